@@ -1,0 +1,70 @@
+"""xbar: SPICE-accurate simulation of resistive crossbar arrays.
+
+The public API is imported lazily so that ``import xbar`` stays fast:
+
+* :func:`read_netlist`, :func:`solve_dc` -- the circuit engine;
+* :class:`Crossbar` and the device models -- structured array solves;
+* :mod:`xbar.network` -- neural-network inference on simulated arrays.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from .errors import (
+    CircuitError,
+    ConfigError,
+    ConvergenceError,
+    ModelError,
+    NetlistError,
+    ShapeError,
+    SingularCircuitError,
+    ValueRangeError,
+    XbarError,
+)
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (imported on first access)
+_LAZY = {
+    "read_netlist": "xbar.netlist",
+    "Circuit": "xbar.circuit",
+    "Options": "xbar.circuit",
+    "solve_dc": "xbar.dc",
+    "OperatingPoint": "xbar.dc",
+    "SweepResult": "xbar.dc",
+    "Crossbar": "xbar.crossbar",
+    "CrossbarSolution": "xbar.crossbar",
+    "Linear": "xbar.crossbar",
+    "Sinh": "xbar.crossbar",
+    "Exponential": "xbar.crossbar",
+    "PowerLaw": "xbar.crossbar",
+    "Tabulated": "xbar.crossbar",
+    "plot": "xbar.plot",
+    "network": "xbar.network",
+}
+
+__all__ = [
+    "XbarError",
+    "NetlistError",
+    "CircuitError",
+    "SingularCircuitError",
+    "ConvergenceError",
+    "ShapeError",
+    "ValueRangeError",
+    "ConfigError",
+    "ModelError",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'xbar' has no attribute {name!r}")
+    mod = importlib.import_module(module)
+    return mod if module == f"xbar.{name}" else getattr(mod, name)
+
+
+def __dir__():
+    return sorted(__all__)

@@ -1,0 +1,236 @@
+"""The circuit model: nodes and element tables as plain arrays.
+
+A :class:`Circuit` is what :func:`xbar.read_netlist` produces and what the
+DC solver consumes.  It is plain data: node names, and one table per element
+kind whose node columns are integer indices into ``node_names`` (index 0 is
+ground, named ``"0"``).  Names are lower case; nodes inside subcircuit
+instances carry hierarchical names such as ``"x1.m"``.
+
+Sign conventions follow SPICE:
+
+* ``I`` sources and ``B`` current sources drive their current from ``npos``
+  *through the source* to ``nneg`` (so the current leaves the circuit at
+  ``npos`` and re-enters at ``nneg``).
+* ``G`` (VCCS): current ``gain * (V(cpos) - V(cneg))`` flows from ``npos``
+  through the element to ``nneg``.
+* ``E`` (VCVS): ``V(npos) - V(nneg) = gain * (V(cpos) - V(cneg))``.
+* Branch currents of ``V`` and ``E`` are positive when flowing into the
+  ``npos`` terminal (through the source from + to -), as ngspice reports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import Location
+
+GROUND_NAMES = frozenset({"0", "gnd"})
+
+
+@dataclass(frozen=True)
+class Options:
+    """Simulator options, as ``.options`` sets them (SPICE defaults).
+
+    Attributes
+    ----------
+    reltol : float
+        Relative tolerance of the per-unknown convergence test.
+    abstol : float
+        Absolute current tolerance [A].
+    vntol : float
+        Absolute voltage tolerance [V].
+    gmin : float
+        Conductance put across every junction [S].
+    itl1 : int
+        Newton iteration limit for an operating point.
+    itl2 : int
+        Newton iteration limit per ``.dc`` sweep point.
+    temp : float
+        Circuit temperature [degC].
+    tnom : float
+        Nominal temperature of model parameters [degC].
+    """
+
+    reltol: float = 1e-3
+    abstol: float = 1e-12
+    vntol: float = 1e-6
+    gmin: float = 1e-12
+    itl1: int = 100
+    itl2: int = 50
+    temp: float = 27.0
+    tnom: float = 27.0
+
+
+@dataclass
+class TwoTerminal:
+    """Table of two-terminal elements (R, V, I): names, nodes and one value each.
+
+    ``value`` is in ohm for resistors, volt for V sources, ampere for I sources.
+    """
+
+    name: list[str] = field(default_factory=list)
+    npos: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    nneg: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    value: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def __len__(self) -> int:
+        return len(self.name)
+
+
+@dataclass
+class Controlled:
+    """Table of linear controlled sources (G: gain in S, E: gain in V/V)."""
+
+    name: list[str] = field(default_factory=list)
+    npos: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    nneg: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    cpos: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    cneg: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    gain: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def __len__(self) -> int:
+        return len(self.name)
+
+
+@dataclass(frozen=True)
+class DiodeModel:
+    """Parameters of a ``.model NAME D(...)`` card (ngspice names, SI units).
+
+    Only the DC parameters matter here: saturation current ``is_`` [A],
+    emission coefficient ``n``, ohmic resistance ``rs`` [ohm], breakdown
+    voltage ``bv`` [V] (``inf``: none) and current at breakdown ``ibv`` [A].
+    """
+
+    name: str
+    is_: float = 1e-14
+    n: float = 1.0
+    rs: float = 0.0
+    bv: float = float("inf")
+    ibv: float = 1e-3
+
+
+@dataclass
+class Diodes:
+    """Table of diodes: anode ``npos``, cathode ``nneg``, model and area factor."""
+
+    name: list[str] = field(default_factory=list)
+    npos: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    nneg: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    model: list[DiodeModel] = field(default_factory=list)
+    area: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def __len__(self) -> int:
+        return len(self.name)
+
+
+@dataclass
+class BSource:
+    """A behavioural current source ``B<name> npos nneg I=expr``.
+
+    ``expr`` is an :class:`xbar.expr.Expression`; its controlling voltages are
+    given as node-index pairs in ``controls`` (``(a, 0)`` for ``V(a)``), in the
+    order the expression's ``evaluate`` expects them.
+    """
+
+    name: str
+    npos: int
+    nneg: int
+    expr: Any
+    controls: list[tuple[int, int]]
+
+
+@dataclass(frozen=True)
+class Op:
+    """A ``.op`` analysis."""
+
+
+@dataclass(frozen=True)
+class DCSweep:
+    """A ``.dc`` sweep of one independent source (``V`` or ``I``) by name.
+
+    ``inner`` is the first source on the card (swept fastest); ``outer`` the
+    optional second one, as ngspice orders them.
+    """
+
+    source: str
+    start: float
+    stop: float
+    step: float
+    outer: DCSweep | None = None
+
+    def values(self) -> np.ndarray:
+        """The swept values, endpoints included (SPICE semantics)."""
+        if self.step == 0:
+            return np.array([self.start])
+        n = int(np.floor((self.stop - self.start) / self.step * (1 + 1e-12) + 1e-9)) + 1
+        return self.start + self.step * np.arange(max(n, 1))
+
+
+@dataclass
+class Circuit:
+    """A flattened circuit ready for nodal analysis.
+
+    Attributes
+    ----------
+    title : str
+        The netlist's first line.
+    node_names : list of str
+        ``node_names[0] == "0"`` is ground; the rest in order of appearance.
+    resistors, vsources, isources : TwoTerminal
+    vccs, vcvs : Controlled
+    diodes : Diodes
+    bsources : list of BSource
+    options : Options
+    analyses : list of Op or DCSweep
+        In the order of the netlist.
+    locations : dict
+        Element name -> :class:`~xbar.errors.Location` of its card, for errors.
+    source_file : str
+        Path of the netlist, or ``"<string>"``.
+    """
+
+    title: str = ""
+    node_names: list[str] = field(default_factory=lambda: ["0"])
+    resistors: TwoTerminal = field(default_factory=TwoTerminal)
+    vsources: TwoTerminal = field(default_factory=TwoTerminal)
+    isources: TwoTerminal = field(default_factory=TwoTerminal)
+    vccs: Controlled = field(default_factory=Controlled)
+    vcvs: Controlled = field(default_factory=Controlled)
+    diodes: Diodes = field(default_factory=Diodes)
+    bsources: list[BSource] = field(default_factory=list)
+    options: Options = field(default_factory=Options)
+    analyses: list = field(default_factory=list)
+    locations: dict[str, Location] = field(default_factory=dict)
+    source_file: str = "<string>"
+
+    @property
+    def n_nodes(self) -> int:
+        """Number of nodes including ground."""
+        return len(self.node_names)
+
+    def node_index(self, name: str) -> int:
+        """Index of a node by (case-insensitive) name; ground names map to 0."""
+        key = name.lower()
+        if key in GROUND_NAMES:
+            return 0
+        try:
+            return self._index()[key]
+        except KeyError:
+            from .errors import XbarError
+
+            raise XbarError(f"no node named {name!r} in the circuit") from None
+
+    def _index(self) -> dict[str, int]:
+        cache = self.__dict__.get("_node_index")
+        if cache is None or len(cache) != len(self.node_names):
+            cache = {n: i for i, n in enumerate(self.node_names)}
+            self.__dict__["_node_index"] = cache
+        return cache
+
+    @property
+    def is_linear(self) -> bool:
+        """True when the circuit has no diodes and no behavioural sources."""
+        return len(self.diodes) == 0 and len(self.bsources) == 0

@@ -1,0 +1,90 @@
+"""One exception family for everything xbar rejects.
+
+Every error carries enough context to find the culprit: a netlist location
+(file, line, column and the source line), a node or element name, a
+configuration field, and a hint with the expected form.  The CLI prints
+``str(err)`` and exits non-zero; the library never prints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Location:
+    """A place in a netlist file (1-based line and column)."""
+
+    file: str
+    line: int
+    column: int = 1
+    source: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+class XbarError(Exception):
+    """Base class of all errors raised by xbar on purpose.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong, naming the culprit.
+    location : Location, optional
+        Where in a netlist the problem is.
+    hint : str, optional
+        The expected form, or what to try.
+    """
+
+    def __init__(self, message: str, *, location: Location | None = None, hint: str = ""):
+        self.message = message
+        self.location = location
+        self.hint = hint
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        parts = []
+        if self.location is not None:
+            parts.append(f"{self.location}: error: {self.message}")
+            if self.location.source:
+                src = self.location.source.rstrip("\n")
+                parts.append("    " + src)
+                parts.append("    " + " " * max(self.location.column - 1, 0) + "^")
+        else:
+            parts.append(f"error: {self.message}")
+        if self.hint:
+            parts.append(f"hint: {self.hint}")
+        return "\n".join(parts)
+
+
+class NetlistError(XbarError):
+    """A netlist that cannot be read: syntax, unknown cards, undefined names."""
+
+
+class CircuitError(XbarError):
+    """A circuit that is well formed but cannot be solved as given."""
+
+
+class SingularCircuitError(CircuitError):
+    """Floating nodes, loops of voltage sources, current-source cut sets."""
+
+
+class ConvergenceError(XbarError):
+    """Newton (and every fallback) failed to meet the tolerances."""
+
+
+class ShapeError(XbarError, ValueError):
+    """An array whose shape does not fit."""
+
+
+class ValueRangeError(XbarError, ValueError):
+    """A number that is NaN, infinite, negative where it must not be, or out of range."""
+
+
+class ConfigError(XbarError, ValueError):
+    """A configuration with an unknown field or an impossible value (names the field)."""
+
+
+class ModelError(XbarError):
+    """A neural-network model or data set that does not fit together."""
