@@ -1,0 +1,31 @@
+"""Neural networks on simulated crossbar arrays.
+
+Images are NHWC throughout.  Core (layers, models, data, training, noise model):
+
+>>> from xbar.network import load_model, load_dataset
+>>> model = load_model("default")
+>>> data = load_dataset("digits")
+>>> model.predict(data.x_test[:4]).shape
+(4,)
+"""
+
+# ruff: noqa: F401  (re-exports: append your public names below)
+from .data import Dataset, load_dataset, synthetic_images
+from .layers import (
+    AvgPool2D,
+    BatchNorm,
+    Conv2D,
+    Dense,
+    Flatten,
+    GlobalAvgPool,
+    Layer,
+    MaxPool2D,
+    ReLU,
+    Residual,
+    argmax,
+    cross_entropy,
+    softmax,
+)
+from .model import Model, load_model, save_model
+from .noise import draw_weight_noise, perturb_model, weight_range_sigma
+from .zoo import default_architecture, wrn

@@ -1,0 +1,401 @@
+"""A model: an ordered list of layers (residual blocks nest), plus save and load.
+
+A saved model is two files side by side: ``NAME.json`` (architecture: layer types,
+names and hyper-parameters) and ``NAME.npz`` (arrays, keyed ``"<layer>/<param>"``).
+Images are NHWC throughout (see :mod:`xbar.network.layers`).
+"""
+
+from __future__ import annotations
+
+import copy as _copy
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelError, ShapeError, XbarError
+from .layers import (
+    LAYER_TYPES,
+    MVM,
+    BatchNorm,
+    Conv2D,
+    Dense,
+    Layer,
+    Residual,
+    argmax,
+    chain_shapes,
+    run_backward,
+    run_forward,
+)
+
+FORMAT = "xbar-model"
+FORMAT_VERSION = 1
+
+
+def iter_layers(layers: list[Layer]) -> Iterator[Layer]:
+    """Every layer in forward order, containers before their children."""
+    for layer in layers:
+        yield layer
+        yield from iter_layers(layer.children())
+
+
+class Model:
+    """A feed-forward network of :mod:`~xbar.network.layers` layers.
+
+    Parameters
+    ----------
+    layers : list of Layer
+        Applied in order; :class:`~xbar.network.layers.Residual` blocks nest.
+    input_shape : tuple of int
+        Per-sample input shape, e.g. ``(8, 8, 1)`` (NHWC without the batch axis).
+    classes : int
+        Number of output classes (logits per sample).
+    name : str
+        Model name (informational).
+
+    Unnamed layers get unique names ``<kind><k>`` (``conv2d1``, ``dense2``, ...);
+    the layer shapes are checked to chain, else :class:`~xbar.errors.ShapeError`
+    names the first layer that does not fit.
+    """
+
+    def __init__(self, layers: list[Layer], input_shape: tuple[int, ...], classes: int,
+                 name: str = "model"):
+        self.layers = list(layers)
+        self.input_shape = tuple(int(s) for s in input_shape)
+        self.classes = int(classes)
+        self.name = str(name)
+        self._name_layers()
+        out = chain_shapes(self.layers, self.input_shape)
+        if out != (self.classes,):
+            raise ShapeError(f"model {self.name!r}: the last layer gives per-sample shape {out}, "
+                             f"expected ({self.classes},) logits")
+
+    def _name_layers(self) -> None:
+        seen: set[str] = set()
+        counts: dict[str, int] = {}
+        for layer in iter_layers(self.layers):
+            if layer.name is None:
+                k = counts.get(layer.kind, 0)
+                while True:
+                    k += 1
+                    cand = f"{layer.kind}{k}"
+                    if cand not in seen:
+                        break
+                counts[layer.kind] = k
+                layer.name = cand
+            if layer.name in seen:
+                raise ModelError(f"model {self.name!r}: duplicate layer name {layer.name!r}")
+            if "/" in layer.name:
+                raise ModelError(f"layer name {layer.name!r} must not contain '/'")
+            seen.add(layer.name)
+
+    # -- structure --------------------------------------------------------------------
+    def all_layers(self) -> list[Layer]:
+        """Every layer (containers and their children) in forward order."""
+        return list(iter_layers(self.layers))
+
+    def layer(self, name: str) -> Layer:
+        """The layer called ``name``."""
+        for layer in iter_layers(self.layers):
+            if layer.name == name:
+                return layer
+        raise ModelError(f"model {self.name!r} has no layer {name!r}")
+
+    def matmul_layers(self) -> list[Dense | Conv2D]:
+        """Dense and Conv2D layers in forward order (the layers the mvm hook sees)."""
+        return [la for la in iter_layers(self.layers) if isinstance(la, Dense | Conv2D)]
+
+    def parameters(self) -> dict[str, np.ndarray]:
+        """Trainable arrays keyed ``"<layer>/<param>"`` (live references)."""
+        return {f"{la.name}/{k}": v for la in iter_layers(self.layers)
+                for k, v in la.params().items()}
+
+    def gradients(self) -> dict[str, np.ndarray]:
+        """Gradients from the last :meth:`backward`, keyed like :meth:`parameters`."""
+        return {f"{la.name}/{k}": la.grads[k] for la in iter_layers(self.layers)
+                for k in la.param_names}
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Copies of every saved array (parameters and buffers), keyed ``"<layer>/<name>"``."""
+        out = {}
+        for la in iter_layers(self.layers):
+            for k, v in {**la.params(), **la.buffers()}.items():
+                out[f"{la.name}/{k}"] = np.array(v, dtype=float, copy=True)
+        return out
+
+    def n_parameters(self) -> int:
+        """Number of trainable scalars."""
+        return int(sum(v.size for v in self.parameters().values()))
+
+    def config(self) -> dict:
+        """JSON-serialisable architecture description."""
+        return {"format": FORMAT, "version": FORMAT_VERSION, "name": self.name,
+                "layout": "NHWC", "input_shape": list(self.input_shape),
+                "classes": self.classes, "layers": [la.config() for la in self.layers]}
+
+    def __repr__(self) -> str:
+        return (f"Model({self.name!r}, input_shape={self.input_shape}, classes={self.classes}, "
+                f"layers={len(self.all_layers())}, parameters={self.n_parameters()})")
+
+    # -- copies -----------------------------------------------------------------------
+    def copy(self) -> Model:
+        """An independent deep copy (no shared arrays; forward caches are not copied)."""
+        return _copy.deepcopy(self)
+
+    def with_params(self, params: dict[str, np.ndarray] | None = None, *,
+                    name: str | None = None, **by_layer: dict[str, np.ndarray]) -> Model:
+        """A copy with some arrays replaced.
+
+        Parameters
+        ----------
+        params : dict, optional
+            New arrays keyed ``"<layer>/<param>"`` (parameters or buffers), e.g.
+            ``{"conv2d1/W": W, "conv2d1/b": b}``; each must keep its shape.
+        name : str, optional
+            Name of the copy.
+        **by_layer
+            Alternatively ``layer_name={"W": ..., "b": ...}``.
+
+        Examples
+        --------
+        >>> from xbar.network import load_model
+        >>> m = load_model("default")
+        >>> L = m.matmul_layers()[0]
+        >>> m2 = m.with_params({f"{L.name}/b": L.b + 1.0})
+        >>> bool((m2.layer(L.name).b == L.b + 1.0).all())
+        True
+        """
+        new = self.copy()
+        if name is not None:
+            new.name = name
+        items = dict(params or {})
+        for lname, d in by_layer.items():
+            items.update({f"{lname}/{k}": v for k, v in d.items()})
+        for key, value in items.items():
+            lname, _, pname = key.partition("/")
+            layer = new.layer(lname)
+            if pname not in layer.param_names + layer.buffer_names:
+                raise ModelError(f"layer {lname!r} has no array {pname!r}")
+            old = getattr(layer, pname)
+            value = np.array(value, dtype=float, copy=True)
+            if value.shape != old.shape:
+                # allow W2d-shaped replacements for convolutions
+                if value.size == old.size and pname == "W":
+                    value = value.reshape(old.shape)
+                else:
+                    raise ShapeError(f"{key}: expected shape {old.shape}, got {value.shape}")
+            setattr(layer, pname, value)
+        return new
+
+    # -- computation ------------------------------------------------------------------
+    def _check_input(self, x) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        if x.shape[1:] != self.input_shape:
+            raise ShapeError(f"model {self.name!r} expects inputs of shape (batch, "
+                             f"{', '.join(map(str, self.input_shape))}) (NHWC), got {x.shape}")
+        return x
+
+    def forward(self, x: np.ndarray, mvm: MVM | None = None, training: bool = False
+                ) -> np.ndarray:
+        """Logits for a batch.
+
+        Parameters
+        ----------
+        x : ndarray
+            Inputs, shape ``(B, *input_shape)`` (NHWC images).
+        mvm : callable, optional
+            Hook ``mvm(layer, X2d) -> X2d @ layer.W2d`` for every matmul layer
+            (``X2d`` of shape ``(P, n_in)``); the bias is added by the layer.
+        training : bool
+            Batch-norm uses batch statistics (and updates its running ones) and the
+            layers keep what :meth:`backward` needs.
+
+        Returns
+        -------
+        ndarray
+            Logits, shape ``(B, classes)``.
+        """
+        x = self._check_input(x)
+        return run_forward(self.layers, x, training=training, mvm=mvm)
+
+    def backward(self, dlogits: np.ndarray) -> np.ndarray:
+        """Back-propagate the logit gradient of the last ``forward(training=True)``.
+
+        Parameter gradients land in each layer's ``grads`` (see :meth:`gradients`);
+        returns the gradient with respect to the input.
+        """
+        return run_backward(self.layers, np.asarray(dlogits, dtype=float))
+
+    def predict(self, x: np.ndarray, batch_size: int = 256, mvm: MVM | None = None
+                ) -> np.ndarray:
+        """Predicted class indices, shape ``(B,)``, computed in batches."""
+        x = self._check_input(x)
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        out = np.empty(x.shape[0], dtype=np.int64)
+        for s in range(0, x.shape[0], batch_size):
+            out[s:s + batch_size] = argmax(self.forward(x[s:s + batch_size], mvm=mvm))
+        return out
+
+    def accuracy(self, x: np.ndarray, y: np.ndarray, batch_size: int = 256,
+                 mvm: MVM | None = None) -> float:
+        """Fraction of correctly classified samples."""
+        return float(np.mean(self.predict(x, batch_size=batch_size, mvm=mvm) == np.asarray(y)))
+
+    # -- batch-norm folding -----------------------------------------------------------
+    def fold_batchnorm(self) -> Model:
+        """A copy with every BatchNorm that directly follows a Dense/Conv2D folded into it.
+
+        A BatchNorm directly follows a matmul layer when it is the next entry of the
+        same layer list (so the matmul output feeds nothing else).  Folding uses the
+        running statistics: ``W' = W * s``, ``b' = (b - mean) * s + beta`` with
+        ``s = gamma / sqrt(var + eps)``.  Other BatchNorms (e.g. pre-activation ones
+        after a residual add) stay as digital per-channel affine layers.  The folded
+        model's evaluation-mode outputs equal the original's to round-off.
+        """
+        new = self.copy()
+        new.layers = _fold_list(new.layers)
+        return new
+
+
+def _fold_list(layers: list[Layer]) -> list[Layer]:
+    out: list[Layer] = []
+    for layer in layers:
+        if isinstance(layer, Residual):
+            layer.body = _fold_list(layer.body)
+            if layer.shortcut is not None:
+                layer.shortcut = _fold_list(layer.shortcut)
+        if isinstance(layer, BatchNorm) and out and isinstance(out[-1], Dense | Conv2D):
+            prev = out[-1]
+            scale, shift = layer.scale_shift()
+            prev.W = prev.W * scale
+            prev.b = prev.b * scale + shift
+            continue
+        out.append(layer)
+    return out
+
+
+# ====================================================================================
+# save / load
+# ====================================================================================
+def _layer_from_config(cfg: dict, where: str) -> Layer:
+    if not isinstance(cfg, dict) or "type" not in cfg:
+        raise ModelError(f"{where}: each layer must be an object with a 'type'")
+    kind = cfg["type"]
+    cls = LAYER_TYPES.get(kind)
+    if cls is None:
+        raise ModelError(f"{where}: unknown layer type {kind!r}",
+                         hint="one of " + ", ".join(sorted(LAYER_TYPES)))
+    kw = {k: v for k, v in cfg.items() if k != "type"}
+    if cls is Residual:
+        kw["body"] = [_layer_from_config(c, f"{where}.body[{i}]")
+                      for i, c in enumerate(kw.get("body") or [])]
+        sc = kw.get("shortcut")
+        kw["shortcut"] = None if sc is None else [
+            _layer_from_config(c, f"{where}.shortcut[{i}]") for i, c in enumerate(sc)]
+    try:
+        return cls(**kw)
+    except TypeError as exc:
+        raise ModelError(f"{where}: bad fields for layer type {kind!r}: {exc}") from None
+
+
+def model_from_config(cfg: dict, arrays: dict[str, np.ndarray] | None = None,
+                      source: str = "<config>") -> Model:
+    """Build a model from its JSON description and (optionally) its arrays."""
+    if not isinstance(cfg, dict) or cfg.get("format") != FORMAT:
+        raise ModelError(f"{source}: not an xbar model description (format != {FORMAT!r})")
+    if cfg.get("layout", "NHWC") != "NHWC":
+        raise ModelError(f"{source}: layout {cfg.get('layout')!r} unsupported (NHWC only)")
+    try:
+        layers = [_layer_from_config(c, f"{source}: layers[{i}]")
+                  for i, c in enumerate(cfg["layers"])]
+        model = Model(layers, tuple(cfg["input_shape"]), int(cfg["classes"]),
+                      name=cfg.get("name", "model"))
+    except KeyError as exc:
+        raise ModelError(f"{source}: missing field {exc.args[0]!r}") from None
+    except XbarError as exc:
+        raise type(exc)(f"{source}: {exc.message}", hint=exc.hint) from None
+    if arrays is not None:
+        expected = model.state()
+        missing = sorted(set(expected) - set(arrays))
+        extra = sorted(set(arrays) - set(expected))
+        if missing or extra:
+            raise ModelError(f"{source}: arrays do not match the architecture"
+                             + (f"; missing {missing[:5]}" if missing else "")
+                             + (f"; unexpected {extra[:5]}" if extra else ""))
+        for key, old in expected.items():
+            if arrays[key].shape != old.shape:
+                raise ShapeError(f"{source}: array {key!r} has shape {arrays[key].shape}, "
+                                 f"expected {old.shape}")
+        model = model.with_params(arrays)
+    return model
+
+
+def _paths(path: str | Path) -> tuple[Path, Path]:
+    p = Path(path)
+    stem = p.with_suffix("") if p.suffix in (".npz", ".json") else p
+    return stem.with_name(stem.name + ".json"), stem.with_name(stem.name + ".npz")
+
+
+def save_model(model: Model, path: str | Path) -> tuple[Path, Path]:
+    """Write ``model`` as ``<path>.json`` + ``<path>.npz`` (a ``.npz``/``.json`` suffix is
+    dropped first); returns both paths."""
+    jpath, npath = _paths(path)
+    try:
+        jpath.parent.mkdir(parents=True, exist_ok=True)
+        jpath.write_text(json.dumps(model.config(), indent=1) + "\n")
+        with open(npath, "wb") as fh:
+            np.savez(fh, **model.state())
+    except OSError as exc:
+        raise ModelError(f"cannot write model to {jpath.parent}: {exc.strerror}") from None
+    return jpath, npath
+
+
+_WRN = re.compile(r"^wrn-(\d+)-(\d+)$")
+
+
+def load_model(name_or_path: str | Path) -> Model:
+    """Load a shipped model, a zoo model or a saved model.
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+        ``"default"``, ``"default_noise"``, ``"default_hessian"`` (shipped, trained on
+        the digits), ``"wrn-D-K"`` (a randomly initialised pre-activation Wide ResNet
+        for 32x32x3 inputs, seed 0), or a path to a ``.json``/``.npz`` pair written by
+        :func:`save_model` (either file, or the common stem).
+
+    Examples
+    --------
+    >>> from xbar.network import load_model
+    >>> load_model("default").input_shape
+    (8, 8, 1)
+    """
+    name = str(name_or_path)
+    m = _WRN.match(name)
+    if m:
+        from .zoo import wrn
+
+        return wrn(depth=int(m.group(1)), width=int(m.group(2)))
+    from .zoo import shipped_model_path
+
+    shipped = shipped_model_path(name)
+    jpath, npath = _paths(shipped if shipped is not None else name)
+    if not jpath.exists() or not npath.exists():
+        from .zoo import available_models
+
+        raise ModelError(f"no model {name!r}: expected {jpath} and {npath}",
+                         hint="a shipped name (" + ", ".join(available_models())
+                         + ") or the path of a model saved by save_model")
+    try:
+        cfg = json.loads(jpath.read_text())
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{jpath}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+    try:
+        with np.load(npath) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{npath}: cannot read arrays: {exc}") from None
+    return model_from_config(cfg, arrays, source=str(jpath))
