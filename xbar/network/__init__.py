@@ -28,4 +28,5 @@ from .layers import (
 )
 from .model import Model, load_model, save_model
 from .noise import draw_weight_noise, perturb_model, weight_range_sigma
+from .sweep import SweepTable, plot_sweep, read_sweep, sweep
 from .zoo import default_architecture, wrn

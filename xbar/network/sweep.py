@@ -241,6 +241,12 @@ def parse_values(config, field: str, text: str | Sequence[str]) -> list[Any]:
         raise ConfigError(f"no values given for swept field {field!r}",
                           hint="for example --values 0,0.05,0.1")
     current = getattr(config, field)
+    nullable = current is None
+    types = getattr(type(config), "field_types", None)
+    if nullable and callable(types):
+        typ = types().get(field)
+        if typ in (bool, int, float, str):
+            current = typ()
     out = []
     for s in items:
         try:
@@ -259,7 +265,7 @@ def parse_values(config, field: str, text: str | Sequence[str]) -> list[Any]:
             elif current is None:
                 out.append(None if s.lower() == "none" else _parse_cell(s))
             else:
-                out.append(s)
+                out.append(None if nullable and s.lower() == "none" else s)
         except ValueError:
             kind = type(current).__name__
             raise ConfigError(f"value {s!r} for swept field {field!r} is not a valid {kind}",
@@ -351,6 +357,9 @@ def _digest(obj: Any, h=None, _seen=None, _depth=0):
 
 
 def _model_digest(model: Any) -> str:
+    state, config = getattr(model, "state", None), getattr(model, "config", None)
+    if callable(state) and callable(config):  # xbar.network.Model: architecture + arrays only
+        return _digest({"config": config(), "state": state()})
     for attr in ("fingerprint", "digest"):
         fn = getattr(model, attr, None)
         if callable(fn):
@@ -602,6 +611,18 @@ def _executor(executor: Any, job: _Job, workers: int):
 # ---------------------------------------------------------------------------------------------
 
 
+def _replace(config: Any, overrides: dict[str, Any]) -> Any:
+    """A copy of ``config`` with ``overrides``, validated the way the config class validates."""
+    method = getattr(type(config), "replace", None)
+    if callable(method):  # AnalogConfig.replace: coerces and validates
+        return config.replace(**overrides)
+    cfg = dataclasses.replace(config, **overrides)
+    validate = getattr(cfg, "validate", None)
+    if callable(validate):
+        validate()
+    return cfg
+
+
 def _resolve_model(model: Any, stand_in: bool) -> tuple[Any, Any]:
     """Return (model object for the workers, identity for the fingerprint)."""
     if isinstance(model, str | os.PathLike):
@@ -703,7 +724,7 @@ def sweep(
     for point in grid:
         overrides = dict(zip(fields, point, strict=True))
         try:
-            configs.append(dataclasses.replace(base_config, **overrides))
+            configs.append(_replace(base_config, overrides))
         except XbarError:
             raise
         except (TypeError, ValueError) as exc:

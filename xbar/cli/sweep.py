@@ -1,0 +1,165 @@
+"""``xbar sweep``: network accuracy over one or two configuration fields, many chips per point.
+
+Examples::
+
+    xbar sweep --field programming_sigma --values 0,0.05,0.1 \\
+        --field2 mapping --values2 differential,offset --repeats 5 --limit 200 \\
+        --out sweep.csv --plot sweep.png
+    xbar sweep --field adc_bits --values 4,6,8 --scheduler local --workers 2 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "sweep one or two configuration fields over many simulated chips (CSV + plot)"
+
+
+def _config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per AnalogConfig field (``adc_bits`` -> ``--adc-bits``), as ``xbar infer`` has."""
+    try:  # the evaluator's shared flag generator, when it exists
+        from .infer import add_config_arguments  # type: ignore[attr-defined]
+    except ImportError:
+        add_config_arguments = None
+    if add_config_arguments is not None:
+        add_config_arguments(parser, skip=("repeats",))
+        return
+    from ..network.config import AnalogConfig
+
+    group = parser.add_argument_group("configuration fields (override --config)")
+    for name, typ in AnalogConfig.field_types().items():
+        if name == "repeats":
+            continue
+        flag = "--" + name.replace("_", "-")
+        metavar = {bool: "BOOL", int: "N", float: "X", str: "NAME"}[typ]
+        group.add_argument(flag, dest=f"cfg_{name}", default=None, metavar=metavar,
+                           help=f"{name} ({typ.__name__})")
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("sweep", help=HELP, description=HELP,
+                              formatter_class=argparse.RawDescriptionHelpFormatter,
+                              epilog=__doc__.split("Examples::", 1)[1])
+    p.add_argument("--field", required=True, help="configuration field to sweep (x axis)")
+    p.add_argument("--values", required=True, help="comma-separated values of --field")
+    p.add_argument("--field2", help="second field: one curve per value (e.g. mapping)")
+    p.add_argument("--values2", help="comma-separated values of --field2")
+    p.add_argument("--model", default="default", help="shipped model name or saved model path")
+    p.add_argument("--config", metavar="FILE.toml", help="base analog configuration")
+    p.add_argument("--repeats", type=int, default=None,
+                   help="chips (independent programming draws) per grid point")
+    p.add_argument("--limit", type=int, default=None, help="evaluate the first N test images")
+    p.add_argument("--out", default="sweep.csv",
+                   help="CSV of every (point, chip) result; rerun to resume (default sweep.csv)")
+    p.add_argument("--plot", metavar="PNG", help="write accuracy vs --field here")
+    p.add_argument("--band", choices=("std", "minmax", "none"), default="std",
+                   help="band around the mean in the plot (default: +/- one std over chips)")
+    p.add_argument("--scheduler", metavar="ADDRESS|local",
+                   help="run on a Dask cluster (tcp://host:8786) or a LocalCluster ('local')")
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes (local processes or LocalCluster; default: CPUs)")
+    p.add_argument("--serial", action="store_true", help="run every task in this process")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _config_flags(p)
+    p.set_defaults(func=run)
+
+
+def _overrides(args) -> dict:
+    out = {}
+    for key, value in vars(args).items():
+        if key.startswith("cfg_") and value is not None:
+            out[key[4:]] = value
+    if args.repeats is not None:
+        out["repeats"] = args.repeats
+    return out
+
+
+def run(args) -> int:
+    import json
+    import sys
+    import time
+
+    from ..errors import ConfigError
+    from ..network.config import AnalogConfig
+    from ..network.sweep import parse_values, plot_sweep, sweep
+    from ._progress import ProgressBar
+
+    overrides = _overrides(args)
+    if args.config:
+        base = AnalogConfig.from_toml(args.config, **overrides)
+    else:
+        base = AnalogConfig.from_dict(overrides, source="command line")
+    if (args.field2 is None) != (args.values2 is None):
+        raise ConfigError("--field2 and --values2 go together")
+    fields = [args.field] + ([args.field2] if args.field2 else [])
+    if "programming_sigma" in fields and base.programming_error == "none":
+        base = base.replace(programming_error="state_independent")
+        print("note: sweeping programming_sigma with programming_error='none'; using "
+              "state_independent (set --programming-error to choose)", file=sys.stderr)
+    axes = {args.field: parse_values(base, args.field, args.values)}
+    if args.field2:
+        if args.field2 == args.field:
+            raise ConfigError(f"--field2 {args.field2!r} repeats --field")
+        axes[args.field2] = parse_values(base, args.field2, args.values2)
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError(f"--limit must be at least 1, got {args.limit}")
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {args.workers}")
+    if args.scheduler and args.serial:
+        raise ConfigError("--serial and --scheduler exclude each other")
+    if args.scheduler:
+        executor = args.scheduler
+    elif args.serial or args.workers == 1:
+        executor = "serial"
+    else:
+        executor = "processes"
+    if args.plot:
+        from pathlib import Path
+
+        plot_dir = Path(args.plot).parent
+        if not plot_dir.is_dir():
+            raise ConfigError(f"cannot write plot {args.plot!r}: "
+                              f"directory {str(plot_dir)!r} does not exist")
+
+    bar = ProgressBar("sweep")
+    t0 = time.perf_counter()
+    table = sweep(args.model, base, axes, out=args.out, executor=executor, workers=args.workers,
+                  limit=args.limit, progress=bar)
+    seconds = time.perf_counter() - t0
+    if args.plot:
+        title = f"{args.model}: {table.chips} chip(s) per point"
+        plot_sweep(table, args.plot, band=args.band, title=title)
+
+    if args.json:
+        print(json.dumps({
+            "fields": list(table.fields),
+            "values": [list(v) for v in table.values],
+            "chips": table.chips,
+            "points": table.summary(),
+            "computed": table.computed,
+            "reused": table.reused,
+            "seconds": seconds,
+            "out": str(args.out),
+            "plot": args.plot,
+            "fingerprint": table.fingerprint,
+            "model": str(args.model),
+            "limit": args.limit,
+            "executor": str(executor),
+            "config": base.to_dict(),
+        }, indent=None))
+        return 0
+    names = list(table.fields)
+    head = "  ".join(f"{n:>18}" for n in names)
+    print(f"{head}  {'mean %':>7}  {'std':>5}  {'min %':>6}  {'max %':>6}")
+    for row in table.summary():
+        vals = "  ".join(f"{row[n]!s:>18}" for n in names)
+
+        def pct(x):
+            return "   nan" if x is None else f"{100 * x:6.2f}"
+
+        print(f"{vals}  {pct(row['accuracy']):>7}  {pct(row['accuracy_std'])[1:]:>5}  "
+              f"{pct(row['accuracy_min'])}  {pct(row['accuracy_max'])}")
+    print(f"{table.chips} chip(s) per point; {table.computed} task(s) run, {table.reused} "
+          f"reused from {args.out}; {seconds:.1f} s" + (f"; plot {args.plot}" if args.plot
+                                                          else ""))
+    return 0
