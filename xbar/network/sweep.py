@@ -730,6 +730,9 @@ def sweep(
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"invalid sweep point {overrides!r}: {exc}") from None
 
+    path = Path(out) if out is not None else None
+    if path is not None:
+        _check_writable(path)  # before loading anything
     model_obj, model_id = _resolve_model(model, evaluate is not None)
     base = _jsonable(base_config)
     fingerprinted = {k: v for k, v in base.items()
@@ -762,7 +765,6 @@ def sweep(
         n2 = shape[1]
         return t.point // n2, t.point % n2, t.chip
 
-    path = Path(out) if out is not None else None
     done: set[int] = set()
     if path is not None:
         exists = path.exists() and path.is_file() and path.stat().st_size > 0
