@@ -1,0 +1,430 @@
+"""The analog hardware configuration of a network evaluation (:class:`AnalogConfig`).
+
+One frozen dataclass holds every choice the evaluator makes: how weights map to
+conductances, the array size, the peripherals (DAC, bit-serial inputs, ADC), the
+device non-idealities and the array parasitics.  An effect whose field is 0,
+``None`` or ``"none"`` is off; :meth:`AnalogConfig.ideal` and
+:meth:`AnalogConfig.as_ideal` turn every non-ideality off.
+
+Units are SI: conductances in siemens, resistances in ohms, voltages in volts,
+times in seconds.
+
+>>> cfg = AnalogConfig(adc_bits=8, programming_error="state_proportional",
+...                    programming_sigma=0.05)
+>>> cfg.as_ideal().adc_bits, cfg.as_ideal().programming_error
+(0, 'none')
+>>> AnalogConfig.from_dict({"adc_bit": 8})
+Traceback (most recent call last):
+...
+xbar.errors.ConfigError: error: unknown configuration field 'adc_bit'
+hint: did you mean 'adc_bits'?
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+
+__all__ = ["AnalogConfig", "CHOICES"]
+
+#: Allowed values of the string ("kind") fields.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "mapping": ("differential", "offset"),
+    "offset_subtraction": ("digital", "reference_column"),
+    "weight_scaling": ("layer", "column", "biscale"),
+    "input_mode": ("analog", "bit_serial"),
+    "adc_range": ("calibrated", "max", "full_scale"),
+    "programming_error": ("none", "state_independent", "state_proportional", "weight_range"),
+    "read_noise_kind": ("state_independent", "state_proportional"),
+    "device": ("linear", "sinh"),
+    "nonlinear_mode": ("linearized", "exact"),
+}
+
+
+@dataclass(frozen=True)
+class AnalogConfig:
+    """How a network is put on simulated crossbar arrays.
+
+    Parameters
+    ----------
+    mapping : {"differential", "offset"}
+        ``differential``: two cells per weight, one at ``g_min`` and the other at
+        ``g_min + |w|`` scaled; the +/- column currents are subtracted in analog
+        before the ADC.  ``offset``: one cell per weight holding ``w + offset``.
+    offset_subtraction : {"digital", "reference_column"}
+        How the offset of ``offset`` mapping is removed: digitally after the ADC,
+        or in analog with one reference column per array.
+    weight_scaling : {"layer", "column", "biscale"}
+        Proportional scaling: the largest ``|w|`` of the layer (``layer``), of each
+        output column (``column``, digital gain per column after the ADC) maps to
+        ``g_max``; ``biscale`` stores weights below ``biscale_threshold`` times the
+        layer's largest ``|w|`` amplified by ``2**biscale_shift`` in their own cells
+        and scales their partial sums down digitally.
+    biscale_shift : int
+        k of the bi-scale split (the two scales differ by ``2**k``).
+    biscale_threshold : float
+        Fraction of the layer's largest ``|w|`` below which a weight is "small";
+        ``biscale_threshold * 2**biscale_shift`` must not exceed 1.
+    array_rows, array_cols : int
+        Physical array size; layers are tiled onto arrays of this size.
+    g_min, g_max : float
+        Conductance range [S].
+    weight_bits : int
+        Weight resolution in bits (signed); 0 keeps weights unquantised (analog).
+    weight_slices : int
+        Number of bit slices per weight (1 = one cell (pair) per weight).
+    input_bits : int
+        Input resolution of ``bit_serial`` inputs (one MVM per bit).
+    input_mode : {"analog", "bit_serial"}
+        Inputs as analog voltages (a DAC of ``dac_bits``) or one bit per step.
+    dac_bits : int
+        DAC resolution of ``analog`` inputs; 0 = unquantised.
+    adc_bits : int
+        ADC resolution per array column (per slice); 0 = no ADC.
+    adc_range : {"calibrated", "max", "full_scale"} or None
+        ADC range: a percentile of the calibration currents (``calibrated``), their
+        maximum (``max``), or the largest possible current (``full_scale``).
+        ``None`` means ``calibrated`` when the ADC is on; giving a range with
+        ``adc_bits = 0`` is an error.
+    adc_percentile : float
+        Percentile of ``|I|`` that a calibrated range holds (paper: 99.98).
+    programming_error : {"none", "state_independent", "state_proportional", "weight_range"}
+        Kind of programming error drawn once per chip (see :mod:`xbar.network.nonideal`).
+    programming_sigma : float
+        Its relative sigma (alpha of the papers; sigma of paper 2 for ``weight_range``).
+    programming_clip : bool
+        Clip programmed conductances to [g_min, g_max] (state_independent and
+        state_proportional kinds).
+    read_noise_sigma : float
+        Relative sigma of read noise, redrawn for every MVM.
+    read_noise_kind : {"state_independent", "state_proportional"}
+        Read noise sigma relative to ``g_max`` or to the cell's conductance.
+    drift_time : float
+        Time since programming [s]; 0 = no drift.  G(t) = G (t / drift_t0)**-drift_nu.
+    drift_nu, drift_t0 : float
+        Drift exponent and reference time [s].
+    stuck_rate : float
+        Fraction of cells stuck at g_min or g_max.
+    stuck_high_fraction : float
+        Fraction of stuck cells stuck at g_max (the rest at g_min).
+    r_row, r_col : float
+        Wire resistance between neighbouring cells along a row / column [ohm].
+    r_driver, r_sense : float
+        Resistance of the row drivers / column sense amplifiers [ohm].
+    device : {"linear", "sinh"}
+        Cell model; ``sinh``: I = G sinh(k V) / k with k = ``device_k``.
+    device_k : float
+        Nonlinearity of the ``sinh`` cell [1/V].
+    v_read : float
+        Read voltage of a full-scale input [V].
+    nonlinear_mode : {"linearized", "exact"}
+        Nonlinear cells with parasitics: cached linearisation plus correction, or an
+        exact circuit solve per MVM.
+    seed : int
+        Seed of every random draw.
+    repeats : int
+        Number of independently programmed chips.
+    calibration_size : int
+        Number of training images used to calibrate input and ADC ranges.
+    """
+
+    mapping: str = "differential"
+    offset_subtraction: str = "digital"
+    weight_scaling: str = "layer"
+    biscale_shift: int = 2
+    biscale_threshold: float = 0.25
+    array_rows: int = 128
+    array_cols: int = 128
+    g_min: float = 1e-6
+    g_max: float = 1e-4
+    weight_bits: int = 0
+    weight_slices: int = 1
+    input_bits: int = 8
+    input_mode: str = "analog"
+    dac_bits: int = 0
+    adc_bits: int = 0
+    adc_range: str | None = None
+    adc_percentile: float = 99.98
+    programming_error: str = "none"
+    programming_sigma: float = 0.0
+    programming_clip: bool = True
+    read_noise_sigma: float = 0.0
+    read_noise_kind: str = "state_independent"
+    drift_time: float = 0.0
+    drift_nu: float = 0.05
+    drift_t0: float = 1.0
+    stuck_rate: float = 0.0
+    stuck_high_fraction: float = 0.5
+    r_row: float = 0.0
+    r_col: float = 0.0
+    r_driver: float = 0.0
+    r_sense: float = 0.0
+    device: str = "linear"
+    device_k: float = 4.0
+    v_read: float = 0.2
+    nonlinear_mode: str = "linearized"
+    seed: int = 0
+    repeats: int = 1
+    calibration_size: int = 256
+
+    # ------------------------------------------------------------------ builders
+    @classmethod
+    def ideal(cls, **overrides: Any) -> AnalogConfig:
+        """A configuration with every non-ideality off (``overrides`` applied first)."""
+        return cls.from_dict(overrides).as_ideal()
+
+    def as_ideal(self) -> AnalogConfig:
+        """This configuration with every non-ideality off.
+
+        Mapping, scaling, array size and the conductance range are kept; weight and
+        input quantisation, the ADC, programming error, read noise, drift, stuck
+        cells, parasitics and the cell nonlinearity are turned off, and one chip is
+        evaluated.
+        """
+        return replace(
+            self,
+            weight_bits=0,
+            weight_slices=1,
+            input_mode="analog",
+            dac_bits=0,
+            adc_bits=0,
+            adc_range=None,
+            programming_error="none",
+            programming_sigma=0.0,
+            read_noise_sigma=0.0,
+            drift_time=0.0,
+            stuck_rate=0.0,
+            r_row=0.0,
+            r_col=0.0,
+            r_driver=0.0,
+            r_sense=0.0,
+            device="linear",
+            repeats=1,
+        )
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        """Names of all configuration fields, in declaration order."""
+        return [f.name for f in fields(cls)]
+
+    @classmethod
+    def field_types(cls) -> dict[str, type]:
+        """Base Python type (str, int, float or bool) of every field."""
+        out = {}
+        for f in fields(cls):
+            t = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+            base = t.split("|")[0].strip()
+            out[f.name] = {"str": str, "int": int, "float": float, "bool": bool}[base]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "") -> AnalogConfig:
+        """Build a validated configuration from a mapping of field names to values.
+
+        Parameters
+        ----------
+        data : dict
+            Field name -> value; fields not given keep their defaults.
+        source : str, optional
+            Where the values came from (named in error messages).
+
+        Raises
+        ------
+        ConfigError
+            For an unknown field (naming the closest known one), a value of the
+            wrong type, or an impossible value (see :meth:`validate`).
+        """
+        if not isinstance(data, dict):
+            raise ConfigError(f"configuration must be a table of fields, got {type(data).__name__}")
+        names = cls.field_names()
+        types = cls.field_types()
+        where = f" in {source}" if source else ""
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            if key not in names:
+                close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.6)
+                hint = (f"did you mean {close[0]!r}?" if close
+                        else "known fields: " + ", ".join(names))
+                raise ConfigError(f"unknown configuration field {key!r}{where}", hint=hint)
+            kwargs[key] = _coerce(key, value, types[key], where)
+        cfg = cls(**kwargs)
+        cfg.validate()
+        return cfg
+
+    @classmethod
+    def from_toml(cls, path: str | Path, **overrides: Any) -> AnalogConfig:
+        """Read a configuration from a TOML file (top-level keys or an ``[analog]`` table).
+
+        ``overrides`` (for example from command-line flags) replace values of the file.
+        """
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise ConfigError(f"cannot read configuration file {str(path)!r}: "
+                              f"{exc.strerror}") from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+        if set(data) == {"analog"} and isinstance(data["analog"], dict):
+            data = data["analog"]
+        data = {**data, **overrides}
+        return cls.from_dict(data, source=str(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The configuration as a plain dictionary (JSON-serialisable)."""
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> AnalogConfig:
+        """A validated copy with some fields changed (unknown fields raise ConfigError)."""
+        return type(self).from_dict({**self.to_dict(), **changes})
+
+    # ---------------------------------------------------------------- validation
+    @property
+    def parasitics(self) -> bool:
+        """True when any wire, driver or sense resistance is non-zero."""
+        return any(r > 0 for r in (self.r_row, self.r_col, self.r_driver, self.r_sense))
+
+    @property
+    def effective_adc_range(self) -> str | None:
+        """The ADC range kind in force (None when the ADC is off)."""
+        if self.adc_bits == 0:
+            return None
+        return self.adc_range or "calibrated"
+
+    def validate(self) -> AnalogConfig:
+        """Check every field; raise :class:`ConfigError` naming the first bad one.
+
+        Returns the configuration itself so calls can be chained.
+        """
+        types = self.field_types()
+        for name, typ in types.items():
+            _coerce(name, getattr(self, name), typ, "")
+        for name, allowed in CHOICES.items():
+            value = getattr(self, name)
+            if value is None and name == "adc_range":
+                continue
+            if value not in allowed:
+                close = difflib.get_close_matches(str(value), allowed, n=1, cutoff=0.5)
+                hint = f"did you mean {close[0]!r}?" if close else "one of: " + ", ".join(allowed)
+                raise ConfigError(f"{name}={value!r} is not a known {name}", hint=hint)
+
+        def need(cond: bool, field: str, msg: str, hint: str = "") -> None:
+            if not cond:
+                raise ConfigError(f"{field}={getattr(self, field)!r}: {msg}", hint=hint)
+
+        for name in ("g_min", "g_max", "programming_sigma", "read_noise_sigma", "drift_time",
+                     "drift_nu", "drift_t0", "stuck_rate", "stuck_high_fraction", "r_row",
+                     "r_col", "r_driver", "r_sense", "device_k", "v_read", "adc_percentile",
+                     "biscale_threshold"):
+            v = getattr(self, name)
+            need(math.isfinite(v), name, "must be a finite number")
+            need(v >= 0, name, "must not be negative")
+        need(self.g_max > 0, "g_max", "must be positive")
+        need(self.g_min < self.g_max, "g_min", f"must be below g_max={self.g_max!r}")
+        need(self.v_read > 0, "v_read", "must be positive")
+        need(self.drift_t0 > 0, "drift_t0", "must be positive")
+        need(self.stuck_rate <= 1, "stuck_rate", "is a fraction of cells (0 to 1)")
+        need(self.stuck_high_fraction <= 1, "stuck_high_fraction", "is a fraction (0 to 1)")
+        need(0 < self.adc_percentile <= 100, "adc_percentile", "must be in (0, 100]")
+        need(self.device_k > 0, "device_k", "must be positive")
+        for name in ("array_rows", "array_cols", "repeats", "calibration_size"):
+            need(getattr(self, name) >= 1, name, "must be at least 1")
+        min_cols = 2 if (self.mapping == "differential"
+                         or self.offset_subtraction == "reference_column") else 1
+        need(self.array_cols >= min_cols, "array_cols",
+             f"{self.mapping} mapping needs at least {min_cols} columns per array")
+        need(self.seed >= 0, "seed", "must not be negative")
+        need(self.weight_bits >= 0, "weight_bits", "must not be negative (0 = analog weights)")
+        need(self.weight_bits <= 32, "weight_bits", "at most 32 bits are supported")
+        need(self.weight_slices >= 1, "weight_slices", "must be at least 1")
+        if self.weight_slices > 1:
+            need(self.weight_bits > 0, "weight_slices",
+                 "bit slicing needs quantised weights", hint="set weight_bits (e.g. 8)")
+            cell_bits = self.cell_bits_total
+            need(cell_bits >= self.weight_slices, "weight_slices",
+                 f"more slices than the {cell_bits} magnitude bits of a weight")
+        need(self.weight_bits != 1, "weight_bits",
+             "signed weights need at least 2 bits (a sign and a magnitude bit)")
+        need(self.input_bits >= 1, "input_bits", "must be at least 1")
+        need(self.input_bits <= 32, "input_bits", "at most 32 bits are supported")
+        need(self.dac_bits >= 0, "dac_bits", "must not be negative (0 = unquantised)")
+        need(self.dac_bits <= 32, "dac_bits", "at most 32 bits are supported")
+        need(self.adc_bits >= 0, "adc_bits", "must not be negative (0 = no ADC)")
+        need(self.adc_bits <= 32, "adc_bits", "at most 32 bits are supported")
+        if self.adc_bits == 0 and self.adc_range is not None:
+            raise ConfigError(
+                f"adc_bits=0 (no ADC) but adc_range={self.adc_range!r} is set",
+                hint="give adc_bits >= 1, or drop adc_range to run without an ADC",
+            )
+        if self.programming_error == "none" and self.programming_sigma > 0:
+            raise ConfigError(
+                f"programming_sigma={self.programming_sigma!r} but programming_error='none'",
+                hint="choose programming_error: state_independent, state_proportional "
+                     "or weight_range",
+            )
+        need(1 <= self.biscale_shift <= 16, "biscale_shift", "must be between 1 and 16")
+        if self.weight_scaling == "biscale":
+            need(0 < self.biscale_threshold <= 1, "biscale_threshold", "must be in (0, 1]")
+            need(self.biscale_threshold * 2 ** self.biscale_shift <= 1 + 1e-12,
+                 "biscale_threshold",
+                 f"amplified small weights would exceed the range: threshold x 2**"
+                 f"{self.biscale_shift} > 1",
+                 hint=f"use biscale_threshold <= {2.0 ** -self.biscale_shift}")
+        return self
+
+    @property
+    def cell_bits_total(self) -> int:
+        """Magnitude bits stored in cells: weight_bits - 1 (differential) or weight_bits."""
+        if self.weight_bits == 0:
+            return 0
+        return self.weight_bits - 1 if self.mapping == "differential" else self.weight_bits
+
+
+def _coerce(name: str, value: Any, typ: type, where: str) -> Any:
+    """Check (and gently convert) one field value to its declared type."""
+    if value is None:
+        if name == "adc_range":
+            return None
+        raise ConfigError(f"{name}{where}: a value is required")
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        raise ConfigError(f"{name}={value!r}{where}: expected true or false")
+    if typ is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{name}={value!r}{where}: expected an integer")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{name}={value!r}{where}: expected an integer")
+    if typ is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{name}={value!r}{where}: expected a number")
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{name}={value!r}{where}: expected a number")
+    if not isinstance(value, str):
+        raise ConfigError(f"{name}={value!r}{where}: expected a string")
+    return value

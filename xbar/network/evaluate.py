@@ -1,0 +1,532 @@
+"""Network inference on simulated crossbar arrays: :func:`evaluate`.
+
+Pipeline per chip (see the module docs of each step):
+
+1. *plan* (once per run): fold batch-norm, map every matmul layer's weights to
+   cell planes (:mod:`~xbar.network.mapping`) and split them into tiles
+   (:mod:`~xbar.network.tiles`);
+2. *program* (once per chip): target conductances of every tile, then the
+   chip's programming error, stuck cells and drift (:mod:`~xbar.network.nonideal`),
+   then each tile's transfer matrix through the circuit solver (cached);
+3. *calibrate* (once per chip): the input range of every layer and the ADC range
+   of every layer and plane from ``calibration_size`` training images;
+4. *infer*: the model's forward pass with an ``mvm`` hook that runs each matmul
+   layer through its tiles: inputs split into a positive and a negative pass
+   when signed, DAC or bit-serial steps, one dense matmul per tile (all output
+   pixels of the batch at once), analog combination of +/- or reference
+   columns, the ADC, and digital recombination (slices, scale groups, row tiles,
+   offset, column gains).  Biases are added digitally by the layer.
+
+Every chip is independent: chip ``k`` gives the same accuracy whatever other
+chips are evaluated with it and on whatever executor.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError, ModelError
+from .config import AnalogConfig
+from .mapping import LayerMapping, map_weights
+from .nonideal import (
+    CALIBRATION_STREAM,
+    READ_STREAM,
+    apply_drift,
+    apply_stuck,
+    apply_weight_range,
+    chip_rng,
+    noise_rng,
+    perturb_bias,
+    program_cells,
+)
+from .peripherals import adc_quantize, calibrated_range, full_scale_range, input_steps
+from .tiles import Tile, TileSpec, TransferCache, plan_tiles, tile_target_conductances
+
+__all__ = ["evaluate", "EvaluationResult", "LayerStats", "AnalogNetwork", "plan_network",
+           "program_chip", "LayerPlan"]
+
+logger = logging.getLogger(__name__)
+
+#: at most this many calibration samples per (layer, plane) are kept for percentiles
+_MAX_CALIBRATION_SAMPLES = 2_000_000
+
+
+@dataclass
+class LayerPlan:
+    """The chip-independent part of one layer: its mapping and tiles."""
+
+    name: str
+    W: np.ndarray
+    mapping: LayerMapping
+    specs: list[TileSpec]
+
+
+@dataclass
+class LayerStats:
+    """Per-layer statistics of an evaluation (averaged over the evaluated chips).
+
+    Attributes
+    ----------
+    name : str
+    n_in, n_out : int
+        Rows and output columns of the layer.
+    planes : int
+        Cell planes (slices x scale groups).
+    tiles : int
+        Arrays per chip.
+    cells : int
+        Weight cells per chip (without reference columns).
+    input_scale : float
+        Calibrated full-scale input (mean over chips).
+    adc_ranges : list of float
+        ADC range [A] per plane (mean over chips); empty without an ADC.
+    clip_fraction : float
+        Fraction of ADC conversions that clipped (test images).
+    rel_error : float
+        ||Y_analog - X W|| / ||X W|| of the layer's MVM outputs on the test images
+        (X the layer's actual analog-chain inputs, W the digital weights).
+    cache_hits, cache_misses : int
+        Transfer-matrix cache lookups of the layer's tiles.
+    mvm_batches : int
+        Tile matmuls served from the cached transfer matrices.
+    """
+
+    name: str
+    n_in: int
+    n_out: int
+    planes: int
+    tiles: int
+    cells: int
+    input_scale: float = 0.0
+    adc_ranges: list[float] = field(default_factory=list)
+    clip_fraction: float = 0.0
+    rel_error: float = 0.0
+    cache_hits: int = 0
+    cache_misses: int = 0
+    mvm_batches: int = 0
+
+
+@dataclass
+class EvaluationResult:
+    """Accuracy and cost of one evaluation.
+
+    Attributes
+    ----------
+    accuracy : float
+        Mean test accuracy over the chips.
+    ideal_accuracy : float
+        Digital (floating-point) accuracy on the same images.
+    accuracies : list of float
+        Accuracy of each chip, in the order of ``chips``.
+    accuracy_std, accuracy_min : float
+        Standard deviation (population) and minimum over chips.
+    chips : list of int
+        Chip indices evaluated.
+    n_images : int
+        Test images per chip.
+    seconds : float
+        Wall time of the whole call [s].
+    setup_seconds : float
+        Programming, transfer matrices and calibration, all chips [s].
+    per_image_seconds : float
+        Inference time per image and chip, setup excluded [s].
+    layer_stats : list of LayerStats
+    cache : dict
+        Transfer-matrix cache ``hits``, ``misses``, ``entries``, ``seconds``.
+    config : AnalogConfig
+    """
+
+    accuracy: float
+    ideal_accuracy: float
+    accuracies: list[float]
+    accuracy_std: float
+    accuracy_min: float
+    chips: list[int]
+    n_images: int
+    seconds: float
+    setup_seconds: float
+    per_image_seconds: float
+    layer_stats: list[LayerStats]
+    cache: dict
+    config: AnalogConfig
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dictionary of every field."""
+        return {
+            "accuracy": self.accuracy,
+            "ideal_accuracy": self.ideal_accuracy,
+            "accuracies": list(self.accuracies),
+            "accuracy_std": self.accuracy_std,
+            "accuracy_min": self.accuracy_min,
+            "chips": list(self.chips),
+            "n_images": self.n_images,
+            "seconds": self.seconds,
+            "setup_seconds": self.setup_seconds,
+            "per_image_seconds": self.per_image_seconds,
+            "layer_stats": [vars(s).copy() for s in self.layer_stats],
+            "cache": dict(self.cache),
+            "config": self.config.to_dict(),
+        }
+
+
+# --------------------------------------------------------------------------------- planning
+def plan_network(model, config: AnalogConfig) -> tuple[Any, list[LayerPlan]]:
+    """Fold batch-norm and map every matmul layer; returns (folded model, plans)."""
+    folded = model.fold_batchnorm()
+    plans = []
+    for layer in folded.matmul_layers():
+        W = np.asarray(layer.W2d, dtype=float)
+        mapping = map_weights(W, config)
+        plans.append(LayerPlan(layer.name, W, mapping, plan_tiles(mapping, config)))
+    return folded, plans
+
+
+# ------------------------------------------------------------------------------ one chip
+class AnalogLayer:
+    """One matmul layer programmed on one chip; :meth:`mvm` runs it on its tiles."""
+
+    def __init__(self, plan: LayerPlan, tiles: list[Tile], bias_delta: np.ndarray,
+                 config: AnalogConfig):
+        self.plan = plan
+        self.tiles = tiles
+        self.bias_delta = bias_delta
+        self.config = config
+        self.input_scale: float | None = None
+        n_planes = len(plan.mapping.planes)
+        self.adc_ranges: list[float | None] = [None] * n_planes
+        if config.effective_adc_range == "full_scale":
+            for p, plane in enumerate(plan.mapping.planes):
+                ref = plane.kind == "offset" and config.offset_subtraction == "reference_column"
+                self.adc_ranges[p] = full_scale_range(config, kind=plane.kind, reference=ref,
+                                                      offset_frac=plane.offset_conductance)
+        self.clipped = 0
+        self.conversions = 0
+        self.err_num = 0.0
+        self.err_den = 0.0
+        self.mvm_batches = 0
+        self.cache_hits = 0
+        self.cache_misses = 0
+
+    def _adc_signed(self, p: int) -> bool:
+        plane = self.plan.mapping.planes[p]
+        return plane.kind == "differential" or self.config.offset_subtraction == "reference_column"
+
+    def mvm(self, X: np.ndarray, rng: np.random.Generator | None, calibrate: bool = False,
+            track: bool = True) -> np.ndarray:
+        """Analog ``X @ W`` (P x n_out) of inputs ``X`` (P x n_in), plus the bias error."""
+        cfg = self.config
+        mapping = self.plan.mapping
+        planes = mapping.planes
+        X = np.asarray(X, dtype=float)
+        if calibrate or self.input_scale is None:
+            if self.input_scale is None:
+                m = float(np.max(np.abs(X))) if X.size else 0.0
+                self.input_scale = m if m > 0 else 1.0
+        xs = self.input_scale
+        dg = cfg.g_max - cfg.g_min
+        passes = [(1.0, np.maximum(X, 0.0))]
+        if X.size and X.min() < 0:
+            passes.append((-1.0, np.maximum(-X, 0.0)))
+        # raw ADC inputs: (weight, plane, tile, A, row-sum of V)
+        raw: list[tuple[float, TileSpec, np.ndarray, np.ndarray | None]] = []
+        for sign, xp in passes:
+            for w_t, levels in input_steps(xp / xs, cfg):
+                V = levels * cfg.v_read
+                for tile in self.tiles:
+                    s = tile.spec
+                    Vt = V[:, s.r0:s.r1]
+                    A = tile.combine(tile.currents(Vt, cfg, rng))
+                    self.mvm_batches += 1
+                    sumV = None
+                    if s.kind == "offset" and not s.reference:
+                        sumV = Vt.sum(axis=1, keepdims=True)
+                    raw.append((sign * w_t, s, A, sumV))
+        adc_on = cfg.adc_bits > 0
+        if adc_on and any(r is None for r in self.adc_ranges):
+            # calibration of the missing ranges from these ADC inputs
+            for p in range(len(planes)):
+                if self.adc_ranges[p] is not None:
+                    continue
+                samples = [A.ravel() for _, s, A, _ in raw if s.plane == p]
+                flat = np.concatenate(samples) if samples else np.zeros(0)
+                if flat.size > _MAX_CALIBRATION_SAMPLES:
+                    stride = -(-flat.size // _MAX_CALIBRATION_SAMPLES)
+                    flat = flat[::stride]
+                self.adc_ranges[p] = calibrated_range(flat, cfg)
+        Y = np.zeros((X.shape[0], mapping.n_out))
+        for weight, s, A, sumV in raw:
+            plane = planes[s.plane]
+            if adc_on:
+                A, n_clip = adc_quantize(A, self.adc_ranges[s.plane], cfg.adc_bits,
+                                         self._adc_signed(s.plane))
+                if track and not calibrate:
+                    self.clipped += n_clip
+                    self.conversions += A.size
+            if sumV is not None:  # digital offset subtraction
+                A = A - sumV * (cfg.g_min + dg * plane.offset_conductance)
+            Y[:, s.j0:s.j1] += (weight * plane.coef * plane.vmax / dg) * A
+        Y *= (xs / cfg.v_read) * mapping.scale
+        if track and not calibrate:
+            ref = X @ self.plan.W
+            self.err_num += float(np.sum((Y - ref) ** 2))
+            self.err_den += float(np.sum(ref ** 2))
+        return Y + self.bias_delta
+
+
+class AnalogNetwork:
+    """One programmed chip: every matmul layer of a model on its tiles.
+
+    Use :meth:`hook` as the model's ``mvm`` callable.
+    """
+
+    def __init__(self, layers: dict[str, AnalogLayer], chip: int, config: AnalogConfig):
+        self.layers = layers
+        self.chip = chip
+        self.config = config
+        self._rng: np.random.Generator | None = None
+        self._calibrate = False
+
+    def hook(self, layer, X2d: np.ndarray) -> np.ndarray:
+        """The model's ``mvm`` hook: analog ``X2d @ layer.W2d`` (+ bias error)."""
+        try:
+            alayer = self.layers[layer.name]
+        except KeyError:
+            raise ModelError(f"layer {layer.name!r} was not programmed on the chip") from None
+        return alayer.mvm(X2d, self._rng, calibrate=self._calibrate)
+
+    def calibrate(self, folded_model, x_cal: np.ndarray) -> None:
+        """Set input and ADC ranges of every layer from calibration images."""
+        self._rng = noise_rng(self.config.seed, self.chip, CALIBRATION_STREAM)
+        self._calibrate = True
+        try:
+            folded_model.forward(x_cal, mvm=self.hook)
+        finally:
+            self._calibrate = False
+        self._rng = noise_rng(self.config.seed, self.chip, READ_STREAM)
+
+    def predict(self, folded_model, x: np.ndarray, batch_size: int,
+                progress: Callable[[], None] | None = None) -> np.ndarray:
+        """Predicted classes of ``x`` (N,) on this chip."""
+        out = np.empty(x.shape[0], dtype=np.int64)
+        for s in range(0, x.shape[0], batch_size):
+            logits = folded_model.forward(x[s:s + batch_size], mvm=self.hook)
+            out[s:s + batch_size] = np.argmax(logits, axis=1)
+            if progress is not None:
+                progress()
+        return out
+
+
+def program_chip(plans: list[LayerPlan], folded_model, config: AnalogConfig, chip: int,
+                 cache: TransferCache) -> AnalogNetwork:
+    """Program chip ``chip``: errors, stuck cells, drift and transfer matrices of every tile.
+
+    Draw order (fixed, so a chip is reproducible): for each layer in forward order,
+    for each tile in plan order: weight-range pair errors, per-cell programming
+    error, stuck cells; then the layer's bias errors.
+    """
+    rng = chip_rng(config.seed, chip)
+    layers = {}
+    dg = config.g_max - config.g_min
+    for plan in plans:
+        m = plan.mapping
+        sigma_wr = 0.0
+        if config.programming_error == "weight_range" and m.w_max > 0:
+            sigma_wr = config.programming_sigma * (m.w_range_half / m.w_max) * dg
+        h0, m0 = cache.hits, cache.misses
+        tiles = []
+        for spec in plan.specs:
+            plane = m.planes[spec.plane]
+            G = tile_target_conductances(spec, plane, config)
+            if sigma_wr > 0:
+                n = spec.outputs
+                if spec.kind == "differential":
+                    gp, gn = apply_weight_range(G[:, 0::2], G[:, 1::2], sigma_wr, rng)
+                    G[:, 0::2], G[:, 1::2] = gp, gn
+                else:
+                    G[:, :n] = apply_weight_range(G[:, :n], None, sigma_wr, rng)[0]
+            G = program_cells(G, config, rng)
+            G = apply_stuck(G, config, rng)
+            G = apply_drift(G, config)
+            W_eff = cache.transfer_matrix(G, config)
+            tiles.append(Tile(spec, G, W_eff))
+        layer = folded_model.layer(plan.name)
+        bias_delta = perturb_bias(layer.b, m.w_range_half, config, rng)
+        al = AnalogLayer(plan, tiles, bias_delta, config)
+        al.cache_hits, al.cache_misses = cache.hits - h0, cache.misses - m0
+        layers[plan.name] = al
+    return AnalogNetwork(layers, chip, config)
+
+
+# -------------------------------------------------------------------------------- evaluate
+def _check_inputs(model, config, dataset) -> None:
+    if not isinstance(config, AnalogConfig):
+        raise ConfigError(f"config must be an AnalogConfig, got {type(config).__name__}")
+    config.validate()
+    for name in ("matmul_layers", "forward", "fold_batchnorm"):
+        if not hasattr(model, name):
+            raise ModelError(f"model has no {name}(); expected an xbar.network.Model")
+    if not model.matmul_layers():
+        raise ModelError(f"model {getattr(model, 'name', '?')!r} has no Dense/Conv2D layer to map")
+    check = getattr(dataset, "check_model", None)
+    if check is not None:
+        check(model)
+    else:
+        shape = tuple(dataset.x_test.shape[1:])
+        if tuple(model.input_shape) != shape:
+            raise ModelError(f"model takes inputs {tuple(model.input_shape)}, data set has {shape}")
+    for split in ("x_test", "x_train"):
+        x = getattr(dataset, split)
+        if x.shape[0] == 0:
+            raise ModelError(f"data set split {split!r} is empty")
+    y = np.asarray(dataset.y_test)
+    classes = getattr(model, "classes", None)
+    if classes is not None and y.size and (y.min() < 0 or y.max() >= classes):
+        raise ModelError(f"data set labels span {int(y.min())}..{int(y.max())}, but the model "
+                         f"has {classes} classes")
+
+
+def default_batch_size(model) -> int:
+    """Images per forward pass: 256 for small inputs, fewer for large ones (fixed per model)."""
+    size = int(np.prod(model.input_shape))
+    return int(max(1, min(256, 2 ** 18 // max(size, 1))))
+
+
+def evaluate(model, config: AnalogConfig, *, dataset=None, limit: int | None = None,
+             chips: Iterable[int] | None = None, progress: Callable[[int, int], None] | None = None,
+             cache: TransferCache | None = None, batch_size: int | None = None,
+             ideal_accuracy: float | None = None) -> EvaluationResult:
+    """Test accuracy of ``model`` on simulated analog hardware.
+
+    Parameters
+    ----------
+    model : xbar.network.Model
+        The trained network (batch-norm is folded before mapping).
+    config : AnalogConfig
+        Hardware configuration (validated before any work starts).
+    dataset : xbar.network.Dataset, optional
+        Default: ``load_dataset("digits")``.  Calibration uses its training split.
+    limit : int, optional
+        Evaluate only the first ``limit`` test images.
+    chips : iterable of int, optional
+        Chip indices to evaluate (default ``range(config.repeats)``); chip ``k``
+        is the same programmed chip in every call.
+    progress : callable, optional
+        ``progress(done, total)`` after every batch (total = chips x batches).
+    cache : TransferCache, optional
+        Transfer-matrix cache to use (and keep across calls); a new one by default.
+    batch_size : int, optional
+        Images per forward pass (default: :func:`default_batch_size`).  Read noise
+        draws depend on it; keep it fixed to reproduce numbers.
+    ideal_accuracy : float, optional
+        Skip computing the digital accuracy and report this value instead.
+
+    Returns
+    -------
+    EvaluationResult
+
+    Raises
+    ------
+    ConfigError, ModelError
+        For a bad configuration or a model / data set mismatch, before any long work.
+    """
+    t_start = time.perf_counter()
+    if dataset is None:
+        from .data import load_dataset
+
+        dataset = load_dataset("digits")
+    _check_inputs(model, config, dataset)
+    if limit is not None:
+        if int(limit) < 1:
+            raise ConfigError(f"limit={limit!r}: must be at least 1")
+    chips = list(range(config.repeats)) if chips is None else [int(c) for c in chips]
+    if not chips:
+        raise ConfigError("chips: no chip to evaluate")
+    if any(c < 0 for c in chips):
+        raise ConfigError(f"chips={chips}: chip indices must be >= 0")
+    x = np.asarray(dataset.x_test, dtype=float)
+    y = np.asarray(dataset.y_test)
+    if limit is not None:
+        x, y = x[:limit], y[:limit]
+    x_cal = np.asarray(dataset.x_train[:config.calibration_size], dtype=float)
+    bs = int(batch_size) if batch_size else default_batch_size(model)
+    cache = cache if cache is not None else TransferCache()
+
+    folded, plans = plan_network(model, config)
+    if ideal_accuracy is None:
+        ideal_accuracy = float(np.mean(folded.predict(x, batch_size=bs) == y))
+    n_batches = math.ceil(x.shape[0] / bs)
+    total = n_batches * len(chips)
+    done = 0
+    accuracies = []
+    setup = time.perf_counter() - t_start
+    stats: dict[str, LayerStats] = {}
+    counts: dict[str, list[int]] = {}
+    for chip in chips:
+        t0 = time.perf_counter()
+        net = program_chip(plans, folded, config, chip, cache)
+        net.calibrate(folded, x_cal)
+        setup += time.perf_counter() - t0
+
+        def tick() -> None:
+            nonlocal done
+            done += 1
+            if progress is not None:
+                progress(done, total)
+
+        pred = net.predict(folded, x, bs, tick)
+        accuracies.append(float(np.mean(pred == y)))
+        _accumulate_stats(stats, counts, net)
+        logger.debug("chip %d: accuracy %.4f", chip, accuracies[-1])
+    n_ch = len(chips)
+    for s in stats.values():
+        s.input_scale /= n_ch
+        s.rel_error /= n_ch
+        s.adc_ranges = [r / n_ch for r in s.adc_ranges]
+    seconds = time.perf_counter() - t_start
+    acc = np.asarray(accuracies)
+    return EvaluationResult(
+        accuracy=float(acc.mean()),
+        ideal_accuracy=float(ideal_accuracy),
+        accuracies=accuracies,
+        accuracy_std=float(acc.std()),
+        accuracy_min=float(acc.min()),
+        chips=chips,
+        n_images=int(x.shape[0]),
+        seconds=seconds,
+        setup_seconds=setup,
+        per_image_seconds=(seconds - setup) / max(1, x.shape[0] * n_ch),
+        layer_stats=list(stats.values()),
+        cache=cache.stats(),
+        config=config,
+    )
+
+
+def _accumulate_stats(stats: dict[str, LayerStats], counts: dict[str, list[int]],
+                      net: AnalogNetwork) -> None:
+    for name, al in net.layers.items():
+        m = al.plan.mapping
+        s = stats.get(name)
+        if s is None:
+            s = stats[name] = LayerStats(name, m.n_in, m.n_out, len(m.planes), len(al.tiles),
+                                         m.cells)
+            s.adc_ranges = [0.0] * (len(m.planes) if al.config.adc_bits else 0)
+            counts[name] = [0, 0]
+        s.input_scale += al.input_scale or 0.0
+        if al.config.adc_bits:
+            s.adc_ranges = [a + (r or 0.0) for a, r in zip(s.adc_ranges, al.adc_ranges,
+                                                           strict=True)]
+        c = counts[name]
+        c[0] += al.clipped
+        c[1] += al.conversions
+        s.clip_fraction = c[0] / c[1] if c[1] else 0.0
+        s.rel_error += math.sqrt(al.err_num / al.err_den) if al.err_den > 0 else 0.0
+        s.cache_hits += al.cache_hits
+        s.cache_misses += al.cache_misses
+        s.mvm_batches += al.mvm_batches

@@ -1,0 +1,240 @@
+"""Tiling layers onto arrays, programming the tiles, and cached array transfer matrices.
+
+Tiling: a layer's ``n_in`` rows are split into row tiles of at most
+``array_rows`` rows (their partial sums are digitised separately and
+accumulated digitally); each plane's output columns are split into column tiles
+of at most ``array_cols`` physical columns.  A differential plane uses two
+adjacent physical columns per output (+ then -); an offset plane one, plus one
+reference column per tile with ``offset_subtraction = "reference_column"``
+(cells at the offset conductance; its current is subtracted in analog).
+
+Each tile is a :class:`xbar.Crossbar` with the configured wire, driver and sense
+resistances.  With linear cells the tile's currents are exactly ``V @ W_eff``
+with ``W_eff = crossbar.transfer_matrix()``; it is computed once per programmed
+tile and kept in a :class:`TransferCache` keyed by a hash of (programmed
+conductances, resistances, device, topology), then reused for every input and
+output pixel.  Without parasitics ``W_eff = G``.
+
+Nonlinear (``sinh``) cells, I = G sinh(k v) / k:
+
+* without parasitics the cell voltage is the applied one, so the currents are
+  exactly ``f(V) @ G`` with ``f(v) = sinh(k v) / k``;
+* ``nonlinear_mode = "linearized"`` with parasitics: the parasitic network is
+  linearised at V = 0 (cells replaced by their small-signal conductance G, whose
+  exact transfer matrix is cached) and the cell nonlinearity is corrected on the
+  applied voltage: ``I ~= f(V) @ W_eff``.  This is exact for ideal wires and
+  first-order in the IR drop; the error grows with ``k * IR drop`` (see
+  ``benchmarks/RESULTS.md`` and ``tests/test_network_tiles.py`` for measured values);
+* ``nonlinear_mode = "exact"``: a batched circuit solve of the tile for every
+  MVM (``crossbar.solve(V).output``), for checking.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .config import AnalogConfig
+from .mapping import LayerMapping, Plane
+
+__all__ = ["TileSpec", "Tile", "TransferCache", "plan_tiles", "tile_target_conductances",
+           "make_crossbar", "cell_function"]
+
+
+@dataclass(frozen=True)
+class TileSpec:
+    """Where a tile sits: plane index, rows ``r0:r1`` and logical output columns ``j0:j1``."""
+
+    plane: int
+    r0: int
+    r1: int
+    j0: int
+    j1: int
+    kind: str
+    reference: bool
+
+    @property
+    def rows(self) -> int:
+        return self.r1 - self.r0
+
+    @property
+    def outputs(self) -> int:
+        return self.j1 - self.j0
+
+    @property
+    def columns(self) -> int:
+        """Physical columns used (weight cells plus the reference column)."""
+        width = 2 if self.kind == "differential" else 1
+        return self.outputs * width + (1 if self.reference else 0)
+
+
+def plan_tiles(mapping: LayerMapping, config: AnalogConfig) -> list[TileSpec]:
+    """Split every plane of a layer into tiles of at most array_rows x array_cols cells."""
+    specs = []
+    for p, plane in enumerate(mapping.planes):
+        reference = plane.kind == "offset" and config.offset_subtraction == "reference_column"
+        width = 2 if plane.kind == "differential" else 1
+        per_tile = (config.array_cols - (1 if reference else 0)) // width
+        for r0 in range(0, mapping.n_in, config.array_rows):
+            r1 = min(r0 + config.array_rows, mapping.n_in)
+            for j0 in range(0, mapping.n_out, per_tile):
+                j1 = min(j0 + per_tile, mapping.n_out)
+                specs.append(TileSpec(p, r0, r1, j0, j1, plane.kind, reference))
+    return specs
+
+
+def tile_target_conductances(spec: TileSpec, plane: Plane, config: AnalogConfig
+                             ) -> np.ndarray:
+    """Target conductances [S] of one tile (rows x physical columns), before errors."""
+    gp, gn = plane.conductances(config.g_min, config.g_max)
+    gp = gp[spec.r0:spec.r1, spec.j0:spec.j1]
+    G = np.empty((spec.rows, spec.columns))
+    if spec.kind == "differential":
+        gn = gn[spec.r0:spec.r1, spec.j0:spec.j1]
+        G[:, 0::2] = gp
+        G[:, 1::2] = gn
+    else:
+        G[:, :spec.outputs] = gp
+        if spec.reference:
+            G[:, -1] = config.g_min + (config.g_max - config.g_min) * plane.offset_conductance
+    return G
+
+
+def cell_function(config: AnalogConfig):
+    """The normalised cell I-V ``f(v)`` (I = G f(v)); None for linear cells."""
+    if config.device == "linear":
+        return None
+    k = config.device_k
+
+    def f(v: np.ndarray) -> np.ndarray:
+        return np.sinh(k * v) / k
+
+    return f
+
+
+def make_crossbar(G: np.ndarray, config: AnalogConfig, *, linear: bool = False):
+    """An :class:`xbar.Crossbar` of programmed conductances ``G`` with the config's wires.
+
+    ``linear=True`` gives the small-signal (linear-cell) array of the same
+    conductances, whose transfer matrix the linearised scheme uses.
+    """
+    from ..crossbar import Crossbar, Linear, Sinh
+
+    device = Linear() if (linear or config.device == "linear") else Sinh(config.device_k)
+    return Crossbar(G, r_row=config.r_row, r_col=config.r_col, r_driver=config.r_driver,
+                    r_sense=config.r_sense, device=device)
+
+
+def _key(G: np.ndarray, config: AnalogConfig) -> str:
+    h = hashlib.blake2b(digest_size=20)
+    h.update(np.ascontiguousarray(G, dtype=np.float64).tobytes())
+    h.update(repr((G.shape, config.r_row, config.r_col, config.r_driver, config.r_sense,
+                   "linear-small-signal", "tile-v1")).encode())
+    return h.hexdigest()
+
+
+@dataclass
+class TransferCache:
+    """Least-recently-used cache of tile transfer matrices W_eff (linear or small-signal).
+
+    Keys hash the programmed conductances (after every error), the four
+    resistances and the topology, so any change of conductances, errors or
+    resistances gives a new key.  ``hits`` / ``misses`` count lookups;
+    ``seconds`` is the time spent computing missed entries.
+
+    Parameters
+    ----------
+    max_bytes : int
+        Memory bound of the stored matrices (default 1 GiB).
+    """
+
+    max_bytes: int = 1 << 30
+    hits: int = 0
+    misses: int = 0
+    seconds: float = 0.0
+    _store: OrderedDict = field(default_factory=OrderedDict, repr=False)
+    _bytes: int = 0
+
+    def transfer_matrix(self, G: np.ndarray, config: AnalogConfig) -> np.ndarray:
+        """W_eff of a tile with conductances ``G`` [S] (rows x columns) under ``config``.
+
+        Without any resistance W_eff is ``G`` itself (not cached).
+        """
+        if not config.parasitics:
+            return G
+        key = _key(G, config)
+        W = self._store.get(key)
+        if W is not None:
+            self.hits += 1
+            self._store.move_to_end(key)
+            return W
+        self.misses += 1
+        t0 = time.perf_counter()
+        W = np.asarray(make_crossbar(G, config, linear=True).transfer_matrix(), dtype=float)
+        self.seconds += time.perf_counter() - t0
+        W.setflags(write=False)
+        self._store[key] = W
+        self._bytes += W.nbytes
+        while self._bytes > self.max_bytes and len(self._store) > 1:
+            _, old = self._store.popitem(last=False)
+            self._bytes -= old.nbytes
+        return W
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def stats(self) -> dict:
+        """``{"hits", "misses", "entries", "seconds"}``."""
+        return {"hits": self.hits, "misses": self.misses, "entries": len(self._store),
+                "seconds": self.seconds}
+
+
+@dataclass
+class Tile:
+    """A programmed tile of one chip: conductances, transfer matrix and how to read it.
+
+    Attributes
+    ----------
+    spec : TileSpec
+    G : ndarray
+        Programmed conductances [S] (rows x physical columns).
+    W_eff : ndarray
+        Transfer matrix [S]: column currents = V @ W_eff (linear cells).
+    """
+
+    spec: TileSpec
+    G: np.ndarray
+    W_eff: np.ndarray
+    _crossbar: object = None
+
+    def currents(self, V: np.ndarray, config: AnalogConfig, rng=None) -> np.ndarray:
+        """Column currents [A] (K x physical columns) for row voltages ``V`` [V] (K x rows)."""
+        f = cell_function(config)
+        if f is None:
+            I = V @ self.W_eff
+        elif not config.parasitics:
+            I = f(V) @ self.G
+        elif config.nonlinear_mode == "linearized":
+            I = f(V) @ self.W_eff
+        else:
+            if self._crossbar is None:
+                self._crossbar = make_crossbar(self.G, config)
+            I = np.asarray(self._crossbar.solve(V).output, dtype=float)
+        if rng is not None and config.read_noise_sigma > 0:
+            from .nonideal import read_noise
+
+            I = I + read_noise(V if f is None else f(V), self.G, config, rng)
+        return I
+
+    def combine(self, I: np.ndarray) -> np.ndarray:
+        """Analog combination before the ADC: I+ - I-, I - I_ref, or I (K x outputs)."""
+        s = self.spec
+        if s.kind == "differential":
+            return I[:, 0::2] - I[:, 1::2]
+        if s.reference:
+            return I[:, :s.outputs] - I[:, -1:]
+        return I
