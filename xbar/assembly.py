@@ -1,0 +1,396 @@
+"""Modified nodal analysis: unknown layout, sparsity pattern and assembly.
+
+The unknowns of a circuit are the node voltages (ground eliminated), the
+internal nodes of diodes with a series resistance, and the branch currents
+of voltage sources (``V``) and voltage-controlled voltage sources (``E``).
+
+:meth:`Pattern.build` computes the CSR structure once (COO keys -> unique ->
+``indptr``/``indices``) and, for every element stamp, its slot in the CSR
+``data`` array.  Assembling new values is then a scatter-add of parameter
+values into the fixed pattern: :func:`xbar._kernels.scatter_add` (numba) or
+:func:`scatter_add_numpy` (the reference twin, ``np.bincount``).  Entries
+whose value is zero keep their slot; the pattern is never compressed.
+
+Every stamp is ``A[row, col] += sign * params[pidx]``.  There are two
+parameter vectors:
+
+* linear parameters (constant during Newton): resistor conductances, VCCS
+  gains, VCVS gains, the constant ``1`` of branch equations and diode series
+  conductances;
+* nonlinear parameters (new every Newton iteration): diode junction
+  conductances and behavioural-source derivatives ``dI/dV``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from .circuit import Circuit
+from .errors import ValueRangeError
+
+
+@dataclass
+class Layout:
+    """Where each circuit quantity sits in the unknown vector.
+
+    Extended node numbers are the circuit's node indices followed by the
+    internal nodes of diodes with ``RS > 0``.  The unknown of extended node
+    ``k >= 1`` is ``k - 1``; ground (0) has none.  Branch ``j`` (V sources
+    first, then E sources) is unknown ``n_ext - 1 + j``.
+
+    Attributes
+    ----------
+    n_ext : int
+        Number of extended nodes, ground included.
+    n_branch : int
+        Number of branch-current unknowns.
+    diode_prime : ndarray of int
+        Extended node of each diode's internal anode (the anode itself when
+        ``RS == 0``).
+    names : list of str
+        A readable name per unknown: node names, ``"<diode>#internal"`` and
+        ``"<source>#branch"``.
+    """
+
+    n_nodes: int
+    n_ext: int
+    n_branch: int
+    diode_prime: np.ndarray
+    names: list[str]
+
+    @property
+    def size(self) -> int:
+        """Number of unknowns."""
+        return self.n_ext - 1 + self.n_branch
+
+    @property
+    def n_voltage(self) -> int:
+        """Number of voltage unknowns (nodes and internal nodes)."""
+        return self.n_ext - 1
+
+    @classmethod
+    def of(cls, circuit: Circuit) -> Layout:
+        n_nodes = circuit.n_nodes
+        d = circuit.diodes
+        prime = np.asarray(d.npos, dtype=np.int64).copy()
+        names = list(circuit.node_names[1:])
+        nxt = n_nodes
+        for k, model in enumerate(d.model):
+            if model.rs > 0:
+                prime[k] = nxt
+                nxt += 1
+                names.append(f"{d.name[k]}#internal")
+        n_branch = len(circuit.vsources) + len(circuit.vcvs)
+        names += [f"{n}#branch" for n in circuit.vsources.name]
+        names += [f"{n}#branch" for n in circuit.vcvs.name]
+        return cls(n_nodes, nxt, n_branch, prime, names)
+
+
+@dataclass
+class Stamps:
+    """A list of matrix stamps ``A[rows[k], cols[k]] += signs[k] * params[pidx[k]]``."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    signs: np.ndarray
+    pidx: np.ndarray
+    slots: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    @classmethod
+    def collect(cls, parts: list[tuple]) -> Stamps:
+        """Concatenate ``(rows, cols, signs, pidx)`` parts, dropping ground stamps.
+
+        Rows and columns are unknown indices where ``-1`` stands for ground.
+        """
+        if not parts:
+            z = np.zeros(0, dtype=np.int64)
+            return cls(z, z.copy(), np.zeros(0), z.copy())
+        rows = np.concatenate([np.asarray(p[0], dtype=np.int64).ravel() for p in parts])
+        cols = np.concatenate([np.asarray(p[1], dtype=np.int64).ravel() for p in parts])
+        signs = np.concatenate(
+            [np.broadcast_to(np.asarray(p[2], dtype=np.float64), np.shape(p[0])).ravel()
+             for p in parts]
+        )
+        pidx = np.concatenate(
+            [np.broadcast_to(np.asarray(p[3], dtype=np.int64), np.shape(p[0])).ravel()
+             for p in parts]
+        )
+        keep = (rows >= 0) & (cols >= 0)
+        return cls(rows[keep], cols[keep], signs[keep], pidx[keep])
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def _two_terminal(a, b, pidx):
+    """The four conductance stamps of elements between unknowns ``a`` and ``b``."""
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    pidx = np.asarray(pidx, dtype=np.int64)
+    return (
+        np.stack([a, b, a, b]),
+        np.stack([a, b, b, a]),
+        _signs([1.0, 1.0, -1.0, -1.0], a),
+        np.stack([pidx] * 4),
+    )
+
+
+def _signs(values, like):
+    """Sign vector shaped to broadcast against ``np.stack([like] * len(values))``."""
+    return np.asarray(values, dtype=np.float64).reshape((-1,) + (1,) * np.ndim(like))
+
+
+def _controlled(out_p, out_n, c_p, c_n, pidx):
+    """Stamps ``+p`` at (out_p, c_p), ``-p`` at (out_p, c_n), negated on row ``out_n``."""
+    return (
+        np.stack([out_p, out_p, out_n, out_n]),
+        np.stack([c_p, c_n, c_p, c_n]),
+        _signs([1.0, -1.0, -1.0, 1.0], out_p),
+        np.stack([np.asarray(pidx, dtype=np.int64)] * 4),
+    )
+
+
+@dataclass
+class BGroup:
+    """Behavioural sources sharing one expression form, evaluated in one call.
+
+    ``controls`` has shape (n sources, n controls, 2): extended node numbers
+    of each ``V(a, b)``.  ``deriv_offset`` is where this group's derivatives
+    start in the nonlinear parameter vector (source-major, control-minor).
+    """
+
+    expr: object
+    members: np.ndarray
+    npos: np.ndarray
+    nneg: np.ndarray
+    controls: np.ndarray
+    deriv_offset: int
+
+    @property
+    def n_controls(self) -> int:
+        return self.controls.shape[1]
+
+
+@dataclass
+class Pattern:
+    """The fixed CSR structure of a circuit's MNA matrix plus stamp slots.
+
+    Build with :meth:`build`; then :meth:`linear_data` gives the constant part
+    of ``csr.data`` and :meth:`assemble` adds the nonlinear part.
+    """
+
+    layout: Layout
+    indptr: np.ndarray
+    indices: np.ndarray
+    linear: Stamps
+    nonlinear: Stamps
+    diag_slots: np.ndarray
+    linear_params: np.ndarray
+    source_matrix: sp.csr_matrix
+    source_names: list[str]
+    nl_rhs_matrix: sp.csr_matrix
+    bgroups: list[BGroup]
+    n_diode: int
+    n_bderiv: int
+
+    @property
+    def size(self) -> int:
+        return self.layout.size
+
+    @property
+    def nnz(self) -> int:
+        return len(self.indices)
+
+    @classmethod
+    def build(cls, circuit: Circuit) -> Pattern:
+        """Compute the sparsity pattern and stamp slots of ``circuit``."""
+        lay = Layout.of(circuit)
+        u = _unknown_map(lay.n_ext)
+        nv = lay.n_voltage
+        R, V, I = circuit.resistors, circuit.vsources, circuit.isources
+        G, E, D = circuit.vccs, circuit.vcvs, circuit.diodes
+        nR, nG, nE, nV = len(R), len(G), len(E), len(V)
+
+        # ---- linear parameter vector -------------------------------------
+        rvals = np.asarray(R.value, dtype=np.float64)
+        if nR and (not np.all(np.isfinite(rvals)) or np.any(rvals == 0)):
+            k = int(np.flatnonzero(~np.isfinite(rvals) | (rvals == 0))[0])
+            raise ValueRangeError(
+                f"resistor {R.name[k]} has value {rvals[k]!r}; a resistance must be finite "
+                "and non-zero",
+                location=circuit.locations.get(R.name[k]),
+            )
+        rs_idx = [k for k, m in enumerate(D.model) if m.rs > 0]
+        g_rs = np.array(
+            [float(D.area[k]) / D.model[k].rs for k in rs_idx], dtype=np.float64
+        )
+        off_G = nR
+        off_E = off_G + nG
+        off_one = off_E + nE
+        off_rs = off_one + 1
+        params = np.concatenate(
+            [1.0 / rvals if nR else np.zeros(0), np.asarray(G.gain, dtype=np.float64),
+             np.asarray(E.gain, dtype=np.float64), [1.0], g_rs]
+        )
+
+        parts = []
+        if nR:
+            parts.append(_two_terminal(u[R.npos], u[R.nneg], np.arange(nR)))
+        if nG:
+            parts.append(_controlled(u[G.npos], u[G.nneg], u[G.cpos], u[G.cneg],
+                                     off_G + np.arange(nG)))
+        br = nv + np.arange(nV + nE)
+        if nV:
+            b = br[:nV]
+            one = np.full(nV, off_one)
+            parts.append((np.stack([u[V.npos], u[V.nneg], b, b]),
+                          np.stack([b, b, u[V.npos], u[V.nneg]]),
+                          np.array([1.0, -1.0, 1.0, -1.0])[:, None], np.stack([one] * 4)))
+        if nE:
+            b = br[nV:]
+            one = np.full(nE, off_one)
+            parts.append((np.stack([u[E.npos], u[E.nneg], b, b]),
+                          np.stack([b, b, u[E.npos], u[E.nneg]]),
+                          np.array([1.0, -1.0, 1.0, -1.0])[:, None], np.stack([one] * 4)))
+            gidx = off_E + np.arange(nE)
+            parts.append((np.stack([b, b]), np.stack([u[E.cpos], u[E.cneg]]),
+                          np.array([-1.0, 1.0])[:, None], np.stack([gidx, gidx])))
+        if rs_idx:
+            anode = np.asarray(D.npos, dtype=np.int64)[rs_idx]
+            prime = lay.diode_prime[rs_idx]
+            parts.append(_two_terminal(u[anode], u[prime], off_rs + np.arange(len(rs_idx))))
+        linear = Stamps.collect(parts)
+
+        # ---- nonlinear stamps ----------------------------------------------
+        nD = len(D)
+        nl_parts = []
+        if nD:
+            nl_parts.append(_two_terminal(u[lay.diode_prime], u[np.asarray(D.nneg)],
+                                          np.arange(nD)))
+        bgroups = _group_bsources(circuit, nD)
+        n_bderiv = 0
+        for g in bgroups:
+            n, m = g.controls.shape[:2]
+            pid = g.deriv_offset + np.arange(n * m).reshape(n, m)
+            op = np.repeat(u[g.npos][:, None], m, axis=1)
+            on = np.repeat(u[g.nneg][:, None], m, axis=1)
+            nl_parts.append(_controlled(op, on, u[g.controls[:, :, 0]],
+                                        u[g.controls[:, :, 1]], pid))
+            n_bderiv += n * m
+        nonlinear = Stamps.collect(nl_parts)
+
+        # ---- CSR structure -------------------------------------------------
+        n = lay.size
+        diag = np.arange(nv, dtype=np.int64)
+        keys = np.concatenate([linear.rows * n + linear.cols,
+                               nonlinear.rows * n + nonlinear.cols, diag * n + diag])
+        ukeys = np.unique(keys)
+        rows = ukeys // n
+        indices = (ukeys % n).astype(np.int32)
+        indptr = np.zeros(n + 1, dtype=np.int32)
+        np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+        linear.slots = np.searchsorted(ukeys, linear.rows * n + linear.cols)
+        nonlinear.slots = np.searchsorted(ukeys, nonlinear.rows * n + nonlinear.cols)
+        diag_slots = np.searchsorted(ukeys, diag * n + diag)
+
+        # ---- right-hand side of independent sources ------------------------
+        nI = len(I)
+        srows = [br[:nV], u[I.npos], u[I.nneg]]
+        scols = [np.arange(nV), nV + np.arange(nI), nV + np.arange(nI)]
+        svals = [np.ones(nV), -np.ones(nI), np.ones(nI)]
+        source_matrix = _sparse(srows, scols, svals, n, nV + nI)
+        source_names = list(V.name) + list(I.name)
+
+        # ---- right-hand side of nonlinear companion currents ----------------
+        # columns: diode cdeq (nD), then one ieq per behavioural source
+        nB = len(circuit.bsources)
+        rrows, rcols, rvals_ = [], [], []
+        if nD:
+            rrows += [u[np.asarray(D.nneg)], u[lay.diode_prime]]
+            rcols += [np.arange(nD)] * 2
+            rvals_ += [np.ones(nD), -np.ones(nD)]
+        for g in bgroups:
+            rrows += [u[g.npos], u[g.nneg]]
+            rcols += [nD + g.members] * 2
+            rvals_ += [-np.ones(len(g.members)), np.ones(len(g.members))]
+        nl_rhs = _sparse(rrows, rcols, rvals_, n, nD + nB)
+
+        return cls(lay, indptr, indices, linear, nonlinear, diag_slots, params,
+                   source_matrix, source_names, nl_rhs, bgroups, nD, n_bderiv)
+
+    # ---- assembly --------------------------------------------------------
+    def linear_data(self, params: np.ndarray | None = None) -> np.ndarray:
+        """``csr.data`` of the linear stamps (numpy reference assembly)."""
+        p = self.linear_params if params is None else params
+        return scatter_add_numpy(self.nnz, self.linear, p)
+
+    def assemble(self, base: np.ndarray, nl_params: np.ndarray, *, gshunt: float = 0.0,
+                 kernel: str = "numpy") -> np.ndarray:
+        """``csr.data``: ``base`` plus nonlinear stamps and ``gshunt`` on node diagonals.
+
+        ``kernel`` is ``"numpy"`` (bincount) or ``"numba"`` (scatter-add kernel).
+        """
+        if kernel == "numba":
+            from ._kernels import scatter_add
+
+            data = base.copy()
+            nl = self.nonlinear
+            scatter_add(data, nl.slots, nl.signs, nl.pidx, nl_params)
+        else:
+            data = base + scatter_add_numpy(self.nnz, self.nonlinear, nl_params)
+        if gshunt:
+            data[self.diag_slots] += gshunt
+        return data
+
+    def matrix(self, data: np.ndarray) -> sp.csr_matrix:
+        """A CSR matrix sharing this pattern's structure with values ``data``."""
+        n = self.size
+        return sp.csr_matrix((data, self.indices, self.indptr), shape=(n, n))
+
+
+def scatter_add_numpy(nnz: int, stamps: Stamps, params: np.ndarray) -> np.ndarray:
+    """Reference assembly: ``data[slot] += sign * params[pidx]`` via ``np.bincount``."""
+    if len(stamps) == 0:
+        return np.zeros(nnz)
+    w = stamps.signs * np.asarray(params, dtype=np.float64)[stamps.pidx]
+    return np.bincount(stamps.slots, weights=w, minlength=nnz)
+
+
+def _unknown_map(n_ext: int) -> np.ndarray:
+    """Extended node number -> unknown index (ground -> -1)."""
+    return np.arange(-1, n_ext - 1, dtype=np.int64)
+
+
+def _sparse(rows, cols, vals, n, m) -> sp.csr_matrix:
+    if rows:
+        r = np.concatenate([np.asarray(x, dtype=np.int64) for x in rows])
+        c = np.concatenate([np.asarray(x, dtype=np.int64) for x in cols])
+        v = np.concatenate([np.asarray(x, dtype=np.float64) for x in vals])
+    else:
+        r = c = np.zeros(0, dtype=np.int64)
+        v = np.zeros(0)
+    keep = r >= 0
+    return sp.csr_matrix((v[keep], (r[keep], c[keep])), shape=(n, m))
+
+
+def _group_bsources(circuit: Circuit, first_param: int) -> list[BGroup]:
+    """Group behavioural sources by their expression's canonical form."""
+    groups: dict[tuple, list[int]] = {}
+    for k, b in enumerate(circuit.bsources):
+        key = (getattr(b.expr, "canonical", None) or f"#{k}", len(b.controls))
+        groups.setdefault(key, []).append(k)
+    out = []
+    offset = first_param
+    for members in groups.values():
+        srcs = [circuit.bsources[k] for k in members]
+        m = len(srcs[0].controls)
+        ctrl = np.array([[list(c) for c in s.controls] for s in srcs], dtype=np.int64)
+        ctrl = ctrl.reshape(len(srcs), m, 2)
+        out.append(BGroup(srcs[0].expr, np.array(members, dtype=np.int64),
+                          np.array([s.npos for s in srcs], dtype=np.int64),
+                          np.array([s.nneg for s in srcs], dtype=np.int64), ctrl, offset))
+        offset += len(srcs) * m
+    return out

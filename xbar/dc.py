@@ -1,0 +1,264 @@
+"""DC analysis: operating points and DC sweeps of a :class:`~xbar.circuit.Circuit`.
+
+>>> from xbar.circuit import Circuit, TwoTerminal
+>>> import numpy as np
+>>> c = Circuit(node_names=["0", "in", "out"])
+>>> c.vsources = TwoTerminal(["v1"], np.array([1]), np.array([0]), np.array([2.0]))
+>>> c.resistors = TwoTerminal(["r1", "r2"], np.array([1, 2]), np.array([2, 0]),
+...                           np.array([1e3, 1e3]))
+>>> op = solve_dc(c)
+>>> round(op.voltage("out"), 12), round(op.current("v1"), 12)
+(1.0, -0.001)
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .circuit import Circuit, DCSweep, Op, Options
+from .errors import CircuitError, XbarError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["solve_dc", "OperatingPoint", "SweepResult"]
+
+
+@dataclass
+class _Named:
+    """Shared lookup of node voltages and branch currents in a solution."""
+
+    node_names: list[str]
+    branch_names: list[str]
+    n_voltage: int
+
+    def _node_col(self, name: str) -> int | None:
+        key = name.lower()
+        if key in ("0", "gnd"):
+            return None
+        idx = self.__dict__.get("_nidx")
+        if idx is None:
+            idx = {n: i for i, n in enumerate(self.node_names)}
+            self.__dict__["_nidx"] = idx
+        if key not in idx:
+            raise XbarError(f"no node named {name!r} in the solution",
+                            hint="node names: " + ", ".join(self.node_names[:10]))
+        return idx[key]
+
+    def _branch_col(self, name: str) -> int:
+        key = name.lower()
+        idx = self.__dict__.get("_bidx")
+        if idx is None:
+            idx = {n: i for i, n in enumerate(self.branch_names)}
+            self.__dict__["_bidx"] = idx
+        if key not in idx:
+            raise XbarError(f"no voltage source (V or E) named {name!r} in the solution",
+                            hint="sources: " + ", ".join(self.branch_names[:10]))
+        return self.n_voltage + idx[key]
+
+
+@dataclass
+class OperatingPoint(_Named):
+    """A DC operating point.
+
+    Attributes
+    ----------
+    x : ndarray, shape (n unknowns,)
+        The MNA solution: node voltages [V] (ground excluded, internal diode
+        nodes after the circuit's nodes), then branch currents [A].
+    iterations : int
+        Newton iterations (1 for a linear circuit: one factorisation).
+    strategy : str
+        ``"linear"``, ``"newton"``, ``"gmin stepping"`` or ``"source stepping"``.
+    """
+
+    x: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    iterations: int = 0
+    strategy: str = "linear"
+    analysis: str = "op"
+
+    def voltage(self, name: str) -> float:
+        """Voltage of node ``name`` against ground [V]."""
+        col = self._node_col(name)
+        return 0.0 if col is None else float(self.x[col])
+
+    def current(self, name: str) -> float:
+        """Branch current of V/E source ``name`` [A], positive into its + terminal."""
+        return float(self.x[self._branch_col(name)])
+
+    @property
+    def voltages(self) -> dict[str, float]:
+        """Node name (lower case) -> voltage [V], circuit nodes only."""
+        return {n: float(self.x[i]) for i, n in enumerate(self.node_names)}
+
+    @property
+    def currents(self) -> dict[str, float]:
+        """V/E source name (lower case) -> branch current [A] (SPICE sign)."""
+        return {n: float(self.x[self.n_voltage + i]) for i, n in enumerate(self.branch_names)}
+
+
+@dataclass
+class SweepResult(_Named):
+    """A DC sweep (``.dc``), points in ngspice order (inner source fastest).
+
+    Attributes
+    ----------
+    x : ndarray, shape (n points, n unknowns)
+        MNA solution per point.
+    sweep : ndarray, shape (n points,)
+        Value of the inner (first) swept source at each point [V or A].
+    source : str
+        Name of the inner swept source.
+    outer_sweep : ndarray, shape (n points,) or None
+        Value of the outer source of a nested sweep at each point.
+    outer_source : str or None
+    iterations : ndarray of int, shape (n points,)
+        Newton iterations per point.
+    strategies : list of str
+        Strategy that converged at each point.
+    """
+
+    x: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    sweep: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    source: str = ""
+    outer_sweep: np.ndarray | None = None
+    outer_source: str | None = None
+    iterations: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    strategies: list[str] = field(default_factory=list)
+    analysis: str = "dc"
+
+    @property
+    def strategy(self) -> str:
+        """The most demanding strategy any point needed."""
+        order = ["linear", "newton", "gmin stepping", "source stepping"]
+        return max(self.strategies, key=order.index) if self.strategies else "linear"
+
+    def voltage(self, name: str) -> np.ndarray:
+        """Voltage of node ``name`` at every sweep point [V]."""
+        col = self._node_col(name)
+        return np.zeros(len(self.x)) if col is None else self.x[:, col].copy()
+
+    def current(self, name: str) -> np.ndarray:
+        """Branch current of V/E source ``name`` at every point [A] (SPICE sign)."""
+        return self.x[:, self._branch_col(name)].copy()
+
+    @property
+    def voltages(self) -> dict[str, np.ndarray]:
+        return {n: self.x[:, i].copy() for i, n in enumerate(self.node_names)}
+
+    @property
+    def currents(self) -> dict[str, np.ndarray]:
+        return {n: self.x[:, self.n_voltage + i].copy() for i, n in enumerate(self.branch_names)}
+
+
+def solve_dc(circuit: Circuit, options: Options | None = None, *, analysis=None,
+             progress=None) -> OperatingPoint | SweepResult:
+    """Solve a circuit's DC analysis (``.op`` or ``.dc``).
+
+    Parameters
+    ----------
+    circuit : Circuit
+        From :func:`xbar.read_netlist` or built in code.
+    options : Options, optional
+        Overrides ``circuit.options`` (tolerances, gmin, iteration limits).
+    analysis : Op or DCSweep, optional
+        Which analysis to run; default: the circuit's first analysis card,
+        or an operating point when it has none.
+    progress : callable, optional
+        ``progress(done, total)`` called after each sweep point.
+
+    Returns
+    -------
+    OperatingPoint or SweepResult
+
+    Raises
+    ------
+    SingularCircuitError
+        Floating nodes, loops of voltage sources, current-source cut sets.
+    ConvergenceError
+        Newton and its fallbacks failed (names the worst unknown).
+    """
+    from .newton import DCSystem
+    from .topology import check_topology
+
+    opts = options if options is not None else circuit.options
+    if analysis is None:
+        analysis = circuit.analyses[0] if circuit.analyses else Op()
+    check_topology(circuit)
+    system = DCSystem(circuit, opts)
+    lay = system.layout
+    named = dict(node_names=[n.lower() for n in circuit.node_names[1:]],
+                 branch_names=[n.lower() for n in circuit.vsources.name + circuit.vcvs.name],
+                 n_voltage=lay.n_voltage)
+    if isinstance(analysis, DCSweep):
+        return _sweep(circuit, system, analysis, named, progress)
+    if not isinstance(analysis, Op):
+        raise CircuitError(f"unsupported analysis {analysis!r}")
+    if system.is_linear:
+        x = system.solve_linear(system.sources[:, None])[:, 0]
+        return OperatingPoint(**named, x=x, iterations=1, strategy="linear")
+    res, strategy = system.operating_point()
+    return OperatingPoint(**named, x=res.x, iterations=res.iterations, strategy=strategy)
+
+
+def _sweep_index(circuit: Circuit, name: str, dc: DCSweep) -> int:
+    key = name.lower()
+    names = [n.lower() for n in circuit.vsources.name] + [n.lower() for n in circuit.isources.name]
+    if key not in names:
+        raise CircuitError(
+            f".dc sweeps {name!r}, which is not an independent V or I source of the circuit",
+            hint=".dc <source> <start> <stop> <step> [<source2> <start2> <stop2> <step2>]",
+        )
+    return names.index(key)
+
+
+def _sweep(circuit, system, dc: DCSweep, named, progress) -> SweepResult:
+    inner = dc.values()
+    k_in = _sweep_index(circuit, dc.source, dc)
+    if dc.outer is not None:
+        outer = dc.outer.values()
+        k_out = _sweep_index(circuit, dc.outer.source, dc.outer)
+        sweep = np.tile(inner, len(outer))
+        outer_sweep = np.repeat(outer, len(inner))
+    else:
+        k_out = None
+        sweep, outer_sweep = inner, None
+    npts = len(sweep)
+    block = np.repeat(system.sources[:, None], npts, axis=1)
+    if k_out is not None:
+        block[k_out] = outer_sweep
+    block[k_in] = sweep
+    common = dict(named, sweep=sweep, source=dc.source.lower(), outer_sweep=outer_sweep,
+                  outer_source=dc.outer.source.lower() if dc.outer is not None else None)
+    if system.is_linear:
+        x = system.solve_linear(block).T.copy()
+        if progress is not None:
+            progress(npts, npts)
+        return SweepResult(**common, x=x, iterations=np.ones(npts, dtype=np.int64),
+                           strategies=["linear"] * npts)
+    opts = system.options
+    xs = np.empty((npts, system.layout.size))
+    iters = np.zeros(npts, dtype=np.int64)
+    strategies = []
+    x, state = None, None
+    for p in range(npts):
+        src = block[:, p]
+        what = f".dc point {p} ({dc.source}={sweep[p]:g}" + (
+            f", {dc.outer.source}={outer_sweep[p]:g})" if dc.outer is not None else ")")
+        res = None
+        if state is not None:
+            res = system.newton(x, state.copy(), maxiter=opts.itl2, sources=src)
+            strategy = "newton"
+            if not res.converged:
+                res = None
+        if res is None:
+            res, strategy = system.operating_point(maxiter=opts.itl1, sources=src, what=what)
+        x, state = res.x, res.state
+        xs[p] = x
+        iters[p] = res.iterations
+        strategies.append(strategy)
+        if progress is not None:
+            progress(p + 1, npts)
+    return SweepResult(**common, x=xs, iterations=iters, strategies=strategies)

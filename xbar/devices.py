@@ -1,0 +1,231 @@
+"""Nonlinear device equations for DC analysis (diodes, behavioural sources).
+
+Diodes follow ngspice's DC diode model (``dioload.c``/``diotemp.c``):
+
+* ``Vt = k T / q`` with ngspice's constants and ``T = temp + 273.15``;
+* forward region (``vd >= -3 n Vt``): ``I = IS*area*(exp(vd/(n Vt)) - 1)``;
+* reverse region: ``I = -IS*area*(1 + (3 n Vt / (e vd))^3)``;
+* breakdown (only if ``BV`` is given, ``vd < -BV'``):
+  ``I = -IS*area*exp(-(BV' + vd)/(n Vt))`` where ``BV'`` is ngspice's
+  breakdown voltage adjusted so the current at ``-BV`` is ``IBV``;
+* ``gmin`` in parallel with the junction (``I += gmin*vd``);
+* ``RS/area`` in series, through an internal anode node;
+* junction limiting with ngspice's ``DEVpnjlim`` and ``vcrit``.
+
+Behavioural current sources (``B``) are evaluated by their expression
+objects; :func:`limit_bsource` bounds the change of their control voltages
+per Newton iteration so exponentials cannot run away (the analogue of
+junction limiting for arbitrary expressions).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .circuit import Circuit, Options
+from .errors import CircuitError
+
+#: ngspice's physical constants (const.h)
+CONSTBOLTZ = 1.38064852e-23
+CHARGE = 1.6021766208e-19
+CONSTKOVERQ = CONSTBOLTZ / CHARGE
+CONSTCTOK = 273.15
+CONSTE = np.exp(1.0)
+CONSTROOT2 = np.sqrt(2.0)
+
+_MAX_EXP = 709.0
+
+
+@dataclass
+class DiodeParams:
+    """Per-diode arrays of the temperature-updated model (SI units).
+
+    ``csat`` [A], ``vte = n Vt`` [V], ``vcrit`` [V], ``bv_given`` (bool),
+    ``tbv`` breakdown voltage after matching ``IBV`` [V], ``vtebrk`` [V].
+    """
+
+    csat: np.ndarray
+    vte: np.ndarray
+    vcrit: np.ndarray
+    bv_given: np.ndarray
+    tbv: np.ndarray
+    vtebrk: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.csat)
+
+    @classmethod
+    def of(cls, circuit: Circuit, options: Options) -> DiodeParams:
+        d = circuit.diodes
+        vt = CONSTKOVERQ * (options.temp + CONSTCTOK)
+        n = len(d)
+        csat = np.empty(n)
+        vte = np.empty(n)
+        bv_given = np.zeros(n, dtype=bool)
+        tbv = np.full(n, np.inf)
+        for k, m in enumerate(d.model):
+            area = float(d.area[k])
+            if not (m.is_ > 0 and m.n > 0 and area > 0 and np.isfinite(m.is_ * m.n * area)):
+                raise CircuitError(
+                    f"diode {d.name[k]} (model {m.name}): IS, N and area must be positive "
+                    f"and finite (IS={m.is_!r}, N={m.n!r}, area={area!r})",
+                    location=circuit.locations.get(d.name[k]),
+                )
+            csat[k] = m.is_ * area
+            vte[k] = m.n * vt
+            if np.isfinite(m.bv):
+                bv_given[k] = True
+                tbv[k] = _breakdown_voltage(m.bv, m.ibv, csat[k], m.n, vt, options.reltol)
+        vcrit = vte * np.log(vte / (CONSTROOT2 * csat))
+        return cls(csat, vte, vcrit, bv_given, tbv, vte.copy())
+
+
+def _breakdown_voltage(bv: float, ibv: float, csat: float, nbv: float, vt: float,
+                       reltol: float) -> float:
+    """ngspice's ``DIOtBrkdwnV``: BV shifted so that I(-BV) matches IBV (diotemp.c)."""
+    cbv = ibv
+    if cbv < csat * bv / vt:
+        return bv
+    tol = reltol * cbv
+    xbv = bv - nbv * vt * np.log(1 + cbv / csat)
+    for _ in range(25):
+        xbv = bv - nbv * vt * np.log(cbv / csat + 1 - xbv / vt)
+        xcbv = csat * (np.exp((bv - xbv) / (nbv * vt)) - 1 + xbv / vt)
+        if abs(xcbv - cbv) <= tol:
+            break
+    return float(xbv)
+
+
+def diode_current(vd: np.ndarray, p: DiodeParams, gmin: float):
+    """Junction current and conductance at junction voltage ``vd`` [V].
+
+    Returns
+    -------
+    cd : ndarray
+        Current from anode to cathode through the junction [A] (gmin included).
+    gd : ndarray
+        ``d cd / d vd`` [S] (gmin included).
+    """
+    vd = np.asarray(vd, dtype=np.float64)
+    fwd = vd >= -3.0 * p.vte
+    brk = p.bv_given & (vd < -p.tbv) & ~fwd
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        evd = np.exp(np.minimum(vd / p.vte, _MAX_EXP))
+        cd_f = p.csat * (evd - 1.0)
+        gd_f = p.csat * evd / p.vte
+        arg = 3.0 * p.vte / (vd * CONSTE)
+        arg = arg * arg * arg
+        cd_r = -p.csat * (1.0 + arg)
+        gd_r = p.csat * 3.0 * arg / vd
+        evrev = np.exp(np.minimum(-(p.tbv + vd) / p.vtebrk, _MAX_EXP))
+        cd_b = -p.csat * evrev
+        gd_b = p.csat * evrev / p.vtebrk
+    cd = np.where(fwd, cd_f, np.where(brk, cd_b, cd_r))
+    gd = np.where(fwd, gd_f, np.where(brk, gd_b, gd_r))
+    return cd + gmin * vd, gd + gmin
+
+
+def pnjlim(vnew, vold, vt, vcrit):
+    """ngspice's ``DEVpnjlim`` (vectorised): limit a junction voltage update.
+
+    Returns the limited voltage and a boolean array telling where it was limited.
+    """
+    vnew = np.asarray(vnew, dtype=np.float64)
+    vold = np.asarray(vold, dtype=np.float64)
+    up = (vnew > vcrit) & (np.abs(vnew - vold) > 2.0 * vt)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        arg = 1.0 + (vnew - vold) / vt
+        from_pos = np.where(arg > 0, vold + vt * np.log(np.where(arg > 0, arg, 1.0)), vcrit)
+        from_neg = vt * np.log(np.where(vnew > 0, vnew / vt, 1.0))
+    v_up = np.where(vold > 0, from_pos, from_neg)
+    floor = np.where(vold > 0, -vold - 1.0, 2.0 * vold - 1.0)
+    down = ~up & (vnew < 0) & (vnew < floor)
+    out = np.where(up, v_up, np.where(down, floor, vnew))
+    return out, up | down
+
+
+def limit_diode(vd_new, vd_old, p: DiodeParams):
+    """Junction limiting of ``dioload.c``: pnjlim, mirrored around -BV in breakdown."""
+    limit_bd = p.bv_given & (vd_new < np.minimum(0.0, -p.tbv + 10.0 * p.vtebrk))
+    v1, c1 = pnjlim(vd_new, vd_old, p.vte, p.vcrit)
+    if not limit_bd.any():
+        return v1, c1
+    tbv = np.where(p.bv_given, p.tbv, 0.0)
+    v2, c2 = pnjlim(-(vd_new + tbv), -(vd_old + tbv), p.vtebrk, p.vcrit)
+    v2 = -(v2 + tbv)
+    return np.where(limit_bd, v2, v1), np.where(limit_bd, c2, c1)
+
+
+# ---------------------------------------------------------------- B sources
+def evaluate_bsource(expr, v: np.ndarray):
+    """Evaluate a behavioural source expression for many sources at once.
+
+    Parameters
+    ----------
+    expr : Expression
+        Object with ``evaluate(list of arrays) -> (value, [derivatives])``.
+    v : ndarray, shape (n sources, n controls)
+        Control voltages [V].
+
+    Returns
+    -------
+    i : ndarray, shape (n sources,)
+        Source currents [A].
+    di : ndarray, shape (n sources, n controls)
+        ``d i / d v`` [S].
+    """
+    n, m = v.shape
+    with np.errstate(all="ignore"):
+        value, derivs = expr.evaluate([v[:, k] for k in range(m)])
+    i = np.broadcast_to(np.asarray(value, dtype=np.float64), (n,)).copy()
+    di = np.empty((n, m))
+    for k in range(m):
+        di[:, k] = np.broadcast_to(np.asarray(derivs[k], dtype=np.float64), (n,))
+    return i, di
+
+
+#: a behavioural source's current may change by at most this factor times the
+#: linear prediction (plus its present magnitude) in one Newton iteration
+B_LIMIT_FACTOR = 10.0
+B_LIMIT_FLOOR = 1e-9
+
+
+def limit_bsource(expr, v_new, v_old, i_old, di_old, *, floor: float = B_LIMIT_FLOOR):
+    """Bound the step of behavioural-source control voltages.
+
+    Where the current at ``v_new`` is not finite or departs from the
+    linearisation at ``v_old`` by more than ``B_LIMIT_FACTOR`` times the
+    predicted change (plus the present current and ``floor``), the control
+    voltages are pulled back along the segment ``v_old -> v_new`` (bisection)
+    until the current stays within that bound -- the same idea as junction
+    limiting, where the new current is held near the linear prediction.
+
+    Returns ``(v, i, di, limited)`` with ``limited`` a boolean per source.
+    """
+    i_new, di_new = evaluate_bsource(expr, v_new)
+    dv = v_new - v_old
+    pred = np.abs(np.sum(di_old * dv, axis=1))
+    allowed = B_LIMIT_FACTOR * (pred + np.abs(i_old)) + floor
+    finite = np.isfinite(i_new) & np.all(np.isfinite(di_new), axis=1)
+    bad = ~finite | (np.abs(i_new - i_old) > allowed)
+    if not bad.any():
+        return v_new, i_new, di_new, bad
+    idx = np.flatnonzero(bad)
+    lo = np.zeros(len(idx))
+    hi = np.ones(len(idx))
+    v0, d0, a0, i0 = v_old[idx], dv[idx], allowed[idx], i_old[idx]
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        im, dim = evaluate_bsource(expr, v0 + mid[:, None] * d0)
+        ok = (np.isfinite(im) & np.all(np.isfinite(dim), axis=1)
+              & (np.abs(im - i0) <= a0))
+        lo = np.where(ok, mid, lo)
+        hi = np.where(ok, hi, mid)
+    v = v_new.copy()
+    v[idx] = v0 + lo[:, None] * d0
+    i_lim, di_lim = evaluate_bsource(expr, v[idx])
+    i_new[idx] = i_lim
+    di_new[idx] = di_lim
+    return v, i_new, di_new, bad

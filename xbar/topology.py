@@ -1,0 +1,160 @@
+"""Structural checks that name the culprit before a singular matrix is factorised.
+
+* **Floating islands**: groups of nodes with no DC path to ground through
+  conductive elements (R, V, E outputs, diodes, behavioural sources, and VCCS
+  controlled by their own terminals).
+* **Current-source cut sets**: such a group that is reached only through
+  current sources (I, or the outputs of G) -- its voltage is undetermined.
+* **Voltage-source loops**: a cycle of V and E branches (including a source
+  shorted onto itself), which makes the branch currents undetermined.
+
+:func:`check_topology` raises :class:`~xbar.errors.SingularCircuitError`
+naming the nodes and elements, with the netlist location of one element.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+
+from .circuit import Circuit
+from .errors import SingularCircuitError
+
+_MAX_NAMES = 8
+
+
+def _names(items: list[str]) -> str:
+    items = list(items)
+    if len(items) <= _MAX_NAMES:
+        return ", ".join(items)
+    return ", ".join(items[:_MAX_NAMES]) + f" and {len(items) - _MAX_NAMES} more"
+
+
+def _edges(circuit: Circuit):
+    """Conductive edges (a, b, element name) as arrays plus the name list."""
+    a, b, names = [], [], []
+    for table in (circuit.resistors, circuit.vsources, circuit.vcvs, circuit.diodes):
+        a.append(np.asarray(table.npos, dtype=np.int64))
+        b.append(np.asarray(table.nneg, dtype=np.int64))
+        names += list(table.name)
+    g = circuit.vccs
+    self_ctrl = [k for k in range(len(g)) if {int(g.npos[k]), int(g.nneg[k])}
+                 == {int(g.cpos[k]), int(g.cneg[k])}]
+    a.append(np.asarray(g.npos, dtype=np.int64)[self_ctrl])
+    b.append(np.asarray(g.nneg, dtype=np.int64)[self_ctrl])
+    names += [g.name[k] for k in self_ctrl]
+    a.append(np.array([s.npos for s in circuit.bsources], dtype=np.int64))
+    b.append(np.array([s.nneg for s in circuit.bsources], dtype=np.int64))
+    names += [s.name for s in circuit.bsources]
+    return np.concatenate(a), np.concatenate(b), names
+
+
+def _elements_at(circuit: Circuit, nodes: set[int]) -> list[str]:
+    """Names of elements with a terminal (or control node) in ``nodes``."""
+    out = []
+    for table in (circuit.resistors, circuit.vsources, circuit.isources, circuit.diodes):
+        for k, name in enumerate(table.name):
+            if int(table.npos[k]) in nodes or int(table.nneg[k]) in nodes:
+                out.append(name)
+    for table in (circuit.vccs, circuit.vcvs):
+        for k, name in enumerate(table.name):
+            if {int(table.npos[k]), int(table.nneg[k]), int(table.cpos[k]),
+                    int(table.cneg[k])} & nodes:
+                out.append(name)
+    for s in circuit.bsources:
+        if {s.npos, s.nneg} & nodes or any(set(c) & nodes for c in s.controls):
+            out.append(s.name)
+    return out
+
+
+def check_topology(circuit: Circuit) -> None:
+    """Raise SingularCircuitError for floating islands, current-source cut sets and
+    voltage-source loops; return None for a well-posed circuit."""
+    n = circuit.n_nodes
+    _check_vsource_loops(circuit)
+    if n <= 1:
+        return
+    a, b, _ = _edges(circuit)
+    graph = sp.coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    floating = np.flatnonzero(labels != labels[0])
+    if len(floating) == 0:
+        return
+    # report the island containing the first floating node
+    island = np.flatnonzero(labels == labels[floating[0]])
+    nodes = {int(i) for i in island}
+    node_names = [circuit.node_names[i] for i in island]
+    feeders = []
+    for table in (circuit.isources, circuit.vccs):
+        for k, name in enumerate(table.name):
+            ends = {int(table.npos[k]), int(table.nneg[k])}
+            if len(ends & nodes) == 1:
+                feeders.append(name)
+    attached = _elements_at(circuit, nodes)
+    loc_elem = feeders[0] if feeders else (attached[0] if attached else None)
+    location = circuit.locations.get(loc_elem) if loc_elem else None
+    what = "node" if len(island) == 1 else "nodes"
+    if feeders:
+        raise SingularCircuitError(
+            f"{what} {_names(node_names)} fed only by current sources ({_names(feeders)}): "
+            "no DC path to ground, so the voltage is undetermined",
+            location=location,
+            hint="add a resistor from these nodes to ground or to the rest of the circuit",
+        )
+    raise SingularCircuitError(
+        f"floating {what} {_names(node_names)}: no DC path to ground"
+        + (f" (elements: {_names(attached)})" if attached else ""),
+        location=location,
+        hint="connect the island to ground through a resistor, or to the rest of the circuit",
+    )
+
+
+def _check_vsource_loops(circuit: Circuit) -> None:
+    parent = list(range(circuit.n_nodes))
+    adjacency: dict[int, list[tuple[int, str]]] = {}
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for table in (circuit.vsources, circuit.vcvs):
+        for k, name in enumerate(table.name):
+            p, q = int(table.npos[k]), int(table.nneg[k])
+            rp, rq = find(p), find(q)
+            if rp == rq:
+                loop = _path(adjacency, p, q) if p != q else []
+                members = loop + [name]
+                raise SingularCircuitError(
+                    (f"voltage source {name} is shorted (both terminals on node "
+                     f"{circuit.node_names[p]})" if p == q else
+                     f"loop of voltage sources: {_names(members)}"),
+                    location=circuit.locations.get(name),
+                    hint="a loop of V/E sources fixes no current; put a resistor in the loop "
+                         "or remove one source",
+                )
+            parent[rp] = rq
+            adjacency.setdefault(p, []).append((q, name))
+            adjacency.setdefault(q, []).append((p, name))
+
+
+def _path(adjacency, start: int, goal: int) -> list[str]:
+    """Element names on a path from ``start`` to ``goal`` in the V/E forest (BFS)."""
+    prev: dict[int, tuple[int, str] | None] = {start: None}
+    queue = [start]
+    while queue:
+        node = queue.pop(0)
+        if node == goal:
+            break
+        for nxt, name in adjacency.get(node, []):
+            if nxt not in prev:
+                prev[nxt] = (node, name)
+                queue.append(nxt)
+    out = []
+    node = goal
+    while prev.get(node) is not None:
+        node, name = prev[node]
+        out.append(name)
+    return out[::-1]
