@@ -10,7 +10,10 @@ Images are NHWC throughout.  Core (layers, models, data, training, noise model):
 """
 
 # ruff: noqa: F401  (re-exports: append your public names below)
+# analog evaluator (issue 5/7)
+from .config import AnalogConfig
 from .data import Dataset, load_dataset, synthetic_images
+from .evaluate import EvaluationResult, LayerStats, evaluate
 from .layers import (
     AvgPool2D,
     BatchNorm,
@@ -26,7 +29,9 @@ from .layers import (
     cross_entropy,
     softmax,
 )
+from .mapping import map_weights
 from .model import Model, load_model, save_model
 from .noise import draw_weight_noise, perturb_model, weight_range_sigma
 from .sweep import SweepTable, plot_sweep, read_sweep, sweep
+from .tiles import TransferCache
 from .zoo import default_architecture, wrn

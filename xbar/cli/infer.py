@@ -1,0 +1,133 @@
+"""``xbar infer``: test accuracy of a network on simulated crossbar arrays.
+
+Every :class:`xbar.network.AnalogConfig` field can be set in a TOML file
+(``--config``) or as a flag (``adc_bits`` -> ``--adc-bits``); flags override the
+file.  ``--ideal`` turns every non-ideality off.
+
+Examples::
+
+    xbar infer --limit 200
+    xbar infer --config chip.toml --adc-bits 8 --r-col 2.5 --json
+    xbar infer --programming-error state_proportional --programming-sigma 0.1 --repeats 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+HELP = "evaluate a network on simulated crossbar arrays (accuracy, per-layer statistics)"
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    """Add one flag per AnalogConfig field (``adc_bits`` -> ``--adc-bits``, dest ``cfg_adc_bits``).
+
+    Values are kept as strings and converted (and validated) by
+    :meth:`AnalogConfig.from_dict`, so a bad value is reported as a ConfigError
+    naming the field.
+    """
+    from ..network.config import CHOICES, AnalogConfig
+
+    group = parser.add_argument_group("configuration fields (override --config)")
+    defaults = AnalogConfig()
+    for name, typ in AnalogConfig.field_types().items():
+        if name in skip:
+            continue
+        flag = "--" + name.replace("_", "-")
+        metavar = {bool: "BOOL", int: "N", float: "X", str: "NAME"}[typ]
+        extra = f"; one of {', '.join(CHOICES[name])}" if name in CHOICES else ""
+        group.add_argument(flag, dest=f"cfg_{name}", default=None, metavar=metavar,
+                           help=f"{typ.__name__}, default {getattr(defaults, name)!r}{extra}")
+
+
+def config_overrides(args) -> dict:
+    """The configuration fields given as flags (``cfg_<name>`` attributes that are set)."""
+    out = {}
+    for key, value in vars(args).items():
+        if key.startswith("cfg_") and value is not None:
+            name = key[4:]
+            if name == "adc_range" and str(value).lower() in ("none", "off", ""):
+                value = None
+            out[name] = value
+    return out
+
+
+def resolve_config(args):
+    """AnalogConfig from ``--config`` plus flags (plus ``--ideal``)."""
+    from ..network.config import AnalogConfig
+
+    overrides = config_overrides(args)
+    if getattr(args, "config", None):
+        cfg = AnalogConfig.from_toml(args.config, **overrides)
+    else:
+        cfg = AnalogConfig.from_dict(overrides, source="command line")
+    if getattr(args, "ideal", False):
+        cfg = cfg.as_ideal()
+    return cfg
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("infer", help=HELP, description=HELP,
+                              formatter_class=argparse.RawDescriptionHelpFormatter,
+                              epilog=__doc__.split("Examples::", 1)[1])
+    p.add_argument("--model", default="default",
+                   help="shipped model name (default, wrn-16-4, ...) or a saved model path")
+    p.add_argument("--dataset", default="digits", help="data set (default: digits)")
+    p.add_argument("--config", metavar="FILE.toml", help="analog configuration file")
+    p.add_argument("--limit", type=int, default=None, help="evaluate the first N test images")
+    p.add_argument("--chips", default=None, metavar="LIST",
+                   help="comma-separated chip indices (default: 0..repeats-1)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--ideal", action="store_true", help="turn every non-ideality off")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_config_arguments(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..errors import ConfigError
+    from ..network.data import load_dataset
+    from ..network.evaluate import evaluate
+    from ..network.model import load_model
+    from ._progress import ProgressBar
+
+    config = resolve_config(args)  # every config error before any loading
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError(f"--limit {args.limit}: must be at least 1")
+    chips = None
+    if args.chips:
+        try:
+            chips = [int(c) for c in args.chips.split(",") if c.strip()]
+        except ValueError:
+            raise ConfigError(f"--chips {args.chips!r}: expected comma-separated integers"
+                              ) from None
+    model = load_model(args.model)
+    dataset = load_dataset(args.dataset)
+    bar = ProgressBar("infer", enabled=False if args.no_progress else None)
+    result = evaluate(model, config, dataset=dataset, limit=args.limit, chips=chips,
+                      progress=bar)
+    if args.json:
+        d = result.to_dict()
+        d["model"] = str(args.model)
+        d["dataset"] = str(args.dataset)
+        json.dump(d, sys.stdout)
+        sys.stdout.write("\n")
+        return 0
+    out = sys.stdout
+    out.write(f"model {args.model}  data set {args.dataset}  {result.n_images} test images  "
+              f"{len(result.chips)} chip(s)\n")
+    out.write(f"analog accuracy   {result.accuracy:.4f}")
+    if len(result.chips) > 1:
+        out.write(f"  (std {result.accuracy_std:.4f}, min {result.accuracy_min:.4f})")
+    out.write(f"\ndigital accuracy  {result.ideal_accuracy:.4f}\n")
+    out.write(f"time {result.seconds:.2f} s (setup {result.setup_seconds:.2f} s, "
+              f"{result.per_image_seconds * 1e3:.3f} ms per image and chip); transfer-matrix "
+              f"cache: {result.cache['misses']} computed, {result.cache['hits']} hits\n")
+    out.write(f"{'layer':<16}{'n_in':>6}{'n_out':>6}{'tiles':>6}{'rel.err':>10}"
+              f"{'clip':>9}  adc ranges [A]\n")
+    for s in result.layer_stats:
+        ranges = " ".join(f"{r:.3g}" for r in s.adc_ranges) or "-"
+        out.write(f"{s.name:<16}{s.n_in:>6}{s.n_out:>6}{s.tiles:>6}{s.rel_error:>10.4f}"
+                  f"{s.clip_fraction:>9.2e}  {ranges}\n")
+    return 0
