@@ -483,7 +483,7 @@ _WORKER_JOB: _Job | None = None
 
 
 def _default_evaluate():
-    from . import evaluate  # the real evaluator (xbar.network.evaluate)
+    from .evaluate import evaluate  # the real evaluator (xbar.network.evaluate)
 
     return evaluate
 
@@ -631,8 +631,8 @@ def _resolve_model(model: Any, stand_in: bool) -> tuple[Any, Any]:
         from . import load_model
 
         obj = load_model(model)
-        return obj, {"name": str(model), "digest": _model_digest(obj)}
-    return model, {"digest": _model_digest(model)}
+        return obj, _model_digest(obj)
+    return model, _model_digest(model)
 
 
 def sweep(
@@ -749,6 +749,9 @@ def sweep(
     }
     fingerprint = hashlib.sha256(json.dumps(_jsonable(meta), sort_keys=True).encode()
                                  ).hexdigest()[:16]
+    # informational only (not fingerprinted): the same weights under another name match
+    meta["model_name"] = str(model) if isinstance(model, str | os.PathLike) else getattr(
+        model, "name", type(model).__name__)
 
     shape = (len(values[0]), len(values[1]) if len(fields) > 1 else 1, repeats)
     accs = np.full(shape, np.nan)
