@@ -235,7 +235,13 @@ def series_sinh_current(v: float, g: float, k: float, r_series: float) -> float:
 
 
 def series_diode_current(
-    v: float, r_series: float, i_sat: float, n: float = 1.0, temp_celsius: float = 27.0
+    v: float,
+    r_series: float,
+    i_sat: float,
+    n: float = 1.0,
+    temp_celsius: float = 27.0,
+    *,
+    nvt: float | None = None,
 ) -> float:
     """Current [A] of an ideal diode ``i = Is (exp(u / (n Vt)) - 1)`` behind ``r_series``.
 
@@ -244,10 +250,12 @@ def series_diode_current(
     ``i = nVt / R * W( Is R / nVt * exp((v + Is R) / nVt) ) - Is``.
     For large arguments the exponent is passed to W through its logarithm
     (``W(e^y)`` solved from ``w + ln w = y``) so nothing overflows.
+    ``nvt`` [V], when given, replaces ``n k T / q``.
     """
     from scipy.special import lambertw
 
-    nvt = n * thermal_voltage(temp_celsius)
+    if nvt is None:
+        nvt = n * thermal_voltage(temp_celsius)
     if r_series <= 0:
         return i_sat * math.expm1(v / nvt)
     # log of the argument of W

@@ -1,0 +1,415 @@
+"""Cross-simulator cases: the same netlist run by ngspice and by xbar.
+
+Two families:
+
+* ``ngspice_crossbar_*``: a matrix of crossbar circuits (sizes, wire
+  resistances, driver/sense resistances, linear, sinh and exponential/diode
+  cells).  The netlist is written here, by :func:`crossbar_netlist`, without
+  using xbar's own exporter; ngspice solves it, and both the structured
+  solver :class:`xbar.Crossbar` and the netlist engine (reading the same
+  file) are compared with ngspice.  When the crossbar has a ``to_netlist``
+  exporter, its netlist is also run by both simulators.
+* ``ngspice_netlist_*``: every example netlist in ``netlists/``, run by
+  ngspice and by the engine (with tight ``.options`` appended on both sides).
+
+Without ngspice these cases are skipped with the status "ngspice not found".
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import reference as ref
+from .framework import Case, CaseResult, CaseSkipped, add_case, rel_error
+
+#: options that make both simulators converge far below the compared tolerance
+TIGHT_OPTIONS = ".options reltol=1e-10 abstol=1e-18 vntol=1e-14 gmin=1e-20"
+
+LINEAR_TOL = 1e-9
+LINEAR_WHY = (
+    "two independent linear solves (ngspice's sparse LU and xbar) differ only by "
+    "round-off (observed ~1e-13); 1e-9 is the agreement xbar promises on linear circuits "
+    "and leaves room for ngspice's own convergence test on the last Newton pass"
+)
+NONLINEAR_TOL = 1e-7
+NONLINEAR_WHY = (
+    "both simulators iterate Newton to reltol 1e-10 (.options on the ngspice side, the "
+    "same tolerances in xbar); what remains is each one's last update, well below 1e-7; "
+    "1e-7 is ten times tighter than the 1e-6 xbar promises for nonlinear circuits"
+)
+
+
+def _require_ngspice():
+    from ..ngspice import ngspice_available, run_ngspice
+
+    if not ngspice_available():
+        raise CaseSkipped("ngspice not found (install it: apt-get install -y ngspice)")
+    return run_ngspice
+
+
+def _with_options(text: str, options: str = TIGHT_OPTIONS) -> str:
+    """Insert an ``.options`` card before ``.end`` (or at the end)."""
+    lines = text.rstrip("\n").split("\n")
+    for k in range(len(lines) - 1, 0, -1):
+        if lines[k].strip().lower() == ".end":
+            return "\n".join(lines[:k] + [options] + lines[k:]) + "\n"
+    return "\n".join(lines + [options, ".end"]) + "\n"
+
+
+# ---------------------------------------------------------------------------
+# an independent crossbar netlist writer
+
+
+def crossbar_netlist(
+    G: np.ndarray,
+    V: np.ndarray,
+    *,
+    r_row: float,
+    r_col: float,
+    r_driver: float = 0.0,
+    r_sense: float = 0.0,
+    device: str = "linear",
+    k: float = 3.0,
+    v0: float = 0.05,
+) -> str:
+    """SPICE netlist of the default-topology crossbar (left drive, bottom sense).
+
+    Nodes ``r<i>_<j>`` (rows) and ``c<i>_<j>`` (columns); source ``vin<i>``
+    feeds node ``d<i>``, which reaches ``r<i>_0`` through ``r_driver + r_row``;
+    column ``j`` leaves ``c<M-1>_<j>`` through ``r_col + r_sense`` into node
+    ``s<j>`` held at 0 V by ``vsense<j>`` (its current is the output).
+    ``device``: ``"linear"`` (resistor 1/G), ``"sinh"`` (B source
+    ``G sinh(k v)/k``) or ``"exp"`` (diode with ``IS = G v0``, ``N = v0 / Vt``,
+    i.e. ``G v0 (exp(v/v0) - 1)``).  Every wire resistance must be > 0.
+    """
+    G = np.asarray(G, dtype=float)
+    m, n = G.shape
+    vt = ref.thermal_voltage()
+    lines = [f"crossbar {m}x{n} {device} cells (validation suite)"]
+    for i in range(m):
+        lines.append(f"vin{i} d{i} 0 DC {float(V[i])!r}")
+        lines.append(f"rdrv{i} d{i} r{i}_0 {r_driver + r_row!r}")
+        for j in range(1, n):
+            lines.append(f"rrow{i}_{j} r{i}_{j - 1} r{i}_{j} {r_row!r}")
+    for j in range(n):
+        for i in range(1, m):
+            lines.append(f"rcol{i}_{j} c{i - 1}_{j} c{i}_{j} {r_col!r}")
+        lines.append(f"rsns{j} c{m - 1}_{j} s{j} {r_col + r_sense!r}")
+        lines.append(f"vsense{j} s{j} 0 DC 0")
+    for i in range(m):
+        for j in range(n):
+            g = float(G[i, j])
+            a, b = f"r{i}_{j}", f"c{i}_{j}"
+            if device == "linear":
+                lines.append(f"rcell{i}_{j} {a} {b} {1.0 / g!r}")
+            elif device == "sinh":
+                lines.append(f"bcell{i}_{j} {a} {b} I={g!r}*sinh({k!r}*V({a},{b}))/{k!r}")
+            elif device == "exp":
+                lines.append(f"dcell{i}_{j} {a} {b} dm{i}_{j}")
+                lines.append(f".model dm{i}_{j} D(IS={g * v0!r} N={v0 / vt!r})")
+            else:
+                raise ValueError(f"unknown device {device!r}")
+    lines += [TIGHT_OPTIONS, ".op", ".end", ""]
+    return "\n".join(lines)
+
+
+def _spice_maps(res, m, n):
+    """Row/column voltages (M, N) and outputs (N,) from an ngspice/engine result dict."""
+    row = np.array([[res["v"][f"r{i}_{j}"] for j in range(n)] for i in range(m)])
+    col = np.array([[res["v"][f"c{i}_{j}"] for j in range(n)] for i in range(m)])
+    out = np.array([res["i"][f"vsense{j}"] for j in range(n)])
+    return row, col, out
+
+
+def _ngspice_flat(result) -> dict:
+    return {
+        "v": {k: float(np.ravel(v)[0]) for k, v in result.voltages.items()},
+        "i": {k: float(np.ravel(v)[0]) for k, v in result.currents.items()},
+    }
+
+
+def _engine_flat(text: str, names_v, names_i) -> dict:
+    import xbar
+
+    res = xbar.solve_dc(xbar.read_netlist(text))
+    return {
+        "v": {k: float(np.ravel(res.voltage(k))[0]) for k in names_v},
+        "i": {k: float(np.ravel(res.current(k))[0]) for k in names_i},
+    }
+
+
+def _compare_flat(a: dict, b: dict) -> tuple[float, float]:
+    """Relative errors of all node voltages and all source currents (b is the reference)."""
+    keys_v = sorted(b["v"])
+    keys_i = sorted(b["i"])
+    ev = rel_error([a["v"][k] for k in keys_v], [b["v"][k] for k in keys_v])
+    ei = rel_error([a["i"][k] for k in keys_i], [b["i"][k] for k in keys_i]) if keys_i else 0.0
+    return ev, ei
+
+
+def _ngspice_node_keys(flat: dict) -> list[str]:
+    # ngspice reports internal nodes of diodes with RS (name#anode) and branch currents
+    return [k for k in flat["v"] if "#" not in k]
+
+
+@dataclass(frozen=True)
+class CrossbarSpec:
+    """One point of the ngspice crossbar matrix."""
+
+    m: int
+    n: int
+    r_wire: float
+    r_driver: float
+    r_sense: float
+    device: str
+    seed: int
+    quick: bool = True
+    figure: bool = False
+
+    @property
+    def name(self) -> str:
+        rs = "rs" if self.r_driver or self.r_sense else "ideal_ends"
+        return f"ngspice_crossbar_{self.m}x{self.n}_{self.device}_r{self.r_wire:g}_{rs}"
+
+
+def _device_for(spec: CrossbarSpec, k: float, v0: float):
+    import xbar
+
+    if spec.device == "linear":
+        return xbar.Linear()
+    if spec.device == "sinh":
+        return xbar.Sinh(k)
+    return xbar.Exponential(v0)
+
+
+def _run_crossbar_spec(spec: CrossbarSpec) -> CaseResult:
+    import xbar
+
+    run_ngspice = _require_ngspice()
+    rng = np.random.default_rng(spec.seed)
+    m, n = spec.m, spec.n
+    k, v0 = 3.0, 0.05
+    if spec.device == "exp":
+        G = rng.uniform(1e-7, 1e-6, (m, n))
+        V = rng.uniform(0.2, 0.5, m)
+    else:
+        G = rng.uniform(1e-5, 1e-4, (m, n))
+        V = rng.uniform(0.0, 1.0, m) if spec.device == "linear" else rng.uniform(0.3, 1.0, m)
+    kw = dict(r_row=spec.r_wire, r_col=spec.r_wire, r_driver=spec.r_driver,
+              r_sense=spec.r_sense)
+    text = crossbar_netlist(G, V, device=spec.device, k=k, v0=v0, **kw)
+    spice = _ngspice_flat(run_ngspice(text))
+    row_s, col_s, out_s = _spice_maps(spice, m, n)
+
+    xb = xbar.Crossbar(G, device=_device_for(spec, k, v0), **kw)
+    sol = xb.solve(V, return_nodes=True)
+    errs = {
+        "crossbar_output": rel_error(sol.output[0], out_s),
+        "crossbar_row_voltages": rel_error(sol.row_voltages[0], row_s),
+        "crossbar_col_voltages": rel_error(sol.col_voltages[0], col_s),
+    }
+    keys_v = _ngspice_node_keys(spice)
+    engine = _engine_flat(text, keys_v, list(spice["i"]))
+    ev, ei = _compare_flat(engine, {"v": {k_: spice["v"][k_] for k_ in keys_v},
+                                    "i": spice["i"]})
+    errs["engine_voltages"] = ev
+    errs["engine_currents"] = ei
+    ir_drop = float(np.max(V[:, None] - row_s) / np.max(V))
+    details = {**errs, "max_row_ir_drop_fraction": ir_drop}
+
+    exporter = getattr(xb, "to_netlist", None)
+    if exporter is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "xb.cir"
+            exporter(path, V)
+            own = _with_options(path.read_text())
+        spice_own = _ngspice_flat(run_ngspice(own))
+        keys_own = _ngspice_node_keys(spice_own)
+        engine_own = _engine_flat(own, keys_own, list(spice_own["i"]))
+        ev2, ei2 = _compare_flat(engine_own, {"v": {k_: spice_own["v"][k_] for k_ in keys_own},
+                                              "i": spice_own["i"]})
+        errs["to_netlist_engine_voltages"] = ev2
+        errs["to_netlist_engine_currents"] = ei2
+        details.update(errs)
+
+    figures = {}
+    if spec.figure:
+        drop_x = V[:, None] - sol.row_voltages[0]
+        drop_s = V[:, None] - row_s
+        figures[f"ir_drop_{m}x{n}_{spec.device}"] = {
+            "type": "heatmaps",
+            "maps": {"xbar: row IR drop": drop_x, "ngspice: row IR drop": drop_s,
+                     "difference (xbar - ngspice)": drop_x - drop_s},
+            "unit": "V",
+            "title": (f"{m}x{n} {spec.device} crossbar, r_wire = {spec.r_wire:g} ohm: "
+                      f"IR drop along the word lines"),
+        }
+    return CaseResult(max(errs.values()), details=details, figures=figures)
+
+
+CROSSBAR_MATRIX = [
+    CrossbarSpec(4, 4, 1.0, 0.0, 0.0, "linear", 20),
+    CrossbarSpec(8, 6, 5.0, 50.0, 30.0, "linear", 21),
+    CrossbarSpec(16, 16, 10.0, 100.0, 100.0, "linear", 22, figure=True),
+    CrossbarSpec(6, 10, 0.1, 20.0, 0.0, "linear", 23),
+    CrossbarSpec(8, 8, 2.0, 0.0, 0.0, "sinh", 24),
+    CrossbarSpec(12, 10, 10.0, 50.0, 50.0, "sinh", 25, figure=True),
+    CrossbarSpec(6, 6, 1.0, 10.0, 10.0, "exp", 26),
+    CrossbarSpec(32, 32, 2.0, 20.0, 20.0, "linear", 27, quick=False),
+    CrossbarSpec(48, 40, 5.0, 100.0, 50.0, "linear", 28, quick=False),
+    CrossbarSpec(32, 24, 3.0, 30.0, 30.0, "sinh", 29, quick=False),
+    CrossbarSpec(24, 24, 2.0, 10.0, 10.0, "exp", 30, quick=False),
+]
+
+
+def _register_crossbar_matrix():
+    for spec in CROSSBAR_MATRIX:
+        linear = spec.device == "linear"
+        cells = {"linear": "linear resistive", "sinh": "sinh (RRAM read model)",
+                 "exp": "exponential (diode-like selector)"}[spec.device]
+        desc = (
+            f"A random {spec.m} x {spec.n} crossbar of {cells} cells, wire segments "
+            f"{spec.r_wire:g} ohm, driver {spec.r_driver:g} ohm, sense {spec.r_sense:g} ohm, "
+            f"written as a SPICE netlist by the validation suite (not by xbar's exporter) "
+            f"and solved by ngspice. Compared with ngspice: xbar.Crossbar's outputs and every "
+            f"row/column node voltage, and the netlist engine's node voltages and source "
+            f"currents on the same file (and on xbar's own to_netlist export)."
+        )
+        add_case(Case(
+            name=spec.name, kind="ngspice", description=desc, reference="ngspice",
+            tolerance=LINEAR_TOL if linear else NONLINEAR_TOL,
+            why=LINEAR_WHY if linear else NONLINEAR_WHY,
+            func=lambda spec=spec: _run_crossbar_spec(spec), quick=spec.quick,
+        ))
+
+
+# ---------------------------------------------------------------------------
+# error against ngspice as the wire resistance grows
+
+
+def _wire_sweep() -> CaseResult:
+    import xbar
+
+    run_ngspice = _require_ngspice()
+    rng = np.random.default_rng(40)
+    m, n = 10, 10
+    G = rng.uniform(1e-5, 1e-4, (m, n))
+    V = rng.uniform(0, 1, m)
+    rs = np.logspace(-2, 3, 6)
+    vs_spice, vs_ideal = [], []
+    for r in rs:
+        text = crossbar_netlist(G, V, r_row=r, r_col=r)
+        spice = _ngspice_flat(run_ngspice(text))
+        _, _, out_s = _spice_maps(spice, m, n)
+        out = xbar.Crossbar(G, r_row=r, r_col=r).solve(V).output[0]
+        vs_spice.append(rel_error(out, out_s))
+        vs_ideal.append(rel_error(V @ G, out_s))
+    return CaseResult(
+        max(vs_spice),
+        details={"r_wire_ohm": rs.tolist(), "xbar_vs_ngspice": vs_spice,
+                 "ideal_vs_ngspice": vs_ideal},
+        figures={"error_vs_wire_resistance": {
+            "type": "loglog",
+            "x": rs.tolist(),
+            "series": {"xbar vs ngspice": [max(e, 1e-17) for e in vs_spice],
+                       "ideal V @ G vs ngspice": vs_ideal},
+            "xlabel": "wire resistance per segment [ohm]",
+            "ylabel": "max relative error of the column currents",
+            "title": "10x10 array: xbar stays at round-off while the ideal product drifts",
+        }},
+    )
+
+
+# ---------------------------------------------------------------------------
+# the example netlists
+
+
+def _netlist_dir() -> Path | None:
+    here = Path(__file__).resolve().parents[2] / "netlists"
+    return here if here.is_dir() else None
+
+
+def example_netlists() -> list[Path]:
+    """The ``netlists/*.cir`` (and ``*.sp``, ``*.spice``) files of the repository."""
+    d = _netlist_dir()
+    if d is None:
+        return []
+    files = [p for ext in ("*.cir", "*.sp", "*.spice", "*.net") for p in d.glob(ext)]
+    return sorted(files)
+
+
+def _is_linear_netlist(text: str) -> bool:
+    for line in text.splitlines()[1:]:
+        s = line.strip().lower()
+        if s and s[0] in "bd":
+            return False
+    return True
+
+
+def _run_example(path: Path) -> CaseResult:
+    import xbar
+
+    run_ngspice = _require_ngspice()
+    text = _with_options(path.read_text())
+    # .include paths are relative to the file: run from a copy in the same directory
+    with tempfile.NamedTemporaryFile("w", suffix=".cir", dir=path.parent, delete=False) as fh:
+        fh.write(text)
+        tmp = Path(fh.name)
+    try:
+        spice = run_ngspice(tmp)
+        res = xbar.solve_dc(xbar.read_netlist(tmp))
+    finally:
+        tmp.unlink(missing_ok=True)
+    errs = {}
+    keys_v = [k for k in spice.voltages if "#" not in k]
+    ref_v = np.concatenate([np.ravel(spice.voltages[k]) for k in keys_v])
+    eng_v = np.concatenate([np.ravel(res.voltage(k)) for k in keys_v])
+    errs["voltages"] = rel_error(eng_v, ref_v)
+    keys_i = [k for k in spice.currents if "#" not in k]
+    if keys_i:
+        ref_i = np.concatenate([np.ravel(spice.currents[k]) for k in keys_i])
+        eng_i = np.concatenate([np.ravel(res.current(k)) for k in keys_i])
+        errs["currents"] = rel_error(eng_i, ref_i)
+    if spice.sweep is not None:
+        errs["sweep"] = rel_error(np.ravel(res.sweep), np.ravel(spice.sweep))
+    return CaseResult(max(errs.values()),
+                      details={**errs, "nodes": len(keys_v), "analysis": spice.analysis})
+
+
+def _register_examples():
+    for path in example_netlists():
+        linear = _is_linear_netlist(path.read_text())
+        add_case(Case(
+            name=f"ngspice_netlist_{path.stem}",
+            kind="ngspice",
+            description=(
+                f"The example netlist netlists/{path.name}, with tight .options appended, "
+                f"run by ngspice and by xbar's netlist engine: every node voltage and every "
+                f"source current (over all sweep points for .dc)."
+            ),
+            reference="ngspice",
+            tolerance=LINEAR_TOL if linear else NONLINEAR_TOL,
+            why=LINEAR_WHY if linear else NONLINEAR_WHY,
+            func=lambda path=path: _run_example(path),
+        ))
+
+
+_register_crossbar_matrix()
+add_case(Case(
+    name="ngspice_error_vs_wire_resistance",
+    kind="ngspice",
+    description=(
+        "A random 10 x 10 linear array with wire resistance from 0.01 to 1000 ohm per "
+        "segment: xbar's column currents against ngspice's at every point, next to the "
+        "error of the ideal product V @ G (which grows with r as the IR drop does)."
+    ),
+    reference="ngspice",
+    tolerance=LINEAR_TOL,
+    why=LINEAR_WHY,
+    func=_wire_sweep,
+))
+_register_examples()
