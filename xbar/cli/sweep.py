@@ -16,24 +16,10 @@ HELP = "sweep one or two configuration fields over many simulated chips (CSV + p
 
 
 def _config_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per AnalogConfig field (``adc_bits`` -> ``--adc-bits``), as ``xbar infer`` has."""
-    try:  # the evaluator's shared flag generator, when it exists
-        from .infer import add_config_arguments  # type: ignore[attr-defined]
-    except ImportError:
-        add_config_arguments = None
-    if add_config_arguments is not None:
-        add_config_arguments(parser, skip=("repeats",))
-        return
-    from ..network.config import AnalogConfig
+    """One flag per AnalogConfig field (``adc_bits`` -> ``--adc-bits``), shared with ``infer``."""
+    from .infer import add_config_arguments
 
-    group = parser.add_argument_group("configuration fields (override --config)")
-    for name, typ in AnalogConfig.field_types().items():
-        if name == "repeats":
-            continue
-        flag = "--" + name.replace("_", "-")
-        metavar = {bool: "BOOL", int: "N", float: "X", str: "NAME"}[typ]
-        group.add_argument(flag, dest=f"cfg_{name}", default=None, metavar=metavar,
-                           help=f"{name} ({typ.__name__})")
+    add_config_arguments(parser, skip=("repeats",))
 
 
 def add_parser(subparsers) -> None:
@@ -65,10 +51,9 @@ def add_parser(subparsers) -> None:
 
 
 def _overrides(args) -> dict:
-    out = {}
-    for key, value in vars(args).items():
-        if key.startswith("cfg_") and value is not None:
-            out[key[4:]] = value
+    from .infer import config_overrides
+
+    out = config_overrides(args)
     if args.repeats is not None:
         out["repeats"] = args.repeats
     return out
