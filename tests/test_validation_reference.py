@@ -126,3 +126,18 @@ def test_lambert_w_diode_satisfies_its_equation():
 
 def test_thermal_voltage_at_27c():
     assert ref.thermal_voltage(27.0) == pytest.approx(0.0258649, rel=1e-5)
+
+
+def test_crossbar_netlist_writer_matches_dense_solve_in_ngspice(ngspice):
+    from xbar.validation.cases_ngspice import _ngspice_flat, _spice_maps, crossbar_netlist
+
+    rng = np.random.default_rng(0)
+    G = rng.uniform(1e-5, 1e-4, (5, 4))
+    V = rng.uniform(0, 1, 5)
+    kw = dict(r_row=3.0, r_col=4.0, r_driver=20.0, r_sense=30.0)
+    spice = _ngspice_flat(ngspice(crossbar_netlist(G, V, **kw)))
+    row, col, out = _spice_maps(spice, 5, 4)
+    dense = ref.dense_crossbar(G, V, **kw)
+    np.testing.assert_allclose(row, dense["row"][0], rtol=1e-12)
+    np.testing.assert_allclose(col, dense["col"][0], rtol=1e-12)
+    np.testing.assert_allclose(out, dense["output"][0], rtol=1e-12)
