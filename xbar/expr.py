@@ -1,0 +1,837 @@
+"""A small, safe expression language for ``.param``, ``{expr}`` values and B sources.
+
+The grammar follows ngspice's behavioural-source expressions (never Python's
+``eval``).  From lowest to highest precedence:
+
+==========================  ==================================================
+``c ? a : b``               conditional (right-associative)
+``||``, ``&&``              logical or / and (result 1 or 0)
+``== != < > <= >=``         comparisons (result 1 or 0)
+``+ -``                     sum, difference
+``* /``                     product, quotient
+unary ``-`` ``+`` ``!``     negation, logical not
+``^`` and ``**``            power, *left*-associative as in ngspice
+                            (``2^3^2 == 64``), binding tighter than unary
+                            minus (``-2^2 == -4``), ``2^-1 == 0.5``
+==========================  ==================================================
+
+Operands: numbers with SPICE scale factors (``1k``, ``2.5meg``,
+see :mod:`xbar.units`), parameters (by name, case-insensitive), the
+constants ``pi`` and ``e`` (a parameter of the same name wins), control
+voltages ``V(a,b)`` (``V(a) - V(b)``) and ``V(a)`` (against ground), and the
+functions
+
+``abs acos acosh asin asinh atan atanh ceil cos cosh exp floor ln log log10
+max min nint pow pwr sgn sin sinh sqrt tan tanh u uramp``
+
+``log`` is the natural logarithm (as in ngspice); ``u`` is the unit step and
+``uramp`` the ramp ``max(x, 0)``.  Powers follow ngspice's default
+(non-compatibility) mode: ``x^y``, ``x**y`` and ``pow(x, y)`` are
+``|x|**y``; ``pwr(x, y)`` is ``sign(x) * |x|**y``.  In a *constant*
+expression (``.param``, ``{...}``) a negative base of ``pow``/``pwr`` is an
+error because ngspice's parameter evaluator gives it a different meaning
+than its B sources do.
+
+An :class:`Expression` is compiled once into a tree of closures that work on
+whole numpy arrays, and evaluates its value and its exact partial
+derivatives with respect to every control voltage (forward-mode automatic
+differentiation).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import Location, NetlistError
+from .units import try_parse_value
+
+__all__ = ["Expression", "parse_expression", "evaluate_constant", "FUNCTIONS"]
+
+
+class ExprSyntaxError(Exception):
+    """Internal: a syntax error at a character offset of the expression text."""
+
+    def __init__(self, message: str, offset: int, hint: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.offset = offset
+        self.hint = hint
+
+
+# --------------------------------------------------------------------------- tokens
+
+_TOKEN = re.compile(
+    r"""
+    (?P<ws>\s+)
+  | (?P<num>(?:\d+\.?\d*|\.\d+)(?:[eEdD][+-]?\d+)?[A-Za-z]*\d*)
+  | (?P<name>[A-Za-z_][A-Za-z0-9_.]*)
+  | (?P<op>\*\*|==|!=|<=|>=|&&|\|\||[-+*/^(),?:<>!])
+    """,
+    re.VERBOSE,
+)
+
+# function name -> number of arguments
+FUNCTIONS: dict[str, int] = {
+    "abs": 1, "acos": 1, "acosh": 1, "asin": 1, "asinh": 1, "atan": 1, "atanh": 1,
+    "ceil": 1, "cos": 1, "cosh": 1, "exp": 1, "floor": 1, "ln": 1, "log": 1, "log10": 1,
+    "nint": 1, "sgn": 1, "sin": 1, "sinh": 1, "sqrt": 1, "tan": 1, "tanh": 1, "u": 1,
+    "uramp": 1, "max": 2, "min": 2, "pow": 2, "pwr": 2,
+}
+
+_CONSTANTS = {"pi": math.pi, "e": math.e}
+
+
+_CTL_OPEN = re.compile(r"\s*\(")
+
+
+def _tokenize(text: str) -> list[tuple]:
+    """Split ``text`` into (kind, text, offset, extra) tokens; kind: num name op ctl end.
+
+    ``V(...)`` is one ``ctl`` token whose text is the raw content between the
+    parentheses (node names may be numbers or contain any character but
+    parentheses and commas); its fourth field is the offset of the ``(``.
+    """
+    out: list[tuple] = []
+    pos = 0
+    n = len(text)
+    match = _TOKEN.match
+    while pos < n:
+        m = match(text, pos)
+        if m is None:
+            ch = text[pos]
+            if ch in "{}'\"":
+                raise ExprSyntaxError(f"unexpected {ch!r} inside an expression", pos)
+            raise ExprSyntaxError(f"unexpected character {ch!r} in expression", pos)
+        kind = m.lastgroup
+        if kind == "name" and m.group() in ("v", "V"):
+            p = _CTL_OPEN.match(text, m.end())
+            if p is not None:
+                lpar = p.end() - 1
+                close = text.find(")", lpar + 1)
+                if close < 0:
+                    raise ExprSyntaxError("unbalanced parentheses: 'V(' is never closed", lpar,
+                                          "expected V(node) or V(node1,node2)")
+                out.append(("ctl", text[lpar + 1:close], pos, lpar))
+                pos = close + 1
+                continue
+        if kind != "ws":
+            out.append((kind, m.group(), pos, pos))
+        pos = m.end()
+    out.append(("end", "", n, n))
+    return out
+
+
+# --------------------------------------------------------------------------- AST
+
+# AST nodes are tuples:
+#   ("const", value)            ("ctl", k)
+#   ("neg", a)  ("not", a)      ("bin", op, a, b)
+#   ("call", name, args)        ("cond", c, a, b)
+
+
+class _Parser:
+    def __init__(self, text: str, params: dict[str, float], allow_controls: bool):
+        self.text = text
+        self.params = params
+        self.allow_controls = allow_controls
+        self.toks = _tokenize(text)
+        self.i = 0
+        self.controls: list[tuple[str, str]] = []
+        self.control_index: dict[tuple[str, str], int] = {}
+
+    # helpers
+    def peek(self) -> tuple[str, str, int]:
+        return self.toks[self.i][:3]
+
+    def next(self) -> tuple:
+        tok = self.toks[self.i]
+        self.i += 1
+        return tok
+
+    def expect(self, op: str, what: str, open_at: int | None = None) -> None:
+        kind, text, off = self.peek()
+        if kind == "op" and text == op:
+            self.i += 1
+            return
+        if op == ")" and open_at is not None:
+            if kind == "end":
+                raise ExprSyntaxError(
+                    "unbalanced parentheses: '(' is never closed", open_at,
+                    "every '(' needs a matching ')'",
+                )
+        found = "end of expression" if kind == "end" else repr(text)
+        raise ExprSyntaxError(f"expected {what}, found {found}", off)
+
+    def parse(self):
+        if self.peek()[0] == "end":
+            raise ExprSyntaxError("empty expression", 0)
+        node = self.ternary()
+        kind, text, off = self.peek()
+        if kind != "end":
+            if text == ")":
+                raise ExprSyntaxError("unbalanced parentheses: unexpected ')'", off)
+            raise ExprSyntaxError(f"unexpected {text!r} after a complete expression", off,
+                                  "missing operator?")
+        return node
+
+    def ternary(self):
+        cond = self.logic_or()
+        kind, text, off = self.peek()
+        if kind == "op" and text == "?":
+            self.i += 1
+            a = self.ternary()
+            self.expect(":", "':' of a conditional 'c ? a : b'")
+            b = self.ternary()
+            return _fold(("cond", cond, a, b))
+        return cond
+
+    def logic_or(self):
+        a = self.logic_and()
+        while self.peek()[1] == "||" and self.peek()[0] == "op":
+            self.i += 1
+            a = _fold(("bin", "||", a, self.logic_and()))
+        return a
+
+    def logic_and(self):
+        a = self.compare()
+        while self.peek()[1] == "&&" and self.peek()[0] == "op":
+            self.i += 1
+            a = _fold(("bin", "&&", a, self.compare()))
+        return a
+
+    def compare(self):
+        a = self.additive()
+        while True:
+            kind, text, _ = self.peek()
+            if kind == "op" and text in ("==", "!=", "<", ">", "<=", ">="):
+                self.i += 1
+                a = _fold(("bin", text, a, self.additive()))
+            else:
+                return a
+
+    def additive(self):
+        a = self.multiplicative()
+        while True:
+            kind, text, _ = self.peek()
+            if kind == "op" and text in ("+", "-"):
+                self.i += 1
+                a = _fold(("bin", text, a, self.multiplicative()))
+            else:
+                return a
+
+    def multiplicative(self):
+        a = self.unary()
+        while True:
+            kind, text, _ = self.peek()
+            if kind == "op" and text in ("*", "/"):
+                self.i += 1
+                a = _fold(("bin", text, a, self.unary()))
+            else:
+                return a
+
+    def unary(self):
+        kind, text, _ = self.peek()
+        if kind == "op" and text in ("-", "+", "!"):
+            self.i += 1
+            a = self.unary()
+            if text == "+":
+                return a
+            return _fold(("neg" if text == "-" else "not", a))
+        return self.power()
+
+    def power(self):
+        a = self.primary()
+        while True:
+            kind, text, _ = self.peek()
+            if kind == "op" and text in ("^", "**"):
+                self.i += 1
+                a = _fold(("bin", "^", a, self.power_operand()))
+            else:
+                return a
+
+    def power_operand(self):
+        kind, text, _ = self.peek()
+        if kind == "op" and text in ("-", "+"):
+            self.i += 1
+            a = self.power_operand()
+            return a if text == "+" else _fold(("neg", a))
+        return self.primary()
+
+    def primary(self):
+        tok = self.next()
+        kind, text, off = tok[0], tok[1], tok[2]
+        if kind == "ctl":
+            return self.control(text, off, tok[3])
+        if kind == "num":
+            value, reason = try_parse_value(text)
+            if value is None:
+                raise ExprSyntaxError(f"invalid number: {reason}", off)
+            return ("const", value)
+        if kind == "op" and text == "(":
+            node = self.ternary()
+            self.expect(")", "')'", open_at=off)
+            return node
+        if kind == "name":
+            name = text.lower()
+            nxt = self.peek()
+            if nxt[0] == "op" and nxt[1] == "(":
+                if name == "i":
+                    raise ExprSyntaxError(
+                        "branch currents I(...) are not supported in expressions", off,
+                        "use a control voltage V(a,b), e.g. across a sense resistor",
+                    )
+                return self.call(name, off)
+            if name in self.params:
+                return ("const", float(self.params[name]))
+            if name in _CONSTANTS:
+                return ("const", _CONSTANTS[name])
+            if name in FUNCTIONS:
+                raise ExprSyntaxError(f"function {name!r} needs arguments in parentheses",
+                                      off, f"write {name}(...)")
+            raise ExprSyntaxError(f"unknown parameter {text!r}", off,
+                                  "define it with .param " + name + "=<value>")
+        if kind == "end":
+            raise ExprSyntaxError("expression ends where an operand was expected", off)
+        if text == ")":
+            raise ExprSyntaxError("unbalanced parentheses: unexpected ')'", off)
+        raise ExprSyntaxError(f"expected an operand, found {text!r}", off)
+
+    def call(self, name: str, off: int):
+        if name not in FUNCTIONS:
+            raise ExprSyntaxError(
+                f"unknown function {name!r}", off,
+                "known functions: " + " ".join(sorted(FUNCTIONS)),
+            )
+        open_off = self.next()[2]  # '('
+        args = []
+        if not (self.peek()[0] == "op" and self.peek()[1] == ")"):
+            args.append(self.ternary())
+            while self.peek()[0] == "op" and self.peek()[1] == ",":
+                self.i += 1
+                args.append(self.ternary())
+        self.expect(")", "',' or ')' in the argument list", open_at=open_off)
+        want = FUNCTIONS[name]
+        if len(args) != want:
+            raise ExprSyntaxError(
+                f"function {name!r} takes {want} argument{'s' if want > 1 else ''}, "
+                f"got {len(args)}", off,
+            )
+        if (not self.allow_controls and name in ("pow", "pwr") and _is_const(args[0])
+                and args[0][1] < 0):
+            raise ExprSyntaxError(
+                f"{name}() of a negative base is ambiguous in a parameter expression "
+                "(ngspice's .param and B-source evaluators disagree)", off,
+                "use abs() or write the sign explicitly",
+            )
+        return _fold(("call", name, tuple(args)))
+
+    def control(self, inner: str, off: int, lpar: int):
+        if "(" in inner:
+            raise ExprSyntaxError("unexpected '(' inside V(...)", lpar + 1 + inner.index("("))
+        parts = [p.strip().lower() for p in inner.split(",")]
+        if len(parts) > 2 or any(not p or " " in p or "\t" in p for p in parts):
+            raise ExprSyntaxError(
+                f"malformed control voltage V({inner})", off, "expected V(node) or V(node1,node2)",
+            )
+        if not self.allow_controls:
+            raise ExprSyntaxError(
+                "node voltages V(...) are not allowed in a constant expression", off,
+                "V(...) may only appear in a B source's I= expression",
+            )
+        a = parts[0]
+        b = parts[1] if len(parts) == 2 else "0"
+        key = (a, b)
+        k = self.control_index.get(key)
+        if k is None:
+            k = len(self.controls)
+            self.control_index[key] = k
+            self.controls.append(key)
+        return ("ctl", k)
+
+
+# --------------------------------------------------------------------------- math
+
+def _powabs(a, b):
+    return np.power(np.abs(a), b)
+
+
+def _pwr(a, b):
+    return np.sign(a) * np.power(np.abs(a), b)
+
+
+def _step(a):
+    return np.where(a > 0, 1.0, np.where(a < 0, 0.0, 0.5))
+
+
+# value functions (numpy, work on floats and arrays)
+_F1: dict[str, Callable] = {
+    "abs": np.abs, "acos": np.arccos, "acosh": np.arccosh, "asin": np.arcsin,
+    "asinh": np.arcsinh, "atan": np.arctan, "atanh": np.arctanh, "ceil": np.ceil,
+    "cos": np.cos, "cosh": np.cosh, "exp": np.exp, "floor": np.floor, "ln": np.log,
+    "log": np.log, "log10": np.log10, "nint": np.rint, "sgn": np.sign, "sin": np.sin,
+    "sinh": np.sinh, "sqrt": np.sqrt, "tan": np.tan, "tanh": np.tanh,
+    "u": lambda a: _step(a), "uramp": lambda a: np.maximum(a, 0.0),
+}
+_F2: dict[str, Callable] = {
+    "max": np.maximum, "min": np.minimum, "pow": _powabs, "pwr": _pwr,
+}
+_BIN: dict[str, Callable] = {
+    "+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "^": _powabs,
+    "==": lambda a, b: np.asarray(a == b, dtype=float),
+    "!=": lambda a, b: np.asarray(a != b, dtype=float),
+    "<": lambda a, b: np.asarray(a < b, dtype=float),
+    ">": lambda a, b: np.asarray(a > b, dtype=float),
+    "<=": lambda a, b: np.asarray(a <= b, dtype=float),
+    ">=": lambda a, b: np.asarray(a >= b, dtype=float),
+    "&&": lambda a, b: np.asarray((a != 0) & (b != 0), dtype=float),
+    "||": lambda a, b: np.asarray((a != 0) | (b != 0), dtype=float),
+}
+
+
+# derivative of one-argument functions: f'(a) given a and f(a)
+def _d1(name: str, a, fa):
+    if name == "abs":
+        return np.sign(a)
+    if name == "acos":
+        return -1.0 / np.sqrt(1.0 - a * a)
+    if name == "acosh":
+        return 1.0 / np.sqrt(a * a - 1.0)
+    if name == "asin":
+        return 1.0 / np.sqrt(1.0 - a * a)
+    if name == "asinh":
+        return 1.0 / np.sqrt(a * a + 1.0)
+    if name == "atan":
+        return 1.0 / (1.0 + a * a)
+    if name == "atanh":
+        return 1.0 / (1.0 - a * a)
+    if name == "cos":
+        return -np.sin(a)
+    if name == "cosh":
+        return np.sinh(a)
+    if name == "exp":
+        return fa
+    if name in ("ln", "log"):
+        return 1.0 / a
+    if name == "log10":
+        return 1.0 / (a * math.log(10.0))
+    if name == "sin":
+        return np.cos(a)
+    if name == "sinh":
+        return np.cosh(a)
+    if name == "sqrt":
+        return 0.5 / fa
+    if name == "tan":
+        return 1.0 + fa * fa
+    if name == "tanh":
+        return 1.0 - fa * fa
+    if name == "uramp":
+        return np.where(a > 0, 1.0, 0.0)
+    # ceil floor nint sgn u: piecewise constant
+    return None
+
+
+# --------------------------------------------------------------------------- folding
+
+def _is_const(node) -> bool:
+    return node[0] == "const"
+
+
+def _fold(node):
+    """Constant-fold a node whose operands are all constants."""
+    kind = node[0]
+    if kind == "neg" and _is_const(node[1]):
+        return ("const", -node[1][1])
+    if kind == "not" and _is_const(node[1]):
+        return ("const", 0.0 if node[1][1] != 0 else 1.0)
+    if kind == "bin" and _is_const(node[2]) and _is_const(node[3]):
+        with np.errstate(all="ignore"):
+            return ("const", float(_BIN[node[1]](node[2][1], node[3][1])))
+    if kind == "call" and all(_is_const(a) for a in node[2]):
+        vals = [a[1] for a in node[2]]
+        with np.errstate(all="ignore"):
+            f = _F1.get(node[1]) or _F2[node[1]]
+            return ("const", float(f(*vals)))
+    if kind == "cond" and _is_const(node[1]):
+        return node[2] if node[1][1] != 0 else node[3]
+    return node
+
+
+def _canonical(node) -> str:
+    kind = node[0]
+    if kind == "const":
+        return repr(float(node[1]))
+    if kind == "ctl":
+        return f"V#{node[1]}"
+    if kind == "neg":
+        return f"(-{_canonical(node[1])})"
+    if kind == "not":
+        return f"(!{_canonical(node[1])})"
+    if kind == "bin":
+        return f"({_canonical(node[2])}{node[1]}{_canonical(node[3])})"
+    if kind == "call":
+        return f"{node[1]}(" + ",".join(_canonical(a) for a in node[2]) + ")"
+    if kind == "cond":
+        return f"({_canonical(node[1])}?{_canonical(node[2])}:{_canonical(node[3])})"
+    raise AssertionError(kind)
+
+
+# --------------------------------------------------------------------------- compile
+
+# A compiled node is a function v -> (value, derivs) where derivs maps a control
+# index to the partial derivative array (missing keys are zero).
+
+def _add_d(da: dict, db: dict, sign: float = 1.0) -> dict:
+    if not db:
+        return da
+    out = dict(da)
+    for k, d in db.items():
+        out[k] = out[k] + sign * d if k in out else (d if sign > 0 else -d)
+    return out
+
+
+def _scale_d(da: dict, s) -> dict:
+    return {k: d * s for k, d in da.items()}
+
+
+def _compile(node):
+    kind = node[0]
+    if kind == "const":
+        c = node[1]
+        return lambda v: (c, {})
+    if kind == "ctl":
+        k = node[1]
+        return lambda v: (v[k], {k: 1.0})
+    if kind == "neg":
+        fa = _compile(node[1])
+
+        def neg(v):
+            a, da = fa(v)
+            return -a, {k: -d for k, d in da.items()}
+        return neg
+    if kind == "not":
+        fa = _compile(node[1])
+        return lambda v: (np.asarray(fa(v)[0] == 0, dtype=float), {})
+    if kind == "cond":
+        fc, fa, fb = _compile(node[1]), _compile(node[2]), _compile(node[3])
+
+        def cond(v):
+            c = fc(v)[0] != 0
+            a, da = fa(v)
+            b, db = fb(v)
+            ds = {k: np.where(c, da.get(k, 0.0), db.get(k, 0.0)) for k in set(da) | set(db)}
+            return np.where(c, a, b), ds
+        return cond
+    if kind == "bin":
+        return _compile_bin(node[1], node[2], node[3])
+    if kind == "call":
+        name, args = node[1], node[2]
+        if len(args) == 1:
+            return _compile_f1(name, args[0])
+        return _compile_f2(name, args[0], args[1])
+    raise AssertionError(kind)
+
+
+def _compile_bin(op: str, na, nb):
+    fa, fb = _compile(na), _compile(nb)
+    if op == "+":
+        def add(v):
+            a, da = fa(v)
+            b, db = fb(v)
+            return a + b, _add_d(da, db)
+        return add
+    if op == "-":
+        def sub(v):
+            a, da = fa(v)
+            b, db = fb(v)
+            return a - b, _add_d(da, db, -1.0)
+        return sub
+    if op == "*":
+        if _is_const(na):
+            c = na[1]
+
+            def cmul(v):
+                b, db = fb(v)
+                return c * b, _scale_d(db, c)
+            return cmul
+
+        def mul(v):
+            a, da = fa(v)
+            b, db = fb(v)
+            return a * b, _add_d(_scale_d(da, b), _scale_d(db, a))
+        return mul
+    if op == "/":
+        def div(v):
+            a, da = fa(v)
+            b, db = fb(v)
+            q = a / b
+            out = _scale_d(da, 1.0 / b)
+            if db:
+                out = _add_d(out, _scale_d(db, q / b), -1.0)
+            return q, out
+        return div
+    if op == "^":
+        if _is_const(nb):
+            y = nb[1]
+
+            def powc(v):
+                a, da = fa(v)
+                absa = np.abs(a)
+                val = np.power(absa, y)
+                if not da:
+                    return val, {}
+                # d|a|^y/da = y |a|^(y-1) sign(a)
+                g = y * np.power(absa, y - 1.0) * np.sign(a) if y != 0 else 0.0 * a
+                return val, _scale_d(da, g)
+            return powc
+
+        def powg(v):
+            a, da = fa(v)
+            b, db = fb(v)
+            absa = np.abs(a)
+            val = np.power(absa, b)
+            out = {}
+            if da:
+                out = _scale_d(da, b * np.power(absa, b - 1.0) * np.sign(a))
+            if db:
+                out = _add_d(out, _scale_d(db, val * np.log(absa)))
+            return val, out
+        return powg
+    f = _BIN[op]  # comparisons and logic: piecewise constant
+
+    def logic(v):
+        return f(fa(v)[0], fb(v)[0]), {}
+    return logic
+
+
+def _compile_f1(name: str, na):
+    fa = _compile(na)
+    f = _F1[name]
+
+    def call1(v):
+        a, da = fa(v)
+        val = f(a)
+        if not da:
+            return val, {}
+        g = _d1(name, a, val)
+        if g is None:
+            return val, {}
+        return val, _scale_d(da, g)
+    return call1
+
+
+def _compile_f2(name: str, na, nb):
+    fa, fb = _compile(na), _compile(nb)
+    if name in ("min", "max"):
+        pick_a = np.less_equal if name == "min" else np.greater_equal
+
+        def minmax(v):
+            a, da = fa(v)
+            b, db = fb(v)
+            sel = pick_a(a, b)
+            val = np.where(sel, a, b)
+            ds = {k: np.where(sel, da.get(k, 0.0), db.get(k, 0.0)) for k in set(da) | set(db)}
+            return val, ds
+        return minmax
+    signed = name == "pwr"
+
+    def power(v):
+        a, da = fa(v)
+        b, db = fb(v)
+        absa = np.abs(a)
+        mag = np.power(absa, b)
+        s = np.sign(a)
+        val = s * mag if signed else mag
+        out = {}
+        if da:
+            # d/da |a|^b = b |a|^(b-1) sign(a); times sign(a) again for pwr -> even
+            g = b * np.power(absa, b - 1.0)
+            out = _scale_d(da, g if signed else g * s)
+        if db:
+            out = _add_d(out, _scale_d(db, val * np.log(absa)))
+        return val, out
+    return power
+
+
+# --------------------------------------------------------------------------- public
+
+@dataclass(frozen=True)
+class Expression:
+    """A parsed, compiled expression of control voltages.
+
+    Attributes
+    ----------
+    text : str
+        The expression as written.
+    canonical : str
+        A structural key: equal for expressions that differ only in which
+        nodes their ``V(...)`` controls refer to (parameters are already
+        substituted), so that sources sharing it can be evaluated together.
+    n_controls : int
+        Number of distinct controls ``V(a,b)``, in order of first appearance.
+    controls : tuple of (str, str)
+        The node names of each control as written (lower case); ``V(a)`` is
+        ``("a", "0")``.  The netlist reader maps them to node indices.
+    """
+
+    text: str
+    canonical: str
+    n_controls: int
+    controls: tuple[tuple[str, str], ...] = ()
+    _fn: Callable = field(default=None, repr=False, compare=False)
+    _ast: tuple = field(default=None, repr=False, compare=False)
+
+    def evaluate(self, v: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Value and partial derivatives with respect to each control voltage.
+
+        Parameters
+        ----------
+        v : sequence of arrays
+            ``v[k]`` is the control voltage ``V(a) - V(b)`` of control ``k``
+            [V]; all arrays of one common shape (or scalars).
+
+        Returns
+        -------
+        value : ndarray
+            The expression's value (ampere for a B source), same shape as
+            ``v[k]`` (0-d when there are no controls).
+        derivatives : list of ndarray
+            ``derivatives[k]`` is d value / d v[k] [S], same shape.
+
+        Examples
+        --------
+        >>> e = parse_expression("1e-3*sinh(2*V(a,b))", {})
+        >>> val, (d,) = e.evaluate([np.array([0.0, 0.5])])
+        >>> bool(np.allclose(d, 2e-3 * np.cosh([0.0, 1.0])))
+        True
+        """
+        if len(v) != self.n_controls:
+            from .errors import ShapeError
+
+            raise ShapeError(
+                f"expression {self.text!r} has {self.n_controls} controls, got {len(v)} arrays"
+            )
+        arrs = [np.asarray(x, dtype=float) for x in v]
+        shape = np.broadcast_shapes(*(a.shape for a in arrs)) if arrs else ()
+        with np.errstate(all="ignore"):
+            val, ds = self._fn(arrs)
+        val = np.asarray(val, dtype=float)
+        if val.shape != shape:
+            val = np.broadcast_to(val, shape).copy()
+        derivs = []
+        for k in range(self.n_controls):
+            d = ds.get(k)
+            if d is None:
+                derivs.append(np.zeros(shape))
+            else:
+                d = np.asarray(d, dtype=float)
+                derivs.append(d if d.shape == shape else np.broadcast_to(d, shape).copy())
+        return val, derivs
+
+    def with_controls(self, text: str, controls: tuple[tuple[str, str], ...]) -> Expression:
+        """The same compiled expression for other control nodes (used by the reader's cache)."""
+        return Expression(text, self.canonical, self.n_controls, controls, self._fn, self._ast)
+
+
+def _parse(text: str, params: dict[str, float], allow_controls: bool):
+    p = _Parser(text, params, allow_controls)
+    ast = p.parse()
+    return ast, tuple(p.controls)
+
+
+def _to_error(err: ExprSyntaxError, text: str, location: Location | None) -> NetlistError:
+    loc = None
+    if location is not None:
+        loc = Location(location.file, location.line, location.column + err.offset,
+                       location.source)
+    msg = err.message
+    if location is None:
+        msg = f"{err.message} (in {text!r}, offset {err.offset})"
+    return NetlistError(msg, location=loc, hint=err.hint)
+
+
+def compile_expression(text: str, params: dict[str, float]) -> Expression:
+    """Parse and compile; raise :class:`ExprSyntaxError` with an offset (internal)."""
+    ast, controls = _parse(text, params, True)
+    return Expression(text, _canonical(ast), len(controls), controls, _compile(ast), ast)
+
+
+def parse_expression(text: str, params: dict[str, float],
+                     location: Location | None = None) -> Expression:
+    """Parse an expression of parameters and control voltages.
+
+    Parameters
+    ----------
+    text : str
+        The expression, e.g. ``"1e-4*sinh(2*V(r1,c1))"``.
+    params : dict of str to float
+        Parameter values by lower-case name; substituted as constants.
+    location : Location, optional
+        Where ``text`` starts in a netlist; errors point at the offending
+        token's column.
+
+    Returns
+    -------
+    Expression
+
+    Raises
+    ------
+    NetlistError
+        Unbalanced parentheses, unknown functions or parameters, wrong
+        argument counts, malformed numbers.
+    """
+    try:
+        return compile_expression(text, params)
+    except ExprSyntaxError as err:
+        raise _to_error(err, text, location) from None
+
+
+def constant_value(text: str, params: dict[str, float]) -> float:
+    """Evaluate a constant expression; raise :class:`ExprSyntaxError` (internal)."""
+    ast, _ = _parse(text, params, False)
+    value = float(ast[1])
+    if not math.isfinite(value):
+        raise ExprSyntaxError(f"expression {text.strip()!r} evaluates to {value}", 0,
+                              "check for division by zero or overflow")
+    return value
+
+
+def evaluate_constant(text: str, params: dict[str, float],
+                      location: Location | None = None) -> float:
+    """Evaluate a constant expression (``.param`` values, ``{expr}`` substitutions).
+
+    Parameters
+    ----------
+    text : str
+        The expression without its braces, e.g. ``"2*rbase + 1k"``.
+    params : dict of str to float
+        Known parameter values by lower-case name.
+    location : Location, optional
+        Where ``text`` starts in a netlist, for error messages.
+
+    Returns
+    -------
+    float
+        The finite value.
+
+    Raises
+    ------
+    NetlistError
+        Syntax errors, unknown names, ``V(...)`` in a constant, or a result
+        that is NaN or infinite.
+
+    Examples
+    --------
+    >>> evaluate_constant("2*r + 1k", {"r": 500.0})
+    2000.0
+    >>> evaluate_constant("-2^2", {})
+    -4.0
+    """
+    try:
+        return constant_value(text, params)
+    except ExprSyntaxError as err:
+        raise _to_error(err, text, location) from None
