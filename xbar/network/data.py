@@ -76,6 +76,16 @@ def stratified_split(y: np.ndarray, fraction: float, rng: np.random.Generator
     return np.sort(np.concatenate(rest)), np.sort(np.concatenate(held))
 
 
+def split_indices(y: np.ndarray, seed: int = SPLIT_SEED
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fixed stratified ``(train, val, test)`` row indices: ``TEST_FRACTION`` of each class
+    to test, then ``VAL_FRACTION`` of the rest of each class to validation."""
+    rng = np.random.default_rng(seed)
+    train_idx, test_idx = stratified_split(y, TEST_FRACTION, rng)
+    tr, va = stratified_split(y[train_idx], VAL_FRACTION, rng)
+    return train_idx[tr], train_idx[va], test_idx
+
+
 def _digits_raw() -> tuple[np.ndarray, np.ndarray]:
     path = resources.files("xbar").joinpath("data", "digits.csv.gz")
     with path.open("rb") as fh, gzip.open(fh, "rt") as text:
@@ -102,10 +112,7 @@ def load_dataset(name: str | Path = "digits") -> Dataset:
     if str(name) == "digits":
         pixels, y = _digits_raw()
         x = (pixels / 16.0).reshape(-1, 8, 8, 1)
-        rng = np.random.default_rng(SPLIT_SEED)
-        train_idx, test_idx = stratified_split(y, TEST_FRACTION, rng)
-        tr, va = stratified_split(y[train_idx], VAL_FRACTION, rng)
-        train_idx, val_idx = train_idx[tr], train_idx[va]
+        train_idx, val_idx, test_idx = split_indices(y)
         return Dataset(x[train_idx], y[train_idx], x[val_idx], y[val_idx], x[test_idx],
                        y[test_idx], "digits", 10)
     path = Path(name)
