@@ -81,7 +81,7 @@ def adc_quantize(A: np.ndarray, r: float, bits: int, signed: bool) -> tuple[np.n
     >>> import numpy as np
     >>> q, n = adc_quantize(np.array([-2.0, 0.26, 0.9]), 1.0, 2, signed=True)
     >>> q.tolist(), n
-    [-1.0, 0.5, 0.5, 1]
+    ([-1.0, 0.5, 0.5], 2)
     """
     if r <= 0:
         return np.zeros_like(A), int(np.count_nonzero(A))

@@ -1,0 +1,185 @@
+"""The network evaluator: ideal equality, chips, weight_range, peripherals, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from xbar.errors import ConfigError, ModelError
+from xbar.network import Dataset, Dense, Model, load_dataset, load_model
+from xbar.network.config import AnalogConfig
+from xbar.network.evaluate import evaluate, plan_network, program_chip
+from xbar.network.tiles import TransferCache
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model("default")
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_dataset("digits")
+
+
+def _dense_model(W, b=None):
+    n_in, n_out = W.shape
+    return Model([Dense(n_in, n_out, W=W, b=b, name="fc")], (n_in,), n_out, name="fc")
+
+
+def _chip_layer(W, cfg, chip=0, b=None):
+    m = _dense_model(W, b)
+    folded, plans = plan_network(m, cfg)
+    net = program_chip(plans, folded, cfg, chip, TransferCache())
+    return net.layers["fc"]
+
+
+def _effective_weights(layer):
+    """The weights a programmed layer applies (no ADC / input quantisation)."""
+    n = layer.plan.mapping.n_in
+    layer.input_scale = 1.0
+    return layer.mvm(np.eye(n), None, track=False) - layer.bias_delta
+
+
+@pytest.mark.parametrize("kw", [
+    {},
+    {"mapping": "offset"},
+    {"mapping": "offset", "offset_subtraction": "reference_column", "weight_scaling": "column"},
+    {"weight_scaling": "biscale", "array_rows": 16, "array_cols": 6},
+])
+def test_ideal_analog_accuracy_equals_digital_exactly(model, data, kw):
+    res = evaluate(model, AnalogConfig.ideal(**kw), dataset=data)
+    assert res.n_images == data.x_test.shape[0]
+    assert res.accuracy == res.ideal_accuracy
+    assert res.ideal_accuracy == model.accuracy(data.x_test, data.y_test)
+    assert res.ideal_accuracy >= 0.97
+    for s in res.layer_stats:
+        assert s.rel_error < 1e-12
+
+
+def test_chip_k_is_the_same_chip_in_every_run(model, data):
+    cfg = AnalogConfig(programming_error="state_proportional", programming_sigma=0.3,
+                       read_noise_sigma=0.05, adc_bits=6, repeats=3, stuck_rate=0.02)
+    full = evaluate(model, cfg, dataset=data, limit=150)
+    one = evaluate(model, cfg, dataset=data, limit=150, chips=[2])
+    assert one.accuracies == [full.accuracies[2]]
+    assert len(set(full.accuracies)) > 1  # the chips differ
+    assert full.accuracy == pytest.approx(np.mean(full.accuracies))
+    assert full.accuracy_min == min(full.accuracies)
+    assert full.accuracy_std == pytest.approx(np.std(full.accuracies))
+    again = evaluate(model, cfg, dataset=data, limit=150, chips=[2])
+    assert again.accuracies == one.accuracies
+
+
+def test_errors_reduce_accuracy(model, data):
+    base = evaluate(model, AnalogConfig(), dataset=data, limit=300)
+    bad = evaluate(model, AnalogConfig(programming_error="state_independent",
+                                       programming_sigma=0.3), dataset=data, limit=300)
+    assert bad.accuracy < base.accuracy - 0.05
+    assert all(s.rel_error > 0.05 for s in bad.layer_stats)
+
+
+def test_weight_range_statistics_match_definition():
+    rng = np.random.default_rng(0)
+    W = rng.uniform(-1.0, 1.0, (120, 80))
+    W[0, 0], W[0, 1] = 5.0, -3.0  # asymmetric: R = 4 != max|W| = 5
+    sigma = 0.1
+    cfg = AnalogConfig(programming_error="weight_range", programming_sigma=sigma)
+    layer = _chip_layer(W, cfg, b=np.zeros(80))
+    dW = _effective_weights(layer) - W
+    R = 4.0
+    assert dW.std() == pytest.approx(sigma * R, rel=0.03)
+    assert abs(dW.mean()) < 4 * sigma * R / np.sqrt(dW.size)
+    db = layer.bias_delta
+    assert db.std() == pytest.approx(sigma * R, rel=0.25) and db.shape == (80,)
+    # column scaling: a column of small weights gets a proportionally smaller error
+    W2 = W.copy()
+    W2[:, 5] *= 0.1
+    colcfg = cfg.replace(weight_scaling="column")
+    lay2 = _chip_layer(W2, colcfg)
+    d2 = _effective_weights(lay2) - W2
+    ratio = np.abs(W2[:, 5]).max() / np.abs(W2).max()
+    assert d2[:, 5].std() == pytest.approx(sigma * R * ratio, rel=0.3)
+
+
+def test_weight_range_agrees_with_state_independent_where_they_coincide():
+    """Differential, g_min = 0, no clipping, symmetric layer: sigma = sqrt(2) alpha."""
+    rng = np.random.default_rng(1)
+    W = rng.uniform(-1, 1, (150, 100))
+    W[0, 0], W[0, 1] = 1.0, -1.0
+    alpha = 0.05
+    base = dict(g_min=0.0, programming_clip=False)
+    si = _chip_layer(W, AnalogConfig(programming_error="state_independent",
+                                     programming_sigma=alpha, **base))
+    wr = _chip_layer(W, AnalogConfig(programming_error="weight_range",
+                                     programming_sigma=np.sqrt(2) * alpha, **base))
+    d_si = _effective_weights(si) - W
+    d_wr = _effective_weights(wr) - W
+    assert d_si.std() == pytest.approx(d_wr.std(), rel=0.03)
+    assert d_si.std() == pytest.approx(np.sqrt(2) * alpha * 1.0, rel=0.03)
+    assert abs(d_si.mean()) < 0.01 and abs(d_wr.mean()) < 0.01
+    # both Gaussian: same 4th moment (kurtosis 3)
+    for d in (d_si, d_wr):
+        k = np.mean(d ** 4) / np.mean(d ** 2) ** 2
+        assert k == pytest.approx(3.0, abs=0.15)
+
+
+def test_signed_inputs_slicing_and_bit_serial():
+    rng = np.random.default_rng(2)
+    W = rng.normal(0, 1, (50, 20))
+    X = rng.normal(0, 1, (30, 50))  # signed inputs: two passes
+    lay = _chip_layer(W, AnalogConfig(array_rows=16, array_cols=8))
+    lay.input_scale = None
+    np.testing.assert_allclose(lay.mvm(X, None), X @ W, rtol=1e-10, atol=1e-10)
+    # 8-bit weights: 4 slices of 2 bits give exactly the unsliced 8-bit result
+    l8 = _chip_layer(W, AnalogConfig(weight_bits=8))
+    l84 = _chip_layer(W, AnalogConfig(weight_bits=8, weight_slices=4))
+    y8, y84 = l8.mvm(X, None), l84.mvm(X, None)
+    np.testing.assert_allclose(y8, y84, rtol=1e-10, atol=1e-10)
+    assert np.abs(y8 - X @ W).max() > 1e-4  # quantisation is visible
+    # bit-serial inputs: the result of the quantised input
+    lbs = _chip_layer(W, AnalogConfig(input_mode="bit_serial", input_bits=10))
+    Xq_scale = np.abs(X).max()
+    y = lbs.mvm(X, None)
+    Xq = np.sign(X) * np.rint(np.abs(X) / Xq_scale * 1023) / 1023 * Xq_scale
+    np.testing.assert_allclose(y, Xq @ W, rtol=1e-9, atol=1e-9)
+
+
+def test_calibrated_adc_beats_full_scale(model, data):
+    cal = evaluate(model, AnalogConfig(adc_bits=5), dataset=data, limit=200)
+    full = evaluate(model, AnalogConfig(adc_bits=5, adc_range="full_scale"), dataset=data,
+                    limit=200)
+    for a, b in zip(cal.layer_stats, full.layer_stats, strict=True):
+        assert a.rel_error < b.rel_error
+        assert len(a.adc_ranges) == 1 and 0 < a.adc_ranges[0] < b.adc_ranges[0]
+    assert cal.accuracy >= full.accuracy
+
+
+def test_progress_and_result_fields(model, data):
+    calls = []
+    res = evaluate(model, AnalogConfig(repeats=2), dataset=data, limit=300, batch_size=128,
+                   progress=lambda d, t: calls.append((d, t)))
+    assert calls[-1] == (6, 6) and len(calls) == 6
+    d = res.to_dict()
+    for key in ("accuracy", "ideal_accuracy", "accuracies", "accuracy_std", "accuracy_min",
+                "seconds", "setup_seconds", "per_image_seconds", "layer_stats", "config"):
+        assert key in d
+    assert d["config"]["repeats"] == 2 and len(d["accuracies"]) == 2
+    assert [s.name for s in res.layer_stats] == [la.name for la in model.matmul_layers()]
+
+
+def test_bad_input_is_rejected_before_work(model, data):
+    other = Dataset(data.x_train[:, :4, :4, :], data.y_train, data.x_val[:, :4, :4, :],
+                    data.y_val, data.x_test[:, :4, :4, :], data.y_test, "digits4", 10)
+    with pytest.raises(ModelError, match="inputs"):
+        evaluate(model, AnalogConfig(), dataset=other)
+    with pytest.raises(ConfigError):
+        evaluate(model, {"adc_bits": 8}, dataset=data)
+    with pytest.raises(ConfigError, match="limit"):
+        evaluate(model, AnalogConfig(), dataset=data, limit=0)
+    with pytest.raises(ConfigError, match="chips"):
+        evaluate(model, AnalogConfig(), dataset=data, chips=[])
+    bad = object.__new__(AnalogConfig)
+    object.__setattr__(bad, "__dict__", {**AnalogConfig().__dict__, "g_min": 1.0})
+    with pytest.raises(ConfigError, match="g_min"):
+        evaluate(model, bad, dataset=data)
