@@ -1,0 +1,133 @@
+"""Singular circuits are diagnosed by name before factorising; Newton failures name
+the worst node."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from engine_builders import build
+
+from xbar.circuit import DiodeModel, Options
+from xbar.dc import solve_dc
+from xbar.errors import ConvergenceError, Location, SingularCircuitError
+from xbar.linsolve import Factorizer
+from xbar.topology import check_topology
+
+
+def test_floating_island_named():
+    c, _ = build([("V1", "a", "0", 1.0), ("R1", "a", "0", 1e3),
+                  ("R2", "x", "y", 1e3), ("R3", "y", "z", 1e3)])
+    c.locations["r2"] = Location("f.cir", 3, 1, "R2 x y 1k")
+    with pytest.raises(SingularCircuitError) as e:
+        solve_dc(c)
+    msg = str(e.value)
+    assert "floating nodes x, y, z" in msg and "no DC path to ground" in msg
+    assert "f.cir:3:1" in msg  # location of an element on the island
+
+
+def test_current_source_cut_set_named():
+    c, _ = build([("V1", "a", "0", 1.0), ("R1", "a", "0", 1e3), ("I1", "a", "m", 1e-3),
+                  ("R2", "m", "n", 1e3)])
+    with pytest.raises(SingularCircuitError, match=r"nodes m, n fed only by current sources "
+                                                   r"\(i1\)"):
+        solve_dc(c)
+
+
+def test_vccs_output_only_node_is_a_cut_set():
+    c, _ = build([("V1", "a", "0", 1.0), ("R1", "a", "0", 1e3), ("G1", "out", "0", "a", "0", 1e-3)])
+    with pytest.raises(SingularCircuitError, match="node out fed only by current sources"):
+        solve_dc(c)
+
+
+def test_voltage_source_loop_named():
+    c, _ = build([("V1", "a", "0", 1.0), ("V2", "a", "b", 0.5), ("V3", "b", "0", 0.5),
+                  ("R1", "a", "0", 1e3)])
+    c.locations["v3"] = Location("f.cir", 4, 1, "V3 b 0 0.5")
+    with pytest.raises(SingularCircuitError) as e:
+        solve_dc(c)
+    msg = str(e.value)
+    assert "loop of voltage sources" in msg
+    assert all(n in msg for n in ("v1", "v2", "v3")) and "f.cir:4" in msg
+
+
+def test_vcvs_in_loop_and_shorted_source():
+    c, _ = build([("V1", "a", "0", 1.0), ("E1", "a", "0", "a", "0", 1.0), ("R1", "a", "0", 1.0)])
+    with pytest.raises(SingularCircuitError, match="v1, e1"):
+        check_topology(c)
+    c, _ = build([("V1", "a", "a", 1.0), ("R1", "a", "0", 1.0)])
+    with pytest.raises(SingularCircuitError, match="v1 is shorted"):
+        check_topology(c)
+
+
+def test_well_posed_circuits_pass():
+    c, _ = build([("V1", "a", "0", 1.0), ("R1", "a", "b", 1.0), ("D1", "b", "c", "dm"),
+                  ("B1", "c", "0", "1e-3*V(c)"), ("G1", "d", "0", "d", "0", 1e-3),
+                  ("R2", "d", "c", 1.0)], models={"dm": DiodeModel("dm")})
+    check_topology(c)  # no exception
+
+
+def test_factorizer_translates_singularity():
+    import scipy.sparse as sp
+
+    A = sp.csr_matrix(np.array([[1.0, 1.0], [1.0, 1.0]]))
+    f = Factorizer(["a", "b"])
+    with pytest.raises(SingularCircuitError, match="singular.*a, b|singular.*b, a"):
+        f.factorize(A)
+
+
+def test_factorizer_reuses_ordering_and_solves_blocks():
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(0)
+    n = 40
+    M = sp.random(n, n, density=0.1, random_state=1) + sp.eye(n) * 5
+    M = (M + M.T).tocsr()
+    f = Factorizer([f"u{k}" for k in range(n)])
+    f.factorize(M)
+    b = rng.normal(size=(n, 3))
+    np.testing.assert_allclose(M @ f.solve(b), b, atol=1e-12)
+    M2 = M.copy()
+    M2.data *= 1.5
+    f.factorize(M2)  # second factorisation: fixed symmetric permutation
+    assert f.n_factorizations == 2
+    np.testing.assert_allclose(M2 @ f.solve(b[:, 0]), b[:, 0], atol=1e-12)
+
+
+def test_convergence_error_names_worst_node_and_strategies():
+    c, _ = build([("V1", "a", "0", 5.0), ("R1", "a", "b", 10.0), ("D1", "b", "0", "dm"),
+                  ("D2", "b", "c", "dm"), ("R2", "c", "0", 10.0)],
+                 models={"dm": DiodeModel("dm")})
+    with pytest.raises(ConvergenceError) as e:
+        solve_dc(c, Options(itl1=2))
+    msg = str(e.value)
+    assert "worst unknown" in msg
+    assert "newton, gmin stepping, source stepping" in msg
+    assert any(repr(n) in msg for n in ("b", "c", "d1", "d2", "v1#branch"))
+
+
+def test_gmin_or_source_stepping_rescues_newton(monkeypatch):
+    # force plain Newton to fail so that the fallbacks must find the answer
+    from xbar import newton as nw
+
+    c, _ = build([("V1", "a", "0", 5.0), ("R1", "a", "b", 1e3), ("D1", "b", "0", "dm")],
+                 models={"dm": DiodeModel("dm")})
+    ref = solve_dc(c).voltage("b")
+    orig = nw.DCSystem.newton
+
+    def flaky(self, x0, state, **kw):
+        if state is None and kw.get("gshunt", 0.0) == 0.0 and kw.get("source_scale", 1.0) == 1.0:
+            return nw.NewtonResult(np.asarray(x0), None, 1, False, "b", 9.0)
+        return orig(self, x0, state, **kw)
+
+    monkeypatch.setattr(nw.DCSystem, "newton", flaky)
+    op = solve_dc(c)
+    assert op.strategy == "gmin stepping"
+    assert op.voltage("b") == pytest.approx(ref, rel=1e-6)
+
+    def no_gmin(self, x0, **kw):
+        return nw.NewtonResult(np.asarray(x0), None, 1, False, "b", 9.0)
+
+    monkeypatch.setattr(nw.DCSystem, "gmin_stepping", no_gmin)
+    op = solve_dc(c)
+    assert op.strategy == "source stepping"
+    assert op.voltage("b") == pytest.approx(ref, rel=1e-6)
