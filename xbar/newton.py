@@ -336,10 +336,14 @@ class DCSystem:
             log.debug("%s failed for %s (worst %s)", name, what, res.worst)
             if last is None or not last.worst or last.worst.startswith("("):
                 last = res
+        if last.worst.startswith("("):
+            why = ("the linearised circuit became singular or non-finite (device currents "
+                   "out of range)")
+        else:
+            why = (f"worst unknown {last.worst!r} (change {last.worst_ratio:.3g} times its "
+                   "tolerance)")
         raise ConvergenceError(
-            f"no convergence for the {what}: worst unknown {last.worst!r} "
-            f"(change {last.worst_ratio:.3g} times its tolerance); strategies tried: "
-            + ", ".join(tried),
+            f"no convergence for the {what}: {why}; strategies tried: " + ", ".join(tried),
             hint="check device parameters and source values; loosen .options reltol/vntol "
                  "or raise itl1",
         )

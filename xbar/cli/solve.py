@@ -51,6 +51,7 @@ def default_netlist() -> Path:
 
 
 def run(args) -> int:
+    from .. import newton, topology  # noqa: F401  (load the solver before timing it)
     from ..dc import solve_dc
     from ..netlist import read_netlist
 
