@@ -118,6 +118,7 @@ _SOURCE_NON_DC = {"ac", "pulse", "sin", "exp", "pwl", "sffm", "am", "trnoise", "
 _GROUND = ("0", "gnd")
 _DOLLAR = re.compile(r"(?:^|[ \t])\$(?:[ \t]|$)")
 _VCALL = re.compile(r"\b[vV]\s*\(([^()]*)\)")
+_THIRD = re.compile(r"\s*\S+\s+(\S+)\s+")
 _FOURTH = re.compile(r"\s*\S+\s+\S+\s+\S+\s+")
 _PARAM_ASSIGN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)")
 
@@ -468,6 +469,9 @@ class _Builder:
                 target[sub.name] = sub
                 continue
             if stack:
+                if word in (".op", ".dc", ".options", ".option", ".opt", ".title"):
+                    raise _err(card, None, f"{word} is not allowed inside a subcircuit",
+                               "put analysis and option cards at the top level")
                 if word == ".model":
                     name, model = self.parse_model(card)
                     stack[-1].models[name] = (model, card)
@@ -740,6 +744,8 @@ class _Builder:
             value, _ = try_parse_value(val)
             if value is None:
                 toks = self.tokens(card, low)
+                if val == "dc":
+                    raise self.missing(card, toks, "value", hint)
                 if toks[3][0] in _SOURCE_NON_DC or toks[3][0].split("(")[0] in _SOURCE_NON_DC:
                     raise self.non_dc(card, toks[3], kind)
                 value = self.value(card, toks[3], ctx.params)
@@ -814,7 +820,8 @@ class _Builder:
         mname, moff = toks[3]
         area = 1.0
         rest = toks[4:]
-        if rest and (len(rest) == 1 or rest[1][0] != "="):
+        if rest and (len(rest) == 1 or rest[1][0] != "=") and (
+                rest[0][0][0] in "{'" or try_parse_value(rest[0][0])[0] is not None):
             area = self.value(card, rest[0], ctx.params)
             rest = rest[1:]
         while rest:
@@ -848,7 +855,8 @@ class _Builder:
             raise _err(card, len(card.text.rstrip()), f"missing node on {parts[0]!r}", hint)
         name, a, b = parts[0], parts[1], parts[2]
         if "=" in a or "=" in b:
-            raise _err(card, low.index("="), "missing node before the expression", hint)
+            off = _THIRD.match(low).end() if "=" in b else _THIRD.match(low).start(1)
+            raise _err(card, off, "missing node before the expression", hint)
         if len(parts) < 4:
             raise _err(card, len(card.text.rstrip()), f"missing I=<expression> on {name!r}",
                        hint)
@@ -932,7 +940,7 @@ class _Builder:
             raise _err(card, soff, f"undefined subcircuit {sname!r}",
                        "define it with .subckt " + sname + " <pins>... / .ends")
         if len(nodes) != len(sub.pins):
-            raise _err(card, soff if len(nodes) > len(sub.pins) or not nodes else nodes[-1][1],
+            raise _err(card, soff,
                        f"subcircuit {sname} has {len(sub.pins)} pin"
                        f"{'s' if len(sub.pins) != 1 else ''} ({' '.join(sub.pins)}), "
                        f"{toks[0][0]} connects {len(nodes)}",
