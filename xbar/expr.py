@@ -43,7 +43,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -659,7 +658,9 @@ def _compile_f2(name: str, na, nb):
 
 # --------------------------------------------------------------------------- public
 
-@dataclass(frozen=True)
+_new_expression = object.__new__
+
+
 class Expression:
     """A parsed, compiled expression of control voltages.
 
@@ -678,12 +679,28 @@ class Expression:
         ``("a", "0")``.  The netlist reader maps them to node indices.
     """
 
-    text: str
-    canonical: str
-    n_controls: int
-    controls: tuple[tuple[str, str], ...] = ()
-    _fn: Callable = field(default=None, repr=False, compare=False)
-    _ast: tuple = field(default=None, repr=False, compare=False)
+    __slots__ = ("text", "canonical", "n_controls", "controls", "_fn", "_ast")
+
+    def __init__(self, text: str, canonical: str, n_controls: int,
+                 controls: tuple[tuple[str, str], ...] = (), _fn: Callable | None = None,
+                 _ast: tuple | None = None):
+        self.text = text
+        self.canonical = canonical
+        self.n_controls = n_controls
+        self.controls = controls
+        self._fn = _fn
+        self._ast = _ast
+
+    def __repr__(self) -> str:
+        return f"Expression({self.text!r}, canonical={self.canonical!r})"
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, Expression):
+            return NotImplemented
+        return (self.canonical, self.controls) == (other.canonical, other.controls)
+
+    def __hash__(self) -> int:
+        return hash((self.canonical, self.controls))
 
     def evaluate(self, v: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
         """Value and partial derivatives with respect to each control voltage.
@@ -734,7 +751,14 @@ class Expression:
 
     def with_controls(self, text: str, controls: tuple[tuple[str, str], ...]) -> Expression:
         """The same compiled expression for other control nodes (used by the reader's cache)."""
-        return Expression(text, self.canonical, self.n_controls, controls, self._fn, self._ast)
+        new = _new_expression(Expression)
+        new.text = text
+        new.canonical = self.canonical
+        new.n_controls = self.n_controls
+        new.controls = controls
+        new._fn = self._fn
+        new._ast = self._ast
+        return new
 
 
 def _parse(text: str, params: dict[str, float], allow_controls: bool):

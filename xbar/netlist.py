@@ -118,6 +118,7 @@ _SOURCE_NON_DC = {"ac", "pulse", "sin", "exp", "pwl", "sffm", "am", "trnoise", "
 _GROUND = ("0", "gnd")
 _DOLLAR = re.compile(r"(?:^|[ \t])\$(?:[ \t]|$)")
 _VCALL = re.compile(r"\b[vV]\s*\(([^()]*)\)")
+_BFAST = re.compile(r"\s*(b\S*)\s+([^\s=]+)\s+([^\s=]+)\s+i\s*=\s*([^\s{'].*?)\s*$")
 _THIRD = re.compile(r"\s*\S+\s+(\S+)\s+")
 _FOURTH = re.compile(r"\s*\S+\s+\S+\s+\S+\s+")
 _PARAM_ASSIGN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)")
@@ -170,6 +171,41 @@ class _Card:
             if seg[0] <= off:
                 best = seg
         return best
+
+
+class _Locations(dict):
+    """Element name -> :class:`Location`, made on first access (keeps reading fast).
+
+    Behaves as a read-only ``dict`` of locations for ``[]``, ``get``, ``items``
+    and ``values``.
+    """
+
+    def __getitem__(self, key):
+        v = dict.__getitem__(self, key)
+        if not isinstance(v, Location):
+            v = v.loc()
+            dict.__setitem__(self, key, v)
+        return v
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default
+
+    def values(self):
+        return [self[k] for k in self]
+
+    def items(self):
+        return [(k, self[k]) for k in self]
+
+    def copy(self):
+        return {k: self[k] for k in self}
+
+    def __repr__(self):
+        return repr(self.copy())
+
+    def __eq__(self, other):
+        return self.copy() == (other.copy() if isinstance(other, _Locations) else other)
+
+    __hash__ = None
 
 
 def _err(card: _Card, off: int | None, message: str, hint: str = "") -> NetlistError:
@@ -413,10 +449,10 @@ class _Builder:
     def __init__(self, reader: _Reader, source_file: str):
         self.reader = reader
         self.source_file = source_file
-        self.node_index: dict[str, int] = {"0": 0}
+        self.node_index: dict[str, int] = {"0": 0, "gnd": 0}  # lookup only
         self.node_names: list[str] = ["0"]
         self.names: dict[str, _Card] = {}
-        self.locations: dict[str, Location] = {}
+        self.instances: set[str] = set()
         self.r = ([], [], [], [])
         self.v = ([], [], [], [])
         self.i = ([], [], [], [])
@@ -639,15 +675,56 @@ class _Builder:
             raise _err(card, None, f"duplicate element name {name!r}",
                        f"first defined at {prev.loc()}")
         self.names[name] = card
-        self.locations[name] = card.loc()
 
     # ---------------------------------------------------------------- flattening
     def expand(self, cards: list[_Card], ctx: _Ctx) -> None:
+        names = self.names
+        node = self.node
+        top = ctx.pins is None
+        node_index = self.node_index
+        r_name, r_pos, r_neg, r_val = self.r
+        prefix = ctx.prefix
         for card in cards:
             text = card.text
             low = text.lower()
-            first = low.lstrip()[0]
-            if first == ".":
+            first = low[0]
+            if first == " " or first == "\t":
+                first = low.lstrip()[0]
+            if first == "r" and not ("{" in low or "'" in low or "=" in low or "," in low):
+                # fast path for plain "R<name> <n+> <n-> <value>" cards
+                parts = low.split()
+                if len(parts) == 4:
+                    tok = parts[3]
+                    value = None
+                    if tok[-1].isdigit() and "_" not in tok:
+                        try:
+                            value = float(tok)
+                            if not -1.8e308 < value < 1.8e308:
+                                value = None
+                        except ValueError:
+                            value = None
+                    if value is None:
+                        value = try_parse_value(tok)[0]
+                    full = prefix + parts[0]
+                    if value and full not in names:
+                        names[full] = card
+                        r_name.append(full)
+                        if top:
+                            a = node_index.get(parts[1])
+                            if a is None:
+                                a = node(parts[1], ctx)
+                            b = node_index.get(parts[2])
+                            if b is None:
+                                b = node(parts[2], ctx)
+                        else:
+                            a = node(parts[1], ctx)
+                            b = node(parts[2], ctx)
+                        r_pos.append(a)
+                        r_neg.append(b)
+                        r_val.append(value)
+                        continue
+                self.resistor(card, low, ctx)
+            elif first == ".":
                 self.directive(card, low, ctx)
             elif first == "r":
                 self.resistor(card, low, ctx)
@@ -849,6 +926,19 @@ class _Builder:
         d[4].append(area)
 
     def bsource(self, card: _Card, low: str, ctx: _Ctx) -> None:
+        m = _BFAST.match(low)
+        if m is not None:
+            # fast path: "B<name> <n+> <n-> I=<expr>" with an unquoted expression
+            name, a, b, etext = m.groups()
+            start = m.start(4)
+            expr = self.expression(card, card.text[start:start + len(etext)], start, ctx,
+                                   etext)
+            full = ctx.prefix + name
+            self.register(full, card)
+            node = self.node
+            controls = [(node(p, ctx), node(q, ctx)) for p, q in expr.controls]
+            self.b.append(BSource(full, node(a, ctx), node(b, ctx), expr, controls))
+            return
         hint = "expected: " + EXPECTED["b"]
         parts = low.split(None, 3)
         if len(parts) < 3:
@@ -884,30 +974,38 @@ class _Builder:
         self.register(full, card)
         self.b.append(BSource(full, self.node(a, ctx), self.node(b, ctx), expr, controls))
 
-    def expression(self, card: _Card, text: str, off: int, ctx: _Ctx):
-        """Parse a B expression, sharing compiled code between equal templates."""
+    def expression(self, card: _Card, text: str, off: int, ctx: _Ctx, low: str | None = None):
+        """Parse a B expression, sharing compiled code between equal templates.
+
+        The ``V(...)`` arguments are replaced by placeholders ``v(_k)``; the
+        compiled template is cached per parameter set, and each source gets its
+        own control nodes.
+        """
+        pieces = _VCALL.split(text.lower() if low is None else low)
         controls: list[tuple[str, str]] = []
-        seen: dict[str, int] = {}
-
-        def sub(m):
-            inner = "".join(m.group(1).split()).lower()
-            parts = inner.split(",")
-            if len(parts) > 2 or not all(parts):
-                return m.group(0)  # malformed: left for the parser to report
-            k = seen.get(inner)
-            if k is None:
-                k = len(seen)
-                seen[inner] = k
-                controls.append((parts[0], parts[1] if len(parts) > 1 else "0"))
-            return f"v(_{k})"
-
-        template = _VCALL.sub(sub, text.lower())
+        if len(pieces) > 1:
+            seen: dict[str, int] = {}
+            for j in range(1, len(pieces), 2):
+                inner = pieces[j]
+                if " " in inner or "\t" in inner:
+                    inner = "".join(inner.split())
+                parts = inner.split(",")
+                if len(parts) > 2 or not all(parts):
+                    pieces[j] = "v(" + pieces[j] + ")"  # malformed: the parser reports it
+                    continue
+                k = seen.get(inner)
+                if k is None:
+                    k = len(seen)
+                    seen[inner] = k
+                    controls.append((parts[0], parts[1] if len(parts) > 1 else "0"))
+                pieces[j] = f"v(_{k})"
+        template = "".join(pieces)
         key = (template, ctx.pkey)
         cached = self.expr_cache.get(key)
         if cached is None:
             try:
                 cached = compile_expression(template, ctx.params)
-                if any(not p.startswith("_") or q != "0" for p, q in cached.controls):
+                if cached.controls != tuple((f"_{k}", "0") for k in range(len(controls))):
                     raise ExprSyntaxError("malformed control", 0)
             except ExprSyntaxError:
                 # parse the original text for exact error offsets
@@ -918,9 +1016,9 @@ class _Builder:
                 raise _err(card, off, "malformed expression", "expected: " + EXPECTED["b"]
                            ) from None
             self.expr_cache[key] = cached
-        # map template controls (_k) to this card's nodes
-        mapped = tuple(controls[int(p[1:])] for p, _ in cached.controls)
-        return cached.with_controls(text, mapped)
+        # template controls are v(_0), v(_1), ... in order of first appearance, as are the
+        # parser's controls, so this card's node pairs map one to one
+        return cached.with_controls(text, tuple(controls))
 
     def instance(self, card: _Card, low: str, ctx: _Ctx) -> None:
         hint = "expected: " + EXPECTED["x"]
@@ -974,7 +1072,7 @@ class _Builder:
         pins = {p: self.node(t[0], ctx) for p, t in zip(sub.pins, nodes, strict=True)}
         iname = ctx.prefix + toks[0][0]
         self.register(iname, card)
-        del self.locations[iname]  # instances are not elements of the flat circuit
+        self.instances.add(iname)  # instances are not elements of the flat circuit
         scope = _Scope(sub.subckts, sub.models, ctx.scope)
         child = _Ctx(iname + ".", pins, params, scope, [*ctx.stack, sub.name])
         # body .param cards first, in order
@@ -1105,7 +1203,9 @@ class _Builder:
             title=self.title, node_names=self.node_names, resistors=two(self.r),
             vsources=two(self.v), isources=two(self.i), vccs=ctl(self.g), vcvs=ctl(self.e),
             diodes=diodes, bsources=self.b, options=self.options, analyses=self.analyses,
-            locations=self.locations, source_file=self.source_file,
+            locations=_Locations((k, v) for k, v in self.names.items()
+                                 if k not in self.instances),
+            source_file=self.source_file,
         )
 
     def check_sweeps(self) -> None:
