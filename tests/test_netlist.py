@@ -314,3 +314,11 @@ def test_crossbar_tables():
     b = c.bsources[n + 3]
     assert b.name == "b1_3"
     assert b.controls == [(c.node_index("r1_3"), c.node_index("c1_3"))]
+
+
+def test_bare_expressions_in_subckt_parameters():
+    c = read_netlist(
+        "t\n.param rbase=2k\n.subckt sub a b params: r=rbase*2\nR1 a b {r}\n.ends\n"
+        "V1 in 0 1\nX1 in 0 sub r=rbase\nX2 in 0 sub\nX3 in 0 sub params: r={rbase/2}\n"
+    )
+    np.testing.assert_array_equal(c.resistors.value, [2e3, 4e3, 1e3])

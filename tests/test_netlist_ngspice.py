@@ -22,7 +22,7 @@ R2 m bot
 Vsense m msense 0
 Rs msense bot 10MEGohm
 .ends leg
-.subckt pair a b params: rr=2k
+.subckt pair a b params: rr=half*4
 X1 a mid leg r={rr}
 X2 mid b leg r={rr/2}
 Rmid mid 0 4.7k
@@ -38,6 +38,7 @@ E1 n4 0 n2 0 {gain}
 R5 n4 0 10k
 Xp n1 0 pair rr=3.3k
 Xq n2 0 pair
+Xr n4 0 pair rr=rbase*3
 .op
 .end
 """

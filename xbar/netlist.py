@@ -595,9 +595,17 @@ class _Builder:
         return name, model
 
     # ---------------------------------------------------------------- values
-    def value(self, card: _Card, tok: tuple[str, int], params: dict[str, float]) -> float:
+    def value(self, card: _Card, tok: tuple[str, int], params: dict[str, float],
+              bare: bool = False) -> float:
+        """A number, ``{expr}`` or ``'expr'``; with ``bare``, also an unbraced
+        expression (subcircuit parameters, as ngspice allows)."""
         text, off = tok
         c = text[0]
+        if bare and (c.isalpha() or c in "(_") or bare and try_parse_value(text)[0] is None \
+                and c not in "{'":
+            c = "{"
+            text = "{" + text + "}"
+            off -= 1
         if c == "{" or c == "'":
             inner = text[1:-1]
             try:
@@ -1061,14 +1069,14 @@ class _Builder:
                 raise _err(card, off, f"subcircuit {sname} has no parameter {tok!r}",
                            "its parameters: " + (" ".join(d[0] for d in sub.defaults)
                                                  or "none"))
-            overrides[tok] = self.value(card, toks[k + 2], ctx.params)
+            overrides[tok] = self.value(card, toks[k + 2], ctx.params, bare=True)
             k += 3
         params = dict(ctx.params)
         for pname, vtok, voff in sub.defaults:
             if pname in overrides:
                 params[pname] = overrides[pname]
             else:
-                params[pname] = self.value(sub.card, (vtok, voff), params)
+                params[pname] = self.value(sub.card, (vtok, voff), params, bare=True)
         pins = {p: self.node(t[0], ctx) for p, t in zip(sub.pins, nodes, strict=True)}
         iname = ctx.prefix + toks[0][0]
         self.register(iname, card)
