@@ -29,17 +29,28 @@ from .framework import Case, CaseResult, CaseSkipped, add_case, rel_error
 #: options that make both simulators converge far below the compared tolerance
 TIGHT_OPTIONS = ".options reltol=1e-10 abstol=1e-18 vntol=1e-14 gmin=1e-20"
 
-LINEAR_TOL = 1e-9
+#: the residual asked of the crossbar solver (its default is 1e-10)
+SOLVE_TOL = 1e-12
+
+
+def _xbar_options():
+    from ..circuit import Options
+
+    return Options(reltol=1e-10, abstol=1e-18, vntol=1e-14, gmin=1e-20)
+
+
+LINEAR_TOL = 1e-10
 LINEAR_WHY = (
-    "two independent linear solves (ngspice's sparse LU and xbar) differ only by "
-    "round-off (observed ~1e-13); 1e-9 is the agreement xbar promises on linear circuits "
-    "and leaves room for ngspice's own convergence test on the last Newton pass"
+    "two independent linear solves (ngspice's sparse LU, xbar's structured solver run to a "
+    "1e-12 residual) differ by round-off: machine epsilon times the nodal matrix's "
+    "condition number (up to ~1e5 with 0.1 ohm wires against 1e-5 S cells), ~1e-11; "
+    "observed 1e-13..6e-12"
 )
-NONLINEAR_TOL = 1e-7
+NONLINEAR_TOL = 1e-9
 NONLINEAR_WHY = (
-    "both simulators iterate Newton to reltol 1e-10 (.options on the ngspice side, the "
-    "same tolerances in xbar); what remains is each one's last update, well below 1e-7; "
-    "1e-7 is ten times tighter than the 1e-6 xbar promises for nonlinear circuits"
+    "both simulators iterate Newton with reltol 1e-10 (.options on the ngspice side, the "
+    "same Options and a 1e-12 residual on the xbar side); with quadratic convergence what "
+    "remains is far below 1e-10, plus round-off; 1e-9 leaves a decade (observed ~3e-12)"
 )
 
 
@@ -89,6 +100,8 @@ def crossbar_netlist(
     G = np.asarray(G, dtype=float)
     m, n = G.shape
     vt = ref.thermal_voltage()
+    r_row, r_col, r_driver, r_sense = map(float, (r_row, r_col, r_driver, r_sense))
+    k, v0 = float(k), float(v0)
     lines = [f"crossbar {m}x{n} {device} cells (validation suite)"]
     for i in range(m):
         lines.append(f"vin{i} d{i} 0 DC {float(V[i])!r}")
@@ -205,8 +218,8 @@ def _run_crossbar_spec(spec: CrossbarSpec) -> CaseResult:
     spice = _ngspice_flat(run_ngspice(text))
     row_s, col_s, out_s = _spice_maps(spice, m, n)
 
-    xb = xbar.Crossbar(G, device=_device_for(spec, k, v0), **kw)
-    sol = xb.solve(V, return_nodes=True)
+    xb = xbar.Crossbar(G, device=_device_for(spec, k, v0), options=_xbar_options(), **kw)
+    sol = xb.solve(V, return_nodes=True, tol=SOLVE_TOL)
     errs = {
         "crossbar_output": rel_error(sol.output[0], out_s),
         "crossbar_row_voltages": rel_error(sol.row_voltages[0], row_s),
@@ -222,11 +235,16 @@ def _run_crossbar_spec(spec: CrossbarSpec) -> CaseResult:
     details = {**errs, "max_row_ir_drop_fraction": ir_drop}
 
     exporter = getattr(xb, "to_netlist", None)
+    own = None
     if exporter is not None:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "xb.cir"
-            exporter(path, V)
-            own = _with_options(path.read_text())
+            try:
+                exporter(path, V)
+                own = _with_options(path.read_text())
+            except NotImplementedError:
+                details["to_netlist"] = "not implemented yet: exporter not checked"
+    if own is not None:
         spice_own = _ngspice_flat(run_ngspice(own))
         keys_own = _ngspice_node_keys(spice_own)
         engine_own = _engine_flat(own, keys_own, list(spice_own["i"]))
@@ -305,7 +323,7 @@ def _wire_sweep() -> CaseResult:
         text = crossbar_netlist(G, V, r_row=r, r_col=r)
         spice = _ngspice_flat(run_ngspice(text))
         _, _, out_s = _spice_maps(spice, m, n)
-        out = xbar.Crossbar(G, r_row=r, r_col=r).solve(V).output[0]
+        out = xbar.Crossbar(G, r_row=r, r_col=r).solve(V, tol=SOLVE_TOL).output[0]
         vs_spice.append(rel_error(out, out_s))
         vs_ideal.append(rel_error(V @ G, out_s))
     return CaseResult(
