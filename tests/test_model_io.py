@@ -200,3 +200,14 @@ def test_pool_layers_in_models():
     assert m.forward(np.zeros((1, 8, 8, 1))).shape == (1, 3)
     assert [la.name for la in m.all_layers()] == ["conv2d1", "relu1", "maxpool2d1", "flatten1",
                                                  "dense1"]
+
+
+def test_models_pickle_for_worker_processes():
+    import pickle
+
+    m = load_model("default")
+    x = load_dataset("digits").x_test[:3]
+    m.forward(x, training=True)  # leaves caches behind; they must not travel
+    back = pickle.loads(pickle.dumps(m))
+    assert all(la._cache is None for la in back.all_layers())
+    np.testing.assert_array_equal(back.forward(x), m.forward(x))
