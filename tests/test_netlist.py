@@ -230,7 +230,7 @@ def test_include_relative_and_nested(tmp_path):
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "models.inc").write_text(
         "* models\n.model dd D(IS=2e-14)\n.include 'more.inc'\n")
-    (tmp_path / "sub" / "more.inc").write_text(".param rv=4k\n")
+    (tmp_path / "sub" / "more.inc").write_bytes(b".param rv=4k\r\n")  # CRLF include
     (tmp_path / "main.cir").write_text(
         "top\n.include sub/models.inc\nV1 a 0 1\nR1 a b {rv}\nD1 b 0 dd\n.op\n")
     c = read_netlist(tmp_path / "main.cir")

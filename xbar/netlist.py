@@ -288,6 +288,8 @@ class _Reader:
         self.stopped = False
 
     def read_text(self, text: str, file: str, base: Path, top: bool) -> None:
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
         lines = text.split("\n")
         cards = self.cards
         first = 0
@@ -330,10 +332,10 @@ class _Reader:
                 if last.segs is None:
                     last.segs = []
                 start = len(last.text) + 1
-                last.segs.append((start, i + 1, plus + 1, raw.rstrip("\r")))
+                last.segs.append((start, i + 1, plus + 1, raw))
                 last.text = last.text + " " + line[plus + 1:]
                 continue
-            card = _Card(line, file, i + 1, raw.rstrip("\r"))
+            card = _Card(line, file, i + 1, raw)
             if c == ".":
                 word = line.split(None, 1)[0].lower()
                 if word == ".end":
@@ -1293,7 +1295,7 @@ def read_netlist(source: str | Path, *, name: str | None = None) -> Circuit:
                            hint="a netlist starts with a title line, then element cards")
     reader = _Reader()
     reader.stack = stack
-    reader.read_text(text.replace("\r\n", "\n"), file, base, top=True)
+    reader.read_text(text, file, base, top=True)
     builder = _Builder(reader, file)
     subckts, models, params_cards, elements = builder.collect(reader.cards)
     params: dict[str, float] = {}
