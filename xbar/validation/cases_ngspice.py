@@ -86,6 +86,8 @@ def crossbar_netlist(
     device: str = "linear",
     k: float = 3.0,
     v0: float = 0.05,
+    g_selector: float = 1e-6,
+    r_access: float = 0.0,
 ) -> str:
     """SPICE netlist of the default-topology crossbar (left drive, bottom sense).
 
@@ -95,13 +97,17 @@ def crossbar_netlist(
     ``s<j>`` held at 0 V by ``vsense<j>`` (its current is the output).
     ``device``: ``"linear"`` (resistor 1/G), ``"sinh"`` (B source
     ``G sinh(k v)/k``) or ``"exp"`` (diode with ``IS = G v0``, ``N = v0 / Vt``,
-    i.e. ``G v0 (exp(v/v0) - 1)``).  Every wire resistance must be > 0.
+    i.e. ``G v0 (exp(v/v0) - 1)``) or ``"1s1r"`` (resistor 1/G from the row
+    node to an internal node ``m<i>_<j>``, then a selector diode with
+    ``IS = g_selector v0``, ``N = v0 / Vt`` to the column node).  A positive
+    ``r_access`` adds that resistance in series with every linear cell (1T1R).
+    Every wire resistance must be > 0.
     """
     G = np.asarray(G, dtype=float)
     m, n = G.shape
     vt = ref.thermal_voltage()
     r_row, r_col, r_driver, r_sense = map(float, (r_row, r_col, r_driver, r_sense))
-    k, v0 = float(k), float(v0)
+    k, v0, g_selector, r_access = float(k), float(v0), float(g_selector), float(r_access)
     lines = [f"crossbar {m}x{n} {device} cells (validation suite)"]
     for i in range(m):
         lines.append(f"vin{i} d{i} 0 DC {float(V[i])!r}")
@@ -118,7 +124,10 @@ def crossbar_netlist(
             g = float(G[i, j])
             a, b = f"r{i}_{j}", f"c{i}_{j}"
             if device == "linear":
-                lines.append(f"rcell{i}_{j} {a} {b} {1.0 / g!r}")
+                lines.append(f"rcell{i}_{j} {a} {b} {1.0 / g + r_access!r}")
+            elif device == "1s1r":
+                lines.append(f"rcell{i}_{j} {a} m{i}_{j} {1.0 / g!r}")
+                lines.append(f"dsel{i}_{j} m{i}_{j} {b} dsel")
             elif device == "sinh":
                 lines.append(f"bcell{i}_{j} {a} {b} I={g!r}*sinh({k!r}*V({a},{b}))/{k!r}")
             elif device == "exp":
@@ -126,6 +135,8 @@ def crossbar_netlist(
                 lines.append(f".model dm{i}_{j} D(IS={g * v0!r} N={v0 / vt!r})")
             else:
                 raise ValueError(f"unknown device {device!r}")
+    if device == "1s1r":
+        lines.append(f".model dsel D(IS={g_selector * v0!r} N={v0 / vt!r})")
     lines += [TIGHT_OPTIONS, ".op", ".end", ""]
     return "\n".join(lines)
 
@@ -182,11 +193,13 @@ class CrossbarSpec:
     seed: int
     quick: bool = True
     figure: bool = False
+    r_access: float = 0.0
 
     @property
     def name(self) -> str:
         rs = "rs" if self.r_driver or self.r_sense else "ideal_ends"
-        return f"ngspice_crossbar_{self.m}x{self.n}_{self.device}_r{self.r_wire:g}_{rs}"
+        dev = "1t1r" if self.r_access else self.device
+        return f"ngspice_crossbar_{self.m}x{self.n}_{dev}_r{self.r_wire:g}_{rs}"
 
 
 def _device_for(spec: CrossbarSpec, k: float, v0: float):
@@ -196,6 +209,8 @@ def _device_for(spec: CrossbarSpec, k: float, v0: float):
         return xbar.Linear()
     if spec.device == "sinh":
         return xbar.Sinh(k)
+    if spec.device == "1s1r":
+        return xbar.Linear()
     return xbar.Exponential(v0)
 
 
@@ -205,20 +220,30 @@ def _run_crossbar_spec(spec: CrossbarSpec) -> CaseResult:
     run_ngspice = _require_ngspice()
     rng = np.random.default_rng(spec.seed)
     m, n = spec.m, spec.n
-    k, v0 = 3.0, 0.05
+    k, v0, g_sel = 3.0, 0.05, 1e-6
     if spec.device == "exp":
         G = rng.uniform(1e-7, 1e-6, (m, n))
         V = rng.uniform(0.2, 0.5, m)
+    elif spec.device == "1s1r":
+        G = rng.uniform(1e-5, 1e-4, (m, n))
+        V = rng.uniform(0.0, 1.5, m)
     else:
         G = rng.uniform(1e-5, 1e-4, (m, n))
         V = rng.uniform(0.0, 1.0, m) if spec.device == "linear" else rng.uniform(0.3, 1.0, m)
     kw = dict(r_row=spec.r_wire, r_col=spec.r_wire, r_driver=spec.r_driver,
               r_sense=spec.r_sense)
-    text = crossbar_netlist(G, V, device=spec.device, k=k, v0=v0, **kw)
+    text = crossbar_netlist(G, V, device=spec.device, k=k, v0=v0, g_selector=g_sel,
+                            r_access=spec.r_access, **kw)
     spice = _ngspice_flat(run_ngspice(text))
     row_s, col_s, out_s = _spice_maps(spice, m, n)
 
-    xb = xbar.Crossbar(G, device=_device_for(spec, k, v0), options=_xbar_options(), **kw)
+    extra = {}
+    if spec.device == "1s1r":
+        extra = dict(selector=xbar.Exponential(v0), g_selector=g_sel)
+    if spec.r_access:
+        extra["r_access"] = spec.r_access
+    xb = xbar.Crossbar(G, device=_device_for(spec, k, v0), options=_xbar_options(), **kw,
+                       **extra)
     sol = xb.solve(V, return_nodes=True, tol=SOLVE_TOL)
     errs = {
         "crossbar_output": rel_error(sol.output[0], out_s),
@@ -277,6 +302,8 @@ CROSSBAR_MATRIX = [
     CrossbarSpec(8, 8, 2.0, 0.0, 0.0, "sinh", 24),
     CrossbarSpec(12, 10, 10.0, 50.0, 50.0, "sinh", 25, figure=True),
     CrossbarSpec(6, 6, 1.0, 10.0, 10.0, "exp", 26),
+    CrossbarSpec(6, 5, 2.0, 10.0, 10.0, "1s1r", 31),
+    CrossbarSpec(8, 8, 2.0, 20.0, 20.0, "linear", 32, r_access=5000.0),
     CrossbarSpec(32, 32, 2.0, 20.0, 20.0, "linear", 27, quick=False),
     CrossbarSpec(48, 40, 5.0, 100.0, 50.0, "linear", 28, quick=False),
     CrossbarSpec(32, 24, 3.0, 30.0, 30.0, "sinh", 29, quick=False),
@@ -288,7 +315,11 @@ def _register_crossbar_matrix():
     for spec in CROSSBAR_MATRIX:
         linear = spec.device == "linear"
         cells = {"linear": "linear resistive", "sinh": "sinh (RRAM read model)",
-                 "exp": "exponential (diode-like selector)"}[spec.device]
+                 "exp": "exponential (diode-like selector)",
+                 "1s1r": "1S1R (linear memory cell in series with an exponential "
+                         "selector, g_selector 1e-6 S, v0 0.05 V)"}[spec.device]
+        if spec.r_access:
+            cells = f"1T1R (linear cell plus {spec.r_access:g} ohm access resistance)"
         desc = (
             f"A random {spec.m} x {spec.n} crossbar of {cells} cells, wire segments "
             f"{spec.r_wire:g} ohm, driver {spec.r_driver:g} ohm, sense {spec.r_sense:g} ohm, "
