@@ -192,6 +192,8 @@ ERRORS = [
     ("(1+2", 0, "unbalanced parentheses"),
     ("1+2)", 3, "unbalanced parentheses"),
     ("sinh(1", 4, "unbalanced parentheses"),
+    ("2*(3+", 2, "unbalanced parentheses"),
+    ("max(1, (2", 7, "unbalanced parentheses"),
     ("2*foo(1)", 2, "unknown function 'foo'"),
     ("sinh(1,2)", 0, "takes 1 argument"),
     ("max(1)", 0, "takes 2 arguments"),

@@ -142,6 +142,7 @@ class _Parser:
         self.i = 0
         self.controls: list[tuple[str, str]] = []
         self.control_index: dict[tuple[str, str], int] = {}
+        self.open: list[int] = []  # offsets of '(' not yet closed
 
     # helpers
     def peek(self) -> tuple[str, str, int]:
@@ -272,8 +273,10 @@ class _Parser:
                 raise ExprSyntaxError(f"invalid number: {reason}", off)
             return ("const", value)
         if kind == "op" and text == "(":
+            self.open.append(off)
             node = self.ternary()
             self.expect(")", "')'", open_at=off)
+            self.open.pop()
             return node
         if kind == "name":
             name = text.lower()
@@ -295,6 +298,9 @@ class _Parser:
             raise ExprSyntaxError(f"unknown parameter {text!r}", off,
                                   "define it with .param " + name + "=<value>")
         if kind == "end":
+            if self.open:
+                raise ExprSyntaxError("unbalanced parentheses: '(' is never closed",
+                                      self.open[-1], "every '(' needs a matching ')'")
             raise ExprSyntaxError("expression ends where an operand was expected", off)
         if text == ")":
             raise ExprSyntaxError("unbalanced parentheses: unexpected ')'", off)
@@ -307,6 +313,7 @@ class _Parser:
                 "known functions: " + " ".join(sorted(FUNCTIONS)),
             )
         open_off = self.next()[2]  # '('
+        self.open.append(open_off)
         args = []
         if not (self.peek()[0] == "op" and self.peek()[1] == ")"):
             args.append(self.ternary())
@@ -314,6 +321,7 @@ class _Parser:
                 self.i += 1
                 args.append(self.ternary())
         self.expect(")", "',' or ')' in the argument list", open_at=open_off)
+        self.open.pop()
         want = FUNCTIONS[name]
         if len(args) != want:
             raise ExprSyntaxError(

@@ -118,7 +118,8 @@ _SOURCE_NON_DC = {"ac", "pulse", "sin", "exp", "pwl", "sffm", "am", "trnoise", "
 _GROUND = ("0", "gnd")
 _DOLLAR = re.compile(r"(?:^|[ \t])\$(?:[ \t]|$)")
 _VCALL = re.compile(r"\b[vV]\s*\(([^()]*)\)")
-_BFAST = re.compile(r"\s*(b\S*)\s+([^\s=]+)\s+([^\s=]+)\s+i\s*=\s*([^\s{'].*?)\s*$")
+# card texts are right-stripped, so the expression runs to the end of the text
+_BFAST = re.compile(r"\s*(b\S*)\s+([^\s=]+)\s+([^\s=]+)\s+i\s*=\s*([^\s{'].*)")
 _THIRD = re.compile(r"\s*\S+\s+(\S+)\s+")
 _FOURTH = re.compile(r"\s*\S+\s+\S+\s+\S+\s+")
 _PARAM_ASSIGN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)")
