@@ -69,6 +69,7 @@ BAD = [
     ("1a", "ambiguous"),
     ("2amp", "ambiguous"),
     ("0x10", "digits after"),
+    ("\u0661\u0662", "not a number"),  # non-ASCII digits
 ]
 
 

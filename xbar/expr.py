@@ -71,7 +71,7 @@ _TOKEN = re.compile(
   | (?P<name>[A-Za-z_][A-Za-z0-9_.]*)
   | (?P<op>\*\*|==|!=|<=|>=|&&|\|\||[-+*/^(),?:<>!])
     """,
-    re.VERBOSE,
+    re.VERBOSE | re.ASCII,
 )
 
 # function name -> number of arguments

@@ -707,7 +707,7 @@ class _Builder:
                 if len(parts) == 4:
                     tok = parts[3]
                     value = None
-                    if tok[-1].isdigit() and "_" not in tok:
+                    if tok[-1].isdigit() and "_" not in tok and tok.isascii():
                         try:
                             value = float(tok)
                             if not -1.8e308 < value < 1.8e308:

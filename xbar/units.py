@@ -45,7 +45,7 @@ SCALE_FACTORS = {"t": 12, "g": 9, "k": 3, "m": -3, "u": -6, "n": -9, "p": -12, "
 
 # mantissa, optional exponent, trailing letters; no nested quantifiers, so no backtracking blow-up
 _NUMBER = re.compile(
-    r"([+-]?)(\d+\.?\d*|\.\d+)(?:[eEdD]([+-]?\d+))?([A-Za-z]*)"
+    r"([+-]?)(\d+\.?\d*|\.\d+)(?:[eEdD]([+-]?\d+))?([A-Za-z]*)", re.ASCII
 )
 
 
