@@ -118,8 +118,6 @@ _SOURCE_NON_DC = {"ac", "pulse", "sin", "exp", "pwl", "sffm", "am", "trnoise", "
 _GROUND = ("0", "gnd")
 _DOLLAR = re.compile(r"(?:^|[ \t])\$(?:[ \t]|$)")
 _VCALL = re.compile(r"\b[vV]\s*\(([^()]*)\)")
-# card texts are right-stripped, so the expression runs to the end of the text
-_BFAST = re.compile(r"\s*(b\S*)\s+([^\s=]+)\s+([^\s=]+)\s+i\s*=\s*([^\s{'].*)")
 _THIRD = re.compile(r"\s*\S+\s+(\S+)\s+")
 _FOURTH = re.compile(r"\s*\S+\s+\S+\s+\S+\s+")
 _PARAM_ASSIGN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)")
@@ -698,6 +696,8 @@ class _Builder:
         for card in cards:
             text = card.text
             low = text.lower()
+            if len(low) != len(text):  # rare characters whose lower case is longer
+                low = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
             first = low[0]
             if first == " " or first == "\t":
                 first = low.lstrip()[0]
@@ -937,13 +937,15 @@ class _Builder:
         d[4].append(area)
 
     def bsource(self, card: _Card, low: str, ctx: _Ctx) -> None:
-        m = _BFAST.match(low)
-        if m is not None:
-            # fast path: "B<name> <n+> <n-> I=<expr>" with an unquoted expression
-            name, a, b, etext = m.groups()
-            start = m.start(4)
-            expr = self.expression(card, card.text[start:start + len(etext)], start, ctx,
-                                   etext)
+        parts = low.split(None, 3)
+        if (len(parts) == 4 and parts[3][:2] == "i=" and "=" not in parts[1]
+                and "=" not in parts[2] and parts[3][2:3] not in ("", "{", "'", " ", "\t")):
+            # fast path: "B<name> <n+> <n-> I=<expr>" with an unquoted expression; the
+            # card text is right-stripped, so the expression is its suffix
+            name, a, b, rest = parts
+            etext = rest[2:]
+            start = len(low) - len(etext)
+            expr = self.expression(card, card.text[start:], start, ctx, etext)
             full = ctx.prefix + name
             self.register(full, card)
             node = self.node
