@@ -30,8 +30,9 @@ MODEL = "default"
 SIGMAS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.3]
 SIGMAS_SI = [0.0, 0.02, 0.05, 0.1, 0.15, 0.2]
 ADC_BITS = [3, 4, 5, 6, 7, 8]
-WIRE_R = [0.0, 1.0, 2.0, 5.0, 10.0, 20.0]
+WIRE_R = [0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0]
 MAPPINGS = ["differential", "offset"]
+RANGES = ["calibrated", "max", "full_scale"]
 
 
 def parts(args):
@@ -56,32 +57,42 @@ def parts(args):
         "map_wires": (base, {"r_col": WIRE_R, "mapping": MAPPINGS}, 1,
                       "bit-line wire resistance (exact solves)"),
         "adc_range": (base.replace(adc_bits=8, adc_range="calibrated"),
-                      {"adc_bits": ADC_BITS, "adc_range": ["calibrated", "full_scale"]}, 1,
+                      {"adc_bits": ADC_BITS, "adc_range": RANGES}, 1,
                       "calibrated vs full-scale ADC range (differential)"),
         "adc_range_offset": (base.replace(adc_bits=8, adc_range="calibrated", mapping="offset"),
-                             {"adc_bits": ADC_BITS, "adc_range": ["calibrated", "full_scale"]},
+                             {"adc_bits": ADC_BITS, "adc_range": RANGES},
                              1, "calibrated vs full-scale ADC range (offset)"),
     }
 
 
 def main(argv=None) -> int:
     args = C.parser(__doc__.split("\n")[0]).parse_args(argv)
+    import json
+
     from xbar.network import plot_sweep
 
     digital = C.digital_accuracy(MODEL, args.limit)
-    summary = {"model": MODEL, "limit": args.limit, "digital_accuracy": digital, "parts": {}}
-    report = [f"digital accuracy of `{MODEL}`: {100 * digital:.2f}% "
-              f"({args.limit or 'all'} test images)\n"]
     for name, (base, axes, chips, title) in parts(args).items():
         if args.only and name not in args.only:
             continue
         table = C.run(f"xiao_{name}", MODEL, base, axes, args, chips=chips)
         plot_sweep(table, args.out / f"xiao_{name}.png", title=title, digital=digital,
                    band="std" if table.chips > 1 else "none")
-        summary["parts"][name] = {"fields": table.fields, "chips": table.chips,
-                                  "points": table.summary()}
-        report.append(f"### {name}: {title} ({table.chips} chip(s) per point)\n")
-        report.append(C.markdown_table(table) + "\n")
+        C.save_json(args.out / f"xiao_{name}.json",
+                    {"title": title, "fields": table.fields, "chips": table.chips,
+                     "limit": args.limit, "config": base.to_dict(),
+                     "points": table.summary()})
+        md = f"### {name}: {title} ({table.chips} chip(s) per point)\n\n"
+        (args.out / f"xiao_{name}.md").write_text(md + C.markdown_table(table) + "\n")
+    # the summary collects every part done so far (this run or earlier ones)
+    report = [f"digital accuracy of `{MODEL}`: {100 * digital:.2f}% "
+              f"({args.limit or 'all'} test images)\n"]
+    summary = {"model": MODEL, "digital_accuracy": digital, "parts": {}}
+    for name in parts(args):
+        md, js = args.out / f"xiao_{name}.md", args.out / f"xiao_{name}.json"
+        if md.exists() and js.exists():
+            report.append(md.read_text())
+            summary["parts"][name] = json.loads(js.read_text())
     C.save_json(args.out / "xiao_summary.json", summary)
     (args.out / "xiao_summary.md").write_text("\n".join(report))
     print("\n".join(report))

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
 MODELS = {"plain": "default", "noise": "default_noise", "hessian": "default_hessian"}
-SIGMAS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3]
+SIGMAS = [0.0, 0.05, 0.1, 0.12, 0.15, 0.2, 0.25, 0.3]
 SCALINGS = ["layer", "column", "biscale"]
 
 
@@ -36,9 +36,8 @@ def conditions(args):
                         seed=7)
     return {
         "ideal_circuit": (base, "weight error only (the paper's model)"),
-        "circuit": (base.replace(r_row=args.wire_r, r_col=args.wire_r, adc_bits=8,
-                                 adc_range="calibrated"),
-                    f"+ wires {args.wire_r:g} ohm/cell (row and column), 8-bit calibrated ADC"),
+        "circuit": (base.replace(r_col=args.wire_r, adc_bits=8, adc_range="calibrated"),
+                    f"+ bit-line wires {args.wire_r:g} ohm/cell, 8-bit calibrated ADC"),
     }
 
 
@@ -74,8 +73,11 @@ def recovery(tables, clean_index=0, threshold=0.10):
 
 def main(argv=None) -> int:
     p = C.parser(__doc__.split("\n")[0])
-    p.add_argument("--wire-r", type=float, default=1.0,
-                   help="row and column wire resistance per cell in the circuit condition [ohm]")
+    p.add_argument("--wire-r", type=float, default=10.0,
+                   help="bit-line (column) wire resistance per cell in the circuit condition "
+                   "[ohm]; rows are ideal, as in Xiao et al.'s parasitics model")
+    p.add_argument("--circuit-chips", type=int, default=None,
+                   help="chips per point in the circuit condition (default: --chips)")
     p.add_argument("--models", nargs="*", default=list(MODELS))
     args = p.parse_args(argv)
     chips = args.chips or 20
@@ -83,24 +85,22 @@ def main(argv=None) -> int:
     from xbar.network.sweep import SweepTable
 
     summary = {"chips": chips, "limit": args.limit, "sigmas": SIGMAS, "conditions": {}}
-    report = []
     digital = {k: C.digital_accuracy(MODELS[k], args.limit) for k in args.models}
     summary["digital_accuracy"] = digital
-    report.append("digital accuracy: " + ", ".join(
-        f"{k} ({MODELS[k]}) {100 * v:.2f}%" for k, v in digital.items()) + "\n")
     for cond, (base, title) in conditions(args).items():
         if args.only and cond not in args.only:
             continue
+        n_chips = args.circuit_chips if cond == "circuit" and args.circuit_chips else chips
         tables = {}
         for key in args.models:
             tables[key] = C.run(f"wan_{cond}_{MODELS[key]}", MODELS[key], base,
                                 {"programming_sigma": SIGMAS, "weight_scaling": SCALINGS},
-                                args, chips=chips)
+                                args, chips=n_chips)
         fig, axes = C.figure(len(tables))
         for ax, (key, t) in zip(axes[0], tables.items(), strict=True):
             plot_sweep(t, ax=ax, title=f"{key} training ({MODELS[key]})", digital=digital[key])
             ax.set_ylim(0, 100)
-        fig.suptitle(f"{title}; mean $\\pm$1 std over {chips} chips", fontsize=10)
+        fig.suptitle(f"{title}; mean $\\pm$1 std over {n_chips} chips", fontsize=10)
         fig.savefig(args.out / f"wan_{cond}.png", dpi=150)
         # the three trainings compared, one panel per scaling
         fig, axes = C.figure(len(SCALINGS))
@@ -111,17 +111,19 @@ def main(argv=None) -> int:
                               seconds=np.zeros_like(acc))
             plot_sweep(comb, ax=ax, title=f"{s} scaling")
             ax.set_ylim(0, 100)
-        fig.suptitle(f"{title}; mean $\\pm$1 std over {chips} chips", fontsize=10)
+        fig.suptitle(f"{title}; mean $\\pm$1 std over {n_chips} chips", fontsize=10)
         fig.savefig(args.out / f"wan_{cond}_by_training.png", dpi=150)
 
         rec = recovery(tables)
-        summary["conditions"][cond] = {
+        C.save_json(args.out / f"wan_{cond}.json", {
             "title": title,
+            "chips": n_chips,
+            "limit": args.limit,
             "config": base.to_dict(),
             "tables": {k: t.summary() for k, t in tables.items()},
             "recovery": rec,
-        }
-        report.append(f"### {cond}: {title}\n")
+        })
+        report = [f"### {cond}: {title} ({n_chips} chips per point)\n"]
         for key, t in tables.items():
             report.append(f"**{key}** ({MODELS[key]})\n\n" + C.markdown_table(t) + "\n")
         if rec.get("sigma") is None:
@@ -139,6 +141,17 @@ def main(argv=None) -> int:
                               f"{100 * r['recovered_fraction']:.0f}% | "
                               f"{r['clean_drop_points_vs_plain']:+.1f} |")
             report.append("")
+        (args.out / f"wan_{cond}.md").write_text("\n".join(report))
+    # the summary collects every condition done so far (this run or earlier ones)
+    import json
+
+    report = ["digital accuracy: " + ", ".join(
+        f"{k} ({MODELS[k]}) {100 * v:.2f}%" for k, v in digital.items()) + "\n"]
+    for cond in conditions(args):
+        md, js = args.out / f"wan_{cond}.md", args.out / f"wan_{cond}.json"
+        if md.exists() and js.exists():
+            report.append(md.read_text())
+            summary["conditions"][cond] = json.loads(js.read_text())
     C.save_json(args.out / "wan_summary.json", summary)
     (args.out / "wan_summary.md").write_text("\n".join(report))
     print("\n".join(report))

@@ -969,7 +969,10 @@ def plot_sweep(
     ax.set_xlabel(_LABELS.get(table.fields[0], table.fields[0].replace("_", " ")))
     band_text = {"std": r" ($\pm$1 std over chips)", "minmax": " (min-max over chips)",
                  "none": ""}[band]
-    ax.set_ylabel(f"test accuracy (%)\nmean of {table.chips} chip(s){band_text}")
+    if table.chips > 1:
+        ax.set_ylabel(f"test accuracy (%)\nmean of {table.chips} chips{band_text}")
+    else:
+        ax.set_ylabel("test accuracy (%)")
     ax.grid(True, alpha=0.3)
     if len(table.fields) > 1 or digital is not None:
         ax.legend(fontsize=8, frameon=False)
