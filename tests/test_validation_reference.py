@@ -141,3 +141,21 @@ def test_crossbar_netlist_writer_matches_dense_solve_in_ngspice(ngspice):
     np.testing.assert_allclose(row, dense["row"][0], rtol=1e-12)
     np.testing.assert_allclose(col, dense["col"][0], rtol=1e-12)
     np.testing.assert_allclose(out, dense["output"][0], rtol=1e-12)
+
+
+def test_dense_crossbar_end_overrides():
+    rng = np.random.default_rng(3)
+    G = rng.uniform(1e-5, 1e-4, (4, 3))
+    V = rng.uniform(0, 1, 4)
+    kw = dict(r_row=2.0, r_col=3.0, r_driver=10.0, r_sense=20.0)
+    both = ref.dense_crossbar(G, V, drive="both", sense="both", **kw)
+    # holding the right ends at the inputs and the top ends at 0 V is the same circuit
+    held = ref.dense_crossbar(G, V, row_ends=[[None, v] for v in V],
+                              col_ends=[[0.0, None]] * 3, **kw)
+    np.testing.assert_allclose(held["row"], both["row"], rtol=1e-12)
+    np.testing.assert_allclose(held["col"], both["col"], rtol=1e-12)
+    # a floated sensed end carries no output; floating every end of a row isolates it
+    flo = ref.dense_crossbar(G, V, row_ends=[[np.nan, None]] + [[None, None]] * 3,
+                             col_ends=[[None, np.nan]] + [[None, None]] * 2, **kw)
+    assert flo["output"][0, 0] == 0.0 and flo["input"][0, 0] == 0.0
+    assert flo["output"][0, 1] > 0

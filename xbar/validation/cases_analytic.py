@@ -896,3 +896,58 @@ def default_tol() -> CaseResult:
     i_ref = [ref.series_diode_current(v, 520.0, 1e-6 * 0.05, nvt=0.05) for v in V[:, 0]]
     errs["exponential cell"] = rel_error(out, i_ref)
     return CaseResult(max(errs.values()), details=errs)
+
+
+@case(
+    name="bias_schemes_dense_nodal",
+    kind="analytic",
+    description=(
+        "Selected-cell reads in a passive (selector-less) random 8 x 8 array: the V/2 "
+        "scheme (unselected rows and columns held at V/2), the V/3 scheme (rows at V/3, "
+        "columns at 2V/3) and the floating scheme (unselected lines left open, so sneak "
+        "paths carry current), with driver and sense resistances, plus a drive-both array "
+        "with some right ends floated. Node voltages and every end current against the "
+        "dense nodal solve with the same end conditions."
+    ),
+    reference="dense nodal solve",
+    tolerance=LINEAR,
+    why=LINEAR_WHY,
+)
+def bias_schemes() -> CaseResult:
+    rng = _rng(13)
+    m, n, si, sj, v = 8, 8, 3, 5, 1.0
+    G = _random_G(rng, m, n, 1e-6, 1e-4)
+    kw = dict(r_row=3.0, r_col=3.0, r_driver=20.0, r_sense=20.0)
+    nan = float("nan")
+    schemes = {
+        "V/2": (np.where(np.arange(m) == si, v, v / 2), [None if j == sj else v / 2
+                                                          for j in range(n)]),
+        "V/3": (np.where(np.arange(m) == si, v, v / 3), [None if j == sj else 2 * v / 3
+                                                          for j in range(n)]),
+        "floating": (np.full(m, v), [None if j == sj else nan for j in range(n)]),
+    }
+    errs = {}
+    for label, (V, col_bias) in schemes.items():
+        row_bias = None
+        if label == "floating":
+            row_bias = [None if i == si else nan for i in range(m)]
+        xb = _crossbar(G, row_bias=row_bias, col_bias=col_bias, **kw)
+        sol = _solve(xb, V)
+        row_ends = None if row_bias is None else [[b, None] for b in row_bias]
+        d = ref.dense_crossbar(G, V, row_ends=row_ends,
+                               col_ends=[[None, b] for b in col_bias], **kw)
+        errs[label] = max(rel_error(sol.row_voltages, d["row"]),
+                          rel_error(sol.col_voltages, d["col"]),
+                          rel_error(sol.output, d["output"]))
+        if label == "floating":
+            sneak = float(abs(sol.output[0, sj] - G[si, sj] * v) / (G[si, sj] * v))
+    # drive from both ends, every other right end floating
+    V = rng.uniform(0, 1, (3, m))
+    rb = [[None, nan if i % 2 else None] for i in range(m)]
+    sol = _solve(_crossbar(G, drive="both", row_bias=rb, **kw), V)
+    d = ref.dense_crossbar(G, V, drive="both", row_ends=rb, **kw)
+    errs["both ends, some floating"] = max(rel_error(sol.row_voltages, d["row"]),
+                                           rel_error(sol.output, d["output"]),
+                                           rel_error(sol.input_currents, d["input"]))
+    return CaseResult(max(errs.values()), details={**errs, "sneak_path_read_error": sneak},
+                      checks=[Check("floating-scheme read error from sneak paths", sneak, 0.05)])

@@ -290,6 +290,8 @@ def dense_crossbar(
     r_sense: float = 0.0,
     drive: str = "left",
     sense: str = "bottom",
+    row_ends=None,
+    col_ends=None,
 ) -> dict[str, np.ndarray]:
     """Solve a small linear crossbar by dense nodal analysis (``numpy.linalg.solve``).
 
@@ -314,6 +316,12 @@ def dense_crossbar(
         Source and sense resistances [ohm].
     drive : {"left", "right", "both"}
     sense : {"bottom", "top", "both"}
+    row_ends, col_ends : (M, 2) / (N, 2) sequences, optional
+        Per line end ([left, right] / [top, bottom]): ``None`` keeps the
+        configured role (driven / sensed / open), ``nan`` leaves the end
+        floating, a number holds it at that voltage [V] through ``r_driver``
+        / ``r_sense`` and its end segment.  A held end that has the drive or
+        sense role still counts towards ``input`` / ``output``.
 
     Returns
     -------
@@ -356,33 +364,44 @@ def dense_crossbar(
     for j in range(n):
         for i in range(1, m):
             stamp(col_node(i - 1, j), col_node(i, j), 1.0 / rc[i, j])
-    # driven ends: (node, source row, conductance)
-    drives = []
+    K = V.shape[0]
+    d_role = {"left": (True, False), "right": (False, True), "both": (True, True)}[drive]
+    s_role = {"top": (True, False), "bottom": (False, True), "both": (True, True)}[sense]
+    row_ends = [[None, None]] * m if row_ends is None else row_ends
+    col_ends = [[None, None]] * n if col_ends is None else col_ends
+    # connected ends: (node, line, conductance, potential (K,), counts towards in/out)
+    drives, senses = [], []
     for i in range(m):
-        if drive in ("left", "both"):
-            drives.append((row_node(i, 0), i, 1.0 / (r_driver + rr[i, 0])))
-        if drive in ("right", "both"):
-            drives.append((row_node(i, n - 1), i, 1.0 / (r_driver + rr[i, n])))
-    senses = []
+        for e, node, seg in ((0, row_node(i, 0), rr[i, 0]), (1, row_node(i, n - 1), rr[i, n])):
+            spec = row_ends[i][e]
+            cond = 1.0 / (r_driver + seg)
+            if spec is None:
+                if d_role[e]:
+                    drives.append((node, i, cond, V[:, i], True))
+            elif not np.isnan(spec):
+                drives.append((node, i, cond, np.full(K, float(spec)), d_role[e]))
     for j in range(n):
-        if sense in ("top", "both"):
-            senses.append((col_node(0, j), j, 1.0 / (r_sense + rc[0, j])))
-        if sense in ("bottom", "both"):
-            senses.append((col_node(m - 1, j), j, 1.0 / (r_sense + rc[m, j])))
-    for node, _, cond in drives:
+        for e, node, seg in ((0, col_node(0, j), rc[0, j]), (1, col_node(m - 1, j), rc[m, j])):
+            spec = col_ends[j][e]
+            cond = 1.0 / (r_sense + seg)
+            if spec is None:
+                if s_role[e]:
+                    senses.append((node, j, cond, np.zeros(K), True))
+            elif not np.isnan(spec):
+                senses.append((node, j, cond, np.full(K, float(spec)), s_role[e]))
+    rhs = np.zeros((size, K))
+    for node, _, cond, pot, _ in drives + senses:
         stamp_ground(node, cond)
-    for node, _, cond in senses:
-        stamp_ground(node, cond)
-    rhs = np.zeros((size, V.shape[0]))
-    for node, i, cond in drives:
-        rhs[node] += cond * V[:, i]
+        rhs[node] += cond * pot
     x = np.linalg.solve(A, rhs).T  # (K, size)
     row = x[:, : m * n].reshape(-1, m, n)
     col = x[:, m * n :].reshape(-1, m, n)
-    output = np.zeros((V.shape[0], n))
-    for node, j, cond in senses:
-        output[:, j] += cond * x[:, node]
-    inputs = np.zeros((V.shape[0], m))
-    for node, i, cond in drives:
-        inputs[:, i] += cond * (V[:, i] - x[:, node])
+    output = np.zeros((K, n))
+    for node, j, cond, pot, counts in senses:
+        if counts:
+            output[:, j] += cond * (x[:, node] - pot)
+    inputs = np.zeros((K, m))
+    for node, i, cond, pot, counts in drives:
+        if counts:
+            inputs[:, i] += cond * (pot - x[:, node])
     return {"row": row, "col": col, "cell": G * (row - col), "output": output, "input": inputs}
