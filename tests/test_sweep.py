@@ -269,6 +269,8 @@ def test_read_back_and_plot(tmp_path):
                evaluate=fake_evaluate)
     fig2 = plot_sweep(t2, tmp_path / "c.png", band="minmax")
     assert [x.get_text() for x in fig2.axes[0].get_xticklabels()] == ["differential", "offset"]
+    fig3 = plot_sweep(t, xscale="symlog")
+    assert fig3.axes[0].get_xscale() == "symlog" and fig3.axes[0].get_xlim()[0] < 0.0
     with pytest.raises(ConfigError, match="band"):
         plot_sweep(t2, band="iqr")
 

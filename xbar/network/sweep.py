@@ -910,6 +910,7 @@ def plot_sweep(
     band: str = "std",
     title: str | None = None,
     digital: float | None = None,
+    xscale: str = "linear",
     ax=None,
 ):
     """Plot mean accuracy versus the first swept field, one curve per value of the second.
@@ -927,6 +928,8 @@ def plot_sweep(
         Figure title.
     digital : float, optional
         Digital (ideal) accuracy, drawn as a dashed reference line.
+    xscale : {"linear", "log", "symlog"}
+        Scale of the x axis (``symlog`` keeps a zero value visible on a log-like axis).
     ax : matplotlib Axes, optional
         Draw into these axes instead of a new figure.
 
@@ -966,6 +969,15 @@ def plot_sweep(
         ax.axhline(100 * digital, color="0.4", ls="--", lw=1, label="digital")
     if not numeric:
         ax.set_xticks(xs, [str(v) for v in xs_raw])
+    elif xscale == "symlog":
+        positive = xs[xs > 0]
+        lin = float(positive.min()) if positive.size else 1.0
+        ax.set_xscale("symlog", linthresh=lin)
+        ax.set_xticks(xs, [f"{v:g}" for v in xs])
+        if xs.min() >= 0:
+            ax.set_xlim(left=-0.1 * lin)
+    elif xscale != "linear":
+        ax.set_xscale(xscale)
     ax.set_xlabel(_LABELS.get(table.fields[0], table.fields[0].replace("_", " ")))
     band_text = {"std": r" ($\pm$1 std over chips)", "minmax": " (min-max over chips)",
                  "none": ""}[band]
