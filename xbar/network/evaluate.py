@@ -92,6 +92,9 @@ class LayerStats:
     rel_error : float
         ||Y_analog - X W|| / ||X W|| of the layer's MVM outputs on the test images
         (X the layer's actual analog-chain inputs, W the digital weights).
+    conversions_per_image : float
+        Column read-outs (ADC conversions when the ADC is on) per test image: output
+        pixels x output columns x planes x input passes and bit steps x row tiles.
     cache_hits, cache_misses : int
         Transfer-matrix cache lookups of the layer's tiles.
     mvm_batches : int
@@ -108,6 +111,7 @@ class LayerStats:
     adc_ranges: list[float] = field(default_factory=list)
     clip_fraction: float = 0.0
     rel_error: float = 0.0
+    conversions_per_image: float = 0.0
     cache_hits: int = 0
     cache_misses: int = 0
     mvm_batches: int = 0
@@ -263,12 +267,13 @@ class AnalogLayer:
         Y = np.zeros((X.shape[0], mapping.n_out))
         for weight, s, A, sumV in raw:
             plane = planes[s.plane]
+            if track and not calibrate:
+                self.conversions += A.size
             if adc_on:
                 A, n_clip = adc_quantize(A, self.adc_ranges[s.plane], cfg.adc_bits,
                                          self._adc_signed(s.plane))
                 if track and not calibrate:
                     self.clipped += n_clip
-                    self.conversions += A.size
             if sumV is not None:  # digital offset subtraction
                 A = A - sumV * (cfg.g_min + dg * plane.offset_conductance)
             Y[:, s.j0:s.j1] += (weight * plane.coef * plane.vmax / dg) * A
@@ -395,7 +400,7 @@ def _check_inputs(model, config, dataset) -> None:
 def default_batch_size(model) -> int:
     """Images per forward pass: 256 for small inputs, fewer for large ones (fixed per model)."""
     size = int(np.prod(model.input_shape))
-    return int(max(1, min(256, 2 ** 18 // max(size, 1))))
+    return int(max(1, min(256, 2 ** 16 // max(size, 1))))
 
 
 def evaluate(model, config: AnalogConfig, *, dataset=None, limit: int | None = None,
@@ -486,7 +491,7 @@ def evaluate(model, config: AnalogConfig, *, dataset=None, limit: int | None = N
         pred = net.predict(folded, x, bs, tick)
         infer_seconds += time.perf_counter() - t1
         accuracies.append(float(np.mean(pred == y)))
-        _accumulate_stats(stats, counts, net)
+        _accumulate_stats(stats, counts, net, x.shape[0], len(accuracies))
         logger.debug("chip %d: accuracy %.4f", chip, accuracies[-1])
     n_ch = len(chips)
     for s in stats.values():
@@ -513,7 +518,7 @@ def evaluate(model, config: AnalogConfig, *, dataset=None, limit: int | None = N
 
 
 def _accumulate_stats(stats: dict[str, LayerStats], counts: dict[str, list[int]],
-                      net: AnalogNetwork) -> None:
+                      net: AnalogNetwork, n_images: int, n_chips: int) -> None:
     for name, al in net.layers.items():
         m = al.plan.mapping
         s = stats.get(name)
@@ -529,7 +534,8 @@ def _accumulate_stats(stats: dict[str, LayerStats], counts: dict[str, list[int]]
         c = counts[name]
         c[0] += al.clipped
         c[1] += al.conversions
-        s.clip_fraction = c[0] / c[1] if c[1] else 0.0
+        s.clip_fraction = c[0] / c[1] if (c[1] and al.config.adc_bits) else 0.0
+        s.conversions_per_image = c[1] / max(1, n_images * n_chips)
         s.rel_error += math.sqrt(al.err_num / al.err_den) if al.err_den > 0 else 0.0
         s.cache_hits += al.cache_hits
         s.cache_misses += al.cache_misses
