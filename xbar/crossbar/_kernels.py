@@ -1,0 +1,297 @@
+"""Numba kernels of the structured crossbar solver.
+
+The nodal system of a crossbar has two families of unknowns, each a set of
+independent tridiagonal *chains* (lines, after zero-resistance segments are
+collapsed): family ``a`` (solved by CG) and family ``b`` (eliminated exactly
+by tridiagonal solves).  They couple only through cell conductances::
+
+    [ Ta   -B ] [xa]   [fa]
+    [ -B^T  Tb] [xb] = [fb]
+
+CG runs on the Schur complement ``S = Ta - B Tb^-1 B^T`` (SPD) with the chain
+preconditioner ``Ta^-1``, batched over right-hand sides ``k``.  Every loop is
+``prange`` over (batch, line) pairs, so one input and many inputs both use all
+cores.  Chains are stored CSR-like: line ``l`` owns super-nodes
+``ptr[l]:ptr[l+1]``; ``off[s]`` is the conductance between ``s`` and ``s+1`` of
+the same chain (0 at a chain end); ``dg`` the full diagonal.  Cells are listed
+twice, grouped by ``a`` line (``acptr``, ``aca``, ``acb``, ``acg``) and by ``b``
+line; ``-1`` marks a cell end on a known node (its effect is in the rhs).
+
+The readable twin of these kernels is :mod:`xbar.crossbar.reference` (the full
+sparse nodal matrix solved with ``splu``); tests compare the two.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True, parallel=True)
+def tri_factor(ptr, off, dg, inv_u):
+    """Pivots of the LDL^T factorisation of every chain; ``dg``/``inv_u``: (Kg, n)."""
+    L = ptr.shape[0] - 1
+    Kg = dg.shape[0]
+    for t in prange(Kg * L):
+        k = t // L
+        line = t % L
+        s0 = ptr[line]
+        s1 = ptr[line + 1]
+        prev = 0.0
+        for s in range(s0, s1):
+            u = dg[k, s]
+            if s > s0:
+                u -= off[s - 1] * off[s - 1] * prev
+            prev = 1.0 / u
+            inv_u[k, s] = prev
+
+
+@njit(cache=True, inline="always")
+def _tri_solve_line(ptr, off, inv_u, kg, line, b, k, x):
+    s0 = ptr[line]
+    s1 = ptr[line + 1]
+    if s1 <= s0:
+        return
+    # forward: y_s = b_s + off_{s-1} y_{s-1} / u_{s-1}   (stored in x)
+    y = b[k, s0]
+    x[k, s0] = y
+    for s in range(s0 + 1, s1):
+        y = b[k, s] + off[s - 1] * y * inv_u[kg, s - 1]
+        x[k, s] = y
+    # back: x_s = (y_s + off_s x_{s+1}) / u_s
+    xs = x[k, s1 - 1] * inv_u[kg, s1 - 1]
+    x[k, s1 - 1] = xs
+    for s in range(s1 - 2, s0 - 1, -1):
+        xs = (x[k, s] + off[s] * xs) * inv_u[kg, s]
+        x[k, s] = xs
+
+
+@njit(cache=True, parallel=True)
+def tri_solve(ptr, off, inv_u, b, x):
+    """Solve every chain for every batch row: ``x[k] = T^-1 b[k]``."""
+    L = ptr.shape[0] - 1
+    K = b.shape[0]
+    Kg = inv_u.shape[0]
+    for t in prange(K * L):
+        k = t // L
+        line = t % L
+        kg = k if Kg > 1 else 0
+        _tri_solve_line(ptr, off, inv_u, kg, line, b, k, x)
+
+
+@njit(cache=True, parallel=True)
+def _bt_solve(b_ptr, b_off, inv_ub, bcptr, bca, bcb, bcg, p, add, yb, wb, active):
+    """wb = Tb^-1 (add + B^T p) per b line (``add`` may have 0 rows: none)."""
+    L = b_ptr.shape[0] - 1
+    K = p.shape[0]
+    Kg = bcg.shape[0]
+    has_add = add.shape[0] > 0
+    for t in prange(K * L):
+        k = t // L
+        if not active[k]:
+            continue
+        line = t % L
+        kg = k if Kg > 1 else 0
+        for s in range(b_ptr[line], b_ptr[line + 1]):
+            yb[k, s] = add[k, s] if has_add else 0.0
+        for c in range(bcptr[line], bcptr[line + 1]):
+            ia = bca[c]
+            ib = bcb[c]
+            if ia >= 0 and ib >= 0:
+                yb[k, ib] += bcg[kg, c] * p[k, ia]
+        _tri_solve_line(b_ptr, b_off, inv_ub, kg, line, yb, k, wb)
+
+
+@njit(cache=True, parallel=True)
+def _apply_rows(a_ptr, a_off, a_dg, acptr, aca, acb, acg, p, wb, q, part, active):
+    """q = Ta p - B wb per a line; part[k, line] = p . q over the line."""
+    L = a_ptr.shape[0] - 1
+    K = p.shape[0]
+    Kg = acg.shape[0]
+    for t in prange(K * L):
+        k = t // L
+        if not active[k]:
+            continue
+        line = t % L
+        kg = k if Kg > 1 else 0
+        s0 = a_ptr[line]
+        s1 = a_ptr[line + 1]
+        for s in range(s0, s1):
+            v = a_dg[kg, s] * p[k, s]
+            if s > s0:
+                v -= a_off[s - 1] * p[k, s - 1]
+            if s < s1 - 1:
+                v -= a_off[s] * p[k, s + 1]
+            q[k, s] = v
+        for c in range(acptr[line], acptr[line + 1]):
+            ia = aca[c]
+            ib = acb[c]
+            if ia >= 0 and ib >= 0:
+                q[k, ia] -= acg[kg, c] * wb[k, ib]
+        acc = 0.0
+        for s in range(s0, s1):
+            acc += p[k, s] * q[k, s]
+        part[k, line] = acc
+
+
+@njit(cache=True, parallel=True)
+def _update(a_ptr, a_off, inv_ua, alpha, x, r, p, q, z, part_rz, part_rr, active):
+    """x += alpha p; r -= alpha q; z = Ta^-1 r; partial r.z and r.r per line."""
+    L = a_ptr.shape[0] - 1
+    K = x.shape[0]
+    Kg = inv_ua.shape[0]
+    for t in prange(K * L):
+        k = t // L
+        if not active[k]:
+            continue
+        line = t % L
+        kg = k if Kg > 1 else 0
+        al = alpha[k]
+        for s in range(a_ptr[line], a_ptr[line + 1]):
+            x[k, s] += al * p[k, s]
+            r[k, s] -= al * q[k, s]
+        _tri_solve_line(a_ptr, a_off, inv_ua, kg, line, r, k, z)
+        rz = 0.0
+        rr = 0.0
+        for s in range(a_ptr[line], a_ptr[line + 1]):
+            rz += r[k, s] * z[k, s]
+            rr += r[k, s] * r[k, s]
+        part_rz[k, line] = rz
+        part_rr[k, line] = rr
+
+
+@njit(cache=True, parallel=True)
+def _direction(a_ptr, beta, z, p, active):
+    L = a_ptr.shape[0] - 1
+    K = z.shape[0]
+    for t in prange(K * L):
+        k = t // L
+        if not active[k]:
+            continue
+        line = t % L
+        be = beta[k]
+        for s in range(a_ptr[line], a_ptr[line + 1]):
+            p[k, s] = z[k, s] + be * p[k, s]
+
+
+@njit(cache=True)
+def schur_pcg(a_ptr, a_off, a_dg, b_ptr, b_off, b_dg,
+              acptr, aca, acb, acg, bcptr, bca, bcb, bcg,
+              rhs_a, rhs_b, x_a, x_b, tol, maxiter, iters, resid):
+    """Batched Schur-complement PCG; ``x_a`` holds the initial guess on entry.
+
+    On return ``x_a``/``x_b`` hold the solution, ``iters[k]`` the CG iterations
+    and ``resid[k]`` the true relative residual ``||A x - f|| / ||f||`` of the
+    full nodal system (``x_b`` is exact given ``x_a``, so only family ``a`` has
+    a residual).
+    """
+    K = rhs_a.shape[0]
+    nA = rhs_a.shape[1]
+    nB = rhs_b.shape[1]
+    La = a_ptr.shape[0] - 1
+    Kg = a_dg.shape[0]
+    inv_ua = np.empty((Kg, nA))
+    inv_ub = np.empty((Kg, nB))
+    tri_factor(a_ptr, a_off, a_dg, inv_ua)
+    tri_factor(b_ptr, b_off, b_dg, inv_ub)
+    bnorm = np.zeros(K)
+    for k in range(K):
+        acc = 0.0
+        for s in range(nA):
+            acc += rhs_a[k, s] ** 2
+        for s in range(nB):
+            acc += rhs_b[k, s] ** 2
+        bnorm[k] = np.sqrt(acc)
+    active = np.ones(K, dtype=np.bool_)
+    empty = np.zeros((0, nB))
+    yb = np.empty((K, nB))
+    wb = np.empty((K, nB))
+    # Schur rhs f = rhs_a + B Tb^-1 rhs_b  (computed as -(Ta*0 - B w))
+    zero_a = np.zeros((K, nA))
+    f = np.empty((K, nA))
+    part = np.zeros((K, La))
+    _bt_solve(b_ptr, b_off, inv_ub, bcptr, bca, bcb, bcg, zero_a, rhs_b, yb, wb, active)
+    _apply_rows(a_ptr, a_off, a_dg, acptr, aca, acb, acg, zero_a, wb, f, part, active)
+    for k in range(K):
+        for s in range(nA):
+            f[k, s] = rhs_a[k, s] - f[k, s]
+    r = np.empty((K, nA))
+    z = np.empty((K, nA))
+    p = np.zeros((K, nA))
+    q = np.zeros((K, nA))
+    part_rz = np.zeros((K, La))
+    part_rr = np.zeros((K, La))
+    alpha = np.zeros(K)
+    beta = np.zeros(K)
+    rz = np.zeros(K)
+    for k in range(K):
+        iters[k] = 0
+    total = 0
+    for _restart in range(6):
+        # true residual r = f - S x
+        for k in range(K):
+            active[k] = True
+        _bt_solve(b_ptr, b_off, inv_ub, bcptr, bca, bcb, bcg, x_a, empty, yb, wb, active)
+        _apply_rows(a_ptr, a_off, a_dg, acptr, aca, acb, acg, x_a, wb, q, part, active)
+        for k in range(K):
+            for s in range(nA):
+                r[k, s] = f[k, s] - q[k, s]
+        for k in range(K):
+            alpha[k] = 0.0
+        _update(a_ptr, a_off, inv_ua, alpha, x_a, r, p, q, z, part_rz, part_rr, active)
+        any_active = False
+        for k in range(K):
+            rr = 0.0
+            rzk = 0.0
+            for line in range(La):
+                rr += part_rr[k, line]
+                rzk += part_rz[k, line]
+            rz[k] = rzk
+            res = np.sqrt(rr) / bnorm[k] if bnorm[k] > 0 else 0.0
+            resid[k] = res
+            if res <= tol or bnorm[k] == 0 or iters[k] >= maxiter:
+                active[k] = False
+            else:
+                any_active = True
+                beta[k] = 0.0
+        if not any_active or total >= maxiter:
+            break
+        for k in range(K):
+            if active[k]:
+                for s in range(nA):
+                    p[k, s] = z[k, s]
+        while any_active and total < maxiter:
+            total += 1
+            _bt_solve(b_ptr, b_off, inv_ub, bcptr, bca, bcb, bcg, p, empty, yb, wb, active)
+            _apply_rows(a_ptr, a_off, a_dg, acptr, aca, acb, acg, p, wb, q, part, active)
+            for k in range(K):
+                if active[k]:
+                    pq = 0.0
+                    for line in range(La):
+                        pq += part[k, line]
+                    alpha[k] = rz[k] / pq if pq > 0 else 0.0
+            _update(a_ptr, a_off, inv_ua, alpha, x_a, r, p, q, z, part_rz, part_rr, active)
+            any_active = False
+            for k in range(K):
+                if not active[k]:
+                    continue
+                iters[k] += 1
+                rr = 0.0
+                rzk = 0.0
+                for line in range(La):
+                    rr += part_rr[k, line]
+                    rzk += part_rz[k, line]
+                beta[k] = rzk / rz[k] if rz[k] > 0 else 0.0
+                rz[k] = rzk
+                res = np.sqrt(rr) / bnorm[k]
+                resid[k] = res
+                if res <= tol or iters[k] >= maxiter or rzk <= 0:
+                    active[k] = False
+                else:
+                    any_active = True
+            _direction(a_ptr, beta, z, p, active)
+    # family b from family a
+    for k in range(K):
+        active[k] = True
+    _bt_solve(b_ptr, b_off, inv_ub, bcptr, bca, bcb, bcg, x_a, rhs_b, yb, x_b, active)
+    return total

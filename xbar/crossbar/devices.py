@@ -1,0 +1,292 @@
+"""Cell device models: current and its derivative, vectorised over all cells.
+
+Every model describes a *shape* scaled by the cell's small-signal conductance
+``G`` [S]: the current through a cell biased at ``v`` [V] is ``i = G * f(v)``
+with ``f(0) = 0`` and ``f'(0) = 1`` (so ``G`` is the conductance at 0 V and a
+cell of ``G = 0`` is open).  Parameters may be scalars or arrays that broadcast
+against the cell array ``(M, N)`` (per-cell parameters).
+
+``current(v, G)`` and ``derivative(v, G)`` take ``v`` of any shape that
+broadcasts with ``G`` and the parameters (the solver passes ``(K, M, N)``).
+
+>>> import numpy as np
+>>> Sinh(4.0).current(np.array([0.0, 0.25]), 1e-4)
+array([0.00000000e+00, 2.93800950e-05])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import ConfigError, ValueRangeError
+
+__all__ = ["Device", "Linear", "Sinh", "Exponential", "PowerLaw", "Tabulated"]
+
+
+def _param(name: str, value, *, positive: bool = True) -> np.ndarray | float:
+    arr = np.asarray(value, dtype=float)
+    if not np.all(np.isfinite(arr)):
+        raise ValueRangeError(f"device parameter {name!r} must be finite")
+    if positive and np.any(arr <= 0):
+        raise ValueRangeError(f"device parameter {name!r} must be > 0")
+    return float(arr) if arr.ndim == 0 else arr
+
+
+def _log_limit(v_new, v_old, vt):
+    """Damp large steps logarithmically (SPICE ``pnjlim`` idea), elementwise."""
+    dv = v_new - v_old
+    big = np.abs(dv) > 2.0 * vt
+    if not np.any(big):
+        return v_new, False
+    damped = v_old + np.sign(dv) * 2.0 * vt * (1.0 + np.log(np.abs(dv) / (2.0 * vt)))
+    return np.where(big, damped, v_new), True
+
+
+class Device:
+    """Base class of cell models (subclass and implement ``current``/``derivative``).
+
+    Attributes
+    ----------
+    linear : bool
+        True when ``current(v, G) == G * v`` exactly.
+    """
+
+    linear = False
+
+    def current(self, v, G):  # pragma: no cover - interface
+        """Cell current [A] for voltage ``v`` [V] and small-signal conductance ``G`` [S]."""
+        raise NotImplementedError
+
+    def derivative(self, v, G):  # pragma: no cover - interface
+        """Differential conductance ``di/dv`` [S]."""
+        raise NotImplementedError
+
+    def limit(self, v_new, v_old):
+        """Newton step limiting of the device voltage; returns ``(v, limited)``."""
+        return v_new, False
+
+    def check_shape(self, shape: tuple[int, int]) -> None:
+        """Raise :class:`~xbar.errors.ShapeError` if a parameter does not fit ``shape``."""
+        from ..errors import ShapeError
+
+        for name, value in vars(self).items():
+            arr = np.asarray(value) if isinstance(value, (np.ndarray, float, int)) else None
+            if arr is None or arr.ndim == 0:
+                continue
+            try:
+                np.broadcast_shapes(arr.shape, shape)
+            except ValueError:
+                raise ShapeError(
+                    f"{type(self).__name__} parameter {name!r} has shape {arr.shape}, "
+                    f"which does not broadcast to the array shape {shape}"
+                ) from None
+
+
+@dataclass(frozen=True)
+class Linear(Device):
+    """Ohmic cell: ``i = G v``.
+
+    >>> Linear().current(0.5, 2e-4)
+    0.0001
+    """
+
+    linear = True
+
+    def current(self, v, G):
+        return G * v
+
+    def derivative(self, v, G):
+        return G + 0.0 * v
+
+
+@dataclass(frozen=True, eq=False)
+class Sinh(Device):
+    """The usual RRAM read model ``i = G sinh(k v) / k``.
+
+    Parameters
+    ----------
+    k : float or array (M, N)
+        Nonlinearity [1/V]; ``k -> 0`` is linear.
+    """
+
+    k: float | np.ndarray = 3.0
+
+    def __post_init__(self):
+        object.__setattr__(self, "k", _param("k", self.k))
+
+    def current(self, v, G):
+        return G * np.sinh(self.k * v) / self.k
+
+    def derivative(self, v, G):
+        return G * np.cosh(self.k * v)
+
+    def limit(self, v_new, v_old):
+        vt = 1.0 / self.k
+        far = np.abs(self.k * v_new) > 3.0
+        if not np.any(far):
+            return v_new, False
+        lim, hit = _log_limit(v_new, v_old, vt)
+        return np.where(far, lim, v_new), bool(hit)
+
+
+@dataclass(frozen=True, eq=False)
+class Exponential(Device):
+    """Diode-like (selector) model ``i = G v0 (exp(v / v0) - 1)``.
+
+    This is a SPICE diode with saturation current ``IS = G v0`` and emission
+    coefficient ``N = v0 / Vt`` (``Vt = kT/q`` at the netlist temperature).
+
+    Parameters
+    ----------
+    v0 : float or array (M, N)
+        Slope voltage [V] (``n * Vt``; 0.02585 V for an ideal junction at 27 degC).
+    """
+
+    v0: float | np.ndarray = 0.025864186
+
+    def __post_init__(self):
+        object.__setattr__(self, "v0", _param("v0", self.v0))
+
+    def current(self, v, G):
+        return G * self.v0 * np.expm1(v / self.v0)
+
+    def derivative(self, v, G):
+        return G * np.exp(v / self.v0)
+
+    def limit(self, v_new, v_old):
+        far = v_new > 10.0 * self.v0
+        if not np.any(far):
+            return v_new, False
+        lim, hit = _log_limit(v_new, v_old, self.v0)
+        return np.where(far, lim, v_new), bool(hit)
+
+
+@dataclass(frozen=True, eq=False)
+class PowerLaw(Device):
+    """Linear plus odd power law: ``i = G (v + v_ref sign(v) |v / v_ref|^alpha)``.
+
+    Ohmic with conductance ``G`` at small bias, rising as ``|v|^alpha`` above ``v_ref``.
+
+    Parameters
+    ----------
+    alpha : float or array (M, N)
+        Exponent, >= 1.
+    v_ref : float or array (M, N)
+        Voltage [V] where the power-law term equals the linear one.
+    """
+
+    alpha: float | np.ndarray = 3.0
+    v_ref: float | np.ndarray = 0.5
+
+    def __post_init__(self):
+        object.__setattr__(self, "alpha", _param("alpha", self.alpha))
+        object.__setattr__(self, "v_ref", _param("v_ref", self.v_ref))
+        if np.any(np.asarray(self.alpha) < 1):
+            raise ValueRangeError("PowerLaw exponent 'alpha' must be >= 1")
+
+    def current(self, v, G):
+        return G * (v + self.v_ref * np.sign(v) * np.abs(v / self.v_ref) ** self.alpha)
+
+    def derivative(self, v, G):
+        return G * (1.0 + self.alpha * np.abs(v / self.v_ref) ** (self.alpha - 1.0))
+
+
+@dataclass(frozen=True, eq=False)
+class Tabulated(Device):
+    """Measured I-V curve, monotone PCHIP interpolation, linear extrapolation.
+
+    The table is normalised by its slope at 0 V, so a cell carries
+    ``i = G * i_table(v) / i_table'(0)``.
+
+    Parameters
+    ----------
+    v, i : array (P,)
+        Strictly increasing voltages [V] (spanning 0 V) and monotone currents [A].
+    """
+
+    v: np.ndarray = field(default_factory=lambda: np.array([-1.0, 0.0, 1.0]))
+    i: np.ndarray = field(default_factory=lambda: np.array([-1.0, 0.0, 1.0]))
+
+    def __post_init__(self):
+        from scipy.interpolate import PchipInterpolator
+
+        v = np.asarray(self.v, dtype=float).ravel()
+        i = np.asarray(self.i, dtype=float).ravel()
+        if v.shape != i.shape or v.size < 2:
+            raise ValueRangeError("Tabulated needs two equal-length columns v, i with >= 2 points")
+        if not (np.all(np.isfinite(v)) and np.all(np.isfinite(i))):
+            raise ValueRangeError("Tabulated I-V table contains NaN or inf")
+        if np.any(np.diff(v) <= 0):
+            k = int(np.argmax(np.diff(v) <= 0)) + 1
+            raise ValueRangeError(f"Tabulated voltages must increase strictly (row {k})")
+        if np.any(np.diff(i) < 0):
+            k = int(np.argmax(np.diff(i) < 0)) + 1
+            raise ValueRangeError(f"Tabulated currents must be monotone increasing (row {k})")
+        if not (v[0] <= 0.0 <= v[-1]):
+            raise ValueRangeError("Tabulated voltages must span 0 V")
+        pchip = PchipInterpolator(v, i, extrapolate=False)
+        dpchip = pchip.derivative()
+        i0 = float(pchip(0.0))
+        g0 = float(dpchip(0.0))
+        if not g0 > 0:
+            raise ValueRangeError("Tabulated curve has zero slope at 0 V; cannot normalise by G")
+        object.__setattr__(self, "v", v)
+        object.__setattr__(self, "i", i)
+        object.__setattr__(self, "_pchip", pchip)
+        object.__setattr__(self, "_dpchip", dpchip)
+        object.__setattr__(self, "_i0", i0)
+        object.__setattr__(self, "_g0", g0)
+        object.__setattr__(self, "_ends", (float(dpchip(v[0])), float(dpchip(v[-1]))))
+
+    @classmethod
+    def from_csv(cls, path, *, delimiter: str | None = None) -> Tabulated:
+        """Read a two-column CSV (voltage [V], current [A]); a header line is skipped."""
+        import csv
+
+        rows = []
+        with open(path, newline="") as fh:
+            text = fh.read()
+        dialect_delim = delimiter
+        if dialect_delim is None:
+            dialect_delim = "," if "," in text else None
+        for lineno, line in enumerate(text.splitlines(), start=1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            parts = next(csv.reader([line], delimiter=dialect_delim or " ", skipinitialspace=True))
+            parts = [p for p in parts if p.strip()]
+            try:
+                rows.append((float(parts[0]), float(parts[1])))
+            except (ValueError, IndexError):
+                if not rows:  # header
+                    continue
+                raise ConfigError(
+                    f"{path}:{lineno}: expected two numbers 'voltage, current', got {line!r}"
+                ) from None
+        if not rows:
+            raise ConfigError(f"{path}: no I-V data rows")
+        arr = np.array(rows)
+        return cls(arr[:, 0], arr[:, 1])
+
+    def _raw(self, v):
+        v = np.asarray(v, dtype=float)
+        lo, hi = self.v[0], self.v[-1]
+        inside = np.clip(v, lo, hi)
+        out = self._pchip(inside)
+        out = np.where(v < lo, self.i[0] + self._ends[0] * (v - lo), out)
+        out = np.where(v > hi, self.i[-1] + self._ends[1] * (v - hi), out)
+        return out - self._i0
+
+    def _draw(self, v):
+        v = np.asarray(v, dtype=float)
+        lo, hi = self.v[0], self.v[-1]
+        out = self._dpchip(np.clip(v, lo, hi))
+        out = np.where(v < lo, self._ends[0], out)
+        return np.where(v > hi, self._ends[1], out)
+
+    def current(self, v, G):
+        return G * self._raw(v) / self._g0
+
+    def derivative(self, v, G):
+        return G * self._draw(v) / self._g0
