@@ -88,7 +88,7 @@ def test_factorizer_reuses_ordering_and_solves_blocks():
     np.testing.assert_allclose(M @ f.solve(b), b, atol=1e-12)
     M2 = M.copy()
     M2.data *= 1.5
-    f.factorize(M2)  # second factorisation: fixed symmetric permutation
+    f.factorize(M2)  # the same factorizer serves the next Newton matrix
     assert f.n_factorizations == 2
     np.testing.assert_allclose(M2 @ f.solve(b[:, 0]), b[:, 0], atol=1e-12)
 

@@ -5,9 +5,10 @@ resistive networks are structurally symmetric, so the fill-reducing
 ordering is a minimum-degree ordering of ``A^T + A`` with symmetric mode
 (the diagonal is preferred as pivot when it is within ``diag_pivot_thresh``
 of the column maximum; zero diagonals of branch equations are pivoted
-away).  The column ordering found by the first factorisation is kept and
-reused for later factorisations of matrices with the same pattern (Newton
-iterations), which saves the ordering step.
+away).  Reusing the first factorisation's column permutation for later
+Newton iterations was measured and rejected: SuperLU's ``perm_c`` applied
+as a fixed symmetric permutation with ``NATURAL`` ordering made each
+factorisation ~100x slower on crossbar matrices than re-ordering.
 
 A singular matrix becomes :class:`~xbar.errors.SingularCircuitError` naming
 the unknowns involved, never a scipy traceback.
@@ -52,10 +53,8 @@ class Factorizer:
         self.names = names
         self.ordering = ordering
         self.diag_pivot_thresh = diag_pivot_thresh
-        self.perm: np.ndarray | None = None
         self.lu = None
         self.n_factorizations = 0
-        self._permuted = False
 
     def factorize(self, A: sp.csr_matrix) -> None:
         """Factorise ``A`` (CSR or CSC, square); raises SingularCircuitError if singular."""
@@ -64,24 +63,17 @@ class Factorizer:
             self.lu = None
             return
         A = A.tocsc()
-        perm = self.perm
-        if perm is not None:
-            A = A[perm][:, perm]
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 lu = spla.splu(
                     A,
-                    permc_spec="NATURAL" if perm is not None else self.ordering,
+                    permc_spec=self.ordering,
                     diag_pivot_thresh=self.diag_pivot_thresh,
                     options={"SymmetricMode": True},
                 )
         except RuntimeError as exc:  # "Factor is exactly singular"
-            raise self._singular(A if perm is None else _unpermute(A, perm), str(exc)) from None
-        self._permuted = perm is not None
-        if perm is None:
-            # keep the ordering; later factorisations permute symmetrically up front
-            self.perm = np.asarray(lu.perm_c, dtype=np.int64)
+            raise self._singular(A, str(exc)) from None
         self.lu = lu
         self.n_factorizations += 1
         u = lu.U.diagonal()
@@ -93,14 +85,7 @@ class Factorizer:
         """Solve ``A x = b`` for a vector or a block of right-hand sides (columns)."""
         if self.lu is None:
             return np.zeros_like(np.asarray(b, dtype=np.float64))
-        b = np.asarray(b, dtype=np.float64)
-        if not self._permuted:
-            x = self.lu.solve(b)
-        else:
-            p = self.perm
-            y = self.lu.solve(b[p])
-            x = np.empty_like(y)
-            x[p] = y
+        x = self.lu.solve(np.asarray(b, dtype=np.float64))
         if not np.all(np.isfinite(x)):
             raise SingularCircuitError(
                 "the circuit matrix is numerically singular (the solution is not finite)",
@@ -120,12 +105,6 @@ class Factorizer:
             hint="look for nodes without a DC path to ground, loops of voltage sources or "
                  "nodes fed only by current sources",
         )
-
-
-def _unpermute(A: sp.csc_matrix, perm: np.ndarray) -> sp.csc_matrix:
-    inv = np.empty_like(perm)
-    inv[perm] = np.arange(len(perm))
-    return A[inv][:, inv]
 
 
 def _null_unknowns(A: sp.spmatrix, names: list[str], limit: int = 10) -> list[str]:
