@@ -159,3 +159,48 @@ def test_dense_crossbar_end_overrides():
                              col_ends=[[None, np.nan]] + [[None, None]] * 2, **kw)
     assert flo["output"][0, 0] == 0.0 and flo["input"][0, 0] == 0.0
     assert flo["output"][0, 1] > 0
+
+
+# --- against the 50-digit tables in validation/references/ (generated with mpmath)
+
+_TABLES = __import__("pathlib").Path(__file__).resolve().parents[1] / "validation" / "references"
+
+
+def _read_csv(name):
+    import csv
+
+    with open(_TABLES / name, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_ladder_closed_form_matches_50_digit_table():
+    rows = _read_csv("ladders.csv")
+    for case in sorted({r["case"] for r in rows}):
+        sel = [r for r in rows if r["case"] == case]
+        p = sel[0]
+        v = ref.ladder_voltages(int(p["n"]), float(p["r_ohm"]), float(p["g_S"]),
+                                float(p["r_end_ohm"]), float(p["v_V"]))
+        exact = np.array([float(r["voltage_V"]) for r in sel])
+        np.testing.assert_allclose(v, exact, rtol=2e-14, atol=0, err_msg=case)
+
+
+def test_telegrapher_matches_50_digit_table():
+    rows = _read_csv("telegrapher.csv")
+    p = rows[0]
+    x = np.array([float(r["x_m"]) for r in rows])
+    volts, cur = ref.telegrapher_line(x, float(p["length_m"]), float(p["rho_ohm_per_m"]),
+                                      float(p["sigma_S_per_m"]), float(p["v_V"]))
+    np.testing.assert_allclose(volts, [float(r["voltage_V"]) for r in rows], rtol=1e-14)
+    assert cur == pytest.approx(float(p["source_current_A"]), rel=1e-14)
+
+
+def test_root_finds_match_50_digit_table():
+    for r in _read_csv("nonlinear_cells.csv"):
+        v = float(r["v_V"])
+        exact = float(r["current_A"])
+        if r["case"] == "sinh":
+            i = ref.series_sinh_current(v, float(r["p1"]), float(r["p2"]), float(r["r_series_ohm"]))
+        else:
+            i = ref.series_diode_current(v, float(r["r_series_ohm"]), float(r["p1"]),
+                                         float(r["p2"]))
+        assert i == pytest.approx(exact, rel=1e-13, abs=1e-28), r
