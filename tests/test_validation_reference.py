@@ -204,3 +204,16 @@ def test_root_finds_match_50_digit_table():
             i = ref.series_diode_current(v, float(r["r_series_ohm"]), float(r["p1"]),
                                          float(r["p2"]))
         assert i == pytest.approx(exact, rel=1e-13, abs=1e-28), r
+
+
+def test_first_order_ir_drop_matches_dense_solve():
+    rng = np.random.default_rng(1)
+    G = rng.uniform(1e-5, 1e-4, (5, 4))
+    V = rng.uniform(0, 1, (2, 5))
+    D = ref.first_order_ir_drop(G, V)
+    devs = []
+    for r in (1e-1, 1e-2):
+        out = ref.dense_crossbar(G, V, r, r)["output"]
+        devs.append(np.abs((V @ G - out) / r - D).max() / np.abs(D).max())
+    assert devs[1] < 2e-5  # the coefficient is right ...
+    assert devs[0] / devs[1] == pytest.approx(10, rel=0.05)  # ... and the remainder is O(r^2)

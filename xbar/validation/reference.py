@@ -203,6 +203,42 @@ def telegrapher_line(x: np.ndarray, length: float, rho: float, sigma: float, v: 
     return volts, current
 
 
+def first_order_ir_drop(G: np.ndarray, V: np.ndarray) -> np.ndarray:
+    """First-order output change per ohm of wire resistance, default topology.
+
+    With every row and column segment equal to ``r`` (no driver or sense
+    resistance), ``output = V @ G - r D + O(r^2)``.  At zeroth order every cell
+    carries ``G[i, j] V[i]``; segment ``s`` of row ``i`` (``s = 0`` joins the
+    driver to node 0) carries the cells at ``j >= s``, so row node ``j`` sits
+    ``r V[i] sum_j' G[i, j'] (min(j, j') + 1)`` below ``V[i]``; segment ``s`` of
+    column ``j`` (``s = M`` leaves the bottom node) carries the cells above it,
+    so column node ``i`` sits ``r sum_i' G[i', j] V[i'] (M - max(i, i'))`` above
+    0 V.  Hence ``D[k, j] = sum_i G[i, j] (row drop + column rise) / r``.
+
+    Parameters
+    ----------
+    G : (M, N) array
+        Cell conductances [S].
+    V : (K, M) array
+        Inputs [V].
+
+    Returns
+    -------
+    (K, N) array
+        ``D`` [A/ohm].
+    """
+    G = np.asarray(G, dtype=float)
+    V = np.atleast_2d(np.asarray(V, dtype=float))
+    m, n = G.shape
+    j = np.arange(n)
+    i = np.arange(m)
+    w_row = np.minimum(j[:, None], j[None, :]) + 1.0  # (j, j')
+    w_col = m - np.maximum(i[:, None], i[None, :]).astype(float)  # (i, i')
+    drop = V[:, :, None] * (G @ w_row.T)[None]  # (K, M, N): V_i sum_j' G_ij' w(j, j')
+    rise = np.einsum("ab,kbj->kaj", w_col, G[None] * V[:, :, None])  # (K, M, N)
+    return np.einsum("ij,kij->kj", G, drop + rise)
+
+
 # ---------------------------------------------------------------------------
 # scalar root-finds
 
