@@ -148,8 +148,8 @@ def line_transfer_matrix(G: np.ndarray, r_row: float, r_col: float, r_driver: fl
     and thus ``W`` with ``output = V @ W``.  Cost O(M N^3 + M^2 N^2); for the
     narrow tiles of small layers this is one to two orders of magnitude faster
     than a general solve.  Tests check it against ``Crossbar.solve`` (1e-9) and
-    ``Crossbar.transfer_matrix``.  Returns None when ``r_col`` is 0 (the caller
-    then uses :meth:`xbar.Crossbar.transfer_matrix`).
+    ``Crossbar.transfer_matrix``.  Returns None when ``r_col`` is 0 or a block is
+    not positive definite (the caller then uses :meth:`xbar.Crossbar.transfer_matrix`).
     """
     M, N = G.shape
     if r_col <= 0:
@@ -184,16 +184,26 @@ def line_transfer_matrix(G: np.ndarray, r_row: float, r_col: float, r_driver: fl
     down = np.full(M, gc)
     down[-1] = gsen
     K[:, idx, idx] += G + (up + down)[:, None]
-    eye = np.eye(N)
-    y = np.zeros((N, M))
-    y[:, 0] = h[0]
+    from scipy.linalg import lapack
+
+    # B = [I | y]: y (N x M) holds the reduced right-hand sides of the M unit inputs;
+    # input k enters at row block k, so only its first i columns are non-zero at step i
+    B = np.zeros((N, N + M))
+    B[:, :N] = np.eye(N)
+    B[:, N] = h[0]
     D = K[0]
-    for i in range(1, M):
-        Z = np.linalg.solve(D, np.concatenate([eye, y], axis=1))
+    for i in range(1, M + 1):
+        c, info = lapack.dpotrf(D, lower=1)  # the blocks are symmetric positive definite
+        if info != 0:
+            return None
+        if i == M:
+            Z, _ = lapack.dpotrs(c, B[:, N:], lower=1)
+            return (gsen * Z).T
+        Z, _ = lapack.dpotrs(c, B[:, :N + i], lower=1)
         D = K[i] - (gc * gc) * Z[:, :N]
-        y = gc * Z[:, N:]
-        y[:, i] += h[i]
-    return (gsen * np.linalg.solve(D, y)).T
+        B[:, N:N + i] = gc * Z[:, N:]
+        B[:, N + i] = h[i]
+    return None  # pragma: no cover
 
 
 def _key(G: np.ndarray, config: AnalogConfig) -> str:
