@@ -165,6 +165,18 @@ def test_nonlinear_sweep_with_breakdown_matches_ngspice(ngspice):
     compare(solve_dc(circuit), ngspice(text), 1e-6)
 
 
+@pytest.mark.parametrize("temp", [-20.0, 85.0])
+def test_diode_temperature_matches_ngspice(temp, ngspice):
+    from dataclasses import replace
+
+    els = [("VIN", "a", "0", 0.0), ("R1", "a", "b", 1e3), ("D1", "b", "0", "dslow", 1.5),
+           ("D2", "0", "b", "dzen")]
+    circuit, text = build(els, options=replace(TIGHT, temp=temp), models=DIODES,
+                          analysis=DCSweep("vin", -5.0, 5.0, 0.5))
+    text = text.replace(".options ", f".options temp={temp!r} ")
+    compare(solve_dc(circuit), ngspice(text), 1e-6)
+
+
 @pytest.mark.parametrize("cell,size", [("linear", (6, 5)), ("sinh", (5, 6)), ("1s1r", (4, 4))])
 def test_generated_crossbars_match_ngspice(cell, size, ngspice):
     import sys

@@ -2,7 +2,8 @@
 
 Diodes follow ngspice's DC diode model (``dioload.c``/``diotemp.c``):
 
-* ``Vt = k T / q`` with ngspice's constants and ``T = temp + 273.15``;
+* ``Vt = k T / q`` with ngspice's constants and ``T = temp + 273.15``; IS
+  scaled from ``tnom`` to ``temp`` with ngspice's defaults EG = 1.11 eV, XTI = 3;
 * forward region (``vd >= -3 n Vt``): ``I = IS*area*(exp(vd/(n Vt)) - 1)``;
 * reverse region: ``I = -IS*area*(1 + (3 n Vt / (e vd))^3)``;
 * breakdown (only if ``BV`` is given, ``vd < -BV'``):
@@ -36,6 +37,8 @@ CONSTE = np.exp(1.0)
 CONSTROOT2 = np.sqrt(2.0)
 
 _MAX_EXP = 709.0
+_EG = 1.11  # activation energy [eV], ngspice's default
+_XTI = 3.0  # saturation-current temperature exponent, ngspice's default
 
 
 @dataclass
@@ -59,7 +62,9 @@ class DiodeParams:
     @classmethod
     def of(cls, circuit: Circuit, options: Options) -> DiodeParams:
         d = circuit.diodes
-        vt = CONSTKOVERQ * (options.temp + CONSTCTOK)
+        temp = options.temp + CONSTCTOK
+        tnom = options.tnom + CONSTCTOK
+        vt = CONSTKOVERQ * temp
         n = len(d)
         csat = np.empty(n)
         vte = np.empty(n)
@@ -73,8 +78,10 @@ class DiodeParams:
                     f"and finite (IS={m.is_!r}, N={m.n!r}, area={area!r})",
                     location=circuit.locations.get(d.name[k]),
                 )
-            csat[k] = m.is_ * area
             vte[k] = m.n * vt
+            # saturation current at the circuit temperature (diotemp.c; EG=1.11 eV, XTI=3)
+            arg = (temp / tnom - 1.0) * _EG / vte[k] + _XTI / m.n * np.log(temp / tnom)
+            csat[k] = m.is_ * area * np.exp(arg)
             if np.isfinite(m.bv):
                 bv_given[k] = True
                 tbv[k] = _breakdown_voltage(m.bv, m.ibv, csat[k], m.n, vt, options.reltol)
