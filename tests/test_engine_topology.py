@@ -39,6 +39,18 @@ def test_vccs_output_only_node_is_a_cut_set():
         solve_dc(c)
 
 
+def test_behavioural_source_controlled_elsewhere_is_a_feeder():
+    c, _ = build([("V1", "a", "0", 1.0), ("R1", "a", "0", 1e3),
+                  ("B1", "0", "x", "1e-3*tanh(V(a))"), ("R2", "x", "y", 1e3)])
+    with pytest.raises(SingularCircuitError, match=r"nodes x, y fed only by current sources "
+                                                   r"\(b1\)"):
+        solve_dc(c)
+    # controlled by its own terminal it conducts: a well-posed circuit
+    c, _ = build([("V1", "a", "0", 1.0), ("R1", "a", "x", 1e3),
+                  ("B1", "x", "0", "1e-3*tanh(V(x))")])
+    assert solve_dc(c).voltage("x") > 0
+
+
 def test_voltage_source_loop_named():
     c, _ = build([("V1", "a", "0", 1.0), ("V2", "a", "b", 0.5), ("V3", "b", "0", 0.5),
                   ("R1", "a", "0", 1e3)])

@@ -1,10 +1,11 @@
 """Structural checks that name the culprit before a singular matrix is factorised.
 
 * **Floating islands**: groups of nodes with no DC path to ground through
-  conductive elements (R, V, E outputs, diodes, behavioural sources, and VCCS
-  controlled by their own terminals).
+  conductive elements (R, V, E outputs, diodes, and G or B sources controlled
+  by their own terminals).
 * **Current-source cut sets**: such a group that is reached only through
-  current sources (I, or the outputs of G) -- its voltage is undetermined.
+  current sources (I, or G/B sources controlled elsewhere) -- its voltage is
+  undetermined.
 * **Voltage-source loops**: a cycle of V and E branches (including a source
   shorted onto itself), which makes the branch currents undetermined.
 
@@ -44,10 +45,17 @@ def _edges(circuit: Circuit):
     a.append(np.asarray(g.npos, dtype=np.int64)[self_ctrl])
     b.append(np.asarray(g.nneg, dtype=np.int64)[self_ctrl])
     names += [g.name[k] for k in self_ctrl]
-    a.append(np.array([s.npos for s in circuit.bsources], dtype=np.int64))
-    b.append(np.array([s.nneg for s in circuit.bsources], dtype=np.int64))
-    names += [s.name for s in circuit.bsources]
+    conductive_b = [s for s in circuit.bsources if _b_is_conductive(s)]
+    a.append(np.array([s.npos for s in conductive_b], dtype=np.int64))
+    b.append(np.array([s.nneg for s in conductive_b], dtype=np.int64))
+    names += [s.name for s in conductive_b]
     return np.concatenate(a), np.concatenate(b), names
+
+
+def _b_is_conductive(s) -> bool:
+    """A behavioural source conducts when it is controlled by its own terminal voltage."""
+    ends = {s.npos, s.nneg}
+    return any(set(c) == ends for c in s.controls)
 
 
 def _elements_at(circuit: Circuit, nodes: set[int]) -> list[str]:
@@ -91,6 +99,9 @@ def check_topology(circuit: Circuit) -> None:
             ends = {int(table.npos[k]), int(table.nneg[k])}
             if len(ends & nodes) == 1:
                 feeders.append(name)
+    for s in circuit.bsources:
+        if not _b_is_conductive(s) and len({s.npos, s.nneg} & nodes) == 1:
+            feeders.append(s.name)
     attached = _elements_at(circuit, nodes)
     loc_elem = feeders[0] if feeders else (attached[0] if attached else None)
     location = circuit.locations.get(loc_elem) if loc_elem else None
