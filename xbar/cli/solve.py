@@ -59,7 +59,12 @@ def run(args) -> int:
     t0 = time.perf_counter()
     circuit = read_netlist(path)
     t1 = time.perf_counter()
-    result = solve_dc(circuit)
+    progress = None
+    if circuit.analyses and getattr(circuit.analyses[0], "source", None):
+        from ._progress import ProgressBar
+
+        progress = ProgressBar("dc sweep")
+    result = solve_dc(circuit, progress=progress)
     t2 = time.perf_counter()
     out = sys.stdout
     if args.json:
