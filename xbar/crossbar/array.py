@@ -270,6 +270,8 @@ class Crossbar:
         self._selector = selector
         self.options = options if options is not None else Options()
         self.maxiter = int(maxiter)
+        _parse_bias(row_bias, self._M, [0], "row_bias")  # validate now, use lazily
+        _parse_bias(col_bias, self._N, [0], "col_bias")
         self._row_bias = row_bias
         self._col_bias = col_bias
         self._set("G", G)

@@ -183,7 +183,7 @@ class ReferenceNetwork:
                 x = x_new
                 if not models or all(type(m).__name__ == "Linear" for _, _, m, _ in models):
                     break
-                if dx <= 1e-13 * max(1.0, np.max(np.abs(x))) and it > 0:
+                if dx <= 1e-10 * max(1.0, np.max(np.abs(x))) and it > 0:
                     break
             else:
                 raise ConvergenceError("reference Newton did not converge")
