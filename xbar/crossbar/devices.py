@@ -54,6 +54,7 @@ class Device:
     """
 
     linear = False
+    cell_params: tuple[str, ...] = ()
 
     def current(self, v, G):  # pragma: no cover - interface
         """Cell current [A] for voltage ``v`` [V] and small-signal conductance ``G`` [S]."""
@@ -71,9 +72,9 @@ class Device:
         """Raise :class:`~xbar.errors.ShapeError` if a parameter does not fit ``shape``."""
         from ..errors import ShapeError
 
-        for name, value in vars(self).items():
-            arr = np.asarray(value) if isinstance(value, (np.ndarray, float, int)) else None
-            if arr is None or arr.ndim == 0:
+        for name in self.cell_params:
+            arr = np.asarray(getattr(self, name))
+            if arr.ndim == 0:
                 continue
             try:
                 np.broadcast_shapes(arr.shape, shape)
@@ -112,6 +113,7 @@ class Sinh(Device):
     """
 
     k: float | np.ndarray = 3.0
+    cell_params = ("k",)
 
     def __post_init__(self):
         object.__setattr__(self, "k", _param("k", self.k))
@@ -145,6 +147,7 @@ class Exponential(Device):
     """
 
     v0: float | np.ndarray = 0.025864186
+    cell_params = ("v0",)
 
     def __post_init__(self):
         object.__setattr__(self, "v0", _param("v0", self.v0))
@@ -179,6 +182,7 @@ class PowerLaw(Device):
 
     alpha: float | np.ndarray = 3.0
     v_ref: float | np.ndarray = 0.5
+    cell_params = ("alpha", "v_ref")
 
     def __post_init__(self):
         object.__setattr__(self, "alpha", _param("alpha", self.alpha))
