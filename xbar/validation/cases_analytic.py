@@ -162,7 +162,7 @@ def _word_line_case(r_driver, r_col, r_sense) -> CaseResult:
     }
     if r_col + r_sense > 0:
         errs["col_voltages"] = rel_error(sol.col_voltages[0, 0], closed["col"])
-    return CaseResult(max(errs.values()), details={"n": n, **errs})
+    return CaseResult.of(errs, details={"n": n})
 
 
 @case(
@@ -208,7 +208,7 @@ def _bit_line_case(r_driver, r_row, r_sense) -> CaseResult:
         "output": rel_error(sol.output[0], closed["output"]),
         "row_voltages": rel_error(sol.row_voltages[0, :, 0], closed["row"]),
     }
-    return CaseResult(max(errs.values()), details={"m": m, **errs})
+    return CaseResult.of(errs, details={"m": m})
 
 
 @case(
@@ -399,7 +399,7 @@ def dense_random() -> CaseResult:
         errs[f"{drive}/{sense}"] = max(rel_error(sol.output, d["output"]),
                                        rel_error(sol.row_voltages, d["row"]),
                                        rel_error(sol.col_voltages, d["col"]))
-    return CaseResult(max(errs.values()), details=errs)
+    return CaseResult.of(errs)
 
 
 # ---------------------------------------------------------------------------
@@ -437,7 +437,7 @@ def linearity() -> CaseResult:
                                      np.concatenate([s1.output, s2.output])),
         "transfer_matrix": rel_error(Vb @ W, _solve(xb, Vb).output),
     }
-    return CaseResult(max(errs.values()), details=errs)
+    return CaseResult.of(errs)
 
 
 @case(
@@ -903,7 +903,7 @@ def default_tol() -> CaseResult:
     out = _crossbar([[1e-6]], device=xbar.Exponential(0.05), **kw).solve(V).output[:, 0]
     i_ref = [ref.series_diode_current(v, 520.0, 1e-6 * 0.05, nvt=0.05) for v in V[:, 0]]
     errs["exponential cell"] = rel_error(out, i_ref)
-    return CaseResult(max(errs.values()), details=errs)
+    return CaseResult.of(errs)
 
 
 @case(
@@ -957,5 +957,5 @@ def bias_schemes() -> CaseResult:
     errs["both ends, some floating"] = max(rel_error(sol.row_voltages, d["row"]),
                                            rel_error(sol.output, d["output"]),
                                            rel_error(sol.input_currents, d["input"]))
-    return CaseResult(max(errs.values()), details={**errs, "sneak_path_read_error": sneak},
+    return CaseResult.of(errs, details={"sneak_path_read_error": sneak},
                       checks=[Check("floating-scheme read error from sneak paths", sneak, 0.05)])

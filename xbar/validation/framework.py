@@ -93,6 +93,14 @@ class CaseResult:
     details: dict[str, Any] = field(default_factory=dict)
     checks: list[Check] = field(default_factory=list)
     figures: dict[str, dict] = field(default_factory=dict)
+    worst: str = ""
+
+    @classmethod
+    def of(cls, errors: dict[str, float], **kw) -> CaseResult:
+        """Result whose error is the largest of named ``errors`` (all kept in ``details``)."""
+        worst = max(errors, key=lambda k: errors[k])
+        details = {**errors, **kw.pop("details", {})}
+        return cls(float(errors[worst]), details=details, worst=worst, **kw)
 
 
 @dataclass(frozen=True)
@@ -263,7 +271,8 @@ def run_case(c: Case) -> Outcome:
     if not ok:
         bad = [ch.describe() for ch in result.checks if not ch.passed]
         if not (np.isfinite(err) and err <= c.tolerance):
-            bad.insert(0, f"max_rel_error {err:.3g} > tolerance {c.tolerance:.3g}")
+            where = f" ({result.worst})" if result.worst else ""
+            bad.insert(0, f"max_rel_error {err:.3g}{where} > tolerance {c.tolerance:.3g}")
         msg = "; ".join(bad)
     return Outcome(c, PASSED if ok else FAILED, result, seconds, msg)
 
