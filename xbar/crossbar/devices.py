@@ -11,7 +11,7 @@ broadcasts with ``G`` and the parameters (the solver passes ``(K, M, N)``).
 
 >>> import numpy as np
 >>> Sinh(4.0).current(np.array([0.0, 0.25]), 1e-4)
-array([0.00000000e+00, 2.93800950e-05])
+array([0.00000000e+00, 2.93800298e-05])
 """
 
 from __future__ import annotations

@@ -1,0 +1,128 @@
+"""``xbar crossbar``: solve a random or given crossbar array and report IR drop and error."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "crossbar",
+        help="solve a crossbar array (random or .npz conductances)",
+        description=(
+            "Solve a resistive crossbar exactly (wire, driver and sense resistances) for "
+            "random inputs; print the solve time, the largest IR drop and the output error "
+            "against the ideal product V @ G."
+        ),
+    )
+    p.add_argument("--rows", type=int, default=128, help="number of rows M (default 128)")
+    p.add_argument("--cols", type=int, default=128, help="number of columns N (default 128)")
+    p.add_argument("--r-wire", type=float, default=1.0,
+                   help="wire resistance per segment [ohm] for rows and columns (default 1)")
+    p.add_argument("--r-row", type=float, default=None, help="row segment resistance [ohm]")
+    p.add_argument("--r-col", type=float, default=None, help="column segment resistance [ohm]")
+    p.add_argument("--r-driver", type=float, default=0.0, help="driver resistance [ohm]")
+    p.add_argument("--r-sense", type=float, default=0.0, help="sense resistance [ohm]")
+    p.add_argument("--device", choices=["linear", "sinh"], default="linear", help="cell model")
+    p.add_argument("--k", type=float, default=3.0, help="sinh nonlinearity k [1/V] (default 3)")
+    p.add_argument("--g-min", type=float, default=1e-6, help="smallest conductance [S]")
+    p.add_argument("--g-max", type=float, default=1e-4, help="largest conductance [S]")
+    p.add_argument("--v-max", type=float, default=0.3, help="inputs uniform in [0, v-max] [V]")
+    p.add_argument("--inputs", type=int, default=1, help="number of input vectors K")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--conductances", metavar="FILE.npz", default=None,
+                   help="read G [S] from an .npz (array 'G' or the first array)")
+    p.add_argument("--tol", type=float, default=1e-10, help="relative KCL residual")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--plot", metavar="OUT.png", default=None,
+                   help="save voltages, IR drop, cell currents and output error")
+    p.set_defaults(func=run)
+    return p
+
+
+def _load_g(path):
+    import numpy as np
+
+    from ..errors import ConfigError
+
+    try:
+        with np.load(path) as data:
+            if "G" in data.files:
+                return np.array(data["G"], dtype=float)
+            if not data.files:
+                raise ConfigError(f"{path}: no arrays in the .npz file")
+            return np.array(data[data.files[0]], dtype=float)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read conductances from {path}: {exc}") from None
+
+
+def run(args) -> int:
+    import json
+    import time
+
+    import numpy as np
+
+    from ..crossbar import Crossbar, Linear, Sinh
+    from ..errors import ConfigError
+
+    if args.inputs < 1:
+        raise ConfigError(f"--inputs must be >= 1, got {args.inputs}")
+    rng = np.random.default_rng(args.seed)
+    if args.conductances:
+        G = _load_g(args.conductances)
+    else:
+        if args.rows < 1 or args.cols < 1:
+            raise ConfigError("--rows and --cols must be >= 1")
+        if not 0 <= args.g_min <= args.g_max:
+            raise ConfigError("need 0 <= --g-min <= --g-max")
+        G = rng.uniform(args.g_min, args.g_max, (args.rows, args.cols))
+    r_row = args.r_wire if args.r_row is None else args.r_row
+    r_col = args.r_wire if args.r_col is None else args.r_col
+    device = Linear() if args.device == "linear" else Sinh(args.k)
+    xb = Crossbar(G, r_row, r_col, args.r_driver, args.r_sense, device)
+    M, N = xb.M, xb.N
+    V = rng.uniform(0.0, args.v_max, (args.inputs, M))
+    t0 = time.perf_counter()
+    xb._struct()
+    t_build = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    sol = xb.solve(V, return_nodes=True, tol=args.tol)
+    t_solve = time.perf_counter() - t0
+    ideal = V @ G
+    err = np.abs(sol.output - ideal)
+    scale = np.abs(ideal).max() if np.any(ideal) else 1.0
+    drop = V[:, :, None] - (sol.row_voltages - sol.col_voltages)
+    report = {
+        "rows": M,
+        "cols": N,
+        "device": args.device,
+        "inputs": int(args.inputs),
+        "r_row": float(r_row),
+        "r_col": float(r_col),
+        "build_seconds": t_build,
+        "solve_seconds": t_solve,
+        "seconds_per_input": t_solve / args.inputs,
+        "iterations_max": int(sol.iterations.max()),
+        "residual_max": float(sol.residual.max()),
+        "max_ir_drop_volts": float(drop.max()),
+        "max_output_error_vs_ideal": float(err.max() / scale),
+        "mean_output_error_vs_ideal": float(err.mean() / scale),
+    }
+    if args.plot:
+        from ..plot import overview
+
+        overview(xb, V[:1], args.plot)
+        report["plot"] = args.plot
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"crossbar {M}x{N}, {args.device} cells, r_row {r_row:g} ohm, r_col {r_col:g} ohm, "
+              f"{args.inputs} input(s)")
+        print(f"  solve time        {t_solve:.4f} s ({t_solve / args.inputs:.4g} s per input), "
+              f"{report['iterations_max']} iterations, residual {report['residual_max']:.2g}")
+        print(f"  max IR drop       {report['max_ir_drop_volts']:.4g} V")
+        print(f"  output error      max {report['max_output_error_vs_ideal']:.4g}, "
+              f"mean {report['mean_output_error_vs_ideal']:.4g} (relative to max ideal output)")
+        if args.plot:
+            print(f"  plot              {args.plot}")
+    return 0

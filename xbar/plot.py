@@ -1,0 +1,152 @@
+"""Figures of crossbar solutions: node voltages, IR drop, cell currents, output error.
+
+Every function accepts either a :class:`~xbar.crossbar.CrossbarSolution`
+solved with ``return_nodes=True`` (``f(sol, path)``) or a
+:class:`~xbar.crossbar.Crossbar` plus inputs ``V`` (``f(xb, V, path)``,
+solved here), draws into a new figure or the given ``fig`` / ``ax``,
+saves to ``path`` when given, and returns the figure.
+Figures are built with matplotlib's object API (no pyplot, no display
+needed, never shown) and are sized and labelled for papers.
+
+>>> import numpy as np, xbar
+>>> xb = xbar.Crossbar(np.full((8, 6), 1e-4), r_row=2.0, r_col=2.0)
+>>> fig = xbar.plot.plot_ir_drop(xb, np.full(8, 0.3))
+>>> fig.axes[0].get_title()
+'IR drop of cell voltage, input 0'
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import ConfigError
+
+__all__ = ["plot_voltages", "plot_ir_drop", "plot_cell_currents", "plot_output_error", "overview"]
+
+
+def _figure(fig=None, ncols=1, size=(4.2, 3.4)):
+    if fig is not None:
+        return fig
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(size[0] * ncols, size[1]), layout="constrained")
+
+
+def _solution(obj, V, k):
+    from .crossbar import Crossbar, CrossbarSolution
+
+    if isinstance(obj, Crossbar):
+        if V is None:
+            raise ConfigError("plotting a Crossbar needs input voltages V")
+        return obj, obj.solve(V, return_nodes=True)
+    if isinstance(obj, CrossbarSolution):
+        if obj.row_voltages is None:
+            raise ConfigError("this plot needs a solution from solve(V, return_nodes=True)")
+        return None, obj
+    raise ConfigError(f"expected a Crossbar or CrossbarSolution, got {type(obj).__name__}")
+
+
+def _pv(path, V):
+    """Accept ``(obj, path, V=...)`` and ``(obj, V, path)`` call forms."""
+    import os
+
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        path, V = V, path
+    return path, V
+
+
+def _check_k(sol, k):
+    if not 0 <= k < sol.output.shape[0]:
+        raise ConfigError(f"input index k={k} out of range (batch of {sol.output.shape[0]})")
+
+
+def _heat(fig, ax, data, title, label, cmap="viridis"):
+    im = ax.imshow(data, aspect="auto", cmap=cmap, interpolation="nearest")
+    ax.set_title(title)
+    ax.set_xlabel("column j")
+    ax.set_ylabel("row i")
+    cb = fig.colorbar(im, ax=ax)
+    cb.set_label(label)
+    return im
+
+
+def _save(fig, path):
+    if path is not None:
+        fig.savefig(path, dpi=200)
+    return fig
+
+
+def plot_voltages(obj, path=None, V=None, *, k: int = 0, fig=None, ax=None):
+    """Heatmaps of the row-wire and column-wire node voltages [V] of input ``k``."""
+    path, V = _pv(path, V)
+    _, sol = _solution(obj, V, k)
+    _check_k(sol, k)
+    fig = _figure(fig if ax is None else ax[0].figure, ncols=2)
+    axes = ax if ax is not None else fig.subplots(1, 2)
+    _heat(fig, axes[0], sol.row_voltages[k], f"row (word-line) voltage, input {k}", "voltage [V]")
+    _heat(fig, axes[1], sol.col_voltages[k], f"column (bit-line) voltage, input {k}",
+          "voltage [V]")
+    return _save(fig, path)
+
+
+def plot_ir_drop(obj, path=None, V=None, *, k: int = 0, fig=None, ax=None):
+    """Heatmap of the lost cell voltage ``V_in[i] - (V_row - V_col)`` [V] of input ``k``."""
+    path, V = _pv(path, V)
+    _, sol = _solution(obj, V, k)
+    _check_k(sol, k)
+    fig = _figure(fig if ax is None else ax.figure)
+    ax = ax if ax is not None else fig.subplots()
+    drop = sol.inputs[k][:, None] - (sol.row_voltages[k] - sol.col_voltages[k])
+    _heat(fig, ax, drop, f"IR drop of cell voltage, input {k}", "voltage drop [V]", "magma")
+    return _save(fig, path)
+
+
+def plot_cell_currents(obj, path=None, V=None, *, k: int = 0, fig=None, ax=None):
+    """Heatmap of the cell currents [A] (row node to column node) of input ``k``."""
+    path, V = _pv(path, V)
+    _, sol = _solution(obj, V, k)
+    _check_k(sol, k)
+    fig = _figure(fig if ax is None else ax.figure)
+    ax = ax if ax is not None else fig.subplots()
+    _heat(fig, ax, sol.cell_currents[k], f"cell current, input {k}", "current [A]", "cividis")
+    return _save(fig, path)
+
+
+def plot_output_error(xb, V, path=None, *, fig=None, ax=None):
+    """Relative error of each column current versus the ideal product ``V @ G`` [%].
+
+    One line per input (up to 8 drawn), columns on the x axis.
+    """
+    V = np.atleast_2d(np.asarray(V, dtype=float))
+    sol = xb.solve(V)
+    ideal = V @ np.asarray(xb.G)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(ideal != 0, (sol.output - ideal) / np.abs(ideal), 0.0) * 100.0
+    fig = _figure(fig if ax is None else ax.figure, size=(5.0, 3.4))
+    ax = ax if ax is not None else fig.subplots()
+    cols = np.arange(xb.N)
+    for k in range(min(8, rel.shape[0])):
+        ax.plot(cols, rel[k], marker="." if xb.N <= 64 else None, lw=1, label=f"input {k}")
+    ax.axhline(0.0, color="0.5", lw=0.8)
+    ax.set_xlabel("column j")
+    ax.set_ylabel("output error vs ideal V·G [%]")
+    ax.set_title(f"{xb.M}x{xb.N} array, {type(xb.device).__name__} cells")
+    if rel.shape[0] > 1:
+        ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def overview(xb, V, path=None, *, k: int = 0):
+    """Four panels: row voltages, IR drop, cell currents and output error (input ``k``)."""
+    from matplotlib.figure import Figure
+
+    V = np.atleast_2d(np.asarray(V, dtype=float))
+    sol = xb.solve(V, return_nodes=True)
+    fig = Figure(figsize=(9.5, 7.0), layout="constrained")
+    axes = fig.subplots(2, 2)
+    _heat(fig, axes[0, 0], sol.row_voltages[k], "row voltage", "voltage [V]")
+    drop = sol.inputs[k][:, None] - (sol.row_voltages[k] - sol.col_voltages[k])
+    _heat(fig, axes[0, 1], drop, "IR drop of cell voltage", "voltage drop [V]", "magma")
+    _heat(fig, axes[1, 0], sol.cell_currents[k], "cell current", "current [A]", "cividis")
+    plot_output_error(xb, V[k : k + 1], fig=fig, ax=axes[1, 1])
+    return _save(fig, path)
