@@ -183,3 +183,33 @@ def test_bad_input_is_rejected_before_work(model, data):
     object.__setattr__(bad, "__dict__", {**AnalogConfig().__dict__, "g_min": 1.0})
     with pytest.raises(ConfigError, match="g_min"):
         evaluate(model, bad, dataset=data)
+
+
+@pytest.mark.parametrize("kw", [
+    {"mapping": "differential"},
+    {"mapping": "offset"},
+    {"mapping": "offset", "offset_subtraction": "reference_column"},
+    {"mapping": "offset", "offset_subtraction": "reference_column", "weight_bits": 12,
+     "weight_slices": 3},
+    {"mapping": "offset", "weight_bits": 12, "weight_slices": 4, "input_mode": "bit_serial",
+     "input_bits": 14},
+    {"weight_scaling": "biscale", "mapping": "offset", "weight_bits": 12},
+    {"weight_scaling": "column", "weight_bits": 12, "weight_slices": 2, "dac_bits": 14},
+])
+def test_fine_adc_and_peripherals_approach_ideal(kw):
+    """Every mapping / peripheral combination is consistent: with fine resolution the
+    analog result approaches X @ W (signs, offsets, slices, ranges)."""
+    rng = np.random.default_rng(7)
+    W = rng.normal(0, 1, (70, 12))
+    X = rng.normal(0, 1, (40, 70))
+    cfg = AnalogConfig(adc_bits=20, adc_range="max", array_rows=32, array_cols=10, **kw)
+    lay = _chip_layer(W, cfg)
+    lay.input_scale = None
+    Y = lay.mvm(X, None)
+    ref = X @ W
+    rel = np.linalg.norm(Y - ref) / np.linalg.norm(ref)
+    assert rel < 2e-3, rel
+    coarse = _chip_layer(W, cfg.replace(adc_bits=4))
+    coarse.input_scale = None
+    rel4 = np.linalg.norm(coarse.mvm(X, None) - ref) / np.linalg.norm(ref)
+    assert rel4 > 5 * rel
