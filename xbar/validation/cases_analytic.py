@@ -959,3 +959,76 @@ def bias_schemes() -> CaseResult:
                                            rel_error(sol.input_currents, d["input"]))
     return CaseResult.of(errs, details={"sneak_path_read_error": sneak},
                       checks=[Check("floating-scheme read error from sneak paths", sneak, 0.05)])
+
+
+@case(
+    name="nonuniform_wires_dense_nodal",
+    kind="analytic",
+    description=(
+        "Random 6 x 7 arrays whose every wire segment has its own resistance (arrays of "
+        "shape (M, N + 1) for rows and (M + 1, N) for columns, end segments included), "
+        "per-row driver and per-column sense resistances, some open (0 S) cells, in the "
+        "four drive/sense topologies: node voltages, outputs, input currents and the full "
+        "transfer matrix W (row i of W = the solution for the unit input e_i) against "
+        "the dense nodal solve."
+    ),
+    reference="dense nodal solve",
+    tolerance=LINEAR,
+    why=LINEAR_WHY,
+)
+def nonuniform_dense() -> CaseResult:
+    rng = _rng(14)
+    m, n = 6, 7
+    errs = {}
+    for drive, sense in _TOPOLOGIES:
+        G = _random_G(rng, m, n, 1e-5, 1e-3)
+        G[rng.random(G.shape) < 0.15] = 0.0
+        kw = dict(r_row=rng.uniform(0.5, 20.0, (m, n + 1)),
+                  r_col=rng.uniform(0.5, 20.0, (m + 1, n)),
+                  r_driver=rng.uniform(0.0, 100.0, m), r_sense=rng.uniform(0.0, 100.0, n))
+        xb = _crossbar(G, drive=drive, sense=sense, **kw)
+        V = rng.uniform(-1, 1, (4, m))
+        sol = _solve(xb, V)
+        d = ref.dense_crossbar(G, V, drive=drive, sense=sense, **kw)
+        W_ref = ref.dense_crossbar(G, np.eye(m), drive=drive, sense=sense, **kw)["output"]
+        errs[f"{drive}/{sense}"] = max(rel_error(sol.row_voltages, d["row"]),
+                                       rel_error(sol.col_voltages, d["col"]),
+                                       rel_error(sol.output, d["output"]),
+                                       rel_error(sol.input_currents, d["input"]))
+        errs[f"{drive}/{sense} transfer_matrix"] = rel_error(xb.transfer_matrix(), W_ref)
+    return CaseResult.of(errs)
+
+
+@case(
+    name="single_cell_power_law_series",
+    kind="analytic",
+    description=(
+        "One power-law cell i = G (v + v_ref sign(v) |v / v_ref|^alpha) (G = 5e-5 S, "
+        "alpha = 3, v_ref = 0.4 V) behind 2.4 kohm of driver, wire and sense resistance, "
+        "for 25 inputs from -3 V to 3 V: bracketing root-find of i = f(V - i R)."
+    ),
+    reference="scalar root-find",
+    tolerance=NEWTON,
+    why=NEWTON_WHY,
+)
+def single_power_law() -> CaseResult:
+    from scipy.optimize import brentq
+
+    import xbar
+
+    g, alpha, v_ref = 5e-5, 3.0, 0.4
+    kw = dict(r_row=100.0, r_col=100.0, r_driver=1000.0, r_sense=1200.0)
+    r_total = sum(kw.values())
+
+    def f(u):
+        return g * (u + v_ref * np.sign(u) * abs(u / v_ref) ** alpha)
+
+    V = np.linspace(-3, 3, 25)
+    i_ref = np.array([0.0 if v == 0 else brentq(lambda i, v=v: i - f(v - i * r_total),
+                                                 0.0, v / r_total, xtol=1e-300,
+                                                 rtol=4 * np.finfo(float).eps)
+                      for v in V])
+    sol = _solve(_crossbar([[g]], device=xbar.PowerLaw(alpha, v_ref), **kw), V[:, None])
+    nonlin = float(abs(i_ref[-1] - g * V[-1] / (1 + g * r_total)) / i_ref[-1])
+    return CaseResult(rel_error(sol.output[:, 0], i_ref), details={"nonlinearity": nonlin},
+                      checks=[Check("deviation from the linear cell at 3 V", nonlin, 0.1)])

@@ -322,8 +322,8 @@ def dense_crossbar(
     V: np.ndarray,
     r_row,
     r_col,
-    r_driver: float = 0.0,
-    r_sense: float = 0.0,
+    r_driver=0.0,
+    r_sense=0.0,
     drive: str = "left",
     sense: str = "bottom",
     row_ends=None,
@@ -348,8 +348,8 @@ def dense_crossbar(
         for rows (segment ``s`` joins node ``s - 1`` and ``s``; segment 0 is
         the left end, ``N`` the right end) and (M + 1, N) for columns
         (segment 0 at the top, ``M`` at the bottom).
-    r_driver, r_sense : float
-        Source and sense resistances [ohm].
+    r_driver, r_sense : float or array (M,) / (N,)
+        Source and sense resistances [ohm], per row / column.
     drive : {"left", "right", "both"}
     sense : {"bottom", "top", "both"}
     row_ends, col_ends : (M, 2) / (N, 2) sequences, optional
@@ -372,6 +372,8 @@ def dense_crossbar(
     V = np.atleast_2d(np.asarray(V, dtype=float))
     rr = _as_segments(r_row, (m, n + 1))
     rc = _as_segments(r_col, (m + 1, n))
+    rd = _as_segments(r_driver, (m,))
+    rs = _as_segments(r_sense, (n,))
     size = 2 * m * n
 
     def row_node(i, j):
@@ -410,7 +412,7 @@ def dense_crossbar(
     for i in range(m):
         for e, node, seg in ((0, row_node(i, 0), rr[i, 0]), (1, row_node(i, n - 1), rr[i, n])):
             spec = row_ends[i][e]
-            cond = 1.0 / (r_driver + seg)
+            cond = 1.0 / (rd[i] + seg)
             if spec is None:
                 if d_role[e]:
                     drives.append((node, i, cond, V[:, i], True))
@@ -419,7 +421,7 @@ def dense_crossbar(
     for j in range(n):
         for e, node, seg in ((0, col_node(0, j), rc[0, j]), (1, col_node(m - 1, j), rc[m, j])):
             spec = col_ends[j][e]
-            cond = 1.0 / (r_sense + seg)
+            cond = 1.0 / (rs[j] + seg)
             if spec is None:
                 if s_role[e]:
                     senses.append((node, j, cond, np.zeros(K), True))
