@@ -222,6 +222,22 @@ class AnalogLayer:
         plane = self.plan.mapping.planes[p]
         return plane.kind == "differential" or self.config.offset_subtraction == "reference_column"
 
+    def _digitise(self, Y, weight, s: TileSpec, A, sumV, calibrate: bool, track: bool) -> None:
+        """ADC, digital offset removal and recombination of one tile read-out into Y."""
+        cfg = self.config
+        plane = self.plan.mapping.planes[s.plane]
+        dg = cfg.g_max - cfg.g_min
+        if track and not calibrate:
+            self.conversions += A.size
+        if cfg.adc_bits > 0:
+            A, n_clip = adc_quantize(A, self.adc_ranges[s.plane], cfg.adc_bits,
+                                     self._adc_signed(s.plane))
+            if track and not calibrate:
+                self.clipped += n_clip
+        if sumV is not None:  # digital offset subtraction
+            A = A - sumV * (cfg.g_min + dg * plane.offset_conductance)
+        Y[:, s.j0:s.j1] += (weight * plane.coef * plane.vmax / dg) * A
+
     def mvm(self, X: np.ndarray, rng: np.random.Generator | None, calibrate: bool = False,
             track: bool = True) -> np.ndarray:
         """Analog ``X @ W`` (P x n_out) of inputs ``X`` (P x n_in), plus the bias error."""
@@ -229,16 +245,17 @@ class AnalogLayer:
         mapping = self.plan.mapping
         planes = mapping.planes
         X = np.asarray(X, dtype=float)
-        if calibrate or self.input_scale is None:
-            if self.input_scale is None:
-                m = float(np.max(np.abs(X))) if X.size else 0.0
-                self.input_scale = m if m > 0 else 1.0
+        if self.input_scale is None:  # set by the calibration batch (or the first batch)
+            m = float(np.max(np.abs(X))) if X.size else 0.0
+            self.input_scale = m if m > 0 else 1.0
         xs = self.input_scale
-        dg = cfg.g_max - cfg.g_min
         passes = [(1.0, np.maximum(X, 0.0))]
         if X.size and X.min() < 0:
             passes.append((-1.0, np.maximum(-X, 0.0)))
-        # raw ADC inputs: (weight, plane, tile, A, row-sum of V)
+        adc_on = cfg.adc_bits > 0
+        need_cal = adc_on and any(r is None for r in self.adc_ranges)
+        Y = np.zeros((X.shape[0], mapping.n_out))
+        # ADC inputs (weight, tile spec, A, row-sum of V), kept only to calibrate ranges
         raw: list[tuple[float, TileSpec, np.ndarray, np.ndarray | None]] = []
         for sign, xp in passes:
             for w_t, levels in input_steps(xp / xs, cfg):
@@ -251,10 +268,11 @@ class AnalogLayer:
                     sumV = None
                     if s.kind == "offset" and not s.reference:
                         sumV = Vt.sum(axis=1, keepdims=True)
-                    raw.append((sign * w_t, s, A, sumV))
-        adc_on = cfg.adc_bits > 0
-        if adc_on and any(r is None for r in self.adc_ranges):
-            # calibration of the missing ranges from these ADC inputs
+                    if need_cal:
+                        raw.append((sign * w_t, s, A, sumV))
+                    else:
+                        self._digitise(Y, sign * w_t, s, A, sumV, calibrate, track)
+        if need_cal:
             for p in range(len(planes)):
                 if self.adc_ranges[p] is not None:
                     continue
@@ -264,19 +282,8 @@ class AnalogLayer:
                     stride = -(-flat.size // _MAX_CALIBRATION_SAMPLES)
                     flat = flat[::stride]
                 self.adc_ranges[p] = calibrated_range(flat, cfg)
-        Y = np.zeros((X.shape[0], mapping.n_out))
-        for weight, s, A, sumV in raw:
-            plane = planes[s.plane]
-            if track and not calibrate:
-                self.conversions += A.size
-            if adc_on:
-                A, n_clip = adc_quantize(A, self.adc_ranges[s.plane], cfg.adc_bits,
-                                         self._adc_signed(s.plane))
-                if track and not calibrate:
-                    self.clipped += n_clip
-            if sumV is not None:  # digital offset subtraction
-                A = A - sumV * (cfg.g_min + dg * plane.offset_conductance)
-            Y[:, s.j0:s.j1] += (weight * plane.coef * plane.vmax / dg) * A
+            for weight, s, A, sumV in raw:
+                self._digitise(Y, weight, s, A, sumV, calibrate, track)
         Y *= (xs / cfg.v_read) * mapping.scale
         if track and not calibrate:
             ref = X @ self.plan.W
