@@ -31,9 +31,10 @@ import numpy as np  # noqa: E402
 
 def _run(label, model, cfg, data, **kw):
     from xbar.network.evaluate import evaluate
+    from xbar.network.tiles import TransferCache
 
     t0 = time.perf_counter()
-    r = evaluate(model, cfg, dataset=data, **kw)
+    r = evaluate(model, cfg, dataset=data, cache=TransferCache(), **kw)  # a cold cache
     wall = time.perf_counter() - t0
     print(f"  {label:<34} acc {r.accuracy:.4f}  total {wall:7.2f} s  setup {r.setup_seconds:6.2f} s"
           f"  transfer {r.cache['seconds']:6.2f} s ({r.cache['misses']} tiles)"

@@ -118,3 +118,17 @@ def test_nonlinear_linearized_vs_exact():
     t0 = Tile(spec, G, G)
     np.testing.assert_allclose(t0.currents(V, cfg.replace(r_row=0.0, r_col=0.0)),
                                np.sinh(4 * V) / 4 @ G, rtol=1e-13)
+
+
+def test_default_cache_reused_between_calls():
+    model = load_model("default")
+    data = load_dataset("digits")
+    cfg = AnalogConfig(r_col=1.7, programming_error="state_independent", programming_sigma=0.03,
+                       seed=12345)
+    a = evaluate(model, cfg, dataset=data, limit=20)
+    b = evaluate(model, cfg.replace(adc_bits=6), dataset=data, limit=20)
+    n_tiles = sum(s.tiles for s in a.layer_stats)
+    assert a.cache["misses"] == n_tiles and a.cache["hits"] == 0
+    assert b.cache["misses"] == 0 and b.cache["hits"] == n_tiles
+    assert b.accuracies == evaluate(model, cfg.replace(adc_bits=6), dataset=data, limit=20,
+                                    cache=TransferCache()).accuracies

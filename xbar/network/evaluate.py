@@ -47,7 +47,14 @@ from .nonideal import (
     program_cells,
 )
 from .peripherals import adc_quantize, calibrated_range, full_scale_range, input_steps
-from .tiles import Tile, TileSpec, TransferCache, plan_tiles, tile_target_conductances
+from .tiles import (
+    Tile,
+    TileSpec,
+    TransferCache,
+    default_cache,
+    plan_tiles,
+    tile_target_conductances,
+)
 
 __all__ = ["evaluate", "EvaluationResult", "LayerStats", "AnalogNetwork", "plan_network",
            "program_chip", "LayerPlan"]
@@ -143,7 +150,8 @@ class EvaluationResult:
         Analog inference time per image and chip, setup excluded [s].
     layer_stats : list of LayerStats
     cache : dict
-        Transfer-matrix cache ``hits``, ``misses``, ``entries``, ``seconds``.
+        Transfer-matrix lookups of this call: ``hits``, ``misses`` (matrices
+        computed), ``seconds`` (spent computing them); ``entries`` in the cache.
     config : AnalogConfig
     """
 
@@ -432,7 +440,11 @@ def evaluate(model, config: AnalogConfig, *, dataset=None, limit: int | None = N
     progress : callable, optional
         ``progress(done, total)`` after every batch (total = chips x batches).
     cache : TransferCache, optional
-        Transfer-matrix cache to use (and keep across calls); a new one by default.
+        Transfer-matrix cache to use.  By default the process-wide cache of
+        :func:`xbar.network.tiles.default_cache` (256 MiB), so repeated calls on the
+        same chips (an ADC or peripheral sweep, one task per chip on a worker) reuse
+        the transfer matrices; keys hash the programmed conductances and
+        resistances, so results never depend on what is cached.
     batch_size : int, optional
         Images per forward pass (default: :func:`default_batch_size`).  Read noise
         draws depend on it; keep it fixed to reproduce numbers.
@@ -468,7 +480,8 @@ def evaluate(model, config: AnalogConfig, *, dataset=None, limit: int | None = N
         x, y = x[:limit], y[:limit]
     x_cal = np.asarray(dataset.x_train[:config.calibration_size], dtype=float)
     bs = int(batch_size) if batch_size else default_batch_size(model)
-    cache = cache if cache is not None else TransferCache()
+    cache = cache if cache is not None else default_cache()
+    c_hits, c_misses, c_seconds = cache.hits, cache.misses, cache.seconds
 
     t0 = time.perf_counter()
     folded, plans = plan_network(model, config)
@@ -519,7 +532,8 @@ def evaluate(model, config: AnalogConfig, *, dataset=None, limit: int | None = N
         setup_seconds=setup,
         per_image_seconds=infer_seconds / max(1, x.shape[0] * n_ch),
         layer_stats=list(stats.values()),
-        cache=cache.stats(),
+        cache={"hits": cache.hits - c_hits, "misses": cache.misses - c_misses,
+               "entries": len(cache), "seconds": cache.seconds - c_seconds},
         config=config,
     )
 

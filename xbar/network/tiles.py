@@ -34,6 +34,7 @@ Nonlinear (``sinh``) cells, I = G sinh(k v) / k:
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -44,7 +45,7 @@ from .config import AnalogConfig
 from .mapping import LayerMapping, Plane
 
 __all__ = ["TileSpec", "Tile", "TransferCache", "plan_tiles", "tile_target_conductances",
-           "make_crossbar", "cell_function", "line_transfer_matrix"]
+           "make_crossbar", "cell_function", "line_transfer_matrix", "default_cache"]
 
 
 @dataclass(frozen=True)
@@ -239,6 +240,16 @@ class TransferCache:
     seconds: float = 0.0
     _store: OrderedDict = field(default_factory=OrderedDict, repr=False)
     _bytes: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def __getstate__(self):  # picklable (the lock is not)
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     def transfer_matrix(self, G: np.ndarray, config: AnalogConfig) -> np.ndarray:
         """W_eff of a tile with conductances ``G`` [S] (rows x columns) under ``config``.
@@ -248,12 +259,13 @@ class TransferCache:
         if not config.parasitics:
             return G
         key = _key(G, config)
-        W = self._store.get(key)
-        if W is not None:
-            self.hits += 1
-            self._store.move_to_end(key)
-            return W
-        self.misses += 1
+        with self._lock:
+            W = self._store.get(key)
+            if W is not None:
+                self.hits += 1
+                self._store.move_to_end(key)
+                return W
+            self.misses += 1
         t0 = time.perf_counter()
         W = None
         if self.method == "lines":
@@ -261,22 +273,41 @@ class TransferCache:
                                      config.r_sense)
         if W is None:
             W = np.array(make_crossbar(G, config, linear=True).transfer_matrix(), dtype=float)
-        self.seconds += time.perf_counter() - t0
         W.setflags(write=False)
-        self._store[key] = W
-        self._bytes += W.nbytes
-        while self._bytes > self.max_bytes and len(self._store) > 1:
-            _, old = self._store.popitem(last=False)
-            self._bytes -= old.nbytes
+        with self._lock:
+            self.seconds += time.perf_counter() - t0
+            if key not in self._store:
+                self._store[key] = W
+                self._bytes += W.nbytes
+            while self._bytes > self.max_bytes and len(self._store) > 1:
+                _, old = self._store.popitem(last=False)
+                self._bytes -= old.nbytes
         return W
 
     def __len__(self) -> int:
         return len(self._store)
 
+    def clear(self) -> None:
+        """Drop every stored matrix (the counters are kept)."""
+        with self._lock:
+            self._store.clear()
+            self._bytes = 0
+
     def stats(self) -> dict:
         """``{"hits", "misses", "entries", "seconds"}``."""
         return {"hits": self.hits, "misses": self.misses, "entries": len(self._store),
                 "seconds": self.seconds}
+
+
+_DEFAULT_CACHE: TransferCache | None = None
+
+
+def default_cache() -> TransferCache:
+    """The process-wide transfer-matrix cache (256 MiB) that :func:`evaluate` uses by default."""
+    global _DEFAULT_CACHE
+    if _DEFAULT_CACHE is None:
+        _DEFAULT_CACHE = TransferCache(max_bytes=256 << 20)
+    return _DEFAULT_CACHE
 
 
 @dataclass
