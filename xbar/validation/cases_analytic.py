@@ -1039,3 +1039,57 @@ def single_power_law() -> CaseResult:
     nonlin = float(abs(i_ref[-1] - g * V[-1] / (1 + g * r_total)) / i_ref[-1])
     return CaseResult(rel_error(sol.output[:, 0], i_ref), details={"nonlinearity": nonlin},
                       checks=[Check("deviation from the linear cell at 3 V", nonlin, 0.1)])
+
+
+_LINEAR_ELEMENTS = """linear elements with closed forms
+.param rin=1k rf={10*rin} gain=1e5 gm=2m
+V1 in 0 DC 0.3
+R1 in n {rin}
+R2 n out {rf}
+E1 out 0 0 n {gain}
+G1 0 gout in 0 {gm}
+Rg gout 0 4.7k
+I1 0 ib DC 1.5m
+Rb ib 0 2k
+X1 in d divider
+.subckt divider a b
+Rtop a b 3k
+Rbot b 0 1k
+.ends
+.op
+.end
+"""
+
+
+@case(
+    name="engine_linear_elements",
+    kind="analytic",
+    description=(
+        "The netlist engine on a netlist using .param expressions, a subcircuit instance, a "
+        "VCVS (an inverting amplifier of open-loop gain 1e5 with 1 k / 10 k feedback), a VCCS "
+        "(transconductance 2 mS into 4.7 kohm) and a current source: every node voltage and "
+        "the source current against hand-derived closed forms (the amplifier's "
+        "-(Rf/Rin) / (1 + (1 + Rf/Rin)/A), gm V R, I R, the divider), with SPICE's sign "
+        "conventions for G, I and the V-source current."
+    ),
+    reference="closed forms",
+    tolerance=ROUNDOFF,
+    why=(
+        "a direct LU of a 7-unknown system; the amplifier's open-loop gain 1e5 sets the "
+        "condition number, so round-off is bounded by ~1e5 eps ~ 2e-11 on the virtual-ground "
+        "node and far less on the others; judged relative to the largest node voltage"
+    ),
+)
+def engine_linear_elements() -> CaseResult:
+    import xbar
+
+    vin, rin, rf, gain, gm, rg, i1, rb = 0.3, 1e3, 1e4, 1e5, 2e-3, 4.7e3, 1.5e-3, 2e3
+    x = (vin / rin) / (1 / rin + (1 + gain) / rf)
+    expected = {"in": vin, "n": x, "out": -gain * x, "gout": gm * vin * rg, "ib": i1 * rb,
+                "d": vin * 1e3 / 4e3}
+    res = xbar.solve_dc(xbar.read_netlist(_LINEAR_ELEMENTS))
+    got = [float(np.ravel(res.voltage(k))[0]) for k in expected]
+    i_v1 = -((vin - x) / rin + vin / 4e3)
+    errs = {"voltages": rel_error(got, list(expected.values())),
+            "v1_current": abs(float(np.ravel(res.current("v1"))[0]) - i_v1) / abs(i_v1)}
+    return CaseResult.of(errs)
