@@ -213,3 +213,26 @@ def test_fine_adc_and_peripherals_approach_ideal(kw):
     coarse.input_scale = None
     rel4 = np.linalg.norm(coarse.mvm(X, None) - ref) / np.linalg.norm(ref)
     assert rel4 > 5 * rel
+
+
+def test_biscale_shrinks_weight_range_error_of_small_weights():
+    rng = np.random.default_rng(11)
+    W = rng.laplace(0, 0.1, (200, 60))
+    W[0, 0], W[0, 1] = 1.0, -1.0
+    cfg = AnalogConfig(programming_error="weight_range", programming_sigma=0.05)
+    small = np.abs(W) < 0.25
+    d_layer = _effective_weights(_chip_layer(W, cfg)) - W
+    bi = _chip_layer(W, cfg.replace(weight_scaling="biscale", biscale_shift=2,
+                                    biscale_threshold=0.25))
+    d_bi = _effective_weights(bi) - W
+    assert d_layer[small].std() == pytest.approx(0.05, rel=0.05)
+    # small weights live only in the amplified group (their main-group pairs stay off):
+    # the same conductance error is worth 2**-2 of it in weight units
+    assert d_bi[small].std() == pytest.approx(0.05 / 4, rel=0.05)
+    assert d_bi[~small].std() == pytest.approx(0.05, rel=0.2)
+    assert bi.plan.mapping.cells == 2 * _chip_layer(W, cfg).plan.mapping.cells
+    # state-independent error: off pairs carry no error either
+    si = cfg.replace(programming_error="state_independent", programming_sigma=0.02,
+                     weight_scaling="biscale", programming_clip=False, g_min=0.0)
+    d_si = _effective_weights(_chip_layer(W, si)) - W
+    assert d_si[small].std() == pytest.approx(0.02 * np.sqrt(2) / 4, rel=0.05)

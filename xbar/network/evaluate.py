@@ -349,7 +349,9 @@ def program_chip(plans: list[LayerPlan], folded_model, config: AnalogConfig, chi
 
     Draw order (fixed, so a chip is reproducible): for each layer in forward order,
     for each tile in plan order: weight-range pair errors, per-cell programming
-    error, stuck cells; then the layer's bias errors.
+    error, stuck cells; then the layer's bias errors.  Differential pairs that a
+    bi-scale plane leaves unused (the weight lives in the other scale group) stay
+    off at g_min without programming error (stuck faults and drift still apply).
     """
     rng = chip_rng(config.seed, chip)
     layers = {}
@@ -364,6 +366,12 @@ def program_chip(plans: list[LayerPlan], folded_model, config: AnalogConfig, chi
         for spec in plan.specs:
             plane = m.planes[spec.plane]
             G = tile_target_conductances(spec, plane, config)
+            off = None  # differential pairs of weights stored in another scale group
+            if plane.active is not None and spec.kind == "differential":
+                a = plane.active[spec.r0:spec.r1, spec.j0:spec.j1]
+                if not a.all():
+                    off = np.repeat(~a, 2, axis=1)
+                    G_target = G.copy()
             if sigma_wr > 0:
                 n = spec.outputs
                 if spec.kind == "differential":
@@ -372,6 +380,8 @@ def program_chip(plans: list[LayerPlan], folded_model, config: AnalogConfig, chi
                 else:
                     G[:, :n] = apply_weight_range(G[:, :n], None, sigma_wr, rng)[0]
             G = program_cells(G, config, rng)
+            if off is not None:  # left off (at g_min), never programmed: no programming error
+                G = np.where(off, G_target, G)
             G = apply_stuck(G, config, rng)
             G = apply_drift(G, config)
             W_eff = cache.transfer_matrix(G, config)

@@ -21,7 +21,9 @@ Scaling (``weight_scaling``):
   max|W|`` are stored amplified by ``2**biscale_shift`` in a second set of cells
   whose partial sums are scaled by ``2**-biscale_shift`` digitally (xbar's
   interpretation of paper 2's analog floating point: twice the cells and ADC
-  conversions of ``layer`` scaling, no other hardware).
+  conversions of ``layer`` scaling, no other hardware).  Each weight lives in one
+  group (:attr:`Plane.active`); with differential mapping its pair in the other
+  group is left off at g_min (not programmed, so without programming error).
 
 Quantisation (``weight_bits`` = B > 0): the normalised weight in [-1, 1] is
 rounded to an integer in [-Q, Q], Q = 2**(B-1) - 1 (sign + magnitude).  A
@@ -66,6 +68,10 @@ class Plane:
         Digital weight of the plane's output in the recombination.
     label : str
         ``"main"``, ``"slice<i>"``, ``"small"``, ``"small/slice<i>"``...
+    active : ndarray of bool or None
+        Which weights this plane stores (n_in x n_out); None = all.  With bi-scale
+        scaling each weight lives in one scale group only; the other group's cells
+        for it are left off (at g_min, not programmed, so without programming error).
     """
 
     kind: str
@@ -75,6 +81,7 @@ class Plane:
     offset: float
     coef: float
     label: str
+    active: np.ndarray | None = None
 
     def value(self) -> np.ndarray:
         """The signed value this plane represents (n_in x n_out)."""
@@ -188,20 +195,20 @@ def map_weights(W: np.ndarray, config: AnalogConfig) -> LayerMapping:
         scale = np.full(n_out, w_max if w_max > 0 else 1.0)
     wn = W / scale  # in [-1, 1]
 
-    groups: list[tuple[str, np.ndarray, float]]
+    groups: list[tuple[str, np.ndarray, float, np.ndarray | None]]
     if config.weight_scaling == "biscale":
         k = config.biscale_shift
         small = np.abs(wn) < config.biscale_threshold
         groups = [
-            ("main", np.where(small, 0.0, wn), 1.0),
-            ("small", np.where(small, wn * 2.0 ** k, 0.0), 2.0 ** -k),
+            ("main", np.where(small, 0.0, wn), 1.0, ~small),
+            ("small", np.where(small, wn * 2.0 ** k, 0.0), 2.0 ** -k, small),
         ]
     else:
-        groups = [("main", wn, 1.0)]
+        groups = [("main", wn, 1.0, None)]
 
     planes: list[Plane] = []
     B, S = config.weight_bits, config.weight_slices
-    for label, g, factor in groups:
+    for label, g, factor, active in groups:
         if B == 0:
             Q = 1.0
             q = np.clip(g, -1.0, 1.0)
@@ -211,23 +218,26 @@ def map_weights(W: np.ndarray, config: AnalogConfig) -> LayerMapping:
         if config.mapping == "differential":
             pos, neg = np.maximum(q, 0.0), np.maximum(-q, 0.0)
             if S == 1:
-                planes.append(Plane("differential", pos, neg, Q, 0.0, factor / Q, label))
+                planes.append(Plane("differential", pos, neg, Q, 0.0, factor / Q, label,
+                                    active))
             else:
                 sp, b = _slices(pos, B - 1, S)
                 sn, _ = _slices(neg, B - 1, S)
                 for i in range(S):
                     planes.append(Plane("differential", sp[i], sn[i], float(2 ** b - 1), 0.0,
-                                        factor * 2.0 ** (b * i) / Q, _join(label, f"slice{i}")))
+                                        factor * 2.0 ** (b * i) / Q, _join(label, f"slice{i}"),
+                                        active))
         else:
             u = q + Q
             if S == 1:
-                planes.append(Plane("offset", u, None, 2 * Q, Q, factor / Q, label))
+                planes.append(Plane("offset", u, None, 2 * Q, Q, factor / Q, label, active))
             else:
                 su, b = _slices(u, B, S)
                 so, _ = _slices(np.array([Q]), B, S)
                 for i in range(S):
                     planes.append(Plane("offset", su[i], None, float(2 ** b - 1), float(so[i][0]),
-                                        factor * 2.0 ** (b * i) / Q, _join(label, f"slice{i}")))
+                                        factor * 2.0 ** (b * i) / Q, _join(label, f"slice{i}"),
+                                        active))
     return LayerMapping(n_in, n_out, scale, planes, w_max, w_range_half)
 
 
