@@ -10,6 +10,8 @@ Parts (each one sweep, CSV + PNG in docs/figures/, summarised in docs/network.md
 * ``map_adc``   -- differential versus offset mapping versus ADC bits, calibrated ranges;
 * ``map_wires`` -- differential versus offset mapping versus bit-line (column) wire
   resistance per cell, exact circuit solves;
+* ``map_wires_ref`` -- offset mapping with the offset removed digitally or by an analog
+  reference column, versus wire resistance;
 * ``adc_range`` -- calibrated versus fixed (full-scale) ADC ranges versus ADC bits, for
   both mappings (finding 3).
 
@@ -56,6 +58,9 @@ def parts(args):
                     "ADC resolution (calibrated ranges)"),
         "map_wires": (base, {"r_col": WIRE_R, "mapping": MAPPINGS}, 1,
                       "bit-line wire resistance (exact solves)"),
+        "map_wires_ref": (base.replace(mapping="offset"),
+                          {"r_col": WIRE_R, "offset_subtraction": ["digital", "reference_column"]},
+                          1, "offset mapping: digital vs reference-column subtraction, wires"),
         "adc_range": (base.replace(adc_bits=8, adc_range="calibrated"),
                       {"adc_bits": ADC_BITS, "adc_range": RANGES}, 1,
                       "calibrated vs full-scale ADC range (differential)"),
@@ -78,7 +83,7 @@ def main(argv=None) -> int:
         table = C.run(f"xiao_{name}", MODEL, base, axes, args, chips=chips)
         plot_sweep(table, args.out / f"xiao_{name}.png", title=title, digital=digital,
                    band="std" if table.chips > 1 else "none",
-                   xscale="symlog" if name == "map_wires" else "linear")
+                   xscale="symlog" if name.startswith("map_wires") else "linear")
         C.save_json(args.out / f"xiao_{name}.json",
                     {"title": title, "fields": table.fields, "chips": table.chips,
                      "limit": args.limit, "config": base.to_dict(),

@@ -52,8 +52,8 @@ def recovery(tables, clean_index=0, threshold=0.10):
     if len(hit) == 0:
         return {"sigma": None, "note": f"plain/layer never loses {100 * threshold:.0f} points"}
     i = int(hit[0])
-    out = {"sigma": SIGMAS[i], "plain_layer_clean": clean, "plain_layer_at_sigma": m_plain[i],
-           "loss_points": 100 * loss[i], "remedies": {}}
+    out = {"sigma": plain.values[0][i], "plain_layer_clean": clean,
+           "plain_layer_at_sigma": m_plain[i], "loss_points": 100 * loss[i], "remedies": {}}
     cands = {f"{k}/layer": (k, "layer") for k in ("noise", "hessian") if k in tables}
     cands.update({f"plain/{s}": ("plain", s) for s in ("column", "biscale")})
     cands.update({f"{k}/{s}": (k, s) for k in ("noise", "hessian") if k in tables
@@ -78,6 +78,8 @@ def main(argv=None) -> int:
                    "[ohm]; rows are ideal, as in Xiao et al.'s parasitics model")
     p.add_argument("--circuit-chips", type=int, default=None,
                    help="chips per point in the circuit condition (default: --chips)")
+    p.add_argument("--circuit-sigmas", type=float, nargs="*", default=None,
+                   help="sigma grid of the circuit condition (default: the full grid)")
     p.add_argument("--models", nargs="*", default=list(MODELS))
     args = p.parse_args(argv)
     chips = args.chips or 20
@@ -91,10 +93,11 @@ def main(argv=None) -> int:
         if args.only and cond not in args.only:
             continue
         n_chips = args.circuit_chips if cond == "circuit" and args.circuit_chips else chips
+        sigmas = args.circuit_sigmas if cond == "circuit" and args.circuit_sigmas else SIGMAS
         tables = {}
         for key in args.models:
             tables[key] = C.run(f"wan_{cond}_{MODELS[key]}", MODELS[key], base,
-                                {"programming_sigma": SIGMAS, "weight_scaling": SCALINGS},
+                                {"programming_sigma": sigmas, "weight_scaling": SCALINGS},
                                 args, chips=n_chips)
         fig, axes = C.figure(len(tables))
         for ax, (key, t) in zip(axes[0], tables.items(), strict=True):
@@ -107,7 +110,7 @@ def main(argv=None) -> int:
         for j, (ax, s) in enumerate(zip(axes[0], SCALINGS, strict=True)):
             acc = np.stack([t.accuracies[:, j, :] for t in tables.values()], axis=1)
             comb = SweepTable(fields=("programming_sigma", "training"),
-                              values=(tuple(SIGMAS), tuple(tables)), accuracies=acc,
+                              values=(tuple(sigmas), tuple(tables)), accuracies=acc,
                               seconds=np.zeros_like(acc))
             plot_sweep(comb, ax=ax, title=f"{s} scaling")
             ax.set_ylim(0, 100)

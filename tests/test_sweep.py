@@ -282,3 +282,21 @@ def test_frozen_config_replace_semantics():
     t = sweep(MODEL, base, {"mapping": ["offset"]}, executor="serial", evaluate=fake_evaluate)
     ref = fake_evaluate(MODEL, dataclasses.replace(base, mapping="offset"), chips=[0, 1, 2])
     assert list(t.accuracies[0, 0]) == ref.accuracies
+
+
+def test_dask_scheduler_address_and_client(tmp_path):
+    """A running cluster reached by its address (as --scheduler ADDRESS does) or a Client."""
+    distributed = pytest.importorskip("distributed")
+    ref = sweep(MODEL, FakeConfig(), {"programming_sigma": [0.0, 0.2]}, executor="serial",
+                evaluate=fake_evaluate)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        t = sweep(MODEL, FakeConfig(), {"programming_sigma": [0.0, 0.2]},
+                  executor=cluster.scheduler_address, out=tmp_path / "a.csv",
+                  evaluate=fake_evaluate)
+        assert np.array_equal(t.accuracies, ref.accuracies)
+        with distributed.Client(cluster) as client:
+            t2 = sweep(MODEL, FakeConfig(), {"programming_sigma": [0.0, 0.2]}, executor=client,
+                       evaluate=fake_evaluate)
+            assert np.array_equal(t2.accuracies, ref.accuracies)
+            assert client.status == "running"  # a client we were given is left open
