@@ -202,3 +202,18 @@ def test_kcl_residual_on_random_linear_circuits():
         A = pat.matrix(pat.linear_data())
         r = A @ op.x - pat.source_matrix @ np.array([1.0])
         assert np.abs(r).max() < 1e-12
+
+
+def test_numba_and_numpy_assembly_give_the_same_newton_solution():
+    from xbar.newton import DCSystem
+
+    c, _ = build([("V1", "a", "0", 1.5), ("R1", "a", "b", 1e3), ("D1", "b", "0", "dm"),
+                  ("B1", "b", "0", "1e-4*sinh(2*V(b))")], models={"dm": DiodeModel("dm")},
+                 options=TIGHT)
+    xs = []
+    for kernel in ("numpy", "numba"):
+        system = DCSystem(c, TIGHT, kernel=kernel)
+        res, strategy = system.operating_point()
+        assert system.kernel == kernel and res.converged
+        xs.append(res.x)
+    np.testing.assert_allclose(xs[0], xs[1], rtol=1e-12)
