@@ -236,3 +236,17 @@ def test_biscale_shrinks_weight_range_error_of_small_weights():
                      weight_scaling="biscale", programming_clip=False, g_min=0.0)
     d_si = _effective_weights(_chip_layer(W, si)) - W
     assert d_si[small].std() == pytest.approx(0.02 * np.sqrt(2) / 4, rel=0.05)
+
+
+def test_weight_range_chips_match_the_digital_noise_model(model, data):
+    """Chip k of the analog evaluator with weight_range error (layer scaling, no other
+    effect) draws the same errors as xbar.network.noise's digital chip k: same accuracies."""
+    from xbar.network.noise import chip_accuracies
+
+    x, y = data.x_test[:250], data.y_test[:250]
+    digital = chip_accuracies(model, x, y, 0.15, chips=3, seed=4)
+    cfg = AnalogConfig(programming_error="weight_range", programming_sigma=0.15, seed=4,
+                       repeats=3)
+    analog = evaluate(model, cfg, dataset=data, limit=250)
+    np.testing.assert_allclose(analog.accuracies, digital, rtol=0, atol=1 / 250 + 1e-12)
+    assert len(set(analog.accuracies)) > 1
