@@ -165,6 +165,31 @@ def test_nonlinear_sweep_with_breakdown_matches_ngspice(ngspice):
     compare(solve_dc(circuit), ngspice(text), 1e-6)
 
 
+def test_sources_inside_subcircuits_use_ngspice_names(ngspice):
+    text = """hierarchical sources
+.subckt inner a b
+vm a m dc 0.1
+r1 m b 1k
+e1 q 0 m 0 2
+rq q 0 1k
+.ends
+.subckt outer a b
+x2 a b inner
+rb a b 3k
+.ends
+v1 in 0 1
+x1 in 0 outer
+x3 in out inner
+r2 out 0 1k
+.op
+.end
+"""
+    result = solve_dc(read_netlist(text))
+    assert {"v.x1.x2.vm", "e.x1.x2.e1", "v.x3.vm"} <= set(result.currents)
+    assert result.current("x1.x2.vm") == result.current("v.x1.x2.vm")
+    compare(result, ngspice(text), 1e-9)
+
+
 @pytest.mark.parametrize("temp", [-20.0, 85.0])
 def test_diode_temperature_matches_ngspice(temp, ngspice):
     from dataclasses import replace

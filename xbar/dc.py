@@ -52,6 +52,10 @@ class _Named:
         idx = self.__dict__.get("_bidx")
         if idx is None:
             idx = {n: i for i, n in enumerate(self.branch_names)}
+            # hierarchical sources also answer to their plain path ("x1.vm" for "v.x1.vm")
+            for i, n in enumerate(self.branch_names):
+                if "." in n:
+                    idx.setdefault(n.split(".", 1)[1], i)
             self.__dict__["_bidx"] = idx
         if key not in idx:
             raise XbarError(f"no voltage source (V or E) named {name!r} in the solution",
@@ -85,7 +89,11 @@ class OperatingPoint(_Named):
         return 0.0 if col is None else float(self.x[col])
 
     def current(self, name: str) -> float:
-        """Branch current of V/E source ``name`` [A], positive into its + terminal."""
+        """Branch current of V/E source ``name`` [A], positive into its + terminal.
+
+        Sources inside subcircuits are named as ngspice names them
+        (``v.x1.vm``); the plain path (``x1.vm``) is accepted too.
+        """
         return float(self.x[self._branch_col(name)])
 
     @property
@@ -95,7 +103,7 @@ class OperatingPoint(_Named):
 
     @property
     def currents(self) -> dict[str, float]:
-        """V/E source name (lower case) -> branch current [A] (SPICE sign)."""
+        """V/E source name (lower case, ngspice's naming) -> branch current [A] (SPICE sign)."""
         return {n: float(self.x[self.n_voltage + i]) for i, n in enumerate(self.branch_names)}
 
 
@@ -190,7 +198,7 @@ def solve_dc(circuit: Circuit, options: Options | None = None, *, analysis=None,
     system = DCSystem(circuit, opts)
     lay = system.layout
     named = dict(node_names=[n.lower() for n in circuit.node_names[1:]],
-                 branch_names=[n.lower() for n in circuit.vsources.name + circuit.vcvs.name],
+                 branch_names=[spice_name(n) for n in circuit.vsources.name + circuit.vcvs.name],
                  n_voltage=lay.n_voltage)
     if isinstance(analysis, DCSweep):
         return _sweep(circuit, system, analysis, named, progress)
@@ -201,6 +209,18 @@ def solve_dc(circuit: Circuit, options: Options | None = None, *, analysis=None,
         return OperatingPoint(**named, x=x, iterations=1, strategy="linear")
     res, strategy = system.operating_point()
     return OperatingPoint(**named, x=res.x, iterations=res.iterations, strategy=strategy)
+
+
+def spice_name(name: str) -> str:
+    """ngspice's name for an element: ``x1.x2.vm`` (inside subcircuits) is ``v.x1.x2.vm``.
+
+    >>> spice_name("V1"), spice_name("x1.x2.vm")
+    ('v1', 'v.x1.x2.vm')
+    """
+    name = name.lower()
+    if "." not in name:
+        return name
+    return f"{name.rsplit('.', 1)[1][0]}.{name}"
 
 
 def _sweep_index(circuit: Circuit, name: str, dc: DCSweep) -> int:
