@@ -212,3 +212,27 @@ def test_generated_crossbars_match_ngspice(cell, size, ngspice):
     text = crossbar_netlist(*size, cell=cell, seed=11, v_max=1.5)
     result = solve_dc(read_netlist(text))
     compare(result, ngspice(text), 1e-9 if cell == "linear" else 1e-6)
+
+
+HARD = {
+    "diode chain at 20 V": [("V1", "a", "0", 20.0), ("R1", "a", "d0", 10.0)]
+    + [(f"D{k}", f"d{k}", f"d{k + 1}", "dfast") for k in range(10)] + [("R2", "d10", "0", 10.0)],
+    "diode bridge": [("V1", "p", "n", 12.0), ("RG", "n", "0", 1e6), ("D1", "p", "o", "dslow"),
+                     ("D2", "n", "o", "dslow"), ("D3", "g", "p", "dslow"),
+                     ("D4", "g", "n", "dslow"), ("RL", "o", "g", 100.0), ("RX", "g", "0", 1.0)],
+    "zener regulator": [("V1", "a", "0", 15.0), ("R1", "a", "z", 220.0),
+                        ("D1", "0", "z", "dzen", 1.0), ("RL", "z", "0", 1e3)],
+    "steep sinh array": [("V1", "a", "0", 4.0), ("R1", "a", "b", 5.0)]
+    + [(f"B{k}", "b", f"c{k}", "1e-4*sinh(6*V(b,c" + str(k) + "))") for k in range(5)]
+    + [(f"RC{k}", f"c{k}", "0", 50.0 * (k + 1)) for k in range(5)],
+    "exp with feedback": [("V1", "a", "0", 2.0), ("R1", "a", "b", 1e3), ("R2", "c", "0", 1e3),
+                          ("B1", "b", "c", "1e-9*(exp(V(b,c)/0.04)-1)"),
+                          ("E1", "f", "0", "c", "0", 0.5), ("R3", "f", "b", 2e3)],
+}
+
+
+@pytest.mark.parametrize("name", sorted(HARD))
+def test_hard_nonlinear_circuits_match_ngspice(name, ngspice):
+    circuit, text = build(HARD[name], options=TIGHT, models=DIODES)
+    result = solve_dc(circuit)
+    compare(result, ngspice(text), 1e-6)
