@@ -143,3 +143,11 @@ def test_gmin_or_source_stepping_rescues_newton(monkeypatch):
     op = solve_dc(c)
     assert op.strategy == "source stepping"
     assert op.voltage("b") == pytest.approx(ref, rel=1e-6)
+
+
+def test_structurally_singular_nonlinear_circuit_is_singular_not_convergence():
+    # E1 forces V(b) - V(b) = 0: no topology rule catches it, the factorisation does
+    c, _ = build([("V1", "a", "0", 1.0), ("R1", "a", "b", 1e3), ("E1", "b", "0", "b", "0", 1.0),
+                  ("D1", "b", "0", "dm")], models={"dm": DiodeModel("dm")})
+    with pytest.raises(SingularCircuitError, match="e1#branch"):
+        solve_dc(c)

@@ -331,12 +331,14 @@ class DCSystem:
              lambda: self.source_stepping(x0, maxiter=maxiter, sources=sources)),
         ]
         last = None
+        singular: list[SingularCircuitError] = []
         for name, attempt in attempts:
             try:
                 res = attempt()
-            except SingularCircuitError:
+            except SingularCircuitError as exc:
                 if name == "newton" and self.is_linear:
                     raise
+                singular.append(exc)
                 res = NewtonResult(x0, None, 0, False, "(singular matrix)", np.inf)
                 if last is None:
                     last = res
@@ -348,6 +350,12 @@ class DCSystem:
             log.debug("%s failed for %s (worst %s)", name, what, res.worst)
             if last is None or not last.worst or last.worst.startswith("("):
                 last = res
+        if len(singular) == len(attempts):
+            # singular whatever the strategy: a structural problem, not convergence
+            first = singular[0]
+            raise SingularCircuitError(
+                f"{first.message} (at every strategy: " + ", ".join(tried) + ")",
+                location=first.location, hint=first.hint)
         if last.worst.startswith("("):
             why = ("the linearised circuit became singular or non-finite (device currents "
                    "out of range)")
