@@ -112,8 +112,10 @@ def test_nonlinear_linearized_vs_exact():
     np.testing.assert_allclose(exact, ref, rtol=1e-9)
     err = np.abs(lin - exact).max() / np.abs(exact).max()
     ideal = np.abs(np.sinh(4 * V) / 4 @ G - exact).max() / np.abs(exact).max()
-    # measured: 0.54 % vs 3.9 % for ideal wires (the scheme captures ~86 % of the IR drop)
-    assert err < 1e-2 and err < 0.2 * ideal, (err, ideal)
+    # measured: 0.13 % (f(V) @ W_eff: 0.54 %; ignoring the wires: 3.9 %)
+    assert err < 2e-3 and err < 0.05 * ideal, (err, ideal)
+    old = np.abs(np.sinh(4 * V) / 4 @ tile.W_eff - exact).max() / np.abs(exact).max()
+    assert err < 0.5 * old
     # without parasitics the cell law is exact
     t0 = Tile(spec, G, G)
     np.testing.assert_allclose(t0.currents(V, cfg.replace(r_row=0.0, r_col=0.0)),

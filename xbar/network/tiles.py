@@ -21,12 +21,17 @@ Nonlinear (``sinh``) cells, I = G sinh(k v) / k:
 
 * without parasitics the cell voltage is the applied one, so the currents are
   exactly ``f(V) @ G`` with ``f(v) = sinh(k v) / k``;
-* ``nonlinear_mode = "linearized"`` with parasitics: the parasitic network is
-  linearised at V = 0 (cells replaced by their small-signal conductance G, whose
-  exact transfer matrix is cached) and the cell nonlinearity is corrected on the
-  applied voltage: ``I ~= f(V) @ W_eff``.  This is exact for ideal wires and
-  first-order in the IR drop; the error grows with ``k * IR drop`` (see
-  ``benchmarks/RESULTS.md`` and ``tests/test_network_tiles.py`` for measured values);
+* ``nonlinear_mode = "linearized"`` with parasitics: the wires are linearised
+  with the cells at their small-signal conductance G (exact transfer matrix
+  ``W_eff``, cached) and the cell nonlinearity is added as a correction.  Writing
+  the cell law as ``G (v + sum_n c_n v^(2n+1))`` (sinh series, c_n = k^(2n) /
+  (2n+1)!) and each cell's voltage as ``a_ij V_i`` with the attenuation
+  ``a_ij = W_eff_ij / G_ij`` (clipped to [0, 1]) of the linear network, the
+  currents are ``V @ W_eff + sum_n (V^(2n+1)) @ (c_n G a^(2n+1))``: a few dense
+  matmuls with cached matrices (terms up to (k v)^(2n) / (2n+1)! < 1e-12).  Exact
+  for ideal wires (a = 1); measured against exact solves it is 4x better than
+  applying the cell law to the driven voltages (``f(V) @ W_eff``); see
+  ``benchmarks/RESULTS.md`` and ``tests/test_network_tiles.py``;
 * ``nonlinear_mode = "exact"``: a batched circuit solve of the tile for every
   MVM (``crossbar.solve(V).output``), for checking.
 """
@@ -34,6 +39,7 @@ Nonlinear (``sinh``) cells, I = G sinh(k v) / k:
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -327,6 +333,22 @@ class Tile:
     G: np.ndarray
     W_eff: np.ndarray
     _crossbar: object = None
+    _series: list = field(default_factory=list, repr=False)
+
+    def _sinh_series(self, k: float, v_max: float) -> list[np.ndarray]:
+        """``c_n G a^(2n+1)`` for the terms n = 1, 2, ... that matter up to ``v_max``."""
+        x = k * v_max
+        n_needed = 1
+        while x ** (2 * n_needed + 2) / math.factorial(2 * n_needed + 3) > 1e-12 \
+                and n_needed < 40:
+            n_needed += 1
+        if len(self._series) < n_needed:
+            a = np.divide(self.W_eff, self.G, out=np.zeros_like(self.G), where=self.G > 0)
+            np.clip(a, 0.0, 1.0, out=a)
+            for n in range(len(self._series) + 1, n_needed + 1):
+                c = k ** (2 * n) / math.factorial(2 * n + 1)
+                self._series.append(c * self.G * a ** (2 * n + 1))
+        return self._series[:n_needed]
 
     def currents(self, V: np.ndarray, config: AnalogConfig, rng=None) -> np.ndarray:
         """Column currents [A] (K x physical columns) for row voltages ``V`` [V] (K x rows)."""
@@ -336,7 +358,11 @@ class Tile:
         elif not config.parasitics:
             I = f(V) @ self.G
         elif config.nonlinear_mode == "linearized":
-            I = f(V) @ self.W_eff
+            I = V @ self.W_eff
+            v_max = float(np.abs(V).max()) if V.size else 0.0
+            if v_max > 0:
+                for n, H in enumerate(self._sinh_series(config.device_k, v_max), start=1):
+                    I += (V ** (2 * n + 1)) @ H
         else:
             if self._crossbar is None:
                 self._crossbar = make_crossbar(self.G, config)
