@@ -267,3 +267,15 @@ def test_short_between_ideal_sources_is_reported():
                        row_bias=np.array([[None, 0.3]] * M, dtype=object))
     with pytest.raises(xbar.CircuitError, match="short circuit"):
         xb.solve(V0)
+
+
+@pytest.mark.parametrize("device", [xbar.Linear(), xbar.Sinh(4.0)], ids=["linear", "sinh"])
+def test_grid_and_general_kernels_agree(device, monkeypatch):
+    G = RNG.uniform(1e-6, 1e-4, (17, 13))
+    V = RNG.uniform(0, 0.5, (4, 17))
+    kw = dict(r_row=RNG.uniform(0.5, 2, (17, 13)), r_col=1.5, r_driver=2.0, device=device)
+    fast = xbar.Crossbar(G, **kw).solve(V, return_nodes=True)
+    monkeypatch.setattr(xbar.Crossbar, "_grid_kernel", False)
+    slow = xbar.Crossbar(G, **kw).solve(V, return_nodes=True)
+    np.testing.assert_allclose(fast.output, slow.output, rtol=1e-9)
+    np.testing.assert_allclose(fast.col_voltages, slow.col_voltages, rtol=1e-9, atol=1e-12)

@@ -27,7 +27,7 @@ import numpy as np
 from numba import njit, prange
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy", fastmath=True)
 def tri_factor(ptr, off, dg, inv_u):
     """Pivots of the LDL^T factorisation of every chain; ``dg``/``inv_u``: (Kg, n)."""
     L = ptr.shape[0] - 1
@@ -46,7 +46,7 @@ def tri_factor(ptr, off, dg, inv_u):
             inv_u[k, s] = prev
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _tri_solve_line(ptr, off, inv_u, kg, line, b, k, x):
     s0 = ptr[line]
     s1 = ptr[line + 1]
@@ -66,7 +66,7 @@ def _tri_solve_line(ptr, off, inv_u, kg, line, b, k, x):
         x[k, s] = xs
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy", fastmath=True)
 def tri_solve(ptr, off, inv_u, b, x):
     """Solve every chain for every batch row: ``x[k] = T^-1 b[k]``."""
     L = ptr.shape[0] - 1
@@ -79,7 +79,7 @@ def tri_solve(ptr, off, inv_u, b, x):
         _tri_solve_line(ptr, off, inv_u, kg, line, b, k, x)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy", fastmath=True)
 def _bt_solve(b_ptr, b_off, inv_ub, bcptr, bca, bcb, bcg, p, add, yb, wb, active):
     """wb = Tb^-1 (add + B^T p) per b line (``add`` may have 0 rows: none)."""
     L = b_ptr.shape[0] - 1
@@ -102,7 +102,7 @@ def _bt_solve(b_ptr, b_off, inv_ub, bcptr, bca, bcb, bcg, p, add, yb, wb, active
         _tri_solve_line(b_ptr, b_off, inv_ub, kg, line, yb, k, wb)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy", fastmath=True)
 def _apply_rows(a_ptr, a_off, a_dg, acptr, aca, acb, acg, p, wb, q, part, active):
     """q = Ta p - B wb per a line; part[k, line] = p . q over the line."""
     L = a_ptr.shape[0] - 1
@@ -134,7 +134,7 @@ def _apply_rows(a_ptr, a_off, a_dg, acptr, aca, acb, acg, p, wb, q, part, active
         part[k, line] = acc
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy", fastmath=True)
 def _update(a_ptr, a_off, inv_ua, alpha, x, r, p, q, z, part_rz, part_rr, active):
     """x += alpha p; r -= alpha q; z = Ta^-1 r; partial r.z and r.r per line."""
     L = a_ptr.shape[0] - 1
@@ -160,7 +160,7 @@ def _update(a_ptr, a_off, inv_ua, alpha, x, r, p, q, z, part_rz, part_rr, active
         part_rr[k, line] = rr
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy", fastmath=True)
 def _direction(a_ptr, beta, z, p, active):
     L = a_ptr.shape[0] - 1
     K = z.shape[0]
@@ -174,7 +174,7 @@ def _direction(a_ptr, beta, z, p, active):
             p[k, s] = z[k, s] + be * p[k, s]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def schur_pcg(a_ptr, a_off, a_dg, b_ptr, b_off, b_dg,
               acptr, aca, acb, acg, bcptr, bca, bcb, bcg,
               rhs_a, rhs_b, x_a, x_b, tol, maxiter, iters, resid):
@@ -294,4 +294,262 @@ def schur_pcg(a_ptr, a_off, a_dg, b_ptr, b_off, b_dg,
     for k in range(K):
         active[k] = True
     _bt_solve(b_ptr, b_off, inv_ub, bcptr, bca, bcb, bcg, x_a, rhs_b, yb, x_b, active)
+    return total
+
+
+# ----------------------------------------------------------------------------- grid kernels
+# Fast path when no node is collapsed (every wire segment > 0 ohm): row and column
+# unknowns both live on the (M, N) grid in row-major order, arrays (K, M*N).  Rows are
+# solved line by line, columns in lockstep over chunks of adjacent columns, so every
+# inner loop is contiguous; the batch loop sits just outside the innermost loop so a
+# row's (or chunk's) coefficients stay in cache for the whole batch.  ``g``, ``dr``,
+# ``dc`` and the pivots have shape (Kg, M*N) with Kg = 1 (shared) or K (per input).
+
+_FAST = dict(cache=True, parallel=True, error_model="numpy", fastmath=True)
+
+
+@njit(**_FAST)
+def _grid_factor(M, N, offr, dr, offc, dc, inv_ur, inv_uc, chunk):
+    Kg = dr.shape[0]
+    for t in prange(Kg * M):
+        k = t // M
+        i = t % M
+        base = i * N
+        inv_ur[k, base] = 1.0 / dr[k, base]
+        for j in range(1, N):
+            e = offr[base + j - 1]
+            inv_ur[k, base + j] = 1.0 / (dr[k, base + j] - e * e * inv_ur[k, base + j - 1])
+    nch = (N + chunk - 1) // chunk
+    for t in prange(Kg * nch):
+        k = t // nch
+        j0 = (t % nch) * chunk
+        j1 = min(N, j0 + chunk)
+        for j in range(j0, j1):
+            inv_uc[k, j] = 1.0 / dc[k, j]
+        for i in range(1, M):
+            b = i * N
+            for j in range(j0, j1):
+                e = offc[b + j - N]
+                inv_uc[k, b + j] = 1.0 / (dc[k, b + j] - e * e * inv_uc[k, b + j - N])
+
+
+@njit(**_FAST)
+def _grid_cols(M, N, offc, inv_uc, g, p, add, use_add, out, chunk, active):
+    """out = Tc^-1 (add + g * p) for active inputs, columns in lockstep chunks."""
+    K = p.shape[0]
+    Kg = g.shape[0]
+    nch = (N + chunk - 1) // chunk
+    for t in prange(K * nch):
+        k = t // nch
+        if not active[k]:
+            continue
+        kg = k if Kg > 1 else 0
+        j0 = (t % nch) * chunk
+        j1 = min(N, j0 + chunk)
+        for j in range(j0, j1):
+            y = g[kg, j] * p[k, j]
+            if use_add:
+                y += add[k, j]
+            out[k, j] = y
+        for i in range(1, M):
+            b = i * N
+            if use_add:
+                for j in range(j0, j1):
+                    s = b + j
+                    out[k, s] = (g[kg, s] * p[k, s] + add[k, s]
+                                 + offc[s - N] * out[k, s - N] * inv_uc[kg, s - N])
+            else:
+                for j in range(j0, j1):
+                    s = b + j
+                    out[k, s] = g[kg, s] * p[k, s] + offc[s - N] * out[k, s - N] * inv_uc[kg, s - N]
+        b = (M - 1) * N
+        for j in range(j0, j1):
+            out[k, b + j] = out[k, b + j] * inv_uc[kg, b + j]
+        for i in range(M - 2, -1, -1):
+            b = i * N
+            for j in range(j0, j1):
+                s = b + j
+                out[k, s] = (out[k, s] + offc[s] * out[k, s + N]) * inv_uc[kg, s]
+
+
+@njit(**_FAST)
+def _grid_rows_apply(M, N, offr, dr, g, p, wb, q, part, active):
+    """q = Tr p - g * wb; part[k, i] = sum_j p q over row i."""
+    K = p.shape[0]
+    Kg = g.shape[0]
+    for t in prange(K * M):
+        k = t // M
+        if not active[k]:
+            continue
+        i = t % M
+        kg = k if Kg > 1 else 0
+        base = i * N
+        acc = 0.0
+        for j in range(N):
+            s = base + j
+            v = dr[kg, s] * p[k, s] - g[kg, s] * wb[k, s]
+            if j > 0:
+                v -= offr[s - 1] * p[k, s - 1]
+            if j < N - 1:
+                v -= offr[s] * p[k, s + 1]
+            q[k, s] = v
+            acc += p[k, s] * v
+        part[k, i] = acc
+
+
+@njit(**_FAST)
+def _grid_update(M, N, offr, inv_ur, alpha, x, r, p, q, z, part_rz, part_rr, active):
+    K = x.shape[0]
+    Kg = inv_ur.shape[0]
+    for t in prange(K * M):
+        k = t // M
+        if not active[k]:
+            continue
+        i = t % M
+        kg = k if Kg > 1 else 0
+        base = i * N
+        al = alpha[k]
+        y = 0.0
+        for j in range(N):
+            s = base + j
+            x[k, s] += al * p[k, s]
+            rv = r[k, s] - al * q[k, s]
+            r[k, s] = rv
+            if j > 0:
+                y = rv + offr[s - 1] * y * inv_ur[kg, s - 1]
+            else:
+                y = rv
+            z[k, s] = y
+        rz = 0.0
+        rr = 0.0
+        zv = 0.0
+        for j in range(N - 1, -1, -1):
+            s = base + j
+            if j == N - 1:
+                zv = z[k, s] * inv_ur[kg, s]
+            else:
+                zv = (z[k, s] + offr[s] * zv) * inv_ur[kg, s]
+            z[k, s] = zv
+            rz += r[k, s] * zv
+            rr += r[k, s] * r[k, s]
+        part_rz[k, i] = rz
+        part_rr[k, i] = rr
+
+
+@njit(**_FAST)
+def _grid_direction(M, N, beta, z, p, active):
+    K = z.shape[0]
+    for t in prange(K * M):
+        k = t // M
+        if not active[k]:
+            continue
+        i = t % M
+        be = beta[k]
+        for s in range(i * N, (i + 1) * N):
+            p[k, s] = z[k, s] + be * p[k, s]
+
+
+@njit(cache=True, error_model="numpy")
+def grid_pcg(M, N, offr, dr, offc, dc, g, rhs_r, rhs_c, xr, xc, tol, maxiter, iters, resid,
+             chunk):
+    """Schur-complement PCG on the uncollapsed grid; arrays (K, M*N), see the block comment.
+
+    ``xr`` holds the initial guess on entry; on return ``xr``/``xc`` the solution,
+    ``iters`` the CG iterations and ``resid`` the true relative residual per input.
+    """
+    n = M * N
+    K = rhs_r.shape[0]
+    Kg = dr.shape[0]
+    inv_ur = np.empty((Kg, n))
+    inv_uc = np.empty((Kg, n))
+    _grid_factor(M, N, offr, dr, offc, dc, inv_ur, inv_uc, chunk)
+    bnorm = np.zeros(K)
+    for k in range(K):
+        acc = 0.0
+        for s in range(n):
+            acc += rhs_r[k, s] ** 2 + rhs_c[k, s] ** 2
+        bnorm[k] = np.sqrt(acc)
+    zero = np.zeros((K, n))
+    wb = np.empty((K, n))
+    f = np.empty((K, n))
+    part = np.zeros((K, M))
+    everyone = np.ones(K, dtype=np.bool_)
+    # Schur rhs f = rhs_r + g * Tc^-1 rhs_c
+    _grid_cols(M, N, offc, inv_uc, g, zero, rhs_c, True, wb, chunk, everyone)
+    for k in range(K):
+        kg = k if Kg > 1 else 0
+        for s in range(n):
+            f[k, s] = rhs_r[k, s] + g[kg, s] * wb[k, s]
+    r = np.empty((K, n))
+    z = np.zeros((K, n))
+    p = np.zeros((K, n))
+    q = np.zeros((K, n))
+    part_rz = np.zeros((K, M))
+    part_rr = np.zeros((K, M))
+    alpha = np.zeros(K)
+    beta = np.zeros(K)
+    rz = np.zeros(K)
+    active = np.zeros(K, dtype=np.bool_)
+    for k in range(K):
+        iters[k] = 0
+    total = 0
+    for _restart in range(6):
+        # true residual r = f - S x
+        _grid_cols(M, N, offc, inv_uc, g, xr, zero, False, wb, chunk, everyone)
+        _grid_rows_apply(M, N, offr, dr, g, xr, wb, q, part, everyone)
+        for k in range(K):
+            alpha[k] = 0.0
+            for s in range(n):
+                r[k, s] = f[k, s] - q[k, s]
+        _grid_update(M, N, offr, inv_ur, alpha, xr, r, p, q, z, part_rz, part_rr, everyone)
+        any_active = False
+        for k in range(K):
+            rr = 0.0
+            rzk = 0.0
+            for i in range(M):
+                rr += part_rr[k, i]
+                rzk += part_rz[k, i]
+            rz[k] = rzk
+            res = np.sqrt(rr) / bnorm[k] if bnorm[k] > 0 else 0.0
+            resid[k] = res
+            active[k] = not (res <= tol or bnorm[k] == 0 or iters[k] >= maxiter)
+            any_active = any_active or active[k]
+        if not any_active or total >= maxiter:
+            break
+        for k in range(K):
+            for s in range(n):
+                p[k, s] = z[k, s]
+        while any_active and total < maxiter:
+            total += 1
+            _grid_cols(M, N, offc, inv_uc, g, p, zero, False, wb, chunk, active)
+            _grid_rows_apply(M, N, offr, dr, g, p, wb, q, part, active)
+            for k in range(K):
+                if active[k]:
+                    pq = 0.0
+                    for i in range(M):
+                        pq += part[k, i]
+                    alpha[k] = rz[k] / pq if pq > 0 else 0.0
+            _grid_update(M, N, offr, inv_ur, alpha, xr, r, p, q, z, part_rz, part_rr, active)
+            any_active = False
+            for k in range(K):
+                if not active[k]:
+                    continue
+                iters[k] += 1
+                rr = 0.0
+                rzk = 0.0
+                for i in range(M):
+                    rr += part_rr[k, i]
+                    rzk += part_rz[k, i]
+                beta[k] = rzk / rz[k] if rz[k] > 0 else 0.0
+                rz[k] = rzk
+                res = np.sqrt(rr) / bnorm[k]
+                resid[k] = res
+                if res <= tol or iters[k] >= maxiter or rzk <= 0:
+                    active[k] = False
+                    beta[k] = 0.0
+                else:
+                    any_active = True
+            _grid_direction(M, N, beta, z, p, active)
+    # columns from rows: xc = Tc^-1 (rhs_c + g xr)
+    _grid_cols(M, N, offc, inv_uc, g, xr, rhs_c, True, xc, chunk, everyone)
     return total

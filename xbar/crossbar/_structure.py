@@ -64,8 +64,8 @@ class Family:
 
     @property
     def uncollapsed(self) -> bool:
-        """True when every node is its own unknown super-node."""
-        return self.nS == self.L * self.n and bool(np.all(self.node_sup >= 0))
+        """True when every node is its own unknown super-node (nS == L n implies it)."""
+        return self.nS == self.L * self.n
 
 
 def build_family(seg_g: np.ndarray, end_src: np.ndarray, what: str) -> Family:

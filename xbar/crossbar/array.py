@@ -575,6 +575,8 @@ class Crossbar:
         rows, cols = st.rows, st.cols
         dr = self._diag(rows, st.cell_r, g)
         dc = self._diag(cols, st.cell_c, g)
+        if rows.uncollapsed and cols.uncollapsed and self._grid_kernel:
+            return self._grid_solve(st, g, dr, dc, rhs_r, rhs_c, x0_r, tol)
         # CG family a = rows unless rows have no unknowns (then columns, exact in one pass)
         swap = rows.nS == 0 and cols.nS > 0
         fa, fb = (cols, rows) if swap else (rows, cols)
@@ -597,10 +599,41 @@ class Crossbar:
             xa, xb = xb, xa
         return xa, xb, it, res
 
+    _grid_kernel = True  # class switch: tests compare the grid and the general kernels
+
+    def _grid_solve(self, st, g, dr, dc, rhs_r, rhs_c, x0_r, tol):
+        """The uncollapsed fast path: both families on the (M, N) grid, batch innermost."""
+        from . import _kernels
+
+        M, N = self._M, self._N
+        K = rhs_r.shape[0]
+        Kg = g.shape[0]
+
+        def cm_to_rm(a):  # (L, N*M) column-major -> (L, M*N) row-major
+            L = a.shape[0]
+            return np.ascontiguousarray(a.reshape(L, N, M).transpose(0, 2, 1).reshape(L, M * N))
+
+        offc = cm_to_rm(st.cols.off[None, :])[0]
+        xr = np.zeros((K, M * N)) if x0_r is None else np.array(x0_r, dtype=float)
+        xc = np.empty((K, M * N))
+        it = np.zeros(K, dtype=np.int64)
+        res = np.zeros(K)
+        chunk = 32
+        _kernels.grid_pcg(
+            M, N, st.rows.off, np.ascontiguousarray(dr), offc, cm_to_rm(dc),
+            np.ascontiguousarray(g), np.ascontiguousarray(rhs_r), cm_to_rm(rhs_c),
+            xr, xc, float(tol), int(self.maxiter), it, res, chunk,
+        )  # fmt: skip
+        xc_out = np.ascontiguousarray(xc.reshape(K, M, N).transpose(0, 2, 1).reshape(K, N * M))
+        del Kg
+        return xr, xc_out, it, res
+
     def _full_voltages(self, fam: Family, x, Vs, transpose=False):
         """Node voltages (K, L, n) of a family, known nodes filled from the sources."""
         K = x.shape[0]
         ns = fam.node_sup
+        if x.shape[1] == ns.size and fam.uncollapsed:
+            return x.reshape((K,) + ns.shape)
         out = np.empty((K,) + ns.shape)
         m = ns >= 0
         out[:, m] = x[:, ns[m]]
