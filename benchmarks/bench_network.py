@@ -93,6 +93,13 @@ def main(argv=None) -> int:
                         programming_sigma=0.05, read_noise_sigma=0.01)
     par = base.replace(r_row=2.5, r_col=2.5, r_driver=10.0, r_sense=10.0)
 
+    # warm-up (imports, first LAPACK calls) so that one-time costs are not timed
+    from xbar.network.evaluate import evaluate
+    from xbar.network.tiles import TransferCache
+
+    for cfg in (base, par):
+        evaluate(model, cfg, dataset=data, limit=5, chips=[99], cache=TransferCache())
+
     print(f"1. default test set ({limit or data.x_test.shape[0]} images), one chip")
     off, t_off = _run("parasitics off", model, base, data, limit=limit)
     on, t_on = _run("exact parasitics (cached W_eff)", model, par, data, limit=limit)

@@ -29,7 +29,7 @@ Nonlinear (``sinh``) cells, I = G sinh(k v) / k:
   ``a_ij = W_eff_ij / G_ij`` (clipped to [0, 1]) of the linear network, the
   currents are ``V @ W_eff + sum_n (V^(2n+1)) @ (c_n G a^(2n+1))``: a few dense
   matmuls with cached matrices (terms up to (k v)^(2n) / (2n+1)! < 1e-12).  Exact
-  for ideal wires (a = 1); measured against exact solves it is 4x better than
+  for ideal wires (a = 1); measured against exact solves it is 4-10x better than
   applying the cell law to the driven voltages (``f(V) @ W_eff``); see
   ``benchmarks/RESULTS.md`` and ``tests/test_network_tiles.py``;
 * ``nonlinear_mode = "exact"``: a batched circuit solve of the tile for every
