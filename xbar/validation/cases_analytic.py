@@ -124,13 +124,17 @@ def ideal_rate() -> CaseResult:
     slope = fit_order(rs, errs)
     big = rs >= 1e-3
     slope_dev = fit_order(rs[big], devs[big])
+    slope_rem = fit_order(rs[big], np.array(rem)[big])
     return CaseResult(
         float(devs.min()),
         details={"fitted_slope": slope, "fitted_slope_of_coefficient_deviation": slope_dev,
+                 "fitted_slope_of_remainder": slope_rem,
                  "coefficient_deviation_at_r": dict(zip([f"{r:.0e}" for r in rs],
                                                         devs.tolist(), strict=True))},
         checks=[Check("fitted slope of log err vs log r", slope, 0.99, 1.01),
-                Check("slope of the coefficient's deviation (r >= 1e-3)", slope_dev, 0.95, 1.05)],
+                Check("slope of the coefficient's deviation (r >= 1e-3)", slope_dev, 0.95, 1.05),
+                Check("slope of the remainder |out - (V@G - r D)| (r >= 1e-3)", slope_rem,
+                      1.95, 2.05)],
         figures={
             "ideal_limit": {
                 "type": "loglog",
