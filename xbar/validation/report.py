@@ -163,6 +163,14 @@ currents and inputs of the case. A case passes when that error is within its
 tolerance and its extra checks (for example a fitted convergence order) hold.
 Linear cases are held to round-off; nonlinear ones to the Newton tolerance that
 was requested; each case states why.
+
+*kind* says where the reference comes from: `analytic` (a closed form, root-find,
+dense textbook solve or physical law, computed in `xbar/validation/reference.py`,
+which never calls the solvers under test; its float64 formulas are themselves
+checked against 50-digit tables in `validation/references/`) or `ngspice` (the
+same netlist run by ngspice; skipped with "ngspice not found" where it is not
+installed). Re-run one case with `xbar validate --case NAME`; the code of every
+case is in `xbar/validation/cases_analytic.py` and `cases_ngspice.py`.
 """
 
 
