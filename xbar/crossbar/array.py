@@ -588,13 +588,14 @@ class Crossbar:
         xb = np.zeros((K, fb.nS))
         it = np.zeros(K, dtype=np.int64)
         res = np.zeros(K)
-        _kernels.schur_pcg(
-            fa.ptr, fa.off, da, fb.ptr, fb.off, db,
-            pa, ca[oa], cb[oa], np.ascontiguousarray(g[:, oa]),
-            pb, ca[ob], cb[ob], np.ascontiguousarray(g[:, ob]),
-            np.ascontiguousarray(ra), np.ascontiguousarray(rb), xa, xb,
-            float(tol), int(self.maxiter), it, res,
-        )  # fmt: skip
+        with _threads(self._M * self._N * K):
+            _kernels.schur_pcg(
+                fa.ptr, fa.off, da, fb.ptr, fb.off, db,
+                pa, ca[oa], cb[oa], np.ascontiguousarray(g[:, oa]),
+                pb, ca[ob], cb[ob], np.ascontiguousarray(g[:, ob]),
+                np.ascontiguousarray(ra), np.ascontiguousarray(rb), xa, xb,
+                float(tol), int(self.maxiter), it, res,
+            )  # fmt: skip
         if swap:
             xa, xb = xb, xa
         return xa, xb, it, res
@@ -619,11 +620,12 @@ class Crossbar:
         it = np.zeros(K, dtype=np.int64)
         res = np.zeros(K)
         chunk = 32
-        _kernels.grid_pcg(
-            M, N, st.rows.off, np.ascontiguousarray(dr), offc, cm_to_rm(dc),
-            np.ascontiguousarray(g), np.ascontiguousarray(rhs_r), cm_to_rm(rhs_c),
-            xr, xc, float(tol), int(self.maxiter), it, res, chunk,
-        )  # fmt: skip
+        with _threads(M * N * K):
+            _kernels.grid_pcg(
+                M, N, st.rows.off, np.ascontiguousarray(dr), offc, cm_to_rm(dc),
+                np.ascontiguousarray(g), np.ascontiguousarray(rhs_r), cm_to_rm(rhs_c),
+                xr, xc, float(tol), int(self.maxiter), it, res, chunk,
+            )  # fmt: skip
         xc_out = np.ascontiguousarray(xc.reshape(K, M, N).transpose(0, 2, 1).reshape(K, N * M))
         del Kg
         return xr, xc_out, it, res
@@ -830,7 +832,6 @@ class Crossbar:
 
     def _residual(self, st, g, rhs_r, rhs_c, xr, xc):
         """Relative residual ||b - A x|| / ||b|| per batch row."""
-        from . import _kernels
 
         by_row, rptr, by_col, cptr = self._orders(st)
         K = xr.shape[0]
@@ -840,15 +841,23 @@ class Crossbar:
         active = np.ones(K, dtype=np.bool_)
         qr = np.empty_like(rhs_r)
         qc = np.empty_like(rhs_c)
+        with _threads(self._M * self._N * K):
+            self._apply_both(st, g, xr, xc, qr, qc, active, dr, dc, by_row, rptr, by_col, cptr)
+        num = np.sqrt(((rhs_r - qr) ** 2).sum(axis=1) + ((rhs_c - qc) ** 2).sum(axis=1))
+        den = np.sqrt((rhs_r**2).sum(axis=1) + (rhs_c**2).sum(axis=1))
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+
+    def _apply_both(self, st, g, xr, xc, qr, qc, active, dr, dc, by_row, rptr, by_col, cptr):
+        from . import _kernels
+
+        K = xr.shape[0]
+        rows, cols = st.rows, st.cols
         _kernels._apply_rows(rows.ptr, rows.off, dr, rptr, st.cell_r[by_row], st.cell_c[by_row],
                              np.ascontiguousarray(g[:, by_row]), xr, xc, qr,
                              np.zeros((K, rows.L)), active)
         _kernels._apply_rows(cols.ptr, cols.off, dc, cptr, st.cell_c[by_col], st.cell_r[by_col],
                              np.ascontiguousarray(g[:, by_col]), xc, xr, qc,
                              np.zeros((K, cols.L)), active)
-        num = np.sqrt(((rhs_r - qr) ** 2).sum(axis=1) + ((rhs_c - qc) ** 2).sum(axis=1))
-        den = np.sqrt((rhs_r**2).sum(axis=1) + (rhs_c**2).sum(axis=1))
-        return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
 
     # --------------------------------------------------------------- linear maps
     def transfer_matrix(self) -> np.ndarray:
@@ -1012,6 +1021,30 @@ class Crossbar:
 
 
 # ----------------------------------------------------------------------------- helpers
+PARALLEL_MIN_WORK = 1 << 19  # cells x inputs below which the kernels run on one thread
+
+
+class _threads:
+    """Run small solves on one numba thread: a parallel region per CG step costs more
+    than it saves on small arrays, and far more on an oversubscribed machine."""
+
+    def __init__(self, work: int):
+        self.serial = work < PARALLEL_MIN_WORK
+
+    def __enter__(self):
+        if self.serial:
+            import numba
+
+            self.prev = numba.get_num_threads()
+            numba.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        if self.serial:
+            import numba
+
+            numba.set_num_threads(self.prev)
+
+
 def _spice_close(new, old, reltol, vntol) -> bool:
     return bool(np.all(np.abs(new - old) <= reltol * np.maximum(np.abs(new), np.abs(old)) + vntol))
 

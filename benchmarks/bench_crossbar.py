@@ -1,0 +1,239 @@
+"""Crossbar solver benchmarks: ratios against baselines measured in the same run.
+
+    python benchmarks/bench_crossbar.py            # everything except splu at 1024
+    python benchmarks/bench_crossbar.py --splu-1024
+    python benchmarks/bench_crossbar.py --quick    # smaller, for a smoke test
+
+Baselines: scipy ``splu`` on the same reduced nodal matrix (factorise + one
+solve), badcrossbar (``pip install --no-deps badcrossbar sigfig pathvalidate``;
+not an xbar dependency; skipped when missing), ngspice on the exported netlist
+(``SpiceResult.seconds``, the ngspice process).  Every timing is the best of
+``--repeat`` runs after one warm-up call (numba compilation is excluded; it is
+cached on disk).  Typical parameters: G uniform in [1e-6, 1e-4] S, 1 ohm per
+wire segment, inputs uniform in [0, 0.3] V; the "strong IR drop" case uses
+G uniform in [1e-4, 1e-2] S (r_wire * g_max = 0.01).  Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import subprocess
+import sys
+import time
+import warnings
+
+import numpy as np
+
+import xbar
+from xbar.crossbar.reference import nodal_matrix
+
+ROWS: list[tuple[str, str, str, str]] = []
+
+
+def best(fn, repeat):
+    fn()
+    ts = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return min(ts)
+
+
+def row(what, ours, base, base_name, note=""):
+    ratio = base / ours if ours > 0 else float("inf")
+    ROWS.append((what, f"{ours * 1e3:.2f} ms", f"{base_name} {base * 1e3:.1f} ms",
+                 f"{ratio:.1f}x" + (f" ({note})" if note else "")))
+    print(f"{what:48s} ours {ours * 1e3:9.2f} ms  {base_name} {base * 1e3:10.1f} ms  "
+          f"ratio {ratio:7.1f}x {note}", flush=True)
+
+
+def info(what, text):
+    ROWS.append((what, text, "", ""))
+    print(f"{what:48s} {text}", flush=True)
+
+
+def array(M, rng, gmax=1e-4, gmin=1e-6):
+    return rng.uniform(gmin, gmax, (M, M)), rng.uniform(0.0, 0.3, M)
+
+
+def splu_time(xb, V, repeat):
+    from scipy.sparse.linalg import splu
+
+    A = nodal_matrix(xb)
+    st = xb._struct()
+    rr, rc = xb._rhs(st, xb._vsrc(st, V[None]), xb._g_small().reshape(1, -1))
+    b = np.concatenate([rr[0], rc[0]])
+    out = {}
+
+    def factor():
+        out["lu"] = splu(A)
+
+    def run():
+        out["x"] = splu(A).solve(b)
+
+    t_fact = best(factor, max(1, repeat - 1))
+    t_all = best(run, max(1, repeat - 1))
+    return t_fact, t_all, out["x"][: st.rows.nS]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--splu-1024", action="store_true", help="also time splu at 1024 (~50 s)")
+    ap.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
+    ap.add_argument("--threads", type=int, default=None, help="numba threads")
+    ap.add_argument("--json", default=None, help="write the rows to this JSON file")
+    args = ap.parse_args(argv)
+    if args.threads:
+        import numba
+
+        numba.set_num_threads(args.threads)
+    logging.disable(logging.INFO)
+    warnings.simplefilter("ignore")
+    rng = np.random.default_rng(0)
+    big = [64, 128] if args.quick else [256, 512]
+    rep = args.repeat
+
+    # 1. vs splu on the same nodal matrix; accuracy against it
+    t_fact = {}
+    t_splu = {}
+    for M in big + ([1024] if args.splu_1024 else []):
+        G, V = array(M, rng)
+        xb = xbar.Crossbar(G, 1.0, 1.0)
+        t = best(lambda xb=xb, V=V: xb.solve(V), rep)
+        t_fact[M], t_splu[M], x_ref = splu_time(xb, V, rep)
+        x = xb.solve(V)._state["xr"][0]
+        err = np.abs(x - x_ref).max() / np.abs(x_ref).max()
+        row(f"{M}x{M} linear, 1 input vs splu", t, t_splu[M], "splu", f"max rel diff {err:.1e}")
+
+    # 2. vs badcrossbar (same default topology)
+    try:
+        import badcrossbar
+    except ImportError:
+        badcrossbar = None
+        info("badcrossbar", "not installed, skipped")
+    if badcrossbar is not None:
+        for M in big:
+            G, V = array(M, rng)
+            xb = xbar.Crossbar(G, 1.0, 1.0)
+            t = best(lambda xb=xb, V=V: xb.solve(V), rep)
+            res = {}
+
+            def bc(G=G, V=V, res=res):
+                res["s"] = badcrossbar.compute(V[:, None], 1.0 / G, r_i=1.0)
+
+            tb = best(bc, 1)
+            out = np.asarray(res["s"].currents.output).ravel()
+            ours = xb.solve(V).output[0]
+            err = np.abs(out - ours).max() / np.abs(ours).max()
+            row(f"{M}x{M} linear, 1 input vs badcrossbar", t, tb, "badcrossbar",
+                f"max rel diff {err:.1e}")
+
+    # 3. vs ngspice at 64x64 (linear and sinh)
+    from xbar.crossbar.netlist import outputs_from_currents
+    from xbar.ngspice import ngspice_available, run_ngspice
+
+    if ngspice_available():
+        import tempfile
+
+        for dev in (xbar.Linear(), xbar.Sinh(3.0)):
+            G, V = array(64, rng)
+            xb = xbar.Crossbar(G, 1.0, 1.0, device=dev)
+            t = best(lambda xb=xb, V=V: xb.solve(V), rep)
+            with tempfile.TemporaryDirectory() as d:
+                path = f"{d}/xb.cir"
+                xb.to_netlist(path, V)
+                t0 = time.perf_counter()
+                res = run_ngspice(path)
+                t_wall = time.perf_counter() - t0
+            out = outputs_from_currents(xb, res.currents)
+            err = np.abs(out - xb.solve(V).output[0]).max() / np.abs(out).max()
+            row(f"64x64 {type(dev).__name__}, 1 input vs ngspice", t, res.seconds, "ngspice",
+                f"max rel diff {err:.1e}; ngspice call incl. I/O {t_wall:.2f} s")
+    else:
+        info("ngspice", "not installed, skipped")
+
+    # 4. batch of 64 inputs: per-input cost vs single
+    M = big[0]
+    G, _ = array(M, rng)
+    xb = xbar.Crossbar(G, 1.0, 1.0)
+    V64 = rng.uniform(0, 0.3, (64, M))
+    t1 = best(lambda: xb.solve(V64[0]), rep)
+    t64 = best(lambda: xb.solve(V64), max(1, rep - 1)) / 64
+    row(f"{M}x{M} batch of 64, per input vs single", t64, t1, "single")
+    xs = xbar.Crossbar(G, 1.0, 1.0, device=xbar.Sinh(3.0))
+    t1 = best(lambda: xs.solve(V64[0]), rep)
+    t64 = best(lambda: xs.solve(V64), 1) / 64
+    row(f"{M}x{M} sinh batch of 64, per input vs single", t64, t1, "single")
+
+    # 5. transfer matrix vs one splu factorisation
+    M = big[0]
+    G, V = array(M, rng)
+    xb = xbar.Crossbar(G, 1.0, 1.0)
+
+    def tm():
+        xb._invalidate()
+        xb.transfer_matrix()
+
+    t = best(tm, max(1, rep - 1))
+    err = np.abs(V @ xb.transfer_matrix() - xb.solve(V, tol=1e-13).output[0]).max()
+    err /= np.abs(xb.solve(V).output).max()
+    row(f"{M}x{M} transfer_matrix() vs one splu factorisation", t, t_fact[M], "splu factor",
+        f"V@W vs solve {err:.1e}")
+
+    # 6. 1024x1024 exact solve (and peak memory in a fresh process)
+    Mx = 256 if args.quick else 1024
+    G, V = array(Mx, rng)
+    xb = xbar.Crossbar(G, 1.0, 1.0)
+    t = best(lambda: xb.solve(V), max(1, rep - 1))
+    ref = t_splu.get(1024, None)
+    row(f"{Mx}x{Mx} linear, 1 input vs splu at {big[1]}", t, t_splu[big[1]], f"splu {big[1]}",
+        "" if ref is None else f"splu {Mx}: {ref:.1f} s")
+    code = (
+        "import numpy as np, resource, xbar;"
+        f"rng=np.random.default_rng(0); G=rng.uniform(1e-6,1e-4,({Mx},{Mx}));"
+        f"xb=xbar.Crossbar(G,1.0,1.0); s=xb.solve(rng.uniform(0,0.3,{Mx}));"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if out.returncode == 0:
+        info(f"{Mx}x{Mx} peak memory (fresh process, ru_maxrss)",
+             f"{int(out.stdout.split()[-1]) / 1024:.0f} MiB")
+
+    # 7. strong IR drop (r_wire * g_max = 0.01)
+    for M in big:
+        G, V = array(M, rng, gmax=1e-2, gmin=1e-4)
+        xb = xbar.Crossbar(G, 1.0, 1.0)
+        t = best(lambda xb=xb, V=V: xb.solve(V), rep)
+        sol = xb.solve(V)
+        ideal = V @ G
+        drop = np.abs(sol.output[0] - ideal).max() / ideal.max()
+        base = t_splu.get(M)
+        if base is not None:
+            row(f"{M}x{M} strong IR drop vs splu", t, base, "splu",
+                f"{int(sol.iterations[0])} CG iterations; output {drop:.0%} below ideal")
+
+    # 8. nonlinear single solves
+    for M in big:
+        G, V = array(M, rng)
+        xs = xbar.Crossbar(G, 1.0, 1.0, device=xbar.Sinh(3.0))
+        t = best(lambda xs=xs, V=V: xs.solve(V), rep)
+        row(f"{M}x{M} sinh, 1 input vs splu (linear)", t, t_splu[M], "splu",
+            f"{int(xs.solve(V).iterations[0])} Newton steps")
+
+    print()
+    print("| case | xbar | baseline | ratio |")
+    print("|---|---|---|---|")
+    for r in ROWS:
+        print("| " + " | ".join(r) + " |")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(ROWS, fh, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
