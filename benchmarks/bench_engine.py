@@ -81,6 +81,8 @@ def main(argv=None) -> int:
                     help="largest size to run ngspice on (it takes minutes at 128x128)")
     ap.add_argument("--timeout", type=float, default=900.0, help="per-process limit [s]")
     ap.add_argument("--repeat", type=int, default=1, help="xbar runs per case (best is kept)")
+    ap.add_argument("--levels", type=int, default=8,
+                    help="distinct cell conductances (0: a different one per cell)")
     args = ap.parse_args(argv)
 
     ngspice = subprocess.run(["which", "ngspice"], capture_output=True, text=True).stdout.strip()
@@ -100,7 +102,8 @@ def main(argv=None) -> int:
     for cell in args.cells:
         for n in args.sizes:
             net = tmp / f"crossbar_{cell}_{n}x{n}.cir"
-            net.write_text(crossbar_netlist(n, n, cell=cell, seed=n))
+            net.write_text(crossbar_netlist(n, n, cell=cell, seed=n,
+                                            levels=args.levels or n * n))
             best = None
             for _ in range(max(args.repeat, 1)):
                 m = measure(xbar_cmd + [str(net), "--json"], tmp / "xbar.json", args.timeout,

@@ -166,3 +166,29 @@ def test_zero_resistor_rejected():
     c.resistors.value[0] = 0.0
     with pytest.raises(ValueRangeError, match="r1"):
         Pattern.build(c)
+
+
+def test_bsources_differing_in_constants_share_one_template_group():
+    from xbar.assembly import TemplateExpression
+
+    els = [("V1", "a", "0", 1.0)]
+    gains = [1e-5, 2e-5, 3.5e-5, 7e-5]
+    for k, g in enumerate(gains):
+        els.append((f"B{k}", "a", f"c{k}", f"{g!r}*sinh({1 + k}*V(a,c{k}))+{k}e-6*V(c{k})^2"))
+        els.append((f"R{k}", f"c{k}", "0", 1e3))
+    c, _ = build(els)
+    pat = Pattern.build(c)
+    assert len(pat.bgroups) == 1  # four canonical forms, one structure
+    group = pat.bgroups[0]
+    assert isinstance(group.expr, TemplateExpression)
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=(4, 2))
+    val, derivs = group.expr.evaluate([v[:, 0], v[:, 1]])
+    for k, member in enumerate(group.members):
+        ev, ed = c.bsources[member].expr.evaluate([v[k, 0], v[k, 1]])
+        assert val[k] == pytest.approx(float(ev), rel=1e-14)
+        for j in range(2):
+            assert derivs[j][k] == pytest.approx(float(ed[j]), rel=1e-14)
+    sub = group.expr.take(np.array([2]))
+    sv, _ = sub.evaluate([v[2:3, 0], v[2:3, 1]])
+    assert sv[0] == pytest.approx(val[2], rel=1e-14)

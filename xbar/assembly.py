@@ -377,20 +377,124 @@ def _sparse(rows, cols, vals, n, m) -> sp.csr_matrix:
 
 
 def _group_bsources(circuit: Circuit, first_param: int) -> list[BGroup]:
-    """Group behavioural sources by their expression's canonical form."""
+    """Group behavioural sources so that each group is evaluated in one vectorised call.
+
+    Sources whose expressions share a structure and differ only in numeric
+    constants (``I = G_ij/k*sinh(k*V)`` with a different ``G_ij`` per cell) form
+    one group evaluated by a :class:`TemplateExpression` holding the constants
+    as arrays; otherwise sources are grouped by the expression's ``canonical``
+    form (identical up to which nodes ``V()`` refers to).
+    """
     groups: dict[tuple, list[int]] = {}
+    consts: dict[tuple, list[list[float]]] = {}
     for k, b in enumerate(circuit.bsources):
-        key = (getattr(b.expr, "canonical", None) or f"#{k}", len(b.controls))
+        tmpl = _template_key(b.expr)
+        if tmpl is not None:
+            key = ("template", tmpl[0], len(b.controls))
+            consts.setdefault(key, []).append(tmpl[1])
+        else:
+            key = ("canonical", getattr(b.expr, "canonical", None) or f"#{k}", len(b.controls))
         groups.setdefault(key, []).append(k)
     out = []
     offset = first_param
-    for members in groups.values():
+    for key, members in groups.items():
         srcs = [circuit.bsources[k] for k in members]
         m = len(srcs[0].controls)
         ctrl = np.array([[list(c) for c in s.controls] for s in srcs], dtype=np.int64)
         ctrl = ctrl.reshape(len(srcs), m, 2)
-        out.append(BGroup(srcs[0].expr, np.array(members, dtype=np.int64),
+        expr = srcs[0].expr
+        if key[0] == "template" and len({s.expr.canonical for s in srcs}) > 1:
+            expr = TemplateExpression(expr._ast, np.array(consts[key], dtype=np.float64).T)
+        out.append(BGroup(expr, np.array(members, dtype=np.int64),
                           np.array([s.npos for s in srcs], dtype=np.int64),
                           np.array([s.nneg for s in srcs], dtype=np.int64), ctrl, offset))
         offset += len(srcs) * m
     return out
+
+
+def _template_key(expr) -> tuple[str, list[float]] | None:
+    """Structure key and numeric constants of an expression's syntax tree.
+
+    Constants used as the exponent of ``^`` stay part of the structure (the
+    compiled power special-cases them).  Returns None when the expression
+    carries no syntax tree (then grouping falls back to ``canonical``).
+    """
+    ast = getattr(expr, "_ast", None)
+    if not isinstance(ast, tuple):
+        return None
+    values: list[float] = []
+
+    def walk(node, exponent=False) -> str:
+        kind = node[0]
+        if kind == "const":
+            if exponent:
+                return repr(float(node[1]))
+            values.append(float(node[1]))
+            return "C"
+        if kind == "ctl":
+            return f"V#{node[1]}"
+        if kind in ("neg", "not"):
+            return f"{kind}({walk(node[1])})"
+        if kind == "bin":
+            return f"({walk(node[2])}{node[1]}{walk(node[3], node[1] == '^')})"
+        if kind == "call":
+            return f"{node[1]}(" + ",".join(walk(a) for a in node[2]) + ")"
+        if kind == "cond":
+            return f"({walk(node[1])}?{walk(node[2])}:{walk(node[3])})"
+        raise ValueError(kind)
+
+    try:
+        return walk(ast), values
+    except (ValueError, IndexError, TypeError):
+        return None
+
+
+class TemplateExpression:
+    """One expression structure with per-source constants, evaluated in one call.
+
+    Parameters
+    ----------
+    ast : tuple
+        The syntax tree of one member (:mod:`xbar.expr` format).
+    constants : ndarray, shape (n constants, n sources)
+        Each member's constants, in the tree's walk order.
+    """
+
+    def __init__(self, ast, constants: np.ndarray):
+        from .expr import _compile
+
+        self._ast = ast
+        self.constants = constants
+        it = iter(range(constants.shape[0]))
+
+        def subst(node, exponent=False):
+            kind = node[0]
+            if kind == "const":
+                return node if exponent else ("const", constants[next(it)])
+            if kind in ("neg", "not"):
+                return (kind, subst(node[1]))
+            if kind == "bin":
+                return ("bin", node[1], subst(node[2]), subst(node[3], node[1] == "^"))
+            if kind == "call":
+                return ("call", node[1], [subst(a) for a in node[2]])
+            if kind == "cond":
+                return ("cond", subst(node[1]), subst(node[2]), subst(node[3]))
+            return node
+
+        self._fn = _compile(subst(ast))
+        self.n_controls = None
+
+    def take(self, idx) -> TemplateExpression:
+        """The same template restricted to the sources ``idx``."""
+        return TemplateExpression(self._ast, self.constants[:, idx])
+
+    def evaluate(self, v):
+        """Value and derivatives for all sources of the group (like Expression.evaluate)."""
+        arrs = [np.asarray(x, dtype=float) for x in v]
+        shape = (self.constants.shape[1],)
+        with np.errstate(all="ignore"):
+            val, ds = self._fn(arrs)
+        val = np.broadcast_to(np.asarray(val, dtype=float), shape)
+        derivs = [np.broadcast_to(np.asarray(ds.get(k, 0.0), dtype=float), shape)
+                  for k in range(len(arrs))]
+        return val, derivs

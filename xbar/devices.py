@@ -220,6 +220,8 @@ def limit_bsource(expr, v_new, v_old, i_old, di_old, *, floor: float = B_LIMIT_F
     if not bad.any():
         return v_new, i_new, di_new, bad
     idx = np.flatnonzero(bad)
+    if hasattr(expr, "take"):  # per-source constants: evaluate the flagged subset only
+        expr = expr.take(idx)
     lo = np.zeros(len(idx))
     hi = np.ones(len(idx))
     v0, d0, a0, i0 = v_old[idx], dv[idx], allowed[idx], i_old[idx]
