@@ -217,3 +217,15 @@ def test_numba_and_numpy_assembly_give_the_same_newton_solution():
         assert system.kernel == kernel and res.converged
         xs.append(res.x)
     np.testing.assert_allclose(xs[0], xs[1], rtol=1e-12)
+
+
+@pytest.mark.parametrize("field,value", [("reltol", 0.0), ("vntol", -1.0), ("abstol", np.nan),
+                                         ("gmin", -1e-12), ("itl1", 0), ("temp", -300.0)])
+def test_impossible_options_name_the_field(field, value):
+    from dataclasses import replace
+
+    from xbar.errors import ConfigError
+
+    c, _ = build([("V1", "a", "0", 1.0), ("R1", "a", "0", 1e3)])
+    with pytest.raises(ConfigError, match=f"options.{field}"):
+        solve_dc(c, replace(Options(), **{field: value}))

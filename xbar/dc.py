@@ -192,6 +192,7 @@ def solve_dc(circuit: Circuit, options: Options | None = None, *, analysis=None,
     from .topology import check_topology
 
     opts = options if options is not None else circuit.options
+    _check_options(opts)
     if analysis is None:
         analysis = circuit.analyses[0] if circuit.analyses else Op()
     check_topology(circuit)
@@ -209,6 +210,26 @@ def solve_dc(circuit: Circuit, options: Options | None = None, *, analysis=None,
         return OperatingPoint(**named, x=x, iterations=1, strategy="linear")
     res, strategy = system.operating_point()
     return OperatingPoint(**named, x=res.x, iterations=res.iterations, strategy=strategy)
+
+
+def _check_options(opts: Options) -> None:
+    """ConfigError naming the first option field with an impossible value."""
+    from .errors import ConfigError
+
+    if not isinstance(opts, Options):
+        raise ConfigError(f"options must be an xbar.Options, got {type(opts).__name__}")
+    for field_name, lo in (("reltol", 0.0), ("abstol", 0.0), ("vntol", 0.0)):
+        v = getattr(opts, field_name)
+        if not (np.isfinite(v) and v > lo):
+            raise ConfigError(f"options.{field_name} must be a positive number, got {v!r}")
+    if not (np.isfinite(opts.gmin) and opts.gmin >= 0):
+        raise ConfigError(f"options.gmin must be >= 0, got {opts.gmin!r}")
+    for field_name in ("itl1", "itl2"):
+        v = getattr(opts, field_name)
+        if int(v) != v or v < 1:
+            raise ConfigError(f"options.{field_name} must be a positive integer, got {v!r}")
+    if not np.isfinite(opts.temp) or opts.temp <= -273.15:
+        raise ConfigError(f"options.temp must be above -273.15 degC, got {opts.temp!r}")
 
 
 def spice_name(name: str) -> str:
