@@ -19,8 +19,16 @@ from ..errors import XbarError
 _COMMANDS = ["solve", "crossbar", "validate", "infer", "sweep", "train"]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the top-level argument parser with every sub-command."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Return the top-level argument parser.
+
+    Parameters
+    ----------
+    only : str, optional
+        Register just this sub-command (its module alone is imported, which
+        keeps ``xbar solve`` start-up free of the network stack); by default
+        every sub-command is registered (for ``xbar --help``).
+    """
     parser = argparse.ArgumentParser(
         prog="xbar",
         description="SPICE-accurate resistive crossbar simulation, from netlists to networks.",
@@ -29,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"xbar {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in _COMMANDS:
+    for name in _COMMANDS if only is None else [only]:
         try:
             module = importlib.import_module(f"{__name__}.{name}")
         except ModuleNotFoundError as exc:  # a sub-command not built yet
@@ -42,7 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    first = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(first if first in _COMMANDS else None)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
