@@ -905,9 +905,11 @@ class Crossbar:
         off-diagonal blocks are the (diagonal) row-wire conductances.  Inputs
         enter only at the first (last) block, and column ``j``'s output is a
         linear functional ``a_j . x_j`` of block ``j``, so only the first (last)
-        block row of the inverse is needed:
-        ``X_0j = X_0,j-1 E_j-1 R_j^-1`` with the Schur complements ``R_j``
-        accumulated from the far end.  Cost ``3 N M^3`` (BLAS), memory ``N M^2``.
+        block row of the inverse is needed.  By symmetry, ``W[:, j] = g_in * (S^-1 y_j)_0``
+        with ``y_j`` = ``a_j`` placed in block ``j``: one elimination sweep from the far
+        end (Schur complements ``R_t``, all N right-hand sides carried along, only the
+        columns already reached are nonzero) and ``Y_0 = R_0^-1 yhat_0``; no back
+        substitution.  Cost ``2 N M^3`` (BLAS), memory ``O(M N)``.
         """
         from scipy.linalg import lapack, solveh_banded
 
@@ -959,25 +961,20 @@ class Crossbar:
         for order, gin in ((range(N), gL), (range(N - 1, -1, -1), gR)):
             if not np.any(gin):
                 continue
-            js = list(order)
-            Rinv = np.empty((N, M, M))
-            avec = np.empty((N, M))
-            prev = None
-            for t in range(N - 1, -1, -1):  # complements from the far end
+            js = list(order)  # near end first; eliminate from the far end towards it
+            yh = np.zeros((M, N))  # rhs columns in elimination order: column t <-> js[t]
+            Rinv = None
+            for t in range(N - 1, -1, -1):
                 j = js[t]
-                S, avec[j] = block(j)
-                if prev is not None:
-                    jn = js[t + 1]
-                    ec = e[:, min(j, jn)]
-                    S -= ec[:, None] * prev * ec[None, :]
-                prev = Rinv[j] = inv_spd(S, j)
-            P = Rinv[js[0]]
-            W[:, js[0]] += gin * (P @ avec[js[0]])
-            for t in range(1, N):
-                j, jp = js[t], js[t - 1]
-                ec = e[:, min(j, jp)]
-                P = (P * ec[None, :]) @ Rinv[j]
-                W[:, j] += gin * (P @ avec[j])
+                S, a = block(j)
+                if Rinv is not None:
+                    ec = e[:, min(j, js[t + 1])]
+                    S -= ec[:, None] * Rinv * ec[None, :]
+                    yh[:, t + 1 :] = ec[:, None] * (Rinv @ yh[:, t + 1 :])
+                yh[:, t] = a
+                Rinv = inv_spd(S, j)
+            Y0 = Rinv @ yh  # block 0 of S^-1 applied to every output functional
+            W[:, js] += gin[:, None] * Y0
         return W
 
     def linearize(self, V0) -> LinearizedCrossbar:
