@@ -129,9 +129,9 @@ def _draw_heatmaps(spec: dict, path: Path) -> None:
 _DRAW = {"loglog": _draw_loglog, "heatmaps": _draw_heatmaps}
 
 
-def write_figures(outcomes: Sequence[Outcome], out_dir: Path) -> dict[str, list[str]]:
-    """Draw every figure the cases produced; returns case name -> PNG file names."""
-    made: dict[str, list[str]] = {}
+def write_figures(outcomes: Sequence[Outcome], out_dir: Path) -> dict[str, list[tuple]]:
+    """Draw every figure the cases produced; returns case name -> [(PNG name, caption)]."""
+    made: dict[str, list[tuple]] = {}
     for o in outcomes:
         if o.result is None:
             continue
@@ -141,7 +141,7 @@ def write_figures(outcomes: Sequence[Outcome], out_dir: Path) -> dict[str, list[
                 continue
             fname = f"{fig_name}.png"
             draw(spec, out_dir / fname)
-            made.setdefault(o.case.name, []).append(fname)
+            made.setdefault(o.case.name, []).append((fname, spec.get("caption", "")))
     return made
 
 
@@ -186,8 +186,9 @@ def write_report(outcomes: Sequence[Outcome], out_dir: str | Path, *, header: st
     if figures:
         lines += ["## Figures", ""]
         for name, files in figures.items():
-            for f in files:
-                lines += [f"![{name}: {f}]({f})", "", f"*From case `{name}`.*", ""]
+            for f, caption in files:
+                lines += [f"![{name}: {f}]({f})", "",
+                          f"*{caption} (case `{name}`)*" if caption else f"*Case `{name}`.*", ""]
     lines += ["## The cases", ""]
     for o in outcomes:
         c = o.case
@@ -202,7 +203,7 @@ def write_report(outcomes: Sequence[Outcome], out_dir: str | Path, *, header: st
                 lines.append(f"- **Check:** {ch.describe()}")
             for key, val in o.result.details.items():
                 lines.append(f"- {key}: {_fmt_detail(val)}")
-        for f in figures.get(c.name, []):
+        for f, _ in figures.get(c.name, []):
             lines.append(f"- Figure: [{f}]({f})")
         lines.append("")
     path = out_dir / "report.md"
