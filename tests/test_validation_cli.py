@@ -49,3 +49,13 @@ def failing_case():
 def test_failing_case_exits_1(failing_case, capsys):
     assert main(["validate", "--case", "zz_always_fails"]) == 1
     assert "FAIL" in capsys.readouterr().out
+
+
+def test_without_ngspice_cases_are_skipped_not_failed(monkeypatch, capsys):
+    import xbar.ngspice
+
+    monkeypatch.setattr(xbar.ngspice, "ngspice_available", lambda: False)
+    assert main(["validate", "--json", "--case", "ngspice_netlist_ladder_dc"]) == 0
+    (entry,) = json.loads(capsys.readouterr().out)["cases"]
+    assert entry["status"] == "skipped" and entry["passed"] is None
+    assert "ngspice not found" in entry["message"]
