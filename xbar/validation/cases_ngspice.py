@@ -317,6 +317,8 @@ CROSSBAR_MATRIX = [
     CrossbarSpec(48, 40, 5.0, 100.0, 50.0, "linear", 28, quick=False),
     CrossbarSpec(32, 24, 3.0, 30.0, 30.0, "sinh", 29, quick=False),
     CrossbarSpec(24, 24, 2.0, 10.0, 10.0, "exp", 30, quick=False),
+    CrossbarSpec(64, 64, 1.0, 10.0, 10.0, "linear", 33, quick=False),
+    CrossbarSpec(64, 48, 2.0, 20.0, 20.0, "sinh", 34, quick=False),
 ]
 
 
