@@ -217,3 +217,14 @@ def test_first_order_ir_drop_matches_dense_solve():
         devs.append(np.abs((V @ G - out) / r - D).max() / np.abs(D).max())
     assert devs[1] < 2e-5  # the coefficient is right ...
     assert devs[0] / devs[1] == pytest.approx(10, rel=0.05)  # ... and the remainder is O(r^2)
+
+
+@pytest.mark.parametrize("m, n, g, r_row, r_col", [(3, 4, 1e-3, 2.0, 3.0), (1, 5, 1e-3, 1.0, 1.0),
+                                                   (7, 1, 1e-2, 5.0, 0.5), (12, 9, 1e-4, 1.0, 2.5)])
+def test_uniform_array_modes_match_dense_solve(m, n, g, r_row, r_col):
+    V = np.random.default_rng(m * n).uniform(-1, 1, (2, m))
+    modes = ref.uniform_array_modes(m, n, g, r_row, r_col, V)
+    dense = ref.dense_crossbar(np.full((m, n), g), V, r_row, r_col)
+    for key in ("row", "col", "output"):
+        np.testing.assert_allclose(modes[key], dense[key], rtol=0,
+                                   atol=1e-12 * np.abs(dense[key]).max())

@@ -239,6 +239,64 @@ def first_order_ir_drop(G: np.ndarray, V: np.ndarray) -> np.ndarray:
     return np.einsum("ij,kij->kj", G, drop + rise)
 
 
+def uniform_array_modes(m: int, n: int, g: float, r_row: float, r_col: float, V):
+    """Closed-form (spectral) solution of a uniform m x n crossbar with any inputs.
+
+    Default topology with ``r_driver = r_sense = 0``: every row is driven at
+    its left end through one segment ``r_row``, every column leaves at the
+    bottom through one segment ``r_col`` into 0 V, all cells are ``g``.
+
+    Nodal analysis gives, with ``u`` / ``w`` the (m, n) row / column voltages,
+    ``u T_n / r_row + g (u - w) = F`` and ``T_m w / r_col + g (w - u) = 0``,
+    where ``F[i, 0] = V[i] / r_row`` and ``T_n`` is the line matrix
+    ``tridiag(-1, 2, -1)`` whose last diagonal entry is 1 (open end).  Its
+    eigenvectors are known exactly: ``psi_k(j) = sin(theta_k (j + 1))`` with
+    ``theta_k = (2k + 1) pi / (2n + 1)`` and eigenvalue ``2 - 2 cos(theta_k)``
+    (the ghost node ``j = -1`` is the source, the open end makes the mode even
+    about ``j = n - 1/2``); the columns have ``phi_q(i) = sin(theta_q (m - i))``
+    with ``theta_q = (2q + 1) pi / (2m + 1)``.  In the product basis every mode
+    ``(q, k)`` decouples into a 2 x 2 system solved by hand:
+    ``b = g a / (mu_q / r_col + g)``,
+    ``a = f / (lambda_k / r_row + g - g^2 / (mu_q / r_col + g))``.
+
+    Parameters
+    ----------
+    m, n : int
+        Rows and columns.
+    g : float
+        Cell conductance [S].
+    r_row, r_col : float
+        Segment resistances [ohm], > 0.
+    V : (K, m) array
+        Inputs [V].
+
+    Returns
+    -------
+    dict
+        ``row``, ``col`` (K, m, n) node voltages and ``output`` (K, n).
+    """
+    V = np.atleast_2d(np.asarray(V, dtype=float))
+    j = np.arange(n)
+    i = np.arange(m)
+    theta_k = (2 * np.arange(n) + 1) * np.pi / (2 * n + 1)
+    theta_q = (2 * np.arange(m) + 1) * np.pi / (2 * m + 1)
+    psi = np.sin(np.outer(j + 1, theta_k))  # (n, modes k)
+    phi = np.sin(np.outer(m - i, theta_q))  # (m, modes q)
+    psi /= np.sqrt((psi**2).sum(axis=0))
+    phi /= np.sqrt((phi**2).sum(axis=0))
+    lam = 4.0 * np.sin(theta_k / 2) ** 2  # 2 - 2 cos(theta), without cancellation
+    mu = 4.0 * np.sin(theta_q / 2) ** 2
+    # projection of F (only column j = 0 is non-zero) on phi_q(i) psi_k(j)
+    f = (V / r_row) @ phi  # (K, q)
+    f = f[:, :, None] * psi[0][None, None, :]  # (K, q, k)
+    col_diag = mu[:, None] / r_col + g  # (q, 1)
+    a = f / (lam[None, :] / r_row + g - g * g / col_diag)[None]
+    b = g * a / col_diag[None]
+    row = np.einsum("iq,kqp,jp->kij", phi, a, psi)
+    col = np.einsum("iq,kqp,jp->kij", phi, b, psi)
+    return {"row": row, "col": col, "output": col[:, -1, :] / r_col}
+
+
 # ---------------------------------------------------------------------------
 # scalar root-finds
 
