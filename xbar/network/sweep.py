@@ -13,7 +13,9 @@ interrupted sweep, rerun with the same output path and the same configuration,
 computes only the missing tasks.  The CSV starts with comment lines that hold a
 fingerprint of the model, the data, the evaluator and the base configuration
 (swept fields and ``repeats`` excluded); a file written for anything else is
-refused with an error naming what differs, never silently mixed.
+refused with an error naming what differs, never silently mixed.  The fingerprint does
+not cover xbar's own code: the header records the xbar version, and results of an
+evaluator that has changed since are reused as they are (start a new file to redo them).
 
 Examples
 --------
@@ -752,6 +754,9 @@ def sweep(
     # informational only (not fingerprinted): the same weights under another name match
     meta["model_name"] = str(model) if isinstance(model, str | os.PathLike) else getattr(
         model, "name", type(model).__name__)
+    from .. import __version__
+
+    meta["xbar_version"] = __version__
 
     shape = (len(values[0]), len(values[1]) if len(fields) > 1 else 1, repeats)
     accs = np.full(shape, np.nan)
