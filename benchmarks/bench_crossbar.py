@@ -7,7 +7,9 @@
 Baselines: scipy ``splu`` on the same reduced nodal matrix (factorise + one
 solve), badcrossbar (``pip install --no-deps badcrossbar sigfig pathvalidate``;
 not an xbar dependency; skipped when missing), ngspice on the exported netlist
-(``SpiceResult.seconds``, the ngspice process).  Every timing is the best of
+(``SpiceResult.seconds``, the ngspice process).  OPENBLAS_NUM_THREADS defaults
+to 1 (see below); numba threads follow xbar's own rule (parallel only from about
+a million cell-inputs; ``--threads`` caps them).  Every timing is the best of
 ``--repeat`` runs after one warm-up call (numba compilation is excluded; it is
 cached on disk).  Typical parameters: G uniform in [1e-6, 1e-4] S, 1 ohm per
 wire segment, inputs uniform in [0, 0.3] V; the "strong IR drop" case uses
@@ -16,18 +18,24 @@ G uniform in [1e-4, 1e-2] S (r_wire * g_max = 0.01).  Prints a markdown table.
 
 from __future__ import annotations
 
-import argparse
-import json
-import logging
+import os
+
+# One OpenBLAS thread unless told otherwise: on the shared 2-core machine a multithreaded
+# BLAS oversubscribes and the (M, M) LAPACK calls of transfer_matrix() become 10x slower.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
 import subprocess
 import sys
 import time
 import warnings
 
-import numpy as np
+import numpy as np  # noqa: E402
 
-import xbar
-from xbar.crossbar.reference import nodal_matrix
+import xbar  # noqa: E402
+from xbar.crossbar.reference import nodal_matrix  # noqa: E402
 
 ROWS: list[tuple[str, str, str, str]] = []
 
@@ -194,6 +202,7 @@ def main(argv=None) -> int:
         "" if ref is None else f"splu {Mx}: {ref:.1f} s")
     code = (
         "import numpy as np, resource, xbar;"
+        "xbar.Crossbar(np.full((4,4),1e-4),1.0,1.0).solve(np.ones(4));"  # load the JIT cache
         f"rng=np.random.default_rng(0); G=rng.uniform(1e-6,1e-4,({Mx},{Mx}));"
         f"xb=xbar.Crossbar(G,1.0,1.0); s=xb.solve(rng.uniform(0,0.3,{Mx}));"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
