@@ -274,8 +274,13 @@ def test_grid_and_general_kernels_agree(device, monkeypatch):
     G = RNG.uniform(1e-6, 1e-4, (17, 13))
     V = RNG.uniform(0, 0.5, (4, 17))
     kw = dict(r_row=RNG.uniform(0.5, 2, (17, 13)), r_col=1.5, r_driver=2.0, device=device)
-    fast = xbar.Crossbar(G, **kw).solve(V, return_nodes=True)
-    monkeypatch.setattr(xbar.Crossbar, "_grid_kernel", False)
+    fast = xbar.Crossbar(G, **kw).solve(V, return_nodes=True)  # per-input serial CG
+    one = xbar.Crossbar(G, **kw).solve(V[1], return_nodes=True)
+    monkeypatch.setattr(xbar.Crossbar, "_batch_kernel", False)  # interleaved grid kernel
+    inter = xbar.Crossbar(G, **kw).solve(V, return_nodes=True)
+    monkeypatch.setattr(xbar.Crossbar, "_grid_kernel", False)  # general chain kernel
     slow = xbar.Crossbar(G, **kw).solve(V, return_nodes=True)
-    np.testing.assert_allclose(fast.output, slow.output, rtol=1e-9)
-    np.testing.assert_allclose(fast.col_voltages, slow.col_voltages, rtol=1e-9, atol=1e-12)
+    for sol in (fast, inter):
+        np.testing.assert_allclose(sol.output, slow.output, rtol=1e-9)
+        np.testing.assert_allclose(sol.col_voltages, slow.col_voltages, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(one.output[0], slow.output[1], rtol=1e-9)

@@ -553,3 +553,176 @@ def grid_pcg(M, N, offr, dr, offc, dc, g, rhs_r, rhs_c, xr, xc, tol, maxiter, it
     # columns from rows: xc = Tc^-1 (rhs_c + g xr)
     _grid_cols(M, N, offc, inv_uc, g, xr, rhs_c, True, xc, chunk, everyone)
     return total
+
+
+# ----------------------------------------------------------------------------- batch kernel
+# Many inputs: one parallel region per solve (prange over inputs), each input runs its own
+# serial CG.  No barrier per CG step, so it scales on a quiet machine and degrades
+# gracefully on an oversubscribed one; per thread the working set is one input.
+
+
+@njit(cache=True, error_model="numpy", fastmath=True)
+def _one_factor(M, N, offr, dr, offc, dc, inv_ur, inv_uc):
+    for i in range(M):
+        base = i * N
+        inv_ur[base] = 1.0 / dr[base]
+        for j in range(1, N):
+            e = offr[base + j - 1]
+            inv_ur[base + j] = 1.0 / (dr[base + j] - e * e * inv_ur[base + j - 1])
+    for j in range(N):
+        inv_uc[j] = 1.0 / dc[j]
+    for i in range(1, M):
+        b = i * N
+        for j in range(N):
+            e = offc[b + j - N]
+            inv_uc[b + j] = 1.0 / (dc[b + j] - e * e * inv_uc[b + j - N])
+
+
+@njit(cache=True, error_model="numpy", fastmath=True)
+def _one_cols(M, N, offc, inv_uc, g, p, add, use_add, out):
+    for j in range(N):
+        y = g[j] * p[j]
+        if use_add:
+            y += add[j]
+        out[j] = y
+    for i in range(1, M):
+        b = i * N
+        if use_add:
+            for j in range(N):
+                s = b + j
+                out[s] = g[s] * p[s] + add[s] + offc[s - N] * out[s - N] * inv_uc[s - N]
+        else:
+            for j in range(N):
+                s = b + j
+                out[s] = g[s] * p[s] + offc[s - N] * out[s - N] * inv_uc[s - N]
+    b = (M - 1) * N
+    for j in range(N):
+        out[b + j] *= inv_uc[b + j]
+    for i in range(M - 2, -1, -1):
+        b = i * N
+        for j in range(N):
+            s = b + j
+            out[s] = (out[s] + offc[s] * out[s + N]) * inv_uc[s]
+
+
+@njit(cache=True, error_model="numpy", fastmath=True)
+def _one_rows_apply(M, N, offr, dr, g, p, wb, q):
+    acc = 0.0
+    for i in range(M):
+        base = i * N
+        for j in range(N):
+            s = base + j
+            v = dr[s] * p[s] - g[s] * wb[s]
+            if j > 0:
+                v -= offr[s - 1] * p[s - 1]
+            if j < N - 1:
+                v -= offr[s] * p[s + 1]
+            q[s] = v
+            acc += p[s] * v
+    return acc
+
+
+@njit(cache=True, error_model="numpy", fastmath=True)
+def _one_update(M, N, offr, inv_ur, al, x, r, p, q, z):
+    rz = 0.0
+    rr = 0.0
+    for i in range(M):
+        base = i * N
+        y = 0.0
+        for j in range(N):
+            s = base + j
+            x[s] += al * p[s]
+            rv = r[s] - al * q[s]
+            r[s] = rv
+            if j > 0:
+                y = rv + offr[s - 1] * y * inv_ur[s - 1]
+            else:
+                y = rv
+            z[s] = y
+        zv = 0.0
+        for j in range(N - 1, -1, -1):
+            s = base + j
+            if j == N - 1:
+                zv = z[s] * inv_ur[s]
+            else:
+                zv = (z[s] + offr[s] * zv) * inv_ur[s]
+            z[s] = zv
+            rz += r[s] * zv
+            rr += r[s] * r[s]
+    return rz, rr
+
+
+@njit(cache=True, error_model="numpy")
+def _one_pcg(M, N, offr, dr, offc, dc, g, rhs_r, rhs_c, xr, xc, tol, maxiter):
+    """Serial Schur-complement PCG for one input on the grid (1-D arrays of M*N)."""
+    n = M * N
+    inv_ur = np.empty(n)
+    inv_uc = np.empty(n)
+    _one_factor(M, N, offr, dr, offc, dc, inv_ur, inv_uc)
+    bnorm = np.sqrt(np.sum(rhs_r**2) + np.sum(rhs_c**2))
+    zero = np.zeros(n)
+    wb = np.empty(n)
+    f = np.empty(n)
+    _one_cols(M, N, offc, inv_uc, g, zero, rhs_c, True, wb)
+    for s in range(n):
+        f[s] = rhs_r[s] + g[s] * wb[s]
+    r = np.empty(n)
+    z = np.zeros(n)
+    p = np.zeros(n)
+    q = np.zeros(n)
+    it = 0
+    res = 0.0
+    for _restart in range(6):
+        _one_cols(M, N, offc, inv_uc, g, xr, zero, False, wb)
+        _one_rows_apply(M, N, offr, dr, g, xr, wb, q)
+        for s in range(n):
+            r[s] = f[s] - q[s]
+        rz, rr = _one_update(M, N, offr, inv_ur, 0.0, xr, r, p, q, z)
+        res = np.sqrt(rr) / bnorm if bnorm > 0 else 0.0
+        if res <= tol or bnorm == 0 or it >= maxiter:
+            break
+        for s in range(n):
+            p[s] = z[s]
+        while it < maxiter:
+            it += 1
+            _one_cols(M, N, offc, inv_uc, g, p, zero, False, wb)
+            pq = _one_rows_apply(M, N, offr, dr, g, p, wb, q)
+            al = rz / pq if pq > 0 else 0.0
+            rz_new, rr = _one_update(M, N, offr, inv_ur, al, xr, r, p, q, z)
+            res = np.sqrt(rr) / bnorm
+            if res <= tol or rz_new <= 0:
+                break
+            be = rz_new / rz
+            rz = rz_new
+            for s in range(n):
+                p[s] = z[s] + be * p[s]
+    _one_cols(M, N, offc, inv_uc, g, xr, rhs_c, True, xc)
+    return it, res
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def batch_pcg(M, N, offr, dr, offc, dc, g, rhs_r, rhs_c, xr, xc, tol, maxiter, iters, resid):
+    """:func:`grid_pcg` for K >= 2 inputs: prange over inputs, one serial CG each."""
+    K = rhs_r.shape[0]
+    Kg = dr.shape[0]
+    for k in prange(K):
+        kg = np.int64(k) if Kg > 1 else np.int64(0)
+        it, res = _one_pcg(M, N, offr, dr[kg], offc, dc[kg], g[kg], rhs_r[k], rhs_c[k],
+                           xr[k], xc[k], tol, maxiter)
+        iters[k] = it
+        resid[k] = res
+    return 0
+
+
+@njit(cache=True, error_model="numpy")
+def solo_pcg(M, N, offr, dr, offc, dc, g, rhs_r, rhs_c, xr, xc, tol, maxiter, iters, resid):
+    """:func:`batch_pcg` on the calling thread only (small single solves)."""
+    K = rhs_r.shape[0]
+    Kg = dr.shape[0]
+    for k in range(K):
+        kg = k if Kg > 1 else 0
+        it, res = _one_pcg(M, N, offr, dr[kg], offc, dc[kg], g[kg], rhs_r[k], rhs_c[k],
+                           xr[k], xc[k], tol, maxiter)
+        iters[k] = it
+        resid[k] = res
+    return 0

@@ -610,7 +610,11 @@ class Crossbar:
             xa, xb = xb, xa
         return xa, xb, it, res
 
-    _grid_kernel = True  # class switch: tests compare the grid and the general kernels
+    # Kernel switches (tests compare the paths).  Uncollapsed arrays use the grid kernels:
+    # per-input serial CG (``batch_pcg``: one parallel region over the inputs; ``solo_pcg``
+    # for one input), or, for one large input, ``grid_pcg`` parallel over lines.
+    _grid_kernel = True
+    _batch_kernel = True
 
     def _grid_solve(self, st, g, dr, dc, rhs_r, rhs_c, x0_r, tol):
         """The uncollapsed fast path: both families on the (M, N) grid, batch innermost."""
@@ -630,12 +634,20 @@ class Crossbar:
         it = np.zeros(K, dtype=np.int64)
         res = np.zeros(K)
         chunk = 32
-        with _threads(M * N * K):
-            _kernels.grid_pcg(
+        if self._batch_kernel and (K >= 2 or M * N < PARALLEL_MIN_WORK):
+            kern = _kernels.batch_pcg if K >= 2 else _kernels.solo_pcg
+            kern(
                 M, N, st.rows.off, np.ascontiguousarray(dr), offc, cm_to_rm(dc),
                 np.ascontiguousarray(g), np.ascontiguousarray(rhs_r), cm_to_rm(rhs_c),
-                xr, xc, float(tol), int(self.maxiter), it, res, chunk,
+                xr, xc, float(tol), int(self.maxiter), it, res,
             )  # fmt: skip
+        else:
+            with _threads(M * N * K):
+                _kernels.grid_pcg(
+                    M, N, st.rows.off, np.ascontiguousarray(dr), offc, cm_to_rm(dc),
+                    np.ascontiguousarray(g), np.ascontiguousarray(rhs_r), cm_to_rm(rhs_c),
+                    xr, xc, float(tol), int(self.maxiter), it, res, chunk,
+                )  # fmt: skip
         xc_out = np.ascontiguousarray(xc.reshape(K, M, N).transpose(0, 2, 1).reshape(K, N * M))
         del Kg
         return xr, xc_out, it, res
@@ -711,9 +723,8 @@ class Crossbar:
         M, N = self._M, self._N
         per = (st.rows.nS + st.cols.nS + M * N) * 8 * (16 if not self.is_linear else 10)
         chunk = max(1, int(_MEM_BUDGET // max(per, 1)))
-        # keep a chunk's work arrays near cache size (Newton: per-input coefficients too)
-        cells = BATCH_CELLS if not self.is_linear else 4 * BATCH_CELLS
-        chunk = min(chunk, max(1, cells // (M * N)))
+        if not self.is_linear:  # Newton's numpy work arrays: keep a chunk near cache size
+            chunk = min(chunk, max(2, BATCH_CELLS // (M * N)))
         if K > chunk:
             parts = []
             for s in range(0, K, chunk):
