@@ -23,7 +23,7 @@ G1 x 0 mid 0 1m
 E1 e 0 mid 0 2
 Re e 0 1meg
 D1 x 0 dmod
-D2 x b dmod 2
+D2 x b dmod area=2
 .model dmod D(IS=1e-15 N=1.5 RS=10 BV=50 IBV=1u)
 .op
 .end

@@ -19,7 +19,7 @@ V1 in 0 DC 1
 R1 in mid {b}
 + ; continued
 X1 mid 0 cell g=2m
-D1 mid 0 dm 2
+D1 mid 0 dm area=2
 G1 mid 0 in 0 1m
 E1 e 0 in 0 2
 Re e 0 1k

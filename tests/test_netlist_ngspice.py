@@ -164,3 +164,102 @@ def test_number_suffixes_match_ngspice(tmp_path, ngspice):
     for k, text in enumerate(values):
         assert circuit.isources.value[k] == pytest.approx(ref.voltages[f"o{k}"][0], rel=1e-9), \
             text
+
+
+# .param values wherever a value goes: .model, .dc, .options; forward references and
+# redefinitions resolved as ngspice resolves them (the last definition wins, and a value may
+# use parameters defined on later cards); models inside subcircuits use instance parameters
+PARAM_EVERYWHERE = """params everywhere
+.options reltol={rt} abstol=1e-15 vntol=1e-12
+V1 a 0 1
+R1 a b {rr}
+.model DX d(is={iss} n={n1} rs={rs1})
+D1 b 0 DX
+.subckt dsub p params: nn=1
+.param rser={2*rk}
+.param rk=50
+.model DS d(is=1e-14 n={nn} rs={rser})
+R1 p m 100
+D1 m 0 DS
+.ends
+X1 a dsub nn=1.8
+X2 a dsub
+.param rr={2*half}
+.param half=250
+.param n1=1.5 iss=2e-15 rs1=10
+.param rt=1e-9
+.param vmax=1 vstep={vmax/4}
+.param rr=700
+.dc V1 0 {vmax} {vstep}
+.end
+"""
+
+
+def test_params_in_models_dc_and_options_match_ngspice(tmp_path, ngspice):
+    from xbar import solve_dc
+
+    path = _tmp(tmp_path, PARAM_EVERYWHERE)
+    circuit = read_netlist(path)
+    assert circuit.options.reltol == 1e-9
+    assert circuit.resistors.value[0] == 700.0  # the last .param rr wins
+    models = {n: m for n, m in zip(circuit.diodes.name, circuit.diodes.model, strict=True)}
+    assert (models["d1"].is_, models["d1"].n, models["d1"].rs) == (2e-15, 1.5, 10.0)
+    assert (models["x1.d1"].n, models["x1.d1"].rs) == (1.8, 100.0)
+    assert models["x2.d1"].n == 1.0
+    ref = ngspice(path)
+    res = solve_dc(circuit)
+    np.testing.assert_allclose(res.sweep, ref.sweep, rtol=1e-12)
+    np.testing.assert_array_equal(res.sweep, [0, 0.25, 0.5, 0.75, 1.0])
+    for node in ("b", "x1.m", "x2.m"):
+        np.testing.assert_allclose(res.voltage(node), ref.voltages[node], rtol=1e-6,
+                                   atol=1e-12, err_msg=node)
+    np.testing.assert_allclose(res.current("v1"), ref.currents["v1"], rtol=1e-6, atol=1e-15)
+
+
+def test_param_used_before_its_card_matches_ngspice(tmp_path, ngspice):
+    from xbar import solve_dc
+
+    # q is redefined after rr uses it: ngspice takes the last q (3k) for rr
+    path = _tmp(tmp_path, "order\n.param q=1k\n.param rr={2*q}\n.param q=3k\nV1 a 0 1\n"
+                "R1 a b {rr}\nR2 b 0 {q0}\n.param q0=1k\n.op\n.end\n")
+    circuit = read_netlist(path)
+    assert circuit.resistors.value.tolist() == [6000.0, 1000.0]
+    ref = ngspice(path)
+    assert solve_dc(circuit).voltage("b") == pytest.approx(ref.voltages["b"][0], rel=1e-9)
+
+
+def test_temp_card_matches_ngspice(tmp_path, ngspice):
+    from xbar import solve_dc
+
+    text = ("diode at 60 C\n.model DX d(is=2e-15 n=1.5 rs=5)\nV1 a 0 1\nR1 a b 1k\nD1 b 0 DX\n"
+            ".options reltol=1e-9 abstol=1e-15 vntol=1e-12\n{temp}\n.op\n.end\n")
+    path = _tmp(tmp_path, text.format(temp=".temp 60"))
+    circuit = read_netlist(path)
+    assert circuit.options.temp == 60.0
+    ref = ngspice(path)
+    op = solve_dc(circuit)
+    assert op.voltage("b") == pytest.approx(ref.voltages["b"][0], rel=1e-6)
+    assert op.current("v1") == pytest.approx(ref.currents["v1"][0], rel=1e-6)
+    # the same as .options temp=60, and different from the default 27 C
+    same = read_netlist(text.format(temp=".options temp=60"))
+    assert solve_dc(same).voltage("b") == pytest.approx(op.voltage("b"), rel=1e-12)
+    room = solve_dc(read_netlist(text.format(temp="")))
+    assert abs(room.voltage("b") - op.voltage("b")) > 5e-3
+
+
+def test_positional_diode_area_is_rejected_like_ngspice(tmp_path, ngspice):
+    from xbar import solve_dc
+    from xbar.errors import NetlistError, XbarError
+
+    text = "area\n.model DX d(is=2e-15 n=1.5)\nV1 a 0 1\nR1 a b 1k\nD1 b 0 DX {area}\n.op\n.end\n"
+    bad = _tmp(tmp_path, text.format(area="2"), "bad.cir")
+    with pytest.raises(NetlistError, match=r"positional area \('2'\)") as err:
+        read_netlist(bad)
+    assert "area=2" in err.value.hint
+    assert (err.value.location.line, err.value.location.column) == (5, 11)
+    with pytest.raises(XbarError, match="ngspice failed"):
+        ngspice(bad)
+    good = _tmp(tmp_path, text.format(area="area=2"), "good.cir")
+    ref = ngspice(good)
+    op = solve_dc(read_netlist(good))
+    assert op.voltage("b") == pytest.approx(ref.voltages["b"][0], rel=1e-6)

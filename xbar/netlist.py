@@ -18,17 +18,18 @@
       I<name> <n+> <n-> [DC] <value>
       G<name> <n+> <n-> <nc+> <nc-> <transconductance>
       E<name> <n+> <n-> <nc+> <nc-> <gain>
-      D<name> <anode> <cathode> <model> [<area>]
+      D<name> <anode> <cathode> <model> [area=<area>]
       B<name> <n+> <n-> I=<expression of V(a,b), V(a), parameters>
       X<name> <node>... <subckt> [params:] [<name>=<value>...]
 
 * directives: ``.param``, ``.subckt``/``.ends`` (nested definitions and
   instances; ``params:`` defaults), ``.include`` (relative to the including
   file), ``.model <name> D(IS= N= RS= BV= IBV=)``, ``.options`` (reltol
-  abstol vntol gmin itl1 itl2 temp tnom), ``.op``, ``.dc``, ``.title``,
+  abstol vntol gmin itl1 itl2 temp tnom), ``.temp`` (the circuit temperature
+  in degC, the same as ``.options temp=``), ``.op``, ``.dc``, ``.title``,
   ``.end``.  The output directives ``.print``, ``.plot``, ``.save``,
   ``.probe`` and ``.width`` do not change a DC solution and are skipped.
-  Anything else (``.tran``, ``.ac``, ``.temp``, ``.control``, capacitors,
+  Anything else (``.tran``, ``.ac``, ``.control``, capacitors,
   transistors, ...) is an error that names the card.
 
 Flattened names
@@ -81,7 +82,7 @@ EXPECTED = {
     "i": "I<name> <n+> <n-> [DC] <value>",
     "g": "G<name> <n+> <n-> <nc+> <nc-> <transconductance>",
     "e": "E<name> <n+> <n-> <nc+> <nc-> <gain>",
-    "d": "D<name> <anode> <cathode> <model> [<area>]",
+    "d": "D<name> <anode> <cathode> <model> [area=<area>]",
     "b": "B<name> <n+> <n-> I=<expression>",
     "x": "X<name> <node>... <subckt> [<param>=<value>...]",
     ".param": ".param <name>=<value> [<name>=<value>...]",
@@ -91,6 +92,7 @@ EXPECTED = {
     ".options": ".options <name>=<value>... (reltol abstol vntol gmin itl1 itl2 temp tnom)",
     ".dc": ".dc <source> <start> <stop> <step> [<source2> <start2> <stop2> <step2>]",
     ".op": ".op",
+    ".temp": ".temp <temperature in degC>",
     ".include": ".include <file>",
     ".title": ".title <text>",
 }
@@ -466,6 +468,7 @@ class _Builder:
         self.dc_cards: list[tuple[DCSweep, _Card, list]] = []
         self.title = reader.title
         self.expr_cache: dict[tuple, object] = {}
+        self.model_cache: dict[tuple, DiodeModel] = {}
 
     # ---------------------------------------------------------------- structure pass
     def collect(self, cards: list[_Card]):
@@ -506,23 +509,24 @@ class _Builder:
                 target[sub.name] = sub
                 continue
             if stack:
-                if word in (".op", ".dc", ".options", ".option", ".opt", ".title"):
+                if word in (".op", ".dc", ".options", ".option", ".opt", ".title", ".temp"):
                     raise _err(card, None, f"{word} is not allowed inside a subcircuit",
                                "put analysis and option cards at the top level")
                 if word == ".model":
-                    name, model = self.parse_model(card)
-                    stack[-1].models[name] = (model, card)
+                    # values may use the instance's parameters: evaluated per instance
+                    name, _ = self.parse_model(card, None)
+                    stack[-1].models[name] = (None, card)
                 else:
                     stack[-1].body.append(card)
                 continue
             if word == ".param":
                 params_cards.append(card)
             elif word == ".model":
-                name, model = self.parse_model(card)
+                name, _ = self.parse_model(card, None)  # values: after the .param cards
                 if name in top_models:
                     raise _err(card, None, f"model {name!r} is defined twice",
                                "first defined at " + str(top_models[name][1].loc()))
-                top_models[name] = (model, card)
+                top_models[name] = (None, card)
             else:
                 elements.append(card)  # other directives are handled in order
         if stack:
@@ -563,7 +567,13 @@ class _Builder:
             k += 1
         return _Subckt(name, pins, defaults, card)
 
-    def parse_model(self, card: _Card) -> tuple[str, DiodeModel]:
+    def parse_model(self, card: _Card, params: dict[str, float] | None
+                    ) -> tuple[str, DiodeModel | None]:
+        """Parse a ``.model`` card with parameter values ``params``.
+
+        With ``params=None`` only the form is checked (values that are
+        expressions are not evaluated) and the model is ``None``.
+        """
         low = card.text.lower().replace("(", " ").replace(")", " ")
         toks = _split(card, low)
         hint = "expected: " + EXPECTED[".model"]
@@ -580,12 +590,17 @@ class _Builder:
             if k + 2 > len(toks) - 1 or toks[k + 1][0] != "=":
                 raise _err(card, off, f"expected <name>=<value>, found {key!r}", hint)
             if key in _DIODE_PARAMS:
-                values[_DIODE_PARAMS[key]] = self.value(card, toks[k + 2], {})
+                if params is not None:
+                    values[_DIODE_PARAMS[key]] = self.value(card, toks[k + 2], params)
+                elif toks[k + 2][0][0] not in "{'":
+                    self.value(card, toks[k + 2], {})
             elif key not in _DIODE_IGNORED:
                 raise _err(card, off, f"diode model parameter {key!r} is not supported",
                            "supported: IS N RS BV IBV (capacitance and noise parameters are "
                            "accepted and have no effect on DC)")
             k += 3
+        if params is None:
+            return name, None
         model = DiodeModel(name=name, **values)
         for field_name in ("is_", "n", "ibv"):
             if getattr(model, field_name) <= 0:
@@ -622,8 +637,11 @@ class _Builder:
                        "expected a number such as 1.5, 2e-3, 10k or {expression}")
         return v
 
-    def eval_params(self, text: str, card: _Card, base: int, params: dict[str, float]):
-        """Evaluate ``name=value`` assignments in ``text`` (offset ``base`` in the card)."""
+    def param_assignments(self, text: str, card: _Card, base: int):
+        """The ``name=value`` assignments in ``text`` (offset ``base`` in the card).
+
+        Returns ``[(name, value text, offset of the value)]`` in order.
+        """
         matches = list(_PARAM_ASSIGN.finditer(text))
         # keep only assignments at depth 0 (outside braces, quotes and parentheses)
         good = []
@@ -643,6 +661,7 @@ class _Builder:
         if not good or text[: good[0].start()].strip():
             off = base + len(text) - len(text.lstrip())
             raise _err(card, off, "expected <name>=<value>", "expected: " + EXPECTED[".param"])
+        out = []
         for n, m in enumerate(good):
             end = good[n + 1].start() if n + 1 < len(good) else len(text)
             raw = text[m.end():end]
@@ -654,11 +673,66 @@ class _Builder:
             if vtext[0] in "{'" and vtext[-1] == ("}" if vtext[0] == "{" else "'"):
                 vtext = vtext[1:-1]
                 voff += 1
+            out.append((m.group(1).lower(), vtext, voff))
+        return out
+
+    def resolve_params(self, cards: list[_Card], params: dict[str, float]) -> None:
+        """Evaluate the ``.param`` cards of one scope into ``params`` (in place).
+
+        As in ngspice, the last definition of a name wins and a value may use
+        parameters defined on later cards; a circular definition is an error.
+        ``params`` holds the values inherited from the enclosing scope.
+        """
+        pending: dict[str, tuple[str, _Card, int]] = {}
+        for card in cards:
+            text = card.text
+            start = text.lower().index(".param") + 6
+            for name, vtext, voff in self.param_assignments(text[start:], card, start):
+                pending.pop(name, None)  # keep definition order = order of last definition
+                pending[name] = (vtext, card, voff)
+        if not pending:
+            return
+        outer = dict(params)
+        done: dict[str, float] = {}
+        active: list[str] = []
+
+        class _Lazy(dict):
+            """Parameter lookup that evaluates pending definitions on first use."""
+
+            def __contains__(self, key):
+                return key in pending or key in outer
+
+            def __getitem__(self, key):
+                if key in pending:
+                    return evaluate(key)
+                return outer[key]
+
+        lazy = _Lazy()
+
+        def evaluate(name: str) -> float:
+            if name in done:
+                return done[name]
+            vtext, card, voff = pending[name]
+            if name in active:
+                chain = " -> ".join([*active[active.index(name):], name])
+                raise _err(card, voff, f"circular parameter definition: {chain}",
+                           "a parameter must not depend on itself")
+            active.append(name)
             try:
-                value = constant_value(vtext, params)
+                value = constant_value(vtext, lazy)
             except ExprSyntaxError as exc:
                 raise _err(card, voff + exc.offset, exc.message, exc.hint) from None
-            params[m.group(1).lower()] = value
+            active.pop()
+            done[name] = value
+            return value
+
+        for name in pending:  # in order: backward references need no recursion
+            try:
+                params[name] = evaluate(name)
+            except RecursionError:
+                vtext, card, voff = pending[name]
+                raise _err(card, voff, f"parameter {name!r}: forward references nested too "
+                           "deeply", "define parameters before the ones that use them") from None
 
     # ---------------------------------------------------------------- nodes and names
     def node(self, name: str, ctx: _Ctx) -> int:
@@ -910,8 +984,11 @@ class _Builder:
         rest = toks[4:]
         if rest and (len(rest) == 1 or rest[1][0] != "=") and (
                 rest[0][0][0] in "{'" or try_parse_value(rest[0][0])[0] is not None):
-            area = self.value(card, rest[0], ctx.params)
-            rest = rest[1:]
+            # ngspice-39 rejects a positional area ("could not find a valid modelname"),
+            # so the same file would not run there
+            raise _err(card, rest[0][1], f"diode {toks[0][0]}: a positional area "
+                       f"({rest[0][0]!r}) is not accepted (ngspice rejects it too)",
+                       f"write area={rest[0][0]}; expected: " + EXPECTED["d"])
         while rest:
             key, off = rest[0]
             if len(rest) >= 3 and rest[1][0] == "=" and key == "area":
@@ -927,6 +1004,13 @@ class _Builder:
         if found is None:
             raise _err(card, moff, f"undefined model {mname!r}",
                        f"define it with .model {mname} D(IS=... N=...)")
+        if found[0] is None:  # a model inside a subcircuit: values with this instance's params
+            key = (id(found[1]), ctx.pkey)
+            model = self.model_cache.get(key)
+            if model is None:
+                model = self.parse_model(found[1], ctx.params)[1]
+                self.model_cache[key] = model
+            found = (model, found[1])
         full = ctx.prefix + toks[0][0]
         self.register(full, card)
         d = self.d
@@ -1088,30 +1172,27 @@ class _Builder:
         self.instances.add(iname)  # instances are not elements of the flat circuit
         scope = _Scope(sub.subckts, sub.models, ctx.scope)
         child = _Ctx(iname + ".", pins, params, scope, [*ctx.stack, sub.name])
-        # body .param cards first, in order
-        body = []
+        # body .param cards first (all of them, as at the top level)
+        body, pcards = [], []
         for c in sub.body:
             t = c.text.lstrip()
             if t[:6].lower() == ".param" and (len(t) == 6 or t[6] in " \t"):
-                self.param_card(c, child.params)
+                pcards.append(c)
             else:
                 body.append(c)
+        self.resolve_params(pcards, child.params)
         self.expand(body, child)
 
-    def param_card(self, card: _Card, params: dict[str, float]) -> None:
-        text = card.text
-        start = text.lower().index(".param") + 6
-        self.eval_params(text[start:], card, start, params)
 
     # ---------------------------------------------------------------- directives
     def directive(self, card: _Card, low: str, ctx: _Ctx) -> None:
         word = low.split(None, 1)[0]
         top = ctx.pins is None
-        if word == ".param":
-            self.param_card(card, ctx.params)
+        if word == ".param":  # not reached: .param cards are resolved before expanding
+            self.resolve_params([card], ctx.params)
             return
         if word in (".options", ".option", ".opt") and top:
-            self.parse_options(card, low)
+            self.parse_options(card, low, ctx.params)
             return
         if word == ".op" and top:
             if len(low.split()) > 1:
@@ -1120,7 +1201,10 @@ class _Builder:
             self.analyses.append(Op())
             return
         if word == ".dc" and top:
-            self.parse_dc(card, low)
+            self.parse_dc(card, low, ctx.params)
+            return
+        if word == ".temp" and top:
+            self.parse_temp(card, low, ctx.params)
             return
         if word == ".title" and top:
             self.title = card.text.strip()[6:].strip()
@@ -1128,10 +1212,10 @@ class _Builder:
         if word in _OUTPUT_ONLY:
             logger.info("%s: skipping output directive %s", card.loc(), word)
             return
-        if word in (".options", ".option", ".opt", ".op", ".dc", ".title"):
+        if word in (".options", ".option", ".opt", ".op", ".dc", ".title", ".temp"):
             raise _err(card, None, f"{word} is not allowed inside a subcircuit",
                        "put analysis and option cards at the top level")
-        if word in _ANALYSES or word == ".temp":
+        if word in _ANALYSES:
             raise _err(card, None, f"xbar supports DC analysis only: {word} is not supported",
                        "use .op or .dc")
         if word in (".control", ".endc"):
@@ -1141,9 +1225,10 @@ class _Builder:
                     ".if", ".else", ".elseif", ".endif", ".model", ".subckt", ".ends"):
             raise _err(card, None, f"{word} is not supported by xbar")
         raise _err(card, None, f"unknown card {word!r}",
-                   "known cards: .param .subckt .ends .include .model .options .op .dc .end")
+                   "known cards: .param .subckt .ends .include .model .options .temp .op .dc "
+                   ".end")
 
-    def parse_options(self, card: _Card, low: str) -> None:
+    def parse_options(self, card: _Card, low: str, params: dict[str, float]) -> None:
         toks = self.tokens(card, low)[1:]
         hint = "expected: " + EXPECTED[".options"]
         values = {}
@@ -1154,7 +1239,7 @@ class _Builder:
                 raise _err(card, off, f"unknown option {key!r}", hint)
             if k + 2 >= len(toks) or toks[k + 1][0] != "=":
                 raise _err(card, off, f"option {key!r} needs a value ({key}=<value>)", hint)
-            value = self.value(card, toks[k + 2], {})
+            value = self.value(card, toks[k + 2], params)
             typ = _OPTION_FIELDS[key]
             if typ is int:
                 if value != int(value) or value < 1:
@@ -1169,7 +1254,22 @@ class _Builder:
             k += 3
         self.options = replace(self.options, **values)
 
-    def parse_dc(self, card: _Card, low: str) -> None:
+    def parse_temp(self, card: _Card, low: str, params: dict[str, float]) -> None:
+        """``.temp <degC>``: the circuit temperature, as ``.options temp=`` sets it."""
+        toks = self.tokens(card, low)[1:]
+        hint = "expected: " + EXPECTED[".temp"]
+        if not toks:
+            raise _err(card, len(card.text.rstrip()), "missing temperature after .temp", hint)
+        if len(toks) > 1:
+            raise _err(card, toks[1][1], f"unexpected {toks[1][0]!r} (.temp takes one "
+                       "temperature)", hint)
+        value = self.value(card, toks[0], params)
+        if value <= -273.15:
+            raise _err(card, toks[0][1], f".temp {value:g} is not above absolute zero "
+                       "(-273.15 degC)", hint)
+        self.options = replace(self.options, temp=value)
+
+    def parse_dc(self, card: _Card, low: str, params: dict[str, float]) -> None:
         toks = self.tokens(card, low)[1:]
         hint = "expected: " + EXPECTED[".dc"]
         if len(toks) > 8:
@@ -1183,7 +1283,7 @@ class _Builder:
             if src[0][0] not in "vi" or src[0] == "temp":
                 raise _err(card, src[1], f".dc sweeps an independent V or I source, found "
                            f"{src[0]!r}", hint)
-            a, b, s = (self.value(card, t, {}) for t in (start, stop, step))
+            a, b, s = (self.value(card, t, params) for t in (start, stop, step))
             if s == 0 and a != b:
                 raise _err(card, step[1], ".dc step must not be zero", hint)
             if s != 0 and (b - a) / s < 0:
@@ -1302,8 +1402,9 @@ def read_netlist(source: str | Path, *, name: str | None = None) -> Circuit:
     builder = _Builder(reader, file)
     subckts, models, params_cards, elements = builder.collect(reader.cards)
     params: dict[str, float] = {}
-    for card in params_cards:
-        builder.param_card(card, params)
+    builder.resolve_params(params_cards, params)
+    models = {name: (builder.parse_model(card, params)[1], card)
+              for name, (_, card) in models.items()}
     ctx = _Ctx("", None, params, _Scope(subckts, models, None), [])
     builder.expand(elements, ctx)
     n_elements = (len(builder.r[0]) + len(builder.v[0]) + len(builder.i[0]) + len(builder.g[0])
