@@ -284,3 +284,17 @@ def test_grid_and_general_kernels_agree(device, monkeypatch):
         np.testing.assert_allclose(sol.output, slow.output, rtol=1e-9)
         np.testing.assert_allclose(sol.col_voltages, slow.col_voltages, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(one.output[0], slow.output[1], rtol=1e-9)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 5), (5, 1)])
+@pytest.mark.parametrize("r", [0.0, 1.0])
+def test_degenerate_shapes(shape, r):
+    G = RNG.uniform(1e-5, 1e-3, shape)
+    V = RNG.uniform(0, 0.5, (2, shape[0]))
+    for dev in (xbar.Linear(), xbar.Sinh(3.0)):
+        xb = xbar.Crossbar(G, r, r, r_driver=0.5 if r == 0 else 0.0, device=dev)
+        out = xb.solve(V).output
+        ref = ReferenceNetwork(xb).solve(V)[0]
+        np.testing.assert_allclose(out, ref, rtol=0, atol=1e-8 * np.abs(ref).max())
+        if dev.linear:
+            np.testing.assert_allclose(V @ xb.transfer_matrix(), out, rtol=1e-10)
