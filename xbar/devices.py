@@ -209,8 +209,15 @@ def limit_bsource(expr, v_new, v_old, i_old, di_old, *, floor: float = B_LIMIT_F
     until the current stays within that bound -- the same idea as junction
     limiting, where the new current is held near the linear prediction.
 
-    Returns ``(v, i, di, limited)`` with ``limited`` a boolean per source.
+    Returns ``(v, i, di, limited, overflow)`` with ``limited`` a boolean per
+    source, and ``overflow`` a boolean per source telling where the current or
+    its derivatives at ``v_new`` were not finite (overflowed).
     """
+    with np.errstate(all="ignore"):
+        return _limit_bsource(expr, v_new, v_old, i_old, di_old, floor)
+
+
+def _limit_bsource(expr, v_new, v_old, i_old, di_old, floor):
     i_new, di_new = evaluate_bsource(expr, v_new)
     dv = v_new - v_old
     pred = np.abs(np.sum(di_old * dv, axis=1))
@@ -218,7 +225,7 @@ def limit_bsource(expr, v_new, v_old, i_old, di_old, *, floor: float = B_LIMIT_F
     finite = np.isfinite(i_new) & np.all(np.isfinite(di_new), axis=1)
     bad = ~finite | (np.abs(i_new - i_old) > allowed)
     if not bad.any():
-        return v_new, i_new, di_new, bad
+        return v_new, i_new, di_new, bad, ~finite
     idx = np.flatnonzero(bad)
     if hasattr(expr, "take"):  # per-source constants: evaluate the flagged subset only
         expr = expr.take(idx)
@@ -237,4 +244,4 @@ def limit_bsource(expr, v_new, v_old, i_old, di_old, *, floor: float = B_LIMIT_F
     i_lim, di_lim = evaluate_bsource(expr, v[idx])
     i_new[idx] = i_lim
     di_new[idx] = di_lim
-    return v, i_new, di_new, bad
+    return v, i_new, di_new, bad, ~finite

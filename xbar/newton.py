@@ -21,7 +21,7 @@ iteration and with no device limited in it:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 #: np.bincount takes 0.4 ms at 128x128 cells (numba: 0.3 ms) and 2.8 ms at
 #: 256x256 (numba: 2.4 ms), measured on the development machine
 NUMBA_MIN_NNZ = 2_000_000
+
+#: a device current beyond this [A] counts as overflowed (a failed Newton step)
+I_OVERFLOW = 1e300
 
 
 @dataclass
@@ -73,6 +76,13 @@ class NewtonResult:
     converged: bool
     worst: str = ""
     worst_ratio: float = 0.0
+    #: the node voltage (circuit or internal node) that changed most, relative to its tolerance
+    worst_node: str = ""
+    worst_node_ratio: float = 0.0
+    #: devices still limited or failing the device test in the last iteration
+    devices: tuple[str, ...] = ()
+    #: devices whose current or conductance overflowed (not finite, or beyond 1e300 A)
+    overflow: tuple[str, ...] = ()
 
 
 class DCSystem:
@@ -165,24 +175,67 @@ class DCSystem:
             state.dib.append(di)
         return state
 
-    def _linearise(self, x: np.ndarray, state: DeviceState) -> tuple[DeviceState, bool]:
-        """New device state at ``x`` (limited against ``state``); True if any limiting."""
+    def _linearise(self, x: np.ndarray, state: DeviceState):
+        """New device state at ``x`` (limited against ``state``).
+
+        Returns ``(state, any limiting, (diode limited mask, [B limited masks],
+        [B overflow masks]))``.
+        """
         ve = self.extended(x)
         vd_x, vbs = self._control_voltages(ve)
         limited = False
         new = DeviceState(state.vd, state.cd, state.gd)
+        d_lim = None
+        b_lim, b_over = [], []
         if self.diodes is not None:
-            vd, lim = limit_diode(vd_x, state.vd, self.diodes)
-            limited |= bool(lim.any())
+            vd, d_lim = limit_diode(vd_x, state.vd, self.diodes)
+            limited |= bool(d_lim.any())
             new.cd, new.gd = diode_current(vd, self.diodes, self.options.gmin)
             new.vd = vd
         for k, g in enumerate(self.pattern.bgroups):
-            v, i, di, lim = limit_bsource(g.expr, vbs[k], state.vb[k], state.ib[k], state.dib[k])
+            v, i, di, lim, over = limit_bsource(g.expr, vbs[k], state.vb[k], state.ib[k],
+                                                state.dib[k])
             limited |= bool(lim.any())
             new.vb.append(v)
             new.ib.append(i)
             new.dib.append(di)
-        return new, limited
+            b_lim.append(lim)
+            b_over.append(over)
+        return new, limited, (d_lim, b_lim, b_over)
+
+    def _device_names(self, d_mask, b_masks) -> list[str]:
+        """Names of the devices flagged in a diode mask and per-group B masks."""
+        names = []
+        if d_mask is not None and len(d_mask):
+            names += [self.circuit.diodes.name[k] for k in np.flatnonzero(d_mask)]
+        for g, m in zip(self.pattern.bgroups, b_masks, strict=True):
+            names += [self.circuit.bsources[int(g.members[k])].name for k in np.flatnonzero(m)]
+        return names
+
+    def _overflowed(self, state: DeviceState) -> list[str]:
+        """Devices whose current or conductance is not finite or beyond :data:`I_OVERFLOW`."""
+        d_bad = None
+        if self.diodes is not None and len(state.cd):
+            d_bad = ~(np.isfinite(state.cd) & np.isfinite(state.gd)
+                      & (np.abs(state.cd) <= I_OVERFLOW))
+        b_bad = [~(np.isfinite(i) & np.all(np.isfinite(di), axis=1) & (np.abs(i) <= I_OVERFLOW))
+                 for i, di in zip(state.ib, state.dib, strict=True)]
+        if (d_bad is None or not d_bad.any()) and not any(m.any() for m in b_bad):
+            return []
+        return self._device_names(d_bad, b_bad)
+
+    def _largest_current(self, state: DeviceState) -> list[str]:
+        """The device carrying the largest current magnitude (a suspect for blow-ups)."""
+        best, name = -1.0, []
+        if self.diodes is not None and len(state.cd):
+            k = int(np.argmax(np.abs(np.nan_to_num(state.cd, nan=np.inf))))
+            best, name = abs(state.cd[k]), [self.circuit.diodes.name[k]]
+        for g, i in zip(self.pattern.bgroups, state.ib, strict=True):
+            if len(i):
+                k = int(np.argmax(np.abs(np.nan_to_num(i, nan=np.inf))))
+                if not abs(i[k]) <= best:
+                    best, name = abs(i[k]), [self.circuit.bsources[int(g.members[k])].name]
+        return name
 
     def _assemble_solve(self, state: DeviceState, src: np.ndarray, gshunt: float) -> np.ndarray:
         pat = self.pattern
@@ -199,23 +252,27 @@ class DCSystem:
         return self.factorizer.solve(b)
 
     def _device_converged(self, x: np.ndarray, state: DeviceState) -> tuple[bool, str]:
+        bad = self._device_failures(x, state)
+        return (False, bad[0]) if bad else (True, "")
+
+    def _device_failures(self, x: np.ndarray, state: DeviceState) -> list[str]:
+        """Devices failing ngspice's device-current test at ``x`` (all of them, by name)."""
         reltol, abstol = self.options.reltol, self.options.abstol
         ve = self.extended(x)
         vd_x, vbs = self._control_voltages(ve)
+        d_bad = None
         if self.diodes is not None and len(state.vd):
             cdhat = state.cd + state.gd * (vd_x - state.vd)
             tol = reltol * np.maximum(np.abs(cdhat), np.abs(state.cd)) + abstol
-            bad = np.abs(cdhat - state.cd) > tol
-            if bad.any():
-                return False, self.circuit.diodes.name[int(np.flatnonzero(bad)[0])]
-        for g, vb, v, i, di in zip(self.pattern.bgroups, vbs, state.vb, state.ib, state.dib,
-                                   strict=True):
+            d_bad = ~(np.abs(cdhat - state.cd) <= tol)
+        b_bad = []
+        for vb, v, i, di in zip(vbs, state.vb, state.ib, state.dib, strict=True):
             ihat = i + np.sum(di * (vb - v), axis=1)
             tol = reltol * np.maximum(np.abs(ihat), np.abs(i)) + abstol
-            bad = np.abs(ihat - i) > tol
-            if bad.any():
-                return False, self.circuit.bsources[int(g.members[np.flatnonzero(bad)[0]])].name
-        return True, ""
+            b_bad.append(~(np.abs(ihat - i) <= tol))
+        if (d_bad is None or not d_bad.any()) and not any(m.any() for m in b_bad):
+            return []
+        return self._device_names(d_bad, b_bad)
 
     # ------------------------------------------------------------- Newton
     def newton(self, x0: np.ndarray, state: DeviceState | None, *, maxiter: int,
@@ -224,38 +281,68 @@ class DCSystem:
         """Plain Newton-Raphson from ``x0``.
 
         ``state=None`` starts the devices fresh (junctions at vcrit); otherwise
-        the devices continue from ``state`` (a previous solution).
+        the devices continue from ``state`` (a previous solution).  A device
+        current that overflows (not finite, or beyond :data:`I_OVERFLOW`) ends
+        the run as failed, naming the device.
         """
+        with np.errstate(all="ignore"):  # overflows are detected and reported, not warned
+            return self._newton(x0, state, maxiter, source_scale, sources, gshunt)
+
+    def _newton(self, x0, state, maxiter, source_scale, sources, gshunt) -> NewtonResult:
         src = (self.sources if sources is None else sources) * source_scale
         x = np.array(x0, dtype=np.float64)
         fresh = state is None
         if fresh:
             state = self.initial_state(x)
         reltol = self.options.reltol
+        names = self.layout.names
         worst, worst_ratio = "", np.inf
+        nv = self.layout.n_voltage
+        worst_node, worst_node_ratio = "", np.inf
+        info = None
+        failed_device: list[str] = []
         for it in range(1, maxiter + 1):
             if fresh and it == 1:
                 limited = False
             else:
-                state, limited = self._linearise(x, state)
+                state, limited, info = self._linearise(x, state)
+                over = self._overflowed(state)
+                if over:
+                    return NewtonResult(x, state, it, False, worst, worst_ratio, worst_node,
+                                        worst_node_ratio, overflow=tuple(over))
             x_new = self._assemble_solve(state, src, gshunt)
             self.total_iterations += 1
             if not np.all(np.isfinite(x_new)):
-                return NewtonResult(x, state, it, False, "(non-finite solution)", np.inf)
+                k = int(np.flatnonzero(~np.isfinite(x_new))[0])
+                over = self._device_names(info[0], info[2]) if info is not None else []
+                node = names[k] if k < nv else ""
+                return NewtonResult(x, state, it, False, names[k], np.inf, node, np.inf,
+                                    devices=tuple(self._largest_current(state)),
+                                    overflow=tuple(over))
             tol = reltol * np.maximum(np.abs(x_new), np.abs(x)) + self.abs_tol
             ratio = np.abs(x_new - x) / tol
             k = int(np.argmax(ratio)) if len(ratio) else 0
-            worst = self.layout.names[k] if len(ratio) else ""
+            worst = names[k] if len(ratio) else ""
             worst_ratio = float(ratio[k]) if len(ratio) else 0.0
+            if nv:
+                kn = int(np.argmax(ratio[:nv]))
+                worst_node, worst_node_ratio = names[kn], float(ratio[kn])
+            failed_device = []
             if it > 1 and not limited and worst_ratio <= 1.0:
                 ok, dev = self._device_converged(x_new, state)
                 if ok:
                     return NewtonResult(x_new, state, it, True)
-                worst, worst_ratio = dev, 1.0
-            elif limited and worst_ratio <= 1.0:
-                worst = worst or "(device limiting)"
+                failed_device = [dev]
             x = x_new
-        return NewtonResult(x, state, maxiter, False, worst, worst_ratio)
+        # not converged: name the devices still limited or failing the device test
+        devices = failed_device or self._device_failures(x, state)
+        over: list[str] = []
+        if info is not None:
+            devices = self._device_names(info[0], info[1]) + devices
+            over = self._device_names(None, info[2])
+        return NewtonResult(x, state, maxiter, False, worst, worst_ratio, worst_node,
+                            worst_node_ratio, devices=tuple(dict.fromkeys(devices)),
+                            overflow=tuple(over))
 
     def gmin_stepping(self, x0, *, maxiter: int, sources=None) -> NewtonResult:
         """ngspice-style dynamic gmin stepping: a shunt on every node, reduced to zero."""
@@ -267,7 +354,7 @@ class DCSystem:
         res = self.newton(x, None, maxiter=maxiter, gshunt=g, sources=sources)
         total += res.iterations
         if not res.converged:
-            return NewtonResult(res.x, res.state, total, False, res.worst, res.worst_ratio)
+            return replace(res, iterations=total)
         x, state = res.x, res.state
         while g > g_target:
             g_next = max(g / factor, g_target)
@@ -282,7 +369,7 @@ class DCSystem:
             else:
                 factor = np.sqrt(np.sqrt(factor))
                 if factor < 1.00005:
-                    return NewtonResult(x, state, total, False, res.worst, res.worst_ratio)
+                    return replace(res, x=x, state=state, iterations=total)
         res = self.newton(x, state.copy(), maxiter=maxiter, gshunt=0.0, sources=sources)
         res.iterations += total
         return res
@@ -294,7 +381,7 @@ class DCSystem:
                           sources=sources)
         total += res.iterations
         if not res.converged:
-            return NewtonResult(res.x, res.state, total, False, res.worst, res.worst_ratio)
+            return replace(res, iterations=total)
         x, state, s, step = res.x, res.state, 0.0, 0.05
         while s < 1.0:
             s_next = min(1.0, s + step)
@@ -330,7 +417,7 @@ class DCSystem:
             ("source stepping",
              lambda: self.source_stepping(x0, maxiter=maxiter, sources=sources)),
         ]
-        last = None
+        results: list[NewtonResult] = []
         singular: list[SingularCircuitError] = []
         for name, attempt in attempts:
             try:
@@ -339,31 +426,74 @@ class DCSystem:
                 if name == "newton" and self.is_linear:
                     raise
                 singular.append(exc)
-                res = NewtonResult(x0, None, 0, False, "(singular matrix)", np.inf)
-                if last is None:
-                    last = res
                 tried.append(name)
                 continue
             tried.append(name)
             if res.converged:
                 return res, name
             log.debug("%s failed for %s (worst %s)", name, what, res.worst)
-            if last is None or not last.worst or last.worst.startswith("("):
-                last = res
+            results.append(res)
         if len(singular) == len(attempts):
             # singular whatever the strategy: a structural problem, not convergence
             first = singular[0]
             raise SingularCircuitError(
                 f"{first.message} (at every strategy: " + ", ".join(tried) + ")",
                 location=first.location, hint=first.hint)
-        if last.worst.startswith("("):
-            why = ("the linearised circuit became singular or non-finite (device currents "
-                   "out of range)")
+        raise self._convergence_error(results, tried, what, maxiter, bool(singular))
+
+    def _convergence_error(self, results, tried, what, maxiter, singular) -> ConvergenceError:
+        """The error of a failed operating point: worst node, culprit devices, strategies."""
+        overflow = list(dict.fromkeys(n for r in results for n in r.overflow))
+        devices = [n for n in dict.fromkeys(n for r in results for n in r.devices)
+                   if n not in overflow]
+        # the worst node (and unknown) of the first strategy that names one (plain Newton)
+        base = next((r for r in results if r.worst or r.worst_node), None)
+        parts = []
+
+        def change(ratio):
+            if not np.isfinite(ratio):
+                return "not finite"
+            if ratio <= 1.0:
+                return f"settled: last change {ratio:.3g} times its tolerance"
+            return f"last change {ratio:.3g} times its tolerance"
+
+        if base is not None:
+            if base.worst_node:
+                parts.append(f"worst node {base.worst_node!r} ({change(base.worst_node_ratio)})")
+            if base.worst and base.worst != base.worst_node and (
+                    not base.worst_node or base.worst_ratio > base.worst_node_ratio):
+                what_unknown = (f"the current through {base.worst[:-7]}"
+                                if base.worst.endswith("#branch") else "an unknown")
+                parts.append(f"worst unknown {base.worst!r} ({what_unknown}; "
+                             f"{change(base.worst_ratio)})")
+        if overflow:
+            parts.append("current overflowed (beyond floating-point range) in "
+                         + _list(overflow))
+        if devices:
+            parts.append(f"device{'s' if len(devices) > 1 else ''} not converged: "
+                         + _list(devices))
+        if singular:
+            parts.append("the matrix became singular in some strategies")
+        if not parts:
+            parts.append("no unknown settled")
+        limit = "itl1" if maxiter == self.options.itl1 else "the iteration limit"
+        tried_text = ", ".join(tried) + f" ({limit}={maxiter} Newton iterations per run)"
+        culprits = overflow or devices
+        location = self.circuit.locations.get(culprits[0]) if culprits else None
+        if overflow:
+            hint = (f"the current of {_list(overflow)} grows beyond floating-point range "
+                    "(e.g. exp() of a large argument); check the expression's scale and the "
+                    "source values, or bound it with min()/max()")
         else:
-            why = (f"worst unknown {last.worst!r} (change {last.worst_ratio:.3g} times its "
-                   "tolerance)")
-        raise ConvergenceError(
-            f"no convergence for the {what}: {why}; strategies tried: " + ", ".join(tried),
-            hint="check device parameters and source values; loosen .options reltol/vntol "
-                 "or raise itl1",
-        )
+            hint = ("check device parameters and source values; loosen .options reltol/vntol "
+                    f"or raise itl1 (now {self.options.itl1})")
+        return ConvergenceError(
+            f"no convergence for the {what}: " + "; ".join(parts)
+            + "; strategies tried: " + tried_text, location=location, hint=hint)
+
+
+def _list(names, most: int = 5) -> str:
+    """``a, b, c`` -- at most ``most`` names, then how many more."""
+    names = list(names)
+    text = ", ".join(names[:most])
+    return text + (f" and {len(names) - most} more" if len(names) > most else "")
