@@ -544,9 +544,15 @@ class Crossbar:
                 for k in range(K):
                     rhs[k] += np.bincount(own[m], contrib[k], minlength=fam.nS)
             if i_eq is not None:
-                m = own >= 0
-                for k in range(K):
-                    rhs[k] += sign * np.bincount(own[m], i_eq[k, m], minlength=fam.nS)
+                if fam.uncollapsed and fam is st.rows:  # identity cell map
+                    rhs += sign * i_eq
+                elif fam.uncollapsed:  # columns: cell (i, j) -> j*M + i
+                    M, N = self._M, self._N
+                    rhs += sign * i_eq.reshape(K, M, N).transpose(0, 2, 1).reshape(K, -1)
+                else:
+                    m = own >= 0
+                    for k in range(K):
+                        rhs[k] += sign * np.bincount(own[m], i_eq[k, m], minlength=fam.nS)
             out.append(rhs)
         return out
 
@@ -860,16 +866,39 @@ class Crossbar:
         by_row, rptr, by_col, cptr = self._orders(st)
         K = xr.shape[0]
         rows, cols = st.rows, st.cols
-        dr = self._diag(rows, st.cell_r, g)
-        dc = self._diag(cols, st.cell_c, g)
-        active = np.ones(K, dtype=np.bool_)
-        qr = np.empty_like(rhs_r)
-        qc = np.empty_like(rhs_c)
-        with _threads(self._M * self._N * K):
-            self._apply_both(st, g, xr, xc, qr, qc, active, dr, dc, by_row, rptr, by_col, cptr)
+        if rows.uncollapsed and cols.uncollapsed and self._grid_kernel:
+            qr, qc = self._apply_grid(st, g, xr, xc)
+        else:
+            dr = self._diag(rows, st.cell_r, g)
+            dc = self._diag(cols, st.cell_c, g)
+            active = np.ones(K, dtype=np.bool_)
+            qr = np.empty_like(rhs_r)
+            qc = np.empty_like(rhs_c)
+            with _threads(self._M * self._N * K):
+                self._apply_both(st, g, xr, xc, qr, qc, active, dr, dc, by_row, rptr, by_col,
+                                 cptr)
         num = np.sqrt(((rhs_r - qr) ** 2).sum(axis=1) + ((rhs_c - qc) ** 2).sum(axis=1))
         den = np.sqrt((rhs_r**2).sum(axis=1) + (rhs_c**2).sum(axis=1))
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+
+    def _apply_grid(self, st, g, xr, xc):
+        """``A x`` split into rows (K, M*N) and columns (K, N*M) on an uncollapsed grid (numpy)."""
+        M, N = self._M, self._N
+        K = xr.shape[0]
+        Kg = g.shape[0]
+        Xr = xr.reshape(K, M, N)
+        Xc = xc.reshape(K, N, M)  # column-major: [k, j, i]
+        G = g.reshape(Kg, M, N)
+        Gt = G.transpose(0, 2, 1)
+        er = st.rows.off.reshape(M, N)[:, :-1]  # (i, j)-(i, j+1)
+        ec = st.cols.off.reshape(N, M)[:, :-1]  # (i, j)-(i+1, j), indexed [j, i]
+        qr = (st.rows.dfix.reshape(M, N) + G) * Xr - G * Xc.transpose(0, 2, 1)
+        qr[:, :, 1:] -= er * Xr[:, :, :-1]
+        qr[:, :, :-1] -= er * Xr[:, :, 1:]
+        qc = (st.cols.dfix.reshape(N, M) + Gt) * Xc - Gt * Xr.transpose(0, 2, 1)
+        qc[:, :, 1:] -= ec * Xc[:, :, :-1]
+        qc[:, :, :-1] -= ec * Xc[:, :, 1:]
+        return qr.reshape(K, -1), qc.reshape(K, -1)
 
     def _apply_both(self, st, g, xr, xc, qr, qc, active, dr, dc, by_row, rptr, by_col, cptr):
         from . import _kernels
