@@ -8,13 +8,24 @@ neighbouring column nodes are joined by one segment each; column ``j`` leaves
 at the bottom through one segment and ``r_sense`` into a virtual ground (0 V).
 
 Solver: the nodal system is two families of tridiagonal chains (rows,
-columns) coupled only through the cells.  Columns are eliminated exactly by
-tridiagonal solves and CG runs on the Schur complement with the row chains
-as preconditioner (numba, batched over inputs, parallel over lines); see
-:mod:`xbar.crossbar._kernels`.  Nonlinear cells: Newton with SPICE
-convergence rules, each step one such solve warm-started from the last.
-:meth:`Crossbar.transfer_matrix` uses a direct block-tridiagonal (block
-Thomas) elimination along the rows with dense blocks of one column each.
+columns) coupled only through the cells.  Zero-resistance segments collapse
+nodes into super-nodes (exact; nodes tied to an ideal source become known).
+Columns are eliminated exactly by tridiagonal solves and CG runs on the Schur
+complement with the row chains as preconditioner, to a relative KCL residual
+of ``tol`` (1e-10).  Kernels (numba, :mod:`xbar.crossbar._kernels`): when no
+node is collapsed, a serial CG per input on the (M, N) grid (``solo_pcg``;
+``batch_pcg`` runs inputs in parallel) or, for one large array, ``grid_pcg``
+parallel over lines; otherwise the general chain kernel ``schur_pcg``.  The
+readable twin is :mod:`xbar.crossbar.reference` (full MNA, ``splu``).
+
+Nonlinear cells (and selectors, access resistors in series): Newton with the
+SPICE convergence rules (``reltol``/``vntol`` per unknown) plus the KCL
+residual ``tol``; each cell's series chain is condensed to one Norton
+companion per step, so every step is one structured linear solve warm-started
+from the last; devices limit their own voltage steps.
+
+:meth:`Crossbar.transfer_matrix` is a direct block elimination along the rows
+(dense (M, M) Schur blocks, one per column), exact to round-off.
 """
 
 from __future__ import annotations
