@@ -211,3 +211,34 @@ def test_models_pickle_for_worker_processes():
     back = pickle.loads(pickle.dumps(m))
     assert all(la._cache is None for la in back.all_layers())
     np.testing.assert_array_equal(back.forward(x), m.forward(x))
+
+
+def test_bad_weight_files_are_clear_model_errors(tmp_path):
+    model = load_model("default")
+    jpath, npath = save_model(model, tmp_path / "m")
+    npath.write_bytes(b"junk")
+    with pytest.raises(ModelError, match="m.npz.*not an .npz archive"):
+        load_model(tmp_path / "m")
+    state = model.state()
+    key = next(iter(state))
+    np.savez(npath, **{k: v for k, v in state.items() if k != key})
+    with pytest.raises(ModelError, match=f"m.npz.*missing.*{key}"):
+        load_model(tmp_path / "m")
+    bad = dict(state)
+    bad[key] = np.zeros(3)
+    np.savez(npath, **bad)
+    with pytest.raises(ModelError, match=rf"m.npz.*{key}.*shape \(3,\).*needs"):
+        load_model(tmp_path / "m")
+    bad[key] = np.full(state[key].shape, np.nan)
+    np.savez(npath, **bad)
+    with pytest.raises(ModelError, match="finite"):
+        load_model(tmp_path / "m")
+    np.savez(npath, **state)
+    cfg = json.loads(jpath.read_text())
+    for field, value in [("input_shape", "8x8"), ("classes", 0), ("layers", {})]:
+        jpath.write_text(json.dumps({**cfg, field: value}))
+        with pytest.raises(ModelError, match=f"m.json.*{field}"):
+            load_model(tmp_path / "m")
+    jpath.write_text(json.dumps({**cfg, "layers": [{"type": "Dense", "n_in": "x"}]}))
+    with pytest.raises(ModelError, match="m.json"):
+        load_model(tmp_path / "m")

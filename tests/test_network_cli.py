@@ -62,6 +62,10 @@ def test_text_output(capsys):
     (["--weight-scaling", "global"], "weight_scaling"),
     (["--limit", "0"], "limit"),
     (["--model", "no-such-model"], "no-such-model"),
+    (["--chips", "1,1"], "chip 1 is listed more than once"),
+    (["--input-mode", "bit_serial", "--dac-bits", "4"], "dac_bits=4 conflicts"),
+    (["--model", "wrn-16-4"], "(32, 32, 3)"),
+    (["--model", "wrn-16-4"], "synthetic-32x32x3"),
 ])
 def test_bad_input_exit_2_with_one_message(capsys, argv, needle):
     rc = main(["infer", "--no-progress", *argv])
@@ -75,3 +79,29 @@ def test_unknown_toml_field(tmp_path, capsys):
     rc = main(["infer", "--config", str(p)])
     err = capsys.readouterr().err
     assert rc == 2 and "adc_bitz" in err and "adc_bits" in err
+
+
+def test_help_explains_zero_means_off(capsys):
+    from xbar.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["infer", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--adc-bits N int, default 0 (0 = no ADC" in text
+    assert "synthetic-32x32x3" in text
+
+
+def test_junk_dataset_file_is_one_clear_message(tmp_path, capsys):
+    junk = tmp_path / "j.npz"
+    junk.write_bytes(b"junk")
+    rc = main(["infer", "--no-progress", "--dataset", str(junk)])
+    err = capsys.readouterr().err
+    assert rc == 2 and str(junk) in err and "not an .npz archive" in err
+    assert "Traceback" not in err and "pickle" not in err
+
+
+def test_mixed_toml_forms_are_accepted(tmp_path, capsys):
+    p = tmp_path / "c.toml"
+    p.write_text("seed = 2\n[analog]\nadc_bits = 5\n")
+    d = _json(capsys, ["infer", "--config", str(p), "--json", "--no-progress", "--limit", "20"])
+    assert d["config"]["seed"] == 2 and d["config"]["adc_bits"] == 5

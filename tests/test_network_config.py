@@ -109,3 +109,37 @@ def test_string_values_from_flags_are_coerced():
     assert cfg.replace(adc_bits=4).adc_bits == 4
     with pytest.raises(ConfigError):
         cfg.replace(adc_bit=4)
+
+
+def test_dac_bits_with_bit_serial_inputs_is_a_conflict():
+    # QA: dac_bits was silently ignored in bit-serial mode
+    with pytest.raises(ConfigError, match="dac_bits=4 conflicts with input_mode='bit_serial'"):
+        AnalogConfig(input_mode="bit_serial", dac_bits=4).validate()
+    assert AnalogConfig(input_mode="bit_serial", input_bits=4).validate().dac_bits == 0
+    assert AnalogConfig(input_mode="analog", dac_bits=4).validate().dac_bits == 4
+
+
+def test_toml_analog_table_and_top_level_keys_merge(tmp_path):
+    # QA: an [analog] table alone was accepted, mixed with top-level keys rejected
+    p = tmp_path / "chip.toml"
+    p.write_text('seed = 3\nr_col = 1.5\n\n[analog]\nweight_bits = 8\nadc_bits = 6\n')
+    cfg = AnalogConfig.from_toml(p, adc_bits=7)
+    assert (cfg.seed, cfg.r_col, cfg.weight_bits, cfg.adc_bits) == (3, 1.5, 8, 7)
+    p.write_text('adc_bits = 4\n[analog]\nadc_bits = 6\n')
+    with pytest.raises(ConfigError, match="'adc_bits' is given both"):
+        AnalogConfig.from_toml(p)
+    p.write_text('seed = 1\n[analog]\nadc_bitz = 6\n')
+    with pytest.raises(ConfigError, match="adc_bitz"):
+        AnalogConfig.from_toml(p)
+    p.write_text('seed = 1\n[other]\nadc_bits = 6\n')
+    with pytest.raises(ConfigError, match="unknown configuration field 'other'"):
+        AnalogConfig.from_toml(p)
+
+
+def test_adc_bits_zero_is_off_negative_is_an_error():
+    cfg = AnalogConfig(adc_bits=0).validate()
+    assert cfg.effective_adc_range is None
+    with pytest.raises(ConfigError, match="adc_bits=-1: must not be negative"):
+        AnalogConfig(adc_bits=-1).validate()
+    with pytest.raises(ConfigError, match="adc_bits=0 .*adc_range='max'"):
+        AnalogConfig(adc_bits=0, adc_range="max").validate()

@@ -179,6 +179,8 @@ def test_bad_input_is_rejected_before_work(model, data):
         evaluate(model, AnalogConfig(), dataset=data, limit=0)
     with pytest.raises(ConfigError, match="chips"):
         evaluate(model, AnalogConfig(), dataset=data, chips=[])
+    with pytest.raises(ConfigError, match="chip 1 is listed more than once"):
+        evaluate(model, AnalogConfig(), dataset=data, chips=[1, 0, 1])
     bad = object.__new__(AnalogConfig)
     object.__setattr__(bad, "__dict__", {**AnalogConfig().__dict__, "g_min": 1.0})
     with pytest.raises(ConfigError, match="g_min"):

@@ -139,6 +139,7 @@ def test_bad_arguments():
 
 
 def test_cli_train_writes_loadable_model(tmp_path, capsys):
+    (tmp_path / "models").mkdir()
     out = tmp_path / "models" / "m"
     rc = cli_main(["train", "--epochs", "1", "--seed", "1", "--out", str(out), "--json"])
     assert rc == 0
@@ -166,4 +167,26 @@ def test_cli_train_unwritable_out_checked_first(tmp_path, capsys):
     blocker.write_text("x")
     rc = cli_main(["train", "--epochs", "50", "--out", str(blocker / "m")])
     assert rc == 2
-    assert "not writable" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert str(blocker) in err and "is not a directory" in err
+
+
+def test_cli_train_missing_out_directory_is_not_created(tmp_path, capsys):
+    # QA: `xbar train --out /nonexistent/m` silently created /nonexistent
+    missing = tmp_path / "nonexistent"
+    rc = cli_main(["train", "--epochs", "50", "--out", str(missing / "m")])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert f"directory {str(missing)!r} does not exist" in err
+    assert not missing.exists()
+
+
+def test_cli_train_junk_dataset_is_a_clear_error(tmp_path, capsys):
+    junk = tmp_path / "j.npz"
+    junk.write_bytes(b"junk")
+    rc = cli_main(["train", "--epochs", "1", "--dataset", str(junk), "--out",
+                   str(tmp_path / "m")])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert str(junk) in err and "not an .npz archive" in err and "Traceback" not in err
+    assert not (tmp_path / "m.json").exists()

@@ -20,6 +20,28 @@ import sys
 HELP = "evaluate a network on simulated crossbar arrays (accuracy, per-layer statistics)"
 
 
+#: What a field's special values mean, shown in ``--help`` (an effect at 0 is off).
+FIELD_NOTES = {
+    "weight_bits": "0 = unquantised analog weights",
+    "weight_slices": "needs weight_bits > 0 when > 1",
+    "input_bits": "resolution of bit_serial inputs",
+    "dac_bits": "0 = no DAC quantisation; must be 0 with bit_serial inputs",
+    "adc_bits": "0 = no ADC; negative is an error",
+    "adc_range": "none = calibrated when the ADC is on; needs adc_bits >= 1",
+    "programming_sigma": "0 = off",
+    "read_noise_sigma": "0 = off",
+    "drift_time": "seconds, 0 = no drift",
+    "stuck_rate": "fraction of cells, 0 = off",
+    "r_row": "ohm, 0 = ideal wire",
+    "r_col": "ohm, 0 = ideal wire",
+    "r_driver": "ohm, 0 = ideal driver",
+    "r_sense": "ohm, 0 = ideal sense amplifier",
+    "g_min": "siemens",
+    "g_max": "siemens",
+    "v_read": "volts",
+}
+
+
 def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
     """Add one flag per AnalogConfig field (``adc_bits`` -> ``--adc-bits``, dest ``cfg_adc_bits``).
 
@@ -37,6 +59,8 @@ def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] 
         flag = "--" + name.replace("_", "-")
         metavar = {bool: "BOOL", int: "N", float: "X", str: "NAME"}[typ]
         extra = f"; one of {', '.join(CHOICES[name])}" if name in CHOICES else ""
+        if name in FIELD_NOTES:
+            extra += f" ({FIELD_NOTES[name]})"
         group.add_argument(flag, dest=f"cfg_{name}", default=None, metavar=metavar,
                            help=f"{typ.__name__}, default {getattr(defaults, name)!r}{extra}")
 
@@ -73,7 +97,11 @@ def add_parser(subparsers) -> None:
                               epilog=__doc__.split("Examples::", 1)[1])
     p.add_argument("--model", default="default",
                    help="shipped model name (default, wrn-16-4, ...) or a saved model path")
-    p.add_argument("--dataset", default="digits", help="data set (default: digits)")
+    p.add_argument("--dataset", default="digits",
+                   help="digits (default); synthetic-HxWxC, e.g. synthetic-32x32x3 for "
+                        "wrn-16-4 (seeded random images and labels: timing only, accuracy is "
+                        "chance); or an .npz with x_train, y_train, x_val, y_val, x_test, "
+                        "y_test (NHWC)")
     p.add_argument("--config", metavar="FILE.toml", help="analog configuration file")
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N test images")
     p.add_argument("--chips", default=None, metavar="LIST",
@@ -102,6 +130,10 @@ def run(args) -> int:
         except ValueError:
             raise ConfigError(f"--chips {args.chips!r}: expected comma-separated integers"
                               ) from None
+        dupes = sorted({c for c in chips if chips.count(c) > 1})
+        if dupes:
+            raise ConfigError(f"--chips {args.chips!r}: chip {', '.join(map(str, dupes))} is "
+                              "listed more than once", hint="list every chip index once")
     model = load_model(args.model)
     dataset = load_dataset(args.dataset)
     bar = ProgressBar("infer", enabled=False if args.no_progress else None)

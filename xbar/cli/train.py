@@ -16,7 +16,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--model", default="default",
                    help="architecture ('default', 'wrn-D-K') or a saved model to start from "
                         "(default: default)")
-    p.add_argument("--dataset", default="digits", help="data set (default: digits)")
+    p.add_argument("--dataset", default="digits",
+                   help="digits (default), synthetic-HxWxC (random, timing only) or an .npz "
+                        "with x_train, y_train, x_val, y_val, x_test, y_test")
     p.add_argument("--method", default="plain",
                    help="plain | noise | hessian (default: plain)")
     p.add_argument("--train-noise", type=float, default=0.0, metavar="SIGMA",
@@ -29,7 +31,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="noise draws (noise) or Rademacher vectors (hessian) per step")
     p.add_argument("--hessian-weight", type=float, default=1.0)
     p.add_argument("--out", required=True, metavar="PATH",
-                   help="output stem; writes PATH.json and PATH.npz")
+                   help="output stem; writes PATH.json and PATH.npz (the directory must "
+                        "exist and be writable)")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=run)
     return p
@@ -42,9 +45,12 @@ def _check_out(path: str) -> Path:
     stem = p.with_suffix("") if p.suffix in (".npz", ".json") else p
     if stem.exists() and stem.is_dir():
         raise ConfigError(f"--out {path!r} is a directory", hint="give a file stem, e.g. out/m")
-    parent = stem.parent
+    parent = stem.parent if str(stem.parent) else Path(".")
+    if not parent.is_dir():
+        what = "is not a directory" if parent.exists() else "does not exist"
+        raise ConfigError(f"--out {path!r}: directory {str(parent)!r} {what}",
+                          hint="create the directory first, or choose an existing one")
     try:
-        parent.mkdir(parents=True, exist_ok=True)
         for suffix in (".json", ".npz"):
             f = stem.with_name(stem.name + suffix)
             if f.exists():

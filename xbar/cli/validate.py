@@ -31,7 +31,7 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     from ..errors import ConfigError
     from ..validation import ERROR, FAILED, run_cases, select_cases
-    from ..validation.report import format_table, to_json, write_report
+    from ..validation.report import format_table, prepare_out_dir, to_json, write_report
     from ._progress import ProgressBar
 
     cases = select_cases(args.case, quick=args.quick)
@@ -42,6 +42,8 @@ def run(args) -> int:
         for c in cases:
             print(f"{c.name:48s} {c.kind:9s} {c.reference}")
         return 0
+    if args.out:
+        prepare_out_dir(args.out)  # a bad --out fails now, not after every case ran
     bar = ProgressBar("validate")
     outcomes = run_cases(cases, progress=bar)
     if args.out:

@@ -85,7 +85,8 @@ class AnalogConfig:
     input_mode : {"analog", "bit_serial"}
         Inputs as analog voltages (a DAC of ``dac_bits``) or one bit per step.
     dac_bits : int
-        DAC resolution of ``analog`` inputs; 0 = unquantised.
+        DAC resolution of ``analog`` inputs; 0 = unquantised.  Must be 0 with
+        ``bit_serial`` inputs (they use no DAC; a non-zero value is an error).
     adc_bits : int
         ADC resolution per array column (per slice); 0 = no ADC.
     adc_range : {"calibrated", "max", "full_scale"} or None
@@ -260,9 +261,11 @@ class AnalogConfig:
 
     @classmethod
     def from_toml(cls, path: str | Path, **overrides: Any) -> AnalogConfig:
-        """Read a configuration from a TOML file (top-level keys or an ``[analog]`` table).
+        """Read a configuration from a TOML file.
 
-        ``overrides`` (for example from command-line flags) replace values of the file.
+        Fields may be top-level keys, keys of an ``[analog]`` table, or both (the
+        two are merged; a field given in both places is an error).  ``overrides``
+        (for example from command-line flags) replace values of the file.
         """
         path = Path(path)
         try:
@@ -274,8 +277,14 @@ class AnalogConfig:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-        if set(data) == {"analog"} and isinstance(data["analog"], dict):
-            data = data["analog"]
+        if isinstance(data.get("analog"), dict):
+            table = data.pop("analog")
+            both = sorted(set(table) & set(data))
+            if both:
+                raise ConfigError(
+                    f"{path}: field {both[0]!r} is given both at the top level and in the "
+                    "[analog] table", hint="give every field once (either place is fine)")
+            data = {**data, **table}
         data = {**data, **overrides}
         return cls.from_dict(data, source=str(path))
 
@@ -358,6 +367,13 @@ class AnalogConfig:
         need(self.input_bits <= 32, "input_bits", "at most 32 bits are supported")
         need(self.dac_bits >= 0, "dac_bits", "must not be negative (0 = unquantised)")
         need(self.dac_bits <= 32, "dac_bits", "at most 32 bits are supported")
+        if self.input_mode == "bit_serial" and self.dac_bits > 0:
+            raise ConfigError(
+                f"dac_bits={self.dac_bits!r} conflicts with input_mode='bit_serial': "
+                "bit-serial inputs apply one bit per step and use no DAC",
+                hint="set the resolution of bit-serial inputs with input_bits, or use "
+                     "input_mode='analog' with dac_bits",
+            )
         need(self.adc_bits >= 0, "adc_bits", "must not be negative (0 = no ADC)")
         need(self.adc_bits <= 32, "adc_bits", "at most 32 bits are supported")
         if self.adc_bits == 0 and self.adc_range is not None:

@@ -6,11 +6,17 @@ as scikit-learn ships it (``xbar/data/digits.csv.gz``; see
 by 16), **NHWC** ``(N, 8, 8, 1)``.  The split is fixed and stratified per class:
 30% test, then 15% of the remainder as validation (for checkpoint choice), the rest
 training.
+
+``synthetic-HxWxC`` (e.g. ``synthetic-32x32x3``): seeded random images and labels in
+the shapes a large model (a Wide ResNet) needs, **for timing only**.
+
+Data set files (``.npz``) are read without pickle and checked array by array.
 """
 
 from __future__ import annotations
 
 import gzip
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -56,11 +62,16 @@ class Dataset:
 
     def check_model(self, model) -> None:
         """Raise :class:`~xbar.errors.ModelError` if ``model`` does not fit this data set."""
-        if tuple(model.input_shape) != self.input_shape or model.classes != self.classes:
+        shape = tuple(model.input_shape)
+        if shape != self.input_shape or model.classes < self.classes:
+            hint = ""
+            if len(shape) == 3:
+                hint = (f"data set 'synthetic-{shape[0]}x{shape[1]}x{shape[2]}' has random "
+                        f"{shape} images (for timing only)")
             raise ModelError(
-                f"model {model.name!r} takes inputs {tuple(model.input_shape)} with "
+                f"model {model.name!r} takes inputs {shape} with "
                 f"{model.classes} classes, but data set {self.name!r} has inputs "
-                f"{self.input_shape} with {self.classes} classes")
+                f"{self.input_shape} with {self.classes} classes", hint=hint)
 
 
 def stratified_split(y: np.ndarray, fraction: float, rng: np.random.Generator
@@ -93,14 +104,151 @@ def _digits_raw() -> tuple[np.ndarray, np.ndarray]:
     return table[:, :64], table[:, 64].astype(np.int64)
 
 
+_SPLIT_KEYS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
+_SYNTHETIC = re.compile(r"^synthetic-(\d+)x(\d+)x(\d+)$")
+#: sizes of the train / validation / test splits of a ``synthetic-HxWxC`` data set
+SYNTHETIC_SIZES = (256, 64, 256)
+SYNTHETIC_CLASSES = 10
+SYNTHETIC_SEED = 0
+
+
+def read_npz(path: str | Path, what: str = "file") -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` archive, read without pickle.
+
+    Parameters
+    ----------
+    path : str or Path
+        The archive.
+    what : str
+        What the file is (``"data set file"``, ``"model weights"``), for messages.
+
+    Raises
+    ------
+    ModelError
+        Naming the file, when it does not exist, is not a NumPy ``.npz`` archive, is
+        damaged, or holds object (pickled) or non-numeric arrays.
+    """
+    import zipfile
+    import zlib
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{what} {str(path)!r} does not exist"
+                         + (" (it is a directory)" if path.is_dir() else ""))
+    bad = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError)
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(6)
+    except OSError as exc:
+        raise ModelError(f"cannot read {what} {str(path)!r}: {exc.strerror or exc}") from None
+    if magic == b"\x93NUMPY":
+        raise ModelError(f"{what} {str(path)!r} is a single .npy array, not an .npz archive",
+                         hint="write it with numpy.savez (named arrays)")
+    if magic[:4] not in (b"PK\x03\x04", b"PK\x05\x06"):
+        raise ModelError(f"{what} {str(path)!r} is not an .npz archive (a zip file of .npy "
+                         "arrays)" + (": the file is empty" if not magic else ""),
+                         hint="write it with numpy.savez")
+    try:
+        z = np.load(path, allow_pickle=False)
+    except bad as exc:
+        raise ModelError(f"{what} {str(path)!r} is not a valid .npz archive "
+                         f"({_why(exc)})",
+                         hint="write it with numpy.savez (numeric arrays, no objects)"
+                         ) from None
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise ModelError(f"{what} {str(path)!r} is a single .npy array, not an .npz archive",
+                         hint="write it with numpy.savez (named arrays)")
+    out = {}
+    with z:
+        for key in z.files:
+            try:
+                arr = z[key]
+            except bad as exc:
+                raise ModelError(f"{what} {str(path)!r}: array {key!r} cannot be read "
+                                 f"({_why(exc)})") from None
+            if arr.dtype.kind not in "biuf":
+                raise ModelError(f"{what} {str(path)!r}: array {key!r} has dtype {arr.dtype}, "
+                                 "expected numbers")
+            out[key] = arr
+    return out
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, ValueError) and "pickle" in str(exc):
+        return "unreadable as numeric arrays; pickled objects are never loaded"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _dataset_from_arrays(arr: dict[str, np.ndarray], source: str, name: str) -> Dataset:
+    """Check the six split arrays of a data set file and build the :class:`Dataset`."""
+    missing = [k for k in _SPLIT_KEYS if k not in arr]
+    if missing:
+        raise ModelError(f"data set file {source!r} lacks arrays {missing}",
+                         hint="it needs x_train, y_train, x_val, y_val, x_test, y_test")
+    out: dict[str, np.ndarray] = {}
+    sample = None
+    for split in ("train", "val", "test"):
+        x, y = arr[f"x_{split}"], arr[f"y_{split}"]
+        if x.ndim != 4:
+            raise ModelError(f"data set file {source!r}: x_{split} has shape {x.shape}, "
+                             "expected NHWC images (N, H, W, C)")
+        if x.shape[0] == 0:
+            raise ModelError(f"data set file {source!r}: x_{split} holds no images")
+        if sample is None:
+            sample = x.shape[1:]
+        elif x.shape[1:] != sample:
+            raise ModelError(f"data set file {source!r}: x_{split} images have shape "
+                             f"{x.shape[1:]}, but x_train images have {sample}")
+        x = x.astype(float)
+        if not np.isfinite(x).all():
+            raise ModelError(f"data set file {source!r}: x_{split} holds NaN or infinite values")
+        if y.ndim != 1 or y.shape[0] != x.shape[0]:
+            raise ModelError(f"data set file {source!r}: y_{split} has shape {y.shape}, "
+                             f"expected ({x.shape[0]},) (one label per image of x_{split})")
+        if y.dtype.kind == "f" and not (np.isfinite(y).all() and (y == np.round(y)).all()):
+            raise ModelError(f"data set file {source!r}: y_{split} holds non-integer labels")
+        y = y.astype(np.int64)
+        if (y < 0).any():
+            raise ModelError(f"data set file {source!r}: y_{split} holds negative labels")
+        out[f"x_{split}"], out[f"y_{split}"] = x, y
+    classes = int(max(out["y_train"].max(), out["y_val"].max(), out["y_test"].max())) + 1
+    return Dataset(**out, name=name, classes=classes)
+
+
+def synthetic_dataset(input_shape: tuple[int, int, int], classes: int = SYNTHETIC_CLASSES,
+                      sizes: tuple[int, int, int] = SYNTHETIC_SIZES,
+                      seed: int = SYNTHETIC_SEED) -> Dataset:
+    """Random images and random labels, **for timing only** (accuracy is chance level).
+
+    Images are uniform in [0, 1), NHWC; labels uniform over ``classes``; both drawn
+    from ``numpy.random.default_rng(seed)``, so the data set is the same in every run.
+    """
+    rng = np.random.default_rng(seed)
+    parts = []
+    for n in sizes:
+        parts.append(rng.random((int(n), *input_shape)))
+        parts.append(rng.integers(0, classes, size=int(n)).astype(np.int64))
+    h, w, c = input_shape
+    return Dataset(*parts, name=f"synthetic-{h}x{w}x{c}", classes=int(classes))
+
+
 def load_dataset(name: str | Path = "digits") -> Dataset:
-    """Load an embedded data set (or an ``.npz`` with the six split arrays).
+    """Load an embedded data set, a synthetic one, or an ``.npz`` with the six split arrays.
 
     Parameters
     ----------
     name : str or Path
-        ``"digits"``, or a path to an ``.npz`` holding ``x_train, y_train, x_val, y_val,
-        x_test, y_test`` (NHWC images).
+        ``"digits"``; ``"synthetic-HxWxC"`` (e.g. ``"synthetic-32x32x3"``: seeded random
+        images and labels, 10 classes, 256 / 64 / 256 train / validation / test images;
+        **for timing large models only**, its accuracy is chance level); or a path to
+        an ``.npz`` holding ``x_train, y_train, x_val, y_val, x_test, y_test`` (NHWC
+        images, integer labels).  The file is read without pickle.
+
+    Raises
+    ------
+    ModelError
+        For an unknown name, or a file that is missing, not a valid ``.npz``, lacks
+        arrays or has arrays of the wrong shapes (naming the file and the array).
 
     Examples
     --------
@@ -108,6 +256,8 @@ def load_dataset(name: str | Path = "digits") -> Dataset:
     >>> d = load_dataset("digits")
     >>> d.x_train.shape[1:], d.x_test.shape[0], d.classes
     ((8, 8, 1), 539, 10)
+    >>> load_dataset("synthetic-32x32x3").input_shape
+    (32, 32, 3)
     """
     if str(name) == "digits":
         pixels, y = _digits_raw()
@@ -115,23 +265,20 @@ def load_dataset(name: str | Path = "digits") -> Dataset:
         train_idx, val_idx, test_idx = split_indices(y)
         return Dataset(x[train_idx], y[train_idx], x[val_idx], y[val_idx], x[test_idx],
                        y[test_idx], "digits", 10)
+    m = _SYNTHETIC.match(str(name))
+    if m:
+        shape = tuple(int(g) for g in m.groups())
+        if min(shape) < 1 or int(np.prod(shape)) > 2 ** 20:
+            raise ModelError(f"data set {str(name)!r}: image size must be at least 1x1x1 "
+                             "and at most 2**20 values")
+        return synthetic_dataset(shape)
     path = Path(name)
-    if path.suffix == ".npz" and path.exists():
-        keys = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
-        with np.load(path) as z:
-            missing = [k for k in keys if k not in z.files]
-            if missing:
-                raise ModelError(f"{path}: data set file lacks arrays {missing}")
-            arr = {k: np.asarray(z[k]) for k in keys}
-        for k in keys[1::2]:
-            arr[k] = arr[k].astype(np.int64)
-        for k in keys[0::2]:
-            arr[k] = arr[k].astype(float)
-        classes = int(max(arr["y_train"].max(), arr["y_test"].max())) + 1
-        return Dataset(**arr, name=path.stem, classes=classes)
+    if path.suffix == ".npz" or path.exists():
+        arr = read_npz(path, "data set file")
+        return _dataset_from_arrays(arr, str(path), path.stem)
     raise ModelError(f"unknown data set {str(name)!r}",
-                     hint="'digits', or the path of an .npz with x_train, y_train, x_val, "
-                          "y_val, x_test, y_test")
+                     hint="'digits', 'synthetic-HxWxC' (timing only), or the path of an .npz "
+                          "with x_train, y_train, x_val, y_val, x_test, y_test")
 
 
 def synthetic_images(n: int, input_shape: tuple[int, ...] = (32, 32, 3), seed: int = 0

@@ -445,8 +445,8 @@ def evaluate(model, config: AnalogConfig, *, dataset=None, limit: int | None = N
     limit : int, optional
         Evaluate only the first ``limit`` test images.
     chips : iterable of int, optional
-        Chip indices to evaluate (default ``range(config.repeats)``); chip ``k``
-        is the same programmed chip in every call.
+        Chip indices to evaluate (default ``range(config.repeats)``), each at most
+        once; chip ``k`` is the same programmed chip in every call.
     progress : callable, optional
         ``progress(done, total)`` after every batch (total = chips x batches).
     cache : TransferCache, optional
@@ -484,6 +484,11 @@ def evaluate(model, config: AnalogConfig, *, dataset=None, limit: int | None = N
         raise ConfigError("chips: no chip to evaluate")
     if any(c < 0 for c in chips):
         raise ConfigError(f"chips={chips}: chip indices must be >= 0")
+    dupes = sorted({c for c in chips if chips.count(c) > 1})
+    if dupes:
+        raise ConfigError(f"chips={chips}: chip {', '.join(map(str, dupes))} is listed more "
+                          "than once (it would be counted twice in the accuracy statistics)",
+                          hint="list every chip index once")
     x = np.asarray(dataset.x_test, dtype=float)
     y = np.asarray(dataset.y_test)
     if limit is not None:

@@ -302,33 +302,55 @@ def _layer_from_config(cfg: dict, where: str) -> Layer:
 
 
 def model_from_config(cfg: dict, arrays: dict[str, np.ndarray] | None = None,
-                      source: str = "<config>") -> Model:
-    """Build a model from its JSON description and (optionally) its arrays."""
+                      source: str = "<config>", arrays_source: str | None = None) -> Model:
+    """Build a model from its JSON description and (optionally) its arrays.
+
+    ``source`` and ``arrays_source`` name where the description and the arrays came
+    from in error messages.  Raises :class:`~xbar.errors.ModelError` for a bad
+    description or arrays that do not fit it (missing, unexpected, wrong shape), and
+    :class:`~xbar.errors.ShapeError` for layers whose shapes do not chain.
+    """
     if not isinstance(cfg, dict) or cfg.get("format") != FORMAT:
         raise ModelError(f"{source}: not an xbar model description (format != {FORMAT!r})")
     if cfg.get("layout", "NHWC") != "NHWC":
         raise ModelError(f"{source}: layout {cfg.get('layout')!r} unsupported (NHWC only)")
+    if not isinstance(cfg.get("layers"), list):
+        raise ModelError(f"{source}: field 'layers' must be a list of layer objects")
+    shape = cfg.get("input_shape")
+    if not (isinstance(shape, list | tuple) and shape
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape)):
+        raise ModelError(f"{source}: field 'input_shape' must be a list of positive integers, "
+                         f"got {shape!r}")
+    classes = cfg.get("classes")
+    if not (isinstance(classes, int) and not isinstance(classes, bool) and classes >= 1):
+        raise ModelError(f"{source}: field 'classes' must be a positive integer, "
+                         f"got {classes!r}")
     try:
         layers = [_layer_from_config(c, f"{source}: layers[{i}]")
                   for i, c in enumerate(cfg["layers"])]
-        model = Model(layers, tuple(cfg["input_shape"]), int(cfg["classes"]),
-                      name=cfg.get("name", "model"))
+        model = Model(layers, tuple(shape), classes, name=str(cfg.get("name", "model")))
     except KeyError as exc:
         raise ModelError(f"{source}: missing field {exc.args[0]!r}") from None
     except XbarError as exc:
         raise type(exc)(f"{source}: {exc.message}", hint=exc.hint) from None
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"{source}: bad layer description: {exc}") from None
     if arrays is not None:
+        where = arrays_source or source
         expected = model.state()
         missing = sorted(set(expected) - set(arrays))
         extra = sorted(set(arrays) - set(expected))
         if missing or extra:
-            raise ModelError(f"{source}: arrays do not match the architecture"
+            raise ModelError(f"{where}: arrays do not match the architecture of {source}"
                              + (f"; missing {missing[:5]}" if missing else "")
                              + (f"; unexpected {extra[:5]}" if extra else ""))
         for key, old in expected.items():
-            if arrays[key].shape != old.shape:
-                raise ShapeError(f"{source}: array {key!r} has shape {arrays[key].shape}, "
-                                 f"expected {old.shape}")
+            arr = np.asarray(arrays[key])
+            if arr.shape != old.shape:
+                raise ModelError(f"{where}: array {key!r} has shape {arr.shape}, but the "
+                                 f"architecture in {source} needs {old.shape}")
+            if arr.dtype.kind not in "biuf" or not np.isfinite(arr).all():
+                raise ModelError(f"{where}: array {key!r} must hold finite numbers")
         model = model.with_params(arrays)
     return model
 
@@ -390,12 +412,12 @@ def load_model(name_or_path: str | Path) -> Model:
                          hint="a shipped name (" + ", ".join(available_models())
                          + ") or the path of a model saved by save_model")
     try:
-        cfg = json.loads(jpath.read_text())
+        cfg = json.loads(jpath.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ModelError(f"{jpath}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
-    try:
-        with np.load(npath) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{npath}: cannot read arrays: {exc}") from None
-    return model_from_config(cfg, arrays, source=str(jpath))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelError(f"cannot read model description {str(jpath)!r}: {exc}") from None
+    from .data import read_npz
+
+    arrays = read_npz(npath, "model weights")
+    return model_from_config(cfg, arrays, source=str(jpath), arrays_source=str(npath))

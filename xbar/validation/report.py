@@ -174,10 +174,52 @@ case is in `xbar/validation/cases_analytic.py` and `cases_ngspice.py`.
 """
 
 
-def write_report(outcomes: Sequence[Outcome], out_dir: str | Path, *, header: str = "") -> Path:
-    """Write ``report.md`` and PNG figures into ``out_dir``; returns the report path."""
+def prepare_out_dir(out_dir: str | Path) -> Path:
+    """Create ``out_dir`` (with its parents) and check that files can be written there.
+
+    Call it before running the cases, so a bad ``--out`` fails at once.
+
+    Raises
+    ------
+    ConfigError
+        Naming the path, when it is an existing file, cannot be created or is not
+        writable.
+    """
+    from ..errors import ConfigError
+
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"--out {str(out_dir)!r} exists and is not a directory",
+                          hint="give a directory for report.md and the figures")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / ".xbar-write-test"
+        with open(probe, "wb"):
+            pass
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"--out {str(out_dir)!r}: cannot write the report there: "
+                          f"{exc.strerror or exc}",
+                          hint="choose a writable directory") from None
+    return out_dir
+
+
+def write_report(outcomes: Sequence[Outcome], out_dir: str | Path, *, header: str = "") -> Path:
+    """Write ``report.md`` and PNG figures into ``out_dir``; returns the report path.
+
+    Raises :class:`~xbar.errors.ConfigError` naming ``out_dir`` when it cannot be written.
+    """
+    from ..errors import ConfigError
+
+    out_dir = prepare_out_dir(out_dir)
+    try:
+        return _write_report(outcomes, out_dir, header)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the validation report into {str(out_dir)!r}: "
+                          f"{exc.strerror or exc}") from None
+
+
+def _write_report(outcomes: Sequence[Outcome], out_dir: Path, header: str) -> Path:
     figures = write_figures(outcomes, out_dir)
     lines = [_INTRO]
     if header:
