@@ -229,3 +229,34 @@ def test_impossible_options_name_the_field(field, value):
     c, _ = build([("V1", "a", "0", 1.0), ("R1", "a", "0", 1e3)])
     with pytest.raises(ConfigError, match=f"options.{field}"):
         solve_dc(c, replace(Options(), **{field: value}))
+
+
+@pytest.mark.parametrize("field,value,shown", [
+    ("reltol", np.float64("nan"), "got nan"), ("abstol", np.float64(-1e-12), "got -1e-12"),
+    ("itl1", np.float64("nan"), "got nan"), ("itl2", np.int64(0), "got 0"),
+    ("gmin", "1e-12", "got '1e-12'"), ("temp", np.float32(-300), "got -300"),
+    ("tnom", np.float64("inf"), "got inf")])
+def test_option_errors_print_plain_numbers(field, value, shown):
+    from dataclasses import replace
+
+    from xbar.errors import ConfigError
+
+    c, _ = build([("V1", "a", "0", 1.0), ("R1", "a", "0", 1e3)])
+    with pytest.raises(ConfigError, match=f"options.{field}") as e:
+        solve_dc(c, replace(Options(), **{field: value}))
+    assert shown in str(e.value) and "np." not in str(e.value)
+
+
+def test_value_errors_print_plain_numbers():
+    from xbar.errors import CircuitError, ValueRangeError
+
+    c, _ = build([("V1", "a", "0", 1.0), ("R1", "a", "0", 1e3)])
+    c.resistors.value[0] = np.nan
+    with pytest.raises(ValueRangeError, match="resistor r1 has value nan;") as e:
+        solve_dc(c)
+    assert "np." not in str(e.value)
+    c, _ = build([("V1", "a", "0", 1.0), ("R1", "a", "b", 1e3), ("D1", "b", "0", "dm")],
+                 models={"dm": DiodeModel("dm", is_=np.float64(np.nan))})
+    with pytest.raises(CircuitError, match=r"\(IS=nan, N=1, area=1\)") as e:
+        solve_dc(c)
+    assert "np." not in str(e.value)

@@ -219,7 +219,7 @@ class Pattern:
         if nR and (not np.all(np.isfinite(rvals)) or np.any(rvals == 0)):
             k = int(np.flatnonzero(~np.isfinite(rvals) | (rvals == 0))[0])
             raise ValueRangeError(
-                f"resistor {R.name[k]} has value {rvals[k]!r}; a resistance must be finite "
+                f"resistor {R.name[k]} has value {float(rvals[k]):g}; a resistance must be finite "
                 "and non-zero",
                 location=circuit.locations.get(R.name[k]),
             )

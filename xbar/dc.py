@@ -218,18 +218,30 @@ def _check_options(opts: Options) -> None:
 
     if not isinstance(opts, Options):
         raise ConfigError(f"options must be an xbar.Options, got {type(opts).__name__}")
-    for field_name, lo in (("reltol", 0.0), ("abstol", 0.0), ("vntol", 0.0)):
+    val = {}
+    for field_name in ("reltol", "abstol", "vntol", "gmin", "itl1", "itl2", "temp", "tnom"):
         v = getattr(opts, field_name)
-        if not (np.isfinite(v) and v > lo):
-            raise ConfigError(f"options.{field_name} must be a positive number, got {v!r}")
-    if not (np.isfinite(opts.gmin) and opts.gmin >= 0):
-        raise ConfigError(f"options.gmin must be >= 0, got {opts.gmin!r}")
+        if isinstance(v, str | bytes) or isinstance(v, bool):
+            raise ConfigError(f"options.{field_name} must be a number, got {v!r}")
+        try:
+            val[field_name] = float(v)
+        except (TypeError, ValueError):
+            raise ConfigError(f"options.{field_name} must be a number, got "
+                              f"{type(v).__name__}") from None
+    for field_name in ("reltol", "abstol", "vntol"):
+        v = val[field_name]
+        if not (np.isfinite(v) and v > 0.0):
+            raise ConfigError(f"options.{field_name} must be a positive number, got {v:g}")
+    if not (np.isfinite(val["gmin"]) and val["gmin"] >= 0):
+        raise ConfigError(f"options.gmin must be >= 0, got {val['gmin']:g}")
     for field_name in ("itl1", "itl2"):
-        v = getattr(opts, field_name)
-        if int(v) != v or v < 1:
-            raise ConfigError(f"options.{field_name} must be a positive integer, got {v!r}")
-    if not np.isfinite(opts.temp) or opts.temp <= -273.15:
-        raise ConfigError(f"options.temp must be above -273.15 degC, got {opts.temp!r}")
+        v = val[field_name]
+        if not (np.isfinite(v) and v == int(v) and v >= 1):
+            raise ConfigError(f"options.{field_name} must be a positive integer, got {v:g}")
+    for field_name in ("temp", "tnom"):
+        v = val[field_name]
+        if not (np.isfinite(v) and v > -273.15):
+            raise ConfigError(f"options.{field_name} must be above -273.15 degC, got {v:g}")
 
 
 def spice_name(name: str) -> str:

@@ -75,7 +75,7 @@ class DiodeParams:
             if not (m.is_ > 0 and m.n > 0 and area > 0 and np.isfinite(m.is_ * m.n * area)):
                 raise CircuitError(
                     f"diode {d.name[k]} (model {m.name}): IS, N and area must be positive "
-                    f"and finite (IS={m.is_!r}, N={m.n!r}, area={area!r})",
+                    f"and finite (IS={float(m.is_):g}, N={float(m.n):g}, area={area:g})",
                     location=circuit.locations.get(d.name[k]),
                 )
             vte[k] = m.n * vt

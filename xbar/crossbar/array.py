@@ -69,7 +69,7 @@ def _array(name, value, shapes, *, allow_zero=True):
         val = arr[tuple(idx)] if arr.ndim else float(arr)
         where = f" at index {tuple(int(i) for i in idx)}" if arr.ndim else ""
         raise ValueRangeError(
-            f"{name}{where} is {val!r}; it must be finite and >= 0",
+            f"{name}{where} is {float(val):g}; it must be finite and >= 0",
             hint="use 0 for an ideal (zero-resistance) wire" if name.startswith("r_") else "",
         )
     return arr
@@ -734,7 +734,7 @@ class Crossbar:
         """
         V = self._inputs(V)
         if not (0 < tol < 1):
-            raise ConfigError(f"tol={tol!r}; expected 0 < tol < 1")
+            raise ConfigError(f"tol={tol}; expected 0 < tol < 1")
         st = self._struct()
         K = V.shape[0]
         M, N = self._M, self._N

@@ -28,7 +28,7 @@ def check_sigma(sigma: float, field: str = "sigma") -> float:
     except (TypeError, ValueError):
         raise ValueRangeError(f"{field} must be a number, got {sigma!r}") from None
     if not math.isfinite(s) or s < 0:
-        raise ValueRangeError(f"{field} must be finite and >= 0, got {sigma!r}")
+        raise ValueRangeError(f"{field} must be finite and >= 0, got {s:g}")
     return s
 
 

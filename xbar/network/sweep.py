@@ -707,12 +707,13 @@ def sweep(
             raise ConfigError(f"no values given for swept field {f!r}")
         keys = [_fmt(v) for v in vals]
         if len(set(keys)) != len(keys):
-            raise ConfigError(f"swept field {f!r} lists a value twice: {list(vals)!r}")
+            raise ConfigError(f"swept field {f!r} lists a value twice: "
+                              f"[{', '.join(keys)}]")
     repeats = int(getattr(base_config, "repeats", 1) or 1)
     if repeats < 1:
         raise ConfigError(f"repeats must be at least 1, got {repeats}")
     if limit is not None and (int(limit) != limit or limit < 1):
-        raise ConfigError(f"limit must be a positive integer, got {limit!r}")
+        raise ConfigError(f"limit must be a positive integer, got {limit}")
     if workers is None:
         workers = os.cpu_count() or 1
     if int(workers) < 1:

@@ -259,10 +259,11 @@ def validate_train_args(method: str, train_noise: float, epochs: int, batch_size
     for fname, value, lo in (("epochs", epochs, 1), ("batch_size", batch_size, 1),
                              ("draws", draws, 1)):
         if not isinstance(value, int | np.integer) or value < lo:
-            raise ConfigError(f"{fname} must be an integer >= {lo}, got {value!r}")
+            shown = value if isinstance(value, int | float | np.number) else repr(value)
+            raise ConfigError(f"{fname} must be an integer >= {lo}, got {shown}")
     for fname, value in (("lr", lr), ("hessian_weight", hessian_weight)):
         if not math.isfinite(float(value)) or value <= 0:
-            raise ConfigError(f"{fname} must be finite and > 0, got {value!r}")
+            raise ConfigError(f"{fname} must be finite and > 0, got {float(value):g}")
     return sigma
 
 
@@ -310,7 +311,7 @@ def train(model_or_name: Model | str = "default", dataset: Dataset | str = "digi
     sigma = validate_train_args(method, train_noise, epochs, batch_size, lr, draws,
                                 hessian_weight)
     if not math.isfinite(hessian_step) or hessian_step <= 0:
-        raise ConfigError(f"hessian_step must be finite and > 0, got {hessian_step!r}")
+        raise ConfigError(f"hessian_step must be finite and > 0, got {float(hessian_step):g}")
     data = load_dataset(dataset) if not isinstance(dataset, Dataset) else dataset
     model = _resolve_model(model_or_name, seed)
     data.check_model(model)
