@@ -9,8 +9,13 @@
 * names are case-insensitive and stored in lower case; nodes ``0`` and
   ``gnd`` are ground (also inside subcircuits);
 * numbers take SPICE scale factors and unit letters (:mod:`xbar.units`);
-  wherever a value goes, ``{expr}`` or ``'expr'`` evaluates an expression of
+  wherever a value goes (elements, ``.model``, ``.dc``, ``.options``,
+  ``.temp``), ``{expr}`` or ``'expr'`` evaluates an expression of
   parameters (:mod:`xbar.expr`);
+* ``.param`` cards work as in ngspice: all of a scope's ``.param`` cards are
+  evaluated before its elements, a value may use parameters defined on later
+  cards, the last definition of a name wins, and a circular definition is an
+  error; ``.model`` cards inside a subcircuit use the instance's parameters;
 * elements::
 
       R<name> <n+> <n-> <value>          (or r=<value>; negative is allowed, 0 is not)
