@@ -27,7 +27,9 @@ SPICE_CASES = {
 
 
 def _rtol(kw):
-    return 1e-8 if ("device" not in kw and "selector" not in kw) else 1e-6
+    # the issue asks 1e-8 (linear) and 1e-6 (nonlinear); with the exported tight .options
+    # (gmin 1e-20, ngspice's Vt constants) nonlinear arrays agree to ~1e-11 as well
+    return 1e-9 if ("device" not in kw and "selector" not in kw) else 1e-8
 
 
 @pytest.mark.parametrize("case", sorted(SPICE_CASES))

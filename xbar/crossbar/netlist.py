@@ -12,7 +12,8 @@ Sources (their branch currents are the array's terminal currents):
 Zero resistances become 0 V sources (exact; no tiny resistors).  Cells are
 ``R`` (linear), ``B`` current sources (``Sinh``, ``PowerLaw``) or diodes with a
 ``.model`` and an area factor (``Exponential``: ``IS = v0``, ``N = v0 / Vt``,
-area ``G``; ngspice adds its ``gmin`` = 1e-12 S across each junction).
+area ``G``).  ``.options`` asks for tight tolerances and ``gmin = 1e-20`` S, so
+the junctions carry exactly the model current (ngspice puts gmin across each).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from .devices import Exponential, Linear, PowerLaw, Sinh
 
 __all__ = ["to_netlist", "outputs_from_currents", "sense_sources"]
 
-_VT27 = 1.380649e-23 * (27.0 + 273.15) / 1.602176634e-19  # kT/q at 27 degC [V]
+# kT/q at 27 degC [V] with ngspice's constants (CODATA 2014, as ngspice and xbar's engine use)
+_VT27 = 1.38064852e-23 * (27.0 + 273.15) / 1.6021766208e-19
 
 
 def _num(x: float) -> str:
@@ -142,7 +144,8 @@ def to_netlist(xb, path=None, V=None, *, title: str | None = None) -> str:
                 lines.append(f"Racc{i}_{j} {last} c{i}_{j} {_num(r_acc[i, j])}")
     for (v0,), name in models.items():
         lines.append(f".model {name} D(IS={_num(v0)} N={_num(v0 / _VT27)})")
-    lines.append(".options reltol=1e-6 abstol=1e-15 vntol=1e-12")
+    # tight tolerances, and a negligible gmin so the diodes carry exactly the model current
+    lines.append(".options reltol=1e-10 abstol=1e-18 vntol=1e-14 gmin=1e-20")
     lines.append(".op")
     lines.append(".end")
     text = "\n".join(lines) + "\n"
