@@ -88,3 +88,16 @@ class ConfigError(XbarError, ValueError):
 
 class ModelError(XbarError):
     """A neural-network model or data set that does not fit together."""
+
+
+def show(value) -> str:
+    """``repr`` of a value for error messages, numpy scalars shown as plain numbers.
+
+    >>> import numpy as np
+    >>> show(np.float64(0.5)), show("x"), show(np.int64(3))
+    ('0.5', "'x'", '3')
+    """
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "shape", None) == ():
+        value = item()
+    return repr(value)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, show
 
 __all__ = ["AnalogConfig", "CHOICES"]
 
@@ -324,11 +324,11 @@ class AnalogConfig:
             if value not in allowed:
                 close = difflib.get_close_matches(str(value), allowed, n=1, cutoff=0.5)
                 hint = f"did you mean {close[0]!r}?" if close else "one of: " + ", ".join(allowed)
-                raise ConfigError(f"{name}={value!r} is not a known {name}", hint=hint)
+                raise ConfigError(f"{name}={show(value)} is not a known {name}", hint=hint)
 
         def need(cond: bool, field: str, msg: str, hint: str = "") -> None:
             if not cond:
-                raise ConfigError(f"{field}={getattr(self, field)!r}: {msg}", hint=hint)
+                raise ConfigError(f"{field}={show(getattr(self, field))}: {msg}", hint=hint)
 
         for name in ("g_min", "g_max", "programming_sigma", "read_noise_sigma", "drift_time",
                      "drift_nu", "drift_t0", "stuck_rate", "stuck_high_fraction", "r_row",
@@ -338,7 +338,7 @@ class AnalogConfig:
             need(math.isfinite(v), name, "must be a finite number")
             need(v >= 0, name, "must not be negative")
         need(self.g_max > 0, "g_max", "must be positive")
-        need(self.g_min < self.g_max, "g_min", f"must be below g_max={self.g_max!r}")
+        need(self.g_min < self.g_max, "g_min", f"must be below g_max={show(self.g_max)}")
         need(self.v_read > 0, "v_read", "must be positive")
         need(self.drift_t0 > 0, "drift_t0", "must be positive")
         need(self.stuck_rate <= 1, "stuck_rate", "is a fraction of cells (0 to 1)")
@@ -369,7 +369,7 @@ class AnalogConfig:
         need(self.dac_bits <= 32, "dac_bits", "at most 32 bits are supported")
         if self.input_mode == "bit_serial" and self.dac_bits > 0:
             raise ConfigError(
-                f"dac_bits={self.dac_bits!r} conflicts with input_mode='bit_serial': "
+                f"dac_bits={show(self.dac_bits)} conflicts with input_mode='bit_serial': "
                 "bit-serial inputs apply one bit per step and use no DAC",
                 hint="set the resolution of bit-serial inputs with input_bits, or use "
                      "input_mode='analog' with dac_bits",
@@ -383,7 +383,7 @@ class AnalogConfig:
             )
         if self.programming_error == "none" and self.programming_sigma > 0:
             raise ConfigError(
-                f"programming_sigma={self.programming_sigma!r} but programming_error='none'",
+                f"programming_sigma={show(self.programming_sigma)} but programming_error='none'",
                 hint="choose programming_error: state_independent, state_proportional "
                      "or weight_range",
             )
@@ -416,10 +416,10 @@ def _coerce(name: str, value: Any, typ: type, where: str) -> Any:
             return value
         if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
             return value.lower() in ("true", "1", "yes")
-        raise ConfigError(f"{name}={value!r}{where}: expected true or false")
+        raise ConfigError(f"{name}={show(value)}{where}: expected true or false")
     if typ is int:
         if isinstance(value, bool):
-            raise ConfigError(f"{name}={value!r}{where}: expected an integer")
+            raise ConfigError(f"{name}={show(value)}{where}: expected an integer")
         if isinstance(value, int):
             return value
         if isinstance(value, float) and value.is_integer():
@@ -429,10 +429,10 @@ def _coerce(name: str, value: Any, typ: type, where: str) -> Any:
                 return int(value)
             except ValueError:
                 pass
-        raise ConfigError(f"{name}={value!r}{where}: expected an integer")
+        raise ConfigError(f"{name}={show(value)}{where}: expected an integer")
     if typ is float:
         if isinstance(value, bool):
-            raise ConfigError(f"{name}={value!r}{where}: expected a number")
+            raise ConfigError(f"{name}={show(value)}{where}: expected a number")
         if isinstance(value, (int, float)):
             return float(value)
         if isinstance(value, str):
@@ -440,7 +440,7 @@ def _coerce(name: str, value: Any, typ: type, where: str) -> Any:
                 return float(value)
             except ValueError:
                 pass
-        raise ConfigError(f"{name}={value!r}{where}: expected a number")
+        raise ConfigError(f"{name}={show(value)}{where}: expected a number")
     if not isinstance(value, str):
-        raise ConfigError(f"{name}={value!r}{where}: expected a string")
+        raise ConfigError(f"{name}={show(value)}{where}: expected a string")
     return value

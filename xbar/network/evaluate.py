@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, ModelError
+from ..errors import ConfigError, ModelError, show
 from .config import AnalogConfig
 from .mapping import LayerMapping, map_weights
 from .nonideal import (
@@ -478,7 +478,7 @@ def evaluate(model, config: AnalogConfig, *, dataset=None, limit: int | None = N
     _check_inputs(model, config, dataset)
     if limit is not None:
         if int(limit) < 1:
-            raise ConfigError(f"limit={limit!r}: must be at least 1")
+            raise ConfigError(f"limit={show(limit)}: must be at least 1")
     chips = list(range(config.repeats)) if chips is None else [int(c) for c in chips]
     if not chips:
         raise ConfigError("chips: no chip to evaluate")
