@@ -14,20 +14,36 @@ from xbar.network.tiles import TransferCache, line_transfer_matrix, make_crossba
 @pytest.mark.parametrize("shape", [(1, 1), (5, 1), (1, 6), (12, 7), (9, 16)])
 @pytest.mark.parametrize("rs", [(2.5, 2.5, 10.0, 10.0), (0.0, 2.0, 5.0, 0.0), (0.0, 3.0, 0.0, 7.0),
                                 (1.0, 0.5, 0.0, 0.0)])
-def test_line_transfer_matches_crossbar_solver(shape, rs):
+def test_tile_transfer_matches_crossbar_solver(shape, rs):
+    """The cache's W_eff (Crossbar.transfer_matrix, either orientation) vs exact solves."""
     rng = np.random.default_rng(shape[0] * 31 + shape[1])
     G = rng.uniform(1e-6, 1e-4, shape)
     if G.size > 1:
         G[0, 0] = 0.0  # an open cell
     cfg = AnalogConfig(r_row=rs[0], r_col=rs[1], r_driver=rs[2], r_sense=rs[3])
-    W = line_transfer_matrix(G, *rs)
+    W = TransferCache().transfer_matrix(G, cfg)
     xb = make_crossbar(G, cfg)
     V = rng.uniform(-0.2, 0.2, (6, shape[0]))
     exact = xb.solve(V, tol=1e-13).output
     scale = np.abs(exact).max()
     assert np.abs(V @ W - exact).max() <= 1e-9 * scale
-    np.testing.assert_allclose(W, xb.transfer_matrix(), rtol=0, atol=1e-9 * np.abs(W).max())
     assert np.abs(V @ G - exact).max() > 1e-6 * scale  # the parasitics matter
+    with pytest.warns(DeprecationWarning):
+        W_alias = line_transfer_matrix(G, *rs)
+    np.testing.assert_allclose(W_alias, W, rtol=0, atol=1e-12 * np.abs(W).max())
+
+
+def test_tall_tiles_use_the_row_sweep():
+    """Narrow tiles (many rows, few columns) are eliminated along the rows (cheaper)."""
+    rng = np.random.default_rng(7)
+    G = rng.uniform(1e-6, 1e-4, (72, 16))
+    cfg = AnalogConfig(r_row=1.0, r_col=1.0, r_driver=5.0, r_sense=5.0)
+    xb = make_crossbar(G, cfg, linear=True)
+    W = xb.transfer_matrix()
+    assert xb.transfer_method == "rows"
+    V = rng.uniform(0, 0.2, (3, 72))
+    exact = xb.solve(V, tol=1e-13).output
+    assert np.abs(V @ W - exact).max() <= 1e-9 * np.abs(exact).max()
 
 
 def test_per_tile_outputs_match_exact_solves_to_1e9():

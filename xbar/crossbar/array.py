@@ -24,8 +24,11 @@ residual ``tol``; each cell's series chain is condensed to one Norton
 companion per step, so every step is one structured linear solve warm-started
 from the last; devices limit their own voltage steps.
 
-:meth:`Crossbar.transfer_matrix` is a direct block elimination along the rows
-(dense (M, M) Schur blocks, one per column), exact to round-off.
+:meth:`Crossbar.transfer_matrix` is a direct block elimination, exact to
+round-off, in whichever orientation the shape makes cheaper: sweeping along the
+columns (dense (M, M) Schur blocks, one per column, ~N M^3) or down the rows
+(dense (N, N) blocks, one per row, ~M N^3 + M^2 N^2 / 2); see
+:mod:`xbar.crossbar._transfer`.  Batched CG is the fallback.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from ..errors import (
     SingularCircuitError,
     ValueRangeError,
 )
+from . import _transfer
 from ._structure import Family, build_family, end_currents
 from .devices import Device, Linear
 
@@ -924,31 +928,70 @@ class Crossbar:
                              np.zeros((K, cols.L)), active)
 
     # --------------------------------------------------------------- linear maps
-    def transfer_matrix(self) -> np.ndarray:
+    def transfer_matrix(self, method: str = "auto") -> np.ndarray:
         """Exact (M, N) map ``W`` [S] with ``output = V @ W`` (plus any bias offset).
 
         Computed once and cached; replacing ``G`` or a resistance invalidates it.
         Only for linear cells (use :meth:`linearize` otherwise).
+
+        Parameters
+        ----------
+        method : {"auto", "columns", "rows", "cg"}
+            ``columns``: block elimination sweeping along the columns (dense (M, M)
+            blocks, cost ~ N M^3; needs rows without zero-resistance segments and
+            every connected column end sensed); ``rows``: sweeping down the rows
+            (dense (N, N) blocks, cost ~ M N^3 + M^2 N^2 / 2; needs columns without
+            zero-resistance segments or sensed ends); ``cg``: one batched CG solve
+            per unit input (tol 1e-12, always applies).  ``auto`` tries the cheaper
+            elimination for the shape first (cost model in
+            :mod:`xbar.crossbar._transfer`), then the other, then ``cg``;
+            :attr:`transfer_method` tells which one ran.
+
+        Raises
+        ------
+        ConfigError
+            Nonlinear cells, an unknown method, or a forced method that does not
+            apply to this topology.
         """
         if not self.is_linear:
             raise ConfigError(
                 "transfer_matrix() needs linear cells; use linearize(V0) for "
                 f"{type(self._device).__name__} cells"
             )
-        W = self._cache.get("W")
+        if method not in ("auto", "columns", "rows", "cg"):
+            raise ConfigError(
+                f"transfer_matrix(method={method!r}); expected 'auto', 'columns', 'rows' or 'cg'"
+            )
+        key = "W" if method == "auto" else ("W", method)
+        W = self._cache.get(key)
         if W is None:
-            W = self._transfer(self._g_small().reshape(1, -1))
+            W = self._transfer(self._g_small().reshape(1, -1), method)
             W.setflags(write=False)
-            self._cache["W"] = W
+            self._cache[key] = W
+            if method == "auto":
+                self._cache["transfer_method"] = self._last_transfer
         return W
 
-    def _transfer(self, g) -> np.ndarray:
+    def _transfer(self, g, method: str = "auto") -> np.ndarray:
         """d output / d V for cell conductances g (1, MN): block elimination or batched CG."""
         st = self._struct()
         M = self._M
-        W = self._transfer_blocks(st, g)
-        if W is not None:
-            return W
+        order = self._transfer_order(st) if method == "auto" else [method]
+        for how in order:
+            if how == "cg":
+                break
+            W = self._transfer_blocks(st, g) if how == "columns" else \
+                _transfer.row_sweep(st, g[0], M, self._N)
+            if W is not None:
+                self._last_transfer = how
+                return W
+            if method != "auto":
+                raise ConfigError(
+                    f"transfer_matrix(method={method!r}) does not apply to this array "
+                    "(zero-resistance segments or unsensed ends along the swept lines)",
+                    hint="use method='auto'",
+                )
+        self._last_transfer = "cg"
         Vs = np.zeros((M, st.nsrc))
         Vs[:, 1 : M + 1] = np.eye(M)
         rhs_r, rhs_c = self._rhs(st, Vs, g)
@@ -959,6 +1002,22 @@ class Crossbar:
         V = np.eye(M)
         sol = self._finish(st, Vs, V, xr, xc, icell, np.zeros(M, int), np.zeros(M), False, None)
         return sol.output
+
+    def _transfer_order(self, st) -> list[str]:
+        """Exact eliminations to try, cheapest first by the measured cost model."""
+        M, N = self._M, self._N
+        col_sweeps = max(1, int(np.any(st.driven[:, 0])) + int(np.any(st.driven[:, 1])))
+        row_sweeps = max(1, int(np.any(st.sensed[:, 0])) + int(np.any(st.sensed[:, 1])))
+        c_col = _transfer.column_cost(M, N, col_sweeps)
+        c_row = _transfer.row_cost(M, N, row_sweeps)
+        return ["columns", "rows"] if c_col <= c_row else ["rows", "columns"]
+
+    @property
+    def transfer_method(self) -> str | None:
+        """How the cached :meth:`transfer_matrix` was computed: ``"columns"`` (block sweep
+        along the columns, cost ~ N M^3), ``"rows"`` (sweep down the rows, cost
+        ~ M N^3 + M^2 N^2 / 2), ``"cg"`` (batched CG fallback) or None (not computed yet)."""
+        return self._cache.get("transfer_method")
 
     def _transfer_blocks(self, st, g):
         """Exact W by block elimination, or None when the structure does not allow it.
@@ -1005,7 +1064,10 @@ class Crossbar:
                 ab = np.zeros((2, m))
                 ab[0, 1:] = -cols.off[s0 : s1 - 1]
                 ab[1] = dc[s0:s1]
-                Tinv = solveh_banded(ab, np.eye(m), check_finite=False)
+                if m == 1:  # scipy's banded solver rejects a 1 x 1 system
+                    Tinv = np.array([[1.0 / dc[s0]]])
+                else:
+                    Tinv = solveh_banded(ab, np.eye(m), check_finite=False)
                 idx = cell_c[:, j]
                 ii = np.nonzero(idx >= 0)[0]
                 loc = idx[ii] - s0

@@ -11,8 +11,8 @@ reference column per tile with ``offset_subtraction = "reference_column"``
 Each tile is a :class:`xbar.Crossbar` with the configured wire, driver and sense
 resistances.  With linear cells the tile's currents are exactly ``V @ W_eff``
 with ``W_eff = crossbar.transfer_matrix()``; it is computed once per programmed
-tile (by :func:`line_transfer_matrix`, an exact block elimination specialised to
-the tile topology, checked against the crossbar solver) and kept in a
+tile (by :meth:`xbar.Crossbar.transfer_matrix`, an exact block elimination
+oriented along the rows or the columns, whichever is cheaper) and kept in a
 :class:`TransferCache` keyed by a hash of (programmed
 conductances, resistances, device, topology), then reused for every input and
 output pixel.  Without parasitics ``W_eff = G``.
@@ -139,78 +139,21 @@ def make_crossbar(G: np.ndarray, config: AnalogConfig, *, linear: bool = False):
 
 
 def line_transfer_matrix(G: np.ndarray, r_row: float, r_col: float, r_driver: float,
-                         r_sense: float) -> np.ndarray | None:
-    """Exact transfer matrix [S] of a standard crossbar by block elimination (or None).
+                         r_sense: float) -> np.ndarray:
+    """Deprecated: use ``make_crossbar(G, config, linear=True).transfer_matrix()``.
 
-    The topology is :class:`xbar.Crossbar`'s default: rows driven at the left end
-    through ``r_driver`` + one ``r_row`` segment, ``r_row`` between neighbouring
-    cells, right ends open; columns sensed at the bottom end (virtual ground)
-    through one ``r_col`` segment + ``r_sense``, ``r_col`` between neighbouring
-    cells, top ends open; linear cells ``G`` (M x N).
-
-    Every row line is eliminated exactly (a tridiagonal N x N system per row,
-    inverted for all rows at once), leaving a block-tridiagonal system on the
-    column nodes with one N x N block per row; a forward block elimination down
-    the rows, carrying all M unit inputs at once, gives the bottom column nodes
-    and thus ``W`` with ``output = V @ W``.  Cost O(M N^3 + M^2 N^2); for the
-    narrow tiles of small layers this is one to two orders of magnitude faster
-    than a general solve.  Tests check it against ``Crossbar.solve`` (1e-9) and
-    ``Crossbar.transfer_matrix``.  Returns None when ``r_col`` is 0 or a block is
-    not positive definite (the caller then uses :meth:`xbar.Crossbar.transfer_matrix`).
+    Exact transfer matrix [S] (rows x columns) of a tile with the default
+    topology; now a thin alias of :meth:`xbar.Crossbar.transfer_matrix`, which
+    picks the cheaper of its two exact block eliminations from the shape.
     """
-    M, N = G.shape
-    if r_col <= 0:
-        return None
-    gc = 1.0 / r_col
-    gsen = 1.0 / (r_col + r_sense)
-    idx = np.arange(N)
-    if r_row > 0:
-        gr = 1.0 / r_row
-        gs = 1.0 / (r_row + r_driver)
-        d = G.copy()
-        d[:, 0] += gs
-        d[:, :-1] += gr
-        d[:, 1:] += gr
-        T = np.zeros((M, N, N))
-        T[:, idx, idx] = d
-        T[:, idx[:-1], idx[1:]] = -gr
-        T[:, idx[1:], idx[:-1]] = -gr
-        Tinv = np.linalg.inv(T)
-        K = -G[:, :, None] * Tinv * G[:, None, :]
-        h = G * Tinv[:, :, 0] * gs
-    elif r_driver > 0:  # each row one node behind its driver resistance
-        gd = 1.0 / r_driver
-        tot = gd + G.sum(axis=1)
-        K = -G[:, :, None] * G[:, None, :] / tot[:, None, None]
-        h = G * (gd / tot)[:, None]
-    else:  # rows held at the input voltages
-        K = np.zeros((M, N, N))
-        h = G.copy()
-    up = np.full(M, gc)
-    up[0] = 0.0
-    down = np.full(M, gc)
-    down[-1] = gsen
-    K[:, idx, idx] += G + (up + down)[:, None]
-    from scipy.linalg import lapack
+    import warnings
 
-    # B = [I | y]: y (N x M) holds the reduced right-hand sides of the M unit inputs;
-    # input k enters at row block k, so only its first i columns are non-zero at step i
-    B = np.zeros((N, N + M))
-    B[:, :N] = np.eye(N)
-    B[:, N] = h[0]
-    D = K[0]
-    for i in range(1, M + 1):
-        c, info = lapack.dpotrf(D, lower=1)  # the blocks are symmetric positive definite
-        if info != 0:
-            return None
-        if i == M:
-            Z, _ = lapack.dpotrs(c, B[:, N:], lower=1)
-            return (gsen * Z).T
-        Z, _ = lapack.dpotrs(c, B[:, :N + i], lower=1)
-        D = K[i] - (gc * gc) * Z[:, :N]
-        B[:, N:N + i] = gc * Z[:, N:]
-        B[:, N + i] = h[i]
-    return None  # pragma: no cover
+    from ..crossbar import Crossbar
+
+    warnings.warn("line_transfer_matrix is deprecated; use Crossbar(...).transfer_matrix()",
+                  DeprecationWarning, stacklevel=2)
+    xb = Crossbar(G, r_row=r_row, r_col=r_col, r_driver=r_driver, r_sense=r_sense)
+    return np.array(xb.transfer_matrix())
 
 
 def _key(G: np.ndarray, config: AnalogConfig) -> str:
@@ -235,8 +178,9 @@ class TransferCache:
     max_bytes : int
         Memory bound of the stored matrices (default 1 GiB).
     method : {"lines", "crossbar"}
-        ``lines``: :func:`line_transfer_matrix` (exact, fast for xbar's standard
-        tile topology); ``crossbar``: :meth:`xbar.Crossbar.transfer_matrix`.
+        Kept for compatibility; both use :meth:`xbar.Crossbar.transfer_matrix`
+        (exact block elimination along the rows or the columns, whichever the
+        shape makes cheaper).
     """
 
     max_bytes: int = 1 << 30
@@ -257,6 +201,13 @@ class TransferCache:
         self.__dict__.update(state)
         self._lock = threading.Lock()
 
+    def __post_init__(self):
+        if self.method not in ("lines", "crossbar"):
+            from ..errors import ConfigError
+
+            raise ConfigError(f"TransferCache method={self.method!r}; expected 'lines' or "
+                              "'crossbar'")
+
     def transfer_matrix(self, G: np.ndarray, config: AnalogConfig) -> np.ndarray:
         """W_eff of a tile with conductances ``G`` [S] (rows x columns) under ``config``.
 
@@ -273,12 +224,7 @@ class TransferCache:
                 return W
             self.misses += 1
         t0 = time.perf_counter()
-        W = None
-        if self.method == "lines":
-            W = line_transfer_matrix(G, config.r_row, config.r_col, config.r_driver,
-                                     config.r_sense)
-        if W is None:
-            W = np.array(make_crossbar(G, config, linear=True).transfer_matrix(), dtype=float)
+        W = np.array(make_crossbar(G, config, linear=True).transfer_matrix(), dtype=float)
         W.setflags(write=False)
         with self._lock:
             self.seconds += time.perf_counter() - t0
