@@ -21,7 +21,8 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["plot_voltages", "plot_ir_drop", "plot_cell_currents", "plot_output_error", "overview"]
+__all__ = ["plot_voltages", "plot_ir_drop", "plot_cell_currents", "plot_output_error", "overview",
+           "check_path"]
 
 
 def _figure(fig=None, ncols=1, size=(4.2, 3.4)):
@@ -70,9 +71,41 @@ def _heat(fig, ax, data, title, label, cmap="viridis"):
     return im
 
 
+def check_path(path) -> None:
+    """Raise :class:`~xbar.errors.ConfigError` unless a figure can be saved at ``path``.
+
+    Checks that the parent folder exists and is writable and that matplotlib
+    knows the file type (from the suffix; none means PNG).  Call it before a
+    long computation whose figure goes to ``path``.
+    """
+    import os
+    from pathlib import Path
+
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise ConfigError(f"cannot save the figure to {path}: folder {parent} does not exist",
+                          hint="create the folder or choose another path")
+    if not os.access(parent, os.W_OK):
+        raise ConfigError(f"cannot save the figure to {path}: folder {parent} is not writable")
+    if p.is_dir():
+        raise ConfigError(f"cannot save the figure to {path}: it is a folder")
+    suffix = p.suffix.lstrip(".").lower()
+    types = FigureCanvasBase.get_supported_filetypes()
+    if suffix and suffix not in types:
+        raise ConfigError(f"cannot save the figure to {path}: unknown image type {suffix!r}",
+                          hint="use one of " + ", ".join(sorted(types)))
+
+
 def _save(fig, path):
     if path is not None:
-        fig.savefig(path, dpi=200)
+        check_path(path)
+        try:
+            fig.savefig(path, dpi=200)
+        except OSError as exc:
+            raise ConfigError(f"cannot save the figure to {path}: {exc}") from None
     return fig
 
 

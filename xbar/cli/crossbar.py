@@ -56,6 +56,47 @@ def _load_g(path):
         raise ConfigError(f"cannot read conductances from {path}: {exc}") from None
 
 
+# measured peak memory of this command (linear cells, node arrays kept): about 270 bytes
+# per cell for one input plus about 80 bytes per cell for each further input
+BYTES_PER_CELL = 200
+BYTES_PER_CELL_INPUT = 80
+
+
+def _available_memory() -> float | None:
+    """Bytes of memory available now (Linux /proc/meminfo), or None when unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import os
+
+    try:
+        return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _gib(x: float) -> str:
+    return f"{x / 2**30:.3g} GiB"
+
+
+def _check_memory(M: int, N: int, K: int) -> None:
+    """Refuse, before allocating anything, a run that cannot fit in memory."""
+    from ..errors import ConfigError
+
+    need = float(M) * float(N) * (BYTES_PER_CELL + BYTES_PER_CELL_INPUT * K)
+    avail = _available_memory()
+    if avail is not None and need > avail:
+        raise ConfigError(
+            f"a {M}x{N} array ({float(M) * N:.3g} cells) with {K} input(s) needs about "
+            f"{_gib(need)} of memory; about {_gib(avail)} is available",
+            hint="use fewer rows/columns or inputs",
+        )
+
+
 def run(args) -> int:
     import json
     import time
@@ -67,14 +108,20 @@ def run(args) -> int:
 
     if args.inputs < 1:
         raise ConfigError(f"--inputs must be >= 1, got {args.inputs}")
+    if args.plot:
+        from ..plot import check_path
+
+        check_path(args.plot)  # before the solve, not after it
     rng = np.random.default_rng(args.seed)
     if args.conductances:
         G = _load_g(args.conductances)
+        _check_memory(G.shape[0], G.shape[1], args.inputs)
     else:
         if args.rows < 1 or args.cols < 1:
             raise ConfigError("--rows and --cols must be >= 1")
         if not 0 <= args.g_min <= args.g_max:
             raise ConfigError("need 0 <= --g-min <= --g-max")
+        _check_memory(args.rows, args.cols, args.inputs)
         G = rng.uniform(args.g_min, args.g_max, (args.rows, args.cols))
     r_row = args.r_wire if args.r_row is None else args.r_row
     r_col = args.r_wire if args.r_col is None else args.r_col

@@ -765,7 +765,9 @@ class Crossbar:
             icell = g * (Vr - Vc)
             return self._finish(st, Vs, V, xr, xc, icell, it, res, return_nodes,
                                 {"xr": xr, "xc": xc})
-        return self._newton(st, V, Vs, warm_start, return_nodes, tol)
+        # device laws may overflow for absurd drives: turned into a ConvergenceError
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._newton(st, V, Vs, warm_start, return_nodes, tol)
 
     def _check_converged(self, res, tol, it, what):
         bad = ~(res <= tol * 1.0000001)
@@ -826,15 +828,14 @@ class Crossbar:
                 shift = sum(ve[e] - i0[e] / ge[e] for e in range(len(els)))
                 ieq = np.where(open_cell, 0.0, -geff * shift)
             if not np.all(np.isfinite(geff)) or not np.all(np.isfinite(ieq)):
-                raise ConvergenceError(
-                    "Newton produced non-finite cell currents (device overflow)",
-                    hint="reduce the input voltages or the device nonlinearity",
-                )
+                raise self._overflow(els, ve, i0, ge, geff, ieq)
             g = geff.reshape(K, -1)
             ie = ieq.reshape(K, -1)
             rhs_r, rhs_c = self._rhs(st, Vs, g, ie)
             # residual of the current state (nonlinear KCL, Norton form of the chain)
             res = self._residual(st, g, rhs_r, rhs_c, xr, xc)
+            if not np.all(np.isfinite(res)):
+                raise self._overflow(els, ve, i0, ge, geff, ieq)
             if iteration > 1 and not limited and np.all(res <= tol) and spice_ok:
                 break
             xr_old, xc_old, ve_old = xr, xc, ve
@@ -868,6 +869,24 @@ class Crossbar:
         icell = np.where(open_cell.reshape(1, -1), 0.0, icell)
         state = {"xr": xr, "xc": xc, "ve": ve}
         return self._finish(st, Vs, V, xr, xc, icell, it_total, res, return_nodes, state)
+
+    def _overflow(self, els, ve, i0, ge, geff, ieq) -> ConvergenceError:
+        """A ConvergenceError naming the cell whose device current overflowed."""
+        size = np.zeros(ieq.shape)
+        for e in range(len(els)):
+            size = np.maximum(size, np.nan_to_num(np.abs(i0[e]), nan=np.inf))
+            size = np.maximum(size, np.nan_to_num(np.abs(ge[e]), nan=np.inf))
+        size = np.maximum(size, np.nan_to_num(np.abs(ieq), nan=np.inf))
+        k, i, j = (int(x) for x in np.unravel_index(int(np.argmax(size)), size.shape))
+        e = int(np.argmax([np.abs(ve[n][k, i, j]) for n in range(len(els))]))
+        name = type(els[e][0]).__name__
+        return ConvergenceError(
+            f"cell ({i}, {j}) (input {k}): the {name} current overflowed at "
+            f"{ve[e][k, i, j]:.4g} V across the device during Newton (current "
+            f"{i0[e][k, i, j]:.3g} A); the solution is not representable in floating point",
+            hint="reduce the input voltages or the device nonlinearity (for Sinh, k * v "
+            "must stay well below ~700)",
+        )
 
     def _vtot(self, st, Vs, xr, xc):
         K = xr.shape[0]

@@ -246,22 +246,41 @@ class Tabulated(Device):
 
     @classmethod
     def from_csv(cls, path, *, delimiter: str | None = None) -> Tabulated:
-        """Read a two-column CSV (voltage [V], current [A]); a header line is skipped."""
+        """Read a two-column CSV (voltage [V], current [A]); a header line is skipped.
+
+        Raises
+        ------
+        ConfigError
+            The file cannot be read, or a line is not two numbers (``file:line``).
+        ValueRangeError
+            The table is not a valid I-V curve (names the file and line).
+        """
         import csv
 
         rows = []
-        with open(path, newline="") as fh:
-            text = fh.read()
+        lines = []
+        try:
+            with open(path, newline="") as fh:
+                text = fh.read()
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: I-V table file not found") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read the I-V table ({exc})") from None
         dialect_delim = delimiter
         if dialect_delim is None:
             dialect_delim = "," if "," in text else None
         for lineno, line in enumerate(text.splitlines(), start=1):
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
-            parts = next(csv.reader([line], delimiter=dialect_delim or " ", skipinitialspace=True))
+            try:
+                parts = next(csv.reader([line], delimiter=dialect_delim or " ",
+                                        skipinitialspace=True))
+            except csv.Error as exc:
+                raise ConfigError(f"{path}:{lineno}: {exc}") from None
             parts = [p for p in parts if p.strip()]
             try:
                 rows.append((float(parts[0]), float(parts[1])))
+                lines.append(lineno)
             except (ValueError, IndexError):
                 if not rows:  # header
                     continue
@@ -269,9 +288,24 @@ class Tabulated(Device):
                     f"{path}:{lineno}: expected two numbers 'voltage, current', got {line!r}"
                 ) from None
         if not rows:
-            raise ConfigError(f"{path}: no I-V data rows")
+            raise ConfigError(f"{path}: no I-V data rows (expected lines 'voltage, current')")
         arr = np.array(rows)
-        return cls(arr[:, 0], arr[:, 1])
+        bad = ~np.all(np.isfinite(arr), axis=1)
+        if np.any(bad):
+            lineno = lines[int(np.argmax(bad))]
+            raise ValueRangeError(f"{path}:{lineno}: voltage and current must be finite")
+        dv = np.diff(arr[:, 0]) <= 0
+        if np.any(dv):
+            lineno = lines[int(np.argmax(dv)) + 1]
+            raise ValueRangeError(f"{path}:{lineno}: voltages must increase strictly")
+        di = np.diff(arr[:, 1]) < 0
+        if np.any(di):
+            lineno = lines[int(np.argmax(di)) + 1]
+            raise ValueRangeError(f"{path}:{lineno}: currents must be monotone increasing")
+        try:
+            return cls(arr[:, 0], arr[:, 1])
+        except ValueRangeError as exc:
+            raise ValueRangeError(f"{path}: {exc.message}") from None
 
     def _raw(self, v):
         v = np.asarray(v, dtype=float)
