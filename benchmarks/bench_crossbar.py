@@ -190,7 +190,29 @@ def main(argv=None) -> int:
     err = np.abs(V @ xb.transfer_matrix() - xb.solve(V, tol=1e-13).output[0]).max()
     err /= np.abs(xb.solve(V).output).max()
     row(f"{M}x{M} transfer_matrix() vs one splu factorisation", t, t_fact[M], "splu factor",
-        f"V@W vs solve {err:.1e}")
+        f"V@W vs solve {err:.1e}; {xb.transfer_method} sweep")
+
+    # 5b. the two exact orientations of transfer_matrix() (cost model picks one)
+    shapes = [(64, 64), (72, 16), (16, 72)] if args.quick else \
+        [(128, 128), (128, 16), (16, 128), (72, 16), (256, 20), (20, 256), (256, 64)]
+    for Mt, Nt in shapes:
+        G = rng.uniform(1e-6, 1e-4, (Mt, Nt))
+        xb = xbar.Crossbar(G, 1.0, 1.0, r_driver=2.0, r_sense=2.0)
+        times = {}
+        for how in ("columns", "rows"):
+            def tm(how=how, xb=xb):
+                xb._invalidate()
+                xb.transfer_matrix(how)
+
+            times[how] = best(tm, max(1, rep - 1))
+        xb._invalidate()
+        xb.transfer_matrix()
+        picked = xb.transfer_method
+        other = "rows" if picked == "columns" else "columns"
+        diff = np.abs(xb.transfer_matrix("rows") - xb.transfer_matrix("columns")).max()
+        diff /= np.abs(xb.transfer_matrix()).max()
+        row(f"{Mt}x{Nt} transfer_matrix(): picked {picked} vs {other}", times[picked],
+            times[other], other, f"orientations agree to {diff:.0e}")
 
     # 6. 1024x1024 exact solve (and peak memory in a fresh process)
     Mx = 256 if args.quick else 1024

@@ -179,8 +179,7 @@ def end_currents(fam: Family, V: np.ndarray, cell_in: np.ndarray, Vsrc: np.ndarr
     """
     K, L, n = V.shape
     seg = fam.seg_g
-    cum = np.cumsum(cell_in, axis=2)  # sum of cell inflow over nodes 0..j
-    total = cum[:, :, -1]
+    total = cell_in.sum(axis=2)
     i_in0 = np.zeros((K, L))  # current entering node 0 from end 0 (segment 0)
     c0 = fam.end_src[:, 0] >= 0
     c1 = fam.end_src[:, 1] >= 0
@@ -212,7 +211,7 @@ def end_currents(fam: Family, V: np.ndarray, cell_in: np.ndarray, Vsrc: np.ndarr
         if fin.size:
             s = fin[0] + 1  # segment between node s-1 and s
             i_seg = seg[line, s] * (V[:, line, s - 1] - V[:, line, s])
-            i_in0[:, line] = i_seg - cum[:, line, s - 1]
+            i_in0[:, line] = i_seg - cell_in[:, line, :s].sum(axis=1)  # inflow, nodes < s
         else:
             i_in0[:, line] = -0.5 * total[:, line]
     out = np.empty((K, L, 2))
