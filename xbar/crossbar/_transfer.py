@@ -14,7 +14,7 @@ Two exact direct eliminations of the nodal system exist:
   enters at block ``i``).  Cost about ``M N^3 + M^2 N^2 / 2`` per sensed column
   end.  Needs uncollapsed columns with finite end segments.
 
-:func:`choose` picks the cheaper one from the shape with the cost model
+``Crossbar._transfer_order`` picks the cheaper one from the shape with the cost model
 measured in ``benchmarks/bench_crossbar.py`` (single-threaded BLAS).
 """
 
