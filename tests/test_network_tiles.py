@@ -8,7 +8,7 @@ import pytest
 from xbar.network import load_dataset, load_model
 from xbar.network.config import AnalogConfig
 from xbar.network.evaluate import evaluate, plan_network, program_chip
-from xbar.network.tiles import TransferCache, line_transfer_matrix, make_crossbar
+from xbar.network.tiles import TransferCache, make_crossbar
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (5, 1), (1, 6), (12, 7), (9, 16)])
@@ -28,9 +28,6 @@ def test_tile_transfer_matches_crossbar_solver(shape, rs):
     scale = np.abs(exact).max()
     assert np.abs(V @ W - exact).max() <= 1e-9 * scale
     assert np.abs(V @ G - exact).max() > 1e-6 * scale  # the parasitics matter
-    with pytest.warns(DeprecationWarning):
-        W_alias = line_transfer_matrix(G, *rs)
-    np.testing.assert_allclose(W_alias, W, rtol=0, atol=1e-12 * np.abs(W).max())
 
 
 def test_tall_tiles_use_the_row_sweep():

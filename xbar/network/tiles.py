@@ -51,7 +51,7 @@ from .config import AnalogConfig
 from .mapping import LayerMapping, Plane
 
 __all__ = ["TileSpec", "Tile", "TransferCache", "plan_tiles", "tile_target_conductances",
-           "make_crossbar", "cell_function", "line_transfer_matrix", "default_cache"]
+           "make_crossbar", "cell_function", "default_cache"]
 
 
 @dataclass(frozen=True)
@@ -138,24 +138,6 @@ def make_crossbar(G: np.ndarray, config: AnalogConfig, *, linear: bool = False):
                     r_sense=config.r_sense, device=device)
 
 
-def line_transfer_matrix(G: np.ndarray, r_row: float, r_col: float, r_driver: float,
-                         r_sense: float) -> np.ndarray:
-    """Deprecated: use ``make_crossbar(G, config, linear=True).transfer_matrix()``.
-
-    Exact transfer matrix [S] (rows x columns) of a tile with the default
-    topology; now a thin alias of :meth:`xbar.Crossbar.transfer_matrix`, which
-    picks the cheaper of its two exact block eliminations from the shape.
-    """
-    import warnings
-
-    from ..crossbar import Crossbar
-
-    warnings.warn("line_transfer_matrix is deprecated; use Crossbar(...).transfer_matrix()",
-                  DeprecationWarning, stacklevel=2)
-    xb = Crossbar(G, r_row=r_row, r_col=r_col, r_driver=r_driver, r_sense=r_sense)
-    return np.array(xb.transfer_matrix())
-
-
 def _key(G: np.ndarray, config: AnalogConfig) -> str:
     h = hashlib.blake2b(digest_size=20)
     h.update(np.ascontiguousarray(G, dtype=np.float64).tobytes())
@@ -177,14 +159,9 @@ class TransferCache:
     ----------
     max_bytes : int
         Memory bound of the stored matrices (default 1 GiB).
-    method : {"lines", "crossbar"}
-        Kept for compatibility; both use :meth:`xbar.Crossbar.transfer_matrix`
-        (exact block elimination along the rows or the columns, whichever the
-        shape makes cheaper).
     """
 
     max_bytes: int = 1 << 30
-    method: str = "lines"
     hits: int = 0
     misses: int = 0
     seconds: float = 0.0
@@ -200,13 +177,6 @@ class TransferCache:
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._lock = threading.Lock()
-
-    def __post_init__(self):
-        if self.method not in ("lines", "crossbar"):
-            from ..errors import ConfigError
-
-            raise ConfigError(f"TransferCache method={self.method!r}; expected 'lines' or "
-                              "'crossbar'")
 
     def transfer_matrix(self, G: np.ndarray, config: AnalogConfig) -> np.ndarray:
         """W_eff of a tile with conductances ``G`` [S] (rows x columns) under ``config``.
