@@ -11,6 +11,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+from contextlib import contextmanager
 
 HELP = "sweep one or two configuration fields over many simulated chips (CSV + plot)"
 
@@ -59,33 +60,84 @@ def _overrides(args) -> dict:
     return out
 
 
+def _base_config(args, overrides: dict):
+    """The base AnalogConfig from ``--config`` and flags, type-checked but not validated.
+
+    Field values are converted and checked for type (unknown fields and bad types are
+    errors here), but the cross-field validation is left to :func:`xbar.network.sweep`,
+    which validates every grid point's configuration (base + swept values) before any
+    work: the base alone may be invalid on the swept fields, e.g. ``--adc-range
+    calibrated`` with the default ``adc_bits=0`` when ``adc_bits`` is swept.
+    """
+    import dataclasses
+
+    from ..network.config import AnalogConfig
+
+    class _Unvalidated(AnalogConfig):
+        def validate(self):
+            return self
+
+    if args.config:
+        raw = _Unvalidated.from_toml(args.config, **overrides)
+    else:
+        raw = _Unvalidated.from_dict(overrides, source="command line")
+    return AnalogConfig(**{f.name: getattr(raw, f.name) for f in dataclasses.fields(raw)})
+
+
+@contextmanager
+def _exit_on_signals(signums=None):
+    """Turn SIGTERM (and SIGHUP) into ``SystemExit(128 + signum)`` while the block runs.
+
+    Python's default action for SIGTERM ends the process without unwinding, so worker
+    processes of a sweep would be orphaned and keep running; raising instead lets the
+    executor's clean-up terminate them.  A no-op outside the main thread.
+    """
+    import signal
+    import threading
+
+    if signums is None:
+        signums = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = {}
+    try:
+        for s in signums:
+            previous[s] = signal.signal(s, handler)
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
 def run(args) -> int:
+    import dataclasses
     import json
     import sys
     import time
 
     from ..errors import ConfigError
-    from ..network.config import AnalogConfig
     from ..network.sweep import parse_values, plot_sweep, sweep
     from ._progress import ProgressBar
 
     overrides = _overrides(args)
-    if args.config:
-        base = AnalogConfig.from_toml(args.config, **overrides)
-    else:
-        base = AnalogConfig.from_dict(overrides, source="command line")
+    base = _base_config(args, overrides)
     if (args.field2 is None) != (args.values2 is None):
         raise ConfigError("--field2 and --values2 go together")
     fields = [args.field] + ([args.field2] if args.field2 else [])
-    if "programming_sigma" in fields and base.programming_error == "none":
-        base = base.replace(programming_error="state_independent")
-        print("note: sweeping programming_sigma with programming_error='none'; using "
-              "state_independent (set --programming-error to choose)", file=sys.stderr)
     axes = {args.field: parse_values(base, args.field, args.values)}
     if args.field2:
         if args.field2 == args.field:
             raise ConfigError(f"--field2 {args.field2!r} repeats --field")
         axes[args.field2] = parse_values(base, args.field2, args.values2)
+    if "programming_sigma" in fields and base.programming_error == "none":
+        base = dataclasses.replace(base, programming_error="state_independent")
+        print("note: sweeping programming_sigma with programming_error='none'; using "
+              "state_independent (set --programming-error to choose)", file=sys.stderr)
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {args.limit}")
     if args.workers is not None and args.workers < 1:
@@ -108,8 +160,14 @@ def run(args) -> int:
 
     bar = ProgressBar("sweep")
     t0 = time.perf_counter()
-    table = sweep(args.model, base, axes, out=args.out, executor=executor, workers=args.workers,
-                  limit=args.limit, progress=bar)
+    try:
+        with _exit_on_signals():
+            table = sweep(args.model, base, axes, out=args.out, executor=executor,
+                          workers=args.workers, limit=args.limit, progress=bar)
+    except SystemExit:
+        print(f"\nterminated; finished points are kept in {args.out} (rerun to resume)",
+              file=sys.stderr)
+        raise
     seconds = time.perf_counter() - t0
     if args.plot:
         title = f"{args.model}: {table.chips} chip(s) per point"

@@ -237,11 +237,18 @@ def parse_values(config, field: str, text: str | Sequence[str]) -> list[Any]:
         Unknown field, empty list or a value that does not convert.
     """
     _check_field(config, field)
-    items = text.split(",") if isinstance(text, str) else list(text)
-    items = [s.strip() for s in items if s.strip() != ""]
-    if not items:
+    raw = text.split(",") if isinstance(text, str) else [str(s) for s in text]
+    items = [s.strip() for s in raw]
+    if not any(items):
         raise ConfigError(f"no values given for swept field {field!r}",
                           hint="for example --values 0,0.05,0.1")
+    shown = text if isinstance(text, str) else ",".join(raw)
+    for pos, s in enumerate(items, start=1):
+        if s == "":
+            raise ConfigError(
+                f"swept field {field!r}: entry {pos} of {shown!r} is empty",
+                hint="separate the values by single commas, without a leading, trailing or "
+                     "doubled comma")
     current = getattr(config, field)
     nullable = current is None
     types = getattr(type(config), "field_types", None)
@@ -272,6 +279,14 @@ def parse_values(config, field: str, text: str | Sequence[str]) -> list[Any]:
             kind = type(current).__name__
             raise ConfigError(f"value {s!r} for swept field {field!r} is not a valid {kind}",
                               hint=f"{field} currently is {current!r}") from None
+    seen: dict[str, str] = {}
+    for s, v in zip(items, out, strict=True):
+        key = _fmt(v)
+        if key in seen:
+            same = f"{s!r}" if seen[key] == s else f"{seen[key]!r} and {s!r}"
+            raise ConfigError(f"swept field {field!r} lists the value {same} twice in {shown!r}",
+                              hint="give every value once")
+        seen[key] = s
     return out
 
 
@@ -541,9 +556,32 @@ def _processes(job: _Job, workers: int):
 
     try:
         yield run
+    except BaseException:
+        # interrupted (KeyboardInterrupt, SystemExit from a SIGTERM handler, an error in the
+        # caller's progress callback...): stop the workers now instead of waiting for their
+        # running tasks, so that no worker outlives the sweep
+        if pool is not None:
+            _stop_pool(pool)
+            pool = None
+        raise
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _stop_pool(pool, grace: float = 2.0) -> None:
+    """Cancel the pending tasks of a ProcessPoolExecutor and terminate its worker processes."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        if p.is_alive():
+            p.terminate()  # SIGTERM: a worker busy in a task stops at once
+    deadline = time.monotonic() + grace
+    for p in procs:
+        p.join(max(0.0, deadline - time.monotonic()))
+        if p.is_alive():
+            p.kill()
+            p.join(1.0)
 
 
 @contextmanager
@@ -709,7 +747,8 @@ def sweep(
         if len(set(keys)) != len(keys):
             raise ConfigError(f"swept field {f!r} lists a value twice: "
                               f"[{', '.join(keys)}]")
-    repeats = int(getattr(base_config, "repeats", 1) or 1)
+    repeats = getattr(base_config, "repeats", 1)
+    repeats = 1 if repeats is None else int(repeats)
     if repeats < 1:
         raise ConfigError(f"repeats must be at least 1, got {repeats}")
     if limit is not None and (int(limit) != limit or limit < 1):
@@ -723,15 +762,20 @@ def sweep(
     # every grid point's configuration, built (and so validated) before any work
     grid = [(v1,) for v1 in values[0]] if len(fields) == 1 else [
         (v1, v2) for v1 in values[0] for v2 in values[1]]
+    # (base + swept values: the base alone need not be valid on the swept fields, e.g. an
+    # adc_range with the base's adc_bits=0 when adc_bits is swept)
     configs = []
     for point in grid:
         overrides = dict(zip(fields, point, strict=True))
+        where = ", ".join(f"{f}={_fmt(v)}" for f, v in overrides.items())
         try:
             configs.append(_replace(base_config, overrides))
-        except XbarError:
+        except XbarError as exc:
+            exc.message = f"sweep point {where}: {exc.message}"
+            exc.args = (exc._format(),)
             raise
         except (TypeError, ValueError) as exc:
-            raise ConfigError(f"invalid sweep point {overrides!r}: {exc}") from None
+            raise ConfigError(f"invalid sweep point {where}: {exc}") from None
 
     path = Path(out) if out is not None else None
     if path is not None:
@@ -909,6 +953,12 @@ _LABELS = {
 }
 
 
+def _null_locator():
+    from matplotlib.ticker import NullLocator
+
+    return NullLocator()
+
+
 def plot_sweep(
     table: SweepTable,
     path: str | os.PathLike | None = None,
@@ -953,8 +1003,10 @@ def plot_sweep(
     else:
         fig = ax.figure
     xs_raw = table.values[0]
-    numeric = all(isinstance(v, int | float | np.number) and not isinstance(v, bool)
+    numeric = all(isinstance(v, int | float | np.number) and not isinstance(v, bool | np.bool_)
                   for v in xs_raw)
+    # an integer field (adc_bits, array_rows...) gets ticks at its swept values only
+    integer = numeric and all(isinstance(v, int | np.integer) for v in xs_raw)
     xs = np.asarray(xs_raw, dtype=float) if numeric else np.arange(len(xs_raw), dtype=float)
     order = np.argsort(xs, kind="stable")
     second = table.values[1] if len(table.fields) > 1 else (None,)
@@ -974,7 +1026,19 @@ def plot_sweep(
     if digital is not None:
         ax.axhline(100 * digital, color="0.4", ls="--", lw=1, label="digital")
     if not numeric:
-        ax.set_xticks(xs, [str(v) for v in xs_raw])
+        # categorical (mapping, adc_range, booleans...): one evenly spaced slot per value
+        ax.set_xticks(xs, [_fmt(v) for v in xs_raw])
+        ax.set_xlim(-0.5, len(xs) - 0.5)
+        ax.xaxis.set_minor_locator(_null_locator())
+    elif integer:
+        if xscale != "linear":
+            if xscale == "symlog":
+                positive = xs[xs > 0]
+                ax.set_xscale("symlog", linthresh=float(positive.min()) if positive.size else 1.0)
+            else:
+                ax.set_xscale(xscale)
+        ax.set_xticks(xs, [str(int(v)) for v in xs])
+        ax.xaxis.set_minor_locator(_null_locator())
     elif xscale == "symlog":
         positive = xs[xs > 0]
         lin = float(positive.min()) if positive.size else 1.0
