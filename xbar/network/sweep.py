@@ -234,7 +234,9 @@ def parse_values(config, field: str, text: str | Sequence[str]) -> list[Any]:
     Raises
     ------
     ConfigError
-        Unknown field, empty list or a value that does not convert.
+        Unknown field, empty list, an empty entry (``",0.1"``), a value given twice (also
+        ``"0.1,0.10"``) or a value that does not convert to the field's type; the message
+        names the field and the bad entry.
     """
     _check_field(config, field)
     raw = text.split(",") if isinstance(text, str) else [str(s) for s in text]
