@@ -8,7 +8,9 @@ from xbar.errors import Location, NetlistError, XbarError
 
 def test_location_caret_and_hint():
     loc = Location("deck.cir", 3, 9, "R1 a b 1x2k")
-    err = NetlistError("malformed value '1x2k'", location=loc, hint="expected: R<name> <n+> <n-> <value>")
+    err = NetlistError(
+        "malformed value '1x2k'", location=loc, hint="expected: R<name> <n+> <n-> <value>"
+    )
     text = str(err)
     lines = text.splitlines()
     assert lines[0] == "deck.cir:3:9: error: malformed value '1x2k'"

@@ -13,7 +13,9 @@ class ProgressBar:
     library itself never prints.
     """
 
-    def __init__(self, label: str = "", *, stream=None, enabled: bool | None = None, width: int = 30):
+    def __init__(
+        self, label: str = "", *, stream=None, enabled: bool | None = None, width: int = 30
+    ):
         self.label = label
         self.stream = stream if stream is not None else sys.stderr
         if enabled is None:
