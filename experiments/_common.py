@@ -96,6 +96,22 @@ def save_json(path: Path, obj) -> None:
     path.write_text(json.dumps(obj, indent=1, default=float) + "\n")
 
 
+def write_summary(out: Path, prefix: str, names, header: str, summary: dict, key: str) -> None:
+    """Collect every finished part ``<prefix>_<name>.md/.json`` (this run or earlier ones)
+    into ``<prefix>_summary.md`` and ``<prefix>_summary.json`` (under ``summary[key]``), and
+    print the markdown."""
+    report = [header]
+    summary.setdefault(key, {})
+    for name in names:
+        md, js = out / f"{prefix}_{name}.md", out / f"{prefix}_{name}.json"
+        if md.exists() and js.exists():
+            report.append(md.read_text())
+            summary[key][name] = json.loads(js.read_text())
+    save_json(out / f"{prefix}_summary.json", summary)
+    (out / f"{prefix}_summary.md").write_text("\n".join(report))
+    print("\n".join(report))
+
+
 def figure(ncols: int, nrows: int = 1, width: float = 4.4, height: float = 3.4):
     from matplotlib.figure import Figure
 

@@ -72,7 +72,6 @@ def parts(args):
 
 def main(argv=None) -> int:
     args = C.parser(__doc__.split("\n")[0]).parse_args(argv)
-    import json
 
     from xbar.network import plot_sweep
 
@@ -91,17 +90,10 @@ def main(argv=None) -> int:
         md = f"### {name}: {title} ({table.chips} chip(s) per point)\n\n"
         (args.out / f"xiao_{name}.md").write_text(md + C.markdown_table(table) + "\n")
     # the summary collects every part done so far (this run or earlier ones)
-    report = [f"digital accuracy of `{MODEL}`: {100 * digital:.2f}% "
-              f"({args.limit or 'all'} test images)\n"]
-    summary = {"model": MODEL, "digital_accuracy": digital, "parts": {}}
-    for name in parts(args):
-        md, js = args.out / f"xiao_{name}.md", args.out / f"xiao_{name}.json"
-        if md.exists() and js.exists():
-            report.append(md.read_text())
-            summary["parts"][name] = json.loads(js.read_text())
-    C.save_json(args.out / "xiao_summary.json", summary)
-    (args.out / "xiao_summary.md").write_text("\n".join(report))
-    print("\n".join(report))
+    header = (f"digital accuracy of `{MODEL}`: {100 * digital:.2f}% "
+              f"({args.limit or 'all'} test images)\n")
+    C.write_summary(args.out, "xiao", parts(args), header,
+                    {"model": MODEL, "digital_accuracy": digital}, "parts")
     return 0
 
 

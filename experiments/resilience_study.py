@@ -146,18 +146,9 @@ def main(argv=None) -> int:
             report.append("")
         (args.out / f"wan_{cond}.md").write_text("\n".join(report))
     # the summary collects every condition done so far (this run or earlier ones)
-    import json
-
-    report = ["digital accuracy: " + ", ".join(
-        f"{k} ({MODELS[k]}) {100 * v:.2f}%" for k, v in digital.items()) + "\n"]
-    for cond in conditions(args):
-        md, js = args.out / f"wan_{cond}.md", args.out / f"wan_{cond}.json"
-        if md.exists() and js.exists():
-            report.append(md.read_text())
-            summary["conditions"][cond] = json.loads(js.read_text())
-    C.save_json(args.out / "wan_summary.json", summary)
-    (args.out / "wan_summary.md").write_text("\n".join(report))
-    print("\n".join(report))
+    header = "digital accuracy: " + ", ".join(
+        f"{k} ({MODELS[k]}) {100 * v:.2f}%" for k, v in digital.items()) + "\n"
+    C.write_summary(args.out, "wan", conditions(args), header, summary, "conditions")
     return 0
 
 
