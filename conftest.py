@@ -13,7 +13,7 @@ import pytest
 
 
 def _require_ngspice():
-    from xbar.ngspice import ngspice_available, run_ngspice
+    from xbar.spice.ngspice import ngspice_available, run_ngspice
 
     if not ngspice_available():
         if os.environ.get("XBAR_REQUIRE_NGSPICE") == "1":
@@ -24,5 +24,5 @@ def _require_ngspice():
 
 @pytest.fixture
 def ngspice():
-    """The :func:`xbar.ngspice.run_ngspice` callable, or skip/fail as described above."""
+    """The :func:`xbar.spice.ngspice.run_ngspice` callable, or skip/fail as described above."""
     return _require_ngspice()

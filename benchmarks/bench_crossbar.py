@@ -142,7 +142,7 @@ def main(argv=None) -> int:
 
     # 3. vs ngspice at 64x64 (linear and sinh)
     from xbar.crossbar.netlist import outputs_from_currents
-    from xbar.ngspice import ngspice_available, run_ngspice
+    from xbar.spice.ngspice import ngspice_available, run_ngspice
 
     if ngspice_available():
         import tempfile

@@ -66,7 +66,7 @@ def output_currents_xbar(path: Path, cols: int) -> np.ndarray:
 
 
 def output_currents_ngspice(raw: Path, cols: int) -> np.ndarray:
-    from xbar.ngspice import _parse_raw
+    from xbar.spice.ngspice import _parse_raw
 
     res = _parse_raw(raw.read_text())[0]
     return np.array([res.currents[f"v_sense{j}"][0] for j in range(cols)])

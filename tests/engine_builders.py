@@ -1,4 +1,4 @@
-"""Build the same circuit as a :class:`~xbar.circuit.Circuit` and as netlist text.
+"""Build the same circuit as a :class:`~xbar.spice.circuit.Circuit` and as netlist text.
 
 Used by the engine tests (``tests/test_engine*.py``) so that the engine can be
 cross-checked against ngspice without going through the netlist reader.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from xbar.circuit import (
+from xbar.spice.circuit import (
     BSource,
     Circuit,
     Controlled,
@@ -18,7 +18,7 @@ from xbar.circuit import (
     Options,
     TwoTerminal,
 )
-from xbar.expr import parse_expression
+from xbar.spice.expr import parse_expression
 
 
 def build(elements, *, analysis=None, options: Options | None = None, models=None,

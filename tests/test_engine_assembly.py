@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from engine_builders import build
 
-from xbar.assembly import Pattern, scatter_add_numpy
-from xbar.circuit import DiodeModel
+from xbar.spice.assembly import Pattern, scatter_add_numpy
+from xbar.spice.circuit import DiodeModel
 
 
 def random_elements(rng, n_nodes=8, n_elem=20):
@@ -129,7 +129,7 @@ def test_nonlinear_stamps_diode_and_bsource():
 
 @pytest.mark.parametrize("seed", range(3))
 def test_numba_kernel_matches_numpy_twin(seed):
-    from xbar._kernels import scatter_add, scatter_add_block
+    from xbar.spice._kernels import scatter_add, scatter_add_block
 
     rng = np.random.default_rng(seed)
     c, _ = build(random_elements(rng, n_nodes=30, n_elem=120))
@@ -169,7 +169,7 @@ def test_zero_resistor_rejected():
 
 
 def test_bsources_differing_in_constants_share_one_template_group():
-    from xbar.assembly import TemplateExpression
+    from xbar.spice.assembly import TemplateExpression
 
     els = [("V1", "a", "0", 1.0)]
     gains = [1e-5, 2e-5, 3.5e-5, 7e-5]

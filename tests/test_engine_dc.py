@@ -7,9 +7,9 @@ import pytest
 from engine_builders import TIGHT, build
 from scipy.optimize import brentq
 
-from xbar.circuit import DCSweep, DiodeModel, Op, Options
-from xbar.dc import OperatingPoint, SweepResult, solve_dc
-from xbar.devices import CONSTKOVERQ, DiodeParams, diode_current, pnjlim
+from xbar.spice.circuit import DCSweep, DiodeModel, Op, Options
+from xbar.spice.dc import OperatingPoint, SweepResult, solve_dc
+from xbar.spice.devices import CONSTKOVERQ, DiodeParams, diode_current, pnjlim
 from xbar.errors import XbarError
 
 VT = CONSTKOVERQ * 300.15
@@ -185,7 +185,7 @@ def test_operating_point_from_options_override():
 
 def test_kcl_residual_on_random_linear_circuits():
     rng = np.random.default_rng(7)
-    from xbar.assembly import Pattern
+    from xbar.spice.assembly import Pattern
 
     for _ in range(5):
         n = 12
@@ -205,7 +205,7 @@ def test_kcl_residual_on_random_linear_circuits():
 
 
 def test_numba_and_numpy_assembly_give_the_same_newton_solution():
-    from xbar.newton import DCSystem
+    from xbar.spice.newton import DCSystem
 
     c, _ = build([("V1", "a", "0", 1.5), ("R1", "a", "b", 1e3), ("D1", "b", "0", "dm"),
                   ("B1", "b", "0", "1e-4*sinh(2*V(b))")], models={"dm": DiodeModel("dm")},

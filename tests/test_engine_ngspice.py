@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from engine_builders import TIGHT, build
 
-from xbar.circuit import DCSweep, DiodeModel
-from xbar.dc import solve_dc
-from xbar.netlist import read_netlist
+from xbar.spice.circuit import DCSweep, DiodeModel
+from xbar.spice.dc import solve_dc
+from xbar.spice.netlist import read_netlist
 
 pytestmark = pytest.mark.ngspice
 

@@ -7,8 +7,8 @@ from engine_builders import build
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xbar.circuit import DiodeModel
-from xbar.dc import solve_dc
+from xbar.spice.circuit import DiodeModel
+from xbar.spice.dc import solve_dc
 
 
 @st.composite

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from engine_builders import build
 
-from xbar.circuit import DiodeModel, Options
-from xbar.dc import solve_dc
+from xbar.spice.circuit import DiodeModel, Options
+from xbar.spice.dc import solve_dc
 from xbar.errors import ConvergenceError, Location, SingularCircuitError
-from xbar.linsolve import Factorizer
-from xbar.netlist import read_netlist
-from xbar.topology import check_topology
+from xbar.spice.linsolve import Factorizer
+from xbar.spice.netlist import read_netlist
+from xbar.spice.topology import check_topology
 
 
 def test_floating_island_named():
@@ -154,7 +154,7 @@ def test_nonconvergent_dc_point_names_diodes():
 
 def test_gmin_or_source_stepping_rescues_newton(monkeypatch):
     # force plain Newton to fail so that the fallbacks must find the answer
-    from xbar import newton as nw
+    from xbar.spice import newton as nw
 
     c, _ = build([("V1", "a", "0", 5.0), ("R1", "a", "b", 1e3), ("D1", "b", "0", "dm")],
                  models={"dm": DiodeModel("dm")})

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from xbar.errors import Location, NetlistError, ShapeError
-from xbar.expr import FUNCTIONS, evaluate_constant, parse_expression
+from xbar.spice.expr import FUNCTIONS, evaluate_constant, parse_expression
 
 # ---------------------------------------------------------------- constants
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from xbar.circuit import DCSweep, Op
+from xbar.spice.circuit import DCSweep, Op
 from xbar.errors import NetlistError
-from xbar.netlist import ngspice_name, read_netlist
+from xbar.spice.netlist import ngspice_name, read_netlist
 
 
 def test_basic_elements_and_tables():

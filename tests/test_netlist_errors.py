@@ -3,7 +3,7 @@
 import pytest
 
 from xbar.errors import NetlistError
-from xbar.netlist import read_netlist
+from xbar.spice.netlist import read_netlist
 
 T = "title\n"
 

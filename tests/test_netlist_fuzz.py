@@ -5,8 +5,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from xbar.errors import NetlistError
-from xbar.expr import evaluate_constant
-from xbar.netlist import read_netlist
+from xbar.spice.expr import evaluate_constant
+from xbar.spice.netlist import read_netlist
 
 BASE = """fuzz base
 .param a=1k b={2*a}

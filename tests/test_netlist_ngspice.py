@@ -7,7 +7,7 @@ skips on a machine without it and fails in CI).
 import numpy as np
 import pytest
 
-from xbar.netlist import ngspice_name, read_netlist
+from xbar.spice.netlist import ngspice_name, read_netlist
 
 pytestmark = pytest.mark.ngspice
 

@@ -1,10 +1,10 @@
-"""xbar.ngspice parses ngspice's ASCII raw files (op and nested dc) at full precision."""
+"""xbar.spice.ngspice parses ngspice's ASCII raw files (op and nested dc) at full precision."""
 
 import numpy as np
 import pytest
 
 from xbar.errors import XbarError
-from xbar.ngspice import _parse_raw
+from xbar.spice.ngspice import _parse_raw
 
 RAW_DC = """Title: t
 Date: now

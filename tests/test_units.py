@@ -5,7 +5,7 @@ import math
 import pytest
 
 from xbar.errors import NetlistError
-from xbar.units import parse_value, try_parse_value
+from xbar.spice.units import parse_value, try_parse_value
 
 GOOD = [
     ("1", 1.0),

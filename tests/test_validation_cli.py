@@ -81,9 +81,9 @@ def test_failing_case_exits_1(failing_case, capsys):
 
 
 def test_without_ngspice_cases_are_skipped_not_failed(monkeypatch, capsys):
-    import xbar.ngspice
+    import xbar.spice.ngspice
 
-    monkeypatch.setattr(xbar.ngspice, "ngspice_available", lambda: False)
+    monkeypatch.setattr(xbar.spice.ngspice, "ngspice_available", lambda: False)
     assert main(["validate", "--json", "--case", "ngspice_netlist_ladder_dc"]) == 0
     (entry,) = json.loads(capsys.readouterr().out)["cases"]
     assert entry["status"] == "skipped" and entry["passed"] is None

@@ -27,12 +27,12 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it (imported on first access)
 _LAZY = {
-    "read_netlist": "xbar.netlist",
-    "Circuit": "xbar.circuit",
-    "Options": "xbar.circuit",
-    "solve_dc": "xbar.dc",
-    "OperatingPoint": "xbar.dc",
-    "SweepResult": "xbar.dc",
+    "read_netlist": "xbar.spice.netlist",
+    "Circuit": "xbar.spice.circuit",
+    "Options": "xbar.spice.circuit",
+    "solve_dc": "xbar.spice.dc",
+    "OperatingPoint": "xbar.spice.dc",
+    "SweepResult": "xbar.spice.dc",
     "Crossbar": "xbar.crossbar",
     "CrossbarSolution": "xbar.crossbar",
     "Linear": "xbar.crossbar",

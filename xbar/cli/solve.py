@@ -51,9 +51,9 @@ def default_netlist() -> Path:
 
 
 def run(args) -> int:
-    from .. import newton, topology  # noqa: F401  (load the solver before timing it)
-    from ..dc import solve_dc
-    from ..netlist import read_netlist
+    from ..spice import newton, topology  # noqa: F401  (load the solver before timing it)
+    from ..spice.dc import solve_dc
+    from ..spice.netlist import read_netlist
 
     path = Path(args.file) if args.file else default_netlist()
     t0 = time.perf_counter()

@@ -66,7 +66,7 @@ def _environment() -> str:
     import scipy
 
     from .. import __version__
-    from ..ngspice import ngspice_path
+    from ..spice.ngspice import ngspice_path
 
     spice = ngspice_path()
     if spice:

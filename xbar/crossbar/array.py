@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..circuit import Options
+from ..spice.circuit import Options
 from ..errors import (
     ConfigError,
     ConvergenceError,

@@ -52,7 +52,7 @@ def sense_sources(xb) -> list[tuple[str, int]]:
 def outputs_from_currents(xb, currents) -> np.ndarray:
     """Column currents (N,) [A] from a ``{source name: branch current}`` mapping.
 
-    Works with :attr:`xbar.ngspice.SpiceResult.currents` (arrays are reduced
+    Works with :attr:`xbar.spice.ngspice.SpiceResult.currents` (arrays are reduced
     to their first element) and with a callable ``name -> current``.
     """
     out = np.zeros(xb.N)

@@ -34,7 +34,7 @@ SOLVE_TOL = 1e-12
 
 
 def _xbar_options():
-    from ..circuit import Options
+    from ..spice.circuit import Options
 
     return Options(reltol=1e-10, abstol=1e-18, vntol=1e-14, gmin=1e-20)
 
@@ -55,7 +55,7 @@ NONLINEAR_WHY = (
 
 
 def _require_ngspice():
-    from ..ngspice import ngspice_available, run_ngspice
+    from ..spice.ngspice import ngspice_available, run_ngspice
 
     if not ngspice_available():
         raise CaseSkipped("ngspice not found (install it: apt-get install -y ngspice)")

@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 import re
 
-from .errors import NetlistError
+from ..errors import NetlistError
 
 __all__ = ["parse_value", "try_parse_value", "SCALE_FACTORS"]
 

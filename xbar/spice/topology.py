@@ -20,7 +20,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from .circuit import Circuit
-from .errors import SingularCircuitError
+from ..errors import SingularCircuitError
 
 _MAX_NAMES = 8
 

@@ -1,8 +1,8 @@
 """numba kernels of the assembly step (scatter-add into a fixed CSR pattern).
 
-Each kernel has a plain numpy twin in :mod:`xbar.assembly` that the tests
+Each kernel has a plain numpy twin in :mod:`xbar.spice.assembly` that the tests
 compare against.  numba is imported here only, so that importing
-:mod:`xbar.assembly` (and the ``xbar solve`` import chain for linear
+:mod:`xbar.spice.assembly` (and the ``xbar solve`` import chain for linear
 circuits) stays free of numba's start-up cost.
 """
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import Location
+from ..errors import Location
 
 GROUND_NAMES = frozenset({"0", "gnd"})
 
@@ -130,7 +130,7 @@ class Diodes:
 class BSource:
     """A behavioural current source ``B<name> npos nneg I=expr``.
 
-    ``expr`` is an :class:`xbar.expr.Expression`; its controlling voltages are
+    ``expr`` is an :class:`xbar.spice.expr.Expression`; its controlling voltages are
     given as node-index pairs in ``controls`` (``(a, 0)`` for ``V(a)``), in the
     order the expression's ``evaluate`` expects them.
     """
@@ -219,7 +219,7 @@ class Circuit:
         try:
             return self._index()[key]
         except KeyError:
-            from .errors import XbarError
+            from ..errors import XbarError
 
             raise XbarError(f"no node named {name!r} in the circuit") from None
 

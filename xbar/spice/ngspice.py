@@ -7,7 +7,7 @@ lost to ngspice's printed tables.
 
 Examples
 --------
->>> from xbar.ngspice import ngspice_available, run_ngspice
+>>> from xbar.spice.ngspice import ngspice_available, run_ngspice
 >>> if ngspice_available():
 ...     res = run_ngspice("divider\\nV1 a 0 1\\nR1 a b 1k\\nR2 b 0 1k\\n.op\\n.end\\n")
 ...     print(round(float(res.voltages["b"][0]), 12))
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import XbarError
+from ..errors import XbarError
 
 __all__ = ["SpiceResult", "ngspice_available", "ngspice_path", "run_ngspice"]
 

@@ -1,6 +1,6 @@
-"""DC analysis: operating points and DC sweeps of a :class:`~xbar.circuit.Circuit`.
+"""DC analysis: operating points and DC sweeps of a :class:`~xbar.spice.circuit.Circuit`.
 
->>> from xbar.circuit import Circuit, TwoTerminal
+>>> from xbar.spice.circuit import Circuit, TwoTerminal
 >>> import numpy as np
 >>> c = Circuit(node_names=["0", "in", "out"])
 >>> c.vsources = TwoTerminal(["v1"], np.array([1]), np.array([0]), np.array([2.0]))
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .circuit import Circuit, DCSweep, Op, Options
-from .errors import CircuitError, XbarError
+from ..errors import CircuitError, XbarError
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +214,7 @@ def solve_dc(circuit: Circuit, options: Options | None = None, *, analysis=None,
 
 def _check_options(opts: Options) -> None:
     """ConfigError naming the first option field with an impossible value."""
-    from .errors import ConfigError
+    from ..errors import ConfigError
 
     if not isinstance(opts, Options):
         raise ConfigError(f"options must be an xbar.Options, got {type(opts).__name__}")

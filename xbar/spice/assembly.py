@@ -7,7 +7,7 @@ of voltage sources (``V``) and voltage-controlled voltage sources (``E``).
 :meth:`Pattern.build` computes the CSR structure once (COO keys -> unique ->
 ``indptr``/``indices``) and, for every element stamp, its slot in the CSR
 ``data`` array.  Assembling new values is then a scatter-add of parameter
-values into the fixed pattern: :func:`xbar._kernels.scatter_add` (numba) or
+values into the fixed pattern: :func:`xbar.spice._kernels.scatter_add` (numba) or
 :func:`scatter_add_numpy` (the reference twin, ``np.bincount``).  Entries
 whose value is zero keep their slot; the pattern is never compressed.
 
@@ -29,7 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .circuit import Circuit
-from .errors import ValueRangeError
+from ..errors import ValueRangeError
 
 
 @dataclass
@@ -455,7 +455,7 @@ class TemplateExpression:
     Parameters
     ----------
     ast : tuple
-        The syntax tree of one member (:mod:`xbar.expr` format).
+        The syntax tree of one member (:mod:`xbar.spice.expr` format).
     constants : ndarray, shape (n constants, n sources)
         Each member's constants, in the tree's walk order.
     """

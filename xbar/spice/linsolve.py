@@ -23,7 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from .errors import SingularCircuitError
+from ..errors import SingularCircuitError
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class Factorizer:
     def __init__(self, names: list[str], *, ordering: str = "MMD_AT_PLUS_A",
                  diag_pivot_thresh: float = 0.1):
         if ordering not in ORDERINGS:
-            from .errors import ConfigError
+            from ..errors import ConfigError
 
             raise ConfigError(f"ordering must be one of {ORDERINGS}, got {ordering!r}")
         self.names = names

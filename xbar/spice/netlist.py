@@ -1,17 +1,17 @@
 """Read SPICE netlists (an ngspice-compatible subset for DC analysis).
 
 :func:`read_netlist` turns a netlist file (or its text) into a flat
-:class:`~xbar.circuit.Circuit`.  The accepted language:
+:class:`~xbar.spice.circuit.Circuit`.  The accepted language:
 
 * the first line is the title (always, whatever it contains);
 * ``*`` starts a comment line; ``;`` and ``$`` (followed by a blank) start
   an inline comment; ``+`` in column 1 continues the previous card;
 * names are case-insensitive and stored in lower case; nodes ``0`` and
   ``gnd`` are ground (also inside subcircuits);
-* numbers take SPICE scale factors and unit letters (:mod:`xbar.units`);
+* numbers take SPICE scale factors and unit letters (:mod:`xbar.spice.units`);
   wherever a value goes (elements, ``.model``, ``.dc``, ``.options``,
   ``.temp``), ``{expr}`` or ``'expr'`` evaluates an expression of
-  parameters (:mod:`xbar.expr`);
+  parameters (:mod:`xbar.spice.expr`);
 * ``.param`` cards work as in ngspice: all of a scope's ``.param`` cards are
   evaluated before its elements, a value may use parameters defined on later
   cards, the last definition of a name wins, and a circular definition is an
@@ -72,7 +72,7 @@ from .circuit import (
     Options,
     TwoTerminal,
 )
-from .errors import Location, NetlistError
+from ..errors import Location, NetlistError
 from .expr import ExprSyntaxError, compile_expression, constant_value
 from .units import try_parse_value
 
@@ -1339,7 +1339,7 @@ class _Builder:
 
 
 def read_netlist(source: str | Path, *, name: str | None = None) -> Circuit:
-    """Read a SPICE netlist into a flat :class:`~xbar.circuit.Circuit`.
+    """Read a SPICE netlist into a flat :class:`~xbar.spice.circuit.Circuit`.
 
     Parameters
     ----------

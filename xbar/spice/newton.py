@@ -34,7 +34,7 @@ from .devices import (
     limit_bsource,
     limit_diode,
 )
-from .errors import CircuitError, ConvergenceError, SingularCircuitError
+from ..errors import CircuitError, ConvergenceError, SingularCircuitError
 from .linsolve import Factorizer
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ class DCSystem:
     options : Options
         Tolerances and limits (``reltol``, ``vntol``, ``abstol``, ``gmin``, ``itl1``, ``itl2``).
     ordering : str
-        SuperLU ordering, see :mod:`xbar.linsolve`.
+        SuperLU ordering, see :mod:`xbar.spice.linsolve`.
     kernel : str
         Assembly kernel: ``"numpy"`` (bincount), ``"numba"`` (scatter-add) or
         ``"auto"`` (numba from :data:`NUMBA_MIN_NNZ` nonzeros up).
@@ -117,7 +117,7 @@ class DCSystem:
         if kernel == "auto":
             kernel = "numba" if self.pattern.nnz >= NUMBA_MIN_NNZ else "numpy"
         if kernel not in ("numpy", "numba"):
-            from .errors import ConfigError
+            from ..errors import ConfigError
 
             raise ConfigError(f"kernel must be 'auto', 'numpy' or 'numba', got {kernel!r}")
         self.kernel = kernel

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .circuit import Circuit, Options
-from .errors import CircuitError
+from ..errors import CircuitError
 
 #: ngspice's physical constants (const.h)
 CONSTBOLTZ = 1.38064852e-23

@@ -16,7 +16,7 @@ unary ``-`` ``+`` ``!``     negation, logical not
 ==========================  ==================================================
 
 Operands: numbers with SPICE scale factors (``1k``, ``2.5meg``,
-see :mod:`xbar.units`), parameters (by name, case-insensitive), the
+see :mod:`xbar.spice.units`), parameters (by name, case-insensitive), the
 constants ``pi`` and ``e`` (a parameter of the same name wins), control
 voltages ``V(a,b)`` (``V(a) - V(b)``) and ``V(a)`` (against ground), and the
 functions
@@ -46,7 +46,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .errors import Location, NetlistError
+from ..errors import Location, NetlistError
 from .units import try_parse_value
 
 __all__ = ["Expression", "parse_expression", "evaluate_constant", "FUNCTIONS"]
@@ -735,7 +735,7 @@ class Expression:
         True
         """
         if len(v) != self.n_controls:
-            from .errors import ShapeError
+            from ..errors import ShapeError
 
             raise ShapeError(
                 f"expression {self.text!r} has {self.n_controls} controls, got {len(v)} arrays"
