@@ -68,7 +68,43 @@ def test_quantised_and_sliced_weights_recombine(W, mapping, bits, slices):
     for p in m.planes:
         assert np.all(p.pos == np.rint(p.pos)) and p.pos.max() <= p.vmax
     if slices == 1:
-        assert m.planes[0].vmax == (2 ** (bits - 1) - 1) * (1 if mapping == "differential" else 2)
+        assert m.planes[0].vmax == (2 ** (bits - 1) - 1 if mapping == "differential"
+                                    else 2 ** bits - 1)
+
+
+def _codes(m, j):
+    """(pos, neg) slice codes of weight column j (row 0), least significant slice first."""
+    pos = [int(p.pos[0, j]) for p in m.planes]
+    neg = [int(p.neg[0, j]) for p in m.planes] if m.planes[0].neg is not None else None
+    return pos, neg
+
+
+def test_sliced_codes_by_hand():
+    # weights 0, +1, -1, +127, -127 (in units of the 8-bit step; the largest |w| is 127)
+    W = np.array([[0.0, 1.0, -1.0, 127.0, -127.0]])
+    off = map_weights(W, AnalogConfig(mapping="offset", weight_bits=8, weight_slices=4))
+    # offset 2**7 = 128: u = q + 128 = 128, 129, 127, 255, 1 in four 2-bit slices (LSB first)
+    assert [_codes(off, j)[0] for j in range(5)] == [
+        [0, 0, 0, 2], [1, 0, 0, 2], [3, 3, 3, 1], [3, 3, 3, 3], [1, 0, 0, 0]]
+    assert [p.offset for p in off.planes] == [0.0, 0.0, 0.0, 2.0]
+    assert all(p.vmax == 3.0 for p in off.planes)
+    np.testing.assert_allclose(off.weights(), W, atol=1e-12)
+    # a zero weight's three low slices sit at g_min
+    for p in off.planes[:3]:
+        assert p.conductances(1e-6, 1e-4)[0][0, 0] == 1e-6
+    # unsliced offset: u = 128 of full scale 255
+    one = map_weights(W, AnalogConfig(mapping="offset", weight_bits=8))
+    assert one.planes[0].offset == 128.0 and one.planes[0].vmax == 255.0
+    assert one.planes[0].pos[0].tolist() == [128.0, 129.0, 127.0, 255.0, 1.0]
+    # differential: |q| = 0, 1, 1, 127, 127 in four 2-bit slices of the 7 magnitude bits
+    dif = map_weights(W, AnalogConfig(weight_bits=8, weight_slices=4))
+    codes = [_codes(dif, j) for j in range(5)]
+    assert codes[0] == ([0, 0, 0, 0], [0, 0, 0, 0])
+    assert codes[1] == ([1, 0, 0, 0], [0, 0, 0, 0])
+    assert codes[2] == ([0, 0, 0, 0], [1, 0, 0, 0])
+    assert codes[3] == ([3, 3, 3, 1], [0, 0, 0, 0])
+    assert codes[4] == ([0, 0, 0, 0], [3, 3, 3, 1])
+    np.testing.assert_allclose(dif.weights(), W, atol=1e-12)
 
 
 def test_biscale_small_weights_get_finer_levels(W):

@@ -28,11 +28,14 @@ Scaling (``weight_scaling``):
 Quantisation (``weight_bits`` = B > 0): the normalised weight in [-1, 1] is
 rounded to an integer in [-Q, Q], Q = 2**(B-1) - 1 (sign + magnitude).  A
 differential pair stores the magnitude (B - 1 bits); an offset cell stores
-``u = q + Q`` in [0, 2Q] (B bits).  Bit slicing (``weight_slices`` = S): the
+``u = q + 2**(B-1)`` in [1, 2**B - 1] (B bits, full scale 2**B - 1; paper 1's
+offset: 128 for 8 bits, so a zero weight is ``1000...0`` and its low slices sit
+at g_min).  Bit slicing (``weight_slices`` = S): the
 stored integer is split into S slices of b = ceil(bits / S) bits, slice i worth
 2**(b i) (paper 1: W = sum_i 2**(b i) (W_i+ - W_i-)), each slice its own plane
-with full scale 2**b - 1; for offset mapping the offset Q is split the same way
-so that it is removed after recombination.  With B = 0 weights stay analog.
+with full scale 2**b - 1; for offset mapping the offset 2**(B-1) is split the same
+way so that it is removed after recombination.  With B = 0 weights stay analog
+(offset cells then hold ``(w + 1) / 2`` of the range).
 """
 
 from __future__ import annotations
@@ -228,12 +231,15 @@ def map_weights(W: np.ndarray, config: AnalogConfig) -> LayerMapping:
                                         factor * 2.0 ** (b * i) / Q, _join(label, f"slice{i}"),
                                         active))
         else:
-            u = q + Q
+            # offset 2**(B-1) (paper 1: 128 for 8 bits); analog weights: mid-range (1 of 2)
+            off = 1.0 if B == 0 else float(2 ** (B - 1))
+            u = q + off
             if S == 1:
-                planes.append(Plane("offset", u, None, 2 * Q, Q, factor / Q, label, active))
+                vmax = 2.0 if B == 0 else float(2 ** B - 1)
+                planes.append(Plane("offset", u, None, vmax, off, factor / Q, label, active))
             else:
                 su, b = _slices(u, B, S)
-                so, _ = _slices(np.array([Q]), B, S)
+                so, _ = _slices(np.array([off]), B, S)
                 for i in range(S):
                     planes.append(Plane("offset", su[i], None, float(2 ** b - 1), float(so[i][0]),
                                         factor * 2.0 ** (b * i) / Q, _join(label, f"slice{i}"),
