@@ -151,7 +151,9 @@ def run(args) -> int:
               f"{len(result.chips)} chip(s)\n")
     out.write(f"analog accuracy   {result.accuracy:.4f}")
     if len(result.chips) > 1:
-        out.write(f"  (std {result.accuracy_std:.4f}, min {result.accuracy_min:.4f})")
+        lo, hi = result.accuracy_ci95
+        out.write(f"  (95% CI of the mean [{lo:.4f}, {hi:.4f}], s.e. {result.accuracy_sem:.4f}; "
+                  f"std {result.accuracy_std:.4f}, min {result.accuracy_min:.4f})")
     out.write(f"\ndigital accuracy  {result.ideal_accuracy:.4f}\n")
     out.write(f"time {result.seconds:.2f} s (setup {result.setup_seconds:.2f} s, "
               f"{result.per_image_seconds * 1e3:.3f} ms per image and chip); transfer-matrix "

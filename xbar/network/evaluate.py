@@ -47,6 +47,7 @@ from .nonideal import (
     program_cells,
 )
 from .peripherals import adc_quantize, calibrated_range, full_scale_range, input_steps
+from .stats import mean_ci
 from .tiles import (
     Tile,
     TileSpec,
@@ -138,6 +139,12 @@ class EvaluationResult:
         Accuracy of each chip, in the order of ``chips``.
     accuracy_std, accuracy_min : float
         Standard deviation (population) and minimum over chips.
+    accuracy_sem : float
+        Standard error of the mean accuracy over chips (sample std / sqrt(chips);
+        NaN for one chip).
+    accuracy_ci95 : list of float
+        95 % confidence interval ``[low, high]`` of the mean accuracy over chips
+        (Student t, :func:`xbar.network.stats.mean_ci`; NaN for one chip).
     chips : list of int
         Chip indices evaluated.
     n_images : int
@@ -168,6 +175,8 @@ class EvaluationResult:
     layer_stats: list[LayerStats]
     cache: dict
     config: AnalogConfig
+    accuracy_sem: float = math.nan
+    accuracy_ci95: list[float] = field(default_factory=lambda: [math.nan, math.nan])
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dictionary of every field."""
@@ -177,6 +186,8 @@ class EvaluationResult:
             "accuracies": list(self.accuracies),
             "accuracy_std": self.accuracy_std,
             "accuracy_min": self.accuracy_min,
+            "accuracy_sem": _json_float(self.accuracy_sem),
+            "accuracy_ci95": [_json_float(v) for v in self.accuracy_ci95],
             "chips": list(self.chips),
             "n_images": self.n_images,
             "seconds": self.seconds,
@@ -186,6 +197,11 @@ class EvaluationResult:
             "cache": dict(self.cache),
             "config": self.config.to_dict(),
         }
+
+
+def _json_float(v: float) -> float | None:
+    """``v``, or None for NaN (JSON has no NaN)."""
+    return None if v is None or not math.isfinite(v) else float(v)
 
 
 # --------------------------------------------------------------------------------- planning
@@ -535,6 +551,7 @@ def evaluate(model, config: AnalogConfig, *, dataset=None, limit: int | None = N
         s.adc_ranges = [r / n_ch for r in s.adc_ranges]
     seconds = time.perf_counter() - t_start
     acc = np.asarray(accuracies)
+    ci = mean_ci(acc)
     return EvaluationResult(
         accuracy=float(acc.mean()),
         ideal_accuracy=float(ideal_accuracy),
@@ -550,6 +567,8 @@ def evaluate(model, config: AnalogConfig, *, dataset=None, limit: int | None = N
         cache={"hits": cache.hits - c_hits, "misses": cache.misses - c_misses,
                "entries": len(cache), "seconds": cache.seconds - c_seconds},
         config=config,
+        accuracy_sem=ci.sem,
+        accuracy_ci95=[ci.low, ci.high],
     )
 
 

@@ -1,0 +1,119 @@
+"""Statistics over chips: standard error and 95 % confidence intervals, paired differences.
+
+Every chip of a run is an independent draw of the programming errors, so the
+accuracies of ``n`` chips are ``n`` independent samples; the mean's standard
+error is ``s / sqrt(n)`` (``s`` the sample standard deviation, ddof = 1) and its
+95 % confidence interval ``mean +/- t(0.975, n - 1) * s / sqrt(n)`` (Student t).
+
+Two models or scalings evaluated on the *same* chip seeds (common random numbers:
+chip k draws the same standard normals in both runs when their tiles match) are
+compared by the per-chip differences ``d_k = a_k - b_k``: the interval of their
+mean is usually much narrower than what the two separate intervals suggest.  A
+difference whose interval contains 0 is reported as no difference.
+
+>>> import numpy as np
+>>> s = mean_ci([0.9, 0.92, 0.94])
+>>> round(s.mean, 4), round(s.sem, 4), round(s.low, 4), round(s.high, 4)
+(0.92, 0.0115, 0.8703, 0.9697)
+>>> d = paired_difference([0.9, 0.92, 0.94], [0.89, 0.90, 0.93])
+>>> round(d.mean, 4), d.n
+(0.0133, 3)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ..errors import ShapeError
+
+__all__ = ["MeanCI", "mean_ci", "paired_difference", "t_quantile"]
+
+
+@dataclass(frozen=True)
+class MeanCI:
+    """Mean of per-chip values with its uncertainty.
+
+    Attributes
+    ----------
+    mean : float
+    std : float
+        Sample standard deviation (ddof = 1; 0 for one chip).
+    sem : float
+        Standard error of the mean, ``std / sqrt(n)`` (NaN for one chip).
+    low, high : float
+        95 % confidence interval of the mean (Student t; NaN for one chip).
+    n : int
+        Number of chips (finite values).
+    """
+
+    mean: float
+    std: float
+    sem: float
+    low: float
+    high: float
+    n: int
+
+    def to_dict(self) -> dict[str, float]:
+        """The fields as a plain dictionary."""
+        return asdict(self)
+
+    @property
+    def excludes_zero(self) -> bool:
+        """True when the interval lies entirely above or below 0 (a resolved difference)."""
+        return bool(self.low > 0 or self.high < 0)
+
+    def format(self, scale: float = 100.0, digits: int = 1) -> str:
+        """``mean [low, high]`` scaled (default: percent / points)."""
+        if self.n < 2:
+            return f"{scale * self.mean:.{digits}f}"
+        return (f"{scale * self.mean:.{digits}f} [{scale * self.low:.{digits}f}, "
+                f"{scale * self.high:.{digits}f}]")
+
+
+def t_quantile(n: int, level: float = 0.95) -> float:
+    """Two-sided Student-t quantile for the mean of ``n`` samples (NaN when n < 2)."""
+    if n < 2:
+        return math.nan
+    from scipy.stats import t
+
+    return float(t.ppf(0.5 + level / 2, n - 1))
+
+
+def mean_ci(values, level: float = 0.95) -> MeanCI:
+    """Mean, standard error and confidence interval of per-chip values (NaNs ignored).
+
+    Parameters
+    ----------
+    values : array_like
+        One value per chip (e.g. accuracies as fractions).
+    level : float
+        Confidence level of the interval (default 0.95).
+    """
+    v = np.asarray(values, dtype=float).ravel()
+    v = v[np.isfinite(v)]
+    n = int(v.size)
+    if n == 0:
+        return MeanCI(math.nan, math.nan, math.nan, math.nan, math.nan, 0)
+    mean = float(v.mean())
+    if n == 1:
+        return MeanCI(mean, 0.0, math.nan, math.nan, math.nan, 1)
+    std = float(v.std(ddof=1))
+    sem = std / math.sqrt(n)
+    h = t_quantile(n, level) * sem
+    return MeanCI(mean, std, sem, mean - h, mean + h, n)
+
+
+def paired_difference(a, b, level: float = 0.95) -> MeanCI:
+    """Mean of the per-chip differences ``a - b`` with its confidence interval.
+
+    ``a`` and ``b`` hold the same chips in the same order (common chip seeds);
+    chips where either value is NaN are dropped.
+    """
+    a = np.asarray(a, dtype=float).ravel()
+    b = np.asarray(b, dtype=float).ravel()
+    if a.shape != b.shape:
+        raise ShapeError(f"paired difference needs the same chips: {a.size} vs {b.size} values")
+    return mean_ci(a - b, level)
