@@ -10,7 +10,7 @@ from xbar.network.mapping import map_weights, quantize_levels
 from xbar.network.nonideal import (
     apply_drift,
     apply_stuck,
-    apply_weight_range,
+    add_pair_difference,
     chip_rng,
     program_cells,
     read_noise,
@@ -196,7 +196,7 @@ def test_programming_error_statistics():
 def test_weight_range_pair_error_is_exact_difference():
     gp = np.full((300, 300), 2e-5)
     gn = np.full((300, 300), 1e-6)
-    p2, n2 = apply_weight_range(gp, gn, 3e-6, chip_rng(0, 0))
+    p2, n2 = add_pair_difference(gp, gn, 3e-6 * chip_rng(0, 0).standard_normal(gp.shape))
     e = (p2 - n2) - (gp - gn)
     assert e.std() == pytest.approx(3e-6, rel=0.01)
     assert p2.min() >= gp.min() and n2.min() >= gn.min()  # no cell below its target

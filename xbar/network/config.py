@@ -45,6 +45,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "read_noise_kind": ("state_independent", "state_proportional"),
     "device": ("linear", "sinh"),
     "nonlinear_mode": ("linearized", "exact"),
+    "weight_range_rule": ("match_range", "folded_layer"),
+    "calibration": ("design", "chip"),
 }
 
 
@@ -103,6 +105,13 @@ class AnalogConfig:
     programming_clip : bool
         Clip programmed conductances to [g_min, g_max] (state_independent and
         state_proportional kinds).
+    weight_range_rule : {"match_range", "folded_layer"}
+        Noise scales of ``weight_range`` error: ``match_range`` (default) is paper
+        2's released code (merged weight/bias range per layer, biases on their own
+        scale, batch-norm's effective affine perturbed as its own layer, folded
+        after the perturbation); ``folded_layer`` is xbar's earlier convention
+        (half the range of the BN-folded weights for weights and biases alike,
+        unfolded batch-norm noise-free).  See :mod:`xbar.network.noise`.
     read_noise_sigma : float
         Relative sigma of read noise, redrawn for every MVM.
     read_noise_kind : {"state_independent", "state_proportional"}
@@ -133,7 +142,32 @@ class AnalogConfig:
     repeats : int
         Number of independently programmed chips.
     calibration_size : int
-        Number of training images used to calibrate input and ADC ranges.
+        Number of training images used to calibrate input, activation and ADC
+        ranges (processed in batches).
+    calibration : {"design", "chip"}
+        ``design`` (default): ranges are calibrated once on the error-free design
+        (no programming error, read noise, stuck cells or drift; mapping,
+        quantisation, wires and peripherals as configured) and kept for every
+        chip, as a chip is calibrated at design time.  ``chip``: every programmed
+        chip is calibrated on its own (with its errors).
+    adc_pow2 : bool
+        Constrain the calibrated ranges of the bit slices of a weight to differ by
+        powers of two (paper 1's option): each slice's range is raised to the
+        largest slice range of its group divided by a power of two.
+    activation_bits : int
+        Quantise every matmul layer's input to this many bits (0 = off): unsigned
+        levels ``0..2**B - 1`` for non-negative inputs (after ReLU), signed
+        ``-(2**(B-1) - 1)..2**(B-1) - 1`` otherwise, over a range calibrated like
+        the ADC's (percentile ``adc_percentile`` of |x|, or the maximum with
+        ``adc_range="max"``).
+    pad_tiles : bool
+        With wire resistance, simulate a partly used tile as the physical
+        ``array_rows`` x ``array_cols`` array: the cells that hold no weight are
+        programmed at g_min (with every device error) and load the wires; their
+        rows are driven at 0 V.  Unused rows are simulated when the column lines
+        have resistance (``r_col``, ``r_sense``), unused columns when the row
+        lines have (``r_row``, ``r_driver``); otherwise they cannot change any
+        output.
     """
 
     mapping: str = "differential"
@@ -174,6 +208,11 @@ class AnalogConfig:
     seed: int = 0
     repeats: int = 1
     calibration_size: int = 256
+    weight_range_rule: str = "match_range"
+    calibration: str = "design"
+    adc_pow2: bool = False
+    activation_bits: int = 0
+    pad_tiles: bool = True
 
     # ------------------------------------------------------------------ builders
     @classmethod
@@ -207,8 +246,19 @@ class AnalogConfig:
             r_driver=0.0,
             r_sense=0.0,
             device="linear",
+            activation_bits=0,
             repeats=1,
         )
+
+    def as_design(self) -> AnalogConfig:
+        """The error-free design: this configuration without random device errors.
+
+        Programming error, read noise, stuck cells and drift are turned off;
+        mapping, quantisation, peripherals, wires and the cell model are kept.
+        ``calibration="design"`` calibrates ranges on it.
+        """
+        return replace(self, programming_error="none", programming_sigma=0.0,
+                       read_noise_sigma=0.0, stuck_rate=0.0, drift_time=0.0, repeats=1)
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -374,6 +424,10 @@ class AnalogConfig:
                 hint="set the resolution of bit-serial inputs with input_bits, or use "
                      "input_mode='analog' with dac_bits",
             )
+        need(0 <= self.activation_bits <= 32, "activation_bits",
+             "must be between 0 (off) and 32")
+        need(self.activation_bits != 1, "activation_bits",
+             "at least 2 bits (signed activations need a sign and a magnitude bit)")
         need(self.adc_bits >= 0, "adc_bits", "must not be negative (0 = no ADC)")
         need(self.adc_bits <= 32, "adc_bits", "at most 32 bits are supported")
         if self.adc_bits == 0 and self.adc_range is not None:

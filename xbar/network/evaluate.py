@@ -8,8 +8,10 @@ Pipeline per chip (see the module docs of each step):
 2. *program* (once per chip): target conductances of every tile, then the
    chip's programming error, stuck cells and drift (:mod:`~xbar.network.nonideal`),
    then each tile's transfer matrix through the circuit solver (cached);
-3. *calibrate* (once per chip): the input range of every layer and the ADC range
-   of every layer and plane from ``calibration_size`` training images;
+3. *calibrate*: the input (and activation) range of every layer and the ADC range
+   of every layer and plane from ``calibration_size`` training images, once on
+   the error-free design and kept for every chip (``calibration="design"``,
+   default) or on every programmed chip (``"chip"``);
 4. *infer*: the model's forward pass with an ``mvm`` hook that runs each matmul
    layer through its tiles: inputs split into a positive and a negative pass
    when signed, DAC or bit-serial steps, one dense matmul per tile (all output
@@ -35,18 +37,27 @@ import numpy as np
 from ..errors import ConfigError, ModelError, show
 from .config import AnalogConfig
 from .mapping import LayerMapping, map_weights
+from .noise import noise_plan, set_affine
 from .nonideal import (
     CALIBRATION_STREAM,
     READ_STREAM,
+    LayerErrors,
+    add_pair_difference,
     apply_drift,
     apply_stuck,
-    apply_weight_range,
     chip_rng,
+    draw_weight_range,
     noise_rng,
-    perturb_bias,
     program_cells,
 )
-from .peripherals import adc_quantize, calibrated_range, full_scale_range, input_steps
+from .peripherals import (
+    adc_quantize,
+    calibrated_range,
+    full_scale_range,
+    input_steps,
+    pow2_ranges,
+    quantize_activations,
+)
 from .stats import mean_ci
 from .tiles import (
     Tile,
@@ -64,6 +75,8 @@ logger = logging.getLogger(__name__)
 
 #: at most this many calibration samples per (layer, plane) are kept for percentiles
 _MAX_CALIBRATION_SAMPLES = 2_000_000
+#: at most this many input rows (output pixels) per layer are kept to calibrate ADC ranges
+_MAX_CALIBRATION_ROWS = 65_536
 
 
 @dataclass
@@ -217,8 +230,18 @@ def plan_network(model, config: AnalogConfig) -> tuple[Any, list[LayerPlan]]:
 
 
 # ------------------------------------------------------------------------------ one chip
+class _CalibrationPass(Exception):
+    """Stops a calibration forward pass once the layer being calibrated has its inputs."""
+
+
 class AnalogLayer:
-    """One matmul layer programmed on one chip; :meth:`mvm` runs it on its tiles."""
+    """One matmul layer programmed on one chip; :meth:`mvm` runs it on its tiles.
+
+    Ranges (set by calibration, see :meth:`AnalogNetwork.calibrate`):
+    ``input_scale`` (the input that maps to ``v_read``), ``act_range`` /
+    ``act_signed`` (activation quantiser, ``activation_bits`` > 0) and
+    ``adc_ranges`` (one per plane; ``full_scale`` ranges are per tile).
+    """
 
     def __init__(self, plan: LayerPlan, tiles: list[Tile], bias_delta: np.ndarray,
                  config: AnalogConfig):
@@ -227,13 +250,9 @@ class AnalogLayer:
         self.bias_delta = bias_delta
         self.config = config
         self.input_scale: float | None = None
-        n_planes = len(plan.mapping.planes)
-        self.adc_ranges: list[float | None] = [None] * n_planes
-        if config.effective_adc_range == "full_scale":
-            for p, plane in enumerate(plan.mapping.planes):
-                ref = plane.kind == "offset" and config.offset_subtraction == "reference_column"
-                self.adc_ranges[p] = full_scale_range(config, kind=plane.kind, reference=ref,
-                                                      offset_frac=plane.offset_conductance)
+        self.act_range: float | None = None
+        self.act_signed = False
+        self.adc_ranges: list[float | None] = [None] * len(plan.mapping.planes)
         self.clipped = 0
         self.conversions = 0
         self.err_num = 0.0
@@ -242,47 +261,74 @@ class AnalogLayer:
         self.cache_hits = 0
         self.cache_misses = 0
 
+    @property
+    def calibrated(self) -> bool:
+        """True when every range this layer needs is set."""
+        cfg = self.config
+        if self.input_scale is None:
+            return False
+        if cfg.activation_bits and self.act_range is None:
+            return False
+        needs_adc = cfg.adc_bits > 0 and cfg.effective_adc_range != "full_scale"
+        return not (needs_adc and any(r is None for r in self.adc_ranges))
+
+    def ranges(self) -> dict[str, Any]:
+        """The calibrated ranges (to copy onto other chips of the same design)."""
+        return {"input_scale": self.input_scale, "act_range": self.act_range,
+                "act_signed": self.act_signed, "adc_ranges": list(self.adc_ranges)}
+
+    def set_ranges(self, ranges: dict[str, Any]) -> None:
+        """Use ranges calibrated elsewhere (:meth:`ranges` of the design)."""
+        self.input_scale = ranges["input_scale"]
+        self.act_range = ranges["act_range"]
+        self.act_signed = ranges["act_signed"]
+        self.adc_ranges = list(ranges["adc_ranges"])
+
+    @property
+    def plane_ranges(self) -> list[float]:
+        """ADC range [A] per plane (``full_scale``: the largest of the plane's tiles)."""
+        if self.config.effective_adc_range == "full_scale":
+            out = [0.0] * len(self.adc_ranges)
+            for t in self.tiles:
+                out[t.spec.plane] = max(out[t.spec.plane], self._adc_range(t.spec))
+            return out
+        return [r or 0.0 for r in self.adc_ranges]
+
     def _adc_signed(self, p: int) -> bool:
         plane = self.plan.mapping.planes[p]
         return plane.kind == "differential" or self.config.offset_subtraction == "reference_column"
 
-    def _digitise(self, Y, weight, s: TileSpec, A, sumV, calibrate: bool, track: bool) -> None:
+    def _adc_range(self, s: TileSpec) -> float:
+        if self.config.effective_adc_range == "full_scale":
+            plane = self.plan.mapping.planes[s.plane]
+            return full_scale_range(self.config, kind=plane.kind, reference=s.reference,
+                                    offset_frac=plane.offset_conductance, rows=s.rows)
+        return self.adc_ranges[s.plane]
+
+    def _digitise(self, Y, weight, s: TileSpec, A, sumV, track: bool) -> None:
         """ADC, digital offset removal and recombination of one tile read-out into Y."""
         cfg = self.config
         plane = self.plan.mapping.planes[s.plane]
         dg = cfg.g_max - cfg.g_min
-        if track and not calibrate:
+        if track:
             self.conversions += A.size
         if cfg.adc_bits > 0:
-            A, n_clip = adc_quantize(A, self.adc_ranges[s.plane], cfg.adc_bits,
+            A, n_clip = adc_quantize(A, self._adc_range(s), cfg.adc_bits,
                                      self._adc_signed(s.plane))
-            if track and not calibrate:
+            if track:
                 self.clipped += n_clip
         if sumV is not None:  # digital offset subtraction
             A = A - sumV * (cfg.g_min + dg * plane.offset_conductance)
         Y[:, s.j0:s.j1] += (weight * plane.coef * plane.vmax / dg) * A
 
-    def mvm(self, X: np.ndarray, rng: np.random.Generator | None, calibrate: bool = False,
-            track: bool = True) -> np.ndarray:
-        """Analog ``X @ W`` (P x n_out) of inputs ``X`` (P x n_in), plus the bias error."""
+    def _reads(self, X: np.ndarray, rng: np.random.Generator | None):
+        """Every tile read-out of inputs X: (digital weight, spec, ADC input, row sum of V)."""
         cfg = self.config
-        mapping = self.plan.mapping
-        planes = mapping.planes
-        X = np.asarray(X, dtype=float)
-        if self.input_scale is None:  # set by the calibration batch (or the first batch)
-            m = float(np.max(np.abs(X))) if X.size else 0.0
-            self.input_scale = m if m > 0 else 1.0
-        xs = self.input_scale
         passes = [(1.0, np.maximum(X, 0.0))]
         if X.size and X.min() < 0:
             passes.append((-1.0, np.maximum(-X, 0.0)))
-        adc_on = cfg.adc_bits > 0
-        need_cal = adc_on and any(r is None for r in self.adc_ranges)
-        Y = np.zeros((X.shape[0], mapping.n_out))
-        # ADC inputs (weight, tile spec, A, row-sum of V), kept only to calibrate ranges
-        raw: list[tuple[float, TileSpec, np.ndarray, np.ndarray | None]] = []
         for sign, xp in passes:
-            for w_t, levels in input_steps(xp / xs, cfg):
+            for w_t, levels in input_steps(xp / self.input_scale, cfg):
                 V = levels * cfg.v_read
                 for tile in self.tiles:
                     s = tile.spec
@@ -292,42 +338,90 @@ class AnalogLayer:
                     sumV = None
                     if s.kind == "offset" and not s.reference:
                         sumV = Vt.sum(axis=1, keepdims=True)
-                    if need_cal:
-                        raw.append((sign * w_t, s, A, sumV))
-                    else:
-                        self._digitise(Y, sign * w_t, s, A, sumV, calibrate, track)
-        if need_cal:
-            for p in range(len(planes)):
-                if self.adc_ranges[p] is not None:
-                    continue
-                samples = [A.ravel() for _, s, A, _ in raw if s.plane == p]
-                flat = np.concatenate(samples) if samples else np.zeros(0)
-                if flat.size > _MAX_CALIBRATION_SAMPLES:
-                    stride = -(-flat.size // _MAX_CALIBRATION_SAMPLES)
-                    flat = flat[::stride]
-                self.adc_ranges[p] = calibrated_range(flat, cfg)
-            for weight, s, A, sumV in raw:
-                self._digitise(Y, weight, s, A, sumV, calibrate, track)
-        Y *= (xs / cfg.v_read) * mapping.scale
-        if track and not calibrate:
+                    yield sign * w_t, s, A, sumV
+
+    def quantize_input(self, X: np.ndarray) -> np.ndarray:
+        """The layer input after activation quantisation (X itself when off)."""
+        if not self.config.activation_bits:
+            return X
+        return quantize_activations(X, self.act_range, self.config.activation_bits,
+                                    self.act_signed)
+
+    def mvm(self, X: np.ndarray, rng: np.random.Generator | None, calibrate: bool = False,
+            track: bool = True) -> np.ndarray:
+        """Analog ``X @ W`` (P x n_out) of inputs ``X`` (P x n_in), plus the bias error.
+
+        An uncalibrated layer calibrates itself on its first batch.
+        """
+        X = np.asarray(X, dtype=float)
+        if not self.calibrated:
+            self.calibrate([X], rng)
+        track = track and not calibrate
+        Xq = self.quantize_input(X)
+        Y = np.zeros((X.shape[0], self.plan.mapping.n_out))
+        for weight, s, A, sumV in self._reads(Xq, rng):
+            self._digitise(Y, weight, s, A, sumV, track)
+        Y *= (self.input_scale / self.config.v_read) * self.plan.mapping.scale
+        if track:
             ref = X @ self.plan.W
             self.err_num += float(np.sum((Y - ref) ** 2))
             self.err_den += float(np.sum(ref ** 2))
         return Y + self.bias_delta
 
+    def calibrate(self, batches: list[np.ndarray], rng: np.random.Generator | None) -> None:
+        """Set input, activation and ADC ranges from this layer's calibration inputs."""
+        cfg = self.config
+        X = _subsample_rows(batches)
+        m = max((float(np.max(np.abs(b))) for b in batches if b.size), default=0.0)
+        if cfg.activation_bits:
+            self.act_signed = any(b.size and b.min() < 0 for b in batches)
+            r = calibrated_range(X, cfg)  # percentile (or max with adc_range="max")
+            self.act_range = r if r > 0 else (m if m > 0 else 1.0)
+            m = self.act_range
+        self.input_scale = m if m > 0 else 1.0
+        if cfg.adc_bits == 0 or cfg.effective_adc_range == "full_scale":
+            return
+        samples: list[list[np.ndarray]] = [[] for _ in self.adc_ranges]
+        for _, s, A, _ in self._reads(self.quantize_input(X), rng):
+            samples[s.plane].append(A.ravel())
+        ranges = []
+        for p, sl in enumerate(samples):
+            flat = np.concatenate(sl) if sl else np.zeros(0)
+            if flat.size > _MAX_CALIBRATION_SAMPLES:
+                flat = flat[::-(-flat.size // _MAX_CALIBRATION_SAMPLES)]
+            ranges.append(calibrated_range(flat, cfg) if self.adc_ranges[p] is None
+                          else self.adc_ranges[p])
+        if cfg.adc_pow2:
+            ranges = pow2_ranges(ranges, [p.label for p in self.plan.mapping.planes])
+        self.adc_ranges = ranges
+
+
+def _subsample_rows(batches: list[np.ndarray], limit: int = _MAX_CALIBRATION_ROWS
+                    ) -> np.ndarray:
+    """The rows of all batches, every k-th when there are more than ``limit``."""
+    X = np.concatenate(batches, axis=0) if len(batches) > 1 else batches[0]
+    if X.shape[0] > limit:
+        X = X[::-(-X.shape[0] // limit)]
+    return X
+
 
 class AnalogNetwork:
     """One programmed chip: every matmul layer of a model on its tiles.
 
-    Use :meth:`hook` as the model's ``mvm`` callable.
+    Use :meth:`hook` as the model's ``mvm`` callable.  ``model`` is the chip's own
+    copy of the folded model when its digital batch-norm layers carry errors
+    (``weight_range``), else None (the caller's folded model is used).
     """
 
-    def __init__(self, layers: dict[str, AnalogLayer], chip: int, config: AnalogConfig):
+    def __init__(self, layers: dict[str, AnalogLayer], chip: int, config: AnalogConfig,
+                 model=None):
         self.layers = layers
         self.chip = chip
         self.config = config
+        self.model = model
         self._rng: np.random.Generator | None = None
         self._calibrate = False
+        self._collecting: AnalogLayer | None = None
 
     def hook(self, layer, X2d: np.ndarray) -> np.ndarray:
         """The model's ``mvm`` hook: analog ``X2d @ layer.W2d`` (+ bias error)."""
@@ -337,77 +431,181 @@ class AnalogNetwork:
             raise ModelError(f"layer {layer.name!r} was not programmed on the chip") from None
         return alayer.mvm(X2d, self._rng, calibrate=self._calibrate)
 
-    def calibrate(self, folded_model, x_cal: np.ndarray) -> None:
-        """Set input and ADC ranges of every layer from calibration images."""
+    def ranges(self) -> dict[str, dict[str, Any]]:
+        """Calibrated ranges of every layer."""
+        return {name: al.ranges() for name, al in self.layers.items()}
+
+    def set_ranges(self, ranges: dict[str, dict[str, Any]]) -> None:
+        """Use ranges calibrated on another chip (the design)."""
+        for name, r in ranges.items():
+            self.layers[name].set_ranges(r)
+
+    def calibrate(self, folded_model, x_cal: np.ndarray, batch_size: int | None = None
+                  ) -> None:
+        """Set input, activation and ADC ranges of every layer from calibration images.
+
+        Layer by layer in forward order: one pass over ``x_cal`` (in batches of
+        ``batch_size``) gathers the inputs of the first uncalibrated layer, through
+        the already calibrated (digitised) layers before it, and stops there; the
+        layer is then calibrated on all of them.  Read noise of calibration reads
+        comes from the chip's calibration stream.
+        """
+        model = self.model or folded_model
+        bs = int(batch_size) if batch_size else max(1, x_cal.shape[0])
         self._rng = noise_rng(self.config.seed, self.chip, CALIBRATION_STREAM)
         self._calibrate = True
         try:
-            folded_model.forward(x_cal, mvm=self.hook)
+            for _ in range(len(self.layers)):
+                todo = [al for al in self.layers.values() if not al.calibrated]
+                if not todo:
+                    break
+                self._calibrate_next(model, x_cal, bs)
         finally:
             self._calibrate = False
+            self._collecting = None
         self._rng = noise_rng(self.config.seed, self.chip, READ_STREAM)
+
+    def _calibrate_next(self, model, x_cal: np.ndarray, bs: int) -> None:
+        """One calibration pass: gather and calibrate the next uncalibrated layer."""
+        gathered: dict[str, list[np.ndarray]] = {}
+        for s in range(0, x_cal.shape[0], bs):
+            target = self._collecting
+            try:
+                model.forward(x_cal[s:s + bs], mvm=self._gather_hook(gathered))
+            except _CalibrationPass:
+                pass
+            if target is None and self._collecting is None:
+                break
+        al = self._collecting
+        self._collecting = None
+        if al is None:
+            return
+        al.calibrate(gathered[al.plan.name], self._rng)
+
+    def _gather_hook(self, gathered: dict[str, list[np.ndarray]]):
+        def hook(layer, X2d):
+            al = self.layers.get(layer.name)
+            if al is not None and not al.calibrated:
+                if self._collecting is None:
+                    self._collecting = al
+                if al is self._collecting:
+                    gathered.setdefault(layer.name, []).append(np.asarray(X2d, dtype=float))
+                    return np.asarray(X2d, dtype=float) @ al.plan.W + al.bias_delta
+                raise _CalibrationPass
+            return self.hook(layer, X2d)
+        return hook
 
     def predict(self, folded_model, x: np.ndarray, batch_size: int,
                 progress: Callable[[], None] | None = None) -> np.ndarray:
         """Predicted classes of ``x`` (N,) on this chip."""
+        model = self.model or folded_model
         out = np.empty(x.shape[0], dtype=np.int64)
         for s in range(0, x.shape[0], batch_size):
-            logits = folded_model.forward(x[s:s + batch_size], mvm=self.hook)
+            logits = model.forward(x[s:s + batch_size], mvm=self.hook)
             out[s:s + batch_size] = np.argmax(logits, axis=1)
             if progress is not None:
                 progress()
         return out
 
 
+def _pad(G: np.ndarray, spec: TileSpec, config: AnalogConfig) -> np.ndarray:
+    """The physical array of a partly used tile (padding cells at g_min), or G.
+
+    Only the padding that can change an output is simulated: unused rows (driven
+    at 0 V) load the column lines only when they have resistance (``r_col`` or
+    ``r_sense`` > 0), unused columns load the row lines only when those have
+    (``r_row`` or ``r_driver`` > 0); otherwise every column (row) line is an
+    independent circuit and the padding carries no current into the used cells.
+    """
+    if not (config.parasitics and config.pad_tiles):
+        return G
+    rows, cols = G.shape
+    if config.r_col > 0 or config.r_sense > 0:
+        rows = max(config.array_rows, rows)
+    if config.r_row > 0 or config.r_driver > 0:
+        cols = max(config.array_cols, cols)
+    if (rows, cols) == G.shape:
+        return G
+    full = np.full((rows, cols), config.g_min)
+    full[:G.shape[0], :G.shape[1]] = G
+    return full
+
+
+def program_tile(spec: TileSpec, plane, errors: LayerErrors | None, config: AnalogConfig,
+                 rng: np.random.Generator, cache: TransferCache) -> Tile:
+    """Program one tile of one chip: target conductances, then every error, then W_eff.
+
+    Every physically present cell is programmed and gets its errors: the idle cell
+    of a differential pair, pairs of weights held by another scale group, the
+    reference column and (with wire resistance and ``pad_tiles``) the cells of a
+    partly used array, which sit at g_min with their rows at 0 V.  Draw order: the
+    ``weight_range`` errors of reference and padding cells, then per-cell
+    programming error, then stuck cells.
+    """
+    G_used = tile_target_conductances(spec, plane, config)
+    rows, cols = G_used.shape
+    G = _pad(G_used, spec, config)
+    n = spec.outputs
+    if errors is not None:
+        d = errors.deltas[spec.plane][spec.r0:spec.r1, spec.j0:spec.j1]
+        if spec.kind == "differential":
+            G[:rows, 0:2 * n:2], G[:rows, 1:2 * n:2] = add_pair_difference(
+                G[:rows, 0:2 * n:2], G[:rows, 1:2 * n:2], d)
+        else:
+            G[:rows, :n] = add_pair_difference(G[:rows, :n], None, d)[0]
+        spare = np.ones(G.shape, dtype=bool)  # cells holding no weight
+        spare[:rows, :(2 * n if spec.kind == "differential" else n)] = False
+        if spare.any():
+            e = errors.cell_sigma * rng.standard_normal(int(spare.sum()))
+            if spec.kind == "differential":
+                e = np.maximum(e, 0.0)
+            G[spare] = np.maximum(G[spare] + e, 0.0)
+    G = program_cells(G, config, rng)
+    G = apply_stuck(G, config, rng)
+    G = apply_drift(G, config)
+    W_eff = cache.transfer_matrix(G, config)
+    if G.shape == (rows, cols):
+        return Tile(spec, G, W_eff)
+    return Tile(spec, np.ascontiguousarray(G[:rows, :cols]),
+                np.ascontiguousarray(W_eff[:rows, :cols]), G_full=G)
+
+
 def program_chip(plans: list[LayerPlan], folded_model, config: AnalogConfig, chip: int,
-                 cache: TransferCache) -> AnalogNetwork:
+                 cache: TransferCache, noise: tuple | None = None) -> AnalogNetwork:
     """Program chip ``chip``: errors, stuck cells, drift and transfer matrices of every tile.
 
     Draw order (fixed, so a chip is reproducible): for each layer in forward order,
-    for each tile in plan order: weight-range pair errors, per-cell programming
-    error, stuck cells; then the layer's bias errors.  Differential pairs that a
-    bi-scale plane leaves unused (the weight lives in the other scale group) stay
-    off at g_min without programming error (stuck faults and drift still apply).
+    its ``weight_range`` errors (:func:`~xbar.network.nonideal.draw_weight_range`:
+    bias, weights per plane, folded batch-norms), then each tile in plan order
+    (:func:`program_tile`); after all layers, the ``weight_range`` errors of the
+    batch-norm layers that stay digital, applied to a copy of the model.
+
+    ``noise``: the result of :func:`xbar.network.noise.noise_plan` of the unfolded
+    model (default: the folded model under the ``folded_layer`` rule; pass it for
+    ``weight_range`` with the ``match_range`` rule).
     """
     rng = chip_rng(config.seed, chip)
+    wr = config.programming_error == "weight_range" and config.programming_sigma > 0
+    if wr and noise is None:
+        noise = noise_plan(folded_model, "folded_layer")
     layers = {}
-    dg = config.g_max - config.g_min
     for plan in plans:
         m = plan.mapping
-        sigma_wr = 0.0
-        if config.programming_error == "weight_range" and m.w_max > 0:
-            sigma_wr = config.programming_sigma * (m.w_range_half / m.w_max) * dg
+        b = folded_model.layer(plan.name).b
+        errors = draw_weight_range(m, noise[0][plan.name], b, config, rng) if wr else None
         h0, m0 = cache.hits, cache.misses
-        tiles = []
-        for spec in plan.specs:
-            plane = m.planes[spec.plane]
-            G = tile_target_conductances(spec, plane, config)
-            off = None  # differential pairs of weights stored in another scale group
-            if plane.active is not None and spec.kind == "differential":
-                a = plane.active[spec.r0:spec.r1, spec.j0:spec.j1]
-                if not a.all():
-                    off = np.repeat(~a, 2, axis=1)
-                    G_target = G.copy()
-            if sigma_wr > 0:
-                n = spec.outputs
-                if spec.kind == "differential":
-                    gp, gn = apply_weight_range(G[:, 0::2], G[:, 1::2], sigma_wr, rng)
-                    G[:, 0::2], G[:, 1::2] = gp, gn
-                else:
-                    G[:, :n] = apply_weight_range(G[:, :n], None, sigma_wr, rng)[0]
-            G = program_cells(G, config, rng)
-            if off is not None:  # left off (at g_min), never programmed: no programming error
-                G = np.where(off, G_target, G)
-            G = apply_stuck(G, config, rng)
-            G = apply_drift(G, config)
-            W_eff = cache.transfer_matrix(G, config)
-            tiles.append(Tile(spec, G, W_eff))
-        layer = folded_model.layer(plan.name)
-        bias_delta = perturb_bias(layer.b, m.w_range_half, config, rng)
+        tiles = [program_tile(spec, m.planes[spec.plane], errors, config, rng, cache)
+                 for spec in plan.specs]
+        bias_delta = errors.bias_delta if errors is not None else np.zeros_like(b, dtype=float)
         al = AnalogLayer(plan, tiles, bias_delta, config)
         al.cache_hits, al.cache_misses = cache.hits - h0, cache.misses - m0
         layers[plan.name] = al
-    return AnalogNetwork(layers, chip, config)
+    chip_model = None
+    if wr and noise[1]:
+        chip_model = folded_model.copy()
+        for bn in noise[1]:
+            set_affine(chip_model.layer(bn.name), *bn.draw(config.programming_sigma, rng))
+    return AnalogNetwork(layers, chip, config, chip_model)
 
 
 # -------------------------------------------------------------------------------- evaluate
@@ -516,6 +714,14 @@ def evaluate(model, config: AnalogConfig, *, dataset=None, limit: int | None = N
 
     t0 = time.perf_counter()
     folded, plans = plan_network(model, config)
+    noise = None
+    if config.programming_error == "weight_range":
+        noise = noise_plan(model, config.weight_range_rule)
+    design_ranges = None
+    if config.calibration == "design":  # ranges fixed on the error-free design
+        design = program_chip(plans, folded, config.as_design(), 0, cache)
+        design.calibrate(folded, x_cal, bs)
+        design_ranges = design.ranges()
     setup = time.perf_counter() - t0
     if ideal_accuracy is None:
         ideal_accuracy = float(np.mean(folded.predict(x, batch_size=bs) == y))
@@ -528,8 +734,11 @@ def evaluate(model, config: AnalogConfig, *, dataset=None, limit: int | None = N
     counts: dict[str, list[int]] = {}
     for chip in chips:
         t0 = time.perf_counter()
-        net = program_chip(plans, folded, config, chip, cache)
-        net.calibrate(folded, x_cal)
+        net = program_chip(plans, folded, config, chip, cache, noise)
+        if design_ranges is not None:
+            net.set_ranges(design_ranges)
+        else:
+            net.calibrate(folded, x_cal, bs)
         setup += time.perf_counter() - t0
 
         def tick() -> None:
@@ -584,8 +793,7 @@ def _accumulate_stats(stats: dict[str, LayerStats], counts: dict[str, list[int]]
             counts[name] = [0, 0]
         s.input_scale += al.input_scale or 0.0
         if al.config.adc_bits:
-            s.adc_ranges = [a + (r or 0.0) for a, r in zip(s.adc_ranges, al.adc_ranges,
-                                                           strict=True)]
+            s.adc_ranges = [a + r for a, r in zip(s.adc_ranges, al.plane_ranges, strict=True)]
         c = counts[name]
         c[0] += al.clipped
         c[1] += al.conversions

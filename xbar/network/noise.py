@@ -1,24 +1,54 @@
 """Paper 2's programming-error model on network weights (the ``weight_range`` kind).
 
-Per matmul layer (after folding batch-norm): ``W' = W + s * n`` and ``b' = b + s * n``
-with ``n ~ N(0, 1)`` independent per entry and ``s = sigma * R``,
-``R = (max W - min W) / 2`` (half the layer's weight range; biases share the scale of
-their layer's weights).  One draw is one "chip".  Batch-norm layers that cannot be
-folded stay digital and are not perturbed.
+Two rules (``AnalogConfig.weight_range_rule``):
 
-Draw order (fixed, so that a generator state is one chip everywhere): for every layer
-of :meth:`Model.matmul_layers` in forward order, first the weight noise with the
-shape of ``layer.W`` (C order, i.e. the order of ``layer.W2d``), then the bias noise.
+``match_range`` (default): paper 2 *as its released code applies it*
+    (``networks/noisy_layers.py``; see ``shared/papers.md``).  Every parameter
+    tensor p of a layer gets ``p' = p + sigma * r_p * n``, ``n ~ N(0, 1)`` per
+    element, one draw per chip.  The half range ``R(x) = (max x - min x) / 2``;
+    for a layer with weight W and bias b: ``R_W = R(W)``, ``R_b = R(b)``,
+    ``f = R_b / R_W``, the merged range ``R_m = R(concat(b / f, W))``, then
+    ``r_W = R_m`` and ``r_b = R_m f`` (biases get noise on their own scale).  When
+    ``R_W`` or ``R_b`` is 0 (e.g. an all-zero bias) nothing is merged and each
+    tensor keeps its own range, floored at 1e-8 (as the code does).  Batch-norm
+    is a noisy layer of its own: its effective affine ``w_eff = gamma / sqrt(var
+    + eps)``, ``b_eff = beta - mean * w_eff`` is perturbed by the same rule
+    (``b_eff`` as the bias, ``w_eff`` as the weight).  The layers are those of
+    the *unfolded* model; where xbar folds a batch-norm into the preceding layer
+    the fold comes after the perturbation: ``W'' = (W + dW) w_eff'``, ``b'' = (b +
+    db) w_eff' + b_eff'``.
+``folded_layer`` (xbar's earlier convention)
+    Per matmul layer of the BN-folded model: ``W' = W + s n``, ``b' = b + s n`` with
+    ``s = sigma * R(W)`` (biases share their weights' scale); batch-norm that cannot
+    be folded stays noise-free.
+
+One draw is one "chip".  Draw order of :func:`perturb_model_paper` (and of
+``weight_range`` chips in :func:`xbar.network.evaluate.program_chip`): for every
+layer of :meth:`Model.matmul_layers` in forward order, the bias noise, then the
+weight noise in the order of ``layer.W2d`` (C order), then for each batch-norm
+folded into that layer its ``b_eff`` then ``w_eff`` noise; after all matmul layers,
+every batch-norm that cannot be folded (pre-activation blocks) in forward order,
+``b_eff`` then ``w_eff``.
+
+:func:`draw_weight_noise` / :func:`perturb_model` keep the ``folded_layer`` rule
+(used by noise-injection training).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ValueRangeError
+from ..errors import ConfigError, ValueRangeError
+from .layers import BatchNorm, Conv2D, Dense, Residual
 from .model import Model
+
+#: floor of a noise scale, as in paper 2's code
+RANGE_FLOOR = 1e-8
+#: the rules of :class:`~xbar.network.config.AnalogConfig` ``weight_range_rule``
+RULES = ("match_range", "folded_layer")
 
 
 def check_sigma(sigma: float, field: str = "sigma") -> float:
@@ -113,3 +143,195 @@ def chip_accuracies(model: Model, x: np.ndarray, y: np.ndarray, sigma: float, ch
     seqs = np.random.SeedSequence(seed).spawn(int(chips))
     return np.array([perturb_model(model, sigma, np.random.default_rng(s)).accuracy(
         x, y, batch_size=batch_size) for s in seqs])
+
+
+# ----------------------------------------------------------------------------------------
+# paper 2's rule as its released code applies it (match_range, batch-norm as a layer)
+# ----------------------------------------------------------------------------------------
+def half_range(x: np.ndarray, fraction: float = 1.0) -> float:
+    """``(max x - min x) / 2``; with ``fraction`` < 1 over the inner fraction of the values.
+
+    The inner-fraction variant follows paper 2's code: the bounds are the
+    ``k``-th smallest and ``k``-th largest values, ``k = floor(n (1 - fraction) / 2) + 1``.
+
+    >>> half_range(np.array([-1.0, 0.5, 3.0]))
+    2.0
+    """
+    v = np.sort(np.asarray(x, dtype=float).ravel())
+    if v.size == 0:
+        return 0.0
+    if not 0 < fraction <= 1:
+        raise ValueRangeError(f"fraction must be in (0, 1], got {fraction:g}")
+    if fraction == 1:
+        return float(v[-1] - v[0]) / 2.0
+    k = max(int(v.size * (1 - fraction) / 2) + 1, 1)
+    hi = min(v.size - k + 1, v.size)
+    return float(v[hi - 1] - v[k - 1]) / 2.0
+
+
+def match_range_scales(W: np.ndarray, b: np.ndarray | None) -> tuple[float, float | None]:
+    """Noise scales ``(r_W, r_b)`` of one layer by paper 2's merged-range rule.
+
+    ``r_W = R_m``, ``r_b = R_m * f`` with ``f = R(b) / R(W)`` and ``R_m =
+    R(concat(b / f, W))``; without merging (a zero range, or no bias) each
+    tensor's own range floored at 1e-8.  The error of a parameter is
+    ``sigma * r * n``.
+
+    >>> match_range_scales(np.array([[-1.0, 1.0]]), np.array([-0.1, 0.1]))
+    (1.0, 0.1)
+    >>> match_range_scales(np.array([[-1.0, 1.0]]), np.array([0.0, 4.0]))  # b / f = 0, 2
+    (1.5, 3.0)
+    >>> match_range_scales(np.array([[-1.0, 1.0]]), np.zeros(2))
+    (1.0, 1e-08)
+    """
+    r_w = half_range(W)
+    if b is None:
+        return max(r_w, RANGE_FLOOR), None
+    r_b = half_range(b)
+    if r_w != 0 and r_b != 0:
+        f = r_b / r_w
+        r_m = half_range(np.concatenate([np.ravel(b) / f, np.ravel(W)]))
+        return r_m, r_m * f
+    return max(r_w, RANGE_FLOOR), max(r_b, RANGE_FLOOR)
+
+
+@dataclass
+class AffineNoise:
+    """A batch-norm's effective affine ``y = x * scale + shift`` and its noise scales."""
+
+    name: str
+    scale: np.ndarray
+    shift: np.ndarray
+    r_scale: float
+    r_shift: float
+
+    def draw(self, sigma: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """One chip's ``(scale', shift')``: the shift noise is drawn first, then the scale's."""
+        n_shift = rng.standard_normal(self.shift.shape)
+        n_scale = rng.standard_normal(self.scale.shape)
+        return (self.scale + sigma * self.r_scale * n_scale,
+                self.shift + sigma * self.r_shift * n_shift)
+
+
+@dataclass
+class LayerNoise:
+    """Noise scales of one matmul layer (unfolded parameters) and its folded batch-norms."""
+
+    r_W: float
+    r_b: float
+    bns: list[AffineNoise] = field(default_factory=list)
+    b: np.ndarray | None = None  # the unfolded bias (needed to fold after perturbing)
+
+    def folded_affine(self, sigma: float, rng: np.random.Generator | None
+                      ) -> tuple[np.ndarray | float, np.ndarray | float]:
+        """Composite ``(scale, shift)`` of the folded batch-norms (perturbed when ``rng``)."""
+        scale: np.ndarray | float = 1.0
+        shift: np.ndarray | float = 0.0
+        for bn in self.bns:
+            s, t = bn.draw(sigma, rng) if rng is not None else (bn.scale, bn.shift)
+            scale, shift = scale * s, shift * s + t
+        return scale, shift
+
+
+def bn_affine_noise(bn: BatchNorm) -> AffineNoise:
+    """The effective affine of ``bn`` (running statistics) with its merged-range scales."""
+    w_eff, b_eff = bn.scale_shift()
+    r_w, r_b = match_range_scales(w_eff, b_eff)
+    return AffineNoise(bn.name, w_eff, b_eff, r_w, r_b)
+
+
+def _walk(layers, folded: dict, unfolded: list) -> None:
+    """Which batch-norms fold into which matmul layer (the rule of Model.fold_batchnorm)."""
+    prev = None
+    for layer in layers:
+        if isinstance(layer, Residual):
+            _walk(layer.body, folded, unfolded)
+            if layer.shortcut is not None:
+                _walk(layer.shortcut, folded, unfolded)
+        if isinstance(layer, BatchNorm):
+            if isinstance(prev, Dense | Conv2D):
+                folded.setdefault(prev.name, []).append(layer)
+                continue
+            unfolded.append(layer)
+        prev = layer
+
+
+def noise_plan(model: Model, rule: str = "match_range"
+               ) -> tuple[dict[str, LayerNoise], list[AffineNoise]]:
+    """Noise scales of every matmul layer and every batch-norm that cannot be folded.
+
+    Parameters
+    ----------
+    model : Model
+        The trained, *unfolded* model.
+    rule : {"match_range", "folded_layer"}
+        See the module docstring.
+
+    Returns
+    -------
+    layers : dict
+        Matmul layer name -> :class:`LayerNoise` (``r_W``, ``r_b`` and the folded
+        batch-norms, in forward order).
+    unfolded : list of AffineNoise
+        Batch-norms that stay digital layers (empty for ``folded_layer``).
+    """
+    if rule not in RULES:
+        raise ConfigError(f"weight_range_rule={rule!r} is not known", hint="one of: "
+                          + ", ".join(RULES))
+    if rule == "folded_layer":
+        out = {}
+        for layer in model.fold_batchnorm().matmul_layers():
+            r = half_range(layer.W)
+            out[layer.name] = LayerNoise(r, r)
+        return out, []
+    folded: dict[str, list[BatchNorm]] = {}
+    unfolded: list[BatchNorm] = []
+    _walk(model.layers, folded, unfolded)
+    out = {}
+    for layer in model.matmul_layers():
+        r_w, r_b = match_range_scales(layer.W2d, layer.b)
+        out[layer.name] = LayerNoise(r_w, r_b, [bn_affine_noise(bn)
+                                                for bn in folded.get(layer.name, [])],
+                                     np.array(layer.b, dtype=float))
+    return out, [bn_affine_noise(bn) for bn in unfolded]
+
+
+def set_affine(bn: BatchNorm, scale: np.ndarray, shift: np.ndarray) -> None:
+    """Make ``bn``'s evaluation-mode affine ``x * scale + shift`` (running statistics kept)."""
+    root = np.sqrt(bn.running_var + bn.eps)
+    bn.gamma = np.asarray(scale, dtype=float) * root
+    bn.beta = np.asarray(shift, dtype=float) + bn.running_mean * np.asarray(scale, dtype=float)
+
+
+def perturb_model_paper(model: Model, sigma: float, rng: np.random.Generator,
+                        rule: str = "match_range") -> Model:
+    """One chip of paper 2's model, digitally: an unfolded copy with every error applied.
+
+    Follows the draw order of the module docstring, so the same generator state
+    gives the same chip as ``weight_range`` programming in
+    :func:`xbar.network.evaluate.evaluate` (one plane per layer, layer scaling).
+    Fold the result (:meth:`Model.fold_batchnorm`) to get perturb-then-fold.
+
+    Parameters
+    ----------
+    model : Model
+        The trained model (not modified).
+    sigma : float
+        Relative error sigma.
+    rng : numpy.random.Generator
+    rule : {"match_range", "folded_layer"}
+    """
+    sigma = check_sigma(sigma)
+    plan, unfolded = noise_plan(model, rule)
+    out = model.copy() if rule == "match_range" else model.fold_batchnorm()
+    for layer in out.matmul_layers():
+        ln = plan[layer.name]
+        n_b = rng.standard_normal(layer.b.shape)
+        n_w = rng.standard_normal(layer.W2d.shape).reshape(layer.W.shape)
+        layer.b = layer.b + sigma * ln.r_b * n_b
+        layer.W = layer.W + sigma * ln.r_W * n_w
+        for bn_noise in ln.bns:
+            set_affine(out.layer(bn_noise.name), *bn_noise.draw(sigma, rng))
+    for bn_noise in unfolded:
+        set_affine(out.layer(bn_noise.name), *bn_noise.draw(sigma, rng))
+    return out

@@ -11,17 +11,24 @@ Definitions (``xbar``'s conventions, see ``shared/papers.md``):
 * ``state_independent``: G' = G + N(0, (alpha g_max)^2) per cell;
 * ``state_proportional``: G' = G (1 + N(0, alpha^2)) per cell;
   both clipped to [g_min, g_max] when ``programming_clip`` is on;
-* ``weight_range`` (paper 2): an additive error sigma R n per *weight*, R = half
-  the layer's weight range.  It is applied in the conductance domain so that it
-  passes through the real mapping: each weight's cell pair gets a difference
-  error ``e ~ N(0, (sigma * (R / max|W|) * (g_max - g_min))^2)``, added to the +
-  cell when positive and to the - cell when negative (both stay >= g_min, no
-  upper clip, as in the paper).  Under layer scaling this is exactly sigma R per
-  weight; under column / bi-scale scaling the same conductance error is worth
-  less for weights stored amplified.  Offset cells get ``e`` on their one cell.
-  Biases get sigma R n digitally.  With differential mapping, g_min = 0 and no
-  clipping, ``state_independent`` with alpha gives each pair a difference error
-  of sigma sqrt(2) alpha g_max: the two kinds coincide for sigma = sqrt(2) alpha.
+* ``weight_range`` (paper 2): an additive error sigma r n per *parameter*, with
+  the noise scales r of :mod:`xbar.network.noise` (``weight_range_rule``;
+  default: paper 2's released code, merged weight/bias ranges, batch-norm as a
+  layer of its own).  It is applied in the conductance domain so that it passes
+  through the real mapping (:func:`draw_weight_range`): each weight's cell pair
+  gets a difference error, added to the + cell when positive and to the - cell
+  when negative (both stay >= their target, no upper clip, as in the paper).
+  Under layer scaling this is exactly the paper's error per weight; under column
+  / bi-scale scaling the same conductance error is worth less for weights stored
+  amplified.  Offset cells get the error on their one cell.  Biases and digital
+  batch-norm layers get theirs digitally.  With differential mapping, g_min = 0,
+  no clipping and r = max|W|, ``state_independent`` with alpha gives each pair a
+  difference error of sigma sqrt(2) alpha g_max: the two kinds coincide for
+  sigma = sqrt(2) alpha.
+* every programmed cell gets its error: the idle cell of a differential pair (at
+  g_min), the pairs of the scale group that does not hold a weight (bi-scale),
+  reference columns, and (with wire resistance) the padding cells of partly used
+  tiles;
 * read noise: the same two forms, redrawn for every MVM; it is drawn directly
   as its exact effect on the column currents (for ideal wires),
   ``I_j += N(0, sum_i V_i^2 s_ij^2)`` with ``s_ij`` the cell's read sigma;
@@ -32,6 +39,8 @@ Definitions (``xbar``'s conventions, see ``shared/papers.md``):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .config import AnalogConfig
@@ -40,11 +49,12 @@ __all__ = [
     "chip_rng",
     "noise_rng",
     "program_cells",
-    "apply_weight_range",
+    "add_pair_difference",
+    "draw_weight_range",
+    "LayerErrors",
     "apply_stuck",
     "apply_drift",
     "read_noise",
-    "perturb_bias",
 ]
 
 READ_STREAM = 1
@@ -92,19 +102,95 @@ def program_cells(G: np.ndarray, config: AnalogConfig, rng: np.random.Generator)
     return out
 
 
-def apply_weight_range(Gp: np.ndarray, Gn: np.ndarray | None, sigma_g: float,
-                       rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
-    """Add paper 2's per-weight error (difference sigma ``sigma_g`` [S]) to a cell pair.
+def add_pair_difference(Gp: np.ndarray, Gn: np.ndarray | None, delta: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Add a difference error ``delta`` [S] to cell pairs (paper 2's per-weight error).
 
-    ``Gp`` / ``Gn``: the + and - cells of the weights (same shape); ``Gn`` None for
-    offset cells (the error then goes on the one cell, clipped at 0 S).
+    A positive ``delta`` goes on the + cell, a negative one on the - cell, so both
+    stay at or above their target (no upper clip, as in paper 2).  ``Gn`` None:
+    offset cells, the error goes on the one cell, clipped at 0 S.
     """
-    if sigma_g == 0:
-        return Gp, Gn
-    e = sigma_g * rng.standard_normal(Gp.shape)
     if Gn is None:
-        return np.maximum(Gp + e, 0.0), None
-    return Gp + np.maximum(e, 0.0), Gn + np.maximum(-e, 0.0)
+        return np.maximum(Gp + delta, 0.0), None
+    return Gp + np.maximum(delta, 0.0), Gn + np.maximum(-delta, 0.0)
+
+
+@dataclass
+class LayerErrors:
+    """One chip's ``weight_range`` errors of one layer (see :func:`draw_weight_range`).
+
+    Attributes
+    ----------
+    deltas : list of ndarray
+        Per plane, the difference error [S] of every weight's cell pair (n_in x n_out).
+    bias_delta : ndarray
+        Change of the (folded) bias, in output units (n_out,).
+    cell_sigma : float
+        Sigma [S] of the error of cells that hold no weight (reference columns,
+        padding cells of partly used tiles).
+    """
+
+    deltas: list[np.ndarray]
+    bias_delta: np.ndarray
+    cell_sigma: float
+
+
+def draw_weight_range(mapping, noise, b_folded: np.ndarray, config: AnalogConfig,
+                      rng: np.random.Generator) -> LayerErrors | None:
+    """Draw one chip's ``weight_range`` errors of one layer, in the conductance domain.
+
+    Parameters
+    ----------
+    mapping : LayerMapping
+        The layer's mapping (of the BN-folded weights W_f).
+    noise : xbar.network.noise.LayerNoise
+        Noise scales ``r_W``, ``r_b`` of the unfolded layer and its folded batch-norms.
+    b_folded : ndarray
+        The folded bias (n_out,).
+    config : AnalogConfig
+    rng : Generator
+        The chip's generator.  Draw order: bias, weights (one matrix per plane),
+        then the folded batch-norms (see :mod:`xbar.network.noise`).
+
+    Returns
+    -------
+    LayerErrors or None (no ``weight_range`` error).
+
+    Notes
+    -----
+    Perturb-then-fold, ``W_f' = (W + sigma r_W n) s'`` with ``s'`` the perturbed
+    batch-norm scale, is put into the cells as a difference error per pair:
+    ``delta = D (s' / s - 1) + sigma r_W s' n (g_max - g_min) / max|W_f|``, with
+    ``D`` the pair's target difference.  The multiplicative part is exact for every
+    scaling; the additive part is a conductance error of the size that gives
+    ``sigma r_W s'`` per weight under ``layer`` scaling, so weights stored
+    amplified (``column``, ``biscale``) see it reduced in weight units.  Every
+    plane draws its own additive errors, including the pairs of weights it does
+    not hold (the other scale group of ``biscale``).
+    """
+    sigma = config.programming_sigma
+    if config.programming_error != "weight_range" or sigma == 0 or mapping.w_max == 0:
+        return None
+    dg = config.g_max - config.g_min
+    n_b = rng.standard_normal(np.shape(b_folded))
+    n_w = [rng.standard_normal((mapping.n_in, mapping.n_out)) for _ in mapping.planes]
+    s_old, t_old = noise.folded_affine(sigma, None)
+    s_new, t_new = noise.folded_affine(sigma, rng)
+    if noise.bns:
+        bias_delta = (noise.b + sigma * noise.r_b * n_b) * s_new + t_new - b_folded
+        gain = np.where(s_old != 0, s_new / np.where(s_old != 0, s_old, 1.0), 1.0)
+    else:
+        bias_delta = sigma * noise.r_b * n_b
+        gain = 1.0
+    unit = sigma * noise.r_W * dg / mapping.w_max
+    deltas = []
+    for plane, n in zip(mapping.planes, n_w, strict=True):
+        d = unit * s_new * n
+        if noise.bns:
+            d = d + (dg * plane.value() / plane.vmax) * (gain - 1.0)
+        deltas.append(d)
+    return LayerErrors(deltas, np.asarray(bias_delta, dtype=float),
+                       float(unit * np.mean(np.abs(s_new))))
 
 
 def apply_stuck(G: np.ndarray, config: AnalogConfig, rng: np.random.Generator) -> np.ndarray:
@@ -146,12 +232,3 @@ def read_noise(V: np.ndarray, G: np.ndarray, config: AnalogConfig,
     else:
         std = np.sqrt((V * V) @ (s * G) ** 2)
     return std * rng.standard_normal((K, N))
-
-
-def perturb_bias(b: np.ndarray, w_range_half: float, config: AnalogConfig,
-                 rng: np.random.Generator) -> np.ndarray:
-    """The bias change of ``weight_range`` error: sigma R n per bias (zeros otherwise)."""
-    b = np.asarray(b, dtype=float)
-    if config.programming_error != "weight_range" or config.programming_sigma == 0:
-        return np.zeros_like(b)
-    return config.programming_sigma * w_range_half * rng.standard_normal(b.shape)

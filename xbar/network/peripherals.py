@@ -30,7 +30,8 @@ import numpy as np
 
 from .config import AnalogConfig
 
-__all__ = ["input_steps", "adc_quantize", "calibrated_range", "full_scale_range"]
+__all__ = ["input_steps", "adc_quantize", "calibrated_range", "full_scale_range",
+           "pow2_ranges", "quantize_activations"]
 
 
 def input_steps(a: np.ndarray, config: AnalogConfig) -> list[tuple[float, np.ndarray]]:
@@ -109,17 +110,61 @@ def calibrated_range(samples: np.ndarray, config: AnalogConfig) -> float:
 
 
 def full_scale_range(config: AnalogConfig, *, kind: str, reference: bool,
-                     offset_frac: float) -> float:
-    """Largest possible ADC input [A] of an array of ``array_rows`` rows.
+                     offset_frac: float, rows: int | None = None) -> float:
+    """Largest possible ADC input [A] of a tile with ``rows`` rows present.
 
     ``kind`` "differential": every row at ``v_read`` on a pair (g_max, g_min);
     offset cells with digital subtraction: every cell at g_max; with a reference
     column: the largest distance of a cell from the reference conductance.
+    ``rows`` defaults to ``array_rows`` (a fully used array).
     """
     dg = config.g_max - config.g_min
-    rows = config.array_rows * config.v_read
+    rows = (config.array_rows if rows is None else rows) * config.v_read
     if kind == "differential":
         return rows * dg
     if reference:
         return rows * dg * max(offset_frac, 1.0 - offset_frac)
     return rows * config.g_max
+
+
+def pow2_ranges(ranges: list[float], labels: list[str]) -> list[float]:
+    """Raise slice ranges so that those of one weight differ by powers of two.
+
+    Planes whose labels differ only in the ``slice<i>`` part belong to one group
+    (one scale group of a weight).  In a group with top range ``R``, a range ``r``
+    becomes ``R / 2**floor(log2(R / r))`` (>= r, so nothing clips more than before).
+
+    >>> pow2_ranges([1.0, 0.3, 0.1], ["slice0", "slice1", "slice2"])
+    [1.0, 0.5, 0.125]
+    """
+    out = list(ranges)
+    groups: dict[str, list[int]] = {}
+    for i, label in enumerate(labels):
+        groups.setdefault(label.rsplit("slice", 1)[0], []).append(i)
+    for idx in groups.values():
+        top = max(out[i] for i in idx)
+        if top <= 0:
+            continue
+        for i in idx:
+            if out[i] > 0:
+                out[i] = top / 2.0 ** np.floor(np.log2(top / out[i]))
+    return out
+
+
+def quantize_activations(x: np.ndarray, r: float, bits: int, signed: bool) -> np.ndarray:
+    """Uniform quantisation of activations to ``bits`` bits over range ``r``.
+
+    Unsigned: levels ``k r / (2**B - 1)``, k = 0..2**B - 1 (inputs clipped to
+    [0, r]); signed: ``k r / (2**(B-1) - 1)``, |k| <= 2**(B-1) - 1.  A range of 0
+    maps everything to 0.
+
+    >>> quantize_activations(np.array([-0.2, 0.1, 0.4, 2.0]), 1.0, 2, signed=False).tolist()
+    [0.0, 0.0, 0.3333333333333333, 1.0]
+    >>> quantize_activations(np.array([-0.6, 0.2]), 1.0, 2, signed=True).tolist()
+    [-1.0, 0.0]
+    """
+    if r <= 0:
+        return np.zeros_like(x)
+    n = 2 ** (bits - 1) - 1 if signed else 2 ** bits - 1
+    lo = -1.0 if signed else 0.0
+    return np.rint(np.clip(x / r, lo, 1.0) * n) * (r / n)

@@ -243,11 +243,16 @@ class Tile:
         Programmed conductances [S] (rows x physical columns).
     W_eff : ndarray
         Transfer matrix [S]: column currents = V @ W_eff (linear cells).
+    G_full : ndarray or None
+        The whole physical array when the tile is partly used and its padding cells
+        are simulated (``G`` and ``W_eff`` are then its used block: rows ``:rows``,
+        columns ``:columns``; the padding rows are driven at 0 V).
     """
 
     spec: TileSpec
     G: np.ndarray
     W_eff: np.ndarray
+    G_full: np.ndarray | None = None
     _crossbar: object = None
     _series: list = field(default_factory=list, repr=False)
 
@@ -281,8 +286,13 @@ class Tile:
                     I += (V ** (2 * n + 1)) @ H
         else:
             if self._crossbar is None:
-                self._crossbar = make_crossbar(self.G, config)
-            I = np.asarray(self._crossbar.solve(V).output, dtype=float)
+                self._crossbar = make_crossbar(self.G if self.G_full is None else self.G_full,
+                                               config)
+            Vp = V
+            if self.G_full is not None:  # padding rows at 0 V, padding columns not read
+                Vp = np.zeros((V.shape[0], self.G_full.shape[0]))
+                Vp[:, :V.shape[1]] = V
+            I = np.asarray(self._crossbar.solve(Vp).output, dtype=float)[:, :self.G.shape[1]]
         if rng is not None and config.read_noise_sigma > 0:
             from .nonideal import read_noise
 
