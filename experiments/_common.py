@@ -73,7 +73,9 @@ def digital_accuracy(model, limit=None) -> float:
 
 
 def markdown_table(table, *, digits=1) -> str:
-    """Mean +/- std (min) per grid point, first field down, second field across."""
+    """Mean [95% CI of the mean] (std, min) per grid point, first field down, second across."""
+    from xbar.network.stats import mean_ci
+
     f1 = table.fields[0]
     second = table.values[1] if len(table.fields) > 1 else ("accuracy",)
     head = f"| {f1} | " + " | ".join(
@@ -82,12 +84,13 @@ def markdown_table(table, *, digits=1) -> str:
     for i, v1 in enumerate(table.values[0]):
         cells = []
         for j in range(len(second)):
-            m, s, lo = table.mean[i, j], table.std[i, j], table.min[i, j]
+            ci, lo = mean_ci(table.accuracies[i, j]), table.min[i, j]
             if table.chips > 1:
-                cells.append(f"{100 * m:.{digits}f} +/- {100 * s:.{digits}f} "
-                             f"(min {100 * lo:.{digits}f})")
+                cells.append(f"{100 * ci.mean:.{digits}f} [{100 * ci.low:.{digits}f}, "
+                             f"{100 * ci.high:.{digits}f}] (std {100 * ci.std:.{digits}f}, "
+                             f"min {100 * lo:.{digits}f})")
             else:
-                cells.append(f"{100 * m:.{digits}f}")
+                cells.append(f"{100 * ci.mean:.{digits}f}")
         lines.append(f"| {v1} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -81,7 +81,7 @@ def main(argv=None) -> int:
             continue
         table = C.run(f"xiao_{name}", MODEL, base, axes, args, chips=chips)
         plot_sweep(table, args.out / f"xiao_{name}.png", title=title, digital=digital,
-                   band="std" if table.chips > 1 else "none",
+                   band="ci" if table.chips > 1 else "none",
                    xscale="symlog" if name.startswith("map_wires") else "linear")
         C.save_json(args.out / f"xiao_{name}.json",
                     {"title": title, "fields": table.fields, "chips": table.chips,

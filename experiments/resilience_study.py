@@ -25,8 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
 MODELS = {"plain": "default", "noise": "default_noise", "hessian": "default_hessian"}
-SIGMAS = [0.0, 0.05, 0.1, 0.12, 0.15, 0.2, 0.25, 0.3]
+SIGMAS = [0.0, 0.05, 0.1, 0.12, 0.15, 0.2, 0.3]
 SCALINGS = ["layer", "column", "biscale"]
+#: the sigma where the judging comparisons are made with --judge-chips chips (common seeds)
+JUDGE = {"ideal_circuit": 0.12, "circuit": 0.1}
 
 
 def conditions(args):
@@ -39,6 +41,57 @@ def conditions(args):
         "circuit": (base.replace(r_col=args.wire_r, adc_bits=8, adc_range="calibrated"),
                     f"+ bit-line wires {args.wire_r:g} ohm/cell, 8-bit calibrated ADC"),
     }
+
+
+def paired(judge):
+    """Paired differences (common chip seeds) at the judging sigma: every (model, scaling)
+    minus plain/layer, and bi-scale minus layer per model, in points with 95 % CI."""
+    from xbar.network.stats import mean_ci, paired_difference
+
+    base = judge["plain"].accuracies[0, SCALINGS.index("layer")]
+    out = {"sigma": judge["plain"].values[0][0], "chips": judge["plain"].chips,
+           "accuracy": {}, "vs_plain_layer": {}, "biscale_vs_layer": {},
+           "column_vs_layer": {}}
+    for k, t in judge.items():
+        for j, s in enumerate(SCALINGS):
+            a = t.accuracies[0, j]
+            out["accuracy"][f"{k}/{s}"] = mean_ci(a).to_dict()
+            if (k, s) != ("plain", "layer"):
+                out["vs_plain_layer"][f"{k}/{s}"] = paired_difference(a, base).to_dict()
+        lay = t.accuracies[0, SCALINGS.index("layer")]
+        for s in ("biscale", "column"):
+            out[f"{s}_vs_layer"][k] = paired_difference(
+                t.accuracies[0, SCALINGS.index(s)], lay).to_dict()
+    if "hessian" in judge and "noise" in judge:
+        j = SCALINGS.index("layer")
+        out["hessian_vs_noise_layer"] = paired_difference(
+            judge["hessian"].accuracies[0, j], judge["noise"].accuracies[0, j]).to_dict()
+    return out
+
+
+def _ci(d, scale=100.0):
+    """``mean [low, high]`` of a MeanCI dict, in points."""
+    return (f"{scale * d['mean']:+.1f} [{scale * d['low']:+.1f}, {scale * d['high']:+.1f}]"
+            + ("" if d["low"] > 0 or d["high"] < 0 else " (none)"))
+
+
+def judge_report(pj) -> list[str]:
+    lines = [f"At sigma = {pj['sigma']}, {pj['chips']} chips (common seeds), mean accuracy "
+             "[95% CI] and paired differences in points [95% CI]; '(none)': the interval "
+             "contains 0.\n", "| model / scaling | accuracy % | minus plain/layer (points) |",
+             "|---|---|---|"]
+    for key, acc in pj["accuracy"].items():
+        d = pj["vs_plain_layer"].get(key)
+        lines.append(f"| {key} | {100 * acc['mean']:.1f} [{100 * acc['low']:.1f}, "
+                     f"{100 * acc['high']:.1f}] | {_ci(d) if d else '-'} |")
+    lines += ["", "| model | biscale minus layer | column minus layer |", "|---|---|---|"]
+    for k in pj["biscale_vs_layer"]:
+        lines.append(f"| {k} | {_ci(pj['biscale_vs_layer'][k])} | "
+                     f"{_ci(pj['column_vs_layer'][k])} |")
+    if "hessian_vs_noise_layer" in pj:
+        lines.append(f"\nhessian minus noise training (layer scaling): "
+                     f"{_ci(pj['hessian_vs_noise_layer'])}")
+    return lines + [""]
 
 
 def recovery(tables, clean_index=0, threshold=0.10):
@@ -81,6 +134,8 @@ def main(argv=None) -> int:
     p.add_argument("--circuit-sigmas", type=float, nargs="*", default=None,
                    help="sigma grid of the circuit condition (default: the full grid)")
     p.add_argument("--models", nargs="*", default=list(MODELS))
+    p.add_argument("--judge-chips", type=int, default=100,
+                   help="chips at the judging sigma of each condition (paired comparisons)")
     args = p.parse_args(argv)
     chips = args.chips or 20
     from xbar.network import plot_sweep
@@ -101,9 +156,10 @@ def main(argv=None) -> int:
                                 args, chips=n_chips)
         fig, axes = C.figure(len(tables))
         for ax, (key, t) in zip(axes[0], tables.items(), strict=True):
-            plot_sweep(t, ax=ax, title=f"{key} training ({MODELS[key]})", digital=digital[key])
+            plot_sweep(t, ax=ax, title=f"{key} training ({MODELS[key]})", digital=digital[key],
+                       band="ci")
             ax.set_ylim(0, 100)
-        fig.suptitle(f"{title}; mean $\\pm$1 std over {n_chips} chips", fontsize=10)
+        fig.suptitle(f"{title}; mean and 95% CI over {n_chips} chips", fontsize=10)
         fig.savefig(args.out / f"wan_{cond}.png", dpi=150)
         # the three trainings compared, one panel per scaling
         fig, axes = C.figure(len(SCALINGS))
@@ -112,11 +168,15 @@ def main(argv=None) -> int:
             comb = SweepTable(fields=("programming_sigma", "training"),
                               values=(tuple(sigmas), tuple(tables)), accuracies=acc,
                               seconds=np.zeros_like(acc))
-            plot_sweep(comb, ax=ax, title=f"{s} scaling")
+            plot_sweep(comb, ax=ax, title=f"{s} scaling", band="ci")
             ax.set_ylim(0, 100)
-        fig.suptitle(f"{title}; mean $\\pm$1 std over {n_chips} chips", fontsize=10)
+        fig.suptitle(f"{title}; mean and 95% CI over {n_chips} chips", fontsize=10)
         fig.savefig(args.out / f"wan_{cond}_by_training.png", dpi=150)
 
+        judge = {key: C.run(f"wan_{cond}_{MODELS[key]}_judge", MODELS[key], base,
+                            {"programming_sigma": [JUDGE[cond]], "weight_scaling": SCALINGS},
+                            args, chips=args.judge_chips) for key in args.models}
+        pj = paired(judge)
         rec = recovery(tables)
         C.save_json(args.out / f"wan_{cond}.json", {
             "title": title,
@@ -125,6 +185,7 @@ def main(argv=None) -> int:
             "config": base.to_dict(),
             "tables": {k: t.summary() for k, t in tables.items()},
             "recovery": rec,
+            "judge": pj,
         })
         report = [f"### {cond}: {title} ({n_chips} chips per point)\n"]
         for key, t in tables.items():
@@ -144,6 +205,8 @@ def main(argv=None) -> int:
                               f"{100 * r['recovered_fraction']:.0f}% | "
                               f"{r['clean_drop_points_vs_plain']:+.1f} |")
             report.append("")
+        report += [f"#### Paired comparisons at sigma = {JUDGE[cond]} "
+                   f"({args.judge_chips} chips)\n"] + judge_report(pj)
         (args.out / f"wan_{cond}.md").write_text("\n".join(report))
     # the summary collects every condition done so far (this run or earlier ones)
     header = "digital accuracy: " + ", ".join(

@@ -142,7 +142,11 @@ class SweepTable:
         return _nanreduce(np.nanmax, self.accuracies)
 
     def summary(self) -> list[dict[str, Any]]:
-        """One dict per grid point: swept values, mean, std, min, max and the per-chip list."""
+        """One dict per grid point: swept values, mean, std, standard error and 95 % CI of
+        the mean over chips (:func:`xbar.network.stats.mean_ci`), min, max and the per-chip
+        list."""
+        from .stats import mean_ci
+
         out = []
         second = self.values[1] if len(self.fields) > 1 else (None,)
         for i, v1 in enumerate(self.values[0]):
@@ -151,9 +155,12 @@ class SweepTable:
                 if len(self.fields) > 1:
                     row[self.fields[1]] = v2
                 accs = self.accuracies[i, j]
+                ci = mean_ci(accs)
                 row.update(
                     accuracy=_num(self.mean[i, j]),
                     accuracy_std=_num(self.std[i, j]),
+                    accuracy_sem=_num(ci.sem),
+                    accuracy_ci95=[_num(ci.low), _num(ci.high)],
                     accuracy_min=_num(self.min[i, j]),
                     accuracy_max=_num(self.max[i, j]),
                     accuracies=[_num(a) for a in accs],
@@ -979,9 +986,9 @@ def plot_sweep(
         From :func:`sweep` or :func:`read_sweep`.
     path : str or path, optional
         Save the figure here (PNG, PDF, SVG by suffix).
-    band : {"std", "minmax", "none"}
-        Shaded band around the mean: +/- one standard deviation over chips, or the
-        min-max range over chips.
+    band : {"std", "ci", "minmax", "none"}
+        Shaded band around the mean: +/- one standard deviation over chips, the 95 %
+        confidence interval of the mean over chips (Student t), or the min-max range.
     title : str, optional
         Figure title.
     digital : float, optional
@@ -995,8 +1002,8 @@ def plot_sweep(
     -------
     matplotlib.figure.Figure
     """
-    if band not in ("std", "minmax", "none"):
-        raise ConfigError(f"band must be 'std', 'minmax' or 'none', got {band!r}")
+    if band not in ("std", "ci", "minmax", "none"):
+        raise ConfigError(f"band must be 'std', 'ci', 'minmax' or 'none', got {band!r}")
     if ax is None:
         from matplotlib.figure import Figure
 
@@ -1022,6 +1029,12 @@ def plot_sweep(
         if band == "std":
             s = 100 * std[order, j]
             ax.fill_between(xs[order], m - s, m + s, color=line.get_color(), alpha=0.18, lw=0)
+        elif band == "ci":
+            from .stats import mean_ci
+
+            cis = [mean_ci(table.accuracies[i, j]) for i in order]
+            ax.fill_between(xs[order], [100 * c.low for c in cis], [100 * c.high for c in cis],
+                            color=line.get_color(), alpha=0.18, lw=0)
         elif band == "minmax":
             ax.fill_between(xs[order], 100 * lo[order, j], 100 * hi[order, j],
                             color=line.get_color(), alpha=0.18, lw=0)
@@ -1051,7 +1064,8 @@ def plot_sweep(
     elif xscale != "linear":
         ax.set_xscale(xscale)
     ax.set_xlabel(_LABELS.get(table.fields[0], table.fields[0].replace("_", " ")))
-    band_text = {"std": r" ($\pm$1 std over chips)", "minmax": " (min-max over chips)",
+    band_text = {"std": r" ($\pm$1 std over chips)", "ci": " (95% CI of the mean)",
+                 "minmax": " (min-max over chips)",
                  "none": ""}[band]
     if table.chips > 1:
         ax.set_ylabel(f"test accuracy (%)\nmean of {table.chips} chips{band_text}")
