@@ -48,24 +48,25 @@ def paired(judge):
     minus plain/layer, and bi-scale minus layer per model, in points with 95 % CI."""
     from xbar.network.stats import mean_ci, paired_difference
 
-    base = judge["plain"].accuracies[0, SCALINGS.index("layer")]
+    def acc(t, s):
+        return t.accuracies[0, t.values[1].index(s)] if s in t.values[1] else None
+
+    base = acc(judge["plain"], "layer")
     out = {"sigma": judge["plain"].values[0][0], "chips": judge["plain"].chips,
            "accuracy": {}, "vs_plain_layer": {}, "biscale_vs_layer": {},
            "column_vs_layer": {}}
     for k, t in judge.items():
-        for j, s in enumerate(SCALINGS):
-            a = t.accuracies[0, j]
+        for s in t.values[1]:
+            a = acc(t, s)
             out["accuracy"][f"{k}/{s}"] = mean_ci(a).to_dict()
             if (k, s) != ("plain", "layer"):
                 out["vs_plain_layer"][f"{k}/{s}"] = paired_difference(a, base).to_dict()
-        lay = t.accuracies[0, SCALINGS.index("layer")]
         for s in ("biscale", "column"):
-            out[f"{s}_vs_layer"][k] = paired_difference(
-                t.accuracies[0, SCALINGS.index(s)], lay).to_dict()
+            if s in t.values[1]:
+                out[f"{s}_vs_layer"][k] = paired_difference(acc(t, s), acc(t, "layer")).to_dict()
     if "hessian" in judge and "noise" in judge:
-        j = SCALINGS.index("layer")
         out["hessian_vs_noise_layer"] = paired_difference(
-            judge["hessian"].accuracies[0, j], judge["noise"].accuracies[0, j]).to_dict()
+            acc(judge["hessian"], "layer"), acc(judge["noise"], "layer")).to_dict()
     return out
 
 
@@ -86,8 +87,9 @@ def judge_report(pj) -> list[str]:
                      f"{100 * acc['high']:.1f}] | {_ci(d) if d else '-'} |")
     lines += ["", "| model | biscale minus layer | column minus layer |", "|---|---|---|"]
     for k in pj["biscale_vs_layer"]:
+        col = pj["column_vs_layer"].get(k)
         lines.append(f"| {k} | {_ci(pj['biscale_vs_layer'][k])} | "
-                     f"{_ci(pj['column_vs_layer'][k])} |")
+                     f"{_ci(col) if col else '-'} |")
     if "hessian_vs_noise_layer" in pj:
         lines.append(f"\nhessian minus noise training (layer scaling): "
                      f"{_ci(pj['hessian_vs_noise_layer'])}")
@@ -136,6 +138,12 @@ def main(argv=None) -> int:
     p.add_argument("--models", nargs="*", default=list(MODELS))
     p.add_argument("--judge-chips", type=int, default=100,
                    help="chips at the judging sigma of each condition (paired comparisons)")
+    p.add_argument("--circuit-judge-chips", type=int, default=None,
+                   help="chips at the judging sigma of the circuit condition")
+    p.add_argument("--sigmas", type=float, nargs="*", default=None,
+                   help="sigma grid of the curves (default: the full grid)")
+    p.add_argument("--curve-limit", type=int, default=None,
+                   help="test images of the curves (the judging points use --limit)")
     args = p.parse_args(argv)
     chips = args.chips or 20
     from xbar.network import plot_sweep
@@ -148,12 +156,20 @@ def main(argv=None) -> int:
         if args.only and cond not in args.only:
             continue
         n_chips = args.circuit_chips if cond == "circuit" and args.circuit_chips else chips
-        sigmas = args.circuit_sigmas if cond == "circuit" and args.circuit_sigmas else SIGMAS
+        sigmas = args.circuit_sigmas if cond == "circuit" and args.circuit_sigmas else (
+            args.sigmas or SIGMAS)
+        j_chips = (args.circuit_judge_chips if cond == "circuit" and args.circuit_judge_chips
+                   else args.judge_chips)
+        judge = {key: C.run(f"wan_{cond}_{MODELS[key]}_judge", MODELS[key], base,
+                            {"programming_sigma": [JUDGE[cond]],
+                             "weight_scaling": SCALINGS if key == "plain" else
+                             ["layer", "biscale"]},
+                            args, chips=j_chips) for key in args.models}
         tables = {}
         for key in args.models:
             tables[key] = C.run(f"wan_{cond}_{MODELS[key]}", MODELS[key], base,
                                 {"programming_sigma": sigmas, "weight_scaling": SCALINGS},
-                                args, chips=n_chips)
+                                args, chips=n_chips, limit=args.curve_limit)
         fig, axes = C.figure(len(tables))
         for ax, (key, t) in zip(axes[0], tables.items(), strict=True):
             plot_sweep(t, ax=ax, title=f"{key} training ({MODELS[key]})", digital=digital[key],
@@ -173,9 +189,6 @@ def main(argv=None) -> int:
         fig.suptitle(f"{title}; mean and 95% CI over {n_chips} chips", fontsize=10)
         fig.savefig(args.out / f"wan_{cond}_by_training.png", dpi=150)
 
-        judge = {key: C.run(f"wan_{cond}_{MODELS[key]}_judge", MODELS[key], base,
-                            {"programming_sigma": [JUDGE[cond]], "weight_scaling": SCALINGS},
-                            args, chips=args.judge_chips) for key in args.models}
         pj = paired(judge)
         rec = recovery(tables)
         C.save_json(args.out / f"wan_{cond}.json", {
@@ -206,7 +219,7 @@ def main(argv=None) -> int:
                               f"{r['clean_drop_points_vs_plain']:+.1f} |")
             report.append("")
         report += [f"#### Paired comparisons at sigma = {JUDGE[cond]} "
-                   f"({args.judge_chips} chips)\n"] + judge_report(pj)
+                   f"({j_chips} chips)\n"] + judge_report(pj)
         (args.out / f"wan_{cond}.md").write_text("\n".join(report))
     # the summary collects every condition done so far (this run or earlier ones)
     header = "digital accuracy: " + ", ".join(

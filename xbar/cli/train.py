@@ -30,6 +30,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--draws", type=int, default=1,
                    help="noise draws (noise) or Rademacher vectors (hessian) per step")
     p.add_argument("--hessian-weight", type=float, default=1.0)
+    p.add_argument("--activation-bits", type=int, default=0, metavar="B",
+                   help="quantisation-aware training: quantise every matmul layer's input to B "
+                        "bits (straight-through estimator); 0 = off")
     p.add_argument("--out", required=True, metavar="PATH",
                    help="output stem; writes PATH.json and PATH.npz (the directory must "
                         "exist and be writable)")
@@ -72,6 +75,11 @@ def run(args) -> int:
 
     validate_train_args(args.method, args.train_noise, args.epochs, args.batch_size, args.lr,
                         args.draws, args.hessian_weight)
+    if args.activation_bits != 0 and not 2 <= args.activation_bits <= 32:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"--activation-bits {args.activation_bits}: must be 0 (off) or "
+                          "2 to 32")
     stem = _check_out(args.out)
     from ..network import load_dataset
     from ..network.model import save_model
@@ -80,13 +88,15 @@ def run(args) -> int:
     bar = ProgressBar(f"train {args.method}")
     res = train(args.model, data, method=args.method, train_noise=args.train_noise,
                 epochs=args.epochs, seed=args.seed, batch_size=args.batch_size, lr=args.lr,
-                draws=args.draws, hessian_weight=args.hessian_weight, progress=bar)
+                draws=args.draws, hessian_weight=args.hessian_weight, progress=bar,
+                activation_bits=args.activation_bits)
     res.model.name = stem.name
     jpath, npath = save_model(res.model, stem)
     acc = res.model.accuracy(data.x_test, data.y_test)
     best = res.history[res.best_epoch - 1]
     summary = {"out": [str(jpath), str(npath)], "method": res.method,
-               "train_noise": res.train_noise, "epochs": args.epochs, "seed": args.seed,
+               "train_noise": res.train_noise, "activation_bits": args.activation_bits,
+               "epochs": args.epochs, "seed": args.seed,
                "best_epoch": res.best_epoch, "val_accuracy": best["val_accuracy"],
                "val_noisy_accuracy": best["val_noisy_accuracy"], "test_accuracy": acc,
                "seconds": res.seconds}

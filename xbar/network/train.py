@@ -49,6 +49,7 @@ from .data import Dataset, load_dataset
 from .layers import cross_entropy
 from .model import Model, load_model
 from .noise import check_sigma, draw_weight_noise, perturb_model, weight_range_sigma
+from .qat import ActivationQuantizer
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +115,12 @@ class _Flat:
                                else np.zeros(self.params[k].size) for k in self.keys])
 
 
-def _loss_grad(model: Model, flat: _Flat, xb, yb) -> tuple[float, np.ndarray, np.ndarray]:
-    logits = model.forward(xb, training=True)
+def _loss_grad(model: Model, flat: _Flat, xb, yb, act=None
+               ) -> tuple[float, np.ndarray, np.ndarray]:
+    logits = model.forward(xb, training=True, mvm=act.training_hook if act else None)
     loss, d = cross_entropy(logits, yb)
+    if act is not None:  # straight-through estimator (xbar.network.qat)
+        act.store(model)
     model.backward(d)
     return loss, flat.grad(), logits
 
@@ -271,7 +275,8 @@ def train(model_or_name: Model | str = "default", dataset: Dataset | str = "digi
           method: str = "plain", train_noise: float = 0.0, epochs: int = 30, seed: int = 0,
           batch_size: int = 32, lr: float = 3e-3, draws: int = 1,
           hessian_weight: float = 1.0, hessian_step: float = 1.0, val_draws: int = 5,
-          progress: Callable[[int, int], None] | None = None) -> TrainResult:
+          progress: Callable[[int, int], None] | None = None,
+          activation_bits: int = 0) -> TrainResult:
     """Train a model on a data set; deterministic for a seed.
 
     Parameters
@@ -301,6 +306,10 @@ def train(model_or_name: Model | str = "default", dataset: Dataset | str = "digi
         Finite-difference step of the penalty estimator, in units of the noise scale.
     val_draws : int
         Fixed chips used to score each epoch on the validation split.
+    activation_bits : int
+        Quantisation-aware training: every matmul layer's input quantised to this
+        many bits with the straight-through estimator (:mod:`xbar.network.qat`),
+        also when scoring epochs; 0 = off.
     progress : callable, optional
         ``progress(done_steps, total_steps)``.
 
@@ -325,6 +334,8 @@ def train(model_or_name: Model | str = "default", dataset: Dataset | str = "digi
     rng_noise = np.random.default_rng(s_noise)
     val_seeds = s_val.spawn(int(val_draws))
 
+    act = ActivationQuantizer(activation_bits) if activation_bits else None
+    hook = act.eval_hook if act else None
     flat = _Flat(model)
     theta = flat.get()
     opt = _Adam(theta.size, lr)
@@ -345,24 +356,24 @@ def train(model_or_name: Model | str = "default", dataset: Dataset | str = "digi
             idx = order[b0:b0 + batch_size]
             xb, yb = data.x_train[idx], data.y_train[idx]
             if method == "plain":
-                loss, g, logits = _loss_grad(model, flat, xb, yb)
+                loss, g, logits = _loss_grad(model, flat, xb, yb, act)
             elif method == "noise":
                 g = np.zeros_like(theta)
                 loss = 0.0
                 for _ in range(draws):
                     delta = flat.pack(draw_weight_noise(model, sigma, rng_noise))
                     flat.set(theta + delta)
-                    lk, gk, logits = _loss_grad(model, flat, xb, yb)
+                    lk, gk, logits = _loss_grad(model, flat, xb, yb, act)
                     loss += lk / draws
                     g += gk / draws
                 flat.set(theta)
             else:  # hessian
                 def loss_grad(th, xb=xb, yb=yb):
                     flat.set(th)
-                    lk, gk, _ = _loss_grad(model, flat, xb, yb)
+                    lk, gk, _ = _loss_grad(model, flat, xb, yb, act)
                     return lk, gk
 
-                loss, g0, logits = _loss_grad(model, flat, xb, yb)
+                loss, g0, logits = _loss_grad(model, flat, xb, yb, act)
                 buffers = {k: v.copy() for k, v in _buffers(model).items()}
                 pen, gp = hessian_penalty(loss_grad, theta, noise_scales(model, sigma, flat),
                                           rng_noise, draws=draws, h=hessian_step,
@@ -381,12 +392,12 @@ def train(model_or_name: Model | str = "default", dataset: Dataset | str = "digi
                 progress(step, total)
 
         # ---- validation: clean and under the training noise (fixed chips)
-        val_logits = model.forward(data.x_val)
+        val_logits = model.forward(data.x_val, mvm=hook)
         val_loss, _ = cross_entropy(val_logits, data.y_val)
         val_acc = float(np.mean(val_logits.argmax(axis=1) == data.y_val))
         if sigma > 0:
             accs = [perturb_model(model, sigma, np.random.default_rng(vs)).accuracy(
-                data.x_val, data.y_val) for vs in val_seeds]
+                data.x_val, data.y_val, mvm=hook) for vs in val_seeds]
             val_noisy = float(np.mean(accs))
         else:
             val_noisy = val_acc
