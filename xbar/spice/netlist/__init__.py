@@ -170,7 +170,8 @@ def read_netlist(source: str | Path, *, name: str | None = None) -> Circuit:
     ctx = Context("", None, params, Scope(subckts, models, None), [])
     builder.expand(elements, ctx)
     n_elements = sum(len(rows.name) for rows in (builder.r, builder.v, builder.i, builder.g,
-                                                 builder.e, builder.d)) + len(builder.b)
+                                                 builder.e, builder.d)) + len(builder.b) \
+        + len(builder.mos_rows)
     if n_elements == 0:
         raise NetlistError(f"{file} has no circuit elements",
                            location=Location(file, 1, 1, reader.title),
