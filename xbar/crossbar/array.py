@@ -140,10 +140,26 @@ class CrossbarSolution:
     col_voltages: np.ndarray | None = None
     cell_currents: np.ndarray | None = None
     _state: dict | None = field(default=None, repr=False)
+    _circuit: object = field(default=None, repr=False)
+    _power: object = field(default=None, repr=False)
 
     @property
     def batch_size(self) -> int:
         return self.output.shape[0]
+
+    @property
+    def power(self):
+        """:class:`~xbar.crossbar.power.ArrayPower` [W] of every input: what the sources
+        supply and its split over cells, selectors, access resistors, row and column
+        wires, drivers and sense resistors (computed on first use; see
+        :mod:`xbar.crossbar.power`)."""
+        if self._power is None:
+            from .power import solution_power
+
+            st = self._state
+            self._power = solution_power(self._circuit, self.inputs, st["xr"], st["xc"],
+                                         st.get("ve"))
+        return self._power
 
 
 @dataclass
@@ -703,6 +719,7 @@ class Crossbar:
             residual=res,
             inputs=V,
             _state=state,
+            _circuit=self._power_circuit(),
         )
         if return_nodes:
             sol.row_voltages = Vr
@@ -1154,6 +1171,52 @@ class Crossbar:
         self._cache[key] = lin
         return lin
 
+    # --------------------------------------------------------------- power
+    def _power_circuit(self):
+        """The plain data :mod:`xbar.crossbar.power` needs (cached with the structure)."""
+        pc = self._cache.get("power_circuit")
+        if pc is None:
+            from .power import PowerCircuit
+
+            st = self._struct()
+            wire_r, wire_c = self._raw_segments()
+            pc = PowerCircuit(
+                rows=st.rows, cols=st.cols, wire_rows=wire_r, wire_cols=wire_c,
+                r_driver=np.broadcast_to(self._r_driver, (self._M,)),
+                r_sense=np.broadcast_to(self._r_sense, (self._N,)),
+                r_access=np.broadcast_to(self._r_access, (self._M, self._N)), G=self._G,
+                g_cell=self._g_small(), elements=tuple(self._elements()),
+                linear=self.is_linear, bias_values=st.bias_values)
+            self._cache["power_circuit"] = pc
+        return pc
+
+    def power_forms(self):
+        """Power of any input as quadratic forms, ``P_c(V) = V^T Q_c V`` (cached).
+
+        One batched solve of the M unit inputs (residual 1e-13); replacing ``G`` or a
+        resistance invalidates it with the transfer matrix.  Linear cells and no
+        biased line ends only (power is then a quadratic form of the inputs).
+
+        Returns
+        -------
+        PowerForms
+            ``.Q`` (M, M) [S] per part, ``.power(V)``, ``.batch_energy(V.T @ V)``;
+            see :mod:`xbar.crossbar.power`.
+        """
+        forms = self._cache.get("power_forms")
+        if forms is None:
+            from .power import quadratic_forms
+
+            if not self.is_linear or self._struct().bias_values.size:
+                raise ConfigError(
+                    "power_forms() needs linear cells and no biased line ends (the power "
+                    "is then a quadratic form of the inputs)",
+                    hint="use solve(V).power for this array")
+            sol = self.solve(np.eye(self._M), tol=1e-13)
+            forms = quadratic_forms(self._power_circuit(), sol._state["xr"], sol._state["xc"])
+            self._cache["power_forms"] = forms
+        return forms
+
     # --------------------------------------------------------------- export
     def to_netlist(self, path=None, V=None, **kw) -> str:
         """Write the identical circuit as a SPICE netlist; see :func:`xbar.crossbar.to_netlist`."""
@@ -1241,4 +1304,5 @@ def _concat(parts):
         col_voltages=cat("col_voltages"),
         cell_currents=cat("cell_currents"),
         _state=st,
+        _circuit=parts[0]._circuit,
     )

@@ -1,0 +1,336 @@
+"""Power of a solved crossbar: what the sources deliver and where it is dissipated.
+
+Everything is computed from the solved node voltages (and, for nonlinear
+cells, the voltages across each series element), never from an average per
+cell:
+
+* **supplied**: ``sum V_s I_s`` over every ideal source (the inputs, any line-end
+  biases; the sense amplifiers' virtual grounds sit at 0 V and deliver nothing),
+  with ``I_s`` the current each source delivers into its line end;
+* **row / column wires**: ``sum g (V_a - V_b)^2`` over the internal segments plus
+  ``I^2 r_wire`` over each connected end segment;
+* **drivers / sense**: ``I^2 r_driver`` and ``I^2 r_sense`` of the end currents;
+* **cells**: ``I v`` over the memory devices (``G v^2`` for linear cells),
+  **selectors**: ``I v`` over the 1S1R selectors, **access**: ``I^2 r_access``
+  over the 1T1R access resistances.
+
+By Tellegen's theorem the parts sum to the supplied power; the balance holds to
+the solve's relative KCL residual (``tol``, 1e-10 by default), which
+:attr:`ArrayPower.balance_error` reports.
+
+For linear cells without biased line ends every part is a quadratic form of the
+input voltages, ``P_c(V) = V^T Q_c V``; :func:`quadratic_forms` builds the
+(M, M) matrices ``Q_c`` from one batched solve of the M unit inputs, after which
+the power of any input (or the summed energy of a whole batch, through its Gram
+matrix ``V^T V``) costs a matrix product.
+
+>>> import numpy as np, xbar
+>>> xb = xbar.Crossbar(np.full((3, 2), 1e-4), r_row=2.0, r_col=2.0, r_driver=10.0)
+>>> p = xb.solve([0.2, 0.1, 0.3]).power
+>>> bool(abs(p.supplied[0] - p.dissipated[0]) < 1e-12 * p.supplied[0])
+True
+>>> forms = xb.power_forms()
+>>> bool(np.isclose(forms.power([0.2, 0.1, 0.3]).cells[0], p.cells[0], rtol=1e-9))
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from ._structure import Family, end_currents
+from .devices import Device
+
+__all__ = ["ArrayPower", "PowerCircuit", "PowerForms", "PARTS", "solution_power",
+           "quadratic_forms"]
+
+#: The dissipating parts of an array, in reporting order.
+PARTS = ("cells", "selectors", "access", "row_wires", "col_wires", "drivers", "sense")
+
+
+@dataclass
+class ArrayPower:
+    """Power [W] of a batch of array solves, one entry per input (shape (K,) each).
+
+    Attributes
+    ----------
+    supplied : array (K,)
+        Net power delivered by every ideal source (inputs and line-end biases).
+    inputs : array (K,)
+        Power delivered by the input sources alone.
+    cells, selectors, access : array (K,)
+        Dissipated in the memory devices, the 1S1R selectors, the 1T1R access resistances.
+    row_wires, col_wires : array (K,)
+        Dissipated in the row / column wire segments (end segments included).
+    drivers, sense : array (K,)
+        Dissipated in the driver and sense resistances (``r_driver``, ``r_sense``).
+    """
+
+    supplied: np.ndarray
+    inputs: np.ndarray
+    cells: np.ndarray
+    selectors: np.ndarray
+    access: np.ndarray
+    row_wires: np.ndarray
+    col_wires: np.ndarray
+    drivers: np.ndarray
+    sense: np.ndarray
+
+    @property
+    def dissipated(self) -> np.ndarray:
+        """Sum of every dissipating part [W], (K,)."""
+        return sum(getattr(self, name) for name in PARTS)
+
+    @property
+    def wires(self) -> np.ndarray:
+        """Row plus column wires [W], (K,)."""
+        return self.row_wires + self.col_wires
+
+    @property
+    def balance_error(self) -> float:
+        """Largest ``|supplied - dissipated| / supplied`` over the batch (0 for no power)."""
+        scale = float(np.max(np.abs(self.supplied), initial=0.0))
+        if scale == 0.0:
+            return 0.0
+        return float(np.max(np.abs(self.supplied - self.dissipated)) / scale)
+
+    def to_dict(self) -> dict:
+        """Every part as a list of floats [W] (JSON-serialisable)."""
+        return {f.name: np.asarray(getattr(self, f.name), dtype=float).tolist()
+                for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class PowerCircuit:
+    """The plain data of an array that its power needs (built by :class:`Crossbar`).
+
+    Attributes
+    ----------
+    rows, cols : Family
+        The reduced line structure the solver used.
+    wire_rows : array (M, N + 1)
+        Wire resistance [ohm] of every row segment (end segments without the driver).
+    wire_cols : array (N, M + 1)
+        Wire resistance [ohm] of every column segment (end segments without the sense).
+    r_driver, r_sense : array (M,), (N,)
+        Driver and sense resistances [ohm] (also those of biased ends).
+    r_access : array (M, N)
+        Series access resistance [ohm] of every cell.
+    G : array (M, N)
+        Cell conductances [S].
+    g_cell : array (M, N)
+        Series conductance of a whole linear cell (device and access) [S].
+    elements : tuple of (Device, array)
+        Nonlinear series elements of a cell (device, then selector) with their scales.
+    linear : bool
+        True when every cell is ohmic (no selector).
+    bias_values : array
+        Voltages [V] of the biased line ends (source indices ``M + 1 ...``).
+    """
+
+    rows: Family
+    cols: Family
+    wire_rows: np.ndarray
+    wire_cols: np.ndarray
+    r_driver: np.ndarray
+    r_sense: np.ndarray
+    r_access: np.ndarray
+    G: np.ndarray
+    g_cell: np.ndarray
+    elements: tuple[tuple[Device, np.ndarray], ...]
+    linear: bool
+    bias_values: np.ndarray
+
+    @property
+    def M(self) -> int:
+        return self.G.shape[0]
+
+    @property
+    def N(self) -> int:
+        return self.G.shape[1]
+
+    def sources(self, V: np.ndarray) -> np.ndarray:
+        """Source voltages (K, nsrc): 0 V (virtual ground), the inputs, the biases."""
+        K = V.shape[0]
+        return np.concatenate([np.zeros((K, 1)), V,
+                               np.broadcast_to(self.bias_values, (K, self.bias_values.size))],
+                              axis=1)
+
+
+def node_voltages(fam: Family, x: np.ndarray, Vs: np.ndarray) -> np.ndarray:
+    """Voltages (K, L, n) of every node of a family from its unknowns ``x`` (K, nS)."""
+    K = x.shape[0]
+    ns = fam.node_sup
+    if fam.uncollapsed and x.shape[1] == ns.size:
+        return x.reshape((K,) + ns.shape)
+    out = np.empty((K,) + ns.shape)
+    known = ns < 0
+    out[:, ~known] = x[:, ns[~known]]
+    out[:, known] = Vs[:, fam.node_src[known]]
+    return out
+
+
+def _line_terms(fam: Family, V, cell_in, Vs, wire, r_end):
+    """Quadratic terms of one family: wires and ends as (x, w) pairs, and end currents.
+
+    Returns ``(wire_terms, end_terms, delivered, src)``; a part's power is
+    ``sum(w * x**2)`` over its terms, ``x`` (K, E) voltages or currents and ``w``
+    (E,) conductances or resistances; ``delivered`` (K, ends) is the current [A]
+    each connected end's source delivers into the line, ``src`` its source index.
+    """
+    K, L, n = V.shape
+    inner = fam.seg_g[:, 1:n]
+    fin = np.isfinite(inner)  # zero-resistance segments carry no voltage: no power
+    dv = (V[:, :, 1:] - V[:, :, :-1])[:, fin]
+    wire_terms = [(dv, inner[fin])]
+    out = end_currents(fam, V, cell_in, Vs)  # (K, L, 2): into the end sources
+    conn = fam.end_src >= 0
+    i_end = out[:, conn]
+    wire_end = np.stack([wire[:, 0], wire[:, n]], axis=1)[conn]
+    r = np.broadcast_to(np.asarray(r_end, dtype=float)[:, None], (L, 2))[conn]
+    wire_terms.append((i_end, wire_end))
+    return wire_terms, [(i_end, r)], -i_end, fam.end_src[conn]
+
+
+def _cell_state(circ: PowerCircuit, V, xr, xc, ve):
+    """Node voltages, cell voltages vt (K, M, N) and cell currents (K, M, N)."""
+    Vs = circ.sources(V)
+    Vr = node_voltages(circ.rows, xr, Vs)
+    Vc = node_voltages(circ.cols, xc, Vs)  # (K, N, M)
+    vt = Vr - np.swapaxes(Vc, 1, 2)
+    if circ.linear:
+        I = circ.g_cell[None] * vt
+    else:
+        device, G = circ.elements[0]
+        open_cell = G == 0
+        for _, scale in circ.elements[1:]:
+            open_cell = open_cell | (np.asarray(scale) == 0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            I = np.where(open_cell[None], 0.0, device.current(ve[0], G))
+    return Vs, Vr, Vc, vt, I
+
+
+def _terms(circ: PowerCircuit, Vs, Vr, Vc, vt, I):
+    """Every linear part as (x, w) pairs, and the per-end source powers."""
+    K = Vr.shape[0]
+    row_w, drv, p_r, s_r = _line_terms(circ.rows, Vr, -I, Vs, circ.wire_rows, circ.r_driver)
+    col_w, sns, p_c, s_c = _line_terms(circ.cols, Vc, np.swapaxes(I, 1, 2), Vs,
+                                       circ.wire_cols, circ.r_sense)
+    terms = {"row_wires": row_w, "col_wires": col_w, "drivers": drv, "sense": sns}
+    acc = np.broadcast_to(circ.r_access, I.shape[1:]).ravel()
+    terms["access"] = [(I.reshape(K, -1), acc)]
+    if circ.linear:
+        v_dev = vt - I * circ.r_access[None]
+        terms["cells"] = [(v_dev.reshape(K, -1), circ.G.ravel())]
+    delivered = np.concatenate([p_r, p_c], axis=1)
+    src = np.concatenate([s_r, s_c])
+    return terms, delivered, src
+
+
+def _quadratic(terms) -> np.ndarray:
+    return sum(np.einsum("ke,e,ke->k", x, w, x) for x, w in terms
+               if x.shape[1]) + 0.0
+
+
+def solution_power(circ: PowerCircuit, V: np.ndarray, xr: np.ndarray, xc: np.ndarray,
+                   ve: np.ndarray | None = None) -> ArrayPower:
+    """Power of solved inputs ``V`` (K, M) [V] from the solver's unknowns.
+
+    Parameters
+    ----------
+    circ : PowerCircuit
+    V : array (K, M)
+        Input voltages [V].
+    xr, xc : arrays (K, nR), (K, nC)
+        Unknown row and column node voltages [V] as the solver returns them.
+    ve : array (E, K, M, N), optional
+        Voltages [V] across each nonlinear series element (device, selector) of
+        every cell; required for nonlinear cells.
+
+    Returns
+    -------
+    ArrayPower
+    """
+    K = V.shape[0]
+    Vs, Vr, Vc, vt, I = _cell_state(circ, V, xr, xc, ve)
+    terms, delivered, src = _terms(circ, Vs, Vr, Vc, vt, I)
+    p_src = Vs[:, src] * delivered  # power each source delivers into its line end
+    parts = {name: _quadratic(t) for name, t in terms.items()}
+    zero = np.zeros(K)
+    if circ.linear:
+        parts["selectors"] = zero
+    else:
+        p_total = np.einsum("kij,kij->k", I, vt)
+        sel = zero
+        if len(circ.elements) > 1:
+            sel = np.einsum("kij,kij->k", I, ve[1])
+        parts["selectors"] = sel
+        parts["cells"] = p_total - sel - parts["access"]
+    is_input = (src >= 1) & (src <= V.shape[1])
+    return ArrayPower(supplied=p_src.sum(axis=1), inputs=p_src[:, is_input].sum(axis=1),
+                      **{name: np.broadcast_to(parts[name], (K,)).copy() for name in PARTS})
+
+
+@dataclass(frozen=True)
+class PowerForms:
+    """Power of a linear array as quadratic forms of its inputs: ``P_c(V) = V^T Q_c V``.
+
+    Attributes
+    ----------
+    Q : dict of str to array (M, M)
+        Symmetric matrix [S] of every part in :data:`PARTS` (selectors are zero for
+        linear cells) and ``"supplied"`` (the input admittance matrix).
+    attenuation : array (M, N)
+        Voltage across cell (i, j)'s device per volt applied at input i, all other
+        inputs at 0 V (1 for ideal wires).
+    """
+
+    Q: dict
+    attenuation: np.ndarray
+
+    def power(self, V) -> ArrayPower:
+        """Exact power [W] of inputs ``V`` (M,) or (K, M) [V]; one (K, M) x (M, M) product
+        per part."""
+        V = np.atleast_2d(np.asarray(V, dtype=float))
+        parts = {name: np.einsum("ki,ij,kj->k", V, Q, V) for name, Q in self.Q.items()}
+        return ArrayPower(inputs=parts["supplied"], **parts)
+
+    def batch_energy(self, gram: np.ndarray) -> dict[str, float]:
+        """Summed power [W] of a batch from its Gram matrix ``V^T V`` (M, M) [V^2]:
+        ``sum_k V_k^T Q V_k = sum(Q * V^T V)``, per part and ``"supplied"``."""
+        return {name: float(np.vdot(Q, gram)) for name, Q in self.Q.items()}
+
+
+def quadratic_forms(circ: PowerCircuit, xr: np.ndarray, xc: np.ndarray) -> PowerForms:
+    """:class:`PowerForms` from the solver's unknowns for the M unit inputs ``V = I``.
+
+    Parameters
+    ----------
+    circ : PowerCircuit
+        A linear array without biased line ends.
+    xr, xc : arrays (M, nR), (M, nC)
+        Row and column unknowns of the solve of ``np.eye(M)``.
+    """
+    M = circ.M
+    V = np.eye(M)
+    Vs, Vr, Vc, vt, I = _cell_state(circ, V, xr, xc, None)
+    terms, delivered, src = _terms(circ, Vs, Vr, Vc, vt, I)
+    Q = {}
+    for name in PARTS:
+        Q[name] = np.zeros((M, M))
+        for x, w in terms.get(name, []):
+            if x.shape[1]:
+                Q[name] += (x * w[None, :]) @ x.T
+        Q[name] = 0.5 * (Q[name] + Q[name].T)
+    # input admittance: Y[l, k] = current source k delivers for a unit input l
+    Y = np.zeros((M, M))
+    is_input = (src >= 1) & (src <= M)
+    np.add.at(Y.T, src[is_input] - 1, delivered[:, is_input].T)
+    Q["supplied"] = 0.5 * (Y + Y.T)
+    v_dev = (vt - I * circ.r_access[None])  # (M inputs, M, N)
+    att = v_dev[np.arange(M), np.arange(M), :]
+    for q in Q.values():
+        q.setflags(write=False)
+    return PowerForms(Q=Q, attenuation=att)
