@@ -1193,8 +1193,10 @@ class Crossbar:
     def power_forms(self):
         """Power of any input as quadratic forms, ``P_c(V) = V^T Q_c V`` (cached).
 
-        One batched solve of the M unit inputs (residual 1e-13); replacing ``G`` or a
-        resistance invalidates it with the transfer matrix.  Linear cells and no
+        The node voltages of the M unit inputs come from a direct block elimination
+        (:func:`~xbar.crossbar.power.unit_responses`) or, where that does not apply or
+        costs more, one batched solve (residual 1e-13); replacing ``G`` or a resistance
+        invalidates the forms with the transfer matrix.  Linear cells and no
         biased line ends only (power is then a quadratic form of the inputs).
 
         Returns
@@ -1205,15 +1207,18 @@ class Crossbar:
         """
         forms = self._cache.get("power_forms")
         if forms is None:
-            from .power import quadratic_forms
+            from .power import forms_of
 
             if not self.is_linear or self._struct().bias_values.size:
                 raise ConfigError(
                     "power_forms() needs linear cells and no biased line ends (the power "
                     "is then a quadratic form of the inputs)",
                     hint="use solve(V).power for this array")
-            sol = self.solve(np.eye(self._M), tol=1e-13)
-            forms = quadratic_forms(self._power_circuit(), sol._state["xr"], sol._state["xc"])
+            def solve_units():
+                sol = self.solve(np.eye(self._M), tol=1e-13)
+                return sol._state["xr"], sol._state["xc"]
+
+            forms = forms_of(self._power_circuit(), solve_units)
             self._cache["power_forms"] = forms
         return forms
 

@@ -44,7 +44,7 @@ from ._structure import Family, end_currents
 from .devices import Device
 
 __all__ = ["ArrayPower", "PowerCircuit", "PowerForms", "PARTS", "solution_power",
-           "quadratic_forms"]
+           "quadratic_forms", "unit_responses", "forms_of"]
 
 #: The dissipating parts of an array, in reporting order.
 PARTS = ("cells", "selectors", "access", "row_wires", "col_wires", "drivers", "sense")
@@ -280,8 +280,9 @@ class PowerForms:
     Attributes
     ----------
     Q : dict of str to array (M, M)
-        Symmetric matrix [S] of every part in :data:`PARTS` (selectors are zero for
-        linear cells) and ``"supplied"`` (the input admittance matrix).
+        Symmetric matrix [S] of the parts of :data:`PARTS` that can dissipate (a part
+        absent here is zero: selectors of linear cells, access without ``r_access``,
+        ...) and ``"supplied"`` (the symmetrised input admittance matrix).
     attenuation : array (M, N)
         Voltage across cell (i, j)'s device per volt applied at input i, all other
         inputs at 0 V (1 for ideal wires).
@@ -295,12 +296,167 @@ class PowerForms:
         per part."""
         V = np.atleast_2d(np.asarray(V, dtype=float))
         parts = {name: np.einsum("ki,ij,kj->k", V, Q, V) for name, Q in self.Q.items()}
-        return ArrayPower(inputs=parts["supplied"], **parts)
+        zero = np.zeros(V.shape[0])
+        return ArrayPower(inputs=parts["supplied"],
+                          **{name: parts.get(name, zero) for name in PARTS + ("supplied",)})
 
     def batch_energy(self, gram: np.ndarray) -> dict[str, float]:
         """Summed power [W] of a batch from its Gram matrix ``V^T V`` (M, M) [V^2]:
         ``sum_k V_k^T Q V_k = sum(Q * V^T V)``, per part and ``"supplied"``."""
         return {name: float(np.vdot(Q, gram)) for name, Q in self.Q.items()}
+
+
+def _row_blocks(circ: PowerCircuit):
+    """Node voltages of the M unit inputs by direct block elimination, or None.
+
+    Every row line is eliminated exactly (one tridiagonal (N, N) system per row),
+    which leaves a block-tridiagonal system on the column nodes with one dense
+    (N, N) block per row; a block Thomas sweep down the rows solves it for all M unit
+    inputs at once (input ``i`` enters at block ``i``), and the row nodes follow from
+    their rows' systems.  Returns ``(R, C)``, both (M, N, M): ``R[i, j, k]`` and
+    ``C[i, j, k]`` are row and column node (i, j) for a unit input k.
+    """
+    rows, cols = circ.rows, circ.cols
+    M, N = circ.M, circ.N
+    if not (circ.linear and rows.uncollapsed and cols.uncollapsed) or circ.bias_values.size:
+        return None
+    if N * N + 3 * M * N > 1000 * M or M * N * M * 8 * 6 > 2e9:
+        return None
+    line = rows.ext_sup // N
+    if np.any((rows.ext_src != 1 + line) & (rows.ext_src != 0)) or np.any(cols.ext_src != 0):
+        return None
+    g = circ.g_cell
+    idx = np.arange(N)
+    T = np.zeros((M, N, N))
+    T[:, idx, idx] = rows.dfix.reshape(M, N) + g
+    off = rows.off.reshape(M, N)[:, :-1]
+    T[:, idx[:-1], idx[1:]] = -off
+    T[:, idx[1:], idx[:-1]] = -off
+    b = np.zeros((M, N))  # each row's coupling to its own input source
+    own = rows.ext_src == 1 + line
+    np.add.at(b, (line[own], rows.ext_sup[own] % N), rows.ext_g[own])
+    Tinv = np.linalg.inv(T)
+    Tb = np.matmul(Tinv, b[:, :, None])[:, :, 0]  # row voltages per volt of own input
+    K = -g[:, :, None] * Tinv * g[:, None, :]
+    K[:, idx, idx] += cols.dfix.reshape(N, M).T + g
+    cpl = cols.off.reshape(N, M).T  # column coupling (i, j) - (i + 1, j)
+    Dinv = np.empty((M, N, N))
+    Y = np.zeros((M, N, M))
+    Y[np.arange(M), :, np.arange(M)] = g * Tb
+    for t in range(M):
+        D = K[t]
+        if t:
+            c = cpl[t - 1]
+            D = D - c[:, None] * Dinv[t - 1] * c[None, :]
+            Y[t, :, :t] += c[:, None] * (Dinv[t - 1] @ Y[t - 1, :, :t])
+        Dinv[t] = np.linalg.inv(D)
+    C = np.empty((M, N, M))
+    C[M - 1] = Dinv[M - 1] @ Y[M - 1]
+    for t in range(M - 2, -1, -1):
+        C[t] = Dinv[t] @ (Y[t] + cpl[t][:, None] * C[t + 1])
+    R = np.matmul(Tinv, g[:, :, None] * C)
+    R[np.arange(M), :, np.arange(M)] += Tb
+    return R, C
+
+
+def unit_responses(circ: PowerCircuit) -> tuple[np.ndarray, np.ndarray] | None:
+    """Exact node voltages of the M unit inputs by direct block elimination, or None.
+
+    Cost about ``M N^3 + 3 M^2 N^2`` flops, exact to round-off.  Applies to linear
+    arrays whose every node is an unknown (no zero-resistance segment or end)
+    without biased ends, and only when it is cheaper than iterating
+    (``N^2 + 3 M N <= 1000 M``); None otherwise.
+
+    Returns
+    -------
+    (xr, xc) : arrays (M, M N), (M, N M)
+        Row unknowns (row-major) and column unknowns (column-major) per unit input,
+        as the solver lays them out.
+    """
+    blocks = _row_blocks(circ)
+    if blocks is None:
+        return None
+    R, C = blocks
+    M, N = circ.M, circ.N
+    xr = np.ascontiguousarray(R.transpose(2, 0, 1)).reshape(M, M * N)
+    xc = np.ascontiguousarray(C.transpose(2, 1, 0)).reshape(M, N * M)
+    return xr, xc
+
+
+def _gram_rows(parts) -> np.ndarray | None:
+    """``sum_e w_e x_e x_e^T`` over every ``(X (E, K), w (E,))`` in ``parts`` (w >= 0):
+    one BLAS syrk over the stacked rows ``sqrt(w_e) x_e``; None when all are zero."""
+    blocks = [X * np.sqrt(w)[:, None] if np.all(w > 0) else X[w > 0] * np.sqrt(w[w > 0])[:, None]
+              for X, w in parts]
+    blocks = [b for b in blocks if b.shape[0]]
+    if not blocks:
+        return None
+    return _gram(np.concatenate(blocks, axis=0).T)
+
+
+def _block_forms(circ: PowerCircuit, R: np.ndarray, C: np.ndarray) -> PowerForms:
+    """:class:`PowerForms` straight from the direct elimination's node blocks.
+
+    Every part except the cells is an explicit sum of ``w x x^T``; the cells' form is
+    the input admittance minus them (Tellegen's theorem, exact to round-off here
+    since the node voltages come from a direct solve), which saves the largest product.
+    """
+    rows, cols = circ.rows, circ.cols
+    M, N = circ.M, circ.N
+    r_acc = circ.r_access
+    access = bool(np.any(r_acc > 0))
+    Y = np.zeros((M, M))  # Y[i, k]: current input source i delivers for a unit input k
+    row_w = [((R[:, 1:] - R[:, :-1]).reshape(-1, M), rows.off.reshape(M, N)[:, :-1].ravel())]
+    col_w = [((C[1:] - C[:-1]).reshape(-1, M), cols.off.reshape(N, M).T[:-1].ravel())]
+    drv, sns = [], []
+    eye = np.eye(M)
+    for e, node in ((0, 0), (1, N - 1)):
+        on = rows.end_src[:, e] >= 0
+        seg = 0 if e == 0 else N
+        J = np.where(on[:, None], rows.seg_g[:, seg][:, None] * (eye - R[:, node, :]), 0.0)
+        Y += J
+        row_w.append((J, np.where(on, circ.wire_rows[:, seg], 0.0)))
+        drv.append((J, np.where(on, circ.r_driver, 0.0)))
+    for e, node in ((0, 0), (1, M - 1)):
+        on = cols.end_src[:, e] >= 0
+        seg = 0 if e == 0 else M
+        J = np.where(on[:, None], cols.seg_g[:, seg][:, None] * C[node], 0.0)
+        col_w.append((J, np.where(on, circ.wire_cols[:, seg], 0.0)))
+        sns.append((J, np.where(on, circ.r_sense, 0.0)))
+    Q = {"supplied": 0.5 * (Y + Y.T)}
+    todo = [("row_wires", row_w), ("col_wires", col_w), ("drivers", drv), ("sense", sns)]
+    diag = np.arange(M)
+    att = R[diag, :, diag] - C[diag, :, diag]  # (M, N): cell voltages for their own input
+    if access:
+        i_cell = circ.g_cell[:, :, None] * (R - C)
+        todo.append(("access", [(i_cell.reshape(M * N, M), r_acc.ravel())]))
+        att = att - circ.g_cell * att * r_acc
+    for name, parts in todo:
+        q = _gram_rows(parts)
+        if q is not None:
+            Q[name] = q
+    Q["cells"] = Q["supplied"] - sum(q for name, q in Q.items() if name != "supplied")
+    for q in Q.values():
+        q.setflags(write=False)
+    return PowerForms(Q=Q, attenuation=att)
+
+
+def forms_of(circ: PowerCircuit, solve_units) -> PowerForms:
+    """:class:`PowerForms` of a linear array without biased ends: by direct block
+    elimination where it applies and is cheaper, else from ``solve_units()``, a
+    callable returning the solver's ``(xr, xc)`` for the M unit inputs."""
+    blocks = _row_blocks(circ)
+    if blocks is not None:
+        return _block_forms(circ, *blocks)
+    return quadratic_forms(circ, *solve_units())
+
+
+def _gram(X: np.ndarray) -> np.ndarray:
+    """Symmetric ``X X^T`` (BLAS syrk: half the flops of a general product)."""
+    from scipy.linalg.blas import dsyrk
+
+    C = dsyrk(1.0, np.asfortranarray(X), lower=0)
+    return np.triu(C) + np.triu(C, 1).T
 
 
 def quadratic_forms(circ: PowerCircuit, xr: np.ndarray, xc: np.ndarray) -> PowerForms:
@@ -319,11 +475,10 @@ def quadratic_forms(circ: PowerCircuit, xr: np.ndarray, xc: np.ndarray) -> Power
     terms, delivered, src = _terms(circ, Vs, Vr, Vc, vt, I)
     Q = {}
     for name in PARTS:
-        Q[name] = np.zeros((M, M))
-        for x, w in terms.get(name, []):
-            if x.shape[1]:
-                Q[name] += (x * w[None, :]) @ x.T
-        Q[name] = 0.5 * (Q[name] + Q[name].T)
+        blocks = [x[:, w > 0] * np.sqrt(w[w > 0])[None, :] for x, w in terms.get(name, [])]
+        blocks = [b for b in blocks if b.shape[1]]
+        if blocks:
+            Q[name] = _gram(np.concatenate(blocks, axis=1))
     # input admittance: Y[l, k] = current source k delivers for a unit input l
     Y = np.zeros((M, M))
     is_input = (src >= 1) & (src <= M)
