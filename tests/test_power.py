@@ -157,3 +157,18 @@ def test_quadratic_forms_refuse_nonlinear_and_biased_arrays():
         xbar.Crossbar(_G(), 1.0, 1.0, device=xbar.Sinh(3.0)).power_forms()
     with pytest.raises(ConfigError, match="biased"):
         xbar.Crossbar(_G(), 1.0, 1.0, col_bias=[[None, 0.1]] * N).power_forms()
+
+
+def test_direct_unit_responses_equal_iterative_solves():
+    from xbar.crossbar.power import unit_responses
+
+    for kw in (TOPOLOGIES["default"], TOPOLOGIES["both_ends"], TOPOLOGIES["1t1r"],
+               TOPOLOGIES["right_top"]):
+        xb = xbar.Crossbar(_G(), **kw)
+        units = unit_responses(xb.setup())
+        assert units is not None
+        sol = xb.solve(np.eye(M), tol=1e-13)
+        for got, ref in zip(units, (sol.state["xr"], sol.state["xc"]), strict=True):
+            assert np.max(np.abs(got - ref)) < 1e-11 * np.max(np.abs(ref))
+    # collapsed (ideal) rows: not this path
+    assert unit_responses(xbar.Crossbar(_G(), **TOPOLOGIES["ideal_rows"]).setup()) is None

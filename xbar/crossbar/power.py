@@ -40,11 +40,11 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from ._structure import Family, end_currents
-from .devices import Device
+from .structure import Family, end_currents
+from .system import CrossbarSystem, node_voltages, source_voltages
 
-__all__ = ["ArrayPower", "PowerCircuit", "PowerForms", "PARTS", "solution_power",
-           "quadratic_forms", "unit_responses", "forms_of"]
+__all__ = ["ArrayPower", "PowerForms", "PARTS", "solution_power", "quadratic_forms",
+           "unit_responses", "forms_of"]
 
 #: The dissipating parts of an array, in reporting order.
 PARTS = ("cells", "selectors", "access", "row_wires", "col_wires", "drivers", "sense")
@@ -102,76 +102,6 @@ class ArrayPower:
                 for f in fields(self)}
 
 
-@dataclass(frozen=True)
-class PowerCircuit:
-    """The plain data of an array that its power needs (built by :class:`Crossbar`).
-
-    Attributes
-    ----------
-    rows, cols : Family
-        The reduced line structure the solver used.
-    wire_rows : array (M, N + 1)
-        Wire resistance [ohm] of every row segment (end segments without the driver).
-    wire_cols : array (N, M + 1)
-        Wire resistance [ohm] of every column segment (end segments without the sense).
-    r_driver, r_sense : array (M,), (N,)
-        Driver and sense resistances [ohm] (also those of biased ends).
-    r_access : array (M, N)
-        Series access resistance [ohm] of every cell.
-    G : array (M, N)
-        Cell conductances [S].
-    g_cell : array (M, N)
-        Series conductance of a whole linear cell (device and access) [S].
-    elements : tuple of (Device, array)
-        Nonlinear series elements of a cell (device, then selector) with their scales.
-    linear : bool
-        True when every cell is ohmic (no selector).
-    bias_values : array
-        Voltages [V] of the biased line ends (source indices ``M + 1 ...``).
-    """
-
-    rows: Family
-    cols: Family
-    wire_rows: np.ndarray
-    wire_cols: np.ndarray
-    r_driver: np.ndarray
-    r_sense: np.ndarray
-    r_access: np.ndarray
-    G: np.ndarray
-    g_cell: np.ndarray
-    elements: tuple[tuple[Device, np.ndarray], ...]
-    linear: bool
-    bias_values: np.ndarray
-
-    @property
-    def M(self) -> int:
-        return self.G.shape[0]
-
-    @property
-    def N(self) -> int:
-        return self.G.shape[1]
-
-    def sources(self, V: np.ndarray) -> np.ndarray:
-        """Source voltages (K, nsrc): 0 V (virtual ground), the inputs, the biases."""
-        K = V.shape[0]
-        return np.concatenate([np.zeros((K, 1)), V,
-                               np.broadcast_to(self.bias_values, (K, self.bias_values.size))],
-                              axis=1)
-
-
-def node_voltages(fam: Family, x: np.ndarray, Vs: np.ndarray) -> np.ndarray:
-    """Voltages (K, L, n) of every node of a family from its unknowns ``x`` (K, nS)."""
-    K = x.shape[0]
-    ns = fam.node_sup
-    if fam.uncollapsed and x.shape[1] == ns.size:
-        return x.reshape((K,) + ns.shape)
-    out = np.empty((K,) + ns.shape)
-    known = ns < 0
-    out[:, ~known] = x[:, ns[~known]]
-    out[:, known] = Vs[:, fam.node_src[known]]
-    return out
-
-
 def _line_terms(fam: Family, V, cell_in, Vs, wire, r_end):
     """Quadratic terms of one family: wires and ends as (x, w) pairs, and end currents.
 
@@ -194,36 +124,38 @@ def _line_terms(fam: Family, V, cell_in, Vs, wire, r_end):
     return wire_terms, [(i_end, r)], -i_end, fam.end_src[conn]
 
 
-def _cell_state(circ: PowerCircuit, V, xr, xc, ve):
+def _g_cell(system: CrossbarSystem) -> np.ndarray:
+    """Series conductance [S] of every whole linear cell (device and access), (M, N)."""
+    return system.g.reshape(system.M, system.N)
+
+
+def _cell_state(system: CrossbarSystem, V, xr, xc, ve):
     """Node voltages, cell voltages vt (K, M, N) and cell currents (K, M, N)."""
-    Vs = circ.sources(V)
-    Vr = node_voltages(circ.rows, xr, Vs)
-    Vc = node_voltages(circ.cols, xc, Vs)  # (K, N, M)
+    Vs = source_voltages(system, V)
+    Vr = node_voltages(system.rows, xr, Vs)
+    Vc = node_voltages(system.cols, xc, Vs)  # (K, N, M)
     vt = Vr - np.swapaxes(Vc, 1, 2)
-    if circ.linear:
-        I = circ.g_cell[None] * vt
+    if system.is_linear:
+        I = _g_cell(system)[None] * vt
     else:
-        device, G = circ.elements[0]
-        open_cell = G == 0
-        for _, scale in circ.elements[1:]:
-            open_cell = open_cell | (np.asarray(scale) == 0)
+        device, G = system.elements[0]
         with np.errstate(over="ignore", invalid="ignore"):
-            I = np.where(open_cell[None], 0.0, device.current(ve[0], G))
+            I = np.where(system.open_cell[None], 0.0, device.current(ve[0], G))
     return Vs, Vr, Vc, vt, I
 
 
-def _terms(circ: PowerCircuit, Vs, Vr, Vc, vt, I):
+def _terms(system: CrossbarSystem, Vs, Vr, Vc, vt, I):
     """Every linear part as (x, w) pairs, and the per-end source powers."""
     K = Vr.shape[0]
-    row_w, drv, p_r, s_r = _line_terms(circ.rows, Vr, -I, Vs, circ.wire_rows, circ.r_driver)
-    col_w, sns, p_c, s_c = _line_terms(circ.cols, Vc, np.swapaxes(I, 1, 2), Vs,
-                                       circ.wire_cols, circ.r_sense)
+    row_w, drv, p_r, s_r = _line_terms(system.rows, Vr, -I, Vs, system.row_segments, system.r_driver)
+    col_w, sns, p_c, s_c = _line_terms(system.cols, Vc, np.swapaxes(I, 1, 2), Vs,
+                                       system.col_segments, system.r_sense)
     terms = {"row_wires": row_w, "col_wires": col_w, "drivers": drv, "sense": sns}
-    acc = np.broadcast_to(circ.r_access, I.shape[1:]).ravel()
+    acc = np.broadcast_to(system.r_access, I.shape[1:]).ravel()
     terms["access"] = [(I.reshape(K, -1), acc)]
-    if circ.linear:
-        v_dev = vt - I * circ.r_access[None]
-        terms["cells"] = [(v_dev.reshape(K, -1), circ.G.ravel())]
+    if system.is_linear:
+        v_dev = vt - I * system.r_access[None]
+        terms["cells"] = [(v_dev.reshape(K, -1), system.elements[0][1].ravel())]
     delivered = np.concatenate([p_r, p_c], axis=1)
     src = np.concatenate([s_r, s_c])
     return terms, delivered, src
@@ -234,37 +166,35 @@ def _quadratic(terms) -> np.ndarray:
                if x.shape[1]) + 0.0
 
 
-def solution_power(circ: PowerCircuit, V: np.ndarray, xr: np.ndarray, xc: np.ndarray,
-                   ve: np.ndarray | None = None) -> ArrayPower:
-    """Power of solved inputs ``V`` (K, M) [V] from the solver's unknowns.
+def solution_power(system: CrossbarSystem, sol) -> ArrayPower:
+    """Power of a solved batch from the solver's unknowns (``sol.state``).
 
     Parameters
     ----------
-    circ : PowerCircuit
-    V : array (K, M)
-        Input voltages [V].
-    xr, xc : arrays (K, nR), (K, nC)
-        Unknown row and column node voltages [V] as the solver returns them.
-    ve : array (E, K, M, N), optional
-        Voltages [V] across each nonlinear series element (device, selector) of
-        every cell; required for nonlinear cells.
+    system : CrossbarSystem
+        The system that was solved.
+    sol : CrossbarSolution
+        Its solution: ``inputs`` (K, M) [V] and ``state`` (``xr``, ``xc`` and, for
+        nonlinear cells, ``ve``, the voltage across each series element).
 
     Returns
     -------
     ArrayPower
     """
+    V = sol.inputs
+    xr, xc, ve = sol.state["xr"], sol.state["xc"], sol.state.get("ve")
     K = V.shape[0]
-    Vs, Vr, Vc, vt, I = _cell_state(circ, V, xr, xc, ve)
-    terms, delivered, src = _terms(circ, Vs, Vr, Vc, vt, I)
+    Vs, Vr, Vc, vt, I = _cell_state(system, V, xr, xc, ve)
+    terms, delivered, src = _terms(system, Vs, Vr, Vc, vt, I)
     p_src = Vs[:, src] * delivered  # power each source delivers into its line end
     parts = {name: _quadratic(t) for name, t in terms.items()}
     zero = np.zeros(K)
-    if circ.linear:
+    if system.is_linear:
         parts["selectors"] = zero
     else:
         p_total = np.einsum("kij,kij->k", I, vt)
         sel = zero
-        if len(circ.elements) > 1:
+        if len(system.elements) > 1:
             sel = np.einsum("kij,kij->k", I, ve[1])
         parts["selectors"] = sel
         parts["cells"] = p_total - sel - parts["access"]
@@ -306,7 +236,7 @@ class PowerForms:
         return {name: float(np.vdot(Q, gram)) for name, Q in self.Q.items()}
 
 
-def _row_blocks(circ: PowerCircuit):
+def _row_blocks(system: CrossbarSystem):
     """Node voltages of the M unit inputs by direct block elimination, or None.
 
     Every row line is eliminated exactly (one tridiagonal (N, N) system per row),
@@ -316,16 +246,16 @@ def _row_blocks(circ: PowerCircuit):
     their rows' systems.  Returns ``(R, C)``, both (M, N, M): ``R[i, j, k]`` and
     ``C[i, j, k]`` are row and column node (i, j) for a unit input k.
     """
-    rows, cols = circ.rows, circ.cols
-    M, N = circ.M, circ.N
-    if not (circ.linear and rows.uncollapsed and cols.uncollapsed) or circ.bias_values.size:
+    rows, cols = system.rows, system.cols
+    M, N = system.M, system.N
+    if not (system.is_linear and rows.uncollapsed and cols.uncollapsed) or system.bias_values.size:
         return None
     if N * N + 3 * M * N > 1000 * M or M * N * M * 8 * 6 > 2e9:
         return None
     line = rows.ext_sup // N
     if np.any((rows.ext_src != 1 + line) & (rows.ext_src != 0)) or np.any(cols.ext_src != 0):
         return None
-    g = circ.g_cell
+    g = _g_cell(system)
     idx = np.arange(N)
     T = np.zeros((M, N, N))
     T[:, idx, idx] = rows.dfix.reshape(M, N) + g
@@ -359,7 +289,7 @@ def _row_blocks(circ: PowerCircuit):
     return R, C
 
 
-def unit_responses(circ: PowerCircuit) -> tuple[np.ndarray, np.ndarray] | None:
+def unit_responses(system: CrossbarSystem) -> tuple[np.ndarray, np.ndarray] | None:
     """Exact node voltages of the M unit inputs by direct block elimination, or None.
 
     Cost about ``M N^3 + 3 M^2 N^2`` flops, exact to round-off.  Applies to linear
@@ -373,11 +303,11 @@ def unit_responses(circ: PowerCircuit) -> tuple[np.ndarray, np.ndarray] | None:
         Row unknowns (row-major) and column unknowns (column-major) per unit input,
         as the solver lays them out.
     """
-    blocks = _row_blocks(circ)
+    blocks = _row_blocks(system)
     if blocks is None:
         return None
     R, C = blocks
-    M, N = circ.M, circ.N
+    M, N = system.M, system.N
     xr = np.ascontiguousarray(R.transpose(2, 0, 1)).reshape(M, M * N)
     xc = np.ascontiguousarray(C.transpose(2, 1, 0)).reshape(M, N * M)
     return xr, xc
@@ -394,16 +324,16 @@ def _gram_rows(parts) -> np.ndarray | None:
     return _gram(np.concatenate(blocks, axis=0).T)
 
 
-def _block_forms(circ: PowerCircuit, R: np.ndarray, C: np.ndarray) -> PowerForms:
+def _block_forms(system: CrossbarSystem, R: np.ndarray, C: np.ndarray) -> PowerForms:
     """:class:`PowerForms` straight from the direct elimination's node blocks.
 
     Every part except the cells is an explicit sum of ``w x x^T``; the cells' form is
     the input admittance minus them (Tellegen's theorem, exact to round-off here
     since the node voltages come from a direct solve), which saves the largest product.
     """
-    rows, cols = circ.rows, circ.cols
-    M, N = circ.M, circ.N
-    r_acc = circ.r_access
+    rows, cols = system.rows, system.cols
+    M, N = system.M, system.N
+    r_acc = system.r_access
     access = bool(np.any(r_acc > 0))
     Y = np.zeros((M, M))  # Y[i, k]: current input source i delivers for a unit input k
     row_w = [((R[:, 1:] - R[:, :-1]).reshape(-1, M), rows.off.reshape(M, N)[:, :-1].ravel())]
@@ -415,22 +345,22 @@ def _block_forms(circ: PowerCircuit, R: np.ndarray, C: np.ndarray) -> PowerForms
         seg = 0 if e == 0 else N
         J = np.where(on[:, None], rows.seg_g[:, seg][:, None] * (eye - R[:, node, :]), 0.0)
         Y += J
-        row_w.append((J, np.where(on, circ.wire_rows[:, seg], 0.0)))
-        drv.append((J, np.where(on, circ.r_driver, 0.0)))
+        row_w.append((J, np.where(on, system.row_segments[:, seg], 0.0)))
+        drv.append((J, np.where(on, system.r_driver, 0.0)))
     for e, node in ((0, 0), (1, M - 1)):
         on = cols.end_src[:, e] >= 0
         seg = 0 if e == 0 else M
         J = np.where(on[:, None], cols.seg_g[:, seg][:, None] * C[node], 0.0)
-        col_w.append((J, np.where(on, circ.wire_cols[:, seg], 0.0)))
-        sns.append((J, np.where(on, circ.r_sense, 0.0)))
+        col_w.append((J, np.where(on, system.col_segments[:, seg], 0.0)))
+        sns.append((J, np.where(on, system.r_sense, 0.0)))
     Q = {"supplied": 0.5 * (Y + Y.T)}
     todo = [("row_wires", row_w), ("col_wires", col_w), ("drivers", drv), ("sense", sns)]
     diag = np.arange(M)
     att = R[diag, :, diag] - C[diag, :, diag]  # (M, N): cell voltages for their own input
     if access:
-        i_cell = circ.g_cell[:, :, None] * (R - C)
+        i_cell = _g_cell(system)[:, :, None] * (R - C)
         todo.append(("access", [(i_cell.reshape(M * N, M), r_acc.ravel())]))
-        att = att - circ.g_cell * att * r_acc
+        att = att - _g_cell(system) * att * r_acc
     for name, parts in todo:
         q = _gram_rows(parts)
         if q is not None:
@@ -441,14 +371,14 @@ def _block_forms(circ: PowerCircuit, R: np.ndarray, C: np.ndarray) -> PowerForms
     return PowerForms(Q=Q, attenuation=att)
 
 
-def forms_of(circ: PowerCircuit, solve_units) -> PowerForms:
+def forms_of(system: CrossbarSystem, solve_units) -> PowerForms:
     """:class:`PowerForms` of a linear array without biased ends: by direct block
     elimination where it applies and is cheaper, else from ``solve_units()``, a
     callable returning the solver's ``(xr, xc)`` for the M unit inputs."""
-    blocks = _row_blocks(circ)
+    blocks = _row_blocks(system)
     if blocks is not None:
-        return _block_forms(circ, *blocks)
-    return quadratic_forms(circ, *solve_units())
+        return _block_forms(system, *blocks)
+    return quadratic_forms(system, *solve_units())
 
 
 def _gram(X: np.ndarray) -> np.ndarray:
@@ -459,20 +389,20 @@ def _gram(X: np.ndarray) -> np.ndarray:
     return np.triu(C) + np.triu(C, 1).T
 
 
-def quadratic_forms(circ: PowerCircuit, xr: np.ndarray, xc: np.ndarray) -> PowerForms:
+def quadratic_forms(system: CrossbarSystem, xr: np.ndarray, xc: np.ndarray) -> PowerForms:
     """:class:`PowerForms` from the solver's unknowns for the M unit inputs ``V = I``.
 
     Parameters
     ----------
-    circ : PowerCircuit
+    system : CrossbarSystem
         A linear array without biased line ends.
     xr, xc : arrays (M, nR), (M, nC)
         Row and column unknowns of the solve of ``np.eye(M)``.
     """
-    M = circ.M
+    M = system.M
     V = np.eye(M)
-    Vs, Vr, Vc, vt, I = _cell_state(circ, V, xr, xc, None)
-    terms, delivered, src = _terms(circ, Vs, Vr, Vc, vt, I)
+    Vs, Vr, Vc, vt, I = _cell_state(system, V, xr, xc, None)
+    terms, delivered, src = _terms(system, Vs, Vr, Vc, vt, I)
     Q = {}
     for name in PARTS:
         blocks = [x[:, w > 0] * np.sqrt(w[w > 0])[None, :] for x, w in terms.get(name, [])]
@@ -484,7 +414,7 @@ def quadratic_forms(circ: PowerCircuit, xr: np.ndarray, xc: np.ndarray) -> Power
     is_input = (src >= 1) & (src <= M)
     np.add.at(Y.T, src[is_input] - 1, delivered[:, is_input].T)
     Q["supplied"] = 0.5 * (Y + Y.T)
-    v_dev = (vt - I * circ.r_access[None])  # (M inputs, M, N)
+    v_dev = (vt - I * system.r_access[None])  # (M inputs, M, N)
     att = v_dev[np.arange(M), np.arange(M), :]
     for q in Q.values():
         q.setflags(write=False)
