@@ -11,7 +11,6 @@ Examples::
 from __future__ import annotations
 
 import argparse
-from contextlib import contextmanager
 
 HELP = "sweep one or two configuration fields over many simulated chips (CSV + plot)"
 
@@ -39,8 +38,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--out", default="sweep.csv",
                    help="CSV of every (point, chip) result; rerun to resume (default sweep.csv)")
     p.add_argument("--plot", metavar="PNG", help="write accuracy vs --field here")
-    p.add_argument("--band", choices=("std", "minmax", "none"), default="std",
-                   help="band around the mean in the plot (default: +/- one std over chips)")
+    p.add_argument("--band", choices=("std", "ci", "minmax", "none"), default="std",
+                   help="band around the mean in the plot: +/- one std over chips (default), "
+                        "95%% CI of the mean, min-max, none")
     p.add_argument("--scheduler", metavar="ADDRESS|local",
                    help="run on a Dask cluster (tcp://host:8786) or a LocalCluster ('local')")
     p.add_argument("--workers", type=int, default=None,
@@ -84,36 +84,6 @@ def _base_config(args, overrides: dict):
     return AnalogConfig(**{f.name: getattr(raw, f.name) for f in dataclasses.fields(raw)})
 
 
-@contextmanager
-def _exit_on_signals(signums=None):
-    """Turn SIGTERM (and SIGHUP) into ``SystemExit(128 + signum)`` while the block runs.
-
-    Python's default action for SIGTERM ends the process without unwinding, so worker
-    processes of a sweep would be orphaned and keep running; raising instead lets the
-    executor's clean-up terminate them.  A no-op outside the main thread.
-    """
-    import signal
-    import threading
-
-    if signums is None:
-        signums = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        raise SystemExit(128 + signum)
-
-    previous = {}
-    try:
-        for s in signums:
-            previous[s] = signal.signal(s, handler)
-        yield
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-
-
 def run(args) -> int:
     import dataclasses
     import json
@@ -122,6 +92,7 @@ def run(args) -> int:
 
     from ..errors import ConfigError
     from ..network.sweep import parse_values, plot_sweep, sweep
+    from ..network.sweep.executors import exit_on_signals
     from ._progress import ProgressBar
 
     overrides = _overrides(args)
@@ -161,7 +132,7 @@ def run(args) -> int:
     bar = ProgressBar("sweep")
     t0 = time.perf_counter()
     try:
-        with _exit_on_signals():
+        with exit_on_signals():
             table = sweep(args.model, base, axes, out=args.out, executor=executor,
                           workers=args.workers, limit=args.limit, progress=bar)
     except SystemExit:
@@ -193,14 +164,17 @@ def run(args) -> int:
         return 0
     names = list(table.fields)
     head = "  ".join(f"{n:>18}" for n in names)
-    print(f"{head}  {'mean %':>7}  {'std':>5}  {'min %':>6}  {'max %':>6}")
+    print(f"{head}  {'mean %':>7}  {'95% CI of mean':>15}  {'std':>5}  {'min %':>6}  "
+          f"{'max %':>6}")
     for row in table.summary():
         vals = "  ".join(f"{row[n]!s:>18}" for n in names)
 
         def pct(x):
             return "   nan" if x is None else f"{100 * x:6.2f}"
 
-        print(f"{vals}  {pct(row['accuracy']):>7}  {pct(row['accuracy_std'])[1:]:>5}  "
+        lo, hi = row["accuracy_ci95"]
+        ci = f"[{pct(lo).strip()}, {pct(hi).strip()}]" if lo is not None else "-"
+        print(f"{vals}  {pct(row['accuracy']):>7}  {ci:>15}  {pct(row['accuracy_std'])[1:]:>5}  "
               f"{pct(row['accuracy_min'])}  {pct(row['accuracy_max'])}")
     print(f"{table.chips} chip(s) per point; {table.computed} task(s) run, {table.reused} "
           f"reused from {args.out}; {seconds:.1f} s" + (f"; plot {args.plot}" if args.plot

@@ -19,8 +19,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from .circuit import Circuit
 from ..errors import SingularCircuitError
+from .circuit import Circuit
 
 _MAX_NAMES = 8
 
@@ -54,6 +54,8 @@ def _edges(circuit: Circuit):
 
 def _b_is_conductive(s) -> bool:
     """A behavioural source conducts when it is controlled by its own terminal voltage."""
+    if getattr(s, "conductive", False):
+        return True
     ends = {s.npos, s.nneg}
     return any(set(c) == ends for c in s.controls)
 

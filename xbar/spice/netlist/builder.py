@@ -1,0 +1,186 @@
+"""The builder: named accumulators of element rows, and the flat Circuit they make."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..circuit import (
+    BSource,
+    Circuit,
+    Controlled,
+    DiodeModel,
+    Diodes,
+    Options,
+    TwoTerminal,
+)
+from .devices import add_mosfets
+from .directives import DCCard, DirectiveCards
+from .elements import ElementCards
+from .lexer import EXPECTED, Card, Locations, Reader, err
+from .scopes import Scopes
+
+__all__ = ["Builder", "ControlledRows", "DiodeRows", "TwoTerminalRows"]
+
+
+@dataclass
+class TwoTerminalRows:
+    """Rows of R, V or I elements as they are read (lists, one entry per element)."""
+
+    name: list[str] = field(default_factory=list)
+    npos: list[int] = field(default_factory=list)
+    nneg: list[int] = field(default_factory=list)
+    value: list[float] = field(default_factory=list)
+
+    def table(self) -> TwoTerminal:
+        return TwoTerminal(list(self.name), np.array(self.npos, dtype=np.int64),
+                           np.array(self.nneg, dtype=np.int64),
+                           np.array(self.value, dtype=float))
+
+
+@dataclass
+class ControlledRows:
+    """Rows of G or E sources as they are read."""
+
+    name: list[str] = field(default_factory=list)
+    npos: list[int] = field(default_factory=list)
+    nneg: list[int] = field(default_factory=list)
+    cpos: list[int] = field(default_factory=list)
+    cneg: list[int] = field(default_factory=list)
+    gain: list[float] = field(default_factory=list)
+
+    def table(self) -> Controlled:
+        ints = (np.array(c, dtype=np.int64) for c in (self.npos, self.nneg, self.cpos, self.cneg))
+        return Controlled(list(self.name), *ints, np.array(self.gain, dtype=float))
+
+
+@dataclass
+class DiodeRows:
+    """Rows of diodes as they are read."""
+
+    name: list[str] = field(default_factory=list)
+    npos: list[int] = field(default_factory=list)
+    nneg: list[int] = field(default_factory=list)
+    model: list[DiodeModel] = field(default_factory=list)
+    area: list[float] = field(default_factory=list)
+    temp: list[float] = field(default_factory=list)
+    dtemp: list[float] = field(default_factory=list)
+
+    def table(self) -> Diodes:
+        return Diodes(list(self.name), np.array(self.npos, dtype=np.int64),
+                      np.array(self.nneg, dtype=np.int64), list(self.model),
+                      np.array(self.area, dtype=float), np.array(self.temp, dtype=float),
+                      np.array(self.dtemp, dtype=float))
+
+
+class Builder(Scopes, ElementCards, DirectiveCards):
+    """Cards -> flat circuit: accumulates element rows while flattening subcircuits."""
+
+    def __init__(self, reader: Reader, source_file: str):
+        self.reader = reader
+        self.source_file = source_file
+        self.node_index: dict[str, int] = {"0": 0, "gnd": 0}  # lookup only
+        self.node_names: list[str] = ["0"]
+        self.names: dict[str, Card] = {}
+        self.instances: set[str] = set()
+        self.r = TwoTerminalRows()
+        self.v = TwoTerminalRows()
+        self.i = TwoTerminalRows()
+        self.g = ControlledRows()
+        self.e = ControlledRows()
+        self.d = DiodeRows()
+        self.b: list[BSource] = []
+        self.spice_names: dict[str, str] = {}
+        #: resistors with temperature coefficients: (row, tc1, tc2, temp or None, dtemp)
+        self.r_thermal: list[tuple[int, float, float, float | None, float]] = []
+        self.notes: list[str] = reader.notes
+        self.skipped: dict[str, Card] = {}  # non-DC analyses and output: word -> first card
+        self.nodeset_cards: list[tuple[str, float, Card, int]] = []
+        self.funcs: dict[str, tuple[list[str], str, Card]] = {}
+        self.globals: set[str] = set()
+        #: MOSFETs as read: (name, [d, g, s, b], model, instance parameters, card)
+        self.mos_rows: list[tuple] = []
+        self.mos_defaults: dict[str, float] = {}
+        #: behavioural sources whose controls name branch currents: (BSource, card)
+        self.branch_controls: list[tuple[BSource, Card]] = []
+        self.options = Options()
+        self.analyses: list = []
+        self.dc_cards: list[DCCard] = []
+        self.title = reader.title
+        self.expr_cache: dict[tuple, object] = {}
+        self.model_cache: dict[tuple, DiodeModel] = {}
+
+    # ---------------------------------------------------------------- result
+    def circuit(self) -> Circuit:
+        """The flat :class:`Circuit` of everything read so far."""
+        if self.mos_rows:
+            add_mosfets(self, self.mos_rows)
+            self.mos_rows = []
+        self.resolve_branch_controls()
+        nodesets = self.resolve_nodesets()
+        if self.skipped:
+            words = sorted(self.skipped)
+            first = self.skipped[words[0]]
+            self.notes.append(f"{first.file}:{first.line}: skipped " + ", ".join(words)
+                              + " (xbar is a DC solver: only .op and .dc run)")
+        for k, tc1, tc2, temp, dtemp in self.r_thermal:
+            # ngspice: R(T) = R (1 + TC1 dT + TC2 dT^2), dT = T - TNOM, T = TEMP or temp + DTEMP
+            t = temp if temp is not None else self.options.temp + dtemp
+            dt = t - self.options.tnom
+            self.r.value[k] = self.r.value[k] * (1.0 + tc1 * dt + tc2 * dt * dt)
+        return Circuit(
+            title=self.title, node_names=self.node_names, resistors=self.r.table(),
+            vsources=self.v.table(), isources=self.i.table(), vccs=self.g.table(),
+            vcvs=self.e.table(), diodes=self.d.table(), bsources=self.b, options=self.options,
+            analyses=self.analyses,
+            locations=Locations((k, v) for k, v in self.names.items()
+                                 if k not in self.instances),
+            source_file=self.source_file, spice_names=self.spice_names, notes=self.notes,
+            nodesets=nodesets,
+        )
+
+    def resolve_branch_controls(self) -> None:
+        """``I(vx)`` controls -> ``(-(j+1), 0)`` with ``j`` the branch of ``vx`` (V then E)."""
+        if not self.branch_controls:
+            return
+        branch = {n: j for j, n in enumerate(self.v.name)}
+        n_v = len(self.v.name)
+        for k, n in enumerate(self.e.name):
+            branch.setdefault(n, n_v + k)
+        for src, card in self.branch_controls:
+            pairs = []
+            for p, q in src.controls:
+                if isinstance(p, tuple):
+                    _, name, _ = p
+                    if name not in branch:
+                        raise err(card, None, f"{src.name}: I({name.rsplit('.', 1)[-1]}) needs "
+                                  f"a V, E, H, L or B V= source named {name!r}",
+                                  "a current is measured through a voltage source (V<name> a b 0)")
+                    p = -(branch[name] + 1)
+                pairs.append((p, q))
+            src.controls = pairs
+
+    def resolve_nodesets(self) -> dict[int, float]:
+        """``.nodeset`` node names -> node indices (the nodes must exist)."""
+        out = {}
+        for name, value, card, off in self.nodeset_cards:
+            idx = 0 if name in ("0", "gnd") else self.node_index.get(name)
+            if idx is None:
+                raise err(card, off, f".nodeset names node {name!r}, which is not in the circuit",
+                          "expected: " + EXPECTED[".nodeset"])
+            if idx:
+                out[idx] = value
+        return out
+
+    def check_sweeps(self) -> None:
+        """Every ``.dc`` card sweeps existing, distinct independent sources."""
+        sources = set(self.v.name) | set(self.i.name)
+        for sweep, card, srcs in self.dc_cards:
+            for name, off in srcs:
+                if name not in sources:
+                    raise err(card, off, f".dc source {name!r} is not an independent V or I "
+                               "source of the circuit", "expected: " + EXPECTED[".dc"])
+            if sweep.outer is not None and sweep.outer.source == sweep.source:
+                raise err(card, srcs[1][1], f".dc sweeps {sweep.source!r} twice",
+                           "the second source must differ from the first")

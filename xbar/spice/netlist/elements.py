@@ -1,0 +1,645 @@
+"""Element cards: R, V, I, G, E, D, B and X (subcircuit instances).
+
+:class:`ElementCards` flattens a list of cards in one :class:`Context`,
+appending each element to the builder's accumulators.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ...errors import NetlistError
+from ..circuit import BSource, DiodeModel, MosModel
+from ..expr import ExprSyntaxError, compile_expression
+from ..units import try_parse_value
+from .lexer import EXPECTED, Card, err, split_tokens
+from .scopes import GROUND, Context, ModelDef, Scope
+from .sources import parse_source_spec, time_zero_value
+
+__all__ = ["MAX_SUBCKT_DEPTH", "ElementCards"]
+
+#: the deepest nesting of subcircuit instances that is flattened (an instance inside an
+#: instance ... this many levels); deeper netlists get a NetlistError naming the instance
+MAX_SUBCKT_DEPTH = 200
+
+_ELEMENT_NAMES = {
+    "q": "bipolar transistor", "j": "JFET", "z": "MESFET", "t": "transmission line",
+    "o": "lossy transmission line", "u": "uniform RC line", "w": "current-controlled switch",
+    "s": "voltage-controlled switch", "a": "XSPICE code model", "y": "TXL line",
+    "p": "coupled multiconductor line", "n": "OSDI/Verilog-A device",
+}
+
+#: diode instance parameters (pj: perimeter, no effect without JSW; ic: transient only)
+_DIODE_INSTANCE = {"area", "pj", "m", "temp", "dtemp", "ic"}
+#: MOSFET instance parameters (ad/as: junction areas; pd/ps: no DC effect)
+_MOS_INSTANCE = {"l", "w", "ad", "as", "pd", "ps", "nrd", "nrs", "m", "temp", "dtemp"}
+#: resistor instance parameters -> meaning (``ac``/``noisy``: no DC effect)
+_RESISTOR_PARAMS = {"r": "r", "resistance": "r", "tc1": "tc1", "tc": "tc1", "tc2": "tc2",
+                    "temp": "temp", "dtemp": "dtemp", "m": "m", "ac": "ac", "noisy": "noisy"}
+_CTRL_CALL = re.compile(r"(?<![A-Za-z0-9_.])([vi])\s*\(([^()]*)\)")
+_THIRD = re.compile(r"\s*\S+\s+(\S+)\s+")
+_FOURTH = re.compile(r"\s*\S+\s+\S+\s+\S+\s+")
+
+
+class ElementCards:
+    """Builder part: element cards and subcircuit instances (flattening).
+
+    A mixin of :class:`~xbar.spice.netlist.builder.Builder` (uses its
+    accumulators, ``node``, ``register``, ``value``, ``directive``).
+    """
+
+    # ---------------------------------------------------------------- flattening
+    def expand(self, cards: list[Card], ctx: Context) -> None:
+        names = self.names
+        node = self.node
+        top = ctx.pins is None
+        node_index = self.node_index
+        rows = self.r
+        r_name, r_pos, r_neg, r_val = rows.name, rows.npos, rows.nneg, rows.value
+        prefix = ctx.prefix
+        for card in cards:
+            text = card.text
+            low = text.lower()
+            if len(low) != len(text):  # rare characters whose lower case is longer
+                low = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+            first = low[0]
+            if first == " " or first == "\t":
+                first = low.lstrip()[0]
+            if first == "r" and not ("{" in low or "'" in low or "=" in low or "," in low):
+                # fast path for plain "R<name> <n+> <n-> <value>" cards
+                parts = low.split()
+                if len(parts) == 4:
+                    tok = parts[3]
+                    value = None
+                    if tok[-1].isdigit() and "_" not in tok and tok.isascii():
+                        try:
+                            value = float(tok)
+                            if not -1.8e308 < value < 1.8e308:
+                                value = None
+                        except ValueError:
+                            value = None
+                    if value is None:
+                        value = try_parse_value(tok)[0]
+                    full = prefix + parts[0]
+                    if value and full not in names:
+                        names[full] = card
+                        r_name.append(full)
+                        if top:
+                            a = node_index.get(parts[1])
+                            if a is None:
+                                a = node(parts[1], ctx)
+                            b = node_index.get(parts[2])
+                            if b is None:
+                                b = node(parts[2], ctx)
+                        else:
+                            a = node(parts[1], ctx)
+                            b = node(parts[2], ctx)
+                        r_pos.append(a)
+                        r_neg.append(b)
+                        r_val.append(value)
+                        continue
+                self.resistor(card, low, ctx)
+            elif first == ".":
+                self.directive(card, low, ctx)
+            elif first == "r":
+                self.resistor(card, low, ctx)
+            elif first == "v" or first == "i":
+                self.source(card, low, ctx, first)
+            elif first == "g" or first == "e":
+                self.controlled(card, low, ctx, first)
+            elif first == "m":
+                self.mosfet(card, low, ctx)
+            elif first == "f" or first == "h":
+                self.current_controlled(card, low, ctx, first)
+            elif first == "d":
+                self.diode(card, low, ctx)
+            elif first == "b":
+                self.bsource(card, low, ctx)
+            elif first == "x":
+                self.instance(card, low, ctx)
+            elif first == "c" or first == "l":
+                self.reactive(card, low, ctx, first)
+            elif first == "k":
+                self.coupling(card, low, ctx)
+            else:
+                what = _ELEMENT_NAMES.get(first)
+                word = low.split()[0]
+                if what:
+                    raise err(card, None, f"element {word!r}: {what}s ({first.upper()}) are not "
+                              "supported; xbar does DC analysis of R, C, L, K, V, I, G, E, F, H, "
+                              "D, B, M and X elements")
+                raise err(card, None, f"unknown element type {word[0]!r} in {word!r}",
+                          "element names start with R, C, L, K, V, I, G, E, F, H, D, B, M or X")
+
+    def reactive(self, card: Card, low: str, ctx: Context, kind: str) -> None:
+        """``C``: open at DC (its nodes exist); ``L``: a short (a 0 V branch whose current
+        ngspice reports as ``l<name>#branch``).  Values and parameters do not matter at DC."""
+        toks = self.tokens(card, low)
+        hint = "expected: " + EXPECTED[kind]
+        if len(toks) < 3:
+            raise self.missing(card, toks, "node", hint)
+        for t in (toks[1], toks[2]):
+            if t[0] == "=" or t[0][0] in "{'(":
+                raise err(card, t[1], f"expected a node name, found {t[0]!r}", hint)
+        full = ctx.prefix + toks[0][0]
+        a, b = self.node(toks[1][0], ctx), self.node(toks[2][0], ctx)
+        if kind == "c":
+            self.register(full, card)
+            self.instances.add(full)  # not an element of the DC circuit
+            return
+        self.register(full, card, ctx.prefix)
+        v = self.v
+        v.name.append(full)
+        v.npos.append(a)
+        v.nneg.append(b)
+        v.value.append(0.0)
+
+    def mosfet(self, card: Card, low: str, ctx: Context) -> None:
+        """``M<name> d g s b <model> [L= W= AD= AS= PD= PS= NRD= NRS= M= OFF IC= TEMP=
+        DTEMP=]``: recorded now, turned into engine devices when the circuit is made."""
+        hint = "expected: " + EXPECTED["m"]
+        toks = self.tokens(card, low)
+        if len(toks) < 6:
+            raise self.missing(card, toks, "node or model name", hint)
+        for t in toks[1:5]:
+            if t[0] == "=" or t[0][0] in "{'(":
+                raise err(card, t[1], f"expected a node name, found {t[0]!r}", hint)
+        mname, moff = toks[5]
+        found = ctx.scope.model(mname)
+        if found is None:
+            raise err(card, moff, f"undefined model {mname!r}",
+                      f"define it with .model {mname} NMOS(LEVEL=1 VTO=... KP=...)")
+        model = found.model
+        if model is None:  # a model inside a subcircuit: values with this instance's params
+            key = (id(found.card), ctx.pkey)
+            model = self.model_cache.get(key)
+            if model is None:
+                model = self.model_cache[key] = self.parse_model(found.card, ctx.params)[1]
+        if not isinstance(model, MosModel):
+            kind = getattr(model, "type", "d").upper()
+            level = getattr(model, "level", 1.0)
+            raise err(card, moff, f"MOSFET {toks[0][0]} uses model {mname!r} of type {kind}"
+                      f"{f' (LEVEL={level:g})' if kind in ('NMOS', 'PMOS') else ''}, which "
+                      "xbar does not simulate", "xbar simulates NMOS/PMOS level 1")
+        inst: dict[str, float] = {}
+        rest = toks[6:]
+        while rest:
+            key, off = rest[0]
+            if key == "off":
+                rest = rest[1:]
+                continue
+            if key == "ic" and len(rest) >= 3 and rest[1][0] == "=":
+                rest = rest[3:]  # ic=vds[,vgs,vbs]: transient only; values are comma-split
+                while rest and rest[0][0] != "=" and (len(rest) < 2 or rest[1][0] != "="):
+                    if rest[0][0] in _MOS_INSTANCE or rest[0][0] == "off":
+                        break
+                    rest = rest[1:]
+                continue
+            if len(rest) >= 3 and rest[1][0] == "=" and key in _MOS_INSTANCE:
+                inst[key] = self.value(card, rest[2], ctx.params)
+                rest = rest[3:]
+                continue
+            raise err(card, off, f"unexpected {key!r} (MOSFET instance parameters: l w ad as "
+                      "pd ps nrd nrs m off ic temp dtemp)", hint)
+        full = ctx.prefix + toks[0][0]
+        self.register(full, card)
+        nodes = [self.node(t[0], ctx) for t in toks[1:5]]
+        self.mos_rows.append((full, nodes, model, inst, card))
+
+    def coupling(self, card: Card, low: str, ctx: Context) -> None:
+        """``K<name> L1 L2 <k>``: mutual inductance, no effect at DC."""
+        toks = self.tokens(card, low)
+        if len(toks) < 4:
+            raise self.missing(card, toks, "inductor or coupling", "expected: " + EXPECTED["k"])
+        full = ctx.prefix + toks[0][0]
+        self.register(full, card)
+        self.instances.add(full)
+
+    def tokens(self, card: Card, low: str) -> list[tuple[str, int]]:
+        return split_tokens(card, low)
+
+    def fast_tokens(self, card: Card, low: str, n: int):
+        """Plain whitespace split when the card has no special characters."""
+        if "{" in low or "'" in low or "=" in low or "," in low:
+            return self.tokens(card, low)
+        parts = low.split()
+        if len(parts) == n:
+            return parts
+        return self.tokens(card, low)
+
+    def resistor(self, card: Card, low: str, ctx: Context) -> None:
+        toks = self.fast_tokens(card, low, 4)
+        hint = "expected: " + EXPECTED["r"]
+        thermal = None
+        if isinstance(toks[0], str):  # fast path: 4 plain tokens
+            name, a, b, val = toks
+            value, _ = try_parse_value(val)
+            if value is None:
+                toks = self.tokens(card, low)
+                value = self.value(card, toks[3], ctx.params)
+        else:
+            if len(toks) < 3:
+                raise self.missing(card, toks, "node", hint)
+            name, a, b = toks[0][0], toks[1][0], toks[2][0]
+            for t in (toks[1], toks[2]):
+                if t[0] == "=" or t[0][0] in "{'":
+                    raise err(card, t[1], f"expected a node name, found {t[0]!r}", hint)
+            value, thermal = self.resistor_params(card, toks[3:], ctx, hint)
+        full = ctx.prefix + name
+        if value is None or value == 0.0:
+            self.note(card, f"{full}: resistance {'0' if value == 0.0 else 'not given'}, set to "
+                      "1 mOhm (as ngspice)")
+            value = 1e-3
+        self.register(full, card)
+        r = self.r
+        if thermal is not None:
+            self.r_thermal.append((len(r.name), *thermal))
+        r.name.append(full)
+        r.npos.append(self.node(a, ctx))
+        r.nneg.append(self.node(b, ctx))
+        r.value.append(value)
+
+    def resistor_params(self, card: Card, rest, ctx: Context, hint: str):
+        """Value and ``(tc1, tc2, temp or None, dtemp)`` (None without TC) of a resistor."""
+        value = None
+        if rest and (len(rest) == 1 or rest[1][0] != "="):
+            value = self.value(card, rest[0], ctx.params)
+            rest = rest[1:]
+        got: dict[str, float] = {}
+        while rest:
+            key, off = rest[0]
+            if len(rest) < 3 or rest[1][0] != "=":
+                raise err(card, off, f"unexpected {key!r}", hint)
+            if key not in _RESISTOR_PARAMS:
+                raise err(card, off, f"resistor parameter {key!r} is not supported",
+                          "supported: r (resistance) tc1 tc2 (tc) temp dtemp m; ac and noisy "
+                          "have no effect on DC")
+            got[_RESISTOR_PARAMS[key]] = self.value(card, rest[2], ctx.params)
+            rest = rest[3:]
+        value = got.get("r", value)
+        if "m" in got and value is not None:
+            if got["m"] <= 0:
+                raise err(card, None, "resistor multiplier m must be positive", hint)
+            value = value / got["m"]
+        if not (got.get("tc1") or got.get("tc2")):
+            return value, None
+        return value, (got.get("tc1", 0.0), got.get("tc2", 0.0), got.get("temp"),
+                       got.get("dtemp", 0.0))
+
+    def offset(self, card: Card, low: str, k: int) -> int | None:
+        toks = self.tokens(card, low)
+        return toks[k][1] if k < len(toks) else None
+
+    def missing(self, card: Card, toks, what: str, hint: str) -> NetlistError:
+        end = len(card.text.rstrip())
+        return err(card, end, f"missing {what} on {toks[0][0]!r}", hint)
+
+    def source(self, card: Card, low: str, ctx: Context, kind: str) -> None:
+        hint = "expected: " + EXPECTED[kind]
+        toks = self.fast_tokens(card, low, 4)
+        value = None
+        if isinstance(toks[0], str):  # fast path: "V1 a b <number>"
+            name, a, b, val = toks
+            value, _ = try_parse_value(val)
+            if value is None:
+                toks = self.tokens(card, low)
+        if value is None:
+            if len(toks) < 3:
+                raise self.missing(card, toks, "node", hint)
+            name, a, b = toks[0][0], toks[1][0], toks[2][0]
+            for t in (toks[1], toks[2]):
+                if t[0] == "=" or t[0][0] in "{'(":
+                    raise err(card, t[1], f"expected a node name, found {t[0]!r}", hint)
+            value = self.source_value(card, toks, ctx, hint)
+        full = ctx.prefix + name
+        self.register(full, card, ctx.prefix)
+        tab = self.v if kind == "v" else self.i
+        tab.name.append(full)
+        tab.npos.append(self.node(a, ctx))
+        tab.nneg.append(self.node(b, ctx))
+        tab.value.append(value)
+
+    def source_value(self, card: Card, toks, ctx: Context, hint: str) -> float:
+        """DC value of a source card: its DC value, else its waveform at time zero, else 0."""
+        spec = parse_source_spec(card, toks[3:], hint)
+        if spec.dc is not None:
+            return self.value(card, spec.dc, ctx.params)
+        name = ctx.prefix + toks[0][0]
+        if spec.waveform is not None:
+            args = [self.value(card, t, ctx.params) for t in spec.args]
+            self.note(card, f"{name}: no DC value, {spec.waveform.upper()} value at time 0 "
+                      "used (as ngspice)")
+            return time_zero_value(spec.waveform, args)
+        self.note(card, f"{name}: no DC value, 0 assumed (as ngspice)")
+        return 0.0
+
+    def controlled(self, card: Card, low: str, ctx: Context, kind: str) -> None:
+        hint = "expected: " + EXPECTED[kind]
+        toks = self.tokens(card, low)
+        for k, t in enumerate(toks[1:6], start=1):
+            if t[0] in ("poly", "value", "vol", "cur", "table") or t[0].startswith("poly("):
+                raise err(card, t[1], f"{t[0].upper()} forms of {kind.upper()} sources are not "
+                           "supported", hint + " (or a B source for nonlinear dependence)")
+            if k < 5 and (t[0] == "=" or t[0][0] in "{'"):
+                raise err(card, t[1], f"expected a node name, found {t[0]!r}", hint)
+        if len(toks) < 5:
+            raise self.missing(card, toks, "node", hint)
+        if len(toks) < 6:
+            raise self.missing(card, toks, "gain" if kind == "e" else "transconductance", hint)
+        if len(toks) > 6:
+            raise err(card, toks[6][1], f"unexpected {toks[6][0]!r}", hint)
+        gain = self.value(card, toks[5], ctx.params)
+        full = ctx.prefix + toks[0][0]
+        self.register(full, card, ctx.prefix)
+        tab = self.g if kind == "g" else self.e
+        tab.name.append(full)
+        for col, t in zip((tab.npos, tab.nneg, tab.cpos, tab.cneg), toks[1:5], strict=True):
+            col.append(self.node(t[0], ctx))
+        tab.gain.append(gain)
+
+    def diode(self, card: Card, low: str, ctx: Context) -> None:
+        hint = "expected: " + EXPECTED["d"]
+        toks = self.tokens(card, low)
+        if len(toks) < 3:
+            raise self.missing(card, toks, "node", hint)
+        if len(toks) < 4:
+            raise self.missing(card, toks, "model name", hint)
+        mname, moff = toks[3]
+        area = 1.0
+        rest = toks[4:]
+        if rest and (len(rest) == 1 or rest[1][0] != "=") and (
+                rest[0][0][0] in "{'" or try_parse_value(rest[0][0])[0] is not None):
+            # ngspice-39 rejects a positional area ("could not find a valid modelname"),
+            # so the same file would not run there
+            raise err(card, rest[0][1], f"diode {toks[0][0]}: a positional area "
+                       f"({rest[0][0]!r}) is not accepted (ngspice rejects it too)",
+                       f"write area={rest[0][0]}; expected: " + EXPECTED["d"])
+        inst: dict[str, float] = {}
+        while rest:
+            key, off = rest[0]
+            if key == "off":  # an initial-guess flag: no effect on the solution
+                rest = rest[1:]
+                continue
+            if len(rest) >= 3 and rest[1][0] == "=" and key in _DIODE_INSTANCE:
+                inst[key] = self.value(card, rest[2], ctx.params)
+                rest = rest[3:]
+                continue
+            raise err(card, off, f"unexpected {key!r} (diode instance parameters: area, pj, "
+                      "m, temp, dtemp, off, ic)", hint)
+        area = inst.get("area", 1.0)
+        if inst.get("m", 1.0) != 1.0:
+            raise err(card, None, f"diode {toks[0][0]}: multiplier m={inst['m']:g} is not "
+                      "supported by xbar", "use area=<factor> or parallel diodes")
+        if area <= 0:
+            raise err(card, toks[4][1] if len(toks) > 4 else None, "diode area must be positive",
+                       hint)
+        found = ctx.scope.model(mname)
+        if found is None:
+            raise err(card, moff, f"undefined model {mname!r}",
+                       f"define it with .model {mname} D(IS=... N=...)")
+        if found.model is None:  # a model inside a subcircuit: values with this instance's params
+            key = (id(found.card), ctx.pkey)
+            model = self.model_cache.get(key)
+            if model is None:
+                model = self.parse_model(found.card, ctx.params)[1]
+                self.model_cache[key] = model
+            found = ModelDef(model, found.card)
+        full = ctx.prefix + toks[0][0]
+        self.register(full, card)
+        if not isinstance(found.model, DiodeModel):
+            raise err(card, moff, f"diode {toks[0][0]} uses model {mname!r} of type "
+                      f"{getattr(found.model, 'type', '?').upper()}, not D", hint)
+        d = self.d
+        d.temp.append(inst.get("temp", float("nan")))
+        d.dtemp.append(inst.get("dtemp", 0.0))
+        d.name.append(full)
+        d.npos.append(self.node(toks[1][0], ctx))
+        d.nneg.append(self.node(toks[2][0], ctx))
+        d.model.append(found.model)
+        d.area.append(area)
+
+    def bsource(self, card: Card, low: str, ctx: Context) -> None:
+        parts = low.split(None, 3)
+        if (len(parts) == 4 and parts[3][:2] == "i=" and "=" not in parts[1]
+                and "=" not in parts[2] and parts[3][2:3] not in ("", "{", "'", " ", "\t")):
+            # fast path: "B<name> <n+> <n-> I=<expr>" with an unquoted expression; the
+            # card text is right-stripped, so the expression is its suffix
+            name, a, b, rest = parts
+            etext = rest[2:]
+            start = len(low) - len(etext)
+            expr = self.expression(card, card.text[start:], start, ctx, etext)
+            full = ctx.prefix + name
+            self.register(full, card)
+            self.add_bsource(card, full, self.node(a, ctx), self.node(b, ctx), expr, ctx)
+            return
+        hint = "expected: " + EXPECTED["b"]
+        if len(parts) < 3:
+            raise err(card, len(card.text.rstrip()), f"missing node on {parts[0]!r}", hint)
+        name, a, b = parts[0], parts[1], parts[2]
+        if "=" in a or "=" in b:
+            off = _THIRD.match(low).end() if "=" in b else _THIRD.match(low).start(1)
+            raise err(card, off, "missing node before the expression", hint)
+        if len(parts) < 4:
+            raise err(card, len(card.text.rstrip()), f"missing I=<expression> on {name!r}",
+                      hint)
+        rest = parts[3]
+        roff = _FOURTH.match(low).end()
+        m = re.match(r"([a-z]+)\s*=\s*", rest)
+        if m is None:
+            raise err(card, roff, f"expected I=<expression>, found {rest.split()[0]!r}", hint)
+        key = m.group(1)
+        if key not in ("i", "v"):
+            raise err(card, roff, f"unknown B source parameter {key!r}", hint)
+        expr_text = card.text[roff + m.end():].rstrip()
+        eoff = roff + m.end()
+        if not expr_text:
+            raise err(card, eoff, f"missing expression after {key.upper()}=", hint)
+        if expr_text[0] in "{'" and expr_text[-1] == ("}" if expr_text[0] == "{" else "'"):
+            expr_text = expr_text[1:-1]
+            eoff += 1
+        expr = self.expression(card, expr_text, eoff, ctx)
+        full = ctx.prefix + name
+        if key == "i":
+            self.register(full, card)
+            self.add_bsource(card, full, self.node(a, ctx), self.node(b, ctx), expr, ctx)
+        else:
+            self.voltage_branch(card, full, self.node(a, ctx), self.node(b, ctx), expr, ctx)
+
+    def voltage_branch(self, card: Card, full: str, a: int, b: int, expr, ctx: Context) -> None:
+        """A branch ``V(a) - V(b) = expr`` (``B ... V=``, ``H``): a 0 V source whose branch
+        equation gets the expression (a behavioural source into the branch row)."""
+        self.register(full, card, ctx.prefix)
+        v = self.v
+        j = len(v.name)
+        v.name.append(full)
+        v.npos.append(a)
+        v.nneg.append(b)
+        v.value.append(0.0)
+        self.add_bsource(card, full, 0, -(j + 1), expr, ctx)
+
+    def add_bsource(self, card: Card, full: str, a: int, b: int, expr, ctx: Context) -> None:
+        """Append a behavioural source; controls ``V(p,q)`` become node pairs and ``I(vx)``
+        a branch reference resolved once every source is known."""
+        controls: list = []
+        branch = False
+        for p, q in expr.controls:
+            if p == "#i":
+                controls.append((("i", ctx.prefix + q, card), 0))
+                branch = True
+            else:
+                controls.append((self.node(p, ctx), self.node(q, ctx)))
+        src = BSource(full, a, b, expr, controls)
+        self.b.append(src)
+        if branch:
+            self.branch_controls.append((src, card))
+
+    def current_controlled(self, card: Card, low: str, ctx: Context, kind: str) -> None:
+        """``F<name> n+ n- <vsource> <gain>`` (current) and ``H<name> n+ n- <vsource>
+        <transresistance>`` (voltage), through behavioural sources of ``gain*I(vsource)``."""
+        hint = "expected: " + EXPECTED[kind]
+        toks = self.tokens(card, low)
+        for t in toks[1:5]:
+            if t[0] in ("poly", "value", "table") or t[0].startswith("poly("):
+                raise err(card, t[1], f"{t[0].upper()} forms of {kind.upper()} sources are not "
+                          "supported", hint + " (or a B source with I(<vsource>))")
+        if len(toks) < 4:
+            raise self.missing(card, toks, "node or controlling source", hint)
+        if len(toks) < 5:
+            raise self.missing(card, toks, "gain", hint)
+        if len(toks) > 5:
+            raise err(card, toks[5][1], f"unexpected {toks[5][0]!r}", hint)
+        gain = self.value(card, toks[4], ctx.params)
+        expr = compile_expression("g*v(_0)", {"g": gain}).with_controls(
+            f"{gain!r}*i({toks[3][0]})", (("#i", toks[3][0]),))
+        full = ctx.prefix + toks[0][0]
+        a, b = self.node(toks[1][0], ctx), self.node(toks[2][0], ctx)
+        if kind == "f":
+            self.register(full, card)
+            self.add_bsource(card, full, a, b, expr, ctx)
+        else:
+            self.voltage_branch(card, full, a, b, expr, ctx)
+
+    def expression(self, card: Card, text: str, off: int, ctx: Context, low: str | None = None):
+        """Parse a B expression, sharing compiled code between equal templates.
+
+        ``.func`` calls are expanded; the ``V(...)`` and ``I(...)`` arguments are
+        replaced by placeholders ``v(_k)``; the compiled template is cached per
+        parameter set, and each source gets its own controls (node pairs, or
+        ``("#i", source)`` for a branch current).
+        """
+        src = text.lower() if low is None else low
+        if self.funcs:
+            src = self.expand_text(src, card)
+        pieces = _CTRL_CALL.split(src)
+        controls: list[tuple[str, str]] = []
+        out = [pieces[0]]
+        seen: dict[tuple, int] = {}
+        for j in range(1, len(pieces), 3):
+            letter, inner, after = pieces[j], pieces[j + 1], pieces[j + 2]
+            flat = "".join(inner.split())
+            parts = flat.split(",")
+            if len(parts) > (2 if letter == "v" else 1) or not all(parts):
+                out.append(f"{letter}({inner})")  # malformed: the parser reports it
+            else:
+                ctl = (parts[0], parts[1] if len(parts) > 1 else "0") if letter == "v" \
+                    else ("#i", parts[0])
+                k = seen.get(ctl)
+                if k is None:
+                    k = seen[ctl] = len(seen)
+                    controls.append(ctl)
+                out.append(f"v(_{k})")
+            out.append(after)
+        template = "".join(out)
+        key = (template, ctx.pkey)
+        cached = self.expr_cache.get(key)
+        if cached is None:
+            try:
+                cached = compile_expression(template, ctx.params)
+                if cached.controls != tuple((f"_{k}", "0") for k in range(len(controls))):
+                    raise ExprSyntaxError("malformed control", 0)
+            except ExprSyntaxError:
+                # parse the original text for exact error offsets
+                try:
+                    compile_expression(src, ctx.params)
+                except ExprSyntaxError as exc:
+                    at = off + exc.offset if src == text.lower() else off
+                    raise err(card, at, exc.message, exc.hint) from None
+                raise err(card, off, "malformed expression", "expected: " + EXPECTED["b"]
+                          ) from None
+            self.expr_cache[key] = cached
+        # template controls are v(_0), v(_1), ... in order of first appearance, as are the
+        # parser's controls, so this card's controls map one to one
+        return cached.with_controls(text, tuple(controls))
+
+    def instance(self, card: Card, low: str, ctx: Context) -> None:
+        hint = "expected: " + EXPECTED["x"]
+        toks = self.tokens(card, low)
+        # the subcircuit name is the last token before the first parameter
+        end = len(toks)
+        for k in range(1, len(toks)):
+            if toks[k][0] == "params:" or (k + 1 < len(toks) and toks[k + 1][0] == "="):
+                end = k
+                break
+        if end < 2:
+            raise err(card, None, f"missing subcircuit name on {toks[0][0]!r}", hint)
+        sname, soff = toks[end - 1]
+        nodes = toks[1:end - 1]
+        sub = ctx.scope.subckt(sname)
+        if sub is None:
+            raise err(card, soff, f"undefined subcircuit {sname!r}",
+                       "define it with .subckt " + sname + " <pins>... / .ends")
+        if len(nodes) != len(sub.pins):
+            raise err(card, soff,
+                       f"subcircuit {sname} has {len(sub.pins)} pin"
+                       f"{'s' if len(sub.pins) != 1 else ''} ({' '.join(sub.pins)}), "
+                       f"{toks[0][0]} connects {len(nodes)}",
+                       f"X{toks[0][0][1:]} " + " ".join(sub.pins) + f" {sname} [params]")
+        if sub.name in ctx.stack:
+            raise err(card, soff, f"recursive subcircuit: {' -> '.join([*ctx.stack, sname])}")
+        if len(ctx.stack) >= MAX_SUBCKT_DEPTH:
+            raise err(card, soff, f"subcircuit instances nested more than {MAX_SUBCKT_DEPTH} "
+                      f"deep (instance {ctx.prefix + toks[0][0]} of {sname})",
+                      "xbar flattens at most MAX_SUBCKT_DEPTH levels of X instances")
+        # instance parameters, evaluated in the caller's scope
+        overrides: dict[str, float] = {}
+        k = end
+        while k < len(toks):
+            tok, off = toks[k]
+            if tok == "params:":
+                k += 1
+                continue
+            if k + 1 >= len(toks) or toks[k + 1][0] != "=":
+                raise err(card, off, f"unexpected {tok!r} (expected <param>=<value>)", hint)
+            if k + 2 >= len(toks):
+                raise err(card, toks[k + 1][1], f"missing value for parameter {tok!r}", hint)
+            if tok not in {d.name for d in sub.defaults}:
+                raise err(card, off, f"subcircuit {sname} has no parameter {tok!r}",
+                           "its parameters: " + (" ".join(d.name for d in sub.defaults)
+                                                 or "none"))
+            overrides[tok] = self.value(card, toks[k + 2], ctx.params, bare=True)
+            k += 3
+        params = dict(ctx.params)
+        for pname, vtok, voff in sub.defaults:
+            if pname in overrides:
+                params[pname] = overrides[pname]
+            else:
+                params[pname] = self.value(sub.card, (vtok, voff), params, bare=True)
+        # a pin named 0 or gnd is the global ground inside (as in ngspice): the node the
+        # instance connects there is not tied to anything by this pin
+        actual = [self.node(t[0], ctx) for t in nodes]
+        pins = {p: n for p, n in zip(sub.pins, actual, strict=True) if p not in GROUND}
+        iname = ctx.prefix + toks[0][0]
+        self.register(iname, card)
+        self.instances.add(iname)  # instances are not elements of the flat circuit
+        scope = Scope(sub.subckts, sub.models, ctx.scope)
+        child = Context(iname + ".", pins, params, scope, [*ctx.stack, sub.name])
+        # body .param cards first (all of them, as at the top level)
+        body, pcards = [], []
+        for c in sub.body:
+            t = c.text.lstrip()
+            if t[:6].lower() == ".param" and (len(t) == 6 or t[6] in " \t"):
+                pcards.append(c)
+            else:
+                body.append(c)
+        self.resolve_params(pcards, child.params)
+        self.expand(body, child)
