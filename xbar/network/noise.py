@@ -240,20 +240,43 @@ def bn_affine_noise(bn: BatchNorm) -> AffineNoise:
     return AffineNoise(bn.name, w_eff, b_eff, r_w, r_b)
 
 
-def _walk(layers, folded: dict, unfolded: list) -> None:
-    """Which batch-norms fold into which matmul layer (the rule of Model.fold_batchnorm)."""
+def _walk(layers, folded: dict) -> None:
+    """Batch-norms folded into the matmul layer before them in a residual block's lists."""
     prev = None
     for layer in layers:
         if isinstance(layer, Residual):
-            _walk(layer.body, folded, unfolded)
+            _walk(layer.body, folded)
             if layer.shortcut is not None:
-                _walk(layer.shortcut, folded, unfolded)
-        if isinstance(layer, BatchNorm):
-            if isinstance(prev, Dense | Conv2D):
-                folded.setdefault(prev.name, []).append(layer)
-                continue
-            unfolded.append(layer)
+                _walk(layer.shortcut, folded)
+        if isinstance(layer, BatchNorm) and isinstance(prev, Dense | Conv2D):
+            folded.setdefault(prev.name, []).append(layer)
+            continue
         prev = layer
+
+
+def _fold_pairs(model: Model) -> tuple[dict[str, list[BatchNorm]], list[BatchNorm]]:
+    """Which batch-norms :meth:`Model.fold_batchnorm` folds into which matmul layer, and
+    the batch-norms it keeps (in forward order)."""
+    kept = {la.name for la in model.fold_batchnorm().all_layers() if isinstance(la, BatchNorm)}
+    folded: dict[str, list[BatchNorm]] = {}
+    nodes = getattr(model, "nodes", None)
+    if nodes is None:
+        _walk(model.layers, folded)
+    else:  # a graph: a folded BN's input is (a chain of folded BNs after) a matmul output
+        producer = {n.output: n for n in nodes}
+        rename: dict[str, str] = {}
+        for n in nodes:
+            if isinstance(n.layer, Residual):
+                _walk([n.layer], folded)
+            if not isinstance(n.layer, BatchNorm) or n.layer.name in kept or not n.inputs:
+                continue
+            src = producer.get(rename.get(n.inputs[0], n.inputs[0]))
+            if src is not None and isinstance(src.layer, Dense | Conv2D):
+                folded.setdefault(src.layer.name, []).append(n.layer)
+                rename[n.output] = src.output
+    unfolded = [la for la in model.all_layers()
+                if isinstance(la, BatchNorm) and la.name in kept]
+    return folded, unfolded
 
 
 def noise_plan(model: Model, rule: str = "match_range"
@@ -284,9 +307,12 @@ def noise_plan(model: Model, rule: str = "match_range"
             r = half_range(layer.W)
             out[layer.name] = LayerNoise(r, r)
         return out, []
-    folded: dict[str, list[BatchNorm]] = {}
-    unfolded: list[BatchNorm] = []
-    _walk(model.layers, folded, unfolded)
+    folded, unfolded = _fold_pairs(model)
+    n_folded = sum(len(v) for v in folded.values())
+    n_bn = sum(isinstance(la, BatchNorm) for la in model.all_layers())
+    if n_folded + len(unfolded) != n_bn:
+        raise ConfigError(f"model {model.name!r}: cannot tell which batch-norm layers fold "
+                          "into which matmul layer", hint="use weight_range_rule='folded_layer'")
     out = {}
     for layer in model.matmul_layers():
         r_w, r_b = match_range_scales(layer.W2d, layer.b)

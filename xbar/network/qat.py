@@ -19,7 +19,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
-from .layers import Conv2D, Dense
 from .peripherals import quantize_activations
 
 __all__ = ["ActivationQuantizer"]
@@ -43,8 +42,9 @@ class ActivationQuantizer:
     >>> from xbar.network import Dense, Model
     >>> m = Model([Dense(2, 1, W=np.ones((2, 1)), name="fc")], (2,), 1)
     >>> q = ActivationQuantizer(2, percentile=100)
-    >>> m.forward(np.array([[0.2, 0.9]]), mvm=q.training_hook).tolist()  # 0 + 1 (range 0.9)
-    [[0.9]]
+    >>> y = m.forward(np.array([[0.2, 0.9]]), mvm=q.training_hook)  # levels 0.3 k, k = 0..3
+    >>> round(float(y[0, 0]), 12)  # 0.2 -> 0.3, 0.9 -> 0.9
+    1.2
     """
 
     def __init__(self, bits: int, percentile: float = 99.98, momentum: float = 0.9):
@@ -82,9 +82,8 @@ class ActivationQuantizer:
         quantised input it used (the weight gradient of the straight-through estimator)."""
         for layer in model.matmul_layers():
             Xq = self._quantised.pop(layer.name, None)
-            if Xq is None:
-                continue
-            if isinstance(layer, Dense):
-                layer._cache = Xq
-            elif isinstance(layer, Conv2D) and layer._cache is not None:
-                layer._cache = (Xq, layer._cache[1])
+            cache = getattr(layer, "_cache", None)
+            # Dense and Conv2D keep (matmul input, shape) for their backward pass
+            if (Xq is not None and isinstance(cache, tuple) and cache
+                    and np.shape(cache[0]) == Xq.shape):
+                layer._cache = (Xq, *cache[1:])
