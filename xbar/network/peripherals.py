@@ -147,7 +147,7 @@ def pow2_ranges(ranges: list[float], labels: list[str]) -> list[float]:
             continue
         for i in idx:
             if out[i] > 0:
-                out[i] = top / 2.0 ** np.floor(np.log2(top / out[i]))
+                out[i] = float(top / 2.0 ** np.floor(np.log2(top / out[i])))
     return out
 
 
