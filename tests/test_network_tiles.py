@@ -101,7 +101,7 @@ def test_shared_cache_hits_across_evaluations():
     model = load_model("default")
     data = load_dataset("digits")
     cfg = AnalogConfig(r_row=1.0, r_col=1.0, programming_error="state_independent",
-                       programming_sigma=0.02)
+                       programming_sigma=0.02, array_rows=64, array_cols=64)
     cache = TransferCache()
     a = evaluate(model, cfg, dataset=data, limit=50, cache=cache)
     n = cache.misses  # the error-free design (calibration) and chip 0
