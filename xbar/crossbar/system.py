@@ -287,7 +287,7 @@ def build_system(spec: Crossbar) -> CrossbarSystem:
     elements: list[tuple[Device, np.ndarray]] = [(spec.device, spec.G)]
     open_cell = spec.G == 0
     if spec.selector is not None:
-        elements.append((spec.selector, spec.g_selector))
+        elements.append((spec.selector, np.broadcast_to(spec.g_selector, (M, N))))
         open_cell = open_cell | (spec.g_selector == 0)
     system = CrossbarSystem(
         M=M, N=N, rows=rows, cols=cols,
