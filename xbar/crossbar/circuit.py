@@ -100,7 +100,8 @@ class CrossbarCircuit:
         return self._collect(current, self.input_sources, self.system.M, -1.0)
 
     @staticmethod
-    def _collect(current, sources, n, sign) -> np.ndarray:
+    def _collect(current: Callable[[str], Any] | dict, sources: list[tuple[str, int]], n: int,
+                 sign: float) -> np.ndarray:
         out = np.zeros(n)
         for name, line in sources:
             val = current(name) if callable(current) else current[name]

@@ -47,7 +47,7 @@ class ReferenceNetwork:
         The circuit and the names of its input and sense sources.
     """
 
-    def __init__(self, xb: Crossbar):
+    def __init__(self, xb: Crossbar) -> None:
         self.M, self.N = xb.M, xb.N
         self.circuit = to_circuit(xb)
         self.node_names = self.circuit.circuit.node_names
