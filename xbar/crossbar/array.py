@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..checks import check_options, memory_guard, real_array
 from ..spice.circuit import Options
 from ..errors import (
     ConfigError,
@@ -60,10 +61,7 @@ _MEM_BUDGET = 384e6  # bytes of solver work arrays per batch chunk
 # ----------------------------------------------------------------------------- validation
 def _array(name, value, shapes, *, allow_zero=True):
     """Validate a nonnegative finite array against the allowed shapes; returns float array."""
-    try:
-        arr = np.array(value, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueRangeError(f"{name} must be numeric, got {type(value).__name__}") from None
+    arr = real_array(name, value)
     if arr.ndim > 0 and arr.shape not in shapes:
         want = " or ".join(str(s) for s in shapes)
         raise ShapeError(f"{name} has shape {arr.shape}; expected a scalar or {want}")
@@ -261,7 +259,7 @@ class Crossbar:
         options: Options | None = None,
         maxiter: int = 20000,
     ):
-        G = np.array(G, dtype=float) if not isinstance(G, np.ndarray) else G.astype(float)
+        G = real_array("G", G)
         if G.ndim != 2 or G.shape[0] < 1 or G.shape[1] < 1:
             raise ShapeError(f"G must be a 2-D array (M, N) of conductances, got shape {G.shape}")
         self._M, self._N = G.shape
@@ -289,6 +287,9 @@ class Crossbar:
             self._g_selector = None
         self._selector = selector
         self.options = options if options is not None else Options()
+        check_options(self.options, "Crossbar options")
+        if isinstance(maxiter, bool) or not isinstance(maxiter, int | np.integer) or maxiter < 1:
+            raise ValueRangeError(f"maxiter={maxiter!r}: must be an integer >= 1")
         self.maxiter = int(maxiter)
         _parse_bias(row_bias, self._M, [0], "row_bias")  # validate now, use lazily
         _parse_bias(col_bias, self._N, [0], "col_bias")
@@ -517,10 +518,7 @@ class Crossbar:
 
     # --------------------------------------------------------------- inputs
     def _inputs(self, V) -> np.ndarray:
-        try:
-            V = np.array(V, dtype=float)
-        except (TypeError, ValueError):
-            raise ValueRangeError("V must be numeric input voltages [V]") from None
+        V = real_array("V (input voltages [V])", V)
         if V.ndim == 1:
             V = V[None, :]
         if V.ndim != 2 or V.shape[1] != self._M:
@@ -528,6 +526,9 @@ class Crossbar:
                 f"V has shape {V.shape}; expected ({self._M},) or (K, {self._M}) "
                 f"for this {self._M}x{self._N} array"
             )
+        if V.shape[0] == 0:
+            raise ShapeError(f"V has shape {V.shape}: an empty batch (no input vector)",
+                             hint=f"give at least one input vector of length {self._M}")
         if not np.all(np.isfinite(V)):
             k, i = np.argwhere(~np.isfinite(V))[0]
             raise ValueRangeError(f"V[{k}, {i}] is {V[k, i]}; input voltages must be finite")
@@ -737,8 +738,9 @@ class Crossbar:
             When CG or Newton does not reach ``tol`` within the iteration limits.
         """
         V = self._inputs(V)
-        if not (0 < tol < 1):
-            raise ConfigError(f"tol={tol}; expected 0 < tol < 1")
+        if isinstance(tol, bool) or not isinstance(tol, int | float | np.number) \
+                or not (0 < tol < 1):
+            raise ConfigError(f"tol={tol!r}; expected a number with 0 < tol < 1")
         st = self._struct()
         K = V.shape[0]
         M, N = self._M, self._N

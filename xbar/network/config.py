@@ -24,13 +24,15 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, show
+from ..checks import read_text
+from ..errors import ConfigError, InputTypeError, UnknownFieldError, show
 
 __all__ = ["AnalogConfig", "CHOICES"]
 
@@ -253,7 +255,8 @@ class AnalogConfig:
                 close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.6)
                 hint = (f"did you mean {close[0]!r}?" if close
                         else "known fields: " + ", ".join(names))
-                raise ConfigError(f"unknown configuration field {key!r}{where}", hint=hint)
+                raise UnknownFieldError(f"unknown configuration field {key!r}{where}",
+                                        hint=hint)
             kwargs[key] = _coerce(key, value, types[key], where)
         cfg = cls(**kwargs)
         cfg.validate()
@@ -268,11 +271,7 @@ class AnalogConfig:
         (for example from command-line flags) replace values of the file.
         """
         path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise ConfigError(f"cannot read configuration file {str(path)!r}: "
-                              f"{exc.strerror}") from None
+        text = read_text(path, "configuration file")
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -403,6 +402,37 @@ class AnalogConfig:
         if self.weight_bits == 0:
             return 0
         return self.weight_bits - 1 if self.mapping == "differential" else self.weight_bits
+
+
+def _unknown_field_hint(key: Any) -> str:
+    names = AnalogConfig.field_names()
+    close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else "known fields: " + ", ".join(names)
+
+
+_dataclass_init = AnalogConfig.__init__
+
+
+def _checked_init(self, *args: Any, **kwargs: Any) -> None:
+    """The dataclass ``__init__``, with unknown or surplus fields as xbar errors."""
+    names = AnalogConfig.field_names()
+    if len(args) > len(names):
+        raise InputTypeError(f"AnalogConfig takes at most {len(names)} positional fields, "
+                             f"got {len(args)}", hint="pass fields by name: adc_bits=8")
+    for key in kwargs:
+        if key not in names:
+            raise UnknownFieldError(f"unknown configuration field {key!r}",
+                                    hint=_unknown_field_hint(key))
+    given = names[:len(args)]
+    both = [n for n in given if n in kwargs]
+    if both:
+        raise InputTypeError(f"AnalogConfig field {both[0]!r} given twice (by position and "
+                             "by name)")
+    _dataclass_init(self, *args, **kwargs)
+
+
+_checked_init = functools.wraps(_dataclass_init)(_checked_init)
+AnalogConfig.__init__ = _checked_init  # type: ignore[method-assign]
 
 
 def _coerce(name: str, value: Any, typ: type, where: str) -> Any:
