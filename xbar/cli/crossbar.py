@@ -41,23 +41,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _load_g(path):
-    import numpy as np
-
+    """Conductances [S] from an .npz (array 'G' or the first array), validated."""
     from ..checks import real_array
     from ..errors import ConfigError, ShapeError
+    from ..network.data import read_npz  # no pickle; names the file and what is wrong
 
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if not hasattr(data, "files"):
-                raise ConfigError(f"{path}: not an .npz archive (a single .npy array?)",
-                                  hint="write it with numpy.savez(path, G=G)")
-            if not data.files:
-                raise ConfigError(f"{path}: no arrays in the .npz file")
-            name = "G" if "G" in data.files else data.files[0]
-            G = real_array(f"{path}: array {name!r}", data[name])
-    except (OSError, ValueError, EOFError) as exc:
-        raise ConfigError(f"cannot read conductances from {path}: not a valid .npz file "
-                          f"({exc})", hint="write it with numpy.savez(path, G=G)") from None
+    arrays = read_npz(path, "conductance file")
+    if not arrays:
+        raise ConfigError(f"{path}: no arrays in the .npz file",
+                          hint="write it with numpy.savez(path, G=G)")
+    name = "G" if "G" in arrays else next(iter(arrays))
+    G = real_array(f"{path}: array {name!r}", arrays[name])
     if G.ndim != 2 or 0 in G.shape:
         raise ShapeError(f"{path}: array {name!r} has shape {G.shape}; conductances must be a "
                          "2-D array (rows, columns) with at least one cell")
@@ -141,7 +135,7 @@ def run(args) -> int:
     warm = Crossbar(np.full((2, 2), 1e-4), 1.0, 1.0, device=device)
     warm.solve(np.zeros((min(args.inputs, 2), 2)))
     t0 = time.perf_counter()
-    xb._struct()
+    xb.setup()
     t_build = time.perf_counter() - t0
     t0 = time.perf_counter()
     sol = xb.solve(V, return_nodes=True, tol=args.tol)
