@@ -16,7 +16,7 @@ times in seconds.
 >>> AnalogConfig.from_dict({"adc_bit": 8})
 Traceback (most recent call last):
 ...
-xbar.errors.ConfigError: error: unknown configuration field 'adc_bit'
+xbar.errors.UnknownFieldError: error: unknown configuration field 'adc_bit'
 hint: did you mean 'adc_bits'?
 """
 
@@ -300,6 +300,36 @@ class AnalogConfig:
     def parasitics(self) -> bool:
         """True when any wire, driver or sense resistance is non-zero."""
         return any(r > 0 for r in (self.r_row, self.r_col, self.r_driver, self.r_sense))
+
+    @property
+    def nonidealities(self) -> list[str]:
+        """Names of the fields whose effect is on; empty when nothing analog is simulated.
+
+        >>> AnalogConfig().nonidealities
+        []
+        >>> AnalogConfig(adc_bits=8, r_row=1.0).nonidealities
+        ['adc_bits', 'r_row']
+        """
+        ideal = replace(self.as_ideal(), repeats=self.repeats)
+        return [f.name for f in fields(self) if getattr(self, f.name) != getattr(ideal, f.name)]
+
+    @property
+    def random_effects(self) -> list[str]:
+        """Fields of the effects that differ from chip to chip (or read to read).
+
+        Without any, every chip of ``repeats`` is the same chip.
+
+        >>> AnalogConfig(programming_error="weight_range", programming_sigma=0.1).random_effects
+        ['programming_sigma']
+        """
+        out = []
+        if self.programming_error != "none" and self.programming_sigma > 0:
+            out.append("programming_sigma")
+        if self.read_noise_sigma > 0:
+            out.append("read_noise_sigma")
+        if self.stuck_rate > 0:
+            out.append("stuck_rate")
+        return out
 
     @property
     def effective_adc_range(self) -> str | None:
