@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..checks import check_options, real_array
+from ..checks import check_options, memory_guard, real_array
 from ..errors import ConfigError, ShapeError, ValueRangeError
 from ..spice.circuit import Options
 from . import solver, transfer
@@ -334,9 +334,10 @@ class Crossbar:
         if isinstance(tol, bool) or not isinstance(tol, int | float | np.number) \
                 or not (0 < tol < 1):
             raise ConfigError(f"tol={tol!r}; expected a number with 0 < tol < 1")
-        return solver.solve(self.setup(), V, tol=tol, maxiter=self.maxiter,
-                            options=self.options, kernel=self.kernel, warm_start=warm_start,
-                            return_nodes=return_nodes)
+        with memory_guard(f"solving {V.shape[0]} input(s) on a {self._M}x{self._N} array"):
+            return solver.solve(self.setup(), V, tol=tol, maxiter=self.maxiter,
+                                options=self.options, kernel=self.kernel,
+                                warm_start=warm_start, return_nodes=return_nodes)
 
     # --------------------------------------------------------------- linear maps
     def transfer_matrix(self, method: str = "auto") -> np.ndarray:
@@ -376,8 +377,9 @@ class Crossbar:
         key = "W" if method == "auto" else ("W", method)
         W = self._cache.get(key)
         if W is None:
-            W, how = transfer.transfer_matrix(self.setup(), None, method, maxiter=self.maxiter,
-                                              kernel=self.kernel)
+            with memory_guard(f"the transfer matrix of a {self._M}x{self._N} array"):
+                W, how = transfer.transfer_matrix(self.setup(), None, method,
+                                                  maxiter=self.maxiter, kernel=self.kernel)
             W.setflags(write=False)
             self._cache[key] = W
             if method == "auto":

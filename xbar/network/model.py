@@ -305,6 +305,11 @@ def _layer_from_config(cfg: dict, where: str) -> Layer:
         raise
     except (TypeError, ValueError) as exc:
         raise ModelError(f"{where}: bad layer description: {exc}") from None
+    except MemoryError as exc:
+        sizes = {k: v for k, v in kw.items() if isinstance(v, int) and not isinstance(v, bool)}
+        big = max(sizes, key=sizes.get) if sizes else "a size field"
+        raise ModelError(f"{where}: the layer's arrays do not fit in memory ({exc}); is field "
+                         f"{big!r} = {sizes.get(big)} right?") from None
 
 
 _FIELD_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "None": (type(None),),
