@@ -358,13 +358,14 @@ def test_model_from_the_future_is_refused(ahead, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("layer, field, value, needle", [
-    (0, "kernel", "3", "'kernel'"),
+    (0, "kernel", "3", "kernel"),
+    (0, "kernel", 0, "kernel"),
     (0, "in_channels", True, "'in_channels'"),
     (0, "bogus", 1, "'bogus'"),
     (0, "in_channels", None, "'in_channels'"),  # None: delete the field
     (6, "n_out", -3, "'n_out'"),
     (6, "n_in", 2.5, "'n_in'"),
-    (4, "size", [2], "'size'"),
+    (4, "size", [2], "size"),
     (6, "n_out", 10 ** 12, "'n_out'"),  # arrays that cannot fit in memory
     (0, "out_channels", 10 ** 13, "'out_channels'"),
 ])

@@ -464,7 +464,8 @@ def _layer_from_config(cfg: dict, where: str) -> Layer:
             _layer_from_config(c, f"{where}.shortcut[{i}]") for i, c in enumerate(sc)]
     try:
         return cls(**kw)
-    except XbarError:
+    except XbarError as exc:
+        exc.add_context(where)  # the layer's own message, placed in the file
         raise
     except (TypeError, ValueError) as exc:
         raise ModelError(f"{where}: bad layer description: {exc}") from None
