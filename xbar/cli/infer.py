@@ -32,6 +32,8 @@ import argparse
 import json
 import sys
 
+from ._data import DATASET_HELP, add_data_arguments, load_for_model
+
 HELP = "evaluate a network on simulated crossbar arrays (accuracy, per-layer statistics)"
 
 
@@ -115,12 +117,9 @@ def add_parser(subparsers) -> None:
                               formatter_class=argparse.RawDescriptionHelpFormatter,
                               epilog=__doc__.split("Examples::", 1)[1])
     p.add_argument("--model", default="default",
-                   help="shipped model name (default, wrn-16-4, ...) or a saved model path")
-    p.add_argument("--dataset", default="digits",
-                   help="digits (default); synthetic-HxWxC, e.g. synthetic-32x32x3 for "
-                        "wrn-16-4 (seeded random images and labels: timing only, accuracy is "
-                        "chance); or an .npz with x_train, y_train, x_val, y_val, x_test, "
-                        "y_test (NHWC)")
+                   help="shipped model name (default, wrn-16-4, ...), a saved model path or "
+                        "an .onnx file")
+    p.add_argument("--dataset", default="digits", help=DATASET_HELP)
     p.add_argument("--config", metavar="FILE.toml", help="analog configuration file")
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N test images")
     p.add_argument("--chips", default=None, metavar="LIST",
@@ -129,12 +128,12 @@ def add_parser(subparsers) -> None:
     p.add_argument("--ideal", action="store_true", help="turn every non-ideality off")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_config_arguments(p)
+    add_data_arguments(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from ..errors import ConfigError
-    from ..network.data import load_dataset
     from ..network.evaluate import evaluate
     from ..network.model import load_model
     from ._progress import ProgressBar
@@ -154,7 +153,7 @@ def run(args) -> int:
             raise ConfigError(f"--chips {args.chips!r}: chip {', '.join(map(str, dupes))} is "
                               "listed more than once", hint="list every chip index once")
     model = load_model(args.model)
-    dataset = load_dataset(args.dataset)
+    dataset = load_for_model(args, model, config.calibration_size)
     bar = ProgressBar("infer", enabled=False if args.no_progress else None)
     result = evaluate(model, config, dataset=dataset, limit=args.limit, chips=chips,
                       progress=bar)

@@ -297,6 +297,8 @@ class AnalogConfig:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+        if isinstance(data.get("data"), dict):
+            data.pop("data")  # data-set options (xbar.network.datasets.DataOptions)
         if isinstance(data.get("analog"), dict):
             table = data.pop("analog")
             both = sorted(set(table) & set(data))
