@@ -169,6 +169,10 @@ def read_npz(path: str | Path, what: str = "file") -> dict[str, np.ndarray]:
             except bad as exc:
                 raise ModelError(f"{what} {str(path)!r}: array {key!r} cannot be read "
                                  f"({_why(exc)})") from None
+            if arr.dtype.kind == "c":
+                raise ModelError(f"{what} {str(path)!r}: array {key!r} holds complex numbers; "
+                                 "xbar works with real quantities only (the imaginary part "
+                                 "is never dropped)")
             if arr.dtype.kind not in "biuf":
                 raise ModelError(f"{what} {str(path)!r}: array {key!r} has dtype {arr.dtype}, "
                                  "expected numbers")
