@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ShapeError
 from ..spice.circuit import Circuit, Op, Options
 from .circuit import to_circuit
 
@@ -121,6 +121,13 @@ def to_netlist(xb: Crossbar, path: str | PathLike | None = None, V: np.ndarray |
     ConfigError
         A cell model without an exact SPICE form (``Tabulated``).
     """
+    from ..checks import output_path, real_array
+
+    V = None if V is None else real_array("to_netlist: V", V)
+    if path is not None:
+        output_path(path, "netlist")
+    if V is not None and V.shape != (xb.M,):
+        raise ShapeError(f"to_netlist: V has shape {V.shape}; expected ({xb.M},)")
     text = format_circuit(to_circuit(xb, V, title=title).circuit)
     if path is not None:
         with open(path, "w") as fh:
