@@ -9,7 +9,9 @@ a shared machine disturb the numbers less):
 2. analog inference per image and chip (``evaluate(...).per_image_seconds``) with
    exact wire parasitics from cached transfer matrices (second evaluation on a warm
    cache) and without parasitics, against xbar's own digital forward of the same
-   batch-norm-folded model (target: analog with parasitics <= 1.5x digital);
+   batch-norm-folded model (target: analog with parasitics <= 1.5x digital), without
+   and with the energy report (``evaluate(energy=True)``, the default, which adds the
+   power forms of every tile read);
 3. the setup (mapping, programming, transfer matrices, calibration) of one chip.
 
 Usage: ``python benchmarks/bench_onnx.py [--images N] [--repeats R]``
@@ -72,7 +74,7 @@ def main() -> None:
     print(f"   xbar (unfolded BN)        {t_u * 1e3:9.3f} ms")
     ref = ReferenceEvaluator(proto)
     k = min(n, 8)
-    t_r = best(lambda: ref.run(None, {"input": x32[:k]}), 1) / k
+    t_r = best(lambda: ref.run(None, {"input": x32[:k]}), args.repeats) / k
     print(f"   onnx.reference            {t_r * 1e3:9.3f} ms   (xbar {t_r / t_x:.1f}x faster)")
     try:
         import onnxruntime as ort
@@ -89,17 +91,20 @@ def main() -> None:
           "peripherals, warm transfer-matrix cache)")
     base = AnalogConfig().as_ideal().replace(array_rows=128, array_cols=128)
     wires = base.replace(r_row=1.0, r_col=1.0, r_driver=10.0, r_sense=10.0)
-    for label, cfg in (("no parasitics", base), ("exact parasitics (1 ohm wires)", wires)):
+    for label, cfg, energy in (("no parasitics", base, False),
+                               ("exact parasitics (1 ohm wires)", wires, False),
+                               ("exact parasitics + energy report", wires, True)):
         cache = TransferCache()
         t0 = time.perf_counter()
-        r = evaluate(model, cfg, dataset=data, chips=[0], cache=cache, ideal_accuracy=0.0)
+        r = evaluate(model, cfg, dataset=data, chips=[0], cache=cache, ideal_accuracy=0.0,
+                     energy=energy)
         cold = time.perf_counter() - t0
-        runs = [evaluate(model, cfg, dataset=data, chips=[0], cache=cache, ideal_accuracy=0.0)
-                for _ in range(args.repeats)]
+        runs = [evaluate(model, cfg, dataset=data, chips=[0], cache=cache, ideal_accuracy=0.0,
+                         energy=energy) for _ in range(args.repeats)]
         per = min(q.per_image_seconds for q in runs)
-        print(f"   {label:<32} {per * 1e3:9.3f} ms  = {per / t_x:.2f}x xbar digital;  "
+        print(f"   {label:<34} {per * 1e3:8.3f} ms = {per / t_x:.2f}x xbar digital;  "
               f"first call {cold:.1f} s (setup {r.setup_seconds:.1f} s, "
-              f"{r.cache['misses']} transfer matrices in {r.cache['seconds']:.1f} s)")
+              f"{r.cache['misses']} transfer matrices in {r.cache['seconds']:.1f} s)", flush=True)
     print(f"load at the end {os.getloadavg()[0]:.1f}")
 
 
