@@ -39,6 +39,7 @@ FIELD_NOTES = {
     "g_min": "siemens",
     "g_max": "siemens",
     "v_read": "volts",
+    "threads": "BLAS and numba threads; 0 = automatic: $XBAR_THREADS, else 1 BLAS thread",
 }
 
 
@@ -119,8 +120,10 @@ def run(args) -> int:
     from ..network.evaluate import evaluate
     from ..network.model import load_model
     from ._progress import ProgressBar
+    from ._threads import apply_threads
 
     config = resolve_config(args)  # every config error before any loading
+    apply_threads(config.threads)
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit {args.limit}: must be at least 1")
     chips = None

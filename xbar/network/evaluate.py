@@ -469,7 +469,24 @@ def evaluate(model, config: AnalogConfig, *, dataset=None, limit: int | None = N
     ------
     ConfigError, ModelError
         For a bad configuration or a model / data set mismatch, before any long work.
+
+    Notes
+    -----
+    The call runs under :func:`xbar.threads.limit` with ``config.threads`` (by
+    default one BLAS thread); the previous thread limits come back afterwards.
     """
+    if not isinstance(config, AnalogConfig):
+        raise ConfigError(f"config must be an AnalogConfig, got {type(config).__name__}")
+    from ..threads import limit as thread_limit
+
+    with thread_limit(config.threads):
+        return _evaluate(model, config, dataset=dataset, limit=limit, chips=chips,
+                         progress=progress, cache=cache, batch_size=batch_size,
+                         ideal_accuracy=ideal_accuracy)
+
+
+def _evaluate(model, config: AnalogConfig, *, dataset, limit, chips, progress, cache,
+              batch_size, ideal_accuracy) -> EvaluationResult:
     t_start = time.perf_counter()
     if dataset is None:
         from .data import load_dataset

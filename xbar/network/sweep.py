@@ -67,7 +67,7 @@ _MAGIC = "# xbar sweep v1"
 #: fields that may not be swept: the chip axis is the inner axis of every sweep
 _NOT_SWEEPABLE = ("repeats",)
 #: fields left out of the fingerprint, so a rerun with more chips reuses the chips already done
-_NOT_FINGERPRINTED = ("repeats",)
+_NOT_FINGERPRINTED = ("repeats", "threads")
 #: seconds to wait for a remote Dask scheduler before giving up
 SCHEDULER_TIMEOUT = 5.0
 
@@ -518,9 +518,26 @@ def _run_task(job: _Job, task: _Task) -> tuple[int, float, float]:
     return task.index, acc, seconds
 
 
+def _worker_threads() -> int:
+    """Threads of a worker process: ``XBAR_THREADS`` if set, else one (field ``threads`` wins)."""
+    from ..threads import from_env
+
+    return from_env() or 1
+
+
 def _init_worker(job: _Job) -> None:
     global _WORKER_JOB
+    from ..threads import set_threads
+
+    set_threads(_worker_threads())
     _WORKER_JOB = job
+
+
+def _run_task_on_dask(job: _Job, task: _Task) -> tuple[int, float, float]:
+    from ..threads import limit
+
+    with limit(_worker_threads()):
+        return _run_task(job, task)
 
 
 def _run_task_in_worker(task: _Task) -> tuple[int, float, float]:
@@ -619,7 +636,7 @@ def _dask(job: _Job, workers: int, address: Any):
             if not tasks:
                 return
             job_future = client.scatter(job, broadcast=True, hash=False)
-            futures.extend(client.submit(_run_task, job_future, t, pure=False) for t in tasks)
+            futures.extend(client.submit(_run_task_on_dask, job_future, t, pure=False) for t in tasks)
             for fut in as_completed(futures):
                 yield fut.result()
 
