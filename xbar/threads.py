@@ -51,6 +51,7 @@ ENV_VAR = "XBAR_THREADS"
 
 _lock = threading.Lock()
 _controller = None  # threadpoolctl.ThreadpoolController, made on first use
+_controller_key = False  # whether scipy.linalg was imported when it was made
 _current: ThreadPlan | None = None
 
 
@@ -121,13 +122,43 @@ def current() -> ThreadPlan | None:
     return _current
 
 
+def _preload_scipy_blas() -> None:
+    """Load scipy's bundled BLAS library (without importing scipy.linalg, ~0.5 s).
+
+    threadpoolctl limits the libraries loaded when it looks; scipy's wheels bundle
+    their own OpenBLAS, which a later ``import scipy.linalg`` maps from the same
+    file, so the limit set now holds for it.  Without such a file (other builds),
+    scipy.linalg is imported.
+    """
+    import ctypes
+    import glob
+    import importlib.util
+
+    spec = importlib.util.find_spec("scipy")
+    if spec is None or not spec.origin:
+        return
+    site = os.path.dirname(os.path.dirname(spec.origin))
+    libs = glob.glob(os.path.join(site, "scipy.libs", "*blas*.so*"))
+    if not libs:
+        import scipy.linalg  # noqa: F401
+        return
+    for path in libs:
+        try:
+            ctypes.CDLL(path)
+        except OSError:  # pragma: no cover - an unloadable file: let scipy load its BLAS
+            import scipy.linalg  # noqa: F401
+            return
+
+
 def _blas_controller():
-    global _controller
-    if _controller is None:
-        import scipy.linalg  # noqa: F401  (load scipy's own BLAS before looking for libraries)
+    global _controller, _controller_key
+    key = "scipy.linalg" in sys.modules
+    if _controller is None or key != _controller_key:
+        if not key:
+            _preload_scipy_blas()
         from threadpoolctl import ThreadpoolController
 
-        _controller = ThreadpoolController()
+        _controller, _controller_key = ThreadpoolController(), key
     return _controller
 
 

@@ -140,12 +140,17 @@ def run(args) -> int:
     model = load_model(args.model)
     dataset = load_dataset(args.dataset)
     bar = ProgressBar("infer", enabled=False if args.no_progress else None)
-    result = evaluate(model, config, dataset=dataset, limit=args.limit, chips=chips,
-                      progress=bar)
+    try:
+        result = evaluate(model, config, dataset=dataset, limit=args.limit, chips=chips,
+                          progress=bar)
+    finally:
+        bar.finish()
     if args.json:
         d = result.to_dict()
         d["model"] = str(args.model)
         d["dataset"] = str(args.dataset)
+        if str(getattr(dataset, "name", "")).startswith("synthetic"):
+            d["note"] = "synthetic data: random labels, accuracy is chance"
         json.dump(d, sys.stdout)
         sys.stdout.write("\n")
         return 0
@@ -156,6 +161,10 @@ def run(args) -> int:
     if len(result.chips) > 1:
         out.write(f"  (std {result.accuracy_std:.4f}, min {result.accuracy_min:.4f})")
     out.write(f"\ndigital accuracy  {result.ideal_accuracy:.4f}\n")
+    if str(getattr(dataset, "name", "")).startswith("synthetic"):
+        out.write(f"note: {dataset.name} is seeded random images with random labels, for "
+                  f"timing only: every accuracy is chance (about 1/{dataset.classes}), so "
+                  f"{result.n_images} image(s) can well score 0\n")
     out.write(f"time {result.seconds:.2f} s (setup {result.setup_seconds:.2f} s, "
               f"{result.per_image_seconds * 1e3:.3f} ms per image and chip); transfer-matrix "
               f"cache: {result.cache['misses']} computed, {result.cache['hits']} hits\n")

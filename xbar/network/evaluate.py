@@ -8,8 +8,10 @@ Pipeline per chip (see the module docs of each step):
 2. *program* (once per chip): target conductances of every tile, then the
    chip's programming error, stuck cells and drift (:mod:`~xbar.network.nonideal`),
    then each tile's transfer matrix through the circuit solver (cached);
-3. *calibrate* (once per chip): the input range of every layer and the ADC range
-   of every layer and plane from ``calibration_size`` training images;
+3. *calibrate* (once per chip, only when an ADC range or an input range changes
+   the results: :func:`needs_calibration`): the input range of every layer and
+   the ADC range of every layer and plane from ``calibration_size`` training
+   images (at most as many as are evaluated);
 4. *infer*: the model's forward pass with an ``mvm`` hook that runs each matmul
    layer through its tiles: inputs split into a positive and a negative pass
    when signed, DAC or bit-serial steps, one dense matmul per tile (all output
@@ -57,7 +59,7 @@ from .tiles import (
 )
 
 __all__ = ["evaluate", "EvaluationResult", "LayerStats", "AnalogNetwork", "plan_network",
-           "program_chip", "LayerPlan"]
+           "program_chip", "LayerPlan", "needs_calibration", "calibration_images"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +75,8 @@ class LayerPlan:
     W: np.ndarray
     mapping: LayerMapping
     specs: list[TileSpec]
+    #: target conductances [S] of every tile (before any chip's errors), read-only
+    targets: list[np.ndarray] = field(default_factory=list)
 
 
 @dataclass
@@ -196,8 +200,24 @@ def plan_network(model, config: AnalogConfig) -> tuple[Any, list[LayerPlan]]:
     for layer in folded.matmul_layers():
         W = np.asarray(layer.W2d, dtype=float)
         mapping = map_weights(W, config)
-        plans.append(LayerPlan(layer.name, W, mapping, plan_tiles(mapping, config)))
+        specs = plan_tiles(mapping, config)
+        plans.append(LayerPlan(layer.name, W, mapping, specs, _targets(mapping, specs, config)))
     return folded, plans
+
+
+def _targets(mapping: LayerMapping, specs: list[TileSpec], config: AnalogConfig
+             ) -> list[np.ndarray]:
+    """Target conductances of every tile; each plane's conductances computed once."""
+    per_plane: dict[int, tuple] = {}
+    out = []
+    for spec in specs:
+        plane = mapping.planes[spec.plane]
+        if spec.plane not in per_plane:
+            per_plane[spec.plane] = plane.conductances(config.g_min, config.g_max)
+        G = tile_target_conductances(spec, plane, config, per_plane[spec.plane])
+        G.setflags(write=False)
+        out.append(G)
+    return out
 
 
 # ------------------------------------------------------------------------------ one chip
@@ -310,7 +330,7 @@ class AnalogNetwork:
         self.layers = layers
         self.chip = chip
         self.config = config
-        self._rng: np.random.Generator | None = None
+        self._rng: np.random.Generator | None = noise_rng(config.seed, chip, READ_STREAM)
         self._calibrate = False
 
     def hook(self, layer, X2d: np.ndarray) -> np.ndarray:
@@ -344,7 +364,8 @@ class AnalogNetwork:
 
 
 def program_chip(plans: list[LayerPlan], folded_model, config: AnalogConfig, chip: int,
-                 cache: TransferCache) -> AnalogNetwork:
+                 cache: TransferCache, progress: Callable[[], None] | None = None
+                 ) -> AnalogNetwork:
     """Program chip ``chip``: errors, stuck cells, drift and transfer matrices of every tile.
 
     Draw order (fixed, so a chip is reproducible): for each layer in forward order,
@@ -363,9 +384,10 @@ def program_chip(plans: list[LayerPlan], folded_model, config: AnalogConfig, chi
             sigma_wr = config.programming_sigma * (m.w_range_half / m.w_max) * dg
         h0, m0 = cache.hits, cache.misses
         tiles = []
-        for spec in plan.specs:
+        for t, spec in enumerate(plan.specs):
             plane = m.planes[spec.plane]
-            G = tile_target_conductances(spec, plane, config)
+            G = (plan.targets[t].copy() if plan.targets
+                 else tile_target_conductances(spec, plane, config))
             off = None  # differential pairs of weights stored in another scale group
             if plane.active is not None and spec.kind == "differential":
                 a = plane.active[spec.r0:spec.r1, spec.j0:spec.j1]
@@ -386,6 +408,8 @@ def program_chip(plans: list[LayerPlan], folded_model, config: AnalogConfig, chi
             G = apply_drift(G, config)
             W_eff = cache.transfer_matrix(G, config)
             tiles.append(Tile(spec, G, W_eff))
+            if progress is not None:
+                progress()
         layer = folded_model.layer(plan.name)
         bias_delta = perturb_bias(layer.b, m.w_range_half, config, rng)
         al = AnalogLayer(plan, tiles, bias_delta, config)
@@ -422,6 +446,29 @@ def _check_inputs(model, config, dataset) -> None:
                          f"has {classes} classes")
 
 
+def needs_calibration(config: AnalogConfig) -> bool:
+    """True when a layer's input range or an ADC range changes the results.
+
+    With linear cells, unquantised analog inputs (``dac_bits = 0``) and no ADC, the
+    input scale cancels exactly (voltages ``x / scale * v_read``, outputs times
+    ``scale / v_read``; read noise is proportional to the voltages), so no
+    calibration images are needed.
+    """
+    return (config.adc_bits > 0 or config.dac_bits > 0 or config.input_mode != "analog"
+            or config.device != "linear")
+
+
+def calibration_images(config: AnalogConfig, n_eval: int) -> int:
+    """Training images used to calibrate: ``calibration_size``, at most ``n_eval``, 0 if unneeded.
+
+    >>> calibration_images(AnalogConfig(adc_bits=8), 2), calibration_images(AnalogConfig(), 500)
+    (2, 0)
+    """
+    if not needs_calibration(config):
+        return 0
+    return max(1, min(config.calibration_size, n_eval))
+
+
 def default_batch_size(model) -> int:
     """Images per forward pass: 256 for small inputs, fewer for large ones (fixed per model)."""
     size = int(np.prod(model.input_shape))
@@ -448,7 +495,11 @@ def evaluate(model, config: AnalogConfig, *, dataset=None, limit: int | None = N
         Chip indices to evaluate (default ``range(config.repeats)``), each at most
         once; chip ``k`` is the same programmed chip in every call.
     progress : callable, optional
-        ``progress(done, total)`` after every batch (total = chips x batches).
+        ``progress(done, total)`` after every unit of work: each tile programmed
+        (with its transfer matrix), each chip's calibration pass and each test
+        batch; ``total`` counts them over all chips.  If it also has a
+        ``stage(text)`` method, that is called when a step starts ("chip 2/5:
+        calibrate (256 images)").
     cache : TransferCache, optional
         Transfer-matrix cache to use.  By default the process-wide cache of
         :func:`xbar.network.tiles.default_cache` (256 MiB), so repeated calls on the
@@ -510,7 +561,8 @@ def _evaluate(model, config: AnalogConfig, *, dataset, limit, chips, progress, c
     y = np.asarray(dataset.y_test)
     if limit is not None:
         x, y = x[:limit], y[:limit]
-    x_cal = np.asarray(dataset.x_train[:config.calibration_size], dtype=float)
+    n_cal = calibration_images(config, x.shape[0])
+    x_cal = np.asarray(dataset.x_train[:n_cal], dtype=float) if n_cal else None
     bs = int(batch_size) if batch_size else default_batch_size(model)
     cache = cache if cache is not None else default_cache()
     c_hits, c_misses, c_seconds = cache.hits, cache.misses, cache.seconds
@@ -521,24 +573,35 @@ def _evaluate(model, config: AnalogConfig, *, dataset, limit, chips, progress, c
     if ideal_accuracy is None:
         ideal_accuracy = float(np.mean(folded.predict(x, batch_size=bs) == y))
     n_batches = math.ceil(x.shape[0] / bs)
-    total = n_batches * len(chips)
+    n_tiles = sum(len(p.specs) for p in plans)
+    # progress units per chip: every tile programmed, the calibration pass, every test batch
+    total = (n_tiles + (1 if n_cal else 0) + n_batches) * len(chips)
     done = 0
     accuracies = []
     infer_seconds = 0.0
     stats: dict[str, LayerStats] = {}
     counts: dict[str, list[int]] = {}
-    for chip in chips:
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    stage = getattr(progress, "stage", None)
+    for k, chip in enumerate(chips):
         t0 = time.perf_counter()
-        net = program_chip(plans, folded, config, chip, cache)
-        net.calibrate(folded, x_cal)
+        if callable(stage):
+            stage(f"chip {k + 1}/{len(chips)}: program" + (" + transfer matrices"
+                                                           if config.parasitics else ""))
+        net = program_chip(plans, folded, config, chip, cache, progress=tick)
+        if x_cal is not None:
+            if callable(stage):
+                stage(f"chip {k + 1}/{len(chips)}: calibrate ({x_cal.shape[0]} images)")
+            net.calibrate(folded, x_cal)
+            tick()
         setup += time.perf_counter() - t0
-
-        def tick() -> None:
-            nonlocal done
-            done += 1
-            if progress is not None:
-                progress(done, total)
-
+        if callable(stage):
+            stage(f"chip {k + 1}/{len(chips)}: infer")
         t1 = time.perf_counter()
         pred = net.predict(folded, x, bs, tick)
         infer_seconds += time.perf_counter() - t1

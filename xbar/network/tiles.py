@@ -96,10 +96,16 @@ def plan_tiles(mapping: LayerMapping, config: AnalogConfig) -> list[TileSpec]:
     return specs
 
 
-def tile_target_conductances(spec: TileSpec, plane: Plane, config: AnalogConfig
-                             ) -> np.ndarray:
-    """Target conductances [S] of one tile (rows x physical columns), before errors."""
-    gp, gn = plane.conductances(config.g_min, config.g_max)
+def tile_target_conductances(spec: TileSpec, plane: Plane, config: AnalogConfig,
+                             plane_conductances: tuple | None = None) -> np.ndarray:
+    """Target conductances [S] of one tile (rows x physical columns), before errors.
+
+    ``plane_conductances`` is ``plane.conductances(g_min, g_max)`` when already
+    computed (it is the same for every tile of the plane).
+    """
+    if plane_conductances is None:
+        plane_conductances = plane.conductances(config.g_min, config.g_max)
+    gp, gn = plane_conductances
     gp = gp[spec.r0:spec.r1, spec.j0:spec.j1]
     G = np.empty((spec.rows, spec.columns))
     if spec.kind == "differential":
