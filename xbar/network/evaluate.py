@@ -5,9 +5,10 @@ Pipeline per chip (see the module docs of each step):
 1. *plan* (once per run): fold batch-norm, map every matmul layer's weights to
    cell planes (:mod:`~xbar.network.mapping`) and split them into tiles
    (:mod:`~xbar.network.tiles`);
-2. *program* (once per chip): target conductances of every tile, then the
-   chip's programming error, stuck cells and drift (:mod:`~xbar.network.nonideal`),
-   then each tile's transfer matrix through the circuit solver (cached);
+2. *program* (once per chip): target conductances of every tile (computed once
+   per evaluation), then the chip's programming error, stuck cells and drift
+   (:mod:`~xbar.network.nonideal`), then the transfer matrices of each layer's
+   tiles together through the circuit solver (cached);
 3. *calibrate* (once per chip, only when an ADC range or an input range changes
    the results: :func:`needs_calibration`): the input range of every layer and
    the ADC range of every layer and plane from ``calibration_size`` training
@@ -383,7 +384,7 @@ def program_chip(plans: list[LayerPlan], folded_model, config: AnalogConfig, chi
         if config.programming_error == "weight_range" and m.w_max > 0:
             sigma_wr = config.programming_sigma * (m.w_range_half / m.w_max) * dg
         h0, m0 = cache.hits, cache.misses
-        tiles = []
+        Gs = []
         for t, spec in enumerate(plan.specs):
             plane = m.planes[spec.plane]
             G = (plan.targets[t].copy() if plan.targets
@@ -405,11 +406,12 @@ def program_chip(plans: list[LayerPlan], folded_model, config: AnalogConfig, chi
             if off is not None:  # left off (at g_min), never programmed: no programming error
                 G = np.where(off, G_target, G)
             G = apply_stuck(G, config, rng)
-            G = apply_drift(G, config)
-            W_eff = cache.transfer_matrix(G, config)
-            tiles.append(Tile(spec, G, W_eff))
-            if progress is not None:
-                progress()
+            Gs.append(apply_drift(G, config))
+        # the layer's transfer matrices in one call
+        tiles = [Tile(spec, G, W) for spec, G, W in
+                 zip(plan.specs, Gs, cache.transfer_matrices(Gs, config), strict=True)]
+        for _ in tiles if progress is not None else ():
+            progress()
         layer = folded_model.layer(plan.name)
         bias_delta = perturb_bias(layer.b, m.w_range_half, config, rng)
         al = AnalogLayer(plan, tiles, bias_delta, config)
