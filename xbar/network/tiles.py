@@ -303,6 +303,7 @@ class Tile:
     W_eff: np.ndarray
     _crossbar: object = None
     _series: list = field(default_factory=list, repr=False)
+    _combined: np.ndarray | None = field(default=None, repr=False)
 
     def _sinh_series(self, k: float, v_max: float) -> list[np.ndarray]:
         """``c_n G a^(2n+1)`` for the terms n = 1, 2, ... that matter up to ``v_max``."""
@@ -341,6 +342,26 @@ class Tile:
 
             I = I + read_noise(V if f is None else f(V), self.G, config, rng)
         return I
+
+    def read(self, V: np.ndarray, config: AnalogConfig, rng=None) -> np.ndarray:
+        """ADC inputs (K x outputs): ``combine(currents(V, config, rng))``, cheaper.
+
+        With linear cells the analog combination is folded into the cached transfer
+        matrix (``V @ combine(W_eff)``: half the multiply-adds of a differential
+        tile); read noise is drawn exactly as :meth:`currents` draws it and combined
+        the same way, so results equal ``combine(currents(...))`` up to round-off.
+        """
+        if cell_function(config) is not None:
+            return self.combine(self.currents(V, config, rng))
+        if self._combined is None:
+            W = self.combine(self.W_eff)
+            self._combined = np.ascontiguousarray(W) if W is not self.W_eff else W
+        A = V @ self._combined
+        if rng is not None and config.read_noise_sigma > 0:
+            from .nonideal import read_noise
+
+            A = A + self.combine(read_noise(V, self.G, config, rng))
+        return A
 
     def combine(self, I: np.ndarray) -> np.ndarray:
         """Analog combination before the ADC: I+ - I-, I - I_ref, or I (K x outputs)."""
