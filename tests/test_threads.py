@@ -125,10 +125,8 @@ def test_cli_flag_applies(capsys):
 
 
 def test_sweep_worker_gets_one_thread(monkeypatch):
-    import importlib
+    from xbar.network.sweep.executors import worker_threads
 
-    sw = importlib.import_module("xbar.network.sweep")
-
-    assert sw._worker_threads() == 1
+    assert worker_threads() == 1
     monkeypatch.setenv(th.ENV_VAR, "2")
-    assert sw._worker_threads() == 2
+    assert worker_threads() == 2

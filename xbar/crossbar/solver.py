@@ -288,6 +288,7 @@ def assemble_solution(system: CrossbarSystem, Vs: np.ndarray, V: np.ndarray, xr:
         residual=res,
         inputs=V,
         state=state,
+        system=system,
     )
     if return_nodes:
         sol.row_voltages = Vr
