@@ -19,7 +19,7 @@ from ..errors import XbarError
 from ._threads import add_threads_argument, apply_threads
 
 # Sub-command modules, in the order `xbar --help` lists them.
-_COMMANDS = ["solve", "crossbar", "validate", "infer", "sweep", "train"]
+_COMMANDS = ["solve", "crossbar", "validate", "infer", "sweep", "train", "export_onnx"]
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
     first = next((a for a in argv if not a.startswith("-")), None)
-    parser = build_parser(first if first in _COMMANDS else None)
+    module = first.replace("-", "_") if first else None  # export-onnx lives in export_onnx
+    parser = build_parser(module if module in _COMMANDS else None)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
