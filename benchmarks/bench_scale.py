@@ -1,6 +1,6 @@
 """Whole-network scale (issue 13 item 5): analog vs digital per image, images/s per core, Dask.
 
-1. WRN-16-4 on 32x32x3 synthetic images: per-image time of the analog forward pass
+1. WRN-16-4 and ResNet-20 (the ONNX helper's graph) on 32x32x3 synthetic images: per-image time of the analog forward pass
    (exact parasitics, transfer matrices cached: setup excluded) against the digital
    forward pass of the same folded model on the same images, same batch size, in
    this run; with and without energy accounting (``evaluate(energy=...)``).
@@ -29,14 +29,25 @@ def load() -> str:
     return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def wrn_analog_vs_digital(n: int, parasitics: bool) -> None:
-    from xbar.network import AnalogConfig, Dataset, evaluate, load_model
+def _model(name: str):
+    from xbar.network import load_model
+
+    if name == "resnet-20":  # the ONNX helper's torch-style graph (needs the onnx package)
+        from xbar.network.onnx_import import load_onnx
+        from xbar.network.onnx_zoo import resnet20
+
+        return load_onnx(resnet20())
+    return load_model(name)
+
+
+def analog_vs_digital(name: str, n: int, parasitics: bool) -> None:
+    from xbar.network import AnalogConfig, Dataset, evaluate
     from xbar.network.data import synthetic_images
     from xbar.network.tiles import TransferCache
     from xbar.threads import limit
 
-    print(f"\n## WRN-16-4 per image, {n} images per batch ({load()})")
-    wrn = load_model("wrn-16-4")
+    print(f"\n## {name} per image, {n} images per batch ({load()})")
+    wrn = _model(name)
     x = synthetic_images(n + 2, (32, 32, 3), seed=0)
     y = np.zeros(n + 2, dtype=np.int64)
     ds = Dataset(x[:2], y[:2], x[:1], y[:1], x[2:], y[2:], "synthetic", 10)
@@ -65,7 +76,7 @@ def wrn_analog_vs_digital(n: int, parasitics: bool) -> None:
     w = "exact parasitics, cached W_eff" if parasitics else "no parasitics (same matmuls)"
     print("| per image | digital forward | analog (" + w + ") | ratio | analog + energy | ratio |")
     print("|---|---|---|---|---|---|")
-    print(f"| WRN-16-4, batch {n} | {dig * 1e3:.1f} ms | {an * 1e3:.1f} ms | **{an / dig:.2f}x** "
+    print(f"| {name}, batch {n} | {dig * 1e3:.1f} ms | {an * 1e3:.1f} ms | **{an / dig:.2f}x** "
           f"| {en * 1e3:.1f} ms | {en / dig:.2f}x |")
     print(f"  (best of 2; {load()} after)")
 
@@ -122,12 +133,14 @@ def main() -> None:
     ap.add_argument("--no-wrn-parasitics", action="store_true",
                     help="skip the 331 exact 128x128 transfer matrices (same per-image matmuls)")
     ap.add_argument("--skip-wrn", action="store_true")
+    ap.add_argument("--models", nargs="+", default=["wrn-16-4", "resnet-20"])
     ap.add_argument("--skip-dask", action="store_true")
     ap.add_argument("--tasks", type=int, default=4, help="chips per Dask run")
     args = ap.parse_args()
     print(f"{os.cpu_count()} CPUs, {load()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     if not args.skip_wrn:
-        wrn_analog_vs_digital(args.wrn_images, not args.no_wrn_parasitics)
+        for name in args.models:
+            analog_vs_digital(name, args.wrn_images, not args.no_wrn_parasitics)
     if not args.skip_dask:
         dask_scaling(args.tasks)
 
