@@ -24,6 +24,7 @@ class ProgressBar:
         self.width = width
         self.start = time.perf_counter()
         self._last = 0.0
+        self._first: int | None = None  # work already done at the first call (resumed)
         self._stage = ""
         self._ended = True  # nothing drawn yet, or the line already ended
 
@@ -34,21 +35,31 @@ class ProgressBar:
         if done < total and now - self._last < 0.1:
             return
         self._last = now
+        if self._first is None:
+            self._first = done
         frac = min(1.0, max(0.0, done / total)) if total else 1.0
         filled = int(round(frac * self.width))
         elapsed = now - self.start
         bar = "#" * filled + "-" * (self.width - filled)
+        eta = self._eta(done, total, elapsed)
         stage = f" {self._stage}" if self._stage else ""
-        self.stream.write(
-            f"\r{self.label} [{bar}] {done}/{total} {elapsed:6.1f}s eta "
-            f"{format_eta(elapsed, frac)}{stage}\033[K"
-        )
+        self.stream.write(f"\r{self.label} [{bar}] {done}/{total} {elapsed:6.1f}s eta {eta}"
+                          f"{stage}\033[K")
         if done >= total:
             self.stream.write("\n")
             self._ended = True
         else:
             self._ended = False
         self.stream.flush()
+
+    def _eta(self, done: int, total: int, elapsed: float) -> str:
+        """Time left from the rate of this run's own work (``"    --"`` until it is known)."""
+        new = done - (self._first or 0)
+        if done >= total:
+            return f"{0.0:6.1f}s"
+        if new <= 0 or elapsed <= 0:
+            return "    --"
+        return f"{elapsed / new * (total - done):6.1f}s"
 
     def stage(self, text: str) -> None:
         """Name the step now running (shown after the ETA)."""
@@ -67,14 +78,3 @@ class ProgressBar:
             self.stream.write("\n")
             self.stream.flush()
 
-
-def format_eta(elapsed: float, frac: float) -> str:
-    """Remaining time from the elapsed time and the fraction done: ``"  12.3s"``, never nan.
-
-    >>> format_eta(10.0, 0.5), format_eta(3.0, 0.0), format_eta(float("nan"), 0.5)
-    ('  10.0s', '     ?', '     ?')
-    """
-    if not (frac > 0 and elapsed == elapsed) or elapsed < 0:
-        return "     ?"
-    eta = elapsed / frac - elapsed
-    return f"{eta:6.1f}s" if eta == eta and eta < float("inf") else "     ?"
