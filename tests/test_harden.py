@@ -489,3 +489,15 @@ def test_negative_number_joining_keeps_other_arguments():
     assert join_negative_values(["infer", "--ideal", "--limit", "5"]) == [
         "infer", "--ideal", "--limit", "5"]
     assert join_negative_values(["x", "--a=-1", "-2"]) == ["x", "--a=-1", "-2"]
+
+
+@pytest.mark.parametrize("row", ["0,4,x,0.5,1", "0,4,0,abc,1", "0,4,-1,0.5,1",
+                                 "0,4,99999999999,0.5,1", "0,4,0,0.5,nan-ish"])
+def test_damaged_sweep_csv_names_the_row(row, tmp_path):
+    from xbar.network.sweep import read_sweep
+
+    path = tmp_path / "r.csv"
+    path.write_text("# xbar sweep v1\n# fingerprint: x\npoint,adc_bits,chip,accuracy,seconds\n"
+                    f"0,4,0,0.5,1\n{row}\n")
+    with pytest.raises(ConfigError, match="data row 2"):
+        read_sweep(path)
