@@ -501,3 +501,21 @@ def test_damaged_sweep_csv_names_the_row(row, tmp_path):
                     f"0,4,0,0.5,1\n{row}\n")
     with pytest.raises(ConfigError, match="data row 2"):
         read_sweep(path)
+
+
+@pytest.mark.parametrize("use", ["plot", "linearized", "reference", "power"])
+def test_complex_inputs_never_lose_their_imaginary_part(use):
+    xb = xbar.Crossbar(G4, 1.0, 1.0)
+    V = np.full((1, 4), 0.1 + 0.1j)
+    with pytest.raises(InputTypeError, match="complex"):
+        if use == "plot":
+            xbar.plot.plot_output_error(xb, V)
+        elif use == "linearized":
+            xbar.Crossbar(G4, 1.0, 1.0, device=xbar.Sinh(3.0)).linearize(np.full(4, 0.1)
+                                                                         ).output(V)
+        elif use == "reference":
+            from xbar.crossbar import reference
+
+            reference.reference_solve(xb, V)
+        else:
+            xb.power_forms().power(V)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..checks import real_array
 from ..errors import ConvergenceError
 from .system import nodal_matrix as _nodal_matrix
 
@@ -112,7 +113,7 @@ class ReferenceNetwork:
         from scipy.sparse import coo_matrix
         from scipy.sparse.linalg import splu
 
-        V = np.atleast_2d(np.asarray(V, dtype=float))
+        V = np.atleast_2d(real_array("V (input voltages [V])", V))
         K = V.shape[0]
         nn = len(self.nodes) - 1
         zero_r = [(a, b) for a, b, R in self.res if R == 0]
