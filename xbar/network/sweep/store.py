@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from ...checks import path_arg
 from ...errors import ConfigError
 from .fingerprint import jsonable
 from .grid import Grid, Task, format_value, parse_cell
@@ -271,7 +272,7 @@ def read_sweep(path: str | os.PathLike) -> SweepTable:
     they first appear.  Tasks missing from the file are NaN; a task that appears twice
     counts once (the first row).  Safe while a sweep is writing the file.
     """
-    path = Path(path)
+    path = path_arg(path, "sweep CSV")
     if not path.is_file():
         raise ConfigError(f"sweep CSV {str(path)!r} does not exist")
     stored, cols, rows = read_rows(path)
