@@ -504,6 +504,9 @@ def _check_inputs(model, config, dataset) -> None:
         x = getattr(dataset, split)
         if x.shape[0] == 0:
             raise ModelError(f"data set split {split!r} is empty")
+        if not np.isfinite(x).all():  # else the analog outputs would be NaN, blamed on the chip
+            raise ModelError(f"data set {getattr(dataset, 'name', '?')!r}: {split} holds NaN or "
+                             "infinite values")
     y = np.asarray(dataset.y_test)
     classes = getattr(model, "classes", None)
     if classes is not None and y.size and (y.min() < 0 or y.max() >= classes):
