@@ -521,8 +521,16 @@ def test_complex_inputs_never_lose_their_imaginary_part(use):
 
 
 def _api_misuse_cases():
-    from xbar.network import (AnalogConfig, evaluate, load_dataset, load_model, plot_sweep,
-                              read_sweep, save_model, sweep)
+    from xbar.network import (
+        AnalogConfig,
+        evaluate,
+        load_dataset,
+        load_model,
+        plot_sweep,
+        read_sweep,
+        save_model,
+        sweep,
+    )
 
     m = load_model("default")
     cfg = AnalogConfig()
