@@ -133,19 +133,29 @@ def to_netlist(xb, path=None, V=None, *, title: str | None = None) -> str:
     chain = [(xb.device, G)]
     if xb.selector is not None:
         chain.append((xb.selector, np.broadcast_to(xb.g_selector, (M, N))))
+    access = getattr(xb, "access", None)  # a MOSFET per cell (1T1R), gate driven per row
+    if access is not None:
+        for i in range(M):
+            lines.append(f"Vgate{i} g{i} 0 DC {_num(float(xb.v_gate[i]))}")
     for i in range(M):
         for j in range(N):
             if G[i, j] == 0:
                 continue
             last = f"r{i}_{j}"
             for e, (model, gs) in enumerate(chain):
-                end = e == len(chain) - 1 and r_acc[i, j] == 0
+                end = e == len(chain) - 1 and r_acc[i, j] == 0 and access is None
                 nxt = f"c{i}_{j}" if end else f"x{i}_{j}_{e}"
                 lines.append(_element(f"{i}_{j}_{e}", last, nxt, model, float(gs[i, j]), i, j,
                                       models, count))
                 last = nxt
             if r_acc[i, j] > 0:
-                lines.append(f"Racc{i}_{j} {last} c{i}_{j} {_num(r_acc[i, j])}")
+                nxt = f"c{i}_{j}" if access is None else f"y{i}_{j}"
+                lines.append(f"Racc{i}_{j} {last} {nxt} {_num(r_acc[i, j])}")
+                last = nxt
+            if access is not None:
+                lines.append(access.instance(f"acc{i}_{j}", last, f"g{i}", f"c{i}_{j}", "nacc"))
+    if access is not None:
+        lines.append(access.model_card("nacc"))
     for (v0,), name in models.items():
         lines.append(f".model {name} D(IS={_num(v0)} N={_num(v0 / _VT27)})")
     # tight tolerances, and a negligible gmin so the diodes carry exactly the model current
