@@ -46,7 +46,7 @@ class MosfetAccess:
     Examples
     --------
     >>> MosfetAccess(vto=0.45, kp=300e-6).model_card("nacc")
-    '.model nacc NMOS(LEVEL=1 VTO=0.45 KP=0.0003 GAMMA=0 PHI=0.6 LAMBDA=0)'
+    '.model nacc NMOS(LEVEL=1 VTO=0.45 KP=0.0003 GAMMA=0.0 PHI=0.6 LAMBDA=0.0)'
     """
 
     vto: float = 0.5
@@ -73,13 +73,17 @@ class MosfetAccess:
 
     def model_card(self, name: str) -> str:
         """The ``.model`` card of this transistor."""
-        return (f".model {name} {self.polarity.upper()}(LEVEL=1 VTO={self.vto:.17g} "
-                f"KP={self.kp:.17g} GAMMA={self.gamma:.17g} PHI={self.phi:.17g} "
-                f"LAMBDA={self.lam:.17g})")
+        def num(x):  # shortest text that reads back as the same double
+            return repr(float(x))
+
+        return (f".model {name} {self.polarity.upper()}(LEVEL=1 VTO={num(self.vto)} "
+                f"KP={num(self.kp)} GAMMA={num(self.gamma)} PHI={num(self.phi)} "
+                f"LAMBDA={num(self.lam)})")
 
     def instance(self, name: str, drain: str, gate: str, source: str, model: str) -> str:
         """The ``M`` card of one access transistor (bulk at ground)."""
-        return f"M{name} {drain} {gate} {source} 0 {model} W={self.w:.17g} L={self.l:.17g}"
+        return (f"M{name} {drain} {gate} {source} 0 {model} W={float(self.w)!r} "
+                f"L={float(self.l)!r}")
 
 
 def solve_with_engine(xb, V: np.ndarray, return_nodes: bool = False):
