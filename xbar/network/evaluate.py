@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -103,6 +104,9 @@ class LayerStats:
         ADC range [A] per plane (mean over chips); empty without an ADC.
     clip_fraction : float
         Fraction of ADC conversions that clipped (test images).
+    input_clip_fraction : float
+        Fraction of quantised input values (DAC or bit-serial) above the calibrated input
+        scale, applied at full scale (test images; 0 for unquantised analog inputs).
     rel_error : float
         ||Y_analog - X W|| / ||X W|| of the layer's MVM outputs on the test images
         (X the layer's actual analog-chain inputs, W the digital weights), measured
@@ -131,6 +135,7 @@ class LayerStats:
     input_scale: float = 0.0
     adc_ranges: list[float] = field(default_factory=list)
     clip_fraction: float = 0.0
+    input_clip_fraction: float = 0.0
     rel_error: float = 0.0
     conversions_per_image: float = 0.0
     cache_hits: int = 0
@@ -268,6 +273,8 @@ class AnalogLayer:
                                                       offset_frac=plane.offset_conductance)
         self.clipped = 0
         self.conversions = 0
+        self.input_clipped = 0  # quantised input values above full scale (clipped to it)
+        self.input_values = 0
         self.err_num = 0.0
         self.err_den = 0.0
         self.mvm_batches = 0
@@ -324,6 +331,9 @@ class AnalogLayer:
         # ADC inputs (weight, tile spec, A, row-sum of V), kept only to calibrate ranges
         raw: list[tuple[float, TileSpec, np.ndarray, np.ndarray | None]] = []
         for sign, xp in passes:  # xp: this pass's inputs times scale (volts when direct)
+            if not direct and track and not calibrate:
+                self.input_clipped += int(np.count_nonzero(xp > 1.0))
+                self.input_values += xp.size
             steps = [(1.0, xp)] if direct else input_steps(xp, cfg)
             for w_t, levels in steps:
                 V = levels if direct else levels * cfg.v_read
@@ -503,11 +513,26 @@ def _check_inputs(model, config, dataset) -> None:
         x = getattr(dataset, split)
         if x.shape[0] == 0:
             raise ModelError(f"data set split {split!r} is empty")
+        if not np.isfinite(x).all():  # else the analog outputs would be NaN, blamed on the chip
+            raise ModelError(f"data set {getattr(dataset, 'name', '?')!r}: {split} holds NaN or "
+                             "infinite values")
     y = np.asarray(dataset.y_test)
     classes = getattr(model, "classes", None)
     if classes is not None and y.size and (y.min() < 0 or y.max() >= classes):
         raise ModelError(f"data set labels span {int(y.min())}..{int(y.max())}, but the model "
                          f"has {classes} classes")
+
+
+def _chip_list(chips) -> list[int]:
+    """Chip indices given by the caller, as a list of ints (ConfigError naming the entry)."""
+    if isinstance(chips, str | bytes) or not hasattr(chips, "__iter__"):
+        raise ConfigError(f"chips={chips!r}: expected a list of chip indices, e.g. [0, 1, 2]")
+    out = []
+    for c in chips:
+        if isinstance(c, bool) or not isinstance(c, int | np.integer):
+            raise ConfigError(f"chips: entry {c!r} is not an integer chip index")
+        out.append(int(c))
+    return out
 
 
 def needs_calibration(config: AnalogConfig) -> bool:
@@ -607,15 +632,18 @@ def evaluate(model, config: AnalogConfig, *, dataset=None, limit: int | None = N
 def _evaluate(model, config: AnalogConfig, *, dataset, limit, chips, progress, cache,
               batch_size, ideal_accuracy, energy) -> EvaluationResult:
     t_start = time.perf_counter()
-    if dataset is None:
+    if dataset is None or isinstance(dataset, str | os.PathLike):
         from .data import load_dataset
 
-        dataset = load_dataset("digits")
+        dataset = load_dataset("digits" if dataset is None else dataset)
+    elif not hasattr(dataset, "x_test"):
+        raise ModelError(f"dataset must be an xbar.network.Dataset or a data set name, got "
+                         f"{type(dataset).__name__}")
     _check_inputs(model, config, dataset)
     if limit is not None:
-        if int(limit) < 1:
-            raise ConfigError(f"limit={show(limit)}: must be at least 1")
-    chips = list(range(config.repeats)) if chips is None else [int(c) for c in chips]
+        if isinstance(limit, bool) or not isinstance(limit, int | np.integer) or limit < 1:
+            raise ConfigError(f"limit={show(limit)}: must be a positive integer (at least 1)")
+    chips = list(range(config.repeats)) if chips is None else _chip_list(chips)
     if not chips:
         raise ConfigError("chips: no chip to evaluate")
     if any(c < 0 for c in chips):
@@ -738,7 +766,7 @@ def _accumulate_stats(stats: dict[str, LayerStats], counts: dict[str, list[int]]
             s = stats[name] = LayerStats(name, m.n_in, m.n_out, len(m.planes), len(al.tiles),
                                          m.cells)
             s.adc_ranges = [0.0] * (len(m.planes) if al.config.adc_bits else 0)
-            counts[name] = [0, 0]
+            counts[name] = [0, 0, 0, 0]
         s.input_scale += al.input_scale or 0.0
         if al.config.adc_bits:
             s.adc_ranges = [a + (r or 0.0) for a, r in zip(s.adc_ranges, al.adc_ranges,
@@ -747,6 +775,9 @@ def _accumulate_stats(stats: dict[str, LayerStats], counts: dict[str, list[int]]
         c[0] += al.clipped
         c[1] += al.conversions
         s.clip_fraction = c[0] / c[1] if (c[1] and al.config.adc_bits) else 0.0
+        c[2] += al.input_clipped
+        c[3] += al.input_values
+        s.input_clip_fraction = c[2] / c[3] if c[3] else 0.0
         s.conversions_per_image = c[1] / max(1, n_images * n_chips)
         s.rel_error += math.sqrt(al.err_num / al.err_den) if al.err_den > 0 else 0.0
         s.cache_hits += al.cache_hits
