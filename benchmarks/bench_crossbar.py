@@ -35,7 +35,7 @@ import warnings
 import numpy as np  # noqa: E402
 
 import xbar  # noqa: E402
-from xbar.crossbar.reference import nodal_matrix  # noqa: E402
+from xbar.crossbar import system as xsys  # noqa: E402
 
 ROWS: list[tuple[str, str, str, str]] = []
 
@@ -70,9 +70,9 @@ def array(M, rng, gmax=1e-4, gmin=1e-6):
 def splu_time(xb, V, repeat):
     from scipy.sparse.linalg import splu
 
-    A = nodal_matrix(xb)
-    st = xb._struct()
-    rr, rc = xb._rhs(st, xb._vsrc(st, V[None]), xb._g_small().reshape(1, -1))
+    st = xb.setup()
+    A = xsys.nodal_matrix(st)
+    rr, rc = xsys.rhs(st, xsys.source_voltages(st, V[None]), st.g[None, :])
     b = np.concatenate([rr[0], rc[0]])
     out = {}
 
@@ -113,7 +113,7 @@ def main(argv=None) -> int:
         xb = xbar.Crossbar(G, 1.0, 1.0)
         t = best(lambda xb=xb, V=V: xb.solve(V), rep)
         t_fact[M], t_splu[M], x_ref = splu_time(xb, V, rep)
-        x = xb.solve(V)._state["xr"][0]
+        x = xb.solve(V).state["xr"][0]
         err = np.abs(x - x_ref).max() / np.abs(x_ref).max()
         row(f"{M}x{M} linear, 1 input vs splu", t, t_splu[M], "splu", f"max rel diff {err:.1e}")
 
@@ -183,7 +183,7 @@ def main(argv=None) -> int:
     xb = xbar.Crossbar(G, 1.0, 1.0)
 
     def tm():
-        xb._invalidate()
+        xb.clear_cache()
         xb.transfer_matrix()
 
     t = best(tm, max(1, rep - 1))
@@ -201,11 +201,11 @@ def main(argv=None) -> int:
         times = {}
         for how in ("columns", "rows"):
             def tm(how=how, xb=xb):
-                xb._invalidate()
+                xb.clear_cache()
                 xb.transfer_matrix(how)
 
             times[how] = best(tm, max(1, rep - 1))
-        xb._invalidate()
+        xb.clear_cache()
         xb.transfer_matrix()
         picked = xb.transfer_method
         other = "rows" if picked == "columns" else "columns"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import xbar
-from xbar.crossbar import _transfer
+from xbar.crossbar import transfer
 from xbar.crossbar.reference import ReferenceNetwork
 from xbar.errors import ConfigError
 
@@ -88,8 +88,8 @@ def test_cg_fallback_and_bad_method():
 
 
 def test_cost_model_picks_the_cheaper_orientation():
-    assert _transfer.row_cost(256, 20, 1) < _transfer.column_cost(256, 20, 1)
-    assert _transfer.column_cost(20, 256, 1) < _transfer.row_cost(20, 256, 1)
+    assert transfer.row_cost(256, 20, 1) < transfer.column_cost(256, 20, 1)
+    assert transfer.column_cost(20, 256, 1) < transfer.row_cost(20, 256, 1)
     G = np.full((200, 6), 1e-5)
     tall = xbar.Crossbar(G, 1.0, 1.0)
     wide = xbar.Crossbar(G.T, 1.0, 1.0)

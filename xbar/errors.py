@@ -43,6 +43,17 @@ class XbarError(Exception):
         self.hint = hint
         super().__init__(self._format())
 
+    def add_context(self, prefix: str) -> None:
+        """Prepend ``prefix`` to the message (for example the sweep point it came from).
+
+        >>> err = XbarError("adc_bits=0 needs no adc_range")
+        >>> err.add_context("sweep point adc_bits=0")
+        >>> str(err)
+        'error: sweep point adc_bits=0: adc_bits=0 needs no adc_range'
+        """
+        self.message = f"{prefix}: {self.message}"
+        self.args = (self._format(),)
+
     def _format(self) -> str:
         parts = []
         if self.location is not None:

@@ -133,7 +133,7 @@ def run(args) -> int:
     warm = Crossbar(np.full((2, 2), 1e-4), 1.0, 1.0, device=device)
     warm.solve(np.zeros((min(args.inputs, 2), 2)))
     t0 = time.perf_counter()
-    xb._struct()
+    xb.setup()
     t_build = time.perf_counter() - t0
     t0 = time.perf_counter()
     sol = xb.solve(V, return_nodes=True, tol=args.tol)

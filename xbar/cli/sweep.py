@@ -11,7 +11,6 @@ Examples::
 from __future__ import annotations
 
 import argparse
-from contextlib import contextmanager
 
 HELP = "sweep one or two configuration fields over many simulated chips (CSV + plot)"
 
@@ -84,36 +83,6 @@ def _base_config(args, overrides: dict):
     return AnalogConfig(**{f.name: getattr(raw, f.name) for f in dataclasses.fields(raw)})
 
 
-@contextmanager
-def _exit_on_signals(signums=None):
-    """Turn SIGTERM (and SIGHUP) into ``SystemExit(128 + signum)`` while the block runs.
-
-    Python's default action for SIGTERM ends the process without unwinding, so worker
-    processes of a sweep would be orphaned and keep running; raising instead lets the
-    executor's clean-up terminate them.  A no-op outside the main thread.
-    """
-    import signal
-    import threading
-
-    if signums is None:
-        signums = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        raise SystemExit(128 + signum)
-
-    previous = {}
-    try:
-        for s in signums:
-            previous[s] = signal.signal(s, handler)
-        yield
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-
-
 def run(args) -> int:
     import dataclasses
     import json
@@ -122,6 +91,7 @@ def run(args) -> int:
 
     from ..errors import ConfigError
     from ..network.sweep import parse_values, plot_sweep, sweep
+    from ..network.sweep.executors import exit_on_signals
     from ._progress import ProgressBar
 
     overrides = _overrides(args)
@@ -161,7 +131,7 @@ def run(args) -> int:
     bar = ProgressBar("sweep")
     t0 = time.perf_counter()
     try:
-        with _exit_on_signals():
+        with exit_on_signals():
             table = sweep(args.model, base, axes, out=args.out, executor=executor,
                           workers=args.workers, limit=args.limit, progress=bar)
     except SystemExit:

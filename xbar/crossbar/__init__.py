@@ -1,4 +1,8 @@
-"""Crossbar arrays: structured builder, fast exact solver, cached linear maps.
+"""Crossbar arrays: validated specification, plain-data system, fast exact solvers.
+
+``Crossbar`` (the specification) -> :meth:`~Crossbar.setup` -> :class:`CrossbarSystem`
+(plain data, :mod:`xbar.crossbar.system`) -> :mod:`xbar.crossbar.solver` (CG, Newton)
+and :mod:`xbar.crossbar.transfer` (exact transfer matrices).
 
 >>> import numpy as np, xbar
 >>> xb = xbar.Crossbar(np.full((2, 2), 1e-4), r_row=0.0, r_col=0.0)
@@ -9,11 +13,13 @@ array([[3.e-05, 3.e-05]])
 from .array import Crossbar, CrossbarSolution, LinearizedCrossbar
 from .devices import Device, Exponential, Linear, PowerLaw, Sinh, Tabulated
 from .netlist import to_netlist
+from .system import CrossbarSystem
 
 __all__ = [
     "Crossbar",
     "CrossbarSolution",
     "LinearizedCrossbar",
+    "CrossbarSystem",
     "Device",
     "Linear",
     "Sinh",

@@ -103,7 +103,7 @@ def _bt_solve(b_ptr, b_off, inv_ub, bcptr, bca, bcb, bcg, p, add, yb, wb, active
 
 
 @njit(cache=True, parallel=True, error_model="numpy", fastmath=True)
-def _apply_rows(a_ptr, a_off, a_dg, acptr, aca, acb, acg, p, wb, q, part, active):
+def apply_lines(a_ptr, a_off, a_dg, acptr, aca, acb, acg, p, wb, q, part, active):
     """q = Ta p - B wb per a line; part[k, line] = p . q over the line."""
     L = a_ptr.shape[0] - 1
     K = p.shape[0]
@@ -211,7 +211,7 @@ def schur_pcg(a_ptr, a_off, a_dg, b_ptr, b_off, b_dg,
     f = np.empty((K, nA))
     part = np.zeros((K, La))
     _bt_solve(b_ptr, b_off, inv_ub, bcptr, bca, bcb, bcg, zero_a, rhs_b, yb, wb, active)
-    _apply_rows(a_ptr, a_off, a_dg, acptr, aca, acb, acg, zero_a, wb, f, part, active)
+    apply_lines(a_ptr, a_off, a_dg, acptr, aca, acb, acg, zero_a, wb, f, part, active)
     for k in range(K):
         for s in range(nA):
             f[k, s] = rhs_a[k, s] - f[k, s]
@@ -232,7 +232,7 @@ def schur_pcg(a_ptr, a_off, a_dg, b_ptr, b_off, b_dg,
         for k in range(K):
             active[k] = True
         _bt_solve(b_ptr, b_off, inv_ub, bcptr, bca, bcb, bcg, x_a, empty, yb, wb, active)
-        _apply_rows(a_ptr, a_off, a_dg, acptr, aca, acb, acg, x_a, wb, q, part, active)
+        apply_lines(a_ptr, a_off, a_dg, acptr, aca, acb, acg, x_a, wb, q, part, active)
         for k in range(K):
             for s in range(nA):
                 r[k, s] = f[k, s] - q[k, s]
@@ -263,7 +263,7 @@ def schur_pcg(a_ptr, a_off, a_dg, b_ptr, b_off, b_dg,
         while any_active and total < maxiter:
             total += 1
             _bt_solve(b_ptr, b_off, inv_ub, bcptr, bca, bcb, bcg, p, empty, yb, wb, active)
-            _apply_rows(a_ptr, a_off, a_dg, acptr, aca, acb, acg, p, wb, q, part, active)
+            apply_lines(a_ptr, a_off, a_dg, acptr, aca, acb, acg, p, wb, q, part, active)
             for k in range(K):
                 if active[k]:
                     pq = 0.0

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from .devices import Exponential, Linear, PowerLaw, Sinh
+from .system import source_voltages
 
 __all__ = ["to_netlist", "outputs_from_currents", "sense_sources"]
 
@@ -40,7 +41,7 @@ def _cell_param(value, i, j):
 
 def sense_sources(xb) -> list[tuple[str, int]]:
     """``(source name, column)`` of every sensed column end, in netlist order."""
-    st = xb._struct()
+    st = xb.setup()
     out = []
     for j in range(xb.N):
         for e, tag in ((0, "t"), (1, "b")):
@@ -86,11 +87,10 @@ def to_netlist(xb, path=None, V=None, *, title: str | None = None) -> str:
         from ..errors import ShapeError
 
         raise ShapeError(f"to_netlist: V has shape {V.shape}; expected ({M},)")
-    st = xb._struct()
-    Vs = xb._vsrc(st, V[None, :])[0]
-    raw_r, raw_c = xb._raw_segments()
-    r_drv = np.broadcast_to(xb.r_driver, (M,))
-    r_sns = np.broadcast_to(xb.r_sense, (N,))
+    st = xb.setup()
+    Vs = source_voltages(st, V[None, :])[0]
+    raw_r, raw_c = st.row_segments, st.col_segments
+    r_drv, r_sns = st.r_driver, st.r_sense
     lines = [title or f"* xbar crossbar {M}x{N} ({type(xb.device).__name__} cells)"]
     models: dict[tuple, str] = {}
     count = [0]
@@ -128,7 +128,7 @@ def to_netlist(xb, path=None, V=None, *, title: str | None = None) -> str:
     r_acc = np.broadcast_to(xb.r_access, (M, N))
     chain = [(xb.device, G)]
     if xb.selector is not None:
-        chain.append((xb.selector, np.broadcast_to(xb._g_selector, (M, N))))
+        chain.append((xb.selector, np.broadcast_to(xb.g_selector, (M, N))))
     for i in range(M):
         for j in range(N):
             if G[i, j] == 0:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConvergenceError
+from .system import nodal_matrix as _nodal_matrix
 
 __all__ = ["ReferenceNetwork", "reference_solve"]
 
@@ -24,7 +25,7 @@ class ReferenceNetwork:
     """Element lists of a crossbar in plain MNA form (built from a :class:`Crossbar`)."""
 
     def __init__(self, xb):
-        st = xb._struct()
+        st = xb.setup()
         M, N = xb.M, xb.N
         self.M, self.N = M, N
         self.nodes = {"0": 0}
@@ -36,9 +37,8 @@ class ReferenceNetwork:
         self.nsrc = st.nsrc
         self.bias = st.bias_values
         node = self.node
-        seg_r, seg_c = xb._raw_segments()
-        r_drv = np.broadcast_to(xb.r_driver, (M,))
-        r_sns = np.broadcast_to(xb.r_sense, (N,))
+        seg_r, seg_c = st.row_segments, st.col_segments
+        r_drv, r_sns = st.r_driver, st.r_sense
         # rows: segment s feeds node s from the left (s = 0 .. N)
         for i in range(M):
             for s in range(1, N):
@@ -78,7 +78,7 @@ class ReferenceNetwork:
                 b = node(f"c{i}_{j}")
                 chain = [(xb.device, G[i, j])]
                 if xb.selector is not None:
-                    chain.append((xb.selector, np.broadcast_to(xb._g_selector, (M, N))[i, j]))
+                    chain.append((xb.selector, np.broadcast_to(xb.g_selector, (M, N))[i, j]))
                 last = a
                 for e, (model, g) in enumerate(chain):
                     nxt = b if (e == len(chain) - 1 and r_acc[i, j] == 0) else node(f"x{i}_{j}_{e}")
@@ -213,33 +213,5 @@ def reference_solve(xb, V):
 
 
 def nodal_matrix(xb, g=None):
-    """The reduced nodal matrix ``A`` (csc, SPD) of a linear crossbar, rows then columns.
-
-    Unknowns are the row super-nodes then the column super-nodes of the
-    structured solver (zero-resistance segments collapsed); this is the matrix
-    the benchmarks factorise with ``splu``.
-    """
-    from scipy.sparse import coo_matrix
-
-    st = xb._struct()
-    g = xb._g_small().ravel() if g is None else np.asarray(g, dtype=float).ravel()
-    nR, nC = st.rows.nS, st.cols.nS
-    r, c, v = [], [], []
-    for fam, base, own in ((st.rows, 0, st.cell_r), (st.cols, nR, st.cell_c)):
-        d = fam.dfix + np.bincount(own[own >= 0], g[own >= 0], minlength=fam.nS)
-        idx = np.arange(fam.nS)
-        r.append(base + idx)
-        c.append(base + idx)
-        v.append(d)
-        m = fam.off > 0
-        r += [base + idx[m], base + idx[m] + 1]
-        c += [base + idx[m] + 1, base + idx[m]]
-        v += [-fam.off[m], -fam.off[m]]
-    m = (st.cell_r >= 0) & (st.cell_c >= 0) & (g > 0)
-    r += [st.cell_r[m], nR + st.cell_c[m]]
-    c += [nR + st.cell_c[m], st.cell_r[m]]
-    v += [-g[m], -g[m]]
-    n = nR + nC
-    return coo_matrix(
-        (np.concatenate(v), (np.concatenate(r), np.concatenate(c))), shape=(n, n)
-    ).tocsc()
+    """The reduced nodal matrix of a crossbar; see :func:`xbar.crossbar.system.nodal_matrix`."""
+    return _nodal_matrix(xb.setup(), g)

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from .circuit import Circuit
 from ..errors import ValueRangeError
+from .circuit import Circuit
 
 
 @dataclass

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .circuit import Circuit, DCSweep, Op, Options
 from ..errors import CircuitError, XbarError
+from .circuit import Circuit, DCSweep, Op, Options
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .circuit import Circuit, Options
 from ..errors import CircuitError
+from .circuit import Circuit, Options
 
 #: ngspice's physical constants (const.h)
 CONSTBOLTZ = 1.38064852e-23

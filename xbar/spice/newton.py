@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from ..errors import CircuitError, ConvergenceError, SingularCircuitError
 from .assembly import Pattern
 from .circuit import Circuit, Options
 from .devices import (
@@ -34,7 +35,6 @@ from .devices import (
     limit_bsource,
     limit_diode,
 )
-from ..errors import CircuitError, ConvergenceError, SingularCircuitError
 from .linsolve import Factorizer
 
 log = logging.getLogger(__name__)

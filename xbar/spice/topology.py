@@ -19,8 +19,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from .circuit import Circuit
 from ..errors import SingularCircuitError
+from .circuit import Circuit
 
 _MAX_NAMES = 8
 

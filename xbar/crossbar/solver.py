@@ -1,0 +1,494 @@
+"""Solves over a :class:`~xbar.crossbar.CrossbarSystem`: linear CG, Newton, residual.
+
+Linear cells: the nodal system is two families of tridiagonal chains (rows,
+columns) coupled only through the cells.  Columns are eliminated exactly by
+tridiagonal solves and CG runs on the Schur complement with the row chains as
+preconditioner, to a relative KCL residual of ``tol``.  The kernel
+(:mod:`xbar.crossbar._kernels`) is a parameter:
+
+* ``"inputs"``: when no node is collapsed, one serial CG per input on the
+  (M, N) grid, the inputs in parallel;
+* ``"lines"``: when no node is collapsed, one CG for the whole batch,
+  parallel over lines (one large array);
+* ``"chains"``: the general kernel on collapsed super-node chains;
+* ``"auto"``: ``"inputs"`` for batches and small arrays, ``"lines"`` for one
+  large uncollapsed array, ``"chains"`` otherwise.
+
+Nonlinear cells (and selectors, access resistors in series): Newton with the
+SPICE convergence rules (``reltol``/``vntol`` per unknown) plus the KCL
+residual ``tol``; each cell's series chain is condensed to one Norton
+companion per step, so every step is one structured linear solve warm-started
+from the last; devices limit their own voltage steps.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ..errors import ConfigError, ConvergenceError
+from ..spice.circuit import Options
+from .solution import CrossbarSolution, concat_solutions, slice_solution, warm_state
+from .structure import end_currents
+from .system import (
+    CrossbarSystem,
+    cell_voltages,
+    line_diagonals,
+    node_voltages,
+    rhs,
+    source_voltages,
+)
+
+__all__ = ["KERNELS", "NodeSolution", "choose_kernel", "linear_solve", "residual", "solve",
+           "newton", "differential_conductance", "PARALLEL_MIN_WORK", "BATCH_CELLS",
+           "MEM_BUDGET"]
+
+KERNELS = ("auto", "inputs", "lines", "chains")
+PARALLEL_MIN_WORK = 1 << 20  # cells x inputs below which the kernels run on one thread
+BATCH_CELLS = 1 << 16  # Newton batches are solved in chunks of about this many cells x inputs
+MEM_BUDGET = 384e6  # bytes of solver work arrays per batch chunk
+
+
+class NodeSolution(NamedTuple):
+    """Unknowns of a linear solve.
+
+    Attributes
+    ----------
+    xr : array (K, nR)
+        Row super-node voltages [V].
+    xc : array (K, nC)
+        Column super-node voltages [V].
+    iterations : int64 array (K,)
+        CG iterations per input.
+    residual : array (K,)
+        Relative residual ``||b - A x|| / ||b||`` per input.
+    """
+
+    xr: np.ndarray
+    xc: np.ndarray
+    iterations: np.ndarray
+    residual: np.ndarray
+
+
+class _threads:
+    """Run small solves on one numba thread.
+
+    Each CG step of the line-parallel kernel opens four parallel regions; below
+    about a million cell-inputs their barriers cost more than the second core
+    saves, and on an oversubscribed machine (2 cores shared by many jobs) a
+    region can wait a whole scheduler slice for a descheduled worker (measured:
+    0.6 ms serial vs 400 ms parallel at 64x64).  Batches are chunked
+    (``BATCH_CELLS``) so they stay serial too.
+    """
+
+    def __init__(self, work: int):
+        self.serial = work < PARALLEL_MIN_WORK
+
+    def __enter__(self) -> None:
+        if self.serial:
+            import numba
+
+            self.prev = numba.get_num_threads()
+            numba.set_num_threads(1)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.serial:
+            import numba
+
+            numba.set_num_threads(self.prev)
+
+
+def choose_kernel(system: CrossbarSystem, K: int, kernel: str = "auto") -> str:
+    """The CG kernel that runs a batch of K inputs: ``"inputs"``, ``"lines"`` or ``"chains"``.
+
+    Raises
+    ------
+    ConfigError
+        An unknown kernel, or a grid kernel forced on an array with collapsed nodes.
+    """
+    if kernel not in KERNELS:
+        raise ConfigError(f"kernel={kernel!r}; expected one of {', '.join(map(repr, KERNELS))}")
+    if kernel == "auto":
+        if not system.uncollapsed:
+            return "chains"
+        return "inputs" if K >= 2 or system.M * system.N < PARALLEL_MIN_WORK else "lines"
+    if kernel != "chains" and not system.uncollapsed:
+        raise ConfigError(
+            f"kernel={kernel!r} needs every node to be an unknown (no zero-resistance "
+            "segment and no ideal line end)", hint="use kernel='auto' or 'chains'")
+    return kernel
+
+
+# ----------------------------------------------------------------------------- linear solve
+def linear_solve(system: CrossbarSystem, g: np.ndarray, rhs_r: np.ndarray, rhs_c: np.ndarray,
+                 x0: np.ndarray | None, tol: float, maxiter: int,
+                 kernel: str = "auto") -> NodeSolution:
+    """Solve the nodal system for cell conductances ``g`` (Kg, M*N) [S] by Schur PCG.
+
+    Parameters
+    ----------
+    rhs_r, rhs_c : arrays (K, nR), (K, nC)
+        Right-hand sides [A] (:func:`~xbar.crossbar.system.rhs`).
+    x0 : array (K, nR), optional
+        Initial guess of the row unknowns [V].
+    tol : float
+        Relative residual to reach.
+    maxiter : int
+        CG iteration limit.
+    kernel : str
+        See :data:`KERNELS` and :func:`choose_kernel`.
+    """
+    K = rhs_r.shape[0]
+    how = choose_kernel(system, K, kernel)
+    dr, dc = line_diagonals(system, g)
+    if how != "chains":
+        return _grid_solve(system, g, dr, dc, rhs_r, rhs_c, x0, tol, maxiter, how)
+    return _chain_solve(system, g, dr, dc, rhs_r, rhs_c, x0, tol, maxiter)
+
+
+def _chain_solve(system, g, dr, dc, rhs_r, rhs_c, x0, tol, maxiter) -> NodeSolution:
+    """The general kernel; CG on the rows unless rows have no unknowns (then columns)."""
+    from . import _kernels
+
+    rows, cols = system.rows, system.cols
+    K = rhs_r.shape[0]
+    swap = rows.nS == 0 and cols.nS > 0
+    fa, fb = (cols, rows) if swap else (rows, cols)
+    da, db = (dc, dr) if swap else (dr, dc)
+    ca, cb = (system.cell_c, system.cell_r) if swap else (system.cell_r, system.cell_c)
+    oa, ob = (system.by_col, system.by_row) if swap else (system.by_row, system.by_col)
+    ra, rb = (rhs_c, rhs_r) if swap else (rhs_r, rhs_c)
+    xa = np.zeros((K, fa.nS)) if x0 is None or swap else np.array(x0, dtype=float)
+    xb = np.zeros((K, fb.nS))
+    it = np.zeros(K, dtype=np.int64)
+    res = np.zeros(K)
+    with _threads(system.M * system.N * K):
+        _kernels.schur_pcg(
+            fa.ptr, fa.off, da, fb.ptr, fb.off, db,
+            oa.ptr, ca[oa.order], cb[oa.order], np.ascontiguousarray(g[:, oa.order]),
+            ob.ptr, ca[ob.order], cb[ob.order], np.ascontiguousarray(g[:, ob.order]),
+            np.ascontiguousarray(ra), np.ascontiguousarray(rb), xa, xb,
+            float(tol), int(maxiter), it, res,
+        )  # fmt: skip
+    if swap:
+        xa, xb = xb, xa
+    return NodeSolution(xa, xb, it, res)
+
+
+def _col_to_row_major(a: np.ndarray, M: int, N: int) -> np.ndarray:
+    """(L, N*M) column-major cell arrays -> (L, M*N) row-major."""
+    L = a.shape[0]
+    return np.ascontiguousarray(a.reshape(L, N, M).transpose(0, 2, 1).reshape(L, M * N))
+
+
+def _grid_solve(system, g, dr, dc, rhs_r, rhs_c, x0, tol, maxiter, how) -> NodeSolution:
+    """The uncollapsed fast path: both families on the (M, N) grid."""
+    from . import _kernels
+
+    M, N = system.M, system.N
+    K = rhs_r.shape[0]
+    offc = _col_to_row_major(system.cols.off[None, :], M, N)[0]
+    xr = np.zeros((K, M * N)) if x0 is None else np.array(x0, dtype=float)
+    xc = np.empty((K, M * N))
+    it = np.zeros(K, dtype=np.int64)
+    res = np.zeros(K)
+    args = (M, N, system.rows.off, np.ascontiguousarray(dr), offc, _col_to_row_major(dc, M, N),
+            np.ascontiguousarray(g), np.ascontiguousarray(rhs_r), _col_to_row_major(rhs_c, M, N),
+            xr, xc, float(tol), int(maxiter), it, res)
+    if how == "inputs":
+        (_kernels.batch_pcg if K >= 2 else _kernels.solo_pcg)(*args)
+    else:
+        with _threads(M * N * K):
+            _kernels.grid_pcg(*args, 32)
+    xc_out = np.ascontiguousarray(xc.reshape(K, M, N).transpose(0, 2, 1).reshape(K, N * M))
+    return NodeSolution(xr, xc_out, it, res)
+
+
+def residual(system: CrossbarSystem, g: np.ndarray, rhs_r: np.ndarray, rhs_c: np.ndarray,
+             xr: np.ndarray, xc: np.ndarray) -> np.ndarray:
+    """Relative residual ``||b - A x|| / ||b||`` (K,) of the nodal system for cells ``g``."""
+    if system.uncollapsed:
+        qr, qc = _apply_grid(system, g, xr, xc)
+    else:
+        qr, qc = _apply_chains(system, g, xr, xc)
+    num = np.sqrt(((rhs_r - qr) ** 2).sum(axis=1) + ((rhs_c - qc) ** 2).sum(axis=1))
+    den = np.sqrt((rhs_r**2).sum(axis=1) + (rhs_c**2).sum(axis=1))
+    return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+
+
+def _apply_grid(system, g, xr, xc) -> tuple[np.ndarray, np.ndarray]:
+    """``A x`` split into rows (K, M*N) and columns (K, N*M) on an uncollapsed grid (numpy)."""
+    M, N = system.M, system.N
+    K = xr.shape[0]
+    Xr = xr.reshape(K, M, N)
+    Xc = xc.reshape(K, N, M)  # column-major: [k, j, i]
+    G = g.reshape(g.shape[0], M, N)
+    Gt = G.transpose(0, 2, 1)
+    er = system.rows.off.reshape(M, N)[:, :-1]  # (i, j)-(i, j+1)
+    ec = system.cols.off.reshape(N, M)[:, :-1]  # (i, j)-(i+1, j), indexed [j, i]
+    qr = (system.rows.dfix.reshape(M, N) + G) * Xr - G * Xc.transpose(0, 2, 1)
+    qr[:, :, 1:] -= er * Xr[:, :, :-1]
+    qr[:, :, :-1] -= er * Xr[:, :, 1:]
+    qc = (system.cols.dfix.reshape(N, M) + Gt) * Xc - Gt * Xr.transpose(0, 2, 1)
+    qc[:, :, 1:] -= ec * Xc[:, :, :-1]
+    qc[:, :, :-1] -= ec * Xc[:, :, 1:]
+    return qr.reshape(K, -1), qc.reshape(K, -1)
+
+
+def _apply_chains(system, g, xr, xc) -> tuple[np.ndarray, np.ndarray]:
+    """``A x`` split into rows (K, nR) and columns (K, nC) on collapsed chains (kernel)."""
+    from . import _kernels
+
+    K = xr.shape[0]
+    rows, cols = system.rows, system.cols
+    dr, dc = line_diagonals(system, g)
+    qr = np.empty_like(xr)
+    qc = np.empty_like(xc)
+    active = np.ones(K, dtype=np.bool_)
+    br, bc = system.by_row, system.by_col
+    with _threads(system.M * system.N * K):
+        _kernels.apply_lines(rows.ptr, rows.off, dr, br.ptr, system.cell_r[br.order],
+                             system.cell_c[br.order], np.ascontiguousarray(g[:, br.order]),
+                             xr, xc, qr, np.zeros((K, rows.L)), active)
+        _kernels.apply_lines(cols.ptr, cols.off, dc, bc.ptr, system.cell_c[bc.order],
+                             system.cell_r[bc.order], np.ascontiguousarray(g[:, bc.order]),
+                             xc, xr, qc, np.zeros((K, cols.L)), active)
+    return qr, qc
+
+
+def check_converged(res: np.ndarray, tol: float, it: np.ndarray, what: str) -> None:
+    """Raise :class:`ConvergenceError` naming the first input whose residual exceeds ``tol``."""
+    bad = ~(res <= tol * 1.0000001)
+    if np.any(bad):
+        k = int(np.argmax(bad))
+        raise ConvergenceError(
+            f"{what} did not converge for input {k}: relative residual {res[k]:.3g} > "
+            f"tol {tol:g} after {int(it[k])} iterations",
+            hint="raise Crossbar(maxiter=...) or loosen tol",
+        )
+
+
+# ----------------------------------------------------------------------------- results
+def assemble_solution(system: CrossbarSystem, Vs: np.ndarray, V: np.ndarray, xr: np.ndarray,
+                      xc: np.ndarray, icell: np.ndarray, it: np.ndarray, res: np.ndarray,
+                      return_nodes: bool, state: dict | None) -> CrossbarSolution:
+    """Outputs, input currents and optional node arrays from a converged state."""
+    M, N = system.M, system.N
+    K = V.shape[0]
+    Vr = node_voltages(system.rows, xr, Vs)  # (K, M, N)
+    Vc = node_voltages(system.cols, xc, Vs)  # (K, N, M)
+    current = icell.reshape(K, M, N)
+    col_end = end_currents(system.cols, Vc, np.swapaxes(current, 1, 2), Vs)  # (K, N, 2)
+    row_end = end_currents(system.rows, Vr, -current, Vs)  # (K, M, 2): into sources
+    sol = CrossbarSolution(
+        output=np.where(system.sensed[None], col_end, 0.0).sum(axis=2),
+        input_currents=-np.where(system.driven[None], row_end, 0.0).sum(axis=2),
+        iterations=it,
+        residual=res,
+        inputs=V,
+        state=state,
+    )
+    if return_nodes:
+        sol.row_voltages = Vr
+        sol.col_voltages = np.ascontiguousarray(np.swapaxes(Vc, 1, 2))
+        sol.cell_currents = current
+    return sol
+
+
+# ----------------------------------------------------------------------------- solve
+def solve(system: CrossbarSystem, V: np.ndarray, *, tol: float = 1e-10, maxiter: int = 20000,
+          options: Options | None = None, kernel: str = "auto",
+          warm_start: CrossbarSolution | None = None, return_nodes: bool = False,
+          batch_bytes: float = MEM_BUDGET) -> CrossbarSolution:
+    """Solve the array for validated input voltages ``V`` (K, M) [V].
+
+    Batches are solved in chunks whose work arrays stay under ``batch_bytes``
+    (and, for Newton, near cache size).  See :meth:`xbar.Crossbar.solve` for
+    the other parameters.
+
+    Raises
+    ------
+    ConvergenceError
+        When CG or Newton does not reach ``tol`` within the iteration limits.
+    """
+    M, N = system.M, system.N
+    K = V.shape[0]
+    linear = system.is_linear
+    per = (system.rows.nS + system.cols.nS + M * N) * 8 * (10 if linear else 16)
+    chunk = max(1, int(batch_bytes // max(per, 1)))
+    if not linear:  # Newton's numpy work arrays: keep a chunk near cache size
+        chunk = min(chunk, max(2, BATCH_CELLS // (M * N)))
+    kw = dict(tol=tol, maxiter=maxiter, options=options, kernel=kernel,
+              return_nodes=return_nodes)
+    if K > chunk:
+        return concat_solutions([
+            solve(system, V[s : s + chunk], warm_start=slice_solution(warm_start, s, s + chunk),
+                  batch_bytes=batch_bytes, **kw)
+            for s in range(0, K, chunk)
+        ])
+    if linear:
+        return _solve_linear(system, V, warm_start, tol, maxiter, kernel, return_nodes)
+    # device laws may overflow for absurd drives: turned into a ConvergenceError
+    with np.errstate(over="ignore", invalid="ignore"):
+        return newton(system, V, tol=tol, maxiter=maxiter, options=options, kernel=kernel,
+                      warm_start=warm_start, return_nodes=return_nodes)
+
+
+def _solve_linear(system, V, warm_start, tol, maxiter, kernel, return_nodes) -> CrossbarSolution:
+    K = V.shape[0]
+    Vs = source_voltages(system, V)
+    g = system.g[None, :]
+    rhs_r, rhs_c = rhs(system, Vs, g)
+    x0 = warm_state(warm_start, "xr", K)
+    xr, xc, it, res = linear_solve(system, g, rhs_r, rhs_c, x0, tol, maxiter, kernel)
+    check_converged(res, tol, it, "CG")
+    icell = g * cell_voltages(system, Vs, xr, xc).reshape(K, -1)
+    return assemble_solution(system, Vs, V, xr, xc, icell, it, res, return_nodes,
+                             {"xr": xr, "xc": xc})
+
+
+# ----------------------------------------------------------------------------- Newton
+class _Companion(NamedTuple):
+    """Every cell's series chain linearised at the element voltages ``ve``."""
+
+    i0: list  # element currents [A], one (K, M, N) array per element
+    ge: list  # element differential conductances [S]
+    geff: np.ndarray  # (K, M, N) conductance of the condensed chain [S]
+    ieq: np.ndarray  # (K, M, N) Norton current of the condensed chain [A]
+
+
+def _companion(system: CrossbarSystem, ve: np.ndarray) -> _Companion:
+    """Condense each cell's series chain into one Norton companion at ``ve``."""
+    els = system.elements
+    i0 = [model.current(ve[e], gs) for e, (model, gs) in enumerate(els)]
+    ge = [model.derivative(ve[e], gs) for e, (model, gs) in enumerate(els)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rsum = system.r_access[None] + sum(1.0 / g for g in ge)
+        geff = np.where(system.open_cell[None], 0.0, 1.0 / rsum)
+        shift = sum(ve[e] - i0[e] / ge[e] for e in range(len(els)))
+        ieq = np.where(system.open_cell[None], 0.0, -geff * shift)
+    if not np.all(np.isfinite(geff)) or not np.all(np.isfinite(ieq)):
+        raise _overflow(system, ve, i0, ge, ieq)
+    return _Companion(i0, ge, geff, ieq)
+
+
+def _initial_state(system, Vs, warm_start, maxiter, kernel):
+    """Row/column unknowns and element voltages to start Newton from."""
+    K = Vs.shape[0]
+    if warm_start is not None and warm_start.state is not None and "ve" in warm_start.state:
+        return (warm_state(warm_start, "xr", K), warm_state(warm_start, "xc", K),
+                warm_state(warm_start, "ve", K, axis=1))
+    g0 = system.g[None, :]
+    rhs_r, rhs_c = rhs(system, Vs, g0)
+    xr, xc, _, _ = linear_solve(system, g0, rhs_r, rhs_c, None, 1e-6, maxiter, kernel)
+    vt = cell_voltages(system, Vs, xr, xc)
+    i_lin = g0.reshape(1, system.M, system.N) * vt
+    ve = np.empty((len(system.elements), K, system.M, system.N))
+    for e, (_, gs) in enumerate(system.elements):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ve[e] = np.where(system.open_cell[None], vt if e == 0 else 0.0, i_lin / gs)
+    return xr, xc, ve
+
+
+def _element_voltages(system, ve_old, comp, vt_new) -> tuple[np.ndarray, bool]:
+    """New element voltages from the new cell voltages, each limited by its device."""
+    i_new = comp.geff * vt_new + comp.ieq
+    ve = np.empty_like(ve_old)
+    limited = False
+    for e, (model, _gs) in enumerate(system.elements):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cand = np.where(system.open_cell[None], vt_new if e == 0 else 0.0,
+                            ve_old[e] + (i_new - comp.i0[e]) / comp.ge[e])
+        cand, hit = model.limit(cand, ve_old[e])
+        limited |= hit
+        ve[e] = cand
+    return ve, limited
+
+
+def _spice_close(new: np.ndarray, old: np.ndarray, reltol: float, vntol: float) -> bool:
+    return bool(np.all(np.abs(new - old) <= reltol * np.maximum(np.abs(new), np.abs(old)) + vntol))
+
+
+def newton(system: CrossbarSystem, V: np.ndarray, *, tol: float, maxiter: int,
+           options: Options | None = None, kernel: str = "auto",
+           warm_start: CrossbarSolution | None = None,
+           return_nodes: bool = False) -> CrossbarSolution:
+    """Newton solve of a nonlinear array for inputs ``V`` (K, M) [V] (one batch, no chunking).
+
+    Converged when the relative KCL residual is below ``tol`` and every
+    unknown and element voltage moved less than SPICE's
+    ``reltol * |x| + vntol`` in the last step (``options``).
+
+    Raises
+    ------
+    ConvergenceError
+        Not converged within ``options.itl1`` iterations, or a device current overflowed.
+    """
+    opt = options if options is not None else Options()
+    K = V.shape[0]
+    Vs = source_voltages(system, V)
+    xr, xc, ve = _initial_state(system, Vs, warm_start, maxiter, kernel)
+    it_total = np.zeros(K, dtype=np.int64)
+    res = np.full(K, np.inf)
+    limited = spice_ok = False
+    for iteration in range(1, opt.itl1 + 1):
+        comp = _companion(system, ve)
+        g = comp.geff.reshape(K, -1)
+        rhs_r, rhs_c = rhs(system, Vs, g, comp.ieq.reshape(K, -1))
+        res = residual(system, g, rhs_r, rhs_c, xr, xc)
+        if not np.all(np.isfinite(res)):
+            raise _overflow(system, ve, comp.i0, comp.ge, comp.ieq)
+        if iteration > 1 and not limited and np.all(res <= tol) and spice_ok:
+            break
+        xr_old, xc_old, ve_old = xr, xc, ve
+        ctol = max(0.5 * tol, min(1e-6, 1e-3 * float(np.max(res))))
+        xr, xc, _, _ = linear_solve(system, g, rhs_r, rhs_c, xr, ctol, maxiter, kernel)
+        it_total += 1
+        ve, limited = _element_voltages(system, ve_old, comp, cell_voltages(system, Vs, xr, xc))
+        spice_ok = (_spice_close(xr, xr_old, opt.reltol, opt.vntol)
+                    and _spice_close(xc, xc_old, opt.reltol, opt.vntol)
+                    and _spice_close(ve, ve_old, opt.reltol, opt.vntol))
+    else:
+        k = int(np.argmax(res))
+        raise ConvergenceError(
+            f"Newton did not converge in {opt.itl1} iterations (input {k}: relative "
+            f"residual {res[k]:.3g}, tol {tol:g})",
+            hint="raise Options(itl1=...), reduce the drive voltage or loosen tol",
+        )
+    model, scale = system.elements[0]
+    icell = np.where(system.open_cell[None], 0.0, model.current(ve[0], scale)).reshape(K, -1)
+    return assemble_solution(system, Vs, V, xr, xc, icell, it_total, res, return_nodes,
+                             {"xr": xr, "xc": xc, "ve": ve})
+
+
+def _overflow(system, ve, i0, ge, ieq) -> ConvergenceError:
+    """A ConvergenceError naming the cell whose device current overflowed."""
+    els = system.elements
+    size = np.zeros(ieq.shape)
+    for e in range(len(els)):
+        size = np.maximum(size, np.nan_to_num(np.abs(i0[e]), nan=np.inf))
+        size = np.maximum(size, np.nan_to_num(np.abs(ge[e]), nan=np.inf))
+    size = np.maximum(size, np.nan_to_num(np.abs(ieq), nan=np.inf))
+    k, i, j = (int(x) for x in np.unravel_index(int(np.argmax(size)), size.shape))
+    e = int(np.argmax([np.abs(ve[n][k, i, j]) for n in range(len(els))]))
+    name = type(els[e][0]).__name__
+    return ConvergenceError(
+        f"cell ({i}, {j}) (input {k}): the {name} current overflowed at "
+        f"{ve[e][k, i, j]:.4g} V across the device during Newton (current "
+        f"{i0[e][k, i, j]:.3g} A); the solution is not representable in floating point",
+        hint="reduce the input voltages or the device nonlinearity (for Sinh, k * v "
+        "must stay well below ~700)",
+    )
+
+
+def differential_conductance(system: CrossbarSystem, ve: np.ndarray) -> np.ndarray:
+    """Small-signal conductance [S] (M, N) of every cell's series chain at element voltages ``ve``.
+
+    ``ve`` is (E, 1, M, N), the ``"ve"`` state of a one-input Newton solution.
+    """
+    with np.errstate(divide="ignore"):
+        rsum = system.r_access + sum(
+            1.0 / model.derivative(ve[e][0], gs) for e, (model, gs) in enumerate(system.elements)
+        )
+        return np.where(system.elements[0][1] > 0, 1.0 / rsum, 0.0)

@@ -1,0 +1,151 @@
+"""Figures of a sweep: mean accuracy versus the first field, one curve per second-field value."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ...errors import ConfigError
+from .grid import format_value
+from .table import SweepTable
+
+__all__ = ["plot_sweep"]
+
+_LABELS = {
+    "programming_sigma": r"programming error $\sigma$",
+    "read_noise_sigma": r"read noise $\sigma$",
+    "adc_bits": "ADC resolution (bits)",
+    "dac_bits": "DAC resolution (bits)",
+    "input_bits": "input bits",
+    "weight_bits": "weight bits",
+    "weight_slices": "weight slices",
+    "r_row": r"row wire resistance per cell ($\Omega$)",
+    "r_col": r"column wire resistance per cell ($\Omega$)",
+    "r_driver": r"driver resistance ($\Omega$)",
+    "r_sense": r"sense resistance ($\Omega$)",
+    "array_rows": "array rows",
+    "array_cols": "array columns",
+    "drift_time": "drift time (s)",
+    "stuck_rate": "stuck-cell rate",
+    "g_min": "G_min (S)",
+    "g_max": "G_max (S)",
+}
+
+
+def _null_locator():
+    from matplotlib.ticker import NullLocator
+
+    return NullLocator()
+
+
+def _format_x_axis(ax, xs: np.ndarray, xs_raw, numeric: bool, integer: bool,
+                   xscale: str) -> None:
+    """Ticks and scale of the x axis: categorical, integer ticks, or a numeric scale."""
+    if not numeric:
+        # categorical (mapping, adc_range, booleans...): one evenly spaced slot per value
+        ax.set_xticks(xs, [format_value(v) for v in xs_raw])
+        ax.set_xlim(-0.5, len(xs) - 0.5)
+        ax.xaxis.set_minor_locator(_null_locator())
+    elif integer:
+        if xscale != "linear":
+            if xscale == "symlog":
+                positive = xs[xs > 0]
+                ax.set_xscale("symlog", linthresh=float(positive.min()) if positive.size else 1.0)
+            else:
+                ax.set_xscale(xscale)
+        ax.set_xticks(xs, [str(int(v)) for v in xs])
+        ax.xaxis.set_minor_locator(_null_locator())
+    elif xscale == "symlog":
+        positive = xs[xs > 0]
+        lin = float(positive.min()) if positive.size else 1.0
+        ax.set_xscale("symlog", linthresh=lin)
+        ax.set_xticks(xs, [f"{v:g}" for v in xs])
+        if xs.min() >= 0:
+            ax.set_xlim(left=-0.1 * lin)
+    elif xscale != "linear":
+        ax.set_xscale(xscale)
+
+
+def plot_sweep(
+    table: SweepTable,
+    path: str | os.PathLike | None = None,
+    *,
+    band: str = "std",
+    title: str | None = None,
+    digital: float | None = None,
+    xscale: str = "linear",
+    ax=None,
+):
+    """Plot mean accuracy versus the first swept field, one curve per value of the second.
+
+    Parameters
+    ----------
+    table : SweepTable
+        From :func:`sweep` or :func:`read_sweep`.
+    path : str or path, optional
+        Save the figure here (PNG, PDF, SVG by suffix).
+    band : {"std", "minmax", "none"}
+        Shaded band around the mean: +/- one standard deviation over chips, or the
+        min-max range over chips.
+    title : str, optional
+        Figure title.
+    digital : float, optional
+        Digital (ideal) accuracy, drawn as a dashed reference line.
+    xscale : {"linear", "log", "symlog"}
+        Scale of the x axis (``symlog`` keeps a zero value visible on a log-like axis).
+    ax : matplotlib Axes, optional
+        Draw into these axes instead of a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if band not in ("std", "minmax", "none"):
+        raise ConfigError(f"band must be 'std', 'minmax' or 'none', got {band!r}")
+    if ax is None:
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(5.2, 3.6), layout="constrained")
+        ax = fig.add_subplot()
+    else:
+        fig = ax.figure
+    xs_raw = table.values[0]
+    numeric = all(isinstance(v, int | float | np.number) and not isinstance(v, bool | np.bool_)
+                  for v in xs_raw)
+    # an integer field (adc_bits, array_rows...) gets ticks at its swept values only
+    integer = numeric and all(isinstance(v, int | np.integer) for v in xs_raw)
+    xs = np.asarray(xs_raw, dtype=float) if numeric else np.arange(len(xs_raw), dtype=float)
+    order = np.argsort(xs, kind="stable")
+    second = table.values[1] if len(table.fields) > 1 else (None,)
+    mean, std, lo, hi = table.mean, table.std, table.min, table.max
+    markers = "osD^v<>ph*"
+    for j, v2 in enumerate(second):
+        m = 100 * mean[order, j]
+        label = None if v2 is None else f"{table.fields[1]} = {v2}"
+        line, = ax.plot(xs[order], m, marker=markers[j % len(markers)], ms=4, lw=1.6,
+                        label=label)
+        if band == "std":
+            s = 100 * std[order, j]
+            ax.fill_between(xs[order], m - s, m + s, color=line.get_color(), alpha=0.18, lw=0)
+        elif band == "minmax":
+            ax.fill_between(xs[order], 100 * lo[order, j], 100 * hi[order, j],
+                            color=line.get_color(), alpha=0.18, lw=0)
+    if digital is not None:
+        ax.axhline(100 * digital, color="0.4", ls="--", lw=1, label="digital")
+    _format_x_axis(ax, xs, xs_raw, numeric, integer, xscale)
+    ax.set_xlabel(_LABELS.get(table.fields[0], table.fields[0].replace("_", " ")))
+    band_text = {"std": r" ($\pm$1 std over chips)", "minmax": " (min-max over chips)",
+                 "none": ""}[band]
+    if table.chips > 1:
+        ax.set_ylabel(f"test accuracy (%)\nmean of {table.chips} chips{band_text}")
+    else:
+        ax.set_ylabel("test accuracy (%)")
+    ax.grid(True, alpha=0.3)
+    if len(table.fields) > 1 or digital is not None:
+        ax.legend(fontsize=8, frameon=False)
+    if title:
+        ax.set_title(title, fontsize=10)
+    if path is not None:
+        fig.savefig(path, dpi=150)
+    return fig

@@ -1,0 +1,175 @@
+"""Read SPICE netlists (an ngspice-compatible subset for DC analysis).
+
+:func:`read_netlist` turns a netlist file (or its text) into a flat
+:class:`~xbar.spice.circuit.Circuit`.  The accepted language:
+
+* the first line is the title (always, whatever it contains);
+* ``*`` starts a comment line; ``;`` and ``$`` (followed by a blank) start
+  an inline comment; ``+`` in column 1 continues the previous card;
+* names are case-insensitive and stored in lower case; nodes ``0`` and
+  ``gnd`` are ground (also inside subcircuits);
+* numbers take SPICE scale factors and unit letters (:mod:`xbar.spice.units`);
+  wherever a value goes (elements, ``.model``, ``.dc``, ``.options``,
+  ``.temp``), ``{expr}`` or ``'expr'`` evaluates an expression of
+  parameters (:mod:`xbar.spice.expr`);
+* ``.param`` cards work as in ngspice: all of a scope's ``.param`` cards are
+  evaluated before its elements, a value may use parameters defined on later
+  cards, the last definition of a name wins, and a circular definition is an
+  error; ``.model`` cards inside a subcircuit use the instance's parameters;
+* elements::
+
+      R<name> <n+> <n-> <value>          (or r=<value>; negative is allowed, 0 is not)
+      V<name> <n+> <n-> [DC] <value>
+      I<name> <n+> <n-> [DC] <value>
+      G<name> <n+> <n-> <nc+> <nc-> <transconductance>
+      E<name> <n+> <n-> <nc+> <nc-> <gain>
+      D<name> <anode> <cathode> <model> [area=<area>]
+      B<name> <n+> <n-> I=<expression of V(a,b), V(a), parameters>
+      X<name> <node>... <subckt> [params:] [<name>=<value>...]
+
+* directives: ``.param``, ``.subckt``/``.ends`` (nested definitions and
+  instances; ``params:`` defaults), ``.include`` (relative to the including
+  file), ``.model <name> D(IS= N= RS= BV= IBV=)``, ``.options`` (reltol
+  abstol vntol gmin itl1 itl2 temp tnom), ``.temp`` (the circuit temperature
+  in degC, the same as ``.options temp=``), ``.op``, ``.dc``, ``.title``,
+  ``.end``.  The output directives ``.print``, ``.plot``, ``.save``,
+  ``.probe`` and ``.width`` do not change a DC solution and are skipped.
+  Anything else (``.tran``, ``.ac``, ``.control``, capacitors,
+  transistors, ...) is an error that names the card.
+
+Flattened names
+---------------
+Subcircuit instances are flattened.  A node ``m`` inside instance ``x1`` is
+named ``x1.m`` (nested: ``x1.x2.m``), exactly as ngspice names it.  An
+element ``r1`` inside ``x1`` is named ``x1.r1`` (nested: ``x1.x2.r1``);
+ngspice calls the same element ``r.x1.r1`` -- :func:`ngspice_name` converts.
+
+Modules
+-------
+:mod:`~xbar.spice.netlist.lexer` (files, ``.include``, cards, tokens),
+:mod:`~xbar.spice.netlist.scopes` (subcircuit definitions, scopes, parameters and
+values), :mod:`~xbar.spice.netlist.elements` (element cards, flattening),
+:mod:`~xbar.spice.netlist.directives` (dot cards) and
+:mod:`~xbar.spice.netlist.builder` (named accumulators -> :class:`Circuit`).
+
+Errors
+------
+Every problem raises one :class:`~xbar.errors.NetlistError` whose location
+is ``file:line:column`` of the offending token (also on ``+`` continuation
+lines), with the source line, a caret and a hint giving the expected form of
+the card.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ...errors import Location, NetlistError
+from ..circuit import Circuit
+from .builder import Builder
+from .lexer import EXPECTED, Reader, decode
+from .scopes import Context, ModelDef, Scope
+
+__all__ = ["read_netlist", "ngspice_name", "EXPECTED"]
+
+
+def ngspice_name(name: str) -> str:
+    """ngspice's name of a flattened element: ``x1.x2.r1`` -> ``r.x1.x2.r1``.
+
+    Top-level names are unchanged.
+
+    Examples
+    --------
+    >>> ngspice_name("x1.v9")
+    'v.x1.v9'
+    >>> ngspice_name("r1")
+    'r1'
+    """
+    if "." not in name:
+        return name
+    last = name.rsplit(".", 1)[1]
+    return f"{last[0]}.{name}"
+
+
+def read_netlist(source: str | Path, *, name: str | None = None) -> Circuit:
+    """Read a SPICE netlist into a flat :class:`~xbar.spice.circuit.Circuit`.
+
+    Parameters
+    ----------
+    source : str or Path
+        A path to a netlist file, or the netlist text itself (a ``str`` that
+        contains a newline is taken as text).
+    name : str, optional
+        The file name shown in error locations and stored as
+        ``source_file`` (default: the path, or ``"<string>"`` for text).
+
+    Returns
+    -------
+    Circuit
+        Nodes (``"0"`` first, then in order of appearance) and element
+        tables; values in SI units (ohm, volt, ampere, siemens).
+
+    Raises
+    ------
+    NetlistError
+        For anything that is not a valid netlist, with ``file:line:column``,
+        the source line and the expected form of the card.
+
+    Examples
+    --------
+    >>> c = read_netlist('''divider
+    ... V1 in 0 DC 1
+    ... R1 in out 1k
+    ... R2 out 0 {2*500}
+    ... .op
+    ... ''')
+    >>> c.node_names
+    ['0', 'in', 'out']
+    >>> c.resistors.value.tolist()
+    [1000.0, 1000.0]
+    """
+    if isinstance(source, Path) or "\n" not in source:
+        path = Path(source)
+        file = name or str(source)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise NetlistError(f"cannot read netlist {str(source)!r}: {exc.strerror or exc}",
+                               hint="pass a path to a netlist file, or the netlist text "
+                               "itself (text must contain a newline)") from None
+        text = decode(data, file)
+        base = path.parent
+        try:
+            stack = [path.resolve()]
+        except OSError:
+            stack = [path]
+    else:
+        text = source
+        file = name or "<string>"
+        base = Path.cwd()
+        stack = []
+    if "\x00" in text:
+        raise NetlistError(f"{file} contains a NUL character (binary data?)",
+                           hint="a netlist is a text file")
+    if not text.strip():
+        raise NetlistError(f"{file} is empty", location=Location(file, 1, 1),
+                           hint="a netlist starts with a title line, then element cards")
+    reader = Reader()
+    reader.stack = stack
+    reader.read_text(text, file, base, top=True)
+    builder = Builder(reader, file)
+    subckts, models, params_cards, elements = builder.collect(reader.cards)
+    params: dict[str, float] = {}
+    builder.resolve_params(params_cards, params)
+    models = {name: ModelDef(builder.parse_model(d.card, params)[1], d.card)
+              for name, d in models.items()}
+    ctx = Context("", None, params, Scope(subckts, models, None), [])
+    builder.expand(elements, ctx)
+    n_elements = sum(len(rows.name) for rows in (builder.r, builder.v, builder.i, builder.g,
+                                                 builder.e, builder.d)) + len(builder.b)
+    if n_elements == 0:
+        raise NetlistError(f"{file} has no circuit elements",
+                           location=Location(file, 1, 1, reader.title),
+                           hint="add element cards such as R1 in out 1k after the title line")
+    builder.check_sweeps()
+    return builder.circuit()

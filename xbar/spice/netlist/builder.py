@@ -1,0 +1,120 @@
+"""The builder: named accumulators of element rows, and the flat Circuit they make."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..circuit import (
+    BSource,
+    Circuit,
+    Controlled,
+    DiodeModel,
+    Diodes,
+    Options,
+    TwoTerminal,
+)
+from .directives import DCCard, DirectiveCards
+from .elements import ElementCards
+from .lexer import EXPECTED, Card, Locations, Reader, err
+from .scopes import Scopes
+
+__all__ = ["Builder", "ControlledRows", "DiodeRows", "TwoTerminalRows"]
+
+
+@dataclass
+class TwoTerminalRows:
+    """Rows of R, V or I elements as they are read (lists, one entry per element)."""
+
+    name: list[str] = field(default_factory=list)
+    npos: list[int] = field(default_factory=list)
+    nneg: list[int] = field(default_factory=list)
+    value: list[float] = field(default_factory=list)
+
+    def table(self) -> TwoTerminal:
+        return TwoTerminal(list(self.name), np.array(self.npos, dtype=np.int64),
+                           np.array(self.nneg, dtype=np.int64),
+                           np.array(self.value, dtype=float))
+
+
+@dataclass
+class ControlledRows:
+    """Rows of G or E sources as they are read."""
+
+    name: list[str] = field(default_factory=list)
+    npos: list[int] = field(default_factory=list)
+    nneg: list[int] = field(default_factory=list)
+    cpos: list[int] = field(default_factory=list)
+    cneg: list[int] = field(default_factory=list)
+    gain: list[float] = field(default_factory=list)
+
+    def table(self) -> Controlled:
+        ints = (np.array(c, dtype=np.int64) for c in (self.npos, self.nneg, self.cpos, self.cneg))
+        return Controlled(list(self.name), *ints, np.array(self.gain, dtype=float))
+
+
+@dataclass
+class DiodeRows:
+    """Rows of diodes as they are read."""
+
+    name: list[str] = field(default_factory=list)
+    npos: list[int] = field(default_factory=list)
+    nneg: list[int] = field(default_factory=list)
+    model: list[DiodeModel] = field(default_factory=list)
+    area: list[float] = field(default_factory=list)
+
+    def table(self) -> Diodes:
+        return Diodes(list(self.name), np.array(self.npos, dtype=np.int64),
+                      np.array(self.nneg, dtype=np.int64), list(self.model),
+                      np.array(self.area, dtype=float))
+
+
+class Builder(Scopes, ElementCards, DirectiveCards):
+    """Cards -> flat circuit: accumulates element rows while flattening subcircuits."""
+
+    def __init__(self, reader: Reader, source_file: str):
+        self.reader = reader
+        self.source_file = source_file
+        self.node_index: dict[str, int] = {"0": 0, "gnd": 0}  # lookup only
+        self.node_names: list[str] = ["0"]
+        self.names: dict[str, Card] = {}
+        self.instances: set[str] = set()
+        self.r = TwoTerminalRows()
+        self.v = TwoTerminalRows()
+        self.i = TwoTerminalRows()
+        self.g = ControlledRows()
+        self.e = ControlledRows()
+        self.d = DiodeRows()
+        self.b: list[BSource] = []
+        self.options = Options()
+        self.analyses: list = []
+        self.dc_cards: list[DCCard] = []
+        self.title = reader.title
+        self.expr_cache: dict[tuple, object] = {}
+        self.model_cache: dict[tuple, DiodeModel] = {}
+
+    # ---------------------------------------------------------------- result
+    def circuit(self) -> Circuit:
+        """The flat :class:`Circuit` of everything read so far."""
+        return Circuit(
+            title=self.title, node_names=self.node_names, resistors=self.r.table(),
+            vsources=self.v.table(), isources=self.i.table(), vccs=self.g.table(),
+            vcvs=self.e.table(), diodes=self.d.table(), bsources=self.b, options=self.options,
+            analyses=self.analyses,
+            locations=Locations((k, v) for k, v in self.names.items()
+                                 if k not in self.instances),
+            source_file=self.source_file,
+        )
+
+    def check_sweeps(self) -> None:
+        """Every ``.dc`` card sweeps existing, distinct independent sources."""
+        sources = set(self.v.name) | set(self.i.name)
+        for sweep, card, srcs in self.dc_cards:
+            for name, off in srcs:
+                if name not in sources:
+                    raise err(card, off, f".dc source {name!r} is not an independent V or I "
+                               "source of the circuit", "expected: " + EXPECTED[".dc"])
+            if sweep.outer is not None and sweep.outer.source == sweep.source:
+                raise err(card, srcs[1][1], f".dc sweeps {sweep.source!r} twice",
+                           "the second source must differ from the first")

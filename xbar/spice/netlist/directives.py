@@ -1,0 +1,200 @@
+"""Directive cards: ``.model``, ``.options``, ``.temp``, ``.op``, ``.dc``, ...
+
+:class:`DirectiveCards` handles the dot cards met while flattening (the
+structure pass has already taken ``.subckt``/``.ends``, ``.param`` and
+top-level ``.model``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import NamedTuple
+
+from ..circuit import DCSweep, DiodeModel, Op
+from .lexer import EXPECTED, Card, err, split_tokens
+from .scopes import Context
+
+__all__ = ["DCCard", "DirectiveCards"]
+
+logger = logging.getLogger("xbar.spice.netlist")
+
+_OUTPUT_ONLY = {".print", ".plot", ".save", ".probe", ".width"}
+_ANALYSES = {".tran", ".ac", ".noise", ".tf", ".pz", ".disto", ".sens", ".four", ".fourier",
+             ".pss", ".sp", ".meas", ".measure"}
+_OPTION_FIELDS = {"reltol": float, "abstol": float, "vntol": float, "gmin": float,
+                  "itl1": int, "itl2": int, "temp": float, "tnom": float}
+_DIODE_PARAMS = {"is": "is_", "n": "n", "rs": "rs", "bv": "bv", "ibv": "ibv"}
+# parameters with no effect on a DC solution at the nominal temperature
+_DIODE_IGNORED = {"cjo", "cj0", "cj", "vj", "pb", "m", "mj", "tt", "fc", "kf", "af", "eg",
+                  "xti", "level"}
+
+
+class DCCard(NamedTuple):
+    """A ``.dc`` analysis with its card and swept-source tokens (checked at the end)."""
+
+    sweep: DCSweep
+    card: Card
+    sources: list[tuple[str, int]]
+
+
+class DirectiveCards:
+    """Builder part: dot cards (a mixin of :class:`~xbar.spice.netlist.builder.Builder`)."""
+
+    def parse_model(self, card: Card, params: dict[str, float] | None
+                    ) -> tuple[str, DiodeModel | None]:
+        """Parse a ``.model`` card with parameter values ``params``.
+
+        With ``params=None`` only the form is checked (values that are
+        expressions are not evaluated) and the model is ``None``.
+        """
+        low = card.text.lower().replace("(", " ").replace(")", " ")
+        toks = split_tokens(card, low)
+        hint = "expected: " + EXPECTED[".model"]
+        if len(toks) < 3:
+            raise err(card, None, "incomplete .model card", hint)
+        name = toks[1][0]
+        mtype, moff = toks[2]
+        if mtype != "d":
+            raise err(card, moff, f"model type {mtype!r} is not supported (only D diodes)", hint)
+        values: dict[str, float] = {}
+        k = 3
+        while k < len(toks):
+            key, off = toks[k]
+            if k + 2 > len(toks) - 1 or toks[k + 1][0] != "=":
+                raise err(card, off, f"expected <name>=<value>, found {key!r}", hint)
+            if key in _DIODE_PARAMS:
+                if params is not None:
+                    values[_DIODE_PARAMS[key]] = self.value(card, toks[k + 2], params)
+                elif toks[k + 2][0][0] not in "{'":
+                    self.value(card, toks[k + 2], {})
+            elif key not in _DIODE_IGNORED:
+                raise err(card, off, f"diode model parameter {key!r} is not supported",
+                           "supported: IS N RS BV IBV (capacitance and noise parameters are "
+                           "accepted and have no effect on DC)")
+            k += 3
+        if params is None:
+            return name, None
+        model = DiodeModel(name=name, **values)
+        for field_name in ("is_", "n", "ibv"):
+            if getattr(model, field_name) <= 0:
+                raise err(card, None, f"diode model {name}: {field_name.rstrip('_').upper()} "
+                           "must be positive", hint)
+        if model.rs < 0 or model.bv <= 0:
+            raise err(card, None, f"diode model {name}: RS must be >= 0 and BV > 0", hint)
+        return name, model
+
+    # ---------------------------------------------------------------- directives
+    def directive(self, card: Card, low: str, ctx: Context) -> None:
+        word = low.split(None, 1)[0]
+        top = ctx.pins is None
+        if word == ".param":  # not reached: .param cards are resolved before expanding
+            self.resolve_params([card], ctx.params)
+            return
+        if word in (".options", ".option", ".opt") and top:
+            self.parse_options(card, low, ctx.params)
+            return
+        if word == ".op" and top:
+            if len(low.split()) > 1:
+                raise err(card, low.index(low.split()[1]), "unexpected text after .op",
+                           "expected: .op")
+            self.analyses.append(Op())
+            return
+        if word == ".dc" and top:
+            self.parse_dc(card, low, ctx.params)
+            return
+        if word == ".temp" and top:
+            self.parse_temp(card, low, ctx.params)
+            return
+        if word == ".title" and top:
+            self.title = card.text.strip()[6:].strip()
+            return
+        if word in _OUTPUT_ONLY:
+            logger.info("%s: skipping output directive %s", card.loc(), word)
+            return
+        if word in (".options", ".option", ".opt", ".op", ".dc", ".title", ".temp"):
+            raise err(card, None, f"{word} is not allowed inside a subcircuit",
+                       "put analysis and option cards at the top level")
+        if word in _ANALYSES:
+            raise err(card, None, f"xbar supports DC analysis only: {word} is not supported",
+                       "use .op or .dc")
+        if word in (".control", ".endc"):
+            raise err(card, None, f"{word} blocks (ngspice scripts) are not supported",
+                       "xbar reads circuits only; use .op or .dc")
+        if word in (".nodeset", ".ic", ".lib", ".endl", ".global", ".func", ".csparam",
+                    ".if", ".else", ".elseif", ".endif", ".model", ".subckt", ".ends"):
+            raise err(card, None, f"{word} is not supported by xbar")
+        raise err(card, None, f"unknown card {word!r}",
+                   "known cards: .param .subckt .ends .include .model .options .temp .op .dc "
+                   ".end")
+
+    def parse_options(self, card: Card, low: str, params: dict[str, float]) -> None:
+        toks = self.tokens(card, low)[1:]
+        hint = "expected: " + EXPECTED[".options"]
+        values = {}
+        k = 0
+        while k < len(toks):
+            key, off = toks[k]
+            if key not in _OPTION_FIELDS:
+                raise err(card, off, f"unknown option {key!r}", hint)
+            if k + 2 >= len(toks) or toks[k + 1][0] != "=":
+                raise err(card, off, f"option {key!r} needs a value ({key}=<value>)", hint)
+            value = self.value(card, toks[k + 2], params)
+            typ = _OPTION_FIELDS[key]
+            if typ is int:
+                if value != int(value) or value < 1:
+                    raise err(card, toks[k + 2][1], f"option {key} must be a positive integer",
+                               hint)
+                value = int(value)
+            elif key in ("reltol", "abstol", "vntol") and value <= 0:
+                raise err(card, toks[k + 2][1], f"option {key} must be positive", hint)
+            elif key == "gmin" and value < 0:
+                raise err(card, toks[k + 2][1], "option gmin must not be negative", hint)
+            values[key] = value
+            k += 3
+        self.options = replace(self.options, **values)
+
+    def parse_temp(self, card: Card, low: str, params: dict[str, float]) -> None:
+        """``.temp <degC>``: the circuit temperature, as ``.options temp=`` sets it."""
+        toks = self.tokens(card, low)[1:]
+        hint = "expected: " + EXPECTED[".temp"]
+        if not toks:
+            raise err(card, len(card.text.rstrip()), "missing temperature after .temp", hint)
+        if len(toks) > 1:
+            raise err(card, toks[1][1], f"unexpected {toks[1][0]!r} (.temp takes one "
+                       "temperature)", hint)
+        value = self.value(card, toks[0], params)
+        if value <= -273.15:
+            raise err(card, toks[0][1], f".temp {value:g} is not above absolute zero "
+                       "(-273.15 degC)", hint)
+        self.options = replace(self.options, temp=value)
+
+    def parse_dc(self, card: Card, low: str, params: dict[str, float]) -> None:
+        toks = self.tokens(card, low)[1:]
+        hint = "expected: " + EXPECTED[".dc"]
+        if len(toks) > 8:
+            raise err(card, toks[8][1], f"unexpected {toks[8][0]!r}", hint)
+        if len(toks) not in (4, 8):
+            raise err(card, len(card.text.rstrip()),
+                       f".dc needs 4 or 8 fields after .dc, found {len(toks)}", hint)
+        sweeps = []
+        for g in range(len(toks) // 4):
+            src, start, stop, step = toks[4 * g: 4 * g + 4]
+            if src[0][0] not in "vi" or src[0] == "temp":
+                raise err(card, src[1], f".dc sweeps an independent V or I source, found "
+                           f"{src[0]!r}", hint)
+            a, b, s = (self.value(card, t, params) for t in (start, stop, step))
+            if s == 0 and a != b:
+                raise err(card, step[1], ".dc step must not be zero", hint)
+            if s != 0 and (b - a) / s < 0:
+                raise err(card, step[1], f".dc step {s:g} goes away from the stop value {b:g}",
+                           "use a negative step to sweep downwards")
+            if s != 0 and abs((b - a) / s) > 1e7:
+                raise err(card, step[1], ".dc sweep has more than 1e7 points", hint)
+            sweeps.append((src[0], a, b, s))
+        outer = None
+        if len(sweeps) == 2:
+            outer = DCSweep(*sweeps[1])
+        sweep = DCSweep(*sweeps[0], outer=outer)
+        self.analyses.append(sweep)
+        self.dc_cards.append(DCCard(sweep, card, [toks[0], *(toks[4:5])]))

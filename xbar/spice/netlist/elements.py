@@ -1,0 +1,466 @@
+"""Element cards: R, V, I, G, E, D, B and X (subcircuit instances).
+
+:class:`ElementCards` flattens a list of cards in one :class:`Context`,
+appending each element to the builder's accumulators.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ...errors import NetlistError
+from ..circuit import BSource
+from ..expr import ExprSyntaxError, compile_expression
+from ..units import try_parse_value
+from .lexer import EXPECTED, Card, err, split_tokens
+from .scopes import Context, ModelDef, Scope
+
+__all__ = ["ElementCards"]
+
+_ELEMENT_NAMES = {
+    "c": "capacitor", "l": "inductor", "k": "coupled inductor", "m": "MOSFET",
+    "q": "bipolar transistor", "j": "JFET", "z": "MESFET", "t": "transmission line",
+    "o": "lossy transmission line", "u": "uniform RC line", "w": "current-controlled switch",
+    "s": "voltage-controlled switch", "f": "current-controlled current source",
+    "h": "current-controlled voltage source", "a": "XSPICE code model", "y": "TXL line",
+    "p": "coupled multiconductor line", "n": "OSDI/Verilog-A device",
+}
+
+_SOURCE_NON_DC = {"ac", "pulse", "sin", "exp", "pwl", "sffm", "am", "trnoise", "trrandom",
+                  "distof1", "distof2"}
+_VCALL = re.compile(r"\b[vV]\s*\(([^()]*)\)")
+_THIRD = re.compile(r"\s*\S+\s+(\S+)\s+")
+_FOURTH = re.compile(r"\s*\S+\s+\S+\s+\S+\s+")
+
+
+class ElementCards:
+    """Builder part: element cards and subcircuit instances (flattening).
+
+    A mixin of :class:`~xbar.spice.netlist.builder.Builder` (uses its
+    accumulators, ``node``, ``register``, ``value``, ``directive``).
+    """
+
+    # ---------------------------------------------------------------- flattening
+    def expand(self, cards: list[Card], ctx: Context) -> None:
+        names = self.names
+        node = self.node
+        top = ctx.pins is None
+        node_index = self.node_index
+        rows = self.r
+        r_name, r_pos, r_neg, r_val = rows.name, rows.npos, rows.nneg, rows.value
+        prefix = ctx.prefix
+        for card in cards:
+            text = card.text
+            low = text.lower()
+            if len(low) != len(text):  # rare characters whose lower case is longer
+                low = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+            first = low[0]
+            if first == " " or first == "\t":
+                first = low.lstrip()[0]
+            if first == "r" and not ("{" in low or "'" in low or "=" in low or "," in low):
+                # fast path for plain "R<name> <n+> <n-> <value>" cards
+                parts = low.split()
+                if len(parts) == 4:
+                    tok = parts[3]
+                    value = None
+                    if tok[-1].isdigit() and "_" not in tok and tok.isascii():
+                        try:
+                            value = float(tok)
+                            if not -1.8e308 < value < 1.8e308:
+                                value = None
+                        except ValueError:
+                            value = None
+                    if value is None:
+                        value = try_parse_value(tok)[0]
+                    full = prefix + parts[0]
+                    if value and full not in names:
+                        names[full] = card
+                        r_name.append(full)
+                        if top:
+                            a = node_index.get(parts[1])
+                            if a is None:
+                                a = node(parts[1], ctx)
+                            b = node_index.get(parts[2])
+                            if b is None:
+                                b = node(parts[2], ctx)
+                        else:
+                            a = node(parts[1], ctx)
+                            b = node(parts[2], ctx)
+                        r_pos.append(a)
+                        r_neg.append(b)
+                        r_val.append(value)
+                        continue
+                self.resistor(card, low, ctx)
+            elif first == ".":
+                self.directive(card, low, ctx)
+            elif first == "r":
+                self.resistor(card, low, ctx)
+            elif first == "v" or first == "i":
+                self.source(card, low, ctx, first)
+            elif first == "g" or first == "e":
+                self.controlled(card, low, ctx, first)
+            elif first == "d":
+                self.diode(card, low, ctx)
+            elif first == "b":
+                self.bsource(card, low, ctx)
+            elif first == "x":
+                self.instance(card, low, ctx)
+            else:
+                what = _ELEMENT_NAMES.get(first)
+                word = low.split()[0]
+                if what:
+                    raise err(card, None, f"element {word!r}: {what}s ({first.upper()}) are not "
+                               "supported; xbar does DC analysis of R, V, I, G, E, D, B and X "
+                               "elements")
+                raise err(card, None, f"unknown element type {word[0]!r} in {word!r}",
+                           "element names start with R, V, I, G, E, D, B or X")
+
+    def tokens(self, card: Card, low: str) -> list[tuple[str, int]]:
+        return split_tokens(card, low)
+
+    def fast_tokens(self, card: Card, low: str, n: int):
+        """Plain whitespace split when the card has no special characters."""
+        if "{" in low or "'" in low or "=" in low or "," in low:
+            return self.tokens(card, low)
+        parts = low.split()
+        if len(parts) == n:
+            return parts
+        return self.tokens(card, low)
+
+    def resistor(self, card: Card, low: str, ctx: Context) -> None:
+        toks = self.fast_tokens(card, low, 4)
+        hint = "expected: " + EXPECTED["r"]
+        if isinstance(toks[0], str):  # fast path: 4 plain tokens
+            name, a, b, val = toks
+            value, _ = try_parse_value(val)
+            if value is None:
+                toks = self.tokens(card, low)
+                value = self.value(card, toks[3], ctx.params)
+        else:
+            if len(toks) < 3:
+                raise self.missing(card, toks, "node", hint)
+            if len(toks) < 4:
+                raise self.missing(card, toks, "value", hint)
+            name, a, b = toks[0][0], toks[1][0], toks[2][0]
+            rest = toks[3:]
+            value = None
+            if rest and (len(rest) == 1 or rest[1][0] != "="):
+                value = self.value(card, rest[0], ctx.params)
+                rest = rest[1:]
+            while rest:
+                key, off = rest[0]
+                if len(rest) < 3 or rest[1][0] != "=":
+                    raise err(card, off, f"unexpected {key!r}", hint)
+                if key in ("r", "resistance"):
+                    value = self.value(card, rest[2], ctx.params)
+                else:
+                    raise err(card, off, f"resistor parameter {key!r} is not supported", hint)
+                rest = rest[3:]
+            if value is None:
+                raise self.missing(card, toks, "value", hint)
+            for t in (toks[1], toks[2]):
+                if t[0] == "=" or t[0][0] in "{'":
+                    raise err(card, t[1], f"expected a node name, found {t[0]!r}", hint)
+        if value == 0.0:
+            raise err(card, self.offset(card, low, 3), f"resistor {name} has zero resistance",
+                       "use a V source of 0 V to short two nodes")
+        full = ctx.prefix + name
+        self.register(full, card)
+        r = self.r
+        r.name.append(full)
+        r.npos.append(self.node(a, ctx))
+        r.nneg.append(self.node(b, ctx))
+        r.value.append(value)
+
+    def offset(self, card: Card, low: str, k: int) -> int | None:
+        toks = self.tokens(card, low)
+        return toks[k][1] if k < len(toks) else None
+
+    def missing(self, card: Card, toks, what: str, hint: str) -> NetlistError:
+        end = len(card.text.rstrip())
+        return err(card, end, f"missing {what} on {toks[0][0]!r}", hint)
+
+    def source(self, card: Card, low: str, ctx: Context, kind: str) -> None:
+        hint = "expected: " + EXPECTED[kind]
+        toks = self.fast_tokens(card, low, 4)
+        if isinstance(toks[0], str):
+            name, a, b, val = toks
+            value, _ = try_parse_value(val)
+            if value is None:
+                toks = self.tokens(card, low)
+                if val == "dc":
+                    raise self.missing(card, toks, "value", hint)
+                if toks[3][0] in _SOURCE_NON_DC or toks[3][0].split("(")[0] in _SOURCE_NON_DC:
+                    raise self.non_dc(card, toks[3], kind)
+                value = self.value(card, toks[3], ctx.params)
+        else:
+            if len(toks) < 3:
+                raise self.missing(card, toks, "node", hint)
+            name, a, b = toks[0][0], toks[1][0], toks[2][0]
+            rest = toks[3:]
+            if rest and rest[0][0] == "dc":
+                rest = rest[1:]
+                if rest and rest[0][0] == "=":
+                    rest = rest[1:]
+            if not rest:
+                raise self.missing(card, toks, "value", hint)
+            head = rest[0][0].split("(")[0]
+            if head in _SOURCE_NON_DC:
+                raise self.non_dc(card, rest[0], kind)
+            value = self.value(card, rest[0], ctx.params)
+            if len(rest) > 1:
+                tok = rest[1]
+                if tok[0].split("(")[0] in _SOURCE_NON_DC:
+                    raise self.non_dc(card, tok, kind)
+                raise err(card, tok[1], f"unexpected {tok[0]!r} after the value", hint)
+            for t in (toks[1], toks[2]):
+                if t[0] == "=" or t[0][0] in "{'":
+                    raise err(card, t[1], f"expected a node name, found {t[0]!r}", hint)
+        full = ctx.prefix + name
+        self.register(full, card)
+        tab = self.v if kind == "v" else self.i
+        tab.name.append(full)
+        tab.npos.append(self.node(a, ctx))
+        tab.nneg.append(self.node(b, ctx))
+        tab.value.append(value)
+
+    def non_dc(self, card, tok, kind) -> NetlistError:
+        word = tok[0].split("(")[0]
+        return err(card, tok[1], f"xbar supports DC analysis only: {word.upper()} "
+                    "specifications of sources are not supported",
+                    "expected: " + EXPECTED[kind])
+
+    def controlled(self, card: Card, low: str, ctx: Context, kind: str) -> None:
+        hint = "expected: " + EXPECTED[kind]
+        toks = self.tokens(card, low)
+        for k, t in enumerate(toks[1:6], start=1):
+            if t[0] in ("poly", "value", "vol", "cur", "table") or t[0].startswith("poly("):
+                raise err(card, t[1], f"{t[0].upper()} forms of {kind.upper()} sources are not "
+                           "supported", hint + " (or a B source for nonlinear dependence)")
+            if k < 5 and (t[0] == "=" or t[0][0] in "{'"):
+                raise err(card, t[1], f"expected a node name, found {t[0]!r}", hint)
+        if len(toks) < 5:
+            raise self.missing(card, toks, "node", hint)
+        if len(toks) < 6:
+            raise self.missing(card, toks, "gain" if kind == "e" else "transconductance", hint)
+        if len(toks) > 6:
+            raise err(card, toks[6][1], f"unexpected {toks[6][0]!r}", hint)
+        gain = self.value(card, toks[5], ctx.params)
+        full = ctx.prefix + toks[0][0]
+        self.register(full, card)
+        tab = self.g if kind == "g" else self.e
+        tab.name.append(full)
+        for col, t in zip((tab.npos, tab.nneg, tab.cpos, tab.cneg), toks[1:5], strict=True):
+            col.append(self.node(t[0], ctx))
+        tab.gain.append(gain)
+
+    def diode(self, card: Card, low: str, ctx: Context) -> None:
+        hint = "expected: " + EXPECTED["d"]
+        toks = self.tokens(card, low)
+        if len(toks) < 3:
+            raise self.missing(card, toks, "node", hint)
+        if len(toks) < 4:
+            raise self.missing(card, toks, "model name", hint)
+        mname, moff = toks[3]
+        area = 1.0
+        rest = toks[4:]
+        if rest and (len(rest) == 1 or rest[1][0] != "=") and (
+                rest[0][0][0] in "{'" or try_parse_value(rest[0][0])[0] is not None):
+            # ngspice-39 rejects a positional area ("could not find a valid modelname"),
+            # so the same file would not run there
+            raise err(card, rest[0][1], f"diode {toks[0][0]}: a positional area "
+                       f"({rest[0][0]!r}) is not accepted (ngspice rejects it too)",
+                       f"write area={rest[0][0]}; expected: " + EXPECTED["d"])
+        while rest:
+            key, off = rest[0]
+            if len(rest) >= 3 and rest[1][0] == "=" and key == "area":
+                area = self.value(card, rest[2], ctx.params)
+                rest = rest[3:]
+                continue
+            raise err(card, off, f"unexpected {key!r} (diode instance parameters other than "
+                       "area are not supported)", hint)
+        if area <= 0:
+            raise err(card, toks[4][1] if len(toks) > 4 else None, "diode area must be positive",
+                       hint)
+        found = ctx.scope.model(mname)
+        if found is None:
+            raise err(card, moff, f"undefined model {mname!r}",
+                       f"define it with .model {mname} D(IS=... N=...)")
+        if found.model is None:  # a model inside a subcircuit: values with this instance's params
+            key = (id(found.card), ctx.pkey)
+            model = self.model_cache.get(key)
+            if model is None:
+                model = self.parse_model(found.card, ctx.params)[1]
+                self.model_cache[key] = model
+            found = ModelDef(model, found.card)
+        full = ctx.prefix + toks[0][0]
+        self.register(full, card)
+        d = self.d
+        d.name.append(full)
+        d.npos.append(self.node(toks[1][0], ctx))
+        d.nneg.append(self.node(toks[2][0], ctx))
+        d.model.append(found.model)
+        d.area.append(area)
+
+    def bsource(self, card: Card, low: str, ctx: Context) -> None:
+        parts = low.split(None, 3)
+        if (len(parts) == 4 and parts[3][:2] == "i=" and "=" not in parts[1]
+                and "=" not in parts[2] and parts[3][2:3] not in ("", "{", "'", " ", "\t")):
+            # fast path: "B<name> <n+> <n-> I=<expr>" with an unquoted expression; the
+            # card text is right-stripped, so the expression is its suffix
+            name, a, b, rest = parts
+            etext = rest[2:]
+            start = len(low) - len(etext)
+            expr = self.expression(card, card.text[start:], start, ctx, etext)
+            full = ctx.prefix + name
+            self.register(full, card)
+            node = self.node
+            controls = [(node(p, ctx), node(q, ctx)) for p, q in expr.controls]
+            self.b.append(BSource(full, node(a, ctx), node(b, ctx), expr, controls))
+            return
+        hint = "expected: " + EXPECTED["b"]
+        parts = low.split(None, 3)
+        if len(parts) < 3:
+            raise err(card, len(card.text.rstrip()), f"missing node on {parts[0]!r}", hint)
+        name, a, b = parts[0], parts[1], parts[2]
+        if "=" in a or "=" in b:
+            off = _THIRD.match(low).end() if "=" in b else _THIRD.match(low).start(1)
+            raise err(card, off, "missing node before the expression", hint)
+        if len(parts) < 4:
+            raise err(card, len(card.text.rstrip()), f"missing I=<expression> on {name!r}",
+                       hint)
+        rest = parts[3]
+        roff = _FOURTH.match(low).end()
+        m = re.match(r"([a-z]+)\s*=\s*", rest)
+        if m is None:
+            raise err(card, roff, f"expected I=<expression>, found {rest.split()[0]!r}", hint)
+        key = m.group(1)
+        if key == "v":
+            raise err(card, roff, "B sources with V=<expression> are not supported, use I=",
+                       "behavioural voltage sources are not supported; " + hint)
+        if key != "i":
+            raise err(card, roff, f"unknown B source parameter {key!r}", hint)
+        expr_text = card.text[roff + m.end():].rstrip()
+        eoff = roff + m.end()
+        if not expr_text:
+            raise err(card, eoff, "missing expression after I=", hint)
+        if expr_text[0] in "{'" and expr_text[-1] == ("}" if expr_text[0] == "{" else "'"):
+            expr_text = expr_text[1:-1]
+            eoff += 1
+        expr = self.expression(card, expr_text, eoff, ctx)
+        controls = [(self.node(p, ctx), self.node(q, ctx)) for p, q in expr.controls]
+        full = ctx.prefix + name
+        self.register(full, card)
+        self.b.append(BSource(full, self.node(a, ctx), self.node(b, ctx), expr, controls))
+
+    def expression(self, card: Card, text: str, off: int, ctx: Context, low: str | None = None):
+        """Parse a B expression, sharing compiled code between equal templates.
+
+        The ``V(...)`` arguments are replaced by placeholders ``v(_k)``; the
+        compiled template is cached per parameter set, and each source gets its
+        own control nodes.
+        """
+        pieces = _VCALL.split(text.lower() if low is None else low)
+        controls: list[tuple[str, str]] = []
+        if len(pieces) > 1:
+            seen: dict[str, int] = {}
+            for j in range(1, len(pieces), 2):
+                inner = pieces[j]
+                if " " in inner or "\t" in inner:
+                    inner = "".join(inner.split())
+                parts = inner.split(",")
+                if len(parts) > 2 or not all(parts):
+                    pieces[j] = "v(" + pieces[j] + ")"  # malformed: the parser reports it
+                    continue
+                k = seen.get(inner)
+                if k is None:
+                    k = len(seen)
+                    seen[inner] = k
+                    controls.append((parts[0], parts[1] if len(parts) > 1 else "0"))
+                pieces[j] = f"v(_{k})"
+        template = "".join(pieces)
+        key = (template, ctx.pkey)
+        cached = self.expr_cache.get(key)
+        if cached is None:
+            try:
+                cached = compile_expression(template, ctx.params)
+                if cached.controls != tuple((f"_{k}", "0") for k in range(len(controls))):
+                    raise ExprSyntaxError("malformed control", 0)
+            except ExprSyntaxError:
+                # parse the original text for exact error offsets
+                try:
+                    compile_expression(text, ctx.params)
+                except ExprSyntaxError as exc:
+                    raise err(card, off + exc.offset, exc.message, exc.hint) from None
+                raise err(card, off, "malformed expression", "expected: " + EXPECTED["b"]
+                           ) from None
+            self.expr_cache[key] = cached
+        # template controls are v(_0), v(_1), ... in order of first appearance, as are the
+        # parser's controls, so this card's node pairs map one to one
+        return cached.with_controls(text, tuple(controls))
+
+    def instance(self, card: Card, low: str, ctx: Context) -> None:
+        hint = "expected: " + EXPECTED["x"]
+        toks = self.tokens(card, low)
+        # the subcircuit name is the last token before the first parameter
+        end = len(toks)
+        for k in range(1, len(toks)):
+            if toks[k][0] == "params:" or (k + 1 < len(toks) and toks[k + 1][0] == "="):
+                end = k
+                break
+        if end < 2:
+            raise err(card, None, f"missing subcircuit name on {toks[0][0]!r}", hint)
+        sname, soff = toks[end - 1]
+        nodes = toks[1:end - 1]
+        sub = ctx.scope.subckt(sname)
+        if sub is None:
+            raise err(card, soff, f"undefined subcircuit {sname!r}",
+                       "define it with .subckt " + sname + " <pins>... / .ends")
+        if len(nodes) != len(sub.pins):
+            raise err(card, soff,
+                       f"subcircuit {sname} has {len(sub.pins)} pin"
+                       f"{'s' if len(sub.pins) != 1 else ''} ({' '.join(sub.pins)}), "
+                       f"{toks[0][0]} connects {len(nodes)}",
+                       f"X{toks[0][0][1:]} " + " ".join(sub.pins) + f" {sname} [params]")
+        if sub.name in ctx.stack:
+            raise err(card, soff, f"recursive subcircuit: {' -> '.join([*ctx.stack, sname])}")
+        # instance parameters, evaluated in the caller's scope
+        overrides: dict[str, float] = {}
+        k = end
+        while k < len(toks):
+            tok, off = toks[k]
+            if tok == "params:":
+                k += 1
+                continue
+            if k + 1 >= len(toks) or toks[k + 1][0] != "=":
+                raise err(card, off, f"unexpected {tok!r} (expected <param>=<value>)", hint)
+            if k + 2 >= len(toks):
+                raise err(card, toks[k + 1][1], f"missing value for parameter {tok!r}", hint)
+            if tok not in {d.name for d in sub.defaults}:
+                raise err(card, off, f"subcircuit {sname} has no parameter {tok!r}",
+                           "its parameters: " + (" ".join(d.name for d in sub.defaults)
+                                                 or "none"))
+            overrides[tok] = self.value(card, toks[k + 2], ctx.params, bare=True)
+            k += 3
+        params = dict(ctx.params)
+        for pname, vtok, voff in sub.defaults:
+            if pname in overrides:
+                params[pname] = overrides[pname]
+            else:
+                params[pname] = self.value(sub.card, (vtok, voff), params, bare=True)
+        pins = {p: self.node(t[0], ctx) for p, t in zip(sub.pins, nodes, strict=True)}
+        iname = ctx.prefix + toks[0][0]
+        self.register(iname, card)
+        self.instances.add(iname)  # instances are not elements of the flat circuit
+        scope = Scope(sub.subckts, sub.models, ctx.scope)
+        child = Context(iname + ".", pins, params, scope, [*ctx.stack, sub.name])
+        # body .param cards first (all of them, as at the top level)
+        body, pcards = [], []
+        for c in sub.body:
+            t = c.text.lstrip()
+            if t[:6].lower() == ".param" and (len(t) == 6 or t[6] in " \t"):
+                pcards.append(c)
+            else:
+                body.append(c)
+        self.resolve_params(pcards, child.params)
+        self.expand(body, child)

@@ -1,0 +1,280 @@
+"""Reading and lexing: netlist files -> logical cards, tokens with offsets.
+
+A :class:`Card` is one logical line (``+`` continuations joined, comments
+removed) that knows where every character came from, so errors point at
+``file:line:column``.  :class:`Reader` reads files into cards and expands
+``.include``; :func:`split_tokens` cuts a card into tokens.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ...errors import Location, NetlistError
+
+__all__ = ["EXPECTED", "Card", "Locations", "Reader", "decode", "err", "split_tokens"]
+
+#: The expected form of each card, used as the hint of errors.
+EXPECTED = {
+    "r": "R<name> <n+> <n-> <value>",
+    "v": "V<name> <n+> <n-> [DC] <value>",
+    "i": "I<name> <n+> <n-> [DC] <value>",
+    "g": "G<name> <n+> <n-> <nc+> <nc-> <transconductance>",
+    "e": "E<name> <n+> <n-> <nc+> <nc-> <gain>",
+    "d": "D<name> <anode> <cathode> <model> [area=<area>]",
+    "b": "B<name> <n+> <n-> I=<expression>",
+    "x": "X<name> <node>... <subckt> [<param>=<value>...]",
+    ".param": ".param <name>=<value> [<name>=<value>...]",
+    ".subckt": ".subckt <name> <pin>... [params: <name>=<value>...]",
+    ".ends": ".ends [<name>]",
+    ".model": ".model <name> D(IS=<A> N=<1> RS=<ohm> BV=<V> IBV=<A>)",
+    ".options": ".options <name>=<value>... (reltol abstol vntol gmin itl1 itl2 temp tnom)",
+    ".dc": ".dc <source> <start> <stop> <step> [<source2> <start2> <stop2> <step2>]",
+    ".op": ".op",
+    ".temp": ".temp <temperature in degC>",
+    ".include": ".include <file>",
+    ".title": ".title <text>",
+}
+
+_DOLLAR = re.compile(r"(?:^|[ \t])\$(?:[ \t]|$)")
+
+
+# --------------------------------------------------------------------------- cards
+
+class Card:
+    """One logical line: text with comments removed, where it came from."""
+
+    __slots__ = ("text", "file", "line", "source", "segs")
+
+    def __init__(self, text: str, file: str, line: int, source: str):
+        self.text = text
+        self.file = file
+        self.line = line
+        self.source = source
+        self.segs = None  # [(start offset in text, line, column0, source)] when continued
+
+    def loc(self, off: int | None = None) -> Location:
+        """Location of character offset ``off`` of ``text`` (default: first token)."""
+        if off is None:
+            off = len(self.text) - len(self.text.lstrip())
+        if self.segs is None:
+            return Location(self.file, self.line, off + 1, self.source)
+        start, line, col0, source = self.line_seg(off)
+        return Location(self.file, line, off - start + col0 + 1, source)
+
+    def line_seg(self, off: int):
+        best = (0, self.line, 0, self.source)
+        for seg in self.segs:
+            if seg[0] <= off:
+                best = seg
+        return best
+
+
+class Locations(dict):
+    """Element name -> :class:`Location`, made on first access (keeps reading fast).
+
+    Behaves as a read-only ``dict`` of locations for ``[]``, ``get``, ``items``
+    and ``values``.
+    """
+
+    def __getitem__(self, key):
+        v = dict.__getitem__(self, key)
+        if not isinstance(v, Location):
+            v = v.loc()
+            dict.__setitem__(self, key, v)
+        return v
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default
+
+    def values(self):
+        return [self[k] for k in self]
+
+    def items(self):
+        return [(k, self[k]) for k in self]
+
+    def copy(self):
+        return {k: self[k] for k in self}
+
+    def __repr__(self):
+        return repr(self.copy())
+
+    def __eq__(self, other):
+        return self.copy() == (other.copy() if isinstance(other, Locations) else other)
+
+    __hash__ = None
+
+
+def err(card: Card, off: int | None, message: str, hint: str = "") -> NetlistError:
+    return NetlistError(message, location=card.loc(off), hint=hint)
+
+
+def split_tokens(card: Card, text: str | None = None) -> list[tuple[str, int]]:
+    """Tokens of a card with their offsets: blanks and commas separate; ``=`` is a
+    token of its own; ``{...}`` and ``'...'`` are single tokens."""
+    s = card.text if text is None else text
+    out = []
+    i, n = 0, len(s)
+    while i < n:
+        c = s[i]
+        if c in " \t,\r\f\v":
+            i += 1
+            continue
+        if c == "=":
+            out.append(("=", i))
+            i += 1
+            continue
+        if c == "{":
+            depth, j = 0, i
+            while j < n:
+                if s[j] == "{":
+                    depth += 1
+                elif s[j] == "}":
+                    depth -= 1
+                    if depth == 0:
+                        break
+                j += 1
+            if j >= n:
+                raise err(card, i, "unbalanced braces: '{' is never closed",
+                           "write {expression}")
+            out.append((s[i:j + 1], i))
+            i = j + 1
+            continue
+        if c == "'":
+            j = s.find("'", i + 1)
+            if j < 0:
+                raise err(card, i, "unbalanced quotes: \"'\" is never closed",
+                           "write 'expression'")
+            out.append((s[i:j + 1], i))
+            i = j + 1
+            continue
+        if c == "}":
+            raise err(card, i, "unbalanced braces: unexpected '}'")
+        j = i
+        while j < n and s[j] not in " \t,=\r\f\v{'":
+            j += 1
+        out.append((s[i:j], i))
+        i = j
+    return out
+
+
+def decode(data: bytes, file: str) -> str:
+    if b"\x00" in data:
+        line = data[: data.index(b"\x00")].count(b"\n") + 1
+        raise NetlistError(f"{file} looks like a binary file (NUL byte on line {line})",
+                           location=Location(file, line, 1),
+                           hint="a netlist is a text file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise NetlistError(
+            f"{file} is not valid UTF-8 text (byte {exc.start}, line {line})",
+            location=Location(file, line, 1), hint="a netlist is a text file",
+        ) from None
+
+
+class Reader:
+    """Reads files into cards, expanding ``.include``."""
+
+    def __init__(self):
+        self.cards: list[Card] = []
+        self.title = ""
+        self.title_card: Card | None = None
+        self.stack: list[Path] = []
+        self.stopped = False
+
+    def read_text(self, text: str, file: str, base: Path, top: bool) -> None:
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        lines = text.split("\n")
+        cards = self.cards
+        first = 0
+        if top:
+            title = lines[0].rstrip("\r")
+            self.title = title.strip()
+            self.title_card = Card(title, file, 1, title)
+            first = 1
+        last: Card | None = None
+        for i in range(first, len(lines)):
+            raw = lines[i]
+            line = raw.rstrip()
+            if not line:
+                continue
+            c = line[0]
+            if c == "*":
+                continue
+            if c == " " or c == "\t":
+                if not line.strip() or line.lstrip()[0] == "*":
+                    continue
+                c = line.lstrip()[0]
+            if ";" in line:
+                line = line[: line.index(";")].rstrip()
+                if not line.strip():
+                    continue
+            if "$" in line:
+                m = _DOLLAR.search(line)
+                if m is not None:
+                    line = line[: m.start()].rstrip()
+                    if not line.strip():
+                        continue
+            if c == "+":
+                if last is None:
+                    raise NetlistError(
+                        "continuation line '+' with no card to continue",
+                        location=Location(file, i + 1, line.index("+") + 1, raw),
+                        hint="'+' in column 1 continues the previous card",
+                    )
+                plus = line.index("+")
+                if last.segs is None:
+                    last.segs = []
+                start = len(last.text) + 1
+                last.segs.append((start, i + 1, plus + 1, raw))
+                last.text = last.text + " " + line[plus + 1:]
+                continue
+            card = Card(line, file, i + 1, raw)
+            if c == ".":
+                word = line.split(None, 1)[0].lower()
+                if word == ".end":
+                    self.stopped = True
+                    return
+                if word in (".include", ".inc"):
+                    self.include(card, base)
+                    if self.stopped:
+                        return
+                    last = None
+                    continue
+            cards.append(card)
+            last = card
+
+    def include(self, card: Card, base: Path) -> None:
+        toks = card.text.split(None, 1)
+        if len(toks) < 2:
+            raise err(card, None, "missing file name", "expected: " + EXPECTED[".include"])
+        name = toks[1].strip()
+        off = card.text.index(name)
+        if len(name) >= 2 and name[0] == name[-1] and name[0] in "\"'":
+            name = name[1:-1]
+        path = Path(name)
+        if not path.is_absolute():
+            path = base / path
+        try:
+            resolved = path.resolve()
+        except OSError:
+            resolved = path
+        if resolved in self.stack:
+            chain = " -> ".join(str(p) for p in [*self.stack, resolved])
+            raise err(card, off, f"include cycle: {chain}",
+                       "a file must not include itself, directly or indirectly")
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise err(card, off, f"cannot read include file {str(path)!r}: "
+                       f"{exc.strerror or exc}", "the path is relative to the including file"
+                       ) from None
+        text = decode(data, str(path))
+        self.stack.append(resolved)
+        self.read_text(text, str(path), path.parent, top=False)
+        self.stack.pop()
+        self.stopped = False  # .end inside an include ends only that file

@@ -1,0 +1,357 @@
+"""Scopes and parameters: subcircuit definitions, flattening contexts, values.
+
+The structure pass (:meth:`Scopes.collect`) splits the cards into subcircuit
+definitions, models, ``.param`` cards and the rest; :class:`Scope` resolves
+subcircuit and model names through the nesting of definitions;
+:class:`Context` is one level of flattening (name prefix, pin map,
+parameters).  :meth:`Scopes.value` turns a value token into a number and
+:meth:`Scopes.resolve_params` evaluates a scope's ``.param`` cards as ngspice
+does.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+from ..circuit import DiodeModel
+from ..expr import ExprSyntaxError, constant_value
+from ..units import try_parse_value
+from .lexer import EXPECTED, Card, err, split_tokens
+
+__all__ = ["GROUND", "Context", "ModelDef", "ParamDefault", "Scope", "Scopes", "Subckt"]
+
+GROUND = ("0", "gnd")
+_PARAM_ASSIGN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)")
+
+
+class ModelDef(NamedTuple):
+    """A ``.model`` definition: the model (None until its values are evaluated) and its card."""
+
+    model: DiodeModel | None
+    card: Card
+
+
+class ParamDefault(NamedTuple):
+    """A subcircuit parameter default: name, value text and its offset in the header card."""
+
+    name: str
+    text: str
+    offset: int
+
+
+# --------------------------------------------------------------------------- definitions
+
+class Subckt:
+    __slots__ = ("name", "pins", "defaults", "body", "card", "subckts", "models")
+
+    def __init__(self, name, pins, defaults, card):
+        self.name = name
+        self.pins = pins
+        self.defaults: list[ParamDefault] = defaults
+        self.body: list[Card] = []
+        self.card = card
+        self.subckts: dict[str, Subckt] = {}
+        self.models: dict[str, tuple] = {}
+
+
+class Scope:
+    """Definitions visible at one level: subcircuits and models, with a parent."""
+
+    __slots__ = ("subckts", "models", "parent")
+
+    def __init__(self, subckts, models, parent):
+        self.subckts = subckts
+        self.models = models
+        self.parent = parent
+
+    def subckt(self, name):
+        s = self
+        while s is not None:
+            if name in s.subckts:
+                return s.subckts[name]
+            s = s.parent
+        return None
+
+    def model(self, name):
+        s = self
+        while s is not None:
+            if name in s.models:
+                return s.models[name]
+            s = s.parent
+        return None
+
+
+class Context:
+    """One level of flattening: name prefix, pin map, parameters, definitions."""
+
+    __slots__ = ("prefix", "pins", "params", "scope", "stack", "_pkey")
+
+    def __init__(self, prefix, pins, params, scope, stack):
+        self.prefix = prefix
+        self.pins = pins
+        self.params = params
+        self.scope = scope
+        self.stack = stack
+        self._pkey = None
+
+    @property
+    def pkey(self):
+        """Hashable key of the parameter values (for the expression cache)."""
+        if self._pkey is None:
+            self._pkey = tuple(sorted(self.params.items()))
+        return self._pkey
+
+
+class Scopes:
+    """Builder part: the structure pass, parameter values, nodes and element names.
+
+    A mixin of :class:`~xbar.spice.netlist.builder.Builder` (uses its
+    ``node_index``, ``node_names``, ``names`` and ``parse_model``).
+    """
+
+    # ---------------------------------------------------------------- structure pass
+    def collect(self, cards: list[Card]):
+        """Split the top level into definitions, directives and element cards."""
+        top_subckts: dict[str, Subckt] = {}
+        top_models: dict[str, tuple] = {}
+        elements: list[Card] = []
+        params_cards: list[Card] = []
+        stack: list[Subckt] = []
+        for card in cards:
+            text = card.text
+            first = text.lstrip()[0]
+            if first != ".":
+                if stack:
+                    stack[-1].body.append(card)
+                else:
+                    elements.append(card)
+                continue
+            word = text.split(None, 1)[0].lower()
+            if word == ".subckt":
+                sub = self.parse_subckt_header(card)
+                stack.append(sub)
+                continue
+            if word == ".ends":
+                if not stack:
+                    raise err(card, None, ".ends without a matching .subckt",
+                               "expected: " + EXPECTED[".subckt"])
+                sub = stack.pop()
+                toks = text.split()
+                if len(toks) > 1 and toks[1].lower() != sub.name:
+                    raise err(card, text.index(toks[1]),
+                               f".ends {toks[1].lower()} closes .subckt {sub.name}",
+                               "expected: .ends " + sub.name)
+                target = stack[-1].subckts if stack else top_subckts
+                if sub.name in target:
+                    raise err(sub.card, None, f"subcircuit {sub.name!r} is defined twice",
+                               "first defined at " + str(target[sub.name].card.loc()))
+                target[sub.name] = sub
+                continue
+            if stack:
+                if word in (".op", ".dc", ".options", ".option", ".opt", ".title", ".temp"):
+                    raise err(card, None, f"{word} is not allowed inside a subcircuit",
+                               "put analysis and option cards at the top level")
+                if word == ".model":
+                    # values may use the instance's parameters: evaluated per instance
+                    name, _ = self.parse_model(card, None)
+                    stack[-1].models[name] = ModelDef(None, card)
+                else:
+                    stack[-1].body.append(card)
+                continue
+            if word == ".param":
+                params_cards.append(card)
+            elif word == ".model":
+                name, _ = self.parse_model(card, None)  # values: after the .param cards
+                if name in top_models:
+                    raise err(card, None, f"model {name!r} is defined twice",
+                               "first defined at " + str(top_models[name].card.loc()))
+                top_models[name] = ModelDef(None, card)
+            else:
+                elements.append(card)  # other directives are handled in order
+        if stack:
+            sub = stack[-1]
+            raise err(sub.card, None, f"unterminated .subckt {sub.name}: no .ends before the "
+                       "end of the netlist", "add .ends " + sub.name)
+        return top_subckts, top_models, params_cards, elements
+
+    def parse_subckt_header(self, card: Card) -> Subckt:
+        toks = split_tokens(card, card.text.lower())
+        if len(toks) < 2:
+            raise err(card, None, "missing subcircuit name", "expected: " + EXPECTED[".subckt"])
+        name = toks[1][0]
+        pins: list[str] = []
+        defaults = []
+        k = 2
+        while k < len(toks):
+            tok, off = toks[k]
+            if tok == "params:":
+                k += 1
+                continue
+            if k + 1 < len(toks) and toks[k + 1][0] == "=":
+                if k + 2 >= len(toks):
+                    raise err(card, toks[k + 1][1], f"missing value for parameter {tok!r}",
+                               "expected: " + EXPECTED[".subckt"])
+                defaults.append(ParamDefault(tok, toks[k + 2][0], toks[k + 2][1]))
+                k += 3
+                continue
+            if defaults:
+                raise err(card, off, f"unexpected {tok!r} after the parameters",
+                           "expected: " + EXPECTED[".subckt"])
+            if tok in GROUND:
+                raise err(card, off, "the ground node cannot be a subcircuit pin",
+                           "ground is global; do not list it as a pin")
+            if tok in pins:
+                raise err(card, off, f"pin {tok!r} is listed twice")
+            pins.append(tok)
+            k += 1
+        return Subckt(name, pins, defaults, card)
+
+    # ---------------------------------------------------------------- values
+    def value(self, card: Card, tok: tuple[str, int], params: dict[str, float],
+              bare: bool = False) -> float:
+        """A number, ``{expr}`` or ``'expr'``; with ``bare``, also an unbraced
+        expression (subcircuit parameters, as ngspice allows)."""
+        text, off = tok
+        c = text[0]
+        if bare and (c.isalpha() or c in "(_") or bare and try_parse_value(text)[0] is None \
+                and c not in "{'":
+            c = "{"
+            text = "{" + text + "}"
+            off -= 1
+        if c == "{" or c == "'":
+            inner = text[1:-1]
+            try:
+                return constant_value(inner, params)
+            except ExprSyntaxError as exc:
+                raise err(card, off + 1 + exc.offset, exc.message, exc.hint) from None
+        v, reason = try_parse_value(text)
+        if v is None:
+            if text in params:
+                raise err(card, off, f"value {text!r} is a parameter name, not a number",
+                           f"write {{{text}}} to use the parameter")
+            raise err(card, off, f"invalid value: {reason}",
+                       "expected a number such as 1.5, 2e-3, 10k or {expression}")
+        return v
+
+    def param_assignments(self, text: str, card: Card, base: int):
+        """The ``name=value`` assignments in ``text`` (offset ``base`` in the card).
+
+        Returns ``[(name, value text, offset of the value)]`` in order.
+        """
+        matches = list(_PARAM_ASSIGN.finditer(text))
+        # keep only assignments at depth 0 (outside braces, quotes and parentheses)
+        good = []
+        depth, quote = 0, False
+        mi = 0
+        for pos, ch in enumerate(text):
+            while mi < len(matches) and matches[mi].start() == pos:
+                if depth == 0 and not quote:
+                    good.append(matches[mi])
+                mi += 1
+            if ch == "'":
+                quote = not quote
+            elif ch in "{(":
+                depth += 1
+            elif ch in "})":
+                depth -= 1
+        if not good or text[: good[0].start()].strip():
+            off = base + len(text) - len(text.lstrip())
+            raise err(card, off, "expected <name>=<value>", "expected: " + EXPECTED[".param"])
+        out = []
+        for n, m in enumerate(good):
+            end = good[n + 1].start() if n + 1 < len(good) else len(text)
+            raw = text[m.end():end]
+            vtext = raw.strip()
+            voff = base + m.end() + (len(raw) - len(raw.lstrip()))
+            if not vtext:
+                raise err(card, base + m.start(), f"missing value for parameter "
+                           f"{m.group(1).lower()!r}", "expected: " + EXPECTED[".param"])
+            if vtext[0] in "{'" and vtext[-1] == ("}" if vtext[0] == "{" else "'"):
+                vtext = vtext[1:-1]
+                voff += 1
+            out.append((m.group(1).lower(), vtext, voff))
+        return out
+
+    def resolve_params(self, cards: list[Card], params: dict[str, float]) -> None:
+        """Evaluate the ``.param`` cards of one scope into ``params`` (in place).
+
+        As in ngspice, the last definition of a name wins and a value may use
+        parameters defined on later cards; a circular definition is an error.
+        ``params`` holds the values inherited from the enclosing scope.
+        """
+        pending: dict[str, tuple[str, Card, int]] = {}
+        for card in cards:
+            text = card.text
+            start = text.lower().index(".param") + 6
+            for name, vtext, voff in self.param_assignments(text[start:], card, start):
+                pending.pop(name, None)  # keep definition order = order of last definition
+                pending[name] = (vtext, card, voff)
+        if not pending:
+            return
+        outer = dict(params)
+        done: dict[str, float] = {}
+        active: list[str] = []
+
+        class _Lazy(dict):
+            """Parameter lookup that evaluates pending definitions on first use."""
+
+            def __contains__(self, key):
+                return key in pending or key in outer
+
+            def __getitem__(self, key):
+                if key in pending:
+                    return evaluate(key)
+                return outer[key]
+
+        lazy = _Lazy()
+
+        def evaluate(name: str) -> float:
+            if name in done:
+                return done[name]
+            vtext, card, voff = pending[name]
+            if name in active:
+                chain = " -> ".join([*active[active.index(name):], name])
+                raise err(card, voff, f"circular parameter definition: {chain}",
+                           "a parameter must not depend on itself")
+            active.append(name)
+            try:
+                value = constant_value(vtext, lazy)
+            except ExprSyntaxError as exc:
+                raise err(card, voff + exc.offset, exc.message, exc.hint) from None
+            active.pop()
+            done[name] = value
+            return value
+
+        for name in pending:  # in order: backward references need no recursion
+            try:
+                params[name] = evaluate(name)
+            except RecursionError:
+                vtext, card, voff = pending[name]
+                raise err(card, voff, f"parameter {name!r}: forward references nested too "
+                           "deeply", "define parameters before the ones that use them") from None
+
+    # ---------------------------------------------------------------- nodes and names
+    def node(self, name: str, ctx: Context) -> int:
+        if ctx.pins is not None:
+            idx = ctx.pins.get(name)
+            if idx is not None:
+                return idx
+            if name in GROUND:
+                return 0
+            name = ctx.prefix + name
+        elif name in GROUND:
+            return 0
+        idx = self.node_index.get(name)
+        if idx is None:
+            idx = len(self.node_names)
+            self.node_index[name] = idx
+            self.node_names.append(name)
+        return idx
+
+    def register(self, name: str, card: Card) -> None:
+        prev = self.names.get(name)
+        if prev is not None:
+            raise err(card, None, f"duplicate element name {name!r}",
+                       f"first defined at {prev.loc()}")
+        self.names[name] = card
