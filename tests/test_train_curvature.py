@@ -19,6 +19,7 @@ from xbar.network.train import (
     _Flat,
     _loss_grad,
     curvature_term,
+    frozen_pattern,
     hessian_penalty,
     noise_scales,
     train,
@@ -102,10 +103,9 @@ def test_relu_network_curvature_matches_full_hessian_diagonal():
     H = full_hessian(f, theta)
     s = noise_scales(m, 0.1, flat)
     exact = 0.5 * np.sum(s ** 2 * np.diag(H))
-    # the loss is only piecewise smooth: along these directions a ReLU kink lies between
-    # 1e-4 and 1e-3 noise scales away, so the local curvature needs a step below that
-    # (round-off is still ~1e-4 relative per vector at 1e-5)
-    est = curvature_term(m, x, y, 0.1, samples=3000, step=1e-5, seed=0)
+    # along these directions a ReLU kink lies 1e-4..1e-3 noise scales away; the frozen
+    # activation pattern makes the estimate independent of the step
+    est = curvature_term(m, x, y, 0.1, samples=3000, step=0.1, seed=0)
     assert abs(est.value - exact) <= 4 * est.stderr, (est, exact)
     assert est.stderr < 0.1 * exact
 
@@ -132,7 +132,8 @@ def test_penalty_gradient_matches_finite_differences_of_the_penalty(maker):
 
 
 def test_unit_step_is_paired_noise_injection_and_small_step_is_not():
-    """eps = 1 (the old default): g + grad P_v = mean gradient at theta +- w."""
+    """The estimator with eps = 1 and free patterns (the old default of ``hessian``):
+    g + grad P_v = mean gradient at theta +- w, i.e. paired noise injection."""
     m, x, y = small_relu_net(3)
     flat, f = loss_grad_fn(m, x, y)
     theta = flat.get()
@@ -162,7 +163,7 @@ def test_train_reports_curvature_for_every_method():
         c = r.curvature
         assert c is not None and np.isfinite(c.value) and c.stderr >= 0
         assert c.sigma == (0.15 if method == "plain" else 0.1) and c.samples == 4
-        assert c.images == 96 and c.step == 0.05
+        assert c.images == 96 and c.step == 0.01
     r = train("default", data, epochs=1, seed=0, curvature_samples=0)
     assert r.curvature is None
 
@@ -192,3 +193,44 @@ def test_cli_train_json_has_curvature(tmp_path, capsys):
     assert c["samples"] == 3 and c["sigma"] == 0.1 and c["step"] == 0.1 and np.isfinite(c["value"])
     rc = cli_main(["train", "--hessian-step", "-1", "--out", str(tmp_path / "n")])
     assert rc == 2 and "hessian_step" in capsys.readouterr().err
+
+
+def test_frozen_pattern_removes_kinks_from_the_second_difference():
+    """Free patterns: the second difference grows like 1/eps across a kink; frozen: flat."""
+    m, x, y = small_relu_net()
+    flat, f = loss_grad_fn(m, x, y)
+    theta = flat.get()
+    s = noise_scales(m, 0.1, flat)
+    w = s * np.random.default_rng(0).choice(np.array([-1.0, 1.0]), size=theta.shape)
+    H = full_hessian(f, theta)
+
+    def second_difference(eps, frozen):
+        l0 = f(theta)[0]
+        if frozen:
+            with frozen_pattern(m):
+                lp, lm = f(theta + eps * w)[0], f(theta - eps * w)[0]
+        else:
+            lp, lm = f(theta + eps * w)[0], f(theta - eps * w)[0]
+        return (lp - 2 * l0 + lm) / (2 * eps ** 2)
+
+    exact = 0.5 * w @ H @ w
+    assert abs(second_difference(1e-2, False) - exact) > 5 * abs(exact)   # kink inside
+    for eps in (1e-1, 1e-2, 1e-3):
+        assert second_difference(eps, True) == pytest.approx(exact, rel=1e-3)  # O(eps^2)
+    assert not any(getattr(la, "freeze_pattern", False) for la in m.all_layers())
+
+
+def test_hessian_training_stays_healthy():
+    """Regression: without frozen patterns, eps = 0.05 drove the penalty to -125 and the
+    accuracy to chance (the optimiser parked units on kinks)."""
+    from xbar.network import load_dataset
+
+    d = load_dataset("digits")
+    data = Dataset(d.x_train[:320], d.y_train[:320], d.x_val[:100], d.y_val[:100],
+                   d.x_test[:100], d.y_test[:100], "digits-320", 10)
+    r = train("default", data, method="hessian", train_noise=0.15, epochs=4, seed=0,
+              curvature_samples=8)
+    assert r.history[-1]["val_accuracy"] > 0.6
+    assert r.history[-1]["loss"] < r.history[0]["loss"]
+    assert min(h["penalty"] for h in r.history) > -0.05
+    assert r.curvature.value > -3 * r.curvature.stderr

@@ -32,9 +32,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--hessian-weight", type=float, default=1.0,
                    help="weight of the curvature penalty (hessian; 1 = the second-order "
                         "expansion of the expected loss under the noise)")
-    p.add_argument("--hessian-step", type=float, default=0.05, metavar="EPS",
+    p.add_argument("--hessian-step", type=float, default=0.01, metavar="EPS",
                    help="finite-difference step of the curvature estimate, in units of the "
-                        "noise scale (default 0.05; 1 would be paired noise injection)")
+                        "noise scale (default 0.01)")
     p.add_argument("--curvature-sigma", type=float, default=None, metavar="SIGMA",
                    help="noise level of the reported curvature term (1/2) sum s_i^2 H_ii "
                         "(default: --train-noise, or 0.15 for plain)")

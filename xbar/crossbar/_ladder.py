@@ -20,8 +20,12 @@ currents ``J = (J_SL, J_BL)`` flowing from the cut back into the swept part::
   this end) or ``J_SL = 0``; a 2 x 2 solve gives the rest, and the sense current is
   ``-J_BL``.
 
-Node voltages (optional) come from walking back from the sense end with the exact
-segment and cell laws.  Segment arrays include the end resistances: segment 0 joins
+Node voltages (optional, numpy twin only) come from a back substitution: from the
+sense end towards the start, node ``i``'s stored relation plus the segment law
+``v_i + R_(i+1) J'_i = v_(i+1)`` to the node below (already known) is a 4 x 4 solve;
+only voltages travel back, so round-off is not amplified by the ladder's growing
+modes (walking the segment and cell laws back from the sense end is: measured
+6e-7 relative error with r g_max = 0.1 on 96 rows).  Segment arrays include the end resistances: segment 0 joins
 the start end to node 0, segment ``M`` joins node ``M - 1`` to the sense end.
 
 ``ladder_numpy`` is the readable twin (vectorised over patterns and columns, loop
@@ -87,6 +91,7 @@ def ladder_numpy(g: np.ndarray, bits: np.ndarray, seg_s: np.ndarray, seg_b: np.n
         R[..., 0, 2] = 1.0
     R[..., 1, 3] = 1.0
     gg = bits[:, :, None] * g[None, :, :]  # (P, M, N)
+    saved = []  # relation at each node (after its cell), for the back substitution
     for i in range(M + 1):
         # cross segment i: B <- B - A diag(r_s, r_b)
         R[..., 2] -= R[..., 0] * seg_s[None, :, i, None]
@@ -97,6 +102,8 @@ def ladder_numpy(g: np.ndarray, bits: np.ndarray, seg_s: np.ndarray, seg_b: np.n
             R[..., 0] -= bk
             R[..., 1] += bk
         _orthonormalise(R, c)
+        if nodes and i < M:
+            saved.append((R.copy(), c.copy()))
     # sense end: v_b = 0 and (v_s = v_read or J_s = 0); unknowns (x, J_b)
     if source_at_start:  # unknowns v_s, J_b; J_s = 0
         a11, a12, a21, a22 = R[..., 0, 0], R[..., 0, 3], R[..., 1, 0], R[..., 1, 3]
@@ -108,23 +115,25 @@ def ladder_numpy(g: np.ndarray, bits: np.ndarray, seg_s: np.ndarray, seg_b: np.n
     det = a11 * a22 - a12 * a21
     x = (r1 * a22 - r2 * a12) / det
     jb = (a11 * r2 - a21 * r1) / det
-    out = -jb
+    out = 0.0 - jb  # no negative zeros
     if not nodes:
         return out
-    vs = x if source_at_start else np.full((P, N), float(v_read))
-    js = np.zeros((P, N)) if source_at_start else x
-    vb = np.zeros((P, N))
+    # back substitution: node i's relation plus the segment law to the (known) node below,
+    # v_i + R_{i+1} J'_i = v_{i+1}: a 4 x 4 solve per node (only voltages travel back)
+    v_next = np.stack([x if source_at_start else np.full((P, N), float(v_read)),
+                       np.zeros((P, N))], axis=-1)
     v_sl = np.empty((P, M, N))
     v_bl = np.empty((P, M, N))
-    for i in range(M, 0, -1):
-        # back across segment i to node i - 1 (J flows from node i - 1's side into... up)
-        vs = vs - seg_s[None, :, i] * js
-        vb = vb - seg_b[None, :, i] * jb
-        v_sl[:, i - 1] = vs
-        v_bl[:, i - 1] = vb
-        icell = gg[:, i - 1, :] * (vs - vb)
-        js = js - icell
-        jb = jb + icell
+    S = np.zeros((P, N, 4, 4))
+    for i in range(M - 1, -1, -1):
+        Ri, ci = saved[i]
+        S[..., :2, :] = Ri
+        S[..., 2, 0] = S[..., 3, 1] = 1.0
+        S[..., 2, 2] = seg_s[None, :, i + 1]
+        S[..., 3, 3] = seg_b[None, :, i + 1]
+        rhs = np.concatenate([ci, v_next], axis=-1)
+        v_next = np.linalg.solve(S, rhs[..., None])[..., :2, 0]
+        v_sl[:, i], v_bl[:, i] = v_next[..., 0], v_next[..., 1]
     return out, v_sl, v_bl
 
 
@@ -185,7 +194,7 @@ def _ladder_kernel(g, bits, seg_s, seg_b, source_at_start, v_read, out):
         R = np.empty((2, 4))
         c = np.empty(2)
         _, jb = _column(g, bits[p], seg_s[j], seg_b[j], j, source_at_start, v_read, R, c)
-        out[p, j] = -jb
+        out[p, j] = 0.0 - jb  # no negative zeros
 
 
 def ladder_numba(g: np.ndarray, bits: np.ndarray, seg_s: np.ndarray, seg_b: np.ndarray,

@@ -30,13 +30,15 @@ end and row ``M`` the bottom end.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..errors import ConfigError, ShapeError, ValueRangeError
 from . import _ladder
 
-__all__ = ["ladder_segments", "solve_bits", "pattern_conductances", "check_bits",
-           "to_netlist"]
+__all__ = ["InputSwitchedSystem", "build_system", "solve_bits", "pattern_conductances",
+           "check_bits", "to_netlist", "check_topology"]
 
 #: patterns kept per array in the transfer-vector cache (oldest dropped first)
 CACHE_PATTERNS = 1 << 16
@@ -62,14 +64,44 @@ def _segments(r, M: int, N: int, held_end: str, what: str) -> np.ndarray:
     return seg
 
 
-def ladder_segments(xb) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
-    """Kernel inputs of an input-switched :class:`~xbar.Crossbar` in sweep order.
+@dataclass(frozen=True)
+class InputSwitchedSystem:
+    """Plain data of an input-switched array, in sweep order (see :func:`build_system`).
 
-    Returns ``(g, seg_s, seg_b, source_at_start)``: active-cell conductances (M, N)
-    and source/bit-line segments (N, M + 1) with the driver and sense resistances
-    added to the held ends, rows ordered from the open end of the bit line (the
-    sweep's start) to its sense end.
+    Attributes
+    ----------
+    g : ndarray (M, N)
+        Conductance of each cell when on [S] (memory cell in series with ``r_access``).
+    seg_s, seg_b : ndarray (N, M + 1)
+        Source- and bit-line segment resistances [ohm], driver and sense resistances
+        added at the held ends; rows run from the bit line's open end (the sweep's
+        start) to its sense end.
+    source_at_start : bool
+        The source line is held at the sweep's start end (the end opposite the sense end).
+    reversed : bool
+        Sweep order is bottom-to-top (the bit line is sensed at the top).
+    v_read : float
+        Source-line voltage [V].
     """
+
+    g: np.ndarray
+    seg_s: np.ndarray
+    seg_b: np.ndarray
+    source_at_start: bool
+    reversed: bool
+    v_read: float
+
+    @property
+    def M(self) -> int:
+        return self.g.shape[0]
+
+    @property
+    def N(self) -> int:
+        return self.g.shape[1]
+
+
+def build_system(xb) -> InputSwitchedSystem:
+    """The :class:`InputSwitchedSystem` of an input-switched :class:`~xbar.Crossbar`."""
     M, N = xb.M, xb.N
     sense, source = xb.sense, xb.source_end
     seg_s = _segments(xb.r_source, M, N, source, "r_source")
@@ -77,14 +109,16 @@ def ladder_segments(xb) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
     seg_s[:, 0 if source == "top" else M] += float(xb.r_driver)
     seg_b[:, 0 if sense == "top" else M] += np.broadcast_to(xb.r_sense, (N,))
     G = np.asarray(xb.G, dtype=float)
-    with np.errstate(divide="ignore"):
-        g = np.where(G > 0, 1.0 / (1.0 / np.where(G > 0, G, 1.0)
-                                   + np.broadcast_to(xb.r_access, (M, N))), 0.0)
-    if sense == "top":  # sweep from the bottom: reverse the rows
+    on = G > 0
+    g = np.where(on, 1.0 / (1.0 / np.where(on, G, 1.0)
+                            + np.broadcast_to(xb.r_access, (M, N))), 0.0)
+    rev = sense == "top"
+    if rev:  # sweep from the bottom: reverse the rows
         g, seg_s, seg_b = g[::-1], seg_s[:, ::-1], seg_b[:, ::-1]
-    start = "top" if sense == "bottom" else "bottom"
-    return (np.ascontiguousarray(g), np.ascontiguousarray(seg_s),
-            np.ascontiguousarray(seg_b), source == start)
+    start = "bottom" if rev else "top"
+    return InputSwitchedSystem(np.ascontiguousarray(g), np.ascontiguousarray(seg_s),
+                               np.ascontiguousarray(seg_b), source == start, rev,
+                               float(xb.v_read))
 
 
 def check_bits(bits, M: int) -> np.ndarray:
@@ -106,37 +140,66 @@ def check_bits(bits, M: int) -> np.ndarray:
     return b.astype(bool)
 
 
-def solve_bits(xb, bits, *, nodes: bool = False):
-    """Exact sense currents (K, N) [A] of an input-switched array for bit patterns.
+def solve_bits(system: InputSwitchedSystem, bits, *, nodes: bool = False,
+               kernel: str = "numba"):
+    """Exact sense currents (K, N) [A] for bit patterns (K, M).
 
-    With ``nodes=True`` also returns the source- and bit-line node voltages
-    (K, M, N) [V] (numpy path); otherwise the compiled kernel runs.
+    Parameters
+    ----------
+    system : InputSwitchedSystem
+    bits : array (M,) or (K, M)
+        Input bits, 0 or 1.
+    nodes : bool
+        Also return the source- and bit-line node voltages (K, M, N) [V] (numpy path).
+    kernel : {"numba", "numpy"}
+        Compiled kernel or its readable twin (same answer to round-off).
+
+    Returns
+    -------
+    out : ndarray (K, N)
+        Current into each column's sense node [A].
+    v_sl, v_bl : ndarray (K, M, N)
+        Only with ``nodes=True``.
     """
-    b = check_bits(bits, xb.M)
-    g, seg_s, seg_b, at_start = ladder_segments(xb)
-    if xb.sense == "top":
+    b = check_bits(bits, system.M)
+    if system.reversed:
         b = b[:, ::-1]
+    s = system
+    if not nodes and kernel == "numba":
+        return _ladder.ladder_numba(s.g, b, s.seg_s, s.seg_b, s.source_at_start, s.v_read)
+    if kernel not in ("numba", "numpy"):
+        raise ConfigError(f"kernel={kernel!r}; expected 'numba' or 'numpy'")
+    res = _ladder.ladder_numpy(s.g, b, s.seg_s, s.seg_b, s.source_at_start, s.v_read,
+                               nodes=nodes)
     if not nodes:
-        return _ladder.ladder_numba(g, b, seg_s, seg_b, at_start, xb.v_read)
-    out, v_sl, v_bl = _ladder.ladder_numpy(g, b, seg_s, seg_b, at_start, xb.v_read,
-                                           nodes=True)
-    if xb.sense == "top":
+        return res
+    out, v_sl, v_bl = res
+    if system.reversed:
         v_sl, v_bl = v_sl[:, ::-1], v_bl[:, ::-1]
     return out, v_sl, v_bl
 
 
-def pattern_conductances(xb, bits, cache: dict | None = None) -> np.ndarray:
+def pattern_conductances(system: InputSwitchedSystem, bits, cache: dict | None = None
+                         ) -> np.ndarray:
     """Per-pattern transfer vectors ``t`` (K, N) [S]: sense current = ``v_read * t``.
 
     Every distinct pattern among the K rows is solved once (one batched kernel call
     for the new ones); ``cache`` (a dict owned by the caller, e.g. the array's)
     keeps solved patterns across calls, at most :data:`CACHE_PATTERNS` of them.
+
+    Examples
+    --------
+    >>> import numpy as np, xbar
+    >>> xb = xbar.Crossbar(np.full((3, 2), 1e-4), r_col=0.0, topology="input_switched")
+    >>> pattern_conductances(xb.setup(), [[1, 0, 1], [0, 0, 0]]).tolist()
+    [[0.0002, 0.0002], [0.0, 0.0]]
     """
-    b = check_bits(bits, xb.M)
+    M = system.M
+    b = check_bits(bits, M)
     packed = np.packbits(b, axis=1)
     uniq, inverse = np.unique(packed, axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
-    T = np.empty((uniq.shape[0], xb.N))
+    T = np.empty((uniq.shape[0], system.N))
     missing = []
     for u in range(uniq.shape[0]):
         hit = None if cache is None else cache.get(uniq[u].tobytes())
@@ -145,11 +208,11 @@ def pattern_conductances(xb, bits, cache: dict | None = None) -> np.ndarray:
         else:
             T[u] = hit
     if missing:
-        mb = np.unpackbits(uniq[missing], axis=1, count=xb.M).astype(bool)
-        g, seg_s, seg_b, at_start = ladder_segments(xb)
-        if xb.sense == "top":
+        mb = np.unpackbits(uniq[missing], axis=1, count=M).astype(bool)
+        if system.reversed:
             mb = mb[:, ::-1]
-        T[missing] = _ladder.ladder_numba(g, mb, seg_s, seg_b, at_start, 1.0)
+        s = system
+        T[missing] = _ladder.ladder_numba(s.g, mb, s.seg_s, s.seg_b, s.source_at_start, 1.0)
         if cache is not None:
             if len(cache) + len(missing) > CACHE_PATTERNS:
                 cache.clear()
@@ -215,7 +278,31 @@ def to_netlist(xb, path=None, bits=None, *, title: str | None = None) -> str:
     return text
 
 
-def check_topology(xb_kwargs: dict, M: int, N: int) -> None:
+def solution(system: InputSwitchedSystem, bits, return_nodes: bool = False):
+    """:class:`~xbar.crossbar.CrossbarSolution` of a batch of bit patterns.
+
+    ``inputs`` holds the bits, ``input_currents`` are 0 (the gates draw no current),
+    ``row_voltages`` / ``col_voltages`` are the source- and bit-line node voltages,
+    ``cell_currents`` flow from the source line to the bit line; the solve is
+    direct (``iterations`` 0, ``residual`` 0).
+    """
+    from .solution import CrossbarSolution
+
+    b = check_bits(bits, system.M)
+    K = b.shape[0]
+    sol = CrossbarSolution(output=np.zeros((K, system.N)), input_currents=np.zeros((K, system.M)),
+                           iterations=np.zeros(K, dtype=int), residual=np.zeros(K),
+                           inputs=b.astype(float))
+    if not return_nodes:
+        sol.output = solve_bits(system, b)
+        return sol
+    sol.output, sol.row_voltages, sol.col_voltages = solve_bits(system, b, nodes=True)
+    g = system.g[::-1] if system.reversed else system.g
+    sol.cell_currents = b[:, :, None] * g[None] * (sol.row_voltages - sol.col_voltages)
+    return sol
+
+
+def check_topology(xb_kwargs: dict) -> None:
     """Reject settings that an input-switched array does not have (names the field)."""
     if xb_kwargs.get("source_end") not in ("top", "bottom"):
         raise ConfigError(f"source_end={xb_kwargs.get('source_end')!r}; expected 'top' or "
