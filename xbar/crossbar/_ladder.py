@@ -29,7 +29,9 @@ modes (walking the segment and cell laws back from the sense end is: measured
 the start end to node 0, segment ``M`` joins node ``M - 1`` to the sense end.
 
 ``ladder_numpy`` is the readable twin (vectorised over patterns and columns, loop
-over rows); ``ladder_numba`` runs the same arithmetic per (pattern, column).
+over rows, re-orthonormalised after every row); ``ladder_numba`` runs the same
+arithmetic per (pattern, column), summing the segments between active rows
+(series resistors) and re-orthonormalising every ``GS_EVERY`` active rows.
 """
 
 from __future__ import annotations
@@ -137,10 +139,34 @@ def ladder_numpy(g: np.ndarray, bits: np.ndarray, seg_s: np.ndarray, seg_b: np.n
     return out, v_sl, v_bl
 
 
+#: active rows between two re-orthonormalisations of the relation in the compiled kernel
+GS_EVERY = 8
+
+
 @numba.njit(cache=True, nogil=True)
-def _column(g, bits_p, seg_s_j, seg_b_j, j, source_at_start, v_read, R, c):
-    """One column of one pattern: fills R (2, 4), c (2,); returns (x, J_b)."""
-    M = g.shape[0]
+def _gram_schmidt(R, c):
+    n0 = np.sqrt(R[0, 0] ** 2 + R[0, 1] ** 2 + R[0, 2] ** 2 + R[0, 3] ** 2)
+    for q in range(4):
+        R[0, q] /= n0
+    c[0] /= n0
+    d = R[0, 0] * R[1, 0] + R[0, 1] * R[1, 1] + R[0, 2] * R[1, 2] + R[0, 3] * R[1, 3]
+    for q in range(4):
+        R[1, q] -= d * R[0, q]
+    c[1] -= d * c[0]
+    n1 = np.sqrt(R[1, 0] ** 2 + R[1, 1] ** 2 + R[1, 2] ** 2 + R[1, 3] ** 2)
+    for q in range(4):
+        R[1, q] /= n1
+    c[1] /= n1
+
+
+@numba.njit(cache=True, nogil=True)
+def _column(g_j, bits_p, seg_s_j, seg_b_j, source_at_start, v_read, R, c):
+    """One column of one pattern; returns (x, J_b) as :func:`ladder_numpy`'s end solve.
+
+    Segments between active rows are summed (series resistors, exact) and applied
+    once; the relation is re-orthonormalised every ``GS_EVERY`` active rows.
+    """
+    M = g_j.shape[0]
     R[:] = 0.0
     c[:] = 0.0
     if source_at_start:
@@ -149,30 +175,29 @@ def _column(g, bits_p, seg_s_j, seg_b_j, j, source_at_start, v_read, R, c):
     else:
         R[0, 2] = 1.0
     R[1, 3] = 1.0
+    rs = 0.0
+    rb = 0.0
+    since = 0
     for i in range(M + 1):
-        rs = seg_s_j[i]
-        rb = seg_b_j[i]
+        rs += seg_s_j[i]
+        rb += seg_b_j[i]
+        if i < M and not (bits_p[i] and g_j[i] > 0.0):
+            continue
         for k in range(2):
             R[k, 2] -= R[k, 0] * rs
             R[k, 3] -= R[k, 1] * rb
-        if i < M and bits_p[i]:
-            gi = g[i, j]
+        rs = 0.0
+        rb = 0.0
+        if i < M:
+            gi = g_j[i]
             for k in range(2):
                 bk = (R[k, 2] - R[k, 3]) * gi
                 R[k, 0] -= bk
                 R[k, 1] += bk
-        n0 = np.sqrt(R[0, 0] ** 2 + R[0, 1] ** 2 + R[0, 2] ** 2 + R[0, 3] ** 2)
-        for q in range(4):
-            R[0, q] /= n0
-        c[0] /= n0
-        d = R[0, 0] * R[1, 0] + R[0, 1] * R[1, 1] + R[0, 2] * R[1, 2] + R[0, 3] * R[1, 3]
-        for q in range(4):
-            R[1, q] -= d * R[0, q]
-        c[1] -= d * c[0]
-        n1 = np.sqrt(R[1, 0] ** 2 + R[1, 1] ** 2 + R[1, 2] ** 2 + R[1, 3] ** 2)
-        for q in range(4):
-            R[1, q] /= n1
-        c[1] /= n1
+        since += 1
+        if since >= GS_EVERY or i == M:
+            _gram_schmidt(R, c)
+            since = 0
     if source_at_start:
         a11, a12, a21, a22 = R[0, 0], R[0, 3], R[1, 0], R[1, 3]
         r1, r2 = c[0], c[1]
@@ -185,15 +210,15 @@ def _column(g, bits_p, seg_s_j, seg_b_j, j, source_at_start, v_read, R, c):
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
-def _ladder_kernel(g, bits, seg_s, seg_b, source_at_start, v_read, out):
+def _ladder_kernel(gT, bits, seg_s, seg_b, source_at_start, v_read, out):
     P = bits.shape[0]
-    N = g.shape[1]
+    N = gT.shape[0]
     for t in numba.prange(P * N):
         p = t // N
         j = t % N
         R = np.empty((2, 4))
         c = np.empty(2)
-        _, jb = _column(g, bits[p], seg_s[j], seg_b[j], j, source_at_start, v_read, R, c)
+        _, jb = _column(gT[j], bits[p], seg_s[j], seg_b[j], source_at_start, v_read, R, c)
         out[p, j] = 0.0 - jb  # no negative zeros
 
 
@@ -203,10 +228,10 @@ def ladder_numba(g: np.ndarray, bits: np.ndarray, seg_s: np.ndarray, seg_b: np.n
 
     Arguments as :func:`ladder_numpy`; arrays are made contiguous float64 / bool here.
     """
-    g = np.ascontiguousarray(g, dtype=np.float64)
+    gT = np.ascontiguousarray(np.asarray(g, dtype=np.float64).T)
     bits = np.ascontiguousarray(bits, dtype=np.bool_)
     seg_s = np.ascontiguousarray(seg_s, dtype=np.float64)
     seg_b = np.ascontiguousarray(seg_b, dtype=np.float64)
-    out = np.empty((bits.shape[0], g.shape[1]))
-    _ladder_kernel(g, bits, seg_s, seg_b, bool(source_at_start), float(v_read), out)
+    out = np.empty((bits.shape[0], gT.shape[0]))
+    _ladder_kernel(gT, bits, seg_s, seg_b, bool(source_at_start), float(v_read), out)
     return out
