@@ -41,6 +41,10 @@ FIELD_NOTES = {
     "g_min": "siemens",
     "g_max": "siemens",
     "v_read": "volts",
+    "read_pulse": "seconds per read (per input bit for bit_serial), > 0",
+    "dac_energy": "joules per DAC conversion",
+    "adc_fom": "joules per conversion step; an ADC conversion costs adc_fom * 2**adc_bits",
+    "digital_energy": "joules per digital shift-and-add",
 }
 
 

@@ -25,8 +25,9 @@ import numpy as np
 
 from ..errors import ConfigError, ShapeError, ValueRangeError
 from ..spice.circuit import Options
-from . import input_switched, solver, transfer
+from . import input_switched, power, solver, transfer
 from .devices import Device, Linear
+from .power import PowerForms
 from .solution import CrossbarSolution, LinearizedCrossbar
 from .system import CrossbarSystem, build_system, line_preconditioner, parse_bias
 
@@ -452,6 +453,39 @@ class Crossbar:
         lin = LinearizedCrossbar(V0=V0[0], operating_output=sol.output[0], W=W)
         self._cache[key] = lin
         return lin
+
+    # --------------------------------------------------------------- power
+    def power_forms(self) -> PowerForms:
+        """Power of any input as quadratic forms, ``P_c(V) = V^T Q_c V`` (cached).
+
+        The node voltages of the M unit inputs come from a direct block elimination
+        (:func:`~xbar.crossbar.power.unit_responses`) or, where that does not apply or
+        costs more, one batched solve (residual 1e-13); replacing ``G`` or a resistance
+        invalidates the forms with the transfer matrix.  Linear cells and no biased
+        line ends only (the power is then a quadratic form of the inputs).
+
+        Returns
+        -------
+        PowerForms
+            ``.Q`` (M, M) [S] per part, ``.power(V)``, ``.batch_energy(V.T @ V)``;
+            see :mod:`xbar.crossbar.power`.
+        """
+        forms = self._cache.get("power_forms")
+        if forms is None:
+            system = self.setup()
+            if not self.is_linear or system.bias_values.size:
+                raise ConfigError(
+                    "power_forms() needs linear cells and no biased line ends (the power "
+                    "is then a quadratic form of the inputs)",
+                    hint="use solve(V).power for this array")
+
+            def solve_units() -> tuple[np.ndarray, np.ndarray]:
+                sol = self.solve(np.eye(self._M), tol=1e-13)
+                return sol.state["xr"], sol.state["xc"]
+
+            forms = power.forms_of(system, solve_units)
+            self._cache["power_forms"] = forms
+        return forms
 
     # --------------------------------------------------------------- export
     def to_netlist(self, path: Any = None, V: np.ndarray | None = None, **kw: Any) -> str:

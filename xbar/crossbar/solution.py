@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -37,6 +38,8 @@ class CrossbarSolution:
         row and column unknowns [V] of the :class:`~xbar.crossbar.CrossbarSystem`,
         and for nonlinear cells ``"ve"`` (E, K, M, N), the voltage [V] across each
         of the E series elements of every cell.
+    system : CrossbarSystem or None
+        The system that was solved (needed by :attr:`power`).
     """
 
     output: np.ndarray
@@ -48,11 +51,25 @@ class CrossbarSolution:
     col_voltages: np.ndarray | None = None
     cell_currents: np.ndarray | None = None
     state: dict[str, np.ndarray] | None = field(default=None, repr=False)
+    system: Any = field(default=None, repr=False)
+    _power: Any = field(default=None, repr=False)
 
     @property
     def batch_size(self) -> int:
         """Number of inputs K."""
         return self.output.shape[0]
+
+    @property
+    def power(self) -> Any:
+        """:class:`~xbar.crossbar.power.ArrayPower` [W] of every input: what the sources
+        supply and its split over cells, selectors, access resistors, row and column
+        wires, drivers and sense resistors (computed on first use from the solved node
+        voltages; see :mod:`xbar.crossbar.power`)."""
+        if self._power is None:
+            from .power import solution_power
+
+            self._power = solution_power(self.system, self)
+        return self._power
 
 
 @dataclass
@@ -131,4 +148,5 @@ def concat_solutions(parts: list[CrossbarSolution]) -> CrossbarSolution:
         col_voltages=cat("col_voltages"),
         cell_currents=cat("cell_currents"),
         state=st,
+        system=parts[0].system,
     )

@@ -141,6 +141,23 @@ class AnalogConfig:
     nonlinear_mode : {"linearized", "exact"}
         Nonlinear cells with parasitics: cached linearisation plus correction, or an
         exact circuit solve per MVM.
+    read_pulse : float
+        Duration [s] of one array read: per input vector (``analog``), per input bit
+        (``bit_serial``).  The array's energy per read is its exact DC power times this.
+    dac_energy : float
+        Energy [J] of one DAC conversion (one row of one ``analog`` read; bit-serial
+        inputs use 1-bit drivers and no DAC).  Default 0.1 pJ: an assumption, set it for
+        your design (see ``docs/energy.md``).
+    adc_fom : float
+        Walden figure of merit of the ADC [J per conversion step]: one conversion of
+        ``adc_bits`` bits costs ``adc_fom * 2**adc_bits``.  Default 10 fJ/conv-step
+        (2.56 pJ at 8 bits): a typical published Nyquist ADC in B. Murmann's "ADC
+        Performance Survey 1997-2024" (https://github.com/bmurmann/ADC-survey), where
+        the best designs reach below 1 fJ/conv-step; see ``docs/energy.md``.
+    digital_energy : float
+        Energy [J] of one digital shift-and-add of a digitised partial sum.  Default
+        0.1 pJ: a 32-bit integer add at 45 nm (M. Horowitz, "Computing's energy problem
+        (and what we can do about it)", ISSCC 2014).
     seed : int
         Seed of every random draw.
     repeats : int
@@ -187,6 +204,10 @@ class AnalogConfig:
     device_k: float = 4.0
     v_read: float = 0.2
     nonlinear_mode: str = "linearized"
+    read_pulse: float = 10e-9
+    dac_energy: float = 0.1e-12
+    adc_fom: float = 10e-15
+    digital_energy: float = 0.1e-12
     seed: int = 0
     repeats: int = 1
     calibration_size: int = 256
@@ -381,6 +402,12 @@ class AnalogConfig:
         need(self.stuck_high_fraction <= 1, "stuck_high_fraction", "is a fraction (0 to 1)")
         need(0 < self.adc_percentile <= 100, "adc_percentile", "must be in (0, 100]")
         need(self.device_k > 0, "device_k", "must be positive")
+        for name in ("read_pulse", "dac_energy", "adc_fom", "digital_energy"):
+            v = getattr(self, name)
+            need(math.isfinite(v), name, "must be a finite number (an energy model value)")
+            need(v >= 0, name, "must not be negative (an energy model value)")
+        need(self.read_pulse > 0, "read_pulse",
+             "a read pulse of zero duration reads nothing", hint="e.g. read_pulse = 10e-9 (s)")
         for name in ("array_rows", "array_cols", "repeats", "calibration_size"):
             need(getattr(self, name) >= 1, name, "must be at least 1")
         min_cols = 2 if (self.mapping == "differential"

@@ -106,6 +106,12 @@ class LayerStats:
         Transfer-matrix cache lookups of the layer's tiles.
     mvm_batches : int
         Tile matmuls served from the cached transfer matrices.
+    energy : dict
+        Energy per test image [J] by part (``cells``, ``row_wires``, ``col_wires``,
+        ``drivers``, ``sense``, ``dac``, ``adc``, ``digital``; sums ``array``, ``wires``,
+        ``periphery``, ``total``), the counts behind them per image and the effective
+        ``ops`` and ``ops_per_joule`` (see :mod:`xbar.network.energy`); empty when
+        energy is off.
     """
 
     name: str
@@ -122,6 +128,7 @@ class LayerStats:
     cache_hits: int = 0
     cache_misses: int = 0
     mvm_batches: int = 0
+    energy: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -151,8 +158,13 @@ class EvaluationResult:
     layer_stats : list of LayerStats
     cache : dict
         Transfer-matrix lookups of this call: ``hits``, ``misses`` (matrices
-        computed), ``seconds`` (spent computing them); ``entries`` in the cache.
+        computed), ``seconds`` (spent computing them); ``entries`` in the cache;
+        ``forms_seconds`` spent computing the tiles' power forms (energy).
     config : AnalogConfig
+    energy : dict
+        Whole-network energy per test image [J] (averaged over chips), by part as in
+        :attr:`LayerStats.energy`, with ``ops`` and ``ops_per_joule``; empty when
+        energy is off.
     """
 
     accuracy: float
@@ -168,6 +180,7 @@ class EvaluationResult:
     layer_stats: list[LayerStats]
     cache: dict
     config: AnalogConfig
+    energy: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dictionary of every field."""
@@ -185,6 +198,7 @@ class EvaluationResult:
             "layer_stats": [vars(s).copy() for s in self.layer_stats],
             "cache": dict(self.cache),
             "config": self.config.to_dict(),
+            "energy": dict(self.energy),
         }
 
 
@@ -225,6 +239,7 @@ class AnalogLayer:
         self.mvm_batches = 0
         self.cache_hits = 0
         self.cache_misses = 0
+        self.meter = None  # an xbar.network.energy.LayerMeter when energy is accounted
 
     def _adc_signed(self, p: int) -> bool:
         plane = self.plan.mapping.planes[p]
@@ -263,16 +278,22 @@ class AnalogLayer:
         adc_on = cfg.adc_bits > 0
         need_cal = adc_on and any(r is None for r in self.adc_ranges)
         Y = np.zeros((X.shape[0], mapping.n_out))
+        meter = self.meter if (track and not calibrate) else None
+        if meter is not None:
+            meter.count_macs(X, mapping.n_out)
         # ADC inputs (weight, tile spec, A, row-sum of V), kept only to calibrate ranges
         raw: list[tuple[float, TileSpec, np.ndarray, np.ndarray | None]] = []
         for sign, xp in passes:
             for w_t, levels in input_steps(xp / xs, cfg):
                 V = levels * cfg.v_read
+                step = meter.step(V) if meter is not None else None
                 for tile in self.tiles:
                     s = tile.spec
                     Vt = V[:, s.r0:s.r1]
                     A = tile.combine(tile.currents(Vt, cfg, rng))
                     self.mvm_batches += 1
+                    if step is not None:
+                        step.read(tile)
                     sumV = None
                     if s.kind == "offset" and not s.reference:
                         sumV = Vt.sum(axis=1, keepdims=True)
@@ -344,7 +365,7 @@ class AnalogNetwork:
 
 
 def program_chip(plans: list[LayerPlan], folded_model, config: AnalogConfig, chip: int,
-                 cache: TransferCache) -> AnalogNetwork:
+                 cache: TransferCache, energy: bool = False) -> AnalogNetwork:
     """Program chip ``chip``: errors, stuck cells, drift and transfer matrices of every tile.
 
     Draw order (fixed, so a chip is reproducible): for each layer in forward order,
@@ -352,6 +373,7 @@ def program_chip(plans: list[LayerPlan], folded_model, config: AnalogConfig, chi
     error, stuck cells; then the layer's bias errors.  Differential pairs that a
     bi-scale plane leaves unused (the weight lives in the other scale group) stay
     off at g_min without programming error (stuck faults and drift still apply).
+    ``energy=True`` attaches a :class:`~xbar.network.energy.LayerMeter` to every layer.
     """
     rng = chip_rng(config.seed, chip)
     layers = {}
@@ -390,6 +412,10 @@ def program_chip(plans: list[LayerPlan], folded_model, config: AnalogConfig, chi
         bias_delta = perturb_bias(layer.b, m.w_range_half, config, rng)
         al = AnalogLayer(plan, tiles, bias_delta, config)
         al.cache_hits, al.cache_misses = cache.hits - h0, cache.misses - m0
+        if energy:
+            from .energy import LayerMeter
+
+            al.meter = LayerMeter(config, cache)
         layers[plan.name] = al
     return AnalogNetwork(layers, chip, config)
 
@@ -431,7 +457,7 @@ def default_batch_size(model) -> int:
 def evaluate(model, config: AnalogConfig, *, dataset=None, limit: int | None = None,
              chips: Iterable[int] | None = None, progress: Callable[[int, int], None] | None = None,
              cache: TransferCache | None = None, batch_size: int | None = None,
-             ideal_accuracy: float | None = None) -> EvaluationResult:
+             ideal_accuracy: float | None = None, energy: bool = True) -> EvaluationResult:
     """Test accuracy of ``model`` on simulated analog hardware.
 
     Parameters
@@ -460,6 +486,10 @@ def evaluate(model, config: AnalogConfig, *, dataset=None, limit: int | None = N
         draws depend on it; keep it fixed to reproduce numbers.
     ideal_accuracy : float, optional
         Skip computing the digital accuracy and report this value instead.
+    energy : bool
+        Account the energy of every read (exact array power, DAC, ADC, digital; see
+        :mod:`xbar.network.energy`) into ``result.energy`` and each layer's
+        ``energy`` (default True).
 
     Returns
     -------
@@ -497,6 +527,7 @@ def evaluate(model, config: AnalogConfig, *, dataset=None, limit: int | None = N
     bs = int(batch_size) if batch_size else default_batch_size(model)
     cache = cache if cache is not None else default_cache()
     c_hits, c_misses, c_seconds = cache.hits, cache.misses, cache.seconds
+    f_seconds = cache.forms_seconds
 
     t0 = time.perf_counter()
     folded, plans = plan_network(model, config)
@@ -510,9 +541,10 @@ def evaluate(model, config: AnalogConfig, *, dataset=None, limit: int | None = N
     infer_seconds = 0.0
     stats: dict[str, LayerStats] = {}
     counts: dict[str, list[int]] = {}
+    tallies: dict = {}
     for chip in chips:
         t0 = time.perf_counter()
-        net = program_chip(plans, folded, config, chip, cache)
+        net = program_chip(plans, folded, config, chip, cache, energy=energy)
         net.calibrate(folded, x_cal)
         setup += time.perf_counter() - t0
 
@@ -527,12 +559,14 @@ def evaluate(model, config: AnalogConfig, *, dataset=None, limit: int | None = N
         infer_seconds += time.perf_counter() - t1
         accuracies.append(float(np.mean(pred == y)))
         _accumulate_stats(stats, counts, net, x.shape[0], len(accuracies))
+        _accumulate_energy(tallies, net)
         logger.debug("chip %d: accuracy %.4f", chip, accuracies[-1])
     n_ch = len(chips)
     for s in stats.values():
         s.input_scale /= n_ch
         s.rel_error /= n_ch
         s.adc_ranges = [r / n_ch for r in s.adc_ranges]
+    energy_total = _finish_energy(tallies, stats, x.shape[0] * n_ch)
     seconds = time.perf_counter() - t_start
     acc = np.asarray(accuracies)
     return EvaluationResult(
@@ -548,9 +582,32 @@ def evaluate(model, config: AnalogConfig, *, dataset=None, limit: int | None = N
         per_image_seconds=infer_seconds / max(1, x.shape[0] * n_ch),
         layer_stats=list(stats.values()),
         cache={"hits": cache.hits - c_hits, "misses": cache.misses - c_misses,
-               "entries": len(cache), "seconds": cache.seconds - c_seconds},
+               "entries": len(cache), "seconds": cache.seconds - c_seconds,
+               "forms_seconds": cache.forms_seconds - f_seconds},
         config=config,
+        energy=energy_total,
     )
+
+
+def _accumulate_energy(tallies: dict, net: AnalogNetwork) -> None:
+    """Add every metered layer's tally of this chip to ``tallies`` (by layer name)."""
+    from .energy import EnergyTally
+
+    for name, al in net.layers.items():
+        if al.meter is not None:
+            tallies.setdefault(name, EnergyTally()).add(al.meter.tally)
+
+
+def _finish_energy(tallies: dict, stats: dict[str, LayerStats], images: int) -> dict:
+    """Per-image energies into each layer's stats; the whole network's per-image dict."""
+    if not tallies:
+        return {}
+    from .energy import energy_summary
+
+    per_layer, total = energy_summary(tallies, images)
+    for name, e in per_layer.items():
+        stats[name].energy = e
+    return total
 
 
 def _accumulate_stats(stats: dict[str, LayerStats], counts: dict[str, list[int]],

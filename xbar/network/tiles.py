@@ -158,7 +158,9 @@ class TransferCache:
     Keys hash the programmed conductances (after every error), the four
     resistances and the topology, so any change of conductances, errors or
     resistances gives a new key.  ``hits`` / ``misses`` count lookups;
-    ``seconds`` is the time spent computing missed entries.
+    ``seconds`` is the time spent computing missed entries.  The tiles' power forms
+    (:meth:`power_forms`) live in the same store under the same key, counted by
+    ``forms_hits`` / ``forms_misses`` / ``forms_seconds``.
 
     Parameters
     ----------
@@ -170,6 +172,9 @@ class TransferCache:
     hits: int = 0
     misses: int = 0
     seconds: float = 0.0
+    forms_hits: int = 0
+    forms_misses: int = 0
+    forms_seconds: float = 0.0
     _store: OrderedDict = field(default_factory=OrderedDict, repr=False)
     _bytes: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -210,8 +215,42 @@ class TransferCache:
                 self._bytes += W.nbytes
             while self._bytes > self.max_bytes and len(self._store) > 1:
                 _, old = self._store.popitem(last=False)
-                self._bytes -= old.nbytes
+                self._bytes -= _nbytes(old)
         return W
+
+    def power_forms(self, G: np.ndarray, config: AnalogConfig):
+        """Power of a tile as quadratic forms of its inputs
+        (:class:`xbar.crossbar.power.PowerForms`, linear or small-signal cells), cached
+        beside the transfer matrix under the same key.
+
+        Without any resistance the power is exactly ``sum_ij G_ij V_i^2``: the cells'
+        form is ``diag(sum_j G_ij)`` (not cached).
+        """
+        from ..crossbar.power import PowerForms
+
+        if not config.parasitics:
+            q = np.diag(G.sum(axis=1))
+            return PowerForms(Q={"cells": q, "supplied": q}, attenuation=np.ones_like(G))
+        key = ("power", _key(G, config))
+        with self._lock:
+            forms = self._store.get(key)
+            if forms is not None:
+                self.forms_hits += 1
+                self._store.move_to_end(key)
+                return forms
+            self.forms_misses += 1
+        t0 = time.perf_counter()
+        forms = make_crossbar(G, config, linear=True).power_forms()
+        size = _nbytes(forms)
+        with self._lock:
+            self.forms_seconds += time.perf_counter() - t0
+            if key not in self._store:
+                self._store[key] = forms
+                self._bytes += size
+            while self._bytes > self.max_bytes and len(self._store) > 1:
+                _, old = self._store.popitem(last=False)
+                self._bytes -= _nbytes(old)
+        return forms
 
     def __len__(self) -> int:
         return len(self._store)
@@ -223,9 +262,18 @@ class TransferCache:
             self._bytes = 0
 
     def stats(self) -> dict:
-        """``{"hits", "misses", "entries", "seconds"}``."""
+        """``{"hits", "misses", "entries", "seconds"}`` of the transfer matrices, and
+        ``forms_hits``, ``forms_misses``, ``forms_seconds`` of the power forms."""
         return {"hits": self.hits, "misses": self.misses, "entries": len(self._store),
-                "seconds": self.seconds}
+                "seconds": self.seconds, "forms_hits": self.forms_hits,
+                "forms_misses": self.forms_misses, "forms_seconds": self.forms_seconds}
+
+
+def _nbytes(entry) -> int:
+    """Bytes of a cached transfer matrix or power forms."""
+    if isinstance(entry, np.ndarray):
+        return entry.nbytes
+    return sum(q.nbytes for q in entry.Q.values()) + entry.attenuation.nbytes
 
 
 _DEFAULT_CACHE: TransferCache | None = None
@@ -255,6 +303,7 @@ class Tile:
     spec: TileSpec
     G: np.ndarray
     W_eff: np.ndarray
+    last_solution: object = field(default=None, repr=False)  # exact mode: the last solve
     _crossbar: object = None
     _series: list = field(default_factory=list, repr=False)
 
@@ -291,7 +340,8 @@ class Tile:
         else:
             if self._crossbar is None:
                 self._crossbar = make_crossbar(self.G, config)
-            I = np.asarray(self._crossbar.solve(V).output, dtype=float)
+            self.last_solution = self._crossbar.solve(V)
+            I = np.asarray(self.last_solution.output, dtype=float)
         if rng is not None and config.read_noise_sigma > 0:
             from .nonideal import read_noise
 

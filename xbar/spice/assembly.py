@@ -208,7 +208,7 @@ class Pattern:
     def build(cls, circuit: Circuit) -> Pattern:
         """Compute the sparsity pattern and stamp slots of ``circuit``."""
         lay = Layout.of(circuit)
-        u = _unknown_map(lay.n_ext)
+        u = _unknown_map(lay.n_ext + lay.n_branch)  # branch j: extended index n_ext + j
         nv = lay.n_voltage
         R, V, I = circuit.resistors, circuit.vsources, circuit.isources
         G, E, D = circuit.vccs, circuit.vcvs, circuit.diodes
@@ -270,7 +270,7 @@ class Pattern:
         if nD:
             nl_parts.append(_two_terminal(u[lay.diode_prime], u[np.asarray(D.nneg)],
                                           np.arange(nD)))
-        bgroups = _group_bsources(circuit, nD)
+        bgroups = _group_bsources(circuit, nD, lay.n_ext)
         n_bderiv = 0
         for g in bgroups:
             n, m = g.controls.shape[:2]
@@ -345,6 +345,54 @@ class Pattern:
             data[self.diag_slots] += gshunt
         return data
 
+    def residual(self, b: np.ndarray, x: np.ndarray, nl_params: np.ndarray | None = None,
+                 gshunt: float = 0.0) -> np.ndarray:
+        """``b - A x`` computed from the stamps, not from the assembled matrix.
+
+        Each stamp's product ``sign * param * x[col]`` is formed on its own and the
+        products of a row are summed in extended precision, so a diagonal such as
+        ``1 + 4e-5`` (rounded when assembled) does not lose the small conductance:
+        the residual that iterative refinement needs in nearly singular circuits.
+        ``x`` is a vector or a block (columns).
+        """
+        rows, cols, vals = self._residual_terms(nl_params, gshunt)
+        order = self.__dict__.get("_res_order")
+        if order is None or len(order) != len(rows):
+            order = np.argsort(rows, kind="stable")
+            srows = rows[order]
+            starts = np.flatnonzero(np.r_[True, srows[1:] != srows[:-1]]) if len(srows) else \
+                np.zeros(0, dtype=np.int64)
+            self.__dict__["_res_order"] = order
+            self.__dict__["_res_starts"] = (starts, srows[starts] if len(srows) else starts)
+        starts, urows = self.__dict__["_res_starts"]
+        x = np.asarray(x, dtype=np.float64)
+        v = vals[order]
+        prod = (v[:, None] * x[cols[order]]) if x.ndim == 2 else v * x[cols[order]]
+        r = np.asarray(b, dtype=np.longdouble).copy()
+        if len(prod):
+            r[urows] -= np.add.reduceat(prod.astype(np.longdouble), starts, axis=0)
+        return r.astype(np.float64)
+
+    def _residual_terms(self, nl_params, gshunt):
+        lin, nl = self.linear, self.nonlinear
+        parts_r = [lin.rows]
+        parts_c = [lin.cols]
+        parts_v = [lin.signs * self.linear_params[lin.pidx]]
+        if len(nl) and nl_params is not None and len(nl_params):
+            parts_r.append(nl.rows)
+            parts_c.append(nl.cols)
+            parts_v.append(nl.signs * np.asarray(nl_params, dtype=np.float64)[nl.pidx])
+        elif len(nl):  # nonlinear stamps present but no values: zeros keep the layout
+            parts_r.append(nl.rows)
+            parts_c.append(nl.cols)
+            parts_v.append(np.zeros(len(nl)))
+        nv = self.layout.n_voltage
+        diag = np.arange(nv, dtype=np.int64)
+        parts_r.append(diag)
+        parts_c.append(diag)
+        parts_v.append(np.full(nv, float(gshunt)))
+        return np.concatenate(parts_r), np.concatenate(parts_c), np.concatenate(parts_v)
+
     def matrix(self, data: np.ndarray) -> sp.csr_matrix:
         """A CSR matrix sharing this pattern's structure with values ``data``."""
         n = self.size
@@ -376,7 +424,13 @@ def _sparse(rows, cols, vals, n, m) -> sp.csr_matrix:
     return sp.csr_matrix((v[keep], (r[keep], c[keep])), shape=(n, m))
 
 
-def _group_bsources(circuit: Circuit, first_param: int) -> list[BGroup]:
+def _extended_index(k, n_ext: int) -> np.ndarray:
+    """Circuit node index -> extended index; ``-(j+1)`` (branch ``j``) -> ``n_ext + j``."""
+    k = np.asarray(k, dtype=np.int64)
+    return np.where(k >= 0, k, n_ext - k - 1)
+
+
+def _group_bsources(circuit: Circuit, first_param: int, n_ext: int) -> list[BGroup]:
     """Group behavioural sources so that each group is evaluated in one vectorised call.
 
     Sources whose expressions share a structure and differ only in numeric
@@ -401,13 +455,13 @@ def _group_bsources(circuit: Circuit, first_param: int) -> list[BGroup]:
         srcs = [circuit.bsources[k] for k in members]
         m = len(srcs[0].controls)
         ctrl = np.array([[list(c) for c in s.controls] for s in srcs], dtype=np.int64)
-        ctrl = ctrl.reshape(len(srcs), m, 2)
+        ctrl = _extended_index(ctrl.reshape(len(srcs), m, 2), n_ext)
         expr = srcs[0].expr
         if key[0] == "template" and len({s.expr.canonical for s in srcs}) > 1:
             expr = TemplateExpression(expr._ast, np.array(consts[key], dtype=np.float64).T)
         out.append(BGroup(expr, np.array(members, dtype=np.int64),
-                          np.array([s.npos for s in srcs], dtype=np.int64),
-                          np.array([s.nneg for s in srcs], dtype=np.int64), ctrl, offset))
+                          _extended_index([s.npos for s in srcs], n_ext),
+                          _extended_index([s.nneg for s in srcs], n_ext), ctrl, offset))
         offset += len(srcs) * m
     return out
 

@@ -30,6 +30,22 @@ from ..errors import Location
 GROUND_NAMES = frozenset({"0", "gnd"})
 
 
+def spice_name(name: str) -> str:
+    """ngspice's name for an element: ``x1.x2.vm`` (inside subcircuits) is ``v.x1.x2.vm``.
+
+    Only names of elements inside subcircuit instances (they start with ``x``) change;
+    the letter is the first one of the last path part, so an element whose own name
+    has a period needs :meth:`Circuit.spice_name` (which knows where the path ends).
+
+    >>> spice_name("V1"), spice_name("x1.x2.vm"), spice_name("va.b")
+    ('v1', 'v.x1.x2.vm', 'va.b')
+    """
+    name = name.lower()
+    if not name.startswith("x") or "." not in name.rstrip("."):
+        return name
+    return f"{name.rstrip('.').rsplit('.', 1)[1][0]}.{name}"
+
+
 @dataclass(frozen=True)
 class Options:
     """Simulator options, as ``.options`` sets them (SPICE defaults).
@@ -132,7 +148,11 @@ class BSource:
 
     ``expr`` is an :class:`xbar.spice.expr.Expression`; its controlling voltages are
     given as node-index pairs in ``controls`` (``(a, 0)`` for ``V(a)``), in the
-    order the expression's ``evaluate`` expects them.
+    order the expression's ``evaluate`` expects them.  A negative index ``-(j+1)``
+    stands for branch ``j`` (V sources, then E sources): as a control ``(-(j+1), 0)``
+    it is that branch's current (``I(Vname)``); as ``nneg`` it puts the current into
+    the branch's equation instead of a node (how ``B ... V=expr`` and ``H`` sources are
+    built: a 0 V branch whose equation gets ``-expr``).
     """
 
     name: str
@@ -190,6 +210,14 @@ class Circuit:
         Element name -> :class:`~xbar.errors.Location` of its card, for errors.
     source_file : str
         Path of the netlist, or ``"<string>"``.
+    spice_names : dict
+        Flattened name -> ngspice's name, for the branch elements (V, E, ...) inside
+        subcircuit instances (``x1.vq.r`` -> ``v.x1.vq.r``); other names are ngspice's.
+    notes : list of str
+        What the reader skipped or changed, as ``file:line: text`` (non-DC analyses,
+        defaults ngspice applies, unknown options); the CLI prints them to stderr.
+    nodesets : dict
+        Node index -> ``.nodeset`` voltage [V], the Newton starting point.
     """
 
     title: str = ""
@@ -205,6 +233,14 @@ class Circuit:
     analyses: list = field(default_factory=list)
     locations: dict[str, Location] = field(default_factory=dict)
     source_file: str = "<string>"
+    spice_names: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    nodesets: dict[int, float] = field(default_factory=dict)
+
+    def spice_name(self, name: str) -> str:
+        """ngspice's name of element ``name`` (``x1.vq.r`` -> ``v.x1.vq.r``)."""
+        key = name.lower()
+        return self.spice_names.get(key, key)
 
     @property
     def n_nodes(self) -> int:

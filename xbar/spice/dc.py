@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import CircuitError, XbarError
-from .circuit import Circuit, DCSweep, Op, Options
+from .circuit import Circuit, DCSweep, Op, Options, spice_name  # noqa: F401 (re-export)
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,8 @@ class _Named:
             idx = {n: i for i, n in enumerate(self.branch_names)}
             # hierarchical sources also answer to their plain path ("x1.vm" for "v.x1.vm")
             for i, n in enumerate(self.branch_names):
-                if "." in n:
-                    idx.setdefault(n.split(".", 1)[1], i)
+                if n[1:3] == ".x":
+                    idx.setdefault(n[2:], i)
             self.__dict__["_bidx"] = idx
         if key not in idx:
             raise XbarError(f"no voltage source (V or E) named {name!r} in the solution",
@@ -191,6 +191,14 @@ def solve_dc(circuit: Circuit, options: Options | None = None, *, analysis=None,
     from .newton import DCSystem
     from .topology import check_topology
 
+    if not isinstance(circuit, Circuit):
+        what = type(circuit).__name__
+        hint = ("read it first: xbar.solve_dc(xbar.read_netlist(text_or_path))"
+                if isinstance(circuit, str | bytes) or hasattr(circuit, "__fspath__") else
+                "build one with xbar.read_netlist(...) or xbar.spice.circuit.Circuit(...)")
+        raise XbarError(f"solve_dc needs a Circuit, got {what}"
+                        + (" (netlist text or a path?)" if what in ("str", "bytes") else ""),
+                        hint=hint)
     opts = options if options is not None else circuit.options
     _check_options(opts)
     if analysis is None:
@@ -199,7 +207,8 @@ def solve_dc(circuit: Circuit, options: Options | None = None, *, analysis=None,
     system = DCSystem(circuit, opts)
     lay = system.layout
     named = dict(node_names=[n.lower() for n in circuit.node_names[1:]],
-                 branch_names=[spice_name(n) for n in circuit.vsources.name + circuit.vcvs.name],
+                 branch_names=[circuit.spice_name(n)
+                               for n in circuit.vsources.name + circuit.vcvs.name],
                  n_voltage=lay.n_voltage)
     if isinstance(analysis, DCSweep):
         return _sweep(circuit, system, analysis, named, progress)
@@ -208,7 +217,7 @@ def solve_dc(circuit: Circuit, options: Options | None = None, *, analysis=None,
     if system.is_linear:
         x = system.solve_linear(system.sources[:, None])[:, 0]
         return OperatingPoint(**named, x=x, iterations=1, strategy="linear")
-    res, strategy = system.operating_point()
+    res, strategy = system.operating_point(x0=system.start_point())
     return OperatingPoint(**named, x=res.x, iterations=res.iterations, strategy=strategy)
 
 
@@ -242,18 +251,6 @@ def _check_options(opts: Options) -> None:
         v = val[field_name]
         if not (np.isfinite(v) and v > -273.15):
             raise ConfigError(f"options.{field_name} must be above -273.15 degC, got {v:g}")
-
-
-def spice_name(name: str) -> str:
-    """ngspice's name for an element: ``x1.x2.vm`` (inside subcircuits) is ``v.x1.x2.vm``.
-
-    >>> spice_name("V1"), spice_name("x1.x2.vm")
-    ('v1', 'v.x1.x2.vm')
-    """
-    name = name.lower()
-    if "." not in name:
-        return name
-    return f"{name.rsplit('.', 1)[1][0]}.{name}"
 
 
 def _sweep_index(circuit: Circuit, name: str, dc: DCSweep) -> int:

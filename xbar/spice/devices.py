@@ -134,6 +134,19 @@ def diode_current(vd: np.ndarray, p: DiodeParams, gmin: float):
     return cd + gmin * vd, gd + gmin
 
 
+def diode_at_clamp(vd: np.ndarray, p: DiodeParams) -> np.ndarray:
+    """Where the junction's exponential sits at its overflow clamp (``exp(709)``).
+
+    A current computed there is not the model's value, so a Newton result with
+    such a diode is not a solution (:class:`~xbar.errors.ConvergenceError`).
+    """
+    vd = np.asarray(vd, dtype=np.float64)
+    fwd = vd >= -3.0 * p.vte
+    brk = p.bv_given & (vd < -p.tbv) & ~fwd
+    with np.errstate(all="ignore"):
+        return (fwd & (vd / p.vte >= _MAX_EXP)) | (brk & (-(p.tbv + vd) / p.vtebrk >= _MAX_EXP))
+
+
 def pnjlim(vnew, vold, vt, vcrit):
     """ngspice's ``DEVpnjlim`` (vectorised): limit a junction voltage update.
 

@@ -30,6 +30,7 @@ from .assembly import Pattern
 from .circuit import Circuit, Options
 from .devices import (
     DiodeParams,
+    diode_at_clamp,
     diode_current,
     evaluate_bsource,
     limit_bsource,
@@ -131,18 +132,28 @@ class DCSystem:
         return self.circuit.is_linear
 
     # ------------------------------------------------------------ helpers
+    def start_point(self) -> np.ndarray:
+        """Newton's starting unknowns: the ``.nodeset`` voltages, zero elsewhere."""
+        x0 = np.zeros(self.layout.size)
+        for node, value in self.circuit.nodesets.items():
+            if node > 0:
+                x0[node - 1] = value
+        return x0
+
     def rhs(self, source_values: np.ndarray) -> np.ndarray:
         """Right-hand side(s) of the independent sources (vector or block (n_src, k))."""
         return self.pattern.source_matrix @ source_values
 
     def extended(self, x: np.ndarray) -> np.ndarray:
-        """Voltages of all extended nodes (ground first) from the unknown vector."""
-        return np.concatenate([[0.0], x[: self.layout.n_voltage]])
+        """Ground (0), then every unknown: extended node ``k`` is entry ``k`` and branch
+        ``j`` (its current) entry ``n_ext + j``, as behavioural-source controls index them."""
+        return np.concatenate([[0.0], x])
 
     def solve_linear(self, source_block: np.ndarray) -> np.ndarray:
         """Solve a linear circuit for a block of source vectors (n_src, k) -> (n, k)."""
         self.factorizer.factorize(self.pattern.matrix(self.base))
-        return self.factorizer.solve(self.rhs(source_block))
+        return self.factorizer.solve(self.rhs(source_block),
+                                     residual=lambda b, x: self.pattern.residual(b, x))
 
     def _control_voltages(self, ve: np.ndarray):
         vd = ve[self.layout.diode_prime] - ve[self.d_neg] if self.diodes is not None else None
@@ -213,11 +224,12 @@ class DCSystem:
         return names
 
     def _overflowed(self, state: DeviceState) -> list[str]:
-        """Devices whose current or conductance is not finite or beyond :data:`I_OVERFLOW`."""
+        """Devices whose current or conductance is not finite or beyond :data:`I_OVERFLOW`,
+        and diodes whose exponential sits at its clamp (not the model's current)."""
         d_bad = None
         if self.diodes is not None and len(state.cd):
             d_bad = ~(np.isfinite(state.cd) & np.isfinite(state.gd)
-                      & (np.abs(state.cd) <= I_OVERFLOW))
+                      & (np.abs(state.cd) <= I_OVERFLOW)) | diode_at_clamp(state.vd, self.diodes)
         b_bad = [~(np.isfinite(i) & np.all(np.isfinite(di), axis=1) & (np.abs(i) <= I_OVERFLOW))
                  for i, di in zip(state.ib, state.dib, strict=True)]
         if (d_bad is None or not d_bad.any()) and not any(m.any() for m in b_bad):
@@ -249,7 +261,8 @@ class DCSystem:
             ib[g.members] = i - np.sum(di * v, axis=1)
         b = self.rhs(src) + pat.nl_rhs_matrix @ np.concatenate(ieq + [ib])
         self.factorizer.factorize(pat.matrix(data))
-        return self.factorizer.solve(b)
+        return self.factorizer.solve(
+            b, residual=lambda b_, x_: pat.residual(b_, x_, nl, gshunt))
 
     def _device_converged(self, x: np.ndarray, state: DeviceState) -> tuple[bool, str]:
         bad = self._device_failures(x, state)

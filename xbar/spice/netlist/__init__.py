@@ -65,7 +65,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...errors import Location, NetlistError
-from ..circuit import Circuit
+from ..circuit import Circuit, spice_name
 from .builder import Builder
 from .lexer import EXPECTED, Reader, decode
 from .scopes import Context, ModelDef, Scope
@@ -76,7 +76,8 @@ __all__ = ["read_netlist", "ngspice_name", "EXPECTED"]
 def ngspice_name(name: str) -> str:
     """ngspice's name of a flattened element: ``x1.x2.r1`` -> ``r.x1.x2.r1``.
 
-    Top-level names are unchanged.
+    Top-level names are unchanged (also ``va.b``); an element whose own name has a
+    period inside a subcircuit needs :meth:`Circuit.spice_name`.
 
     Examples
     --------
@@ -85,10 +86,7 @@ def ngspice_name(name: str) -> str:
     >>> ngspice_name("r1")
     'r1'
     """
-    if "." not in name:
-        return name
-    last = name.rsplit(".", 1)[1]
-    return f"{last[0]}.{name}"
+    return spice_name(name)
 
 
 def read_netlist(source: str | Path, *, name: str | None = None) -> Circuit:
@@ -157,6 +155,12 @@ def read_netlist(source: str | Path, *, name: str | None = None) -> Circuit:
     reader = Reader()
     reader.stack = stack
     reader.read_text(text, file, base, top=True)
+    for open_card, closer in ((reader.control, ".endc"), (reader.lib_skip, ".endl")):
+        if open_card is not None:
+            word = open_card.text.split()[0].lower()
+            raise NetlistError(f"unterminated {word} block (opened at {open_card.file}:"
+                               f"{open_card.line}): {closer} is missing",
+                               location=open_card.loc(), hint=f"add {closer}")
     builder = Builder(reader, file)
     subckts, models, params_cards, elements = builder.collect(reader.cards)
     params: dict[str, float] = {}

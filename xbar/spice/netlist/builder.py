@@ -87,6 +87,16 @@ class Builder(Scopes, ElementCards, DirectiveCards):
         self.e = ControlledRows()
         self.d = DiodeRows()
         self.b: list[BSource] = []
+        self.spice_names: dict[str, str] = {}
+        #: resistors with temperature coefficients: (row, tc1, tc2, temp or None, dtemp)
+        self.r_thermal: list[tuple[int, float, float, float | None, float]] = []
+        self.notes: list[str] = reader.notes
+        self.skipped: dict[str, Card] = {}  # non-DC analyses and output: word -> first card
+        self.nodeset_cards: list[tuple[str, float, Card, int]] = []
+        self.funcs: dict[str, tuple[list[str], str, Card]] = {}
+        self.globals: set[str] = set()
+        #: behavioural sources whose controls name branch currents: (BSource, card)
+        self.branch_controls: list[tuple[BSource, Card]] = []
         self.options = Options()
         self.analyses: list = []
         self.dc_cards: list[DCCard] = []
@@ -97,6 +107,18 @@ class Builder(Scopes, ElementCards, DirectiveCards):
     # ---------------------------------------------------------------- result
     def circuit(self) -> Circuit:
         """The flat :class:`Circuit` of everything read so far."""
+        self.resolve_branch_controls()
+        nodesets = self.resolve_nodesets()
+        if self.skipped:
+            words = sorted(self.skipped)
+            first = self.skipped[words[0]]
+            self.notes.append(f"{first.file}:{first.line}: skipped " + ", ".join(words)
+                              + " (xbar is a DC solver: only .op and .dc run)")
+        for k, tc1, tc2, temp, dtemp in self.r_thermal:
+            # ngspice: R(T) = R (1 + TC1 dT + TC2 dT^2), dT = T - TNOM, T = TEMP or temp + DTEMP
+            t = temp if temp is not None else self.options.temp + dtemp
+            dt = t - self.options.tnom
+            self.r.value[k] = self.r.value[k] * (1.0 + tc1 * dt + tc2 * dt * dt)
         return Circuit(
             title=self.title, node_names=self.node_names, resistors=self.r.table(),
             vsources=self.v.table(), isources=self.i.table(), vccs=self.g.table(),
@@ -104,8 +126,42 @@ class Builder(Scopes, ElementCards, DirectiveCards):
             analyses=self.analyses,
             locations=Locations((k, v) for k, v in self.names.items()
                                  if k not in self.instances),
-            source_file=self.source_file,
+            source_file=self.source_file, spice_names=self.spice_names, notes=self.notes,
+            nodesets=nodesets,
         )
+
+    def resolve_branch_controls(self) -> None:
+        """``I(vx)`` controls -> ``(-(j+1), 0)`` with ``j`` the branch of ``vx`` (V then E)."""
+        if not self.branch_controls:
+            return
+        branch = {n: j for j, n in enumerate(self.v.name)}
+        n_v = len(self.v.name)
+        for k, n in enumerate(self.e.name):
+            branch.setdefault(n, n_v + k)
+        for src, card in self.branch_controls:
+            pairs = []
+            for p, q in src.controls:
+                if isinstance(p, tuple):
+                    _, name, _ = p
+                    if name not in branch:
+                        raise err(card, None, f"{src.name}: I({name.rsplit('.', 1)[-1]}) needs "
+                                  f"a V, E, H, L or B V= source named {name!r}",
+                                  "a current is measured through a voltage source (V<name> a b 0)")
+                    p = -(branch[name] + 1)
+                pairs.append((p, q))
+            src.controls = pairs
+
+    def resolve_nodesets(self) -> dict[int, float]:
+        """``.nodeset`` node names -> node indices (the nodes must exist)."""
+        out = {}
+        for name, value, card, off in self.nodeset_cards:
+            idx = 0 if name in ("0", "gnd") else self.node_index.get(name)
+            if idx is None:
+                raise err(card, off, f".nodeset names node {name!r}, which is not in the circuit",
+                          "expected: " + EXPECTED[".nodeset"])
+            if idx:
+                out[idx] = value
+        return out
 
     def check_sweeps(self) -> None:
         """Every ``.dc`` card sweeps existing, distinct independent sources."""

@@ -22,6 +22,8 @@ logger = logging.getLogger("xbar.spice.netlist")
 _OUTPUT_ONLY = {".print", ".plot", ".save", ".probe", ".width"}
 _ANALYSES = {".tran", ".ac", ".noise", ".tf", ".pz", ".disto", ".sens", ".four", ".fourier",
              ".pss", ".sp", ".meas", ".measure"}
+#: ngspice options that would change a DC solution and that xbar does not implement
+_OPTIONS_CHANGING_DC = {"rshunt", "rseries"}
 _OPTION_FIELDS = {"reltol": float, "abstol": float, "vntol": float, "gmin": float,
                   "itl1": int, "itl2": int, "temp": float, "tnom": float}
 _DIODE_PARAMS = {"is": "is_", "n": "n", "rs": "rs", "bv": "bv", "ibv": "ibv"}
@@ -109,24 +111,44 @@ class DirectiveCards:
         if word == ".title" and top:
             self.title = card.text.strip()[6:].strip()
             return
-        if word in _OUTPUT_ONLY:
+        if word in _OUTPUT_ONLY or word in (".func", ".global"):  # (.func/.global: read before)
             logger.info("%s: skipping output directive %s", card.loc(), word)
             return
         if word in (".options", ".option", ".opt", ".op", ".dc", ".title", ".temp"):
             raise err(card, None, f"{word} is not allowed inside a subcircuit",
-                       "put analysis and option cards at the top level")
+                      "put analysis and option cards at the top level")
         if word in _ANALYSES:
-            raise err(card, None, f"xbar supports DC analysis only: {word} is not supported",
-                       "use .op or .dc")
-        if word in (".control", ".endc"):
-            raise err(card, None, f"{word} blocks (ngspice scripts) are not supported",
-                       "xbar reads circuits only; use .op or .dc")
-        if word in (".nodeset", ".ic", ".lib", ".endl", ".global", ".func", ".csparam",
-                    ".if", ".else", ".elseif", ".endif", ".model", ".subckt", ".ends"):
-            raise err(card, None, f"{word} is not supported by xbar")
+            self.skipped.setdefault(word, card)
+            return
+        if word == ".ic":
+            self.note(card, ".ic ignored (initial conditions do not change a DC solution)")
+            return
+        if word == ".nodeset" and top:
+            self.parse_nodeset(card, low, ctx)
+            return
+        if word == ".endc":
+            raise err(card, None, ".endc without a .control card", "expected: .control ... .endc")
+        if word in (".csparam", ".if", ".else", ".elseif", ".endif", ".nodeset", ".model",
+                    ".subckt", ".ends"):
+            raise err(card, None, f"{word} is not supported by xbar"
+                      + (" inside a subcircuit" if word in (".nodeset",) else ""))
         raise err(card, None, f"unknown card {word!r}",
-                   "known cards: .param .subckt .ends .include .model .options .temp .op .dc "
-                   ".end")
+                  "known cards: .param .func .global .subckt .ends .include .lib .model .options "
+                  ".temp .op .dc .nodeset .ic .end (other analyses are skipped)")
+
+    def parse_nodeset(self, card: Card, low: str, ctx: Context) -> None:
+        """``.nodeset V(node)=value ...``: Newton's starting voltages (resolved at the end)."""
+        toks = self.tokens(card, low)[1:]
+        hint = "expected: " + EXPECTED[".nodeset"]
+        k = 0
+        while k < len(toks):
+            tok, off = toks[k]
+            node = tok[2:-1].strip() if tok[:2] == "v(" and tok[-1] == ")" else None
+            if not node or k + 2 >= len(toks) or toks[k + 1][0] != "=":
+                raise err(card, off, f"expected V(<node>)=<value>, found {tok!r}", hint)
+            self.nodeset_cards.append((node, self.value(card, toks[k + 2], ctx.params),
+                                       card, off))
+            k += 3
 
     def parse_options(self, card: Card, low: str, params: dict[str, float]) -> None:
         toks = self.tokens(card, low)[1:]
@@ -135,9 +157,15 @@ class DirectiveCards:
         k = 0
         while k < len(toks):
             key, off = toks[k]
+            has_value = k + 2 < len(toks) and toks[k + 1][0] == "="
+            if key in _OPTIONS_CHANGING_DC:
+                raise err(card, off, f"option {key!r} changes the DC solution and is not "
+                          "supported by xbar", hint)
             if key not in _OPTION_FIELDS:
-                raise err(card, off, f"unknown option {key!r}", hint)
-            if k + 2 >= len(toks) or toks[k + 1][0] != "=":
+                self.note(card, f"option {key!r} ignored (no effect on xbar's DC solution)")
+                k += 3 if has_value else 1
+                continue
+            if not has_value:
                 raise err(card, off, f"option {key!r} needs a value ({key}=<value>)", hint)
             value = self.value(card, toks[k + 2], params)
             typ = _OPTION_FIELDS[key]

@@ -13,22 +13,26 @@ from ..circuit import BSource
 from ..expr import ExprSyntaxError, compile_expression
 from ..units import try_parse_value
 from .lexer import EXPECTED, Card, err, split_tokens
-from .scopes import Context, ModelDef, Scope
+from .scopes import GROUND, Context, ModelDef, Scope
+from .sources import parse_source_spec, time_zero_value
 
-__all__ = ["ElementCards"]
+__all__ = ["MAX_SUBCKT_DEPTH", "ElementCards"]
+
+#: the deepest nesting of subcircuit instances that is flattened (an instance inside an
+#: instance ... this many levels); deeper netlists get a NetlistError naming the instance
+MAX_SUBCKT_DEPTH = 200
 
 _ELEMENT_NAMES = {
-    "c": "capacitor", "l": "inductor", "k": "coupled inductor", "m": "MOSFET",
-    "q": "bipolar transistor", "j": "JFET", "z": "MESFET", "t": "transmission line",
+    "m": "MOSFET", "q": "bipolar transistor", "j": "JFET", "z": "MESFET", "t": "transmission line",
     "o": "lossy transmission line", "u": "uniform RC line", "w": "current-controlled switch",
-    "s": "voltage-controlled switch", "f": "current-controlled current source",
-    "h": "current-controlled voltage source", "a": "XSPICE code model", "y": "TXL line",
+    "s": "voltage-controlled switch", "a": "XSPICE code model", "y": "TXL line",
     "p": "coupled multiconductor line", "n": "OSDI/Verilog-A device",
 }
 
-_SOURCE_NON_DC = {"ac", "pulse", "sin", "exp", "pwl", "sffm", "am", "trnoise", "trrandom",
-                  "distof1", "distof2"}
-_VCALL = re.compile(r"\b[vV]\s*\(([^()]*)\)")
+#: resistor instance parameters -> meaning (``ac``/``noisy``: no DC effect)
+_RESISTOR_PARAMS = {"r": "r", "resistance": "r", "tc1": "tc1", "tc": "tc1", "tc2": "tc2",
+                    "temp": "temp", "dtemp": "dtemp", "m": "m", "ac": "ac", "noisy": "noisy"}
+_CTRL_CALL = re.compile(r"(?<![A-Za-z0-9_.])([vi])\s*\(([^()]*)\)")
 _THIRD = re.compile(r"\s*\S+\s+(\S+)\s+")
 _FOURTH = re.compile(r"\s*\S+\s+\S+\s+\S+\s+")
 
@@ -99,21 +103,59 @@ class ElementCards:
                 self.source(card, low, ctx, first)
             elif first == "g" or first == "e":
                 self.controlled(card, low, ctx, first)
+            elif first == "f" or first == "h":
+                self.current_controlled(card, low, ctx, first)
             elif first == "d":
                 self.diode(card, low, ctx)
             elif first == "b":
                 self.bsource(card, low, ctx)
             elif first == "x":
                 self.instance(card, low, ctx)
+            elif first == "c" or first == "l":
+                self.reactive(card, low, ctx, first)
+            elif first == "k":
+                self.coupling(card, low, ctx)
             else:
                 what = _ELEMENT_NAMES.get(first)
                 word = low.split()[0]
                 if what:
                     raise err(card, None, f"element {word!r}: {what}s ({first.upper()}) are not "
-                               "supported; xbar does DC analysis of R, V, I, G, E, D, B and X "
-                               "elements")
+                              "supported; xbar does DC analysis of R, C, L, K, V, I, G, E, F, H, "
+                              "D, B, M and X elements")
                 raise err(card, None, f"unknown element type {word[0]!r} in {word!r}",
-                           "element names start with R, V, I, G, E, D, B or X")
+                          "element names start with R, C, L, K, V, I, G, E, F, H, D, B, M or X")
+
+    def reactive(self, card: Card, low: str, ctx: Context, kind: str) -> None:
+        """``C``: open at DC (its nodes exist); ``L``: a short (a 0 V branch whose current
+        ngspice reports as ``l<name>#branch``).  Values and parameters do not matter at DC."""
+        toks = self.tokens(card, low)
+        hint = "expected: " + EXPECTED[kind]
+        if len(toks) < 3:
+            raise self.missing(card, toks, "node", hint)
+        for t in (toks[1], toks[2]):
+            if t[0] == "=" or t[0][0] in "{'(":
+                raise err(card, t[1], f"expected a node name, found {t[0]!r}", hint)
+        full = ctx.prefix + toks[0][0]
+        a, b = self.node(toks[1][0], ctx), self.node(toks[2][0], ctx)
+        if kind == "c":
+            self.register(full, card)
+            self.instances.add(full)  # not an element of the DC circuit
+            return
+        self.register(full, card, ctx.prefix)
+        v = self.v
+        v.name.append(full)
+        v.npos.append(a)
+        v.nneg.append(b)
+        v.value.append(0.0)
+
+    def coupling(self, card: Card, low: str, ctx: Context) -> None:
+        """``K<name> L1 L2 <k>``: mutual inductance, no effect at DC."""
+        toks = self.tokens(card, low)
+        if len(toks) < 4:
+            raise self.missing(card, toks, "inductor or coupling", "expected: " + EXPECTED["k"])
+        full = ctx.prefix + toks[0][0]
+        self.register(full, card)
+        self.instances.add(full)
 
     def tokens(self, card: Card, low: str) -> list[tuple[str, int]]:
         return split_tokens(card, low)
@@ -130,6 +172,7 @@ class ElementCards:
     def resistor(self, card: Card, low: str, ctx: Context) -> None:
         toks = self.fast_tokens(card, low, 4)
         hint = "expected: " + EXPECTED["r"]
+        thermal = None
         if isinstance(toks[0], str):  # fast path: 4 plain tokens
             name, a, b, val = toks
             value, _ = try_parse_value(val)
@@ -139,38 +182,51 @@ class ElementCards:
         else:
             if len(toks) < 3:
                 raise self.missing(card, toks, "node", hint)
-            if len(toks) < 4:
-                raise self.missing(card, toks, "value", hint)
             name, a, b = toks[0][0], toks[1][0], toks[2][0]
-            rest = toks[3:]
-            value = None
-            if rest and (len(rest) == 1 or rest[1][0] != "="):
-                value = self.value(card, rest[0], ctx.params)
-                rest = rest[1:]
-            while rest:
-                key, off = rest[0]
-                if len(rest) < 3 or rest[1][0] != "=":
-                    raise err(card, off, f"unexpected {key!r}", hint)
-                if key in ("r", "resistance"):
-                    value = self.value(card, rest[2], ctx.params)
-                else:
-                    raise err(card, off, f"resistor parameter {key!r} is not supported", hint)
-                rest = rest[3:]
-            if value is None:
-                raise self.missing(card, toks, "value", hint)
             for t in (toks[1], toks[2]):
                 if t[0] == "=" or t[0][0] in "{'":
                     raise err(card, t[1], f"expected a node name, found {t[0]!r}", hint)
-        if value == 0.0:
-            raise err(card, self.offset(card, low, 3), f"resistor {name} has zero resistance",
-                       "use a V source of 0 V to short two nodes")
+            value, thermal = self.resistor_params(card, toks[3:], ctx, hint)
         full = ctx.prefix + name
+        if value is None or value == 0.0:
+            self.note(card, f"{full}: resistance {'0' if value == 0.0 else 'not given'}, set to "
+                      "1 mOhm (as ngspice)")
+            value = 1e-3
         self.register(full, card)
         r = self.r
+        if thermal is not None:
+            self.r_thermal.append((len(r.name), *thermal))
         r.name.append(full)
         r.npos.append(self.node(a, ctx))
         r.nneg.append(self.node(b, ctx))
         r.value.append(value)
+
+    def resistor_params(self, card: Card, rest, ctx: Context, hint: str):
+        """Value and ``(tc1, tc2, temp or None, dtemp)`` (None without TC) of a resistor."""
+        value = None
+        if rest and (len(rest) == 1 or rest[1][0] != "="):
+            value = self.value(card, rest[0], ctx.params)
+            rest = rest[1:]
+        got: dict[str, float] = {}
+        while rest:
+            key, off = rest[0]
+            if len(rest) < 3 or rest[1][0] != "=":
+                raise err(card, off, f"unexpected {key!r}", hint)
+            if key not in _RESISTOR_PARAMS:
+                raise err(card, off, f"resistor parameter {key!r} is not supported",
+                          "supported: r (resistance) tc1 tc2 (tc) temp dtemp m; ac and noisy "
+                          "have no effect on DC")
+            got[_RESISTOR_PARAMS[key]] = self.value(card, rest[2], ctx.params)
+            rest = rest[3:]
+        value = got.get("r", value)
+        if "m" in got and value is not None:
+            if got["m"] <= 0:
+                raise err(card, None, "resistor multiplier m must be positive", hint)
+            value = value / got["m"]
+        if not (got.get("tc1") or got.get("tc2")):
+            return value, None
+        return value, (got.get("tc1", 0.0), got.get("tc2", 0.0), got.get("temp"),
+                       got.get("dtemp", 0.0))
 
     def offset(self, card: Card, low: str, k: int) -> int | None:
         toks = self.tokens(card, low)
@@ -183,52 +239,41 @@ class ElementCards:
     def source(self, card: Card, low: str, ctx: Context, kind: str) -> None:
         hint = "expected: " + EXPECTED[kind]
         toks = self.fast_tokens(card, low, 4)
-        if isinstance(toks[0], str):
+        value = None
+        if isinstance(toks[0], str):  # fast path: "V1 a b <number>"
             name, a, b, val = toks
             value, _ = try_parse_value(val)
             if value is None:
                 toks = self.tokens(card, low)
-                if val == "dc":
-                    raise self.missing(card, toks, "value", hint)
-                if toks[3][0] in _SOURCE_NON_DC or toks[3][0].split("(")[0] in _SOURCE_NON_DC:
-                    raise self.non_dc(card, toks[3], kind)
-                value = self.value(card, toks[3], ctx.params)
-        else:
+        if value is None:
             if len(toks) < 3:
                 raise self.missing(card, toks, "node", hint)
             name, a, b = toks[0][0], toks[1][0], toks[2][0]
-            rest = toks[3:]
-            if rest and rest[0][0] == "dc":
-                rest = rest[1:]
-                if rest and rest[0][0] == "=":
-                    rest = rest[1:]
-            if not rest:
-                raise self.missing(card, toks, "value", hint)
-            head = rest[0][0].split("(")[0]
-            if head in _SOURCE_NON_DC:
-                raise self.non_dc(card, rest[0], kind)
-            value = self.value(card, rest[0], ctx.params)
-            if len(rest) > 1:
-                tok = rest[1]
-                if tok[0].split("(")[0] in _SOURCE_NON_DC:
-                    raise self.non_dc(card, tok, kind)
-                raise err(card, tok[1], f"unexpected {tok[0]!r} after the value", hint)
             for t in (toks[1], toks[2]):
-                if t[0] == "=" or t[0][0] in "{'":
+                if t[0] == "=" or t[0][0] in "{'(":
                     raise err(card, t[1], f"expected a node name, found {t[0]!r}", hint)
+            value = self.source_value(card, toks, ctx, hint)
         full = ctx.prefix + name
-        self.register(full, card)
+        self.register(full, card, ctx.prefix)
         tab = self.v if kind == "v" else self.i
         tab.name.append(full)
         tab.npos.append(self.node(a, ctx))
         tab.nneg.append(self.node(b, ctx))
         tab.value.append(value)
 
-    def non_dc(self, card, tok, kind) -> NetlistError:
-        word = tok[0].split("(")[0]
-        return err(card, tok[1], f"xbar supports DC analysis only: {word.upper()} "
-                    "specifications of sources are not supported",
-                    "expected: " + EXPECTED[kind])
+    def source_value(self, card: Card, toks, ctx: Context, hint: str) -> float:
+        """DC value of a source card: its DC value, else its waveform at time zero, else 0."""
+        spec = parse_source_spec(card, toks[3:], hint)
+        if spec.dc is not None:
+            return self.value(card, spec.dc, ctx.params)
+        name = ctx.prefix + toks[0][0]
+        if spec.waveform is not None:
+            args = [self.value(card, t, ctx.params) for t in spec.args]
+            self.note(card, f"{name}: no DC value, {spec.waveform.upper()} value at time 0 "
+                      "used (as ngspice)")
+            return time_zero_value(spec.waveform, args)
+        self.note(card, f"{name}: no DC value, 0 assumed (as ngspice)")
+        return 0.0
 
     def controlled(self, card: Card, low: str, ctx: Context, kind: str) -> None:
         hint = "expected: " + EXPECTED[kind]
@@ -247,7 +292,7 @@ class ElementCards:
             raise err(card, toks[6][1], f"unexpected {toks[6][0]!r}", hint)
         gain = self.value(card, toks[5], ctx.params)
         full = ctx.prefix + toks[0][0]
-        self.register(full, card)
+        self.register(full, card, ctx.prefix)
         tab = self.g if kind == "g" else self.e
         tab.name.append(full)
         for col, t in zip((tab.npos, tab.nneg, tab.cpos, tab.cneg), toks[1:5], strict=True):
@@ -314,12 +359,9 @@ class ElementCards:
             expr = self.expression(card, card.text[start:], start, ctx, etext)
             full = ctx.prefix + name
             self.register(full, card)
-            node = self.node
-            controls = [(node(p, ctx), node(q, ctx)) for p, q in expr.controls]
-            self.b.append(BSource(full, node(a, ctx), node(b, ctx), expr, controls))
+            self.add_bsource(card, full, self.node(a, ctx), self.node(b, ctx), expr, ctx)
             return
         hint = "expected: " + EXPECTED["b"]
-        parts = low.split(None, 3)
         if len(parts) < 3:
             raise err(card, len(card.text.rstrip()), f"missing node on {parts[0]!r}", hint)
         name, a, b = parts[0], parts[1], parts[2]
@@ -328,57 +370,115 @@ class ElementCards:
             raise err(card, off, "missing node before the expression", hint)
         if len(parts) < 4:
             raise err(card, len(card.text.rstrip()), f"missing I=<expression> on {name!r}",
-                       hint)
+                      hint)
         rest = parts[3]
         roff = _FOURTH.match(low).end()
         m = re.match(r"([a-z]+)\s*=\s*", rest)
         if m is None:
             raise err(card, roff, f"expected I=<expression>, found {rest.split()[0]!r}", hint)
         key = m.group(1)
-        if key == "v":
-            raise err(card, roff, "B sources with V=<expression> are not supported, use I=",
-                       "behavioural voltage sources are not supported; " + hint)
-        if key != "i":
+        if key not in ("i", "v"):
             raise err(card, roff, f"unknown B source parameter {key!r}", hint)
         expr_text = card.text[roff + m.end():].rstrip()
         eoff = roff + m.end()
         if not expr_text:
-            raise err(card, eoff, "missing expression after I=", hint)
+            raise err(card, eoff, f"missing expression after {key.upper()}=", hint)
         if expr_text[0] in "{'" and expr_text[-1] == ("}" if expr_text[0] == "{" else "'"):
             expr_text = expr_text[1:-1]
             eoff += 1
         expr = self.expression(card, expr_text, eoff, ctx)
-        controls = [(self.node(p, ctx), self.node(q, ctx)) for p, q in expr.controls]
         full = ctx.prefix + name
-        self.register(full, card)
-        self.b.append(BSource(full, self.node(a, ctx), self.node(b, ctx), expr, controls))
+        if key == "i":
+            self.register(full, card)
+            self.add_bsource(card, full, self.node(a, ctx), self.node(b, ctx), expr, ctx)
+        else:
+            self.voltage_branch(card, full, self.node(a, ctx), self.node(b, ctx), expr, ctx)
+
+    def voltage_branch(self, card: Card, full: str, a: int, b: int, expr, ctx: Context) -> None:
+        """A branch ``V(a) - V(b) = expr`` (``B ... V=``, ``H``): a 0 V source whose branch
+        equation gets the expression (a behavioural source into the branch row)."""
+        self.register(full, card, ctx.prefix)
+        v = self.v
+        j = len(v.name)
+        v.name.append(full)
+        v.npos.append(a)
+        v.nneg.append(b)
+        v.value.append(0.0)
+        self.add_bsource(card, full, 0, -(j + 1), expr, ctx)
+
+    def add_bsource(self, card: Card, full: str, a: int, b: int, expr, ctx: Context) -> None:
+        """Append a behavioural source; controls ``V(p,q)`` become node pairs and ``I(vx)``
+        a branch reference resolved once every source is known."""
+        controls: list = []
+        branch = False
+        for p, q in expr.controls:
+            if p == "#i":
+                controls.append((("i", ctx.prefix + q, card), 0))
+                branch = True
+            else:
+                controls.append((self.node(p, ctx), self.node(q, ctx)))
+        src = BSource(full, a, b, expr, controls)
+        self.b.append(src)
+        if branch:
+            self.branch_controls.append((src, card))
+
+    def current_controlled(self, card: Card, low: str, ctx: Context, kind: str) -> None:
+        """``F<name> n+ n- <vsource> <gain>`` (current) and ``H<name> n+ n- <vsource>
+        <transresistance>`` (voltage), through behavioural sources of ``gain*I(vsource)``."""
+        hint = "expected: " + EXPECTED[kind]
+        toks = self.tokens(card, low)
+        for t in toks[1:5]:
+            if t[0] in ("poly", "value", "table") or t[0].startswith("poly("):
+                raise err(card, t[1], f"{t[0].upper()} forms of {kind.upper()} sources are not "
+                          "supported", hint + " (or a B source with I(<vsource>))")
+        if len(toks) < 4:
+            raise self.missing(card, toks, "node or controlling source", hint)
+        if len(toks) < 5:
+            raise self.missing(card, toks, "gain", hint)
+        if len(toks) > 5:
+            raise err(card, toks[5][1], f"unexpected {toks[5][0]!r}", hint)
+        gain = self.value(card, toks[4], ctx.params)
+        expr = compile_expression("g*v(_0)", {"g": gain}).with_controls(
+            f"{gain!r}*i({toks[3][0]})", (("#i", toks[3][0]),))
+        full = ctx.prefix + toks[0][0]
+        a, b = self.node(toks[1][0], ctx), self.node(toks[2][0], ctx)
+        if kind == "f":
+            self.register(full, card)
+            self.add_bsource(card, full, a, b, expr, ctx)
+        else:
+            self.voltage_branch(card, full, a, b, expr, ctx)
 
     def expression(self, card: Card, text: str, off: int, ctx: Context, low: str | None = None):
         """Parse a B expression, sharing compiled code between equal templates.
 
-        The ``V(...)`` arguments are replaced by placeholders ``v(_k)``; the
-        compiled template is cached per parameter set, and each source gets its
-        own control nodes.
+        ``.func`` calls are expanded; the ``V(...)`` and ``I(...)`` arguments are
+        replaced by placeholders ``v(_k)``; the compiled template is cached per
+        parameter set, and each source gets its own controls (node pairs, or
+        ``("#i", source)`` for a branch current).
         """
-        pieces = _VCALL.split(text.lower() if low is None else low)
+        src = text.lower() if low is None else low
+        if self.funcs:
+            src = self.expand_text(src, card)
+        pieces = _CTRL_CALL.split(src)
         controls: list[tuple[str, str]] = []
-        if len(pieces) > 1:
-            seen: dict[str, int] = {}
-            for j in range(1, len(pieces), 2):
-                inner = pieces[j]
-                if " " in inner or "\t" in inner:
-                    inner = "".join(inner.split())
-                parts = inner.split(",")
-                if len(parts) > 2 or not all(parts):
-                    pieces[j] = "v(" + pieces[j] + ")"  # malformed: the parser reports it
-                    continue
-                k = seen.get(inner)
+        out = [pieces[0]]
+        seen: dict[tuple, int] = {}
+        for j in range(1, len(pieces), 3):
+            letter, inner, after = pieces[j], pieces[j + 1], pieces[j + 2]
+            flat = "".join(inner.split())
+            parts = flat.split(",")
+            if len(parts) > (2 if letter == "v" else 1) or not all(parts):
+                out.append(f"{letter}({inner})")  # malformed: the parser reports it
+            else:
+                ctl = (parts[0], parts[1] if len(parts) > 1 else "0") if letter == "v" \
+                    else ("#i", parts[0])
+                k = seen.get(ctl)
                 if k is None:
-                    k = len(seen)
-                    seen[inner] = k
-                    controls.append((parts[0], parts[1] if len(parts) > 1 else "0"))
-                pieces[j] = f"v(_{k})"
-        template = "".join(pieces)
+                    k = seen[ctl] = len(seen)
+                    controls.append(ctl)
+                out.append(f"v(_{k})")
+            out.append(after)
+        template = "".join(out)
         key = (template, ctx.pkey)
         cached = self.expr_cache.get(key)
         if cached is None:
@@ -389,14 +489,15 @@ class ElementCards:
             except ExprSyntaxError:
                 # parse the original text for exact error offsets
                 try:
-                    compile_expression(text, ctx.params)
+                    compile_expression(src, ctx.params)
                 except ExprSyntaxError as exc:
-                    raise err(card, off + exc.offset, exc.message, exc.hint) from None
+                    at = off + exc.offset if src == text.lower() else off
+                    raise err(card, at, exc.message, exc.hint) from None
                 raise err(card, off, "malformed expression", "expected: " + EXPECTED["b"]
-                           ) from None
+                          ) from None
             self.expr_cache[key] = cached
         # template controls are v(_0), v(_1), ... in order of first appearance, as are the
-        # parser's controls, so this card's node pairs map one to one
+        # parser's controls, so this card's controls map one to one
         return cached.with_controls(text, tuple(controls))
 
     def instance(self, card: Card, low: str, ctx: Context) -> None:
@@ -424,6 +525,10 @@ class ElementCards:
                        f"X{toks[0][0][1:]} " + " ".join(sub.pins) + f" {sname} [params]")
         if sub.name in ctx.stack:
             raise err(card, soff, f"recursive subcircuit: {' -> '.join([*ctx.stack, sname])}")
+        if len(ctx.stack) >= MAX_SUBCKT_DEPTH:
+            raise err(card, soff, f"subcircuit instances nested more than {MAX_SUBCKT_DEPTH} "
+                      f"deep (instance {ctx.prefix + toks[0][0]} of {sname})",
+                      "xbar flattens at most MAX_SUBCKT_DEPTH levels of X instances")
         # instance parameters, evaluated in the caller's scope
         overrides: dict[str, float] = {}
         k = end
@@ -448,7 +553,10 @@ class ElementCards:
                 params[pname] = overrides[pname]
             else:
                 params[pname] = self.value(sub.card, (vtok, voff), params, bare=True)
-        pins = {p: self.node(t[0], ctx) for p, t in zip(sub.pins, nodes, strict=True)}
+        # a pin named 0 or gnd is the global ground inside (as in ngspice): the node the
+        # instance connects there is not tied to anything by this pin
+        actual = [self.node(t[0], ctx) for t in nodes]
+        pins = {p: n for p, n in zip(sub.pins, actual, strict=True) if p not in GROUND}
         iname = ctx.prefix + toks[0][0]
         self.register(iname, card)
         self.instances.add(iname)  # instances are not elements of the flat circuit

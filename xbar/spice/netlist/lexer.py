@@ -17,13 +17,18 @@ __all__ = ["EXPECTED", "Card", "Locations", "Reader", "decode", "err", "split_to
 
 #: The expected form of each card, used as the hint of errors.
 EXPECTED = {
-    "r": "R<name> <n+> <n-> <value>",
-    "v": "V<name> <n+> <n-> [DC] <value>",
-    "i": "I<name> <n+> <n-> [DC] <value>",
+    "r": "R<name> <n+> <n-> <value> [tc1=<1/K>] [tc2=<1/K^2>] [temp=<C>] [dtemp=<K>] [m=<n>]",
+    "c": "C<name> <n+> <n-> <value> (open at DC)",
+    "l": "L<name> <n+> <n-> <value> (short at DC)",
+    "k": "K<name> <L1> <L2> <coupling> (no effect at DC)",
+    "v": "V<name> <n+> <n-> [[DC] <value>] [AC <mag>] [PULSE|SIN|EXP|PWL|SFFM(<args>)]",
+    "i": "I<name> <n+> <n-> [[DC] <value>] [AC <mag>] [PULSE|SIN|EXP|PWL|SFFM(<args>)]",
     "g": "G<name> <n+> <n-> <nc+> <nc-> <transconductance>",
     "e": "E<name> <n+> <n-> <nc+> <nc-> <gain>",
     "d": "D<name> <anode> <cathode> <model> [area=<area>]",
-    "b": "B<name> <n+> <n-> I=<expression>",
+    "b": "B<name> <n+> <n-> I=<expression> (or V=<expression>)",
+    "f": "F<name> <n+> <n-> <vsource> <gain>",
+    "h": "H<name> <n+> <n-> <vsource> <transresistance>",
     "x": "X<name> <node>... <subckt> [<param>=<value>...]",
     ".param": ".param <name>=<value> [<name>=<value>...]",
     ".subckt": ".subckt <name> <pin>... [params: <name>=<value>...]",
@@ -34,6 +39,10 @@ EXPECTED = {
     ".op": ".op",
     ".temp": ".temp <temperature in degC>",
     ".include": ".include <file>",
+    ".lib": ".lib <file> <section> (and in the library: .lib <section> ... .endl)",
+    ".func": ".func <name>(<arg>, ...) {<expression>}",
+    ".nodeset": ".nodeset V(<node>)=<value> ...",
+    ".global": ".global <node> ...",
     ".title": ".title <text>",
 }
 
@@ -159,6 +168,27 @@ def split_tokens(card: Card, text: str | None = None) -> list[tuple[str, int]]:
     return out
 
 
+def _lib_section(text: str, section: str) -> str | None:
+    """``text`` with every line outside ``.lib SECTION`` ... ``.endl`` blanked (line
+    numbers kept), or None when the section is missing."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    out = [""] * len(lines)
+    inside, found = False, False
+    for i, line in enumerate(lines):
+        toks = line.split()
+        word = toks[0].lower() if toks else ""
+        if not inside and word == ".lib" and len(toks) == 2 and toks[1].lower() == section:
+            inside = found = True
+            continue
+        if inside and word == ".endl":
+            inside = False
+            continue
+        if inside:
+            out[i] = line
+    # the first line of an included text is not a title: keep it a card (or blank)
+    return "\n".join(out) if found else None
+
+
 def decode(data: bytes, file: str) -> str:
     if b"\x00" in data:
         line = data[: data.index(b"\x00")].count(b"\n") + 1
@@ -184,6 +214,9 @@ class Reader:
         self.title_card: Card | None = None
         self.stack: list[Path] = []
         self.stopped = False
+        self.notes: list[str] = []
+        self.control: Card | None = None  # the open .control card while skipping a block
+        self.lib_skip: Card | None = None  # the .lib <section> card while skipping its body
 
     def read_text(self, text: str, file: str, base: Path, top: bool) -> None:
         if "\r" in text:
@@ -234,8 +267,23 @@ class Reader:
                 last.text = last.text + " " + line[plus + 1:]
                 continue
             card = Card(line, file, i + 1, raw)
+            if self.lib_skip is not None:  # inside .lib <section> ... .endl of this file
+                if c == "." and line.split(None, 1)[0].lower() == ".endl":
+                    self.lib_skip = None
+                continue
+            if self.control is not None:  # inside .control ... .endc: an ngspice script
+                if c == "." and line.split(None, 1)[0].lower() == ".endc":
+                    self.control = None
+                last = None
+                continue
             if c == ".":
                 word = line.split(None, 1)[0].lower()
+                if word == ".control":
+                    self.control = card
+                    self.notes.append(f"{file}:{i + 1}: .control ... .endc block skipped "
+                                      "(ngspice script; xbar is a DC solver)")
+                    last = None
+                    continue
                 if word == ".end":
                     self.stopped = True
                     return
@@ -245,14 +293,34 @@ class Reader:
                         return
                     last = None
                     continue
+                if word == ".lib":
+                    toks = line.split()
+                    if len(toks) == 2:  # a section definition: read only when included
+                        self.lib_skip = card
+                    else:
+                        self.include(card, base, section=True)
+                    last = None
+                    continue
+                if word == ".endl":
+                    last = None
+                    continue
             cards.append(card)
             last = card
 
-    def include(self, card: Card, base: Path) -> None:
+    def include(self, card: Card, base: Path, section: bool = False) -> None:
+        """``.include FILE``, or with ``section``, ``.lib FILE SECTION`` (only the lines
+        between ``.lib SECTION`` and ``.endl`` of FILE)."""
         toks = card.text.split(None, 1)
         if len(toks) < 2:
             raise err(card, None, "missing file name", "expected: " + EXPECTED[".include"])
         name = toks[1].strip()
+        sec = None
+        if section:
+            parts = name.split()
+            if len(parts) != 2:
+                raise err(card, None, "expected .lib <file> <section>", "expected: "
+                          + EXPECTED[".lib"])
+            name, sec = parts[0], parts[1].lower()
         off = card.text.index(name)
         if len(name) >= 2 and name[0] == name[-1] and name[0] in "\"'":
             name = name[1:-1]
@@ -263,6 +331,8 @@ class Reader:
             resolved = path.resolve()
         except OSError:
             resolved = path
+        if sec is not None:
+            resolved = Path(f"{resolved}#{sec}")
         if resolved in self.stack:
             chain = " -> ".join(str(p) for p in [*self.stack, resolved])
             raise err(card, off, f"include cycle: {chain}",
@@ -274,6 +344,11 @@ class Reader:
                        f"{exc.strerror or exc}", "the path is relative to the including file"
                        ) from None
         text = decode(data, str(path))
+        if sec is not None:
+            text = _lib_section(text, sec)
+            if text is None:
+                raise err(card, card.text.lower().rindex(sec), f"library {str(path)!r} has no "
+                          f"section {sec!r}", "expected: " + EXPECTED[".lib"])
         self.stack.append(resolved)
         self.read_text(text, str(path), path.parent, top=False)
         self.stack.pop()

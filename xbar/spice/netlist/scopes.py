@@ -15,7 +15,7 @@ import re
 from typing import NamedTuple
 
 from ..circuit import DiodeModel
-from ..expr import ExprSyntaxError, constant_value
+from ..expr import FUNCTIONS, ExprSyntaxError, constant_value
 from ..units import try_parse_value
 from .lexer import EXPECTED, Card, err, split_tokens
 
@@ -23,6 +23,63 @@ __all__ = ["GROUND", "Context", "ModelDef", "ParamDefault", "Scope", "Scopes", "
 
 GROUND = ("0", "gnd")
 _PARAM_ASSIGN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)")
+_FUNC = re.compile(r"\s*\.func\s+([A-Za-z_][A-Za-z0-9_]*)\s*\(([^()]*)\)\s*=?\s*(.*)$",
+                   re.IGNORECASE)
+_WORD = re.compile(r"(?<![A-Za-z0-9_.])([A-Za-z_][A-Za-z0-9_]*)(?![A-Za-z0-9_])")
+_CALL = re.compile(r"(?<![A-Za-z0-9_.])([A-Za-z_][A-Za-z0-9_]*)\s*\(")
+#: .func calls expanded in one expression at most this many times (recursion guard)
+_MAX_FUNC_EXPANSIONS = 1000
+
+
+def _substitute(body: str, actual: dict[str, str]) -> str:
+    """``body`` with each whole-word argument name replaced by ``(value)``."""
+    if not actual:
+        return body
+    return _WORD.sub(lambda w: f"({actual[w.group(1).lower()]})"
+                     if w.group(1).lower() in actual else w.group(1), body)
+
+
+def expand_funcs(text: str, funcs: dict, card: Card) -> str:
+    """Replace every call ``f(a, b)`` of a ``.func`` by ``((body with (a), (b)))``.
+
+    >>> expand_funcs("2*sq(x+1)", {"sq": (["u"], "u*u", None)}, None)
+    '2*((x+1)*(x+1))'
+    """
+    count = 0
+    pos = 0
+    while True:
+        m = _CALL.search(text, pos)
+        if m is None:
+            return text
+        name = m.group(1).lower()
+        if name not in funcs:
+            pos = m.end()
+            continue
+        args, body, _ = funcs[name]
+        depth, k, start, actual = 1, m.end(), m.end(), []
+        while k < len(text) and depth:
+            ch = text[k]
+            if ch == "(":
+                depth += 1
+            elif ch == ")":
+                depth -= 1
+            if (ch == "," and depth == 1) or depth == 0:
+                actual.append(text[start:k].strip())
+                start = k + 1
+            k += 1
+        if depth:
+            return text  # unbalanced: the expression parser reports it
+        actual = [a for a in actual if a] if actual != [""] else []
+        if len(actual) != len(args):
+            raise err(card, None, f".func {name} takes {len(args)} argument"
+                      f"{'s' if len(args) != 1 else ''}, called with {len(actual)}",
+                      f"{name}({', '.join(args)})")
+        new = _substitute(body, dict(zip(args, actual, strict=True)))
+        text = text[:m.start()] + f"({new})" + text[k:]
+        count += 1
+        if count > _MAX_FUNC_EXPANSIONS:
+            raise err(card, None, f".func {name}: calls nested too deeply (recursive .func?)")
+        pos = m.start()
 
 
 class ModelDef(NamedTuple):
@@ -118,6 +175,7 @@ class Scopes:
         elements: list[Card] = []
         params_cards: list[Card] = []
         stack: list[Subckt] = []
+        misplaced: dict[int, tuple[Card, str]] = {}
         for card in cards:
             text = card.text
             first = text.lstrip()[0]
@@ -128,6 +186,12 @@ class Scopes:
                     elements.append(card)
                 continue
             word = text.split(None, 1)[0].lower()
+            if word == ".func":
+                self.parse_func(card)
+                continue
+            if word == ".global":
+                self.globals.update(t.lower() for t in text.split()[1:])
+                continue
             if word == ".subckt":
                 sub = self.parse_subckt_header(card)
                 stack.append(sub)
@@ -137,6 +201,11 @@ class Scopes:
                     raise err(card, None, ".ends without a matching .subckt",
                                "expected: " + EXPECTED[".subckt"])
                 sub = stack.pop()
+                if id(sub) in misplaced:
+                    bad, bad_word = misplaced[id(sub)]
+                    raise err(bad, None, f"{bad_word} is not allowed inside a subcircuit "
+                              f"(.subckt {sub.name}, line {sub.card.line})",
+                              "put analysis and option cards at the top level")
                 toks = text.split()
                 if len(toks) > 1 and toks[1].lower() != sub.name:
                     raise err(card, text.index(toks[1]),
@@ -150,8 +219,9 @@ class Scopes:
                 continue
             if stack:
                 if word in (".op", ".dc", ".options", ".option", ".opt", ".title", ".temp"):
-                    raise err(card, None, f"{word} is not allowed inside a subcircuit",
-                               "put analysis and option cards at the top level")
+                    # an error once the subcircuit is known to be closed (else: unterminated)
+                    misplaced.setdefault(id(stack[-1]), (card, word))
+                    continue
                 if word == ".model":
                     # values may use the instance's parameters: evaluated per instance
                     name, _ = self.parse_model(card, None)
@@ -171,8 +241,9 @@ class Scopes:
                 elements.append(card)  # other directives are handled in order
         if stack:
             sub = stack[-1]
-            raise err(sub.card, None, f"unterminated .subckt {sub.name}: no .ends before the "
-                       "end of the netlist", "add .ends " + sub.name)
+            raise err(sub.card, None, f"unterminated .subckt {sub.name} (opened at "
+                      f"{sub.card.file}:{sub.card.line}): .ends is missing before the end of "
+                      "the netlist", "add .ends " + sub.name)
         return top_subckts, top_models, params_cards, elements
 
     def parse_subckt_header(self, card: Card) -> Subckt:
@@ -198,14 +269,31 @@ class Scopes:
             if defaults:
                 raise err(card, off, f"unexpected {tok!r} after the parameters",
                            "expected: " + EXPECTED[".subckt"])
-            if tok in GROUND:
-                raise err(card, off, "the ground node cannot be a subcircuit pin",
-                           "ground is global; do not list it as a pin")
-            if tok in pins:
+            if tok in pins and tok not in GROUND:
                 raise err(card, off, f"pin {tok!r} is listed twice")
             pins.append(tok)
             k += 1
         return Subckt(name, pins, defaults, card)
+
+    def parse_func(self, card: Card) -> None:
+        """``.func name(a, b) {expr}`` (or ``= expr``): a function for later expressions."""
+        m = _FUNC.match(card.text)
+        if m is None:
+            raise err(card, None, "malformed .func", "expected: " + EXPECTED[".func"])
+        name = m.group(1).lower()
+        args = [a.strip().lower() for a in m.group(2).split(",") if a.strip()]
+        body = m.group(3).strip()
+        if body[:1] in "{'" and body[-1:] == ("}" if body[0] == "{" else "'"):
+            body = body[1:-1]
+        if not body:
+            raise err(card, None, f".func {name} has no body", "expected: " + EXPECTED[".func"])
+        if name in FUNCTIONS or name in ("v", "i"):
+            raise err(card, m.start(1), f".func {name} would hide a built-in function")
+        self.funcs[name] = (args, body.lower(), card)
+
+    def expand_text(self, text: str, card: Card) -> str:
+        """``text`` with calls of ``.func`` functions replaced by their bodies."""
+        return expand_funcs(text, self.funcs, card) if self.funcs else text
 
     # ---------------------------------------------------------------- values
     def value(self, card: Card, tok: tuple[str, int], params: dict[str, float],
@@ -220,16 +308,15 @@ class Scopes:
             text = "{" + text + "}"
             off -= 1
         if c == "{" or c == "'":
-            inner = text[1:-1]
+            inner = self.expand_text(text[1:-1], card)
             try:
                 return constant_value(inner, params)
             except ExprSyntaxError as exc:
                 raise err(card, off + 1 + exc.offset, exc.message, exc.hint) from None
         v, reason = try_parse_value(text)
         if v is None:
-            if text in params:
-                raise err(card, off, f"value {text!r} is a parameter name, not a number",
-                           f"write {{{text}}} to use the parameter")
+            if text in params:  # a bare parameter name: ngspice substitutes it
+                return params[text]
             raise err(card, off, f"invalid value: {reason}",
                        "expected a number such as 1.5, 2e-3, 10k or {expression}")
         return v
@@ -316,7 +403,7 @@ class Scopes:
                            "a parameter must not depend on itself")
             active.append(name)
             try:
-                value = constant_value(vtext, lazy)
+                value = constant_value(self.expand_text(vtext, card), lazy)
             except ExprSyntaxError as exc:
                 raise err(card, voff + exc.offset, exc.message, exc.hint) from None
             active.pop()
@@ -339,7 +426,8 @@ class Scopes:
                 return idx
             if name in GROUND:
                 return 0
-            name = ctx.prefix + name
+            if name not in self.globals:
+                name = ctx.prefix + name
         elif name in GROUND:
             return 0
         idx = self.node_index.get(name)
@@ -349,7 +437,15 @@ class Scopes:
             self.node_names.append(name)
         return idx
 
-    def register(self, name: str, card: Card) -> None:
+    def note(self, card: Card, text: str) -> None:
+        """Record a note (something skipped or defaulted) at ``card``'s location."""
+        self.notes.append(f"{card.file}:{card.line}: {text}")
+
+    def register(self, name: str, card: Card, prefix: str = "") -> None:
+        """Record element ``name`` (flattened); with the instance ``prefix`` of a branch
+        element, also its ngspice name (``x1.vq.r`` -> ``v.x1.vq.r``)."""
+        if prefix:
+            self.spice_names[name] = f"{name[len(prefix)]}.{name}"
         prev = self.names.get(name)
         if prev is not None:
             raise err(card, None, f"duplicate element name {name!r}",

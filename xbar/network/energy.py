@@ -1,0 +1,225 @@
+"""Energy of inference on simulated arrays: the exact array power of every read, plus
+converters and digital accumulation.
+
+Per read of a tile (one input vector applied for ``read_pulse`` seconds; one input
+bit for ``bit_serial`` inputs):
+
+* **array**: the exact DC power of the tile's circuit for the applied voltages (cells,
+  row and column wires, driver and sense resistances; :mod:`xbar.crossbar.power`)
+  times ``read_pulse``.  Linear cells: each tile's power is a quadratic form
+  ``P(V) = V^T Q V``; the (M, M) matrices ``Q`` of every part are computed once per
+  programmed tile and cached beside its transfer matrix (same key, so invalidated
+  with it), and a whole batch costs its Gram matrix ``V^T V`` (shared by every tile
+  on the same rows) and one inner product per part: ``sum_k V_k^T Q V_k =
+  sum(Q * V^T V)``.  Without parasitics ``Q`` is ``diag(sum_j G_ij)``.
+  ``sinh`` cells (``i = G sinh(k v) / k``), ``linearized`` mode: the forms of the
+  small-signal array plus the cells' extra power ``sum_n c_n G v^(2n+2)`` (c_n = k^(2n)
+  / (2n+1)!) with each cell's voltage taken as ``a_ij V_i``, ``a_ij`` the cell's exact
+  attenuation in the linear array (the same scheme as the outputs; error measured
+  against exact solves in ``tests/test_energy.py`` and ``docs/energy.md``);
+  ``exact`` mode: the power of the tile's circuit solve itself.  Without parasitics
+  the sinh power ``sum_ij G_ij V_i sinh(k V_i) / k`` is exact.
+* **DAC**: ``dac_energy`` per row per ``analog`` read (bit-serial inputs: none).
+* **ADC**: ``adc_fom * 2**adc_bits`` per conversion (one per output column per read,
+  after the analog +/- or reference subtraction); none with ``adc_bits = 0``.
+* **digital**: ``digital_energy`` per shift-and-add of a digitised partial sum (one
+  per conversion).
+
+Not modelled: wire and cell capacitance (charging the lines each read), driver and
+sense-amplifier bias power, buffers, data movement, programming.
+
+Effective operations per image count ``2 n_in n_out`` per output pixel of every
+matmul layer (one multiply and one add per weight), whatever the mapping spends.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .config import AnalogConfig
+
+__all__ = ["ARRAY_PARTS", "ENERGY_PARTS", "EnergyTally", "LayerMeter", "adc_energy",
+           "energy_summary"]
+
+#: Array parts reported (joules per image).
+ARRAY_PARTS = ("cells", "row_wires", "col_wires", "drivers", "sense")
+#: Every reported part: the array's, then the periphery's.
+ENERGY_PARTS = ARRAY_PARTS + ("dac", "adc", "digital")
+
+
+def adc_energy(config: AnalogConfig) -> float:
+    """Energy [J] of one ADC conversion: ``adc_fom * 2**adc_bits`` (0 without an ADC)."""
+    return config.adc_fom * 2.0 ** config.adc_bits if config.adc_bits > 0 else 0.0
+
+
+@dataclass
+class EnergyTally:
+    """Energy [J] by part and the operation counts behind it (sums over reads)."""
+
+    joules: dict = field(default_factory=lambda: dict.fromkeys(ENERGY_PARTS, 0.0))
+    reads: int = 0
+    dac_conversions: int = 0
+    adc_conversions: int = 0
+    adds: int = 0
+    macs: int = 0
+
+    def add(self, other: EnergyTally) -> None:
+        for k, v in other.joules.items():
+            self.joules[k] += v
+        self.reads += other.reads
+        self.dac_conversions += other.dac_conversions
+        self.adc_conversions += other.adc_conversions
+        self.adds += other.adds
+        self.macs += other.macs
+
+    @property
+    def total(self) -> float:
+        return float(sum(self.joules.values()))
+
+    def per_image(self, images: int) -> dict:
+        """Joules per image by part, ``array`` / ``periphery`` / ``total``, counts per
+        image and effective operations per joule."""
+        n = max(1, images)
+        out = {k: v / n for k, v in self.joules.items()}
+        out["array"] = sum(out[k] for k in ARRAY_PARTS)
+        out["wires"] = out["row_wires"] + out["col_wires"]
+        out["periphery"] = out["dac"] + out["adc"] + out["digital"]
+        out["total"] = out["array"] + out["periphery"]
+        out["ops"] = 2.0 * self.macs / n
+        out["ops_per_joule"] = out["ops"] / out["total"] if out["total"] > 0 else 0.0
+        for k in ("reads", "dac_conversions", "adc_conversions", "adds"):
+            out[k] = getattr(self, k) / n
+        return out
+
+
+class _Step:
+    """One applied input step of a layer (all tiles read with row voltages ``V``)."""
+
+    def __init__(self, meter: LayerMeter, V: np.ndarray):
+        self.meter = meter
+        self.V = V
+        self._gram: dict = {}
+        self._powers: dict = {}
+
+    def gram(self, r0: int, r1: int) -> np.ndarray:
+        g = self._gram.get((r0, r1))
+        if g is None:
+            Vt = self.V[:, r0:r1]
+            g = self._gram[(r0, r1)] = Vt.T @ Vt
+        return g
+
+    def power_sum(self, r0: int, r1: int, p: int) -> np.ndarray:
+        """``sum_k V_ki ** p`` over the batch, (rows,)."""
+        s = self._powers.get((r0, r1, p))
+        if s is None:
+            s = self._powers[(r0, r1, p)] = (self.V[:, r0:r1] ** p).sum(axis=0)
+        return s
+
+    def read(self, tile) -> None:
+        """Account one read of ``tile`` (its array power, converters, digital adds)."""
+        m = self.meter
+        cfg = m.config
+        s = tile.spec
+        K = self.V.shape[0]
+        watts = m.array_power(self, tile)
+        t = m.tally
+        for k in ARRAY_PARTS:
+            t.joules[k] += cfg.read_pulse * watts.get(k, 0.0)
+        t.reads += K
+        if cfg.input_mode == "analog":
+            t.dac_conversions += K * s.rows
+            t.joules["dac"] += cfg.dac_energy * K * s.rows
+        conversions = K * s.outputs
+        if cfg.adc_bits > 0:
+            t.adc_conversions += conversions
+            t.joules["adc"] += m.e_adc * conversions
+        t.adds += conversions
+        t.joules["digital"] += cfg.digital_energy * conversions
+
+
+class LayerMeter:
+    """Energy accounting of one programmed layer (see the module docs).
+
+    Parameters
+    ----------
+    config : AnalogConfig
+    cache : TransferCache
+        Where the tiles' power forms are cached (beside their transfer matrices).
+    """
+
+    def __init__(self, config: AnalogConfig, cache):
+        self.config = config
+        self.cache = cache
+        self.tally = EnergyTally()
+        self.e_adc = adc_energy(config)
+
+    def count_macs(self, X: np.ndarray, n_out: int) -> None:
+        self.tally.macs += int(X.shape[0]) * int(X.shape[1]) * int(n_out)
+
+    def step(self, V: np.ndarray) -> _Step:
+        """Start one input step with row voltages ``V`` (K, n_in) [V]."""
+        return _Step(self, V)
+
+    def array_power(self, step: _Step, tile) -> dict:
+        """Summed power [W] by part of one tile read over the step's batch."""
+        cfg = self.config
+        s = tile.spec
+        sinh = cfg.device != "linear"
+        if sinh and cfg.parasitics and cfg.nonlinear_mode == "exact" \
+                and tile.last_solution is not None:
+            p = tile.last_solution.power
+            return {k: float(np.sum(getattr(p, k))) for k in ARRAY_PARTS}
+        if sinh and not cfg.parasitics:  # exact: every cell sees its row's voltage
+            V = step.V[:, s.r0:s.r1]
+            k = cfg.device_k
+            return {"cells": float(np.sum((V * np.sinh(k * V) / k) @ tile.G))}
+        forms = self.cache.power_forms(tile.G, cfg)
+        out = forms.batch_energy(step.gram(s.r0, s.r1))
+        if sinh:
+            extra = self._sinh_excess(step, tile, forms.attenuation)
+            out["cells"] += extra
+        return out
+
+    def _sinh_excess(self, step: _Step, tile, att: np.ndarray) -> float:
+        """``sum_n c_n sum_ij G_ij a_ij^(2n+2) sum_k V_ki^(2n+2)`` over the terms that
+        matter (up to ``(k v)^(2n) / (2n+1)! < 1e-12``)."""
+        s = tile.spec
+        k = self.config.device_k
+        V = step.V[:, s.r0:s.r1]
+        v_max = float(np.abs(V).max()) if V.size else 0.0
+        total = 0.0
+        n = 1
+        while n <= 40:
+            c = k ** (2 * n) / math.factorial(2 * n + 1)
+            h = (c * tile.G * att ** (2 * n + 2)).sum(axis=1)
+            total += float(step.power_sum(s.r0, s.r1, 2 * n + 2) @ h)
+            if (k * v_max) ** (2 * n + 2) / math.factorial(2 * n + 3) <= 1e-12:
+                break
+            n += 1
+        return total
+
+
+def energy_summary(tallies: dict, images: int) -> tuple[dict, dict]:
+    """Per-layer and whole-network energy per image from each layer's summed tally.
+
+    Parameters
+    ----------
+    tallies : dict of str to EnergyTally
+        Each layer's tally summed over every evaluated chip.
+    images : int
+        Test images times chips.
+
+    Returns
+    -------
+    (per_layer, network) : dict, dict
+        ``per_layer[name]`` and ``network`` as :meth:`EnergyTally.per_image`.
+    """
+    total = EnergyTally()
+    per_layer = {}
+    for name, t in tallies.items():
+        per_layer[name] = t.per_image(images)
+        total.add(t)
+    return per_layer, total.per_image(images)
