@@ -141,7 +141,8 @@ def test_input_switched_errors():
         xb.solve([1, 0.5, 0, 1])
     with pytest.raises(ShapeError, match="input bits have shape"):
         xb.solve([1, 0])
-    for call in (xb.transfer_matrix, xb.aspreconditioner, lambda: xb.linearize([1, 0, 0, 1])):
+    for call in (xb.transfer_matrix, xb.aspreconditioner, xb.power_forms,
+                 lambda: xb.linearize([1, 0, 0, 1])):
         with pytest.raises(ConfigError, match="input-switched"):
             call()
     with pytest.raises(ConfigError, match="pattern_conductances"):

@@ -470,6 +470,7 @@ class Crossbar:
             ``.Q`` (M, M) [S] per part, ``.power(V)``, ``.batch_energy(V.T @ V)``;
             see :mod:`xbar.crossbar.power`.
         """
+        self._crossbar_only("power_forms()")
         forms = self._cache.get("power_forms")
         if forms is None:
             system = self.setup()
