@@ -198,3 +198,16 @@ def test_network_evaluate_input_switched_ideal_equals_crossbar():
     assert a.accuracies == b.accuracies
     for sa, sb in zip(a.layer_stats, b.layer_stats, strict=True):
         assert sa.rel_error == pytest.approx(sb.rel_error, rel=1e-9, abs=1e-15)
+
+
+def test_network_energy_of_input_switched_reads_is_the_supplied_power():
+    from xbar.network import AnalogConfig, evaluate, load_model
+
+    m = load_model("default")
+    cfg = AnalogConfig(array_topology="input_switched", input_mode="bit_serial", input_bits=4,
+                       r_col=2.0, r_source=2.0)
+    res = evaluate(m, cfg, limit=8)
+    assert res.energy and res.energy["cells"] > 0
+    ideal = evaluate(m, cfg.replace(r_col=0.0, r_source=0.0), limit=8)
+    # the wires take part of the supply voltage: less current, less power
+    assert res.energy["cells"] < ideal.energy["cells"]

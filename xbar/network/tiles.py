@@ -326,7 +326,7 @@ class Tile:
         """Column currents [A] (K x physical columns) for row voltages ``V`` [V] (K x rows)."""
         f = cell_function(config)
         if config.array_topology == "input_switched":
-            I = self._input_switched(V, config)
+            I = self.input_switched_currents(V, config)
         elif f is None:
             I = V @ self.W_eff
         elif not config.parasitics:
@@ -348,7 +348,7 @@ class Tile:
             I = I + read_noise(V if f is None else f(V), self.G, config, rng)
         return I
 
-    def _input_switched(self, V: np.ndarray, config: AnalogConfig) -> np.ndarray:
+    def input_switched_currents(self, V: np.ndarray, config: AnalogConfig) -> np.ndarray:
         """Exact currents of an input-switched tile: rows with V > 0 are on (one bit).
 
         Each distinct active-row pattern is solved once per programmed tile (the
