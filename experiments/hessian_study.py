@@ -120,6 +120,8 @@ def report(rows: list[dict], chips: int, epochs: int) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--first-seed", type=int, default=0,
+                    help="train seeds first-seed .. first-seed + seeds - 1")
     ap.add_argument("--chips", type=int, default=50)
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--methods", nargs="*", default=list(METHODS))
@@ -130,7 +132,7 @@ def main() -> int:
     rows = list(csv.DictReader(open(path))) if path.exists() else []
     done = {(r["method"], int(r["seed"])) for r in rows}
     data = load_dataset("digits")
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         for m in args.methods:
             if (m, seed) in done:
                 continue
