@@ -58,6 +58,7 @@ FIELD_NOTES = {
     "g_min": "siemens",
     "g_max": "siemens",
     "v_read": "volts",
+    "threads": "BLAS and numba threads; 0 = automatic: $XBAR_THREADS, else 1 BLAS thread",
     "read_pulse": "seconds per read (per input bit for bit_serial), > 0",
     "dac_energy": "joules per DAC conversion",
     "adc_fom": "joules per conversion step; an ADC conversion costs adc_fom * 2**adc_bits",
@@ -139,8 +140,10 @@ def run(args) -> int:
     from ..network.evaluate import evaluate
     from ..network.model import load_model
     from ._progress import ProgressBar
+    from ._threads import apply_threads
 
     config = resolve_config(args)  # every config error before any loading
+    apply_threads(config.threads)
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit {args.limit}: must be at least 1")
     chips = None
@@ -157,9 +160,16 @@ def run(args) -> int:
     model = load_model(args.model)
     dataset = load_for_model(args, model, config.calibration_size)
     bar = ProgressBar("infer", enabled=False if args.no_progress else None)
-    result = evaluate(model, config, dataset=dataset, limit=args.limit, chips=chips,
-                      progress=bar)
+    try:
+        result = evaluate(model, config, dataset=dataset, limit=args.limit, chips=chips,
+                          progress=bar)
+    finally:
+        bar.finish()
     notes = config_notes(config, len(result.chips), ideal=args.ideal)
+    if str(getattr(dataset, "name", "")).startswith("synthetic"):
+        notes.append(f"{dataset.name} is seeded random images with random labels, for timing "
+                     f"only: every accuracy is chance (about 1/{dataset.classes}), so "
+                     f"{result.n_images} image(s) can well score 0")
     if args.json:
         d = result.to_dict()
         d["model"] = str(args.model)
@@ -168,6 +178,9 @@ def run(args) -> int:
         json.dump(d, sys.stdout)
         sys.stdout.write("\n")
         return 0
+    notes += [f"layer {s.name!r}: {100 * s.input_clip_fraction:.2g} % of its quantised inputs "
+              "exceeded the calibrated input range and were applied at full scale"
+              for s in result.layer_stats if s.input_clip_fraction > 0]
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     out = sys.stdout

@@ -25,8 +25,9 @@ sense end towards the start, node ``i``'s stored relation plus the segment law
 ``v_i + R_(i+1) J'_i = v_(i+1)`` to the node below (already known) is a 4 x 4 solve;
 only voltages travel back, so round-off is not amplified by the ladder's growing
 modes (walking the segment and cell laws back from the sense end is: measured
-6e-7 relative error with r g_max = 0.1 on 96 rows).  Segment arrays include the end resistances: segment 0 joins
-the start end to node 0, segment ``M`` joins node ``M - 1`` to the sense end.
+6e-7 relative error with r g_max = 0.1 on 96 rows).  Segment arrays include the end
+resistances: segment 0 joins the start end to node 0, segment ``M`` joins node ``M - 1``
+to the sense end.
 
 ``ladder_numpy`` is the readable twin (vectorised over patterns and columns, loop
 over rows, re-orthonormalised after every row); ``ladder_numba`` runs the same

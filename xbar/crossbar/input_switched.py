@@ -321,7 +321,7 @@ def check_topology(xb_kwargs: dict) -> None:
     v = xb_kwargs.get("v_read")
     if not (isinstance(v, int | float | np.number) and np.isfinite(v)):
         raise ValueRangeError(f"v_read must be a finite number [V], got {v!r}")
-    for name in ("drive", "selector", "row_bias", "col_bias"):
+    for name in ("drive", "selector", "row_bias", "col_bias", "access"):
         val = xb_kwargs.get(name)
         if name == "drive" and val == "left":
             continue

@@ -97,7 +97,7 @@ def dense_nodal(spec: IswSpec, G: np.ndarray, bits: np.ndarray, v_read: float):
         A = np.zeros((2 * m, 2 * m))
         rhs = np.zeros(2 * m)
 
-        def stamp(a, b, g):
+        def stamp(a, b, g, A=A):
             A[a, a] += g
             A[b, b] += g
             A[a, b] -= g
