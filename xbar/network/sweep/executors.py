@@ -255,7 +255,8 @@ def _dask(job: Job, workers: int, address: Any, timeout: float):
             if not tasks:
                 return
             job_future = client.scatter(job, broadcast=True, hash=False)
-            futures.extend(client.submit(_run_task_on_dask, job_future, t, pure=False) for t in tasks)
+            futures.extend(client.submit(_run_task_on_dask, job_future, t, pure=False)
+                           for t in tasks)
             for fut in as_completed(futures):
                 yield fut.result()
 
