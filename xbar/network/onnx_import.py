@@ -84,7 +84,8 @@ SUPPORTED_OPS: dict[str, tuple[str, ...]] = {
                     "pads", "strides"),
     "GlobalAveragePool": (), "GlobalMaxPool": (), "Flatten": ("axis",),
     "Reshape": ("allowzero",), "Squeeze": ("axes",), "Unsqueeze": ("axes",),
-    "Transpose": ("perm",), "Concat": ("axis",), "Split": ("axis", "split", "num_outputs"), "Pad": ("mode", "pads", "value"),
+    "Transpose": ("perm",), "Concat": ("axis",), "Split": ("axis", "split", "num_outputs"),
+    "Pad": ("mode", "pads", "value"),
     "Softmax": ("axis",), "LogSoftmax": ("axis",), "ReduceMean": ("axes", "keepdims",
                                                                   "noop_with_empty_axes"),
     "Identity": (), "Dropout": ("ratio", "seed"), "Constant": (
