@@ -570,7 +570,9 @@ def frozen_pattern(model: Model) -> Iterator[None]:
     Inside, the model is the smooth (multilinear in each layer's weights) piece active
     at the point of that pass, so finite differences give the almost-everywhere
     derivatives that back-propagation gives, without the jumps of the gradient where
-    a unit crosses its kink.
+    a unit crosses its kink.  Only ReLU and max pooling are frozen: the kinked
+    activations of :mod:`xbar.network.ops` (``clip``, ``leaky_relu``, ``hard_sigmoid``,
+    ``hard_swish``) are not, so the penalty of models that use them keeps kink terms.
     """
     layers = [la for la in model.all_layers() if isinstance(la, ReLU | MaxPool2D)]
     for la in layers:
