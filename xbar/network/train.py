@@ -314,6 +314,8 @@ def train(model_or_name: Model | str = "default", dataset: Dataset | str = "digi
                                 hessian_weight)
     if not math.isfinite(hessian_step) or hessian_step <= 0:
         raise ConfigError(f"hessian_step must be finite and > 0, got {float(hessian_step):g}")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ConfigError(f"seed must be an integer >= 0, got {seed!r}")
     data = load_dataset(dataset) if not isinstance(dataset, Dataset) else dataset
     model = _resolve_model(model_or_name, seed)
     data.check_model(model)
