@@ -147,6 +147,8 @@ def test_input_switched_errors():
             call()
     with pytest.raises(ConfigError, match="pattern_conductances"):
         xbar.Crossbar(G).pattern_conductances([[1, 0, 0, 1]])
+    with pytest.raises(ConfigError, match="no power breakdown"):
+        _ = xb.solve([1, 0, 0, 1]).power
 
 
 def test_network_config_checks_input_switched_fields():
