@@ -1,5 +1,6 @@
 """ONNX import and export: digital outputs against onnx.reference, round trips, errors."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -161,6 +162,15 @@ def test_real_torch_exports_match_reference(path):
     _check_against_reference(proto, load_onnx(path))
 
 
+@pytest.mark.parametrize("stem", ["activations_dynamo_op20", "two_branch_torchscript_op14"])
+def test_real_exports_round_trip_through_save_onnx(tmp_path, stem):
+    m = load_onnx(FIXTURES / f"{stem}.onnx")
+    path = save_onnx(m, tmp_path / "m.onnx", opset=20)
+    _check_against_reference(onnx.load(str(path)), load_onnx(path))
+    x = synthetic_images(2, m.input_shape)
+    np.testing.assert_allclose(load_onnx(path).forward(x), m.forward(x), rtol=1e-5, atol=1e-6)
+
+
 def test_fixtures_are_present():
     assert len(list(FIXTURES.glob("*.onnx"))) >= 3
 
@@ -243,7 +253,7 @@ def test_external_data_initializers(tmp_path):
 
 
 @pytest.mark.parametrize("case,match", [
-    ("unknown_op", r"(?s)node 'bad' \(op Erf\).*supported ops: Add"),
+    ("unknown_op", r"(?s)node 'bad' \(op Acos\).*supported ops: Add"),
     ("attribute", r"attribute 'foo' is not supported"),
     ("dynamic", r"dynamic dimension 2"),
     ("batch_reshape", r"mixes the batch axis"),
@@ -252,7 +262,7 @@ def test_external_data_initializers(tmp_path):
 def test_unsupported_graphs_name_node_and_op(case, match):
     W = {"W": np.ones((4, 2))}
     if case == "unknown_op":
-        proto = _graph([helper.make_node("Erf", ["x"], ["e"], name="bad"),
+        proto = _graph([helper.make_node("Acos", ["x"], ["e"], name="bad"),
                         helper.make_node("MatMul", ["e", "W"], ["y"])], W, ["N", 4], ["N", 2])
     elif case == "attribute":
         proto = _graph([helper.make_node("Relu", ["x"], ["e"], foo=1),
@@ -284,3 +294,48 @@ def test_wrn_zoo_matches_torch_style_wrn_structure():
     b = wrn(16, 4)
     assert [la.W2d.shape for la in a.matmul_layers()] == [la.W2d.shape for la in
                                                            b.matmul_layers()]
+
+
+def test_cli_export_onnx_then_infer(tmp_path, capsys):
+    from xbar.cli import main
+
+    out = tmp_path / "d.onnx"
+    assert main(["export-onnx", "default", "--out", str(out), "--json"]) == 0
+    assert '"matmul_layers": 3' in capsys.readouterr().out
+    assert main(["infer", "--model", str(out), "--limit", "50", "--ideal", "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    acc = re.search(r"analog accuracy\s+([0-9.]+)", text).group(1)
+    assert acc == re.search(r"digital accuracy\s+([0-9.]+)", text).group(1)
+    assert main(["export-onnx", "default", "--out", str(out), "--opset", "9"]) == 2
+    assert "--opset 9" in capsys.readouterr().err
+
+
+def test_cli_train_refuses_inference_only_graph(tmp_path, capsys):
+    from xbar.cli import main
+
+    path = tmp_path / "tb.onnx"
+    onnx.save(zoo.two_branch(), str(path))
+    assert main(["train", "--model", str(path), "--dataset", "synthetic-16x16x3",
+                 "--epochs", "1", "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be trained" in err and "Traceback" not in err
+
+
+def test_config_data_table(tmp_path, capsys):
+    from xbar.cli import main
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (6, 3, 28, 28), dtype=np.uint8)  # stored NCHW, 3 channels
+    np.savez(tmp_path / "d.npz", x=x, y=rng.integers(0, 10, 6))
+    onnx.save(zoo.lenet5(), str(tmp_path / "lenet.onnx"))
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("adc_bits = 0\n[data]\nlayout = 'NCHW'\ncrop = [28, 28]\nmean = 0.5\n")
+    # three channels do not fit LeNet's one: the error names both shapes
+    assert main(["infer", "--model", str(tmp_path / "lenet.onnx"), "--dataset",
+                 f"npz:{tmp_path / 'd.npz'}", "--config", str(cfg), "--no-progress"]) == 2
+    assert "(28, 28, 1)" in capsys.readouterr().err
+    np.savez(tmp_path / "d.npz", x=x[:, :1], y=rng.integers(0, 10, 6))
+    assert main(["infer", "--model", str(tmp_path / "lenet.onnx"), "--dataset",
+                 f"npz:{tmp_path / 'd.npz'}", "--config", str(cfg), "--no-progress",
+                 "--json"]) == 0
+    assert '"n_images": 6' in capsys.readouterr().out

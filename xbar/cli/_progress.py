@@ -24,6 +24,9 @@ class ProgressBar:
         self.width = width
         self.start = time.perf_counter()
         self._last = 0.0
+        self._first: int | None = None  # work already done at the first call (resumed)
+        self._stage = ""
+        self._ended = True  # nothing drawn yet, or the line already ended
 
     def __call__(self, done: int, total: int) -> None:
         if not self.enabled:
@@ -32,20 +35,46 @@ class ProgressBar:
         if done < total and now - self._last < 0.1:
             return
         self._last = now
-        frac = done / total if total else 1.0
+        if self._first is None:
+            self._first = done
+        frac = min(1.0, max(0.0, done / total)) if total else 1.0
         filled = int(round(frac * self.width))
         elapsed = now - self.start
-        eta = elapsed / frac - elapsed if frac > 0 else float("nan")
         bar = "#" * filled + "-" * (self.width - filled)
-        self.stream.write(
-            f"\r{self.label} [{bar}] {done}/{total} {elapsed:6.1f}s eta {eta:6.1f}s"
-        )
+        eta = self._eta(done, total, elapsed)
+        stage = f" {self._stage}" if self._stage else ""
+        self.stream.write(f"\r{self.label} [{bar}] {done}/{total} {elapsed:6.1f}s eta {eta}"
+                          f"{stage}\033[K")
         if done >= total:
             self.stream.write("\n")
+            self._ended = True
+        else:
+            self._ended = False
         self.stream.flush()
+
+    def _eta(self, done: int, total: int, elapsed: float) -> str:
+        """Time left from the rate of this run's own work (``"    --"`` until it is known)."""
+        new = done - (self._first or 0)
+        if done >= total:
+            return f"{0.0:6.1f}s"
+        if new <= 0 or elapsed <= 0:
+            return "    --"
+        return f"{elapsed / new * (total - done):6.1f}s"
+
+    def stage(self, text: str) -> None:
+        """Name the step now running (shown after the ETA)."""
+        self._stage = text
+
+    def finish(self) -> None:
+        """End the line if a bar was drawn and not finished (an error, an interruption)."""
+        if self.enabled and not self._ended:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._ended = True
 
     def close(self) -> None:
         """End the line if the bar was drawn."""
         if self.enabled:
             self.stream.write("\n")
             self.stream.flush()
+

@@ -36,7 +36,8 @@ def add_parser(subparsers) -> None:
                    help="chips (independent programming draws) per grid point")
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N test images")
     p.add_argument("--out", default="sweep.csv",
-                   help="CSV of every (point, chip) result; rerun to resume (default sweep.csv)")
+                   help="CSV of every (point, chip) result; rerun to resume (default sweep.csv); "
+                        "locked while the sweep runs: a second sweep on it is refused")
     p.add_argument("--plot", metavar="PNG", help="write accuracy vs --field here")
     p.add_argument("--band", choices=("std", "ci", "minmax", "none"), default="std",
                    help="band around the mean in the plot: +/- one std over chips (default), "
@@ -94,9 +95,11 @@ def run(args) -> int:
     from ..network.sweep import parse_values, plot_sweep, sweep
     from ..network.sweep.executors import exit_on_signals
     from ._progress import ProgressBar
+    from ._threads import apply_threads
 
     overrides = _overrides(args)
     base = _base_config(args, overrides)
+    apply_threads(base.threads)  # workers get one thread each unless --threads is given
     if (args.field2 is None) != (args.values2 is None):
         raise ConfigError("--field2 and --values2 go together")
     fields = [args.field] + ([args.field2] if args.field2 else [])

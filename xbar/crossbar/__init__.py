@@ -10,13 +10,16 @@ and :mod:`xbar.crossbar.transfer` (exact transfer matrices).
 array([[3.e-05, 3.e-05]])
 """
 
+from .access import MosfetAccess
 from .array import Crossbar, CrossbarSolution, LinearizedCrossbar
+from .circuit import CrossbarCircuit, to_circuit
 from .devices import Device, Exponential, Linear, PowerLaw, Sinh, Tabulated
 from .netlist import to_netlist
 from .system import CrossbarSystem
 
 __all__ = [
     "Crossbar",
+    "MosfetAccess",
     "CrossbarSolution",
     "LinearizedCrossbar",
     "CrossbarSystem",
@@ -27,4 +30,6 @@ __all__ = [
     "PowerLaw",
     "Tabulated",
     "to_netlist",
+    "to_circuit",
+    "CrossbarCircuit",
 ]

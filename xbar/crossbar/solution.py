@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import real_array
 from ..errors import ShapeError
 
 __all__ = ["CrossbarSolution", "LinearizedCrossbar", "warm_state", "slice_solution",
@@ -65,6 +66,11 @@ class CrossbarSolution:
         supply and its split over cells, selectors, access resistors, row and column
         wires, drivers and sense resistors (computed on first use from the solved node
         voltages; see :mod:`xbar.crossbar.power`)."""
+        if self._power is None and self.system is None:  # input-switched arrays
+            from ..errors import ConfigError
+
+            raise ConfigError("this solution has no power breakdown (input-switched array)",
+                              hint="the supplied power is v_read * output.sum(axis=1) [W]")
         if self._power is None:
             from .power import solution_power
 
@@ -101,7 +107,7 @@ class LinearizedCrossbar:
 
     def output(self, V: np.ndarray) -> np.ndarray:
         """Linearised column currents [A] for inputs ``V`` of shape (M,) or (K, M) -> (K, N)."""
-        V = np.atleast_2d(np.asarray(V, dtype=float))
+        V = np.atleast_2d(real_array("V (input voltages [V])", V))
         return self.operating_output[None, :] + (V - self.V0[None, :]) @ self.W
 
 

@@ -16,7 +16,7 @@ times in seconds.
 >>> AnalogConfig.from_dict({"adc_bit": 8})
 Traceback (most recent call last):
 ...
-xbar.errors.ConfigError: error: unknown configuration field 'adc_bit'
+xbar.errors.UnknownFieldError: error: unknown configuration field 'adc_bit'
 hint: did you mean 'adc_bits'?
 """
 
@@ -24,13 +24,16 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, show
+from ..checks import read_text
+from ..errors import ConfigError, InputTypeError, UnknownFieldError, show
 
 __all__ = ["AnalogConfig", "CHOICES"]
 
@@ -47,6 +50,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "nonlinear_mode": ("linearized", "exact"),
     "weight_range_rule": ("match_range", "folded_layer"),
     "calibration": ("design", "chip"),
+    "array_topology": ("crossbar", "input_switched"),
 }
 
 
@@ -128,6 +132,17 @@ class AnalogConfig:
         Wire resistance between neighbouring cells along a row / column [ohm].
     r_driver, r_sense : float
         Resistance of the row drivers / column sense amplifiers [ohm].
+    array_topology : {"crossbar", "input_switched"}
+        ``input_switched`` (paper 1's parasitics model): each cell's access transistor
+        is switched by its row's input bit and a source line parallel to each bit line
+        (``r_source`` per segment, held at ``v_read`` through ``r_driver`` at the
+        bottom) supplies the current; needs ``bit_serial`` inputs, linear cells and
+        ``r_row = 0``.  Every distinct active-row pattern of a tile is solved exactly
+        (:mod:`xbar.crossbar.input_switched`) and cached per programmed tile.
+    r_source : float
+        Source-line wire resistance between neighbouring cells [ohm] (input_switched).
+    r_on : float
+        On-resistance of the access transistors [ohm] (input_switched; 0 = ideal switch).
     device : {"linear", "sinh"}
         Cell model; ``sinh``: I = G sinh(k V) / k with k = ``device_k``.
     device_k : float
@@ -185,6 +200,10 @@ class AnalogConfig:
         have resistance (``r_col``, ``r_sense``), unused columns when the row
         lines have (``r_row``, ``r_driver``); otherwise they cannot change any
         output.
+    threads : int
+        CPU threads of BLAS and numba during an evaluation (:mod:`xbar.threads`);
+        0 = automatic (``XBAR_THREADS`` if set, else one BLAS thread and numba
+        threads only for large solves).  Never changes results.
     """
 
     mapping: str = "differential"
@@ -218,6 +237,9 @@ class AnalogConfig:
     r_col: float = 0.0
     r_driver: float = 0.0
     r_sense: float = 0.0
+    array_topology: str = "crossbar"
+    r_source: float = 0.0
+    r_on: float = 0.0
     device: str = "linear"
     device_k: float = 4.0
     v_read: float = 0.2
@@ -234,6 +256,7 @@ class AnalogConfig:
     adc_pow2: bool = False
     activation_bits: int = 0
     pad_tiles: bool = True
+    threads: int = 0
 
     # ------------------------------------------------------------------ builders
     @classmethod
@@ -266,6 +289,9 @@ class AnalogConfig:
             r_col=0.0,
             r_driver=0.0,
             r_sense=0.0,
+            array_topology="crossbar",
+            r_source=0.0,
+            r_on=0.0,
             device="linear",
             activation_bits=0,
             repeats=1,
@@ -324,7 +350,8 @@ class AnalogConfig:
                 close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.6)
                 hint = (f"did you mean {close[0]!r}?" if close
                         else "known fields: " + ", ".join(names))
-                raise ConfigError(f"unknown configuration field {key!r}{where}", hint=hint)
+                raise UnknownFieldError(f"unknown configuration field {key!r}{where}",
+                                        hint=hint)
             kwargs[key] = _coerce(key, value, types[key], where)
         cfg = cls(**kwargs)
         cfg.validate()
@@ -338,16 +365,14 @@ class AnalogConfig:
         two are merged; a field given in both places is an error).  ``overrides``
         (for example from command-line flags) replace values of the file.
         """
+        text = read_text(path, "configuration file")
         path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise ConfigError(f"cannot read configuration file {str(path)!r}: "
-                              f"{exc.strerror}") from None
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+        if isinstance(data.get("data"), dict):
+            data.pop("data")  # data-set options (xbar.network.datasets.DataOptions)
         if isinstance(data.get("analog"), dict):
             table = data.pop("analog")
             both = sorted(set(table) & set(data))
@@ -371,7 +396,38 @@ class AnalogConfig:
     @property
     def parasitics(self) -> bool:
         """True when any wire, driver or sense resistance is non-zero."""
-        return any(r > 0 for r in (self.r_row, self.r_col, self.r_driver, self.r_sense))
+        return any(r > 0 for r in (self.r_row, self.r_col, self.r_driver, self.r_sense,
+                                   self.r_source))
+
+    @property
+    def nonidealities(self) -> list[str]:
+        """Names of the fields whose effect is on; empty when nothing analog is simulated.
+
+        >>> AnalogConfig().nonidealities
+        []
+        >>> AnalogConfig(adc_bits=8, r_row=1.0).nonidealities
+        ['adc_bits', 'r_row']
+        """
+        ideal = replace(self.as_ideal(), repeats=self.repeats)
+        return [f.name for f in fields(self) if getattr(self, f.name) != getattr(ideal, f.name)]
+
+    @property
+    def random_effects(self) -> list[str]:
+        """Fields of the effects that differ from chip to chip (or read to read).
+
+        Without any, every chip of ``repeats`` is the same chip.
+
+        >>> AnalogConfig(programming_error="weight_range", programming_sigma=0.1).random_effects
+        ['programming_sigma']
+        """
+        out = []
+        if self.programming_error != "none" and self.programming_sigma > 0:
+            out.append("programming_sigma")
+        if self.read_noise_sigma > 0:
+            out.append("read_noise_sigma")
+        if self.stuck_rate > 0:
+            out.append("stuck_rate")
+        return out
 
     @property
     def effective_adc_range(self) -> str | None:
@@ -379,6 +435,21 @@ class AnalogConfig:
         if self.adc_bits == 0:
             return None
         return self.adc_range or "calibrated"
+
+    def _validate_topology(self, need: Callable[..., None]) -> None:
+        isw = self.array_topology == "input_switched"
+        for name in ("r_source", "r_on"):
+            need(isw or getattr(self, name) == 0, name,
+                 "applies to array_topology='input_switched' only")
+        if isw:
+            need(self.input_mode == "bit_serial", "array_topology",
+                 "input-switched arrays take one input bit per read",
+                 hint="set input_mode='bit_serial'")
+            need(self.device == "linear", "array_topology", "needs linear cells",
+                 hint="set device='linear'")
+            need(self.r_row == 0, "r_row", "must be 0 with array_topology='input_switched' "
+                 "(word lines are transistor gates and carry no current)",
+                 hint="the source-line resistance is r_source")
 
     def validate(self) -> AnalogConfig:
         """Check every field; raise :class:`ConfigError` naming the first bad one.
@@ -404,11 +475,12 @@ class AnalogConfig:
         for name in ("g_min", "g_max", "programming_sigma", "read_noise_sigma", "drift_time",
                      "drift_nu", "drift_t0", "stuck_rate", "stuck_high_fraction", "r_row",
                      "r_col", "r_driver", "r_sense", "device_k", "v_read", "adc_percentile",
-                     "biscale_threshold"):
+                     "biscale_threshold", "r_source", "r_on"):
             v = getattr(self, name)
             need(math.isfinite(v), name, "must be a finite number")
             need(v >= 0, name, "must not be negative")
         need(self.g_max > 0, "g_max", "must be positive")
+        self._validate_topology(need)
         need(self.g_min < self.g_max, "g_min", f"must be below g_max={show(self.g_max)}")
         need(self.v_read > 0, "v_read", "must be positive")
         need(self.drift_t0 > 0, "drift_t0", "must be positive")
@@ -429,6 +501,7 @@ class AnalogConfig:
         need(self.array_cols >= min_cols, "array_cols",
              f"{self.mapping} mapping needs at least {min_cols} columns per array")
         need(self.seed >= 0, "seed", "must not be negative")
+        need(self.threads >= 0, "threads", "must not be negative (0 = automatic)")
         need(self.weight_bits >= 0, "weight_bits", "must not be negative (0 = analog weights)")
         need(self.weight_bits <= 32, "weight_bits", "at most 32 bits are supported")
         need(self.weight_slices >= 1, "weight_slices", "must be at least 1")
@@ -484,6 +557,37 @@ class AnalogConfig:
         if self.weight_bits == 0:
             return 0
         return self.weight_bits - 1 if self.mapping == "differential" else self.weight_bits
+
+
+def _unknown_field_hint(key: Any) -> str:
+    names = AnalogConfig.field_names()
+    close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else "known fields: " + ", ".join(names)
+
+
+_dataclass_init = AnalogConfig.__init__
+
+
+def _checked_init(self, *args: Any, **kwargs: Any) -> None:
+    """The dataclass ``__init__``, with unknown or surplus fields as xbar errors."""
+    names = AnalogConfig.field_names()
+    if len(args) > len(names):
+        raise InputTypeError(f"AnalogConfig takes at most {len(names)} positional fields, "
+                             f"got {len(args)}", hint="pass fields by name: adc_bits=8")
+    for key in kwargs:
+        if key not in names:
+            raise UnknownFieldError(f"unknown configuration field {key!r}",
+                                    hint=_unknown_field_hint(key))
+    given = names[:len(args)]
+    both = [n for n in given if n in kwargs]
+    if both:
+        raise InputTypeError(f"AnalogConfig field {both[0]!r} given twice (by position and "
+                             "by name)")
+    _dataclass_init(self, *args, **kwargs)
+
+
+_checked_init = functools.wraps(_dataclass_init)(_checked_init)
+AnalogConfig.__init__ = _checked_init  # type: ignore[method-assign]
 
 
 def _coerce(name: str, value: Any, typ: type, where: str) -> Any:

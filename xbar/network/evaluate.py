@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, ModelError, show
+from ..errors import ConfigError, ModelError, ValueRangeError, show
 from .config import AnalogConfig
 from .mapping import LayerMapping, map_weights
 from .noise import noise_plan, set_affine
@@ -69,10 +70,12 @@ from .tiles import (
 )
 
 __all__ = ["evaluate", "EvaluationResult", "LayerStats", "AnalogNetwork", "plan_network",
-           "program_chip", "LayerPlan"]
+           "program_chip", "LayerPlan", "needs_calibration", "calibration_images"]
 
 logger = logging.getLogger(__name__)
 
+#: the relative MVM error of a layer is measured on at most this many output pixels per batch
+_MAX_ERROR_ROWS = 256
 #: at most this many calibration samples per (layer, plane) are kept for percentiles
 _MAX_CALIBRATION_SAMPLES = 2_000_000
 #: at most this many input rows (output pixels) per layer are kept to calibrate ADC ranges
@@ -87,6 +90,8 @@ class LayerPlan:
     W: np.ndarray
     mapping: LayerMapping
     specs: list[TileSpec]
+    #: target conductances [S] of every tile (before any chip's errors), read-only
+    targets: list[np.ndarray] = field(default_factory=list)
 
 
 @dataclass
@@ -110,9 +115,13 @@ class LayerStats:
         ADC range [A] per plane (mean over chips); empty without an ADC.
     clip_fraction : float
         Fraction of ADC conversions that clipped (test images).
+    input_clip_fraction : float
+        Fraction of quantised input values (DAC or bit-serial) above the calibrated input
+        scale, applied at full scale (test images; 0 for unquantised analog inputs).
     rel_error : float
         ||Y_analog - X W|| / ||X W|| of the layer's MVM outputs on the test images
-        (X the layer's actual analog-chain inputs, W the digital weights).
+        (X the layer's actual analog-chain inputs, W the digital weights), measured
+        on every k-th output pixel of a batch (at most 256 per batch).
     conversions_per_image : float
         Column read-outs (ADC conversions when the ADC is on) per test image: output
         pixels x output columns x planes x input passes and bit steps x row tiles.
@@ -137,6 +146,7 @@ class LayerStats:
     input_scale: float = 0.0
     adc_ranges: list[float] = field(default_factory=list)
     clip_fraction: float = 0.0
+    input_clip_fraction: float = 0.0
     rel_error: float = 0.0
     conversions_per_image: float = 0.0
     cache_hits: int = 0
@@ -239,13 +249,39 @@ def plan_network(model, config: AnalogConfig) -> tuple[Any, list[LayerPlan]]:
     for layer in folded.matmul_layers():
         W = np.asarray(layer.W2d, dtype=float)
         mapping = map_weights(W, config)
-        plans.append(LayerPlan(layer.name, W, mapping, plan_tiles(mapping, config)))
+        specs = plan_tiles(mapping, config)
+        plans.append(LayerPlan(layer.name, W, mapping, specs, _targets(mapping, specs, config)))
     return folded, plans
+
+
+def _targets(mapping: LayerMapping, specs: list[TileSpec], config: AnalogConfig
+             ) -> list[np.ndarray]:
+    """Target conductances of every tile; each plane's conductances computed once."""
+    per_plane: dict[int, tuple] = {}
+    out = []
+    for spec in specs:
+        plane = mapping.planes[spec.plane]
+        if spec.plane not in per_plane:
+            per_plane[spec.plane] = plane.conductances(config.g_min, config.g_max)
+        G = tile_target_conductances(spec, plane, config, per_plane[spec.plane])
+        G.setflags(write=False)
+        out.append(G)
+    return out
 
 
 # ------------------------------------------------------------------------------ one chip
 class _CalibrationPass(Exception):
     """Stops a calibration forward pass once the layer being calibrated has its inputs."""
+
+
+def not_finite(layer: str, chip: int, config: AnalogConfig) -> ValueRangeError:
+    """The error for a layer whose analog outputs overflowed to inf or NaN."""
+    return ValueRangeError(
+        f"layer {layer!r} (chip {chip}): the simulated array outputs are not finite numbers "
+        f"(currents overflowed with g_max={config.g_max:g} S, v_read={config.v_read:g} V, "
+        f"device={config.device!r}); no accuracy can be computed",
+        hint="use physical values: conductances of micro- to millisiemens and read voltages "
+             "below a few volts")
 
 
 class AnalogLayer:
@@ -269,6 +305,8 @@ class AnalogLayer:
         self.adc_ranges: list[float | None] = [None] * len(plan.mapping.planes)
         self.clipped = 0
         self.conversions = 0
+        self.input_clipped = 0  # quantised input values above full scale (clipped to it)
+        self.input_values = 0
         self.err_num = 0.0
         self.err_den = 0.0
         self.mvm_batches = 0
@@ -351,7 +389,7 @@ class AnalogLayer:
                 for tile in self.tiles:
                     s = tile.spec
                     Vt = V[:, s.r0:s.r1]
-                    A = tile.combine(tile.currents(Vt, cfg, rng))
+                    A = tile.read(Vt, cfg, rng)
                     self.mvm_batches += 1
                     if step is not None:
                         step.read(tile)
@@ -386,8 +424,11 @@ class AnalogLayer:
             self._digitise(Y, weight, s, A, sumV, track)
         Y *= (self.input_scale / self.config.v_read) * self.plan.mapping.scale
         if track:
-            ref = X @ self.plan.W
-            self.err_num += float(np.sum((Y - ref) ** 2))
+            # rel_error on every k-th output pixel (at most _MAX_ERROR_ROWS per batch): the
+            # digital reference product would otherwise cost as much as the analog one
+            k = -(-X.shape[0] // _MAX_ERROR_ROWS) if X.shape[0] else 1
+            ref = X[::k] @ self.plan.W
+            self.err_num += float(np.sum((Y[::k] - ref) ** 2))
             self.err_den += float(np.sum(ref ** 2))
         return Y + self.bias_delta
 
@@ -428,6 +469,16 @@ def _subsample_rows(batches: list[np.ndarray], limit: int = _MAX_CALIBRATION_ROW
     return X
 
 
+def _positive_part(X: np.ndarray, scale: float, signed: bool) -> np.ndarray:
+    """``max(X, 0) * scale`` (``X`` itself when nothing changes; never written to)."""
+    if not signed:
+        return X if scale == 1.0 else X * scale
+    out = np.maximum(X, 0.0)
+    if scale != 1.0:
+        out *= scale
+    return out
+
+
 class AnalogNetwork:
     """One programmed chip: every matmul layer of a model on its tiles.
 
@@ -442,7 +493,7 @@ class AnalogNetwork:
         self.chip = chip
         self.config = config
         self.model = model
-        self._rng: np.random.Generator | None = None
+        self._rng: np.random.Generator | None = noise_rng(config.seed, chip, READ_STREAM)
         self._calibrate = False
         self._collecting: AnalogLayer | None = None
 
@@ -452,7 +503,10 @@ class AnalogNetwork:
             alayer = self.layers[layer.name]
         except KeyError:
             raise ModelError(f"layer {layer.name!r} was not programmed on the chip") from None
-        return alayer.mvm(X2d, self._rng, calibrate=self._calibrate)
+        Y = alayer.mvm(X2d, self._rng, calibrate=self._calibrate)
+        if not np.all(np.isfinite(Y)):
+            raise not_finite(layer.name, self.chip, self.config)
+        return Y
 
     def ranges(self) -> dict[str, dict[str, Any]]:
         """Calibrated ranges of every layer."""
@@ -594,8 +648,8 @@ def program_tile(spec: TileSpec, plane, errors: LayerErrors | None, config: Anal
 
 
 def program_chip(plans: list[LayerPlan], folded_model, config: AnalogConfig, chip: int,
-                 cache: TransferCache, noise: tuple | None = None, energy: bool = False
-                 ) -> AnalogNetwork:
+                 cache: TransferCache, noise: tuple | None = None, energy: bool = False,
+                 progress: Callable[[], None] | None = None) -> AnalogNetwork:
     """Program chip ``chip``: errors, stuck cells, drift and transfer matrices of every tile.
 
     Draw order (fixed, so a chip is reproducible): for each layer in forward order,
@@ -621,6 +675,8 @@ def program_chip(plans: list[LayerPlan], folded_model, config: AnalogConfig, chi
         h0, m0 = cache.hits, cache.misses
         tiles = [program_tile(spec, m.planes[spec.plane], errors, config, rng, cache)
                  for spec in plan.specs]
+        for _ in tiles if progress is not None else ():
+            progress()
         bias_delta = errors.bias_delta if errors is not None else np.zeros_like(b, dtype=float)
         al = AnalogLayer(plan, tiles, bias_delta, config)
         al.cache_hits, al.cache_misses = cache.hits - h0, cache.misses - m0
@@ -658,11 +714,49 @@ def _check_inputs(model, config, dataset) -> None:
         x = getattr(dataset, split)
         if x.shape[0] == 0:
             raise ModelError(f"data set split {split!r} is empty")
+        if not np.isfinite(x).all():  # else the analog outputs would be NaN, blamed on the chip
+            raise ModelError(f"data set {getattr(dataset, 'name', '?')!r}: {split} holds NaN or "
+                             "infinite values")
     y = np.asarray(dataset.y_test)
     classes = getattr(model, "classes", None)
     if classes is not None and y.size and (y.min() < 0 or y.max() >= classes):
         raise ModelError(f"data set labels span {int(y.min())}..{int(y.max())}, but the model "
                          f"has {classes} classes")
+
+
+def _chip_list(chips) -> list[int]:
+    """Chip indices given by the caller, as a list of ints (ConfigError naming the entry)."""
+    if isinstance(chips, str | bytes) or not hasattr(chips, "__iter__"):
+        raise ConfigError(f"chips={chips!r}: expected a list of chip indices, e.g. [0, 1, 2]")
+    out = []
+    for c in chips:
+        if isinstance(c, bool) or not isinstance(c, int | np.integer):
+            raise ConfigError(f"chips: entry {c!r} is not an integer chip index")
+        out.append(int(c))
+    return out
+
+
+def needs_calibration(config: AnalogConfig) -> bool:
+    """True when a layer's input range or an ADC range changes the results.
+
+    With linear cells, unquantised analog inputs (``dac_bits = 0``) and no ADC, the
+    input scale cancels exactly (voltages ``x / scale * v_read``, outputs times
+    ``scale / v_read``; read noise is proportional to the voltages), so no
+    calibration images are needed.
+    """
+    return (config.adc_bits > 0 or config.dac_bits > 0 or config.input_mode != "analog"
+            or config.device != "linear" or config.activation_bits > 0)
+
+
+def calibration_images(config: AnalogConfig, n_eval: int) -> int:
+    """Training images used to calibrate: ``calibration_size``, at most ``n_eval``, 0 if unneeded.
+
+    >>> calibration_images(AnalogConfig(adc_bits=8), 2), calibration_images(AnalogConfig(), 500)
+    (2, 0)
+    """
+    if not needs_calibration(config):
+        return 0
+    return max(1, min(config.calibration_size, n_eval))
 
 
 def default_batch_size(model) -> int:
@@ -691,7 +785,11 @@ def evaluate(model, config: AnalogConfig, *, dataset=None, limit: int | None = N
         Chip indices to evaluate (default ``range(config.repeats)``), each at most
         once; chip ``k`` is the same programmed chip in every call.
     progress : callable, optional
-        ``progress(done, total)`` after every batch (total = chips x batches).
+        ``progress(done, total)`` after every unit of work: each tile programmed
+        (with its transfer matrix), each chip's calibration pass and each test
+        batch; ``total`` counts them over all chips.  If it also has a
+        ``stage(text)`` method, that is called when a step starts ("chip 2/5:
+        calibrate (256 images)").
     cache : TransferCache, optional
         Transfer-matrix cache to use.  By default the process-wide cache of
         :func:`xbar.network.tiles.default_cache` (256 MiB), so repeated calls on the
@@ -716,17 +814,37 @@ def evaluate(model, config: AnalogConfig, *, dataset=None, limit: int | None = N
     ------
     ConfigError, ModelError
         For a bad configuration or a model / data set mismatch, before any long work.
+
+    Notes
+    -----
+    The call runs under :func:`xbar.threads.limit` with ``config.threads`` (by
+    default one BLAS thread); the previous thread limits come back afterwards.
     """
+    if not isinstance(config, AnalogConfig):
+        raise ConfigError(f"config must be an AnalogConfig, got {type(config).__name__}")
+    from ..threads import limit as thread_limit
+
+    with thread_limit(config.threads):
+        return _evaluate(model, config, dataset=dataset, limit=limit, chips=chips,
+                         progress=progress, cache=cache, batch_size=batch_size,
+                         ideal_accuracy=ideal_accuracy, energy=energy)
+
+
+def _evaluate(model, config: AnalogConfig, *, dataset, limit, chips, progress, cache,
+              batch_size, ideal_accuracy, energy) -> EvaluationResult:
     t_start = time.perf_counter()
-    if dataset is None:
+    if dataset is None or isinstance(dataset, str | os.PathLike):
         from .data import load_dataset
 
-        dataset = load_dataset("digits")
+        dataset = load_dataset("digits" if dataset is None else dataset)
+    elif not hasattr(dataset, "x_test"):
+        raise ModelError(f"dataset must be an xbar.network.Dataset or a data set name, got "
+                         f"{type(dataset).__name__}")
     _check_inputs(model, config, dataset)
     if limit is not None:
-        if int(limit) < 1:
-            raise ConfigError(f"limit={show(limit)}: must be at least 1")
-    chips = list(range(config.repeats)) if chips is None else [int(c) for c in chips]
+        if isinstance(limit, bool) or not isinstance(limit, int | np.integer) or limit < 1:
+            raise ConfigError(f"limit={show(limit)}: must be a positive integer (at least 1)")
+    chips = list(range(config.repeats)) if chips is None else _chip_list(chips)
     if not chips:
         raise ConfigError("chips: no chip to evaluate")
     if any(c < 0 for c in chips):
@@ -740,7 +858,8 @@ def evaluate(model, config: AnalogConfig, *, dataset=None, limit: int | None = N
     y = np.asarray(dataset.y_test)
     if limit is not None:
         x, y = x[:limit], y[:limit]
-    x_cal = np.asarray(dataset.x_train[:config.calibration_size], dtype=float)
+    n_cal = calibration_images(config, x.shape[0])
+    x_cal = np.asarray(dataset.x_train[:n_cal], dtype=float) if n_cal else None
     bs = int(batch_size) if batch_size else default_batch_size(model)
     cache = cache if cache is not None else default_cache()
     c_hits, c_misses, c_seconds = cache.hits, cache.misses, cache.seconds
@@ -752,7 +871,7 @@ def evaluate(model, config: AnalogConfig, *, dataset=None, limit: int | None = N
     if config.programming_error == "weight_range":
         noise = noise_plan(model, config.weight_range_rule)
     design_ranges = None
-    if config.calibration == "design":  # ranges fixed on the error-free design
+    if config.calibration == "design" and x_cal is not None:  # fixed on the error-free design
         design = program_chip(plans, folded, config.as_design(), 0, cache)
         design.calibrate(folded, x_cal, bs)
         design_ranges = design.ranges()
@@ -760,28 +879,41 @@ def evaluate(model, config: AnalogConfig, *, dataset=None, limit: int | None = N
     if ideal_accuracy is None:
         ideal_accuracy = float(np.mean(folded.predict(x, batch_size=bs) == y))
     n_batches = math.ceil(x.shape[0] / bs)
-    total = n_batches * len(chips)
+    n_tiles = sum(len(p.specs) for p in plans)
+    # progress units per chip: every tile programmed, the calibration pass, every test batch
+    total = (n_tiles + (1 if n_cal else 0) + n_batches) * len(chips)
     done = 0
     accuracies = []
     infer_seconds = 0.0
     stats: dict[str, LayerStats] = {}
     counts: dict[str, list[int]] = {}
     tallies: dict = {}
-    for chip in chips:
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    stage = getattr(progress, "stage", None)
+    for k, chip in enumerate(chips):
         t0 = time.perf_counter()
-        net = program_chip(plans, folded, config, chip, cache, noise, energy=energy)
+        if callable(stage):
+            stage(f"chip {k + 1}/{len(chips)}: program" + (" + transfer matrices"
+                                                           if config.parasitics else ""))
+        net = program_chip(plans, folded, config, chip, cache, noise, energy=energy,
+                           progress=tick)
         if design_ranges is not None:
             net.set_ranges(design_ranges)
-        else:
+            tick()
+        elif x_cal is not None:
+            if callable(stage):
+                stage(f"chip {k + 1}/{len(chips)}: calibrate ({x_cal.shape[0]} images)")
             net.calibrate(folded, x_cal, bs)
+            tick()
         setup += time.perf_counter() - t0
-
-        def tick() -> None:
-            nonlocal done
-            done += 1
-            if progress is not None:
-                progress(done, total)
-
+        if callable(stage):
+            stage(f"chip {k + 1}/{len(chips)}: infer")
         t1 = time.perf_counter()
         pred = net.predict(folded, x, bs, tick)
         infer_seconds += time.perf_counter() - t1
@@ -850,7 +982,7 @@ def _accumulate_stats(stats: dict[str, LayerStats], counts: dict[str, list[int]]
             s = stats[name] = LayerStats(name, m.n_in, m.n_out, len(m.planes), len(al.tiles),
                                          m.cells)
             s.adc_ranges = [0.0] * (len(m.planes) if al.config.adc_bits else 0)
-            counts[name] = [0, 0]
+            counts[name] = [0, 0, 0, 0]
         s.input_scale += al.input_scale or 0.0
         if al.config.adc_bits:
             s.adc_ranges = [a + r for a, r in zip(s.adc_ranges, al.plane_ranges, strict=True)]
@@ -858,6 +990,9 @@ def _accumulate_stats(stats: dict[str, LayerStats], counts: dict[str, list[int]]
         c[0] += al.clipped
         c[1] += al.conversions
         s.clip_fraction = c[0] / c[1] if (c[1] and al.config.adc_bits) else 0.0
+        c[2] += al.input_clipped
+        c[3] += al.input_values
+        s.input_clip_fraction = c[2] / c[3] if c[3] else 0.0
         s.conversions_per_image = c[1] / max(1, n_images * n_chips)
         s.rel_error += math.sqrt(al.err_num / al.err_den) if al.err_den > 0 else 0.0
         s.cache_hits += al.cache_hits
