@@ -231,7 +231,7 @@ def add_case(c: Case) -> None:
 
 def all_cases() -> list[Case]:
     """Every registered case, importing the case modules on first use."""
-    from . import cases_analytic, cases_ngspice  # noqa: F401  (registration side effect)
+    from . import cases_analytic, cases_ngspice, cases_power  # noqa: F401  (registration)
 
     return list(_REGISTRY.values())
 
