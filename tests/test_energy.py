@@ -144,3 +144,36 @@ def test_evaluate_reports_energy_per_layer_and_image():
     assert off.energy == {} and off.accuracies == res.accuracies
     assert all(s.energy == {} for s in off.layer_stats)
     assert math.isfinite(e["cells"]) and e["row_wires"] > 0
+
+
+def test_cli_crossbar_prints_the_power_split(capsys):
+    import json
+
+    from xbar.cli import main
+
+    assert main(["crossbar", "--rows", "12", "--cols", "8", "--r-driver", "10", "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)["power_watts"]
+    parts = ("cells", "row_wires", "col_wires", "drivers", "sense", "selectors", "access")
+    assert sum(rep[k] for k in parts) == pytest.approx(rep["supplied"], rel=1e-9)
+    assert rep["balance_error"] < 1e-9 and rep["drivers"] > 0
+    assert main(["crossbar", "--rows", "12", "--cols", "8"]) == 0
+    assert "power (mean/input) supplied" in capsys.readouterr().out
+
+
+def test_cli_infer_energy_report_and_figure(tmp_path, capsys):
+    import json
+
+    from xbar.cli import main
+
+    png = tmp_path / "energy.png"
+    assert main(["infer", "--limit", "8", "--no-progress", "--adc-bits", "6",
+                 "--energy-plot", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "energy per image" in out and "TOPS/W" in out and png.stat().st_size > 0
+    assert main(["infer", "--limit", "8", "--no-progress", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["energy"]["total"] > 0 and d["layer_stats"][0]["energy"]["total"] > 0
+    assert main(["infer", "--limit", "8", "--no-progress", "--json", "--no-energy"]) == 0
+    assert json.loads(capsys.readouterr().out)["energy"] == {}
+    assert main(["infer", "--read-pulse", "0", "--no-progress"]) == 2
+    assert "read_pulse" in capsys.readouterr().err

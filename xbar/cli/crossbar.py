@@ -97,6 +97,17 @@ def _check_memory(M: int, N: int, K: int) -> None:
         )
 
 
+_POWER_PARTS = ("cells", "selectors", "access", "row_wires", "col_wires", "drivers", "sense")
+
+
+def _power_report(p) -> dict:
+    """Mean power [W] per input of every part of the split, the supplied power and the
+    relative power balance error (see :mod:`xbar.crossbar.power`)."""
+    out = {k: float(getattr(p, k).mean()) for k in ("supplied",) + _POWER_PARTS}
+    out["balance_error"] = p.balance_error
+    return out
+
+
 def run(args) -> int:
     import json
     import time
@@ -156,6 +167,7 @@ def run(args) -> int:
         "residual_max": float(sol.residual.max()),
         "max_ir_drop_volts": float(drop.max()),
         "max_output_error_vs_ideal": float(err.max() / scale),
+        "power_watts": _power_report(sol.power),
         "mean_output_error_vs_ideal": float(err.mean() / scale),
     }
     if args.plot:
@@ -173,6 +185,13 @@ def run(args) -> int:
         print(f"  max IR drop       {report['max_ir_drop_volts']:.4g} V")
         print(f"  output error      max {report['max_output_error_vs_ideal']:.4g}, "
               f"mean {report['mean_output_error_vs_ideal']:.4g} (relative to max ideal output)")
+        pw = report["power_watts"]
+        total = pw["supplied"]
+        split = "  ".join(f"{k} {pw[k]:.4g}" + (f" ({100 * pw[k] / total:.2f} %)" if total else "")
+                          for k in _POWER_PARTS if pw[k] or k in ("cells", "row_wires",
+                                                                   "col_wires"))
+        print(f"  power (mean/input) supplied {total:.4g} W = {split}"
+              f"  [W; balance {pw['balance_error']:.1e}]")
         if args.plot:
             print(f"  plot              {args.plot}")
     return 0
