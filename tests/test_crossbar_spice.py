@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import xbar
-from xbar.crossbar import _kernels
+from xbar.crossbar import kernels
 from xbar.crossbar.netlist import outputs_from_currents
 from xbar.errors import ConfigError, ValueRangeError
 
@@ -144,10 +144,10 @@ def test_tridiagonal_kernel_matches_scipy():
     off[ptr[1:] - 1] = 0.0
     dg = (2.5 + rng.random(n))[None, :]
     inv_u = np.empty_like(dg)
-    _kernels.tri_factor(ptr, off, dg, inv_u)
+    kernels.tri_factor(ptr, off, dg, inv_u)
     b = rng.standard_normal((3, n))
     x = np.empty_like(b)
-    _kernels.tri_solve(ptr, off, inv_u, b, x)
+    kernels.tri_solve(ptr, off, inv_u, b, x)
     for s0, s1 in zip(ptr[:-1], ptr[1:], strict=True):
         m = s1 - s0
         if not m:

@@ -4,7 +4,7 @@ Linear cells: the nodal system is two families of tridiagonal chains (rows,
 columns) coupled only through the cells.  Columns are eliminated exactly by
 tridiagonal solves and CG runs on the Schur complement with the row chains as
 preconditioner, to a relative KCL residual of ``tol``.  The kernel
-(:mod:`xbar.crossbar._kernels`) is a parameter:
+(:mod:`xbar.crossbar.kernels`) is a parameter:
 
 * ``"inputs"``: when no node is collapsed, one serial CG per input on the
   (M, N) grid, the inputs in parallel;
@@ -29,6 +29,7 @@ import numpy as np
 
 from ..errors import ConfigError, ConvergenceError
 from ..spice.circuit import Options
+from . import kernels
 from .solution import CrossbarSolution, concat_solutions, slice_solution, warm_state
 from .structure import end_currents
 from .system import (
@@ -149,31 +150,34 @@ def linear_solve(system: CrossbarSystem, g: np.ndarray, rhs_r: np.ndarray, rhs_c
 
 def _chain_solve(system, g, dr, dc, rhs_r, rhs_c, x0, tol, maxiter) -> NodeSolution:
     """The general kernel; CG on the rows unless rows have no unknowns (then columns)."""
-    from . import _kernels
-
     rows, cols = system.rows, system.cols
     K = rhs_r.shape[0]
     swap = rows.nS == 0 and cols.nS > 0
-    fa, fb = (cols, rows) if swap else (rows, cols)
-    da, db = (dc, dr) if swap else (dr, dc)
-    ca, cb = (system.cell_c, system.cell_r) if swap else (system.cell_r, system.cell_c)
-    oa, ob = (system.by_col, system.by_row) if swap else (system.by_row, system.by_col)
+    lines_r = kernels.Lines(rows.ptr, rows.off, np.ascontiguousarray(dr))
+    lines_c = kernels.Lines(cols.ptr, cols.off, np.ascontiguousarray(dc))
+    cells_r, cells_c = _cells(system, g)
+    a, b, ca, cb = (lines_c, lines_r, cells_c, cells_r) if swap else \
+        (lines_r, lines_c, cells_r, cells_c)
     ra, rb = (rhs_c, rhs_r) if swap else (rhs_r, rhs_c)
-    xa = np.zeros((K, fa.nS)) if x0 is None or swap else np.array(x0, dtype=float)
-    xb = np.zeros((K, fb.nS))
+    xa = np.zeros((K, a.ptr[-1])) if x0 is None or swap else np.array(x0, dtype=float)
+    xb = np.zeros((K, b.ptr[-1]))
     it = np.zeros(K, dtype=np.int64)
     res = np.zeros(K)
     with _threads(system.M * system.N * K):
-        _kernels.schur_pcg(
-            fa.ptr, fa.off, da, fb.ptr, fb.off, db,
-            oa.ptr, ca[oa.order], cb[oa.order], np.ascontiguousarray(g[:, oa.order]),
-            ob.ptr, ca[ob.order], cb[ob.order], np.ascontiguousarray(g[:, ob.order]),
-            np.ascontiguousarray(ra), np.ascontiguousarray(rb), xa, xb,
-            float(tol), int(maxiter), it, res,
-        )  # fmt: skip
+        kernels.chain_pcg(a, b, ca, cb, np.ascontiguousarray(ra), np.ascontiguousarray(rb),
+                          xa, xb, float(tol), int(maxiter), it, res)
     if swap:
         xa, xb = xb, xa
     return NodeSolution(xa, xb, it, res)
+
+
+def _cells(system: CrossbarSystem, g: np.ndarray) -> tuple[kernels.Cells, kernels.Cells]:
+    """The cells grouped by row line and by column line, for conductances ``g`` (Kg, M*N)."""
+    br, bc = system.by_row, system.by_col
+    return (kernels.Cells(br.ptr, system.cell_r[br.order], system.cell_c[br.order],
+                          np.ascontiguousarray(g[:, br.order])),
+            kernels.Cells(bc.ptr, system.cell_c[bc.order], system.cell_r[bc.order],
+                          np.ascontiguousarray(g[:, bc.order])))
 
 
 def _col_to_row_major(a: np.ndarray, M: int, N: int) -> np.ndarray:
@@ -184,23 +188,22 @@ def _col_to_row_major(a: np.ndarray, M: int, N: int) -> np.ndarray:
 
 def _grid_solve(system, g, dr, dc, rhs_r, rhs_c, x0, tol, maxiter, how) -> NodeSolution:
     """The uncollapsed fast path: both families on the (M, N) grid."""
-    from . import _kernels
-
     M, N = system.M, system.N
     K = rhs_r.shape[0]
-    offc = _col_to_row_major(system.cols.off[None, :], M, N)[0]
+    grid = kernels.Grid(M, N, system.rows.off, np.ascontiguousarray(dr),
+                        _col_to_row_major(system.cols.off[None, :], M, N)[0],
+                        _col_to_row_major(dc, M, N), np.ascontiguousarray(g))
     xr = np.zeros((K, M * N)) if x0 is None else np.array(x0, dtype=float)
     xc = np.empty((K, M * N))
     it = np.zeros(K, dtype=np.int64)
     res = np.zeros(K)
-    args = (M, N, system.rows.off, np.ascontiguousarray(dr), offc, _col_to_row_major(dc, M, N),
-            np.ascontiguousarray(g), np.ascontiguousarray(rhs_r), _col_to_row_major(rhs_c, M, N),
-            xr, xc, float(tol), int(maxiter), it, res)
+    args = (grid, np.ascontiguousarray(rhs_r), _col_to_row_major(rhs_c, M, N), xr, xc,
+            float(tol), int(maxiter), it, res)
     if how == "inputs":
-        (_kernels.batch_pcg if K >= 2 else _kernels.solo_pcg)(*args)
+        (kernels.inputs_pcg if K >= 2 else kernels.input_pcg_serial)(*args)
     else:
         with _threads(M * N * K):
-            _kernels.grid_pcg(*args, 32)
+            kernels.grid_pcg(*args, 32)
     xc_out = np.ascontiguousarray(xc.reshape(K, M, N).transpose(0, 2, 1).reshape(K, N * M))
     return NodeSolution(xr, xc_out, it, res)
 
@@ -238,22 +241,18 @@ def _apply_grid(system, g, xr, xc) -> tuple[np.ndarray, np.ndarray]:
 
 def _apply_chains(system, g, xr, xc) -> tuple[np.ndarray, np.ndarray]:
     """``A x`` split into rows (K, nR) and columns (K, nC) on collapsed chains (kernel)."""
-    from . import _kernels
-
     K = xr.shape[0]
     rows, cols = system.rows, system.cols
     dr, dc = line_diagonals(system, g)
+    cells_r, cells_c = _cells(system, g)
     qr = np.empty_like(xr)
     qc = np.empty_like(xc)
     active = np.ones(K, dtype=np.bool_)
-    br, bc = system.by_row, system.by_col
     with _threads(system.M * system.N * K):
-        _kernels.apply_lines(rows.ptr, rows.off, dr, br.ptr, system.cell_r[br.order],
-                             system.cell_c[br.order], np.ascontiguousarray(g[:, br.order]),
-                             xr, xc, qr, np.zeros((K, rows.L)), active)
-        _kernels.apply_lines(cols.ptr, cols.off, dc, bc.ptr, system.cell_c[bc.order],
-                             system.cell_r[bc.order], np.ascontiguousarray(g[:, bc.order]),
-                             xc, xr, qc, np.zeros((K, cols.L)), active)
+        kernels.apply_lines(kernels.Lines(rows.ptr, rows.off, np.ascontiguousarray(dr)), cells_r,
+                            xr, xc, qr, np.zeros((K, rows.L)), active)
+        kernels.apply_lines(kernels.Lines(cols.ptr, cols.off, np.ascontiguousarray(dc)), cells_c,
+                            xc, xr, qc, np.zeros((K, cols.L)), active)
     return qr, qc
 
 

@@ -501,7 +501,7 @@ def line_preconditioner(system: CrossbarSystem, g: np.ndarray | None = None) -> 
 
 def _tridiagonal_factor(fam: Family, diag: np.ndarray) -> np.ndarray:
     """Inverse LDL^T pivots (1, nS) of every chain of a family (diagonal ``diag``, off ``-off``)."""
-    from ._kernels import tri_factor
+    from .kernels import tri_factor
 
     inv_u = np.empty((1, fam.nS))
     tri_factor(fam.ptr, fam.off, np.ascontiguousarray(diag[None, :]), inv_u)
@@ -510,7 +510,7 @@ def _tridiagonal_factor(fam: Family, diag: np.ndarray) -> np.ndarray:
 
 def _tridiagonal_solve(fam: Family, inv_u: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Solve every chain for the columns of ``b`` (nS, k) with the pivots of the factor."""
-    from ._kernels import tri_solve
+    from .kernels import tri_solve
 
     bt = np.ascontiguousarray(b.T)
     x = np.empty_like(bt)
