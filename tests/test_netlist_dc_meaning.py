@@ -238,3 +238,71 @@ def test_diode_at_its_exponent_clamp_is_not_converged():
 def test_solve_dc_needs_a_circuit():
     with pytest.raises(XbarError, match="needs a Circuit, got str"):
         solve_dc("t\nV1 a 0 1\nR1 a 0 1\n")
+
+
+# ------------------------------------------------------------------ devices
+def test_diode_temperature_uses_eg_and_xti():
+    # V = N Vt ln(I / IS(T) + 1), IS(T) = IS exp((T/Tnom - 1) EG/(N Vt) + XTI/N ln(T/Tnom))
+    res = op("t\n.temp 100\nI1 0 a 1m\nD1 a 0 dm\n.model dm D(IS=4E-10 EG=1.36 XTI=2.5 N=1.2)\n"
+             ".options gmin=0 reltol=1e-12 vntol=1e-15\n.op\n")
+    t, tnom = 373.15, 300.15
+    vt = 1.38064852e-23 / 1.6021766208e-19 * t
+    isat = 4e-10 * math.exp((t / tnom - 1) * 1.36 / (1.2 * vt) + 2.5 / 1.2 * math.log(t / tnom))
+    assert res.voltage("a") == pytest.approx(1.2 * vt * math.log(1e-3 / isat + 1), rel=1e-9)
+
+
+@pytest.mark.parametrize("param", ["IKF=1m", "JSW=1e-15", "ISR=1e-12", "LEVEL=3", "TLEV=1"])
+def test_diode_parameters_with_dc_effect_are_rejected_by_name(param):
+    with pytest.raises(NetlistError, match=param.split("=")[0]):
+        read_netlist(f"t\nV1 a 0 1\nD1 a 0 dm\n.model dm D(IS=1e-14 {param})\n.op\n")
+
+
+def test_mosfet_level1_saturation_and_pmos_mirror():
+    # saturation: I = KP/2 W/L (VGS - VTO)^2 (1 + LAMBDA VDS), no body effect at VBS = 0
+    text = """mos
+Vd d 0 {vd}
+Vg g 0 {vg}
+M1 d g 0 0 {m} W=10u L=2u
+.model nm NMOS(VTO=0.7 KP=110u LAMBDA=0.04 GAMMA=0.45 PHI=0.7)
+.model pm PMOS(VTO=-0.7 KP=110u LAMBDA=0.04 GAMMA=0.45 PHI=0.7)
+.op
+"""
+    n = op(text.format(vd=2.5, vg=1.5, m="nm")).current("vd")
+    p = op(text.format(vd=-2.5, vg=-1.5, m="pm")).current("vd")
+    want = 110e-6 / 2 * 5 * 0.8 ** 2 * (1 + 0.04 * 2.5)
+    junction = 1e-12 * 2.5 + 1e-14  # bulk-drain junction, reverse: gmin*V + IS (ngspice)
+    assert -n == pytest.approx(want + junction, rel=1e-9)
+    assert p == pytest.approx(-n, rel=1e-12)
+    linear = op(text.format(vd=0.2, vg=1.5, m="nm")).current("vd")
+    want = 110e-6 * 5 * (1 + 0.04 * 0.2) * 0.2 * (0.8 - 0.1) + 1e-12 * 0.2 + 1e-14
+    assert -linear == pytest.approx(want, rel=1e-9)
+
+
+@pytest.mark.parametrize("model,phrase", [
+    ("nm NMOS(LEVEL=8 VTO=0.5)", "LEVEL=8"),
+    ("nm NPN(BF=100)", "type NPN"),
+])
+def test_other_transistor_models_are_rejected_naming_model_and_level(model, phrase):
+    with pytest.raises(NetlistError, match=phrase) as info:
+        read_netlist(f"t\nV1 d 0 1\nM1 d d 0 0 nm\n.model {model}\n.op\n")
+    assert "nm" in str(info.value)
+
+
+def test_unused_models_of_other_types_are_accepted():
+    c = read_netlist("t\nV1 a 0 1\nR1 a 0 1k\n.model q1 NPN(BF=100)\n.model sw1 SW\n.op\n")
+    assert len(c.resistors) == 1
+
+
+def test_bipolar_elements_are_rejected_by_name():
+    with pytest.raises(NetlistError, match="bipolar transistors"):
+        read_netlist("t\nV1 a 0 1\nQ1 a a 0 q1\n.model q1 NPN\n.op\n")
+
+
+def test_cli_prints_notes_to_stderr(tmp_path, capsys):
+    from xbar.cli import main
+
+    p = tmp_path / "n.cir"
+    p.write_text("notes\nV1 a 0 SIN(0 1 1k)\nR1 a 0 1k\nC1 a 0 1p\n.tran 1n 1u\n.op\n")
+    assert main(["solve", str(p)]) == 0
+    err = capsys.readouterr().err
+    assert "note:" in err and "skipped .tran" in err and "SIN value at time 0" in err

@@ -38,7 +38,7 @@ CASES = [
     (T + ".model dm D(IS=1e-14)\nD1 a 0 dm area=0\n", 3, 11, "area must be positive", None),
     (T + ".model dm D(IS=1e-14)\nD1 a 0 dm 2\n", 3, 11, "positional area ('2')", "area=2"),
     (T + ".model dm D(IS=1e-14)\nD1 a 0 dm {2}\n", 3, 11, "positional area", "area={2}"),
-    (T + ".model dm D(IS=1e-14)\nD1 a 0 dm off\n", 3, 11, "unexpected 'off'", None),
+    (T + ".model dm D(IS=1e-14)\nD1 a 0 dm foo\n", 3, 11, "unexpected 'foo'", None),
     # B sources
     (T + "B1 a 0 I=sinh(V(a)\n", 2, 14, "unbalanced parentheses", None),
     (T + "B1 a 0 I=2*foo(V(a))\n", 2, 12, "unknown function 'foo'", None),
@@ -48,7 +48,9 @@ CASES = [
     (T + "B1 a I=V(a)\n", 2, 6, "missing node", "B<name> <n+> <n-> I=<expression>"),
     (T + "B1 a 0 Q=V(a)\n", 2, 8, "unknown B source parameter 'q'", None),
     # unsupported elements and cards
-    (T + "M1 d g s b nmos\n", 2, 1, "MOSFETs (M) are not supported", None),
+    (T + "M1 d g s\n", 2, 9, "missing node or model name", None),
+    (T + "M1 d g s b nm\n", 2, 12, "undefined model 'nm'", None),
+    (T + "Q1 c b e q1\n", 2, 1, "bipolar transistors (Q) are not supported", None),
     (T + "Q1 c b e npn\n", 2, 1, "bipolar transistor", None),
     (T + "%1 a b\n", 2, 1, "unknown element type", "R, C, L, K, V, I, G, E, F, H, D, B, M or X"),
     (T + "V1 a 0 1\n.temp\n", 3, 6, "missing temperature", ".temp <temperature"),
@@ -115,8 +117,9 @@ CASES = [
     (T + ".subckt s p\nR1 p 0 1\n.ends\nX1 a s\nX1 b s\n", 6, 1, "duplicate element name 'x1'",
      None),
     # models
-    (T + ".model q1 NPN(BF=100)\n", 2, 11, "model type 'npn' is not supported", None),
-    (T + ".model d1 D(IS=1e-14 IKF=1)\n", 2, 22, "parameter 'ikf' is not supported", None),
+    (T + ".model q1 NPN(BF=100)\nM1 d g 0 0 q1\n", 3, 12, "of type NPN", None),
+    (T + ".model d1 D(IS=1e-14 IKF=1)\nV1 a 0 1\nD1 a 0 d1\n", 2, 22, "IKF=1 changes the DC",
+     None),
     (T + ".model d1 D(IS=0)\n", 2, 1, "must be positive", None),
     (T + ".model d1 D(IS)\n", 2, 13, "expected <name>=<value>", None),
     (T + ".model d1 D(IS=1)\n.model d1 D(IS=2)\n", 3, 1, "defined twice", None),

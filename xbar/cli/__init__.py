@@ -16,7 +16,7 @@ import sys
 from ..errors import XbarError
 
 # Sub-command modules, in the order `xbar --help` lists them.
-_COMMANDS = ["solve", "crossbar", "validate", "infer", "sweep", "train"]
+_COMMANDS = ["solve", "crossbar", "validate", "infer", "sweep", "train", "export_onnx"]
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
     first = next((a for a in argv if not a.startswith("-")), None)
-    parser = build_parser(first if first in _COMMANDS else None)
+    module = first.replace("-", "_") if first else None  # export-onnx lives in export_onnx
+    parser = build_parser(module if module in _COMMANDS else None)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)

@@ -59,6 +59,8 @@ def run(args) -> int:
     t0 = time.perf_counter()
     circuit = read_netlist(path)
     t1 = time.perf_counter()
+    for note in circuit.notes:  # what the reader skipped or defaulted (as ngspice would)
+        sys.stderr.write(f"note: {note}\n")
     progress = None
     if circuit.analyses and getattr(circuit.analyses[0], "source", None):
         from ._progress import ProgressBar

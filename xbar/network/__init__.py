@@ -30,8 +30,11 @@ from .layers import (
     softmax,
 )
 from .mapping import map_weights
-from .model import Model, load_model, save_model
+from .model import Model, Node, load_model, save_model
 from .noise import draw_weight_noise, perturb_model, weight_range_sigma
+from .onnx_export import save_onnx, to_onnx
+from .onnx_import import load_onnx
+from .ops import Activation, Binary, Concat, ConstOp, Pad, ReduceMean, Reshape, Softmax, Transpose
 from .sweep import SweepTable, plot_sweep, read_sweep, sweep
 from .tiles import TransferCache
 from .zoo import default_architecture, wrn

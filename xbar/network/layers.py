@@ -46,6 +46,13 @@ class Layer:
     param_names: tuple[str, ...] = ()
     #: non-trainable state saved with the model (attribute names)
     buffer_names: tuple[str, ...] = ()
+    #: inputs the layer takes: 1 (forward gets an array), or None (forward gets a list)
+    arity: int | None = 1
+
+    @property
+    def supports_backward(self) -> bool:
+        """Whether :meth:`backward` is implemented for this layer's settings (training)."""
+        return True
 
     def __init__(self, name: str | None = None):
         self.name = name
@@ -146,38 +153,103 @@ class Dense(Layer):
         return {**super().config(), "n_in": self.n_in, "n_out": self.n_out}
 
     def output_shape(self, input_shape):
-        if tuple(input_shape) != (self.n_in,):
+        if not input_shape or tuple(input_shape)[-1] != self.n_in:
             raise ShapeError(f"layer {self.name!r} (Dense) expects {self.n_in} input features, "
                              f"got per-sample shape {tuple(input_shape)}",
                              hint="insert a Flatten layer or fix n_in")
-        return (self.n_out,)
+        return (*tuple(input_shape)[:-1], self.n_out)
 
     def forward(self, x, *, training=False, mvm=None):
         x = np.asarray(x, dtype=float)
-        self._cache = x
+        lead = x.shape[:-1]
+        x = x.reshape(-1, self.n_in)  # extra leading axes (a MatMul on (B, T, n_in)) fold in
+        self._cache = (x, lead)
         y = x @ self.W if mvm is None else np.asarray(mvm(self, x), dtype=float)
-        return y + self.b
+        return (y + self.b).reshape(*lead, self.n_out)
 
     def backward(self, dy):
-        x = self._cache
+        x, lead = self._cache
+        dy = np.asarray(dy).reshape(-1, self.n_out)
         self.grads = {"W": x.T @ dy, "b": dy.sum(axis=0)}
-        return dy @ self.W.T
+        return (dy @ self.W.T).reshape(*lead, self.n_in)
 
 
-def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
-    """Output length of a convolution or pooling window along one axis."""
-    return (size + 2 * padding - kernel) // stride + 1
+def pair(value, what: str = "value") -> tuple[int, int]:
+    """``(a, b)`` from an int or a sequence of two ints."""
+    if isinstance(value, int | np.integer):
+        return int(value), int(value)
+    v = tuple(int(t) for t in value)
+    if len(v) != 2:
+        raise ModelError(f"{what} must be an int or two ints, got {list(value)}")
+    return v
 
 
-def im2col(x: np.ndarray, kh: int, kw: int, stride: int, padding: int) -> np.ndarray:
+def quad(value, what: str = "padding") -> tuple[int, int, int, int]:
+    """Padding ``(top, left, bottom, right)`` from an int, ``(ph, pw)`` or four ints."""
+    if isinstance(value, int | np.integer):
+        return (int(value),) * 4
+    v = tuple(int(t) for t in value)
+    if len(v) == 2:
+        return v[0], v[1], v[0], v[1]
+    if len(v) != 4:
+        raise ModelError(f"{what} must be an int, two ints or four ints (top, left, bottom, "
+                         f"right), got {list(value)}")
+    return v
+
+
+def _compact(v: tuple[int, ...]):
+    """An int when every entry is equal, else a list (for JSON descriptions)."""
+    return v[0] if len(set(v)) == 1 else list(v)
+
+
+def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int = 1,
+                     pad_end: int | None = None, ceil: bool = False) -> int:
+    """Output length of a convolution or pooling window along one axis.
+
+    ``padding`` pads the start (and the end unless ``pad_end`` is given);
+    ``ceil=True`` rounds the last partial window up (ONNX ``ceil_mode``).
+    """
+    end = padding if pad_end is None else pad_end
+    span = size + padding + end - dilation * (kernel - 1) - 1
+    if ceil:
+        out = -(-span // stride) + 1
+        if (out - 1) * stride >= size + padding:  # the last window must start inside
+            out -= 1
+        return out
+    return span // stride + 1
+
+
+def _windows(x: np.ndarray, kh: int, kw: int, stride, padding, dilation, fill: float = 0.0,
+             ceil: bool = False) -> np.ndarray:
+    """Sliding windows ``(B, OH, OW, C, kh, kw)`` of NHWC images (padding filled with ``fill``)."""
+    sh, sw = pair(stride, "stride")
+    t, l, b, r = quad(padding)
+    dh, dw = pair(dilation, "dilation")
+    B, H, W, C = x.shape
+    OH = conv_output_size(H, kh, sh, t, dh, b, ceil)
+    OW = conv_output_size(W, kw, sw, l, dw, r, ceil)
+    eh, ew = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+    b = max(b, (OH - 1) * sh + eh - H - t)  # room for ceil-mode windows
+    r = max(r, (OW - 1) * sw + ew - W - l)
+    if t or l or b or r:
+        x = np.pad(x, ((0, 0), (t, b), (l, r), (0, 0)), constant_values=fill)
+    win = sliding_window_view(x, (eh, ew), axis=(1, 2))[:, ::sh, ::sw, :, ::dh, ::dw]
+    return win[:, :OH, :OW]
+
+
+def im2col(x: np.ndarray, kh: int, kw: int, stride, padding, dilation=1) -> np.ndarray:
     """Unfold NHWC images into patch rows.
 
     Parameters
     ----------
     x : ndarray
         Images, shape ``(B, H, W, C)``.
-    kh, kw, stride, padding : int
-        Window size, stride and zero padding (same on both axes).
+    kh, kw : int
+        Window size.
+    stride, dilation : int or pair of int
+        Same on both axes when an int.
+    padding : int, pair or (top, left, bottom, right)
+        Zero padding.
 
     Returns
     -------
@@ -185,29 +257,29 @@ def im2col(x: np.ndarray, kh: int, kw: int, stride: int, padding: int) -> np.nda
         Shape ``(B * OH * OW, kh * kw * C)``; rows ordered ``(b, oh, ow)``,
         columns ordered ``(kh, kw, c)``.
     """
-    if padding:
-        x = np.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
-    win = sliding_window_view(x, (kh, kw), axis=(1, 2))[:, ::stride, ::stride]
+    win = _windows(x, kh, kw, stride, padding, dilation)
     B, OH, OW, C = win.shape[:4]
     # (B, OH, OW, C, kh, kw) -> (B, OH, OW, kh, kw, C)
     return np.ascontiguousarray(win.transpose(0, 1, 2, 4, 5, 3)).reshape(B * OH * OW,
                                                                           kh * kw * C)
 
 
-def col2im(cols: np.ndarray, x_shape: tuple[int, ...], kh: int, kw: int, stride: int,
-           padding: int) -> np.ndarray:
+def col2im(cols: np.ndarray, x_shape: tuple[int, ...], kh: int, kw: int, stride,
+           padding, dilation=1) -> np.ndarray:
     """Adjoint of :func:`im2col`: scatter-add patch rows back onto NHWC images."""
     B, H, W, C = x_shape
-    OH = conv_output_size(H, kh, stride, padding)
-    OW = conv_output_size(W, kw, stride, padding)
+    sh, sw = pair(stride, "stride")
+    t, l, b, r = quad(padding)
+    dh, dw = pair(dilation, "dilation")
+    OH = conv_output_size(H, kh, sh, t, dh, b)
+    OW = conv_output_size(W, kw, sw, l, dw, r)
     cols = cols.reshape(B, OH, OW, kh, kw, C)
-    dx = np.zeros((B, H + 2 * padding, W + 2 * padding, C))
+    dx = np.zeros((B, H + t + b + sh, W + l + r + sw, C))
     for i in range(kh):
         for j in range(kw):
-            dx[:, i:i + stride * OH:stride, j:j + stride * OW:stride, :] += cols[:, :, :, i, j, :]
-    if padding:
-        dx = dx[:, padding:padding + H, padding:padding + W, :]
-    return dx
+            rows, cols_ = slice(i * dh, i * dh + sh * OH, sh), slice(j * dw, j * dw + sw * OW, sw)
+            dx[:, rows, cols_, :] += cols[:, :, :, i, j, :]
+    return dx[:, t:t + H, l:l + W, :]
 
 
 class Conv2D(Layer):
@@ -217,12 +289,18 @@ class Conv2D(Layer):
     ----------
     in_channels, out_channels : int
         Channels in and out.
-    kernel : int
-        Square kernel size.
-    stride, padding : int
-        Stride and zero padding (same on both axes).
+    kernel : int or pair of int
+        Kernel size ``kh, kw`` (square when an int).
+    stride, dilation : int or pair of int
+        Stride and dilation (same on both axes when an int).
+    padding : int, pair or four ints
+        Zero padding: all sides, ``(ph, pw)``, or ``(top, left, bottom, right)``.
+    groups : int
+        Grouped convolution (``groups == in_channels`` is depthwise); both channel
+        counts must be divisible by it.  The matrix a crossbar holds (:attr:`W2d`) is
+        then block diagonal, one block per group.
     W : ndarray, optional
-        Kernel, shape ``(kernel, kernel, in_channels, out_channels)``.
+        Kernel, shape ``(kh, kw, in_channels / groups, out_channels)``.
     b : ndarray, optional
         Bias, shape ``(out_channels,)`` (zeros when omitted).
     """
@@ -230,14 +308,28 @@ class Conv2D(Layer):
     kind = "conv2d"
     param_names = ("W", "b")
 
-    def __init__(self, in_channels: int, out_channels: int, kernel: int = 3, stride: int = 1,
-                 padding: int = 0, W=None, b=None, name: str | None = None):
+    def __init__(self, in_channels: int, out_channels: int, kernel=3, stride=1,
+                 padding=0, W=None, b=None, name: str | None = None, groups: int = 1,
+                 dilation=1):
         super().__init__(name)
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel, self.stride, self.padding = int(kernel), int(stride), int(padding)
-        if self.kernel < 1 or self.stride < 1 or self.padding < 0:
-            raise ModelError(f"layer {name!r}: kernel and stride must be >= 1 and padding >= 0")
-        shape = (self.kernel, self.kernel, self.in_channels, self.out_channels)
+        self.kh, self.kw = pair(kernel, f"layer {name!r}: kernel")
+        self.strides = pair(stride, f"layer {name!r}: stride")
+        self.pads = quad(padding, f"layer {name!r}: padding")
+        self.dilations = pair(dilation, f"layer {name!r}: dilation")
+        self.groups = int(groups)
+        if (min(self.kh, self.kw, *self.strides, *self.dilations, self.groups) < 1
+                or min(self.pads) < 0):
+            raise ModelError(f"layer {name!r}: kernel, stride, dilation and groups must be "
+                             ">= 1 and padding >= 0")
+        if self.in_channels % self.groups or self.out_channels % self.groups:
+            raise ModelError(f"layer {name!r}: groups={self.groups} must divide in_channels "
+                             f"{self.in_channels} and out_channels {self.out_channels}")
+        # compatible scalar views (square kernels, equal strides/pads)
+        self.kernel = _compact((self.kh, self.kw))
+        self.stride = _compact(self.strides)
+        self.padding = _compact(self.pads)
+        shape = (self.kh, self.kw, self.in_channels // self.groups, self.out_channels)
         self.W = np.zeros(shape) if W is None else np.asarray(W, float)
         self.b = np.zeros(self.out_channels) if b is None else np.asarray(b, float)
         if self.W.shape != shape or self.b.shape != (self.out_channels,):
@@ -246,13 +338,33 @@ class Conv2D(Layer):
 
     @property
     def W2d(self) -> np.ndarray:
-        """The matrix an array holds, ``(kernel*kernel*in_channels, out_channels)``."""
-        return self.W.reshape(-1, self.out_channels)
+        """The matrix an array holds, ``(kh*kw*in_channels, out_channels)``.
+
+        Rows are ordered ``(kh, kw, c_in)`` like :func:`im2col`'s columns; with
+        groups the matrix is block diagonal (weights of other groups are zero).
+        """
+        if self.groups == 1:
+            return self.W.reshape(-1, self.out_channels)
+        g, cig, cog = self.groups, self.in_channels // self.groups, self.out_channels // self.groups
+        full = np.zeros((self.kh * self.kw, self.in_channels, self.out_channels))
+        Wr = self.W.reshape(self.kh * self.kw, cig, self.out_channels)
+        for k in range(g):
+            full[:, k * cig:(k + 1) * cig, k * cog:(k + 1) * cog] = Wr[:, :, k * cog:(k + 1) * cog]
+        return full.reshape(-1, self.out_channels)
+
+    @property
+    def supports_backward(self) -> bool:
+        return self.groups == 1
 
     def config(self) -> dict:
-        return {**super().config(), "in_channels": self.in_channels,
-                "out_channels": self.out_channels, "kernel": self.kernel,
-                "stride": self.stride, "padding": self.padding}
+        cfg = {**super().config(), "in_channels": self.in_channels,
+               "out_channels": self.out_channels, "kernel": self.kernel,
+               "stride": self.stride, "padding": self.padding}
+        if self.groups != 1:
+            cfg["groups"] = self.groups
+        if self.dilations != (1, 1):
+            cfg["dilation"] = _compact(self.dilations)
+        return cfg
 
     def output_shape(self, input_shape):
         _check_rank(self, input_shape, 3, "(H, W, C) images")
@@ -260,26 +372,34 @@ class Conv2D(Layer):
         if C != self.in_channels:
             raise ShapeError(f"layer {self.name!r} (Conv2D) expects {self.in_channels} input "
                              f"channels, got {C} (per-sample shape {tuple(input_shape)})")
-        OH = conv_output_size(H, self.kernel, self.stride, self.padding)
-        OW = conv_output_size(W, self.kernel, self.stride, self.padding)
+        t, l, b, r = self.pads
+        OH = conv_output_size(H, self.kh, self.strides[0], t, self.dilations[0], b)
+        OW = conv_output_size(W, self.kw, self.strides[1], l, self.dilations[1], r)
         if OH < 1 or OW < 1:
-            raise ShapeError(f"layer {self.name!r} (Conv2D): kernel {self.kernel} does not fit "
-                             f"a {H}x{W} input with padding {self.padding}")
+            raise ShapeError(f"layer {self.name!r} (Conv2D): kernel {self.kh}x{self.kw} does not "
+                             f"fit a {H}x{W} input with padding {list(self.pads)}")
         return (OH, OW, self.out_channels)
+
+    def _digital(self, cols: np.ndarray) -> np.ndarray:
+        if self.groups == 1:
+            return cols @ self.W2d
+        g, cig, cog = self.groups, self.in_channels // self.groups, self.out_channels // self.groups
+        c = cols.reshape(cols.shape[0], self.kh * self.kw, g, cig)
+        Wr = self.W.reshape(self.kh * self.kw, cig, g, cog)
+        return np.einsum("pkgc,kcgo->pgo", c, Wr, optimize=True).reshape(cols.shape[0], -1)
 
     def forward(self, x, *, training=False, mvm=None):
         x = np.asarray(x, dtype=float)
-        B, H, W, _ = x.shape
+        B = x.shape[0]
         OH, OW, _ = self.output_shape(x.shape[1:])
-        k, s, p = self.kernel, self.stride, self.padding
-        per_image = OH * OW * k * k * self.in_channels
+        per_image = OH * OW * self.kh * self.kw * self.in_channels
         chunk = B if training else max(1, IM2COL_MAX_ENTRIES // max(per_image, 1))
-        W2d = self.W2d
         out = np.empty((B, OH, OW, self.out_channels))
         cols = None
         for start in range(0, B, chunk):
-            cols = im2col(x[start:start + chunk], k, k, s, p)
-            y = cols @ W2d if mvm is None else np.asarray(mvm(self, cols), dtype=float)
+            cols = im2col(x[start:start + chunk], self.kh, self.kw, self.strides, self.pads,
+                          self.dilations)
+            y = self._digital(cols) if mvm is None else np.asarray(mvm(self, cols), dtype=float)
             out[start:start + chunk] = (y + self.b).reshape(-1, OH, OW, self.out_channels)
         self._cache = (cols, x.shape) if training or chunk >= B else None
         return out
@@ -287,61 +407,98 @@ class Conv2D(Layer):
     def backward(self, dy):
         if self._cache is None:
             raise ModelError(f"layer {self.name!r}: backward needs forward(..., training=True)")
+        if self.groups != 1:
+            raise ModelError(f"layer {self.name!r}: no backward pass for grouped convolutions")
         cols, x_shape = self._cache
         dy2 = dy.reshape(-1, self.out_channels)
         self.grads = {"W": (cols.T @ dy2).reshape(self.W.shape), "b": dy2.sum(axis=0)}
         dcols = dy2 @ self.W2d.T
-        return col2im(dcols, x_shape, self.kernel, self.kernel, self.stride, self.padding)
+        return col2im(dcols, x_shape, self.kh, self.kw, self.strides, self.pads, self.dilations)
 
 
 # ====================================================================================
 # pooling, activation, reshaping
 # ====================================================================================
 class _Pool2D(Layer):
-    def __init__(self, size: int = 2, stride: int | None = None, name: str | None = None):
+    def __init__(self, size=2, stride=None, name: str | None = None, padding=0,
+                 ceil_mode: bool = False, dilation=1):
         super().__init__(name)
-        self.size = int(size)
-        self.stride = int(stride) if stride is not None else self.size
-        if self.size < 1 or self.stride < 1:
-            raise ModelError(f"layer {name!r}: pool size and stride must be >= 1")
+        self.kh, self.kw = pair(size, f"layer {name!r}: pool size")
+        self.strides = (self.kh, self.kw) if stride is None else pair(stride,
+                                                                      f"layer {name!r}: stride")
+        self.pads = quad(padding, f"layer {name!r}: padding")
+        self.dilations = pair(dilation, f"layer {name!r}: dilation")
+        self.ceil_mode = bool(ceil_mode)
+        if min(self.kh, self.kw, *self.strides, *self.dilations) < 1 or min(self.pads) < 0:
+            raise ModelError(f"layer {name!r}: pool size, stride and dilation must be >= 1 "
+                             "and padding >= 0")
+        self.size = _compact((self.kh, self.kw))
+        self.stride = _compact(self.strides)
+
+    @property
+    def _simple(self) -> bool:
+        return (not any(self.pads) and not self.ceil_mode and self.dilations == (1, 1)
+                and self.kh == self.kw and self.strides[0] == self.strides[1])
+
+    @property
+    def supports_backward(self) -> bool:
+        return self._simple
 
     def config(self):
-        return {**super().config(), "size": self.size, "stride": self.stride}
+        cfg = {**super().config(), "size": self.size, "stride": self.stride}
+        if any(self.pads):
+            cfg["padding"] = _compact(self.pads)
+        if self.ceil_mode:
+            cfg["ceil_mode"] = True
+        if self.dilations != (1, 1):
+            cfg["dilation"] = _compact(self.dilations)
+        return cfg
 
     def output_shape(self, input_shape):
         _check_rank(self, input_shape, 3, "(H, W, C) images")
         H, W, C = input_shape
-        OH = conv_output_size(H, self.size, self.stride, 0)
-        OW = conv_output_size(W, self.size, self.stride, 0)
+        t, l, b, r = self.pads
+        OH = conv_output_size(H, self.kh, self.strides[0], t, self.dilations[0], b, self.ceil_mode)
+        OW = conv_output_size(W, self.kw, self.strides[1], l, self.dilations[1], r, self.ceil_mode)
         if OH < 1 or OW < 1:
-            raise ShapeError(f"layer {self.name!r}: pool size {self.size} larger than the "
-                             f"{H}x{W} input")
+            raise ShapeError(f"layer {self.name!r}: pool size {self.kh}x{self.kw} larger than "
+                             f"the {H}x{W} input")
         return (OH, OW, C)
 
-    def _windows(self, x):
-        # (B, OH, OW, C, k, k)
-        return sliding_window_view(x, (self.size, self.size), axis=(1, 2))[
-            :, ::self.stride, ::self.stride]
+    def _windows(self, x, fill=0.0):
+        # (B, OH, OW, C, kh, kw)
+        return _windows(x, self.kh, self.kw, self.strides, self.pads, self.dilations, fill,
+                        self.ceil_mode)
+
+    def _check_simple(self):
+        if not self._simple:
+            raise ModelError(f"layer {self.name!r}: no backward pass for padded, dilated, "
+                             "ceil-mode or non-square pooling")
 
 
 class MaxPool2D(_Pool2D):
-    """Max pooling over ``size x size`` windows (stride defaults to size), NHWC."""
+    """Max pooling over ``size`` windows (stride defaults to size), NHWC.
+
+    ``padding`` (int, pair or top/left/bottom/right), ``ceil_mode`` and ``dilation``
+    follow ONNX ``MaxPool``; padded cells never win.
+    """
 
     kind = "maxpool2d"
 
     def forward(self, x, *, training=False, mvm=None):
         x = np.asarray(x, dtype=float)
-        win = self._windows(x)
-        B, OH, OW, C, k, _ = win.shape
-        flat = win.reshape(B, OH, OW, C, k * k)
+        win = self._windows(x, -np.inf)
+        B, OH, OW, C, kh, kw = win.shape
+        flat = win.reshape(B, OH, OW, C, kh * kw)
         arg = flat.argmax(axis=-1)
         self._cache = (arg, x.shape)
         return np.take_along_axis(flat, arg[..., None], axis=-1)[..., 0]
 
     def backward(self, dy):
+        self._check_simple()
         arg, x_shape = self._cache
         _, OH, OW, _ = dy.shape
-        k, s = self.size, self.stride
+        k, s = self.kh, self.strides[0]
         dx = np.zeros(x_shape)
         for i in range(k):
             for j in range(k):
@@ -351,19 +508,48 @@ class MaxPool2D(_Pool2D):
 
 
 class AvgPool2D(_Pool2D):
-    """Average pooling over ``size x size`` windows (stride defaults to size), NHWC."""
+    """Average pooling over ``size`` windows (stride defaults to size), NHWC.
+
+    With ``padding``, ``count_include_pad`` decides whether padded zeros count in
+    the divisor (ONNX ``AveragePool``); cells that ``ceil_mode`` adds past the
+    padding never count.
+    """
 
     kind = "avgpool2d"
+
+    def __init__(self, size=2, stride=None, name: str | None = None, padding=0,
+                 ceil_mode: bool = False, count_include_pad: bool = False, dilation=1):
+        super().__init__(size, stride, name, padding, ceil_mode, dilation)
+        self.count_include_pad = bool(count_include_pad)
+
+    def config(self):
+        cfg = super().config()
+        if self.count_include_pad:
+            cfg["count_include_pad"] = True
+        return cfg
 
     def forward(self, x, *, training=False, mvm=None):
         x = np.asarray(x, dtype=float)
         self._cache = x.shape
-        return self._windows(x).mean(axis=(-2, -1))
+        if self._simple:
+            return self._windows(x).mean(axis=(-2, -1))
+        total = self._windows(x).sum(axis=(-2, -1))
+        ones = np.ones((1, *x.shape[1:3], 1))
+        if self.count_include_pad:  # explicit padding counts, ceil-mode overhang does not
+            t, l, b, r = self.pads
+            ones = np.pad(ones, ((0, 0), (t, b), (l, r), (0, 0)), constant_values=1.0)
+            count = _windows(ones, self.kh, self.kw, self.strides, 0, self.dilations, 0.0,
+                             self.ceil_mode).sum(axis=(-2, -1))
+            count = count[:, :total.shape[1], :total.shape[2]]
+        else:
+            count = self._windows(ones).sum(axis=(-2, -1))
+        return total / np.maximum(count, 1.0)
 
     def backward(self, dy):
+        self._check_simple()
         x_shape = self._cache
         _, OH, OW, _ = dy.shape
-        k, s = self.size, self.stride
+        k, s = self.kh, self.strides[0]
         dx = np.zeros(x_shape)
         g = dy / (k * k)
         for i in range(k):
@@ -373,22 +559,34 @@ class AvgPool2D(_Pool2D):
 
 
 class GlobalAvgPool(Layer):
-    """Mean over height and width: ``(B, H, W, C) -> (B, C)``."""
+    """Mean over height and width: ``(B, H, W, C) -> (B, C)`` (``(B, 1, 1, C)`` with
+    ``keepdims``)."""
 
     kind = "globalavgpool"
 
+    def __init__(self, name: str | None = None, keepdims: bool = False):
+        super().__init__(name)
+        self.keepdims = bool(keepdims)
+
+    def config(self):
+        cfg = super().config()
+        if self.keepdims:
+            cfg["keepdims"] = True
+        return cfg
+
     def output_shape(self, input_shape):
         _check_rank(self, input_shape, 3, "(H, W, C) images")
-        return (input_shape[2],)
+        return (1, 1, input_shape[2]) if self.keepdims else (input_shape[2],)
 
     def forward(self, x, *, training=False, mvm=None):
         x = np.asarray(x, dtype=float)
         self._cache = x.shape
-        return x.mean(axis=(1, 2))
+        return x.mean(axis=(1, 2), keepdims=self.keepdims)
 
     def backward(self, dy):
         B, H, W, C = self._cache
-        return np.broadcast_to(dy[:, None, None, :] / (H * W), (B, H, W, C)).copy()
+        dy = np.asarray(dy).reshape(B, 1, 1, C)
+        return np.broadcast_to(dy / (H * W), (B, H, W, C)).copy()
 
 
 class ReLU(Layer):

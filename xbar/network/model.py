@@ -1,8 +1,17 @@
-"""A model: an ordered list of layers (residual blocks nest), plus save and load.
+"""A model: a directed acyclic graph of layers (a plain list is a chain), plus save and load.
+
+A model is a list of nodes in topological order.  Each node applies one layer to
+named tensors: the model input is called ``"input"`` and every node's output is
+called after its layer.  A plain :class:`~xbar.network.layers.Layer` in the list
+is a node fed by the previous entry (so a sequential model is just a list of
+layers); :class:`Node` names its inputs explicitly (residual adds, concatenations,
+branches).  :class:`~xbar.network.layers.Residual` blocks nest inside a node.  The
+last node's output is the model output (logits).
 
 A saved model is two files side by side: ``NAME.json`` (architecture: layer types,
-names and hyper-parameters) and ``NAME.npz`` (arrays, keyed ``"<layer>/<param>"``).
-Images are NHWC throughout (see :mod:`xbar.network.layers`).
+names, hyper-parameters and, for graphs, each node's inputs) and ``NAME.npz``
+(arrays, keyed ``"<layer>/<param>"``).  Images are NHWC throughout (see
+:mod:`xbar.network.layers`).
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ import copy as _copy
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,13 +35,16 @@ from .layers import (
     Layer,
     Residual,
     argmax,
-    chain_shapes,
-    run_backward,
-    run_forward,
 )
+from .ops import OP_TYPES
 
 FORMAT = "xbar-model"
-FORMAT_VERSION = 1
+#: version written for graphs (sequential models are still written as version 1)
+FORMAT_VERSION = 2
+#: the name of the model input tensor
+INPUT = "input"
+#: every layer type a saved model may hold
+ALL_TYPES: dict[str, type[Layer]] = {**LAYER_TYPES, **OP_TYPES}
 
 
 def iter_layers(layers: list[Layer]) -> Iterator[Layer]:
@@ -41,36 +54,97 @@ def iter_layers(layers: list[Layer]) -> Iterator[Layer]:
         yield from iter_layers(layer.children())
 
 
-class Model:
-    """A feed-forward network of :mod:`~xbar.network.layers` layers.
+@dataclass
+class Node:
+    """One step of a graph model: ``layer`` applied to the tensors named in ``inputs``.
 
     Parameters
     ----------
-    layers : list of Layer
-        Applied in order; :class:`~xbar.network.layers.Residual` blocks nest.
+    layer : Layer
+        The operation; its name is the name of the node's output tensor.
+    inputs : tuple of str, optional
+        Tensor names (``"input"`` or earlier layers' names); ``None`` means the
+        previous node's output.
+    """
+
+    layer: Layer
+    inputs: tuple[str, ...] | None = None
+
+    @property
+    def output(self) -> str:
+        """Name of the output tensor (the layer's name)."""
+        return self.layer.name
+
+
+class Model:
+    """A feed-forward network: a chain or a directed acyclic graph of layers.
+
+    Parameters
+    ----------
+    layers : list of Layer or Node
+        Nodes in topological order; a bare Layer is fed by the previous entry
+        (the first by the model input).  :class:`~xbar.network.layers.Residual`
+        blocks nest.
     input_shape : tuple of int
         Per-sample input shape, e.g. ``(8, 8, 1)`` (NHWC without the batch axis).
     classes : int
         Number of output classes (logits per sample).
     name : str
         Model name (informational).
+    meta : dict, optional
+        JSON-serialisable notes saved with the model (e.g. where it was imported from).
 
     Unnamed layers get unique names ``<kind><k>`` (``conv2d1``, ``dense2``, ...);
-    the layer shapes are checked to chain, else :class:`~xbar.errors.ShapeError`
-    names the first layer that does not fit.
+    every node input must name the model input or an earlier node, every node's
+    output must be used, and the shapes must chain, else
+    :class:`~xbar.errors.ModelError` / :class:`~xbar.errors.ShapeError` names the
+    first node that does not fit.
+
+    Examples
+    --------
+    >>> from xbar.network import Model, Node, Dense, ReLU, Concat
+    >>> m = Model([Dense(4, 3, name="a"), Node(Dense(4, 3, name="b"), ("input",)),
+    ...            Node(Concat(0, name="cat"), ("a", "b")), ReLU(name="relu"),
+    ...            Dense(6, 2, name="fc")], (4,), 2)
+    >>> m.is_sequential, [la.name for la in m.matmul_layers()]
+    (False, ['a', 'b', 'fc'])
     """
 
-    def __init__(self, layers: list[Layer], input_shape: tuple[int, ...], classes: int,
-                 name: str = "model"):
-        self.layers = list(layers)
+    def __init__(self, layers: list[Layer | Node], input_shape: tuple[int, ...], classes: int,
+                 name: str = "model", meta: dict | None = None):
+        self.nodes = [e if isinstance(e, Node) else Node(e) for e in layers]
+        if not self.nodes:
+            raise ModelError(f"model {name!r} has no layers")
         self.input_shape = tuple(int(s) for s in input_shape)
         self.classes = int(classes)
         self.name = str(name)
+        self.meta = dict(meta or {})
         self._name_layers()
-        out = chain_shapes(self.layers, self.input_shape)
+        self._link()
+        out = self.shapes()[self.output]
         if out != (self.classes,):
             raise ShapeError(f"model {self.name!r}: the last layer gives per-sample shape {out}, "
                              f"expected ({self.classes},) logits")
+
+    @property
+    def layers(self) -> list[Layer]:
+        """The layer of every node, in topological order (containers not expanded)."""
+        return [n.layer for n in self.nodes]
+
+    @property
+    def output(self) -> str:
+        """Name of the output tensor (the last node's)."""
+        return self.nodes[-1].output
+
+    @property
+    def is_sequential(self) -> bool:
+        """True when every node takes the previous node's output only (a chain)."""
+        prev = INPUT
+        for n in self.nodes:
+            if n.inputs != (prev,):
+                return False
+            prev = n.output
+        return True
 
     def _name_layers(self) -> None:
         seen: set[str] = set()
@@ -87,9 +161,51 @@ class Model:
                 layer.name = cand
             if layer.name in seen:
                 raise ModelError(f"model {self.name!r}: duplicate layer name {layer.name!r}")
-            if "/" in layer.name:
-                raise ModelError(f"layer name {layer.name!r} must not contain '/'")
+            if "/" in layer.name or layer.name == INPUT:
+                raise ModelError(f"layer name {layer.name!r} must not contain '/' nor be "
+                                 f"{INPUT!r}")
             seen.add(layer.name)
+
+    def _link(self) -> None:
+        """Resolve default inputs, check references, arity and that every output is used."""
+        prev, known, used = INPUT, {INPUT}, set()
+        for n in self.nodes:
+            n.inputs = (prev,) if n.inputs is None else tuple(str(t) for t in n.inputs)
+            where = f"model {self.name!r}: node {n.output!r} ({type(n.layer).__name__})"
+            for t in n.inputs:
+                if t not in known:
+                    raise ModelError(f"{where}: input {t!r} is neither {INPUT!r} nor an "
+                                     "earlier node's output",
+                                     hint="list nodes in topological order")
+            arity = n.layer.arity
+            if (arity is None and not n.inputs) or (arity is not None and len(n.inputs) != arity):
+                raise ModelError(f"{where} takes {arity or 'one or more'} input(s), "
+                                 f"got {len(n.inputs)}")
+            used.update(n.inputs)
+            known.add(n.output)
+            prev = n.output
+        dead = [n.output for n in self.nodes[:-1] if n.output not in used]
+        if dead:
+            raise ModelError(f"model {self.name!r}: the outputs of {dead[:5]} are never used",
+                             hint="every node except the last must feed another node")
+
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """Per-sample shape of every tensor (``"input"`` and each node's output)."""
+        shapes = {INPUT: self.input_shape}
+        for n in self.nodes:
+            ins = [shapes[t] for t in n.inputs]
+            shapes[n.output] = tuple(n.layer.output_shape(ins[0] if n.layer.arity == 1 else ins))
+        return shapes
+
+    def check_trainable(self) -> None:
+        """Raise :class:`~xbar.errors.ModelError` naming the first layer without a backward pass."""
+        for layer in iter_layers(self.layers):
+            if not layer.supports_backward:
+                raise ModelError(f"model {self.name!r}: layer {layer.name!r} "
+                                 f"({type(layer).__name__}, {layer.config()}) cannot be trained",
+                                 hint="training supports Dense, Conv2D (groups 1), unpadded "
+                                      "square pools, ReLU, BatchNorm, Residual, Flatten, "
+                                      "activations, add/sub/mul, reshape, transpose, concat")
 
     # -- structure --------------------------------------------------------------------
     def all_layers(self) -> list[Layer]:
@@ -131,9 +247,15 @@ class Model:
 
     def config(self) -> dict:
         """JSON-serialisable architecture description."""
-        return {"format": FORMAT, "version": FORMAT_VERSION, "name": self.name,
-                "layout": "NHWC", "input_shape": list(self.input_shape),
-                "classes": self.classes, "layers": [la.config() for la in self.layers]}
+        seq = self.is_sequential
+        layers = [n.layer.config() if seq else {**n.layer.config(), "inputs": list(n.inputs)}
+                  for n in self.nodes]
+        cfg = {"format": FORMAT, "version": 1 if seq else FORMAT_VERSION, "name": self.name,
+               "layout": "NHWC", "input_shape": list(self.input_shape),
+               "classes": self.classes, "layers": layers}
+        if self.meta:
+            cfg["meta"] = self.meta
+        return cfg
 
     def __repr__(self) -> str:
         return (f"Model({self.name!r}, input_shape={self.input_shape}, classes={self.classes}, "
@@ -218,15 +340,35 @@ class Model:
             Logits, shape ``(B, classes)``.
         """
         x = self._check_input(x)
-        return run_forward(self.layers, x, training=training, mvm=mvm)
+        values = {INPUT: x}
+        left: dict[str, int] = {}
+        for n in self.nodes:
+            for t in n.inputs:
+                left[t] = left.get(t, 0) + 1
+        for n in self.nodes:
+            args = [values[t] for t in n.inputs]
+            values[n.output] = n.layer.forward(args[0] if n.layer.arity == 1 else args,
+                                               training=training, mvm=mvm)
+            for t in n.inputs:  # free tensors nobody needs any more
+                left[t] -= 1
+                if left[t] == 0:
+                    del values[t]
+        return values[self.output]
 
     def backward(self, dlogits: np.ndarray) -> np.ndarray:
         """Back-propagate the logit gradient of the last ``forward(training=True)``.
 
         Parameter gradients land in each layer's ``grads`` (see :meth:`gradients`);
-        returns the gradient with respect to the input.
+        returns the gradient with respect to the input.  Gradients of a tensor that
+        feeds several nodes are summed.
         """
-        return run_backward(self.layers, np.asarray(dlogits, dtype=float))
+        grads = {self.output: np.asarray(dlogits, dtype=float)}
+        for n in reversed(self.nodes):
+            dy = grads.pop(n.output)
+            dx = n.layer.backward(dy)
+            for t, g in zip(n.inputs, [dx] if n.layer.arity == 1 else dx, strict=True):
+                grads[t] = grads[t] + g if t in grads else g
+        return grads[INPUT]
 
     def predict(self, x: np.ndarray, batch_size: int = 256, mvm: MVM | None = None
                 ) -> np.ndarray:
@@ -248,16 +390,37 @@ class Model:
     def fold_batchnorm(self) -> Model:
         """A copy with every BatchNorm that directly follows a Dense/Conv2D folded into it.
 
-        A BatchNorm directly follows a matmul layer when it is the next entry of the
-        same layer list (so the matmul output feeds nothing else).  Folding uses the
+        A BatchNorm directly follows a matmul layer when its only input is that
+        layer's output and nothing else uses that output (in a residual block's
+        body or shortcut: the next entry of the same list).  Folding uses the
         running statistics: ``W' = W * s``, ``b' = (b - mean) * s + beta`` with
         ``s = gamma / sqrt(var + eps)``.  Other BatchNorms (e.g. pre-activation ones
         after a residual add) stay as digital per-channel affine layers.  The folded
         model's evaluation-mode outputs equal the original's to round-off.
         """
         new = self.copy()
-        new.layers = _fold_list(new.layers)
-        return new
+        for layer in new.layers:
+            if isinstance(layer, Residual):
+                _fold_list([layer])
+        uses: dict[str, int] = {}
+        for n in new.nodes:
+            for t in n.inputs:
+                uses[t] = uses.get(t, 0) + 1
+        producer = {n.output: n for n in new.nodes}
+        rename: dict[str, str] = {}
+        kept: list[Node] = []
+        for n in new.nodes:
+            n.inputs = tuple(rename.get(t, t) for t in n.inputs)
+            src = producer.get(n.inputs[0])
+            if (isinstance(n.layer, BatchNorm) and src is not None
+                    and isinstance(src.layer, Dense | Conv2D) and uses[src.output] == 1):
+                scale, shift = n.layer.scale_shift()
+                src.layer.W = src.layer.W * scale
+                src.layer.b = src.layer.b * scale + shift
+                rename[n.output] = src.output
+                continue
+            kept.append(n)
+        return Model(kept, new.input_shape, new.classes, name=new.name, meta=new.meta)
 
 
 def _fold_list(layers: list[Layer]) -> list[Layer]:
@@ -284,11 +447,11 @@ def _layer_from_config(cfg: dict, where: str) -> Layer:
     if not isinstance(cfg, dict) or "type" not in cfg:
         raise ModelError(f"{where}: each layer must be an object with a 'type'")
     kind = cfg["type"]
-    cls = LAYER_TYPES.get(kind)
+    cls = ALL_TYPES.get(kind)
     if cls is None:
         raise ModelError(f"{where}: unknown layer type {kind!r}",
-                         hint="one of " + ", ".join(sorted(LAYER_TYPES)))
-    kw = {k: v for k, v in cfg.items() if k != "type"}
+                         hint="one of " + ", ".join(sorted(ALL_TYPES)))
+    kw = {k: v for k, v in cfg.items() if k not in ("type", "inputs")}
     if cls is Residual:
         kw["body"] = [_layer_from_config(c, f"{where}.body[{i}]")
                       for i, c in enumerate(kw.get("body") or [])]
@@ -326,9 +489,17 @@ def model_from_config(cfg: dict, arrays: dict[str, np.ndarray] | None = None,
         raise ModelError(f"{source}: field 'classes' must be a positive integer, "
                          f"got {classes!r}")
     try:
-        layers = [_layer_from_config(c, f"{source}: layers[{i}]")
-                  for i, c in enumerate(cfg["layers"])]
-        model = Model(layers, tuple(shape), classes, name=str(cfg.get("name", "model")))
+        layers: list[Layer | Node] = []
+        for i, c in enumerate(cfg["layers"]):
+            layer = _layer_from_config(c, f"{source}: layers[{i}]")
+            inputs = c.get("inputs")
+            if inputs is not None and not (isinstance(inputs, list)
+                                           and all(isinstance(t, str) for t in inputs)):
+                raise ModelError(f"{source}: layers[{i}]: 'inputs' must be a list of names")
+            layers.append(layer if inputs is None else Node(layer, tuple(inputs)))
+        meta = cfg.get("meta") if isinstance(cfg.get("meta"), dict) else None
+        model = Model(layers, tuple(shape), classes, name=str(cfg.get("name", "model")),
+                      meta=meta)
     except KeyError as exc:
         raise ModelError(f"{source}: missing field {exc.args[0]!r}") from None
     except XbarError as exc:
@@ -386,8 +557,9 @@ def load_model(name_or_path: str | Path) -> Model:
     name_or_path : str or Path
         ``"default"``, ``"default_noise"``, ``"default_hessian"`` (shipped, trained on
         the digits), ``"wrn-D-K"`` (a randomly initialised pre-activation Wide ResNet
-        for 32x32x3 inputs, seed 0), or a path to a ``.json``/``.npz`` pair written by
-        :func:`save_model` (either file, or the common stem).
+        for 32x32x3 inputs, seed 0), a path to a ``.json``/``.npz`` pair written by
+        :func:`save_model` (either file, or the common stem), or an ``.onnx`` file
+        (:func:`~xbar.network.load_onnx`; needs the ``onnx`` package).
 
     Examples
     --------
@@ -396,6 +568,10 @@ def load_model(name_or_path: str | Path) -> Model:
     (8, 8, 1)
     """
     name = str(name_or_path)
+    if name.lower().endswith(".onnx"):
+        from .onnx_import import load_onnx
+
+        return load_onnx(name)
     m = _WRN.match(name)
     if m:
         from .zoo import wrn

@@ -231,6 +231,7 @@ class _Adam:
 
 def _resolve_model(model_or_name, seed: int) -> Model:
     if isinstance(model_or_name, Model):
+        model_or_name.check_trainable()  # graphs with inference-only ops: a clear ModelError
         return model_or_name.copy()
     name = str(model_or_name)
     if name == "default":
@@ -238,6 +239,7 @@ def _resolve_model(model_or_name, seed: int) -> Model:
 
         return default_architecture(seed=seed)
     m = load_model(name)
+    m.check_trainable()
     if name.startswith("wrn-"):
         from .zoo import he_init
 

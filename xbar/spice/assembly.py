@@ -205,8 +205,13 @@ class Pattern:
         return len(self.indices)
 
     @classmethod
-    def build(cls, circuit: Circuit) -> Pattern:
-        """Compute the sparsity pattern and stamp slots of ``circuit``."""
+    def build(cls, circuit: Circuit, options=None) -> Pattern:
+        """Compute the sparsity pattern and stamp slots of ``circuit``.
+
+        ``options`` (default ``circuit.options``) sets the temperature of the
+        temperature-dependent linear parts (diode series resistances).
+        """
+        options = circuit.options if options is None else options
         lay = Layout.of(circuit)
         u = _unknown_map(lay.n_ext + lay.n_branch)  # branch j: extended index n_ext + j
         nv = lay.n_voltage
@@ -224,9 +229,7 @@ class Pattern:
                 location=circuit.locations.get(R.name[k]),
             )
         rs_idx = [k for k, m in enumerate(D.model) if m.rs > 0]
-        g_rs = np.array(
-            [float(D.area[k]) / D.model[k].rs for k in rs_idx], dtype=np.float64
-        )
+        g_rs = np.array([D.series_conductance(k, options) for k in rs_idx], dtype=np.float64)
         off_G = nR
         off_E = off_G + nG
         off_one = off_E + nE

@@ -115,9 +115,13 @@ class Controlled:
 class DiodeModel:
     """Parameters of a ``.model NAME D(...)`` card (ngspice names, SI units).
 
-    Only the DC parameters matter here: saturation current ``is_`` [A],
-    emission coefficient ``n``, ohmic resistance ``rs`` [ohm], breakdown
-    voltage ``bv`` [V] (``inf``: none) and current at breakdown ``ibv`` [A].
+    The DC parameters of ngspice's level-1 diode: saturation current ``is_`` [A],
+    emission coefficient ``n``, ohmic resistance ``rs`` [ohm], breakdown voltage
+    ``bv`` [V] (``inf``: none), current at breakdown ``ibv`` [A], breakdown emission
+    coefficient ``nbv`` (None: ``n``), activation energy ``eg`` [eV], saturation-current
+    temperature exponent ``xti``, nominal temperature ``tnom`` [degC] (None: the
+    circuit's TNOM), BV temperature coefficient ``tcv`` [V/K] and RS temperature
+    coefficients ``trs1`` [1/K], ``trs2`` [1/K^2].
     """
 
     name: str
@@ -126,17 +130,81 @@ class DiodeModel:
     rs: float = 0.0
     bv: float = float("inf")
     ibv: float = 1e-3
+    nbv: float | None = None
+    eg: float = 1.11
+    xti: float = 3.0
+    tnom: float | None = None
+    tcv: float = 0.0
+    trs1: float = 0.0
+    trs2: float = 0.0
+
+
+@dataclass(frozen=True)
+class MosModel:
+    """A level-1 MOSFET model (``.model NAME NMOS|PMOS(...)``), ngspice's names, SI units.
+
+    ``sign`` is +1 (NMOS) or -1 (PMOS); ``vto`` [V], ``kp`` [A/V^2], ``gamma``
+    [V^0.5], ``phi`` [V], ``lam`` (LAMBDA) [1/V], ``rd``/``rs`` [ohm] (None: not
+    given), ``rsh`` [ohm/square], ``is_`` [A], ``js`` [A/m^2], ``ld`` [m], ``tnom``
+    [degC] (None: the circuit's TNOM).
+    """
+
+    name: str
+    sign: int = 1
+    vto: float = 0.0
+    kp: float = 2e-5
+    gamma: float = 0.0
+    phi: float = 0.6
+    lam: float = 0.0
+    rd: float | None = None
+    rs: float | None = None
+    rsh: float = 0.0
+    is_: float = 1e-14
+    js: float = 0.0
+    ld: float = 0.0
+    tnom: float | None = None
+
+
+@dataclass(frozen=True)
+class OtherModel:
+    """A ``.model`` card of a type xbar does not simulate (kept so that a file may
+    define it; an element that uses it is an error naming the model and its type)."""
+
+    name: str
+    type: str
+    level: float = 1.0
 
 
 @dataclass
 class Diodes:
-    """Table of diodes: anode ``npos``, cathode ``nneg``, model and area factor."""
+    """Table of diodes: anode ``npos``, cathode ``nneg``, model and area factor, and
+    the instance temperature ``temp`` [degC] (NaN: the circuit's) and ``dtemp`` [K]
+    (added to the circuit's temperature when ``temp`` is not given)."""
 
     name: list[str] = field(default_factory=list)
     npos: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     nneg: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     model: list[DiodeModel] = field(default_factory=list)
     area: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    temp: np.ndarray | None = None
+    dtemp: np.ndarray | None = None
+
+    def temperatures(self, options: Options) -> np.ndarray:
+        """Each diode's temperature [K] (ngspice: TEMP, else circuit temp + DTEMP)."""
+        n = len(self.name)
+        temp = np.full(n, np.nan) if self.temp is None else np.asarray(self.temp, dtype=float)
+        dtemp = np.zeros(n) if self.dtemp is None else np.asarray(self.dtemp, dtype=float)
+        return np.where(np.isnan(temp), options.temp + dtemp, temp) + 273.15
+
+    def series_conductance(self, k: int, options: Options) -> float:
+        """``area / RS`` of diode ``k`` at its temperature (ngspice: divided by
+        ``1 + TRS1 dT + TRS2 dT^2``); 0 without RS."""
+        m = self.model[k]
+        if m.rs <= 0:
+            return 0.0
+        tnom = (options.tnom if m.tnom is None else m.tnom) + 273.15
+        dt = float(self.temperatures(options)[k]) - tnom
+        return float(self.area[k]) / m.rs / (1.0 + m.trs1 * dt + m.trs2 * dt * dt)
 
     def __len__(self) -> int:
         return len(self.name)
@@ -160,6 +228,9 @@ class BSource:
     nneg: int
     expr: Any
     controls: list[tuple[int, int]]
+    #: conducts between its terminals (a device such as a MOSFET channel or junction):
+    #: the topology check counts it as a path
+    conductive: bool = False
 
 
 @dataclass(frozen=True)

@@ -98,8 +98,9 @@ class OperatingPoint(_Named):
 
     @property
     def voltages(self) -> dict[str, float]:
-        """Node name (lower case) -> voltage [V], circuit nodes only."""
-        return {n: float(self.x[i]) for i, n in enumerate(self.node_names)}
+        """Node name (lower case) -> voltage [V], circuit nodes only (device-internal
+        nodes such as ``m1#drain`` answer :meth:`voltage` but are not listed)."""
+        return {n: float(self.x[i]) for i, n in enumerate(self.node_names) if "#" not in n}
 
     @property
     def currents(self) -> dict[str, float]:
@@ -154,7 +155,7 @@ class SweepResult(_Named):
 
     @property
     def voltages(self) -> dict[str, np.ndarray]:
-        return {n: self.x[:, i].copy() for i, n in enumerate(self.node_names)}
+        return {n: self.x[:, i].copy() for i, n in enumerate(self.node_names) if "#" not in n}
 
     @property
     def currents(self) -> dict[str, np.ndarray]:

@@ -2,8 +2,10 @@
 
 Diodes follow ngspice's DC diode model (``dioload.c``/``diotemp.c``):
 
-* ``Vt = k T / q`` with ngspice's constants and ``T = temp + 273.15``; IS
-  scaled from ``tnom`` to ``temp`` with ngspice's defaults EG = 1.11 eV, XTI = 3;
+* ``Vt = k T / q`` with ngspice's constants and ``T`` the diode's temperature
+  (instance TEMP, else circuit temperature + DTEMP); IS scaled from the model's
+  TNOM to ``T`` with its EG and XTI (``diotemp.c``, TLEV = 0), BV shifted by
+  ``TCV (T - TNOM)``, RS scaled by ``1 + TRS1 dT + TRS2 dT^2``;
 * forward region (``vd >= -3 n Vt``): ``I = IS*area*(exp(vd/(n Vt)) - 1)``;
 * reverse region: ``I = -IS*area*(1 + (3 n Vt / (e vd))^3)``;
 * breakdown (only if ``BV`` is given, ``vd < -BV'``):
@@ -37,8 +39,6 @@ CONSTE = np.exp(1.0)
 CONSTROOT2 = np.sqrt(2.0)
 
 _MAX_EXP = 709.0
-_EG = 1.11  # activation energy [eV], ngspice's default
-_XTI = 3.0  # saturation-current temperature exponent, ngspice's default
 
 
 @dataclass
@@ -62,15 +62,17 @@ class DiodeParams:
     @classmethod
     def of(cls, circuit: Circuit, options: Options) -> DiodeParams:
         d = circuit.diodes
-        temp = options.temp + CONSTCTOK
-        tnom = options.tnom + CONSTCTOK
-        vt = CONSTKOVERQ * temp
+        temps = d.temperatures(options)
         n = len(d)
         csat = np.empty(n)
         vte = np.empty(n)
+        vtebrk = np.empty(n)
         bv_given = np.zeros(n, dtype=bool)
         tbv = np.full(n, np.inf)
         for k, m in enumerate(d.model):
+            temp = float(temps[k])
+            tnom = (options.tnom if m.tnom is None else m.tnom) + CONSTCTOK
+            vt = CONSTKOVERQ * temp
             area = float(d.area[k])
             if not (m.is_ > 0 and m.n > 0 and area > 0 and np.isfinite(m.is_ * m.n * area)):
                 raise CircuitError(
@@ -79,14 +81,19 @@ class DiodeParams:
                     location=circuit.locations.get(d.name[k]),
                 )
             vte[k] = m.n * vt
-            # saturation current at the circuit temperature (diotemp.c; EG=1.11 eV, XTI=3)
-            arg = (temp / tnom - 1.0) * _EG / vte[k] + _XTI / m.n * np.log(temp / tnom)
+            nbv = m.n if m.nbv is None else m.nbv
+            vtebrk[k] = nbv * vt
+            # saturation current at the diode's temperature (diotemp.c, TLEV=0; EG is
+            # limited to at least 0.1 eV as ngspice does)
+            eg = max(m.eg, 0.1)
+            arg = (temp / tnom - 1.0) * eg / vte[k] + m.xti / m.n * np.log(temp / tnom)
             csat[k] = m.is_ * area * np.exp(arg)
             if np.isfinite(m.bv):
                 bv_given[k] = True
-                tbv[k] = _breakdown_voltage(m.bv, m.ibv, csat[k], m.n, vt, options.reltol)
+                bv = m.bv - m.tcv * (temp - tnom)
+                tbv[k] = _breakdown_voltage(bv, m.ibv, csat[k], nbv, vt, options.reltol)
         vcrit = vte * np.log(vte / (CONSTROOT2 * csat))
-        return cls(csat, vte, vcrit, bv_given, tbv, vte.copy())
+        return cls(csat, vte, vcrit, bv_given, tbv, vtebrk)
 
 
 def _breakdown_voltage(bv: float, ibv: float, csat: float, nbv: float, vt: float,
@@ -231,6 +238,11 @@ def limit_bsource(expr, v_new, v_old, i_old, di_old, *, floor: float = B_LIMIT_F
 
 
 def _limit_bsource(expr, v_new, v_old, i_old, di_old, floor):
+    if hasattr(expr, "limit"):  # a device model with its own (SPICE) limiting
+        v_lim = expr.limit(v_new, v_old)
+        i_new, di_new = evaluate_bsource(expr, v_lim)
+        finite = np.isfinite(i_new) & np.all(np.isfinite(di_new), axis=1)
+        return v_lim, i_new, di_new, np.any(v_lim != v_new, axis=1), ~finite
     i_new, di_new = evaluate_bsource(expr, v_new)
     dv = v_new - v_old
     pred = np.abs(np.sum(di_old * dv, axis=1))

@@ -105,7 +105,7 @@ class DCSystem:
                  kernel: str = "auto"):
         self.circuit = circuit
         self.options = options
-        self.pattern = Pattern.build(circuit)
+        self.pattern = Pattern.build(circuit, options)
         self.layout = self.pattern.layout
         self.base = self.pattern.linear_data()
         self.factorizer = Factorizer(self.layout.names, ordering=ordering)

@@ -114,9 +114,12 @@ def _parse_raw(text: str) -> list[SpiceResult]:
         k = 0
         for p in range(npts):
             k += 1  # point index
-            data[p] = [float(t) for t in tokens[k : k + nvars]]
+            # complex data (AC, noise) is "re,im": the real part is kept
+            data[p] = [float(t.split(",", 1)[0]) for t in tokens[k : k + nvars]]
             k += nvars
-        analysis = "op" if "operating" in plotname.lower() else "dc"
+        low = plotname.lower()
+        analysis = "op" if "operating" in low else "dc" if "dc transfer" in low or not low \
+            else low.split()[0]
         voltages: dict[str, np.ndarray] = {}
         currents: dict[str, np.ndarray] = {}
         sweep = None
@@ -141,7 +144,8 @@ def _parse_raw(text: str) -> list[SpiceResult]:
 
 
 def run_ngspice(netlist: str | os.PathLike, *, timeout: float = 600.0) -> SpiceResult:
-    """Run ``ngspice -b`` on a netlist and return its first analysis.
+    """Run ``ngspice -b`` on a netlist and return its first DC analysis (``.op`` or
+    ``.dc``; the first analysis of any kind when it has none).
 
     Parameters
     ----------
@@ -204,7 +208,8 @@ def run_ngspice(netlist: str | os.PathLike, *, timeout: float = 600.0) -> SpiceR
         plots = _parse_raw(raw.read_text())
     if not plots:
         raise XbarError(f"ngspice wrote no analysis results for {path}")
-    first = plots[0]
+    # the DC analysis xbar compares with (.op or .dc), else the first plot
+    first = next((p for p in plots if p.analysis in ("op", "dc")), plots[0])
     first.seconds = seconds
     first.stdout = out
     first.plots = plots

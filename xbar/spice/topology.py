@@ -54,6 +54,8 @@ def _edges(circuit: Circuit):
 
 def _b_is_conductive(s) -> bool:
     """A behavioural source conducts when it is controlled by its own terminal voltage."""
+    if getattr(s, "conductive", False):
+        return True
     ends = {s.npos, s.nneg}
     return any(set(c) == ends for c in s.controls)
 

@@ -16,26 +16,29 @@
   evaluated before its elements, a value may use parameters defined on later
   cards, the last definition of a name wins, and a circular definition is an
   error; ``.model`` cards inside a subcircuit use the instance's parameters;
-* elements::
+* elements (see the README for the full list of parameters)::
 
-      R<name> <n+> <n-> <value>          (or r=<value>; negative is allowed, 0 is not)
-      V<name> <n+> <n-> [DC] <value>
-      I<name> <n+> <n-> [DC] <value>
-      G<name> <n+> <n-> <nc+> <nc-> <transconductance>
-      E<name> <n+> <n-> <nc+> <nc-> <gain>
-      D<name> <anode> <cathode> <model> [area=<area>]
-      B<name> <n+> <n-> I=<expression of V(a,b), V(a), parameters>
+      R<name> <n+> <n-> [<value>] [tc1= tc2= temp= dtemp= m=]  (none or 0: 1 mOhm)
+      C<name> <n+> <n-> ...                  (open at DC)
+      L<name> <n+> <n-> ...                  (short at DC, a 0 V branch)
+      K<name> <L1> <L2> <k>                  (no DC effect)
+      V<name> <n+> <n-> [[DC] <v>] [AC ...] [PULSE|SIN|EXP|PWL|SFFM(...)]
+      I<name> <n+> <n-> (as V)
+      G<name> / E<name> <n+> <n-> <nc+> <nc-> <gain>
+      F<name> / H<name> <n+> <n-> <vsource> <gain>
+      D<name> <anode> <cathode> <model> [area= temp= dtemp=]
+      M<name> <d> <g> <s> <b> <model> [l= w= ad= as= nrd= nrs= m=]   (level 1)
+      B<name> <n+> <n-> I=<expression> | V=<expression>
       X<name> <node>... <subckt> [params:] [<name>=<value>...]
 
-* directives: ``.param``, ``.subckt``/``.ends`` (nested definitions and
-  instances; ``params:`` defaults), ``.include`` (relative to the including
-  file), ``.model <name> D(IS= N= RS= BV= IBV=)``, ``.options`` (reltol
-  abstol vntol gmin itl1 itl2 temp tnom), ``.temp`` (the circuit temperature
-  in degC, the same as ``.options temp=``), ``.op``, ``.dc``, ``.title``,
-  ``.end``.  The output directives ``.print``, ``.plot``, ``.save``,
-  ``.probe`` and ``.width`` do not change a DC solution and are skipped.
-  Anything else (``.tran``, ``.ac``, ``.control``, capacitors,
-  transistors, ...) is an error that names the card.
+* directives: ``.param``, ``.func``, ``.global``, ``.subckt``/``.ends`` (nested
+  definitions and instances; ``params:`` defaults; a pin named ``0``/``gnd`` is
+  the global ground), ``.include``, ``.lib <file> <section>`` (and ``.lib
+  <section>`` ... ``.endl``), ``.model`` (D, NMOS/PMOS level 1; other types are
+  kept and refused when used), ``.options``, ``.temp``, ``.nodeset``, ``.ic``
+  (ignored), ``.op``, ``.dc``, ``.title``, ``.end``.  Output directives and
+  other analyses (``.tran``, ``.ac``, ``.meas``, ...) and ``.control`` blocks
+  are skipped; what was skipped or defaulted is in ``Circuit.notes``.
 
 Flattened names
 ---------------
@@ -170,7 +173,8 @@ def read_netlist(source: str | Path, *, name: str | None = None) -> Circuit:
     ctx = Context("", None, params, Scope(subckts, models, None), [])
     builder.expand(elements, ctx)
     n_elements = sum(len(rows.name) for rows in (builder.r, builder.v, builder.i, builder.g,
-                                                 builder.e, builder.d)) + len(builder.b)
+                                                 builder.e, builder.d)) + len(builder.b) \
+        + len(builder.mos_rows)
     if n_elements == 0:
         raise NetlistError(f"{file} has no circuit elements",
                            location=Location(file, 1, 1, reader.title),

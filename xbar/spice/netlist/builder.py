@@ -15,6 +15,7 @@ from ..circuit import (
     Options,
     TwoTerminal,
 )
+from .devices import add_mosfets
 from .directives import DCCard, DirectiveCards
 from .elements import ElementCards
 from .lexer import EXPECTED, Card, Locations, Reader, err
@@ -63,11 +64,14 @@ class DiodeRows:
     nneg: list[int] = field(default_factory=list)
     model: list[DiodeModel] = field(default_factory=list)
     area: list[float] = field(default_factory=list)
+    temp: list[float] = field(default_factory=list)
+    dtemp: list[float] = field(default_factory=list)
 
     def table(self) -> Diodes:
         return Diodes(list(self.name), np.array(self.npos, dtype=np.int64),
                       np.array(self.nneg, dtype=np.int64), list(self.model),
-                      np.array(self.area, dtype=float))
+                      np.array(self.area, dtype=float), np.array(self.temp, dtype=float),
+                      np.array(self.dtemp, dtype=float))
 
 
 class Builder(Scopes, ElementCards, DirectiveCards):
@@ -95,6 +99,9 @@ class Builder(Scopes, ElementCards, DirectiveCards):
         self.nodeset_cards: list[tuple[str, float, Card, int]] = []
         self.funcs: dict[str, tuple[list[str], str, Card]] = {}
         self.globals: set[str] = set()
+        #: MOSFETs as read: (name, [d, g, s, b], model, instance parameters, card)
+        self.mos_rows: list[tuple] = []
+        self.mos_defaults: dict[str, float] = {}
         #: behavioural sources whose controls name branch currents: (BSource, card)
         self.branch_controls: list[tuple[BSource, Card]] = []
         self.options = Options()
@@ -107,6 +114,9 @@ class Builder(Scopes, ElementCards, DirectiveCards):
     # ---------------------------------------------------------------- result
     def circuit(self) -> Circuit:
         """The flat :class:`Circuit` of everything read so far."""
+        if self.mos_rows:
+            add_mosfets(self, self.mos_rows)
+            self.mos_rows = []
         self.resolve_branch_controls()
         nodesets = self.resolve_nodesets()
         if self.skipped:

@@ -11,7 +11,7 @@ import logging
 from dataclasses import replace
 from typing import NamedTuple
 
-from ..circuit import DCSweep, DiodeModel, Op
+from ..circuit import DCSweep, DiodeModel, MosModel, Op, OtherModel
 from .lexer import EXPECTED, Card, err, split_tokens
 from .scopes import Context
 
@@ -26,10 +26,30 @@ _ANALYSES = {".tran", ".ac", ".noise", ".tf", ".pz", ".disto", ".sens", ".four",
 _OPTIONS_CHANGING_DC = {"rshunt", "rseries"}
 _OPTION_FIELDS = {"reltol": float, "abstol": float, "vntol": float, "gmin": float,
                   "itl1": int, "itl2": int, "temp": float, "tnom": float}
-_DIODE_PARAMS = {"is": "is_", "n": "n", "rs": "rs", "bv": "bv", "ibv": "ibv"}
+#: diode model parameters xbar honours (ngspice name -> DiodeModel field)
+_DIODE_PARAMS = {"is": "is_", "js": "is_", "n": "n", "rs": "rs", "bv": "bv", "ibv": "ibv",
+                 "nbv": "nbv", "eg": "eg", "xti": "xti", "tnom": "tnom", "tcv": "tcv",
+                 "trs": "trs1", "trs1": "trs1", "trs2": "trs2"}
+#: level-1 MOSFET model parameters xbar honours (ngspice name -> MosModel field)
+_MOS_PARAMS = {"vto": "vto", "vt0": "vto", "kp": "kp", "gamma": "gamma", "phi": "phi",
+               "lambda": "lam", "rd": "rd", "rs": "rs", "rsh": "rsh", "is": "is_", "js": "js",
+               "ld": "ld", "tnom": "tnom"}
+_MOS_SUPPORTED = "VTO KP GAMMA PHI LAMBDA RD RS RSH IS JS LD TOX UO TNOM"
+#: parameters from which ngspice derives VTO/GAMMA/PHI when those are not given
+_MOS_DERIVED = {"nsub", "nss", "tpg"}
+_MOS_NO_DC = {"cbd", "cbs", "cj", "mj", "cjsw", "mjsw", "pb", "cgso", "cgdo", "cgbo", "fc",
+              "kf", "af"}
+MOS_TYPES = ("nmos", "pmos")
+_DIODE_SUPPORTED = "IS N RS BV IBV NBV EG XTI TNOM TCV TRS1 TRS2"
+#: parameters with a DC effect that xbar does not model: accepted at their default only
+_DIODE_UNSUPPORTED = {"jsw": 0.0, "ikf": 0.0, "ik": 0.0, "ikr": 0.0, "jtun": 0.0,
+                      "jtunsw": 0.0, "isr": 0.0, "tlev": 0.0, "level": 1.0, "thermal": 0.0}
 # parameters with no effect on a DC solution at the nominal temperature
-_DIODE_IGNORED = {"cjo", "cj0", "cj", "vj", "pb", "m", "mj", "tt", "fc", "kf", "af", "eg",
-                  "xti", "level"}
+_DIODE_NO_DC = {"cjo", "cj0", "cj", "vj", "pb", "m", "mj", "tt", "fc", "fcs", "kf", "af",
+                "cjp", "cjsw", "php", "mjsw", "cta", "ctp", "tpb", "tphp", "tlevc", "ttt1",
+                "ttt2", "tm1", "tm2", "fv_max", "bv_max", "id_max", "te_max", "pd_max", "rth0",
+                "cth0", "lm", "lp", "wm", "wp", "xom", "xoi", "xm", "xp", "ns", "nr", "ntun",
+                "xtitun", "keg"}
 
 
 class DCCard(NamedTuple):
@@ -43,12 +63,13 @@ class DCCard(NamedTuple):
 class DirectiveCards:
     """Builder part: dot cards (a mixin of :class:`~xbar.spice.netlist.builder.Builder`)."""
 
-    def parse_model(self, card: Card, params: dict[str, float] | None
-                    ) -> tuple[str, DiodeModel | None]:
+    def parse_model(self, card: Card, params: dict[str, float] | None):
         """Parse a ``.model`` card with parameter values ``params``.
 
         With ``params=None`` only the form is checked (values that are
-        expressions are not evaluated) and the model is ``None``.
+        expressions are not evaluated) and the model is ``None``.  Returns
+        ``(name, model)``: a :class:`DiodeModel`, a MOSFET model, or an
+        :class:`OtherModel` for types xbar does not simulate.
         """
         low = card.text.lower().replace("(", " ").replace(")", " ")
         toks = split_tokens(card, low)
@@ -57,34 +78,81 @@ class DirectiveCards:
             raise err(card, None, "incomplete .model card", hint)
         name = toks[1][0]
         mtype, moff = toks[2]
-        if mtype != "d":
-            raise err(card, moff, f"model type {mtype!r} is not supported (only D diodes)", hint)
-        values: dict[str, float] = {}
+        pairs = []
         k = 3
         while k < len(toks):
             key, off = toks[k]
             if k + 2 > len(toks) - 1 or toks[k + 1][0] != "=":
                 raise err(card, off, f"expected <name>=<value>, found {key!r}", hint)
-            if key in _DIODE_PARAMS:
-                if params is not None:
-                    values[_DIODE_PARAMS[key]] = self.value(card, toks[k + 2], params)
-                elif toks[k + 2][0][0] not in "{'":
-                    self.value(card, toks[k + 2], {})
-            elif key not in _DIODE_IGNORED:
-                raise err(card, off, f"diode model parameter {key!r} is not supported",
-                           "supported: IS N RS BV IBV (capacitance and noise parameters are "
-                           "accepted and have no effect on DC)")
+            pairs.append((key, off, toks[k + 2]))
             k += 3
+        if mtype not in ("d", *MOS_TYPES):
+            if params is None:
+                return name, None
+            level = next((self.value(card, t, params) for key, _, t in pairs if key == "level"),
+                         1.0)
+            return name, OtherModel(name, mtype, level)
         if params is None:
+            for _, _, t in pairs:
+                if t[0][0] not in "{'":
+                    self.value(card, t, {})
             return name, None
-        model = DiodeModel(name=name, **values)
+        values = {key: (self.value(card, t, params), off) for key, off, t in pairs}
+        if mtype in MOS_TYPES:
+            return name, self.mos_model(card, name, mtype, values)
+        return name, self.diode_model(card, name, values)
+
+    def diode_model(self, card: Card, name: str, values: dict) -> DiodeModel:
+        """A :class:`DiodeModel` from ``{param: (value, offset)}`` (ngspice's names)."""
+        hint = "expected: " + EXPECTED[".model"]
+        fields = {}
+        for key, (value, off) in values.items():
+            if key in _DIODE_PARAMS:
+                fields[_DIODE_PARAMS[key]] = value
+            elif key in _DIODE_UNSUPPORTED:
+                if value != _DIODE_UNSUPPORTED[key]:
+                    raise err(card, off, f"diode model {name}: parameter {key.upper()}="
+                              f"{value:g} changes the DC current and is not supported by xbar",
+                              f"supported DC parameters: {_DIODE_SUPPORTED}")
+            elif key not in _DIODE_NO_DC:
+                raise err(card, off, f"diode model parameter {key!r} is not supported",
+                          f"supported DC parameters: {_DIODE_SUPPORTED} (capacitance, "
+                          "noise and transit-time parameters are accepted: no DC effect)")
+        model = DiodeModel(name=name, **fields)
         for field_name in ("is_", "n", "ibv"):
             if getattr(model, field_name) <= 0:
                 raise err(card, None, f"diode model {name}: {field_name.rstrip('_').upper()} "
-                           "must be positive", hint)
-        if model.rs < 0 or model.bv <= 0:
-            raise err(card, None, f"diode model {name}: RS must be >= 0 and BV > 0", hint)
-        return name, model
+                          "must be positive", hint)
+        if model.rs < 0 or model.bv <= 0 or (model.nbv is not None and model.nbv <= 0):
+            raise err(card, None, f"diode model {name}: RS must be >= 0, BV and NBV > 0", hint)
+        return model
+
+    def mos_model(self, card: Card, name: str, mtype: str, values: dict) -> MosModel:
+        """A level-1 :class:`MosModel`; other levels and unsupported DC parameters are
+        errors naming the model."""
+        hint = "expected: .model <name> NMOS|PMOS(LEVEL=1 VTO= KP= GAMMA= PHI= LAMBDA= ...)"
+        level = values.get("level", (1.0, 0))
+        if level[0] != 1.0:
+            raise err(card, level[1], f"MOSFET model {name}: LEVEL={level[0]:g} is not "
+                      "supported (xbar simulates level 1, Shichman-Hodges)", hint)
+        fields: dict[str, float] = {"sign": 1 if mtype == "nmos" else -1}
+        for key, (value, off) in values.items():
+            if key in _MOS_PARAMS:
+                fields[_MOS_PARAMS[key]] = value
+            elif key in _MOS_DERIVED:
+                if not all(k in values or alt in values for k, alt in
+                           (("vto", "vt0"), ("gamma", "gamma"), ("phi", "phi"))):
+                    raise err(card, off, f"MOSFET model {name}: {key.upper()} derives VTO, GAMMA "
+                              "or PHI, which xbar does not do", "give VTO, GAMMA and PHI")
+            elif key not in _MOS_NO_DC and key not in ("level", "tox", "uo", "u0"):
+                raise err(card, off, f"MOSFET model parameter {key!r} is not supported "
+                          f"(model {name})", f"supported DC parameters: {_MOS_SUPPORTED}; "
+                          "capacitance and noise parameters are accepted (no DC effect)")
+        tox = values.get("tox", (0.0, 0))[0]
+        if "kp" not in fields and tox > 0:  # ngspice: KP = UO * eps_ox / TOX (UO in cm^2/Vs)
+            uo = values.get("uo", values.get("u0", (600.0, 0)))[0]
+            fields["kp"] = uo * 1e-4 * 3.9 * 8.854214871e-12 / tox
+        return MosModel(name=name, **fields)
 
     # ---------------------------------------------------------------- directives
     def directive(self, card: Card, low: str, ctx: Context) -> None:
@@ -161,6 +229,10 @@ class DirectiveCards:
             if key in _OPTIONS_CHANGING_DC:
                 raise err(card, off, f"option {key!r} changes the DC solution and is not "
                           "supported by xbar", hint)
+            if key in ("defl", "defw", "defad", "defas") and has_value:
+                self.mos_defaults[key] = self.value(card, toks[k + 2], params)
+                k += 3
+                continue
             if key not in _OPTION_FIELDS:
                 self.note(card, f"option {key!r} ignored (no effect on xbar's DC solution)")
                 k += 3 if has_value else 1

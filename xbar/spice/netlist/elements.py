@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from ...errors import NetlistError
-from ..circuit import BSource
+from ..circuit import BSource, DiodeModel, MosModel
 from ..expr import ExprSyntaxError, compile_expression
 from ..units import try_parse_value
 from .lexer import EXPECTED, Card, err, split_tokens
@@ -23,12 +23,16 @@ __all__ = ["MAX_SUBCKT_DEPTH", "ElementCards"]
 MAX_SUBCKT_DEPTH = 200
 
 _ELEMENT_NAMES = {
-    "m": "MOSFET", "q": "bipolar transistor", "j": "JFET", "z": "MESFET", "t": "transmission line",
+    "q": "bipolar transistor", "j": "JFET", "z": "MESFET", "t": "transmission line",
     "o": "lossy transmission line", "u": "uniform RC line", "w": "current-controlled switch",
     "s": "voltage-controlled switch", "a": "XSPICE code model", "y": "TXL line",
     "p": "coupled multiconductor line", "n": "OSDI/Verilog-A device",
 }
 
+#: diode instance parameters (pj: perimeter, no effect without JSW; ic: transient only)
+_DIODE_INSTANCE = {"area", "pj", "m", "temp", "dtemp", "ic"}
+#: MOSFET instance parameters (ad/as: junction areas; pd/ps: no DC effect)
+_MOS_INSTANCE = {"l", "w", "ad", "as", "pd", "ps", "nrd", "nrs", "m", "temp", "dtemp"}
 #: resistor instance parameters -> meaning (``ac``/``noisy``: no DC effect)
 _RESISTOR_PARAMS = {"r": "r", "resistance": "r", "tc1": "tc1", "tc": "tc1", "tc2": "tc2",
                     "temp": "temp", "dtemp": "dtemp", "m": "m", "ac": "ac", "noisy": "noisy"}
@@ -103,6 +107,8 @@ class ElementCards:
                 self.source(card, low, ctx, first)
             elif first == "g" or first == "e":
                 self.controlled(card, low, ctx, first)
+            elif first == "m":
+                self.mosfet(card, low, ctx)
             elif first == "f" or first == "h":
                 self.current_controlled(card, low, ctx, first)
             elif first == "d":
@@ -147,6 +153,58 @@ class ElementCards:
         v.npos.append(a)
         v.nneg.append(b)
         v.value.append(0.0)
+
+    def mosfet(self, card: Card, low: str, ctx: Context) -> None:
+        """``M<name> d g s b <model> [L= W= AD= AS= PD= PS= NRD= NRS= M= OFF IC= TEMP=
+        DTEMP=]``: recorded now, turned into engine devices when the circuit is made."""
+        hint = "expected: " + EXPECTED["m"]
+        toks = self.tokens(card, low)
+        if len(toks) < 6:
+            raise self.missing(card, toks, "node or model name", hint)
+        for t in toks[1:5]:
+            if t[0] == "=" or t[0][0] in "{'(":
+                raise err(card, t[1], f"expected a node name, found {t[0]!r}", hint)
+        mname, moff = toks[5]
+        found = ctx.scope.model(mname)
+        if found is None:
+            raise err(card, moff, f"undefined model {mname!r}",
+                      f"define it with .model {mname} NMOS(LEVEL=1 VTO=... KP=...)")
+        model = found.model
+        if model is None:  # a model inside a subcircuit: values with this instance's params
+            key = (id(found.card), ctx.pkey)
+            model = self.model_cache.get(key)
+            if model is None:
+                model = self.model_cache[key] = self.parse_model(found.card, ctx.params)[1]
+        if not isinstance(model, MosModel):
+            kind = getattr(model, "type", "d").upper()
+            level = getattr(model, "level", 1.0)
+            raise err(card, moff, f"MOSFET {toks[0][0]} uses model {mname!r} of type {kind}"
+                      f"{f' (LEVEL={level:g})' if kind in ('NMOS', 'PMOS') else ''}, which "
+                      "xbar does not simulate", "xbar simulates NMOS/PMOS level 1")
+        inst: dict[str, float] = {}
+        rest = toks[6:]
+        while rest:
+            key, off = rest[0]
+            if key == "off":
+                rest = rest[1:]
+                continue
+            if key == "ic" and len(rest) >= 3 and rest[1][0] == "=":
+                rest = rest[3:]  # ic=vds[,vgs,vbs]: transient only; values are comma-split
+                while rest and rest[0][0] != "=" and (len(rest) < 2 or rest[1][0] != "="):
+                    if rest[0][0] in _MOS_INSTANCE or rest[0][0] == "off":
+                        break
+                    rest = rest[1:]
+                continue
+            if len(rest) >= 3 and rest[1][0] == "=" and key in _MOS_INSTANCE:
+                inst[key] = self.value(card, rest[2], ctx.params)
+                rest = rest[3:]
+                continue
+            raise err(card, off, f"unexpected {key!r} (MOSFET instance parameters: l w ad as "
+                      "pd ps nrd nrs m off ic temp dtemp)", hint)
+        full = ctx.prefix + toks[0][0]
+        self.register(full, card)
+        nodes = [self.node(t[0], ctx) for t in toks[1:5]]
+        self.mos_rows.append((full, nodes, model, inst, card))
 
     def coupling(self, card: Card, low: str, ctx: Context) -> None:
         """``K<name> L1 L2 <k>``: mutual inductance, no effect at DC."""
@@ -316,14 +374,22 @@ class ElementCards:
             raise err(card, rest[0][1], f"diode {toks[0][0]}: a positional area "
                        f"({rest[0][0]!r}) is not accepted (ngspice rejects it too)",
                        f"write area={rest[0][0]}; expected: " + EXPECTED["d"])
+        inst: dict[str, float] = {}
         while rest:
             key, off = rest[0]
-            if len(rest) >= 3 and rest[1][0] == "=" and key == "area":
-                area = self.value(card, rest[2], ctx.params)
+            if key == "off":  # an initial-guess flag: no effect on the solution
+                rest = rest[1:]
+                continue
+            if len(rest) >= 3 and rest[1][0] == "=" and key in _DIODE_INSTANCE:
+                inst[key] = self.value(card, rest[2], ctx.params)
                 rest = rest[3:]
                 continue
-            raise err(card, off, f"unexpected {key!r} (diode instance parameters other than "
-                       "area are not supported)", hint)
+            raise err(card, off, f"unexpected {key!r} (diode instance parameters: area, pj, "
+                      "m, temp, dtemp, off, ic)", hint)
+        area = inst.get("area", 1.0)
+        if inst.get("m", 1.0) != 1.0:
+            raise err(card, None, f"diode {toks[0][0]}: multiplier m={inst['m']:g} is not "
+                      "supported by xbar", "use area=<factor> or parallel diodes")
         if area <= 0:
             raise err(card, toks[4][1] if len(toks) > 4 else None, "diode area must be positive",
                        hint)
@@ -340,7 +406,12 @@ class ElementCards:
             found = ModelDef(model, found.card)
         full = ctx.prefix + toks[0][0]
         self.register(full, card)
+        if not isinstance(found.model, DiodeModel):
+            raise err(card, moff, f"diode {toks[0][0]} uses model {mname!r} of type "
+                      f"{getattr(found.model, 'type', '?').upper()}, not D", hint)
         d = self.d
+        d.temp.append(inst.get("temp", float("nan")))
+        d.dtemp.append(inst.get("dtemp", 0.0))
         d.name.append(full)
         d.npos.append(self.node(toks[1][0], ctx))
         d.nneg.append(self.node(toks[2][0], ctx))

@@ -29,6 +29,7 @@ EXPECTED = {
     "b": "B<name> <n+> <n-> I=<expression> (or V=<expression>)",
     "f": "F<name> <n+> <n-> <vsource> <gain>",
     "h": "H<name> <n+> <n-> <vsource> <transresistance>",
+    "m": "M<name> <d> <g> <s> <b> <model> [L=<m>] [W=<m>] [AD=<m^2>] [AS=<m^2>] [M=<n>]",
     "x": "X<name> <node>... <subckt> [<param>=<value>...]",
     ".param": ".param <name>=<value> [<name>=<value>...]",
     ".subckt": ".subckt <name> <pin>... [params: <name>=<value>...]",

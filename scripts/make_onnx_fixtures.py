@@ -1,0 +1,162 @@
+"""Regenerate tests/data/onnx/*.onnx: small real PyTorch exports for the ONNX import tests.
+
+Needs PyTorch (and onnxscript for the dynamo exporter); xbar itself does not.  Run:
+
+    pip install torch onnxscript && python scripts/make_onnx_fixtures.py
+
+Each network is small (a few KB of weights) but uses what real image classifiers
+use; both exporters (TorchScript, ``dynamo=False``, and torch.export, ``dynamo=True``)
+and several opsets are covered, with static and dynamic batch axes.  Weights come
+from ``torch.manual_seed(0)``; batch-norm statistics are randomised so that they
+matter.  Written with torch 2.13.0 (CPU).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+OUT = Path(__file__).resolve().parent.parent / "tests" / "data" / "onnx"
+
+
+class LeNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2 = nn.Conv2d(1, 6, 5, padding=2), nn.Conv2d(6, 16, 5)
+        self.f1, self.f2, self.f3 = nn.Linear(400, 32), nn.Linear(32, 16), nn.Linear(16, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.c1(x)), 2)
+        x = F.avg_pool2d(torch.tanh(self.c2(x)), 2)
+        x = x.view(x.size(0), -1)
+        return self.f3(F.relu(self.f2(F.dropout(F.relu(self.f1(x)), 0.5, self.training))))
+
+
+class Block(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.short = nn.Sequential()
+        if stride != 1 or cin != cout:
+            self.short = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                       nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        y = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(y)) + self.short(x))
+
+
+class TinyResNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 1, 1, bias=False), nn.BatchNorm2d(8),
+                                  nn.ReLU())
+        self.layers = nn.Sequential(Block(8, 8, 1), Block(8, 16, 2))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x):
+        x = self.pool(self.layers(self.stem(x)))
+        return self.fc(torch.flatten(x, 1))
+
+
+class TinyMobileNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1, bias=False), nn.BatchNorm2d(8),
+                                  nn.Hardswish())
+        self.dw = nn.Sequential(nn.Conv2d(8, 8, 3, 1, 1, groups=8, bias=False),
+                                nn.BatchNorm2d(8), nn.ReLU6())
+        self.se1, self.se2 = nn.Conv2d(8, 4, 1), nn.Conv2d(4, 8, 1)
+        self.pw = nn.Sequential(nn.Conv2d(8, 12, 1, bias=False), nn.BatchNorm2d(12))
+        self.head = nn.Sequential(nn.Conv2d(12, 24, 1), nn.Hardswish(),
+                                  nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2),
+                                  nn.Linear(24, 10))
+
+    def forward(self, x):
+        x = self.dw(self.stem(x))
+        s = F.hardsigmoid(self.se2(F.relu(self.se1(F.adaptive_avg_pool2d(x, 1)))))
+        return self.head(self.pw(x * s))
+
+
+class TwoBranch(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 6, 3, padding=1)
+        self.b = nn.Conv2d(3, 4, 1)
+        self.fc = nn.Linear(10 * 4 * 4, 10)
+
+    def forward(self, x):
+        a = F.max_pool2d(F.leaky_relu(self.a(x), 0.1), 3, 2, 1)
+        b = F.avg_pool2d(torch.sigmoid(self.b(F.pad(x, (1, 1, 1, 1)))), 2, 2, ceil_mode=True)
+        b = b[:, :, :4, :4]
+        y = torch.cat([a, b], dim=1)
+        return torch.softmax(self.fc(y.reshape(-1, 10 * 4 * 4)), dim=1)
+
+
+class MLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.Sigmoid(), nn.Linear(32, 10))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def _randomise_bn(model: nn.Module) -> None:
+    g = torch.Generator().manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.copy_(0.1 * torch.randn(m.num_features, generator=g))
+            m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=g))
+            m.weight.data.copy_(0.5 + torch.rand(m.num_features, generator=g))
+            m.bias.data.copy_(0.1 * torch.randn(m.num_features, generator=g))
+
+
+CASES = [  # file stem, network, input shape, exporter (dynamo?), opset, dynamic batch
+    ("lenet5_torchscript_op11", LeNet, (1, 1, 28, 28), False, 11, True),
+    ("resnet_torchscript_op13", TinyResNet, (2, 3, 16, 16), False, 13, False),
+    ("resnet_dynamo_op18", TinyResNet, (2, 3, 16, 16), True, 18, True),
+    ("mobilenet_torchscript_op17", TinyMobileNet, (1, 3, 16, 16), False, 17, True),
+    ("mobilenet_dynamo_op20", TinyMobileNet, (2, 3, 16, 16), True, 20, False),
+    ("two_branch_torchscript_op14", TwoBranch, (1, 3, 8, 8), False, 14, True),
+    ("mlp_dynamo_op21", MLP, (2, 1, 8, 8), True, 21, True),
+]
+
+
+def export(stem, cls, shape, dynamo, opset, dynamic) -> Path:
+    torch.manual_seed(0)
+    model = cls().eval()
+    _randomise_bn(model)
+    x = torch.randn(*shape)
+    path = OUT / f"{stem}.onnx"
+    kw = dict(input_names=["input"], output_names=["logits"], opset_version=opset,
+              dynamo=dynamo)
+    if dynamic and dynamo:
+        kw["dynamic_shapes"] = ({0: torch.export.Dim("batch", min=1, max=1024)},)
+    elif dynamic:
+        kw["dynamic_axes"] = {"input": {0: "batch"}, "logits": {0: "batch"}}
+    if dynamo:
+        kw["external_data"] = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (x,), str(path), **kw)
+    return path
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    for case in CASES:
+        path = export(*case)
+        print(f"{path.relative_to(OUT.parent.parent.parent)}  {path.stat().st_size} bytes")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,272 @@
+"""ONNX export: :func:`save_onnx` writes any :class:`~xbar.network.Model` as an ONNX graph.
+
+The graph takes NCHW images (``(batch, C, H, W)``, batch dynamic) like a PyTorch
+export, so xbar's models run in any ONNX runtime and round-trip through
+:func:`~xbar.network.load_onnx`.  Inside xbar images are NHWC: every tensor of
+per-sample rank 3 is written NCHW, convolution kernels become ``(out, in, kh,
+kw)``, dense layers ``Gemm`` with ``transB=1``, batch-norm ``BatchNormalization``
+(unfolded, as trained), and ops whose meaning depends on the element order
+(``Flatten`` and ``Reshape`` of NHWC feature maps, ``Transpose``, ``ReduceMean``)
+get a ``Transpose`` to NHWC first, so the exported graph computes exactly what
+the model computes.  Weights are float32 (ONNX's usual type).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelError
+from .layers import (
+    AvgPool2D,
+    BatchNorm,
+    Conv2D,
+    Dense,
+    Flatten,
+    GlobalAvgPool,
+    Layer,
+    MaxPool2D,
+    ReLU,
+    Residual,
+)
+from .model import INPUT, Model
+from .onnx_import import require_onnx
+from .ops import Activation, Binary, Concat, ConstOp, Pad, ReduceMean, Reshape, Softmax, Transpose
+
+__all__ = ["save_onnx", "to_onnx"]
+
+#: full-tensor axis of an NHWC tensor -> the same axis in NCHW
+_TO_NCHW = (0, 2, 3, 1)
+
+
+class _Writer:
+    def __init__(self, opset: int):
+        self.onnx = require_onnx()
+        self.helper = self.onnx.helper
+        self.opset = opset
+        self.nodes: list = []
+        self.inits: list = []
+        self.rank: dict[str, int] = {}  # per-sample rank of each tensor (3 = image, NCHW in ONNX)
+        self.count = 0
+
+    def name(self, base: str) -> str:
+        self.count += 1
+        return f"{base}__{self.count}"
+
+    def const(self, base: str, value, dtype=np.float32) -> str:
+        name = self.name(base)
+        arr = np.asarray(value, dtype=dtype)
+        self.inits.append(self.onnx.numpy_helper.from_array(arr, name))
+        return name
+
+    def node(self, op: str, inputs: list[str], output: str, name: str | None = None,
+             **attrs) -> str:
+        self.nodes.append(self.helper.make_node(op, inputs, [output], name=name or output,
+                                                **attrs))
+        return output
+
+    def nhwc(self, x: str) -> str:
+        """``x`` in NHWC order when it is an image (ONNX NCHW), else ``x``."""
+        if self.rank[x] != 3:
+            return x
+        return self.node("Transpose", [x], self.name(x + ".nhwc"), perm=[0, 2, 3, 1])
+
+    def finish(self, y: str, out: str, rank: int, nhwc: bool) -> str:
+        """Name the result ``out``; an NHWC rank-3 result is turned back to NCHW."""
+        self.rank[out] = rank
+        if rank == 3 and nhwc:
+            return self.node("Transpose", [y], out, perm=[0, 3, 1, 2])
+        return self.node("Identity", [y], out) if y != out else out
+
+
+def _write_layer(w: _Writer, layer: Layer, xs: list[str], out: str, rank: int) -> None:
+    """Append the ONNX nodes computing ``layer`` on tensors ``xs`` into tensor ``out``."""
+    x = xs[0]
+    n = layer.name
+    if isinstance(layer, Conv2D):
+        W = w.const(n + ".W", layer.W.transpose(3, 2, 0, 1))
+        b = w.const(n + ".b", layer.b)
+        t, l, bo, r = layer.pads
+        w.node("Conv", [x, W, b], out, name=n, kernel_shape=[layer.kh, layer.kw],
+               strides=list(layer.strides), pads=[t, l, bo, r],
+               dilations=list(layer.dilations), group=layer.groups)
+    elif isinstance(layer, Dense):
+        if w.rank[x] == 1:
+            w.node("Gemm", [x, w.const(n + ".W", layer.W.T), w.const(n + ".b", layer.b)], out,
+                   name=n, transB=1)
+        else:
+            y = w.node("MatMul", [w.nhwc(x), w.const(n + ".W", layer.W)], w.name(n + ".mm"))
+            y = w.node("Add", [y, w.const(n + ".b", layer.b)], w.name(n + ".add"))
+            w.finish(y, out, rank, nhwc=True)
+    elif isinstance(layer, BatchNorm):
+        if w.rank[x] not in (1, 3):
+            raise ModelError(f"save_onnx: BatchNorm {n!r} on per-sample rank {w.rank[x]} "
+                             "cannot be written")
+        w.node("BatchNormalization", [x] + [w.const(f"{n}.{k}", getattr(layer, k)) for k in
+                                            ("gamma", "beta", "running_mean", "running_var")],
+               out, name=n, epsilon=layer.eps)
+    elif isinstance(layer, ReLU):
+        w.node("Relu", [x], out, name=n)
+    elif isinstance(layer, Activation):
+        _write_activation(w, layer, x, out)
+    elif isinstance(layer, MaxPool2D | AvgPool2D):
+        attrs = dict(kernel_shape=[layer.kh, layer.kw], strides=list(layer.strides),
+                     pads=list(layer.pads), ceil_mode=int(layer.ceil_mode))
+        if layer.dilations != (1, 1):
+            attrs["dilations"] = list(layer.dilations)
+        if isinstance(layer, AvgPool2D):
+            attrs["count_include_pad"] = int(layer.count_include_pad)
+        w.node("MaxPool" if isinstance(layer, MaxPool2D) else "AveragePool", [x], out,
+               name=n, **attrs)
+    elif isinstance(layer, GlobalAvgPool):
+        if layer.keepdims:
+            w.node("GlobalAveragePool", [x], out, name=n)
+        else:
+            y = w.node("GlobalAveragePool", [x], w.name(n + ".pool"))
+            w.node("Flatten", [y], out, name=n, axis=1)
+    elif isinstance(layer, Flatten | Reshape):
+        shape = (-1,) if isinstance(layer, Flatten) else layer.shape
+        y = w.node("Reshape", [w.nhwc(x), w.const(n + ".shape", [0, *shape], np.int64)],
+                   w.name(n + ".reshape"))
+        w.finish(y, out, rank, nhwc=True)
+    else:
+        _write_other(w, layer, xs, out, rank)
+
+
+def _write_activation(w: _Writer, layer: Activation, x: str, out: str) -> None:
+    n, f = layer.name, layer.function
+    if f == "clip":
+        ins = [x, w.const(n + ".min", layer.low if np.isfinite(layer.low) else -np.inf),
+               w.const(n + ".max", layer.high if np.isfinite(layer.high) else np.inf)]
+        w.node("Clip", ins, out, name=n)
+    elif f == "leaky_relu":
+        w.node("LeakyRelu", [x], out, name=n, alpha=layer.alpha)
+    elif f == "hard_sigmoid":
+        w.node("HardSigmoid", [x], out, name=n, alpha=layer.alpha, beta=layer.beta)
+    else:
+        op = {"sigmoid": "Sigmoid", "hard_swish": "HardSwish", "tanh": "Tanh"}[f]
+        w.node(op, [x], out, name=n)
+
+
+def _write_other(w: _Writer, layer: Layer, xs: list[str], out: str, rank: int) -> None:
+    x, n = xs[0], layer.name
+    image = w.rank[x] == 3
+
+    def axis(a: int) -> int:  # per-sample internal axis -> full ONNX axis
+        return _TO_NCHW[a + 1] if image else a + 1
+
+    if isinstance(layer, Binary):
+        w.node(layer.op.capitalize(), xs, out, name=n)
+    elif isinstance(layer, ConstOp):
+        c = layer.const.transpose(0, 3, 1, 2) if image else layer.const
+        ins = [w.const(n + ".const", c), x] if layer.reverse else [x, w.const(n + ".const", c)]
+        w.node(layer.op.capitalize(), ins, out, name=n)
+    elif isinstance(layer, Concat):
+        w.node("Concat", xs, out, name=n, axis=axis(layer.axis))
+    elif isinstance(layer, Softmax):
+        w.node("LogSoftmax" if layer.log else "Softmax", [x], out, name=n, axis=axis(layer.axis))
+    elif isinstance(layer, Pad):
+        full = [(0, 0), *layer.pads]
+        if image:
+            full = [full[k] for k in (0, 3, 1, 2)]
+        pads = [a for a, _ in full] + [b for _, b in full]
+        ins = [x, w.const(n + ".pads", pads, np.int64), w.const(n + ".value", layer.value)]
+        w.node("Pad", ins, out, name=n, mode=layer.mode)
+    elif isinstance(layer, Transpose):
+        y = w.node("Transpose", [w.nhwc(x)], w.name(n + ".t"),
+                   perm=[0, *(p + 1 for p in layer.perm)])
+        w.finish(y, out, rank, nhwc=True)
+    elif isinstance(layer, ReduceMean):
+        axes = [a + 1 for a in layer.axes]
+        if w.opset >= 18:
+            y = w.node("ReduceMean", [w.nhwc(x), w.const(n + ".axes", axes, np.int64)],
+                       w.name(n + ".mean"), keepdims=int(layer.keepdims))
+        else:
+            y = w.node("ReduceMean", [w.nhwc(x)], w.name(n + ".mean"), axes=axes,
+                       keepdims=int(layer.keepdims))
+        w.finish(y, out, rank, nhwc=True)
+    else:
+        raise ModelError(f"save_onnx: layer {n!r} of type {type(layer).__name__} has no "
+                         "ONNX form")
+
+
+def _write_chain(w: _Writer, layers: list[Layer], x: str, shape: tuple[int, ...]) -> str:
+    for layer in layers:
+        out_shape = tuple(layer.output_shape(shape))
+        _write_node(w, layer, [x], layer.name, out_shape)
+        x, shape = layer.name, out_shape
+    return x
+
+
+def _write_node(w: _Writer, layer: Layer, xs: list[str], out: str, shape) -> None:
+    if isinstance(layer, Residual):
+        in_shape = w.shape_of[xs[0]]
+        a = _write_chain(w, layer.body, xs[0], in_shape)
+        b = xs[0] if layer.shortcut is None else _write_chain(w, layer.shortcut, xs[0], in_shape)
+        w.node("Add", [a, b], out, name=layer.name)
+    else:
+        _write_layer(w, layer, xs, out, len(shape))
+    w.rank[out] = len(shape)
+    w.shape_of[out] = tuple(shape)
+
+
+def to_onnx(model: Model, *, opset: int = 17):
+    """The ONNX ``ModelProto`` of ``model`` (see :func:`save_onnx`)."""
+    onnx = require_onnx()
+    helper = onnx.helper
+    if not 13 <= int(opset) <= 21:
+        raise ModelError(f"save_onnx: opset {opset} unsupported", hint="13 to 21")
+    w = _Writer(int(opset))
+    shapes = model.shapes()
+    w.rank[INPUT] = len(model.input_shape)
+    w.shape_of = {INPUT: model.input_shape}
+    for node in model.nodes:
+        _write_node(w, node.layer, list(node.inputs), node.output, shapes[node.output])
+    ishape = list(model.input_shape)
+    if len(ishape) == 3:
+        ishape = [ishape[2], ishape[0], ishape[1]]
+    f32 = onnx.TensorProto.FLOAT
+    graph = helper.make_graph(
+        w.nodes, model.name,
+        [helper.make_tensor_value_info(INPUT, f32, ["batch", *ishape])],
+        [helper.make_tensor_value_info(model.output, f32, ["batch", model.classes])],
+        initializer=w.inits)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", int(opset))],
+                              producer_name="xbar")
+    proto.ir_version = min(proto.ir_version, 8 if opset <= 17 else 9)
+    onnx.checker.check_model(proto)
+    return proto
+
+
+def save_onnx(model: Model, path: str | Path, *, opset: int = 17) -> Path:
+    """Write ``model`` as an ONNX file that takes NCHW images with a dynamic batch.
+
+    Parameters
+    ----------
+    model : Model
+        Any xbar model (zoo, trained, imported); batch-norm is written unfolded.
+    path : str or Path
+        The ``.onnx`` file to write (parent directories are created).
+    opset : int
+        ONNX opset, 13 to 21 (default 17).
+
+    Returns
+    -------
+    Path
+        The file written.
+
+    Raises
+    ------
+    ModelError
+        When ``onnx`` is not installed, a layer has no ONNX form, or the file
+        cannot be written.
+    """
+    proto = to_onnx(model, opset=opset)
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(proto.SerializeToString())
+    except OSError as exc:
+        raise ModelError(f"cannot write ONNX model {str(path)!r}: {exc.strerror}") from None
+    return path

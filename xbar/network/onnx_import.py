@@ -1,0 +1,926 @@
+"""ONNX import: :func:`load_onnx` turns an ONNX image classifier into a :class:`Model` graph.
+
+What torch.onnx.export and tf2onnx emit for image classifiers (opsets 11 to 21) is
+covered; see :data:`SUPPORTED_OPS`.  Every node with a constant weight that
+multiplies a matrix (``Conv`` including groups and depthwise, ``Gemm``, ``MatMul``)
+becomes a matmul layer that the evaluator maps onto crossbar tiles; everything
+else runs digitally.  Subgraphs that compute constants (weights stored through
+``Transpose``/``Cast``, ``Shape -> Gather -> Unsqueeze -> Concat`` shape
+computations) are folded at import; the batch size stays symbolic, so a graph
+exported with batch 1 runs on any batch.
+
+Layouts
+-------
+ONNX images are NCHW; inside xbar every image tensor is NHWC.  The importer
+keeps, for every tensor, the permutation that takes the ONNX tensor to the
+internal one (``(0, 2, 3, 1)`` for images, identity for features) and inserts
+a :class:`~xbar.network.ops.Transpose` only where an op needs another layout
+(e.g. before a ``Flatten`` of NCHW feature maps, so that the following
+``Gemm`` sees the features in ONNX order).  ``Transpose`` nodes of the graph only
+change the bookkeeping.  The model input is NHWC (``model.input_shape``); for a
+graph whose input is already NHWC (Keras through tf2onnx, detected by its
+leading ``Transpose``) nothing changes.
+
+Errors
+------
+Anything that cannot be imported (an unknown op or attribute, a dynamic shape,
+a reshape that mixes the batch axis, a weight that is not constant) raises
+:class:`~xbar.errors.ModelError` naming the file, the node and its op type, and
+listing what is supported, before any evaluation starts.
+
+``onnx`` is an optional dependency: ``pip install "xbar[onnx]"``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelError
+from .layers import (
+    AvgPool2D,
+    BatchNorm,
+    Conv2D,
+    Dense,
+    Flatten,
+    GlobalAvgPool,
+    Layer,
+    MaxPool2D,
+    ReLU,
+)
+from .model import INPUT, Model, Node
+from .ops import (
+    Activation,
+    Binary,
+    Concat,
+    ConstOp,
+    Pad,
+    ReduceMean,
+    Reshape,
+    Slice,
+    Softmax,
+    Transpose,
+)
+
+__all__ = ["load_onnx", "SUPPORTED_OPS", "require_onnx"]
+
+#: attributes each supported op may carry (anything else is refused by name)
+SUPPORTED_OPS: dict[str, tuple[str, ...]] = {
+    "Conv": ("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"),
+    "Gemm": ("alpha", "beta", "transA", "transB"),
+    "MatMul": (),
+    "Add": (), "Sub": (), "Mul": (), "Div": (),
+    "BatchNormalization": ("epsilon", "momentum", "training_mode", "spatial"),
+    "Relu": (), "Clip": ("min", "max"), "LeakyRelu": ("alpha",), "Sigmoid": (),
+    "HardSigmoid": ("alpha", "beta"), "HardSwish": (), "Tanh": (),
+    "MaxPool": ("auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order",
+                "strides"),
+    "AveragePool": ("auto_pad", "ceil_mode", "count_include_pad", "dilations", "kernel_shape",
+                    "pads", "strides"),
+    "GlobalAveragePool": (), "GlobalMaxPool": (), "Flatten": ("axis",),
+    "Reshape": ("allowzero",), "Squeeze": ("axes",), "Unsqueeze": ("axes",),
+    "Transpose": ("perm",), "Concat": ("axis",), "Pad": ("mode", "pads", "value"),
+    "Softmax": ("axis",), "LogSoftmax": ("axis",), "ReduceMean": ("axes", "keepdims",
+                                                                  "noop_with_empty_axes"),
+    "Identity": (), "Dropout": ("ratio", "seed"), "Constant": (
+        "value", "value_float", "value_floats", "value_int", "value_ints"),
+    "Cast": ("to", "saturate", "round_mode"), "Shape": ("start", "end"), "Gather": ("axis",),
+    "Slice": (), "Neg": (), "Sqrt": (), "ReduceProd": ("axes", "keepdims",
+                                                       "noop_with_empty_axes"),
+    "ConstantOfShape": ("value",), "Equal": (), "Where": (), "Expand": (),
+}
+
+#: ops that only ever compute constants here (shape arithmetic, weight preprocessing)
+_CONST_ONLY = ("Cast", "Shape", "Gather", "Neg", "Sqrt", "ReduceProd",
+               "ConstantOfShape", "Equal", "Where", "Expand")
+
+#: the batch size inside folded shape tensors (a marker; it never reaches arithmetic)
+_BATCH = -(2 ** 61) + 12345
+
+_NHWC = (0, 2, 3, 1)
+
+
+def require_onnx():
+    """The ``onnx`` module, or a :class:`~xbar.errors.ModelError` saying how to install it."""
+    try:
+        import onnx
+    except ImportError:
+        raise ModelError("reading and writing ONNX files needs the 'onnx' package",
+                         hint='pip install "xbar[onnx]" (or pip install onnx)') from None
+    return onnx
+
+
+def _ident(rank: int) -> tuple[int, ...]:
+    return tuple(range(rank))
+
+
+def _image_perm(rank: int) -> tuple[int, ...]:
+    """Internal layout of an ONNX (N, C, D1, ...) tensor: channels last."""
+    return (0, *range(2, rank), 1) if rank > 2 else _ident(rank)
+
+
+class _Tensor:
+    """A dynamic tensor: internal name, ONNX per-sample shape, ONNX->internal permutation."""
+
+    def __init__(self, name: str, shape: tuple[int, ...], perm: tuple[int, ...]):
+        self.name, self.shape, self.perm = name, tuple(shape), tuple(perm)
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape) + 1
+
+    @property
+    def internal_shape(self) -> tuple[int, ...]:
+        full = (1, *self.shape)
+        return tuple(full[p] for p in self.perm)[1:]
+
+
+class _Importer:
+    def __init__(self, graph, opset: int, source: str, input_layout: str | None):
+        from onnx import numpy_helper
+
+        self.to_array = numpy_helper.to_array
+        self.graph, self.opset, self.source = graph, opset, source
+        self.input_layout = input_layout
+        self.consts: dict[str, np.ndarray] = {}
+        self.tensors: dict[str, _Tensor] = {}
+        self.nodes: list[Node] = []
+        self.names: set[str] = {INPUT}
+        self.transposed: dict[tuple[str, tuple[int, ...]], str] = {}
+        self.static_batch: int | None = None
+        self.node = None
+
+    # -- errors and names ---------------------------------------------------------------
+    def fail(self, what: str, hint: str | None = None) -> ModelError:
+        n = self.node
+        where = (f"{self.source}: node {n.name or '(unnamed)'!r} (op {n.op_type})" if n
+                 else self.source)
+        return ModelError(f"{where}: {what}",
+                          hint=hint or "supported ops: " + ", ".join(sorted(SUPPORTED_OPS)))
+
+    def fresh(self, base: str) -> str:
+        base = re.sub(r"[^A-Za-z0-9_.\-]+", ".", base.strip("/")).strip(".") or "node"
+        name, k = base, 1
+        while name in self.names:
+            k += 1
+            name = f"{base}_{k}"
+        self.names.add(name)
+        return name
+
+    def emit(self, layer: Layer, inputs: list[str]) -> str:
+        self.nodes.append(Node(layer, tuple(inputs)))
+        return layer.name
+
+    # -- inputs -------------------------------------------------------------------------
+    def attrs(self) -> dict:
+        from onnx import helper
+
+        out = {}
+        allowed = SUPPORTED_OPS[self.node.op_type]
+        for a in self.node.attribute:
+            if a.name not in allowed:
+                raise self.fail(f"attribute {a.name!r} is not supported",
+                                hint=f"{self.node.op_type} supports attributes "
+                                     f"{', '.join(allowed) or '(none)'}")
+            out[a.name] = helper.get_attribute_value(a)
+        return out
+
+    def const(self, i: int, optional: bool = False) -> np.ndarray | None:
+        ins = self.node.input
+        if i >= len(ins) or not ins[i]:
+            if optional:
+                return None
+            raise self.fail(f"input {i} is missing")
+        if ins[i] not in self.consts:
+            if optional is None:
+                return None
+            raise self.fail(f"input {i} ({ins[i]!r}) must be a constant (an initializer or a "
+                            "folded constant), but it depends on the network input")
+        return self.consts[ins[i]]
+
+    def dyn(self, i: int) -> _Tensor:
+        name = self.node.input[i]
+        if name not in self.tensors:
+            raise self.fail(f"input {i} ({name!r}) is not a tensor computed from the network "
+                            "input")
+        return self.tensors[name]
+
+    def is_const(self, i: int) -> bool:
+        ins = self.node.input
+        return i >= len(ins) or not ins[i] or ins[i] in self.consts
+
+    def as_perm(self, t: _Tensor, perm: tuple[int, ...]) -> str:
+        """Internal name of ``t`` laid out as ``onnx.transpose(perm)`` (adds a Transpose)."""
+        if t.perm == perm:
+            return t.name
+        key = (t.name, perm)
+        if key not in self.transposed:
+            inv = np.argsort(t.perm)
+            r = [int(inv[p]) for p in perm]  # internal_in.transpose(r) == onnx.transpose(perm)
+            layer = Transpose([k - 1 for k in r[1:]], name=self.fresh(f"{t.name}.transpose"))
+            self.transposed[key] = self.emit(layer, [t.name])
+        return self.transposed[key]
+
+    def out(self, name: str, shape, perm, i: int = 0) -> None:
+        self.tensors[self.node.output[i]] = _Tensor(name, tuple(int(s) for s in shape), perm)
+
+    def check_outputs(self, used: int = 1) -> None:
+        for extra in self.node.output[used:]:
+            if extra and extra in self.needed:
+                raise self.fail(f"output {extra!r} is used, but only the first output of "
+                                f"{self.node.op_type} is supported")
+
+    # -- driver -------------------------------------------------------------------------
+    def run(self, name: str) -> Model:
+        g = self.graph
+        for init in g.initializer:
+            self.consts[init.name] = self.array(init)
+        inp = self.graph_input()
+        outputs = [o.name for o in g.output]
+        if len(outputs) != 1:
+            raise self.fail(f"the graph has {len(outputs)} outputs, expected one (the logits)")
+        self.needed = self.needed_names(outputs[0])
+        for node in g.node:
+            self.node = node
+            if not any(o in self.needed for o in node.output):
+                continue  # feeds nothing the output needs
+            self.convert()
+        self.node = None
+        out = self.tensors.get(outputs[0])
+        if out is None:
+            raise self.fail(f"the graph output {outputs[0]!r} does not depend on the input "
+                            f"{inp!r}")
+        if len(out.shape) != 1:
+            raise self.fail(f"the graph output {outputs[0]!r} has per-sample shape {out.shape}, "
+                            "expected (classes,) logits")
+        shape = self.tensors[inp].internal_shape
+        meta = {"source": "onnx", "file": Path(self.source).name, "opset": self.opset,
+                "onnx_input": inp, "onnx_output": outputs[0], "input_layout": self.layout}
+        nodes = self.prune(out.name)
+        if not nodes:
+            raise self.fail("the graph computes nothing from its input")
+        return Model(nodes, shape, out.shape[0], name=name, meta=meta)
+
+    def needed_names(self, output: str) -> set[str]:
+        producers = {o: n for n in self.graph.node for o in n.output}
+        need, stack = set(), [output]
+        while stack:
+            t = stack.pop()
+            if t in need:
+                continue
+            need.add(t)
+            n = producers.get(t)
+            if n is not None:
+                stack.extend(i for i in n.input if i)
+        return need
+
+    def prune(self, output: str) -> list[Node]:
+        keep, stack = set(), [output]
+        by_name = {n.output: n for n in self.nodes}
+        while stack:
+            t = stack.pop()
+            if t in keep or t == INPUT:
+                continue
+            keep.add(t)
+            stack.extend(by_name[t].inputs)
+        nodes = [n for n in self.nodes if n.output in keep]
+        # the output node must come last (it does: nodes are appended in graph order)
+        if nodes and nodes[-1].output != output:
+            raise self.fail("the output is not computed by the last node")
+        return nodes
+
+    def array(self, tensor) -> np.ndarray:
+        try:
+            return np.asarray(self.to_array(tensor))
+        except Exception as exc:  # noqa: BLE001 - external data missing, bad types
+            raise ModelError(f"{self.source}: cannot read initializer {tensor.name!r}: {exc}",
+                             hint="external-data files must sit next to the .onnx file"
+                             ) from None
+
+    def graph_input(self) -> str:
+        real = [i for i in self.graph.input if i.name not in self.consts]
+        if len(real) != 1:
+            raise self.fail(f"the graph has {len(real)} non-constant inputs "
+                            f"({[i.name for i in real]}), expected one image/feature input")
+        inp = real[0]
+        tt = inp.type.tensor_type
+        if not tt.HasField("shape"):
+            raise self.fail(f"input {inp.name!r} has no shape")
+        dims = []
+        for k, d in enumerate(tt.shape.dim):
+            if d.HasField("dim_value") and d.dim_value > 0:
+                dims.append(int(d.dim_value))
+            elif k == 0:
+                dims.append(None)
+            else:
+                raise self.fail(f"input {inp.name!r} has a dynamic dimension {k} "
+                                f"({d.dim_param or '?'}); only the batch axis may be dynamic",
+                                hint="export with a fixed image size")
+        if len(dims) < 2:
+            raise self.fail(f"input {inp.name!r} has shape {dims}; expected (batch, ...)")
+        self.static_batch = dims[0]
+        per = tuple(dims[1:])
+        layout = self.input_layout
+        if layout is None:
+            layout = "NCHW" if len(dims) == 4 else "flat"
+            consumers = [n for n in self.graph.node if inp.name in n.input]
+            if len(dims) == 4 and consumers and all(
+                    n.op_type == "Transpose" and [a.ints for a in n.attribute if a.name == "perm"]
+                    == [[0, 3, 1, 2]] for n in consumers):
+                layout = "NHWC"
+        if layout not in ("NCHW", "NHWC", "flat"):
+            raise ModelError(f"input_layout {layout!r}: expected 'NCHW', 'NHWC' or None")
+        self.layout = layout
+        perm = _NHWC if (layout == "NCHW" and len(dims) == 4) else _ident(len(dims))
+        self.tensors[inp.name] = _Tensor(INPUT, per, perm)
+        return inp.name
+
+    def convert(self) -> None:
+        op = self.node.op_type
+        if self.node.domain not in ("", "ai.onnx") or op not in SUPPORTED_OPS:
+            raise self.fail(f"op {op!r}" + (f" of domain {self.node.domain!r}"
+                                             if self.node.domain not in ("", "ai.onnx") else "")
+                            + " is not supported")
+        attrs = self.attrs()
+        ins = [i for i in self.node.input if i]
+        if op == "Constant":
+            self.consts[self.node.output[0]] = self.constant_value(attrs)
+            return
+        if op == "Shape":
+            t = self.dyn(0) if self.node.input[0] in self.tensors else None
+            if t is not None:
+                full = np.array([_BATCH, *t.shape], dtype=np.int64)
+                self.consts[self.node.output[0]] = full[attrs.get("start", 0):attrs.get("end")]
+                return
+        if all(i in self.consts for i in ins):
+            self.consts[self.node.output[0]] = self.fold(op, attrs)
+            return
+        if op in _CONST_ONLY:
+            if op == "Cast" and ins[0] in self.tensors and attrs.get("to") in (1, 11):
+                return self.alias()
+            raise self.fail(f"{op} is only supported on constants (here its input depends on "
+                            "the network input)")
+        getattr(self, "op_" + op)(attrs)
+
+    def alias(self, attrs=None) -> None:
+        t = self.dyn(0)
+        self.check_outputs(1)
+        self.tensors[self.node.output[0]] = t
+
+    op_Identity = alias
+    op_Dropout = alias
+
+    def constant_value(self, attrs: dict) -> np.ndarray:
+        if "value" in attrs:
+            return np.asarray(self.to_array(attrs["value"]))
+        for key, dtype in (("value_float", np.float32), ("value_floats", np.float32),
+                           ("value_int", np.int64), ("value_ints", np.int64)):
+            if key in attrs:
+                return np.asarray(attrs[key], dtype=dtype)
+        raise self.fail("Constant without a supported value attribute")
+
+    # -- matmul ops -----------------------------------------------------------------------
+    def spatial(self, attrs: dict, t: _Tensor, kernel: tuple[int, int], what: str):
+        """Strides, (top, left, bottom, right) pads and dilations of a 2-D window op."""
+        if t.rank != 4:
+            raise self.fail(f"{what} on a rank-{t.rank} tensor; only 2-D images (N, C, H, W) "
+                            "are supported")
+        strides = tuple(attrs.get("strides", (1, 1)))
+        dil = tuple(attrs.get("dilations", (1, 1)))
+        auto = attrs.get("auto_pad", b"NOTSET")
+        auto = auto.decode() if isinstance(auto, bytes) else str(auto)
+        if auto in ("NOTSET", ""):
+            p = tuple(attrs.get("pads", (0, 0, 0, 0)))
+            pads = (p[0], p[1], p[2], p[3])
+        elif auto == "VALID":
+            pads = (0, 0, 0, 0)
+        elif auto in ("SAME_UPPER", "SAME_LOWER"):
+            pads = [0, 0, 0, 0]
+            for ax, size in enumerate(t.shape[1:3]):
+                out = -(-size // strides[ax])
+                total = max(0, (out - 1) * strides[ax] + (kernel[ax] - 1) * dil[ax] + 1 - size)
+                small, big = total // 2, total - total // 2
+                pads[ax], pads[ax + 2] = (small, big) if auto == "SAME_UPPER" else (big, small)
+            pads = tuple(pads)
+        else:
+            raise self.fail(f"auto_pad {auto!r} is not supported")
+        if len(strides) != 2 or len(dil) != 2:
+            raise self.fail("strides and dilations must have two entries (2-D)")
+        return strides, pads, dil
+
+    def op_Conv(self, attrs):
+        t = self.dyn(0)
+        W = self.const(1).astype(float)
+        b = self.const(2, optional=True)
+        if W.ndim != 4:
+            raise self.fail(f"weight of rank {W.ndim}; only 2-D convolutions are supported")
+        M, cig, kh, kw = W.shape
+        group = int(attrs.get("group", 1))
+        if "kernel_shape" in attrs and tuple(attrs["kernel_shape"]) != (kh, kw):
+            raise self.fail(f"kernel_shape {attrs['kernel_shape']} does not match the weight")
+        strides, pads, dil = self.spatial(attrs, t, (kh, kw), "Conv")
+        C = t.shape[0]
+        if cig * group != C:
+            raise self.fail(f"weight expects {cig * group} input channels, input has {C}")
+        layer = Conv2D(C, M, (kh, kw), strides, pads, W=W.transpose(2, 3, 1, 0),
+                       b=None if b is None else b.astype(float).reshape(M),
+                       name=self.fresh(self.node.name or "conv"), groups=group, dilation=dil)
+        x = self.as_perm(t, _NHWC)
+        OH, OW, _ = layer.output_shape(t.internal_shape if t.perm == _NHWC
+                                       else (t.shape[1], t.shape[2], C))
+        self.out(self.emit(layer, [x]), (M, OH, OW), _NHWC)
+
+    def dense(self, t: _Tensor, W: np.ndarray, b: np.ndarray | None) -> None:
+        K, N = W.shape
+        if t.shape[-1] != K:
+            raise self.fail(f"weight has {K} rows, input has {t.shape[-1]} features")
+        x = self.as_perm(t, _ident(t.rank))
+        layer = Dense(K, N, W=W, b=None if b is None else b,
+                      name=self.fresh(self.node.name or self.node.op_type.lower()))
+        self.out(self.emit(layer, [x]), (*t.shape[:-1], N), _ident(t.rank))
+
+    def op_Gemm(self, attrs):
+        if not self.is_const(1) or self.is_const(0):
+            raise self.fail("only Gemm(x, constant B[, constant C]) is supported (the weight "
+                            "must be the second input)")
+        if attrs.get("transA", 0):
+            raise self.fail("transA=1 would put the batch on the second axis; not supported")
+        t = self.dyn(0)
+        if t.rank != 2:
+            raise self.fail(f"input of rank {t.rank}; Gemm takes (batch, features)")
+        B = self.const(1).astype(float)
+        W = float(attrs.get("alpha", 1.0)) * (B.T if attrs.get("transB", 0) else B)
+        C = self.const(2, optional=True)
+        b = None
+        if C is not None:
+            C = float(attrs.get("beta", 1.0)) * C.astype(float)
+            if C.ndim == 2 and C.shape[0] != 1 or C.size not in (1, W.shape[1]):
+                raise self.fail(f"bias C of shape {C.shape} depends on the batch row; "
+                                f"expected ({W.shape[1]},), (1, {W.shape[1]}) or a scalar")
+            b = np.broadcast_to(C.reshape(-1), (W.shape[1],)).copy()
+        self.dense(t, W, b)
+
+    def op_MatMul(self, attrs):
+        if self.is_const(0) or not self.is_const(1):
+            raise self.fail("only MatMul(x, constant W) is supported (a constant weight as "
+                            "the second input)")
+        W = self.const(1).astype(float)
+        if W.ndim != 2:
+            raise self.fail(f"weight of rank {W.ndim}; expected a matrix")
+        self.dense(self.dyn(0), W, None)
+
+    # -- element-wise ---------------------------------------------------------------------
+    def binary(self, attrs):
+        op = self.node.op_type.lower()
+        if self.is_const(0) or self.is_const(1):
+            ci = 0 if self.is_const(0) else 1
+            t = self.dyn(1 - ci)
+            c = self.const(ci).astype(float)
+            if c.ndim > t.rank:
+                raise self.fail(f"constant of shape {c.shape} has more axes than the input")
+            c = c.reshape((1,) * (t.rank - c.ndim) + c.shape)
+            if c.shape[0] != 1:
+                raise self.fail(f"constant of shape {c.shape} varies along the batch axis")
+            try:
+                np.broadcast_shapes((1, *t.shape), c.shape)
+            except ValueError:
+                raise self.fail(f"constant of shape {c.shape} does not broadcast against "
+                                f"the input (per-sample shape {t.shape})") from None
+            c = c.transpose(t.perm)
+            layer = ConstOp(op, c.shape, c, reverse=ci == 0,
+                            name=self.fresh(self.node.name or op))
+            shape = np.broadcast_shapes((1, *t.shape), c.transpose(np.argsort(t.perm)).shape)
+            self.out(self.emit(layer, [t.name]), shape[1:], t.perm)
+            return
+        a, b = self.dyn(0), self.dyn(1)
+        if a.rank != b.rank:
+            raise self.fail(f"inputs of ranks {a.rank} and {b.rank}; both must have the same "
+                            "rank (the batch axis comes first)")
+        try:
+            shape = np.broadcast_shapes(a.shape, b.shape)
+        except ValueError:
+            raise self.fail(f"input shapes {a.shape} and {b.shape} do not broadcast") from None
+        layer = Binary(op, name=self.fresh(self.node.name or op))
+        self.out(self.emit(layer, [a.name, self.as_perm(b, a.perm)]), shape, a.perm)
+
+    op_Add = op_Sub = op_Mul = op_Div = binary
+
+    def unary(self, layer: Layer) -> None:
+        t = self.dyn(0)
+        self.out(self.emit(layer, [t.name]), t.shape, t.perm)
+
+    def name_for(self, default: str) -> str:
+        return self.fresh(self.node.name or default)
+
+    def op_Relu(self, attrs):
+        self.unary(ReLU(name=self.name_for("relu")))
+
+    def op_Clip(self, attrs):
+        lo = attrs.get("min", self.const(1, optional=True))
+        hi = attrs.get("max", self.const(2, optional=True))
+        lo = None if lo is None else float(np.asarray(lo).reshape(-1)[0])
+        hi = None if hi is None else float(np.asarray(hi).reshape(-1)[0])
+        if lo == 0.0 and hi is None:
+            return self.unary(ReLU(name=self.name_for("relu")))
+        self.unary(Activation("clip", low=lo, high=hi, name=self.name_for("clip")))
+
+    def op_LeakyRelu(self, attrs):
+        self.unary(Activation("leaky_relu", alpha=attrs.get("alpha", 0.01),
+                              name=self.name_for("leaky_relu")))
+
+    def op_HardSigmoid(self, attrs):
+        self.unary(Activation("hard_sigmoid", alpha=attrs.get("alpha", 0.2),
+                              beta=attrs.get("beta", 0.5), name=self.name_for("hard_sigmoid")))
+
+    def op_Sigmoid(self, attrs):
+        self.unary(Activation("sigmoid", name=self.name_for("sigmoid")))
+
+    def op_HardSwish(self, attrs):
+        self.unary(Activation("hard_swish", name=self.name_for("hard_swish")))
+
+    def op_Tanh(self, attrs):
+        self.unary(Activation("tanh", name=self.name_for("tanh")))
+
+    def op_BatchNormalization(self, attrs):
+        if attrs.get("training_mode", 0):
+            raise self.fail("training_mode=1 (batch statistics) is not supported; export "
+                            "the model in eval mode")
+        self.check_outputs(1)
+        t = self.dyn(0)
+        gamma, beta, mean, var = (self.const(i).astype(float).reshape(-1) for i in range(1, 5))
+        C = t.shape[0]
+        if gamma.size != C:
+            raise self.fail(f"{gamma.size} scale values for {C} channels")
+        layer = BatchNorm(C, eps=float(attrs.get("epsilon", 1e-5)), name=self.name_for("bn"))
+        layer.gamma, layer.beta, layer.running_mean, layer.running_var = gamma, beta, mean, var
+        perm = _image_perm(t.rank)
+        self.out(self.emit(layer, [self.as_perm(t, perm)]), t.shape, perm)
+
+    # -- pooling --------------------------------------------------------------------------
+    def pool(self, attrs, cls, **extra):
+        self.check_outputs(1)
+        t = self.dyn(0)
+        kernel = tuple(attrs.get("kernel_shape", ()))
+        if len(kernel) != 2:
+            raise self.fail(f"kernel_shape {list(kernel)}; only 2-D pooling is supported")
+        strides, pads, dil = self.spatial(attrs, t, kernel, self.node.op_type)
+        layer = cls(kernel, strides, name=self.name_for(self.node.op_type.lower()),
+                    padding=pads, ceil_mode=bool(attrs.get("ceil_mode", 0)), dilation=dil,
+                    **extra)
+        x = self.as_perm(t, _NHWC)
+        OH, OW, C = layer.output_shape((t.shape[1], t.shape[2], t.shape[0]))
+        self.out(self.emit(layer, [x]), (C, OH, OW), _NHWC)
+
+    def op_MaxPool(self, attrs):
+        self.pool(attrs, MaxPool2D)
+
+    def op_AveragePool(self, attrs):
+        self.pool(attrs, AvgPool2D, count_include_pad=bool(attrs.get("count_include_pad", 0)))
+
+    def op_GlobalAveragePool(self, attrs):
+        t = self.dyn(0)
+        if t.rank != 4:
+            raise self.fail(f"input of rank {t.rank}; expected (N, C, H, W)")
+        layer = GlobalAvgPool(name=self.name_for("global_avg_pool"), keepdims=True)
+        self.out(self.emit(layer, [self.as_perm(t, _NHWC)]), (t.shape[0], 1, 1), _NHWC)
+
+    def op_GlobalMaxPool(self, attrs):
+        t = self.dyn(0)
+        if t.rank != 4:
+            raise self.fail(f"input of rank {t.rank}; expected (N, C, H, W)")
+        layer = MaxPool2D(t.shape[1:3], 1, name=self.name_for("global_max_pool"))
+        self.out(self.emit(layer, [self.as_perm(t, _NHWC)]), (t.shape[0], 1, 1), _NHWC)
+
+    # -- shapes ---------------------------------------------------------------------------
+    def reshape_to(self, t: _Tensor, shape: tuple[int, ...], default: str) -> None:
+        """Emit a per-sample reshape of ``t`` (ONNX order) to ``shape`` (per-sample)."""
+        x = self.as_perm(t, _ident(t.rank))
+        shape = tuple(int(s) for s in shape)
+        if shape == t.shape:
+            self.out(x, shape, _ident(len(shape) + 1))
+            return
+        layer = (Flatten(name=self.name_for(default)) if len(shape) == 1
+                 else Reshape(shape, name=self.name_for(default)))
+        self.out(self.emit(layer, [x]), shape, _ident(len(shape) + 1))
+
+    def op_Flatten(self, attrs):
+        t = self.dyn(0)
+        axis = int(attrs.get("axis", 1)) % t.rank if attrs.get("axis", 1) else 0
+        if axis != 1:
+            raise self.fail(f"axis={attrs.get('axis')} would mix the batch axis into the "
+                            "features; only axis=1 is supported")
+        self.reshape_to(t, (int(np.prod(t.shape)),), "flatten")
+
+    def op_Reshape(self, attrs):
+        t = self.dyn(0)
+        target = [int(v) for v in self.const(1).reshape(-1)]
+        full = [_BATCH, *t.shape]
+        if not attrs.get("allowzero", 0):
+            target = [full[k] if v == 0 and k < len(full) else v for k, v in enumerate(target)]
+        first, rest = target[0], target[1:]
+        batch_ok = first == _BATCH or (first == -1 and -1 not in rest) or (
+            self.static_batch is not None and first == self.static_batch)
+        if not batch_ok or _BATCH in rest:
+            raise self.fail(f"Reshape to {[('batch' if v == _BATCH else v) for v in target]} "
+                            "mixes the batch axis with the features; the first entry must be "
+                            "the batch size (or 0 / -1)")
+        size = int(np.prod(t.shape))
+        if first == -1 and int(np.prod(rest)) != size:
+            raise self.fail(f"Reshape to {target} mixes the batch axis with the features "
+                            f"(per-sample size {size})")
+        if rest.count(-1) > 1:
+            raise self.fail(f"Reshape to {target} has more than one -1")
+        if -1 in rest:
+            known = int(np.prod([v for v in rest if v != -1]))
+            if known == 0 or size % known:
+                raise self.fail(f"cannot reshape per-sample shape {t.shape} to {target}")
+            rest = [size // known if v == -1 else v for v in rest]
+        if int(np.prod(rest)) != size:
+            raise self.fail(f"cannot reshape per-sample shape {t.shape} to {target}")
+        self.reshape_to(t, tuple(rest), "reshape")
+
+    def axes_arg(self, attrs, i: int = 1) -> list[int] | None:
+        if "axes" in attrs:
+            return [int(a) for a in attrs["axes"]]
+        c = self.const(i, optional=True)
+        return None if c is None else [int(a) for a in c.reshape(-1)]
+
+    def op_Squeeze(self, attrs):
+        t = self.dyn(0)
+        axes = self.axes_arg(attrs)
+        full = (1, *t.shape)
+        if axes is None:
+            axes = [k for k in range(1, t.rank) if full[k] == 1]
+        axes = [a % t.rank for a in axes]
+        if 0 in axes or any(full[a] != 1 for a in axes):
+            raise self.fail(f"cannot squeeze axes {axes} of (batch, {t.shape})")
+        self.reshape_to(t, tuple(s for k, s in enumerate(full) if k not in axes)[1:], "squeeze")
+
+    def op_Unsqueeze(self, attrs):
+        t = self.dyn(0)
+        axes = self.axes_arg(attrs)
+        if axes is None:
+            raise self.fail("Unsqueeze without axes")
+        r = t.rank + len(axes)
+        axes = sorted(a % r for a in axes)
+        if 0 in axes:
+            raise self.fail("Unsqueeze at axis 0 would move the batch axis")
+        shape = list(t.shape)
+        for a in axes:
+            shape.insert(a - 1, 1)
+        self.reshape_to(t, tuple(shape), "unsqueeze")
+
+    def op_Transpose(self, attrs):
+        t = self.dyn(0)
+        p = [int(v) for v in attrs.get("perm", list(range(t.rank))[::-1])]
+        if p[0] != 0:
+            raise self.fail(f"perm {p} moves the batch axis")
+        inv = np.argsort(p)
+        # the data stay as they are; only the bookkeeping permutation changes
+        self.out(t.name, [(1, *t.shape)[k] for k in p][1:], tuple(int(inv[q]) for q in t.perm))
+
+    def op_Concat(self, attrs):
+        if any(self.is_const(i) for i in range(len(self.node.input))):
+            raise self.fail("Concat of a constant with network tensors is not supported")
+        ts = [self.dyn(i) for i in range(len(self.node.input))]
+        axis = int(attrs["axis"]) % ts[0].rank
+        if axis == 0:
+            raise self.fail("Concat along the batch axis is not supported")
+        perm = ts[0].perm
+        layer = Concat(perm.index(axis) - 1, name=self.name_for("concat"))
+        names = [self.as_perm(t, perm) for t in ts]
+        shape = list(ts[0].shape)
+        shape[axis - 1] = sum(t.shape[axis - 1] for t in ts)
+        self.out(self.emit(layer, names), shape, perm)
+
+    def op_Pad(self, attrs):
+        t = self.dyn(0)
+        mode = attrs.get("mode", b"constant")
+        mode = mode.decode() if isinstance(mode, bytes) else str(mode)
+        pads = attrs.get("pads")
+        pads = [int(v) for v in (pads if pads is not None else self.const(1).reshape(-1))]
+        value = attrs.get("value", self.const(2, optional=True))
+        value = 0.0 if value is None or np.size(value) == 0 else float(np.asarray(value).flat[0])
+        axes = self.const(3, optional=True)
+        axes = list(range(t.rank)) if axes is None else [int(a) % t.rank for a in axes]
+        n = len(axes)
+        if len(pads) != 2 * n:
+            raise self.fail(f"{len(pads)} pads for {n} axes")
+        pairs = {a: (pads[k], pads[k + n]) for k, a in enumerate(axes)}
+        if pairs.get(0, (0, 0)) != (0, 0):
+            raise self.fail("padding the batch axis is not supported")
+        internal = [pairs.get(p, (0, 0)) for p in t.perm[1:]]
+        layer = Pad(internal, mode=mode, value=value, name=self.name_for("pad"))
+        shape = [s + sum(pairs.get(k + 1, (0, 0))) for k, s in enumerate(t.shape)]
+        self.out(self.emit(layer, [t.name]), shape, t.perm)
+
+    def softmax(self, attrs, log: bool):
+        t = self.dyn(0)
+        default = -1 if self.opset >= 13 else 1
+        axis = int(attrs.get("axis", default)) % t.rank
+        if axis == 0:
+            raise self.fail("softmax over the batch axis is not supported")
+        if self.opset < 13 and axis != t.rank - 1:
+            raise self.fail(f"opset {self.opset} Softmax with axis={axis} on a rank-{t.rank} "
+                            "input (flattening semantics) is not supported")
+        layer = Softmax(t.perm.index(axis) - 1, log=log, name=self.name_for("softmax"))
+        self.out(self.emit(layer, [t.name]), t.shape, t.perm)
+
+    def op_Softmax(self, attrs):
+        self.softmax(attrs, False)
+
+    def op_LogSoftmax(self, attrs):
+        self.softmax(attrs, True)
+
+    def op_Slice(self, attrs):
+        t = self.dyn(0)
+        starts, ends = self.const(1).reshape(-1), self.const(2).reshape(-1)
+        axes = self.const(3, optional=True)
+        steps = self.const(4, optional=True)
+        axes = range(len(starts)) if axes is None else [int(a) % t.rank for a in axes.reshape(-1)]
+        steps = [1] * len(starts) if steps is None else [int(v) for v in steps.reshape(-1)]
+        full = (None, *t.shape)
+        per = {k: (0, None, 1) for k in range(1, t.rank)}
+        for a, s0, e0, st in zip(axes, starts, ends, steps, strict=True):
+            big = 2 ** 62
+            s0, e0 = int(s0), int(e0)
+            if a == 0:
+                if (s0, st) != (0, 1) or e0 < big:
+                    raise self.fail("slicing the batch axis is not supported")
+                continue
+            r = range(full[a])[slice(s0, None if abs(e0) >= big else e0, st)]
+            if len(r) == 0:
+                raise self.fail(f"slice of axis {a} is empty")
+            per[a] = (r.start, r.stop if r.stop >= 0 else None, r.step)
+        layer = Slice([per[p] for p in t.perm[1:]], name=self.name_for("slice"))
+        shape = [len(range(n)[slice(*per[k + 1])]) for k, n in enumerate(t.shape)]
+        self.out(self.emit(layer, [t.name]), shape, t.perm)
+
+    def op_ReduceMean(self, attrs):
+        t = self.dyn(0)
+        axes = self.axes_arg(attrs)
+        if axes is None or not axes:
+            if attrs.get("noop_with_empty_axes", 0):
+                return self.alias()
+            raise self.fail("ReduceMean over every axis (including the batch) is not supported")
+        axes = sorted({a % t.rank for a in axes})
+        if 0 in axes:
+            raise self.fail("ReduceMean over the batch axis is not supported")
+        keep = bool(attrs.get("keepdims", 1))
+        layer = ReduceMean([t.perm.index(a) - 1 for a in axes], keepdims=keep,
+                           name=self.name_for("reduce_mean"))
+        full = (1, *t.shape)
+        if keep:
+            shape, perm = [1 if k + 1 in axes else s for k, s in enumerate(t.shape)], t.perm
+        else:
+            left = [k for k in range(t.rank) if k not in axes]
+            new = {a: i for i, a in enumerate(left)}
+            shape = [full[k] for k in left][1:]
+            perm = tuple(new[p] for p in t.perm if p not in axes)
+        self.out(self.emit(layer, [t.name]), shape, perm)
+
+
+
+def _fold(self: _Importer, op: str, attrs: dict) -> np.ndarray:
+    """Compute a node whose inputs are all constants (numpy, ONNX semantics)."""
+    ins = [self.consts[i] if i else None for i in self.node.input]
+    arrays = [a for a in ins if a is not None]
+    arith = ("Add", "Sub", "Mul", "Div", "Neg", "Sqrt", "ReduceProd", "MatMul", "Gemm", "Conv",
+             "Expand", "ConstantOfShape")
+    if op in arith and any(a.dtype.kind in "iu" and (a == _BATCH).any() for a in arrays):
+        raise self.fail("arithmetic on the batch size (a dynamic shape) is not supported",
+                        hint="export with constant shapes, e.g. x.flatten(1) or "
+                             "x.view(x.size(0), -1)")
+    x = arrays[0] if arrays else None
+    if op in ("Identity", "Dropout"):
+        return x
+    if op == "Cast":
+        from onnx import helper
+
+        return x.astype(helper.tensor_dtype_to_np_dtype(attrs["to"]))
+    if op in ("Add", "Sub", "Mul", "Div"):
+        f = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply}.get(op)
+        if f is not None:
+            return f(ins[0], ins[1]).astype(ins[0].dtype)
+        if ins[0].dtype.kind in "iu":
+            return np.trunc(ins[0] / ins[1]).astype(ins[0].dtype)
+        return (ins[0] / ins[1]).astype(ins[0].dtype)
+    if op == "Neg":
+        return -x
+    if op == "Sqrt":
+        return np.sqrt(x)
+    if op == "Gather":
+        return np.take(x, ins[1].astype(np.int64), axis=int(attrs.get("axis", 0)))
+    if op in ("Unsqueeze", "Squeeze"):
+        axes = attrs.get("axes", None if len(ins) < 2 or ins[1] is None else list(ins[1]))
+        if op == "Unsqueeze":
+            r = x.ndim + len(axes)
+            return np.expand_dims(x, tuple(sorted(a % r for a in axes)))
+        if axes is None:
+            return np.squeeze(x)
+        return np.squeeze(x, axis=tuple(a % x.ndim for a in axes))
+    if op == "Concat":
+        return np.concatenate([np.atleast_1d(a) for a in arrays], axis=int(attrs["axis"]))
+    if op == "Slice":
+        return _slice(x, ins)
+    if op == "Reshape":
+        shape = [int(v) for v in ins[1]]
+        shape = [x.shape[k] if (v == 0 and not attrs.get("allowzero", 0)) else v
+                 for k, v in enumerate(shape)]
+        return x.reshape(shape)
+    if op == "Transpose":
+        return np.transpose(x, attrs.get("perm"))
+    if op == "ReduceProd":
+        axes = attrs.get("axes", None if len(ins) < 2 or ins[1] is None else tuple(ins[1]))
+        return np.prod(x, axis=None if axes is None else tuple(axes),
+                       keepdims=bool(attrs.get("keepdims", 1)))
+    if op == "ConstantOfShape":
+        value = np.asarray(self.to_array(attrs["value"])) if "value" in attrs else \
+            np.zeros(1, np.float32)
+        return np.full([int(v) for v in x], value.reshape(-1)[0], dtype=value.dtype)
+    if op == "Equal":
+        return np.equal(ins[0], ins[1])
+    if op == "Where":
+        return np.where(ins[0], ins[1], ins[2])
+    if op == "Expand":
+        return x * np.ones([int(v) for v in ins[1]], dtype=x.dtype)
+    raise self.fail(f"{op} on constants is not supported")
+
+
+def _slice(x: np.ndarray, ins: list) -> np.ndarray:
+    starts, ends = ins[1], ins[2]
+    axes = ins[3] if len(ins) > 3 and ins[3] is not None else np.arange(len(starts))
+    steps = ins[4] if len(ins) > 4 and ins[4] is not None else np.ones(len(starts), np.int64)
+    index = [slice(None)] * x.ndim
+    for s, e, a, st in zip(starts, ends, axes, steps, strict=True):
+        big = 2 ** 62
+        e = None if (st > 0 and e >= big) or (st < 0 and e <= -big) else int(e)
+        index[int(a) % x.ndim] = slice(int(s), e, int(st))
+    return x[tuple(index)]
+
+
+_Importer.fold = _fold
+
+
+def load_onnx(source, *, name: str | None = None, input_layout: str | None = None) -> Model:
+    """Import an ONNX image classifier as a :class:`~xbar.network.Model` graph.
+
+    Parameters
+    ----------
+    source : str, Path or onnx.ModelProto
+        An ``.onnx`` file (initializers stored as external data are read from
+        beside it) or a loaded model.
+    name : str, optional
+        Model name (default: the file's stem, or the graph name).
+    input_layout : {"NCHW", "NHWC", "flat"}, optional
+        Layout of the graph's input; by default NCHW for rank-4 inputs, unless every
+        consumer of the input is a ``Transpose`` to NCHW (a Keras model exported
+        by tf2onnx), which means NHWC.
+
+    Returns
+    -------
+    Model
+        Inputs NHWC (``model.input_shape``, e.g. ``(32, 32, 3)``), logits
+        ``(batch, classes)``; ``model.meta`` records the source, opset and layout.
+
+    Raises
+    ------
+    ModelError
+        For a missing or unreadable file, or a graph that uses anything not
+        supported (naming the node, its op type and what is supported).
+
+    Examples
+    --------
+    >>> from xbar.network import load_model, save_onnx, load_onnx
+    >>> import tempfile, os, numpy as np
+    >>> m = load_model("default")
+    >>> path = os.path.join(tempfile.mkdtemp(), "default.onnx")
+    >>> _ = save_onnx(m, path)
+    >>> m2 = load_onnx(path)
+    >>> x = np.random.default_rng(0).random((3, 8, 8, 1))
+    >>> bool(np.allclose(m2.forward(x), m.forward(x), rtol=1e-5, atol=1e-6))
+    True
+    """
+    onnx = require_onnx()
+    if isinstance(source, onnx.ModelProto):
+        proto, where = source, f"<onnx model {source.graph.name or 'graph'}>"
+        default = source.graph.name or "onnx_model"
+    else:
+        path = Path(source)
+        where, default = str(path), path.stem
+        if not path.is_file():
+            raise ModelError(f"ONNX model {where!r} does not exist"
+                             + (" (it is a directory)" if path.is_dir() else ""))
+        try:
+            proto = onnx.load(str(path), load_external_data=True)
+        except Exception as exc:  # noqa: BLE001 - protobuf and external-data errors
+            raise ModelError(f"{where}: not a readable ONNX model ({type(exc).__name__}: "
+                             f"{exc})", hint="write it with torch.onnx.export, tf2onnx or "
+                                             "onnx.save") from None
+    opset = next((int(o.version) for o in proto.opset_import if o.domain in ("", "ai.onnx")),
+                 None)
+    if opset is None:
+        raise ModelError(f"{where}: no default-domain opset import")
+    return _Importer(proto.graph, opset, where, input_layout).run(name or default)

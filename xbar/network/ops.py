@@ -1,0 +1,468 @@
+"""Graph operations beyond the zoo's layers (element-wise, shape and multi-input ops).
+
+These are the digital steps of imported graphs (see :mod:`xbar.network.onnx_io`):
+tensors are batch-first and images NHWC as everywhere in :mod:`xbar.network`.
+Axes given to these ops (``axis``, ``axes``, ``perm``, ``pads``) count the
+**per-sample** axes, i.e. axis 0 is the first axis after the batch axis.
+
+Ops with several inputs (``arity = None``) take a list of arrays in ``forward``
+and return a list of input gradients from ``backward``.  Ops whose
+``supports_backward`` is False run in inference only; :func:`xbar.network.train`
+refuses graphs that contain them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ModelError, ShapeError
+from .layers import Layer
+
+__all__ = ["Binary", "ConstOp", "Activation", "Reshape", "Transpose", "Concat", "Pad",
+           "Softmax", "ReduceMean", "Slice", "OP_TYPES"]
+
+_BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide}
+
+
+def _reduce_to(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum a broadcast gradient back to ``shape`` (same rank)."""
+    axes = tuple(i for i, (a, b) in enumerate(zip(g.shape, shape, strict=True))
+                 if b == 1 and a != 1)
+    return g.sum(axis=axes, keepdims=True) if axes else g
+
+
+def _shape_error(layer: Layer, what: str) -> ShapeError:
+    return ShapeError(f"layer {layer.name!r} ({type(layer).__name__}): {what}")
+
+
+class Binary(Layer):
+    """Element-wise ``add``, ``sub``, ``mul`` or ``div`` of two tensors (numpy broadcasting).
+
+    Parameters
+    ----------
+    op : {"add", "sub", "mul", "div"}
+        The operation, applied left to right over the inputs.
+    """
+
+    kind = "binary"
+    arity = None
+
+    def __init__(self, op: str = "add", name: str | None = None):
+        super().__init__(name)
+        if op not in _BINARY:
+            raise ModelError(f"layer {name!r}: unknown binary op {op!r}",
+                             hint="one of " + ", ".join(_BINARY))
+        self.op = op
+
+    @property
+    def supports_backward(self) -> bool:
+        return self.op in ("add", "sub", "mul")
+
+    def config(self):
+        return {**super().config(), "op": self.op}
+
+    def output_shape(self, input_shapes):
+        shapes = [tuple(s) for s in input_shapes]
+        if len(shapes) != 2 or len(shapes[0]) != len(shapes[1]):
+            raise _shape_error(self, f"needs two inputs of equal rank, got shapes {shapes}")
+        try:
+            return tuple(np.broadcast_shapes(*shapes))
+        except ValueError:
+            raise _shape_error(self, f"input shapes {shapes} do not broadcast") from None
+
+    def forward(self, xs, *, training=False, mvm=None):
+        a, b = (np.asarray(x, dtype=float) for x in xs)
+        self._cache = (a, b)
+        return _BINARY[self.op](a, b)
+
+    def backward(self, dy):
+        a, b = self._cache
+        if self.op == "add":
+            ga, gb = dy, dy
+        elif self.op == "sub":
+            ga, gb = dy, -dy
+        elif self.op == "mul":
+            ga, gb = dy * b, dy * a
+        else:
+            raise ModelError(f"layer {self.name!r}: no backward pass for 'div'")
+        return [_reduce_to(np.broadcast_to(ga, np.broadcast_shapes(a.shape, dy.shape)), a.shape),
+                _reduce_to(np.broadcast_to(gb, np.broadcast_shapes(b.shape, dy.shape)), b.shape)]
+
+
+class ConstOp(Layer):
+    """Element-wise op with a constant: ``x op c`` (or ``c op x`` when ``reverse``).
+
+    Parameters
+    ----------
+    op : {"add", "sub", "mul", "div"}
+    shape : sequence of int
+        Shape of the constant, broadcastable against ``(batch, *per-sample shape)``
+        and of the same rank (leading axis 1).
+    const : ndarray, optional
+        The constant (zeros when omitted; saved with the model as a buffer).
+    reverse : bool
+        Compute ``c op x``.
+    """
+
+    kind = "constop"
+    buffer_names = ("const",)
+
+    def __init__(self, op: str = "add", shape=(1,), const=None, reverse: bool = False,
+                 name: str | None = None):
+        super().__init__(name)
+        if op not in _BINARY:
+            raise ModelError(f"layer {name!r}: unknown op {op!r}",
+                             hint="one of " + ", ".join(_BINARY))
+        self.op, self.reverse = op, bool(reverse)
+        shape = tuple(int(s) for s in shape)
+        self.const = np.zeros(shape) if const is None else np.asarray(const, dtype=float)
+        if self.const.shape != shape:
+            raise ShapeError(f"layer {name!r}: const has shape {self.const.shape}, "
+                             f"expected {shape}")
+
+    @property
+    def supports_backward(self) -> bool:
+        return not (self.op == "div" and self.reverse)
+
+    def config(self):
+        return {**super().config(), "op": self.op, "shape": list(self.const.shape),
+                "reverse": self.reverse}
+
+    def output_shape(self, input_shape):
+        full = (1, *input_shape)
+        if len(self.const.shape) != len(full):
+            raise _shape_error(self, f"constant of shape {self.const.shape} does not match "
+                                     f"inputs of per-sample shape {tuple(input_shape)}")
+        try:
+            out = np.broadcast_shapes(full, self.const.shape)
+        except ValueError:
+            raise _shape_error(self, f"constant of shape {self.const.shape} does not broadcast "
+                                     f"against per-sample shape {tuple(input_shape)}") from None
+        return tuple(out[1:])
+
+    def forward(self, x, *, training=False, mvm=None):
+        x = np.asarray(x, dtype=float)
+        self._cache = x
+        f = _BINARY[self.op]
+        return f(self.const, x) if self.reverse else f(x, self.const)
+
+    def backward(self, dy):
+        x, c = self._cache, self.const
+        if self.op == "add":
+            g = dy
+        elif self.op == "sub":
+            g = -dy if self.reverse else dy
+        elif self.op == "mul":
+            g = dy * c
+        elif not self.reverse:
+            g = dy / c
+        else:
+            raise ModelError(f"layer {self.name!r}: no backward pass for constant / x")
+        return _reduce_to(np.broadcast_to(g, np.broadcast_shapes(g.shape, x.shape)), x.shape)
+
+
+def _hard_sigmoid(x, alpha, beta):
+    return np.clip(alpha * x + beta, 0.0, 1.0)
+
+
+class Activation(Layer):
+    """Element-wise activation (ONNX semantics).
+
+    ``function`` is one of ``clip`` (``low``/``high``; ReLU6 is clip 0..6),
+    ``leaky_relu`` (``alpha``, default 0.01), ``sigmoid``, ``hard_sigmoid``
+    (``max(0, min(1, alpha x + beta))``, defaults 0.2 and 0.5), ``hard_swish``
+    (``x * max(0, min(1, x / 6 + 1 / 2))``), ``tanh``.
+    """
+
+    kind = "activation"
+    FUNCTIONS = ("clip", "leaky_relu", "sigmoid", "hard_sigmoid", "hard_swish", "tanh")
+
+    def __init__(self, function: str, alpha: float | None = None, beta: float | None = None,
+                 low: float | None = None, high: float | None = None, name: str | None = None):
+        super().__init__(name)
+        if function not in self.FUNCTIONS:
+            raise ModelError(f"layer {name!r}: unknown activation {function!r}",
+                             hint="one of " + ", ".join(self.FUNCTIONS))
+        self.function = function
+        defaults = {"leaky_relu": (0.01, None), "hard_sigmoid": (0.2, 0.5)}.get(function,
+                                                                              (None, None))
+        self.alpha = defaults[0] if alpha is None else float(alpha)
+        self.beta = defaults[1] if beta is None else float(beta)
+        self.low = -np.inf if low is None else float(low)
+        self.high = np.inf if high is None else float(high)
+
+    def config(self):
+        cfg = {**super().config(), "function": self.function}
+        if self.function in ("leaky_relu", "hard_sigmoid"):
+            cfg["alpha"] = self.alpha
+        if self.function == "hard_sigmoid":
+            cfg["beta"] = self.beta
+        if self.function == "clip":
+            cfg["low"] = None if np.isinf(self.low) else self.low
+            cfg["high"] = None if np.isinf(self.high) else self.high
+        return cfg
+
+    def forward(self, x, *, training=False, mvm=None):
+        x = np.asarray(x, dtype=float)
+        self._cache = x
+        f = self.function
+        if f == "clip":
+            return np.clip(x, self.low, self.high)
+        if f == "leaky_relu":
+            return np.where(x >= 0, x, self.alpha * x)
+        if f == "sigmoid":
+            return 0.5 * (1.0 + np.tanh(0.5 * x))  # no overflow warnings
+        if f == "hard_sigmoid":
+            return _hard_sigmoid(x, self.alpha, self.beta)
+        if f == "hard_swish":
+            return x * _hard_sigmoid(x, 1.0 / 6.0, 0.5)
+        return np.tanh(x)
+
+    def backward(self, dy):
+        x, f = self._cache, self.function
+        if f == "clip":
+            d = (x > self.low) & (x < self.high)
+        elif f == "leaky_relu":
+            d = np.where(x >= 0, 1.0, self.alpha)
+        elif f == "sigmoid":
+            s = 0.5 * (1.0 + np.tanh(0.5 * x))
+            d = s * (1.0 - s)
+        elif f == "hard_sigmoid":
+            v = self.alpha * x + self.beta
+            d = self.alpha * ((v > 0) & (v < 1))
+        elif f == "hard_swish":
+            d = _hard_sigmoid(x, 1.0 / 6.0, 0.5) + x / 6.0 * ((x > -3) & (x < 3))
+        else:
+            d = 1.0 - np.tanh(x) ** 2
+        return dy * d
+
+
+class Reshape(Layer):
+    """Reshape every sample to ``shape`` (per-sample, C order; sizes must agree)."""
+
+    kind = "reshape"
+
+    def __init__(self, shape, name: str | None = None):
+        super().__init__(name)
+        self.shape = tuple(int(s) for s in shape)
+
+    def config(self):
+        return {**super().config(), "shape": list(self.shape)}
+
+    def output_shape(self, input_shape):
+        if int(np.prod(input_shape)) != int(np.prod(self.shape)):
+            raise _shape_error(self, f"cannot reshape per-sample shape {tuple(input_shape)} "
+                                     f"to {self.shape}")
+        return self.shape
+
+    def forward(self, x, *, training=False, mvm=None):
+        x = np.asarray(x, dtype=float)
+        self._cache = x.shape
+        return x.reshape(x.shape[0], *self.shape)
+
+    def backward(self, dy):
+        return np.asarray(dy).reshape(self._cache)
+
+
+class Transpose(Layer):
+    """Permute the per-sample axes (``perm`` of ``range(rank)``; the batch stays first)."""
+
+    kind = "transpose"
+
+    def __init__(self, perm, name: str | None = None):
+        super().__init__(name)
+        self.perm = tuple(int(p) for p in perm)
+        if sorted(self.perm) != list(range(len(self.perm))):
+            raise ModelError(f"layer {name!r}: perm {list(self.perm)} is not a permutation")
+
+    def config(self):
+        return {**super().config(), "perm": list(self.perm)}
+
+    def output_shape(self, input_shape):
+        if len(input_shape) != len(self.perm):
+            raise _shape_error(self, f"perm {list(self.perm)} does not fit per-sample shape "
+                                     f"{tuple(input_shape)}")
+        return tuple(input_shape[p] for p in self.perm)
+
+    def forward(self, x, *, training=False, mvm=None):
+        return np.asarray(x, dtype=float).transpose(0, *(p + 1 for p in self.perm))
+
+    def backward(self, dy):
+        inv = np.argsort(self.perm)
+        return np.asarray(dy).transpose(0, *(int(p) + 1 for p in inv))
+
+
+class Concat(Layer):
+    """Concatenate the inputs along per-sample axis ``axis``."""
+
+    kind = "concat"
+    arity = None
+
+    def __init__(self, axis: int, name: str | None = None):
+        super().__init__(name)
+        self.axis = int(axis)
+
+    def config(self):
+        return {**super().config(), "axis": self.axis}
+
+    def output_shape(self, input_shapes):
+        shapes = [tuple(s) for s in input_shapes]
+        ax = self.axis
+        if not shapes or any(len(s) != len(shapes[0]) or not 0 <= ax < len(s) for s in shapes) \
+                or any(s[:ax] + s[ax + 1:] != shapes[0][:ax] + shapes[0][ax + 1:] for s in shapes):
+            raise _shape_error(self, f"cannot concatenate per-sample shapes {shapes} on axis {ax}")
+        return shapes[0][:ax] + (sum(s[ax] for s in shapes),) + shapes[0][ax + 1:]
+
+    def forward(self, xs, *, training=False, mvm=None):
+        xs = [np.asarray(x, dtype=float) for x in xs]
+        self._cache = [x.shape[self.axis + 1] for x in xs]
+        return np.concatenate(xs, axis=self.axis + 1)
+
+    def backward(self, dy):
+        cuts = np.cumsum(self._cache)[:-1]
+        return np.split(np.asarray(dy), cuts, axis=self.axis + 1)
+
+
+class Pad(Layer):
+    """Pad per-sample axes: ``pads`` is one ``(before, after)`` pair per axis.
+
+    ``mode`` is ``constant`` (with ``value``), ``reflect`` or ``edge`` (ONNX names).
+    """
+
+    kind = "pad"
+    MODES = {"constant": "constant", "reflect": "reflect", "edge": "edge"}
+
+    def __init__(self, pads, mode: str = "constant", value: float = 0.0,
+                 name: str | None = None):
+        super().__init__(name)
+        self.pads = tuple((int(a), int(b)) for a, b in pads)
+        if mode not in self.MODES:
+            raise ModelError(f"layer {name!r}: pad mode {mode!r} unsupported",
+                             hint="one of " + ", ".join(self.MODES))
+        if any(a < 0 or b < 0 for a, b in self.pads):
+            raise ModelError(f"layer {name!r}: negative pads (cropping) are not supported")
+        self.mode, self.value = mode, float(value)
+
+    @property
+    def supports_backward(self) -> bool:
+        return False
+
+    def config(self):
+        return {**super().config(), "pads": [list(p) for p in self.pads], "mode": self.mode,
+                "value": self.value}
+
+    def output_shape(self, input_shape):
+        if len(input_shape) != len(self.pads):
+            raise _shape_error(self, f"{len(self.pads)} pad pairs for per-sample shape "
+                                     f"{tuple(input_shape)}")
+        return tuple(s + a + b for s, (a, b) in zip(input_shape, self.pads, strict=True))
+
+    def forward(self, x, *, training=False, mvm=None):
+        x = np.asarray(x, dtype=float)
+        widths = ((0, 0), *self.pads)
+        if self.mode == "constant":
+            return np.pad(x, widths, constant_values=self.value)
+        return np.pad(x, widths, mode=self.MODES[self.mode])
+
+
+class Softmax(Layer):
+    """Softmax (or log-softmax) along per-sample axis ``axis``."""
+
+    kind = "softmax"
+
+    def __init__(self, axis: int = 0, log: bool = False, name: str | None = None):
+        super().__init__(name)
+        self.axis, self.log = int(axis), bool(log)
+
+    @property
+    def supports_backward(self) -> bool:
+        return False
+
+    def config(self):
+        return {**super().config(), "axis": self.axis, "log": self.log}
+
+    def output_shape(self, input_shape):
+        if not 0 <= self.axis < len(input_shape):
+            raise _shape_error(self, f"axis {self.axis} outside per-sample shape "
+                                     f"{tuple(input_shape)}")
+        return tuple(input_shape)
+
+    def forward(self, x, *, training=False, mvm=None):
+        x = np.asarray(x, dtype=float)
+        z = x - x.max(axis=self.axis + 1, keepdims=True)
+        if self.log:
+            return z - np.log(np.exp(z).sum(axis=self.axis + 1, keepdims=True))
+        e = np.exp(z)
+        return e / e.sum(axis=self.axis + 1, keepdims=True)
+
+
+class ReduceMean(Layer):
+    """Mean over per-sample ``axes`` (kept as size-1 axes when ``keepdims``)."""
+
+    kind = "reducemean"
+
+    def __init__(self, axes, keepdims: bool = True, name: str | None = None):
+        super().__init__(name)
+        self.axes = tuple(sorted(int(a) for a in axes))
+        self.keepdims = bool(keepdims)
+
+    @property
+    def supports_backward(self) -> bool:
+        return False
+
+    def config(self):
+        return {**super().config(), "axes": list(self.axes), "keepdims": self.keepdims}
+
+    def output_shape(self, input_shape):
+        if any(not 0 <= a < len(input_shape) for a in self.axes):
+            raise _shape_error(self, f"axes {list(self.axes)} outside per-sample shape "
+                                     f"{tuple(input_shape)}")
+        if self.keepdims:
+            return tuple(1 if i in self.axes else s for i, s in enumerate(input_shape))
+        return tuple(s for i, s in enumerate(input_shape) if i not in self.axes)
+
+    def forward(self, x, *, training=False, mvm=None):
+        return np.asarray(x, dtype=float).mean(axis=tuple(a + 1 for a in self.axes),
+                                               keepdims=self.keepdims)
+
+
+class Slice(Layer):
+    """Crop per-sample axes: ``slices`` holds one ``[start, stop, step]`` per axis.
+
+    ``stop`` may be ``None`` (run to the end, or past the start for negative steps),
+    as in a Python slice; indices are non-negative.
+    """
+
+    kind = "slice"
+
+    def __init__(self, slices, name: str | None = None):
+        super().__init__(name)
+        self.slices = [(int(a), None if b is None else int(b), int(c)) for a, b, c in slices]
+
+    @property
+    def supports_backward(self) -> bool:
+        return False
+
+    def config(self):
+        return {**super().config(), "slices": [list(s) for s in self.slices]}
+
+    def output_shape(self, input_shape):
+        if len(input_shape) != len(self.slices):
+            raise _shape_error(self, f"{len(self.slices)} slices for per-sample shape "
+                                     f"{tuple(input_shape)}")
+        out = tuple(len(range(n)[slice(*s)]) for n, s in zip(input_shape, self.slices,
+                                                              strict=True))
+        if 0 in out:
+            raise _shape_error(self, f"slices {self.slices} leave nothing of {input_shape}")
+        return out
+
+    def forward(self, x, *, training=False, mvm=None):
+        return np.asarray(x, dtype=float)[(slice(None), *(slice(*s) for s in self.slices))]
+
+
+#: op classes by JSON ``type`` name
+OP_TYPES: dict[str, type[Layer]] = {
+    cls.__name__: cls
+    for cls in (Binary, ConstOp, Activation, Reshape, Transpose, Concat, Pad, Softmax, ReduceMean,
+                Slice)
+}
