@@ -177,3 +177,35 @@ def test_cli_infer_energy_report_and_figure(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["energy"] == {}
     assert main(["infer", "--read-pulse", "0", "--no-progress"]) == 2
     assert "read_pulse" in capsys.readouterr().err
+
+
+def test_sweep_records_energy_and_reads_old_csvs(tmp_path):
+    from xbar.network import read_sweep, sweep
+    from xbar.network.sweep.store import columns
+
+    model, data = load_model("default"), load_dataset("digits")
+    cfg = AnalogConfig(adc_bits=6, repeats=1)
+    out = tmp_path / "s.csv"
+    t = sweep(model, cfg, {"adc_bits": [4, 6]}, out=out, executor="serial", limit=6,
+              dataset=data)
+    assert np.all(np.isfinite(t.energies)) and np.all(t.energies > 0)
+    assert t.energy_mean[0, 0] < t.energy_mean[1, 0]  # fewer ADC bits, less energy
+    assert t.summary()[1]["energy_per_image"] == pytest.approx(float(t.energies[1, 0, 0]))
+    back = read_sweep(out)
+    np.testing.assert_allclose(back.energies, t.energies)
+    again = sweep(model, cfg, {"adc_bits": [4, 6]}, out=out, executor="serial", limit=6,
+                  dataset=data)
+    assert again.computed == 0 and np.allclose(again.energies, t.energies)
+    # a CSV written before the energy column: read and resumed in its own layout
+    lines = out.read_text().splitlines()
+    head = ",".join(columns(("adc_bits",)))
+    old = [ln for ln in lines if ln.startswith("#")]
+    old.append(",".join(columns(("adc_bits",), energy=False)))
+    rows = [ln.rsplit(",", 1)[0] for ln in lines if not ln.startswith("#") and ln != head]
+    out.write_text("\n".join(old + rows[:1]) + "\n")
+    partial = read_sweep(out)
+    assert np.isnan(partial.energies).all() and np.isfinite(partial.accuracies[0, 0, 0])
+    resumed = sweep(model, cfg, {"adc_bits": [4, 6]}, out=out, executor="serial", limit=6,
+                    dataset=data)
+    assert resumed.computed == 1 and resumed.reused == 1
+    assert out.read_text().splitlines()[-1].count(",") == rows[0].count(",")
