@@ -15,10 +15,13 @@ from .errors import (
     CircuitError,
     ConfigError,
     ConvergenceError,
+    InputTypeError,
     ModelError,
     NetlistError,
+    ResourceError,
     ShapeError,
     SingularCircuitError,
+    UnknownFieldError,
     ValueRangeError,
     XbarError,
 )
@@ -53,7 +56,10 @@ __all__ = [
     "ShapeError",
     "ValueRangeError",
     "ConfigError",
+    "UnknownFieldError",
+    "InputTypeError",
     "ModelError",
+    "ResourceError",
     *_LAZY,
 ]
 

@@ -69,11 +69,11 @@ class XbarError(Exception):
         return "\n".join(parts)
 
 
-class NetlistError(XbarError):
+class NetlistError(XbarError, ValueError):
     """A netlist that cannot be read: syntax, unknown cards, undefined names."""
 
 
-class CircuitError(XbarError):
+class CircuitError(XbarError, ValueError):
     """A circuit that is well formed but cannot be solved as given."""
 
 
@@ -81,8 +81,9 @@ class SingularCircuitError(CircuitError):
     """Floating nodes, loops of voltage sources, current-source cut sets."""
 
 
-class ConvergenceError(XbarError):
-    """Newton (and every fallback) failed to meet the tolerances."""
+class ConvergenceError(XbarError, RuntimeError):
+    """Newton (and every fallback) failed to meet the tolerances, or the result sits at a
+    numerical clamp (an overflowing device law) and so is not a solution."""
 
 
 class ShapeError(XbarError, ValueError):
@@ -93,12 +94,27 @@ class ValueRangeError(XbarError, ValueError):
     """A number that is NaN, infinite, negative where it must not be, or out of range."""
 
 
+class InputTypeError(XbarError, TypeError):
+    """A value of the wrong kind: text or complex numbers where real numbers are needed,
+    an object where an array or a configuration is expected."""
+
+
 class ConfigError(XbarError, ValueError):
     """A configuration with an unknown field or an impossible value (names the field)."""
 
 
-class ModelError(XbarError):
-    """A neural-network model or data set that does not fit together."""
+class UnknownFieldError(ConfigError, TypeError):
+    """A configuration field that does not exist (also a ``TypeError``, as Python raises for
+    an unexpected keyword argument)."""
+
+
+class ModelError(XbarError, ValueError):
+    """A neural-network model or data set that does not fit together, or a model or data
+    file that is not valid (names the file and why)."""
+
+
+class ResourceError(XbarError, MemoryError):
+    """A problem too large for this machine (names the size and the memory it needs)."""
 
 
 def show(value) -> str:

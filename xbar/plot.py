@@ -22,7 +22,24 @@ import numpy as np
 from .errors import ConfigError
 
 __all__ = ["plot_voltages", "plot_ir_drop", "plot_cell_currents", "plot_output_error", "overview",
-           "check_path"]
+           "check_path", "output_error"]
+
+
+def output_error(output, ideal) -> np.ndarray:
+    """Output error relative to the full-scale ideal output of the same input (a fraction).
+
+    ``(output - ideal) / max_j |ideal[k, j]|`` for every input ``k`` and column ``j``: the
+    one normalisation used by :func:`plot_output_error` and ``xbar crossbar``'s summary (it
+    stays finite for columns whose ideal current is near zero).  An input whose ideal outputs
+    are all zero is normalised by 1 A.
+
+    >>> output_error([[0.9, 2.2]], [[1.0, 2.0]]).round(3).tolist()
+    [[-0.05, 0.1]]
+    """
+    output = np.atleast_2d(np.asarray(output, dtype=float))
+    ideal = np.atleast_2d(np.asarray(ideal, dtype=float))
+    scale = np.abs(ideal).max(axis=1, keepdims=True)
+    return (output - ideal) / np.where(scale > 0, scale, 1.0)
 
 
 def _figure(fig=None, ncols=1, size=(4.2, 3.4)):
@@ -146,15 +163,15 @@ def plot_cell_currents(obj, path=None, V=None, *, k: int = 0, fig=None, ax=None)
 
 
 def plot_output_error(xb, V, path=None, *, fig=None, ax=None):
-    """Relative error of each column current versus the ideal product ``V @ G`` [%].
+    """Error of each column current versus the ideal product ``V @ G`` [%].
 
-    One line per input (up to 8 drawn), columns on the x axis.
+    Relative to the largest ideal column current of the same input (:func:`output_error`,
+    the normalisation of ``xbar crossbar``'s summary).  One line per input (up to 8 drawn),
+    columns on the x axis.
     """
     V = np.atleast_2d(np.asarray(V, dtype=float))
     sol = xb.solve(V)
-    ideal = V @ np.asarray(xb.G)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rel = np.where(ideal != 0, (sol.output - ideal) / np.abs(ideal), 0.0) * 100.0
+    rel = output_error(sol.output, V @ np.asarray(xb.G)) * 100.0
     fig = _figure(fig if ax is None else ax.figure, size=(5.0, 3.4))
     ax = ax if ax is not None else fig.subplots()
     cols = np.arange(xb.N)
@@ -162,7 +179,7 @@ def plot_output_error(xb, V, path=None, *, fig=None, ax=None):
         ax.plot(cols, rel[k], marker="." if xb.N <= 64 else None, lw=1, label=f"input {k}")
     ax.axhline(0.0, color="0.5", lw=0.8)
     ax.set_xlabel("column j")
-    ax.set_ylabel("output error vs ideal V·G [%]")
+    ax.set_ylabel("output error vs ideal V·G\n[% of largest ideal output]")
     ax.set_title(f"{xb.M}x{xb.N} array, {type(xb.device).__name__} cells")
     if rel.shape[0] > 1:
         ax.legend(fontsize="small")

@@ -11,9 +11,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import re
 import sys
 
 from ..errors import XbarError
+
+#: a number with a leading minus sign, which argparse would take for an option
+#: (it only knows ``-1`` and ``-.5``, not ``-1e-6``, ``-inf`` or ``-1.5E3``)
+_NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$",
+                              re.IGNORECASE)
 
 # Sub-command modules, in the order `xbar --help` lists them.
 _COMMANDS = ["solve", "crossbar", "validate", "infer", "sweep", "train", "export_onnx"]
@@ -48,9 +55,41 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def join_negative_values(argv: list[str]) -> list[str]:
+    """``--flag -1e-6`` -> ``--flag=-1e-6``, so a negative number is a flag's value.
+
+    >>> join_negative_values(["infer", "--g-min", "-1e-6", "--json"])
+    ['infer', '--g-min=-1e-6', '--json']
+    """
+    out: list[str] = []
+    for tok in argv:
+        prev = out[-1] if out else ""
+        if (_NEGATIVE_NUMBER.match(tok) and prev.startswith("--") and "=" not in prev
+                and len(prev) > 2):
+            out[-1] = f"{prev}={tok}"
+        else:
+            out.append(tok)
+    return out
+
+
+def _internal_error(exc: BaseException) -> int:
+    """A bug (not a rejected input): one line on stderr, exit 70; the traceback on request."""
+    if os.environ.get("XBAR_DEBUG"):
+        raise exc
+    print(f"xbar: internal error: {type(exc).__name__}: {exc}\n"
+          "This is a bug in xbar, not in your input; rerun with XBAR_DEBUG=1 for the "
+          "traceback and please report it.", file=sys.stderr)
+    return 70
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the process exit code."""
-    argv = sys.argv[1:] if argv is None else list(argv)
+    """Run the CLI; returns the process exit code.
+
+    Exit codes: 0 success, 1 a check failed (``xbar validate``), 2 a rejected input (an
+    :class:`~xbar.errors.XbarError`: bad file, field, value; not enough memory), 70 an
+    internal error (a bug), 130 interrupted.
+    """
+    argv = join_negative_values(sys.argv[1:] if argv is None else list(argv))
     first = next((a for a in argv if not a.startswith("-")), None)
     module = first.replace("-", "_") if first else None  # export-onnx lives in export_onnx
     parser = build_parser(module if module in _COMMANDS else None)
@@ -68,6 +107,17 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except MemoryError as exc:
+        print(f"error: not enough memory ({exc or 'MemoryError'})\n"
+              "hint: use a smaller array, fewer inputs or images at once, or a machine with "
+              "more memory", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a file the command writes: disk full, permission, vanished folder
+        print(f"error: {exc.strerror or exc}"
+              + (f": {exc.filename!r}" if exc.filename else ""), file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - the last guard: never a raw traceback
+        return _internal_error(exc)
 
 
 if __name__ == "__main__":  # pragma: no cover

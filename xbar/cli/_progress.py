@@ -24,6 +24,7 @@ class ProgressBar:
         self.width = width
         self.start = time.perf_counter()
         self._last = 0.0
+        self._first: int | None = None  # work already done at the first call (resumed)
 
     def __call__(self, done: int, total: int) -> None:
         if not self.enabled:
@@ -32,17 +33,26 @@ class ProgressBar:
         if done < total and now - self._last < 0.1:
             return
         self._last = now
+        if self._first is None:
+            self._first = done
         frac = done / total if total else 1.0
         filled = int(round(frac * self.width))
         elapsed = now - self.start
-        eta = elapsed / frac - elapsed if frac > 0 else float("nan")
         bar = "#" * filled + "-" * (self.width - filled)
-        self.stream.write(
-            f"\r{self.label} [{bar}] {done}/{total} {elapsed:6.1f}s eta {eta:6.1f}s"
-        )
+        eta = self._eta(done, total, elapsed)
+        self.stream.write(f"\r{self.label} [{bar}] {done}/{total} {elapsed:6.1f}s eta {eta}")
         if done >= total:
             self.stream.write("\n")
         self.stream.flush()
+
+    def _eta(self, done: int, total: int, elapsed: float) -> str:
+        """Time left from the rate of this run's own work (``"    --"`` until it is known)."""
+        new = done - (self._first or 0)
+        if done >= total:
+            return f"{0.0:6.1f}s"
+        if new <= 0 or elapsed <= 0:
+            return "    --"
+        return f"{elapsed / new * (total - done):6.1f}s"
 
     def close(self) -> None:
         """End the line if the bar was drawn."""

@@ -9,6 +9,21 @@ Examples::
     xbar infer --limit 200
     xbar infer --config chip.toml --adc-bits 8 --r-col 2.5 --json
     xbar infer --programming-error state_proportional --programming-sigma 0.1 --repeats 20
+
+Output: accuracy on the analog chips (mean over chips) and digitally (exact weights), then
+one row per matmul layer:
+
+    n_in, n_out  rows and output columns of the layer's weight matrix
+    tiles        crossbar arrays the layer occupies per chip
+    rel.err      relative error of the layer's analog matrix-vector products on the test
+                 images, ||Y_analog - X W|| / ||X W|| (X the layer's actual inputs on the
+                 chip, W the digital weights; 0 = exact, 0.01 = 1 %)
+    clip         fraction of ADC conversions whose current fell outside the ADC range and
+                 was clipped to it (0 without an ADC)
+    adc ranges   the ADC full-scale current [A] of each cell plane (mean over chips)
+
+With no non-ideality configured nothing analog is simulated (analog = digital): give effects
+with --config FILE.toml (e.g. examples/rram_128.toml) or flags (--adc-bits, --r-row, ...).
 """
 
 from __future__ import annotations
@@ -16,6 +31,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+
+from ._data import DATASET_HELP, add_data_arguments, load_for_model
 
 HELP = "evaluate a network on simulated crossbar arrays (accuracy, per-layer statistics)"
 
@@ -100,12 +117,9 @@ def add_parser(subparsers) -> None:
                               formatter_class=argparse.RawDescriptionHelpFormatter,
                               epilog=__doc__.split("Examples::", 1)[1])
     p.add_argument("--model", default="default",
-                   help="shipped model name (default, wrn-16-4, ...) or a saved model path")
-    p.add_argument("--dataset", default="digits",
-                   help="digits (default); synthetic-HxWxC, e.g. synthetic-32x32x3 for "
-                        "wrn-16-4 (seeded random images and labels: timing only, accuracy is "
-                        "chance); or an .npz with x_train, y_train, x_val, y_val, x_test, "
-                        "y_test (NHWC)")
+                   help="shipped model name (default, wrn-16-4, ...), a saved model path or "
+                        "an .onnx file")
+    p.add_argument("--dataset", default="digits", help=DATASET_HELP)
     p.add_argument("--config", metavar="FILE.toml", help="analog configuration file")
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N test images")
     p.add_argument("--chips", default=None, metavar="LIST",
@@ -118,12 +132,12 @@ def add_parser(subparsers) -> None:
     p.add_argument("--energy-plot", metavar="OUT.png", default=None,
                    help="write a figure of the energy per image by layer and part")
     add_config_arguments(p)
+    add_data_arguments(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from ..errors import ConfigError
-    from ..network.data import load_dataset
     from ..network.evaluate import evaluate
     from ..network.model import load_model
     from ._progress import ProgressBar
@@ -149,10 +163,11 @@ def run(args) -> int:
 
         check_path(args.energy_plot)  # before the evaluation, not after it
     model = load_model(args.model)
-    dataset = load_dataset(args.dataset)
+    dataset = load_for_model(args, model, config.calibration_size)
     bar = ProgressBar("infer", enabled=False if args.no_progress else None)
     result = evaluate(model, config, dataset=dataset, limit=args.limit, chips=chips,
                       progress=bar, energy=not args.no_energy)
+    notes = config_notes(config, len(result.chips), ideal=args.ideal)
     if args.energy_plot:
         from ..network.energy import plot_breakdown
 
@@ -162,9 +177,12 @@ def run(args) -> int:
         d = result.to_dict()
         d["model"] = str(args.model)
         d["dataset"] = str(args.dataset)
+        d["notes"] = notes
         json.dump(d, sys.stdout)
         sys.stdout.write("\n")
         return 0
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     out = sys.stdout
     out.write(f"model {args.model}  data set {args.dataset}  {result.n_images} test images  "
               f"{len(result.chips)} chip(s)\n")
@@ -175,17 +193,42 @@ def run(args) -> int:
     out.write(f"time {result.seconds:.2f} s (setup {result.setup_seconds:.2f} s, "
               f"{result.per_image_seconds * 1e3:.3f} ms per image and chip); transfer-matrix "
               f"cache: {result.cache['misses']} computed, {result.cache['hits']} hits\n")
-    out.write(f"{'layer':<16}{'n_in':>6}{'n_out':>6}{'tiles':>6}{'rel.err':>10}"
-              f"{'clip':>9}  adc ranges [A]\n")
-    for s in result.layer_stats:
-        ranges = " ".join(f"{r:.3g}" for r in s.adc_ranges) or "-"
-        out.write(f"{s.name:<16}{s.n_in:>6}{s.n_out:>6}{s.tiles:>6}{s.rel_error:>10.4f}"
-                  f"{s.clip_fraction:>9.2e}  {ranges}\n")
+    out.write(layer_table(result.layer_stats))
     if result.energy:
         _write_energy(out, result)
     if args.energy_plot:
         out.write(f"energy figure {args.energy_plot}\n")
     return 0
+
+
+def config_notes(config, chips: int, *, ideal: bool = False) -> list[str]:
+    """What the user may not expect: nothing analog simulated, identical chips."""
+    notes = []
+    if not config.nonidealities and not ideal:
+        notes.append("no non-ideality is configured, so nothing analog was simulated and the "
+                     "analog accuracy equals the digital one; set effects with --config "
+                     "FILE.toml (e.g. examples/rram_128.toml) or flags such as --adc-bits, "
+                     "--programming-error/--programming-sigma, --r-row")
+    elif chips > 1 and not config.random_effects:
+        notes.append(f"the {chips} chips are identical: no random effect (programming "
+                     "error, read noise, stuck cells) is configured, so repeats only repeat "
+                     "the same chip")
+    return notes
+
+
+def layer_table(stats) -> str:
+    """The per-layer table, every column as wide as its widest entry (header included)."""
+    head = ["layer", "n_in", "n_out", "tiles", "rel.err", "clip", "adc ranges [A]"]
+    rows = [[s.name, str(s.n_in), str(s.n_out), str(s.tiles), f"{s.rel_error:.4f}",
+             f"{s.clip_fraction:.2e}", " ".join(f"{r:.3g}" for r in s.adc_ranges) or "-"]
+            for s in stats]
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    lines = []
+    for r in [head, *rows]:
+        cells = [r[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(r[1:-1], widths[1:-1],
+                                                                     strict=True)]
+        lines.append("  ".join(cells) + "  " + r[-1])
+    return "\n".join(lines) + "\n"
 
 
 def _write_energy(out, result) -> None:

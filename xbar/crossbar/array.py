@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..checks import check_options, memory_guard, real_array
 from ..errors import ConfigError, ShapeError, ValueRangeError
 from ..spice.circuit import Options
 from . import power, solver, transfer
@@ -39,10 +40,7 @@ __all__ = ["Crossbar", "CrossbarSolution", "LinearizedCrossbar"]
 
 def _array(name: str, value: Any, shapes: list[tuple[int, ...]]) -> np.ndarray:
     """Validate a nonnegative finite array against the allowed shapes; returns float array."""
-    try:
-        arr = np.array(value, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueRangeError(f"{name} must be numeric, got {type(value).__name__}") from None
+    arr = real_array(name, value)
     if arr.ndim > 0 and arr.shape not in shapes:
         want = " or ".join(str(s) for s in shapes)
         raise ShapeError(f"{name} has shape {arr.shape}; expected a scalar or {want}")
@@ -130,7 +128,7 @@ class Crossbar:
         maxiter: int = 20000,
         kernel: str = "auto",
     ) -> None:
-        G = np.array(G, dtype=float) if not isinstance(G, np.ndarray) else G.astype(float)
+        G = real_array("G", G)
         if G.ndim != 2 or G.shape[0] < 1 or G.shape[1] < 1:
             raise ShapeError(f"G must be a 2-D array (M, N) of conductances, got shape {G.shape}")
         self._M, self._N = G.shape
@@ -158,6 +156,9 @@ class Crossbar:
             self._g_selector = None
         self._selector = selector
         self.options = options if options is not None else Options()
+        check_options(self.options, "Crossbar options")
+        if isinstance(maxiter, bool) or not isinstance(maxiter, int | np.integer) or maxiter < 1:
+            raise ValueRangeError(f"maxiter={maxiter!r}: must be an integer >= 1")
         self.maxiter = int(maxiter)
         if kernel not in solver.KERNELS:
             raise ConfigError(f"kernel={kernel!r}; expected one of {solver.KERNELS}")
@@ -289,10 +290,7 @@ class Crossbar:
     # --------------------------------------------------------------- solves
     def _inputs(self, V: Any) -> np.ndarray:
         """Validated input voltages (K, M) [V]."""
-        try:
-            V = np.array(V, dtype=float)
-        except (TypeError, ValueError):
-            raise ValueRangeError("V must be numeric input voltages [V]") from None
+        V = real_array("V (input voltages [V])", V)
         if V.ndim == 1:
             V = V[None, :]
         if V.ndim != 2 or V.shape[1] != self._M:
@@ -300,6 +298,9 @@ class Crossbar:
                 f"V has shape {V.shape}; expected ({self._M},) or (K, {self._M}) "
                 f"for this {self._M}x{self._N} array"
             )
+        if V.shape[0] == 0:
+            raise ShapeError(f"V has shape {V.shape}: an empty batch (no input vector)",
+                             hint=f"give at least one input vector of length {self._M}")
         if not np.all(np.isfinite(V)):
             k, i = np.argwhere(~np.isfinite(V))[0]
             raise ValueRangeError(f"V[{k}, {i}] is {V[k, i]}; input voltages must be finite")
@@ -331,11 +332,13 @@ class Crossbar:
             When CG or Newton does not reach ``tol`` within the iteration limits.
         """
         V = self._inputs(V)
-        if not (0 < tol < 1):
-            raise ConfigError(f"tol={tol}; expected 0 < tol < 1")
-        return solver.solve(self.setup(), V, tol=tol, maxiter=self.maxiter,
-                            options=self.options, kernel=self.kernel, warm_start=warm_start,
-                            return_nodes=return_nodes)
+        if isinstance(tol, bool) or not isinstance(tol, int | float | np.number) \
+                or not (0 < tol < 1):
+            raise ConfigError(f"tol={tol!r}; expected a number with 0 < tol < 1")
+        with memory_guard(f"solving {V.shape[0]} input(s) on a {self._M}x{self._N} array"):
+            return solver.solve(self.setup(), V, tol=tol, maxiter=self.maxiter,
+                                options=self.options, kernel=self.kernel,
+                                warm_start=warm_start, return_nodes=return_nodes)
 
     # --------------------------------------------------------------- linear maps
     def transfer_matrix(self, method: str = "auto") -> np.ndarray:
@@ -375,8 +378,9 @@ class Crossbar:
         key = "W" if method == "auto" else ("W", method)
         W = self._cache.get(key)
         if W is None:
-            W, how = transfer.transfer_matrix(self.setup(), None, method, maxiter=self.maxiter,
-                                              kernel=self.kernel)
+            with memory_guard(f"the transfer matrix of a {self._M}x{self._N} array"):
+                W, how = transfer.transfer_matrix(self.setup(), None, method,
+                                                  maxiter=self.maxiter, kernel=self.kernel)
             W.setflags(write=False)
             self._cache[key] = W
             if method == "auto":

@@ -20,13 +20,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..checks import real_array
 from ..errors import ConfigError, ValueRangeError
 
 __all__ = ["Device", "Linear", "Sinh", "Exponential", "PowerLaw", "Tabulated"]
 
 
 def _param(name: str, value, *, positive: bool = True) -> np.ndarray | float:
-    arr = np.asarray(value, dtype=float)
+    arr = real_array(f"device parameter {name!r}", value)
     if not np.all(np.isfinite(arr)):
         raise ValueRangeError(f"device parameter {name!r} must be finite")
     if positive and np.any(arr <= 0):
@@ -216,8 +217,8 @@ class Tabulated(Device):
     def __post_init__(self):
         from scipy.interpolate import PchipInterpolator
 
-        v = np.asarray(self.v, dtype=float).ravel()
-        i = np.asarray(self.i, dtype=float).ravel()
+        v = real_array("Tabulated voltages v", self.v).ravel()
+        i = real_array("Tabulated currents i", self.i).ravel()
         if v.shape != i.shape or v.size < 2:
             raise ValueRangeError("Tabulated needs two equal-length columns v, i with >= 2 points")
         if not (np.all(np.isfinite(v)) and np.all(np.isfinite(i))):

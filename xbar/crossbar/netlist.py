@@ -81,8 +81,12 @@ def to_netlist(xb, path=None, V=None, *, title: str | None = None) -> str:
     str
         The netlist text.
     """
+    from ..checks import output_path, real_array
+
     M, N = xb.M, xb.N
-    V = np.zeros(M) if V is None else np.asarray(V, dtype=float)
+    V = np.zeros(M) if V is None else real_array("to_netlist: V", V)
+    if path is not None:
+        output_path(path, "netlist")
     if V.shape != (M,):
         from ..errors import ShapeError
 

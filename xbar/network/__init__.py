@@ -12,7 +12,8 @@ Images are NHWC throughout.  Core (layers, models, data, training, noise model):
 # ruff: noqa: F401  (re-exports: append your public names below)
 # analog evaluator (issue 5/7)
 from .config import AnalogConfig
-from .data import Dataset, load_dataset, synthetic_images
+from .data import Dataset, load_dataset, shaped_for, synthetic_images
+from .datasets import DataOptions
 from .evaluate import EvaluationResult, LayerStats, evaluate
 from .layers import (
     AvgPool2D,

@@ -16,7 +16,7 @@ times in seconds.
 >>> AnalogConfig.from_dict({"adc_bit": 8})
 Traceback (most recent call last):
 ...
-xbar.errors.ConfigError: error: unknown configuration field 'adc_bit'
+xbar.errors.UnknownFieldError: error: unknown configuration field 'adc_bit'
 hint: did you mean 'adc_bits'?
 """
 
@@ -24,13 +24,15 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, show
+from ..checks import read_text
+from ..errors import ConfigError, InputTypeError, UnknownFieldError, show
 
 __all__ = ["AnalogConfig", "CHOICES"]
 
@@ -274,7 +276,8 @@ class AnalogConfig:
                 close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.6)
                 hint = (f"did you mean {close[0]!r}?" if close
                         else "known fields: " + ", ".join(names))
-                raise ConfigError(f"unknown configuration field {key!r}{where}", hint=hint)
+                raise UnknownFieldError(f"unknown configuration field {key!r}{where}",
+                                        hint=hint)
             kwargs[key] = _coerce(key, value, types[key], where)
         cfg = cls(**kwargs)
         cfg.validate()
@@ -289,15 +292,13 @@ class AnalogConfig:
         (for example from command-line flags) replace values of the file.
         """
         path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise ConfigError(f"cannot read configuration file {str(path)!r}: "
-                              f"{exc.strerror}") from None
+        text = read_text(path, "configuration file")
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+        if isinstance(data.get("data"), dict):
+            data.pop("data")  # data-set options (xbar.network.datasets.DataOptions)
         if isinstance(data.get("analog"), dict):
             table = data.pop("analog")
             both = sorted(set(table) & set(data))
@@ -322,6 +323,36 @@ class AnalogConfig:
     def parasitics(self) -> bool:
         """True when any wire, driver or sense resistance is non-zero."""
         return any(r > 0 for r in (self.r_row, self.r_col, self.r_driver, self.r_sense))
+
+    @property
+    def nonidealities(self) -> list[str]:
+        """Names of the fields whose effect is on; empty when nothing analog is simulated.
+
+        >>> AnalogConfig().nonidealities
+        []
+        >>> AnalogConfig(adc_bits=8, r_row=1.0).nonidealities
+        ['adc_bits', 'r_row']
+        """
+        ideal = replace(self.as_ideal(), repeats=self.repeats)
+        return [f.name for f in fields(self) if getattr(self, f.name) != getattr(ideal, f.name)]
+
+    @property
+    def random_effects(self) -> list[str]:
+        """Fields of the effects that differ from chip to chip (or read to read).
+
+        Without any, every chip of ``repeats`` is the same chip.
+
+        >>> AnalogConfig(programming_error="weight_range", programming_sigma=0.1).random_effects
+        ['programming_sigma']
+        """
+        out = []
+        if self.programming_error != "none" and self.programming_sigma > 0:
+            out.append("programming_sigma")
+        if self.read_noise_sigma > 0:
+            out.append("read_noise_sigma")
+        if self.stuck_rate > 0:
+            out.append("stuck_rate")
+        return out
 
     @property
     def effective_adc_range(self) -> str | None:
@@ -430,6 +461,37 @@ class AnalogConfig:
         if self.weight_bits == 0:
             return 0
         return self.weight_bits - 1 if self.mapping == "differential" else self.weight_bits
+
+
+def _unknown_field_hint(key: Any) -> str:
+    names = AnalogConfig.field_names()
+    close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else "known fields: " + ", ".join(names)
+
+
+_dataclass_init = AnalogConfig.__init__
+
+
+def _checked_init(self, *args: Any, **kwargs: Any) -> None:
+    """The dataclass ``__init__``, with unknown or surplus fields as xbar errors."""
+    names = AnalogConfig.field_names()
+    if len(args) > len(names):
+        raise InputTypeError(f"AnalogConfig takes at most {len(names)} positional fields, "
+                             f"got {len(args)}", hint="pass fields by name: adc_bits=8")
+    for key in kwargs:
+        if key not in names:
+            raise UnknownFieldError(f"unknown configuration field {key!r}",
+                                    hint=_unknown_field_hint(key))
+    given = names[:len(args)]
+    both = [n for n in given if n in kwargs]
+    if both:
+        raise InputTypeError(f"AnalogConfig field {both[0]!r} given twice (by position and "
+                             "by name)")
+    _dataclass_init(self, *args, **kwargs)
+
+
+_checked_init = functools.wraps(_dataclass_init)(_checked_init)
+AnalogConfig.__init__ = _checked_init  # type: ignore[method-assign]
 
 
 def _coerce(name: str, value: Any, typ: type, where: str) -> Any:

@@ -68,6 +68,9 @@ class Dataset:
             if len(shape) == 3:
                 hint = (f"data set 'synthetic-{shape[0]}x{shape[1]}x{shape[2]}' has random "
                         f"{shape} images (for timing only)")
+                if len(self.input_shape) == 3 and self.input_shape[2] == shape[2]:
+                    hint = (f"resize or crop the images to {shape[0]},{shape[1]} "
+                            "(--resize H,W / --crop H,W, or size / crop in [data]); " + hint)
             raise ModelError(
                 f"model {model.name!r} takes inputs {shape} with "
                 f"{model.classes} classes, but data set {self.name!r} has inputs "
@@ -166,6 +169,10 @@ def read_npz(path: str | Path, what: str = "file") -> dict[str, np.ndarray]:
             except bad as exc:
                 raise ModelError(f"{what} {str(path)!r}: array {key!r} cannot be read "
                                  f"({_why(exc)})") from None
+            if arr.dtype.kind == "c":
+                raise ModelError(f"{what} {str(path)!r}: array {key!r} holds complex numbers; "
+                                 "xbar works with real quantities only (the imaginary part "
+                                 "is never dropped)")
             if arr.dtype.kind not in "biuf":
                 raise ModelError(f"{what} {str(path)!r}: array {key!r} has dtype {arr.dtype}, "
                                  "expected numbers")
@@ -232,7 +239,7 @@ def synthetic_dataset(input_shape: tuple[int, int, int], classes: int = SYNTHETI
     return Dataset(*parts, name=f"synthetic-{h}x{w}x{c}", classes=int(classes))
 
 
-def load_dataset(name: str | Path = "digits") -> Dataset:
+def load_dataset(name: str | Path = "digits", options=None) -> Dataset:
     """Load an embedded data set, a synthetic one, or an ``.npz`` with the six split arrays.
 
     Parameters
@@ -242,7 +249,12 @@ def load_dataset(name: str | Path = "digits") -> Dataset:
         images and labels, 10 classes, 256 / 64 / 256 train / validation / test images;
         **for timing large models only**, its accuracy is chance level); or a path to
         an ``.npz`` holding ``x_train, y_train, x_val, y_val, x_test, y_test`` (NHWC
-        images, integer labels).  The file is read without pickle.
+        images, integer labels); or a data set on disk in its distribution format,
+        ``"cifar10:PATH"``, ``"cifar100:PATH"``, ``"mnist:PATH"``,
+        ``"fashion-mnist:PATH"``, ``"folder:PATH"``, ``"npz:PATH"`` (``x``/``y``),
+        see :mod:`xbar.network.datasets`.  Files are read without pickle.
+    options : xbar.network.datasets.DataOptions, optional
+        Normalisation, resizing, cropping, layout and limits for data sets on disk.
 
     Raises
     ------
@@ -272,13 +284,39 @@ def load_dataset(name: str | Path = "digits") -> Dataset:
             raise ModelError(f"data set {str(name)!r}: image size must be at least 1x1x1 "
                              "and at most 2**20 values")
         return synthetic_dataset(shape)
+    from .datasets import FORMATS, load_from_disk
+
     path = Path(name)
-    if path.suffix == ".npz" or path.exists():
+    prefix = str(name).partition(":")[0].lower()
+    if path.suffix == ".npz" and options is None and path.is_file():
         arr = read_npz(path, "data set file")
-        return _dataset_from_arrays(arr, str(path), path.stem)
+        if "x" not in arr:  # the six split arrays (checked one by one)
+            return _dataset_from_arrays(arr, str(path), path.stem)
+    if prefix in FORMATS or path.suffix == ".npz" or path.exists():
+        return load_from_disk(str(name), options)
     raise ModelError(f"unknown data set {str(name)!r}",
-                     hint="'digits', 'synthetic-HxWxC' (timing only), or the path of an .npz "
-                          "with x_train, y_train, x_val, y_val, x_test, y_test")
+                     hint="'digits', 'synthetic-HxWxC' (timing only), FORMAT:PATH with FORMAT "
+                          "one of " + ", ".join(FORMATS) + ", or the path of an .npz")
+
+
+def shaped_for(dataset: Dataset, model) -> Dataset:
+    """``dataset`` with its images flattened when ``model`` takes flat inputs of that size.
+
+    Images are flattened in (C, H, W) order for models imported from ONNX (what
+    ``x.view(x.size(0), -1)`` on NCHW tensors gives) and in (H, W, C) order for
+    xbar's own models; any other data set is returned unchanged.
+    """
+    shape = tuple(model.input_shape)
+    if (len(shape) != 1 or dataset.x_test.ndim != 4
+            or int(np.prod(dataset.input_shape)) != shape[0]):
+        return dataset
+    chw = getattr(model, "meta", {}).get("source") == "onnx"
+
+    def flat(x: np.ndarray) -> np.ndarray:
+        return (x.transpose(0, 3, 1, 2) if chw else x).reshape(len(x), -1)
+
+    return Dataset(flat(dataset.x_train), dataset.y_train, flat(dataset.x_val), dataset.y_val,
+                   flat(dataset.x_test), dataset.y_test, dataset.name, dataset.classes)
 
 
 def synthetic_images(n: int, input_shape: tuple[int, ...] = (32, 32, 3), seed: int = 0

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, ModelError, show
+from ..errors import ConfigError, ModelError, ValueRangeError, show
 from .config import AnalogConfig
 from .mapping import LayerMapping, map_weights
 from .nonideal import (
@@ -215,6 +215,16 @@ def plan_network(model, config: AnalogConfig) -> tuple[Any, list[LayerPlan]]:
 
 
 # ------------------------------------------------------------------------------ one chip
+def not_finite(layer: str, chip: int, config: AnalogConfig) -> ValueRangeError:
+    """The error for a layer whose analog outputs overflowed to inf or NaN."""
+    return ValueRangeError(
+        f"layer {layer!r} (chip {chip}): the simulated array outputs are not finite numbers "
+        f"(currents overflowed with g_max={config.g_max:g} S, v_read={config.v_read:g} V, "
+        f"device={config.device!r}); no accuracy can be computed",
+        hint="use physical values: conductances of micro- to millisiemens and read voltages "
+             "below a few volts")
+
+
 class AnalogLayer:
     """One matmul layer programmed on one chip; :meth:`mvm` runs it on its tiles."""
 
@@ -340,7 +350,10 @@ class AnalogNetwork:
             alayer = self.layers[layer.name]
         except KeyError:
             raise ModelError(f"layer {layer.name!r} was not programmed on the chip") from None
-        return alayer.mvm(X2d, self._rng, calibrate=self._calibrate)
+        Y = alayer.mvm(X2d, self._rng, calibrate=self._calibrate)
+        if not np.all(np.isfinite(Y)):
+            raise not_finite(layer.name, self.chip, self.config)
+        return Y
 
     def calibrate(self, folded_model, x_cal: np.ndarray) -> None:
         """Set input and ADC ranges of every layer from calibration images."""

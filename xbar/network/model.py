@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy as _copy
 import json
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -452,6 +453,9 @@ def _layer_from_config(cfg: dict, where: str) -> Layer:
         raise ModelError(f"{where}: unknown layer type {kind!r}",
                          hint="one of " + ", ".join(sorted(ALL_TYPES)))
     kw = {k: v for k, v in cfg.items() if k not in ("type", "inputs")}
+    if isinstance(kw.get("name"), str):
+        where = f"{where} (layer {kw['name']!r}, type {kind})"
+    _check_layer_fields(cls, kw, where)
     if cls is Residual:
         kw["body"] = [_layer_from_config(c, f"{where}.body[{i}]")
                       for i, c in enumerate(kw.get("body") or [])]
@@ -460,8 +464,52 @@ def _layer_from_config(cfg: dict, where: str) -> Layer:
             _layer_from_config(c, f"{where}.shortcut[{i}]") for i, c in enumerate(sc)]
     try:
         return cls(**kw)
-    except TypeError as exc:
-        raise ModelError(f"{where}: bad fields for layer type {kind!r}: {exc}") from None
+    except XbarError as exc:
+        exc.add_context(where)  # the layer's own message, placed in the file
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"{where}: bad layer description: {exc}") from None
+    except MemoryError as exc:
+        sizes = {k: v for k, v in kw.items() if isinstance(v, int) and not isinstance(v, bool)}
+        big = max(sizes, key=sizes.get) if sizes else "a size field"
+        raise ModelError(f"{where}: the layer's arrays do not fit in memory ({exc}); is field "
+                         f"{big!r} = {sizes.get(big)} right?") from None
+
+
+_FIELD_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "None": (type(None),),
+                "bool": (bool,)}
+
+
+def _check_layer_fields(cls: type, kw: dict, where: str) -> None:
+    """Unknown, missing and wrongly typed fields of a layer description, named one by one."""
+    import inspect
+
+    params = dict(inspect.signature(cls.__init__).parameters)
+    params.pop("self", None)
+    free = [n for n, p in params.items() if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+    for n in free:
+        params.pop(n)
+    for key in kw:
+        if key not in params and not free:
+            raise ModelError(f"{where}: unknown field {key!r} for a {cls.__name__} layer",
+                             hint="fields: " + ", ".join(params))
+    for name, p in params.items():
+        if p.default is inspect.Parameter.empty and name not in kw:
+            raise ModelError(f"{where}: field {name!r} is missing")
+        if name not in kw or not isinstance(p.annotation, str):
+            continue
+        allowed = [_FIELD_TYPES.get(t.strip()) for t in p.annotation.split("|")]
+        if any(a is None for a in allowed):
+            continue  # arrays, lists of layers: checked by the layer itself
+        value = kw[name]
+        ok = any(isinstance(value, a) for a in allowed) and not (
+            isinstance(value, bool) and bool not in sum(allowed, ()))
+        if not ok:
+            raise ModelError(f"{where}: field {name!r} = {value!r} must be {p.annotation}")
+        if isinstance(value, int | float) and not isinstance(value, bool) and not (
+                math.isfinite(value) and value >= 0):
+            raise ModelError(f"{where}: field {name!r} = {value!r} must be a finite number "
+                             ">= 0")
 
 
 def model_from_config(cfg: dict, arrays: dict[str, np.ndarray] | None = None,
@@ -474,7 +522,16 @@ def model_from_config(cfg: dict, arrays: dict[str, np.ndarray] | None = None,
     :class:`~xbar.errors.ShapeError` for layers whose shapes do not chain.
     """
     if not isinstance(cfg, dict) or cfg.get("format") != FORMAT:
-        raise ModelError(f"{source}: not an xbar model description (format != {FORMAT!r})")
+        raise ModelError(f"{source}: not a valid xbar model file: its 'format' field is not "
+                         f"{FORMAT!r}")
+    version = cfg.get("version", 1)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ModelError(f"{source}: field 'version' must be a positive integer, got "
+                         f"{version!r}")
+    if version > FORMAT_VERSION:
+        raise ModelError(f"{source}: model format version {version} is newer than this xbar "
+                         f"reads (version {FORMAT_VERSION})",
+                         hint="upgrade xbar, or save the model again with this version")
     if cfg.get("layout", "NHWC") != "NHWC":
         raise ModelError(f"{source}: layout {cfg.get('layout')!r} unsupported (NHWC only)")
     if not isinstance(cfg.get("layers"), list):
@@ -503,7 +560,9 @@ def model_from_config(cfg: dict, arrays: dict[str, np.ndarray] | None = None,
     except KeyError as exc:
         raise ModelError(f"{source}: missing field {exc.args[0]!r}") from None
     except XbarError as exc:
-        raise type(exc)(f"{source}: {exc.message}", hint=exc.hint) from None
+        if not exc.message.startswith(source):
+            exc.add_context(source)
+        raise
     except (TypeError, ValueError) as exc:
         raise ModelError(f"{source}: bad layer description: {exc}") from None
     if arrays is not None:

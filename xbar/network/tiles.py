@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import ValueRangeError
 from .config import AnalogConfig
 from .mapping import LayerMapping, Plane
 
@@ -280,6 +281,31 @@ def default_cache() -> TransferCache:
     return _DEFAULT_CACHE
 
 
+#: most terms of the sinh series that the linearised nonlinear mode sums
+MAX_SINH_TERMS = 40
+
+
+def sinh_terms(x: float, rel: float = 1e-12) -> int:
+    """Terms n = 1.. of ``sinh(x) - x`` needed until the next is below ``rel`` (log space).
+
+    Raises :class:`~xbar.errors.ValueRangeError` when more than :data:`MAX_SINH_TERMS` are
+    needed: the truncated series would be silently wrong, never an answer to return.
+
+    >>> sinh_terms(0.8), sinh_terms(4.0)
+    (6, 12)
+    """
+    logx = math.log(x) if x > 0 else -math.inf
+    n = 1
+    while (2 * n + 2) * logx - math.lgamma(2 * n + 4) > math.log(rel):
+        if n >= MAX_SINH_TERMS:
+            raise ValueRangeError(
+                f"device_k x cell voltage = {x:.3g} is too large for nonlinear_mode="
+                f"'linearized': its sinh series does not converge in {MAX_SINH_TERMS} terms",
+                hint="use nonlinear_mode='exact', a smaller v_read or a smaller device_k")
+        n += 1
+    return n
+
+
 @dataclass
 class Tile:
     """A programmed tile of one chip: conductances, transfer matrix and how to read it.
@@ -302,11 +328,7 @@ class Tile:
 
     def _sinh_series(self, k: float, v_max: float) -> list[np.ndarray]:
         """``c_n G a^(2n+1)`` for the terms n = 1, 2, ... that matter up to ``v_max``."""
-        x = k * v_max
-        n_needed = 1
-        while x ** (2 * n_needed + 2) / math.factorial(2 * n_needed + 3) > 1e-12 \
-                and n_needed < 40:
-            n_needed += 1
+        n_needed = sinh_terms(k * v_max)
         if len(self._series) < n_needed:
             a = np.divide(self.W_eff, self.G, out=np.zeros_like(self.G), where=self.G > 0)
             np.clip(a, 0.0, 1.0, out=a)

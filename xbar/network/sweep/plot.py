@@ -123,6 +123,10 @@ def plot_sweep(
     """
     if band not in ("std", "minmax", "none"):
         raise ConfigError(f"band must be 'std', 'minmax' or 'none', got {band!r}")
+    if path is not None:
+        from ...plot import check_path
+
+        check_path(path)  # a missing folder or an unknown suffix, before drawing
     if ax is None:
         from matplotlib.figure import Figure
 

@@ -1,0 +1,174 @@
+"""Checks of user input shared by the library and the CLI, each raising an xbar error.
+
+Every public entry point that takes arrays, files or sizes from a user goes through one of
+these, so a whole class of bad input gets one clear message rather than a numpy or OS
+traceback: :func:`real_array` (numbers, not text, objects or complex values),
+:func:`read_text` (a UTF-8 text file), :func:`output_path` (a file that can be written),
+:func:`memory_guard` (``MemoryError`` becomes :class:`~xbar.errors.ResourceError`) and
+:func:`check_options` (simulator tolerances).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigError, InputTypeError, ResourceError, ValueRangeError, XbarError
+
+__all__ = ["check_options", "memory_guard", "output_path", "read_text", "real_array"]
+
+
+def real_array(name: str, value: Any) -> np.ndarray:
+    """``value`` as a float64 array, refusing anything that is not real numbers.
+
+    Text (also numeric text such as ``"1e-6"``), complex numbers (never silently dropping
+    the imaginary part), objects, ``None`` and ragged nested lists are refused naming
+    ``name``.  Booleans and integers convert.
+
+    Raises
+    ------
+    InputTypeError
+        A value of the wrong kind (a ``TypeError`` too).
+
+    Examples
+    --------
+    >>> real_array("G", [[1e-6, 2e-6]]).dtype
+    dtype('float64')
+    >>> real_array("G", [1e-6 + 1e-9j])
+    Traceback (most recent call last):
+    ...
+    xbar.errors.InputTypeError: error: G holds complex numbers; xbar works with real quantities only
+    hint: pass the real part explicitly (np.real) if that is what you mean
+    """
+    if value is None:
+        raise InputTypeError(f"{name} is missing (got None)")
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as exc:  # ragged nested sequences
+        raise InputTypeError(f"{name} is not a rectangular array of numbers: {exc}") from None
+    kind = arr.dtype.kind
+    if kind == "c":
+        raise InputTypeError(
+            f"{name} holds complex numbers; xbar works with real quantities only",
+            hint="pass the real part explicitly (np.real) if that is what you mean")
+    if kind in "USO" or kind not in "biuf":
+        what = {"U": "text", "S": "bytes", "O": "Python objects"}.get(kind, f"{arr.dtype}")
+        sample = arr.flat[0] if arr.size else None
+        sample = sample.item() if isinstance(sample, np.generic) else sample
+        raise InputTypeError(f"{name} must hold numbers, got {what}"
+                             + (f" (for example {sample!r})" if sample is not None else ""),
+                             hint="convert it first, e.g. np.asarray(x, dtype=float)")
+    return arr.astype(float)
+
+
+def read_text(path: str | os.PathLike, what: str) -> str:
+    """The text of a UTF-8 file; a missing, unreadable or non-UTF-8 file is a ConfigError.
+
+    The message names ``what`` (for example "configuration file"), the path and, for bad
+    bytes, their offset.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except IsADirectoryError:
+        raise ConfigError(f"{what} {str(path)!r} is a directory, not a file") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {str(path)!r}: {exc.strerror or exc}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{what} {str(path)!r} is not UTF-8 text: byte {raw[exc.start]:#04x} at offset "
+            f"{exc.start} ({exc.reason})",
+            hint="save the file as UTF-8") from None
+
+
+def output_path(path: str | os.PathLike, what: str = "output") -> Path:
+    """Check that ``path`` can be created or overwritten, before any work is done.
+
+    Raises
+    ------
+    ConfigError
+        The folder does not exist, is not a folder or is not writable, or the path is a
+        directory.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"cannot write {what} {str(path)!r}: it is a directory",
+                          hint="give a file name")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.exists():
+        raise ConfigError(f"cannot write {what} {str(path)!r}: folder {str(parent)!r} "
+                          "does not exist", hint="create the folder first")
+    if not parent.is_dir():
+        raise ConfigError(f"cannot write {what} {str(path)!r}: {str(parent)!r} is not a folder")
+    if not os.access(parent, os.W_OK):
+        raise ConfigError(f"cannot write {what} {str(path)!r}: folder {str(parent)!r} is not "
+                          "writable")
+    return path
+
+
+@contextmanager
+def memory_guard(what: str) -> Iterator[None]:
+    """Turn a ``MemoryError`` raised in the block into a :class:`ResourceError` naming ``what``.
+
+    >>> with memory_guard("a 10x10 solve"):
+    ...     pass
+    """
+    try:
+        yield
+    except XbarError:
+        raise
+    except MemoryError as exc:
+        detail = f" ({exc})" if str(exc) else ""
+        raise ResourceError(f"not enough memory for {what}{detail}",
+                            hint="use a smaller array, fewer inputs at once, or a machine "
+                                 "with more memory") from None
+
+
+#: Options fields that must be positive finite numbers, and the integer iteration limits
+_POSITIVE = ("reltol", "abstol", "vntol")
+_ITERATIONS = ("itl1", "itl2")
+
+
+def check_options(options: Any, where: str = "options") -> None:
+    """Validate simulator options (``xbar.Options``) where they are given.
+
+    ``reltol`` must be in (0, 1), ``abstol`` and ``vntol`` positive, ``gmin`` >= 0, the
+    iteration limits at least 1, temperatures finite and above absolute zero.
+
+    Raises
+    ------
+    ConfigError or ValueRangeError
+        Naming the field and ``where``.
+    """
+    for name in (*_POSITIVE, "gmin", *_ITERATIONS, "temp", "tnom"):
+        if not hasattr(options, name):
+            raise ConfigError(f"{where} must be an xbar.Options, got {type(options).__name__}")
+    for name in (*_POSITIVE, "gmin", "temp", "tnom"):
+        v = getattr(options, name)
+        if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating) \
+                or not math.isfinite(float(v)):
+            raise ValueRangeError(f"{where}.{name}={v!r}: must be a finite number")
+    for name in _POSITIVE:
+        if not getattr(options, name) > 0:
+            raise ValueRangeError(f"{where}.{name}={getattr(options, name)!r}: must be positive")
+    if not options.reltol < 1:
+        raise ValueRangeError(f"{where}.reltol={options.reltol!r}: must be below 1 "
+                              "(a relative tolerance, SPICE's default is 1e-3)")
+    if options.gmin < 0:
+        raise ValueRangeError(f"{where}.gmin={options.gmin!r}: must not be negative")
+    for name in _ITERATIONS:
+        v = getattr(options, name)
+        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
+            raise ValueRangeError(f"{where}.{name}={v!r}: must be an integer >= 1")
+    for name in ("temp", "tnom"):
+        if getattr(options, name) <= -273.15:
+            raise ValueRangeError(f"{where}.{name}={getattr(options, name)!r} degC: below "
+                                  "absolute zero")

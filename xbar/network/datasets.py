@@ -1,0 +1,444 @@
+"""Image data sets from disk, in their standard distribution formats (never unpickled).
+
+``load_dataset("cifar10:PATH")`` and friends (see :func:`xbar.network.load_dataset`):
+
+``cifar10:PATH``
+    The CIFAR-10 *binary* distribution: ``PATH`` is ``cifar-10-batches-bin/`` (or
+    its parent) with ``data_batch_1.bin`` ... ``data_batch_5.bin`` and
+    ``test_batch.bin``; records of 1 label byte + 3072 pixel bytes (R, G, B planes
+    of 32x32).
+``cifar100:PATH``
+    The CIFAR-100 binary distribution: ``cifar-100-binary/`` with ``train.bin`` and
+    ``test.bin``; records of a coarse and a fine label byte + 3072 pixel bytes;
+    ``label = "fine"`` (100 classes, default) or ``"coarse"`` (20 classes).
+``mnist:PATH`` / ``fashion-mnist:PATH``
+    idx files ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
+    ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``, plain or ``.gz``.
+``folder:PATH``
+    One sub-folder of images per class (PNG, JPEG, ... through Pillow), classes in
+    sorted folder-name order; ``PATH/train/`` and ``PATH/test/`` when present, else
+    every image is a test image.
+``npz:PATH`` (or a path ending in ``.npz``)
+    Arrays ``x`` and ``y`` (test images and labels; ``x_train``/``y_train``
+    optional), or the six split arrays ``x_train, y_train, x_val, y_val, x_test,
+    y_test``.  Images NHWC or NCHW (``layout``), uint8 (0..255) or floats.
+
+Pixels are scaled to [0, 1] (uint8 / 255), then optionally resized (bilinear,
+``size``), centre-cropped (``crop``) and normalised per channel (``(x - mean) /
+std``).  Images are NHWC float64.  Without a training split, calibration (ADC and
+input ranges) uses the test images themselves.  ``limit`` / ``train_limit`` read
+only the first images of each split (the files are read lazily where the format
+allows).  Errors name the file and the expected form.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError, ModelError
+
+__all__ = ["DataOptions", "load_from_disk", "FORMATS"]
+
+FORMATS = ("cifar10", "cifar100", "mnist", "fashion-mnist", "folder", "npz")
+_CIFAR_BYTES = 3072
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """How images from disk are read and prepared.
+
+    Attributes
+    ----------
+    mean, std : tuple of float, optional
+        Per-channel normalisation ``(x - mean) / std`` on pixels scaled to [0, 1]
+        (one value applies to every channel).
+    size : tuple (H, W), optional
+        Resize every image to ``H x W`` (bilinear) before cropping.
+    crop : tuple (H, W), optional
+        Centre crop to ``H x W``.
+    layout : {"NHWC", "NCHW"}
+        Layout of image arrays in ``.npz`` files.
+    label : {"fine", "coarse"}
+        CIFAR-100 labels.
+    limit, train_limit : int, optional
+        Read at most this many test / training images.
+    """
+
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    size: tuple[int, int] | None = None
+    crop: tuple[int, int] | None = None
+    layout: str = "NHWC"
+    label: str = "fine"
+    limit: int | None = None
+    train_limit: int | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "data options") -> DataOptions:
+        """Options from a ``[data]`` table or flags (``mean = [0.49, 0.48, 0.45]``, ...)."""
+        known = {"mean", "std", "size", "crop", "layout", "label", "limit", "train_limit"}
+        kw = {}
+        for key, value in data.items():
+            if key not in known:
+                raise ConfigError(f"{source}: unknown data option {key!r}",
+                                  hint="one of " + ", ".join(sorted(known)))
+            if value is None:
+                continue
+            if key in ("mean", "std"):
+                kw[key] = _floats(value, f"{source}: {key}")
+            elif key in ("size", "crop"):
+                kw[key] = _pair(value, f"{source}: {key}")
+            elif key in ("limit", "train_limit"):
+                if isinstance(value, bool) or not isinstance(value, int | str):
+                    raise ConfigError(f"{source}: {key} must be a positive integer")
+                try:
+                    v = int(value)
+                except ValueError:
+                    raise ConfigError(f"{source}: {key} {value!r} is not an integer") from None
+                if v < 1:
+                    raise ConfigError(f"{source}: {key} must be at least 1, got {v}")
+                kw[key] = v
+            else:
+                kw[key] = str(value).upper() if key == "layout" else str(value).lower()
+        opts = cls(**kw)
+        opts.check(source)
+        return opts
+
+    def check(self, source: str = "data options") -> None:
+        if self.layout not in ("NHWC", "NCHW"):
+            raise ConfigError(f"{source}: layout {self.layout!r} must be NHWC or NCHW")
+        if self.label not in ("fine", "coarse"):
+            raise ConfigError(f"{source}: label {self.label!r} must be fine or coarse")
+        if self.std is not None and any(s <= 0 for s in self.std):
+            raise ConfigError(f"{source}: std values must be > 0, got {list(self.std)}")
+
+
+def _floats(value, what: str) -> tuple[float, ...]:
+    items = value.split(",") if isinstance(value, str) else (
+        value if isinstance(value, list | tuple) else [value])
+    try:
+        out = tuple(float(v) for v in items)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{what}: expected numbers, e.g. 0.49,0.48,0.45, got {value!r}") from None
+    if not out or not all(np.isfinite(out)):
+        raise ConfigError(f"{what}: expected finite numbers, got {value!r}")
+    return out
+
+
+def _pair(value, what: str) -> tuple[int, int]:
+    items = re.split(r"[x,]", value) if isinstance(value, str) else (
+        value if isinstance(value, list | tuple) else [value, value])
+    try:
+        out = tuple(int(v) for v in items)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{what}: expected H,W (e.g. 32,32), got {value!r}") from None
+    if len(out) == 1:
+        out = out * 2
+    if len(out) != 2 or min(out) < 1:
+        raise ConfigError(f"{what}: expected two positive integers H,W, got {value!r}")
+    return out
+
+
+# ------------------------------------------------------------------------------ readers
+def _read(path: Path, what: str) -> bytes:
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as fh:
+                return fh.read()
+        return path.read_bytes()
+    except (OSError, EOFError) as exc:
+        raise ModelError(f"cannot read {what} {str(path)!r}: {exc}") from None
+
+
+def _cifar_records(path: Path, head: int, classes: int, limit: int | None,
+                   label_index: int) -> tuple[np.ndarray, np.ndarray]:
+    rec = head + _CIFAR_BYTES
+    if not path.is_file():
+        raise ModelError(f"CIFAR file {str(path)!r} does not exist")
+    size = path.stat().st_size
+    if size == 0 or size % rec:
+        raise ModelError(f"CIFAR file {str(path)!r} has {size} bytes, not a whole number of "
+                         f"{rec}-byte records ({head} label byte(s) + 3072 pixel bytes)",
+                         hint="use the binary distribution (cifar-10-batches-bin, "
+                              "cifar-100-binary), not the Python (pickled) one")
+    n = size // rec if limit is None else min(size // rec, limit)
+    with open(path, "rb") as fh:
+        raw = np.frombuffer(fh.read(n * rec), dtype=np.uint8).reshape(n, rec)
+    y = raw[:, label_index].astype(np.int64)
+    if y.size and y.max() >= classes:
+        bad = int(np.argmax(y >= classes))
+        raise ModelError(f"CIFAR file {str(path)!r}: record {bad} has label {int(y[bad])}, "
+                         f"expected 0..{classes - 1}")
+    x = raw[:, head:].reshape(n, 3, 32, 32).transpose(0, 2, 3, 1)
+    return x, y
+
+
+def _cifar(root: Path, kind: str, opts: DataOptions):
+    if kind == "cifar10":
+        sub = root / "cifar-10-batches-bin"
+        root = sub if sub.is_dir() else root
+        train = [root / f"data_batch_{k}.bin" for k in range(1, 6)]
+        test, head, classes, li = root / "test_batch.bin", 1, 10, 0
+    else:
+        sub = root / "cifar-100-binary"
+        root = sub if sub.is_dir() else root
+        train = [root / "train.bin"]
+        test, head = root / "test.bin", 2
+        classes, li = (100, 1) if opts.label == "fine" else (20, 0)
+    if not test.is_file():
+        folder = "cifar-10-batches-bin" if kind == "cifar10" else "cifar-100-binary"
+        raise ModelError(f"{kind}: {str(test)!r} does not exist",
+                         hint=f"PATH is the folder of the binary distribution ({folder}) or "
+                              "its parent")
+    x_test, y_test = _cifar_records(test, head, classes, opts.limit, li)
+    xs, ys, left = [], [], opts.train_limit
+    for f in train:
+        if not f.is_file() or left == 0:
+            continue
+        x, y = _cifar_records(f, head, classes, left, li)
+        xs.append(x)
+        ys.append(y)
+        left = None if left is None else left - len(y)
+    x_train = np.concatenate(xs) if xs else None
+    y_train = np.concatenate(ys) if ys else None
+    return x_train, y_train, x_test, y_test, classes
+
+
+def _idx(path: Path, rank: int, limit: int | None) -> np.ndarray:
+    data = _read(path, "idx file")
+    magic = 0x800 + rank
+    if len(data) < 4 + 4 * rank or int.from_bytes(data[:4], "big") != magic:
+        raise ModelError(f"{str(path)!r} is not an idx{rank} file of unsigned bytes "
+                         f"(magic 0x{magic:08x})", hint="MNIST/Fashion-MNIST idx format")
+    dims = [int.from_bytes(data[4 + 4 * k:8 + 4 * k], "big") for k in range(rank)]
+    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * rank)
+    if body.size != int(np.prod(dims)):
+        raise ModelError(f"idx file {str(path)!r}: header says {dims} ({int(np.prod(dims))} "
+                         f"bytes) but {body.size} bytes follow")
+    arr = body.reshape(dims)
+    return arr if limit is None else arr[:limit]
+
+
+def _find(root: Path, stem: str) -> Path | None:
+    for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"),
+                 stem.replace("-idx", ".idx") + ".gz"):
+        if (root / name).is_file():
+            return root / name
+    return None
+
+
+def _mnist(root: Path, kind: str, opts: DataOptions):
+    parts = {}
+    for split, prefix in (("train", "train"), ("test", "t10k")):
+        img, lab = _find(root, f"{prefix}-images-idx3-ubyte"), _find(root, f"{prefix}-labels-"
+                                                                           "idx1-ubyte")
+        if split == "test" and (img is None or lab is None):
+            raise ModelError(f"{kind}: {str(root)!r} lacks t10k-images-idx3-ubyte and/or "
+                             "t10k-labels-idx1-ubyte (plain or .gz)")
+        if img is None or lab is None:
+            parts[split] = (None, None)
+            continue
+        limit = opts.limit if split == "test" else opts.train_limit
+        x, y = _idx(img, 3, limit), _idx(lab, 1, limit).astype(np.int64)
+        if len(x) != len(y):
+            raise ModelError(f"{kind}: {img.name} holds {len(x)} images but {lab.name} "
+                             f"{len(y)} labels")
+        if y.size and y.max() > 9:
+            raise ModelError(f"{kind}: {str(lab)!r} has label {int(y.max())}, expected 0..9")
+        parts[split] = (x[..., None], y)
+    return (*parts["train"], *parts["test"], 10)
+
+
+def _images(folder: Path, classes: list[str], limit: int | None, mode: str | None):
+    from PIL import Image, UnidentifiedImageError
+
+    xs, ys = [], []
+    for c, name in enumerate(classes):
+        d = folder / name
+        for f in sorted(p for p in d.iterdir() if p.is_file()) if d.is_dir() else []:
+            if limit is not None and len(xs) >= limit:
+                break
+            try:
+                with Image.open(f) as im:
+                    mode = mode or ("L" if im.mode in ("L", "1", "I;16") else "RGB")
+                    arr = np.asarray(im.convert(mode))
+            except (UnidentifiedImageError, OSError) as exc:
+                raise ModelError(f"cannot read image {str(f)!r}: {exc}") from None
+            arr = arr[..., None] if arr.ndim == 2 else arr
+            xs.append(arr)
+            ys.append(c)
+    return xs, np.asarray(ys, dtype=np.int64), mode
+
+
+def _folder(root: Path, opts: DataOptions):
+    if not root.is_dir():
+        raise ModelError(f"image folder {str(root)!r} does not exist")
+    split = (root / "train").is_dir() and (root / "test").is_dir()
+    test_dir = root / "test" if split else root
+    classes = sorted(p.name for p in test_dir.iterdir() if p.is_dir())
+    if not classes:
+        raise ModelError(f"image folder {str(test_dir)!r} has no class sub-folders",
+                         hint="PATH/<class>/<image>.png (or PATH/train/... and PATH/test/...)")
+    x_test, y_test, mode = _images(test_dir, classes, opts.limit, None)
+    if not x_test:
+        raise ModelError(f"image folder {str(test_dir)!r} holds no images")
+    x_train = y_train = None
+    if split:
+        x_train, y_train, _ = _images(root / "train", classes, opts.train_limit, mode)
+    return x_train, y_train, x_test, y_test, len(classes)
+
+
+# --------------------------------------------------------------------------- preparation
+def _prepare(x, opts: DataOptions, what: str) -> np.ndarray:
+    """Stack, scale to [0, 1], resize, crop and normalise images into NHWC float64."""
+    def unit(a: np.ndarray) -> np.ndarray:
+        return a.astype(float) / (255.0 if a.dtype == np.uint8 else 1.0)
+
+    if isinstance(x, list):
+        imgs = [unit(a) for a in x]
+        shapes = {a.shape for a in imgs}
+        if len(shapes) > 1:
+            if opts.size is None:
+                raise ModelError(f"{what}: images have different sizes {sorted(shapes)[:3]}",
+                                 hint="give size (--resize H,W) to resize them all")
+            imgs = [_resize(a[None], opts.size)[0] for a in imgs]
+        x = np.stack(imgs)
+    else:
+        x = unit(np.asarray(x))
+    if opts.size is not None and x.shape[1:3] != tuple(opts.size):
+        x = _resize(x, opts.size)
+    if opts.crop is not None:
+        H, W = x.shape[1:3]
+        h, w = opts.crop
+        if h > H or w > W:
+            raise ModelError(f"{what}: crop {h}x{w} is larger than the {H}x{W} images")
+        t, left = (H - h) // 2, (W - w) // 2
+        x = x[:, t:t + h, left:left + w]
+    C = x.shape[-1]
+    for name, vals in (("mean", opts.mean), ("std", opts.std)):
+        if vals is not None and len(vals) not in (1, C):
+            raise ModelError(f"{what}: {name} has {len(vals)} values for {C}-channel images")
+    if opts.mean is not None:
+        x = x - np.asarray(opts.mean)
+    if opts.std is not None:
+        x = x / np.asarray(opts.std)
+    return np.ascontiguousarray(x)
+
+
+def _resize(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of NHWC images (pixel centres aligned, edges clamped)."""
+    B, H, W, C = x.shape
+    h, w = size
+    if (h, w) == (H, W):
+        return x
+
+    def grid(n_out, n_in):
+        pos = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+        i0 = np.floor(pos).astype(int)
+        i1 = np.minimum(i0 + 1, n_in - 1)
+        return i0, i1, pos - i0
+
+    r0, r1, fr = grid(h, H)
+    c0, c1, fc = grid(w, W)
+    top = x[:, r0] * (1 - fr)[None, :, None, None] + x[:, r1] * fr[None, :, None, None]
+    return top[:, :, c0] * (1 - fc)[None, None, :, None] + top[:, :, c1] * fc[None, None, :, None]
+
+
+def _npz(path: Path, opts: DataOptions):
+    from .data import read_npz
+
+    arr = read_npz(path, "data set file")
+    if "x" not in arr and "x_test" not in arr:
+        raise ModelError(f"data set file {str(path)!r} has arrays {sorted(arr)}; expected x "
+                         "and y (optionally x_train, y_train) or the six split arrays",
+                         hint="numpy.savez(path, x=images, y=labels)")
+    xk, yk = ("x", "y") if "x" in arr else ("x_test", "y_test")
+    out = []
+    for xkey, ykey, limit in (("x_train", "y_train", opts.train_limit), (xk, yk, opts.limit)):
+        if xkey not in arr:
+            out += [None, None]
+            continue
+        if ykey not in arr:
+            raise ModelError(f"data set file {str(path)!r} has {xkey!r} but no {ykey!r}")
+        x, y = arr[xkey][:limit], arr[ykey][:limit]
+        if x.ndim == 3:
+            x = x[..., None] if opts.layout == "NHWC" else x[:, None]
+        if x.ndim != 4:
+            raise ModelError(f"data set file {str(path)!r}: {xkey} has shape {x.shape}, "
+                             f"expected images (N, H, W, C) ({opts.layout} as set by layout)")
+        if opts.layout == "NCHW":
+            x = x.transpose(0, 2, 3, 1)
+        if y.ndim != 1 or len(y) != len(x):
+            raise ModelError(f"data set file {str(path)!r}: {ykey} has shape {y.shape}, "
+                             f"expected ({len(x)},) (one label per image)")
+        if y.dtype.kind == "f" and not (y == np.round(y)).all() or (y < 0).any():
+            raise ModelError(f"data set file {str(path)!r}: {ykey} must hold labels 0, 1, ...")
+        out += [x, y.astype(np.int64)]
+    classes = int(max(v.max() for v in out[1::2] if v is not None and v.size)) + 1
+    return (*out, classes)
+
+
+def _detect(path: Path) -> str:
+    if path.suffix == ".npz":
+        return "npz"
+    if path.is_dir():
+        names = {p.name for p in path.iterdir()}
+        for sub, kind in (("cifar-10-batches-bin", "cifar10"), ("cifar-100-binary", "cifar100")):
+            if sub in names:
+                return kind
+        if "test_batch.bin" in names:
+            return "cifar10"
+        if "test.bin" in names:
+            return "cifar100"
+        if any(n.startswith("t10k-images") for n in names):
+            return "mnist"
+        return "folder"
+    raise ModelError(f"data set {str(path)!r} does not exist",
+                     hint="FORMAT:PATH with FORMAT one of " + ", ".join(FORMATS))
+
+
+def load_from_disk(spec: str, options: DataOptions | None = None):
+    """Read a data set ``"FORMAT:PATH"`` (or a path whose format is detected).
+
+    Returns a :class:`~xbar.network.Dataset`; see the module docstring for the formats.
+    """
+    from .data import Dataset
+
+    opts = options or DataOptions()
+    kind, sep, rest = str(spec).partition(":")
+    if sep and kind.lower() in FORMATS:
+        kind, path = kind.lower(), Path(rest)
+    else:
+        path = Path(spec)
+        kind = _detect(path)
+    if kind in ("cifar10", "cifar100"):
+        parts = _cifar(path, kind, opts)
+    elif kind in ("mnist", "fashion-mnist"):
+        if not path.is_dir():
+            raise ModelError(f"{kind}: folder {str(path)!r} does not exist")
+        parts = _mnist(path, kind, opts)
+    elif kind == "folder":
+        parts = _folder(path, opts)
+    else:
+        parts = _npz(path, opts)
+    x_train, y_train, x_test, y_test, classes = parts
+    if y_test.size and y_test.max() >= classes:
+        raise ModelError(f"{spec}: label {int(y_test.max())} out of range 0..{classes - 1}")
+    x_test = _prepare(x_test, opts, f"{spec} (test)")
+    if x_train is None:  # calibrate on the test images (documented)
+        x_train, y_train = x_test, y_test
+    else:
+        x_train = _prepare(x_train, opts, f"{spec} (train)")
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise ModelError(f"{spec}: training images have shape {x_train.shape[1:]}, test "
+                         f"images {x_test.shape[1:]}", hint="give size / crop")
+    n_val = max(1, len(x_train) // 10) if len(x_train) > 1 else 0
+    name = f"{kind}:{path}"
+    return Dataset(x_train[n_val:] if n_val else x_train, y_train[n_val:] if n_val else y_train,
+                   x_train[:n_val] if n_val else x_train, y_train[:n_val] if n_val else y_train,
+                   x_test, y_test, name, int(classes))
