@@ -323,13 +323,26 @@ def unit_responses(system: CrossbarSystem) -> tuple[np.ndarray, np.ndarray] | No
 
 def _gram_rows(parts) -> np.ndarray | None:
     """``sum_e w_e x_e x_e^T`` over every ``(X (E, K), w (E,))`` in ``parts`` (w >= 0):
-    one BLAS syrk over the stacked rows ``sqrt(w_e) x_e``; None when all are zero."""
-    blocks = [X * np.sqrt(w)[:, None] if np.all(w > 0) else X[w > 0] * np.sqrt(w[w > 0])[:, None]
-              for X, w in parts]
-    blocks = [b for b in blocks if b.shape[0]]
-    if not blocks:
+    BLAS syrk over the rows ``sqrt(w_e) x_e``, accumulated in place; None when all are
+    zero.  ``X`` may be overwritten."""
+    from scipy.linalg.blas import dsyrk
+
+    C = None
+    for X, w in parts:
+        keep = w > 0
+        if not np.any(keep):
+            continue
+        if not np.all(keep):
+            X, w = X[keep], w[keep]
+        X *= np.sqrt(w)[:, None]
+        # X (E, K) C-contiguous is X^T (K, E) Fortran-contiguous: syrk(X^T) = X^T X
+        if C is None:
+            C = dsyrk(1.0, X.T, lower=0)
+        else:
+            C = dsyrk(1.0, X.T, beta=1.0, c=C, lower=0, overwrite_c=1)
+    if C is None:
         return None
-    return _gram(np.concatenate(blocks, axis=0).T)
+    return np.triu(C) + np.triu(C, 1).T
 
 
 def _block_forms(system: CrossbarSystem, R: np.ndarray, C: np.ndarray) -> PowerForms:
@@ -353,13 +366,13 @@ def _block_forms(system: CrossbarSystem, R: np.ndarray, C: np.ndarray) -> PowerF
         seg = 0 if e == 0 else N
         J = np.where(on[:, None], rows.seg_g[:, seg][:, None] * (eye - R[:, node, :]), 0.0)
         Y += J
-        row_w.append((J, np.where(on, system.row_segments[:, seg], 0.0)))
+        row_w.append((J.copy(), np.where(on, system.row_segments[:, seg], 0.0)))
         drv.append((J, np.where(on, system.r_driver, 0.0)))
     for e, node in ((0, 0), (1, M - 1)):
         on = cols.end_src[:, e] >= 0
         seg = 0 if e == 0 else M
         J = np.where(on[:, None], cols.seg_g[:, seg][:, None] * C[node], 0.0)
-        col_w.append((J, np.where(on, system.col_segments[:, seg], 0.0)))
+        col_w.append((J.copy(), np.where(on, system.col_segments[:, seg], 0.0)))
         sns.append((J, np.where(on, system.r_sense, 0.0)))
     Q = {"supplied": 0.5 * (Y + Y.T)}
     todo = [("row_wires", row_w), ("col_wires", col_w), ("drivers", drv), ("sense", sns)]
