@@ -214,6 +214,24 @@ def main(argv=None) -> int:
         row(f"{Mt}x{Nt} transfer_matrix(): picked {picked} vs {other}", times[picked],
             times[other], other, f"orientations agree to {diff:.0e}")
 
+    # 5c. small network tiles: xbar.crossbar.uniform (what the network evaluator uses for
+    # tiles up to 64 columns) vs Crossbar.transfer_matrix() on the same arrays
+    from xbar.crossbar.uniform import transfer_matrices as uniform_tm
+
+    for Mt, Nt in [(9, 8), (9, 16), (72, 16), (72, 32), (128, 20)]:
+        G = rng.uniform(1e-6, 1e-4, (Mt, Nt))
+        res = (2.5, 2.5, 10.0, 10.0)
+
+        def general(G=G, res=res):
+            xbar.Crossbar(G, res[0], res[1], r_driver=res[2], r_sense=res[3]).transfer_matrix()
+
+        t_u = best(lambda G=G, res=res: uniform_tm([G], *res), rep + 2)
+        t_g = best(general, rep + 2)
+        ref = xbar.Crossbar(G, res[0], res[1], r_driver=res[2], r_sense=res[3]).transfer_matrix()
+        diff = np.abs(uniform_tm([G], *res)[0] - ref).max() / np.abs(ref).max()
+        row(f"{Mt}x{Nt} tile transfer matrix (uniform) vs Crossbar", t_u, t_g,
+            "Crossbar.transfer_matrix", f"agree to {diff:.0e}")
+
     # 6. 1024x1024 exact solve (and peak memory in a fresh process)
     Mx = 256 if args.quick else 1024
     G, V = array(Mx, rng)

@@ -7,10 +7,10 @@ import pytest
 from engine_builders import TIGHT, build
 from scipy.optimize import brentq
 
+from xbar.errors import XbarError
 from xbar.spice.circuit import DCSweep, DiodeModel, Op, Options
 from xbar.spice.dc import OperatingPoint, SweepResult, solve_dc
 from xbar.spice.devices import CONSTKOVERQ, DiodeParams, diode_current, pnjlim
-from xbar.errors import XbarError
 
 VT = CONSTKOVERQ * 300.15
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from engine_builders import build
 
+from xbar.errors import ConvergenceError, Location, SingularCircuitError
 from xbar.spice.circuit import DiodeModel, Options
 from xbar.spice.dc import solve_dc
-from xbar.errors import ConvergenceError, Location, SingularCircuitError
 from xbar.spice.linsolve import Factorizer
 from xbar.spice.netlist import read_netlist
 from xbar.spice.topology import check_topology

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from xbar.spice.circuit import DCSweep, Op
 from xbar.errors import NetlistError
+from xbar.spice.circuit import DCSweep, Op
 from xbar.spice.netlist import ngspice_name, read_netlist
 
 

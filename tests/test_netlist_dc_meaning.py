@@ -306,3 +306,25 @@ def test_cli_prints_notes_to_stderr(tmp_path, capsys):
     assert main(["solve", str(p)]) == 0
     err = capsys.readouterr().err
     assert "note:" in err and "skipped .tran" in err and "SIN value at time 0" in err
+
+
+def test_mosfet_junction_at_its_exponent_clamp_is_not_converged():
+    with pytest.raises(ConvergenceError) as info:
+        op("t\nVb b 0 30\nM1 0 0 0 b nm\n.model nm NMOS(VTO=0.5)\n.op\n")
+    assert "m1" in str(info.value)
+
+
+def test_resistor_models_and_noise_flags():
+    c = read_netlist("""r models
+V1 a 0 1
+R1 a b rpoly l=10u w=2u
+R2 b 0 1k rtc temp=80
+R3 a 0 2k noiseless
+R4 a 0 1k noisy=0
+.model rtc R(tc1=2e-3 tc2=1e-5 tnom=20)
+.model rpoly R(rsh=200 narrow=0.2u short=1u)
+.op
+""")
+    tc = 1 + 2e-3 * 60 + 1e-5 * 3600
+    np.testing.assert_allclose(c.resistors.value, [200 * 8 / 1.6, 1000 * tc, 2000, 1000],
+                               rtol=1e-12)  # ngspice: RSH (L - 2 SHORT) / (W - 2 NARROW)

@@ -159,7 +159,9 @@ def test_progress_and_result_fields(model, data):
     calls = []
     res = evaluate(model, AnalogConfig(repeats=2), dataset=data, limit=300, batch_size=128,
                    progress=lambda d, t: calls.append((d, t)))
-    assert calls[-1] == (6, 6) and len(calls) == 6
+    # per chip: 4 tiles programmed + 3 test batches (nothing to calibrate without an ADC)
+    assert calls[-1] == (14, 14) and len(calls) == 14
+    assert [d for d, _ in calls] == list(range(1, 15))
     d = res.to_dict()
     for key in ("accuracy", "ideal_accuracy", "accuracies", "accuracy_std", "accuracy_min",
                 "seconds", "setup_seconds", "per_image_seconds", "layer_stats", "config"):
@@ -252,3 +254,50 @@ def test_weight_range_chips_match_the_digital_noise_model(model, data):
     analog = evaluate(model, cfg, dataset=data, limit=250)
     np.testing.assert_allclose(analog.accuracies, digital, rtol=0, atol=1 / 250 + 1e-12)
     assert len(set(analog.accuracies)) > 1
+
+
+def test_calibration_only_when_needed_and_capped(model, data, monkeypatch):
+    from xbar.network.evaluate import AnalogNetwork, calibration_images, needs_calibration
+
+    assert not needs_calibration(AnalogConfig(r_row=1.0, read_noise_sigma=0.1,
+                                              programming_error="state_independent",
+                                              programming_sigma=0.1))
+    for cfg in (AnalogConfig(adc_bits=8), AnalogConfig(dac_bits=8), AnalogConfig(device="sinh"),
+                AnalogConfig(input_mode="bit_serial"),
+                AnalogConfig(adc_bits=4, adc_range="full_scale")):
+        assert needs_calibration(cfg)
+    assert calibration_images(AnalogConfig(adc_bits=8, calibration_size=100), 7) == 7
+    assert calibration_images(AnalogConfig(adc_bits=8, calibration_size=100), 700) == 100
+    sizes = []
+    real = AnalogNetwork.calibrate
+
+    def spy(self, folded, x_cal):
+        sizes.append(x_cal.shape[0])
+        return real(self, folded, x_cal)
+
+    monkeypatch.setattr(AnalogNetwork, "calibrate", spy)
+    evaluate(model, AnalogConfig(r_row=1.0, read_noise_sigma=0.05), dataset=data, limit=10)
+    assert sizes == []
+    evaluate(model, AnalogConfig(adc_bits=6), dataset=data, limit=10)
+    assert sizes == [10]
+
+
+def test_skipping_calibration_does_not_change_results(model, data):
+    """Without ADC, DAC or nonlinear cells the input scale cancels: same as calibrating."""
+    from xbar.network.evaluate import plan_network, program_chip
+
+    cfg = AnalogConfig(r_row=2.0, r_col=2.0, read_noise_sigma=0.02,
+                       programming_error="state_proportional", programming_sigma=0.05)
+    x = data.x_test[:40]
+    folded, plans = plan_network(model, cfg)
+    outs = []
+    for calibrate in (False, True):
+        net = program_chip(plans, folded, cfg, 3, TransferCache())
+        if calibrate:
+            net.calibrate(folded, data.x_train[:64])
+            net._rng = np.random.default_rng(7)
+        else:
+            net._rng = np.random.default_rng(7)
+        outs.append(folded.forward(x, mvm=net.hook))
+    assert np.allclose(outs[0], outs[1], rtol=1e-9, atol=1e-12)
+    assert not np.allclose(outs[0], folded.forward(x))  # noise and wires are really on

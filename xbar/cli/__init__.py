@@ -4,7 +4,9 @@ Each sub-command module defines ``add_parser(subparsers)`` which registers
 its parser and sets ``func`` (a callable taking the parsed ``args`` and
 returning an exit code).  The CLI owns all output: results go to stdout,
 progress bars and errors to stderr.  An :class:`xbar.errors.XbarError` is
-printed as one clear message with exit code 2, never as a traceback.
+printed as one clear message with exit code 2, never as a traceback.  Every
+sub-command takes ``--threads N`` (BLAS and numba threads, :mod:`xbar.threads`),
+applied once before it runs.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import re
 import sys
 
 from ..errors import XbarError
+from ._threads import add_threads_argument, apply_threads
 
 #: a number with a leading minus sign, which argparse would take for an option
 #: (it only knows ``-1`` and ``-.5``, not ``-1e-6``, ``-inf`` or ``-1.5E3``)
@@ -52,6 +55,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                 raise
             continue
         module.add_parser(sub)
+        command = sub.choices.get(name)
+        if command is not None and not any("--threads" in a.option_strings
+                                           for a in command._actions):
+            add_threads_argument(command)  # infer and sweep have it as a config field
     return parser
 
 
@@ -98,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
+        if hasattr(args, "threads"):
+            apply_threads(args.threads)  # infer and sweep apply their configuration's field
         return int(args.func(args) or 0)
     except XbarError as err:
         print(str(err), file=sys.stderr)

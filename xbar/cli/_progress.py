@@ -25,6 +25,8 @@ class ProgressBar:
         self.start = time.perf_counter()
         self._last = 0.0
         self._first: int | None = None  # work already done at the first call (resumed)
+        self._stage = ""
+        self._ended = True  # nothing drawn yet, or the line already ended
 
     def __call__(self, done: int, total: int) -> None:
         if not self.enabled:
@@ -35,14 +37,19 @@ class ProgressBar:
         self._last = now
         if self._first is None:
             self._first = done
-        frac = done / total if total else 1.0
+        frac = min(1.0, max(0.0, done / total)) if total else 1.0
         filled = int(round(frac * self.width))
         elapsed = now - self.start
         bar = "#" * filled + "-" * (self.width - filled)
         eta = self._eta(done, total, elapsed)
-        self.stream.write(f"\r{self.label} [{bar}] {done}/{total} {elapsed:6.1f}s eta {eta}")
+        stage = f" {self._stage}" if self._stage else ""
+        self.stream.write(f"\r{self.label} [{bar}] {done}/{total} {elapsed:6.1f}s eta {eta}"
+                          f"{stage}\033[K")
         if done >= total:
             self.stream.write("\n")
+            self._ended = True
+        else:
+            self._ended = False
         self.stream.flush()
 
     def _eta(self, done: int, total: int, elapsed: float) -> str:
@@ -54,8 +61,20 @@ class ProgressBar:
             return "    --"
         return f"{elapsed / new * (total - done):6.1f}s"
 
+    def stage(self, text: str) -> None:
+        """Name the step now running (shown after the ETA)."""
+        self._stage = text
+
+    def finish(self) -> None:
+        """End the line if a bar was drawn and not finished (an error, an interruption)."""
+        if self.enabled and not self._ended:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._ended = True
+
     def close(self) -> None:
         """End the line if the bar was drawn."""
         if self.enabled:
             self.stream.write("\n")
             self.stream.flush()
+

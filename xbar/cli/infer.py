@@ -56,6 +56,7 @@ FIELD_NOTES = {
     "g_min": "siemens",
     "g_max": "siemens",
     "v_read": "volts",
+    "threads": "BLAS and numba threads; 0 = automatic: $XBAR_THREADS, else 1 BLAS thread",
     "read_pulse": "seconds per read (per input bit for bit_serial), > 0",
     "dac_energy": "joules per DAC conversion",
     "adc_fom": "joules per conversion step; an ADC conversion costs adc_fom * 2**adc_bits",
@@ -141,8 +142,10 @@ def run(args) -> int:
     from ..network.evaluate import evaluate
     from ..network.model import load_model
     from ._progress import ProgressBar
+    from ._threads import apply_threads
 
     config = resolve_config(args)  # every config error before any loading
+    apply_threads(config.threads)
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit {args.limit}: must be at least 1")
     chips = None
@@ -165,9 +168,16 @@ def run(args) -> int:
     model = load_model(args.model)
     dataset = load_for_model(args, model, config.calibration_size)
     bar = ProgressBar("infer", enabled=False if args.no_progress else None)
-    result = evaluate(model, config, dataset=dataset, limit=args.limit, chips=chips,
-                      progress=bar, energy=not args.no_energy)
+    try:
+        result = evaluate(model, config, dataset=dataset, limit=args.limit, chips=chips,
+                          progress=bar, energy=not args.no_energy)
+    finally:
+        bar.finish()
     notes = config_notes(config, len(result.chips), ideal=args.ideal)
+    if str(getattr(dataset, "name", "")).startswith("synthetic"):
+        notes.append(f"{dataset.name} is seeded random images with random labels, for timing "
+                     f"only: every accuracy is chance (about 1/{dataset.classes}), so "
+                     f"{result.n_images} image(s) can well score 0")
     if args.energy_plot:
         from ..network.energy import plot_breakdown
 

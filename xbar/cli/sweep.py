@@ -95,9 +95,11 @@ def run(args) -> int:
     from ..network.sweep import parse_values, plot_sweep, sweep
     from ..network.sweep.executors import exit_on_signals
     from ._progress import ProgressBar
+    from ._threads import apply_threads
 
     overrides = _overrides(args)
     base = _base_config(args, overrides)
+    apply_threads(base.threads)  # workers get one thread each unless --threads is given
     if (args.field2 is None) != (args.values2 is None):
         raise ConfigError("--field2 and --values2 go together")
     fields = [args.field] + ([args.field2] if args.field2 else [])

@@ -153,6 +153,10 @@ class AnalogConfig:
         Number of independently programmed chips.
     calibration_size : int
         Number of training images used to calibrate input and ADC ranges.
+    threads : int
+        CPU threads of BLAS and numba during an evaluation (:mod:`xbar.threads`);
+        0 = automatic (``XBAR_THREADS`` if set, else one BLAS thread and numba
+        threads only for large solves).  Never changes results.
     """
 
     mapping: str = "differential"
@@ -197,6 +201,7 @@ class AnalogConfig:
     seed: int = 0
     repeats: int = 1
     calibration_size: int = 256
+    threads: int = 0
 
     # ------------------------------------------------------------------ builders
     @classmethod
@@ -410,6 +415,7 @@ class AnalogConfig:
         need(self.array_cols >= min_cols, "array_cols",
              f"{self.mapping} mapping needs at least {min_cols} columns per array")
         need(self.seed >= 0, "seed", "must not be negative")
+        need(self.threads >= 0, "threads", "must not be negative (0 = automatic)")
         need(self.weight_bits >= 0, "weight_bits", "must not be negative (0 = analog weights)")
         need(self.weight_bits <= 32, "weight_bits", "at most 32 bits are supported")
         need(self.weight_slices >= 1, "weight_slices", "must be at least 1")

@@ -5,11 +5,14 @@ Pipeline per chip (see the module docs of each step):
 1. *plan* (once per run): fold batch-norm, map every matmul layer's weights to
    cell planes (:mod:`~xbar.network.mapping`) and split them into tiles
    (:mod:`~xbar.network.tiles`);
-2. *program* (once per chip): target conductances of every tile, then the
-   chip's programming error, stuck cells and drift (:mod:`~xbar.network.nonideal`),
-   then each tile's transfer matrix through the circuit solver (cached);
-3. *calibrate* (once per chip): the input range of every layer and the ADC range
-   of every layer and plane from ``calibration_size`` training images;
+2. *program* (once per chip): target conductances of every tile (computed once
+   per evaluation), then the chip's programming error, stuck cells and drift
+   (:mod:`~xbar.network.nonideal`), then the transfer matrices of each layer's
+   tiles together through the circuit solver (cached);
+3. *calibrate* (once per chip, only when an ADC range or an input range changes
+   the results: :func:`needs_calibration`): the input range of every layer and
+   the ADC range of every layer and plane from ``calibration_size`` training
+   images (at most as many as are evaluated);
 4. *infer*: the model's forward pass with an ``mvm`` hook that runs each matmul
    layer through its tiles: inputs split into a positive and a negative pass
    when signed, DAC or bit-serial steps, one dense matmul per tile (all output
@@ -57,10 +60,12 @@ from .tiles import (
 )
 
 __all__ = ["evaluate", "EvaluationResult", "LayerStats", "AnalogNetwork", "plan_network",
-           "program_chip", "LayerPlan"]
+           "program_chip", "LayerPlan", "needs_calibration", "calibration_images"]
 
 logger = logging.getLogger(__name__)
 
+#: the relative MVM error of a layer is measured on at most this many output pixels per batch
+_MAX_ERROR_ROWS = 256
 #: at most this many calibration samples per (layer, plane) are kept for percentiles
 _MAX_CALIBRATION_SAMPLES = 2_000_000
 
@@ -73,6 +78,8 @@ class LayerPlan:
     W: np.ndarray
     mapping: LayerMapping
     specs: list[TileSpec]
+    #: target conductances [S] of every tile (before any chip's errors), read-only
+    targets: list[np.ndarray] = field(default_factory=list)
 
 
 @dataclass
@@ -98,7 +105,8 @@ class LayerStats:
         Fraction of ADC conversions that clipped (test images).
     rel_error : float
         ||Y_analog - X W|| / ||X W|| of the layer's MVM outputs on the test images
-        (X the layer's actual analog-chain inputs, W the digital weights).
+        (X the layer's actual analog-chain inputs, W the digital weights), measured
+        on every k-th output pixel of a batch (at most 256 per batch).
     conversions_per_image : float
         Column read-outs (ADC conversions when the ADC is on) per test image: output
         pixels x output columns x planes x input passes and bit steps x row tiles.
@@ -210,8 +218,24 @@ def plan_network(model, config: AnalogConfig) -> tuple[Any, list[LayerPlan]]:
     for layer in folded.matmul_layers():
         W = np.asarray(layer.W2d, dtype=float)
         mapping = map_weights(W, config)
-        plans.append(LayerPlan(layer.name, W, mapping, plan_tiles(mapping, config)))
+        specs = plan_tiles(mapping, config)
+        plans.append(LayerPlan(layer.name, W, mapping, specs, _targets(mapping, specs, config)))
     return folded, plans
+
+
+def _targets(mapping: LayerMapping, specs: list[TileSpec], config: AnalogConfig
+             ) -> list[np.ndarray]:
+    """Target conductances of every tile; each plane's conductances computed once."""
+    per_plane: dict[int, tuple] = {}
+    out = []
+    for spec in specs:
+        plane = mapping.planes[spec.plane]
+        if spec.plane not in per_plane:
+            per_plane[spec.plane] = plane.conductances(config.g_min, config.g_max)
+        G = tile_target_conductances(spec, plane, config, per_plane[spec.plane])
+        G.setflags(write=False)
+        out.append(G)
+    return out
 
 
 # ------------------------------------------------------------------------------ one chip
@@ -282,10 +306,16 @@ class AnalogLayer:
             m = float(np.max(np.abs(X))) if X.size else 0.0
             self.input_scale = m if m > 0 else 1.0
         xs = self.input_scale
-        passes = [(1.0, np.maximum(X, 0.0))]
-        if X.size and X.min() < 0:
-            passes.append((-1.0, np.maximum(-X, 0.0)))
         adc_on = cfg.adc_bits > 0
+        direct = cfg.input_mode == "analog" and cfg.dac_bits == 0  # no DAC: V = x v_read / xs
+        # linear cells, no DAC and no ADC: every read is homogeneous in V (read noise too),
+        # so the inputs go in unscaled (no copy) and the output needs no rescaling
+        unscaled = direct and cfg.device == "linear" and not adc_on
+        scale = 1.0 if unscaled else (cfg.v_read / xs if direct else 1.0 / xs)
+        signed = bool(X.size) and X.min() < 0
+        passes = [(1.0, _positive_part(X, scale, signed))]
+        if signed:
+            passes.append((-1.0, _positive_part(-X, scale, True)))
         need_cal = adc_on and any(r is None for r in self.adc_ranges)
         Y = np.zeros((X.shape[0], mapping.n_out))
         meter = self.meter if (track and not calibrate) else None
@@ -293,14 +323,15 @@ class AnalogLayer:
             meter.count_macs(X, mapping.n_out)
         # ADC inputs (weight, tile spec, A, row-sum of V), kept only to calibrate ranges
         raw: list[tuple[float, TileSpec, np.ndarray, np.ndarray | None]] = []
-        for sign, xp in passes:
-            for w_t, levels in input_steps(xp / xs, cfg):
-                V = levels * cfg.v_read
+        for sign, xp in passes:  # xp: this pass's inputs times scale (volts when direct)
+            steps = [(1.0, xp)] if direct else input_steps(xp, cfg)
+            for w_t, levels in steps:
+                V = levels if direct else levels * cfg.v_read
                 step = meter.step(V) if meter is not None else None
                 for tile in self.tiles:
                     s = tile.spec
                     Vt = V[:, s.r0:s.r1]
-                    A = tile.combine(tile.currents(Vt, cfg, rng))
+                    A = tile.read(Vt, cfg, rng)
                     self.mvm_batches += 1
                     if step is not None:
                         step.read(tile)
@@ -323,12 +354,25 @@ class AnalogLayer:
                 self.adc_ranges[p] = calibrated_range(flat, cfg)
             for weight, s, A, sumV in raw:
                 self._digitise(Y, weight, s, A, sumV, calibrate, track)
-        Y *= (xs / cfg.v_read) * mapping.scale
+        Y *= mapping.scale if unscaled else (xs / cfg.v_read) * mapping.scale
         if track and not calibrate:
-            ref = X @ self.plan.W
-            self.err_num += float(np.sum((Y - ref) ** 2))
+            # rel_error on every k-th output pixel (at most _MAX_ERROR_ROWS per batch): the
+            # digital reference product would otherwise cost as much as the analog one
+            k = -(-X.shape[0] // _MAX_ERROR_ROWS) if X.shape[0] else 1
+            ref = X[::k] @ self.plan.W
+            self.err_num += float(np.sum((Y[::k] - ref) ** 2))
             self.err_den += float(np.sum(ref ** 2))
         return Y + self.bias_delta
+
+
+def _positive_part(X: np.ndarray, scale: float, signed: bool) -> np.ndarray:
+    """``max(X, 0) * scale`` (``X`` itself when nothing changes; never written to)."""
+    if not signed:
+        return X if scale == 1.0 else X * scale
+    out = np.maximum(X, 0.0)
+    if scale != 1.0:
+        out *= scale
+    return out
 
 
 class AnalogNetwork:
@@ -341,7 +385,7 @@ class AnalogNetwork:
         self.layers = layers
         self.chip = chip
         self.config = config
-        self._rng: np.random.Generator | None = None
+        self._rng: np.random.Generator | None = noise_rng(config.seed, chip, READ_STREAM)
         self._calibrate = False
 
     def hook(self, layer, X2d: np.ndarray) -> np.ndarray:
@@ -378,7 +422,8 @@ class AnalogNetwork:
 
 
 def program_chip(plans: list[LayerPlan], folded_model, config: AnalogConfig, chip: int,
-                 cache: TransferCache, energy: bool = False) -> AnalogNetwork:
+                 cache: TransferCache, energy: bool = False,
+                 progress: Callable[[], None] | None = None) -> AnalogNetwork:
     """Program chip ``chip``: errors, stuck cells, drift and transfer matrices of every tile.
 
     Draw order (fixed, so a chip is reproducible): for each layer in forward order,
@@ -397,10 +442,11 @@ def program_chip(plans: list[LayerPlan], folded_model, config: AnalogConfig, chi
         if config.programming_error == "weight_range" and m.w_max > 0:
             sigma_wr = config.programming_sigma * (m.w_range_half / m.w_max) * dg
         h0, m0 = cache.hits, cache.misses
-        tiles = []
-        for spec in plan.specs:
+        Gs = []
+        for t, spec in enumerate(plan.specs):
             plane = m.planes[spec.plane]
-            G = tile_target_conductances(spec, plane, config)
+            G = (plan.targets[t].copy() if plan.targets
+                 else tile_target_conductances(spec, plane, config))
             off = None  # differential pairs of weights stored in another scale group
             if plane.active is not None and spec.kind == "differential":
                 a = plane.active[spec.r0:spec.r1, spec.j0:spec.j1]
@@ -418,9 +464,12 @@ def program_chip(plans: list[LayerPlan], folded_model, config: AnalogConfig, chi
             if off is not None:  # left off (at g_min), never programmed: no programming error
                 G = np.where(off, G_target, G)
             G = apply_stuck(G, config, rng)
-            G = apply_drift(G, config)
-            W_eff = cache.transfer_matrix(G, config)
-            tiles.append(Tile(spec, G, W_eff))
+            Gs.append(apply_drift(G, config))
+        # the layer's transfer matrices in one call
+        tiles = [Tile(spec, G, W) for spec, G, W in
+                 zip(plan.specs, Gs, cache.transfer_matrices(Gs, config), strict=True)]
+        for _ in tiles if progress is not None else ():
+            progress()
         layer = folded_model.layer(plan.name)
         bias_delta = perturb_bias(layer.b, m.w_range_half, config, rng)
         al = AnalogLayer(plan, tiles, bias_delta, config)
@@ -461,6 +510,29 @@ def _check_inputs(model, config, dataset) -> None:
                          f"has {classes} classes")
 
 
+def needs_calibration(config: AnalogConfig) -> bool:
+    """True when a layer's input range or an ADC range changes the results.
+
+    With linear cells, unquantised analog inputs (``dac_bits = 0``) and no ADC, the
+    input scale cancels exactly (voltages ``x / scale * v_read``, outputs times
+    ``scale / v_read``; read noise is proportional to the voltages), so no
+    calibration images are needed.
+    """
+    return (config.adc_bits > 0 or config.dac_bits > 0 or config.input_mode != "analog"
+            or config.device != "linear")
+
+
+def calibration_images(config: AnalogConfig, n_eval: int) -> int:
+    """Training images used to calibrate: ``calibration_size``, at most ``n_eval``, 0 if unneeded.
+
+    >>> calibration_images(AnalogConfig(adc_bits=8), 2), calibration_images(AnalogConfig(), 500)
+    (2, 0)
+    """
+    if not needs_calibration(config):
+        return 0
+    return max(1, min(config.calibration_size, n_eval))
+
+
 def default_batch_size(model) -> int:
     """Images per forward pass: 256 for small inputs, fewer for large ones (fixed per model)."""
     size = int(np.prod(model.input_shape))
@@ -487,7 +559,11 @@ def evaluate(model, config: AnalogConfig, *, dataset=None, limit: int | None = N
         Chip indices to evaluate (default ``range(config.repeats)``), each at most
         once; chip ``k`` is the same programmed chip in every call.
     progress : callable, optional
-        ``progress(done, total)`` after every batch (total = chips x batches).
+        ``progress(done, total)`` after every unit of work: each tile programmed
+        (with its transfer matrix), each chip's calibration pass and each test
+        batch; ``total`` counts them over all chips.  If it also has a
+        ``stage(text)`` method, that is called when a step starts ("chip 2/5:
+        calibrate (256 images)").
     cache : TransferCache, optional
         Transfer-matrix cache to use.  By default the process-wide cache of
         :func:`xbar.network.tiles.default_cache` (256 MiB), so repeated calls on the
@@ -512,7 +588,24 @@ def evaluate(model, config: AnalogConfig, *, dataset=None, limit: int | None = N
     ------
     ConfigError, ModelError
         For a bad configuration or a model / data set mismatch, before any long work.
+
+    Notes
+    -----
+    The call runs under :func:`xbar.threads.limit` with ``config.threads`` (by
+    default one BLAS thread); the previous thread limits come back afterwards.
     """
+    if not isinstance(config, AnalogConfig):
+        raise ConfigError(f"config must be an AnalogConfig, got {type(config).__name__}")
+    from ..threads import limit as thread_limit
+
+    with thread_limit(config.threads):
+        return _evaluate(model, config, dataset=dataset, limit=limit, chips=chips,
+                         progress=progress, cache=cache, batch_size=batch_size,
+                         ideal_accuracy=ideal_accuracy, energy=energy)
+
+
+def _evaluate(model, config: AnalogConfig, *, dataset, limit, chips, progress, cache,
+              batch_size, ideal_accuracy, energy) -> EvaluationResult:
     t_start = time.perf_counter()
     if dataset is None:
         from .data import load_dataset
@@ -536,7 +629,8 @@ def evaluate(model, config: AnalogConfig, *, dataset=None, limit: int | None = N
     y = np.asarray(dataset.y_test)
     if limit is not None:
         x, y = x[:limit], y[:limit]
-    x_cal = np.asarray(dataset.x_train[:config.calibration_size], dtype=float)
+    n_cal = calibration_images(config, x.shape[0])
+    x_cal = np.asarray(dataset.x_train[:n_cal], dtype=float) if n_cal else None
     bs = int(batch_size) if batch_size else default_batch_size(model)
     cache = cache if cache is not None else default_cache()
     c_hits, c_misses, c_seconds = cache.hits, cache.misses, cache.seconds
@@ -548,25 +642,37 @@ def evaluate(model, config: AnalogConfig, *, dataset=None, limit: int | None = N
     if ideal_accuracy is None:
         ideal_accuracy = float(np.mean(folded.predict(x, batch_size=bs) == y))
     n_batches = math.ceil(x.shape[0] / bs)
-    total = n_batches * len(chips)
+    n_tiles = sum(len(p.specs) for p in plans)
+    # progress units per chip: every tile programmed, the calibration pass, every test batch
+    total = (n_tiles + (1 if n_cal else 0) + n_batches) * len(chips)
     done = 0
     accuracies = []
     infer_seconds = 0.0
     stats: dict[str, LayerStats] = {}
     counts: dict[str, list[int]] = {}
     tallies: dict = {}
-    for chip in chips:
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    stage = getattr(progress, "stage", None)
+    for k, chip in enumerate(chips):
         t0 = time.perf_counter()
-        net = program_chip(plans, folded, config, chip, cache, energy=energy)
-        net.calibrate(folded, x_cal)
+        if callable(stage):
+            stage(f"chip {k + 1}/{len(chips)}: program" + (" + transfer matrices"
+                                                           if config.parasitics else ""))
+        net = program_chip(plans, folded, config, chip, cache, energy=energy, progress=tick)
+        if x_cal is not None:
+            if callable(stage):
+                stage(f"chip {k + 1}/{len(chips)}: calibrate ({x_cal.shape[0]} images)")
+            net.calibrate(folded, x_cal)
+            tick()
         setup += time.perf_counter() - t0
-
-        def tick() -> None:
-            nonlocal done
-            done += 1
-            if progress is not None:
-                progress(done, total)
-
+        if callable(stage):
+            stage(f"chip {k + 1}/{len(chips)}: infer")
         t1 = time.perf_counter()
         pred = net.predict(folded, x, bs, tick)
         infer_seconds += time.perf_counter() - t1

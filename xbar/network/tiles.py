@@ -52,7 +52,7 @@ from .config import AnalogConfig
 from .mapping import LayerMapping, Plane
 
 __all__ = ["TileSpec", "Tile", "TransferCache", "plan_tiles", "tile_target_conductances",
-           "make_crossbar", "cell_function", "default_cache"]
+           "make_crossbar", "cell_function", "default_cache", "UNIFORM_MAX_COLS"]
 
 
 @dataclass(frozen=True)
@@ -97,10 +97,16 @@ def plan_tiles(mapping: LayerMapping, config: AnalogConfig) -> list[TileSpec]:
     return specs
 
 
-def tile_target_conductances(spec: TileSpec, plane: Plane, config: AnalogConfig
-                             ) -> np.ndarray:
-    """Target conductances [S] of one tile (rows x physical columns), before errors."""
-    gp, gn = plane.conductances(config.g_min, config.g_max)
+def tile_target_conductances(spec: TileSpec, plane: Plane, config: AnalogConfig,
+                             plane_conductances: tuple | None = None) -> np.ndarray:
+    """Target conductances [S] of one tile (rows x physical columns), before errors.
+
+    ``plane_conductances`` is ``plane.conductances(g_min, g_max)`` when already
+    computed (it is the same for every tile of the plane).
+    """
+    if plane_conductances is None:
+        plane_conductances = plane.conductances(config.g_min, config.g_max)
+    gp, gn = plane_conductances
     gp = gp[spec.r0:spec.r1, spec.j0:spec.j1]
     G = np.empty((spec.rows, spec.columns))
     if spec.kind == "differential":
@@ -137,6 +143,30 @@ def make_crossbar(G: np.ndarray, config: AnalogConfig, *, linear: bool = False):
     device = Linear() if (linear or config.device == "linear") else Sinh(config.device_k)
     return Crossbar(G, r_row=config.r_row, r_col=config.r_col, r_driver=config.r_driver,
                     r_sense=config.r_sense, device=device)
+
+
+#: tiles with at most this many columns use :mod:`xbar.crossbar.uniform` (measured, one
+#: BLAS thread, load ~12: 9x8 0.08 ms vs 0.46 ms, 72x16 0.8 ms vs 2.2 ms, 72x32 2.2 ms vs
+#: 52 ms, 128x20 2.0 ms vs 29 ms); wide tiles keep Crossbar.transfer_matrix's BLAS-3 sweep
+UNIFORM_MAX_COLS = 64
+
+
+def _compute(indices: list[int], Gs: list[np.ndarray], config: AnalogConfig
+             ) -> dict[int, np.ndarray]:
+    """Transfer matrices of ``Gs[i]`` for ``i`` in ``indices`` (linear small-signal cells)."""
+    from ..crossbar.uniform import applies, transfer_matrices
+
+    out: dict[int, np.ndarray] = {}
+    small = [i for i in indices if Gs[i].shape[1] <= UNIFORM_MAX_COLS]
+    if small and applies(config.r_row, config.r_col):
+        Ws = transfer_matrices([Gs[i] for i in small], config.r_row, config.r_col,
+                               config.r_driver, config.r_sense)
+        out.update(zip(small, Ws, strict=True))
+    for i in indices:
+        if i not in out:
+            out[i] = np.array(make_crossbar(Gs[i], config, linear=True).transfer_matrix(),
+                              dtype=float)
+    return out
 
 
 def _key(G: np.ndarray, config: AnalogConfig) -> str:
@@ -189,28 +219,51 @@ class TransferCache:
 
         Without any resistance W_eff is ``G`` itself (not cached).
         """
+        return self.transfer_matrices([G], config)[0]
+
+    def transfer_matrices(self, Gs: list[np.ndarray], config: AnalogConfig
+                          ) -> list[np.ndarray]:
+        """W_eff of several tiles (for example all tiles of a layer), the missing ones together.
+
+        Small tiles with resistive wires (at most :data:`UNIFORM_MAX_COLS` columns) go
+        through :func:`xbar.crossbar.uniform.transfer_matrices`, the others through
+        :meth:`xbar.Crossbar.transfer_matrix`.  Both are exact (they agree to 1e-12).
+        """
         if not config.parasitics:
-            return G
-        key = _key(G, config)
+            return list(Gs)
+        keys = [_key(G, config) for G in Gs]
+        out: list[np.ndarray | None] = [None] * len(Gs)
+        missing: dict[str, int] = {}
         with self._lock:
-            W = self._store.get(key)
-            if W is not None:
-                self.hits += 1
-                self._store.move_to_end(key)
-                return W
-            self.misses += 1
+            for i, key in enumerate(keys):
+                W = self._store.get(key)
+                if W is not None:
+                    self.hits += 1
+                    self._store.move_to_end(key)
+                    out[i] = W
+                elif key in missing:  # the same tile twice in one call: computed once
+                    self.hits += 1
+                else:
+                    self.misses += 1
+                    missing[key] = i
         t0 = time.perf_counter()
-        W = np.array(make_crossbar(G, config, linear=True).transfer_matrix(), dtype=float)
-        W.setflags(write=False)
+        computed = _compute(list(missing.values()), Gs, config)
         with self._lock:
             self.seconds += time.perf_counter() - t0
-            if key not in self._store:
-                self._store[key] = W
-                self._bytes += W.nbytes
+            for key, i in missing.items():
+                W = computed[i]
+                W.setflags(write=False)
+                out[i] = W
+                if key not in self._store:
+                    self._store[key] = W
+                    self._bytes += W.nbytes
             while self._bytes > self.max_bytes and len(self._store) > 1:
                 _, old = self._store.popitem(last=False)
                 self._bytes -= _nbytes(old)
-        return W
+        for i, key in enumerate(keys):
+            if out[i] is None:
+                out[i] = computed[missing[key]]
+        return out
 
     def power_forms(self, G: np.ndarray, config: AnalogConfig):
         """Power of a tile as quadratic forms of its inputs
@@ -325,6 +378,7 @@ class Tile:
     last_solution: object = field(default=None, repr=False)  # exact mode: the last solve
     _crossbar: object = None
     _series: list = field(default_factory=list, repr=False)
+    _combined: np.ndarray | None = field(default=None, repr=False)
 
     def _sinh_series(self, k: float, v_max: float) -> list[np.ndarray]:
         """``c_n G a^(2n+1)`` for the terms n = 1, 2, ... that matter up to ``v_max``."""
@@ -360,6 +414,26 @@ class Tile:
 
             I = I + read_noise(V if f is None else f(V), self.G, config, rng)
         return I
+
+    def read(self, V: np.ndarray, config: AnalogConfig, rng=None) -> np.ndarray:
+        """ADC inputs (K x outputs): ``combine(currents(V, config, rng))``, cheaper.
+
+        With linear cells the analog combination is folded into the cached transfer
+        matrix (``V @ combine(W_eff)``: half the multiply-adds of a differential
+        tile); read noise is drawn exactly as :meth:`currents` draws it and combined
+        the same way, so results equal ``combine(currents(...))`` up to round-off.
+        """
+        if cell_function(config) is not None:
+            return self.combine(self.currents(V, config, rng))
+        if self._combined is None:
+            W = self.combine(self.W_eff)
+            self._combined = np.ascontiguousarray(W) if W is not self.W_eff else W
+        A = V @ self._combined
+        if rng is not None and config.read_noise_sigma > 0:
+            from .nonideal import read_noise
+
+            A = A + self.combine(read_noise(V, self.G, config, rng))
+        return A
 
     def combine(self, I: np.ndarray) -> np.ndarray:
         """Analog combination before the ADC: I+ - I-, I - I_ref, or I (K x outputs)."""

@@ -173,6 +173,8 @@ class OtherModel:
     name: str
     type: str
     level: float = 1.0
+    #: the card's parameters (name -> value), for the types the reader interprets (R)
+    params: dict = field(default_factory=dict, compare=False)
 
 
 @dataclass

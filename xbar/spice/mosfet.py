@@ -205,6 +205,11 @@ class MosJunction:
         g = np.where(rev, self.gmin, self.isat * ev / self.vt + self.gmin)
         return t * c, [g, -g]
 
+    def at_clamp(self, v) -> np.ndarray:
+        """Where the junction exponential sits at its overflow clamp (not the model)."""
+        vb, vx = (np.asarray(a, dtype=float) for a in v)
+        return self.sign * (vb - vx) / self.vt >= _MAX_EXP_ARG
+
     def limit(self, v_new, v_old):
         """ngspice's ``DEVpnjlim`` on the junction voltage."""
         t = self.sign

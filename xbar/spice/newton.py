@@ -232,6 +232,10 @@ class DCSystem:
                       & (np.abs(state.cd) <= I_OVERFLOW)) | diode_at_clamp(state.vd, self.diodes)
         b_bad = [~(np.isfinite(i) & np.all(np.isfinite(di), axis=1) & (np.abs(i) <= I_OVERFLOW))
                  for i, di in zip(state.ib, state.dib, strict=True)]
+        for k, g in enumerate(self.pattern.bgroups):  # device models with an exponent clamp
+            if hasattr(g.expr, "at_clamp") and len(state.vb[k]):
+                b_bad[k] = b_bad[k] | g.expr.at_clamp([state.vb[k][:, c]
+                                                       for c in range(g.n_controls)])
         if (d_bad is None or not d_bad.any()) and not any(m.any() for m in b_bad):
             return []
         return self._device_names(d_bad, b_bad)

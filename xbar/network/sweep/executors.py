@@ -116,10 +116,27 @@ def watch_parent(parent_pid: int, *, pdeathsig: bool = True) -> None:
 _WORKER_JOB: Job | None = None
 
 
+def worker_threads() -> int:
+    """Threads of a worker: ``XBAR_THREADS`` if set, else one (the field ``threads`` wins)."""
+    from ...threads import from_env
+
+    return from_env() or 1
+
+
 def _init_worker(job: Job, parent_pid: int) -> None:
     global _WORKER_JOB
+    from ...threads import set_threads
+
     watch_parent(parent_pid)
+    set_threads(worker_threads())
     _WORKER_JOB = job
+
+
+def _run_task_on_dask(job: Job, task: Task) -> tuple[int, float, float, float]:
+    from ...threads import limit
+
+    with limit(worker_threads()):
+        return run_task(job, task)
 
 
 def _run_task_in_worker(task: Task) -> tuple[int, float, float, float]:
@@ -232,7 +249,7 @@ def _dask(job: Job, workers: int, address: Any, timeout: float):
             if not tasks:
                 return
             job_future = client.scatter(job, broadcast=True, hash=False)
-            futures.extend(client.submit(run_task, job_future, t, pure=False) for t in tasks)
+            futures.extend(client.submit(_run_task_on_dask, job_future, t, pure=False) for t in tasks)
             for fut in as_completed(futures):
                 yield fut.result()
 

@@ -21,7 +21,7 @@ import numpy as np
 __all__ = ["digest", "jsonable", "model_digest", "sweep_meta"]
 
 #: fields left out of the fingerprint, so a rerun with more chips reuses the chips already done
-NOT_FINGERPRINTED = ("repeats",)
+NOT_FINGERPRINTED = ("repeats", "threads")  # threads never change results
 #: depth below which nested objects are no longer hashed
 _MAX_DEPTH = 12
 

@@ -93,7 +93,7 @@ class Builder(Scopes, ElementCards, DirectiveCards):
         self.b: list[BSource] = []
         self.spice_names: dict[str, str] = {}
         #: resistors with temperature coefficients: (row, tc1, tc2, temp or None, dtemp)
-        self.r_thermal: list[tuple[int, float, float, float | None, float]] = []
+        self.r_thermal: list[tuple[int, float, float, float | None, float, float | None]] = []
         self.notes: list[str] = reader.notes
         self.skipped: dict[str, Card] = {}  # non-DC analyses and output: word -> first card
         self.nodeset_cards: list[tuple[str, float, Card, int]] = []
@@ -124,10 +124,10 @@ class Builder(Scopes, ElementCards, DirectiveCards):
             first = self.skipped[words[0]]
             self.notes.append(f"{first.file}:{first.line}: skipped " + ", ".join(words)
                               + " (xbar is a DC solver: only .op and .dc run)")
-        for k, tc1, tc2, temp, dtemp in self.r_thermal:
+        for k, tc1, tc2, temp, dtemp, tnom in self.r_thermal:
             # ngspice: R(T) = R (1 + TC1 dT + TC2 dT^2), dT = T - TNOM, T = TEMP or temp + DTEMP
             t = temp if temp is not None else self.options.temp + dtemp
-            dt = t - self.options.tnom
+            dt = t - (self.options.tnom if tnom is None else tnom)
             self.r.value[k] = self.r.value[k] * (1.0 + tc1 * dt + tc2 * dt * dt)
         return Circuit(
             title=self.title, node_names=self.node_names, resistors=self.r.table(),

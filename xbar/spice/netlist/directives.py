@@ -89,9 +89,8 @@ class DirectiveCards:
         if mtype not in ("d", *MOS_TYPES):
             if params is None:
                 return name, None
-            level = next((self.value(card, t, params) for key, _, t in pairs if key == "level"),
-                         1.0)
-            return name, OtherModel(name, mtype, level)
+            values = {key: self.value(card, t, params) for key, _, t in pairs}
+            return name, OtherModel(name, mtype, values.get("level", 1.0), values)
         if params is None:
             for _, _, t in pairs:
                 if t[0][0] not in "{'":

@@ -35,7 +35,12 @@ _DIODE_INSTANCE = {"area", "pj", "m", "temp", "dtemp", "ic"}
 _MOS_INSTANCE = {"l", "w", "ad", "as", "pd", "ps", "nrd", "nrs", "m", "temp", "dtemp"}
 #: resistor instance parameters -> meaning (``ac``/``noisy``: no DC effect)
 _RESISTOR_PARAMS = {"r": "r", "resistance": "r", "tc1": "tc1", "tc": "tc1", "tc2": "tc2",
-                    "temp": "temp", "dtemp": "dtemp", "m": "m", "ac": "ac", "noisy": "noisy"}
+                    "temp": "temp", "dtemp": "dtemp", "m": "m", "ac": "ac", "noisy": "noisy",
+                    "l": "l", "w": "w", "scale": "scale"}
+_R_FLAGS = ("noiseless", "noisy")
+#: resistor model parameters xbar interprets (kf, af, lf, wf, ef: noise; bv_max: a check)
+_R_MODEL_PARAMS = {"tc1", "tc2", "tnom", "rsh", "defw", "narrow", "short", "kf", "af", "lf",
+                   "wf", "ef", "bv_max", "level"}
 _CTRL_CALL = re.compile(r"(?<![A-Za-z0-9_.])([vi])\s*\(([^()]*)\)")
 _THIRD = re.compile(r"\s*\S+\s+(\S+)\s+")
 _FOURTH = re.compile(r"\s*\S+\s+\S+\s+\S+\s+")
@@ -260,14 +265,25 @@ class ElementCards:
         r.value.append(value)
 
     def resistor_params(self, card: Card, rest, ctx: Context, hint: str):
-        """Value and ``(tc1, tc2, temp or None, dtemp)`` (None without TC) of a resistor."""
-        value = None
-        if rest and (len(rest) == 1 or rest[1][0] != "="):
-            value = self.value(card, rest[0], ctx.params)
+        """Value and ``(tc1, tc2, temp or None, dtemp, tnom or None)`` (None without TC)
+        of a resistor card's fields after its nodes (value, model, parameters)."""
+        value, model = None, None
+        while rest and (len(rest) == 1 or rest[1][0] != "=") and rest[0][0] not in _R_FLAGS:
+            tok, off = rest[0]
+            found = ctx.scope.model(tok) if tok[0] not in "{'" else None
+            if found is not None and model is None:
+                model = self.resistor_model(card, found, tok, off, ctx)
+            elif value is None:
+                value = self.value(card, rest[0], ctx.params)
+            else:
+                raise err(card, off, f"unexpected {tok!r}", hint)
             rest = rest[1:]
         got: dict[str, float] = {}
         while rest:
             key, off = rest[0]
+            if key in _R_FLAGS and (len(rest) < 2 or rest[1][0] != "="):  # no DC effect
+                rest = rest[1:]
+                continue
             if len(rest) < 3 or rest[1][0] != "=":
                 raise err(card, off, f"unexpected {key!r}", hint)
             if key not in _RESISTOR_PARAMS:
@@ -277,6 +293,14 @@ class ElementCards:
             got[_RESISTOR_PARAMS[key]] = self.value(card, rest[2], ctx.params)
             rest = rest[3:]
         value = got.get("r", value)
+        mp = model.params if model is not None else {}
+        if value is None and mp.get("rsh", 0.0) and "l" in got:
+            # ngspice: RSH (L - 2 SHORT) / (W - 2 NARROW)
+            width = got.get("w", mp.get("defw", 1e-6)) - 2 * mp.get("narrow", 0.0)
+            value = mp["rsh"] * (got["l"] - 2 * mp.get("short", 0.0)) / width
+        for key in ("tc1", "tc2"):
+            if key not in got and mp.get(key):
+                got[key] = mp[key]
         if "m" in got and value is not None:
             if got["m"] <= 0:
                 raise err(card, None, "resistor multiplier m must be positive", hint)
@@ -284,7 +308,20 @@ class ElementCards:
         if not (got.get("tc1") or got.get("tc2")):
             return value, None
         return value, (got.get("tc1", 0.0), got.get("tc2", 0.0), got.get("temp"),
-                       got.get("dtemp", 0.0))
+                       got.get("dtemp", 0.0), mp.get("tnom"))
+
+    def resistor_model(self, card: Card, found, name: str, off: int, ctx: Context):
+        """The ``.model <name> R(...)`` a resistor names (TC1 TC2 TNOM RSH DEFW NARROW SHORT)."""
+        model = found.model
+        if model is None:
+            model = self.parse_model(found.card, ctx.params)[1]
+        if getattr(model, "type", None) not in ("r", "res"):
+            raise err(card, off, f"resistor uses model {name!r}, which is not an R model")
+        bad = set(model.params) - _R_MODEL_PARAMS
+        if bad:
+            raise err(card, off, f"resistor model {name}: parameter {sorted(bad)[0]!r} is not "
+                      "supported", "supported: " + " ".join(sorted(_R_MODEL_PARAMS)))
+        return model
 
     def offset(self, card: Card, low: str, k: int) -> int | None:
         toks = self.tokens(card, low)

@@ -1,0 +1,152 @@
+"""Whole-process network commands as a user runs them (issue 13): busy machine, wires, WRN.
+
+Every case runs ``python -m xbar.cli ...`` as a fresh process with default settings
+(no thread environment variables: the script removes OPENBLAS_NUM_THREADS,
+OMP_NUM_THREADS, MKL_NUM_THREADS and XBAR_THREADS from the children's environment)
+and reports the median wall time of ``--repeat`` runs and the peak resident memory
+(``ru_maxrss`` of the child).  Ratios compare cases measured in this same run.
+
+Cases:
+
+* ``busy``: ``xbar infer --config examples/rram_128.toml`` alone, then while two
+  CPU-bound processes (started by this script, one per core of a 2-core machine)
+  run; goal busy <= 2x quiet.  The same pair with ``--threads 2`` (two BLAS threads,
+  OpenBLAS's old default on 2 cores) shows what the thread cap buys.
+* ``wires``: ``xbar infer`` (default model, whole test set) with exact 1-ohm wires
+  (``--r-row 1 --r-col 1``) against no wires, 1 chip and 20 chips; goal <= 1.3x.
+  Also with programming error (every chip needs its own transfer matrices).
+* ``wrn``: the README's ``xbar infer --model wrn-16-4 --dataset synthetic-32x32x3
+  --limit 2``; goal < 10 s and < 600 MB.
+
+Usage::
+
+    python benchmarks/bench_process.py                 # all cases, 3 repeats
+    python benchmarks/bench_process.py --cases busy --repeat 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "XBAR_THREADS",
+               "NUMBA_NUM_THREADS")
+
+
+def _env() -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def run_once(args: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS [MiB] of one ``python -m xbar.cli ARGS`` process."""
+    cmd = [sys.executable, "-m", "xbar.cli", *args, "--no-progress"]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err}")
+    return seconds, usage.ru_maxrss / 1024.0
+
+
+def measure(args: list[str], repeat: int) -> tuple[float, float, list[float]]:
+    runs = [run_once(args) for _ in range(repeat)]
+    times = [t for t, _ in runs]
+    return statistics.median(times), max(m for _, m in runs), times
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+class Hogs:
+    """Two CPU-bound Python processes (``while True: pass``) for the busy case."""
+
+    def __init__(self, n: int = 2):
+        self.n = n
+        self.procs: list[subprocess.Popen] = []
+
+    def __enter__(self):
+        for _ in range(self.n):
+            self.procs.append(subprocess.Popen([sys.executable, "-c", "while True: pass"]))
+        time.sleep(1.0)
+        return self
+
+    def __exit__(self, *exc):
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            p.wait(5)
+
+
+def case_busy(repeat: int) -> None:
+    cmd = ["infer", "--config", "examples/rram_128.toml"]
+    print(f"\n## busy machine: xbar {' '.join(cmd)}  ({load()})")
+    rows = []
+    for label, extra in (("default (threads = 0: 1 BLAS thread)", []),
+                         ("--threads 2 (2 BLAS threads)", ["--threads", "2"])):
+        quiet, mem_q, tq = measure(cmd + extra, repeat)
+        with Hogs(2):
+            busy, mem_b, tb = measure(cmd + extra, repeat)
+        rows.append((label, quiet, busy, mem_q, tq, tb))
+    print("| settings | quiet | with 2 CPU-bound processes | busy / quiet | peak MiB |")
+    print("|---|---|---|---|---|")
+    for label, quiet, busy, mem, tq, tb in rows:
+        print(f"| {label} | {quiet:.2f} s | {busy:.2f} s | **{busy / quiet:.2f}x** | "
+              f"{mem:.0f} |")
+    for label, _, _, _, tq, tb in rows:
+        print(f"  {label}: quiet runs {[round(t, 2) for t in tq]}, busy runs "
+              f"{[round(t, 2) for t in tb]}")
+    print(f"  ({load()} after)")
+
+
+def case_wires(repeat: int) -> None:
+    print(f"\n## exact 1-ohm wires vs none, whole process, default model, whole test set "
+          f"({load()})")
+    print("| chips | programming error | no wires | 1-ohm wires | ratio | peak MiB (wires) |")
+    print("|---|---|---|---|---|---|")
+    for chips in (1, 20):
+        for perr in ([], ["--programming-error", "state_proportional",
+                          "--programming-sigma", "0.05"]):
+            base = ["infer", "--repeats", str(chips), *perr]
+            t0, _, _ = measure(base, repeat)
+            t1, m1, _ = measure(base + ["--r-row", "1", "--r-col", "1"], repeat)
+            print(f"| {chips} | {'state_proportional 0.05' if perr else 'none'} | {t0:.2f} s | "
+                  f"{t1:.2f} s | **{t1 / t0:.2f}x** | {m1:.0f} |")
+    print(f"  ({load()} after)")
+
+
+def case_wrn(repeat: int) -> None:
+    cmd = ["infer", "--model", "wrn-16-4", "--dataset", "synthetic-32x32x3", "--limit", "2"]
+    print(f"\n## WRN-16-4, 2 images: xbar {' '.join(cmd)}  ({load()})")
+    t, mem, times = measure(cmd, repeat)
+    print(f"| whole process | {t:.2f} s (runs {[round(x, 2) for x in times]}) | "
+          f"peak {mem:.0f} MiB | goal < 10 s, < 600 MB |")
+    print(f"  ({load()} after)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--cases", nargs="+", default=["busy", "wires", "wrn"],
+                    choices=["busy", "wires", "wrn"])
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {load()}, "
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    for case in args.cases:
+        {"busy": case_busy, "wires": case_wires, "wrn": case_wrn}[case](args.repeat)
+
+
+if __name__ == "__main__":
+    main()

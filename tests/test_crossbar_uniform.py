@@ -1,0 +1,70 @@
+"""Uniform-wire transfer matrices of small arrays agree with Crossbar.transfer_matrix."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import xbar
+from xbar.crossbar.uniform import applies, transfer_matrices
+from xbar.errors import ValueRangeError
+
+
+def _ref(G, r_row, r_col, r_driver, r_sense):
+    return xbar.Crossbar(G, r_row, r_col, r_driver=r_driver, r_sense=r_sense).transfer_matrix()
+
+
+@pytest.mark.parametrize("r", [(2.5, 1.5, 10.0, 7.0), (1.0, 1.0, 0.0, 0.0), (50.0, 0.1, 3.0, 0.0)])
+def test_many_shapes_in_one_call_match_the_crossbar_solver(r):
+    rng = np.random.default_rng(1)
+    shapes = [(1, 1), (1, 6), (7, 1), (9, 8), (9, 16), (40, 12), (12, 33)]
+    Gs = [rng.uniform(1e-6, 1e-4, s) for s in shapes]
+    Gs[3][2, :] = 0.0  # a row of cells off
+    Ws = transfer_matrices(Gs, *r)
+    for G, W in zip(Gs, Ws, strict=True):
+        ref = _ref(G, *r)
+        scale = np.abs(ref).max()
+        assert W.shape == G.shape
+        assert np.abs(W - ref).max() <= 1e-11 * scale
+
+
+def test_strong_ir_drop():
+    G = np.random.default_rng(2).uniform(1e-3, 1e-2, (30, 20))
+    r = (5.0, 5.0, 10.0, 10.0)
+    ref = _ref(G, *r)
+    assert np.abs(transfer_matrices([G], *r)[0] - ref).max() <= 1e-10 * np.abs(ref).max()
+
+
+def test_rejects_what_it_cannot_do():
+    G = np.full((3, 3), 1e-5)
+    assert not applies(0.0, 1.0) and not applies(1.0, 0.0) and applies(1.0, 1.0)
+    with pytest.raises(ValueRangeError, match="r_row"):
+        transfer_matrices([G], 0.0, 1.0)
+    with pytest.raises(ValueRangeError, match="array 1"):
+        transfer_matrices([G, -G], 1.0, 1.0)
+    with pytest.raises(ValueRangeError, match="array 0"):
+        transfer_matrices([np.zeros((0, 3))], 1.0, 1.0)
+    assert transfer_matrices([], 1.0, 1.0) == []
+
+
+def test_network_cache_uses_it_and_matches(monkeypatch):
+    from xbar.network import AnalogConfig
+    from xbar.network import tiles as tiles_mod
+    from xbar.network.tiles import TransferCache
+
+    cfg = AnalogConfig(r_row=2.0, r_col=3.0, r_driver=5.0, r_sense=4.0)
+    rng = np.random.default_rng(3)
+    Gs = [rng.uniform(1e-6, 1e-4, s) for s in [(9, 16), (72, 32), (20, 70)]]
+    cache = TransferCache()
+    Ws = cache.transfer_matrices(Gs + [Gs[0].copy()], cfg)
+    assert cache.misses == 3 and cache.hits == 1 and len(cache) == 3
+    for G, W in zip(Gs + [Gs[0]], Ws, strict=True):
+        ref = _ref(G, 2.0, 3.0, 5.0, 4.0)
+        assert np.abs(W - ref).max() <= 1e-11 * np.abs(ref).max()
+        assert not W.flags.writeable
+    assert cache.transfer_matrix(Gs[1], cfg) is Ws[1] and cache.hits == 2
+    # ideal wires in one direction: the crossbar solver takes over
+    cfg0 = AnalogConfig(r_row=0.0, r_col=1.0)
+    W0 = TransferCache().transfer_matrix(Gs[0], cfg0)
+    assert np.allclose(W0, _ref(Gs[0], 0.0, 1.0, 0.0, 0.0), rtol=1e-12, atol=0)
+    assert tiles_mod.UNIFORM_MAX_COLS >= 32
