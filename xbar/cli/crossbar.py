@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "crossbar",
         help="solve a crossbar array (random or .npz conductances)",
@@ -40,7 +44,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def _load_g(path):
+def _load_g(path: str) -> np.ndarray:
     """Conductances [S] from an .npz (array 'G' or the first array), validated."""
     from ..checks import real_array
     from ..errors import ConfigError, ShapeError
@@ -102,7 +106,7 @@ def _check_memory(M: int, N: int, K: int) -> None:
 _POWER_PARTS = ("cells", "selectors", "access", "row_wires", "col_wires", "drivers", "sense")
 
 
-def _power_report(p) -> dict:
+def _power_report(p: Any) -> dict:
     """Mean power [W] per input of every part of the split, the supplied power and the
     relative power balance error (see :mod:`xbar.crossbar.power`)."""
     out = {k: float(getattr(p, k).mean()) for k in ("supplied",) + _POWER_PARTS}
@@ -110,7 +114,7 @@ def _power_report(p) -> dict:
     return out
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     import json
     import time
 
