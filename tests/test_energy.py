@@ -209,3 +209,19 @@ def test_sweep_records_energy_and_reads_old_csvs(tmp_path):
                     dataset=data)
     assert resumed.computed == 1 and resumed.reused == 1
     assert out.read_text().splitlines()[-1].count(",") == rows[0].count(",")
+
+
+def test_energy_is_in_volts_on_every_input_path():
+    """No DAC and no ADC (inputs applied unscaled, the output rescaled) gives the first
+    layer (same images, same voltages) the same array energy as with an ADC (inputs
+    scaled to volts)."""
+    model, data = load_model("default"), load_dataset("digits")
+    base = AnalogConfig(r_row=2.5, r_col=2.5, r_driver=10.0, r_sense=10.0)
+    a = evaluate(model, base, dataset=data, limit=12, cache=TransferCache())
+    b = evaluate(model, base.replace(adc_bits=16), dataset=data, limit=12,
+                 cache=TransferCache())
+    first = a.layer_stats[0].name
+    ea = {s.name: s.energy for s in a.layer_stats}[first]
+    eb = {s.name: s.energy for s in b.layer_stats}[first]
+    for part in ("cells", "row_wires", "col_wires", "drivers", "sense"):
+        assert ea[part] == pytest.approx(eb[part], rel=1e-9), part
