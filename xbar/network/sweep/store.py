@@ -329,15 +329,18 @@ MAX_CHIPS = 1_000_000
 
 def _check_row(path: Path, n: int, row: list[str], nfields: int) -> None:
     """Raise :class:`ConfigError` naming data row ``n`` unless it is a valid result row."""
-    chip, acc, sec = row[1 + nfields], row[-2], row[-1]
+    chip, acc, sec = row[1 + nfields], row[2 + nfields], row[3 + nfields]
+    energy = row[4 + nfields] if len(row) > 4 + nfields else ""
     try:
         ok = 0 <= int(chip) < MAX_CHIPS
         float(acc), float(sec)
+        _energy_cell(energy)
     except ValueError:
         ok = False
     if not ok:
         raise ConfigError(f"{path}: data row {n} {','.join(row)!r} is not a sweep result "
-                          f"(chip an integer in [0, {MAX_CHIPS}), accuracy and seconds numbers)",
+                          f"(chip an integer in [0, {MAX_CHIPS}), accuracy and seconds numbers, "
+                          "energy per image a number or empty)",
                           hint="the file is damaged: repair or delete that row")
 
 
