@@ -101,6 +101,39 @@ class TwoBranch(nn.Module):
         return torch.softmax(self.fc(y.reshape(-1, 10 * 4 * 4)), dim=1)
 
 
+class Activations(nn.Module):
+    """GELU (Erf or Gelu), SiLU (Sigmoid * x), ELU, SELU, PReLU (per channel), Softplus and a
+    mean over the image axes (ReduceMean) instead of a pooling layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2 = nn.Conv2d(3, 6, 3, padding=1), nn.Conv2d(6, 6, 3, padding=1)
+        self.prelu = nn.PReLU(6, init=0.2)
+        self.fc = nn.Linear(6, 10, bias=False)
+
+    def forward(self, x):
+        x = F.silu(F.gelu(self.c1(x)))
+        x = self.prelu(F.elu(self.c2(x), 0.7)) + F.selu(x) + F.softplus(x)
+        return self.fc(x.mean((2, 3)))
+
+
+class Shuffle(nn.Module):
+    """ShuffleNet-style: chunk (Split), concat, channel shuffle through a rank-5 reshape."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2, self.fc = nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(4, 4, 1), \
+            nn.Linear(8, 10)
+
+    def forward(self, x):
+        x = F.relu(self.c1(x))
+        a, b = x.chunk(2, dim=1)
+        x = torch.cat([a, F.relu(self.c2(b))], 1)
+        n, c, h, w = x.shape
+        x = x.view(n, 2, c // 2, h, w).transpose(1, 2).reshape(n, c, h, w)
+        return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+
 class MLP(nn.Module):
     def __init__(self):
         super().__init__()
@@ -128,6 +161,10 @@ CASES = [  # file stem, network, input shape, exporter (dynamo?), opset, dynamic
     ("mobilenet_dynamo_op20", TinyMobileNet, (2, 3, 16, 16), True, 20, False),
     ("two_branch_torchscript_op14", TwoBranch, (1, 3, 8, 8), False, 14, True),
     ("mlp_dynamo_op21", MLP, (2, 1, 8, 8), True, 21, True),
+    ("activations_torchscript_op13", Activations, (1, 3, 6, 6), False, 13, True),
+    ("activations_dynamo_op20", Activations, (2, 3, 6, 6), True, 20, True),
+    ("shuffle_torchscript_op13", Shuffle, (2, 3, 8, 8), False, 13, True),
+    ("shuffle_dynamo_op18", Shuffle, (2, 3, 8, 8), True, 18, True),
 ]
 
 
@@ -152,8 +189,13 @@ def export(stem, cls, shape, dynamo, opset, dynamic) -> Path:
 
 
 def main() -> None:
+    import sys
+
     OUT.mkdir(parents=True, exist_ok=True)
+    only = set(sys.argv[1:])  # regenerate only these stems (default: all)
     for case in CASES:
+        if only and case[0] not in only:
+            continue
         path = export(*case)
         print(f"{path.relative_to(OUT.parent.parent.parent)}  {path.stat().st_size} bytes")
 

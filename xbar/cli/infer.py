@@ -53,6 +53,8 @@ FIELD_NOTES = {
     "r_col": "ohm, 0 = ideal wire",
     "r_driver": "ohm, 0 = ideal driver",
     "r_sense": "ohm, 0 = ideal sense amplifier",
+    "r_source": "ohm, source-line wire of input_switched arrays",
+    "r_on": "ohm, access-transistor on-resistance of input_switched arrays",
     "g_min": "siemens",
     "g_max": "siemens",
     "v_read": "volts",
@@ -191,6 +193,9 @@ def run(args) -> int:
         json.dump(d, sys.stdout)
         sys.stdout.write("\n")
         return 0
+    notes += [f"layer {s.name!r}: {100 * s.input_clip_fraction:.2g} % of its quantised inputs "
+              "exceeded the calibrated input range and were applied at full scale"
+              for s in result.layer_stats if s.input_clip_fraction > 0]
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     out = sys.stdout

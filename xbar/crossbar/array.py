@@ -26,7 +26,8 @@ import numpy as np
 from ..checks import check_options, memory_guard, real_array
 from ..errors import ConfigError, ShapeError, ValueRangeError
 from ..spice.circuit import Options
-from . import power, solver, transfer
+from . import input_switched, power, solver, transfer
+from .access import MosfetAccess, solve_with_engine
 from .devices import Device, Linear
 from .power import PowerForms
 from .solution import CrossbarSolution, LinearizedCrossbar
@@ -81,6 +82,13 @@ class Crossbar:
         Column end(s) held at virtual ground whose current is the output.
     r_access : float or array (M, N)
         Series access resistance per cell [ohm] (1T1R).
+    access : MosfetAccess, optional
+        An access MOSFET in series with each cell (1T1R; drain on the cell side,
+        source on the column, bulk at ground), gate driven per row by ``v_gate``.
+        Such arrays are solved exactly by the circuit engine on the array's own
+        netlist (:mod:`xbar.crossbar.access`), not by the line solver.
+    v_gate : float or array (M,)
+        Gate voltage of each row's access transistors [V] (with ``access``).
     selector : Device, optional
         Selector model in series with each cell (1S1R), small-signal conductance
         ``g_selector`` [S] (scalar or (M, N)).
@@ -96,6 +104,19 @@ class Crossbar:
     kernel : {"auto", "inputs", "lines", "chains"}
         CG kernel of the linear solves (see :mod:`xbar.crossbar.solver`); every
         choice gives the same answer to round-off.
+    topology : {"crossbar", "input_switched"}
+        ``input_switched`` (:mod:`xbar.crossbar.input_switched`): each cell's access
+        transistor (on-resistance ``r_access``) is switched by its row's input bit,
+        the read current comes from a source line parallel to each bit line, held
+        at ``v_read`` at ``source_end`` through ``r_driver``; :meth:`solve` then takes
+        bits (0/1) instead of voltages, and ``r_row`` must be 0 (gates carry no current).
+    r_source : float or array
+        Source-line wire resistance per segment [ohm] (``input_switched``); shapes as
+        ``r_col``.
+    source_end : {"bottom", "top"}
+        End at which the source lines are held (``input_switched``).
+    v_read : float
+        Source-line voltage [V] (``input_switched``).
 
     Examples
     --------
@@ -120,6 +141,8 @@ class Crossbar:
         drive: str = "left",
         sense: str = "bottom",
         r_access: float | np.ndarray = 0.0,
+        access: MosfetAccess | None = None,
+        v_gate: float | np.ndarray = 0.0,
         selector: Device | None = None,
         g_selector: float | np.ndarray | None = None,
         row_bias: Any = None,
@@ -127,6 +150,10 @@ class Crossbar:
         options: Options | None = None,
         maxiter: int = 20000,
         kernel: str = "auto",
+        topology: str = "crossbar",
+        r_source: float | np.ndarray = 0.0,
+        source_end: str = "bottom",
+        v_read: float = 0.2,
     ) -> None:
         G = real_array("G", G)
         if G.ndim != 2 or G.shape[0] < 1 or G.shape[1] < 1:
@@ -173,6 +200,20 @@ class Crossbar:
         self._set("r_driver", r_driver)
         self._set("r_sense", r_sense)
         self._set("r_access", r_access)
+        if access is not None and not isinstance(access, MosfetAccess):
+            raise ConfigError("access must be an xbar.crossbar.MosfetAccess (or None)")
+        self._access = access
+        self._v_gate = _array("v_gate", v_gate, [(self._M,)])
+        self._v_gate.setflags(write=False)
+        if topology not in ("crossbar", "input_switched"):
+            raise ConfigError(f"topology={topology!r}; expected 'crossbar' or 'input_switched'")
+        if topology == "input_switched":
+            input_switched.check_topology(dict(
+                source_end=source_end, sense=sense, r_row=r_row, r_driver=r_driver,
+                v_read=v_read, drive=drive, selector=selector, row_bias=row_bias,
+                col_bias=col_bias, linear=self._device.linear, access=access))
+        self.topology, self.source_end, self.v_read = topology, source_end, v_read
+        self._set("r_source", r_source)
 
     # --------------------------------------------------------------- read-only attributes
     def _set(self, name: str, value: Any) -> None:
@@ -184,6 +225,7 @@ class Crossbar:
             "r_driver": [(M,)],
             "r_sense": [(N,)],
             "r_access": [(M, N)],
+            "r_source": [(M, N), (M + 1, N)],
         }[name]
         arr = _array(name, value, shapes)
         if name == "G":
@@ -211,6 +253,8 @@ class Crossbar:
     N = property(lambda self: self._N, doc="Number of columns (outputs).")
     device = property(lambda self: self._device, doc="Cell I-V model.")
     selector = property(lambda self: self._selector, doc="Series selector model or None.")
+    access = property(lambda self: self._access, doc="Access MOSFET (1T1R) or None.")
+    v_gate = property(lambda self: self._v_gate, doc="Gate voltage per row [V], (M,).")
     drive = property(lambda self: self._drive, doc="Row end(s) carrying the inputs.")
     sense = property(lambda self: self._sense, doc="Column end(s) whose current is the output.")
     row_bias = property(lambda self: self._row_bias, doc="Row end overrides (as given) or None.")
@@ -233,12 +277,20 @@ class Crossbar:
     r_driver = _prop("r_driver", "Row driver resistance [ohm].")
     r_sense = _prop("r_sense", "Column sense resistance [ohm].")
     r_access = _prop("r_access", "Series access resistance per cell [ohm].")
+    r_source = _prop("r_source", "Source-line resistance per segment [ohm] (input_switched).")
     del _prop
+
+    def _line_solver_only(self, what: str) -> None:
+        """ConfigError for line-solver methods on arrays with MOSFET access (1T1R)."""
+        if self._access is not None:
+            raise ConfigError(f"Crossbar.{what} is not available with MOSFET access "
+                              "transistors (their current depends on the column voltage)",
+                              hint="solve() such arrays (the circuit engine on the netlist)")
 
     @property
     def is_linear(self) -> bool:
         """True when cells (and selector) are ohmic: :meth:`transfer_matrix` is exact."""
-        return self._device.linear and self._selector is None
+        return self._device.linear and self._selector is None and self._access is None
 
     def setup(self) -> CrossbarSystem:
         """The :class:`~xbar.crossbar.CrossbarSystem` of this array (built once, cached).
@@ -256,6 +308,9 @@ class Crossbar:
         (6, 0)
         """
         system = self._cache.get("system")
+        if system is None and self.topology == "input_switched":
+            system = input_switched.build_system(self)
+            self._cache["system"] = system
         if system is None:
             system = build_system(self)
             self._cache["system"] = system
@@ -279,6 +334,7 @@ class Crossbar:
         >>> info
         0
         """
+        self._crossbar_only("aspreconditioner()")
         return line_preconditioner(self.setup())
 
     def __repr__(self) -> str:
@@ -331,10 +387,14 @@ class Crossbar:
         ConvergenceError
             When CG or Newton does not reach ``tol`` within the iteration limits.
         """
+        if self.topology == "input_switched":  # V holds bits; exact direct solve
+            return input_switched.solution(self.setup(), V, return_nodes)
         V = self._inputs(V)
         if isinstance(tol, bool) or not isinstance(tol, int | float | np.number) \
                 or not (0 < tol < 1):
             raise ConfigError(f"tol={tol!r}; expected a number with 0 < tol < 1")
+        if self._access is not None:  # 1T1R with MOSFETs: the engine on the array's netlist
+            return solve_with_engine(self, V, return_nodes)
         with memory_guard(f"solving {V.shape[0]} input(s) on a {self._M}x{self._N} array"):
             return solver.solve(self.setup(), V, tol=tol, maxiter=self.maxiter,
                                 options=self.options, kernel=self.kernel,
@@ -366,6 +426,8 @@ class Crossbar:
             Nonlinear cells, an unknown method, or a forced method that does not
             apply to this topology.
         """
+        self._crossbar_only("transfer_matrix()")
+        self._line_solver_only("transfer_matrix")
         if not self.is_linear:
             raise ConfigError(
                 "transfer_matrix() needs linear cells; use linearize(V0) for "
@@ -403,6 +465,8 @@ class Crossbar:
             ``.operating_output`` (N,) [A] and ``.W`` (M, N) [S] with
             ``output(V0 + dV) ~= operating_output + dV @ W``.
         """
+        self._crossbar_only("linearize()")
+        self._line_solver_only("linearize")
         V0 = self._inputs(V0)
         if V0.shape[0] != 1:
             raise ShapeError(f"linearize needs one operating point of shape ({self._M},)")
@@ -438,6 +502,8 @@ class Crossbar:
             ``.Q`` (M, M) [S] per part, ``.power(V)``, ``.batch_energy(V.T @ V)``;
             see :mod:`xbar.crossbar.power`.
         """
+        self._crossbar_only("power_forms()")
+        self._line_solver_only("power_forms")
         forms = self._cache.get("power_forms")
         if forms is None:
             system = self.setup()
@@ -460,4 +526,26 @@ class Crossbar:
         """Write the identical circuit as a SPICE netlist; see :func:`xbar.crossbar.to_netlist`."""
         from .netlist import to_netlist
 
+        if self.topology == "input_switched":
+            return input_switched.to_netlist(self, path, V, **kw)
         return to_netlist(self, path, V, **kw)
+
+    # --------------------------------------------------------------- input-switched arrays
+    def pattern_conductances(self, bits: np.ndarray) -> np.ndarray:
+        """Per-pattern transfer vectors (K, N) [S] of an input-switched array.
+
+        ``solve(bits).output == v_read * pattern_conductances(bits)``; every distinct
+        pattern is solved once and kept in this array's cache
+        (:func:`xbar.crossbar.input_switched.pattern_conductances`).
+        """
+        if self.topology != "input_switched":
+            raise ConfigError("pattern_conductances() is for topology='input_switched'",
+                              hint="use transfer_matrix() for a crossbar")
+        cache = self._cache.setdefault("patterns", {})
+        return input_switched.pattern_conductances(self.setup(), bits, cache)
+
+    def _crossbar_only(self, what: str) -> None:
+        if self.topology == "input_switched":
+            raise ConfigError(f"{what} has no meaning for an input-switched array (its output "
+                              "is not linear in the input bits)",
+                              hint="use pattern_conductances(bits) or solve(bits)")

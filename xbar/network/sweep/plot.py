@@ -67,8 +67,10 @@ def _format_x_axis(ax, xs: np.ndarray, xs_raw, numeric: bool, integer: bool,
         ax.set_xscale(xscale)
 
 
-def _energy_axis(ax, table: SweepTable, xs, order, second, markers) -> None:
+def _energy_axis(ax, table: SweepTable, xs: np.ndarray, order: np.ndarray) -> None:
     """Mean energy per image [nJ] on a twin log axis, dashed, one curve per second value."""
+    second = table.values[1] if len(table.fields) > 1 else (None,)
+    markers = "osD^v<>ph*"
     e = table.energy_mean
     if not np.any(np.isfinite(e)):
         raise ConfigError("this sweep has no energies to plot (its CSV predates them, or "
@@ -81,6 +83,24 @@ def _energy_axis(ax, table: SweepTable, xs, order, second, markers) -> None:
     ax2.set_yscale("log")
     ax2.set_ylabel("energy per image (nJ, dashed)")
     ax2.legend(fontsize=8, frameon=False, loc="lower right")
+
+
+def _draw_curves(ax, table: SweepTable, xs: np.ndarray, order: np.ndarray, band: str) -> None:
+    """One mean-accuracy curve (with its band) per value of the second field."""
+    second = table.values[1] if len(table.fields) > 1 else (None,)
+    mean, std, lo, hi = table.mean, table.std, table.min, table.max
+    markers = "osD^v<>ph*"
+    for j, v2 in enumerate(second):
+        m = 100 * mean[order, j]
+        label = None if v2 is None else f"{table.fields[1]} = {v2}"
+        line, = ax.plot(xs[order], m, marker=markers[j % len(markers)], ms=4, lw=1.6,
+                        label=label)
+        if band == "std":
+            s = 100 * std[order, j]
+            ax.fill_between(xs[order], m - s, m + s, color=line.get_color(), alpha=0.18, lw=0)
+        elif band == "minmax":
+            ax.fill_between(xs[order], 100 * lo[order, j], 100 * hi[order, j],
+                            color=line.get_color(), alpha=0.18, lw=0)
 
 
 def plot_sweep(
@@ -144,24 +164,11 @@ def plot_sweep(
     integer = numeric and all(isinstance(v, int | np.integer) for v in xs_raw)
     xs = np.asarray(xs_raw, dtype=float) if numeric else np.arange(len(xs_raw), dtype=float)
     order = np.argsort(xs, kind="stable")
-    second = table.values[1] if len(table.fields) > 1 else (None,)
-    mean, std, lo, hi = table.mean, table.std, table.min, table.max
-    markers = "osD^v<>ph*"
-    for j, v2 in enumerate(second):
-        m = 100 * mean[order, j]
-        label = None if v2 is None else f"{table.fields[1]} = {v2}"
-        line, = ax.plot(xs[order], m, marker=markers[j % len(markers)], ms=4, lw=1.6,
-                        label=label)
-        if band == "std":
-            s = 100 * std[order, j]
-            ax.fill_between(xs[order], m - s, m + s, color=line.get_color(), alpha=0.18, lw=0)
-        elif band == "minmax":
-            ax.fill_between(xs[order], 100 * lo[order, j], 100 * hi[order, j],
-                            color=line.get_color(), alpha=0.18, lw=0)
+    _draw_curves(ax, table, xs, order, band)
     if digital is not None:
         ax.axhline(100 * digital, color="0.4", ls="--", lw=1, label="digital")
     if energy:
-        _energy_axis(ax, table, xs, order, second, markers)
+        _energy_axis(ax, table, xs, order)
     _format_x_axis(ax, xs, xs_raw, numeric, integer, xscale)
     ax.set_xlabel(_LABELS.get(table.fields[0], table.fields[0].replace("_", " ")))
     band_text = {"std": r" ($\pm$1 std over chips)", "minmax": " (min-max over chips)",
