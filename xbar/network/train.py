@@ -460,6 +460,8 @@ def train(model_or_name: Model | str = "default", dataset: Dataset | str = "digi
             or curvature_samples < 0:
         raise ConfigError(f"curvature_samples must be 0 or an integer >= 2, got "
                           f"{curvature_samples!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ConfigError(f"seed must be an integer >= 0, got {seed!r}")
     data = load_dataset(dataset) if not isinstance(dataset, Dataset) else dataset
     model = _resolve_model(model_or_name, seed)
     data.check_model(model)
