@@ -420,6 +420,11 @@ class AnalogLayer:
         meter = self.meter if track else None
         if meter is not None:
             meter.count_macs(Xq, self.plan.mapping.n_out)
+        cfg = self.config
+        if track and not (cfg.input_mode == "analog" and cfg.dac_bits == 0):
+            # inputs beyond the calibrated full scale are clipped by the DAC / bit steps
+            self.input_clipped += int(np.count_nonzero(np.abs(Xq) > self.input_scale))
+            self.input_values += Xq.size * (2 if Xq.size and Xq.min() < 0 else 1)
         for weight, s, A, sumV in self._reads(Xq, rng, meter):
             self._digitise(Y, weight, s, A, sumV, track)
         Y *= (self.input_scale / self.config.v_read) * self.plan.mapping.scale
@@ -873,6 +878,8 @@ def _evaluate(model, config: AnalogConfig, *, dataset, limit, chips, progress, c
     design_ranges = None
     if config.calibration == "design" and x_cal is not None:  # fixed on the error-free design
         design = program_chip(plans, folded, config.as_design(), 0, cache)
+        if callable(getattr(progress, "stage", None)):
+            progress.stage(f"design: calibrate ({x_cal.shape[0]} images)")
         design.calibrate(folded, x_cal, bs)
         design_ranges = design.ranges()
     setup = time.perf_counter() - t0
@@ -904,6 +911,9 @@ def _evaluate(model, config: AnalogConfig, *, dataset, limit, chips, progress, c
         net = program_chip(plans, folded, config, chip, cache, noise, energy=energy,
                            progress=tick)
         if design_ranges is not None:
+            if callable(stage):
+                stage(f"chip {k + 1}/{len(chips)}: calibrate ({x_cal.shape[0]} images) "
+                      "= the design's ranges")
             net.set_ranges(design_ranges)
             tick()
         elif x_cal is not None:
