@@ -7,7 +7,8 @@ import pytest
 
 import xbar
 from xbar.crossbar import kernels
-from xbar.crossbar.netlist import outputs_from_currents
+from xbar.crossbar.circuit import to_circuit
+from xbar.crossbar.netlist import format_circuit, outputs_from_currents
 from xbar.errors import ConfigError, ValueRangeError
 
 RNG = np.random.default_rng(3)
@@ -59,6 +60,41 @@ def test_matches_ngspice(case, ngspice, tmp_path):
     np.testing.assert_allclose(sol.output[0], out, rtol=0, atol=_rtol(kw) * np.abs(out).max())
     vr = np.array([[res.voltages[f"r{i}_{j}"][0] for j in range(N)] for i in range(M)])
     np.testing.assert_allclose(sol.row_voltages[0], vr, rtol=0, atol=_rtol(kw) * np.abs(Vin).max())
+
+
+@pytest.mark.parametrize("case", sorted(SPICE_CASES))
+def test_circuit_is_what_the_netlist_says(case):
+    """to_circuit solved directly == the exported text read back; same elements and nodes."""
+    xb = xbar.Crossbar(G, **SPICE_CASES[case])
+    xc = to_circuit(xb, 2 * V)
+    text = xb.to_netlist(None, 2 * V)
+    assert text == format_circuit(xc.circuit)
+    back = xbar.read_netlist(text)
+    assert sorted(back.node_names) == sorted(xc.circuit.node_names)
+    for kind in ("resistors", "vsources", "diodes"):
+        assert sorted(getattr(back, kind).name) == sorted(getattr(xc.circuit, kind).name)
+    assert len(back.bsources) == len(xc.circuit.bsources)
+    direct = xbar.solve_dc(xc.circuit)
+    read = xbar.solve_dc(back)
+    np.testing.assert_allclose(xc.outputs(direct.current), xc.outputs(read.current),
+                               rtol=1e-12, atol=1e-20)
+    np.testing.assert_allclose(xc.outputs(direct.current), xb.solve(2 * V).output[0],
+                               rtol=0, atol=_rtol(SPICE_CASES[case]) * 1e-4)
+
+
+def test_circuit_inputs_and_writer_limits():
+    xb = xbar.Crossbar(G, np.ones((M, N + 1)), 1.0, r_driver=2.0, drive="both")
+    xc = to_circuit(xb)
+    xc.set_inputs(V)
+    op = xbar.solve_dc(xc.circuit)
+    sol = xb.solve(V)
+    np.testing.assert_allclose(xc.input_currents(op.current), sol.input_currents[0], rtol=1e-9)
+    assert len(xc.input_sources) == 2 * M and len(xc.sense_sources) == N
+    with pytest.raises(xbar.errors.ShapeError, match="V has shape"):
+        to_circuit(xb, np.zeros(M + 1))
+    xc.circuit.analyses = [xbar.spice.circuit.DCSweep("vin0_l", 0.0, 1.0, 0.5)]
+    with pytest.raises(ConfigError, match="format_circuit"):
+        format_circuit(xc.circuit)
 
 
 def test_tabulated_has_no_spice_form():

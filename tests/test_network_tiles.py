@@ -147,3 +147,24 @@ def test_default_cache_reused_between_calls():
     assert b.cache["misses"] == 0 and b.cache["hits"] == n_tiles
     assert b.accuracies == evaluate(model, cfg.replace(adc_bits=6), dataset=data, limit=20,
                                     cache=TransferCache()).accuracies
+
+
+@pytest.mark.parametrize("mapping,sub", [("differential", "digital"),
+                                         ("offset", "reference_column")])
+def test_tile_read_equals_combined_currents(mapping, sub):
+    """The linear fast path (combination folded into the transfer matrix) is exact."""
+    from xbar.network import AnalogConfig
+    from xbar.network.tiles import Tile, TileSpec
+
+    rng = np.random.default_rng(0)
+    cfg = AnalogConfig(mapping=mapping, offset_subtraction=sub, r_row=1.0, r_col=1.0,
+                       read_noise_sigma=0.05)
+    ref = sub == "reference_column"
+    spec = TileSpec(0, 0, 6, 0, 4, mapping, ref and mapping == "offset")
+    G = rng.uniform(cfg.g_min, cfg.g_max, (6, spec.columns))
+    W_eff = G * rng.uniform(0.9, 1.0, G.shape)
+    tile = Tile(spec, G, W_eff)
+    V = rng.uniform(0, 0.2, (5, 6))
+    a = tile.read(V, cfg, np.random.default_rng(3))
+    b = tile.combine(tile.currents(V, cfg, np.random.default_rng(3)))
+    np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-18)

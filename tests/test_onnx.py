@@ -1,5 +1,6 @@
 """ONNX import and export: digital outputs against onnx.reference, round trips, errors."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -284,3 +285,48 @@ def test_wrn_zoo_matches_torch_style_wrn_structure():
     b = wrn(16, 4)
     assert [la.W2d.shape for la in a.matmul_layers()] == [la.W2d.shape for la in
                                                            b.matmul_layers()]
+
+
+def test_cli_export_onnx_then_infer(tmp_path, capsys):
+    from xbar.cli import main
+
+    out = tmp_path / "d.onnx"
+    assert main(["export-onnx", "default", "--out", str(out), "--json"]) == 0
+    assert '"matmul_layers": 3' in capsys.readouterr().out
+    assert main(["infer", "--model", str(out), "--limit", "50", "--ideal", "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    acc = re.search(r"analog accuracy\s+([0-9.]+)", text).group(1)
+    assert acc == re.search(r"digital accuracy\s+([0-9.]+)", text).group(1)
+    assert main(["export-onnx", "default", "--out", str(out), "--opset", "9"]) == 2
+    assert "--opset 9" in capsys.readouterr().err
+
+
+def test_cli_train_refuses_inference_only_graph(tmp_path, capsys):
+    from xbar.cli import main
+
+    path = tmp_path / "tb.onnx"
+    onnx.save(zoo.two_branch(), str(path))
+    assert main(["train", "--model", str(path), "--dataset", "synthetic-16x16x3",
+                 "--epochs", "1", "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be trained" in err and "Traceback" not in err
+
+
+def test_config_data_table(tmp_path, capsys):
+    from xbar.cli import main
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (6, 3, 28, 28), dtype=np.uint8)  # stored NCHW, 3 channels
+    np.savez(tmp_path / "d.npz", x=x, y=rng.integers(0, 10, 6))
+    onnx.save(zoo.lenet5(), str(tmp_path / "lenet.onnx"))
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("adc_bits = 0\n[data]\nlayout = 'NCHW'\ncrop = [28, 28]\nmean = 0.5\n")
+    # three channels do not fit LeNet's one: the error names both shapes
+    assert main(["infer", "--model", str(tmp_path / "lenet.onnx"), "--dataset",
+                 f"npz:{tmp_path / 'd.npz'}", "--config", str(cfg), "--no-progress"]) == 2
+    assert "(28, 28, 1)" in capsys.readouterr().err
+    np.savez(tmp_path / "d.npz", x=x[:, :1], y=rng.integers(0, 10, 6))
+    assert main(["infer", "--model", str(tmp_path / "lenet.onnx"), "--dataset",
+                 f"npz:{tmp_path / 'd.npz'}", "--config", str(cfg), "--no-progress",
+                 "--json"]) == 0
+    assert '"n_images": 6' in capsys.readouterr().out

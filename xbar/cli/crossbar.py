@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "crossbar",
         help="solve a crossbar array (random or .npz conductances)",
@@ -40,7 +44,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def _load_g(path):
+def _load_g(path: str) -> np.ndarray:
     """Conductances [S] from an .npz (array 'G' or the first array), validated."""
     from ..checks import real_array
     from ..errors import ConfigError, ShapeError
@@ -99,7 +103,7 @@ def _check_memory(M: int, N: int, K: int) -> None:
         )
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     import json
     import time
 

@@ -11,6 +11,7 @@ array([[3.e-05, 3.e-05]])
 """
 
 from .array import Crossbar, CrossbarSolution, LinearizedCrossbar
+from .circuit import CrossbarCircuit, to_circuit
 from .devices import Device, Exponential, Linear, PowerLaw, Sinh, Tabulated
 from .netlist import to_netlist
 from .system import CrossbarSystem
@@ -27,4 +28,6 @@ __all__ = [
     "PowerLaw",
     "Tabulated",
     "to_netlist",
+    "to_circuit",
+    "CrossbarCircuit",
 ]

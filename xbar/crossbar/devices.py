@@ -17,8 +17,10 @@ array([0.00000000e+00, 2.93800298e-05])
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from os import PathLike
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..checks import real_array
 from ..errors import ConfigError, ValueRangeError
@@ -26,7 +28,7 @@ from ..errors import ConfigError, ValueRangeError
 __all__ = ["Device", "Linear", "Sinh", "Exponential", "PowerLaw", "Tabulated"]
 
 
-def _param(name: str, value, *, positive: bool = True) -> np.ndarray | float:
+def _param(name: str, value: ArrayLike, *, positive: bool = True) -> np.ndarray | float:
     arr = real_array(f"device parameter {name!r}", value)
     if not np.all(np.isfinite(arr)):
         raise ValueRangeError(f"device parameter {name!r} must be finite")
@@ -35,7 +37,8 @@ def _param(name: str, value, *, positive: bool = True) -> np.ndarray | float:
     return float(arr) if arr.ndim == 0 else arr
 
 
-def _log_limit(v_new, v_old, vt):
+def _log_limit(v_new: np.ndarray, v_old: np.ndarray,
+               vt: float | np.ndarray) -> tuple[np.ndarray, bool]:
     """Damp large steps logarithmically (SPICE ``pnjlim`` idea), elementwise."""
     dv = v_new - v_old
     big = np.abs(dv) > 2.0 * vt
@@ -57,15 +60,15 @@ class Device:
     linear = False
     cell_params: tuple[str, ...] = ()
 
-    def current(self, v, G):  # pragma: no cover - interface
+    def current(self, v: ArrayLike, G: ArrayLike) -> np.ndarray:  # pragma: no cover - interface
         """Cell current [A] for voltage ``v`` [V] and small-signal conductance ``G`` [S]."""
         raise NotImplementedError
 
-    def derivative(self, v, G):  # pragma: no cover - interface
+    def derivative(self, v: ArrayLike, G: ArrayLike) -> np.ndarray:  # pragma: no cover - interface
         """Differential conductance ``di/dv`` [S]."""
         raise NotImplementedError
 
-    def limit(self, v_new, v_old):
+    def limit(self, v_new: np.ndarray, v_old: np.ndarray) -> tuple[np.ndarray, bool]:
         """Newton step limiting of the device voltage; returns ``(v, limited)``."""
         return v_new, False
 
@@ -96,10 +99,10 @@ class Linear(Device):
 
     linear = True
 
-    def current(self, v, G):
+    def current(self, v: ArrayLike, G: ArrayLike) -> np.ndarray:
         return G * v
 
-    def derivative(self, v, G):
+    def derivative(self, v: ArrayLike, G: ArrayLike) -> np.ndarray:
         return G + 0.0 * v
 
 
@@ -116,16 +119,16 @@ class Sinh(Device):
     k: float | np.ndarray = 3.0
     cell_params = ("k",)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "k", _param("k", self.k))
 
-    def current(self, v, G):
+    def current(self, v: ArrayLike, G: ArrayLike) -> np.ndarray:
         return G * np.sinh(self.k * v) / self.k
 
-    def derivative(self, v, G):
+    def derivative(self, v: ArrayLike, G: ArrayLike) -> np.ndarray:
         return G * np.cosh(self.k * v)
 
-    def limit(self, v_new, v_old):
+    def limit(self, v_new: np.ndarray, v_old: np.ndarray) -> tuple[np.ndarray, bool]:
         vt = 1.0 / self.k
         far = np.abs(self.k * v_new) > 3.0
         if not np.any(far):
@@ -150,16 +153,16 @@ class Exponential(Device):
     v0: float | np.ndarray = 0.025864186
     cell_params = ("v0",)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "v0", _param("v0", self.v0))
 
-    def current(self, v, G):
+    def current(self, v: ArrayLike, G: ArrayLike) -> np.ndarray:
         return G * self.v0 * np.expm1(v / self.v0)
 
-    def derivative(self, v, G):
+    def derivative(self, v: ArrayLike, G: ArrayLike) -> np.ndarray:
         return G * np.exp(v / self.v0)
 
-    def limit(self, v_new, v_old):
+    def limit(self, v_new: np.ndarray, v_old: np.ndarray) -> tuple[np.ndarray, bool]:
         far = v_new > 10.0 * self.v0
         if not np.any(far):
             return v_new, False
@@ -185,16 +188,16 @@ class PowerLaw(Device):
     v_ref: float | np.ndarray = 0.5
     cell_params = ("alpha", "v_ref")
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "alpha", _param("alpha", self.alpha))
         object.__setattr__(self, "v_ref", _param("v_ref", self.v_ref))
         if np.any(np.asarray(self.alpha) < 1):
             raise ValueRangeError("PowerLaw exponent 'alpha' must be >= 1")
 
-    def current(self, v, G):
+    def current(self, v: ArrayLike, G: ArrayLike) -> np.ndarray:
         return G * (v + self.v_ref * np.sign(v) * np.abs(v / self.v_ref) ** self.alpha)
 
-    def derivative(self, v, G):
+    def derivative(self, v: ArrayLike, G: ArrayLike) -> np.ndarray:
         return G * (1.0 + self.alpha * np.abs(v / self.v_ref) ** (self.alpha - 1.0))
 
 
@@ -214,7 +217,7 @@ class Tabulated(Device):
     v: np.ndarray = field(default_factory=lambda: np.array([-1.0, 0.0, 1.0]))
     i: np.ndarray = field(default_factory=lambda: np.array([-1.0, 0.0, 1.0]))
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         from scipy.interpolate import PchipInterpolator
 
         v = real_array("Tabulated voltages v", self.v).ravel()
@@ -246,7 +249,7 @@ class Tabulated(Device):
         object.__setattr__(self, "_ends", (float(dpchip(v[0])), float(dpchip(v[-1]))))
 
     @classmethod
-    def from_csv(cls, path, *, delimiter: str | None = None) -> Tabulated:
+    def from_csv(cls, path: str | PathLike, *, delimiter: str | None = None) -> Tabulated:
         """Read a two-column CSV (voltage [V], current [A]); a header line is skipped.
 
         Raises
@@ -308,7 +311,7 @@ class Tabulated(Device):
         except ValueRangeError as exc:
             raise ValueRangeError(f"{path}: {exc.message}") from None
 
-    def _raw(self, v):
+    def _raw(self, v: np.ndarray) -> np.ndarray:
         v = np.asarray(v, dtype=float)
         lo, hi = self.v[0], self.v[-1]
         inside = np.clip(v, lo, hi)
@@ -317,15 +320,15 @@ class Tabulated(Device):
         out = np.where(v > hi, self.i[-1] + self._ends[1] * (v - hi), out)
         return out - self._i0
 
-    def _draw(self, v):
+    def _draw(self, v: np.ndarray) -> np.ndarray:
         v = np.asarray(v, dtype=float)
         lo, hi = self.v[0], self.v[-1]
         out = self._dpchip(np.clip(v, lo, hi))
         out = np.where(v < lo, self._ends[0], out)
         return np.where(v > hi, self._ends[1], out)
 
-    def current(self, v, G):
+    def current(self, v: ArrayLike, G: ArrayLike) -> np.ndarray:
         return G * self._raw(v) / self._g0
 
-    def derivative(self, v, G):
+    def derivative(self, v: ArrayLike, G: ArrayLike) -> np.ndarray:
         return G * self._draw(v) / self._g0

@@ -26,7 +26,22 @@ preconditioner ``z = Ta^-1 r``; ``direction``; ``eliminate``: ``xb`` from ``xa``
 The batch layout is the entry point: :func:`chain_pcg` and :func:`grid_pcg`
 run all inputs in lockstep in one driver call; :func:`inputs_pcg` runs one
 serial driver per input, the inputs in parallel (:func:`input_pcg_serial`: on
-the calling thread).  The readable twin is :mod:`xbar.crossbar.reference` (the
+the calling thread).
+
+Arguments shared by the kernels below (K inputs, n unknowns of the CG family,
+L lines of it, Kg = 1 for shared conductances or K):
+
+* ``p``, ``q``, ``r``, ``z``, ``x`` -- float (K, n): search direction, ``S p``,
+  residual, preconditioned residual ``Ta^-1 r``, solution [V];
+* ``part``, ``part_rz``, ``part_rr`` -- float (K, L): per-line partial sums of
+  ``p.q``, ``r.z`` and ``r.r`` (summed serially, so results do not depend on threads);
+* ``alpha``, ``beta`` -- float (K,): CG step and direction coefficients;
+* ``active`` -- bool (K,): inputs still iterating (the others are left untouched);
+* ``add`` -- float (K, nB), or 0 rows for none: an addend to ``B^T p`` before
+  the eliminated family's solve (the right-hand side ``fb``);
+* ``kg`` -- the conductance row of input ``k`` (``k`` or 0).
+
+The readable twin is :mod:`xbar.crossbar.reference` (the
 full sparse nodal matrix solved with ``splu``) and scipy's ``cg`` with
 :func:`xbar.crossbar.system.line_preconditioner`; tests compare them.
 """

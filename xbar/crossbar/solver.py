@@ -83,7 +83,7 @@ class _threads:
     (``BATCH_CELLS``) so they stay serial too.
     """
 
-    def __init__(self, work: int):
+    def __init__(self, work: int) -> None:
         self.serial = work < PARALLEL_MIN_WORK
 
     def __enter__(self) -> None:
@@ -148,7 +148,9 @@ def linear_solve(system: CrossbarSystem, g: np.ndarray, rhs_r: np.ndarray, rhs_c
     return _chain_solve(system, g, dr, dc, rhs_r, rhs_c, x0, tol, maxiter)
 
 
-def _chain_solve(system, g, dr, dc, rhs_r, rhs_c, x0, tol, maxiter) -> NodeSolution:
+def _chain_solve(system: CrossbarSystem, g: np.ndarray, dr: np.ndarray, dc: np.ndarray,
+                 rhs_r: np.ndarray, rhs_c: np.ndarray, x0: np.ndarray | None, tol: float,
+                 maxiter: int) -> NodeSolution:
     """The general kernel; CG on the rows unless rows have no unknowns (then columns)."""
     rows, cols = system.rows, system.cols
     K = rhs_r.shape[0]
@@ -186,7 +188,9 @@ def _col_to_row_major(a: np.ndarray, M: int, N: int) -> np.ndarray:
     return np.ascontiguousarray(a.reshape(L, N, M).transpose(0, 2, 1).reshape(L, M * N))
 
 
-def _grid_solve(system, g, dr, dc, rhs_r, rhs_c, x0, tol, maxiter, how) -> NodeSolution:
+def _grid_solve(system: CrossbarSystem, g: np.ndarray, dr: np.ndarray, dc: np.ndarray,
+                rhs_r: np.ndarray, rhs_c: np.ndarray, x0: np.ndarray | None, tol: float,
+                maxiter: int, how: str) -> NodeSolution:
     """The uncollapsed fast path: both families on the (M, N) grid."""
     M, N = system.M, system.N
     K = rhs_r.shape[0]
@@ -220,7 +224,8 @@ def residual(system: CrossbarSystem, g: np.ndarray, rhs_r: np.ndarray, rhs_c: np
     return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
 
 
-def _apply_grid(system, g, xr, xc) -> tuple[np.ndarray, np.ndarray]:
+def _apply_grid(system: CrossbarSystem, g: np.ndarray, xr: np.ndarray,
+                xc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``A x`` split into rows (K, M*N) and columns (K, N*M) on an uncollapsed grid (numpy)."""
     M, N = system.M, system.N
     K = xr.shape[0]
@@ -239,7 +244,8 @@ def _apply_grid(system, g, xr, xc) -> tuple[np.ndarray, np.ndarray]:
     return qr.reshape(K, -1), qc.reshape(K, -1)
 
 
-def _apply_chains(system, g, xr, xc) -> tuple[np.ndarray, np.ndarray]:
+def _apply_chains(system: CrossbarSystem, g: np.ndarray, xr: np.ndarray,
+                  xc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``A x`` split into rows (K, nR) and columns (K, nC) on collapsed chains (kernel)."""
     K = xr.shape[0]
     rows, cols = system.rows, system.cols
@@ -335,7 +341,8 @@ def solve(system: CrossbarSystem, V: np.ndarray, *, tol: float = 1e-10, maxiter:
                       warm_start=warm_start, return_nodes=return_nodes)
 
 
-def _solve_linear(system, V, warm_start, tol, maxiter, kernel, return_nodes) -> CrossbarSolution:
+def _solve_linear(system: CrossbarSystem, V: np.ndarray, warm_start: CrossbarSolution | None,
+                  tol: float, maxiter: int, kernel: str, return_nodes: bool) -> CrossbarSolution:
     K = V.shape[0]
     Vs = source_voltages(system, V)
     g = system.g[None, :]
@@ -373,7 +380,8 @@ def _companion(system: CrossbarSystem, ve: np.ndarray) -> _Companion:
     return _Companion(i0, ge, geff, ieq)
 
 
-def _initial_state(system, Vs, warm_start, maxiter, kernel):
+def _initial_state(system: CrossbarSystem, Vs: np.ndarray, warm_start: CrossbarSolution | None,
+                   maxiter: int, kernel: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Row/column unknowns and element voltages to start Newton from."""
     K = Vs.shape[0]
     if warm_start is not None and warm_start.state is not None and "ve" in warm_start.state:
@@ -391,7 +399,8 @@ def _initial_state(system, Vs, warm_start, maxiter, kernel):
     return xr, xc, ve
 
 
-def _element_voltages(system, ve_old, comp, vt_new) -> tuple[np.ndarray, bool]:
+def _element_voltages(system: CrossbarSystem, ve_old: np.ndarray, comp: _Companion,
+                      vt_new: np.ndarray) -> tuple[np.ndarray, bool]:
     """New element voltages from the new cell voltages, each limited by its device."""
     i_new = comp.geff * vt_new + comp.ieq
     ve = np.empty_like(ve_old)
@@ -462,7 +471,8 @@ def newton(system: CrossbarSystem, V: np.ndarray, *, tol: float, maxiter: int,
                              {"xr": xr, "xc": xc, "ve": ve})
 
 
-def _overflow(system, ve, i0, ge, ieq) -> ConvergenceError:
+def _overflow(system: CrossbarSystem, ve: np.ndarray, i0: list, ge: list,
+              ieq: np.ndarray) -> ConvergenceError:
     """A ConvergenceError naming the cell whose device current overflowed."""
     els = system.elements
     size = np.zeros(ieq.shape)

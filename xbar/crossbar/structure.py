@@ -103,7 +103,6 @@ def build_family(seg_g: np.ndarray, end_src: np.ndarray, what: str) -> Family:
     nu = np.where(both, 0, nu)
     ptr = np.zeros(L + 1, dtype=np.int64)
     np.cumsum(nu, out=ptr[1:])
-    lrow = np.arange(L)[:, None]
     local = grp - k0[:, None].astype(np.int64)
     known0 = k0[:, None] & (grp == 0)
     known1 = k1[:, None] & (grp == (ng - 1)[:, None])
@@ -111,7 +110,33 @@ def build_family(seg_g: np.ndarray, end_src: np.ndarray, what: str) -> Family:
     node_sup = np.where(known, -1, ptr[:-1][:, None] + local)
     src1 = np.where(known1, end_src[:, 1][:, None], -1)
     node_src = np.where(known0, end_src[:, 0][:, None], src1)
-    nS = int(ptr[-1])
+    off, dfix, ext_sup, ext_src, ext_g = _couplings(seg_g, end_src, node_sup, node_src,
+                                                    int(ptr[-1]))
+    return Family(
+        L=L,
+        n=n,
+        ptr=ptr,
+        off=off,
+        dfix=dfix,
+        node_sup=node_sup,
+        node_src=node_src,
+        ext_sup=ext_sup,
+        ext_src=ext_src,
+        ext_g=ext_g,
+        seg_g=seg_g,
+        end_src=end_src.astype(np.int64),
+    )
+
+
+def _couplings(seg_g: np.ndarray, end_src: np.ndarray, node_sup: np.ndarray,
+               node_src: np.ndarray, nS: int) -> tuple[np.ndarray, ...]:
+    """Chain couplings ``off``, wire diagonal ``dfix`` and the couplings to known nodes.
+
+    Returns ``off`` (nS,), ``dfix`` (nS,) and ``ext_sup``, ``ext_src``, ``ext_g``
+    (see :class:`Family`).
+    """
+    n = seg_g.shape[1] - 1
+    inner_fin = np.isfinite(seg_g[:, 1:n])
     off = np.zeros(nS)
     dfix = np.zeros(nS)
     ext_sup, ext_src, ext_g = [], [], []
@@ -144,21 +169,8 @@ def build_family(seg_g: np.ndarray, end_src: np.ndarray, what: str) -> Family:
         ext_sup.append(s[m])
         ext_src.append(end_src[m, end])
         ext_g.append(g)
-    del lrow
-    return Family(
-        L=L,
-        n=n,
-        ptr=ptr,
-        off=off,
-        dfix=dfix,
-        node_sup=node_sup,
-        node_src=node_src,
-        ext_sup=np.concatenate(ext_sup).astype(np.int64),
-        ext_src=np.concatenate(ext_src).astype(np.int64),
-        ext_g=np.concatenate(ext_g).astype(float),
-        seg_g=seg_g,
-        end_src=end_src.astype(np.int64),
-    )
+    return (off, dfix, np.concatenate(ext_sup).astype(np.int64),
+            np.concatenate(ext_src).astype(np.int64), np.concatenate(ext_g).astype(float))
 
 
 def end_currents(fam: Family, V: np.ndarray, cell_in: np.ndarray, Vsrc: np.ndarray) -> np.ndarray:

@@ -22,7 +22,7 @@ the inputs, then one index per bias value.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -188,8 +188,8 @@ def parse_bias(bias: Any, L: int, sensed_ends: list[int], what: str) -> np.ndarr
     return out
 
 
-def _end_sources(spec: np.ndarray, default: tuple[bool, bool], base_src, bias_vals: list[float],
-                 M: int) -> tuple[np.ndarray, np.ndarray]:
+def _end_sources(spec: np.ndarray, default: tuple[bool, bool], base_src: Callable[[int], int],
+                 bias_vals: list[float], M: int) -> tuple[np.ndarray, np.ndarray]:
     """Source index (L, 2) of every line end (-1: floating) and whether it keeps its role."""
     L = spec.shape[0]
     src = np.full((L, 2), -1, dtype=np.int64)
@@ -287,7 +287,7 @@ def build_system(spec: Crossbar) -> CrossbarSystem:
     elements: list[tuple[Device, np.ndarray]] = [(spec.device, spec.G)]
     open_cell = spec.G == 0
     if spec.selector is not None:
-        elements.append((spec.selector, spec.g_selector))
+        elements.append((spec.selector, np.broadcast_to(spec.g_selector, (M, N))))
         open_cell = open_cell | (spec.g_selector == 0)
     system = CrossbarSystem(
         M=M, N=N, rows=rows, cols=cols,

@@ -232,7 +232,8 @@ def column_sweep(st: CrossbarSystem, g: np.ndarray) -> np.ndarray | None:
 class _ColumnBlocks:
     """The Schur blocks of the row nodes, one column line eliminated at a time."""
 
-    def __init__(self, st: CrossbarSystem, G: np.ndarray, dr: np.ndarray, dc: np.ndarray):
+    def __init__(self, st: CrossbarSystem, G: np.ndarray, dr: np.ndarray,
+                 dc: np.ndarray) -> None:
         self.st, self.G, self.dr, self.dc = st, G, dr, dc
         self.cell_c = st.cell_c.reshape(st.M, st.N)
 
