@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import copy
 import io
 import json
 
@@ -489,3 +488,73 @@ def test_negative_number_joining_keeps_other_arguments():
     assert join_negative_values(["infer", "--ideal", "--limit", "5"]) == [
         "infer", "--ideal", "--limit", "5"]
     assert join_negative_values(["x", "--a=-1", "-2"]) == ["x", "--a=-1", "-2"]
+
+
+@pytest.mark.parametrize("row", ["0,4,x,0.5,1", "0,4,0,abc,1", "0,4,-1,0.5,1",
+                                 "0,4,99999999999,0.5,1", "0,4,0,0.5,nan-ish"])
+def test_damaged_sweep_csv_names_the_row(row, tmp_path):
+    from xbar.network.sweep import read_sweep
+
+    path = tmp_path / "r.csv"
+    path.write_text("# xbar sweep v1\n# fingerprint: x\npoint,adc_bits,chip,accuracy,seconds\n"
+                    f"0,4,0,0.5,1\n{row}\n")
+    with pytest.raises(ConfigError, match="data row 2"):
+        read_sweep(path)
+
+
+@pytest.mark.parametrize("use", ["plot", "linearized", "reference", "power"])
+def test_complex_inputs_never_lose_their_imaginary_part(use):
+    xb = xbar.Crossbar(G4, 1.0, 1.0)
+    V = np.full((1, 4), 0.1 + 0.1j)
+    with pytest.raises(InputTypeError, match="complex"):
+        if use == "plot":
+            xbar.plot.plot_output_error(xb, V)
+        elif use == "linearized":
+            xbar.Crossbar(G4, 1.0, 1.0, device=xbar.Sinh(3.0)).linearize(np.full(4, 0.1)
+                                                                         ).output(V)
+        elif use == "reference":
+            from xbar.crossbar import reference
+
+            reference.reference_solve(xb, V)
+        else:
+            xb.power_forms().power(V)
+
+
+def _api_misuse_cases():
+    from xbar.network import (AnalogConfig, evaluate, load_dataset, load_model, plot_sweep,
+                              read_sweep, save_model, sweep)
+
+    m = load_model("default")
+    cfg = AnalogConfig()
+    kw = dict(executor="serial", limit=3)
+    return {
+        "evaluate limit text": lambda: evaluate(m, cfg, limit="3"),
+        "evaluate limit fraction": lambda: evaluate(m, cfg, limit=2.5),
+        "evaluate chips text": lambda: evaluate(m, cfg, limit=3, chips="0,1"),
+        "evaluate chips floats": lambda: evaluate(m, cfg, limit=3, chips=[0.5]),
+        "evaluate unknown data set": lambda: evaluate(m, cfg, limit=3, dataset="nope"),
+        "evaluate data set object": lambda: evaluate(m, cfg, limit=3, dataset=3),
+        "evaluate model text": lambda: evaluate("default", cfg, limit=3),
+        "sweep axes list": lambda: sweep(m, cfg, ["adc_bits"], **kw),
+        "sweep axis scalar": lambda: sweep(m, cfg, {"adc_bits": 4}, **kw),
+        "sweep axis text": lambda: sweep(m, cfg, {"mapping": "offset"}, **kw),
+        "sweep workers text": lambda: sweep(m, cfg, {"adc_bits": [4]}, workers="x", **kw),
+        "sweep limit text": lambda: sweep(m, cfg, {"adc_bits": [4]}, executor="serial",
+                                          limit="x"),
+        "sweep config None": lambda: sweep(m, None, {"adc_bits": [4]}, **kw),
+        "read_sweep None": lambda: read_sweep(None),
+        "plot_sweep None": lambda: plot_sweep(None),
+        "load_dataset int": lambda: load_dataset(3),
+        "save_model None": lambda: save_model(None, "x"),
+        "predict text": lambda: m.predict(np.array([["a"]])),
+        "predict complex": lambda: m.predict(np.zeros((2, 8, 8, 1)) + 1j),
+        "from_toml None": lambda: AnalogConfig.from_toml(None),
+        "from_dict list": lambda: AnalogConfig.from_dict([1]),
+    }
+
+
+@pytest.mark.parametrize("name", list(_api_misuse_cases()))
+def test_network_api_misuse_is_an_xbar_error(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(XbarError):
+        _api_misuse_cases()[name]()

@@ -21,7 +21,33 @@ import numpy as np
 
 from .errors import ConfigError, InputTypeError, ResourceError, ValueRangeError, XbarError
 
-__all__ = ["check_options", "memory_guard", "output_path", "read_text", "real_array"]
+__all__ = ["check_options", "memory_guard", "output_path", "path_arg", "positive_int",
+           "read_text", "real_array"]
+
+
+def path_arg(path: Any, what: str) -> Path:
+    """``path`` as a Path; anything but a str or os.PathLike is an InputTypeError.
+
+    >>> path_arg("a.csv", "sweep CSV").name
+    'a.csv'
+    """
+    if isinstance(path, str | os.PathLike):
+        return Path(path)
+    raise InputTypeError(f"{what} must be a file path (str or os.PathLike), got "
+                         f"{type(path).__name__}")
+
+
+def positive_int(name: str, value: Any) -> int:
+    """``value`` as an int >= 1 (an int, or a float with an integer value); else an error.
+
+    >>> positive_int("limit", 5.0)
+    5
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise InputTypeError(f"{name}={value!r}: must be a positive integer")
+    if not (math.isfinite(float(value)) and float(value).is_integer() and value >= 1):
+        raise ValueRangeError(f"{name}={value!r}: must be a positive integer")
+    return int(value)
 
 
 def real_array(name: str, value: Any) -> np.ndarray:
@@ -73,7 +99,7 @@ def read_text(path: str | os.PathLike, what: str) -> str:
     The message names ``what`` (for example "configuration file"), the path and, for bad
     bytes, their offset.
     """
-    path = Path(path)
+    path = path_arg(path, what)
     try:
         raw = path.read_bytes()
     except IsADirectoryError:
@@ -98,7 +124,7 @@ def output_path(path: str | os.PathLike, what: str = "output") -> Path:
         The folder does not exist, is not a folder or is not writable, or the path is a
         directory.
     """
-    path = Path(path)
+    path = path_arg(path, what)
     if path.is_dir():
         raise ConfigError(f"cannot write {what} {str(path)!r}: it is a directory",
                           hint="give a file name")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .checks import real_array
 from .errors import ConfigError
 
 __all__ = ["plot_voltages", "plot_ir_drop", "plot_cell_currents", "plot_output_error", "overview",
@@ -169,7 +170,7 @@ def plot_output_error(xb, V, path=None, *, fig=None, ax=None):
     the normalisation of ``xbar crossbar``'s summary).  One line per input (up to 8 drawn),
     columns on the x axis.
     """
-    V = np.atleast_2d(np.asarray(V, dtype=float))
+    V = np.atleast_2d(real_array("V (input voltages [V])", V))
     sol = xb.solve(V)
     rel = output_error(sol.output, V @ np.asarray(xb.G)) * 100.0
     fig = _figure(fig if ax is None else ax.figure, size=(5.0, 3.4))
@@ -190,7 +191,7 @@ def overview(xb, V, path=None, *, k: int = 0):
     """Four panels: row voltages, IR drop, cell currents and output error (input ``k``)."""
     from matplotlib.figure import Figure
 
-    V = np.atleast_2d(np.asarray(V, dtype=float))
+    V = np.atleast_2d(real_array("V (input voltages [V])", V))
     sol = xb.solve(V, return_nodes=True)
     fig = Figure(figsize=(9.5, 7.0), layout="constrained")
     axes = fig.subplots(2, 2)

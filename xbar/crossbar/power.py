@@ -40,6 +40,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from ..checks import real_array
 from .structure import Family, end_currents
 from .system import CrossbarSystem, node_voltages, source_voltages
 
@@ -224,7 +225,7 @@ class PowerForms:
     def power(self, V) -> ArrayPower:
         """Exact power [W] of inputs ``V`` (M,) or (K, M) [V]; one (K, M) x (M, M) product
         per part."""
-        V = np.atleast_2d(np.asarray(V, dtype=float))
+        V = np.atleast_2d(real_array("V (input voltages [V])", V))
         parts = {name: np.einsum("ki,ij,kj->k", V, Q, V) for name, Q in self.Q.items()}
         zero = np.zeros(V.shape[0])
         return ArrayPower(inputs=parts["supplied"],

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..checks import real_array
 from ..spice.dc import solve_dc
 from .circuit import to_circuit
 from .system import nodal_matrix as _nodal_matrix
@@ -64,7 +65,7 @@ class ReferenceNetwork:
         X : array (K, n nodes)
             Voltage [V] of every circuit node (``node_names`` order, ground first).
         """
-        V = np.atleast_2d(np.asarray(V, dtype=float))
+        V = np.atleast_2d(real_array("V (input voltages [V])", V))
         K = V.shape[0]
         out = np.zeros((K, self.N))
         inp = np.zeros((K, self.M))

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import real_array
 from ..errors import ShapeError
 
 __all__ = ["CrossbarSolution", "LinearizedCrossbar", "warm_state", "slice_solution",
@@ -101,7 +102,7 @@ class LinearizedCrossbar:
 
     def output(self, V: np.ndarray) -> np.ndarray:
         """Linearised column currents [A] for inputs ``V`` of shape (M,) or (K, M) -> (K, N)."""
-        V = np.atleast_2d(np.asarray(V, dtype=float))
+        V = np.atleast_2d(real_array("V (input voltages [V])", V))
         return self.operating_output[None, :] + (V - self.V0[None, :]) @ self.W
 
 

@@ -296,8 +296,8 @@ class AnalogConfig:
         two are merged; a field given in both places is an error).  ``overrides``
         (for example from command-line flags) replace values of the file.
         """
-        path = Path(path)
         text = read_text(path, "configuration file")
+        path = Path(path)
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:

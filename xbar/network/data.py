@@ -16,6 +16,7 @@ Data set files (``.npz``) are read without pickle and checked array by array.
 from __future__ import annotations
 
 import gzip
+import os
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -271,6 +272,9 @@ def load_dataset(name: str | Path = "digits", options=None) -> Dataset:
     >>> load_dataset("synthetic-32x32x3").input_shape
     (32, 32, 3)
     """
+    if not isinstance(name, str | os.PathLike):
+        raise ModelError(f"data set must be a name or a file path, got {type(name).__name__}",
+                         hint="'digits', 'synthetic-HxWxC' or the path of an .npz")
     if str(name) == "digits":
         pixels, y = _digits_raw()
         x = (pixels / 16.0).reshape(-1, 8, 8, 1)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -503,11 +504,26 @@ def _check_inputs(model, config, dataset) -> None:
         x = getattr(dataset, split)
         if x.shape[0] == 0:
             raise ModelError(f"data set split {split!r} is empty")
+        if not np.isfinite(x).all():  # else the analog outputs would be NaN, blamed on the chip
+            raise ModelError(f"data set {getattr(dataset, 'name', '?')!r}: {split} holds NaN or "
+                             "infinite values")
     y = np.asarray(dataset.y_test)
     classes = getattr(model, "classes", None)
     if classes is not None and y.size and (y.min() < 0 or y.max() >= classes):
         raise ModelError(f"data set labels span {int(y.min())}..{int(y.max())}, but the model "
                          f"has {classes} classes")
+
+
+def _chip_list(chips) -> list[int]:
+    """Chip indices given by the caller, as a list of ints (ConfigError naming the entry)."""
+    if isinstance(chips, str | bytes) or not hasattr(chips, "__iter__"):
+        raise ConfigError(f"chips={chips!r}: expected a list of chip indices, e.g. [0, 1, 2]")
+    out = []
+    for c in chips:
+        if isinstance(c, bool) or not isinstance(c, int | np.integer):
+            raise ConfigError(f"chips: entry {c!r} is not an integer chip index")
+        out.append(int(c))
+    return out
 
 
 def needs_calibration(config: AnalogConfig) -> bool:
@@ -607,15 +623,18 @@ def evaluate(model, config: AnalogConfig, *, dataset=None, limit: int | None = N
 def _evaluate(model, config: AnalogConfig, *, dataset, limit, chips, progress, cache,
               batch_size, ideal_accuracy, energy) -> EvaluationResult:
     t_start = time.perf_counter()
-    if dataset is None:
+    if dataset is None or isinstance(dataset, str | os.PathLike):
         from .data import load_dataset
 
-        dataset = load_dataset("digits")
+        dataset = load_dataset("digits" if dataset is None else dataset)
+    elif not hasattr(dataset, "x_test"):
+        raise ModelError(f"dataset must be an xbar.network.Dataset or a data set name, got "
+                         f"{type(dataset).__name__}")
     _check_inputs(model, config, dataset)
     if limit is not None:
-        if int(limit) < 1:
-            raise ConfigError(f"limit={show(limit)}: must be at least 1")
-    chips = list(range(config.repeats)) if chips is None else [int(c) for c in chips]
+        if isinstance(limit, bool) or not isinstance(limit, int | np.integer) or limit < 1:
+            raise ConfigError(f"limit={show(limit)}: must be a positive integer (at least 1)")
+    chips = list(range(config.repeats)) if chips is None else _chip_list(chips)
     if not chips:
         raise ConfigError("chips: no chip to evaluate")
     if any(c < 0 for c in chips):

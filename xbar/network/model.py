@@ -314,7 +314,9 @@ class Model:
 
     # -- computation ------------------------------------------------------------------
     def _check_input(self, x) -> np.ndarray:
-        x = np.asarray(x, dtype=float)
+        from ..checks import real_array
+
+        x = real_array(f"inputs of model {self.name!r}", x)
         if x.shape[1:] != self.input_shape:
             raise ShapeError(f"model {self.name!r} expects inputs of shape (batch, "
                              f"{', '.join(map(str, self.input_shape))}) (NHWC), got {x.shape}")
@@ -594,6 +596,8 @@ def _paths(path: str | Path) -> tuple[Path, Path]:
 def save_model(model: Model, path: str | Path) -> tuple[Path, Path]:
     """Write ``model`` as ``<path>.json`` + ``<path>.npz`` (a ``.npz``/``.json`` suffix is
     dropped first); returns both paths."""
+    if not (callable(getattr(model, "config", None)) and callable(getattr(model, "state", None))):
+        raise ModelError(f"save_model needs an xbar.network.Model, got {type(model).__name__}")
     jpath, npath = _paths(path)
     try:
         jpath.parent.mkdir(parents=True, exist_ok=True)

@@ -52,7 +52,8 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import ConfigError
+from ...checks import positive_int
+from ...errors import ConfigError, XbarError
 from .executors import Job, check_executor, make_executor
 from .fingerprint import model_digest, sweep_meta
 from .grid import Grid, build_grid, parse_values
@@ -82,13 +83,17 @@ def _resolve_model(model: Any, stand_in: bool) -> tuple[Any, Any]:
 
 def _check_counts(limit: int | None, workers: int | None) -> int:
     """Validate ``limit`` and ``workers``; returns the worker count (default: CPUs)."""
-    if limit is not None and (int(limit) != limit or limit < 1):
-        raise ConfigError(f"limit must be a positive integer, got {limit}")
+    if limit is not None:
+        try:
+            positive_int("limit", limit)
+        except XbarError as exc:
+            raise ConfigError(f"limit must be a positive integer, got {limit!r}") from exc
     if workers is None:
-        workers = os.cpu_count() or 1
-    if int(workers) < 1:
-        raise ConfigError(f"workers must be at least 1, got {workers}")
-    return int(workers)
+        return os.cpu_count() or 1
+    try:
+        return positive_int("workers", workers)
+    except XbarError:
+        raise ConfigError(f"workers must be at least 1, got {workers!r}") from None
 
 
 def _run_tasks(grid: Grid, done: dict[int, tuple[float, float]], job: Job, executor: Any,

@@ -254,7 +254,16 @@ class Grid:
 
 
 def _check_axes(base_config: Any, axes: Mapping[str, Iterable[Any]]):
+    if not isinstance(axes, Mapping):
+        raise ConfigError(f"axes must map field names to lists of values, got "
+                          f"{type(axes).__name__}",
+                          hint="for example axes={'programming_sigma': [0, 0.1]}")
     fields = tuple(axes)
+    for f in fields:
+        vals = axes[f]
+        if isinstance(vals, str | bytes) or not hasattr(vals, "__iter__"):
+            raise ConfigError(f"swept field {f!r}: values must be a list, got {vals!r}",
+                              hint=f"for example {{{f!r}: [{vals!r}]}}")
     if not 1 <= len(fields) <= 2:
         raise ConfigError(f"a sweep varies one or two configuration fields, got {len(fields)}",
                           hint="for example axes={'programming_sigma': [0, 0.1]}")

@@ -101,6 +101,9 @@ def plot_sweep(
     -------
     matplotlib.figure.Figure
     """
+    if not isinstance(table, SweepTable):
+        raise ConfigError(f"plot_sweep needs a SweepTable (from sweep or read_sweep), got "
+                          f"{type(table).__name__}")
     if band not in ("std", "minmax", "none"):
         raise ConfigError(f"band must be 'std', 'minmax' or 'none', got {band!r}")
     if path is not None:

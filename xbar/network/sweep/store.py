@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from ...checks import path_arg
 from ...errors import ConfigError
 from .fingerprint import jsonable
 from .grid import Grid, Task, format_value, parse_cell
@@ -271,7 +272,7 @@ def read_sweep(path: str | os.PathLike) -> SweepTable:
     they first appear.  Tasks missing from the file are NaN; a task that appears twice
     counts once (the first row).  Safe while a sweep is writing the file.
     """
-    path = Path(path)
+    path = path_arg(path, "sweep CSV")
     if not path.is_file():
         raise ConfigError(f"sweep CSV {str(path)!r} does not exist")
     stored, cols, rows = read_rows(path)
@@ -279,6 +280,8 @@ def read_sweep(path: str | os.PathLike) -> SweepTable:
     if not fields or cols[-3:] != ["chip", "accuracy", "seconds"]:
         raise ConfigError(f"{path} has unexpected columns {cols}")
     rows = [r for r in rows if len(r) == len(cols)]
+    for n, r in enumerate(rows, start=1):
+        _check_row(path, n, r, len(fields))
     values = _grid_values(rows, len(fields))
     chips = 1 + max((int(r[1 + len(fields)]) for r in rows), default=0)
     n2 = len(values[1]) if len(fields) > 1 else 1
@@ -295,6 +298,24 @@ def read_sweep(path: str | os.PathLike) -> SweepTable:
     return SweepTable(fields=fields, values=tuple(values), accuracies=accs, seconds=secs,
                       fingerprint=stored.get("fingerprint", ""), path=path,
                       reused=int(np.isfinite(accs).sum()))
+
+
+#: the most chips per grid point a sweep CSV may claim (a guard against a damaged file)
+MAX_CHIPS = 1_000_000
+
+
+def _check_row(path: Path, n: int, row: list[str], nfields: int) -> None:
+    """Raise :class:`ConfigError` naming data row ``n`` unless it is a valid result row."""
+    chip, acc, sec = row[1 + nfields], row[-2], row[-1]
+    try:
+        ok = 0 <= int(chip) < MAX_CHIPS
+        float(acc), float(sec)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ConfigError(f"{path}: data row {n} {','.join(row)!r} is not a sweep result "
+                          f"(chip an integer in [0, {MAX_CHIPS}), accuracy and seconds numbers)",
+                          hint="the file is damaged: repair or delete that row")
 
 
 def _grid_values(rows: list[list[str]], nfields: int) -> list[tuple[Any, ...]]:
