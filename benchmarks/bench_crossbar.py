@@ -7,7 +7,7 @@
 How long: the default run took 860 s (14 min) on the shared 2-core machine at load
 average 32 (2026-11-25), most of it scipy ``splu`` and badcrossbar at 512x512 (65 s and
 60 s per call there, 7 s and ~9 s quiet); on the quiet machine of RESULTS.md that is
-about 2 minutes.  ``--splu-1024`` adds about 3 x 50 s quiet; ``--quick`` takes seconds.
+about 2 minutes.  ``--splu-1024`` adds about 3 x 50 s quiet; ``--quick`` is a short smoke test.
 
 Baselines: scipy ``splu`` on the same reduced nodal matrix (factorise + one
 solve), badcrossbar (``pip install --no-deps badcrossbar sigfig pathvalidate``;

@@ -11,6 +11,10 @@ Prints ratios against a baseline measured in the same run:
 4. nonlinear (sinh) cells: the linearised scheme's error and time against exact
    per-MVM circuit solves (a few test images).
 
+How long: the default run took 791 s (13 min) on the shared 2-core machine at load average
+30 (2026-11-25); most of it is the WRN-16-4 part (``--skip-wrn`` leaves it out) and the
+exact per-MVM sinh solves.  ``--quick`` is a smoke test.
+
 Usage: ``python benchmarks/bench_network.py [--quick] [--chips N] [--wrn-images N]``
 """
 

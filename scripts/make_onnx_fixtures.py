@@ -101,6 +101,22 @@ class TwoBranch(nn.Module):
         return torch.softmax(self.fc(y.reshape(-1, 10 * 4 * 4)), dim=1)
 
 
+class Activations(nn.Module):
+    """GELU (Erf or Gelu), SiLU (Sigmoid * x), ELU, SELU, PReLU (per channel), Softplus and a
+    mean over the image axes (ReduceMean) instead of a pooling layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2 = nn.Conv2d(3, 6, 3, padding=1), nn.Conv2d(6, 6, 3, padding=1)
+        self.prelu = nn.PReLU(6, init=0.2)
+        self.fc = nn.Linear(6, 10, bias=False)
+
+    def forward(self, x):
+        x = F.silu(F.gelu(self.c1(x)))
+        x = self.prelu(F.elu(self.c2(x), 0.7)) + F.selu(x) + F.softplus(x)
+        return self.fc(x.mean((2, 3)))
+
+
 class MLP(nn.Module):
     def __init__(self):
         super().__init__()
@@ -128,6 +144,8 @@ CASES = [  # file stem, network, input shape, exporter (dynamo?), opset, dynamic
     ("mobilenet_dynamo_op20", TinyMobileNet, (2, 3, 16, 16), True, 20, False),
     ("two_branch_torchscript_op14", TwoBranch, (1, 3, 8, 8), False, 14, True),
     ("mlp_dynamo_op21", MLP, (2, 1, 8, 8), True, 21, True),
+    ("activations_torchscript_op13", Activations, (1, 3, 6, 6), False, 13, True),
+    ("activations_dynamo_op20", Activations, (2, 3, 6, 6), True, 20, True),
 ]
 
 
@@ -152,8 +170,13 @@ def export(stem, cls, shape, dynamo, opset, dynamic) -> Path:
 
 
 def main() -> None:
+    import sys
+
     OUT.mkdir(parents=True, exist_ok=True)
+    only = set(sys.argv[1:])  # regenerate only these stems (default: all)
     for case in CASES:
+        if only and case[0] not in only:
+            continue
         path = export(*case)
         print(f"{path.relative_to(OUT.parent.parent.parent)}  {path.stat().st_size} bytes")
 

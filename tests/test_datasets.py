@@ -151,9 +151,9 @@ def test_options_validation():
 
 def test_cli_infer_onnx_on_mnist_and_shape_error(tmp_path, capsys):
     pytest.importorskip("onnx")
-    from xbar.network import onnx_zoo, save_onnx  # noqa: F401
-
     import onnx
+
+    from xbar.network import onnx_zoo, save_onnx  # noqa: F401
 
     rng = np.random.default_rng(0)
     _idx(tmp_path / "t10k-images-idx3-ubyte", rng.integers(0, 256, (6, 28, 28)), False)

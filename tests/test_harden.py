@@ -521,8 +521,16 @@ def test_complex_inputs_never_lose_their_imaginary_part(use):
 
 
 def _api_misuse_cases():
-    from xbar.network import (AnalogConfig, evaluate, load_dataset, load_model, plot_sweep,
-                              read_sweep, save_model, sweep)
+    from xbar.network import (
+        AnalogConfig,
+        evaluate,
+        load_dataset,
+        load_model,
+        plot_sweep,
+        read_sweep,
+        save_model,
+        sweep,
+    )
 
     m = load_model("default")
     cfg = AnalogConfig()
@@ -558,3 +566,17 @@ def test_network_api_misuse_is_an_xbar_error(name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(XbarError):
         _api_misuse_cases()[name]()
+
+
+def test_input_clipping_at_the_dac_is_counted_and_told(capsys):
+    from xbar.network import AnalogConfig, evaluate, load_model
+
+    m = load_model("default")
+    few = evaluate(m, AnalogConfig(dac_bits=4, calibration_size=2), limit=100)
+    assert any(s.input_clip_fraction > 0 for s in few.layer_stats)
+    assert all(0 <= s.input_clip_fraction <= 1 for s in few.layer_stats)
+    analog = evaluate(m, AnalogConfig(calibration_size=2, r_row=1.0), limit=20)
+    assert all(s.input_clip_fraction == 0 for s in analog.layer_stats)  # nothing quantised
+    rc, _, err = cli(["infer", "--dac-bits", "4", "--calibration-size", "2", "--limit", "100",
+                      "--no-progress"], capsys)
+    assert rc == 0 and "exceeded the calibrated input range" in err

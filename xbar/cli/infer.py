@@ -176,6 +176,9 @@ def run(args) -> int:
         json.dump(d, sys.stdout)
         sys.stdout.write("\n")
         return 0
+    notes += [f"layer {s.name!r}: {100 * s.input_clip_fraction:.2g} % of its quantised inputs "
+              "exceeded the calibrated input range and were applied at full scale"
+              for s in result.layer_stats if s.input_clip_fraction > 0]
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     out = sys.stdout

@@ -10,6 +10,7 @@ and :mod:`xbar.crossbar.transfer` (exact transfer matrices).
 array([[3.e-05, 3.e-05]])
 """
 
+from .access import MosfetAccess
 from .array import Crossbar, CrossbarSolution, LinearizedCrossbar
 from .circuit import CrossbarCircuit, to_circuit
 from .devices import Device, Exponential, Linear, PowerLaw, Sinh, Tabulated
@@ -18,6 +19,7 @@ from .system import CrossbarSystem
 
 __all__ = [
     "Crossbar",
+    "MosfetAccess",
     "CrossbarSolution",
     "LinearizedCrossbar",
     "CrossbarSystem",

@@ -27,6 +27,7 @@ from ..checks import check_options, memory_guard, real_array
 from ..errors import ConfigError, ShapeError, ValueRangeError
 from ..spice.circuit import Options
 from . import power, solver, transfer
+from .access import MosfetAccess, solve_with_engine
 from .devices import Device, Linear
 from .power import PowerForms
 from .solution import CrossbarSolution, LinearizedCrossbar
@@ -81,6 +82,13 @@ class Crossbar:
         Column end(s) held at virtual ground whose current is the output.
     r_access : float or array (M, N)
         Series access resistance per cell [ohm] (1T1R).
+    access : MosfetAccess, optional
+        An access MOSFET in series with each cell (1T1R; drain on the cell side,
+        source on the column, bulk at ground), gate driven per row by ``v_gate``.
+        Such arrays are solved exactly by the circuit engine on the array's own
+        netlist (:mod:`xbar.crossbar.access`), not by the line solver.
+    v_gate : float or array (M,)
+        Gate voltage of each row's access transistors [V] (with ``access``).
     selector : Device, optional
         Selector model in series with each cell (1S1R), small-signal conductance
         ``g_selector`` [S] (scalar or (M, N)).
@@ -120,6 +128,8 @@ class Crossbar:
         drive: str = "left",
         sense: str = "bottom",
         r_access: float | np.ndarray = 0.0,
+        access: MosfetAccess | None = None,
+        v_gate: float | np.ndarray = 0.0,
         selector: Device | None = None,
         g_selector: float | np.ndarray | None = None,
         row_bias: Any = None,
@@ -173,6 +183,11 @@ class Crossbar:
         self._set("r_driver", r_driver)
         self._set("r_sense", r_sense)
         self._set("r_access", r_access)
+        if access is not None and not isinstance(access, MosfetAccess):
+            raise ConfigError("access must be an xbar.crossbar.MosfetAccess (or None)")
+        self._access = access
+        self._v_gate = _array("v_gate", v_gate, [(self._M,)])
+        self._v_gate.setflags(write=False)
 
     # --------------------------------------------------------------- read-only attributes
     def _set(self, name: str, value: Any) -> None:
@@ -211,6 +226,8 @@ class Crossbar:
     N = property(lambda self: self._N, doc="Number of columns (outputs).")
     device = property(lambda self: self._device, doc="Cell I-V model.")
     selector = property(lambda self: self._selector, doc="Series selector model or None.")
+    access = property(lambda self: self._access, doc="Access MOSFET (1T1R) or None.")
+    v_gate = property(lambda self: self._v_gate, doc="Gate voltage per row [V], (M,).")
     drive = property(lambda self: self._drive, doc="Row end(s) carrying the inputs.")
     sense = property(lambda self: self._sense, doc="Column end(s) whose current is the output.")
     row_bias = property(lambda self: self._row_bias, doc="Row end overrides (as given) or None.")
@@ -235,10 +252,17 @@ class Crossbar:
     r_access = _prop("r_access", "Series access resistance per cell [ohm].")
     del _prop
 
+    def _line_solver_only(self, what: str) -> None:
+        """ConfigError for line-solver methods on arrays with MOSFET access (1T1R)."""
+        if self._access is not None:
+            raise ConfigError(f"Crossbar.{what} is not available with MOSFET access "
+                              "transistors (their current depends on the column voltage)",
+                              hint="solve() such arrays (the circuit engine on the netlist)")
+
     @property
     def is_linear(self) -> bool:
         """True when cells (and selector) are ohmic: :meth:`transfer_matrix` is exact."""
-        return self._device.linear and self._selector is None
+        return self._device.linear and self._selector is None and self._access is None
 
     def setup(self) -> CrossbarSystem:
         """The :class:`~xbar.crossbar.CrossbarSystem` of this array (built once, cached).
@@ -335,6 +359,8 @@ class Crossbar:
         if isinstance(tol, bool) or not isinstance(tol, int | float | np.number) \
                 or not (0 < tol < 1):
             raise ConfigError(f"tol={tol!r}; expected a number with 0 < tol < 1")
+        if self._access is not None:  # 1T1R with MOSFETs: the engine on the array's netlist
+            return solve_with_engine(self, V, return_nodes)
         with memory_guard(f"solving {V.shape[0]} input(s) on a {self._M}x{self._N} array"):
             return solver.solve(self.setup(), V, tol=tol, maxiter=self.maxiter,
                                 options=self.options, kernel=self.kernel,
@@ -366,6 +392,7 @@ class Crossbar:
             Nonlinear cells, an unknown method, or a forced method that does not
             apply to this topology.
         """
+        self._line_solver_only("transfer_matrix")
         if not self.is_linear:
             raise ConfigError(
                 "transfer_matrix() needs linear cells; use linearize(V0) for "
@@ -403,6 +430,7 @@ class Crossbar:
             ``.operating_output`` (N,) [A] and ``.W`` (M, N) [S] with
             ``output(V0 + dV) ~= operating_output + dV @ W``.
         """
+        self._line_solver_only("linearize")
         V0 = self._inputs(V0)
         if V0.shape[0] != 1:
             raise ShapeError(f"linearize needs one operating point of shape ({self._M},)")
@@ -438,6 +466,7 @@ class Crossbar:
             ``.Q`` (M, M) [S] per part, ``.power(V)``, ``.batch_energy(V.T @ V)``;
             see :mod:`xbar.crossbar.power`.
         """
+        self._line_solver_only("power_forms")
         forms = self._cache.get("power_forms")
         if forms is None:
             system = self.setup()

@@ -128,7 +128,12 @@ def to_netlist(xb: Crossbar, path: str | PathLike | None = None, V: np.ndarray |
         output_path(path, "netlist")
     if V is not None and V.shape != (xb.M,):
         raise ShapeError(f"to_netlist: V has shape {V.shape}; expected ({xb.M},)")
-    text = format_circuit(to_circuit(xb, V, title=title).circuit)
+    if getattr(xb, "access", None) is not None:  # 1T1R with MOSFETs (xbar.crossbar.access)
+        from .access import access_netlist
+
+        text = access_netlist(xb, V, title=title)
+    else:
+        text = format_circuit(to_circuit(xb, V, title=title).circuit)
     if path is not None:
         with open(path, "w") as fh:
             fh.write(text)

@@ -104,6 +104,9 @@ class LayerStats:
         ADC range [A] per plane (mean over chips); empty without an ADC.
     clip_fraction : float
         Fraction of ADC conversions that clipped (test images).
+    input_clip_fraction : float
+        Fraction of quantised input values (DAC or bit-serial) above the calibrated input
+        scale, applied at full scale (test images; 0 for unquantised analog inputs).
     rel_error : float
         ||Y_analog - X W|| / ||X W|| of the layer's MVM outputs on the test images
         (X the layer's actual analog-chain inputs, W the digital weights), measured
@@ -132,6 +135,7 @@ class LayerStats:
     input_scale: float = 0.0
     adc_ranges: list[float] = field(default_factory=list)
     clip_fraction: float = 0.0
+    input_clip_fraction: float = 0.0
     rel_error: float = 0.0
     conversions_per_image: float = 0.0
     cache_hits: int = 0
@@ -269,6 +273,8 @@ class AnalogLayer:
                                                       offset_frac=plane.offset_conductance)
         self.clipped = 0
         self.conversions = 0
+        self.input_clipped = 0  # quantised input values above full scale (clipped to it)
+        self.input_values = 0
         self.err_num = 0.0
         self.err_den = 0.0
         self.mvm_batches = 0
@@ -325,6 +331,9 @@ class AnalogLayer:
         # ADC inputs (weight, tile spec, A, row-sum of V), kept only to calibrate ranges
         raw: list[tuple[float, TileSpec, np.ndarray, np.ndarray | None]] = []
         for sign, xp in passes:  # xp: this pass's inputs times scale (volts when direct)
+            if not direct and track and not calibrate:
+                self.input_clipped += int(np.count_nonzero(xp > 1.0))
+                self.input_values += xp.size
             steps = [(1.0, xp)] if direct else input_steps(xp, cfg)
             for w_t, levels in steps:
                 V = levels if direct else levels * cfg.v_read
@@ -757,7 +766,7 @@ def _accumulate_stats(stats: dict[str, LayerStats], counts: dict[str, list[int]]
             s = stats[name] = LayerStats(name, m.n_in, m.n_out, len(m.planes), len(al.tiles),
                                          m.cells)
             s.adc_ranges = [0.0] * (len(m.planes) if al.config.adc_bits else 0)
-            counts[name] = [0, 0]
+            counts[name] = [0, 0, 0, 0]
         s.input_scale += al.input_scale or 0.0
         if al.config.adc_bits:
             s.adc_ranges = [a + (r or 0.0) for a, r in zip(s.adc_ranges, al.adc_ranges,
@@ -766,6 +775,9 @@ def _accumulate_stats(stats: dict[str, LayerStats], counts: dict[str, list[int]]
         c[0] += al.clipped
         c[1] += al.conversions
         s.clip_fraction = c[0] / c[1] if (c[1] and al.config.adc_bits) else 0.0
+        c[2] += al.input_clipped
+        c[3] += al.input_values
+        s.input_clip_fraction = c[2] / c[3] if c[3] else 0.0
         s.conversions_per_image = c[1] / max(1, n_images * n_chips)
         s.rel_error += math.sqrt(al.err_num / al.err_den) if al.err_den > 0 else 0.0
         s.cache_hits += al.cache_hits

@@ -32,7 +32,19 @@ from .layers import (
 )
 from .model import INPUT, Model
 from .onnx_import import require_onnx
-from .ops import Activation, Binary, Concat, ConstOp, Pad, ReduceMean, Reshape, Softmax, Transpose
+from .ops import (
+    Activation,
+    Binary,
+    Concat,
+    ConstOp,
+    Pad,
+    ReduceMean,
+    Reshape,
+    Slice,
+    Softmax,
+    Transpose,
+    Where,
+)
 
 __all__ = ["save_onnx", "to_onnx"]
 
@@ -144,8 +156,16 @@ def _write_activation(w: _Writer, layer: Activation, x: str, out: str) -> None:
         w.node("LeakyRelu", [x], out, name=n, alpha=layer.alpha)
     elif f == "hard_sigmoid":
         w.node("HardSigmoid", [x], out, name=n, alpha=layer.alpha, beta=layer.beta)
+    elif f in ("elu", "selu"):
+        extra = {"gamma": layer.beta} if f == "selu" else {}
+        w.node(f.capitalize(), [x], out, name=n, alpha=layer.alpha, **extra)
+    elif f == "gelu":
+        if w.opset < 20:
+            raise ModelError(f"save_onnx: GELU {n!r} needs opset 20 or later")
+        w.node("Gelu", [x], out, name=n, approximate="tanh" if layer.beta else "none")
     else:
-        op = {"sigmoid": "Sigmoid", "hard_swish": "HardSwish", "tanh": "Tanh"}[f]
+        op = {"sigmoid": "Sigmoid", "hard_swish": "HardSwish", "tanh": "Tanh", "erf": "Erf",
+              "softplus": "Softplus"}[f]
         w.node(op, [x], out, name=n)
 
 
@@ -156,12 +176,24 @@ def _write_other(w: _Writer, layer: Layer, xs: list[str], out: str, rank: int) -
     def axis(a: int) -> int:  # per-sample internal axis -> full ONNX axis
         return _TO_NCHW[a + 1] if image else a + 1
 
-    if isinstance(layer, Binary):
-        w.node(layer.op.capitalize(), xs, out, name=n)
-    elif isinstance(layer, ConstOp):
-        c = layer.const.transpose(0, 3, 1, 2) if image else layer.const
-        ins = [w.const(n + ".const", c), x] if layer.reverse else [x, w.const(n + ".const", c)]
-        w.node(layer.op.capitalize(), ins, out, name=n)
+    if isinstance(layer, Binary | ConstOp):
+        ins = xs
+        if isinstance(layer, ConstOp):
+            c = layer.const.transpose(0, 3, 1, 2) if image else layer.const
+            c = w.const(n + ".const", c)
+            ins = [c, x] if layer.reverse else [x, c]
+        op = {"prelu": "PRelu", "not_equal": "Equal"}.get(layer.op, layer.op.capitalize())
+        if layer.op == "not_equal":
+            y = w.node("Not", [w.node(op, ins, w.name(n + ".eq"))], w.name(n + ".bool"))
+            w.node("Cast", [y], out, name=n, to=w.onnx.TensorProto.FLOAT)
+        elif layer.op in ("greater", "less"):  # ONNX compares to booleans; xbar uses 1.0 / 0.0
+            y = w.node(op, ins, w.name(n + ".bool"))
+            w.node("Cast", [y], out, name=n, to=w.onnx.TensorProto.FLOAT)
+        else:
+            w.node(op, ins, out, name=n)
+    elif isinstance(layer, Where):
+        cond = w.node("Cast", [xs[0]], w.name(n + ".cond"), to=w.onnx.TensorProto.BOOL)
+        w.node("Where", [cond, xs[1], xs[2]], out, name=n)
     elif isinstance(layer, Concat):
         w.node("Concat", xs, out, name=n, axis=axis(layer.axis))
     elif isinstance(layer, Softmax):
@@ -173,6 +205,16 @@ def _write_other(w: _Writer, layer: Layer, xs: list[str], out: str, rank: int) -
         pads = [a for a, _ in full] + [b for _, b in full]
         ins = [x, w.const(n + ".pads", pads, np.int64), w.const(n + ".value", layer.value)]
         w.node("Pad", ins, out, name=n, mode=layer.mode)
+    elif isinstance(layer, Slice):
+        starts = [0] + [a for a, _, _ in layer.slices]
+        ends = [2 ** 62] + [(2 ** 62 if c > 0 else -(2 ** 62)) if b is None else b
+                            for _, b, c in layer.slices]
+        steps = [1] + [c for _, _, c in layer.slices]
+        y = w.node("Slice", [w.nhwc(x), *(w.const(f"{n}.{k}", v, np.int64) for k, v in
+                                          (("starts", starts), ("ends", ends),
+                                           ("axes", list(range(len(starts)))),
+                                           ("steps", steps)))], w.name(n + ".slice"))
+        w.finish(y, out, rank, nhwc=True)
     elif isinstance(layer, Transpose):
         y = w.node("Transpose", [w.nhwc(x)], w.name(n + ".t"),
                    perm=[0, *(p + 1 for p in layer.perm)])

@@ -62,6 +62,7 @@ from .ops import (
     Slice,
     Softmax,
     Transpose,
+    Where,
 )
 
 __all__ = ["load_onnx", "SUPPORTED_OPS", "require_onnx"]
@@ -74,7 +75,9 @@ SUPPORTED_OPS: dict[str, tuple[str, ...]] = {
     "Add": (), "Sub": (), "Mul": (), "Div": (),
     "BatchNormalization": ("epsilon", "momentum", "training_mode", "spatial"),
     "Relu": (), "Clip": ("min", "max"), "LeakyRelu": ("alpha",), "Sigmoid": (),
-    "HardSigmoid": ("alpha", "beta"), "HardSwish": (), "Tanh": (),
+    "HardSigmoid": ("alpha", "beta"), "HardSwish": (), "Tanh": (), "Erf": (),
+    "Gelu": ("approximate",), "Elu": ("alpha",), "Selu": ("alpha", "gamma"), "Softplus": (),
+    "PRelu": (),
     "MaxPool": ("auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order",
                 "strides"),
     "AveragePool": ("auto_pad", "ceil_mode", "count_include_pad", "dilations", "kernel_shape",
@@ -89,12 +92,13 @@ SUPPORTED_OPS: dict[str, tuple[str, ...]] = {
     "Cast": ("to", "saturate", "round_mode"), "Shape": ("start", "end"), "Gather": ("axis",),
     "Slice": (), "Neg": (), "Sqrt": (), "ReduceProd": ("axes", "keepdims",
                                                        "noop_with_empty_axes"),
-    "ConstantOfShape": ("value",), "Equal": (), "Where": (), "Expand": (),
+    "ConstantOfShape": ("value",), "Equal": (), "Where": (), "Expand": (), "Greater": (),
+    "Less": (),
 }
 
 #: ops that only ever compute constants here (shape arithmetic, weight preprocessing)
 _CONST_ONLY = ("Cast", "Shape", "Gather", "Neg", "Sqrt", "ReduceProd",
-               "ConstantOfShape", "Equal", "Where", "Expand")
+               "ConstantOfShape", "Equal", "Expand")
 
 #: the batch size inside folded shape tensors (a marker; it never reaches arithmetic)
 _BATCH = -(2 ** 61) + 12345
@@ -358,8 +362,13 @@ class _Importer:
             self.consts[self.node.output[0]] = self.fold(op, attrs)
             return
         if op in _CONST_ONLY:
-            if op == "Cast" and ins[0] in self.tensors and attrs.get("to") in (1, 11):
+            if op == "Cast" and ins[0] in self.tensors and attrs.get("to") in (1, 10, 11):
                 return self.alias()
+            if op == "Cast" and ins[0] in self.tensors and attrs.get("to") == 9:  # to bool
+                t = self.dyn(0)
+                zero = np.zeros((1,) * t.rank)
+                layer = ConstOp("not_equal", zero.shape, zero, name=self.name_for("to_bool"))
+                return self.out(self.emit(layer, [t.name]), t.shape, t.perm)
             raise self.fail(f"{op} is only supported on constants (here its input depends on "
                             "the network input)")
         getattr(self, "op_" + op)(attrs)
@@ -472,8 +481,10 @@ class _Importer:
         self.dense(self.dyn(0), W, None)
 
     # -- element-wise ---------------------------------------------------------------------
-    def binary(self, attrs):
-        op = self.node.op_type.lower()
+    def binary(self, attrs, op: str | None = None):
+        op = op or self.node.op_type.lower()
+        if op == "prelu" and not self.is_const(1):
+            raise self.fail("PRelu needs a constant slope")
         if self.is_const(0) or self.is_const(1):
             ci = 0 if self.is_const(0) else 1
             t = self.dyn(1 - ci)
@@ -505,7 +516,23 @@ class _Importer:
         layer = Binary(op, name=self.fresh(self.node.name or op))
         self.out(self.emit(layer, [a.name, self.as_perm(b, a.perm)]), shape, a.perm)
 
-    op_Add = op_Sub = op_Mul = op_Div = binary
+    op_Add = op_Sub = op_Mul = op_Div = op_Greater = op_Less = binary
+
+    def op_Where(self, attrs):
+        if any(self.is_const(i) for i in range(3)):
+            raise self.fail("Where with a constant condition or branch is only supported when "
+                            "all three inputs are constants")
+        ts = [self.dyn(i) for i in range(3)]
+        if len({t.rank for t in ts}) != 1:
+            raise self.fail("Where inputs must have the same rank")
+        try:
+            shape = np.broadcast_shapes(*(t.shape for t in ts))
+        except ValueError:
+            raise self.fail(f"Where input shapes {[t.shape for t in ts]} do not "
+                            "broadcast") from None
+        perm = ts[0].perm
+        layer = Where(name=self.name_for("where"))
+        self.out(self.emit(layer, [self.as_perm(t, perm) for t in ts]), shape, perm)
 
     def unary(self, layer: Layer) -> None:
         t = self.dyn(0)
@@ -542,6 +569,29 @@ class _Importer:
 
     def op_Tanh(self, attrs):
         self.unary(Activation("tanh", name=self.name_for("tanh")))
+
+    def op_Erf(self, attrs):
+        self.unary(Activation("erf", name=self.name_for("erf")))
+
+    def op_Gelu(self, attrs):
+        approx = attrs.get("approximate", b"none")
+        approx = approx.decode() if isinstance(approx, bytes) else str(approx)
+        self.unary(Activation("gelu", beta=1.0 if approx == "tanh" else 0.0,
+                              name=self.name_for("gelu")))
+
+    def op_Elu(self, attrs):
+        self.unary(Activation("elu", alpha=attrs.get("alpha", 1.0), name=self.name_for("elu")))
+
+    def op_Selu(self, attrs):
+        self.unary(Activation("selu", alpha=attrs.get("alpha", 1.6732632423543772),
+                              beta=attrs.get("gamma", 1.0507009873554805),
+                              name=self.name_for("selu")))
+
+    def op_Softplus(self, attrs):
+        self.unary(Activation("softplus", name=self.name_for("softplus")))
+
+    def op_PRelu(self, attrs):
+        self.binary(attrs, op="prelu")
 
     def op_BatchNormalization(self, attrs):
         if attrs.get("training_mode", 0):
@@ -842,6 +892,8 @@ def _fold(self: _Importer, op: str, attrs: dict) -> np.ndarray:
         return np.full([int(v) for v in x], value.reshape(-1)[0], dtype=value.dtype)
     if op == "Equal":
         return np.equal(ins[0], ins[1])
+    if op in ("Greater", "Less"):
+        return (np.greater if op == "Greater" else np.less)(ins[0], ins[1])
     if op == "Where":
         return np.where(ins[0], ins[1], ins[2])
     if op == "Expand":

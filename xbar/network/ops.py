@@ -19,9 +19,31 @@ from ..errors import ModelError, ShapeError
 from .layers import Layer
 
 __all__ = ["Binary", "ConstOp", "Activation", "Reshape", "Transpose", "Concat", "Pad",
-           "Softmax", "ReduceMean", "Slice", "OP_TYPES"]
+           "Softmax", "ReduceMean", "Slice", "Where", "OP_TYPES"]
 
-_BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide}
+def _greater(a, b):
+    return np.greater(a, b).astype(float)
+
+
+def _less(a, b):
+    return np.less(a, b).astype(float)
+
+
+def _not_equal(a, b):
+    return np.not_equal(a, b).astype(float)
+
+
+#: element-wise binary ops (comparisons give 1.0 / 0.0)
+_BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
+           "greater": _greater, "less": _less, "not_equal": _not_equal}
+
+
+def _prelu(x, slope):
+    return np.where(x >= 0, x, slope * x)
+
+
+#: element-wise ops with a constant: the binary ones and PReLU (``x`` if x >= 0 else ``c x``)
+_WITH_CONST = {**_BINARY, "prelu": _prelu}
 
 
 def _reduce_to(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -110,9 +132,9 @@ class ConstOp(Layer):
     def __init__(self, op: str = "add", shape=(1,), const=None, reverse: bool = False,
                  name: str | None = None):
         super().__init__(name)
-        if op not in _BINARY:
+        if op not in _WITH_CONST or (op == "prelu" and reverse):
             raise ModelError(f"layer {name!r}: unknown op {op!r}",
-                             hint="one of " + ", ".join(_BINARY))
+                             hint="one of " + ", ".join(_WITH_CONST))
         self.op, self.reverse = op, bool(reverse)
         shape = tuple(int(s) for s in shape)
         self.const = np.zeros(shape) if const is None else np.asarray(const, dtype=float)
@@ -122,7 +144,7 @@ class ConstOp(Layer):
 
     @property
     def supports_backward(self) -> bool:
-        return not (self.op == "div" and self.reverse)
+        return self.op in ("add", "sub", "mul") or (self.op == "div" and not self.reverse)
 
     def config(self):
         return {**super().config(), "op": self.op, "shape": list(self.const.shape),
@@ -143,7 +165,7 @@ class ConstOp(Layer):
     def forward(self, x, *, training=False, mvm=None):
         x = np.asarray(x, dtype=float)
         self._cache = x
-        f = _BINARY[self.op]
+        f = _WITH_CONST[self.op]
         return f(self.const, x) if self.reverse else f(x, self.const)
 
     def backward(self, dy):
@@ -175,7 +197,9 @@ class Activation(Layer):
     """
 
     kind = "activation"
-    FUNCTIONS = ("clip", "leaky_relu", "sigmoid", "hard_sigmoid", "hard_swish", "tanh")
+    FUNCTIONS = ("clip", "leaky_relu", "sigmoid", "hard_sigmoid", "hard_swish", "tanh", "erf",
+                 "gelu", "elu", "selu", "softplus")
+    _NO_BACKWARD = ("erf", "gelu", "elu", "selu", "softplus")
 
     def __init__(self, function: str, alpha: float | None = None, beta: float | None = None,
                  low: float | None = None, high: float | None = None, name: str | None = None):
@@ -184,18 +208,23 @@ class Activation(Layer):
             raise ModelError(f"layer {name!r}: unknown activation {function!r}",
                              hint="one of " + ", ".join(self.FUNCTIONS))
         self.function = function
-        defaults = {"leaky_relu": (0.01, None), "hard_sigmoid": (0.2, 0.5)}.get(function,
-                                                                              (None, None))
+        defaults = {"leaky_relu": (0.01, None), "hard_sigmoid": (0.2, 0.5), "elu": (1.0, None),
+                    "gelu": (None, 0.0),
+                    "selu": (1.6732632423543772, 1.0507009873554805)}.get(function, (None, None))
         self.alpha = defaults[0] if alpha is None else float(alpha)
         self.beta = defaults[1] if beta is None else float(beta)
         self.low = -np.inf if low is None else float(low)
         self.high = np.inf if high is None else float(high)
 
+    @property
+    def supports_backward(self) -> bool:
+        return self.function not in self._NO_BACKWARD
+
     def config(self):
         cfg = {**super().config(), "function": self.function}
-        if self.function in ("leaky_relu", "hard_sigmoid"):
+        if self.function in ("leaky_relu", "hard_sigmoid", "elu", "selu"):
             cfg["alpha"] = self.alpha
-        if self.function == "hard_sigmoid":
+        if self.function in ("hard_sigmoid", "selu", "gelu"):
             cfg["beta"] = self.beta
         if self.function == "clip":
             cfg["low"] = None if np.isinf(self.low) else self.low
@@ -216,6 +245,8 @@ class Activation(Layer):
             return _hard_sigmoid(x, self.alpha, self.beta)
         if f == "hard_swish":
             return x * _hard_sigmoid(x, 1.0 / 6.0, 0.5)
+        if f in self._NO_BACKWARD:
+            return _smooth(f, x, self.alpha, self.beta)
         return np.tanh(x)
 
     def backward(self, dy):
@@ -235,6 +266,23 @@ class Activation(Layer):
         else:
             d = 1.0 - np.tanh(x) ** 2
         return dy * d
+
+
+def _smooth(f: str, x: np.ndarray, alpha, beta) -> np.ndarray:
+    """The inference-only activations (ONNX semantics)."""
+    from scipy.special import erf
+
+    if f == "erf":
+        return erf(x)
+    if f == "gelu":
+        if beta:  # approximate="tanh"
+            return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x ** 3)))
+        return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
+    if f == "softplus":
+        return np.logaddexp(0.0, x)
+    neg = alpha * np.expm1(np.minimum(x, 0.0))
+    y = np.where(x > 0, x, neg)
+    return beta * y if f == "selu" else y
 
 
 class Reshape(Layer):
@@ -460,9 +508,33 @@ class Slice(Layer):
         return np.asarray(x, dtype=float)[(slice(None), *(slice(*s) for s in self.slices))]
 
 
+class Where(Layer):
+    """``where(condition != 0, a, b)`` of three tensors (numpy broadcasting, equal ranks)."""
+
+    kind = "where"
+    arity = 3
+
+    @property
+    def supports_backward(self) -> bool:
+        return False
+
+    def output_shape(self, input_shapes):
+        shapes = [tuple(s) for s in input_shapes]
+        if len({len(s) for s in shapes}) != 1:
+            raise _shape_error(self, f"inputs of different ranks {shapes}")
+        try:
+            return tuple(np.broadcast_shapes(*shapes))
+        except ValueError:
+            raise _shape_error(self, f"input shapes {shapes} do not broadcast") from None
+
+    def forward(self, xs, *, training=False, mvm=None):
+        c, a, b = (np.asarray(x, dtype=float) for x in xs)
+        return np.where(c != 0, a, b)
+
+
 #: op classes by JSON ``type`` name
 OP_TYPES: dict[str, type[Layer]] = {
     cls.__name__: cls
     for cls in (Binary, ConstOp, Activation, Reshape, Transpose, Concat, Pad, Softmax, ReduceMean,
-                Slice)
+                Slice, Where)
 }

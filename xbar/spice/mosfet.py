@@ -27,8 +27,9 @@ The junctions: ``I = Isat (exp(v/Vt) - 1) + gmin v`` for ``v > -3 Vt``, else
 ``gmin v - Isat`` (``Isat = M * IS``, or ``M * JS * AD`` / ``AS`` when JS and
 both areas are given).  Newton limiting is ngspice's: ``DEVfetlim`` on vgs (or
 vgd in inverse mode) around the previous ``von``, ``DEVlimvds`` on vds and
-``DEVpnjlim`` on vbs (vbd).  Model parameters are used at their nominal
-temperature; a MOSFET at another temperature is rejected by the reader.
+``DEVpnjlim`` on vbs (vbd).  KP, PHI, VBI and IS are scaled to the device
+temperature as ngspice's ``mos1temp.c`` does (the reader,
+:mod:`xbar.spice.netlist.devices`).
 """
 
 from __future__ import annotations

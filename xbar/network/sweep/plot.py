@@ -67,6 +67,24 @@ def _format_x_axis(ax, xs: np.ndarray, xs_raw, numeric: bool, integer: bool,
         ax.set_xscale(xscale)
 
 
+def _draw_curves(ax, table: SweepTable, xs: np.ndarray, order: np.ndarray, band: str) -> None:
+    """One mean-accuracy curve (with its band) per value of the second field."""
+    second = table.values[1] if len(table.fields) > 1 else (None,)
+    mean, std, lo, hi = table.mean, table.std, table.min, table.max
+    markers = "osD^v<>ph*"
+    for j, v2 in enumerate(second):
+        m = 100 * mean[order, j]
+        label = None if v2 is None else f"{table.fields[1]} = {v2}"
+        line, = ax.plot(xs[order], m, marker=markers[j % len(markers)], ms=4, lw=1.6,
+                        label=label)
+        if band == "std":
+            s = 100 * std[order, j]
+            ax.fill_between(xs[order], m - s, m + s, color=line.get_color(), alpha=0.18, lw=0)
+        elif band == "minmax":
+            ax.fill_between(xs[order], 100 * lo[order, j], 100 * hi[order, j],
+                            color=line.get_color(), alpha=0.18, lw=0)
+
+
 def plot_sweep(
     table: SweepTable,
     path: str | os.PathLike | None = None,
@@ -124,20 +142,7 @@ def plot_sweep(
     integer = numeric and all(isinstance(v, int | np.integer) for v in xs_raw)
     xs = np.asarray(xs_raw, dtype=float) if numeric else np.arange(len(xs_raw), dtype=float)
     order = np.argsort(xs, kind="stable")
-    second = table.values[1] if len(table.fields) > 1 else (None,)
-    mean, std, lo, hi = table.mean, table.std, table.min, table.max
-    markers = "osD^v<>ph*"
-    for j, v2 in enumerate(second):
-        m = 100 * mean[order, j]
-        label = None if v2 is None else f"{table.fields[1]} = {v2}"
-        line, = ax.plot(xs[order], m, marker=markers[j % len(markers)], ms=4, lw=1.6,
-                        label=label)
-        if band == "std":
-            s = 100 * std[order, j]
-            ax.fill_between(xs[order], m - s, m + s, color=line.get_color(), alpha=0.18, lw=0)
-        elif band == "minmax":
-            ax.fill_between(xs[order], 100 * lo[order, j], 100 * hi[order, j],
-                            color=line.get_color(), alpha=0.18, lw=0)
+    _draw_curves(ax, table, xs, order, band)
     if digital is not None:
         ax.axhline(100 * digital, color="0.4", ls="--", lw=1, label="digital")
     _format_x_axis(ax, xs, xs_raw, numeric, integer, xscale)

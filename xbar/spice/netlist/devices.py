@@ -11,16 +11,18 @@ bulk-drain junctions).
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
 from ..circuit import BSource
-from ..devices import CONSTCTOK, CONSTKOVERQ
+from ..devices import CHARGE, CONSTBOLTZ, CONSTCTOK, CONSTKOVERQ
 from ..mosfet import MosChannel, MosJunction, junction_vcrit
 from .lexer import EXPECTED, err
 
 __all__ = ["add_mosfets"]
 
+_REFTEMP = 300.15  # ngspice's REFTEMP [K]
 #: ngspice's default MOSFET length and width (options DEFL, DEFW) [m]
 DEFAULT_L = 100e-6
 DEFAULT_W = 100e-6
@@ -45,6 +47,32 @@ def _series(builder, name: str, node: int, value: float | None, rsh: float, squa
     return inner
 
 
+class _Temp(NamedTuple):
+    kp: float          # KP at the device temperature [A/V^2]
+    phi: float         # surface potential [V]
+    vbi: float         # built-in voltage [V]
+    sat_factor: float  # IS(T) / IS
+
+
+def _temperature_update(m, temp: float, tnom: float) -> _Temp:
+    """ngspice's ``mos1temp.c``: KP, PHI, VBI and the junction IS at ``temp`` [K]
+    for a model measured at ``tnom`` [K] (the identity at ``temp == tnom``)."""
+    def egap(t):
+        return 1.16 - 7.02e-4 * t * t / (t + 1108.0)
+
+    def pbfact(t):
+        arg = -egap(t) / (2 * CONSTBOLTZ * t) + 1.1150877 / (CONSTBOLTZ * 2 * _REFTEMP)
+        return -2 * CONSTKOVERQ * t * (1.5 * math.log(t / _REFTEMP) + CHARGE * arg)
+
+    ratio = temp / tnom
+    phio = (m.phi - pbfact(tnom)) / (tnom / _REFTEMP)
+    phi = temp / _REFTEMP * phio + pbfact(temp)
+    vbi = (m.vto - m.sign * m.gamma * math.sqrt(m.phi) + 0.5 * (egap(tnom) - egap(temp))
+           + m.sign * 0.5 * (phi - m.phi))
+    sat = math.exp(-egap(temp) / (CONSTKOVERQ * temp) + egap(tnom) / (CONSTKOVERQ * tnom))
+    return _Temp(m.kp / (ratio * math.sqrt(ratio)), phi, vbi, sat)
+
+
 def add_mosfets(builder, rows) -> None:
     """Append the engine devices of every recorded MOSFET to ``builder``."""
     opts = builder.options
@@ -53,12 +81,9 @@ def add_mosfets(builder, rows) -> None:
     jn = {k: {"sign": [], "isat": [], "vt": [], "vcrit": []} for k in ("bs", "bd")}
     devices = []
     for name, (d, g, s, b), m, inst, card in rows:
-        tnom = opts.tnom if m.tnom is None else m.tnom
-        temp = inst.get("temp", opts.temp + inst.get("dtemp", 0.0))
-        if abs(temp - tnom) > 1e-9:
-            raise err(card, None, f"MOSFET {name} at {temp:g} degC, model {m.name} at TNOM "
-                      f"{tnom:g} degC: level-1 temperature scaling is not supported by xbar",
-                      "simulate MOSFETs at their nominal temperature")
+        tnom = (opts.tnom if m.tnom is None else m.tnom) + CONSTCTOK
+        temp = inst.get("temp", opts.temp + inst.get("dtemp", 0.0)) + CONSTCTOK
+        t = _temperature_update(m, temp, tnom)
         length = inst.get("l", defaults.get("defl", DEFAULT_L))
         width = inst.get("w", defaults.get("defw", DEFAULT_W))
         mult = inst.get("m", 1.0)
@@ -71,13 +96,13 @@ def add_mosfets(builder, rows) -> None:
         ad = inst.get("ad", defaults.get("defad", 0.0))
         as_ = inst.get("as", defaults.get("defas", 0.0))
         if m.js == 0 or ad == 0 or as_ == 0:
-            isd = iss = mult * m.is_
+            isd = iss = mult * m.is_ * t.sat_factor
         else:
-            isd, iss = m.js * mult * ad, m.js * mult * as_
-        vt = CONSTKOVERQ * (temp + CONSTCTOK)
-        for key, value in (("sign", m.sign), ("beta", m.kp * mult * width / leff),
-                           ("vbi", m.vto - m.sign * m.gamma * math.sqrt(m.phi)),
-                           ("phi", m.phi), ("gamma", m.gamma), ("lam", m.lam), ("vt", vt),
+            isd, iss = (m.js * t.sat_factor * mult * ad, m.js * t.sat_factor * mult * as_)
+        vt = CONSTKOVERQ * temp
+        for key, value in (("sign", m.sign), ("beta", t.kp * mult * width / leff),
+                           ("vbi", t.vbi), ("phi", t.phi), ("gamma", m.gamma), ("lam", m.lam),
+                           ("vt", vt),
                            ("vcrit", float(junction_vcrit(vt, iss)))):
             ch[key].append(value)
         for key, isat in (("bs", iss), ("bd", isd)):

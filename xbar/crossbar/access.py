@@ -1,0 +1,183 @@
+"""MOSFET access transistors of 1T1R cells (a level-1 NMOS or PMOS per cell).
+
+Each cell's chain (device, optional selector and ``r_access``) ends in the
+drain of an access transistor whose source is the cell's column node, whose
+gate is driven per row (``v_gate``, one value per row [V]) and whose bulk is
+ground.  The transistor's current depends on the column node voltage itself
+(``vgs = V_gate - V_col``, body effect), so the cell is not a two-terminal
+chain and the structured line solver does not apply: such an array is solved
+exactly by the circuit engine (:mod:`xbar.spice`) on the array's own netlist
+(:meth:`xbar.Crossbar.to_netlist`), the same file that ngspice runs.  Slower
+than the line solver (a sparse LU per Newton iteration), exact to the engine's
+Newton tolerances (the netlist sets ``reltol=1e-10``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ConfigError, ValueRangeError
+
+__all__ = ["MosfetAccess", "access_netlist", "solve_with_engine"]
+
+
+@dataclass(frozen=True)
+class MosfetAccess:
+    """A level-1 access MOSFET (ngspice's ``mos1`` parameters, SI units).
+
+    Parameters
+    ----------
+    vto : float
+        Threshold voltage [V] (negative for PMOS).
+    kp : float
+        Transconductance parameter [A/V^2].
+    w, l : float
+        Channel width and length [m].
+    gamma : float
+        Body-effect coefficient [V^0.5].
+    phi : float
+        Surface potential [V].
+    lam : float
+        Channel-length modulation LAMBDA [1/V].
+    polarity : {"nmos", "pmos"}
+
+    Examples
+    --------
+    >>> MosfetAccess(vto=0.45, kp=300e-6).model_card("nacc")
+    '.model nacc NMOS(LEVEL=1 VTO=0.45 KP=0.0003 GAMMA=0.0 PHI=0.6 LAMBDA=0.0)'
+    """
+
+    vto: float = 0.5
+    kp: float = 2e-4
+    w: float = 1e-6
+    l: float = 1e-6  # noqa: E741 - the SPICE name
+    gamma: float = 0.0
+    phi: float = 0.6
+    lam: float = 0.0
+    polarity: str = "nmos"
+
+    def __post_init__(self):
+        if self.polarity not in ("nmos", "pmos"):
+            raise ConfigError(f"MosfetAccess.polarity={self.polarity!r}; expected 'nmos' or "
+                              "'pmos'")
+        for name in ("kp", "w", "l", "phi"):
+            v = getattr(self, name)
+            if not (np.isfinite(v) and v > 0):
+                raise ValueRangeError(f"MosfetAccess.{name}={v!r} must be positive and finite")
+        for name in ("vto", "gamma", "lam"):
+            if not np.isfinite(getattr(self, name)) or (name != "vto" and getattr(self, name) < 0):
+                raise ValueRangeError(f"MosfetAccess.{name}={getattr(self, name)!r} is out of "
+                                      "range")
+
+    def model_card(self, name: str) -> str:
+        """The ``.model`` card of this transistor."""
+        def num(x):  # shortest text that reads back as the same double
+            return repr(float(x))
+
+        return (f".model {name} {self.polarity.upper()}(LEVEL=1 VTO={num(self.vto)} "
+                f"KP={num(self.kp)} GAMMA={num(self.gamma)} PHI={num(self.phi)} "
+                f"LAMBDA={num(self.lam)})")
+
+    def instance(self, name: str, drain: str, gate: str, source: str, model: str) -> str:
+        """The ``M`` card of one access transistor (bulk at ground)."""
+        return (f"M{name} {drain} {gate} {source} 0 {model} W={float(self.w)!r} "
+                f"L={float(self.l)!r}")
+
+
+def access_netlist(xb, V: np.ndarray | None = None, *, title: str | None = None) -> str:
+    """The array's netlist with an access MOSFET ending every cell's chain.
+
+    The chain of :func:`xbar.crossbar.circuit.to_circuit` ends at the column node
+    ``c<i>_<j>``; here it ends at ``y<i>_<j>``, the drain of ``Macc<i>_<j>`` (gate
+    ``g<i>`` driven by ``Vgate<i>``, source ``c<i>_<j>``, bulk ground).
+    """
+    from .circuit import to_circuit
+    from .netlist import format_circuit
+
+    c = to_circuit(xb, V, title=title).circuit
+    index = {n: k for k, n in enumerate(c.node_names)}
+    cells = [(i, j) for i in range(xb.M) for j in range(xb.N) if xb.G[i, j] > 0]
+    drain = {}
+    for i, j in cells:  # a new node between each chain and its column node
+        drain[index[f"c{i}_{j}"], f"{i}_{j}"] = len(c.node_names)
+        c.node_names.append(f"y{i}_{j}")
+
+    def moved(name: str, node: int) -> int:
+        tag = name[5:] if name.startswith(("rcell", "dcell", "bcell")) else (
+            name[4:] if name.startswith("racc") else None)
+        if tag is None:
+            return node
+        cell = tag if name.startswith("racc") else tag.rsplit("_", 1)[0]
+        return drain.get((node, cell), node)
+
+    for table in (c.resistors, c.diodes):
+        for k, name in enumerate(table.name):
+            table.npos[k] = moved(name, int(table.npos[k]))
+            table.nneg[k] = moved(name, int(table.nneg[k]))
+    for src in c.bsources:
+        old = {n: c.node_names[n] for n in (src.npos, src.nneg)}
+        src.npos, src.nneg = moved(src.name, src.npos), moved(src.name, src.nneg)
+        src.controls = [(moved(src.name, a), moved(src.name, b)) for a, b in src.controls]
+        text = src.expr.text  # V(a,b) in the text names the nodes: follow the move
+        for n, name in old.items():
+            new = c.node_names[moved(src.name, n)]
+            if new != name:
+                text = text.replace(f",{name})", f",{new})").replace(f"V({name},", f"V({new},")
+        src.expr = src.expr.with_controls(text, src.expr.controls)
+    lines = format_circuit(c).splitlines()
+    extra = [f"Vgate{i} g{i} 0 DC {float(xb.v_gate[i])!r}" for i in range(xb.M)]
+    extra += [xb.access.instance(f"acc{i}_{j}", f"y{i}_{j}", f"g{i}", f"c{i}_{j}", "nacc")
+              for i, j in cells]
+    extra.append(xb.access.model_card("nacc"))
+    at = next(k for k, line in enumerate(lines) if line.startswith(".options"))
+    return "\n".join(lines[:at] + extra + lines[at:]) + "\n"
+
+
+def solve_with_engine(xb, V: np.ndarray, return_nodes: bool = False):
+    """Solve a 1T1R array with MOSFET access for inputs ``V`` (K, M) with the engine.
+
+    Returns a :class:`~xbar.crossbar.solution.CrossbarSolution` (``iterations``:
+    Newton iterations per input, ``residual``: 0, as the engine's Newton test
+    replaces it).
+    """
+    from ..spice.dc import solve_dc
+    from ..spice.netlist import read_netlist
+    from .netlist import outputs_from_currents, to_netlist
+    from .solution import CrossbarSolution
+
+    K, M = V.shape
+    N = xb.N
+    out = np.zeros((K, N))
+    inp = np.zeros((K, M))
+    its = np.zeros(K, dtype=np.int64)
+    rows = np.zeros((K, M, N)) if return_nodes else None
+    cols = np.zeros((K, M, N)) if return_nodes else None
+    cells = np.zeros((K, M, N)) if return_nodes else None
+    for k in range(K):
+        op = solve_dc(read_netlist(to_netlist(xb, V=V[k]), name="<1T1R array>"))
+        out[k] = outputs_from_currents(xb, op.current)
+        for i in range(M):
+            inp[k, i] = -sum(c for n, c in op.currents.items() if n.startswith(f"vin{i}_"))
+        its[k] = op.iterations
+        if return_nodes:
+            for i in range(M):
+                for j in range(N):
+                    rows[k, i, j] = op.voltage(f"r{i}_{j}")
+                    cols[k, i, j] = op.voltage(f"c{i}_{j}")
+                    cells[k, i, j] = _cell_current(xb, op, i, j)
+    return CrossbarSolution(output=out, input_currents=inp, iterations=its,
+                            residual=np.zeros(K), inputs=V, row_voltages=rows,
+                            col_voltages=cols, cell_currents=cells, state=None,
+                            system=xb.setup())
+
+
+def _cell_current(xb, op, i: int, j: int) -> float:
+    """Current [A] through cell (i, j), from its device's law across its first element."""
+    g = float(xb.G[i, j])
+    if g == 0:
+        return 0.0
+    after = f"x{i}_{j}_0" if f"x{i}_{j}_0" in op.voltages else f"y{i}_{j}"
+    v = op.voltage(f"r{i}_{j}") - op.voltage(after)
+    return float(np.ravel(xb.device.current(np.array([v]), np.array([g])))[0])
