@@ -117,6 +117,23 @@ class Activations(nn.Module):
         return self.fc(x.mean((2, 3)))
 
 
+class Shuffle(nn.Module):
+    """ShuffleNet-style: chunk (Split), concat, channel shuffle through a rank-5 reshape."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2, self.fc = nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(4, 4, 1), \
+            nn.Linear(8, 10)
+
+    def forward(self, x):
+        x = F.relu(self.c1(x))
+        a, b = x.chunk(2, dim=1)
+        x = torch.cat([a, F.relu(self.c2(b))], 1)
+        n, c, h, w = x.shape
+        x = x.view(n, 2, c // 2, h, w).transpose(1, 2).reshape(n, c, h, w)
+        return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+
 class MLP(nn.Module):
     def __init__(self):
         super().__init__()
@@ -146,6 +163,8 @@ CASES = [  # file stem, network, input shape, exporter (dynamo?), opset, dynamic
     ("mlp_dynamo_op21", MLP, (2, 1, 8, 8), True, 21, True),
     ("activations_torchscript_op13", Activations, (1, 3, 6, 6), False, 13, True),
     ("activations_dynamo_op20", Activations, (2, 3, 6, 6), True, 20, True),
+    ("shuffle_torchscript_op13", Shuffle, (2, 3, 8, 8), False, 13, True),
+    ("shuffle_dynamo_op18", Shuffle, (2, 3, 8, 8), True, 18, True),
 ]
 
 

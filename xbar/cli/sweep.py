@@ -36,7 +36,8 @@ def add_parser(subparsers) -> None:
                    help="chips (independent programming draws) per grid point")
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N test images")
     p.add_argument("--out", default="sweep.csv",
-                   help="CSV of every (point, chip) result; rerun to resume (default sweep.csv)")
+                   help="CSV of every (point, chip) result; rerun to resume (default sweep.csv); "
+                        "locked while the sweep runs: a second sweep on it is refused")
     p.add_argument("--plot", metavar="PNG", help="write accuracy vs --field here")
     p.add_argument("--band", choices=("std", "minmax", "none"), default="std",
                    help="band around the mean in the plot (default: +/- one std over chips)")

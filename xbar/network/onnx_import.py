@@ -84,7 +84,8 @@ SUPPORTED_OPS: dict[str, tuple[str, ...]] = {
                     "pads", "strides"),
     "GlobalAveragePool": (), "GlobalMaxPool": (), "Flatten": ("axis",),
     "Reshape": ("allowzero",), "Squeeze": ("axes",), "Unsqueeze": ("axes",),
-    "Transpose": ("perm",), "Concat": ("axis",), "Pad": ("mode", "pads", "value"),
+    "Transpose": ("perm",), "Concat": ("axis",), "Split": ("axis", "split", "num_outputs"),
+    "Pad": ("mode", "pads", "value"),
     "Softmax": ("axis",), "LogSoftmax": ("axis",), "ReduceMean": ("axes", "keepdims",
                                                                   "noop_with_empty_axes"),
     "Identity": (), "Dropout": ("ratio", "seed"), "Constant": (
@@ -807,6 +808,32 @@ class _Importer:
         layer = Slice([per[p] for p in t.perm[1:]], name=self.name_for("slice"))
         shape = [len(range(n)[slice(*per[k + 1])]) for k, n in enumerate(t.shape)]
         self.out(self.emit(layer, [t.name]), shape, t.perm)
+
+    def op_Split(self, attrs):
+        t = self.dyn(0)
+        axis = int(attrs.get("axis", 0)) % t.rank
+        if axis == 0:
+            raise self.fail("Split along the batch axis is not supported")
+        n_out, size = len(self.node.output), t.shape[axis - 1]
+        sizes = attrs.get("split")
+        if sizes is None and self.node.input[1:2] and self.node.input[1]:
+            sizes = self.const(1).reshape(-1)
+        if sizes is None:  # equal parts, the last one smaller (opset 18 num_outputs)
+            part = -(-size // n_out)
+            sizes = [min(part, size - k * part) for k in range(n_out)]
+        sizes = [int(v) for v in sizes]
+        if len(sizes) != n_out or sum(sizes) != size or min(sizes) < 1:
+            raise self.fail(f"split sizes {sizes} do not cut axis {axis} of size {size} into "
+                            f"{n_out} parts")
+        start = 0
+        for k, n in enumerate(sizes):
+            per = {a: (0, None, 1) for a in range(1, t.rank)}
+            per[axis] = (start, start + n, 1)
+            layer = Slice([per[p] for p in t.perm[1:]], name=self.name_for(f"split{k}"))
+            shape = list(t.shape)
+            shape[axis - 1] = n
+            self.out(self.emit(layer, [t.name]), shape, t.perm, i=k)
+            start += n
 
     def op_ReduceMean(self, attrs):
         t = self.dyn(0)
