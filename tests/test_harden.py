@@ -580,3 +580,12 @@ def test_input_clipping_at_the_dac_is_counted_and_told(capsys):
     rc, _, err = cli(["infer", "--dac-bits", "4", "--calibration-size", "2", "--limit", "100",
                       "--no-progress"], capsys)
     assert rc == 0 and "exceeded the calibrated input range" in err
+
+
+@pytest.mark.parametrize("flags, needle", [
+    (["--seed", "-1"], "seed"), (["--epochs", "-1"], "epochs"), (["--lr", "nan"], "lr"),
+    (["--train-noise", "-0.1"], "train_noise"), (["--batch-size", "0"], "batch_size"),
+])
+def test_train_cli_bad_values(flags, needle, tmp_path, capsys):
+    rc, _, err = cli(["train", *flags, "--out", str(tmp_path / "m")], capsys)
+    assert_clean(rc, err, needle)

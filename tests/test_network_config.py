@@ -78,6 +78,8 @@ def test_choices_listed_match_validation():
             kw = {name: value}
             if name == "adc_range":
                 kw["adc_bits"] = 8
+            if value == "input_switched":
+                kw["input_mode"] = "bit_serial"
             AnalogConfig.from_dict(kw)
 
 

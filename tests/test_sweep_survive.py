@@ -224,3 +224,31 @@ def test_reader_ignores_and_keeps_a_torn_last_line(tmp_path):
     out.write_text(torn)
     t = read_sweep(out)
     assert t.reused == 2 and out.read_text() == torn  # the reader does not cut the file
+
+
+def test_a_killed_worker_stops_the_sweep_cleanly(tmp_path):
+    """A worker killed from outside (the OOM killer, kill -9) is an XbarError, rows kept."""
+    script, piddir, env = _setup(tmp_path, sleep="1.5")
+    out = tmp_path / "s.csv"
+    proc = subprocess.Popen(_sweep_argv(script, out, "--workers", "2", "--repeats", "3"),
+                            env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    seen: set[int] = set()
+    try:
+        _wait_for(lambda: len(list(piddir.iterdir())) >= 3, 120, "no task started", proc)
+        seen = _descendants(proc.pid)
+        victim = min(int(p.name.split(".")[0]) for p in piddir.iterdir())
+        os.kill(victim, signal.SIGKILL)
+        rc = proc.wait(timeout=120)
+        err = proc.stderr.read().decode()
+        assert rc == 2, err
+        assert "worker process died" in err and "Traceback" not in err
+        t0 = time.monotonic()
+        while any(_alive(p) for p in seen) and time.monotonic() - t0 < 10:
+            time.sleep(0.05)
+        assert not [p for p in seen if _alive(p)]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        _kill_all(seen)

@@ -60,7 +60,7 @@ def test_hessian_penalty_exact_for_cubic_loss():
     def loss_grad(th):
         return float(np.sum(c * th ** 3) / 6 + 0.5 * th @ A @ th), c * th ** 2 / 2 + A @ th
 
-    pen, gp = hessian_penalty(loss_grad, t, s, rng, draws=1, h=1.0)
+    pen, gp = hessian_penalty(loss_grad, t, s, rng, draws=1, step=0.05)
     np.testing.assert_allclose(gp, 0.5 * s ** 2 * c, rtol=1e-8, atol=1e-14)
     pens = [hessian_penalty(loss_grad, t, s, np.random.default_rng(k), draws=50)[0]
             for k in range(40)]
@@ -93,8 +93,8 @@ def test_robust_methods_train_and_differ_from_plain(method):
     r = train("default", data, method=method, train_noise=0.1, epochs=2, seed=3, draws=2)
     assert r.history[-1]["loss"] < r.history[0]["loss"]
     assert math.isfinite(r.history[-1]["val_noisy_accuracy"])
-    if method == "hessian":
-        assert r.history[-1]["penalty"] > 0
+    if method == "hessian":   # early in training H is indefinite: the penalty may be < 0
+        assert math.isfinite(r.history[-1]["penalty"]) and r.history[-1]["penalty"] != 0
     d = [np.abs(plain.model.state()[k] - r.model.state()[k]).max() for k in plain.model.state()]
     assert max(d) > 1e-3
 

@@ -53,6 +53,8 @@ FIELD_NOTES = {
     "r_col": "ohm, 0 = ideal wire",
     "r_driver": "ohm, 0 = ideal driver",
     "r_sense": "ohm, 0 = ideal sense amplifier",
+    "r_source": "ohm, source-line wire of input_switched arrays",
+    "r_on": "ohm, access-transistor on-resistance of input_switched arrays",
     "g_min": "siemens",
     "g_max": "siemens",
     "v_read": "volts",

@@ -29,7 +29,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
     p.add_argument("--draws", type=int, default=1,
                    help="noise draws (noise) or Rademacher vectors (hessian) per step")
-    p.add_argument("--hessian-weight", type=float, default=1.0)
+    p.add_argument("--hessian-weight", type=float, default=1.0,
+                   help="weight of the curvature penalty (hessian; 1 = the second-order "
+                        "expansion of the expected loss under the noise)")
+    p.add_argument("--hessian-step", type=float, default=0.01, metavar="EPS",
+                   help="finite-difference step of the curvature estimate, in units of the "
+                        "noise scale (default 0.01)")
+    p.add_argument("--curvature-sigma", type=float, default=None, metavar="SIGMA",
+                   help="noise level of the reported curvature term (1/2) sum s_i^2 H_ii "
+                        "(default: --train-noise, or 0.15 for plain)")
+    p.add_argument("--curvature-samples", type=int, default=32, metavar="N",
+                   help="Rademacher vectors of the curvature report (0: no report)")
     p.add_argument("--out", required=True, metavar="PATH",
                    help="output stem; writes PATH.json and PATH.npz (the directory must "
                         "exist and be writable)")
@@ -71,7 +81,7 @@ def run(args) -> int:
     from ._progress import ProgressBar
 
     validate_train_args(args.method, args.train_noise, args.epochs, args.batch_size, args.lr,
-                        args.draws, args.hessian_weight)
+                        args.draws, args.hessian_weight, args.hessian_step)
     stem = _check_out(args.out)
     from ..network import load_dataset
     from ..network.model import save_model
@@ -80,7 +90,9 @@ def run(args) -> int:
     bar = ProgressBar(f"train {args.method}")
     res = train(args.model, data, method=args.method, train_noise=args.train_noise,
                 epochs=args.epochs, seed=args.seed, batch_size=args.batch_size, lr=args.lr,
-                draws=args.draws, hessian_weight=args.hessian_weight, progress=bar)
+                draws=args.draws, hessian_weight=args.hessian_weight,
+                hessian_step=args.hessian_step, curvature_sigma=args.curvature_sigma,
+                curvature_samples=args.curvature_samples, progress=bar)
     res.model.name = stem.name
     jpath, npath = save_model(res.model, stem)
     acc = res.model.accuracy(data.x_test, data.y_test)
@@ -89,6 +101,8 @@ def run(args) -> int:
                "train_noise": res.train_noise, "epochs": args.epochs, "seed": args.seed,
                "best_epoch": res.best_epoch, "val_accuracy": best["val_accuracy"],
                "val_noisy_accuracy": best["val_noisy_accuracy"], "test_accuracy": acc,
+               "hessian_step": args.hessian_step, "hessian_weight": args.hessian_weight,
+               "curvature": res.curvature.as_dict() if res.curvature else None,
                "seconds": res.seconds}
     if args.json:
         print(json.dumps(summary))
@@ -97,4 +111,9 @@ def run(args) -> int:
               f"epoch {res.best_epoch}/{args.epochs}, validation accuracy "
               f"{best['val_accuracy']:.4f} (under noise {best['val_noisy_accuracy']:.4f}), "
               f"test accuracy {acc:.4f}, {res.seconds:.1f} s", file=sys.stdout)
+        if res.curvature is not None:
+            c = res.curvature
+            print(f"curvature term (1/2) sum s_i^2 H_ii at sigma {c.sigma:g}: "
+                  f"{c.value:.4g} +- {c.stderr:.2g} (std. error, {c.samples} vectors, "
+                  f"{c.images} training images, step {c.step:g})", file=sys.stdout)
     return 0

@@ -26,7 +26,7 @@ import numpy as np
 from ..checks import check_options, memory_guard, real_array
 from ..errors import ConfigError, ShapeError, ValueRangeError
 from ..spice.circuit import Options
-from . import power, solver, transfer
+from . import input_switched, power, solver, transfer
 from .access import MosfetAccess, solve_with_engine
 from .devices import Device, Linear
 from .power import PowerForms
@@ -104,6 +104,19 @@ class Crossbar:
     kernel : {"auto", "inputs", "lines", "chains"}
         CG kernel of the linear solves (see :mod:`xbar.crossbar.solver`); every
         choice gives the same answer to round-off.
+    topology : {"crossbar", "input_switched"}
+        ``input_switched`` (:mod:`xbar.crossbar.input_switched`): each cell's access
+        transistor (on-resistance ``r_access``) is switched by its row's input bit,
+        the read current comes from a source line parallel to each bit line, held
+        at ``v_read`` at ``source_end`` through ``r_driver``; :meth:`solve` then takes
+        bits (0/1) instead of voltages, and ``r_row`` must be 0 (gates carry no current).
+    r_source : float or array
+        Source-line wire resistance per segment [ohm] (``input_switched``); shapes as
+        ``r_col``.
+    source_end : {"bottom", "top"}
+        End at which the source lines are held (``input_switched``).
+    v_read : float
+        Source-line voltage [V] (``input_switched``).
 
     Examples
     --------
@@ -137,6 +150,10 @@ class Crossbar:
         options: Options | None = None,
         maxiter: int = 20000,
         kernel: str = "auto",
+        topology: str = "crossbar",
+        r_source: float | np.ndarray = 0.0,
+        source_end: str = "bottom",
+        v_read: float = 0.2,
     ) -> None:
         G = real_array("G", G)
         if G.ndim != 2 or G.shape[0] < 1 or G.shape[1] < 1:
@@ -188,6 +205,15 @@ class Crossbar:
         self._access = access
         self._v_gate = _array("v_gate", v_gate, [(self._M,)])
         self._v_gate.setflags(write=False)
+        if topology not in ("crossbar", "input_switched"):
+            raise ConfigError(f"topology={topology!r}; expected 'crossbar' or 'input_switched'")
+        if topology == "input_switched":
+            input_switched.check_topology(dict(
+                source_end=source_end, sense=sense, r_row=r_row, r_driver=r_driver,
+                v_read=v_read, drive=drive, selector=selector, row_bias=row_bias,
+                col_bias=col_bias, linear=self._device.linear, access=access))
+        self.topology, self.source_end, self.v_read = topology, source_end, v_read
+        self._set("r_source", r_source)
 
     # --------------------------------------------------------------- read-only attributes
     def _set(self, name: str, value: Any) -> None:
@@ -199,6 +225,7 @@ class Crossbar:
             "r_driver": [(M,)],
             "r_sense": [(N,)],
             "r_access": [(M, N)],
+            "r_source": [(M, N), (M + 1, N)],
         }[name]
         arr = _array(name, value, shapes)
         if name == "G":
@@ -250,6 +277,7 @@ class Crossbar:
     r_driver = _prop("r_driver", "Row driver resistance [ohm].")
     r_sense = _prop("r_sense", "Column sense resistance [ohm].")
     r_access = _prop("r_access", "Series access resistance per cell [ohm].")
+    r_source = _prop("r_source", "Source-line resistance per segment [ohm] (input_switched).")
     del _prop
 
     def _line_solver_only(self, what: str) -> None:
@@ -280,6 +308,9 @@ class Crossbar:
         (6, 0)
         """
         system = self._cache.get("system")
+        if system is None and self.topology == "input_switched":
+            system = input_switched.build_system(self)
+            self._cache["system"] = system
         if system is None:
             system = build_system(self)
             self._cache["system"] = system
@@ -303,6 +334,7 @@ class Crossbar:
         >>> info
         0
         """
+        self._crossbar_only("aspreconditioner()")
         return line_preconditioner(self.setup())
 
     def __repr__(self) -> str:
@@ -355,6 +387,8 @@ class Crossbar:
         ConvergenceError
             When CG or Newton does not reach ``tol`` within the iteration limits.
         """
+        if self.topology == "input_switched":  # V holds bits; exact direct solve
+            return input_switched.solution(self.setup(), V, return_nodes)
         V = self._inputs(V)
         if isinstance(tol, bool) or not isinstance(tol, int | float | np.number) \
                 or not (0 < tol < 1):
@@ -392,6 +426,7 @@ class Crossbar:
             Nonlinear cells, an unknown method, or a forced method that does not
             apply to this topology.
         """
+        self._crossbar_only("transfer_matrix()")
         self._line_solver_only("transfer_matrix")
         if not self.is_linear:
             raise ConfigError(
@@ -430,6 +465,7 @@ class Crossbar:
             ``.operating_output`` (N,) [A] and ``.W`` (M, N) [S] with
             ``output(V0 + dV) ~= operating_output + dV @ W``.
         """
+        self._crossbar_only("linearize()")
         self._line_solver_only("linearize")
         V0 = self._inputs(V0)
         if V0.shape[0] != 1:
@@ -466,6 +502,7 @@ class Crossbar:
             ``.Q`` (M, M) [S] per part, ``.power(V)``, ``.batch_energy(V.T @ V)``;
             see :mod:`xbar.crossbar.power`.
         """
+        self._crossbar_only("power_forms()")
         self._line_solver_only("power_forms")
         forms = self._cache.get("power_forms")
         if forms is None:
@@ -489,4 +526,26 @@ class Crossbar:
         """Write the identical circuit as a SPICE netlist; see :func:`xbar.crossbar.to_netlist`."""
         from .netlist import to_netlist
 
+        if self.topology == "input_switched":
+            return input_switched.to_netlist(self, path, V, **kw)
         return to_netlist(self, path, V, **kw)
+
+    # --------------------------------------------------------------- input-switched arrays
+    def pattern_conductances(self, bits: np.ndarray) -> np.ndarray:
+        """Per-pattern transfer vectors (K, N) [S] of an input-switched array.
+
+        ``solve(bits).output == v_read * pattern_conductances(bits)``; every distinct
+        pattern is solved once and kept in this array's cache
+        (:func:`xbar.crossbar.input_switched.pattern_conductances`).
+        """
+        if self.topology != "input_switched":
+            raise ConfigError("pattern_conductances() is for topology='input_switched'",
+                              hint="use transfer_matrix() for a crossbar")
+        cache = self._cache.setdefault("patterns", {})
+        return input_switched.pattern_conductances(self.setup(), bits, cache)
+
+    def _crossbar_only(self, what: str) -> None:
+        if self.topology == "input_switched":
+            raise ConfigError(f"{what} has no meaning for an input-switched array (its output "
+                              "is not linear in the input bits)",
+                              hint="use pattern_conductances(bits) or solve(bits)")

@@ -66,6 +66,11 @@ class CrossbarSolution:
         supply and its split over cells, selectors, access resistors, row and column
         wires, drivers and sense resistors (computed on first use from the solved node
         voltages; see :mod:`xbar.crossbar.power`)."""
+        if self._power is None and self.system is None:  # input-switched arrays
+            from ..errors import ConfigError
+
+            raise ConfigError("this solution has no power breakdown (input-switched array)",
+                              hint="the supplied power is v_read * output.sum(axis=1) [W]")
         if self._power is None:
             from .power import solution_power
 

@@ -27,6 +27,7 @@ import difflib
 import functools
 import math
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "read_noise_kind": ("state_independent", "state_proportional"),
     "device": ("linear", "sinh"),
     "nonlinear_mode": ("linearized", "exact"),
+    "array_topology": ("crossbar", "input_switched"),
 }
 
 
@@ -121,6 +123,17 @@ class AnalogConfig:
         Wire resistance between neighbouring cells along a row / column [ohm].
     r_driver, r_sense : float
         Resistance of the row drivers / column sense amplifiers [ohm].
+    array_topology : {"crossbar", "input_switched"}
+        ``input_switched`` (paper 1's parasitics model): each cell's access transistor
+        is switched by its row's input bit and a source line parallel to each bit line
+        (``r_source`` per segment, held at ``v_read`` through ``r_driver`` at the
+        bottom) supplies the current; needs ``bit_serial`` inputs, linear cells and
+        ``r_row = 0``.  Every distinct active-row pattern of a tile is solved exactly
+        (:mod:`xbar.crossbar.input_switched`) and cached per programmed tile.
+    r_source : float
+        Source-line wire resistance between neighbouring cells [ohm] (input_switched).
+    r_on : float
+        On-resistance of the access transistors [ohm] (input_switched; 0 = ideal switch).
     device : {"linear", "sinh"}
         Cell model; ``sinh``: I = G sinh(k V) / k with k = ``device_k``.
     device_k : float
@@ -190,6 +203,9 @@ class AnalogConfig:
     r_col: float = 0.0
     r_driver: float = 0.0
     r_sense: float = 0.0
+    array_topology: str = "crossbar"
+    r_source: float = 0.0
+    r_on: float = 0.0
     device: str = "linear"
     device_k: float = 4.0
     v_read: float = 0.2
@@ -234,6 +250,9 @@ class AnalogConfig:
             r_col=0.0,
             r_driver=0.0,
             r_sense=0.0,
+            array_topology="crossbar",
+            r_source=0.0,
+            r_on=0.0,
             device="linear",
             repeats=1,
         )
@@ -327,7 +346,8 @@ class AnalogConfig:
     @property
     def parasitics(self) -> bool:
         """True when any wire, driver or sense resistance is non-zero."""
-        return any(r > 0 for r in (self.r_row, self.r_col, self.r_driver, self.r_sense))
+        return any(r > 0 for r in (self.r_row, self.r_col, self.r_driver, self.r_sense,
+                                   self.r_source))
 
     @property
     def nonidealities(self) -> list[str]:
@@ -366,6 +386,21 @@ class AnalogConfig:
             return None
         return self.adc_range or "calibrated"
 
+    def _validate_topology(self, need: Callable[..., None]) -> None:
+        isw = self.array_topology == "input_switched"
+        for name in ("r_source", "r_on"):
+            need(isw or getattr(self, name) == 0, name,
+                 "applies to array_topology='input_switched' only")
+        if isw:
+            need(self.input_mode == "bit_serial", "array_topology",
+                 "input-switched arrays take one input bit per read",
+                 hint="set input_mode='bit_serial'")
+            need(self.device == "linear", "array_topology", "needs linear cells",
+                 hint="set device='linear'")
+            need(self.r_row == 0, "r_row", "must be 0 with array_topology='input_switched' "
+                 "(word lines are transistor gates and carry no current)",
+                 hint="the source-line resistance is r_source")
+
     def validate(self) -> AnalogConfig:
         """Check every field; raise :class:`ConfigError` naming the first bad one.
 
@@ -390,11 +425,12 @@ class AnalogConfig:
         for name in ("g_min", "g_max", "programming_sigma", "read_noise_sigma", "drift_time",
                      "drift_nu", "drift_t0", "stuck_rate", "stuck_high_fraction", "r_row",
                      "r_col", "r_driver", "r_sense", "device_k", "v_read", "adc_percentile",
-                     "biscale_threshold"):
+                     "biscale_threshold", "r_source", "r_on"):
             v = getattr(self, name)
             need(math.isfinite(v), name, "must be a finite number")
             need(v >= 0, name, "must not be negative")
         need(self.g_max > 0, "g_max", "must be positive")
+        self._validate_topology(need)
         need(self.g_min < self.g_max, "g_min", f"must be below g_max={show(self.g_max)}")
         need(self.v_read > 0, "v_read", "must be positive")
         need(self.drift_t0 > 0, "drift_t0", "must be positive")

@@ -25,6 +25,11 @@ bit for ``bit_serial`` inputs):
 * **digital**: ``digital_energy`` per shift-and-add of a digitised partial sum (one
   per conversion).
 
+Input-switched arrays (``array_topology = "input_switched"``): the exact total power
+of a read is ``v_read`` times the summed sense currents (the source line supplies what
+the bit lines sink); it is reported under ``cells`` (on-resistance and both lines
+included; the split over them is not computed).
+
 Not modelled: wire and cell capacitance (charging the lines each read), driver and
 sense-amplifier bias power, buffers, data movement, programming.
 
@@ -167,6 +172,9 @@ class LayerMeter:
         """Summed power [W] by part of one tile read over the step's batch."""
         cfg = self.config
         s = tile.spec
+        if cfg.array_topology == "input_switched":  # supply = sense current (KCL), exact
+            I = tile.input_switched_currents(step.V[:, s.r0:s.r1], cfg)  # cached patterns
+            return {"cells": cfg.v_read * float(I.sum())}
         sinh = cfg.device != "linear"
         if sinh and cfg.parasitics and cfg.nonlinear_mode == "exact" \
                 and tile.last_solution is not None:

@@ -484,13 +484,18 @@ class MaxPool2D(_Pool2D):
     """
 
     kind = "maxpool2d"
+    #: keep the last forward's winners (see :class:`ReLU`'s ``freeze_pattern``)
+    freeze_pattern = False
 
     def forward(self, x, *, training=False, mvm=None):
         x = np.asarray(x, dtype=float)
         win = self._windows(x, -np.inf)
         B, OH, OW, C, kh, kw = win.shape
         flat = win.reshape(B, OH, OW, C, kh * kw)
-        arg = flat.argmax(axis=-1)
+        if self.freeze_pattern and self._cache is not None and self._cache[1] == x.shape:
+            arg = self._cache[0]
+        else:
+            arg = flat.argmax(axis=-1)
         self._cache = (arg, x.shape)
         return np.take_along_axis(flat, arg[..., None], axis=-1)[..., 0]
 
@@ -590,13 +595,23 @@ class GlobalAvgPool(Layer):
 
 
 class ReLU(Layer):
-    """Rectified linear unit ``max(x, 0)``."""
+    """Rectified linear unit ``max(x, 0)``.
+
+    With ``freeze_pattern`` set, forward passes reuse the activation pattern of the
+    last unfrozen one (same input shape): the network is then the smooth piece that
+    is active there, whose derivatives are the almost-everywhere derivatives that
+    back-propagation gives (used by the curvature penalty of
+    :mod:`xbar.network.train`; max pooling freezes its winners likewise).
+    """
 
     kind = "relu"
+    freeze_pattern = False
 
     def forward(self, x, *, training=False, mvm=None):
         x = np.asarray(x, dtype=float)
-        self._cache = x > 0
+        if not (self.freeze_pattern and self._cache is not None
+                and self._cache.shape == x.shape):
+            self._cache = x > 0
         return np.where(self._cache, x, 0.0)
 
     def backward(self, dy):

@@ -140,6 +140,11 @@ def make_crossbar(G: np.ndarray, config: AnalogConfig, *, linear: bool = False):
     """
     from ..crossbar import Crossbar, Linear, Sinh
 
+    if config.array_topology == "input_switched":
+        return Crossbar(G, r_col=config.r_col, r_driver=config.r_driver,
+                        r_sense=config.r_sense, r_access=config.r_on,
+                        topology="input_switched", r_source=config.r_source,
+                        v_read=config.v_read)
     device = Linear() if (linear or config.device == "linear") else Sinh(config.device_k)
     return Crossbar(G, r_row=config.r_row, r_col=config.r_col, r_driver=config.r_driver,
                     r_sense=config.r_sense, device=device)
@@ -217,7 +222,9 @@ class TransferCache:
     def transfer_matrix(self, G: np.ndarray, config: AnalogConfig) -> np.ndarray:
         """W_eff of a tile with conductances ``G`` [S] (rows x columns) under ``config``.
 
-        Without any resistance W_eff is ``G`` itself (not cached).
+        Without any resistance W_eff is ``G`` itself (not cached); input-switched
+        arrays have no transfer matrix (their tiles solve per bit pattern) and get
+        ``G`` too.
         """
         return self.transfer_matrices([G], config)[0]
 
@@ -229,7 +236,7 @@ class TransferCache:
         through :func:`xbar.crossbar.uniform.transfer_matrices`, the others through
         :meth:`xbar.Crossbar.transfer_matrix`.  Both are exact (they agree to 1e-12).
         """
-        if not config.parasitics:
+        if not config.parasitics or config.array_topology == "input_switched":
             return list(Gs)
         keys = [_key(G, config) for G in Gs]
         out: list[np.ndarray | None] = [None] * len(Gs)
@@ -394,7 +401,9 @@ class Tile:
     def currents(self, V: np.ndarray, config: AnalogConfig, rng=None) -> np.ndarray:
         """Column currents [A] (K x physical columns) for row voltages ``V`` [V] (K x rows)."""
         f = cell_function(config)
-        if f is None:
+        if config.array_topology == "input_switched":
+            I = self.input_switched_currents(V, config)
+        elif f is None:
             I = V @ self.W_eff
         elif not config.parasitics:
             I = f(V) @ self.G
@@ -415,6 +424,16 @@ class Tile:
             I = I + read_noise(V if f is None else f(V), self.G, config, rng)
         return I
 
+    def input_switched_currents(self, V: np.ndarray, config: AnalogConfig) -> np.ndarray:
+        """Exact currents of an input-switched tile: rows with V > 0 are on (one bit).
+
+        Each distinct active-row pattern is solved once per programmed tile (the
+        array's pattern cache, :meth:`xbar.Crossbar.pattern_conductances`).
+        """
+        if self._crossbar is None:
+            self._crossbar = make_crossbar(self.G, config)
+        return config.v_read * self._crossbar.pattern_conductances(V > 0)
+
     def read(self, V: np.ndarray, config: AnalogConfig, rng=None) -> np.ndarray:
         """ADC inputs (K x outputs): ``combine(currents(V, config, rng))``, cheaper.
 
@@ -423,7 +442,7 @@ class Tile:
         tile); read noise is drawn exactly as :meth:`currents` draws it and combined
         the same way, so results equal ``combine(currents(...))`` up to round-off.
         """
-        if cell_function(config) is not None:
+        if cell_function(config) is not None or config.array_topology == "input_switched":
             return self.combine(self.currents(V, config, rng))
         if self._combined is None:
             W = self.combine(self.W_eff)

@@ -231,7 +231,11 @@ def add_case(c: Case) -> None:
 
 def all_cases() -> list[Case]:
     """Every registered case, importing the case modules on first use."""
-    from . import cases_analytic, cases_ngspice  # noqa: F401  (registration side effect)
+    from . import (  # noqa: F401  (registration side effect)
+        cases_analytic,
+        cases_input_switched,
+        cases_ngspice,
+    )
 
     return list(_REGISTRY.values())
 

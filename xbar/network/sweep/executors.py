@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from ...errors import ConfigError
+from ...errors import ConfigError, ResourceError
 from .grid import Task
 
 __all__ = ["Job", "check_executor", "exit_on_signals", "make_executor", "run_task", "watch_parent"]
@@ -160,6 +160,7 @@ def _serial(job: Job, workers: int):
 def _processes(job: Job, workers: int):
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
 
     pool = None
 
@@ -173,7 +174,15 @@ def _processes(job: Job, workers: int):
                                    initializer=_init_worker, initargs=(job, os.getpid()))
         futures = [pool.submit(_run_task_in_worker, t) for t in tasks]
         for fut in as_completed(futures):
-            yield fut.result()
+            try:
+                result = fut.result()
+            except BrokenProcessPool:
+                raise ResourceError(
+                    "a sweep worker process died (killed by a signal, or by the system when "
+                    "memory ran out); the tasks finished before are kept in the output",
+                    hint="rerun the same command to resume; use fewer --workers if memory "
+                         "is short") from None
+            yield result
 
     try:
         yield run
@@ -246,7 +255,8 @@ def _dask(job: Job, workers: int, address: Any, timeout: float):
             if not tasks:
                 return
             job_future = client.scatter(job, broadcast=True, hash=False)
-            futures.extend(client.submit(_run_task_on_dask, job_future, t, pure=False) for t in tasks)
+            futures.extend(client.submit(_run_task_on_dask, job_future, t, pure=False)
+                           for t in tasks)
             for fut in as_completed(futures):
                 yield fut.result()
 
