@@ -57,6 +57,26 @@ def _array(name: str, value: Any, shapes: list[tuple[int, ...]]) -> np.ndarray:
     return arr
 
 
+def _cell_models(shape: tuple[int, int], device: Device | None, selector: Device | None,
+                 g_selector: Any) -> tuple[Device, Device | None, np.ndarray | None]:
+    """Validated cell device (default :class:`Linear`), selector and its conductance [S]."""
+    device = Linear() if device is None else device
+    if not isinstance(device, Device):
+        raise ConfigError(f"device must be an xbar device model, got {type(device).__name__}")
+    device.check_shape(shape)
+    if selector is None:
+        return device, None, None
+    if not isinstance(selector, Device):
+        raise ConfigError("selector must be an xbar device model")
+    if g_selector is None:
+        raise ConfigError("a selector needs g_selector, its small-signal conductance [S]")
+    selector.check_shape(shape)
+    gs = _array("g_selector", g_selector, [shape])
+    if np.any(gs <= 0):
+        raise ValueRangeError("g_selector must be > 0")
+    return device, selector, gs
+
+
 # ----------------------------------------------------------------------------- Crossbar
 class Crossbar:
     """A resistive crossbar array with its wires, drivers and sense circuits.
@@ -165,23 +185,8 @@ class Crossbar:
             raise ConfigError(f"sense={sense!r}; expected 'bottom', 'top' or 'both'")
         self._drive = drive
         self._sense = sense
-        self._device = Linear() if device is None else device
-        if not isinstance(self._device, Device):
-            raise ConfigError(f"device must be an xbar device model, got {type(device).__name__}")
-        self._device.check_shape(G.shape)
-        if selector is not None:
-            if not isinstance(selector, Device):
-                raise ConfigError("selector must be an xbar device model")
-            if g_selector is None:
-                raise ConfigError("a selector needs g_selector, its small-signal conductance [S]")
-            selector.check_shape(G.shape)
-            gs = _array("g_selector", g_selector, [G.shape])
-            if np.any(gs <= 0):
-                raise ValueRangeError("g_selector must be > 0")
-            self._g_selector = gs
-        else:
-            self._g_selector = None
-        self._selector = selector
+        self._device, self._selector, self._g_selector = _cell_models(G.shape, device, selector,
+                                                                      g_selector)
         self.options = options if options is not None else Options()
         check_options(self.options, "Crossbar options")
         if isinstance(maxiter, bool) or not isinstance(maxiter, int | np.integer) or maxiter < 1:
