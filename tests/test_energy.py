@@ -144,3 +144,84 @@ def test_evaluate_reports_energy_per_layer_and_image():
     assert off.energy == {} and off.accuracies == res.accuracies
     assert all(s.energy == {} for s in off.layer_stats)
     assert math.isfinite(e["cells"]) and e["row_wires"] > 0
+
+
+def test_cli_crossbar_prints_the_power_split(capsys):
+    import json
+
+    from xbar.cli import main
+
+    assert main(["crossbar", "--rows", "12", "--cols", "8", "--r-driver", "10", "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)["power_watts"]
+    parts = ("cells", "row_wires", "col_wires", "drivers", "sense", "selectors", "access")
+    assert sum(rep[k] for k in parts) == pytest.approx(rep["supplied"], rel=1e-9)
+    assert rep["balance_error"] < 1e-9 and rep["drivers"] > 0
+    assert main(["crossbar", "--rows", "12", "--cols", "8"]) == 0
+    assert "power (mean/input) supplied" in capsys.readouterr().out
+
+
+def test_cli_infer_energy_report_and_figure(tmp_path, capsys):
+    import json
+
+    from xbar.cli import main
+
+    png = tmp_path / "energy.png"
+    assert main(["infer", "--limit", "8", "--no-progress", "--adc-bits", "6",
+                 "--energy-plot", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "energy per image" in out and "TOPS/W" in out and png.stat().st_size > 0
+    assert main(["infer", "--limit", "8", "--no-progress", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["energy"]["total"] > 0 and d["layer_stats"][0]["energy"]["total"] > 0
+    assert main(["infer", "--limit", "8", "--no-progress", "--json", "--no-energy"]) == 0
+    assert json.loads(capsys.readouterr().out)["energy"] == {}
+    assert main(["infer", "--read-pulse", "0", "--no-progress"]) == 2
+    assert "read_pulse" in capsys.readouterr().err
+
+
+def test_sweep_records_energy_and_reads_old_csvs(tmp_path):
+    from xbar.network import read_sweep, sweep
+    from xbar.network.sweep.store import columns
+
+    model, data = load_model("default"), load_dataset("digits")
+    cfg = AnalogConfig(adc_bits=6, repeats=1)
+    out = tmp_path / "s.csv"
+    t = sweep(model, cfg, {"adc_bits": [4, 6]}, out=out, executor="serial", limit=6,
+              dataset=data)
+    assert np.all(np.isfinite(t.energies)) and np.all(t.energies > 0)
+    assert t.energy_mean[0, 0] < t.energy_mean[1, 0]  # fewer ADC bits, less energy
+    assert t.summary()[1]["energy_per_image"] == pytest.approx(float(t.energies[1, 0, 0]))
+    back = read_sweep(out)
+    np.testing.assert_allclose(back.energies, t.energies)
+    again = sweep(model, cfg, {"adc_bits": [4, 6]}, out=out, executor="serial", limit=6,
+                  dataset=data)
+    assert again.computed == 0 and np.allclose(again.energies, t.energies)
+    # a CSV written before the energy column: read and resumed in its own layout
+    lines = out.read_text().splitlines()
+    head = ",".join(columns(("adc_bits",)))
+    old = [ln for ln in lines if ln.startswith("#")]
+    old.append(",".join(columns(("adc_bits",), energy=False)))
+    rows = [ln.rsplit(",", 1)[0] for ln in lines if not ln.startswith("#") and ln != head]
+    out.write_text("\n".join(old + rows[:1]) + "\n")
+    partial = read_sweep(out)
+    assert np.isnan(partial.energies).all() and np.isfinite(partial.accuracies[0, 0, 0])
+    resumed = sweep(model, cfg, {"adc_bits": [4, 6]}, out=out, executor="serial", limit=6,
+                    dataset=data)
+    assert resumed.computed == 1 and resumed.reused == 1
+    assert out.read_text().splitlines()[-1].count(",") == rows[0].count(",")
+
+
+def test_energy_is_in_volts_on_every_input_path():
+    """No DAC and no ADC (inputs applied unscaled, the output rescaled) gives the first
+    layer (same images, same voltages) the same array energy as with an ADC (inputs
+    scaled to volts)."""
+    model, data = load_model("default"), load_dataset("digits")
+    base = AnalogConfig(r_row=2.5, r_col=2.5, r_driver=10.0, r_sense=10.0)
+    a = evaluate(model, base, dataset=data, limit=12, cache=TransferCache())
+    b = evaluate(model, base.replace(adc_bits=16), dataset=data, limit=12,
+                 cache=TransferCache())
+    first = a.layer_stats[0].name
+    ea = {s.name: s.energy for s in a.layer_stats}[first]
+    eb = {s.name: s.energy for s in b.layer_stats}[first]
+    for part in ("cells", "row_wires", "col_wires", "drivers", "sense"):
+        assert ea[part] == pytest.approx(eb[part], rel=1e-9), part

@@ -103,6 +103,17 @@ def _check_memory(M: int, N: int, K: int) -> None:
         )
 
 
+_POWER_PARTS = ("cells", "selectors", "access", "row_wires", "col_wires", "drivers", "sense")
+
+
+def _power_report(p: Any) -> dict:
+    """Mean power [W] per input of every part of the split, the supplied power and the
+    relative power balance error (see :mod:`xbar.crossbar.power`)."""
+    out = {k: float(getattr(p, k).mean()) for k in ("supplied",) + _POWER_PARTS}
+    out["balance_error"] = p.balance_error
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     import json
     import time
@@ -163,6 +174,7 @@ def run(args: argparse.Namespace) -> int:
         "max_ir_drop_volts": float(drop.max()),
         "max_output_error_vs_ideal": float(err.max()),
         "mean_output_error_vs_ideal": float(err.mean()),
+        "power_watts": _power_report(sol.power),
     }
     if args.plot:
         from ..plot import overview
@@ -180,6 +192,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"  output error      max {report['max_output_error_vs_ideal']:.4g}, "
               f"mean {report['mean_output_error_vs_ideal']:.4g} (fraction of the largest ideal "
               "output of the same input, as in the plot)")
+        pw = report["power_watts"]
+        total = pw["supplied"]
+        split = "  ".join(f"{k} {pw[k]:.4g}" + (f" ({100 * pw[k] / total:.2f} %)" if total else "")
+                          for k in _POWER_PARTS if pw[k] or k in ("cells", "row_wires",
+                                                                   "col_wires"))
+        print(f"  power (mean/input) supplied {total:.4g} W = {split}"
+              f"  [W; balance {pw['balance_error']:.1e}]")
         if args.plot:
             print(f"  plot              {args.plot}")
     return 0

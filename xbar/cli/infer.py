@@ -130,6 +130,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--ideal", action="store_true", help="turn every non-ideality off")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-energy", action="store_true",
+                   help="skip the energy accounting (array power, DAC, ADC, digital)")
+    p.add_argument("--energy-plot", metavar="OUT.png", default=None,
+                   help="write a figure of the energy per image by layer and part")
     add_config_arguments(p)
     add_data_arguments(p)
     p.set_defaults(func=run)
@@ -157,12 +161,18 @@ def run(args) -> int:
         if dupes:
             raise ConfigError(f"--chips {args.chips!r}: chip {', '.join(map(str, dupes))} is "
                               "listed more than once", hint="list every chip index once")
+    if args.energy_plot:
+        if args.no_energy:
+            raise ConfigError("--energy-plot needs the energy accounting (drop --no-energy)")
+        from ..plot import check_path
+
+        check_path(args.energy_plot)  # before the evaluation, not after it
     model = load_model(args.model)
     dataset = load_for_model(args, model, config.calibration_size)
     bar = ProgressBar("infer", enabled=False if args.no_progress else None)
     try:
         result = evaluate(model, config, dataset=dataset, limit=args.limit, chips=chips,
-                          progress=bar)
+                          progress=bar, energy=not args.no_energy)
     finally:
         bar.finish()
     notes = config_notes(config, len(result.chips), ideal=args.ideal)
@@ -170,6 +180,11 @@ def run(args) -> int:
         notes.append(f"{dataset.name} is seeded random images with random labels, for timing "
                      f"only: every accuracy is chance (about 1/{dataset.classes}), so "
                      f"{result.n_images} image(s) can well score 0")
+    if args.energy_plot:
+        from ..network.energy import plot_breakdown
+
+        plot_breakdown({s.name: s.energy for s in result.layer_stats}, args.energy_plot,
+                       title=f"{args.model}: energy per image ({len(result.chips)} chip(s))")
     if args.json:
         d = result.to_dict()
         d["model"] = str(args.model)
@@ -194,6 +209,10 @@ def run(args) -> int:
               f"{result.per_image_seconds * 1e3:.3f} ms per image and chip); transfer-matrix "
               f"cache: {result.cache['misses']} computed, {result.cache['hits']} hits\n")
     out.write(layer_table(result.layer_stats))
+    if result.energy:
+        _write_energy(out, result)
+    if args.energy_plot:
+        out.write(f"energy figure {args.energy_plot}\n")
     return 0
 
 
@@ -225,3 +244,21 @@ def layer_table(stats) -> str:
                                                                      strict=True)]
         lines.append("  ".join(cells) + "  " + r[-1])
     return "\n".join(lines) + "\n"
+
+
+def _write_energy(out, result) -> None:
+    """Energy per image: the network's split, then one line per layer [nJ]."""
+    e = result.energy
+    nj = 1e9
+    out.write(f"energy per image  {e['total'] * nj:.4g} nJ: array {e['array'] * nj:.4g} "
+              f"(cells {e['cells'] * nj:.4g}, wires {e['wires'] * nj:.4g}, drivers+sense "
+              f"{(e['drivers'] + e['sense']) * nj:.4g}), DAC {e['dac'] * nj:.4g}, ADC "
+              f"{e['adc'] * nj:.4g}, digital {e['digital'] * nj:.4g}; "
+              f"{e['ops_per_joule'] / 1e12:.4g} effective TOPS/W\n")
+    out.write(f"{'layer':<16}{'total nJ':>10}{'array':>10}{'wires':>10}{'DAC':>10}"
+              f"{'ADC':>10}{'digital':>10}{'TOPS/W':>9}\n")
+    for s in result.layer_stats:
+        le = s.energy
+        out.write(f"{s.name:<16}{le['total'] * nj:>10.4g}{le['array'] * nj:>10.4g}"
+                  f"{le['wires'] * nj:>10.4g}{le['dac'] * nj:>10.4g}{le['adc'] * nj:>10.4g}"
+                  f"{le['digital'] * nj:>10.4g}{le['ops_per_joule'] / 1e12:>9.4g}\n")

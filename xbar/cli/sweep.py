@@ -39,6 +39,8 @@ def add_parser(subparsers) -> None:
                    help="CSV of every (point, chip) result; rerun to resume (default sweep.csv); "
                         "locked while the sweep runs: a second sweep on it is refused")
     p.add_argument("--plot", metavar="PNG", help="write accuracy vs --field here")
+    p.add_argument("--energy", action="store_true",
+                   help="also plot the mean energy per image (nJ) next to the accuracy")
     p.add_argument("--band", choices=("std", "minmax", "none"), default="std",
                    help="band around the mean in the plot (default: +/- one std over chips)")
     p.add_argument("--scheduler", metavar="ADDRESS|local",
@@ -144,7 +146,7 @@ def run(args) -> int:
     seconds = time.perf_counter() - t0
     if args.plot:
         title = f"{args.model}: {table.chips} chip(s) per point"
-        plot_sweep(table, args.plot, band=args.band, title=title)
+        plot_sweep(table, args.plot, band=args.band, title=title, energy=args.energy)
 
     if args.json:
         print(json.dumps({
@@ -166,15 +168,17 @@ def run(args) -> int:
         return 0
     names = list(table.fields)
     head = "  ".join(f"{n:>18}" for n in names)
-    print(f"{head}  {'mean %':>7}  {'std':>5}  {'min %':>6}  {'max %':>6}")
+    print(f"{head}  {'mean %':>7}  {'std':>5}  {'min %':>6}  {'max %':>6}  {'nJ/image':>9}")
     for row in table.summary():
         vals = "  ".join(f"{row[n]!s:>18}" for n in names)
 
         def pct(x):
             return "   nan" if x is None else f"{100 * x:6.2f}"
 
+        e = row.get("energy_per_image")
         print(f"{vals}  {pct(row['accuracy']):>7}  {pct(row['accuracy_std'])[1:]:>5}  "
-              f"{pct(row['accuracy_min'])}  {pct(row['accuracy_max'])}")
+              f"{pct(row['accuracy_min'])}  {pct(row['accuracy_max'])}  "
+              f"{'nan' if e is None else format(1e9 * e, '.4g'):>9}")
     print(f"{table.chips} chip(s) per point; {table.computed} task(s) run, {table.reused} "
           f"reused from {args.out}; {seconds:.1f} s" + (f"; plot {args.plot}" if args.plot
                                                           else ""))

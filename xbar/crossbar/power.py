@@ -148,7 +148,8 @@ def _cell_state(system: CrossbarSystem, V, xr, xc, ve):
 def _terms(system: CrossbarSystem, Vs, Vr, Vc, vt, I):
     """Every linear part as (x, w) pairs, and the per-end source powers."""
     K = Vr.shape[0]
-    row_w, drv, p_r, s_r = _line_terms(system.rows, Vr, -I, Vs, system.row_segments, system.r_driver)
+    row_w, drv, p_r, s_r = _line_terms(system.rows, Vr, -I, Vs, system.row_segments,
+                                       system.r_driver)
     col_w, sns, p_c, s_c = _line_terms(system.cols, Vc, np.swapaxes(I, 1, 2), Vs,
                                        system.col_segments, system.r_sense)
     terms = {"row_wires": row_w, "col_wires": col_w, "drivers": drv, "sense": sns}
@@ -244,8 +245,9 @@ def _row_blocks(system: CrossbarSystem):
     which leaves a block-tridiagonal system on the column nodes with one dense
     (N, N) block per row; a block Thomas sweep down the rows solves it for all M unit
     inputs at once (input ``i`` enters at block ``i``), and the row nodes follow from
-    their rows' systems.  Returns ``(R, C)``, both (M, N, M): ``R[i, j, k]`` and
-    ``C[i, j, k]`` are row and column node (i, j) for a unit input k.
+    their rows' systems.  Returns
+    ``(R, C)``, both (M, N, M): ``R[i, j, k]`` and ``C[i, j, k]`` are row and column
+    node (i, j) for a unit input k.
     """
     rows, cols = system.rows, system.cols
     M, N = system.M, system.N
@@ -271,6 +273,9 @@ def _row_blocks(system: CrossbarSystem):
     K = -g[:, :, None] * Tinv * g[:, None, :]
     K[:, idx, idx] += cols.dfix.reshape(N, M).T + g
     cpl = cols.off.reshape(N, M).T  # column coupling (i, j) - (i + 1, j)
+    # block Thomas down the rows, all M unit inputs at once (input t enters at block t;
+    # a banded Cholesky of the same system, LAPACK pbsv, measured 2x slower: its solves
+    # are matrix-vector per right-hand side)
     Dinv = np.empty((M, N, N))
     Y = np.zeros((M, N, M))
     Y[np.arange(M), :, np.arange(M)] = g * Tb
@@ -280,7 +285,10 @@ def _row_blocks(system: CrossbarSystem):
             c = cpl[t - 1]
             D = D - c[:, None] * Dinv[t - 1] * c[None, :]
             Y[t, :, :t] += c[:, None] * (Dinv[t - 1] @ Y[t - 1, :, :t])
-        Dinv[t] = np.linalg.inv(D)
+        try:
+            Dinv[t] = np.linalg.inv(D)
+        except np.linalg.LinAlgError:
+            return None
     C = np.empty((M, N, M))
     C[M - 1] = Dinv[M - 1] @ Y[M - 1]
     for t in range(M - 2, -1, -1):
@@ -293,8 +301,8 @@ def _row_blocks(system: CrossbarSystem):
 def unit_responses(system: CrossbarSystem) -> tuple[np.ndarray, np.ndarray] | None:
     """Exact node voltages of the M unit inputs by direct block elimination, or None.
 
-    Cost about ``M N^3 + 3 M^2 N^2`` flops, exact to round-off.  Applies to linear
-    arrays whose every node is an unknown (no zero-resistance segment or end)
+    Cost about ``M N^3 + 3 M^2 N^2`` flops, exact to round-off.
+    Applies to linear arrays whose every node is an unknown (no zero-resistance segment or end)
     without biased ends, and only when it is cheaper than iterating
     (``N^2 + 3 M N <= 1000 M``); None otherwise.
 
@@ -316,13 +324,26 @@ def unit_responses(system: CrossbarSystem) -> tuple[np.ndarray, np.ndarray] | No
 
 def _gram_rows(parts) -> np.ndarray | None:
     """``sum_e w_e x_e x_e^T`` over every ``(X (E, K), w (E,))`` in ``parts`` (w >= 0):
-    one BLAS syrk over the stacked rows ``sqrt(w_e) x_e``; None when all are zero."""
-    blocks = [X * np.sqrt(w)[:, None] if np.all(w > 0) else X[w > 0] * np.sqrt(w[w > 0])[:, None]
-              for X, w in parts]
-    blocks = [b for b in blocks if b.shape[0]]
-    if not blocks:
+    BLAS syrk over the rows ``sqrt(w_e) x_e``, accumulated in place; None when all are
+    zero.  ``X`` may be overwritten."""
+    from scipy.linalg.blas import dsyrk
+
+    C = None
+    for X, w in parts:
+        keep = w > 0
+        if not np.any(keep):
+            continue
+        if not np.all(keep):
+            X, w = X[keep], w[keep]
+        X *= np.sqrt(w)[:, None]
+        # X (E, K) C-contiguous is X^T (K, E) Fortran-contiguous: syrk(X^T) = X^T X
+        if C is None:
+            C = dsyrk(1.0, X.T, lower=0)
+        else:
+            C = dsyrk(1.0, X.T, beta=1.0, c=C, lower=0, overwrite_c=1)
+    if C is None:
         return None
-    return _gram(np.concatenate(blocks, axis=0).T)
+    return np.triu(C) + np.triu(C, 1).T
 
 
 def _block_forms(system: CrossbarSystem, R: np.ndarray, C: np.ndarray) -> PowerForms:
@@ -346,13 +367,13 @@ def _block_forms(system: CrossbarSystem, R: np.ndarray, C: np.ndarray) -> PowerF
         seg = 0 if e == 0 else N
         J = np.where(on[:, None], rows.seg_g[:, seg][:, None] * (eye - R[:, node, :]), 0.0)
         Y += J
-        row_w.append((J, np.where(on, system.row_segments[:, seg], 0.0)))
+        row_w.append((J.copy(), np.where(on, system.row_segments[:, seg], 0.0)))
         drv.append((J, np.where(on, system.r_driver, 0.0)))
     for e, node in ((0, 0), (1, M - 1)):
         on = cols.end_src[:, e] >= 0
         seg = 0 if e == 0 else M
         J = np.where(on[:, None], cols.seg_g[:, seg][:, None] * C[node], 0.0)
-        col_w.append((J, np.where(on, system.col_segments[:, seg], 0.0)))
+        col_w.append((J.copy(), np.where(on, system.col_segments[:, seg], 0.0)))
         sns.append((J, np.where(on, system.r_sense, 0.0)))
     Q = {"supplied": 0.5 * (Y + Y.T)}
     todo = [("row_wires", row_w), ("col_wires", col_w), ("drivers", drv), ("sense", sns)]

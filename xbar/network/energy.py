@@ -47,7 +47,7 @@ import numpy as np
 from .config import AnalogConfig
 
 __all__ = ["ARRAY_PARTS", "ENERGY_PARTS", "EnergyTally", "LayerMeter", "adc_energy",
-           "energy_summary"]
+           "energy_summary", "plot_breakdown"]
 
 #: Array parts reported (joules per image).
 ARRAY_PARTS = ("cells", "row_wires", "col_wires", "drivers", "sense")
@@ -231,3 +231,37 @@ def energy_summary(tallies: dict, images: int) -> tuple[dict, dict]:
         per_layer[name] = t.per_image(images)
         total.add(t)
     return per_layer, total.per_image(images)
+
+
+def plot_breakdown(per_layer: dict, path, *, title: str = "") -> None:
+    """Stacked bars of the energy per image [J] of every layer by part; saved to ``path``.
+
+    Parameters
+    ----------
+    per_layer : dict of str to dict
+        Layer name -> :meth:`EnergyTally.per_image` dict (``LayerStats.energy``).
+    path : str or path-like
+        Output image (any format matplotlib writes).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = {"array: cells": ("cells",), "array: wires": ("row_wires", "col_wires"),
+              "array: drivers + sense": ("drivers", "sense"), "DAC": ("dac",),
+              "ADC": ("adc",), "digital": ("digital",)}
+    names = list(per_layer)
+    fig, ax = plt.subplots(figsize=(1.6 + 1.2 * len(names), 3.8))
+    bottom = np.zeros(len(names))
+    for label, parts in groups.items():
+        vals = np.array([sum(per_layer[n].get(p, 0.0) for p in parts) for n in names]) * 1e9
+        ax.bar(names, vals, bottom=bottom, label=label)
+        bottom += vals
+    ax.set_ylabel("energy per image [nJ]")
+    ax.set_title(title or "energy per image by layer")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)

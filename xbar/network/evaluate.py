@@ -337,7 +337,9 @@ class AnalogLayer:
             steps = [(1.0, xp)] if direct else input_steps(xp, cfg)
             for w_t, levels in steps:
                 V = levels if direct else levels * cfg.v_read
-                step = meter.step(V) if meter is not None else None
+                step = None
+                if meter is not None:  # the meter needs volts, also on the unscaled path
+                    step = meter.step(V * (cfg.v_read / xs) if unscaled else V)
                 for tile in self.tiles:
                     s = tile.spec
                     Vt = V[:, s.r0:s.r1]

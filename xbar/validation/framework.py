@@ -235,6 +235,7 @@ def all_cases() -> list[Case]:
         cases_analytic,
         cases_input_switched,
         cases_ngspice,
+        cases_power,
     )
 
     return list(_REGISTRY.values())

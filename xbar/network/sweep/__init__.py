@@ -96,15 +96,18 @@ def _check_counts(limit: int | None, workers: int | None) -> int:
         raise ConfigError(f"workers must be at least 1, got {workers!r}") from None
 
 
-def _run_tasks(grid: Grid, done: dict[int, tuple[float, float]], job: Job, executor: Any,
-               workers: int, store: SweepStore | None,
-               progress: Callable[[int, int], None] | None) -> tuple[np.ndarray, np.ndarray, int]:
-    """Run the tasks not in ``done``; returns (accuracies, seconds, tasks computed)."""
+def _run_tasks(grid: Grid, done: dict[int, tuple[float, float, float]], job: Job,
+               executor: Any, workers: int, store: SweepStore | None,
+               progress: Callable[[int, int], None] | None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Run the tasks not in ``done``; returns (accuracies, seconds, energies, computed)."""
     tasks = grid.tasks()
     accs = np.full(grid.shape, np.nan)
     secs = np.full(grid.shape, np.nan)
-    for index, (acc, sec) in done.items():
-        accs[grid.cell(tasks[index])], secs[grid.cell(tasks[index])] = acc, sec
+    energies = np.full(grid.shape, np.nan)
+    for index, (acc, sec, en) in done.items():
+        cell = grid.cell(tasks[index])
+        accs[cell], secs[cell], energies[cell] = acc, sec, en
     todo = [t for t in tasks if t.index not in done]
     log.info("sweep: %d tasks, %d reused, %d to run on %s", len(tasks), len(done), len(todo),
              executor)
@@ -112,17 +115,18 @@ def _run_tasks(grid: Grid, done: dict[int, tuple[float, float]], job: Job, execu
         progress(len(done), len(tasks))
     computed = 0
     if not todo:
-        return accs, secs, computed
+        return accs, secs, energies, computed
     with make_executor(executor, job, workers, timeout=SCHEDULER_TIMEOUT) as run:
-        for index, acc, sec in run(todo):
+        for index, acc, sec, *rest in run(todo):
             t = tasks[index]
-            accs[grid.cell(t)], secs[grid.cell(t)] = acc, sec
+            en = rest[0] if rest else np.nan
+            accs[grid.cell(t)], secs[grid.cell(t)], energies[grid.cell(t)] = acc, sec, en
             computed += 1
             if store is not None:
-                store.append(grid, t, acc, sec)
+                store.append(grid, t, acc, sec, en)
             if progress is not None:
                 progress(len(done) + computed, len(tasks))
-    return accs, secs, computed
+    return accs, secs, energies, computed
 
 
 def sweep(
@@ -195,10 +199,11 @@ def sweep(
                                        dataset=dataset, limit=limit, evaluate=evaluate)
         done = store.resume(fingerprint, meta, grid) if store is not None else {}
         job = Job(model=model_obj, dataset=dataset, limit=limit, evaluate=evaluate)
-        accs, secs, computed = _run_tasks(grid, done, job, executor, workers, store, progress)
+        accs, secs, energies, computed = _run_tasks(grid, done, job, executor, workers, store,
+                                                    progress)
     finally:
         if store is not None:
             store.close()
     return SweepTable(fields=grid.fields, values=grid.values, accuracies=accs, seconds=secs,
                       fingerprint=fingerprint, path=store.path if store else None,
-                      computed=computed, reused=len(done))
+                      computed=computed, reused=len(done), energies=energies)

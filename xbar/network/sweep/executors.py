@@ -1,9 +1,10 @@
 """Where the tasks of a sweep run: this process, local worker processes or a Dask cluster.
 
 Every executor is a context manager that yields ``run(tasks)``, a generator of
-``(task index, accuracy, seconds)`` in completion order.  Leaving the context stops the work:
-on an exception (KeyboardInterrupt, ``SystemExit`` from :func:`exit_on_signals`, an error in
-the caller) the worker processes are terminated at once, not after their running tasks.
+``(task index, accuracy, seconds, energy per image)`` in completion order.  Leaving the
+context stops the work: on an exception (KeyboardInterrupt, ``SystemExit`` from
+:func:`exit_on_signals`, an error in the caller) the worker processes are terminated at
+once, not after their running tasks.
 
 Workers also watch their parent: a local worker process (and a worker of a Dask
 LocalCluster started for the sweep) exits within about half a second when the sweep process
@@ -57,8 +58,9 @@ class Job:
     evaluate: Callable | None
 
 
-def run_task(job: Job, task: Task) -> tuple[int, float, float]:
-    """Evaluate one task; returns (task index, accuracy of its chip, seconds)."""
+def run_task(job: Job, task: Task) -> tuple[int, float, float, float]:
+    """Evaluate one task; returns (task index, accuracy of its chip, seconds, energy per
+    image [J] of its chip, NaN when the evaluator reports none)."""
     evaluate = job.evaluate
     if evaluate is None:
         from ..evaluate import evaluate  # the real evaluator (xbar.network.evaluate)
@@ -68,7 +70,8 @@ def run_task(job: Job, task: Task) -> tuple[int, float, float]:
     seconds = time.perf_counter() - t0
     accs = getattr(result, "accuracies", None)
     acc = float(accs[0]) if accs is not None and len(accs) else float(result.accuracy)
-    return task.index, acc, seconds
+    energy = getattr(result, "energy", None) or {}
+    return task.index, acc, seconds, float(energy.get("total", float("nan")))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -129,14 +132,14 @@ def _init_worker(job: Job, parent_pid: int) -> None:
     _WORKER_JOB = job
 
 
-def _run_task_on_dask(job: Job, task: Task) -> tuple[int, float, float]:
+def _run_task_on_dask(job: Job, task: Task) -> tuple[int, float, float, float]:
     from ...threads import limit
 
     with limit(worker_threads()):
         return run_task(job, task)
 
 
-def _run_task_in_worker(task: Task) -> tuple[int, float, float]:
+def _run_task_in_worker(task: Task) -> tuple[int, float, float, float]:
     if _WORKER_JOB is None:  # pragma: no cover - the initializer always runs first
         raise RuntimeError("sweep worker not initialised")
     return run_task(_WORKER_JOB, task)

@@ -67,6 +67,24 @@ def _format_x_axis(ax, xs: np.ndarray, xs_raw, numeric: bool, integer: bool,
         ax.set_xscale(xscale)
 
 
+def _energy_axis(ax, table: SweepTable, xs: np.ndarray, order: np.ndarray) -> None:
+    """Mean energy per image [nJ] on a twin log axis, dashed, one curve per second value."""
+    second = table.values[1] if len(table.fields) > 1 else (None,)
+    markers = "osD^v<>ph*"
+    e = table.energy_mean
+    if not np.any(np.isfinite(e)):
+        raise ConfigError("this sweep has no energies to plot (its CSV predates them, or "
+                          "the evaluator reported none)", hint="rerun it into a new --out")
+    ax2 = ax.twinx()
+    for j, v2 in enumerate(second):
+        label = "energy per image" if v2 is None else f"energy, {table.fields[1]} = {v2}"
+        ax2.plot(xs[order], 1e9 * e[order, j], ls="--", marker=markers[j % len(markers)],
+                 ms=3, lw=1.2, color=f"C{j}", alpha=0.8, label=label)
+    ax2.set_yscale("log")
+    ax2.set_ylabel("energy per image (nJ, dashed)")
+    ax2.legend(fontsize=8, frameon=False, loc="lower right")
+
+
 def _draw_curves(ax, table: SweepTable, xs: np.ndarray, order: np.ndarray, band: str) -> None:
     """One mean-accuracy curve (with its band) per value of the second field."""
     second = table.values[1] if len(table.fields) > 1 else (None,)
@@ -94,6 +112,7 @@ def plot_sweep(
     digital: float | None = None,
     xscale: str = "linear",
     ax=None,
+    energy: bool = False,
 ):
     """Plot mean accuracy versus the first swept field, one curve per value of the second.
 
@@ -114,6 +133,9 @@ def plot_sweep(
         Scale of the x axis (``symlog`` keeps a zero value visible on a log-like axis).
     ax : matplotlib Axes, optional
         Draw into these axes instead of a new figure.
+    energy : bool
+        Also draw the mean energy per image (nJ, log scale, dashed, right axis) next to
+        the accuracy; needs a table with energies.
 
     Returns
     -------
@@ -145,6 +167,8 @@ def plot_sweep(
     _draw_curves(ax, table, xs, order, band)
     if digital is not None:
         ax.axhline(100 * digital, color="0.4", ls="--", lw=1, label="digital")
+    if energy:
+        _energy_axis(ax, table, xs, order)
     _format_x_axis(ax, xs, xs_raw, numeric, integer, xscale)
     ax.set_xlabel(_LABELS.get(table.fields[0], table.fields[0].replace("_", " ")))
     band_text = {"std": r" ($\pm$1 std over chips)", "minmax": " (min-max over chips)",

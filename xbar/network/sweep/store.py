@@ -6,8 +6,12 @@ metadata, then a CSV table with one row per finished task::
     # xbar sweep v1
     # fingerprint: 0123456789abcdef
     # model: "..."
-    point,programming_sigma,chip,accuracy,seconds
-    0,0.0,0,0.975,1.23
+    point,programming_sigma,chip,accuracy,seconds,energy_per_image
+    0,0.0,0,0.975,1.23,4.74e-09
+
+``energy_per_image`` is the chip's energy per test image [J] (:mod:`xbar.network.energy`;
+empty when the evaluator reports none).  Files written before that column existed are read
+and resumed as they are (their rows keep the old columns; energies read back as NaN).
 
 Rows are appended and flushed one at a time as whole lines, so a reader (or a resumed run)
 sees every finished task; an incomplete last line (a run killed while writing) is ignored by
@@ -43,9 +47,10 @@ __all__ = ["SweepStore", "read_rows", "read_sweep"]
 MAGIC = "# xbar sweep v1"
 
 
-def columns(fields: Sequence[str]) -> list[str]:
-    """Column names of a sweep CSV over ``fields``."""
-    return ["point", *fields, "chip", "accuracy", "seconds"]
+def columns(fields: Sequence[str], energy: bool = True) -> list[str]:
+    """Column names of a sweep CSV over ``fields`` (``energy=False``: the older layout)."""
+    return ["point", *fields, "chip", "accuracy", "seconds"] + (
+        ["energy_per_image"] if energy else [])
 
 
 def header(fingerprint: str, meta: dict[str, Any], fields: Sequence[str]) -> str:
@@ -191,8 +196,9 @@ class SweepStore:
             self._fh.close()
 
     def resume(self, fingerprint: str, meta: dict[str, Any], grid: Grid
-               ) -> dict[int, tuple[float, float]]:
-        """Results already in the file for tasks of ``grid`` (task index -> (accuracy, s)).
+               ) -> dict[int, tuple[float, float, float]]:
+        """Results already in the file for tasks of ``grid`` (task index -> (accuracy, s,
+        energy per image [J] or NaN)).
 
         A new (empty) file gets its header.  A file of another sweep is refused, naming
         what differs.  Rows outside the grid are kept in the file and ignored here.
@@ -210,7 +216,9 @@ class SweepStore:
                 f"(fingerprint {stored.get('fingerprint')}, this run {fingerprint}): "
                 + mismatch_details(stored, meta),
                 hint="use another --out path, or delete the file to start over")
-        if cols != columns(grid.fields):
+        if cols == columns(grid.fields, energy=False):
+            self._energy = False  # a file from before the energy column: keep its layout
+        elif cols != columns(grid.fields):
             raise ConfigError(f"{self.path} has columns {cols}, expected {columns(grid.fields)}")
         return _match_rows(grid, rows, len(cols))
 
@@ -223,11 +231,15 @@ class SweepStore:
             raw = f.read()
         os.truncate(self.path, raw.rfind(b"\n") + 1)
 
-    def append(self, grid: Grid, task: Task, accuracy: float, seconds: float) -> None:
+    def append(self, grid: Grid, task: Task, accuracy: float, seconds: float,
+               energy: float = float("nan")) -> None:
         """Write one finished task as one line and flush it."""
         point = grid.points[task.point]
-        self._writer.writerow([task.point, *(format_value(v) for v in point), task.chip,
-                               repr(float(accuracy)), f"{seconds:.6g}"])
+        row = [task.point, *(format_value(v) for v in point), task.chip,
+               repr(float(accuracy)), f"{seconds:.6g}"]
+        if getattr(self, "_energy", True):
+            row.append("" if np.isnan(energy) else repr(float(energy)))
+        self._writer.writerow(row)
         self._fh.flush()
 
 
@@ -247,11 +259,15 @@ def _lock(fh, path: Path) -> None:
         return
 
 
+def _energy_cell(text: str) -> float:
+    return float(text) if text.strip() else float("nan")
+
+
 def _match_rows(grid: Grid, rows: list[list[str]], width: int
-                ) -> dict[int, tuple[float, float]]:
+                ) -> dict[int, tuple[float, float, float]]:
     index_of = {grid.key(t): t for t in grid.tasks()}
     nf = len(grid.fields)
-    done: dict[int, tuple[float, float]] = {}
+    done: dict[int, tuple[float, float, float]] = {}
     for row in rows:
         if len(row) != width:
             continue
@@ -259,7 +275,8 @@ def _match_rows(grid: Grid, rows: list[list[str]], width: int
         if t is None or t.index in done:
             continue  # a point outside this grid, or a duplicate
         try:
-            done[t.index] = (float(row[-2]), float(row[-1]))
+            energy = _energy_cell(row[4 + nf]) if width > 4 + nf else float("nan")
+            done[t.index] = (float(row[2 + nf]), float(row[3 + nf]), energy)
         except ValueError:
             continue
     return done
@@ -276,9 +293,12 @@ def read_sweep(path: str | os.PathLike) -> SweepTable:
     if not path.is_file():
         raise ConfigError(f"sweep CSV {str(path)!r} does not exist")
     stored, cols, rows = read_rows(path)
-    fields = tuple(cols[1:-3])
-    if not fields or cols[-3:] != ["chip", "accuracy", "seconds"]:
+    has_energy = cols[-1:] == ["energy_per_image"]
+    core = cols[:-1] if has_energy else cols
+    fields = tuple(core[1:-3])
+    if not fields or core[-3:] != ["chip", "accuracy", "seconds"]:
         raise ConfigError(f"{path} has unexpected columns {cols}")
+    nf = len(fields)
     rows = [r for r in rows if len(r) == len(cols)]
     for n, r in enumerate(rows, start=1):
         _check_row(path, n, r, len(fields))
@@ -287,17 +307,20 @@ def read_sweep(path: str | os.PathLike) -> SweepTable:
     n2 = len(values[1]) if len(fields) > 1 else 1
     accs = np.full((len(values[0]), n2, chips), np.nan)
     secs = np.full_like(accs, np.nan)
+    energies = np.full_like(accs, np.nan)
     pos = [{format_value(v): i for i, v in enumerate(vals)} for vals in values]
     for r in rows:
         i = pos[0][format_value(parse_cell(r[1]))]
         j = pos[1][format_value(parse_cell(r[2]))] if len(fields) > 1 else 0
         k = int(r[1 + len(fields)])
         if np.isnan(accs[i, j, k]):
-            accs[i, j, k] = float(r[-2])
-            secs[i, j, k] = float(r[-1])
+            accs[i, j, k] = float(r[2 + nf])
+            secs[i, j, k] = float(r[3 + nf])
+            if has_energy:
+                energies[i, j, k] = _energy_cell(r[4 + nf])
     return SweepTable(fields=fields, values=tuple(values), accuracies=accs, seconds=secs,
                       fingerprint=stored.get("fingerprint", ""), path=path,
-                      reused=int(np.isfinite(accs).sum()))
+                      reused=int(np.isfinite(accs).sum()), energies=energies)
 
 
 #: the most chips per grid point a sweep CSV may claim (a guard against a damaged file)
@@ -306,15 +329,18 @@ MAX_CHIPS = 1_000_000
 
 def _check_row(path: Path, n: int, row: list[str], nfields: int) -> None:
     """Raise :class:`ConfigError` naming data row ``n`` unless it is a valid result row."""
-    chip, acc, sec = row[1 + nfields], row[-2], row[-1]
+    chip, acc, sec = row[1 + nfields], row[2 + nfields], row[3 + nfields]
+    energy = row[4 + nfields] if len(row) > 4 + nfields else ""
     try:
         ok = 0 <= int(chip) < MAX_CHIPS
         float(acc), float(sec)
+        _energy_cell(energy)
     except ValueError:
         ok = False
     if not ok:
         raise ConfigError(f"{path}: data row {n} {','.join(row)!r} is not a sweep result "
-                          f"(chip an integer in [0, {MAX_CHIPS}), accuracy and seconds numbers)",
+                          f"(chip an integer in [0, {MAX_CHIPS}), accuracy and seconds numbers, "
+                          "energy per image a number or empty)",
                           hint="the file is damaged: repair or delete that row")
 
 

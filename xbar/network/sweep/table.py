@@ -48,6 +48,9 @@ class SweepTable:
         Tasks evaluated by the call that returned this table.
     reused : int
         Tasks read back from an earlier run's CSV.
+    energies : ndarray or None
+        Energy per test image [J] of each task's chip (:mod:`xbar.network.energy`), same
+        shape as ``accuracies``; NaN where unknown (None: not recorded).
 
     Examples
     --------
@@ -65,6 +68,7 @@ class SweepTable:
     path: Path | None = None
     computed: int = 0
     reused: int = 0
+    energies: np.ndarray | None = None
 
     @property
     def chips(self) -> int:
@@ -96,11 +100,19 @@ class SweepTable:
         """Best chip's accuracy per grid point, shape (n1, n2)."""
         return _nanreduce(np.nanmax, self.accuracies)
 
+    @property
+    def energy_mean(self) -> np.ndarray:
+        """Mean energy per image [J] over chips, shape (n1, n2); NaN where unknown."""
+        if self.energies is None:
+            return np.full(self.accuracies.shape[:2], np.nan)
+        return _nanreduce(np.nanmean, self.energies)
+
     def summary(self) -> list[dict[str, Any]]:
         """One dict per grid point: swept values, mean, std, min, max and the per-chip list."""
         out = []
         second = self.values[1] if len(self.fields) > 1 else (None,)
         mean, std, lo, hi = self.mean, self.std, self.min, self.max
+        energy = self.energy_mean
         for i, v1 in enumerate(self.values[0]):
             for j, v2 in enumerate(second):
                 row: dict[str, Any] = {self.fields[0]: v1}
@@ -112,6 +124,7 @@ class SweepTable:
                     accuracy_min=_num(lo[i, j]),
                     accuracy_max=_num(hi[i, j]),
                     accuracies=[_num(a) for a in self.accuracies[i, j]],
+                    energy_per_image=_num(energy[i, j]),
                 )
                 out.append(row)
         return out
