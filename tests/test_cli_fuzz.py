@@ -79,6 +79,7 @@ def test_fuzzed_toml_configs_fail_cleanly(tmp_path, capsys, data):
 @SETTINGS
 @given(st.sampled_from(FIELDS), toml_scalars)
 def test_fuzzed_config_flags_fail_cleanly(capsys, field, value):
+    # a value that looks like an option ("-x") is argparse's usage error: exit 2, no traceback
     flag = "--" + field.replace("_", "-")
     rc, err = _run(["infer", flag, value.strip('"'), "--limit", "0"], capsys)
     assert rc == 2
