@@ -7,7 +7,7 @@ virtual ground, ``r_row`` / ``r_col`` per segment.  For them
 :func:`transfer_matrices` solves one recursion per array in a handful of numpy
 calls per row (all row lines inverted in one call), which at these sizes is
 3-10x cheaper than :meth:`xbar.Crossbar.transfer_matrix` (general topologies,
-several LAPACK and Python steps per row), and needs neither scipy nor numba.
+several LAPACK and Python steps per row), and needs no numba.
 It gives the same matrix as :meth:`~xbar.Crossbar.transfer_matrix` (the tests
 compare them to 1e-11).  Stacking several arrays into one batched numpy call was
 measured slower (numpy's stacked small matmuls do not use BLAS), and a numba
@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ValueRangeError
+from ..errors import SingularCircuitError, ValueRangeError
 
 __all__ = ["transfer_matrices", "applies"]
 
@@ -110,11 +110,20 @@ def _transfer(G: np.ndarray, g_r: float, g_c: float, g_d: float, g_s: float) -> 
     A = -G[:, :, None] * Tinv * G[:, None, :]
     A[:, idx, idx] += G + c[:, None]
     H = g_d * G * Tinv[:, :, 0]
-    # block LDL^T sweep down the rows, then X_t = g_c D_t^-1 X_{t+1} back up
+    # block LDL^T sweep down the rows, then X_t = g_c D_t^-1 X_{t+1} back up; each D_t is
+    # SPD (a Schur complement of the SPD nodal matrix): one LAPACK dposv per row gives its
+    # inverse (half the call overhead of np.linalg.inv, which dominates at these sizes)
+    from scipy.linalg import lapack
+
+    eye = np.eye(N)
     Dinv = np.empty((M, N, N))
-    Dinv[0] = np.linalg.inv(A[0])
-    for t in range(1, M):
-        Dinv[t] = np.linalg.inv(A[t] - (g_c * g_c) * Dinv[t - 1])
+    g2 = g_c * g_c
+    for t in range(M):
+        D = A[t] if t == 0 else A[t] - g2 * Dinv[t - 1]
+        _, Dinv[t], info = lapack.dposv(D, eye)
+        if info != 0:
+            raise SingularCircuitError(f"row {t} block of the column-node system is not "
+                                       f"positive definite (info {info})")
     W = np.empty((M, N))
     X = Dinv[M - 1]
     W[M - 1] = H[M - 1] @ X
