@@ -57,10 +57,19 @@ def best(fn, repeat):
 
 def row(what, ours, base, base_name, note=""):
     ratio = base / ours if ours > 0 else float("inf")
-    ROWS.append((what, f"{ours * 1e3:.2f} ms", f"{base_name} {base * 1e3:.1f} ms",
-                 f"{ratio:.1f}x" + (f" ({note})" if note else "")))
-    print(f"{what:48s} ours {ours * 1e3:9.2f} ms  {base_name} {base * 1e3:10.1f} ms  "
-          f"ratio {ratio:7.1f}x {note}", flush=True)
+    ROWS.append(
+        (
+            what,
+            f"{ours * 1e3:.2f} ms",
+            f"{base_name} {base * 1e3:.1f} ms",
+            f"{ratio:.1f}x" + (f" ({note})" if note else ""),
+        )
+    )
+    print(
+        f"{what:48s} ours {ours * 1e3:9.2f} ms  {base_name} {base * 1e3:10.1f} ms  "
+        f"ratio {ratio:7.1f}x {note}",
+        flush=True,
+    )
 
 
 def info(what, text):
@@ -142,8 +151,13 @@ def main(argv=None) -> int:
             out = np.asarray(res["s"].currents.output).ravel()
             ours = xb.solve(V).output[0]
             err = np.abs(out - ours).max() / np.abs(ours).max()
-            row(f"{M}x{M} linear, 1 input vs badcrossbar", t, tb, "badcrossbar",
-                f"max rel diff {err:.1e}")
+            row(
+                f"{M}x{M} linear, 1 input vs badcrossbar",
+                t,
+                tb,
+                "badcrossbar",
+                f"max rel diff {err:.1e}",
+            )
 
     # 3. vs ngspice at 64x64 (linear and sinh)
     from xbar.crossbar.netlist import outputs_from_currents
@@ -164,8 +178,13 @@ def main(argv=None) -> int:
                 t_wall = time.perf_counter() - t0
             out = outputs_from_currents(xb, res.currents)
             err = np.abs(out - xb.solve(V).output[0]).max() / np.abs(out).max()
-            row(f"64x64 {type(dev).__name__}, 1 input vs ngspice", t, res.seconds, "ngspice",
-                f"max rel diff {err:.1e}; ngspice call incl. I/O {t_wall:.2f} s")
+            row(
+                f"64x64 {type(dev).__name__}, 1 input vs ngspice",
+                t,
+                res.seconds,
+                "ngspice",
+                f"max rel diff {err:.1e}; ngspice call incl. I/O {t_wall:.2f} s",
+            )
     else:
         info("ngspice", "not installed, skipped")
 
@@ -194,17 +213,26 @@ def main(argv=None) -> int:
     t = best(tm, max(1, rep - 1))
     err = np.abs(V @ xb.transfer_matrix() - xb.solve(V, tol=1e-13).output[0]).max()
     err /= np.abs(xb.solve(V).output).max()
-    row(f"{M}x{M} transfer_matrix() vs one splu factorisation", t, t_fact[M], "splu factor",
-        f"V@W vs solve {err:.1e}; {xb.transfer_method} sweep")
+    row(
+        f"{M}x{M} transfer_matrix() vs one splu factorisation",
+        t,
+        t_fact[M],
+        "splu factor",
+        f"V@W vs solve {err:.1e}; {xb.transfer_method} sweep",
+    )
 
     # 5b. the two exact orientations of transfer_matrix() (cost model picks one)
-    shapes = [(64, 64), (72, 16), (16, 72)] if args.quick else \
-        [(128, 128), (128, 16), (16, 128), (72, 16), (256, 20), (20, 256), (256, 64)]
+    shapes = (
+        [(64, 64), (72, 16), (16, 72)]
+        if args.quick
+        else [(128, 128), (128, 16), (16, 128), (72, 16), (256, 20), (20, 256), (256, 64)]
+    )
     for Mt, Nt in shapes:
         G = rng.uniform(1e-6, 1e-4, (Mt, Nt))
         xb = xbar.Crossbar(G, 1.0, 1.0, r_driver=2.0, r_sense=2.0)
         times = {}
         for how in ("columns", "rows"):
+
             def tm(how=how, xb=xb):
                 xb.clear_cache()
                 xb.transfer_matrix(how)
@@ -216,8 +244,13 @@ def main(argv=None) -> int:
         other = "rows" if picked == "columns" else "columns"
         diff = np.abs(xb.transfer_matrix("rows") - xb.transfer_matrix("columns")).max()
         diff /= np.abs(xb.transfer_matrix()).max()
-        row(f"{Mt}x{Nt} transfer_matrix(): picked {picked} vs {other}", times[picked],
-            times[other], other, f"orientations agree to {diff:.0e}")
+        row(
+            f"{Mt}x{Nt} transfer_matrix(): picked {picked} vs {other}",
+            times[picked],
+            times[other],
+            other,
+            f"orientations agree to {diff:.0e}",
+        )
 
     # 5c. small network tiles: xbar.crossbar.uniform (what the network evaluator uses for
     # tiles up to 64 columns) vs Crossbar.transfer_matrix() on the same arrays
@@ -234,8 +267,13 @@ def main(argv=None) -> int:
         t_g = best(general, rep + 2)
         ref = xbar.Crossbar(G, res[0], res[1], r_driver=res[2], r_sense=res[3]).transfer_matrix()
         diff = np.abs(uniform_tm([G], *res)[0] - ref).max() / np.abs(ref).max()
-        row(f"{Mt}x{Nt} tile transfer matrix (uniform) vs Crossbar", t_u, t_g,
-            "Crossbar.transfer_matrix", f"agree to {diff:.0e}")
+        row(
+            f"{Mt}x{Nt} tile transfer matrix (uniform) vs Crossbar",
+            t_u,
+            t_g,
+            "Crossbar.transfer_matrix",
+            f"agree to {diff:.0e}",
+        )
 
     # 6. 1024x1024 exact solve (and peak memory in a fresh process)
     Mx = 256 if args.quick else 1024
@@ -243,8 +281,13 @@ def main(argv=None) -> int:
     xb = xbar.Crossbar(G, 1.0, 1.0)
     t = best(lambda: xb.solve(V), max(1, rep - 1))
     ref = t_splu.get(1024, None)
-    row(f"{Mx}x{Mx} linear, 1 input vs splu at {big[1]}", t, t_splu[big[1]], f"splu {big[1]}",
-        "" if ref is None else f"splu {Mx}: {ref:.1f} s")
+    row(
+        f"{Mx}x{Mx} linear, 1 input vs splu at {big[1]}",
+        t,
+        t_splu[big[1]],
+        f"splu {big[1]}",
+        "" if ref is None else f"splu {Mx}: {ref:.1f} s",
+    )
     code = (
         "import numpy as np, xbar;"
         "xbar.Crossbar(np.full((4,4),1e-4),1.0,1.0).solve(np.ones(4));"  # load the JIT cache
@@ -254,8 +297,10 @@ def main(argv=None) -> int:
     )  # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork+exec from this big parent
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if out.returncode == 0:
-        info(f"{Mx}x{Mx} peak memory (fresh process, VmHWM)",
-             f"{int(out.stdout.split()[-1]) / 1024:.0f} MiB")
+        info(
+            f"{Mx}x{Mx} peak memory (fresh process, VmHWM)",
+            f"{int(out.stdout.split()[-1]) / 1024:.0f} MiB",
+        )
 
     # 7. strong IR drop (r_wire * g_max = 0.01)
     for M in big:
@@ -267,16 +312,26 @@ def main(argv=None) -> int:
         drop = np.abs(sol.output[0] - ideal).max() / ideal.max()
         base = t_splu.get(M)
         if base is not None:
-            row(f"{M}x{M} strong IR drop vs splu", t, base, "splu",
-                f"{int(sol.iterations[0])} CG iterations; output {drop:.0%} below ideal")
+            row(
+                f"{M}x{M} strong IR drop vs splu",
+                t,
+                base,
+                "splu",
+                f"{int(sol.iterations[0])} CG iterations; output {drop:.0%} below ideal",
+            )
 
     # 8. nonlinear single solves
     for M in big:
         G, V = array(M, rng)
         xs = xbar.Crossbar(G, 1.0, 1.0, device=xbar.Sinh(3.0))
         t = best(lambda xs=xs, V=V: xs.solve(V), rep)
-        row(f"{M}x{M} sinh, 1 input vs splu (linear)", t, t_splu[M], "splu",
-            f"{int(xs.solve(V).iterations[0])} Newton steps")
+        row(
+            f"{M}x{M} sinh, 1 input vs splu (linear)",
+            t,
+            t_splu[M],
+            "splu",
+            f"{int(xs.solve(V).iterations[0])} Newton steps",
+        )
 
     print()
     print("| case | xbar | baseline | ratio |")

@@ -47,21 +47,29 @@ def network(chips: int, repeats: int, limit: int | None) -> float:
     for _ in range(repeats):
         for energy in (False, True):
             t0 = time.perf_counter()
-            r = evaluate(model, cfg, dataset=data, limit=limit, cache=TransferCache(),
-                         energy=energy)
+            r = evaluate(
+                model, cfg, dataset=data, limit=limit, cache=TransferCache(), energy=energy
+            )
             times[energy].append(time.perf_counter() - t0)
             if energy:
                 forms = r.cache["forms_seconds"]
     off, on = np.array(times[False]), np.array(times[True])
     ratio_min = on.min() / off.min()
     ratio_med = np.median(on) / np.median(off)
-    print(f"1. network, {chips} chip(s), {r.n_images} images, exact parasitics, cold cache "
-          f"(load {_load()}):")
+    print(
+        f"1. network, {chips} chip(s), {r.n_images} images, exact parasitics, cold cache "
+        f"(load {_load()}):"
+    )
     print(f"   without energy  min {off.min():.3f} s  median {np.median(off):.3f} s")
-    print(f"   with energy     min {on.min():.3f} s  median {np.median(on):.3f} s  "
-          f"(power forms {forms:.3f} s of it)")
-    print(f"   ratio           {ratio_min:.3f}x (min/min), {ratio_med:.3f}x (median/median);"
-          f" target <= 1.2x", flush=True)
+    print(
+        f"   with energy     min {on.min():.3f} s  median {np.median(on):.3f} s  "
+        f"(power forms {forms:.3f} s of it)"
+    )
+    print(
+        f"   ratio           {ratio_min:.3f}x (min/min), {ratio_med:.3f}x (median/median);"
+        f" target <= 1.2x",
+        flush=True,
+    )
     return ratio_med
 
 
@@ -81,8 +89,11 @@ def tiles() -> None:
             xb.power_forms()
             t2 = time.perf_counter()
             best_w, best_f = min(best_w, t1 - t0), min(best_f, t2 - t1)
-        print(f"   {M:>4} x {N:<4} transfer {best_w * 1e3:8.2f} ms   forms {best_f * 1e3:8.2f} ms"
-              f"   ratio {best_f / best_w:5.2f}", flush=True)
+        print(
+            f"   {M:>4} x {N:<4} transfer {best_w * 1e3:8.2f} ms   forms {best_f * 1e3:8.2f} ms"
+            f"   ratio {best_f / best_w:5.2f}",
+            flush=True,
+        )
 
 
 def solve() -> None:
@@ -103,8 +114,11 @@ def solve() -> None:
             sol.power  # noqa: B018
             t2 = time.perf_counter()
             a, b = min(a, t1 - t0), min(b, t2 - t1)
-        print(f"   {type(device).__name__:<7} solve {a * 1e3:8.1f} ms   power {b * 1e3:6.1f} ms"
-              f"   (+{100 * b / a:.1f} %)", flush=True)
+        print(
+            f"   {type(device).__name__:<7} solve {a * 1e3:8.1f} ms   power {b * 1e3:6.1f} ms"
+            f"   (+{100 * b / a:.1f} %)",
+            flush=True,
+        )
 
 
 def main(argv=None) -> int:

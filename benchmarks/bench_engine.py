@@ -53,8 +53,13 @@ sys.stderr.write("\n@@" + json.dumps({"wall": wall, "rss_kb": rss, "rc": p.retur
 def measure(cmd: list[str], stdout_path: Path, timeout: float, cwd: Path) -> dict:
     """Run ``cmd`` in a fresh wrapper process; return wall time [s] and peak RSS [MiB]."""
     try:
-        proc = subprocess.run([sys.executable, "-c", _WRAPPER, str(stdout_path), *cmd],
-                              capture_output=True, text=True, timeout=timeout, cwd=cwd)
+        proc = subprocess.run(
+            [sys.executable, "-c", _WRAPPER, str(stdout_path), *cmd],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=cwd,
+        )
     except subprocess.TimeoutExpired:
         return {"wall": float("nan"), "rss_mib": float("nan"), "rc": "timeout"}
     tail = proc.stderr.rsplit("@@", 1)
@@ -79,53 +84,73 @@ def output_currents_ngspice(raw: Path, cols: int) -> np.ndarray:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[16, 32, 64, 128])
-    ap.add_argument("--cells", nargs="+", default=["linear", "sinh"],
-                    choices=["linear", "sinh", "1s1r"])
-    ap.add_argument("--ngspice-max", type=int, default=128,
-                    help="largest size to run ngspice on (it takes minutes at 128x128)")
+    ap.add_argument(
+        "--cells", nargs="+", default=["linear", "sinh"], choices=["linear", "sinh", "1s1r"]
+    )
+    ap.add_argument(
+        "--ngspice-max",
+        type=int,
+        default=128,
+        help="largest size to run ngspice on (it takes minutes at 128x128)",
+    )
     ap.add_argument("--timeout", type=float, default=900.0, help="per-process limit [s]")
     ap.add_argument("--repeat", type=int, default=1, help="xbar runs per case (best is kept)")
-    ap.add_argument("--levels", type=int, default=8,
-                    help="distinct cell conductances (0: a different one per cell)")
+    ap.add_argument(
+        "--levels",
+        type=int,
+        default=8,
+        help="distinct cell conductances (0: a different one per cell)",
+    )
     args = ap.parse_args(argv)
 
     ngspice = subprocess.run(["which", "ngspice"], capture_output=True, text=True).stdout.strip()
     xbar_cmd = [sys.executable, "-m", "xbar.cli", "solve"]
     tmp = Path(tempfile.mkdtemp(prefix="xbar-bench-"))
     # baseline: the interpreter importing numpy + scipy's sparse solver (xbar's floor)
-    base = measure([sys.executable, "-c", "import numpy, scipy.sparse.linalg"],
-                   tmp / "base.out", 120, tmp)
+    base = measure(
+        [sys.executable, "-c", "import numpy, scipy.sparse.linalg"], tmp / "base.out", 120, tmp
+    )
     print(f"machine: {_cpu()}, {os.cpu_count()} cores; python {sys.version.split()[0]}")
-    print(f"baseline: python + import numpy, scipy.sparse.linalg = {base['wall']:.3f} s, "
-          f"{base['rss_mib']:.0f} MiB\n")
-    head = (f"{'case':<16}{'unknowns':>9}{'xbar s':>9}{'parse s':>9}{'solve s':>9}{'iter':>6}"
-            f"{'xbar MiB':>10}{'ngspice s':>11}{'ngsp MiB':>10}{'ratio':>8}{'max rel diff':>14}")
+    print(
+        f"baseline: python + import numpy, scipy.sparse.linalg = {base['wall']:.3f} s, "
+        f"{base['rss_mib']:.0f} MiB\n"
+    )
+    head = (
+        f"{'case':<16}{'unknowns':>9}{'xbar s':>9}{'parse s':>9}{'solve s':>9}{'iter':>6}"
+        f"{'xbar MiB':>10}{'ngspice s':>11}{'ngsp MiB':>10}{'ratio':>8}{'max rel diff':>14}"
+    )
     print(head)
     print("-" * len(head))
     rows = []
     for cell in args.cells:
         for n in args.sizes:
             net = tmp / f"crossbar_{cell}_{n}x{n}.cir"
-            net.write_text(crossbar_netlist(n, n, cell=cell, seed=n,
-                                            levels=args.levels or n * n))
+            net.write_text(crossbar_netlist(n, n, cell=cell, seed=n, levels=args.levels or n * n))
             best = None
             for _ in range(max(args.repeat, 1)):
-                m = measure(xbar_cmd + [str(net), "--json"], tmp / "xbar.json", args.timeout,
-                            tmp)
+                m = measure(xbar_cmd + [str(net), "--json"], tmp / "xbar.json", args.timeout, tmp)
                 if best is None or m["wall"] < best["wall"]:
                     best = m
             obj = json.loads((tmp / "xbar.json").read_text())
             timing = obj["timing"]
             unknowns = len(obj["voltages"]) + len(obj["currents"])
-            row = dict(case=f"{cell} {n}x{n}", n=n, cell=cell, unknowns=unknowns,
-                       xbar_s=best["wall"], parse_s=timing["parse_s"],
-                       solve_s=timing["solve_s"], iterations=obj["iterations"],
-                       xbar_mib=best["rss_mib"], ngspice_s=float("nan"),
-                       ngspice_mib=float("nan"), diff=float("nan"))
+            row = dict(
+                case=f"{cell} {n}x{n}",
+                n=n,
+                cell=cell,
+                unknowns=unknowns,
+                xbar_s=best["wall"],
+                parse_s=timing["parse_s"],
+                solve_s=timing["solve_s"],
+                iterations=obj["iterations"],
+                xbar_mib=best["rss_mib"],
+                ngspice_s=float("nan"),
+                ngspice_mib=float("nan"),
+                diff=float("nan"),
+            )
             if ngspice and n <= args.ngspice_max:
                 raw = tmp / "out.raw"
-                env_cmd = ["env", "SPICE_ASCIIRAWFILE=1", ngspice, "-b", "-r", str(raw),
-                           str(net)]
+                env_cmd = ["env", "SPICE_ASCIIRAWFILE=1", ngspice, "-b", "-r", str(raw), str(net)]
                 m = measure(env_cmd, tmp / "ngspice.out", args.timeout, tmp)
                 row["ngspice_s"], row["ngspice_mib"] = m["wall"], m["rss_mib"]
                 if m["rc"] == 0:
@@ -134,10 +159,13 @@ def main(argv=None) -> int:
                     row["diff"] = float(np.max(np.abs(a - b) / np.abs(b)))
             rows.append(row)
             ratio = row["ngspice_s"] / row["xbar_s"]
-            print(f"{row['case']:<16}{unknowns:>9}{row['xbar_s']:>9.3f}{row['parse_s']:>9.3f}"
-                  f"{row['solve_s']:>9.3f}{row['iterations']:>6}{row['xbar_mib']:>10.0f}"
-                  f"{row['ngspice_s']:>11.3f}{row['ngspice_mib']:>10.0f}{ratio:>8.1f}"
-                  f"{row['diff']:>14.2e}", flush=True)
+            print(
+                f"{row['case']:<16}{unknowns:>9}{row['xbar_s']:>9.3f}{row['parse_s']:>9.3f}"
+                f"{row['solve_s']:>9.3f}{row['iterations']:>6}{row['xbar_mib']:>10.0f}"
+                f"{row['ngspice_s']:>11.3f}{row['ngspice_mib']:>10.0f}{ratio:>8.1f}"
+                f"{row['diff']:>14.2e}",
+                flush=True,
+            )
     print("\nratio = ngspice wall time / xbar wall time (whole processes, same machine, same run)")
     return 0
 

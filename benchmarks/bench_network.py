@@ -40,9 +40,12 @@ def _run(label, model, cfg, data, **kw):
     t0 = time.perf_counter()
     r = evaluate(model, cfg, dataset=data, cache=TransferCache(), **kw)  # a cold cache
     wall = time.perf_counter() - t0
-    print(f"  {label:<34} acc {r.accuracy:.4f}  total {wall:7.2f} s  setup {r.setup_seconds:6.2f} s"
-          f"  transfer {r.cache['seconds']:6.2f} s ({r.cache['misses']} tiles)"
-          f"  per image {r.per_image_seconds * 1e3:8.3f} ms", flush=True)
+    print(
+        f"  {label:<34} acc {r.accuracy:.4f}  total {wall:7.2f} s  setup {r.setup_seconds:6.2f} s"
+        f"  transfer {r.cache['seconds']:6.2f} s ({r.cache['misses']} tiles)"
+        f"  per image {r.per_image_seconds * 1e3:8.3f} ms",
+        flush=True,
+    )
     return r, wall
 
 
@@ -53,7 +56,7 @@ def _nonlinear_error(model, cfg, data) -> None:
 
     folded, plans = plan_network(model, cfg)
     net = program_chip(plans, folded, cfg, 0, TransferCache())
-    net.calibrate(folded, np.asarray(data.x_train[:cfg.calibration_size]))
+    net.calibrate(folded, np.asarray(data.x_train[: cfg.calibration_size]))
     exact_cfg = cfg.replace(nonlinear_mode="exact")
     wires_off = cfg.replace(r_row=0.0, r_col=0.0, r_driver=0.0, r_sense=0.0)
     errs: dict[str, list[float]] = {}
@@ -68,14 +71,16 @@ def _nonlinear_error(model, cfg, data) -> None:
         al.config = cfg
         e = errs.setdefault(layer.name, [0.0, 0.0, 0.0])
         e[0] += float(np.sum((y_lin - y_ex) ** 2))
-        e[1] += float(np.sum(y_ex ** 2))
+        e[1] += float(np.sum(y_ex**2))
         e[2] += float(np.sum((y_iw - y_ex) ** 2))
         return y_ex
 
     folded.forward(np.asarray(data.x_test[:20]), mvm=hook)
     for name, (num, den, iw) in errs.items():
-        print(f"  {name:<10} ||Y_linearised - Y_exact|| / ||Y_exact|| = {np.sqrt(num / den):.2e}"
-              f"  (ignoring the wires: {np.sqrt(iw / den):.2e})")
+        print(
+            f"  {name:<10} ||Y_linearised - Y_exact|| / ||Y_exact|| = {np.sqrt(num / den):.2e}"
+            f"  (ignoring the wires: {np.sqrt(iw / den):.2e})"
+        )
 
 
 def main(argv=None) -> int:
@@ -93,8 +98,12 @@ def main(argv=None) -> int:
     data = load_dataset("digits")
     limit = 200 if args.quick else None
     chips = 4 if args.quick else args.chips
-    base = AnalogConfig(adc_bits=8, programming_error="state_proportional",
-                        programming_sigma=0.05, read_noise_sigma=0.01)
+    base = AnalogConfig(
+        adc_bits=8,
+        programming_error="state_proportional",
+        programming_sigma=0.05,
+        read_noise_sigma=0.01,
+    )
     par = base.replace(r_row=2.5, r_col=2.5, r_driver=10.0, r_sense=10.0)
 
     # warm-up (imports, first LAPACK calls) so that one-time costs are not timed
@@ -110,20 +119,24 @@ def main(argv=None) -> int:
     print(f"  ratio on/off: {t_on / t_off:.2f}x (target <= 2x)\n")
 
     print(f"2. {chips} chips")
-    off20, t_off20 = _run("parasitics off", model, base.replace(repeats=chips), data,
-                          limit=limit)
-    on20, t_on20 = _run("exact parasitics (cached W_eff)", model, par.replace(repeats=chips),
-                        data, limit=limit)
-    print(f"  ratio on/off: {t_on20 / t_off20:.2f}x (target <= 3x); accuracy "
-          f"{off20.accuracy:.4f} +/- {off20.accuracy_std:.4f} vs {on20.accuracy:.4f} +/- "
-          f"{on20.accuracy_std:.4f}\n")
+    off20, t_off20 = _run("parasitics off", model, base.replace(repeats=chips), data, limit=limit)
+    on20, t_on20 = _run(
+        "exact parasitics (cached W_eff)", model, par.replace(repeats=chips), data, limit=limit
+    )
+    print(
+        f"  ratio on/off: {t_on20 / t_off20:.2f}x (target <= 3x); accuracy "
+        f"{off20.accuracy:.4f} +/- {off20.accuracy_std:.4f} vs {on20.accuracy:.4f} +/- "
+        f"{on20.accuracy_std:.4f}\n"
+    )
 
     print("3. nonlinear sinh cells (k = 4 / V, v_read = 0.2 V), 20 test images")
-    nl = par.replace(device="sinh", read_noise_sigma=0.0, adc_bits=0, adc_range=None,
-                     calibration_size=32)
+    nl = par.replace(
+        device="sinh", read_noise_sigma=0.0, adc_bits=0, adc_range=None, calibration_size=32
+    )
     lin_r, t_lin = _run("linearised + correction", model, nl, data, limit=20)
-    ex_r, t_ex = _run("exact per-MVM solves", model, nl.replace(nonlinear_mode="exact"), data,
-                      limit=20)
+    ex_r, t_ex = _run(
+        "exact per-MVM solves", model, nl.replace(nonlinear_mode="exact"), data, limit=20
+    )
     print(f"  time exact / linearised: {t_ex / t_lin:.1f}x")
     _nonlinear_error(model, nl, data)
     print()
@@ -141,12 +154,19 @@ def main(argv=None) -> int:
         print(f"  digital forward: {t_dig * 1e3:.1f} ms per image")
         w_base = AnalogConfig(adc_bits=8, calibration_size=2)
         r_off, _ = _run("parasitics off", wrn, w_base, ds, batch_size=n, ideal_accuracy=0.0)
-        r_on, _ = _run("exact parasitics (cached W_eff)", wrn,
-                       w_base.replace(r_row=2.5, r_col=2.5, r_driver=10.0, r_sense=10.0),
-                       ds, batch_size=n, ideal_accuracy=0.0)
-        print(f"  per image: {r_off.per_image_seconds:.3f} s without, "
-              f"{r_on.per_image_seconds:.3f} s with parasitics; setup {r_off.setup_seconds:.1f} s"
-              f" vs {r_on.setup_seconds:.1f} s ({r_on.cache['misses']} transfer matrices)")
+        r_on, _ = _run(
+            "exact parasitics (cached W_eff)",
+            wrn,
+            w_base.replace(r_row=2.5, r_col=2.5, r_driver=10.0, r_sense=10.0),
+            ds,
+            batch_size=n,
+            ideal_accuracy=0.0,
+        )
+        print(
+            f"  per image: {r_off.per_image_seconds:.3f} s without, "
+            f"{r_on.per_image_seconds:.3f} s with parasitics; setup {r_off.setup_seconds:.1f} s"
+            f" vs {r_on.setup_seconds:.1f} s ({r_on.cache['misses']} transfer matrices)"
+        )
     return 0
 
 

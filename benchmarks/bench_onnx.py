@@ -51,9 +51,11 @@ def main() -> None:
     from xbar.network.evaluate import default_batch_size
     from xbar.network.tiles import TransferCache
 
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-          f"load {os.getloadavg()[0]:.1f}; numpy threads "
-          f"{os.environ.get('OPENBLAS_NUM_THREADS')}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+        f"load {os.getloadavg()[0]:.1f}; numpy threads "
+        f"{os.environ.get('OPENBLAS_NUM_THREADS')}"
+    )
     proto = onnx_zoo.resnet20()
     model = load_onnx(proto)
     folded = model.fold_batchnorm()
@@ -65,7 +67,7 @@ def main() -> None:
 
     def xbar_digital():
         for s in range(0, n, bs):
-            folded.forward(x[s:s + bs])
+            folded.forward(x[s : s + bs])
 
     t_x = best(xbar_digital, args.repeats) / n
     print(f"1. digital ResNet-20 forward per image ({n} images, batch {bs})")
@@ -87,30 +89,39 @@ def main() -> None:
     except ImportError:
         print("   onnxruntime               not installed")
 
-    print("2. analog inference per image and chip (evaluate, 128x128 arrays, ideal "
-          "peripherals, warm transfer-matrix cache)")
+    print(
+        "2. analog inference per image and chip (evaluate, 128x128 arrays, ideal "
+        "peripherals, warm transfer-matrix cache)"
+    )
     base = AnalogConfig().as_ideal().replace(array_rows=128, array_cols=128)
     wires = base.replace(r_row=1.0, r_col=1.0, r_driver=10.0, r_sense=10.0)
-    for label, cfg, energy in (("no parasitics", base, False),
-                               ("exact parasitics (1 ohm wires)", wires, False),
-                               ("exact parasitics + energy report", wires, True)):
+    for label, cfg, energy in (
+        ("no parasitics", base, False),
+        ("exact parasitics (1 ohm wires)", wires, False),
+        ("exact parasitics + energy report", wires, True),
+    ):
         cache = TransferCache()
         t0 = time.perf_counter()
-        r = evaluate(model, cfg, dataset=data, chips=[0], cache=cache, ideal_accuracy=0.0,
-                     energy=energy)
+        r = evaluate(
+            model, cfg, dataset=data, chips=[0], cache=cache, ideal_accuracy=0.0, energy=energy
+        )
         cold = time.perf_counter() - t0
         pers, ratios = [], []
         for _ in range(args.repeats):  # digital right before each analog run: paired ratios
             t_d = best(xbar_digital, 1) / n
-            q = evaluate(model, cfg, dataset=data, chips=[0], cache=cache, ideal_accuracy=0.0,
-                         energy=energy)
+            q = evaluate(
+                model, cfg, dataset=data, chips=[0], cache=cache, ideal_accuracy=0.0, energy=energy
+            )
             pers.append(q.per_image_seconds)
             ratios.append(q.per_image_seconds / t_d)
         per = min(pers)
-        print(f"   {label:<34} {per * 1e3:8.3f} ms = {per / t_x:.2f}x xbar digital (paired "
-              f"ratios {', '.join(f'{v:.2f}' for v in ratios)});  "
-              f"first call {cold:.1f} s (setup {r.setup_seconds:.1f} s, "
-              f"{r.cache['misses']} transfer matrices in {r.cache['seconds']:.1f} s)", flush=True)
+        print(
+            f"   {label:<34} {per * 1e3:8.3f} ms = {per / t_x:.2f}x xbar digital (paired "
+            f"ratios {', '.join(f'{v:.2f}' for v in ratios)});  "
+            f"first call {cold:.1f} s (setup {r.setup_seconds:.1f} s, "
+            f"{r.cache['misses']} transfer matrices in {r.cache['seconds']:.1f} s)",
+            flush=True,
+        )
     print(f"load at the end {os.getloadavg()[0]:.1f}")
 
 

@@ -35,8 +35,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "XBAR_THREADS",
-               "NUMBA_NUM_THREADS")
+THREAD_VARS = (
+    "OPENBLAS_NUM_THREADS",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "XBAR_THREADS",
+    "NUMBA_NUM_THREADS",
+)
 
 
 def _env() -> dict:
@@ -49,8 +54,9 @@ def run_once(args: list[str]) -> tuple[float, float]:
     """Wall seconds and peak RSS [MiB] of one ``python -m xbar.cli ARGS`` process."""
     cmd = [sys.executable, "-m", "xbar.cli", *args, "--no-progress"]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -94,8 +100,10 @@ def case_busy(repeat: int) -> None:
     cmd = ["infer", "--config", "examples/rram_128.toml"]
     print(f"\n## busy machine: xbar {' '.join(cmd)}  ({load()})")
     rows = []
-    for label, extra in (("default (threads = 0: 1 BLAS thread)", []),
-                         ("--threads 2 (2 BLAS threads)", ["--threads", "2"])):
+    for label, extra in (
+        ("default (threads = 0: 1 BLAS thread)", []),
+        ("--threads 2 (2 BLAS threads)", ["--threads", "2"]),
+    ):
         quiet, mem_q, tq = measure(cmd + extra, repeat)
         with Hogs(2):
             busy, mem_b, tb = measure(cmd + extra, repeat)
@@ -103,27 +111,33 @@ def case_busy(repeat: int) -> None:
     print("| settings | quiet | with 2 CPU-bound processes | busy / quiet | peak MiB |")
     print("|---|---|---|---|---|")
     for label, quiet, busy, mem, tq, tb in rows:
-        print(f"| {label} | {quiet:.2f} s | {busy:.2f} s | **{busy / quiet:.2f}x** | "
-              f"{mem:.0f} |")
+        print(f"| {label} | {quiet:.2f} s | {busy:.2f} s | **{busy / quiet:.2f}x** | {mem:.0f} |")
     for label, _, _, _, tq, tb in rows:
-        print(f"  {label}: quiet runs {[round(t, 2) for t in tq]}, busy runs "
-              f"{[round(t, 2) for t in tb]}")
+        print(
+            f"  {label}: quiet runs {[round(t, 2) for t in tq]}, busy runs "
+            f"{[round(t, 2) for t in tb]}"
+        )
     print(f"  ({load()} after)")
 
 
 def case_wires(repeat: int) -> None:
-    print(f"\n## exact 1-ohm wires vs none, whole process, default model, whole test set "
-          f"({load()})")
+    print(
+        f"\n## exact 1-ohm wires vs none, whole process, default model, whole test set ({load()})"
+    )
     print("| chips | programming error | no wires | 1-ohm wires | ratio | peak MiB (wires) |")
     print("|---|---|---|---|---|---|")
     for chips in (1, 20):
-        for perr in ([], ["--programming-error", "state_proportional",
-                          "--programming-sigma", "0.05"]):
+        for perr in (
+            [],
+            ["--programming-error", "state_proportional", "--programming-sigma", "0.05"],
+        ):
             base = ["infer", "--repeats", str(chips), *perr]
             t0, _, _ = measure(base, repeat)
             t1, m1, _ = measure(base + ["--r-row", "1", "--r-col", "1"], repeat)
-            print(f"| {chips} | {'state_proportional 0.05' if perr else 'none'} | {t0:.2f} s | "
-                  f"{t1:.2f} s | **{t1 / t0:.2f}x** | {m1:.0f} |")
+            print(
+                f"| {chips} | {'state_proportional 0.05' if perr else 'none'} | {t0:.2f} s | "
+                f"{t1:.2f} s | **{t1 / t0:.2f}x** | {m1:.0f} |"
+            )
     print(f"  ({load()} after)")
 
 
@@ -131,19 +145,24 @@ def case_wrn(repeat: int) -> None:
     cmd = ["infer", "--model", "wrn-16-4", "--dataset", "synthetic-32x32x3", "--limit", "2"]
     print(f"\n## WRN-16-4, 2 images: xbar {' '.join(cmd)}  ({load()})")
     t, mem, times = measure(cmd, repeat)
-    print(f"| whole process | {t:.2f} s (runs {[round(x, 2) for x in times]}) | "
-          f"peak {mem:.0f} MiB | goal < 10 s, < 600 MB |")
+    print(
+        f"| whole process | {t:.2f} s (runs {[round(x, 2) for x in times]}) | "
+        f"peak {mem:.0f} MiB | goal < 10 s, < 600 MB |"
+    )
     print(f"  ({load()} after)")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cases", nargs="+", default=["busy", "wires", "wrn"],
-                    choices=["busy", "wires", "wrn"])
+    ap.add_argument(
+        "--cases", nargs="+", default=["busy", "wires", "wrn"], choices=["busy", "wires", "wrn"]
+    )
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {load()}, "
-          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {load()}, "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+    )
     for case in args.cases:
         {"busy": case_busy, "wires": case_wires, "wrn": case_wrn}[case](args.repeat)
 

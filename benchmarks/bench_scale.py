@@ -57,27 +57,34 @@ def analog_vs_digital(name: str, n: int, parasitics: bool) -> None:
     cache = TransferCache(max_bytes=1 << 31)
     with limit(1):
         t0 = time.perf_counter()
-        first = evaluate(wrn, cfg, dataset=ds, batch_size=n, cache=cache, ideal_accuracy=0.0,
-                         energy=False)  # programs the chip, fills the cache
-        print(f"  setup (cold cache): {first.setup_seconds:.1f} s, {first.cache['misses']} "
-              f"transfer matrices in {first.cache['seconds']:.1f} s; first call "
-              f"{time.perf_counter() - t0:.1f} s")
+        first = evaluate(
+            wrn, cfg, dataset=ds, batch_size=n, cache=cache, ideal_accuracy=0.0, energy=False
+        )  # programs the chip, fills the cache
+        print(
+            f"  setup (cold cache): {first.setup_seconds:.1f} s, {first.cache['misses']} "
+            f"transfer matrices in {first.cache['seconds']:.1f} s; first call "
+            f"{time.perf_counter() - t0:.1f} s"
+        )
         rows = []
         for rep in range(2):
             t0 = time.perf_counter()
             folded.predict(x[2:], batch_size=n)
             dig = (time.perf_counter() - t0) / n
-            an = evaluate(wrn, cfg, dataset=ds, batch_size=n, cache=cache, ideal_accuracy=0.0,
-                          energy=False).per_image_seconds
-            en = evaluate(wrn, cfg, dataset=ds, batch_size=n, cache=cache, ideal_accuracy=0.0,
-                          energy=True).per_image_seconds
+            an = evaluate(
+                wrn, cfg, dataset=ds, batch_size=n, cache=cache, ideal_accuracy=0.0, energy=False
+            ).per_image_seconds
+            en = evaluate(
+                wrn, cfg, dataset=ds, batch_size=n, cache=cache, ideal_accuracy=0.0, energy=True
+            ).per_image_seconds
             rows.append((dig, an, en))
     dig, an, en = (min(v) for v in zip(*rows, strict=True))
     w = "exact parasitics, cached W_eff" if parasitics else "no parasitics (same matmuls)"
     print("| per image | digital forward | analog (" + w + ") | ratio | analog + energy | ratio |")
     print("|---|---|---|---|---|---|")
-    print(f"| {name}, batch {n} | {dig * 1e3:.1f} ms | {an * 1e3:.1f} ms | **{an / dig:.2f}x** "
-          f"| {en * 1e3:.1f} ms | {en / dig:.2f}x |")
+    print(
+        f"| {name}, batch {n} | {dig * 1e3:.1f} ms | {an * 1e3:.1f} ms | **{an / dig:.2f}x** "
+        f"| {en * 1e3:.1f} ms | {en / dig:.2f}x |"
+    )
     print(f"  (best of 2; {load()} after)")
 
 
@@ -89,8 +96,11 @@ def _task(model_name: str, dataset: str, chip: int, limit_images: int, parasitic
     with limit(1):
         model = load_model(model_name)
         ds = load_dataset(dataset)
-        cfg = AnalogConfig(programming_error="state_proportional", programming_sigma=0.05,
-                           **(dict(r_row=1.0, r_col=1.0) if parasitics else {}))
+        cfg = AnalogConfig(
+            programming_error="state_proportional",
+            programming_sigma=0.05,
+            **(dict(r_row=1.0, r_col=1.0) if parasitics else {}),
+        )
         t0 = time.perf_counter()
         res = evaluate(model, cfg, dataset=ds, chips=[chip], limit=limit_images, energy=False)
         sec = time.perf_counter() - t0
@@ -118,35 +128,50 @@ def dask_scaling(tasks: int) -> None:
     print("|---|---|---|---|---|---|")
     # WRN without wires here: its 331 exact 128x128 transfer matrices take minutes per chip on
     # this machine, and the per-image work with cached matrices is the same matmuls
-    for model, data, n_img, wires in (("default", "digits", 539, True),
-                                      ("wrn-16-4", "synthetic-32x32x3", 8, False)):
+    for model, data, n_img, wires in (
+        ("default", "digits", 539, True),
+        ("wrn-16-4", "synthetic-32x32x3", 8, False),
+    ):
         t0 = time.perf_counter()
         n, sec, rss = _task(model, data, 0, n_img, wires)
         wall = time.perf_counter() - t0
         label = f"{model}{' (1-ohm wires)' if wires else ''}"
-        print(f"| {label} | this process, 1 thread | 1 | {wall:.2f} s (eval {sec:.2f} s) | "
-              f"{n / sec:.1f} | {rss:.0f} (this process) |")
+        print(
+            f"| {label} | this process, 1 thread | 1 | {wall:.2f} s (eval {sec:.2f} s) | "
+            f"{n / sec:.1f} | {rss:.0f} (this process) |"
+        )
         for workers in (1, 2):
-            with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                              dashboard_address=None) as cluster, Client(cluster) as client:
+            with (
+                LocalCluster(
+                    n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+                ) as cluster,
+                Client(cluster) as client,
+            ):
                 client.submit(_task, model, data, 0, 1, wires).result()  # warm the workers
                 t0 = time.perf_counter()
-                futs = [client.submit(_task, model, data, c, n_img, wires, pure=False)
-                        for c in range(tasks)]
+                futs = [
+                    client.submit(_task, model, data, c, n_img, wires, pure=False)
+                    for c in range(tasks)
+                ]
                 res = client.gather(futs)
                 wall = time.perf_counter() - t0
                 images = sum(r[0] for r in res)
                 peaks = sorted({round(r[2]) for r in res})
-                print(f"| {label} | Dask, {workers} worker(s) | {tasks} | {wall:.2f} s | "
-                      f"{images / wall:.1f} | {peaks} |")
+                print(
+                    f"| {label} | Dask, {workers} worker(s) | {tasks} | {wall:.2f} s | "
+                    f"{images / wall:.1f} | {peaks} |"
+                )
     print(f"  ({load()} after)")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--wrn-images", type=int, default=8)
-    ap.add_argument("--no-wrn-parasitics", action="store_true",
-                    help="skip the 331 exact 128x128 transfer matrices (same per-image matmuls)")
+    ap.add_argument(
+        "--no-wrn-parasitics",
+        action="store_true",
+        help="skip the 331 exact 128x128 transfer matrices (same per-image matmuls)",
+    )
     ap.add_argument("--skip-wrn", action="store_true")
     ap.add_argument("--models", nargs="+", default=["wrn-16-4", "resnet-20"])
     ap.add_argument("--skip-dask", action="store_true")

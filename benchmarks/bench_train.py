@@ -41,8 +41,10 @@ def main() -> int:
         r = train("default", data, method=method, train_noise=sigma, epochs=args.epochs, seed=0)
         dt = time.perf_counter() - t0
         acc = r.model.accuracy(data.x_test, data.y_test)
-        print(f"train default {method:8s} sigma {sigma:.2f}: {dt:7.1f} s "
-              f"({dt / BUDGET_S:.3f} of the 5-minute budget), test accuracy {acc:.4f}")
+        print(
+            f"train default {method:8s} sigma {sigma:.2f}: {dt:7.1f} s "
+            f"({dt / BUDGET_S:.3f} of the 5-minute budget), test accuracy {acc:.4f}"
+        )
 
     model = load_model("wrn-16-4")
     folded = model.fold_batchnorm()
@@ -52,8 +54,10 @@ def main() -> int:
         t0 = time.perf_counter()
         m.predict(x, batch_size=16)
         dt = time.perf_counter() - t0
-        print(f"WRN-16-4 digital forward ({label}, {m.n_parameters()} parameters): "
-              f"{1e3 * dt / len(x):.1f} ms per image over {len(x)} images")
+        print(
+            f"WRN-16-4 digital forward ({label}, {m.n_parameters()} parameters): "
+            f"{1e3 * dt / len(x):.1f} ms per image over {len(x)} images"
+        )
     print(f"load average after: {os.getloadavg()}")
     return 0
 

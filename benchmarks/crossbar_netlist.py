@@ -13,10 +13,22 @@ from __future__ import annotations
 import numpy as np
 
 
-def crossbar_netlist(rows: int, cols: int, *, cell: str = "linear", seed: int = 0,
-                     r_row: float = 1.0, r_col: float = 1.0, r_driver: float = 10.0,
-                     r_sense: float = 10.0, v_max: float = 0.5, levels: int = 8,
-                     title: str | None = None, comment: str = "", tight: bool = True) -> str:
+def crossbar_netlist(
+    rows: int,
+    cols: int,
+    *,
+    cell: str = "linear",
+    seed: int = 0,
+    r_row: float = 1.0,
+    r_col: float = 1.0,
+    r_driver: float = 10.0,
+    r_sense: float = 10.0,
+    v_max: float = 0.5,
+    levels: int = 8,
+    title: str | None = None,
+    comment: str = "",
+    tight: bool = True,
+) -> str:
     """Return netlist text of a ``rows`` x ``cols`` crossbar.
 
     ``cell`` is ``"linear"`` (resistors), ``"sinh"`` (B sources
@@ -55,8 +67,9 @@ def crossbar_netlist(rows: int, cols: int, *, cell: str = "linear", seed: int = 
             if cell == "linear":
                 out.append(f"rx{i}_{j} r{i}_{j} c{i}_{j} {1.0 / g!r}")
             elif cell == "sinh":
-                out.append(f"b{i}_{j} r{i}_{j} c{i}_{j} "
-                           f"I={g / k!r}*sinh({k!r}*V(r{i}_{j},c{i}_{j}))")
+                out.append(
+                    f"b{i}_{j} r{i}_{j} c{i}_{j} I={g / k!r}*sinh({k!r}*V(r{i}_{j},c{i}_{j}))"
+                )
             elif cell == "1s1r":
                 out.append(f"d{i}_{j} r{i}_{j} m{i}_{j} sel")
                 out.append(f"rm{i}_{j} m{i}_{j} c{i}_{j} {1.0 / g!r}")

@@ -24,8 +24,11 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--chips", type=int, default=None, help="chips per grid point")
     p.add_argument("--limit", type=int, default=None, help="test images (default: all 539)")
     p.add_argument("--workers", type=int, default=2, help="worker processes")
-    p.add_argument("--executor", default="processes",
-                   help="processes | serial | local | a Dask scheduler address")
+    p.add_argument(
+        "--executor",
+        default="processes",
+        help="processes | serial | local | a Dask scheduler address",
+    )
     p.add_argument("--only", nargs="*", default=None, help="run only these parts")
     p.add_argument("--out", type=Path, default=FIGURES, help="directory for CSV and PNG files")
     return p
@@ -53,12 +56,23 @@ def run(name, model, base, axes, args, *, chips=None, limit=None):
         base = base.replace(repeats=chips)
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    table = sweep(model, base, axes, out=args.out / f"{name}.csv", executor=args.executor,
-                  workers=args.workers, limit=limit if limit is not None else args.limit,
-                  progress=Progress(name))
+    table = sweep(
+        model,
+        base,
+        axes,
+        out=args.out / f"{name}.csv",
+        executor=args.executor,
+        workers=args.workers,
+        limit=limit if limit is not None else args.limit,
+        progress=Progress(name),
+    )
     el = time.perf_counter() - t0
-    print(f"{name}: {table.computed} tasks run, {table.reused} reused, {el:.1f} s "
-          f"({np.nansum(table.seconds):.1f} s of task time)", file=sys.stderr, flush=True)
+    print(
+        f"{name}: {table.computed} tasks run, {table.reused} reused, {el:.1f} s "
+        f"({np.nansum(table.seconds):.1f} s of task time)",
+        file=sys.stderr,
+        flush=True,
+    )
     return table
 
 
@@ -78,17 +92,24 @@ def markdown_table(table, *, digits=1) -> str:
 
     f1 = table.fields[0]
     second = table.values[1] if len(table.fields) > 1 else ("accuracy",)
-    head = f"| {f1} | " + " | ".join(
-        f"{table.fields[1]}={v}" if len(table.fields) > 1 else "accuracy" for v in second) + " |"
+    head = (
+        f"| {f1} | "
+        + " | ".join(
+            f"{table.fields[1]}={v}" if len(table.fields) > 1 else "accuracy" for v in second
+        )
+        + " |"
+    )
     lines = [head, "|" + "---|" * (1 + len(second))]
     for i, v1 in enumerate(table.values[0]):
         cells = []
         for j in range(len(second)):
             ci, lo = mean_ci(table.accuracies[i, j]), table.min[i, j]
             if table.chips > 1:
-                cells.append(f"{100 * ci.mean:.{digits}f} [{100 * ci.low:.{digits}f}, "
-                             f"{100 * ci.high:.{digits}f}] (std {100 * ci.std:.{digits}f}, "
-                             f"min {100 * lo:.{digits}f})")
+                cells.append(
+                    f"{100 * ci.mean:.{digits}f} [{100 * ci.low:.{digits}f}, "
+                    f"{100 * ci.high:.{digits}f}] (std {100 * ci.std:.{digits}f}, "
+                    f"min {100 * lo:.{digits}f})"
+                )
             else:
                 cells.append(f"{100 * ci.mean:.{digits}f}")
         lines.append(f"| {v1} | " + " | ".join(cells) + " |")

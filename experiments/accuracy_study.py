@@ -50,29 +50,54 @@ def parts(args):
     base = AnalogConfig(weight_bits=8, seed=1)
     return {
         # name: (base config, axes, chips, plot title)
-        "slicing": (base.replace(programming_error="state_proportional"),
-                    {"programming_sigma": SIGMAS, "weight_slices": [1, 4]}, chips,
-                    "state-proportional error: 1 x 8-bit cell vs 4 x 2-bit slices"),
-        "slicing_si": (base.replace(programming_error="state_independent"),
-                       {"programming_sigma": SIGMAS_SI, "weight_slices": [1, 4]}, chips,
-                       "state-independent error: 1 x 8-bit cell vs 4 x 2-bit slices"),
-        "map_sigma": (base.replace(programming_error="state_independent"),
-                      {"programming_sigma": SIGMAS_SI, "mapping": MAPPINGS}, chips,
-                      "state-independent programming error"),
-        "map_adc": (base.replace(adc_range="calibrated", adc_bits=8),
-                    {"adc_bits": ADC_BITS, "mapping": MAPPINGS}, 1,
-                    "ADC resolution (calibrated ranges)"),
-        "map_wires": (base, {"r_col": WIRE_R, "mapping": MAPPINGS}, 1,
-                      "bit-line wire resistance (exact solves)"),
-        "map_wires_ref": (base.replace(mapping="offset"),
-                          {"r_col": WIRE_R, "offset_subtraction": ["digital", "reference_column"]},
-                          1, "offset mapping: digital vs reference-column subtraction, wires"),
-        "adc_range": (base.replace(adc_bits=8, adc_range="calibrated"),
-                      {"adc_bits": ADC_BITS, "adc_range": RANGES}, 1,
-                      "calibrated vs full-scale ADC range (differential)"),
-        "adc_range_offset": (base.replace(adc_bits=8, adc_range="calibrated", mapping="offset"),
-                             {"adc_bits": ADC_BITS, "adc_range": RANGES},
-                             1, "calibrated vs full-scale ADC range (offset)"),
+        "slicing": (
+            base.replace(programming_error="state_proportional"),
+            {"programming_sigma": SIGMAS, "weight_slices": [1, 4]},
+            chips,
+            "state-proportional error: 1 x 8-bit cell vs 4 x 2-bit slices",
+        ),
+        "slicing_si": (
+            base.replace(programming_error="state_independent"),
+            {"programming_sigma": SIGMAS_SI, "weight_slices": [1, 4]},
+            chips,
+            "state-independent error: 1 x 8-bit cell vs 4 x 2-bit slices",
+        ),
+        "map_sigma": (
+            base.replace(programming_error="state_independent"),
+            {"programming_sigma": SIGMAS_SI, "mapping": MAPPINGS},
+            chips,
+            "state-independent programming error",
+        ),
+        "map_adc": (
+            base.replace(adc_range="calibrated", adc_bits=8),
+            {"adc_bits": ADC_BITS, "mapping": MAPPINGS},
+            1,
+            "ADC resolution (calibrated ranges)",
+        ),
+        "map_wires": (
+            base,
+            {"r_col": WIRE_R, "mapping": MAPPINGS},
+            1,
+            "bit-line wire resistance (exact solves)",
+        ),
+        "map_wires_ref": (
+            base.replace(mapping="offset"),
+            {"r_col": WIRE_R, "offset_subtraction": ["digital", "reference_column"]},
+            1,
+            "offset mapping: digital vs reference-column subtraction, wires",
+        ),
+        "adc_range": (
+            base.replace(adc_bits=8, adc_range="calibrated"),
+            {"adc_bits": ADC_BITS, "adc_range": RANGES},
+            1,
+            "calibrated vs full-scale ADC range (differential)",
+        ),
+        "adc_range_offset": (
+            base.replace(adc_bits=8, adc_range="calibrated", mapping="offset"),
+            {"adc_bits": ADC_BITS, "adc_range": RANGES},
+            1,
+            "calibrated vs full-scale ADC range (offset)",
+        ),
     }
 
 
@@ -93,23 +118,40 @@ def act4(args, digital):
     from xbar.network.stats import mean_ci, paired_difference
 
     base = AnalogConfig(weight_bits=8, seed=1, programming_error="state_independent")
-    runs = {"float model, float activations": ("default", 0),
-            "float model, 4-bit activations": ("default", 4),
-            "QAT model (default_act4), 4-bit activations": (str(ACT_MODEL), 4)}
+    runs = {
+        "float model, float activations": ("default", 0),
+        "float model, 4-bit activations": ("default", 4),
+        "QAT model (default_act4), 4-bit activations": (str(ACT_MODEL), 4),
+    }
     curves, judge = {}, {}
     for label, (model, bits) in runs.items():
         cfg = base.replace(activation_bits=bits)
         tag = f"{Path(model).name}_a{bits}"
-        curves[label] = C.run(f"xiao_act4_{tag}", model, cfg,
-                              {"programming_sigma": ACT_SIGMAS}, args, chips=args.chips or 10,
-                              limit=args.curve_limit)
-        judge[label] = C.run(f"xiao_act4_{tag}_judge", model, cfg,
-                             {"programming_sigma": [ACT_JUDGE]}, args, chips=args.judge_chips)
+        curves[label] = C.run(
+            f"xiao_act4_{tag}",
+            model,
+            cfg,
+            {"programming_sigma": ACT_SIGMAS},
+            args,
+            chips=args.chips or 10,
+            limit=args.curve_limit,
+        )
+        judge[label] = C.run(
+            f"xiao_act4_{tag}_judge",
+            model,
+            cfg,
+            {"programming_sigma": [ACT_JUDGE]},
+            args,
+            chips=args.judge_chips,
+        )
     ref = judge["float model, float activations"].accuracies[0, 0]
-    lines = [f"### act4: state-independent error, 4-bit activations (curves "
-             f"{curves[next(iter(curves))].chips} chips; judging point alpha = {ACT_JUDGE}, "
-             f"{args.judge_chips} chips)\n",
-             "| alpha | " + " | ".join(runs) + " |", "|---|" + "---|" * len(runs)]
+    lines = [
+        f"### act4: state-independent error, 4-bit activations (curves "
+        f"{curves[next(iter(curves))].chips} chips; judging point alpha = {ACT_JUDGE}, "
+        f"{args.judge_chips} chips)\n",
+        "| alpha | " + " | ".join(runs) + " |",
+        "|---|" + "---|" * len(runs),
+    ]
     for i, a in enumerate(ACT_SIGMAS):
         cells = [mean_ci(t.accuracies[i, 0]).format() for t in curves.values()]
         lines.append(f"| {a} | " + " | ".join(cells) + " |")
@@ -119,10 +161,14 @@ def act4(args, digital):
         a = t.accuracies[0, 0]
         d = paired_difference(a, ref)
         out[label] = {"accuracy": mean_ci(a).to_dict(), "minus_float": d.to_dict()}
-        lines.append(f"* {label}: {mean_ci(a).format()}; minus float/float "
-                     f"{d.format()} points" + ("" if d.excludes_zero else " (none)"))
-    C.save_json(args.out / "xiao_act4.json", {"title": "4-bit activations", "judge": out,
-                                              "digital": digital})
+        lines.append(
+            f"* {label}: {mean_ci(a).format()}; minus float/float "
+            f"{d.format()} points" + ("" if d.excludes_zero else " (none)")
+        )
+    C.save_json(
+        args.out / "xiao_act4.json",
+        {"title": "4-bit activations", "judge": out, "digital": digital},
+    )
     (args.out / "xiao_act4.md").write_text("\n".join(lines) + "\n")
 
 
@@ -131,23 +177,34 @@ def judge_part(name, base, axes, args):
     from xbar.network.stats import mean_ci, paired_difference
 
     (f1, v1), (f2, vals) = JUDGES[name]
-    t = C.run(f"xiao_{name}_judge", MODEL, base, {f1: [v1], f2: vals}, args,
-              chips=args.judge_chips)
+    t = C.run(f"xiao_{name}_judge", MODEL, base, {f1: [v1], f2: vals}, args, chips=args.judge_chips)
     a, b = t.accuracies[0, 0], t.accuracies[0, 1]
     d = paired_difference(a, b)
-    text = (f"\nJudging point {f1} = {v1}, {t.chips} chips (common seeds): {f2} = {vals[0]}: "
-            f"{mean_ci(a).format()}, {f2} = {vals[1]}: {mean_ci(b).format()}; difference "
-            f"{d.format()} points" + ("" if d.excludes_zero else " (none: within the interval)")
-            + "\n")
-    return text, {"field": f1, "value": v1, "compared": f2, "values": vals,
-                  "a": mean_ci(a).to_dict(), "b": mean_ci(b).to_dict(), "a_minus_b": d.to_dict()}
+    text = (
+        f"\nJudging point {f1} = {v1}, {t.chips} chips (common seeds): {f2} = {vals[0]}: "
+        f"{mean_ci(a).format()}, {f2} = {vals[1]}: {mean_ci(b).format()}; difference "
+        f"{d.format()} points" + ("" if d.excludes_zero else " (none: within the interval)") + "\n"
+    )
+    return text, {
+        "field": f1,
+        "value": v1,
+        "compared": f2,
+        "values": vals,
+        "a": mean_ci(a).to_dict(),
+        "b": mean_ci(b).to_dict(),
+        "a_minus_b": d.to_dict(),
+    }
 
 
 def main(argv=None) -> int:
     p = C.parser(__doc__.split("\n")[0])
     p.add_argument("--judge-chips", type=int, default=100, help="chips at judging points")
-    p.add_argument("--curve-limit", type=int, default=None,
-                   help="test images of the random-error curves (judging points: --limit)")
+    p.add_argument(
+        "--curve-limit",
+        type=int,
+        default=None,
+        help="test images of the random-error curves (judging points: --limit)",
+    )
     args = p.parse_args(argv)
 
     from xbar.network import plot_sweep
@@ -156,25 +213,52 @@ def main(argv=None) -> int:
     for name, (base, axes, chips, title) in parts(args).items():
         if args.only and name not in args.only:
             continue
-        table = C.run(f"xiao_{name}", MODEL, base, axes, args, chips=chips,
-                      limit=args.curve_limit if chips > 1 else None)
-        plot_sweep(table, args.out / f"xiao_{name}.png", title=title, digital=digital,
-                   band="ci" if table.chips > 1 else "none",
-                   xscale="symlog" if name.startswith("map_wires") else "linear")
+        table = C.run(
+            f"xiao_{name}",
+            MODEL,
+            base,
+            axes,
+            args,
+            chips=chips,
+            limit=args.curve_limit if chips > 1 else None,
+        )
+        plot_sweep(
+            table,
+            args.out / f"xiao_{name}.png",
+            title=title,
+            digital=digital,
+            band="ci" if table.chips > 1 else "none",
+            xscale="symlog" if name.startswith("map_wires") else "linear",
+        )
         jtext, jdata = judge_part(name, base, axes, args) if name in JUDGES else ("", None)
-        C.save_json(args.out / f"xiao_{name}.json",
-                    {"title": title, "fields": table.fields, "chips": table.chips,
-                     "limit": args.limit, "config": base.to_dict(),
-                     "points": table.summary(), "judge": jdata})
+        C.save_json(
+            args.out / f"xiao_{name}.json",
+            {
+                "title": title,
+                "fields": table.fields,
+                "chips": table.chips,
+                "limit": args.limit,
+                "config": base.to_dict(),
+                "points": table.summary(),
+                "judge": jdata,
+            },
+        )
         md = f"### {name}: {title} ({table.chips} chip(s) per point)\n\n"
         (args.out / f"xiao_{name}.md").write_text(md + C.markdown_table(table) + "\n" + jtext)
     if not args.only or "act4" in args.only:
         act4(args, digital)
     # the summary collects every part done so far (this run or earlier ones)
-    header = (f"digital accuracy of `{MODEL}`: {100 * digital:.2f}% "
-              f"({args.limit or 'all'} test images)\n")
-    C.write_summary(args.out, "xiao", [*parts(args), "act4"], header,
-                    {"model": MODEL, "digital_accuracy": digital}, "parts")
+    header = (
+        f"digital accuracy of `{MODEL}`: {100 * digital:.2f}% ({args.limit or 'all'} test images)\n"
+    )
+    C.write_summary(
+        args.out,
+        "xiao",
+        [*parts(args), "act4"],
+        header,
+        {"model": MODEL, "digital_accuracy": digital},
+        "parts",
+    )
     return 0
 
 

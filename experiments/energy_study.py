@@ -81,29 +81,42 @@ def main(argv=None) -> int:
             cfg = _config(base, field, value)
             per_chip = []
             for chip in range(args.chips):
-                r = evaluate(model, cfg, dataset=data, limit=args.limit, chips=[chip],
-                             cache=cache)
+                r = evaluate(model, cfg, dataset=data, limit=args.limit, chips=[chip], cache=cache)
                 row = {"field": field, "value": value, "chip": chip, "accuracy": r.accuracy}
-                row.update({k: r.energy[k] for k in PARTS + ("array", "wires", "total",
-                                                              "ops_per_joule")})
+                row.update(
+                    {k: r.energy[k] for k in PARTS + ("array", "wires", "total", "ops_per_joule")}
+                )
                 rows.append(row)
                 per_chip.append(row)
             point = {"value": value}
-            for key in ("accuracy", "total", "array", "wires", "adc", "cells", "dac",
-                        "digital", "ops_per_joule"):
+            for key in (
+                "accuracy",
+                "total",
+                "array",
+                "wires",
+                "adc",
+                "cells",
+                "dac",
+                "digital",
+                "ops_per_joule",
+            ):
                 m, h = _interval([c[key] for c in per_chip])
                 point[key] = m
                 point[key + "_ci95"] = h
-            point["wire_fraction_of_array"] = point["wires"] / point["array"] \
-                if point["array"] else 0.0
+            point["wire_fraction_of_array"] = (
+                point["wires"] / point["array"] if point["array"] else 0.0
+            )
             point["adc_fraction"] = point["adc"] / point["total"]
             summary["axes"][field].append(point)
-            print(f"{field}={value:g}: accuracy {point['accuracy']:.4f} +/- "
-                  f"{point['accuracy_ci95']:.4f}, energy {point['total'] * 1e9:.3f} nJ/image "
-                  f"(array {point['array'] * 1e9:.4f}, wires "
-                  f"{100 * point['wire_fraction_of_array']:.1f} % of array, ADC "
-                  f"{100 * point['adc_fraction']:.1f} %)  [{time.perf_counter() - t0:.0f} s]",
-                  file=sys.stderr, flush=True)
+            print(
+                f"{field}={value:g}: accuracy {point['accuracy']:.4f} +/- "
+                f"{point['accuracy_ci95']:.4f}, energy {point['total'] * 1e9:.3f} nJ/image "
+                f"(array {point['array'] * 1e9:.4f}, wires "
+                f"{100 * point['wire_fraction_of_array']:.1f} % of array, ADC "
+                f"{100 * point['adc_fraction']:.1f} %)  [{time.perf_counter() - t0:.0f} s]",
+                file=sys.stderr,
+                flush=True,
+            )
     args.out.mkdir(parents=True, exist_ok=True)
     with open(args.out / "energy_study.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
@@ -132,8 +145,9 @@ def plot(summary: dict, out: Path) -> None:
         ea = np.array([p["accuracy_ci95"] for p in pts])
         ax.errorbar(e, a, yerr=ea, marker="o", capsize=3)
         for p, x, y in zip(pts, e, a, strict=True):
-            ax.annotate(f"{p['value']:g}", (x, y), textcoords="offset points", xytext=(4, -10),
-                        fontsize=8)
+            ax.annotate(
+                f"{p['value']:g}", (x, y), textcoords="offset points", xytext=(4, -10), fontsize=8
+            )
         ax.set_xscale("log")
         ax.set_xlabel("energy per image [nJ]")
         ax.set_ylabel("test accuracy")

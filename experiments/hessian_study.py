@@ -46,24 +46,40 @@ METHODS = {
     "hessian": dict(method="hessian", train_noise=SIGMA, draws=1, hessian_step=0.01),
 }
 GRADS = {"plain": 1, "noise": 3, "hessian": 3}
-FIELDS = (["method", "seed", "grads_per_step", "epochs", "train_seconds", "best_epoch",
-           "clean"] + [f"acc_{s}" for s in EVAL_SIGMAS] + ["curvature", "curvature_se"])
+FIELDS = (
+    ["method", "seed", "grads_per_step", "epochs", "train_seconds", "best_epoch", "clean"]
+    + [f"acc_{s}" for s in EVAL_SIGMAS]
+    + ["curvature", "curvature_se"]
+)
 
 
 def measure(method: str, seed: int, epochs: int, chips: int, data) -> dict:
     t0 = time.perf_counter()
-    res = train("default", data, epochs=epochs, seed=seed, curvature_samples=0,
-                **METHODS[method])
+    res = train("default", data, epochs=epochs, seed=seed, curvature_samples=0, **METHODS[method])
     secs = time.perf_counter() - t0
     m = res.model
-    row = {"method": method, "seed": seed, "grads_per_step": GRADS[method], "epochs": epochs,
-           "train_seconds": round(secs, 2), "best_epoch": res.best_epoch,
-           "clean": m.accuracy(data.x_test, data.y_test)}
+    row = {
+        "method": method,
+        "seed": seed,
+        "grads_per_step": GRADS[method],
+        "epochs": epochs,
+        "train_seconds": round(secs, 2),
+        "best_epoch": res.best_epoch,
+        "clean": m.accuracy(data.x_test, data.y_test),
+    }
     for s in EVAL_SIGMAS:
-        row[f"acc_{s}"] = float(chip_accuracies(m, data.x_test, data.y_test, s, chips,
-                                                CHIP_SEED).mean())
-    c = curvature_term(m, data.x_train[:CURVATURE_IMAGES], data.y_train[:CURVATURE_IMAGES],
-                       SIGMA, samples=64, step=0.01, seed=12345)
+        row[f"acc_{s}"] = float(
+            chip_accuracies(m, data.x_test, data.y_test, s, chips, CHIP_SEED).mean()
+        )
+    c = curvature_term(
+        m,
+        data.x_train[:CURVATURE_IMAGES],
+        data.y_train[:CURVATURE_IMAGES],
+        SIGMA,
+        samples=64,
+        step=0.01,
+        seed=12345,
+    )
     row["curvature"], row["curvature_se"] = c.value, c.stderr
     return row
 
@@ -84,24 +100,36 @@ def report(rows: list[dict], chips: int, epochs: int) -> str:
     seeds = sorted({int(r["seed"]) for r in rows})
     get = {(r["method"], int(r["seed"])): r for r in rows}
     cols = ["clean"] + [f"acc_{s}" for s in EVAL_SIGMAS]
-    lines = [f"Default CNN on digits, {epochs} epochs, training seeds {seeds}; accuracy on "
-             f"all 539 test images, {chips} chips per (model, sigma), the same chips for every "
-             "model; mean over seeds +/- 95% t half-width (n = number of seeds).", "",
-             "| method | grads/step | clean (%) | " + " | ".join(
-                 f"sigma {s} (%)" for s in EVAL_SIGMAS) + " | curvature at 0.15 | "
-             "train s |", "|---" * (5 + len(EVAL_SIGMAS)) + "|"]
+    lines = [
+        f"Default CNN on digits, {epochs} epochs, training seeds {seeds}; accuracy on "
+        f"all 539 test images, {chips} chips per (model, sigma), the same chips for every "
+        "model; mean over seeds +/- 95% t half-width (n = number of seeds).",
+        "",
+        "| method | grads/step | clean (%) | "
+        + " | ".join(f"sigma {s} (%)" for s in EVAL_SIGMAS)
+        + " | curvature at 0.15 | "
+        "train s |",
+        "|---" * (5 + len(EVAL_SIGMAS)) + "|",
+    ]
     for m in methods:
         rs = [get[(m, s)] for s in seeds if (m, s) in get]
         cells = [fmt(*interval([float(r[c]) for r in rs])) for c in cols]
         cu = fmt(*interval([float(r["curvature"]) for r in rs]), scale=1, digits=3)
         ts = np.mean([float(r["train_seconds"]) for r in rs])
-        lines.append(f"| {m} (n={len(rs)}) | {GRADS[m]} | " + " | ".join(cells) +
-                     f" | {cu} | {ts:.0f} |")
-    lines += ["", "Paired differences (same seed, same chips), first minus second, "
-              "percentage points (curvature: absolute); 'none' when the 95% interval "
-              "contains 0:", "",
-              "| comparison | " + " | ".join(c.replace("acc_", "sigma ") for c in cols) +
-              " | curvature |", "|---" * (2 + len(cols)) + "|"]
+        lines.append(
+            f"| {m} (n={len(rs)}) | {GRADS[m]} | " + " | ".join(cells) + f" | {cu} | {ts:.0f} |"
+        )
+    lines += [
+        "",
+        "Paired differences (same seed, same chips), first minus second, "
+        "percentage points (curvature: absolute); 'none' when the 95% interval "
+        "contains 0:",
+        "",
+        "| comparison | "
+        + " | ".join(c.replace("acc_", "sigma ") for c in cols)
+        + " | curvature |",
+        "|---" * (2 + len(cols)) + "|",
+    ]
     for a, b in (("hessian", "noise"), ("noise", "plain"), ("hessian", "plain")):
         common = [s for s in seeds if (a, s) in get and (b, s) in get]
         if len(common) < 2:
@@ -120,8 +148,9 @@ def report(rows: list[dict], chips: int, epochs: int) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--first-seed", type=int, default=0,
-                    help="train seeds first-seed .. first-seed + seeds - 1")
+    ap.add_argument(
+        "--first-seed", type=int, default=0, help="train seeds first-seed .. first-seed + seeds - 1"
+    )
     ap.add_argument("--chips", type=int, default=50)
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--methods", nargs="*", default=list(METHODS))

@@ -76,16 +76,23 @@ def bit_errors(model, x) -> list[dict]:
                 num = den = active = 0.0
                 for tile in al.tiles:
                     s = tile.spec
-                    Vt = V[:, s.r0:s.r1]
+                    Vt = V[:, s.r0 : s.r1]
                     A = tile.combine(tile.currents(Vt, cfg))
                     ref = tile.combine(Vt @ tile.G)
                     num += float(np.sum((A - ref) ** 2))
-                    den += float(np.sum(ref ** 2))
+                    den += float(np.sum(ref**2))
                     active += float(np.mean(Vt > 0)) * s.rows
                 frac = active / sum(tl.spec.rows for tl in al.tiles)
-                rows.append({"r_wire": r, "r_g_max": r * cfg.g_max, "layer": name, "bit": t,
-                             "active_fraction": frac,
-                             "rel_error": math.sqrt(num / den) if den else 0.0})
+                rows.append(
+                    {
+                        "r_wire": r,
+                        "r_g_max": r * cfg.g_max,
+                        "layer": name,
+                        "bit": t,
+                        "active_fraction": frac,
+                        "rel_error": math.sqrt(num / den) if den else 0.0,
+                    }
+                )
             print(f"r {r}: {name} done", file=sys.stderr, flush=True)
     return rows
 
@@ -108,10 +115,19 @@ def accuracies(model) -> list[dict]:
             k = round(res.accuracy * n)
             lo, hi = wilson(k, n)
             err = {s.name: s.rel_error for s in res.layer_stats}
-            rows.append({"r_wire": r, "topology": topo, "accuracy": res.accuracy, "lo": lo,
-                         "hi": hi, "ideal_accuracy": res.ideal_accuracy, "images": n,
-                         **{f"err_{k_}": v for k_, v in err.items()},
-                         "seconds": round(time.perf_counter() - t0, 1)})
+            rows.append(
+                {
+                    "r_wire": r,
+                    "topology": topo,
+                    "accuracy": res.accuracy,
+                    "lo": lo,
+                    "hi": hi,
+                    "ideal_accuracy": res.ideal_accuracy,
+                    "images": n,
+                    **{f"err_{k_}": v for k_, v in err.items()},
+                    "seconds": round(time.perf_counter() - t0, 1),
+                }
+            )
             print(f"accuracy r {r} {topo}: {res.accuracy:.4f}", file=sys.stderr, flush=True)
     return rows
 
@@ -134,8 +150,12 @@ def figure(rows: list[dict], path: Path) -> None:
     for ax, name in zip(axes[0], layers, strict=True):
         for rw in R_WIRES:
             pts = [r for r in rows if r["layer"] == name and r["r_wire"] == rw]
-            ax.semilogy([p["bit"] for p in pts], [p["rel_error"] for p in pts], "o-",
-                        label=f"r = {rw:g} ohm")
+            ax.semilogy(
+                [p["bit"] for p in pts],
+                [p["rel_error"] for p in pts],
+                "o-",
+                label=f"r = {rw:g} ohm",
+            )
         ax.set_title(f"{name}")
         ax.set_xlabel("input bit (0 = least significant)")
         ax.set_ylabel("relative MVM error of the bit step")
@@ -149,20 +169,36 @@ def summary(bits: list[dict], acc: list[dict]) -> str:
     layers = list(dict.fromkeys(r["layer"] for r in bits))
     out = ["## MVM error per input bit (relative, differential currents of each bit step)", ""]
     for name in layers:
-        out += [f"### {name}", "", "| r (ohm) | r g_max | " + " | ".join(
-            f"bit {t}" for t in range(BITS)) + " |", "|---" * (BITS + 2) + "|"]
+        out += [
+            f"### {name}",
+            "",
+            "| r (ohm) | r g_max | " + " | ".join(f"bit {t}" for t in range(BITS)) + " |",
+            "|---" * (BITS + 2) + "|",
+        ]
         for rw in R_WIRES:
-            pts = sorted((r for r in bits if r["layer"] == name and r["r_wire"] == rw),
-                         key=lambda p: p["bit"])
-            out.append(f"| {rw:g} | {rw * 1e-4:.0e} | " + " | ".join(
-                f"{p['rel_error']:.2e}" for p in pts) + " |")
-        pts = sorted((r for r in bits if r["layer"] == name and r["r_wire"] == R_WIRES[0]),
-                     key=lambda p: p["bit"])
-        out.append("| rows on | | " + " | ".join(f"{100 * p['active_fraction']:.0f}%"
-                                                 for p in pts) + " |")
+            pts = sorted(
+                (r for r in bits if r["layer"] == name and r["r_wire"] == rw),
+                key=lambda p: p["bit"],
+            )
+            out.append(
+                f"| {rw:g} | {rw * 1e-4:.0e} | "
+                + " | ".join(f"{p['rel_error']:.2e}" for p in pts)
+                + " |"
+            )
+        pts = sorted(
+            (r for r in bits if r["layer"] == name and r["r_wire"] == R_WIRES[0]),
+            key=lambda p: p["bit"],
+        )
+        out.append(
+            "| rows on | | " + " | ".join(f"{100 * p['active_fraction']:.0f}%" for p in pts) + " |"
+        )
         out.append("")
-    out += ["## Accuracy (539 test images, Wilson 95% interval over images)", "",
-            "| r (ohm) | input-switched | crossbar (bit line only) |", "|---|---|---|"]
+    out += [
+        "## Accuracy (539 test images, Wilson 95% interval over images)",
+        "",
+        "| r (ohm) | input-switched | crossbar (bit line only) |",
+        "|---|---|---|",
+    ]
     for rw in (0.0, *R_WIRES):
         cells = []
         for topo in ("input_switched", "crossbar"):

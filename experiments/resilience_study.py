@@ -34,12 +34,13 @@ JUDGE = {"ideal_circuit": 0.12, "circuit": 0.1}
 def conditions(args):
     from xbar.network.config import AnalogConfig
 
-    base = AnalogConfig(programming_error="weight_range", mapping="differential", g_min=0.0,
-                        seed=7)
+    base = AnalogConfig(programming_error="weight_range", mapping="differential", g_min=0.0, seed=7)
     return {
         "ideal_circuit": (base, "weight error only (the paper's model)"),
-        "circuit": (base.replace(r_col=args.wire_r, adc_bits=8, adc_range="calibrated"),
-                    f"+ bit-line wires {args.wire_r:g} ohm/cell, 8-bit calibrated ADC"),
+        "circuit": (
+            base.replace(r_col=args.wire_r, adc_bits=8, adc_range="calibrated"),
+            f"+ bit-line wires {args.wire_r:g} ohm/cell, 8-bit calibrated ADC",
+        ),
     }
 
 
@@ -52,9 +53,14 @@ def paired(judge):
         return t.accuracies[0, t.values[1].index(s)] if s in t.values[1] else None
 
     base = acc(judge["plain"], "layer")
-    out = {"sigma": judge["plain"].values[0][0], "chips": judge["plain"].chips,
-           "accuracy": {}, "vs_plain_layer": {}, "biscale_vs_layer": {},
-           "column_vs_layer": {}}
+    out = {
+        "sigma": judge["plain"].values[0][0],
+        "chips": judge["plain"].chips,
+        "accuracy": {},
+        "vs_plain_layer": {},
+        "biscale_vs_layer": {},
+        "column_vs_layer": {},
+    }
     for k, t in judge.items():
         for s in t.values[1]:
             a = acc(t, s)
@@ -66,33 +72,40 @@ def paired(judge):
                 out[f"{s}_vs_layer"][k] = paired_difference(acc(t, s), acc(t, "layer")).to_dict()
     if "hessian" in judge and "noise" in judge:
         out["hessian_vs_noise_layer"] = paired_difference(
-            acc(judge["hessian"], "layer"), acc(judge["noise"], "layer")).to_dict()
+            acc(judge["hessian"], "layer"), acc(judge["noise"], "layer")
+        ).to_dict()
     return out
 
 
 def _ci(d, scale=100.0):
     """``mean [low, high]`` of a MeanCI dict, in points."""
-    return (f"{scale * d['mean']:+.1f} [{scale * d['low']:+.1f}, {scale * d['high']:+.1f}]"
-            + ("" if d["low"] > 0 or d["high"] < 0 else " (none)"))
+    return f"{scale * d['mean']:+.1f} [{scale * d['low']:+.1f}, {scale * d['high']:+.1f}]" + (
+        "" if d["low"] > 0 or d["high"] < 0 else " (none)"
+    )
 
 
 def judge_report(pj) -> list[str]:
-    lines = [f"At sigma = {pj['sigma']}, {pj['chips']} chips (common seeds), mean accuracy "
-             "[95% CI] and paired differences in points [95% CI]; '(none)': the interval "
-             "contains 0.\n", "| model / scaling | accuracy % | minus plain/layer (points) |",
-             "|---|---|---|"]
+    lines = [
+        f"At sigma = {pj['sigma']}, {pj['chips']} chips (common seeds), mean accuracy "
+        "[95% CI] and paired differences in points [95% CI]; '(none)': the interval "
+        "contains 0.\n",
+        "| model / scaling | accuracy % | minus plain/layer (points) |",
+        "|---|---|---|",
+    ]
     for key, acc in pj["accuracy"].items():
         d = pj["vs_plain_layer"].get(key)
-        lines.append(f"| {key} | {100 * acc['mean']:.1f} [{100 * acc['low']:.1f}, "
-                     f"{100 * acc['high']:.1f}] | {_ci(d) if d else '-'} |")
+        lines.append(
+            f"| {key} | {100 * acc['mean']:.1f} [{100 * acc['low']:.1f}, "
+            f"{100 * acc['high']:.1f}] | {_ci(d) if d else '-'} |"
+        )
     lines += ["", "| model | biscale minus layer | column minus layer |", "|---|---|---|"]
     for k in pj["biscale_vs_layer"]:
         col = pj["column_vs_layer"].get(k)
-        lines.append(f"| {k} | {_ci(pj['biscale_vs_layer'][k])} | "
-                     f"{_ci(col) if col else '-'} |")
+        lines.append(f"| {k} | {_ci(pj['biscale_vs_layer'][k])} | {_ci(col) if col else '-'} |")
     if "hessian_vs_noise_layer" in pj:
-        lines.append(f"\nhessian minus noise training (layer scaling): "
-                     f"{_ci(pj['hessian_vs_noise_layer'])}")
+        lines.append(
+            f"\nhessian minus noise training (layer scaling): {_ci(pj['hessian_vs_noise_layer'])}"
+        )
     return lines + [""]
 
 
@@ -107,12 +120,23 @@ def recovery(tables, clean_index=0, threshold=0.10):
     if len(hit) == 0:
         return {"sigma": None, "note": f"plain/layer never loses {100 * threshold:.0f} points"}
     i = int(hit[0])
-    out = {"sigma": plain.values[0][i], "plain_layer_clean": clean,
-           "plain_layer_at_sigma": m_plain[i], "loss_points": 100 * loss[i], "remedies": {}}
+    out = {
+        "sigma": plain.values[0][i],
+        "plain_layer_clean": clean,
+        "plain_layer_at_sigma": m_plain[i],
+        "loss_points": 100 * loss[i],
+        "remedies": {},
+    }
     cands = {f"{k}/layer": (k, "layer") for k in ("noise", "hessian") if k in tables}
     cands.update({f"plain/{s}": ("plain", s) for s in ("column", "biscale")})
-    cands.update({f"{k}/{s}": (k, s) for k in ("noise", "hessian") if k in tables
-                  for s in ("column", "biscale")})
+    cands.update(
+        {
+            f"{k}/{s}": (k, s)
+            for k in ("noise", "hessian")
+            if k in tables
+            for s in ("column", "biscale")
+        }
+    )
     for label, (k, s) in cands.items():
         j = SCALINGS.index(s)
         m = tables[k].mean[:, j]
@@ -128,22 +152,52 @@ def recovery(tables, clean_index=0, threshold=0.10):
 
 def main(argv=None) -> int:
     p = C.parser(__doc__.split("\n")[0])
-    p.add_argument("--wire-r", type=float, default=10.0,
-                   help="bit-line (column) wire resistance per cell in the circuit condition "
-                   "[ohm]; rows are ideal, as in Xiao et al.'s parasitics model")
-    p.add_argument("--circuit-chips", type=int, default=None,
-                   help="chips per point in the circuit condition (default: --chips)")
-    p.add_argument("--circuit-sigmas", type=float, nargs="*", default=None,
-                   help="sigma grid of the circuit condition (default: the full grid)")
+    p.add_argument(
+        "--wire-r",
+        type=float,
+        default=10.0,
+        help="bit-line (column) wire resistance per cell in the circuit condition "
+        "[ohm]; rows are ideal, as in Xiao et al.'s parasitics model",
+    )
+    p.add_argument(
+        "--circuit-chips",
+        type=int,
+        default=None,
+        help="chips per point in the circuit condition (default: --chips)",
+    )
+    p.add_argument(
+        "--circuit-sigmas",
+        type=float,
+        nargs="*",
+        default=None,
+        help="sigma grid of the circuit condition (default: the full grid)",
+    )
     p.add_argument("--models", nargs="*", default=list(MODELS))
-    p.add_argument("--judge-chips", type=int, default=100,
-                   help="chips at the judging sigma of each condition (paired comparisons)")
-    p.add_argument("--circuit-judge-chips", type=int, default=None,
-                   help="chips at the judging sigma of the circuit condition")
-    p.add_argument("--sigmas", type=float, nargs="*", default=None,
-                   help="sigma grid of the curves (default: the full grid)")
-    p.add_argument("--curve-limit", type=int, default=None,
-                   help="test images of the curves (the judging points use --limit)")
+    p.add_argument(
+        "--judge-chips",
+        type=int,
+        default=100,
+        help="chips at the judging sigma of each condition (paired comparisons)",
+    )
+    p.add_argument(
+        "--circuit-judge-chips",
+        type=int,
+        default=None,
+        help="chips at the judging sigma of the circuit condition",
+    )
+    p.add_argument(
+        "--sigmas",
+        type=float,
+        nargs="*",
+        default=None,
+        help="sigma grid of the curves (default: the full grid)",
+    )
+    p.add_argument(
+        "--curve-limit",
+        type=int,
+        default=None,
+        help="test images of the curves (the judging points use --limit)",
+    )
     args = p.parse_args(argv)
     chips = args.chips or 20
     from xbar.network import plot_sweep
@@ -156,24 +210,46 @@ def main(argv=None) -> int:
         if args.only and cond not in args.only:
             continue
         n_chips = args.circuit_chips if cond == "circuit" and args.circuit_chips else chips
-        sigmas = args.circuit_sigmas if cond == "circuit" and args.circuit_sigmas else (
-            args.sigmas or SIGMAS)
-        j_chips = (args.circuit_judge_chips if cond == "circuit" and args.circuit_judge_chips
-                   else args.judge_chips)
-        judge = {key: C.run(f"wan_{cond}_{MODELS[key]}_judge", MODELS[key], base,
-                            {"programming_sigma": [JUDGE[cond]],
-                             "weight_scaling": SCALINGS if key == "plain" else
-                             ["layer", "biscale"]},
-                            args, chips=j_chips) for key in args.models}
+        sigmas = (
+            args.circuit_sigmas
+            if cond == "circuit" and args.circuit_sigmas
+            else (args.sigmas or SIGMAS)
+        )
+        j_chips = (
+            args.circuit_judge_chips
+            if cond == "circuit" and args.circuit_judge_chips
+            else args.judge_chips
+        )
+        judge = {
+            key: C.run(
+                f"wan_{cond}_{MODELS[key]}_judge",
+                MODELS[key],
+                base,
+                {
+                    "programming_sigma": [JUDGE[cond]],
+                    "weight_scaling": SCALINGS if key == "plain" else ["layer", "biscale"],
+                },
+                args,
+                chips=j_chips,
+            )
+            for key in args.models
+        }
         tables = {}
         for key in args.models:
-            tables[key] = C.run(f"wan_{cond}_{MODELS[key]}", MODELS[key], base,
-                                {"programming_sigma": sigmas, "weight_scaling": SCALINGS},
-                                args, chips=n_chips, limit=args.curve_limit)
+            tables[key] = C.run(
+                f"wan_{cond}_{MODELS[key]}",
+                MODELS[key],
+                base,
+                {"programming_sigma": sigmas, "weight_scaling": SCALINGS},
+                args,
+                chips=n_chips,
+                limit=args.curve_limit,
+            )
         fig, axes = C.figure(len(tables))
         for ax, (key, t) in zip(axes[0], tables.items(), strict=True):
-            plot_sweep(t, ax=ax, title=f"{key} training ({MODELS[key]})", digital=digital[key],
-                       band="ci")
+            plot_sweep(
+                t, ax=ax, title=f"{key} training ({MODELS[key]})", digital=digital[key], band="ci"
+            )
             ax.set_ylim(0, 100)
         fig.suptitle(f"{title}; mean and 95% CI over {n_chips} chips", fontsize=10)
         fig.savefig(args.out / f"wan_{cond}.png", dpi=150)
@@ -181,9 +257,12 @@ def main(argv=None) -> int:
         fig, axes = C.figure(len(SCALINGS))
         for j, (ax, s) in enumerate(zip(axes[0], SCALINGS, strict=True)):
             acc = np.stack([t.accuracies[:, j, :] for t in tables.values()], axis=1)
-            comb = SweepTable(fields=("programming_sigma", "training"),
-                              values=(tuple(sigmas), tuple(tables)), accuracies=acc,
-                              seconds=np.zeros_like(acc))
+            comb = SweepTable(
+                fields=("programming_sigma", "training"),
+                values=(tuple(sigmas), tuple(tables)),
+                accuracies=acc,
+                seconds=np.zeros_like(acc),
+            )
             plot_sweep(comb, ax=ax, title=f"{s} scaling", band="ci")
             ax.set_ylim(0, 100)
         fig.suptitle(f"{title}; mean and 95% CI over {n_chips} chips", fontsize=10)
@@ -191,15 +270,18 @@ def main(argv=None) -> int:
 
         pj = paired(judge)
         rec = recovery(tables)
-        C.save_json(args.out / f"wan_{cond}.json", {
-            "title": title,
-            "chips": n_chips,
-            "limit": args.limit,
-            "config": base.to_dict(),
-            "tables": {k: t.summary() for k, t in tables.items()},
-            "recovery": rec,
-            "judge": pj,
-        })
+        C.save_json(
+            args.out / f"wan_{cond}.json",
+            {
+                "title": title,
+                "chips": n_chips,
+                "limit": args.limit,
+                "config": base.to_dict(),
+                "tables": {k: t.summary() for k, t in tables.items()},
+                "recovery": rec,
+                "judge": pj,
+            },
+        )
         report = [f"### {cond}: {title} ({n_chips} chips per point)\n"]
         for key, t in tables.items():
             report.append(f"**{key}** ({MODELS[key]})\n\n" + C.markdown_table(t) + "\n")
@@ -209,21 +291,28 @@ def main(argv=None) -> int:
             report.append(
                 f"plain/layer loses {rec['loss_points']:.1f} points at sigma = {rec['sigma']} "
                 f"({100 * rec['plain_layer_clean']:.1f}% -> "
-                f"{100 * rec['plain_layer_at_sigma']:.1f}%).\n")
+                f"{100 * rec['plain_layer_at_sigma']:.1f}%).\n"
+            )
             report.append("| remedy | clean % | at sigma % | recovered | clean drop (pts) |")
             report.append("|---|---|---|---|---|")
             for label, r in rec["remedies"].items():
-                report.append(f"| {label} | {100 * r['clean']:.1f} | {100 * r['at_sigma']:.1f}"
-                              f" +/- {100 * r['std_at_sigma']:.1f} | "
-                              f"{100 * r['recovered_fraction']:.0f}% | "
-                              f"{r['clean_drop_points_vs_plain']:+.1f} |")
+                report.append(
+                    f"| {label} | {100 * r['clean']:.1f} | {100 * r['at_sigma']:.1f}"
+                    f" +/- {100 * r['std_at_sigma']:.1f} | "
+                    f"{100 * r['recovered_fraction']:.0f}% | "
+                    f"{r['clean_drop_points_vs_plain']:+.1f} |"
+                )
             report.append("")
-        report += [f"#### Paired comparisons at sigma = {JUDGE[cond]} "
-                   f"({j_chips} chips)\n"] + judge_report(pj)
+        report += [
+            f"#### Paired comparisons at sigma = {JUDGE[cond]} ({j_chips} chips)\n"
+        ] + judge_report(pj)
         (args.out / f"wan_{cond}.md").write_text("\n".join(report))
     # the summary collects every condition done so far (this run or earlier ones)
-    header = "digital accuracy: " + ", ".join(
-        f"{k} ({MODELS[k]}) {100 * v:.2f}%" for k, v in digital.items()) + "\n"
+    header = (
+        "digital accuracy: "
+        + ", ".join(f"{k} ({MODELS[k]}) {100 * v:.2f}%" for k, v in digital.items())
+        + "\n"
+    )
     C.write_summary(args.out, "wan", conditions(args), header, summary, "conditions")
     return 0
 

@@ -45,8 +45,9 @@ class Block(nn.Module):
         self.bn2 = nn.BatchNorm2d(cout)
         self.short = nn.Sequential()
         if stride != 1 or cin != cout:
-            self.short = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
-                                       nn.BatchNorm2d(cout))
+            self.short = nn.Sequential(
+                nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)
+            )
 
     def forward(self, x):
         y = F.relu(self.bn1(self.conv1(x)))
@@ -56,8 +57,9 @@ class Block(nn.Module):
 class TinyResNet(nn.Module):
     def __init__(self):
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 1, 1, bias=False), nn.BatchNorm2d(8),
-                                  nn.ReLU())
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, 8, 3, 1, 1, bias=False), nn.BatchNorm2d(8), nn.ReLU()
+        )
         self.layers = nn.Sequential(Block(8, 8, 1), Block(8, 16, 2))
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(16, 10)
@@ -70,15 +72,22 @@ class TinyResNet(nn.Module):
 class TinyMobileNet(nn.Module):
     def __init__(self):
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1, bias=False), nn.BatchNorm2d(8),
-                                  nn.Hardswish())
-        self.dw = nn.Sequential(nn.Conv2d(8, 8, 3, 1, 1, groups=8, bias=False),
-                                nn.BatchNorm2d(8), nn.ReLU6())
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, 8, 3, 2, 1, bias=False), nn.BatchNorm2d(8), nn.Hardswish()
+        )
+        self.dw = nn.Sequential(
+            nn.Conv2d(8, 8, 3, 1, 1, groups=8, bias=False), nn.BatchNorm2d(8), nn.ReLU6()
+        )
         self.se1, self.se2 = nn.Conv2d(8, 4, 1), nn.Conv2d(4, 8, 1)
         self.pw = nn.Sequential(nn.Conv2d(8, 12, 1, bias=False), nn.BatchNorm2d(12))
-        self.head = nn.Sequential(nn.Conv2d(12, 24, 1), nn.Hardswish(),
-                                  nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2),
-                                  nn.Linear(24, 10))
+        self.head = nn.Sequential(
+            nn.Conv2d(12, 24, 1),
+            nn.Hardswish(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Dropout(0.2),
+            nn.Linear(24, 10),
+        )
 
     def forward(self, x):
         x = self.dw(self.stem(x))
@@ -122,8 +131,11 @@ class Shuffle(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.c1, self.c2, self.fc = nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(4, 4, 1), \
-            nn.Linear(8, 10)
+        self.c1, self.c2, self.fc = (
+            nn.Conv2d(3, 8, 3, padding=1),
+            nn.Conv2d(4, 4, 1),
+            nn.Linear(8, 10),
+        )
 
     def forward(self, x):
         x = F.relu(self.c1(x))
@@ -174,8 +186,7 @@ def export(stem, cls, shape, dynamo, opset, dynamic) -> Path:
     _randomise_bn(model)
     x = torch.randn(*shape)
     path = OUT / f"{stem}.onnx"
-    kw = dict(input_names=["input"], output_names=["logits"], opset_version=opset,
-              dynamo=dynamo)
+    kw = dict(input_names=["input"], output_names=["logits"], opset_version=opset, dynamo=dynamo)
     if dynamic and dynamo:
         kw["dynamic_shapes"] = ({0: torch.export.Dim("batch", min=1, max=1024)},)
     elif dynamic:

@@ -49,13 +49,18 @@ def main() -> int:
         res.model.name = name
         save_model(res.model, out / name)
         acc = res.model.accuracy(data.x_test, data.y_test)
-        curve = [chip_accuracies(res.model, data.x_test, data.y_test, s, CHIPS, CHIP_SEED)
-                 for s in SIGMAS]
-        results[name] = {"settings": {**kw, "epochs": args.epochs, "seed": args.seed},
-                         "train_seconds": secs, "best_epoch": res.best_epoch,
-                         "test_accuracy": acc,
-                         "mean": [float(c.mean()) for c in curve],
-                         "std": [float(c.std()) for c in curve]}
+        curve = [
+            chip_accuracies(res.model, data.x_test, data.y_test, s, CHIPS, CHIP_SEED)
+            for s in SIGMAS
+        ]
+        results[name] = {
+            "settings": {**kw, "epochs": args.epochs, "seed": args.seed},
+            "train_seconds": secs,
+            "best_epoch": res.best_epoch,
+            "test_accuracy": acc,
+            "mean": [float(c.mean()) for c in curve],
+            "std": [float(c.std()) for c in curve],
+        }
         print(f"{name}: {kw} {secs:.1f} s, best epoch {res.best_epoch}, test accuracy {acc:.4f}")
 
     plain = results["default"]
@@ -74,29 +79,48 @@ def main() -> int:
     ]
     for name, r in results.items():
         st = r["settings"]
-        lines.append(f"| {name} | {st['method']} | {st['train_noise']} | {st['epochs']} | "
-                     f"{r['train_seconds']:.1f} | {r['best_epoch']} | {r['test_accuracy']:.4f} |")
-    lines += ["", f"Mean test accuracy over {CHIPS} chips (paper-2 weight-range error, chip k "
-              f"seeded by SeedSequence({CHIP_SEED}).spawn({CHIPS})[k]; std in brackets):", "",
-              "| sigma | " + " | ".join(results) + " |", "|---" * (len(results) + 1) + "|"]
+        lines.append(
+            f"| {name} | {st['method']} | {st['train_noise']} | {st['epochs']} | "
+            f"{r['train_seconds']:.1f} | {r['best_epoch']} | {r['test_accuracy']:.4f} |"
+        )
+    lines += [
+        "",
+        f"Mean test accuracy over {CHIPS} chips (paper-2 weight-range error, chip k "
+        f"seeded by SeedSequence({CHIP_SEED}).spawn({CHIPS})[k]; std in brackets):",
+        "",
+        "| sigma | " + " | ".join(results) + " |",
+        "|---" * (len(results) + 1) + "|",
+    ]
     for i, s in enumerate(SIGMAS):
-        lines.append(f"| {s:.2f} | " + " | ".join(
-            f"{r['mean'][i]:.4f} ({r['std'][i]:.4f})" for r in results.values()) + " |")
-    lines += ["", f"Sigma where plain loses >= 10 points: **{s_star}** "
-              f"(plain {plain['mean'][k]:.4f}, loss {clean - plain['mean'][k]:.4f}).", ""]
+        lines.append(
+            f"| {s:.2f} | "
+            + " | ".join(f"{r['mean'][i]:.4f} ({r['std'][i]:.4f})" for r in results.values())
+            + " |"
+        )
+    lines += [
+        "",
+        f"Sigma where plain loses >= 10 points: **{s_star}** "
+        f"(plain {plain['mean'][k]:.4f}, loss {clean - plain['mean'][k]:.4f}).",
+        "",
+    ]
     for name in ("default_noise", "default_hessian"):
         r = results[name]
         loss = clean - plain["mean"][k]
         recovered = (r["mean"][k] - plain["mean"][k]) / loss
         dclean = r["test_accuracy"] - clean
         ok = recovered >= 0.5 and abs(dclean) <= 0.01
-        lines.append(f"- {name}: mean {r['mean'][k]:.4f} at sigma {s_star}, recovers "
-                     f"{100 * recovered:.0f}% of the loss; clean accuracy {dclean * 100:+.2f} "
-                     f"points vs plain -> {'PASS' if ok else 'FAIL'} (bar: >= 50%, within 1 point)")
+        lines.append(
+            f"- {name}: mean {r['mean'][k]:.4f} at sigma {s_star}, recovers "
+            f"{100 * recovered:.0f}% of the loss; clean accuracy {dclean * 100:+.2f} "
+            f"points vs plain -> {'PASS' if ok else 'FAIL'} (bar: >= 50%, within 1 point)"
+        )
     text = "\n".join(lines) + "\n"
     (out / "README.md").write_text(text)
-    (out / "training_summary.json").write_text(json.dumps(
-        {"sigmas": SIGMAS, "chips": CHIPS, "sigma_star": s_star, "results": results}, indent=1))
+    (out / "training_summary.json").write_text(
+        json.dumps(
+            {"sigmas": SIGMAS, "chips": CHIPS, "sigma_star": s_star, "results": results}, indent=1
+        )
+    )
     print(text)
     return 0
 

@@ -21,8 +21,14 @@ from xbar.spice.circuit import (
 from xbar.spice.expr import parse_expression
 
 
-def build(elements, *, analysis=None, options: Options | None = None, models=None,
-          title: str = "engine test"):
+def build(
+    elements,
+    *,
+    analysis=None,
+    options: Options | None = None,
+    models=None,
+    title: str = "engine test",
+):
     """Return ``(circuit, netlist_text)`` for a list of element tuples.
 
     Element tuples: ``("R1", a, b, ohm)``, ``("V1", p, n, volt)``, ``("I1", p, n, amp)``,
@@ -59,8 +65,11 @@ def build(elements, *, analysis=None, options: Options | None = None, models=Non
             lines.append(f"{name} {el[1]} {el[2]} {'dc ' if kind != 'r' else ''}{el[3]!r}")
         elif kind in "ge":
             t = ctl[kind.upper()]
-            for col, v in zip(t, [name, node(el[1]), node(el[2]), node(el[3]), node(el[4]),
-                                  float(el[5])], strict=True):
+            for col, v in zip(
+                t,
+                [name, node(el[1]), node(el[2]), node(el[3]), node(el[4]), float(el[5])],
+                strict=True,
+            ):
                 col.append(v)
             lines.append(f"{name} {el[1]} {el[2]} {el[3]} {el[4]} {el[5]!r}")
         elif kind == "d":
@@ -82,14 +91,32 @@ def build(elements, *, analysis=None, options: Options | None = None, models=Non
     c = Circuit(title=title, node_names=nodes)
     for k, attr in (("R", "resistors"), ("V", "vsources"), ("I", "isources")):
         t = tables[k]
-        setattr(c, attr, TwoTerminal(t[0], np.array(t[1], dtype=np.int64),
-                                     np.array(t[2], dtype=np.int64), np.array(t[3], dtype=float)))
+        setattr(
+            c,
+            attr,
+            TwoTerminal(
+                t[0],
+                np.array(t[1], dtype=np.int64),
+                np.array(t[2], dtype=np.int64),
+                np.array(t[3], dtype=float),
+            ),
+        )
     for k, attr in (("G", "vccs"), ("E", "vcvs")):
         t = ctl[k]
-        setattr(c, attr, Controlled(t[0], *[np.array(x, dtype=np.int64) for x in t[1:5]],
-                                    np.array(t[5], dtype=float)))
-    d = Diodes(dn, np.array(dp, dtype=np.int64), np.array(dnn, dtype=np.int64), dm,
-               np.array(da, dtype=float))
+        setattr(
+            c,
+            attr,
+            Controlled(
+                t[0], *[np.array(x, dtype=np.int64) for x in t[1:5]], np.array(t[5], dtype=float)
+            ),
+        )
+    d = Diodes(
+        dn,
+        np.array(dp, dtype=np.int64),
+        np.array(dnn, dtype=np.int64),
+        dm,
+        np.array(da, dtype=float),
+    )
     c.diodes = d
     c.bsources = bsrc
     for m in models.values():
@@ -101,8 +128,10 @@ def build(elements, *, analysis=None, options: Options | None = None, models=Non
         lines.append(f".model {m.name} D({' '.join(parts)})")
     if options is not None:
         c.options = options
-        lines.append(f".options reltol={options.reltol!r} abstol={options.abstol!r} "
-                     f"vntol={options.vntol!r} gmin={options.gmin!r}")
+        lines.append(
+            f".options reltol={options.reltol!r} abstol={options.abstol!r} "
+            f"vntol={options.vntol!r} gmin={options.gmin!r}"
+        )
     analysis = analysis or Op()
     c.analyses = [analysis]
     if isinstance(analysis, DCSweep):

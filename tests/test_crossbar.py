@@ -28,17 +28,20 @@ RC_Z = np.where(RNG.random((M, N)) < 0.4, 0.0, RC)
 LINEAR_CASES = {
     "default": dict(r_row=1.0, r_col=1.0),
     "driver_sense": dict(r_row=1.0, r_col=1.0, r_driver=3.0, r_sense=2.0),
-    "per_segment": dict(r_row=RR, r_col=RC, r_driver=np.linspace(1, 2, M),
-                        r_sense=np.linspace(2, 3, N)),
+    "per_segment": dict(
+        r_row=RR, r_col=RC, r_driver=np.linspace(1, 2, M), r_sense=np.linspace(2, 3, N)
+    ),
     "drive_right": dict(r_row=RR, r_col=1.0, drive="right"),
     "drive_both": dict(r_row=np.full((M, N + 1), 1.5), r_col=1.0, drive="both", r_driver=1.0),
     "sense_top": dict(r_row=1.0, r_col=RC, sense="top"),
     "sense_both": dict(r_row=1.0, r_col=np.full((M + 1, N), 0.7), sense="both", r_sense=1.0),
     "access_1t1r": dict(r_row=1.0, r_col=1.0, r_access=RNG.uniform(1e2, 1e3, (M, N))),
     "col_bias_float": dict(r_row=1.0, r_col=1.0, col_bias=[0.1, np.nan, None, 0.05, None]),
-    "row_bias_ends": dict(r_row=1.0, r_col=1.0,
-                          row_bias=np.array([[None, 0.1]] * (M - 1) + [[np.nan, 0.2]],
-                                            dtype=object)),
+    "row_bias_ends": dict(
+        r_row=1.0,
+        r_col=1.0,
+        row_bias=np.array([[None, 0.1]] * (M - 1) + [[np.nan, 0.2]], dtype=object),
+    ),
     "zero_segments": dict(r_row=RR_Z, r_col=RC_Z),
     "zero_segments_driver": dict(r_row=RR_Z, r_col=RC_Z, r_driver=1.0, r_sense=0.5),
     "ideal_rows": dict(r_row=0.0, r_col=RC),
@@ -49,14 +52,20 @@ LINEAR_CASES = {
 
 NONLINEAR_CASES = {
     "sinh": dict(r_row=1.0, r_col=1.0, device=xbar.Sinh(5.0)),
-    "sinh_percell_zero": dict(r_row=RR_Z, r_col=RC_Z, r_driver=2.0,
-                              device=xbar.Sinh(RNG.uniform(2, 6, (M, N)))),
+    "sinh_percell_zero": dict(
+        r_row=RR_Z, r_col=RC_Z, r_driver=2.0, device=xbar.Sinh(RNG.uniform(2, 6, (M, N)))
+    ),
     "sinh_access": dict(r_row=1.0, r_col=1.0, device=xbar.Sinh(4.0), r_access=1e3),
     "selector_1s1r": dict(r_row=1.0, r_col=1.0, selector=xbar.Exponential(0.05), g_selector=1e-3),
     "powerlaw": dict(r_row=1.0, r_col=1.0, device=xbar.PowerLaw(3.0, 0.2)),
     "exponential_cells": dict(r_row=1.0, r_col=1.0, device=xbar.Exponential(0.1)),
-    "sinh_bias": dict(r_row=1.0, device=xbar.Sinh(3.0), sense="both",
-                      r_col=np.ones((M + 1, N)), col_bias=[0.2, np.nan, None, None, 0.1]),
+    "sinh_bias": dict(
+        r_row=1.0,
+        device=xbar.Sinh(3.0),
+        sense="both",
+        r_col=np.ones((M + 1, N)),
+        col_bias=[0.2, np.nan, None, None, 0.1],
+    ),
 }
 
 
@@ -124,8 +133,18 @@ def test_linear_solution_satisfies_nodal_matrix():
     assert np.all(res < 1e-10)
 
 
-@pytest.mark.parametrize("case", ["default", "drive_both", "sense_both", "zero_segments",
-                                  "col_bias_float", "ideal_rows", "per_segment"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "default",
+        "drive_both",
+        "sense_both",
+        "zero_segments",
+        "col_bias_float",
+        "ideal_rows",
+        "per_segment",
+    ],
+)
 def test_transfer_matrix_exact(case):
     xb = _make(LINEAR_CASES[case])
     W = xb.transfer_matrix()
@@ -241,8 +260,9 @@ def test_bad_inputs_and_nonconvergence():
     with pytest.raises(ConvergenceError, match="CG did not converge"):
         xbar.Crossbar(G0 * 100, 1.0, 1.0, maxiter=1).solve(V0)
     with pytest.raises(ConvergenceError, match="Newton did not converge"):
-        xbar.Crossbar(G0, 1.0, 1.0, device=xbar.Sinh(8.0),
-                      options=xbar.Options(itl1=2)).solve(V0 * 4)
+        xbar.Crossbar(G0, 1.0, 1.0, device=xbar.Sinh(8.0), options=xbar.Options(itl1=2)).solve(
+            V0 * 4
+        )
     with pytest.raises(ConfigError, match="linearize"):
         xbar.Crossbar(G0, 1.0, 1.0, device=xbar.Sinh(3.0)).transfer_matrix()
 
@@ -259,8 +279,13 @@ def test_floating_line_is_reported():
 
 
 def test_short_between_ideal_sources_is_reported():
-    xb = xbar.Crossbar(G0, np.zeros((M, N + 1)), 1.0, drive="both",
-                       row_bias=np.array([[None, 0.3]] * M, dtype=object))
+    xb = xbar.Crossbar(
+        G0,
+        np.zeros((M, N + 1)),
+        1.0,
+        drive="both",
+        row_bias=np.array([[None, 0.3]] * M, dtype=object),
+    )
     with pytest.raises(xbar.CircuitError, match="short circuit"):
         xb.solve(V0)
 
@@ -309,6 +334,7 @@ def _cg_iterations(A, b, **kw):
     from scipy.sparse.linalg import cg
 
     count = [0]
+
     def step(_):
         count[0] += 1
 
@@ -325,8 +351,9 @@ def test_aspreconditioner_cuts_cg_iterations(zeros):
     xb = xbar.Crossbar(G, rr, 1.0, r_driver=1.0)
     st = xb.setup()
     A = system.nodal_matrix(st)
-    b = np.concatenate(system.rhs(st, system.source_voltages(st, np.full((1, 24), 0.2)),
-                                  st.g[None, :]), axis=1)[0]
+    b = np.concatenate(
+        system.rhs(st, system.source_voltages(st, np.full((1, 24), 0.2)), st.g[None, :]), axis=1
+    )[0]
     x0, plain = _cg_iterations(A, b)
     x1, pre = _cg_iterations(A, b, M=xb.aspreconditioner())
     assert pre < plain / 3, (pre, plain)

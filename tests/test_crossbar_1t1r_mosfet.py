@@ -18,9 +18,17 @@ def _array(device=None, **kw):
     rng = np.random.default_rng(3)
     G = rng.uniform(1e-5, 1e-4, size=(4, 3))
     acc = MosfetAccess(vto=0.45, kp=300e-6, w=0.5e-6, l=0.18e-6, gamma=0.3, phi=0.8, lam=0.1)
-    return xbar.Crossbar(G, r_row=2.0, r_col=2.0, r_driver=5.0, r_sense=10.0,
-                         device=device or xbar.Linear(), access=acc,
-                         v_gate=np.array([1.8, 1.8, 0.0, 1.2]), **kw)
+    return xbar.Crossbar(
+        G,
+        r_row=2.0,
+        r_col=2.0,
+        r_driver=5.0,
+        r_sense=10.0,
+        device=device or xbar.Linear(),
+        access=acc,
+        v_gate=np.array([1.8, 1.8, 0.0, 1.2]),
+        **kw,
+    )
 
 
 def test_off_row_carries_only_leakage_and_nodes_are_consistent():
@@ -54,8 +62,11 @@ def test_1t1r_crossbar_matches_its_netlist_in_ngspice(device, ngspice):
     V = np.array([0.2, 0.1, 0.3, 0.25])
     sol = xb.solve(V)
     spice = ngspice(xb.to_netlist(V=V))
-    np.testing.assert_allclose(sol.output[0], outputs_from_currents(xb, spice.currents),
-                               rtol=1e-6, atol=1e-15)
-    vin = [-sum(float(c[0]) for n, c in spice.currents.items() if n.startswith(f"vin{i}_"))
-           for i in range(4)]
+    np.testing.assert_allclose(
+        sol.output[0], outputs_from_currents(xb, spice.currents), rtol=1e-6, atol=1e-15
+    )
+    vin = [
+        -sum(float(c[0]) for n, c in spice.currents.items() if n.startswith(f"vin{i}_"))
+        for i in range(4)
+    ]
     np.testing.assert_allclose(sol.input_currents[0], vin, rtol=1e-6, atol=1e-15)

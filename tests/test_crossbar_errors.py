@@ -45,15 +45,18 @@ def test_cli_memory_estimate_lets_normal_runs_through(capsys):
     assert main(["crossbar", "--rows", "20", "--cols", "10", "--json"]) == 0
 
 
-@pytest.mark.parametrize("text, match", [
-    (None, "not found"),
-    ("v,i\n-1,-1\n0,0\n0.5,abc\n", r":4: expected two numbers"),
-    ("v,i\n-1,-1\n0,0\n-0.5,1\n", r":4: voltages must increase"),
-    ("v,i\n-1,-1\n0,0\n1,nan\n", r":4: voltage and current must be finite"),
-    ("v,i\n-1,1\n0,0\n1,2\n", r":3: currents must be monotone"),
-    ("just a header\n", "no I-V data rows"),
-    (b"\xff\xfe\x00binary", "cannot read"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        (None, "not found"),
+        ("v,i\n-1,-1\n0,0\n0.5,abc\n", r":4: expected two numbers"),
+        ("v,i\n-1,-1\n0,0\n-0.5,1\n", r":4: voltages must increase"),
+        ("v,i\n-1,-1\n0,0\n1,nan\n", r":4: voltage and current must be finite"),
+        ("v,i\n-1,1\n0,0\n1,2\n", r":3: currents must be monotone"),
+        ("just a header\n", "no I-V data rows"),
+        (b"\xff\xfe\x00binary", "cannot read"),
+    ],
+)
 def test_tabulated_from_csv_errors_name_file_and_line(tmp_path, text, match):
     path = tmp_path / "iv.csv"
     if isinstance(text, bytes):
@@ -84,7 +87,23 @@ def test_sinh_overflow_is_a_convergence_error_without_warnings():
 def test_cli_sinh_overflow_exit_code(capsys):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert main(["crossbar", "--rows", "4", "--cols", "4", "--device", "sinh", "--k", "100",
-                     "--v-max", "5"]) == 2
+        assert (
+            main(
+                [
+                    "crossbar",
+                    "--rows",
+                    "4",
+                    "--cols",
+                    "4",
+                    "--device",
+                    "sinh",
+                    "--k",
+                    "100",
+                    "--v-max",
+                    "5",
+                ]
+            )
+            == 2
+        )
     err = capsys.readouterr().err
     assert "cell (" in err and "RuntimeWarning" not in err

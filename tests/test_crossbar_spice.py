@@ -20,8 +20,9 @@ SPICE_CASES = {
     "linear_driver_sense": dict(r_row=1.0, r_col=1.0, r_driver=5.0, r_sense=10.0),
     "sinh": dict(r_row=2.0, r_col=2.0, device=xbar.Sinh(4.0), r_driver=2.0, r_sense=5.0),
     "ideal_rows_both": dict(r_row=np.zeros((M, N + 1)), r_col=1.0, drive="both", r_driver=1.0),
-    "selector_access": dict(r_row=1.0, r_col=1.0, selector=xbar.Exponential(0.05),
-                            g_selector=1e-3, r_access=100.0),
+    "selector_access": dict(
+        r_row=1.0, r_col=1.0, selector=xbar.Exponential(0.05), g_selector=1e-3, r_access=100.0
+    ),
     "powerlaw": dict(r_row=1.0, r_col=1.0, device=xbar.PowerLaw(3.0, 0.2)),
     "bias_float": dict(r_row=1.0, r_col=1.0, col_bias=[0.1, np.nan, None, None]),
 }
@@ -76,10 +77,15 @@ def test_circuit_is_what_the_netlist_says(case):
     assert len(back.bsources) == len(xc.circuit.bsources)
     direct = xbar.solve_dc(xc.circuit)
     read = xbar.solve_dc(back)
-    np.testing.assert_allclose(xc.outputs(direct.current), xc.outputs(read.current),
-                               rtol=1e-12, atol=1e-20)
-    np.testing.assert_allclose(xc.outputs(direct.current), xb.solve(2 * V).output[0],
-                               rtol=0, atol=_rtol(SPICE_CASES[case]) * 1e-4)
+    np.testing.assert_allclose(
+        xc.outputs(direct.current), xc.outputs(read.current), rtol=1e-12, atol=1e-20
+    )
+    np.testing.assert_allclose(
+        xc.outputs(direct.current),
+        xb.solve(2 * V).output[0],
+        rtol=0,
+        atol=_rtol(SPICE_CASES[case]) * 1e-4,
+    )
 
 
 def test_circuit_inputs_and_writer_limits():

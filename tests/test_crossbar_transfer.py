@@ -17,20 +17,24 @@ def _cases(M, N, rng):
     return {
         "default": dict(r_row=1.0, r_col=1.0),
         "driver_sense": dict(r_row=1.0, r_col=2.0, r_driver=7.0, r_sense=3.0),
-        "per_segment": dict(r_row=rr, r_col=rc, r_driver=np.linspace(1, 2, M),
-                            r_sense=np.linspace(2, 3, N)),
+        "per_segment": dict(
+            r_row=rr, r_col=rc, r_driver=np.linspace(1, 2, M), r_sense=np.linspace(2, 3, N)
+        ),
         "drive_right_sense_top": dict(r_row=rr, r_col=rc, drive="right", sense="top"),
-        "drive_both": dict(r_row=rng.uniform(0.5, 2, (M, N + 1)), r_col=1.0, drive="both",
-                           r_driver=1.0),
-        "sense_both": dict(r_row=1.0, r_col=rng.uniform(0.5, 2, (M + 1, N)), sense="both",
-                           r_sense=2.0),
+        "drive_both": dict(
+            r_row=rng.uniform(0.5, 2, (M, N + 1)), r_col=1.0, drive="both", r_driver=1.0
+        ),
+        "sense_both": dict(
+            r_row=1.0, r_col=rng.uniform(0.5, 2, (M + 1, N)), sense="both", r_sense=2.0
+        ),
         "access_1t1r": dict(r_row=1.0, r_col=1.0, r_access=rng.uniform(1e2, 1e3, (M, N))),
         "row_bias": dict(r_row=1.0, r_col=1.0, row_bias=[[None, 0.1]] * M),
         "col_bias": dict(r_row=1.0, r_col=1.0, r_sense=1.0, col_bias=[[0.05, None]] * N),
         "ideal_rows_driver": dict(r_row=0.0, r_col=rc, r_driver=2.0),
         "ideal_rows": dict(r_row=0.0, r_col=1.0),
-        "zero_row_segments": dict(r_row=np.where(rng.random((M, N)) < 0.4, 0.0, rr), r_col=1.0,
-                                  r_driver=1.0),
+        "zero_row_segments": dict(
+            r_row=np.where(rng.random((M, N)) < 0.4, 0.0, rr), r_col=1.0, r_driver=1.0
+        ),
         "ideal_cols": dict(r_row=1.0, r_col=0.0, r_sense=2.0),
     }
 
@@ -76,8 +80,9 @@ def test_cg_fallback_and_bad_method():
     G = rng.uniform(1e-6, 1e-4, (6, 5))
     # zero segments in both families: neither elimination applies
     rr = np.where(rng.random((6, 5)) < 0.4, 0.0, 1.0)
-    xb = xbar.Crossbar(G, r_row=rr, r_col=np.where(rng.random((6, 5)) < 0.4, 0.0, 1.0),
-                       r_driver=1.0, r_sense=1.0)
+    xb = xbar.Crossbar(
+        G, r_row=rr, r_col=np.where(rng.random((6, 5)) < 0.4, 0.0, 1.0), r_driver=1.0, r_sense=1.0
+    )
     W = xb.transfer_matrix()
     assert xb.transfer_method == "cg"
     ref = ReferenceNetwork(xb)
@@ -97,7 +102,8 @@ def test_cost_model_picks_the_cheaper_orientation():
     wide.transfer_matrix()
     assert (tall.transfer_method, wide.transfer_method) == ("rows", "columns")
     # the two orientations agree to round-off on a larger array
-    xb = xbar.Crossbar(np.random.default_rng(1).uniform(1e-5, 1e-4, (30, 24)), 2.0, 1.0,
-                       r_driver=5.0, r_sense=5.0)
+    xb = xbar.Crossbar(
+        np.random.default_rng(1).uniform(1e-5, 1e-4, (30, 24)), 2.0, 1.0, r_driver=5.0, r_sense=5.0
+    )
     Wr, Wc = xb.transfer_matrix("rows"), xb.transfer_matrix("columns")
     assert np.abs(Wr - Wc).max() <= 1e-12 * np.abs(Wc).max()

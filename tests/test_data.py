@@ -58,8 +58,15 @@ def test_dataset_errors_and_model_check(tmp_path):
     with pytest.raises(ModelError, match="does not|data set"):
         d.check_model(load_model("wrn-10-1"))
     p = tmp_path / "mini.npz"
-    np.savez(p, x_train=d.x_train[:5], y_train=d.y_train[:5], x_val=d.x_val[:2],
-             y_val=d.y_val[:2], x_test=d.x_test[:3], y_test=d.y_test[:3])
+    np.savez(
+        p,
+        x_train=d.x_train[:5],
+        y_train=d.y_train[:5],
+        x_val=d.x_val[:2],
+        y_val=d.y_val[:2],
+        x_test=d.x_test[:3],
+        y_test=d.y_test[:3],
+    )
     mini = load_dataset(p)
     assert mini.x_test.shape == (3, 8, 8, 1) and mini.name == "mini"
 
@@ -75,8 +82,14 @@ def test_data_files_are_packaged_with_attribution():
 
 
 def _mini_arrays(d, **changes):
-    arr = dict(x_train=d.x_train[:5], y_train=d.y_train[:5], x_val=d.x_val[:2],
-               y_val=d.y_val[:2], x_test=d.x_test[:3], y_test=d.y_test[:3])
+    arr = dict(
+        x_train=d.x_train[:5],
+        y_train=d.y_train[:5],
+        x_val=d.x_val[:2],
+        y_val=d.y_val[:2],
+        x_test=d.x_test[:3],
+        y_test=d.y_test[:3],
+    )
     arr.update(changes)
     return {k: v for k, v in arr.items() if v is not None}
 

@@ -30,8 +30,9 @@ def test_cifar10_binary(tmp_path):
     # record layout: R plane, G plane, B plane, each row-major 32x32
     np.testing.assert_allclose(d.x_test[1, 2, 3, 1], pixels[1, 1024 + 2 * 32 + 3] / 255)
     assert len(d.x_train) + len(d.x_val) == 12
-    d2 = load_dataset(f"cifar10:{root}", DataOptions(limit=2, train_limit=3,
-                                                     mean=(0.5,), std=(0.25, 0.5, 1.0)))
+    d2 = load_dataset(
+        f"cifar10:{root}", DataOptions(limit=2, train_limit=3, mean=(0.5,), std=(0.25, 0.5, 1.0))
+    )
     assert d2.x_test.shape[0] == 2 and len(d2.x_train) + len(d2.x_val) == 3
     np.testing.assert_allclose(d2.x_test[0, ..., 1], (d.x_test[0, ..., 1] - 0.5) / 0.5)
 
@@ -65,7 +66,8 @@ def test_cifar_errors_name_file_and_form(tmp_path):
 
 def _idx(path, arr, gz):
     header = (0x800 + arr.ndim).to_bytes(4, "big") + b"".join(
-        int(d).to_bytes(4, "big") for d in arr.shape)
+        int(d).to_bytes(4, "big") for d in arr.shape
+    )
     data = header + arr.astype(np.uint8).tobytes()
     if gz:
         with gzip.open(str(path) + ".gz", "wb") as fh:
@@ -161,11 +163,37 @@ def test_cli_infer_onnx_on_mnist_and_shape_error(tmp_path, capsys):
     onnx.save(onnx_zoo.lenet5(), str(tmp_path / "lenet.onnx"))
     onnx.save(onnx_zoo.mlp(), str(tmp_path / "mlp.onnx"))
     for model in ("lenet.onnx", "mlp.onnx"):  # the MLP gets flattened (C, H, W) images
-        assert main(["infer", "--model", str(tmp_path / model), "--dataset",
-                     f"mnist:{tmp_path}", "--ideal", "--no-progress", "--json"]) == 0
+        assert (
+            main(
+                [
+                    "infer",
+                    "--model",
+                    str(tmp_path / model),
+                    "--dataset",
+                    f"mnist:{tmp_path}",
+                    "--ideal",
+                    "--no-progress",
+                    "--json",
+                ]
+            )
+            == 0
+        )
         out = capsys.readouterr().out
         assert '"n_images": 6' in out
-    assert main(["infer", "--model", str(tmp_path / "lenet.onnx"), "--dataset",
-                 f"mnist:{tmp_path}", "--resize", "20,20", "--no-progress"]) == 2
+    assert (
+        main(
+            [
+                "infer",
+                "--model",
+                str(tmp_path / "lenet.onnx"),
+                "--dataset",
+                f"mnist:{tmp_path}",
+                "--resize",
+                "20,20",
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "(28, 28, 1)" in err and "(20, 20, 1)" in err and "--resize" in err

@@ -12,8 +12,9 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 def test_readme_error_example_is_the_real_message(tmp_path, capsys, monkeypatch):
     text = README.read_text(encoding="utf-8")
-    block = re.search(r"```text\n\$ cat bad\.cir\n(.*?)\$ xbar solve bad\.cir\n(.*?)```", text,
-                      re.S)
+    block = re.search(
+        r"```text\n\$ cat bad\.cir\n(.*?)\$ xbar solve bad\.cir\n(.*?)```", text, re.S
+    )
     assert block, "README lost its error example"
     netlist, shown = block.groups()
     monkeypatch.chdir(tmp_path)

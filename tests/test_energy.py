@@ -67,8 +67,7 @@ def test_sinh_linearized_energy_error_is_as_documented(k, r, bound):
     """docs/energy.md: the linearised array energy of sinh cells is within a few % of
     exact solves at v_read = 0.2 V (measured 0.5 % at k = 2, 2.2 % at k = 4 with 64 x 20
     tiles); the correction must beat ignoring the nonlinearity."""
-    cfg = AnalogConfig(device="sinh", device_k=k, r_row=r, r_col=r, r_driver=10.0,
-                       r_sense=10.0)
+    cfg = AnalogConfig(device="sinh", device_k=k, r_row=r, r_col=r, r_driver=10.0, r_sense=10.0)
     tile, cache = _tile(cfg, seed=4)
     V = np.random.default_rng(5).uniform(0, cfg.v_read, (40, M))
     tally = _read(cfg, tile, cache, V)
@@ -82,8 +81,7 @@ def test_sinh_linearized_energy_error_is_as_documented(k, r, bound):
 
 
 def test_sinh_exact_mode_uses_the_solve():
-    cfg = AnalogConfig(device="sinh", device_k=4.0, r_row=2.0, r_col=2.0,
-                       nonlinear_mode="exact")
+    cfg = AnalogConfig(device="sinh", device_k=4.0, r_row=2.0, r_col=2.0, nonlinear_mode="exact")
     tile, cache = _tile(cfg)
     V = np.random.default_rng(6).uniform(0, cfg.v_read, (5, M))
     tile.currents(V, cfg)
@@ -108,14 +106,17 @@ def test_periphery_counts_and_energies():
     assert bits.dac_conversions == 0 and bits.joules["dac"] == 0.0
 
 
-@pytest.mark.parametrize("field, value, words", [
-    ("read_pulse", 0.0, "zero duration"),
-    ("read_pulse", -1e-9, "negative"),
-    ("dac_energy", -1e-12, "negative"),
-    ("adc_fom", float("nan"), "finite"),
-    ("digital_energy", float("inf"), "finite"),
-    ("adc_fom", "cheap", "number"),
-])
+@pytest.mark.parametrize(
+    "field, value, words",
+    [
+        ("read_pulse", 0.0, "zero duration"),
+        ("read_pulse", -1e-9, "negative"),
+        ("dac_energy", -1e-12, "negative"),
+        ("adc_fom", float("nan"), "finite"),
+        ("digital_energy", float("inf"), "finite"),
+        ("adc_fom", "cheap", "number"),
+    ],
+)
 def test_bad_energy_parameters_name_the_field(field, value, words):
     with pytest.raises(ConfigError, match=field) as err:
         AnalogConfig.from_dict({field: value})
@@ -124,8 +125,7 @@ def test_bad_energy_parameters_name_the_field(field, value, words):
 
 def test_evaluate_reports_energy_per_layer_and_image():
     model, data = load_model("default"), load_dataset("digits")
-    cfg = AnalogConfig(adc_bits=8, dac_bits=8, r_row=2.5, r_col=2.5, r_driver=10.0,
-                       r_sense=10.0)
+    cfg = AnalogConfig(adc_bits=8, dac_bits=8, r_row=2.5, r_col=2.5, r_driver=10.0, r_sense=10.0)
     res = evaluate(model, cfg, dataset=data, limit=16, cache=TransferCache())
     e = res.energy
     for part in ENERGY_PARTS:
@@ -166,8 +166,12 @@ def test_cli_infer_energy_report_and_figure(tmp_path, capsys):
     from xbar.cli import main
 
     png = tmp_path / "energy.png"
-    assert main(["infer", "--limit", "8", "--no-progress", "--adc-bits", "6",
-                 "--energy-plot", str(png)]) == 0
+    assert (
+        main(
+            ["infer", "--limit", "8", "--no-progress", "--adc-bits", "6", "--energy-plot", str(png)]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "energy per image" in out and "TOPS/W" in out and png.stat().st_size > 0
     assert main(["infer", "--limit", "8", "--no-progress", "--json"]) == 0
@@ -186,15 +190,15 @@ def test_sweep_records_energy_and_reads_old_csvs(tmp_path):
     model, data = load_model("default"), load_dataset("digits")
     cfg = AnalogConfig(adc_bits=6, repeats=1)
     out = tmp_path / "s.csv"
-    t = sweep(model, cfg, {"adc_bits": [4, 6]}, out=out, executor="serial", limit=6,
-              dataset=data)
+    t = sweep(model, cfg, {"adc_bits": [4, 6]}, out=out, executor="serial", limit=6, dataset=data)
     assert np.all(np.isfinite(t.energies)) and np.all(t.energies > 0)
     assert t.energy_mean[0, 0] < t.energy_mean[1, 0]  # fewer ADC bits, less energy
     assert t.summary()[1]["energy_per_image"] == pytest.approx(float(t.energies[1, 0, 0]))
     back = read_sweep(out)
     np.testing.assert_allclose(back.energies, t.energies)
-    again = sweep(model, cfg, {"adc_bits": [4, 6]}, out=out, executor="serial", limit=6,
-                  dataset=data)
+    again = sweep(
+        model, cfg, {"adc_bits": [4, 6]}, out=out, executor="serial", limit=6, dataset=data
+    )
     assert again.computed == 0 and np.allclose(again.energies, t.energies)
     # a CSV written before the energy column: read and resumed in its own layout
     lines = out.read_text().splitlines()
@@ -205,8 +209,9 @@ def test_sweep_records_energy_and_reads_old_csvs(tmp_path):
     out.write_text("\n".join(old + rows[:1]) + "\n")
     partial = read_sweep(out)
     assert np.isnan(partial.energies).all() and np.isfinite(partial.accuracies[0, 0, 0])
-    resumed = sweep(model, cfg, {"adc_bits": [4, 6]}, out=out, executor="serial", limit=6,
-                    dataset=data)
+    resumed = sweep(
+        model, cfg, {"adc_bits": [4, 6]}, out=out, executor="serial", limit=6, dataset=data
+    )
     assert resumed.computed == 1 and resumed.reused == 1
     assert out.read_text().splitlines()[-1].count(",") == rows[0].count(",")
 
@@ -218,8 +223,7 @@ def test_energy_is_in_volts_on_every_input_path():
     model, data = load_model("default"), load_dataset("digits")
     base = AnalogConfig(r_row=2.5, r_col=2.5, r_driver=10.0, r_sense=10.0)
     a = evaluate(model, base, dataset=data, limit=12, cache=TransferCache())
-    b = evaluate(model, base.replace(adc_bits=16), dataset=data, limit=12,
-                 cache=TransferCache())
+    b = evaluate(model, base.replace(adc_bits=16), dataset=data, limit=12, cache=TransferCache())
     first = a.layer_stats[0].name
     ea = {s.name: s.energy for s in a.layer_stats}[first]
     eb = {s.name: s.energy for s in b.layer_stats}[first]

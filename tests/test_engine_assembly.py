@@ -22,8 +22,16 @@ def random_elements(rng, n_nodes=8, n_elem=20):
             els.append((f"I{k}", nodes[a], nodes[b], float(rng.normal())))
         else:
             c, d = rng.choice(len(nodes), size=2, replace=False)
-            els.append((f"{kind}{k}", nodes[a], nodes[b], nodes[c], nodes[d],
-                        float(rng.normal()) * (1e-3 if kind == "G" else 1.0)))
+            els.append(
+                (
+                    f"{kind}{k}",
+                    nodes[a],
+                    nodes[b],
+                    nodes[c],
+                    nodes[d],
+                    float(rng.normal()) * (1e-3 if kind == "G" else 1.0),
+                )
+            )
     return els
 
 
@@ -44,8 +52,13 @@ def dense_mna(c):
         add(a, b, -g)
         add(b, a, -g)
     for k in range(len(c.vccs)):
-        p, n, cp, cn, g = (c.vccs.npos[k], c.vccs.nneg[k], c.vccs.cpos[k], c.vccs.cneg[k],
-                           c.vccs.gain[k])
+        p, n, cp, cn, g = (
+            c.vccs.npos[k],
+            c.vccs.nneg[k],
+            c.vccs.cpos[k],
+            c.vccs.cneg[k],
+            c.vccs.gain[k],
+        )
         add(p, cp, g)
         add(p, cn, -g)
         add(n, cp, -g)
@@ -83,8 +96,15 @@ def test_linear_pattern_matches_dense_mna(seed):
 
 
 def test_pattern_never_drops_zero_entries():
-    c, _ = build([("V1", "a", "0", 1.0), ("R1", "a", "b", 1e3), ("R2", "b", "0", 1e3),
-                  ("R3", "c", "0", 1e3), ("G1", "c", "0", "a", "0", 0.0)])
+    c, _ = build(
+        [
+            ("V1", "a", "0", 1.0),
+            ("R1", "a", "b", 1e3),
+            ("R2", "b", "0", 1e3),
+            ("R3", "c", "0", 1e3),
+            ("G1", "c", "0", "a", "0", 0.0),
+        ]
+    )
     pat = Pattern.build(c)
     A = pat.matrix(pat.linear_data())
     assert A.nnz == pat.nnz  # zero-valued G stamps keep their slots
@@ -92,8 +112,14 @@ def test_pattern_never_drops_zero_entries():
 
 
 def test_source_rhs_signs():
-    c, _ = build([("V1", "a", "0", 2.0), ("R1", "a", "b", 1.0), ("I1", "b", "0", 3e-3),
-                  ("R2", "b", "0", 1.0)])
+    c, _ = build(
+        [
+            ("V1", "a", "0", 2.0),
+            ("R1", "a", "b", 1.0),
+            ("I1", "b", "0", 3e-3),
+            ("R2", "b", "0", 1.0),
+        ]
+    )
     pat = Pattern.build(c)
     b = pat.source_matrix @ np.array([2.0, 3e-3])
     # I1 drives current from b through the source to 0: it leaves node b
@@ -104,8 +130,16 @@ def test_source_rhs_signs():
 
 def test_nonlinear_stamps_diode_and_bsource():
     m = {"dm": DiodeModel("dm", is_=1e-14, rs=5.0)}
-    c, _ = build([("V1", "a", "0", 1.0), ("R1", "a", "b", 1e3), ("D1", "b", "0", "dm"),
-                  ("B1", "b", "c", "1e-3*V(a,c)*V(b)"), ("R2", "c", "0", 1e3)], models=m)
+    c, _ = build(
+        [
+            ("V1", "a", "0", 1.0),
+            ("R1", "a", "b", 1e3),
+            ("D1", "b", "0", "dm"),
+            ("B1", "b", "c", "1e-3*V(a,c)*V(b)"),
+            ("R2", "c", "0", 1e3),
+        ],
+        models=m,
+    )
     pat = Pattern.build(c)
     assert pat.layout.names[pat.layout.diode_prime[0] - 1] == "d1#internal"
     gd = 0.25
@@ -144,14 +178,23 @@ def test_numba_kernel_matches_numpy_twin(seed):
     out = np.zeros((pat.nnz, 3))
     scatter_add_block(out, st.slots, st.signs, st.pidx, block)
     for j in range(3):
-        np.testing.assert_allclose(out[:, j], scatter_add_numpy(pat.nnz, st, block[:, j]),
-                                   rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(
+            out[:, j], scatter_add_numpy(pat.nnz, st, block[:, j]), rtol=1e-12, atol=1e-12
+        )
 
 
 def test_assemble_numba_equals_numpy():
     m = {"dm": DiodeModel("dm")}
-    c, _ = build([("V1", "a", "0", 1.0), ("R1", "a", "b", 1e3), ("D1", "b", "0", "dm"),
-                  ("D2", "b", "c", "dm"), ("R2", "c", "0", 1e3)], models=m)
+    c, _ = build(
+        [
+            ("V1", "a", "0", 1.0),
+            ("R1", "a", "b", 1e3),
+            ("D1", "b", "0", "dm"),
+            ("D2", "b", "c", "dm"),
+            ("R2", "c", "0", 1e3),
+        ],
+        models=m,
+    )
     pat = Pattern.build(c)
     nl = np.array([1e-3, 2e-3])
     a = pat.assemble(pat.linear_data(), nl, gshunt=1e-6, kernel="numpy")

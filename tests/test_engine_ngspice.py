@@ -35,11 +35,13 @@ def compare(result, spice, rtol):
     vscale = max(np.abs(np.concatenate(list(spice.voltages.values()))).max(), 1e-30)
     iscale = max([np.abs(v).max() for v in spice.currents.values()] + [1e-30])
     for name, v in ours_v.items():
-        np.testing.assert_allclose(v, spice.voltages[name], rtol=rtol, atol=rtol * 1e-3 * vscale,
-                                   err_msg=f"v({name})")
+        np.testing.assert_allclose(
+            v, spice.voltages[name], rtol=rtol, atol=rtol * 1e-3 * vscale, err_msg=f"v({name})"
+        )
     for name, i in ours_i.items():
-        np.testing.assert_allclose(i, spice.currents[name], rtol=rtol, atol=rtol * 1e-3 * iscale,
-                                   err_msg=f"i({name})")
+        np.testing.assert_allclose(
+            i, spice.currents[name], rtol=rtol, atol=rtol * 1e-3 * iscale, err_msg=f"i({name})"
+        )
     if result.analysis == "dc":
         np.testing.assert_allclose(result.sweep, spice.sweep, rtol=1e-12, atol=1e-15)
 
@@ -54,8 +56,14 @@ def test_example_netlists_match_ngspice(name, ngspice):
 
 
 def test_examples_cover_the_required_kinds():
-    assert {"crossbar_linear_4x4.cir", "crossbar_sinh_4x4.cir", "crossbar_1s1r_4x4.cir",
-            "ladder_dc.cir", "diode_nested_dc.cir", "subckt_param.cir"} <= set(EXAMPLES)
+    assert {
+        "crossbar_linear_4x4.cir",
+        "crossbar_sinh_4x4.cir",
+        "crossbar_1s1r_4x4.cir",
+        "ladder_dc.cir",
+        "diode_nested_dc.cir",
+        "subckt_param.cir",
+    } <= set(EXAMPLES)
 
 
 # ---------------------------------------------------------------- generated circuits
@@ -65,8 +73,9 @@ def random_linear(seed, n_nodes=10, vin=None):
     nodes = ["0"] + [f"n{k}" for k in range(1, n_nodes)]
     els = []
     for k in range(1, n_nodes):  # random spanning tree of resistors
-        els.append((f"R{k}", nodes[k], nodes[int(rng.integers(0, k))],
-                    float(10 ** rng.uniform(0, 5))))
+        els.append(
+            (f"R{k}", nodes[k], nodes[int(rng.integers(0, k))], float(10 ** rng.uniform(0, 5)))
+        )
     for k in range(n_nodes):
         a, b = rng.choice(n_nodes, 2, replace=False)
         els.append((f"RX{k}", nodes[a], nodes[b], float(10 ** rng.uniform(0, 5))))
@@ -113,8 +122,9 @@ def test_random_linear_circuits_match_ngspice(seed, ngspice):
 
 def test_random_linear_sweep_matches_ngspice(ngspice):
     els = random_linear(3) + [("VS", "n2", "0", 0.0)]
-    circuit, text = build(els, analysis=DCSweep("vs", -1.0, 1.0, 0.25,
-                                                outer=DCSweep("i0", 0.0, 2e-3, 1e-3)))
+    circuit, text = build(
+        els, analysis=DCSweep("vs", -1.0, 1.0, 0.25, outer=DCSweep("i0", 0.0, 2e-3, 1e-3))
+    )
     compare(solve_dc(circuit), ngspice(text), 1e-9)
 
 
@@ -142,8 +152,11 @@ def random_nonlinear(seed, n_nodes=8):
         c, d = (str(nodes[int(x)]) for x in rng.choice(n_nodes, 2, replace=False))
         g = float(10 ** rng.uniform(-5, -3))
         # sinh and exp cells are two-terminal (passive); the tanh one is cross-controlled
-        expr = [f"{g!r}*sinh(2.5*V({a},{b}))", f"{g!r}*tanh(V({c},{d}))*0.5",
-                f"{g!r}*(exp(V({a},{b})/0.5)-1)"][k]
+        expr = [
+            f"{g!r}*sinh(2.5*V({a},{b}))",
+            f"{g!r}*tanh(V({c},{d}))*0.5",
+            f"{g!r}*(exp(V({a},{b})/0.5)-1)",
+        ][k]
         els.append((f"B{k}", a, b, expr))
     return els
 
@@ -157,11 +170,17 @@ def test_random_nonlinear_circuits_match_ngspice(seed, ngspice):
 
 
 def test_nonlinear_sweep_with_breakdown_matches_ngspice(ngspice):
-    els = [("VIN", "a", "0", 0.0), ("R1", "a", "b", 1e3), ("D1", "0", "b", "dzen", 2.0),
-           ("D2", "b", "c", "dslow"), ("R2", "c", "0", 5e3),
-           ("B1", "c", "0", "2e-5*sinh(3*V(c))")]
-    circuit, text = build(els, options=TIGHT, models=DIODES,
-                          analysis=DCSweep("vin", -2.0, 6.0, 0.25))
+    els = [
+        ("VIN", "a", "0", 0.0),
+        ("R1", "a", "b", 1e3),
+        ("D1", "0", "b", "dzen", 2.0),
+        ("D2", "b", "c", "dslow"),
+        ("R2", "c", "0", 5e3),
+        ("B1", "c", "0", "2e-5*sinh(3*V(c))"),
+    ]
+    circuit, text = build(
+        els, options=TIGHT, models=DIODES, analysis=DCSweep("vin", -2.0, 6.0, 0.25)
+    )
     compare(solve_dc(circuit), ngspice(text), 1e-6)
 
 
@@ -194,10 +213,18 @@ r2 out 0 1k
 def test_diode_temperature_matches_ngspice(temp, ngspice):
     from dataclasses import replace
 
-    els = [("VIN", "a", "0", 0.0), ("R1", "a", "b", 1e3), ("D1", "b", "0", "dslow", 1.5),
-           ("D2", "0", "b", "dzen")]
-    circuit, text = build(els, options=replace(TIGHT, temp=temp), models=DIODES,
-                          analysis=DCSweep("vin", -5.0, 5.0, 0.5))
+    els = [
+        ("VIN", "a", "0", 0.0),
+        ("R1", "a", "b", 1e3),
+        ("D1", "b", "0", "dslow", 1.5),
+        ("D2", "0", "b", "dzen"),
+    ]
+    circuit, text = build(
+        els,
+        options=replace(TIGHT, temp=temp),
+        models=DIODES,
+        analysis=DCSweep("vin", -5.0, 5.0, 0.5),
+    )
     text = text.replace(".options ", f".options temp={temp!r} ")
     compare(solve_dc(circuit), ngspice(text), 1e-6)
 
@@ -216,18 +243,35 @@ def test_generated_crossbars_match_ngspice(cell, size, ngspice):
 
 HARD = {
     "diode chain at 20 V": [("V1", "a", "0", 20.0), ("R1", "a", "d0", 10.0)]
-    + [(f"D{k}", f"d{k}", f"d{k + 1}", "dfast") for k in range(10)] + [("R2", "d10", "0", 10.0)],
-    "diode bridge": [("V1", "p", "n", 12.0), ("RG", "n", "0", 1e6), ("D1", "p", "o", "dslow"),
-                     ("D2", "n", "o", "dslow"), ("D3", "g", "p", "dslow"),
-                     ("D4", "g", "n", "dslow"), ("RL", "o", "g", 100.0), ("RX", "g", "0", 1.0)],
-    "zener regulator": [("V1", "a", "0", 15.0), ("R1", "a", "z", 220.0),
-                        ("D1", "0", "z", "dzen", 1.0), ("RL", "z", "0", 1e3)],
+    + [(f"D{k}", f"d{k}", f"d{k + 1}", "dfast") for k in range(10)]
+    + [("R2", "d10", "0", 10.0)],
+    "diode bridge": [
+        ("V1", "p", "n", 12.0),
+        ("RG", "n", "0", 1e6),
+        ("D1", "p", "o", "dslow"),
+        ("D2", "n", "o", "dslow"),
+        ("D3", "g", "p", "dslow"),
+        ("D4", "g", "n", "dslow"),
+        ("RL", "o", "g", 100.0),
+        ("RX", "g", "0", 1.0),
+    ],
+    "zener regulator": [
+        ("V1", "a", "0", 15.0),
+        ("R1", "a", "z", 220.0),
+        ("D1", "0", "z", "dzen", 1.0),
+        ("RL", "z", "0", 1e3),
+    ],
     "steep sinh array": [("V1", "a", "0", 4.0), ("R1", "a", "b", 5.0)]
     + [(f"B{k}", "b", f"c{k}", "1e-4*sinh(6*V(b,c" + str(k) + "))") for k in range(5)]
     + [(f"RC{k}", f"c{k}", "0", 50.0 * (k + 1)) for k in range(5)],
-    "exp with feedback": [("V1", "a", "0", 2.0), ("R1", "a", "b", 1e3), ("R2", "c", "0", 1e3),
-                          ("B1", "b", "c", "1e-9*(exp(V(b,c)/0.04)-1)"),
-                          ("E1", "f", "0", "c", "0", 0.5), ("R3", "f", "b", 2e3)],
+    "exp with feedback": [
+        ("V1", "a", "0", 2.0),
+        ("R1", "a", "b", 1e3),
+        ("R2", "c", "0", 1e3),
+        ("B1", "b", "c", "1e-9*(exp(V(b,c)/0.04)-1)"),
+        ("E1", "f", "0", "c", "0", 0.5),
+        ("R3", "f", "b", 2e3),
+    ],
 }
 
 

@@ -17,13 +17,13 @@ def resistor_networks(draw):
     els = []
     for k in range(1, n):  # spanning tree keeps every node connected to ground
         parent = draw(st.integers(0, k - 1))
-        els.append((f"RT{k}", f"n{k}", f"n{parent}" if parent else "0",
-                    draw(st.floats(1.0, 1e5))))
+        els.append((f"RT{k}", f"n{k}", f"n{parent}" if parent else "0", draw(st.floats(1.0, 1e5))))
     for k in range(draw(st.integers(0, 2 * n))):
         a = draw(st.integers(0, n - 1))
         b = draw(st.integers(0, n - 1).filter(lambda x, a=a: x != a))
-        els.append((f"RX{k}", f"n{a}" if a else "0", f"n{b}" if b else "0",
-                    draw(st.floats(1.0, 1e5))))
+        els.append(
+            (f"RX{k}", f"n{a}" if a else "0", f"n{b}" if b else "0", draw(st.floats(1.0, 1e5)))
+        )
     return n, els
 
 
@@ -49,15 +49,19 @@ def test_linearity_and_passivity(net, v, i):
     base = els + [("VS", "n1", "0", 1.0)]
     c1 = build(base + [("IS", "0", f"n{n - 1}", 0.0)])[0]
     c2 = build(base + [("IS", "0", f"n{n - 1}", 1.0)])[0]
-    c0 = build([(e[0], e[1], e[2], v) if e[0] == "VS" else e for e in base]
-               + [("IS", "0", f"n{n - 1}", i)])[0]
+    c0 = build(
+        [(e[0], e[1], e[2], v) if e[0] == "VS" else e for e in base] + [("IS", "0", f"n{n - 1}", i)]
+    )[0]
     x1, x2 = solve_dc(c1).x, solve_dc(c2).x
-    c_v0 = build([(e[0], e[1], e[2], 0.0) if e[0] == "VS" else e for e in base]
-                 + [("IS", "0", f"n{n - 1}", 1.0)])[0]
+    c_v0 = build(
+        [(e[0], e[1], e[2], 0.0) if e[0] == "VS" else e for e in base]
+        + [("IS", "0", f"n{n - 1}", 1.0)]
+    )[0]
     x_i = solve_dc(c_v0).x  # response to 1 A alone
     x_v = x1  # response to 1 V alone (IS = 0)
-    np.testing.assert_allclose(solve_dc(c0).x, v * x_v + i * x_i, rtol=1e-9,
-                               atol=1e-12 * (1 + np.abs(x2).max()))
+    np.testing.assert_allclose(
+        solve_dc(c0).x, v * x_v + i * x_i, rtol=1e-9, atol=1e-12 * (1 + np.abs(x2).max())
+    )
     # passivity: with only the voltage source on, node voltages lie between 0 and 1 V
     op = solve_dc(c1)
     volts = np.array(list(op.voltages.values()))
@@ -69,8 +73,11 @@ def test_linearity_and_passivity(net, v, i):
 @given(resistor_networks(), st.floats(0.2, 5.0))
 def test_kcl_holds_at_nonlinear_solution(net, vin):
     n, els = net
-    els = els + [("VS", "n1", "0", vin), ("D1", f"n{n - 1}", "0", "dm"),
-                 ("B1", "n1", f"n{n - 1}", "1e-4*sinh(2*V(n1,n" + str(n - 1) + "))")]
+    els = els + [
+        ("VS", "n1", "0", vin),
+        ("D1", f"n{n - 1}", "0", "dm"),
+        ("B1", "n1", f"n{n - 1}", "1e-4*sinh(2*V(n1,n" + str(n - 1) + "))"),
+    ]
     c = build(els, models={"dm": DiodeModel("dm", is_=1e-14)})[0]
     op = solve_dc(c)
     # sum of currents leaving node n_{n-1}: resistors, diode (+gmin), B source (enters)

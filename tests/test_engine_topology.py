@@ -19,8 +19,9 @@ from xbar.spice.topology import check_topology
 
 
 def test_floating_island_named():
-    c, _ = build([("V1", "a", "0", 1.0), ("R1", "a", "0", 1e3),
-                  ("R2", "x", "y", 1e3), ("R3", "y", "z", 1e3)])
+    c, _ = build(
+        [("V1", "a", "0", 1.0), ("R1", "a", "0", 1e3), ("R2", "x", "y", 1e3), ("R3", "y", "z", 1e3)]
+    )
     c.locations["r2"] = Location("f.cir", 3, 1, "R2 x y 1k")
     with pytest.raises(SingularCircuitError) as e:
         solve_dc(c)
@@ -30,10 +31,19 @@ def test_floating_island_named():
 
 
 def test_current_source_cut_set_named():
-    c, _ = build([("V1", "a", "0", 1.0), ("R1", "a", "0", 1e3), ("I1", "a", "m", 1e-3),
-                  ("R2", "m", "n", 1e3)])
-    with pytest.raises(SingularCircuitError, match=r"nodes m, n fed only by current sources "
-                                                   r"\(i1\)"):
+    c, _ = build(
+        [
+            ("V1", "a", "0", 1.0),
+            ("R1", "a", "0", 1e3),
+            ("I1", "a", "m", 1e-3),
+            ("R2", "m", "n", 1e3),
+        ]
+    )
+    with pytest.raises(
+        SingularCircuitError,
+        match=r"nodes m, n fed only by current sources "
+        r"\(i1\)",
+    ):
         solve_dc(c)
 
 
@@ -44,20 +54,31 @@ def test_vccs_output_only_node_is_a_cut_set():
 
 
 def test_behavioural_source_controlled_elsewhere_is_a_feeder():
-    c, _ = build([("V1", "a", "0", 1.0), ("R1", "a", "0", 1e3),
-                  ("B1", "0", "x", "1e-3*tanh(V(a))"), ("R2", "x", "y", 1e3)])
-    with pytest.raises(SingularCircuitError, match=r"nodes x, y fed only by current sources "
-                                                   r"\(b1\)"):
+    c, _ = build(
+        [
+            ("V1", "a", "0", 1.0),
+            ("R1", "a", "0", 1e3),
+            ("B1", "0", "x", "1e-3*tanh(V(a))"),
+            ("R2", "x", "y", 1e3),
+        ]
+    )
+    with pytest.raises(
+        SingularCircuitError,
+        match=r"nodes x, y fed only by current sources "
+        r"\(b1\)",
+    ):
         solve_dc(c)
     # controlled by its own terminal it conducts: a well-posed circuit
-    c, _ = build([("V1", "a", "0", 1.0), ("R1", "a", "x", 1e3),
-                  ("B1", "x", "0", "1e-3*tanh(V(x))")])
+    c, _ = build(
+        [("V1", "a", "0", 1.0), ("R1", "a", "x", 1e3), ("B1", "x", "0", "1e-3*tanh(V(x))")]
+    )
     assert solve_dc(c).voltage("x") > 0
 
 
 def test_voltage_source_loop_named():
-    c, _ = build([("V1", "a", "0", 1.0), ("V2", "a", "b", 0.5), ("V3", "b", "0", 0.5),
-                  ("R1", "a", "0", 1e3)])
+    c, _ = build(
+        [("V1", "a", "0", 1.0), ("V2", "a", "b", 0.5), ("V3", "b", "0", 0.5), ("R1", "a", "0", 1e3)]
+    )
     c.locations["v3"] = Location("f.cir", 4, 1, "V3 b 0 0.5")
     with pytest.raises(SingularCircuitError) as e:
         solve_dc(c)
@@ -76,9 +97,17 @@ def test_vcvs_in_loop_and_shorted_source():
 
 
 def test_well_posed_circuits_pass():
-    c, _ = build([("V1", "a", "0", 1.0), ("R1", "a", "b", 1.0), ("D1", "b", "c", "dm"),
-                  ("B1", "c", "0", "1e-3*V(c)"), ("G1", "d", "0", "d", "0", 1e-3),
-                  ("R2", "d", "c", 1.0)], models={"dm": DiodeModel("dm")})
+    c, _ = build(
+        [
+            ("V1", "a", "0", 1.0),
+            ("R1", "a", "b", 1.0),
+            ("D1", "b", "c", "dm"),
+            ("B1", "c", "0", "1e-3*V(c)"),
+            ("G1", "d", "0", "d", "0", 1e-3),
+            ("R2", "d", "c", 1.0),
+        ],
+        models={"dm": DiodeModel("dm")},
+    )
     check_topology(c)  # no exception
 
 
@@ -110,9 +139,16 @@ def test_factorizer_reuses_ordering_and_solves_blocks():
 
 
 def test_convergence_error_names_worst_node_and_strategies():
-    c, _ = build([("V1", "a", "0", 5.0), ("R1", "a", "b", 10.0), ("D1", "b", "0", "dm"),
-                  ("D2", "b", "c", "dm"), ("R2", "c", "0", 10.0)],
-                 models={"dm": DiodeModel("dm")})
+    c, _ = build(
+        [
+            ("V1", "a", "0", 5.0),
+            ("R1", "a", "b", 10.0),
+            ("D1", "b", "0", "dm"),
+            ("D2", "b", "c", "dm"),
+            ("R2", "c", "0", 10.0),
+        ],
+        models={"dm": DiodeModel("dm")},
+    )
     with pytest.raises(ConvergenceError) as e:
         solve_dc(c, Options(itl1=2))
     msg = str(e.value)
@@ -140,8 +176,10 @@ def test_overflowing_bsource_is_named_without_numpy_warnings():
 
 
 def test_nonconvergent_dc_point_names_diodes():
-    text = ("t\nV1 a 0 5\nR1 a b 10\nD1 b 0 dm\nD2 b c dm\nR2 c 0 10\n.model dm d(is=1e-14)\n"
-            ".options itl1=3 itl2=2\n.dc v1 0 5 1\n.end\n")
+    text = (
+        "t\nV1 a 0 5\nR1 a b 10\nD1 b 0 dm\nD2 b c dm\nR2 c 0 10\n.model dm d(is=1e-14)\n"
+        ".options itl1=3 itl2=2\n.dc v1 0 5 1\n.end\n"
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with pytest.raises(ConvergenceError) as e:
@@ -156,8 +194,10 @@ def test_gmin_or_source_stepping_rescues_newton(monkeypatch):
     # force plain Newton to fail so that the fallbacks must find the answer
     from xbar.spice import newton as nw
 
-    c, _ = build([("V1", "a", "0", 5.0), ("R1", "a", "b", 1e3), ("D1", "b", "0", "dm")],
-                 models={"dm": DiodeModel("dm")})
+    c, _ = build(
+        [("V1", "a", "0", 5.0), ("R1", "a", "b", 1e3), ("D1", "b", "0", "dm")],
+        models={"dm": DiodeModel("dm")},
+    )
     ref = solve_dc(c).voltage("b")
     orig = nw.DCSystem.newton
 
@@ -182,7 +222,14 @@ def test_gmin_or_source_stepping_rescues_newton(monkeypatch):
 
 def test_structurally_singular_nonlinear_circuit_is_singular_not_convergence():
     # E1 forces V(b) - V(b) = 0: no topology rule catches it, the factorisation does
-    c, _ = build([("V1", "a", "0", 1.0), ("R1", "a", "b", 1e3), ("E1", "b", "0", "b", "0", 1.0),
-                  ("D1", "b", "0", "dm")], models={"dm": DiodeModel("dm")})
+    c, _ = build(
+        [
+            ("V1", "a", "0", 1.0),
+            ("R1", "a", "b", 1e3),
+            ("E1", "b", "0", "b", "0", 1.0),
+            ("D1", "b", "0", "dm"),
+        ],
+        models={"dm": DiodeModel("dm")},
+    )
     with pytest.raises(SingularCircuitError, match="e1#branch"):
         solve_dc(c)

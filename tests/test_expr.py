@@ -91,8 +91,13 @@ def _points(rng, n=200):
     a = rng.uniform(-1.3, 1.3, n)
     b = rng.uniform(-1.3, 1.3, n)
     # keep away from kinks and poles for the finite differences
-    ok = (np.abs(a) > 0.05) & (np.abs(b) > 0.05) & (np.abs(a - b) > 0.05) & \
-        (np.abs(2 * a - b) > 0.05) & (np.abs(a - 0.1) > 0.05)
+    ok = (
+        (np.abs(a) > 0.05)
+        & (np.abs(b) > 0.05)
+        & (np.abs(a - b) > 0.05)
+        & (np.abs(2 * a - b) > 0.05)
+        & (np.abs(a - 0.1) > 0.05)
+    )
     return a[ok], b[ok]
 
 
@@ -117,10 +122,11 @@ def test_derivatives_match_finite_differences(text):
         minus = dict(volt)
         plus[node] = volt[node] + h
         minus[node] = volt[node] - h
-        fd = (e.evaluate(controls(plus["a"], plus["b"]))[0]
-              - e.evaluate(controls(minus["a"], minus["b"]))[0]) / (2 * h)
-        ad = sum(d * ((p == node) - (q == node)) for d, (p, q) in zip(ds, e.controls,
-                                                                        strict=True))
+        fd = (
+            e.evaluate(controls(plus["a"], plus["b"]))[0]
+            - e.evaluate(controls(minus["a"], minus["b"]))[0]
+        ) / (2 * h)
+        ad = sum(d * ((p == node) - (q == node)) for d, (p, q) in zip(ds, e.controls, strict=True))
         np.testing.assert_allclose(ad, fd, rtol=1e-6, atol=1e-7, err_msg=text)
 
 

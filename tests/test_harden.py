@@ -51,26 +51,43 @@ def assert_clean(rc, err, *needles):
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cls, base", [
-    (NetlistError, ValueError), (CircuitError, ValueError), (ConvergenceError, RuntimeError),
-    (ShapeError, ValueError), (ValueRangeError, ValueError), (ConfigError, ValueError),
-    (UnknownFieldError, TypeError), (UnknownFieldError, ConfigError),
-    (InputTypeError, TypeError), (ModelError, ValueError), (ResourceError, MemoryError),
-])
+@pytest.mark.parametrize(
+    "cls, base",
+    [
+        (NetlistError, ValueError),
+        (CircuitError, ValueError),
+        (ConvergenceError, RuntimeError),
+        (ShapeError, ValueError),
+        (ValueRangeError, ValueError),
+        (ConfigError, ValueError),
+        (UnknownFieldError, TypeError),
+        (UnknownFieldError, ConfigError),
+        (InputTypeError, TypeError),
+        (ModelError, ValueError),
+        (ResourceError, MemoryError),
+    ],
+)
 def test_error_classes_subclass_builtins(cls, base):
     assert issubclass(cls, XbarError) and issubclass(cls, base)
     assert cls.__name__ in xbar.__all__
 
 
-BAD_BYTES = [b"\xff\xfeadc_bits = 4\n", b"adc_bits = 4 # caf\xe9\n",
-             "adc_bits = 4\n".encode("utf-16"), b"\x80\x81\x82"]
+BAD_BYTES = [
+    b"\xff\xfeadc_bits = 4\n",
+    b"adc_bits = 4 # caf\xe9\n",
+    "adc_bits = 4\n".encode("utf-16"),
+    b"\x80\x81\x82",
+]
 
 
 @pytest.mark.parametrize("data", BAD_BYTES)
-@pytest.mark.parametrize("command", [
-    ["infer", "--limit", "5"],
-    ["sweep", "--field", "adc_bits", "--values", "4", "--limit", "5", "--serial"],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["infer", "--limit", "5"],
+        ["sweep", "--field", "adc_bits", "--values", "4", "--limit", "5", "--serial"],
+    ],
+)
 def test_non_utf8_config_is_named(command, data, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "bad.toml").write_bytes(data)
@@ -80,13 +97,16 @@ def test_non_utf8_config_is_named(command, data, tmp_path, capsys, monkeypatch):
         xbar.network.AnalogConfig.from_toml(tmp_path / "bad.toml")
 
 
-@pytest.mark.parametrize("flags", [
-    ["--v-read", "1e6", "--device", "sinh", "--r-row", "1"],
-    ["--v-read", "1e300", "--device", "sinh", "--r-row", "1"],
-    ["--v-read", "50", "--device-k", "1e3", "--device", "sinh", "--r-col", "2"],
-    ["--v-read", "1e3", "--device", "sinh"],
-    ["--g-max", "1e308", "--v-read", "10"],
-])
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--v-read", "1e6", "--device", "sinh", "--r-row", "1"],
+        ["--v-read", "1e300", "--device", "sinh", "--r-row", "1"],
+        ["--v-read", "50", "--device-k", "1e3", "--device", "sinh", "--r-col", "2"],
+        ["--v-read", "1e3", "--device", "sinh"],
+        ["--g-max", "1e308", "--v-read", "10"],
+    ],
+)
 def test_numeric_overflow_in_inference_is_an_error(flags, capsys):
     rc, _, err = cli(["infer", "--limit", "5", "--no-progress", *flags], capsys)
     assert_clean(rc, err)
@@ -97,20 +117,23 @@ def _npz(path, **arrays):
     return str(path)
 
 
-@pytest.mark.parametrize("make, needle", [
-    (lambda p: _npz(p / "a.npz", G=np.ones(4)), "2-D"),
-    (lambda p: _npz(p / "a.npz", G=np.ones((2, 2, 2))), "2-D"),
-    (lambda p: _npz(p / "a.npz", G=np.ones((0, 3))), "at least one cell"),
-    (lambda p: _npz(p / "a.npz", G=np.array(1e-5)), "2-D"),
-    (lambda p: _npz(p / "a.npz", G=np.ones((2, 2)) * (1e-5 + 1e-6j)), "complex"),
-    (lambda p: _npz(p / "a.npz", G=np.array([["a", "b"]])), "'G'"),
-    (lambda p: _npz(p / "a.npz", G=np.array([[None]], dtype=object)), "pickled"),
-    (lambda p: _npz(p / "a.npz"), "no arrays"),
-    (lambda p: (np.save(p / "a.npy", np.ones((2, 2))), str(p / "a.npy"))[1], ".npy"),
-    (lambda p: ((p / "a.npz").write_bytes(b"PK\x03\x04junk"), str(p / "a.npz"))[1], "a.npz"),
-    (lambda p: ((p / "a.npz").write_text("hello"), str(p / "a.npz"))[1], "not an .npz"),
-    (lambda p: str(p / "missing.npz"), "does not exist"),
-])
+@pytest.mark.parametrize(
+    "make, needle",
+    [
+        (lambda p: _npz(p / "a.npz", G=np.ones(4)), "2-D"),
+        (lambda p: _npz(p / "a.npz", G=np.ones((2, 2, 2))), "2-D"),
+        (lambda p: _npz(p / "a.npz", G=np.ones((0, 3))), "at least one cell"),
+        (lambda p: _npz(p / "a.npz", G=np.array(1e-5)), "2-D"),
+        (lambda p: _npz(p / "a.npz", G=np.ones((2, 2)) * (1e-5 + 1e-6j)), "complex"),
+        (lambda p: _npz(p / "a.npz", G=np.array([["a", "b"]])), "'G'"),
+        (lambda p: _npz(p / "a.npz", G=np.array([[None]], dtype=object)), "pickled"),
+        (lambda p: _npz(p / "a.npz"), "no arrays"),
+        (lambda p: (np.save(p / "a.npy", np.ones((2, 2))), str(p / "a.npy"))[1], ".npy"),
+        (lambda p: ((p / "a.npz").write_bytes(b"PK\x03\x04junk"), str(p / "a.npz"))[1], "a.npz"),
+        (lambda p: ((p / "a.npz").write_text("hello"), str(p / "a.npz"))[1], "not an .npz"),
+        (lambda p: str(p / "missing.npz"), "does not exist"),
+    ],
+)
 def test_crossbar_conductance_files(make, needle, tmp_path, capsys):
     path = make(tmp_path)
     rc, _, err = cli(["crossbar", "--conductances", path], capsys)
@@ -139,7 +162,8 @@ def test_crossbar_api_rejects_non_real_arrays(where, value, cls, needle):
             return xbar.Crossbar(G4, value, 1.0)
         if where == "V":
             return xbar.Crossbar(G4, 1.0, 1.0).solve(
-                value if not isinstance(value, np.ndarray) else value[0])
+                value if not isinstance(value, np.ndarray) else value[0]
+            )
         if where == "Sinh.k":
             return xbar.Sinh(value)
         return xbar.Crossbar(G4, 1.0, 1.0, selector=xbar.Exponential(0.1), g_selector=value)
@@ -158,11 +182,22 @@ def test_empty_batch_is_refused(V):
         xbar.Crossbar(G4, 1.0, 1.0).solve(V)
 
 
-@pytest.mark.parametrize("field, value", [
-    ("reltol", -1e-3), ("reltol", 0.0), ("reltol", 2.0), ("reltol", float("nan")),
-    ("abstol", -1.0), ("vntol", 0.0), ("gmin", -1e-12), ("itl1", 0), ("itl1", 2.5),
-    ("temp", -300.0), ("reltol", "1e-3"),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("reltol", -1e-3),
+        ("reltol", 0.0),
+        ("reltol", 2.0),
+        ("reltol", float("nan")),
+        ("abstol", -1.0),
+        ("vntol", 0.0),
+        ("gmin", -1e-12),
+        ("itl1", 0),
+        ("itl1", 2.5),
+        ("temp", -300.0),
+        ("reltol", "1e-3"),
+    ],
+)
 def test_crossbar_options_checked_where_given(field, value):
     import dataclasses
 
@@ -216,14 +251,31 @@ def test_cli_memory_and_internal_errors(monkeypatch, capsys):
     assert rc == 70 and "internal error" in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("argv, needle", [
-    (["crossbar", "--rows", "4", "--cols", "4", "--plot", "{missing}/x.png"], "does not exist"),
-    (["sweep", "--field", "adc_bits", "--values", "4", "--out", "{missing}/s.csv"],
-     "does not exist"),
-    (["sweep", "--field", "adc_bits", "--values", "4", "--plot", "{missing}/s.png",
-      "--out", "{tmp}/s.csv"], "does not exist"),
-    (["train", "--out", "{missing}/m", "--epochs", "1"], "does not exist"),
-])
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["crossbar", "--rows", "4", "--cols", "4", "--plot", "{missing}/x.png"], "does not exist"),
+        (
+            ["sweep", "--field", "adc_bits", "--values", "4", "--out", "{missing}/s.csv"],
+            "does not exist",
+        ),
+        (
+            [
+                "sweep",
+                "--field",
+                "adc_bits",
+                "--values",
+                "4",
+                "--plot",
+                "{missing}/s.png",
+                "--out",
+                "{tmp}/s.csv",
+            ],
+            "does not exist",
+        ),
+        (["train", "--out", "{missing}/m", "--epochs", "1"], "does not exist"),
+    ],
+)
 def test_missing_output_folder_before_work(argv, needle, tmp_path, capsys):
     missing = tmp_path / "no" / "such"
     argv = [a.format(missing=missing, tmp=tmp_path) for a in argv]
@@ -245,13 +297,16 @@ def test_missing_output_folder_api(tmp_path):
     assert not missing.exists()
 
 
-@pytest.mark.parametrize("make", [
-    lambda C: C(adc_bit=3),
-    lambda C: C(adc_bits=4, bogus=1),
-    lambda C: C().replace(adc_bit=3),
-    lambda C: C.from_dict({"ADC_BITS": 3}),
-    lambda C: C(*range(100)),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda C: C(adc_bit=3),
+        lambda C: C(adc_bits=4, bogus=1),
+        lambda C: C().replace(adc_bit=3),
+        lambda C: C.from_dict({"ADC_BITS": 3}),
+        lambda C: C(*range(100)),
+    ],
+)
 def test_unknown_analog_config_field_in_api(make):
     from xbar.network import AnalogConfig
 
@@ -342,7 +397,7 @@ def test_pickled_arrays_are_never_loaded(tmp_path, capsys):
     assert_clean(rc, err, "d.npz", "pickled objects are never loaded")
 
 
-@pytest.mark.parametrize("ahead", [1, 97, 10 ** 9])
+@pytest.mark.parametrize("ahead", [1, 97, 10**9])
 def test_model_from_the_future_is_refused(ahead, tmp_path, capsys):
     from xbar.network.model import FORMAT_VERSION
 
@@ -356,20 +411,22 @@ def test_model_from_the_future_is_refused(ahead, tmp_path, capsys):
     assert_clean(rc, err, f"version {version}", f"version {FORMAT_VERSION}", "m.json")
 
 
-@pytest.mark.parametrize("layer, field, value, needle", [
-    (0, "kernel", "3", "kernel"),
-    (0, "kernel", 0, "kernel"),
-    (0, "in_channels", True, "'in_channels'"),
-    (0, "bogus", 1, "'bogus'"),
-    (0, "in_channels", None, "'in_channels'"),  # None: delete the field
-    (6, "n_out", -3, "'n_out'"),
-    (6, "n_in", 2.5, "'n_in'"),
-    (4, "size", [2], "size"),
-    (6, "n_out", 10 ** 12, "'n_out'"),  # arrays that cannot fit in memory
-    (0, "out_channels", 10 ** 13, "'out_channels'"),
-])
-def test_bad_layer_description_names_layer_and_field(layer, field, value, needle, tmp_path,
-                                                     capsys):
+@pytest.mark.parametrize(
+    "layer, field, value, needle",
+    [
+        (0, "kernel", "3", "kernel"),
+        (0, "kernel", 0, "kernel"),
+        (0, "in_channels", True, "'in_channels'"),
+        (0, "bogus", 1, "'bogus'"),
+        (0, "in_channels", None, "'in_channels'"),  # None: delete the field
+        (6, "n_out", -3, "'n_out'"),
+        (6, "n_in", 2.5, "'n_in'"),
+        (4, "size", [2], "size"),
+        (6, "n_out", 10**12, "'n_out'"),  # arrays that cannot fit in memory
+        (0, "out_channels", 10**13, "'out_channels'"),
+    ],
+)
+def test_bad_layer_description_names_layer_and_field(layer, field, value, needle, tmp_path, capsys):
     base = _saved_model(tmp_path)
     j = base.with_suffix(".json")
     cfg = json.loads(j.read_text())
@@ -397,13 +454,18 @@ def test_infer_says_when_nothing_analog_was_simulated(capsys):
     assert "nothing analog" in json.loads(out)["notes"][0]
 
 
-@pytest.mark.parametrize("flags, identical", [
-    (["--adc-bits", "6", "--repeats", "3"], True),
-    (["--r-row", "1", "--repeats", "2"], True),
-    (["--programming-error", "weight_range", "--programming-sigma", "0.1", "--repeats", "2"],
-     False),
-    (["--read-noise-sigma", "0.01", "--repeats", "2"], False),
-])
+@pytest.mark.parametrize(
+    "flags, identical",
+    [
+        (["--adc-bits", "6", "--repeats", "3"], True),
+        (["--r-row", "1", "--repeats", "2"], True),
+        (
+            ["--programming-error", "weight_range", "--programming-sigma", "0.1", "--repeats", "2"],
+            False,
+        ),
+        (["--read-noise-sigma", "0.01", "--repeats", "2"], False),
+    ],
+)
 def test_infer_says_when_chips_are_identical(flags, identical, capsys):
     rc, out, err = cli(["infer", "--limit", "10", "--no-progress", *flags], capsys)
     assert rc == 0
@@ -414,10 +476,21 @@ def test_layer_table_aligned_for_any_number():
     from xbar.cli.infer import layer_table
     from xbar.network.evaluate import LayerStats
 
-    stats = [LayerStats("a", 9, 8, 1, 1, 72, rel_error=0.5, clip_fraction=0.0),
-             LayerStats("a_very_long_layer_name_indeed", 123456789, 10 ** 12, 99999, 1, 1,
-                         rel_error=12345.678, clip_fraction=1.0, adc_ranges=[1e-5, 2e-5]),
-             LayerStats("c", 1, 1, 1, 1, 1, rel_error=float("nan"), clip_fraction=1e-300)]
+    stats = [
+        LayerStats("a", 9, 8, 1, 1, 72, rel_error=0.5, clip_fraction=0.0),
+        LayerStats(
+            "a_very_long_layer_name_indeed",
+            123456789,
+            10**12,
+            99999,
+            1,
+            1,
+            rel_error=12345.678,
+            clip_fraction=1.0,
+            adc_ranges=[1e-5, 2e-5],
+        ),
+        LayerStats("c", 1, 1, 1, 1, 1, rel_error=float("nan"), clip_fraction=1e-300),
+    ]
     lines = layer_table(stats).splitlines()
     header = lines[0]
     for col in ("n_in", "n_out", "tiles", "rel.err", "clip"):
@@ -452,8 +525,19 @@ def test_crossbar_summary_and_plot_share_the_error_normalisation(tmp_path, capsy
     rng = np.random.default_rng(0)
     G = rng.uniform(1e-6, 1e-4, (6, 5))
     np.savez(tmp_path / "g.npz", G=G)
-    rc, out, _ = cli(["crossbar", "--conductances", str(tmp_path / "g.npz"), "--r-wire", "5",
-                      "--json", "--seed", "3"], capsys)
+    rc, out, _ = cli(
+        [
+            "crossbar",
+            "--conductances",
+            str(tmp_path / "g.npz"),
+            "--r-wire",
+            "5",
+            "--json",
+            "--seed",
+            "3",
+        ],
+        capsys,
+    )
     assert rc == 0
     report = json.loads(out)
     V = np.random.default_rng(3).uniform(0.0, 0.3, (1, 6))
@@ -465,14 +549,17 @@ def test_crossbar_summary_and_plot_share_the_error_normalisation(tmp_path, capsy
     assert np.allclose(plotted, 100 * err[0], rtol=1e-6)
 
 
-@pytest.mark.parametrize("argv, needle", [
-    (["infer", "--g-min", "-1e-6"], "g_min=-1e-06"),
-    (["infer", "--r-row", "-1"], "r_row=-1"),
-    (["infer", "--seed", "-3"], "seed=-3"),
-    (["infer", "--drift-time", "-1.5E3"], "drift_time=-1500"),
-    (["infer", "--programming-sigma", "-.5"], "programming_sigma=-0.5"),
-    (["sweep", "--field", "adc_bits", "--values", "4", "--g-min", "-1e-6"], "g_min=-1e-06"),
-])
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["infer", "--g-min", "-1e-6"], "g_min=-1e-06"),
+        (["infer", "--r-row", "-1"], "r_row=-1"),
+        (["infer", "--seed", "-3"], "seed=-3"),
+        (["infer", "--drift-time", "-1.5E3"], "drift_time=-1500"),
+        (["infer", "--programming-sigma", "-.5"], "programming_sigma=-0.5"),
+        (["sweep", "--field", "adc_bits", "--values", "4", "--g-min", "-1e-6"], "g_min=-1e-06"),
+    ],
+)
 def test_negative_numbers_as_flag_values(argv, needle, capsys):
     rc, _, err = cli([*argv, "--limit", "5"], capsys)
     assert_clean(rc, err, needle)
@@ -483,20 +570,31 @@ def test_negative_number_joining_keeps_other_arguments():
     from xbar.cli import join_negative_values
 
     assert join_negative_values(["crossbar", "--r-wire", "-1", "--json"]) == [
-        "crossbar", "--r-wire=-1", "--json"]
+        "crossbar",
+        "--r-wire=-1",
+        "--json",
+    ]
     assert join_negative_values(["infer", "--ideal", "--limit", "5"]) == [
-        "infer", "--ideal", "--limit", "5"]
+        "infer",
+        "--ideal",
+        "--limit",
+        "5",
+    ]
     assert join_negative_values(["x", "--a=-1", "-2"]) == ["x", "--a=-1", "-2"]
 
 
-@pytest.mark.parametrize("row", ["0,4,x,0.5,1", "0,4,0,abc,1", "0,4,-1,0.5,1",
-                                 "0,4,99999999999,0.5,1", "0,4,0,0.5,nan-ish"])
+@pytest.mark.parametrize(
+    "row",
+    ["0,4,x,0.5,1", "0,4,0,abc,1", "0,4,-1,0.5,1", "0,4,99999999999,0.5,1", "0,4,0,0.5,nan-ish"],
+)
 def test_damaged_sweep_csv_names_the_row(row, tmp_path):
     from xbar.network.sweep import read_sweep
 
     path = tmp_path / "r.csv"
-    path.write_text("# xbar sweep v1\n# fingerprint: x\npoint,adc_bits,chip,accuracy,seconds\n"
-                    f"0,4,0,0.5,1\n{row}\n")
+    path.write_text(
+        "# xbar sweep v1\n# fingerprint: x\npoint,adc_bits,chip,accuracy,seconds\n"
+        f"0,4,0,0.5,1\n{row}\n"
+    )
     with pytest.raises(ConfigError, match="data row 2"):
         read_sweep(path)
 
@@ -509,8 +607,7 @@ def test_complex_inputs_never_lose_their_imaginary_part(use):
         if use == "plot":
             xbar.plot.plot_output_error(xb, V)
         elif use == "linearized":
-            xbar.Crossbar(G4, 1.0, 1.0, device=xbar.Sinh(3.0)).linearize(np.full(4, 0.1)
-                                                                         ).output(V)
+            xbar.Crossbar(G4, 1.0, 1.0, device=xbar.Sinh(3.0)).linearize(np.full(4, 0.1)).output(V)
         elif use == "reference":
             from xbar.crossbar import reference
 
@@ -546,8 +643,7 @@ def _api_misuse_cases():
         "sweep axis scalar": lambda: sweep(m, cfg, {"adc_bits": 4}, **kw),
         "sweep axis text": lambda: sweep(m, cfg, {"mapping": "offset"}, **kw),
         "sweep workers text": lambda: sweep(m, cfg, {"adc_bits": [4]}, workers="x", **kw),
-        "sweep limit text": lambda: sweep(m, cfg, {"adc_bits": [4]}, executor="serial",
-                                          limit="x"),
+        "sweep limit text": lambda: sweep(m, cfg, {"adc_bits": [4]}, executor="serial", limit="x"),
         "sweep config None": lambda: sweep(m, None, {"adc_bits": [4]}, **kw),
         "read_sweep None": lambda: read_sweep(None),
         "plot_sweep None": lambda: plot_sweep(None),
@@ -576,15 +672,23 @@ def test_input_clipping_at_the_dac_is_counted_and_told(capsys):
     assert all(0 <= s.input_clip_fraction <= 1 for s in few.layer_stats)
     analog = evaluate(m, AnalogConfig(calibration_size=2, r_row=1.0), limit=20)
     assert all(s.input_clip_fraction == 0 for s in analog.layer_stats)  # nothing quantised
-    rc, _, err = cli(["infer", "--dac-bits", "4", "--calibration-size", "2", "--limit", "100",
-                      "--no-progress"], capsys)
+    rc, _, err = cli(
+        ["infer", "--dac-bits", "4", "--calibration-size", "2", "--limit", "100", "--no-progress"],
+        capsys,
+    )
     assert rc == 0 and "exceeded the calibrated input range" in err
 
 
-@pytest.mark.parametrize("flags, needle", [
-    (["--seed", "-1"], "seed"), (["--epochs", "-1"], "epochs"), (["--lr", "nan"], "lr"),
-    (["--train-noise", "-0.1"], "train_noise"), (["--batch-size", "0"], "batch_size"),
-])
+@pytest.mark.parametrize(
+    "flags, needle",
+    [
+        (["--seed", "-1"], "seed"),
+        (["--epochs", "-1"], "epochs"),
+        (["--lr", "nan"], "lr"),
+        (["--train-noise", "-0.1"], "train_noise"),
+        (["--batch-size", "0"], "batch_size"),
+    ],
+)
 def test_train_cli_bad_values(flags, needle, tmp_path, capsys):
     rc, _, err = cli(["train", *flags, "--out", str(tmp_path / "m")], capsys)
     assert_clean(rc, err, needle)

@@ -7,16 +7,25 @@ import numpy as np
 import pytest
 
 import xbar
-from xbar.crossbar import _ladder
+from xbar.crossbar import ladder
 from xbar.crossbar.input_switched import build_system, pattern_conductances
 from xbar.errors import ConfigError, ShapeError, ValueRangeError
 from xbar.validation.cases_input_switched import IswSpec, dense_nodal
 
 
 def make(spec: IswSpec, G):
-    return xbar.Crossbar(G, r_col=spec.r_bl, r_driver=spec.r_driver, r_sense=spec.r_sense,
-                         r_access=spec.r_on, topology="input_switched", r_source=spec.r_src,
-                         source_end=spec.source_end, sense=spec.sense, v_read=0.3)
+    return xbar.Crossbar(
+        G,
+        r_col=spec.r_bl,
+        r_driver=spec.r_driver,
+        r_sense=spec.r_sense,
+        r_access=spec.r_on,
+        topology="input_switched",
+        r_source=spec.r_src,
+        source_end=spec.source_end,
+        sense=spec.sense,
+        v_read=0.3,
+    )
 
 
 @pytest.mark.parametrize("source_end", ["top", "bottom"])
@@ -58,8 +67,8 @@ def test_numba_kernel_matches_numpy_twin_with_zero_resistances():
     seg_s[rng.random(seg_s.shape) < 0.3] = 0.0  # exact zero-resistance segments
     seg_b[rng.random(seg_b.shape) < 0.3] = 0.0
     for at_start in (True, False):
-        a = _ladder.ladder_numpy(g, bits, seg_s, seg_b, at_start, 0.2)
-        b = _ladder.ladder_numba(g, bits, seg_s, seg_b, at_start, 0.2)
+        a = ladder.ladder_numpy(g, bits, seg_s, seg_b, at_start, 0.2)
+        b = ladder.ladder_numba(g, bits, seg_s, seg_b, at_start, 0.2)
         np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-22)
 
 
@@ -68,14 +77,12 @@ def test_ideal_lines_closed_forms():
     G = rng.uniform(1e-6, 1e-4, (16, 4))
     bits = rng.integers(0, 2, (6, 16)).astype(float)
     xb = xbar.Crossbar(G, topology="input_switched", r_access=1e3, v_read=0.2)
-    np.testing.assert_allclose(xb.solve(bits).output, 0.2 * bits @ (1 / (1 / G + 1e3)),
-                               rtol=1e-13)
+    np.testing.assert_allclose(xb.solve(bits).output, 0.2 * bits @ (1 / (1 / G + 1e3)), rtol=1e-13)
     # ideal wires but driver and sense resistors: one loop per column
     xb = xbar.Crossbar(G, r_driver=100.0, r_sense=50.0, topology="input_switched", v_read=0.2)
     gsum = bits @ G
     expect = 0.2 / (150.0 + 1 / np.where(gsum > 0, gsum, np.inf))
-    np.testing.assert_allclose(xb.solve(bits).output, np.where(gsum > 0, expect, 0),
-                               rtol=1e-12)
+    np.testing.assert_allclose(xb.solve(bits).output, np.where(gsum > 0, expect, 0), rtol=1e-12)
 
 
 def test_pattern_cache_solves_each_pattern_once():
@@ -93,7 +100,7 @@ def test_pattern_cache_solves_each_pattern_once():
     T2 = pattern_conductances(xb.setup(), bits, cache)
     np.testing.assert_array_equal(T2, T)
     assert len(cache) == len({r.tobytes() for r in bits}) >= n0
-    xb.G = G * 2   # replacing G forgets the cached patterns
+    xb.G = G * 2  # replacing G forgets the cached patterns
     assert "patterns" not in xb._cache
 
 
@@ -101,9 +108,17 @@ def test_netlist_export_runs_in_xbars_engine():
     rng = np.random.default_rng(7)
     G = rng.uniform(1e-5, 1e-4, (5, 3))
     for r_wire in (0.0, 4.0):
-        xb = xbar.Crossbar(G, r_col=r_wire, r_sense=10.0, r_driver=5.0, r_access=800.0,
-                           topology="input_switched", r_source=r_wire, source_end="top",
-                           v_read=0.2)
+        xb = xbar.Crossbar(
+            G,
+            r_col=r_wire,
+            r_sense=10.0,
+            r_driver=5.0,
+            r_access=800.0,
+            topology="input_switched",
+            r_source=r_wire,
+            source_end="top",
+            v_read=0.2,
+        )
         b = np.array([1, 0, 1, 1, 0])
         op = xbar.solve_dc(xbar.read_netlist(xb.to_netlist(None, b)))
         got = np.array([op.current(f"vsense{j}_b") for j in range(3)]).ravel()
@@ -112,11 +127,18 @@ def test_netlist_export_runs_in_xbars_engine():
 
 def test_system_is_plain_data_in_sweep_order():
     G = np.arange(1, 7, dtype=float).reshape(3, 2) * 1e-5
-    xb = xbar.Crossbar(G, r_col=1.0, topology="input_switched", r_source=2.0, sense="top",
-                       source_end="top", r_driver=5.0)
+    xb = xbar.Crossbar(
+        G,
+        r_col=1.0,
+        topology="input_switched",
+        r_source=2.0,
+        sense="top",
+        source_end="top",
+        r_driver=5.0,
+    )
     s = xb.setup()
     assert s is build_system(xb) or s.reversed == build_system(xb).reversed
-    assert s.reversed and not s.source_at_start           # source at the sense end
+    assert s.reversed and not s.source_at_start  # source at the sense end
     np.testing.assert_allclose(s.g, G[::-1])
     assert s.seg_s[0, -1] == 2.0 + 5.0 and s.seg_b[0, 0] == 1.0
 
@@ -141,8 +163,12 @@ def test_input_switched_errors():
         xb.solve([1, 0.5, 0, 1])
     with pytest.raises(ShapeError, match="input bits have shape"):
         xb.solve([1, 0])
-    for call in (xb.transfer_matrix, xb.aspreconditioner, xb.power_forms,
-                 lambda: xb.linearize([1, 0, 0, 1])):
+    for call in (
+        xb.transfer_matrix,
+        xb.aspreconditioner,
+        xb.power_forms,
+        lambda: xb.linearize([1, 0, 0, 1]),
+    ):
         with pytest.raises(ConfigError, match="input-switched"):
             call()
     with pytest.raises(ConfigError, match="pattern_conductances"):
@@ -154,8 +180,9 @@ def test_input_switched_errors():
 def test_network_config_checks_input_switched_fields():
     from xbar.network import AnalogConfig
 
-    ok = AnalogConfig(array_topology="input_switched", input_mode="bit_serial", r_source=2.0,
-                      r_col=2.0, r_on=1e3).validate()
+    ok = AnalogConfig(
+        array_topology="input_switched", input_mode="bit_serial", r_source=2.0, r_col=2.0, r_on=1e3
+    ).validate()
     assert ok.parasitics
     assert ok.as_ideal().array_topology == "crossbar"
     with pytest.raises(ConfigError, match="array_topology.*one input bit per read"):
@@ -163,11 +190,11 @@ def test_network_config_checks_input_switched_fields():
     with pytest.raises(ConfigError, match="r_source.*input_switched"):
         AnalogConfig(r_source=1.0).validate()
     with pytest.raises(ConfigError, match="r_row.*must be 0"):
-        AnalogConfig(array_topology="input_switched", input_mode="bit_serial",
-                     r_row=1.0).validate()
+        AnalogConfig(array_topology="input_switched", input_mode="bit_serial", r_row=1.0).validate()
     with pytest.raises(ConfigError, match="linear cells"):
-        AnalogConfig.from_dict(dict(array_topology="input_switched", input_mode="bit_serial",
-                                    device="sinh"))
+        AnalogConfig.from_dict(
+            dict(array_topology="input_switched", input_mode="bit_serial", device="sinh")
+        )
 
 
 def test_network_tile_solves_each_pattern_exactly_once():
@@ -175,16 +202,23 @@ def test_network_tile_solves_each_pattern_exactly_once():
     from xbar.network import AnalogConfig
     from xbar.network.tiles import Tile, TileSpec
 
-    cfg = AnalogConfig(array_topology="input_switched", input_mode="bit_serial", r_col=5.0,
-                       r_source=5.0, r_on=2e3, v_read=0.2)
+    cfg = AnalogConfig(
+        array_topology="input_switched",
+        input_mode="bit_serial",
+        r_col=5.0,
+        r_source=5.0,
+        r_on=2e3,
+        v_read=0.2,
+    )
     rng = np.random.default_rng(8)
     G = rng.uniform(1e-6, 1e-4, (20, 6))
     tile = Tile(TileSpec(0, 0, 20, 0, 3, "differential", False), G, G)
     base = rng.integers(0, 2, (5, 20)) * 0.2
     V = base[rng.integers(0, 5, 40)]
     I = tile.currents(V, cfg)
-    xb = xbar.Crossbar(G, r_col=5.0, r_access=2e3, topology="input_switched", r_source=5.0,
-                       v_read=0.2)
+    xb = xbar.Crossbar(
+        G, r_col=5.0, r_access=2e3, topology="input_switched", r_source=5.0, v_read=0.2
+    )
     np.testing.assert_allclose(I, xb.solve(V > 0).output, rtol=1e-12)
     assert len(tile._crossbar._cache["patterns"]) == len({r.tobytes() for r in V})
 
@@ -206,8 +240,13 @@ def test_network_energy_of_input_switched_reads_is_the_supplied_power():
     from xbar.network import AnalogConfig, evaluate, load_model
 
     m = load_model("default")
-    cfg = AnalogConfig(array_topology="input_switched", input_mode="bit_serial", input_bits=4,
-                       r_col=2.0, r_source=2.0)
+    cfg = AnalogConfig(
+        array_topology="input_switched",
+        input_mode="bit_serial",
+        input_bits=4,
+        r_col=2.0,
+        r_source=2.0,
+    )
     res = evaluate(m, cfg, limit=8)
     assert res.energy and res.energy["cells"] > 0
     ideal = evaluate(m, cfg.replace(r_col=0.0, r_source=0.0), limit=8)

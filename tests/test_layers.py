@@ -81,13 +81,22 @@ def test_dense_gradients():
     check_layer(layer, rng.standard_normal((3, 5)))
 
 
-@pytest.mark.parametrize("kernel,stride,padding,hw", [(3, 1, 1, (5, 5)), (3, 2, 0, (7, 6)),
-                                                      (3, 2, 1, (6, 5)), (1, 2, 0, (5, 5)),
-                                                      (2, 1, 0, (4, 3))])
+@pytest.mark.parametrize(
+    "kernel,stride,padding,hw",
+    [(3, 1, 1, (5, 5)), (3, 2, 0, (7, 6)), (3, 2, 1, (6, 5)), (1, 2, 0, (5, 5)), (2, 1, 0, (4, 3))],
+)
 def test_conv2d_gradients(kernel, stride, padding, hw):
     rng = np.random.default_rng(2)
-    layer = Conv2D(2, 3, kernel, stride=stride, padding=padding, name="c",
-                   W=rng.standard_normal((kernel, kernel, 2, 3)), b=rng.standard_normal(3))
+    layer = Conv2D(
+        2,
+        3,
+        kernel,
+        stride=stride,
+        padding=padding,
+        name="c",
+        W=rng.standard_normal((kernel, kernel, 2, 3)),
+        b=rng.standard_normal(3),
+    )
     check_layer(layer, rng.standard_normal((2, *hw, 2)))
 
 
@@ -102,7 +111,7 @@ def naive_conv(x, W, b, stride, padding):
     for n in range(B):
         for i in range(OH):
             for j in range(OW):
-                patch = xp[n, i * stride:i * stride + k, j * stride:j * stride + k, :]
+                patch = xp[n, i * stride : i * stride + k, j * stride : j * stride + k, :]
                 out[n, i, j] = np.tensordot(patch, W, axes=([0, 1, 2], [0, 1, 2])) + b
     return out
 
@@ -113,8 +122,9 @@ def test_conv2d_matches_direct_loops(stride, padding):
     W, b = rng.standard_normal((3, 3, 3, 4)), rng.standard_normal(4)
     layer = Conv2D(3, 4, 3, stride=stride, padding=padding, W=W, b=b, name="c")
     x = rng.standard_normal((2, 7, 6, 3))
-    np.testing.assert_allclose(layer.forward(x), naive_conv(x, W, b, stride, padding),
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        layer.forward(x), naive_conv(x, W, b, stride, padding), rtol=1e-12, atol=1e-12
+    )
 
 
 def test_im2col_row_and_column_order():
@@ -198,10 +208,16 @@ def test_batchnorm_statistics():
 def test_residual_gradients(projection):
     rng = np.random.default_rng(11)
     c_out = 3 if projection else 2
-    body = [BatchNorm(2, name="bn"), ReLU(name="r"),
-            Conv2D(2, c_out, 3, padding=1, W=rng.standard_normal((3, 3, 2, c_out)), name="c")]
-    sc = [Conv2D(2, c_out, 1, W=rng.standard_normal((1, 1, 2, c_out)), name="s")] \
-        if projection else None
+    body = [
+        BatchNorm(2, name="bn"),
+        ReLU(name="r"),
+        Conv2D(2, c_out, 3, padding=1, W=rng.standard_normal((3, 3, 2, c_out)), name="c"),
+    ]
+    sc = (
+        [Conv2D(2, c_out, 1, W=rng.standard_normal((1, 1, 2, c_out)), name="s")]
+        if projection
+        else None
+    )
     block = Residual(body, sc, name="blk")
     x = rng.standard_normal((2, 4, 4, 2))
     check_layer(block, x, training=True)
@@ -243,8 +259,9 @@ def test_whole_model_gradient_small_wrn():
     y = np.array([0, 2, 1])
 
     def f():
-        saved = {la.name: {k: v.copy() for k, v in la.buffers().items()}
-                 for la in model.all_layers()}
+        saved = {
+            la.name: {k: v.copy() for k, v in la.buffers().items()} for la in model.all_layers()
+        }
         loss = cross_entropy(model.forward(x, training=True), y)[0]
         for la in model.all_layers():
             for k, v in saved[la.name].items():

@@ -32,7 +32,7 @@ def reference_default_forward(model, x):
         out = np.zeros((B, H, Wd, W.shape[3]))
         for di in range(3):
             for dj in range(3):
-                out += np.einsum("bhwc,co->bhwo", xp[:, di:di + H, dj:dj + Wd, :], W[di, dj])
+                out += np.einsum("bhwc,co->bhwo", xp[:, di : di + H, dj : dj + Wd, :], W[di, dj])
         return out + b
 
     c1, c2, d = (model.layer(n) for n in ("conv1", "conv2", "dense"))
@@ -72,9 +72,11 @@ def test_mvm_hook_sees_every_matmul_layer_with_2d_rows():
         return X @ layer.W2d
 
     np.testing.assert_array_equal(model.forward(x, mvm=mvm), model.forward(x))
-    assert seen == [("conv1", "conv2d", (5 * 64, 9), (9, 8)),
-                    ("conv2", "conv2d", (5 * 64, 72), (72, 16)),
-                    ("dense", "dense", (5, 256), (256, 10))]
+    assert seen == [
+        ("conv1", "conv2d", (5 * 64, 9), (9, 8)),
+        ("conv2", "conv2d", (5 * 64, 72), (72, 16)),
+        ("dense", "dense", (5, 256), (256, 10)),
+    ]
     # the bias is added by the layer, after the hook
     zero = model.forward(x, mvm=lambda la, X: np.zeros((X.shape[0], la.W2d.shape[1])))
     np.testing.assert_allclose(zero, np.broadcast_to(model.layer("dense").b, (5, 10)))
@@ -145,8 +147,7 @@ def test_fold_batchnorm_equals_original_and_keeps_unfoldable():
     # BN right after conv0 and every inner bn2 fold; pre-activation BNs after adds stay
     assert "g1b1.bn1" not in names and not any(n.endswith(".bn2") for n in names)
     assert {"g2b1.bn1", "g3b1.bn1", "bn_final"} <= names
-    assert [la.name for la in folded.matmul_layers()] == \
-        [la.name for la in model.matmul_layers()]
+    assert [la.name for la in folded.matmul_layers()] == [la.name for la in model.matmul_layers()]
     # the original is untouched
     assert any(isinstance(la, BatchNorm) and la.name == "g1b1.bn2" for la in model.all_layers())
 
@@ -156,8 +157,11 @@ def test_fold_dense_batchnorm():
     bn = BatchNorm(3, name="bn")
     bn.running_mean, bn.running_var = rng.normal(size=3), rng.uniform(0.5, 2, 3)
     bn.gamma, bn.beta = rng.uniform(0.5, 2, 3), rng.normal(size=3)
-    m = Model([Flatten(), Dense(16, 3, W=rng.normal(size=(16, 3)), b=rng.normal(size=3)), bn],
-              (4, 4, 1), 3)
+    m = Model(
+        [Flatten(), Dense(16, 3, W=rng.normal(size=(16, 3)), b=rng.normal(size=3)), bn],
+        (4, 4, 1),
+        3,
+    )
     f = m.fold_batchnorm()
     assert not any(isinstance(la, BatchNorm) for la in f.all_layers())
     x = rng.random((3, 4, 4, 1))
@@ -195,11 +199,17 @@ def test_wrn_16_4_structure_and_forward():
 
 
 def test_pool_layers_in_models():
-    m = Model([Conv2D(1, 2, 3, padding=1), ReLU(), MaxPool2D(2), Flatten(), Dense(32, 3)],
-              (8, 8, 1), 3)
+    m = Model(
+        [Conv2D(1, 2, 3, padding=1), ReLU(), MaxPool2D(2), Flatten(), Dense(32, 3)], (8, 8, 1), 3
+    )
     assert m.forward(np.zeros((1, 8, 8, 1))).shape == (1, 3)
-    assert [la.name for la in m.all_layers()] == ["conv2d1", "relu1", "maxpool2d1", "flatten1",
-                                                 "dense1"]
+    assert [la.name for la in m.all_layers()] == [
+        "conv2d1",
+        "relu1",
+        "maxpool2d1",
+        "flatten1",
+        "dense1",
+    ]
 
 
 def test_models_pickle_for_worker_processes():

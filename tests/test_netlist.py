@@ -46,7 +46,11 @@ R99 this card is after .end and ignored
     assert c.resistors.npos.dtype == np.int64 and c.resistors.value.dtype == float
     assert c.vccs.name == ["g1"] and c.vccs.gain[0] == 1e-3
     assert (c.vccs.npos[0], c.vccs.nneg[0], c.vccs.cpos[0], c.vccs.cneg[0]) == (
-        idx["x"], 0, idx["mid"], 0)
+        idx["x"],
+        0,
+        idx["mid"],
+        0,
+    )
     assert c.vcvs.name == ["e1"] and c.vcvs.gain[0] == 2.0
     assert c.diodes.name == ["d1", "d2"]
     np.testing.assert_array_equal(c.diodes.area, [1.0, 2.0])
@@ -58,8 +62,14 @@ R99 this card is after .end and ignored
     loc = c.locations["r2"]
     assert (loc.file, loc.line, loc.column) == ("<string>", 8, 1)
     assert loc.source == "R2 mid 0 r=2.2k"
-    assert set(c.locations) == set(c.resistors.name + c.vsources.name + c.isources.name
-                                   + c.vccs.name + c.vcvs.name + c.diodes.name)
+    assert set(c.locations) == set(
+        c.resistors.name
+        + c.vsources.name
+        + c.isources.name
+        + c.vccs.name
+        + c.vcvs.name
+        + c.diodes.name
+    )
 
 
 def test_title_is_always_the_first_line_and_gnd_is_ground():
@@ -177,12 +187,32 @@ Xdef in 0 inner
 .op
 """
     )
-    assert c.node_names == ["0", "in", "x1.mid", "x1.x2.m", "x1.x2.q", "x3.mid", "x3.x2.m",
-                            "x3.x2.q", "xdef.m", "xdef.q"]
+    assert c.node_names == [
+        "0",
+        "in",
+        "x1.mid",
+        "x1.x2.m",
+        "x1.x2.q",
+        "x3.mid",
+        "x3.x2.m",
+        "x3.x2.q",
+        "xdef.m",
+        "xdef.q",
+    ]
     r = dict(zip(c.resistors.name, c.resistors.value, strict=True))
-    assert r == {"x1.x2.r1": 3e3, "x1.x2.r2": 3e3, "x1.x2.r3": 1e3, "x1.r5": 1e3,
-                 "x3.x2.r1": 2e3, "x3.x2.r2": 2e3, "x3.x2.r3": 1e3, "x3.r5": 1e3,
-                 "xdef.r1": 1e3, "xdef.r2": 1e3, "xdef.r3": 1e3}
+    assert r == {
+        "x1.x2.r1": 3e3,
+        "x1.x2.r2": 3e3,
+        "x1.x2.r3": 1e3,
+        "x1.r5": 1e3,
+        "x3.x2.r1": 2e3,
+        "x3.x2.r2": 2e3,
+        "x3.x2.r3": 1e3,
+        "x3.r5": 1e3,
+        "xdef.r1": 1e3,
+        "xdef.r2": 1e3,
+        "xdef.r3": 1e3,
+    }
     assert c.vsources.name == ["v1", "x1.x2.v9", "x3.x2.v9", "xdef.v9"]
     # pins map to the caller's nodes
     i = c.resistors.name.index("x1.x2.r1")
@@ -229,10 +259,12 @@ def test_ground_inside_subckt_is_global():
 def test_include_relative_and_nested(tmp_path):
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "models.inc").write_text(
-        "* models\n.model dd D(IS=2e-14)\n.include 'more.inc'\n")
+        "* models\n.model dd D(IS=2e-14)\n.include 'more.inc'\n"
+    )
     (tmp_path / "sub" / "more.inc").write_bytes(b".param rv=4k\r\n")  # CRLF include
     (tmp_path / "main.cir").write_text(
-        "top\n.include sub/models.inc\nV1 a 0 1\nR1 a b {rv}\nD1 b 0 dd\n.op\n")
+        "top\n.include sub/models.inc\nV1 a 0 1\nR1 a b {rv}\nD1 b 0 dd\n.op\n"
+    )
     c = read_netlist(tmp_path / "main.cir")
     assert c.resistors.value[0] == 4e3
     assert c.diodes.model[0].is_ == 2e-14
@@ -265,7 +297,15 @@ R1 a 0 1k
     )
     o = c.options
     assert (o.reltol, o.abstol, o.vntol, o.gmin, o.itl1, o.itl2, o.temp, o.tnom) == (
-        1e-9, 1e-15, 1e-12, 1e-14, 500, 200, 30.0, 30.0)
+        1e-9,
+        1e-15,
+        1e-12,
+        1e-14,
+        500,
+        200,
+        30.0,
+        30.0,
+    )
     assert isinstance(o.itl1, int)
     op, dc, dc2 = c.analyses
     assert op == Op()

@@ -162,8 +162,9 @@ def test_bare_parameter_names_are_values():
 
 # ------------------------------------------------------------------ language pieces
 def test_lib_sections_func_global_and_current_controlled_sources(tmp_path):
-    (tmp_path / "m.lib").write_text("* library\n.lib typ\n.param rt=2k\n.endl typ\n"
-                                    ".lib fast\n.param rt=1k\n.endl\n")
+    (tmp_path / "m.lib").write_text(
+        "* library\n.lib typ\n.param rt=2k\n.endl typ\n.lib fast\n.param rt=1k\n.endl\n"
+    )
     (tmp_path / "top.cir").write_text("""pieces
 .lib 'm.lib' fast
 .func mem(v, g) {g*sinh(2*v)/2}
@@ -190,9 +191,9 @@ R9 n9 0 1k
 .op
 """)
     res = solve_dc(read_netlist(tmp_path / "top.cir"))
-    assert res.voltage("n1") == pytest.approx(1.5)      # 1k from global vdd, rt = 1k
-    assert res.voltage("n6") == pytest.approx(2.0)      # F: 2 * 1 mA into 1k
-    assert res.voltage("n7") == pytest.approx(0.5)      # H: 500 ohm * 1 mA
+    assert res.voltage("n1") == pytest.approx(1.5)  # 1k from global vdd, rt = 1k
+    assert res.voltage("n6") == pytest.approx(2.0)  # F: 2 * 1 mA into 1k
+    assert res.voltage("n7") == pytest.approx(0.5)  # H: 500 ohm * 1 mA
     assert res.current("h1") == pytest.approx(-0.5e-3)
     assert res.voltage("n3") == pytest.approx(3.0)
     assert res.voltage("n8") == pytest.approx(1e-3 * math.sinh(2) / 2 * 1e3 + 0.1)
@@ -210,15 +211,18 @@ def test_deep_subcircuit_nesting_is_a_netlist_error_not_recursion():
     depth = 500
     lines = ["deep"]
     for k in range(depth):
-        lines += [f".subckt s{k} a", f"X1 a s{k + 1}" if k + 1 < depth else "R1 a 0 1k",
-                  ".ends"]
+        lines += [f".subckt s{k} a", f"X1 a s{k + 1}" if k + 1 < depth else "R1 a 0 1k", ".ends"]
     lines += ["V1 in 0 1", "X1 in s0", ".op"]
     with pytest.raises(NetlistError, match="nested more than 200 deep"):
         read_netlist("\n".join(lines) + "\n")
-    ok = ["ok"] + [x for k in range(150) for x in
-                   (f".subckt s{k} a", f"X1 a s{k + 1}" if k + 1 < 150 else "R1 a 0 1k", ".ends")]
-    assert op("\n".join(ok + ["V1 in 0 1", "X1 in s0", ".op"]) + "\n").current("v1") == \
-        pytest.approx(-1e-3)
+    ok = ["ok"] + [
+        x
+        for k in range(150)
+        for x in (f".subckt s{k} a", f"X1 a s{k + 1}" if k + 1 < 150 else "R1 a 0 1k", ".ends")
+    ]
+    assert op("\n".join(ok + ["V1 in 0 1", "X1 in s0", ".op"]) + "\n").current(
+        "v1"
+    ) == pytest.approx(-1e-3)
 
 
 def test_unterminated_subckt_names_it_and_its_line():
@@ -243,8 +247,10 @@ def test_solve_dc_needs_a_circuit():
 # ------------------------------------------------------------------ devices
 def test_diode_temperature_uses_eg_and_xti():
     # V = N Vt ln(I / IS(T) + 1), IS(T) = IS exp((T/Tnom - 1) EG/(N Vt) + XTI/N ln(T/Tnom))
-    res = op("t\n.temp 100\nI1 0 a 1m\nD1 a 0 dm\n.model dm D(IS=4E-10 EG=1.36 XTI=2.5 N=1.2)\n"
-             ".options gmin=0 reltol=1e-12 vntol=1e-15\n.op\n")
+    res = op(
+        "t\n.temp 100\nI1 0 a 1m\nD1 a 0 dm\n.model dm D(IS=4E-10 EG=1.36 XTI=2.5 N=1.2)\n"
+        ".options gmin=0 reltol=1e-12 vntol=1e-15\n.op\n"
+    )
     t, tnom = 373.15, 300.15
     vt = 1.38064852e-23 / 1.6021766208e-19 * t
     isat = 4e-10 * math.exp((t / tnom - 1) * 1.36 / (1.2 * vt) + 2.5 / 1.2 * math.log(t / tnom))
@@ -269,7 +275,7 @@ M1 d g 0 0 {m} W=10u L=2u
 """
     n = op(text.format(vd=2.5, vg=1.5, m="nm")).current("vd")
     p = op(text.format(vd=-2.5, vg=-1.5, m="pm")).current("vd")
-    want = 110e-6 / 2 * 5 * 0.8 ** 2 * (1 + 0.04 * 2.5)
+    want = 110e-6 / 2 * 5 * 0.8**2 * (1 + 0.04 * 2.5)
     junction = 1e-12 * 2.5 + 1e-14  # bulk-drain junction, reverse: gmin*V + IS (ngspice)
     assert -n == pytest.approx(want + junction, rel=1e-9)
     assert p == pytest.approx(-n, rel=1e-12)
@@ -278,10 +284,13 @@ M1 d g 0 0 {m} W=10u L=2u
     assert -linear == pytest.approx(want, rel=1e-9)
 
 
-@pytest.mark.parametrize("model,phrase", [
-    ("nm NMOS(LEVEL=8 VTO=0.5)", "LEVEL=8"),
-    ("nm NPN(BF=100)", "type NPN"),
-])
+@pytest.mark.parametrize(
+    "model,phrase",
+    [
+        ("nm NMOS(LEVEL=8 VTO=0.5)", "LEVEL=8"),
+        ("nm NPN(BF=100)", "type NPN"),
+    ],
+)
 def test_other_transistor_models_are_rejected_naming_model_and_level(model, phrase):
     with pytest.raises(NetlistError, match=phrase) as info:
         read_netlist(f"t\nV1 d 0 1\nM1 d d 0 0 nm\n.model {model}\n.op\n")
@@ -326,5 +335,6 @@ R4 a 0 1k noisy=0
 .op
 """)
     tc = 1 + 2e-3 * 60 + 1e-5 * 3600
-    np.testing.assert_allclose(c.resistors.value, [200 * 8 / 1.6, 1000 * tc, 2000, 1000],
-                               rtol=1e-12)  # ngspice: RSH (L - 2 SHORT) / (W - 2 NARROW)
+    np.testing.assert_allclose(
+        c.resistors.value, [200 * 8 / 1.6, 1000 * tc, 2000, 1000], rtol=1e-12
+    )  # ngspice: RSH (L - 2 SHORT) / (W - 2 NARROW)

@@ -57,8 +57,13 @@ CASES = [
     (T + "V1 a 0 1\n.temp 50 60\n", 3, 10, "unexpected '60'", None),
     (T + "V1 a 0 1\n.temp -300\n", 3, 7, "not above absolute zero", None),
     (T + "V1 a 0 1\n.temp {tt}\n", 3, 8, "unknown parameter 'tt'", None),
-    (T + ".subckt s p\n.temp 50\n.ends\nX1 a s\nV1 a 0 1\n", 3, 1,
-     "not allowed inside a subcircuit", None),
+    (
+        T + ".subckt s p\n.temp 50\n.ends\nX1 a s\nV1 a 0 1\n",
+        3,
+        1,
+        "not allowed inside a subcircuit",
+        None,
+    ),
     (T + "V1 a 0 1\n.foo bar\n", 3, 1, "unknown card '.foo'", None),
     # .options, .dc, .op
     (T + "V1 a 0 1\n.options rshunt=1e9\n", 3, 10, "changes the DC solution", None),
@@ -88,38 +93,72 @@ CASES = [
     (T + ".param\nV1 a 0 1\n", 2, 7, "expected <name>=<value>", ".param <name>=<value>"),
     (T + ".param a=\nV1 a 0 1\n", 2, 8, "missing value for parameter 'a'", None),
     (T + ".param a={c+1} b=2\nV1 a 0 1\n", 2, 11, "unknown parameter 'c'", None),
-    (T + ".param a={b+1}\n.param b={2*a}\nV1 a 0 1\n", 2, 11,
-     "circular parameter definition: a -> b -> a", None),
+    (
+        T + ".param a={b+1}\n.param b={2*a}\nV1 a 0 1\n",
+        2,
+        11,
+        "circular parameter definition: a -> b -> a",
+        None,
+    ),
     (T + ".param a={a+1}\nV1 a 0 1\n", 2, 11, "circular parameter definition: a -> a", None),
     (T + ".model dm D(IS={iss})\nV1 a 0 1\n", 2, 17, "unknown parameter 'iss'", None),
     (T + "V1 a 0 1\n.dc V1 0 {vmax} 0.1\n", 3, 11, "unknown parameter 'vmax'", None),
     (T + ".param a=pow(-2,0.5)\nV1 a 0 1\n", 2, 10, "negative base", None),
     # subcircuits
     (T + "X1 a b nosub\n", 2, 8, "undefined subcircuit 'nosub'", ".subckt nosub"),
-    (T + ".subckt s p q\nR1 p q 1\n.ends\nX1 a s\n", 5, 6, "has 2 pins (p q), x1 connects 1",
-     "X1 p q s"),
+    (
+        T + ".subckt s p q\nR1 p q 1\n.ends\nX1 a s\n",
+        5,
+        6,
+        "has 2 pins (p q), x1 connects 1",
+        "X1 p q s",
+    ),
     (T + ".subckt s p q\nR1 p q 1\n.ends\nX1 a b c s\n", 5, 10, "has 2 pins", None),
     (T + ".subckt s p q\nR1 p q 1\n", 2, 1, "unterminated .subckt s", ".ends s"),
     (T + "V1 a 0 1\n.ends\n", 3, 1, ".ends without a matching .subckt", None),
     (T + ".subckt s p\nR1 p 0 1\n.ends t\n", 4, 7, ".ends t closes .subckt s", None),
-    (T + ".subckt s p params: r=1\nR1 p 0 {r}\n.ends\nX1 a s q=2\n", 5, 8,
-     "has no parameter 'q'", "its parameters: r"),
-    (T + ".subckt s p params: r=1\nR1 p 0 {r}\n.ends\nX1 a s r=\n", 5, 9,
-     "missing value for parameter 'r'", None),
+    (
+        T + ".subckt s p params: r=1\nR1 p 0 {r}\n.ends\nX1 a s q=2\n",
+        5,
+        8,
+        "has no parameter 'q'",
+        "its parameters: r",
+    ),
+    (
+        T + ".subckt s p params: r=1\nR1 p 0 {r}\n.ends\nX1 a s r=\n",
+        5,
+        9,
+        "missing value for parameter 'r'",
+        None,
+    ),
     (T + ".subckt s p\nX1 p s\n.ends\nX1 a s\n", 3, 6, "recursive subcircuit", None),
-    (T + ".subckt s p\nR1 p 0 1\n.ends\n.subckt s p\nR1 p 0 1\n.ends\n", 5, 1,
-     "defined twice", None),
+    (
+        T + ".subckt s p\nR1 p 0 1\n.ends\n.subckt s p\nR1 p 0 1\n.ends\n",
+        5,
+        1,
+        "defined twice",
+        None,
+    ),
     (T + ".subckt s p p\n.ends\n", 2, 13, "listed twice", None),
-    (T + ".subckt s p\nR1 p 0 1\n.ends\nX1 a s\n.subckt t q\n.op\n.ends\nV1 a 0 1\n", 7, 1,
-     "not allowed inside a subcircuit", None),
+    (
+        T + ".subckt s p\nR1 p 0 1\n.ends\nX1 a s\n.subckt t q\n.op\n.ends\nV1 a 0 1\n",
+        7,
+        1,
+        "not allowed inside a subcircuit",
+        None,
+    ),
     # duplicates (also after flattening)
     (T + "R1 a 0 1\nr1 a 0 2\n", 3, 1, "duplicate element name 'r1'", "first defined at"),
-    (T + ".subckt s p\nR1 p 0 1\n.ends\nX1 a s\nX1 b s\n", 6, 1, "duplicate element name 'x1'",
-     None),
+    (
+        T + ".subckt s p\nR1 p 0 1\n.ends\nX1 a s\nX1 b s\n",
+        6,
+        1,
+        "duplicate element name 'x1'",
+        None,
+    ),
     # models
     (T + ".model q1 NPN(BF=100)\nM1 d g 0 0 q1\n", 3, 12, "of type NPN", None),
-    (T + ".model d1 D(IS=1e-14 IKF=1)\nV1 a 0 1\nD1 a 0 d1\n", 2, 22, "IKF=1 changes the DC",
-     None),
+    (T + ".model d1 D(IS=1e-14 IKF=1)\nV1 a 0 1\nD1 a 0 d1\n", 2, 22, "IKF=1 changes the DC", None),
     (T + ".model d1 D(IS=0)\n", 2, 1, "must be positive", None),
     (T + ".model d1 D(IS)\n", 2, 13, "expected <name>=<value>", None),
     (T + ".model d1 D(IS=1)\n.model d1 D(IS=2)\n", 3, 1, "defined twice", None),
@@ -143,7 +182,10 @@ def test_bad_netlists(text, line, column, phrase, hint):
     assert phrase in err.message, err.message
     assert err.location is not None
     assert (err.location.file, err.location.line, err.location.column) == (
-        "bad.cir", line, column), str(err)
+        "bad.cir",
+        line,
+        column,
+    ), str(err)
     if hint is not None:
         assert hint in err.hint, err.hint
     text_lines = text.split("\n")
@@ -158,8 +200,7 @@ def test_bad_netlists(text, line, column, phrase, hint):
 
 
 def test_every_error_has_a_hint_for_element_cards():
-    for text in (T + "V1 a\n", T + "G1 a 0 b\n", T + "D1 a 0\n",
-                 T + "B1 a 0\n", T + "X1\n"):
+    for text in (T + "V1 a\n", T + "G1 a 0 b\n", T + "D1 a 0\n", T + "B1 a 0\n", T + "X1\n"):
         with pytest.raises(NetlistError) as info:
             read_netlist(text)
         assert info.value.hint.startswith("expected: "), str(info.value)

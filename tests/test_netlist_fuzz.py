@@ -35,7 +35,7 @@ ALPHABET = "RVIBXDGE.{}()'=,+-*/^ \n\t0123456789kmeguapf;$*abcxyz"
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, len(BASE) - 1), st.integers(0, 6), st.text(ALPHABET, max_size=6))
 def test_mutated_netlists_fail_cleanly(pos, cut, insert):
-    text = BASE[:pos] + insert + BASE[pos + cut:]
+    text = BASE[:pos] + insert + BASE[pos + cut :]
     try:
         read_netlist(text)
     except NetlistError as err:

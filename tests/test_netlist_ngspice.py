@@ -65,17 +65,20 @@ def test_nodes_values_and_currents_match_ngspice(tmp_path, ngspice):
     names = circuit.vsources.name + circuit.vcvs.name
     assert {ngspice_name(n) for n in names} == set(ref.currents)
     for n in names:
-        assert op.current(n) == pytest.approx(ref.currents[ngspice_name(n)][0], rel=1e-9,
-                                              abs=1e-15), n
+        assert op.current(n) == pytest.approx(
+            ref.currents[ngspice_name(n)][0], rel=1e-9, abs=1e-15
+        ), n
 
 
 def test_include_and_dc_sweep_match_ngspice(tmp_path, ngspice):
     from xbar import solve_dc
 
-    _tmp(tmp_path, ".param rl=2k\n.subckt div a b\nR1 a m 1k\nR2 m b {rl}\n.ends\n",
-         "lib.inc")
-    path = _tmp(tmp_path, "sweep\n.include lib.inc\nV1 in 0 0\nI2 0 in 1m\nX1 in 0 div\n"
-                "R9 in 0 3k\n.dc V1 0 2 0.5 I2 0 2m 1m\n.end\n")
+    _tmp(tmp_path, ".param rl=2k\n.subckt div a b\nR1 a m 1k\nR2 m b {rl}\n.ends\n", "lib.inc")
+    path = _tmp(
+        tmp_path,
+        "sweep\n.include lib.inc\nV1 in 0 0\nI2 0 in 1m\nX1 in 0 div\n"
+        "R9 in 0 3k\n.dc V1 0 2 0.5 I2 0 2m 1m\n.end\n",
+    )
     circuit = read_netlist(path)
     ref = ngspice(path)
     res = solve_dc(circuit)
@@ -116,8 +119,7 @@ def test_expression_semantics_match_ngspice_bsources(tmp_path, ngspice):
         value, _ = b.expr.evaluate(v)
         # the B current flows from o_k through the source to ground: V(o_k) = -I
         got = float(value.ravel()[0])
-        assert got == pytest.approx(-ref.voltages[f"o{k}"][0], rel=1e-9, abs=1e-12), \
-            EXPRESSIONS[k]
+        assert got == pytest.approx(-ref.voltages[f"o{k}"][0], rel=1e-9, abs=1e-12), EXPRESSIONS[k]
 
 
 PARAMS = [
@@ -146,13 +148,30 @@ def test_param_expressions_match_ngspice(tmp_path, ngspice):
     circuit = read_netlist(path)
     ref = ngspice(path)
     for k in range(len(PARAMS)):
-        assert circuit.isources.value[k] == pytest.approx(ref.voltages[f"o{k}"][0], rel=1e-9), \
+        assert circuit.isources.value[k] == pytest.approx(ref.voltages[f"o{k}"][0], rel=1e-9), (
             PARAMS[k]
+        )
 
 
 def test_number_suffixes_match_ngspice(tmp_path, ngspice):
-    values = ["1e3k", "1d3", "2.2MEGohm", "1mil", "10kohm", "3.3u", "4.7n", "1.5mA", "5V",
-              ".5k", "1.", "2T", "3G", "6p", "7f", "1Meg"]
+    values = [
+        "1e3k",
+        "1d3",
+        "2.2MEGohm",
+        "1mil",
+        "10kohm",
+        "3.3u",
+        "4.7n",
+        "1.5mA",
+        "5V",
+        ".5k",
+        "1.",
+        "2T",
+        "3G",
+        "6p",
+        "7f",
+        "1Meg",
+    ]
     lines = ["suffixes"]
     for k, text in enumerate(values):
         lines.append(f"I{k} 0 o{k} {text}")
@@ -162,8 +181,7 @@ def test_number_suffixes_match_ngspice(tmp_path, ngspice):
     circuit = read_netlist(path)
     ref = ngspice(path)
     for k, text in enumerate(values):
-        assert circuit.isources.value[k] == pytest.approx(ref.voltages[f"o{k}"][0], rel=1e-9), \
-            text
+        assert circuit.isources.value[k] == pytest.approx(ref.voltages[f"o{k}"][0], rel=1e-9), text
 
 
 # .param values wherever a value goes: .model, .dc, .options; forward references and
@@ -211,8 +229,9 @@ def test_params_in_models_dc_and_options_match_ngspice(tmp_path, ngspice):
     np.testing.assert_allclose(res.sweep, ref.sweep, rtol=1e-12)
     np.testing.assert_array_equal(res.sweep, [0, 0.25, 0.5, 0.75, 1.0])
     for node in ("b", "x1.m", "x2.m"):
-        np.testing.assert_allclose(res.voltage(node), ref.voltages[node], rtol=1e-6,
-                                   atol=1e-12, err_msg=node)
+        np.testing.assert_allclose(
+            res.voltage(node), ref.voltages[node], rtol=1e-6, atol=1e-12, err_msg=node
+        )
     np.testing.assert_allclose(res.current("v1"), ref.currents["v1"], rtol=1e-6, atol=1e-15)
 
 
@@ -220,8 +239,11 @@ def test_param_used_before_its_card_matches_ngspice(tmp_path, ngspice):
     from xbar import solve_dc
 
     # q is redefined after rr uses it: ngspice takes the last q (3k) for rr
-    path = _tmp(tmp_path, "order\n.param q=1k\n.param rr={2*q}\n.param q=3k\nV1 a 0 1\n"
-                "R1 a b {rr}\nR2 b 0 {q0}\n.param q0=1k\n.op\n.end\n")
+    path = _tmp(
+        tmp_path,
+        "order\n.param q=1k\n.param rr={2*q}\n.param q=3k\nV1 a 0 1\n"
+        "R1 a b {rr}\nR2 b 0 {q0}\n.param q0=1k\n.op\n.end\n",
+    )
     circuit = read_netlist(path)
     assert circuit.resistors.value.tolist() == [6000.0, 1000.0]
     ref = ngspice(path)
@@ -231,8 +253,10 @@ def test_param_used_before_its_card_matches_ngspice(tmp_path, ngspice):
 def test_temp_card_matches_ngspice(tmp_path, ngspice):
     from xbar import solve_dc
 
-    text = ("diode at 60 C\n.model DX d(is=2e-15 n=1.5 rs=5)\nV1 a 0 1\nR1 a b 1k\nD1 b 0 DX\n"
-            ".options reltol=1e-9 abstol=1e-15 vntol=1e-12\n{temp}\n.op\n.end\n")
+    text = (
+        "diode at 60 C\n.model DX d(is=2e-15 n=1.5 rs=5)\nV1 a 0 1\nR1 a b 1k\nD1 b 0 DX\n"
+        ".options reltol=1e-9 abstol=1e-15 vntol=1e-12\n{temp}\n.op\n.end\n"
+    )
     path = _tmp(tmp_path, text.format(temp=".temp 60"))
     circuit = read_netlist(path)
     assert circuit.options.temp == 60.0

@@ -37,10 +37,24 @@ def test_every_field_has_a_flag():
 
 def test_flags_override_toml(tmp_path, capsys):
     p = tmp_path / "c.toml"
-    p.write_text('adc_bits = 3\nrepeats = 2\nprogramming_error = "state_proportional"\n'
-                 'programming_sigma = 0.2\n')
-    d = _json(capsys, ["infer", "--config", str(p), "--adc-bits", "6", "--limit", "60", "--json",
-                       "--no-progress"])
+    p.write_text(
+        'adc_bits = 3\nrepeats = 2\nprogramming_error = "state_proportional"\n'
+        "programming_sigma = 0.2\n"
+    )
+    d = _json(
+        capsys,
+        [
+            "infer",
+            "--config",
+            str(p),
+            "--adc-bits",
+            "6",
+            "--limit",
+            "60",
+            "--json",
+            "--no-progress",
+        ],
+    )
     assert d["config"]["adc_bits"] == 6 and d["config"]["repeats"] == 2
     assert d["config"]["programming_sigma"] == 0.2
     assert len(d["accuracies"]) == 2 and d["n_images"] == 60
@@ -53,20 +67,25 @@ def test_text_output(capsys):
     assert rc == 0 and "analog accuracy" in out and "conv1" in out
 
 
-@pytest.mark.parametrize("argv, needle", [
-    (["--adc-bits", "-2"], "adc_bits"),
-    (["--g-min", "1e-3"], "g_min"),
-    (["--programming-error", "state_independent", "--programming-sigma", "-0.1"],
-     "programming_sigma"),
-    (["--repeats", "0"], "repeats"),
-    (["--weight-scaling", "global"], "weight_scaling"),
-    (["--limit", "0"], "limit"),
-    (["--model", "no-such-model"], "no-such-model"),
-    (["--chips", "1,1"], "chip 1 is listed more than once"),
-    (["--input-mode", "bit_serial", "--dac-bits", "4"], "dac_bits=4 conflicts"),
-    (["--model", "wrn-16-4"], "(32, 32, 3)"),
-    (["--model", "wrn-16-4"], "synthetic-32x32x3"),
-])
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["--adc-bits", "-2"], "adc_bits"),
+        (["--g-min", "1e-3"], "g_min"),
+        (
+            ["--programming-error", "state_independent", "--programming-sigma", "-0.1"],
+            "programming_sigma",
+        ),
+        (["--repeats", "0"], "repeats"),
+        (["--weight-scaling", "global"], "weight_scaling"),
+        (["--limit", "0"], "limit"),
+        (["--model", "no-such-model"], "no-such-model"),
+        (["--chips", "1,1"], "chip 1 is listed more than once"),
+        (["--input-mode", "bit_serial", "--dac-bits", "4"], "dac_bits=4 conflicts"),
+        (["--model", "wrn-16-4"], "(32, 32, 3)"),
+        (["--model", "wrn-16-4"], "synthetic-32x32x3"),
+    ],
+)
 def test_bad_input_exit_2_with_one_message(capsys, argv, needle):
     rc = main(["infer", "--no-progress", *argv])
     err = capsys.readouterr().err

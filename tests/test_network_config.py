@@ -11,10 +11,22 @@ from xbar.network.config import CHOICES, AnalogConfig
 
 
 def test_defaults_are_valid_and_ideal_turns_everything_off():
-    cfg = AnalogConfig(adc_bits=8, adc_range="max", programming_error="state_proportional",
-                       programming_sigma=0.1, read_noise_sigma=0.01, r_row=1.0, r_col=2.0,
-                       device="sinh", stuck_rate=0.01, drift_time=100.0, weight_bits=8,
-                       weight_slices=4, input_mode="bit_serial", repeats=5)
+    cfg = AnalogConfig(
+        adc_bits=8,
+        adc_range="max",
+        programming_error="state_proportional",
+        programming_sigma=0.1,
+        read_noise_sigma=0.01,
+        r_row=1.0,
+        r_col=2.0,
+        device="sinh",
+        stuck_rate=0.01,
+        drift_time=100.0,
+        weight_bits=8,
+        weight_slices=4,
+        input_mode="bit_serial",
+        repeats=5,
+    )
     cfg.validate()
     ideal = cfg.as_ideal()
     ideal.validate()
@@ -28,13 +40,43 @@ def test_defaults_are_valid_and_ideal_turns_everything_off():
 
 def test_required_fields_exist():
     names = set(AnalogConfig.field_names())
-    needed = {"mapping", "offset_subtraction", "weight_scaling", "biscale_shift",
-              "biscale_threshold", "array_rows", "array_cols", "g_min", "g_max", "weight_bits",
-              "weight_slices", "input_bits", "input_mode", "dac_bits", "adc_bits", "adc_range",
-              "adc_percentile", "programming_error", "programming_sigma", "read_noise_sigma",
-              "drift_time", "drift_nu", "drift_t0", "stuck_rate", "r_row", "r_col", "r_driver",
-              "r_sense", "device", "device_k", "v_read", "nonlinear_mode", "seed", "repeats",
-              "calibration_size"}
+    needed = {
+        "mapping",
+        "offset_subtraction",
+        "weight_scaling",
+        "biscale_shift",
+        "biscale_threshold",
+        "array_rows",
+        "array_cols",
+        "g_min",
+        "g_max",
+        "weight_bits",
+        "weight_slices",
+        "input_bits",
+        "input_mode",
+        "dac_bits",
+        "adc_bits",
+        "adc_range",
+        "adc_percentile",
+        "programming_error",
+        "programming_sigma",
+        "read_noise_sigma",
+        "drift_time",
+        "drift_nu",
+        "drift_t0",
+        "stuck_rate",
+        "r_row",
+        "r_col",
+        "r_driver",
+        "r_sense",
+        "device",
+        "device_k",
+        "v_read",
+        "nonlinear_mode",
+        "seed",
+        "repeats",
+        "calibration_size",
+    }
     assert needed <= names
 
 
@@ -44,28 +86,36 @@ def test_unknown_field_names_close_match():
     assert "programing_sigma" in str(e.value) and "programming_sigma" in e.value.hint
 
 
-@pytest.mark.parametrize("bad, field", [
-    ({"adc_bits": -1}, "adc_bits"),
-    ({"adc_bits": 0, "adc_range": "max"}, "adc_bits"),
-    ({"g_min": 2e-4, "g_max": 1e-4}, "g_min"),
-    ({"programming_error": "state_independent", "programming_sigma": -0.1}, "programming_sigma"),
-    ({"programming_error": "weight_range", "programming_sigma": math.nan}, "programming_sigma"),
-    ({"read_noise_sigma": -1.0}, "read_noise_sigma"),
-    ({"repeats": 0}, "repeats"),
-    ({"mapping": "balanced"}, "mapping"),
-    ({"weight_scaling": "colum"}, "weight_scaling"),
-    ({"programming_error": "gaussian"}, "programming_error"),
-    ({"programming_sigma": 0.1}, "programming_sigma"),
-    ({"weight_slices": 4}, "weight_slices"),
-    ({"weight_bits": 4, "weight_slices": 5}, "weight_slices"),
-    ({"stuck_rate": 1.5}, "stuck_rate"),
-    ({"r_col": -1.0}, "r_col"),
-    ({"array_cols": 1}, "array_cols"),
-    ({"adc_bits": "eight"}, "adc_bits"),
-    ({"weight_scaling": "biscale", "biscale_shift": 3, "biscale_threshold": 0.5},
-     "biscale_threshold"),
-    ({"device": "memristor"}, "device"),
-])
+@pytest.mark.parametrize(
+    "bad, field",
+    [
+        ({"adc_bits": -1}, "adc_bits"),
+        ({"adc_bits": 0, "adc_range": "max"}, "adc_bits"),
+        ({"g_min": 2e-4, "g_max": 1e-4}, "g_min"),
+        (
+            {"programming_error": "state_independent", "programming_sigma": -0.1},
+            "programming_sigma",
+        ),
+        ({"programming_error": "weight_range", "programming_sigma": math.nan}, "programming_sigma"),
+        ({"read_noise_sigma": -1.0}, "read_noise_sigma"),
+        ({"repeats": 0}, "repeats"),
+        ({"mapping": "balanced"}, "mapping"),
+        ({"weight_scaling": "colum"}, "weight_scaling"),
+        ({"programming_error": "gaussian"}, "programming_error"),
+        ({"programming_sigma": 0.1}, "programming_sigma"),
+        ({"weight_slices": 4}, "weight_slices"),
+        ({"weight_bits": 4, "weight_slices": 5}, "weight_slices"),
+        ({"stuck_rate": 1.5}, "stuck_rate"),
+        ({"r_col": -1.0}, "r_col"),
+        ({"array_cols": 1}, "array_cols"),
+        ({"adc_bits": "eight"}, "adc_bits"),
+        (
+            {"weight_scaling": "biscale", "biscale_shift": 3, "biscale_threshold": 0.5},
+            "biscale_threshold",
+        ),
+        ({"device": "memristor"}, "device"),
+    ],
+)
 def test_impossible_values_name_the_field(bad, field):
     with pytest.raises(ConfigError) as e:
         AnalogConfig.from_dict(bad)
@@ -88,7 +138,7 @@ def test_from_toml_with_overrides(tmp_path):
     p.write_text('mapping = "offset"\nadc_bits = 6\nr_col = 1.5\n')
     cfg = AnalogConfig.from_toml(p, adc_bits=8)
     assert cfg.mapping == "offset" and cfg.adc_bits == 8 and cfg.r_col == 1.5
-    p.write_text('[analog]\nweight_bits = 8\n')
+    p.write_text("[analog]\nweight_bits = 8\n")
     assert AnalogConfig.from_toml(p).weight_bits == 8
 
 
@@ -124,16 +174,16 @@ def test_dac_bits_with_bit_serial_inputs_is_a_conflict():
 def test_toml_analog_table_and_top_level_keys_merge(tmp_path):
     # QA: an [analog] table alone was accepted, mixed with top-level keys rejected
     p = tmp_path / "chip.toml"
-    p.write_text('seed = 3\nr_col = 1.5\n\n[analog]\nweight_bits = 8\nadc_bits = 6\n')
+    p.write_text("seed = 3\nr_col = 1.5\n\n[analog]\nweight_bits = 8\nadc_bits = 6\n")
     cfg = AnalogConfig.from_toml(p, adc_bits=7)
     assert (cfg.seed, cfg.r_col, cfg.weight_bits, cfg.adc_bits) == (3, 1.5, 8, 7)
-    p.write_text('adc_bits = 4\n[analog]\nadc_bits = 6\n')
+    p.write_text("adc_bits = 4\n[analog]\nadc_bits = 6\n")
     with pytest.raises(ConfigError, match="'adc_bits' is given both"):
         AnalogConfig.from_toml(p)
-    p.write_text('seed = 1\n[analog]\nadc_bitz = 6\n')
+    p.write_text("seed = 1\n[analog]\nadc_bitz = 6\n")
     with pytest.raises(ConfigError, match="adc_bitz"):
         AnalogConfig.from_toml(p)
-    p.write_text('seed = 1\n[other]\nadc_bits = 6\n')
+    p.write_text("seed = 1\n[other]\nadc_bits = 6\n")
     with pytest.raises(ConfigError, match="unknown configuration field 'other'"):
         AnalogConfig.from_toml(p)
 

@@ -41,12 +41,15 @@ def _effective_weights(layer):
     return layer.mvm(np.eye(n), None, track=False) - layer.bias_delta
 
 
-@pytest.mark.parametrize("kw", [
-    {},
-    {"mapping": "offset"},
-    {"mapping": "offset", "offset_subtraction": "reference_column", "weight_scaling": "column"},
-    {"weight_scaling": "biscale", "array_rows": 16, "array_cols": 6},
-])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        {"mapping": "offset"},
+        {"mapping": "offset", "offset_subtraction": "reference_column", "weight_scaling": "column"},
+        {"weight_scaling": "biscale", "array_rows": 16, "array_cols": 6},
+    ],
+)
 def test_ideal_analog_accuracy_equals_digital_exactly(model, data, kw):
     res = evaluate(model, AnalogConfig.ideal(**kw), dataset=data)
     assert res.n_images == data.x_test.shape[0]
@@ -58,8 +61,14 @@ def test_ideal_analog_accuracy_equals_digital_exactly(model, data, kw):
 
 
 def test_chip_k_is_the_same_chip_in_every_run(model, data):
-    cfg = AnalogConfig(programming_error="state_proportional", programming_sigma=0.3,
-                       read_noise_sigma=0.05, adc_bits=6, repeats=3, stuck_rate=0.02)
+    cfg = AnalogConfig(
+        programming_error="state_proportional",
+        programming_sigma=0.3,
+        read_noise_sigma=0.05,
+        adc_bits=6,
+        repeats=3,
+        stuck_rate=0.02,
+    )
     full = evaluate(model, cfg, dataset=data, limit=150)
     one = evaluate(model, cfg, dataset=data, limit=150, chips=[2])
     assert one.accuracies == [full.accuracies[2]]
@@ -73,8 +82,12 @@ def test_chip_k_is_the_same_chip_in_every_run(model, data):
 
 def test_errors_reduce_accuracy(model, data):
     base = evaluate(model, AnalogConfig(), dataset=data, limit=300)
-    bad = evaluate(model, AnalogConfig(programming_error="state_independent",
-                                       programming_sigma=0.3), dataset=data, limit=300)
+    bad = evaluate(
+        model,
+        AnalogConfig(programming_error="state_independent", programming_sigma=0.3),
+        dataset=data,
+        limit=300,
+    )
     assert bad.accuracy < base.accuracy - 0.05
     assert all(s.rel_error > 0.05 for s in bad.layer_stats)
 
@@ -109,10 +122,15 @@ def test_weight_range_agrees_with_state_independent_where_they_coincide():
     W[0, 0], W[0, 1] = 1.0, -1.0
     alpha = 0.05
     base = dict(g_min=0.0, programming_clip=False)
-    si = _chip_layer(W, AnalogConfig(programming_error="state_independent",
-                                     programming_sigma=alpha, **base))
-    wr = _chip_layer(W, AnalogConfig(programming_error="weight_range",
-                                     programming_sigma=np.sqrt(2) * alpha, **base))
+    si = _chip_layer(
+        W, AnalogConfig(programming_error="state_independent", programming_sigma=alpha, **base)
+    )
+    wr = _chip_layer(
+        W,
+        AnalogConfig(
+            programming_error="weight_range", programming_sigma=np.sqrt(2) * alpha, **base
+        ),
+    )
     d_si = _effective_weights(si) - W
     d_wr = _effective_weights(wr) - W
     assert d_si.std() == pytest.approx(d_wr.std(), rel=0.03)
@@ -120,7 +138,7 @@ def test_weight_range_agrees_with_state_independent_where_they_coincide():
     assert abs(d_si.mean()) < 0.01 and abs(d_wr.mean()) < 0.01
     # both Gaussian: same 4th moment (kurtosis 3)
     for d in (d_si, d_wr):
-        k = np.mean(d ** 4) / np.mean(d ** 2) ** 2
+        k = np.mean(d**4) / np.mean(d**2) ** 2
         assert k == pytest.approx(3.0, abs=0.15)
 
 
@@ -147,8 +165,9 @@ def test_signed_inputs_slicing_and_bit_serial():
 
 def test_calibrated_adc_beats_full_scale(model, data):
     cal = evaluate(model, AnalogConfig(adc_bits=5), dataset=data, limit=200)
-    full = evaluate(model, AnalogConfig(adc_bits=5, adc_range="full_scale"), dataset=data,
-                    limit=200)
+    full = evaluate(
+        model, AnalogConfig(adc_bits=5, adc_range="full_scale"), dataset=data, limit=200
+    )
     for a, b in zip(cal.layer_stats, full.layer_stats, strict=True):
         assert a.rel_error < b.rel_error
         assert len(a.adc_ranges) == 1 and 0 < a.adc_ranges[0] < b.adc_ranges[0]
@@ -157,22 +176,46 @@ def test_calibrated_adc_beats_full_scale(model, data):
 
 def test_progress_and_result_fields(model, data):
     calls = []
-    res = evaluate(model, AnalogConfig(repeats=2), dataset=data, limit=300, batch_size=128,
-                   progress=lambda d, t: calls.append((d, t)))
+    res = evaluate(
+        model,
+        AnalogConfig(repeats=2),
+        dataset=data,
+        limit=300,
+        batch_size=128,
+        progress=lambda d, t: calls.append((d, t)),
+    )
     # per chip: 4 tiles programmed + 3 test batches (nothing to calibrate without an ADC)
     assert calls[-1] == (14, 14) and len(calls) == 14
     assert [d for d, _ in calls] == list(range(1, 15))
     d = res.to_dict()
-    for key in ("accuracy", "ideal_accuracy", "accuracies", "accuracy_std", "accuracy_min",
-                "seconds", "setup_seconds", "per_image_seconds", "layer_stats", "config"):
+    for key in (
+        "accuracy",
+        "ideal_accuracy",
+        "accuracies",
+        "accuracy_std",
+        "accuracy_min",
+        "seconds",
+        "setup_seconds",
+        "per_image_seconds",
+        "layer_stats",
+        "config",
+    ):
         assert key in d
     assert d["config"]["repeats"] == 2 and len(d["accuracies"]) == 2
     assert [s.name for s in res.layer_stats] == [la.name for la in model.matmul_layers()]
 
 
 def test_bad_input_is_rejected_before_work(model, data):
-    other = Dataset(data.x_train[:, :4, :4, :], data.y_train, data.x_val[:, :4, :4, :],
-                    data.y_val, data.x_test[:, :4, :4, :], data.y_test, "digits4", 10)
+    other = Dataset(
+        data.x_train[:, :4, :4, :],
+        data.y_train,
+        data.x_val[:, :4, :4, :],
+        data.y_val,
+        data.x_test[:, :4, :4, :],
+        data.y_test,
+        "digits4",
+        10,
+    )
     with pytest.raises(ModelError, match="inputs"):
         evaluate(model, AnalogConfig(), dataset=other)
     with pytest.raises(ConfigError):
@@ -189,17 +232,29 @@ def test_bad_input_is_rejected_before_work(model, data):
         evaluate(model, bad, dataset=data)
 
 
-@pytest.mark.parametrize("kw", [
-    {"mapping": "differential"},
-    {"mapping": "offset"},
-    {"mapping": "offset", "offset_subtraction": "reference_column"},
-    {"mapping": "offset", "offset_subtraction": "reference_column", "weight_bits": 12,
-     "weight_slices": 3},
-    {"mapping": "offset", "weight_bits": 12, "weight_slices": 4, "input_mode": "bit_serial",
-     "input_bits": 14},
-    {"weight_scaling": "biscale", "mapping": "offset", "weight_bits": 12},
-    {"weight_scaling": "column", "weight_bits": 12, "weight_slices": 2, "dac_bits": 14},
-])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"mapping": "differential"},
+        {"mapping": "offset"},
+        {"mapping": "offset", "offset_subtraction": "reference_column"},
+        {
+            "mapping": "offset",
+            "offset_subtraction": "reference_column",
+            "weight_bits": 12,
+            "weight_slices": 3,
+        },
+        {
+            "mapping": "offset",
+            "weight_bits": 12,
+            "weight_slices": 4,
+            "input_mode": "bit_serial",
+            "input_bits": 14,
+        },
+        {"weight_scaling": "biscale", "mapping": "offset", "weight_bits": 12},
+        {"weight_scaling": "column", "weight_bits": 12, "weight_slices": 2, "dac_bits": 14},
+    ],
+)
 def test_fine_adc_and_peripherals_approach_ideal(kw):
     """Every mapping / peripheral combination is consistent: with fine resolution the
     analog result approaches X @ W (signs, offsets, slices, ranges)."""
@@ -226,8 +281,9 @@ def test_biscale_shrinks_weight_range_error_of_small_weights():
     cfg = AnalogConfig(programming_error="weight_range", programming_sigma=0.05)
     small = np.abs(W) < 0.25
     d_layer = _effective_weights(_chip_layer(W, cfg)) - W
-    bi = _chip_layer(W, cfg.replace(weight_scaling="biscale", biscale_shift=2,
-                                    biscale_threshold=0.25))
+    bi = _chip_layer(
+        W, cfg.replace(weight_scaling="biscale", biscale_shift=2, biscale_threshold=0.25)
+    )
     d_bi = _effective_weights(bi) - W
     assert d_layer[small].std() == pytest.approx(0.05, rel=0.05)
     # every programmed cell carries its error: a small weight gets the amplified group's
@@ -237,11 +293,15 @@ def test_biscale_shrinks_weight_range_error_of_small_weights():
     assert d_bi[~small].std() == pytest.approx(both, rel=0.2)
     assert bi.plan.mapping.cells == 2 * _chip_layer(W, cfg).plan.mapping.cells
     # state-independent error: idle pairs carry it too
-    si = cfg.replace(programming_error="state_independent", programming_sigma=0.02,
-                     weight_scaling="biscale", programming_clip=False, g_min=0.0)
+    si = cfg.replace(
+        programming_error="state_independent",
+        programming_sigma=0.02,
+        weight_scaling="biscale",
+        programming_clip=False,
+        g_min=0.0,
+    )
     d_si = _effective_weights(_chip_layer(W, si)) - W
-    assert d_si[small].std() == pytest.approx(0.02 * np.sqrt(2) * np.sqrt(1 + 1 / 16),
-                                              rel=0.05)
+    assert d_si[small].std() == pytest.approx(0.02 * np.sqrt(2) * np.sqrt(1 + 1 / 16), rel=0.05)
 
 
 def test_weight_range_chips_match_the_digital_noise_model(model, data):
@@ -253,25 +313,40 @@ def test_weight_range_chips_match_the_digital_noise_model(model, data):
 
     x, y = data.x_test[:250], data.y_test[:250]
     for rule in ("match_range", "folded_layer"):
-        digital = [perturb_model_paper(model, 0.15, chip_rng(4, k), rule).fold_batchnorm()
-                   .accuracy(x, y) for k in range(3)]
-        cfg = AnalogConfig(programming_error="weight_range", programming_sigma=0.15, seed=4,
-                           repeats=3, weight_range_rule=rule)
+        digital = [
+            perturb_model_paper(model, 0.15, chip_rng(4, k), rule).fold_batchnorm().accuracy(x, y)
+            for k in range(3)
+        ]
+        cfg = AnalogConfig(
+            programming_error="weight_range",
+            programming_sigma=0.15,
+            seed=4,
+            repeats=3,
+            weight_range_rule=rule,
+        )
         analog = evaluate(model, cfg, dataset=data, limit=250)
         np.testing.assert_allclose(analog.accuracies, digital, rtol=0, atol=1 / 250 + 1e-12)
         assert len(set(analog.accuracies)) > 1
 
 
-
 def test_calibration_only_when_needed_and_capped(model, data, monkeypatch):
     from xbar.network.evaluate import AnalogNetwork, calibration_images, needs_calibration
 
-    assert not needs_calibration(AnalogConfig(r_row=1.0, read_noise_sigma=0.1,
-                                              programming_error="state_independent",
-                                              programming_sigma=0.1))
-    for cfg in (AnalogConfig(adc_bits=8), AnalogConfig(dac_bits=8), AnalogConfig(device="sinh"),
-                AnalogConfig(input_mode="bit_serial"),
-                AnalogConfig(adc_bits=4, adc_range="full_scale")):
+    assert not needs_calibration(
+        AnalogConfig(
+            r_row=1.0,
+            read_noise_sigma=0.1,
+            programming_error="state_independent",
+            programming_sigma=0.1,
+        )
+    )
+    for cfg in (
+        AnalogConfig(adc_bits=8),
+        AnalogConfig(dac_bits=8),
+        AnalogConfig(device="sinh"),
+        AnalogConfig(input_mode="bit_serial"),
+        AnalogConfig(adc_bits=4, adc_range="full_scale"),
+    ):
         assert needs_calibration(cfg)
     assert calibration_images(AnalogConfig(adc_bits=8, calibration_size=100), 7) == 7
     assert calibration_images(AnalogConfig(adc_bits=8, calibration_size=100), 700) == 100
@@ -293,8 +368,13 @@ def test_skipping_calibration_does_not_change_results(model, data):
     """Without ADC, DAC or nonlinear cells the input scale cancels: same as calibrating."""
     from xbar.network.evaluate import plan_network, program_chip
 
-    cfg = AnalogConfig(r_row=2.0, r_col=2.0, read_noise_sigma=0.02,
-                       programming_error="state_proportional", programming_sigma=0.05)
+    cfg = AnalogConfig(
+        r_row=2.0,
+        r_col=2.0,
+        read_noise_sigma=0.02,
+        programming_error="state_proportional",
+        programming_sigma=0.05,
+    )
     x = data.x_test[:40]
     folded, plans = plan_network(model, cfg)
     outs = []

@@ -44,8 +44,8 @@ def _bn(channels, rng, name):
 
 # ------------------------------------------------------------------ merged-range rule
 def test_match_range_by_hand():
-    W = np.array([[-2.0, 1.0], [0.5, 2.0]])          # R_W = 2
-    b = np.array([0.1, 0.3])                         # R_b = 0.1, f = 0.05
+    W = np.array([[-2.0, 1.0], [0.5, 2.0]])  # R_W = 2
+    b = np.array([0.1, 0.3])  # R_b = 0.1, f = 0.05
     # b / f = 2, 6 -> merged values -2 .. 6 -> R_m = 4
     assert match_range_scales(W, b) == pytest.approx((4.0, 0.2))
     assert match_range_scales(W, None) == (2.0, None)
@@ -88,14 +88,22 @@ def test_folded_batchnorm_is_perturbed_then_folded():
         ref = perturb_model_paper(m, 0.2, chip_rng(3, chip)).fold_batchnorm().layer("fc")
         np.testing.assert_allclose(_effective(net, "fc", 30), ref.W, rtol=1e-9, atol=1e-12)
         folded_b = m.fold_batchnorm().layer("fc").b
-        np.testing.assert_allclose(folded_b + net.layers["fc"].bias_delta, ref.b, rtol=1e-9,
-                                   atol=1e-12)
+        np.testing.assert_allclose(
+            folded_b + net.layers["fc"].bias_delta, ref.b, rtol=1e-9, atol=1e-12
+        )
     # the BN affine's own error: std over chips of w_eff' = sigma * r(w_eff)
     bn = m.layer("bn")
     w_eff, b_eff = bn.scale_shift()
     r_w, r_b = match_range_scales(w_eff, b_eff)
-    draws = np.array([perturb_model_paper(m, 0.2, chip_rng(9, k)).layer("bn").scale_shift()[0]
-                      for k in range(400)]) - w_eff
+    draws = (
+        np.array(
+            [
+                perturb_model_paper(m, 0.2, chip_rng(9, k)).layer("bn").scale_shift()[0]
+                for k in range(400)
+            ]
+        )
+        - w_eff
+    )
     assert draws.std() == pytest.approx(0.2 * r_w, rel=0.05)
 
 
@@ -103,13 +111,13 @@ def test_unfolded_batchnorm_is_noisy_on_the_chip():
     """Pre-activation BN (BN before the matmul) cannot be folded: the chip runs its own
     copy with the perturbed affine (before: noise-free)."""
     rng = np.random.default_rng(2)
-    m = Model([_bn(20, rng, "bn"), Dense(20, 5, W=rng.normal(0, 1, (20, 5)), name="fc")],
-              (20,), 5)
+    m = Model([_bn(20, rng, "bn"), Dense(20, 5, W=rng.normal(0, 1, (20, 5)), name="fc")], (20,), 5)
     cfg = AnalogConfig(programming_error="weight_range", programming_sigma=0.1, seed=1)
     _, net = _program(m, cfg, 2)
     ref = perturb_model_paper(m, 0.1, chip_rng(1, 2))
-    np.testing.assert_allclose(net.model.layer("bn").scale_shift(),
-                               ref.layer("bn").scale_shift(), rtol=1e-12)
+    np.testing.assert_allclose(
+        net.model.layer("bn").scale_shift(), ref.layer("bn").scale_shift(), rtol=1e-12
+    )
     assert not np.allclose(net.model.layer("bn").scale_shift()[0], m.layer("bn").scale_shift()[0])
     _, legacy = _program(m, cfg.replace(weight_range_rule="folded_layer"), 2)
     assert legacy.model is None
@@ -135,9 +143,16 @@ def test_padding_and_reference_cells_are_programmed():
     rng = np.random.default_rng(3)
     W = rng.normal(0, 1, (10, 3))
     m = Model([Dense(10, 3, W=W, name="fc")], (10,), 3)
-    cfg = AnalogConfig(programming_error="state_independent", programming_sigma=0.05,
-                       array_rows=16, array_cols=8, r_col=2.0, r_row=1.0, mapping="offset",
-                       offset_subtraction="reference_column")
+    cfg = AnalogConfig(
+        programming_error="state_independent",
+        programming_sigma=0.05,
+        array_rows=16,
+        array_cols=8,
+        r_col=2.0,
+        r_row=1.0,
+        mapping="offset",
+        offset_subtraction="reference_column",
+    )
     _, net = _program(m, cfg)
     tile = net.layers["fc"].tiles[0]
     assert tile.G_full.shape == (16, 8) and tile.G.shape == (10, 4)
@@ -170,16 +185,23 @@ def digits():
 
 def test_design_calibration_is_the_same_for_every_chip(digits):
     model, data = digits
-    cfg = AnalogConfig(adc_bits=6, programming_error="state_proportional",
-                       programming_sigma=0.2, repeats=2, calibration_size=64)
+    cfg = AnalogConfig(
+        adc_bits=6,
+        programming_error="state_proportional",
+        programming_sigma=0.2,
+        repeats=2,
+        calibration_size=64,
+    )
     r = evaluate(model, cfg, dataset=data, limit=40)
     design = evaluate(model, cfg.as_design(), dataset=data, limit=40)
     for a, b in zip(r.layer_stats, design.layer_stats, strict=True):
         assert a.adc_ranges == pytest.approx(b.adc_ranges, rel=1e-12)
         assert a.input_scale == pytest.approx(b.input_scale, rel=1e-12)
     per_chip = evaluate(model, cfg.replace(calibration="chip"), dataset=data, limit=40)
-    assert any(a.adc_ranges != pytest.approx(b.adc_ranges, rel=1e-6)
-               for a, b in zip(per_chip.layer_stats, design.layer_stats, strict=True))
+    assert any(
+        a.adc_ranges != pytest.approx(b.adc_ranges, rel=1e-6)
+        for a, b in zip(per_chip.layer_stats, design.layer_stats, strict=True)
+    )
 
 
 def test_calibration_in_batches_equals_one_batch(digits):
@@ -193,8 +215,7 @@ def test_calibration_in_batches_equals_one_batch(digits):
         net.calibrate(folded, x, bs)
         nets.append(net.ranges())
     for name in nets[0]:
-        assert nets[0][name]["adc_ranges"] == pytest.approx(nets[1][name]["adc_ranges"],
-                                                             rel=1e-12)
+        assert nets[0][name]["adc_ranges"] == pytest.approx(nets[1][name]["adc_ranges"], rel=1e-12)
         assert nets[0][name]["input_scale"] == nets[1][name]["input_scale"]
 
 
@@ -208,9 +229,9 @@ def test_full_scale_uses_the_rows_present_and_pow2():
     ranges = [lay._adc_range(t.spec) for t in lay.tiles]
     dg = cfg.g_max - cfg.g_min
     assert ranges == pytest.approx([16 * 0.2 * dg, 4 * 0.2 * dg])
-    assert pow2_ranges([3.0, 1.0, 0.2, 2.0, 0.3], ["slice0", "slice1", "slice2",
-                                                  "small/slice0", "small/slice1"]) == \
-        pytest.approx([3.0, 1.5, 0.375, 2.0, 0.5])
+    assert pow2_ranges(
+        [3.0, 1.0, 0.2, 2.0, 0.3], ["slice0", "slice1", "slice2", "small/slice0", "small/slice1"]
+    ) == pytest.approx([3.0, 1.5, 0.375, 2.0, 0.5])
     sliced = AnalogConfig(adc_bits=8, weight_bits=8, weight_slices=4, adc_pow2=True)
     _, net = _program(m, sliced)
     lay = net.layers["fc"]
@@ -224,8 +245,7 @@ def test_full_scale_uses_the_rows_present_and_pow2():
 def test_activation_quantisation():
     x = np.array([[0.0, 0.26, 0.5, 1.2]])
     np.testing.assert_allclose(quantize_activations(x, 1.0, 2, False), [[0, 1 / 3, 2 / 3, 1]])
-    np.testing.assert_allclose(quantize_activations(-x, 1.0, 3, True),
-                               [[0, -1 / 3, -2 / 3, -1]])
+    np.testing.assert_allclose(quantize_activations(-x, 1.0, 3, True), [[0, -1 / 3, -2 / 3, -1]])
     rng = np.random.default_rng(5)
     W = rng.normal(0, 1, (16, 3))
     m = Model([Dense(16, 3, W=W, name="fc")], (16,), 3)
@@ -237,8 +257,9 @@ def test_activation_quantisation():
     assert not lay.act_signed
     assert lay.act_range == pytest.approx(np.percentile(X, 99.98))
     Y = lay.mvm(X, None, track=False)
-    np.testing.assert_allclose(Y, quantize_activations(X, lay.act_range, 3, False) @ W,
-                               rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(
+        Y, quantize_activations(X, lay.act_range, 3, False) @ W, rtol=1e-9, atol=1e-9
+    )
 
 
 def test_qat_straight_through_estimator():

@@ -68,8 +68,9 @@ def test_quantised_and_sliced_weights_recombine(W, mapping, bits, slices):
     for p in m.planes:
         assert np.all(p.pos == np.rint(p.pos)) and p.pos.max() <= p.vmax
     if slices == 1:
-        assert m.planes[0].vmax == (2 ** (bits - 1) - 1 if mapping == "differential"
-                                    else 2 ** bits - 1)
+        assert m.planes[0].vmax == (
+            2 ** (bits - 1) - 1 if mapping == "differential" else 2**bits - 1
+        )
 
 
 def _codes(m, j):
@@ -85,7 +86,12 @@ def test_sliced_codes_by_hand():
     off = map_weights(W, AnalogConfig(mapping="offset", weight_bits=8, weight_slices=4))
     # offset 2**7 = 128: u = q + 128 = 128, 129, 127, 255, 1 in four 2-bit slices (LSB first)
     assert [_codes(off, j)[0] for j in range(5)] == [
-        [0, 0, 0, 2], [1, 0, 0, 2], [3, 3, 3, 1], [3, 3, 3, 3], [1, 0, 0, 0]]
+        [0, 0, 0, 2],
+        [1, 0, 0, 2],
+        [3, 3, 3, 1],
+        [3, 3, 3, 3],
+        [1, 0, 0, 0],
+    ]
     assert [p.offset for p in off.planes] == [0.0, 0.0, 0.0, 2.0]
     assert all(p.vmax == 3.0 for p in off.planes)
     np.testing.assert_allclose(off.weights(), W, atol=1e-12)
@@ -108,8 +114,9 @@ def test_sliced_codes_by_hand():
 
 
 def test_biscale_small_weights_get_finer_levels(W):
-    cfg = AnalogConfig(weight_scaling="biscale", biscale_shift=2, biscale_threshold=0.25,
-                       weight_bits=4)
+    cfg = AnalogConfig(
+        weight_scaling="biscale", biscale_shift=2, biscale_threshold=0.25, weight_bits=4
+    )
     m = map_weights(W, cfg)
     err_bi = np.abs(m.weights() - W)[np.abs(W) < 0.25 * np.abs(W).max()]
     m0 = map_weights(W, AnalogConfig(weight_bits=4))
@@ -120,29 +127,41 @@ def test_biscale_small_weights_get_finer_levels(W):
 
 
 def test_tiling_covers_every_cell_once(W):
-    for mapping, sub in [("differential", "digital"), ("offset", "reference_column"),
-                         ("offset", "digital")]:
-        cfg = AnalogConfig(mapping=mapping, offset_subtraction=sub, array_rows=16, array_cols=5,
-                           weight_bits=8, weight_slices=2)
+    for mapping, sub in [
+        ("differential", "digital"),
+        ("offset", "reference_column"),
+        ("offset", "digital"),
+    ]:
+        cfg = AnalogConfig(
+            mapping=mapping,
+            offset_subtraction=sub,
+            array_rows=16,
+            array_cols=5,
+            weight_bits=8,
+            weight_slices=2,
+        )
         m = map_weights(W, cfg)
         specs = plan_tiles(m, cfg)
         count = np.zeros((len(m.planes),) + W.shape, int)
         for s in specs:
             assert s.rows <= 16 and s.columns <= 5
-            count[s.plane, s.r0:s.r1, s.j0:s.j1] += 1
+            count[s.plane, s.r0 : s.r1, s.j0 : s.j1] += 1
             G = tile_target_conductances(s, m.planes[s.plane], cfg)
             assert G.shape == (s.rows, s.columns)
             if s.reference:
-                np.testing.assert_allclose(G[:, -1], cfg.g_min + (cfg.g_max - cfg.g_min)
-                                           * m.planes[s.plane].offset / m.planes[s.plane].vmax)
+                np.testing.assert_allclose(
+                    G[:, -1],
+                    cfg.g_min
+                    + (cfg.g_max - cfg.g_min) * m.planes[s.plane].offset / m.planes[s.plane].vmax,
+                )
         assert np.all(count == 1)
 
 
 def test_input_steps_dac_and_bit_serial():
     a = np.random.default_rng(0).uniform(0, 1, (5, 7))
-    (w, lv), = input_steps(a, AnalogConfig())
+    ((w, lv),) = input_steps(a, AnalogConfig())
     assert w == 1.0 and lv is a
-    (w, lv), = input_steps(a, AnalogConfig(dac_bits=3))
+    ((w, lv),) = input_steps(a, AnalogConfig(dac_bits=3))
     np.testing.assert_allclose(lv * 7, np.rint(lv * 7))
     assert np.abs(lv - a).max() <= 0.5 / 7 + 1e-12
     steps = input_steps(a, AnalogConfig(input_mode="bit_serial", input_bits=6))
@@ -157,8 +176,9 @@ def test_adc_quantiser():
     A = np.linspace(-2, 2, 401)
     q, n = adc_quantize(A, 1.0, 4, signed=True)
     step = 1.0 / 8
-    assert np.all(np.abs(q[np.abs(A) <= 1 - step]) - np.abs(A[np.abs(A) <= 1 - step])
-                  <= step / 2 + 1e-12)
+    assert np.all(
+        np.abs(q[np.abs(A) <= 1 - step]) - np.abs(A[np.abs(A) <= 1 - step]) <= step / 2 + 1e-12
+    )
     assert q.max() == pytest.approx(1 - step) and q.min() == pytest.approx(-1)
     assert n == np.count_nonzero((A < -1 - step / 2) | (A > 1 - step / 2 + 1e-12))
     assert len(np.unique(q)) == 16
@@ -172,8 +192,9 @@ def test_adc_quantiser():
 
 
 def test_programming_error_statistics():
-    cfg_i = AnalogConfig(programming_error="state_independent", programming_sigma=0.05,
-                         programming_clip=False)
+    cfg_i = AnalogConfig(
+        programming_error="state_independent", programming_sigma=0.05, programming_clip=False
+    )
     G = np.full((200, 200), 5e-5)
     dG = program_cells(G, cfg_i, chip_rng(0, 0)) - G
     assert abs(dG.mean()) < 3 * 0.05 * 1e-4 / 200
@@ -186,10 +207,12 @@ def test_programming_error_statistics():
     Gc = program_cells(G, cfg_c, chip_rng(0, 0))
     assert Gc.min() >= cfg_c.g_min and Gc.max() <= cfg_c.g_max
     # chip k is reproducible and chips differ
-    np.testing.assert_array_equal(program_cells(G, cfg_i, chip_rng(3, 7)),
-                                  program_cells(G, cfg_i, chip_rng(3, 7)))
-    assert not np.array_equal(program_cells(G, cfg_i, chip_rng(3, 7)),
-                              program_cells(G, cfg_i, chip_rng(3, 8)))
+    np.testing.assert_array_equal(
+        program_cells(G, cfg_i, chip_rng(3, 7)), program_cells(G, cfg_i, chip_rng(3, 7))
+    )
+    assert not np.array_equal(
+        program_cells(G, cfg_i, chip_rng(3, 7)), program_cells(G, cfg_i, chip_rng(3, 8))
+    )
     assert program_cells(G, AnalogConfig(), chip_rng(0, 0)) is G
 
 
@@ -210,7 +233,7 @@ def test_stuck_drift_read_noise():
     hi, lo = np.mean(S == cfg.g_max), np.mean(S == cfg.g_min)
     assert hi == pytest.approx(0.03, abs=0.004) and lo == pytest.approx(0.07, abs=0.005)
     d = apply_drift(G, AnalogConfig(drift_time=1e4, drift_nu=0.05, drift_t0=1.0))
-    np.testing.assert_allclose(d, G * 1e4 ** -0.05)
+    np.testing.assert_allclose(d, G * 1e4**-0.05)
     assert apply_drift(G, AnalogConfig()) is G
     V = np.random.default_rng(0).uniform(0, 0.2, (4000, 30))
     Gs = np.random.default_rng(1).uniform(1e-6, 1e-4, (30, 3))

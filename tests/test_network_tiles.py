@@ -12,8 +12,9 @@ from xbar.network.tiles import TransferCache, make_crossbar
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (5, 1), (1, 6), (12, 7), (9, 16)])
-@pytest.mark.parametrize("rs", [(2.5, 2.5, 10.0, 10.0), (0.0, 2.0, 5.0, 0.0), (0.0, 3.0, 0.0, 7.0),
-                                (1.0, 0.5, 0.0, 0.0)])
+@pytest.mark.parametrize(
+    "rs", [(2.5, 2.5, 10.0, 10.0), (0.0, 2.0, 5.0, 0.0), (0.0, 3.0, 0.0, 7.0), (1.0, 0.5, 0.0, 0.0)]
+)
 def test_tile_transfer_matches_crossbar_solver(shape, rs):
     """The cache's W_eff (Crossbar.transfer_matrix, either orientation) vs exact solves."""
     rng = np.random.default_rng(shape[0] * 31 + shape[1])
@@ -47,10 +48,18 @@ def test_per_tile_outputs_match_exact_solves_to_1e9():
     """Every tile of a programmed chip: cached W_eff vs a per-MVM crossbar solve."""
     model = load_model("default")
     data = load_dataset("digits")
-    cfg = AnalogConfig(r_row=2.0, r_col=3.0, r_driver=20.0, r_sense=5.0, array_rows=40,
-                       array_cols=24, programming_error="state_proportional",
-                       programming_sigma=0.1, mapping="offset",
-                       offset_subtraction="reference_column")
+    cfg = AnalogConfig(
+        r_row=2.0,
+        r_col=3.0,
+        r_driver=20.0,
+        r_sense=5.0,
+        array_rows=40,
+        array_cols=24,
+        programming_error="state_proportional",
+        programming_sigma=0.1,
+        mapping="offset",
+        offset_subtraction="reference_column",
+    )
     folded, plans = plan_network(model, cfg)
     cache = TransferCache()
     net = program_chip(plans, folded, cfg, 0, cache)
@@ -62,16 +71,17 @@ def test_per_tile_outputs_match_exact_solves_to_1e9():
             V = rng.uniform(0, cfg.v_read, (8, tile.spec.rows))
             full = tile.G if tile.G_full is None else tile.G_full  # padding: rows at 0 V
             Vp = np.zeros((8, full.shape[0]))
-            Vp[:, :tile.spec.rows] = V
-            exact = make_crossbar(full, cfg).solve(Vp, tol=1e-13).output[:, :tile.G.shape[1]]
+            Vp[:, : tile.spec.rows] = V
+            exact = make_crossbar(full, cfg).solve(Vp, tol=1e-13).output[:, : tile.G.shape[1]]
             cached = tile.currents(V, cfg)
             assert np.abs(cached - exact).max() <= 1e-9 * np.abs(exact).max()
             checked += 1
     assert checked >= 6
     # the evaluation with parasitics differs from the one without, and stays sane
     res = evaluate(model, cfg, dataset=data, limit=100)
-    res0 = evaluate(model, cfg.replace(r_row=0.0, r_col=0.0, r_driver=0.0, r_sense=0.0),
-                    dataset=data, limit=100)
+    res0 = evaluate(
+        model, cfg.replace(r_row=0.0, r_col=0.0, r_driver=0.0, r_sense=0.0), dataset=data, limit=100
+    )
     assert all(s.rel_error > 0 for s in res.layer_stats)
     assert [s.rel_error for s in res.layer_stats] != [s.rel_error for s in res0.layer_stats]
     assert res.accuracy > 0.5
@@ -100,8 +110,14 @@ def test_cache_keys_follow_conductances_and_resistances():
 def test_shared_cache_hits_across_evaluations():
     model = load_model("default")
     data = load_dataset("digits")
-    cfg = AnalogConfig(r_row=1.0, r_col=1.0, programming_error="state_independent",
-                       programming_sigma=0.02, array_rows=64, array_cols=64)
+    cfg = AnalogConfig(
+        r_row=1.0,
+        r_col=1.0,
+        programming_error="state_independent",
+        programming_sigma=0.02,
+        array_rows=64,
+        array_cols=64,
+    )
     cache = TransferCache()
     a = evaluate(model, cfg, dataset=data, limit=50, cache=cache)
     n = cache.misses  # chip 0 (no ADC: no calibration, no design chip)
@@ -135,35 +151,43 @@ def test_nonlinear_linearized_vs_exact():
     assert err < 0.5 * old
     # without parasitics the cell law is exact
     t0 = Tile(spec, G, G)
-    np.testing.assert_allclose(t0.currents(V, cfg.replace(r_row=0.0, r_col=0.0)),
-                               np.sinh(4 * V) / 4 @ G, rtol=1e-13)
+    np.testing.assert_allclose(
+        t0.currents(V, cfg.replace(r_row=0.0, r_col=0.0)), np.sinh(4 * V) / 4 @ G, rtol=1e-13
+    )
 
 
 def test_default_cache_reused_between_calls():
     model = load_model("default")
     data = load_dataset("digits")
-    cfg = AnalogConfig(r_col=1.7, programming_error="state_independent", programming_sigma=0.03,
-                       seed=12345)
+    cfg = AnalogConfig(
+        r_col=1.7, programming_error="state_independent", programming_sigma=0.03, seed=12345
+    )
     a = evaluate(model, cfg, dataset=data, limit=20)
     b = evaluate(model, cfg.replace(adc_bits=6), dataset=data, limit=20)
     n_tiles = sum(s.tiles for s in a.layer_stats)
     assert a.cache["misses"] == n_tiles and a.cache["hits"] == 0  # chip 0 (no calibration)
     # the ADC needs ranges: the error-free design is new, chip 0 is cached
     assert b.cache["misses"] == n_tiles and b.cache["hits"] == n_tiles
-    assert b.accuracies == evaluate(model, cfg.replace(adc_bits=6), dataset=data, limit=20,
-                                    cache=TransferCache()).accuracies
+    assert (
+        b.accuracies
+        == evaluate(
+            model, cfg.replace(adc_bits=6), dataset=data, limit=20, cache=TransferCache()
+        ).accuracies
+    )
 
 
-@pytest.mark.parametrize("mapping,sub", [("differential", "digital"),
-                                         ("offset", "reference_column")])
+@pytest.mark.parametrize(
+    "mapping,sub", [("differential", "digital"), ("offset", "reference_column")]
+)
 def test_tile_read_equals_combined_currents(mapping, sub):
     """The linear fast path (combination folded into the transfer matrix) is exact."""
     from xbar.network import AnalogConfig
     from xbar.network.tiles import Tile, TileSpec
 
     rng = np.random.default_rng(0)
-    cfg = AnalogConfig(mapping=mapping, offset_subtraction=sub, r_row=1.0, r_col=1.0,
-                       read_noise_sigma=0.05)
+    cfg = AnalogConfig(
+        mapping=mapping, offset_subtraction=sub, r_row=1.0, r_col=1.0, read_noise_sigma=0.05
+    )
     ref = sub == "reference_column"
     spec = TileSpec(0, 0, 6, 0, 4, mapping, ref and mapping == "offset")
     G = rng.uniform(cfg.g_min, cfg.g_max, (6, spec.columns))

@@ -48,8 +48,7 @@ def _check_against_reference(proto, model=None, rtol=1e-5):
     return model
 
 
-BUILDERS = [zoo.mlp, zoo.lenet5, zoo.resnet20, zoo.wide_resnet, zoo.mobilenet_style,
-            zoo.two_branch]
+BUILDERS = [zoo.mlp, zoo.lenet5, zoo.resnet20, zoo.wide_resnet, zoo.mobilenet_style, zoo.two_branch]
 
 
 @pytest.mark.parametrize("build", BUILDERS, ids=lambda f: f.__name__)
@@ -59,8 +58,9 @@ def test_torch_style_graphs_match_reference_evaluator(build):
 
 
 @pytest.mark.parametrize("opset", [11, 12, 13, 14, 15, 16, 18, 19, 20, 21])
-@pytest.mark.parametrize("build", [zoo.lenet5, zoo.mobilenet_style, zoo.resnet20],
-                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize(
+    "build", [zoo.lenet5, zoo.mobilenet_style, zoo.resnet20], ids=lambda f: f.__name__
+)
 def test_every_opset_imports_the_same_network(build, opset):
     """Attribute vs input forms (Unsqueeze axes, Clip bounds, HardSwish decomposition) across
     opsets give the network of the opset-17 graph, which matches the reference evaluator
@@ -90,8 +90,9 @@ def test_zoo_export_round_trip(tmp_path, name):
     proto = onnx.load(str(path))
     onnx.checker.check_model(proto)
     x = np.random.default_rng(0).random((3, *model.input_shape))
-    ref = ReferenceEvaluator(proto).run(None, {"input": x.transpose(0, 3, 1, 2).astype(
-        np.float32)})[0]
+    ref = ReferenceEvaluator(proto).run(
+        None, {"input": x.transpose(0, 3, 1, 2).astype(np.float32)}
+    )[0]
     own = model.forward(x)
     assert np.abs(ref - own).max() / np.abs(own).max() < 1e-5
     back = load_onnx(path)
@@ -122,8 +123,9 @@ def test_analog_ideal_equals_digital_on_imported_graph():
     data = synthetic_dataset((32, 32, 3), classes=4, sizes=(16, 8, 24))
     res = evaluate(m, AnalogConfig().as_ideal(), dataset=data, chips=[0])
     assert res.accuracy == res.ideal_accuracy
-    assert {s.name for s in res.layer_stats} == {la.name for la in m.fold_batchnorm()
-                                                 .matmul_layers()}
+    assert {s.name for s in res.layer_stats} == {
+        la.name for la in m.fold_batchnorm().matmul_layers()
+    }
     assert all(s.rel_error < 1e-9 for s in res.layer_stats)
 
 
@@ -177,13 +179,18 @@ def test_fixtures_are_present():
 
 # ------------------------------------------------------------------ hand-made graphs
 def _graph(nodes, inits, in_shape, out_shape, opset=17, in_name="x"):
-    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(in_name, TensorProto.FLOAT,
-                                                                     in_shape)],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)],
-                          initializer=[numpy_helper.from_array(np.asarray(v, np.float32)
-                                                               if np.asarray(v).dtype.kind == "f"
-                                                               else np.asarray(v), k)
-                                       for k, v in inits.items()])
+    g = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info(in_name, TensorProto.FLOAT, in_shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)],
+        initializer=[
+            numpy_helper.from_array(
+                np.asarray(v, np.float32) if np.asarray(v).dtype.kind == "f" else np.asarray(v), k
+            )
+            for k, v in inits.items()
+        ],
+    )
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
     m.ir_version = 8
     return m
@@ -191,27 +198,40 @@ def _graph(nodes, inits, in_shape, out_shape, opset=17, in_name="x"):
 
 def test_gemm_alpha_beta_transposes_and_matmul_add():
     rng = np.random.default_rng(0)
-    inits = {"B": rng.normal(size=(6, 4)), "C": rng.normal(size=(1, 4)),
-             "W2": rng.normal(size=(4, 3)), "b2": rng.normal(size=3)}
-    nodes = [helper.make_node("Gemm", ["x", "B", "C"], ["h"], alpha=0.5, beta=2.0),
-             helper.make_node("MatMul", ["h", "W2"], ["m"]),
-             helper.make_node("Add", ["m", "b2"], ["y"])]
+    inits = {
+        "B": rng.normal(size=(6, 4)),
+        "C": rng.normal(size=(1, 4)),
+        "W2": rng.normal(size=(4, 3)),
+        "b2": rng.normal(size=3),
+    }
+    nodes = [
+        helper.make_node("Gemm", ["x", "B", "C"], ["h"], alpha=0.5, beta=2.0),
+        helper.make_node("MatMul", ["h", "W2"], ["m"]),
+        helper.make_node("Add", ["m", "b2"], ["y"]),
+    ]
     _check_against_reference(_graph(nodes, inits, ["N", 6], ["N", 3]))
 
 
 def test_auto_pad_dilation_pads_ceil_mode_transpose_squeeze_softmax():
     rng = np.random.default_rng(0)
-    inits = {"W": rng.normal(size=(4, 2, 3, 3)), "p": np.array([0, 0, 1, 2, 0, 0, 2, 1]),
-             "W2": rng.normal(size=(4, 2, 3, 3)), "ax": np.array([2, 3]),
-             "Wf": rng.normal(size=(8, 5)), "half": np.array([0.5], np.float32)}
+    inits = {
+        "W": rng.normal(size=(4, 2, 3, 3)),
+        "p": np.array([0, 0, 1, 2, 0, 0, 2, 1]),
+        "W2": rng.normal(size=(4, 2, 3, 3)),
+        "ax": np.array([2, 3]),
+        "Wf": rng.normal(size=(8, 5)),
+        "half": np.array([0.5], np.float32),
+    }
     nodes = [
         helper.make_node("Conv", ["x", "W"], ["c1"], auto_pad="SAME_UPPER", strides=[2, 2]),
-        helper.make_node("Conv", ["x", "W2"], ["c2"], pads=[2, 2, 2, 2], dilations=[2, 2],
-                         strides=[2, 2]),
+        helper.make_node(
+            "Conv", ["x", "W2"], ["c2"], pads=[2, 2, 2, 2], dilations=[2, 2], strides=[2, 2]
+        ),
         helper.make_node("Concat", ["c1", "c2"], ["c"], axis=1),
         helper.make_node("Pad", ["c", "p"], ["cp"], mode="reflect"),
-        helper.make_node("MaxPool", ["cp"], ["mp"], kernel_shape=[3, 3], strides=[2, 2],
-                         ceil_mode=1),
+        helper.make_node(
+            "MaxPool", ["cp"], ["mp"], kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1
+        ),
         helper.make_node("Mul", ["mp", "half"], ["mh"]),
         helper.make_node("ReduceMean", ["mh", "ax"], ["r"], keepdims=1),
         helper.make_node("Squeeze", ["r", "ax"], ["s"]),
@@ -223,14 +243,19 @@ def test_auto_pad_dilation_pads_ceil_mode_transpose_squeeze_softmax():
 
 def test_nhwc_keras_style_input_with_transposes():
     rng = np.random.default_rng(0)
-    inits = {"W": rng.normal(size=(3, 2, 3, 3)), "shape": np.array([-1, 48]),
-             "Wf": rng.normal(size=(48, 4))}
-    nodes = [helper.make_node("Transpose", ["x"], ["t"], perm=[0, 3, 1, 2]),
-             helper.make_node("Conv", ["t", "W"], ["c"], pads=[1, 1, 1, 1]),
-             helper.make_node("Relu", ["c"], ["r"]),
-             helper.make_node("Transpose", ["r"], ["back"], perm=[0, 2, 3, 1]),
-             helper.make_node("Reshape", ["back", "shape"], ["f"]),
-             helper.make_node("MatMul", ["f", "Wf"], ["y"])]
+    inits = {
+        "W": rng.normal(size=(3, 2, 3, 3)),
+        "shape": np.array([-1, 48]),
+        "Wf": rng.normal(size=(48, 4)),
+    }
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["t"], perm=[0, 3, 1, 2]),
+        helper.make_node("Conv", ["t", "W"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node("Transpose", ["r"], ["back"], perm=[0, 2, 3, 1]),
+        helper.make_node("Reshape", ["back", "shape"], ["f"]),
+        helper.make_node("MatMul", ["f", "Wf"], ["y"]),
+    ]
     proto = _graph(nodes, inits, ["N", 4, 4, 2], ["N", 4])
     m = load_onnx(proto)
     assert m.meta["input_layout"] == "NHWC" and m.input_shape == (4, 4, 2)
@@ -243,8 +268,14 @@ def test_nhwc_keras_style_input_with_transposes():
 def test_external_data_initializers(tmp_path):
     proto = zoo.lenet5()
     path = tmp_path / "lenet.onnx"
-    onnx.save_model(proto, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
-                    location="lenet.weights", size_threshold=0)
+    onnx.save_model(
+        proto,
+        str(path),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="lenet.weights",
+        size_threshold=0,
+    )
     assert (tmp_path / "lenet.weights").exists()
     _check_against_reference(zoo.lenet5(), load_onnx(path))
     (tmp_path / "lenet.weights").unlink()
@@ -252,28 +283,50 @@ def test_external_data_initializers(tmp_path):
         load_onnx(path)
 
 
-@pytest.mark.parametrize("case,match", [
-    ("unknown_op", r"(?s)node 'bad' \(op Acos\).*supported ops: Add"),
-    ("attribute", r"attribute 'foo' is not supported"),
-    ("dynamic", r"dynamic dimension 2"),
-    ("batch_reshape", r"mixes the batch axis"),
-    ("dynamic_weight", r"MatMul\(x, constant W\)"),
-])
+@pytest.mark.parametrize(
+    "case,match",
+    [
+        ("unknown_op", r"(?s)node 'bad' \(op Acos\).*supported ops: Add"),
+        ("attribute", r"attribute 'foo' is not supported"),
+        ("dynamic", r"dynamic dimension 2"),
+        ("batch_reshape", r"mixes the batch axis"),
+        ("dynamic_weight", r"MatMul\(x, constant W\)"),
+    ],
+)
 def test_unsupported_graphs_name_node_and_op(case, match):
     W = {"W": np.ones((4, 2))}
     if case == "unknown_op":
-        proto = _graph([helper.make_node("Acos", ["x"], ["e"], name="bad"),
-                        helper.make_node("MatMul", ["e", "W"], ["y"])], W, ["N", 4], ["N", 2])
+        proto = _graph(
+            [
+                helper.make_node("Acos", ["x"], ["e"], name="bad"),
+                helper.make_node("MatMul", ["e", "W"], ["y"]),
+            ],
+            W,
+            ["N", 4],
+            ["N", 2],
+        )
     elif case == "attribute":
-        proto = _graph([helper.make_node("Relu", ["x"], ["e"], foo=1),
-                        helper.make_node("MatMul", ["e", "W"], ["y"])], W, ["N", 4], ["N", 2])
+        proto = _graph(
+            [
+                helper.make_node("Relu", ["x"], ["e"], foo=1),
+                helper.make_node("MatMul", ["e", "W"], ["y"]),
+            ],
+            W,
+            ["N", 4],
+            ["N", 2],
+        )
     elif case == "dynamic":
-        proto = _graph([helper.make_node("Flatten", ["x"], ["y"])], {}, ["N", 2, "H"],
-                       ["N", 2])
+        proto = _graph([helper.make_node("Flatten", ["x"], ["y"])], {}, ["N", 2, "H"], ["N", 2])
     elif case == "batch_reshape":
-        proto = _graph([helper.make_node("Reshape", ["x", "s"], ["r"]),
-                        helper.make_node("MatMul", ["r", "W"], ["y"])],
-                       {**W, "s": np.array([-1, 4])}, ["N", 2, 4], ["N", 2])
+        proto = _graph(
+            [
+                helper.make_node("Reshape", ["x", "s"], ["r"]),
+                helper.make_node("MatMul", ["r", "W"], ["y"]),
+            ],
+            {**W, "s": np.array([-1, 4])},
+            ["N", 2, 4],
+            ["N", 2],
+        )
     else:
         proto = _graph([helper.make_node("MatMul", ["x", "x"], ["y"])], {}, [2, 2], [2, 2])
     with pytest.raises(ModelError, match=match):
@@ -292,8 +345,7 @@ def test_missing_and_broken_files(tmp_path):
 def test_wrn_zoo_matches_torch_style_wrn_structure():
     a = load_onnx(zoo.wide_resnet(16, 4))
     b = wrn(16, 4)
-    assert [la.W2d.shape for la in a.matmul_layers()] == [la.W2d.shape for la in
-                                                           b.matmul_layers()]
+    assert [la.W2d.shape for la in a.matmul_layers()] == [la.W2d.shape for la in b.matmul_layers()]
 
 
 def test_cli_export_onnx_then_infer(tmp_path, capsys):
@@ -315,8 +367,22 @@ def test_cli_train_refuses_inference_only_graph(tmp_path, capsys):
 
     path = tmp_path / "tb.onnx"
     onnx.save(zoo.two_branch(), str(path))
-    assert main(["train", "--model", str(path), "--dataset", "synthetic-16x16x3",
-                 "--epochs", "1", "--out", str(tmp_path / "m")]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                str(path),
+                "--dataset",
+                "synthetic-16x16x3",
+                "--epochs",
+                "1",
+                "--out",
+                str(tmp_path / "m"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "cannot be trained" in err and "Traceback" not in err
 
@@ -331,11 +397,37 @@ def test_config_data_table(tmp_path, capsys):
     cfg = tmp_path / "c.toml"
     cfg.write_text("adc_bits = 0\n[data]\nlayout = 'NCHW'\ncrop = [28, 28]\nmean = 0.5\n")
     # three channels do not fit LeNet's one: the error names both shapes
-    assert main(["infer", "--model", str(tmp_path / "lenet.onnx"), "--dataset",
-                 f"npz:{tmp_path / 'd.npz'}", "--config", str(cfg), "--no-progress"]) == 2
+    assert (
+        main(
+            [
+                "infer",
+                "--model",
+                str(tmp_path / "lenet.onnx"),
+                "--dataset",
+                f"npz:{tmp_path / 'd.npz'}",
+                "--config",
+                str(cfg),
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     assert "(28, 28, 1)" in capsys.readouterr().err
     np.savez(tmp_path / "d.npz", x=x[:, :1], y=rng.integers(0, 10, 6))
-    assert main(["infer", "--model", str(tmp_path / "lenet.onnx"), "--dataset",
-                 f"npz:{tmp_path / 'd.npz'}", "--config", str(cfg), "--no-progress",
-                 "--json"]) == 0
+    assert (
+        main(
+            [
+                "infer",
+                "--model",
+                str(tmp_path / "lenet.onnx"),
+                "--dataset",
+                f"npz:{tmp_path / 'd.npz'}",
+                "--config",
+                str(cfg),
+                "--no-progress",
+                "--json",
+            ]
+        )
+        == 0
+    )
     assert '"n_images": 6' in capsys.readouterr().out

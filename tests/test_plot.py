@@ -45,8 +45,22 @@ def test_plot_errors():
 
 def test_cli_crossbar_json_and_plot(tmp_path, capsys):
     out = tmp_path / "xb.png"
-    rc = main(["crossbar", "--rows", "16", "--cols", "12", "--r-wire", "2", "--inputs", "3",
-               "--json", "--plot", str(out)])
+    rc = main(
+        [
+            "crossbar",
+            "--rows",
+            "16",
+            "--cols",
+            "12",
+            "--r-wire",
+            "2",
+            "--inputs",
+            "3",
+            "--json",
+            "--plot",
+            str(out),
+        ]
+    )
     assert rc == 0
     rep = json.loads(capsys.readouterr().out)
     assert rep["rows"] == 16 and rep["cols"] == 12

@@ -25,26 +25,44 @@ TOPOLOGIES = {
     "ideal_wires": dict(r_row=0.0, r_col=0.0),
     "ideal_rows": dict(r_row=0.0, r_col=3.0, r_driver=10.0),
     "ideal_cols_and_ends": dict(r_row=2.0, r_col=0.0),
-    "per_segment": dict(r_row=np.linspace(1, 3, M * N).reshape(M, N),
-                        r_col=np.linspace(3, 1, M * N).reshape(M, N), r_driver=5.0,
-                        r_sense=np.linspace(1, 9, N)),
-    "both_ends": dict(r_row=np.full((M, N + 1), 2.0), r_col=np.full((M + 1, N), 2.0),
-                      r_driver=5.0, r_sense=5.0, drive="both", sense="both"),
+    "per_segment": dict(
+        r_row=np.linspace(1, 3, M * N).reshape(M, N),
+        r_col=np.linspace(3, 1, M * N).reshape(M, N),
+        r_driver=5.0,
+        r_sense=np.linspace(1, 9, N),
+    ),
+    "both_ends": dict(
+        r_row=np.full((M, N + 1), 2.0),
+        r_col=np.full((M + 1, N), 2.0),
+        r_driver=5.0,
+        r_sense=5.0,
+        drive="both",
+        sense="both",
+    ),
     "right_top": dict(r_row=2.0, r_col=2.0, drive="right", sense="top"),
-    "v_half_bias": dict(r_row=1.0, r_col=1.0, r_driver=5.0, r_sense=5.0,
-                        col_bias=[[None, 0.1]] * N),
-    "floating_far_ends": dict(r_row=1.0, r_col=1.0, r_driver=5.0, r_sense=5.0,
-                              row_bias=[[None, np.nan]] * M),
+    "v_half_bias": dict(
+        r_row=1.0, r_col=1.0, r_driver=5.0, r_sense=5.0, col_bias=[[None, 0.1]] * N
+    ),
+    "floating_far_ends": dict(
+        r_row=1.0, r_col=1.0, r_driver=5.0, r_sense=5.0, row_bias=[[None, np.nan]] * M
+    ),
     "sinh": dict(r_row=2.0, r_col=2.0, r_driver=10.0, r_sense=10.0, device=xbar.Sinh(4.0)),
-    "exponential": dict(r_row=2.0, r_col=2.0, r_driver=10.0, r_sense=10.0,
-                        device=xbar.Exponential(0.05)),
-    "power_law": dict(r_row=2.0, r_col=2.0, r_driver=10.0, r_sense=10.0,
-                      device=xbar.PowerLaw(2.0)),
-    "1s1r": dict(r_row=2.0, r_col=2.0, r_driver=10.0, r_sense=10.0,
-                 selector=xbar.Exponential(0.05), g_selector=1e-6),
+    "exponential": dict(
+        r_row=2.0, r_col=2.0, r_driver=10.0, r_sense=10.0, device=xbar.Exponential(0.05)
+    ),
+    "power_law": dict(r_row=2.0, r_col=2.0, r_driver=10.0, r_sense=10.0, device=xbar.PowerLaw(2.0)),
+    "1s1r": dict(
+        r_row=2.0,
+        r_col=2.0,
+        r_driver=10.0,
+        r_sense=10.0,
+        selector=xbar.Exponential(0.05),
+        g_selector=1e-6,
+    ),
     "1t1r": dict(r_row=2.0, r_col=2.0, r_driver=10.0, r_sense=10.0, r_access=5000.0),
-    "1t1r_sinh": dict(r_row=2.0, r_col=2.0, r_driver=10.0, r_sense=10.0, r_access=5000.0,
-                      device=xbar.Sinh(3.0)),
+    "1t1r_sinh": dict(
+        r_row=2.0, r_col=2.0, r_driver=10.0, r_sense=10.0, r_access=5000.0, device=xbar.Sinh(3.0)
+    ),
 }
 
 
@@ -92,8 +110,9 @@ def test_power_split_recomputed_from_node_voltages():
 def test_nonlinear_cell_power_is_i_times_v():
     G, V = _G(), _V()
     k = 4.0
-    sol = xbar.Crossbar(G, 2.0, 2.0, 10.0, 10.0, xbar.Sinh(k)).solve(V, return_nodes=True,
-                                                                      tol=1e-12)
+    sol = xbar.Crossbar(G, 2.0, 2.0, 10.0, 10.0, xbar.Sinh(k)).solve(
+        V, return_nodes=True, tol=1e-12
+    )
     v = sol.row_voltages - sol.col_voltages
     ref = (G * np.sinh(k * v) / k * v).sum(axis=(1, 2))
     np.testing.assert_allclose(sol.power.cells, ref, rtol=1e-10)
@@ -105,12 +124,24 @@ def test_power_survives_batch_chunking():
     whole = xb.solve(V, tol=1e-12).power
     ones = [xb.solve(v, tol=1e-12).power for v in V]
     for name in PARTS + ("supplied",):
-        np.testing.assert_allclose(getattr(whole, name),
-                                   [getattr(o, name)[0] for o in ones], rtol=1e-9)
+        np.testing.assert_allclose(
+            getattr(whole, name), [getattr(o, name)[0] for o in ones], rtol=1e-9
+        )
 
 
-@pytest.mark.parametrize("name", ["default", "ideal_wires", "ideal_rows", "per_segment",
-                                  "both_ends", "right_top", "1t1r", "floating_far_ends"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "default",
+        "ideal_wires",
+        "ideal_rows",
+        "per_segment",
+        "both_ends",
+        "right_top",
+        "1t1r",
+        "floating_far_ends",
+    ],
+)
 def test_quadratic_forms_equal_exact_solves(name):
     xb = xbar.Crossbar(_G(), **TOPOLOGIES[name])
     V = _V(K=4)
@@ -137,8 +168,9 @@ def test_quadratic_forms_invalidated_with_the_array():
     f2 = xb.power_forms()
     assert f2 is not f1
     V = _V(K=2)
-    np.testing.assert_allclose(f2.power(V).row_wires, xb.solve(V, tol=1e-13).power.row_wires,
-                               rtol=1e-10)
+    np.testing.assert_allclose(
+        f2.power(V).row_wires, xb.solve(V, tol=1e-13).power.row_wires, rtol=1e-10
+    )
 
 
 def test_attenuation_is_the_diagonal_cell_response():
@@ -162,8 +194,12 @@ def test_quadratic_forms_refuse_nonlinear_and_biased_arrays():
 def test_direct_unit_responses_equal_iterative_solves():
     from xbar.crossbar.power import unit_responses
 
-    for kw in (TOPOLOGIES["default"], TOPOLOGIES["both_ends"], TOPOLOGIES["1t1r"],
-               TOPOLOGIES["right_top"]):
+    for kw in (
+        TOPOLOGIES["default"],
+        TOPOLOGIES["both_ends"],
+        TOPOLOGIES["1t1r"],
+        TOPOLOGIES["right_top"],
+    ):
         xb = xbar.Crossbar(_G(), **kw)
         units = unit_responses(xb.setup())
         assert units is not None

@@ -37,11 +37,13 @@ def match(result, spice, rtol=1e-6):
     vscale = max(np.abs(np.concatenate(list(theirs_v.values()))).max(), 1e-30)
     iscale = max([np.abs(v).max() for v in spice.currents.values()] + [1e-30])
     for name, v in ours_v.items():
-        np.testing.assert_allclose(v, theirs_v[name], rtol=rtol, atol=1e-9 * vscale,
-                                   err_msg=f"v({name})")
+        np.testing.assert_allclose(
+            v, theirs_v[name], rtol=rtol, atol=1e-9 * vscale, err_msg=f"v({name})"
+        )
     for name, i in ours_i.items():
-        np.testing.assert_allclose(i, spice.currents[name], rtol=rtol, atol=1e-9 * iscale,
-                                   err_msg=f"i({name})")
+        np.testing.assert_allclose(
+            i, spice.currents[name], rtol=rtol, atol=1e-9 * iscale, err_msg=f"i({name})"
+        )
 
 
 @pytest.mark.parametrize("name", FILES)
@@ -56,9 +58,30 @@ def test_real_netlist_matches_ngspice(name, ngspice):
 def test_real_netlists_cover_the_habits():
     texts = {n: (REAL / n).read_text().lower() for n in FILES}
     every = "\n".join(texts.values())
-    for habit in (".control", ".endc", ".lib ", ".func", ".tran", ".ac ", "pulse(", "sin(",
-                  "mp out in vdd vdd pch", ".global", ".nodeset", ".ic ", "tc1=", "\nc", "\nl",
-                  "\nk", "v=", "i(vmeas)", "\nf1", "\nh1", "v2.", ".subckt sense in 0"):
+    for habit in (
+        ".control",
+        ".endc",
+        ".lib ",
+        ".func",
+        ".tran",
+        ".ac ",
+        "pulse(",
+        "sin(",
+        "mp out in vdd vdd pch",
+        ".global",
+        ".nodeset",
+        ".ic ",
+        "tc1=",
+        "\nc",
+        "\nl",
+        "\nk",
+        "v=",
+        "i(vmeas)",
+        "\nf1",
+        "\nh1",
+        "v2.",
+        ".subckt sense in 0",
+    ):
         assert habit in every, habit
     assert len(FILES) >= 9
 
@@ -89,8 +112,10 @@ def _sweeps():
 _HOT = ".options tnom=20\n.temp 85"  # mos1temp.c: KP, PHI, VBI, IS scaled
 
 
-@pytest.mark.parametrize("mod,vg,vb,dc,temp", [(*s, "") for s in _sweeps()]
-                         + [(*s, _HOT) for s in _sweeps() if s[3].startswith(".dc Vd")])
+@pytest.mark.parametrize(
+    "mod,vg,vb,dc,temp",
+    [(*s, "") for s in _sweeps()] + [(*s, _HOT) for s in _sweeps() if s[3].startswith(".dc Vd")],
+)
 def test_mosfet_level1_sweeps_match_ngspice(mod, vg, vb, dc, temp, ngspice):
     text = MOS.format(mod=mod, vg=vg, vb=vb, dc=dc, temp=temp)
     result = solve_dc(read_netlist(text))

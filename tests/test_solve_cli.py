@@ -91,8 +91,12 @@ def test_missing_default_netlist_is_a_clear_error(monkeypatch, capsys, tmp_path)
 
 
 def test_whole_process_json_is_one_object():
-    proc = subprocess.run([sys.executable, "-m", "xbar.cli", "solve", "--json"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "xbar.cli", "solve", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     obj = json.loads(proc.stdout)
     assert obj["analysis"] == "op" and len(obj["currents"]) == 8

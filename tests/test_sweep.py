@@ -30,8 +30,7 @@ class FakeConfig:
 
     def __post_init__(self):
         if self.programming_sigma < 0:
-            raise ValueRangeError(
-                f"programming_sigma must be >= 0, got {self.programming_sigma}")
+            raise ValueRangeError(f"programming_sigma must be >= 0, got {self.programming_sigma}")
 
 
 CALLS: list[tuple] = []
@@ -84,8 +83,15 @@ def test_executors_identical_and_interrupted_resume(tmp_path):
     pytest.importorskip("distributed")
     ref = sweep(MODEL, FakeConfig(), AXES, executor="serial", evaluate=fake_evaluate)
 
-    full = sweep(MODEL, FakeConfig(), AXES, executor="processes", workers=2,
-                 out=tmp_path / "p.csv", evaluate=fake_evaluate)
+    full = sweep(
+        MODEL,
+        FakeConfig(),
+        AXES,
+        executor="processes",
+        workers=2,
+        out=tmp_path / "p.csv",
+        evaluate=fake_evaluate,
+    )
     assert np.array_equal(full.accuracies, ref.accuracies)
     assert len(_rows(tmp_path / "p.csv")) == 18
 
@@ -96,18 +102,35 @@ def test_executors_identical_and_interrupted_resume(tmp_path):
         def cb(done, total):
             if done >= n:
                 raise KeyboardInterrupt
+
         return cb
 
     with pytest.raises(KeyboardInterrupt):
-        sweep(MODEL, FakeConfig(), AXES, executor="processes", workers=2, out=out,
-              evaluate=slow_fake_evaluate, progress=stop_after(5))
+        sweep(
+            MODEL,
+            FakeConfig(),
+            AXES,
+            executor="processes",
+            workers=2,
+            out=out,
+            evaluate=slow_fake_evaluate,
+            progress=stop_after(5),
+        )
     n_first = len(_rows(out))
     assert 5 <= n_first < 18
 
     # finish it on a 2-worker dask LocalCluster: only the missing tasks run
     seen = []
-    t = sweep(MODEL, FakeConfig(), AXES, executor="local", workers=2, out=out,
-              evaluate=slow_fake_evaluate, progress=lambda d, n: seen.append(d))
+    t = sweep(
+        MODEL,
+        FakeConfig(),
+        AXES,
+        executor="local",
+        workers=2,
+        out=out,
+        evaluate=slow_fake_evaluate,
+        progress=lambda d, n: seen.append(d),
+    )
     assert t.reused == n_first and t.computed == 18 - n_first
     assert seen[0] == n_first and seen[-1] == 18
     assert np.array_equal(t.accuracies, ref.accuracies)
@@ -116,8 +139,9 @@ def test_executors_identical_and_interrupted_resume(tmp_path):
     assert len(rows) == 18 and len(set(keys)) == 18
 
     # a third run computes nothing
-    again = sweep(MODEL, FakeConfig(), AXES, executor="serial", out=out,
-                  evaluate=slow_fake_evaluate)
+    again = sweep(
+        MODEL, FakeConfig(), AXES, executor="serial", out=out, evaluate=slow_fake_evaluate
+    )
     assert again.computed == 0 and again.reused == 18
     assert np.array_equal(again.accuracies, ref.accuracies)
 
@@ -131,8 +155,15 @@ def test_resume_serial_only_missing_tasks_run(tmp_path):
             raise RuntimeError("stop")
 
     with pytest.raises(RuntimeError):
-        sweep(MODEL, FakeConfig(), AXES, executor="serial", out=out, evaluate=fake_evaluate,
-              progress=cb)
+        sweep(
+            MODEL,
+            FakeConfig(),
+            AXES,
+            executor="serial",
+            out=out,
+            evaluate=fake_evaluate,
+            progress=cb,
+        )
     first = list(CALLS)
     assert len(first) == 7 and len(_rows(out)) == 7
     CALLS.clear()
@@ -144,59 +175,120 @@ def test_resume_serial_only_missing_tasks_run(tmp_path):
 
 def test_more_chips_and_wider_grid_reuse_rows(tmp_path):
     out = tmp_path / "g.csv"
-    sweep(MODEL, FakeConfig(repeats=2), {"programming_sigma": [0.0, 0.1]}, executor="serial",
-          out=out, evaluate=fake_evaluate)
+    sweep(
+        MODEL,
+        FakeConfig(repeats=2),
+        {"programming_sigma": [0.0, 0.1]},
+        executor="serial",
+        out=out,
+        evaluate=fake_evaluate,
+    )
     CALLS.clear()
-    t = sweep(MODEL, FakeConfig(repeats=3), {"programming_sigma": [0.0, 0.1, 0.3]},
-              executor="serial", out=out, evaluate=fake_evaluate)
+    t = sweep(
+        MODEL,
+        FakeConfig(repeats=3),
+        {"programming_sigma": [0.0, 0.1, 0.3]},
+        executor="serial",
+        out=out,
+        evaluate=fake_evaluate,
+    )
     assert t.reused == 4 and t.computed == 5 and len(CALLS) == 5
-    ref = sweep(MODEL, FakeConfig(repeats=3), {"programming_sigma": [0.0, 0.1, 0.3]},
-                executor="serial", evaluate=fake_evaluate)
+    ref = sweep(
+        MODEL,
+        FakeConfig(repeats=3),
+        {"programming_sigma": [0.0, 0.1, 0.3]},
+        executor="serial",
+        evaluate=fake_evaluate,
+    )
     assert np.array_equal(t.accuracies, ref.accuracies)
 
 
 def test_truncated_last_line_is_dropped(tmp_path):
     out = tmp_path / "t.csv"
-    sweep(MODEL, FakeConfig(), {"programming_sigma": [0.0, 0.1]}, executor="serial", out=out,
-          evaluate=fake_evaluate)
+    sweep(
+        MODEL,
+        FakeConfig(),
+        {"programming_sigma": [0.0, 0.1]},
+        executor="serial",
+        out=out,
+        evaluate=fake_evaluate,
+    )
     text = out.read_text()
     out.write_text(text[:-7])  # a run killed in the middle of writing its last row
     CALLS.clear()
-    t = sweep(MODEL, FakeConfig(), {"programming_sigma": [0.0, 0.1]}, executor="serial",
-              out=out, evaluate=fake_evaluate)
+    t = sweep(
+        MODEL,
+        FakeConfig(),
+        {"programming_sigma": [0.0, 0.1]},
+        executor="serial",
+        out=out,
+        evaluate=fake_evaluate,
+    )
     assert t.computed == 1 and len(CALLS) == 1 and t.complete
     assert len(_rows(out)) == 6
 
 
 def test_fingerprint_mismatch_is_refused(tmp_path):
     out = tmp_path / "f.csv"
-    sweep(MODEL, FakeConfig(), {"programming_sigma": [0.0, 0.1]}, executor="serial", out=out,
-          evaluate=fake_evaluate)
+    sweep(
+        MODEL,
+        FakeConfig(),
+        {"programming_sigma": [0.0, 0.1]},
+        executor="serial",
+        out=out,
+        evaluate=fake_evaluate,
+    )
     before = out.read_text()
     with pytest.raises(ConfigError, match="mapping"):
-        sweep(MODEL, FakeConfig(mapping="offset"), {"programming_sigma": [0.0, 0.1]},
-              executor="serial", out=out, evaluate=fake_evaluate)
+        sweep(
+            MODEL,
+            FakeConfig(mapping="offset"),
+            {"programming_sigma": [0.0, 0.1]},
+            executor="serial",
+            out=out,
+            evaluate=fake_evaluate,
+        )
     other_model = {"name": "toy", "weights": np.arange(6.0) + 1}
     with pytest.raises(ConfigError, match="different model"):
-        sweep(other_model, FakeConfig(), {"programming_sigma": [0.0, 0.1]},
-              executor="serial", out=out, evaluate=fake_evaluate)
+        sweep(
+            other_model,
+            FakeConfig(),
+            {"programming_sigma": [0.0, 0.1]},
+            executor="serial",
+            out=out,
+            evaluate=fake_evaluate,
+        )
     with pytest.raises(ConfigError, match="limit"):
-        sweep(MODEL, FakeConfig(), {"programming_sigma": [0.0, 0.1]}, limit=10,
-              executor="serial", out=out, evaluate=fake_evaluate)
+        sweep(
+            MODEL,
+            FakeConfig(),
+            {"programming_sigma": [0.0, 0.1]},
+            limit=10,
+            executor="serial",
+            out=out,
+            evaluate=fake_evaluate,
+        )
     assert out.read_text() == before
     junk = tmp_path / "junk.csv"
     junk.write_text("a,b\n1,2\n")
     with pytest.raises(ConfigError, match="not an xbar sweep"):
-        sweep(MODEL, FakeConfig(), {"programming_sigma": [0.0]}, executor="serial", out=junk,
-              evaluate=fake_evaluate)
+        sweep(
+            MODEL,
+            FakeConfig(),
+            {"programming_sigma": [0.0]},
+            executor="serial",
+            out=junk,
+            evaluate=fake_evaluate,
+        )
 
 
 def test_bad_input_fails_before_work(tmp_path):
     CALLS.clear()
     kw = dict(executor="serial", evaluate=fake_evaluate)
     with pytest.raises(ConfigError, match="does not exist"):
-        sweep(MODEL, FakeConfig(), {"programming_sigma": [0.1]}, out=tmp_path / "no" / "x.csv",
-              **kw)
+        sweep(
+            MODEL, FakeConfig(), {"programming_sigma": [0.1]}, out=tmp_path / "no" / "x.csv", **kw
+        )
     with pytest.raises(ConfigError, match="directory"):
         sweep(MODEL, FakeConfig(), {"programming_sigma": [0.1]}, out=tmp_path, **kw)
     with pytest.raises(ConfigError, match="programming_sigm") as err:
@@ -205,20 +297,34 @@ def test_bad_input_fails_before_work(tmp_path):
     with pytest.raises(ConfigError, match="repeats"):
         sweep(MODEL, FakeConfig(), {"repeats": [1, 2]}, **kw)
     with pytest.raises(ConfigError, match="one or two"):
-        sweep(MODEL, FakeConfig(), {"programming_sigma": [0], "mapping": ["offset"],
-                                    "adc_bits": [4]}, **kw)
+        sweep(
+            MODEL,
+            FakeConfig(),
+            {"programming_sigma": [0], "mapping": ["offset"], "adc_bits": [4]},
+            **kw,
+        )
     with pytest.raises(ConfigError, match="twice"):
         sweep(MODEL, FakeConfig(), {"programming_sigma": [0.1, 0.1]}, **kw)
     with pytest.raises(ValueRangeError, match="programming_sigma"):
-        sweep(MODEL, FakeConfig(), {"programming_sigma": [0.1, -0.1]}, out=tmp_path / "n.csv",
-              **kw)
+        sweep(MODEL, FakeConfig(), {"programming_sigma": [0.1, -0.1]}, out=tmp_path / "n.csv", **kw)
     assert not (tmp_path / "n.csv").exists()
     with pytest.raises(ConfigError, match="workers"):
-        sweep(MODEL, FakeConfig(), {"programming_sigma": [0.1]}, executor="processes",
-              workers=0, evaluate=fake_evaluate)
+        sweep(
+            MODEL,
+            FakeConfig(),
+            {"programming_sigma": [0.1]},
+            executor="processes",
+            workers=0,
+            evaluate=fake_evaluate,
+        )
     with pytest.raises(ConfigError, match="unknown executor"):
-        sweep(MODEL, FakeConfig(), {"programming_sigma": [0.1]}, executor="threads",
-              evaluate=fake_evaluate)
+        sweep(
+            MODEL,
+            FakeConfig(),
+            {"programming_sigma": [0.1]},
+            executor="threads",
+            evaluate=fake_evaluate,
+        )
     assert CALLS == []
 
 
@@ -231,8 +337,13 @@ def test_unreachable_scheduler_names_address(monkeypatch):
     monkeypatch.setattr(sw, "SCHEDULER_TIMEOUT", 1.0)
     t0 = time.perf_counter()
     with pytest.raises(ConfigError, match=r"tcp://127\.0\.0\.1:9"):
-        sweep(MODEL, FakeConfig(), {"programming_sigma": [0.1]}, executor="tcp://127.0.0.1:9",
-              evaluate=fake_evaluate)
+        sweep(
+            MODEL,
+            FakeConfig(),
+            {"programming_sigma": [0.1]},
+            executor="tcp://127.0.0.1:9",
+            evaluate=fake_evaluate,
+        )
     assert time.perf_counter() - t0 < 20
 
 
@@ -265,8 +376,13 @@ def test_read_back_and_plot(tmp_path):
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels[:2] == ["mapping = differential", "mapping = offset"]
     # categorical first axis
-    t2 = sweep(MODEL, FakeConfig(), {"mapping": ["differential", "offset"]}, executor="serial",
-               evaluate=fake_evaluate)
+    t2 = sweep(
+        MODEL,
+        FakeConfig(),
+        {"mapping": ["differential", "offset"]},
+        executor="serial",
+        evaluate=fake_evaluate,
+    )
     fig2 = plot_sweep(t2, tmp_path / "c.png", band="minmax")
     assert [x.get_text() for x in fig2.axes[0].get_xticklabels()] == ["differential", "offset"]
     fig3 = plot_sweep(t, xscale="symlog")
@@ -287,16 +403,32 @@ def test_frozen_config_replace_semantics():
 def test_dask_scheduler_address_and_client(tmp_path):
     """A running cluster reached by its address (as --scheduler ADDRESS does) or a Client."""
     distributed = pytest.importorskip("distributed")
-    ref = sweep(MODEL, FakeConfig(), {"programming_sigma": [0.0, 0.2]}, executor="serial",
-                evaluate=fake_evaluate)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:
-        t = sweep(MODEL, FakeConfig(), {"programming_sigma": [0.0, 0.2]},
-                  executor=cluster.scheduler_address, out=tmp_path / "a.csv",
-                  evaluate=fake_evaluate)
+    ref = sweep(
+        MODEL,
+        FakeConfig(),
+        {"programming_sigma": [0.0, 0.2]},
+        executor="serial",
+        evaluate=fake_evaluate,
+    )
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        t = sweep(
+            MODEL,
+            FakeConfig(),
+            {"programming_sigma": [0.0, 0.2]},
+            executor=cluster.scheduler_address,
+            out=tmp_path / "a.csv",
+            evaluate=fake_evaluate,
+        )
         assert np.array_equal(t.accuracies, ref.accuracies)
         with distributed.Client(cluster) as client:
-            t2 = sweep(MODEL, FakeConfig(), {"programming_sigma": [0.0, 0.2]}, executor=client,
-                       evaluate=fake_evaluate)
+            t2 = sweep(
+                MODEL,
+                FakeConfig(),
+                {"programming_sigma": [0.0, 0.2]},
+                executor=client,
+                evaluate=fake_evaluate,
+            )
             assert np.array_equal(t2.accuracies, ref.accuracies)
             assert client.status == "running"  # a client we were given is left open

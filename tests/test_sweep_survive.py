@@ -40,7 +40,7 @@ def slow(model, config, *, dataset=None, limit=None, chips=None, progress=None):
                                        for k in chips])
 '''
 
-SCRIPT = '''
+SCRIPT = """
 import functools, importlib, sys
 
 if __name__ == "__main__":
@@ -51,7 +51,7 @@ if __name__ == "__main__":
     from xbar.cli import main
 
     sys.exit(main(sys.argv[1:]))
-'''
+"""
 
 
 def _stat(pid: int) -> tuple[str, int, str] | None:
@@ -61,7 +61,7 @@ def _stat(pid: int) -> tuple[str, int, str] | None:
             text = f.read()
     except OSError:
         return None
-    name = text[text.index("(") + 1:text.rindex(")")]
+    name = text[text.index("(") + 1 : text.rindex(")")]
     rest = text.rsplit(")", 1)[1].split()
     return rest[0], int(rest[1]), name
 
@@ -92,15 +92,30 @@ def _setup(tmp_path, sleep="120"):
     script.write_text(textwrap.dedent(SCRIPT))
     piddir = tmp_path / "pids"
     piddir.mkdir()
-    env = dict(os.environ, XBAR_TEST_PIDDIR=str(piddir), XBAR_TEST_SLEEP=sleep,
-               PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    env = dict(
+        os.environ,
+        XBAR_TEST_PIDDIR=str(piddir),
+        XBAR_TEST_SLEEP=sleep,
+        PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+    )
     return script, piddir, env
 
 
 def _sweep_argv(script, out, *extra):
-    return [sys.executable, str(script), "sweep", "--field", "programming_sigma",
-            "--values", "0.1,0.2,0.3", "--programming-error", "state_independent",
-            "--out", str(out), *extra]
+    return [
+        sys.executable,
+        str(script),
+        "sweep",
+        "--field",
+        "programming_sigma",
+        "--values",
+        "0.1,0.2,0.3",
+        "--programming-error",
+        "state_independent",
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 def _wait_for(cond, timeout, what, proc=None):
@@ -118,16 +133,24 @@ def _kill_all(pids):
             os.kill(p, signal.SIGKILL)
 
 
-@pytest.mark.parametrize("executor", [
-    ["--workers", "2"],
-    pytest.param(["--scheduler", "local", "--workers", "2"], id="dask-local"),
-])
+@pytest.mark.parametrize(
+    "executor",
+    [
+        ["--workers", "2"],
+        pytest.param(["--scheduler", "local", "--workers", "2"], id="dask-local"),
+    ],
+)
 def test_kill_9_leaves_no_process_behind(tmp_path, executor):
     if "--scheduler" in executor:
         pytest.importorskip("distributed")
     script, piddir, env = _setup(tmp_path)
-    proc = subprocess.Popen(_sweep_argv(script, tmp_path / "s.csv", *executor), env=env,
-                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        _sweep_argv(script, tmp_path / "s.csv", *executor),
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     seen: set[int] = set()
     try:
         _wait_for(lambda: len(list(piddir.iterdir())) >= 2, 90, "workers did not start", proc)
@@ -151,13 +174,23 @@ def test_kill_9_leaves_no_process_behind(tmp_path, executor):
 def test_second_writer_is_refused_naming_file_and_holder(tmp_path):
     script, piddir, env = _setup(tmp_path, sleep="0.3")
     out = tmp_path / "s.csv"
-    first = subprocess.Popen(_sweep_argv(script, out, "--serial", "--repeats", "4"), env=env,
-                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = subprocess.Popen(
+        _sweep_argv(script, out, "--serial", "--repeats", "4"),
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     seen: set[int] = set()
     try:
         _wait_for(lambda: any(piddir.iterdir()), 60, "first sweep did not start", first)
-        second = subprocess.run(_sweep_argv(script, out, "--serial", "--repeats", "4"),
-                                env=env, cwd=tmp_path, capture_output=True, timeout=120)
+        second = subprocess.run(
+            _sweep_argv(script, out, "--serial", "--repeats", "4"),
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            timeout=120,
+        )
         err = second.stderr.decode()
         assert second.returncode == 2, err
         assert str(out) in err and f"process {first.pid}" in err, err
@@ -177,8 +210,13 @@ def test_second_writer_is_refused_naming_file_and_holder(tmp_path):
         keys = [tuple(x.split(",")[1:3]) for x in lines]
         assert len(keys) == 12 == len(set(keys))
         # now the file is free: a rerun reuses every row
-        again = subprocess.run(_sweep_argv(script, out, "--serial", "--repeats", "4"),
-                               env=env, cwd=tmp_path, capture_output=True, timeout=120)
+        again = subprocess.run(
+            _sweep_argv(script, out, "--serial", "--repeats", "4"),
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            timeout=120,
+        )
         assert again.returncode == 0 and "0 task(s) run, 12 reused" in again.stdout.decode()
     finally:
         seen = {first.pid}
@@ -198,28 +236,35 @@ def test_lock_in_process_and_released_after_error(tmp_path):
     out = tmp_path / "a.csv"
     base = AnalogConfig(programming_error="state_independent")
     with SweepStore.open(out):
-        with pytest.raises(ConfigError, match=f"{out}.*is being written by process "
-                                              f"{os.getpid()}"):
-            sweep("m", base, {"programming_sigma": [0.1]}, out=out, executor="serial",
-                  evaluate=_const)
+        with pytest.raises(ConfigError, match=f"{out}.*is being written by process {os.getpid()}"):
+            sweep(
+                "m", base, {"programming_sigma": [0.1]}, out=out, executor="serial", evaluate=_const
+            )
 
     def boom(done, total):
         if done:
             raise RuntimeError("stop")
 
     with pytest.raises(RuntimeError):
-        sweep("m", base, {"programming_sigma": [0.1, 0.2]}, out=out, executor="serial",
-              evaluate=_const, progress=boom)
-    t = sweep("m", base, {"programming_sigma": [0.1, 0.2]}, out=out, executor="serial",
-              evaluate=_const)
+        sweep(
+            "m",
+            base,
+            {"programming_sigma": [0.1, 0.2]},
+            out=out,
+            executor="serial",
+            evaluate=_const,
+            progress=boom,
+        )
+    t = sweep(
+        "m", base, {"programming_sigma": [0.1, 0.2]}, out=out, executor="serial", evaluate=_const
+    )
     assert t.reused == 1 and t.computed == 1
 
 
 def test_reader_ignores_and_keeps_a_torn_last_line(tmp_path):
     out = tmp_path / "t.csv"
     base = AnalogConfig(programming_error="state_independent")
-    sweep("m", base, {"programming_sigma": [0.1, 0.2]}, out=out, executor="serial",
-          evaluate=_const)
+    sweep("m", base, {"programming_sigma": [0.1, 0.2]}, out=out, executor="serial", evaluate=_const)
     torn = out.read_text() + "1,0.2"
     out.write_text(torn)
     t = read_sweep(out)
@@ -230,9 +275,13 @@ def test_a_killed_worker_stops_the_sweep_cleanly(tmp_path):
     """A worker killed from outside (the OOM killer, kill -9) is an XbarError, rows kept."""
     script, piddir, env = _setup(tmp_path, sleep="1.5")
     out = tmp_path / "s.csv"
-    proc = subprocess.Popen(_sweep_argv(script, out, "--workers", "2", "--repeats", "3"),
-                            env=env, cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        _sweep_argv(script, out, "--workers", "2", "--repeats", "3"),
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     seen: set[int] = set()
     try:
         _wait_for(lambda: len(list(piddir.iterdir())) >= 3, 120, "no task started", proc)

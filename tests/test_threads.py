@@ -74,14 +74,20 @@ def test_limit_restores_after_an_error():
 
 
 def test_import_changes_nothing():
-    code = ("import numpy, scipy.linalg, xbar, xbar.network, xbar.threads\n"
-            "from threadpoolctl import threadpool_info\n"
-            "print(sorted(i['num_threads'] for i in threadpool_info() if i['user_api']=='blas'))")
-    env_out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             check=True).stdout
-    bare = subprocess.run([sys.executable, "-c", code.replace(", xbar, xbar.network, "
-                                                             "xbar.threads", "")],
-                          capture_output=True, text=True, check=True).stdout
+    code = (
+        "import numpy, scipy.linalg, xbar, xbar.network, xbar.threads\n"
+        "from threadpoolctl import threadpool_info\n"
+        "print(sorted(i['num_threads'] for i in threadpool_info() if i['user_api']=='blas'))"
+    )
+    env_out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    bare = subprocess.run(
+        [sys.executable, "-c", code.replace(", xbar, xbar.network, xbar.threads", "")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert env_out == bare
 
 

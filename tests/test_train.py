@@ -16,8 +16,16 @@ from xbar.network.train import hessian_penalty, hutchinson_diagonal, train
 
 def small_digits(n_train=240, n_val=80) -> Dataset:
     d = load_dataset("digits")
-    return Dataset(d.x_train[:n_train], d.y_train[:n_train], d.x_val[:n_val], d.y_val[:n_val],
-                   d.x_test[:100], d.y_test[:100], "digits-small", 10)
+    return Dataset(
+        d.x_train[:n_train],
+        d.y_train[:n_train],
+        d.x_val[:n_val],
+        d.y_val[:n_val],
+        d.x_test[:100],
+        d.y_test[:100],
+        "digits-small",
+        10,
+    )
 
 
 def known_function(n=8, seed=0):
@@ -58,13 +66,14 @@ def test_hessian_penalty_exact_for_cubic_loss():
     s = rng.uniform(0.05, 0.2, n)
 
     def loss_grad(th):
-        return float(np.sum(c * th ** 3) / 6 + 0.5 * th @ A @ th), c * th ** 2 / 2 + A @ th
+        return float(np.sum(c * th**3) / 6 + 0.5 * th @ A @ th), c * th**2 / 2 + A @ th
 
     pen, gp = hessian_penalty(loss_grad, t, s, rng, draws=1, step=0.05)
-    np.testing.assert_allclose(gp, 0.5 * s ** 2 * c, rtol=1e-8, atol=1e-14)
-    pens = [hessian_penalty(loss_grad, t, s, np.random.default_rng(k), draws=50)[0]
-            for k in range(40)]
-    exact = 0.5 * np.sum(s ** 2 * (np.diag(A) + c * t))
+    np.testing.assert_allclose(gp, 0.5 * s**2 * c, rtol=1e-8, atol=1e-14)
+    pens = [
+        hessian_penalty(loss_grad, t, s, np.random.default_rng(k), draws=50)[0] for k in range(40)
+    ]
+    exact = 0.5 * np.sum(s**2 * (np.diag(A) + c * t))
     assert abs(np.mean(pens) - exact) <= 0.05 * abs(exact)
 
 
@@ -93,7 +102,7 @@ def test_robust_methods_train_and_differ_from_plain(method):
     r = train("default", data, method=method, train_noise=0.1, epochs=2, seed=3, draws=2)
     assert r.history[-1]["loss"] < r.history[0]["loss"]
     assert math.isfinite(r.history[-1]["val_noisy_accuracy"])
-    if method == "hessian":   # early in training H is indefinite: the penalty may be < 0
+    if method == "hessian":  # early in training H is indefinite: the penalty may be < 0
         assert math.isfinite(r.history[-1]["penalty"]) and r.history[-1]["penalty"] != 0
     d = [np.abs(plain.model.state()[k] - r.model.state()[k]).max() for k in plain.model.state()]
     assert max(d) > 1e-3
@@ -149,12 +158,15 @@ def test_cli_train_writes_loadable_model(tmp_path, capsys):
     assert m.input_shape == (8, 8, 1) and m.name == "m"
 
 
-@pytest.mark.parametrize("argv,msg", [
-    (["--method", "adam"], "unknown training method"),
-    (["--method", "noise", "--train-noise", "-1"], "train_noise"),
-    (["--method", "noise", "--train-noise", "nan"], "train_noise"),
-    (["--epochs", "0"], "epochs"),
-])
+@pytest.mark.parametrize(
+    "argv,msg",
+    [
+        (["--method", "adam"], "unknown training method"),
+        (["--method", "noise", "--train-noise", "-1"], "train_noise"),
+        (["--method", "noise", "--train-noise", "nan"], "train_noise"),
+        (["--epochs", "0"], "epochs"),
+    ],
+)
 def test_cli_train_errors(tmp_path, capsys, argv, msg):
     rc = cli_main(["train", *argv, "--out", str(tmp_path / "m")])
     assert rc == 2
@@ -184,8 +196,7 @@ def test_cli_train_missing_out_directory_is_not_created(tmp_path, capsys):
 def test_cli_train_junk_dataset_is_a_clear_error(tmp_path, capsys):
     junk = tmp_path / "j.npz"
     junk.write_bytes(b"junk")
-    rc = cli_main(["train", "--epochs", "1", "--dataset", str(junk), "--out",
-                   str(tmp_path / "m")])
+    rc = cli_main(["train", "--epochs", "1", "--dataset", str(junk), "--out", str(tmp_path / "m")])
     assert rc == 2
     err = capsys.readouterr().err
     assert str(junk) in err and "not an .npz archive" in err and "Traceback" not in err

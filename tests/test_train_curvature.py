@@ -28,8 +28,11 @@ from xbar.network.train import (
 
 def softmax_regression(seed=0, n_in=5, classes=3, batch=40):
     rng = np.random.default_rng(seed)
-    m = Model([Dense(n_in, classes, rng.normal(0, 0.7, (n_in, classes)),
-                     rng.normal(0, 0.3, classes))], (n_in,), classes)
+    m = Model(
+        [Dense(n_in, classes, rng.normal(0, 0.7, (n_in, classes)), rng.normal(0, 0.3, classes))],
+        (n_in,),
+        classes,
+    )
     x = rng.normal(size=(batch, n_in))
     y = rng.integers(0, classes, batch)
     return m, x, y
@@ -39,16 +42,23 @@ def exact_softmax_diag(m, x, y):
     """Closed-form Hessian diagonal of the mean cross-entropy of ``x @ W + b``."""
     lay = m.layers[0]
     p = softmax(x @ lay.W + lay.b)
-    q = p * (1 - p)                                     # (B, K)
-    hW = (x ** 2).T @ q / x.shape[0]                    # (n_in, K)
+    q = p * (1 - p)  # (B, K)
+    hW = (x**2).T @ q / x.shape[0]  # (n_in, K)
     hb = q.mean(axis=0)
-    return np.concatenate([hW.ravel(), hb.ravel()])     # flat order of _Flat: W then b
+    return np.concatenate([hW.ravel(), hb.ravel()])  # flat order of _Flat: W then b
 
 
 def small_relu_net(seed=1):
     rng = np.random.default_rng(seed)
-    m = Model([Dense(4, 6, rng.normal(0, 0.8, (4, 6)), rng.normal(0, 0.2, 6)), ReLU(),
-               Dense(6, 3, rng.normal(0, 0.8, (6, 3)), rng.normal(0, 0.2, 3))], (4,), 3)
+    m = Model(
+        [
+            Dense(4, 6, rng.normal(0, 0.8, (4, 6)), rng.normal(0, 0.2, 6)),
+            ReLU(),
+            Dense(6, 3, rng.normal(0, 0.8, (6, 3)), rng.normal(0, 0.2, 3)),
+        ],
+        (4,),
+        3,
+    )
     x = rng.normal(size=(30, 4))
     y = rng.integers(0, 3, 30)
     return m, x, y
@@ -90,9 +100,9 @@ def test_softmax_regression_penalty_matches_closed_form_per_vector_and_in_mean()
     assert p_v == pytest.approx(0.5 * w @ H @ w, rel=1e-3)
     # Hutchinson mean -> (1/2) sum s_i^2 H_ii (closed form), within 4 standard errors
     est = curvature_term(m, x, y, 0.2, samples=4000, step=1e-2, seed=3)
-    exact = 0.5 * np.sum(s ** 2 * diag)
+    exact = 0.5 * np.sum(s**2 * diag)
     assert abs(est.value - exact) <= 4 * est.stderr
-    assert est.stderr < 0.05 * exact                  # the check has teeth
+    assert est.stderr < 0.05 * exact  # the check has teeth
     assert est.sigma == 0.2 and est.samples == 4000 and est.images == 40
 
 
@@ -102,7 +112,7 @@ def test_relu_network_curvature_matches_full_hessian_diagonal():
     theta = flat.get()
     H = full_hessian(f, theta)
     s = noise_scales(m, 0.1, flat)
-    exact = 0.5 * np.sum(s ** 2 * np.diag(H))
+    exact = 0.5 * np.sum(s**2 * np.diag(H))
     # along these directions a ReLU kink lies 1e-4..1e-3 noise scales away; the frozen
     # activation pattern makes the estimate independent of the step
     est = curvature_term(m, x, y, 0.1, samples=3000, step=0.1, seed=0)
@@ -128,7 +138,7 @@ def test_penalty_gradient_matches_finite_differences_of_the_penalty(maker):
         e[i] = h
         fd[i] = (penalty(theta + e)[0] - penalty(theta - e)[0]) / (2 * h)
     np.testing.assert_allclose(grad, fd, rtol=1e-4, atol=1e-6 * np.abs(fd).max())
-    assert np.abs(grad).max() > 1e-3                   # not trivially zero
+    assert np.abs(grad).max() > 1e-3  # not trivially zero
 
 
 def test_unit_step_is_paired_noise_injection_and_small_step_is_not():
@@ -151,15 +161,24 @@ def tiny_digits():
     from xbar.network import load_dataset
 
     d = load_dataset("digits")
-    return Dataset(d.x_train[:96], d.y_train[:96], d.x_val[:40], d.y_val[:40],
-                   d.x_test[:40], d.y_test[:40], "digits-tiny", 10)
+    return Dataset(
+        d.x_train[:96],
+        d.y_train[:96],
+        d.x_val[:40],
+        d.y_val[:40],
+        d.x_test[:40],
+        d.y_test[:40],
+        "digits-tiny",
+        10,
+    )
 
 
 def test_train_reports_curvature_for_every_method():
     data = tiny_digits()
     for method, sigma in (("plain", 0.0), ("hessian", 0.1)):
-        r = train("default", data, method=method, train_noise=sigma, epochs=1, seed=0,
-                  curvature_samples=4)
+        r = train(
+            "default", data, method=method, train_noise=sigma, epochs=1, seed=0, curvature_samples=4
+        )
         c = r.curvature
         assert c is not None and np.isfinite(c.value) and c.stderr >= 0
         assert c.sigma == (0.15 if method == "plain" else 0.1) and c.samples == 4
@@ -183,9 +202,24 @@ def test_cli_train_json_has_curvature(tmp_path, capsys):
     import json
 
     out = tmp_path / "m"
-    rc = cli_main(["train", "--epochs", "1", "--method", "hessian", "--train-noise", "0.1",
-                   "--hessian-step", "0.1", "--curvature-samples", "3", "--out", str(out),
-                   "--json"])
+    rc = cli_main(
+        [
+            "train",
+            "--epochs",
+            "1",
+            "--method",
+            "hessian",
+            "--train-noise",
+            "0.1",
+            "--hessian-step",
+            "0.1",
+            "--curvature-samples",
+            "3",
+            "--out",
+            str(out),
+            "--json",
+        ]
+    )
     assert rc == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["hessian_step"] == 0.1
@@ -211,10 +245,10 @@ def test_frozen_pattern_removes_kinks_from_the_second_difference():
                 lp, lm = f(theta + eps * w)[0], f(theta - eps * w)[0]
         else:
             lp, lm = f(theta + eps * w)[0], f(theta - eps * w)[0]
-        return (lp - 2 * l0 + lm) / (2 * eps ** 2)
+        return (lp - 2 * l0 + lm) / (2 * eps**2)
 
     exact = 0.5 * w @ H @ w
-    assert abs(second_difference(1e-2, False) - exact) > 5 * abs(exact)   # kink inside
+    assert abs(second_difference(1e-2, False) - exact) > 5 * abs(exact)  # kink inside
     for eps in (1e-1, 1e-2, 1e-3):
         assert second_difference(eps, True) == pytest.approx(exact, rel=1e-3)  # O(eps^2)
     assert not any(getattr(la, "freeze_pattern", False) for la in m.all_layers())
@@ -226,10 +260,19 @@ def test_hessian_training_stays_healthy():
     from xbar.network import load_dataset
 
     d = load_dataset("digits")
-    data = Dataset(d.x_train[:320], d.y_train[:320], d.x_val[:100], d.y_val[:100],
-                   d.x_test[:100], d.y_test[:100], "digits-320", 10)
-    r = train("default", data, method="hessian", train_noise=0.15, epochs=4, seed=0,
-              curvature_samples=8)
+    data = Dataset(
+        d.x_train[:320],
+        d.y_train[:320],
+        d.x_val[:100],
+        d.y_val[:100],
+        d.x_test[:100],
+        d.y_test[:100],
+        "digits-320",
+        10,
+    )
+    r = train(
+        "default", data, method="hessian", train_noise=0.15, epochs=4, seed=0, curvature_samples=8
+    )
     assert r.history[-1]["val_accuracy"] > 0.6
     assert r.history[-1]["loss"] < r.history[0]["loss"]
     assert min(h["penalty"] for h in r.history) > -0.05

@@ -30,8 +30,15 @@ def test_weight_range_sigma_definition():
 
 def test_error_statistics_per_layer_match_definition():
     rng = np.random.default_rng(0)
-    m = Model([Flatten(name="f"), Dense(64, 300, W=rng.uniform(-1, 3, (64, 300)), name="d1"),
-               Dense(300, 10, W=rng.normal(0, 0.1, (300, 10)), name="d2")], (8, 8, 1), 10)
+    m = Model(
+        [
+            Flatten(name="f"),
+            Dense(64, 300, W=rng.uniform(-1, 3, (64, 300)), name="d1"),
+            Dense(300, 10, W=rng.normal(0, 0.1, (300, 10)), name="d2"),
+        ],
+        (8, 8, 1),
+        10,
+    )
     sigma = 0.07
     chip = perturb_model(m, sigma, np.random.default_rng(1))
     for name in ("d1", "d2"):
@@ -42,8 +49,9 @@ def test_error_statistics_per_layer_match_definition():
         assert abs(dW.mean()) <= 4 * s / np.sqrt(n)
         assert abs(dW.std() / s - 1) <= 4 / np.sqrt(2 * n)
     # biases share the layer's scale
-    db = np.concatenate([perturb_model(m, sigma, np.random.default_rng(k)).layer("d1").b
-                         for k in range(20)])
+    db = np.concatenate(
+        [perturb_model(m, sigma, np.random.default_rng(k)).layer("d1").b for k in range(20)]
+    )
     s1 = sigma * np.ptp(m.layer("d1").W) / 2
     assert abs(db.std() / s1 - 1) <= 0.05
 
@@ -68,13 +76,15 @@ def test_perturbation_applies_to_folded_batchnorm():
     m = wrn(depth=10, width=1, input_shape=(8, 8, 3), classes=3, seed=0)
     folded = m.fold_batchnorm()
     x = np.random.default_rng(0).random((2, 8, 8, 3))
-    np.testing.assert_allclose(perturb_model(m, 0.0, np.random.default_rng(0)).forward(x),
-                               folded.forward(x), rtol=1e-12)
+    np.testing.assert_allclose(
+        perturb_model(m, 0.0, np.random.default_rng(0)).forward(x), folded.forward(x), rtol=1e-12
+    )
     deltas = draw_weight_noise(folded, 0.05, np.random.default_rng(1))
     chip = perturb_model(m, 0.05, np.random.default_rng(1))
     key = "g1b1.conv1"
-    np.testing.assert_allclose(chip.layer(key).W - folded.layer(key).W, deltas[f"{key}/W"],
-                               atol=1e-14)
+    np.testing.assert_allclose(
+        chip.layer(key).W - folded.layer(key).W, deltas[f"{key}/W"], atol=1e-14
+    )
     # scale taken from the folded weights
     s = weight_range_sigma(folded.layer(key).W, 0.05)
     assert np.std(deltas[f"{key}/W"]) == pytest.approx(s, rel=0.1)

@@ -42,8 +42,10 @@ def test_bad_out_fails_before_running_any_case(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(v, "run_cases", boom)
     afile = tmp_path / "f"
     afile.write_text("")
-    for bad, msg in [(afile, "exists and is not a directory"),
-                     (afile / "sub", "cannot write the report there")]:
+    for bad, msg in [
+        (afile, "exists and is not a directory"),
+        (afile / "sub", "cannot write the report there"),
+    ]:
         assert main(["validate", "--case", "engine_ladder", "--out", str(bad)]) == 2
         err = capsys.readouterr().err
         assert str(bad) in err and msg in err
@@ -67,8 +69,9 @@ def test_list(capsys):
 
 @pytest.fixture
 def failing_case():
-    case = fw.Case("zz_always_fails", "analytic", "demo", "none", 1e-12, "demo",
-                   lambda: fw.CaseResult(1.0))
+    case = fw.Case(
+        "zz_always_fails", "analytic", "demo", "none", 1e-12, "demo", lambda: fw.CaseResult(1.0)
+    )
     fw.all_cases()  # make sure the real cases are registered first
     fw.add_case(case)
     yield case

@@ -53,9 +53,12 @@ def test_verdicts():
 
 
 def test_json_schema_and_table():
-    outs = fw.run_cases([_case(lambda: fw.CaseResult(1e-12, details={"a": np.float64(2.0)}),
-                               name="good"),
-                         _case(lambda: fw.CaseResult(1.0), name="bad")])
+    outs = fw.run_cases(
+        [
+            _case(lambda: fw.CaseResult(1e-12, details={"a": np.float64(2.0)}), name="good"),
+            _case(lambda: fw.CaseResult(1.0), name="bad"),
+        ]
+    )
     data = json.loads(json.dumps(report.to_json(outs)))
     first = data["cases"][0]
     for key in ("name", "kind", "max_rel_error", "tolerance", "passed"):
@@ -68,10 +71,19 @@ def test_json_schema_and_table():
 
 def test_report_writes_markdown_and_figures(tmp_path):
     figs = {
-        "conv": {"type": "loglog", "x": [1, 2, 4], "series": {"err": [1, 0.5, 0.25]},
-                 "xlabel": "n", "ylabel": "e", "title": "t"},
-        "maps": {"type": "heatmaps", "maps": {"a": np.ones((3, 4)), "b": np.zeros((3, 4)),
-                                               "difference": np.ones((3, 4))}, "unit": "V"},
+        "conv": {
+            "type": "loglog",
+            "x": [1, 2, 4],
+            "series": {"err": [1, 0.5, 0.25]},
+            "xlabel": "n",
+            "ylabel": "e",
+            "title": "t",
+        },
+        "maps": {
+            "type": "heatmaps",
+            "maps": {"a": np.ones((3, 4)), "b": np.zeros((3, 4)), "difference": np.ones((3, 4))},
+            "unit": "V",
+        },
     }
     outs = fw.run_cases([_case(lambda: fw.CaseResult(0.0, figures=figs))])
     path = report.write_report(outs, tmp_path)
@@ -84,10 +96,17 @@ def test_report_writes_markdown_and_figures(tmp_path):
 def test_registry_has_the_issue_cases():
     names = {c.name for c in fw.all_cases()}
     assert len(names) >= 15
-    for needed in ("ideal_zero_wire_resistance", "word_line_ladder", "bit_line_ladder",
-                   "single_cell_sinh_series", "engine_diode_lambert_w", "passivity",
-                   "kcl_power_linear", "continuum_limit_telegrapher",
-                   "reciprocity_transposed_array"):
+    for needed in (
+        "ideal_zero_wire_resistance",
+        "word_line_ladder",
+        "bit_line_ladder",
+        "single_cell_sinh_series",
+        "engine_diode_lambert_w",
+        "passivity",
+        "kcl_power_linear",
+        "continuum_limit_telegrapher",
+        "reciprocity_transposed_array",
+    ):
         assert needed in names
     kinds = {c.kind for c in fw.all_cases()}
     assert kinds == {"analytic", "ngspice"}

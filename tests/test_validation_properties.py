@@ -31,10 +31,14 @@ def arrays(draw):
     per_segment = draw(st.booleans())
     r_row = rng.uniform(0.1, 50.0, (m, n + 1)) if per_segment else float(rng.uniform(0.1, 50))
     r_col = rng.uniform(0.1, 50.0, (m + 1, n)) if per_segment else float(rng.uniform(0.1, 50))
-    kw = dict(r_row=r_row, r_col=r_col, r_driver=float(rng.uniform(0, 100)),
-              r_sense=float(rng.uniform(0, 100)),
-              drive=draw(st.sampled_from(["left", "right", "both"])),
-              sense=draw(st.sampled_from(["bottom", "top", "both"])))
+    kw = dict(
+        r_row=r_row,
+        r_col=r_col,
+        r_driver=float(rng.uniform(0, 100)),
+        r_sense=float(rng.uniform(0, 100)),
+        drive=draw(st.sampled_from(["left", "right", "both"])),
+        sense=draw(st.sampled_from(["bottom", "top", "both"])),
+    )
     V = rng.uniform(-1, 1, (draw(st.integers(1, 3)), m))
     return G, V, kw
 
@@ -66,6 +70,13 @@ def test_transfer_matrix_reciprocity(case):
     t_col = r_row.T if isinstance(r_row, np.ndarray) else r_row
     drive_t = {"top": "left", "bottom": "right", "both": "both"}[kw["sense"]]
     sense_t = _FLIP[kw["drive"]]
-    Wt = xbar.Crossbar(G.T, r_row=t_row, r_col=t_col, r_driver=kw["r_sense"],
-                       r_sense=kw["r_driver"], drive=drive_t, sense=sense_t).transfer_matrix()
+    Wt = xbar.Crossbar(
+        G.T,
+        r_row=t_row,
+        r_col=t_col,
+        r_driver=kw["r_sense"],
+        r_sense=kw["r_driver"],
+        drive=drive_t,
+        sense=sense_t,
+    ).transfer_matrix()
     assert rel_error(W, Wt.T) < 1e-9

@@ -33,8 +33,14 @@ def _ladder_dense(n, r, g, r_end, v):
 
 @pytest.mark.parametrize(
     "n, r, g, r_end",
-    [(1, 1.0, 0.5, 2.0), (2, 3.0, 1e-3, 0.0), (7, 2.5, 1e-4, 10.0), (64, 1.0, 1e-3, 1.0),
-     (300, 0.5, 2e-3, 0.0), (50, 10.0, 1e-2, 100.0)],
+    [
+        (1, 1.0, 0.5, 2.0),
+        (2, 3.0, 1e-3, 0.0),
+        (7, 2.5, 1e-4, 10.0),
+        (64, 1.0, 1e-3, 1.0),
+        (300, 0.5, 2e-3, 0.0),
+        (50, 10.0, 1e-2, 100.0),
+    ],
 )
 def test_ladder_closed_form_matches_dense_solve(n, r, g, r_end):
     v = ref.ladder_voltages(n, r, g, r_end, 0.7)
@@ -150,13 +156,19 @@ def test_dense_crossbar_end_overrides():
     kw = dict(r_row=2.0, r_col=3.0, r_driver=10.0, r_sense=20.0)
     both = ref.dense_crossbar(G, V, drive="both", sense="both", **kw)
     # holding the right ends at the inputs and the top ends at 0 V is the same circuit
-    held = ref.dense_crossbar(G, V, row_ends=[[None, v] for v in V],
-                              col_ends=[[0.0, None]] * 3, **kw)
+    held = ref.dense_crossbar(
+        G, V, row_ends=[[None, v] for v in V], col_ends=[[0.0, None]] * 3, **kw
+    )
     np.testing.assert_allclose(held["row"], both["row"], rtol=1e-12)
     np.testing.assert_allclose(held["col"], both["col"], rtol=1e-12)
     # a floated sensed end carries no output; floating every end of a row isolates it
-    flo = ref.dense_crossbar(G, V, row_ends=[[np.nan, None]] + [[None, None]] * 3,
-                             col_ends=[[None, np.nan]] + [[None, None]] * 2, **kw)
+    flo = ref.dense_crossbar(
+        G,
+        V,
+        row_ends=[[np.nan, None]] + [[None, None]] * 3,
+        col_ends=[[None, np.nan]] + [[None, None]] * 2,
+        **kw,
+    )
     assert flo["output"][0, 0] == 0.0 and flo["input"][0, 0] == 0.0
     assert flo["output"][0, 1] > 0
 
@@ -178,8 +190,9 @@ def test_ladder_closed_form_matches_50_digit_table():
     for case in sorted({r["case"] for r in rows}):
         sel = [r for r in rows if r["case"] == case]
         p = sel[0]
-        v = ref.ladder_voltages(int(p["n"]), float(p["r_ohm"]), float(p["g_S"]),
-                                float(p["r_end_ohm"]), float(p["v_V"]))
+        v = ref.ladder_voltages(
+            int(p["n"]), float(p["r_ohm"]), float(p["g_S"]), float(p["r_end_ohm"]), float(p["v_V"])
+        )
         exact = np.array([float(r["voltage_V"]) for r in sel])
         np.testing.assert_allclose(v, exact, rtol=2e-14, atol=0, err_msg=case)
 
@@ -188,8 +201,13 @@ def test_telegrapher_matches_50_digit_table():
     rows = _read_csv("telegrapher.csv")
     p = rows[0]
     x = np.array([float(r["x_m"]) for r in rows])
-    volts, cur = ref.telegrapher_line(x, float(p["length_m"]), float(p["rho_ohm_per_m"]),
-                                      float(p["sigma_S_per_m"]), float(p["v_V"]))
+    volts, cur = ref.telegrapher_line(
+        x,
+        float(p["length_m"]),
+        float(p["rho_ohm_per_m"]),
+        float(p["sigma_S_per_m"]),
+        float(p["v_V"]),
+    )
     np.testing.assert_allclose(volts, [float(r["voltage_V"]) for r in rows], rtol=1e-14)
     assert cur == pytest.approx(float(p["source_current_A"]), rel=1e-14)
 
@@ -201,8 +219,9 @@ def test_root_finds_match_50_digit_table():
         if r["case"] == "sinh":
             i = ref.series_sinh_current(v, float(r["p1"]), float(r["p2"]), float(r["r_series_ohm"]))
         else:
-            i = ref.series_diode_current(v, float(r["r_series_ohm"]), float(r["p1"]),
-                                         float(r["p2"]))
+            i = ref.series_diode_current(
+                v, float(r["r_series_ohm"]), float(r["p1"]), float(r["p2"])
+            )
         assert i == pytest.approx(exact, rel=1e-13, abs=1e-28), r
 
 
@@ -219,12 +238,20 @@ def test_first_order_ir_drop_matches_dense_solve():
     assert devs[0] / devs[1] == pytest.approx(10, rel=0.05)  # ... and the remainder is O(r^2)
 
 
-@pytest.mark.parametrize("m, n, g, r_row, r_col", [(3, 4, 1e-3, 2.0, 3.0), (1, 5, 1e-3, 1.0, 1.0),
-                                                   (7, 1, 1e-2, 5.0, 0.5), (12, 9, 1e-4, 1.0, 2.5)])
+@pytest.mark.parametrize(
+    "m, n, g, r_row, r_col",
+    [
+        (3, 4, 1e-3, 2.0, 3.0),
+        (1, 5, 1e-3, 1.0, 1.0),
+        (7, 1, 1e-2, 5.0, 0.5),
+        (12, 9, 1e-4, 1.0, 2.5),
+    ],
+)
 def test_uniform_array_modes_match_dense_solve(m, n, g, r_row, r_col):
     V = np.random.default_rng(m * n).uniform(-1, 1, (2, m))
     modes = ref.uniform_array_modes(m, n, g, r_row, r_col, V)
     dense = ref.dense_crossbar(np.full((m, n), g), V, r_row, r_col)
     for key in ("row", "col", "output"):
-        np.testing.assert_allclose(modes[key], dense[key], rtol=0,
-                                   atol=1e-12 * np.abs(dense[key]).max())
+        np.testing.assert_allclose(
+            modes[key], dense[key], rtol=0, atol=1e-12 * np.abs(dense[key]).max()
+        )

@@ -30,16 +30,25 @@ def _case(name):
     return next(c for c in all_cases() if c.name == name)
 
 
-@pytest.mark.parametrize("name", ["word_line_ladder", "uniform_array_row_profiles",
-                                  "random_arrays_dense_nodal", "kcl_power_linear"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "word_line_ladder",
+        "uniform_array_row_profiles",
+        "random_arrays_dense_nodal",
+        "kcl_power_linear",
+    ],
+)
 def test_one_ppm_wire_error_is_caught(monkeypatch, name):
     monkeypatch.setattr(cases_analytic, "_crossbar", _perturbed(scale_r_row=1 + 1e-6))
     case = _case(name)
     assert run_case(case).status == FAILED
 
 
-@pytest.mark.parametrize("name", ["word_line_ladder_driver_sense",
-                                  "bit_line_ladder_driver_sense", "single_cell_sinh_series"])
+@pytest.mark.parametrize(
+    "name",
+    ["word_line_ladder_driver_sense", "bit_line_ladder_driver_sense", "single_cell_sinh_series"],
+)
 def test_forgotten_driver_resistance_is_caught(monkeypatch, name):
     monkeypatch.setattr(cases_analytic, "_crossbar", _perturbed(drop_driver=True))
     assert run_case(_case(name)).status == FAILED

@@ -21,8 +21,15 @@ import numpy as np
 
 from .errors import ConfigError, InputTypeError, ResourceError, ValueRangeError, XbarError
 
-__all__ = ["check_options", "memory_guard", "output_path", "path_arg", "positive_int",
-           "read_text", "real_array"]
+__all__ = [
+    "check_options",
+    "memory_guard",
+    "output_path",
+    "path_arg",
+    "positive_int",
+    "read_text",
+    "real_array",
+]
 
 
 def path_arg(path: Any, what: str) -> Path:
@@ -33,8 +40,9 @@ def path_arg(path: Any, what: str) -> Path:
     """
     if isinstance(path, str | os.PathLike):
         return Path(path)
-    raise InputTypeError(f"{what} must be a file path (str or os.PathLike), got "
-                         f"{type(path).__name__}")
+    raise InputTypeError(
+        f"{what} must be a file path (str or os.PathLike), got {type(path).__name__}"
+    )
 
 
 def positive_int(name: str, value: Any) -> int:
@@ -82,14 +90,17 @@ def real_array(name: str, value: Any) -> np.ndarray:
     if kind == "c":
         raise InputTypeError(
             f"{name} holds complex numbers; xbar works with real quantities only",
-            hint="pass the real part explicitly (np.real) if that is what you mean")
+            hint="pass the real part explicitly (np.real) if that is what you mean",
+        )
     if kind in "USO" or kind not in "biuf":
         what = {"U": "text", "S": "bytes", "O": "Python objects"}.get(kind, f"{arr.dtype}")
         sample = arr.flat[0] if arr.size else None
         sample = sample.item() if isinstance(sample, np.generic) else sample
-        raise InputTypeError(f"{name} must hold numbers, got {what}"
-                             + (f" (for example {sample!r})" if sample is not None else ""),
-                             hint="convert it first, e.g. np.asarray(x, dtype=float)")
+        raise InputTypeError(
+            f"{name} must hold numbers, got {what}"
+            + (f" (for example {sample!r})" if sample is not None else ""),
+            hint="convert it first, e.g. np.asarray(x, dtype=float)",
+        )
     return arr.astype(float)
 
 
@@ -112,7 +123,8 @@ def read_text(path: str | os.PathLike, what: str) -> str:
         raise ConfigError(
             f"{what} {str(path)!r} is not UTF-8 text: byte {raw[exc.start]:#04x} at offset "
             f"{exc.start} ({exc.reason})",
-            hint="save the file as UTF-8") from None
+            hint="save the file as UTF-8",
+        ) from None
 
 
 def output_path(path: str | os.PathLike, what: str = "output") -> Path:
@@ -126,17 +138,21 @@ def output_path(path: str | os.PathLike, what: str = "output") -> Path:
     """
     path = path_arg(path, what)
     if path.is_dir():
-        raise ConfigError(f"cannot write {what} {str(path)!r}: it is a directory",
-                          hint="give a file name")
+        raise ConfigError(
+            f"cannot write {what} {str(path)!r}: it is a directory", hint="give a file name"
+        )
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.exists():
-        raise ConfigError(f"cannot write {what} {str(path)!r}: folder {str(parent)!r} "
-                          "does not exist", hint="create the folder first")
+        raise ConfigError(
+            f"cannot write {what} {str(path)!r}: folder {str(parent)!r} does not exist",
+            hint="create the folder first",
+        )
     if not parent.is_dir():
         raise ConfigError(f"cannot write {what} {str(path)!r}: {str(parent)!r} is not a folder")
     if not os.access(parent, os.W_OK):
-        raise ConfigError(f"cannot write {what} {str(path)!r}: folder {str(parent)!r} is not "
-                          "writable")
+        raise ConfigError(
+            f"cannot write {what} {str(path)!r}: folder {str(parent)!r} is not writable"
+        )
     return path
 
 
@@ -153,9 +169,10 @@ def memory_guard(what: str) -> Iterator[None]:
         raise
     except MemoryError as exc:
         detail = f" ({exc})" if str(exc) else ""
-        raise ResourceError(f"not enough memory for {what}{detail}",
-                            hint="use a smaller array, fewer inputs at once, or a machine "
-                                 "with more memory") from None
+        raise ResourceError(
+            f"not enough memory for {what}{detail}",
+            hint="use a smaller array, fewer inputs at once, or a machine with more memory",
+        ) from None
 
 
 #: Options fields that must be positive finite numbers, and the integer iteration limits
@@ -179,15 +196,20 @@ def check_options(options: Any, where: str = "options") -> None:
             raise ConfigError(f"{where} must be an xbar.Options, got {type(options).__name__}")
     for name in (*_POSITIVE, "gmin", "temp", "tnom"):
         v = getattr(options, name)
-        if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating) \
-                or not math.isfinite(float(v)):
+        if (
+            isinstance(v, bool)
+            or not isinstance(v, int | float | np.integer | np.floating)
+            or not math.isfinite(float(v))
+        ):
             raise ValueRangeError(f"{where}.{name}={v!r}: must be a finite number")
     for name in _POSITIVE:
         if not getattr(options, name) > 0:
             raise ValueRangeError(f"{where}.{name}={getattr(options, name)!r}: must be positive")
     if not options.reltol < 1:
-        raise ValueRangeError(f"{where}.reltol={options.reltol!r}: must be below 1 "
-                              "(a relative tolerance, SPICE's default is 1e-3)")
+        raise ValueRangeError(
+            f"{where}.reltol={options.reltol!r}: must be below 1 "
+            "(a relative tolerance, SPICE's default is 1e-3)"
+        )
     if options.gmin < 0:
         raise ValueRangeError(f"{where}.gmin={options.gmin!r}: must not be negative")
     for name in _ITERATIONS:
@@ -196,5 +218,6 @@ def check_options(options: Any, where: str = "options") -> None:
             raise ValueRangeError(f"{where}.{name}={v!r}: must be an integer >= 1")
     for name in ("temp", "tnom"):
         if getattr(options, name) <= -273.15:
-            raise ValueRangeError(f"{where}.{name}={getattr(options, name)!r} degC: below "
-                                  "absolute zero")
+            raise ValueRangeError(
+                f"{where}.{name}={getattr(options, name)!r} degC: below absolute zero"
+            )

@@ -22,8 +22,15 @@ import numpy as np
 from .checks import real_array
 from .errors import ConfigError
 
-__all__ = ["plot_voltages", "plot_ir_drop", "plot_cell_currents", "plot_output_error", "overview",
-           "check_path", "output_error"]
+__all__ = [
+    "plot_voltages",
+    "plot_ir_drop",
+    "plot_cell_currents",
+    "plot_output_error",
+    "overview",
+    "check_path",
+    "output_error",
+]
 
 
 def output_error(output, ideal) -> np.ndarray:
@@ -104,8 +111,10 @@ def check_path(path) -> None:
     p = Path(path)
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
-        raise ConfigError(f"cannot save the figure to {path}: folder {parent} does not exist",
-                          hint="create the folder or choose another path")
+        raise ConfigError(
+            f"cannot save the figure to {path}: folder {parent} does not exist",
+            hint="create the folder or choose another path",
+        )
     if not os.access(parent, os.W_OK):
         raise ConfigError(f"cannot save the figure to {path}: folder {parent} is not writable")
     if p.is_dir():
@@ -113,8 +122,10 @@ def check_path(path) -> None:
     suffix = p.suffix.lstrip(".").lower()
     types = FigureCanvasBase.get_supported_filetypes()
     if suffix and suffix not in types:
-        raise ConfigError(f"cannot save the figure to {path}: unknown image type {suffix!r}",
-                          hint="use one of " + ", ".join(sorted(types)))
+        raise ConfigError(
+            f"cannot save the figure to {path}: unknown image type {suffix!r}",
+            hint="use one of " + ", ".join(sorted(types)),
+        )
 
 
 def _save(fig, path):
@@ -135,8 +146,7 @@ def plot_voltages(obj, path=None, V=None, *, k: int = 0, fig=None, ax=None):
     fig = _figure(fig if ax is None else ax[0].figure, ncols=2)
     axes = ax if ax is not None else fig.subplots(1, 2)
     _heat(fig, axes[0], sol.row_voltages[k], f"row (word-line) voltage, input {k}", "voltage [V]")
-    _heat(fig, axes[1], sol.col_voltages[k], f"column (bit-line) voltage, input {k}",
-          "voltage [V]")
+    _heat(fig, axes[1], sol.col_voltages[k], f"column (bit-line) voltage, input {k}", "voltage [V]")
     return _save(fig, path)
 
 

@@ -43,8 +43,7 @@ from dataclasses import dataclass
 
 from .errors import ConfigError
 
-__all__ = ["ENV_VAR", "ThreadPlan", "available_cores", "plan", "limit", "set_threads",
-           "current"]
+__all__ = ["ENV_VAR", "ThreadPlan", "available_cores", "plan", "limit", "set_threads", "current"]
 
 #: environment variable giving the thread count when no explicit value is set
 ENV_VAR = "XBAR_THREADS"
@@ -77,8 +76,10 @@ def _check(threads, where: str) -> int:
     try:
         n = int(threads)
     except (TypeError, ValueError):
-        raise ConfigError(f"{where}={threads!r}: expected a thread count (0 = automatic)",
-                          hint="a non-negative integer, e.g. 1") from None
+        raise ConfigError(
+            f"{where}={threads!r}: expected a thread count (0 = automatic)",
+            hint="a non-negative integer, e.g. 1",
+        ) from None
     if n != threads and not isinstance(threads, str):
         raise ConfigError(f"{where}={threads!r}: expected a whole number of threads")
     if n < 0:
@@ -141,12 +142,14 @@ def _preload_scipy_blas() -> None:
     libs = glob.glob(os.path.join(site, "scipy.libs", "*blas*.so*"))
     if not libs:
         import scipy.linalg  # noqa: F401
+
         return
     for path in libs:
         try:
             ctypes.CDLL(path)
         except OSError:  # pragma: no cover - an unloadable file: let scipy load its BLAS
             import scipy.linalg  # noqa: F401
+
             return
 
 

@@ -36,9 +36,10 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for name, proto in (("resnet20", onnx_zoo.resnet20(seed=args.seed, opset=args.opset)),
-                        ("wrn-16-4", onnx_zoo.wide_resnet(16, 4, seed=args.seed,
-                                                          opset=args.opset))):
+    for name, proto in (
+        ("resnet20", onnx_zoo.resnet20(seed=args.seed, opset=args.opset)),
+        ("wrn-16-4", onnx_zoo.wide_resnet(16, 4, seed=args.seed, opset=args.opset)),
+    ):
         path = out / f"{name}.onnx"
         onnx.save(proto, str(path))
         print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, {len(proto.graph.node)} nodes)")

@@ -81,8 +81,18 @@ def main() -> None:
                 w.writerow([name, n, r, g, r_end, v, k, mp.nstr(x, 20)])
     with open(HERE / "telegrapher.csv", "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["case", "length_m", "rho_ohm_per_m", "sigma_S_per_m", "v_V", "x_m",
-                    "voltage_V", "source_current_A"])
+        w.writerow(
+            [
+                "case",
+                "length_m",
+                "rho_ohm_per_m",
+                "sigma_S_per_m",
+                "v_V",
+                "x_m",
+                "voltage_V",
+                "source_current_A",
+            ]
+        )
         for name, length, rho, sigma, v in TELEGRAPHER:
             L, rho_, sig, v_ = map(mp.mpf, (length, rho, sigma, v))
             alpha = mp.sqrt(rho_ * sig)
@@ -90,8 +100,18 @@ def main() -> None:
             for q in range(0, 21):
                 x = L * q / 20
                 volt = v_ * mp.cosh(alpha * (L - x)) / mp.cosh(alpha * L)
-                w.writerow([name, length, rho, sigma, v, mp.nstr(x, 20), mp.nstr(volt, 20),
-                            mp.nstr(cur, 20)])
+                w.writerow(
+                    [
+                        name,
+                        length,
+                        rho,
+                        sigma,
+                        v,
+                        mp.nstr(x, 20),
+                        mp.nstr(volt, 20),
+                        mp.nstr(cur, 20),
+                    ]
+                )
     with open(HERE / "nonlinear_cells.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["case", "p1", "p2", "r_series_ohm", "v_V", "current_A"])

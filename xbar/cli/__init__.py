@@ -22,8 +22,9 @@ from ._threads import add_threads_argument, apply_threads
 
 #: a number with a leading minus sign, which argparse would take for an option
 #: (it only knows ``-1`` and ``-.5``, not ``-1e-6``, ``-inf`` or ``-1.5E3``)
-_NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$",
-                              re.IGNORECASE)
+_NEGATIVE_NUMBER = re.compile(
+    r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$", re.IGNORECASE
+)
 
 # Sub-command modules, in the order `xbar --help` lists them.
 _COMMANDS = ["solve", "crossbar", "validate", "infer", "sweep", "train", "export_onnx"]
@@ -56,8 +57,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             continue
         module.add_parser(sub)
         command = sub.choices.get(name)
-        if command is not None and not any("--threads" in a.option_strings
-                                           for a in command._actions):
+        if command is not None and not any(
+            "--threads" in a.option_strings for a in command._actions
+        ):
             add_threads_argument(command)  # infer and sweep have it as a config field
     return parser
 
@@ -71,8 +73,12 @@ def join_negative_values(argv: list[str]) -> list[str]:
     out: list[str] = []
     for tok in argv:
         prev = out[-1] if out else ""
-        if (_NEGATIVE_NUMBER.match(tok) and prev.startswith("--") and "=" not in prev
-                and len(prev) > 2):
+        if (
+            _NEGATIVE_NUMBER.match(tok)
+            and prev.startswith("--")
+            and "=" not in prev
+            and len(prev) > 2
+        ):
             out[-1] = f"{prev}={tok}"
         else:
             out.append(tok)
@@ -83,9 +89,12 @@ def _internal_error(exc: BaseException) -> int:
     """A bug (not a rejected input): one line on stderr, exit 70; the traceback on request."""
     if os.environ.get("XBAR_DEBUG"):
         raise exc
-    print(f"xbar: internal error: {type(exc).__name__}: {exc}\n"
-          "This is a bug in xbar, not in your input; rerun with XBAR_DEBUG=1 for the "
-          "traceback and please report it.", file=sys.stderr)
+    print(
+        f"xbar: internal error: {type(exc).__name__}: {exc}\n"
+        "This is a bug in xbar, not in your input; rerun with XBAR_DEBUG=1 for the "
+        "traceback and please report it.",
+        file=sys.stderr,
+    )
     return 70
 
 
@@ -120,13 +129,18 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except MemoryError as exc:
-        print(f"error: not enough memory ({exc or 'MemoryError'})\n"
-              "hint: use a smaller array, fewer inputs or images at once, or a machine with "
-              "more memory", file=sys.stderr)
+        print(
+            f"error: not enough memory ({exc or 'MemoryError'})\n"
+            "hint: use a smaller array, fewer inputs or images at once, or a machine with "
+            "more memory",
+            file=sys.stderr,
+        )
         return 2
     except OSError as exc:  # a file the command writes: disk full, permission, vanished folder
-        print(f"error: {exc.strerror or exc}"
-              + (f": {exc.filename!r}" if exc.filename else ""), file=sys.stderr)
+        print(
+            f"error: {exc.strerror or exc}" + (f": {exc.filename!r}" if exc.filename else ""),
+            file=sys.stderr,
+        )
         return 2
     except Exception as exc:  # noqa: BLE001 - the last guard: never a raw traceback
         return _internal_error(exc)

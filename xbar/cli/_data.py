@@ -4,26 +4,38 @@ from __future__ import annotations
 
 import argparse
 
-DATASET_HELP = ("digits (default); synthetic-HxWxC, e.g. synthetic-32x32x3 (random images, "
-                "timing only); a data set "
-                "on disk: cifar10:PATH, cifar100:PATH, mnist:PATH, fashion-mnist:PATH, "
-                "folder:PATH (class sub-folders of images), npz:PATH (x, y) or an .npz with "
-                "the six split arrays")
+DATASET_HELP = (
+    "digits (default); synthetic-HxWxC, e.g. synthetic-32x32x3 (random images, "
+    "timing only); a data set "
+    "on disk: cifar10:PATH, cifar100:PATH, mnist:PATH, fashion-mnist:PATH, "
+    "folder:PATH (class sub-folders of images), npz:PATH (x, y) or an .npz with "
+    "the six split arrays"
+)
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags for data sets read from disk (they override the config file's ``[data]`` table)."""
-    g = parser.add_argument_group("data set preparation (data sets on disk; override the "
-                                  "config file's [data] table)")
-    g.add_argument("--mean", default=None, metavar="M[,M,M]",
-                   help="per-channel mean subtracted from pixels scaled to [0, 1]")
+    g = parser.add_argument_group(
+        "data set preparation (data sets on disk; override the config file's [data] table)"
+    )
+    g.add_argument(
+        "--mean",
+        default=None,
+        metavar="M[,M,M]",
+        help="per-channel mean subtracted from pixels scaled to [0, 1]",
+    )
     g.add_argument("--std", default=None, metavar="S[,S,S]", help="per-channel std divisor")
     g.add_argument("--resize", default=None, metavar="H,W", help="resize images (bilinear)")
     g.add_argument("--crop", default=None, metavar="H,W", help="centre-crop images")
-    g.add_argument("--layout", default=None, metavar="NHWC|NCHW",
-                   help="layout of the images in an .npz (default NHWC)")
-    g.add_argument("--label", default=None, metavar="fine|coarse",
-                   help="CIFAR-100 labels (default fine)")
+    g.add_argument(
+        "--layout",
+        default=None,
+        metavar="NHWC|NCHW",
+        help="layout of the images in an .npz (default NHWC)",
+    )
+    g.add_argument(
+        "--label", default=None, metavar="fine|coarse", help="CIFAR-100 labels (default fine)"
+    )
 
 
 def data_options(args, calibration_size: int | None = None):
@@ -40,8 +52,15 @@ def data_options(args, calibration_size: int | None = None):
                 table = dict(tomllib.load(fh).get("data", {}) or {})
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read [data] of {args.config!r}: {exc}") from None
-    flags = {"mean": args.mean, "std": args.std, "size": args.resize, "crop": args.crop,
-             "layout": args.layout, "label": args.label, "limit": getattr(args, "limit", None)}
+    flags = {
+        "mean": args.mean,
+        "std": args.std,
+        "size": args.resize,
+        "crop": args.crop,
+        "layout": args.layout,
+        "label": args.label,
+        "limit": getattr(args, "limit", None),
+    }
     table.update({k: v for k, v in flags.items() if v is not None})
     if calibration_size and "train_limit" not in table:
         table["train_limit"] = calibration_size  # read only the calibration images
@@ -54,6 +73,7 @@ def load_for_model(args, model, calibration_size: int | None = None):
 
     name = str(args.dataset)
     builtin = name == "digits" or name.startswith("synthetic-")
-    dataset = load_dataset(name) if builtin else load_dataset(
-        name, data_options(args, calibration_size))
+    dataset = (
+        load_dataset(name) if builtin else load_dataset(name, data_options(args, calibration_size))
+    )
     return shaped_for(dataset, model)

@@ -43,8 +43,9 @@ class ProgressBar:
         bar = "#" * filled + "-" * (self.width - filled)
         eta = self._eta(done, total, elapsed)
         stage = f" {self._stage}" if self._stage else ""
-        self.stream.write(f"\r{self.label} [{bar}] {done}/{total} {elapsed:6.1f}s eta {eta}"
-                          f"{stage}\033[K")
+        self.stream.write(
+            f"\r{self.label} [{bar}] {done}/{total} {elapsed:6.1f}s eta {eta}{stage}\033[K"
+        )
         if done >= total:
             self.stream.write("\n")
             self._ended = True
@@ -77,4 +78,3 @@ class ProgressBar:
         if self.enabled:
             self.stream.write("\n")
             self.stream.flush()
-

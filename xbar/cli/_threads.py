@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-HELP = ("CPU threads of BLAS and numba (0 = automatic: $XBAR_THREADS if set, else one BLAS "
-        "thread and numba threads only for large solves)")
+HELP = (
+    "CPU threads of BLAS and numba (0 = automatic: $XBAR_THREADS if set, else one BLAS "
+    "thread and numba threads only for large solves)"
+)
 
 
 def add_threads_argument(parser: argparse.ArgumentParser) -> None:

@@ -21,8 +21,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--rows", type=int, default=128, help="number of rows M (default 128)")
     p.add_argument("--cols", type=int, default=128, help="number of columns N (default 128)")
-    p.add_argument("--r-wire", type=float, default=1.0,
-                   help="wire resistance per segment [ohm] for rows and columns (default 1)")
+    p.add_argument(
+        "--r-wire",
+        type=float,
+        default=1.0,
+        help="wire resistance per segment [ohm] for rows and columns (default 1)",
+    )
     p.add_argument("--r-row", type=float, default=None, help="row segment resistance [ohm]")
     p.add_argument("--r-col", type=float, default=None, help="column segment resistance [ohm]")
     p.add_argument("--r-driver", type=float, default=0.0, help="driver resistance [ohm]")
@@ -34,12 +38,20 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--v-max", type=float, default=0.3, help="inputs uniform in [0, v-max] [V]")
     p.add_argument("--inputs", type=int, default=1, help="number of input vectors K")
     p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--conductances", metavar="FILE.npz", default=None,
-                   help="read G [S] from an .npz (array 'G' or the first array)")
+    p.add_argument(
+        "--conductances",
+        metavar="FILE.npz",
+        default=None,
+        help="read G [S] from an .npz (array 'G' or the first array)",
+    )
     p.add_argument("--tol", type=float, default=1e-10, help="relative KCL residual")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--plot", metavar="OUT.png", default=None,
-                   help="save voltages, IR drop, cell currents and output error")
+    p.add_argument(
+        "--plot",
+        metavar="OUT.png",
+        default=None,
+        help="save voltages, IR drop, cell currents and output error",
+    )
     p.set_defaults(func=run)
     return p
 
@@ -52,13 +64,16 @@ def _load_g(path: str) -> np.ndarray:
 
     arrays = read_npz(path, "conductance file")
     if not arrays:
-        raise ConfigError(f"{path}: no arrays in the .npz file",
-                          hint="write it with numpy.savez(path, G=G)")
+        raise ConfigError(
+            f"{path}: no arrays in the .npz file", hint="write it with numpy.savez(path, G=G)"
+        )
     name = "G" if "G" in arrays else next(iter(arrays))
     G = real_array(f"{path}: array {name!r}", arrays[name])
     if G.ndim != 2 or 0 in G.shape:
-        raise ShapeError(f"{path}: array {name!r} has shape {G.shape}; conductances must be a "
-                         "2-D array (rows, columns) with at least one cell")
+        raise ShapeError(
+            f"{path}: array {name!r} has shape {G.shape}; conductances must be a "
+            "2-D array (rows, columns) with at least one cell"
+        )
     return G
 
 
@@ -184,21 +199,31 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        print(f"crossbar {M}x{N}, {args.device} cells, r_row {r_row:g} ohm, r_col {r_col:g} ohm, "
-              f"{args.inputs} input(s)")
-        print(f"  solve time        {t_solve:.4f} s ({t_solve / args.inputs:.4g} s per input), "
-              f"{report['iterations_max']} iterations, residual {report['residual_max']:.2g}")
+        print(
+            f"crossbar {M}x{N}, {args.device} cells, r_row {r_row:g} ohm, r_col {r_col:g} ohm, "
+            f"{args.inputs} input(s)"
+        )
+        print(
+            f"  solve time        {t_solve:.4f} s ({t_solve / args.inputs:.4g} s per input), "
+            f"{report['iterations_max']} iterations, residual {report['residual_max']:.2g}"
+        )
         print(f"  max IR drop       {report['max_ir_drop_volts']:.4g} V")
-        print(f"  output error      max {report['max_output_error_vs_ideal']:.4g}, "
-              f"mean {report['mean_output_error_vs_ideal']:.4g} (fraction of the largest ideal "
-              "output of the same input, as in the plot)")
+        print(
+            f"  output error      max {report['max_output_error_vs_ideal']:.4g}, "
+            f"mean {report['mean_output_error_vs_ideal']:.4g} (fraction of the largest ideal "
+            "output of the same input, as in the plot)"
+        )
         pw = report["power_watts"]
         total = pw["supplied"]
-        split = "  ".join(f"{k} {pw[k]:.4g}" + (f" ({100 * pw[k] / total:.2f} %)" if total else "")
-                          for k in _POWER_PARTS if pw[k] or k in ("cells", "row_wires",
-                                                                   "col_wires"))
-        print(f"  power (mean/input) supplied {total:.4g} W = {split}"
-              f"  [W; balance {pw['balance_error']:.1e}]")
+        split = "  ".join(
+            f"{k} {pw[k]:.4g}" + (f" ({100 * pw[k] / total:.2f} %)" if total else "")
+            for k in _POWER_PARTS
+            if pw[k] or k in ("cells", "row_wires", "col_wires")
+        )
+        print(
+            f"  power (mean/input) supplied {total:.4g} W = {split}"
+            f"  [W; balance {pw['balance_error']:.1e}]"
+        )
         if args.plot:
             print(f"  plot              {args.plot}")
     return 0

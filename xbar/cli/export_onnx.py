@@ -20,12 +20,19 @@ HELP = "write a model as an ONNX file (NCHW input, dynamic batch)"
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("export-onnx", help=HELP, description=HELP,
-                              formatter_class=argparse.RawDescriptionHelpFormatter,
-                              epilog=__doc__.split("Examples::", 1)[1])
-    p.add_argument("model", metavar="NAME",
-                   help="shipped model (default, default_noise, default_hessian), wrn-D-K, a "
-                        "model saved by `xbar train`, or an .onnx file")
+    p = subparsers.add_parser(
+        "export-onnx",
+        help=HELP,
+        description=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("Examples::", 1)[1],
+    )
+    p.add_argument(
+        "model",
+        metavar="NAME",
+        help="shipped model (default, default_noise, default_hessian), wrn-D-K, a "
+        "model saved by `xbar train`, or an .onnx file",
+    )
     p.add_argument("--out", required=True, metavar="FILE.onnx", help="file to write")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset, 13 to 21 (default 17)")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
@@ -41,16 +48,24 @@ def run(args) -> int:
         raise ConfigError(f"--opset {args.opset}: must be between 13 and 21")
     model = load_model(args.model)
     path = save_onnx(model, args.out, opset=args.opset)
-    summary = {"model": args.model, "out": str(path), "opset": args.opset,
-               "input": ["batch", *_nchw(model.input_shape)], "classes": model.classes,
-               "matmul_layers": len(model.matmul_layers()), "bytes": path.stat().st_size}
+    summary = {
+        "model": args.model,
+        "out": str(path),
+        "opset": args.opset,
+        "input": ["batch", *_nchw(model.input_shape)],
+        "classes": model.classes,
+        "matmul_layers": len(model.matmul_layers()),
+        "bytes": path.stat().st_size,
+    }
     if args.json:
         json.dump(summary, sys.stdout)
         sys.stdout.write("\n")
     else:
-        sys.stdout.write(f"wrote {path} ({summary['bytes']} bytes, opset {args.opset}): input "
-                         f"{summary['input']} NCHW, {model.classes} logits, "
-                         f"{summary['matmul_layers']} matmul layers\n")
+        sys.stdout.write(
+            f"wrote {path} ({summary['bytes']} bytes, opset {args.opset}): input "
+            f"{summary['input']} NCHW, {model.classes} logits, "
+            f"{summary['matmul_layers']} matmul layers\n"
+        )
     return 0
 
 

@@ -85,8 +85,13 @@ def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] 
         extra = f"; one of {', '.join(CHOICES[name])}" if name in CHOICES else ""
         if name in FIELD_NOTES:
             extra += f" ({FIELD_NOTES[name]})"
-        group.add_argument(flag, dest=f"cfg_{name}", default=None, metavar=metavar,
-                           help=f"{typ.__name__}, default {getattr(defaults, name)!r}{extra}")
+        group.add_argument(
+            flag,
+            dest=f"cfg_{name}",
+            default=None,
+            metavar=metavar,
+            help=f"{typ.__name__}, default {getattr(defaults, name)!r}{extra}",
+        )
 
 
 def config_overrides(args) -> dict:
@@ -116,24 +121,41 @@ def resolve_config(args):
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("infer", help=HELP, description=HELP,
-                              formatter_class=argparse.RawDescriptionHelpFormatter,
-                              epilog=__doc__.split("Examples::", 1)[1])
-    p.add_argument("--model", default="default",
-                   help="shipped model name (default, wrn-16-4, ...), a saved model path or "
-                        "an .onnx file")
+    p = subparsers.add_parser(
+        "infer",
+        help=HELP,
+        description=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("Examples::", 1)[1],
+    )
+    p.add_argument(
+        "--model",
+        default="default",
+        help="shipped model name (default, wrn-16-4, ...), a saved model path or an .onnx file",
+    )
     p.add_argument("--dataset", default="digits", help=DATASET_HELP)
     p.add_argument("--config", metavar="FILE.toml", help="analog configuration file")
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N test images")
-    p.add_argument("--chips", default=None, metavar="LIST",
-                   help="comma-separated chip indices (default: 0..repeats-1)")
+    p.add_argument(
+        "--chips",
+        default=None,
+        metavar="LIST",
+        help="comma-separated chip indices (default: 0..repeats-1)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--ideal", action="store_true", help="turn every non-ideality off")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--no-energy", action="store_true",
-                   help="skip the energy accounting (array power, DAC, ADC, digital)")
-    p.add_argument("--energy-plot", metavar="OUT.png", default=None,
-                   help="write a figure of the energy per image by layer and part")
+    p.add_argument(
+        "--no-energy",
+        action="store_true",
+        help="skip the energy accounting (array power, DAC, ADC, digital)",
+    )
+    p.add_argument(
+        "--energy-plot",
+        metavar="OUT.png",
+        default=None,
+        help="write a figure of the energy per image by layer and part",
+    )
     add_config_arguments(p)
     add_data_arguments(p)
     p.set_defaults(func=run)
@@ -155,12 +177,16 @@ def run(args) -> int:
         try:
             chips = [int(c) for c in args.chips.split(",") if c.strip()]
         except ValueError:
-            raise ConfigError(f"--chips {args.chips!r}: expected comma-separated integers"
-                              ) from None
+            raise ConfigError(
+                f"--chips {args.chips!r}: expected comma-separated integers"
+            ) from None
         dupes = sorted({c for c in chips if chips.count(c) > 1})
         if dupes:
-            raise ConfigError(f"--chips {args.chips!r}: chip {', '.join(map(str, dupes))} is "
-                              "listed more than once", hint="list every chip index once")
+            raise ConfigError(
+                f"--chips {args.chips!r}: chip {', '.join(map(str, dupes))} is "
+                "listed more than once",
+                hint="list every chip index once",
+            )
     if args.energy_plot:
         if args.no_energy:
             raise ConfigError("--energy-plot needs the energy accounting (drop --no-energy)")
@@ -171,20 +197,32 @@ def run(args) -> int:
     dataset = load_for_model(args, model, config.calibration_size)
     bar = ProgressBar("infer", enabled=False if args.no_progress else None)
     try:
-        result = evaluate(model, config, dataset=dataset, limit=args.limit, chips=chips,
-                          progress=bar, energy=not args.no_energy)
+        result = evaluate(
+            model,
+            config,
+            dataset=dataset,
+            limit=args.limit,
+            chips=chips,
+            progress=bar,
+            energy=not args.no_energy,
+        )
     finally:
         bar.finish()
     notes = config_notes(config, len(result.chips), ideal=args.ideal)
     if str(getattr(dataset, "name", "")).startswith("synthetic"):
-        notes.append(f"{dataset.name} is seeded random images with random labels, for timing "
-                     f"only: every accuracy is chance (about 1/{dataset.classes}), so "
-                     f"{result.n_images} image(s) can well score 0")
+        notes.append(
+            f"{dataset.name} is seeded random images with random labels, for timing "
+            f"only: every accuracy is chance (about 1/{dataset.classes}), so "
+            f"{result.n_images} image(s) can well score 0"
+        )
     if args.energy_plot:
         from ..network.energy import plot_breakdown
 
-        plot_breakdown({s.name: s.energy for s in result.layer_stats}, args.energy_plot,
-                       title=f"{args.model}: energy per image ({len(result.chips)} chip(s))")
+        plot_breakdown(
+            {s.name: s.energy for s in result.layer_stats},
+            args.energy_plot,
+            title=f"{args.model}: energy per image ({len(result.chips)} chip(s))",
+        )
     if args.json:
         d = result.to_dict()
         d["model"] = str(args.model)
@@ -193,23 +231,32 @@ def run(args) -> int:
         json.dump(d, sys.stdout)
         sys.stdout.write("\n")
         return 0
-    notes += [f"layer {s.name!r}: {100 * s.input_clip_fraction:.2g} % of its quantised inputs "
-              "exceeded the calibrated input range and were applied at full scale"
-              for s in result.layer_stats if s.input_clip_fraction > 0]
+    notes += [
+        f"layer {s.name!r}: {100 * s.input_clip_fraction:.2g} % of its quantised inputs "
+        "exceeded the calibrated input range and were applied at full scale"
+        for s in result.layer_stats
+        if s.input_clip_fraction > 0
+    ]
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     out = sys.stdout
-    out.write(f"model {args.model}  data set {args.dataset}  {result.n_images} test images  "
-              f"{len(result.chips)} chip(s)\n")
+    out.write(
+        f"model {args.model}  data set {args.dataset}  {result.n_images} test images  "
+        f"{len(result.chips)} chip(s)\n"
+    )
     out.write(f"analog accuracy   {result.accuracy:.4f}")
     if len(result.chips) > 1:
         lo, hi = result.accuracy_ci95
-        out.write(f"  (95% CI of the mean [{lo:.4f}, {hi:.4f}], s.e. {result.accuracy_sem:.4f}; "
-                  f"std {result.accuracy_std:.4f}, min {result.accuracy_min:.4f})")
+        out.write(
+            f"  (95% CI of the mean [{lo:.4f}, {hi:.4f}], s.e. {result.accuracy_sem:.4f}; "
+            f"std {result.accuracy_std:.4f}, min {result.accuracy_min:.4f})"
+        )
     out.write(f"\ndigital accuracy  {result.ideal_accuracy:.4f}\n")
-    out.write(f"time {result.seconds:.2f} s (setup {result.setup_seconds:.2f} s, "
-              f"{result.per_image_seconds * 1e3:.3f} ms per image and chip); transfer-matrix "
-              f"cache: {result.cache['misses']} computed, {result.cache['hits']} hits\n")
+    out.write(
+        f"time {result.seconds:.2f} s (setup {result.setup_seconds:.2f} s, "
+        f"{result.per_image_seconds * 1e3:.3f} ms per image and chip); transfer-matrix "
+        f"cache: {result.cache['misses']} computed, {result.cache['hits']} hits\n"
+    )
     out.write(layer_table(result.layer_stats))
     if result.energy:
         _write_energy(out, result)
@@ -222,28 +269,42 @@ def config_notes(config, chips: int, *, ideal: bool = False) -> list[str]:
     """What the user may not expect: nothing analog simulated, identical chips."""
     notes = []
     if not config.nonidealities and not ideal:
-        notes.append("no non-ideality is configured, so nothing analog was simulated and the "
-                     "analog accuracy equals the digital one; set effects with --config "
-                     "FILE.toml (e.g. examples/rram_128.toml) or flags such as --adc-bits, "
-                     "--programming-error/--programming-sigma, --r-row")
+        notes.append(
+            "no non-ideality is configured, so nothing analog was simulated and the "
+            "analog accuracy equals the digital one; set effects with --config "
+            "FILE.toml (e.g. examples/rram_128.toml) or flags such as --adc-bits, "
+            "--programming-error/--programming-sigma, --r-row"
+        )
     elif chips > 1 and not config.random_effects:
-        notes.append(f"the {chips} chips are identical: no random effect (programming "
-                     "error, read noise, stuck cells) is configured, so repeats only repeat "
-                     "the same chip")
+        notes.append(
+            f"the {chips} chips are identical: no random effect (programming "
+            "error, read noise, stuck cells) is configured, so repeats only repeat "
+            "the same chip"
+        )
     return notes
 
 
 def layer_table(stats) -> str:
     """The per-layer table, every column as wide as its widest entry (header included)."""
     head = ["layer", "n_in", "n_out", "tiles", "rel.err", "clip", "adc ranges [A]"]
-    rows = [[s.name, str(s.n_in), str(s.n_out), str(s.tiles), f"{s.rel_error:.4f}",
-             f"{s.clip_fraction:.2e}", " ".join(f"{r:.3g}" for r in s.adc_ranges) or "-"]
-            for s in stats]
+    rows = [
+        [
+            s.name,
+            str(s.n_in),
+            str(s.n_out),
+            str(s.tiles),
+            f"{s.rel_error:.4f}",
+            f"{s.clip_fraction:.2e}",
+            " ".join(f"{r:.3g}" for r in s.adc_ranges) or "-",
+        ]
+        for s in stats
+    ]
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     lines = []
     for r in [head, *rows]:
-        cells = [r[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(r[1:-1], widths[1:-1],
-                                                                     strict=True)]
+        cells = [r[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(r[1:-1], widths[1:-1], strict=True)
+        ]
         lines.append("  ".join(cells) + "  " + r[-1])
     return "\n".join(lines) + "\n"
 
@@ -252,15 +313,21 @@ def _write_energy(out, result) -> None:
     """Energy per image: the network's split, then one line per layer [nJ]."""
     e = result.energy
     nj = 1e9
-    out.write(f"energy per image  {e['total'] * nj:.4g} nJ: array {e['array'] * nj:.4g} "
-              f"(cells {e['cells'] * nj:.4g}, wires {e['wires'] * nj:.4g}, drivers+sense "
-              f"{(e['drivers'] + e['sense']) * nj:.4g}), DAC {e['dac'] * nj:.4g}, ADC "
-              f"{e['adc'] * nj:.4g}, digital {e['digital'] * nj:.4g}; "
-              f"{e['ops_per_joule'] / 1e12:.4g} effective TOPS/W\n")
-    out.write(f"{'layer':<16}{'total nJ':>10}{'array':>10}{'wires':>10}{'DAC':>10}"
-              f"{'ADC':>10}{'digital':>10}{'TOPS/W':>9}\n")
+    out.write(
+        f"energy per image  {e['total'] * nj:.4g} nJ: array {e['array'] * nj:.4g} "
+        f"(cells {e['cells'] * nj:.4g}, wires {e['wires'] * nj:.4g}, drivers+sense "
+        f"{(e['drivers'] + e['sense']) * nj:.4g}), DAC {e['dac'] * nj:.4g}, ADC "
+        f"{e['adc'] * nj:.4g}, digital {e['digital'] * nj:.4g}; "
+        f"{e['ops_per_joule'] / 1e12:.4g} effective TOPS/W\n"
+    )
+    out.write(
+        f"{'layer':<16}{'total nJ':>10}{'array':>10}{'wires':>10}{'DAC':>10}"
+        f"{'ADC':>10}{'digital':>10}{'TOPS/W':>9}\n"
+    )
     for s in result.layer_stats:
         le = s.energy
-        out.write(f"{s.name:<16}{le['total'] * nj:>10.4g}{le['array'] * nj:>10.4g}"
-                  f"{le['wires'] * nj:>10.4g}{le['dac'] * nj:>10.4g}{le['adc'] * nj:>10.4g}"
-                  f"{le['digital'] * nj:>10.4g}{le['ops_per_joule'] / 1e12:>9.4g}\n")
+        out.write(
+            f"{s.name:<16}{le['total'] * nj:>10.4g}{le['array'] * nj:>10.4g}"
+            f"{le['wires'] * nj:>10.4g}{le['dac'] * nj:>10.4g}{le['adc'] * nj:>10.4g}"
+            f"{le['digital'] * nj:>10.4g}{le['ops_per_joule'] / 1e12:>9.4g}\n"
+        )

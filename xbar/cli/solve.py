@@ -20,7 +20,7 @@ def add_parser(subparsers) -> None:
         "solve",
         help="solve a SPICE netlist (.op or .dc) and print node voltages and source currents",
         description="Solve the DC analysis (.op or .dc) of a SPICE netlist. Without FILE, "
-                    f"solves the bundled netlists/{DEFAULT_NETLIST}.",
+        f"solves the bundled netlists/{DEFAULT_NETLIST}.",
     )
     p.add_argument("file", nargs="?", help="netlist file (default: the bundled 4x4 crossbar)")
     fmt = p.add_mutually_exclusive_group()
@@ -45,7 +45,7 @@ def default_netlist() -> Path:
         raise XbarError(
             f"the bundled default netlist {path} is missing",
             hint="pass a netlist file: xbar solve FILE (the netlists/ folder ships with the "
-                 "source tree; install from a checkout with pip install -e .)",
+            "source tree; install from a checkout with pip install -e .)",
         )
     return path
 
@@ -89,9 +89,11 @@ def to_json(result, *, parse_s: float, solve_s: float) -> str:
             return [float(x) for x in v]
         return float(v)
 
-    obj = {"analysis": result.analysis,
-           "voltages": {k: val(v) for k, v in result.voltages.items()},
-           "currents": {k: val(v) for k, v in result.currents.items()}}
+    obj = {
+        "analysis": result.analysis,
+        "voltages": {k: val(v) for k, v in result.voltages.items()},
+        "currents": {k: val(v) for k, v in result.currents.items()},
+    }
     if result.analysis == "dc":
         obj["sweep"] = val(result.sweep)
         obj["sweep_source"] = result.source
@@ -140,8 +142,10 @@ def write_table(result, out, *, title: str, parse_s: float, solve_s: float) -> N
 
     out.write(f"{title}\n" if title else "")
     if result.analysis == "op":
-        out.write(f"operating point ({result.strategy}, {result.iterations} iteration"
-                  f"{'s' if result.iterations != 1 else ''})\n\n")
+        out.write(
+            f"operating point ({result.strategy}, {result.iterations} iteration"
+            f"{'s' if result.iterations != 1 else ''})\n\n"
+        )
         width = max([len(n) for n in list(result.voltages) + list(result.currents)] + [4])
         out.write(f"{'node':<{width}}  {'voltage [V]':>16}\n")
         for n, v in result.voltages.items():
@@ -152,10 +156,12 @@ def write_table(result, out, *, title: str, parse_s: float, solve_s: float) -> N
                 out.write(f"{n:<{width}}  {v:>16.9g}\n")
     else:
         npts = len(result.sweep)
-        out.write(f"dc sweep of {result.source}"
-                  + (f" and {result.outer_source}" if result.outer_source else "")
-                  + f": {npts} points ({result.strategy}, {int(np.sum(result.iterations))} "
-                  "iterations in all)\n\n")
+        out.write(
+            f"dc sweep of {result.source}"
+            + (f" and {result.outer_source}" if result.outer_source else "")
+            + f": {npts} points ({result.strategy}, {int(np.sum(result.iterations))} "
+            "iterations in all)\n\n"
+        )
         head = [result.source] + ([result.outer_source] if result.outer_source else [])
         head += [f"v({n})" for n in result.voltages] + [f"i({n})" for n in result.currents]
         cols = [result.sweep] + ([result.outer_sweep] if result.outer_source else [])

@@ -23,31 +23,56 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("sweep", help=HELP, description=HELP,
-                              formatter_class=argparse.RawDescriptionHelpFormatter,
-                              epilog=__doc__.split("Examples::", 1)[1])
+    p = subparsers.add_parser(
+        "sweep",
+        help=HELP,
+        description=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("Examples::", 1)[1],
+    )
     p.add_argument("--field", required=True, help="configuration field to sweep (x axis)")
     p.add_argument("--values", required=True, help="comma-separated values of --field")
     p.add_argument("--field2", help="second field: one curve per value (e.g. mapping)")
     p.add_argument("--values2", help="comma-separated values of --field2")
     p.add_argument("--model", default="default", help="shipped model name or saved model path")
     p.add_argument("--config", metavar="FILE.toml", help="base analog configuration")
-    p.add_argument("--repeats", type=int, default=None,
-                   help="chips (independent programming draws) per grid point")
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="chips (independent programming draws) per grid point",
+    )
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N test images")
-    p.add_argument("--out", default="sweep.csv",
-                   help="CSV of every (point, chip) result; rerun to resume (default sweep.csv); "
-                        "locked while the sweep runs: a second sweep on it is refused")
+    p.add_argument(
+        "--out",
+        default="sweep.csv",
+        help="CSV of every (point, chip) result; rerun to resume (default sweep.csv); "
+        "locked while the sweep runs: a second sweep on it is refused",
+    )
     p.add_argument("--plot", metavar="PNG", help="write accuracy vs --field here")
-    p.add_argument("--energy", action="store_true",
-                   help="also plot the mean energy per image (nJ) next to the accuracy")
-    p.add_argument("--band", choices=("std", "ci", "minmax", "none"), default="std",
-                   help="band around the mean in the plot: +/- one std over chips (default), "
-                        "95%% CI of the mean, min-max, none")
-    p.add_argument("--scheduler", metavar="ADDRESS|local",
-                   help="run on a Dask cluster (tcp://host:8786) or a LocalCluster ('local')")
-    p.add_argument("--workers", type=int, default=None,
-                   help="worker processes (local processes or LocalCluster; default: CPUs)")
+    p.add_argument(
+        "--energy",
+        action="store_true",
+        help="also plot the mean energy per image (nJ) next to the accuracy",
+    )
+    p.add_argument(
+        "--band",
+        choices=("std", "ci", "minmax", "none"),
+        default="std",
+        help="band around the mean in the plot: +/- one std over chips (default), "
+        "95%% CI of the mean, min-max, none",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS|local",
+        help="run on a Dask cluster (tcp://host:8786) or a LocalCluster ('local')",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes (local processes or LocalCluster; default: CPUs)",
+    )
     p.add_argument("--serial", action="store_true", help="run every task in this process")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     _config_flags(p)
@@ -112,8 +137,11 @@ def run(args) -> int:
         axes[args.field2] = parse_values(base, args.field2, args.values2)
     if "programming_sigma" in fields and base.programming_error == "none":
         base = dataclasses.replace(base, programming_error="state_independent")
-        print("note: sweeping programming_sigma with programming_error='none'; using "
-              "state_independent (set --programming-error to choose)", file=sys.stderr)
+        print(
+            "note: sweeping programming_sigma with programming_error='none'; using "
+            "state_independent (set --programming-error to choose)",
+            file=sys.stderr,
+        )
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {args.limit}")
     if args.workers is not None and args.workers < 1:
@@ -131,18 +159,29 @@ def run(args) -> int:
 
         plot_dir = Path(args.plot).parent
         if not plot_dir.is_dir():
-            raise ConfigError(f"cannot write plot {args.plot!r}: "
-                              f"directory {str(plot_dir)!r} does not exist")
+            raise ConfigError(
+                f"cannot write plot {args.plot!r}: directory {str(plot_dir)!r} does not exist"
+            )
 
     bar = ProgressBar("sweep")
     t0 = time.perf_counter()
     try:
         with exit_on_signals():
-            table = sweep(args.model, base, axes, out=args.out, executor=executor,
-                          workers=args.workers, limit=args.limit, progress=bar)
+            table = sweep(
+                args.model,
+                base,
+                axes,
+                out=args.out,
+                executor=executor,
+                workers=args.workers,
+                limit=args.limit,
+                progress=bar,
+            )
     except SystemExit:
-        print(f"\nterminated; finished points are kept in {args.out} (rerun to resume)",
-              file=sys.stderr)
+        print(
+            f"\nterminated; finished points are kept in {args.out} (rerun to resume)",
+            file=sys.stderr,
+        )
         raise
     seconds = time.perf_counter() - t0
     if args.plot:
@@ -150,27 +189,34 @@ def run(args) -> int:
         plot_sweep(table, args.plot, band=args.band, title=title, energy=args.energy)
 
     if args.json:
-        print(json.dumps({
-            "fields": list(table.fields),
-            "values": [list(v) for v in table.values],
-            "chips": table.chips,
-            "points": table.summary(),
-            "computed": table.computed,
-            "reused": table.reused,
-            "seconds": seconds,
-            "out": str(args.out),
-            "plot": args.plot,
-            "fingerprint": table.fingerprint,
-            "model": str(args.model),
-            "limit": args.limit,
-            "executor": str(executor),
-            "config": base.to_dict(),
-        }, indent=None))
+        print(
+            json.dumps(
+                {
+                    "fields": list(table.fields),
+                    "values": [list(v) for v in table.values],
+                    "chips": table.chips,
+                    "points": table.summary(),
+                    "computed": table.computed,
+                    "reused": table.reused,
+                    "seconds": seconds,
+                    "out": str(args.out),
+                    "plot": args.plot,
+                    "fingerprint": table.fingerprint,
+                    "model": str(args.model),
+                    "limit": args.limit,
+                    "executor": str(executor),
+                    "config": base.to_dict(),
+                },
+                indent=None,
+            )
+        )
         return 0
     names = list(table.fields)
     head = "  ".join(f"{n:>18}" for n in names)
-    print(f"{head}  {'mean %':>7}  {'95% CI of mean':>15}  {'std':>5}  {'min %':>6}  "
-          f"{'max %':>6}  {'nJ/image':>9}")
+    print(
+        f"{head}  {'mean %':>7}  {'95% CI of mean':>15}  {'std':>5}  {'min %':>6}  "
+        f"{'max %':>6}  {'nJ/image':>9}"
+    )
     for row in table.summary():
         vals = "  ".join(f"{row[n]!s:>18}" for n in names)
 
@@ -180,10 +226,13 @@ def run(args) -> int:
         lo, hi = row["accuracy_ci95"]
         ci = f"[{pct(lo).strip()}, {pct(hi).strip()}]" if lo is not None else "-"
         e = row.get("energy_per_image")
-        print(f"{vals}  {pct(row['accuracy']):>7}  {ci:>15}  {pct(row['accuracy_std'])[1:]:>5}  "
-              f"{pct(row['accuracy_min'])}  {pct(row['accuracy_max'])}  "
-              f"{'nan' if e is None else format(1e9 * e, '.4g'):>9}")
-    print(f"{table.chips} chip(s) per point; {table.computed} task(s) run, {table.reused} "
-          f"reused from {args.out}; {seconds:.1f} s" + (f"; plot {args.plot}" if args.plot
-                                                          else ""))
+        print(
+            f"{vals}  {pct(row['accuracy']):>7}  {ci:>15}  {pct(row['accuracy_std'])[1:]:>5}  "
+            f"{pct(row['accuracy_min'])}  {pct(row['accuracy_max'])}  "
+            f"{'nan' if e is None else format(1e9 * e, '.4g'):>9}"
+        )
+    print(
+        f"{table.chips} chip(s) per point; {table.computed} task(s) run, {table.reused} "
+        f"reused from {args.out}; {seconds:.1f} s" + (f"; plot {args.plot}" if args.plot else "")
+    )
     return 0

@@ -16,14 +16,20 @@ def add_parser(subparsers) -> None:
             "table; exits 1 if any case fails (skipped ngspice cases do not fail)."
         ),
     )
-    p.add_argument("--json", action="store_true",
-                   help='print {"cases": [...]} as JSON instead of the table')
-    p.add_argument("--out", metavar="DIR",
-                   help="write report.md and PNG figures into DIR")
-    p.add_argument("--quick", action="store_true",
-                   help="only the quick set (the cases the default pytest run uses)")
-    p.add_argument("--case", metavar="PATTERN",
-                   help="only cases whose name matches PATTERN (glob, or a substring)")
+    p.add_argument(
+        "--json", action="store_true", help='print {"cases": [...]} as JSON instead of the table'
+    )
+    p.add_argument("--out", metavar="DIR", help="write report.md and PNG figures into DIR")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="only the quick set (the cases the default pytest run uses)",
+    )
+    p.add_argument(
+        "--case",
+        metavar="PATTERN",
+        help="only cases whose name matches PATTERN (glob, or a substring)",
+    )
     p.add_argument("--list", action="store_true", help="list the selected cases and exit")
     p.set_defaults(func=run)
 
@@ -36,8 +42,10 @@ def run(args) -> int:
 
     cases = select_cases(args.case, quick=args.quick)
     if not cases:
-        raise ConfigError(f"no validation case matches {args.case!r}",
-                          hint="`xbar validate --list` shows the case names")
+        raise ConfigError(
+            f"no validation case matches {args.case!r}",
+            hint="`xbar validate --list` shows the case names",
+        )
     if args.list:
         for c in cases:
             print(f"{c.name:48s} {c.kind:9s} {c.reference}")
@@ -71,8 +79,9 @@ def _environment() -> str:
     spice = ngspice_path()
     if spice:
         try:
-            out = subprocess.run([spice, "--version"], capture_output=True, text=True,
-                                 timeout=20).stdout
+            out = subprocess.run(
+                [spice, "--version"], capture_output=True, text=True, timeout=20
+            ).stdout
             line = next((ln.strip() for ln in out.splitlines() if "ngspice-" in ln), spice)
             spice = line.strip("* ").split(" : ")[0].strip()
         except (OSError, subprocess.SubprocessError):

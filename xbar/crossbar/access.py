@@ -60,30 +60,32 @@ class MosfetAccess:
 
     def __post_init__(self):
         if self.polarity not in ("nmos", "pmos"):
-            raise ConfigError(f"MosfetAccess.polarity={self.polarity!r}; expected 'nmos' or "
-                              "'pmos'")
+            raise ConfigError(f"MosfetAccess.polarity={self.polarity!r}; expected 'nmos' or 'pmos'")
         for name in ("kp", "w", "l", "phi"):
             v = getattr(self, name)
             if not (np.isfinite(v) and v > 0):
                 raise ValueRangeError(f"MosfetAccess.{name}={v!r} must be positive and finite")
         for name in ("vto", "gamma", "lam"):
             if not np.isfinite(getattr(self, name)) or (name != "vto" and getattr(self, name) < 0):
-                raise ValueRangeError(f"MosfetAccess.{name}={getattr(self, name)!r} is out of "
-                                      "range")
+                raise ValueRangeError(
+                    f"MosfetAccess.{name}={getattr(self, name)!r} is out of range"
+                )
 
     def model_card(self, name: str) -> str:
         """The ``.model`` card of this transistor."""
+
         def num(x):  # shortest text that reads back as the same double
             return repr(float(x))
 
-        return (f".model {name} {self.polarity.upper()}(LEVEL=1 VTO={num(self.vto)} "
-                f"KP={num(self.kp)} GAMMA={num(self.gamma)} PHI={num(self.phi)} "
-                f"LAMBDA={num(self.lam)})")
+        return (
+            f".model {name} {self.polarity.upper()}(LEVEL=1 VTO={num(self.vto)} "
+            f"KP={num(self.kp)} GAMMA={num(self.gamma)} PHI={num(self.phi)} "
+            f"LAMBDA={num(self.lam)})"
+        )
 
     def instance(self, name: str, drain: str, gate: str, source: str, model: str) -> str:
         """The ``M`` card of one access transistor (bulk at ground)."""
-        return (f"M{name} {drain} {gate} {source} 0 {model} W={float(self.w)!r} "
-                f"L={float(self.l)!r}")
+        return f"M{name} {drain} {gate} {source} 0 {model} W={float(self.w)!r} L={float(self.l)!r}"
 
 
 def access_netlist(xb, V: np.ndarray | None = None, *, title: str | None = None) -> str:
@@ -105,8 +107,11 @@ def access_netlist(xb, V: np.ndarray | None = None, *, title: str | None = None)
         c.node_names.append(f"y{i}_{j}")
 
     def moved(name: str, node: int) -> int:
-        tag = name[5:] if name.startswith(("rcell", "dcell", "bcell")) else (
-            name[4:] if name.startswith("racc") else None)
+        tag = (
+            name[5:]
+            if name.startswith(("rcell", "dcell", "bcell"))
+            else (name[4:] if name.startswith("racc") else None)
+        )
         if tag is None:
             return node
         cell = tag if name.startswith("racc") else tag.rsplit("_", 1)[0]
@@ -128,8 +133,10 @@ def access_netlist(xb, V: np.ndarray | None = None, *, title: str | None = None)
         src.expr = src.expr.with_controls(text, src.expr.controls)
     lines = format_circuit(c).splitlines()
     extra = [f"Vgate{i} g{i} 0 DC {float(xb.v_gate[i])!r}" for i in range(xb.M)]
-    extra += [xb.access.instance(f"acc{i}_{j}", f"y{i}_{j}", f"g{i}", f"c{i}_{j}", "nacc")
-              for i, j in cells]
+    extra += [
+        xb.access.instance(f"acc{i}_{j}", f"y{i}_{j}", f"g{i}", f"c{i}_{j}", "nacc")
+        for i, j in cells
+    ]
     extra.append(xb.access.model_card("nacc"))
     at = next(k for k, line in enumerate(lines) if line.startswith(".options"))
     return "\n".join(lines[:at] + extra + lines[at:]) + "\n"
@@ -167,10 +174,18 @@ def solve_with_engine(xb, V: np.ndarray, return_nodes: bool = False):
                     rows[k, i, j] = op.voltage(f"r{i}_{j}")
                     cols[k, i, j] = op.voltage(f"c{i}_{j}")
                     cells[k, i, j] = _cell_current(xb, op, i, j)
-    return CrossbarSolution(output=out, input_currents=inp, iterations=its,
-                            residual=np.zeros(K), inputs=V, row_voltages=rows,
-                            col_voltages=cols, cell_currents=cells, state=None,
-                            system=xb.setup())
+    return CrossbarSolution(
+        output=out,
+        input_currents=inp,
+        iterations=its,
+        residual=np.zeros(K),
+        inputs=V,
+        row_voltages=rows,
+        col_voltages=cols,
+        cell_currents=cells,
+        state=None,
+        system=xb.setup(),
+    )
 
 
 def _cell_current(xb, op, i: int, j: int) -> float:

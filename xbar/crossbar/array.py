@@ -57,8 +57,9 @@ def _array(name: str, value: Any, shapes: list[tuple[int, ...]]) -> np.ndarray:
     return arr
 
 
-def _cell_models(shape: tuple[int, int], device: Device | None, selector: Device | None,
-                 g_selector: Any) -> tuple[Device, Device | None, np.ndarray | None]:
+def _cell_models(
+    shape: tuple[int, int], device: Device | None, selector: Device | None, g_selector: Any
+) -> tuple[Device, Device | None, np.ndarray | None]:
     """Validated cell device (default :class:`Linear`), selector and its conductance [S]."""
     device = Linear() if device is None else device
     if not isinstance(device, Device):
@@ -185,8 +186,9 @@ class Crossbar:
             raise ConfigError(f"sense={sense!r}; expected 'bottom', 'top' or 'both'")
         self._drive = drive
         self._sense = sense
-        self._device, self._selector, self._g_selector = _cell_models(G.shape, device, selector,
-                                                                      g_selector)
+        self._device, self._selector, self._g_selector = _cell_models(
+            G.shape, device, selector, g_selector
+        )
         self.options = options if options is not None else Options()
         check_options(self.options, "Crossbar options")
         if isinstance(maxiter, bool) or not isinstance(maxiter, int | np.integer) or maxiter < 1:
@@ -213,10 +215,21 @@ class Crossbar:
         if topology not in ("crossbar", "input_switched"):
             raise ConfigError(f"topology={topology!r}; expected 'crossbar' or 'input_switched'")
         if topology == "input_switched":
-            input_switched.check_topology(dict(
-                source_end=source_end, sense=sense, r_row=r_row, r_driver=r_driver,
-                v_read=v_read, drive=drive, selector=selector, row_bias=row_bias,
-                col_bias=col_bias, linear=self._device.linear, access=access))
+            input_switched.check_topology(
+                dict(
+                    source_end=source_end,
+                    sense=sense,
+                    r_row=r_row,
+                    r_driver=r_driver,
+                    v_read=v_read,
+                    drive=drive,
+                    selector=selector,
+                    row_bias=row_bias,
+                    col_bias=col_bias,
+                    linear=self._device.linear,
+                    access=access,
+                )
+            )
         self.topology, self.source_end, self.v_read = topology, source_end, v_read
         self._set("r_source", r_source)
 
@@ -264,8 +277,9 @@ class Crossbar:
     sense = property(lambda self: self._sense, doc="Column end(s) whose current is the output.")
     row_bias = property(lambda self: self._row_bias, doc="Row end overrides (as given) or None.")
     col_bias = property(lambda self: self._col_bias, doc="Column end overrides (as given) or None.")
-    g_selector = property(lambda self: self._g_selector,
-                          doc="Selector small-signal conductance [S] (M, N), or None.")
+    g_selector = property(
+        lambda self: self._g_selector, doc="Selector small-signal conductance [S] (M, N), or None."
+    )
 
     def _prop(name: str, doc: str) -> property:  # noqa: N805 - property factory
         def get(self: Crossbar) -> np.ndarray:
@@ -288,9 +302,11 @@ class Crossbar:
     def _line_solver_only(self, what: str) -> None:
         """ConfigError for line-solver methods on arrays with MOSFET access (1T1R)."""
         if self._access is not None:
-            raise ConfigError(f"Crossbar.{what} is not available with MOSFET access "
-                              "transistors (their current depends on the column voltage)",
-                              hint="solve() such arrays (the circuit engine on the netlist)")
+            raise ConfigError(
+                f"Crossbar.{what} is not available with MOSFET access "
+                "transistors (their current depends on the column voltage)",
+                hint="solve() such arrays (the circuit engine on the netlist)",
+            )
 
     @property
     def is_linear(self) -> bool:
@@ -360,15 +376,23 @@ class Crossbar:
                 f"for this {self._M}x{self._N} array"
             )
         if V.shape[0] == 0:
-            raise ShapeError(f"V has shape {V.shape}: an empty batch (no input vector)",
-                             hint=f"give at least one input vector of length {self._M}")
+            raise ShapeError(
+                f"V has shape {V.shape}: an empty batch (no input vector)",
+                hint=f"give at least one input vector of length {self._M}",
+            )
         if not np.all(np.isfinite(V)):
             k, i = np.argwhere(~np.isfinite(V))[0]
             raise ValueRangeError(f"V[{k}, {i}] is {V[k, i]}; input voltages must be finite")
         return V
 
-    def solve(self, V: np.ndarray, *, warm_start: CrossbarSolution | None = None,
-              return_nodes: bool = False, tol: float = 1e-10) -> CrossbarSolution:
+    def solve(
+        self,
+        V: np.ndarray,
+        *,
+        warm_start: CrossbarSolution | None = None,
+        return_nodes: bool = False,
+        tol: float = 1e-10,
+    ) -> CrossbarSolution:
         """Solve the array for input voltages ``V``.
 
         Parameters
@@ -395,15 +419,25 @@ class Crossbar:
         if self.topology == "input_switched":  # V holds bits; exact direct solve
             return input_switched.solution(self.setup(), V, return_nodes)
         V = self._inputs(V)
-        if isinstance(tol, bool) or not isinstance(tol, int | float | np.number) \
-                or not (0 < tol < 1):
+        if (
+            isinstance(tol, bool)
+            or not isinstance(tol, int | float | np.number)
+            or not (0 < tol < 1)
+        ):
             raise ConfigError(f"tol={tol!r}; expected a number with 0 < tol < 1")
         if self._access is not None:  # 1T1R with MOSFETs: the engine on the array's netlist
             return solve_with_engine(self, V, return_nodes)
         with memory_guard(f"solving {V.shape[0]} input(s) on a {self._M}x{self._N} array"):
-            return solver.solve(self.setup(), V, tol=tol, maxiter=self.maxiter,
-                                options=self.options, kernel=self.kernel,
-                                warm_start=warm_start, return_nodes=return_nodes)
+            return solver.solve(
+                self.setup(),
+                V,
+                tol=tol,
+                maxiter=self.maxiter,
+                options=self.options,
+                kernel=self.kernel,
+                warm_start=warm_start,
+                return_nodes=return_nodes,
+            )
 
     # --------------------------------------------------------------- linear maps
     def transfer_matrix(self, method: str = "auto") -> np.ndarray:
@@ -446,8 +480,9 @@ class Crossbar:
         W = self._cache.get(key)
         if W is None:
             with memory_guard(f"the transfer matrix of a {self._M}x{self._N} array"):
-                W, how = transfer.transfer_matrix(self.setup(), None, method,
-                                                  maxiter=self.maxiter, kernel=self.kernel)
+                W, how = transfer.transfer_matrix(
+                    self.setup(), None, method, maxiter=self.maxiter, kernel=self.kernel
+                )
             W.setflags(write=False)
             self._cache[key] = W
             if method == "auto":
@@ -485,8 +520,7 @@ class Crossbar:
         else:
             system = self.setup()
             geff = solver.differential_conductance(system, sol.state["ve"])
-            W, _ = transfer.transfer_matrix(system, geff, maxiter=self.maxiter,
-                                            kernel=self.kernel)
+            W, _ = transfer.transfer_matrix(system, geff, maxiter=self.maxiter, kernel=self.kernel)
         lin = LinearizedCrossbar(V0=V0[0], operating_output=sol.output[0], W=W)
         self._cache[key] = lin
         return lin
@@ -516,7 +550,8 @@ class Crossbar:
                 raise ConfigError(
                     "power_forms() needs linear cells and no biased line ends (the power "
                     "is then a quadratic form of the inputs)",
-                    hint="use solve(V).power for this array")
+                    hint="use solve(V).power for this array",
+                )
 
             def solve_units() -> tuple[np.ndarray, np.ndarray]:
                 sol = self.solve(np.eye(self._M), tol=1e-13)
@@ -544,13 +579,17 @@ class Crossbar:
         (:func:`xbar.crossbar.input_switched.pattern_conductances`).
         """
         if self.topology != "input_switched":
-            raise ConfigError("pattern_conductances() is for topology='input_switched'",
-                              hint="use transfer_matrix() for a crossbar")
+            raise ConfigError(
+                "pattern_conductances() is for topology='input_switched'",
+                hint="use transfer_matrix() for a crossbar",
+            )
         cache = self._cache.setdefault("patterns", {})
         return input_switched.pattern_conductances(self.setup(), bits, cache)
 
     def _crossbar_only(self, what: str) -> None:
         if self.topology == "input_switched":
-            raise ConfigError(f"{what} has no meaning for an input-switched array (its output "
-                              "is not linear in the input bits)",
-                              hint="use pattern_conductances(bits) or solve(bits)")
+            raise ConfigError(
+                f"{what} has no meaning for an input-switched array (its output "
+                "is not linear in the input bits)",
+                hint="use pattern_conductances(bits) or solve(bits)",
+            )

@@ -100,8 +100,9 @@ class CrossbarCircuit:
         return self._collect(current, self.input_sources, self.system.M, -1.0)
 
     @staticmethod
-    def _collect(current: Callable[[str], Any] | dict, sources: list[tuple[str, int]], n: int,
-                 sign: float) -> np.ndarray:
+    def _collect(
+        current: Callable[[str], Any] | dict, sources: list[tuple[str, int]], n: int, sign: float
+    ) -> np.ndarray:
         out = np.zeros(n)
         for name, line in sources:
             val = current(name) if callable(current) else current[name]
@@ -155,17 +156,31 @@ class _Builder:
     def circuit(self, title: str) -> Circuit:
         def table(kind: str) -> TwoTerminal:
             t = self.tables[kind]
-            return TwoTerminal(t["name"], np.array(t["npos"], dtype=np.int64),
-                               np.array(t["nneg"], dtype=np.int64),
-                               np.array(t["value"], dtype=float))
+            return TwoTerminal(
+                t["name"],
+                np.array(t["npos"], dtype=np.int64),
+                np.array(t["nneg"], dtype=np.int64),
+                np.array(t["value"], dtype=float),
+            )
 
         d = self.tables["d"]
-        diodes = Diodes(d["name"], np.array(d["npos"], dtype=np.int64),
-                        np.array(d["nneg"], dtype=np.int64), d["model"],
-                        np.array(d["value"], dtype=float))
-        return Circuit(title=title, node_names=list(self.nodes), resistors=table("r"),
-                       vsources=table("v"), diodes=diodes, bsources=self.bsources,
-                       options=CIRCUIT_OPTIONS, analyses=[Op()])
+        diodes = Diodes(
+            d["name"],
+            np.array(d["npos"], dtype=np.int64),
+            np.array(d["nneg"], dtype=np.int64),
+            d["model"],
+            np.array(d["value"], dtype=float),
+        )
+        return Circuit(
+            title=title,
+            node_names=list(self.nodes),
+            resistors=table("r"),
+            vsources=table("v"),
+            diodes=diodes,
+            bsources=self.bsources,
+            options=CIRCUIT_OPTIONS,
+            analyses=[Op()],
+        )
 
 
 def _cell_param(value: Any, i: int, j: int) -> float:
@@ -193,8 +208,9 @@ def _current_expression(model: Device, g: float, a: str, b: str, i: int, j: int)
     )
 
 
-def _lines(b: _Builder, system: CrossbarSystem, Vs: np.ndarray,
-           sources: dict[str, int]) -> tuple[list, list]:
+def _lines(
+    b: _Builder, system: CrossbarSystem, Vs: np.ndarray, sources: dict[str, int]
+) -> tuple[list, list]:
     """Row and column wires, drivers, sense resistors and end sources."""
     M, N = system.M, system.N
     seg_r, seg_c = system.row_segments, system.col_segments
@@ -247,8 +263,9 @@ def _cells(b: _Builder, system: CrossbarSystem) -> None:
                 b.add("r", f"racc{i}_{j}", last, f"c{i}_{j}", r_acc[i, j])
 
 
-def to_circuit(xb: Crossbar, V: np.ndarray | None = None, *,
-               title: str | None = None) -> CrossbarCircuit:
+def to_circuit(
+    xb: Crossbar, V: np.ndarray | None = None, *, title: str | None = None
+) -> CrossbarCircuit:
     """The crossbar as an engine :class:`~xbar.spice.circuit.Circuit` with one ``.op`` analysis.
 
     Parameters

@@ -37,8 +37,9 @@ def _param(name: str, value: ArrayLike, *, positive: bool = True) -> np.ndarray 
     return float(arr) if arr.ndim == 0 else arr
 
 
-def _log_limit(v_new: np.ndarray, v_old: np.ndarray,
-               vt: float | np.ndarray) -> tuple[np.ndarray, bool]:
+def _log_limit(
+    v_new: np.ndarray, v_old: np.ndarray, vt: float | np.ndarray
+) -> tuple[np.ndarray, bool]:
     """Damp large steps logarithmically (SPICE ``pnjlim`` idea), elementwise."""
     dv = v_new - v_old
     big = np.abs(dv) > 2.0 * vt
@@ -277,8 +278,9 @@ class Tabulated(Device):
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
             try:
-                parts = next(csv.reader([line], delimiter=dialect_delim or " ",
-                                        skipinitialspace=True))
+                parts = next(
+                    csv.reader([line], delimiter=dialect_delim or " ", skipinitialspace=True)
+                )
             except csv.Error as exc:
                 raise ConfigError(f"{path}:{lineno}: {exc}") from None
             parts = [p for p in parts if p.strip()]

@@ -15,7 +15,7 @@ column ``j`` for a bit pattern ``b`` is ``v_read * sum_i b_i G_eff[i, j]`` witho
 wire resistance (``G_eff`` = cell in series with ``r_access``).
 
 The gate lines draw no current, so every column is an independent two-line ladder
-and is solved exactly by a sweep along it (:mod:`xbar.crossbar._ladder`), O(M) per
+and is solved exactly by a sweep along it (:mod:`xbar.crossbar.ladder`), O(M) per
 column and pattern.  For a fixed pattern the outputs are linear in ``v_read`` (not
 in the conductances): :func:`pattern_conductances` returns the per-pattern
 transfer vectors ``t(b)`` (output = ``v_read * t(b)``) and caches them per array,
@@ -35,10 +35,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ConfigError, ShapeError, ValueRangeError
-from . import _ladder
+from . import ladder
 
-__all__ = ["InputSwitchedSystem", "build_system", "solve_bits", "pattern_conductances",
-           "check_bits", "to_netlist", "check_topology"]
+__all__ = [
+    "InputSwitchedSystem",
+    "build_system",
+    "solve_bits",
+    "pattern_conductances",
+    "check_bits",
+    "to_netlist",
+    "check_topology",
+]
 
 #: patterns kept per array in the transfer-vector cache (oldest dropped first)
 CACHE_PATTERNS = 1 << 16
@@ -52,8 +59,9 @@ def _segments(r, M: int, N: int, held_end: str, what: str) -> np.ndarray:
     if r.shape == (M + 1, N):
         return np.ascontiguousarray(r.T)
     if r.shape != (M, N):
-        raise ShapeError(f"{what} has shape {r.shape}; expected a scalar, ({M}, {N}) or "
-                         f"({M + 1}, {N})")
+        raise ShapeError(
+            f"{what} has shape {r.shape}; expected a scalar, ({M}, {N}) or ({M + 1}, {N})"
+        )
     seg = np.empty((N, M + 1))
     if held_end == "bottom":
         seg[:, 1:] = r.T
@@ -110,15 +118,19 @@ def build_system(xb) -> InputSwitchedSystem:
     seg_b[:, 0 if sense == "top" else M] += np.broadcast_to(xb.r_sense, (N,))
     G = np.asarray(xb.G, dtype=float)
     on = G > 0
-    g = np.where(on, 1.0 / (1.0 / np.where(on, G, 1.0)
-                            + np.broadcast_to(xb.r_access, (M, N))), 0.0)
+    g = np.where(on, 1.0 / (1.0 / np.where(on, G, 1.0) + np.broadcast_to(xb.r_access, (M, N))), 0.0)
     rev = sense == "top"
     if rev:  # sweep from the bottom: reverse the rows
         g, seg_s, seg_b = g[::-1], seg_s[:, ::-1], seg_b[:, ::-1]
     start = "bottom" if rev else "top"
-    return InputSwitchedSystem(np.ascontiguousarray(g), np.ascontiguousarray(seg_s),
-                               np.ascontiguousarray(seg_b), source == start, rev,
-                               float(xb.v_read))
+    return InputSwitchedSystem(
+        np.ascontiguousarray(g),
+        np.ascontiguousarray(seg_s),
+        np.ascontiguousarray(seg_b),
+        source == start,
+        rev,
+        float(xb.v_read),
+    )
 
 
 def check_bits(bits, M: int) -> np.ndarray:
@@ -136,12 +148,12 @@ def check_bits(bits, M: int) -> np.ndarray:
         k, i = np.argwhere(bad)[0]
         raise ValueRangeError(
             f"input bit [{k}, {i}] is {b[k, i]:g}; an input-switched array takes bits 0 or 1",
-            hint="apply multi-bit inputs one bit per read (bit-serial) and shift-add")
+            hint="apply multi-bit inputs one bit per read (bit-serial) and shift-add",
+        )
     return b.astype(bool)
 
 
-def solve_bits(system: InputSwitchedSystem, bits, *, nodes: bool = False,
-               kernel: str = "numba"):
+def solve_bits(system: InputSwitchedSystem, bits, *, nodes: bool = False, kernel: str = "numba"):
     """Exact sense currents (K, N) [A] for bit patterns (K, M).
 
     Parameters
@@ -166,11 +178,10 @@ def solve_bits(system: InputSwitchedSystem, bits, *, nodes: bool = False,
         b = b[:, ::-1]
     s = system
     if not nodes and kernel == "numba":
-        return _ladder.ladder_numba(s.g, b, s.seg_s, s.seg_b, s.source_at_start, s.v_read)
+        return ladder.ladder_numba(s.g, b, s.seg_s, s.seg_b, s.source_at_start, s.v_read)
     if kernel not in ("numba", "numpy"):
         raise ConfigError(f"kernel={kernel!r}; expected 'numba' or 'numpy'")
-    res = _ladder.ladder_numpy(s.g, b, s.seg_s, s.seg_b, s.source_at_start, s.v_read,
-                               nodes=nodes)
+    res = ladder.ladder_numpy(s.g, b, s.seg_s, s.seg_b, s.source_at_start, s.v_read, nodes=nodes)
     if not nodes:
         return res
     out, v_sl, v_bl = res
@@ -179,8 +190,9 @@ def solve_bits(system: InputSwitchedSystem, bits, *, nodes: bool = False,
     return out, v_sl, v_bl
 
 
-def pattern_conductances(system: InputSwitchedSystem, bits, cache: dict | None = None
-                         ) -> np.ndarray:
+def pattern_conductances(
+    system: InputSwitchedSystem, bits, cache: dict | None = None
+) -> np.ndarray:
     """Per-pattern transfer vectors ``t`` (K, N) [S]: sense current = ``v_read * t``.
 
     Every distinct pattern among the K rows is solved once (one batched kernel call
@@ -213,7 +225,7 @@ def pattern_conductances(system: InputSwitchedSystem, bits, cache: dict | None =
         if system.reversed:
             mb = mb[:, ::-1]
         s = system
-        T[missing] = _ladder.ladder_numba(s.g, mb, s.seg_s, s.seg_b, s.source_at_start, 1.0)
+        T[missing] = ladder.ladder_numba(s.g, mb, s.seg_s, s.seg_b, s.source_at_start, 1.0)
         if cache is not None:
             if len(cache) + len(missing) > CACHE_PATTERNS:
                 cache.clear()
@@ -241,8 +253,10 @@ def to_netlist(xb, path=None, bits=None, *, title: str | None = None) -> str:
     seg_b = _segments(xb.r_col, M, N, xb.sense, "r_col")
     r_sns = np.broadcast_to(xb.r_sense, (N,))
     r_acc = np.broadcast_to(xb.r_access, (M, N))
-    lines = [title or f"* xbar input-switched array {M}x{N}, bits "
-             + "".join("1" if x else "0" for x in b)]
+    lines = [
+        title
+        or f"* xbar input-switched array {M}x{N}, bits " + "".join("1" if x else "0" for x in b)
+    ]
 
     def res(name, a, c, r):
         lines.append(f"V{name} {a} {c} DC 0" if r == 0 else f"R{name} {a} {c} {float(r)!r}")
@@ -291,9 +305,13 @@ def solution(system: InputSwitchedSystem, bits, return_nodes: bool = False):
 
     b = check_bits(bits, system.M)
     K = b.shape[0]
-    sol = CrossbarSolution(output=np.zeros((K, system.N)), input_currents=np.zeros((K, system.M)),
-                           iterations=np.zeros(K, dtype=int), residual=np.zeros(K),
-                           inputs=b.astype(float))
+    sol = CrossbarSolution(
+        output=np.zeros((K, system.N)),
+        input_currents=np.zeros((K, system.M)),
+        iterations=np.zeros(K, dtype=int),
+        residual=np.zeros(K),
+        inputs=b.astype(float),
+    )
     if not return_nodes:
         sol.output = solve_bits(system, b)
         return sol
@@ -306,18 +324,23 @@ def solution(system: InputSwitchedSystem, bits, return_nodes: bool = False):
 def check_topology(xb_kwargs: dict) -> None:
     """Reject settings that an input-switched array does not have (names the field)."""
     if xb_kwargs.get("source_end") not in ("top", "bottom"):
-        raise ConfigError(f"source_end={xb_kwargs.get('source_end')!r}; expected 'top' or "
-                          "'bottom'")
+        raise ConfigError(f"source_end={xb_kwargs.get('source_end')!r}; expected 'top' or 'bottom'")
     if xb_kwargs.get("sense") not in ("top", "bottom"):
-        raise ConfigError(f"sense={xb_kwargs.get('sense')!r}: an input-switched array senses "
-                          "each bit line at one end, 'top' or 'bottom'")
+        raise ConfigError(
+            f"sense={xb_kwargs.get('sense')!r}: an input-switched array senses "
+            "each bit line at one end, 'top' or 'bottom'"
+        )
     if np.any(np.asarray(xb_kwargs.get("r_row", 0.0), dtype=float) != 0):
-        raise ConfigError("r_row must be 0 for an input-switched array: its word lines are "
-                          "transistor gates and carry no current",
-                          hint="the source-line wire resistance is r_source")
+        raise ConfigError(
+            "r_row must be 0 for an input-switched array: its word lines are "
+            "transistor gates and carry no current",
+            hint="the source-line wire resistance is r_source",
+        )
     if np.ndim(xb_kwargs.get("r_driver", 0.0)) != 0:
-        raise ShapeError("r_driver of an input-switched array is one source-line driver "
-                         "resistance (a scalar) [ohm]")
+        raise ShapeError(
+            "r_driver of an input-switched array is one source-line driver "
+            "resistance (a scalar) [ohm]"
+        )
     v = xb_kwargs.get("v_read")
     if not (isinstance(v, int | float | np.number) and np.isfinite(v)):
         raise ValueRangeError(f"v_read must be a finite number [V], got {v!r}")

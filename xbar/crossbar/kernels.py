@@ -416,8 +416,11 @@ def _grid_cols(grid: Grid, inv_uc, p, add, out, chunk, active):
             if use_add:
                 for j in range(j0, j1):
                     s = b + j
-                    out[k, s] = (g[kg, s] * p[k, s] + add[k, s]
-                                 + offc[s - N] * out[k, s - N] * inv_uc[kg, s - N])
+                    out[k, s] = (
+                        g[kg, s] * p[k, s]
+                        + add[k, s]
+                        + offc[s - N] * out[k, s - N] * inv_uc[kg, s - N]
+                    )
             else:
                 for j in range(j0, j1):
                     s = b + j
@@ -633,19 +636,25 @@ def n_parts(op):
 @overload(apply_schur, jit_options=_SERIAL)
 def _apply_schur(op, p, add, q, part, active):
     if op.instance_class is ChainSchur:
+
         def chain(op, p, add, q, part, active):
             _bt_solve(op.b, op.inv_ub, op.b_cells, p, add, op.yb, op.wb, active)
             apply_lines(op.a, op.a_cells, p, op.wb, q, part, active)
+
         return chain
     if op.instance_class is GridSchur:
+
         def grid(op, p, add, q, part, active):
             _grid_cols(op.grid, op.inv_uc, p, add, op.wb, op.chunk, active)
             _grid_rows_apply(op.grid, p, op.wb, q, part, active)
+
         return grid
     if op.instance_class is InputSchur:
+
         def one(op, p, add, q, part, active):
             _one_cols(op, p[0], add, op.wb)
             part[0, 0] = _one_rows_apply(op, p[0], op.wb, q[0])
+
         return one
     return None
 
@@ -653,18 +662,24 @@ def _apply_schur(op, p, add, q, part, active):
 @overload(update, jit_options=_SERIAL)
 def _update(op, alpha, x, r, p, q, z, part_rz, part_rr, active):
     if op.instance_class is ChainSchur:
+
         def chain(op, alpha, x, r, p, q, z, part_rz, part_rr, active):
             _chain_update(op.a, op.inv_ua, alpha, x, r, p, q, z, part_rz, part_rr, active)
+
         return chain
     if op.instance_class is GridSchur:
+
         def grid(op, alpha, x, r, p, q, z, part_rz, part_rr, active):
             _grid_update(op.grid, op.inv_ur, alpha, x, r, p, q, z, part_rz, part_rr, active)
+
         return grid
     if op.instance_class is InputSchur:
+
         def one(op, alpha, x, r, p, q, z, part_rz, part_rr, active):
             rz, rr = _one_update(op, alpha[0], x[0], r[0], p[0], q[0], z[0])
             part_rz[0, 0] = rz
             part_rr[0, 0] = rr
+
         return one
     return None
 
@@ -674,14 +689,17 @@ def _direction(op, beta, z, p, active):
     if op.instance_class is ChainSchur:
         return lambda op, beta, z, p, active: _chain_direction(op.a.ptr, beta, z, p, active)
     if op.instance_class is GridSchur:
-        return lambda op, beta, z, p, active: _grid_direction(op.grid.M, op.grid.N, beta, z, p,
-                                                               active)
+        return lambda op, beta, z, p, active: _grid_direction(
+            op.grid.M, op.grid.N, beta, z, p, active
+        )
     if op.instance_class is InputSchur:
+
         def one(op, beta, z, p, active):
             if active[0]:
                 be = beta[0]
                 for s in range(p.shape[1]):
                     p[0, s] = z[0, s] + be * p[0, s]
+
         return one
     return None
 
@@ -689,14 +707,18 @@ def _direction(op, beta, z, p, active):
 @overload(eliminate, jit_options=_SERIAL)
 def _eliminate(op, x, add, xb):
     if op.instance_class is ChainSchur:
+
         def chain(op, x, add, xb):
             everyone = np.ones(x.shape[0], dtype=np.bool_)
             _bt_solve(op.b, op.inv_ub, op.b_cells, x, add, op.yb, xb, everyone)
+
         return chain
     if op.instance_class is GridSchur:
+
         def grid(op, x, add, xb):
             everyone = np.ones(x.shape[0], dtype=np.bool_)
             _grid_cols(op.grid, op.inv_uc, x, add, xb, op.chunk, everyone)
+
         return grid
     if op.instance_class is InputSchur:
         return lambda op, x, add, xb: _one_cols(op, x[0], add, xb[0])
@@ -724,8 +746,26 @@ def _sums(part, k):
 
 
 @njit(cache=True, error_model="numpy")
-def _restart(op, f, x, r, p, z, q, part, part_rz, part_rr, alpha, rz, bnorm, tol, maxiter,
-             iters, resid, active):
+def _restart(
+    op,
+    f,
+    x,
+    r,
+    p,
+    z,
+    q,
+    part,
+    part_rz,
+    part_rr,
+    alpha,
+    rz,
+    bnorm,
+    tol,
+    maxiter,
+    iters,
+    resid,
+    active,
+):
     """True residual ``r = f - S x``, ``z = Ta^-1 r``; marks unconverged inputs active."""
     K, n = f.shape
     everyone = np.ones(K, dtype=np.bool_)
@@ -783,8 +823,26 @@ def pcg(op, f, x, bnorm, tol, maxiter, iters, resid):
     iters[:] = 0
     total = 0
     for _restart_count in range(6):
-        any_active = _restart(op, f, x, r, p, z, q, part, part_rz, part_rr, alpha, rz, bnorm,
-                              tol, maxiter, iters, resid, active)
+        any_active = _restart(
+            op,
+            f,
+            x,
+            r,
+            p,
+            z,
+            q,
+            part,
+            part_rz,
+            part_rr,
+            alpha,
+            rz,
+            bnorm,
+            tol,
+            maxiter,
+            iters,
+            resid,
+            active,
+        )
         if not any_active or total >= maxiter:
             break
         for k in range(K):
@@ -846,8 +904,20 @@ def _schur_solve(op, rhs_a, rhs_b, x_a, x_b, tol, maxiter, iters, resid):
 
 # ----------------------------------------------------------------------------- entry points
 @njit(cache=True, error_model="numpy")
-def chain_pcg(a: Lines, b: Lines, a_cells: Cells, b_cells: Cells, rhs_a, rhs_b, x_a, x_b,
-              tol, maxiter, iters, resid):
+def chain_pcg(
+    a: Lines,
+    b: Lines,
+    a_cells: Cells,
+    b_cells: Cells,
+    rhs_a,
+    rhs_b,
+    x_a,
+    x_b,
+    tol,
+    maxiter,
+    iters,
+    resid,
+):
     """Batched Schur PCG on collapsed chains, all inputs in lockstep.
 
     ``rhs_a`` (K, nA), ``rhs_b`` (K, nB) are the right-hand sides [A]; ``x_a``
@@ -887,11 +957,30 @@ def _input_solve(grid: Grid, k, rhs_r, rhs_c, xr, xc, tol, maxiter, iters, resid
     n = grid.M * grid.N
     k = np.int64(k)  # prange indices are unsigned: keep index arithmetic in int64
     kg = k if grid.dr.shape[0] > 1 else np.int64(0)
-    op = InputSchur(grid.M, grid.N, grid.offr, grid.offc, grid.dr[kg], grid.dc[kg], grid.g[kg],
-                    np.empty(n), np.empty(n), np.empty(n))
+    op = InputSchur(
+        grid.M,
+        grid.N,
+        grid.offr,
+        grid.offc,
+        grid.dr[kg],
+        grid.dc[kg],
+        grid.g[kg],
+        np.empty(n),
+        np.empty(n),
+        np.empty(n),
+    )
     _one_factor(op)
-    _schur_solve(op, rhs_r[k : k + 1], rhs_c[k : k + 1], xr[k : k + 1], xc[k : k + 1],
-                 tol, maxiter, iters[k : k + 1], resid[k : k + 1])
+    _schur_solve(
+        op,
+        rhs_r[k : k + 1],
+        rhs_c[k : k + 1],
+        xr[k : k + 1],
+        xc[k : k + 1],
+        tol,
+        maxiter,
+        iters[k : k + 1],
+        resid[k : k + 1],
+    )
 
 
 @njit(cache=True, parallel=True, error_model="numpy")

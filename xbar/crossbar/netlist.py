@@ -62,8 +62,11 @@ def format_circuit(circuit: Circuit) -> str:
         The circuit holds an element kind or analysis this writer does not
         know (current sources, controlled sources, ``.dc`` sweeps).
     """
-    if len(circuit.isources) or len(circuit.vccs) or len(circuit.vcvs) or any(
-        not isinstance(a, Op) for a in circuit.analyses
+    if (
+        len(circuit.isources)
+        or len(circuit.vccs)
+        or len(circuit.vcvs)
+        or any(not isinstance(a, Op) for a in circuit.analyses)
     ):
         raise ConfigError("format_circuit writes R, V, D and B elements with .op only")
     nodes = circuit.node_names
@@ -80,8 +83,10 @@ def format_circuit(circuit: Circuit) -> str:
         lines.append(f"{src.name} {nodes[src.npos]} {nodes[src.nneg]} I={src.expr.text}")
     ds = circuit.diodes
     for k, name in enumerate(ds.name):
-        lines.append(f"{name} {nodes[ds.npos[k]]} {nodes[ds.nneg[k]]} {ds.model[k].name} "
-                     f"area={_num(ds.area[k])}")
+        lines.append(
+            f"{name} {nodes[ds.npos[k]]} {nodes[ds.nneg[k]]} {ds.model[k].name} "
+            f"area={_num(ds.area[k])}"
+        )
     for m in dict.fromkeys(ds.model):
         lines.append(f".model {m.name} D(IS={_num(m.is_)} N={_num(m.n)})")
     lines.append(_options_card(circuit.options))
@@ -91,12 +96,19 @@ def format_circuit(circuit: Circuit) -> str:
 
 
 def _options_card(opt: Options) -> str:
-    return (f".options reltol={opt.reltol:g} abstol={opt.abstol:g} vntol={opt.vntol:g} "
-            f"gmin={opt.gmin:g}")
+    return (
+        f".options reltol={opt.reltol:g} abstol={opt.abstol:g} vntol={opt.vntol:g} "
+        f"gmin={opt.gmin:g}"
+    )
 
 
-def to_netlist(xb: Crossbar, path: str | PathLike | None = None, V: np.ndarray | None = None,
-               *, title: str | None = None) -> str:
+def to_netlist(
+    xb: Crossbar,
+    path: str | PathLike | None = None,
+    V: np.ndarray | None = None,
+    *,
+    title: str | None = None,
+) -> str:
     """Write the crossbar as a SPICE netlist with one ``.op`` analysis.
 
     Parameters

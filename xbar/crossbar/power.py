@@ -44,8 +44,15 @@ from ..checks import real_array
 from .structure import Family, end_currents
 from .system import CrossbarSystem, node_voltages, source_voltages
 
-__all__ = ["ArrayPower", "PowerForms", "PARTS", "solution_power", "quadratic_forms",
-           "unit_responses", "forms_of"]
+__all__ = [
+    "ArrayPower",
+    "PowerForms",
+    "PARTS",
+    "solution_power",
+    "quadratic_forms",
+    "unit_responses",
+    "forms_of",
+]
 
 #: The dissipating parts of an array, in reporting order.
 PARTS = ("cells", "selectors", "access", "row_wires", "col_wires", "drivers", "sense")
@@ -99,8 +106,9 @@ class ArrayPower:
 
     def to_dict(self) -> dict:
         """Every part as a list of floats [W] (JSON-serialisable)."""
-        return {f.name: np.asarray(getattr(self, f.name), dtype=float).tolist()
-                for f in fields(self)}
+        return {
+            f.name: np.asarray(getattr(self, f.name), dtype=float).tolist() for f in fields(self)
+        }
 
 
 def _line_terms(fam: Family, V, cell_in, Vs, wire, r_end):
@@ -148,10 +156,12 @@ def _cell_state(system: CrossbarSystem, V, xr, xc, ve):
 def _terms(system: CrossbarSystem, Vs, Vr, Vc, vt, I):
     """Every linear part as (x, w) pairs, and the per-end source powers."""
     K = Vr.shape[0]
-    row_w, drv, p_r, s_r = _line_terms(system.rows, Vr, -I, Vs, system.row_segments,
-                                       system.r_driver)
-    col_w, sns, p_c, s_c = _line_terms(system.cols, Vc, np.swapaxes(I, 1, 2), Vs,
-                                       system.col_segments, system.r_sense)
+    row_w, drv, p_r, s_r = _line_terms(
+        system.rows, Vr, -I, Vs, system.row_segments, system.r_driver
+    )
+    col_w, sns, p_c, s_c = _line_terms(
+        system.cols, Vc, np.swapaxes(I, 1, 2), Vs, system.col_segments, system.r_sense
+    )
     terms = {"row_wires": row_w, "col_wires": col_w, "drivers": drv, "sense": sns}
     acc = np.broadcast_to(system.r_access, I.shape[1:]).ravel()
     terms["access"] = [(I.reshape(K, -1), acc)]
@@ -164,8 +174,7 @@ def _terms(system: CrossbarSystem, Vs, Vr, Vc, vt, I):
 
 
 def _quadratic(terms) -> np.ndarray:
-    return sum(np.einsum("ke,e,ke->k", x, w, x) for x, w in terms
-               if x.shape[1]) + 0.0
+    return sum(np.einsum("ke,e,ke->k", x, w, x) for x, w in terms if x.shape[1]) + 0.0
 
 
 def solution_power(system: CrossbarSystem, sol) -> ArrayPower:
@@ -201,8 +210,11 @@ def solution_power(system: CrossbarSystem, sol) -> ArrayPower:
         parts["selectors"] = sel
         parts["cells"] = p_total - sel - parts["access"]
     is_input = (src >= 1) & (src <= V.shape[1])
-    return ArrayPower(supplied=p_src.sum(axis=1), inputs=p_src[:, is_input].sum(axis=1),
-                      **{name: np.broadcast_to(parts[name], (K,)).copy() for name in PARTS})
+    return ArrayPower(
+        supplied=p_src.sum(axis=1),
+        inputs=p_src[:, is_input].sum(axis=1),
+        **{name: np.broadcast_to(parts[name], (K,)).copy() for name in PARTS},
+    )
 
 
 @dataclass(frozen=True)
@@ -229,8 +241,10 @@ class PowerForms:
         V = np.atleast_2d(real_array("V (input voltages [V])", V))
         parts = {name: np.einsum("ki,ij,kj->k", V, Q, V) for name, Q in self.Q.items()}
         zero = np.zeros(V.shape[0])
-        return ArrayPower(inputs=parts["supplied"],
-                          **{name: parts.get(name, zero) for name in PARTS + ("supplied",)})
+        return ArrayPower(
+            inputs=parts["supplied"],
+            **{name: parts.get(name, zero) for name in PARTS + ("supplied",)},
+        )
 
     def batch_energy(self, gram: np.ndarray) -> dict[str, float]:
         """Summed power [W] of a batch from its Gram matrix ``V^T V`` (M, M) [V^2]:
@@ -436,7 +450,7 @@ def quadratic_forms(system: CrossbarSystem, xr: np.ndarray, xc: np.ndarray) -> P
     is_input = (src >= 1) & (src <= M)
     np.add.at(Y.T, src[is_input] - 1, delivered[:, is_input].T)
     Q["supplied"] = 0.5 * (Y + Y.T)
-    v_dev = (vt - I * system.r_access[None])  # (M inputs, M, N)
+    v_dev = vt - I * system.r_access[None]  # (M inputs, M, N)
     att = v_dev[np.arange(M), np.arange(M), :]
     for q in Q.values():
         q.setflags(write=False)

@@ -10,8 +10,13 @@ import numpy as np
 from ..checks import real_array
 from ..errors import ShapeError
 
-__all__ = ["CrossbarSolution", "LinearizedCrossbar", "warm_state", "slice_solution",
-           "concat_solutions"]
+__all__ = [
+    "CrossbarSolution",
+    "LinearizedCrossbar",
+    "warm_state",
+    "slice_solution",
+    "concat_solutions",
+]
 
 
 @dataclass
@@ -69,8 +74,10 @@ class CrossbarSolution:
         if self._power is None and self.system is None:  # input-switched arrays
             from ..errors import ConfigError
 
-            raise ConfigError("this solution has no power breakdown (input-switched array)",
-                              hint="the supplied power is v_read * output.sum(axis=1) [W]")
+            raise ConfigError(
+                "this solution has no power breakdown (input-switched array)",
+                hint="the supplied power is v_read * output.sum(axis=1) [W]",
+            )
         if self._power is None:
             from .power import solution_power
 
@@ -129,8 +136,14 @@ def slice_solution(ws: CrossbarSolution | None, a: int, b: int) -> CrossbarSolut
     if ws is None or ws.state is None or ws.output.shape[0] == 1:
         return ws
     st = {k: (v[:, a:b] if k == "ve" else v[a:b]) for k, v in ws.state.items()}
-    return CrossbarSolution(ws.output[a:b], ws.input_currents[a:b], ws.iterations[a:b],
-                            ws.residual[a:b], ws.inputs[a:b], state=st)
+    return CrossbarSolution(
+        ws.output[a:b],
+        ws.input_currents[a:b],
+        ws.iterations[a:b],
+        ws.residual[a:b],
+        ws.inputs[a:b],
+        state=st,
+    )
 
 
 def concat_solutions(parts: list[CrossbarSolution]) -> CrossbarSolution:
@@ -142,8 +155,10 @@ def concat_solutions(parts: list[CrossbarSolution]) -> CrossbarSolution:
 
     st = None
     if parts[0].state is not None:
-        st = {k: np.concatenate([p.state[k] for p in parts], axis=1 if k == "ve" else 0)
-              for k in parts[0].state}
+        st = {
+            k: np.concatenate([p.state[k] for p in parts], axis=1 if k == "ve" else 0)
+            for k in parts[0].state
+        }
     return CrossbarSolution(
         output=cat("output"),
         input_currents=cat("input_currents"),

@@ -41,9 +41,19 @@ from .system import (
     source_voltages,
 )
 
-__all__ = ["KERNELS", "NodeSolution", "choose_kernel", "linear_solve", "residual", "solve",
-           "newton", "differential_conductance", "PARALLEL_MIN_WORK", "BATCH_CELLS",
-           "MEM_BUDGET"]
+__all__ = [
+    "KERNELS",
+    "NodeSolution",
+    "choose_kernel",
+    "linear_solve",
+    "residual",
+    "solve",
+    "newton",
+    "differential_conductance",
+    "PARALLEL_MIN_WORK",
+    "BATCH_CELLS",
+    "MEM_BUDGET",
+]
 
 KERNELS = ("auto", "inputs", "lines", "chains")
 PARALLEL_MIN_WORK = 1 << 20  # cells x inputs below which the kernels run on one thread
@@ -117,14 +127,23 @@ def choose_kernel(system: CrossbarSystem, K: int, kernel: str = "auto") -> str:
     if kernel != "chains" and not system.uncollapsed:
         raise ConfigError(
             f"kernel={kernel!r} needs every node to be an unknown (no zero-resistance "
-            "segment and no ideal line end)", hint="use kernel='auto' or 'chains'")
+            "segment and no ideal line end)",
+            hint="use kernel='auto' or 'chains'",
+        )
     return kernel
 
 
 # ----------------------------------------------------------------------------- linear solve
-def linear_solve(system: CrossbarSystem, g: np.ndarray, rhs_r: np.ndarray, rhs_c: np.ndarray,
-                 x0: np.ndarray | None, tol: float, maxiter: int,
-                 kernel: str = "auto") -> NodeSolution:
+def linear_solve(
+    system: CrossbarSystem,
+    g: np.ndarray,
+    rhs_r: np.ndarray,
+    rhs_c: np.ndarray,
+    x0: np.ndarray | None,
+    tol: float,
+    maxiter: int,
+    kernel: str = "auto",
+) -> NodeSolution:
     """Solve the nodal system for cell conductances ``g`` (Kg, M*N) [S] by Schur PCG.
 
     Parameters
@@ -148,9 +167,17 @@ def linear_solve(system: CrossbarSystem, g: np.ndarray, rhs_r: np.ndarray, rhs_c
     return _chain_solve(system, g, dr, dc, rhs_r, rhs_c, x0, tol, maxiter)
 
 
-def _chain_solve(system: CrossbarSystem, g: np.ndarray, dr: np.ndarray, dc: np.ndarray,
-                 rhs_r: np.ndarray, rhs_c: np.ndarray, x0: np.ndarray | None, tol: float,
-                 maxiter: int) -> NodeSolution:
+def _chain_solve(
+    system: CrossbarSystem,
+    g: np.ndarray,
+    dr: np.ndarray,
+    dc: np.ndarray,
+    rhs_r: np.ndarray,
+    rhs_c: np.ndarray,
+    x0: np.ndarray | None,
+    tol: float,
+    maxiter: int,
+) -> NodeSolution:
     """The general kernel; CG on the rows unless rows have no unknowns (then columns)."""
     rows, cols = system.rows, system.cols
     K = rhs_r.shape[0]
@@ -158,16 +185,29 @@ def _chain_solve(system: CrossbarSystem, g: np.ndarray, dr: np.ndarray, dc: np.n
     lines_r = kernels.Lines(rows.ptr, rows.off, np.ascontiguousarray(dr))
     lines_c = kernels.Lines(cols.ptr, cols.off, np.ascontiguousarray(dc))
     cells_r, cells_c = _cells(system, g)
-    a, b, ca, cb = (lines_c, lines_r, cells_c, cells_r) if swap else \
-        (lines_r, lines_c, cells_r, cells_c)
+    a, b, ca, cb = (
+        (lines_c, lines_r, cells_c, cells_r) if swap else (lines_r, lines_c, cells_r, cells_c)
+    )
     ra, rb = (rhs_c, rhs_r) if swap else (rhs_r, rhs_c)
     xa = np.zeros((K, a.ptr[-1])) if x0 is None or swap else np.array(x0, dtype=float)
     xb = np.zeros((K, b.ptr[-1]))
     it = np.zeros(K, dtype=np.int64)
     res = np.zeros(K)
     with _threads(system.M * system.N * K):
-        kernels.chain_pcg(a, b, ca, cb, np.ascontiguousarray(ra), np.ascontiguousarray(rb),
-                          xa, xb, float(tol), int(maxiter), it, res)
+        kernels.chain_pcg(
+            a,
+            b,
+            ca,
+            cb,
+            np.ascontiguousarray(ra),
+            np.ascontiguousarray(rb),
+            xa,
+            xb,
+            float(tol),
+            int(maxiter),
+            it,
+            res,
+        )
     if swap:
         xa, xb = xb, xa
     return NodeSolution(xa, xb, it, res)
@@ -176,10 +216,20 @@ def _chain_solve(system: CrossbarSystem, g: np.ndarray, dr: np.ndarray, dc: np.n
 def _cells(system: CrossbarSystem, g: np.ndarray) -> tuple[kernels.Cells, kernels.Cells]:
     """The cells grouped by row line and by column line, for conductances ``g`` (Kg, M*N)."""
     br, bc = system.by_row, system.by_col
-    return (kernels.Cells(br.ptr, system.cell_r[br.order], system.cell_c[br.order],
-                          np.ascontiguousarray(g[:, br.order])),
-            kernels.Cells(bc.ptr, system.cell_c[bc.order], system.cell_r[bc.order],
-                          np.ascontiguousarray(g[:, bc.order])))
+    return (
+        kernels.Cells(
+            br.ptr,
+            system.cell_r[br.order],
+            system.cell_c[br.order],
+            np.ascontiguousarray(g[:, br.order]),
+        ),
+        kernels.Cells(
+            bc.ptr,
+            system.cell_c[bc.order],
+            system.cell_r[bc.order],
+            np.ascontiguousarray(g[:, bc.order]),
+        ),
+    )
 
 
 def _col_to_row_major(a: np.ndarray, M: int, N: int) -> np.ndarray:
@@ -188,21 +238,45 @@ def _col_to_row_major(a: np.ndarray, M: int, N: int) -> np.ndarray:
     return np.ascontiguousarray(a.reshape(L, N, M).transpose(0, 2, 1).reshape(L, M * N))
 
 
-def _grid_solve(system: CrossbarSystem, g: np.ndarray, dr: np.ndarray, dc: np.ndarray,
-                rhs_r: np.ndarray, rhs_c: np.ndarray, x0: np.ndarray | None, tol: float,
-                maxiter: int, how: str) -> NodeSolution:
+def _grid_solve(
+    system: CrossbarSystem,
+    g: np.ndarray,
+    dr: np.ndarray,
+    dc: np.ndarray,
+    rhs_r: np.ndarray,
+    rhs_c: np.ndarray,
+    x0: np.ndarray | None,
+    tol: float,
+    maxiter: int,
+    how: str,
+) -> NodeSolution:
     """The uncollapsed fast path: both families on the (M, N) grid."""
     M, N = system.M, system.N
     K = rhs_r.shape[0]
-    grid = kernels.Grid(M, N, system.rows.off, np.ascontiguousarray(dr),
-                        _col_to_row_major(system.cols.off[None, :], M, N)[0],
-                        _col_to_row_major(dc, M, N), np.ascontiguousarray(g))
+    grid = kernels.Grid(
+        M,
+        N,
+        system.rows.off,
+        np.ascontiguousarray(dr),
+        _col_to_row_major(system.cols.off[None, :], M, N)[0],
+        _col_to_row_major(dc, M, N),
+        np.ascontiguousarray(g),
+    )
     xr = np.zeros((K, M * N)) if x0 is None else np.array(x0, dtype=float)
     xc = np.empty((K, M * N))
     it = np.zeros(K, dtype=np.int64)
     res = np.zeros(K)
-    args = (grid, np.ascontiguousarray(rhs_r), _col_to_row_major(rhs_c, M, N), xr, xc,
-            float(tol), int(maxiter), it, res)
+    args = (
+        grid,
+        np.ascontiguousarray(rhs_r),
+        _col_to_row_major(rhs_c, M, N),
+        xr,
+        xc,
+        float(tol),
+        int(maxiter),
+        it,
+        res,
+    )
     if how == "inputs":
         (kernels.inputs_pcg if K >= 2 else kernels.input_pcg_serial)(*args)
     else:
@@ -212,8 +286,14 @@ def _grid_solve(system: CrossbarSystem, g: np.ndarray, dr: np.ndarray, dc: np.nd
     return NodeSolution(xr, xc_out, it, res)
 
 
-def residual(system: CrossbarSystem, g: np.ndarray, rhs_r: np.ndarray, rhs_c: np.ndarray,
-             xr: np.ndarray, xc: np.ndarray) -> np.ndarray:
+def residual(
+    system: CrossbarSystem,
+    g: np.ndarray,
+    rhs_r: np.ndarray,
+    rhs_c: np.ndarray,
+    xr: np.ndarray,
+    xc: np.ndarray,
+) -> np.ndarray:
     """Relative residual ``||b - A x|| / ||b||`` (K,) of the nodal system for cells ``g``."""
     if system.uncollapsed:
         qr, qc = _apply_grid(system, g, xr, xc)
@@ -224,8 +304,9 @@ def residual(system: CrossbarSystem, g: np.ndarray, rhs_r: np.ndarray, rhs_c: np
     return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
 
 
-def _apply_grid(system: CrossbarSystem, g: np.ndarray, xr: np.ndarray,
-                xc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _apply_grid(
+    system: CrossbarSystem, g: np.ndarray, xr: np.ndarray, xc: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """``A x`` split into rows (K, M*N) and columns (K, N*M) on an uncollapsed grid (numpy)."""
     M, N = system.M, system.N
     K = xr.shape[0]
@@ -244,8 +325,9 @@ def _apply_grid(system: CrossbarSystem, g: np.ndarray, xr: np.ndarray,
     return qr.reshape(K, -1), qc.reshape(K, -1)
 
 
-def _apply_chains(system: CrossbarSystem, g: np.ndarray, xr: np.ndarray,
-                  xc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _apply_chains(
+    system: CrossbarSystem, g: np.ndarray, xr: np.ndarray, xc: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """``A x`` split into rows (K, nR) and columns (K, nC) on collapsed chains (kernel)."""
     K = xr.shape[0]
     rows, cols = system.rows, system.cols
@@ -255,10 +337,24 @@ def _apply_chains(system: CrossbarSystem, g: np.ndarray, xr: np.ndarray,
     qc = np.empty_like(xc)
     active = np.ones(K, dtype=np.bool_)
     with _threads(system.M * system.N * K):
-        kernels.apply_lines(kernels.Lines(rows.ptr, rows.off, np.ascontiguousarray(dr)), cells_r,
-                            xr, xc, qr, np.zeros((K, rows.L)), active)
-        kernels.apply_lines(kernels.Lines(cols.ptr, cols.off, np.ascontiguousarray(dc)), cells_c,
-                            xc, xr, qc, np.zeros((K, cols.L)), active)
+        kernels.apply_lines(
+            kernels.Lines(rows.ptr, rows.off, np.ascontiguousarray(dr)),
+            cells_r,
+            xr,
+            xc,
+            qr,
+            np.zeros((K, rows.L)),
+            active,
+        )
+        kernels.apply_lines(
+            kernels.Lines(cols.ptr, cols.off, np.ascontiguousarray(dc)),
+            cells_c,
+            xc,
+            xr,
+            qc,
+            np.zeros((K, cols.L)),
+            active,
+        )
     return qr, qc
 
 
@@ -275,9 +371,18 @@ def check_converged(res: np.ndarray, tol: float, it: np.ndarray, what: str) -> N
 
 
 # ----------------------------------------------------------------------------- results
-def assemble_solution(system: CrossbarSystem, Vs: np.ndarray, V: np.ndarray, xr: np.ndarray,
-                      xc: np.ndarray, icell: np.ndarray, it: np.ndarray, res: np.ndarray,
-                      return_nodes: bool, state: dict | None) -> CrossbarSolution:
+def assemble_solution(
+    system: CrossbarSystem,
+    Vs: np.ndarray,
+    V: np.ndarray,
+    xr: np.ndarray,
+    xc: np.ndarray,
+    icell: np.ndarray,
+    it: np.ndarray,
+    res: np.ndarray,
+    return_nodes: bool,
+    state: dict | None,
+) -> CrossbarSolution:
     """Outputs, input currents and optional node arrays from a converged state."""
     M, N = system.M, system.N
     K = V.shape[0]
@@ -303,10 +408,18 @@ def assemble_solution(system: CrossbarSystem, Vs: np.ndarray, V: np.ndarray, xr:
 
 
 # ----------------------------------------------------------------------------- solve
-def solve(system: CrossbarSystem, V: np.ndarray, *, tol: float = 1e-10, maxiter: int = 20000,
-          options: Options | None = None, kernel: str = "auto",
-          warm_start: CrossbarSolution | None = None, return_nodes: bool = False,
-          batch_bytes: float = MEM_BUDGET) -> CrossbarSolution:
+def solve(
+    system: CrossbarSystem,
+    V: np.ndarray,
+    *,
+    tol: float = 1e-10,
+    maxiter: int = 20000,
+    options: Options | None = None,
+    kernel: str = "auto",
+    warm_start: CrossbarSolution | None = None,
+    return_nodes: bool = False,
+    batch_bytes: float = MEM_BUDGET,
+) -> CrossbarSolution:
     """Solve the array for validated input voltages ``V`` (K, M) [V].
 
     Batches are solved in chunks whose work arrays stay under ``batch_bytes``
@@ -325,24 +438,45 @@ def solve(system: CrossbarSystem, V: np.ndarray, *, tol: float = 1e-10, maxiter:
     chunk = max(1, int(batch_bytes // max(per, 1)))
     if not linear:  # Newton's numpy work arrays: keep a chunk near cache size
         chunk = min(chunk, max(2, BATCH_CELLS // (M * N)))
-    kw = dict(tol=tol, maxiter=maxiter, options=options, kernel=kernel,
-              return_nodes=return_nodes)
+    kw = dict(tol=tol, maxiter=maxiter, options=options, kernel=kernel, return_nodes=return_nodes)
     if K > chunk:
-        return concat_solutions([
-            solve(system, V[s : s + chunk], warm_start=slice_solution(warm_start, s, s + chunk),
-                  batch_bytes=batch_bytes, **kw)
-            for s in range(0, K, chunk)
-        ])
+        return concat_solutions(
+            [
+                solve(
+                    system,
+                    V[s : s + chunk],
+                    warm_start=slice_solution(warm_start, s, s + chunk),
+                    batch_bytes=batch_bytes,
+                    **kw,
+                )
+                for s in range(0, K, chunk)
+            ]
+        )
     if linear:
         return _solve_linear(system, V, warm_start, tol, maxiter, kernel, return_nodes)
     # device laws may overflow for absurd drives: turned into a ConvergenceError
     with np.errstate(over="ignore", invalid="ignore"):
-        return newton(system, V, tol=tol, maxiter=maxiter, options=options, kernel=kernel,
-                      warm_start=warm_start, return_nodes=return_nodes)
+        return newton(
+            system,
+            V,
+            tol=tol,
+            maxiter=maxiter,
+            options=options,
+            kernel=kernel,
+            warm_start=warm_start,
+            return_nodes=return_nodes,
+        )
 
 
-def _solve_linear(system: CrossbarSystem, V: np.ndarray, warm_start: CrossbarSolution | None,
-                  tol: float, maxiter: int, kernel: str, return_nodes: bool) -> CrossbarSolution:
+def _solve_linear(
+    system: CrossbarSystem,
+    V: np.ndarray,
+    warm_start: CrossbarSolution | None,
+    tol: float,
+    maxiter: int,
+    kernel: str,
+    return_nodes: bool,
+) -> CrossbarSolution:
     K = V.shape[0]
     Vs = source_voltages(system, V)
     g = system.g[None, :]
@@ -351,8 +485,9 @@ def _solve_linear(system: CrossbarSystem, V: np.ndarray, warm_start: CrossbarSol
     xr, xc, it, res = linear_solve(system, g, rhs_r, rhs_c, x0, tol, maxiter, kernel)
     check_converged(res, tol, it, "CG")
     icell = g * cell_voltages(system, Vs, xr, xc).reshape(K, -1)
-    return assemble_solution(system, Vs, V, xr, xc, icell, it, res, return_nodes,
-                             {"xr": xr, "xc": xc})
+    return assemble_solution(
+        system, Vs, V, xr, xc, icell, it, res, return_nodes, {"xr": xr, "xc": xc}
+    )
 
 
 # ----------------------------------------------------------------------------- Newton
@@ -380,13 +515,21 @@ def _companion(system: CrossbarSystem, ve: np.ndarray) -> _Companion:
     return _Companion(i0, ge, geff, ieq)
 
 
-def _initial_state(system: CrossbarSystem, Vs: np.ndarray, warm_start: CrossbarSolution | None,
-                   maxiter: int, kernel: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _initial_state(
+    system: CrossbarSystem,
+    Vs: np.ndarray,
+    warm_start: CrossbarSolution | None,
+    maxiter: int,
+    kernel: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Row/column unknowns and element voltages to start Newton from."""
     K = Vs.shape[0]
     if warm_start is not None and warm_start.state is not None and "ve" in warm_start.state:
-        return (warm_state(warm_start, "xr", K), warm_state(warm_start, "xc", K),
-                warm_state(warm_start, "ve", K, axis=1))
+        return (
+            warm_state(warm_start, "xr", K),
+            warm_state(warm_start, "xc", K),
+            warm_state(warm_start, "ve", K, axis=1),
+        )
     g0 = system.g[None, :]
     rhs_r, rhs_c = rhs(system, Vs, g0)
     xr, xc, _, _ = linear_solve(system, g0, rhs_r, rhs_c, None, 1e-6, maxiter, kernel)
@@ -399,16 +542,20 @@ def _initial_state(system: CrossbarSystem, Vs: np.ndarray, warm_start: CrossbarS
     return xr, xc, ve
 
 
-def _element_voltages(system: CrossbarSystem, ve_old: np.ndarray, comp: _Companion,
-                      vt_new: np.ndarray) -> tuple[np.ndarray, bool]:
+def _element_voltages(
+    system: CrossbarSystem, ve_old: np.ndarray, comp: _Companion, vt_new: np.ndarray
+) -> tuple[np.ndarray, bool]:
     """New element voltages from the new cell voltages, each limited by its device."""
     i_new = comp.geff * vt_new + comp.ieq
     ve = np.empty_like(ve_old)
     limited = False
     for e, (model, _gs) in enumerate(system.elements):
         with np.errstate(divide="ignore", invalid="ignore"):
-            cand = np.where(system.open_cell[None], vt_new if e == 0 else 0.0,
-                            ve_old[e] + (i_new - comp.i0[e]) / comp.ge[e])
+            cand = np.where(
+                system.open_cell[None],
+                vt_new if e == 0 else 0.0,
+                ve_old[e] + (i_new - comp.i0[e]) / comp.ge[e],
+            )
         cand, hit = model.limit(cand, ve_old[e])
         limited |= hit
         ve[e] = cand
@@ -419,10 +566,17 @@ def _spice_close(new: np.ndarray, old: np.ndarray, reltol: float, vntol: float) 
     return bool(np.all(np.abs(new - old) <= reltol * np.maximum(np.abs(new), np.abs(old)) + vntol))
 
 
-def newton(system: CrossbarSystem, V: np.ndarray, *, tol: float, maxiter: int,
-           options: Options | None = None, kernel: str = "auto",
-           warm_start: CrossbarSolution | None = None,
-           return_nodes: bool = False) -> CrossbarSolution:
+def newton(
+    system: CrossbarSystem,
+    V: np.ndarray,
+    *,
+    tol: float,
+    maxiter: int,
+    options: Options | None = None,
+    kernel: str = "auto",
+    warm_start: CrossbarSolution | None = None,
+    return_nodes: bool = False,
+) -> CrossbarSolution:
     """Newton solve of a nonlinear array for inputs ``V`` (K, M) [V] (one batch, no chunking).
 
     Converged when the relative KCL residual is below ``tol`` and every
@@ -455,9 +609,11 @@ def newton(system: CrossbarSystem, V: np.ndarray, *, tol: float, maxiter: int,
         xr, xc, _, _ = linear_solve(system, g, rhs_r, rhs_c, xr, ctol, maxiter, kernel)
         it_total += 1
         ve, limited = _element_voltages(system, ve_old, comp, cell_voltages(system, Vs, xr, xc))
-        spice_ok = (_spice_close(xr, xr_old, opt.reltol, opt.vntol)
-                    and _spice_close(xc, xc_old, opt.reltol, opt.vntol)
-                    and _spice_close(ve, ve_old, opt.reltol, opt.vntol))
+        spice_ok = (
+            _spice_close(xr, xr_old, opt.reltol, opt.vntol)
+            and _spice_close(xc, xc_old, opt.reltol, opt.vntol)
+            and _spice_close(ve, ve_old, opt.reltol, opt.vntol)
+        )
     else:
         k = int(np.argmax(res))
         raise ConvergenceError(
@@ -467,12 +623,14 @@ def newton(system: CrossbarSystem, V: np.ndarray, *, tol: float, maxiter: int,
         )
     model, scale = system.elements[0]
     icell = np.where(system.open_cell[None], 0.0, model.current(ve[0], scale)).reshape(K, -1)
-    return assemble_solution(system, Vs, V, xr, xc, icell, it_total, res, return_nodes,
-                             {"xr": xr, "xc": xc, "ve": ve})
+    return assemble_solution(
+        system, Vs, V, xr, xc, icell, it_total, res, return_nodes, {"xr": xr, "xc": xc, "ve": ve}
+    )
 
 
-def _overflow(system: CrossbarSystem, ve: np.ndarray, i0: list, ge: list,
-              ieq: np.ndarray) -> ConvergenceError:
+def _overflow(
+    system: CrossbarSystem, ve: np.ndarray, i0: list, ge: list, ieq: np.ndarray
+) -> ConvergenceError:
     """A ConvergenceError naming the cell whose device current overflowed."""
     els = system.elements
     size = np.zeros(ieq.shape)

@@ -110,8 +110,9 @@ def build_family(seg_g: np.ndarray, end_src: np.ndarray, what: str) -> Family:
     node_sup = np.where(known, -1, ptr[:-1][:, None] + local)
     src1 = np.where(known1, end_src[:, 1][:, None], -1)
     node_src = np.where(known0, end_src[:, 0][:, None], src1)
-    off, dfix, ext_sup, ext_src, ext_g = _couplings(seg_g, end_src, node_sup, node_src,
-                                                    int(ptr[-1]))
+    off, dfix, ext_sup, ext_src, ext_g = _couplings(
+        seg_g, end_src, node_sup, node_src, int(ptr[-1])
+    )
     return Family(
         L=L,
         n=n,
@@ -128,8 +129,9 @@ def build_family(seg_g: np.ndarray, end_src: np.ndarray, what: str) -> Family:
     )
 
 
-def _couplings(seg_g: np.ndarray, end_src: np.ndarray, node_sup: np.ndarray,
-               node_src: np.ndarray, nS: int) -> tuple[np.ndarray, ...]:
+def _couplings(
+    seg_g: np.ndarray, end_src: np.ndarray, node_sup: np.ndarray, node_src: np.ndarray, nS: int
+) -> tuple[np.ndarray, ...]:
     """Chain couplings ``off``, wire diagonal ``dfix`` and the couplings to known nodes.
 
     Returns ``off`` (nS,), ``dfix`` (nS,) and ``ext_sup``, ``ext_src``, ``ext_g``
@@ -169,8 +171,13 @@ def _couplings(seg_g: np.ndarray, end_src: np.ndarray, node_sup: np.ndarray,
         ext_sup.append(s[m])
         ext_src.append(end_src[m, end])
         ext_g.append(g)
-    return (off, dfix, np.concatenate(ext_sup).astype(np.int64),
-            np.concatenate(ext_src).astype(np.int64), np.concatenate(ext_g).astype(float))
+    return (
+        off,
+        dfix,
+        np.concatenate(ext_sup).astype(np.int64),
+        np.concatenate(ext_src).astype(np.int64),
+        np.concatenate(ext_g).astype(float),
+    )
 
 
 def end_currents(fam: Family, V: np.ndarray, cell_in: np.ndarray, Vsrc: np.ndarray) -> np.ndarray:

@@ -188,8 +188,13 @@ def parse_bias(bias: Any, L: int, sensed_ends: list[int], what: str) -> np.ndarr
     return out
 
 
-def _end_sources(spec: np.ndarray, default: tuple[bool, bool], base_src: Callable[[int], int],
-                 bias_vals: list[float], M: int) -> tuple[np.ndarray, np.ndarray]:
+def _end_sources(
+    spec: np.ndarray,
+    default: tuple[bool, bool],
+    base_src: Callable[[int], int],
+    bias_vals: list[float],
+    M: int,
+) -> tuple[np.ndarray, np.ndarray]:
     """Source index (L, 2) of every line end (-1: floating) and whether it keeps its role."""
     L = spec.shape[0]
     src = np.full((L, 2), -1, dtype=np.int64)
@@ -360,8 +365,9 @@ def source_voltages(system: CrossbarSystem, V: np.ndarray) -> np.ndarray:
     return Vs
 
 
-def _cells_to_family(system: CrossbarSystem, fam: Family, own: np.ndarray,
-                     values: np.ndarray) -> np.ndarray:
+def _cells_to_family(
+    system: CrossbarSystem, fam: Family, own: np.ndarray, values: np.ndarray
+) -> np.ndarray:
     """Sum per-cell values (K, M*N) onto a family's super-nodes (K, nS)."""
     K = values.shape[0]
     M, N = system.M, system.N
@@ -376,8 +382,9 @@ def _cells_to_family(system: CrossbarSystem, fam: Family, own: np.ndarray,
     return out
 
 
-def rhs(system: CrossbarSystem, Vs: np.ndarray, g: np.ndarray,
-        i_eq: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def rhs(
+    system: CrossbarSystem, Vs: np.ndarray, g: np.ndarray, i_eq: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Right-hand sides [A] of the row (K, nR) and column (K, nC) unknowns.
 
     Parameters
@@ -413,8 +420,10 @@ def rhs(system: CrossbarSystem, Vs: np.ndarray, g: np.ndarray,
 
 def line_diagonals(system: CrossbarSystem, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Diagonals [S] of the row (Kg, nR) and column (Kg, nC) line matrices for cells ``g``."""
-    return (system.rows.dfix[None, :] + _cells_to_family(system, system.rows, system.cell_r, g),
-            system.cols.dfix[None, :] + _cells_to_family(system, system.cols, system.cell_c, g))
+    return (
+        system.rows.dfix[None, :] + _cells_to_family(system, system.rows, system.cell_r, g),
+        system.cols.dfix[None, :] + _cells_to_family(system, system.cols, system.cell_c, g),
+    )
 
 
 def node_voltages(fam: Family, x: np.ndarray, Vs: np.ndarray) -> np.ndarray:
@@ -430,8 +439,9 @@ def node_voltages(fam: Family, x: np.ndarray, Vs: np.ndarray) -> np.ndarray:
     return out
 
 
-def cell_voltages(system: CrossbarSystem, Vs: np.ndarray, xr: np.ndarray,
-                  xc: np.ndarray) -> np.ndarray:
+def cell_voltages(
+    system: CrossbarSystem, Vs: np.ndarray, xr: np.ndarray, xc: np.ndarray
+) -> np.ndarray:
     """Voltage [V] across every cell, row node minus column node, (K, M, N)."""
     K = xr.shape[0]
     Vr = node_voltages(system.rows, xr, Vs)

@@ -26,8 +26,15 @@ from ..errors import ConfigError, SingularCircuitError
 from .solver import assemble_solution, linear_solve
 from .system import CrossbarSystem, cell_voltages, line_diagonals, rhs
 
-__all__ = ["METHODS", "transfer_matrix", "transfer_order", "column_sweep", "row_sweep",
-           "column_cost", "row_cost"]
+__all__ = [
+    "METHODS",
+    "transfer_matrix",
+    "transfer_order",
+    "column_sweep",
+    "row_sweep",
+    "column_cost",
+    "row_cost",
+]
 
 METHODS = ("auto", "columns", "rows", "cg")
 
@@ -128,8 +135,7 @@ def _row_blocks(st: CrossbarSystem, g: np.ndarray) -> tuple[np.ndarray, np.ndarr
     b = np.zeros((M, nmax))
     ext_line = np.searchsorted(rows.ptr, rows.ext_sup, side="right") - 1
     own = rows.ext_src == 1 + ext_line
-    np.add.at(b, (ext_line[own], rows.ext_sup[own] - rows.ptr[ext_line[own]]),
-              rows.ext_g[own])
+    np.add.at(b, (ext_line[own], rows.ext_sup[own] - rows.ptr[ext_line[own]]), rows.ext_g[own])
     try:
         Tinv = np.linalg.inv(T)
     except np.linalg.LinAlgError:
@@ -144,8 +150,9 @@ def _row_blocks(st: CrossbarSystem, g: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return K, h
 
 
-def _sweep_rows(st: CrossbarSystem, K: np.ndarray, h: np.ndarray,
-                order: list[int]) -> np.ndarray | None:
+def _sweep_rows(
+    st: CrossbarSystem, K: np.ndarray, h: np.ndarray, order: list[int]
+) -> np.ndarray | None:
     """Block sweep over the rows in ``order`` towards a sensed end: Z (N, M), None if not SPD.
 
     Column t of Y (N, M) holds the reduced right-hand side of input order[t],
@@ -232,8 +239,7 @@ def column_sweep(st: CrossbarSystem, g: np.ndarray) -> np.ndarray | None:
 class _ColumnBlocks:
     """The Schur blocks of the row nodes, one column line eliminated at a time."""
 
-    def __init__(self, st: CrossbarSystem, G: np.ndarray, dr: np.ndarray,
-                 dc: np.ndarray) -> None:
+    def __init__(self, st: CrossbarSystem, G: np.ndarray, dr: np.ndarray, dc: np.ndarray) -> None:
         self.st, self.G, self.dr, self.dc = st, G, dr, dc
         self.cell_c = st.cell_c.reshape(st.M, st.N)
 
@@ -285,8 +291,14 @@ def transfer_order(st: CrossbarSystem) -> list[str]:
     return ["columns", "rows"] if c_col <= c_row else ["rows", "columns"]
 
 
-def transfer_matrix(st: CrossbarSystem, g: np.ndarray | None = None, method: str = "auto", *,
-                    maxiter: int = 20000, kernel: str = "auto") -> tuple[np.ndarray, str]:
+def transfer_matrix(
+    st: CrossbarSystem,
+    g: np.ndarray | None = None,
+    method: str = "auto",
+    *,
+    maxiter: int = 20000,
+    kernel: str = "auto",
+) -> tuple[np.ndarray, str]:
     """``W`` [S] (M, N), ``d output / d V`` for cell conductances ``g``, and the method used.
 
     Parameters
@@ -332,6 +344,7 @@ def _krylov_transfer(st: CrossbarSystem, g: np.ndarray, maxiter: int, kernel: st
     rhs_r, rhs_c = rhs(st, Vs, g)
     xr, xc, _, _ = linear_solve(st, g, rhs_r, rhs_c, None, 1e-12, maxiter, kernel)
     icell = g * cell_voltages(st, Vs, xr, xc).reshape(M, -1)
-    sol = assemble_solution(st, Vs, np.eye(M), xr, xc, icell, np.zeros(M, int), np.zeros(M),
-                            False, None)
+    sol = assemble_solution(
+        st, Vs, np.eye(M), xr, xc, icell, np.zeros(M, int), np.zeros(M), False, None
+    )
     return sol.output

@@ -48,17 +48,19 @@ def applies(r_row: float, r_col: float) -> bool:
 
 def _conductances(r_row, r_col, r_driver, r_sense):
     if not applies(r_row, r_col):
-        raise ValueRangeError(f"uniform transfer matrices need r_row > 0 and r_col > 0, got "
-                              f"r_row={r_row:g}, r_col={r_col:g}",
-                              hint="use xbar.Crossbar(...).transfer_matrix() for ideal wires")
+        raise ValueRangeError(
+            f"uniform transfer matrices need r_row > 0 and r_col > 0, got "
+            f"r_row={r_row:g}, r_col={r_col:g}",
+            hint="use xbar.Crossbar(...).transfer_matrix() for ideal wires",
+        )
     if r_driver < 0 or r_sense < 0:
-        raise ValueRangeError(f"r_driver={r_driver:g}, r_sense={r_sense:g}: must not be "
-                              "negative")
+        raise ValueRangeError(f"r_driver={r_driver:g}, r_sense={r_sense:g}: must not be negative")
     return 1.0 / r_row, 1.0 / r_col, 1.0 / (r_driver + r_row), 1.0 / (r_col + r_sense)
 
 
-def transfer_matrices(Gs, r_row: float, r_col: float, r_driver: float = 0.0,
-                      r_sense: float = 0.0) -> list[np.ndarray]:
+def transfer_matrices(
+    Gs, r_row: float, r_col: float, r_driver: float = 0.0, r_sense: float = 0.0
+) -> list[np.ndarray]:
     """Exact ``W`` [S] (``output = V @ W``) of every array in ``Gs``.
 
     Parameters
@@ -86,8 +88,9 @@ def transfer_matrices(Gs, r_row: float, r_col: float, r_driver: float = 0.0,
     arrays = [np.asarray(G, dtype=np.float64) for G in Gs]
     for k, G in enumerate(arrays):
         if G.ndim != 2 or 0 in G.shape:
-            raise ValueRangeError(f"array {k}: expected a non-empty 2-D conductance matrix, "
-                                  f"got shape {G.shape}")
+            raise ValueRangeError(
+                f"array {k}: expected a non-empty 2-D conductance matrix, got shape {G.shape}"
+            )
         if not np.all(np.isfinite(G)) or G.min() < 0:
             raise ValueRangeError(f"array {k}: conductances must be finite and >= 0")
     return [_transfer(G, *g) for G in arrays]
@@ -122,8 +125,9 @@ def _transfer(G: np.ndarray, g_r: float, g_c: float, g_d: float, g_s: float) -> 
         D = A[t] if t == 0 else A[t] - g2 * Dinv[t - 1]
         _, Dinv[t], info = lapack.dposv(D, eye)
         if info != 0:
-            raise SingularCircuitError(f"row {t} block of the column-node system is not "
-                                       f"positive definite (info {info})")
+            raise SingularCircuitError(
+                f"row {t} block of the column-node system is not positive definite (info {info})"
+            )
     W = np.empty((M, N))
     X = Dinv[M - 1]
     W[M - 1] = H[M - 1] @ X

@@ -304,8 +304,15 @@ class AnalogConfig:
         mapping, quantisation, peripherals, wires and the cell model are kept.
         ``calibration="design"`` calibrates ranges on it.
         """
-        return replace(self, programming_error="none", programming_sigma=0.0,
-                       read_noise_sigma=0.0, stuck_rate=0.0, drift_time=0.0, repeats=1)
+        return replace(
+            self,
+            programming_error="none",
+            programming_sigma=0.0,
+            read_noise_sigma=0.0,
+            stuck_rate=0.0,
+            drift_time=0.0,
+            repeats=1,
+        )
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -348,10 +355,10 @@ class AnalogConfig:
         for key, value in data.items():
             if key not in names:
                 close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.6)
-                hint = (f"did you mean {close[0]!r}?" if close
-                        else "known fields: " + ", ".join(names))
-                raise UnknownFieldError(f"unknown configuration field {key!r}{where}",
-                                        hint=hint)
+                hint = (
+                    f"did you mean {close[0]!r}?" if close else "known fields: " + ", ".join(names)
+                )
+                raise UnknownFieldError(f"unknown configuration field {key!r}{where}", hint=hint)
             kwargs[key] = _coerce(key, value, types[key], where)
         cfg = cls(**kwargs)
         cfg.validate()
@@ -379,7 +386,9 @@ class AnalogConfig:
             if both:
                 raise ConfigError(
                     f"{path}: field {both[0]!r} is given both at the top level and in the "
-                    "[analog] table", hint="give every field once (either place is fine)")
+                    "[analog] table",
+                    hint="give every field once (either place is fine)",
+                )
             data = {**data, **table}
         data = {**data, **overrides}
         return cls.from_dict(data, source=str(path))
@@ -396,8 +405,9 @@ class AnalogConfig:
     @property
     def parasitics(self) -> bool:
         """True when any wire, driver or sense resistance is non-zero."""
-        return any(r > 0 for r in (self.r_row, self.r_col, self.r_driver, self.r_sense,
-                                   self.r_source))
+        return any(
+            r > 0 for r in (self.r_row, self.r_col, self.r_driver, self.r_sense, self.r_source)
+        )
 
     @property
     def nonidealities(self) -> list[str]:
@@ -439,17 +449,31 @@ class AnalogConfig:
     def _validate_topology(self, need: Callable[..., None]) -> None:
         isw = self.array_topology == "input_switched"
         for name in ("r_source", "r_on"):
-            need(isw or getattr(self, name) == 0, name,
-                 "applies to array_topology='input_switched' only")
+            need(
+                isw or getattr(self, name) == 0,
+                name,
+                "applies to array_topology='input_switched' only",
+            )
         if isw:
-            need(self.input_mode == "bit_serial", "array_topology",
-                 "input-switched arrays take one input bit per read",
-                 hint="set input_mode='bit_serial'")
-            need(self.device == "linear", "array_topology", "needs linear cells",
-                 hint="set device='linear'")
-            need(self.r_row == 0, "r_row", "must be 0 with array_topology='input_switched' "
-                 "(word lines are transistor gates and carry no current)",
-                 hint="the source-line resistance is r_source")
+            need(
+                self.input_mode == "bit_serial",
+                "array_topology",
+                "input-switched arrays take one input bit per read",
+                hint="set input_mode='bit_serial'",
+            )
+            need(
+                self.device == "linear",
+                "array_topology",
+                "needs linear cells",
+                hint="set device='linear'",
+            )
+            need(
+                self.r_row == 0,
+                "r_row",
+                "must be 0 with array_topology='input_switched' "
+                "(word lines are transistor gates and carry no current)",
+                hint="the source-line resistance is r_source",
+            )
 
     def validate(self) -> AnalogConfig:
         """Check every field; raise :class:`ConfigError` naming the first bad one.
@@ -472,10 +496,27 @@ class AnalogConfig:
             if not cond:
                 raise ConfigError(f"{field}={show(getattr(self, field))}: {msg}", hint=hint)
 
-        for name in ("g_min", "g_max", "programming_sigma", "read_noise_sigma", "drift_time",
-                     "drift_nu", "drift_t0", "stuck_rate", "stuck_high_fraction", "r_row",
-                     "r_col", "r_driver", "r_sense", "device_k", "v_read", "adc_percentile",
-                     "biscale_threshold", "r_source", "r_on"):
+        for name in (
+            "g_min",
+            "g_max",
+            "programming_sigma",
+            "read_noise_sigma",
+            "drift_time",
+            "drift_nu",
+            "drift_t0",
+            "stuck_rate",
+            "stuck_high_fraction",
+            "r_row",
+            "r_col",
+            "r_driver",
+            "r_sense",
+            "device_k",
+            "v_read",
+            "adc_percentile",
+            "biscale_threshold",
+            "r_source",
+            "r_on",
+        ):
             v = getattr(self, name)
             need(math.isfinite(v), name, "must be a finite number")
             need(v >= 0, name, "must not be negative")
@@ -492,27 +533,47 @@ class AnalogConfig:
             v = getattr(self, name)
             need(math.isfinite(v), name, "must be a finite number (an energy model value)")
             need(v >= 0, name, "must not be negative (an energy model value)")
-        need(self.read_pulse > 0, "read_pulse",
-             "a read pulse of zero duration reads nothing", hint="e.g. read_pulse = 10e-9 (s)")
+        need(
+            self.read_pulse > 0,
+            "read_pulse",
+            "a read pulse of zero duration reads nothing",
+            hint="e.g. read_pulse = 10e-9 (s)",
+        )
         for name in ("array_rows", "array_cols", "repeats", "calibration_size"):
             need(getattr(self, name) >= 1, name, "must be at least 1")
-        min_cols = 2 if (self.mapping == "differential"
-                         or self.offset_subtraction == "reference_column") else 1
-        need(self.array_cols >= min_cols, "array_cols",
-             f"{self.mapping} mapping needs at least {min_cols} columns per array")
+        min_cols = (
+            2
+            if (self.mapping == "differential" or self.offset_subtraction == "reference_column")
+            else 1
+        )
+        need(
+            self.array_cols >= min_cols,
+            "array_cols",
+            f"{self.mapping} mapping needs at least {min_cols} columns per array",
+        )
         need(self.seed >= 0, "seed", "must not be negative")
         need(self.threads >= 0, "threads", "must not be negative (0 = automatic)")
         need(self.weight_bits >= 0, "weight_bits", "must not be negative (0 = analog weights)")
         need(self.weight_bits <= 32, "weight_bits", "at most 32 bits are supported")
         need(self.weight_slices >= 1, "weight_slices", "must be at least 1")
         if self.weight_slices > 1:
-            need(self.weight_bits > 0, "weight_slices",
-                 "bit slicing needs quantised weights", hint="set weight_bits (e.g. 8)")
+            need(
+                self.weight_bits > 0,
+                "weight_slices",
+                "bit slicing needs quantised weights",
+                hint="set weight_bits (e.g. 8)",
+            )
             cell_bits = self.cell_bits_total
-            need(cell_bits >= self.weight_slices, "weight_slices",
-                 f"more slices than the {cell_bits} magnitude bits of a weight")
-        need(self.weight_bits != 1, "weight_bits",
-             "signed weights need at least 2 bits (a sign and a magnitude bit)")
+            need(
+                cell_bits >= self.weight_slices,
+                "weight_slices",
+                f"more slices than the {cell_bits} magnitude bits of a weight",
+            )
+        need(
+            self.weight_bits != 1,
+            "weight_bits",
+            "signed weights need at least 2 bits (a sign and a magnitude bit)",
+        )
         need(self.input_bits >= 1, "input_bits", "must be at least 1")
         need(self.input_bits <= 32, "input_bits", "at most 32 bits are supported")
         need(self.dac_bits >= 0, "dac_bits", "must not be negative (0 = unquantised)")
@@ -522,12 +583,14 @@ class AnalogConfig:
                 f"dac_bits={show(self.dac_bits)} conflicts with input_mode='bit_serial': "
                 "bit-serial inputs apply one bit per step and use no DAC",
                 hint="set the resolution of bit-serial inputs with input_bits, or use "
-                     "input_mode='analog' with dac_bits",
+                "input_mode='analog' with dac_bits",
             )
-        need(0 <= self.activation_bits <= 32, "activation_bits",
-             "must be between 0 (off) and 32")
-        need(self.activation_bits != 1, "activation_bits",
-             "at least 2 bits (signed activations need a sign and a magnitude bit)")
+        need(0 <= self.activation_bits <= 32, "activation_bits", "must be between 0 (off) and 32")
+        need(
+            self.activation_bits != 1,
+            "activation_bits",
+            "at least 2 bits (signed activations need a sign and a magnitude bit)",
+        )
         need(self.adc_bits >= 0, "adc_bits", "must not be negative (0 = no ADC)")
         need(self.adc_bits <= 32, "adc_bits", "at most 32 bits are supported")
         if self.adc_bits == 0 and self.adc_range is not None:
@@ -539,16 +602,18 @@ class AnalogConfig:
             raise ConfigError(
                 f"programming_sigma={show(self.programming_sigma)} but programming_error='none'",
                 hint="choose programming_error: state_independent, state_proportional "
-                     "or weight_range",
+                "or weight_range",
             )
         need(1 <= self.biscale_shift <= 16, "biscale_shift", "must be between 1 and 16")
         if self.weight_scaling == "biscale":
             need(0 < self.biscale_threshold <= 1, "biscale_threshold", "must be in (0, 1]")
-            need(self.biscale_threshold * 2 ** self.biscale_shift <= 1 + 1e-12,
-                 "biscale_threshold",
-                 f"amplified small weights would exceed the range: threshold x 2**"
-                 f"{self.biscale_shift} > 1",
-                 hint=f"use biscale_threshold <= {2.0 ** -self.biscale_shift}")
+            need(
+                self.biscale_threshold * 2**self.biscale_shift <= 1 + 1e-12,
+                "biscale_threshold",
+                f"amplified small weights would exceed the range: threshold x 2**"
+                f"{self.biscale_shift} > 1",
+                hint=f"use biscale_threshold <= {2.0**-self.biscale_shift}",
+            )
         return self
 
     @property
@@ -572,17 +637,21 @@ def _checked_init(self, *args: Any, **kwargs: Any) -> None:
     """The dataclass ``__init__``, with unknown or surplus fields as xbar errors."""
     names = AnalogConfig.field_names()
     if len(args) > len(names):
-        raise InputTypeError(f"AnalogConfig takes at most {len(names)} positional fields, "
-                             f"got {len(args)}", hint="pass fields by name: adc_bits=8")
+        raise InputTypeError(
+            f"AnalogConfig takes at most {len(names)} positional fields, got {len(args)}",
+            hint="pass fields by name: adc_bits=8",
+        )
     for key in kwargs:
         if key not in names:
-            raise UnknownFieldError(f"unknown configuration field {key!r}",
-                                    hint=_unknown_field_hint(key))
-    given = names[:len(args)]
+            raise UnknownFieldError(
+                f"unknown configuration field {key!r}", hint=_unknown_field_hint(key)
+            )
+    given = names[: len(args)]
     both = [n for n in given if n in kwargs]
     if both:
-        raise InputTypeError(f"AnalogConfig field {both[0]!r} given twice (by position and "
-                             "by name)")
+        raise InputTypeError(
+            f"AnalogConfig field {both[0]!r} given twice (by position and by name)"
+        )
     _dataclass_init(self, *args, **kwargs)
 
 

@@ -67,19 +67,26 @@ class Dataset:
         if shape != self.input_shape or model.classes < self.classes:
             hint = ""
             if len(shape) == 3:
-                hint = (f"data set 'synthetic-{shape[0]}x{shape[1]}x{shape[2]}' has random "
-                        f"{shape} images (for timing only)")
+                hint = (
+                    f"data set 'synthetic-{shape[0]}x{shape[1]}x{shape[2]}' has random "
+                    f"{shape} images (for timing only)"
+                )
                 if len(self.input_shape) == 3 and self.input_shape[2] == shape[2]:
-                    hint = (f"resize or crop the images to {shape[0]},{shape[1]} "
-                            "(--resize H,W / --crop H,W, or size / crop in [data]); " + hint)
+                    hint = (
+                        f"resize or crop the images to {shape[0]},{shape[1]} "
+                        "(--resize H,W / --crop H,W, or size / crop in [data]); " + hint
+                    )
             raise ModelError(
                 f"model {model.name!r} takes inputs {shape} with "
                 f"{model.classes} classes, but data set {self.name!r} has inputs "
-                f"{self.input_shape} with {self.classes} classes", hint=hint)
+                f"{self.input_shape} with {self.classes} classes",
+                hint=hint,
+            )
 
 
-def stratified_split(y: np.ndarray, fraction: float, rng: np.random.Generator
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def stratified_split(
+    y: np.ndarray, fraction: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Indices ``(rest, held_out)`` with ``round(fraction * n_c)`` held out of each class."""
     held, rest = [], []
     for c in np.unique(y):
@@ -91,8 +98,9 @@ def stratified_split(y: np.ndarray, fraction: float, rng: np.random.Generator
     return np.sort(np.concatenate(rest)), np.sort(np.concatenate(held))
 
 
-def split_indices(y: np.ndarray, seed: int = SPLIT_SEED
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def split_indices(
+    y: np.ndarray, seed: int = SPLIT_SEED
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fixed stratified ``(train, val, test)`` row indices: ``TEST_FRACTION`` of each class
     to test, then ``VAL_FRACTION`` of the rest of each class to validation."""
     rng = np.random.default_rng(seed)
@@ -137,8 +145,10 @@ def read_npz(path: str | Path, what: str = "file") -> dict[str, np.ndarray]:
 
     path = Path(path)
     if not path.is_file():
-        raise ModelError(f"{what} {str(path)!r} does not exist"
-                         + (" (it is a directory)" if path.is_dir() else ""))
+        raise ModelError(
+            f"{what} {str(path)!r} does not exist"
+            + (" (it is a directory)" if path.is_dir() else "")
+        )
     bad = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError)
     try:
         with open(path, "rb") as fh:
@@ -146,37 +156,47 @@ def read_npz(path: str | Path, what: str = "file") -> dict[str, np.ndarray]:
     except OSError as exc:
         raise ModelError(f"cannot read {what} {str(path)!r}: {exc.strerror or exc}") from None
     if magic == b"\x93NUMPY":
-        raise ModelError(f"{what} {str(path)!r} is a single .npy array, not an .npz archive",
-                         hint="write it with numpy.savez (named arrays)")
+        raise ModelError(
+            f"{what} {str(path)!r} is a single .npy array, not an .npz archive",
+            hint="write it with numpy.savez (named arrays)",
+        )
     if magic[:4] not in (b"PK\x03\x04", b"PK\x05\x06"):
-        raise ModelError(f"{what} {str(path)!r} is not an .npz archive (a zip file of .npy "
-                         "arrays)" + (": the file is empty" if not magic else ""),
-                         hint="write it with numpy.savez")
+        raise ModelError(
+            f"{what} {str(path)!r} is not an .npz archive (a zip file of .npy "
+            "arrays)" + (": the file is empty" if not magic else ""),
+            hint="write it with numpy.savez",
+        )
     try:
         z = np.load(path, allow_pickle=False)
     except bad as exc:
-        raise ModelError(f"{what} {str(path)!r} is not a valid .npz archive "
-                         f"({_why(exc)})",
-                         hint="write it with numpy.savez (numeric arrays, no objects)"
-                         ) from None
+        raise ModelError(
+            f"{what} {str(path)!r} is not a valid .npz archive ({_why(exc)})",
+            hint="write it with numpy.savez (numeric arrays, no objects)",
+        ) from None
     if not isinstance(z, np.lib.npyio.NpzFile):
-        raise ModelError(f"{what} {str(path)!r} is a single .npy array, not an .npz archive",
-                         hint="write it with numpy.savez (named arrays)")
+        raise ModelError(
+            f"{what} {str(path)!r} is a single .npy array, not an .npz archive",
+            hint="write it with numpy.savez (named arrays)",
+        )
     out = {}
     with z:
         for key in z.files:
             try:
                 arr = z[key]
             except bad as exc:
-                raise ModelError(f"{what} {str(path)!r}: array {key!r} cannot be read "
-                                 f"({_why(exc)})") from None
+                raise ModelError(
+                    f"{what} {str(path)!r}: array {key!r} cannot be read ({_why(exc)})"
+                ) from None
             if arr.dtype.kind == "c":
-                raise ModelError(f"{what} {str(path)!r}: array {key!r} holds complex numbers; "
-                                 "xbar works with real quantities only (the imaginary part "
-                                 "is never dropped)")
+                raise ModelError(
+                    f"{what} {str(path)!r}: array {key!r} holds complex numbers; "
+                    "xbar works with real quantities only (the imaginary part "
+                    "is never dropped)"
+                )
             if arr.dtype.kind not in "biuf":
-                raise ModelError(f"{what} {str(path)!r}: array {key!r} has dtype {arr.dtype}, "
-                                 "expected numbers")
+                raise ModelError(
+                    f"{what} {str(path)!r}: array {key!r} has dtype {arr.dtype}, expected numbers"
+                )
             out[key] = arr
     return out
 
@@ -191,28 +211,36 @@ def _dataset_from_arrays(arr: dict[str, np.ndarray], source: str, name: str) -> 
     """Check the six split arrays of a data set file and build the :class:`Dataset`."""
     missing = [k for k in _SPLIT_KEYS if k not in arr]
     if missing:
-        raise ModelError(f"data set file {source!r} lacks arrays {missing}",
-                         hint="it needs x_train, y_train, x_val, y_val, x_test, y_test")
+        raise ModelError(
+            f"data set file {source!r} lacks arrays {missing}",
+            hint="it needs x_train, y_train, x_val, y_val, x_test, y_test",
+        )
     out: dict[str, np.ndarray] = {}
     sample = None
     for split in ("train", "val", "test"):
         x, y = arr[f"x_{split}"], arr[f"y_{split}"]
         if x.ndim != 4:
-            raise ModelError(f"data set file {source!r}: x_{split} has shape {x.shape}, "
-                             "expected NHWC images (N, H, W, C)")
+            raise ModelError(
+                f"data set file {source!r}: x_{split} has shape {x.shape}, "
+                "expected NHWC images (N, H, W, C)"
+            )
         if x.shape[0] == 0:
             raise ModelError(f"data set file {source!r}: x_{split} holds no images")
         if sample is None:
             sample = x.shape[1:]
         elif x.shape[1:] != sample:
-            raise ModelError(f"data set file {source!r}: x_{split} images have shape "
-                             f"{x.shape[1:]}, but x_train images have {sample}")
+            raise ModelError(
+                f"data set file {source!r}: x_{split} images have shape "
+                f"{x.shape[1:]}, but x_train images have {sample}"
+            )
         x = x.astype(float)
         if not np.isfinite(x).all():
             raise ModelError(f"data set file {source!r}: x_{split} holds NaN or infinite values")
         if y.ndim != 1 or y.shape[0] != x.shape[0]:
-            raise ModelError(f"data set file {source!r}: y_{split} has shape {y.shape}, "
-                             f"expected ({x.shape[0]},) (one label per image of x_{split})")
+            raise ModelError(
+                f"data set file {source!r}: y_{split} has shape {y.shape}, "
+                f"expected ({x.shape[0]},) (one label per image of x_{split})"
+            )
         if y.dtype.kind == "f" and not (np.isfinite(y).all() and (y == np.round(y)).all()):
             raise ModelError(f"data set file {source!r}: y_{split} holds non-integer labels")
         y = y.astype(np.int64)
@@ -223,9 +251,12 @@ def _dataset_from_arrays(arr: dict[str, np.ndarray], source: str, name: str) -> 
     return Dataset(**out, name=name, classes=classes)
 
 
-def synthetic_dataset(input_shape: tuple[int, int, int], classes: int = SYNTHETIC_CLASSES,
-                      sizes: tuple[int, int, int] = SYNTHETIC_SIZES,
-                      seed: int = SYNTHETIC_SEED) -> Dataset:
+def synthetic_dataset(
+    input_shape: tuple[int, int, int],
+    classes: int = SYNTHETIC_CLASSES,
+    sizes: tuple[int, int, int] = SYNTHETIC_SIZES,
+    seed: int = SYNTHETIC_SEED,
+) -> Dataset:
     """Random images and random labels, **for timing only** (accuracy is chance level).
 
     Images are uniform in [0, 1), NHWC; labels uniform over ``classes``; both drawn
@@ -273,20 +304,32 @@ def load_dataset(name: str | Path = "digits", options=None) -> Dataset:
     (32, 32, 3)
     """
     if not isinstance(name, str | os.PathLike):
-        raise ModelError(f"data set must be a name or a file path, got {type(name).__name__}",
-                         hint="'digits', 'synthetic-HxWxC' or the path of an .npz")
+        raise ModelError(
+            f"data set must be a name or a file path, got {type(name).__name__}",
+            hint="'digits', 'synthetic-HxWxC' or the path of an .npz",
+        )
     if str(name) == "digits":
         pixels, y = _digits_raw()
         x = (pixels / 16.0).reshape(-1, 8, 8, 1)
         train_idx, val_idx, test_idx = split_indices(y)
-        return Dataset(x[train_idx], y[train_idx], x[val_idx], y[val_idx], x[test_idx],
-                       y[test_idx], "digits", 10)
+        return Dataset(
+            x[train_idx],
+            y[train_idx],
+            x[val_idx],
+            y[val_idx],
+            x[test_idx],
+            y[test_idx],
+            "digits",
+            10,
+        )
     m = _SYNTHETIC.match(str(name))
     if m:
         shape = tuple(int(g) for g in m.groups())
-        if min(shape) < 1 or int(np.prod(shape)) > 2 ** 20:
-            raise ModelError(f"data set {str(name)!r}: image size must be at least 1x1x1 "
-                             "and at most 2**20 values")
+        if min(shape) < 1 or int(np.prod(shape)) > 2**20:
+            raise ModelError(
+                f"data set {str(name)!r}: image size must be at least 1x1x1 "
+                "and at most 2**20 values"
+            )
         return synthetic_dataset(shape)
     from .datasets import FORMATS, load_from_disk
 
@@ -298,9 +341,11 @@ def load_dataset(name: str | Path = "digits", options=None) -> Dataset:
             return _dataset_from_arrays(arr, str(path), path.stem)
     if prefix in FORMATS or path.suffix == ".npz" or path.exists():
         return load_from_disk(str(name), options)
-    raise ModelError(f"unknown data set {str(name)!r}",
-                     hint="'digits', 'synthetic-HxWxC' (timing only), FORMAT:PATH with FORMAT "
-                          "one of " + ", ".join(FORMATS) + ", or the path of an .npz")
+    raise ModelError(
+        f"unknown data set {str(name)!r}",
+        hint="'digits', 'synthetic-HxWxC' (timing only), FORMAT:PATH with FORMAT "
+        "one of " + ", ".join(FORMATS) + ", or the path of an .npz",
+    )
 
 
 def shaped_for(dataset: Dataset, model) -> Dataset:
@@ -311,19 +356,27 @@ def shaped_for(dataset: Dataset, model) -> Dataset:
     xbar's own models; any other data set is returned unchanged.
     """
     shape = tuple(model.input_shape)
-    if (len(shape) != 1 or dataset.x_test.ndim != 4
-            or int(np.prod(dataset.input_shape)) != shape[0]):
+    if len(shape) != 1 or dataset.x_test.ndim != 4 or int(np.prod(dataset.input_shape)) != shape[0]:
         return dataset
     chw = getattr(model, "meta", {}).get("source") == "onnx"
 
     def flat(x: np.ndarray) -> np.ndarray:
         return (x.transpose(0, 3, 1, 2) if chw else x).reshape(len(x), -1)
 
-    return Dataset(flat(dataset.x_train), dataset.y_train, flat(dataset.x_val), dataset.y_val,
-                   flat(dataset.x_test), dataset.y_test, dataset.name, dataset.classes)
+    return Dataset(
+        flat(dataset.x_train),
+        dataset.y_train,
+        flat(dataset.x_val),
+        dataset.y_val,
+        flat(dataset.x_test),
+        dataset.y_test,
+        dataset.name,
+        dataset.classes,
+    )
 
 
-def synthetic_images(n: int, input_shape: tuple[int, ...] = (32, 32, 3), seed: int = 0
-                     ) -> np.ndarray:
+def synthetic_images(
+    n: int, input_shape: tuple[int, ...] = (32, 32, 3), seed: int = 0
+) -> np.ndarray:
     """``n`` random NHWC images, uniform in [0, 1) (for timing large models)."""
     return np.random.default_rng(seed).random((int(n), *input_shape))

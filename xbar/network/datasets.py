@@ -85,8 +85,10 @@ class DataOptions:
         kw = {}
         for key, value in data.items():
             if key not in known:
-                raise ConfigError(f"{source}: unknown data option {key!r}",
-                                  hint="one of " + ", ".join(sorted(known)))
+                raise ConfigError(
+                    f"{source}: unknown data option {key!r}",
+                    hint="one of " + ", ".join(sorted(known)),
+                )
             if value is None:
                 continue
             if key in ("mean", "std"):
@@ -119,8 +121,11 @@ class DataOptions:
 
 
 def _floats(value, what: str) -> tuple[float, ...]:
-    items = value.split(",") if isinstance(value, str) else (
-        value if isinstance(value, list | tuple) else [value])
+    items = (
+        value.split(",")
+        if isinstance(value, str)
+        else (value if isinstance(value, list | tuple) else [value])
+    )
     try:
         out = tuple(float(v) for v in items)
     except (TypeError, ValueError):
@@ -131,8 +136,11 @@ def _floats(value, what: str) -> tuple[float, ...]:
 
 
 def _pair(value, what: str) -> tuple[int, int]:
-    items = re.split(r"[x,]", value) if isinstance(value, str) else (
-        value if isinstance(value, list | tuple) else [value, value])
+    items = (
+        re.split(r"[x,]", value)
+        if isinstance(value, str)
+        else (value if isinstance(value, list | tuple) else [value, value])
+    )
     try:
         out = tuple(int(v) for v in items)
     except (TypeError, ValueError):
@@ -155,25 +163,30 @@ def _read(path: Path, what: str) -> bytes:
         raise ModelError(f"cannot read {what} {str(path)!r}: {exc}") from None
 
 
-def _cifar_records(path: Path, head: int, classes: int, limit: int | None,
-                   label_index: int) -> tuple[np.ndarray, np.ndarray]:
+def _cifar_records(
+    path: Path, head: int, classes: int, limit: int | None, label_index: int
+) -> tuple[np.ndarray, np.ndarray]:
     rec = head + _CIFAR_BYTES
     if not path.is_file():
         raise ModelError(f"CIFAR file {str(path)!r} does not exist")
     size = path.stat().st_size
     if size == 0 or size % rec:
-        raise ModelError(f"CIFAR file {str(path)!r} has {size} bytes, not a whole number of "
-                         f"{rec}-byte records ({head} label byte(s) + 3072 pixel bytes)",
-                         hint="use the binary distribution (cifar-10-batches-bin, "
-                              "cifar-100-binary), not the Python (pickled) one")
+        raise ModelError(
+            f"CIFAR file {str(path)!r} has {size} bytes, not a whole number of "
+            f"{rec}-byte records ({head} label byte(s) + 3072 pixel bytes)",
+            hint="use the binary distribution (cifar-10-batches-bin, "
+            "cifar-100-binary), not the Python (pickled) one",
+        )
     n = size // rec if limit is None else min(size // rec, limit)
     with open(path, "rb") as fh:
         raw = np.frombuffer(fh.read(n * rec), dtype=np.uint8).reshape(n, rec)
     y = raw[:, label_index].astype(np.int64)
     if y.size and y.max() >= classes:
         bad = int(np.argmax(y >= classes))
-        raise ModelError(f"CIFAR file {str(path)!r}: record {bad} has label {int(y[bad])}, "
-                         f"expected 0..{classes - 1}")
+        raise ModelError(
+            f"CIFAR file {str(path)!r}: record {bad} has label {int(y[bad])}, "
+            f"expected 0..{classes - 1}"
+        )
     x = raw[:, head:].reshape(n, 3, 32, 32).transpose(0, 2, 3, 1)
     return x, y
 
@@ -192,9 +205,10 @@ def _cifar(root: Path, kind: str, opts: DataOptions):
         classes, li = (100, 1) if opts.label == "fine" else (20, 0)
     if not test.is_file():
         folder = "cifar-10-batches-bin" if kind == "cifar10" else "cifar-100-binary"
-        raise ModelError(f"{kind}: {str(test)!r} does not exist",
-                         hint=f"PATH is the folder of the binary distribution ({folder}) or "
-                              "its parent")
+        raise ModelError(
+            f"{kind}: {str(test)!r} does not exist",
+            hint=f"PATH is the folder of the binary distribution ({folder}) or its parent",
+        )
     x_test, y_test = _cifar_records(test, head, classes, opts.limit, li)
     xs, ys, left = [], [], opts.train_limit
     for f in train:
@@ -213,20 +227,28 @@ def _idx(path: Path, rank: int, limit: int | None) -> np.ndarray:
     data = _read(path, "idx file")
     magic = 0x800 + rank
     if len(data) < 4 + 4 * rank or int.from_bytes(data[:4], "big") != magic:
-        raise ModelError(f"{str(path)!r} is not an idx{rank} file of unsigned bytes "
-                         f"(magic 0x{magic:08x})", hint="MNIST/Fashion-MNIST idx format")
-    dims = [int.from_bytes(data[4 + 4 * k:8 + 4 * k], "big") for k in range(rank)]
+        raise ModelError(
+            f"{str(path)!r} is not an idx{rank} file of unsigned bytes (magic 0x{magic:08x})",
+            hint="MNIST/Fashion-MNIST idx format",
+        )
+    dims = [int.from_bytes(data[4 + 4 * k : 8 + 4 * k], "big") for k in range(rank)]
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * rank)
     if body.size != int(np.prod(dims)):
-        raise ModelError(f"idx file {str(path)!r}: header says {dims} ({int(np.prod(dims))} "
-                         f"bytes) but {body.size} bytes follow")
+        raise ModelError(
+            f"idx file {str(path)!r}: header says {dims} ({int(np.prod(dims))} "
+            f"bytes) but {body.size} bytes follow"
+        )
     arr = body.reshape(dims)
     return arr if limit is None else arr[:limit]
 
 
 def _find(root: Path, stem: str) -> Path | None:
-    for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"),
-                 stem.replace("-idx", ".idx") + ".gz"):
+    for name in (
+        stem,
+        stem + ".gz",
+        stem.replace("-idx", ".idx"),
+        stem.replace("-idx", ".idx") + ".gz",
+    ):
         if (root / name).is_file():
             return root / name
     return None
@@ -235,19 +257,24 @@ def _find(root: Path, stem: str) -> Path | None:
 def _mnist(root: Path, kind: str, opts: DataOptions):
     parts = {}
     for split, prefix in (("train", "train"), ("test", "t10k")):
-        img, lab = _find(root, f"{prefix}-images-idx3-ubyte"), _find(root, f"{prefix}-labels-"
-                                                                           "idx1-ubyte")
+        img, lab = (
+            _find(root, f"{prefix}-images-idx3-ubyte"),
+            _find(root, f"{prefix}-labels-idx1-ubyte"),
+        )
         if split == "test" and (img is None or lab is None):
-            raise ModelError(f"{kind}: {str(root)!r} lacks t10k-images-idx3-ubyte and/or "
-                             "t10k-labels-idx1-ubyte (plain or .gz)")
+            raise ModelError(
+                f"{kind}: {str(root)!r} lacks t10k-images-idx3-ubyte and/or "
+                "t10k-labels-idx1-ubyte (plain or .gz)"
+            )
         if img is None or lab is None:
             parts[split] = (None, None)
             continue
         limit = opts.limit if split == "test" else opts.train_limit
         x, y = _idx(img, 3, limit), _idx(lab, 1, limit).astype(np.int64)
         if len(x) != len(y):
-            raise ModelError(f"{kind}: {img.name} holds {len(x)} images but {lab.name} "
-                             f"{len(y)} labels")
+            raise ModelError(
+                f"{kind}: {img.name} holds {len(x)} images but {lab.name} {len(y)} labels"
+            )
         if y.size and y.max() > 9:
             raise ModelError(f"{kind}: {str(lab)!r} has label {int(y.max())}, expected 0..9")
         parts[split] = (x[..., None], y)
@@ -282,8 +309,10 @@ def _folder(root: Path, opts: DataOptions):
     test_dir = root / "test" if split else root
     classes = sorted(p.name for p in test_dir.iterdir() if p.is_dir())
     if not classes:
-        raise ModelError(f"image folder {str(test_dir)!r} has no class sub-folders",
-                         hint="PATH/<class>/<image>.png (or PATH/train/... and PATH/test/...)")
+        raise ModelError(
+            f"image folder {str(test_dir)!r} has no class sub-folders",
+            hint="PATH/<class>/<image>.png (or PATH/train/... and PATH/test/...)",
+        )
     x_test, y_test, mode = _images(test_dir, classes, opts.limit, None)
     if not x_test:
         raise ModelError(f"image folder {str(test_dir)!r} holds no images")
@@ -296,6 +325,7 @@ def _folder(root: Path, opts: DataOptions):
 # --------------------------------------------------------------------------- preparation
 def _prepare(x, opts: DataOptions, what: str) -> np.ndarray:
     """Stack, scale to [0, 1], resize, crop and normalise images into NHWC float64."""
+
     def unit(a: np.ndarray) -> np.ndarray:
         return a.astype(float) / (255.0 if a.dtype == np.uint8 else 1.0)
 
@@ -304,8 +334,10 @@ def _prepare(x, opts: DataOptions, what: str) -> np.ndarray:
         shapes = {a.shape for a in imgs}
         if len(shapes) > 1:
             if opts.size is None:
-                raise ModelError(f"{what}: images have different sizes {sorted(shapes)[:3]}",
-                                 hint="give size (--resize H,W) to resize them all")
+                raise ModelError(
+                    f"{what}: images have different sizes {sorted(shapes)[:3]}",
+                    hint="give size (--resize H,W) to resize them all",
+                )
             imgs = [_resize(a[None], opts.size)[0] for a in imgs]
         x = np.stack(imgs)
     else:
@@ -318,7 +350,7 @@ def _prepare(x, opts: DataOptions, what: str) -> np.ndarray:
         if h > H or w > W:
             raise ModelError(f"{what}: crop {h}x{w} is larger than the {H}x{W} images")
         t, left = (H - h) // 2, (W - w) // 2
-        x = x[:, t:t + h, left:left + w]
+        x = x[:, t : t + h, left : left + w]
     C = x.shape[-1]
     for name, vals in (("mean", opts.mean), ("std", opts.std)):
         if vals is not None and len(vals) not in (1, C):
@@ -354,9 +386,11 @@ def _npz(path: Path, opts: DataOptions):
 
     arr = read_npz(path, "data set file")
     if "x" not in arr and "x_test" not in arr:
-        raise ModelError(f"data set file {str(path)!r} has arrays {sorted(arr)}; expected x "
-                         "and y (optionally x_train, y_train) or the six split arrays",
-                         hint="numpy.savez(path, x=images, y=labels)")
+        raise ModelError(
+            f"data set file {str(path)!r} has arrays {sorted(arr)}; expected x "
+            "and y (optionally x_train, y_train) or the six split arrays",
+            hint="numpy.savez(path, x=images, y=labels)",
+        )
     xk, yk = ("x", "y") if "x" in arr else ("x_test", "y_test")
     out = []
     for xkey, ykey, limit in (("x_train", "y_train", opts.train_limit), (xk, yk, opts.limit)):
@@ -369,13 +403,17 @@ def _npz(path: Path, opts: DataOptions):
         if x.ndim == 3:
             x = x[..., None] if opts.layout == "NHWC" else x[:, None]
         if x.ndim != 4:
-            raise ModelError(f"data set file {str(path)!r}: {xkey} has shape {x.shape}, "
-                             f"expected images (N, H, W, C) ({opts.layout} as set by layout)")
+            raise ModelError(
+                f"data set file {str(path)!r}: {xkey} has shape {x.shape}, "
+                f"expected images (N, H, W, C) ({opts.layout} as set by layout)"
+            )
         if opts.layout == "NCHW":
             x = x.transpose(0, 2, 3, 1)
         if y.ndim != 1 or len(y) != len(x):
-            raise ModelError(f"data set file {str(path)!r}: {ykey} has shape {y.shape}, "
-                             f"expected ({len(x)},) (one label per image)")
+            raise ModelError(
+                f"data set file {str(path)!r}: {ykey} has shape {y.shape}, "
+                f"expected ({len(x)},) (one label per image)"
+            )
         if y.dtype.kind == "f" and not (y == np.round(y)).all() or (y < 0).any():
             raise ModelError(f"data set file {str(path)!r}: {ykey} must hold labels 0, 1, ...")
         out += [x, y.astype(np.int64)]
@@ -398,8 +436,10 @@ def _detect(path: Path) -> str:
         if any(n.startswith("t10k-images") for n in names):
             return "mnist"
         return "folder"
-    raise ModelError(f"data set {str(path)!r} does not exist",
-                     hint="FORMAT:PATH with FORMAT one of " + ", ".join(FORMATS))
+    raise ModelError(
+        f"data set {str(path)!r} does not exist",
+        hint="FORMAT:PATH with FORMAT one of " + ", ".join(FORMATS),
+    )
 
 
 def load_from_disk(spec: str, options: DataOptions | None = None):
@@ -435,10 +475,20 @@ def load_from_disk(spec: str, options: DataOptions | None = None):
     else:
         x_train = _prepare(x_train, opts, f"{spec} (train)")
     if x_train.shape[1:] != x_test.shape[1:]:
-        raise ModelError(f"{spec}: training images have shape {x_train.shape[1:]}, test "
-                         f"images {x_test.shape[1:]}", hint="give size / crop")
+        raise ModelError(
+            f"{spec}: training images have shape {x_train.shape[1:]}, test "
+            f"images {x_test.shape[1:]}",
+            hint="give size / crop",
+        )
     n_val = max(1, len(x_train) // 10) if len(x_train) > 1 else 0
     name = f"{kind}:{path}"
-    return Dataset(x_train[n_val:] if n_val else x_train, y_train[n_val:] if n_val else y_train,
-                   x_train[:n_val] if n_val else x_train, y_train[:n_val] if n_val else y_train,
-                   x_test, y_test, name, int(classes))
+    return Dataset(
+        x_train[n_val:] if n_val else x_train,
+        y_train[n_val:] if n_val else y_train,
+        x_train[:n_val] if n_val else x_train,
+        y_train[:n_val] if n_val else y_train,
+        x_test,
+        y_test,
+        name,
+        int(classes),
+    )

@@ -46,8 +46,15 @@ import numpy as np
 
 from .config import AnalogConfig
 
-__all__ = ["ARRAY_PARTS", "ENERGY_PARTS", "EnergyTally", "LayerMeter", "adc_energy",
-           "energy_summary", "plot_breakdown"]
+__all__ = [
+    "ARRAY_PARTS",
+    "ENERGY_PARTS",
+    "EnergyTally",
+    "LayerMeter",
+    "adc_energy",
+    "energy_summary",
+    "plot_breakdown",
+]
 
 #: Array parts reported (joules per image).
 ARRAY_PARTS = ("cells", "row_wires", "col_wires", "drivers", "sense")
@@ -57,7 +64,7 @@ ENERGY_PARTS = ARRAY_PARTS + ("dac", "adc", "digital")
 
 def adc_energy(config: AnalogConfig) -> float:
     """Energy [J] of one ADC conversion: ``adc_fom * 2**adc_bits`` (0 without an ADC)."""
-    return config.adc_fom * 2.0 ** config.adc_bits if config.adc_bits > 0 else 0.0
+    return config.adc_fom * 2.0**config.adc_bits if config.adc_bits > 0 else 0.0
 
 
 @dataclass
@@ -173,15 +180,19 @@ class LayerMeter:
         cfg = self.config
         s = tile.spec
         if cfg.array_topology == "input_switched":  # supply = sense current (KCL), exact
-            I = tile.input_switched_currents(step.V[:, s.r0:s.r1], cfg)  # cached patterns
+            I = tile.input_switched_currents(step.V[:, s.r0 : s.r1], cfg)  # cached patterns
             return {"cells": cfg.v_read * float(I.sum())}
         sinh = cfg.device != "linear"
-        if sinh and cfg.parasitics and cfg.nonlinear_mode == "exact" \
-                and tile.last_solution is not None:
+        if (
+            sinh
+            and cfg.parasitics
+            and cfg.nonlinear_mode == "exact"
+            and tile.last_solution is not None
+        ):
             p = tile.last_solution.power
             return {k: float(np.sum(getattr(p, k))) for k in ARRAY_PARTS}
         if sinh and not cfg.parasitics:  # exact: every cell sees its row's voltage
-            V = step.V[:, s.r0:s.r1]
+            V = step.V[:, s.r0 : s.r1]
             k = cfg.device_k
             return {"cells": float(np.sum((V * np.sinh(k * V) / k) @ tile.G))}
         forms = self.cache.power_forms(tile.G, cfg)
@@ -196,7 +207,7 @@ class LayerMeter:
         matter (up to ``(k v)^(2n) / (2n+1)! < 1e-12``)."""
         s = tile.spec
         k = self.config.device_k
-        V = step.V[:, s.r0:s.r1]
+        V = step.V[:, s.r0 : s.r1]
         v_max = float(np.abs(V).max()) if V.size else 0.0
         total = 0.0
         n = 1
@@ -248,9 +259,14 @@ def plot_breakdown(per_layer: dict, path, *, title: str = "") -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    groups = {"array: cells": ("cells",), "array: wires": ("row_wires", "col_wires"),
-              "array: drivers + sense": ("drivers", "sense"), "DAC": ("dac",),
-              "ADC": ("adc",), "digital": ("digital",)}
+    groups = {
+        "array: cells": ("cells",),
+        "array: wires": ("row_wires", "col_wires"),
+        "array: drivers + sense": ("drivers", "sense"),
+        "DAC": ("dac",),
+        "ADC": ("adc",),
+        "digital": ("digital",),
+    }
     names = list(per_layer)
     fig, ax = plt.subplots(figsize=(1.6 + 1.2 * len(names), 3.8))
     bottom = np.zeros(len(names))

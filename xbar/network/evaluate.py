@@ -69,8 +69,17 @@ from .tiles import (
     tile_target_conductances,
 )
 
-__all__ = ["evaluate", "EvaluationResult", "LayerStats", "AnalogNetwork", "plan_network",
-           "program_chip", "LayerPlan", "needs_calibration", "calibration_images"]
+__all__ = [
+    "evaluate",
+    "EvaluationResult",
+    "LayerStats",
+    "AnalogNetwork",
+    "plan_network",
+    "program_chip",
+    "LayerPlan",
+    "needs_calibration",
+    "calibration_images",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -254,8 +263,9 @@ def plan_network(model, config: AnalogConfig) -> tuple[Any, list[LayerPlan]]:
     return folded, plans
 
 
-def _targets(mapping: LayerMapping, specs: list[TileSpec], config: AnalogConfig
-             ) -> list[np.ndarray]:
+def _targets(
+    mapping: LayerMapping, specs: list[TileSpec], config: AnalogConfig
+) -> list[np.ndarray]:
     """Target conductances of every tile; each plane's conductances computed once."""
     per_plane: dict[int, tuple] = {}
     out = []
@@ -281,7 +291,8 @@ def not_finite(layer: str, chip: int, config: AnalogConfig) -> ValueRangeError:
         f"(currents overflowed with g_max={config.g_max:g} S, v_read={config.v_read:g} V, "
         f"device={config.device!r}); no accuracy can be computed",
         hint="use physical values: conductances of micro- to millisiemens and read voltages "
-             "below a few volts")
+        "below a few volts",
+    )
 
 
 class AnalogLayer:
@@ -293,8 +304,9 @@ class AnalogLayer:
     ``adc_ranges`` (one per plane; ``full_scale`` ranges are per tile).
     """
 
-    def __init__(self, plan: LayerPlan, tiles: list[Tile], bias_delta: np.ndarray,
-                 config: AnalogConfig):
+    def __init__(
+        self, plan: LayerPlan, tiles: list[Tile], bias_delta: np.ndarray, config: AnalogConfig
+    ):
         self.plan = plan
         self.tiles = tiles
         self.bias_delta = bias_delta
@@ -327,8 +339,12 @@ class AnalogLayer:
 
     def ranges(self) -> dict[str, Any]:
         """The calibrated ranges (to copy onto other chips of the same design)."""
-        return {"input_scale": self.input_scale, "act_range": self.act_range,
-                "act_signed": self.act_signed, "adc_ranges": list(self.adc_ranges)}
+        return {
+            "input_scale": self.input_scale,
+            "act_range": self.act_range,
+            "act_signed": self.act_signed,
+            "adc_ranges": list(self.adc_ranges),
+        }
 
     def set_ranges(self, ranges: dict[str, Any]) -> None:
         """Use ranges calibrated elsewhere (:meth:`ranges` of the design)."""
@@ -354,8 +370,13 @@ class AnalogLayer:
     def _adc_range(self, s: TileSpec) -> float:
         if self.config.effective_adc_range == "full_scale":
             plane = self.plan.mapping.planes[s.plane]
-            return full_scale_range(self.config, kind=plane.kind, reference=s.reference,
-                                    offset_frac=plane.offset_conductance, rows=s.rows)
+            return full_scale_range(
+                self.config,
+                kind=plane.kind,
+                reference=s.reference,
+                offset_frac=plane.offset_conductance,
+                rows=s.rows,
+            )
         return self.adc_ranges[s.plane]
 
     def _digitise(self, Y, weight, s: TileSpec, A, sumV, track: bool) -> None:
@@ -366,13 +387,12 @@ class AnalogLayer:
         if track:
             self.conversions += A.size
         if cfg.adc_bits > 0:
-            A, n_clip = adc_quantize(A, self._adc_range(s), cfg.adc_bits,
-                                     self._adc_signed(s.plane))
+            A, n_clip = adc_quantize(A, self._adc_range(s), cfg.adc_bits, self._adc_signed(s.plane))
             if track:
                 self.clipped += n_clip
         if sumV is not None:  # digital offset subtraction
             A = A - sumV * (cfg.g_min + dg * plane.offset_conductance)
-        Y[:, s.j0:s.j1] += (weight * plane.coef * plane.vmax / dg) * A
+        Y[:, s.j0 : s.j1] += (weight * plane.coef * plane.vmax / dg) * A
 
     def _reads(self, X: np.ndarray, rng: np.random.Generator | None, meter=None):
         """Every tile read-out of inputs X: (digital weight, spec, ADC input, row sum of V).
@@ -388,7 +408,7 @@ class AnalogLayer:
                 step = meter.step(V) if meter is not None else None
                 for tile in self.tiles:
                     s = tile.spec
-                    Vt = V[:, s.r0:s.r1]
+                    Vt = V[:, s.r0 : s.r1]
                     A = tile.read(Vt, cfg, rng)
                     self.mvm_batches += 1
                     if step is not None:
@@ -402,11 +422,15 @@ class AnalogLayer:
         """The layer input after activation quantisation (X itself when off)."""
         if not self.config.activation_bits:
             return X
-        return quantize_activations(X, self.act_range, self.config.activation_bits,
-                                    self.act_signed)
+        return quantize_activations(X, self.act_range, self.config.activation_bits, self.act_signed)
 
-    def mvm(self, X: np.ndarray, rng: np.random.Generator | None, calibrate: bool = False,
-            track: bool = True) -> np.ndarray:
+    def mvm(
+        self,
+        X: np.ndarray,
+        rng: np.random.Generator | None,
+        calibrate: bool = False,
+        track: bool = True,
+    ) -> np.ndarray:
         """Analog ``X @ W`` (P x n_out) of inputs ``X`` (P x n_in), plus the bias error.
 
         An uncalibrated layer calibrates itself on its first batch.
@@ -434,7 +458,7 @@ class AnalogLayer:
             k = -(-X.shape[0] // _MAX_ERROR_ROWS) if X.shape[0] else 1
             ref = X[::k] @ self.plan.W
             self.err_num += float(np.sum((Y[::k] - ref) ** 2))
-            self.err_den += float(np.sum(ref ** 2))
+            self.err_den += float(np.sum(ref**2))
         return Y + self.bias_delta
 
     def calibrate(self, batches: list[np.ndarray], rng: np.random.Generator | None) -> None:
@@ -457,20 +481,20 @@ class AnalogLayer:
         for p, sl in enumerate(samples):
             flat = np.concatenate(sl) if sl else np.zeros(0)
             if flat.size > _MAX_CALIBRATION_SAMPLES:
-                flat = flat[::-(-flat.size // _MAX_CALIBRATION_SAMPLES)]
-            ranges.append(calibrated_range(flat, cfg) if self.adc_ranges[p] is None
-                          else self.adc_ranges[p])
+                flat = flat[:: -(-flat.size // _MAX_CALIBRATION_SAMPLES)]
+            ranges.append(
+                calibrated_range(flat, cfg) if self.adc_ranges[p] is None else self.adc_ranges[p]
+            )
         if cfg.adc_pow2:
             ranges = pow2_ranges(ranges, [p.label for p in self.plan.mapping.planes])
         self.adc_ranges = ranges
 
 
-def _subsample_rows(batches: list[np.ndarray], limit: int = _MAX_CALIBRATION_ROWS
-                    ) -> np.ndarray:
+def _subsample_rows(batches: list[np.ndarray], limit: int = _MAX_CALIBRATION_ROWS) -> np.ndarray:
     """The rows of all batches, every k-th when there are more than ``limit``."""
     X = np.concatenate(batches, axis=0) if len(batches) > 1 else batches[0]
     if X.shape[0] > limit:
-        X = X[::-(-X.shape[0] // limit)]
+        X = X[:: -(-X.shape[0] // limit)]
     return X
 
 
@@ -492,8 +516,7 @@ class AnalogNetwork:
     (``weight_range``), else None (the caller's folded model is used).
     """
 
-    def __init__(self, layers: dict[str, AnalogLayer], chip: int, config: AnalogConfig,
-                 model=None):
+    def __init__(self, layers: dict[str, AnalogLayer], chip: int, config: AnalogConfig, model=None):
         self.layers = layers
         self.chip = chip
         self.config = config
@@ -522,8 +545,7 @@ class AnalogNetwork:
         for name, r in ranges.items():
             self.layers[name].set_ranges(r)
 
-    def calibrate(self, folded_model, x_cal: np.ndarray, batch_size: int | None = None
-                  ) -> None:
+    def calibrate(self, folded_model, x_cal: np.ndarray, batch_size: int | None = None) -> None:
         """Set input, activation and ADC ranges of every layer from calibration images.
 
         Layer by layer in forward order: one pass over ``x_cal`` (in batches of
@@ -553,7 +575,7 @@ class AnalogNetwork:
         for s in range(0, x_cal.shape[0], bs):
             target = self._collecting
             try:
-                model.forward(x_cal[s:s + bs], mvm=self._gather_hook(gathered))
+                model.forward(x_cal[s : s + bs], mvm=self._gather_hook(gathered))
             except _CalibrationPass:
                 pass
             if target is None and self._collecting is None:
@@ -575,16 +597,22 @@ class AnalogNetwork:
                     return np.asarray(X2d, dtype=float) @ al.plan.W + al.bias_delta
                 raise _CalibrationPass
             return self.hook(layer, X2d)
+
         return hook
 
-    def predict(self, folded_model, x: np.ndarray, batch_size: int,
-                progress: Callable[[], None] | None = None) -> np.ndarray:
+    def predict(
+        self,
+        folded_model,
+        x: np.ndarray,
+        batch_size: int,
+        progress: Callable[[], None] | None = None,
+    ) -> np.ndarray:
         """Predicted classes of ``x`` (N,) on this chip."""
         model = self.model or folded_model
         out = np.empty(x.shape[0], dtype=np.int64)
         for s in range(0, x.shape[0], batch_size):
-            logits = model.forward(x[s:s + batch_size], mvm=self.hook)
-            out[s:s + batch_size] = np.argmax(logits, axis=1)
+            logits = model.forward(x[s : s + batch_size], mvm=self.hook)
+            out[s : s + batch_size] = np.argmax(logits, axis=1)
             if progress is not None:
                 progress()
         return out
@@ -609,12 +637,18 @@ def _pad(G: np.ndarray, spec: TileSpec, config: AnalogConfig) -> np.ndarray:
     if (rows, cols) == G.shape:
         return G
     full = np.full((rows, cols), config.g_min)
-    full[:G.shape[0], :G.shape[1]] = G
+    full[: G.shape[0], : G.shape[1]] = G
     return full
 
 
-def program_tile(spec: TileSpec, plane, errors: LayerErrors | None, config: AnalogConfig,
-                 rng: np.random.Generator, cache: TransferCache) -> Tile:
+def program_tile(
+    spec: TileSpec,
+    plane,
+    errors: LayerErrors | None,
+    config: AnalogConfig,
+    rng: np.random.Generator,
+    cache: TransferCache,
+) -> Tile:
     """Program one tile of one chip: target conductances, then every error, then W_eff.
 
     Every physically present cell is programmed and gets its errors: the idle cell
@@ -629,14 +663,15 @@ def program_tile(spec: TileSpec, plane, errors: LayerErrors | None, config: Anal
     G = _pad(G_used, spec, config)
     n = spec.outputs
     if errors is not None:
-        d = errors.deltas[spec.plane][spec.r0:spec.r1, spec.j0:spec.j1]
+        d = errors.deltas[spec.plane][spec.r0 : spec.r1, spec.j0 : spec.j1]
         if spec.kind == "differential":
-            G[:rows, 0:2 * n:2], G[:rows, 1:2 * n:2] = add_pair_difference(
-                G[:rows, 0:2 * n:2], G[:rows, 1:2 * n:2], d)
+            G[:rows, 0 : 2 * n : 2], G[:rows, 1 : 2 * n : 2] = add_pair_difference(
+                G[:rows, 0 : 2 * n : 2], G[:rows, 1 : 2 * n : 2], d
+            )
         else:
             G[:rows, :n] = add_pair_difference(G[:rows, :n], None, d)[0]
         spare = np.ones(G.shape, dtype=bool)  # cells holding no weight
-        spare[:rows, :(2 * n if spec.kind == "differential" else n)] = False
+        spare[:rows, : (2 * n if spec.kind == "differential" else n)] = False
         if spare.any():
             e = errors.cell_sigma * rng.standard_normal(int(spare.sum()))
             if spec.kind == "differential":
@@ -648,13 +683,24 @@ def program_tile(spec: TileSpec, plane, errors: LayerErrors | None, config: Anal
     W_eff = cache.transfer_matrix(G, config)
     if G.shape == (rows, cols):
         return Tile(spec, G, W_eff)
-    return Tile(spec, np.ascontiguousarray(G[:rows, :cols]),
-                np.ascontiguousarray(W_eff[:rows, :cols]), G_full=G)
+    return Tile(
+        spec,
+        np.ascontiguousarray(G[:rows, :cols]),
+        np.ascontiguousarray(W_eff[:rows, :cols]),
+        G_full=G,
+    )
 
 
-def program_chip(plans: list[LayerPlan], folded_model, config: AnalogConfig, chip: int,
-                 cache: TransferCache, noise: tuple | None = None, energy: bool = False,
-                 progress: Callable[[], None] | None = None) -> AnalogNetwork:
+def program_chip(
+    plans: list[LayerPlan],
+    folded_model,
+    config: AnalogConfig,
+    chip: int,
+    cache: TransferCache,
+    noise: tuple | None = None,
+    energy: bool = False,
+    progress: Callable[[], None] | None = None,
+) -> AnalogNetwork:
     """Program chip ``chip``: errors, stuck cells, drift and transfer matrices of every tile.
 
     Draw order (fixed, so a chip is reproducible): for each layer in forward order,
@@ -678,8 +724,10 @@ def program_chip(plans: list[LayerPlan], folded_model, config: AnalogConfig, chi
         b = folded_model.layer(plan.name).b
         errors = draw_weight_range(m, noise[0][plan.name], b, config, rng) if wr else None
         h0, m0 = cache.hits, cache.misses
-        tiles = [program_tile(spec, m.planes[spec.plane], errors, config, rng, cache)
-                 for spec in plan.specs]
+        tiles = [
+            program_tile(spec, m.planes[spec.plane], errors, config, rng, cache)
+            for spec in plan.specs
+        ]
         for _ in tiles if progress is not None else ():
             progress()
         bias_delta = errors.bias_delta if errors is not None else np.zeros_like(b, dtype=float)
@@ -720,13 +768,16 @@ def _check_inputs(model, config, dataset) -> None:
         if x.shape[0] == 0:
             raise ModelError(f"data set split {split!r} is empty")
         if not np.isfinite(x).all():  # else the analog outputs would be NaN, blamed on the chip
-            raise ModelError(f"data set {getattr(dataset, 'name', '?')!r}: {split} holds NaN or "
-                             "infinite values")
+            raise ModelError(
+                f"data set {getattr(dataset, 'name', '?')!r}: {split} holds NaN or infinite values"
+            )
     y = np.asarray(dataset.y_test)
     classes = getattr(model, "classes", None)
     if classes is not None and y.size and (y.min() < 0 or y.max() >= classes):
-        raise ModelError(f"data set labels span {int(y.min())}..{int(y.max())}, but the model "
-                         f"has {classes} classes")
+        raise ModelError(
+            f"data set labels span {int(y.min())}..{int(y.max())}, but the model "
+            f"has {classes} classes"
+        )
 
 
 def _chip_list(chips) -> list[int]:
@@ -749,8 +800,13 @@ def needs_calibration(config: AnalogConfig) -> bool:
     ``scale / v_read``; read noise is proportional to the voltages), so no
     calibration images are needed.
     """
-    return (config.adc_bits > 0 or config.dac_bits > 0 or config.input_mode != "analog"
-            or config.device != "linear" or config.activation_bits > 0)
+    return (
+        config.adc_bits > 0
+        or config.dac_bits > 0
+        or config.input_mode != "analog"
+        or config.device != "linear"
+        or config.activation_bits > 0
+    )
 
 
 def calibration_images(config: AnalogConfig, n_eval: int) -> int:
@@ -767,13 +823,22 @@ def calibration_images(config: AnalogConfig, n_eval: int) -> int:
 def default_batch_size(model) -> int:
     """Images per forward pass: 256 for small inputs, fewer for large ones (fixed per model)."""
     size = int(np.prod(model.input_shape))
-    return int(max(1, min(256, 2 ** 16 // max(size, 1))))
+    return int(max(1, min(256, 2**16 // max(size, 1))))
 
 
-def evaluate(model, config: AnalogConfig, *, dataset=None, limit: int | None = None,
-             chips: Iterable[int] | None = None, progress: Callable[[int, int], None] | None = None,
-             cache: TransferCache | None = None, batch_size: int | None = None,
-             ideal_accuracy: float | None = None, energy: bool = True) -> EvaluationResult:
+def evaluate(
+    model,
+    config: AnalogConfig,
+    *,
+    dataset=None,
+    limit: int | None = None,
+    chips: Iterable[int] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    cache: TransferCache | None = None,
+    batch_size: int | None = None,
+    ideal_accuracy: float | None = None,
+    energy: bool = True,
+) -> EvaluationResult:
     """Test accuracy of ``model`` on simulated analog hardware.
 
     Parameters
@@ -830,21 +895,43 @@ def evaluate(model, config: AnalogConfig, *, dataset=None, limit: int | None = N
     from ..threads import limit as thread_limit
 
     with thread_limit(config.threads):
-        return _evaluate(model, config, dataset=dataset, limit=limit, chips=chips,
-                         progress=progress, cache=cache, batch_size=batch_size,
-                         ideal_accuracy=ideal_accuracy, energy=energy)
+        return _evaluate(
+            model,
+            config,
+            dataset=dataset,
+            limit=limit,
+            chips=chips,
+            progress=progress,
+            cache=cache,
+            batch_size=batch_size,
+            ideal_accuracy=ideal_accuracy,
+            energy=energy,
+        )
 
 
-def _evaluate(model, config: AnalogConfig, *, dataset, limit, chips, progress, cache,
-              batch_size, ideal_accuracy, energy) -> EvaluationResult:
+def _evaluate(
+    model,
+    config: AnalogConfig,
+    *,
+    dataset,
+    limit,
+    chips,
+    progress,
+    cache,
+    batch_size,
+    ideal_accuracy,
+    energy,
+) -> EvaluationResult:
     t_start = time.perf_counter()
     if dataset is None or isinstance(dataset, str | os.PathLike):
         from .data import load_dataset
 
         dataset = load_dataset("digits" if dataset is None else dataset)
     elif not hasattr(dataset, "x_test"):
-        raise ModelError(f"dataset must be an xbar.network.Dataset or a data set name, got "
-                         f"{type(dataset).__name__}")
+        raise ModelError(
+            f"dataset must be an xbar.network.Dataset or a data set name, got "
+            f"{type(dataset).__name__}"
+        )
     _check_inputs(model, config, dataset)
     if limit is not None:
         if isinstance(limit, bool) or not isinstance(limit, int | np.integer) or limit < 1:
@@ -856,9 +943,11 @@ def _evaluate(model, config: AnalogConfig, *, dataset, limit, chips, progress, c
         raise ConfigError(f"chips={chips}: chip indices must be >= 0")
     dupes = sorted({c for c in chips if chips.count(c) > 1})
     if dupes:
-        raise ConfigError(f"chips={chips}: chip {', '.join(map(str, dupes))} is listed more "
-                          "than once (it would be counted twice in the accuracy statistics)",
-                          hint="list every chip index once")
+        raise ConfigError(
+            f"chips={chips}: chip {', '.join(map(str, dupes))} is listed more "
+            "than once (it would be counted twice in the accuracy statistics)",
+            hint="list every chip index once",
+        )
     x = np.asarray(dataset.x_test, dtype=float)
     y = np.asarray(dataset.y_test)
     if limit is not None:
@@ -906,14 +995,17 @@ def _evaluate(model, config: AnalogConfig, *, dataset, limit, chips, progress, c
     for k, chip in enumerate(chips):
         t0 = time.perf_counter()
         if callable(stage):
-            stage(f"chip {k + 1}/{len(chips)}: program" + (" + transfer matrices"
-                                                           if config.parasitics else ""))
-        net = program_chip(plans, folded, config, chip, cache, noise, energy=energy,
-                           progress=tick)
+            stage(
+                f"chip {k + 1}/{len(chips)}: program"
+                + (" + transfer matrices" if config.parasitics else "")
+            )
+        net = program_chip(plans, folded, config, chip, cache, noise, energy=energy, progress=tick)
         if design_ranges is not None:
             if callable(stage):
-                stage(f"chip {k + 1}/{len(chips)}: calibrate ({x_cal.shape[0]} images) "
-                      "= the design's ranges")
+                stage(
+                    f"chip {k + 1}/{len(chips)}: calibrate ({x_cal.shape[0]} images) "
+                    "= the design's ranges"
+                )
             net.set_ranges(design_ranges)
             tick()
         elif x_cal is not None:
@@ -952,9 +1044,13 @@ def _evaluate(model, config: AnalogConfig, *, dataset, limit, chips, progress, c
         setup_seconds=setup,
         per_image_seconds=infer_seconds / max(1, x.shape[0] * n_ch),
         layer_stats=list(stats.values()),
-        cache={"hits": cache.hits - c_hits, "misses": cache.misses - c_misses,
-               "entries": len(cache), "seconds": cache.seconds - c_seconds,
-               "forms_seconds": cache.forms_seconds - f_seconds},
+        cache={
+            "hits": cache.hits - c_hits,
+            "misses": cache.misses - c_misses,
+            "entries": len(cache),
+            "seconds": cache.seconds - c_seconds,
+            "forms_seconds": cache.forms_seconds - f_seconds,
+        },
         config=config,
         accuracy_sem=ci.sem,
         accuracy_ci95=[ci.low, ci.high],
@@ -983,14 +1079,20 @@ def _finish_energy(tallies: dict, stats: dict[str, LayerStats], images: int) -> 
     return total
 
 
-def _accumulate_stats(stats: dict[str, LayerStats], counts: dict[str, list[int]],
-                      net: AnalogNetwork, n_images: int, n_chips: int) -> None:
+def _accumulate_stats(
+    stats: dict[str, LayerStats],
+    counts: dict[str, list[int]],
+    net: AnalogNetwork,
+    n_images: int,
+    n_chips: int,
+) -> None:
     for name, al in net.layers.items():
         m = al.plan.mapping
         s = stats.get(name)
         if s is None:
-            s = stats[name] = LayerStats(name, m.n_in, m.n_out, len(m.planes), len(al.tiles),
-                                         m.cells)
+            s = stats[name] = LayerStats(
+                name, m.n_in, m.n_out, len(m.planes), len(al.tiles), m.cells
+            )
             s.adc_ranges = [0.0] * (len(m.planes) if al.config.adc_bits else 0)
             counts[name] = [0, 0, 0, 0]
         s.input_scale += al.input_scale or 0.0

@@ -102,8 +102,9 @@ class Layer:
             child.clear_cache()
 
     def __repr__(self) -> str:
-        cfg = {k: v for k, v in self.config().items() if k not in ("type", "name", "body",
-                                                                   "shortcut")}
+        cfg = {
+            k: v for k, v in self.config().items() if k not in ("type", "name", "body", "shortcut")
+        }
         args = ", ".join(f"{k}={v}" for k, v in cfg.items())
         return f"{type(self).__name__}({self.name!r}{', ' if args else ''}{args})"
 
@@ -141,8 +142,10 @@ class Dense(Layer):
         self.W = np.zeros((self.n_in, self.n_out)) if W is None else np.asarray(W, float)
         self.b = np.zeros(self.n_out) if b is None else np.asarray(b, float)
         if self.W.shape != (self.n_in, self.n_out) or self.b.shape != (self.n_out,):
-            raise ShapeError(f"layer {name!r}: W must be ({n_in}, {n_out}) and b ({n_out},), "
-                             f"got {self.W.shape} and {self.b.shape}")
+            raise ShapeError(
+                f"layer {name!r}: W must be ({n_in}, {n_out}) and b ({n_out},), "
+                f"got {self.W.shape} and {self.b.shape}"
+            )
 
     @property
     def W2d(self) -> np.ndarray:
@@ -154,9 +157,11 @@ class Dense(Layer):
 
     def output_shape(self, input_shape):
         if not input_shape or tuple(input_shape)[-1] != self.n_in:
-            raise ShapeError(f"layer {self.name!r} (Dense) expects {self.n_in} input features, "
-                             f"got per-sample shape {tuple(input_shape)}",
-                             hint="insert a Flatten layer or fix n_in")
+            raise ShapeError(
+                f"layer {self.name!r} (Dense) expects {self.n_in} input features, "
+                f"got per-sample shape {tuple(input_shape)}",
+                hint="insert a Flatten layer or fix n_in",
+            )
         return (*tuple(input_shape)[:-1], self.n_out)
 
     def forward(self, x, *, training=False, mvm=None):
@@ -192,8 +197,10 @@ def quad(value, what: str = "padding") -> tuple[int, int, int, int]:
     if len(v) == 2:
         return v[0], v[1], v[0], v[1]
     if len(v) != 4:
-        raise ModelError(f"{what} must be an int, two ints or four ints (top, left, bottom, "
-                         f"right), got {list(value)}")
+        raise ModelError(
+            f"{what} must be an int, two ints or four ints (top, left, bottom, "
+            f"right), got {list(value)}"
+        )
     return v
 
 
@@ -202,8 +209,15 @@ def _compact(v: tuple[int, ...]):
     return v[0] if len(set(v)) == 1 else list(v)
 
 
-def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int = 1,
-                     pad_end: int | None = None, ceil: bool = False) -> int:
+def conv_output_size(
+    size: int,
+    kernel: int,
+    stride: int,
+    padding: int,
+    dilation: int = 1,
+    pad_end: int | None = None,
+    ceil: bool = False,
+) -> int:
     """Output length of a convolution or pooling window along one axis.
 
     ``padding`` pads the start (and the end unless ``pad_end`` is given);
@@ -219,8 +233,16 @@ def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation
     return span // stride + 1
 
 
-def _windows(x: np.ndarray, kh: int, kw: int, stride, padding, dilation, fill: float = 0.0,
-             ceil: bool = False) -> np.ndarray:
+def _windows(
+    x: np.ndarray,
+    kh: int,
+    kw: int,
+    stride,
+    padding,
+    dilation,
+    fill: float = 0.0,
+    ceil: bool = False,
+) -> np.ndarray:
     """Sliding windows ``(B, OH, OW, C, kh, kw)`` of NHWC images (padding filled with ``fill``)."""
     sh, sw = pair(stride, "stride")
     t, l, b, r = quad(padding)
@@ -260,12 +282,12 @@ def im2col(x: np.ndarray, kh: int, kw: int, stride, padding, dilation=1) -> np.n
     win = _windows(x, kh, kw, stride, padding, dilation)
     B, OH, OW, C = win.shape[:4]
     # (B, OH, OW, C, kh, kw) -> (B, OH, OW, kh, kw, C)
-    return np.ascontiguousarray(win.transpose(0, 1, 2, 4, 5, 3)).reshape(B * OH * OW,
-                                                                          kh * kw * C)
+    return np.ascontiguousarray(win.transpose(0, 1, 2, 4, 5, 3)).reshape(B * OH * OW, kh * kw * C)
 
 
-def col2im(cols: np.ndarray, x_shape: tuple[int, ...], kh: int, kw: int, stride,
-           padding, dilation=1) -> np.ndarray:
+def col2im(
+    cols: np.ndarray, x_shape: tuple[int, ...], kh: int, kw: int, stride, padding, dilation=1
+) -> np.ndarray:
     """Adjoint of :func:`im2col`: scatter-add patch rows back onto NHWC images."""
     B, H, W, C = x_shape
     sh, sw = pair(stride, "stride")
@@ -279,7 +301,7 @@ def col2im(cols: np.ndarray, x_shape: tuple[int, ...], kh: int, kw: int, stride,
         for j in range(kw):
             rows, cols_ = slice(i * dh, i * dh + sh * OH, sh), slice(j * dw, j * dw + sw * OW, sw)
             dx[:, rows, cols_, :] += cols[:, :, :, i, j, :]
-    return dx[:, t:t + H, l:l + W, :]
+    return dx[:, t : t + H, l : l + W, :]
 
 
 class Conv2D(Layer):
@@ -308,9 +330,19 @@ class Conv2D(Layer):
     kind = "conv2d"
     param_names = ("W", "b")
 
-    def __init__(self, in_channels: int, out_channels: int, kernel=3, stride=1,
-                 padding=0, W=None, b=None, name: str | None = None, groups: int = 1,
-                 dilation=1):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel=3,
+        stride=1,
+        padding=0,
+        W=None,
+        b=None,
+        name: str | None = None,
+        groups: int = 1,
+        dilation=1,
+    ):
         super().__init__(name)
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kh, self.kw = pair(kernel, f"layer {name!r}: kernel")
@@ -318,13 +350,18 @@ class Conv2D(Layer):
         self.pads = quad(padding, f"layer {name!r}: padding")
         self.dilations = pair(dilation, f"layer {name!r}: dilation")
         self.groups = int(groups)
-        if (min(self.kh, self.kw, *self.strides, *self.dilations, self.groups) < 1
-                or min(self.pads) < 0):
-            raise ModelError(f"layer {name!r}: kernel, stride, dilation and groups must be "
-                             ">= 1 and padding >= 0")
+        if (
+            min(self.kh, self.kw, *self.strides, *self.dilations, self.groups) < 1
+            or min(self.pads) < 0
+        ):
+            raise ModelError(
+                f"layer {name!r}: kernel, stride, dilation and groups must be >= 1 and padding >= 0"
+            )
         if self.in_channels % self.groups or self.out_channels % self.groups:
-            raise ModelError(f"layer {name!r}: groups={self.groups} must divide in_channels "
-                             f"{self.in_channels} and out_channels {self.out_channels}")
+            raise ModelError(
+                f"layer {name!r}: groups={self.groups} must divide in_channels "
+                f"{self.in_channels} and out_channels {self.out_channels}"
+            )
         # compatible scalar views (square kernels, equal strides/pads)
         self.kernel = _compact((self.kh, self.kw))
         self.stride = _compact(self.strides)
@@ -333,8 +370,10 @@ class Conv2D(Layer):
         self.W = np.zeros(shape) if W is None else np.asarray(W, float)
         self.b = np.zeros(self.out_channels) if b is None else np.asarray(b, float)
         if self.W.shape != shape or self.b.shape != (self.out_channels,):
-            raise ShapeError(f"layer {name!r}: W must be {shape} and b ({self.out_channels},), "
-                             f"got {self.W.shape} and {self.b.shape}")
+            raise ShapeError(
+                f"layer {name!r}: W must be {shape} and b ({self.out_channels},), "
+                f"got {self.W.shape} and {self.b.shape}"
+            )
 
     @property
     def W2d(self) -> np.ndarray:
@@ -349,7 +388,9 @@ class Conv2D(Layer):
         full = np.zeros((self.kh * self.kw, self.in_channels, self.out_channels))
         Wr = self.W.reshape(self.kh * self.kw, cig, self.out_channels)
         for k in range(g):
-            full[:, k * cig:(k + 1) * cig, k * cog:(k + 1) * cog] = Wr[:, :, k * cog:(k + 1) * cog]
+            full[:, k * cig : (k + 1) * cig, k * cog : (k + 1) * cog] = Wr[
+                :, :, k * cog : (k + 1) * cog
+            ]
         return full.reshape(-1, self.out_channels)
 
     @property
@@ -357,9 +398,14 @@ class Conv2D(Layer):
         return self.groups == 1
 
     def config(self) -> dict:
-        cfg = {**super().config(), "in_channels": self.in_channels,
-               "out_channels": self.out_channels, "kernel": self.kernel,
-               "stride": self.stride, "padding": self.padding}
+        cfg = {
+            **super().config(),
+            "in_channels": self.in_channels,
+            "out_channels": self.out_channels,
+            "kernel": self.kernel,
+            "stride": self.stride,
+            "padding": self.padding,
+        }
         if self.groups != 1:
             cfg["groups"] = self.groups
         if self.dilations != (1, 1):
@@ -370,14 +416,18 @@ class Conv2D(Layer):
         _check_rank(self, input_shape, 3, "(H, W, C) images")
         H, W, C = input_shape
         if C != self.in_channels:
-            raise ShapeError(f"layer {self.name!r} (Conv2D) expects {self.in_channels} input "
-                             f"channels, got {C} (per-sample shape {tuple(input_shape)})")
+            raise ShapeError(
+                f"layer {self.name!r} (Conv2D) expects {self.in_channels} input "
+                f"channels, got {C} (per-sample shape {tuple(input_shape)})"
+            )
         t, l, b, r = self.pads
         OH = conv_output_size(H, self.kh, self.strides[0], t, self.dilations[0], b)
         OW = conv_output_size(W, self.kw, self.strides[1], l, self.dilations[1], r)
         if OH < 1 or OW < 1:
-            raise ShapeError(f"layer {self.name!r} (Conv2D): kernel {self.kh}x{self.kw} does not "
-                             f"fit a {H}x{W} input with padding {list(self.pads)}")
+            raise ShapeError(
+                f"layer {self.name!r} (Conv2D): kernel {self.kh}x{self.kw} does not "
+                f"fit a {H}x{W} input with padding {list(self.pads)}"
+            )
         return (OH, OW, self.out_channels)
 
     def _digital(self, cols: np.ndarray) -> np.ndarray:
@@ -397,10 +447,11 @@ class Conv2D(Layer):
         out = np.empty((B, OH, OW, self.out_channels))
         cols = None
         for start in range(0, B, chunk):
-            cols = im2col(x[start:start + chunk], self.kh, self.kw, self.strides, self.pads,
-                          self.dilations)
+            cols = im2col(
+                x[start : start + chunk], self.kh, self.kw, self.strides, self.pads, self.dilations
+            )
             y = self._digital(cols) if mvm is None else np.asarray(mvm(self, cols), dtype=float)
-            out[start:start + chunk] = (y + self.b).reshape(-1, OH, OW, self.out_channels)
+            out[start : start + chunk] = (y + self.b).reshape(-1, OH, OW, self.out_channels)
         self._cache = (cols, x.shape) if training or chunk >= B else None
         return out
 
@@ -420,25 +471,39 @@ class Conv2D(Layer):
 # pooling, activation, reshaping
 # ====================================================================================
 class _Pool2D(Layer):
-    def __init__(self, size=2, stride=None, name: str | None = None, padding=0,
-                 ceil_mode: bool = False, dilation=1):
+    def __init__(
+        self,
+        size=2,
+        stride=None,
+        name: str | None = None,
+        padding=0,
+        ceil_mode: bool = False,
+        dilation=1,
+    ):
         super().__init__(name)
         self.kh, self.kw = pair(size, f"layer {name!r}: pool size")
-        self.strides = (self.kh, self.kw) if stride is None else pair(stride,
-                                                                      f"layer {name!r}: stride")
+        self.strides = (
+            (self.kh, self.kw) if stride is None else pair(stride, f"layer {name!r}: stride")
+        )
         self.pads = quad(padding, f"layer {name!r}: padding")
         self.dilations = pair(dilation, f"layer {name!r}: dilation")
         self.ceil_mode = bool(ceil_mode)
         if min(self.kh, self.kw, *self.strides, *self.dilations) < 1 or min(self.pads) < 0:
-            raise ModelError(f"layer {name!r}: pool size, stride and dilation must be >= 1 "
-                             "and padding >= 0")
+            raise ModelError(
+                f"layer {name!r}: pool size, stride and dilation must be >= 1 and padding >= 0"
+            )
         self.size = _compact((self.kh, self.kw))
         self.stride = _compact(self.strides)
 
     @property
     def _simple(self) -> bool:
-        return (not any(self.pads) and not self.ceil_mode and self.dilations == (1, 1)
-                and self.kh == self.kw and self.strides[0] == self.strides[1])
+        return (
+            not any(self.pads)
+            and not self.ceil_mode
+            and self.dilations == (1, 1)
+            and self.kh == self.kw
+            and self.strides[0] == self.strides[1]
+        )
 
     @property
     def supports_backward(self) -> bool:
@@ -461,19 +526,23 @@ class _Pool2D(Layer):
         OH = conv_output_size(H, self.kh, self.strides[0], t, self.dilations[0], b, self.ceil_mode)
         OW = conv_output_size(W, self.kw, self.strides[1], l, self.dilations[1], r, self.ceil_mode)
         if OH < 1 or OW < 1:
-            raise ShapeError(f"layer {self.name!r}: pool size {self.kh}x{self.kw} larger than "
-                             f"the {H}x{W} input")
+            raise ShapeError(
+                f"layer {self.name!r}: pool size {self.kh}x{self.kw} larger than the {H}x{W} input"
+            )
         return (OH, OW, C)
 
     def _windows(self, x, fill=0.0):
         # (B, OH, OW, C, kh, kw)
-        return _windows(x, self.kh, self.kw, self.strides, self.pads, self.dilations, fill,
-                        self.ceil_mode)
+        return _windows(
+            x, self.kh, self.kw, self.strides, self.pads, self.dilations, fill, self.ceil_mode
+        )
 
     def _check_simple(self):
         if not self._simple:
-            raise ModelError(f"layer {self.name!r}: no backward pass for padded, dilated, "
-                             "ceil-mode or non-square pooling")
+            raise ModelError(
+                f"layer {self.name!r}: no backward pass for padded, dilated, "
+                "ceil-mode or non-square pooling"
+            )
 
 
 class MaxPool2D(_Pool2D):
@@ -508,7 +577,7 @@ class MaxPool2D(_Pool2D):
         for i in range(k):
             for j in range(k):
                 mask = arg == i * k + j
-                dx[:, i:i + s * OH:s, j:j + s * OW:s, :] += dy * mask
+                dx[:, i : i + s * OH : s, j : j + s * OW : s, :] += dy * mask
         return dx
 
 
@@ -522,8 +591,16 @@ class AvgPool2D(_Pool2D):
 
     kind = "avgpool2d"
 
-    def __init__(self, size=2, stride=None, name: str | None = None, padding=0,
-                 ceil_mode: bool = False, count_include_pad: bool = False, dilation=1):
+    def __init__(
+        self,
+        size=2,
+        stride=None,
+        name: str | None = None,
+        padding=0,
+        ceil_mode: bool = False,
+        count_include_pad: bool = False,
+        dilation=1,
+    ):
         super().__init__(size, stride, name, padding, ceil_mode, dilation)
         self.count_include_pad = bool(count_include_pad)
 
@@ -543,9 +620,10 @@ class AvgPool2D(_Pool2D):
         if self.count_include_pad:  # explicit padding counts, ceil-mode overhang does not
             t, l, b, r = self.pads
             ones = np.pad(ones, ((0, 0), (t, b), (l, r), (0, 0)), constant_values=1.0)
-            count = _windows(ones, self.kh, self.kw, self.strides, 0, self.dilations, 0.0,
-                             self.ceil_mode).sum(axis=(-2, -1))
-            count = count[:, :total.shape[1], :total.shape[2]]
+            count = _windows(
+                ones, self.kh, self.kw, self.strides, 0, self.dilations, 0.0, self.ceil_mode
+            ).sum(axis=(-2, -1))
+            count = count[:, : total.shape[1], : total.shape[2]]
         else:
             count = self._windows(ones).sum(axis=(-2, -1))
         return total / np.maximum(count, 1.0)
@@ -559,7 +637,7 @@ class AvgPool2D(_Pool2D):
         g = dy / (k * k)
         for i in range(k):
             for j in range(k):
-                dx[:, i:i + s * OH:s, j:j + s * OW:s, :] += g
+                dx[:, i : i + s * OH : s, j : j + s * OW : s, :] += g
         return dx
 
 
@@ -609,8 +687,7 @@ class ReLU(Layer):
 
     def forward(self, x, *, training=False, mvm=None):
         x = np.asarray(x, dtype=float)
-        if not (self.freeze_pattern and self._cache is not None
-                and self._cache.shape == x.shape):
+        if not (self.freeze_pattern and self._cache is not None and self._cache.shape == x.shape):
             self._cache = x > 0
         return np.where(self._cache, x, 0.0)
 
@@ -655,8 +732,9 @@ class BatchNorm(Layer):
     param_names = ("gamma", "beta")
     buffer_names = ("running_mean", "running_var")
 
-    def __init__(self, channels: int, momentum: float = 0.9, eps: float = 1e-5,
-                 name: str | None = None):
+    def __init__(
+        self, channels: int, momentum: float = 0.9, eps: float = 1e-5, name: str | None = None
+    ):
         super().__init__(name)
         self.channels = int(channels)
         self.momentum, self.eps = float(momentum), float(eps)
@@ -666,13 +744,19 @@ class BatchNorm(Layer):
         self.running_var = np.ones(self.channels)
 
     def config(self):
-        return {**super().config(), "channels": self.channels, "momentum": self.momentum,
-                "eps": self.eps}
+        return {
+            **super().config(),
+            "channels": self.channels,
+            "momentum": self.momentum,
+            "eps": self.eps,
+        }
 
     def output_shape(self, input_shape):
         if not input_shape or input_shape[-1] != self.channels:
-            raise ShapeError(f"layer {self.name!r} (BatchNorm) expects {self.channels} channels "
-                             f"on the last axis, got per-sample shape {tuple(input_shape)}")
+            raise ShapeError(
+                f"layer {self.name!r} (BatchNorm) expects {self.channels} channels "
+                f"on the last axis, got per-sample shape {tuple(input_shape)}"
+            )
         return tuple(input_shape)
 
     def scale_shift(self) -> tuple[np.ndarray, np.ndarray]:
@@ -724,8 +808,9 @@ class Residual(Layer):
 
     kind = "residual"
 
-    def __init__(self, body: list[Layer], shortcut: list[Layer] | None = None,
-                 name: str | None = None):
+    def __init__(
+        self, body: list[Layer], shortcut: list[Layer] | None = None, name: str | None = None
+    ):
         super().__init__(name)
         self.body = list(body)
         self.shortcut = None if shortcut is None else list(shortcut)
@@ -734,17 +819,26 @@ class Residual(Layer):
         return self.body + (self.shortcut or [])
 
     def config(self):
-        return {**super().config(), "body": [layer.config() for layer in self.body],
-                "shortcut": None if self.shortcut is None
-                else [layer.config() for layer in self.shortcut]}
+        return {
+            **super().config(),
+            "body": [layer.config() for layer in self.body],
+            "shortcut": None
+            if self.shortcut is None
+            else [layer.config() for layer in self.shortcut],
+        }
 
     def output_shape(self, input_shape):
         a = chain_shapes(self.body, input_shape)
-        b = tuple(input_shape) if self.shortcut is None else chain_shapes(self.shortcut,
-                                                                          input_shape)
+        b = (
+            tuple(input_shape)
+            if self.shortcut is None
+            else chain_shapes(self.shortcut, input_shape)
+        )
         if a != b:
-            raise ShapeError(f"residual block {self.name!r}: body gives {a} but the shortcut "
-                             f"gives {b}", hint="add a 1x1 projection convolution as shortcut")
+            raise ShapeError(
+                f"residual block {self.name!r}: body gives {a} but the shortcut gives {b}",
+                hint="add a 1x1 projection convolution as shortcut",
+            )
         return a
 
     def forward(self, x, *, training=False, mvm=None):
@@ -771,8 +865,9 @@ def chain_shapes(layers: list[Layer], input_shape: tuple[int, ...]) -> tuple[int
     return shape
 
 
-def run_forward(layers: list[Layer], x: np.ndarray, *, training: bool = False,
-                mvm: MVM | None = None) -> np.ndarray:
+def run_forward(
+    layers: list[Layer], x: np.ndarray, *, training: bool = False, mvm: MVM | None = None
+) -> np.ndarray:
     """Apply ``layers`` in order."""
     for layer in layers:
         x = layer.forward(x, training=training, mvm=mvm)
@@ -828,6 +923,15 @@ def argmax(logits: np.ndarray) -> np.ndarray:
 #: layer classes by JSON ``type`` name
 LAYER_TYPES: dict[str, type[Layer]] = {
     cls.__name__: cls
-    for cls in (Dense, Conv2D, MaxPool2D, AvgPool2D, GlobalAvgPool, ReLU, Flatten, BatchNorm,
-                Residual)
+    for cls in (
+        Dense,
+        Conv2D,
+        MaxPool2D,
+        AvgPool2D,
+        GlobalAvgPool,
+        ReLU,
+        Flatten,
+        BatchNorm,
+        Residual,
+    )
 }

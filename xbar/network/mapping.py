@@ -204,7 +204,7 @@ def map_weights(W: np.ndarray, config: AnalogConfig) -> LayerMapping:
         small = np.abs(wn) < config.biscale_threshold
         groups = [
             ("main", np.where(small, 0.0, wn), 1.0, ~small),
-            ("small", np.where(small, wn * 2.0 ** k, 0.0), 2.0 ** -k, small),
+            ("small", np.where(small, wn * 2.0**k, 0.0), 2.0**-k, small),
         ]
     else:
         groups = [("main", wn, 1.0, None)]
@@ -221,29 +221,46 @@ def map_weights(W: np.ndarray, config: AnalogConfig) -> LayerMapping:
         if config.mapping == "differential":
             pos, neg = np.maximum(q, 0.0), np.maximum(-q, 0.0)
             if S == 1:
-                planes.append(Plane("differential", pos, neg, Q, 0.0, factor / Q, label,
-                                    active))
+                planes.append(Plane("differential", pos, neg, Q, 0.0, factor / Q, label, active))
             else:
                 sp, b = _slices(pos, B - 1, S)
                 sn, _ = _slices(neg, B - 1, S)
                 for i in range(S):
-                    planes.append(Plane("differential", sp[i], sn[i], float(2 ** b - 1), 0.0,
-                                        factor * 2.0 ** (b * i) / Q, _join(label, f"slice{i}"),
-                                        active))
+                    planes.append(
+                        Plane(
+                            "differential",
+                            sp[i],
+                            sn[i],
+                            float(2**b - 1),
+                            0.0,
+                            factor * 2.0 ** (b * i) / Q,
+                            _join(label, f"slice{i}"),
+                            active,
+                        )
+                    )
         else:
             # offset 2**(B-1) (paper 1: 128 for 8 bits); analog weights: mid-range (1 of 2)
             off = 1.0 if B == 0 else float(2 ** (B - 1))
             u = q + off
             if S == 1:
-                vmax = 2.0 if B == 0 else float(2 ** B - 1)
+                vmax = 2.0 if B == 0 else float(2**B - 1)
                 planes.append(Plane("offset", u, None, vmax, off, factor / Q, label, active))
             else:
                 su, b = _slices(u, B, S)
                 so, _ = _slices(np.array([off]), B, S)
                 for i in range(S):
-                    planes.append(Plane("offset", su[i], None, float(2 ** b - 1), float(so[i][0]),
-                                        factor * 2.0 ** (b * i) / Q, _join(label, f"slice{i}"),
-                                        active))
+                    planes.append(
+                        Plane(
+                            "offset",
+                            su[i],
+                            None,
+                            float(2**b - 1),
+                            float(so[i][0]),
+                            factor * 2.0 ** (b * i) / Q,
+                            _join(label, f"slice{i}"),
+                            active,
+                        )
+                    )
     return LayerMapping(n_in, n_out, scale, planes, w_max, w_range_half)
 
 

@@ -111,8 +111,14 @@ class Model:
     (False, ['a', 'b', 'fc'])
     """
 
-    def __init__(self, layers: list[Layer | Node], input_shape: tuple[int, ...], classes: int,
-                 name: str = "model", meta: dict | None = None):
+    def __init__(
+        self,
+        layers: list[Layer | Node],
+        input_shape: tuple[int, ...],
+        classes: int,
+        name: str = "model",
+        meta: dict | None = None,
+    ):
         self.nodes = [e if isinstance(e, Node) else Node(e) for e in layers]
         if not self.nodes:
             raise ModelError(f"model {name!r} has no layers")
@@ -124,8 +130,10 @@ class Model:
         self._link()
         out = self.shapes()[self.output]
         if out != (self.classes,):
-            raise ShapeError(f"model {self.name!r}: the last layer gives per-sample shape {out}, "
-                             f"expected ({self.classes},) logits")
+            raise ShapeError(
+                f"model {self.name!r}: the last layer gives per-sample shape {out}, "
+                f"expected ({self.classes},) logits"
+            )
 
     @property
     def layers(self) -> list[Layer]:
@@ -163,8 +171,7 @@ class Model:
             if layer.name in seen:
                 raise ModelError(f"model {self.name!r}: duplicate layer name {layer.name!r}")
             if "/" in layer.name or layer.name == INPUT:
-                raise ModelError(f"layer name {layer.name!r} must not contain '/' nor be "
-                                 f"{INPUT!r}")
+                raise ModelError(f"layer name {layer.name!r} must not contain '/' nor be {INPUT!r}")
             seen.add(layer.name)
 
     def _link(self) -> None:
@@ -175,20 +182,24 @@ class Model:
             where = f"model {self.name!r}: node {n.output!r} ({type(n.layer).__name__})"
             for t in n.inputs:
                 if t not in known:
-                    raise ModelError(f"{where}: input {t!r} is neither {INPUT!r} nor an "
-                                     "earlier node's output",
-                                     hint="list nodes in topological order")
+                    raise ModelError(
+                        f"{where}: input {t!r} is neither {INPUT!r} nor an earlier node's output",
+                        hint="list nodes in topological order",
+                    )
             arity = n.layer.arity
             if (arity is None and not n.inputs) or (arity is not None and len(n.inputs) != arity):
-                raise ModelError(f"{where} takes {arity or 'one or more'} input(s), "
-                                 f"got {len(n.inputs)}")
+                raise ModelError(
+                    f"{where} takes {arity or 'one or more'} input(s), got {len(n.inputs)}"
+                )
             used.update(n.inputs)
             known.add(n.output)
             prev = n.output
         dead = [n.output for n in self.nodes[:-1] if n.output not in used]
         if dead:
-            raise ModelError(f"model {self.name!r}: the outputs of {dead[:5]} are never used",
-                             hint="every node except the last must feed another node")
+            raise ModelError(
+                f"model {self.name!r}: the outputs of {dead[:5]} are never used",
+                hint="every node except the last must feed another node",
+            )
 
     def shapes(self) -> dict[str, tuple[int, ...]]:
         """Per-sample shape of every tensor (``"input"`` and each node's output)."""
@@ -202,11 +213,13 @@ class Model:
         """Raise :class:`~xbar.errors.ModelError` naming the first layer without a backward pass."""
         for layer in iter_layers(self.layers):
             if not layer.supports_backward:
-                raise ModelError(f"model {self.name!r}: layer {layer.name!r} "
-                                 f"({type(layer).__name__}, {layer.config()}) cannot be trained",
-                                 hint="training supports Dense, Conv2D (groups 1), unpadded "
-                                      "square pools, ReLU, BatchNorm, Residual, Flatten, "
-                                      "activations, add/sub/mul, reshape, transpose, concat")
+                raise ModelError(
+                    f"model {self.name!r}: layer {layer.name!r} "
+                    f"({type(layer).__name__}, {layer.config()}) cannot be trained",
+                    hint="training supports Dense, Conv2D (groups 1), unpadded "
+                    "square pools, ReLU, BatchNorm, Residual, Flatten, "
+                    "activations, add/sub/mul, reshape, transpose, concat",
+                )
 
     # -- structure --------------------------------------------------------------------
     def all_layers(self) -> list[Layer]:
@@ -226,13 +239,15 @@ class Model:
 
     def parameters(self) -> dict[str, np.ndarray]:
         """Trainable arrays keyed ``"<layer>/<param>"`` (live references)."""
-        return {f"{la.name}/{k}": v for la in iter_layers(self.layers)
-                for k, v in la.params().items()}
+        return {
+            f"{la.name}/{k}": v for la in iter_layers(self.layers) for k, v in la.params().items()
+        }
 
     def gradients(self) -> dict[str, np.ndarray]:
         """Gradients from the last :meth:`backward`, keyed like :meth:`parameters`."""
-        return {f"{la.name}/{k}": la.grads[k] for la in iter_layers(self.layers)
-                for k in la.param_names}
+        return {
+            f"{la.name}/{k}": la.grads[k] for la in iter_layers(self.layers) for k in la.param_names
+        }
 
     def state(self) -> dict[str, np.ndarray]:
         """Copies of every saved array (parameters and buffers), keyed ``"<layer>/<name>"``."""
@@ -249,26 +264,41 @@ class Model:
     def config(self) -> dict:
         """JSON-serialisable architecture description."""
         seq = self.is_sequential
-        layers = [n.layer.config() if seq else {**n.layer.config(), "inputs": list(n.inputs)}
-                  for n in self.nodes]
-        cfg = {"format": FORMAT, "version": 1 if seq else FORMAT_VERSION, "name": self.name,
-               "layout": "NHWC", "input_shape": list(self.input_shape),
-               "classes": self.classes, "layers": layers}
+        layers = [
+            n.layer.config() if seq else {**n.layer.config(), "inputs": list(n.inputs)}
+            for n in self.nodes
+        ]
+        cfg = {
+            "format": FORMAT,
+            "version": 1 if seq else FORMAT_VERSION,
+            "name": self.name,
+            "layout": "NHWC",
+            "input_shape": list(self.input_shape),
+            "classes": self.classes,
+            "layers": layers,
+        }
         if self.meta:
             cfg["meta"] = self.meta
         return cfg
 
     def __repr__(self) -> str:
-        return (f"Model({self.name!r}, input_shape={self.input_shape}, classes={self.classes}, "
-                f"layers={len(self.all_layers())}, parameters={self.n_parameters()})")
+        return (
+            f"Model({self.name!r}, input_shape={self.input_shape}, classes={self.classes}, "
+            f"layers={len(self.all_layers())}, parameters={self.n_parameters()})"
+        )
 
     # -- copies -----------------------------------------------------------------------
     def copy(self) -> Model:
         """An independent deep copy (no shared arrays; forward caches are not copied)."""
         return _copy.deepcopy(self)
 
-    def with_params(self, params: dict[str, np.ndarray] | None = None, *,
-                    name: str | None = None, **by_layer: dict[str, np.ndarray]) -> Model:
+    def with_params(
+        self,
+        params: dict[str, np.ndarray] | None = None,
+        *,
+        name: str | None = None,
+        **by_layer: dict[str, np.ndarray],
+    ) -> Model:
         """A copy with some arrays replaced.
 
         Parameters
@@ -318,12 +348,13 @@ class Model:
 
         x = real_array(f"inputs of model {self.name!r}", x)
         if x.shape[1:] != self.input_shape:
-            raise ShapeError(f"model {self.name!r} expects inputs of shape (batch, "
-                             f"{', '.join(map(str, self.input_shape))}) (NHWC), got {x.shape}")
+            raise ShapeError(
+                f"model {self.name!r} expects inputs of shape (batch, "
+                f"{', '.join(map(str, self.input_shape))}) (NHWC), got {x.shape}"
+            )
         return x
 
-    def forward(self, x: np.ndarray, mvm: MVM | None = None, training: bool = False
-                ) -> np.ndarray:
+    def forward(self, x: np.ndarray, mvm: MVM | None = None, training: bool = False) -> np.ndarray:
         """Logits for a batch.
 
         Parameters
@@ -350,8 +381,9 @@ class Model:
                 left[t] = left.get(t, 0) + 1
         for n in self.nodes:
             args = [values[t] for t in n.inputs]
-            values[n.output] = n.layer.forward(args[0] if n.layer.arity == 1 else args,
-                                               training=training, mvm=mvm)
+            values[n.output] = n.layer.forward(
+                args[0] if n.layer.arity == 1 else args, training=training, mvm=mvm
+            )
             for t in n.inputs:  # free tensors nobody needs any more
                 left[t] -= 1
                 if left[t] == 0:
@@ -373,19 +405,19 @@ class Model:
                 grads[t] = grads[t] + g if t in grads else g
         return grads[INPUT]
 
-    def predict(self, x: np.ndarray, batch_size: int = 256, mvm: MVM | None = None
-                ) -> np.ndarray:
+    def predict(self, x: np.ndarray, batch_size: int = 256, mvm: MVM | None = None) -> np.ndarray:
         """Predicted class indices, shape ``(B,)``, computed in batches."""
         x = self._check_input(x)
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         out = np.empty(x.shape[0], dtype=np.int64)
         for s in range(0, x.shape[0], batch_size):
-            out[s:s + batch_size] = argmax(self.forward(x[s:s + batch_size], mvm=mvm))
+            out[s : s + batch_size] = argmax(self.forward(x[s : s + batch_size], mvm=mvm))
         return out
 
-    def accuracy(self, x: np.ndarray, y: np.ndarray, batch_size: int = 256,
-                 mvm: MVM | None = None) -> float:
+    def accuracy(
+        self, x: np.ndarray, y: np.ndarray, batch_size: int = 256, mvm: MVM | None = None
+    ) -> float:
         """Fraction of correctly classified samples."""
         return float(np.mean(self.predict(x, batch_size=batch_size, mvm=mvm) == np.asarray(y)))
 
@@ -415,8 +447,12 @@ class Model:
         for n in new.nodes:
             n.inputs = tuple(rename.get(t, t) for t in n.inputs)
             src = producer.get(n.inputs[0])
-            if (isinstance(n.layer, BatchNorm) and src is not None
-                    and isinstance(src.layer, Dense | Conv2D) and uses[src.output] == 1):
+            if (
+                isinstance(n.layer, BatchNorm)
+                and src is not None
+                and isinstance(src.layer, Dense | Conv2D)
+                and uses[src.output] == 1
+            ):
                 scale, shift = n.layer.scale_shift()
                 src.layer.W = src.layer.W * scale
                 src.layer.b = src.layer.b * scale + shift
@@ -452,18 +488,23 @@ def _layer_from_config(cfg: dict, where: str) -> Layer:
     kind = cfg["type"]
     cls = ALL_TYPES.get(kind)
     if cls is None:
-        raise ModelError(f"{where}: unknown layer type {kind!r}",
-                         hint="one of " + ", ".join(sorted(ALL_TYPES)))
+        raise ModelError(
+            f"{where}: unknown layer type {kind!r}", hint="one of " + ", ".join(sorted(ALL_TYPES))
+        )
     kw = {k: v for k, v in cfg.items() if k not in ("type", "inputs")}
     if isinstance(kw.get("name"), str):
         where = f"{where} (layer {kw['name']!r}, type {kind})"
     _check_layer_fields(cls, kw, where)
     if cls is Residual:
-        kw["body"] = [_layer_from_config(c, f"{where}.body[{i}]")
-                      for i, c in enumerate(kw.get("body") or [])]
+        kw["body"] = [
+            _layer_from_config(c, f"{where}.body[{i}]") for i, c in enumerate(kw.get("body") or [])
+        ]
         sc = kw.get("shortcut")
-        kw["shortcut"] = None if sc is None else [
-            _layer_from_config(c, f"{where}.shortcut[{i}]") for i, c in enumerate(sc)]
+        kw["shortcut"] = (
+            None
+            if sc is None
+            else [_layer_from_config(c, f"{where}.shortcut[{i}]") for i, c in enumerate(sc)]
+        )
     try:
         return cls(**kw)
     except XbarError as exc:
@@ -474,12 +515,19 @@ def _layer_from_config(cfg: dict, where: str) -> Layer:
     except MemoryError as exc:
         sizes = {k: v for k, v in kw.items() if isinstance(v, int) and not isinstance(v, bool)}
         big = max(sizes, key=sizes.get) if sizes else "a size field"
-        raise ModelError(f"{where}: the layer's arrays do not fit in memory ({exc}); is field "
-                         f"{big!r} = {sizes.get(big)} right?") from None
+        raise ModelError(
+            f"{where}: the layer's arrays do not fit in memory ({exc}); is field "
+            f"{big!r} = {sizes.get(big)} right?"
+        ) from None
 
 
-_FIELD_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "None": (type(None),),
-                "bool": (bool,)}
+_FIELD_TYPES = {
+    "int": (int,),
+    "float": (int, float),
+    "str": (str,),
+    "None": (type(None),),
+    "bool": (bool,),
+}
 
 
 def _check_layer_fields(cls: type, kw: dict, where: str) -> None:
@@ -493,8 +541,10 @@ def _check_layer_fields(cls: type, kw: dict, where: str) -> None:
         params.pop(n)
     for key in kw:
         if key not in params and not free:
-            raise ModelError(f"{where}: unknown field {key!r} for a {cls.__name__} layer",
-                             hint="fields: " + ", ".join(params))
+            raise ModelError(
+                f"{where}: unknown field {key!r} for a {cls.__name__} layer",
+                hint="fields: " + ", ".join(params),
+            )
     for name, p in params.items():
         if p.default is inspect.Parameter.empty and name not in kw:
             raise ModelError(f"{where}: field {name!r} is missing")
@@ -505,17 +555,24 @@ def _check_layer_fields(cls: type, kw: dict, where: str) -> None:
             continue  # arrays, lists of layers: checked by the layer itself
         value = kw[name]
         ok = any(isinstance(value, a) for a in allowed) and not (
-            isinstance(value, bool) and bool not in sum(allowed, ()))
+            isinstance(value, bool) and bool not in sum(allowed, ())
+        )
         if not ok:
             raise ModelError(f"{where}: field {name!r} = {value!r} must be {p.annotation}")
-        if isinstance(value, int | float) and not isinstance(value, bool) and not (
-                math.isfinite(value) and value >= 0):
-            raise ModelError(f"{where}: field {name!r} = {value!r} must be a finite number "
-                             ">= 0")
+        if (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and not (math.isfinite(value) and value >= 0)
+        ):
+            raise ModelError(f"{where}: field {name!r} = {value!r} must be a finite number >= 0")
 
 
-def model_from_config(cfg: dict, arrays: dict[str, np.ndarray] | None = None,
-                      source: str = "<config>", arrays_source: str | None = None) -> Model:
+def model_from_config(
+    cfg: dict,
+    arrays: dict[str, np.ndarray] | None = None,
+    source: str = "<config>",
+    arrays_source: str | None = None,
+) -> Model:
     """Build a model from its JSON description and (optionally) its arrays.
 
     ``source`` and ``arrays_source`` name where the description and the arrays came
@@ -524,41 +581,46 @@ def model_from_config(cfg: dict, arrays: dict[str, np.ndarray] | None = None,
     :class:`~xbar.errors.ShapeError` for layers whose shapes do not chain.
     """
     if not isinstance(cfg, dict) or cfg.get("format") != FORMAT:
-        raise ModelError(f"{source}: not a valid xbar model file: its 'format' field is not "
-                         f"{FORMAT!r}")
+        raise ModelError(
+            f"{source}: not a valid xbar model file: its 'format' field is not {FORMAT!r}"
+        )
     version = cfg.get("version", 1)
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ModelError(f"{source}: field 'version' must be a positive integer, got "
-                         f"{version!r}")
+        raise ModelError(f"{source}: field 'version' must be a positive integer, got {version!r}")
     if version > FORMAT_VERSION:
-        raise ModelError(f"{source}: model format version {version} is newer than this xbar "
-                         f"reads (version {FORMAT_VERSION})",
-                         hint="upgrade xbar, or save the model again with this version")
+        raise ModelError(
+            f"{source}: model format version {version} is newer than this xbar "
+            f"reads (version {FORMAT_VERSION})",
+            hint="upgrade xbar, or save the model again with this version",
+        )
     if cfg.get("layout", "NHWC") != "NHWC":
         raise ModelError(f"{source}: layout {cfg.get('layout')!r} unsupported (NHWC only)")
     if not isinstance(cfg.get("layers"), list):
         raise ModelError(f"{source}: field 'layers' must be a list of layer objects")
     shape = cfg.get("input_shape")
-    if not (isinstance(shape, list | tuple) and shape
-            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape)):
-        raise ModelError(f"{source}: field 'input_shape' must be a list of positive integers, "
-                         f"got {shape!r}")
+    if not (
+        isinstance(shape, list | tuple)
+        and shape
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape)
+    ):
+        raise ModelError(
+            f"{source}: field 'input_shape' must be a list of positive integers, got {shape!r}"
+        )
     classes = cfg.get("classes")
     if not (isinstance(classes, int) and not isinstance(classes, bool) and classes >= 1):
-        raise ModelError(f"{source}: field 'classes' must be a positive integer, "
-                         f"got {classes!r}")
+        raise ModelError(f"{source}: field 'classes' must be a positive integer, got {classes!r}")
     try:
         layers: list[Layer | Node] = []
         for i, c in enumerate(cfg["layers"]):
             layer = _layer_from_config(c, f"{source}: layers[{i}]")
             inputs = c.get("inputs")
-            if inputs is not None and not (isinstance(inputs, list)
-                                           and all(isinstance(t, str) for t in inputs)):
+            if inputs is not None and not (
+                isinstance(inputs, list) and all(isinstance(t, str) for t in inputs)
+            ):
                 raise ModelError(f"{source}: layers[{i}]: 'inputs' must be a list of names")
             layers.append(layer if inputs is None else Node(layer, tuple(inputs)))
         meta = cfg.get("meta") if isinstance(cfg.get("meta"), dict) else None
-        model = Model(layers, tuple(shape), classes, name=str(cfg.get("name", "model")),
-                      meta=meta)
+        model = Model(layers, tuple(shape), classes, name=str(cfg.get("name", "model")), meta=meta)
     except KeyError as exc:
         raise ModelError(f"{source}: missing field {exc.args[0]!r}") from None
     except XbarError as exc:
@@ -573,14 +635,18 @@ def model_from_config(cfg: dict, arrays: dict[str, np.ndarray] | None = None,
         missing = sorted(set(expected) - set(arrays))
         extra = sorted(set(arrays) - set(expected))
         if missing or extra:
-            raise ModelError(f"{where}: arrays do not match the architecture of {source}"
-                             + (f"; missing {missing[:5]}" if missing else "")
-                             + (f"; unexpected {extra[:5]}" if extra else ""))
+            raise ModelError(
+                f"{where}: arrays do not match the architecture of {source}"
+                + (f"; missing {missing[:5]}" if missing else "")
+                + (f"; unexpected {extra[:5]}" if extra else "")
+            )
         for key, old in expected.items():
             arr = np.asarray(arrays[key])
             if arr.shape != old.shape:
-                raise ModelError(f"{where}: array {key!r} has shape {arr.shape}, but the "
-                                 f"architecture in {source} needs {old.shape}")
+                raise ModelError(
+                    f"{where}: array {key!r} has shape {arr.shape}, but the "
+                    f"architecture in {source} needs {old.shape}"
+                )
             if arr.dtype.kind not in "biuf" or not np.isfinite(arr).all():
                 raise ModelError(f"{where}: array {key!r} must hold finite numbers")
         model = model.with_params(arrays)
@@ -647,9 +713,12 @@ def load_model(name_or_path: str | Path) -> Model:
     if not jpath.exists() or not npath.exists():
         from .zoo import available_models
 
-        raise ModelError(f"no model {name!r}: expected {jpath} and {npath}",
-                         hint="a shipped name (" + ", ".join(available_models())
-                         + ") or the path of a model saved by save_model")
+        raise ModelError(
+            f"no model {name!r}: expected {jpath} and {npath}",
+            hint="a shipped name ("
+            + ", ".join(available_models())
+            + ") or the path of a model saved by save_model",
+        )
     try:
         cfg = json.loads(jpath.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:

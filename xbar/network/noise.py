@@ -79,8 +79,9 @@ def weight_range_sigma(W: np.ndarray, sigma: float) -> float:
     return check_sigma(sigma) * weight_range(W)
 
 
-def draw_weight_noise(model: Model, sigma: float | dict[str, float], rng: np.random.Generator
-                      ) -> dict[str, np.ndarray]:
+def draw_weight_noise(
+    model: Model, sigma: float | dict[str, float], rng: np.random.Generator
+) -> dict[str, np.ndarray]:
     """One draw of the additive errors of every matmul layer's weights and bias.
 
     Parameters
@@ -106,8 +107,9 @@ def draw_weight_noise(model: Model, sigma: float | dict[str, float], rng: np.ran
     return out
 
 
-def perturb_model(model: Model, sigma: float | dict[str, float], rng: np.random.Generator,
-                  *, fold: bool = True) -> Model:
+def perturb_model(
+    model: Model, sigma: float | dict[str, float], rng: np.random.Generator, *, fold: bool = True
+) -> Model:
     """One simulated chip: a copy of ``model`` with paper 2's weight-range error applied.
 
     Parameters
@@ -136,13 +138,26 @@ def perturb_model(model: Model, sigma: float | dict[str, float], rng: np.random.
     return base
 
 
-def chip_accuracies(model: Model, x: np.ndarray, y: np.ndarray, sigma: float, chips: int = 20,
-                    seed: int = 0, batch_size: int = 512) -> np.ndarray:
+def chip_accuracies(
+    model: Model,
+    x: np.ndarray,
+    y: np.ndarray,
+    sigma: float,
+    chips: int = 20,
+    seed: int = 0,
+    batch_size: int = 512,
+) -> np.ndarray:
     """Digital accuracy of ``chips`` perturbed copies (chip k uses
     ``SeedSequence(seed).spawn(chips)[k]``), shape ``(chips,)``."""
     seqs = np.random.SeedSequence(seed).spawn(int(chips))
-    return np.array([perturb_model(model, sigma, np.random.default_rng(s)).accuracy(
-        x, y, batch_size=batch_size) for s in seqs])
+    return np.array(
+        [
+            perturb_model(model, sigma, np.random.default_rng(s)).accuracy(
+                x, y, batch_size=batch_size
+            )
+            for s in seqs
+        ]
+    )
 
 
 # ----------------------------------------------------------------------------------------
@@ -209,8 +224,10 @@ class AffineNoise:
         """One chip's ``(scale', shift')``: the shift noise is drawn first, then the scale's."""
         n_shift = rng.standard_normal(self.shift.shape)
         n_scale = rng.standard_normal(self.scale.shape)
-        return (self.scale + sigma * self.r_scale * n_scale,
-                self.shift + sigma * self.r_shift * n_shift)
+        return (
+            self.scale + sigma * self.r_scale * n_scale,
+            self.shift + sigma * self.r_shift * n_shift,
+        )
 
 
 @dataclass
@@ -222,8 +239,9 @@ class LayerNoise:
     bns: list[AffineNoise] = field(default_factory=list)
     b: np.ndarray | None = None  # the unfolded bias (needed to fold after perturbing)
 
-    def folded_affine(self, sigma: float, rng: np.random.Generator | None
-                      ) -> tuple[np.ndarray | float, np.ndarray | float]:
+    def folded_affine(
+        self, sigma: float, rng: np.random.Generator | None
+    ) -> tuple[np.ndarray | float, np.ndarray | float]:
         """Composite ``(scale, shift)`` of the folded batch-norms (perturbed when ``rng``)."""
         scale: np.ndarray | float = 1.0
         shift: np.ndarray | float = 0.0
@@ -274,13 +292,13 @@ def _fold_pairs(model: Model) -> tuple[dict[str, list[BatchNorm]], list[BatchNor
             if src is not None and isinstance(src.layer, Dense | Conv2D):
                 folded.setdefault(src.layer.name, []).append(n.layer)
                 rename[n.output] = src.output
-    unfolded = [la for la in model.all_layers()
-                if isinstance(la, BatchNorm) and la.name in kept]
+    unfolded = [la for la in model.all_layers() if isinstance(la, BatchNorm) and la.name in kept]
     return folded, unfolded
 
 
-def noise_plan(model: Model, rule: str = "match_range"
-               ) -> tuple[dict[str, LayerNoise], list[AffineNoise]]:
+def noise_plan(
+    model: Model, rule: str = "match_range"
+) -> tuple[dict[str, LayerNoise], list[AffineNoise]]:
     """Noise scales of every matmul layer and every batch-norm that cannot be folded.
 
     Parameters
@@ -299,8 +317,9 @@ def noise_plan(model: Model, rule: str = "match_range"
         Batch-norms that stay digital layers (empty for ``folded_layer``).
     """
     if rule not in RULES:
-        raise ConfigError(f"weight_range_rule={rule!r} is not known", hint="one of: "
-                          + ", ".join(RULES))
+        raise ConfigError(
+            f"weight_range_rule={rule!r} is not known", hint="one of: " + ", ".join(RULES)
+        )
     if rule == "folded_layer":
         out = {}
         for layer in model.fold_batchnorm().matmul_layers():
@@ -311,14 +330,20 @@ def noise_plan(model: Model, rule: str = "match_range"
     n_folded = sum(len(v) for v in folded.values())
     n_bn = sum(isinstance(la, BatchNorm) for la in model.all_layers())
     if n_folded + len(unfolded) != n_bn:
-        raise ConfigError(f"model {model.name!r}: cannot tell which batch-norm layers fold "
-                          "into which matmul layer", hint="use weight_range_rule='folded_layer'")
+        raise ConfigError(
+            f"model {model.name!r}: cannot tell which batch-norm layers fold "
+            "into which matmul layer",
+            hint="use weight_range_rule='folded_layer'",
+        )
     out = {}
     for layer in model.matmul_layers():
         r_w, r_b = match_range_scales(layer.W2d, layer.b)
-        out[layer.name] = LayerNoise(r_w, r_b, [bn_affine_noise(bn)
-                                                for bn in folded.get(layer.name, [])],
-                                     np.array(layer.b, dtype=float))
+        out[layer.name] = LayerNoise(
+            r_w,
+            r_b,
+            [bn_affine_noise(bn) for bn in folded.get(layer.name, [])],
+            np.array(layer.b, dtype=float),
+        )
     return out, [bn_affine_noise(bn) for bn in unfolded]
 
 
@@ -329,8 +354,9 @@ def set_affine(bn: BatchNorm, scale: np.ndarray, shift: np.ndarray) -> None:
     bn.beta = np.asarray(shift, dtype=float) + bn.running_mean * np.asarray(scale, dtype=float)
 
 
-def perturb_model_paper(model: Model, sigma: float, rng: np.random.Generator,
-                        rule: str = "match_range") -> Model:
+def perturb_model_paper(
+    model: Model, sigma: float, rng: np.random.Generator, rule: str = "match_range"
+) -> Model:
     """One chip of paper 2's model, digitally: an unfolded copy with every error applied.
 
     Follows the draw order of the module docstring, so the same generator state

@@ -102,8 +102,9 @@ def program_cells(G: np.ndarray, config: AnalogConfig, rng: np.random.Generator)
     return out
 
 
-def add_pair_difference(Gp: np.ndarray, Gn: np.ndarray | None, delta: np.ndarray
-                        ) -> tuple[np.ndarray, np.ndarray | None]:
+def add_pair_difference(
+    Gp: np.ndarray, Gn: np.ndarray | None, delta: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Add a difference error ``delta`` [S] to cell pairs (paper 2's per-weight error).
 
     A positive ``delta`` goes on the + cell, a negative one on the - cell, so both
@@ -135,8 +136,9 @@ class LayerErrors:
     cell_sigma: float
 
 
-def draw_weight_range(mapping, noise, b_folded: np.ndarray, config: AnalogConfig,
-                      rng: np.random.Generator) -> LayerErrors | None:
+def draw_weight_range(
+    mapping, noise, b_folded: np.ndarray, config: AnalogConfig, rng: np.random.Generator
+) -> LayerErrors | None:
     """Draw one chip's ``weight_range`` errors of one layer, in the conductance domain.
 
     Parameters
@@ -189,8 +191,9 @@ def draw_weight_range(mapping, noise, b_folded: np.ndarray, config: AnalogConfig
         if noise.bns:
             d = d + (dg * plane.value() / plane.vmax) * (gain - 1.0)
         deltas.append(d)
-    return LayerErrors(deltas, np.asarray(bias_delta, dtype=float),
-                       float(unit * np.mean(np.abs(s_new))))
+    return LayerErrors(
+        deltas, np.asarray(bias_delta, dtype=float), float(unit * np.mean(np.abs(s_new)))
+    )
 
 
 def apply_stuck(G: np.ndarray, config: AnalogConfig, rng: np.random.Generator) -> np.ndarray:
@@ -212,8 +215,9 @@ def apply_drift(G: np.ndarray, config: AnalogConfig) -> np.ndarray:
     return G * (config.drift_time / config.drift_t0) ** (-config.drift_nu)
 
 
-def read_noise(V: np.ndarray, G: np.ndarray, config: AnalogConfig,
-               rng: np.random.Generator) -> np.ndarray | None:
+def read_noise(
+    V: np.ndarray, G: np.ndarray, config: AnalogConfig, rng: np.random.Generator
+) -> np.ndarray | None:
     """Current noise [A] of one read of every input row vector (K x N), or None when off.
 
     Parameters

@@ -72,10 +72,10 @@ class _Writer:
         self.inits.append(self.onnx.numpy_helper.from_array(arr, name))
         return name
 
-    def node(self, op: str, inputs: list[str], output: str, name: str | None = None,
-             **attrs) -> str:
-        self.nodes.append(self.helper.make_node(op, inputs, [output], name=name or output,
-                                                **attrs))
+    def node(
+        self, op: str, inputs: list[str], output: str, name: str | None = None, **attrs
+    ) -> str:
+        self.nodes.append(self.helper.make_node(op, inputs, [output], name=name or output, **attrs))
         return output
 
     def nhwc(self, x: str) -> str:
@@ -100,37 +100,64 @@ def _write_layer(w: _Writer, layer: Layer, xs: list[str], out: str, rank: int) -
         W = w.const(n + ".W", layer.W.transpose(3, 2, 0, 1))
         b = w.const(n + ".b", layer.b)
         t, l, bo, r = layer.pads
-        w.node("Conv", [x, W, b], out, name=n, kernel_shape=[layer.kh, layer.kw],
-               strides=list(layer.strides), pads=[t, l, bo, r],
-               dilations=list(layer.dilations), group=layer.groups)
+        w.node(
+            "Conv",
+            [x, W, b],
+            out,
+            name=n,
+            kernel_shape=[layer.kh, layer.kw],
+            strides=list(layer.strides),
+            pads=[t, l, bo, r],
+            dilations=list(layer.dilations),
+            group=layer.groups,
+        )
     elif isinstance(layer, Dense):
         if w.rank[x] == 1:
-            w.node("Gemm", [x, w.const(n + ".W", layer.W.T), w.const(n + ".b", layer.b)], out,
-                   name=n, transB=1)
+            w.node(
+                "Gemm",
+                [x, w.const(n + ".W", layer.W.T), w.const(n + ".b", layer.b)],
+                out,
+                name=n,
+                transB=1,
+            )
         else:
             y = w.node("MatMul", [w.nhwc(x), w.const(n + ".W", layer.W)], w.name(n + ".mm"))
             y = w.node("Add", [y, w.const(n + ".b", layer.b)], w.name(n + ".add"))
             w.finish(y, out, rank, nhwc=True)
     elif isinstance(layer, BatchNorm):
         if w.rank[x] not in (1, 3):
-            raise ModelError(f"save_onnx: BatchNorm {n!r} on per-sample rank {w.rank[x]} "
-                             "cannot be written")
-        w.node("BatchNormalization", [x] + [w.const(f"{n}.{k}", getattr(layer, k)) for k in
-                                            ("gamma", "beta", "running_mean", "running_var")],
-               out, name=n, epsilon=layer.eps)
+            raise ModelError(
+                f"save_onnx: BatchNorm {n!r} on per-sample rank {w.rank[x]} cannot be written"
+            )
+        w.node(
+            "BatchNormalization",
+            [x]
+            + [
+                w.const(f"{n}.{k}", getattr(layer, k))
+                for k in ("gamma", "beta", "running_mean", "running_var")
+            ],
+            out,
+            name=n,
+            epsilon=layer.eps,
+        )
     elif isinstance(layer, ReLU):
         w.node("Relu", [x], out, name=n)
     elif isinstance(layer, Activation):
         _write_activation(w, layer, x, out)
     elif isinstance(layer, MaxPool2D | AvgPool2D):
-        attrs = dict(kernel_shape=[layer.kh, layer.kw], strides=list(layer.strides),
-                     pads=list(layer.pads), ceil_mode=int(layer.ceil_mode))
+        attrs = dict(
+            kernel_shape=[layer.kh, layer.kw],
+            strides=list(layer.strides),
+            pads=list(layer.pads),
+            ceil_mode=int(layer.ceil_mode),
+        )
         if layer.dilations != (1, 1):
             attrs["dilations"] = list(layer.dilations)
         if isinstance(layer, AvgPool2D):
             attrs["count_include_pad"] = int(layer.count_include_pad)
-        w.node("MaxPool" if isinstance(layer, MaxPool2D) else "AveragePool", [x], out,
-               name=n, **attrs)
+        w.node(
+            "MaxPool" if isinstance(layer, MaxPool2D) else "AveragePool", [x], out, name=n, **attrs
+        )
     elif isinstance(layer, GlobalAvgPool):
         if layer.keepdims:
             w.node("GlobalAveragePool", [x], out, name=n)
@@ -139,8 +166,11 @@ def _write_layer(w: _Writer, layer: Layer, xs: list[str], out: str, rank: int) -
             w.node("Flatten", [y], out, name=n, axis=1)
     elif isinstance(layer, Flatten | Reshape):
         shape = (-1,) if isinstance(layer, Flatten) else layer.shape
-        y = w.node("Reshape", [w.nhwc(x), w.const(n + ".shape", [0, *shape], np.int64)],
-                   w.name(n + ".reshape"))
+        y = w.node(
+            "Reshape",
+            [w.nhwc(x), w.const(n + ".shape", [0, *shape], np.int64)],
+            w.name(n + ".reshape"),
+        )
         w.finish(y, out, rank, nhwc=True)
     else:
         _write_other(w, layer, xs, out, rank)
@@ -149,8 +179,11 @@ def _write_layer(w: _Writer, layer: Layer, xs: list[str], out: str, rank: int) -
 def _write_activation(w: _Writer, layer: Activation, x: str, out: str) -> None:
     n, f = layer.name, layer.function
     if f == "clip":
-        ins = [x, w.const(n + ".min", layer.low if np.isfinite(layer.low) else -np.inf),
-               w.const(n + ".max", layer.high if np.isfinite(layer.high) else np.inf)]
+        ins = [
+            x,
+            w.const(n + ".min", layer.low if np.isfinite(layer.low) else -np.inf),
+            w.const(n + ".max", layer.high if np.isfinite(layer.high) else np.inf),
+        ]
         w.node("Clip", ins, out, name=n)
     elif f == "leaky_relu":
         w.node("LeakyRelu", [x], out, name=n, alpha=layer.alpha)
@@ -164,8 +197,13 @@ def _write_activation(w: _Writer, layer: Activation, x: str, out: str) -> None:
             raise ModelError(f"save_onnx: GELU {n!r} needs opset 20 or later")
         w.node("Gelu", [x], out, name=n, approximate="tanh" if layer.beta else "none")
     else:
-        op = {"sigmoid": "Sigmoid", "hard_swish": "HardSwish", "tanh": "Tanh", "erf": "Erf",
-              "softplus": "Softplus"}[f]
+        op = {
+            "sigmoid": "Sigmoid",
+            "hard_swish": "HardSwish",
+            "tanh": "Tanh",
+            "erf": "Erf",
+            "softplus": "Softplus",
+        }[f]
         w.node(op, [x], out, name=n)
 
 
@@ -207,30 +245,52 @@ def _write_other(w: _Writer, layer: Layer, xs: list[str], out: str, rank: int) -
         w.node("Pad", ins, out, name=n, mode=layer.mode)
     elif isinstance(layer, Slice):
         starts = [0] + [a for a, _, _ in layer.slices]
-        ends = [2 ** 62] + [(2 ** 62 if c > 0 else -(2 ** 62)) if b is None else b
-                            for _, b, c in layer.slices]
+        ends = [2**62] + [
+            (2**62 if c > 0 else -(2**62)) if b is None else b for _, b, c in layer.slices
+        ]
         steps = [1] + [c for _, _, c in layer.slices]
-        y = w.node("Slice", [w.nhwc(x), *(w.const(f"{n}.{k}", v, np.int64) for k, v in
-                                          (("starts", starts), ("ends", ends),
-                                           ("axes", list(range(len(starts)))),
-                                           ("steps", steps)))], w.name(n + ".slice"))
+        y = w.node(
+            "Slice",
+            [
+                w.nhwc(x),
+                *(
+                    w.const(f"{n}.{k}", v, np.int64)
+                    for k, v in (
+                        ("starts", starts),
+                        ("ends", ends),
+                        ("axes", list(range(len(starts)))),
+                        ("steps", steps),
+                    )
+                ),
+            ],
+            w.name(n + ".slice"),
+        )
         w.finish(y, out, rank, nhwc=True)
     elif isinstance(layer, Transpose):
-        y = w.node("Transpose", [w.nhwc(x)], w.name(n + ".t"),
-                   perm=[0, *(p + 1 for p in layer.perm)])
+        y = w.node(
+            "Transpose", [w.nhwc(x)], w.name(n + ".t"), perm=[0, *(p + 1 for p in layer.perm)]
+        )
         w.finish(y, out, rank, nhwc=True)
     elif isinstance(layer, ReduceMean):
         axes = [a + 1 for a in layer.axes]
         if w.opset >= 18:
-            y = w.node("ReduceMean", [w.nhwc(x), w.const(n + ".axes", axes, np.int64)],
-                       w.name(n + ".mean"), keepdims=int(layer.keepdims))
+            y = w.node(
+                "ReduceMean",
+                [w.nhwc(x), w.const(n + ".axes", axes, np.int64)],
+                w.name(n + ".mean"),
+                keepdims=int(layer.keepdims),
+            )
         else:
-            y = w.node("ReduceMean", [w.nhwc(x)], w.name(n + ".mean"), axes=axes,
-                       keepdims=int(layer.keepdims))
+            y = w.node(
+                "ReduceMean",
+                [w.nhwc(x)],
+                w.name(n + ".mean"),
+                axes=axes,
+                keepdims=int(layer.keepdims),
+            )
         w.finish(y, out, rank, nhwc=True)
     else:
-        raise ModelError(f"save_onnx: layer {n!r} of type {type(layer).__name__} has no "
-                         "ONNX form")
+        raise ModelError(f"save_onnx: layer {n!r} of type {type(layer).__name__} has no ONNX form")
 
 
 def _write_chain(w: _Writer, layers: list[Layer], x: str, shape: tuple[int, ...]) -> str:
@@ -270,12 +330,15 @@ def to_onnx(model: Model, *, opset: int = 17):
         ishape = [ishape[2], ishape[0], ishape[1]]
     f32 = onnx.TensorProto.FLOAT
     graph = helper.make_graph(
-        w.nodes, model.name,
+        w.nodes,
+        model.name,
         [helper.make_tensor_value_info(INPUT, f32, ["batch", *ishape])],
         [helper.make_tensor_value_info(model.output, f32, ["batch", model.classes])],
-        initializer=w.inits)
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", int(opset))],
-                              producer_name="xbar")
+        initializer=w.inits,
+    )
+    proto = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", int(opset))], producer_name="xbar"
+    )
     proto.ir_version = min(proto.ir_version, 8 if opset <= 17 else 9)
     onnx.checker.check_model(proto)
     return proto

@@ -72,37 +72,88 @@ SUPPORTED_OPS: dict[str, tuple[str, ...]] = {
     "Conv": ("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"),
     "Gemm": ("alpha", "beta", "transA", "transB"),
     "MatMul": (),
-    "Add": (), "Sub": (), "Mul": (), "Div": (),
+    "Add": (),
+    "Sub": (),
+    "Mul": (),
+    "Div": (),
     "BatchNormalization": ("epsilon", "momentum", "training_mode", "spatial"),
-    "Relu": (), "Clip": ("min", "max"), "LeakyRelu": ("alpha",), "Sigmoid": (),
-    "HardSigmoid": ("alpha", "beta"), "HardSwish": (), "Tanh": (), "Erf": (),
-    "Gelu": ("approximate",), "Elu": ("alpha",), "Selu": ("alpha", "gamma"), "Softplus": (),
+    "Relu": (),
+    "Clip": ("min", "max"),
+    "LeakyRelu": ("alpha",),
+    "Sigmoid": (),
+    "HardSigmoid": ("alpha", "beta"),
+    "HardSwish": (),
+    "Tanh": (),
+    "Erf": (),
+    "Gelu": ("approximate",),
+    "Elu": ("alpha",),
+    "Selu": ("alpha", "gamma"),
+    "Softplus": (),
     "PRelu": (),
-    "MaxPool": ("auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order",
-                "strides"),
-    "AveragePool": ("auto_pad", "ceil_mode", "count_include_pad", "dilations", "kernel_shape",
-                    "pads", "strides"),
-    "GlobalAveragePool": (), "GlobalMaxPool": (), "Flatten": ("axis",),
-    "Reshape": ("allowzero",), "Squeeze": ("axes",), "Unsqueeze": ("axes",),
-    "Transpose": ("perm",), "Concat": ("axis",), "Split": ("axis", "split", "num_outputs"),
+    "MaxPool": (
+        "auto_pad",
+        "ceil_mode",
+        "dilations",
+        "kernel_shape",
+        "pads",
+        "storage_order",
+        "strides",
+    ),
+    "AveragePool": (
+        "auto_pad",
+        "ceil_mode",
+        "count_include_pad",
+        "dilations",
+        "kernel_shape",
+        "pads",
+        "strides",
+    ),
+    "GlobalAveragePool": (),
+    "GlobalMaxPool": (),
+    "Flatten": ("axis",),
+    "Reshape": ("allowzero",),
+    "Squeeze": ("axes",),
+    "Unsqueeze": ("axes",),
+    "Transpose": ("perm",),
+    "Concat": ("axis",),
+    "Split": ("axis", "split", "num_outputs"),
     "Pad": ("mode", "pads", "value"),
-    "Softmax": ("axis",), "LogSoftmax": ("axis",), "ReduceMean": ("axes", "keepdims",
-                                                                  "noop_with_empty_axes"),
-    "Identity": (), "Dropout": ("ratio", "seed"), "Constant": (
-        "value", "value_float", "value_floats", "value_int", "value_ints"),
-    "Cast": ("to", "saturate", "round_mode"), "Shape": ("start", "end"), "Gather": ("axis",),
-    "Slice": (), "Neg": (), "Sqrt": (), "ReduceProd": ("axes", "keepdims",
-                                                       "noop_with_empty_axes"),
-    "ConstantOfShape": ("value",), "Equal": (), "Where": (), "Expand": (), "Greater": (),
+    "Softmax": ("axis",),
+    "LogSoftmax": ("axis",),
+    "ReduceMean": ("axes", "keepdims", "noop_with_empty_axes"),
+    "Identity": (),
+    "Dropout": ("ratio", "seed"),
+    "Constant": ("value", "value_float", "value_floats", "value_int", "value_ints"),
+    "Cast": ("to", "saturate", "round_mode"),
+    "Shape": ("start", "end"),
+    "Gather": ("axis",),
+    "Slice": (),
+    "Neg": (),
+    "Sqrt": (),
+    "ReduceProd": ("axes", "keepdims", "noop_with_empty_axes"),
+    "ConstantOfShape": ("value",),
+    "Equal": (),
+    "Where": (),
+    "Expand": (),
+    "Greater": (),
     "Less": (),
 }
 
 #: ops that only ever compute constants here (shape arithmetic, weight preprocessing)
-_CONST_ONLY = ("Cast", "Shape", "Gather", "Neg", "Sqrt", "ReduceProd",
-               "ConstantOfShape", "Equal", "Expand")
+_CONST_ONLY = (
+    "Cast",
+    "Shape",
+    "Gather",
+    "Neg",
+    "Sqrt",
+    "ReduceProd",
+    "ConstantOfShape",
+    "Equal",
+    "Expand",
+)
 
 #: the batch size inside folded shape tensors (a marker; it never reaches arithmetic)
-_BATCH = -(2 ** 61) + 12345
+_BATCH = -(2**61) + 12345
 
 _NHWC = (0, 2, 3, 1)
 
@@ -112,8 +163,10 @@ def require_onnx():
     try:
         import onnx
     except ImportError:
-        raise ModelError("reading and writing ONNX files needs the 'onnx' package",
-                         hint='pip install "xbar[onnx]" (or pip install onnx)') from None
+        raise ModelError(
+            "reading and writing ONNX files needs the 'onnx' package",
+            hint='pip install "xbar[onnx]" (or pip install onnx)',
+        ) from None
     return onnx
 
 
@@ -160,10 +213,12 @@ class _Importer:
     # -- errors and names ---------------------------------------------------------------
     def fail(self, what: str, hint: str | None = None) -> ModelError:
         n = self.node
-        where = (f"{self.source}: node {n.name or '(unnamed)'!r} (op {n.op_type})" if n
-                 else self.source)
-        return ModelError(f"{where}: {what}",
-                          hint=hint or "supported ops: " + ", ".join(sorted(SUPPORTED_OPS)))
+        where = (
+            f"{self.source}: node {n.name or '(unnamed)'!r} (op {n.op_type})" if n else self.source
+        )
+        return ModelError(
+            f"{where}: {what}", hint=hint or "supported ops: " + ", ".join(sorted(SUPPORTED_OPS))
+        )
 
     def fresh(self, base: str) -> str:
         base = re.sub(r"[^A-Za-z0-9_.\-]+", ".", base.strip("/")).strip(".") or "node"
@@ -186,9 +241,11 @@ class _Importer:
         allowed = SUPPORTED_OPS[self.node.op_type]
         for a in self.node.attribute:
             if a.name not in allowed:
-                raise self.fail(f"attribute {a.name!r} is not supported",
-                                hint=f"{self.node.op_type} supports attributes "
-                                     f"{', '.join(allowed) or '(none)'}")
+                raise self.fail(
+                    f"attribute {a.name!r} is not supported",
+                    hint=f"{self.node.op_type} supports attributes "
+                    f"{', '.join(allowed) or '(none)'}",
+                )
             out[a.name] = helper.get_attribute_value(a)
         return out
 
@@ -201,15 +258,16 @@ class _Importer:
         if ins[i] not in self.consts:
             if optional is None:
                 return None
-            raise self.fail(f"input {i} ({ins[i]!r}) must be a constant (an initializer or a "
-                            "folded constant), but it depends on the network input")
+            raise self.fail(
+                f"input {i} ({ins[i]!r}) must be a constant (an initializer or a "
+                "folded constant), but it depends on the network input"
+            )
         return self.consts[ins[i]]
 
     def dyn(self, i: int) -> _Tensor:
         name = self.node.input[i]
         if name not in self.tensors:
-            raise self.fail(f"input {i} ({name!r}) is not a tensor computed from the network "
-                            "input")
+            raise self.fail(f"input {i} ({name!r}) is not a tensor computed from the network input")
         return self.tensors[name]
 
     def is_const(self, i: int) -> bool:
@@ -234,8 +292,10 @@ class _Importer:
     def check_outputs(self, used: int = 1) -> None:
         for extra in self.node.output[used:]:
             if extra and extra in self.needed:
-                raise self.fail(f"output {extra!r} is used, but only the first output of "
-                                f"{self.node.op_type} is supported")
+                raise self.fail(
+                    f"output {extra!r} is used, but only the first output of "
+                    f"{self.node.op_type} is supported"
+                )
 
     # -- driver -------------------------------------------------------------------------
     def run(self, name: str) -> Model:
@@ -255,14 +315,21 @@ class _Importer:
         self.node = None
         out = self.tensors.get(outputs[0])
         if out is None:
-            raise self.fail(f"the graph output {outputs[0]!r} does not depend on the input "
-                            f"{inp!r}")
+            raise self.fail(f"the graph output {outputs[0]!r} does not depend on the input {inp!r}")
         if len(out.shape) != 1:
-            raise self.fail(f"the graph output {outputs[0]!r} has per-sample shape {out.shape}, "
-                            "expected (classes,) logits")
+            raise self.fail(
+                f"the graph output {outputs[0]!r} has per-sample shape {out.shape}, "
+                "expected (classes,) logits"
+            )
         shape = self.tensors[inp].internal_shape
-        meta = {"source": "onnx", "file": Path(self.source).name, "opset": self.opset,
-                "onnx_input": inp, "onnx_output": outputs[0], "input_layout": self.layout}
+        meta = {
+            "source": "onnx",
+            "file": Path(self.source).name,
+            "opset": self.opset,
+            "onnx_input": inp,
+            "onnx_output": outputs[0],
+            "input_layout": self.layout,
+        }
         nodes = self.prune(out.name)
         if not nodes:
             raise self.fail("the graph computes nothing from its input")
@@ -300,15 +367,18 @@ class _Importer:
         try:
             return np.asarray(self.to_array(tensor))
         except Exception as exc:  # noqa: BLE001 - external data missing, bad types
-            raise ModelError(f"{self.source}: cannot read initializer {tensor.name!r}: {exc}",
-                             hint="external-data files must sit next to the .onnx file"
-                             ) from None
+            raise ModelError(
+                f"{self.source}: cannot read initializer {tensor.name!r}: {exc}",
+                hint="external-data files must sit next to the .onnx file",
+            ) from None
 
     def graph_input(self) -> str:
         real = [i for i in self.graph.input if i.name not in self.consts]
         if len(real) != 1:
-            raise self.fail(f"the graph has {len(real)} non-constant inputs "
-                            f"({[i.name for i in real]}), expected one image/feature input")
+            raise self.fail(
+                f"the graph has {len(real)} non-constant inputs "
+                f"({[i.name for i in real]}), expected one image/feature input"
+            )
         inp = real[0]
         tt = inp.type.tensor_type
         if not tt.HasField("shape"):
@@ -320,9 +390,11 @@ class _Importer:
             elif k == 0:
                 dims.append(None)
             else:
-                raise self.fail(f"input {inp.name!r} has a dynamic dimension {k} "
-                                f"({d.dim_param or '?'}); only the batch axis may be dynamic",
-                                hint="export with a fixed image size")
+                raise self.fail(
+                    f"input {inp.name!r} has a dynamic dimension {k} "
+                    f"({d.dim_param or '?'}); only the batch axis may be dynamic",
+                    hint="export with a fixed image size",
+                )
         if len(dims) < 2:
             raise self.fail(f"input {inp.name!r} has shape {dims}; expected (batch, ...)")
         self.static_batch = dims[0]
@@ -331,9 +403,15 @@ class _Importer:
         if layout is None:
             layout = "NCHW" if len(dims) == 4 else "flat"
             consumers = [n for n in self.graph.node if inp.name in n.input]
-            if len(dims) == 4 and consumers and all(
-                    n.op_type == "Transpose" and [a.ints for a in n.attribute if a.name == "perm"]
-                    == [[0, 3, 1, 2]] for n in consumers):
+            if (
+                len(dims) == 4
+                and consumers
+                and all(
+                    n.op_type == "Transpose"
+                    and [a.ints for a in n.attribute if a.name == "perm"] == [[0, 3, 1, 2]]
+                    for n in consumers
+                )
+            ):
                 layout = "NHWC"
         if layout not in ("NCHW", "NHWC", "flat"):
             raise ModelError(f"input_layout {layout!r}: expected 'NCHW', 'NHWC' or None")
@@ -345,9 +423,15 @@ class _Importer:
     def convert(self) -> None:
         op = self.node.op_type
         if self.node.domain not in ("", "ai.onnx") or op not in SUPPORTED_OPS:
-            raise self.fail(f"op {op!r}" + (f" of domain {self.node.domain!r}"
-                                             if self.node.domain not in ("", "ai.onnx") else "")
-                            + " is not supported")
+            raise self.fail(
+                f"op {op!r}"
+                + (
+                    f" of domain {self.node.domain!r}"
+                    if self.node.domain not in ("", "ai.onnx")
+                    else ""
+                )
+                + " is not supported"
+            )
         attrs = self.attrs()
         ins = [i for i in self.node.input if i]
         if op == "Constant":
@@ -357,7 +441,7 @@ class _Importer:
             t = self.dyn(0) if self.node.input[0] in self.tensors else None
             if t is not None:
                 full = np.array([_BATCH, *t.shape], dtype=np.int64)
-                self.consts[self.node.output[0]] = full[attrs.get("start", 0):attrs.get("end")]
+                self.consts[self.node.output[0]] = full[attrs.get("start", 0) : attrs.get("end")]
                 return
         if all(i in self.consts for i in ins):
             self.consts[self.node.output[0]] = self.fold(op, attrs)
@@ -370,8 +454,9 @@ class _Importer:
                 zero = np.zeros((1,) * t.rank)
                 layer = ConstOp("not_equal", zero.shape, zero, name=self.name_for("to_bool"))
                 return self.out(self.emit(layer, [t.name]), t.shape, t.perm)
-            raise self.fail(f"{op} is only supported on constants (here its input depends on "
-                            "the network input)")
+            raise self.fail(
+                f"{op} is only supported on constants (here its input depends on the network input)"
+            )
         getattr(self, "op_" + op)(attrs)
 
     def alias(self, attrs=None) -> None:
@@ -385,8 +470,12 @@ class _Importer:
     def constant_value(self, attrs: dict) -> np.ndarray:
         if "value" in attrs:
             return np.asarray(self.to_array(attrs["value"]))
-        for key, dtype in (("value_float", np.float32), ("value_floats", np.float32),
-                           ("value_int", np.int64), ("value_ints", np.int64)):
+        for key, dtype in (
+            ("value_float", np.float32),
+            ("value_floats", np.float32),
+            ("value_int", np.int64),
+            ("value_ints", np.int64),
+        ):
             if key in attrs:
                 return np.asarray(attrs[key], dtype=dtype)
         raise self.fail("Constant without a supported value attribute")
@@ -395,8 +484,9 @@ class _Importer:
     def spatial(self, attrs: dict, t: _Tensor, kernel: tuple[int, int], what: str):
         """Strides, (top, left, bottom, right) pads and dilations of a 2-D window op."""
         if t.rank != 4:
-            raise self.fail(f"{what} on a rank-{t.rank} tensor; only 2-D images (N, C, H, W) "
-                            "are supported")
+            raise self.fail(
+                f"{what} on a rank-{t.rank} tensor; only 2-D images (N, C, H, W) are supported"
+            )
         strides = tuple(attrs.get("strides", (1, 1)))
         dil = tuple(attrs.get("dilations", (1, 1)))
         auto = attrs.get("auto_pad", b"NOTSET")
@@ -434,12 +524,22 @@ class _Importer:
         C = t.shape[0]
         if cig * group != C:
             raise self.fail(f"weight expects {cig * group} input channels, input has {C}")
-        layer = Conv2D(C, M, (kh, kw), strides, pads, W=W.transpose(2, 3, 1, 0),
-                       b=None if b is None else b.astype(float).reshape(M),
-                       name=self.fresh(self.node.name or "conv"), groups=group, dilation=dil)
+        layer = Conv2D(
+            C,
+            M,
+            (kh, kw),
+            strides,
+            pads,
+            W=W.transpose(2, 3, 1, 0),
+            b=None if b is None else b.astype(float).reshape(M),
+            name=self.fresh(self.node.name or "conv"),
+            groups=group,
+            dilation=dil,
+        )
         x = self.as_perm(t, _NHWC)
-        OH, OW, _ = layer.output_shape(t.internal_shape if t.perm == _NHWC
-                                       else (t.shape[1], t.shape[2], C))
+        OH, OW, _ = layer.output_shape(
+            t.internal_shape if t.perm == _NHWC else (t.shape[1], t.shape[2], C)
+        )
         self.out(self.emit(layer, [x]), (M, OH, OW), _NHWC)
 
     def dense(self, t: _Tensor, W: np.ndarray, b: np.ndarray | None) -> None:
@@ -447,14 +547,21 @@ class _Importer:
         if t.shape[-1] != K:
             raise self.fail(f"weight has {K} rows, input has {t.shape[-1]} features")
         x = self.as_perm(t, _ident(t.rank))
-        layer = Dense(K, N, W=W, b=None if b is None else b,
-                      name=self.fresh(self.node.name or self.node.op_type.lower()))
+        layer = Dense(
+            K,
+            N,
+            W=W,
+            b=None if b is None else b,
+            name=self.fresh(self.node.name or self.node.op_type.lower()),
+        )
         self.out(self.emit(layer, [x]), (*t.shape[:-1], N), _ident(t.rank))
 
     def op_Gemm(self, attrs):
         if not self.is_const(1) or self.is_const(0):
-            raise self.fail("only Gemm(x, constant B[, constant C]) is supported (the weight "
-                            "must be the second input)")
+            raise self.fail(
+                "only Gemm(x, constant B[, constant C]) is supported (the weight "
+                "must be the second input)"
+            )
         if attrs.get("transA", 0):
             raise self.fail("transA=1 would put the batch on the second axis; not supported")
         t = self.dyn(0)
@@ -467,15 +574,18 @@ class _Importer:
         if C is not None:
             C = float(attrs.get("beta", 1.0)) * C.astype(float)
             if C.ndim == 2 and C.shape[0] != 1 or C.size not in (1, W.shape[1]):
-                raise self.fail(f"bias C of shape {C.shape} depends on the batch row; "
-                                f"expected ({W.shape[1]},), (1, {W.shape[1]}) or a scalar")
+                raise self.fail(
+                    f"bias C of shape {C.shape} depends on the batch row; "
+                    f"expected ({W.shape[1]},), (1, {W.shape[1]}) or a scalar"
+                )
             b = np.broadcast_to(C.reshape(-1), (W.shape[1],)).copy()
         self.dense(t, W, b)
 
     def op_MatMul(self, attrs):
         if self.is_const(0) or not self.is_const(1):
-            raise self.fail("only MatMul(x, constant W) is supported (a constant weight as "
-                            "the second input)")
+            raise self.fail(
+                "only MatMul(x, constant W) is supported (a constant weight as the second input)"
+            )
         W = self.const(1).astype(float)
         if W.ndim != 2:
             raise self.fail(f"weight of rank {W.ndim}; expected a matrix")
@@ -498,18 +608,21 @@ class _Importer:
             try:
                 np.broadcast_shapes((1, *t.shape), c.shape)
             except ValueError:
-                raise self.fail(f"constant of shape {c.shape} does not broadcast against "
-                                f"the input (per-sample shape {t.shape})") from None
+                raise self.fail(
+                    f"constant of shape {c.shape} does not broadcast against "
+                    f"the input (per-sample shape {t.shape})"
+                ) from None
             c = c.transpose(t.perm)
-            layer = ConstOp(op, c.shape, c, reverse=ci == 0,
-                            name=self.fresh(self.node.name or op))
+            layer = ConstOp(op, c.shape, c, reverse=ci == 0, name=self.fresh(self.node.name or op))
             shape = np.broadcast_shapes((1, *t.shape), c.transpose(np.argsort(t.perm)).shape)
             self.out(self.emit(layer, [t.name]), shape[1:], t.perm)
             return
         a, b = self.dyn(0), self.dyn(1)
         if a.rank != b.rank:
-            raise self.fail(f"inputs of ranks {a.rank} and {b.rank}; both must have the same "
-                            "rank (the batch axis comes first)")
+            raise self.fail(
+                f"inputs of ranks {a.rank} and {b.rank}; both must have the same "
+                "rank (the batch axis comes first)"
+            )
         try:
             shape = np.broadcast_shapes(a.shape, b.shape)
         except ValueError:
@@ -521,16 +634,19 @@ class _Importer:
 
     def op_Where(self, attrs):
         if any(self.is_const(i) for i in range(3)):
-            raise self.fail("Where with a constant condition or branch is only supported when "
-                            "all three inputs are constants")
+            raise self.fail(
+                "Where with a constant condition or branch is only supported when "
+                "all three inputs are constants"
+            )
         ts = [self.dyn(i) for i in range(3)]
         if len({t.rank for t in ts}) != 1:
             raise self.fail("Where inputs must have the same rank")
         try:
             shape = np.broadcast_shapes(*(t.shape for t in ts))
         except ValueError:
-            raise self.fail(f"Where input shapes {[t.shape for t in ts]} do not "
-                            "broadcast") from None
+            raise self.fail(
+                f"Where input shapes {[t.shape for t in ts]} do not broadcast"
+            ) from None
         perm = ts[0].perm
         layer = Where(name=self.name_for("where"))
         self.out(self.emit(layer, [self.as_perm(t, perm) for t in ts]), shape, perm)
@@ -555,12 +671,21 @@ class _Importer:
         self.unary(Activation("clip", low=lo, high=hi, name=self.name_for("clip")))
 
     def op_LeakyRelu(self, attrs):
-        self.unary(Activation("leaky_relu", alpha=attrs.get("alpha", 0.01),
-                              name=self.name_for("leaky_relu")))
+        self.unary(
+            Activation(
+                "leaky_relu", alpha=attrs.get("alpha", 0.01), name=self.name_for("leaky_relu")
+            )
+        )
 
     def op_HardSigmoid(self, attrs):
-        self.unary(Activation("hard_sigmoid", alpha=attrs.get("alpha", 0.2),
-                              beta=attrs.get("beta", 0.5), name=self.name_for("hard_sigmoid")))
+        self.unary(
+            Activation(
+                "hard_sigmoid",
+                alpha=attrs.get("alpha", 0.2),
+                beta=attrs.get("beta", 0.5),
+                name=self.name_for("hard_sigmoid"),
+            )
+        )
 
     def op_Sigmoid(self, attrs):
         self.unary(Activation("sigmoid", name=self.name_for("sigmoid")))
@@ -577,16 +702,22 @@ class _Importer:
     def op_Gelu(self, attrs):
         approx = attrs.get("approximate", b"none")
         approx = approx.decode() if isinstance(approx, bytes) else str(approx)
-        self.unary(Activation("gelu", beta=1.0 if approx == "tanh" else 0.0,
-                              name=self.name_for("gelu")))
+        self.unary(
+            Activation("gelu", beta=1.0 if approx == "tanh" else 0.0, name=self.name_for("gelu"))
+        )
 
     def op_Elu(self, attrs):
         self.unary(Activation("elu", alpha=attrs.get("alpha", 1.0), name=self.name_for("elu")))
 
     def op_Selu(self, attrs):
-        self.unary(Activation("selu", alpha=attrs.get("alpha", 1.6732632423543772),
-                              beta=attrs.get("gamma", 1.0507009873554805),
-                              name=self.name_for("selu")))
+        self.unary(
+            Activation(
+                "selu",
+                alpha=attrs.get("alpha", 1.6732632423543772),
+                beta=attrs.get("gamma", 1.0507009873554805),
+                name=self.name_for("selu"),
+            )
+        )
 
     def op_Softplus(self, attrs):
         self.unary(Activation("softplus", name=self.name_for("softplus")))
@@ -596,8 +727,9 @@ class _Importer:
 
     def op_BatchNormalization(self, attrs):
         if attrs.get("training_mode", 0):
-            raise self.fail("training_mode=1 (batch statistics) is not supported; export "
-                            "the model in eval mode")
+            raise self.fail(
+                "training_mode=1 (batch statistics) is not supported; export the model in eval mode"
+            )
         self.check_outputs(1)
         t = self.dyn(0)
         gamma, beta, mean, var = (self.const(i).astype(float).reshape(-1) for i in range(1, 5))
@@ -617,9 +749,15 @@ class _Importer:
         if len(kernel) != 2:
             raise self.fail(f"kernel_shape {list(kernel)}; only 2-D pooling is supported")
         strides, pads, dil = self.spatial(attrs, t, kernel, self.node.op_type)
-        layer = cls(kernel, strides, name=self.name_for(self.node.op_type.lower()),
-                    padding=pads, ceil_mode=bool(attrs.get("ceil_mode", 0)), dilation=dil,
-                    **extra)
+        layer = cls(
+            kernel,
+            strides,
+            name=self.name_for(self.node.op_type.lower()),
+            padding=pads,
+            ceil_mode=bool(attrs.get("ceil_mode", 0)),
+            dilation=dil,
+            **extra,
+        )
         x = self.as_perm(t, _NHWC)
         OH, OW, C = layer.output_shape((t.shape[1], t.shape[2], t.shape[0]))
         self.out(self.emit(layer, [x]), (C, OH, OW), _NHWC)
@@ -652,16 +790,21 @@ class _Importer:
         if shape == t.shape:
             self.out(x, shape, _ident(len(shape) + 1))
             return
-        layer = (Flatten(name=self.name_for(default)) if len(shape) == 1
-                 else Reshape(shape, name=self.name_for(default)))
+        layer = (
+            Flatten(name=self.name_for(default))
+            if len(shape) == 1
+            else Reshape(shape, name=self.name_for(default))
+        )
         self.out(self.emit(layer, [x]), shape, _ident(len(shape) + 1))
 
     def op_Flatten(self, attrs):
         t = self.dyn(0)
         axis = int(attrs.get("axis", 1)) % t.rank if attrs.get("axis", 1) else 0
         if axis != 1:
-            raise self.fail(f"axis={attrs.get('axis')} would mix the batch axis into the "
-                            "features; only axis=1 is supported")
+            raise self.fail(
+                f"axis={attrs.get('axis')} would mix the batch axis into the "
+                "features; only axis=1 is supported"
+            )
         self.reshape_to(t, (int(np.prod(t.shape)),), "flatten")
 
     def op_Reshape(self, attrs):
@@ -671,16 +814,23 @@ class _Importer:
         if not attrs.get("allowzero", 0):
             target = [full[k] if v == 0 and k < len(full) else v for k, v in enumerate(target)]
         first, rest = target[0], target[1:]
-        batch_ok = first == _BATCH or (first == -1 and -1 not in rest) or (
-            self.static_batch is not None and first == self.static_batch)
+        batch_ok = (
+            first == _BATCH
+            or (first == -1 and -1 not in rest)
+            or (self.static_batch is not None and first == self.static_batch)
+        )
         if not batch_ok or _BATCH in rest:
-            raise self.fail(f"Reshape to {[('batch' if v == _BATCH else v) for v in target]} "
-                            "mixes the batch axis with the features; the first entry must be "
-                            "the batch size (or 0 / -1)")
+            raise self.fail(
+                f"Reshape to {[('batch' if v == _BATCH else v) for v in target]} "
+                "mixes the batch axis with the features; the first entry must be "
+                "the batch size (or 0 / -1)"
+            )
         size = int(np.prod(t.shape))
         if first == -1 and int(np.prod(rest)) != size:
-            raise self.fail(f"Reshape to {target} mixes the batch axis with the features "
-                            f"(per-sample size {size})")
+            raise self.fail(
+                f"Reshape to {target} mixes the batch axis with the features "
+                f"(per-sample size {size})"
+            )
         if rest.count(-1) > 1:
             raise self.fail(f"Reshape to {target} has more than one -1")
         if -1 in rest:
@@ -774,8 +924,10 @@ class _Importer:
         if axis == 0:
             raise self.fail("softmax over the batch axis is not supported")
         if self.opset < 13 and axis != t.rank - 1:
-            raise self.fail(f"opset {self.opset} Softmax with axis={axis} on a rank-{t.rank} "
-                            "input (flattening semantics) is not supported")
+            raise self.fail(
+                f"opset {self.opset} Softmax with axis={axis} on a rank-{t.rank} "
+                "input (flattening semantics) is not supported"
+            )
         layer = Softmax(t.perm.index(axis) - 1, log=log, name=self.name_for("softmax"))
         self.out(self.emit(layer, [t.name]), t.shape, t.perm)
 
@@ -795,7 +947,7 @@ class _Importer:
         full = (None, *t.shape)
         per = {k: (0, None, 1) for k in range(1, t.rank)}
         for a, s0, e0, st in zip(axes, starts, ends, steps, strict=True):
-            big = 2 ** 62
+            big = 2**62
             s0, e0 = int(s0), int(e0)
             if a == 0:
                 if (s0, st) != (0, 1) or e0 < big:
@@ -823,8 +975,9 @@ class _Importer:
             sizes = [min(part, size - k * part) for k in range(n_out)]
         sizes = [int(v) for v in sizes]
         if len(sizes) != n_out or sum(sizes) != size or min(sizes) < 1:
-            raise self.fail(f"split sizes {sizes} do not cut axis {axis} of size {size} into "
-                            f"{n_out} parts")
+            raise self.fail(
+                f"split sizes {sizes} do not cut axis {axis} of size {size} into {n_out} parts"
+            )
         start = 0
         for k, n in enumerate(sizes):
             per = {a: (0, None, 1) for a in range(1, t.rank)}
@@ -846,8 +999,9 @@ class _Importer:
         if 0 in axes:
             raise self.fail("ReduceMean over the batch axis is not supported")
         keep = bool(attrs.get("keepdims", 1))
-        layer = ReduceMean([t.perm.index(a) - 1 for a in axes], keepdims=keep,
-                           name=self.name_for("reduce_mean"))
+        layer = ReduceMean(
+            [t.perm.index(a) - 1 for a in axes], keepdims=keep, name=self.name_for("reduce_mean")
+        )
         full = (1, *t.shape)
         if keep:
             shape, perm = [1 if k + 1 in axes else s for k, s in enumerate(t.shape)], t.perm
@@ -859,17 +1013,29 @@ class _Importer:
         self.out(self.emit(layer, [t.name]), shape, perm)
 
 
-
 def _fold(self: _Importer, op: str, attrs: dict) -> np.ndarray:
     """Compute a node whose inputs are all constants (numpy, ONNX semantics)."""
     ins = [self.consts[i] if i else None for i in self.node.input]
     arrays = [a for a in ins if a is not None]
-    arith = ("Add", "Sub", "Mul", "Div", "Neg", "Sqrt", "ReduceProd", "MatMul", "Gemm", "Conv",
-             "Expand", "ConstantOfShape")
+    arith = (
+        "Add",
+        "Sub",
+        "Mul",
+        "Div",
+        "Neg",
+        "Sqrt",
+        "ReduceProd",
+        "MatMul",
+        "Gemm",
+        "Conv",
+        "Expand",
+        "ConstantOfShape",
+    )
     if op in arith and any(a.dtype.kind in "iu" and (a == _BATCH).any() for a in arrays):
-        raise self.fail("arithmetic on the batch size (a dynamic shape) is not supported",
-                        hint="export with constant shapes, e.g. x.flatten(1) or "
-                             "x.view(x.size(0), -1)")
+        raise self.fail(
+            "arithmetic on the batch size (a dynamic shape) is not supported",
+            hint="export with constant shapes, e.g. x.flatten(1) or x.view(x.size(0), -1)",
+        )
     x = arrays[0] if arrays else None
     if op in ("Identity", "Dropout"):
         return x
@@ -904,18 +1070,24 @@ def _fold(self: _Importer, op: str, attrs: dict) -> np.ndarray:
         return _slice(x, ins)
     if op == "Reshape":
         shape = [int(v) for v in ins[1]]
-        shape = [x.shape[k] if (v == 0 and not attrs.get("allowzero", 0)) else v
-                 for k, v in enumerate(shape)]
+        shape = [
+            x.shape[k] if (v == 0 and not attrs.get("allowzero", 0)) else v
+            for k, v in enumerate(shape)
+        ]
         return x.reshape(shape)
     if op == "Transpose":
         return np.transpose(x, attrs.get("perm"))
     if op == "ReduceProd":
         axes = attrs.get("axes", None if len(ins) < 2 or ins[1] is None else tuple(ins[1]))
-        return np.prod(x, axis=None if axes is None else tuple(axes),
-                       keepdims=bool(attrs.get("keepdims", 1)))
+        return np.prod(
+            x, axis=None if axes is None else tuple(axes), keepdims=bool(attrs.get("keepdims", 1))
+        )
     if op == "ConstantOfShape":
-        value = np.asarray(self.to_array(attrs["value"])) if "value" in attrs else \
-            np.zeros(1, np.float32)
+        value = (
+            np.asarray(self.to_array(attrs["value"]))
+            if "value" in attrs
+            else np.zeros(1, np.float32)
+        )
         return np.full([int(v) for v in x], value.reshape(-1)[0], dtype=value.dtype)
     if op == "Equal":
         return np.equal(ins[0], ins[1])
@@ -934,7 +1106,7 @@ def _slice(x: np.ndarray, ins: list) -> np.ndarray:
     steps = ins[4] if len(ins) > 4 and ins[4] is not None else np.ones(len(starts), np.int64)
     index = [slice(None)] * x.ndim
     for s, e, a, st in zip(starts, ends, axes, steps, strict=True):
-        big = 2 ** 62
+        big = 2**62
         e = None if (st > 0 and e >= big) or (st < 0 and e <= -big) else int(e)
         index[int(a) % x.ndim] = slice(int(s), e, int(st))
     return x[tuple(index)]
@@ -990,16 +1162,18 @@ def load_onnx(source, *, name: str | None = None, input_layout: str | None = Non
         path = Path(source)
         where, default = str(path), path.stem
         if not path.is_file():
-            raise ModelError(f"ONNX model {where!r} does not exist"
-                             + (" (it is a directory)" if path.is_dir() else ""))
+            raise ModelError(
+                f"ONNX model {where!r} does not exist"
+                + (" (it is a directory)" if path.is_dir() else "")
+            )
         try:
             proto = onnx.load(str(path), load_external_data=True)
         except Exception as exc:  # noqa: BLE001 - protobuf and external-data errors
-            raise ModelError(f"{where}: not a readable ONNX model ({type(exc).__name__}: "
-                             f"{exc})", hint="write it with torch.onnx.export, tf2onnx or "
-                                             "onnx.save") from None
-    opset = next((int(o.version) for o in proto.opset_import if o.domain in ("", "ai.onnx")),
-                 None)
+            raise ModelError(
+                f"{where}: not a readable ONNX model ({type(exc).__name__}: {exc})",
+                hint="write it with torch.onnx.export, tf2onnx or onnx.save",
+            ) from None
+    opset = next((int(o.version) for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
     if opset is None:
         raise ModelError(f"{where}: no default-domain opset import")
     return _Importer(proto.graph, opset, where, input_layout).run(name or default)

@@ -22,8 +22,15 @@ import numpy as np
 
 from .onnx_import import require_onnx
 
-__all__ = ["resnet20", "wide_resnet", "mlp", "lenet5", "mobilenet_style", "two_branch",
-           "GraphBuilder"]
+__all__ = [
+    "resnet20",
+    "wide_resnet",
+    "mlp",
+    "lenet5",
+    "mobilenet_style",
+    "two_branch",
+    "GraphBuilder",
+]
 
 
 class GraphBuilder:
@@ -65,22 +72,41 @@ class GraphBuilder:
         self.nodes.append(self.h.make_node(op_type, inputs, outs, name=name, **attrs))
         return outs[0]
 
-    def conv(self, x: str, cin: int, cout: int, k: int = 3, stride: int = 1, pad: int = 1,
-             groups: int = 1, bias: bool = False) -> str:
+    def conv(
+        self,
+        x: str,
+        cin: int,
+        cout: int,
+        k: int = 3,
+        stride: int = 1,
+        pad: int = 1,
+        groups: int = 1,
+        bias: bool = False,
+    ) -> str:
         fan_in = cin // groups * k * k
         W = self.rng.normal(0, np.sqrt(2.0 / fan_in), (cout, cin // groups, k, k))
         ins = [x, self.init("conv.weight", W)]
         if bias:
             ins.append(self.init("conv.bias", self.rng.normal(0, 0.05, cout)))
-        return self.op("Conv", ins, dilations=[1, 1], group=groups, kernel_shape=[k, k],
-                       pads=[pad] * 4, strides=[stride, stride])
+        return self.op(
+            "Conv",
+            ins,
+            dilations=[1, 1],
+            group=groups,
+            kernel_shape=[k, k],
+            pads=[pad] * 4,
+            strides=[stride, stride],
+        )
 
     def bn(self, x: str, c: int) -> str:
         r = self.rng
-        ins = [x, self.init("bn.weight", r.uniform(0.5, 1.5, c)),
-               self.init("bn.bias", r.normal(0, 0.1, c)),
-               self.init("bn.running_mean", r.normal(0, 0.1, c)),
-               self.init("bn.running_var", r.uniform(0.5, 1.5, c))]
+        ins = [
+            x,
+            self.init("bn.weight", r.uniform(0.5, 1.5, c)),
+            self.init("bn.bias", r.normal(0, 0.1, c)),
+            self.init("bn.running_mean", r.normal(0, 0.1, c)),
+            self.init("bn.running_var", r.uniform(0.5, 1.5, c)),
+        ]
         # (onnx.reference runs opset < 14 BatchNormalization with momentum in training mode)
         extra = {"momentum": 0.9} if self.opset >= 14 else {}
         return self.op("BatchNormalization", ins, epsilon=1e-5, **extra)
@@ -96,9 +122,13 @@ class GraphBuilder:
 
     def gemm(self, x: str, n_in: int, n_out: int) -> str:
         W = self.rng.normal(0, np.sqrt(1.0 / n_in), (n_out, n_in))
-        return self.op("Gemm", [x, self.init("fc.weight", W),
-                                self.init("fc.bias", self.rng.normal(0, 0.05, n_out))],
-                       alpha=1.0, beta=1.0, transB=1)
+        return self.op(
+            "Gemm",
+            [x, self.init("fc.weight", W), self.init("fc.bias", self.rng.normal(0, 0.05, n_out))],
+            alpha=1.0,
+            beta=1.0,
+            transB=1,
+        )
 
     def view_flatten(self, x: str) -> str:
         """``x.view(x.size(0), -1)``: the Shape-Gather-Unsqueeze-Concat-Reshape subgraph."""
@@ -115,13 +145,18 @@ class GraphBuilder:
         """The finished ModelProto (input ``"input"``, output ``"logits"``)."""
         h, f32 = self.h, self.onnx.TensorProto.FLOAT
         self.nodes.append(h.make_node("Identity", [x_out], ["logits"], name="/output"))
-        graph = h.make_graph(self.nodes, name,
-                             [h.make_tensor_value_info("input", f32,
-                                                       ["batch", *self.input_shape])],
-                             [h.make_tensor_value_info("logits", f32, ["batch", classes])],
-                             initializer=self.inits)
-        proto = h.make_model(graph, opset_imports=[h.make_opsetid("", self.opset)],
-                             producer_name="pytorch-style (xbar.network.onnx_zoo)")
+        graph = h.make_graph(
+            self.nodes,
+            name,
+            [h.make_tensor_value_info("input", f32, ["batch", *self.input_shape])],
+            [h.make_tensor_value_info("logits", f32, ["batch", classes])],
+            initializer=self.inits,
+        )
+        proto = h.make_model(
+            graph,
+            opset_imports=[h.make_opsetid("", self.opset)],
+            producer_name="pytorch-style (xbar.network.onnx_zoo)",
+        )
         proto.ir_version = 8
         self.onnx.checker.check_model(proto)
         return proto
@@ -152,8 +187,7 @@ def resnet20(classes: int = 10, seed: int = 0, opset: int = 17):
     return g.model(g.gemm(x, 64, classes), classes, "resnet20")
 
 
-def wide_resnet(depth: int = 16, width: int = 4, classes: int = 10, seed: int = 0,
-                opset: int = 17):
+def wide_resnet(depth: int = 16, width: int = 4, classes: int = 10, seed: int = 0, opset: int = 17):
     """Pre-activation Wide ResNet WRN-depth-width for 32x32x3 images (torch style)."""
     g = GraphBuilder((3, 32, 32), seed, opset)
     n = (depth - 4) // 6
@@ -187,10 +221,21 @@ def mlp(sizes: tuple[int, ...] = (784, 128, 64, 10), seed: int = 0, opset: int =
 def lenet5(classes: int = 10, seed: int = 0, opset: int = 17):
     """LeNet-5 on 28x28x1 images (conv5 pad 2, max pools, conv5, average pool, three linear)."""
     g = GraphBuilder((1, 28, 28), seed, opset)
-    x = g.op("MaxPool", [g.relu(g.conv("input", 1, 6, 5, 1, 2, bias=True))],
-             kernel_shape=[2, 2], strides=[2, 2], pads=[0, 0, 0, 0], ceil_mode=0)
-    x = g.op("AveragePool", [g.op("Tanh", [g.conv(x, 6, 16, 5, 1, 0, bias=True)])],
-             kernel_shape=[2, 2], strides=[2, 2], pads=[0, 0, 0, 0])
+    x = g.op(
+        "MaxPool",
+        [g.relu(g.conv("input", 1, 6, 5, 1, 2, bias=True))],
+        kernel_shape=[2, 2],
+        strides=[2, 2],
+        pads=[0, 0, 0, 0],
+        ceil_mode=0,
+    )
+    x = g.op(
+        "AveragePool",
+        [g.op("Tanh", [g.conv(x, 6, 16, 5, 1, 0, bias=True)])],
+        kernel_shape=[2, 2],
+        strides=[2, 2],
+        pads=[0, 0, 0, 0],
+    )
     x = g.view_flatten(x)
     x = g.relu(g.gemm(g.relu(g.gemm(x, 400, 120)), 120, 84))
     return g.model(g.gemm(x, 84, classes), classes, "lenet5")
@@ -214,8 +259,9 @@ def mobilenet_style(classes: int = 10, seed: int = 0, opset: int = 17):
         if se:
             s = g.op("GlobalAveragePool", [y])
             s = g.relu(g.conv(s, cin, 8, 1, 1, 0, bias=True))
-            s = g.op("HardSigmoid", [g.conv(s, 8, cin, 1, 1, 0, bias=True)],
-                     alpha=1.0 / 6.0, beta=0.5)
+            s = g.op(
+                "HardSigmoid", [g.conv(s, 8, cin, 1, 1, 0, bias=True)], alpha=1.0 / 6.0, beta=0.5
+            )
             y = g.op("Mul", [y, s])
         y = g.bn(g.conv(y, cin, cout, 1, 1, 0), cout)
         x = g.op("Add", [y, x]) if (stride == 1 and cin == cout) else y
@@ -232,8 +278,14 @@ def two_branch(classes: int = 10, seed: int = 0, opset: int = 17):
     a = g.relu(g.bn(g.conv("input", 3, 8, 3, 1, 1), 8))
     a = g.op("MaxPool", [a], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
     b = g.op("Sigmoid", [g.conv("input", 3, 4, 5, 1, 2, bias=True)])
-    b = g.op("AveragePool", [b], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1],
-             count_include_pad=1)
+    b = g.op(
+        "AveragePool",
+        [b],
+        kernel_shape=[3, 3],
+        strides=[2, 2],
+        pads=[1, 1, 1, 1],
+        count_include_pad=1,
+    )
     x = g.op("LeakyRelu", [g.op("Concat", [a, b], axis=1)], alpha=0.1)
     x = g.op("Flatten", [x], axis=1)
     return g.model(g.gemm(x, 12 * 8 * 8, classes), classes, "two_branch")

@@ -18,8 +18,21 @@ import numpy as np
 from ..errors import ModelError, ShapeError
 from .layers import Layer
 
-__all__ = ["Binary", "ConstOp", "Activation", "Reshape", "Transpose", "Concat", "Pad",
-           "Softmax", "ReduceMean", "Slice", "Where", "OP_TYPES"]
+__all__ = [
+    "Binary",
+    "ConstOp",
+    "Activation",
+    "Reshape",
+    "Transpose",
+    "Concat",
+    "Pad",
+    "Softmax",
+    "ReduceMean",
+    "Slice",
+    "Where",
+    "OP_TYPES",
+]
+
 
 def _greater(a, b):
     return np.greater(a, b).astype(float)
@@ -34,8 +47,15 @@ def _not_equal(a, b):
 
 
 #: element-wise binary ops (comparisons give 1.0 / 0.0)
-_BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
-           "greater": _greater, "less": _less, "not_equal": _not_equal}
+_BINARY = {
+    "add": np.add,
+    "sub": np.subtract,
+    "mul": np.multiply,
+    "div": np.divide,
+    "greater": _greater,
+    "less": _less,
+    "not_equal": _not_equal,
+}
 
 
 def _prelu(x, slope):
@@ -48,8 +68,9 @@ _WITH_CONST = {**_BINARY, "prelu": _prelu}
 
 def _reduce_to(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Sum a broadcast gradient back to ``shape`` (same rank)."""
-    axes = tuple(i for i, (a, b) in enumerate(zip(g.shape, shape, strict=True))
-                 if b == 1 and a != 1)
+    axes = tuple(
+        i for i, (a, b) in enumerate(zip(g.shape, shape, strict=True)) if b == 1 and a != 1
+    )
     return g.sum(axis=axes, keepdims=True) if axes else g
 
 
@@ -72,8 +93,9 @@ class Binary(Layer):
     def __init__(self, op: str = "add", name: str | None = None):
         super().__init__(name)
         if op not in _BINARY:
-            raise ModelError(f"layer {name!r}: unknown binary op {op!r}",
-                             hint="one of " + ", ".join(_BINARY))
+            raise ModelError(
+                f"layer {name!r}: unknown binary op {op!r}", hint="one of " + ", ".join(_BINARY)
+            )
         self.op = op
 
     @property
@@ -107,8 +129,10 @@ class Binary(Layer):
             ga, gb = dy * b, dy * a
         else:
             raise ModelError(f"layer {self.name!r}: no backward pass for 'div'")
-        return [_reduce_to(np.broadcast_to(ga, np.broadcast_shapes(a.shape, dy.shape)), a.shape),
-                _reduce_to(np.broadcast_to(gb, np.broadcast_shapes(b.shape, dy.shape)), b.shape)]
+        return [
+            _reduce_to(np.broadcast_to(ga, np.broadcast_shapes(a.shape, dy.shape)), a.shape),
+            _reduce_to(np.broadcast_to(gb, np.broadcast_shapes(b.shape, dy.shape)), b.shape),
+        ]
 
 
 class ConstOp(Layer):
@@ -129,37 +153,55 @@ class ConstOp(Layer):
     kind = "constop"
     buffer_names = ("const",)
 
-    def __init__(self, op: str = "add", shape=(1,), const=None, reverse: bool = False,
-                 name: str | None = None):
+    def __init__(
+        self,
+        op: str = "add",
+        shape=(1,),
+        const=None,
+        reverse: bool = False,
+        name: str | None = None,
+    ):
         super().__init__(name)
         if op not in _WITH_CONST or (op == "prelu" and reverse):
-            raise ModelError(f"layer {name!r}: unknown op {op!r}",
-                             hint="one of " + ", ".join(_WITH_CONST))
+            raise ModelError(
+                f"layer {name!r}: unknown op {op!r}", hint="one of " + ", ".join(_WITH_CONST)
+            )
         self.op, self.reverse = op, bool(reverse)
         shape = tuple(int(s) for s in shape)
         self.const = np.zeros(shape) if const is None else np.asarray(const, dtype=float)
         if self.const.shape != shape:
-            raise ShapeError(f"layer {name!r}: const has shape {self.const.shape}, "
-                             f"expected {shape}")
+            raise ShapeError(
+                f"layer {name!r}: const has shape {self.const.shape}, expected {shape}"
+            )
 
     @property
     def supports_backward(self) -> bool:
         return self.op in ("add", "sub", "mul") or (self.op == "div" and not self.reverse)
 
     def config(self):
-        return {**super().config(), "op": self.op, "shape": list(self.const.shape),
-                "reverse": self.reverse}
+        return {
+            **super().config(),
+            "op": self.op,
+            "shape": list(self.const.shape),
+            "reverse": self.reverse,
+        }
 
     def output_shape(self, input_shape):
         full = (1, *input_shape)
         if len(self.const.shape) != len(full):
-            raise _shape_error(self, f"constant of shape {self.const.shape} does not match "
-                                     f"inputs of per-sample shape {tuple(input_shape)}")
+            raise _shape_error(
+                self,
+                f"constant of shape {self.const.shape} does not match "
+                f"inputs of per-sample shape {tuple(input_shape)}",
+            )
         try:
             out = np.broadcast_shapes(full, self.const.shape)
         except ValueError:
-            raise _shape_error(self, f"constant of shape {self.const.shape} does not broadcast "
-                                     f"against per-sample shape {tuple(input_shape)}") from None
+            raise _shape_error(
+                self,
+                f"constant of shape {self.const.shape} does not broadcast "
+                f"against per-sample shape {tuple(input_shape)}",
+            ) from None
         return tuple(out[1:])
 
     def forward(self, x, *, training=False, mvm=None):
@@ -197,20 +239,44 @@ class Activation(Layer):
     """
 
     kind = "activation"
-    FUNCTIONS = ("clip", "leaky_relu", "sigmoid", "hard_sigmoid", "hard_swish", "tanh", "erf",
-                 "gelu", "elu", "selu", "softplus")
+    FUNCTIONS = (
+        "clip",
+        "leaky_relu",
+        "sigmoid",
+        "hard_sigmoid",
+        "hard_swish",
+        "tanh",
+        "erf",
+        "gelu",
+        "elu",
+        "selu",
+        "softplus",
+    )
     _NO_BACKWARD = ("erf", "gelu", "elu", "selu", "softplus")
 
-    def __init__(self, function: str, alpha: float | None = None, beta: float | None = None,
-                 low: float | None = None, high: float | None = None, name: str | None = None):
+    def __init__(
+        self,
+        function: str,
+        alpha: float | None = None,
+        beta: float | None = None,
+        low: float | None = None,
+        high: float | None = None,
+        name: str | None = None,
+    ):
         super().__init__(name)
         if function not in self.FUNCTIONS:
-            raise ModelError(f"layer {name!r}: unknown activation {function!r}",
-                             hint="one of " + ", ".join(self.FUNCTIONS))
+            raise ModelError(
+                f"layer {name!r}: unknown activation {function!r}",
+                hint="one of " + ", ".join(self.FUNCTIONS),
+            )
         self.function = function
-        defaults = {"leaky_relu": (0.01, None), "hard_sigmoid": (0.2, 0.5), "elu": (1.0, None),
-                    "gelu": (None, 0.0),
-                    "selu": (1.6732632423543772, 1.0507009873554805)}.get(function, (None, None))
+        defaults = {
+            "leaky_relu": (0.01, None),
+            "hard_sigmoid": (0.2, 0.5),
+            "elu": (1.0, None),
+            "gelu": (None, 0.0),
+            "selu": (1.6732632423543772, 1.0507009873554805),
+        }.get(function, (None, None))
         self.alpha = defaults[0] if alpha is None else float(alpha)
         self.beta = defaults[1] if beta is None else float(beta)
         self.low = -np.inf if low is None else float(low)
@@ -276,7 +342,7 @@ def _smooth(f: str, x: np.ndarray, alpha, beta) -> np.ndarray:
         return erf(x)
     if f == "gelu":
         if beta:  # approximate="tanh"
-            return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x ** 3)))
+            return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x**3)))
         return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
     if f == "softplus":
         return np.logaddexp(0.0, x)
@@ -299,8 +365,9 @@ class Reshape(Layer):
 
     def output_shape(self, input_shape):
         if int(np.prod(input_shape)) != int(np.prod(self.shape)):
-            raise _shape_error(self, f"cannot reshape per-sample shape {tuple(input_shape)} "
-                                     f"to {self.shape}")
+            raise _shape_error(
+                self, f"cannot reshape per-sample shape {tuple(input_shape)} to {self.shape}"
+            )
         return self.shape
 
     def forward(self, x, *, training=False, mvm=None):
@@ -328,8 +395,9 @@ class Transpose(Layer):
 
     def output_shape(self, input_shape):
         if len(input_shape) != len(self.perm):
-            raise _shape_error(self, f"perm {list(self.perm)} does not fit per-sample shape "
-                                     f"{tuple(input_shape)}")
+            raise _shape_error(
+                self, f"perm {list(self.perm)} does not fit per-sample shape {tuple(input_shape)}"
+            )
         return tuple(input_shape[p] for p in self.perm)
 
     def forward(self, x, *, training=False, mvm=None):
@@ -356,10 +424,13 @@ class Concat(Layer):
     def output_shape(self, input_shapes):
         shapes = [tuple(s) for s in input_shapes]
         ax = self.axis
-        if not shapes or any(len(s) != len(shapes[0]) or not 0 <= ax < len(s) for s in shapes) \
-                or any(s[:ax] + s[ax + 1:] != shapes[0][:ax] + shapes[0][ax + 1:] for s in shapes):
+        if (
+            not shapes
+            or any(len(s) != len(shapes[0]) or not 0 <= ax < len(s) for s in shapes)
+            or any(s[:ax] + s[ax + 1 :] != shapes[0][:ax] + shapes[0][ax + 1 :] for s in shapes)
+        ):
             raise _shape_error(self, f"cannot concatenate per-sample shapes {shapes} on axis {ax}")
-        return shapes[0][:ax] + (sum(s[ax] for s in shapes),) + shapes[0][ax + 1:]
+        return shapes[0][:ax] + (sum(s[ax] for s in shapes),) + shapes[0][ax + 1 :]
 
     def forward(self, xs, *, training=False, mvm=None):
         xs = [np.asarray(x, dtype=float) for x in xs]
@@ -380,13 +451,14 @@ class Pad(Layer):
     kind = "pad"
     MODES = {"constant": "constant", "reflect": "reflect", "edge": "edge"}
 
-    def __init__(self, pads, mode: str = "constant", value: float = 0.0,
-                 name: str | None = None):
+    def __init__(self, pads, mode: str = "constant", value: float = 0.0, name: str | None = None):
         super().__init__(name)
         self.pads = tuple((int(a), int(b)) for a, b in pads)
         if mode not in self.MODES:
-            raise ModelError(f"layer {name!r}: pad mode {mode!r} unsupported",
-                             hint="one of " + ", ".join(self.MODES))
+            raise ModelError(
+                f"layer {name!r}: pad mode {mode!r} unsupported",
+                hint="one of " + ", ".join(self.MODES),
+            )
         if any(a < 0 or b < 0 for a, b in self.pads):
             raise ModelError(f"layer {name!r}: negative pads (cropping) are not supported")
         self.mode, self.value = mode, float(value)
@@ -396,13 +468,18 @@ class Pad(Layer):
         return False
 
     def config(self):
-        return {**super().config(), "pads": [list(p) for p in self.pads], "mode": self.mode,
-                "value": self.value}
+        return {
+            **super().config(),
+            "pads": [list(p) for p in self.pads],
+            "mode": self.mode,
+            "value": self.value,
+        }
 
     def output_shape(self, input_shape):
         if len(input_shape) != len(self.pads):
-            raise _shape_error(self, f"{len(self.pads)} pad pairs for per-sample shape "
-                                     f"{tuple(input_shape)}")
+            raise _shape_error(
+                self, f"{len(self.pads)} pad pairs for per-sample shape {tuple(input_shape)}"
+            )
         return tuple(s + a + b for s, (a, b) in zip(input_shape, self.pads, strict=True))
 
     def forward(self, x, *, training=False, mvm=None):
@@ -431,8 +508,9 @@ class Softmax(Layer):
 
     def output_shape(self, input_shape):
         if not 0 <= self.axis < len(input_shape):
-            raise _shape_error(self, f"axis {self.axis} outside per-sample shape "
-                                     f"{tuple(input_shape)}")
+            raise _shape_error(
+                self, f"axis {self.axis} outside per-sample shape {tuple(input_shape)}"
+            )
         return tuple(input_shape)
 
     def forward(self, x, *, training=False, mvm=None):
@@ -463,15 +541,17 @@ class ReduceMean(Layer):
 
     def output_shape(self, input_shape):
         if any(not 0 <= a < len(input_shape) for a in self.axes):
-            raise _shape_error(self, f"axes {list(self.axes)} outside per-sample shape "
-                                     f"{tuple(input_shape)}")
+            raise _shape_error(
+                self, f"axes {list(self.axes)} outside per-sample shape {tuple(input_shape)}"
+            )
         if self.keepdims:
             return tuple(1 if i in self.axes else s for i, s in enumerate(input_shape))
         return tuple(s for i, s in enumerate(input_shape) if i not in self.axes)
 
     def forward(self, x, *, training=False, mvm=None):
-        return np.asarray(x, dtype=float).mean(axis=tuple(a + 1 for a in self.axes),
-                                               keepdims=self.keepdims)
+        return np.asarray(x, dtype=float).mean(
+            axis=tuple(a + 1 for a in self.axes), keepdims=self.keepdims
+        )
 
 
 class Slice(Layer):
@@ -496,10 +576,10 @@ class Slice(Layer):
 
     def output_shape(self, input_shape):
         if len(input_shape) != len(self.slices):
-            raise _shape_error(self, f"{len(self.slices)} slices for per-sample shape "
-                                     f"{tuple(input_shape)}")
-        out = tuple(len(range(n)[slice(*s)]) for n, s in zip(input_shape, self.slices,
-                                                              strict=True))
+            raise _shape_error(
+                self, f"{len(self.slices)} slices for per-sample shape {tuple(input_shape)}"
+            )
+        out = tuple(len(range(n)[slice(*s)]) for n, s in zip(input_shape, self.slices, strict=True))
         if 0 in out:
             raise _shape_error(self, f"slices {self.slices} leave nothing of {input_shape}")
         return out
@@ -535,6 +615,17 @@ class Where(Layer):
 #: op classes by JSON ``type`` name
 OP_TYPES: dict[str, type[Layer]] = {
     cls.__name__: cls
-    for cls in (Binary, ConstOp, Activation, Reshape, Transpose, Concat, Pad, Softmax, ReduceMean,
-                Slice, Where)
+    for cls in (
+        Binary,
+        ConstOp,
+        Activation,
+        Reshape,
+        Transpose,
+        Concat,
+        Pad,
+        Softmax,
+        ReduceMean,
+        Slice,
+        Where,
+    )
 }

@@ -30,8 +30,14 @@ import numpy as np
 
 from .config import AnalogConfig
 
-__all__ = ["input_steps", "adc_quantize", "calibrated_range", "full_scale_range",
-           "pow2_ranges", "quantize_activations"]
+__all__ = [
+    "input_steps",
+    "adc_quantize",
+    "calibrated_range",
+    "full_scale_range",
+    "pow2_ranges",
+    "quantize_activations",
+]
 
 
 def input_steps(a: np.ndarray, config: AnalogConfig) -> list[tuple[float, np.ndarray]]:
@@ -61,15 +67,15 @@ def input_steps(a: np.ndarray, config: AnalogConfig) -> list[tuple[float, np.nda
     if config.input_mode == "analog":
         if config.dac_bits == 0:
             return [(1.0, a)]
-        n = 2 ** config.dac_bits - 1
+        n = 2**config.dac_bits - 1
         return [(1.0, np.rint(np.clip(a, 0.0, 1.0) * n) / n)]
     b = config.input_bits
-    n = 2 ** b - 1
+    n = 2**b - 1
     q = np.rint(np.clip(a, 0.0, 1.0) * n).astype(np.int64)
     steps = []
     for t in range(b):
         bits = ((q >> t) & 1).astype(float)
-        steps.append((2.0 ** t / n, bits))
+        steps.append((2.0**t / n, bits))
     return steps
 
 
@@ -91,8 +97,8 @@ def adc_quantize(A: np.ndarray, r: float, bits: int, signed: bool) -> tuple[np.n
         step = r / half
         lo, hi = -half, half - 1
     else:
-        step = r / (2 ** bits - 1)
-        lo, hi = 0, 2 ** bits - 1
+        step = r / (2**bits - 1)
+        lo, hi = 0, 2**bits - 1
     k = np.rint(A / step)
     clipped = int(np.count_nonzero((k < lo) | (k > hi)))
     np.clip(k, lo, hi, out=k)
@@ -109,8 +115,9 @@ def calibrated_range(samples: np.ndarray, config: AnalogConfig) -> float:
     return float(np.percentile(s, config.adc_percentile))
 
 
-def full_scale_range(config: AnalogConfig, *, kind: str, reference: bool,
-                     offset_frac: float, rows: int | None = None) -> float:
+def full_scale_range(
+    config: AnalogConfig, *, kind: str, reference: bool, offset_frac: float, rows: int | None = None
+) -> float:
     """Largest possible ADC input [A] of a tile with ``rows`` rows present.
 
     ``kind`` "differential": every row at ``v_read`` on a pair (g_max, g_min);
@@ -165,6 +172,6 @@ def quantize_activations(x: np.ndarray, r: float, bits: int, signed: bool) -> np
     """
     if r <= 0:
         return np.zeros_like(x)
-    n = 2 ** (bits - 1) - 1 if signed else 2 ** bits - 1
+    n = 2 ** (bits - 1) - 1 if signed else 2**bits - 1
     lo = -1.0 if signed else 0.0
     return np.rint(np.clip(x / r, lo, 1.0) * n) * (r / n)

@@ -84,6 +84,10 @@ class ActivationQuantizer:
             Xq = self._quantised.pop(layer.name, None)
             cache = getattr(layer, "_cache", None)
             # Dense and Conv2D keep (matmul input, shape) for their backward pass
-            if (Xq is not None and isinstance(cache, tuple) and cache
-                    and np.shape(cache[0]) == Xq.shape):
+            if (
+                Xq is not None
+                and isinstance(cache, tuple)
+                and cache
+                and np.shape(cache[0]) == Xq.shape
+            ):
                 layer._cache = (Xq, *cache[1:])

@@ -69,8 +69,10 @@ class MeanCI:
         """``mean [low, high]`` scaled (default: percent / points)."""
         if self.n < 2:
             return f"{scale * self.mean:.{digits}f}"
-        return (f"{scale * self.mean:.{digits}f} [{scale * self.low:.{digits}f}, "
-                f"{scale * self.high:.{digits}f}]")
+        return (
+            f"{scale * self.mean:.{digits}f} [{scale * self.low:.{digits}f}, "
+            f"{scale * self.high:.{digits}f}]"
+        )
 
 
 def t_quantile(n: int, level: float = 0.95) -> float:

@@ -51,8 +51,17 @@ from ..errors import ValueRangeError
 from .config import AnalogConfig
 from .mapping import LayerMapping, Plane
 
-__all__ = ["TileSpec", "Tile", "TransferCache", "plan_tiles", "tile_target_conductances",
-           "make_crossbar", "cell_function", "default_cache", "UNIFORM_MAX_COLS"]
+__all__ = [
+    "TileSpec",
+    "Tile",
+    "TransferCache",
+    "plan_tiles",
+    "tile_target_conductances",
+    "make_crossbar",
+    "cell_function",
+    "default_cache",
+    "UNIFORM_MAX_COLS",
+]
 
 
 @dataclass(frozen=True)
@@ -97,8 +106,9 @@ def plan_tiles(mapping: LayerMapping, config: AnalogConfig) -> list[TileSpec]:
     return specs
 
 
-def tile_target_conductances(spec: TileSpec, plane: Plane, config: AnalogConfig,
-                             plane_conductances: tuple | None = None) -> np.ndarray:
+def tile_target_conductances(
+    spec: TileSpec, plane: Plane, config: AnalogConfig, plane_conductances: tuple | None = None
+) -> np.ndarray:
     """Target conductances [S] of one tile (rows x physical columns), before errors.
 
     ``plane_conductances`` is ``plane.conductances(g_min, g_max)`` when already
@@ -107,14 +117,14 @@ def tile_target_conductances(spec: TileSpec, plane: Plane, config: AnalogConfig,
     if plane_conductances is None:
         plane_conductances = plane.conductances(config.g_min, config.g_max)
     gp, gn = plane_conductances
-    gp = gp[spec.r0:spec.r1, spec.j0:spec.j1]
+    gp = gp[spec.r0 : spec.r1, spec.j0 : spec.j1]
     G = np.empty((spec.rows, spec.columns))
     if spec.kind == "differential":
-        gn = gn[spec.r0:spec.r1, spec.j0:spec.j1]
+        gn = gn[spec.r0 : spec.r1, spec.j0 : spec.j1]
         G[:, 0::2] = gp
         G[:, 1::2] = gn
     else:
-        G[:, :spec.outputs] = gp
+        G[:, : spec.outputs] = gp
         if spec.reference:
             G[:, -1] = config.g_min + (config.g_max - config.g_min) * plane.offset_conductance
     return G
@@ -141,13 +151,25 @@ def make_crossbar(G: np.ndarray, config: AnalogConfig, *, linear: bool = False):
     from ..crossbar import Crossbar, Linear, Sinh
 
     if config.array_topology == "input_switched":
-        return Crossbar(G, r_col=config.r_col, r_driver=config.r_driver,
-                        r_sense=config.r_sense, r_access=config.r_on,
-                        topology="input_switched", r_source=config.r_source,
-                        v_read=config.v_read)
+        return Crossbar(
+            G,
+            r_col=config.r_col,
+            r_driver=config.r_driver,
+            r_sense=config.r_sense,
+            r_access=config.r_on,
+            topology="input_switched",
+            r_source=config.r_source,
+            v_read=config.v_read,
+        )
     device = Linear() if (linear or config.device == "linear") else Sinh(config.device_k)
-    return Crossbar(G, r_row=config.r_row, r_col=config.r_col, r_driver=config.r_driver,
-                    r_sense=config.r_sense, device=device)
+    return Crossbar(
+        G,
+        r_row=config.r_row,
+        r_col=config.r_col,
+        r_driver=config.r_driver,
+        r_sense=config.r_sense,
+        device=device,
+    )
 
 
 #: tiles with at most this many columns use :mod:`xbar.crossbar.uniform` (measured, one
@@ -156,29 +178,43 @@ def make_crossbar(G: np.ndarray, config: AnalogConfig, *, linear: bool = False):
 UNIFORM_MAX_COLS = 64
 
 
-def _compute(indices: list[int], Gs: list[np.ndarray], config: AnalogConfig
-             ) -> dict[int, np.ndarray]:
+def _compute(
+    indices: list[int], Gs: list[np.ndarray], config: AnalogConfig
+) -> dict[int, np.ndarray]:
     """Transfer matrices of ``Gs[i]`` for ``i`` in ``indices`` (linear small-signal cells)."""
     from ..crossbar.uniform import applies, transfer_matrices
 
     out: dict[int, np.ndarray] = {}
     small = [i for i in indices if Gs[i].shape[1] <= UNIFORM_MAX_COLS]
     if small and applies(config.r_row, config.r_col):
-        Ws = transfer_matrices([Gs[i] for i in small], config.r_row, config.r_col,
-                               config.r_driver, config.r_sense)
+        Ws = transfer_matrices(
+            [Gs[i] for i in small], config.r_row, config.r_col, config.r_driver, config.r_sense
+        )
         out.update(zip(small, Ws, strict=True))
     for i in indices:
         if i not in out:
-            out[i] = np.array(make_crossbar(Gs[i], config, linear=True).transfer_matrix(),
-                              dtype=float)
+            out[i] = np.array(
+                make_crossbar(Gs[i], config, linear=True).transfer_matrix(), dtype=float
+            )
     return out
 
 
 def _key(G: np.ndarray, config: AnalogConfig) -> str:
     h = hashlib.blake2b(digest_size=20)
     h.update(np.ascontiguousarray(G, dtype=np.float64).tobytes())
-    h.update(repr((G.shape, config.r_row, config.r_col, config.r_driver, config.r_sense,
-                   "linear-small-signal", "drive-left/sense-bottom")).encode())
+    h.update(
+        repr(
+            (
+                G.shape,
+                config.r_row,
+                config.r_col,
+                config.r_driver,
+                config.r_sense,
+                "linear-small-signal",
+                "drive-left/sense-bottom",
+            )
+        ).encode()
+    )
     return h.hexdigest()
 
 
@@ -228,8 +264,7 @@ class TransferCache:
         """
         return self.transfer_matrices([G], config)[0]
 
-    def transfer_matrices(self, Gs: list[np.ndarray], config: AnalogConfig
-                          ) -> list[np.ndarray]:
+    def transfer_matrices(self, Gs: list[np.ndarray], config: AnalogConfig) -> list[np.ndarray]:
         """W_eff of several tiles (for example all tiles of a layer), the missing ones together.
 
         Small tiles with resistive wires (at most :data:`UNIFORM_MAX_COLS` columns) go
@@ -318,9 +353,15 @@ class TransferCache:
     def stats(self) -> dict:
         """``{"hits", "misses", "entries", "seconds"}`` of the transfer matrices, and
         ``forms_hits``, ``forms_misses``, ``forms_seconds`` of the power forms."""
-        return {"hits": self.hits, "misses": self.misses, "entries": len(self._store),
-                "seconds": self.seconds, "forms_hits": self.forms_hits,
-                "forms_misses": self.forms_misses, "forms_seconds": self.forms_seconds}
+        return {
+            "hits": self.hits,
+            "misses": self.misses,
+            "entries": len(self._store),
+            "seconds": self.seconds,
+            "forms_hits": self.forms_hits,
+            "forms_misses": self.forms_misses,
+            "forms_seconds": self.forms_seconds,
+        }
 
 
 def _nbytes(entry) -> int:
@@ -361,7 +402,8 @@ def sinh_terms(x: float, rel: float = 1e-12) -> int:
             raise ValueRangeError(
                 f"device_k x cell voltage = {x:.3g} is too large for nonlinear_mode="
                 f"'linearized': its sinh series does not converge in {MAX_SINH_TERMS} terms",
-                hint="use nonlinear_mode='exact', a smaller v_read or a smaller device_k")
+                hint="use nonlinear_mode='exact', a smaller v_read or a smaller device_k",
+            )
         n += 1
     return n
 
@@ -420,14 +462,15 @@ class Tile:
                     I += (V ** (2 * n + 1)) @ H
         else:
             if self._crossbar is None:
-                self._crossbar = make_crossbar(self.G if self.G_full is None else self.G_full,
-                                               config)
+                self._crossbar = make_crossbar(
+                    self.G if self.G_full is None else self.G_full, config
+                )
             Vp = V
             if self.G_full is not None:  # padding rows at 0 V, padding columns not read
                 Vp = np.zeros((V.shape[0], self.G_full.shape[0]))
-                Vp[:, :V.shape[1]] = V
+                Vp[:, : V.shape[1]] = V
             self.last_solution = self._crossbar.solve(Vp)
-            I = np.asarray(self.last_solution.output, dtype=float)[:, :self.G.shape[1]]
+            I = np.asarray(self.last_solution.output, dtype=float)[:, : self.G.shape[1]]
         if rng is not None and config.read_noise_sigma > 0:
             from .nonideal import read_noise
 
@@ -470,5 +513,5 @@ class Tile:
         if s.kind == "differential":
             return I[:, 0::2] - I[:, 1::2]
         if s.reference:
-            return I[:, :s.outputs] - I[:, -1:]
+            return I[:, : s.outputs] - I[:, -1:]
         return I

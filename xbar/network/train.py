@@ -147,12 +147,12 @@ class _Flat:
         return np.concatenate([g[k].ravel() for k in self.keys])
 
     def pack(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
-        return np.concatenate([arrays[k].ravel() if k in arrays
-                               else np.zeros(self.params[k].size) for k in self.keys])
+        return np.concatenate(
+            [arrays[k].ravel() if k in arrays else np.zeros(self.params[k].size) for k in self.keys]
+        )
 
 
-def _loss_grad(model: Model, flat: _Flat, xb, yb, act=None
-               ) -> tuple[float, np.ndarray, np.ndarray]:
+def _loss_grad(model: Model, flat: _Flat, xb, yb, act=None) -> tuple[float, np.ndarray, np.ndarray]:
     logits = model.forward(xb, training=True, mvm=act.training_hook if act else None)
     loss, d = cross_entropy(logits, yb)
     if act is not None:  # straight-through estimator (xbar.network.qat)
@@ -172,9 +172,13 @@ def noise_scales(model: Model, sigma: float, flat: _Flat | None = None) -> np.nd
     return flat.pack(parts)
 
 
-def hutchinson_diagonal(grad: Callable[[np.ndarray], np.ndarray], theta: np.ndarray,
-                        samples: int, rng: np.random.Generator, eps: float = 1e-4
-                        ) -> np.ndarray:
+def hutchinson_diagonal(
+    grad: Callable[[np.ndarray], np.ndarray],
+    theta: np.ndarray,
+    samples: int,
+    rng: np.random.Generator,
+    eps: float = 1e-4,
+) -> np.ndarray:
     """Hutchinson estimate of the Hessian diagonal, ``mean_v[v * (H v)]``.
 
     ``H v`` is the central finite difference ``(grad(theta + eps v) -
@@ -206,10 +210,17 @@ def hutchinson_diagonal(grad: Callable[[np.ndarray], np.ndarray], theta: np.ndar
     return acc / samples
 
 
-def hessian_penalty(loss_grad: Callable[[np.ndarray], tuple[float, np.ndarray]],
-                    theta: np.ndarray, s: np.ndarray, rng: np.random.Generator, *,
-                    draws: int = 1, step: float = 0.01, loss0: float | None = None,
-                    grad0: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+def hessian_penalty(
+    loss_grad: Callable[[np.ndarray], tuple[float, np.ndarray]],
+    theta: np.ndarray,
+    s: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    draws: int = 1,
+    step: float = 0.01,
+    loss0: float | None = None,
+    grad0: np.ndarray | None = None,
+) -> tuple[float, np.ndarray]:
     """Estimate ``P = (1/2) sum_i s_i^2 H_ii`` and its gradient (see the module docstring).
 
     Per Rademacher vector ``v`` with ``w = s * v``:
@@ -296,8 +307,16 @@ class CurvatureEstimate:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-def curvature_term(model: Model, x: np.ndarray, y: np.ndarray, sigma: float, *,
-                   samples: int = 64, step: float = 0.01, seed: int = 0) -> CurvatureEstimate:
+def curvature_term(
+    model: Model,
+    x: np.ndarray,
+    y: np.ndarray,
+    sigma: float,
+    *,
+    samples: int = 64,
+    step: float = 0.01,
+    seed: int = 0,
+) -> CurvatureEstimate:
     """Estimate the curvature term ``(1/2) sum_i s_i^2 H_ii`` of the mean loss on ``(x, y)``.
 
     The same estimator as the ``hessian`` training penalty (module docstring), from
@@ -344,10 +363,15 @@ def curvature_term(model: Model, x: np.ndarray, y: np.ndarray, sigma: float, *,
     with frozen_pattern(m):
         for k in range(int(samples)):
             w = s * rng.choice(np.array([-1.0, 1.0]), size=theta.shape)
-            vals[k] = (loss(theta + step * w) - 2 * l0 + loss(theta - step * w)) \
-                / (2 * step ** 2)
-    return CurvatureEstimate(float(vals.mean()), float(vals.std(ddof=1) / math.sqrt(samples)),
-                             sigma, float(step), int(samples), int(x.shape[0]))
+            vals[k] = (loss(theta + step * w) - 2 * l0 + loss(theta - step * w)) / (2 * step**2)
+    return CurvatureEstimate(
+        float(vals.mean()),
+        float(vals.std(ddof=1) / math.sqrt(samples)),
+        sigma,
+        float(step),
+        int(samples),
+        int(x.shape[0]),
+    )
 
 
 class _Adam:
@@ -361,8 +385,8 @@ class _Adam:
         self.t += 1
         self.m = self.b1 * self.m + (1 - self.b1) * g
         self.v = self.b2 * self.v + (1 - self.b2) * g * g
-        mhat = self.m / (1 - self.b1 ** self.t)
-        vhat = self.v / (1 - self.b2 ** self.t)
+        mhat = self.m / (1 - self.b1**self.t)
+        vhat = self.v / (1 - self.b2**self.t)
         return theta - lr * mhat / (np.sqrt(vhat) + self.eps)
 
 
@@ -384,36 +408,64 @@ def _resolve_model(model_or_name, seed: int) -> Model:
     return m
 
 
-def validate_train_args(method: str, train_noise: float, epochs: int, batch_size: int = 32,
-                        lr: float = 3e-3, draws: int = 1, hessian_weight: float = 1.0,
-                        hessian_step: float = 0.01) -> float:
+def validate_train_args(
+    method: str,
+    train_noise: float,
+    epochs: int,
+    batch_size: int = 32,
+    lr: float = 3e-3,
+    draws: int = 1,
+    hessian_weight: float = 1.0,
+    hessian_step: float = 0.01,
+) -> float:
     """Check training arguments (raises ConfigError/ValueRangeError naming the field)."""
     if method not in METHODS:
-        raise ConfigError(f"unknown training method {method!r}",
-                          hint="method is one of " + ", ".join(METHODS))
+        raise ConfigError(
+            f"unknown training method {method!r}", hint="method is one of " + ", ".join(METHODS)
+        )
     sigma = check_sigma(train_noise, "train_noise")
     if method != "plain" and sigma == 0:
-        raise ConfigError(f"method {method!r} needs train_noise > 0",
-                          hint="e.g. --train-noise 0.1, or use --method plain")
-    for fname, value, lo in (("epochs", epochs, 1), ("batch_size", batch_size, 1),
-                             ("draws", draws, 1)):
+        raise ConfigError(
+            f"method {method!r} needs train_noise > 0",
+            hint="e.g. --train-noise 0.1, or use --method plain",
+        )
+    for fname, value, lo in (
+        ("epochs", epochs, 1),
+        ("batch_size", batch_size, 1),
+        ("draws", draws, 1),
+    ):
         if not isinstance(value, int | np.integer) or value < lo:
             shown = value if isinstance(value, int | float | np.number) else repr(value)
             raise ConfigError(f"{fname} must be an integer >= {lo}, got {shown}")
-    for fname, value in (("lr", lr), ("hessian_weight", hessian_weight),
-                         ("hessian_step", hessian_step)):
+    for fname, value in (
+        ("lr", lr),
+        ("hessian_weight", hessian_weight),
+        ("hessian_step", hessian_step),
+    ):
         if not math.isfinite(float(value)) or value <= 0:
             raise ConfigError(f"{fname} must be finite and > 0, got {float(value):g}")
     return sigma
 
 
-def train(model_or_name: Model | str = "default", dataset: Dataset | str = "digits", *,
-          method: str = "plain", train_noise: float = 0.0, epochs: int = 30, seed: int = 0,
-          batch_size: int = 32, lr: float = 3e-3, draws: int = 1,
-          hessian_weight: float = 1.0, hessian_step: float = 0.01, val_draws: int = 5,
-          curvature_sigma: float | None = None, curvature_samples: int = 32,
-          progress: Callable[[int, int], None] | None = None,
-          activation_bits: int = 0) -> TrainResult:
+def train(
+    model_or_name: Model | str = "default",
+    dataset: Dataset | str = "digits",
+    *,
+    method: str = "plain",
+    train_noise: float = 0.0,
+    epochs: int = 30,
+    seed: int = 0,
+    batch_size: int = 32,
+    lr: float = 3e-3,
+    draws: int = 1,
+    hessian_weight: float = 1.0,
+    hessian_step: float = 0.01,
+    val_draws: int = 5,
+    curvature_sigma: float | None = None,
+    curvature_samples: int = 32,
+    progress: Callable[[int, int], None] | None = None,
+    activation_bits: int = 0,
+) -> TrainResult:
     """Train a model on a data set; deterministic for a seed.
 
     Parameters
@@ -460,15 +512,25 @@ def train(model_or_name: Model | str = "default", dataset: Dataset | str = "digi
     -------
     TrainResult
     """
-    sigma = validate_train_args(method, train_noise, epochs, batch_size, lr, draws,
-                                hessian_weight, hessian_step)
-    c_sigma = check_sigma(sigma if curvature_sigma is None and sigma > 0 else
-                          DEFAULT_CURVATURE_SIGMA if curvature_sigma is None else
-                          curvature_sigma, "curvature_sigma")
-    if not isinstance(curvature_samples, int | np.integer) or curvature_samples == 1 \
-            or curvature_samples < 0:
-        raise ConfigError(f"curvature_samples must be 0 or an integer >= 2, got "
-                          f"{curvature_samples!r}")
+    sigma = validate_train_args(
+        method, train_noise, epochs, batch_size, lr, draws, hessian_weight, hessian_step
+    )
+    c_sigma = check_sigma(
+        sigma
+        if curvature_sigma is None and sigma > 0
+        else DEFAULT_CURVATURE_SIGMA
+        if curvature_sigma is None
+        else curvature_sigma,
+        "curvature_sigma",
+    )
+    if (
+        not isinstance(curvature_samples, int | np.integer)
+        or curvature_samples == 1
+        or curvature_samples < 0
+    ):
+        raise ConfigError(
+            f"curvature_samples must be 0 or an integer >= 2, got {curvature_samples!r}"
+        )
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise ConfigError(f"seed must be an integer >= 0, got {seed!r}")
     data = load_dataset(dataset) if not isinstance(dataset, Dataset) else dataset
@@ -503,7 +565,7 @@ def train(model_or_name: Model | str = "default", dataset: Dataset | str = "digi
         loss_sum = pen_sum = 0.0
         correct = 0
         for b0 in range(0, n, batch_size):
-            idx = order[b0:b0 + batch_size]
+            idx = order[b0 : b0 + batch_size]
             xb, yb = data.x_train[idx], data.y_train[idx]
             if method == "plain":
                 loss, g, logits = _loss_grad(model, flat, xb, yb, act)
@@ -518,6 +580,7 @@ def train(model_or_name: Model | str = "default", dataset: Dataset | str = "digi
                     g += gk / draws
                 flat.set(theta)
             else:  # hessian
+
                 def loss_grad(th, xb=xb, yb=yb):
                     flat.set(th)
                     lk, gk, _ = _loss_grad(model, flat, xb, yb, act)
@@ -526,10 +589,16 @@ def train(model_or_name: Model | str = "default", dataset: Dataset | str = "digi
                 loss, g0, logits = _loss_grad(model, flat, xb, yb, act)
                 buffers = {k: v.copy() for k, v in _buffers(model).items()}
                 with frozen_pattern(model):  # the smooth piece active at theta
-                    pen, gp = hessian_penalty(loss_grad, theta,
-                                              noise_scales(model, sigma, flat), rng_noise,
-                                              draws=draws, step=hessian_step, loss0=loss,
-                                              grad0=g0)
+                    pen, gp = hessian_penalty(
+                        loss_grad,
+                        theta,
+                        noise_scales(model, sigma, flat),
+                        rng_noise,
+                        draws=draws,
+                        step=hessian_step,
+                        loss0=loss,
+                        grad0=g0,
+                    )
                 flat.set(theta)
                 _restore_buffers(model, buffers)
                 g = g0 + hessian_weight * gp
@@ -548,19 +617,31 @@ def train(model_or_name: Model | str = "default", dataset: Dataset | str = "digi
         val_loss, _ = cross_entropy(val_logits, data.y_val)
         val_acc = float(np.mean(val_logits.argmax(axis=1) == data.y_val))
         if sigma > 0:
-            accs = [perturb_model(model, sigma, np.random.default_rng(vs)).accuracy(
-                data.x_val, data.y_val, mvm=hook) for vs in val_seeds]
+            accs = [
+                perturb_model(model, sigma, np.random.default_rng(vs)).accuracy(
+                    data.x_val, data.y_val, mvm=hook
+                )
+                for vs in val_seeds
+            ]
             val_noisy = float(np.mean(accs))
         else:
             val_noisy = val_acc
-        rec = {"epoch": epoch, "loss": loss_sum / n, "penalty": pen_sum / n,
-               "train_accuracy": correct / n, "val_accuracy": val_acc, "val_loss": val_loss,
-               "val_noisy_accuracy": val_noisy, "seconds": time.perf_counter() - t0}
+        rec = {
+            "epoch": epoch,
+            "loss": loss_sum / n,
+            "penalty": pen_sum / n,
+            "train_accuracy": correct / n,
+            "val_accuracy": val_acc,
+            "val_loss": val_loss,
+            "val_noisy_accuracy": val_noisy,
+            "seconds": time.perf_counter() - t0,
+        }
         history.append(rec)
         log.info("epoch %d: %s", epoch, rec)
         if not math.isfinite(rec["loss"]):
-            raise ModelError(f"training diverged at epoch {epoch} (loss {rec['loss']})",
-                             hint="lower lr")
+            raise ModelError(
+                f"training diverged at epoch {epoch} (loss {rec['loss']})", hint="lower lr"
+            )
         if (val_noisy, -val_loss) > (best[0], -best[1]):
             best = (val_noisy, val_loss)
             best_state, best_epoch = model.state(), epoch
@@ -568,12 +649,24 @@ def train(model_or_name: Model | str = "default", dataset: Dataset | str = "digi
     final = model.with_params(best_state)
     curv = None
     if curvature_samples and c_sigma > 0:
-        curv = curvature_term(final, data.x_train[:CURVATURE_IMAGES],
-                              data.y_train[:CURVATURE_IMAGES], c_sigma,
-                              samples=int(curvature_samples), step=hessian_step, seed=seed)
-    return TrainResult(model=final, history=history, best_epoch=best_epoch, method=method,
-                       train_noise=sigma, seconds=time.perf_counter() - t_start,
-                       curvature=curv)
+        curv = curvature_term(
+            final,
+            data.x_train[:CURVATURE_IMAGES],
+            data.y_train[:CURVATURE_IMAGES],
+            c_sigma,
+            samples=int(curvature_samples),
+            step=hessian_step,
+            seed=seed,
+        )
+    return TrainResult(
+        model=final,
+        history=history,
+        best_epoch=best_epoch,
+        method=method,
+        train_noise=sigma,
+        seconds=time.perf_counter() - t_start,
+        curvature=curv,
+    )
 
 
 @contextmanager

@@ -66,16 +66,24 @@ def default_architecture(seed: int = 0, classes: int = 10) -> Model:
     so every layer fits a handful of small arrays.
     """
     layers: list[Layer] = [
-        Conv2D(1, 8, 3, padding=1, name="conv1"), ReLU(name="relu1"),
-        Conv2D(8, 16, 3, padding=1, name="conv2"), ReLU(name="relu2"),
-        MaxPool2D(2, name="pool"), Flatten(name="flatten"),
+        Conv2D(1, 8, 3, padding=1, name="conv1"),
+        ReLU(name="relu1"),
+        Conv2D(8, 16, 3, padding=1, name="conv2"),
+        ReLU(name="relu2"),
+        MaxPool2D(2, name="pool"),
+        Flatten(name="flatten"),
         Dense(4 * 4 * 16, classes, name="dense"),
     ]
     return he_init(Model(layers, (8, 8, 1), classes, name="default"), seed)
 
 
-def wrn(depth: int = 16, width: int = 4, input_shape: tuple[int, int, int] = (32, 32, 3),
-        classes: int = 10, seed: int = 0) -> Model:
+def wrn(
+    depth: int = 16,
+    width: int = 4,
+    input_shape: tuple[int, int, int] = (32, 32, 3),
+    classes: int = 10,
+    seed: int = 0,
+) -> Model:
     """A pre-activation Wide ResNet WRN-depth-width, He-initialised (untrained).
 
     Structure (Zagoruyko & Komodakis): conv3x3(16) then three groups of
@@ -110,19 +118,27 @@ def wrn(depth: int = 16, width: int = 4, input_shape: tuple[int, int, int] = (32
             p = f"g{g}b{i}"
             body_tail: list[Layer] = [
                 Conv2D(c_in, c_out, 3, stride=s, padding=1, name=f"{p}.conv1"),
-                BatchNorm(c_out, name=f"{p}.bn2"), ReLU(name=f"{p}.relu2"),
+                BatchNorm(c_out, name=f"{p}.bn2"),
+                ReLU(name=f"{p}.relu2"),
                 Conv2D(c_out, c_out, 3, padding=1, name=f"{p}.conv2"),
             ]
             pre: list[Layer] = [BatchNorm(c_in, name=f"{p}.bn1"), ReLU(name=f"{p}.relu1")]
             if c_in != c_out or s != 1:
                 layers += pre
-                layers.append(Residual(body_tail, [Conv2D(c_in, c_out, 1, stride=s,
-                                                          name=f"{p}.shortcut")], name=p))
+                layers.append(
+                    Residual(
+                        body_tail, [Conv2D(c_in, c_out, 1, stride=s, name=f"{p}.shortcut")], name=p
+                    )
+                )
             else:
                 layers.append(Residual(pre + body_tail, None, name=p))
             c_in = c_out
-    layers += [BatchNorm(c_in, name="bn_final"), ReLU(name="relu_final"),
-               GlobalAvgPool(name="pool"), Dense(c_in, classes, name="fc")]
+    layers += [
+        BatchNorm(c_in, name="bn_final"),
+        ReLU(name="relu_final"),
+        GlobalAvgPool(name="pool"),
+        Dense(c_in, classes, name="fc"),
+    ]
     model = Model(layers, tuple(input_shape), classes, name=f"wrn-{depth}-{width}")
     he_init(model, seed)
     # non-trivial batch-norm statistics so that folding is exercised
@@ -137,4 +153,3 @@ def wrn(depth: int = 16, width: int = 4, input_shape: tuple[int, int, int] = (32
 def default_input_shape() -> tuple[int, int, int]:
     """NHWC per-sample input shape of the default models."""
     return (8, 8, 1)
-

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import importlib
 
-_LAZY = {"read_netlist": "netlist", "solve_dc": "dc", "OperatingPoint": "dc",
-         "SweepResult": "dc"}
+_LAZY = {"read_netlist": "netlist", "solve_dc": "dc", "OperatingPoint": "dc", "SweepResult": "dc"}
 __all__ = list(_LAZY)
 
 

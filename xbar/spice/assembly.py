@@ -111,12 +111,16 @@ class Stamps:
         rows = np.concatenate([np.asarray(p[0], dtype=np.int64).ravel() for p in parts])
         cols = np.concatenate([np.asarray(p[1], dtype=np.int64).ravel() for p in parts])
         signs = np.concatenate(
-            [np.broadcast_to(np.asarray(p[2], dtype=np.float64), np.shape(p[0])).ravel()
-             for p in parts]
+            [
+                np.broadcast_to(np.asarray(p[2], dtype=np.float64), np.shape(p[0])).ravel()
+                for p in parts
+            ]
         )
         pidx = np.concatenate(
-            [np.broadcast_to(np.asarray(p[3], dtype=np.int64), np.shape(p[0])).ravel()
-             for p in parts]
+            [
+                np.broadcast_to(np.asarray(p[3], dtype=np.int64), np.shape(p[0])).ravel()
+                for p in parts
+            ]
         )
         keep = (rows >= 0) & (cols >= 0)
         return cls(rows[keep], cols[keep], signs[keep], pidx[keep])
@@ -235,32 +239,54 @@ class Pattern:
         off_one = off_E + nE
         off_rs = off_one + 1
         params = np.concatenate(
-            [1.0 / rvals if nR else np.zeros(0), np.asarray(G.gain, dtype=np.float64),
-             np.asarray(E.gain, dtype=np.float64), [1.0], g_rs]
+            [
+                1.0 / rvals if nR else np.zeros(0),
+                np.asarray(G.gain, dtype=np.float64),
+                np.asarray(E.gain, dtype=np.float64),
+                [1.0],
+                g_rs,
+            ]
         )
 
         parts = []
         if nR:
             parts.append(_two_terminal(u[R.npos], u[R.nneg], np.arange(nR)))
         if nG:
-            parts.append(_controlled(u[G.npos], u[G.nneg], u[G.cpos], u[G.cneg],
-                                     off_G + np.arange(nG)))
+            parts.append(
+                _controlled(u[G.npos], u[G.nneg], u[G.cpos], u[G.cneg], off_G + np.arange(nG))
+            )
         br = nv + np.arange(nV + nE)
         if nV:
             b = br[:nV]
             one = np.full(nV, off_one)
-            parts.append((np.stack([u[V.npos], u[V.nneg], b, b]),
-                          np.stack([b, b, u[V.npos], u[V.nneg]]),
-                          np.array([1.0, -1.0, 1.0, -1.0])[:, None], np.stack([one] * 4)))
+            parts.append(
+                (
+                    np.stack([u[V.npos], u[V.nneg], b, b]),
+                    np.stack([b, b, u[V.npos], u[V.nneg]]),
+                    np.array([1.0, -1.0, 1.0, -1.0])[:, None],
+                    np.stack([one] * 4),
+                )
+            )
         if nE:
             b = br[nV:]
             one = np.full(nE, off_one)
-            parts.append((np.stack([u[E.npos], u[E.nneg], b, b]),
-                          np.stack([b, b, u[E.npos], u[E.nneg]]),
-                          np.array([1.0, -1.0, 1.0, -1.0])[:, None], np.stack([one] * 4)))
+            parts.append(
+                (
+                    np.stack([u[E.npos], u[E.nneg], b, b]),
+                    np.stack([b, b, u[E.npos], u[E.nneg]]),
+                    np.array([1.0, -1.0, 1.0, -1.0])[:, None],
+                    np.stack([one] * 4),
+                )
+            )
             gidx = off_E + np.arange(nE)
-            parts.append((np.stack([b, b]), np.stack([u[E.cpos], u[E.cneg]]),
-                          np.array([-1.0, 1.0])[:, None], np.stack([gidx, gidx])))
+            parts.append(
+                (
+                    np.stack([b, b]),
+                    np.stack([u[E.cpos], u[E.cneg]]),
+                    np.array([-1.0, 1.0])[:, None],
+                    np.stack([gidx, gidx]),
+                )
+            )
         if rs_idx:
             anode = np.asarray(D.npos, dtype=np.int64)[rs_idx]
             prime = lay.diode_prime[rs_idx]
@@ -271,8 +297,7 @@ class Pattern:
         nD = len(D)
         nl_parts = []
         if nD:
-            nl_parts.append(_two_terminal(u[lay.diode_prime], u[np.asarray(D.nneg)],
-                                          np.arange(nD)))
+            nl_parts.append(_two_terminal(u[lay.diode_prime], u[np.asarray(D.nneg)], np.arange(nD)))
         bgroups = _group_bsources(circuit, nD, lay.n_ext)
         n_bderiv = 0
         for g in bgroups:
@@ -280,16 +305,18 @@ class Pattern:
             pid = g.deriv_offset + np.arange(n * m).reshape(n, m)
             op = np.repeat(u[g.npos][:, None], m, axis=1)
             on = np.repeat(u[g.nneg][:, None], m, axis=1)
-            nl_parts.append(_controlled(op, on, u[g.controls[:, :, 0]],
-                                        u[g.controls[:, :, 1]], pid))
+            nl_parts.append(
+                _controlled(op, on, u[g.controls[:, :, 0]], u[g.controls[:, :, 1]], pid)
+            )
             n_bderiv += n * m
         nonlinear = Stamps.collect(nl_parts)
 
         # ---- CSR structure -------------------------------------------------
         n = lay.size
         diag = np.arange(nv, dtype=np.int64)
-        keys = np.concatenate([linear.rows * n + linear.cols,
-                               nonlinear.rows * n + nonlinear.cols, diag * n + diag])
+        keys = np.concatenate(
+            [linear.rows * n + linear.cols, nonlinear.rows * n + nonlinear.cols, diag * n + diag]
+        )
         ukeys = np.unique(keys)
         rows = ukeys // n
         indices = (ukeys % n).astype(np.int32)
@@ -321,8 +348,21 @@ class Pattern:
             rvals_ += [-np.ones(len(g.members)), np.ones(len(g.members))]
         nl_rhs = _sparse(rrows, rcols, rvals_, n, nD + nB)
 
-        return cls(lay, indptr, indices, linear, nonlinear, diag_slots, params,
-                   source_matrix, source_names, nl_rhs, bgroups, nD, n_bderiv)
+        return cls(
+            lay,
+            indptr,
+            indices,
+            linear,
+            nonlinear,
+            diag_slots,
+            params,
+            source_matrix,
+            source_names,
+            nl_rhs,
+            bgroups,
+            nD,
+            n_bderiv,
+        )
 
     # ---- assembly --------------------------------------------------------
     def linear_data(self, params: np.ndarray | None = None) -> np.ndarray:
@@ -330,8 +370,9 @@ class Pattern:
         p = self.linear_params if params is None else params
         return scatter_add_numpy(self.nnz, self.linear, p)
 
-    def assemble(self, base: np.ndarray, nl_params: np.ndarray, *, gshunt: float = 0.0,
-                 kernel: str = "numpy") -> np.ndarray:
+    def assemble(
+        self, base: np.ndarray, nl_params: np.ndarray, *, gshunt: float = 0.0, kernel: str = "numpy"
+    ) -> np.ndarray:
         """``csr.data``: ``base`` plus nonlinear stamps and ``gshunt`` on node diagonals.
 
         ``kernel`` is ``"numpy"`` (bincount) or ``"numba"`` (scatter-add kernel).
@@ -348,8 +389,9 @@ class Pattern:
             data[self.diag_slots] += gshunt
         return data
 
-    def residual(self, b: np.ndarray, x: np.ndarray, nl_params: np.ndarray | None = None,
-                 gshunt: float = 0.0) -> np.ndarray:
+    def residual(
+        self, b: np.ndarray, x: np.ndarray, nl_params: np.ndarray | None = None, gshunt: float = 0.0
+    ) -> np.ndarray:
         """``b - A x`` computed from the stamps, not from the assembled matrix.
 
         Each stamp's product ``sign * param * x[col]`` is formed on its own and the
@@ -363,8 +405,11 @@ class Pattern:
         if order is None or len(order) != len(rows):
             order = np.argsort(rows, kind="stable")
             srows = rows[order]
-            starts = np.flatnonzero(np.r_[True, srows[1:] != srows[:-1]]) if len(srows) else \
-                np.zeros(0, dtype=np.int64)
+            starts = (
+                np.flatnonzero(np.r_[True, srows[1:] != srows[:-1]])
+                if len(srows)
+                else np.zeros(0, dtype=np.int64)
+            )
             self.__dict__["_res_order"] = order
             self.__dict__["_res_starts"] = (starts, srows[starts] if len(srows) else starts)
         starts, urows = self.__dict__["_res_starts"]
@@ -462,9 +507,16 @@ def _group_bsources(circuit: Circuit, first_param: int, n_ext: int) -> list[BGro
         expr = srcs[0].expr
         if key[0] == "template" and len({s.expr.canonical for s in srcs}) > 1:
             expr = TemplateExpression(expr._ast, np.array(consts[key], dtype=np.float64).T)
-        out.append(BGroup(expr, np.array(members, dtype=np.int64),
-                          _extended_index([s.npos for s in srcs], n_ext),
-                          _extended_index([s.nneg for s in srcs], n_ext), ctrl, offset))
+        out.append(
+            BGroup(
+                expr,
+                np.array(members, dtype=np.int64),
+                _extended_index([s.npos for s in srcs], n_ext),
+                _extended_index([s.nneg for s in srcs], n_ext),
+                ctrl,
+                offset,
+            )
+        )
         offset += len(srcs) * m
     return out
 
@@ -518,7 +570,7 @@ class TemplateExpression:
     """
 
     def __init__(self, ast, constants: np.ndarray):
-        from .expr import _compile
+        from .expr import compile_node
 
         self._ast = ast
         self.constants = constants
@@ -538,7 +590,7 @@ class TemplateExpression:
                 return ("cond", subst(node[1]), subst(node[2]), subst(node[3]))
             return node
 
-        self._fn = _compile(subst(ast))
+        self._fn = compile_node(subst(ast))
         self.n_controls = None
 
     def take(self, idx) -> TemplateExpression:
@@ -552,6 +604,8 @@ class TemplateExpression:
         with np.errstate(all="ignore"):
             val, ds = self._fn(arrs)
         val = np.broadcast_to(np.asarray(val, dtype=float), shape)
-        derivs = [np.broadcast_to(np.asarray(ds.get(k, 0.0), dtype=float), shape)
-                  for k in range(len(arrs))]
+        derivs = [
+            np.broadcast_to(np.asarray(ds.get(k, 0.0), dtype=float), shape)
+            for k in range(len(arrs))
+        ]
         return val, derivs

@@ -43,8 +43,10 @@ class _Named:
             idx = {n: i for i, n in enumerate(self.node_names)}
             self.__dict__["_nidx"] = idx
         if key not in idx:
-            raise XbarError(f"no node named {name!r} in the solution",
-                            hint="node names: " + ", ".join(self.node_names[:10]))
+            raise XbarError(
+                f"no node named {name!r} in the solution",
+                hint="node names: " + ", ".join(self.node_names[:10]),
+            )
         return idx[key]
 
     def _branch_col(self, name: str) -> int:
@@ -58,8 +60,10 @@ class _Named:
                     idx.setdefault(n[2:], i)
             self.__dict__["_bidx"] = idx
         if key not in idx:
-            raise XbarError(f"no voltage source (V or E) named {name!r} in the solution",
-                            hint="sources: " + ", ".join(self.branch_names[:10]))
+            raise XbarError(
+                f"no voltage source (V or E) named {name!r} in the solution",
+                hint="sources: " + ", ".join(self.branch_names[:10]),
+            )
         return self.n_voltage + idx[key]
 
 
@@ -162,8 +166,9 @@ class SweepResult(_Named):
         return {n: self.x[:, self.n_voltage + i].copy() for i, n in enumerate(self.branch_names)}
 
 
-def solve_dc(circuit: Circuit, options: Options | None = None, *, analysis=None,
-             progress=None) -> OperatingPoint | SweepResult:
+def solve_dc(
+    circuit: Circuit, options: Options | None = None, *, analysis=None, progress=None
+) -> OperatingPoint | SweepResult:
     """Solve a circuit's DC analysis (``.op`` or ``.dc``).
 
     Parameters
@@ -194,12 +199,16 @@ def solve_dc(circuit: Circuit, options: Options | None = None, *, analysis=None,
 
     if not isinstance(circuit, Circuit):
         what = type(circuit).__name__
-        hint = ("read it first: xbar.solve_dc(xbar.read_netlist(text_or_path))"
-                if isinstance(circuit, str | bytes) or hasattr(circuit, "__fspath__") else
-                "build one with xbar.read_netlist(...) or xbar.spice.circuit.Circuit(...)")
-        raise XbarError(f"solve_dc needs a Circuit, got {what}"
-                        + (" (netlist text or a path?)" if what in ("str", "bytes") else ""),
-                        hint=hint)
+        hint = (
+            "read it first: xbar.solve_dc(xbar.read_netlist(text_or_path))"
+            if isinstance(circuit, str | bytes) or hasattr(circuit, "__fspath__")
+            else "build one with xbar.read_netlist(...) or xbar.spice.circuit.Circuit(...)"
+        )
+        raise XbarError(
+            f"solve_dc needs a Circuit, got {what}"
+            + (" (netlist text or a path?)" if what in ("str", "bytes") else ""),
+            hint=hint,
+        )
     opts = options if options is not None else circuit.options
     _check_options(opts)
     if analysis is None:
@@ -207,10 +216,11 @@ def solve_dc(circuit: Circuit, options: Options | None = None, *, analysis=None,
     check_topology(circuit)
     system = DCSystem(circuit, opts)
     lay = system.layout
-    named = dict(node_names=[n.lower() for n in circuit.node_names[1:]],
-                 branch_names=[circuit.spice_name(n)
-                               for n in circuit.vsources.name + circuit.vcvs.name],
-                 n_voltage=lay.n_voltage)
+    named = dict(
+        node_names=[n.lower() for n in circuit.node_names[1:]],
+        branch_names=[circuit.spice_name(n) for n in circuit.vsources.name + circuit.vcvs.name],
+        n_voltage=lay.n_voltage,
+    )
     if isinstance(analysis, DCSweep):
         return _sweep(circuit, system, analysis, named, progress)
     if not isinstance(analysis, Op):
@@ -236,8 +246,9 @@ def _check_options(opts: Options) -> None:
         try:
             val[field_name] = float(v)
         except (TypeError, ValueError):
-            raise ConfigError(f"options.{field_name} must be a number, got "
-                              f"{type(v).__name__}") from None
+            raise ConfigError(
+                f"options.{field_name} must be a number, got {type(v).__name__}"
+            ) from None
     for field_name in ("reltol", "abstol", "vntol"):
         v = val[field_name]
         if not (np.isfinite(v) and v > 0.0):
@@ -281,14 +292,20 @@ def _sweep(circuit, system, dc: DCSweep, named, progress) -> SweepResult:
     if k_out is not None:
         block[k_out] = outer_sweep
     block[k_in] = sweep
-    common = dict(named, sweep=sweep, source=dc.source.lower(), outer_sweep=outer_sweep,
-                  outer_source=dc.outer.source.lower() if dc.outer is not None else None)
+    common = dict(
+        named,
+        sweep=sweep,
+        source=dc.source.lower(),
+        outer_sweep=outer_sweep,
+        outer_source=dc.outer.source.lower() if dc.outer is not None else None,
+    )
     if system.is_linear:
         x = system.solve_linear(block).T.copy()
         if progress is not None:
             progress(npts, npts)
-        return SweepResult(**common, x=x, iterations=np.ones(npts, dtype=np.int64),
-                           strategies=["linear"] * npts)
+        return SweepResult(
+            **common, x=x, iterations=np.ones(npts, dtype=np.int64), strategies=["linear"] * npts
+        )
     opts = system.options
     xs = np.empty((npts, system.layout.size))
     iters = np.zeros(npts, dtype=np.int64)
@@ -297,7 +314,8 @@ def _sweep(circuit, system, dc: DCSweep, named, progress) -> SweepResult:
     for p in range(npts):
         src = block[:, p]
         what = f".dc point {p} ({dc.source}={sweep[p]:g}" + (
-            f", {dc.outer.source}={outer_sweep[p]:g})" if dc.outer is not None else ")")
+            f", {dc.outer.source}={outer_sweep[p]:g})" if dc.outer is not None else ")"
+        )
         res = None
         if state is not None:
             res = system.newton(x, state.copy(), maxiter=opts.itl2, sources=src)

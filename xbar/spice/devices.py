@@ -96,8 +96,9 @@ class DiodeParams:
         return cls(csat, vte, vcrit, bv_given, tbv, vtebrk)
 
 
-def _breakdown_voltage(bv: float, ibv: float, csat: float, nbv: float, vt: float,
-                       reltol: float) -> float:
+def _breakdown_voltage(
+    bv: float, ibv: float, csat: float, nbv: float, vt: float, reltol: float
+) -> float:
     """ngspice's ``DIOtBrkdwnV``: BV shifted so that I(-BV) matches IBV (diotemp.c)."""
     cbv = ibv
     if cbv < csat * bv / vt:
@@ -260,8 +261,7 @@ def _limit_bsource(expr, v_new, v_old, i_old, di_old, floor):
     for _ in range(40):
         mid = 0.5 * (lo + hi)
         im, dim = evaluate_bsource(expr, v0 + mid[:, None] * d0)
-        ok = (np.isfinite(im) & np.all(np.isfinite(dim), axis=1)
-              & (np.abs(im - i0) <= a0))
+        ok = np.isfinite(im) & np.all(np.isfinite(dim), axis=1) & (np.abs(im - i0) <= a0)
         lo = np.where(ok, mid, lo)
         hi = np.where(ok, hi, mid)
     v = v_new.copy()

@@ -76,10 +76,34 @@ _TOKEN = re.compile(
 
 # function name -> number of arguments
 FUNCTIONS: dict[str, int] = {
-    "abs": 1, "acos": 1, "acosh": 1, "asin": 1, "asinh": 1, "atan": 1, "atanh": 1,
-    "ceil": 1, "cos": 1, "cosh": 1, "exp": 1, "floor": 1, "ln": 1, "log": 1, "log10": 1,
-    "nint": 1, "sgn": 1, "sin": 1, "sinh": 1, "sqrt": 1, "tan": 1, "tanh": 1, "u": 1,
-    "uramp": 1, "max": 2, "min": 2, "pow": 2, "pwr": 2,
+    "abs": 1,
+    "acos": 1,
+    "acosh": 1,
+    "asin": 1,
+    "asinh": 1,
+    "atan": 1,
+    "atanh": 1,
+    "ceil": 1,
+    "cos": 1,
+    "cosh": 1,
+    "exp": 1,
+    "floor": 1,
+    "ln": 1,
+    "log": 1,
+    "log10": 1,
+    "nint": 1,
+    "sgn": 1,
+    "sin": 1,
+    "sinh": 1,
+    "sqrt": 1,
+    "tan": 1,
+    "tanh": 1,
+    "u": 1,
+    "uramp": 1,
+    "max": 2,
+    "min": 2,
+    "pow": 2,
+    "pwr": 2,
 }
 
 _CONSTANTS = {"pi": math.pi, "e": math.e}
@@ -113,9 +137,12 @@ def _tokenize(text: str) -> list[tuple]:
                 lpar = p.end() - 1
                 close = text.find(")", lpar + 1)
                 if close < 0:
-                    raise ExprSyntaxError("unbalanced parentheses: 'V(' is never closed", lpar,
-                                          "expected V(node) or V(node1,node2)")
-                out.append(("ctl", text[lpar + 1:close], pos, lpar))
+                    raise ExprSyntaxError(
+                        "unbalanced parentheses: 'V(' is never closed",
+                        lpar,
+                        "expected V(node) or V(node1,node2)",
+                    )
+                out.append(("ctl", text[lpar + 1 : close], pos, lpar))
                 pos = close + 1
                 continue
         if kind != "ws":
@@ -161,7 +188,8 @@ class _Parser:
         if op == ")" and open_at is not None:
             if kind == "end":
                 raise ExprSyntaxError(
-                    "unbalanced parentheses: '(' is never closed", open_at,
+                    "unbalanced parentheses: '(' is never closed",
+                    open_at,
                     "every '(' needs a matching ')'",
                 )
         found = "end of expression" if kind == "end" else repr(text)
@@ -175,8 +203,9 @@ class _Parser:
         if kind != "end":
             if text == ")":
                 raise ExprSyntaxError("unbalanced parentheses: unexpected ')'", off)
-            raise ExprSyntaxError(f"unexpected {text!r} after a complete expression", off,
-                                  "missing operator?")
+            raise ExprSyntaxError(
+                f"unexpected {text!r} after a complete expression", off, "missing operator?"
+            )
         return node
 
     def ternary(self):
@@ -284,7 +313,8 @@ class _Parser:
             if nxt[0] == "op" and nxt[1] == "(":
                 if name == "i":
                     raise ExprSyntaxError(
-                        "branch currents I(...) are not supported in expressions", off,
+                        "branch currents I(...) are not supported in expressions",
+                        off,
                         "use a control voltage V(a,b), e.g. across a sense resistor",
                     )
                 return self.call(name, off)
@@ -293,14 +323,19 @@ class _Parser:
             if name in _CONSTANTS:
                 return ("const", _CONSTANTS[name])
             if name in FUNCTIONS:
-                raise ExprSyntaxError(f"function {name!r} needs arguments in parentheses",
-                                      off, f"write {name}(...)")
-            raise ExprSyntaxError(f"unknown parameter {text!r}", off,
-                                  "define it with .param " + name + "=<value>")
+                raise ExprSyntaxError(
+                    f"function {name!r} needs arguments in parentheses", off, f"write {name}(...)"
+                )
+            raise ExprSyntaxError(
+                f"unknown parameter {text!r}", off, "define it with .param " + name + "=<value>"
+            )
         if kind == "end":
             if self.open:
-                raise ExprSyntaxError("unbalanced parentheses: '(' is never closed",
-                                      self.open[-1], "every '(' needs a matching ')'")
+                raise ExprSyntaxError(
+                    "unbalanced parentheses: '(' is never closed",
+                    self.open[-1],
+                    "every '(' needs a matching ')'",
+                )
             raise ExprSyntaxError("expression ends where an operand was expected", off)
         if text == ")":
             raise ExprSyntaxError("unbalanced parentheses: unexpected ')'", off)
@@ -309,7 +344,8 @@ class _Parser:
     def call(self, name: str, off: int):
         if name not in FUNCTIONS:
             raise ExprSyntaxError(
-                f"unknown function {name!r}", off,
+                f"unknown function {name!r}",
+                off,
                 "known functions: " + " ".join(sorted(FUNCTIONS)),
             )
         open_off = self.next()[2]  # '('
@@ -326,13 +362,19 @@ class _Parser:
         if len(args) != want:
             raise ExprSyntaxError(
                 f"function {name!r} takes {want} argument{'s' if want > 1 else ''}, "
-                f"got {len(args)}", off,
+                f"got {len(args)}",
+                off,
             )
-        if (not self.allow_controls and name in ("pow", "pwr") and _is_const(args[0])
-                and args[0][1] < 0):
+        if (
+            not self.allow_controls
+            and name in ("pow", "pwr")
+            and _is_const(args[0])
+            and args[0][1] < 0
+        ):
             raise ExprSyntaxError(
                 f"{name}() of a negative base is ambiguous in a parameter expression "
-                "(ngspice's .param and B-source evaluators disagree)", off,
+                "(ngspice's .param and B-source evaluators disagree)",
+                off,
                 "use abs() or write the sign explicitly",
             )
         return _fold(("call", name, tuple(args)))
@@ -343,11 +385,14 @@ class _Parser:
         parts = [p.strip().lower() for p in inner.split(",")]
         if len(parts) > 2 or any(not p or " " in p or "\t" in p for p in parts):
             raise ExprSyntaxError(
-                f"malformed control voltage V({inner})", off, "expected V(node) or V(node1,node2)",
+                f"malformed control voltage V({inner})",
+                off,
+                "expected V(node) or V(node1,node2)",
             )
         if not self.allow_controls:
             raise ExprSyntaxError(
-                "node voltages V(...) are not allowed in a constant expression", off,
+                "node voltages V(...) are not allowed in a constant expression",
+                off,
                 "V(...) may only appear in a B source's I= expression",
             )
         a = parts[0]
@@ -363,6 +408,7 @@ class _Parser:
 
 # --------------------------------------------------------------------------- math
 
+
 def _powabs(a, b):
     return np.power(np.abs(a), b)
 
@@ -377,18 +423,43 @@ def _step(a):
 
 # value functions (numpy, work on floats and arrays)
 _F1: dict[str, Callable] = {
-    "abs": np.abs, "acos": np.arccos, "acosh": np.arccosh, "asin": np.arcsin,
-    "asinh": np.arcsinh, "atan": np.arctan, "atanh": np.arctanh, "ceil": np.ceil,
-    "cos": np.cos, "cosh": np.cosh, "exp": np.exp, "floor": np.floor, "ln": np.log,
-    "log": np.log, "log10": np.log10, "nint": np.rint, "sgn": np.sign, "sin": np.sin,
-    "sinh": np.sinh, "sqrt": np.sqrt, "tan": np.tan, "tanh": np.tanh,
-    "u": lambda a: _step(a), "uramp": lambda a: np.maximum(a, 0.0),
+    "abs": np.abs,
+    "acos": np.arccos,
+    "acosh": np.arccosh,
+    "asin": np.arcsin,
+    "asinh": np.arcsinh,
+    "atan": np.arctan,
+    "atanh": np.arctanh,
+    "ceil": np.ceil,
+    "cos": np.cos,
+    "cosh": np.cosh,
+    "exp": np.exp,
+    "floor": np.floor,
+    "ln": np.log,
+    "log": np.log,
+    "log10": np.log10,
+    "nint": np.rint,
+    "sgn": np.sign,
+    "sin": np.sin,
+    "sinh": np.sinh,
+    "sqrt": np.sqrt,
+    "tan": np.tan,
+    "tanh": np.tanh,
+    "u": lambda a: _step(a),
+    "uramp": lambda a: np.maximum(a, 0.0),
 }
 _F2: dict[str, Callable] = {
-    "max": np.maximum, "min": np.minimum, "pow": _powabs, "pwr": _pwr,
+    "max": np.maximum,
+    "min": np.minimum,
+    "pow": _powabs,
+    "pwr": _pwr,
 }
 _BIN: dict[str, Callable] = {
-    "+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "^": _powabs,
+    "+": np.add,
+    "-": np.subtract,
+    "*": np.multiply,
+    "/": np.divide,
+    "^": _powabs,
     "==": lambda a, b: np.asarray(a == b, dtype=float),
     "!=": lambda a, b: np.asarray(a != b, dtype=float),
     "<": lambda a, b: np.asarray(a < b, dtype=float),
@@ -444,6 +515,7 @@ def _d1(name: str, a, fa):
 
 # --------------------------------------------------------------------------- folding
 
+
 def _is_const(node) -> bool:
     return node[0] == "const"
 
@@ -492,6 +564,7 @@ def _canonical(node) -> str:
 # A compiled node is a function v -> (value, derivs) where derivs maps a control
 # index to the partial derivative array (missing keys are zero).
 
+
 def _add_d(da: dict, db: dict, sign: float = 1.0) -> dict:
     if not db:
         return da
@@ -505,7 +578,14 @@ def _scale_d(da: dict, s) -> dict:
     return {k: d * s for k, d in da.items()}
 
 
-def _compile(node):
+def compile_node(node):
+    """Compile a parsed expression tree into a function of the control values.
+
+    The returned function takes the control values (arrays, one per control of the
+    expression) and returns ``(value, derivatives)``: the expression's value and a dict
+    from control index to the exact derivative (forward mode), both broadcast like the
+    controls.
+    """
     kind = node[0]
     if kind == "const":
         c = node[1]
@@ -514,17 +594,18 @@ def _compile(node):
         k = node[1]
         return lambda v: (v[k], {k: 1.0})
     if kind == "neg":
-        fa = _compile(node[1])
+        fa = compile_node(node[1])
 
         def neg(v):
             a, da = fa(v)
             return -a, {k: -d for k, d in da.items()}
+
         return neg
     if kind == "not":
-        fa = _compile(node[1])
+        fa = compile_node(node[1])
         return lambda v: (np.asarray(fa(v)[0] == 0, dtype=float), {})
     if kind == "cond":
-        fc, fa, fb = _compile(node[1]), _compile(node[2]), _compile(node[3])
+        fc, fa, fb = compile_node(node[1]), compile_node(node[2]), compile_node(node[3])
 
         def cond(v):
             c = fc(v)[0] != 0
@@ -532,6 +613,7 @@ def _compile(node):
             b, db = fb(v)
             ds = {k: np.where(c, da.get(k, 0.0), db.get(k, 0.0)) for k in set(da) | set(db)}
             return np.where(c, a, b), ds
+
         return cond
     if kind == "bin":
         return _compile_bin(node[1], node[2], node[3])
@@ -544,18 +626,22 @@ def _compile(node):
 
 
 def _compile_bin(op: str, na, nb):
-    fa, fb = _compile(na), _compile(nb)
+    fa, fb = compile_node(na), compile_node(nb)
     if op == "+":
+
         def add(v):
             a, da = fa(v)
             b, db = fb(v)
             return a + b, _add_d(da, db)
+
         return add
     if op == "-":
+
         def sub(v):
             a, da = fa(v)
             b, db = fb(v)
             return a - b, _add_d(da, db, -1.0)
+
         return sub
     if op == "*":
         if _is_const(na):
@@ -564,14 +650,17 @@ def _compile_bin(op: str, na, nb):
             def cmul(v):
                 b, db = fb(v)
                 return c * b, _scale_d(db, c)
+
             return cmul
 
         def mul(v):
             a, da = fa(v)
             b, db = fb(v)
             return a * b, _add_d(_scale_d(da, b), _scale_d(db, a))
+
         return mul
     if op == "/":
+
         def div(v):
             a, da = fa(v)
             b, db = fb(v)
@@ -580,6 +669,7 @@ def _compile_bin(op: str, na, nb):
             if db:
                 out = _add_d(out, _scale_d(db, q / b), -1.0)
             return q, out
+
         return div
     if op == "^":
         if _is_const(nb):
@@ -594,6 +684,7 @@ def _compile_bin(op: str, na, nb):
                 # d|a|^y/da = y |a|^(y-1) sign(a)
                 g = y * np.power(absa, y - 1.0) * np.sign(a) if y != 0 else 0.0 * a
                 return val, _scale_d(da, g)
+
             return powc
 
         def powg(v):
@@ -607,16 +698,18 @@ def _compile_bin(op: str, na, nb):
             if db:
                 out = _add_d(out, _scale_d(db, val * np.log(absa)))
             return val, out
+
         return powg
     f = _BIN[op]  # comparisons and logic: piecewise constant
 
     def logic(v):
         return f(fa(v)[0], fb(v)[0]), {}
+
     return logic
 
 
 def _compile_f1(name: str, na):
-    fa = _compile(na)
+    fa = compile_node(na)
     f = _F1[name]
 
     def call1(v):
@@ -628,11 +721,12 @@ def _compile_f1(name: str, na):
         if g is None:
             return val, {}
         return val, _scale_d(da, g)
+
     return call1
 
 
 def _compile_f2(name: str, na, nb):
-    fa, fb = _compile(na), _compile(nb)
+    fa, fb = compile_node(na), compile_node(nb)
     if name in ("min", "max"):
         pick_a = np.less_equal if name == "min" else np.greater_equal
 
@@ -643,6 +737,7 @@ def _compile_f2(name: str, na, nb):
             val = np.where(sel, a, b)
             ds = {k: np.where(sel, da.get(k, 0.0), db.get(k, 0.0)) for k in set(da) | set(db)}
             return val, ds
+
         return minmax
     signed = name == "pwr"
 
@@ -661,6 +756,7 @@ def _compile_f2(name: str, na, nb):
         if db:
             out = _add_d(out, _scale_d(db, val * np.log(absa)))
         return val, out
+
     return power
 
 
@@ -689,9 +785,15 @@ class Expression:
 
     __slots__ = ("text", "canonical", "n_controls", "controls", "_fn", "_ast")
 
-    def __init__(self, text: str, canonical: str, n_controls: int,
-                 controls: tuple[tuple[str, str], ...] = (), _fn: Callable | None = None,
-                 _ast: tuple | None = None):
+    def __init__(
+        self,
+        text: str,
+        canonical: str,
+        n_controls: int,
+        controls: tuple[tuple[str, str], ...] = (),
+        _fn: Callable | None = None,
+        _ast: tuple | None = None,
+    ):
         self.text = text
         self.canonical = canonical
         self.n_controls = n_controls
@@ -778,8 +880,7 @@ def _parse(text: str, params: dict[str, float], allow_controls: bool):
 def _to_error(err: ExprSyntaxError, text: str, location: Location | None) -> NetlistError:
     loc = None
     if location is not None:
-        loc = Location(location.file, location.line, location.column + err.offset,
-                       location.source)
+        loc = Location(location.file, location.line, location.column + err.offset, location.source)
     msg = err.message
     if location is None:
         msg = f"{err.message} (in {text!r}, offset {err.offset})"
@@ -789,11 +890,12 @@ def _to_error(err: ExprSyntaxError, text: str, location: Location | None) -> Net
 def compile_expression(text: str, params: dict[str, float]) -> Expression:
     """Parse and compile; raise :class:`ExprSyntaxError` with an offset (internal)."""
     ast, controls = _parse(text, params, True)
-    return Expression(text, _canonical(ast), len(controls), controls, _compile(ast), ast)
+    return Expression(text, _canonical(ast), len(controls), controls, compile_node(ast), ast)
 
 
-def parse_expression(text: str, params: dict[str, float],
-                     location: Location | None = None) -> Expression:
+def parse_expression(
+    text: str, params: dict[str, float], location: Location | None = None
+) -> Expression:
     """Parse an expression of parameters and control voltages.
 
     Parameters
@@ -827,13 +929,17 @@ def constant_value(text: str, params: dict[str, float]) -> float:
     ast, _ = _parse(text, params, False)
     value = float(ast[1])
     if not math.isfinite(value):
-        raise ExprSyntaxError(f"expression {text.strip()!r} evaluates to {value}", 0,
-                              "check for division by zero or overflow")
+        raise ExprSyntaxError(
+            f"expression {text.strip()!r} evaluates to {value}",
+            0,
+            "check for division by zero or overflow",
+        )
     return value
 
 
-def evaluate_constant(text: str, params: dict[str, float],
-                      location: Location | None = None) -> float:
+def evaluate_constant(
+    text: str, params: dict[str, float], location: Location | None = None
+) -> float:
     """Evaluate a constant expression (``.param`` values, ``{expr}`` substitutions).
 
     Parameters

@@ -68,8 +68,9 @@ class Factorizer:
         Threshold of the diagonal pivot preference (0..1).
     """
 
-    def __init__(self, names: list[str], *, ordering: str = "MMD_AT_PLUS_A",
-                 diag_pivot_thresh: float = 0.1):
+    def __init__(
+        self, names: list[str], *, ordering: str = "MMD_AT_PLUS_A", diag_pivot_thresh: float = 0.1
+    ):
         if ordering not in ORDERINGS:
             from ..errors import ConfigError
 
@@ -109,8 +110,10 @@ class Factorizer:
         self.n_factorizations += 1
         u = lu.U.diagonal()
         if not np.all(np.isfinite(u)):
-            raise SingularCircuitError("the circuit matrix has non-finite entries after "
-                                       "factorisation (values out of range)")
+            raise SingularCircuitError(
+                "the circuit matrix has non-finite entries after "
+                "factorisation (values out of range)"
+            )
 
     def solve(self, b: np.ndarray, residual=None) -> np.ndarray:
         """Solve ``A x = b`` for a vector or a block of right-hand sides (columns).
@@ -136,14 +139,19 @@ class Factorizer:
         """Iterative refinement: ``x += solve(b - A x)`` while the residual drops."""
         accurate = residual is not None
         if residual is None:
+
             def residual(b_, x_):
                 return b_ - self.A @ x_
+
         r = residual(b, x)
         res = np.abs(r).max(axis=0)
         for step in range(REFINE_STEPS):
             # the assembled matrix cannot see below round-off; an accurate residual can
-            tol = 0.0 if accurate and step == 0 else REFINE_EPS * (
-                self.scale * np.abs(x).max(axis=0) + np.abs(b).max(axis=0))
+            tol = (
+                0.0
+                if accurate and step == 0
+                else REFINE_EPS * (self.scale * np.abs(x).max(axis=0) + np.abs(b).max(axis=0))
+            )
             if np.all(res <= tol):
                 break
             with np.errstate(all="ignore"):
@@ -165,14 +173,16 @@ class Factorizer:
     def _singular(self, A: sp.csc_matrix, why: str) -> SingularCircuitError:
         culprits = _null_unknowns(A, self.names)
         if culprits:
-            msg = (f"the circuit matrix is singular ({why}); the unknowns involved are: "
-                   + ", ".join(culprits))
+            msg = (
+                f"the circuit matrix is singular ({why}); the unknowns involved are: "
+                + ", ".join(culprits)
+            )
         else:
             msg = f"the circuit matrix is singular ({why})"
         return SingularCircuitError(
             msg,
             hint="look for nodes without a DC path to ground, loops of voltage sources or "
-                 "nodes fed only by current sources",
+            "nodes fed only by current sources",
         )
 
 

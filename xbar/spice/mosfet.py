@@ -45,8 +45,7 @@ _MAX_EXP_ARG = 709.0
 
 def fetlim(vnew, vold, vto):
     """ngspice's ``DEVfetlim`` (vectorised): limit a gate-source voltage update."""
-    vnew, vold, vto = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in
-                                            (vnew, vold, vto)))
+    vnew, vold, vto = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (vnew, vold, vto)))
     out = vnew.copy()
     vtsthi = np.abs(2 * (vold - vto)) + 2
     vtstlo = vtsthi / 2 + 2
@@ -80,9 +79,13 @@ def limvds(vnew, vold):
     vold = np.asarray(vold, dtype=float)
     hi = vold >= 3.5
     up = vnew > vold
-    return np.where(hi, np.where(up, np.minimum(vnew, 3 * vold + 2),
-                                 np.where(vnew < 3.5, np.maximum(vnew, 2.0), vnew)),
-                    np.where(up, np.minimum(vnew, 4.0), np.maximum(vnew, -0.5)))
+    return np.where(
+        hi,
+        np.where(
+            up, np.minimum(vnew, 3 * vold + 2), np.where(vnew < 3.5, np.maximum(vnew, 2.0), vnew)
+        ),
+        np.where(up, np.minimum(vnew, 4.0), np.maximum(vnew, -0.5)),
+    )
 
 
 class MosChannel:
@@ -103,14 +106,30 @@ class MosChannel:
 
     def take(self, idx) -> MosChannel:
         """The same model restricted to devices ``idx``."""
-        return MosChannel(*(a[idx] for a in (self.sign, self.beta, self.vbi, self.phi,
-                                              self.gamma, self.lam, self.vt, self.vcrit)))
+        return MosChannel(
+            *(
+                a[idx]
+                for a in (
+                    self.sign,
+                    self.beta,
+                    self.vbi,
+                    self.phi,
+                    self.gamma,
+                    self.lam,
+                    self.vt,
+                    self.vcrit,
+                )
+            )
+        )
 
     def _von(self, vbs):
         sq = np.sqrt(self.phi)
         with np.errstate(invalid="ignore"):
-            sarg = np.where(vbs <= 0, np.sqrt(np.maximum(self.phi - vbs, 0.0)),
-                            np.maximum(0.0, sq - vbs / (2 * sq)))
+            sarg = np.where(
+                vbs <= 0,
+                np.sqrt(np.maximum(self.phi - vbs, 0.0)),
+                np.maximum(0.0, sq - vbs / (2 * sq)),
+            )
         return self.vbi * self.sign + self.gamma * sarg, sarg
 
     def evaluate(self, v):
@@ -119,9 +138,9 @@ class MosChannel:
         t = self.sign
         vds, vgs, vbs = t * (vd - vs), t * (vg - vs), t * (vb - vs)
         mode = np.where(vds >= 0, 1.0, -1.0)
-        vbx = np.where(mode > 0, vbs, vbs - vds)   # vbs, or vbd in inverse mode
-        vgx = np.where(mode > 0, vgs, vgs - vds)   # vgs, or vgd
-        vdx = vds * mode                           # >= 0
+        vbx = np.where(mode > 0, vbs, vbs - vds)  # vbs, or vbd in inverse mode
+        vgx = np.where(mode > 0, vgs, vgs - vds)  # vgs, or vgd
+        vdx = vds * mode  # >= 0
         von, sarg = self._von(vbx)
         vgst = vgx - von
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -131,8 +150,11 @@ class MosChannel:
         on = vgst > 0
         cdrain = np.where(sat, betap * vgst * vgst * 0.5, betap * vdx * (vgst - 0.5 * vdx))
         gm = np.where(sat, betap * vgst, betap * vdx)
-        gds = np.where(sat, self.lam * self.beta * vgst * vgst * 0.5,
-                       betap * (vgst - vdx) + self.lam * self.beta * vdx * (vgst - 0.5 * vdx))
+        gds = np.where(
+            sat,
+            self.lam * self.beta * vgst * vgst * 0.5,
+            betap * (vgst - vdx) + self.lam * self.beta * vdx * (vgst - 0.5 * vdx),
+        )
         cdrain, gm, gds = (np.where(on, a, 0.0) for a in (cdrain, gm, gds))
         gmbs = gm * arg
         # real current d' -> s' and its derivatives (the sign factors square away)
@@ -191,8 +213,7 @@ class MosJunction:
         self.sign, self.isat, self.vt, self.vcrit, self.gmin = sign, isat, vt, vcrit, gmin
 
     def take(self, idx) -> MosJunction:
-        return MosJunction(self.sign[idx], self.isat[idx], self.vt[idx], self.vcrit[idx],
-                           self.gmin)
+        return MosJunction(self.sign[idx], self.isat[idx], self.vt[idx], self.vcrit[idx], self.gmin)
 
     def evaluate(self, v):
         """Current b -> x [A] and its derivatives by V(b), V(x)."""
@@ -225,5 +246,6 @@ class MosJunction:
 def junction_vcrit(vt, isat):
     """``vt * ln(vt / (sqrt(2) * Isat))``, ngspice's critical junction voltage."""
     with np.errstate(divide="ignore"):
-        return np.where(isat > 0, vt * np.log(vt / (CONSTROOT2 * np.where(isat > 0, isat, 1.0))),
-                        np.inf)
+        return np.where(
+            isat > 0, vt * np.log(vt / (CONSTROOT2 * np.where(isat > 0, isat, 1.0))), np.inf
+        )

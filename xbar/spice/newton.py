@@ -62,9 +62,14 @@ class DeviceState:
     dib: list = field(default_factory=list)
 
     def copy(self) -> DeviceState:
-        return DeviceState(self.vd.copy(), self.cd.copy(), self.gd.copy(),
-                           [v.copy() for v in self.vb], [v.copy() for v in self.ib],
-                           [v.copy() for v in self.dib])
+        return DeviceState(
+            self.vd.copy(),
+            self.cd.copy(),
+            self.gd.copy(),
+            [v.copy() for v in self.vb],
+            [v.copy() for v in self.ib],
+            [v.copy() for v in self.dib],
+        )
 
 
 @dataclass
@@ -101,8 +106,14 @@ class DCSystem:
         ``"auto"`` (numba from :data:`NUMBA_MIN_NNZ` nonzeros up).
     """
 
-    def __init__(self, circuit: Circuit, options: Options, *, ordering: str = "MMD_AT_PLUS_A",
-                 kernel: str = "auto"):
+    def __init__(
+        self,
+        circuit: Circuit,
+        options: Options,
+        *,
+        ordering: str = "MMD_AT_PLUS_A",
+        kernel: str = "auto",
+    ):
         self.circuit = circuit
         self.options = options
         self.pattern = Pattern.build(circuit, options)
@@ -110,8 +121,10 @@ class DCSystem:
         self.base = self.pattern.linear_data()
         self.factorizer = Factorizer(self.layout.names, ordering=ordering)
         self.sources = np.concatenate(
-            [np.asarray(circuit.vsources.value, dtype=np.float64),
-             np.asarray(circuit.isources.value, dtype=np.float64)]
+            [
+                np.asarray(circuit.vsources.value, dtype=np.float64),
+                np.asarray(circuit.isources.value, dtype=np.float64),
+            ]
         )
         self.diodes = DiodeParams.of(circuit, options) if len(circuit.diodes) else None
         self.d_neg = np.asarray(circuit.diodes.nneg, dtype=np.int64)
@@ -123,8 +136,9 @@ class DCSystem:
             raise ConfigError(f"kernel must be 'auto', 'numpy' or 'numba', got {kernel!r}")
         self.kernel = kernel
         nv = self.layout.n_voltage
-        self.abs_tol = np.concatenate([np.full(nv, options.vntol),
-                                       np.full(self.layout.n_branch, options.abstol)])
+        self.abs_tol = np.concatenate(
+            [np.full(nv, options.vntol), np.full(self.layout.n_branch, options.abstol)]
+        )
         self.total_iterations = 0
 
     @property
@@ -152,8 +166,9 @@ class DCSystem:
     def solve_linear(self, source_block: np.ndarray) -> np.ndarray:
         """Solve a linear circuit for a block of source vectors (n_src, k) -> (n, k)."""
         self.factorizer.factorize(self.pattern.matrix(self.base))
-        return self.factorizer.solve(self.rhs(source_block),
-                                     residual=lambda b, x: self.pattern.residual(b, x))
+        return self.factorizer.solve(
+            self.rhs(source_block), residual=lambda b, x: self.pattern.residual(b, x)
+        )
 
     def _control_voltages(self, ve: np.ndarray):
         vd = ve[self.layout.diode_prime] - ve[self.d_neg] if self.diodes is not None else None
@@ -204,8 +219,9 @@ class DCSystem:
             new.cd, new.gd = diode_current(vd, self.diodes, self.options.gmin)
             new.vd = vd
         for k, g in enumerate(self.pattern.bgroups):
-            v, i, di, lim, over = limit_bsource(g.expr, vbs[k], state.vb[k], state.ib[k],
-                                                state.dib[k])
+            v, i, di, lim, over = limit_bsource(
+                g.expr, vbs[k], state.vb[k], state.ib[k], state.dib[k]
+            )
             limited |= bool(lim.any())
             new.vb.append(v)
             new.ib.append(i)
@@ -228,14 +244,18 @@ class DCSystem:
         and diodes whose exponential sits at its clamp (not the model's current)."""
         d_bad = None
         if self.diodes is not None and len(state.cd):
-            d_bad = ~(np.isfinite(state.cd) & np.isfinite(state.gd)
-                      & (np.abs(state.cd) <= I_OVERFLOW)) | diode_at_clamp(state.vd, self.diodes)
-        b_bad = [~(np.isfinite(i) & np.all(np.isfinite(di), axis=1) & (np.abs(i) <= I_OVERFLOW))
-                 for i, di in zip(state.ib, state.dib, strict=True)]
+            d_bad = ~(
+                np.isfinite(state.cd) & np.isfinite(state.gd) & (np.abs(state.cd) <= I_OVERFLOW)
+            ) | diode_at_clamp(state.vd, self.diodes)
+        b_bad = [
+            ~(np.isfinite(i) & np.all(np.isfinite(di), axis=1) & (np.abs(i) <= I_OVERFLOW))
+            for i, di in zip(state.ib, state.dib, strict=True)
+        ]
         for k, g in enumerate(self.pattern.bgroups):  # device models with an exponent clamp
             if hasattr(g.expr, "at_clamp") and len(state.vb[k]):
-                b_bad[k] = b_bad[k] | g.expr.at_clamp([state.vb[k][:, c]
-                                                       for c in range(g.n_controls)])
+                b_bad[k] = b_bad[k] | g.expr.at_clamp(
+                    [state.vb[k][:, c] for c in range(g.n_controls)]
+                )
         if (d_bad is None or not d_bad.any()) and not any(m.any() for m in b_bad):
             return []
         return self._device_names(d_bad, b_bad)
@@ -255,8 +275,11 @@ class DCSystem:
 
     def _assemble_solve(self, state: DeviceState, src: np.ndarray, gshunt: float) -> np.ndarray:
         pat = self.pattern
-        nl = np.concatenate([state.gd] + [d.ravel() for d in state.dib]) if (
-            len(state.gd) or state.dib) else np.zeros(0)
+        nl = (
+            np.concatenate([state.gd] + [d.ravel() for d in state.dib])
+            if (len(state.gd) or state.dib)
+            else np.zeros(0)
+        )
         data = pat.assemble(self.base, nl, gshunt=gshunt, kernel=self.kernel)
         ieq = [state.cd - state.gd * state.vd]
         nB = len(self.circuit.bsources)
@@ -265,8 +288,7 @@ class DCSystem:
             ib[g.members] = i - np.sum(di * v, axis=1)
         b = self.rhs(src) + pat.nl_rhs_matrix @ np.concatenate(ieq + [ib])
         self.factorizer.factorize(pat.matrix(data))
-        return self.factorizer.solve(
-            b, residual=lambda b_, x_: pat.residual(b_, x_, nl, gshunt))
+        return self.factorizer.solve(b, residual=lambda b_, x_: pat.residual(b_, x_, nl, gshunt))
 
     def _device_converged(self, x: np.ndarray, state: DeviceState) -> tuple[bool, str]:
         bad = self._device_failures(x, state)
@@ -292,9 +314,16 @@ class DCSystem:
         return self._device_names(d_bad, b_bad)
 
     # ------------------------------------------------------------- Newton
-    def newton(self, x0: np.ndarray, state: DeviceState | None, *, maxiter: int,
-               source_scale: float = 1.0, sources: np.ndarray | None = None,
-               gshunt: float = 0.0) -> NewtonResult:
+    def newton(
+        self,
+        x0: np.ndarray,
+        state: DeviceState | None,
+        *,
+        maxiter: int,
+        source_scale: float = 1.0,
+        sources: np.ndarray | None = None,
+        gshunt: float = 0.0,
+    ) -> NewtonResult:
         """Plain Newton-Raphson from ``x0``.
 
         ``state=None`` starts the devices fresh (junctions at vcrit); otherwise
@@ -325,17 +354,35 @@ class DCSystem:
                 state, limited, info = self._linearise(x, state)
                 over = self._overflowed(state)
                 if over:
-                    return NewtonResult(x, state, it, False, worst, worst_ratio, worst_node,
-                                        worst_node_ratio, overflow=tuple(over))
+                    return NewtonResult(
+                        x,
+                        state,
+                        it,
+                        False,
+                        worst,
+                        worst_ratio,
+                        worst_node,
+                        worst_node_ratio,
+                        overflow=tuple(over),
+                    )
             x_new = self._assemble_solve(state, src, gshunt)
             self.total_iterations += 1
             if not np.all(np.isfinite(x_new)):
                 k = int(np.flatnonzero(~np.isfinite(x_new))[0])
                 over = self._device_names(info[0], info[2]) if info is not None else []
                 node = names[k] if k < nv else ""
-                return NewtonResult(x, state, it, False, names[k], np.inf, node, np.inf,
-                                    devices=tuple(self._largest_current(state)),
-                                    overflow=tuple(over))
+                return NewtonResult(
+                    x,
+                    state,
+                    it,
+                    False,
+                    names[k],
+                    np.inf,
+                    node,
+                    np.inf,
+                    devices=tuple(self._largest_current(state)),
+                    overflow=tuple(over),
+                )
             tol = reltol * np.maximum(np.abs(x_new), np.abs(x)) + self.abs_tol
             ratio = np.abs(x_new - x) / tol
             k = int(np.argmax(ratio)) if len(ratio) else 0
@@ -357,9 +404,18 @@ class DCSystem:
         if info is not None:
             devices = self._device_names(info[0], info[1]) + devices
             over = self._device_names(None, info[2])
-        return NewtonResult(x, state, maxiter, False, worst, worst_ratio, worst_node,
-                            worst_node_ratio, devices=tuple(dict.fromkeys(devices)),
-                            overflow=tuple(over))
+        return NewtonResult(
+            x,
+            state,
+            maxiter,
+            False,
+            worst,
+            worst_ratio,
+            worst_node,
+            worst_node_ratio,
+            devices=tuple(dict.fromkeys(devices)),
+            overflow=tuple(over),
+        )
 
     def gmin_stepping(self, x0, *, maxiter: int, sources=None) -> NewtonResult:
         """ngspice-style dynamic gmin stepping: a shunt on every node, reduced to zero."""
@@ -394,16 +450,18 @@ class DCSystem:
     def source_stepping(self, x0, *, maxiter: int, sources=None) -> NewtonResult:
         """Ramp every independent source from 0 to its value, adaptively."""
         total = 0
-        res = self.newton(np.zeros_like(x0), None, maxiter=maxiter, source_scale=0.0,
-                          sources=sources)
+        res = self.newton(
+            np.zeros_like(x0), None, maxiter=maxiter, source_scale=0.0, sources=sources
+        )
         total += res.iterations
         if not res.converged:
             return replace(res, iterations=total)
         x, state, s, step = res.x, res.state, 0.0, 0.05
         while s < 1.0:
             s_next = min(1.0, s + step)
-            res = self.newton(x, state.copy(), maxiter=maxiter, source_scale=s_next,
-                              sources=sources)
+            res = self.newton(
+                x, state.copy(), maxiter=maxiter, source_scale=s_next, sources=sources
+            )
             total += res.iterations
             if res.converged:
                 x, state, s = res.x, res.state, s_next
@@ -416,9 +474,15 @@ class DCSystem:
                     return res
         return NewtonResult(x, state, total, True)
 
-    def operating_point(self, x0: np.ndarray | None = None, state: DeviceState | None = None,
-                        *, maxiter: int | None = None, sources: np.ndarray | None = None,
-                        what: str = "operating point"):
+    def operating_point(
+        self,
+        x0: np.ndarray | None = None,
+        state: DeviceState | None = None,
+        *,
+        maxiter: int | None = None,
+        sources: np.ndarray | None = None,
+        what: str = "operating point",
+    ):
         """Solve with Newton, then gmin stepping, then source stepping.
 
         Returns ``(NewtonResult, strategy)``; raises ConvergenceError naming the
@@ -431,8 +495,7 @@ class DCSystem:
         attempts = [
             ("newton", lambda: self.newton(x0, state, maxiter=maxiter, sources=sources)),
             ("gmin stepping", lambda: self.gmin_stepping(x0, maxiter=maxiter, sources=sources)),
-            ("source stepping",
-             lambda: self.source_stepping(x0, maxiter=maxiter, sources=sources)),
+            ("source stepping", lambda: self.source_stepping(x0, maxiter=maxiter, sources=sources)),
         ]
         results: list[NewtonResult] = []
         singular: list[SingularCircuitError] = []
@@ -455,14 +518,17 @@ class DCSystem:
             first = singular[0]
             raise SingularCircuitError(
                 f"{first.message} (at every strategy: " + ", ".join(tried) + ")",
-                location=first.location, hint=first.hint)
+                location=first.location,
+                hint=first.hint,
+            )
         raise self._convergence_error(results, tried, what, maxiter, bool(singular))
 
     def _convergence_error(self, results, tried, what, maxiter, singular) -> ConvergenceError:
         """The error of a failed operating point: worst node, culprit devices, strategies."""
         overflow = list(dict.fromkeys(n for r in results for n in r.overflow))
-        devices = [n for n in dict.fromkeys(n for r in results for n in r.devices)
-                   if n not in overflow]
+        devices = [
+            n for n in dict.fromkeys(n for r in results for n in r.devices) if n not in overflow
+        ]
         # the worst node (and unknown) of the first strategy that names one (plain Newton)
         base = next((r for r in results if r.worst or r.worst_node), None)
         parts = []
@@ -477,18 +543,25 @@ class DCSystem:
         if base is not None:
             if base.worst_node:
                 parts.append(f"worst node {base.worst_node!r} ({change(base.worst_node_ratio)})")
-            if base.worst and base.worst != base.worst_node and (
-                    not base.worst_node or base.worst_ratio > base.worst_node_ratio):
-                what_unknown = (f"the current through {base.worst[:-7]}"
-                                if base.worst.endswith("#branch") else "an unknown")
-                parts.append(f"worst unknown {base.worst!r} ({what_unknown}; "
-                             f"{change(base.worst_ratio)})")
+            if (
+                base.worst
+                and base.worst != base.worst_node
+                and (not base.worst_node or base.worst_ratio > base.worst_node_ratio)
+            ):
+                what_unknown = (
+                    f"the current through {base.worst[:-7]}"
+                    if base.worst.endswith("#branch")
+                    else "an unknown"
+                )
+                parts.append(
+                    f"worst unknown {base.worst!r} ({what_unknown}; {change(base.worst_ratio)})"
+                )
         if overflow:
-            parts.append("current overflowed (beyond floating-point range) in "
-                         + _list(overflow))
+            parts.append("current overflowed (beyond floating-point range) in " + _list(overflow))
         if devices:
-            parts.append(f"device{'s' if len(devices) > 1 else ''} not converged: "
-                         + _list(devices))
+            parts.append(
+                f"device{'s' if len(devices) > 1 else ''} not converged: " + _list(devices)
+            )
         if singular:
             parts.append("the matrix became singular in some strategies")
         if not parts:
@@ -498,15 +571,24 @@ class DCSystem:
         culprits = overflow or devices
         location = self.circuit.locations.get(culprits[0]) if culprits else None
         if overflow:
-            hint = (f"the current of {_list(overflow)} grows beyond floating-point range "
-                    "(e.g. exp() of a large argument); check the expression's scale and the "
-                    "source values, or bound it with min()/max()")
+            hint = (
+                f"the current of {_list(overflow)} grows beyond floating-point range "
+                "(e.g. exp() of a large argument); check the expression's scale and the "
+                "source values, or bound it with min()/max()"
+            )
         else:
-            hint = ("check device parameters and source values; loosen .options reltol/vntol "
-                    f"or raise itl1 (now {self.options.itl1})")
+            hint = (
+                "check device parameters and source values; loosen .options reltol/vntol "
+                f"or raise itl1 (now {self.options.itl1})"
+            )
         return ConvergenceError(
-            f"no convergence for the {what}: " + "; ".join(parts)
-            + "; strategies tried: " + tried_text, location=location, hint=hint)
+            f"no convergence for the {what}: "
+            + "; ".join(parts)
+            + "; strategies tried: "
+            + tried_text,
+            location=location,
+            hint=hint,
+        )
 
 
 def _list(names, most: int = 5) -> str:

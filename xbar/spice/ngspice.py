@@ -118,8 +118,13 @@ def _parse_raw(text: str) -> list[SpiceResult]:
             data[p] = [float(t.split(",", 1)[0]) for t in tokens[k : k + nvars]]
             k += nvars
         low = plotname.lower()
-        analysis = "op" if "operating" in low else "dc" if "dc transfer" in low or not low \
+        analysis = (
+            "op"
+            if "operating" in low
+            else "dc"
+            if "dc transfer" in low or not low
             else low.split()[0]
+        )
         voltages: dict[str, np.ndarray] = {}
         currents: dict[str, np.ndarray] = {}
         sweep = None

@@ -40,8 +40,11 @@ def _edges(circuit: Circuit):
         b.append(np.asarray(table.nneg, dtype=np.int64))
         names += list(table.name)
     g = circuit.vccs
-    self_ctrl = [k for k in range(len(g)) if {int(g.npos[k]), int(g.nneg[k])}
-                 == {int(g.cpos[k]), int(g.cneg[k])}]
+    self_ctrl = [
+        k
+        for k in range(len(g))
+        if {int(g.npos[k]), int(g.nneg[k])} == {int(g.cpos[k]), int(g.cneg[k])}
+    ]
     a.append(np.asarray(g.npos, dtype=np.int64)[self_ctrl])
     b.append(np.asarray(g.nneg, dtype=np.int64)[self_ctrl])
     names += [g.name[k] for k in self_ctrl]
@@ -69,8 +72,12 @@ def _elements_at(circuit: Circuit, nodes: set[int]) -> list[str]:
                 out.append(name)
     for table in (circuit.vccs, circuit.vcvs):
         for k, name in enumerate(table.name):
-            if {int(table.npos[k]), int(table.nneg[k]), int(table.cpos[k]),
-                    int(table.cneg[k])} & nodes:
+            if {
+                int(table.npos[k]),
+                int(table.nneg[k]),
+                int(table.cpos[k]),
+                int(table.cneg[k]),
+            } & nodes:
                 out.append(name)
     for s in circuit.bsources:
         if {s.npos, s.nneg} & nodes or any(set(c) & nodes for c in s.controls):
@@ -141,12 +148,15 @@ def _check_vsource_loops(circuit: Circuit) -> None:
                 loop = _path(adjacency, p, q) if p != q else []
                 members = loop + [name]
                 raise SingularCircuitError(
-                    (f"voltage source {name} is shorted (both terminals on node "
-                     f"{circuit.node_names[p]})" if p == q else
-                     f"loop of voltage sources: {_names(members)}"),
+                    (
+                        f"voltage source {name} is shorted (both terminals on node "
+                        f"{circuit.node_names[p]})"
+                        if p == q
+                        else f"loop of voltage sources: {_names(members)}"
+                    ),
                     location=circuit.locations.get(name),
                     hint="a loop of V/E sources fixes no current; put a resistor in the loop "
-                         "or remove one source",
+                    "or remove one source",
                 )
             parent[rp] = rq
             adjacency.setdefault(p, []).append((q, name))

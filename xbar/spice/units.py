@@ -44,9 +44,7 @@ __all__ = ["parse_value", "try_parse_value", "SCALE_FACTORS"]
 SCALE_FACTORS = {"t": 12, "g": 9, "k": 3, "m": -3, "u": -6, "n": -9, "p": -12, "f": -15}
 
 # mantissa, optional exponent, trailing letters; no nested quantifiers, so no backtracking blow-up
-_NUMBER = re.compile(
-    r"([+-]?)(\d+\.?\d*|\.\d+)(?:[eEdD]([+-]?\d+))?([A-Za-z]*)", re.ASCII
-)
+_NUMBER = re.compile(r"([+-]?)(\d+\.?\d*|\.\d+)(?:[eEdD]([+-]?\d+))?([A-Za-z]*)", re.ASCII)
 
 
 def try_parse_value(text: str) -> tuple[float | None, str]:
@@ -73,7 +71,7 @@ def try_parse_value(text: str) -> tuple[float | None, str]:
     """
     m = _NUMBER.match(text)
     if m is None or m.end() != len(text):
-        if m is not None and text[m.end():m.end() + 1].isdigit() and m.group(4):
+        if m is not None and text[m.end() : m.end() + 1].isdigit() and m.group(4):
             return None, (
                 f"{text!r} has digits after its unit letters (resistor codes such as "
                 "4k7 are not supported; write 4.7k)"

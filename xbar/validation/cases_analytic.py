@@ -58,8 +58,9 @@ def _random_G(rng, m, n, lo=1e-6, hi=1e-4):
 def _nontrivial(out, ideal) -> Check:
     """Guard for relational checks (symmetry, reciprocity, ...) that a zero or ideal
     answer would pass: the outputs must be close to V @ G, yet visibly IR-dropped."""
-    return Check("output deviation from V @ G (must be visible, not large)",
-                 rel_error(out, ideal), 1e-5, 0.5)
+    return Check(
+        "output deviation from V @ G (must be visible, not large)", rel_error(out, ideal), 1e-5, 0.5
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -127,29 +128,40 @@ def ideal_rate() -> CaseResult:
     slope_rem = fit_order(rs[big], np.array(rem)[big])
     return CaseResult(
         float(devs.min()),
-        details={"fitted_slope": slope, "fitted_slope_of_coefficient_deviation": slope_dev,
-                 "fitted_slope_of_remainder": slope_rem,
-                 "coefficient_deviation_at_r": dict(zip([f"{r:.0e}" for r in rs],
-                                                        devs.tolist(), strict=True))},
-        checks=[Check("fitted slope of log err vs log r", slope, 0.99, 1.01),
-                Check("slope of the coefficient's deviation (r >= 1e-3)", slope_dev, 0.95, 1.05),
-                Check("slope of the remainder |out - (V@G - r D)| (r >= 1e-3)", slope_rem,
-                      1.95, 2.05)],
+        details={
+            "fitted_slope": slope,
+            "fitted_slope_of_coefficient_deviation": slope_dev,
+            "fitted_slope_of_remainder": slope_rem,
+            "coefficient_deviation_at_r": dict(
+                zip([f"{r:.0e}" for r in rs], devs.tolist(), strict=True)
+            ),
+        },
+        checks=[
+            Check("fitted slope of log err vs log r", slope, 0.99, 1.01),
+            Check("slope of the coefficient's deviation (r >= 1e-3)", slope_dev, 0.95, 1.05),
+            Check("slope of the remainder |out - (V@G - r D)| (r >= 1e-3)", slope_rem, 1.95, 2.05),
+        ],
         figures={
             "ideal_limit": {
                 "type": "loglog",
                 "x": rs.tolist(),
-                "series": {"|output - V@G| / max|V@G|": errs.tolist(),
-                           "first order: r max|D| / max|V@G|":
-                               (rs * np.abs(D).max() / np.abs(ideal).max()).tolist(),
-                           "|output - (V@G - r D)| / max|V@G| (second order)":
-                               [max(x, 1e-17) for x in rem]},
+                "series": {
+                    "|output - V@G| / max|V@G|": errs.tolist(),
+                    "first order: r max|D| / max|V@G|": (
+                        rs * np.abs(D).max() / np.abs(ideal).max()
+                    ).tolist(),
+                    "|output - (V@G - r D)| / max|V@G| (second order)": [
+                        max(x, 1e-17) for x in rem
+                    ],
+                },
                 "xlabel": "wire resistance per segment r [ohm]",
                 "ylabel": "relative error",
                 "title": f"Ideal limit: error vs wire resistance (slope {slope:.4f})",
-                "caption": ("The deviation from V @ G is first order in the wire resistance and "
-                            "equals the hand-derived first-order IR-drop term; what remains "
-                            "falls as r^2."),
+                "caption": (
+                    "The deviation from V @ G is first order in the wire resistance and "
+                    "equals the hand-derived first-order IR-drop term; what remains "
+                    "falls as r^2."
+                ),
             }
         },
     )
@@ -162,8 +174,7 @@ def ideal_rate() -> CaseResult:
 def _word_line_case(r_driver, r_col, r_sense) -> CaseResult:
     n, g, r_row, v = 64, 5e-5, 2.5, 0.8
     closed = ref.word_line(n, g, r_row, r_col, r_driver, r_sense, v)
-    xb = _crossbar(np.full((1, n), g), r_row=r_row, r_col=r_col, r_driver=r_driver,
-                   r_sense=r_sense)
+    xb = _crossbar(np.full((1, n), g), r_row=r_row, r_col=r_col, r_driver=r_driver, r_sense=r_sense)
     sol = _solve(xb, [v])
     errs = {
         "row_voltages": rel_error(sol.row_voltages[0, 0], closed["row"]),
@@ -209,8 +220,7 @@ def word_line_rs() -> CaseResult:
 def _bit_line_case(r_driver, r_row, r_sense) -> CaseResult:
     m, g, r_col, v = 64, 5e-5, 2.5, 0.6
     closed = ref.bit_line(m, g, r_col, r_row, r_driver, r_sense, v)
-    xb = _crossbar(np.full((m, 1), g), r_row=r_row, r_col=r_col, r_driver=r_driver,
-                   r_sense=r_sense)
+    xb = _crossbar(np.full((m, 1), g), r_row=r_row, r_col=r_col, r_driver=r_driver, r_sense=r_sense)
     sol = _solve(xb, np.full(m, v))
     errs = {
         "col_voltages": rel_error(sol.col_voltages[0, :, 0], closed["col"]),
@@ -271,8 +281,10 @@ def uniform_rows() -> CaseResult:
     m, n, g, r, v = 12, 40, 1e-4, 3.0, 0.5
     closed = ref.word_line(n, g, r, 0.0, 0.0, 0.0, v)
     sol = _solve(_crossbar(np.full((m, n), g), r_row=r, r_col=0.0), np.full(m, v))
-    err = max(rel_error(sol.row_voltages[0], np.tile(closed["row"], (m, 1))),
-              rel_error(sol.output[0], m * closed["output"]))
+    err = max(
+        rel_error(sol.row_voltages[0], np.tile(closed["row"], (m, 1))),
+        rel_error(sol.output[0], m * closed["output"]),
+    )
     return CaseResult(err)
 
 
@@ -292,8 +304,10 @@ def uniform_cols() -> CaseResult:
     m, n, g, r, rs, v = 40, 12, 1e-4, 3.0, 20.0, 0.5
     closed = ref.bit_line(m, g, r, 0.0, 0.0, rs, v)
     sol = _solve(_crossbar(np.full((m, n), g), r_row=0.0, r_col=r, r_sense=rs), np.full(m, v))
-    err = max(rel_error(sol.col_voltages[0], np.tile(closed["col"][:, None], (1, n))),
-              rel_error(sol.output[0], np.full(n, closed["output"][0])))
+    err = max(
+        rel_error(sol.col_voltages[0], np.tile(closed["col"][:, None], (1, n))),
+        rel_error(sol.output[0], np.full(n, closed["output"][0])),
+    )
     return CaseResult(err)
 
 
@@ -312,19 +326,31 @@ def uniform_cols() -> CaseResult:
 )
 def uniform_symmetry() -> CaseResult:
     m, n, g = 20, 30, 1e-4
-    xb = _crossbar(np.full((m, n), g), r_row=2.0, r_col=3.0, r_driver=10.0, r_sense=15.0,
-                   drive="both", sense="both")
+    xb = _crossbar(
+        np.full((m, n), g),
+        r_row=2.0,
+        r_col=3.0,
+        r_driver=10.0,
+        r_sense=15.0,
+        drive="both",
+        sense="both",
+    )
     sol = _solve(xb, np.full(m, 1.0))
     row, col, out = sol.row_voltages[0], sol.col_voltages[0], sol.output[0]
     errs = [
-        rel_error(row, row[:, ::-1]), rel_error(row, row[::-1, :]),
-        rel_error(col, col[:, ::-1]), rel_error(col, col[::-1, :]),
+        rel_error(row, row[:, ::-1]),
+        rel_error(row, row[::-1, :]),
+        rel_error(col, col[:, ::-1]),
+        rel_error(col, col[::-1, :]),
         rel_error(out, out[::-1]),
     ]
     # the IR drop must be visible, or the symmetry check is empty
     drop = float(1.0 - row.min())
-    return CaseResult(max(errs), details={"max_row_ir_drop_V": drop},
-                      checks=[Check("largest row IR drop [V]", drop, 1e-3)])
+    return CaseResult(
+        max(errs),
+        details={"max_row_ir_drop_V": drop},
+        checks=[Check("largest row IR drop [V]", drop, 1e-3)],
+    )
 
 
 @case(
@@ -346,9 +372,11 @@ def mirror_rows() -> CaseResult:
     kw = dict(r_row=1.5, r_col=2.5, r_driver=20.0, r_sense=30.0)
     a = _solve(_crossbar(G, sense="bottom", **kw), V)
     b = _solve(_crossbar(G[::-1], sense="top", **kw), V[:, ::-1])
-    err = max(rel_error(a.output, b.output),
-              rel_error(a.row_voltages, b.row_voltages[:, ::-1]),
-              rel_error(a.col_voltages, b.col_voltages[:, ::-1]))
+    err = max(
+        rel_error(a.output, b.output),
+        rel_error(a.row_voltages, b.row_voltages[:, ::-1]),
+        rel_error(a.col_voltages, b.col_voltages[:, ::-1]),
+    )
     return CaseResult(err, checks=[_nontrivial(a.output, V @ G)])
 
 
@@ -370,9 +398,11 @@ def mirror_cols() -> CaseResult:
     kw = dict(r_row=1.5, r_col=2.5, r_driver=20.0, r_sense=30.0)
     a = _solve(_crossbar(G, drive="left", **kw), V)
     b = _solve(_crossbar(G[:, ::-1], drive="right", **kw), V)
-    err = max(rel_error(a.output, b.output[:, ::-1]),
-              rel_error(a.row_voltages, b.row_voltages[:, :, ::-1]),
-              rel_error(a.col_voltages, b.col_voltages[:, :, ::-1]))
+    err = max(
+        rel_error(a.output, b.output[:, ::-1]),
+        rel_error(a.row_voltages, b.row_voltages[:, :, ::-1]),
+        rel_error(a.col_voltages, b.col_voltages[:, :, ::-1]),
+    )
     return CaseResult(err, checks=[_nontrivial(a.output, V @ G)])
 
 
@@ -405,9 +435,11 @@ def dense_random() -> CaseResult:
         kw = dict(r_row=4.0, r_col=7.0, r_driver=25.0, r_sense=35.0)
         sol = _solve(_crossbar(G, drive=drive, sense=sense, **kw), V)
         d = ref.dense_crossbar(G, V, drive=drive, sense=sense, **kw)
-        errs[f"{drive}/{sense}"] = max(rel_error(sol.output, d["output"]),
-                                       rel_error(sol.row_voltages, d["row"]),
-                                       rel_error(sol.col_voltages, d["col"]))
+        errs[f"{drive}/{sense}"] = max(
+            rel_error(sol.output, d["output"]),
+            rel_error(sol.row_voltages, d["row"]),
+            rel_error(sol.col_voltages, d["col"]),
+        )
     return CaseResult.of(errs)
 
 
@@ -440,10 +472,10 @@ def linearity() -> CaseResult:
     Vb = rng.uniform(-1, 1, (8, 16))
     errs = {
         "superposition_output": rel_error(s12.output, a * s1.output + b * s2.output),
-        "superposition_nodes": rel_error(s12.row_voltages,
-                                         a * s1.row_voltages + b * s2.row_voltages),
-        "batch_vs_single": rel_error(batch.output,
-                                     np.concatenate([s1.output, s2.output])),
+        "superposition_nodes": rel_error(
+            s12.row_voltages, a * s1.row_voltages + b * s2.row_voltages
+        ),
+        "batch_vs_single": rel_error(batch.output, np.concatenate([s1.output, s2.output])),
         "transfer_matrix": rel_error(Vb @ W, _solve(xb, Vb).output),
     }
     return CaseResult.of(errs, checks=[_nontrivial(s1.output[0], V1 @ G), _nontrivial(W, G)])
@@ -468,8 +500,9 @@ def reciprocity_transpose() -> CaseResult:
     rng = _rng(7)
     G = _random_G(rng, 10, 7)
     W = _crossbar(G, r_row=2.0, r_col=5.0, r_driver=30.0, r_sense=60.0).transfer_matrix()
-    Wt = _crossbar(G.T, r_row=5.0, r_col=2.0, r_driver=60.0, r_sense=30.0, drive="right",
-                   sense="top").transfer_matrix()
+    Wt = _crossbar(
+        G.T, r_row=5.0, r_col=2.0, r_driver=60.0, r_sense=30.0, drive="right", sense="top"
+    ).transfer_matrix()
     return CaseResult(rel_error(W, Wt.T), checks=[_nontrivial(W, G)])
 
 
@@ -495,9 +528,11 @@ def reciprocity_symmetric() -> CaseResult:
     W = _crossbar(G, drive="left", sense="top", **kw).transfer_matrix()
     W_default = _crossbar(G, **kw).transfer_matrix()
     asym = rel_error(W_default, W_default.T)
-    return CaseResult(rel_error(W, W.T), details={"default_topology_asymmetry": asym},
-                      checks=[Check("asymmetry of W in left/bottom topology", asym, 1e-6),
-                              _nontrivial(W, G)])
+    return CaseResult(
+        rel_error(W, W.T),
+        details={"default_topology_asymmetry": asym},
+        checks=[Check("asymmetry of W in left/bottom topology", asym, 1e-6), _nontrivial(W, G)],
+    )
 
 
 @case(
@@ -534,13 +569,19 @@ def passivity() -> CaseResult:
     ideal = Vp @ G
     v_out = float(max(np.max(-sp.output / ideal), np.max(sp.output / ideal - 1.0), 0.0))
     min_frac = float(np.min(power / p_scale))
-    return CaseResult(max(v_power, v_nodes, v_out),
-                      details={"power_violation": v_power, "node_bound_violation": v_nodes,
-                               "output_bound_violation": v_out,
-                               "min_power_fraction": min_frac},
-                      checks=[_nontrivial(sp.output, ideal),
-                              Check("smallest power / sum |V_i I_i| (strictly positive)",
-                                    min_frac, 1e-9)])
+    return CaseResult(
+        max(v_power, v_nodes, v_out),
+        details={
+            "power_violation": v_power,
+            "node_bound_violation": v_nodes,
+            "output_bound_violation": v_out,
+            "min_power_fraction": min_frac,
+        },
+        checks=[
+            _nontrivial(sp.output, ideal),
+            Check("smallest power / sum |V_i I_i| (strictly positive)", min_frac, 1e-9),
+        ],
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -578,10 +619,12 @@ def _kcl_and_power(sol, V, cell, kw):
     p_src = np.sum(V * i_in, axis=1)
     v_cell = sol.row_voltages - sol.col_voltages
     p_cells = np.sum(cell * v_cell, axis=(1, 2))
-    p_wires = (np.sum(i_in**2, axis=1) * (r_driver + r_row)
-               + np.sum(i_row**2, axis=(1, 2)) * r_row
-               + np.sum(i_col**2, axis=(1, 2)) * r_col
-               + np.sum(i_out**2, axis=1) * (r_col + r_sense))
+    p_wires = (
+        np.sum(i_in**2, axis=1) * (r_driver + r_row)
+        + np.sum(i_row**2, axis=(1, 2)) * r_row
+        + np.sum(i_col**2, axis=(1, 2)) * r_col
+        + np.sum(i_out**2, axis=1) * (r_col + r_sense)
+    )
     power = float(np.max(np.abs(p_src - p_cells - p_wires) / p_src))
     reported = rel_error(sol.output, i_out)
     return kcl, power, reported, float(np.max(p_wires / p_src))
@@ -611,11 +654,16 @@ def kcl_linear() -> CaseResult:
     sol = _solve(_crossbar(G, **_KCL_KW), V)
     cell = G * (sol.row_voltages - sol.col_voltages)
     kcl, power, reported, wire_frac = _kcl_and_power(sol, V, cell, _KCL_KW)
-    return CaseResult(max(kcl, power, reported),
-                      details={"kcl_residual": kcl, "power_balance": power,
-                               "output_vs_segment_current": reported,
-                               "wire_power_fraction": wire_frac},
-                      checks=[Check("fraction of power lost in wires", wire_frac, 1e-3)])
+    return CaseResult(
+        max(kcl, power, reported),
+        details={
+            "kcl_residual": kcl,
+            "power_balance": power,
+            "output_vs_segment_current": reported,
+            "wire_power_fraction": wire_frac,
+        },
+        checks=[Check("fraction of power lost in wires", wire_frac, 1e-3)],
+    )
 
 
 @case(
@@ -643,11 +691,16 @@ def kcl_sinh() -> CaseResult:
     cell = G * np.sinh(k * vc) / k
     kcl, power, reported, wire_frac = _kcl_and_power(sol, V, cell, _KCL_KW)
     nonlin = float(np.max(np.abs(cell - G * vc)) / np.abs(cell).max())
-    return CaseResult(max(kcl, power, reported),
-                      details={"kcl_residual": kcl, "power_balance": power,
-                               "output_vs_segment_current": reported,
-                               "nonlinearity": nonlin},
-                      checks=[Check("relative deviation of cells from linear", nonlin, 0.1)])
+    return CaseResult(
+        max(kcl, power, reported),
+        details={
+            "kcl_residual": kcl,
+            "power_balance": power,
+            "output_vs_segment_current": reported,
+            "nonlinearity": nonlin,
+        },
+        checks=[Check("relative deviation of cells from linear", nonlin, 0.1)],
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -676,8 +729,9 @@ def single_sinh() -> CaseResult:
     V = np.linspace(-2, 2, 41)[:, None]
     sol = _solve(_crossbar([[g]], device=xbar.Sinh(k), **kw), V)
     i_ref = np.array([ref.series_sinh_current(v, g, k, r_total) for v in V[:, 0]])
-    return CaseResult(rel_error(sol.output[:, 0], i_ref),
-                      details={"max_current_A": float(np.abs(i_ref).max())})
+    return CaseResult(
+        rel_error(sol.output[:, 0], i_ref), details={"max_current_A": float(np.abs(i_ref).max())}
+    )
 
 
 _DIODE_NETLIST = """diode behind a series resistor (Lambert W reference)
@@ -713,8 +767,9 @@ def diode_lambert() -> CaseResult:
     i_engine = -np.asarray(res.current("v1"), dtype=float)
     i_ref = np.array([ref.series_diode_current(v, r, i_sat, n) for v in sweep])
     v_ref = sweep - i_ref * r
-    err = max(rel_error(i_engine, i_ref),
-              rel_error(np.asarray(res.voltage("a"), dtype=float), v_ref))
+    err = max(
+        rel_error(i_engine, i_ref), rel_error(np.asarray(res.voltage("a"), dtype=float), v_ref)
+    )
     return CaseResult(err, details={"points": int(sweep.size)})
 
 
@@ -748,8 +803,10 @@ def engine_sinh() -> CaseResult:
     sweep = np.asarray(res.sweep, dtype=float)
     i_engine = -np.asarray(res.current("v1"), dtype=float)
     i_ref = np.array([ref.series_sinh_current(v, g, k, r) for v in sweep])
-    err = max(rel_error(i_engine, i_ref),
-              rel_error(np.asarray(res.voltage("a"), dtype=float), sweep - i_ref * r))
+    err = max(
+        rel_error(i_engine, i_ref),
+        rel_error(np.asarray(res.voltage("a"), dtype=float), sweep - i_ref * r),
+    )
     return CaseResult(err, details={"points": int(sweep.size)})
 
 
@@ -833,24 +890,33 @@ def continuum() -> CaseResult:
     h = (1.0 / ns).tolist()
     return CaseResult(
         max(disc_err),
-        details={"fitted_order_voltage": order, "fitted_order_current": order_i,
-                 "finest_error_vs_continuum": cont_err[-1]},
-        checks=[Check("fitted order (voltages)", order, 0.97, 1.03),
-                Check("fitted order (input current)", order_i, 0.97, 1.03)],
+        details={
+            "fitted_order_voltage": order,
+            "fitted_order_current": order_i,
+            "finest_error_vs_continuum": cont_err[-1],
+        },
+        checks=[
+            Check("fitted order (voltages)", order, 0.97, 1.03),
+            Check("fitted order (input current)", order_i, 0.97, 1.03),
+        ],
         figures={
             "continuum_limit": {
                 "type": "loglog",
                 "x": h,
-                "series": {"max |v - v_line| / V": cont_err,
-                           "|I_in - I_line| / I_line": cur_err,
-                           "solver vs discrete closed form": [max(e, 1e-17) for e in disc_err]},
+                "series": {
+                    "max |v - v_line| / V": cont_err,
+                    "|I_in - I_line| / I_line": cur_err,
+                    "solver vs discrete closed form": [max(e, 1e-17) for e in disc_err],
+                },
                 "xlabel": "segment length h = L / n",
                 "ylabel": "error",
                 "title": f"Continuum limit: first order in h (fitted {order:.3f})",
-                "caption": ("A finely cut word line converges to the distributed-line "
-                            "(telegrapher) solution at first order in the segment length, "
-                            "while the solver matches the discrete closed form to round-off "
-                            "at every n."),
+                "caption": (
+                    "A finely cut word line converges to the distributed-line "
+                    "(telegrapher) solution at first order in the segment length, "
+                    "while the solver matches the discrete closed form to round-off "
+                    "at every n."
+                ),
             }
         },
     )
@@ -878,8 +944,9 @@ def single_exponential() -> CaseResult:
     V = np.linspace(-0.5, 2.5, 31)[:, None]
     sol = _solve(_crossbar([[g]], device=xbar.Exponential(v0), **kw), V)
     i_ref = np.array([ref.series_diode_current(v, r_total, g * v0, nvt=v0) for v in V[:, 0]])
-    return CaseResult(rel_error(sol.output[:, 0], i_ref),
-                      details={"max_current_A": float(np.abs(i_ref).max())})
+    return CaseResult(
+        rel_error(sol.output[:, 0], i_ref), details={"max_current_A": float(np.abs(i_ref).max())}
+    )
 
 
 @case(
@@ -910,8 +977,9 @@ def default_tol() -> CaseResult:
         kw = dict(r_row=4.0, r_col=7.0, r_driver=25.0, r_sense=35.0)
         sol = _crossbar(G, drive=drive, sense=sense, **kw).solve(V, return_nodes=True)
         d = ref.dense_crossbar(G, V, drive=drive, sense=sense, **kw)
-        errs[f"linear {drive}/{sense}"] = max(rel_error(sol.output, d["output"]),
-                                              rel_error(sol.row_voltages, d["row"]))
+        errs[f"linear {drive}/{sense}"] = max(
+            rel_error(sol.output, d["output"]), rel_error(sol.row_voltages, d["row"])
+        )
     kw = dict(r_row=10.0, r_col=10.0, r_driver=200.0, r_sense=300.0)
     V = np.linspace(-2, 2, 21)[:, None]
     out = _crossbar([[1e-4]], device=xbar.Sinh(3.0), **kw).solve(V).output[:, 0]
@@ -946,10 +1014,14 @@ def bias_schemes() -> CaseResult:
     kw = dict(r_row=3.0, r_col=3.0, r_driver=20.0, r_sense=20.0)
     nan = float("nan")
     schemes = {
-        "V/2": (np.where(np.arange(m) == si, v, v / 2), [None if j == sj else v / 2
-                                                          for j in range(n)]),
-        "V/3": (np.where(np.arange(m) == si, v, v / 3), [None if j == sj else 2 * v / 3
-                                                          for j in range(n)]),
+        "V/2": (
+            np.where(np.arange(m) == si, v, v / 2),
+            [None if j == sj else v / 2 for j in range(n)],
+        ),
+        "V/3": (
+            np.where(np.arange(m) == si, v, v / 3),
+            [None if j == sj else 2 * v / 3 for j in range(n)],
+        ),
         "floating": (np.full(m, v), [None if j == sj else nan for j in range(n)]),
     }
     errs = {}
@@ -960,11 +1032,14 @@ def bias_schemes() -> CaseResult:
         xb = _crossbar(G, row_bias=row_bias, col_bias=col_bias, **kw)
         sol = _solve(xb, V)
         row_ends = None if row_bias is None else [[b, None] for b in row_bias]
-        d = ref.dense_crossbar(G, V, row_ends=row_ends,
-                               col_ends=[[None, b] for b in col_bias], **kw)
-        errs[label] = max(rel_error(sol.row_voltages, d["row"]),
-                          rel_error(sol.col_voltages, d["col"]),
-                          rel_error(sol.output, d["output"]))
+        d = ref.dense_crossbar(
+            G, V, row_ends=row_ends, col_ends=[[None, b] for b in col_bias], **kw
+        )
+        errs[label] = max(
+            rel_error(sol.row_voltages, d["row"]),
+            rel_error(sol.col_voltages, d["col"]),
+            rel_error(sol.output, d["output"]),
+        )
         if label == "floating":
             sneak = float(abs(sol.output[0, sj] - G[si, sj] * v) / (G[si, sj] * v))
     # drive from both ends, every other right end floating
@@ -972,11 +1047,16 @@ def bias_schemes() -> CaseResult:
     rb = [[None, nan if i % 2 else None] for i in range(m)]
     sol = _solve(_crossbar(G, drive="both", row_bias=rb, **kw), V)
     d = ref.dense_crossbar(G, V, drive="both", row_ends=rb, **kw)
-    errs["both ends, some floating"] = max(rel_error(sol.row_voltages, d["row"]),
-                                           rel_error(sol.output, d["output"]),
-                                           rel_error(sol.input_currents, d["input"]))
-    return CaseResult.of(errs, details={"sneak_path_read_error": sneak},
-                      checks=[Check("floating-scheme read error from sneak paths", sneak, 0.05)])
+    errs["both ends, some floating"] = max(
+        rel_error(sol.row_voltages, d["row"]),
+        rel_error(sol.output, d["output"]),
+        rel_error(sol.input_currents, d["input"]),
+    )
+    return CaseResult.of(
+        errs,
+        details={"sneak_path_read_error": sneak},
+        checks=[Check("floating-scheme read error from sneak paths", sneak, 0.05)],
+    )
 
 
 @case(
@@ -1001,18 +1081,23 @@ def nonuniform_dense() -> CaseResult:
     for drive, sense in _TOPOLOGIES:
         G = _random_G(rng, m, n, 1e-5, 1e-3)
         G[rng.random(G.shape) < 0.15] = 0.0
-        kw = dict(r_row=rng.uniform(0.5, 20.0, (m, n + 1)),
-                  r_col=rng.uniform(0.5, 20.0, (m + 1, n)),
-                  r_driver=rng.uniform(0.0, 100.0, m), r_sense=rng.uniform(0.0, 100.0, n))
+        kw = dict(
+            r_row=rng.uniform(0.5, 20.0, (m, n + 1)),
+            r_col=rng.uniform(0.5, 20.0, (m + 1, n)),
+            r_driver=rng.uniform(0.0, 100.0, m),
+            r_sense=rng.uniform(0.0, 100.0, n),
+        )
         xb = _crossbar(G, drive=drive, sense=sense, **kw)
         V = rng.uniform(-1, 1, (4, m))
         sol = _solve(xb, V)
         d = ref.dense_crossbar(G, V, drive=drive, sense=sense, **kw)
         W_ref = ref.dense_crossbar(G, np.eye(m), drive=drive, sense=sense, **kw)["output"]
-        errs[f"{drive}/{sense}"] = max(rel_error(sol.row_voltages, d["row"]),
-                                       rel_error(sol.col_voltages, d["col"]),
-                                       rel_error(sol.output, d["output"]),
-                                       rel_error(sol.input_currents, d["input"]))
+        errs[f"{drive}/{sense}"] = max(
+            rel_error(sol.row_voltages, d["row"]),
+            rel_error(sol.col_voltages, d["col"]),
+            rel_error(sol.output, d["output"]),
+            rel_error(sol.input_currents, d["input"]),
+        )
         errs[f"{drive}/{sense} transfer_matrix"] = rel_error(xb.transfer_matrix(), W_ref)
     return CaseResult.of(errs)
 
@@ -1042,14 +1127,27 @@ def single_power_law() -> CaseResult:
         return g * (u + v_ref * np.sign(u) * abs(u / v_ref) ** alpha)
 
     V = np.linspace(-3, 3, 25)
-    i_ref = np.array([0.0 if v == 0 else brentq(lambda i, v=v: i - f(v - i * r_total),
-                                                 0.0, v / r_total, xtol=1e-300,
-                                                 rtol=4 * np.finfo(float).eps)
-                      for v in V])
+    i_ref = np.array(
+        [
+            0.0
+            if v == 0
+            else brentq(
+                lambda i, v=v: i - f(v - i * r_total),
+                0.0,
+                v / r_total,
+                xtol=1e-300,
+                rtol=4 * np.finfo(float).eps,
+            )
+            for v in V
+        ]
+    )
     sol = _solve(_crossbar([[g]], device=xbar.PowerLaw(alpha, v_ref), **kw), V[:, None])
     nonlin = float(abs(i_ref[-1] - g * V[-1] / (1 + g * r_total)) / i_ref[-1])
-    return CaseResult(rel_error(sol.output[:, 0], i_ref), details={"nonlinearity": nonlin},
-                      checks=[Check("deviation from the linear cell at 3 V", nonlin, 0.1)])
+    return CaseResult(
+        rel_error(sol.output[:, 0], i_ref),
+        details={"nonlinearity": nonlin},
+        checks=[Check("deviation from the linear cell at 3 V", nonlin, 0.1)],
+    )
 
 
 _LINEAR_ELEMENTS = """linear elements with closed forms
@@ -1096,13 +1194,21 @@ def engine_linear_elements() -> CaseResult:
 
     vin, rin, rf, gain, gm, rg, i1, rb = 0.3, 1e3, 1e4, 1e5, 2e-3, 4.7e3, 1.5e-3, 2e3
     x = (vin / rin) / (1 / rin + (1 + gain) / rf)
-    expected = {"in": vin, "n": x, "out": -gain * x, "gout": gm * vin * rg, "ib": i1 * rb,
-                "d": vin * 1e3 / 4e3}
+    expected = {
+        "in": vin,
+        "n": x,
+        "out": -gain * x,
+        "gout": gm * vin * rg,
+        "ib": i1 * rb,
+        "d": vin * 1e3 / 4e3,
+    }
     res = xbar.solve_dc(xbar.read_netlist(_LINEAR_ELEMENTS))
     got = [float(np.ravel(res.voltage(k))[0]) for k in expected]
     i_v1 = -((vin - x) / rin + vin / 4e3)
-    errs = {"voltages": rel_error(got, list(expected.values())),
-            "v1_current": abs(float(np.ravel(res.current("v1"))[0]) - i_v1) / abs(i_v1)}
+    errs = {
+        "voltages": rel_error(got, list(expected.values())),
+        "v1_current": abs(float(np.ravel(res.current("v1"))[0]) - i_v1) / abs(i_v1),
+    }
     return CaseResult.of(errs)
 
 
@@ -1126,7 +1232,9 @@ def uniform_modes() -> CaseResult:
     V = rng.uniform(-1, 1, (4, m))
     closed = ref.uniform_array_modes(m, n, g, r_row, r_col, V)
     sol = _solve(_crossbar(np.full((m, n), g), r_row=r_row, r_col=r_col), V)
-    errs = {"row_voltages": rel_error(sol.row_voltages, closed["row"]),
-            "col_voltages": rel_error(sol.col_voltages, closed["col"]),
-            "output": rel_error(sol.output, closed["output"])}
+    errs = {
+        "row_voltages": rel_error(sol.row_voltages, closed["row"]),
+        "col_voltages": rel_error(sol.col_voltages, closed["col"]),
+        "output": rel_error(sol.output, closed["output"]),
+    }
     return CaseResult.of(errs, checks=[_nontrivial(sol.output, V @ np.full((m, n), g))])

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .cases_ngspice import LINEAR_TOL, LINEAR_WHY, _require_ngspice
+from .cases_ngspice import LINEAR_TOL, LINEAR_WHY, require_ngspice
 from .framework import Case, CaseResult, add_case, rel_error
 
 
@@ -39,8 +39,10 @@ class IswSpec:
 
     @property
     def name(self) -> str:
-        return (f"ngspice_input_switched_{self.m}x{self.n}_r{self.r_bl:g}_src_"
-                f"{self.source_end}_sense_{self.sense}")
+        return (
+            f"ngspice_input_switched_{self.m}x{self.n}_r{self.r_bl:g}_src_"
+            f"{self.source_end}_sense_{self.sense}"
+        )
 
     def build(self):
         import xbar
@@ -48,11 +50,24 @@ class IswSpec:
         rng = np.random.default_rng(self.seed)
         G = rng.uniform(1e-5, 1e-4, (self.m, self.n))
         G[rng.random(G.shape) < 0.05] = 0.0  # a few open (unformed) cells
-        xb = xbar.Crossbar(G, r_col=self.r_bl, r_driver=self.r_driver, r_sense=self.r_sense,
-                           r_access=self.r_on, topology="input_switched", r_source=self.r_src,
-                           source_end=self.source_end, sense=self.sense, v_read=0.25)
-        bits = [np.ones(self.m), np.zeros(self.m), rng.integers(0, 2, self.m),
-                (rng.random(self.m) < 0.2).astype(float)]
+        xb = xbar.Crossbar(
+            G,
+            r_col=self.r_bl,
+            r_driver=self.r_driver,
+            r_sense=self.r_sense,
+            r_access=self.r_on,
+            topology="input_switched",
+            r_source=self.r_src,
+            source_end=self.source_end,
+            sense=self.sense,
+            v_read=0.25,
+        )
+        bits = [
+            np.ones(self.m),
+            np.zeros(self.m),
+            rng.integers(0, 2, self.m),
+            (rng.random(self.m) < 0.2).astype(float),
+        ]
         return xb, np.array(bits)
 
 
@@ -119,7 +134,7 @@ def dense_nodal(spec: IswSpec, G: np.ndarray, bits: np.ndarray, v_read: float):
 
 
 def _run_ngspice_spec(spec: IswSpec) -> CaseResult:
-    run_ngspice = _require_ngspice()
+    run_ngspice = require_ngspice()
     xb, patterns = spec.build()
     errs: dict[str, float] = {}
     for k, b in enumerate(patterns):
@@ -133,18 +148,31 @@ def _run_ngspice_spec(spec: IswSpec) -> CaseResult:
         vbl = np.array([[volt[f"bl{i}_{j}"] for j in range(spec.n)] for i in range(spec.m)])
         scale = max(float(np.abs(out_s).max()), 1e-30)
         # outputs relative to the largest output (an all-zero pattern has none)
-        errs[f"p{k}_output_numba"] = float(np.abs(fast - out_s).max() / scale) \
-            if np.any(out_s) else float(np.abs(fast).max() > 0)
-        errs[f"p{k}_output_nodes_path"] = float(np.abs(sol.output[0] - out_s).max() / scale) \
-            if np.any(out_s) else float(np.abs(sol.output[0]).max() > 0)
+        errs[f"p{k}_output_numba"] = (
+            float(np.abs(fast - out_s).max() / scale)
+            if np.any(out_s)
+            else float(np.abs(fast).max() > 0)
+        )
+        errs[f"p{k}_output_nodes_path"] = (
+            float(np.abs(sol.output[0] - out_s).max() / scale)
+            if np.any(out_s)
+            else float(np.abs(sol.output[0]).max() > 0)
+        )
         errs[f"p{k}_source_line_voltages"] = rel_error(sol.row_voltages[0], vsl)
-        errs[f"p{k}_bit_line_voltages"] = rel_error(sol.col_voltages[0], vbl) \
-            if np.any(vbl) else float(np.abs(sol.col_voltages[0]).max() > 0)
+        errs[f"p{k}_bit_line_voltages"] = (
+            rel_error(sol.col_voltages[0], vbl)
+            if np.any(vbl)
+            else float(np.abs(sol.col_voltages[0]).max() > 0)
+        )
         own = run_ngspice(xb.to_netlist(None, b))
-        own_out = np.array([float(np.ravel(own.currents[f"vsense{j}_{spec.sense[0]}"])[0])
-                            for j in range(spec.n)])
-        errs[f"p{k}_to_netlist_output"] = float(np.abs(fast - own_out).max() / scale) \
-            if np.any(out_s) else float(np.abs(own_out).max() > 0)
+        own_out = np.array(
+            [float(np.ravel(own.currents[f"vsense{j}_{spec.sense[0]}"])[0]) for j in range(spec.n)]
+        )
+        errs[f"p{k}_to_netlist_output"] = (
+            float(np.abs(fast - own_out).max() / scale)
+            if np.any(out_s)
+            else float(np.abs(own_out).max() > 0)
+        )
     return CaseResult.of(errs)
 
 
@@ -157,11 +185,13 @@ def _dense_case() -> CaseResult:
             sol = xb.solve(b, return_nodes=True)
             scale = max(float(np.abs(out).max()), 1e-30)
             key = f"{spec.m}x{spec.n}_{spec.source_end}_{spec.sense}_p{k}"
-            errs[key + "_output"] = float(np.abs(xb.solve(b).output[0] - out).max() / scale) \
-                if np.any(out) else 0.0
-            errs[key + "_nodes"] = max(rel_error(sol.row_voltages[0], vsl),
-                                       rel_error(sol.col_voltages[0], vbl) if np.any(vbl)
-                                       else 0.0)
+            errs[key + "_output"] = (
+                float(np.abs(xb.solve(b).output[0] - out).max() / scale) if np.any(out) else 0.0
+            )
+            errs[key + "_nodes"] = max(
+                rel_error(sol.row_voltages[0], vsl),
+                rel_error(sol.col_voltages[0], vbl) if np.any(vbl) else 0.0,
+            )
     return CaseResult.of(errs)
 
 
@@ -176,8 +206,7 @@ def _ideal_case() -> CaseResult:
         xb = xbar.Crossbar(G, topology="input_switched", r_access=r_on, v_read=0.2)
         geff = 1.0 / (1.0 / G + r_on)
         errs[f"r_on_{r_on:g}"] = rel_error(xb.solve(bits).output, 0.2 * bits @ geff)
-        errs[f"r_on_{r_on:g}_patterns"] = rel_error(xb.pattern_conductances(bits),
-                                                    bits @ geff)
+        errs[f"r_on_{r_on:g}_patterns"] = rel_error(xb.pattern_conductances(bits), bits @ geff)
     return CaseResult.of(errs)
 
 
@@ -192,34 +221,59 @@ MATRIX = [
 
 def _register() -> None:
     for spec in MATRIX:
-        add_case(Case(
-            name=spec.name, kind="ngspice",
+        add_case(
+            Case(
+                name=spec.name,
+                kind="ngspice",
+                description=(
+                    f"A random {spec.m} x {spec.n} input-switched array (cells gated by the input "
+                    f"bits, source line {spec.r_src:g} ohm and bit line {spec.r_bl:g} ohm per "
+                    f"segment, source held at the {spec.source_end}, bit line sensed at the "
+                    f"{spec.sense}, driver {spec.r_driver:g} ohm, sense {spec.r_sense:g} ohm, "
+                    f"on-resistance {spec.r_on:g} ohm) for four bit patterns (all on, all off, "
+                    f"random, sparse), written as a netlist by the validation suite and solved "
+                    f"by ngspice: xbar's sense currents (compiled and numpy kernels) and every "
+                    f"source- and bit-line node voltage; xbar's to_netlist export run by ngspice."
+                ),
+                reference="ngspice",
+                tolerance=LINEAR_TOL,
+                why=LINEAR_WHY,
+                func=lambda spec=spec: _run_ngspice_spec(spec),
+                quick=spec.quick,
+            )
+        )
+    add_case(
+        Case(
+            name="input_switched_dense_nodal",
+            kind="analytic",
             description=(
-                f"A random {spec.m} x {spec.n} input-switched array (cells gated by the input "
-                f"bits, source line {spec.r_src:g} ohm and bit line {spec.r_bl:g} ohm per "
-                f"segment, source held at the {spec.source_end}, bit line sensed at the "
-                f"{spec.sense}, driver {spec.r_driver:g} ohm, sense {spec.r_sense:g} ohm, "
-                f"on-resistance {spec.r_on:g} ohm) for four bit patterns (all on, all off, "
-                f"random, sparse), written as a netlist by the validation suite and solved "
-                f"by ngspice: xbar's sense currents (compiled and numpy kernels) and every "
-                f"source- and bit-line node voltage; xbar's to_netlist export run by ngspice."),
-            reference="ngspice", tolerance=LINEAR_TOL, why=LINEAR_WHY,
-            func=lambda spec=spec: _run_ngspice_spec(spec), quick=spec.quick))
-    add_case(Case(
-        name="input_switched_dense_nodal", kind="analytic",
-        description=("The input-switched arrays of the ngspice matrix against a dense "
-                     "textbook nodal solve per column (2M nodes: source and bit line)."),
-        reference="dense nodal solve", tolerance=1e-10,
-        why=("two direct solves of the same linear system differ by round-off times the "
-             "condition number (below 1e5 here)"),
-        func=_dense_case))
-    add_case(Case(
-        name="input_switched_ideal_wires", kind="analytic",
-        description=("Zero wire, driver and sense resistance: sense currents equal "
-                     "v_read * sum_i b_i G_eff[i, j] with G_eff the cell in series with the "
-                     "on-resistance, for 20 random bit patterns of a 64 x 32 array."),
-        reference="closed form", tolerance=1e-12, why="round-off of a sum of 64 terms",
-        func=_ideal_case))
+                "The input-switched arrays of the ngspice matrix against a dense "
+                "textbook nodal solve per column (2M nodes: source and bit line)."
+            ),
+            reference="dense nodal solve",
+            tolerance=1e-10,
+            why=(
+                "two direct solves of the same linear system differ by round-off times the "
+                "condition number (below 1e5 here)"
+            ),
+            func=_dense_case,
+        )
+    )
+    add_case(
+        Case(
+            name="input_switched_ideal_wires",
+            kind="analytic",
+            description=(
+                "Zero wire, driver and sense resistance: sense currents equal "
+                "v_read * sum_i b_i G_eff[i, j] with G_eff the cell in series with the "
+                "on-resistance, for 20 random bit patterns of a 64 x 32 array."
+            ),
+            reference="closed form",
+            tolerance=1e-12,
+            why="round-off of a sum of 64 terms",
+            func=_ideal_case,
+        )
+    )
 
 
 _register()

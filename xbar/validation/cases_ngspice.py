@@ -54,7 +54,7 @@ NONLINEAR_WHY = (
 )
 
 
-def _require_ngspice():
+def require_ngspice():
     from ..spice.ngspice import ngspice_available, run_ngspice
 
     if not ngspice_available():
@@ -217,7 +217,7 @@ def _device_for(spec: CrossbarSpec, k: float, v0: float):
 def _run_crossbar_spec(spec: CrossbarSpec) -> CaseResult:
     import xbar
 
-    run_ngspice = _require_ngspice()
+    run_ngspice = require_ngspice()
     rng = np.random.default_rng(spec.seed)
     m, n = spec.m, spec.n
     k, v0, g_sel = 3.0, 0.05, 1e-6
@@ -230,10 +230,10 @@ def _run_crossbar_spec(spec: CrossbarSpec) -> CaseResult:
     else:
         G = rng.uniform(1e-5, 1e-4, (m, n))
         V = rng.uniform(0.0, 1.0, m) if spec.device == "linear" else rng.uniform(0.3, 1.0, m)
-    kw = dict(r_row=spec.r_wire, r_col=spec.r_wire, r_driver=spec.r_driver,
-              r_sense=spec.r_sense)
-    text = crossbar_netlist(G, V, device=spec.device, k=k, v0=v0, g_selector=g_sel,
-                            r_access=spec.r_access, **kw)
+    kw = dict(r_row=spec.r_wire, r_col=spec.r_wire, r_driver=spec.r_driver, r_sense=spec.r_sense)
+    text = crossbar_netlist(
+        G, V, device=spec.device, k=k, v0=v0, g_selector=g_sel, r_access=spec.r_access, **kw
+    )
     spice = _ngspice_flat(run_ngspice(text))
     row_s, col_s, out_s = _spice_maps(spice, m, n)
 
@@ -242,8 +242,7 @@ def _run_crossbar_spec(spec: CrossbarSpec) -> CaseResult:
         extra = dict(selector=xbar.Exponential(v0), g_selector=g_sel)
     if spec.r_access:
         extra["r_access"] = spec.r_access
-    xb = xbar.Crossbar(G, device=_device_for(spec, k, v0), options=_xbar_options(), **kw,
-                       **extra)
+    xb = xbar.Crossbar(G, device=_device_for(spec, k, v0), options=_xbar_options(), **kw, **extra)
     sol = xb.solve(V, return_nodes=True, tol=SOLVE_TOL)
     errs = {
         "crossbar_output": rel_error(sol.output[0], out_s),
@@ -252,8 +251,7 @@ def _run_crossbar_spec(spec: CrossbarSpec) -> CaseResult:
     }
     keys_v = _ngspice_node_keys(spice)
     engine = _engine_flat(text, keys_v, list(spice["i"]))
-    ev, ei = _compare_flat(engine, {"v": {k_: spice["v"][k_] for k_ in keys_v},
-                                    "i": spice["i"]})
+    ev, ei = _compare_flat(engine, {"v": {k_: spice["v"][k_] for k_ in keys_v}, "i": spice["i"]})
     errs["engine_voltages"] = ev
     errs["engine_currents"] = ei
     ir_drop = float(np.max(V[:, None] - row_s) / np.max(V))
@@ -267,8 +265,9 @@ def _run_crossbar_spec(spec: CrossbarSpec) -> CaseResult:
     spice_own = _ngspice_flat(run_ngspice(own))
     keys_own = _ngspice_node_keys(spice_own)
     engine_own = _engine_flat(own, keys_own, list(spice_own["i"]))
-    ev2, ei2 = _compare_flat(engine_own, {"v": {k_: spice_own["v"][k_] for k_ in keys_own},
-                                          "i": spice_own["i"]})
+    ev2, ei2 = _compare_flat(
+        engine_own, {"v": {k_: spice_own["v"][k_] for k_ in keys_own}, "i": spice_own["i"]}
+    )
     errs["to_netlist_engine_voltages"] = ev2
     errs["to_netlist_engine_currents"] = ei2
     # the exporter names nodes r<i>_<j> / c<i>_<j> and sense sources vsense<j>_b
@@ -276,12 +275,15 @@ def _run_crossbar_spec(spec: CrossbarSpec) -> CaseResult:
     names_c = [f"c{i}_{j}" for i in range(m) for j in range(n)]
     names_o = [f"vsense{j}_b" for j in range(n)]
     if all(k_ in spice_own["v"] for k_ in names_r + names_c) and all(
-            k_ in spice_own["i"] for k_ in names_o):
+        k_ in spice_own["i"] for k_ in names_o
+    ):
         errs["to_netlist_crossbar_nodes"] = max(
             rel_error(sol.row_voltages[0].ravel(), [spice_own["v"][k_] for k_ in names_r]),
-            rel_error(sol.col_voltages[0].ravel(), [spice_own["v"][k_] for k_ in names_c]))
+            rel_error(sol.col_voltages[0].ravel(), [spice_own["v"][k_] for k_ in names_c]),
+        )
         errs["to_netlist_crossbar_output"] = rel_error(
-            sol.output[0], [spice_own["i"][k_] for k_ in names_o])
+            sol.output[0], [spice_own["i"][k_] for k_ in names_o]
+        )
     else:
         errs["to_netlist_node_names_recognised"] = float("inf")
 
@@ -291,14 +293,21 @@ def _run_crossbar_spec(spec: CrossbarSpec) -> CaseResult:
         drop_s = V[:, None] - row_s
         figures[f"ir_drop_{m}x{n}_{spec.device}"] = {
             "type": "heatmaps",
-            "maps": {"xbar: row IR drop": drop_x, "ngspice: row IR drop": drop_s,
-                     "difference (xbar - ngspice)": drop_x - drop_s},
+            "maps": {
+                "xbar: row IR drop": drop_x,
+                "ngspice: row IR drop": drop_s,
+                "difference (xbar - ngspice)": drop_x - drop_s,
+            },
             "unit": "V",
-            "title": (f"{m}x{n} {spec.device} crossbar, r_wire = {spec.r_wire:g} ohm: "
-                      f"IR drop along the word lines"),
-            "caption": (f"IR drop along the word lines of a {m} x {n} {spec.device} array, "
-                        f"computed by xbar and by ngspice on the same netlist; the right "
-                        f"panel is their difference, at round-off level."),
+            "title": (
+                f"{m}x{n} {spec.device} crossbar, r_wire = {spec.r_wire:g} ohm: "
+                f"IR drop along the word lines"
+            ),
+            "caption": (
+                f"IR drop along the word lines of a {m} x {n} {spec.device} array, "
+                f"computed by xbar and by ngspice on the same netlist; the right "
+                f"panel is their difference, at round-off level."
+            ),
         }
     return CaseResult.of(errs, details=details, figures=figures)
 
@@ -325,10 +334,13 @@ CROSSBAR_MATRIX = [
 def _register_crossbar_matrix():
     for spec in CROSSBAR_MATRIX:
         linear = spec.device == "linear"
-        cells = {"linear": "linear resistive", "sinh": "sinh (RRAM read model)",
-                 "exp": "exponential (diode-like selector)",
-                 "1s1r": "1S1R (linear memory cell in series with an exponential "
-                         "selector, g_selector 1e-6 S, v0 0.05 V)"}[spec.device]
+        cells = {
+            "linear": "linear resistive",
+            "sinh": "sinh (RRAM read model)",
+            "exp": "exponential (diode-like selector)",
+            "1s1r": "1S1R (linear memory cell in series with an exponential "
+            "selector, g_selector 1e-6 S, v0 0.05 V)",
+        }[spec.device]
         if spec.r_access:
             cells = f"1T1R (linear cell plus {spec.r_access:g} ohm access resistance)"
         desc = (
@@ -339,12 +351,18 @@ def _register_crossbar_matrix():
             f"row/column node voltage, and the netlist engine's node voltages and source "
             f"currents on the same file (and on xbar's own to_netlist export)."
         )
-        add_case(Case(
-            name=spec.name, kind="ngspice", description=desc, reference="ngspice",
-            tolerance=LINEAR_TOL if linear else NONLINEAR_TOL,
-            why=LINEAR_WHY if linear else NONLINEAR_WHY,
-            func=lambda spec=spec: _run_crossbar_spec(spec), quick=spec.quick,
-        ))
+        add_case(
+            Case(
+                name=spec.name,
+                kind="ngspice",
+                description=desc,
+                reference="ngspice",
+                tolerance=LINEAR_TOL if linear else NONLINEAR_TOL,
+                why=LINEAR_WHY if linear else NONLINEAR_WHY,
+                func=lambda spec=spec: _run_crossbar_spec(spec),
+                quick=spec.quick,
+            )
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -354,7 +372,7 @@ def _register_crossbar_matrix():
 def _wire_sweep() -> CaseResult:
     import xbar
 
-    run_ngspice = _require_ngspice()
+    run_ngspice = require_ngspice()
     rng = np.random.default_rng(40)
     m, n = 10, 10
     G = rng.uniform(1e-5, 1e-4, (m, n))
@@ -370,20 +388,29 @@ def _wire_sweep() -> CaseResult:
         vs_ideal.append(rel_error(V @ G, out_s))
     return CaseResult(
         max(vs_spice),
-        details={"r_wire_ohm": rs.tolist(), "xbar_vs_ngspice": vs_spice,
-                 "ideal_vs_ngspice": vs_ideal},
-        figures={"error_vs_wire_resistance": {
-            "type": "loglog",
-            "x": rs.tolist(),
-            "series": {"xbar vs ngspice": [max(e, 1e-17) for e in vs_spice],
-                       "ideal V @ G vs ngspice": vs_ideal},
-            "xlabel": "wire resistance per segment [ohm]",
-            "ylabel": "max relative error of the column currents",
-            "title": "10x10 array: xbar stays at round-off while the ideal product drifts",
-            "caption": ("At every wire resistance xbar's column currents agree with ngspice's "
-                        "to round-off, while the error of the ideal product V @ G grows in "
-                        "proportion to r."),
-        }},
+        details={
+            "r_wire_ohm": rs.tolist(),
+            "xbar_vs_ngspice": vs_spice,
+            "ideal_vs_ngspice": vs_ideal,
+        },
+        figures={
+            "error_vs_wire_resistance": {
+                "type": "loglog",
+                "x": rs.tolist(),
+                "series": {
+                    "xbar vs ngspice": [max(e, 1e-17) for e in vs_spice],
+                    "ideal V @ G vs ngspice": vs_ideal,
+                },
+                "xlabel": "wire resistance per segment [ohm]",
+                "ylabel": "max relative error of the column currents",
+                "title": "10x10 array: xbar stays at round-off while the ideal product drifts",
+                "caption": (
+                    "At every wire resistance xbar's column currents agree with ngspice's "
+                    "to round-off, while the error of the ideal product V @ G grows in "
+                    "proportion to r."
+                ),
+            }
+        },
     )
 
 
@@ -394,13 +421,16 @@ def _wire_sweep() -> CaseResult:
 def _defaults_vs_ngspice() -> CaseResult:
     import xbar
 
-    run_ngspice = _require_ngspice()
+    run_ngspice = require_ngspice()
     rng = np.random.default_rng(41)
     m = n = 16
     kw = dict(r_row=10.0, r_col=10.0, r_driver=50.0, r_sense=50.0)
     errs = {}
-    for name, dev in (("sinh", xbar.Sinh(3.0)), ("exp", xbar.Exponential(0.05)),
-                      ("linear", xbar.Linear())):
+    for name, dev in (
+        ("sinh", xbar.Sinh(3.0)),
+        ("exp", xbar.Exponential(0.05)),
+        ("linear", xbar.Linear()),
+    ):
         if name == "exp":
             G, V = rng.uniform(1e-7, 1e-6, (m, n)), rng.uniform(0.2, 0.5, m)
         else:
@@ -408,8 +438,11 @@ def _defaults_vs_ngspice() -> CaseResult:
         spice = _ngspice_flat(run_ngspice(crossbar_netlist(G, V, device=name, v0=0.05, **kw)))
         row_s, col_s, out_s = _spice_maps(spice, m, n)
         sol = xbar.Crossbar(G, device=dev, **kw).solve(V, return_nodes=True)
-        errs[name] = max(rel_error(sol.output[0], out_s), rel_error(sol.row_voltages[0], row_s),
-                         rel_error(sol.col_voltages[0], col_s))
+        errs[name] = max(
+            rel_error(sol.output[0], out_s),
+            rel_error(sol.row_voltages[0], row_s),
+            rel_error(sol.col_voltages[0], col_s),
+        )
     return CaseResult.of(errs)
 
 
@@ -422,7 +455,7 @@ def _linearized_map() -> CaseResult:
 
     from .framework import Check, fit_order
 
-    run_ngspice = _require_ngspice()
+    run_ngspice = require_ngspice()
     rng = np.random.default_rng(42)
     m, n, k = 12, 10, 3.0
     G = rng.uniform(1e-5, 1e-4, (m, n))
@@ -434,8 +467,10 @@ def _linearized_map() -> CaseResult:
     W_ref = ref.dense_crossbar(g_ss, np.eye(m), **kw)["output"]
     xb = xbar.Crossbar(G, device=xbar.Sinh(k), options=_xbar_options(), **kw)
     lin = xb.linearize(V0)
-    errs = {"W": rel_error(lin.W, W_ref), "operating_output": rel_error(lin.operating_output,
-                                                                         out_s)}
+    errs = {
+        "W": rel_error(lin.W, W_ref),
+        "operating_output": rel_error(lin.operating_output, out_s),
+    }
     # the documented behaviour: the linearised output's error is second order in |dV|
     amps = np.array([0.005, 0.01, 0.02, 0.04])
     dV = rng.uniform(-1, 1, m)
@@ -444,11 +479,14 @@ def _linearized_map() -> CaseResult:
         exact = xb.solve(V0 + a * dV, tol=SOLVE_TOL).output[0]
         lin_err.append(rel_error(lin.output(V0 + a * dV)[0], exact))
     order = fit_order(amps, lin_err)
-    return CaseResult.of(errs, details={"linearisation_error_at_amplitude":
-                                        dict(zip(amps.tolist(), lin_err, strict=True)),
-                                        "fitted_order": order},
-                         checks=[Check("order of the linearisation error in |dV|", order,
-                                       1.9, 2.1)])
+    return CaseResult.of(
+        errs,
+        details={
+            "linearisation_error_at_amplitude": dict(zip(amps.tolist(), lin_err, strict=True)),
+            "fitted_order": order,
+        },
+        checks=[Check("order of the linearisation error in |dV|", order, 1.9, 2.1)],
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -480,7 +518,7 @@ def _is_linear_netlist(text: str) -> bool:
 def _run_example(path: Path) -> CaseResult:
     import xbar
 
-    run_ngspice = _require_ngspice()
+    run_ngspice = require_ngspice()
     text = _with_options(path.read_text())
     # .include paths are relative to the file: run from a copy in the same directory
     with tempfile.NamedTemporaryFile("w", suffix=".cir", dir=path.parent, delete=False) as fh:
@@ -506,77 +544,85 @@ def _run_example(path: Path) -> CaseResult:
     return CaseResult.of(errs, details={"nodes": len(keys_v), "analysis": spice.analysis})
 
 
-add_case(Case(
-    name="ngspice_linearized_sinh_map",
-    kind="ngspice",
-    description=(
-        "The small-signal map xb.linearize(V0) of a 12 x 10 sinh array (k = 3 /V) with wire, "
-        "driver and sense resistances, around a random operating point of 0.2..0.8 V: the "
-        "reference takes ngspice's operating point, gives every cell its small-signal "
-        "conductance G cosh(k v), and solves that linear array densely for each unit input. "
-        "The operating output is compared with ngspice's, and the linearised output's error "
-        "against the exact solve must be second order in the input step."
-    ),
-    reference="ngspice OP + dense solve",
-    tolerance=1e-9,
-    why=(
-        "linearize() finds its operating point at the solver's default residual (1e-10, it "
-        "takes no tolerance), so the operating output and the cells' small-signal "
-        "conductances carry ~1e-10 relative error, amplified slightly by the dense solve "
-        "for W; 1e-9 bounds that"
-    ),
-    func=_linearized_map,
-))
+add_case(
+    Case(
+        name="ngspice_linearized_sinh_map",
+        kind="ngspice",
+        description=(
+            "The small-signal map xb.linearize(V0) of a 12 x 10 sinh array (k = 3 /V) with wire, "
+            "driver and sense resistances, around a random operating point of 0.2..0.8 V: the "
+            "reference takes ngspice's operating point, gives every cell its small-signal "
+            "conductance G cosh(k v), and solves that linear array densely for each unit input. "
+            "The operating output is compared with ngspice's, and the linearised output's error "
+            "against the exact solve must be second order in the input step."
+        ),
+        reference="ngspice OP + dense solve",
+        tolerance=1e-9,
+        why=(
+            "linearize() finds its operating point at the solver's default residual (1e-10, it "
+            "takes no tolerance), so the operating output and the cells' small-signal "
+            "conductances carry ~1e-10 relative error, amplified slightly by the dense solve "
+            "for W; 1e-9 bounds that"
+        ),
+        func=_linearized_map,
+    )
+)
 
 
 def _register_examples():
     for path in example_netlists():
         linear = _is_linear_netlist(path.read_text())
-        add_case(Case(
-            name=f"ngspice_netlist_{path.stem}",
-            kind="ngspice",
-            description=(
-                f"The example netlist netlists/{path.name}, with tight .options appended, "
-                f"run by ngspice and by xbar's netlist engine: every node voltage and every "
-                f"source current (over all sweep points for .dc)."
-            ),
-            reference="ngspice",
-            tolerance=LINEAR_TOL if linear else NONLINEAR_TOL,
-            why=LINEAR_WHY if linear else NONLINEAR_WHY,
-            func=lambda path=path: _run_example(path),
-        ))
+        add_case(
+            Case(
+                name=f"ngspice_netlist_{path.stem}",
+                kind="ngspice",
+                description=(
+                    f"The example netlist netlists/{path.name}, with tight .options appended, "
+                    f"run by ngspice and by xbar's netlist engine: every node voltage and every "
+                    f"source current (over all sweep points for .dc)."
+                ),
+                reference="ngspice",
+                tolerance=LINEAR_TOL if linear else NONLINEAR_TOL,
+                why=LINEAR_WHY if linear else NONLINEAR_WHY,
+                func=lambda path=path: _run_example(path),
+            )
+        )
 
 
 _register_crossbar_matrix()
-add_case(Case(
-    name="ngspice_error_vs_wire_resistance",
-    kind="ngspice",
-    description=(
-        "A random 10 x 10 linear array with wire resistance from 0.01 to 1000 ohm per "
-        "segment: xbar's column currents against ngspice's at every point, next to the "
-        "error of the ideal product V @ G (which grows with r as the IR drop does)."
-    ),
-    reference="ngspice",
-    tolerance=LINEAR_TOL,
-    why=LINEAR_WHY,
-    func=_wire_sweep,
-))
-add_case(Case(
-    name="ngspice_crossbar_default_settings",
-    kind="ngspice",
-    description=(
-        "What a user gets without touching any setting: 16 x 16 sinh, exponential and "
-        "linear arrays with wire, driver and sense resistances solved by xbar.Crossbar "
-        "with its default Options and residual (1e-10), against ngspice converged with "
-        "tight .options."
-    ),
-    reference="ngspice",
-    tolerance=1e-8,
-    why=(
-        "the default KCL residual is 1e-10 relative; the error is that times the effective "
-        "condition number of the (linearised) nodal system, allowed up to 1e2 here; far "
-        "inside the 1e-6 promised for nonlinear arrays"
-    ),
-    func=_defaults_vs_ngspice,
-))
+add_case(
+    Case(
+        name="ngspice_error_vs_wire_resistance",
+        kind="ngspice",
+        description=(
+            "A random 10 x 10 linear array with wire resistance from 0.01 to 1000 ohm per "
+            "segment: xbar's column currents against ngspice's at every point, next to the "
+            "error of the ideal product V @ G (which grows with r as the IR drop does)."
+        ),
+        reference="ngspice",
+        tolerance=LINEAR_TOL,
+        why=LINEAR_WHY,
+        func=_wire_sweep,
+    )
+)
+add_case(
+    Case(
+        name="ngspice_crossbar_default_settings",
+        kind="ngspice",
+        description=(
+            "What a user gets without touching any setting: 16 x 16 sinh, exponential and "
+            "linear arrays with wire, driver and sense resistances solved by xbar.Crossbar "
+            "with its default Options and residual (1e-10), against ngspice converged with "
+            "tight .options."
+        ),
+        reference="ngspice",
+        tolerance=1e-8,
+        why=(
+            "the default KCL residual is 1e-10 relative; the error is that times the effective "
+            "condition number of the (linearised) nodal system, allowed up to 1e2 here; far "
+            "inside the 1e-6 promised for nonlinear arrays"
+        ),
+        func=_defaults_vs_ngspice,
+    )
+)
 _register_examples()

@@ -130,21 +130,30 @@ def _run_power(spec: PowerSpec) -> CaseResult:
         G, V = rng.uniform(1e-5, 1e-4, (m, n)), rng.uniform(0.0, 1.5, m)
     else:
         G, V = rng.uniform(1e-5, 1e-4, (m, n)), rng.uniform(0.3, 1.0, m)
-    kw = dict(r_row=spec.r_wire, r_col=spec.r_wire, r_driver=spec.r_driver,
-              r_sense=spec.r_sense)
-    text = crossbar_netlist(G, V, device=spec.device, k=k, v0=v0, g_selector=g_sel,
-                            r_access=spec.r_access, **kw)
+    kw = dict(r_row=spec.r_wire, r_col=spec.r_wire, r_driver=spec.r_driver, r_sense=spec.r_sense)
+    text = crossbar_netlist(
+        G, V, device=spec.device, k=k, v0=v0, g_selector=g_sel, r_access=spec.r_access, **kw
+    )
     text = text.replace("\n.op\n", "\n" + _save_cards(spec) + "\n.op\n")
     ref = _spice_power(spec, run_ngspice(text), G, V)
-    device = {"linear": xbar.Linear(), "1s1r": xbar.Linear(), "sinh": xbar.Sinh(k),
-              "exp": xbar.Exponential(v0)}[spec.device]
+    device = {
+        "linear": xbar.Linear(),
+        "1s1r": xbar.Linear(),
+        "sinh": xbar.Sinh(k),
+        "exp": xbar.Exponential(v0),
+    }[spec.device]
     extra = {}
     if spec.device == "1s1r":
         extra = dict(selector=xbar.Exponential(v0), g_selector=g_sel)
     if spec.r_access:
         extra["r_access"] = spec.r_access
-    xb = xbar.Crossbar(G, device=device, **kw, **extra,
-                       options=Options(reltol=1e-10, abstol=1e-18, vntol=1e-14, gmin=1e-20))
+    xb = xbar.Crossbar(
+        G,
+        device=device,
+        **kw,
+        **extra,
+        options=Options(reltol=1e-10, abstol=1e-18, vntol=1e-14, gmin=1e-20),
+    )
     p = xb.solve(V, tol=SOLVE_TOL).power
     scale = abs(ref["supplied"])
     errs = {"supplied": abs(float(p.supplied[0]) - ref["supplied"]) / scale}
@@ -170,26 +179,34 @@ POWER_MATRIX = [
 def _register():
     for spec in POWER_MATRIX:
         linear = spec.device == "linear"
-        cells = {"linear": "linear", "sinh": "sinh (k = 3 /V)", "exp": "exponential (diode)",
-                 "1s1r": "1S1R (linear cell + exponential selector)"}[spec.device]
+        cells = {
+            "linear": "linear",
+            "sinh": "sinh (k = 3 /V)",
+            "exp": "exponential (diode)",
+            "1s1r": "1S1R (linear cell + exponential selector)",
+        }[spec.device]
         if spec.r_access:
             cells = f"1T1R (linear cell + {spec.r_access:g} ohm access)"
-        add_case(Case(
-            name=spec.name, kind="ngspice",
-            description=(
-                f"Power of a random {spec.m} x {spec.n} crossbar of {cells} cells (wires "
-                f"{spec.r_wire:g} ohm, driver {spec.r_driver:g} ohm, sense {spec.r_sense:g} "
-                "ohm) from xbar.Crossbar.solve(V).power against ngspice's operating point of "
-                "the same netlist: the supplied power (sum of -V I over ngspice's sources) "
-                "and every part of the split (cells, selectors, access, row and column "
-                "wires, drivers, sense) from ngspice's element currents and powers "
-                "(@r[p], I^2 R, I x V for B sources and diodes). Errors relative to the "
-                "supplied power."),
-            reference="ngspice element powers",
-            tolerance=LINEAR_TOL if linear else NONLINEAR_TOL,
-            why=LINEAR_WHY if linear else NONLINEAR_WHY,
-            func=lambda spec=spec: _run_power(spec),
-        ))
+        add_case(
+            Case(
+                name=spec.name,
+                kind="ngspice",
+                description=(
+                    f"Power of a random {spec.m} x {spec.n} crossbar of {cells} cells (wires "
+                    f"{spec.r_wire:g} ohm, driver {spec.r_driver:g} ohm, sense {spec.r_sense:g} "
+                    "ohm) from xbar.Crossbar.solve(V).power against ngspice's operating point of "
+                    "the same netlist: the supplied power (sum of -V I over ngspice's sources) "
+                    "and every part of the split (cells, selectors, access, row and column "
+                    "wires, drivers, sense) from ngspice's element currents and powers "
+                    "(@r[p], I^2 R, I x V for B sources and diodes). Errors relative to the "
+                    "supplied power."
+                ),
+                reference="ngspice element powers",
+                tolerance=LINEAR_TOL if linear else NONLINEAR_TOL,
+                why=LINEAR_WHY if linear else NONLINEAR_WHY,
+                func=lambda spec=spec: _run_power(spec),
+            )
+        )
 
 
 _register()
@@ -204,12 +221,15 @@ _register()
         "against exact solves of 6 random inputs (CG to a 1e-13 residual), for a 32 x 24 "
         "array with wires, drivers and sense resistors and for a 1T1R array in the "
         "both-ends topology (iterative path); and a batch's summed power through its Gram "
-        "matrix. Errors relative to the supplied power."),
+        "matrix. Errors relative to the supplied power."
+    ),
     reference="exact solves",
     tolerance=1e-10,
-    why=("two exact linear computations of the same quadratic quantity: round-off of the "
-         "direct elimination and the CG residual 1e-13, amplified by the conditioning of "
-         "the wire-dominated parts; observed ~1e-13"),
+    why=(
+        "two exact linear computations of the same quadratic quantity: round-off of the "
+        "direct elimination and the CG residual 1e-13, amplified by the conditioning of "
+        "the wire-dominated parts; observed ~1e-13"
+    ),
 )
 def power_forms_linear() -> CaseResult:
     import xbar
@@ -219,8 +239,15 @@ def power_forms_linear() -> CaseResult:
     arrays = {
         "default_32x24": xbar.Crossbar(rng.uniform(1e-6, 1e-4, (32, 24)), 2.5, 2.5, 10.0, 10.0),
         "1t1r_both_ends_16x12": xbar.Crossbar(
-            rng.uniform(1e-6, 1e-4, (16, 12)), np.full((16, 13), 2.0), np.full((17, 12), 2.0),
-            5.0, 5.0, drive="both", sense="both", r_access=2000.0),
+            rng.uniform(1e-6, 1e-4, (16, 12)),
+            np.full((16, 13), 2.0),
+            np.full((17, 12), 2.0),
+            5.0,
+            5.0,
+            drive="both",
+            sense="both",
+            r_access=2000.0,
+        ),
         "ideal_rows_20x8": xbar.Crossbar(rng.uniform(1e-6, 1e-4, (20, 8)), 0.0, 3.0, 10.0),
     }
     for name, xb in arrays.items():
@@ -229,11 +256,14 @@ def power_forms_linear() -> CaseResult:
         forms = xb.power_forms()
         got = forms.power(V)
         scale = float(exact.supplied.max())
-        errs[name] = max(float(np.max(np.abs(getattr(got, q) - getattr(exact, q)))) / scale
-                         for q in PARTS + ("supplied",))
+        errs[name] = max(
+            float(np.max(np.abs(getattr(got, q) - getattr(exact, q)))) / scale
+            for q in PARTS + ("supplied",)
+        )
         summed = forms.batch_energy(V.T @ V)
-        errs[name + "_gram"] = abs(summed["supplied"] - float(exact.supplied.sum())) / \
-            float(exact.supplied.sum())
+        errs[name + "_gram"] = abs(summed["supplied"] - float(exact.supplied.sum())) / float(
+            exact.supplied.sum()
+        )
     return CaseResult.of(errs)
 
 
@@ -246,13 +276,16 @@ def power_forms_linear() -> CaseResult:
         "[1e-6, 1e-4] S): power forms of the small-signal array plus the cells' excess "
         "power at their attenuated voltages (xbar.network.energy) against exact Newton "
         "solves of the same 40 inputs. The error is the documented linearisation error, "
-        "not round-off; the scheme must also beat ignoring the nonlinearity."),
+        "not round-off; the scheme must also beat ignoring the nonlinearity."
+    ),
     reference="exact solves",
     tolerance=0.04,
-    why=("the scheme takes each cell's voltage as its own row's attenuated input and "
-         "leaves out the extra IR drop of the nonlinear current, so it errs at second "
-         "order in k v and in the IR drop: documented (docs/energy.md) as below 1 % at "
-         "k = 2 and below 4 % at k = 4 for v <= 0.2 V; observed 0.5 % and 2.2 %"),
+    why=(
+        "the scheme takes each cell's voltage as its own row's attenuated input and "
+        "leaves out the extra IR drop of the nonlinear current, so it errs at second "
+        "order in k v and in the IR drop: documented (docs/energy.md) as below 1 % at "
+        "k = 2 and below 4 % at k = 4 for v <= 0.2 V; observed 0.5 % and 2.2 %"
+    ),
 )
 def power_forms_sinh() -> CaseResult:
     from ..network import AnalogConfig
@@ -262,12 +295,12 @@ def power_forms_sinh() -> CaseResult:
     rng = np.random.default_rng(62)
     errs, checks = {}, []
     for k in (2.0, 4.0):
-        cfg = AnalogConfig(device="sinh", device_k=k, r_row=2.5, r_col=2.5, r_driver=10.0,
-                           r_sense=10.0)
+        cfg = AnalogConfig(
+            device="sinh", device_k=k, r_row=2.5, r_col=2.5, r_driver=10.0, r_sense=10.0
+        )
         G = rng.uniform(cfg.g_min, cfg.g_max, (64, 20))
         cache = TransferCache()
-        tile = Tile(TileSpec(0, 0, 64, 0, 20, "offset", False), G,
-                    cache.transfer_matrix(G, cfg))
+        tile = Tile(TileSpec(0, 0, 64, 0, 20, "offset", False), G, cache.transfer_matrix(G, cfg))
         V = rng.uniform(0, cfg.v_read, (40, 64))
         exact = float(make_crossbar(G, cfg).solve(V).power.supplied.sum())
         energies = []
@@ -276,8 +309,13 @@ def power_forms_sinh() -> CaseResult:
             meter.step(V).read(tile)
             energies.append(sum(meter.tally.joules[p] for p in ARRAY_PARTS) / c.read_pulse)
         errs[f"k{k:g}"] = abs(energies[0] - exact) / exact
-        checks.append(Check(f"k = {k:g}: error without the correction (must be larger)",
-                            abs(energies[1] - exact) / exact, errs[f"k{k:g}"]))
+        checks.append(
+            Check(
+                f"k = {k:g}: error without the correction (must be larger)",
+                abs(energies[1] - exact) / exact,
+                errs[f"k{k:g}"],
+            )
+        )
     return CaseResult.of(errs, checks=checks)
 
 

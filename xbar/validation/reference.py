@@ -96,8 +96,8 @@ def ladder_voltages(n: int, r: float, g: float, r_end: float, v_source: float = 
     k = np.arange(1, n + 1)
     a = gamma * (n - 0.5)
     # denominator / cosh(a), computed without overflow
-    sinh_over = math.exp(gamma * n - a) * (1.0 - math.exp(-2.0 * gamma * n)) / (
-        1.0 + math.exp(-2.0 * a)
+    sinh_over = (
+        math.exp(gamma * n - a) * (1.0 - math.exp(-2.0 * gamma * n)) / (1.0 + math.exp(-2.0 * a))
     )
     denominator = r_end * math.sqrt(g / r) * sinh_over + 1.0
     return v_source * _cosh_ratio(gamma * (n + 0.5 - k), a) / denominator

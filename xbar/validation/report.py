@@ -23,8 +23,16 @@ def table_rows(outcomes: Sequence[Outcome]) -> list[list[str]]:
     """Rows (header first) of the summary table."""
     rows = [["case", "kind", "reference", "max rel error", "tolerance", "result"]]
     for o in outcomes:
-        rows.append([o.case.name, o.case.kind, o.case.reference, _fmt_err(o),
-                     f"{o.case.tolerance:.0e}", _VERDICT[o.status]])
+        rows.append(
+            [
+                o.case.name,
+                o.case.kind,
+                o.case.reference,
+                _fmt_err(o),
+                f"{o.case.tolerance:.0e}",
+                _VERDICT[o.status],
+            ]
+        )
     return rows
 
 
@@ -106,8 +114,9 @@ def _draw_heatmaps(spec: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     maps = {k: np.asarray(v, dtype=float) for k, v in spec["maps"].items()}
-    fig, axes = plt.subplots(1, len(maps), figsize=(4.2 * len(maps), 3.8),
-                             constrained_layout=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(maps), figsize=(4.2 * len(maps), 3.8), constrained_layout=True, squeeze=False
+    )
     shared = [k for k in maps if not k.startswith("difference")]
     lo = min(float(maps[k].min()) for k in shared) if shared else None
     hi = max(float(maps[k].max()) for k in shared) if shared else None
@@ -189,8 +198,10 @@ def prepare_out_dir(out_dir: str | Path) -> Path:
 
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"--out {str(out_dir)!r} exists and is not a directory",
-                          hint="give a directory for report.md and the figures")
+        raise ConfigError(
+            f"--out {str(out_dir)!r} exists and is not a directory",
+            hint="give a directory for report.md and the figures",
+        )
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         probe = out_dir / ".xbar-write-test"
@@ -198,9 +209,10 @@ def prepare_out_dir(out_dir: str | Path) -> Path:
             pass
         probe.unlink()
     except OSError as exc:
-        raise ConfigError(f"--out {str(out_dir)!r}: cannot write the report there: "
-                          f"{exc.strerror or exc}",
-                          hint="choose a writable directory") from None
+        raise ConfigError(
+            f"--out {str(out_dir)!r}: cannot write the report there: {exc.strerror or exc}",
+            hint="choose a writable directory",
+        ) from None
     return out_dir
 
 
@@ -215,8 +227,9 @@ def write_report(outcomes: Sequence[Outcome], out_dir: str | Path, *, header: st
     try:
         return _write_report(outcomes, out_dir, header)
     except OSError as exc:
-        raise ConfigError(f"cannot write the validation report into {str(out_dir)!r}: "
-                          f"{exc.strerror or exc}") from None
+        raise ConfigError(
+            f"cannot write the validation report into {str(out_dir)!r}: {exc.strerror or exc}"
+        ) from None
 
 
 def _write_report(outcomes: Sequence[Outcome], out_dir: Path, header: str) -> Path:
@@ -229,8 +242,12 @@ def _write_report(outcomes: Sequence[Outcome], out_dir: Path, header: str) -> Pa
         lines += ["## Figures", ""]
         for name, files in figures.items():
             for f, caption in files:
-                lines += [f"![{name}: {f}]({f})", "",
-                          f"*{caption} (case `{name}`)*" if caption else f"*Case `{name}`.*", ""]
+                lines += [
+                    f"![{name}: {f}]({f})",
+                    "",
+                    f"*{caption} (case `{name}`)*" if caption else f"*Case `{name}`.*",
+                    "",
+                ]
     lines += ["## The cases", ""]
     for o in outcomes:
         c = o.case

@@ -96,10 +96,15 @@ def _check_counts(limit: int | None, workers: int | None) -> int:
         raise ConfigError(f"workers must be at least 1, got {workers!r}") from None
 
 
-def _run_tasks(grid: Grid, done: dict[int, tuple[float, float, float]], job: Job,
-               executor: Any, workers: int, store: SweepStore | None,
-               progress: Callable[[int, int], None] | None
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+def _run_tasks(
+    grid: Grid,
+    done: dict[int, tuple[float, float, float]],
+    job: Job,
+    executor: Any,
+    workers: int,
+    store: SweepStore | None,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Run the tasks not in ``done``; returns (accuracies, seconds, energies, computed)."""
     tasks = grid.tasks()
     accs = np.full(grid.shape, np.nan)
@@ -109,8 +114,9 @@ def _run_tasks(grid: Grid, done: dict[int, tuple[float, float, float]], job: Job
         cell = grid.cell(tasks[index])
         accs[cell], secs[cell], energies[cell] = acc, sec, en
     todo = [t for t in tasks if t.index not in done]
-    log.info("sweep: %d tasks, %d reused, %d to run on %s", len(tasks), len(done), len(todo),
-             executor)
+    log.info(
+        "sweep: %d tasks, %d reused, %d to run on %s", len(tasks), len(done), len(todo), executor
+    )
     if progress is not None:
         progress(len(done), len(tasks))
     computed = 0
@@ -195,15 +201,31 @@ def sweep(
     store = SweepStore.open(out) if out is not None else None  # before loading anything
     try:
         model_obj, model_id = _resolve_model(model, evaluate is not None)
-        fingerprint, meta = sweep_meta(model, model_id, base_config, grid.fields,
-                                       dataset=dataset, limit=limit, evaluate=evaluate)
+        fingerprint, meta = sweep_meta(
+            model,
+            model_id,
+            base_config,
+            grid.fields,
+            dataset=dataset,
+            limit=limit,
+            evaluate=evaluate,
+        )
         done = store.resume(fingerprint, meta, grid) if store is not None else {}
         job = Job(model=model_obj, dataset=dataset, limit=limit, evaluate=evaluate)
-        accs, secs, energies, computed = _run_tasks(grid, done, job, executor, workers, store,
-                                                    progress)
+        accs, secs, energies, computed = _run_tasks(
+            grid, done, job, executor, workers, store, progress
+        )
     finally:
         if store is not None:
             store.close()
-    return SweepTable(fields=grid.fields, values=grid.values, accuracies=accs, seconds=secs,
-                      fingerprint=fingerprint, path=store.path if store else None,
-                      computed=computed, reused=len(done), energies=energies)
+    return SweepTable(
+        fields=grid.fields,
+        values=grid.values,
+        accuracies=accs,
+        seconds=secs,
+        fingerprint=fingerprint,
+        path=store.path if store else None,
+        computed=computed,
+        reused=len(done),
+        energies=energies,
+    )

@@ -65,8 +65,9 @@ def run_task(job: Job, task: Task) -> tuple[int, float, float, float]:
     if evaluate is None:
         from ..evaluate import evaluate  # the real evaluator (xbar.network.evaluate)
     t0 = time.perf_counter()
-    result = evaluate(job.model, task.config, dataset=job.dataset, limit=job.limit,
-                      chips=[task.chip])
+    result = evaluate(
+        job.model, task.config, dataset=job.dataset, limit=job.limit, chips=[task.chip]
+    )
     seconds = time.perf_counter() - t0
     accs = getattr(result, "accuracies", None)
     acc = float(accs[0]) if accs is not None and len(accs) else float(result.accuracy)
@@ -172,9 +173,12 @@ def _processes(job: Job, workers: int):
         if not tasks:
             return
         # spawn: a fresh interpreter per worker, safe whatever threads the parent runs
-        pool = ProcessPoolExecutor(max_workers=max(1, min(workers, len(tasks))),
-                                   mp_context=mp.get_context("spawn"),
-                                   initializer=_init_worker, initargs=(job, os.getpid()))
+        pool = ProcessPoolExecutor(
+            max_workers=max(1, min(workers, len(tasks))),
+            mp_context=mp.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(job, os.getpid()),
+        )
         futures = [pool.submit(_run_task_in_worker, t) for t in tasks]
         for fut in as_completed(futures):
             try:
@@ -183,8 +187,8 @@ def _processes(job: Job, workers: int):
                 raise ResourceError(
                     "a sweep worker process died (killed by a signal, or by the system when "
                     "memory ran out); the tasks finished before are kept in the output",
-                    hint="rerun the same command to resume; use fewer --workers if memory "
-                         "is short") from None
+                    hint="rerun the same command to resume; use fewer --workers if memory is short",
+                ) from None
             yield result
 
     try:
@@ -224,8 +228,13 @@ def _dask_client(address: Any, workers: int, timeout: float):
     if isinstance(address, Client):
         return address, None, False
     if address == "local":
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
         client = Client(cluster)
         # the workers are this process's children: make them die with it
         client.run(watch_parent, os.getpid(), pdeathsig=False)
@@ -246,8 +255,10 @@ def _dask(job: Job, workers: int, address: Any, timeout: float):
     try:
         from distributed import as_completed
     except ImportError:  # pragma: no cover - depends on the installation
-        raise ConfigError("Dask sweeps need dask.distributed, which is not installed",
-                          hint="pip install 'xbar[cluster]'") from None
+        raise ConfigError(
+            "Dask sweeps need dask.distributed, which is not installed",
+            hint="pip install 'xbar[cluster]'",
+        ) from None
     client = cluster = None
     own_client = True
     futures: list = []
@@ -258,8 +269,9 @@ def _dask(job: Job, workers: int, address: Any, timeout: float):
             if not tasks:
                 return
             job_future = client.scatter(job, broadcast=True, hash=False)
-            futures.extend(client.submit(_run_task_on_dask, job_future, t, pure=False)
-                           for t in tasks)
+            futures.extend(
+                client.submit(_run_task_on_dask, job_future, t, pure=False) for t in tasks
+            )
             for fut in as_completed(futures):
                 yield fut.result()
 
@@ -275,11 +287,16 @@ def _dask(job: Job, workers: int, address: Any, timeout: float):
 
 def check_executor(executor: Any) -> None:
     """Raise :class:`ConfigError` for an executor name that :func:`make_executor` rejects."""
-    if isinstance(executor, str) and executor not in ("serial", "processes", "local") and \
-            ":" not in executor:
-        raise ConfigError(f"unknown executor {executor!r}",
-                          hint="use 'serial', 'processes', 'local' (a Dask LocalCluster) or "
-                          "a Dask scheduler address such as tcp://host:8786")
+    if (
+        isinstance(executor, str)
+        and executor not in ("serial", "processes", "local")
+        and ":" not in executor
+    ):
+        raise ConfigError(
+            f"unknown executor {executor!r}",
+            hint="use 'serial', 'processes', 'local' (a Dask LocalCluster) or "
+            "a Dask scheduler address such as tcp://host:8786",
+        )
 
 
 def make_executor(executor: Any, job: Job, workers: int, *, timeout: float = 5.0):

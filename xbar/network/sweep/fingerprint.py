@@ -70,8 +70,7 @@ def _digest_container(obj: Any, h, seen: set, depth: int) -> None:
         h.update(type(obj).__qualname__.encode())
         _digest_into(vars(obj), h, seen, depth + 1)
     elif callable(obj):
-        h.update(f"{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', '')}"
-                 .encode())
+        h.update(f"{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', '')}".encode())
     else:
         h.update(repr(obj).encode())
 
@@ -124,9 +123,16 @@ def model_digest(model: Any) -> str:
     return digest(model)
 
 
-def sweep_meta(model: Any, model_id: Any, base_config: Any, fields: Sequence[str], *,
-               dataset: Any, limit: int | None,
-               evaluate: Callable | None) -> tuple[str, dict[str, Any]]:
+def sweep_meta(
+    model: Any,
+    model_id: Any,
+    base_config: Any,
+    fields: Sequence[str],
+    *,
+    dataset: Any,
+    limit: int | None,
+    evaluate: Callable | None,
+) -> tuple[str, dict[str, Any]]:
     """The fingerprint of a sweep and the metadata written into its CSV header.
 
     Returns
@@ -138,23 +144,29 @@ def sweep_meta(model: Any, model_id: Any, base_config: Any, fields: Sequence[str
         ``xbar_version``) that are not part of the fingerprint.
     """
     base = jsonable(base_config)
-    fingerprinted = {k: v for k, v in base.items()
-                     if k not in fields and k not in NOT_FINGERPRINTED}
+    fingerprinted = {
+        k: v for k, v in base.items() if k not in fields and k not in NOT_FINGERPRINTED
+    }
     meta: dict[str, Any] = {
         "model": model_id,
         "dataset": "default" if dataset is None else digest(dataset),
         "limit": limit,
-        "evaluator": "xbar.network.evaluate" if evaluate is None else
-        f"{getattr(evaluate, '__module__', '')}."
+        "evaluator": "xbar.network.evaluate"
+        if evaluate is None
+        else f"{getattr(evaluate, '__module__', '')}."
         f"{getattr(evaluate, '__qualname__', repr(evaluate))}",
         "fields": list(fields),
         "base_config": fingerprinted,
     }
-    fingerprint = hashlib.sha256(json.dumps(jsonable(meta), sort_keys=True).encode()
-                                 ).hexdigest()[:16]
+    fingerprint = hashlib.sha256(json.dumps(jsonable(meta), sort_keys=True).encode()).hexdigest()[
+        :16
+    ]
     # informational only (not fingerprinted): the same weights under another name match
-    meta["model_name"] = str(model) if isinstance(model, str | os.PathLike) else getattr(
-        model, "name", type(model).__name__)
+    meta["model_name"] = (
+        str(model)
+        if isinstance(model, str | os.PathLike)
+        else getattr(model, "name", type(model).__name__)
+    )
     from ... import __version__
 
     meta["xbar_version"] = __version__

@@ -18,8 +18,15 @@ import numpy as np
 
 from ...errors import ConfigError, XbarError
 
-__all__ = ["Grid", "Task", "build_grid", "check_field", "format_value", "parse_cell",
-           "parse_values"]
+__all__ = [
+    "Grid",
+    "Task",
+    "build_grid",
+    "check_field",
+    "format_value",
+    "parse_cell",
+    "parse_values",
+]
 
 #: fields that may not be swept: the chip axis is the inner axis of every sweep
 NOT_SWEEPABLE = ("repeats",)
@@ -78,8 +85,10 @@ def check_field(config: Any, field: str) -> None:
         hint = f"did you mean {', '.join(close)}?" if close else "known fields: " + ", ".join(names)
         raise ConfigError(f"unknown configuration field {field!r} to sweep", hint=hint)
     if field in NOT_SWEEPABLE:
-        raise ConfigError(f"field {field!r} cannot be swept: chips are the inner axis of a sweep",
-                          hint="set the number of chips with repeats (--repeats N)")
+        raise ConfigError(
+            f"field {field!r} cannot be swept: chips are the inner axis of a sweep",
+            hint="set the number of chips with repeats (--repeats N)",
+        )
 
 
 def _split_entries(field: str, text: str | Sequence[str]) -> tuple[list[str], str]:
@@ -87,15 +96,17 @@ def _split_entries(field: str, text: str | Sequence[str]) -> tuple[list[str], st
     raw = text.split(",") if isinstance(text, str) else [str(s) for s in text]
     items = [s.strip() for s in raw]
     if not any(items):
-        raise ConfigError(f"no values given for swept field {field!r}",
-                          hint="for example --values 0,0.05,0.1")
+        raise ConfigError(
+            f"no values given for swept field {field!r}", hint="for example --values 0,0.05,0.1"
+        )
     shown = text if isinstance(text, str) else ",".join(raw)
     for pos, s in enumerate(items, start=1):
         if s == "":
             raise ConfigError(
                 f"swept field {field!r}: entry {pos} of {shown!r} is empty",
                 hint="separate the values by single commas, without a leading, trailing or "
-                     "doubled comma")
+                "doubled comma",
+            )
     return items, shown
 
 
@@ -161,15 +172,19 @@ def parse_values(config, field: str, text: str | Sequence[str]) -> list[Any]:
             out.append(_convert(s, current, nullable))
         except ValueError:
             kind = type(current).__name__
-            raise ConfigError(f"value {s!r} for swept field {field!r} is not a valid {kind}",
-                              hint=f"{field} currently is {current!r}") from None
+            raise ConfigError(
+                f"value {s!r} for swept field {field!r} is not a valid {kind}",
+                hint=f"{field} currently is {current!r}",
+            ) from None
     seen: dict[str, str] = {}
     for s, v in zip(items, out, strict=True):
         key = format_value(v)
         if key in seen:
             same = f"{s!r}" if seen[key] == s else f"{seen[key]!r} and {s!r}"
-            raise ConfigError(f"swept field {field!r} lists the value {same} twice in {shown!r}",
-                              hint="give every value once")
+            raise ConfigError(
+                f"swept field {field!r} lists the value {same} twice in {shown!r}",
+                hint="give every value once",
+            )
         seen[key] = s
     return out
 
@@ -240,8 +255,11 @@ class Grid:
 
     def tasks(self) -> list[Task]:
         """Every (point, chip) task, point-major."""
-        return [Task(index=p * self.repeats + k, point=p, chip=k, config=cfg)
-                for p, cfg in enumerate(self.configs) for k in range(self.repeats)]
+        return [
+            Task(index=p * self.repeats + k, point=p, chip=k, config=cfg)
+            for p, cfg in enumerate(self.configs)
+            for k in range(self.repeats)
+        ]
 
     def key(self, task: Task) -> tuple[str, ...]:
         """The CSV key of a task: the point's value texts and the chip number."""
@@ -255,18 +273,23 @@ class Grid:
 
 def _check_axes(base_config: Any, axes: Mapping[str, Iterable[Any]]):
     if not isinstance(axes, Mapping):
-        raise ConfigError(f"axes must map field names to lists of values, got "
-                          f"{type(axes).__name__}",
-                          hint="for example axes={'programming_sigma': [0, 0.1]}")
+        raise ConfigError(
+            f"axes must map field names to lists of values, got {type(axes).__name__}",
+            hint="for example axes={'programming_sigma': [0, 0.1]}",
+        )
     fields = tuple(axes)
     for f in fields:
         vals = axes[f]
         if isinstance(vals, str | bytes) or not hasattr(vals, "__iter__"):
-            raise ConfigError(f"swept field {f!r}: values must be a list, got {vals!r}",
-                              hint=f"for example {{{f!r}: [{vals!r}]}}")
+            raise ConfigError(
+                f"swept field {f!r}: values must be a list, got {vals!r}",
+                hint=f"for example {{{f!r}: [{vals!r}]}}",
+            )
     if not 1 <= len(fields) <= 2:
-        raise ConfigError(f"a sweep varies one or two configuration fields, got {len(fields)}",
-                          hint="for example axes={'programming_sigma': [0, 0.1]}")
+        raise ConfigError(
+            f"a sweep varies one or two configuration fields, got {len(fields)}",
+            hint="for example axes={'programming_sigma': [0, 0.1]}",
+        )
     for f in fields:
         check_field(base_config, f)
     values = tuple(tuple(axes[f]) for f in fields)
@@ -308,8 +331,11 @@ def build_grid(base_config: Any, axes: Mapping[str, Iterable[Any]]) -> Grid:
     ((2, 1, 2), 4, ('0.1', '1'))
     """
     fields, values = _check_axes(base_config, axes)
-    points = ([(v1,) for v1 in values[0]] if len(fields) == 1
-              else [(v1, v2) for v1 in values[0] for v2 in values[1]])
+    points = (
+        [(v1,) for v1 in values[0]]
+        if len(fields) == 1
+        else [(v1, v2) for v1 in values[0] for v2 in values[1]]
+    )
     configs = [_point_config(base_config, dict(zip(fields, p, strict=True))) for p in points]
     repeats = getattr(base_config, "repeats", 1)
     repeats = 1 if repeats is None else int(repeats)

@@ -39,8 +39,7 @@ def _null_locator():
     return NullLocator()
 
 
-def _format_x_axis(ax, xs: np.ndarray, xs_raw, numeric: bool, integer: bool,
-                   xscale: str) -> None:
+def _format_x_axis(ax, xs: np.ndarray, xs_raw, numeric: bool, integer: bool, xscale: str) -> None:
     """Ticks and scale of the x axis: categorical, integer ticks, or a numeric scale."""
     if not numeric:
         # categorical (mapping, adc_range, booleans...): one evenly spaced slot per value
@@ -73,13 +72,25 @@ def _energy_axis(ax, table: SweepTable, xs: np.ndarray, order: np.ndarray) -> No
     markers = "osD^v<>ph*"
     e = table.energy_mean
     if not np.any(np.isfinite(e)):
-        raise ConfigError("this sweep has no energies to plot (its CSV predates them, or "
-                          "the evaluator reported none)", hint="rerun it into a new --out")
+        raise ConfigError(
+            "this sweep has no energies to plot (its CSV predates them, or "
+            "the evaluator reported none)",
+            hint="rerun it into a new --out",
+        )
     ax2 = ax.twinx()
     for j, v2 in enumerate(second):
         label = "energy per image" if v2 is None else f"energy, {table.fields[1]} = {v2}"
-        ax2.plot(xs[order], 1e9 * e[order, j], ls="--", marker=markers[j % len(markers)],
-                 ms=3, lw=1.2, color=f"C{j}", alpha=0.8, label=label)
+        ax2.plot(
+            xs[order],
+            1e9 * e[order, j],
+            ls="--",
+            marker=markers[j % len(markers)],
+            ms=3,
+            lw=1.2,
+            color=f"C{j}",
+            alpha=0.8,
+            label=label,
+        )
     ax2.set_yscale("log")
     ax2.set_ylabel("energy per image (nJ, dashed)")
     ax2.legend(fontsize=8, frameon=False, loc="lower right")
@@ -93,8 +104,7 @@ def _draw_curves(ax, table: SweepTable, xs: np.ndarray, order: np.ndarray, band:
     for j, v2 in enumerate(second):
         m = 100 * mean[order, j]
         label = None if v2 is None else f"{table.fields[1]} = {v2}"
-        line, = ax.plot(xs[order], m, marker=markers[j % len(markers)], ms=4, lw=1.6,
-                        label=label)
+        (line,) = ax.plot(xs[order], m, marker=markers[j % len(markers)], ms=4, lw=1.6, label=label)
         if band == "std":
             s = 100 * std[order, j]
             ax.fill_between(xs[order], m - s, m + s, color=line.get_color(), alpha=0.18, lw=0)
@@ -102,11 +112,23 @@ def _draw_curves(ax, table: SweepTable, xs: np.ndarray, order: np.ndarray, band:
             from ..stats import mean_ci
 
             cis = [mean_ci(table.accuracies[i, j]) for i in order]
-            ax.fill_between(xs[order], [100 * c.low for c in cis], [100 * c.high for c in cis],
-                            color=line.get_color(), alpha=0.18, lw=0)
+            ax.fill_between(
+                xs[order],
+                [100 * c.low for c in cis],
+                [100 * c.high for c in cis],
+                color=line.get_color(),
+                alpha=0.18,
+                lw=0,
+            )
         elif band == "minmax":
-            ax.fill_between(xs[order], 100 * lo[order, j], 100 * hi[order, j],
-                            color=line.get_color(), alpha=0.18, lw=0)
+            ax.fill_between(
+                xs[order],
+                100 * lo[order, j],
+                100 * hi[order, j],
+                color=line.get_color(),
+                alpha=0.18,
+                lw=0,
+            )
 
 
 def plot_sweep(
@@ -149,8 +171,9 @@ def plot_sweep(
     matplotlib.figure.Figure
     """
     if not isinstance(table, SweepTable):
-        raise ConfigError(f"plot_sweep needs a SweepTable (from sweep or read_sweep), got "
-                          f"{type(table).__name__}")
+        raise ConfigError(
+            f"plot_sweep needs a SweepTable (from sweep or read_sweep), got {type(table).__name__}"
+        )
     if band not in ("std", "ci", "minmax", "none"):
         raise ConfigError(f"band must be 'std', 'ci', 'minmax' or 'none', got {band!r}")
     if path is not None:
@@ -165,8 +188,10 @@ def plot_sweep(
     else:
         fig = ax.figure
     xs_raw = table.values[0]
-    numeric = all(isinstance(v, int | float | np.number) and not isinstance(v, bool | np.bool_)
-                  for v in xs_raw)
+    numeric = all(
+        isinstance(v, int | float | np.number) and not isinstance(v, bool | np.bool_)
+        for v in xs_raw
+    )
     # an integer field (adc_bits, array_rows...) gets ticks at its swept values only
     integer = numeric and all(isinstance(v, int | np.integer) for v in xs_raw)
     xs = np.asarray(xs_raw, dtype=float) if numeric else np.arange(len(xs_raw), dtype=float)
@@ -178,9 +203,12 @@ def plot_sweep(
         _energy_axis(ax, table, xs, order)
     _format_x_axis(ax, xs, xs_raw, numeric, integer, xscale)
     ax.set_xlabel(_LABELS.get(table.fields[0], table.fields[0].replace("_", " ")))
-    band_text = {"std": r" ($\pm$1 std over chips)", "ci": " (95% CI of the mean)",
-                 "minmax": " (min-max over chips)",
-                 "none": ""}[band]
+    band_text = {
+        "std": r" ($\pm$1 std over chips)",
+        "ci": " (95% CI of the mean)",
+        "minmax": " (min-max over chips)",
+        "none": "",
+    }[band]
     if table.chips > 1:
         ax.set_ylabel(f"test accuracy (%)\nmean of {table.chips} chips{band_text}")
     else:

@@ -50,7 +50,8 @@ MAGIC = "# xbar sweep v1"
 def columns(fields: Sequence[str], energy: bool = True) -> list[str]:
     """Column names of a sweep CSV over ``fields`` (``energy=False``: the older layout)."""
     return ["point", *fields, "chip", "accuracy", "seconds"] + (
-        ["energy_per_image"] if energy else [])
+        ["energy_per_image"] if energy else []
+    )
 
 
 def header(fingerprint: str, meta: dict[str, Any], fields: Sequence[str]) -> str:
@@ -72,12 +73,14 @@ def read_rows(path: Path) -> tuple[dict[str, str], list[str], list[list[str]]]:
         raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read sweep CSV {str(path)!r}: {exc.strerror or exc}") from None
-    raw = raw[:raw.rfind(b"\n") + 1]
+    raw = raw[: raw.rfind(b"\n") + 1]
     text = raw.decode("utf-8", errors="replace")
     lines = text.splitlines()
     if not lines or lines[0].strip() != MAGIC:
-        raise ConfigError(f"{path} exists and is not an xbar sweep CSV",
-                          hint="choose another --out path, or delete the file")
+        raise ConfigError(
+            f"{path} exists and is not an xbar sweep CSV",
+            hint="choose another --out path, or delete the file",
+        )
     meta: dict[str, str] = {}
     body = []
     for line in lines:
@@ -97,8 +100,9 @@ def check_writable(path: Path) -> None:
         raise ConfigError(f"output path {str(path)!r} is a directory", hint="give a file name")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
-        raise ConfigError(f"cannot write sweep output {str(path)!r}: "
-                          f"directory {str(parent)!r} does not exist")
+        raise ConfigError(
+            f"cannot write sweep output {str(path)!r}: directory {str(parent)!r} does not exist"
+        )
 
 
 def lock_holder(path: Path) -> str:
@@ -113,7 +117,7 @@ def lock_holder(path: Path) -> str:
         parts = entry.split()
         if "FLOCK" in parts and "->" not in parts and len(parts) >= 6:
             i = parts.index("FLOCK")  # FLOCK ADVISORY WRITE pid maj:min:inode start end
-            pid, dev = parts[i + 3:i + 5]
+            pid, dev = parts[i + 3 : i + 5]
             if dev.rsplit(":", 1)[-1] == str(inode):
                 return f"process {pid}" + _command(pid)
     return "another process"
@@ -144,8 +148,10 @@ def mismatch_details(stored: dict[str, str], meta: dict[str, Any]) -> str:
     new_cfg = jsonable(meta.get("base_config", {}))
     for k in sorted(set(old_cfg) | set(new_cfg)):
         if old_cfg.get(k, "<absent>") != new_cfg.get(k, "<absent>"):
-            diffs.append(f"{k}: file has {old_cfg.get(k, '<absent>')!r}, "
-                         f"this run {new_cfg.get(k, '<absent>')!r}")
+            diffs.append(
+                f"{k}: file has {old_cfg.get(k, '<absent>')!r}, "
+                f"this run {new_cfg.get(k, '<absent>')!r}"
+            )
     return "; ".join(diffs[:6]) or "model or data differ"
 
 
@@ -175,8 +181,10 @@ class SweepStore:
         try:
             fh = open(path, "a", encoding="utf-8", newline="")  # noqa: SIM115 - closed in close()
         except OSError as exc:
-            raise ConfigError(f"cannot write sweep output {str(path)!r}: {exc.strerror or exc}",
-                              hint="choose a writable --out path") from None
+            raise ConfigError(
+                f"cannot write sweep output {str(path)!r}: {exc.strerror or exc}",
+                hint="choose a writable --out path",
+            ) from None
         try:
             _lock(fh, path)
         except BaseException:
@@ -195,8 +203,9 @@ class SweepStore:
         if not self._fh.closed:
             self._fh.close()
 
-    def resume(self, fingerprint: str, meta: dict[str, Any], grid: Grid
-               ) -> dict[int, tuple[float, float, float]]:
+    def resume(
+        self, fingerprint: str, meta: dict[str, Any], grid: Grid
+    ) -> dict[int, tuple[float, float, float]]:
         """Results already in the file for tasks of ``grid`` (task index -> (accuracy, s,
         energy per image [J] or NaN)).
 
@@ -215,7 +224,8 @@ class SweepStore:
                 f"{self.path} holds a sweep of a different model or configuration "
                 f"(fingerprint {stored.get('fingerprint')}, this run {fingerprint}): "
                 + mismatch_details(stored, meta),
-                hint="use another --out path, or delete the file to start over")
+                hint="use another --out path, or delete the file to start over",
+            )
         if cols == columns(grid.fields, energy=False):
             self._energy = False  # a file from before the energy column: keep its layout
         elif cols != columns(grid.fields):
@@ -231,12 +241,18 @@ class SweepStore:
             raw = f.read()
         os.truncate(self.path, raw.rfind(b"\n") + 1)
 
-    def append(self, grid: Grid, task: Task, accuracy: float, seconds: float,
-               energy: float = float("nan")) -> None:
+    def append(
+        self, grid: Grid, task: Task, accuracy: float, seconds: float, energy: float = float("nan")
+    ) -> None:
         """Write one finished task as one line and flush it."""
         point = grid.points[task.point]
-        row = [task.point, *(format_value(v) for v in point), task.chip,
-               repr(float(accuracy)), f"{seconds:.6g}"]
+        row = [
+            task.point,
+            *(format_value(v) for v in point),
+            task.chip,
+            repr(float(accuracy)),
+            f"{seconds:.6g}",
+        ]
         if getattr(self, "_energy", True):
             row.append("" if np.isnan(energy) else repr(float(energy)))
         self._writer.writerow(row)
@@ -254,7 +270,8 @@ def _lock(fh, path: Path) -> None:
         raise ConfigError(
             f"sweep output {str(path)!r} is being written by {lock_holder(path)}",
             hint="wait for that sweep to finish (then rerun to reuse its rows), or choose "
-                 "another --out path") from None
+            "another --out path",
+        ) from None
     except OSError:  # a file system without flock (some network mounts): go on unlocked
         return
 
@@ -263,15 +280,16 @@ def _energy_cell(text: str) -> float:
     return float(text) if text.strip() else float("nan")
 
 
-def _match_rows(grid: Grid, rows: list[list[str]], width: int
-                ) -> dict[int, tuple[float, float, float]]:
+def _match_rows(
+    grid: Grid, rows: list[list[str]], width: int
+) -> dict[int, tuple[float, float, float]]:
     index_of = {grid.key(t): t for t in grid.tasks()}
     nf = len(grid.fields)
     done: dict[int, tuple[float, float, float]] = {}
     for row in rows:
         if len(row) != width:
             continue
-        t = index_of.get((*row[1:1 + nf], row[1 + nf]))
+        t = index_of.get((*row[1 : 1 + nf], row[1 + nf]))
         if t is None or t.index in done:
             continue  # a point outside this grid, or a duplicate
         try:
@@ -318,9 +336,16 @@ def read_sweep(path: str | os.PathLike) -> SweepTable:
             secs[i, j, k] = float(r[3 + nf])
             if has_energy:
                 energies[i, j, k] = _energy_cell(r[4 + nf])
-    return SweepTable(fields=fields, values=tuple(values), accuracies=accs, seconds=secs,
-                      fingerprint=stored.get("fingerprint", ""), path=path,
-                      reused=int(np.isfinite(accs).sum()), energies=energies)
+    return SweepTable(
+        fields=fields,
+        values=tuple(values),
+        accuracies=accs,
+        seconds=secs,
+        fingerprint=stored.get("fingerprint", ""),
+        path=path,
+        reused=int(np.isfinite(accs).sum()),
+        energies=energies,
+    )
 
 
 #: the most chips per grid point a sweep CSV may claim (a guard against a damaged file)
@@ -338,10 +363,12 @@ def _check_row(path: Path, n: int, row: list[str], nfields: int) -> None:
     except ValueError:
         ok = False
     if not ok:
-        raise ConfigError(f"{path}: data row {n} {','.join(row)!r} is not a sweep result "
-                          f"(chip an integer in [0, {MAX_CHIPS}), accuracy and seconds numbers, "
-                          "energy per image a number or empty)",
-                          hint="the file is damaged: repair or delete that row")
+        raise ConfigError(
+            f"{path}: data row {n} {','.join(row)!r} is not a sweep result "
+            f"(chip an integer in [0, {MAX_CHIPS}), accuracy and seconds numbers, "
+            "energy per image a number or empty)",
+            hint="the file is damaged: repair or delete that row",
+        )
 
 
 def _grid_values(rows: list[list[str]], nfields: int) -> list[tuple[Any, ...]]:

@@ -135,9 +135,11 @@ def read_netlist(source: str | Path, *, name: str | None = None) -> Circuit:
         try:
             data = path.read_bytes()
         except OSError as exc:
-            raise NetlistError(f"cannot read netlist {str(source)!r}: {exc.strerror or exc}",
-                               hint="pass a path to a netlist file, or the netlist text "
-                               "itself (text must contain a newline)") from None
+            raise NetlistError(
+                f"cannot read netlist {str(source)!r}: {exc.strerror or exc}",
+                hint="pass a path to a netlist file, or the netlist text "
+                "itself (text must contain a newline)",
+            ) from None
         text = decode(data, file)
         base = path.parent
         try:
@@ -150,34 +152,49 @@ def read_netlist(source: str | Path, *, name: str | None = None) -> Circuit:
         base = Path.cwd()
         stack = []
     if "\x00" in text:
-        raise NetlistError(f"{file} contains a NUL character (binary data?)",
-                           hint="a netlist is a text file")
+        raise NetlistError(
+            f"{file} contains a NUL character (binary data?)", hint="a netlist is a text file"
+        )
     if not text.strip():
-        raise NetlistError(f"{file} is empty", location=Location(file, 1, 1),
-                           hint="a netlist starts with a title line, then element cards")
+        raise NetlistError(
+            f"{file} is empty",
+            location=Location(file, 1, 1),
+            hint="a netlist starts with a title line, then element cards",
+        )
     reader = Reader()
     reader.stack = stack
     reader.read_text(text, file, base, top=True)
     for open_card, closer in ((reader.control, ".endc"), (reader.lib_skip, ".endl")):
         if open_card is not None:
             word = open_card.text.split()[0].lower()
-            raise NetlistError(f"unterminated {word} block (opened at {open_card.file}:"
-                               f"{open_card.line}): {closer} is missing",
-                               location=open_card.loc(), hint=f"add {closer}")
+            raise NetlistError(
+                f"unterminated {word} block (opened at {open_card.file}:"
+                f"{open_card.line}): {closer} is missing",
+                location=open_card.loc(),
+                hint=f"add {closer}",
+            )
     builder = Builder(reader, file)
     subckts, models, params_cards, elements = builder.collect(reader.cards)
     params: dict[str, float] = {}
     builder.resolve_params(params_cards, params)
-    models = {name: ModelDef(builder.parse_model(d.card, params)[1], d.card)
-              for name, d in models.items()}
+    models = {
+        name: ModelDef(builder.parse_model(d.card, params)[1], d.card) for name, d in models.items()
+    }
     ctx = Context("", None, params, Scope(subckts, models, None), [])
     builder.expand(elements, ctx)
-    n_elements = sum(len(rows.name) for rows in (builder.r, builder.v, builder.i, builder.g,
-                                                 builder.e, builder.d)) + len(builder.b) \
+    n_elements = (
+        sum(
+            len(rows.name)
+            for rows in (builder.r, builder.v, builder.i, builder.g, builder.e, builder.d)
+        )
+        + len(builder.b)
         + len(builder.mos_rows)
+    )
     if n_elements == 0:
-        raise NetlistError(f"{file} has no circuit elements",
-                           location=Location(file, 1, 1, reader.title),
-                           hint="add element cards such as R1 in out 1k after the title line")
+        raise NetlistError(
+            f"{file} has no circuit elements",
+            location=Location(file, 1, 1, reader.title),
+            hint="add element cards such as R1 in out 1k after the title line",
+        )
     builder.check_sweeps()
     return builder.circuit()

@@ -34,9 +34,12 @@ class TwoTerminalRows:
     value: list[float] = field(default_factory=list)
 
     def table(self) -> TwoTerminal:
-        return TwoTerminal(list(self.name), np.array(self.npos, dtype=np.int64),
-                           np.array(self.nneg, dtype=np.int64),
-                           np.array(self.value, dtype=float))
+        return TwoTerminal(
+            list(self.name),
+            np.array(self.npos, dtype=np.int64),
+            np.array(self.nneg, dtype=np.int64),
+            np.array(self.value, dtype=float),
+        )
 
 
 @dataclass
@@ -68,10 +71,15 @@ class DiodeRows:
     dtemp: list[float] = field(default_factory=list)
 
     def table(self) -> Diodes:
-        return Diodes(list(self.name), np.array(self.npos, dtype=np.int64),
-                      np.array(self.nneg, dtype=np.int64), list(self.model),
-                      np.array(self.area, dtype=float), np.array(self.temp, dtype=float),
-                      np.array(self.dtemp, dtype=float))
+        return Diodes(
+            list(self.name),
+            np.array(self.npos, dtype=np.int64),
+            np.array(self.nneg, dtype=np.int64),
+            list(self.model),
+            np.array(self.area, dtype=float),
+            np.array(self.temp, dtype=float),
+            np.array(self.dtemp, dtype=float),
+        )
 
 
 class Builder(Scopes, ElementCards, DirectiveCards):
@@ -122,21 +130,32 @@ class Builder(Scopes, ElementCards, DirectiveCards):
         if self.skipped:
             words = sorted(self.skipped)
             first = self.skipped[words[0]]
-            self.notes.append(f"{first.file}:{first.line}: skipped " + ", ".join(words)
-                              + " (xbar is a DC solver: only .op and .dc run)")
+            self.notes.append(
+                f"{first.file}:{first.line}: skipped "
+                + ", ".join(words)
+                + " (xbar is a DC solver: only .op and .dc run)"
+            )
         for k, tc1, tc2, temp, dtemp, tnom in self.r_thermal:
             # ngspice: R(T) = R (1 + TC1 dT + TC2 dT^2), dT = T - TNOM, T = TEMP or temp + DTEMP
             t = temp if temp is not None else self.options.temp + dtemp
             dt = t - (self.options.tnom if tnom is None else tnom)
             self.r.value[k] = self.r.value[k] * (1.0 + tc1 * dt + tc2 * dt * dt)
         return Circuit(
-            title=self.title, node_names=self.node_names, resistors=self.r.table(),
-            vsources=self.v.table(), isources=self.i.table(), vccs=self.g.table(),
-            vcvs=self.e.table(), diodes=self.d.table(), bsources=self.b, options=self.options,
+            title=self.title,
+            node_names=self.node_names,
+            resistors=self.r.table(),
+            vsources=self.v.table(),
+            isources=self.i.table(),
+            vccs=self.g.table(),
+            vcvs=self.e.table(),
+            diodes=self.d.table(),
+            bsources=self.b,
+            options=self.options,
             analyses=self.analyses,
-            locations=Locations((k, v) for k, v in self.names.items()
-                                 if k not in self.instances),
-            source_file=self.source_file, spice_names=self.spice_names, notes=self.notes,
+            locations=Locations((k, v) for k, v in self.names.items() if k not in self.instances),
+            source_file=self.source_file,
+            spice_names=self.spice_names,
+            notes=self.notes,
             nodesets=nodesets,
         )
 
@@ -154,9 +173,13 @@ class Builder(Scopes, ElementCards, DirectiveCards):
                 if isinstance(p, tuple):
                     _, name, _ = p
                     if name not in branch:
-                        raise err(card, None, f"{src.name}: I({name.rsplit('.', 1)[-1]}) needs "
-                                  f"a V, E, H, L or B V= source named {name!r}",
-                                  "a current is measured through a voltage source (V<name> a b 0)")
+                        raise err(
+                            card,
+                            None,
+                            f"{src.name}: I({name.rsplit('.', 1)[-1]}) needs "
+                            f"a V, E, H, L or B V= source named {name!r}",
+                            "a current is measured through a voltage source (V<name> a b 0)",
+                        )
                     p = -(branch[name] + 1)
                 pairs.append((p, q))
             src.controls = pairs
@@ -167,8 +190,12 @@ class Builder(Scopes, ElementCards, DirectiveCards):
         for name, value, card, off in self.nodeset_cards:
             idx = 0 if name in ("0", "gnd") else self.node_index.get(name)
             if idx is None:
-                raise err(card, off, f".nodeset names node {name!r}, which is not in the circuit",
-                          "expected: " + EXPECTED[".nodeset"])
+                raise err(
+                    card,
+                    off,
+                    f".nodeset names node {name!r}, which is not in the circuit",
+                    "expected: " + EXPECTED[".nodeset"],
+                )
             if idx:
                 out[idx] = value
         return out
@@ -179,8 +206,16 @@ class Builder(Scopes, ElementCards, DirectiveCards):
         for sweep, card, srcs in self.dc_cards:
             for name, off in srcs:
                 if name not in sources:
-                    raise err(card, off, f".dc source {name!r} is not an independent V or I "
-                               "source of the circuit", "expected: " + EXPECTED[".dc"])
+                    raise err(
+                        card,
+                        off,
+                        f".dc source {name!r} is not an independent V or I source of the circuit",
+                        "expected: " + EXPECTED[".dc"],
+                    )
             if sweep.outer is not None and sweep.outer.source == sweep.source:
-                raise err(card, srcs[1][1], f".dc sweeps {sweep.source!r} twice",
-                           "the second source must differ from the first")
+                raise err(
+                    card,
+                    srcs[1][1],
+                    f".dc sweeps {sweep.source!r} twice",
+                    "the second source must differ from the first",
+                )

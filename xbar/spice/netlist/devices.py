@@ -28,8 +28,16 @@ DEFAULT_L = 100e-6
 DEFAULT_W = 100e-6
 
 
-def _series(builder, name: str, node: int, value: float | None, rsh: float, squares: float,
-            mult: float, kind: str) -> int:
+def _series(
+    builder,
+    name: str,
+    node: int,
+    value: float | None,
+    rsh: float,
+    squares: float,
+    mult: float,
+    kind: str,
+) -> int:
     """Internal node behind a drain/source resistance (ngspice's rules), or ``node``."""
     if value is not None:
         g = mult / value if value != 0 else 0.0
@@ -48,15 +56,16 @@ def _series(builder, name: str, node: int, value: float | None, rsh: float, squa
 
 
 class _Temp(NamedTuple):
-    kp: float          # KP at the device temperature [A/V^2]
-    phi: float         # surface potential [V]
-    vbi: float         # built-in voltage [V]
+    kp: float  # KP at the device temperature [A/V^2]
+    phi: float  # surface potential [V]
+    vbi: float  # built-in voltage [V]
     sat_factor: float  # IS(T) / IS
 
 
 def _temperature_update(m, temp: float, tnom: float) -> _Temp:
     """ngspice's ``mos1temp.c``: KP, PHI, VBI and the junction IS at ``temp`` [K]
     for a model measured at ``tnom`` [K] (the identity at ``temp == tnom``)."""
+
     def egap(t):
         return 1.16 - 7.02e-4 * t * t / (t + 1108.0)
 
@@ -67,8 +76,12 @@ def _temperature_update(m, temp: float, tnom: float) -> _Temp:
     ratio = temp / tnom
     phio = (m.phi - pbfact(tnom)) / (tnom / _REFTEMP)
     phi = temp / _REFTEMP * phio + pbfact(temp)
-    vbi = (m.vto - m.sign * m.gamma * math.sqrt(m.phi) + 0.5 * (egap(tnom) - egap(temp))
-           + m.sign * 0.5 * (phi - m.phi))
+    vbi = (
+        m.vto
+        - m.sign * m.gamma * math.sqrt(m.phi)
+        + 0.5 * (egap(tnom) - egap(temp))
+        + m.sign * 0.5 * (phi - m.phi)
+    )
     sat = math.exp(-egap(temp) / (CONSTKOVERQ * temp) + egap(tnom) / (CONSTKOVERQ * tnom))
     return _Temp(m.kp / (ratio * math.sqrt(ratio)), phi, vbi, sat)
 
@@ -89,8 +102,13 @@ def add_mosfets(builder, rows) -> None:
         mult = inst.get("m", 1.0)
         leff = length - 2 * m.ld
         if not (leff > 0 and width > 0 and mult > 0):
-            raise err(card, None, f"MOSFET {name}: L - 2*LD ({leff:g} m), W ({width:g} m) and M "
-                      f"({mult:g}) must be positive", "expected: " + EXPECTED["m"])
+            raise err(
+                card,
+                None,
+                f"MOSFET {name}: L - 2*LD ({leff:g} m), W ({width:g} m) and M "
+                f"({mult:g}) must be positive",
+                "expected: " + EXPECTED["m"],
+            )
         dp = _series(builder, name, d, m.rd, m.rsh, inst.get("nrd", 1.0), mult, "drain")
         sp = _series(builder, name, s, m.rs, m.rsh, inst.get("nrs", 1.0), mult, "source")
         ad = inst.get("ad", defaults.get("defad", 0.0))
@@ -100,14 +118,24 @@ def add_mosfets(builder, rows) -> None:
         else:
             isd, iss = (m.js * t.sat_factor * mult * ad, m.js * t.sat_factor * mult * as_)
         vt = CONSTKOVERQ * temp
-        for key, value in (("sign", m.sign), ("beta", t.kp * mult * width / leff),
-                           ("vbi", t.vbi), ("phi", t.phi), ("gamma", m.gamma), ("lam", m.lam),
-                           ("vt", vt),
-                           ("vcrit", float(junction_vcrit(vt, iss)))):
+        for key, value in (
+            ("sign", m.sign),
+            ("beta", t.kp * mult * width / leff),
+            ("vbi", t.vbi),
+            ("phi", t.phi),
+            ("gamma", m.gamma),
+            ("lam", m.lam),
+            ("vt", vt),
+            ("vcrit", float(junction_vcrit(vt, iss))),
+        ):
             ch[key].append(value)
         for key, isat in (("bs", iss), ("bd", isd)):
-            for field, value in (("sign", m.sign), ("isat", isat), ("vt", vt),
-                                 ("vcrit", float(junction_vcrit(vt, isat)))):
+            for field, value in (
+                ("sign", m.sign),
+                ("isat", isat),
+                ("vt", vt),
+                ("vcrit", float(junction_vcrit(vt, isat))),
+            ):
                 jn[key][field].append(value)
         devices.append((name, dp, g, sp, b))
     arr = {k: np.asarray(v, dtype=float) for k, v in ch.items()}
@@ -119,10 +147,10 @@ def add_mosfets(builder, rows) -> None:
         junctions[key].canonical = f"mos1-junction-{key}"
     # channels first (one group, device order), then the junctions (one group each)
     for name, dp, g, sp, b in devices:
-        builder.b.append(BSource(name, dp, sp, channel, [(dp, 0), (g, 0), (sp, 0), (b, 0)],
-                                 conductive=True))
+        builder.b.append(
+            BSource(name, dp, sp, channel, [(dp, 0), (g, 0), (sp, 0), (b, 0)], conductive=True)
+        )
     for key, inner in (("bs", 3), ("bd", 1)):
         for dev in devices:
             name, b, x = dev[0], dev[4], dev[inner]
-            builder.b.append(BSource(name, b, x, junctions[key], [(b, 0), (x, 0)],
-                                     conductive=True))
+            builder.b.append(BSource(name, b, x, junctions[key], [(b, 0), (x, 0)], conductive=True))

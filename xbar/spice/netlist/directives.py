@@ -20,36 +20,147 @@ __all__ = ["DCCard", "DirectiveCards"]
 logger = logging.getLogger("xbar.spice.netlist")
 
 _OUTPUT_ONLY = {".print", ".plot", ".save", ".probe", ".width"}
-_ANALYSES = {".tran", ".ac", ".noise", ".tf", ".pz", ".disto", ".sens", ".four", ".fourier",
-             ".pss", ".sp", ".meas", ".measure"}
+_ANALYSES = {
+    ".tran",
+    ".ac",
+    ".noise",
+    ".tf",
+    ".pz",
+    ".disto",
+    ".sens",
+    ".four",
+    ".fourier",
+    ".pss",
+    ".sp",
+    ".meas",
+    ".measure",
+}
 #: ngspice options that would change a DC solution and that xbar does not implement
 _OPTIONS_CHANGING_DC = {"rshunt", "rseries"}
-_OPTION_FIELDS = {"reltol": float, "abstol": float, "vntol": float, "gmin": float,
-                  "itl1": int, "itl2": int, "temp": float, "tnom": float}
+_OPTION_FIELDS = {
+    "reltol": float,
+    "abstol": float,
+    "vntol": float,
+    "gmin": float,
+    "itl1": int,
+    "itl2": int,
+    "temp": float,
+    "tnom": float,
+}
 #: diode model parameters xbar honours (ngspice name -> DiodeModel field)
-_DIODE_PARAMS = {"is": "is_", "js": "is_", "n": "n", "rs": "rs", "bv": "bv", "ibv": "ibv",
-                 "nbv": "nbv", "eg": "eg", "xti": "xti", "tnom": "tnom", "tcv": "tcv",
-                 "trs": "trs1", "trs1": "trs1", "trs2": "trs2"}
+_DIODE_PARAMS = {
+    "is": "is_",
+    "js": "is_",
+    "n": "n",
+    "rs": "rs",
+    "bv": "bv",
+    "ibv": "ibv",
+    "nbv": "nbv",
+    "eg": "eg",
+    "xti": "xti",
+    "tnom": "tnom",
+    "tcv": "tcv",
+    "trs": "trs1",
+    "trs1": "trs1",
+    "trs2": "trs2",
+}
 #: level-1 MOSFET model parameters xbar honours (ngspice name -> MosModel field)
-_MOS_PARAMS = {"vto": "vto", "vt0": "vto", "kp": "kp", "gamma": "gamma", "phi": "phi",
-               "lambda": "lam", "rd": "rd", "rs": "rs", "rsh": "rsh", "is": "is_", "js": "js",
-               "ld": "ld", "tnom": "tnom"}
+_MOS_PARAMS = {
+    "vto": "vto",
+    "vt0": "vto",
+    "kp": "kp",
+    "gamma": "gamma",
+    "phi": "phi",
+    "lambda": "lam",
+    "rd": "rd",
+    "rs": "rs",
+    "rsh": "rsh",
+    "is": "is_",
+    "js": "js",
+    "ld": "ld",
+    "tnom": "tnom",
+}
 _MOS_SUPPORTED = "VTO KP GAMMA PHI LAMBDA RD RS RSH IS JS LD TOX UO TNOM"
 #: parameters from which ngspice derives VTO/GAMMA/PHI when those are not given
 _MOS_DERIVED = {"nsub", "nss", "tpg"}
-_MOS_NO_DC = {"cbd", "cbs", "cj", "mj", "cjsw", "mjsw", "pb", "cgso", "cgdo", "cgbo", "fc",
-              "kf", "af"}
+_MOS_NO_DC = {
+    "cbd",
+    "cbs",
+    "cj",
+    "mj",
+    "cjsw",
+    "mjsw",
+    "pb",
+    "cgso",
+    "cgdo",
+    "cgbo",
+    "fc",
+    "kf",
+    "af",
+}
 MOS_TYPES = ("nmos", "pmos")
 _DIODE_SUPPORTED = "IS N RS BV IBV NBV EG XTI TNOM TCV TRS1 TRS2"
 #: parameters with a DC effect that xbar does not model: accepted at their default only
-_DIODE_UNSUPPORTED = {"jsw": 0.0, "ikf": 0.0, "ik": 0.0, "ikr": 0.0, "jtun": 0.0,
-                      "jtunsw": 0.0, "isr": 0.0, "tlev": 0.0, "level": 1.0, "thermal": 0.0}
+_DIODE_UNSUPPORTED = {
+    "jsw": 0.0,
+    "ikf": 0.0,
+    "ik": 0.0,
+    "ikr": 0.0,
+    "jtun": 0.0,
+    "jtunsw": 0.0,
+    "isr": 0.0,
+    "tlev": 0.0,
+    "level": 1.0,
+    "thermal": 0.0,
+}
 # parameters with no effect on a DC solution at the nominal temperature
-_DIODE_NO_DC = {"cjo", "cj0", "cj", "vj", "pb", "m", "mj", "tt", "fc", "fcs", "kf", "af",
-                "cjp", "cjsw", "php", "mjsw", "cta", "ctp", "tpb", "tphp", "tlevc", "ttt1",
-                "ttt2", "tm1", "tm2", "fv_max", "bv_max", "id_max", "te_max", "pd_max", "rth0",
-                "cth0", "lm", "lp", "wm", "wp", "xom", "xoi", "xm", "xp", "ns", "nr", "ntun",
-                "xtitun", "keg"}
+_DIODE_NO_DC = {
+    "cjo",
+    "cj0",
+    "cj",
+    "vj",
+    "pb",
+    "m",
+    "mj",
+    "tt",
+    "fc",
+    "fcs",
+    "kf",
+    "af",
+    "cjp",
+    "cjsw",
+    "php",
+    "mjsw",
+    "cta",
+    "ctp",
+    "tpb",
+    "tphp",
+    "tlevc",
+    "ttt1",
+    "ttt2",
+    "tm1",
+    "tm2",
+    "fv_max",
+    "bv_max",
+    "id_max",
+    "te_max",
+    "pd_max",
+    "rth0",
+    "cth0",
+    "lm",
+    "lp",
+    "wm",
+    "wp",
+    "xom",
+    "xoi",
+    "xm",
+    "xp",
+    "ns",
+    "nr",
+    "ntun",
+    "xtitun",
+    "keg",
+}
 
 
 class DCCard(NamedTuple):
@@ -110,18 +221,30 @@ class DirectiveCards:
                 fields[_DIODE_PARAMS[key]] = value
             elif key in _DIODE_UNSUPPORTED:
                 if value != _DIODE_UNSUPPORTED[key]:
-                    raise err(card, off, f"diode model {name}: parameter {key.upper()}="
-                              f"{value:g} changes the DC current and is not supported by xbar",
-                              f"supported DC parameters: {_DIODE_SUPPORTED}")
+                    raise err(
+                        card,
+                        off,
+                        f"diode model {name}: parameter {key.upper()}="
+                        f"{value:g} changes the DC current and is not supported by xbar",
+                        f"supported DC parameters: {_DIODE_SUPPORTED}",
+                    )
             elif key not in _DIODE_NO_DC:
-                raise err(card, off, f"diode model parameter {key!r} is not supported",
-                          f"supported DC parameters: {_DIODE_SUPPORTED} (capacitance, "
-                          "noise and transit-time parameters are accepted: no DC effect)")
+                raise err(
+                    card,
+                    off,
+                    f"diode model parameter {key!r} is not supported",
+                    f"supported DC parameters: {_DIODE_SUPPORTED} (capacitance, "
+                    "noise and transit-time parameters are accepted: no DC effect)",
+                )
         model = DiodeModel(name=name, **fields)
         for field_name in ("is_", "n", "ibv"):
             if getattr(model, field_name) <= 0:
-                raise err(card, None, f"diode model {name}: {field_name.rstrip('_').upper()} "
-                          "must be positive", hint)
+                raise err(
+                    card,
+                    None,
+                    f"diode model {name}: {field_name.rstrip('_').upper()} must be positive",
+                    hint,
+                )
         if model.rs < 0 or model.bv <= 0 or (model.nbv is not None and model.nbv <= 0):
             raise err(card, None, f"diode model {name}: RS must be >= 0, BV and NBV > 0", hint)
         return model
@@ -132,21 +255,37 @@ class DirectiveCards:
         hint = "expected: .model <name> NMOS|PMOS(LEVEL=1 VTO= KP= GAMMA= PHI= LAMBDA= ...)"
         level = values.get("level", (1.0, 0))
         if level[0] != 1.0:
-            raise err(card, level[1], f"MOSFET model {name}: LEVEL={level[0]:g} is not "
-                      "supported (xbar simulates level 1, Shichman-Hodges)", hint)
+            raise err(
+                card,
+                level[1],
+                f"MOSFET model {name}: LEVEL={level[0]:g} is not "
+                "supported (xbar simulates level 1, Shichman-Hodges)",
+                hint,
+            )
         fields: dict[str, float] = {"sign": 1 if mtype == "nmos" else -1}
         for key, (value, off) in values.items():
             if key in _MOS_PARAMS:
                 fields[_MOS_PARAMS[key]] = value
             elif key in _MOS_DERIVED:
-                if not all(k in values or alt in values for k, alt in
-                           (("vto", "vt0"), ("gamma", "gamma"), ("phi", "phi"))):
-                    raise err(card, off, f"MOSFET model {name}: {key.upper()} derives VTO, GAMMA "
-                              "or PHI, which xbar does not do", "give VTO, GAMMA and PHI")
+                if not all(
+                    k in values or alt in values
+                    for k, alt in (("vto", "vt0"), ("gamma", "gamma"), ("phi", "phi"))
+                ):
+                    raise err(
+                        card,
+                        off,
+                        f"MOSFET model {name}: {key.upper()} derives VTO, GAMMA "
+                        "or PHI, which xbar does not do",
+                        "give VTO, GAMMA and PHI",
+                    )
             elif key not in _MOS_NO_DC and key not in ("level", "tox", "uo", "u0"):
-                raise err(card, off, f"MOSFET model parameter {key!r} is not supported "
-                          f"(model {name})", f"supported DC parameters: {_MOS_SUPPORTED}; "
-                          "capacitance and noise parameters are accepted (no DC effect)")
+                raise err(
+                    card,
+                    off,
+                    f"MOSFET model parameter {key!r} is not supported (model {name})",
+                    f"supported DC parameters: {_MOS_SUPPORTED}; "
+                    "capacitance and noise parameters are accepted (no DC effect)",
+                )
         tox = values.get("tox", (0.0, 0))[0]
         if "kp" not in fields and tox > 0:  # ngspice: KP = UO * eps_ox / TOX (UO in cm^2/Vs)
             uo = values.get("uo", values.get("u0", (600.0, 0)))[0]
@@ -165,8 +304,9 @@ class DirectiveCards:
             return
         if word == ".op" and top:
             if len(low.split()) > 1:
-                raise err(card, low.index(low.split()[1]), "unexpected text after .op",
-                           "expected: .op")
+                raise err(
+                    card, low.index(low.split()[1]), "unexpected text after .op", "expected: .op"
+                )
             self.analyses.append(Op())
             return
         if word == ".dc" and top:
@@ -182,8 +322,12 @@ class DirectiveCards:
             logger.info("%s: skipping output directive %s", card.loc(), word)
             return
         if word in (".options", ".option", ".opt", ".op", ".dc", ".title", ".temp"):
-            raise err(card, None, f"{word} is not allowed inside a subcircuit",
-                      "put analysis and option cards at the top level")
+            raise err(
+                card,
+                None,
+                f"{word} is not allowed inside a subcircuit",
+                "put analysis and option cards at the top level",
+            )
         if word in _ANALYSES:
             self.skipped.setdefault(word, card)
             return
@@ -195,13 +339,30 @@ class DirectiveCards:
             return
         if word == ".endc":
             raise err(card, None, ".endc without a .control card", "expected: .control ... .endc")
-        if word in (".csparam", ".if", ".else", ".elseif", ".endif", ".nodeset", ".model",
-                    ".subckt", ".ends"):
-            raise err(card, None, f"{word} is not supported by xbar"
-                      + (" inside a subcircuit" if word in (".nodeset",) else ""))
-        raise err(card, None, f"unknown card {word!r}",
-                  "known cards: .param .func .global .subckt .ends .include .lib .model .options "
-                  ".temp .op .dc .nodeset .ic .end (other analyses are skipped)")
+        if word in (
+            ".csparam",
+            ".if",
+            ".else",
+            ".elseif",
+            ".endif",
+            ".nodeset",
+            ".model",
+            ".subckt",
+            ".ends",
+        ):
+            raise err(
+                card,
+                None,
+                f"{word} is not supported by xbar"
+                + (" inside a subcircuit" if word in (".nodeset",) else ""),
+            )
+        raise err(
+            card,
+            None,
+            f"unknown card {word!r}",
+            "known cards: .param .func .global .subckt .ends .include .lib .model .options "
+            ".temp .op .dc .nodeset .ic .end (other analyses are skipped)",
+        )
 
     def parse_nodeset(self, card: Card, low: str, ctx: Context) -> None:
         """``.nodeset V(node)=value ...``: Newton's starting voltages (resolved at the end)."""
@@ -213,8 +374,7 @@ class DirectiveCards:
             node = tok[2:-1].strip() if tok[:2] == "v(" and tok[-1] == ")" else None
             if not node or k + 2 >= len(toks) or toks[k + 1][0] != "=":
                 raise err(card, off, f"expected V(<node>)=<value>, found {tok!r}", hint)
-            self.nodeset_cards.append((node, self.value(card, toks[k + 2], ctx.params),
-                                       card, off))
+            self.nodeset_cards.append((node, self.value(card, toks[k + 2], ctx.params), card, off))
             k += 3
 
     def parse_options(self, card: Card, low: str, params: dict[str, float]) -> None:
@@ -226,8 +386,12 @@ class DirectiveCards:
             key, off = toks[k]
             has_value = k + 2 < len(toks) and toks[k + 1][0] == "="
             if key in _OPTIONS_CHANGING_DC:
-                raise err(card, off, f"option {key!r} changes the DC solution and is not "
-                          "supported by xbar", hint)
+                raise err(
+                    card,
+                    off,
+                    f"option {key!r} changes the DC solution and is not supported by xbar",
+                    hint,
+                )
             if key in ("defl", "defw", "defad", "defas") and has_value:
                 self.mos_defaults[key] = self.value(card, toks[k + 2], params)
                 k += 3
@@ -242,8 +406,9 @@ class DirectiveCards:
             typ = _OPTION_FIELDS[key]
             if typ is int:
                 if value != int(value) or value < 1:
-                    raise err(card, toks[k + 2][1], f"option {key} must be a positive integer",
-                               hint)
+                    raise err(
+                        card, toks[k + 2][1], f"option {key} must be a positive integer", hint
+                    )
                 value = int(value)
             elif key in ("reltol", "abstol", "vntol") and value <= 0:
                 raise err(card, toks[k + 2][1], f"option {key} must be positive", hint)
@@ -260,12 +425,14 @@ class DirectiveCards:
         if not toks:
             raise err(card, len(card.text.rstrip()), "missing temperature after .temp", hint)
         if len(toks) > 1:
-            raise err(card, toks[1][1], f"unexpected {toks[1][0]!r} (.temp takes one "
-                       "temperature)", hint)
+            raise err(
+                card, toks[1][1], f"unexpected {toks[1][0]!r} (.temp takes one temperature)", hint
+            )
         value = self.value(card, toks[0], params)
         if value <= -273.15:
-            raise err(card, toks[0][1], f".temp {value:g} is not above absolute zero "
-                       "(-273.15 degC)", hint)
+            raise err(
+                card, toks[0][1], f".temp {value:g} is not above absolute zero (-273.15 degC)", hint
+            )
         self.options = replace(self.options, temp=value)
 
     def parse_dc(self, card: Card, low: str, params: dict[str, float]) -> None:
@@ -274,20 +441,29 @@ class DirectiveCards:
         if len(toks) > 8:
             raise err(card, toks[8][1], f"unexpected {toks[8][0]!r}", hint)
         if len(toks) not in (4, 8):
-            raise err(card, len(card.text.rstrip()),
-                       f".dc needs 4 or 8 fields after .dc, found {len(toks)}", hint)
+            raise err(
+                card,
+                len(card.text.rstrip()),
+                f".dc needs 4 or 8 fields after .dc, found {len(toks)}",
+                hint,
+            )
         sweeps = []
         for g in range(len(toks) // 4):
-            src, start, stop, step = toks[4 * g: 4 * g + 4]
+            src, start, stop, step = toks[4 * g : 4 * g + 4]
             if src[0][0] not in "vi" or src[0] == "temp":
-                raise err(card, src[1], f".dc sweeps an independent V or I source, found "
-                           f"{src[0]!r}", hint)
+                raise err(
+                    card, src[1], f".dc sweeps an independent V or I source, found {src[0]!r}", hint
+                )
             a, b, s = (self.value(card, t, params) for t in (start, stop, step))
             if s == 0 and a != b:
                 raise err(card, step[1], ".dc step must not be zero", hint)
             if s != 0 and (b - a) / s < 0:
-                raise err(card, step[1], f".dc step {s:g} goes away from the stop value {b:g}",
-                           "use a negative step to sweep downwards")
+                raise err(
+                    card,
+                    step[1],
+                    f".dc step {s:g} goes away from the stop value {b:g}",
+                    "use a negative step to sweep downwards",
+                )
             if s != 0 and abs((b - a) / s) > 1e7:
                 raise err(card, step[1], ".dc sweep has more than 1e7 points", hint)
             sweeps.append((src[0], a, b, s))

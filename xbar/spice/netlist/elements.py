@@ -23,10 +23,18 @@ __all__ = ["MAX_SUBCKT_DEPTH", "ElementCards"]
 MAX_SUBCKT_DEPTH = 200
 
 _ELEMENT_NAMES = {
-    "q": "bipolar transistor", "j": "JFET", "z": "MESFET", "t": "transmission line",
-    "o": "lossy transmission line", "u": "uniform RC line", "w": "current-controlled switch",
-    "s": "voltage-controlled switch", "a": "XSPICE code model", "y": "TXL line",
-    "p": "coupled multiconductor line", "n": "OSDI/Verilog-A device",
+    "q": "bipolar transistor",
+    "j": "JFET",
+    "z": "MESFET",
+    "t": "transmission line",
+    "o": "lossy transmission line",
+    "u": "uniform RC line",
+    "w": "current-controlled switch",
+    "s": "voltage-controlled switch",
+    "a": "XSPICE code model",
+    "y": "TXL line",
+    "p": "coupled multiconductor line",
+    "n": "OSDI/Verilog-A device",
 }
 
 #: diode instance parameters (pj: perimeter, no effect without JSW; ic: transient only)
@@ -34,13 +42,39 @@ _DIODE_INSTANCE = {"area", "pj", "m", "temp", "dtemp", "ic"}
 #: MOSFET instance parameters (ad/as: junction areas; pd/ps: no DC effect)
 _MOS_INSTANCE = {"l", "w", "ad", "as", "pd", "ps", "nrd", "nrs", "m", "temp", "dtemp"}
 #: resistor instance parameters -> meaning (``ac``/``noisy``: no DC effect)
-_RESISTOR_PARAMS = {"r": "r", "resistance": "r", "tc1": "tc1", "tc": "tc1", "tc2": "tc2",
-                    "temp": "temp", "dtemp": "dtemp", "m": "m", "ac": "ac", "noisy": "noisy",
-                    "l": "l", "w": "w", "scale": "scale"}
+_RESISTOR_PARAMS = {
+    "r": "r",
+    "resistance": "r",
+    "tc1": "tc1",
+    "tc": "tc1",
+    "tc2": "tc2",
+    "temp": "temp",
+    "dtemp": "dtemp",
+    "m": "m",
+    "ac": "ac",
+    "noisy": "noisy",
+    "l": "l",
+    "w": "w",
+    "scale": "scale",
+}
 _R_FLAGS = ("noiseless", "noisy")
 #: resistor model parameters xbar interprets (kf, af, lf, wf, ef: noise; bv_max: a check)
-_R_MODEL_PARAMS = {"tc1", "tc2", "tnom", "rsh", "defw", "narrow", "short", "kf", "af", "lf",
-                   "wf", "ef", "bv_max", "level"}
+_R_MODEL_PARAMS = {
+    "tc1",
+    "tc2",
+    "tnom",
+    "rsh",
+    "defw",
+    "narrow",
+    "short",
+    "kf",
+    "af",
+    "lf",
+    "wf",
+    "ef",
+    "bv_max",
+    "level",
+}
 _CTRL_CALL = re.compile(r"(?<![A-Za-z0-9_.])([vi])\s*\(([^()]*)\)")
 _THIRD = re.compile(r"\s*\S+\s+(\S+)\s+")
 _FOURTH = re.compile(r"\s*\S+\s+\S+\s+\S+\s+")
@@ -130,11 +164,19 @@ class ElementCards:
                 what = _ELEMENT_NAMES.get(first)
                 word = low.split()[0]
                 if what:
-                    raise err(card, None, f"element {word!r}: {what}s ({first.upper()}) are not "
-                              "supported; xbar does DC analysis of R, C, L, K, V, I, G, E, F, H, "
-                              "D, B, M and X elements")
-                raise err(card, None, f"unknown element type {word[0]!r} in {word!r}",
-                          "element names start with R, C, L, K, V, I, G, E, F, H, D, B, M or X")
+                    raise err(
+                        card,
+                        None,
+                        f"element {word!r}: {what}s ({first.upper()}) are not "
+                        "supported; xbar does DC analysis of R, C, L, K, V, I, G, E, F, H, "
+                        "D, B, M and X elements",
+                    )
+                raise err(
+                    card,
+                    None,
+                    f"unknown element type {word[0]!r} in {word!r}",
+                    "element names start with R, C, L, K, V, I, G, E, F, H, D, B, M or X",
+                )
 
     def reactive(self, card: Card, low: str, ctx: Context, kind: str) -> None:
         """``C``: open at DC (its nodes exist); ``L``: a short (a 0 V branch whose current
@@ -172,8 +214,12 @@ class ElementCards:
         mname, moff = toks[5]
         found = ctx.scope.model(mname)
         if found is None:
-            raise err(card, moff, f"undefined model {mname!r}",
-                      f"define it with .model {mname} NMOS(LEVEL=1 VTO=... KP=...)")
+            raise err(
+                card,
+                moff,
+                f"undefined model {mname!r}",
+                f"define it with .model {mname} NMOS(LEVEL=1 VTO=... KP=...)",
+            )
         model = found.model
         if model is None:  # a model inside a subcircuit: values with this instance's params
             key = (id(found.card), ctx.pkey)
@@ -183,9 +229,14 @@ class ElementCards:
         if not isinstance(model, MosModel):
             kind = getattr(model, "type", "d").upper()
             level = getattr(model, "level", 1.0)
-            raise err(card, moff, f"MOSFET {toks[0][0]} uses model {mname!r} of type {kind}"
-                      f"{f' (LEVEL={level:g})' if kind in ('NMOS', 'PMOS') else ''}, which "
-                      "xbar does not simulate", "xbar simulates NMOS/PMOS level 1")
+            raise err(
+                card,
+                moff,
+                f"MOSFET {toks[0][0]} uses model {mname!r} of type {kind}"
+                f"{f' (LEVEL={level:g})' if kind in ('NMOS', 'PMOS') else ''}, which "
+                "xbar does not simulate",
+                "xbar simulates NMOS/PMOS level 1",
+            )
         inst: dict[str, float] = {}
         rest = toks[6:]
         while rest:
@@ -204,8 +255,13 @@ class ElementCards:
                 inst[key] = self.value(card, rest[2], ctx.params)
                 rest = rest[3:]
                 continue
-            raise err(card, off, f"unexpected {key!r} (MOSFET instance parameters: l w ad as "
-                      "pd ps nrd nrs m off ic temp dtemp)", hint)
+            raise err(
+                card,
+                off,
+                f"unexpected {key!r} (MOSFET instance parameters: l w ad as "
+                "pd ps nrd nrs m off ic temp dtemp)",
+                hint,
+            )
         full = ctx.prefix + toks[0][0]
         self.register(full, card)
         nodes = [self.node(t[0], ctx) for t in toks[1:5]]
@@ -252,8 +308,11 @@ class ElementCards:
             value, thermal = self.resistor_params(card, toks[3:], ctx, hint)
         full = ctx.prefix + name
         if value is None or value == 0.0:
-            self.note(card, f"{full}: resistance {'0' if value == 0.0 else 'not given'}, set to "
-                      "1 mOhm (as ngspice)")
+            self.note(
+                card,
+                f"{full}: resistance {'0' if value == 0.0 else 'not given'}, set to "
+                "1 mOhm (as ngspice)",
+            )
             value = 1e-3
         self.register(full, card)
         r = self.r
@@ -287,9 +346,13 @@ class ElementCards:
             if len(rest) < 3 or rest[1][0] != "=":
                 raise err(card, off, f"unexpected {key!r}", hint)
             if key not in _RESISTOR_PARAMS:
-                raise err(card, off, f"resistor parameter {key!r} is not supported",
-                          "supported: r (resistance) tc1 tc2 (tc) temp dtemp m; ac and noisy "
-                          "have no effect on DC")
+                raise err(
+                    card,
+                    off,
+                    f"resistor parameter {key!r} is not supported",
+                    "supported: r (resistance) tc1 tc2 (tc) temp dtemp m; ac and noisy "
+                    "have no effect on DC",
+                )
             got[_RESISTOR_PARAMS[key]] = self.value(card, rest[2], ctx.params)
             rest = rest[3:]
         value = got.get("r", value)
@@ -307,8 +370,13 @@ class ElementCards:
             value = value / got["m"]
         if not (got.get("tc1") or got.get("tc2")):
             return value, None
-        return value, (got.get("tc1", 0.0), got.get("tc2", 0.0), got.get("temp"),
-                       got.get("dtemp", 0.0), mp.get("tnom"))
+        return value, (
+            got.get("tc1", 0.0),
+            got.get("tc2", 0.0),
+            got.get("temp"),
+            got.get("dtemp", 0.0),
+            mp.get("tnom"),
+        )
 
     def resistor_model(self, card: Card, found, name: str, off: int, ctx: Context):
         """The ``.model <name> R(...)`` a resistor names (TC1 TC2 TNOM RSH DEFW NARROW SHORT)."""
@@ -319,8 +387,12 @@ class ElementCards:
             raise err(card, off, f"resistor uses model {name!r}, which is not an R model")
         bad = set(model.params) - _R_MODEL_PARAMS
         if bad:
-            raise err(card, off, f"resistor model {name}: parameter {sorted(bad)[0]!r} is not "
-                      "supported", "supported: " + " ".join(sorted(_R_MODEL_PARAMS)))
+            raise err(
+                card,
+                off,
+                f"resistor model {name}: parameter {sorted(bad)[0]!r} is not supported",
+                "supported: " + " ".join(sorted(_R_MODEL_PARAMS)),
+            )
         return model
 
     def offset(self, card: Card, low: str, k: int) -> int | None:
@@ -364,8 +436,10 @@ class ElementCards:
         name = ctx.prefix + toks[0][0]
         if spec.waveform is not None:
             args = [self.value(card, t, ctx.params) for t in spec.args]
-            self.note(card, f"{name}: no DC value, {spec.waveform.upper()} value at time 0 "
-                      "used (as ngspice)")
+            self.note(
+                card,
+                f"{name}: no DC value, {spec.waveform.upper()} value at time 0 used (as ngspice)",
+            )
             return time_zero_value(spec.waveform, args)
         self.note(card, f"{name}: no DC value, 0 assumed (as ngspice)")
         return 0.0
@@ -375,8 +449,12 @@ class ElementCards:
         toks = self.tokens(card, low)
         for k, t in enumerate(toks[1:6], start=1):
             if t[0] in ("poly", "value", "vol", "cur", "table") or t[0].startswith("poly("):
-                raise err(card, t[1], f"{t[0].upper()} forms of {kind.upper()} sources are not "
-                           "supported", hint + " (or a B source for nonlinear dependence)")
+                raise err(
+                    card,
+                    t[1],
+                    f"{t[0].upper()} forms of {kind.upper()} sources are not supported",
+                    hint + " (or a B source for nonlinear dependence)",
+                )
             if k < 5 and (t[0] == "=" or t[0][0] in "{'"):
                 raise err(card, t[1], f"expected a node name, found {t[0]!r}", hint)
         if len(toks) < 5:
@@ -404,13 +482,20 @@ class ElementCards:
         mname, moff = toks[3]
         area = 1.0
         rest = toks[4:]
-        if rest and (len(rest) == 1 or rest[1][0] != "=") and (
-                rest[0][0][0] in "{'" or try_parse_value(rest[0][0])[0] is not None):
+        if (
+            rest
+            and (len(rest) == 1 or rest[1][0] != "=")
+            and (rest[0][0][0] in "{'" or try_parse_value(rest[0][0])[0] is not None)
+        ):
             # ngspice-39 rejects a positional area ("could not find a valid modelname"),
             # so the same file would not run there
-            raise err(card, rest[0][1], f"diode {toks[0][0]}: a positional area "
-                       f"({rest[0][0]!r}) is not accepted (ngspice rejects it too)",
-                       f"write area={rest[0][0]}; expected: " + EXPECTED["d"])
+            raise err(
+                card,
+                rest[0][1],
+                f"diode {toks[0][0]}: a positional area "
+                f"({rest[0][0]!r}) is not accepted (ngspice rejects it too)",
+                f"write area={rest[0][0]}; expected: " + EXPECTED["d"],
+            )
         inst: dict[str, float] = {}
         while rest:
             key, off = rest[0]
@@ -421,19 +506,33 @@ class ElementCards:
                 inst[key] = self.value(card, rest[2], ctx.params)
                 rest = rest[3:]
                 continue
-            raise err(card, off, f"unexpected {key!r} (diode instance parameters: area, pj, "
-                      "m, temp, dtemp, off, ic)", hint)
+            raise err(
+                card,
+                off,
+                f"unexpected {key!r} (diode instance parameters: area, pj, "
+                "m, temp, dtemp, off, ic)",
+                hint,
+            )
         area = inst.get("area", 1.0)
         if inst.get("m", 1.0) != 1.0:
-            raise err(card, None, f"diode {toks[0][0]}: multiplier m={inst['m']:g} is not "
-                      "supported by xbar", "use area=<factor> or parallel diodes")
+            raise err(
+                card,
+                None,
+                f"diode {toks[0][0]}: multiplier m={inst['m']:g} is not supported by xbar",
+                "use area=<factor> or parallel diodes",
+            )
         if area <= 0:
-            raise err(card, toks[4][1] if len(toks) > 4 else None, "diode area must be positive",
-                       hint)
+            raise err(
+                card, toks[4][1] if len(toks) > 4 else None, "diode area must be positive", hint
+            )
         found = ctx.scope.model(mname)
         if found is None:
-            raise err(card, moff, f"undefined model {mname!r}",
-                       f"define it with .model {mname} D(IS=... N=...)")
+            raise err(
+                card,
+                moff,
+                f"undefined model {mname!r}",
+                f"define it with .model {mname} D(IS=... N=...)",
+            )
         if found.model is None:  # a model inside a subcircuit: values with this instance's params
             key = (id(found.card), ctx.pkey)
             model = self.model_cache.get(key)
@@ -444,8 +543,13 @@ class ElementCards:
         full = ctx.prefix + toks[0][0]
         self.register(full, card)
         if not isinstance(found.model, DiodeModel):
-            raise err(card, moff, f"diode {toks[0][0]} uses model {mname!r} of type "
-                      f"{getattr(found.model, 'type', '?').upper()}, not D", hint)
+            raise err(
+                card,
+                moff,
+                f"diode {toks[0][0]} uses model {mname!r} of type "
+                f"{getattr(found.model, 'type', '?').upper()}, not D",
+                hint,
+            )
         d = self.d
         d.temp.append(inst.get("temp", float("nan")))
         d.dtemp.append(inst.get("dtemp", 0.0))
@@ -457,8 +561,13 @@ class ElementCards:
 
     def bsource(self, card: Card, low: str, ctx: Context) -> None:
         parts = low.split(None, 3)
-        if (len(parts) == 4 and parts[3][:2] == "i=" and "=" not in parts[1]
-                and "=" not in parts[2] and parts[3][2:3] not in ("", "{", "'", " ", "\t")):
+        if (
+            len(parts) == 4
+            and parts[3][:2] == "i="
+            and "=" not in parts[1]
+            and "=" not in parts[2]
+            and parts[3][2:3] not in ("", "{", "'", " ", "\t")
+        ):
             # fast path: "B<name> <n+> <n-> I=<expr>" with an unquoted expression; the
             # card text is right-stripped, so the expression is its suffix
             name, a, b, rest = parts
@@ -477,8 +586,7 @@ class ElementCards:
             off = _THIRD.match(low).end() if "=" in b else _THIRD.match(low).start(1)
             raise err(card, off, "missing node before the expression", hint)
         if len(parts) < 4:
-            raise err(card, len(card.text.rstrip()), f"missing I=<expression> on {name!r}",
-                      hint)
+            raise err(card, len(card.text.rstrip()), f"missing I=<expression> on {name!r}", hint)
         rest = parts[3]
         roff = _FOURTH.match(low).end()
         m = re.match(r"([a-z]+)\s*=\s*", rest)
@@ -487,7 +595,7 @@ class ElementCards:
         key = m.group(1)
         if key not in ("i", "v"):
             raise err(card, roff, f"unknown B source parameter {key!r}", hint)
-        expr_text = card.text[roff + m.end():].rstrip()
+        expr_text = card.text[roff + m.end() :].rstrip()
         eoff = roff + m.end()
         if not expr_text:
             raise err(card, eoff, f"missing expression after {key.upper()}=", hint)
@@ -537,8 +645,12 @@ class ElementCards:
         toks = self.tokens(card, low)
         for t in toks[1:5]:
             if t[0] in ("poly", "value", "table") or t[0].startswith("poly("):
-                raise err(card, t[1], f"{t[0].upper()} forms of {kind.upper()} sources are not "
-                          "supported", hint + " (or a B source with I(<vsource>))")
+                raise err(
+                    card,
+                    t[1],
+                    f"{t[0].upper()} forms of {kind.upper()} sources are not supported",
+                    hint + " (or a B source with I(<vsource>))",
+                )
         if len(toks) < 4:
             raise self.missing(card, toks, "node or controlling source", hint)
         if len(toks) < 5:
@@ -547,7 +659,8 @@ class ElementCards:
             raise err(card, toks[5][1], f"unexpected {toks[5][0]!r}", hint)
         gain = self.value(card, toks[4], ctx.params)
         expr = compile_expression("g*v(_0)", {"g": gain}).with_controls(
-            f"{gain!r}*i({toks[3][0]})", (("#i", toks[3][0]),))
+            f"{gain!r}*i({toks[3][0]})", (("#i", toks[3][0]),)
+        )
         full = ctx.prefix + toks[0][0]
         a, b = self.node(toks[1][0], ctx), self.node(toks[2][0], ctx)
         if kind == "f":
@@ -578,8 +691,11 @@ class ElementCards:
             if len(parts) > (2 if letter == "v" else 1) or not all(parts):
                 out.append(f"{letter}({inner})")  # malformed: the parser reports it
             else:
-                ctl = (parts[0], parts[1] if len(parts) > 1 else "0") if letter == "v" \
+                ctl = (
+                    (parts[0], parts[1] if len(parts) > 1 else "0")
+                    if letter == "v"
                     else ("#i", parts[0])
+                )
                 k = seen.get(ctl)
                 if k is None:
                     k = seen[ctl] = len(seen)
@@ -601,8 +717,7 @@ class ElementCards:
                 except ExprSyntaxError as exc:
                     at = off + exc.offset if src == text.lower() else off
                     raise err(card, at, exc.message, exc.hint) from None
-                raise err(card, off, "malformed expression", "expected: " + EXPECTED["b"]
-                          ) from None
+                raise err(card, off, "malformed expression", "expected: " + EXPECTED["b"]) from None
             self.expr_cache[key] = cached
         # template controls are v(_0), v(_1), ... in order of first appearance, as are the
         # parser's controls, so this card's controls map one to one
@@ -620,23 +735,34 @@ class ElementCards:
         if end < 2:
             raise err(card, None, f"missing subcircuit name on {toks[0][0]!r}", hint)
         sname, soff = toks[end - 1]
-        nodes = toks[1:end - 1]
+        nodes = toks[1 : end - 1]
         sub = ctx.scope.subckt(sname)
         if sub is None:
-            raise err(card, soff, f"undefined subcircuit {sname!r}",
-                       "define it with .subckt " + sname + " <pins>... / .ends")
+            raise err(
+                card,
+                soff,
+                f"undefined subcircuit {sname!r}",
+                "define it with .subckt " + sname + " <pins>... / .ends",
+            )
         if len(nodes) != len(sub.pins):
-            raise err(card, soff,
-                       f"subcircuit {sname} has {len(sub.pins)} pin"
-                       f"{'s' if len(sub.pins) != 1 else ''} ({' '.join(sub.pins)}), "
-                       f"{toks[0][0]} connects {len(nodes)}",
-                       f"X{toks[0][0][1:]} " + " ".join(sub.pins) + f" {sname} [params]")
+            raise err(
+                card,
+                soff,
+                f"subcircuit {sname} has {len(sub.pins)} pin"
+                f"{'s' if len(sub.pins) != 1 else ''} ({' '.join(sub.pins)}), "
+                f"{toks[0][0]} connects {len(nodes)}",
+                f"X{toks[0][0][1:]} " + " ".join(sub.pins) + f" {sname} [params]",
+            )
         if sub.name in ctx.stack:
             raise err(card, soff, f"recursive subcircuit: {' -> '.join([*ctx.stack, sname])}")
         if len(ctx.stack) >= MAX_SUBCKT_DEPTH:
-            raise err(card, soff, f"subcircuit instances nested more than {MAX_SUBCKT_DEPTH} "
-                      f"deep (instance {ctx.prefix + toks[0][0]} of {sname})",
-                      "xbar flattens at most MAX_SUBCKT_DEPTH levels of X instances")
+            raise err(
+                card,
+                soff,
+                f"subcircuit instances nested more than {MAX_SUBCKT_DEPTH} "
+                f"deep (instance {ctx.prefix + toks[0][0]} of {sname})",
+                "xbar flattens at most MAX_SUBCKT_DEPTH levels of X instances",
+            )
         # instance parameters, evaluated in the caller's scope
         overrides: dict[str, float] = {}
         k = end
@@ -650,9 +776,12 @@ class ElementCards:
             if k + 2 >= len(toks):
                 raise err(card, toks[k + 1][1], f"missing value for parameter {tok!r}", hint)
             if tok not in {d.name for d in sub.defaults}:
-                raise err(card, off, f"subcircuit {sname} has no parameter {tok!r}",
-                           "its parameters: " + (" ".join(d.name for d in sub.defaults)
-                                                 or "none"))
+                raise err(
+                    card,
+                    off,
+                    f"subcircuit {sname} has no parameter {tok!r}",
+                    "its parameters: " + (" ".join(d.name for d in sub.defaults) or "none"),
+                )
             overrides[tok] = self.value(card, toks[k + 2], ctx.params, bare=True)
             k += 3
         params = dict(ctx.params)

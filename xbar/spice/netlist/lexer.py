@@ -52,6 +52,7 @@ _DOLLAR = re.compile(r"(?:^|[ \t])\$(?:[ \t]|$)")
 
 # --------------------------------------------------------------------------- cards
 
+
 class Card:
     """One logical line: text with comments removed, where it came from."""
 
@@ -146,17 +147,15 @@ def split_tokens(card: Card, text: str | None = None) -> list[tuple[str, int]]:
                         break
                 j += 1
             if j >= n:
-                raise err(card, i, "unbalanced braces: '{' is never closed",
-                           "write {expression}")
-            out.append((s[i:j + 1], i))
+                raise err(card, i, "unbalanced braces: '{' is never closed", "write {expression}")
+            out.append((s[i : j + 1], i))
             i = j + 1
             continue
         if c == "'":
             j = s.find("'", i + 1)
             if j < 0:
-                raise err(card, i, "unbalanced quotes: \"'\" is never closed",
-                           "write 'expression'")
-            out.append((s[i:j + 1], i))
+                raise err(card, i, 'unbalanced quotes: "\'" is never closed', "write 'expression'")
+            out.append((s[i : j + 1], i))
             i = j + 1
             continue
         if c == "}":
@@ -193,16 +192,19 @@ def _lib_section(text: str, section: str) -> str | None:
 def decode(data: bytes, file: str) -> str:
     if b"\x00" in data:
         line = data[: data.index(b"\x00")].count(b"\n") + 1
-        raise NetlistError(f"{file} looks like a binary file (NUL byte on line {line})",
-                           location=Location(file, line, 1),
-                           hint="a netlist is a text file")
+        raise NetlistError(
+            f"{file} looks like a binary file (NUL byte on line {line})",
+            location=Location(file, line, 1),
+            hint="a netlist is a text file",
+        )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise NetlistError(
             f"{file} is not valid UTF-8 text (byte {exc.start}, line {line})",
-            location=Location(file, line, 1), hint="a netlist is a text file",
+            location=Location(file, line, 1),
+            hint="a netlist is a text file",
         ) from None
 
 
@@ -265,7 +267,7 @@ class Reader:
                     last.segs = []
                 start = len(last.text) + 1
                 last.segs.append((start, i + 1, plus + 1, raw))
-                last.text = last.text + " " + line[plus + 1:]
+                last.text = last.text + " " + line[plus + 1 :]
                 continue
             card = Card(line, file, i + 1, raw)
             if self.lib_skip is not None:  # inside .lib <section> ... .endl of this file
@@ -281,8 +283,10 @@ class Reader:
                 word = line.split(None, 1)[0].lower()
                 if word == ".control":
                     self.control = card
-                    self.notes.append(f"{file}:{i + 1}: .control ... .endc block skipped "
-                                      "(ngspice script; xbar is a DC solver)")
+                    self.notes.append(
+                        f"{file}:{i + 1}: .control ... .endc block skipped "
+                        "(ngspice script; xbar is a DC solver)"
+                    )
                     last = None
                     continue
                 if word == ".end":
@@ -319,8 +323,9 @@ class Reader:
         if section:
             parts = name.split()
             if len(parts) != 2:
-                raise err(card, None, "expected .lib <file> <section>", "expected: "
-                          + EXPECTED[".lib"])
+                raise err(
+                    card, None, "expected .lib <file> <section>", "expected: " + EXPECTED[".lib"]
+                )
             name, sec = parts[0], parts[1].lower()
         off = card.text.index(name)
         if len(name) >= 2 and name[0] == name[-1] and name[0] in "\"'":
@@ -336,20 +341,31 @@ class Reader:
             resolved = Path(f"{resolved}#{sec}")
         if resolved in self.stack:
             chain = " -> ".join(str(p) for p in [*self.stack, resolved])
-            raise err(card, off, f"include cycle: {chain}",
-                       "a file must not include itself, directly or indirectly")
+            raise err(
+                card,
+                off,
+                f"include cycle: {chain}",
+                "a file must not include itself, directly or indirectly",
+            )
         try:
             data = path.read_bytes()
         except OSError as exc:
-            raise err(card, off, f"cannot read include file {str(path)!r}: "
-                       f"{exc.strerror or exc}", "the path is relative to the including file"
-                       ) from None
+            raise err(
+                card,
+                off,
+                f"cannot read include file {str(path)!r}: {exc.strerror or exc}",
+                "the path is relative to the including file",
+            ) from None
         text = decode(data, str(path))
         if sec is not None:
             text = _lib_section(text, sec)
             if text is None:
-                raise err(card, card.text.lower().rindex(sec), f"library {str(path)!r} has no "
-                          f"section {sec!r}", "expected: " + EXPECTED[".lib"])
+                raise err(
+                    card,
+                    card.text.lower().rindex(sec),
+                    f"library {str(path)!r} has no section {sec!r}",
+                    "expected: " + EXPECTED[".lib"],
+                )
         self.stack.append(resolved)
         self.read_text(text, str(path), path.parent, top=False)
         self.stack.pop()

@@ -23,8 +23,9 @@ __all__ = ["GROUND", "Context", "ModelDef", "ParamDefault", "Scope", "Scopes", "
 
 GROUND = ("0", "gnd")
 _PARAM_ASSIGN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)")
-_FUNC = re.compile(r"\s*\.func\s+([A-Za-z_][A-Za-z0-9_]*)\s*\(([^()]*)\)\s*=?\s*(.*)$",
-                   re.IGNORECASE)
+_FUNC = re.compile(
+    r"\s*\.func\s+([A-Za-z_][A-Za-z0-9_]*)\s*\(([^()]*)\)\s*=?\s*(.*)$", re.IGNORECASE
+)
 _WORD = re.compile(r"(?<![A-Za-z0-9_.])([A-Za-z_][A-Za-z0-9_]*)(?![A-Za-z0-9_])")
 _CALL = re.compile(r"(?<![A-Za-z0-9_.])([A-Za-z_][A-Za-z0-9_]*)\s*\(")
 #: .func calls expanded in one expression at most this many times (recursion guard)
@@ -35,8 +36,10 @@ def _substitute(body: str, actual: dict[str, str]) -> str:
     """``body`` with each whole-word argument name replaced by ``(value)``."""
     if not actual:
         return body
-    return _WORD.sub(lambda w: f"({actual[w.group(1).lower()]})"
-                     if w.group(1).lower() in actual else w.group(1), body)
+    return _WORD.sub(
+        lambda w: f"({actual[w.group(1).lower()]})" if w.group(1).lower() in actual else w.group(1),
+        body,
+    )
 
 
 def expand_funcs(text: str, funcs: dict, card: Card) -> str:
@@ -71,11 +74,15 @@ def expand_funcs(text: str, funcs: dict, card: Card) -> str:
             return text  # unbalanced: the expression parser reports it
         actual = [a for a in actual if a] if actual != [""] else []
         if len(actual) != len(args):
-            raise err(card, None, f".func {name} takes {len(args)} argument"
-                      f"{'s' if len(args) != 1 else ''}, called with {len(actual)}",
-                      f"{name}({', '.join(args)})")
+            raise err(
+                card,
+                None,
+                f".func {name} takes {len(args)} argument"
+                f"{'s' if len(args) != 1 else ''}, called with {len(actual)}",
+                f"{name}({', '.join(args)})",
+            )
         new = _substitute(body, dict(zip(args, actual, strict=True)))
-        text = text[:m.start()] + f"({new})" + text[k:]
+        text = text[: m.start()] + f"({new})" + text[k:]
         count += 1
         if count > _MAX_FUNC_EXPANSIONS:
             raise err(card, None, f".func {name}: calls nested too deeply (recursive .func?)")
@@ -98,6 +105,7 @@ class ParamDefault(NamedTuple):
 
 
 # --------------------------------------------------------------------------- definitions
+
 
 class Subckt:
     __slots__ = ("name", "pins", "defaults", "body", "card", "subckts", "models")
@@ -198,23 +206,38 @@ class Scopes:
                 continue
             if word == ".ends":
                 if not stack:
-                    raise err(card, None, ".ends without a matching .subckt",
-                               "expected: " + EXPECTED[".subckt"])
+                    raise err(
+                        card,
+                        None,
+                        ".ends without a matching .subckt",
+                        "expected: " + EXPECTED[".subckt"],
+                    )
                 sub = stack.pop()
                 if id(sub) in misplaced:
                     bad, bad_word = misplaced[id(sub)]
-                    raise err(bad, None, f"{bad_word} is not allowed inside a subcircuit "
-                              f"(.subckt {sub.name}, line {sub.card.line})",
-                              "put analysis and option cards at the top level")
+                    raise err(
+                        bad,
+                        None,
+                        f"{bad_word} is not allowed inside a subcircuit "
+                        f"(.subckt {sub.name}, line {sub.card.line})",
+                        "put analysis and option cards at the top level",
+                    )
                 toks = text.split()
                 if len(toks) > 1 and toks[1].lower() != sub.name:
-                    raise err(card, text.index(toks[1]),
-                               f".ends {toks[1].lower()} closes .subckt {sub.name}",
-                               "expected: .ends " + sub.name)
+                    raise err(
+                        card,
+                        text.index(toks[1]),
+                        f".ends {toks[1].lower()} closes .subckt {sub.name}",
+                        "expected: .ends " + sub.name,
+                    )
                 target = stack[-1].subckts if stack else top_subckts
                 if sub.name in target:
-                    raise err(sub.card, None, f"subcircuit {sub.name!r} is defined twice",
-                               "first defined at " + str(target[sub.name].card.loc()))
+                    raise err(
+                        sub.card,
+                        None,
+                        f"subcircuit {sub.name!r} is defined twice",
+                        "first defined at " + str(target[sub.name].card.loc()),
+                    )
                 target[sub.name] = sub
                 continue
             if stack:
@@ -234,16 +257,25 @@ class Scopes:
             elif word == ".model":
                 name, _ = self.parse_model(card, None)  # values: after the .param cards
                 if name in top_models:
-                    raise err(card, None, f"model {name!r} is defined twice",
-                               "first defined at " + str(top_models[name].card.loc()))
+                    raise err(
+                        card,
+                        None,
+                        f"model {name!r} is defined twice",
+                        "first defined at " + str(top_models[name].card.loc()),
+                    )
                 top_models[name] = ModelDef(None, card)
             else:
                 elements.append(card)  # other directives are handled in order
         if stack:
             sub = stack[-1]
-            raise err(sub.card, None, f"unterminated .subckt {sub.name} (opened at "
-                      f"{sub.card.file}:{sub.card.line}): .ends is missing before the end of "
-                      "the netlist", "add .ends " + sub.name)
+            raise err(
+                sub.card,
+                None,
+                f"unterminated .subckt {sub.name} (opened at "
+                f"{sub.card.file}:{sub.card.line}): .ends is missing before the end of "
+                "the netlist",
+                "add .ends " + sub.name,
+            )
         return top_subckts, top_models, params_cards, elements
 
     def parse_subckt_header(self, card: Card) -> Subckt:
@@ -261,14 +293,22 @@ class Scopes:
                 continue
             if k + 1 < len(toks) and toks[k + 1][0] == "=":
                 if k + 2 >= len(toks):
-                    raise err(card, toks[k + 1][1], f"missing value for parameter {tok!r}",
-                               "expected: " + EXPECTED[".subckt"])
+                    raise err(
+                        card,
+                        toks[k + 1][1],
+                        f"missing value for parameter {tok!r}",
+                        "expected: " + EXPECTED[".subckt"],
+                    )
                 defaults.append(ParamDefault(tok, toks[k + 2][0], toks[k + 2][1]))
                 k += 3
                 continue
             if defaults:
-                raise err(card, off, f"unexpected {tok!r} after the parameters",
-                           "expected: " + EXPECTED[".subckt"])
+                raise err(
+                    card,
+                    off,
+                    f"unexpected {tok!r} after the parameters",
+                    "expected: " + EXPECTED[".subckt"],
+                )
             if tok in pins and tok not in GROUND:
                 raise err(card, off, f"pin {tok!r} is listed twice")
             pins.append(tok)
@@ -296,14 +336,20 @@ class Scopes:
         return expand_funcs(text, self.funcs, card) if self.funcs else text
 
     # ---------------------------------------------------------------- values
-    def value(self, card: Card, tok: tuple[str, int], params: dict[str, float],
-              bare: bool = False) -> float:
+    def value(
+        self, card: Card, tok: tuple[str, int], params: dict[str, float], bare: bool = False
+    ) -> float:
         """A number, ``{expr}`` or ``'expr'``; with ``bare``, also an unbraced
         expression (subcircuit parameters, as ngspice allows)."""
         text, off = tok
         c = text[0]
-        if bare and (c.isalpha() or c in "(_") or bare and try_parse_value(text)[0] is None \
-                and c not in "{'":
+        if (
+            bare
+            and (c.isalpha() or c in "(_")
+            or bare
+            and try_parse_value(text)[0] is None
+            and c not in "{'"
+        ):
             c = "{"
             text = "{" + text + "}"
             off -= 1
@@ -317,8 +363,12 @@ class Scopes:
         if v is None:
             if text in params:  # a bare parameter name: ngspice substitutes it
                 return params[text]
-            raise err(card, off, f"invalid value: {reason}",
-                       "expected a number such as 1.5, 2e-3, 10k or {expression}")
+            raise err(
+                card,
+                off,
+                f"invalid value: {reason}",
+                "expected a number such as 1.5, 2e-3, 10k or {expression}",
+            )
         return v
 
     def param_assignments(self, text: str, card: Card, base: int):
@@ -348,12 +398,16 @@ class Scopes:
         out = []
         for n, m in enumerate(good):
             end = good[n + 1].start() if n + 1 < len(good) else len(text)
-            raw = text[m.end():end]
+            raw = text[m.end() : end]
             vtext = raw.strip()
             voff = base + m.end() + (len(raw) - len(raw.lstrip()))
             if not vtext:
-                raise err(card, base + m.start(), f"missing value for parameter "
-                           f"{m.group(1).lower()!r}", "expected: " + EXPECTED[".param"])
+                raise err(
+                    card,
+                    base + m.start(),
+                    f"missing value for parameter {m.group(1).lower()!r}",
+                    "expected: " + EXPECTED[".param"],
+                )
             if vtext[0] in "{'" and vtext[-1] == ("}" if vtext[0] == "{" else "'"):
                 vtext = vtext[1:-1]
                 voff += 1
@@ -398,9 +452,13 @@ class Scopes:
                 return done[name]
             vtext, card, voff = pending[name]
             if name in active:
-                chain = " -> ".join([*active[active.index(name):], name])
-                raise err(card, voff, f"circular parameter definition: {chain}",
-                           "a parameter must not depend on itself")
+                chain = " -> ".join([*active[active.index(name) :], name])
+                raise err(
+                    card,
+                    voff,
+                    f"circular parameter definition: {chain}",
+                    "a parameter must not depend on itself",
+                )
             active.append(name)
             try:
                 value = constant_value(self.expand_text(vtext, card), lazy)
@@ -415,8 +473,12 @@ class Scopes:
                 params[name] = evaluate(name)
             except RecursionError:
                 vtext, card, voff = pending[name]
-                raise err(card, voff, f"parameter {name!r}: forward references nested too "
-                           "deeply", "define parameters before the ones that use them") from None
+                raise err(
+                    card,
+                    voff,
+                    f"parameter {name!r}: forward references nested too deeply",
+                    "define parameters before the ones that use them",
+                ) from None
 
     # ---------------------------------------------------------------- nodes and names
     def node(self, name: str, ctx: Context) -> int:
@@ -448,6 +510,7 @@ class Scopes:
             self.spice_names[name] = f"{name[len(prefix)]}.{name}"
         prev = self.names.get(name)
         if prev is not None:
-            raise err(card, None, f"duplicate element name {name!r}",
-                       f"first defined at {prev.loc()}")
+            raise err(
+                card, None, f"duplicate element name {name!r}", f"first defined at {prev.loc()}"
+            )
         self.names[name] = card

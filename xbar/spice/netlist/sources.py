@@ -71,8 +71,13 @@ def parse_source_spec(card: Card, rest: list[tuple[str, int]], hint: str) -> Sou
     while k < len(words):
         word, off = words[k]
         if word in _REJECTED:
-            raise err(card, off, f"{word.upper()} source specifications are not supported "
-                      "(their DC value is not defined by xbar)", hint)
+            raise err(
+                card,
+                off,
+                f"{word.upper()} source specifications are not supported "
+                "(their DC value is not defined by xbar)",
+                hint,
+            )
         if word == "dc":
             k += 1
             if k < len(words) and words[k][0] == "=":
@@ -120,6 +125,7 @@ def time_zero_value(waveform: str, values: list[float]) -> float:
     >>> time_zero_value("pwl", [1e-9, 1.3, 2e-9, 2.0])
     1.3
     """
+
     def arg(k: int) -> float:
         return values[k] if k < len(values) else 0.0
 

@@ -56,8 +56,15 @@ def _orthonormalise(R: np.ndarray, c: np.ndarray) -> None:
     c[..., 1] /= n1
 
 
-def ladder_numpy(g: np.ndarray, bits: np.ndarray, seg_s: np.ndarray, seg_b: np.ndarray,
-                 source_at_start: bool, v_read: float = 1.0, nodes: bool = False):
+def ladder_numpy(
+    g: np.ndarray,
+    bits: np.ndarray,
+    seg_s: np.ndarray,
+    seg_b: np.ndarray,
+    source_at_start: bool,
+    v_read: float = 1.0,
+    nodes: bool = False,
+):
     """Sense currents of every column for every bit pattern (numpy reference).
 
     Parameters
@@ -123,8 +130,9 @@ def ladder_numpy(g: np.ndarray, bits: np.ndarray, seg_s: np.ndarray, seg_b: np.n
         return out
     # back substitution: node i's relation plus the segment law to the (known) node below,
     # v_i + R_{i+1} J'_i = v_{i+1}: a 4 x 4 solve per node (only voltages travel back)
-    v_next = np.stack([x if source_at_start else np.full((P, N), float(v_read)),
-                       np.zeros((P, N))], axis=-1)
+    v_next = np.stack(
+        [x if source_at_start else np.full((P, N), float(v_read)), np.zeros((P, N))], axis=-1
+    )
     v_sl = np.empty((P, M, N))
     v_bl = np.empty((P, M, N))
     S = np.zeros((P, N, 4, 4))
@@ -223,8 +231,14 @@ def _ladder_kernel(gT, bits, seg_s, seg_b, source_at_start, v_read, out):
         out[p, j] = 0.0 - jb  # no negative zeros
 
 
-def ladder_numba(g: np.ndarray, bits: np.ndarray, seg_s: np.ndarray, seg_b: np.ndarray,
-                 source_at_start: bool, v_read: float = 1.0) -> np.ndarray:
+def ladder_numba(
+    g: np.ndarray,
+    bits: np.ndarray,
+    seg_s: np.ndarray,
+    seg_b: np.ndarray,
+    source_at_start: bool,
+    v_read: float = 1.0,
+) -> np.ndarray:
     """Sense currents (P, N) [A]: the compiled twin of :func:`ladder_numpy` (no node voltages).
 
     Arguments as :func:`ladder_numpy`; arrays are made contiguous float64 / bool here.
