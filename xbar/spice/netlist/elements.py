@@ -237,31 +237,15 @@ class ElementCards:
                 "xbar does not simulate",
                 "xbar simulates NMOS/PMOS level 1",
             )
-        inst: dict[str, float] = {}
-        rest = toks[6:]
-        while rest:
-            key, off = rest[0]
-            if key == "off":
-                rest = rest[1:]
-                continue
-            if key == "ic" and len(rest) >= 3 and rest[1][0] == "=":
-                rest = rest[3:]  # ic=vds[,vgs,vbs]: transient only; values are comma-split
-                while rest and rest[0][0] != "=" and (len(rest) < 2 or rest[1][0] != "="):
-                    if rest[0][0] in _MOS_INSTANCE or rest[0][0] == "off":
-                        break
-                    rest = rest[1:]
-                continue
-            if len(rest) >= 3 and rest[1][0] == "=" and key in _MOS_INSTANCE:
-                inst[key] = self.value(card, rest[2], ctx.params)
-                rest = rest[3:]
-                continue
-            raise err(
-                card,
-                off,
-                f"unexpected {key!r} (MOSFET instance parameters: l w ad as "
-                "pd ps nrd nrs m off ic temp dtemp)",
-                hint,
-            )
+        inst = self.instance_params(
+            card,
+            toks[6:],
+            ctx,
+            _MOS_INSTANCE,
+            "MOSFET instance parameters: l w ad as pd ps nrd nrs m off ic temp dtemp",
+            hint,
+            vector_ic=True,
+        )
         full = ctx.prefix + toks[0][0]
         self.register(full, card)
         nodes = [self.node(t[0], ctx) for t in toks[1:5]]
@@ -496,23 +480,14 @@ class ElementCards:
                 f"({rest[0][0]!r}) is not accepted (ngspice rejects it too)",
                 f"write area={rest[0][0]}; expected: " + EXPECTED["d"],
             )
-        inst: dict[str, float] = {}
-        while rest:
-            key, off = rest[0]
-            if key == "off":  # an initial-guess flag: no effect on the solution
-                rest = rest[1:]
-                continue
-            if len(rest) >= 3 and rest[1][0] == "=" and key in _DIODE_INSTANCE:
-                inst[key] = self.value(card, rest[2], ctx.params)
-                rest = rest[3:]
-                continue
-            raise err(
-                card,
-                off,
-                f"unexpected {key!r} (diode instance parameters: area, pj, "
-                "m, temp, dtemp, off, ic)",
-                hint,
-            )
+        inst = self.instance_params(
+            card,
+            rest,
+            ctx,
+            _DIODE_INSTANCE,
+            "diode instance parameters: area, pj, m, temp, dtemp, off, ic",
+            hint,
+        )
         area = inst.get("area", 1.0)
         if inst.get("m", 1.0) != 1.0:
             raise err(
@@ -722,6 +697,43 @@ class ElementCards:
         # template controls are v(_0), v(_1), ... in order of first appearance, as are the
         # parser's controls, so this card's controls map one to one
         return cached.with_controls(text, tuple(controls))
+
+    def instance_params(
+        self,
+        card: Card,
+        rest: list,
+        ctx: Context,
+        allowed: set[str],
+        listing: str,
+        hint: str,
+        vector_ic: bool = False,
+    ) -> dict[str, float]:
+        """``key=value`` instance parameters of a device card, in ``allowed``.
+
+        ``off`` (an initial-guess flag) is skipped: it has no effect on a DC solution.
+        With ``vector_ic``, ``ic=a,b,c`` (transient initial conditions, several
+        comma-split values) is skipped too.  Anything else is a located error that
+        lists the parameters (``listing``).
+        """
+        inst: dict[str, float] = {}
+        while rest:
+            key, off = rest[0]
+            if key == "off":
+                rest = rest[1:]
+                continue
+            if vector_ic and key == "ic" and len(rest) >= 3 and rest[1][0] == "=":
+                rest = rest[3:]  # ic=vds[,vgs,vbs]: transient only; values are comma-split
+                while rest and rest[0][0] != "=" and (len(rest) < 2 or rest[1][0] != "="):
+                    if rest[0][0] in allowed or rest[0][0] == "off":
+                        break
+                    rest = rest[1:]
+                continue
+            if len(rest) >= 3 and rest[1][0] == "=" and key in allowed:
+                inst[key] = self.value(card, rest[2], ctx.params)
+                rest = rest[3:]
+                continue
+            raise err(card, off, f"unexpected {key!r} ({listing})", hint)
+        return inst
 
     def instance(self, card: Card, low: str, ctx: Context) -> None:
         hint = "expected: " + EXPECTED["x"]
