@@ -80,6 +80,26 @@ _THIRD = re.compile(r"\s*\S+\s+(\S+)\s+")
 _FOURTH = re.compile(r"\s*\S+\s+\S+\s+\S+\s+")
 
 
+def _unknown_element(card: Card, low: str, first: str) -> NetlistError:
+    """The error for a card whose first letter is no element xbar reads."""
+    what = _ELEMENT_NAMES.get(first)
+    word = low.split()[0]
+    if what:
+        return err(
+            card,
+            None,
+            f"element {word!r}: {what}s ({first.upper()}) are not "
+            "supported; xbar does DC analysis of R, C, L, K, V, I, G, E, F, H, "
+            "D, B, M and X elements",
+        )
+    return err(
+        card,
+        None,
+        f"unknown element type {word[0]!r} in {word!r}",
+        "element names start with R, C, L, K, V, I, G, E, F, H, D, B, M or X",
+    )
+
+
 class ElementCards:
     """Builder part: element cards and subcircuit instances (flattening).
 
@@ -89,13 +109,8 @@ class ElementCards:
 
     # ---------------------------------------------------------------- flattening
     def expand(self, cards: list[Card], ctx: Context) -> None:
-        names = self.names
-        node = self.node
+        """Add the elements of ``cards`` (one scope: the top level or an instance body)."""
         top = ctx.pins is None
-        node_index = self.node_index
-        rows = self.r
-        r_name, r_pos, r_neg, r_val = rows.name, rows.npos, rows.nneg, rows.value
-        prefix = ctx.prefix
         for card in cards:
             text = card.text
             low = text.lower()
@@ -104,44 +119,14 @@ class ElementCards:
             first = low[0]
             if first == " " or first == "\t":
                 first = low.lstrip()[0]
-            if first == "r" and not ("{" in low or "'" in low or "=" in low or "," in low):
-                # fast path for plain "R<name> <n+> <n-> <value>" cards
-                parts = low.split()
-                if len(parts) == 4:
-                    tok = parts[3]
-                    value = None
-                    if tok[-1].isdigit() and "_" not in tok and tok.isascii():
-                        try:
-                            value = float(tok)
-                            if not -1.8e308 < value < 1.8e308:
-                                value = None
-                        except ValueError:
-                            value = None
-                    if value is None:
-                        value = try_parse_value(tok)[0]
-                    full = prefix + parts[0]
-                    if value and full not in names:
-                        names[full] = card
-                        r_name.append(full)
-                        if top:
-                            a = node_index.get(parts[1])
-                            if a is None:
-                                a = node(parts[1], ctx)
-                            b = node_index.get(parts[2])
-                            if b is None:
-                                b = node(parts[2], ctx)
-                        else:
-                            a = node(parts[1], ctx)
-                            b = node(parts[2], ctx)
-                        r_pos.append(a)
-                        r_neg.append(b)
-                        r_val.append(value)
-                        continue
+            if first == "r":
+                if not (
+                    "{" in low or "'" in low or "=" in low or "," in low
+                ) and self.plain_resistor(card, low, ctx, top):
+                    continue
                 self.resistor(card, low, ctx)
             elif first == ".":
                 self.directive(card, low, ctx)
-            elif first == "r":
-                self.resistor(card, low, ctx)
             elif first == "v" or first == "i":
                 self.source(card, low, ctx, first)
             elif first == "g" or first == "e":
@@ -161,22 +146,45 @@ class ElementCards:
             elif first == "k":
                 self.coupling(card, low, ctx)
             else:
-                what = _ELEMENT_NAMES.get(first)
-                word = low.split()[0]
-                if what:
-                    raise err(
-                        card,
-                        None,
-                        f"element {word!r}: {what}s ({first.upper()}) are not "
-                        "supported; xbar does DC analysis of R, C, L, K, V, I, G, E, F, H, "
-                        "D, B, M and X elements",
-                    )
-                raise err(
-                    card,
-                    None,
-                    f"unknown element type {word[0]!r} in {word!r}",
-                    "element names start with R, C, L, K, V, I, G, E, F, H, D, B, M or X",
-                )
+                raise _unknown_element(card, low, first)
+
+    def plain_resistor(self, card: Card, low: str, ctx: Context, top: bool) -> bool:
+        """The fast path for a plain ``R<name> <n+> <n-> <value>`` card: add it and
+        return True, or return False (the card goes to :meth:`resistor`)."""
+        parts = low.split()
+        if len(parts) != 4:
+            return False
+        tok = parts[3]
+        value = None
+        if tok[-1].isdigit() and "_" not in tok and tok.isascii():
+            try:
+                value = float(tok)
+                if not -1.8e308 < value < 1.8e308:
+                    value = None
+            except ValueError:
+                value = None
+        if value is None:
+            value = try_parse_value(tok)[0]
+        full = ctx.prefix + parts[0]
+        if not value or full in self.names:
+            return False
+        self.names[full] = card
+        rows = self.r
+        rows.name.append(full)
+        if top:
+            a = self.node_index.get(parts[1])
+            if a is None:
+                a = self.node(parts[1], ctx)
+            b = self.node_index.get(parts[2])
+            if b is None:
+                b = self.node(parts[2], ctx)
+        else:
+            a = self.node(parts[1], ctx)
+            b = self.node(parts[2], ctx)
+        rows.npos.append(a)
+        rows.nneg.append(b)
+        rows.value.append(value)
+        return True
 
     def reactive(self, card: Card, low: str, ctx: Context, kind: str) -> None:
         """``C``: open at DC (its nodes exist); ``L``: a short (a 0 V branch whose current
@@ -735,7 +743,34 @@ class ElementCards:
             raise err(card, off, f"unexpected {key!r} ({listing})", hint)
         return inst
 
+    def instance_overrides(
+        self, card: Card, toks: list, sub, sname: str, ctx: Context, hint: str
+    ) -> dict[str, float]:
+        """``[params:] name=value ...`` of an X card, evaluated in the caller's scope."""
+        overrides: dict[str, float] = {}
+        k = 0
+        while k < len(toks):
+            tok, off = toks[k]
+            if tok == "params:":
+                k += 1
+                continue
+            if k + 1 >= len(toks) or toks[k + 1][0] != "=":
+                raise err(card, off, f"unexpected {tok!r} (expected <param>=<value>)", hint)
+            if k + 2 >= len(toks):
+                raise err(card, toks[k + 1][1], f"missing value for parameter {tok!r}", hint)
+            if tok not in {d.name for d in sub.defaults}:
+                raise err(
+                    card,
+                    off,
+                    f"subcircuit {sname} has no parameter {tok!r}",
+                    "its parameters: " + (" ".join(d.name for d in sub.defaults) or "none"),
+                )
+            overrides[tok] = self.value(card, toks[k + 2], ctx.params, bare=True)
+            k += 3
+        return overrides
+
     def instance(self, card: Card, low: str, ctx: Context) -> None:
+        """``X<name> <nodes>... <subckt> [params: name=value ...]``: flatten one instance."""
         hint = "expected: " + EXPECTED["x"]
         toks = self.tokens(card, low)
         # the subcircuit name is the last token before the first parameter
@@ -775,27 +810,7 @@ class ElementCards:
                 f"deep (instance {ctx.prefix + toks[0][0]} of {sname})",
                 "xbar flattens at most MAX_SUBCKT_DEPTH levels of X instances",
             )
-        # instance parameters, evaluated in the caller's scope
-        overrides: dict[str, float] = {}
-        k = end
-        while k < len(toks):
-            tok, off = toks[k]
-            if tok == "params:":
-                k += 1
-                continue
-            if k + 1 >= len(toks) or toks[k + 1][0] != "=":
-                raise err(card, off, f"unexpected {tok!r} (expected <param>=<value>)", hint)
-            if k + 2 >= len(toks):
-                raise err(card, toks[k + 1][1], f"missing value for parameter {tok!r}", hint)
-            if tok not in {d.name for d in sub.defaults}:
-                raise err(
-                    card,
-                    off,
-                    f"subcircuit {sname} has no parameter {tok!r}",
-                    "its parameters: " + (" ".join(d.name for d in sub.defaults) or "none"),
-                )
-            overrides[tok] = self.value(card, toks[k + 2], ctx.params, bare=True)
-            k += 3
+        overrides = self.instance_overrides(card, toks[end:], sub, sname, ctx, hint)
         params = dict(ctx.params)
         for pname, vtok, voff in sub.defaults:
             if pname in overrides:
