@@ -109,8 +109,18 @@ class ElementCards:
 
     # ---------------------------------------------------------------- flattening
     def expand(self, cards: list[Card], ctx: Context) -> None:
-        """Add the elements of ``cards`` (one scope: the top level or an instance body)."""
+        """Add the elements of ``cards`` (one scope: the top level or an instance body).
+
+        Plain ``R<name> <n+> <n-> <value>`` cards, most of a large netlist, take an
+        inline fast path; every other card goes to the method of its element letter.
+        """
+        names = self.names
+        node = self.node
         top = ctx.pins is None
+        node_index = self.node_index
+        rows = self.r
+        r_name, r_pos, r_neg, r_val = rows.name, rows.npos, rows.nneg, rows.value
+        prefix = ctx.prefix
         for card in cards:
             text = card.text
             low = text.lower()
@@ -119,14 +129,44 @@ class ElementCards:
             first = low[0]
             if first == " " or first == "\t":
                 first = low.lstrip()[0]
-            if first == "r":
-                if not (
-                    "{" in low or "'" in low or "=" in low or "," in low
-                ) and self.plain_resistor(card, low, ctx, top):
-                    continue
+            if first == "r" and not ("{" in low or "'" in low or "=" in low or "," in low):
+                # fast path for plain "R<name> <n+> <n-> <value>" cards
+                parts = low.split()
+                if len(parts) == 4:
+                    tok = parts[3]
+                    value = None
+                    if tok[-1].isdigit() and "_" not in tok and tok.isascii():
+                        try:
+                            value = float(tok)
+                            if not -1.8e308 < value < 1.8e308:
+                                value = None
+                        except ValueError:
+                            value = None
+                    if value is None:
+                        value = try_parse_value(tok)[0]
+                    full = prefix + parts[0]
+                    if value and full not in names:
+                        names[full] = card
+                        r_name.append(full)
+                        if top:
+                            a = node_index.get(parts[1])
+                            if a is None:
+                                a = node(parts[1], ctx)
+                            b = node_index.get(parts[2])
+                            if b is None:
+                                b = node(parts[2], ctx)
+                        else:
+                            a = node(parts[1], ctx)
+                            b = node(parts[2], ctx)
+                        r_pos.append(a)
+                        r_neg.append(b)
+                        r_val.append(value)
+                        continue
                 self.resistor(card, low, ctx)
             elif first == ".":
                 self.directive(card, low, ctx)
+            elif first == "r":
+                self.resistor(card, low, ctx)
             elif first == "v" or first == "i":
                 self.source(card, low, ctx, first)
             elif first == "g" or first == "e":
@@ -147,44 +187,6 @@ class ElementCards:
                 self.coupling(card, low, ctx)
             else:
                 raise _unknown_element(card, low, first)
-
-    def plain_resistor(self, card: Card, low: str, ctx: Context, top: bool) -> bool:
-        """The fast path for a plain ``R<name> <n+> <n-> <value>`` card: add it and
-        return True, or return False (the card goes to :meth:`resistor`)."""
-        parts = low.split()
-        if len(parts) != 4:
-            return False
-        tok = parts[3]
-        value = None
-        if tok[-1].isdigit() and "_" not in tok and tok.isascii():
-            try:
-                value = float(tok)
-                if not -1.8e308 < value < 1.8e308:
-                    value = None
-            except ValueError:
-                value = None
-        if value is None:
-            value = try_parse_value(tok)[0]
-        full = ctx.prefix + parts[0]
-        if not value or full in self.names:
-            return False
-        self.names[full] = card
-        rows = self.r
-        rows.name.append(full)
-        if top:
-            a = self.node_index.get(parts[1])
-            if a is None:
-                a = self.node(parts[1], ctx)
-            b = self.node_index.get(parts[2])
-            if b is None:
-                b = self.node(parts[2], ctx)
-        else:
-            a = self.node(parts[1], ctx)
-            b = self.node(parts[2], ctx)
-        rows.npos.append(a)
-        rows.nneg.append(b)
-        rows.value.append(value)
-        return True
 
     def reactive(self, card: Card, low: str, ctx: Context, kind: str) -> None:
         """``C``: open at DC (its nodes exist); ``L``: a short (a 0 V branch whose current
