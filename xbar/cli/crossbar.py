@@ -33,6 +33,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--r-sense", type=float, default=0.0, help="sense resistance [ohm]")
     p.add_argument("--device", choices=["linear", "sinh"], default="linear", help="cell model")
     p.add_argument("--k", type=float, default=3.0, help="sinh nonlinearity k [1/V] (default 3)")
+    p.add_argument(
+        "--iv",
+        metavar="FILE.csv",
+        default=None,
+        help="cell model from a measured I-V table (two columns: voltage [V], current [A]; "
+        "replaces --device).  Beyond the table the curve continues linearly with its end "
+        "slope (like ngspice's pwl() in a B source) and a note names the cells and voltages",
+    )
     p.add_argument("--g-min", type=float, default=1e-6, help="smallest conductance [S]")
     p.add_argument("--g-max", type=float, default=1e-4, help="largest conductance [S]")
     p.add_argument("--v-max", type=float, default=0.3, help="inputs uniform in [0, v-max] [V]")
@@ -58,8 +66,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def _load_g(path: str) -> np.ndarray:
     """Conductances [S] from an .npz (array 'G' or the first array), validated."""
+    import numpy as np
+
     from ..checks import real_array
-    from ..errors import ConfigError, ShapeError
+    from ..errors import ConfigError, ShapeError, ValueRangeError
     from ..network.data import read_npz  # no pickle; names the file and what is wrong
 
     arrays = read_npz(path, "conductance file")
@@ -73,6 +83,13 @@ def _load_g(path: str) -> np.ndarray:
         raise ShapeError(
             f"{path}: array {name!r} has shape {G.shape}; conductances must be a "
             "2-D array (rows, columns) with at least one cell"
+        )
+    bad = ~(np.isfinite(G) & (G >= 0))
+    if bad.any():
+        where = tuple(int(k) for k in np.argwhere(bad)[0])
+        raise ValueRangeError(
+            f"{path}: G at index {where} is {G[where]:g} ({int(bad.sum())} bad cell(s) in "
+            f"array {name!r}); conductances must be finite and >= 0 S"
         )
     return G
 
@@ -131,6 +148,7 @@ def _power_report(p: Any) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     import json
+    import sys
     import time
 
     import numpy as np
@@ -140,6 +158,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.inputs < 1:
         raise ConfigError(f"--inputs must be >= 1, got {args.inputs}")
+    if args.seed < 0:
+        raise ConfigError(f"--seed must be >= 0, got {args.seed}")
+    for flag in ("v_max", "g_min", "g_max", "k", "tol"):
+        value = getattr(args, flag)
+        if not np.isfinite(value):
+            raise ConfigError(f"--{flag.replace('_', '-')} must be a finite number, got {value}")
     if args.plot:
         from ..plot import check_path
 
@@ -157,7 +181,13 @@ def run(args: argparse.Namespace) -> int:
         G = rng.uniform(args.g_min, args.g_max, (args.rows, args.cols))
     r_row = args.r_wire if args.r_row is None else args.r_row
     r_col = args.r_wire if args.r_col is None else args.r_col
-    device = Linear() if args.device == "linear" else Sinh(args.k)
+    if args.iv:
+        from ..crossbar import Tabulated
+
+        device = Tabulated.from_csv(args.iv)
+        args.device = f"table {args.iv}"
+    else:
+        device = Linear() if args.device == "linear" else Sinh(args.k)
     xb = Crossbar(G, r_row, r_col, args.r_driver, args.r_sense, device)
     M, N = xb.M, xb.N
     V = rng.uniform(0.0, args.v_max, (args.inputs, M))
@@ -196,6 +226,18 @@ def run(args: argparse.Namespace) -> int:
 
         overview(xb, V[:1], args.plot)
         report["plot"] = args.plot
+    report["extrapolated"] = [
+        {
+            "element": x.element,
+            "table_volts": list(x.table_range),
+            "volts": list(x.voltage_range),
+            "count": x.count,
+            "furthest_cell": [int(c) for c in x.cells[0]],
+        }
+        for x in sol.extrapolated
+    ]
+    for x in sol.extrapolated:
+        print(f"note: {x}", file=sys.stderr)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
