@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -177,7 +178,11 @@ class SweepResult(_Named):
 
 
 def solve_dc(
-    circuit: Circuit, options: Options | None = None, *, analysis=None, progress=None
+    circuit: Circuit,
+    options: Options | None = None,
+    *,
+    analysis: Op | DCSweep | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> OperatingPoint | SweepResult:
     """Solve a circuit's DC analysis (``.op`` or ``.dc``).
 
