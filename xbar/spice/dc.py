@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -21,8 +20,6 @@ import numpy as np
 
 from ..errors import CircuitError, InputTypeError, XbarError
 from .circuit import Circuit, DCSweep, Op, Options, spice_name  # noqa: F401 (re-export)
-
-log = logging.getLogger(__name__)
 
 __all__ = ["solve_dc", "OperatingPoint", "SweepResult"]
 
