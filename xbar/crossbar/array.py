@@ -189,14 +189,7 @@ class Crossbar:
         self._device, self._selector, self._g_selector = _cell_models(
             G.shape, device, selector, g_selector
         )
-        self.options = options if options is not None else Options()
-        check_options(self.options, "Crossbar options")
-        if isinstance(maxiter, bool) or not isinstance(maxiter, int | np.integer) or maxiter < 1:
-            raise ValueRangeError(f"maxiter={maxiter!r}: must be an integer >= 1")
-        self.maxiter = int(maxiter)
-        if kernel not in solver.KERNELS:
-            raise ConfigError(f"kernel={kernel!r}; expected one of {solver.KERNELS}")
-        self.kernel = kernel
+        self._set_solver(options, maxiter, kernel)
         parse_bias(row_bias, self._M, [0], "row_bias")  # validate now, use in setup()
         parse_bias(col_bias, self._N, [0], "col_bias")
         self._row_bias = row_bias
@@ -232,6 +225,17 @@ class Crossbar:
             )
         self.topology, self.source_end, self.v_read = topology, source_end, v_read
         self._set("r_source", r_source)
+
+    def _set_solver(self, options: Options | None, maxiter: int, kernel: str) -> None:
+        """Check and store the solver settings (``options``, ``maxiter``, ``kernel``)."""
+        self.options = options if options is not None else Options()
+        check_options(self.options, "Crossbar options")
+        if isinstance(maxiter, bool) or not isinstance(maxiter, int | np.integer) or maxiter < 1:
+            raise ValueRangeError(f"maxiter={maxiter!r}: must be an integer >= 1")
+        self.maxiter = int(maxiter)
+        if kernel not in solver.KERNELS:
+            raise ConfigError(f"kernel={kernel!r}; expected one of {solver.KERNELS}")
+        self.kernel = kernel
 
     # --------------------------------------------------------------- read-only attributes
     def _set(self, name: str, value: Any) -> None:
@@ -526,24 +530,34 @@ class Crossbar:
         return lin
 
     # --------------------------------------------------------------- power
-    def power_forms(self) -> PowerForms:
+    def power_forms(self, inputs: int | None = None) -> PowerForms:
         """Power of any input as quadratic forms, ``P_c(V) = V^T Q_c V`` (cached).
 
-        The node voltages of the M unit inputs come from a direct block elimination
+        The node voltages of the unit inputs come from a direct block elimination
         (:func:`~xbar.crossbar.power.unit_responses`) or, where that does not apply or
         costs more, one batched solve (residual 1e-13); replacing ``G`` or a resistance
         invalidates the forms with the transfer matrix.  Linear cells and no biased
         line ends only (the power is then a quadratic form of the inputs).
 
+        Parameters
+        ----------
+        inputs : int, optional
+            Forms of the first ``inputs`` inputs only, every other input held at 0 V
+            (for example the used rows of a partly used array; its idle cells, lines
+            and ends still dissipate and are counted).  Default: all M.
+
         Returns
         -------
         PowerForms
-            ``.Q`` (M, M) [S] per part, ``.power(V)``, ``.batch_energy(V.T @ V)``;
-            see :mod:`xbar.crossbar.power`.
+            ``.Q`` (m, m) [S] per part (m = ``inputs``), ``.power(V)``,
+            ``.batch_energy(V.T @ V)``; see :mod:`xbar.crossbar.power`.
         """
         self._crossbar_only("power_forms()")
         self._line_solver_only("power_forms")
-        forms = self._cache.get("power_forms")
+        m = self._M if inputs is None else int(inputs)
+        if not 1 <= m <= self._M:
+            raise ValueRangeError(f"power_forms(inputs={inputs}): must be 1 to M={self._M}")
+        forms = self._cache.get(("power_forms", m))
         if forms is None:
             system = self.setup()
             if not self.is_linear or system.bias_values.size:
@@ -553,12 +567,12 @@ class Crossbar:
                     hint="use solve(V).power for this array",
                 )
 
-            def solve_units() -> tuple[np.ndarray, np.ndarray]:
-                sol = self.solve(np.eye(self._M), tol=1e-13)
+            def solve_units(V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                sol = self.solve(V, tol=1e-13)
                 return sol.state["xr"], sol.state["xc"]
 
-            forms = power.forms_of(system, solve_units)
-            self._cache["power_forms"] = forms
+            forms = power.forms_of(system, solve_units, m)
+            self._cache[("power_forms", m)] = forms
         return forms
 
     # --------------------------------------------------------------- export
