@@ -305,7 +305,8 @@ def _row_blocks(system: CrossbarSystem, inputs: int | None = None):
     if lines is None:
         return None
     Tinv, Tb = lines[3], lines[4]
-    K = -g[:, :, None] * Tinv * g[:, None, :]
+    K = Tinv * (-g[:, :, None])
+    K *= g[:, None, :]
     idx = np.arange(N)
     K[:, idx, idx] += cols.dfix.reshape(N, M).T + g
     C = _column_sweep(K, cols.off.reshape(N, M).T, g[:m] * Tb[:m])
@@ -352,45 +353,40 @@ def _row_solve(lines, X: np.ndarray) -> np.ndarray:
     return XT.transpose(0, 2, 1)
 
 
-def _inv_spd(D: np.ndarray) -> np.ndarray:
-    """Inverse of a symmetric positive definite matrix by Cholesky (LAPACK potrf +
-    potri: half the flops of a general inverse); NaN when ``D`` is not positive definite."""
-    from scipy.linalg.lapack import dpotrf, dpotri
-
-    c, info = dpotrf(D)
-    if info == 0:
-        c, info = dpotri(c)
-    if info != 0:
-        return np.full(D.shape, np.nan)
-    return np.triu(c) + np.triu(c, 1).T
-
-
 def _column_sweep(K: np.ndarray, cpl: np.ndarray, h: np.ndarray) -> np.ndarray | None:
     """Solve the column nodes' block-tridiagonal system (diagonal blocks ``K`` (M, N, N),
     couplings ``-diag(cpl[t])`` between blocks t and t + 1) for m right-hand sides, the
     k-th being ``h[k]`` (N,) in block k; (M, N, m), or None for a singular block.
 
-    Block Thomas down the rows (a banded Cholesky of the same system, LAPACK pbsv,
-    measured 2x slower: its solves are matrix-vector per right-hand side)."""
-    M, N = K.shape[:2]
+    Block Thomas down the rows; each block's inverse by Cholesky (LAPACK potrf + potri,
+    half the flops of a general inverse) is kept as its upper triangle and applied by
+    BLAS symm.  (A banded Cholesky of the same system, LAPACK pbsv, measured 2x slower:
+    its solves are matrix-vector per right-hand side.)"""
+    from scipy.linalg.blas import dsymm
+    from scipy.linalg.lapack import dpotrf, dpotri
+
+    M = K.shape[0]
     m = h.shape[0]
-    Dinv = np.empty((M, N, N))
-    Y = np.zeros((M, N, m))
+    Dinv = []  # upper triangles of the blocks' inverses (D_t is SPD: a Schur complement)
+    Y = np.zeros((M, K.shape[1], m))
     Y[np.arange(m), :, np.arange(m)] = h
     for t in range(M):
         D = K[t]
         if t:
             c = cpl[t - 1]
-            D = D - c[:, None] * Dinv[t - 1] * c[None, :]
+            D = D - c[:, None] * Dinv[t - 1] * c[None, :]  # the upper triangle is right
             k = min(t, m)
-            Y[t, :, :k] += c[:, None] * (Dinv[t - 1] @ Y[t - 1, :, :k])
-        Dinv[t] = _inv_spd(D)  # SPD (a Schur complement of the SPD nodal matrix)
-        if not np.isfinite(Dinv[t, 0, 0]):
+            Y[t, :, :k] += c[:, None] * dsymm(1.0, Dinv[t - 1], Y[t - 1, :, :k])
+        f, info = dpotrf(D)
+        if info == 0:
+            f, info = dpotri(f, overwrite_c=1)
+        if info != 0:
             return None
-    C = np.empty((M, N, m))
-    C[M - 1] = Dinv[M - 1] @ Y[M - 1]
+        Dinv.append(f)
+    C = np.empty_like(Y)
+    C[M - 1] = dsymm(1.0, Dinv[M - 1], Y[M - 1])
     for t in range(M - 2, -1, -1):
-        C[t] = Dinv[t] @ (Y[t] + cpl[t][:, None] * C[t + 1])
+        C[t] = dsymm(1.0, Dinv[t], Y[t] + cpl[t][:, None] * C[t + 1])
     return C
 
 
