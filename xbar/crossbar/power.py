@@ -19,10 +19,15 @@ the solve's relative KCL residual (``tol``, 1e-10 by default), which
 :attr:`ArrayPower.balance_error` reports.
 
 For linear cells without biased line ends every part is a quadratic form of the
-input voltages, ``P_c(V) = V^T Q_c V``; :func:`quadratic_forms` builds the
-(M, M) matrices ``Q_c`` from one batched solve of the M unit inputs, after which
-the power of any input (or the summed energy of a whole batch, through its Gram
-matrix ``V^T V``) costs a matrix product.
+input voltages, ``P_c(V) = V^T Q_c V``; :func:`forms_of` builds the (m, m) matrices
+``Q_c`` of the first m inputs (all M by default; the others held at 0 V, as the idle
+rows of a partly used network tile) from the node voltages of the m unit inputs, after
+which the power of any input (or the summed energy of a whole batch, through its Gram
+matrix ``V^T V``) costs a matrix product.  Where every node is an unknown the unit
+responses come from a direct block elimination (row lines eliminated by tridiagonal
+solves, then a block Cholesky / Thomas sweep over the column nodes), which also gives
+the transfer matrix's rows (:attr:`PowerForms.transfer`); otherwise from one batched
+solve (:func:`quadratic_forms`).
 
 >>> import numpy as np, xbar
 >>> xb = xbar.Crossbar(np.full((3, 2), 1e-4), r_row=2.0, r_col=2.0, r_driver=10.0)
