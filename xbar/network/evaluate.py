@@ -682,14 +682,19 @@ def program_tile(
     G = program_cells(G, config, rng)
     G = apply_stuck(G, config, rng)
     G = apply_drift(G, config)
-    W_eff = cache.transfer_matrix(G, config, forms=energy)
+    forms = None
+    if energy:
+        W_eff, forms = cache.transfer_with_forms(G, config)
+    else:
+        W_eff = cache.transfer_matrix(G, config)
     if G.shape == (rows, cols):
-        return Tile(spec, G, W_eff)
+        return Tile(spec, G, W_eff, forms=forms)
     return Tile(
         spec,
         np.ascontiguousarray(G[:rows, :cols]),
         np.ascontiguousarray(W_eff[:rows, :cols]),
         G_full=G,
+        forms=forms,
     )
 
 
