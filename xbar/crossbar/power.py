@@ -336,14 +336,42 @@ def _row_lines(system: CrossbarSystem, g: np.ndarray, line: np.ndarray):
     b = np.zeros((M, N))  # each row's coupling to its own input source
     own = rows.ext_src == 1 + line
     np.add.at(b, (line[own], rows.ext_sup[own] % N), rows.ext_g[own])
-    eye = np.eye(N)
-    Tinv = np.empty((M, N, N))
-    for t in range(M):
-        _, _, Tinv[t], info = dptsv(d[t], e[t], eye)
-        if info != 0:
-            return None
+    Tinv = _tridiagonal_inverses(d, e)
+    if Tinv is None:  # a line with an open segment or an underflowing end-to-end response
+        eye = np.eye(N)
+        Tinv = np.empty((M, N, N))
+        for t in range(M):
+            _, _, Tinv[t], info = dptsv(d[t], e[t], eye)
+            if info != 0:
+                return None
     Tb = np.matmul(Tinv, b[:, :, None])[:, :, 0]
     return d, e, b, Tinv, Tb
+
+
+def _tridiagonal_inverses(d: np.ndarray, e: np.ndarray) -> np.ndarray | None:
+    """Inverses (M, N, N) of M symmetric positive definite tridiagonal matrices (diagonals
+    ``d`` (M, N), off-diagonals ``e`` (M, N - 1), all nonzero) from two columns each: with
+    ``u = T^-1 e_0`` and ``v = T^-1 e_(N-1)``, ``(T^-1)_ij = v_i u_j / v_0`` for i <= j
+    (the inverse of an irreducible tridiagonal matrix is semiseparable).  None when a
+    matrix is singular, reducible, or its ``v_0`` too small to divide by safely."""
+    from scipy.linalg.lapack import dptsv
+
+    M, N = d.shape
+    if N == 1 or not np.all(e != 0):
+        return None
+    ends = np.zeros((N, 2))
+    ends[0, 0] = ends[-1, 1] = 1.0
+    uv = np.empty((M, N, 2))
+    for t in range(M):
+        _, _, uv[t], info = dptsv(d[t], e[t], ends)
+        if info != 0:
+            return None
+    u, v = uv[:, :, 0], uv[:, :, 1]
+    v0 = v[:, :1]
+    if not (np.all(np.isfinite(uv)) and np.all(v0 > 1e-200 * np.abs(uv).max(axis=(1, 2))[:, None])):
+        return None
+    idx = np.arange(N)
+    return v[:, np.minimum.outer(idx, idx)] * (u / v0)[:, np.maximum.outer(idx, idx)]
 
 
 def _row_solve(lines, X: np.ndarray) -> np.ndarray:
