@@ -1177,6 +1177,7 @@ def cli_cases():
         cli("crossbar --g-min > --g-max", [*xb, "--g-min", "1e-3", "--g-max", "1e-6"], "g-min"),
         cli("crossbar --k 0 --device sinh", [*xb, "--device", "sinh", "--k", "0"], "k"),
         cli("crossbar --v-max inf", [*xb, "--v-max", "inf"], "v-max"),
+        cli("crossbar --v-max -1", [*xb, "--v-max", "-1"], "v-max"),
         cli("crossbar --inputs 0", [*xb, "--inputs", "0"], "inputs"),
         cli("crossbar --seed -1", [*xb, "--seed", "-1"], "seed"),
         cli("crossbar --tol 0", [*xb, "--tol", "0"], "tol"),

@@ -271,6 +271,9 @@ XB = ["crossbar", "--rows", "4", "--cols", "4", "--inputs", "2"]
         ("--k", "inf"),
         ("--tol", "nan"),
         ("--seed", "-1"),
+        ("--v-max", "-1"),
+        ("--v-max", "-0.0"),
+        ("--v-max", "0"),
     ],
 )
 def test_crossbar_flags_non_finite_or_negative(flag, value, capsys):
