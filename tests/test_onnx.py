@@ -41,7 +41,8 @@ def _check_against_reference(proto, model=None, rtol=1e-5):
     x = _onnx_input(proto)
     name = proto.graph.input[0].name
     ref = ReferenceEvaluator(proto).run(None, {name: x})[0]
-    got = model.forward(_nhwc(x).astype(float))
+    inside = x if model.meta["input_layout"] == "NHWC" else _nhwc(x)  # Keras: NHWC already
+    got = model.forward(inside.astype(float))
     assert got.shape == ref.shape
     err = np.abs(got - ref).max() / np.abs(ref).max()
     assert err < rtol, err
@@ -164,7 +165,15 @@ def test_real_torch_exports_match_reference(path):
     _check_against_reference(proto, load_onnx(path))
 
 
-@pytest.mark.parametrize("stem", ["activations_dynamo_op20", "two_branch_torchscript_op14"])
+@pytest.mark.parametrize(
+    "stem",
+    [
+        "activations_dynamo_op20",
+        "two_branch_torchscript_op14",
+        "keras_activations_tf2onnx_op17",
+        "keras_cnn_bn_tf2onnx_op13",
+    ],
+)
 def test_real_exports_round_trip_through_save_onnx(tmp_path, stem):
     m = load_onnx(FIXTURES / f"{stem}.onnx")
     path = save_onnx(m, tmp_path / "m.onnx", opset=20)
@@ -175,6 +184,47 @@ def test_real_exports_round_trip_through_save_onnx(tmp_path, stem):
 
 def test_fixtures_are_present():
     assert len(list(FIXTURES.glob("*.onnx"))) >= 3
+    assert len(list(FIXTURES.glob("keras_*.onnx"))) >= 3
+
+
+@pytest.mark.parametrize(
+    "stem", ["keras_mlp_tf2onnx_op13", "keras_cnn_bn_tf2onnx_op17", "keras_mobilenet_export_op15"]
+)
+def test_keras_exports_keep_nhwc_input_with_no_transposes(stem):
+    """tf2onnx keeps Keras' NHWC input and transposes to NCHW itself; the importer turns
+    those Transposes (and the flatten of NHWC maps) into bookkeeping only."""
+    proto = onnx.load(str(FIXTURES / f"{stem}.onnx"))
+    assert proto.producer_name == "tf2onnx"
+    m = load_onnx(FIXTURES / f"{stem}.onnx")
+    dims = [d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
+    assert m.meta["input_layout"] == "NHWC" and m.input_shape == tuple(dims[1:])
+    assert not any(type(la).__name__ == "Transpose" for la in m.layers)
+
+
+def test_real_unsupported_op_is_a_named_error():
+    """Keras' exact GELU through tf2onnx contains ``Erfc`` (not an ONNX op)."""
+    path = FIXTURES / "unsupported" / "keras_exact_gelu_tf2onnx_op17.onnx"
+    with pytest.raises(ModelError, match=r"(?s)node '.*Gelu/Erfc' \(op Erfc\).*supported ops"):
+        load_onnx(path)
+
+
+def test_neg_and_pow_on_network_tensors():
+    inits = {"three": np.array(3.0, np.float32), "W": np.ones((4, 2))}
+    nodes = [
+        helper.make_node("Neg", ["x"], ["n"]),
+        helper.make_node("Pow", ["n", "three"], ["p"]),
+        helper.make_node("MatMul", ["p", "W"], ["y"]),
+    ]
+    _check_against_reference(_graph(nodes, inits, ["N", 4], ["N", 2]))
+
+
+@pytest.mark.parametrize("stem", ["keras_resnet_tf2onnx_op13", "keras_mobilenet_tf2onnx_op17"])
+def test_analog_ideal_equals_digital_on_keras_graph(stem):
+    m = load_onnx(FIXTURES / f"{stem}.onnx")
+    data = synthetic_dataset(m.input_shape, classes=10, sizes=(16, 8, 24))
+    res = evaluate(m, AnalogConfig().as_ideal(), dataset=data, chips=[0])
+    assert res.accuracy == res.ideal_accuracy
+    assert all(s.rel_error < 1e-9 for s in res.layer_stats)
 
 
 # ------------------------------------------------------------------ hand-made graphs

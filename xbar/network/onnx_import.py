@@ -76,6 +76,7 @@ SUPPORTED_OPS: dict[str, tuple[str, ...]] = {
     "Sub": (),
     "Mul": (),
     "Div": (),
+    "Pow": (),
     "BatchNormalization": ("epsilon", "momentum", "training_mode", "spatial"),
     "Relu": (),
     "Clip": ("min", "max"),
@@ -144,7 +145,6 @@ _CONST_ONLY = (
     "Cast",
     "Shape",
     "Gather",
-    "Neg",
     "Sqrt",
     "ReduceProd",
     "ConstantOfShape",
@@ -196,12 +196,14 @@ class _Tensor:
 
 
 class _Importer:
-    def __init__(self, graph, opset: int, source: str, input_layout: str | None):
+    def __init__(
+        self, graph, opset: int, source: str, input_layout: str | None, producer: str = ""
+    ):
         from onnx import numpy_helper
 
         self.to_array = numpy_helper.to_array
         self.graph, self.opset, self.source = graph, opset, source
-        self.input_layout = input_layout
+        self.input_layout, self.producer = input_layout, producer
         self.consts: dict[str, np.ndarray] = {}
         self.tensors: dict[str, _Tensor] = {}
         self.nodes: list[Node] = []
@@ -401,24 +403,30 @@ class _Importer:
         per = tuple(dims[1:])
         layout = self.input_layout
         if layout is None:
-            layout = "NCHW" if len(dims) == 4 else "flat"
-            consumers = [n for n in self.graph.node if inp.name in n.input]
-            if (
-                len(dims) == 4
-                and consumers
-                and all(
-                    n.op_type == "Transpose"
-                    and [a.ints for a in n.attribute if a.name == "perm"] == [[0, 3, 1, 2]]
-                    for n in consumers
-                )
-            ):
-                layout = "NHWC"
+            layout = self.default_layout(inp.name, len(dims))
         if layout not in ("NCHW", "NHWC", "flat"):
             raise ModelError(f"input_layout {layout!r}: expected 'NCHW', 'NHWC' or None")
         self.layout = layout
         perm = _NHWC if (layout == "NCHW" and len(dims) == 4) else _ident(len(dims))
         self.tensors[inp.name] = _Tensor(INPUT, per, perm)
         return inp.name
+
+    def default_layout(self, inp: str, rank: int) -> str:
+        """NHWC for a rank-4 input that tf2onnx wrote (Keras is channels-last) or that
+        only feeds Transposes to NCHW; else NCHW for rank 4 and flat otherwise."""
+        if rank != 4:
+            return "flat"
+        if self.producer == "tf2onnx":
+            return "NHWC"
+        consumers = [n for n in self.graph.node if inp in n.input]
+        to_nchw = [[0, 3, 1, 2]]
+        if consumers and all(
+            n.op_type == "Transpose"
+            and [a.ints for a in n.attribute if a.name == "perm"] == to_nchw
+            for n in consumers
+        ):
+            return "NHWC"
+        return "NCHW"
 
     def convert(self) -> None:
         op = self.node.op_type
@@ -632,6 +640,17 @@ class _Importer:
 
     op_Add = op_Sub = op_Mul = op_Div = op_Greater = op_Less = binary
 
+    def op_Pow(self, attrs):
+        if not self.is_const(1) or self.is_const(0):
+            raise self.fail("only Pow(x, constant exponent) is supported")
+        self.binary(attrs, op="pow")
+
+    def op_Neg(self, attrs):
+        t = self.dyn(0)
+        c = -np.ones((1,) * t.rank)
+        layer = ConstOp("mul", c.shape, c, name=self.name_for("neg"))
+        self.out(self.emit(layer, [t.name]), t.shape, t.perm)
+
     def op_Where(self, attrs):
         if any(self.is_const(i) for i in range(3)):
             raise self.fail(
@@ -785,11 +804,15 @@ class _Importer:
     # -- shapes ---------------------------------------------------------------------------
     def reshape_to(self, t: _Tensor, shape: tuple[int, ...], default: str) -> None:
         """Emit a per-sample reshape of ``t`` (ONNX order) to ``shape`` (per-sample)."""
-        x = self.as_perm(t, _ident(t.rank))
         shape = tuple(int(s) for s in shape)
-        if shape == t.shape:
-            self.out(x, shape, _ident(len(shape) + 1))
+        if shape == t.shape:  # a reshape to the same shape keeps the data and layout
+            self.out(t.name, shape, t.perm)
             return
+        full = (2, *t.shape)  # the batch axis counts as long
+        if [p for p in t.perm if full[p] != 1] == [k for k in range(t.rank) if full[k] != 1]:
+            x = t.name  # only size-1 axes move: the elements are already in ONNX order
+        else:
+            x = self.as_perm(t, _ident(t.rank))
         layer = (
             Flatten(name=self.name_for(default))
             if len(shape) == 1
@@ -1042,7 +1065,10 @@ def _fold(self: _Importer, op: str, attrs: dict) -> np.ndarray:
     if op == "Cast":
         from onnx import helper
 
-        return x.astype(helper.tensor_dtype_to_np_dtype(attrs["to"]))
+        dtype = np.dtype(helper.tensor_dtype_to_np_dtype(attrs["to"]))
+        if dtype.kind in "iu" and x.dtype.kind in "iu" and (x == _BATCH).any():
+            return x  # tf2onnx casts shapes to int32 and back; the batch marker stays int64
+        return x.astype(dtype)
     if op in ("Add", "Sub", "Mul", "Div"):
         f = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply}.get(op)
         if f is not None:
@@ -1126,9 +1152,10 @@ def load_onnx(source, *, name: str | None = None, input_layout: str | None = Non
     name : str, optional
         Model name (default: the file's stem, or the graph name).
     input_layout : {"NCHW", "NHWC", "flat"}, optional
-        Layout of the graph's input; by default NCHW for rank-4 inputs, unless every
-        consumer of the input is a ``Transpose`` to NCHW (a Keras model exported
-        by tf2onnx), which means NHWC.
+        Layout of the graph's input; by default NCHW for rank-4 inputs, unless the
+        file was written by tf2onnx (Keras models, through ``tf2onnx.convert`` or
+        Keras 3's ``model.export(..., format="onnx")``) or every consumer of the input
+        is a ``Transpose`` to NCHW, which means NHWC.
 
     Returns
     -------
@@ -1176,4 +1203,5 @@ def load_onnx(source, *, name: str | None = None, input_layout: str | None = Non
     opset = next((int(o.version) for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
     if opset is None:
         raise ModelError(f"{where}: no default-domain opset import")
-    return _Importer(proto.graph, opset, where, input_layout).run(name or default)
+    importer = _Importer(proto.graph, opset, where, input_layout, proto.producer_name)
+    return importer.run(name or default)

@@ -62,8 +62,9 @@ def _prelu(x, slope):
     return np.where(x >= 0, x, slope * x)
 
 
-#: element-wise ops with a constant: the binary ones and PReLU (``x`` if x >= 0 else ``c x``)
-_WITH_CONST = {**_BINARY, "prelu": _prelu}
+#: element-wise ops with a constant: the binary ones, PReLU (``x`` if x >= 0 else ``c x``)
+#: and ``pow`` (``x ** c``, as tf2onnx writes the cube in the tanh form of GELU)
+_WITH_CONST = {**_BINARY, "prelu": _prelu, "pow": np.power}
 
 
 def _reduce_to(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -83,7 +84,7 @@ class Binary(Layer):
 
     Parameters
     ----------
-    op : {"add", "sub", "mul", "div"}
+    op : {"add", "sub", "mul", "div", "greater", "less", "not_equal", "prelu", "pow"}
         The operation, applied left to right over the inputs.
     """
 
@@ -140,7 +141,7 @@ class ConstOp(Layer):
 
     Parameters
     ----------
-    op : {"add", "sub", "mul", "div"}
+    op : {"add", "sub", "mul", "div", "greater", "less", "not_equal", "prelu", "pow"}
     shape : sequence of int
         Shape of the constant, broadcastable against ``(batch, *per-sample shape)``
         and of the same rank (leading axis 1).
@@ -162,7 +163,7 @@ class ConstOp(Layer):
         name: str | None = None,
     ):
         super().__init__(name)
-        if op not in _WITH_CONST or (op == "prelu" and reverse):
+        if op not in _WITH_CONST or (op in ("prelu", "pow") and reverse):
             raise ModelError(
                 f"layer {name!r}: unknown op {op!r}", hint="one of " + ", ".join(_WITH_CONST)
             )
