@@ -201,11 +201,27 @@ def test_keras_exports_keep_nhwc_input_with_no_transposes(stem):
     assert not any(type(la).__name__ == "Transpose" for la in m.layers)
 
 
-def test_real_unsupported_op_is_a_named_error():
-    """Keras' exact GELU through tf2onnx contains ``Erfc`` (not an ONNX op)."""
-    path = FIXTURES / "unsupported" / "keras_exact_gelu_tf2onnx_op17.onnx"
-    with pytest.raises(ModelError, match=r"(?s)node '.*Gelu/Erfc' \(op Erfc\).*supported ops"):
+@pytest.mark.parametrize(
+    "stem,op",
+    [
+        ("keras_exact_gelu_tf2onnx_op17", "Erfc"),  # Keras' exact GELU: Erfc is no ONNX op
+        ("layernorm_dynamo_op18", "LayerNormalization"),
+        ("resize_dynamo_op18", "Resize"),
+    ],
+)
+def test_real_unsupported_op_is_a_named_error(stem, op):
+    path = FIXTURES / "unsupported" / f"{stem}.onnx"
+    with pytest.raises(ModelError, match=rf"(?s){stem}.onnx: node '[^']+' \(op {op}\).*supported"):
         load_onnx(path)
+
+
+def test_external_data_written_by_torch_dynamo():
+    path = FIXTURES / "misc_dynamo_op18_external.onnx"
+    assert path.with_suffix(".onnx.data").is_file()
+    plain = load_onnx(FIXTURES / "misc_dynamo_op21.onnx")
+    m = load_onnx(path)
+    x = synthetic_images(2, m.input_shape)
+    np.testing.assert_allclose(m.forward(x), plain.forward(x), rtol=1e-6, atol=1e-7)
 
 
 def test_neg_and_pow_on_network_tensors():
