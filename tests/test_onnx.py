@@ -497,3 +497,23 @@ def test_config_data_table(tmp_path, capsys):
         == 0
     )
     assert '"n_images": 6' in capsys.readouterr().out
+
+
+def test_flat_input_images_follow_the_exporters_channel_order():
+    """torch flattens NCHW maps (C, H, W order), Keras NHWC maps (H, W, C order)."""
+    from xbar.network.data import Dataset, shaped_for
+
+    x = np.random.default_rng(0).random((2, 2, 2, 3))
+    y = np.array([0, 1])
+    data = Dataset(x, y, x, y, x, y, "t", 2)
+    proto = _graph(
+        [helper.make_node("MatMul", ["x", "W"], ["y"])],
+        {"W": np.ones((12, 2))},
+        ["N", 12],
+        ["N", 2],
+    )
+    torch_like = shaped_for(data, load_onnx(proto))
+    np.testing.assert_array_equal(torch_like.x_test, x.transpose(0, 3, 1, 2).reshape(2, -1))
+    proto.producer_name = "tf2onnx"
+    keras_like = shaped_for(data, load_onnx(proto))
+    np.testing.assert_array_equal(keras_like.x_test, x.reshape(2, -1))

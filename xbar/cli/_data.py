@@ -67,13 +67,25 @@ def data_options(args, calibration_size: int | None = None):
     return DataOptions.from_dict(table, source="--config [data] / flags")
 
 
+def is_builtin(name: str) -> bool:
+    """Whether ``--dataset`` names an embedded or generated data set (no file options)."""
+    return name == "digits" or name.startswith("synthetic-")
+
+
 def load_for_model(args, model, calibration_size: int | None = None):
-    """The data set of ``--dataset`` prepared for ``model`` (flat models get flat images)."""
+    """The data set of ``--dataset`` prepared for ``model`` (flat models get flat images).
+
+    ``model`` is a loaded model or a name/path (loaded only to shape the images).
+    """
     from ..network.data import load_dataset, shaped_for
 
     name = str(args.dataset)
-    builtin = name == "digits" or name.startswith("synthetic-")
-    dataset = (
-        load_dataset(name) if builtin else load_dataset(name, data_options(args, calibration_size))
-    )
+    if is_builtin(name):
+        dataset = load_dataset(name)
+    else:
+        dataset = load_dataset(name, data_options(args, calibration_size))
+    if isinstance(model, str):
+        from ..network import load_model
+
+        model = load_model(model)
     return shaped_for(dataset, model)

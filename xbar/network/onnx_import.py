@@ -331,6 +331,7 @@ class _Importer:
             "onnx_input": inp,
             "onnx_output": outputs[0],
             "input_layout": self.layout,
+            "producer": self.producer,
         }
         nodes = self.prune(out.name)
         if not nodes:
