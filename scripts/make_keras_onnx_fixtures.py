@@ -11,7 +11,7 @@ image classifiers: NHWC inputs, ``Conv2D`` + ``BatchNormalization``, ``Add`` res
 blocks, ``DepthwiseConv2D`` / ``SeparableConv2D`` with ReLU6 and hard-swish,
 ``Concatenate`` of two branches, ``GlobalAveragePooling2D``, ``Dropout``, ``Flatten``
 and ``Dense``.  Each is converted with ``tf2onnx.convert.from_keras`` at opsets 13 and
-17 (tf2onnx keeps the NHWC input and inserts the Transposes to NCHW itself); two are
+17 (one also at 18, where GlobalMaxPooling2D becomes ReduceMax; tf2onnx keeps the NHWC input and inserts the Transposes to NCHW itself); two are
 also written by Keras 3's own ``model.export(path, format="onnx")`` (which runs tf2onnx
 at opset 15).  Weights come from ``keras.utils.set_random_seed(0)``; biases and
 batch-norm statistics are randomised so that they matter.  Written with
@@ -155,6 +155,7 @@ CASES = [  # file stem, network, converter ("tf2onnx" or "keras"), opset, static
     ("keras_mobilenet_tf2onnx_op17", mobilenet, "tf2onnx", 17, 1),
     ("keras_two_branch_tf2onnx_op17", two_branch, "tf2onnx", 17, None),
     ("keras_activations_tf2onnx_op17", activations, "tf2onnx", 17, None),
+    ("keras_activations_tf2onnx_op18", activations, "tf2onnx", 18, None),  # ReduceMax
     ("keras_resnet_export_op15", resnet, "keras", 15, None),
     ("keras_mobilenet_export_op15", mobilenet, "keras", 15, None),
     ("unsupported/keras_exact_gelu_tf2onnx_op17", exact_gelu, "tf2onnx", 17, None),

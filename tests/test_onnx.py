@@ -170,7 +170,7 @@ def test_real_torch_exports_match_reference(path):
     [
         "activations_dynamo_op20",
         "two_branch_torchscript_op14",
-        "keras_activations_tf2onnx_op17",
+        "keras_activations_tf2onnx_op18",
         "keras_cnn_bn_tf2onnx_op13",
     ],
 )

@@ -57,6 +57,7 @@ from .ops import (
     Concat,
     ConstOp,
     Pad,
+    ReduceMax,
     ReduceMean,
     Reshape,
     Slice,
@@ -122,6 +123,7 @@ SUPPORTED_OPS: dict[str, tuple[str, ...]] = {
     "Softmax": ("axis",),
     "LogSoftmax": ("axis",),
     "ReduceMean": ("axes", "keepdims", "noop_with_empty_axes"),
+    "ReduceMax": ("axes", "keepdims", "noop_with_empty_axes"),
     "Identity": (),
     "Dropout": ("ratio", "seed"),
     "Constant": ("value", "value_float", "value_floats", "value_int", "value_ints"),
@@ -1012,19 +1014,20 @@ class _Importer:
             self.out(self.emit(layer, [t.name]), shape, t.perm, i=k)
             start += n
 
-    def op_ReduceMean(self, attrs):
+    def op_ReduceMean(self, attrs, cls=ReduceMean):
         t = self.dyn(0)
+        op = self.node.op_type
         axes = self.axes_arg(attrs)
         if axes is None or not axes:
             if attrs.get("noop_with_empty_axes", 0):
                 return self.alias()
-            raise self.fail("ReduceMean over every axis (including the batch) is not supported")
+            raise self.fail(f"{op} over every axis (including the batch) is not supported")
         axes = sorted({a % t.rank for a in axes})
         if 0 in axes:
-            raise self.fail("ReduceMean over the batch axis is not supported")
+            raise self.fail(f"{op} over the batch axis is not supported")
         keep = bool(attrs.get("keepdims", 1))
-        layer = ReduceMean(
-            [t.perm.index(a) - 1 for a in axes], keepdims=keep, name=self.name_for("reduce_mean")
+        layer = cls(
+            [t.perm.index(a) - 1 for a in axes], keepdims=keep, name=self.name_for(op.lower())
         )
         full = (1, *t.shape)
         if keep:
@@ -1036,31 +1039,48 @@ class _Importer:
             perm = tuple(new[p] for p in t.perm if p not in axes)
         self.out(self.emit(layer, [t.name]), shape, perm)
 
+    def op_ReduceMax(self, attrs):
+        self.op_ReduceMean(attrs, cls=ReduceMax)
+
+
+#: constant-folding ops that compute numbers (refused on the symbolic batch size)
+_ARITHMETIC = (
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Neg",
+    "Sqrt",
+    "Pow",
+    "ReduceProd",
+    "MatMul",
+    "Gemm",
+    "Conv",
+    "Expand",
+    "ConstantOfShape",
+)
+
 
 def _fold(self: _Importer, op: str, attrs: dict) -> np.ndarray:
     """Compute a node whose inputs are all constants (numpy, ONNX semantics)."""
     ins = [self.consts[i] if i else None for i in self.node.input]
-    arrays = [a for a in ins if a is not None]
-    arith = (
-        "Add",
-        "Sub",
-        "Mul",
-        "Div",
-        "Neg",
-        "Sqrt",
-        "ReduceProd",
-        "MatMul",
-        "Gemm",
-        "Conv",
-        "Expand",
-        "ConstantOfShape",
-    )
-    if op in arith and any(a.dtype.kind in "iu" and (a == _BATCH).any() for a in arrays):
+    if op in _ARITHMETIC and any(
+        a is not None and a.dtype.kind in "iu" and (a == _BATCH).any() for a in ins
+    ):
         raise self.fail(
             "arithmetic on the batch size (a dynamic shape) is not supported",
             hint="export with constant shapes, e.g. x.flatten(1) or x.view(x.size(0), -1)",
         )
-    x = arrays[0] if arrays else None
+    for fold in (_fold_elementwise, _fold_shape_op, _fold_other):
+        y = fold(self, op, attrs, ins)
+        if y is not None:
+            return y
+    raise self.fail(f"{op} on constants is not supported")
+
+
+def _fold_elementwise(self: _Importer, op: str, attrs: dict, ins: list) -> np.ndarray | None:
+    """Identity, Cast, arithmetic and comparisons on constants (None: not one of these)."""
+    x = ins[0]
     if op in ("Identity", "Dropout"):
         return x
     if op == "Cast":
@@ -1070,17 +1090,34 @@ def _fold(self: _Importer, op: str, attrs: dict) -> np.ndarray:
         if dtype.kind in "iu" and x.dtype.kind in "iu" and (x == _BATCH).any():
             return x  # tf2onnx casts shapes to int32 and back; the batch marker stays int64
         return x.astype(dtype)
-    if op in ("Add", "Sub", "Mul", "Div"):
-        f = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply}.get(op)
-        if f is not None:
-            return f(ins[0], ins[1]).astype(ins[0].dtype)
-        if ins[0].dtype.kind in "iu":
-            return np.trunc(ins[0] / ins[1]).astype(ins[0].dtype)
-        return (ins[0] / ins[1]).astype(ins[0].dtype)
+    if op == "Div":
+        if x.dtype.kind in "iu":
+            return np.trunc(x / ins[1]).astype(x.dtype)
+        return (x / ins[1]).astype(x.dtype)
+    binary = {
+        "Add": np.add,
+        "Sub": np.subtract,
+        "Mul": np.multiply,
+        "Pow": np.power,
+        "Equal": np.equal,
+        "Greater": np.greater,
+        "Less": np.less,
+    }
+    if op in binary:
+        y = binary[op](x, ins[1])
+        return y if y.dtype == bool else y.astype(x.dtype)
     if op == "Neg":
         return -x
     if op == "Sqrt":
         return np.sqrt(x)
+    if op == "Where":
+        return np.where(x, ins[1], ins[2])
+    return None
+
+
+def _fold_shape_op(self: _Importer, op: str, attrs: dict, ins: list) -> np.ndarray | None:
+    """Gather, (Un)squeeze, Concat, Slice, Reshape, Transpose on constants."""
+    x = ins[0]
     if op == "Gather":
         return np.take(x, ins[1].astype(np.int64), axis=int(attrs.get("axis", 0)))
     if op in ("Unsqueeze", "Squeeze"):
@@ -1092,39 +1129,35 @@ def _fold(self: _Importer, op: str, attrs: dict) -> np.ndarray:
             return np.squeeze(x)
         return np.squeeze(x, axis=tuple(a % x.ndim for a in axes))
     if op == "Concat":
-        return np.concatenate([np.atleast_1d(a) for a in arrays], axis=int(attrs["axis"]))
+        arrays = [np.atleast_1d(a) for a in ins if a is not None]
+        return np.concatenate(arrays, axis=int(attrs["axis"]))
     if op == "Slice":
         return _slice(x, ins)
     if op == "Reshape":
+        keep_zero = attrs.get("allowzero", 0)
         shape = [int(v) for v in ins[1]]
-        shape = [
-            x.shape[k] if (v == 0 and not attrs.get("allowzero", 0)) else v
-            for k, v in enumerate(shape)
-        ]
+        shape = [x.shape[k] if (v == 0 and not keep_zero) else v for k, v in enumerate(shape)]
         return x.reshape(shape)
     if op == "Transpose":
         return np.transpose(x, attrs.get("perm"))
+    return None
+
+
+def _fold_other(self: _Importer, op: str, attrs: dict, ins: list) -> np.ndarray | None:
+    """ReduceProd, ConstantOfShape and Expand on constants."""
+    x = ins[0]
     if op == "ReduceProd":
         axes = attrs.get("axes", None if len(ins) < 2 or ins[1] is None else tuple(ins[1]))
-        return np.prod(
-            x, axis=None if axes is None else tuple(axes), keepdims=bool(attrs.get("keepdims", 1))
-        )
+        keep = bool(attrs.get("keepdims", 1))
+        return np.prod(x, axis=None if axes is None else tuple(axes), keepdims=keep)
     if op == "ConstantOfShape":
-        value = (
-            np.asarray(self.to_array(attrs["value"]))
-            if "value" in attrs
-            else np.zeros(1, np.float32)
-        )
+        value = np.zeros(1, np.float32)
+        if "value" in attrs:
+            value = np.asarray(self.to_array(attrs["value"]))
         return np.full([int(v) for v in x], value.reshape(-1)[0], dtype=value.dtype)
-    if op == "Equal":
-        return np.equal(ins[0], ins[1])
-    if op in ("Greater", "Less"):
-        return (np.greater if op == "Greater" else np.less)(ins[0], ins[1])
-    if op == "Where":
-        return np.where(ins[0], ins[1], ins[2])
     if op == "Expand":
         return x * np.ones([int(v) for v in ins[1]], dtype=x.dtype)
-    raise self.fail(f"{op} on constants is not supported")
+    return None
 
 
 def _slice(x: np.ndarray, ins: list) -> np.ndarray:

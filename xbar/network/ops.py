@@ -28,6 +28,7 @@ __all__ = [
     "Pad",
     "Softmax",
     "ReduceMean",
+    "ReduceMax",
     "Slice",
     "Where",
     "OP_TYPES",
@@ -555,6 +556,17 @@ class ReduceMean(Layer):
         )
 
 
+class ReduceMax(ReduceMean):
+    """Maximum over per-sample ``axes`` (Keras' GlobalMaxPooling2D through tf2onnx)."""
+
+    kind = "reducemax"
+
+    def forward(self, x, *, training=False, mvm=None):
+        return np.asarray(x, dtype=float).max(
+            axis=tuple(a + 1 for a in self.axes), keepdims=self.keepdims
+        )
+
+
 class Slice(Layer):
     """Crop per-sample axes: ``slices`` holds one ``[start, stop, step]`` per axis.
 
@@ -626,6 +638,7 @@ OP_TYPES: dict[str, type[Layer]] = {
         Pad,
         Softmax,
         ReduceMean,
+        ReduceMax,
         Slice,
         Where,
     )
