@@ -144,7 +144,7 @@ def run(args) -> int:
 
         raise ConfigError(f"--activation-bits {args.activation_bits}: must be 0 (off) or 2 to 32")
     stem = _check_out(args.out)
-    from ..network.model import save_model
+    from ..network.model_io import save_model
 
     data = load_for_model(args, args.model)  # flat models (MLPs) get flat images
     bar = ProgressBar(f"train {args.method}")
