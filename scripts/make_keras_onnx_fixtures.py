@@ -117,6 +117,38 @@ def activations():
     return keras.Model(i, L.Dense(10, use_bias=False)(x), name="activations")
 
 
+def merges():
+    """Maximum, Minimum, Average and Subtract merges of a dilated and a plain convolution,
+    Cropping2D (tf2onnx slices the batch axis too, to INT32_MAX), Permute, Softmax layer."""
+    i = keras.Input((8, 8, 3))
+    a = L.Conv2D(4, 3, padding="same", dilation_rate=2)(i)
+    b = L.Conv2D(4, 3, padding="same")(i)
+    merged = [L.Maximum()([a, b]), L.Minimum()([a, b]), L.Average()([a, b]), L.Subtract()([a, b])]
+    x = L.Cropping2D(((1, 0), (0, 1)))(L.Concatenate()(merged))
+    x = L.Flatten()(L.Permute((3, 1, 2))(x))
+    return keras.Model(i, L.Softmax()(L.Dense(5)(x)), name="merges")
+
+
+def relus():
+    """Normalization layer; ReLU with max_value, negative_slope and threshold (tf2onnx writes
+    Greater, Not, Cast, Min, Max); PReLU shared over the image axes; ELU; Reshape layer."""
+    i = keras.Input((8, 8, 3))
+    x = L.Normalization(mean=[0.1, 0.2, 0.3], variance=[0.5, 0.6, 0.7])(i)
+    x = L.Conv2D(6, 3, strides=2, padding="same")(x)
+    x = L.ReLU(max_value=6.0, negative_slope=0.1, threshold=0.2)(x)
+    y = L.PReLU(shared_axes=[1, 2])(L.Conv2D(6, 1)(x))
+    x = L.Add()([L.ELU(0.5)(x), y])
+    x = L.Reshape((4 * 4 * 6,))(x)
+    return keras.Model(i, L.Dense(5)(x), name="relus")
+
+
+def upsampling():
+    """UpSampling2D: tf2onnx writes Tile, which the importer does not support."""
+    i = keras.Input((4, 4, 2))
+    x = L.UpSampling2D()(L.Conv2D(3, 3, padding="same")(i))
+    return keras.Model(i, L.Dense(5)(L.Flatten()(x)), name="upsampling")
+
+
 def exact_gelu():
     """Keras' exact GELU: tf2onnx writes ``Erfc``, which is no ONNX op (a real unsupported op)."""
     i = keras.Input((4, 4, 2))
@@ -158,7 +190,10 @@ CASES = [  # file stem, network, converter ("tf2onnx" or "keras"), opset, static
     ("keras_activations_tf2onnx_op18", activations, "tf2onnx", 18, None),  # ReduceMax
     ("keras_resnet_export_op15", resnet, "keras", 15, None),
     ("keras_mobilenet_export_op15", mobilenet, "keras", 15, None),
+    ("keras_merges_tf2onnx_op13", merges, "tf2onnx", 13, None),
+    ("keras_relus_tf2onnx_op18", relus, "tf2onnx", 18, None),
     ("unsupported/keras_exact_gelu_tf2onnx_op17", exact_gelu, "tf2onnx", 17, None),
+    ("unsupported/keras_upsampling_tf2onnx_op17", upsampling, "tf2onnx", 17, None),
 ]
 
 

@@ -78,6 +78,9 @@ SUPPORTED_OPS: dict[str, tuple[str, ...]] = {
     "Mul": (),
     "Div": (),
     "Pow": (),
+    "Max": (),
+    "Min": (),
+    "Not": (),
     "BatchNormalization": ("epsilon", "momentum", "training_mode", "spatial"),
     "Relu": (),
     "Clip": ("min", "max"),
@@ -648,6 +651,19 @@ class _Importer:
             raise self.fail("only Pow(x, constant exponent) is supported")
         self.binary(attrs, op="pow")
 
+    def op_Max(self, attrs):
+        if len([i for i in self.node.input if i]) != 2:
+            raise self.fail(f"{self.node.op_type} of {len(self.node.input)} inputs; two supported")
+        self.binary(attrs, op=self.node.op_type.lower())
+
+    op_Min = op_Max
+
+    def op_Not(self, attrs):  # booleans are 1.0 / 0.0 inside xbar: not x = 1 - x
+        t = self.dyn(0)
+        c = np.ones((1,) * t.rank)
+        layer = ConstOp("sub", c.shape, c, reverse=True, name=self.name_for("not"))
+        self.out(self.emit(layer, [t.name]), t.shape, t.perm)
+
     def op_Neg(self, attrs):
         t = self.dyn(0)
         c = -np.ones((1,) * t.rank)
@@ -975,8 +991,8 @@ class _Importer:
         for a, s0, e0, st in zip(axes, starts, ends, steps, strict=True):
             big = 2**62
             s0, e0 = int(s0), int(e0)
-            if a == 0:
-                if (s0, st) != (0, 1) or e0 < big:
+            if a == 0:  # the whole batch: end INT64_MAX (torch) or INT32_MAX (tf2onnx)
+                if (s0, st) != (0, 1) or e0 < 2**31 - 1:
                     raise self.fail("slicing the batch axis is not supported")
                 continue
             r = range(full[a])[slice(s0, None if abs(e0) >= big else e0, st)]
@@ -1102,12 +1118,16 @@ def _fold_elementwise(self: _Importer, op: str, attrs: dict, ins: list) -> np.nd
         "Equal": np.equal,
         "Greater": np.greater,
         "Less": np.less,
+        "Max": np.maximum,
+        "Min": np.minimum,
     }
     if op in binary:
         y = binary[op](x, ins[1])
         return y if y.dtype == bool else y.astype(x.dtype)
     if op == "Neg":
         return -x
+    if op == "Not":
+        return np.logical_not(x)
     if op == "Sqrt":
         return np.sqrt(x)
     if op == "Where":

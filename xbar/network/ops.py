@@ -56,6 +56,8 @@ _BINARY = {
     "greater": _greater,
     "less": _less,
     "not_equal": _not_equal,
+    "max": np.maximum,
+    "min": np.minimum,
 }
 
 
@@ -81,11 +83,12 @@ def _shape_error(layer: Layer, what: str) -> ShapeError:
 
 
 class Binary(Layer):
-    """Element-wise ``add``, ``sub``, ``mul`` or ``div`` of two tensors (numpy broadcasting).
+    """Element-wise ``add``, ``sub``, ``mul``, ``div``, comparison, ``max`` or ``min`` of two
+    tensors (numpy broadcasting).
 
     Parameters
     ----------
-    op : {"add", "sub", "mul", "div", "greater", "less", "not_equal", "prelu", "pow"}
+    op : {"add", "sub", "mul", "div", "greater", "less", "not_equal", "max", "min"}
         The operation, applied left to right over the inputs.
     """
 
@@ -142,7 +145,8 @@ class ConstOp(Layer):
 
     Parameters
     ----------
-    op : {"add", "sub", "mul", "div", "greater", "less", "not_equal", "prelu", "pow"}
+    op : {"add", "sub", "mul", "div", "greater", "less", "not_equal", "max", "min", "prelu",
+        "pow"}
     shape : sequence of int
         Shape of the constant, broadcastable against ``(batch, *per-sample shape)``
         and of the same rank (leading axis 1).
