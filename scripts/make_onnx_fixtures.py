@@ -174,7 +174,8 @@ class Misc(nn.Module):
 
 
 class LayerNormHead(nn.Module):
-    """LayerNormalization: not supported, the importer must name it."""
+    """LayerNorm over the features: LayerNormalization (dynamo), or ReduceMean, Sub, Pow,
+    Sqrt and Div at opset 13 (TorchScript); ConvNeXt normalises this way."""
 
     def __init__(self):
         super().__init__()
@@ -182,6 +183,26 @@ class LayerNormHead(nn.Module):
 
     def forward(self, x):
         return self.ln(self.fc(self.c(x).flatten(1)))
+
+
+class ConvNeXtBlock(nn.Module):
+    """A ConvNeXt block: depthwise 7x7, channels-last LayerNorm and MLP (Linear on a rank-4
+    tensor, GELU), layer scale, residual; head: mean over the image, LayerNorm, Linear."""
+
+    def __init__(self, c=8):
+        super().__init__()
+        self.stem = nn.Conv2d(3, c, 2, stride=2)
+        self.dw = nn.Conv2d(c, c, 7, padding=3, groups=c)
+        self.ln, self.fc1, self.fc2 = nn.LayerNorm(c), nn.Linear(c, 4 * c), nn.Linear(4 * c, c)
+        self.scale = nn.Parameter(torch.full((c, 1, 1), 0.5))
+        self.head_ln, self.head = nn.LayerNorm(c), nn.Linear(c, 10)
+
+    def forward(self, x):
+        x = self.stem(x)
+        y = self.dw(x).permute(0, 2, 3, 1)
+        y = self.fc2(F.gelu(self.fc1(self.ln(y)))).permute(0, 3, 1, 2)
+        x = x + self.scale * y
+        return self.head(self.head_ln(x.mean((2, 3))))
 
 
 class Upsample(nn.Module):
@@ -220,8 +241,11 @@ CASES = [  # file stem, network, input shape, exporter (dynamo?), opset, dynamic
     ("misc_dynamo_op21", Misc, (2, 3, 8, 8), True, 21, True),
     # weights in a separate file beside the graph (misc_dynamo_op18_external.onnx.data)
     ("misc_dynamo_op18_external", Misc, (2, 3, 8, 8), True, 18, True),
+    ("layernorm_dynamo_op18", LayerNormHead, (2, 3, 8, 8), True, 18, True),
+    ("layernorm_torchscript_op13", LayerNormHead, (2, 3, 8, 8), False, 13, True),
+    ("convnext_dynamo_op18", ConvNeXtBlock, (2, 3, 16, 16), True, 18, True),
+    ("convnext_torchscript_op13", ConvNeXtBlock, (2, 3, 16, 16), False, 13, True),
     # graphs the importer must refuse with a named error
-    ("unsupported/layernorm_dynamo_op18", LayerNormHead, (2, 3, 8, 8), True, 18, True),
     ("unsupported/resize_dynamo_op18", Upsample, (2, 3, 8, 8), True, 18, True),
 ]
 

@@ -37,6 +37,7 @@ from .ops import (
     Binary,
     Concat,
     ConstOp,
+    Normalize,
     Pad,
     ReduceMax,
     ReduceMean,
@@ -196,6 +197,7 @@ def _write_activation(w: _Writer, layer: Activation, xs: list[str], out: str, ra
             "tanh": "Tanh",
             "erf": "Erf",
             "softplus": "Softplus",
+            "sqrt": "Sqrt",
         }[f]
         w.node(op, [x], out, name=n)
 
@@ -265,15 +267,32 @@ def _write_transpose(w: _Writer, layer: Transpose, xs: list[str], out: str, rank
 
 
 def _write_reduce(w: _Writer, layer: ReduceMean, xs, out: str, rank: int) -> None:
-    n, axes, keep = layer.name, [a + 1 for a in layer.axes], int(layer.keepdims)
     op = "ReduceMax" if isinstance(layer, ReduceMax) else "ReduceMean"
-    x = w.nhwc(xs[0])
-    if w.opset >= 18:  # axes became an input in opset 18
-        ins = [x, w.const(n + ".axes", axes, np.int64)]
-        y = w.node(op, ins, w.name(n + ".reduce"), keepdims=keep)
-    else:
-        y = w.node(op, [x], w.name(n + ".reduce"), axes=axes, keepdims=keep)
+    axes = [a + 1 for a in layer.axes]
+    y = _reduce_node(w, op, w.nhwc(xs[0]), axes, int(layer.keepdims), layer.name)
     w.finish(y, out, rank, nhwc=True)
+
+
+def _reduce_node(w: _Writer, op: str, x: str, axes: list[int], keep: int, base: str) -> str:
+    """An ONNX ``op`` (ReduceMean/ReduceMax) over full-tensor ``axes`` of ``x``."""
+    if w.opset >= 18:  # axes became an input in opset 18
+        ins = [x, w.const(base + ".axes", axes, np.int64)]
+        return w.node(op, ins, w.name(base + ".reduce"), keepdims=keep)
+    return w.node(op, [x], w.name(base + ".reduce"), axes=axes, keepdims=keep)
+
+
+def _write_normalize(w: _Writer, layer: Normalize, xs: list[str], out: str, rank: int) -> None:
+    """LayerNormalization's normalisation, decomposed (its axes need not trail in NCHW)."""
+    n, axes = layer.name, [a + 1 for a in layer.axes]
+    x = w.nhwc(xs[0])
+    d = w.node("Sub", [x, _reduce_node(w, "ReduceMean", x, axes, 1, n)], w.name(n + ".d"))
+    var = _reduce_node(w, "ReduceMean", w.node("Mul", [d, d], w.name(n + ".dd")), axes, 1, n)
+    std = w.node(
+        "Sqrt",
+        [w.node("Add", [var, w.const(n + ".eps", layer.eps)], w.name(n + ".v"))],
+        w.name(n + ".std"),
+    )
+    w.finish(w.node("Div", [d, std], w.name(n + ".y")), out, rank, nhwc=True)
 
 
 #: layer type(s) -> writer ``(w, layer, inputs, out, per-sample rank of out)``
@@ -294,6 +313,7 @@ _WRITERS = (
     (Slice, _write_slice),
     (Transpose, _write_transpose),
     (ReduceMean, _write_reduce),  # and ReduceMax
+    (Normalize, _write_normalize),
 )
 
 

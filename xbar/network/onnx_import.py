@@ -56,6 +56,7 @@ from .ops import (
     Binary,
     Concat,
     ConstOp,
+    Normalize,
     Pad,
     ReduceMax,
     ReduceMean,
@@ -82,6 +83,7 @@ SUPPORTED_OPS: dict[str, tuple[str, ...]] = {
     "Min": (),
     "Not": (),
     "BatchNormalization": ("epsilon", "momentum", "training_mode", "spatial"),
+    "LayerNormalization": ("axis", "epsilon", "stash_type"),
     "Relu": (),
     "Clip": ("min", "max"),
     "LeakyRelu": ("alpha",),
@@ -150,7 +152,6 @@ _CONST_ONLY = (
     "Cast",
     "Shape",
     "Gather",
-    "Sqrt",
     "ReduceProd",
     "ConstantOfShape",
     "Equal",
@@ -606,6 +607,25 @@ class _Importer:
         self.dense(self.dyn(0), W, None)
 
     # -- element-wise ---------------------------------------------------------------------
+    def with_const(self, t: _Tensor, c: np.ndarray, op: str, reverse: bool, base: str) -> _Tensor:
+        """Emit ``t op c`` (``c op t`` when ``reverse``) for an ONNX-layout constant ``c``."""
+        c = np.asarray(c, dtype=float)
+        if c.ndim > t.rank:
+            raise self.fail(f"constant of shape {c.shape} has more axes than the input")
+        c = c.reshape((1,) * (t.rank - c.ndim) + c.shape)
+        if c.shape[0] != 1:
+            raise self.fail(f"constant of shape {c.shape} varies along the batch axis")
+        try:
+            shape = np.broadcast_shapes((1, *t.shape), c.shape)
+        except ValueError:
+            raise self.fail(
+                f"constant of shape {c.shape} does not broadcast against "
+                f"the input (per-sample shape {t.shape})"
+            ) from None
+        c = c.transpose(t.perm)
+        layer = ConstOp(op, c.shape, c, reverse=reverse, name=self.fresh(base))
+        return _Tensor(self.emit(layer, [t.name]), shape[1:], t.perm)
+
     def binary(self, attrs, op: str | None = None):
         op = op or self.node.op_type.lower()
         if op == "prelu" and not self.is_const(1):
@@ -613,23 +633,9 @@ class _Importer:
         if self.is_const(0) or self.is_const(1):
             ci = 0 if self.is_const(0) else 1
             t = self.dyn(1 - ci)
-            c = self.const(ci).astype(float)
-            if c.ndim > t.rank:
-                raise self.fail(f"constant of shape {c.shape} has more axes than the input")
-            c = c.reshape((1,) * (t.rank - c.ndim) + c.shape)
-            if c.shape[0] != 1:
-                raise self.fail(f"constant of shape {c.shape} varies along the batch axis")
-            try:
-                np.broadcast_shapes((1, *t.shape), c.shape)
-            except ValueError:
-                raise self.fail(
-                    f"constant of shape {c.shape} does not broadcast against "
-                    f"the input (per-sample shape {t.shape})"
-                ) from None
-            c = c.transpose(t.perm)
-            layer = ConstOp(op, c.shape, c, reverse=ci == 0, name=self.fresh(self.node.name or op))
-            shape = np.broadcast_shapes((1, *t.shape), c.transpose(np.argsort(t.perm)).shape)
-            self.out(self.emit(layer, [t.name]), shape[1:], t.perm)
+            self.tensors[self.node.output[0]] = self.with_const(
+                t, self.const(ci), op, reverse=ci == 0, base=self.node.name or op
+            )
             return
         a, b = self.dyn(0), self.dyn(1)
         if a.rank != b.rank:
@@ -757,11 +763,32 @@ class _Importer:
             )
         )
 
+    def op_Sqrt(self, attrs):
+        self.unary(Activation("sqrt", name=self.name_for("sqrt")))
+
     def op_Softplus(self, attrs):
         self.unary(Activation("softplus", name=self.name_for("softplus")))
 
     def op_PRelu(self, attrs):
         self.binary(attrs, op="prelu")
+
+    def op_LayerNormalization(self, attrs):
+        self.check_outputs(1)
+        if attrs.get("stash_type", 1) != 1:
+            raise self.fail(f"stash_type {attrs['stash_type']} (only float32, 1, is supported)")
+        t = self.dyn(0)
+        axis = int(attrs.get("axis", -1)) % t.rank
+        if axis == 0:
+            raise self.fail("LayerNormalization over the batch axis is not supported")
+        axes = [t.perm.index(a) - 1 for a in range(axis, t.rank)]
+        eps = float(attrs.get("epsilon", 1e-5))
+        layer = Normalize(axes, eps=eps, name=self.name_for("layer_norm"))
+        y = _Tensor(self.emit(layer, [t.name]), t.shape, t.perm)
+        y = self.with_const(y, self.const(1), "mul", False, layer.name + ".scale")
+        bias = self.const(2, optional=True)
+        if bias is not None:
+            y = self.with_const(y, bias, "add", False, layer.name + ".bias")
+        self.tensors[self.node.output[0]] = y
 
     def op_BatchNormalization(self, attrs):
         if attrs.get("training_mode", 0):

@@ -29,6 +29,7 @@ __all__ = [
     "Softmax",
     "ReduceMean",
     "ReduceMax",
+    "Normalize",
     "Slice",
     "Where",
     "OP_TYPES",
@@ -257,8 +258,9 @@ class Activation(Layer):
         "elu",
         "selu",
         "softplus",
+        "sqrt",
     )
-    _NO_BACKWARD = ("erf", "gelu", "elu", "selu", "softplus")
+    _NO_BACKWARD = ("erf", "gelu", "elu", "selu", "softplus", "sqrt")
 
     def __init__(
         self,
@@ -352,6 +354,9 @@ def _smooth(f: str, x: np.ndarray, alpha, beta) -> np.ndarray:
         return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
     if f == "softplus":
         return np.logaddexp(0.0, x)
+    if f == "sqrt":  # of a variance (a decomposed LayerNorm); negative inputs give NaN as in ONNX
+        with np.errstate(invalid="ignore"):
+            return np.sqrt(x)
     neg = alpha * np.expm1(np.minimum(x, 0.0))
     y = np.where(x > 0, x, neg)
     return beta * y if f == "selu" else y
@@ -560,6 +565,38 @@ class ReduceMean(Layer):
         )
 
 
+class Normalize(Layer):
+    """``(x - mean) / sqrt(var + eps)`` over per-sample ``axes`` (ONNX LayerNormalization
+    without its scale and bias, which follow as constant ops)."""
+
+    kind = "normalize"
+
+    def __init__(self, axes, eps: float = 1e-5, name: str | None = None):
+        super().__init__(name)
+        self.axes = tuple(sorted(int(a) for a in axes))
+        self.eps = float(eps)
+
+    @property
+    def supports_backward(self) -> bool:
+        return False
+
+    def config(self):
+        return {**super().config(), "axes": list(self.axes), "eps": self.eps}
+
+    def output_shape(self, input_shape):
+        if not self.axes or any(not 0 <= a < len(input_shape) for a in self.axes):
+            raise _shape_error(
+                self, f"axes {list(self.axes)} outside per-sample shape {tuple(input_shape)}"
+            )
+        return tuple(input_shape)
+
+    def forward(self, x, *, training=False, mvm=None):
+        x = np.asarray(x, dtype=float)
+        axes = tuple(a + 1 for a in self.axes)
+        d = x - x.mean(axis=axes, keepdims=True)
+        return d / np.sqrt((d * d).mean(axis=axes, keepdims=True) + self.eps)
+
+
 class ReduceMax(ReduceMean):
     """Maximum over per-sample ``axes`` (Keras' GlobalMaxPooling2D through tf2onnx)."""
 
@@ -643,6 +680,7 @@ OP_TYPES: dict[str, type[Layer]] = {
         Softmax,
         ReduceMean,
         ReduceMax,
+        Normalize,
         Slice,
         Where,
     )
