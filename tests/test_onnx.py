@@ -130,10 +130,22 @@ def test_analog_ideal_equals_digital_on_imported_graph():
     assert all(s.rel_error < 1e-9 for s in res.layer_stats)
 
 
-def test_saved_graph_model_reloads(tmp_path):
+@pytest.mark.parametrize(
+    "source",
+    [
+        "two_branch",
+        "convnext_dynamo_op18",
+        "keras_relus_tf2onnx_op18",
+        "keras_merges_tf2onnx_op13",
+        "keras_activations_tf2onnx_op18",
+    ],
+)
+def test_saved_graph_model_reloads(tmp_path, source):
+    """xbar's own format keeps every graph op (Normalize, ReduceMax, max/min, pow, ...)."""
     from xbar.network import save_model
 
-    m = load_onnx(zoo.two_branch())
+    path = FIXTURES / f"{source}.onnx"
+    m = load_onnx(path if path.exists() else zoo.two_branch())
     save_model(m, tmp_path / "tb")
     back = load_model(tmp_path / "tb")
     assert not back.is_sequential
