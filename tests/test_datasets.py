@@ -245,3 +245,18 @@ def test_cli_sweep_prepares_the_dataset_with_the_flags(tmp_path, capsys):
         runs.append(json.loads(capsys.readouterr().out))
     assert all(r["dataset"] == data and r["chips"] == 1 for r in runs)
     assert runs[0]["fingerprint"] != runs[1]["fingerprint"]  # the prepared images differ
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["infer", "--no-progress"],
+        ["train", "--epochs", "1", "--out", "OUT"],
+        ["sweep", "--field", "adc_bits", "--values", "0", "--serial", "--out", "OUT.csv"],
+    ],
+    ids=lambda a: a[0],
+)
+def test_preparation_flags_on_the_builtin_digits_are_refused(tmp_path, capsys, argv):
+    argv = [a.replace("OUT", str(tmp_path / "o")) for a in argv]
+    assert main([*argv, "--mean", "0.5"]) == 2
+    assert "--mean apply only to data sets read from disk" in capsys.readouterr().err

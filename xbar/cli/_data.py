@@ -72,6 +72,21 @@ def is_builtin(name: str) -> bool:
     return name == "digits" or name.startswith("synthetic-")
 
 
+def refuse_preparation_flags(args, name: str) -> None:
+    """A ConfigError when preparation flags are given for a built-in data set."""
+    flags = ("--mean", "--std", "--resize", "--crop", "--layout", "--label")
+    given = [f for f in flags if getattr(args, f[2:], None) is not None]
+    if given:
+        from ..errors import ConfigError
+
+        raise ConfigError(
+            f"{', '.join(given)} apply only to data sets read from disk, not to the "
+            f"built-in data set {name!r}",
+            hint="give --dataset cifar10:PATH, mnist:PATH, folder:PATH or npz:PATH, "
+            "or drop the flag",
+        )
+
+
 def load_for_model(args, model, calibration_size: int | None = None):
     """The data set of ``--dataset`` prepared for ``model`` (flat models get flat images).
 
@@ -81,6 +96,7 @@ def load_for_model(args, model, calibration_size: int | None = None):
 
     name = str(args.dataset)
     if is_builtin(name):
+        refuse_preparation_flags(args, name)
         dataset = load_dataset(name)
     else:
         dataset = load_dataset(name, data_options(args, calibration_size))

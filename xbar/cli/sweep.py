@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._data import DATASET_HELP, add_data_arguments, load_for_model
+from ._data import DATASET_HELP, add_data_arguments, load_for_model, refuse_preparation_flags
 
 HELP = "sweep one or two configuration fields over many simulated chips (CSV + plot)"
 
@@ -170,7 +170,9 @@ def run(args) -> int:
             )
 
     dataset = None  # the model's own test set (the embedded digits for xbar's models)
-    if str(args.dataset) != "digits":
+    if str(args.dataset) == "digits":
+        refuse_preparation_flags(args, "digits")
+    else:
         dataset = load_for_model(args, args.model, base.calibration_size)
     bar = ProgressBar("sweep")
     t0 = time.perf_counter()
