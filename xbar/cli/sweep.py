@@ -118,6 +118,14 @@ def _base_config(args, overrides: dict):
     return AnalogConfig(**{f.name: getattr(raw, f.name) for f in dataclasses.fields(raw)})
 
 
+def _dataset(args, base):
+    """The prepared ``--dataset``, or None for the model's own test set (the digits)."""
+    if str(args.dataset) == "digits":
+        refuse_preparation_flags(args, "digits")
+        return None
+    return load_for_model(args, args.model, base.calibration_size)
+
+
 def run(args) -> int:
     import dataclasses
     import json
@@ -169,11 +177,7 @@ def run(args) -> int:
                 f"cannot write plot {args.plot!r}: directory {str(plot_dir)!r} does not exist"
             )
 
-    dataset = None  # the model's own test set (the embedded digits for xbar's models)
-    if str(args.dataset) == "digits":
-        refuse_preparation_flags(args, "digits")
-    else:
-        dataset = load_for_model(args, args.model, base.calibration_size)
+    dataset = _dataset(args, base)
     bar = ProgressBar("sweep")
     t0 = time.perf_counter()
     try:
