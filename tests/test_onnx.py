@@ -533,3 +533,37 @@ def test_flat_input_images_follow_the_exporters_channel_order():
     proto.producer_name = "tf2onnx"
     keras_like = shaped_for(data, load_onnx(proto))
     np.testing.assert_array_equal(keras_like.x_test, x.reshape(2, -1))
+
+
+def test_squeeze_excite_in_nhwc_style_needs_no_transpose():
+    """A tf2onnx-style SE gate: pooled (C,) reshaped to NHWC (1, 1, C), transposed to NCHW
+    for a 1x1 conv: only size-1 axes move, so no Transpose layer; Reciprocal on tensors."""
+    rng = np.random.default_rng(0)
+    inits = {
+        "W": rng.normal(size=(5, 3, 3, 3)),
+        "flat": np.array([-1, 5]),
+        "nhwc": np.array([-1, 1, 1, 5]),
+        "Wse": rng.normal(size=(5, 5, 1, 1)),
+        "Wf": rng.normal(size=(5, 2)),
+        "two": np.array(2.0, np.float32),
+    }
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["t"], perm=[0, 3, 1, 2]),
+        helper.make_node("Conv", ["t", "W"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("GlobalAveragePool", ["c"], ["g"]),
+        helper.make_node("Reshape", ["g", "flat"], ["g2"]),
+        helper.make_node("Reshape", ["g2", "nhwc"], ["g3"]),
+        helper.make_node("Transpose", ["g3"], ["g4"], perm=[0, 3, 1, 2]),
+        helper.make_node("Conv", ["g4", "Wse"], ["s"]),
+        helper.make_node("Relu", ["s"], ["s1"]),
+        helper.make_node("Add", ["s1", "two"], ["s2"]),
+        helper.make_node("Reciprocal", ["s2"], ["gate"]),
+        helper.make_node("Mul", ["c", "gate"], ["cg"]),
+        helper.make_node("GlobalAveragePool", ["cg"], ["p"]),
+        helper.make_node("Flatten", ["p"], ["f"]),
+        helper.make_node("MatMul", ["f", "Wf"], ["y"]),
+    ]
+    proto = _graph(nodes, inits, ["N", 4, 4, 3], ["N", 2])
+    m = _check_against_reference(proto)
+    assert m.meta["input_layout"] == "NHWC"
+    assert not any(type(la).__name__ == "Transpose" for la in m.layers)

@@ -82,6 +82,7 @@ SUPPORTED_OPS: dict[str, tuple[str, ...]] = {
     "Max": (),
     "Min": (),
     "Not": (),
+    "Reciprocal": (),
     "BatchNormalization": ("epsilon", "momentum", "training_mode", "spatial"),
     "LayerNormalization": ("axis", "epsilon", "stash_type"),
     "Relu": (),
@@ -288,9 +289,15 @@ class _Importer:
             return t.name
         key = (t.name, perm)
         if key not in self.transposed:
-            inv = np.argsort(t.perm)
-            r = [int(inv[p]) for p in perm]  # internal_in.transpose(r) == onnx.transpose(perm)
-            layer = Transpose([k - 1 for k in r[1:]], name=self.fresh(f"{t.name}.transpose"))
+            full = (2, *t.shape)  # the batch axis counts as long
+            if [p for p in t.perm if full[p] != 1] == [p for p in perm if full[p] != 1]:
+                # only size-1 axes move (e.g. (C, 1, 1) <-> (1, 1, C)): a reshape will do
+                shape = tuple(full[p] for p in perm)[1:]
+                layer = Reshape(shape, name=self.fresh(f"{t.name}.reshape"))
+            else:
+                inv = np.argsort(t.perm)
+                r = [int(inv[p]) for p in perm]  # internal_in.transpose(r) == onnx.transpose(perm)
+                layer = Transpose([k - 1 for k in r[1:]], name=self.fresh(f"{t.name}.transpose"))
             self.transposed[key] = self.emit(layer, [t.name])
         return self.transposed[key]
 
@@ -668,6 +675,12 @@ class _Importer:
         t = self.dyn(0)
         c = np.ones((1,) * t.rank)
         layer = ConstOp("sub", c.shape, c, reverse=True, name=self.name_for("not"))
+        self.out(self.emit(layer, [t.name]), t.shape, t.perm)
+
+    def op_Reciprocal(self, attrs):  # 1 / x (tf2onnx's Rsqrt in Keras LayerNormalization)
+        t = self.dyn(0)
+        c = np.ones((1,) * t.rank)
+        layer = ConstOp("div", c.shape, c, reverse=True, name=self.name_for("reciprocal"))
         self.out(self.emit(layer, [t.name]), t.shape, t.perm)
 
     def op_Neg(self, attrs):
@@ -1153,6 +1166,8 @@ def _fold_elementwise(self: _Importer, op: str, attrs: dict, ins: list) -> np.nd
         return y if y.dtype == bool else y.astype(x.dtype)
     if op == "Neg":
         return -x
+    if op == "Reciprocal":
+        return 1.0 / x
     if op == "Not":
         return np.logical_not(x)
     if op == "Sqrt":
