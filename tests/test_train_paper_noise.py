@@ -9,7 +9,7 @@ import pytest
 
 from xbar.network import BatchNorm, Dense, Model, ReLU
 from xbar.network.noise import noise_plan, parameter_noise, perturb_model_paper
-from xbar.network.train import _Flat, _Run, noise_direction, noise_scales
+from xbar.network.train import _Flat, _Hyper, _Run, noise_direction, noise_scales
 
 
 def _net(with_bn: bool, seed: int = 0) -> Model:
@@ -37,20 +37,7 @@ def _merged_by_hand(W, b):
 
 def _captured_noise(model, sigma, steps):
     """Parameter offsets at which the ``noise`` method takes its gradients."""
-    run = _Run(
-        model,
-        None,
-        "noise",
-        sigma,
-        3,
-        steps=1,
-        lr=1e-3,
-        draws=1,
-        hessian_weight=1.0,
-        hessian_step=0.01,
-        val_draws=0,
-        act=None,
-    )
+    run = _Run(model, None, "noise", sigma, 3, _Hyper(1e-3, 1, 1.0, 0.01, 0))
     seen = []
     theta = run.flat.get()
     import xbar.network.train as T

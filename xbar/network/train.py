@@ -521,17 +521,14 @@ def train(
     Parameters
     ----------
     model_or_name : Model or str
-        A :class:`Model` (training starts from its weights, e.g. fine-tuning), an
-        architecture name (``"default"``: the default CNN, ``"wrn-D-K"``: a Wide
-        ResNet; both He-initialised from ``seed``) or a saved model's path (start
-        from its weights).
+        A :class:`Model` or a saved model's path (training starts from its weights), or
+        an architecture (``"default"`` CNN, ``"wrn-D-K"``; He-initialised from ``seed``).
     dataset : Dataset or str
         Data set or its name (see :func:`~xbar.network.load_dataset`).
     method : {"plain", "noise", "hessian"}
         See the module docstring.
     train_noise : float
-        Relative programming error sigma of paper 2's model (``s = sigma * r``, the
-        merged-range rule); > 0 for noise/hessian.
+        Relative error sigma of paper 2's model (merged-range rule); > 0 unless plain.
     epochs, batch_size : int
         Passes over the training split and mini-batch size.
     seed : int
@@ -540,22 +537,17 @@ def train(
         Adam learning rate (cosine decay to 0 over the run).
     draws : int
         Noise draws (``noise``) or Rademacher vectors (``hessian``) per step.
-    hessian_weight : float
-        Weight of the curvature penalty (1 = the expected-loss expansion).
-    hessian_step : float
-        Finite-difference step of the penalty estimator, in units of the noise scale
-        (default 0.01; patterns frozen, see the module docstring).
+    hessian_weight, hessian_step : float
+        Weight of the curvature penalty (1 = the expected-loss expansion) and its
+        finite-difference step in units of the noise (default 0.01).
     val_draws : int
         Fixed chips used to score each epoch on the validation split.
     curvature_sigma : float, optional
-        Noise level at which the chosen model's curvature term is reported (default:
-        ``train_noise``, or 0.15 for ``plain``); use one value to compare models.
-    curvature_samples : int
-        Rademacher vectors of that report (0: no report).
+        Noise level of the chosen model's curvature report (default: ``train_noise``,
+        or 0.15 for ``plain``); ``curvature_samples``: its vectors (0: no report).
     activation_bits : int
-        Quantisation-aware training: every matmul layer's input quantised to this
-        many bits with the straight-through estimator (:mod:`xbar.network.qat`),
-        also when scoring epochs; 0 = off.
+        Quantisation-aware training of every matmul layer's input (straight-through
+        estimator, :mod:`xbar.network.qat`); 0 = off.
     progress : callable, optional
         ``progress(done_steps, total_steps)``.
 
@@ -563,91 +555,31 @@ def train(
     -------
     TrainResult
     """
-    sigma, c_sigma = _check_run(
-        method,
-        train_noise,
-        epochs,
-        batch_size,
-        lr,
-        draws,
-        hessian_weight,
-        hessian_step,
-        curvature_sigma,
-        curvature_samples,
-        seed,
+    sigma = validate_train_args(
+        method, train_noise, epochs, batch_size, lr, draws, hessian_weight, hessian_step
     )
+    c_sigma = _curvature_sigma(sigma, curvature_sigma, curvature_samples, seed)
     data = load_dataset(dataset) if not isinstance(dataset, Dataset) else dataset
     model = _resolve_model(model_or_name, seed)
     data.check_model(model)
     if data.x_val.shape[0] == 0:
         raise ModelError(f"data set {data.name!r} has no validation split")
-
-    t_start = time.perf_counter()
-    run = _Run(
-        model,
-        data,
-        method,
-        sigma,
-        seed,
-        steps=math.ceil(data.x_train.shape[0] / batch_size) * epochs,
-        lr=lr,
-        draws=draws,
-        hessian_weight=hessian_weight,
-        hessian_step=hessian_step,
-        val_draws=val_draws,
-        act=ActivationQuantizer(activation_bits) if activation_bits else None,
-    )
-    history: list[dict] = []
-    best = (-1.0, math.inf)
-    best_state, best_epoch = model.state(), 0
-    for epoch in range(1, epochs + 1):
-        rec = run.epoch(epoch, batch_size, progress)
-        history.append(rec)
-        log.info("epoch %d: %s", epoch, rec)
-        if (rec["val_noisy_accuracy"], -rec["val_loss"]) > (best[0], -best[1]):
-            best = (rec["val_noisy_accuracy"], rec["val_loss"])
-            best_state, best_epoch = model.state(), epoch
-
-    final = model.with_params(best_state)
+    act = ActivationQuantizer(activation_bits) if activation_bits else None
+    hyper = _Hyper(lr, draws, hessian_weight, hessian_step, int(val_draws))
+    run = _Run(model, data, method, sigma, seed, hyper, act)
+    final, history, best_epoch = run.fit(epochs, batch_size, progress)
     curv = None
     if curvature_samples and c_sigma > 0:
+        x, y = data.x_train[:CURVATURE_IMAGES], data.y_train[:CURVATURE_IMAGES]
         curv = curvature_term(
-            final,
-            data.x_train[:CURVATURE_IMAGES],
-            data.y_train[:CURVATURE_IMAGES],
-            c_sigma,
-            samples=int(curvature_samples),
-            step=hessian_step,
-            seed=seed,
+            final, x, y, c_sigma, samples=int(curvature_samples), step=hessian_step, seed=seed
         )
-    return TrainResult(
-        model=final,
-        history=history,
-        best_epoch=best_epoch,
-        method=method,
-        train_noise=sigma,
-        seconds=time.perf_counter() - t_start,
-        curvature=curv,
-    )
+    seconds = time.perf_counter() - run.t_start
+    return TrainResult(final, history, best_epoch, method, sigma, seconds, curv)
 
 
-def _check_run(
-    method,
-    train_noise,
-    epochs,
-    batch_size,
-    lr,
-    draws,
-    hessian_weight,
-    hessian_step,
-    curvature_sigma,
-    curvature_samples,
-    seed,
-) -> tuple[float, float]:
-    """Validate :func:`train`'s arguments; returns the training and curvature sigmas."""
-    sigma = validate_train_args(
-        method, train_noise, epochs, batch_size, lr, draws, hessian_weight, hessian_step
-    )
+def _curvature_sigma(sigma, curvature_sigma, curvature_samples, seed) -> float:
+    """Check the curvature-report and seed arguments of :func:`train`; its sigma."""
     if curvature_sigma is None:
         curvature_sigma = sigma if sigma > 0 else DEFAULT_CURVATURE_SIGMA
     c_sigma = check_sigma(curvature_sigma, "curvature_sigma")
@@ -661,26 +593,52 @@ def _check_run(
         )
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise ConfigError(f"seed must be an integer >= 0, got {seed!r}")
-    return sigma, c_sigma
+    return c_sigma
+
+
+@dataclass(frozen=True)
+class _Hyper:
+    lr: float
+    draws: int
+    hessian_weight: float
+    hessian_step: float
+    val_draws: int
 
 
 class _Run:
     """One training run's state: the optimiser, the random streams and the steps."""
 
-    def __init__(self, model, data, method, sigma, seed, *, steps, lr, draws, **opts):
+    def __init__(self, model, data, method, sigma, seed, hyper: _Hyper, act=None):
+        self.t_start = time.perf_counter()
         self.model, self.data, self.method, self.sigma = model, data, method, sigma
-        self.lr, self.draws, self.total, self.done = lr, draws, steps, 0
-        self.hessian_weight = opts["hessian_weight"]
-        self.hessian_step = opts["hessian_step"]
-        self.act = opts["act"]
-        self.hook = self.act.eval_hook if self.act else None
+        self.lr, self.draws = hyper.lr, hyper.draws
+        self.hessian_weight, self.hessian_step = hyper.hessian_weight, hyper.hessian_step
+        self.act = act
+        self.hook = act.eval_hook if act else None
         s_shuffle, s_noise, s_val = np.random.SeedSequence(seed).spawn(3)
         self.rng_shuffle = np.random.default_rng(s_shuffle)
         self.rng_noise = np.random.default_rng(s_noise)
-        self.val_seeds = s_val.spawn(int(opts["val_draws"]))
+        self.val_seeds = s_val.spawn(hyper.val_draws)
         self.flat = _Flat(model)
         self.theta = self.flat.get()
-        self.opt = _Adam(self.theta.size, lr)
+        self.opt = _Adam(self.theta.size, hyper.lr)
+        self.total = self.done = 0
+
+    def fit(self, epochs: int, batch_size: int, progress) -> tuple[Model, list[dict], int]:
+        """Train ``epochs`` passes; the checkpoint with the best validation accuracy under
+        the training noise (ties: lower clean validation loss), the history, its epoch."""
+        self.total = math.ceil(self.data.x_train.shape[0] / batch_size) * epochs
+        history: list[dict] = []
+        best = (-1.0, math.inf)
+        best_state, best_epoch = self.model.state(), 0
+        for epoch in range(1, epochs + 1):
+            rec = self.epoch(epoch, batch_size, progress)
+            history.append(rec)
+            log.info("epoch %d: %s", epoch, rec)
+            if (rec["val_noisy_accuracy"], -rec["val_loss"]) > (best[0], -best[1]):
+                best = (rec["val_noisy_accuracy"], rec["val_loss"])
+                best_state, best_epoch = self.model.state(), epoch
+        return self.model.with_params(best_state), history, best_epoch
 
     def epoch(self, epoch: int, batch_size: int, progress) -> dict:
         """Train one pass over the training split, then score it (one history entry)."""
