@@ -648,8 +648,10 @@ def program_tile(
     config: AnalogConfig,
     rng: np.random.Generator,
     cache: TransferCache,
+    energy: bool = False,
 ) -> Tile:
-    """Program one tile of one chip: target conductances, then every error, then W_eff.
+    """Program one tile of one chip: target conductances, then every error, then W_eff
+    (with ``energy``, computed together with the tile's power forms where that applies).
 
     Every physically present cell is programmed and gets its errors: the idle cell
     of a differential pair, pairs of weights held by another scale group, the
@@ -680,7 +682,7 @@ def program_tile(
     G = program_cells(G, config, rng)
     G = apply_stuck(G, config, rng)
     G = apply_drift(G, config)
-    W_eff = cache.transfer_matrix(G, config)
+    W_eff = cache.transfer_matrix(G, config, forms=energy)
     if G.shape == (rows, cols):
         return Tile(spec, G, W_eff)
     return Tile(
@@ -725,7 +727,7 @@ def program_chip(
         errors = draw_weight_range(m, noise[0][plan.name], b, config, rng) if wr else None
         h0, m0 = cache.hits, cache.misses
         tiles = [
-            program_tile(spec, m.planes[spec.plane], errors, config, rng, cache)
+            program_tile(spec, m.planes[spec.plane], errors, config, rng, cache, energy)
             for spec in plan.specs
         ]
         for _ in tiles if progress is not None else ():
