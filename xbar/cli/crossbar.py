@@ -33,6 +33,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--r-sense", type=float, default=0.0, help="sense resistance [ohm]")
     p.add_argument("--device", choices=["linear", "sinh"], default="linear", help="cell model")
     p.add_argument("--k", type=float, default=3.0, help="sinh nonlinearity k [1/V] (default 3)")
+    p.add_argument(
+        "--iv",
+        metavar="FILE.csv",
+        default=None,
+        help="cell model from a measured I-V table (two columns: voltage [V], current [A]; "
+        "replaces --device).  Beyond the table the curve continues linearly with its end "
+        "slope (like ngspice's pwl() in a B source) and a note names the cells and voltages",
+    )
     p.add_argument("--g-min", type=float, default=1e-6, help="smallest conductance [S]")
     p.add_argument("--g-max", type=float, default=1e-4, help="largest conductance [S]")
     p.add_argument("--v-max", type=float, default=0.3, help="inputs uniform in [0, v-max] [V]")
@@ -58,8 +66,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def _load_g(path: str) -> np.ndarray:
     """Conductances [S] from an .npz (array 'G' or the first array), validated."""
+    import numpy as np
+
     from ..checks import real_array
-    from ..errors import ConfigError, ShapeError
+    from ..errors import ConfigError, ShapeError, ValueRangeError
     from ..network.data import read_npz  # no pickle; names the file and what is wrong
 
     arrays = read_npz(path, "conductance file")
@@ -74,7 +84,58 @@ def _load_g(path: str) -> np.ndarray:
             f"{path}: array {name!r} has shape {G.shape}; conductances must be a "
             "2-D array (rows, columns) with at least one cell"
         )
+    bad = ~(np.isfinite(G) & (G >= 0))
+    if bad.any():
+        where = tuple(int(k) for k in np.argwhere(bad)[0])
+        raise ValueRangeError(
+            f"{path}: G at index {where} is {G[where]:g} ({int(bad.sum())} bad cell(s) in "
+            f"array {name!r}); conductances must be finite and >= 0 S"
+        )
     return G
+
+
+def _check_flags(args: argparse.Namespace) -> None:
+    """Refuse flag values that have no meaning (before any work)."""
+    import math
+
+    from ..errors import ConfigError
+
+    if args.inputs < 1:
+        raise ConfigError(f"--inputs must be >= 1, got {args.inputs}")
+    if args.seed < 0:
+        raise ConfigError(f"--seed must be >= 0, got {args.seed}")
+    for flag in ("v_max", "g_min", "g_max", "k", "tol"):
+        value = getattr(args, flag)
+        if not math.isfinite(value):
+            raise ConfigError(f"--{flag.replace('_', '-')} must be a finite number, got {value}")
+
+
+def _device(args: argparse.Namespace):
+    """The cell model of ``--iv`` (a measured table) or ``--device``."""
+    from ..crossbar import Linear, Sinh, Tabulated
+
+    if args.iv:
+        args.device = f"table {args.iv}"
+        return Tabulated.from_csv(args.iv)
+    return Linear() if args.device == "linear" else Sinh(args.k)
+
+
+def _extrapolated(sol) -> list[dict]:
+    """The I-V table extrapolations of a solve, noted on stderr and returned for JSON."""
+    import sys
+
+    for x in sol.extrapolated:
+        print(f"note: {x}", file=sys.stderr)
+    return [
+        {
+            "element": x.element,
+            "table_volts": list(x.table_range),
+            "volts": list(x.voltage_range),
+            "count": x.count,
+            "furthest_cell": [int(c) for c in x.cells[0]],
+        }
+        for x in sol.extrapolated
+    ]
 
 
 # measured peak memory of this command (linear cells, node arrays kept): about 270 bytes
@@ -129,54 +190,100 @@ def _power_report(p: Any) -> dict:
     return out
 
 
-def run(args: argparse.Namespace) -> int:
-    import json
+def _conductances(args: argparse.Namespace, rng) -> np.ndarray:
+    """The array's conductances: read from ``--conductances`` or drawn uniformly."""
+    from ..errors import ConfigError
+
+    if args.conductances:
+        G = _load_g(args.conductances)
+        _check_memory(G.shape[0], G.shape[1], args.inputs)
+        return G
+    if args.rows < 1 or args.cols < 1:
+        raise ConfigError("--rows and --cols must be >= 1")
+    if not 0 <= args.g_min <= args.g_max:
+        raise ConfigError("need 0 <= --g-min <= --g-max")
+    _check_memory(args.rows, args.cols, args.inputs)
+    return rng.uniform(args.g_min, args.g_max, (args.rows, args.cols))
+
+
+def _timed_solve(xb, V: np.ndarray, tol: float | None):
+    """``(solution, setup seconds, solve seconds)``, the compiled kernels loaded first."""
     import time
 
     import numpy as np
 
-    from ..crossbar import Crossbar, Linear, Sinh
-    from ..errors import ConfigError
+    from ..crossbar import Crossbar
 
-    if args.inputs < 1:
-        raise ConfigError(f"--inputs must be >= 1, got {args.inputs}")
+    warm = Crossbar(np.full((2, 2), 1e-4), 1.0, 1.0, device=xb.device)
+    warm.solve(np.zeros((min(V.shape[0], 2), 2)))  # numba cache, outside the timing
+    t0 = time.perf_counter()
+    xb.setup()
+    t_build = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    sol = xb.solve(V, return_nodes=True, tol=tol)
+    return sol, t_build, time.perf_counter() - t0
+
+
+def _print_report(report: dict, device: str) -> None:
+    """The report in words (``--json`` prints the dictionary instead)."""
+    n = report["inputs"]
+    t_solve = report["solve_seconds"]
+    print(
+        f"crossbar {report['rows']}x{report['cols']}, {device} cells, "
+        f"r_row {report['r_row']:g} ohm, r_col {report['r_col']:g} ohm, {n} input(s)"
+    )
+    print(
+        f"  solve time        {t_solve:.4f} s ({t_solve / n:.4g} s per input), "
+        f"{report['iterations_max']} iterations, residual {report['residual_max']:.2g}"
+    )
+    print(f"  max IR drop       {report['max_ir_drop_volts']:.4g} V")
+    print(
+        f"  output error      max {report['max_output_error_vs_ideal']:.4g}, "
+        f"mean {report['mean_output_error_vs_ideal']:.4g} (fraction of the largest ideal "
+        "output of the same input, as in the plot)"
+    )
+    pw = report["power_watts"]
+    total = pw["supplied"]
+    split = "  ".join(
+        f"{k} {pw[k]:.4g}" + (f" ({100 * pw[k] / total:.2f} %)" if total else "")
+        for k in _POWER_PARTS
+        if pw[k] or k in ("cells", "row_wires", "col_wires")
+    )
+    print(
+        f"  power (mean/input) supplied {total:.4g} W = {split}"
+        f"  [W; balance {pw['balance_error']:.1e}]"
+    )
+    if "plot" in report:
+        print(f"  plot              {report['plot']}")
+
+
+def run(args: argparse.Namespace) -> int:
+    """``xbar crossbar``: solve a random (or given) array and report time, IR drop,
+    output error and power."""
+    import json
+
+    import numpy as np
+
+    from ..crossbar import Crossbar
+    from ..plot import output_error
+
+    _check_flags(args)
     if args.plot:
         from ..plot import check_path
 
         check_path(args.plot)  # before the solve, not after it
     rng = np.random.default_rng(args.seed)
-    if args.conductances:
-        G = _load_g(args.conductances)
-        _check_memory(G.shape[0], G.shape[1], args.inputs)
-    else:
-        if args.rows < 1 or args.cols < 1:
-            raise ConfigError("--rows and --cols must be >= 1")
-        if not 0 <= args.g_min <= args.g_max:
-            raise ConfigError("need 0 <= --g-min <= --g-max")
-        _check_memory(args.rows, args.cols, args.inputs)
-        G = rng.uniform(args.g_min, args.g_max, (args.rows, args.cols))
+    G = _conductances(args, rng)
     r_row = args.r_wire if args.r_row is None else args.r_row
     r_col = args.r_wire if args.r_col is None else args.r_col
-    device = Linear() if args.device == "linear" else Sinh(args.k)
-    xb = Crossbar(G, r_row, r_col, args.r_driver, args.r_sense, device)
-    M, N = xb.M, xb.N
-    V = rng.uniform(0.0, args.v_max, (args.inputs, M))
-    # load the compiled kernels (numba cache) before timing
-    warm = Crossbar(np.full((2, 2), 1e-4), 1.0, 1.0, device=device)
-    warm.solve(np.zeros((min(args.inputs, 2), 2)))
-    t0 = time.perf_counter()
-    xb.setup()
-    t_build = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    sol = xb.solve(V, return_nodes=True, tol=args.tol)
-    t_solve = time.perf_counter() - t0
-    from ..plot import output_error
-
+    xb = Crossbar(G, r_row, r_col, args.r_driver, args.r_sense, _device(args))
+    V = rng.uniform(0.0, args.v_max, (args.inputs, xb.M))
+    sol, t_build, t_solve = _timed_solve(xb, V, args.tol)
     err = np.abs(output_error(sol.output, V @ G))  # the plot's normalisation too
     drop = V[:, :, None] - (sol.row_voltages - sol.col_voltages)
     report = {
-        "rows": M,
-        "cols": N,
+        "rows": xb.M,
+        "cols": xb.N,
         "device": args.device,
         "inputs": int(args.inputs),
         "r_row": float(r_row),
@@ -190,6 +297,7 @@ def run(args: argparse.Namespace) -> int:
         "max_output_error_vs_ideal": float(err.max()),
         "mean_output_error_vs_ideal": float(err.mean()),
         "power_watts": _power_report(sol.power),
+        "extrapolated": _extrapolated(sol),
     }
     if args.plot:
         from ..plot import overview
@@ -199,31 +307,5 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        print(
-            f"crossbar {M}x{N}, {args.device} cells, r_row {r_row:g} ohm, r_col {r_col:g} ohm, "
-            f"{args.inputs} input(s)"
-        )
-        print(
-            f"  solve time        {t_solve:.4f} s ({t_solve / args.inputs:.4g} s per input), "
-            f"{report['iterations_max']} iterations, residual {report['residual_max']:.2g}"
-        )
-        print(f"  max IR drop       {report['max_ir_drop_volts']:.4g} V")
-        print(
-            f"  output error      max {report['max_output_error_vs_ideal']:.4g}, "
-            f"mean {report['mean_output_error_vs_ideal']:.4g} (fraction of the largest ideal "
-            "output of the same input, as in the plot)"
-        )
-        pw = report["power_watts"]
-        total = pw["supplied"]
-        split = "  ".join(
-            f"{k} {pw[k]:.4g}" + (f" ({100 * pw[k] / total:.2f} %)" if total else "")
-            for k in _POWER_PARTS
-            if pw[k] or k in ("cells", "row_wires", "col_wires")
-        )
-        print(
-            f"  power (mean/input) supplied {total:.4g} W = {split}"
-            f"  [W; balance {pw['balance_error']:.1e}]"
-        )
-        if args.plot:
-            print(f"  plot              {args.plot}")
+        _print_report(report, args.device)
     return 0

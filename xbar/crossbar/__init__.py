@@ -13,7 +13,7 @@ array([[3.e-05, 3.e-05]])
 from .access import MosfetAccess
 from .array import Crossbar, CrossbarSolution, LinearizedCrossbar
 from .circuit import CrossbarCircuit, to_circuit
-from .devices import Device, Exponential, Linear, PowerLaw, Sinh, Tabulated
+from .devices import Device, Exponential, Linear, PowerLaw, Sinh, TableExtrapolation, Tabulated
 from .netlist import to_netlist
 from .system import CrossbarSystem
 
@@ -29,6 +29,7 @@ __all__ = [
     "Exponential",
     "PowerLaw",
     "Tabulated",
+    "TableExtrapolation",
     "to_netlist",
     "to_circuit",
     "CrossbarCircuit",

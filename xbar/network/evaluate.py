@@ -894,6 +894,10 @@ def evaluate(
     """
     if not isinstance(config, AnalogConfig):
         raise ConfigError(f"config must be an AnalogConfig, got {type(config).__name__}")
+    if batch_size is not None:
+        from ..checks import positive_int
+
+        batch_size = positive_int("batch_size", batch_size)
     from ..threads import limit as thread_limit
 
     with thread_limit(config.threads):
