@@ -682,14 +682,19 @@ def program_tile(
     G = program_cells(G, config, rng)
     G = apply_stuck(G, config, rng)
     G = apply_drift(G, config)
-    W_eff = cache.transfer_matrix(G, config, forms=energy)
+    forms = None
+    if energy:
+        W_eff, forms = cache.transfer_with_forms(G, config)
+    else:
+        W_eff = cache.transfer_matrix(G, config)
     if G.shape == (rows, cols):
-        return Tile(spec, G, W_eff)
+        return Tile(spec, G, W_eff, forms=forms)
     return Tile(
         spec,
         np.ascontiguousarray(G[:rows, :cols]),
         np.ascontiguousarray(W_eff[:rows, :cols]),
         G_full=G,
+        forms=forms,
     )
 
 
@@ -972,7 +977,10 @@ def _evaluate(
         noise = noise_plan(model, config.weight_range_rule)
     design_ranges = None
     if config.calibration == "design" and x_cal is not None:  # fixed on the error-free design
-        design = program_chip(plans, folded, config.as_design(), 0, cache)
+        # chips without device errors hold the design's conductances: with energy on, its
+        # tiles' transfer matrices are computed with their power forms (one elimination)
+        same = config.as_design() == config.replace(repeats=1, read_noise_sigma=0.0)
+        design = program_chip(plans, folded, config.as_design(), 0, cache, energy=energy and same)
         if callable(getattr(progress, "stage", None)):
             progress.stage(f"design: calibrate ({x_cal.shape[0]} images)")
         design.calibrate(folded, x_cal, bs)

@@ -13,15 +13,13 @@
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import CircuitError, InputTypeError, XbarError
 from .circuit import Circuit, DCSweep, Op, Options, spice_name  # noqa: F401 (re-export)
-
-log = logging.getLogger(__name__)
 
 __all__ = ["solve_dc", "OperatingPoint", "SweepResult"]
 
@@ -177,7 +175,11 @@ class SweepResult(_Named):
 
 
 def solve_dc(
-    circuit: Circuit, options: Options | None = None, *, analysis=None, progress=None
+    circuit: Circuit,
+    options: Options | None = None,
+    *,
+    analysis: Op | DCSweep | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> OperatingPoint | SweepResult:
     """Solve a circuit's DC analysis (``.op`` or ``.dc``).
 
@@ -204,6 +206,7 @@ def solve_dc(
     ConvergenceError
         Newton and its fallbacks failed (names the worst unknown).
     """
+    from .mosfet import expand_mosfets
     from .newton import DCSystem
     from .topology import check_topology
 
@@ -223,6 +226,7 @@ def solve_dc(
     _check_options(opts)
     if analysis is None:
         analysis = circuit.analyses[0] if circuit.analyses else Op()
+    circuit = expand_mosfets(circuit, opts)  # MOSFETs as the engine's devices
     check_topology(circuit)
     system = DCSystem(circuit, opts)
     lay = system.layout
