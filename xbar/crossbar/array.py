@@ -645,8 +645,6 @@ class Crossbar:
         """Write the identical circuit as a SPICE netlist; see :func:`xbar.crossbar.to_netlist`."""
         from .netlist import to_netlist
 
-        if self.topology == "input_switched":
-            return input_switched.to_netlist(self, path, V, **kw)
         return to_netlist(self, path, V, **kw)
 
     # --------------------------------------------------------------- input-switched arrays
