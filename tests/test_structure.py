@@ -303,3 +303,13 @@ def test_public_api_is_annotated():
     assert len(public_callables()) > 200  # the scan sees the API
     missing = missing_annotations()
     assert not missing, "not annotated:\n" + "\n".join(missing)
+
+
+def test_functions_fit_on_a_screen():
+    """Every function and method in ``xbar/`` is at most 80 lines long, counted from its
+    ``def`` line to its last line with its docstring left out (see
+    :func:`function_lengths`)."""
+    long = [
+        f"{where}: {n} lines" for n, where in sorted(function_lengths(), reverse=True) if n > 80
+    ]
+    assert not long, "functions over 80 lines:\n" + "\n".join(long)
