@@ -7,6 +7,7 @@ import json
 import pytest
 
 from xbar.cli import main
+from xbar.validation import catalog
 from xbar.validation import framework as fw
 
 
@@ -72,7 +73,7 @@ def failing_case():
     case = fw.Case(
         "zz_always_fails", "analytic", "demo", "none", 1e-12, "demo", lambda: fw.CaseResult(1.0)
     )
-    fw.all_cases()  # make sure the real cases are registered first
+    catalog.all_cases()  # make sure the real cases are registered first
     fw.add_case(case)
     yield case
     del fw._REGISTRY[case.name]

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
+from xbar.validation import catalog, report
 from xbar.validation import framework as fw
-from xbar.validation import report
 
 
 def _case(func, tol=1e-9, name="demo", kind="analytic"):
@@ -94,7 +94,7 @@ def test_report_writes_markdown_and_figures(tmp_path):
 
 
 def test_registry_has_the_issue_cases():
-    names = {c.name for c in fw.all_cases()}
+    names = {c.name for c in catalog.all_cases()}
     assert len(names) >= 15
     for needed in (
         "ideal_zero_wire_resistance",
@@ -108,16 +108,16 @@ def test_registry_has_the_issue_cases():
         "reciprocity_transposed_array",
     ):
         assert needed in names
-    kinds = {c.kind for c in fw.all_cases()}
+    kinds = {c.kind for c in catalog.all_cases()}
     assert kinds == {"analytic", "ngspice"}
-    assert all(c.tolerance > 0 and c.why for c in fw.all_cases())
-    assert not math.isnan(sum(c.tolerance for c in fw.all_cases()))
+    assert all(c.tolerance > 0 and c.why for c in catalog.all_cases())
+    assert not math.isnan(sum(c.tolerance for c in catalog.all_cases()))
 
 
 def test_select_cases_pattern_and_quick():
-    assert [c.name for c in fw.select_cases("passivity")] == ["passivity"]
-    assert all(c.quick for c in fw.select_cases(quick=True))
-    assert fw.select_cases("no_such_case_xyz") == []
+    assert [c.name for c in catalog.select_cases("passivity")] == ["passivity"]
+    assert all(c.quick for c in catalog.select_cases(quick=True))
+    assert catalog.select_cases("no_such_case_xyz") == []
 
 
 def test_cli_unknown_case_is_an_error(capsys):

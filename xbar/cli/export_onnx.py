@@ -41,7 +41,7 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     from ..errors import ConfigError
-    from ..network.model import load_model
+    from ..network.model_io import load_model
     from ..network.onnx_export import save_onnx
 
     if not 13 <= args.opset <= 21:

@@ -164,7 +164,7 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     from ..errors import ConfigError
     from ..network.evaluate import evaluate
-    from ..network.model import load_model
+    from ..network.model_io import load_model
     from ._progress import ProgressBar
     from ._threads import apply_threads
 

@@ -147,7 +147,7 @@ def run(args) -> int:
         raise ConfigError(f"--activation-bits {args.activation_bits}: must be 0 (off) or 2 to 32")
     stem = _check_out(args.out)
     from ..network import load_dataset
-    from ..network.model import save_model
+    from ..network.model_io import save_model
 
     data = load_dataset(args.dataset)
     bar = ProgressBar(f"train {args.method}")

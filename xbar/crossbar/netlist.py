@@ -95,6 +95,57 @@ def format_circuit(circuit: Circuit) -> str:
     return "\n".join(lines) + "\n"
 
 
+def access_netlist(xb, V: np.ndarray | None = None, *, title: str | None = None) -> str:
+    """The array's netlist with an access MOSFET ending every cell's chain.
+
+    The chain of :func:`xbar.crossbar.circuit.to_circuit` ends at the column node
+    ``c<i>_<j>``; here it ends at ``y<i>_<j>``, the drain of ``Macc<i>_<j>`` (gate
+    ``g<i>`` driven by ``Vgate<i>``, source ``c<i>_<j>``, bulk ground).
+    """
+    c = to_circuit(xb, V, title=title).circuit
+    index = {n: k for k, n in enumerate(c.node_names)}
+    cells = [(i, j) for i in range(xb.M) for j in range(xb.N) if xb.G[i, j] > 0]
+    drain = {}
+    for i, j in cells:  # a new node between each chain and its column node
+        drain[index[f"c{i}_{j}"], f"{i}_{j}"] = len(c.node_names)
+        c.node_names.append(f"y{i}_{j}")
+
+    def moved(name: str, node: int) -> int:
+        tag = (
+            name[5:]
+            if name.startswith(("rcell", "dcell", "bcell"))
+            else (name[4:] if name.startswith("racc") else None)
+        )
+        if tag is None:
+            return node
+        cell = tag if name.startswith("racc") else tag.rsplit("_", 1)[0]
+        return drain.get((node, cell), node)
+
+    for table in (c.resistors, c.diodes):
+        for k, name in enumerate(table.name):
+            table.npos[k] = moved(name, int(table.npos[k]))
+            table.nneg[k] = moved(name, int(table.nneg[k]))
+    for src in c.bsources:
+        old = {n: c.node_names[n] for n in (src.npos, src.nneg)}
+        src.npos, src.nneg = moved(src.name, src.npos), moved(src.name, src.nneg)
+        src.controls = [(moved(src.name, a), moved(src.name, b)) for a, b in src.controls]
+        text = src.expr.text  # V(a,b) in the text names the nodes: follow the move
+        for n, name in old.items():
+            new = c.node_names[moved(src.name, n)]
+            if new != name:
+                text = text.replace(f",{name})", f",{new})").replace(f"V({name},", f"V({new},")
+        src.expr = src.expr.with_controls(text, src.expr.controls)
+    lines = format_circuit(c).splitlines()
+    extra = [f"Vgate{i} g{i} 0 DC {float(xb.v_gate[i])!r}" for i in range(xb.M)]
+    extra += [
+        xb.access.instance(f"acc{i}_{j}", f"y{i}_{j}", f"g{i}", f"c{i}_{j}", "nacc")
+        for i, j in cells
+    ]
+    extra.append(xb.access.model_card("nacc"))
+    at = next(k for k, line in enumerate(lines) if line.startswith(".options"))
+    return "\n".join(lines[:at] + extra + lines[at:]) + "\n"
+
+
 def _options_card(opt: Options) -> str:
     return (
         f".options reltol={opt.reltol:g} abstol={opt.abstol:g} vntol={opt.vntol:g} "
@@ -141,8 +192,6 @@ def to_netlist(
     if V is not None and V.shape != (xb.M,):
         raise ShapeError(f"to_netlist: V has shape {V.shape}; expected ({xb.M},)")
     if getattr(xb, "access", None) is not None:  # 1T1R with MOSFETs (xbar.crossbar.access)
-        from .access import access_netlist
-
         text = access_netlist(xb, V, title=title)
     else:
         text = format_circuit(to_circuit(xb, V, title=title).circuit)

@@ -31,7 +31,8 @@ from .layers import (
     softmax,
 )
 from .mapping import map_weights
-from .model import Model, Node, load_model, save_model
+from .model import Model, Node
+from .model_io import load_model, save_model
 from .noise import draw_weight_noise, perturb_model, weight_range_sigma
 from .onnx_export import save_onnx, to_onnx
 from .onnx_import import load_onnx

@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, ModelError
+from .arrays import Dataset, read_npz
 
 __all__ = ["DataOptions", "load_from_disk", "FORMATS"]
 
@@ -382,8 +383,6 @@ def _resize(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def _npz(path: Path, opts: DataOptions):
-    from .data import read_npz
-
     arr = read_npz(path, "data set file")
     if "x" not in arr and "x_test" not in arr:
         raise ModelError(
@@ -447,8 +446,6 @@ def load_from_disk(spec: str, options: DataOptions | None = None):
 
     Returns a :class:`~xbar.network.Dataset`; see the module docstring for the formats.
     """
-    from .data import Dataset
-
     opts = options or DataOptions()
     kind, sep, rest = str(spec).partition(":")
     if sep and kind.lower() in FORMATS:

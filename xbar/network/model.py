@@ -1,4 +1,4 @@
-"""A model: a directed acyclic graph of layers (a plain list is a chain), plus save and load.
+"""A model: a directed acyclic graph of layers (a plain list is a chain) and its file format.
 
 A model is a list of nodes in topological order.  Each node applies one layer to
 named tensors: the model input is called ``"input"`` and every node's output is
@@ -10,19 +10,17 @@ last node's output is the model output (logits).
 
 A saved model is two files side by side: ``NAME.json`` (architecture: layer types,
 names, hyper-parameters and, for graphs, each node's inputs) and ``NAME.npz``
-(arrays, keyed ``"<layer>/<param>"``).  Images are NHWC throughout (see
-:mod:`xbar.network.layers`).
+(arrays, keyed ``"<layer>/<param>"``); :func:`model_from_config` builds a model from
+them, and :mod:`xbar.network.model_io` reads and writes the files.  Images are NHWC
+throughout (see :mod:`xbar.network.layers`).
 """
 
 from __future__ import annotations
 
 import copy as _copy
-import json
 import math
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -651,81 +649,3 @@ def model_from_config(
                 raise ModelError(f"{where}: array {key!r} must hold finite numbers")
         model = model.with_params(arrays)
     return model
-
-
-def _paths(path: str | Path) -> tuple[Path, Path]:
-    p = Path(path)
-    stem = p.with_suffix("") if p.suffix in (".npz", ".json") else p
-    return stem.with_name(stem.name + ".json"), stem.with_name(stem.name + ".npz")
-
-
-def save_model(model: Model, path: str | Path) -> tuple[Path, Path]:
-    """Write ``model`` as ``<path>.json`` + ``<path>.npz`` (a ``.npz``/``.json`` suffix is
-    dropped first); returns both paths."""
-    if not (callable(getattr(model, "config", None)) and callable(getattr(model, "state", None))):
-        raise ModelError(f"save_model needs an xbar.network.Model, got {type(model).__name__}")
-    jpath, npath = _paths(path)
-    try:
-        jpath.parent.mkdir(parents=True, exist_ok=True)
-        jpath.write_text(json.dumps(model.config(), indent=1) + "\n")
-        with open(npath, "wb") as fh:
-            np.savez(fh, **model.state())
-    except OSError as exc:
-        raise ModelError(f"cannot write model to {jpath.parent}: {exc.strerror}") from None
-    return jpath, npath
-
-
-_WRN = re.compile(r"^wrn-(\d+)-(\d+)$")
-
-
-def load_model(name_or_path: str | Path) -> Model:
-    """Load a shipped model, a zoo model or a saved model.
-
-    Parameters
-    ----------
-    name_or_path : str or Path
-        ``"default"``, ``"default_noise"``, ``"default_hessian"`` (shipped, trained on
-        the digits), ``"wrn-D-K"`` (a randomly initialised pre-activation Wide ResNet
-        for 32x32x3 inputs, seed 0), a path to a ``.json``/``.npz`` pair written by
-        :func:`save_model` (either file, or the common stem), or an ``.onnx`` file
-        (:func:`~xbar.network.load_onnx`; needs the ``onnx`` package).
-
-    Examples
-    --------
-    >>> from xbar.network import load_model
-    >>> load_model("default").input_shape
-    (8, 8, 1)
-    """
-    name = str(name_or_path)
-    if name.lower().endswith(".onnx"):
-        from .onnx_import import load_onnx
-
-        return load_onnx(name)
-    m = _WRN.match(name)
-    if m:
-        from .zoo import wrn
-
-        return wrn(depth=int(m.group(1)), width=int(m.group(2)))
-    from .zoo import shipped_model_path
-
-    shipped = shipped_model_path(name)
-    jpath, npath = _paths(shipped if shipped is not None else name)
-    if not jpath.exists() or not npath.exists():
-        from .zoo import available_models
-
-        raise ModelError(
-            f"no model {name!r}: expected {jpath} and {npath}",
-            hint="a shipped name ("
-            + ", ".join(available_models())
-            + ") or the path of a model saved by save_model",
-        )
-    try:
-        cfg = json.loads(jpath.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ModelError(f"{jpath}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ModelError(f"cannot read model description {str(jpath)!r}: {exc}") from None
-    from .data import read_npz
-
-    arrays = read_npz(npath, "model weights")
-    return model_from_config(cfg, arrays, source=str(jpath), arrays_source=str(npath))

@@ -73,7 +73,8 @@ import numpy as np
 from ..errors import ConfigError, ModelError
 from .data import Dataset, load_dataset
 from .layers import MaxPool2D, ReLU, cross_entropy
-from .model import Model, load_model
+from .model import Model
+from .model_io import load_model
 from .noise import check_sigma, draw_weight_noise, perturb_model, weight_range_sigma
 from .qat import ActivationQuantizer
 

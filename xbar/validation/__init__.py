@@ -15,6 +15,7 @@ True
 
 from __future__ import annotations
 
+from .catalog import all_cases, select_cases
 from .framework import (
     ERROR,
     FAILED,
@@ -25,12 +26,10 @@ from .framework import (
     CaseSkipped,
     Check,
     Outcome,
-    all_cases,
     fit_order,
     rel_error,
     run_case,
     run_cases,
-    select_cases,
 )
 
 __all__ = [

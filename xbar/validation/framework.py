@@ -3,14 +3,13 @@
 A :class:`Case` is a named check of one solver against one independent
 reference, with the tolerance it must meet and the reason for that
 tolerance.  Its function returns a :class:`CaseResult`; the runner adds the
-verdict.  Cases register themselves with :func:`case` when their module is
-imported; :func:`all_cases` imports every case module and returns them in
-registration order.
+verdict.  Cases register themselves here with :func:`case` or :func:`add_case`
+when their module is imported; :mod:`xbar.validation.catalog` imports every case
+module and lists them (:func:`registered_cases` returns them in registration order).
 """
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import math
 import time
@@ -229,33 +228,9 @@ def add_case(c: Case) -> None:
     _REGISTRY[c.name] = c
 
 
-def all_cases() -> list[Case]:
-    """Every registered case, importing the case modules on first use."""
-    from . import (  # noqa: F401  (registration side effect)
-        cases_analytic,
-        cases_input_switched,
-        cases_ngspice,
-        cases_power,
-    )
-
+def registered_cases() -> list[Case]:
+    """The cases registered so far, in registration order (see :mod:`.catalog`)."""
     return list(_REGISTRY.values())
-
-
-def select_cases(pattern: str | None = None, quick: bool = False) -> list[Case]:
-    """Cases whose name matches the glob ``pattern`` (substring if no wildcard).
-
-    ``quick=True`` keeps only the cases of the quick set.
-    """
-    chosen = []
-    for c in all_cases():
-        if quick and not c.quick:
-            continue
-        if pattern:
-            pat = pattern if any(ch in pattern for ch in "*?[") else f"*{pattern}*"
-            if not fnmatch.fnmatchcase(c.name, pat):
-                continue
-        chosen.append(c)
-    return chosen
 
 
 def run_case(c: Case) -> Outcome:

@@ -74,7 +74,7 @@ def _resolve_model(model: Any, stand_in: bool) -> tuple[Any, Any]:
     if isinstance(model, str | os.PathLike):
         if stand_in:  # a stand-in evaluator gets the model exactly as given
             return model, str(model)
-        from .. import load_model
+        from ..model_io import load_model
 
         obj = load_model(model)
         return obj, model_digest(obj)

@@ -1,0 +1,154 @@
+"""The data set container and the pickle-free ``.npz`` reader.
+
+Shared by :mod:`xbar.network.data` (built-in data sets and :func:`load_dataset`),
+:mod:`xbar.network.datasets` (formats on disk) and model files
+(:mod:`xbar.network.model_io`); both names are also reachable from
+:mod:`xbar.network.data`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelError
+
+__all__ = ["Dataset", "read_npz"]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A classification data set with a fixed train / validation / test split.
+
+    Attributes
+    ----------
+    x_train, x_val, x_test : ndarray
+        Images, float64 in [0, 1], NHWC ``(N, H, W, C)``.
+    y_train, y_val, y_test : ndarray of int64
+        Class indices ``(N,)``.
+    name : str
+        Data set name.
+    classes : int
+        Number of classes.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    name: str
+    classes: int
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Per-sample shape (NHWC without the batch axis)."""
+        return tuple(self.x_train.shape[1:])
+
+    def check_model(self, model) -> None:
+        """Raise :class:`~xbar.errors.ModelError` if ``model`` does not fit this data set."""
+        shape = tuple(model.input_shape)
+        if shape != self.input_shape or model.classes < self.classes:
+            hint = ""
+            if len(shape) == 3:
+                hint = (
+                    f"data set 'synthetic-{shape[0]}x{shape[1]}x{shape[2]}' has random "
+                    f"{shape} images (for timing only)"
+                )
+                if len(self.input_shape) == 3 and self.input_shape[2] == shape[2]:
+                    hint = (
+                        f"resize or crop the images to {shape[0]},{shape[1]} "
+                        "(--resize H,W / --crop H,W, or size / crop in [data]); " + hint
+                    )
+            raise ModelError(
+                f"model {model.name!r} takes inputs {shape} with "
+                f"{model.classes} classes, but data set {self.name!r} has inputs "
+                f"{self.input_shape} with {self.classes} classes",
+                hint=hint,
+            )
+
+
+def read_npz(path: str | Path, what: str = "file") -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` archive, read without pickle.
+
+    Parameters
+    ----------
+    path : str or Path
+        The archive.
+    what : str
+        What the file is (``"data set file"``, ``"model weights"``), for messages.
+
+    Raises
+    ------
+    ModelError
+        Naming the file, when it does not exist, is not a NumPy ``.npz`` archive, is
+        damaged, or holds object (pickled) or non-numeric arrays.
+    """
+    import zipfile
+    import zlib
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(
+            f"{what} {str(path)!r} does not exist"
+            + (" (it is a directory)" if path.is_dir() else "")
+        )
+    bad = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError)
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(6)
+    except OSError as exc:
+        raise ModelError(f"cannot read {what} {str(path)!r}: {exc.strerror or exc}") from None
+    if magic == b"\x93NUMPY":
+        raise ModelError(
+            f"{what} {str(path)!r} is a single .npy array, not an .npz archive",
+            hint="write it with numpy.savez (named arrays)",
+        )
+    if magic[:4] not in (b"PK\x03\x04", b"PK\x05\x06"):
+        raise ModelError(
+            f"{what} {str(path)!r} is not an .npz archive (a zip file of .npy "
+            "arrays)" + (": the file is empty" if not magic else ""),
+            hint="write it with numpy.savez",
+        )
+    try:
+        z = np.load(path, allow_pickle=False)
+    except bad as exc:
+        raise ModelError(
+            f"{what} {str(path)!r} is not a valid .npz archive ({_why(exc)})",
+            hint="write it with numpy.savez (numeric arrays, no objects)",
+        ) from None
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise ModelError(
+            f"{what} {str(path)!r} is a single .npy array, not an .npz archive",
+            hint="write it with numpy.savez (named arrays)",
+        )
+    out = {}
+    with z:
+        for key in z.files:
+            try:
+                arr = z[key]
+            except bad as exc:
+                raise ModelError(
+                    f"{what} {str(path)!r}: array {key!r} cannot be read ({_why(exc)})"
+                ) from None
+            if arr.dtype.kind == "c":
+                raise ModelError(
+                    f"{what} {str(path)!r}: array {key!r} holds complex numbers; "
+                    "xbar works with real quantities only (the imaginary part "
+                    "is never dropped)"
+                )
+            if arr.dtype.kind not in "biuf":
+                raise ModelError(
+                    f"{what} {str(path)!r}: array {key!r} has dtype {arr.dtype}, expected numbers"
+                )
+            out[key] = arr
+    return out
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, ValueError) and "pickle" in str(exc):
+        return "unreadable as numeric arrays; pickled objects are never loaded"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
