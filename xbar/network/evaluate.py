@@ -789,7 +789,7 @@ def program_chip(
             for spec, target in zip(plan.specs, targets, strict=True)
         ]
         # the layer's transfer matrices in one call (small tiles share the uniform path)
-        Ws = cache.transfer_matrices(Gs, config)
+        Ws = cache.transfer_matrices(Gs, config, used=[(s.rows, s.columns) for s in plan.specs])
         tiles = [make_tile(*t) for t in zip(plan.specs, Gs, Ws, strict=True)]
         for _ in tiles if progress is not None else ():
             progress()
