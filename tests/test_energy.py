@@ -43,6 +43,36 @@ def test_linear_tile_energy_equals_exact_solves():
     assert cache.forms_misses == 1 and cache.forms_hits == 1
 
 
+@pytest.mark.parametrize("device", ["linear", "sinh"])
+def test_padded_tile_energy_is_the_whole_simulated_array(device):
+    """pad_tiles: a tile using 9 of 24 rows and 4 of 10 columns of its array is simulated
+    with every cell present (idle rows at 0 V); its energy is that circuit's, padding
+    cells, lines and ends included, not the used block's."""
+    cfg = AnalogConfig(
+        r_row=2.5, r_col=2.5, r_driver=10.0, r_sense=10.0, device=device, device_k=3.0
+    )
+    G_full = np.random.default_rng(7).uniform(cfg.g_min, cfg.g_max, (M, N))
+    cache = TransferCache()
+    W = cache.transfer_matrix(G_full, cfg)
+    spec = TileSpec(0, 0, 9, 0, 4, "offset", False)
+    tile = Tile(spec, G_full[:9, :4].copy(), W[:9, :4].copy(), G_full=G_full)
+    V = np.random.default_rng(8).uniform(0, cfg.v_read, (12, 9))
+    tally = _read(cfg, tile, cache, V)
+    Vp = np.zeros((12, M))
+    Vp[:, :9] = V
+    exact = make_crossbar(G_full, cfg).solve(Vp, tol=1e-13).power
+    used = make_crossbar(tile.G, cfg).solve(V, tol=1e-13).power
+    rel = 1e-9 if device == "linear" else 0.01  # sinh: the linearised scheme's error
+    total = sum(tally.joules[p] for p in ARRAY_PARTS)
+    assert total == pytest.approx(cfg.read_pulse * exact.supplied.sum(), rel=rel)
+    if device == "linear":
+        for part in ARRAY_PARTS:
+            ref = cfg.read_pulse * float(getattr(exact, part).sum())
+            assert tally.joules[part] == pytest.approx(ref, rel=1e-9, abs=1e-30), part
+    # the padding cells draw current: the used block alone is measurably less
+    assert total > 1.05 * cfg.read_pulse * float(used.supplied.sum())
+
+
 def test_ideal_wires_energy_is_sum_g_v_squared():
     cfg = AnalogConfig()
     tile, cache = _tile(cfg)
@@ -229,3 +259,17 @@ def test_energy_is_in_volts_on_every_input_path():
     eb = {s.name: s.energy for s in b.layer_stats}[first]
     for part in ("cells", "row_wires", "col_wires", "drivers", "sense"):
         assert ea[part] == pytest.approx(eb[part], rel=1e-9), part
+
+
+def test_transfer_matrix_computed_with_the_forms_is_the_same():
+    """TransferCache.transfer_matrix(forms=True) (energy on): W_eff from the forms'
+    elimination equals the transfer-matrix path's, and the meter then finds its forms."""
+    cfg = AnalogConfig(r_row=2.5, r_col=2.5, r_driver=10.0, r_sense=10.0)
+    G = np.random.default_rng(9).uniform(cfg.g_min, cfg.g_max, (M, N))
+    with_forms, plain = TransferCache(), TransferCache()
+    W = with_forms.transfer_matrix(G, cfg, forms=True)
+    ref = plain.transfer_matrix(G, cfg)
+    assert np.allclose(W, ref, rtol=1e-10, atol=1e-12 * np.abs(ref).max())
+    assert with_forms.misses == 1 and with_forms.forms_misses == 1
+    with_forms.power_forms(G, cfg, inputs=5)  # served by the stored forms of all rows
+    assert with_forms.forms_hits == 1 and with_forms.forms_misses == 1

@@ -208,3 +208,35 @@ def test_direct_unit_responses_equal_iterative_solves():
             assert np.max(np.abs(got - ref)) < 1e-11 * np.max(np.abs(ref))
     # collapsed (ideal) rows: not this path
     assert unit_responses(xbar.Crossbar(_G(), **TOPOLOGIES["ideal_rows"]).setup()) is None
+
+
+@pytest.mark.parametrize("name", ["default", "1t1r", "ideal_rows", "both_ends"])
+def test_forms_of_the_first_inputs_equal_exact_solves(name):
+    """power_forms(inputs=m): the other inputs held at 0 V; the direct elimination and
+    the iterative fallback (collapsed rows) both give the full circuit's power."""
+    xb = xbar.Crossbar(_G(), **TOPOLOGIES[name])
+    m = 4
+    forms = xb.power_forms(inputs=m)
+    V = _V(K=5)
+    V[:, m:] = 0.0
+    p = xb.solve(V, tol=1e-13).power
+    q = forms.power(V[:, :m])
+    assert forms.Q["supplied"].shape == (m, m)
+    for part in PARTS + ("supplied",):
+        assert np.allclose(getattr(q, part), getattr(p, part), rtol=1e-8, atol=1e-14), part
+    full = xb.power_forms()
+    assert np.allclose(full.attenuation[:m], forms.attenuation, rtol=1e-9)
+    with pytest.raises(xbar.XbarError, match="inputs"):
+        xb.power_forms(inputs=M + 1)
+
+
+@pytest.mark.parametrize("name", ["default", "1t1r", "both_ends", "right_top", "per_segment"])
+def test_forms_give_the_transfer_matrix(name):
+    """The direct elimination's sensed-end currents are the transfer matrix's rows."""
+    xb = xbar.Crossbar(_G(), **TOPOLOGIES[name])
+    forms = xb.power_forms()
+    assert forms.transfer is not None
+    W = xb.transfer_matrix()
+    assert np.allclose(forms.transfer, W, rtol=1e-10, atol=1e-12 * np.abs(W).max())
+    part = forms.first(3)
+    assert part.Q["cells"].shape == (3, 3) and np.array_equal(part.transfer, forms.transfer[:3])

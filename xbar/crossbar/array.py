@@ -526,24 +526,34 @@ class Crossbar:
         return lin
 
     # --------------------------------------------------------------- power
-    def power_forms(self) -> PowerForms:
+    def power_forms(self, inputs: int | None = None) -> PowerForms:
         """Power of any input as quadratic forms, ``P_c(V) = V^T Q_c V`` (cached).
 
-        The node voltages of the M unit inputs come from a direct block elimination
+        The node voltages of the unit inputs come from a direct block elimination
         (:func:`~xbar.crossbar.power.unit_responses`) or, where that does not apply or
         costs more, one batched solve (residual 1e-13); replacing ``G`` or a resistance
         invalidates the forms with the transfer matrix.  Linear cells and no biased
         line ends only (the power is then a quadratic form of the inputs).
 
+        Parameters
+        ----------
+        inputs : int, optional
+            Forms of the first ``inputs`` inputs only, every other input held at 0 V
+            (for example the used rows of a partly used array; its idle cells, lines
+            and ends still dissipate and are counted).  Default: all M.
+
         Returns
         -------
         PowerForms
-            ``.Q`` (M, M) [S] per part, ``.power(V)``, ``.batch_energy(V.T @ V)``;
-            see :mod:`xbar.crossbar.power`.
+            ``.Q`` (m, m) [S] per part (m = ``inputs``), ``.power(V)``,
+            ``.batch_energy(V.T @ V)``; see :mod:`xbar.crossbar.power`.
         """
         self._crossbar_only("power_forms()")
         self._line_solver_only("power_forms")
-        forms = self._cache.get("power_forms")
+        m = self._M if inputs is None else int(inputs)
+        if not 1 <= m <= self._M:
+            raise ValueRangeError(f"power_forms(inputs={inputs}): must be 1 to M={self._M}")
+        forms = self._cache.get(("power_forms", m))
         if forms is None:
             system = self.setup()
             if not self.is_linear or system.bias_values.size:
@@ -553,12 +563,12 @@ class Crossbar:
                     hint="use solve(V).power for this array",
                 )
 
-            def solve_units() -> tuple[np.ndarray, np.ndarray]:
-                sol = self.solve(np.eye(self._M), tol=1e-13)
+            def solve_units(V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                sol = self.solve(V, tol=1e-13)
                 return sol.state["xr"], sol.state["xc"]
 
-            forms = power.forms_of(system, solve_units)
-            self._cache["power_forms"] = forms
+            forms = power.forms_of(system, solve_units, m)
+            self._cache[("power_forms", m)] = forms
         return forms
 
     # --------------------------------------------------------------- export

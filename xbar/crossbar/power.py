@@ -41,6 +41,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from ..checks import real_array
+from ..errors import ValueRangeError
 from .structure import Family, end_currents
 from .system import CrossbarSystem, node_voltages, source_voltages
 
@@ -227,13 +228,39 @@ class PowerForms:
         Symmetric matrix [S] of the parts of :data:`PARTS` that can dissipate (a part
         absent here is zero: selectors of linear cells, access without ``r_access``,
         ...) and ``"supplied"`` (the symmetrised input admittance matrix).
-    attenuation : array (M, N)
+    attenuation : array (m, N)
         Voltage across cell (i, j)'s device per volt applied at input i, all other
         inputs at 0 V (1 for ideal wires).
+    transfer : array (m, N) or None
+        Output currents [A] per volt at each input: the first m rows of the transfer
+        matrix, from the same direct elimination (None where the forms came from an
+        iterative solve).
+
+    The forms cover the array's first m inputs (all M by default), the others held at
+    0 V; every cell, line and end of the array still counts.
     """
 
     Q: dict
     attenuation: np.ndarray
+    transfer: np.ndarray | None = None
+
+    @property
+    def inputs(self) -> int:
+        """Number m of inputs the forms cover."""
+        return self.attenuation.shape[0]
+
+    def first(self, m: int) -> PowerForms:
+        """The forms of the first ``m`` inputs, the others held at 0 V (views, no copy)."""
+        if m == self.inputs:
+            return self
+        if not 1 <= m <= self.inputs:
+            raise ValueRangeError(f"first({m}): these forms cover 1 to {self.inputs} inputs")
+        W = None if self.transfer is None else self.transfer[:m]
+        return PowerForms(
+            Q={k: q[:m, :m] for k, q in self.Q.items()},
+            attenuation=self.attenuation[:m],
+            transfer=W,
+        )
 
     def power(self, V) -> ArrayPower:
         """Exact power [W] of inputs ``V`` (M,) or (K, M) [V]; one (K, M) x (M, M) product
@@ -252,64 +279,119 @@ class PowerForms:
         return {name: float(np.vdot(Q, gram)) for name, Q in self.Q.items()}
 
 
-def _row_blocks(system: CrossbarSystem):
-    """Node voltages of the M unit inputs by direct block elimination, or None.
+def _row_blocks(system: CrossbarSystem, inputs: int | None = None):
+    """Node voltages of the first ``inputs`` unit inputs by direct block elimination, or None.
 
     Every row line is eliminated exactly (one tridiagonal (N, N) system per row),
     which leaves a block-tridiagonal system on the column nodes with one dense
-    (N, N) block per row; a block Thomas sweep down the rows solves it for all M unit
-    inputs at once (input ``i`` enters at block ``i``), and the row nodes follow from
-    their rows' systems.  Returns
-    ``(R, C)``, both (M, N, M): ``R[i, j, k]`` and ``C[i, j, k]`` are row and column
-    node (i, j) for a unit input k.
+    (N, N) block per row; a block Thomas sweep down the rows solves it for the m
+    unit inputs at once (input ``i`` enters at block ``i``), and the row nodes follow
+    from their rows' systems.  Returns ``(R, C)``, both (M, N, m): ``R[i, j, k]`` and
+    ``C[i, j, k]`` are row and column node (i, j) for a unit input k (m = ``inputs``,
+    default M; the other inputs are at 0 V).
     """
     rows, cols = system.rows, system.cols
     M, N = system.M, system.N
+    m = M if inputs is None else inputs
     if not (system.is_linear and rows.uncollapsed and cols.uncollapsed) or system.bias_values.size:
         return None
-    if N * N + 3 * M * N > 1000 * M or M * N * M * 8 * 6 > 2e9:
+    if N * N + 3 * M * N > 1000 * M or M * N * m * 8 * 6 > 2e9:
         return None
     line = rows.ext_sup // N
     if np.any((rows.ext_src != 1 + line) & (rows.ext_src != 0)) or np.any(cols.ext_src != 0):
         return None
     g = _g_cell(system)
+    lines = _row_lines(system, g, line)
+    if lines is None:
+        return None
+    Tinv, Tb = lines[3], lines[4]
+    K = -g[:, :, None] * Tinv * g[:, None, :]
     idx = np.arange(N)
-    T = np.zeros((M, N, N))
-    T[:, idx, idx] = rows.dfix.reshape(M, N) + g
-    off = rows.off.reshape(M, N)[:, :-1]
-    T[:, idx[:-1], idx[1:]] = -off
-    T[:, idx[1:], idx[:-1]] = -off
+    K[:, idx, idx] += cols.dfix.reshape(N, M).T + g
+    C = _column_sweep(K, cols.off.reshape(N, M).T, g[:m] * Tb[:m])
+    if C is None:
+        return None
+    R = _row_solve(lines, g[:, :, None] * C)
+    R[np.arange(m), :, np.arange(m)] += Tb[:m]
+    return R, C
+
+
+def _row_lines(system: CrossbarSystem, g: np.ndarray, line: np.ndarray):
+    """Every row line's tridiagonal nodal matrix ``T_t`` (the cells' column ends held at
+    0 V) as its diagonal (M, N) and off-diagonal (M, N - 1), its coupling to its own input
+    (M, N), its inverse (M, N, N) and the response to its input ``T_t^-1 b_t`` (M, N); None
+    when a line is singular (floating).  LAPACK ``ptsv`` per line: O(N^2) each."""
+    from scipy.linalg.lapack import dptsv
+
+    rows = system.rows
+    M, N = system.M, system.N
+    d = rows.dfix.reshape(M, N) + g
+    e = -rows.off.reshape(M, N)[:, :-1]
     b = np.zeros((M, N))  # each row's coupling to its own input source
     own = rows.ext_src == 1 + line
     np.add.at(b, (line[own], rows.ext_sup[own] % N), rows.ext_g[own])
-    Tinv = np.linalg.inv(T)
-    Tb = np.matmul(Tinv, b[:, :, None])[:, :, 0]  # row voltages per volt of own input
-    K = -g[:, :, None] * Tinv * g[:, None, :]
-    K[:, idx, idx] += cols.dfix.reshape(N, M).T + g
-    cpl = cols.off.reshape(N, M).T  # column coupling (i, j) - (i + 1, j)
-    # block Thomas down the rows, all M unit inputs at once (input t enters at block t;
-    # a banded Cholesky of the same system, LAPACK pbsv, measured 2x slower: its solves
-    # are matrix-vector per right-hand side)
+    eye = np.eye(N)
+    Tinv = np.empty((M, N, N))
+    for t in range(M):
+        _, _, Tinv[t], info = dptsv(d[t], e[t], eye)
+        if info != 0:
+            return None
+    Tb = np.matmul(Tinv, b[:, :, None])[:, :, 0]
+    return d, e, b, Tinv, Tb
+
+
+def _row_solve(lines, X: np.ndarray) -> np.ndarray:
+    """``T_t^-1 X[t]`` for every row line t, X (M, N, m): one tridiagonal solve each."""
+    from scipy.linalg.lapack import dptsv
+
+    d, e = lines[0], lines[1]
+    M, N, m = X.shape
+    XT = np.ascontiguousarray(X.transpose(0, 2, 1))  # X[t] in Fortran order: no copies
+    for t in range(M):
+        XT[t] = dptsv(d[t], e[t], XT[t].T, overwrite_b=1)[2].T
+    return XT.transpose(0, 2, 1)
+
+
+def _inv_spd(D: np.ndarray) -> np.ndarray:
+    """Inverse of a symmetric positive definite matrix by Cholesky (LAPACK potrf +
+    potri: half the flops of a general inverse); NaN when ``D`` is not positive definite."""
+    from scipy.linalg.lapack import dpotrf, dpotri
+
+    c, info = dpotrf(D)
+    if info == 0:
+        c, info = dpotri(c)
+    if info != 0:
+        return np.full(D.shape, np.nan)
+    return np.triu(c) + np.triu(c, 1).T
+
+
+def _column_sweep(K: np.ndarray, cpl: np.ndarray, h: np.ndarray) -> np.ndarray | None:
+    """Solve the column nodes' block-tridiagonal system (diagonal blocks ``K`` (M, N, N),
+    couplings ``-diag(cpl[t])`` between blocks t and t + 1) for m right-hand sides, the
+    k-th being ``h[k]`` (N,) in block k; (M, N, m), or None for a singular block.
+
+    Block Thomas down the rows (a banded Cholesky of the same system, LAPACK pbsv,
+    measured 2x slower: its solves are matrix-vector per right-hand side)."""
+    M, N = K.shape[:2]
+    m = h.shape[0]
     Dinv = np.empty((M, N, N))
-    Y = np.zeros((M, N, M))
-    Y[np.arange(M), :, np.arange(M)] = g * Tb
+    Y = np.zeros((M, N, m))
+    Y[np.arange(m), :, np.arange(m)] = h
     for t in range(M):
         D = K[t]
         if t:
             c = cpl[t - 1]
             D = D - c[:, None] * Dinv[t - 1] * c[None, :]
-            Y[t, :, :t] += c[:, None] * (Dinv[t - 1] @ Y[t - 1, :, :t])
-        try:
-            Dinv[t] = np.linalg.inv(D)
-        except np.linalg.LinAlgError:
+            k = min(t, m)
+            Y[t, :, :k] += c[:, None] * (Dinv[t - 1] @ Y[t - 1, :, :k])
+        Dinv[t] = _inv_spd(D)  # SPD (a Schur complement of the SPD nodal matrix)
+        if not np.isfinite(Dinv[t, 0, 0]):
             return None
-    C = np.empty((M, N, M))
+    C = np.empty((M, N, m))
     C[M - 1] = Dinv[M - 1] @ Y[M - 1]
     for t in range(M - 2, -1, -1):
         C[t] = Dinv[t] @ (Y[t] + cpl[t][:, None] * C[t + 1])
-    R = np.matmul(Tinv, g[:, :, None] * C)
-    R[np.arange(M), :, np.arange(M)] += Tb
-    return R, C
+    return C
 
 
 def unit_responses(system: CrossbarSystem) -> tuple[np.ndarray, np.ndarray] | None:
@@ -361,7 +443,8 @@ def _gram_rows(parts) -> np.ndarray | None:
 
 
 def _block_forms(system: CrossbarSystem, R: np.ndarray, C: np.ndarray) -> PowerForms:
-    """:class:`PowerForms` straight from the direct elimination's node blocks.
+    """:class:`PowerForms` of the first m inputs straight from the direct elimination's
+    node blocks ``R``, ``C`` (M, N, m).
 
     Every part except the cells is an explicit sum of ``w x x^T``; the cells' form is
     the input admittance minus them (Tellegen's theorem, exact to round-off here
@@ -369,34 +452,36 @@ def _block_forms(system: CrossbarSystem, R: np.ndarray, C: np.ndarray) -> PowerF
     """
     rows, cols = system.rows, system.cols
     M, N = system.M, system.N
+    m = R.shape[2]
     r_acc = system.r_access
-    access = bool(np.any(r_acc > 0))
-    Y = np.zeros((M, M))  # Y[i, k]: current input source i delivers for a unit input k
-    row_w = [((R[:, 1:] - R[:, :-1]).reshape(-1, M), rows.off.reshape(M, N)[:, :-1].ravel())]
-    col_w = [((C[1:] - C[:-1]).reshape(-1, M), cols.off.reshape(N, M).T[:-1].ravel())]
-    drv, sns = [], []
-    eye = np.eye(M)
+    Y = np.zeros((m, m))  # Y[i, k]: current input source i delivers for a unit input k
+    row_w = [((R[:, 1:] - R[:, :-1]).reshape(-1, m), rows.off.reshape(M, N)[:, :-1].ravel())]
+    col_w = [((C[1:] - C[:-1]).reshape(-1, m), cols.off.reshape(N, M).T[:-1].ravel())]
+    drv, sns, out = [], [], []  # out: the sensed ends' currents, (N, m) each
+    eye = np.eye(M, m)
     for e, node in ((0, 0), (1, N - 1)):
         on = rows.end_src[:, e] >= 0
         seg = 0 if e == 0 else N
         J = np.where(on[:, None], rows.seg_g[:, seg][:, None] * (eye - R[:, node, :]), 0.0)
-        Y += J
+        Y += J[:m]
         row_w.append((J.copy(), np.where(on, system.row_segments[:, seg], 0.0)))
         drv.append((J, np.where(on, system.r_driver, 0.0)))
     for e, node in ((0, 0), (1, M - 1)):
         on = cols.end_src[:, e] >= 0
         seg = 0 if e == 0 else M
         J = np.where(on[:, None], cols.seg_g[:, seg][:, None] * C[node], 0.0)
+        if np.any(system.sensed[:, e]):
+            out.append(np.where(system.sensed[:, e][:, None], J, 0.0))
         col_w.append((J.copy(), np.where(on, system.col_segments[:, seg], 0.0)))
         sns.append((J, np.where(on, system.r_sense, 0.0)))
     Q = {"supplied": 0.5 * (Y + Y.T)}
     todo = [("row_wires", row_w), ("col_wires", col_w), ("drivers", drv), ("sense", sns)]
-    diag = np.arange(M)
-    att = R[diag, :, diag] - C[diag, :, diag]  # (M, N): cell voltages for their own input
-    if access:
+    diag = np.arange(m)
+    att = R[diag, :, diag] - C[diag, :, diag]  # (m, N): cell voltages for their own input
+    if np.any(r_acc > 0):
         i_cell = _g_cell(system)[:, :, None] * (R - C)
-        todo.append(("access", [(i_cell.reshape(M * N, M), r_acc.ravel())]))
-        att = att - _g_cell(system) * att * r_acc
+        todo.append(("access", [(i_cell.reshape(M * N, m), r_acc.ravel())]))
+        att = att - _g_cell(system)[:m] * att * r_acc[:m]
     for name, parts in todo:
         q = _gram_rows(parts)
         if q is not None:
@@ -404,17 +489,19 @@ def _block_forms(system: CrossbarSystem, R: np.ndarray, C: np.ndarray) -> PowerF
     Q["cells"] = Q["supplied"] - sum(q for name, q in Q.items() if name != "supplied")
     for q in Q.values():
         q.setflags(write=False)
-    return PowerForms(Q=Q, attenuation=att)
+    return PowerForms(Q=Q, attenuation=att, transfer=sum(out).T if out else None)
 
 
-def forms_of(system: CrossbarSystem, solve_units) -> PowerForms:
-    """:class:`PowerForms` of a linear array without biased ends: by direct block
-    elimination where it applies and is cheaper, else from ``solve_units()``, a
-    callable returning the solver's ``(xr, xc)`` for the M unit inputs."""
-    blocks = _row_blocks(system)
+def forms_of(system: CrossbarSystem, solve_units, inputs: int | None = None) -> PowerForms:
+    """:class:`PowerForms` of a linear array without biased ends, for its first ``inputs``
+    inputs (default all M; the others held at 0 V): by direct block elimination where it
+    applies and is cheaper, else from ``solve_units(V)``, a callable returning the
+    solver's ``(xr, xc)`` for the unit inputs ``V`` (m, M)."""
+    blocks = _row_blocks(system, inputs)
     if blocks is not None:
         return _block_forms(system, *blocks)
-    return quadratic_forms(system, *solve_units())
+    m = system.M if inputs is None else inputs
+    return quadratic_forms(system, *solve_units(np.eye(m, system.M)))
 
 
 def _gram(X: np.ndarray) -> np.ndarray:
@@ -426,17 +513,19 @@ def _gram(X: np.ndarray) -> np.ndarray:
 
 
 def quadratic_forms(system: CrossbarSystem, xr: np.ndarray, xc: np.ndarray) -> PowerForms:
-    """:class:`PowerForms` from the solver's unknowns for the M unit inputs ``V = I``.
+    """:class:`PowerForms` from the solver's unknowns for the m unit inputs ``V = I`` (the
+    first m inputs one at a time at 1 V, every other input at 0 V).
 
     Parameters
     ----------
     system : CrossbarSystem
         A linear array without biased line ends.
-    xr, xc : arrays (M, nR), (M, nC)
-        Row and column unknowns of the solve of ``np.eye(M)``.
+    xr, xc : arrays (m, nR), (m, nC)
+        Row and column unknowns of the solve of ``np.eye(m, M)``, m <= M.
     """
     M = system.M
-    V = np.eye(M)
+    m = xr.shape[0]
+    V = np.eye(m, M)
     Vs, Vr, Vc, vt, I = _cell_state(system, V, xr, xc, None)
     terms, delivered, src = _terms(system, Vs, Vr, Vc, vt, I)
     Q = {}
@@ -446,12 +535,13 @@ def quadratic_forms(system: CrossbarSystem, xr: np.ndarray, xc: np.ndarray) -> P
         if blocks:
             Q[name] = _gram(np.concatenate(blocks, axis=1))
     # input admittance: Y[l, k] = current source k delivers for a unit input l
-    Y = np.zeros((M, M))
+    Y = np.zeros((m, M))
     is_input = (src >= 1) & (src <= M)
     np.add.at(Y.T, src[is_input] - 1, delivered[:, is_input].T)
+    Y = Y[:, :m]
     Q["supplied"] = 0.5 * (Y + Y.T)
-    v_dev = vt - I * system.r_access[None]  # (M inputs, M, N)
-    att = v_dev[np.arange(M), np.arange(M), :]
+    v_dev = vt - I * system.r_access[None]  # (m inputs, M, N)
+    att = v_dev[np.arange(m), np.arange(m), :]
     for q in Q.values():
         q.setflags(write=False)
     return PowerForms(Q=Q, attenuation=att)

@@ -191,20 +191,25 @@ class LayerMeter:
         ):
             p = tile.last_solution.power
             return {k: float(np.sum(getattr(p, k))) for k in ARRAY_PARTS}
-        if sinh and not cfg.parasitics:  # exact: every cell sees its row's voltage
-            V = step.V[:, s.r0 : s.r1]
-            k = cfg.device_k
-            return {"cells": float(np.sum((V * np.sinh(k * V) / k) @ tile.G))}
-        forms = self.cache.power_forms(tile.G, cfg)
+        V = step.V[:, s.r0 : s.r1]
+        if not cfg.parasitics:  # exact: every cell sees its row's voltage
+            if sinh:
+                k = cfg.device_k
+                return {"cells": float(np.sum((V * np.sinh(k * V) / k) @ tile.G))}
+            return {"cells": float(step.power_sum(s.r0, s.r1, 2) @ tile.G.sum(axis=1))}
+        # the whole simulated array: a padded tile's idle cells, lines and ends dissipate
+        # too (its padding rows are driven at 0 V, so only the used rows' forms matter)
+        G = tile.G if tile.G_full is None else tile.G_full
+        forms = self.cache.power_forms(G, cfg, s.rows)
         out = forms.batch_energy(step.gram(s.r0, s.r1))
         if sinh:
-            extra = self._sinh_excess(step, tile, forms.attenuation)
-            out["cells"] += extra
+            out["cells"] += self._sinh_excess(step, tile, G[: s.rows], forms.attenuation)
         return out
 
-    def _sinh_excess(self, step: _Step, tile, att: np.ndarray) -> float:
+    def _sinh_excess(self, step: _Step, tile, G: np.ndarray, att: np.ndarray) -> float:
         """``sum_n c_n sum_ij G_ij a_ij^(2n+2) sum_k V_ki^(2n+2)`` over the terms that
-        matter (up to ``(k v)^(2n) / (2n+1)! < 1e-12``)."""
+        matter (up to ``(k v)^(2n) / (2n+1)! < 1e-12``); ``G``, ``att`` (rows, columns)
+        the used rows of the simulated array (padding columns included)."""
         s = tile.spec
         k = self.config.device_k
         V = step.V[:, s.r0 : s.r1]
@@ -213,7 +218,7 @@ class LayerMeter:
         n = 1
         while n <= 40:
             c = k ** (2 * n) / math.factorial(2 * n + 1)
-            h = (c * tile.G * att ** (2 * n + 2)).sum(axis=1)
+            h = (c * G * att ** (2 * n + 2)).sum(axis=1)
             total += float(step.power_sum(s.r0, s.r1, 2 * n + 2) @ h)
             if (k * v_max) ** (2 * n + 2) / math.factorial(2 * n + 3) <= 1e-12:
                 break

@@ -681,9 +681,11 @@ def program_tile(
     config: AnalogConfig,
     rng: np.random.Generator,
     cache: TransferCache,
+    energy: bool = False,
     target: np.ndarray | None = None,
 ) -> Tile:
-    """Program one tile of one chip: target conductances, then every error, then W_eff.
+    """Program one tile of one chip: target conductances, then every error, then W_eff
+    (with ``energy``, computed together with the tile's power forms where that applies).
 
     Every physically present cell is programmed and gets its errors: the idle cell
     of a differential pair, pairs of weights held by another scale group, the
@@ -694,7 +696,7 @@ def program_tile(
     conductances when already computed (:attr:`LayerPlan.targets`; not written to).
     """
     G = programmed_conductances(spec, plane, errors, config, rng, target)
-    return make_tile(spec, G, cache.transfer_matrix(G, config))
+    return make_tile(spec, G, cache.transfer_matrix(G, config, forms=energy))
 
 
 def programmed_conductances(
@@ -735,6 +737,15 @@ def programmed_conductances(
     G = program_cells(G, config, rng)
     G = apply_stuck(G, config, rng)
     return apply_drift(G, config)
+
+
+def _transfer_matrices(cache, Gs, specs, config: AnalogConfig, energy: bool) -> list:
+    """W_eff of a layer's programmed tiles: with ``energy``, each with its power forms
+    (one elimination gives both where it applies); else all together, only each tile's
+    used block (:meth:`TransferCache.transfer_matrices`)."""
+    if energy:
+        return [cache.transfer_matrix(G, config, forms=True) for G in Gs]
+    return cache.transfer_matrices(Gs, config, used=[(s.rows, s.columns) for s in specs])
 
 
 def make_tile(spec: TileSpec, G: np.ndarray, W_eff: np.ndarray) -> Tile:
@@ -788,8 +799,7 @@ def program_chip(
             programmed_conductances(spec, m.planes[spec.plane], errors, config, rng, target)
             for spec, target in zip(plan.specs, targets, strict=True)
         ]
-        # the layer's transfer matrices in one call (small tiles share the uniform path)
-        Ws = cache.transfer_matrices(Gs, config, used=[(s.rows, s.columns) for s in plan.specs])
+        Ws = _transfer_matrices(cache, Gs, plan.specs, config, energy)
         tiles = [make_tile(*t) for t in zip(plan.specs, Gs, Ws, strict=True)]
         for _ in tiles if progress is not None else ():
             progress()

@@ -258,13 +258,27 @@ class TransferCache:
         self.__dict__.update(state)
         self._lock = threading.Lock()
 
-    def transfer_matrix(self, G: np.ndarray, config: AnalogConfig) -> np.ndarray:
+    def transfer_matrix(
+        self, G: np.ndarray, config: AnalogConfig, forms: bool = False
+    ) -> np.ndarray:
         """W_eff of a tile with conductances ``G`` [S] (rows x columns) under ``config``.
 
         Without any resistance W_eff is ``G`` itself (not cached); input-switched
         arrays have no transfer matrix (their tiles solve per bit pattern) and get
-        ``G`` too.
+        ``G`` too.  ``forms=True`` (energy accounting): a missing W_eff is computed
+        together with the tile's power forms (:meth:`power_forms`), from one direct
+        elimination where it applies; both are cached.
         """
+        if forms and config.parasitics and config.array_topology != "input_switched":
+            key = _key(G, config)
+            with self._lock:
+                W = self._store.get(key)
+            if W is None:
+                self.power_forms(G, config)
+                with self._lock:
+                    W = self._store.get(key)
+                if W is not None:
+                    return W
         return self.transfer_matrices([G], config)[0]
 
     def transfer_matrices(
@@ -315,39 +329,54 @@ class TransferCache:
                 out[i] = computed[missing[key]]
         return out
 
-    def power_forms(self, G: np.ndarray, config: AnalogConfig):
+    def power_forms(self, G: np.ndarray, config: AnalogConfig, inputs: int | None = None):
         """Power of a tile as quadratic forms of its inputs
         (:class:`xbar.crossbar.power.PowerForms`, linear or small-signal cells), cached
         beside the transfer matrix under the same key.
 
+        ``inputs``: forms of the first ``inputs`` rows only, the others driven at 0 V
+        (a padded tile's used rows; default all; stored forms of all rows serve any
+        ``inputs``).  Forms of all rows computed by the direct elimination also give the
+        transfer matrix, stored when missing (:meth:`transfer_matrix` with ``forms=True``).
         Without any resistance the power is exactly ``sum_ij G_ij V_i^2``: the cells'
         form is ``diag(sum_j G_ij)`` (not cached).
         """
         from ..crossbar.power import PowerForms
 
+        M = G.shape[0]
+        m = M if inputs is None else inputs
         if not config.parasitics:
-            q = np.diag(G.sum(axis=1))
-            return PowerForms(Q={"cells": q, "supplied": q}, attenuation=np.ones_like(G))
-        key = ("power", _key(G, config))
+            q = np.diag(G[:m].sum(axis=1))
+            return PowerForms(Q={"cells": q, "supplied": q}, attenuation=np.ones_like(G[:m]))
+        base = _key(G, config)
         with self._lock:
-            forms = self._store.get(key)
-            if forms is not None:
-                self.forms_hits += 1
-                self._store.move_to_end(key)
-                return forms
+            for key in (("power", base, M), ("power", base, m)):
+                forms = self._store.get(key)
+                if forms is not None:
+                    self.forms_hits += 1
+                    self._store.move_to_end(key)
+                    return forms.first(m)
             self.forms_misses += 1
         t0 = time.perf_counter()
-        forms = make_crossbar(G, config, linear=True).power_forms()
-        size = _nbytes(forms)
+        forms = make_crossbar(G, config, linear=True).power_forms(m)
         with self._lock:
             self.forms_seconds += time.perf_counter() - t0
-            if key not in self._store:
-                self._store[key] = forms
-                self._bytes += size
-            while self._bytes > self.max_bytes and len(self._store) > 1:
-                _, old = self._store.popitem(last=False)
-                self._bytes -= _nbytes(old)
+            self._put(("power", base, m), forms)
+            if m == M and forms.transfer is not None and base not in self._store:
+                W = np.array(forms.transfer, dtype=float)
+                W.setflags(write=False)
+                self.misses += 1  # a transfer matrix computed (with the forms)
+                self._put(base, W)
         return forms
+
+    def _put(self, key, entry) -> None:
+        """Store ``entry`` (lock held) and evict the least recently used beyond max_bytes."""
+        if key not in self._store:
+            self._store[key] = entry
+            self._bytes += _nbytes(entry)
+        while self._bytes > self.max_bytes and len(self._store) > 1:
+            _, old = self._store.popitem(last=False)
+            self._bytes -= _nbytes(old)
 
     def __len__(self) -> int:
         return len(self._store)
@@ -376,7 +405,9 @@ def _nbytes(entry) -> int:
     """Bytes of a cached transfer matrix or power forms."""
     if isinstance(entry, np.ndarray):
         return entry.nbytes
-    return sum(q.nbytes for q in entry.Q.values()) + entry.attenuation.nbytes
+    W = entry.transfer
+    size = sum(q.nbytes for q in entry.Q.values()) + entry.attenuation.nbytes
+    return size + (0 if W is None else W.nbytes)
 
 
 _DEFAULT_CACHE: TransferCache | None = None
