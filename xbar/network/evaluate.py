@@ -325,6 +325,7 @@ class AnalogLayer:
         self.cache_hits = 0
         self.cache_misses = 0
         self.meter = None  # an xbar.network.energy.LayerMeter when energy is accounted
+        self._matrix: np.ndarray | None = None  # layer_matrix(), built on first use
 
     @property
     def calibrated(self) -> bool:
@@ -473,7 +474,6 @@ class AnalogLayer:
             self.calibrate([X], rng)
         track = track and not calibrate
         Xq = self.quantize_input(X)
-        Y = np.zeros((X.shape[0], self.plan.mapping.n_out))
         meter = self.meter if track else None
         if meter is not None:
             meter.count_macs(Xq, self.plan.mapping.n_out)
@@ -482,9 +482,13 @@ class AnalogLayer:
             # inputs beyond the calibrated full scale are clipped by the DAC / bit steps
             self.input_clipped += int(np.count_nonzero(np.abs(Xq) > self.input_scale))
             self.input_values += Xq.size * (2 if Xq.size and Xq.min() < 0 else 1)
-        for weight, s, A, sumV in self._reads(Xq, rng, meter):
-            self._digitise(Y, weight, s, A, sumV, track)
-        Y *= self.output_scale()
+        if self.linear_reads():
+            Y = self._linear_mvm(Xq, meter, track)
+        else:
+            Y = np.zeros((X.shape[0], self.plan.mapping.n_out))
+            for weight, s, A, sumV in self._reads(Xq, rng, meter):
+                self._digitise(Y, weight, s, A, sumV, track)
+            Y *= self.output_scale()
         if track:
             # rel_error on every k-th output pixel (at most _MAX_ERROR_ROWS per batch): the
             # digital reference product would otherwise cost as much as the analog one
@@ -494,11 +498,67 @@ class AnalogLayer:
             self.err_den += float(np.sum(ref**2))
         return Y + self.bias_delta
 
+    def linear_reads(self) -> bool:
+        """True when every read of the layer is linear in its inputs and noiseless
+        (then :meth:`mvm` is one product with :meth:`layer_matrix`).
+
+        Linear cells, analog inputs without a DAC, no ADC, no read noise, a crossbar
+        array: every tile read, the +/- passes, the offset removal and the digital
+        recombination are then one linear map of the layer's inputs.
+        """
+        cfg = self.config
+        return (
+            self._voltage_scale() == 1.0
+            and cfg.read_noise_sigma == 0
+            and cfg.array_topology == "crossbar"
+        )
+
+    def layer_matrix(self) -> np.ndarray:
+        """The linear map (n_in x n_out) of all the layer's tiles when :meth:`_linear`.
+
+        The sum over tiles of ``weight x (combine(W_eff) - offset)`` placed at the tile's
+        rows and columns, times the output scale: ``mvm(X) = X @ layer_matrix()``
+        (+ bias error) up to round-off, exactly the same read as tile by tile.
+        """
+        if self._matrix is None:
+            cfg = self.config
+            m = self.plan.mapping
+            dg = cfg.g_max - cfg.g_min
+            M = np.zeros((m.n_in, m.n_out))
+            for tile in self.tiles:
+                s = tile.spec
+                plane = m.planes[s.plane]
+                C = tile.combine(tile.W_eff)
+                if s.kind == "offset" and not s.reference:  # digital offset subtraction
+                    C = C - (cfg.g_min + dg * plane.offset_conductance)
+                M[s.r0 : s.r1, s.j0 : s.j1] += (plane.coef * plane.vmax / dg) * C
+            M *= self.output_scale()
+            self._matrix = M
+        return self._matrix
+
+    def _linear_mvm(self, X: np.ndarray, meter, track: bool) -> np.ndarray:
+        """``X @ layer_matrix()``, counted (tile reads, conversions) and metered like the
+        tile-by-tile reads it stands for."""
+        Y = X @ self.layer_matrix()
+        passes = 2 if X.size and X.min() < 0 else 1
+        self.mvm_batches += passes * len(self.tiles)
+        if track:
+            self.conversions += passes * X.shape[0] * sum(t.spec.outputs for t in self.tiles)
+        if meter is not None:
+            to_volts = self.config.v_read / self.input_scale
+            for _, steps in self._passes(X):
+                for _, V in steps:
+                    step = meter.step(V * to_volts)
+                    for tile in self.tiles:
+                        step.read(tile)
+        return Y
+
     def calibrate(self, batches: list[np.ndarray], rng: np.random.Generator | None) -> None:
         """Set input, activation and ADC ranges from this layer's calibration inputs."""
         cfg = self.config
         X = _subsample_rows(batches)
-        m = max((float(np.max(np.abs(b))) for b in batches if b.size), default=0.0)
+        # max |x| without a temporary array of |x| (the inputs can be large im2col matrices)
+        m = max((max(float(b.max()), -float(b.min())) for b in batches if b.size), default=0.0)
         if cfg.activation_bits:
             self.act_signed = any(b.size and b.min() < 0 for b in batches)
             r = calibrated_range(X, cfg)  # percentile (or max with adc_range="max")
@@ -805,6 +865,8 @@ def program_chip(
             progress()
         bias_delta = errors.bias_delta if errors is not None else np.zeros_like(b, dtype=float)
         al = AnalogLayer(plan, tiles, bias_delta, config)
+        if al.linear_reads():  # the chip's one matrix per layer, built with the chip
+            al.layer_matrix()
         al.cache_hits, al.cache_misses = cache.hits - h0, cache.misses - m0
         if energy:
             from .energy import LayerMeter
