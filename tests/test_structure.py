@@ -226,3 +226,27 @@ def test_no_import_cycles():
 def test_no_private_names_across_modules():
     found = private_uses()
     assert not found, "private names used across modules:\n" + "\n".join(found)
+
+
+def function_lengths() -> list[tuple[int, str]]:
+    """``(lines, "path:line name")`` of every function and method in ``xbar/``.
+
+    A function's length is counted from its ``def`` line to its last line, its
+    docstring excluded (decorators are not counted; a nested function counts in
+    its own right and as part of the function around it).
+    """
+    out = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                n = node.end_lineno - node.lineno + 1
+                doc = node.body[0] if node.body else None
+                if (
+                    isinstance(doc, ast.Expr)
+                    and isinstance(doc.value, ast.Constant)
+                    and isinstance(doc.value.value, str)
+                ):
+                    n -= doc.end_lineno - doc.lineno + 1
+                out.append((n, f"{path.relative_to(ROOT)}:{node.lineno} {node.name}"))
+    return out

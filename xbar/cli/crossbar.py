@@ -129,14 +129,83 @@ def _power_report(p: Any) -> dict:
     return out
 
 
-def run(args: argparse.Namespace) -> int:
-    import json
+def _conductances(args: argparse.Namespace, rng) -> np.ndarray:
+    """The array's conductances: read from ``--conductances`` or drawn uniformly."""
+    from ..errors import ConfigError
+
+    if args.conductances:
+        G = _load_g(args.conductances)
+        _check_memory(G.shape[0], G.shape[1], args.inputs)
+        return G
+    if args.rows < 1 or args.cols < 1:
+        raise ConfigError("--rows and --cols must be >= 1")
+    if not 0 <= args.g_min <= args.g_max:
+        raise ConfigError("need 0 <= --g-min <= --g-max")
+    _check_memory(args.rows, args.cols, args.inputs)
+    return rng.uniform(args.g_min, args.g_max, (args.rows, args.cols))
+
+
+def _timed_solve(xb, V: np.ndarray, tol: float | None):
+    """``(solution, setup seconds, solve seconds)``, the compiled kernels loaded first."""
     import time
+
+    import numpy as np
+
+    from ..crossbar import Crossbar
+
+    warm = Crossbar(np.full((2, 2), 1e-4), 1.0, 1.0, device=xb.device)
+    warm.solve(np.zeros((min(V.shape[0], 2), 2)))  # numba cache, outside the timing
+    t0 = time.perf_counter()
+    xb.setup()
+    t_build = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    sol = xb.solve(V, return_nodes=True, tol=tol)
+    return sol, t_build, time.perf_counter() - t0
+
+
+def _print_report(report: dict, device: str) -> None:
+    """The report in words (``--json`` prints the dictionary instead)."""
+    n = report["inputs"]
+    t_solve = report["solve_seconds"]
+    print(
+        f"crossbar {report['rows']}x{report['cols']}, {device} cells, "
+        f"r_row {report['r_row']:g} ohm, r_col {report['r_col']:g} ohm, {n} input(s)"
+    )
+    print(
+        f"  solve time        {t_solve:.4f} s ({t_solve / n:.4g} s per input), "
+        f"{report['iterations_max']} iterations, residual {report['residual_max']:.2g}"
+    )
+    print(f"  max IR drop       {report['max_ir_drop_volts']:.4g} V")
+    print(
+        f"  output error      max {report['max_output_error_vs_ideal']:.4g}, "
+        f"mean {report['mean_output_error_vs_ideal']:.4g} (fraction of the largest ideal "
+        "output of the same input, as in the plot)"
+    )
+    pw = report["power_watts"]
+    total = pw["supplied"]
+    split = "  ".join(
+        f"{k} {pw[k]:.4g}" + (f" ({100 * pw[k] / total:.2f} %)" if total else "")
+        for k in _POWER_PARTS
+        if pw[k] or k in ("cells", "row_wires", "col_wires")
+    )
+    print(
+        f"  power (mean/input) supplied {total:.4g} W = {split}"
+        f"  [W; balance {pw['balance_error']:.1e}]"
+    )
+    if "plot" in report:
+        print(f"  plot              {report['plot']}")
+
+
+def run(args: argparse.Namespace) -> int:
+    """``xbar crossbar``: solve a random (or given) array and report time, IR drop,
+    output error and power."""
+    import json
 
     import numpy as np
 
     from ..crossbar import Crossbar, Linear, Sinh
     from ..errors import ConfigError
+    from ..plot import output_error
 
     if args.inputs < 1:
         raise ConfigError(f"--inputs must be >= 1, got {args.inputs}")
@@ -145,38 +214,18 @@ def run(args: argparse.Namespace) -> int:
 
         check_path(args.plot)  # before the solve, not after it
     rng = np.random.default_rng(args.seed)
-    if args.conductances:
-        G = _load_g(args.conductances)
-        _check_memory(G.shape[0], G.shape[1], args.inputs)
-    else:
-        if args.rows < 1 or args.cols < 1:
-            raise ConfigError("--rows and --cols must be >= 1")
-        if not 0 <= args.g_min <= args.g_max:
-            raise ConfigError("need 0 <= --g-min <= --g-max")
-        _check_memory(args.rows, args.cols, args.inputs)
-        G = rng.uniform(args.g_min, args.g_max, (args.rows, args.cols))
+    G = _conductances(args, rng)
     r_row = args.r_wire if args.r_row is None else args.r_row
     r_col = args.r_wire if args.r_col is None else args.r_col
     device = Linear() if args.device == "linear" else Sinh(args.k)
     xb = Crossbar(G, r_row, r_col, args.r_driver, args.r_sense, device)
-    M, N = xb.M, xb.N
-    V = rng.uniform(0.0, args.v_max, (args.inputs, M))
-    # load the compiled kernels (numba cache) before timing
-    warm = Crossbar(np.full((2, 2), 1e-4), 1.0, 1.0, device=device)
-    warm.solve(np.zeros((min(args.inputs, 2), 2)))
-    t0 = time.perf_counter()
-    xb.setup()
-    t_build = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    sol = xb.solve(V, return_nodes=True, tol=args.tol)
-    t_solve = time.perf_counter() - t0
-    from ..plot import output_error
-
+    V = rng.uniform(0.0, args.v_max, (args.inputs, xb.M))
+    sol, t_build, t_solve = _timed_solve(xb, V, args.tol)
     err = np.abs(output_error(sol.output, V @ G))  # the plot's normalisation too
     drop = V[:, :, None] - (sol.row_voltages - sol.col_voltages)
     report = {
-        "rows": M,
-        "cols": N,
+        "rows": xb.M,
+        "cols": xb.N,
         "device": args.device,
         "inputs": int(args.inputs),
         "r_row": float(r_row),
@@ -199,31 +248,5 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        print(
-            f"crossbar {M}x{N}, {args.device} cells, r_row {r_row:g} ohm, r_col {r_col:g} ohm, "
-            f"{args.inputs} input(s)"
-        )
-        print(
-            f"  solve time        {t_solve:.4f} s ({t_solve / args.inputs:.4g} s per input), "
-            f"{report['iterations_max']} iterations, residual {report['residual_max']:.2g}"
-        )
-        print(f"  max IR drop       {report['max_ir_drop_volts']:.4g} V")
-        print(
-            f"  output error      max {report['max_output_error_vs_ideal']:.4g}, "
-            f"mean {report['mean_output_error_vs_ideal']:.4g} (fraction of the largest ideal "
-            "output of the same input, as in the plot)"
-        )
-        pw = report["power_watts"]
-        total = pw["supplied"]
-        split = "  ".join(
-            f"{k} {pw[k]:.4g}" + (f" ({100 * pw[k] / total:.2f} %)" if total else "")
-            for k in _POWER_PARTS
-            if pw[k] or k in ("cells", "row_wires", "col_wires")
-        )
-        print(
-            f"  power (mean/input) supplied {total:.4g} W = {split}"
-            f"  [W; balance {pw['balance_error']:.1e}]"
-        )
-        if args.plot:
-            print(f"  plot              {args.plot}")
+        _print_report(report, args.device)
     return 0

@@ -189,14 +189,7 @@ class Crossbar:
         self._device, self._selector, self._g_selector = _cell_models(
             G.shape, device, selector, g_selector
         )
-        self.options = options if options is not None else Options()
-        check_options(self.options, "Crossbar options")
-        if isinstance(maxiter, bool) or not isinstance(maxiter, int | np.integer) or maxiter < 1:
-            raise ValueRangeError(f"maxiter={maxiter!r}: must be an integer >= 1")
-        self.maxiter = int(maxiter)
-        if kernel not in solver.KERNELS:
-            raise ConfigError(f"kernel={kernel!r}; expected one of {solver.KERNELS}")
-        self.kernel = kernel
+        self._set_solver(options, maxiter, kernel)
         parse_bias(row_bias, self._M, [0], "row_bias")  # validate now, use in setup()
         parse_bias(col_bias, self._N, [0], "col_bias")
         self._row_bias = row_bias
@@ -232,6 +225,17 @@ class Crossbar:
             )
         self.topology, self.source_end, self.v_read = topology, source_end, v_read
         self._set("r_source", r_source)
+
+    def _set_solver(self, options: Options | None, maxiter: int, kernel: str) -> None:
+        """Check and store the solver settings (``options``, ``maxiter``, ``kernel``)."""
+        self.options = options if options is not None else Options()
+        check_options(self.options, "Crossbar options")
+        if isinstance(maxiter, bool) or not isinstance(maxiter, int | np.integer) or maxiter < 1:
+            raise ValueRangeError(f"maxiter={maxiter!r}: must be an integer >= 1")
+        self.maxiter = int(maxiter)
+        if kernel not in solver.KERNELS:
+            raise ConfigError(f"kernel={kernel!r}; expected one of {solver.KERNELS}")
+        self.kernel = kernel
 
     # --------------------------------------------------------------- read-only attributes
     def _set(self, name: str, value: Any) -> None:

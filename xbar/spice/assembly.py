@@ -24,6 +24,7 @@ parameter vectors:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -157,6 +158,158 @@ def _controlled(out_p, out_n, c_p, c_n, pidx):
     )
 
 
+class _Offsets(NamedTuple):
+    """Where each block starts in the linear parameter vector."""
+
+    G: int  # VCCS gains
+    E: int  # VCVS gains
+    one: int  # the constant 1 of the V/E branch stamps
+    rs: int  # diode series conductances
+    rs_idx: list[int]  # diodes with a series resistance
+
+
+def _linear_params(circuit: Circuit, options) -> tuple[np.ndarray, _Offsets]:
+    """The linear parameter vector (1/R, G and E gains, 1, diode 1/RS) and its offsets."""
+    R, G, E, D = circuit.resistors, circuit.vccs, circuit.vcvs, circuit.diodes
+    nR = len(R)
+    rvals = np.asarray(R.value, dtype=np.float64)
+    if nR and (not np.all(np.isfinite(rvals)) or np.any(rvals == 0)):
+        k = int(np.flatnonzero(~np.isfinite(rvals) | (rvals == 0))[0])
+        raise ValueRangeError(
+            f"resistor {R.name[k]} has value {float(rvals[k]):g}; a resistance must be finite "
+            "and non-zero",
+            location=circuit.locations.get(R.name[k]),
+        )
+    rs_idx = [k for k, m in enumerate(D.model) if m.rs > 0]
+    g_rs = np.array([D.series_conductance(k, options) for k in rs_idx], dtype=np.float64)
+    off_E = nR + len(G)
+    off = _Offsets(nR, off_E, off_E + len(E), off_E + len(E) + 1, rs_idx)
+    params = np.concatenate(
+        [
+            1.0 / rvals if nR else np.zeros(0),
+            np.asarray(G.gain, dtype=np.float64),
+            np.asarray(E.gain, dtype=np.float64),
+            [1.0],
+            g_rs,
+        ]
+    )
+    return params, off
+
+
+def _branch_stamps(u: np.ndarray, T, b: np.ndarray, one: int) -> tuple:
+    """The +-1 stamps of V or E branches ``b`` between their terminals."""
+    ones = np.full(len(T), one)
+    return (
+        np.stack([u[T.npos], u[T.nneg], b, b]),
+        np.stack([b, b, u[T.npos], u[T.nneg]]),
+        np.array([1.0, -1.0, 1.0, -1.0])[:, None],
+        np.stack([ones] * 4),
+    )
+
+
+def _linear_stamps(circuit: Circuit, lay: Layout, u: np.ndarray, off: _Offsets) -> Stamps:
+    """Stamps of resistors, G and E sources, V branches and diode series resistances."""
+    R, V, G, E, D = circuit.resistors, circuit.vsources, circuit.vccs, circuit.vcvs, circuit.diodes
+    nR, nG, nE, nV = len(R), len(G), len(E), len(V)
+    parts = []
+    if nR:
+        parts.append(_two_terminal(u[R.npos], u[R.nneg], np.arange(nR)))
+    if nG:
+        parts.append(_controlled(u[G.npos], u[G.nneg], u[G.cpos], u[G.cneg], off.G + np.arange(nG)))
+    br = lay.n_voltage + np.arange(nV + nE)
+    if nV:
+        parts.append(_branch_stamps(u, V, br[:nV], off.one))
+    if nE:
+        b = br[nV:]
+        parts.append(_branch_stamps(u, E, b, off.one))
+        gidx = off.E + np.arange(nE)
+        parts.append(
+            (
+                np.stack([b, b]),
+                np.stack([u[E.cpos], u[E.cneg]]),
+                np.array([-1.0, 1.0])[:, None],
+                np.stack([gidx, gidx]),
+            )
+        )
+    if off.rs_idx:
+        anode = np.asarray(D.npos, dtype=np.int64)[off.rs_idx]
+        prime = lay.diode_prime[off.rs_idx]
+        parts.append(_two_terminal(u[anode], u[prime], off.rs + np.arange(len(off.rs_idx))))
+    return Stamps.collect(parts)
+
+
+def _nonlinear_stamps(
+    circuit: Circuit, lay: Layout, u: np.ndarray
+) -> tuple[Stamps, list[BGroup], int]:
+    """Stamps of diode conductances and behavioural-source derivatives, the source
+    groups and the number of derivative parameters."""
+    D = circuit.diodes
+    nD = len(D)
+    parts = []
+    if nD:
+        parts.append(_two_terminal(u[lay.diode_prime], u[np.asarray(D.nneg)], np.arange(nD)))
+    bgroups = _group_bsources(circuit, nD, lay.n_ext)
+    n_bderiv = 0
+    for g in bgroups:
+        n, m = g.controls.shape[:2]
+        pid = g.deriv_offset + np.arange(n * m).reshape(n, m)
+        op = np.repeat(u[g.npos][:, None], m, axis=1)
+        on = np.repeat(u[g.nneg][:, None], m, axis=1)
+        parts.append(_controlled(op, on, u[g.controls[:, :, 0]], u[g.controls[:, :, 1]], pid))
+        n_bderiv += n * m
+    return Stamps.collect(parts), bgroups, n_bderiv
+
+
+def _csr_structure(
+    lay: Layout, linear: Stamps, nonlinear: Stamps
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR ``indptr`` and ``indices`` of every stamp and node diagonal, and the diagonal
+    slots; sets the stamps' ``slots`` in place."""
+    n, nv = lay.size, lay.n_voltage
+    diag = np.arange(nv, dtype=np.int64)
+    keys = np.concatenate(
+        [linear.rows * n + linear.cols, nonlinear.rows * n + nonlinear.cols, diag * n + diag]
+    )
+    ukeys = np.unique(keys)
+    rows = ukeys // n
+    indices = (ukeys % n).astype(np.int32)
+    indptr = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+    linear.slots = np.searchsorted(ukeys, linear.rows * n + linear.cols)
+    nonlinear.slots = np.searchsorted(ukeys, nonlinear.rows * n + nonlinear.cols)
+    return indptr, indices, np.searchsorted(ukeys, diag * n + diag)
+
+
+def _source_matrix(circuit: Circuit, lay: Layout, u: np.ndarray) -> sp.csr_matrix:
+    """Right-hand side per unit value of each independent source (V, then I)."""
+    V, I = circuit.vsources, circuit.isources
+    nV, nI = len(V), len(I)
+    br = lay.n_voltage + np.arange(nV)
+    srows = [br, u[I.npos], u[I.nneg]]
+    scols = [np.arange(nV), nV + np.arange(nI), nV + np.arange(nI)]
+    svals = [np.ones(nV), -np.ones(nI), np.ones(nI)]
+    return _sparse(srows, scols, svals, lay.size, nV + nI)
+
+
+def _companion_matrix(
+    circuit: Circuit, lay: Layout, u: np.ndarray, bgroups: list[BGroup]
+) -> sp.csr_matrix:
+    """Right-hand side of the nonlinear companion currents: columns are the diodes'
+    ``cdeq`` (one per diode), then one ``ieq`` per behavioural source."""
+    D = circuit.diodes
+    nD = len(D)
+    rrows, rcols, rvals = [], [], []
+    if nD:
+        rrows += [u[np.asarray(D.nneg)], u[lay.diode_prime]]
+        rcols += [np.arange(nD)] * 2
+        rvals += [np.ones(nD), -np.ones(nD)]
+    for g in bgroups:
+        rrows += [u[g.npos], u[g.nneg]]
+        rcols += [nD + g.members] * 2
+        rvals += [-np.ones(len(g.members)), np.ones(len(g.members))]
+    return _sparse(rrows, rcols, rvals, lay.size, nD + len(circuit.bsources))
+
+
 @dataclass
 class BGroup:
     """Behavioural sources sharing one expression form, evaluated in one call.
@@ -218,136 +371,11 @@ class Pattern:
         options = circuit.options if options is None else options
         lay = Layout.of(circuit)
         u = _unknown_map(lay.n_ext + lay.n_branch)  # branch j: extended index n_ext + j
-        nv = lay.n_voltage
-        R, V, I = circuit.resistors, circuit.vsources, circuit.isources
-        G, E, D = circuit.vccs, circuit.vcvs, circuit.diodes
-        nR, nG, nE, nV = len(R), len(G), len(E), len(V)
-
-        # ---- linear parameter vector -------------------------------------
-        rvals = np.asarray(R.value, dtype=np.float64)
-        if nR and (not np.all(np.isfinite(rvals)) or np.any(rvals == 0)):
-            k = int(np.flatnonzero(~np.isfinite(rvals) | (rvals == 0))[0])
-            raise ValueRangeError(
-                f"resistor {R.name[k]} has value {float(rvals[k]):g}; a resistance must be finite "
-                "and non-zero",
-                location=circuit.locations.get(R.name[k]),
-            )
-        rs_idx = [k for k, m in enumerate(D.model) if m.rs > 0]
-        g_rs = np.array([D.series_conductance(k, options) for k in rs_idx], dtype=np.float64)
-        off_G = nR
-        off_E = off_G + nG
-        off_one = off_E + nE
-        off_rs = off_one + 1
-        params = np.concatenate(
-            [
-                1.0 / rvals if nR else np.zeros(0),
-                np.asarray(G.gain, dtype=np.float64),
-                np.asarray(E.gain, dtype=np.float64),
-                [1.0],
-                g_rs,
-            ]
-        )
-
-        parts = []
-        if nR:
-            parts.append(_two_terminal(u[R.npos], u[R.nneg], np.arange(nR)))
-        if nG:
-            parts.append(
-                _controlled(u[G.npos], u[G.nneg], u[G.cpos], u[G.cneg], off_G + np.arange(nG))
-            )
-        br = nv + np.arange(nV + nE)
-        if nV:
-            b = br[:nV]
-            one = np.full(nV, off_one)
-            parts.append(
-                (
-                    np.stack([u[V.npos], u[V.nneg], b, b]),
-                    np.stack([b, b, u[V.npos], u[V.nneg]]),
-                    np.array([1.0, -1.0, 1.0, -1.0])[:, None],
-                    np.stack([one] * 4),
-                )
-            )
-        if nE:
-            b = br[nV:]
-            one = np.full(nE, off_one)
-            parts.append(
-                (
-                    np.stack([u[E.npos], u[E.nneg], b, b]),
-                    np.stack([b, b, u[E.npos], u[E.nneg]]),
-                    np.array([1.0, -1.0, 1.0, -1.0])[:, None],
-                    np.stack([one] * 4),
-                )
-            )
-            gidx = off_E + np.arange(nE)
-            parts.append(
-                (
-                    np.stack([b, b]),
-                    np.stack([u[E.cpos], u[E.cneg]]),
-                    np.array([-1.0, 1.0])[:, None],
-                    np.stack([gidx, gidx]),
-                )
-            )
-        if rs_idx:
-            anode = np.asarray(D.npos, dtype=np.int64)[rs_idx]
-            prime = lay.diode_prime[rs_idx]
-            parts.append(_two_terminal(u[anode], u[prime], off_rs + np.arange(len(rs_idx))))
-        linear = Stamps.collect(parts)
-
-        # ---- nonlinear stamps ----------------------------------------------
-        nD = len(D)
-        nl_parts = []
-        if nD:
-            nl_parts.append(_two_terminal(u[lay.diode_prime], u[np.asarray(D.nneg)], np.arange(nD)))
-        bgroups = _group_bsources(circuit, nD, lay.n_ext)
-        n_bderiv = 0
-        for g in bgroups:
-            n, m = g.controls.shape[:2]
-            pid = g.deriv_offset + np.arange(n * m).reshape(n, m)
-            op = np.repeat(u[g.npos][:, None], m, axis=1)
-            on = np.repeat(u[g.nneg][:, None], m, axis=1)
-            nl_parts.append(
-                _controlled(op, on, u[g.controls[:, :, 0]], u[g.controls[:, :, 1]], pid)
-            )
-            n_bderiv += n * m
-        nonlinear = Stamps.collect(nl_parts)
-
-        # ---- CSR structure -------------------------------------------------
-        n = lay.size
-        diag = np.arange(nv, dtype=np.int64)
-        keys = np.concatenate(
-            [linear.rows * n + linear.cols, nonlinear.rows * n + nonlinear.cols, diag * n + diag]
-        )
-        ukeys = np.unique(keys)
-        rows = ukeys // n
-        indices = (ukeys % n).astype(np.int32)
-        indptr = np.zeros(n + 1, dtype=np.int32)
-        np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
-        linear.slots = np.searchsorted(ukeys, linear.rows * n + linear.cols)
-        nonlinear.slots = np.searchsorted(ukeys, nonlinear.rows * n + nonlinear.cols)
-        diag_slots = np.searchsorted(ukeys, diag * n + diag)
-
-        # ---- right-hand side of independent sources ------------------------
-        nI = len(I)
-        srows = [br[:nV], u[I.npos], u[I.nneg]]
-        scols = [np.arange(nV), nV + np.arange(nI), nV + np.arange(nI)]
-        svals = [np.ones(nV), -np.ones(nI), np.ones(nI)]
-        source_matrix = _sparse(srows, scols, svals, n, nV + nI)
-        source_names = list(V.name) + list(I.name)
-
-        # ---- right-hand side of nonlinear companion currents ----------------
-        # columns: diode cdeq (nD), then one ieq per behavioural source
-        nB = len(circuit.bsources)
-        rrows, rcols, rvals_ = [], [], []
-        if nD:
-            rrows += [u[np.asarray(D.nneg)], u[lay.diode_prime]]
-            rcols += [np.arange(nD)] * 2
-            rvals_ += [np.ones(nD), -np.ones(nD)]
-        for g in bgroups:
-            rrows += [u[g.npos], u[g.nneg]]
-            rcols += [nD + g.members] * 2
-            rvals_ += [-np.ones(len(g.members)), np.ones(len(g.members))]
-        nl_rhs = _sparse(rrows, rcols, rvals_, n, nD + nB)
-
+        params, off = _linear_params(circuit, options)
+        linear = _linear_stamps(circuit, lay, u, off)
+        nonlinear, bgroups, n_bderiv = _nonlinear_stamps(circuit, lay, u)
+        indptr, indices, diag_slots = _csr_structure(lay, linear, nonlinear)
+        V, I = circuit.vsources, circuit.isources
         return cls(
             lay,
             indptr,
@@ -356,11 +384,11 @@ class Pattern:
             nonlinear,
             diag_slots,
             params,
-            source_matrix,
-            source_names,
-            nl_rhs,
+            _source_matrix(circuit, lay, u),
+            list(V.name) + list(I.name),
+            _companion_matrix(circuit, lay, u, bgroups),
             bgroups,
-            nD,
+            len(circuit.diodes),
             n_bderiv,
         )
 

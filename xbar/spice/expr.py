@@ -672,40 +672,45 @@ def _compile_bin(op: str, na, nb):
 
         return div
     if op == "^":
-        if _is_const(nb):
-            y = nb[1]
-
-            def powc(v):
-                a, da = fa(v)
-                absa = np.abs(a)
-                val = np.power(absa, y)
-                if not da:
-                    return val, {}
-                # d|a|^y/da = y |a|^(y-1) sign(a)
-                g = y * np.power(absa, y - 1.0) * np.sign(a) if y != 0 else 0.0 * a
-                return val, _scale_d(da, g)
-
-            return powc
-
-        def powg(v):
-            a, da = fa(v)
-            b, db = fb(v)
-            absa = np.abs(a)
-            val = np.power(absa, b)
-            out = {}
-            if da:
-                out = _scale_d(da, b * np.power(absa, b - 1.0) * np.sign(a))
-            if db:
-                out = _add_d(out, _scale_d(db, val * np.log(absa)))
-            return val, out
-
-        return powg
+        return _compile_pow(fa, fb, nb)
     f = _BIN[op]  # comparisons and logic: piecewise constant
 
     def logic(v):
         return f(fa(v)[0], fb(v)[0]), {}
 
     return logic
+
+
+def _compile_pow(fa, fb, nb):
+    """``a ^ b`` (SPICE: ``|a| ^ b``) with its derivatives; ``b`` constant or not."""
+    if _is_const(nb):
+        y = nb[1]
+
+        def powc(v):
+            a, da = fa(v)
+            absa = np.abs(a)
+            val = np.power(absa, y)
+            if not da:
+                return val, {}
+            # d|a|^y/da = y |a|^(y-1) sign(a)
+            g = y * np.power(absa, y - 1.0) * np.sign(a) if y != 0 else 0.0 * a
+            return val, _scale_d(da, g)
+
+        return powc
+
+    def powg(v):
+        a, da = fa(v)
+        b, db = fb(v)
+        absa = np.abs(a)
+        val = np.power(absa, b)
+        out = {}
+        if da:
+            out = _scale_d(da, b * np.power(absa, b - 1.0) * np.sign(a))
+        if db:
+            out = _add_d(out, _scale_d(db, val * np.log(absa)))
+        return val, out
+
+    return powg
 
 
 def _compile_f1(name: str, na):

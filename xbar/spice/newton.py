@@ -340,10 +340,7 @@ class DCSystem:
         fresh = state is None
         if fresh:
             state = self.initial_state(x)
-        reltol = self.options.reltol
-        names = self.layout.names
         worst, worst_ratio = "", np.inf
-        nv = self.layout.n_voltage
         worst_node, worst_node_ratio = "", np.inf
         info = None
         failed_device: list[str] = []
@@ -368,29 +365,10 @@ class DCSystem:
             x_new = self._assemble_solve(state, src, gshunt)
             self.total_iterations += 1
             if not np.all(np.isfinite(x_new)):
-                k = int(np.flatnonzero(~np.isfinite(x_new))[0])
-                over = self._device_names(info[0], info[2]) if info is not None else []
-                node = names[k] if k < nv else ""
-                return NewtonResult(
-                    x,
-                    state,
-                    it,
-                    False,
-                    names[k],
-                    np.inf,
-                    node,
-                    np.inf,
-                    devices=tuple(self._largest_current(state)),
-                    overflow=tuple(over),
-                )
-            tol = reltol * np.maximum(np.abs(x_new), np.abs(x)) + self.abs_tol
-            ratio = np.abs(x_new - x) / tol
-            k = int(np.argmax(ratio)) if len(ratio) else 0
-            worst = names[k] if len(ratio) else ""
-            worst_ratio = float(ratio[k]) if len(ratio) else 0.0
-            if nv:
-                kn = int(np.argmax(ratio[:nv]))
-                worst_node, worst_node_ratio = names[kn], float(ratio[kn])
+                return self._not_finite(x, x_new, state, it, info)
+            worst, worst_ratio, node_worst = self._worst_change(x_new, x)
+            if node_worst is not None:
+                worst_node, worst_node_ratio = node_worst
             failed_device = []
             if it > 1 and not limited and worst_ratio <= 1.0:
                 ok, dev = self._device_converged(x_new, state)
@@ -414,6 +392,42 @@ class DCSystem:
             worst_node,
             worst_node_ratio,
             devices=tuple(dict.fromkeys(devices)),
+            overflow=tuple(over),
+        )
+
+    def _worst_change(
+        self, x_new: np.ndarray, x: np.ndarray
+    ) -> tuple[str, float, tuple[str, float] | None]:
+        """The unknown whose update is largest against its tolerance, with that ratio, and
+        the same for node voltages only (None without nodes)."""
+        names, nv = self.layout.names, self.layout.n_voltage
+        tol = self.options.reltol * np.maximum(np.abs(x_new), np.abs(x)) + self.abs_tol
+        ratio = np.abs(x_new - x) / tol
+        if not len(ratio):
+            return "", 0.0, None
+        k = int(np.argmax(ratio))
+        node = None
+        if nv:
+            kn = int(np.argmax(ratio[:nv]))
+            node = (names[kn], float(ratio[kn]))
+        return names[k], float(ratio[k]), node
+
+    def _not_finite(self, x, x_new, state, it: int, info) -> NewtonResult:
+        """The failed result of an iteration whose solve gave non-finite unknowns."""
+        names = self.layout.names
+        k = int(np.flatnonzero(~np.isfinite(x_new))[0])
+        over = self._device_names(info[0], info[2]) if info is not None else []
+        node = names[k] if k < self.layout.n_voltage else ""
+        return NewtonResult(
+            x,
+            state,
+            it,
+            False,
+            names[k],
+            np.inf,
+            node,
+            np.inf,
+            devices=tuple(self._largest_current(state)),
             overflow=tuple(over),
         )
 

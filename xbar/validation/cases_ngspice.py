@@ -214,22 +214,87 @@ def _device_for(spec: CrossbarSpec, k: float, v0: float):
     return xbar.Exponential(v0)
 
 
+def _spec_arrays(spec: CrossbarSpec, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Conductances (M, N) [S] and one input (M,) [V] in the range of the cell model."""
+    m, n = spec.m, spec.n
+    if spec.device == "exp":
+        return rng.uniform(1e-7, 1e-6, (m, n)), rng.uniform(0.2, 0.5, m)
+    G = rng.uniform(1e-5, 1e-4, (m, n))
+    if spec.device == "1s1r":
+        return G, rng.uniform(0.0, 1.5, m)
+    return G, rng.uniform(0.0, 1.0, m) if spec.device == "linear" else rng.uniform(0.3, 1.0, m)
+
+
+def _own_export_errors(xb, V: np.ndarray, sol, run_ngspice) -> dict[str, float]:
+    """xbar's own export (``to_netlist``) run by ngspice and by the engine: the engine
+    against ngspice, and the array's solution against ngspice's named nodes."""
+    m, n = xb.M, xb.N
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "xb.cir"
+        xb.to_netlist(path, V)
+        own = _with_options(path.read_text())
+    spice_own = _ngspice_flat(run_ngspice(own))
+    keys_own = _ngspice_node_keys(spice_own)
+    engine_own = _engine_flat(own, keys_own, list(spice_own["i"]))
+    errs = {}
+    errs["to_netlist_engine_voltages"], errs["to_netlist_engine_currents"] = _compare_flat(
+        engine_own, {"v": {k_: spice_own["v"][k_] for k_ in keys_own}, "i": spice_own["i"]}
+    )
+    # the exporter names nodes r<i>_<j> / c<i>_<j> and sense sources vsense<j>_b
+    names_r = [f"r{i}_{j}" for i in range(m) for j in range(n)]
+    names_c = [f"c{i}_{j}" for i in range(m) for j in range(n)]
+    names_o = [f"vsense{j}_b" for j in range(n)]
+    if all(k_ in spice_own["v"] for k_ in names_r + names_c) and all(
+        k_ in spice_own["i"] for k_ in names_o
+    ):
+        errs["to_netlist_crossbar_nodes"] = max(
+            rel_error(sol.row_voltages[0].ravel(), [spice_own["v"][k_] for k_ in names_r]),
+            rel_error(sol.col_voltages[0].ravel(), [spice_own["v"][k_] for k_ in names_c]),
+        )
+        errs["to_netlist_crossbar_output"] = rel_error(
+            sol.output[0], [spice_own["i"][k_] for k_ in names_o]
+        )
+    else:
+        errs["to_netlist_node_names_recognised"] = float("inf")
+    return errs
+
+
+def _ir_drop_figure(spec: CrossbarSpec, V: np.ndarray, sol, row_s: np.ndarray) -> dict:
+    """Heat maps of the word-line IR drop by xbar, by ngspice, and their difference."""
+    m, n = spec.m, spec.n
+    drop_x = V[:, None] - sol.row_voltages[0]
+    drop_s = V[:, None] - row_s
+    return {
+        f"ir_drop_{m}x{n}_{spec.device}": {
+            "type": "heatmaps",
+            "maps": {
+                "xbar: row IR drop": drop_x,
+                "ngspice: row IR drop": drop_s,
+                "difference (xbar - ngspice)": drop_x - drop_s,
+            },
+            "unit": "V",
+            "title": (
+                f"{m}x{n} {spec.device} crossbar, r_wire = {spec.r_wire:g} ohm: "
+                f"IR drop along the word lines"
+            ),
+            "caption": (
+                f"IR drop along the word lines of a {m} x {n} {spec.device} array, "
+                f"computed by xbar and by ngspice on the same netlist; the right "
+                f"panel is their difference, at round-off level."
+            ),
+        }
+    }
+
+
 def _run_crossbar_spec(spec: CrossbarSpec) -> CaseResult:
+    """One crossbar of the matrix: xbar's structured solve and its engine against
+    ngspice on an independent netlist, then on xbar's own export."""
     import xbar
 
     run_ngspice = require_ngspice()
-    rng = np.random.default_rng(spec.seed)
     m, n = spec.m, spec.n
     k, v0, g_sel = 3.0, 0.05, 1e-6
-    if spec.device == "exp":
-        G = rng.uniform(1e-7, 1e-6, (m, n))
-        V = rng.uniform(0.2, 0.5, m)
-    elif spec.device == "1s1r":
-        G = rng.uniform(1e-5, 1e-4, (m, n))
-        V = rng.uniform(0.0, 1.5, m)
-    else:
-        G = rng.uniform(1e-5, 1e-4, (m, n))
-        V = rng.uniform(0.0, 1.0, m) if spec.device == "linear" else rng.uniform(0.3, 1.0, m)
+    G, V = _spec_arrays(spec, np.random.default_rng(spec.seed))
     kw = dict(r_row=spec.r_wire, r_col=spec.r_wire, r_driver=spec.r_driver, r_sense=spec.r_sense)
     text = crossbar_netlist(
         G, V, device=spec.device, k=k, v0=v0, g_selector=g_sel, r_access=spec.r_access, **kw
@@ -254,61 +319,9 @@ def _run_crossbar_spec(spec: CrossbarSpec) -> CaseResult:
     ev, ei = _compare_flat(engine, {"v": {k_: spice["v"][k_] for k_ in keys_v}, "i": spice["i"]})
     errs["engine_voltages"] = ev
     errs["engine_currents"] = ei
-    ir_drop = float(np.max(V[:, None] - row_s) / np.max(V))
-    details = {"max_row_ir_drop_fraction": ir_drop}
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "xb.cir"
-        xb.to_netlist(path, V)
-        own = _with_options(path.read_text())
-    # xbar's own export, run by ngspice and by the engine
-    spice_own = _ngspice_flat(run_ngspice(own))
-    keys_own = _ngspice_node_keys(spice_own)
-    engine_own = _engine_flat(own, keys_own, list(spice_own["i"]))
-    ev2, ei2 = _compare_flat(
-        engine_own, {"v": {k_: spice_own["v"][k_] for k_ in keys_own}, "i": spice_own["i"]}
-    )
-    errs["to_netlist_engine_voltages"] = ev2
-    errs["to_netlist_engine_currents"] = ei2
-    # the exporter names nodes r<i>_<j> / c<i>_<j> and sense sources vsense<j>_b
-    names_r = [f"r{i}_{j}" for i in range(m) for j in range(n)]
-    names_c = [f"c{i}_{j}" for i in range(m) for j in range(n)]
-    names_o = [f"vsense{j}_b" for j in range(n)]
-    if all(k_ in spice_own["v"] for k_ in names_r + names_c) and all(
-        k_ in spice_own["i"] for k_ in names_o
-    ):
-        errs["to_netlist_crossbar_nodes"] = max(
-            rel_error(sol.row_voltages[0].ravel(), [spice_own["v"][k_] for k_ in names_r]),
-            rel_error(sol.col_voltages[0].ravel(), [spice_own["v"][k_] for k_ in names_c]),
-        )
-        errs["to_netlist_crossbar_output"] = rel_error(
-            sol.output[0], [spice_own["i"][k_] for k_ in names_o]
-        )
-    else:
-        errs["to_netlist_node_names_recognised"] = float("inf")
-
-    figures = {}
-    if spec.figure:
-        drop_x = V[:, None] - sol.row_voltages[0]
-        drop_s = V[:, None] - row_s
-        figures[f"ir_drop_{m}x{n}_{spec.device}"] = {
-            "type": "heatmaps",
-            "maps": {
-                "xbar: row IR drop": drop_x,
-                "ngspice: row IR drop": drop_s,
-                "difference (xbar - ngspice)": drop_x - drop_s,
-            },
-            "unit": "V",
-            "title": (
-                f"{m}x{n} {spec.device} crossbar, r_wire = {spec.r_wire:g} ohm: "
-                f"IR drop along the word lines"
-            ),
-            "caption": (
-                f"IR drop along the word lines of a {m} x {n} {spec.device} array, "
-                f"computed by xbar and by ngspice on the same netlist; the right "
-                f"panel is their difference, at round-off level."
-            ),
-        }
+    errs.update(_own_export_errors(xb, V, sol, run_ngspice))
+    details = {"max_row_ir_drop_fraction": float(np.max(V[:, None] - row_s) / np.max(V))}
+    figures = _ir_drop_figure(spec, V, sol, row_s) if spec.figure else {}
     return CaseResult.of(errs, details=details, figures=figures)
 
 

@@ -375,6 +375,70 @@ def _as_segments(value, shape) -> np.ndarray:
     return np.broadcast_to(arr, shape).astype(float)
 
 
+def _dense_interior(G: np.ndarray, rr: np.ndarray, rc: np.ndarray) -> np.ndarray:
+    """The dense nodal matrix of the cells and inner wire segments, stamped one by one.
+
+    Row node ``(i, j)`` is unknown ``i * N + j``, column node ``(i, j)`` is
+    ``M * N + i * N + j``.
+    """
+    m, n = G.shape
+    A = np.zeros((2 * m * n, 2 * m * n))
+
+    def stamp(a, b, cond):
+        A[a, a] += cond
+        A[b, b] += cond
+        A[a, b] -= cond
+        A[b, a] -= cond
+
+    for i in range(m):
+        for j in range(n):
+            stamp(i * n + j, m * n + i * n + j, G[i, j])
+    for i in range(m):
+        for j in range(1, n):
+            stamp(i * n + j - 1, i * n + j, 1.0 / rr[i, j])
+    for j in range(n):
+        for i in range(1, m):
+            stamp(m * n + (i - 1) * n + j, m * n + i * n + j, 1.0 / rc[i, j])
+    return A
+
+
+def _dense_ends(V, shape, resistances, roles, ends) -> tuple[list, list]:
+    """The connected line ends, as ``(node, line, conductance [S], potential (K,) [V],
+    counts towards input/output)``: row ends (drives) and column ends (senses).
+
+    ``resistances`` is ``(rr, rc, rd, rs)``, ``roles`` ``(drive, sense)`` and ``ends``
+    ``(row_ends, col_ends)`` as :func:`dense_crossbar` takes them.
+    """
+    m, n = shape
+    rr, rc, rd, rs = resistances
+    K = V.shape[0]
+    d_role = {"left": (True, False), "right": (False, True), "both": (True, True)}[roles[0]]
+    s_role = {"top": (True, False), "bottom": (False, True), "both": (True, True)}[roles[1]]
+    row_ends = [[None, None]] * m if ends[0] is None else ends[0]
+    col_ends = [[None, None]] * n if ends[1] is None else ends[1]
+    drives, senses = [], []
+    for i in range(m):
+        for e, node, seg in ((0, i * n, rr[i, 0]), (1, i * n + n - 1, rr[i, n])):
+            spec = row_ends[i][e]
+            cond = 1.0 / (rd[i] + seg)
+            if spec is None:
+                if d_role[e]:
+                    drives.append((node, i, cond, V[:, i], True))
+            elif not np.isnan(spec):
+                drives.append((node, i, cond, np.full(K, float(spec)), d_role[e]))
+    for j in range(n):
+        top, bottom = m * n + j, m * n + (m - 1) * n + j
+        for e, node, seg in ((0, top, rc[0, j]), (1, bottom, rc[m, j])):
+            spec = col_ends[j][e]
+            cond = 1.0 / (rs[j] + seg)
+            if spec is None:
+                if s_role[e]:
+                    senses.append((node, j, cond, np.zeros(K), True))
+            elif not np.isnan(spec):
+                senses.append((node, j, cond, np.full(K, float(spec)), s_role[e]))
+    return drives, senses
+
+
 def dense_crossbar(
     G: np.ndarray,
     V: np.ndarray,
@@ -430,64 +494,18 @@ def dense_crossbar(
     V = np.atleast_2d(np.asarray(V, dtype=float))
     rr = _as_segments(r_row, (m, n + 1))
     rc = _as_segments(r_col, (m + 1, n))
-    rd = _as_segments(r_driver, (m,))
-    rs = _as_segments(r_sense, (n,))
-    size = 2 * m * n
-
-    def row_node(i, j):
-        return i * n + j
-
-    def col_node(i, j):
-        return m * n + i * n + j
-
-    A = np.zeros((size, size))
-
-    def stamp(a, b, cond):
-        A[a, a] += cond
-        A[b, b] += cond
-        A[a, b] -= cond
-        A[b, a] -= cond
-
-    def stamp_ground(a, cond):
-        A[a, a] += cond
-
-    for i in range(m):
-        for j in range(n):
-            stamp(row_node(i, j), col_node(i, j), G[i, j])
-    for i in range(m):
-        for j in range(1, n):
-            stamp(row_node(i, j - 1), row_node(i, j), 1.0 / rr[i, j])
-    for j in range(n):
-        for i in range(1, m):
-            stamp(col_node(i - 1, j), col_node(i, j), 1.0 / rc[i, j])
+    A = _dense_interior(G, rr, rc)
+    drives, senses = _dense_ends(
+        V,
+        (m, n),
+        (rr, rc, _as_segments(r_driver, (m,)), _as_segments(r_sense, (n,))),
+        (drive, sense),
+        (row_ends, col_ends),
+    )
     K = V.shape[0]
-    d_role = {"left": (True, False), "right": (False, True), "both": (True, True)}[drive]
-    s_role = {"top": (True, False), "bottom": (False, True), "both": (True, True)}[sense]
-    row_ends = [[None, None]] * m if row_ends is None else row_ends
-    col_ends = [[None, None]] * n if col_ends is None else col_ends
-    # connected ends: (node, line, conductance, potential (K,), counts towards in/out)
-    drives, senses = [], []
-    for i in range(m):
-        for e, node, seg in ((0, row_node(i, 0), rr[i, 0]), (1, row_node(i, n - 1), rr[i, n])):
-            spec = row_ends[i][e]
-            cond = 1.0 / (rd[i] + seg)
-            if spec is None:
-                if d_role[e]:
-                    drives.append((node, i, cond, V[:, i], True))
-            elif not np.isnan(spec):
-                drives.append((node, i, cond, np.full(K, float(spec)), d_role[e]))
-    for j in range(n):
-        for e, node, seg in ((0, col_node(0, j), rc[0, j]), (1, col_node(m - 1, j), rc[m, j])):
-            spec = col_ends[j][e]
-            cond = 1.0 / (rs[j] + seg)
-            if spec is None:
-                if s_role[e]:
-                    senses.append((node, j, cond, np.zeros(K), True))
-            elif not np.isnan(spec):
-                senses.append((node, j, cond, np.full(K, float(spec)), s_role[e]))
-    rhs = np.zeros((size, K))
+    rhs = np.zeros((2 * m * n, K))
     for node, _, cond, pot, _ in drives + senses:
-        stamp_ground(node, cond)
+        A[node, node] += cond
         rhs[node] += cond * pot
     x = np.linalg.solve(A, rhs).T  # (K, size)
     row = x[:, : m * n].reshape(-1, m, n)

@@ -80,6 +80,26 @@ _THIRD = re.compile(r"\s*\S+\s+(\S+)\s+")
 _FOURTH = re.compile(r"\s*\S+\s+\S+\s+\S+\s+")
 
 
+def _unknown_element(card: Card, low: str, first: str) -> NetlistError:
+    """The error for a card whose first letter is no element xbar reads."""
+    what = _ELEMENT_NAMES.get(first)
+    word = low.split()[0]
+    if what:
+        return err(
+            card,
+            None,
+            f"element {word!r}: {what}s ({first.upper()}) are not "
+            "supported; xbar does DC analysis of R, C, L, K, V, I, G, E, F, H, "
+            "D, B, M and X elements",
+        )
+    return err(
+        card,
+        None,
+        f"unknown element type {word[0]!r} in {word!r}",
+        "element names start with R, C, L, K, V, I, G, E, F, H, D, B, M or X",
+    )
+
+
 class ElementCards:
     """Builder part: element cards and subcircuit instances (flattening).
 
@@ -89,6 +109,11 @@ class ElementCards:
 
     # ---------------------------------------------------------------- flattening
     def expand(self, cards: list[Card], ctx: Context) -> None:
+        """Add the elements of ``cards`` (one scope: the top level or an instance body).
+
+        Plain ``R<name> <n+> <n-> <value>`` cards, most of a large netlist, take an
+        inline fast path; every other card goes to the method of its element letter.
+        """
         names = self.names
         node = self.node
         top = ctx.pins is None
@@ -161,22 +186,7 @@ class ElementCards:
             elif first == "k":
                 self.coupling(card, low, ctx)
             else:
-                what = _ELEMENT_NAMES.get(first)
-                word = low.split()[0]
-                if what:
-                    raise err(
-                        card,
-                        None,
-                        f"element {word!r}: {what}s ({first.upper()}) are not "
-                        "supported; xbar does DC analysis of R, C, L, K, V, I, G, E, F, H, "
-                        "D, B, M and X elements",
-                    )
-                raise err(
-                    card,
-                    None,
-                    f"unknown element type {word[0]!r} in {word!r}",
-                    "element names start with R, C, L, K, V, I, G, E, F, H, D, B, M or X",
-                )
+                raise _unknown_element(card, low, first)
 
     def reactive(self, card: Card, low: str, ctx: Context, kind: str) -> None:
         """``C``: open at DC (its nodes exist); ``L``: a short (a 0 V branch whose current
@@ -735,7 +745,34 @@ class ElementCards:
             raise err(card, off, f"unexpected {key!r} ({listing})", hint)
         return inst
 
+    def instance_overrides(
+        self, card: Card, toks: list, sub, sname: str, ctx: Context, hint: str
+    ) -> dict[str, float]:
+        """``[params:] name=value ...`` of an X card, evaluated in the caller's scope."""
+        overrides: dict[str, float] = {}
+        k = 0
+        while k < len(toks):
+            tok, off = toks[k]
+            if tok == "params:":
+                k += 1
+                continue
+            if k + 1 >= len(toks) or toks[k + 1][0] != "=":
+                raise err(card, off, f"unexpected {tok!r} (expected <param>=<value>)", hint)
+            if k + 2 >= len(toks):
+                raise err(card, toks[k + 1][1], f"missing value for parameter {tok!r}", hint)
+            if tok not in {d.name for d in sub.defaults}:
+                raise err(
+                    card,
+                    off,
+                    f"subcircuit {sname} has no parameter {tok!r}",
+                    "its parameters: " + (" ".join(d.name for d in sub.defaults) or "none"),
+                )
+            overrides[tok] = self.value(card, toks[k + 2], ctx.params, bare=True)
+            k += 3
+        return overrides
+
     def instance(self, card: Card, low: str, ctx: Context) -> None:
+        """``X<name> <nodes>... <subckt> [params: name=value ...]``: flatten one instance."""
         hint = "expected: " + EXPECTED["x"]
         toks = self.tokens(card, low)
         # the subcircuit name is the last token before the first parameter
@@ -775,27 +812,7 @@ class ElementCards:
                 f"deep (instance {ctx.prefix + toks[0][0]} of {sname})",
                 "xbar flattens at most MAX_SUBCKT_DEPTH levels of X instances",
             )
-        # instance parameters, evaluated in the caller's scope
-        overrides: dict[str, float] = {}
-        k = end
-        while k < len(toks):
-            tok, off = toks[k]
-            if tok == "params:":
-                k += 1
-                continue
-            if k + 1 >= len(toks) or toks[k + 1][0] != "=":
-                raise err(card, off, f"unexpected {tok!r} (expected <param>=<value>)", hint)
-            if k + 2 >= len(toks):
-                raise err(card, toks[k + 1][1], f"missing value for parameter {tok!r}", hint)
-            if tok not in {d.name for d in sub.defaults}:
-                raise err(
-                    card,
-                    off,
-                    f"subcircuit {sname} has no parameter {tok!r}",
-                    "its parameters: " + (" ".join(d.name for d in sub.defaults) or "none"),
-                )
-            overrides[tok] = self.value(card, toks[k + 2], ctx.params, bare=True)
-            k += 3
+        overrides = self.instance_overrides(card, toks[end:], sub, sname, ctx, hint)
         params = dict(ctx.params)
         for pname, vtok, voff in sub.defaults:
             if pname in overrides:

@@ -208,6 +208,48 @@ def decode(data: bytes, file: str) -> str:
         ) from None
 
 
+def _card_text(raw: str) -> tuple[str, str] | None:
+    """A physical line's text without comments, and its first non-blank character;
+    None for a blank or comment line."""
+    line = raw.rstrip()
+    if not line:
+        return None
+    c = line[0]
+    if c == "*":
+        return None
+    if c == " " or c == "\t":
+        if not line.strip() or line.lstrip()[0] == "*":
+            return None
+        c = line.lstrip()[0]
+    if ";" in line:
+        line = line[: line.index(";")].rstrip()
+        if not line.strip():
+            return None
+    if "$" in line:
+        m = _DOLLAR.search(line)
+        if m is not None:
+            line = line[: m.start()].rstrip()
+            if not line.strip():
+                return None
+    return line, c
+
+
+def _continue_card(last: Card | None, line: str, raw: str, file: str, lineno: int) -> None:
+    """Append a ``+`` continuation line to card ``last``, recording where it came from."""
+    if last is None:
+        raise NetlistError(
+            "continuation line '+' with no card to continue",
+            location=Location(file, lineno, line.index("+") + 1, raw),
+            hint="'+' in column 1 continues the previous card",
+        )
+    plus = line.index("+")
+    if last.segs is None:
+        last.segs = []
+    start = len(last.text) + 1
+    last.segs.append((start, lineno, plus + 1, raw))
+    last.text = last.text + " " + line[plus + 1 :]
+
+
 class Reader:
     """Reads files into cards, expanding ``.include``."""
 
@@ -235,39 +277,12 @@ class Reader:
         last: Card | None = None
         for i in range(first, len(lines)):
             raw = lines[i]
-            line = raw.rstrip()
-            if not line:
+            cleaned = _card_text(raw)
+            if cleaned is None:
                 continue
-            c = line[0]
-            if c == "*":
-                continue
-            if c == " " or c == "\t":
-                if not line.strip() or line.lstrip()[0] == "*":
-                    continue
-                c = line.lstrip()[0]
-            if ";" in line:
-                line = line[: line.index(";")].rstrip()
-                if not line.strip():
-                    continue
-            if "$" in line:
-                m = _DOLLAR.search(line)
-                if m is not None:
-                    line = line[: m.start()].rstrip()
-                    if not line.strip():
-                        continue
+            line, c = cleaned
             if c == "+":
-                if last is None:
-                    raise NetlistError(
-                        "continuation line '+' with no card to continue",
-                        location=Location(file, i + 1, line.index("+") + 1, raw),
-                        hint="'+' in column 1 continues the previous card",
-                    )
-                plus = line.index("+")
-                if last.segs is None:
-                    last.segs = []
-                start = len(last.text) + 1
-                last.segs.append((start, i + 1, plus + 1, raw))
-                last.text = last.text + " " + line[plus + 1 :]
+                _continue_card(last, line, raw, file, i + 1)
                 continue
             card = Card(line, file, i + 1, raw)
             if self.lib_skip is not None:  # inside .lib <section> ... .endl of this file

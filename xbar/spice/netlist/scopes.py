@@ -205,40 +205,7 @@ class Scopes:
                 stack.append(sub)
                 continue
             if word == ".ends":
-                if not stack:
-                    raise err(
-                        card,
-                        None,
-                        ".ends without a matching .subckt",
-                        "expected: " + EXPECTED[".subckt"],
-                    )
-                sub = stack.pop()
-                if id(sub) in misplaced:
-                    bad, bad_word = misplaced[id(sub)]
-                    raise err(
-                        bad,
-                        None,
-                        f"{bad_word} is not allowed inside a subcircuit "
-                        f"(.subckt {sub.name}, line {sub.card.line})",
-                        "put analysis and option cards at the top level",
-                    )
-                toks = text.split()
-                if len(toks) > 1 and toks[1].lower() != sub.name:
-                    raise err(
-                        card,
-                        text.index(toks[1]),
-                        f".ends {toks[1].lower()} closes .subckt {sub.name}",
-                        "expected: .ends " + sub.name,
-                    )
-                target = stack[-1].subckts if stack else top_subckts
-                if sub.name in target:
-                    raise err(
-                        sub.card,
-                        None,
-                        f"subcircuit {sub.name!r} is defined twice",
-                        "first defined at " + str(target[sub.name].card.loc()),
-                    )
-                target[sub.name] = sub
+                self.close_subckt(card, stack, misplaced, top_subckts)
                 continue
             if stack:
                 if word in (".op", ".dc", ".options", ".option", ".opt", ".title", ".temp"):
@@ -277,6 +244,51 @@ class Scopes:
                 "add .ends " + sub.name,
             )
         return top_subckts, top_models, params_cards, elements
+
+    @staticmethod
+    def close_subckt(
+        card: Card,
+        stack: list[Subckt],
+        misplaced: dict[int, tuple[Card, str]],
+        top_subckts: dict[str, Subckt],
+    ) -> None:
+        """``.ends [name]``: close the innermost open subcircuit and define it in the
+        enclosing one (or at the top level); errors name the card at fault."""
+        text = card.text
+        if not stack:
+            raise err(
+                card,
+                None,
+                ".ends without a matching .subckt",
+                "expected: " + EXPECTED[".subckt"],
+            )
+        sub = stack.pop()
+        if id(sub) in misplaced:
+            bad, bad_word = misplaced[id(sub)]
+            raise err(
+                bad,
+                None,
+                f"{bad_word} is not allowed inside a subcircuit "
+                f"(.subckt {sub.name}, line {sub.card.line})",
+                "put analysis and option cards at the top level",
+            )
+        toks = text.split()
+        if len(toks) > 1 and toks[1].lower() != sub.name:
+            raise err(
+                card,
+                text.index(toks[1]),
+                f".ends {toks[1].lower()} closes .subckt {sub.name}",
+                "expected: .ends " + sub.name,
+            )
+        target = stack[-1].subckts if stack else top_subckts
+        if sub.name in target:
+            raise err(
+                sub.card,
+                None,
+                f"subcircuit {sub.name!r} is defined twice",
+                "first defined at " + str(target[sub.name].card.loc()),
+            )
+        target[sub.name] = sub
 
     def parse_subckt_header(self, card: Card) -> Subckt:
         toks = split_tokens(card, card.text.lower())
