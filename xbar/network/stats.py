@@ -76,7 +76,11 @@ class MeanCI:
 
 
 def t_quantile(n: int, level: float = 0.95) -> float:
-    """Two-sided Student-t quantile for the mean of ``n`` samples (NaN when n < 2)."""
+    """Two-sided Student-t quantile for the mean of ``n`` samples (NaN when n < 2).
+
+    >>> round(t_quantile(2), 3), round(t_quantile(100), 3), t_quantile(1)
+    (12.706, 1.984, nan)
+    """
     if n < 2:
         return math.nan
     # scipy.special's inverse Student-t CDF (the same as scipy.stats.t.ppf), without
