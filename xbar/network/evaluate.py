@@ -508,7 +508,10 @@ class AnalogLayer:
         """
         cfg = self.config
         return (
-            self._voltage_scale() == 1.0
+            cfg.input_mode == "analog"
+            and cfg.dac_bits == 0
+            and cfg.device == "linear"
+            and cfg.adc_bits == 0
             and cfg.read_noise_sigma == 0
             and cfg.array_topology == "crossbar"
         )
