@@ -58,12 +58,13 @@ def positive_int(name: str, value: Any) -> int:
     return int(value)
 
 
-def real_array(name: str, value: Any) -> np.ndarray:
+def real_array(name: str, value: Any, *, allow_bool: bool = False) -> np.ndarray:
     """``value`` as a float64 array, refusing anything that is not real numbers.
 
     Text (also numeric text such as ``"1e-6"``), complex numbers (never silently dropping
     the imaginary part), objects, ``None`` and ragged nested lists are refused naming
-    ``name``.  Booleans and integers convert.
+    ``name``; so are booleans (a mask given where numbers are meant), unless
+    ``allow_bool``.  Integers convert.
 
     Raises
     ------
@@ -101,7 +102,20 @@ def real_array(name: str, value: Any) -> np.ndarray:
             + (f" (for example {sample!r})" if sample is not None else ""),
             hint="convert it first, e.g. np.asarray(x, dtype=float)",
         )
-    return arr.astype(float)
+    if kind == "b" and not allow_bool:
+        raise InputTypeError(
+            f"{name} holds booleans (True/False), not numbers",
+            hint="if a mask is meant, convert it explicitly, e.g. mask * 1e-4 or "
+            "mask.astype(float)",
+        )
+    try:
+        return arr.astype(float)
+    except MemoryError:
+        need = arr.size * 8 / 2**30
+        raise ResourceError(
+            f"{name} of shape {arr.shape} needs {need:.3g} GiB of memory as float64 numbers",
+            hint="use a smaller array",
+        ) from None
 
 
 def read_text(path: str | os.PathLike, what: str) -> str:

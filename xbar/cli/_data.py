@@ -73,6 +73,28 @@ def load_for_model(args, model, calibration_size: int | None = None):
 
     name = str(args.dataset)
     builtin = name == "digits" or name.startswith("synthetic-")
+    if builtin:
+        given = [
+            flag
+            for flag, attr in (
+                ("--mean", "mean"),
+                ("--std", "std"),
+                ("--resize", "resize"),
+                ("--crop", "crop"),
+                ("--layout", "layout"),
+                ("--label", "label"),
+            )
+            if getattr(args, attr, None) is not None
+        ]
+        if given:
+            from ..errors import ConfigError
+
+            raise ConfigError(
+                f"{', '.join(given)} apply only to data sets read from disk, not to the "
+                f"built-in data set {name!r}",
+                hint="give --dataset cifar10:PATH, mnist:PATH, folder:PATH or npz:PATH, "
+                "or drop the flag",
+            )
     dataset = (
         load_dataset(name) if builtin else load_dataset(name, data_options(args, calibration_size))
     )

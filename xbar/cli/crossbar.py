@@ -33,6 +33,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--r-sense", type=float, default=0.0, help="sense resistance [ohm]")
     p.add_argument("--device", choices=["linear", "sinh"], default="linear", help="cell model")
     p.add_argument("--k", type=float, default=3.0, help="sinh nonlinearity k [1/V] (default 3)")
+    p.add_argument(
+        "--iv",
+        metavar="FILE.csv",
+        default=None,
+        help="cell model from a measured I-V table (two columns: voltage [V], current [A]; "
+        "replaces --device).  Beyond the table the curve continues linearly with its end "
+        "slope (like ngspice's pwl() in a B source) and a note names the cells and voltages",
+    )
     p.add_argument("--g-min", type=float, default=1e-6, help="smallest conductance [S]")
     p.add_argument("--g-max", type=float, default=1e-4, help="largest conductance [S]")
     p.add_argument("--v-max", type=float, default=0.3, help="inputs uniform in [0, v-max] [V]")
@@ -58,8 +66,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def _load_g(path: str) -> np.ndarray:
     """Conductances [S] from an .npz (array 'G' or the first array), validated."""
+    import numpy as np
+
     from ..checks import real_array
-    from ..errors import ConfigError, ShapeError
+    from ..errors import ConfigError, ShapeError, ValueRangeError
     from ..network.data import read_npz  # no pickle; names the file and what is wrong
 
     arrays = read_npz(path, "conductance file")
@@ -74,7 +84,58 @@ def _load_g(path: str) -> np.ndarray:
             f"{path}: array {name!r} has shape {G.shape}; conductances must be a "
             "2-D array (rows, columns) with at least one cell"
         )
+    bad = ~(np.isfinite(G) & (G >= 0))
+    if bad.any():
+        where = tuple(int(k) for k in np.argwhere(bad)[0])
+        raise ValueRangeError(
+            f"{path}: G at index {where} is {G[where]:g} ({int(bad.sum())} bad cell(s) in "
+            f"array {name!r}); conductances must be finite and >= 0 S"
+        )
     return G
+
+
+def _check_flags(args: argparse.Namespace) -> None:
+    """Refuse flag values that have no meaning (before any work)."""
+    import math
+
+    from ..errors import ConfigError
+
+    if args.inputs < 1:
+        raise ConfigError(f"--inputs must be >= 1, got {args.inputs}")
+    if args.seed < 0:
+        raise ConfigError(f"--seed must be >= 0, got {args.seed}")
+    for flag in ("v_max", "g_min", "g_max", "k", "tol"):
+        value = getattr(args, flag)
+        if not math.isfinite(value):
+            raise ConfigError(f"--{flag.replace('_', '-')} must be a finite number, got {value}")
+
+
+def _device(args: argparse.Namespace):
+    """The cell model of ``--iv`` (a measured table) or ``--device``."""
+    from ..crossbar import Linear, Sinh, Tabulated
+
+    if args.iv:
+        args.device = f"table {args.iv}"
+        return Tabulated.from_csv(args.iv)
+    return Linear() if args.device == "linear" else Sinh(args.k)
+
+
+def _extrapolated(sol) -> list[dict]:
+    """The I-V table extrapolations of a solve, noted on stderr and returned for JSON."""
+    import sys
+
+    for x in sol.extrapolated:
+        print(f"note: {x}", file=sys.stderr)
+    return [
+        {
+            "element": x.element,
+            "table_volts": list(x.table_range),
+            "volts": list(x.voltage_range),
+            "count": x.count,
+            "furthest_cell": [int(c) for c in x.cells[0]],
+        }
+        for x in sol.extrapolated
+    ]
 
 
 # measured peak memory of this command (linear cells, node arrays kept): about 270 bytes
@@ -203,12 +264,10 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from ..crossbar import Crossbar, Linear, Sinh
-    from ..errors import ConfigError
+    from ..crossbar import Crossbar
     from ..plot import output_error
 
-    if args.inputs < 1:
-        raise ConfigError(f"--inputs must be >= 1, got {args.inputs}")
+    _check_flags(args)
     if args.plot:
         from ..plot import check_path
 
@@ -217,8 +276,7 @@ def run(args: argparse.Namespace) -> int:
     G = _conductances(args, rng)
     r_row = args.r_wire if args.r_row is None else args.r_row
     r_col = args.r_wire if args.r_col is None else args.r_col
-    device = Linear() if args.device == "linear" else Sinh(args.k)
-    xb = Crossbar(G, r_row, r_col, args.r_driver, args.r_sense, device)
+    xb = Crossbar(G, r_row, r_col, args.r_driver, args.r_sense, _device(args))
     V = rng.uniform(0.0, args.v_max, (args.inputs, xb.M))
     sol, t_build, t_solve = _timed_solve(xb, V, args.tol)
     err = np.abs(output_error(sol.output, V @ G))  # the plot's normalisation too
@@ -239,6 +297,7 @@ def run(args: argparse.Namespace) -> int:
         "max_output_error_vs_ideal": float(err.max()),
         "mean_output_error_vs_ideal": float(err.mean()),
         "power_watts": _power_report(sol.power),
+        "extrapolated": _extrapolated(sol),
     }
     if args.plot:
         from ..plot import overview

@@ -28,7 +28,7 @@ from ..errors import ConfigError, ShapeError, ValueRangeError
 from ..spice.circuit import Options
 from . import input_switched, power, solver, transfer
 from .access import MosfetAccess, solve_with_engine
-from .devices import Device, Linear
+from .devices import Device, Linear, Tabulated
 from .power import PowerForms
 from .solution import CrossbarSolution, LinearizedCrossbar
 from .system import CrossbarSystem, build_system, line_preconditioner, parse_bias
@@ -207,6 +207,10 @@ class Crossbar:
         self._v_gate.setflags(write=False)
         if topology not in ("crossbar", "input_switched"):
             raise ConfigError(f"topology={topology!r}; expected 'crossbar' or 'input_switched'")
+        v_arr = real_array("v_read", v_read)
+        if v_arr.ndim or not np.isfinite(v_arr):
+            raise ValueRangeError(f"v_read={v_read!r}: must be one finite voltage [V]")
+        v_read = float(v_arr)
         if topology == "input_switched":
             input_switched.check_topology(
                 dict(
@@ -432,7 +436,7 @@ class Crossbar:
         if self._access is not None:  # 1T1R with MOSFETs: the engine on the array's netlist
             return solve_with_engine(self, V, return_nodes)
         with memory_guard(f"solving {V.shape[0]} input(s) on a {self._M}x{self._N} array"):
-            return solver.solve(
+            sol = solver.solve(
                 self.setup(),
                 V,
                 tol=tol,
@@ -442,6 +446,26 @@ class Crossbar:
                 warm_start=warm_start,
                 return_nodes=return_nodes,
             )
+        return self._check_tables(sol)
+
+    def _check_tables(self, sol: CrossbarSolution) -> CrossbarSolution:
+        """Record (or refuse, ``Tabulated(outside="error")``) voltages beyond an I-V table."""
+        if not sol.state or "ve" not in sol.state:
+            return sol
+        for e, (model, scale) in enumerate(self.setup().elements):
+            if not isinstance(model, Tabulated):
+                continue
+            found = model.outside_table(sol.state["ve"][e], scale, "cell" if e == 0 else "selector")
+            if found is None:
+                continue
+            if model.outside == "error":
+                raise ValueRangeError(
+                    str(found).replace("was extrapolated linearly there", "has no data there"),
+                    hint="extend the I-V table, lower the inputs, or use "
+                    "Tabulated(..., outside='extrapolate') to continue it linearly",
+                )
+            sol.extrapolated.append(found)
+        return sol
 
     # --------------------------------------------------------------- linear maps
     def transfer_matrix(self, method: str = "auto") -> np.ndarray:

@@ -25,7 +25,15 @@ from numpy.typing import ArrayLike
 from ..checks import real_array
 from ..errors import ConfigError, ValueRangeError
 
-__all__ = ["Device", "Linear", "Sinh", "Exponential", "PowerLaw", "Tabulated"]
+__all__ = [
+    "Device",
+    "Linear",
+    "Sinh",
+    "Exponential",
+    "PowerLaw",
+    "Tabulated",
+    "TableExtrapolation",
+]
 
 
 def _param(name: str, value: ArrayLike, *, positive: bool = True) -> np.ndarray | float:
@@ -202,24 +210,93 @@ class PowerLaw(Device):
         return G * (1.0 + self.alpha * np.abs(v / self.v_ref) ** (self.alpha - 1.0))
 
 
+@dataclass(frozen=True)
+class TableExtrapolation:
+    """Cells of one solve whose voltage left the range of a :class:`Tabulated` I-V table.
+
+    Outside its table the curve is continued linearly with the slope at the table's end
+    (as ngspice's B-source ``pwl()`` function does; its ``TABLE`` sources clamp to the
+    end value instead, which would give a cell zero differential conductance there).
+    The answer is then a property of that continuation, not of the measured device.
+
+    Attributes
+    ----------
+    element : str
+        ``"cell"`` (the device) or ``"selector"``.
+    table_range : tuple of float
+        First and last voltage of the table [V].
+    voltage_range : tuple of float
+        Lowest and highest voltage [V] across the element over the cells outside.
+    count : int
+        Number of (input, row, column) cells outside the table.
+    cells : ndarray of int, shape (min(count, 100), 3)
+        ``(input k, row i, column j)`` of cells outside, the furthest outside first.
+    """
+
+    element: str
+    table_range: tuple[float, float]
+    voltage_range: tuple[float, float]
+    count: int
+    cells: np.ndarray = field(repr=False)
+
+    def __str__(self) -> str:
+        k, i, j = (int(x) for x in self.cells[0])
+        return (
+            f"{self.count} {self.element} voltage(s) outside the I-V table "
+            f"[{self.table_range[0]:g}, {self.table_range[1]:g}] V (from "
+            f"{self.voltage_range[0]:.4g} to {self.voltage_range[1]:.4g} V; furthest: "
+            f"input {k}, cell ({i}, {j})): the curve was extrapolated linearly there"
+        )
+
+
 @dataclass(frozen=True, eq=False)
 class Tabulated(Device):
     """Measured I-V curve, monotone PCHIP interpolation, linear extrapolation.
 
     The table is normalised by its slope at 0 V, so a cell carries
-    ``i = G * i_table(v) / i_table'(0)``.
+    ``i = G * i_table(v) / i_table'(0)``.  Outside the table the curve continues
+    linearly with its end slope; every solve reports the cells where that happened
+    (:attr:`CrossbarSolution.extrapolated`, a list of :class:`TableExtrapolation`), or,
+    with ``outside="error"``, refuses them.
 
     Parameters
     ----------
     v, i : array (P,)
         Strictly increasing voltages [V] (spanning 0 V) and monotone currents [A].
+    outside : {"extrapolate", "error"}
+        What a voltage beyond the table does: continue linearly and be reported
+        (default), or raise :class:`~xbar.errors.ValueRangeError` naming the cells.
     """
 
     v: np.ndarray = field(default_factory=lambda: np.array([-1.0, 0.0, 1.0]))
     i: np.ndarray = field(default_factory=lambda: np.array([-1.0, 0.0, 1.0]))
+    outside: str = "extrapolate"
+
+    def outside_table(
+        self, ve: np.ndarray, scale: np.ndarray, element: str = "cell"
+    ) -> TableExtrapolation | None:
+        """The cells whose voltage ``ve`` (K, M, N) [V] is beyond the table (cells with
+        ``scale`` 0, open, do not count); None when every voltage is inside."""
+        lo, hi = float(self.v[0]), float(self.v[-1])
+        beyond = np.maximum(lo - ve, ve - hi) * (np.broadcast_to(scale, ve.shape[-2:]) > 0)
+        out = beyond > 0
+        count = int(out.sum())
+        if count == 0:
+            return None
+        idx = np.argwhere(out)
+        order = np.argsort(-beyond[out], kind="stable")[:100]
+        vals = ve[out]
+        return TableExtrapolation(
+            element, (lo, hi), (float(vals.min()), float(vals.max())), count, idx[order]
+        )
 
     def __post_init__(self) -> None:
         from scipy.interpolate import PchipInterpolator
+
+        if self.outside not in ("extrapolate", "error"):
+            raise ConfigError(
+                f"Tabulated outside={self.outside!r}; expected 'extrapolate' or 'error'"
+            )
 
         v = real_array("Tabulated voltages v", self.v).ravel()
         i = real_array("Tabulated currents i", self.i).ravel()
@@ -250,7 +327,9 @@ class Tabulated(Device):
         object.__setattr__(self, "_ends", (float(dpchip(v[0])), float(dpchip(v[-1]))))
 
     @classmethod
-    def from_csv(cls, path: str | PathLike, *, delimiter: str | None = None) -> Tabulated:
+    def from_csv(
+        cls, path: str | PathLike, *, delimiter: str | None = None, outside: str = "extrapolate"
+    ) -> Tabulated:
         """Read a two-column CSV (voltage [V], current [A]); a header line is skipped.
 
         Raises
@@ -309,7 +388,7 @@ class Tabulated(Device):
             lineno = lines[int(np.argmax(di)) + 1]
             raise ValueRangeError(f"{path}:{lineno}: currents must be monotone increasing")
         try:
-            return cls(arr[:, 0], arr[:, 1])
+            return cls(arr[:, 0], arr[:, 1], outside=outside)
         except ValueRangeError as exc:
             raise ValueRangeError(f"{path}: {exc.message}") from None
 

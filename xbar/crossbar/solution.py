@@ -46,6 +46,10 @@ class CrossbarSolution:
         of the E series elements of every cell.
     system : CrossbarSystem or None
         The system that was solved (needed by :attr:`power`).
+    extrapolated : list of TableExtrapolation
+        For :class:`~xbar.crossbar.Tabulated` cells or selectors: the cells whose
+        voltage left the I-V table (and so sit on its linear continuation), with the
+        voltage range; empty when every voltage stayed inside (or no table is used).
     """
 
     output: np.ndarray
@@ -59,6 +63,7 @@ class CrossbarSolution:
     state: dict[str, np.ndarray] | None = field(default=None, repr=False)
     system: Any = field(default=None, repr=False)
     _power: Any = field(default=None, repr=False)
+    extrapolated: list = field(default_factory=list)
 
     @property
     def batch_size(self) -> int:

@@ -639,8 +639,19 @@ def _overflow(
         size = np.maximum(size, np.nan_to_num(np.abs(ge[e]), nan=np.inf))
     size = np.maximum(size, np.nan_to_num(np.abs(ieq), nan=np.inf))
     k, i, j = (int(x) for x in np.unravel_index(int(np.argmax(size)), size.shape))
-    e = int(np.argmax([np.abs(ve[n][k, i, j]) for n in range(len(els))]))
-    name = type(els[e][0]).__name__
+    # the element whose current or conductance overflowed (not the one with most voltage)
+    e = int(
+        np.argmax(
+            [
+                max(
+                    np.nan_to_num(abs(i0[n][k, i, j]), nan=np.inf),
+                    np.nan_to_num(abs(ge[n][k, i, j]), nan=np.inf),
+                )
+                for n in range(len(els))
+            ]
+        )
+    )
+    name = type(els[e][0]).__name__ + (" selector" if e > 0 else "")
     return ConvergenceError(
         f"cell ({i}, {j}) (input {k}): the {name} current overflowed at "
         f"{ve[e][k, i, j]:.4g} V across the device during Newton (current "

@@ -26,6 +26,7 @@ import dataclasses
 import difflib
 import functools
 import math
+import numbers
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
@@ -480,9 +481,49 @@ class AnalogConfig:
 
         Returns the configuration itself so calls can be chained.
         """
+        self.check_fields()
+
+        def need(cond: bool, field: str, msg: str, hint: str = "") -> None:
+            if not cond:
+                raise ConfigError(f"{field}={show(getattr(self, field))}: {msg}", hint=hint)
+
+        self._validate_topology(need)
+        need(self.g_min < self.g_max, "g_min", f"must be below g_max={show(self.g_max)}")
+        min_cols = (
+            2
+            if (self.mapping == "differential" or self.offset_subtraction == "reference_column")
+            else 1
+        )
+        need(
+            self.array_cols >= min_cols,
+            "array_cols",
+            f"{self.mapping} mapping needs at least {min_cols} columns per array",
+        )
+        self._validate_combinations(need)
+        return self
+
+    def check_fields(self) -> AnalogConfig:
+        """Check each field on its own (type, choices, range), not how fields combine.
+
+        Run when a configuration is made (``AnalogConfig(g_min=-1)`` is refused there);
+        :meth:`validate` adds the checks across fields (``g_min < g_max``, ...), which a
+        sweep's base configuration may fail on the fields it sweeps.
+        """
         types = self.field_types()
         for name, typ in types.items():
-            _coerce(name, getattr(self, name), typ, "")
+            value = getattr(self, name)
+            if typ in (int, float) and (
+                isinstance(value, bool | str) or not isinstance(value, numbers.Real)
+            ):
+                if not (value is None and name == "adc_range"):
+                    raise ConfigError(
+                        f"{name}={show(value)}: expected "
+                        + ("an integer" if typ is int else "a real number")
+                        + f", got {type(value).__name__}"
+                    )
+            coerced = _coerce(name, value, typ, "")
+            if coerced is not value:
+                object.__setattr__(self, name, coerced)  # 4.0 -> 4, numpy scalars -> Python
         for name, allowed in CHOICES.items():
             value = getattr(self, name)
             if value is None and name == "adc_range":
@@ -521,8 +562,6 @@ class AnalogConfig:
             need(math.isfinite(v), name, "must be a finite number")
             need(v >= 0, name, "must not be negative")
         need(self.g_max > 0, "g_max", "must be positive")
-        self._validate_topology(need)
-        need(self.g_min < self.g_max, "g_min", f"must be below g_max={show(self.g_max)}")
         need(self.v_read > 0, "v_read", "must be positive")
         need(self.drift_t0 > 0, "drift_t0", "must be positive")
         need(self.stuck_rate <= 1, "stuck_rate", "is a fraction of cells (0 to 1)")
@@ -541,21 +580,23 @@ class AnalogConfig:
         )
         for name in ("array_rows", "array_cols", "repeats", "calibration_size"):
             need(getattr(self, name) >= 1, name, "must be at least 1")
-        min_cols = (
-            2
-            if (self.mapping == "differential" or self.offset_subtraction == "reference_column")
-            else 1
-        )
-        need(
-            self.array_cols >= min_cols,
-            "array_cols",
-            f"{self.mapping} mapping needs at least {min_cols} columns per array",
-        )
         need(self.seed >= 0, "seed", "must not be negative")
         need(self.threads >= 0, "threads", "must not be negative (0 = automatic)")
         need(self.weight_bits >= 0, "weight_bits", "must not be negative (0 = analog weights)")
         need(self.weight_bits <= 32, "weight_bits", "at most 32 bits are supported")
         need(self.weight_slices >= 1, "weight_slices", "must be at least 1")
+        need(self.input_bits >= 1, "input_bits", "must be at least 1")
+        need(self.input_bits <= 32, "input_bits", "at most 32 bits are supported")
+        need(self.dac_bits >= 0, "dac_bits", "must not be negative (0 = unquantised)")
+        need(self.dac_bits <= 32, "dac_bits", "at most 32 bits are supported")
+        need(0 <= self.activation_bits <= 32, "activation_bits", "must be between 0 (off) and 32")
+        need(self.adc_bits >= 0, "adc_bits", "must not be negative (0 = no ADC)")
+        need(self.adc_bits <= 32, "adc_bits", "at most 32 bits are supported")
+        need(1 <= self.biscale_shift <= 16, "biscale_shift", "must be between 1 and 16")
+        return self
+
+    def _validate_combinations(self, need: Callable[..., None]) -> None:
+        """The checks of :meth:`validate` that involve more than one field."""
         if self.weight_slices > 1:
             need(
                 self.weight_bits > 0,
@@ -574,10 +615,6 @@ class AnalogConfig:
             "weight_bits",
             "signed weights need at least 2 bits (a sign and a magnitude bit)",
         )
-        need(self.input_bits >= 1, "input_bits", "must be at least 1")
-        need(self.input_bits <= 32, "input_bits", "at most 32 bits are supported")
-        need(self.dac_bits >= 0, "dac_bits", "must not be negative (0 = unquantised)")
-        need(self.dac_bits <= 32, "dac_bits", "at most 32 bits are supported")
         if self.input_mode == "bit_serial" and self.dac_bits > 0:
             raise ConfigError(
                 f"dac_bits={show(self.dac_bits)} conflicts with input_mode='bit_serial': "
@@ -585,14 +622,11 @@ class AnalogConfig:
                 hint="set the resolution of bit-serial inputs with input_bits, or use "
                 "input_mode='analog' with dac_bits",
             )
-        need(0 <= self.activation_bits <= 32, "activation_bits", "must be between 0 (off) and 32")
         need(
             self.activation_bits != 1,
             "activation_bits",
             "at least 2 bits (signed activations need a sign and a magnitude bit)",
         )
-        need(self.adc_bits >= 0, "adc_bits", "must not be negative (0 = no ADC)")
-        need(self.adc_bits <= 32, "adc_bits", "at most 32 bits are supported")
         if self.adc_bits == 0 and self.adc_range is not None:
             raise ConfigError(
                 f"adc_bits=0 (no ADC) but adc_range={self.adc_range!r} is set",
@@ -604,7 +638,6 @@ class AnalogConfig:
                 hint="choose programming_error: state_independent, state_proportional "
                 "or weight_range",
             )
-        need(1 <= self.biscale_shift <= 16, "biscale_shift", "must be between 1 and 16")
         if self.weight_scaling == "biscale":
             need(0 < self.biscale_threshold <= 1, "biscale_threshold", "must be in (0, 1]")
             need(
@@ -653,6 +686,7 @@ def _checked_init(self, *args: Any, **kwargs: Any) -> None:
             f"AnalogConfig field {both[0]!r} given twice (by position and by name)"
         )
     _dataclass_init(self, *args, **kwargs)
+    self.check_fields()
 
 
 _checked_init = functools.wraps(_dataclass_init)(_checked_init)
@@ -674,8 +708,8 @@ def _coerce(name: str, value: Any, typ: type, where: str) -> Any:
     if typ is int:
         if isinstance(value, bool):
             raise ConfigError(f"{name}={show(value)}{where}: expected an integer")
-        if isinstance(value, int):
-            return value
+        if isinstance(value, numbers.Integral):
+            return int(value)
         if isinstance(value, float) and value.is_integer():
             return int(value)
         if isinstance(value, str):
@@ -687,7 +721,7 @@ def _coerce(name: str, value: Any, typ: type, where: str) -> Any:
     if typ is float:
         if isinstance(value, bool):
             raise ConfigError(f"{name}={show(value)}{where}: expected a number")
-        if isinstance(value, (int, float)):
+        if isinstance(value, numbers.Real):
             return float(value)
         if isinstance(value, str):
             try:

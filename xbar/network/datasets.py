@@ -398,7 +398,15 @@ def _npz(path: Path, opts: DataOptions):
             continue
         if ykey not in arr:
             raise ModelError(f"data set file {str(path)!r} has {xkey!r} but no {ykey!r}")
-        x, y = arr[xkey][:limit], arr[ykey][:limit]
+        x, y = arr[xkey], arr[ykey]
+        if x.ndim == 0 or y.ndim != 1 or len(y) != len(x):
+            raise ModelError(
+                f"data set file {str(path)!r}: {ykey} has shape {y.shape} but {xkey} has "
+                f"shape {x.shape}; expected one label per image"
+            )
+        if len(x) == 0:
+            raise ModelError(f"data set file {str(path)!r}: {xkey} holds no images")
+        x, y = x[:limit], y[:limit]
         if x.ndim == 3:
             x = x[..., None] if opts.layout == "NHWC" else x[:, None]
         if x.ndim != 4:

@@ -1030,6 +1030,10 @@ def evaluate(
     """
     if not isinstance(config, AnalogConfig):
         raise ConfigError(f"config must be an AnalogConfig, got {type(config).__name__}")
+    if batch_size is not None:
+        from ..checks import positive_int
+
+        batch_size = positive_int("batch_size", batch_size)
     from ..threads import limit as thread_limit
 
     options = (dataset, limit, chips, progress, cache, batch_size, ideal_accuracy, energy)

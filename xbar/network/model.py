@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ModelError, ShapeError, XbarError
+from ..errors import ModelError, ShapeError, ValueRangeError, XbarError
 from .layers import (
     LAYER_TYPES,
     MVM,
@@ -344,11 +344,17 @@ class Model:
     def _check_input(self, x) -> np.ndarray:
         from ..checks import real_array
 
-        x = real_array(f"inputs of model {self.name!r}", x)
+        x = real_array(f"inputs of model {self.name!r}", x, allow_bool=True)
         if x.shape[1:] != self.input_shape:
             raise ShapeError(
                 f"model {self.name!r} expects inputs of shape (batch, "
                 f"{', '.join(map(str, self.input_shape))}) (NHWC), got {x.shape}"
+            )
+        if not np.isfinite(x).all():
+            where = tuple(int(k) for k in np.argwhere(~np.isfinite(x))[0])
+            raise ValueRangeError(
+                f"inputs of model {self.name!r} hold {x[where]} at index {where}; "
+                "images must be finite numbers"
             )
         return x
 
@@ -406,8 +412,9 @@ class Model:
     def predict(self, x: np.ndarray, batch_size: int = 256, mvm: MVM | None = None) -> np.ndarray:
         """Predicted class indices, shape ``(B,)``, computed in batches."""
         x = self._check_input(x)
-        if batch_size < 1:
-            raise ValueError("batch_size must be >= 1")
+        from ..checks import positive_int
+
+        batch_size = positive_int("batch_size", batch_size)
         out = np.empty(x.shape[0], dtype=np.int64)
         for s in range(0, x.shape[0], batch_size):
             out[s : s + batch_size] = argmax(self.forward(x[s : s + batch_size], mvm=mvm))
@@ -484,14 +491,14 @@ def _layer_from_config(cfg: dict, where: str) -> Layer:
     if not isinstance(cfg, dict) or "type" not in cfg:
         raise ModelError(f"{where}: each layer must be an object with a 'type'")
     kind = cfg["type"]
-    cls = ALL_TYPES.get(kind)
+    kw = {k: v for k, v in cfg.items() if k not in ("type", "inputs")}
+    if isinstance(kw.get("name"), str):
+        where = f"{where} (layer {kw['name']!r}, type {kind})"
+    cls = ALL_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise ModelError(
             f"{where}: unknown layer type {kind!r}", hint="one of " + ", ".join(sorted(ALL_TYPES))
         )
-    kw = {k: v for k, v in cfg.items() if k not in ("type", "inputs")}
-    if isinstance(kw.get("name"), str):
-        where = f"{where} (layer {kw['name']!r}, type {kind})"
     _check_layer_fields(cls, kw, where)
     if cls is Residual:
         kw["body"] = [

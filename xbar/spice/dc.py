@@ -18,12 +18,22 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import CircuitError, XbarError
+from ..errors import CircuitError, InputTypeError, XbarError
 from .circuit import Circuit, DCSweep, Op, Options, spice_name  # noqa: F401 (re-export)
 
 log = logging.getLogger(__name__)
 
 __all__ = ["solve_dc", "OperatingPoint", "SweepResult"]
+
+
+def _name_key(name: object, what: str) -> str:
+    """A node or source name as its lower-case key; anything but text is an InputTypeError."""
+    if not isinstance(name, str):
+        raise InputTypeError(
+            f"a {what} name must be text, got {type(name).__name__} {name!r}",
+            hint="e.g. op.voltage('out'), op.current('v1')",
+        )
+    return name.lower()
 
 
 @dataclass
@@ -35,7 +45,7 @@ class _Named:
     n_voltage: int
 
     def _node_col(self, name: str) -> int | None:
-        key = name.lower()
+        key = _name_key(name, "node")
         if key in ("0", "gnd"):
             return None
         idx = self.__dict__.get("_nidx")
@@ -50,7 +60,7 @@ class _Named:
         return idx[key]
 
     def _branch_col(self, name: str) -> int:
-        key = name.lower()
+        key = _name_key(name, "source")
         idx = self.__dict__.get("_bidx")
         if idx is None:
             idx = {n: i for i, n in enumerate(self.branch_names)}

@@ -876,9 +876,15 @@ class Expression:
         return new
 
 
+_TOO_DEEP = "expression nested too deeply (parentheses or calls inside each other)"
+
+
 def _parse(text: str, params: dict[str, float], allow_controls: bool):
     p = _Parser(text, params, allow_controls)
-    ast = p.parse()
+    try:
+        ast = p.parse()
+    except RecursionError:
+        raise ExprSyntaxError(_TOO_DEEP, 0, "write it in steps with .param or .func") from None
     return ast, tuple(p.controls)
 
 
@@ -895,7 +901,10 @@ def _to_error(err: ExprSyntaxError, text: str, location: Location | None) -> Net
 def compile_expression(text: str, params: dict[str, float]) -> Expression:
     """Parse and compile; raise :class:`ExprSyntaxError` with an offset (internal)."""
     ast, controls = _parse(text, params, True)
-    return Expression(text, _canonical(ast), len(controls), controls, compile_node(ast), ast)
+    try:
+        return Expression(text, _canonical(ast), len(controls), controls, compile_node(ast), ast)
+    except RecursionError:
+        raise ExprSyntaxError(_TOO_DEEP, 0, "write it in steps with .param or .func") from None
 
 
 def parse_expression(

@@ -73,8 +73,9 @@ def try_parse_value(text: str) -> tuple[float | None, str]:
     if m is None or m.end() != len(text):
         if m is not None and text[m.end() : m.end() + 1].isdigit() and m.group(4):
             return None, (
-                f"{text!r} has digits after its unit letters (resistor codes such as "
-                "4k7 are not supported; write 4.7k)"
+                f"{text!r} has digits after its unit letters (RKM resistor codes such as 4k7 "
+                "are not supported: ngspice-39 reads 4k7 as 4k, with ngbehavior=lt as 4.7k; "
+                "write 4.7k)"
             )
         return None, f"{text!r} is not a number"
     sign, mant, exp, letters = m.groups()

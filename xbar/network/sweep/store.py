@@ -230,6 +230,7 @@ class SweepStore:
             self._energy = False  # a file from before the energy column: keep its layout
         elif cols != columns(grid.fields):
             raise ConfigError(f"{self.path} has columns {cols}, expected {columns(grid.fields)}")
+        checked_rows(self.path, rows, len(cols), len(grid.fields))
         return _match_rows(grid, rows, len(cols))
 
     def _cut_incomplete_line(self, size: int) -> None:
@@ -305,7 +306,8 @@ def read_sweep(path: str | os.PathLike) -> SweepTable:
 
     The grid is rebuilt from the rows: numeric values sorted ascending, words in the order
     they first appear.  Tasks missing from the file are NaN; a task that appears twice
-    counts once (the first row).  Safe while a sweep is writing the file.
+    with the same result counts once, with different results it is an error naming both
+    rows, as is a damaged row.  Safe while a sweep is writing the file.
     """
     path = path_arg(path, "sweep CSV")
     if not path.is_file():
@@ -317,9 +319,7 @@ def read_sweep(path: str | os.PathLike) -> SweepTable:
     if not fields or core[-3:] != ["chip", "accuracy", "seconds"]:
         raise ConfigError(f"{path} has unexpected columns {cols}")
     nf = len(fields)
-    rows = [r for r in rows if len(r) == len(cols)]
-    for n, r in enumerate(rows, start=1):
-        _check_row(path, n, r, len(fields))
+    checked_rows(path, rows, len(cols), nf)
     values = _grid_values(rows, len(fields))
     chips = 1 + max((int(r[1 + len(fields)]) for r in rows), default=0)
     n2 = len(values[1]) if len(fields) > 1 else 1
@@ -350,6 +350,30 @@ def read_sweep(path: str | os.PathLike) -> SweepTable:
 
 #: the most chips per grid point a sweep CSV may claim (a guard against a damaged file)
 MAX_CHIPS = 1_000_000
+
+
+def checked_rows(path: Path, rows: list[list[str]], width: int, nfields: int) -> None:
+    """Raise :class:`ConfigError` naming the first damaged data row of a sweep CSV: a row
+    with the wrong number of cells or values that are not a result, or a second row for
+    the same point and chip with a different result.  (An identical repeated row is
+    harmless and counts once; the torn last line of a killed writer is never read.)"""
+    seen: dict[tuple[str, ...], tuple[int, list[str]]] = {}
+    for n, row in enumerate(rows, start=1):
+        if len(row) != width:
+            raise ConfigError(
+                f"{path}: data row {n} {','.join(row)!r} has {len(row)} cells, expected {width}",
+                hint="the file is damaged: repair or delete that row",
+            )
+        _check_row(path, n, row, nfields)
+        key = tuple(row[1 : 2 + nfields])
+        first = seen.setdefault(key, (n, row))
+        if first[1][2 + nfields] != row[2 + nfields]:
+            raise ConfigError(
+                f"{path}: data rows {first[0]} and {n} give different accuracies "
+                f"({first[1][2 + nfields]} and {row[2 + nfields]}) for the same point and "
+                f"chip {','.join(key)!r}",
+                hint="the file was edited or written by two programs: delete the wrong row",
+            )
 
 
 def _check_row(path: Path, n: int, row: list[str], nfields: int) -> None:

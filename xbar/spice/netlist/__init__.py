@@ -65,9 +65,10 @@ the card.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from ...errors import Location, NetlistError
+from ...errors import InputTypeError, Location, NetlistError
 from ..circuit import Circuit, spice_name
 from .builder import Builder
 from .lexer import EXPECTED, Reader, decode
@@ -90,6 +91,27 @@ def ngspice_name(name: str) -> str:
     'r1'
     """
     return spice_name(name)
+
+
+def _circuit_temperature(cards) -> float:
+    """ngspice's ``TEMPER`` in expressions: the circuit temperature [degC] that a
+    top-level ``.temp`` or ``.options temp=`` card sets (the last one wins), else 27."""
+    from ..units import try_parse_value
+
+    temp = 27.0
+    for card in cards:
+        words = card.text.lower().replace("=", " = ").split()
+        if not words or words[0] not in (".temp", ".options", ".option", ".opt"):
+            continue
+        if words[0] == ".temp" and len(words) > 1:
+            value = try_parse_value(words[1])[0]
+        elif "temp" in words[:-2] and words[words.index("temp") + 1] == "=":
+            value = try_parse_value(words[words.index("temp") + 2])[0]
+        else:
+            continue
+        if value is not None:
+            temp = value
+    return temp
 
 
 def read_netlist(source: str | Path, *, name: str | None = None) -> Circuit:
@@ -129,6 +151,14 @@ def read_netlist(source: str | Path, *, name: str | None = None) -> Circuit:
     >>> c.resistors.value.tolist()
     [1000.0, 1000.0]
     """
+    if isinstance(source, os.PathLike):
+        source = Path(source)
+    if not isinstance(source, str | Path):
+        raise InputTypeError(
+            f"read_netlist needs a file path or the netlist text (str), got "
+            f"{type(source).__name__}",
+            hint="bytes: decode them first (data.decode('utf-8')); a file: pass its path",
+        )
     if isinstance(source, Path) or "\n" not in source:
         path = Path(source)
         file = name or str(source)
@@ -175,7 +205,7 @@ def read_netlist(source: str | Path, *, name: str | None = None) -> Circuit:
             )
     builder = Builder(reader, file)
     subckts, models, params_cards, elements = builder.collect(reader.cards)
-    params: dict[str, float] = {}
+    params: dict[str, float] = {"temper": _circuit_temperature(elements)}
     builder.resolve_params(params_cards, params)
     models = {
         name: ModelDef(builder.parse_model(d.card, params)[1], d.card) for name, d in models.items()

@@ -112,8 +112,11 @@ class Builder(Scopes, ElementCards, DirectiveCards):
         self.mos_defaults: dict[str, float] = {}
         #: behavioural sources whose controls name branch currents: (BSource, card)
         self.branch_controls: list[tuple[BSource, Card]] = []
+        #: K cards: (instance prefix, first inductor token, second inductor token, card)
+        self.couplings: list[tuple[str, tuple[str, int], tuple[str, int], Card]] = []
         self.options = Options()
         self.analyses: list = []
+        self.analysis_cards: list[Card] = []  # the .op / .dc card of each analysis
         self.dc_cards: list[DCCard] = []
         self.title = reader.title
         self.expr_cache: dict[tuple, object] = {}
@@ -126,7 +129,17 @@ class Builder(Scopes, ElementCards, DirectiveCards):
             add_mosfets(self, self.mos_rows)
             self.mos_rows = []
         self.resolve_branch_controls()
+        self.check_couplings()
         nodesets = self.resolve_nodesets()
+        if len(self.analysis_cards) > 1:
+            first, rest = self.analysis_cards[0], self.analysis_cards[1:]
+            self.notes.append(
+                f"{first.file}:{first.line}: {len(self.analysis_cards)} analyses; xbar solve "
+                f"runs the first ({first.text.split()[0].lower()}), not "
+                + ", ".join(f"{c.text.split()[0].lower()} at line {c.line}" for c in rest)
+                + " (ngspice runs every one; solve_dc(circuit, analysis=circuit.analyses[k]) "
+                "runs another)"
+            )
         if self.skipped:
             words = sorted(self.skipped)
             first = self.skipped[words[0]]
@@ -158,6 +171,23 @@ class Builder(Scopes, ElementCards, DirectiveCards):
             notes=self.notes,
             nodesets=nodesets,
         )
+
+    def check_couplings(self) -> None:
+        """Every ``K`` card must name two inductors of its scope (ngspice refuses others)."""
+        if not self.couplings:
+            return
+        branches = set(self.v.name)  # inductors are 0 V branches among the V sources
+        for prefix, *pair, card in self.couplings:
+            for name, off in pair:
+                if not name.startswith("l") or prefix + name not in branches:
+                    raise err(
+                        card,
+                        off,
+                        f"coupling {card.text.split()[0].lower()} names {name!r}, which is "
+                        "not an inductor of this circuit",
+                        "K<name> L<first> L<second> <k>: both inductors must exist "
+                        "(ngspice stops with the same error)",
+                    )
 
     def resolve_branch_controls(self) -> None:
         """``I(vx)`` controls -> ``(-(j+1), 0)`` with ``j`` the branch of ``vx`` (V then E)."""

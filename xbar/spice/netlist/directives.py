@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import NamedTuple
 
 from ..circuit import DCSweep, DiodeModel, MosModel, Op, OtherModel
-from .lexer import EXPECTED, Card, err, split_tokens
+from .lexer import EXPECTED, Card, check_parens, err, split_tokens
 from .scopes import Context
 
 __all__ = ["DCCard", "DirectiveCards"]
@@ -163,6 +163,29 @@ _DIODE_NO_DC = {
 }
 
 
+#: ngspice's MOSFET model levels, named in the message that refuses them
+_MOS_LEVELS = {
+    2.0: "MOS2, Grove-Frohman",
+    3.0: "MOS3, semi-empirical",
+    4.0: "BSIM1",
+    5.0: "BSIM2",
+    6.0: "MOS6",
+    8.0: "BSIM3",
+    49.0: "BSIM3",
+    9.0: "MOS9",
+    10.0: "B4SOI",
+    58.0: "B4SOI",
+    14.0: "BSIM4",
+    54.0: "BSIM4",
+    44.0: "EKV",
+    45.0: "PSP",
+    69.0: "PSP",
+    62.0: "STAG (SOI3)",
+    68.0: "HiSIM_HV",
+    73.0: "HiSIM2",
+}
+
+
 class DCCard(NamedTuple):
     """A ``.dc`` analysis with its card and swept-source tokens (checked at the end)."""
 
@@ -182,9 +205,10 @@ class DirectiveCards:
         ``(name, model)``: a :class:`DiodeModel`, a MOSFET model, or an
         :class:`OtherModel` for types xbar does not simulate.
         """
+        hint = "expected: " + EXPECTED[".model"]
+        check_parens(card, hint)
         low = card.text.lower().replace("(", " ").replace(")", " ")
         toks = split_tokens(card, low)
-        hint = "expected: " + EXPECTED[".model"]
         if len(toks) < 3:
             raise err(card, None, "incomplete .model card", hint)
         name = toks[1][0]
@@ -195,7 +219,8 @@ class DirectiveCards:
             key, off = toks[k]
             if k + 2 > len(toks) - 1 or toks[k + 1][0] != "=":
                 raise err(card, off, f"expected <name>=<value>, found {key!r}", hint)
-            pairs.append((key, off, toks[k + 2]))
+            if key != "version":  # a model version string such as 4.3.0 (BSIM), not a number
+                pairs.append((key, off, toks[k + 2]))
             k += 3
         if mtype not in ("d", *MOS_TYPES):
             if params is None:
@@ -258,8 +283,9 @@ class DirectiveCards:
             raise err(
                 card,
                 level[1],
-                f"MOSFET model {name}: LEVEL={level[0]:g} is not "
-                "supported (xbar simulates level 1, Shichman-Hodges)",
+                f"MOSFET model {name}: LEVEL={level[0]:g} "
+                + (f"({_MOS_LEVELS[level[0]]} in ngspice) " if level[0] in _MOS_LEVELS else "")
+                + "is not supported (xbar simulates level 1, Shichman-Hodges)",
                 hint,
             )
         fields: dict[str, float] = {"sign": 1 if mtype == "nmos" else -1}
@@ -308,9 +334,11 @@ class DirectiveCards:
                     card, low.index(low.split()[1]), "unexpected text after .op", "expected: .op"
                 )
             self.analyses.append(Op())
+            self.analysis_cards.append(card)
             return
         if word == ".dc" and top:
             self.parse_dc(card, low, ctx.params)
+            self.analysis_cards.append(card)
             return
         if word == ".temp" and top:
             self.parse_temp(card, low, ctx.params)

@@ -23,18 +23,18 @@ __all__ = ["MAX_SUBCKT_DEPTH", "ElementCards"]
 MAX_SUBCKT_DEPTH = 200
 
 _ELEMENT_NAMES = {
-    "q": "bipolar transistor",
-    "j": "JFET",
-    "z": "MESFET",
-    "t": "transmission line",
-    "o": "lossy transmission line",
-    "u": "uniform RC line",
-    "w": "current-controlled switch",
-    "s": "voltage-controlled switch",
-    "a": "XSPICE code model",
-    "y": "TXL line",
-    "p": "coupled multiconductor line",
-    "n": "OSDI/Verilog-A device",
+    "q": ("bipolar transistors", "its Gummel-Poon model (VBIC, HICUM at other levels)"),
+    "j": ("JFETs", "the Shichman-Hodges JFET (Parker-Skellern at level 2)"),
+    "z": ("MESFETs", "the Statz (level 1) and other GaAs MESFET models"),
+    "t": ("transmission lines", "a lossless line; at DC a short between the ends of each side"),
+    "o": ("lossy transmission lines", "an LTRA line whose DC resistance is R*length"),
+    "u": ("uniform RC lines", "a distributed RC line: its series resistance at DC"),
+    "w": ("current-controlled switches", "a switch whose resistance depends on a branch current"),
+    "s": ("voltage-controlled switches", "a switch whose resistance depends on a voltage"),
+    "a": ("XSPICE code models", "its XSPICE code model (analog, digital or mixed)"),
+    "y": ("TXL lines", "a lossy line (TXL)"),
+    "p": ("coupled multiconductor lines", "a coupled lossy line model (CPL)"),
+    "n": ("OSDI/Verilog-A devices", "a compiled Verilog-A model loaded with pre_osdi"),
 }
 
 #: diode instance parameters (pj: perimeter, no effect without JSW; ic: transient only)
@@ -88,9 +88,9 @@ def _unknown_element(card: Card, low: str, first: str) -> NetlistError:
         return err(
             card,
             None,
-            f"element {word!r}: {what}s ({first.upper()}) are not "
-            "supported; xbar does DC analysis of R, C, L, K, V, I, G, E, F, H, "
-            "D, B, M and X elements",
+            f"element {word!r}: {what[0]} ({first.upper()}) are not supported "
+            f"(ngspice simulates this one with {what[1]}); xbar does DC analysis of "
+            "R, C, L, K, V, I, G, E, F, H, D, B, M and X elements",
         )
     return err(
         card,
@@ -269,6 +269,8 @@ class ElementCards:
         full = ctx.prefix + toks[0][0]
         self.register(full, card)
         self.instances.add(full)
+        # the inductors may come later in the file: checked when the circuit is made
+        self.couplings.append((ctx.prefix, toks[1], toks[2], card))
 
     def tokens(self, card: Card, low: str) -> list[tuple[str, int]]:
         return split_tokens(card, low)

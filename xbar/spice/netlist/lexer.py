@@ -121,6 +121,35 @@ def err(card: Card, off: int | None, message: str, hint: str = "") -> NetlistErr
     return NetlistError(message, location=card.loc(off), hint=hint)
 
 
+def check_parens(card: Card, hint: str = "") -> None:
+    """Raise at the first ``(`` that is never closed, or a ``)`` that closes nothing
+    (outside ``{...}`` and ``'...'`` expressions, which the expression reader checks)."""
+    s = card.text
+    if "(" not in s and ")" not in s:
+        return
+    opened: list[int] = []
+    quoted = braces = 0
+    for i, c in enumerate(s):
+        if c == "'" and not braces:
+            quoted ^= 1
+        elif quoted:
+            continue
+        elif c == "{":
+            braces += 1
+        elif c == "}":
+            braces = max(braces - 1, 0)
+        elif braces:
+            continue
+        elif c == "(":
+            opened.append(i)
+        elif c == ")":
+            if not opened:
+                raise err(card, i, "unbalanced parentheses: ')' closes nothing", hint)
+            opened.pop()
+    if opened:
+        raise err(card, opened[-1], "unbalanced parentheses: '(' is never closed", hint)
+
+
 def split_tokens(card: Card, text: str | None = None) -> list[tuple[str, int]]:
     """Tokens of a card with their offsets: blanks and commas separate; ``=`` is a
     token of its own; ``{...}`` and ``'...'`` are single tokens."""
@@ -371,7 +400,11 @@ class Reader:
                 f"cannot read include file {str(path)!r}: {exc.strerror or exc}",
                 "the path is relative to the including file",
             ) from None
-        text = decode(data, str(path))
+        try:
+            text = decode(data, str(path))
+        except NetlistError as exc:
+            exc.add_context(f"{path.name} (included at {card.file}:{card.line})")
+            raise
         if sec is not None:
             text = _lib_section(text, sec)
             if text is None:

@@ -26,7 +26,7 @@ import math
 import re
 from typing import NamedTuple
 
-from .lexer import Card, err
+from .lexer import Card, check_parens, err
 
 __all__ = ["SourceSpec", "WAVEFORMS", "parse_source_spec", "time_zero_value"]
 
@@ -64,6 +64,7 @@ def _words(rest: list[tuple[str, int]]) -> list[tuple[str, int]]:
 
 def parse_source_spec(card: Card, rest: list[tuple[str, int]], hint: str) -> SourceSpec:
     """Split the tokens after a source's nodes into DC value, AC part and waveform."""
+    check_parens(card, hint)
     words = _words(rest)
     dc = None
     waveform, args, ac = None, [], False
