@@ -326,6 +326,7 @@ class AnalogLayer:
         self.cache_misses = 0
         self.meter = None  # an xbar.network.energy.LayerMeter when energy is accounted
         self._matrix: np.ndarray | None = None  # layer_matrix(), built on first use
+        self._overflow = False  # full-scale currents overflow (set with the matrix)
 
     @property
     def calibrated(self) -> bool:
@@ -537,12 +538,19 @@ class AnalogLayer:
                 M[s.r0 : s.r1, s.j0 : s.j1] += (plane.coef * plane.vmax / dg) * C
             M *= self.output_scale()
             self._matrix = M
+            # the physical column currents at full-scale inputs must exist (the matrix itself
+            # is scaled back and can stay finite where tile-by-tile currents overflow)
+            with np.errstate(over="ignore"):
+                peak = max(float(np.abs(t.W_eff).sum(axis=0).max()) for t in self.tiles)
+            self._overflow = not math.isfinite(cfg.v_read * peak)
         return self._matrix
 
     def _linear_mvm(self, X: np.ndarray, meter, track: bool) -> np.ndarray:
         """``X @ layer_matrix()``, counted (tile reads, conversions) and metered like the
         tile-by-tile reads it stands for."""
         Y = X @ self.layer_matrix()
+        if self._overflow:  # as the tile reads would: not finite (the hook names the layer)
+            Y = np.full_like(Y, np.inf)
         passes = 2 if X.size and X.min() < 0 else 1
         self.mvm_batches += passes * len(self.tiles)
         if track:
