@@ -70,3 +70,61 @@ def test_1t1r_crossbar_matches_its_netlist_in_ngspice(device, ngspice):
         for i in range(4)
     ]
     np.testing.assert_allclose(sol.input_currents[0], vin, rtol=1e-6, atol=1e-15)
+
+
+def test_circuit_holds_the_access_mosfets_and_the_reference_solves_it():
+    from xbar.crossbar.circuit import to_circuit
+    from xbar.crossbar.reference import reference_solve
+
+    xb = _array(xbar.Sinh(3.0))
+    V = np.array([0.2, 0.1, 0.3, 0.25])
+    xc = to_circuit(xb, V)
+    mos = xc.circuit.mosfets
+    assert len(mos) == xb.M * xb.N and mos.model[0].vto == 0.45 and mos.model[0].sign == 1
+    names = xc.circuit.node_names
+    k = mos.name.index("macc2_1")
+    assert [names[mos.nd[k]], names[mos.ng[k]], names[mos.ns[k]]] == ["y2_1", "g2", "c2_1"]
+    op = xbar.solve_dc(xc.circuit)  # the general sparse path
+    sol = xb.solve(V)
+    np.testing.assert_allclose(xc.outputs(op.current), sol.output[0], rtol=1e-9, atol=1e-18)
+    np.testing.assert_allclose(reference_solve(xb, V)[0], sol.output[0], rtol=1e-9, atol=1e-18)
+
+
+def test_exported_netlist_reads_back_as_the_same_circuit():
+    from xbar.crossbar.circuit import to_circuit
+
+    acc = MosfetAccess(vto=-0.4, kp=1e-4, gamma=0.2, lam=0.05, polarity="pmos")
+    xb = xbar.Crossbar(np.full((2, 3), 5e-5), 1.0, 1.0, access=acc, v_gate=[0.0, 1.0])
+    V = np.array([0.2, 0.3])
+    built = to_circuit(xb, V).circuit
+    read = xbar.read_netlist(xb.to_netlist(V=V))
+    assert read.mosfets.name == built.mosfets.name
+    assert read.mosfets.model[0] == built.mosfets.model[0]  # PMOS, every parameter
+    for key in ("l", "w", "ad", "as_", "nrd", "nrs", "m", "dtemp"):
+        np.testing.assert_array_equal(getattr(read.mosfets, key), getattr(built.mosfets, key))
+    for key in ("nd", "ng", "ns", "nb"):
+        a = [built.node_names[n] for n in getattr(built.mosfets, key)]
+        assert a == [read.node_names[n] for n in getattr(read.mosfets, key)]
+    x_built, x_read = xbar.solve_dc(built), xbar.solve_dc(read)
+    for name in ("vsense0_b", "vsense2_b", "vin1_l"):
+        assert x_read.current(name) == pytest.approx(x_built.current(name), rel=1e-12, abs=1e-18)
+
+
+def test_mosfet_table_is_expanded_before_assembly():
+    from xbar.errors import CircuitError
+    from xbar.spice.assembly import Pattern
+    from xbar.spice.mosfet import expand_mosfets
+
+    c = xbar.read_netlist(
+        "m\nvd d 0 1\nvg g 0 1\nm1 d g 0 0 nm L=1u W=2u\n"
+        ".model nm nmos(level=1 vto=0.5 kp=1e-4 rd=10)\n.op\n"
+    )
+    assert len(c.mosfets) == 1 and "m1#drain" not in c.node_names
+    with pytest.raises(CircuitError, match="expand_mosfets"):
+        Pattern.build(c)
+    ex = expand_mosfets(c)
+    assert "m1#drain" in ex.node_names and "m1#rd" in ex.resistors.name
+    assert [b.name for b in ex.bsources] == ["m1"] * 3 and not len(ex.mosfets)
+    op = xbar.solve_dc(c)
+    # saturation, vgs - vto = 0.5 V: Ids = kp W/L / 2 * 0.25 (RD drops 1 uV only)
+    assert -op.current("vd") == pytest.approx(1e-4 * 2 / 2 * 0.25, rel=1e-4)

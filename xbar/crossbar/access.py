@@ -6,19 +6,27 @@ gate is driven per row (``v_gate``, one value per row [V]) and whose bulk is
 ground.  The transistor's current depends on the column node voltage itself
 (``vgs = V_gate - V_col``, body effect), so the cell is not a two-terminal
 chain and the structured line solver does not apply: such an array is solved
-exactly by the circuit engine (:mod:`xbar.spice`) on the array's own netlist
-(:meth:`xbar.Crossbar.to_netlist`), the same file that ngspice runs.  Slower
+exactly by the circuit engine (:mod:`xbar.spice`) on the array's own circuit
+(:func:`xbar.crossbar.circuit.to_circuit`, the circuit
+:meth:`xbar.Crossbar.to_netlist` writes for ngspice).  Slower
 than the line solver (a sparse LU per Newton iteration), exact to the engine's
-Newton tolerances (the netlist sets ``reltol=1e-10``).
+Newton tolerances (the circuit sets ``reltol=1e-10``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import ConfigError, ValueRangeError
+from ..spice.circuit import MosModel
+
+if TYPE_CHECKING:
+    from ..spice.dc import OperatingPoint
+    from .array import Crossbar
+    from .solution import CrossbarSolution
 
 __all__ = ["MosfetAccess", "solve_with_engine"]
 
@@ -71,55 +79,58 @@ class MosfetAccess:
                     f"MosfetAccess.{name}={getattr(self, name)!r} is out of range"
                 )
 
-    def model_card(self, name: str) -> str:
-        """The ``.model`` card of this transistor."""
-
-        def num(x):  # shortest text that reads back as the same double
-            return repr(float(x))
-
-        return (
-            f".model {name} {self.polarity.upper()}(LEVEL=1 VTO={num(self.vto)} "
-            f"KP={num(self.kp)} GAMMA={num(self.gamma)} PHI={num(self.phi)} "
-            f"LAMBDA={num(self.lam)})"
+    def model(self, name: str = "nacc") -> MosModel:
+        """The engine's level-1 model of this transistor, named ``name``."""
+        return MosModel(
+            name,
+            sign=1 if self.polarity == "nmos" else -1,
+            vto=float(self.vto),
+            kp=float(self.kp),
+            gamma=float(self.gamma),
+            phi=float(self.phi),
+            lam=float(self.lam),
         )
 
-    def instance(self, name: str, drain: str, gate: str, source: str, model: str) -> str:
-        """The ``M`` card of one access transistor (bulk at ground)."""
-        return f"M{name} {drain} {gate} {source} 0 {model} W={float(self.w)!r} L={float(self.l)!r}"
+    def model_card(self, name: str) -> str:
+        """The ``.model`` card of this transistor."""
+        from .netlist import mos_model_card
+
+        return mos_model_card(self.model(name))
 
 
-def solve_with_engine(xb, V: np.ndarray, return_nodes: bool = False):
+def solve_with_engine(xb: Crossbar, V: np.ndarray, return_nodes: bool = False) -> CrossbarSolution:
     """Solve a 1T1R array with MOSFET access for inputs ``V`` (K, M) with the engine.
 
+    The array's circuit (:func:`~xbar.crossbar.circuit.to_circuit`, access
+    transistors included) is solved by :func:`xbar.solve_dc` once per input.
     Returns a :class:`~xbar.crossbar.solution.CrossbarSolution` (``iterations``:
     Newton iterations per input, ``residual``: 0, as the engine's Newton test
     replaces it).
     """
     from ..spice.dc import solve_dc
-    from ..spice.netlist import read_netlist
-    from .netlist import outputs_from_currents, to_netlist
+    from .circuit import to_circuit
     from .solution import CrossbarSolution
 
     K, M = V.shape
     N = xb.N
+    xc = to_circuit(xb)
     out = np.zeros((K, N))
     inp = np.zeros((K, M))
     its = np.zeros(K, dtype=np.int64)
-    rows = np.zeros((K, M, N)) if return_nodes else None
-    cols = np.zeros((K, M, N)) if return_nodes else None
-    cells = np.zeros((K, M, N)) if return_nodes else None
+    nodes = np.zeros((3, K, M, N)) if return_nodes else None
     for k in range(K):
-        op = solve_dc(read_netlist(to_netlist(xb, V=V[k]), name="<1T1R array>"))
-        out[k] = outputs_from_currents(xb, op.current)
-        for i in range(M):
-            inp[k, i] = -sum(c for n, c in op.currents.items() if n.startswith(f"vin{i}_"))
+        xc.set_inputs(V[k])
+        op = solve_dc(xc.circuit)
+        out[k] = xc.outputs(op.current)
+        inp[k] = xc.input_currents(op.current)
         its[k] = op.iterations
         if return_nodes:
             for i in range(M):
                 for j in range(N):
-                    rows[k, i, j] = op.voltage(f"r{i}_{j}")
-                    cols[k, i, j] = op.voltage(f"c{i}_{j}")
-                    cells[k, i, j] = _cell_current(xb, op, i, j)
+                    nodes[0, k, i, j] = op.voltage(f"r{i}_{j}")
+                    nodes[1, k, i, j] = op.voltage(f"c{i}_{j}")
+                    nodes[2, k, i, j] = _cell_current(xb, op, i, j)
+    rows, cols, cells = (None, None, None) if nodes is None else nodes
     return CrossbarSolution(
         output=out,
         input_currents=inp,
@@ -134,7 +145,7 @@ def solve_with_engine(xb, V: np.ndarray, return_nodes: bool = False):
     )
 
 
-def _cell_current(xb, op, i: int, j: int) -> float:
+def _cell_current(xb: Crossbar, op: OperatingPoint, i: int, j: int) -> float:
     """Current [A] through cell (i, j), from its device's law across its first element."""
     g = float(xb.G[i, j])
     if g == 0:

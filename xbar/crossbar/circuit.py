@@ -16,6 +16,10 @@ Sources (their branch currents are the array's terminal currents):
   ``sns<j>_<e>`` (``r_sense``); its branch current, positive into the +
   terminal, is the column current flowing out of the array.
 
+With MOSFET access (``access=MosfetAccess(...)``, 1T1R) each cell's chain ends
+at ``y<i>_<j>``, the drain of ``macc<i>_<j>`` (source ``c<i>_<j>``, bulk ground,
+model ``nacc``), whose gate ``g<i>`` is driven by ``vgate<i>`` (``v_gate[i]``).
+
 Zero resistances become 0 V sources (exact; no tiny resistors).  Cells are
 resistors (``Linear``), behavioural current sources (``Sinh``, ``PowerLaw``)
 or diodes with a model and an area factor (``Exponential``: ``IS = v0``,
@@ -38,7 +42,17 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from ..errors import ConfigError, ShapeError
-from ..spice.circuit import BSource, Circuit, DiodeModel, Diodes, Op, Options, TwoTerminal
+from ..spice.circuit import (
+    BSource,
+    Circuit,
+    DiodeModel,
+    Diodes,
+    Mosfets,
+    MosModel,
+    Op,
+    Options,
+    TwoTerminal,
+)
 from ..spice.expr import parse_expression
 from .devices import Device, Exponential, Linear, PowerLaw, Sinh
 from .system import CrossbarSystem, source_voltages
@@ -121,6 +135,9 @@ class _Builder:
         }
         self.models: dict[float, DiodeModel] = {}
         self.bsources: list[BSource] = []
+        #: access MOSFETs: (name, drain, gate, source, l, w) and their one model
+        self.mos: list[tuple[str, int, int, int, float, float]] = []
+        self.mos_model: MosModel | None = None
 
     def node(self, name: str) -> int:
         return self.nodes.setdefault(name, len(self.nodes))
@@ -153,6 +170,32 @@ class _Builder:
         controls = [(self.node(p), self.node(q)) for p, q in expr.controls]
         self.bsources.append(BSource(f"bcell{tag}", self.node(a), self.node(b), expr, controls))
 
+    def mosfet(self, name: str, d: str, g: str, s: str, model: MosModel, l: float, w: float):  # noqa: E741
+        """An access MOSFET ``name`` (bulk at ground) with size ``l`` x ``w`` [m]."""
+        self.mos.append((name, self.node(d), self.node(g), self.node(s), l, w))
+        self.mos_model = model
+
+    def mosfets(self) -> Mosfets:
+        n = len(self.mos)
+        nodes = np.array([m[1:4] for m in self.mos], dtype=np.int64).reshape(n, 3)
+        return Mosfets(
+            [m[0] for m in self.mos],
+            nodes[:, 0],
+            nodes[:, 1],
+            nodes[:, 2],
+            np.zeros(n, dtype=np.int64),
+            [self.mos_model] * n,
+            l=np.array([m[4] for m in self.mos], dtype=float),
+            w=np.array([m[5] for m in self.mos], dtype=float),
+            ad=np.zeros(n),
+            as_=np.zeros(n),
+            nrd=np.ones(n),
+            nrs=np.ones(n),
+            m=np.ones(n),
+            temp=np.full(n, np.nan),
+            dtemp=np.zeros(n),
+        )
+
     def circuit(self, title: str) -> Circuit:
         def table(kind: str) -> TwoTerminal:
             t = self.tables[kind]
@@ -177,6 +220,7 @@ class _Builder:
             resistors=table("r"),
             vsources=table("v"),
             diodes=diodes,
+            mosfets=self.mosfets(),
             bsources=self.bsources,
             options=CIRCUIT_OPTIONS,
             analyses=[Op()],
@@ -244,23 +288,31 @@ def _lines(
     return inputs, senses
 
 
-def _cells(b: _Builder, system: CrossbarSystem) -> None:
-    """Every cell's series chain: device, selector, access resistor."""
+def _cells(b: _Builder, system: CrossbarSystem, xb: Crossbar) -> None:
+    """Every cell's series chain: device, selector, access resistor, access MOSFET."""
     M, N = system.M, system.N
     r_acc = system.r_access
     chain = system.elements
+    acc = xb.access
+    model = None if acc is None else acc.model("nacc")
+    if acc is not None:
+        for i in range(M):
+            b.add("v", f"vgate{i}", f"g{i}", "0", xb.v_gate[i])
     for i in range(M):
         for j in range(N):
             if system.elements[0][1][i, j] == 0:
                 continue
             last = f"r{i}_{j}"
-            for e, (model, gs) in enumerate(chain):
+            col = f"c{i}_{j}" if acc is None else f"y{i}_{j}"  # the chain's end
+            for e, (dev, gs) in enumerate(chain):
                 end = e == len(chain) - 1 and r_acc[i, j] == 0
-                nxt = f"c{i}_{j}" if end else f"x{i}_{j}_{e}"
-                b.cell(f"{i}_{j}_{e}", last, nxt, model, float(gs[i, j]), i, j)
+                nxt = col if end else f"x{i}_{j}_{e}"
+                b.cell(f"{i}_{j}_{e}", last, nxt, dev, float(gs[i, j]), i, j)
                 last = nxt
             if r_acc[i, j] > 0:
-                b.add("r", f"racc{i}_{j}", last, f"c{i}_{j}", r_acc[i, j])
+                b.add("r", f"racc{i}_{j}", last, col, r_acc[i, j])
+            if acc is not None:
+                b.mosfet(f"macc{i}_{j}", col, f"g{i}", f"c{i}_{j}", model, acc.l, acc.w)
 
 
 def to_circuit(
@@ -272,7 +324,8 @@ def to_circuit(
     ----------
     xb : Crossbar
         Any topology option: drive and sense ends, biases and floating ends,
-        per-segment and zero resistances, access resistors, selectors.
+        per-segment and zero resistances, access resistors, selectors and
+        access MOSFETs.
     V : array (M,), optional
         Input voltages [V] (default 0 V; change them later with
         :meth:`CrossbarCircuit.set_inputs`).
@@ -294,6 +347,6 @@ def to_circuit(
     b = _Builder()
     sources: dict[str, int] = {}
     inputs, senses = _lines(b, system, source_voltages(system, V[None, :])[0], sources)
-    _cells(b, system)
+    _cells(b, system, xb)
     title = title or f"* xbar crossbar {M}x{xb.N} ({type(xb.device).__name__} cells)"
     return CrossbarCircuit(b.circuit(title), inputs, senses, sources, system)

@@ -4,8 +4,8 @@
 builds (node and source names are documented there), so the netlist, the
 engine's reference solve and the array are one description.
 :func:`format_circuit` writes the element kinds such a circuit holds:
-resistors, DC voltage sources, diodes with their ``.model`` cards, behavioural
-current sources, options and ``.op``.
+resistors, DC voltage sources, diodes and level-1 MOSFETs with their ``.model``
+cards, behavioural current sources, options and ``.op``.
 """
 
 from __future__ import annotations
@@ -16,13 +16,19 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from ..errors import ConfigError, ShapeError
-from ..spice.circuit import Circuit, Op, Options
+from ..spice.circuit import Circuit, MosModel, Op, Options
 from .circuit import to_circuit
 
 if TYPE_CHECKING:
     from .array import Crossbar
 
-__all__ = ["to_netlist", "format_circuit", "outputs_from_currents", "sense_sources"]
+__all__ = [
+    "to_netlist",
+    "format_circuit",
+    "mos_model_card",
+    "outputs_from_currents",
+    "sense_sources",
+]
 
 
 def _num(x: float) -> str:
@@ -54,7 +60,8 @@ def outputs_from_currents(xb: Crossbar, currents: Callable[[str], Any] | dict) -
 
 
 def format_circuit(circuit: Circuit) -> str:
-    """SPICE text of a circuit of resistors, V sources, diodes and B current sources.
+    """SPICE text of a circuit of resistors, V sources, diodes, level-1 MOSFETs and B
+    current sources, with their ``.model`` cards, the options and ``.op``.
 
     Raises
     ------
@@ -68,7 +75,7 @@ def format_circuit(circuit: Circuit) -> str:
         or len(circuit.vcvs)
         or any(not isinstance(a, Op) for a in circuit.analyses)
     ):
-        raise ConfigError("format_circuit writes R, V, D and B elements with .op only")
+        raise ConfigError("format_circuit writes R, V, D, M and B elements with .op only")
     nodes = circuit.node_names
     lines = [circuit.title]
     vs = circuit.vsources
@@ -78,8 +85,8 @@ def format_circuit(circuit: Circuit) -> str:
     for k, name in enumerate(rs.name):
         lines.append(f"{name} {nodes[rs.npos[k]]} {nodes[rs.nneg[k]]} {_num(rs.value[k])}")
     for src in circuit.bsources:
-        if src.npos < 0 or src.nneg < 0:
-            raise ConfigError(f"format_circuit: {src.name} is a voltage-form B source")
+        if src.npos < 0 or src.nneg < 0 or not hasattr(src.expr, "text"):
+            raise ConfigError(f"format_circuit: {src.name} is not a B current source I=expr")
         lines.append(f"{src.name} {nodes[src.npos]} {nodes[src.nneg]} I={src.expr.text}")
     ds = circuit.diodes
     for k, name in enumerate(ds.name):
@@ -87,63 +94,61 @@ def format_circuit(circuit: Circuit) -> str:
             f"{name} {nodes[ds.npos[k]]} {nodes[ds.nneg[k]]} {ds.model[k].name} "
             f"area={_num(ds.area[k])}"
         )
+    lines += _mosfet_cards(circuit)
     for m in dict.fromkeys(ds.model):
         lines.append(f".model {m.name} D(IS={_num(m.is_)} N={_num(m.n)})")
+    lines += [mos_model_card(m) for m in dict.fromkeys(circuit.mosfets.model)]
     lines.append(_options_card(circuit.options))
     lines.append(".op")
     lines.append(".end")
     return "\n".join(lines) + "\n"
 
 
-def access_netlist(xb, V: np.ndarray | None = None, *, title: str | None = None) -> str:
-    """The array's netlist with an access MOSFET ending every cell's chain.
+def _mosfet_cards(circuit: Circuit) -> list[str]:
+    """``M<name> d g s b <model> L= W= ...`` cards, instance parameters at their
+    defaults left out."""
+    ms, nodes = circuit.mosfets, circuit.node_names
+    out = []
+    for k, name in enumerate(ms.name):
+        terminals = " ".join(nodes[int(t[k])] for t in (ms.nd, ms.ng, ms.ns, ms.nb))
+        card = f"{name} {terminals} {ms.model[k].name} L={_num(ms.l[k])} W={_num(ms.w[k])}"
+        for key, value, default in (
+            ("AD", ms.ad[k], 0.0),
+            ("AS", ms.as_[k], 0.0),
+            ("NRD", ms.nrd[k], 1.0),
+            ("NRS", ms.nrs[k], 1.0),
+            ("M", ms.m[k], 1.0),
+            ("DTEMP", ms.dtemp[k], 0.0),
+        ):
+            if value != default:
+                card += f" {key}={_num(value)}"
+        if not np.isnan(ms.temp[k]):
+            card += f" TEMP={_num(ms.temp[k])}"
+        out.append(card)
+    return out
 
-    The chain of :func:`xbar.crossbar.circuit.to_circuit` ends at the column node
-    ``c<i>_<j>``; here it ends at ``y<i>_<j>``, the drain of ``Macc<i>_<j>`` (gate
-    ``g<i>`` driven by ``Vgate<i>``, source ``c<i>_<j>``, bulk ground).
+
+def mos_model_card(m: MosModel) -> str:
+    """The ``.model`` card of a level-1 MOSFET model (parameters at their defaults
+    left out, except the five of the Shichman-Hodges law).
+
+    >>> from xbar.spice.circuit import MosModel
+    >>> mos_model_card(MosModel("nacc", vto=0.45, kp=3e-4))
+    '.model nacc NMOS(LEVEL=1 VTO=0.45 KP=0.0003 GAMMA=0.0 PHI=0.6 LAMBDA=0.0)'
     """
-    c = to_circuit(xb, V, title=title).circuit
-    index = {n: k for k, n in enumerate(c.node_names)}
-    cells = [(i, j) for i in range(xb.M) for j in range(xb.N) if xb.G[i, j] > 0]
-    drain = {}
-    for i, j in cells:  # a new node between each chain and its column node
-        drain[index[f"c{i}_{j}"], f"{i}_{j}"] = len(c.node_names)
-        c.node_names.append(f"y{i}_{j}")
-
-    def moved(name: str, node: int) -> int:
-        tag = (
-            name[5:]
-            if name.startswith(("rcell", "dcell", "bcell"))
-            else (name[4:] if name.startswith("racc") else None)
-        )
-        if tag is None:
-            return node
-        cell = tag if name.startswith("racc") else tag.rsplit("_", 1)[0]
-        return drain.get((node, cell), node)
-
-    for table in (c.resistors, c.diodes):
-        for k, name in enumerate(table.name):
-            table.npos[k] = moved(name, int(table.npos[k]))
-            table.nneg[k] = moved(name, int(table.nneg[k]))
-    for src in c.bsources:
-        old = {n: c.node_names[n] for n in (src.npos, src.nneg)}
-        src.npos, src.nneg = moved(src.name, src.npos), moved(src.name, src.nneg)
-        src.controls = [(moved(src.name, a), moved(src.name, b)) for a, b in src.controls]
-        text = src.expr.text  # V(a,b) in the text names the nodes: follow the move
-        for n, name in old.items():
-            new = c.node_names[moved(src.name, n)]
-            if new != name:
-                text = text.replace(f",{name})", f",{new})").replace(f"V({name},", f"V({new},")
-        src.expr = src.expr.with_controls(text, src.expr.controls)
-    lines = format_circuit(c).splitlines()
-    extra = [f"Vgate{i} g{i} 0 DC {float(xb.v_gate[i])!r}" for i in range(xb.M)]
-    extra += [
-        xb.access.instance(f"acc{i}_{j}", f"y{i}_{j}", f"g{i}", f"c{i}_{j}", "nacc")
-        for i, j in cells
-    ]
-    extra.append(xb.access.model_card("nacc"))
-    at = next(k for k, line in enumerate(lines) if line.startswith(".options"))
-    return "\n".join(lines[:at] + extra + lines[at:]) + "\n"
+    kind = "NMOS" if m.sign > 0 else "PMOS"
+    text = (
+        f".model {m.name} {kind}(LEVEL=1 VTO={_num(m.vto)} KP={_num(m.kp)} "
+        f"GAMMA={_num(m.gamma)} PHI={_num(m.phi)} LAMBDA={_num(m.lam)}"
+    )
+    default = MosModel(m.name)
+    for key, attr in (("RSH", "rsh"), ("IS", "is_"), ("JS", "js"), ("LD", "ld")):
+        if getattr(m, attr) != getattr(default, attr):
+            text += f" {key}={_num(getattr(m, attr))}"
+    for key, attr in (("RD", "rd"), ("RS", "rs"), ("TNOM", "tnom")):
+        if getattr(m, attr) is not None:
+            text += f" {key}={_num(getattr(m, attr))}"
+    return text + ")"
 
 
 def _options_card(opt: Options) -> str:
@@ -191,10 +196,7 @@ def to_netlist(
         output_path(path, "netlist")
     if V is not None and V.shape != (xb.M,):
         raise ShapeError(f"to_netlist: V has shape {V.shape}; expected ({xb.M},)")
-    if getattr(xb, "access", None) is not None:  # 1T1R with MOSFETs (xbar.crossbar.access)
-        text = access_netlist(xb, V, title=title)
-    else:
-        text = format_circuit(to_circuit(xb, V, title=title).circuit)
+    text = format_circuit(to_circuit(xb, V, title=title).circuit)
     if path is not None:
         with open(path, "w") as fh:
             fh.write(text)

@@ -29,7 +29,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from ..errors import ValueRangeError
+from ..errors import CircuitError, ValueRangeError
 from .circuit import Circuit
 
 
@@ -368,6 +368,11 @@ class Pattern:
         ``options`` (default ``circuit.options``) sets the temperature of the
         temperature-dependent linear parts (diode series resistances).
         """
+        if len(circuit.mosfets):
+            raise CircuitError(
+                "Pattern.build needs the MOSFETs as devices: "
+                "xbar.spice.mosfet.expand_mosfets(circuit) first"
+            )
         options = circuit.options if options is None else options
         lay = Layout.of(circuit)
         u = _unknown_map(lay.n_ext + lay.n_branch)  # branch j: extended index n_ext + j

@@ -212,6 +212,50 @@ class Diodes:
         return len(self.name)
 
 
+def _ints() -> np.ndarray:
+    return np.zeros(0, dtype=np.int64)
+
+
+def _floats() -> np.ndarray:
+    return np.zeros(0)
+
+
+@dataclass
+class Mosfets:
+    """Table of level-1 MOSFETs ``M<name> d g s b <model> [L= W= ...]``, one row each.
+
+    Node columns ``nd``, ``ng``, ``ns``, ``nb`` (drain, gate, source, bulk) index
+    ``node_names``.  Instance parameters, every default already applied (the netlist
+    reader applies ``.options defl/defw/defad/defas``): ``l``, ``w`` [m], ``ad``,
+    ``as_`` [m^2] (drain and source areas, for ``JS``), ``nrd``, ``nrs`` (squares of
+    ``RSH``), ``m`` (parallel devices), ``temp`` [degC] (NaN: the circuit's) and
+    ``dtemp`` [K] (added to the circuit's temperature when ``temp`` is NaN).
+
+    The engine solves each row as its channel and two bulk junctions (behavioural
+    devices of :mod:`xbar.spice.mosfet`) plus the drain and source resistances;
+    :func:`xbar.spice.mosfet.expand_mosfets` makes them.
+    """
+
+    name: list[str] = field(default_factory=list)
+    nd: np.ndarray = field(default_factory=_ints)
+    ng: np.ndarray = field(default_factory=_ints)
+    ns: np.ndarray = field(default_factory=_ints)
+    nb: np.ndarray = field(default_factory=_ints)
+    model: list[MosModel] = field(default_factory=list)
+    l: np.ndarray = field(default_factory=_floats)  # noqa: E741 - the SPICE name
+    w: np.ndarray = field(default_factory=_floats)
+    ad: np.ndarray = field(default_factory=_floats)
+    as_: np.ndarray = field(default_factory=_floats)
+    nrd: np.ndarray = field(default_factory=_floats)
+    nrs: np.ndarray = field(default_factory=_floats)
+    m: np.ndarray = field(default_factory=_floats)
+    temp: np.ndarray = field(default_factory=_floats)
+    dtemp: np.ndarray = field(default_factory=_floats)
+
+    def __len__(self) -> int:
+        return len(self.name)
+
+
 @dataclass
 class BSource:
     """A behavioural current source ``B<name> npos nneg I=expr``.
@@ -275,6 +319,7 @@ class Circuit:
     resistors, vsources, isources : TwoTerminal
     vccs, vcvs : Controlled
     diodes : Diodes
+    mosfets : Mosfets
     bsources : list of BSource
     options : Options
     analyses : list of Op or DCSweep
@@ -301,6 +346,7 @@ class Circuit:
     vccs: Controlled = field(default_factory=Controlled)
     vcvs: Controlled = field(default_factory=Controlled)
     diodes: Diodes = field(default_factory=Diodes)
+    mosfets: Mosfets = field(default_factory=Mosfets)
     bsources: list[BSource] = field(default_factory=list)
     options: Options = field(default_factory=Options)
     analyses: list = field(default_factory=list)
@@ -341,5 +387,5 @@ class Circuit:
 
     @property
     def is_linear(self) -> bool:
-        """True when the circuit has no diodes and no behavioural sources."""
-        return len(self.diodes) == 0 and len(self.bsources) == 0
+        """True when the circuit has no diodes, MOSFETs or behavioural sources."""
+        return len(self.diodes) == 0 and len(self.mosfets) == 0 and len(self.bsources) == 0

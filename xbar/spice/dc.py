@@ -204,6 +204,7 @@ def solve_dc(
     ConvergenceError
         Newton and its fallbacks failed (names the worst unknown).
     """
+    from .mosfet import expand_mosfets
     from .newton import DCSystem
     from .topology import check_topology
 
@@ -223,6 +224,7 @@ def solve_dc(
     _check_options(opts)
     if analysis is None:
         analysis = circuit.analyses[0] if circuit.analyses else Op()
+    circuit = expand_mosfets(circuit, opts)  # MOSFETs as the engine's devices
     check_topology(circuit)
     system = DCSystem(circuit, opts)
     lay = system.layout

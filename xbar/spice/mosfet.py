@@ -28,17 +28,33 @@ The junctions: ``I = Isat (exp(v/Vt) - 1) + gmin v`` for ``v > -3 Vt``, else
 both areas are given).  Newton limiting is ngspice's: ``DEVfetlim`` on vgs (or
 vgd in inverse mode) around the previous ``von``, ``DEVlimvds`` on vds and
 ``DEVpnjlim`` on vbs (vbd).  KP, PHI, VBI and IS are scaled to the device
-temperature as ngspice's ``mos1temp.c`` does (the reader,
-:mod:`xbar.spice.netlist.devices`).
+temperature as ngspice's ``mos1temp.c`` does.
+
+A circuit holds its MOSFETs as a table (:class:`~xbar.spice.circuit.Mosfets`);
+:func:`expand_mosfets` turns them into these engine devices before a solve.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
+from typing import NamedTuple
+
 import numpy as np
 
-from .devices import CONSTROOT2, pnjlim
+from ..errors import CircuitError
+from .circuit import BSource, Circuit, MosModel, Options, TwoTerminal
+from .devices import CHARGE, CONSTBOLTZ, CONSTCTOK, CONSTKOVERQ, CONSTROOT2, pnjlim
 
-__all__ = ["MosChannel", "MosJunction", "fetlim", "limvds"]
+__all__ = [
+    "MosChannel",
+    "MosJunction",
+    "fetlim",
+    "limvds",
+    "expand_mosfets",
+    "temperature_update",
+    "TempUpdate",
+]
 
 _MAX_EXP_ARG = 709.0
 
@@ -249,3 +265,155 @@ def junction_vcrit(vt, isat):
         return np.where(
             isat > 0, vt * np.log(vt / (CONSTROOT2 * np.where(isat > 0, isat, 1.0))), np.inf
         )
+
+
+_REFTEMP = 300.15  # ngspice's REFTEMP [K]
+
+
+class TempUpdate(NamedTuple):
+    """A level-1 model at a device temperature (ngspice's ``mos1temp.c``)."""
+
+    kp: float  # KP at the device temperature [A/V^2]
+    phi: float  # surface potential [V]
+    vbi: float  # built-in voltage [V]
+    sat_factor: float  # IS(T) / IS
+
+
+def temperature_update(m: MosModel, temp: float, tnom: float) -> TempUpdate:
+    """ngspice's ``mos1temp.c``: KP, PHI, VBI and the junction IS at ``temp`` [K]
+    for a model measured at ``tnom`` [K] (the identity at ``temp == tnom``)."""
+
+    def egap(t):
+        return 1.16 - 7.02e-4 * t * t / (t + 1108.0)
+
+    def pbfact(t):
+        arg = -egap(t) / (2 * CONSTBOLTZ * t) + 1.1150877 / (CONSTBOLTZ * 2 * _REFTEMP)
+        return -2 * CONSTKOVERQ * t * (1.5 * math.log(t / _REFTEMP) + CHARGE * arg)
+
+    ratio = temp / tnom
+    phio = (m.phi - pbfact(tnom)) / (tnom / _REFTEMP)
+    phi = temp / _REFTEMP * phio + pbfact(temp)
+    vbi = (
+        m.vto
+        - m.sign * m.gamma * math.sqrt(m.phi)
+        + 0.5 * (egap(tnom) - egap(temp))
+        + m.sign * 0.5 * (phi - m.phi)
+    )
+    sat = math.exp(-egap(temp) / (CONSTKOVERQ * temp) + egap(tnom) / (CONSTKOVERQ * tnom))
+    return TempUpdate(m.kp / (ratio * math.sqrt(ratio)), phi, vbi, sat)
+
+
+class _Expansion:
+    """The nodes, resistors and behavioural sources a circuit's MOSFETs add."""
+
+    def __init__(self, circuit: Circuit) -> None:
+        self.node_names = list(circuit.node_names)
+        self.r_name: list[str] = []
+        self.r_pos: list[int] = []
+        self.r_neg: list[int] = []
+        self.r_val: list[float] = []
+
+    def series(self, name: str, node: int, g: float, kind: str) -> int:
+        """The internal node behind a drain/source conductance ``g`` [S], or ``node``."""
+        if g <= 0:
+            return node
+        inner = len(self.node_names)
+        self.node_names.append(f"{name}#{kind}")
+        self.r_name.append(f"{name}#r{kind[0]}")
+        self.r_pos.append(node)
+        self.r_neg.append(inner)
+        self.r_val.append(1.0 / g)
+        return inner
+
+
+def _series_conductance(value: float | None, rsh: float, squares: float, mult: float) -> float:
+    """ngspice's drain/source conductance: ``M / RD`` if given, else ``M / (RSH * NRD)``."""
+    if value is not None:
+        return mult / value if value != 0 else 0.0
+    return mult / (rsh * squares) if rsh != 0 and squares != 0 else 0.0
+
+
+def _device_rows(mos, k: int, options: Options, ex: _Expansion, location=None) -> tuple:
+    """Channel and junction parameters of MOSFET ``k`` and its internal terminals."""
+    m = mos.model[k]
+    name, mult = mos.name[k], float(mos.m[k])
+    tnom = (options.tnom if m.tnom is None else m.tnom) + CONSTCTOK
+    temp = (options.temp + mos.dtemp[k] if np.isnan(mos.temp[k]) else mos.temp[k]) + CONSTCTOK
+    t = temperature_update(m, float(temp), tnom)
+    leff = float(mos.l[k]) - 2 * m.ld
+    if not (leff > 0 and mos.w[k] > 0 and mult > 0):
+        raise CircuitError(
+            f"MOSFET {name}: L - 2*LD ({leff:g} m), W ({float(mos.w[k]):g} m) and M "
+            f"({mult:g}) must be positive",
+            location=location,
+        )
+    dp = ex.series(
+        name, int(mos.nd[k]), _series_conductance(m.rd, m.rsh, mos.nrd[k], mult), "drain"
+    )
+    sp = ex.series(
+        name, int(mos.ns[k]), _series_conductance(m.rs, m.rsh, mos.nrs[k], mult), "source"
+    )
+    if m.js == 0 or mos.ad[k] == 0 or mos.as_[k] == 0:
+        isd = iss = mult * m.is_ * t.sat_factor
+    else:
+        isd, iss = (m.js * t.sat_factor * mult * mos.ad[k], m.js * t.sat_factor * mult * mos.as_[k])
+    vt = CONSTKOVERQ * float(temp)
+    channel = (m.sign, t.kp * mult * mos.w[k] / leff, t.vbi, t.phi, m.gamma, m.lam, vt)
+    channel += (float(junction_vcrit(vt, iss)),)
+    junctions = {
+        key: (m.sign, i, vt, float(junction_vcrit(vt, i))) for key, i in (("bs", iss), ("bd", isd))
+    }
+    return channel, junctions, (name, dp, int(mos.ng[k]), sp, int(mos.nb[k]))
+
+
+def expand_mosfets(circuit: Circuit, options: Options | None = None) -> Circuit:
+    """``circuit`` with its MOSFETs replaced by the engine's devices (the same circuit
+    when it has none).
+
+    Each MOSFET becomes its drain and source resistances (to the internal nodes
+    ``<name>#drain`` / ``<name>#source``, when given) and three behavioural devices
+    named after it: the channel (:class:`MosChannel`, all MOSFETs in one group),
+    then the bulk-source and bulk-drain junctions (:class:`MosJunction`).
+    ``options`` (default ``circuit.options``) gives the temperature and ``gmin``.
+
+    Raises
+    ------
+    CircuitError
+        A MOSFET with ``L - 2 LD``, ``W`` or ``M`` not positive.
+    """
+    mos = circuit.mosfets
+    if not len(mos):
+        return circuit
+    options = circuit.options if options is None else options
+    ex = _Expansion(circuit)
+    where = circuit.locations.get
+    rows = [_device_rows(mos, k, options, ex, where(mos.name[k])) for k in range(len(mos))]
+    channel = MosChannel(
+        *(np.array(col, dtype=float) for col in zip(*(r[0] for r in rows), strict=True))
+    )
+    junction = {}
+    for key in ("bs", "bd"):
+        cols = zip(*(r[1][key] for r in rows), strict=True)
+        junction[key] = MosJunction(*(np.array(c, dtype=float) for c in cols), options.gmin)
+        junction[key].canonical = f"mos1-junction-{key}"
+    b = list(circuit.bsources)
+    for name, dp, g, sp, bulk in (r[2] for r in rows):
+        b.append(BSource(name, dp, sp, channel, [(dp, 0), (g, 0), (sp, 0), (bulk, 0)], True))
+    for key, inner in (("bs", 3), ("bd", 1)):
+        for dev in (r[2] for r in rows):
+            name, bulk, x = dev[0], dev[4], dev[inner]
+            b.append(BSource(name, bulk, x, junction[key], [(bulk, 0), (x, 0)], True))
+    R = circuit.resistors
+    resistors = TwoTerminal(
+        list(R.name) + ex.r_name,
+        np.concatenate([np.asarray(R.npos, dtype=np.int64), np.array(ex.r_pos, dtype=np.int64)]),
+        np.concatenate([np.asarray(R.nneg, dtype=np.int64), np.array(ex.r_neg, dtype=np.int64)]),
+        np.concatenate([np.asarray(R.value, dtype=float), np.array(ex.r_val, dtype=float)]),
+    )
+    return dataclasses.replace(
+        circuit,
+        node_names=ex.node_names,
+        resistors=resistors,
+        bsources=b,
+        mosfets=type(mos)(),
+    )

@@ -37,6 +37,7 @@ from .devices import (
     limit_diode,
 )
 from .linsolve import Factorizer
+from .mosfet import expand_mosfets
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ class NewtonResult:
 
 
 class DCSystem:
-    """A circuit prepared for repeated DC solves.
+    """A circuit prepared for repeated DC solves (its MOSFETs expanded into devices).
 
     Parameters
     ----------
@@ -114,6 +115,7 @@ class DCSystem:
         ordering: str = "MMD_AT_PLUS_A",
         kernel: str = "auto",
     ):
+        circuit = expand_mosfets(circuit, options)
         self.circuit = circuit
         self.options = options
         self.pattern = Pattern.build(circuit, options)

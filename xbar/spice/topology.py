@@ -21,6 +21,7 @@ from scipy.sparse.csgraph import connected_components
 
 from ..errors import SingularCircuitError
 from .circuit import Circuit
+from .mosfet import expand_mosfets
 
 _MAX_NAMES = 8
 
@@ -87,7 +88,9 @@ def _elements_at(circuit: Circuit, nodes: set[int]) -> list[str]:
 
 def check_topology(circuit: Circuit) -> None:
     """Raise SingularCircuitError for floating islands, current-source cut sets and
-    voltage-source loops; return None for a well-posed circuit."""
+    voltage-source loops; return None for a well-posed circuit.  MOSFETs count as
+    their devices (:func:`~xbar.spice.mosfet.expand_mosfets`)."""
+    circuit = expand_mosfets(circuit)
     n = circuit.n_nodes
     _check_vsource_loops(circuit)
     if n <= 1:

@@ -15,7 +15,7 @@ from ..circuit import (
     Options,
     TwoTerminal,
 )
-from .devices import add_mosfets
+from .devices import mosfet_table
 from .directives import DCCard, DirectiveCards
 from .elements import ElementCards
 from .lexer import EXPECTED, Card, Locations, Reader, err
@@ -125,9 +125,6 @@ class Builder(Scopes, ElementCards, DirectiveCards):
     # ---------------------------------------------------------------- result
     def circuit(self) -> Circuit:
         """The flat :class:`Circuit` of everything read so far."""
-        if self.mos_rows:
-            add_mosfets(self, self.mos_rows)
-            self.mos_rows = []
         self.resolve_branch_controls()
         self.check_couplings()
         nodesets = self.resolve_nodesets()
@@ -162,6 +159,7 @@ class Builder(Scopes, ElementCards, DirectiveCards):
             vccs=self.g.table(),
             vcvs=self.e.table(),
             diodes=self.d.table(),
+            mosfets=mosfet_table(self.mos_rows, self.mos_defaults),
             bsources=self.b,
             options=self.options,
             analyses=self.analyses,
