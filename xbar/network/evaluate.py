@@ -497,7 +497,8 @@ class AnalogLayer:
             ref = X[::k] @ self.plan.W
             self.err_num += float(np.sum((Y[::k] - ref) ** 2))
             self.err_den += float(np.sum(ref**2))
-        return Y + self.bias_delta
+        Y += self.bias_delta  # Y is this call's own array
+        return Y
 
     def linear_reads(self) -> bool:
         """True when every read of the layer is linear in its inputs and noiseless
