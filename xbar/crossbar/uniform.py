@@ -34,6 +34,9 @@ is ``g_s`` times the last block of its solution, which by symmetry is
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+
 import numpy as np
 
 from ..errors import SingularCircuitError, ValueRangeError
@@ -107,8 +110,9 @@ def transfer_matrices(
         m, n = G.shape if block is None else block
         if G.shape[1] <= NARROW_COLS and (m, n) == G.shape:
             out.append(_transfer(G, *g))
-        else:
-            out.append(_transfer_block(G, *g, m, n))
+            continue
+        W = _padded_block(G, *g, m, n) if n < G.shape[1] else None
+        out.append(_transfer_block(G, *g, m, n) if W is None else W)
     return out
 
 
@@ -242,3 +246,91 @@ def _transfer_block(
         if t < m:
             W[t] = H[t] @ X
     return g_s * W
+
+
+def _padded_block(
+    G: np.ndarray, g_r: float, g_c: float, g_d: float, g_s: float, m: int, n: int
+) -> np.ndarray | None:
+    """``W[:m, :n]`` of an array whose columns ``n:`` all hold one conductance (a padded
+    tile's unused columns), in ``n`` block steps instead of ``M``; None when they do not.
+
+    By reciprocity, ``W[i, j] = W'[N-1-j, M-1-i]`` where ``W'`` is the transfer matrix of the
+    array turned over (``G[::-1, ::-1].T``: drivers and senses, rows and columns swap).
+    Turned over, the padding columns are the first ``N - n`` rows of the sweep: identical
+    rows whose Schur complement (:func:`_uniform_prefix`) does not depend on the used cells,
+    so it is computed once per process and reused by every tile and chip; the sweep then
+    runs over the ``n`` used rows only, carrying all of them as inputs.
+    """
+    from scipy.linalg import blas
+
+    M, N = G.shape
+    pad = N - n
+    v = float(G[0, n])
+    if not np.all(G[:, n:] == v):
+        return None
+    gr, gc, gd, gs = g_c, g_r, g_s, g_d  # the turned-over array's conductances
+    lines = _row_lines(np.ascontiguousarray(G[::-1, n - 1 :: -1].T), gr, gd)
+    prev = _uniform_prefix(M, pad, v, gr, gc, gd)
+    if lines is None or prev is None:
+        return None
+    K, H = lines
+    Z = np.zeros((0, M))
+    for k in range(n):
+        t = pad + k
+        D = K[k]
+        D.flat[:: M + 1] += gc * ((t > 0) + (t < N - 1)) + (gs if t == N - 1 else 0.0)
+        D -= (gc * gc) * prev
+        prev = _spd_inverse(D, t)
+        Z = np.vstack([Z, H[k : k + 1]])
+        Z = blas.dsymm(1.0 if t == N - 1 else gc, prev, Z.T, lower=1).T
+    return (gs * Z)[::-1, ::-1].T[:m, :n].copy()
+
+
+def _spd_inverse(D: np.ndarray, t: int) -> np.ndarray:
+    """The inverse (lower triangle) of the SPD block ``D`` of sweep row ``t`` (D overwritten)."""
+    from scipy.linalg import lapack
+
+    L, info = lapack.dpotrf(D, lower=1, overwrite_a=1, clean=0)
+    if info == 0:
+        inv, info = lapack.dpotri(L, lower=1, overwrite_c=1)
+    if info != 0:
+        raise SingularCircuitError(
+            f"row {t} block of the column-node system is not positive definite (info {info})"
+        )
+    return inv
+
+
+#: sweeps over identical padding rows, by (block size, conductance, wires): the lower
+#: triangles of D_t^-1 for t = 0, 1, ... (at most 128 KiB each at 128 rows)
+_PREFIXES: OrderedDict = OrderedDict()
+_PREFIX_LOCK = threading.Lock()
+_PREFIX_KEYS = 4
+
+
+def _uniform_prefix(M: int, steps: int, v: float, g_r: float, g_c: float, g_d: float):
+    """``D^-1`` (lower triangle) after ``steps`` identical rows of ``M`` cells ``v`` at the
+    start of a sweep (the rows after them are not the last one); None if the row lines
+    underflow.  Cached: the sequence does not depend on what follows."""
+    key = (M, v, g_r, g_c, g_d)
+    with _PREFIX_LOCK:
+        seq = _PREFIXES.get(key)
+        if seq is not None:
+            _PREFIXES.move_to_end(key)
+    if seq is None or len(seq) < steps:
+        lines = _row_lines(np.full((1, M), v), g_r, g_d)
+        if lines is None:
+            return None
+        K0 = lines[0][0]
+        seq = list(seq or [])
+        for t in range(len(seq), steps):
+            D = K0.copy()
+            D.flat[:: M + 1] += g_c * ((t > 0) + 1.0)
+            if t > 0:
+                D -= (g_c * g_c) * seq[t - 1]
+            seq.append(_spd_inverse(D, t))
+        with _PREFIX_LOCK:
+            _PREFIXES[key] = seq
+            _PREFIXES.move_to_end(key)
+            while len(_PREFIXES) > _PREFIX_KEYS:
+                _PREFIXES.popitem(last=False)
+    return seq[steps - 1]
