@@ -8,9 +8,14 @@ Prints ratios against a baseline measured in the same run:
    (``evaluate(..., energy=True/False)``), interleaved repeats; target <= 1.2x;
 2. per tile shape of the default network, the power forms against the transfer
    matrix they sit beside (both computed once per programmed tile);
-3. one crossbar solve with and without reading ``solution.power``.
+3. one crossbar solve with and without reading ``solution.power``;
+4. (``--process``) whole ``xbar infer`` processes with energy (the default) and with
+   ``--no-energy``, interleaved: the default CNN without wires, with 1-ohm wires on 1
+   and 20 chips, and WRN-16-4 on 2 synthetic images (``--wrn-wires``: also with 1-ohm
+   wires, 343 exact 128 x 128 tiles).
 
-Usage: ``python benchmarks/bench_energy.py [--chips N] [--repeats R] [--limit N]``
+Usage: ``python benchmarks/bench_energy.py [--chips N] [--repeats R] [--limit N]
+[--process [--wrn-wires]]``
 """
 
 from __future__ import annotations
@@ -121,12 +126,51 @@ def solve() -> None:
         )
 
 
+PROCESS_CASES = {
+    "default CNN, ideal wires, 1 chip": [],
+    "default CNN, 1-ohm wires, 1 chip": ["--r-row", "1", "--r-col", "1"],
+    "default CNN, 1-ohm wires, 20 chips": ["--r-row", "1", "--r-col", "1", "--repeats", "20"],
+    "WRN-16-4, 2 images, ideal wires": ["--model", "wrn-16-4", "--dataset", "synthetic-32x32x3"]
+    + ["--limit", "2"],
+}
+WRN_WIRES = PROCESS_CASES["WRN-16-4, 2 images, ideal wires"] + ["--r-row", "1", "--r-col", "1"]
+
+
+def process(repeats: int, wrn_wires: bool) -> None:
+    import subprocess
+
+    cases = dict(PROCESS_CASES)
+    if wrn_wires:
+        cases["WRN-16-4, 2 images, 1-ohm wires"] = WRN_WIRES
+    base = [sys.executable, "-m", "xbar.cli", "infer", "--no-progress"]
+    print(f"4. whole xbar infer processes, with energy / --no-energy (load {_load()}):")
+    for name, flags in cases.items():
+        times = {False: [], True: []}
+        for _ in range(repeats):
+            for energy in (False, True):
+                cmd = base + flags + ([] if energy else ["--no-energy"])
+                t0 = time.perf_counter()
+                subprocess.run(cmd, check=True, capture_output=True)
+                times[energy].append(time.perf_counter() - t0)
+        off, on = np.median(times[False]), np.median(times[True])
+        print(
+            f"   {name:<36} without {off:7.2f} s  with {on:7.2f} s  ratio {on / off:.3f}x"
+            f"  (medians of {repeats}; load {_load()})",
+            flush=True,
+        )
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--chips", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--process", action="store_true", help="only the whole-process cases")
+    ap.add_argument("--wrn-wires", action="store_true", help="with --process: WRN with wires")
     args = ap.parse_args(argv)
+    if args.process:
+        process(args.repeats, args.wrn_wires)
+        return 0
     network(args.chips, args.repeats, args.limit)
     tiles()
     solve()

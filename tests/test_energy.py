@@ -262,14 +262,29 @@ def test_energy_is_in_volts_on_every_input_path():
 
 
 def test_transfer_matrix_computed_with_the_forms_is_the_same():
-    """TransferCache.transfer_matrix(forms=True) (energy on): W_eff from the forms'
-    elimination equals the transfer-matrix path's, and the meter then finds its forms."""
+    """TransferCache.transfer_with_forms (energy on): W_eff from the forms' elimination
+    equals the transfer-matrix path's, and the stored forms serve any used rows."""
     cfg = AnalogConfig(r_row=2.5, r_col=2.5, r_driver=10.0, r_sense=10.0)
     G = np.random.default_rng(9).uniform(cfg.g_min, cfg.g_max, (M, N))
     with_forms, plain = TransferCache(), TransferCache()
-    W = with_forms.transfer_matrix(G, cfg, forms=True)
+    W, forms = with_forms.transfer_with_forms(G, cfg)
+    assert forms.Q["cells"].shape == (M, M) and forms.transfer is None
     ref = plain.transfer_matrix(G, cfg)
     assert np.allclose(W, ref, rtol=1e-10, atol=1e-12 * np.abs(ref).max())
     assert with_forms.misses == 1 and with_forms.forms_misses == 1
     with_forms.power_forms(G, cfg, inputs=5)  # served by the stored forms of all rows
     assert with_forms.forms_hits == 1 and with_forms.forms_misses == 1
+
+
+def test_forms_computed_once_per_tile_even_when_the_cache_evicts_them():
+    """A network whose forms do not fit in the cache (WRN-16-4's 343 tiles in 256 MiB):
+    each tile's forms are computed once, with its transfer matrix, and held by its layer's
+    meter for the chip's reads (not recomputed after an eviction)."""
+    model, data = load_model("default"), load_dataset("digits")
+    cfg = AnalogConfig(r_row=2.5, r_col=2.5, r_driver=10.0, r_sense=10.0, array_rows=64)
+    tiny = TransferCache(max_bytes=1)
+    r = evaluate(model, cfg, dataset=data, limit=30, cache=tiny)
+    big = evaluate(model, cfg, dataset=data, limit=30, cache=TransferCache())
+    n_tiles = sum(s.tiles for s in r.layer_stats)
+    assert tiny.forms_misses == n_tiles == tiny.misses
+    assert r.energy["total"] == pytest.approx(big.energy["total"], rel=1e-12)

@@ -37,7 +37,7 @@ class XbarError(Exception):
         The expected form, or what to try.
     """
 
-    def __init__(self, message: str, *, location: Location | None = None, hint: str = ""):
+    def __init__(self, message: str, *, location: Location | None = None, hint: str = "") -> None:
         self.message = message
         self.location = location
         self.hint = hint

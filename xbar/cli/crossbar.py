@@ -236,6 +236,12 @@ def _print_report(report: dict, device: str) -> None:
         f"  solve time        {t_solve:.4f} s ({t_solve / n:.4g} s per input), "
         f"{report['iterations_max']} iterations, residual {report['residual_max']:.2g}"
     )
+    if report["roundoff_limited_inputs"]:
+        print(
+            f"  note: --tol is below the round-off floor of this array for "
+            f"{report['roundoff_limited_inputs']} input(s): the residual shown is that "
+            "floor, as exact as double precision allows"
+        )
     print(f"  max IR drop       {report['max_ir_drop_volts']:.4g} V")
     print(
         f"  output error      max {report['max_output_error_vs_ideal']:.4g}, "
@@ -293,6 +299,7 @@ def run(args: argparse.Namespace) -> int:
         "seconds_per_input": t_solve / args.inputs,
         "iterations_max": int(sol.iterations.max()),
         "residual_max": float(sol.residual.max()),
+        "roundoff_limited_inputs": int(sol.roundoff_limited.sum()),
         "max_ir_drop_volts": float(drop.max()),
         "max_output_error_vs_ideal": float(err.max()),
         "mean_output_error_vs_ideal": float(err.mean()),

@@ -161,7 +161,9 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
+    """``xbar infer``: evaluate a model on simulated analog chips and report accuracy,
+    timing, per-layer statistics and energy."""
     from ..errors import ConfigError
     from ..network.evaluate import evaluate
     from ..network.model_io import load_model
@@ -172,21 +174,7 @@ def run(args) -> int:
     apply_threads(config.threads)
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit {args.limit}: must be at least 1")
-    chips = None
-    if args.chips:
-        try:
-            chips = [int(c) for c in args.chips.split(",") if c.strip()]
-        except ValueError:
-            raise ConfigError(
-                f"--chips {args.chips!r}: expected comma-separated integers"
-            ) from None
-        dupes = sorted({c for c in chips if chips.count(c) > 1})
-        if dupes:
-            raise ConfigError(
-                f"--chips {args.chips!r}: chip {', '.join(map(str, dupes))} is "
-                "listed more than once",
-                hint="list every chip index once",
-            )
+    chips = _parse_chips(args.chips)
     if args.energy_plot:
         if args.no_energy:
             raise ConfigError("--energy-plot needs the energy accounting (drop --no-energy)")
@@ -231,7 +219,32 @@ def run(args) -> int:
         json.dump(d, sys.stdout)
         sys.stdout.write("\n")
         return 0
-    notes += [
+    _print_result(result, args, notes)
+    return 0
+
+
+def _parse_chips(text: str | None) -> list[int] | None:
+    """``--chips 0,3,7``: the chip indices, each once (None: the configured chips)."""
+    from ..errors import ConfigError
+
+    if not text:
+        return None
+    try:
+        chips = [int(c) for c in text.split(",") if c.strip()]
+    except ValueError:
+        raise ConfigError(f"--chips {text!r}: expected comma-separated integers") from None
+    dupes = sorted({c for c in chips if chips.count(c) > 1})
+    if dupes:
+        raise ConfigError(
+            f"--chips {text!r}: chip {', '.join(map(str, dupes))} is listed more than once",
+            hint="list every chip index once",
+        )
+    return chips
+
+
+def _print_result(result, args, notes: list[str]) -> None:
+    """Notes on stderr, then accuracy, timing, the per-layer table and energy on stdout."""
+    notes = notes + [
         f"layer {s.name!r}: {100 * s.input_clip_fraction:.2g} % of its quantised inputs "
         "exceeded the calibrated input range and were applied at full scale"
         for s in result.layer_stats
@@ -262,7 +275,6 @@ def run(args) -> int:
         _write_energy(out, result)
     if args.energy_plot:
         out.write(f"energy figure {args.energy_plot}\n")
-    return 0
 
 
 def config_notes(config, chips: int, *, ideal: bool = False) -> list[str]:

@@ -275,19 +275,60 @@ class Crossbar:
         """Forget the system and every cached result (done whenever an array is replaced)."""
         self._cache: dict[Any, Any] = {}
 
-    M = property(lambda self: self._M, doc="Number of rows (inputs).")
-    N = property(lambda self: self._N, doc="Number of columns (outputs).")
-    device = property(lambda self: self._device, doc="Cell I-V model.")
-    selector = property(lambda self: self._selector, doc="Series selector model or None.")
-    access = property(lambda self: self._access, doc="Access MOSFET (1T1R) or None.")
-    v_gate = property(lambda self: self._v_gate, doc="Gate voltage per row [V], (M,).")
-    drive = property(lambda self: self._drive, doc="Row end(s) carrying the inputs.")
-    sense = property(lambda self: self._sense, doc="Column end(s) whose current is the output.")
-    row_bias = property(lambda self: self._row_bias, doc="Row end overrides (as given) or None.")
-    col_bias = property(lambda self: self._col_bias, doc="Column end overrides (as given) or None.")
-    g_selector = property(
-        lambda self: self._g_selector, doc="Selector small-signal conductance [S] (M, N), or None."
-    )
+    @property
+    def M(self) -> int:
+        """Number of rows (inputs)."""
+        return self._M
+
+    @property
+    def N(self) -> int:
+        """Number of columns (outputs)."""
+        return self._N
+
+    @property
+    def device(self) -> Device:
+        """Cell I-V model."""
+        return self._device
+
+    @property
+    def selector(self) -> Device | None:
+        """Series selector model or None."""
+        return self._selector
+
+    @property
+    def access(self) -> MosfetAccess | None:
+        """Access MOSFET (1T1R) or None."""
+        return self._access
+
+    @property
+    def v_gate(self) -> np.ndarray:
+        """Gate voltage per row [V], (M,)."""
+        return self._v_gate
+
+    @property
+    def drive(self) -> str:
+        """Row end(s) carrying the inputs."""
+        return self._drive
+
+    @property
+    def sense(self) -> str:
+        """Column end(s) whose current is the output."""
+        return self._sense
+
+    @property
+    def row_bias(self) -> Any:
+        """Row end overrides (as given) or None."""
+        return self._row_bias
+
+    @property
+    def col_bias(self) -> Any:
+        """Column end overrides (as given) or None."""
+        return self._col_bias
+
+    @property
+    def g_selector(self) -> np.ndarray | None:
+        """Selector small-signal conductance [S] (M, N), or None."""
+        return self._g_selector
 
     def _prop(name: str, doc: str) -> property:  # noqa: N805 - property factory
         def get(self: Crossbar) -> np.ndarray:

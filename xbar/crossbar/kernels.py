@@ -14,25 +14,32 @@ preconditioner ``Ta^-1``, for a batch of right-hand sides ``k``.
 One driver, :func:`pcg`, holds the CG iteration (restarts from the true
 residual, per-input convergence, iteration counts).  What differs is passed in
 as an *operator*, a named tuple whose type selects its parts at compile time
-(``apply_schur``: ``q = S p``; ``update``: the CG update fused with the line
-preconditioner ``z = Ta^-1 r``; ``direction``; ``eliminate``: ``xb`` from ``xa``):
+(``apply_schur``: ``q = S p``; ``advance``: the new direction ``p = z + beta p``
+then ``q = S p``, fused where it pays; ``update``: the CG update fused with the
+line preconditioner ``z = Ta^-1 r``; ``eliminate``: ``xb`` from ``xa``):
 
 * :class:`ChainSchur` -- general collapsed chains (:class:`Lines`, :class:`Cells`),
   every step parallel over (input, line);
 * :class:`GridSchur` -- no node collapsed: rows and columns on the (M, N) grid
   (:class:`Grid`), parallel over lines, columns in lockstep chunks;
-* :class:`InputSchur` -- the grid for one input, serial.
+* :class:`InputSchur` -- the grid for one input, serial;
+* :class:`LaneSchur` -- the grid for a group of inputs in lockstep, every
+  vector laid out (n, W) with the inputs innermost, serial.
 
 The batch layout is the entry point: :func:`chain_pcg` and :func:`grid_pcg`
 run all inputs in lockstep in one driver call; :func:`inputs_pcg` runs one
 serial driver per input, the inputs in parallel (:func:`input_pcg_serial`: on
-the calling thread).
+the calling thread); :func:`lanes_pcg` runs groups of inputs in lockstep with
+the inputs innermost, the groups in parallel.  Entry points take the batch as
+:class:`Unknowns`; the driver's limits are a :class:`Target` and its work
+arrays a :class:`CGWork`.
 
-Arguments shared by the kernels below (K inputs, n unknowns of the CG family,
-L lines of it, Kg = 1 for shared conductances or K):
+Loose arguments of the per-family kernels below (K inputs, n unknowns of the
+CG family, L lines of it, Kg = 1 for shared conductances or K; the fields of
+:class:`CGWork` under the same names):
 
-* ``p``, ``q``, ``r``, ``z``, ``x`` -- float (K, n): search direction, ``S p``,
-  residual, preconditioned residual ``Ta^-1 r``, solution [V];
+* ``p``, ``q``, ``r``, ``z``, ``x`` -- float (K, n): search direction [V], ``S p``
+  [A], residual [A], preconditioned residual ``Ta^-1 r`` [V], solution [V];
 * ``part``, ``part_rz``, ``part_rr`` -- float (K, L): per-line partial sums of
   ``p.q``, ``r.z`` and ``r.r`` (summed serially, so results do not depend on threads);
 * ``alpha``, ``beta`` -- float (K,): CG step and direction coefficients;
@@ -41,9 +48,10 @@ L lines of it, Kg = 1 for shared conductances or K):
   the eliminated family's solve (the right-hand side ``fb``);
 * ``kg`` -- the conductance row of input ``k`` (``k`` or 0).
 
-The readable twin is :mod:`xbar.crossbar.reference` (the
-full sparse nodal matrix solved with ``splu``) and scipy's ``cg`` with
-:func:`xbar.crossbar.system.line_preconditioner`; tests compare them.
+The readable twins are :mod:`xbar.crossbar.reference` (the full sparse nodal
+matrix solved with ``splu``), scipy's ``cg`` with
+:func:`xbar.crossbar.system.line_preconditioner`, and the numpy residual
+:func:`xbar.crossbar.solver.residual`; tests compare the kernels with them.
 """
 
 from __future__ import annotations
@@ -55,9 +63,10 @@ from numba import njit, prange
 from numba.extending import overload
 
 __all__ = [
-    "Lines", "Cells", "Grid", "ChainSchur", "GridSchur", "InputSchur",
-    "tri_factor", "tri_solve", "apply_lines", "pcg",
-    "chain_pcg", "grid_pcg", "inputs_pcg", "input_pcg_serial",
+    "Lines", "Cells", "Grid", "ChainSchur", "GridSchur", "InputSchur", "LaneSchur",
+    "Unknowns", "Target", "CGWork", "MAX_RESTARTS",
+    "tri_factor", "tri_solve", "apply_lines", "lane_factor", "to_lanes", "grid_residual", "pcg",
+    "chain_pcg", "grid_pcg", "inputs_pcg", "input_pcg_serial", "lanes_pcg",
 ]  # fmt: skip
 
 _FAST = dict(cache=True, parallel=True, error_model="numpy", fastmath=True)
@@ -208,6 +217,123 @@ class InputSchur(NamedTuple):
     inv_ur: np.ndarray
     inv_uc: np.ndarray
     wb: np.ndarray
+
+
+class LaneSchur(NamedTuple):
+    """Schur operator on the grid for a group of W inputs in lockstep.
+
+    Every vector of the driver is (M*W, N): row ``i * W + k`` is grid row ``i`` of
+    input ``k`` (so the group's rows ``i`` lie together).
+
+    Attributes
+    ----------
+    M, N, W : int
+        Rows, columns and inputs of the group.
+    offr, offc : float arrays (M*N,)
+        Row and column wire couplings [S] (as in :class:`Grid`).
+    dr, dc, g : float arrays (M*N,) or (M*W, N)
+        Row and column diagonals and cell conductances [S]: shared by the group
+        (grid order), or one set per input (the lanes' layout).
+    inv_ur, inv_uc : float arrays shaped like ``dr``
+        Inverse pivots of the row and column chains (:func:`lane_factor`).
+    wb : float array (M*W, N)
+        Work array: ``Tc^-1 (g * p)`` (plus any addend).
+    """
+
+    M: int
+    N: int
+    W: int
+    offr: np.ndarray
+    offc: np.ndarray
+    dr: np.ndarray
+    dc: np.ndarray
+    g: np.ndarray
+    inv_ur: np.ndarray
+    inv_uc: np.ndarray
+    wb: np.ndarray
+
+
+class Unknowns(NamedTuple):
+    """A batch's right-hand sides and unknowns, as the entry points take them.
+
+    Family ``a`` is solved by CG, family ``b`` eliminated (rows and columns on the grid).
+
+    Attributes
+    ----------
+    rhs_a, rhs_b : float arrays (K, nA), (K, nB)
+        Right-hand sides [A] of the two families (row-major node order on the grid).
+    x_a : float array (K, nA)
+        Initial guess [V] on entry, solution on return.
+    x_b : float array (K, nB)
+        Solution [V] on return (exact given ``x_a``).
+    iters : int64 array (K,)
+        CG iterations of each input, on return.
+    resid : float array (K,)
+        Relative CG residual ``||f - S x_a|| / ||(rhs_a, rhs_b)||`` of each input on
+        return (recomputed at the last restart, not the recurrence's).
+    """
+
+    rhs_a: np.ndarray
+    rhs_b: np.ndarray
+    x_a: np.ndarray
+    x_b: np.ndarray
+    iters: np.ndarray
+    resid: np.ndarray
+
+
+class Target(NamedTuple):
+    """What the driver iterates towards, and where it reports (K inputs).
+
+    Attributes
+    ----------
+    bnorm : float array (K,)
+        Norm [A] of each input's full right-hand side; residuals are relative to it.
+    tol : float
+        Relative residual to reach.
+    maxiter : int
+        CG iteration limit per input (and for the lockstep loop).
+    iters : int64 array (K,)
+        Filled with each input's CG iterations.
+    resid : float array (K,)
+        Filled with each input's relative residual.
+    """
+
+    bnorm: np.ndarray
+    tol: float
+    maxiter: int
+    iters: np.ndarray
+    resid: np.ndarray
+
+
+class CGWork(NamedTuple):
+    """The driver's work arrays for K inputs; vectors in the operator's layout.
+
+    Attributes
+    ----------
+    r, z, p, q : float arrays shaped like the right-hand sides ``f``
+        Residual [A], preconditioned residual ``Ta^-1 r`` [V], search direction [V]
+        and ``S p`` [A].
+    part, part_rz, part_rr : float arrays (K, L)
+        Per-line partial sums of ``p.q``, ``r.z`` and ``r.r`` (L = :func:`n_parts`;
+        summed serially, so results do not depend on threads).
+    alpha, beta, rz : float arrays (K,)
+        CG step, direction coefficient and current ``r.z`` of each input.
+    active : bool array (K,)
+        Inputs still iterating (the others are left untouched, or for
+        :class:`LaneSchur` take zero steps).
+    """
+
+    r: np.ndarray
+    z: np.ndarray
+    p: np.ndarray
+    q: np.ndarray
+    part: np.ndarray
+    part_rz: np.ndarray
+    part_rr: np.ndarray
+    alpha: np.ndarray
+    beta: np.ndarray
+    rz: np.ndarray
+    active: np.ndarray
 
 
 # ----------------------------------------------------------------------------- chains
@@ -510,6 +636,55 @@ def _grid_direction(M, N, beta, z, p, active):
             p[k, s] = z[k, s] + be * p[k, s]
 
 
+@njit(cache=True, parallel=True, error_model="numpy")  # no fastmath: evaluation order matters
+def grid_residual(grid: Grid, v: Unknowns, floor):
+    """True relative residual ``||b - A x|| / ||b||`` of the full nodal system, per input.
+
+    Recomputed from ``v.x_a`` (rows) and ``v.x_b`` (columns, row-major like the grid)
+    and written into ``v.resid``; ``floor`` (K,) receives its round-off floor
+    ``eps * || |A| |x| + |b| || / ||b||``.  One pass over the grid, parallel over
+    inputs.  The numpy twins are :func:`xbar.crossbar.solver.residual` and
+    :func:`~xbar.crossbar.solver.residual_floor`.
+    """
+    M, N, offr, offc, dr, dc, g = grid.M, grid.N, grid.offr, grid.offc, grid.dr, grid.dc, grid.g
+    K = v.rhs_a.shape[0]
+    Kg = g.shape[0]
+    eps = np.finfo(np.float64).eps
+    for t in prange(K):
+        k = np.int64(t)
+        kg = k if Kg > 1 else np.int64(0)
+        xa, xb = v.x_a, v.x_b
+        num = 0.0
+        den = 0.0
+        size = 0.0
+        for i in range(M):
+            for j in range(N):
+                s = i * N + j
+                ba, bb = v.rhs_a[k, s], v.rhs_b[k, s]
+                ta, tb = dr[kg, s] * xa[k, s], dc[kg, s] * xb[k, s]
+                ca, cb = g[kg, s] * xb[k, s], g[kg, s] * xa[k, s]
+                ra, rb = ba - ta + ca, bb - tb + cb
+                aa = abs(ba) + abs(ta) + abs(ca)
+                ab = abs(bb) + abs(tb) + abs(cb)
+                if j > 0:
+                    ra += offr[s - 1] * xa[k, s - 1]
+                    aa += abs(offr[s - 1] * xa[k, s - 1])
+                if j < N - 1:
+                    ra += offr[s] * xa[k, s + 1]
+                    aa += abs(offr[s] * xa[k, s + 1])
+                if i > 0:
+                    rb += offc[s - N] * xb[k, s - N]
+                    ab += abs(offc[s - N] * xb[k, s - N])
+                if i < M - 1:
+                    rb += offc[s] * xb[k, s + N]
+                    ab += abs(offc[s] * xb[k, s + N])
+                num += ra * ra + rb * rb
+                den += ba * ba + bb * bb
+                size += aa * aa + ab * ab
+        v.resid[k] = np.sqrt(num / den) if den > 0 else 0.0
+        floor[k] = eps * np.sqrt(size / den) if den > 0 else 0.0
+
+
 # ----------------------------------------------------------------------------- grid, one input
 @njit(**_SERIAL)
 def _one_factor(op: InputSchur):
@@ -605,6 +780,139 @@ def _one_update(op: InputSchur, al, x, r, p, q, z):
     return rz, rr
 
 
+# ------------------------------------------------------------------- lanes: a group in lockstep
+# A group of W inputs ("lanes") solved in lockstep.  Every vector is (M*W, N): row
+# ``i * W + k`` holds grid row ``i`` of input ``k``.  Sweeps down the columns and the
+# row products run along ``j`` (SIMD) with one grid row's coefficients read once for
+# the whole group; the row recurrences of the preconditioner run along ``j`` with the
+# W inputs' independent chains interleaved, which hides their latency.  Coefficients
+# are (M*N,) when shared by the group, or (M*W, N) in the lanes' layout, one set per
+# input (Newton's own Jacobians); :func:`coef` reads either.
+def coef(a, i, j, k, W, N):
+    """Node ``(i, j)`` of lane ``k``: ``a[i*N + j]`` (shared) or ``a[i*W + k, j]`` (own)."""
+    raise NotImplementedError("numba only")
+
+
+@overload(coef, inline="always")
+def _coef(a, i, j, k, W, N):
+    if a.ndim == 1:
+        return lambda a, i, j, k, W, N: a[i * N + j]
+    return lambda a, i, j, k, W, N: a[i * W + k, j]
+
+
+@njit(**_SERIAL)
+def lane_factor(M, N, W, offr, offc, dr, dc, inv_ur, inv_uc):
+    """Row and column chain pivots of W lanes; ``dr``, ``dc``, pivots (M*W, N) as the lanes."""
+    for i in range(M):
+        for k in range(W):
+            row = i * W + k
+            inv_ur[row, 0] = 1.0 / dr[row, 0]
+            for j in range(1, N):
+                e = offr[i * N + j - 1]
+                inv_ur[row, j] = 1.0 / (dr[row, j] - e * e * inv_ur[row, j - 1])
+            for j in range(N):
+                if i == 0:
+                    inv_uc[row, j] = 1.0 / dc[row, j]
+                else:
+                    e = offc[(i - 1) * N + j]
+                    inv_uc[row, j] = 1.0 / (dc[row, j] - e * e * inv_uc[row - W, j])
+
+
+@njit(**_SERIAL)
+def _lane_cols(op: LaneSchur, p, z, beta, active, add, out):
+    """out = Tc^-1 (add + g p) per lane, after ``p = z + beta p`` when ``z`` has rows
+    (inactive lanes: ``p = z``); ``add`` (M*W, N), or 0 rows for none."""
+    M, N, W, offc, g, inv_uc = op.M, op.N, op.W, op.offc, op.g, op.inv_uc
+    move = z.shape[0] > 0
+    use_add = add.shape[0] > 0
+    for i in range(M):
+        for k in range(W):
+            row = i * W + k
+            be = beta[k] if active[k] else 0.0
+            if move:
+                for j in range(N):
+                    p[row, j] = z[row, j] + be * p[row, j]
+            for j in range(N):
+                y = coef(g, i, j, k, W, N) * p[row, j]
+                if use_add:
+                    y += add[row, j]
+                if i > 0:
+                    y += offc[(i - 1) * N + j] * out[row - W, j] * coef(inv_uc, i - 1, j, k, W, N)
+                out[row, j] = y
+    for i in range(M - 1, -1, -1):
+        for k in range(W):
+            row = i * W + k
+            for j in range(N):
+                y = out[row, j]
+                if i < M - 1:
+                    y += offc[i * N + j] * out[row + W, j]
+                out[row, j] = y * coef(inv_uc, i, j, k, W, N)
+
+
+@njit(**_SERIAL)
+def _lane_rows(op: LaneSchur, p, q, part):
+    """q = Tr p - g * wb per lane; ``part[k, 0] = p . q``."""
+    M, N, W, offr, dr, g, wb = op.M, op.N, op.W, op.offr, op.dr, op.g, op.wb
+    for k in range(W):
+        part[k, 0] = 0.0
+    for i in range(M):
+        b = i * N
+        for k in range(W):
+            row = i * W + k
+            acc = 0.0
+            for j in range(N):
+                v = coef(dr, i, j, k, W, N) * p[row, j] - coef(g, i, j, k, W, N) * wb[row, j]
+                if j > 0:
+                    v -= offr[b + j - 1] * p[row, j - 1]
+                if j < N - 1:
+                    v -= offr[b + j] * p[row, j + 1]
+                q[row, j] = v
+                acc += p[row, j] * v
+            part[k, 0] += acc
+
+
+@njit(**_SERIAL)
+def _lane_update(op: LaneSchur, w, x):
+    """x += alpha p; r -= alpha q; z = Tr^-1 r per lane (inactive lanes: alpha 0).
+
+    Lane by lane within each grid row: the row's couplings and (shared) pivots stay
+    in the first-level cache for the whole group.
+    """
+    M, N, W, offr, inv_ur = op.M, op.N, op.W, op.offr, op.inv_ur
+    r, p, q, z = w.r, w.p, w.q, w.z
+    for k in range(W):
+        w.part_rz[k, 0] = 0.0
+        w.part_rr[k, 0] = 0.0
+    for i in range(M):
+        b = i * N
+        for k in range(W):
+            al = w.alpha[k] if w.active[k] else 0.0
+            row = i * W + k
+            y = 0.0
+            for j in range(N):
+                x[row, j] += al * p[row, j]
+                rv = r[row, j] - al * q[row, j]
+                r[row, j] = rv
+                if j > 0:
+                    y = rv + offr[b + j - 1] * y * coef(inv_ur, i, j - 1, k, W, N)
+                else:
+                    y = rv
+                z[row, j] = y
+            rz = 0.0
+            rr = 0.0
+            zv = 0.0
+            for j in range(N - 1, -1, -1):
+                if j < N - 1:
+                    zv = (z[row, j] + offr[b + j] * zv) * coef(inv_ur, i, j, k, W, N)
+                else:
+                    zv = z[row, j] * coef(inv_ur, i, j, k, W, N)
+                z[row, j] = zv
+                rz += r[row, j] * zv
+                rr += r[row, j] * r[row, j]
+            w.part_rz[k, 0] += rz
+            w.part_rr[k, 0] += rr
+
+
 # ----------------------------------------------------------------------------- operator parts
 # Each part is a plain function (never called from Python) whose numba implementation is
 # chosen by the operator's type; the driver is compiled once per operator type.
@@ -613,13 +921,17 @@ def apply_schur(op, p, add, q, part, active):
     raise NotImplementedError("numba only")
 
 
-def update(op, alpha, x, r, p, q, z, part_rz, part_rr, active):
-    """``x += alpha p``, ``r -= alpha q``, ``z = Ta^-1 r``; partial ``r.z`` and ``r.r``."""
+def update(op, w, x):
+    """``x += alpha p``, ``r -= alpha q``, ``z = Ta^-1 r``; partial ``r.z``, ``r.r``.
+
+    ``w`` is the :class:`CGWork`, ``x`` the solution.
+    """
     raise NotImplementedError("numba only")
 
 
-def direction(op, beta, z, p, active):
-    """``p = z + beta p`` for active inputs."""
+def advance(op, w, none):
+    """``p = z + beta p`` for the active inputs of :class:`CGWork` ``w``, then
+    ``q = S p`` and ``part`` (``none``: a 0-row addend)."""
     raise NotImplementedError("numba only")
 
 
@@ -630,6 +942,11 @@ def eliminate(op, x, add, xb):
 
 def n_parts(op):
     """Number of partial sums per input of the dot products (lines of family ``a``)."""
+    raise NotImplementedError("numba only")
+
+
+def n_inputs(op, f):
+    """Number of inputs K of the vectors ``f`` in the operator's layout."""
     raise NotImplementedError("numba only")
 
 
@@ -656,49 +973,78 @@ def _apply_schur(op, p, add, q, part, active):
             part[0, 0] = _one_rows_apply(op, p[0], op.wb, q[0])
 
         return one
+    if op.instance_class is LaneSchur:
+
+        def lanes(op, p, add, q, part, active):
+            _lane_cols(op, p, p[0:0], part[:, 0], active, add, op.wb)
+            _lane_rows(op, p, q, part)
+
+        return lanes
     return None
 
 
 @overload(update, jit_options=_SERIAL)
-def _update(op, alpha, x, r, p, q, z, part_rz, part_rr, active):
+def _update(op, w, x):
     if op.instance_class is ChainSchur:
 
-        def chain(op, alpha, x, r, p, q, z, part_rz, part_rr, active):
-            _chain_update(op.a, op.inv_ua, alpha, x, r, p, q, z, part_rz, part_rr, active)
+        def chain(op, w, x):
+            _chain_update(
+                op.a, op.inv_ua, w.alpha, x, w.r, w.p, w.q, w.z, w.part_rz, w.part_rr, w.active
+            )
 
         return chain
     if op.instance_class is GridSchur:
 
-        def grid(op, alpha, x, r, p, q, z, part_rz, part_rr, active):
-            _grid_update(op.grid, op.inv_ur, alpha, x, r, p, q, z, part_rz, part_rr, active)
+        def grid(op, w, x):
+            _grid_update(
+                op.grid, op.inv_ur, w.alpha, x, w.r, w.p, w.q, w.z, w.part_rz, w.part_rr, w.active
+            )
 
         return grid
     if op.instance_class is InputSchur:
 
-        def one(op, alpha, x, r, p, q, z, part_rz, part_rr, active):
-            rz, rr = _one_update(op, alpha[0], x[0], r[0], p[0], q[0], z[0])
-            part_rz[0, 0] = rz
-            part_rr[0, 0] = rr
+        def one(op, w, x):
+            rz, rr = _one_update(op, w.alpha[0], x[0], w.r[0], w.p[0], w.q[0], w.z[0])
+            w.part_rz[0, 0] = rz
+            w.part_rr[0, 0] = rr
 
         return one
+    if op.instance_class is LaneSchur:
+        return lambda op, w, x: _lane_update(op, w, x)
     return None
 
 
-@overload(direction, jit_options=_SERIAL)
-def _direction(op, beta, z, p, active):
+@overload(advance, jit_options=_SERIAL)
+def _advance(op, w, none):
+    if op.instance_class is LaneSchur:
+
+        def lanes(op, w, none):
+            _lane_cols(op, w.p, w.z, w.beta, w.active, none, op.wb)
+            _lane_rows(op, w.p, w.q, w.part)
+
+        return lanes
     if op.instance_class is ChainSchur:
-        return lambda op, beta, z, p, active: _chain_direction(op.a.ptr, beta, z, p, active)
+
+        def chain(op, w, none):
+            _chain_direction(op.a.ptr, w.beta, w.z, w.p, w.active)
+            apply_schur(op, w.p, none, w.q, w.part, w.active)
+
+        return chain
     if op.instance_class is GridSchur:
-        return lambda op, beta, z, p, active: _grid_direction(
-            op.grid.M, op.grid.N, beta, z, p, active
-        )
+
+        def grid(op, w, none):
+            _grid_direction(op.grid.M, op.grid.N, w.beta, w.z, w.p, w.active)
+            apply_schur(op, w.p, none, w.q, w.part, w.active)
+
+        return grid
     if op.instance_class is InputSchur:
 
-        def one(op, beta, z, p, active):
-            if active[0]:
-                be = beta[0]
-                for s in range(p.shape[1]):
-                    p[0, s] = z[0, s] + be * p[0, s]
+        def one(op, w, none):
+            if w.active[0]:
+                be = w.beta[0]
+                for s in range(w.p.shape[1]):
+                    w.p[0, s] = w.z[0, s] + be * w.p[0, s]
+            apply_schur(op, w.p, none, w.q, w.part, w.active)
 
         return one
     return None
@@ -722,6 +1068,13 @@ def _eliminate(op, x, add, xb):
         return grid
     if op.instance_class is InputSchur:
         return lambda op, x, add, xb: _one_cols(op, x[0], add, xb[0])
+    if op.instance_class is LaneSchur:
+
+        def lanes(op, x, add, xb):
+            everyone = np.ones(op.W, dtype=np.bool_)
+            _lane_cols(op, x, x[0:0], np.zeros(op.W), everyone, add, xb)
+
+        return lanes
     return None
 
 
@@ -731,12 +1084,22 @@ def _n_parts(op):
         return lambda op: op.a.ptr.shape[0] - 1
     if op.instance_class is GridSchur:
         return lambda op: op.grid.M
-    if op.instance_class is InputSchur:
+    if op.instance_class in (InputSchur, LaneSchur):
         return lambda op: 1
     return None
 
 
+@overload(n_inputs, jit_options=_SERIAL)
+def _n_inputs(op, f):
+    if op.instance_class is LaneSchur:
+        return lambda op, f: op.W
+    return lambda op, f: f.shape[0]
+
+
 # ----------------------------------------------------------------------------- the driver
+MAX_RESTARTS = 6  # restarts from the true residual f - S x (round-off drift guard)
+
+
 @njit(cache=True, error_model="numpy")
 def _sums(part, k):
     acc = 0.0
@@ -746,135 +1109,109 @@ def _sums(part, k):
 
 
 @njit(cache=True, error_model="numpy")
-def _restart(
-    op,
-    f,
-    x,
-    r,
-    p,
-    z,
-    q,
-    part,
-    part_rz,
-    part_rr,
-    alpha,
-    rz,
-    bnorm,
-    tol,
-    maxiter,
-    iters,
-    resid,
-    active,
-):
-    """True residual ``r = f - S x``, ``z = Ta^-1 r``; marks unconverged inputs active."""
-    K, n = f.shape
-    everyone = np.ones(K, dtype=np.bool_)
-    apply_schur(op, x, f[0:0], q, part, everyone)
-    for k in range(K):
-        alpha[k] = 0.0
-        for s in range(n):
-            r[k, s] = f[k, s] - q[k, s]
-    update(op, alpha, x, r, p, q, z, part_rz, part_rr, everyone)
+def _work(op, f):
+    """Zeroed :class:`CGWork` for the right-hand sides ``f`` in the operator's layout."""
+    K = n_inputs(op, f)
+    L = n_parts(op)
+    return CGWork(
+        np.zeros_like(f),
+        np.zeros_like(f),
+        np.zeros_like(f),
+        np.zeros_like(f),
+        np.zeros((K, L)),
+        np.zeros((K, L)),
+        np.zeros((K, L)),
+        np.zeros(K),
+        np.zeros(K),
+        np.zeros(K),
+        np.zeros(K, dtype=np.bool_),
+    )
+
+
+@njit(cache=True, error_model="numpy")
+def _restart(op, f, x, w: CGWork, t: Target):
+    """True residual ``r = f - S x`` and ``z = Ta^-1 r`` of every input; marks the
+    unconverged inputs active and returns whether there is any."""
+    w.active[:] = True
+    apply_schur(op, x, f[0:0], w.q, w.part, w.active)
+    for a in range(f.shape[0]):
+        for b in range(f.shape[1]):
+            w.r[a, b] = f[a, b] - w.q[a, b]
+    w.alpha[:] = 0.0
+    update(op, w, x)
     any_active = False
-    for k in range(K):
-        rz[k] = _sums(part_rz, k)
-        res = np.sqrt(_sums(part_rr, k)) / bnorm[k] if bnorm[k] > 0 else 0.0
-        resid[k] = res
-        active[k] = not (res <= tol or bnorm[k] == 0 or iters[k] >= maxiter)
-        any_active = any_active or active[k]
+    for k in range(w.alpha.shape[0]):
+        w.rz[k] = _sums(w.part_rz, k)
+        bn = t.bnorm[k]
+        res = np.sqrt(_sums(w.part_rr, k)) / bn if bn > 0 else 0.0
+        t.resid[k] = res
+        w.active[k] = not (res <= t.tol or bn == 0 or t.iters[k] >= t.maxiter)
+        any_active = any_active or w.active[k]
     return any_active
 
 
 @njit(cache=True, error_model="numpy")
-def pcg(op, f, x, bnorm, tol, maxiter, iters, resid):
-    """Preconditioned CG on the Schur operator ``op`` for every input (row) of ``f``.
+def _step(op, x, w: CGWork, t: Target):
+    """The rest of a CG step once ``q = S p`` and ``part`` are known: step sizes,
+    update, direction coefficients and convergence; returns whether any input is
+    still active."""
+    K = w.alpha.shape[0]
+    for k in range(K):
+        if w.active[k]:
+            pq = _sums(w.part, k)
+            w.alpha[k] = w.rz[k] / pq if pq > 0 else 0.0
+    update(op, w, x)
+    any_active = False
+    for k in range(K):
+        if not w.active[k]:
+            continue
+        t.iters[k] += 1
+        rzk = _sums(w.part_rz, k)
+        w.beta[k] = rzk / w.rz[k] if w.rz[k] > 0 else 0.0
+        w.rz[k] = rzk
+        res = np.sqrt(_sums(w.part_rr, k)) / t.bnorm[k]
+        t.resid[k] = res
+        w.active[k] = not (res <= t.tol or t.iters[k] >= t.maxiter or rzk <= 0)
+        any_active = any_active or w.active[k]
+    return any_active
+
+
+@njit(cache=True, error_model="numpy")
+def pcg(op, f, x, t: Target):
+    """Preconditioned CG on the Schur operator ``op`` for every input of ``f``.
 
     Parameters
     ----------
-    op : ChainSchur, GridSchur or InputSchur
+    op : ChainSchur, GridSchur, InputSchur or LaneSchur
         The operator; its type selects the parts (application, preconditioner, layout).
-    f : float array (K, n)
+    f : float array (K, n), or (n, K) for :class:`LaneSchur`
         Schur right-hand sides [A].
-    x : float array (K, n)
+    x : float array like ``f``
         Initial guess on entry, solution [V] on return.
-    bnorm : float array (K,)
-        Norm of each input's full right-hand side (the residual is relative to it).
-    tol, maxiter : float, int
-        Relative residual to reach; CG iteration limit per input.
-    iters, resid : int64 array (K,), float array (K,)
-        Filled with the iterations and the true relative residual of each input.
+    t : Target
+        Tolerance and limits; ``t.iters`` and ``t.resid`` are filled.
 
-    Returns the number of lockstep iterations.  At most 6 restarts from the
-    true residual ``f - S x`` guard against round-off drift.
+    Returns the number of lockstep iterations.  At most :data:`MAX_RESTARTS`
+    restarts from the true residual ``f - S x`` guard against round-off drift.
     """
-    K, n = f.shape
-    L = n_parts(op)
-    r = np.empty((K, n))
-    z = np.zeros((K, n))
-    p = np.zeros((K, n))
-    q = np.zeros((K, n))
-    part = np.zeros((K, L))
-    part_rz = np.zeros((K, L))
-    part_rr = np.zeros((K, L))
-    alpha = np.zeros(K)
-    beta = np.zeros(K)
-    rz = np.zeros(K)
-    active = np.zeros(K, dtype=np.bool_)
-    iters[:] = 0
+    w = _work(op, f)
+    t.iters[:] = 0
     total = 0
-    for _restart_count in range(6):
-        any_active = _restart(
-            op,
-            f,
-            x,
-            r,
-            p,
-            z,
-            q,
-            part,
-            part_rz,
-            part_rr,
-            alpha,
-            rz,
-            bnorm,
-            tol,
-            maxiter,
-            iters,
-            resid,
-            active,
-        )
-        if not any_active or total >= maxiter:
+    for _restart_count in range(MAX_RESTARTS):
+        if not _restart(op, f, x, w, t) or total >= t.maxiter:
             break
-        for k in range(K):
-            if active[k]:
-                p[k] = z[k]
-        while any_active and total < maxiter:
+        w.beta[:] = 0.0  # the first direction is p = z
+        any_active = True
+        while any_active and total < t.maxiter:
             total += 1
-            apply_schur(op, p, f[0:0], q, part, active)
-            for k in range(K):
-                if active[k]:
-                    pq = _sums(part, k)
-                    alpha[k] = rz[k] / pq if pq > 0 else 0.0
-            update(op, alpha, x, r, p, q, z, part_rz, part_rr, active)
-            any_active = False
-            for k in range(K):
-                if not active[k]:
-                    continue
-                iters[k] += 1
-                rzk = _sums(part_rz, k)
-                beta[k] = rzk / rz[k] if rz[k] > 0 else 0.0
-                rz[k] = rzk
-                res = np.sqrt(_sums(part_rr, k)) / bnorm[k]
-                resid[k] = res
-                active[k] = not (res <= tol or iters[k] >= maxiter or rzk <= 0)
-                any_active = any_active or active[k]
-            direction(op, beta, z, p, active)
+            advance(op, w, f[0:0])
+            any_active = _step(op, x, w, t)
     return total
 
 
 @njit(cache=True, error_model="numpy")
 def _norms(rhs_a, rhs_b):
-    """Norm of each input's full right-hand side (K,)."""
+    """Norm of each input's full right-hand side (K,), from (K, nA) and (K, nB) rows."""
     K = rhs_a.shape[0]
     out = np.zeros(K)
     for k in range(K):
@@ -888,72 +1225,65 @@ def _norms(rhs_a, rhs_b):
 
 
 @njit(cache=True, error_model="numpy")
-def _schur_solve(op, rhs_a, rhs_b, x_a, x_b, tol, maxiter, iters, resid):
-    """Schur right-hand side, :func:`pcg`, then the eliminated family from the CG family."""
-    K = rhs_a.shape[0]
+def _schur_solve(op, rhs_a, rhs_b, x_a, x_b, t: Target):
+    """Schur right-hand side, :func:`pcg`, then the eliminated family from the CG family.
+
+    Vectors in the operator's layout; returns the lockstep iterations.
+    """
+    K = n_inputs(op, rhs_a)
     f = np.empty_like(rhs_a)
     part = np.zeros((K, n_parts(op)))
     apply_schur(op, np.zeros_like(rhs_a), rhs_b, f, part, np.ones(K, dtype=np.bool_))
-    for k in range(K):
-        for s in range(f.shape[1]):
-            f[k, s] = rhs_a[k, s] - f[k, s]  # rhs_a + B Tb^-1 rhs_b
-    total = pcg(op, f, x_a, _norms(rhs_a, rhs_b), tol, maxiter, iters, resid)
+    for a in range(f.shape[0]):
+        for b in range(f.shape[1]):
+            f[a, b] = rhs_a[a, b] - f[a, b]  # rhs_a + B Tb^-1 rhs_b
+    total = pcg(op, f, x_a, t)
     eliminate(op, x_a, rhs_b, x_b)
     return total
 
 
 # ----------------------------------------------------------------------------- entry points
 @njit(cache=True, error_model="numpy")
-def chain_pcg(
-    a: Lines,
-    b: Lines,
-    a_cells: Cells,
-    b_cells: Cells,
-    rhs_a,
-    rhs_b,
-    x_a,
-    x_b,
-    tol,
-    maxiter,
-    iters,
-    resid,
-):
+def chain_pcg(a: Lines, b: Lines, a_cells: Cells, b_cells: Cells, v: Unknowns, tol, maxiter):
     """Batched Schur PCG on collapsed chains, all inputs in lockstep.
 
-    ``rhs_a`` (K, nA), ``rhs_b`` (K, nB) are the right-hand sides [A]; ``x_a``
-    holds the initial guess on entry, ``x_a``/``x_b`` the solution [V] on return;
-    ``iters`` and ``resid`` (K,) the CG iterations and the true relative residual
-    ``||A x - f|| / ||f||`` of the full nodal system (``x_b`` is exact given ``x_a``).
+    ``v`` holds the right-hand sides and the initial guess and receives the
+    solution, iterations and CG residuals (:class:`Unknowns`);
+    ``tol`` is the relative residual to reach, ``maxiter`` the iteration limit.
+    Returns the lockstep iterations.
     """
-    K = rhs_a.shape[0]
+    K = v.rhs_a.shape[0]
     inv_ua = np.empty(a.diag.shape)
     inv_ub = np.empty(b.diag.shape)
     tri_factor(a.ptr, a.off, a.diag, inv_ua)
     tri_factor(b.ptr, b.off, b.diag, inv_ub)
-    nB = rhs_b.shape[1]
+    nB = v.rhs_b.shape[1]
     op = ChainSchur(a, b, a_cells, b_cells, inv_ua, inv_ub, np.empty((K, nB)), np.empty((K, nB)))
-    return _schur_solve(op, rhs_a, rhs_b, x_a, x_b, tol, maxiter, iters, resid)
+    t = Target(_norms(v.rhs_a, v.rhs_b), tol, maxiter, v.iters, v.resid)
+    return _schur_solve(op, v.rhs_a, v.rhs_b, v.x_a, v.x_b, t)
 
 
 @njit(cache=True, error_model="numpy")
-def grid_pcg(grid: Grid, rhs_r, rhs_c, xr, xc, tol, maxiter, iters, resid, chunk):
+def grid_pcg(grid: Grid, v: Unknowns, tol, maxiter, chunk):
     """Batched Schur PCG on the grid, all inputs in lockstep, parallel over lines.
 
-    Arrays are (K, M*N) row-major; otherwise as :func:`chain_pcg` with rows as
-    family ``a``.  ``chunk`` adjacent columns are solved together by one thread.
+    Vectors of ``v`` are (K, M*N) row-major, rows as family ``a``, columns as ``b``
+    (column-major input is the caller's to convert); otherwise as
+    :func:`chain_pcg`.  ``chunk`` adjacent columns are solved together by one thread.
     """
     Kg = grid.dr.shape[0]
     n = grid.M * grid.N
     inv_ur = np.empty((Kg, n))
     inv_uc = np.empty((Kg, n))
     _grid_factor(grid, inv_ur, inv_uc, chunk)
-    op = GridSchur(grid, inv_ur, inv_uc, np.empty((rhs_r.shape[0], n)), chunk)
-    return _schur_solve(op, rhs_r, rhs_c, xr, xc, tol, maxiter, iters, resid)
+    op = GridSchur(grid, inv_ur, inv_uc, np.empty((v.rhs_a.shape[0], n)), chunk)
+    t = Target(_norms(v.rhs_a, v.rhs_b), tol, maxiter, v.iters, v.resid)
+    return _schur_solve(op, v.rhs_a, v.rhs_b, v.x_a, v.x_b, t)
 
 
 @njit(cache=True, error_model="numpy")
-def _input_solve(grid: Grid, k, rhs_r, rhs_c, xr, xc, tol, maxiter, iters, resid):
-    """One input's serial Schur PCG (its own factorisation and work arrays)."""
+def _input_solve(grid: Grid, k, v: Unknowns, tol, maxiter):
+    """Input ``k``'s serial Schur PCG (its own factorisation and work arrays)."""
     n = grid.M * grid.N
     k = np.int64(k)  # prange indices are unsigned: keep index arithmetic in int64
     kg = k if grid.dr.shape[0] > 1 else np.int64(0)
@@ -970,35 +1300,102 @@ def _input_solve(grid: Grid, k, rhs_r, rhs_c, xr, xc, tol, maxiter, iters, resid
         np.empty(n),
     )
     _one_factor(op)
-    _schur_solve(
-        op,
-        rhs_r[k : k + 1],
-        rhs_c[k : k + 1],
-        xr[k : k + 1],
-        xc[k : k + 1],
-        tol,
-        maxiter,
-        iters[k : k + 1],
-        resid[k : k + 1],
-    )
+    sl = slice(k, k + 1)
+    t = Target(_norms(v.rhs_a[sl], v.rhs_b[sl]), tol, maxiter, v.iters[sl], v.resid[sl])
+    _schur_solve(op, v.rhs_a[sl], v.rhs_b[sl], v.x_a[sl], v.x_b[sl], t)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def inputs_pcg(grid: Grid, rhs_r, rhs_c, xr, xc, tol, maxiter, iters, resid):
+def inputs_pcg(grid: Grid, v: Unknowns, tol, maxiter):
     """Schur PCG on the grid, one serial CG per input, the inputs in parallel.
 
     No barrier per CG step, so it scales on a quiet machine and degrades
     gracefully on an oversubscribed one; per thread the working set is one
-    input.  Arrays as :func:`grid_pcg`.
+    input.  Arguments as :func:`grid_pcg`.
     """
-    for k in prange(rhs_r.shape[0]):
-        _input_solve(grid, k, rhs_r, rhs_c, xr, xc, tol, maxiter, iters, resid)
+    for k in prange(v.rhs_a.shape[0]):
+        _input_solve(grid, k, v, tol, maxiter)
     return 0
 
 
 @njit(cache=True, error_model="numpy")
-def input_pcg_serial(grid: Grid, rhs_r, rhs_c, xr, xc, tol, maxiter, iters, resid):
+def input_pcg_serial(grid: Grid, v: Unknowns, tol, maxiter):
     """:func:`inputs_pcg` on the calling thread only (small single solves)."""
-    for k in range(rhs_r.shape[0]):
-        _input_solve(grid, k, rhs_r, rhs_c, xr, xc, tol, maxiter, iters, resid)
+    for k in range(v.rhs_a.shape[0]):
+        _input_solve(grid, k, v, tol, maxiter)
+    return 0
+
+
+@njit(**_SERIAL)
+def to_lanes(a, k0, k1, M, N):
+    """Rows ``k0:k1`` of a (K, M*N) array in the lanes' layout (M*W, N), W = k1 - k0."""
+    W = k1 - k0
+    out = np.empty((M * W, N))
+    for i in range(M):
+        for k in range(W):
+            for j in range(N):
+                out[i * W + k, j] = a[k0 + k, i * N + j]
+    return out
+
+
+@njit(**_SERIAL)
+def _from_lanes(lanes, a, k0, M, N):
+    """Write lanes (M*W, N) back into rows ``k0:k0+W`` of the (K, M*N) array ``a``."""
+    W = lanes.shape[0] // M
+    for i in range(M):
+        for k in range(W):
+            for j in range(N):
+                a[k0 + k, i * N + j] = lanes[i * W + k, j]
+
+
+@njit(cache=True, error_model="numpy")
+def _lane_group(grid: Grid, coefs, k0, k1, v: Unknowns, tol, maxiter):
+    """Inputs ``k0:k1`` in lockstep; ``coefs`` = (dr, dc, g, inv_ur, inv_uc), each
+    (M*N,) shared or (M*W, N) per lane."""
+    dr, dc, g, inv_ur, inv_uc = coefs
+    M, N, W = grid.M, grid.N, k1 - k0
+    op = LaneSchur(M, N, W, grid.offr, grid.offc, dr, dc, g, inv_ur, inv_uc, np.empty((M * W, N)))
+    xa = to_lanes(v.x_a, k0, k1, M, N)
+    xb = np.empty((M * W, N))
+    t = Target(_norms(v.rhs_a[k0:k1], v.rhs_b[k0:k1]), tol, maxiter, v.iters[k0:k1], v.resid[k0:k1])
+    fa = to_lanes(v.rhs_a, k0, k1, M, N)
+    _schur_solve(op, fa, to_lanes(v.rhs_b, k0, k1, M, N), xa, xb, t)
+    _from_lanes(xa, v.x_a, k0, M, N)
+    _from_lanes(xb, v.x_b, k0, M, N)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def lanes_pcg(grid: Grid, v: Unknowns, tol, maxiter, width):
+    """Schur PCG on the grid, groups of ``width`` inputs in lockstep, the groups in parallel.
+
+    Within a group (:class:`LaneSchur`) the rows of the inputs lie together, so shared
+    conductances and pivots are read once per step for the whole group and the
+    preconditioner's row recurrences of the inputs run interleaved.  Inputs that
+    converge take zero steps while the rest of their group iterates.  Arguments as
+    :func:`grid_pcg`.
+    """
+    K = v.rhs_a.shape[0]
+    M, N = grid.M, grid.N
+    n = M * N
+    groups = (K + width - 1) // width
+    if grid.dr.shape[0] == 1:
+        inv_ur = np.empty((M, N))
+        inv_uc = np.empty((M, N))
+        dr2 = grid.dr[0].reshape((M, N))
+        lane_factor(M, N, 1, grid.offr, grid.offc, dr2, grid.dc[0].reshape((M, N)), inv_ur, inv_uc)
+        shared = (grid.dr[0], grid.dc[0], grid.g[0], inv_ur.reshape(n), inv_uc.reshape(n))
+        for t in prange(groups):
+            k0 = np.int64(t) * width
+            _lane_group(grid, shared, k0, min(K, k0 + width), v, tol, maxiter)
+    else:
+        for t in prange(groups):
+            k0 = np.int64(t) * width
+            k1 = min(K, k0 + width)
+            dr = to_lanes(grid.dr, k0, k1, M, N)
+            dc = to_lanes(grid.dc, k0, k1, M, N)
+            inv_ur = np.empty_like(dr)
+            inv_uc = np.empty_like(dr)
+            lane_factor(M, N, k1 - k0, grid.offr, grid.offc, dr, dc, inv_ur, inv_uc)
+            own = (dr, dc, to_lanes(grid.g, k0, k1, M, N), inv_ur, inv_uc)
+            _lane_group(grid, own, k0, k1, v, tol, maxiter)
     return 0

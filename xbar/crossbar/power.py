@@ -19,10 +19,15 @@ the solve's relative KCL residual (``tol``, 1e-10 by default), which
 :attr:`ArrayPower.balance_error` reports.
 
 For linear cells without biased line ends every part is a quadratic form of the
-input voltages, ``P_c(V) = V^T Q_c V``; :func:`quadratic_forms` builds the
-(M, M) matrices ``Q_c`` from one batched solve of the M unit inputs, after which
-the power of any input (or the summed energy of a whole batch, through its Gram
-matrix ``V^T V``) costs a matrix product.
+input voltages, ``P_c(V) = V^T Q_c V``; :func:`forms_of` builds the (m, m) matrices
+``Q_c`` of the first m inputs (all M by default; the others held at 0 V, as the idle
+rows of a partly used network tile) from the node voltages of the m unit inputs, after
+which the power of any input (or the summed energy of a whole batch, through its Gram
+matrix ``V^T V``) costs a matrix product.  Where every node is an unknown the unit
+responses come from a direct block elimination (row lines eliminated by tridiagonal
+solves, then a block Cholesky / Thomas sweep over the column nodes), which also gives
+the transfer matrix's rows (:attr:`PowerForms.transfer`); otherwise from one batched
+solve (:func:`quadratic_forms`).
 
 >>> import numpy as np, xbar
 >>> xb = xbar.Crossbar(np.full((3, 2), 1e-4), r_row=2.0, r_col=2.0, r_driver=10.0)
@@ -305,7 +310,8 @@ def _row_blocks(system: CrossbarSystem, inputs: int | None = None):
     if lines is None:
         return None
     Tinv, Tb = lines[3], lines[4]
-    K = -g[:, :, None] * Tinv * g[:, None, :]
+    K = Tinv * (-g[:, :, None])
+    K *= g[:, None, :]
     idx = np.arange(N)
     K[:, idx, idx] += cols.dfix.reshape(N, M).T + g
     C = _column_sweep(K, cols.off.reshape(N, M).T, g[:m] * Tb[:m])
@@ -330,14 +336,42 @@ def _row_lines(system: CrossbarSystem, g: np.ndarray, line: np.ndarray):
     b = np.zeros((M, N))  # each row's coupling to its own input source
     own = rows.ext_src == 1 + line
     np.add.at(b, (line[own], rows.ext_sup[own] % N), rows.ext_g[own])
-    eye = np.eye(N)
-    Tinv = np.empty((M, N, N))
-    for t in range(M):
-        _, _, Tinv[t], info = dptsv(d[t], e[t], eye)
-        if info != 0:
-            return None
+    Tinv = _tridiagonal_inverses(d, e)
+    if Tinv is None:  # a line with an open segment or an underflowing end-to-end response
+        eye = np.eye(N)
+        Tinv = np.empty((M, N, N))
+        for t in range(M):
+            _, _, Tinv[t], info = dptsv(d[t], e[t], eye)
+            if info != 0:
+                return None
     Tb = np.matmul(Tinv, b[:, :, None])[:, :, 0]
     return d, e, b, Tinv, Tb
+
+
+def _tridiagonal_inverses(d: np.ndarray, e: np.ndarray) -> np.ndarray | None:
+    """Inverses (M, N, N) of M symmetric positive definite tridiagonal matrices (diagonals
+    ``d`` (M, N), off-diagonals ``e`` (M, N - 1), all nonzero) from two columns each: with
+    ``u = T^-1 e_0`` and ``v = T^-1 e_(N-1)``, ``(T^-1)_ij = v_i u_j / v_0`` for i <= j
+    (the inverse of an irreducible tridiagonal matrix is semiseparable).  None when a
+    matrix is singular, reducible, or its ``v_0`` too small to divide by safely."""
+    from scipy.linalg.lapack import dptsv
+
+    M, N = d.shape
+    if N == 1 or not np.all(e != 0):
+        return None
+    ends = np.zeros((N, 2))
+    ends[0, 0] = ends[-1, 1] = 1.0
+    uv = np.empty((M, N, 2))
+    for t in range(M):
+        _, _, uv[t], info = dptsv(d[t], e[t], ends)
+        if info != 0:
+            return None
+    u, v = uv[:, :, 0], uv[:, :, 1]
+    v0 = v[:, :1]
+    if not (np.all(np.isfinite(uv)) and np.all(v0 > 1e-200 * np.abs(uv).max(axis=(1, 2))[:, None])):
+        return None
+    idx = np.arange(N)
+    return v[:, np.minimum.outer(idx, idx)] * (u / v0)[:, np.maximum.outer(idx, idx)]
 
 
 def _row_solve(lines, X: np.ndarray) -> np.ndarray:
@@ -352,45 +386,40 @@ def _row_solve(lines, X: np.ndarray) -> np.ndarray:
     return XT.transpose(0, 2, 1)
 
 
-def _inv_spd(D: np.ndarray) -> np.ndarray:
-    """Inverse of a symmetric positive definite matrix by Cholesky (LAPACK potrf +
-    potri: half the flops of a general inverse); NaN when ``D`` is not positive definite."""
-    from scipy.linalg.lapack import dpotrf, dpotri
-
-    c, info = dpotrf(D)
-    if info == 0:
-        c, info = dpotri(c)
-    if info != 0:
-        return np.full(D.shape, np.nan)
-    return np.triu(c) + np.triu(c, 1).T
-
-
 def _column_sweep(K: np.ndarray, cpl: np.ndarray, h: np.ndarray) -> np.ndarray | None:
     """Solve the column nodes' block-tridiagonal system (diagonal blocks ``K`` (M, N, N),
     couplings ``-diag(cpl[t])`` between blocks t and t + 1) for m right-hand sides, the
     k-th being ``h[k]`` (N,) in block k; (M, N, m), or None for a singular block.
 
-    Block Thomas down the rows (a banded Cholesky of the same system, LAPACK pbsv,
-    measured 2x slower: its solves are matrix-vector per right-hand side)."""
-    M, N = K.shape[:2]
+    Block Thomas down the rows; each block's inverse by Cholesky (LAPACK potrf + potri,
+    half the flops of a general inverse) is kept as its upper triangle and applied by
+    BLAS symm.  (A banded Cholesky of the same system, LAPACK pbsv, measured 2x slower:
+    its solves are matrix-vector per right-hand side.)"""
+    from scipy.linalg.blas import dsymm
+    from scipy.linalg.lapack import dpotrf, dpotri
+
+    M = K.shape[0]
     m = h.shape[0]
-    Dinv = np.empty((M, N, N))
-    Y = np.zeros((M, N, m))
+    Dinv = []  # upper triangles of the blocks' inverses (D_t is SPD: a Schur complement)
+    Y = np.zeros((M, K.shape[1], m))
     Y[np.arange(m), :, np.arange(m)] = h
     for t in range(M):
         D = K[t]
         if t:
             c = cpl[t - 1]
-            D = D - c[:, None] * Dinv[t - 1] * c[None, :]
+            D = D - c[:, None] * Dinv[t - 1] * c[None, :]  # the upper triangle is right
             k = min(t, m)
-            Y[t, :, :k] += c[:, None] * (Dinv[t - 1] @ Y[t - 1, :, :k])
-        Dinv[t] = _inv_spd(D)  # SPD (a Schur complement of the SPD nodal matrix)
-        if not np.isfinite(Dinv[t, 0, 0]):
+            Y[t, :, :k] += c[:, None] * dsymm(1.0, Dinv[t - 1], Y[t - 1, :, :k])
+        f, info = dpotrf(D)
+        if info == 0:
+            f, info = dpotri(f, overwrite_c=1)
+        if info != 0:
             return None
-    C = np.empty((M, N, m))
-    C[M - 1] = Dinv[M - 1] @ Y[M - 1]
+        Dinv.append(f)
+    C = np.empty_like(Y)
+    C[M - 1] = dsymm(1.0, Dinv[M - 1], Y[M - 1])
     for t in range(M - 2, -1, -1):
-        C[t] = Dinv[t] @ (Y[t] + cpl[t][:, None] * C[t + 1])
+        C[t] = dsymm(1.0, Dinv[t], Y[t] + cpl[t][:, None] * C[t + 1])
     return C
 
 

@@ -36,7 +36,20 @@ class CrossbarSolution:
     iterations : array (K,)
         CG iterations (linear) or Newton iterations (nonlinear) per input.
     residual : array (K,)
-        Final relative KCL residual ``||A x - b|| / ||b||`` per input.
+        Final relative KCL residual ``||A x - b|| / ||b||`` per input, recomputed
+        from the solution (not an iteration's estimate); for
+        :attr:`roundoff_limited` inputs the round-off floor when that is larger
+        (a residual below it cannot be resolved in double precision).
+    residual_floor : array (K,) or None
+        Round-off floor of that residual, ``eps * || |A| |x| + |b| || / ||b||``
+        (:func:`~xbar.crossbar.solver.residual_floor`): the rounding error of one
+        evaluation of ``b - A x`` in double precision, below which no residual can
+        be shown.  Where it is above ``tol`` (conductances spanning many decades,
+        e.g. near-ideal wires beside 1e-9 S cells), ``tol`` cannot be reached or
+        verified and the input is :attr:`roundoff_limited`; a residual above both
+        raises instead.  None where not computed (direct solves).
+    tol : float or None
+        The relative residual the solve was asked for.
     inputs : array (K, M)
         The input voltages [V].
     state : dict or None
@@ -62,6 +75,8 @@ class CrossbarSolution:
     cell_currents: np.ndarray | None = None
     state: dict[str, np.ndarray] | None = field(default=None, repr=False)
     system: Any = field(default=None, repr=False)
+    residual_floor: np.ndarray | None = None
+    tol: float | None = None
     _power: Any = field(default=None, repr=False)
     extrapolated: list = field(default_factory=list)
 
@@ -69,6 +84,18 @@ class CrossbarSolution:
     def batch_size(self) -> int:
         """Number of inputs K."""
         return self.output.shape[0]
+
+    @property
+    def roundoff_limited(self) -> np.ndarray:
+        """bool (K,): inputs whose round-off floor is above ``tol``.
+
+        Their solution is as exact as double precision allows for this array,
+        which is less than ``tol`` asked for; :attr:`residual` then reports the
+        floor (or more), never a value below it.
+        """
+        if self.residual_floor is None or self.tol is None:
+            return np.zeros(self.batch_size, dtype=bool)
+        return self.residual_floor > self.tol
 
     @property
     def power(self) -> Any:
@@ -151,6 +178,18 @@ def slice_solution(ws: CrossbarSolution | None, a: int, b: int) -> CrossbarSolut
     )
 
 
+def _floors(parts: list[CrossbarSolution]) -> np.ndarray | None:
+    """The parts' round-off floors (NaN where a part has none), or None."""
+    if all(p.residual_floor is None for p in parts):
+        return None
+    return np.concatenate(
+        [
+            p.residual_floor if p.residual_floor is not None else np.full(p.batch_size, np.nan)
+            for p in parts
+        ]
+    )
+
+
 def concat_solutions(parts: list[CrossbarSolution]) -> CrossbarSolution:
     """One solution from consecutive batches (the inverse of :func:`slice_solution`)."""
 
@@ -175,4 +214,6 @@ def concat_solutions(parts: list[CrossbarSolution]) -> CrossbarSolution:
         cell_currents=cat("cell_currents"),
         state=st,
         system=parts[0].system,
+        residual_floor=_floors(parts),
+        tol=parts[0].tol,
     )

@@ -6,13 +6,26 @@ tridiagonal solves and CG runs on the Schur complement with the row chains as
 preconditioner, to a relative KCL residual of ``tol``.  The kernel
 (:mod:`xbar.crossbar.kernels`) is a parameter:
 
+* ``"lanes"``: when no node is collapsed, groups of :data:`LANES` inputs in
+  lockstep on the (M, N) grid (each grid row's conductances and pivots read
+  once for the group), the groups in parallel;
 * ``"inputs"``: when no node is collapsed, one serial CG per input on the
   (M, N) grid, the inputs in parallel;
 * ``"lines"``: when no node is collapsed, one CG for the whole batch,
   parallel over lines (one large array);
 * ``"chains"``: the general kernel on collapsed super-node chains;
-* ``"auto"``: ``"inputs"`` for batches and small arrays, ``"lines"`` for one
-  large uncollapsed array, ``"chains"`` otherwise.
+* ``"auto"``: ``"lanes"`` for batches, ``"inputs"`` for one small array,
+  ``"lines"`` for one large uncollapsed array, ``"chains"`` otherwise.
+
+Every linear solve reports the *true* relative residual ``||b - A x|| / ||b||``,
+recomputed once from the solution, and its round-off floor
+``eps * || |A| |x| + |b| || / ||b||`` (:func:`residual_floor`: the rounding error
+of evaluating ``b - A x`` in double precision), both in one pass over the grid.
+Above ``tol`` and the floor, the solution is refined from the true residual
+(:data:`REFINE_STEPS`) and raises :class:`ConvergenceError` if it stays there.
+Where the floor itself is above ``tol`` (conductances spanning many decades),
+``tol`` cannot be reached or verified in double precision: the solution says so
+(:attr:`CrossbarSolution.roundoff_limited`) instead of claiming it.
 
 Nonlinear cells (and selectors, access resistors in series): Newton with the
 SPICE convergence rules (``reltol``/``vntol`` per unknown) plus the KCL
@@ -47,15 +60,22 @@ __all__ = [
     "choose_kernel",
     "linear_solve",
     "residual",
+    "residual_floor",
+    "refine",
+    "solve_nodes",
     "solve",
     "newton",
     "differential_conductance",
     "PARALLEL_MIN_WORK",
+    "LANES",
+    "REFINE_STEPS",
     "BATCH_CELLS",
     "MEM_BUDGET",
 ]
 
-KERNELS = ("auto", "inputs", "lines", "chains")
+KERNELS = ("auto", "lanes", "inputs", "lines", "chains")
+LANES = 2  # inputs solved in lockstep by one thread (kernel "lanes"; 2 and 4 measured best)
+REFINE_STEPS = 2  # iterative refinement steps from the true residual when it is above tol
 PARALLEL_MIN_WORK = 1 << 20  # cells x inputs below which the kernels run on one thread
 BATCH_CELLS = 1 << 16  # Newton batches are solved in chunks of about this many cells x inputs
 MEM_BUDGET = 384e6  # bytes of solver work arrays per batch chunk
@@ -73,7 +93,8 @@ class NodeSolution(NamedTuple):
     iterations : int64 array (K,)
         CG iterations per input.
     residual : array (K,)
-        Relative residual ``||b - A x|| / ||b||`` per input.
+        True relative residual ``||b - A x|| / ||b||`` per input, recomputed from
+        ``xr`` and ``xc`` (not the CG recurrence's).
     """
 
     xr: np.ndarray
@@ -123,7 +144,9 @@ def choose_kernel(system: CrossbarSystem, K: int, kernel: str = "auto") -> str:
     if kernel == "auto":
         if not system.uncollapsed:
             return "chains"
-        return "inputs" if K >= 2 or system.M * system.N < PARALLEL_MIN_WORK else "lines"
+        if K >= 2:
+            return "lanes"
+        return "inputs" if system.M * system.N < PARALLEL_MIN_WORK else "lines"
     if kernel != "chains" and not system.uncollapsed:
         raise ConfigError(
             f"kernel={kernel!r} needs every node to be an unknown (no zero-resistance "
@@ -159,12 +182,28 @@ def linear_solve(
     kernel : str
         See :data:`KERNELS` and :func:`choose_kernel`.
     """
+    return solve_nodes(system, g, rhs_r, rhs_c, x0, tol, maxiter, kernel)[0]
+
+
+def solve_nodes(
+    system: CrossbarSystem,
+    g: np.ndarray,
+    rhs_r: np.ndarray,
+    rhs_c: np.ndarray,
+    x0: np.ndarray | None,
+    tol: float,
+    maxiter: int,
+    kernel: str = "auto",
+) -> tuple[NodeSolution, np.ndarray]:
+    """:func:`linear_solve` and the round-off floor (K,) of its residual
+    (:func:`residual_floor`)."""
     K = rhs_r.shape[0]
     how = choose_kernel(system, K, kernel)
     dr, dc = line_diagonals(system, g)
     if how != "chains":
         return _grid_solve(system, g, dr, dc, rhs_r, rhs_c, x0, tol, maxiter, how)
-    return _chain_solve(system, g, dr, dc, rhs_r, rhs_c, x0, tol, maxiter)
+    sol = _chain_solve(system, g, dr, dc, rhs_r, rhs_c, x0, tol, maxiter)
+    return sol, residual_floor(system, g, rhs_r, rhs_c, sol.xr, sol.xc)
 
 
 def _chain_solve(
@@ -193,24 +232,12 @@ def _chain_solve(
     xb = np.zeros((K, b.ptr[-1]))
     it = np.zeros(K, dtype=np.int64)
     res = np.zeros(K)
+    v = kernels.Unknowns(np.ascontiguousarray(ra), np.ascontiguousarray(rb), xa, xb, it, res)
     with _threads(system.M * system.N * K):
-        kernels.chain_pcg(
-            a,
-            b,
-            ca,
-            cb,
-            np.ascontiguousarray(ra),
-            np.ascontiguousarray(rb),
-            xa,
-            xb,
-            float(tol),
-            int(maxiter),
-            it,
-            res,
-        )
+        kernels.chain_pcg(a, b, ca, cb, v, float(tol), int(maxiter))
     if swap:
         xa, xb = xb, xa
-    return NodeSolution(xa, xb, it, res)
+    return NodeSolution(xa, xb, it, residual(system, g, rhs_r, rhs_c, xa, xb))
 
 
 def _cells(system: CrossbarSystem, g: np.ndarray) -> tuple[kernels.Cells, kernels.Cells]:
@@ -249,8 +276,8 @@ def _grid_solve(
     tol: float,
     maxiter: int,
     how: str,
-) -> NodeSolution:
-    """The uncollapsed fast path: both families on the (M, N) grid."""
+) -> tuple[NodeSolution, np.ndarray]:
+    """The uncollapsed fast path: both families on the (M, N) grid; the residual's floor."""
     M, N = system.M, system.N
     K = rhs_r.shape[0]
     grid = kernels.Grid(
@@ -266,24 +293,23 @@ def _grid_solve(
     xc = np.empty((K, M * N))
     it = np.zeros(K, dtype=np.int64)
     res = np.zeros(K)
-    args = (
-        grid,
-        np.ascontiguousarray(rhs_r),
-        _col_to_row_major(rhs_c, M, N),
-        xr,
-        xc,
-        float(tol),
-        int(maxiter),
-        it,
-        res,
+    v = kernels.Unknowns(
+        np.ascontiguousarray(rhs_r), _col_to_row_major(rhs_c, M, N), xr, xc, it, res
     )
-    if how == "inputs":
-        (kernels.inputs_pcg if K >= 2 else kernels.input_pcg_serial)(*args)
+    tol, maxiter = float(tol), int(maxiter)
+    if how == "lanes":
+        with _threads(M * N * K):
+            kernels.lanes_pcg(grid, v, tol, maxiter, LANES)
+    elif how == "inputs":
+        (kernels.inputs_pcg if K >= 2 else kernels.input_pcg_serial)(grid, v, tol, maxiter)
     else:
         with _threads(M * N * K):
-            kernels.grid_pcg(*args, 32)
+            kernels.grid_pcg(grid, v, tol, maxiter, 32)
+    floor = np.empty(K)
+    with _threads(M * N * K):
+        kernels.grid_residual(grid, v, floor)  # the true residual, not CG's
     xc_out = np.ascontiguousarray(xc.reshape(K, M, N).transpose(0, 2, 1).reshape(K, N * M))
-    return NodeSolution(xr, xc_out, it, res)
+    return NodeSolution(xr, xc_out, it, res), floor
 
 
 def residual(
@@ -295,62 +321,101 @@ def residual(
     xc: np.ndarray,
 ) -> np.ndarray:
     """Relative residual ``||b - A x|| / ||b||`` (K,) of the nodal system for cells ``g``."""
-    if system.uncollapsed:
-        qr, qc = _apply_grid(system, g, xr, xc)
-    else:
-        qr, qc = _apply_chains(system, g, xr, xc)
-    num = np.sqrt(((rhs_r - qr) ** 2).sum(axis=1) + ((rhs_c - qc) ** 2).sum(axis=1))
+    qr, qc = _apply(system, g, xr, xc)
+    return _relative(rhs_r - qr, rhs_c - qc, rhs_r, rhs_c)
+
+
+def residual_floor(
+    system: CrossbarSystem,
+    g: np.ndarray,
+    rhs_r: np.ndarray,
+    rhs_c: np.ndarray,
+    xr: np.ndarray,
+    xc: np.ndarray,
+) -> np.ndarray:
+    """Round-off floor (K,) of the relative residual at ``x``: ``eps || |A| |x| + |b| || / ||b||``.
+
+    The size of the rounding error of one evaluation of ``b - A x`` in double
+    precision: no solution can show a smaller residual.  It is large when the
+    conductances span many decades (near-ideal wires beside small cells), because
+    ``A x`` then cancels large terms.
+    """
+    qr, qc = _apply(system, g, np.abs(xr), np.abs(xc), absolute=True)
+    eps = np.finfo(float).eps
+    return eps * _relative(qr + np.abs(rhs_r), qc + np.abs(rhs_c), rhs_r, rhs_c)
+
+
+def _relative(er: np.ndarray, ec: np.ndarray, rhs_r: np.ndarray, rhs_c: np.ndarray) -> np.ndarray:
+    num = np.sqrt((er**2).sum(axis=1) + (ec**2).sum(axis=1))
     den = np.sqrt((rhs_r**2).sum(axis=1) + (rhs_c**2).sum(axis=1))
     return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
 
 
-def _apply_grid(
-    system: CrossbarSystem, g: np.ndarray, xr: np.ndarray, xc: np.ndarray
+def _apply(
+    system: CrossbarSystem, g: np.ndarray, xr: np.ndarray, xc: np.ndarray, absolute: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``A x`` split into rows (K, M*N) and columns (K, N*M) on an uncollapsed grid (numpy)."""
+    """``A x`` split into rows and columns (``|A| x`` when ``absolute``)."""
+    if system.uncollapsed:
+        return _apply_grid(system, g, xr, xc, -1.0 if absolute else 1.0)
+    return _apply_chains(system, g, xr, xc, -1.0 if absolute else 1.0)
+
+
+def _apply_grid(
+    system: CrossbarSystem, g: np.ndarray, xr: np.ndarray, xc: np.ndarray, sign: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """``A x`` split into rows (K, M*N) and columns (K, N*M) on an uncollapsed grid (numpy).
+
+    ``sign = -1`` flips the off-diagonal terms: ``|A| x``.
+    """
     M, N = system.M, system.N
     K = xr.shape[0]
     Xr = xr.reshape(K, M, N)
     Xc = xc.reshape(K, N, M)  # column-major: [k, j, i]
     G = g.reshape(g.shape[0], M, N)
     Gt = G.transpose(0, 2, 1)
-    er = system.rows.off.reshape(M, N)[:, :-1]  # (i, j)-(i, j+1)
-    ec = system.cols.off.reshape(N, M)[:, :-1]  # (i, j)-(i+1, j), indexed [j, i]
-    qr = (system.rows.dfix.reshape(M, N) + G) * Xr - G * Xc.transpose(0, 2, 1)
+    er = sign * system.rows.off.reshape(M, N)[:, :-1]  # (i, j)-(i, j+1)
+    ec = sign * system.cols.off.reshape(N, M)[:, :-1]  # (i, j)-(i+1, j), indexed [j, i]
+    qr = (system.rows.dfix.reshape(M, N) + G) * Xr - sign * G * Xc.transpose(0, 2, 1)
     qr[:, :, 1:] -= er * Xr[:, :, :-1]
     qr[:, :, :-1] -= er * Xr[:, :, 1:]
-    qc = (system.cols.dfix.reshape(N, M) + Gt) * Xc - Gt * Xr.transpose(0, 2, 1)
+    qc = (system.cols.dfix.reshape(N, M) + Gt) * Xc - sign * Gt * Xr.transpose(0, 2, 1)
     qc[:, :, 1:] -= ec * Xc[:, :, :-1]
     qc[:, :, :-1] -= ec * Xc[:, :, 1:]
     return qr.reshape(K, -1), qc.reshape(K, -1)
 
 
 def _apply_chains(
-    system: CrossbarSystem, g: np.ndarray, xr: np.ndarray, xc: np.ndarray
+    system: CrossbarSystem, g: np.ndarray, xr: np.ndarray, xc: np.ndarray, sign: float = 1.0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``A x`` split into rows (K, nR) and columns (K, nC) on collapsed chains (kernel)."""
+    """``A x`` split into rows (K, nR) and columns (K, nC) on collapsed chains (kernel).
+
+    ``sign = -1`` flips the off-diagonal terms: ``|A| x``.
+    """
     K = xr.shape[0]
     rows, cols = system.rows, system.cols
     dr, dc = line_diagonals(system, g)
     cells_r, cells_c = _cells(system, g)
+    if sign < 0:
+        cells_r = cells_r._replace(g=-cells_r.g)
+        cells_c = cells_c._replace(g=-cells_c.g)
     qr = np.empty_like(xr)
     qc = np.empty_like(xc)
     active = np.ones(K, dtype=np.bool_)
     with _threads(system.M * system.N * K):
         kernels.apply_lines(
-            kernels.Lines(rows.ptr, rows.off, np.ascontiguousarray(dr)),
+            kernels.Lines(rows.ptr, sign * rows.off, np.ascontiguousarray(dr)),
             cells_r,
-            xr,
-            xc,
+            np.ascontiguousarray(xr),
+            np.ascontiguousarray(xc),
             qr,
             np.zeros((K, rows.L)),
             active,
         )
         kernels.apply_lines(
-            kernels.Lines(cols.ptr, cols.off, np.ascontiguousarray(dc)),
+            kernels.Lines(cols.ptr, sign * cols.off, np.ascontiguousarray(dc)),
             cells_c,
-            xc,
-            xr,
+            np.ascontiguousarray(xc),
+            np.ascontiguousarray(xr),
             qc,
             np.zeros((K, cols.L)),
             active,
@@ -358,16 +423,67 @@ def _apply_chains(
     return qr, qc
 
 
-def check_converged(res: np.ndarray, tol: float, it: np.ndarray, what: str) -> None:
-    """Raise :class:`ConvergenceError` naming the first input whose residual exceeds ``tol``."""
-    bad = ~(res <= tol * 1.0000001)
+def refine(
+    system: CrossbarSystem,
+    g: np.ndarray,
+    rhs: tuple[np.ndarray, np.ndarray],
+    sol: NodeSolution,
+    floor: np.ndarray,
+    tol: float,
+    maxiter: int,
+    kernel: str = "auto",
+) -> tuple[NodeSolution, np.ndarray]:
+    """Refine the inputs whose true residual is above both ``tol`` and its round-off floor.
+
+    Each step solves ``A d = b - A x`` for those inputs and keeps ``x + d`` where
+    its residual is smaller (inputs that used up ``maxiter`` are left alone).
+    Returns the solution and the floor (K,), updated where refined.
+    """
+    rhs_r, rhs_c = rhs
+    xr, xc, it, res = sol.xr.copy(), sol.xc.copy(), sol.iterations, sol.residual.copy()
+    floor = floor.copy()
+    for _ in range(REFINE_STEPS):
+        bad = np.flatnonzero(~(res <= np.maximum(tol, floor)) & (it < maxiter))
+        if bad.size == 0:
+            break
+        g_bad = g if g.shape[0] == 1 else g[bad]
+        qr, qc = _apply(system, g_bad, xr[bad], xc[bad])
+        er, ec = rhs_r[bad] - qr, rhs_c[bad] - qc
+        ctol = float(min(0.5, tol / max(float(res[bad].max()), tol)))
+        d = linear_solve(system, g_bad, er, ec, None, ctol, maxiter, kernel)
+        new_r, new_c = xr[bad] + d.xr, xc[bad] + d.xc
+        new = residual(system, g_bad, rhs_r[bad], rhs_c[bad], new_r, new_c)
+        better = new < res[bad]
+        keep = bad[better]
+        xr[keep], xc[keep], res[keep] = new_r[better], new_c[better], new[better]
+        g_keep = g if g.shape[0] == 1 else g[keep]
+        floor[keep] = residual_floor(system, g_keep, rhs_r[keep], rhs_c[keep], xr[keep], xc[keep])
+    return NodeSolution(xr, xc, it, res), floor
+
+
+def check_converged(
+    res: np.ndarray, tol: float, it: np.ndarray, what: str, floor: np.ndarray | None = None
+) -> None:
+    """Raise :class:`ConvergenceError` naming the first input whose residual exceeds
+    ``tol`` and, when given, its round-off ``floor``."""
+    limit = tol * 1.0000001 if floor is None else np.maximum(tol * 1.0000001, floor)
+    bad = ~(res <= limit)
     if np.any(bad):
         k = int(np.argmax(bad))
+        at = "" if floor is None else f" (above its round-off floor {floor[k]:.3g})"
         raise ConvergenceError(
             f"{what} did not converge for input {k}: relative residual {res[k]:.3g} > "
-            f"tol {tol:g} after {int(it[k])} iterations",
+            f"tol {tol:g}{at} after {int(it[k])} iterations",
             hint="raise Crossbar(maxiter=...) or loosen tol",
         )
+
+
+def unresolved(res: np.ndarray, floor: np.ndarray | None, tol: float) -> np.ndarray:
+    """The residual to report: where the round-off floor is above ``tol`` a smaller
+    value cannot be resolved in double precision, so the floor is reported."""
+    if floor is None:
+        return res
+    return np.where(floor > tol, np.maximum(res, floor), res)
 
 
 # ----------------------------------------------------------------------------- results
@@ -382,8 +498,11 @@ def assemble_solution(
     res: np.ndarray,
     return_nodes: bool,
     state: dict | None,
+    floor: np.ndarray | None = None,
+    tol: float | None = None,
 ) -> CrossbarSolution:
-    """Outputs, input currents and optional node arrays from a converged state."""
+    """Outputs, input currents and optional node arrays from a converged state
+    (``floor``: the residual's round-off floor, for ``tol``)."""
     M, N = system.M, system.N
     K = V.shape[0]
     Vr = node_voltages(system.rows, xr, Vs)  # (K, M, N)
@@ -399,6 +518,8 @@ def assemble_solution(
         inputs=V,
         state=state,
         system=system,
+        residual_floor=floor,
+        tol=tol,
     )
     if return_nodes:
         sol.row_voltages = Vr
@@ -482,11 +603,14 @@ def _solve_linear(
     g = system.g[None, :]
     rhs_r, rhs_c = rhs(system, Vs, g)
     x0 = warm_state(warm_start, "xr", K)
-    xr, xc, it, res = linear_solve(system, g, rhs_r, rhs_c, x0, tol, maxiter, kernel)
-    check_converged(res, tol, it, "CG")
+    sol, floor = solve_nodes(system, g, rhs_r, rhs_c, x0, tol, maxiter, kernel)
+    sol, floor = refine(system, g, (rhs_r, rhs_c), sol, floor, tol, maxiter, kernel)
+    xr, xc, it, res = sol
+    check_converged(res, tol, it, "CG", floor)
+    res = unresolved(res, floor, tol)
     icell = g * cell_voltages(system, Vs, xr, xc).reshape(K, -1)
     return assemble_solution(
-        system, Vs, V, xr, xc, icell, it, res, return_nodes, {"xr": xr, "xc": xc}
+        system, Vs, V, xr, xc, icell, it, res, return_nodes, {"xr": xr, "xc": xc}, floor, tol
     )
 
 
@@ -579,9 +703,10 @@ def newton(
 ) -> CrossbarSolution:
     """Newton solve of a nonlinear array for inputs ``V`` (K, M) [V] (one batch, no chunking).
 
-    Converged when the relative KCL residual is below ``tol`` and every
-    unknown and element voltage moved less than SPICE's
-    ``reltol * |x| + vntol`` in the last step (``options``).
+    Converged when the relative KCL residual is below ``tol`` (or, where
+    ``tol`` is beyond double precision for the array, at its round-off floor:
+    :func:`residual_floor`) and every unknown and element voltage moved less
+    than SPICE's ``reltol * |x| + vntol`` in the last step (``options``).
 
     Raises
     ------
@@ -594,6 +719,7 @@ def newton(
     xr, xc, ve = _initial_state(system, Vs, warm_start, maxiter, kernel)
     it_total = np.zeros(K, dtype=np.int64)
     res = np.full(K, np.inf)
+    floor = None
     limited = spice_ok = False
     for iteration in range(1, opt.itl1 + 1):
         comp = _companion(system, ve)
@@ -602,8 +728,10 @@ def newton(
         res = residual(system, g, rhs_r, rhs_c, xr, xc)
         if not np.all(np.isfinite(res)):
             raise _overflow(system, ve, comp.i0, comp.ge, comp.ieq)
-        if iteration > 1 and not limited and np.all(res <= tol) and spice_ok:
-            break
+        if iteration > 1 and not limited and spice_ok:
+            floor = residual_floor(system, g, rhs_r, rhs_c, xr, xc)
+            if np.all(res <= np.maximum(tol, floor)):  # floor > tol: beyond double precision
+                break
         xr_old, xc_old, ve_old = xr, xc, ve
         ctol = max(0.5 * tol, min(1e-6, 1e-3 * float(np.max(res))))
         xr, xc, _, _ = linear_solve(system, g, rhs_r, rhs_c, xr, ctol, maxiter, kernel)
@@ -616,15 +744,18 @@ def newton(
         )
     else:
         k = int(np.argmax(res))
+        at = "" if floor is None else f", round-off floor {floor[k]:.3g}"
         raise ConvergenceError(
             f"Newton did not converge in {opt.itl1} iterations (input {k}: relative "
-            f"residual {res[k]:.3g}, tol {tol:g})",
+            f"residual {res[k]:.3g}, tol {tol:g}{at})",
             hint="raise Options(itl1=...), reduce the drive voltage or loosen tol",
         )
     model, scale = system.elements[0]
     icell = np.where(system.open_cell[None], 0.0, model.current(ve[0], scale)).reshape(K, -1)
+    state = {"xr": xr, "xc": xc, "ve": ve}
+    res = unresolved(res, floor, tol)
     return assemble_solution(
-        system, Vs, V, xr, xc, icell, it_total, res, return_nodes, {"xr": xr, "xc": xc, "ve": ve}
+        system, Vs, V, xr, xc, icell, it_total, res, return_nodes, state, floor, tol
     )
 
 

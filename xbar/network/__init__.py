@@ -9,8 +9,7 @@ Images are NHWC throughout.  Core (layers, models, data, training, noise model):
 (4,)
 """
 
-# ruff: noqa: F401  (re-exports: append your public names below)
-# analog evaluator (issue 5/7)
+# ruff: noqa: F401  (re-exports)
 from .config import AnalogConfig
 from .data import Dataset, load_dataset, shaped_for, synthetic_images
 from .datasets import DataOptions

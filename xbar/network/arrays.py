@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import ModelError
+
+if TYPE_CHECKING:
+    from .model import Model
 
 __all__ = ["Dataset", "read_npz"]
 
@@ -48,7 +52,7 @@ class Dataset:
         """Per-sample shape (NHWC without the batch axis)."""
         return tuple(self.x_train.shape[1:])
 
-    def check_model(self, model) -> None:
+    def check_model(self, model: Model) -> None:
         """Raise :class:`~xbar.errors.ModelError` if ``model`` does not fit this data set."""
         shape = tuple(model.input_shape)
         if shape != self.input_shape or model.classes < self.classes:

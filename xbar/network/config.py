@@ -509,29 +509,7 @@ class AnalogConfig:
         :meth:`validate` adds the checks across fields (``g_min < g_max``, ...), which a
         sweep's base configuration may fail on the fields it sweeps.
         """
-        types = self.field_types()
-        for name, typ in types.items():
-            value = getattr(self, name)
-            if typ in (int, float) and (
-                isinstance(value, bool | str) or not isinstance(value, numbers.Real)
-            ):
-                if not (value is None and name == "adc_range"):
-                    raise ConfigError(
-                        f"{name}={show(value)}: expected "
-                        + ("an integer" if typ is int else "a real number")
-                        + f", got {type(value).__name__}"
-                    )
-            coerced = _coerce(name, value, typ, "")
-            if coerced is not value:
-                object.__setattr__(self, name, coerced)  # 4.0 -> 4, numpy scalars -> Python
-        for name, allowed in CHOICES.items():
-            value = getattr(self, name)
-            if value is None and name == "adc_range":
-                continue
-            if value not in allowed:
-                close = difflib.get_close_matches(str(value), allowed, n=1, cutoff=0.5)
-                hint = f"did you mean {close[0]!r}?" if close else "one of: " + ", ".join(allowed)
-                raise ConfigError(f"{name}={show(value)} is not a known {name}", hint=hint)
+        self._check_types_and_choices()
 
         def need(cond: bool, field: str, msg: str, hint: str = "") -> None:
             if not cond:
@@ -594,6 +572,33 @@ class AnalogConfig:
         need(self.adc_bits <= 32, "adc_bits", "at most 32 bits are supported")
         need(1 <= self.biscale_shift <= 16, "biscale_shift", "must be between 1 and 16")
         return self
+
+    def _check_types_and_choices(self) -> None:
+        """Each number field holds a number of its type (coerced in place: 4.0 -> 4),
+        each choice field one of its choices."""
+        types = self.field_types()
+        for name, typ in types.items():
+            value = getattr(self, name)
+            if typ in (int, float) and (
+                isinstance(value, bool | str) or not isinstance(value, numbers.Real)
+            ):
+                if not (value is None and name == "adc_range"):
+                    raise ConfigError(
+                        f"{name}={show(value)}: expected "
+                        + ("an integer" if typ is int else "a real number")
+                        + f", got {type(value).__name__}"
+                    )
+            coerced = _coerce(name, value, typ, "")
+            if coerced is not value:
+                object.__setattr__(self, name, coerced)  # 4.0 -> 4, numpy scalars -> Python
+        for name, allowed in CHOICES.items():
+            value = getattr(self, name)
+            if value is None and name == "adc_range":
+                continue
+            if value not in allowed:
+                close = difflib.get_close_matches(str(value), allowed, n=1, cutoff=0.5)
+                hint = f"did you mean {close[0]!r}?" if close else "one of: " + ", ".join(allowed)
+                raise ConfigError(f"{name}={show(value)} is not a known {name}", hint=hint)
 
     def _validate_combinations(self, need: Callable[..., None]) -> None:
         """The checks of :meth:`validate` that involve more than one field."""

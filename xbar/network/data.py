@@ -20,11 +20,16 @@ import os
 import re
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import ModelError
 from .arrays import Dataset, read_npz
+
+if TYPE_CHECKING:
+    from .datasets import DataOptions
+    from .model import Model
 
 TEST_FRACTION = 0.30
 VAL_FRACTION = 0.15
@@ -135,7 +140,7 @@ def synthetic_dataset(
     return Dataset(*parts, name=f"synthetic-{h}x{w}x{c}", classes=int(classes))
 
 
-def load_dataset(name: str | Path = "digits", options=None) -> Dataset:
+def load_dataset(name: str | Path = "digits", options: DataOptions | None = None) -> Dataset:
     """Load an embedded data set, a synthetic one, or an ``.npz`` with the six split arrays.
 
     Parameters
@@ -212,7 +217,7 @@ def load_dataset(name: str | Path = "digits", options=None) -> Dataset:
     )
 
 
-def shaped_for(dataset: Dataset, model) -> Dataset:
+def shaped_for(dataset: Dataset, model: Model) -> Dataset:
     """``dataset`` with its images flattened when ``model`` takes flat inputs of that size.
 
     Images are flattened in (C, H, W) order for models imported from ONNX (what

@@ -167,6 +167,21 @@ class LayerMeter:
         self.cache = cache
         self.tally = EnergyTally()
         self.e_adc = adc_energy(config)
+        # forms of tiles programmed without them, looked up once (the cache may evict
+        # them while the chip is read: a large network's forms need not fit in it)
+        self._forms: dict[int, tuple] = {}
+
+    def _tile_forms(self, tile):
+        """The power forms of ``tile``'s used rows in its whole simulated array: those it
+        was programmed with, else from the cache (then kept for the chip's reads)."""
+        if tile.forms is not None:
+            return tile.forms.first(tile.spec.rows)
+        held = self._forms.get(id(tile))
+        if held is None:  # (the tile is held with its forms, so its id stays unique)
+            G = tile.G if tile.G_full is None else tile.G_full
+            forms = self.cache.power_forms(G, self.config, tile.spec.rows)
+            held = self._forms[id(tile)] = (tile, forms)
+        return held[1]
 
     def count_macs(self, X: np.ndarray, n_out: int) -> None:
         self.tally.macs += int(X.shape[0]) * int(X.shape[1]) * int(n_out)
@@ -199,10 +214,10 @@ class LayerMeter:
             return {"cells": float(step.power_sum(s.r0, s.r1, 2) @ tile.G.sum(axis=1))}
         # the whole simulated array: a padded tile's idle cells, lines and ends dissipate
         # too (its padding rows are driven at 0 V, so only the used rows' forms matter)
-        G = tile.G if tile.G_full is None else tile.G_full
-        forms = self.cache.power_forms(G, cfg, s.rows)
+        forms = self._tile_forms(tile)
         out = forms.batch_energy(step.gram(s.r0, s.r1))
         if sinh:
+            G = tile.G if tile.G_full is None else tile.G_full
             out["cells"] += self._sinh_excess(step, tile, G[: s.rows], forms.attenuation)
         return out
 

@@ -768,7 +768,9 @@ def program_tile(
     conductances when already computed (:attr:`LayerPlan.targets`; not written to).
     """
     G = programmed_conductances(spec, plane, errors, config, rng, target)
-    return make_tile(spec, G, cache.transfer_matrix(G, config, forms=energy))
+    if energy:
+        return make_tile(spec, G, *cache.transfer_with_forms(G, config))
+    return make_tile(spec, G, cache.transfer_matrix(G, config))
 
 
 def programmed_conductances(
@@ -812,24 +814,27 @@ def programmed_conductances(
 
 
 def _transfer_matrices(cache, Gs, specs, config: AnalogConfig, energy: bool) -> list:
-    """W_eff of a layer's programmed tiles: with ``energy``, each with its power forms
-    (one elimination gives both where it applies); else all together, only each tile's
-    used block (:meth:`TransferCache.transfer_matrices`)."""
+    """(W_eff, power forms) of a layer's programmed tiles: with ``energy``, each with its
+    forms (one elimination gives both where it applies); else all together, only each
+    tile's used block (:meth:`TransferCache.transfer_matrices`), without forms."""
     if energy:
-        return [cache.transfer_matrix(G, config, forms=True) for G in Gs]
-    return cache.transfer_matrices(Gs, config, used=[(s.rows, s.columns) for s in specs])
+        return [cache.transfer_with_forms(G, config) for G in Gs]
+    Ws = cache.transfer_matrices(Gs, config, used=[(s.rows, s.columns) for s in specs])
+    return [(W, None) for W in Ws]
 
 
-def make_tile(spec: TileSpec, G: np.ndarray, W_eff: np.ndarray) -> Tile:
-    """The :class:`Tile` of programmed physical conductances ``G`` and their ``W_eff``."""
+def make_tile(spec: TileSpec, G: np.ndarray, W_eff: np.ndarray, forms=None) -> Tile:
+    """The :class:`Tile` of programmed physical conductances ``G``, their ``W_eff`` and (energy)
+    power forms."""
     rows, cols = spec.rows, spec.columns
     if G.shape == (rows, cols):
-        return Tile(spec, G, W_eff)
+        return Tile(spec, G, W_eff, forms=forms)
     return Tile(
         spec,
         np.ascontiguousarray(G[:rows, :cols]),
         np.ascontiguousarray(W_eff[:rows, :cols]),
         G_full=G,
+        forms=forms,
     )
 
 
@@ -872,7 +877,7 @@ def program_chip(
             for spec, target in zip(plan.specs, targets, strict=True)
         ]
         Ws = _transfer_matrices(cache, Gs, plan.specs, config, energy)
-        tiles = [make_tile(*t) for t in zip(plan.specs, Gs, Ws, strict=True)]
+        tiles = [make_tile(sp, G, *W) for sp, G, W in zip(plan.specs, Gs, Ws, strict=True)]
         for _ in tiles if progress is not None else ():
             progress()
         bias_delta = errors.bias_delta if errors is not None else np.zeros_like(b, dtype=float)
@@ -1070,7 +1075,7 @@ def _evaluate(
     noise = None
     if config.programming_error == "weight_range":
         noise = noise_plan(model, config.weight_range_rule)
-    design_ranges = _design_ranges(plans, folded, config, cache, x_cal, bs, progress)
+    design_ranges = _design_ranges(plans, folded, config, cache, x_cal, bs, progress, energy)
     setup = time.perf_counter() - t0
     if ideal_accuracy is None:
         ideal_accuracy = float(np.mean(folded.predict(x, batch_size=bs) == y))
@@ -1125,11 +1130,14 @@ def _checked_chips(chips, config: AnalogConfig) -> list[int]:
     return chips
 
 
-def _design_ranges(plans, folded, config, cache, x_cal, bs, progress) -> dict | None:
+def _design_ranges(plans, folded, config, cache, x_cal, bs, progress, energy) -> dict | None:
     """Ranges calibrated once on the error-free design (``calibration="design"``), or None."""
     if config.calibration != "design" or x_cal is None:
         return None
-    design = program_chip(plans, folded, config.as_design(), 0, cache)
+    # chips without device errors hold the design's conductances: with energy on, its
+    # tiles' transfer matrices are computed with their power forms (one elimination)
+    same = config.as_design() == config.replace(repeats=1, read_noise_sigma=0.0)
+    design = program_chip(plans, folded, config.as_design(), 0, cache, energy=energy and same)
     if callable(getattr(progress, "stage", None)):
         progress.stage(f"design: calibrate ({x_cal.shape[0]} images)")
     design.calibrate(folded, x_cal, bs)

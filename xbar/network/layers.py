@@ -54,7 +54,7 @@ class Layer:
         """Whether :meth:`backward` is implemented for this layer's settings (training)."""
         return True
 
-    def __init__(self, name: str | None = None):
+    def __init__(self, name: str | None = None) -> None:
         self.name = name
         self.grads: dict[str, np.ndarray] = {}
         self._cache = None
@@ -82,7 +82,9 @@ class Layer:
         return tuple(input_shape)
 
     # -- computation ------------------------------------------------------------------
-    def forward(self, x: np.ndarray, *, training: bool = False, mvm: MVM | None = None):
+    def forward(
+        self, x: np.ndarray, *, training: bool = False, mvm: MVM | None = None
+    ) -> np.ndarray:
         raise NotImplementedError
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
@@ -136,7 +138,14 @@ class Dense(Layer):
     kind = "dense"
     param_names = ("W", "b")
 
-    def __init__(self, n_in: int, n_out: int, W=None, b=None, name: str | None = None):
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        W: np.ndarray | None = None,
+        b: np.ndarray | None = None,
+        name: str | None = None,
+    ) -> None:
         super().__init__(name)
         self.n_in, self.n_out = int(n_in), int(n_out)
         self.W = np.zeros((self.n_in, self.n_out)) if W is None else np.asarray(W, float)
@@ -155,7 +164,7 @@ class Dense(Layer):
     def config(self) -> dict:
         return {**super().config(), "n_in": self.n_in, "n_out": self.n_out}
 
-    def output_shape(self, input_shape):
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         if not input_shape or tuple(input_shape)[-1] != self.n_in:
             raise ShapeError(
                 f"layer {self.name!r} (Dense) expects {self.n_in} input features, "
@@ -164,7 +173,9 @@ class Dense(Layer):
             )
         return (*tuple(input_shape)[:-1], self.n_out)
 
-    def forward(self, x, *, training=False, mvm=None):
+    def forward(
+        self, x: np.ndarray, *, training: bool = False, mvm: MVM | None = None
+    ) -> np.ndarray:
         x = np.asarray(x, dtype=float)
         lead = x.shape[:-1]
         x = x.reshape(-1, self.n_in)  # extra leading axes (a MatMul on (B, T, n_in)) fold in
@@ -172,7 +183,7 @@ class Dense(Layer):
         y = x @ self.W if mvm is None else np.asarray(mvm(self, x), dtype=float)
         return (y + self.b).reshape(*lead, self.n_out)
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         x, lead = self._cache
         dy = np.asarray(dy).reshape(-1, self.n_out)
         self.grads = {"W": x.T @ dy, "b": dy.sum(axis=0)}
@@ -334,15 +345,15 @@ class Conv2D(Layer):
         self,
         in_channels: int,
         out_channels: int,
-        kernel=3,
-        stride=1,
-        padding=0,
-        W=None,
-        b=None,
+        kernel: int | tuple[int, int] = 3,
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, ...] = 0,
+        W: np.ndarray | None = None,
+        b: np.ndarray | None = None,
         name: str | None = None,
         groups: int = 1,
-        dilation=1,
-    ):
+        dilation: int | tuple[int, int] = 1,
+    ) -> None:
         super().__init__(name)
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kh, self.kw = pair(kernel, f"layer {name!r}: kernel")
@@ -412,7 +423,7 @@ class Conv2D(Layer):
             cfg["dilation"] = _compact(self.dilations)
         return cfg
 
-    def output_shape(self, input_shape):
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         _check_rank(self, input_shape, 3, "(H, W, C) images")
         H, W, C = input_shape
         if C != self.in_channels:
@@ -438,7 +449,9 @@ class Conv2D(Layer):
         Wr = self.W.reshape(self.kh * self.kw, cig, g, cog)
         return np.einsum("pkgc,kcgo->pgo", c, Wr, optimize=True).reshape(cols.shape[0], -1)
 
-    def forward(self, x, *, training=False, mvm=None):
+    def forward(
+        self, x: np.ndarray, *, training: bool = False, mvm: MVM | None = None
+    ) -> np.ndarray:
         x = np.asarray(x, dtype=float)
         B = x.shape[0]
         OH, OW, _ = self.output_shape(x.shape[1:])
@@ -455,7 +468,7 @@ class Conv2D(Layer):
         self._cache = (cols, x.shape) if training or chunk >= B else None
         return out
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         if self._cache is None:
             raise ModelError(f"layer {self.name!r}: backward needs forward(..., training=True)")
         if self.groups != 1:
@@ -473,13 +486,13 @@ class Conv2D(Layer):
 class _Pool2D(Layer):
     def __init__(
         self,
-        size=2,
-        stride=None,
+        size: int | tuple[int, int] = 2,
+        stride: int | tuple[int, int] | None = None,
         name: str | None = None,
-        padding=0,
+        padding: int | tuple[int, ...] = 0,
         ceil_mode: bool = False,
-        dilation=1,
-    ):
+        dilation: int | tuple[int, int] = 1,
+    ) -> None:
         super().__init__(name)
         self.kh, self.kw = pair(size, f"layer {name!r}: pool size")
         self.strides = (
@@ -509,7 +522,7 @@ class _Pool2D(Layer):
     def supports_backward(self) -> bool:
         return self._simple
 
-    def config(self):
+    def config(self) -> dict:
         cfg = {**super().config(), "size": self.size, "stride": self.stride}
         if any(self.pads):
             cfg["padding"] = _compact(self.pads)
@@ -519,7 +532,7 @@ class _Pool2D(Layer):
             cfg["dilation"] = _compact(self.dilations)
         return cfg
 
-    def output_shape(self, input_shape):
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         _check_rank(self, input_shape, 3, "(H, W, C) images")
         H, W, C = input_shape
         t, l, b, r = self.pads
@@ -556,7 +569,9 @@ class MaxPool2D(_Pool2D):
     #: keep the last forward's winners (see :class:`ReLU`'s ``freeze_pattern``)
     freeze_pattern = False
 
-    def forward(self, x, *, training=False, mvm=None):
+    def forward(
+        self, x: np.ndarray, *, training: bool = False, mvm: MVM | None = None
+    ) -> np.ndarray:
         x = np.asarray(x, dtype=float)
         win = self._windows(x, -np.inf)
         B, OH, OW, C, kh, kw = win.shape
@@ -568,7 +583,7 @@ class MaxPool2D(_Pool2D):
         self._cache = (arg, x.shape)
         return np.take_along_axis(flat, arg[..., None], axis=-1)[..., 0]
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         self._check_simple()
         arg, x_shape = self._cache
         _, OH, OW, _ = dy.shape
@@ -593,24 +608,26 @@ class AvgPool2D(_Pool2D):
 
     def __init__(
         self,
-        size=2,
-        stride=None,
+        size: int | tuple[int, int] = 2,
+        stride: int | tuple[int, int] | None = None,
         name: str | None = None,
-        padding=0,
+        padding: int | tuple[int, ...] = 0,
         ceil_mode: bool = False,
         count_include_pad: bool = False,
-        dilation=1,
-    ):
+        dilation: int | tuple[int, int] = 1,
+    ) -> None:
         super().__init__(size, stride, name, padding, ceil_mode, dilation)
         self.count_include_pad = bool(count_include_pad)
 
-    def config(self):
+    def config(self) -> dict:
         cfg = super().config()
         if self.count_include_pad:
             cfg["count_include_pad"] = True
         return cfg
 
-    def forward(self, x, *, training=False, mvm=None):
+    def forward(
+        self, x: np.ndarray, *, training: bool = False, mvm: MVM | None = None
+    ) -> np.ndarray:
         x = np.asarray(x, dtype=float)
         self._cache = x.shape
         if self._simple:
@@ -628,7 +645,7 @@ class AvgPool2D(_Pool2D):
             count = self._windows(ones).sum(axis=(-2, -1))
         return total / np.maximum(count, 1.0)
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         self._check_simple()
         x_shape = self._cache
         _, OH, OW, _ = dy.shape
@@ -647,26 +664,28 @@ class GlobalAvgPool(Layer):
 
     kind = "globalavgpool"
 
-    def __init__(self, name: str | None = None, keepdims: bool = False):
+    def __init__(self, name: str | None = None, keepdims: bool = False) -> None:
         super().__init__(name)
         self.keepdims = bool(keepdims)
 
-    def config(self):
+    def config(self) -> dict:
         cfg = super().config()
         if self.keepdims:
             cfg["keepdims"] = True
         return cfg
 
-    def output_shape(self, input_shape):
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         _check_rank(self, input_shape, 3, "(H, W, C) images")
         return (1, 1, input_shape[2]) if self.keepdims else (input_shape[2],)
 
-    def forward(self, x, *, training=False, mvm=None):
+    def forward(
+        self, x: np.ndarray, *, training: bool = False, mvm: MVM | None = None
+    ) -> np.ndarray:
         x = np.asarray(x, dtype=float)
         self._cache = x.shape
         return x.mean(axis=(1, 2), keepdims=self.keepdims)
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         B, H, W, C = self._cache
         dy = np.asarray(dy).reshape(B, 1, 1, C)
         return np.broadcast_to(dy / (H * W), (B, H, W, C)).copy()
@@ -685,13 +704,15 @@ class ReLU(Layer):
     kind = "relu"
     freeze_pattern = False
 
-    def forward(self, x, *, training=False, mvm=None):
+    def forward(
+        self, x: np.ndarray, *, training: bool = False, mvm: MVM | None = None
+    ) -> np.ndarray:
         x = np.asarray(x, dtype=float)
         if not (self.freeze_pattern and self._cache is not None and self._cache.shape == x.shape):
             self._cache = x > 0
         return np.where(self._cache, x, 0.0)
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         return dy * self._cache
 
 
@@ -700,15 +721,17 @@ class Flatten(Layer):
 
     kind = "flatten"
 
-    def output_shape(self, input_shape):
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         return (int(np.prod(input_shape)),)
 
-    def forward(self, x, *, training=False, mvm=None):
+    def forward(
+        self, x: np.ndarray, *, training: bool = False, mvm: MVM | None = None
+    ) -> np.ndarray:
         x = np.asarray(x, dtype=float)
         self._cache = x.shape
         return x.reshape(x.shape[0], -1)
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         return dy.reshape(self._cache)
 
 
@@ -734,7 +757,7 @@ class BatchNorm(Layer):
 
     def __init__(
         self, channels: int, momentum: float = 0.9, eps: float = 1e-5, name: str | None = None
-    ):
+    ) -> None:
         super().__init__(name)
         self.channels = int(channels)
         self.momentum, self.eps = float(momentum), float(eps)
@@ -743,7 +766,7 @@ class BatchNorm(Layer):
         self.running_mean = np.zeros(self.channels)
         self.running_var = np.ones(self.channels)
 
-    def config(self):
+    def config(self) -> dict:
         return {
             **super().config(),
             "channels": self.channels,
@@ -751,7 +774,7 @@ class BatchNorm(Layer):
             "eps": self.eps,
         }
 
-    def output_shape(self, input_shape):
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         if not input_shape or input_shape[-1] != self.channels:
             raise ShapeError(
                 f"layer {self.name!r} (BatchNorm) expects {self.channels} channels "
@@ -764,7 +787,9 @@ class BatchNorm(Layer):
         scale = self.gamma / np.sqrt(self.running_var + self.eps)
         return scale, self.beta - self.running_mean * scale
 
-    def forward(self, x, *, training=False, mvm=None):
+    def forward(
+        self, x: np.ndarray, *, training: bool = False, mvm: MVM | None = None
+    ) -> np.ndarray:
         x = np.asarray(x, dtype=float)
         if not training:
             scale, shift = self.scale_shift()
@@ -782,7 +807,7 @@ class BatchNorm(Layer):
         self._cache = ("train", xhat, inv, axes)
         return self.gamma * xhat + self.beta
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         axes = tuple(range(dy.ndim - 1))
         if self._cache[0] == "eval":  # running statistics are constants
             _, x, scale = self._cache
@@ -810,15 +835,15 @@ class Residual(Layer):
 
     def __init__(
         self, body: list[Layer], shortcut: list[Layer] | None = None, name: str | None = None
-    ):
+    ) -> None:
         super().__init__(name)
         self.body = list(body)
         self.shortcut = None if shortcut is None else list(shortcut)
 
-    def children(self):
+    def children(self) -> list[Layer]:
         return self.body + (self.shortcut or [])
 
-    def config(self):
+    def config(self) -> dict:
         return {
             **super().config(),
             "body": [layer.config() for layer in self.body],
@@ -827,7 +852,7 @@ class Residual(Layer):
             else [layer.config() for layer in self.shortcut],
         }
 
-    def output_shape(self, input_shape):
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         a = chain_shapes(self.body, input_shape)
         b = (
             tuple(input_shape)
@@ -841,13 +866,15 @@ class Residual(Layer):
             )
         return a
 
-    def forward(self, x, *, training=False, mvm=None):
+    def forward(
+        self, x: np.ndarray, *, training: bool = False, mvm: MVM | None = None
+    ) -> np.ndarray:
         y = run_forward(self.body, x, training=training, mvm=mvm)
         if self.shortcut is None:
             return y + x
         return y + run_forward(self.shortcut, x, training=training, mvm=mvm)
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         dx = run_backward(self.body, dy)
         if self.shortcut is None:
             return dx + dy

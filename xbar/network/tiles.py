@@ -43,7 +43,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -258,28 +258,25 @@ class TransferCache:
         self.__dict__.update(state)
         self._lock = threading.Lock()
 
-    def transfer_matrix(
-        self, G: np.ndarray, config: AnalogConfig, forms: bool = False
-    ) -> np.ndarray:
+    def transfer_matrix(self, G: np.ndarray, config: AnalogConfig) -> np.ndarray:
         """W_eff of a tile with conductances ``G`` [S] (rows x columns) under ``config``.
 
         Without any resistance W_eff is ``G`` itself (not cached); input-switched
         arrays have no transfer matrix (their tiles solve per bit pattern) and get
-        ``G`` too.  ``forms=True`` (energy accounting): a missing W_eff is computed
-        together with the tile's power forms (:meth:`power_forms`), from one direct
-        elimination where it applies; both are cached.
+        ``G`` too.
         """
-        if forms and config.parasitics and config.array_topology != "input_switched":
-            key = _key(G, config)
-            with self._lock:
-                W = self._store.get(key)
-            if W is None:
-                self.power_forms(G, config)
-                with self._lock:
-                    W = self._store.get(key)
-                if W is not None:
-                    return W
         return self.transfer_matrices([G], config)[0]
+
+    def transfer_with_forms(self, G: np.ndarray, config: AnalogConfig) -> tuple:
+        """``(W_eff, forms)``: the transfer matrix and the power forms of all rows of a tile
+        (energy accounting), from one direct elimination where it applies (a missing
+        W_eff then comes with the forms); both cached.  ``forms`` is None where the tile
+        has none (no resistance: the power is then ``sum_ij G_ij V_i^2``; input-switched).
+        """
+        if not config.parasitics or config.array_topology == "input_switched":
+            return self.transfer_matrix(G, config), None
+        forms, W = self._forms(G, config, None)
+        return (W if W is not None else self.transfer_matrix(G, config)), forms
 
     def transfer_matrices(
         self, Gs: list[np.ndarray], config: AnalogConfig, used: list | None = None
@@ -337,17 +334,23 @@ class TransferCache:
         ``inputs``: forms of the first ``inputs`` rows only, the others driven at 0 V
         (a padded tile's used rows; default all; stored forms of all rows serve any
         ``inputs``).  Forms of all rows computed by the direct elimination also give the
-        transfer matrix, stored when missing (:meth:`transfer_matrix` with ``forms=True``).
+        transfer matrix, stored when missing (see :meth:`transfer_with_forms`).
         Without any resistance the power is exactly ``sum_ij G_ij V_i^2``: the cells'
         form is ``diag(sum_j G_ij)`` (not cached).
         """
         from ..crossbar.power import PowerForms
 
-        M = G.shape[0]
-        m = M if inputs is None else inputs
+        m = G.shape[0] if inputs is None else inputs
         if not config.parasitics:
             q = np.diag(G[:m].sum(axis=1))
             return PowerForms(Q={"cells": q, "supplied": q}, attenuation=np.ones_like(G[:m]))
+        return self._forms(G, config, inputs)[0]
+
+    def _forms(self, G: np.ndarray, config: AnalogConfig, inputs: int | None) -> tuple:
+        """``(forms, W)``: cached or computed forms; ``W`` the stored transfer matrix when
+        the forms were computed by the direct elimination now, else None."""
+        M = G.shape[0]
+        m = M if inputs is None else inputs
         base = _key(G, config)
         with self._lock:
             for key in (("power", base, M), ("power", base, m)):
@@ -355,19 +358,25 @@ class TransferCache:
                 if forms is not None:
                     self.forms_hits += 1
                     self._store.move_to_end(key)
-                    return forms.first(m)
+                    return forms.first(m), None
             self.forms_misses += 1
         t0 = time.perf_counter()
         forms = make_crossbar(G, config, linear=True).power_forms(m)
+        W = forms.transfer
+        if W is not None:  # kept as the transfer matrix, not in the forms
+            forms = replace(forms, transfer=None)
         with self._lock:
             self.forms_seconds += time.perf_counter() - t0
             self._put(("power", base, m), forms)
-            if m == M and forms.transfer is not None and base not in self._store:
-                W = np.array(forms.transfer, dtype=float)
-                W.setflags(write=False)
-                self.misses += 1  # a transfer matrix computed (with the forms)
-                self._put(base, W)
-        return forms
+            if m < M or W is None:
+                return forms, None
+            if base in self._store:
+                return forms, self._store[base]
+            W = np.array(W, dtype=float)
+            W.setflags(write=False)
+            self.misses += 1  # a transfer matrix computed (with the forms)
+            self._put(base, W)
+        return forms, W
 
     def _put(self, key, entry) -> None:
         """Store ``entry`` (lock held) and evict the least recently used beyond max_bytes."""
@@ -462,6 +471,9 @@ class Tile:
         The whole physical array when the tile is partly used and its padding cells
         are simulated (``G`` and ``W_eff`` are then its used block: rows ``:rows``,
         columns ``:columns``; the padding rows are driven at 0 V).
+    forms : PowerForms or None
+        The power forms of all rows of the simulated array, when programmed with energy
+        accounting (:meth:`TransferCache.transfer_with_forms`).
     """
 
     spec: TileSpec
@@ -472,6 +484,7 @@ class Tile:
     _crossbar: object = None
     _series: list = field(default_factory=list, repr=False)
     _combined: np.ndarray | None = field(default=None, repr=False)
+    forms: object = field(default=None, repr=False)  # power forms of all rows (energy)
 
     def _sinh_series(self, k: float, v_max: float) -> list[np.ndarray]:
         """``c_n G a^(2n+1)`` for the terms n = 1, 2, ... that matter up to ``v_max``."""

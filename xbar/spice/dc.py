@@ -13,15 +13,13 @@
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import CircuitError, InputTypeError, XbarError
 from .circuit import Circuit, DCSweep, Op, Options, spice_name  # noqa: F401 (re-export)
-
-log = logging.getLogger(__name__)
 
 __all__ = ["solve_dc", "OperatingPoint", "SweepResult"]
 
@@ -177,7 +175,11 @@ class SweepResult(_Named):
 
 
 def solve_dc(
-    circuit: Circuit, options: Options | None = None, *, analysis=None, progress=None
+    circuit: Circuit,
+    options: Options | None = None,
+    *,
+    analysis: Op | DCSweep | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> OperatingPoint | SweepResult:
     """Solve a circuit's DC analysis (``.op`` or ``.dc``).
 

@@ -35,7 +35,6 @@ matrix is used and refinement stops at round-off
 
 from __future__ import annotations
 
-import logging
 import warnings
 
 import numpy as np
@@ -43,8 +42,6 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from ..errors import SingularCircuitError
-
-log = logging.getLogger(__name__)
 
 #: at most this many refinement steps per solve
 REFINE_STEPS = 3

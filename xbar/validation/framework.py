@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ class CaseResult:
     worst: str = ""
 
     @classmethod
-    def of(cls, errors: dict[str, float], **kw) -> CaseResult:
+    def of(cls, errors: dict[str, float], **kw: Any) -> CaseResult:
         """Result whose error is the largest of named ``errors`` (all kept in ``details``)."""
         worst = max(errors, key=lambda k: errors[k])
         details = {**errors, **kw.pop("details", {})}
@@ -272,7 +273,7 @@ def run_cases(
     return outcomes
 
 
-def rel_error(value, reference) -> float:
+def rel_error(value: ArrayLike, reference: ArrayLike) -> float:
     """Largest deviation relative to the largest reference magnitude.
 
     ``max |value - reference| / max |reference|`` over all elements: a
@@ -290,7 +291,7 @@ def rel_error(value, reference) -> float:
     return diff / scale
 
 
-def fit_order(h, errors) -> float:
+def fit_order(h: ArrayLike, errors: ArrayLike) -> float:
     """Least-squares slope of ``log(errors)`` against ``log(h)`` (the convergence order)."""
     h = np.asarray(h, dtype=float)
     errors = np.asarray(errors, dtype=float)

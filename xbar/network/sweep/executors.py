@@ -30,8 +30,6 @@ from .grid import Task
 
 __all__ = ["Job", "check_executor", "exit_on_signals", "make_executor", "run_task", "watch_parent"]
 
-log = logging.getLogger(__name__)
-
 #: seconds between two checks of a worker that its parent is still alive
 PARENT_POLL = 0.5
 

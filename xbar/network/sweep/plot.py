@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ...errors import ConfigError
 from .grid import format_value
 from .table import SweepTable
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = ["plot_sweep"]
 
@@ -139,9 +144,9 @@ def plot_sweep(
     title: str | None = None,
     digital: float | None = None,
     xscale: str = "linear",
-    ax=None,
+    ax: Axes | None = None,
     energy: bool = False,
-):
+) -> Figure:
     """Plot mean accuracy versus the first swept field, one curve per value of the second.
 
     Parameters
