@@ -471,6 +471,12 @@ class AnalogLayer:
         An uncalibrated layer calibrates itself on its first batch.
         """
         X = np.asarray(X, dtype=float)
+        lo = None  # min(X) when a linear layer has looked at it (once per batch)
+        if self.linear_reads() and not self.config.activation_bits:
+            lo = float(X.min()) if X.size else 0.0
+            if self.input_scale is None:  # what calibrate() sets, from the same pass
+                m = max(float(X.max()) if X.size else 0.0, -lo)
+                self.input_scale = m if m > 0 else 1.0
         if not self.calibrated:
             self.calibrate([X], rng)
         track = track and not calibrate
@@ -484,7 +490,7 @@ class AnalogLayer:
             self.input_clipped += int(np.count_nonzero(np.abs(Xq) > self.input_scale))
             self.input_values += Xq.size * (2 if Xq.size and Xq.min() < 0 else 1)
         if self.linear_reads():
-            Y = self._linear_mvm(Xq, meter, track)
+            Y = self._linear_mvm(Xq, meter, track, lo)
         else:
             Y = np.zeros((X.shape[0], self.plan.mapping.n_out))
             for weight, s, A, sumV in self._reads(Xq, rng, meter):
@@ -546,13 +552,15 @@ class AnalogLayer:
             self._overflow = not math.isfinite(cfg.v_read * peak)
         return self._matrix
 
-    def _linear_mvm(self, X: np.ndarray, meter, track: bool) -> np.ndarray:
+    def _linear_mvm(self, X: np.ndarray, meter, track: bool, lo: float | None = None):
         """``X @ layer_matrix()``, counted (tile reads, conversions) and metered like the
-        tile-by-tile reads it stands for."""
+        tile-by-tile reads it stands for (``lo``: ``X.min()`` when already known)."""
         Y = X @ self.layer_matrix()
         if self._overflow:  # as the tile reads would: not finite (the hook names the layer)
             Y = np.full_like(Y, np.inf)
-        passes = 2 if X.size and X.min() < 0 else 1
+        if lo is None:
+            lo = float(X.min()) if X.size else 0.0
+        passes = 2 if lo < 0 else 1
         self.mvm_batches += passes * len(self.tiles)
         if track:
             self.conversions += passes * X.shape[0] * sum(t.spec.outputs for t in self.tiles)
