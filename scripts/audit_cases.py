@@ -395,6 +395,13 @@ def netlist_cases():
             "bad.inc:2:",
             extra={"bad.inc": "* bad\nR9 a\n"},
         ),
+        net_err(
+            ".include /dev/zero (never ends)",
+            "t\n.include /dev/zero\n" + DIV + ".op\n",
+            m + "2:",
+            "device",
+        ),
+        net_err(".func without a body", "t\n.func f(x)\n" + DIV + ".op\n", m + "2:", "body"),
         net_err("empty file", "", "main.cir", "empty"),
         net_err("title only", "just a title\n", "main.cir"),
         net_err("no analysis, no elements", "t\n.op\n.end\n", "main.cir"),
@@ -647,6 +654,44 @@ def api_cases():
             "OperatingPoint.voltage(3)",
             lambda: xbar.solve_dc(xbar.read_netlist("t\n" + DIV + ".op\n")).voltage(3),
             "3",
+        ),
+    ]
+    c += [
+        api_err("Options(bogus=1)", lambda: xbar.Options(bogus=1), "bogus"),
+        api_err("Tabulated.from_csv(None)", lambda: Tabulated.from_csv(None), "NoneType"),
+        api_err(
+            "Tabulated.from_csv('/dev/zero')", lambda: Tabulated.from_csv("/dev/zero"), "/dev/zero"
+        ),
+        api_err("read_netlist('/dev/zero')", lambda: xbar.read_netlist("/dev/zero"), "/dev/zero"),
+        api_err("load_onnx(None)", lambda: xbar.network.load_onnx(None), "NoneType"),
+        api_err(
+            "from_toml('/dev/zero')",
+            lambda: xbar.network.AnalogConfig.from_toml("/dev/zero"),
+            "/dev/zero",
+        ),
+        api_err(
+            "solve(warm_start='x')",
+            lambda: Xb(G4, device=S(3.0)).solve(V4, warm_start="x"),
+            "warm_start",
+        ),
+        api_err(
+            "solve(warm_start of a 3x3 array)",
+            lambda: Xb(G4, device=S(3.0)).solve(
+                V4, warm_start=Xb(np.full((3, 3), 1e-5), device=S(3.0)).solve(np.full((2, 3), 0.1))
+            ),
+            "3x3",
+        ),
+        api_err(
+            "solve_dc(progress=3) on a sweep",
+            lambda: xbar.solve_dc(xbar.read_netlist("t\n" + DIV + ".dc V1 0 1 0.5\n"), progress=3),
+            "progress",
+        ),
+        api_err(
+            "evaluate(progress=3)",
+            lambda: xbar.network.evaluate(
+                xbar.network.load_model("default"), xbar.network.AnalogConfig(), limit=2, progress=3
+            ),
+            "progress",
         ),
     ]
     c += _network_api_cases()
@@ -1177,6 +1222,7 @@ def cli_cases():
         cli("crossbar --g-min > --g-max", [*xb, "--g-min", "1e-3", "--g-max", "1e-6"], "g-min"),
         cli("crossbar --k 0 --device sinh", [*xb, "--device", "sinh", "--k", "0"], "k"),
         cli("crossbar --v-max inf", [*xb, "--v-max", "inf"], "v-max"),
+        cli("crossbar --v-max -1", [*xb, "--v-max", "-1"], "v-max"),
         cli("crossbar --inputs 0", [*xb, "--inputs", "0"], "inputs"),
         cli("crossbar --seed -1", [*xb, "--seed", "-1"], "seed"),
         cli("crossbar --tol 0", [*xb, "--tol", "0"], "tol"),

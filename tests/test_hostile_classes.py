@@ -271,6 +271,9 @@ XB = ["crossbar", "--rows", "4", "--cols", "4", "--inputs", "2"]
         ("--k", "inf"),
         ("--tol", "nan"),
         ("--seed", "-1"),
+        ("--v-max", "-1"),
+        ("--v-max", "-0.0"),
+        ("--v-max", "0"),
     ],
 )
 def test_crossbar_flags_non_finite_or_negative(flag, value, capsys):
@@ -595,3 +598,75 @@ def test_unsupported_devices_in_a_textbook_deck(card, what, ngspice, tmp_path):
         xbar.read_netlist(tmp_path / "ce.cir")
     text = str(info.value)
     assert "ce.cir:10:1" in text and what in text and ngspice in text, text
+
+
+# ---------------------------------------------------------------------------------------------
+# files that never end (devices, pipes) and arguments of the wrong kind
+# ---------------------------------------------------------------------------------------------
+
+
+def _fifo(tmp_path):
+    import os
+
+    path = tmp_path / "pipe"
+    os.mkfifo(path)
+    return path
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "/dev/urandom", "fifo"])
+@pytest.mark.parametrize(
+    "read, cls",
+    [
+        (lambda p: xbar.read_netlist(p), NetlistError),
+        (lambda p: xbar.read_netlist(f"t\n.include {p}\nV1 a 0 1\nR1 a 0 1\n.op\n"), NetlistError),
+        (lambda p: __import__("xbar.network").network.AnalogConfig.from_toml(p), ConfigError),
+        (lambda p: xbar.crossbar.Tabulated.from_csv(p), ConfigError),
+    ],
+)
+def test_devices_and_pipes_are_not_read(special, read, cls, tmp_path):
+    """Reading /dev/zero or a pipe would never end (or fill the memory): refused at once."""
+    path = _fifo(tmp_path) if special == "fifo" else special
+    with pytest.raises(cls) as info:
+        read(str(path))
+    assert str(path) in str(info.value)
+    assert "device" in str(info.value) or "pipe" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "make, needle",
+    [
+        (lambda: xbar.Options(bogus=1), "unknown simulator option 'bogus'"),
+        (lambda: xbar.Options(1e-3, 1e-12, 1e-6, 1e-12, 100, 50, 27.0, 27.0, 9), "at most 8"),
+        (lambda: xbar.crossbar.Tabulated.from_csv(None), "I-V table must be a file path"),
+        (lambda: xbar.crossbar.Tabulated.from_csv(3), "I-V table must be a file path"),
+        (lambda: xbar.network.load_onnx(None), "ONNX model must be a file path"),
+        (lambda: xbar.Crossbar(G4).solve(np.ones((1, 4)), warm_start="x"), "warm_start must be"),
+        (
+            lambda: xbar.Crossbar(G4, device=xbar.Sinh(3.0)).solve(
+                np.full((3, 4), 0.1),
+                warm_start=xbar.Crossbar(G4, device=xbar.Sinh(3.0)).solve(np.full((2, 4), 0.1)),
+            ),
+            "batch size 2; expected 3 or 1",
+        ),
+        (
+            lambda: xbar.Crossbar(G4).solve(
+                np.ones((1, 4)), warm_start=xbar.Crossbar(np.ones((3, 5)) * 1e-5).solve(np.ones(3))
+            ),
+            "3x5 array",
+        ),
+        (
+            lambda: xbar.solve_dc(xbar.read_netlist("t\n" + DIV + ".dc V1 0 1 1\n"), progress=1),
+            "progress must be a function",
+        ),
+    ],
+)
+def test_arguments_of_the_wrong_kind(make, needle):
+    with pytest.raises(XbarError) as info:
+        make()
+    assert needle in str(info.value)
+
+
+@pytest.mark.parametrize("card", [".func f(x)", ".func f(x) =", ".func f(x) {}", ".func f() ''"])
+def test_func_without_a_body(card):
+    with pytest.raises(NetlistError, match="has no body|malformed"):
+        xbar.read_netlist(f"t\n{card}\n" + DIV + ".op\n")

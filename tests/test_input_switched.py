@@ -252,3 +252,33 @@ def test_network_energy_of_input_switched_reads_is_the_supplied_power():
     ideal = evaluate(m, cfg.replace(r_col=0.0, r_source=0.0), limit=8)
     # the wires take part of the supply voltage: less current, less power
     assert res.energy["cells"] < ideal.energy["cells"]
+
+
+def test_input_switched_circuit_is_the_exported_netlist():
+    from xbar.crossbar.circuit import to_circuit
+    from xbar.errors import ConfigError, ShapeError
+
+    rng = np.random.default_rng(11)
+    xb = xbar.Crossbar(
+        rng.uniform(1e-5, 1e-4, (4, 3)),
+        r_col=3.0,
+        r_sense=10.0,
+        r_driver=5.0,
+        r_access=500.0,
+        topology="input_switched",
+        r_source=2.0,
+        v_read=0.3,
+    )
+    bits = np.array([1, 1, 0, 1])
+    xc = to_circuit(xb, bits)
+    assert not any(n.startswith("rcell2_") for n in xc.circuit.resistors.name)  # bit 0: open
+    np.testing.assert_allclose(
+        xc.outputs(xbar.solve_dc(xc.circuit).current), xb.solve(bits).output[0], rtol=1e-9
+    )
+    read = xbar.read_netlist(xb.to_netlist(None, bits))
+    assert sorted(read.resistors.name) == sorted(xc.circuit.resistors.name)
+    assert sorted(read.vsources.name) == sorted(xc.circuit.vsources.name)
+    with pytest.raises(ConfigError, match="bit pattern"):
+        xc.set_inputs(np.zeros(4))
+    with pytest.raises(ShapeError, match="one bit pattern"):
+        xb.to_netlist(None, np.ones((2, 4)))

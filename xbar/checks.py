@@ -22,6 +22,7 @@ import numpy as np
 from .errors import ConfigError, InputTypeError, ResourceError, ValueRangeError, XbarError
 
 __all__ = [
+    "special_file",
     "check_options",
     "memory_guard",
     "output_path",
@@ -118,6 +119,29 @@ def real_array(name: str, value: Any, *, allow_bool: bool = False) -> np.ndarray
         ) from None
 
 
+def special_file(path: str | os.PathLike) -> str:
+    """Why ``path`` cannot be read as a file's contents: ``"a device"`` (``/dev/zero``,
+    a terminal), ``"a pipe"`` or ``"a socket"`` (reading them may never end), or ``""``
+    for a regular file, a directory or a missing path (whose errors the reader reports).
+
+    >>> special_file("/dev/zero"), special_file(__file__)
+    ('a device', '')
+    """
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return ""
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISFIFO(mode):
+        return "a pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return ""
+
+
 def read_text(path: str | os.PathLike, what: str) -> str:
     """The text of a UTF-8 file; a missing, unreadable or non-UTF-8 file is a ConfigError.
 
@@ -125,6 +149,9 @@ def read_text(path: str | os.PathLike, what: str) -> str:
     bytes, their offset.
     """
     path = path_arg(path, what)
+    kind = special_file(path)
+    if kind:
+        raise ConfigError(f"{what} {str(path)!r} is {kind}, not a file")
     try:
         raw = path.read_bytes()
     except IsADirectoryError:

@@ -108,6 +108,10 @@ def _check_flags(args: argparse.Namespace) -> None:
         value = getattr(args, flag)
         if not math.isfinite(value):
             raise ConfigError(f"--{flag.replace('_', '-')} must be a finite number, got {value}")
+    if not args.v_max > 0:
+        raise ConfigError(
+            f"--v-max must be > 0 (inputs are uniform in [0, v-max]), got {args.v_max}"
+        )
 
 
 def _device(args: argparse.Namespace):

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..checks import check_options, memory_guard, real_array
-from ..errors import ConfigError, ShapeError, ValueRangeError
+from ..errors import ConfigError, InputTypeError, ShapeError, ValueRangeError
 from ..spice.circuit import Options
 from . import input_switched, power, solver, transfer
 from .access import MosfetAccess, solve_with_engine
@@ -474,6 +474,8 @@ class Crossbar:
             or not (0 < tol < 1)
         ):
             raise ConfigError(f"tol={tol!r}; expected a number with 0 < tol < 1")
+        if warm_start is not None:
+            self._check_warm_start(warm_start, V.shape[0])
         if self._access is not None:  # 1T1R with MOSFETs: the engine on the array's netlist
             return solve_with_engine(self, V, return_nodes)
         with memory_guard(f"solving {V.shape[0]} input(s) on a {self._M}x{self._N} array"):
@@ -488,6 +490,20 @@ class Crossbar:
                 return_nodes=return_nodes,
             )
         return self._check_tables(sol)
+
+    def _check_warm_start(self, ws: Any, K: int) -> None:
+        """A warm start must be a solution of an array of this size, for K inputs or 1."""
+        if not isinstance(ws, CrossbarSolution):
+            raise InputTypeError(
+                f"warm_start must be a CrossbarSolution of this array, got {type(ws).__name__}"
+            )
+        M, N = ws.inputs.shape[-1], ws.output.shape[-1]
+        if (M, N) != (self._M, self._N):
+            raise ShapeError(
+                f"warm_start is a solution of a {M}x{N} array; this array is {self._M}x{self._N}"
+            )
+        if ws.output.shape[0] not in (1, K):
+            raise ShapeError(f"warm_start has batch size {ws.output.shape[0]}; expected {K} or 1")
 
     def _check_tables(self, sol: CrossbarSolution) -> CrossbarSolution:
         """Record (or refuse, ``Tabulated(outside="error")``) voltages beyond an I-V table."""
@@ -645,8 +661,6 @@ class Crossbar:
         """Write the identical circuit as a SPICE netlist; see :func:`xbar.crossbar.to_netlist`."""
         from .netlist import to_netlist
 
-        if self.topology == "input_switched":
-            return input_switched.to_netlist(self, path, V, **kw)
         return to_netlist(self, path, V, **kw)
 
     # --------------------------------------------------------------- input-switched arrays

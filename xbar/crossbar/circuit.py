@@ -5,7 +5,9 @@
 reference the structured solver is tested against (:mod:`xbar.crossbar.reference`),
 and the circuit :func:`xbar.crossbar.to_netlist` writes as SPICE text.
 
-Node names: row node ``(i, j)`` is ``r<i>_<j>``, column node ``c<i>_<j>``.
+Node names: row node ``(i, j)`` is ``r<i>_<j>``, column node ``c<i>_<j>``
+(an input-switched array: source-line node ``s<i>_<j>``, bit-line node
+``c<i>_<j>``, source-line supplies ``vsrc<j>``; a row whose bit is 0 has no cells).
 Sources (their branch currents are the array's terminal currents):
 
 * ``vin<i>_<e>``: the input (or bias) source of row ``i`` at end ``e``
@@ -55,6 +57,7 @@ from ..spice.circuit import (
 )
 from ..spice.expr import parse_expression
 from .devices import Device, Exponential, Linear, PowerLaw, Sinh
+from .input_switched import InputSwitchedSystem, check_bits, line_segments
 from .system import CrossbarSystem, source_voltages
 
 if TYPE_CHECKING:
@@ -86,7 +89,7 @@ class CrossbarCircuit:
         Name of the source at every connected row and column end -> its source
         index in the :class:`~xbar.crossbar.CrossbarSystem` (0: 0 V, 1..M: the
         inputs, then the biases); :meth:`set_inputs` uses it.
-    system : CrossbarSystem
+    system : CrossbarSystem or InputSwitchedSystem
         The system the circuit was built from.
     """
 
@@ -94,10 +97,15 @@ class CrossbarCircuit:
     input_sources: list[tuple[str, int]]
     sense_sources: list[tuple[str, int]]
     source_index: dict[str, int]
-    system: CrossbarSystem
+    system: CrossbarSystem | InputSwitchedSystem
 
     def set_inputs(self, V: np.ndarray) -> None:
         """Set the input sources to voltages ``V`` (M,) [V] in place (biases unchanged)."""
+        if isinstance(self.system, InputSwitchedSystem):
+            raise ConfigError(
+                "an input-switched array's bit pattern decides which cells are in its circuit",
+                hint="build one circuit per pattern: to_circuit(xb, bits)",
+            )
         Vs = source_voltages(self.system, np.asarray(V, dtype=float).reshape(1, -1))[0]
         vs = self.circuit.vsources
         for k, name in enumerate(vs.name):
@@ -315,6 +323,38 @@ def _cells(b: _Builder, system: CrossbarSystem, xb: Crossbar) -> None:
                 b.mosfet(f"macc{i}_{j}", col, f"g{i}", f"c{i}_{j}", model, acc.l, acc.w)
 
 
+def _input_switched(b: _Builder, xb: Crossbar, bits: np.ndarray) -> list[tuple[str, int]]:
+    """Source and bit lines with their held ends, and the cells of the rows whose bit
+    is 1 (a 0 leaves the row's transistors open); returns the sense sources."""
+    M, N = xb.M, xb.N
+    seg_s = line_segments(xb.r_source, M, N, xb.source_end, "r_source")
+    seg_b = line_segments(xb.r_col, M, N, xb.sense, "r_col")
+    r_sns = np.broadcast_to(xb.r_sense, (N,))
+    senses = []
+    for j in range(N):
+        for i in range(1, M):
+            b.resistor(f"s{i}_{j}", f"s{i - 1}_{j}", f"s{i}_{j}", seg_s[j, i])
+            b.resistor(f"c{i}_{j}", f"c{i - 1}_{j}", f"c{i}_{j}", seg_b[j, i])
+        e, node = (0, 0) if xb.source_end == "top" else (M, M - 1)
+        b.add("v", f"vsrc{j}", f"sd{j}", "0", xb.v_read)
+        b.resistor(f"sdrv{j}", f"sd{j}", f"sm{j}", float(xb.r_driver))
+        b.resistor(f"se{j}", f"sm{j}", f"s{node}_{j}", seg_s[j, e])
+        e, node, tag = (0, 0, "t") if xb.sense == "top" else (M, M - 1, "b")
+        b.add("v", f"vsense{j}_{tag}", f"sn{j}", "0", 0.0)
+        senses.append((f"vsense{j}_{tag}", j))
+        b.resistor(f"sns{j}", f"cm{j}", f"sn{j}", float(r_sns[j]))
+        b.resistor(f"ce{j}", f"c{node}_{j}", f"cm{j}", seg_b[j, e])
+    G = np.asarray(xb.G)
+    r_acc = np.broadcast_to(xb.r_access, (M, N))
+    for i, j in zip(*np.nonzero(bits[:, None] & (G > 0)), strict=True):
+        cell_from = f"s{i}_{j}"
+        if r_acc[i, j] > 0:
+            b.add("r", f"racc{i}_{j}", cell_from, f"x{i}_{j}", r_acc[i, j])
+            cell_from = f"x{i}_{j}"
+        b.add("r", f"rcell{i}_{j}", cell_from, f"c{i}_{j}", 1.0 / G[i, j])
+    return senses
+
+
 def to_circuit(
     xb: Crossbar, V: np.ndarray | None = None, *, title: str | None = None
 ) -> CrossbarCircuit:
@@ -328,7 +368,9 @@ def to_circuit(
         access MOSFETs.
     V : array (M,), optional
         Input voltages [V] (default 0 V; change them later with
-        :meth:`CrossbarCircuit.set_inputs`).
+        :meth:`CrossbarCircuit.set_inputs`); for ``topology="input_switched"`` the
+        bit pattern (0/1 per row, default all 0), which decides which cells are in
+        the circuit.
     title : str, optional
         The circuit's title (first netlist line).
 
@@ -340,6 +382,19 @@ def to_circuit(
         A device model without an exact SPICE form (``Tabulated``).
     """
     M = xb.M
+    if xb.topology == "input_switched":
+        bits = check_bits(np.zeros(M) if V is None else V, M)
+        if bits.shape[0] != 1:
+            raise ShapeError(
+                f"an input-switched array's circuit is for one bit pattern of shape ({M},), "
+                f"got {bits.shape}"
+            )
+        b = _Builder()
+        senses = _input_switched(b, xb, bits[0])
+        title = title or f"* xbar input-switched array {M}x{xb.N}, bits " + "".join(
+            "1" if x else "0" for x in bits[0]
+        )
+        return CrossbarCircuit(b.circuit(title), [], senses, {}, xb.setup())
     V = np.zeros(M) if V is None else np.asarray(V, dtype=float)
     if V.shape != (M,):
         raise ShapeError(f"to_circuit: V has shape {V.shape}; expected ({M},)")

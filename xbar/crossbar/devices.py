@@ -343,6 +343,11 @@ class Tabulated(Device):
 
         rows = []
         lines = []
+        from ..checks import path_arg, special_file
+
+        path = path_arg(path, "I-V table")
+        if special_file(path):
+            raise ConfigError(f"{path}: the I-V table is {special_file(path)}, not a file")
         try:
             with open(path, newline="") as fh:
                 text = fh.read()

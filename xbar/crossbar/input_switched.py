@@ -43,7 +43,7 @@ __all__ = [
     "solve_bits",
     "pattern_conductances",
     "check_bits",
-    "to_netlist",
+    "line_segments",
     "check_topology",
 ]
 
@@ -51,8 +51,10 @@ __all__ = [
 CACHE_PATTERNS = 1 << 16
 
 
-def _segments(r, M: int, N: int, held_end: str, what: str) -> np.ndarray:
-    """Segment resistances (N, M + 1) [ohm], index 0 = top end, M = bottom end."""
+def line_segments(r: float | np.ndarray, M: int, N: int, held_end: str, what: str) -> np.ndarray:
+    """Segment resistances (N, M + 1) [ohm] of ``r`` (``r_source`` or ``r_col``, named
+    ``what`` in errors), index 0 = top end, M = bottom end; the end segment towards
+    the line's ``held_end`` repeats the last given one when ``r`` is (M, N)."""
     r = np.asarray(r, dtype=float)
     if r.ndim == 0:
         return np.full((N, M + 1), float(r))
@@ -112,8 +114,8 @@ def build_system(xb) -> InputSwitchedSystem:
     """The :class:`InputSwitchedSystem` of an input-switched :class:`~xbar.Crossbar`."""
     M, N = xb.M, xb.N
     sense, source = xb.sense, xb.source_end
-    seg_s = _segments(xb.r_source, M, N, source, "r_source")
-    seg_b = _segments(xb.r_col, M, N, sense, "r_col")
+    seg_s = line_segments(xb.r_source, M, N, source, "r_source")
+    seg_b = line_segments(xb.r_col, M, N, sense, "r_col")
     seg_s[:, 0 if source == "top" else M] += float(xb.r_driver)
     seg_b[:, 0 if sense == "top" else M] += np.broadcast_to(xb.r_sense, (N,))
     G = np.asarray(xb.G, dtype=float)
@@ -232,65 +234,6 @@ def pattern_conductances(
             for u in missing:
                 cache[uniq[u].tobytes()] = T[u].copy()
     return T[inverse]
-
-
-def to_netlist(xb, path=None, bits=None, *, title: str | None = None) -> str:
-    """SPICE netlist of an input-switched array for one bit pattern (``.op``).
-
-    Nodes: source line ``s<i>_<j>``, bit line ``c<i>_<j>``; ``vsrc<j>`` holds column
-    ``j``'s source line at ``v_read`` (through ``r_driver``), ``vsense<j>_<e>`` its bit
-    line at 0 V (through ``r_sense``; ``e`` = ``t`` or ``b``), whose branch current is
-    the column's output.  An active cell is ``Rcell`` plus ``Racc`` (on-resistance) in
-    series; a row with bit 0 has no cells (open transistors).  Zero resistances are
-    0 V sources.
-    """
-    M, N = xb.M, xb.N
-    b = np.zeros(M, bool) if bits is None else check_bits(bits, M)
-    if b.shape[0] != 1:
-        raise ShapeError(f"to_netlist takes one bit pattern of shape ({M},), got {b.shape}")
-    b = b[0]
-    seg_s = _segments(xb.r_source, M, N, xb.source_end, "r_source")
-    seg_b = _segments(xb.r_col, M, N, xb.sense, "r_col")
-    r_sns = np.broadcast_to(xb.r_sense, (N,))
-    r_acc = np.broadcast_to(xb.r_access, (M, N))
-    lines = [
-        title
-        or f"* xbar input-switched array {M}x{N}, bits " + "".join("1" if x else "0" for x in b)
-    ]
-
-    def res(name, a, c, r):
-        lines.append(f"V{name} {a} {c} DC 0" if r == 0 else f"R{name} {a} {c} {float(r)!r}")
-
-    for j in range(N):
-        for i in range(1, M):
-            res(f"s{i}_{j}", f"s{i - 1}_{j}", f"s{i}_{j}", seg_s[j, i])
-            res(f"c{i}_{j}", f"c{i - 1}_{j}", f"c{i}_{j}", seg_b[j, i])
-        e, node = (0, 0) if xb.source_end == "top" else (M, M - 1)
-        lines.append(f"Vsrc{j} sd{j} 0 DC {float(xb.v_read)!r}")
-        res(f"sdrv{j}", f"sd{j}", f"sm{j}", float(xb.r_driver))
-        res(f"se{j}", f"sm{j}", f"s{node}_{j}", seg_s[j, e])
-        e, node, tag = (0, 0, "t") if xb.sense == "top" else (M, M - 1, "b")
-        lines.append(f"Vsense{j}_{tag} sn{j} 0 DC 0")
-        res(f"sns{j}", f"cm{j}", f"sn{j}", float(r_sns[j]))
-        res(f"ce{j}", f"c{node}_{j}", f"cm{j}", seg_b[j, e])
-    G = np.asarray(xb.G)
-    for i in range(M):
-        if not b[i]:
-            continue
-        for j in range(N):
-            if G[i, j] == 0:
-                continue
-            if r_acc[i, j] > 0:
-                lines.append(f"Racc{i}_{j} s{i}_{j} x{i}_{j} {float(r_acc[i, j])!r}")
-                lines.append(f"Rcell{i}_{j} x{i}_{j} c{i}_{j} {1.0 / float(G[i, j])!r}")
-            else:
-                lines.append(f"Rcell{i}_{j} s{i}_{j} c{i}_{j} {1.0 / float(G[i, j])!r}")
-    lines += [".options reltol=1e-10 abstol=1e-18 vntol=1e-14 gmin=1e-20", ".op", ".end"]
-    text = "\n".join(lines) + "\n"
-    if path is not None:
-        with open(path, "w") as fh:
-            fh.write(text)
-    return text
 
 
 def solution(system: InputSwitchedSystem, bits, return_nodes: bool = False):

@@ -173,7 +173,8 @@ def to_netlist(
     path : str or Path, optional
         Where to write the netlist; the text is returned either way.
     V : array (M,), optional
-        Input voltages [V] (default 0 V).
+        Input voltages [V] (default 0 V); for an input-switched array, one bit
+        pattern (0/1 per row).
     title : str, optional
         First line of the netlist.
 
@@ -191,10 +192,11 @@ def to_netlist(
     """
     from ..checks import output_path, real_array
 
-    V = None if V is None else real_array("to_netlist: V", V)
     if path is not None:
         output_path(path, "netlist")
-    if V is not None and V.shape != (xb.M,):
+    if V is not None and xb.topology != "input_switched":  # bits are checked by to_circuit
+        V = real_array("to_netlist: V", V)
+    if V is not None and V.shape != (xb.M,) and xb.topology != "input_switched":
         raise ShapeError(f"to_netlist: V has shape {V.shape}; expected ({xb.M},)")
     text = format_circuit(to_circuit(xb, V, title=title).circuit)
     if path is not None:

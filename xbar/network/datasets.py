@@ -155,6 +155,11 @@ def _pair(value, what: str) -> tuple[int, int]:
 
 # ------------------------------------------------------------------------------ readers
 def _read(path: Path, what: str) -> bytes:
+    from ..checks import special_file
+
+    kind = special_file(path)
+    if kind:
+        raise ModelError(f"{what} {str(path)!r} is {kind}, not a file")
     try:
         if path.suffix == ".gz":
             with gzip.open(path, "rb") as fh:

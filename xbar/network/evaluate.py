@@ -1052,6 +1052,10 @@ def evaluate(
     """
     if not isinstance(config, AnalogConfig):
         raise ConfigError(f"config must be an AnalogConfig, got {type(config).__name__}")
+    if progress is not None and not callable(progress):
+        raise ConfigError(
+            f"progress must be a function progress(done, total), got {type(progress).__name__}"
+        )
     if batch_size is not None:
         from ..checks import positive_int
 

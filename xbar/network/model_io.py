@@ -80,6 +80,10 @@ def load_model(name_or_path: str | Path) -> Model:
             + ", ".join(available_models())
             + ") or the path of a model saved by save_model",
         )
+    from ..checks import special_file
+
+    if special_file(jpath) or special_file(npath):
+        raise ModelError(f"model files {str(jpath)!r}, {str(npath)!r}: not regular files")
     try:
         cfg = json.loads(jpath.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:

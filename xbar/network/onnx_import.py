@@ -1159,7 +1159,9 @@ def load_onnx(source, *, name: str | None = None, input_layout: str | None = Non
         proto, where = source, f"<onnx model {source.graph.name or 'graph'}>"
         default = source.graph.name or "onnx_model"
     else:
-        path = Path(source)
+        from ..checks import path_arg
+
+        path = path_arg(source, "ONNX model")
         where, default = str(path), path.stem
         if not path.is_file():
             raise ModelError(

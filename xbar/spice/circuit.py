@@ -20,12 +20,13 @@ Sign conventions follow SPICE:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import functools
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
 
-from ..errors import Location
+from ..errors import InputTypeError, Location, UnknownFieldError
 
 GROUND_NAMES = frozenset({"0", "gnd"})
 
@@ -78,6 +79,26 @@ class Options:
     itl2: int = 50
     temp: float = 27.0
     tnom: float = 27.0
+
+
+_options_init = Options.__init__
+
+
+@functools.wraps(_options_init)
+def _options_checked_init(self, *args: Any, **kwargs: Any) -> None:
+    """The dataclass ``__init__``, with an unknown option an xbar error naming it."""
+    names = [f.name for f in fields(Options)]
+    for key in kwargs:
+        if key not in names:
+            raise UnknownFieldError(
+                f"unknown simulator option {key!r}", hint="options: " + ", ".join(names)
+            )
+    if len(args) > len(names):
+        raise InputTypeError(f"Options takes at most {len(names)} values, got {len(args)}")
+    _options_init(self, *args, **kwargs)
+
+
+Options.__init__ = _options_checked_init  # type: ignore[method-assign]
 
 
 @dataclass

@@ -222,6 +222,10 @@ def solve_dc(
             + (" (netlist text or a path?)" if what in ("str", "bytes") else ""),
             hint=hint,
         )
+    if progress is not None and not callable(progress):
+        raise InputTypeError(
+            f"progress must be a function progress(done, total), got {type(progress).__name__}"
+        )
     opts = options if options is not None else circuit.options
     _check_options(opts)
     if analysis is None:

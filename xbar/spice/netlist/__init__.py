@@ -68,6 +68,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ...checks import special_file
 from ...errors import InputTypeError, Location, NetlistError
 from ..circuit import Circuit, spice_name
 from .builder import Builder
@@ -162,6 +163,9 @@ def read_netlist(source: str | Path, *, name: str | None = None) -> Circuit:
     if isinstance(source, Path) or "\n" not in source:
         path = Path(source)
         file = name or str(source)
+        kind = special_file(path)
+        if kind:
+            raise NetlistError(f"netlist {str(source)!r} is {kind}, not a file")
         try:
             data = path.read_bytes()
         except OSError as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ...checks import special_file
 from ...errors import Location, NetlistError
 
 __all__ = ["EXPECTED", "Card", "Locations", "Reader", "decode", "err", "split_tokens"]
@@ -391,6 +392,9 @@ class Reader:
                 f"include cycle: {chain}",
                 "a file must not include itself, directly or indirectly",
             )
+        kind = special_file(path)
+        if kind:
+            raise err(card, off, f"include file {str(path)!r} is {kind}, not a file")
         try:
             data = path.read_bytes()
         except OSError as exc:

@@ -335,7 +335,7 @@ class Scopes:
         name = m.group(1).lower()
         args = [a.strip().lower() for a in m.group(2).split(",") if a.strip()]
         body = m.group(3).strip()
-        if body[:1] in "{'" and body[-1:] == ("}" if body[0] == "{" else "'"):
+        if body and body[0] in "{'" and body[-1] == ("}" if body[0] == "{" else "'"):
             body = body[1:-1]
         if not body:
             raise err(card, None, f".func {name} has no body", "expected: " + EXPECTED[".func"])
