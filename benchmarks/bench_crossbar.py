@@ -3,6 +3,7 @@
     python benchmarks/bench_crossbar.py            # everything except splu at 1024
     python benchmarks/bench_crossbar.py --splu-1024
     python benchmarks/bench_crossbar.py --quick    # smaller, for a smoke test
+    python benchmarks/bench_crossbar.py --batch-only   # batch of 64 vs single (~1 min)
 
 How long: the default run took 860 s (14 min) on the shared 2-core machine at load
 average 32 (2026-11-25), most of it scipy ``splu`` and badcrossbar at 512x512 (65 s and
@@ -45,14 +46,29 @@ from xbar.crossbar import system as xsys  # noqa: E402
 ROWS: list[tuple[str, str, str, str]] = []
 
 
-def best(fn, repeat):
+def best(fn, repeat, clock=time.perf_counter):
     fn()
     ts = []
     for _ in range(repeat):
-        t = time.perf_counter()
+        t = clock()
         fn()
-        ts.append(time.perf_counter() - t)
+        ts.append(clock() - t)
     return min(ts)
+
+
+class one_thread:
+    """Run the block on one numba thread (CPU-time comparisons)."""
+
+    def __enter__(self) -> None:
+        import numba
+
+        self.prev = numba.get_num_threads()
+        numba.set_num_threads(1)
+
+    def __exit__(self, *exc: object) -> None:
+        import numba
+
+        numba.set_num_threads(self.prev)
 
 
 def row(what, ours, base, base_name, note=""):
@@ -101,6 +117,28 @@ def splu_time(xb, V, repeat):
     return t_fact, t_all, out["x"][: st.rows.nS]
 
 
+def batch_rows(M, rng, rep):
+    """Section 4: a batch of 64 inputs at M x M, per input, against single solves."""
+    G, _ = array(M, rng)
+    V64 = rng.uniform(0, 0.3, (64, M))
+    for dev in (xbar.Linear(), xbar.Sinh(3.0)):
+        xb = xbar.Crossbar(G, 1.0, 1.0, device=dev)
+        name = "" if dev.linear else "sinh "
+        t1 = best(lambda xb=xb: xb.solve(V64[0]), rep)
+        t64 = best(lambda xb=xb: xb.solve(V64), max(1, rep - 1)) / 64
+        row(f"{M}x{M} {name}batch of 64, per input vs single", t64, t1, "single")
+        with one_thread():
+            t1 = best(lambda xb=xb: xb.solve(V64[0]), rep, time.process_time)
+            t64 = best(lambda xb=xb: xb.solve(V64), max(1, rep - 1), time.process_time) / 64
+        row(
+            f"{M}x{M} {name}batch of 64, per input vs single, 1 thread CPU",
+            t64,
+            t1,
+            "single",
+            f"{t64 / t1:.2f} of a single solve",
+        )
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
@@ -108,6 +146,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
     ap.add_argument("--threads", type=int, default=None, help="numba threads")
     ap.add_argument("--json", default=None, help="write the rows to this JSON file")
+    ap.add_argument("--batch-only", action="store_true", help="only the batch-vs-single rows")
     args = ap.parse_args(argv)
     if args.threads:
         import numba
@@ -118,6 +157,9 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(0)
     big = [64, 128] if args.quick else [256, 512]
     rep = args.repeat
+    if args.batch_only:
+        batch_rows(big[0], rng, rep)
+        return print_rows(args)
 
     # 1. vs splu on the same nodal matrix; accuracy against it
     t_fact = {}
@@ -188,18 +230,7 @@ def main(argv=None) -> int:
     else:
         info("ngspice", "not installed, skipped")
 
-    # 4. batch of 64 inputs: per-input cost vs single
-    M = big[0]
-    G, _ = array(M, rng)
-    xb = xbar.Crossbar(G, 1.0, 1.0)
-    V64 = rng.uniform(0, 0.3, (64, M))
-    t1 = best(lambda: xb.solve(V64[0]), rep)
-    t64 = best(lambda: xb.solve(V64), max(1, rep - 1)) / 64
-    row(f"{M}x{M} batch of 64, per input vs single", t64, t1, "single")
-    xs = xbar.Crossbar(G, 1.0, 1.0, device=xbar.Sinh(3.0))
-    t1 = best(lambda: xs.solve(V64[0]), rep)
-    t64 = best(lambda: xs.solve(V64), 1) / 64
-    row(f"{M}x{M} sinh batch of 64, per input vs single", t64, t1, "single")
+    batch_rows(big[0], rng, rep)
 
     # 5. transfer matrix vs one splu factorisation
     M = big[0]
@@ -333,6 +364,10 @@ def main(argv=None) -> int:
             f"{int(xs.solve(V).iterations[0])} Newton steps",
         )
 
+    return print_rows(args)
+
+
+def print_rows(args) -> int:
     print()
     print("| case | xbar | baseline | ratio |")
     print("|---|---|---|---|")

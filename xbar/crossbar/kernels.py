@@ -448,8 +448,10 @@ def apply_lines(a: Lines, cells: Cells, p, wb, q, part, active):
 
 
 @njit(**_FAST)
-def _chain_update(a: Lines, inv_ua, alpha, x, r, p, q, z, part_rz, part_rr, active):
-    """x += alpha p; r -= alpha q; z = Ta^-1 r; partial r.z and r.r per line."""
+def _chain_update(a: Lines, inv_ua, w: CGWork, x):
+    """x += alpha p; r -= alpha q; z = Ta^-1 r; partial r.z and r.r per line (``w``)."""
+    alpha, r, p, q, z, active = w.alpha, w.r, w.p, w.q, w.z, w.active
+    part_rz, part_rr = w.part_rz, w.part_rr
     L = a.ptr.shape[0] - 1
     K = x.shape[0]
     Kg = inv_ua.shape[0]
@@ -474,8 +476,9 @@ def _chain_update(a: Lines, inv_ua, alpha, x, r, p, q, z, part_rz, part_rr, acti
 
 
 @njit(**_FAST)
-def _chain_direction(ptr, beta, z, p, active):
-    """p = z + beta p per line."""
+def _chain_direction(ptr, w: CGWork):
+    """p = z + beta p per line (``ptr``: the lines of the CG family)."""
+    beta, z, p, active = w.beta, w.z, w.p, w.active
     L = ptr.shape[0] - 1
     K = z.shape[0]
     for t in prange(K * L):
@@ -588,8 +591,10 @@ def _grid_rows_apply(grid: Grid, p, wb, q, part, active):
 
 
 @njit(**_FAST)
-def _grid_update(grid: Grid, inv_ur, alpha, x, r, p, q, z, part_rz, part_rr, active):
-    """x += alpha p; r -= alpha q; z = Tr^-1 r; partial r.z and r.r per row."""
+def _grid_update(grid: Grid, inv_ur, w: CGWork, x):
+    """x += alpha p; r -= alpha q; z = Tr^-1 r; partial r.z and r.r per row (``w``)."""
+    alpha, r, p, q, z, active = w.alpha, w.r, w.p, w.q, w.z, w.active
+    part_rz, part_rr = w.part_rz, w.part_rr
     M, N, offr = grid.M, grid.N, grid.offr
     K = x.shape[0]
     Kg = inv_ur.shape[0]
@@ -623,8 +628,9 @@ def _grid_update(grid: Grid, inv_ur, alpha, x, r, p, q, z, part_rz, part_rr, act
 
 
 @njit(**_FAST)
-def _grid_direction(M, N, beta, z, p, active):
-    """p = z + beta p per row."""
+def _grid_direction(M, N, w: CGWork):
+    """p = z + beta p per row of the (M, N) grid."""
+    beta, z, p, active = w.beta, w.z, w.p, w.active
     K = z.shape[0]
     for t in prange(K * M):
         k = t // M
@@ -988,17 +994,13 @@ def _update(op, w, x):
     if op.instance_class is ChainSchur:
 
         def chain(op, w, x):
-            _chain_update(
-                op.a, op.inv_ua, w.alpha, x, w.r, w.p, w.q, w.z, w.part_rz, w.part_rr, w.active
-            )
+            _chain_update(op.a, op.inv_ua, w, x)
 
         return chain
     if op.instance_class is GridSchur:
 
         def grid(op, w, x):
-            _grid_update(
-                op.grid, op.inv_ur, w.alpha, x, w.r, w.p, w.q, w.z, w.part_rz, w.part_rr, w.active
-            )
+            _grid_update(op.grid, op.inv_ur, w, x)
 
         return grid
     if op.instance_class is InputSchur:
@@ -1026,14 +1028,14 @@ def _advance(op, w, none):
     if op.instance_class is ChainSchur:
 
         def chain(op, w, none):
-            _chain_direction(op.a.ptr, w.beta, w.z, w.p, w.active)
+            _chain_direction(op.a.ptr, w)
             apply_schur(op, w.p, none, w.q, w.part, w.active)
 
         return chain
     if op.instance_class is GridSchur:
 
         def grid(op, w, none):
-            _grid_direction(op.grid.M, op.grid.N, w.beta, w.z, w.p, w.active)
+            _grid_direction(op.grid.M, op.grid.N, w)
             apply_schur(op, w.p, none, w.q, w.part, w.active)
 
         return grid

@@ -47,7 +47,8 @@ class CrossbarSolution:
         be shown.  Where it is above ``tol`` (conductances spanning many decades,
         e.g. near-ideal wires beside 1e-9 S cells), ``tol`` cannot be reached or
         verified and the input is :attr:`roundoff_limited`; a residual above both
-        raises instead.  None where not computed (direct solves).
+        raises instead.  None where not computed (direct solves; Newton
+        solves that reached ``tol``).
     tol : float or None
         The relative residual the solve was asked for.
     inputs : array (K, M)

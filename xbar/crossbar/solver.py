@@ -729,6 +729,9 @@ def newton(
         if not np.all(np.isfinite(res)):
             raise _overflow(system, ve, comp.i0, comp.ge, comp.ieq)
         if iteration > 1 and not limited and spice_ok:
+            if np.all(res <= tol):
+                floor = None
+                break
             floor = residual_floor(system, g, rhs_r, rhs_c, xr, xc)
             if np.all(res <= np.maximum(tol, floor)):  # floor > tol: beyond double precision
                 break
