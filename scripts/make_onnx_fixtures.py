@@ -155,6 +155,67 @@ class MLP(nn.Module):
         return self.net(x)
 
 
+class Misc(nn.Module):
+    """Hardtanh (Clip), a grouped convolution, arithmetic with scalars, adaptive average
+    pooling to 2x2, nn.Flatten and log-softmax."""
+
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(8)
+        self.c2 = nn.Conv2d(8, 8, 3, padding=1, groups=4)
+        self.fc = nn.Linear(8 * 2 * 2, 10)
+
+    def forward(self, x):
+        x = F.hardtanh(self.bn(self.c(x)), -1.0, 2.0)
+        x = F.relu6(self.c2(x)) * 0.5 + x / 3.0 - 1.0
+        x = F.adaptive_avg_pool2d(x, 2)
+        return F.log_softmax(self.fc(nn.Flatten()(x)), dim=-1)
+
+
+class LayerNormHead(nn.Module):
+    """LayerNorm over the features: LayerNormalization (dynamo), or ReduceMean, Sub, Pow,
+    Sqrt and Div at opset 13 (TorchScript); ConvNeXt normalises this way."""
+
+    def __init__(self):
+        super().__init__()
+        self.c, self.fc, self.ln = nn.Conv2d(3, 4, 3), nn.Linear(4 * 6 * 6, 10), nn.LayerNorm(10)
+
+    def forward(self, x):
+        return self.ln(self.fc(self.c(x).flatten(1)))
+
+
+class ConvNeXtBlock(nn.Module):
+    """A ConvNeXt block: depthwise 7x7, channels-last LayerNorm and MLP (Linear on a rank-4
+    tensor, GELU), layer scale, residual; head: mean over the image, LayerNorm, Linear."""
+
+    def __init__(self, c=8):
+        super().__init__()
+        self.stem = nn.Conv2d(3, c, 2, stride=2)
+        self.dw = nn.Conv2d(c, c, 7, padding=3, groups=c)
+        self.ln, self.fc1, self.fc2 = nn.LayerNorm(c), nn.Linear(c, 4 * c), nn.Linear(4 * c, c)
+        self.scale = nn.Parameter(torch.full((c, 1, 1), 0.5))
+        self.head_ln, self.head = nn.LayerNorm(c), nn.Linear(c, 10)
+
+    def forward(self, x):
+        x = self.stem(x)
+        y = self.dw(x).permute(0, 2, 3, 1)
+        y = self.fc2(F.gelu(self.fc1(self.ln(y)))).permute(0, 3, 1, 2)
+        x = x + self.scale * y
+        return self.head(self.head_ln(x.mean((2, 3))))
+
+
+class Upsample(nn.Module):
+    """Resize (nearest upsampling): not supported, the importer must name it."""
+
+    def __init__(self):
+        super().__init__()
+        self.c, self.fc = nn.Conv2d(3, 4, 3, padding=1), nn.Linear(4 * 16 * 16, 10)
+
+    def forward(self, x):
+        return self.fc(F.interpolate(self.c(x), scale_factor=2).flatten(1))
+
+
 def _randomise_bn(model: nn.Module) -> None:
     g = torch.Generator().manual_seed(1)
     for m in model.modules():
@@ -177,6 +238,15 @@ CASES = [  # file stem, network, input shape, exporter (dynamo?), opset, dynamic
     ("activations_dynamo_op20", Activations, (2, 3, 6, 6), True, 20, True),
     ("shuffle_torchscript_op13", Shuffle, (2, 3, 8, 8), False, 13, True),
     ("shuffle_dynamo_op18", Shuffle, (2, 3, 8, 8), True, 18, True),
+    ("misc_dynamo_op21", Misc, (2, 3, 8, 8), True, 21, True),
+    # weights in a separate file beside the graph (misc_dynamo_op18_external.onnx.data)
+    ("misc_dynamo_op18_external", Misc, (2, 3, 8, 8), True, 18, True),
+    ("layernorm_dynamo_op18", LayerNormHead, (2, 3, 8, 8), True, 18, True),
+    ("layernorm_torchscript_op13", LayerNormHead, (2, 3, 8, 8), False, 13, True),
+    ("convnext_dynamo_op18", ConvNeXtBlock, (2, 3, 16, 16), True, 18, True),
+    ("convnext_torchscript_op13", ConvNeXtBlock, (2, 3, 16, 16), False, 13, True),
+    # graphs the importer must refuse with a named error
+    ("unsupported/resize_dynamo_op18", Upsample, (2, 3, 8, 8), True, 18, True),
 ]
 
 
@@ -192,7 +262,7 @@ def export(stem, cls, shape, dynamo, opset, dynamic) -> Path:
     elif dynamic:
         kw["dynamic_axes"] = {"input": {0: "batch"}, "logits": {0: "batch"}}
     if dynamo:
-        kw["external_data"] = False
+        kw["external_data"] = stem.endswith("_external")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(model, (x,), str(path), **kw)
@@ -202,7 +272,7 @@ def export(stem, cls, shape, dynamo, opset, dynamic) -> Path:
 def main() -> None:
     import sys
 
-    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "unsupported").mkdir(parents=True, exist_ok=True)
     only = set(sys.argv[1:])  # regenerate only these stems (default: all)
     for case in CASES:
         if only and case[0] not in only:

@@ -197,3 +197,66 @@ def test_cli_infer_onnx_on_mnist_and_shape_error(tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert "(28, 28, 1)" in err and "(20, 20, 1)" in err and "--resize" in err
+
+
+# ------------------------------------------------------------------ the same flags everywhere
+DATA_FLAGS = {"--dataset", "--mean", "--std", "--resize", "--crop", "--layout", "--label"}
+
+
+@pytest.mark.parametrize("command", ["infer", "train", "sweep"])
+def test_every_command_taking_a_dataset_has_the_data_flags(command):
+    from xbar.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.choices and command in a.choices)
+    flags = {s for a in sub.choices[command]._actions for s in a.option_strings}
+    assert DATA_FLAGS <= flags
+
+
+def _npz_10x10(path, n=12, classes=10):
+    """Grey 10x10 images (too big for the 8x8x1 default model without --resize)."""
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 256, (n, 10, 10, 1), dtype=np.uint8)
+    np.savez(path, x=x, y=np.arange(n) % classes)
+    return path
+
+
+def test_cli_train_prepares_the_dataset_with_the_flags(tmp_path, capsys):
+    data = f"npz:{_npz_10x10(tmp_path / 'd.npz')}"
+    base = ["train", "--dataset", data, "--epochs", "1", "--out", str(tmp_path / "m"), "--json"]
+    assert main(base) == 2  # 10x10 images do not fit the 8x8x1 model
+    err = capsys.readouterr().err
+    assert "(8, 8, 1)" in err and "(10, 10, 1)" in err
+    assert main([*base, "--crop", "8,8", "--mean", "0.5", "--std", "0.25"]) == 0
+    out = capsys.readouterr().out
+    assert '"test_accuracy"' in out and (tmp_path / "m.npz").exists()
+
+
+def test_cli_sweep_prepares_the_dataset_with_the_flags(tmp_path, capsys):
+    import json
+
+    data = f"npz:{_npz_10x10(tmp_path / 'd.npz')}"
+    common = ["sweep", "--field", "adc_bits", "--values", "0", "--repeats", "1", "--serial"]
+    common += ["--dataset", data, "--json"]
+    assert main([*common, "--out", str(tmp_path / "a.csv")]) == 2
+    assert "(10, 10, 1)" in capsys.readouterr().err
+    runs = []
+    for k, extra in enumerate((["--resize", "8,8"], ["--resize", "8,8", "--mean", "0.5"])):
+        assert main([*common, *extra, "--out", str(tmp_path / f"s{k}.csv")]) == 0
+        runs.append(json.loads(capsys.readouterr().out))
+    assert all(r["dataset"] == data and r["chips"] == 1 for r in runs)
+    assert runs[0]["fingerprint"] != runs[1]["fingerprint"]  # the prepared images differ
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["infer", "--no-progress"],
+        ["train", "--epochs", "1", "--out", "OUT"],
+        ["sweep", "--field", "adc_bits", "--values", "0", "--serial", "--out", "OUT.csv"],
+    ],
+    ids=lambda a: a[0],
+)
+def test_preparation_flags_on_the_builtin_digits_are_refused(tmp_path, capsys, argv):
+    argv = [a.replace("OUT", str(tmp_path / "o")) for a in argv]
+    assert main([*argv, "--mean", "0.5"]) == 2
+    assert "--mean apply only to data sets read from disk" in capsys.readouterr().err

@@ -41,7 +41,8 @@ def _check_against_reference(proto, model=None, rtol=1e-5):
     x = _onnx_input(proto)
     name = proto.graph.input[0].name
     ref = ReferenceEvaluator(proto).run(None, {name: x})[0]
-    got = model.forward(_nhwc(x).astype(float))
+    inside = x if model.meta["input_layout"] == "NHWC" else _nhwc(x)  # Keras: NHWC already
+    got = model.forward(inside.astype(float))
     assert got.shape == ref.shape
     err = np.abs(got - ref).max() / np.abs(ref).max()
     assert err < rtol, err
@@ -129,10 +130,22 @@ def test_analog_ideal_equals_digital_on_imported_graph():
     assert all(s.rel_error < 1e-9 for s in res.layer_stats)
 
 
-def test_saved_graph_model_reloads(tmp_path):
+@pytest.mark.parametrize(
+    "source",
+    [
+        "two_branch",
+        "convnext_dynamo_op18",
+        "keras_relus_tf2onnx_op18",
+        "keras_merges_tf2onnx_op13",
+        "keras_activations_tf2onnx_op18",
+    ],
+)
+def test_saved_graph_model_reloads(tmp_path, source):
+    """xbar's own format keeps every graph op (Normalize, ReduceMax, max/min, pow, ...)."""
     from xbar.network import save_model
 
-    m = load_onnx(zoo.two_branch())
+    path = FIXTURES / f"{source}.onnx"
+    m = load_onnx(path if path.exists() else zoo.two_branch())
     save_model(m, tmp_path / "tb")
     back = load_model(tmp_path / "tb")
     assert not back.is_sequential
@@ -164,7 +177,19 @@ def test_real_torch_exports_match_reference(path):
     _check_against_reference(proto, load_onnx(path))
 
 
-@pytest.mark.parametrize("stem", ["activations_dynamo_op20", "two_branch_torchscript_op14"])
+@pytest.mark.parametrize(
+    "stem",
+    [
+        "activations_dynamo_op20",
+        "two_branch_torchscript_op14",
+        "keras_activations_tf2onnx_op18",
+        "keras_cnn_bn_tf2onnx_op13",
+        "keras_merges_tf2onnx_op13",
+        "keras_relus_tf2onnx_op18",
+        "convnext_dynamo_op18",
+        "layernorm_torchscript_op13",
+    ],
+)
 def test_real_exports_round_trip_through_save_onnx(tmp_path, stem):
     m = load_onnx(FIXTURES / f"{stem}.onnx")
     path = save_onnx(m, tmp_path / "m.onnx", opset=20)
@@ -175,6 +200,63 @@ def test_real_exports_round_trip_through_save_onnx(tmp_path, stem):
 
 def test_fixtures_are_present():
     assert len(list(FIXTURES.glob("*.onnx"))) >= 3
+    assert len(list(FIXTURES.glob("keras_*.onnx"))) >= 3
+
+
+@pytest.mark.parametrize(
+    "stem", ["keras_mlp_tf2onnx_op13", "keras_cnn_bn_tf2onnx_op17", "keras_mobilenet_export_op15"]
+)
+def test_keras_exports_keep_nhwc_input_with_no_transposes(stem):
+    """tf2onnx keeps Keras' NHWC input and transposes to NCHW itself; the importer turns
+    those Transposes (and the flatten of NHWC maps) into bookkeeping only."""
+    proto = onnx.load(str(FIXTURES / f"{stem}.onnx"))
+    assert proto.producer_name == "tf2onnx"
+    m = load_onnx(FIXTURES / f"{stem}.onnx")
+    dims = [d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
+    assert m.meta["input_layout"] == "NHWC" and m.input_shape == tuple(dims[1:])
+    assert not any(type(la).__name__ == "Transpose" for la in m.layers)
+
+
+@pytest.mark.parametrize(
+    "stem,op",
+    [
+        ("keras_exact_gelu_tf2onnx_op17", "Erfc"),  # Keras' exact GELU: Erfc is no ONNX op
+        ("resize_dynamo_op18", "Resize"),
+        ("keras_upsampling_tf2onnx_op17", "Tile"),  # Keras UpSampling2D
+    ],
+)
+def test_real_unsupported_op_is_a_named_error(stem, op):
+    path = FIXTURES / "unsupported" / f"{stem}.onnx"
+    with pytest.raises(ModelError, match=rf"(?s){stem}.onnx: node '[^']+' \(op {op}\).*supported"):
+        load_onnx(path)
+
+
+def test_external_data_written_by_torch_dynamo():
+    path = FIXTURES / "misc_dynamo_op18_external.onnx"
+    assert path.with_suffix(".onnx.data").is_file()
+    plain = load_onnx(FIXTURES / "misc_dynamo_op21.onnx")
+    m = load_onnx(path)
+    x = synthetic_images(2, m.input_shape)
+    np.testing.assert_allclose(m.forward(x), plain.forward(x), rtol=1e-6, atol=1e-7)
+
+
+def test_neg_and_pow_on_network_tensors():
+    inits = {"three": np.array(3.0, np.float32), "W": np.ones((4, 2))}
+    nodes = [
+        helper.make_node("Neg", ["x"], ["n"]),
+        helper.make_node("Pow", ["n", "three"], ["p"]),
+        helper.make_node("MatMul", ["p", "W"], ["y"]),
+    ]
+    _check_against_reference(_graph(nodes, inits, ["N", 4], ["N", 2]))
+
+
+@pytest.mark.parametrize("stem", ["keras_resnet_tf2onnx_op13", "keras_mobilenet_tf2onnx_op17"])
+def test_analog_ideal_equals_digital_on_keras_graph(stem):
+    m = load_onnx(FIXTURES / f"{stem}.onnx")
+    data = synthetic_dataset(m.input_shape, classes=10, sizes=(16, 8, 24))
+    res = evaluate(m, AnalogConfig().as_ideal(), dataset=data, chips=[0])
+    assert res.accuracy == res.ideal_accuracy
+    assert all(s.rel_error < 1e-9 for s in res.layer_stats)
 
 
 # ------------------------------------------------------------------ hand-made graphs
@@ -431,3 +513,57 @@ def test_config_data_table(tmp_path, capsys):
         == 0
     )
     assert '"n_images": 6' in capsys.readouterr().out
+
+
+def test_flat_input_images_follow_the_exporters_channel_order():
+    """torch flattens NCHW maps (C, H, W order), Keras NHWC maps (H, W, C order)."""
+    from xbar.network.data import Dataset, shaped_for
+
+    x = np.random.default_rng(0).random((2, 2, 2, 3))
+    y = np.array([0, 1])
+    data = Dataset(x, y, x, y, x, y, "t", 2)
+    proto = _graph(
+        [helper.make_node("MatMul", ["x", "W"], ["y"])],
+        {"W": np.ones((12, 2))},
+        ["N", 12],
+        ["N", 2],
+    )
+    torch_like = shaped_for(data, load_onnx(proto))
+    np.testing.assert_array_equal(torch_like.x_test, x.transpose(0, 3, 1, 2).reshape(2, -1))
+    proto.producer_name = "tf2onnx"
+    keras_like = shaped_for(data, load_onnx(proto))
+    np.testing.assert_array_equal(keras_like.x_test, x.reshape(2, -1))
+
+
+def test_squeeze_excite_in_nhwc_style_needs_no_transpose():
+    """A tf2onnx-style SE gate: pooled (C,) reshaped to NHWC (1, 1, C), transposed to NCHW
+    for a 1x1 conv: only size-1 axes move, so no Transpose layer; Reciprocal on tensors."""
+    rng = np.random.default_rng(0)
+    inits = {
+        "W": rng.normal(size=(5, 3, 3, 3)),
+        "flat": np.array([-1, 5]),
+        "nhwc": np.array([-1, 1, 1, 5]),
+        "Wse": rng.normal(size=(5, 5, 1, 1)),
+        "Wf": rng.normal(size=(5, 2)),
+        "two": np.array(2.0, np.float32),
+    }
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["t"], perm=[0, 3, 1, 2]),
+        helper.make_node("Conv", ["t", "W"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("GlobalAveragePool", ["c"], ["g"]),
+        helper.make_node("Reshape", ["g", "flat"], ["g2"]),
+        helper.make_node("Reshape", ["g2", "nhwc"], ["g3"]),
+        helper.make_node("Transpose", ["g3"], ["g4"], perm=[0, 3, 1, 2]),
+        helper.make_node("Conv", ["g4", "Wse"], ["s"]),
+        helper.make_node("Relu", ["s"], ["s1"]),
+        helper.make_node("Add", ["s1", "two"], ["s2"]),
+        helper.make_node("Reciprocal", ["s2"], ["gate"]),
+        helper.make_node("Mul", ["c", "gate"], ["cg"]),
+        helper.make_node("GlobalAveragePool", ["cg"], ["p"]),
+        helper.make_node("Flatten", ["p"], ["f"]),
+        helper.make_node("MatMul", ["f", "Wf"], ["y"]),
+    ]
+    proto = _graph(nodes, inits, ["N", 4, 4, 3], ["N", 2])
+    m = _check_against_reference(proto)
+    assert m.meta["input_layout"] == "NHWC"
+    assert not any(type(la).__name__ == "Transpose" for la in m.layers)

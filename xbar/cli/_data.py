@@ -67,35 +67,41 @@ def data_options(args, calibration_size: int | None = None):
     return DataOptions.from_dict(table, source="--config [data] / flags")
 
 
+def is_builtin(name: str) -> bool:
+    """Whether ``--dataset`` names an embedded or generated data set (no file options)."""
+    return name == "digits" or name.startswith("synthetic-")
+
+
+def refuse_preparation_flags(args, name: str) -> None:
+    """A ConfigError when preparation flags are given for a built-in data set."""
+    flags = ("--mean", "--std", "--resize", "--crop", "--layout", "--label")
+    given = [f for f in flags if getattr(args, f[2:], None) is not None]
+    if given:
+        from ..errors import ConfigError
+
+        raise ConfigError(
+            f"{', '.join(given)} apply only to data sets read from disk, not to the "
+            f"built-in data set {name!r}",
+            hint="give --dataset cifar10:PATH, mnist:PATH, folder:PATH or npz:PATH, "
+            "or drop the flag",
+        )
+
+
 def load_for_model(args, model, calibration_size: int | None = None):
-    """The data set of ``--dataset`` prepared for ``model`` (flat models get flat images)."""
+    """The data set of ``--dataset`` prepared for ``model`` (flat models get flat images).
+
+    ``model`` is a loaded model or a name/path (loaded only to shape the images).
+    """
     from ..network.data import load_dataset, shaped_for
 
     name = str(args.dataset)
-    builtin = name == "digits" or name.startswith("synthetic-")
-    if builtin:
-        given = [
-            flag
-            for flag, attr in (
-                ("--mean", "mean"),
-                ("--std", "std"),
-                ("--resize", "resize"),
-                ("--crop", "crop"),
-                ("--layout", "layout"),
-                ("--label", "label"),
-            )
-            if getattr(args, attr, None) is not None
-        ]
-        if given:
-            from ..errors import ConfigError
+    if is_builtin(name):
+        refuse_preparation_flags(args, name)
+        dataset = load_dataset(name)
+    else:
+        dataset = load_dataset(name, data_options(args, calibration_size))
+    if isinstance(model, str):
+        from ..network import load_model
 
-            raise ConfigError(
-                f"{', '.join(given)} apply only to data sets read from disk, not to the "
-                f"built-in data set {name!r}",
-                hint="give --dataset cifar10:PATH, mnist:PATH, folder:PATH or npz:PATH, "
-                "or drop the flag",
-            )
-    dataset = (
-        load_dataset(name) if builtin else load_dataset(name, data_options(args, calibration_size))
-    )
+        model = load_model(model)
     return shaped_for(dataset, model)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._data import DATASET_HELP, add_data_arguments, load_for_model, refuse_preparation_flags
+
 HELP = "sweep one or two configuration fields over many simulated chips (CSV + plot)"
 
 
@@ -34,7 +36,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--values", required=True, help="comma-separated values of --field")
     p.add_argument("--field2", help="second field: one curve per value (e.g. mapping)")
     p.add_argument("--values2", help="comma-separated values of --field2")
-    p.add_argument("--model", default="default", help="shipped model name or saved model path")
+    p.add_argument(
+        "--model", default="default", help="shipped model name, saved model path or .onnx file"
+    )
+    p.add_argument("--dataset", default="digits", help=DATASET_HELP)
     p.add_argument("--config", metavar="FILE.toml", help="base analog configuration")
     p.add_argument(
         "--repeats",
@@ -76,6 +81,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--serial", action="store_true", help="run every task in this process")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     _config_flags(p)
+    add_data_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -110,6 +116,14 @@ def _base_config(args, overrides: dict):
     else:
         raw = _Unvalidated.from_dict(overrides, source="command line")
     return AnalogConfig(**{f.name: getattr(raw, f.name) for f in dataclasses.fields(raw)})
+
+
+def _dataset(args, base):
+    """The prepared ``--dataset``, or None for the model's own test set (the digits)."""
+    if str(args.dataset) == "digits":
+        refuse_preparation_flags(args, "digits")
+        return None
+    return load_for_model(args, args.model, base.calibration_size)
 
 
 def run(args) -> int:
@@ -163,6 +177,7 @@ def run(args) -> int:
                 f"cannot write plot {args.plot!r}: directory {str(plot_dir)!r} does not exist"
             )
 
+    dataset = _dataset(args, base)
     bar = ProgressBar("sweep")
     t0 = time.perf_counter()
     try:
@@ -175,6 +190,7 @@ def run(args) -> int:
                 executor=executor,
                 workers=args.workers,
                 limit=args.limit,
+                dataset=dataset,
                 progress=bar,
             )
     except SystemExit:
@@ -203,6 +219,7 @@ def run(args) -> int:
                     "plot": args.plot,
                     "fingerprint": table.fingerprint,
                     "model": str(args.model),
+                    "dataset": str(args.dataset),
                     "limit": args.limit,
                     "executor": str(executor),
                     "config": base.to_dict(),

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from ._data import DATASET_HELP, add_data_arguments, load_for_model
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
@@ -21,12 +23,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="architecture ('default', 'wrn-D-K') or a saved model to start from "
         "(default: default)",
     )
-    p.add_argument(
-        "--dataset",
-        default="digits",
-        help="digits (default), synthetic-HxWxC (random, timing only) or an .npz "
-        "with x_train, y_train, x_val, y_val, x_test, y_test",
-    )
+    p.add_argument("--dataset", default="digits", help=DATASET_HELP)
     p.add_argument("--method", default="plain", help="plain | noise | hessian (default: plain)")
     p.add_argument(
         "--train-noise",
@@ -91,6 +88,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "exist and be writable)",
     )
     p.add_argument("--json", action="store_true", help="print a JSON summary")
+    add_data_arguments(p)
     p.set_defaults(func=run)
     return p
 
@@ -146,10 +144,9 @@ def run(args) -> int:
 
         raise ConfigError(f"--activation-bits {args.activation_bits}: must be 0 (off) or 2 to 32")
     stem = _check_out(args.out)
-    from ..network import load_dataset
     from ..network.model_io import save_model
 
-    data = load_dataset(args.dataset)
+    data = load_for_model(args, args.model)  # flat models (MLPs) get flat images
     bar = ProgressBar(f"train {args.method}")
     res = train(
         args.model,

@@ -222,12 +222,14 @@ def shaped_for(dataset: Dataset, model: Model) -> Dataset:
 
     Images are flattened in (C, H, W) order for models imported from ONNX (what
     ``x.view(x.size(0), -1)`` on NCHW tensors gives) and in (H, W, C) order for
-    xbar's own models; any other data set is returned unchanged.
+    xbar's own models and Keras models converted by tf2onnx (channels last); any
+    other data set is returned unchanged.
     """
     shape = tuple(model.input_shape)
     if len(shape) != 1 or dataset.x_test.ndim != 4 or int(np.prod(dataset.input_shape)) != shape[0]:
         return dataset
-    chw = getattr(model, "meta", {}).get("source") == "onnx"
+    meta = getattr(model, "meta", {})
+    chw = meta.get("source") == "onnx" and meta.get("producer") != "tf2onnx"
 
     def flat(x: np.ndarray) -> np.ndarray:
         return (x.transpose(0, 3, 1, 2) if chw else x).reshape(len(x), -1)

@@ -585,6 +585,16 @@ def model_from_config(
     description or arrays that do not fit it (missing, unexpected, wrong shape), and
     :class:`~xbar.errors.ShapeError` for layers whose shapes do not chain.
     """
+    shape, classes = _check_header(cfg, source)
+    model = _model_from_layers(cfg, shape, classes, source)
+    if arrays is not None:
+        _check_arrays(model, arrays, source, arrays_source or source)
+        model = model.with_params(arrays)
+    return model
+
+
+def _check_header(cfg, source: str) -> tuple[tuple[int, ...], int]:
+    """Format, version, layout and the input shape and class count of a model description."""
     if not isinstance(cfg, dict) or cfg.get("format") != FORMAT:
         raise ModelError(
             f"{source}: not a valid xbar model file: its 'format' field is not {FORMAT!r}"
@@ -614,6 +624,11 @@ def model_from_config(
     classes = cfg.get("classes")
     if not (isinstance(classes, int) and not isinstance(classes, bool) and classes >= 1):
         raise ModelError(f"{source}: field 'classes' must be a positive integer, got {classes!r}")
+    return tuple(shape), classes
+
+
+def _model_from_layers(cfg: dict, shape: tuple[int, ...], classes: int, source: str) -> Model:
+    """The model of the description's ``layers`` (each with its ``inputs`` in a graph)."""
     try:
         layers: list[Layer | Node] = []
         for i, c in enumerate(cfg["layers"]):
@@ -625,7 +640,7 @@ def model_from_config(
                 raise ModelError(f"{source}: layers[{i}]: 'inputs' must be a list of names")
             layers.append(layer if inputs is None else Node(layer, tuple(inputs)))
         meta = cfg.get("meta") if isinstance(cfg.get("meta"), dict) else None
-        model = Model(layers, tuple(shape), classes, name=str(cfg.get("name", "model")), meta=meta)
+        return Model(layers, shape, classes, name=str(cfg.get("name", "model")), meta=meta)
     except KeyError as exc:
         raise ModelError(f"{source}: missing field {exc.args[0]!r}") from None
     except XbarError as exc:
@@ -634,25 +649,25 @@ def model_from_config(
         raise
     except (TypeError, ValueError) as exc:
         raise ModelError(f"{source}: bad layer description: {exc}") from None
-    if arrays is not None:
-        where = arrays_source or source
-        expected = model.state()
-        missing = sorted(set(expected) - set(arrays))
-        extra = sorted(set(arrays) - set(expected))
-        if missing or extra:
+
+
+def _check_arrays(model: Model, arrays: dict, source: str, where: str) -> None:
+    """Arrays ``where`` must be exactly the model's parameters, of its shapes, finite."""
+    expected = model.state()
+    missing = sorted(set(expected) - set(arrays))
+    extra = sorted(set(arrays) - set(expected))
+    if missing or extra:
+        raise ModelError(
+            f"{where}: arrays do not match the architecture of {source}"
+            + (f"; missing {missing[:5]}" if missing else "")
+            + (f"; unexpected {extra[:5]}" if extra else "")
+        )
+    for key, old in expected.items():
+        arr = np.asarray(arrays[key])
+        if arr.shape != old.shape:
             raise ModelError(
-                f"{where}: arrays do not match the architecture of {source}"
-                + (f"; missing {missing[:5]}" if missing else "")
-                + (f"; unexpected {extra[:5]}" if extra else "")
+                f"{where}: array {key!r} has shape {arr.shape}, but the "
+                f"architecture in {source} needs {old.shape}"
             )
-        for key, old in expected.items():
-            arr = np.asarray(arrays[key])
-            if arr.shape != old.shape:
-                raise ModelError(
-                    f"{where}: array {key!r} has shape {arr.shape}, but the "
-                    f"architecture in {source} needs {old.shape}"
-                )
-            if arr.dtype.kind not in "biuf" or not np.isfinite(arr).all():
-                raise ModelError(f"{where}: array {key!r} must hold finite numbers")
-        model = model.with_params(arrays)
-    return model
+        if arr.dtype.kind not in "biuf" or not np.isfinite(arr).all():
+            raise ModelError(f"{where}: array {key!r} must hold finite numbers")

@@ -37,7 +37,9 @@ from .ops import (
     Binary,
     Concat,
     ConstOp,
+    Normalize,
     Pad,
+    ReduceMax,
     ReduceMean,
     Reshape,
     Slice,
@@ -92,92 +94,84 @@ class _Writer:
         return self.node("Identity", [y], out) if y != out else out
 
 
-def _write_layer(w: _Writer, layer: Layer, xs: list[str], out: str, rank: int) -> None:
-    """Append the ONNX nodes computing ``layer`` on tensors ``xs`` into tensor ``out``."""
-    x = xs[0]
+def _write_conv(w: _Writer, layer: Conv2D, xs: list[str], out: str, rank: int) -> None:
     n = layer.name
-    if isinstance(layer, Conv2D):
-        W = w.const(n + ".W", layer.W.transpose(3, 2, 0, 1))
-        b = w.const(n + ".b", layer.b)
-        t, l, bo, r = layer.pads
-        w.node(
-            "Conv",
-            [x, W, b],
-            out,
-            name=n,
-            kernel_shape=[layer.kh, layer.kw],
-            strides=list(layer.strides),
-            pads=[t, l, bo, r],
-            dilations=list(layer.dilations),
-            group=layer.groups,
+    W = w.const(n + ".W", layer.W.transpose(3, 2, 0, 1))
+    b = w.const(n + ".b", layer.b)
+    w.node(
+        "Conv",
+        [xs[0], W, b],
+        out,
+        name=n,
+        kernel_shape=[layer.kh, layer.kw],
+        strides=list(layer.strides),
+        pads=list(layer.pads),
+        dilations=list(layer.dilations),
+        group=layer.groups,
+    )
+
+
+def _write_dense(w: _Writer, layer: Dense, xs: list[str], out: str, rank: int) -> None:
+    x, n = xs[0], layer.name
+    if w.rank[x] == 1:
+        W, b = w.const(n + ".W", layer.W.T), w.const(n + ".b", layer.b)
+        w.node("Gemm", [x, W, b], out, name=n, transB=1)
+        return
+    y = w.node("MatMul", [w.nhwc(x), w.const(n + ".W", layer.W)], w.name(n + ".mm"))
+    y = w.node("Add", [y, w.const(n + ".b", layer.b)], w.name(n + ".add"))
+    w.finish(y, out, rank, nhwc=True)
+
+
+def _write_batchnorm(w: _Writer, layer: BatchNorm, xs: list[str], out: str, rank: int) -> None:
+    x, n = xs[0], layer.name
+    if w.rank[x] not in (1, 3):
+        raise ModelError(
+            f"save_onnx: BatchNorm {n!r} on per-sample rank {w.rank[x]} cannot be written"
         )
-    elif isinstance(layer, Dense):
-        if w.rank[x] == 1:
-            w.node(
-                "Gemm",
-                [x, w.const(n + ".W", layer.W.T), w.const(n + ".b", layer.b)],
-                out,
-                name=n,
-                transB=1,
-            )
-        else:
-            y = w.node("MatMul", [w.nhwc(x), w.const(n + ".W", layer.W)], w.name(n + ".mm"))
-            y = w.node("Add", [y, w.const(n + ".b", layer.b)], w.name(n + ".add"))
-            w.finish(y, out, rank, nhwc=True)
-    elif isinstance(layer, BatchNorm):
-        if w.rank[x] not in (1, 3):
-            raise ModelError(
-                f"save_onnx: BatchNorm {n!r} on per-sample rank {w.rank[x]} cannot be written"
-            )
-        w.node(
-            "BatchNormalization",
-            [x]
-            + [
-                w.const(f"{n}.{k}", getattr(layer, k))
-                for k in ("gamma", "beta", "running_mean", "running_var")
-            ],
-            out,
-            name=n,
-            epsilon=layer.eps,
-        )
-    elif isinstance(layer, ReLU):
-        w.node("Relu", [x], out, name=n)
-    elif isinstance(layer, Activation):
-        _write_activation(w, layer, x, out)
-    elif isinstance(layer, MaxPool2D | AvgPool2D):
-        attrs = dict(
-            kernel_shape=[layer.kh, layer.kw],
-            strides=list(layer.strides),
-            pads=list(layer.pads),
-            ceil_mode=int(layer.ceil_mode),
-        )
-        if layer.dilations != (1, 1):
-            attrs["dilations"] = list(layer.dilations)
-        if isinstance(layer, AvgPool2D):
-            attrs["count_include_pad"] = int(layer.count_include_pad)
-        w.node(
-            "MaxPool" if isinstance(layer, MaxPool2D) else "AveragePool", [x], out, name=n, **attrs
-        )
-    elif isinstance(layer, GlobalAvgPool):
-        if layer.keepdims:
-            w.node("GlobalAveragePool", [x], out, name=n)
-        else:
-            y = w.node("GlobalAveragePool", [x], w.name(n + ".pool"))
-            w.node("Flatten", [y], out, name=n, axis=1)
-    elif isinstance(layer, Flatten | Reshape):
-        shape = (-1,) if isinstance(layer, Flatten) else layer.shape
-        y = w.node(
-            "Reshape",
-            [w.nhwc(x), w.const(n + ".shape", [0, *shape], np.int64)],
-            w.name(n + ".reshape"),
-        )
-        w.finish(y, out, rank, nhwc=True)
+    keys = ("gamma", "beta", "running_mean", "running_var")
+    params = [w.const(f"{n}.{k}", getattr(layer, k)) for k in keys]
+    w.node("BatchNormalization", [x, *params], out, name=n, epsilon=layer.eps)
+
+
+def _write_relu(w: _Writer, layer: ReLU, xs: list[str], out: str, rank: int) -> None:
+    w.node("Relu", [xs[0]], out, name=layer.name)
+
+
+def _write_pool(w: _Writer, layer: MaxPool2D | AvgPool2D, xs, out: str, rank: int) -> None:
+    attrs = dict(
+        kernel_shape=[layer.kh, layer.kw],
+        strides=list(layer.strides),
+        pads=list(layer.pads),
+        ceil_mode=int(layer.ceil_mode),
+    )
+    if layer.dilations != (1, 1):
+        attrs["dilations"] = list(layer.dilations)
+    op = "MaxPool"
+    if isinstance(layer, AvgPool2D):
+        attrs["count_include_pad"] = int(layer.count_include_pad)
+        op = "AveragePool"
+    w.node(op, [xs[0]], out, name=layer.name, **attrs)
+
+
+def _write_global_pool(w: _Writer, layer: GlobalAvgPool, xs, out: str, rank: int) -> None:
+    n = layer.name
+    if layer.keepdims:
+        w.node("GlobalAveragePool", [xs[0]], out, name=n)
     else:
-        _write_other(w, layer, xs, out, rank)
+        y = w.node("GlobalAveragePool", [xs[0]], w.name(n + ".pool"))
+        w.node("Flatten", [y], out, name=n, axis=1)
 
 
-def _write_activation(w: _Writer, layer: Activation, x: str, out: str) -> None:
-    n, f = layer.name, layer.function
+def _write_reshape(w: _Writer, layer: Flatten | Reshape, xs, out: str, rank: int) -> None:
+    n = layer.name
+    shape = (-1,) if isinstance(layer, Flatten) else layer.shape
+    target = w.const(n + ".shape", [0, *shape], np.int64)
+    y = w.node("Reshape", [w.nhwc(xs[0]), target], w.name(n + ".reshape"))
+    w.finish(y, out, rank, nhwc=True)
+
+
+def _write_activation(w: _Writer, layer: Activation, xs: list[str], out: str, rank: int) -> None:
+    x, n, f = xs[0], layer.name, layer.function
     if f == "clip":
         ins = [
             x,
@@ -203,94 +197,135 @@ def _write_activation(w: _Writer, layer: Activation, x: str, out: str) -> None:
             "tanh": "Tanh",
             "erf": "Erf",
             "softplus": "Softplus",
+            "sqrt": "Sqrt",
         }[f]
         w.node(op, [x], out, name=n)
 
 
-def _write_other(w: _Writer, layer: Layer, xs: list[str], out: str, rank: int) -> None:
+def _onnx_axis(w: _Writer, x: str, a: int) -> int:
+    """Full ONNX axis of per-sample internal axis ``a`` of tensor ``x`` (images are NCHW)."""
+    return _TO_NCHW[a + 1] if w.rank[x] == 3 else a + 1
+
+
+def _write_elementwise(w: _Writer, layer: Binary | ConstOp, xs, out: str, rank: int) -> None:
     x, n = xs[0], layer.name
-    image = w.rank[x] == 3
-
-    def axis(a: int) -> int:  # per-sample internal axis -> full ONNX axis
-        return _TO_NCHW[a + 1] if image else a + 1
-
-    if isinstance(layer, Binary | ConstOp):
-        ins = xs
-        if isinstance(layer, ConstOp):
-            c = layer.const.transpose(0, 3, 1, 2) if image else layer.const
-            c = w.const(n + ".const", c)
-            ins = [c, x] if layer.reverse else [x, c]
-        op = {"prelu": "PRelu", "not_equal": "Equal"}.get(layer.op, layer.op.capitalize())
-        if layer.op == "not_equal":
-            y = w.node("Not", [w.node(op, ins, w.name(n + ".eq"))], w.name(n + ".bool"))
-            w.node("Cast", [y], out, name=n, to=w.onnx.TensorProto.FLOAT)
-        elif layer.op in ("greater", "less"):  # ONNX compares to booleans; xbar uses 1.0 / 0.0
-            y = w.node(op, ins, w.name(n + ".bool"))
-            w.node("Cast", [y], out, name=n, to=w.onnx.TensorProto.FLOAT)
-        else:
-            w.node(op, ins, out, name=n)
-    elif isinstance(layer, Where):
-        cond = w.node("Cast", [xs[0]], w.name(n + ".cond"), to=w.onnx.TensorProto.BOOL)
-        w.node("Where", [cond, xs[1], xs[2]], out, name=n)
-    elif isinstance(layer, Concat):
-        w.node("Concat", xs, out, name=n, axis=axis(layer.axis))
-    elif isinstance(layer, Softmax):
-        w.node("LogSoftmax" if layer.log else "Softmax", [x], out, name=n, axis=axis(layer.axis))
-    elif isinstance(layer, Pad):
-        full = [(0, 0), *layer.pads]
-        if image:
-            full = [full[k] for k in (0, 3, 1, 2)]
-        pads = [a for a, _ in full] + [b for _, b in full]
-        ins = [x, w.const(n + ".pads", pads, np.int64), w.const(n + ".value", layer.value)]
-        w.node("Pad", ins, out, name=n, mode=layer.mode)
-    elif isinstance(layer, Slice):
-        starts = [0] + [a for a, _, _ in layer.slices]
-        ends = [2**62] + [
-            (2**62 if c > 0 else -(2**62)) if b is None else b for _, b, c in layer.slices
-        ]
-        steps = [1] + [c for _, _, c in layer.slices]
-        y = w.node(
-            "Slice",
-            [
-                w.nhwc(x),
-                *(
-                    w.const(f"{n}.{k}", v, np.int64)
-                    for k, v in (
-                        ("starts", starts),
-                        ("ends", ends),
-                        ("axes", list(range(len(starts)))),
-                        ("steps", steps),
-                    )
-                ),
-            ],
-            w.name(n + ".slice"),
-        )
-        w.finish(y, out, rank, nhwc=True)
-    elif isinstance(layer, Transpose):
-        y = w.node(
-            "Transpose", [w.nhwc(x)], w.name(n + ".t"), perm=[0, *(p + 1 for p in layer.perm)]
-        )
-        w.finish(y, out, rank, nhwc=True)
-    elif isinstance(layer, ReduceMean):
-        axes = [a + 1 for a in layer.axes]
-        if w.opset >= 18:
-            y = w.node(
-                "ReduceMean",
-                [w.nhwc(x), w.const(n + ".axes", axes, np.int64)],
-                w.name(n + ".mean"),
-                keepdims=int(layer.keepdims),
-            )
-        else:
-            y = w.node(
-                "ReduceMean",
-                [w.nhwc(x)],
-                w.name(n + ".mean"),
-                axes=axes,
-                keepdims=int(layer.keepdims),
-            )
-        w.finish(y, out, rank, nhwc=True)
+    ins = xs
+    if isinstance(layer, ConstOp):
+        c = layer.const.transpose(0, 3, 1, 2) if w.rank[x] == 3 else layer.const
+        c = w.const(n + ".const", c)
+        ins = [c, x] if layer.reverse else [x, c]
+    op = {"prelu": "PRelu", "not_equal": "Equal"}.get(layer.op, layer.op.capitalize())
+    if layer.op == "not_equal":
+        y = w.node("Not", [w.node(op, ins, w.name(n + ".eq"))], w.name(n + ".bool"))
+        w.node("Cast", [y], out, name=n, to=w.onnx.TensorProto.FLOAT)
+    elif layer.op in ("greater", "less"):  # ONNX compares to booleans; xbar uses 1.0 / 0.0
+        y = w.node(op, ins, w.name(n + ".bool"))
+        w.node("Cast", [y], out, name=n, to=w.onnx.TensorProto.FLOAT)
     else:
-        raise ModelError(f"save_onnx: layer {n!r} of type {type(layer).__name__} has no ONNX form")
+        w.node(op, ins, out, name=n)
+
+
+def _write_where(w: _Writer, layer: Where, xs: list[str], out: str, rank: int) -> None:
+    cond = w.node("Cast", [xs[0]], w.name(layer.name + ".cond"), to=w.onnx.TensorProto.BOOL)
+    w.node("Where", [cond, xs[1], xs[2]], out, name=layer.name)
+
+
+def _write_concat(w: _Writer, layer: Concat, xs: list[str], out: str, rank: int) -> None:
+    w.node("Concat", xs, out, name=layer.name, axis=_onnx_axis(w, xs[0], layer.axis))
+
+
+def _write_softmax(w: _Writer, layer: Softmax, xs: list[str], out: str, rank: int) -> None:
+    op = "LogSoftmax" if layer.log else "Softmax"
+    w.node(op, [xs[0]], out, name=layer.name, axis=_onnx_axis(w, xs[0], layer.axis))
+
+
+def _write_pad(w: _Writer, layer: Pad, xs: list[str], out: str, rank: int) -> None:
+    x, n = xs[0], layer.name
+    full = [(0, 0), *layer.pads]
+    if w.rank[x] == 3:
+        full = [full[k] for k in (0, 3, 1, 2)]
+    pads = [a for a, _ in full] + [b for _, b in full]
+    ins = [x, w.const(n + ".pads", pads, np.int64), w.const(n + ".value", layer.value)]
+    w.node("Pad", ins, out, name=n, mode=layer.mode)
+
+
+def _write_slice(w: _Writer, layer: Slice, xs: list[str], out: str, rank: int) -> None:
+    n, big = layer.name, 2**62
+    starts = [0] + [a for a, _, _ in layer.slices]
+    ends = [big] + [(big if c > 0 else -big) if b is None else b for _, b, c in layer.slices]
+    steps = [1] + [c for _, _, c in layer.slices]
+    args = (("starts", starts), ("ends", ends), ("axes", list(range(len(starts)))))
+    consts = [w.const(f"{n}.{k}", v, np.int64) for k, v in (*args, ("steps", steps))]
+    y = w.node("Slice", [w.nhwc(xs[0]), *consts], w.name(n + ".slice"))
+    w.finish(y, out, rank, nhwc=True)
+
+
+def _write_transpose(w: _Writer, layer: Transpose, xs: list[str], out: str, rank: int) -> None:
+    perm = [0, *(p + 1 for p in layer.perm)]
+    y = w.node("Transpose", [w.nhwc(xs[0])], w.name(layer.name + ".t"), perm=perm)
+    w.finish(y, out, rank, nhwc=True)
+
+
+def _write_reduce(w: _Writer, layer: ReduceMean, xs, out: str, rank: int) -> None:
+    op = "ReduceMax" if isinstance(layer, ReduceMax) else "ReduceMean"
+    axes = [a + 1 for a in layer.axes]
+    y = _reduce_node(w, op, w.nhwc(xs[0]), axes, int(layer.keepdims), layer.name)
+    w.finish(y, out, rank, nhwc=True)
+
+
+def _reduce_node(w: _Writer, op: str, x: str, axes: list[int], keep: int, base: str) -> str:
+    """An ONNX ``op`` (ReduceMean/ReduceMax) over full-tensor ``axes`` of ``x``."""
+    if w.opset >= 18:  # axes became an input in opset 18
+        ins = [x, w.const(base + ".axes", axes, np.int64)]
+        return w.node(op, ins, w.name(base + ".reduce"), keepdims=keep)
+    return w.node(op, [x], w.name(base + ".reduce"), axes=axes, keepdims=keep)
+
+
+def _write_normalize(w: _Writer, layer: Normalize, xs: list[str], out: str, rank: int) -> None:
+    """LayerNormalization's normalisation, decomposed (its axes need not trail in NCHW)."""
+    n, axes = layer.name, [a + 1 for a in layer.axes]
+    x = w.nhwc(xs[0])
+    d = w.node("Sub", [x, _reduce_node(w, "ReduceMean", x, axes, 1, n)], w.name(n + ".d"))
+    var = _reduce_node(w, "ReduceMean", w.node("Mul", [d, d], w.name(n + ".dd")), axes, 1, n)
+    std = w.node(
+        "Sqrt",
+        [w.node("Add", [var, w.const(n + ".eps", layer.eps)], w.name(n + ".v"))],
+        w.name(n + ".std"),
+    )
+    w.finish(w.node("Div", [d, std], w.name(n + ".y")), out, rank, nhwc=True)
+
+
+#: layer type(s) -> writer ``(w, layer, inputs, out, per-sample rank of out)``
+_WRITERS = (
+    (Conv2D, _write_conv),
+    (Dense, _write_dense),
+    (BatchNorm, _write_batchnorm),
+    (ReLU, _write_relu),
+    (Activation, _write_activation),
+    (MaxPool2D | AvgPool2D, _write_pool),
+    (GlobalAvgPool, _write_global_pool),
+    (Flatten | Reshape, _write_reshape),
+    (Binary | ConstOp, _write_elementwise),
+    (Where, _write_where),
+    (Concat, _write_concat),
+    (Softmax, _write_softmax),
+    (Pad, _write_pad),
+    (Slice, _write_slice),
+    (Transpose, _write_transpose),
+    (ReduceMean, _write_reduce),  # and ReduceMax
+    (Normalize, _write_normalize),
+)
+
+
+def _write_layer(w: _Writer, layer: Layer, xs: list[str], out: str, rank: int) -> None:
+    """Append the ONNX nodes computing ``layer`` on tensors ``xs`` into tensor ``out``."""
+    for types, write in _WRITERS:
+        if isinstance(layer, types):
+            write(w, layer, xs, out, rank)
+            return
+    raise ModelError(
+        f"save_onnx: layer {layer.name!r} of type {type(layer).__name__} has no ONNX form"
+    )
 
 
 def _write_chain(w: _Writer, layers: list[Layer], x: str, shape: tuple[int, ...]) -> str:

@@ -56,7 +56,9 @@ from .ops import (
     Binary,
     Concat,
     ConstOp,
+    Normalize,
     Pad,
+    ReduceMax,
     ReduceMean,
     Reshape,
     Slice,
@@ -76,7 +78,13 @@ SUPPORTED_OPS: dict[str, tuple[str, ...]] = {
     "Sub": (),
     "Mul": (),
     "Div": (),
+    "Pow": (),
+    "Max": (),
+    "Min": (),
+    "Not": (),
+    "Reciprocal": (),
     "BatchNormalization": ("epsilon", "momentum", "training_mode", "spatial"),
+    "LayerNormalization": ("axis", "epsilon", "stash_type"),
     "Relu": (),
     "Clip": ("min", "max"),
     "LeakyRelu": ("alpha",),
@@ -121,6 +129,7 @@ SUPPORTED_OPS: dict[str, tuple[str, ...]] = {
     "Softmax": ("axis",),
     "LogSoftmax": ("axis",),
     "ReduceMean": ("axes", "keepdims", "noop_with_empty_axes"),
+    "ReduceMax": ("axes", "keepdims", "noop_with_empty_axes"),
     "Identity": (),
     "Dropout": ("ratio", "seed"),
     "Constant": ("value", "value_float", "value_floats", "value_int", "value_ints"),
@@ -144,8 +153,6 @@ _CONST_ONLY = (
     "Cast",
     "Shape",
     "Gather",
-    "Neg",
-    "Sqrt",
     "ReduceProd",
     "ConstantOfShape",
     "Equal",
@@ -196,12 +203,14 @@ class _Tensor:
 
 
 class _Importer:
-    def __init__(self, graph, opset: int, source: str, input_layout: str | None):
+    def __init__(
+        self, graph, opset: int, source: str, input_layout: str | None, producer: str = ""
+    ):
         from onnx import numpy_helper
 
         self.to_array = numpy_helper.to_array
         self.graph, self.opset, self.source = graph, opset, source
-        self.input_layout = input_layout
+        self.input_layout, self.producer = input_layout, producer
         self.consts: dict[str, np.ndarray] = {}
         self.tensors: dict[str, _Tensor] = {}
         self.nodes: list[Node] = []
@@ -280,9 +289,15 @@ class _Importer:
             return t.name
         key = (t.name, perm)
         if key not in self.transposed:
-            inv = np.argsort(t.perm)
-            r = [int(inv[p]) for p in perm]  # internal_in.transpose(r) == onnx.transpose(perm)
-            layer = Transpose([k - 1 for k in r[1:]], name=self.fresh(f"{t.name}.transpose"))
+            full = (2, *t.shape)  # the batch axis counts as long
+            if [p for p in t.perm if full[p] != 1] == [p for p in perm if full[p] != 1]:
+                # only size-1 axes move (e.g. (C, 1, 1) <-> (1, 1, C)): a reshape will do
+                shape = tuple(full[p] for p in perm)[1:]
+                layer = Reshape(shape, name=self.fresh(f"{t.name}.reshape"))
+            else:
+                inv = np.argsort(t.perm)
+                r = [int(inv[p]) for p in perm]  # internal_in.transpose(r) == onnx.transpose(perm)
+                layer = Transpose([k - 1 for k in r[1:]], name=self.fresh(f"{t.name}.transpose"))
             self.transposed[key] = self.emit(layer, [t.name])
         return self.transposed[key]
 
@@ -329,6 +344,7 @@ class _Importer:
             "onnx_input": inp,
             "onnx_output": outputs[0],
             "input_layout": self.layout,
+            "producer": self.producer,
         }
         nodes = self.prune(out.name)
         if not nodes:
@@ -401,24 +417,30 @@ class _Importer:
         per = tuple(dims[1:])
         layout = self.input_layout
         if layout is None:
-            layout = "NCHW" if len(dims) == 4 else "flat"
-            consumers = [n for n in self.graph.node if inp.name in n.input]
-            if (
-                len(dims) == 4
-                and consumers
-                and all(
-                    n.op_type == "Transpose"
-                    and [a.ints for a in n.attribute if a.name == "perm"] == [[0, 3, 1, 2]]
-                    for n in consumers
-                )
-            ):
-                layout = "NHWC"
+            layout = self.default_layout(inp.name, len(dims))
         if layout not in ("NCHW", "NHWC", "flat"):
             raise ModelError(f"input_layout {layout!r}: expected 'NCHW', 'NHWC' or None")
         self.layout = layout
         perm = _NHWC if (layout == "NCHW" and len(dims) == 4) else _ident(len(dims))
         self.tensors[inp.name] = _Tensor(INPUT, per, perm)
         return inp.name
+
+    def default_layout(self, inp: str, rank: int) -> str:
+        """NHWC for a rank-4 input that tf2onnx wrote (Keras is channels-last) or that
+        only feeds Transposes to NCHW; else NCHW for rank 4 and flat otherwise."""
+        if rank != 4:
+            return "flat"
+        if self.producer == "tf2onnx":
+            return "NHWC"
+        consumers = [n for n in self.graph.node if inp in n.input]
+        to_nchw = [[0, 3, 1, 2]]
+        if consumers and all(
+            n.op_type == "Transpose"
+            and [a.ints for a in n.attribute if a.name == "perm"] == to_nchw
+            for n in consumers
+        ):
+            return "NHWC"
+        return "NCHW"
 
     def convert(self) -> None:
         op = self.node.op_type
@@ -592,6 +614,25 @@ class _Importer:
         self.dense(self.dyn(0), W, None)
 
     # -- element-wise ---------------------------------------------------------------------
+    def with_const(self, t: _Tensor, c: np.ndarray, op: str, reverse: bool, base: str) -> _Tensor:
+        """Emit ``t op c`` (``c op t`` when ``reverse``) for an ONNX-layout constant ``c``."""
+        c = np.asarray(c, dtype=float)
+        if c.ndim > t.rank:
+            raise self.fail(f"constant of shape {c.shape} has more axes than the input")
+        c = c.reshape((1,) * (t.rank - c.ndim) + c.shape)
+        if c.shape[0] != 1:
+            raise self.fail(f"constant of shape {c.shape} varies along the batch axis")
+        try:
+            shape = np.broadcast_shapes((1, *t.shape), c.shape)
+        except ValueError:
+            raise self.fail(
+                f"constant of shape {c.shape} does not broadcast against "
+                f"the input (per-sample shape {t.shape})"
+            ) from None
+        c = c.transpose(t.perm)
+        layer = ConstOp(op, c.shape, c, reverse=reverse, name=self.fresh(base))
+        return _Tensor(self.emit(layer, [t.name]), shape[1:], t.perm)
+
     def binary(self, attrs, op: str | None = None):
         op = op or self.node.op_type.lower()
         if op == "prelu" and not self.is_const(1):
@@ -599,23 +640,9 @@ class _Importer:
         if self.is_const(0) or self.is_const(1):
             ci = 0 if self.is_const(0) else 1
             t = self.dyn(1 - ci)
-            c = self.const(ci).astype(float)
-            if c.ndim > t.rank:
-                raise self.fail(f"constant of shape {c.shape} has more axes than the input")
-            c = c.reshape((1,) * (t.rank - c.ndim) + c.shape)
-            if c.shape[0] != 1:
-                raise self.fail(f"constant of shape {c.shape} varies along the batch axis")
-            try:
-                np.broadcast_shapes((1, *t.shape), c.shape)
-            except ValueError:
-                raise self.fail(
-                    f"constant of shape {c.shape} does not broadcast against "
-                    f"the input (per-sample shape {t.shape})"
-                ) from None
-            c = c.transpose(t.perm)
-            layer = ConstOp(op, c.shape, c, reverse=ci == 0, name=self.fresh(self.node.name or op))
-            shape = np.broadcast_shapes((1, *t.shape), c.transpose(np.argsort(t.perm)).shape)
-            self.out(self.emit(layer, [t.name]), shape[1:], t.perm)
+            self.tensors[self.node.output[0]] = self.with_const(
+                t, self.const(ci), op, reverse=ci == 0, base=self.node.name or op
+            )
             return
         a, b = self.dyn(0), self.dyn(1)
         if a.rank != b.rank:
@@ -631,6 +658,36 @@ class _Importer:
         self.out(self.emit(layer, [a.name, self.as_perm(b, a.perm)]), shape, a.perm)
 
     op_Add = op_Sub = op_Mul = op_Div = op_Greater = op_Less = binary
+
+    def op_Pow(self, attrs):
+        if not self.is_const(1) or self.is_const(0):
+            raise self.fail("only Pow(x, constant exponent) is supported")
+        self.binary(attrs, op="pow")
+
+    def op_Max(self, attrs):
+        if len([i for i in self.node.input if i]) != 2:
+            raise self.fail(f"{self.node.op_type} of {len(self.node.input)} inputs; two supported")
+        self.binary(attrs, op=self.node.op_type.lower())
+
+    op_Min = op_Max
+
+    def op_Not(self, attrs):  # booleans are 1.0 / 0.0 inside xbar: not x = 1 - x
+        t = self.dyn(0)
+        c = np.ones((1,) * t.rank)
+        layer = ConstOp("sub", c.shape, c, reverse=True, name=self.name_for("not"))
+        self.out(self.emit(layer, [t.name]), t.shape, t.perm)
+
+    def op_Reciprocal(self, attrs):  # 1 / x (tf2onnx's Rsqrt in Keras LayerNormalization)
+        t = self.dyn(0)
+        c = np.ones((1,) * t.rank)
+        layer = ConstOp("div", c.shape, c, reverse=True, name=self.name_for("reciprocal"))
+        self.out(self.emit(layer, [t.name]), t.shape, t.perm)
+
+    def op_Neg(self, attrs):
+        t = self.dyn(0)
+        c = -np.ones((1,) * t.rank)
+        layer = ConstOp("mul", c.shape, c, name=self.name_for("neg"))
+        self.out(self.emit(layer, [t.name]), t.shape, t.perm)
 
     def op_Where(self, attrs):
         if any(self.is_const(i) for i in range(3)):
@@ -719,11 +776,32 @@ class _Importer:
             )
         )
 
+    def op_Sqrt(self, attrs):
+        self.unary(Activation("sqrt", name=self.name_for("sqrt")))
+
     def op_Softplus(self, attrs):
         self.unary(Activation("softplus", name=self.name_for("softplus")))
 
     def op_PRelu(self, attrs):
         self.binary(attrs, op="prelu")
+
+    def op_LayerNormalization(self, attrs):
+        self.check_outputs(1)
+        if attrs.get("stash_type", 1) != 1:
+            raise self.fail(f"stash_type {attrs['stash_type']} (only float32, 1, is supported)")
+        t = self.dyn(0)
+        axis = int(attrs.get("axis", -1)) % t.rank
+        if axis == 0:
+            raise self.fail("LayerNormalization over the batch axis is not supported")
+        axes = [t.perm.index(a) - 1 for a in range(axis, t.rank)]
+        eps = float(attrs.get("epsilon", 1e-5))
+        layer = Normalize(axes, eps=eps, name=self.name_for("layer_norm"))
+        y = _Tensor(self.emit(layer, [t.name]), t.shape, t.perm)
+        y = self.with_const(y, self.const(1), "mul", False, layer.name + ".scale")
+        bias = self.const(2, optional=True)
+        if bias is not None:
+            y = self.with_const(y, bias, "add", False, layer.name + ".bias")
+        self.tensors[self.node.output[0]] = y
 
     def op_BatchNormalization(self, attrs):
         if attrs.get("training_mode", 0):
@@ -785,11 +863,15 @@ class _Importer:
     # -- shapes ---------------------------------------------------------------------------
     def reshape_to(self, t: _Tensor, shape: tuple[int, ...], default: str) -> None:
         """Emit a per-sample reshape of ``t`` (ONNX order) to ``shape`` (per-sample)."""
-        x = self.as_perm(t, _ident(t.rank))
         shape = tuple(int(s) for s in shape)
-        if shape == t.shape:
-            self.out(x, shape, _ident(len(shape) + 1))
+        if shape == t.shape:  # a reshape to the same shape keeps the data and layout
+            self.out(t.name, shape, t.perm)
             return
+        full = (2, *t.shape)  # the batch axis counts as long
+        if [p for p in t.perm if full[p] != 1] == [k for k in range(t.rank) if full[k] != 1]:
+            x = t.name  # only size-1 axes move: the elements are already in ONNX order
+        else:
+            x = self.as_perm(t, _ident(t.rank))
         layer = (
             Flatten(name=self.name_for(default))
             if len(shape) == 1
@@ -949,8 +1031,8 @@ class _Importer:
         for a, s0, e0, st in zip(axes, starts, ends, steps, strict=True):
             big = 2**62
             s0, e0 = int(s0), int(e0)
-            if a == 0:
-                if (s0, st) != (0, 1) or e0 < big:
+            if a == 0:  # the whole batch: end INT64_MAX (torch) or INT32_MAX (tf2onnx)
+                if (s0, st) != (0, 1) or e0 < 2**31 - 1:
                     raise self.fail("slicing the batch axis is not supported")
                 continue
             r = range(full[a])[slice(s0, None if abs(e0) >= big else e0, st)]
@@ -988,19 +1070,20 @@ class _Importer:
             self.out(self.emit(layer, [t.name]), shape, t.perm, i=k)
             start += n
 
-    def op_ReduceMean(self, attrs):
+    def op_ReduceMean(self, attrs, cls=ReduceMean):
         t = self.dyn(0)
+        op = self.node.op_type
         axes = self.axes_arg(attrs)
         if axes is None or not axes:
             if attrs.get("noop_with_empty_axes", 0):
                 return self.alias()
-            raise self.fail("ReduceMean over every axis (including the batch) is not supported")
+            raise self.fail(f"{op} over every axis (including the batch) is not supported")
         axes = sorted({a % t.rank for a in axes})
         if 0 in axes:
-            raise self.fail("ReduceMean over the batch axis is not supported")
+            raise self.fail(f"{op} over the batch axis is not supported")
         keep = bool(attrs.get("keepdims", 1))
-        layer = ReduceMean(
-            [t.perm.index(a) - 1 for a in axes], keepdims=keep, name=self.name_for("reduce_mean")
+        layer = cls(
+            [t.perm.index(a) - 1 for a in axes], keepdims=keep, name=self.name_for(op.lower())
         )
         full = (1, *t.shape)
         if keep:
@@ -1012,48 +1095,91 @@ class _Importer:
             perm = tuple(new[p] for p in t.perm if p not in axes)
         self.out(self.emit(layer, [t.name]), shape, perm)
 
+    def op_ReduceMax(self, attrs):
+        self.op_ReduceMean(attrs, cls=ReduceMax)
+
+
+#: constant-folding ops that compute numbers (refused on the symbolic batch size)
+_ARITHMETIC = (
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Neg",
+    "Sqrt",
+    "Pow",
+    "ReduceProd",
+    "MatMul",
+    "Gemm",
+    "Conv",
+    "Expand",
+    "ConstantOfShape",
+)
+
 
 def _fold(self: _Importer, op: str, attrs: dict) -> np.ndarray:
     """Compute a node whose inputs are all constants (numpy, ONNX semantics)."""
     ins = [self.consts[i] if i else None for i in self.node.input]
-    arrays = [a for a in ins if a is not None]
-    arith = (
-        "Add",
-        "Sub",
-        "Mul",
-        "Div",
-        "Neg",
-        "Sqrt",
-        "ReduceProd",
-        "MatMul",
-        "Gemm",
-        "Conv",
-        "Expand",
-        "ConstantOfShape",
-    )
-    if op in arith and any(a.dtype.kind in "iu" and (a == _BATCH).any() for a in arrays):
+    if op in _ARITHMETIC and any(
+        a is not None and a.dtype.kind in "iu" and (a == _BATCH).any() for a in ins
+    ):
         raise self.fail(
             "arithmetic on the batch size (a dynamic shape) is not supported",
             hint="export with constant shapes, e.g. x.flatten(1) or x.view(x.size(0), -1)",
         )
-    x = arrays[0] if arrays else None
+    for fold in (_fold_elementwise, _fold_shape_op, _fold_other):
+        y = fold(self, op, attrs, ins)
+        if y is not None:
+            return y
+    raise self.fail(f"{op} on constants is not supported")
+
+
+def _fold_elementwise(self: _Importer, op: str, attrs: dict, ins: list) -> np.ndarray | None:
+    """Identity, Cast, arithmetic and comparisons on constants (None: not one of these)."""
+    x = ins[0]
     if op in ("Identity", "Dropout"):
         return x
     if op == "Cast":
         from onnx import helper
 
-        return x.astype(helper.tensor_dtype_to_np_dtype(attrs["to"]))
-    if op in ("Add", "Sub", "Mul", "Div"):
-        f = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply}.get(op)
-        if f is not None:
-            return f(ins[0], ins[1]).astype(ins[0].dtype)
-        if ins[0].dtype.kind in "iu":
-            return np.trunc(ins[0] / ins[1]).astype(ins[0].dtype)
-        return (ins[0] / ins[1]).astype(ins[0].dtype)
+        dtype = np.dtype(helper.tensor_dtype_to_np_dtype(attrs["to"]))
+        if dtype.kind in "iu" and x.dtype.kind in "iu" and (x == _BATCH).any():
+            return x  # tf2onnx casts shapes to int32 and back; the batch marker stays int64
+        return x.astype(dtype)
+    if op == "Div":
+        if x.dtype.kind in "iu":
+            return np.trunc(x / ins[1]).astype(x.dtype)
+        return (x / ins[1]).astype(x.dtype)
+    binary = {
+        "Add": np.add,
+        "Sub": np.subtract,
+        "Mul": np.multiply,
+        "Pow": np.power,
+        "Equal": np.equal,
+        "Greater": np.greater,
+        "Less": np.less,
+        "Max": np.maximum,
+        "Min": np.minimum,
+    }
+    if op in binary:
+        y = binary[op](x, ins[1])
+        return y if y.dtype == bool else y.astype(x.dtype)
     if op == "Neg":
         return -x
+    if op == "Reciprocal":
+        return 1.0 / x
+    if op == "Not":
+        return np.logical_not(x)
     if op == "Sqrt":
         return np.sqrt(x)
+    if op == "Where":
+        return np.where(x, ins[1], ins[2])
+    return None
+
+
+def _fold_shape_op(self: _Importer, op: str, attrs: dict, ins: list) -> np.ndarray | None:
+    """Gather, (Un)squeeze, Concat, Slice, Reshape, Transpose on constants."""
+    x = ins[0]
     if op == "Gather":
         return np.take(x, ins[1].astype(np.int64), axis=int(attrs.get("axis", 0)))
     if op in ("Unsqueeze", "Squeeze"):
@@ -1065,39 +1191,35 @@ def _fold(self: _Importer, op: str, attrs: dict) -> np.ndarray:
             return np.squeeze(x)
         return np.squeeze(x, axis=tuple(a % x.ndim for a in axes))
     if op == "Concat":
-        return np.concatenate([np.atleast_1d(a) for a in arrays], axis=int(attrs["axis"]))
+        arrays = [np.atleast_1d(a) for a in ins if a is not None]
+        return np.concatenate(arrays, axis=int(attrs["axis"]))
     if op == "Slice":
         return _slice(x, ins)
     if op == "Reshape":
+        keep_zero = attrs.get("allowzero", 0)
         shape = [int(v) for v in ins[1]]
-        shape = [
-            x.shape[k] if (v == 0 and not attrs.get("allowzero", 0)) else v
-            for k, v in enumerate(shape)
-        ]
+        shape = [x.shape[k] if (v == 0 and not keep_zero) else v for k, v in enumerate(shape)]
         return x.reshape(shape)
     if op == "Transpose":
         return np.transpose(x, attrs.get("perm"))
+    return None
+
+
+def _fold_other(self: _Importer, op: str, attrs: dict, ins: list) -> np.ndarray | None:
+    """ReduceProd, ConstantOfShape and Expand on constants."""
+    x = ins[0]
     if op == "ReduceProd":
         axes = attrs.get("axes", None if len(ins) < 2 or ins[1] is None else tuple(ins[1]))
-        return np.prod(
-            x, axis=None if axes is None else tuple(axes), keepdims=bool(attrs.get("keepdims", 1))
-        )
+        keep = bool(attrs.get("keepdims", 1))
+        return np.prod(x, axis=None if axes is None else tuple(axes), keepdims=keep)
     if op == "ConstantOfShape":
-        value = (
-            np.asarray(self.to_array(attrs["value"]))
-            if "value" in attrs
-            else np.zeros(1, np.float32)
-        )
+        value = np.zeros(1, np.float32)
+        if "value" in attrs:
+            value = np.asarray(self.to_array(attrs["value"]))
         return np.full([int(v) for v in x], value.reshape(-1)[0], dtype=value.dtype)
-    if op == "Equal":
-        return np.equal(ins[0], ins[1])
-    if op in ("Greater", "Less"):
-        return (np.greater if op == "Greater" else np.less)(ins[0], ins[1])
-    if op == "Where":
-        return np.where(ins[0], ins[1], ins[2])
     if op == "Expand":
         return x * np.ones([int(v) for v in ins[1]], dtype=x.dtype)
-    raise self.fail(f"{op} on constants is not supported")
+    return None
 
 
 def _slice(x: np.ndarray, ins: list) -> np.ndarray:
@@ -1126,9 +1248,10 @@ def load_onnx(source, *, name: str | None = None, input_layout: str | None = Non
     name : str, optional
         Model name (default: the file's stem, or the graph name).
     input_layout : {"NCHW", "NHWC", "flat"}, optional
-        Layout of the graph's input; by default NCHW for rank-4 inputs, unless every
-        consumer of the input is a ``Transpose`` to NCHW (a Keras model exported
-        by tf2onnx), which means NHWC.
+        Layout of the graph's input; by default NCHW for rank-4 inputs, unless the
+        file was written by tf2onnx (Keras models, through ``tf2onnx.convert`` or
+        Keras 3's ``model.export(..., format="onnx")``) or every consumer of the input
+        is a ``Transpose`` to NCHW, which means NHWC.
 
     Returns
     -------
@@ -1178,4 +1301,5 @@ def load_onnx(source, *, name: str | None = None, input_layout: str | None = Non
     opset = next((int(o.version) for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
     if opset is None:
         raise ModelError(f"{where}: no default-domain opset import")
-    return _Importer(proto.graph, opset, where, input_layout).run(name or default)
+    importer = _Importer(proto.graph, opset, where, input_layout, proto.producer_name)
+    return importer.run(name or default)

@@ -28,6 +28,8 @@ __all__ = [
     "Pad",
     "Softmax",
     "ReduceMean",
+    "ReduceMax",
+    "Normalize",
     "Slice",
     "Where",
     "OP_TYPES",
@@ -55,6 +57,8 @@ _BINARY = {
     "greater": _greater,
     "less": _less,
     "not_equal": _not_equal,
+    "max": np.maximum,
+    "min": np.minimum,
 }
 
 
@@ -62,8 +66,9 @@ def _prelu(x, slope):
     return np.where(x >= 0, x, slope * x)
 
 
-#: element-wise ops with a constant: the binary ones and PReLU (``x`` if x >= 0 else ``c x``)
-_WITH_CONST = {**_BINARY, "prelu": _prelu}
+#: element-wise ops with a constant: the binary ones, PReLU (``x`` if x >= 0 else ``c x``)
+#: and ``pow`` (``x ** c``, as tf2onnx writes the cube in the tanh form of GELU)
+_WITH_CONST = {**_BINARY, "prelu": _prelu, "pow": np.power}
 
 
 def _reduce_to(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -79,11 +84,12 @@ def _shape_error(layer: Layer, what: str) -> ShapeError:
 
 
 class Binary(Layer):
-    """Element-wise ``add``, ``sub``, ``mul`` or ``div`` of two tensors (numpy broadcasting).
+    """Element-wise ``add``, ``sub``, ``mul``, ``div``, comparison, ``max`` or ``min`` of two
+    tensors (numpy broadcasting).
 
     Parameters
     ----------
-    op : {"add", "sub", "mul", "div"}
+    op : {"add", "sub", "mul", "div", "greater", "less", "not_equal", "max", "min"}
         The operation, applied left to right over the inputs.
     """
 
@@ -140,7 +146,8 @@ class ConstOp(Layer):
 
     Parameters
     ----------
-    op : {"add", "sub", "mul", "div"}
+    op : {"add", "sub", "mul", "div", "greater", "less", "not_equal", "max", "min", "prelu",
+        "pow"}
     shape : sequence of int
         Shape of the constant, broadcastable against ``(batch, *per-sample shape)``
         and of the same rank (leading axis 1).
@@ -162,7 +169,7 @@ class ConstOp(Layer):
         name: str | None = None,
     ):
         super().__init__(name)
-        if op not in _WITH_CONST or (op == "prelu" and reverse):
+        if op not in _WITH_CONST or (op in ("prelu", "pow") and reverse):
             raise ModelError(
                 f"layer {name!r}: unknown op {op!r}", hint="one of " + ", ".join(_WITH_CONST)
             )
@@ -251,8 +258,9 @@ class Activation(Layer):
         "elu",
         "selu",
         "softplus",
+        "sqrt",
     )
-    _NO_BACKWARD = ("erf", "gelu", "elu", "selu", "softplus")
+    _NO_BACKWARD = ("erf", "gelu", "elu", "selu", "softplus", "sqrt")
 
     def __init__(
         self,
@@ -346,6 +354,9 @@ def _smooth(f: str, x: np.ndarray, alpha, beta) -> np.ndarray:
         return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
     if f == "softplus":
         return np.logaddexp(0.0, x)
+    if f == "sqrt":  # of a variance (a decomposed LayerNorm); negative inputs give NaN as in ONNX
+        with np.errstate(invalid="ignore"):
+            return np.sqrt(x)
     neg = alpha * np.expm1(np.minimum(x, 0.0))
     y = np.where(x > 0, x, neg)
     return beta * y if f == "selu" else y
@@ -554,6 +565,49 @@ class ReduceMean(Layer):
         )
 
 
+class Normalize(Layer):
+    """``(x - mean) / sqrt(var + eps)`` over per-sample ``axes`` (ONNX LayerNormalization
+    without its scale and bias, which follow as constant ops)."""
+
+    kind = "normalize"
+
+    def __init__(self, axes, eps: float = 1e-5, name: str | None = None):
+        super().__init__(name)
+        self.axes = tuple(sorted(int(a) for a in axes))
+        self.eps = float(eps)
+
+    @property
+    def supports_backward(self) -> bool:
+        return False
+
+    def config(self):
+        return {**super().config(), "axes": list(self.axes), "eps": self.eps}
+
+    def output_shape(self, input_shape):
+        if not self.axes or any(not 0 <= a < len(input_shape) for a in self.axes):
+            raise _shape_error(
+                self, f"axes {list(self.axes)} outside per-sample shape {tuple(input_shape)}"
+            )
+        return tuple(input_shape)
+
+    def forward(self, x, *, training=False, mvm=None):
+        x = np.asarray(x, dtype=float)
+        axes = tuple(a + 1 for a in self.axes)
+        d = x - x.mean(axis=axes, keepdims=True)
+        return d / np.sqrt((d * d).mean(axis=axes, keepdims=True) + self.eps)
+
+
+class ReduceMax(ReduceMean):
+    """Maximum over per-sample ``axes`` (Keras' GlobalMaxPooling2D through tf2onnx)."""
+
+    kind = "reducemax"
+
+    def forward(self, x, *, training=False, mvm=None):
+        return np.asarray(x, dtype=float).max(
+            axis=tuple(a + 1 for a in self.axes), keepdims=self.keepdims
+        )
+
+
 class Slice(Layer):
     """Crop per-sample axes: ``slices`` holds one ``[start, stop, step]`` per axis.
 
@@ -625,6 +679,8 @@ OP_TYPES: dict[str, type[Layer]] = {
         Pad,
         Softmax,
         ReduceMean,
+        ReduceMax,
+        Normalize,
         Slice,
         Where,
     )
