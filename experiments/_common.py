@@ -142,3 +142,19 @@ def figure(ncols: int, nrows: int = 1, width: float = 4.4, height: float = 3.4):
     fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False)
     return fig, axes
+
+
+def fill_doc(doc: Path, key: str, text: str) -> bool:
+    """Replace the block between ``<!-- generated:KEY -->`` and ``<!-- /generated:KEY -->``
+    in ``doc`` with ``text`` (so the docs' numbers come from the scripts, never by hand).
+
+    Returns False (and leaves the file alone) when the markers are missing.
+    """
+    begin, end = f"<!-- generated:{key} -->", f"<!-- /generated:{key} -->"
+    src = doc.read_text()
+    if begin not in src or end not in src:
+        return False
+    head, rest = src.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    doc.write_text(f"{head}{begin}\n{text.strip()}\n{end}{tail}")
+    return True

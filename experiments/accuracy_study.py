@@ -170,6 +170,8 @@ def act4(args, digital):
         {"title": "4-bit activations", "judge": out, "digital": digital},
     )
     (args.out / "xiao_act4.md").write_text("\n".join(lines) + "\n")
+    if args.out == C.FIGURES:  # the numbers of docs/network.md's finding-4 section
+        C.fill_doc(C.ROOT / "docs" / "network.md", "act4", "\n".join(lines[1:]))
 
 
 def judge_part(name, base, axes, args):

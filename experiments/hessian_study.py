@@ -176,6 +176,11 @@ def main() -> int:
             print(f"{m} seed {seed}: {row}", file=sys.stderr, flush=True)
     text = report(rows, args.chips, args.epochs)
     (args.out / "hessian_study.md").write_text(text)
+    if args.out == OUT:  # the numbers of docs/training.md
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from _common import fill_doc
+
+        fill_doc(ROOT / "docs" / "training.md", "hessian_study", text)
     print(text)
     return 0
 

@@ -64,7 +64,7 @@ def paired(judge):
     for k, t in judge.items():
         for s in t.values[1]:
             a = acc(t, s)
-            out["accuracy"][f"{k}/{s}"] = mean_ci(a).to_dict()
+            out["accuracy"][f"{k}/{s}"] = {**mean_ci(a).to_dict(), "min": float(a.min())}
             if (k, s) != ("plain", "layer"):
                 out["vs_plain_layer"][f"{k}/{s}"] = paired_difference(a, base).to_dict()
         for s in ("biscale", "column"):
@@ -89,14 +89,15 @@ def judge_report(pj) -> list[str]:
         f"At sigma = {pj['sigma']}, {pj['chips']} chips (common seeds), mean accuracy "
         "[95% CI] and paired differences in points [95% CI]; '(none)': the interval "
         "contains 0.\n",
-        "| model / scaling | accuracy % | minus plain/layer (points) |",
-        "|---|---|---|",
+        "| model / scaling | accuracy % | std | worst chip | minus plain/layer (points) |",
+        "|---|---|---|---|---|",
     ]
     for key, acc in pj["accuracy"].items():
         d = pj["vs_plain_layer"].get(key)
         lines.append(
             f"| {key} | {100 * acc['mean']:.1f} [{100 * acc['low']:.1f}, "
-            f"{100 * acc['high']:.1f}] | {_ci(d) if d else '-'} |"
+            f"{100 * acc['high']:.1f}] | {100 * acc['std']:.1f} | {100 * acc['min']:.1f} | "
+            f"{_ci(d) if d else '-'} |"
         )
     lines += ["", "| model | biscale minus layer | column minus layer |", "|---|---|---|"]
     for k in pj["biscale_vs_layer"]:
@@ -106,6 +107,26 @@ def judge_report(pj) -> list[str]:
         lines.append(
             f"\nhessian minus noise training (layer scaling): {_ci(pj['hessian_vs_noise_layer'])}"
         )
+    return lines + [""]
+
+
+def judge_loss(pj, digital) -> list[str]:
+    """Plain/layer's loss at the judging point and the share of it each remedy recovers
+    (mean paired difference over the loss; the intervals are those of the table)."""
+    acc = pj["accuracy"]["plain/layer"]
+    loss = digital["plain"] - acc["mean"]
+    lines = [
+        f"plain / layer: digital {100 * digital['plain']:.2f}% -> {100 * acc['mean']:.1f}% "
+        f"at sigma = {pj['sigma']} (loss {100 * loss:.1f} points; chip-to-chip std "
+        f"{100 * acc['std']:.1f}, worst chip {100 * acc['min']:.1f}%)."
+    ]
+    if loss > 0:
+        shares = [
+            f"{key} {100 * d['mean'] / loss:.0f}%"
+            + ("" if d["low"] > 0 or d["high"] < 0 else " (none)")
+            for key, d in pj["vs_plain_layer"].items()
+        ]
+        lines.append("Share of that loss recovered: " + ", ".join(shares) + ".")
     return lines + [""]
 
 
@@ -307,6 +328,14 @@ def main(argv=None) -> int:
             f"#### Paired comparisons at sigma = {JUDGE[cond]} ({j_chips} chips)\n"
         ] + judge_report(pj)
         (args.out / f"wan_{cond}.md").write_text("\n".join(report))
+        if args.out == C.FIGURES:  # the numbers of docs/resilience.md
+            images = f"first {args.limit}" if args.limit else "all 539"
+            block = [
+                f"Judging point sigma = {JUDGE[cond]}, {j_chips} chips, {images} test "
+                "images, common chip seeds (from `experiments/resilience_study.py`):\n"
+            ]
+            block += judge_report(pj)[1:] + judge_loss(pj, digital)
+            C.fill_doc(C.ROOT / "docs" / "resilience.md", cond, "\n".join(block))
     # the summary collects every condition done so far (this run or earlier ones)
     header = (
         "digital accuracy: "

@@ -38,7 +38,9 @@ def test_plan_values(monkeypatch):
     assert th.plan(2).blas == 2  # an explicit value beats the environment
 
 
-@pytest.mark.parametrize("bad", [-1, 1.5, "two", True])
+@pytest.mark.parametrize(
+    "bad", [-1, 1.5, "two", True, th.MAX_THREADS + 1, 2**64, "18446744073709551616"]
+)
 def test_bad_counts_name_the_setting(bad):
     with pytest.raises(ConfigError, match="threads"):
         th.plan(bad)
@@ -136,3 +138,10 @@ def test_sweep_worker_gets_one_thread(monkeypatch):
     assert worker_threads() == 1
     monkeypatch.setenv(th.ENV_VAR, "2")
     assert worker_threads() == 2
+
+
+def test_huge_thread_count_from_cli_is_a_config_error(capsys):
+    from xbar.cli import main
+
+    assert main(["infer", "--threads", str(2**64), "--limit", "0"]) == 2
+    assert "at most" in capsys.readouterr().err

@@ -70,6 +70,10 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+#: Largest thread count accepted; BLAS libraries take a C int and no machine has more.
+MAX_THREADS = 4096
+
+
 def _check(threads, where: str) -> int:
     if isinstance(threads, bool):
         raise ConfigError(f"{where}={threads!r}: expected a thread count (0 = automatic)")
@@ -84,6 +88,11 @@ def _check(threads, where: str) -> int:
         raise ConfigError(f"{where}={threads!r}: expected a whole number of threads")
     if n < 0:
         raise ConfigError(f"{where}={n}: must not be negative (0 = automatic)")
+    if n > MAX_THREADS:
+        raise ConfigError(
+            f"{where}={n}: more threads than xbar can use (at most {MAX_THREADS})",
+            hint="0 picks the fastest setting for this machine",
+        )
     return n
 
 

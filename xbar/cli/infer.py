@@ -45,7 +45,14 @@ FIELD_NOTES = {
     "dac_bits": "0 = no DAC quantisation; must be 0 with bit_serial inputs",
     "adc_bits": "0 = no ADC; negative is an error",
     "adc_range": "none = calibrated when the ADC is on; needs adc_bits >= 1",
-    "programming_sigma": "0 = off",
+    "programming_error": "weight_range = paper 2's model as its released code applies "
+    "it: every layer's weight W and bias b get p + sigma r n, one draw per chip, with the "
+    "merged-range rule r_W = R(concat(b/f, W)), r_b = f r_W, f = R(b)/R(W), R = half "
+    "range (biases on their own scale); a batch-norm's effective affine is perturbed as "
+    "a layer of its own by the same rule, before it is folded into the conductances",
+    "programming_sigma": "0 = off; the sigma of weight_range",
+    "weight_range_rule": "match_range = paper 2's code (above); folded_layer = xbar's "
+    "earlier rule: sigma R(W) on the BN-folded W and b, unfoldable batch-norms noise-free",
     "read_noise_sigma": "0 = off",
     "drift_time": "seconds, 0 = no drift",
     "stuck_rate": "fraction of cells, 0 = off",

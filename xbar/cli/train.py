@@ -30,7 +30,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         metavar="SIGMA",
-        help="relative weight error sigma (s = sigma * R) for noise/hessian",
+        help="relative weight error sigma for noise/hessian: paper 2's deployed error, "
+        "the one of --programming-error weight_range (merged-range rule per layer's "
+        "weight and bias, batch-norm affine as its own layer)",
     )
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--seed", type=int, default=0)

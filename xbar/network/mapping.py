@@ -188,80 +188,93 @@ def map_weights(W: np.ndarray, config: AnalogConfig) -> LayerMapping:
     if not np.all(np.isfinite(W)):
         raise ValueRangeError("weight matrix contains NaN or infinite values")
     n_in, n_out = W.shape
-    absW = np.abs(W)
-    w_max = float(absW.max()) if W.size else 0.0
+    w_max = float(np.abs(W).max()) if W.size else 0.0
     w_range_half = float((W.max() - W.min()) / 2) if W.size else 0.0
-    if config.weight_scaling == "column":
-        scale = absW.max(axis=0) if n_in else np.zeros(n_out)
-        scale = np.where(scale > 0, scale, 1.0)
-    else:
-        scale = np.full(n_out, w_max if w_max > 0 else 1.0)
-    wn = W / scale  # in [-1, 1]
-
-    groups: list[tuple[str, np.ndarray, float, np.ndarray | None]]
-    if config.weight_scaling == "biscale":
-        k = config.biscale_shift
-        small = np.abs(wn) < config.biscale_threshold
-        groups = [
-            ("main", np.where(small, 0.0, wn), 1.0, ~small),
-            ("small", np.where(small, wn * 2.0**k, 0.0), 2.0**-k, small),
-        ]
-    else:
-        groups = [("main", wn, 1.0, None)]
-
+    scale = _column_scales(W, config.weight_scaling)
     planes: list[Plane] = []
-    B, S = config.weight_bits, config.weight_slices
-    for label, g, factor, active in groups:
-        if B == 0:
-            Q = 1.0
-            q = np.clip(g, -1.0, 1.0)
-        else:
-            Q = float(2 ** (B - 1) - 1)
-            q = quantize_levels(g, int(Q))
+    for label, g, factor, active in _scale_groups(W / scale, config):
+        B = config.weight_bits
+        Q = 1.0 if B == 0 else float(2 ** (B - 1) - 1)
+        q = np.clip(g, -1.0, 1.0) if B == 0 else quantize_levels(g, int(Q))
         if config.mapping == "differential":
-            pos, neg = np.maximum(q, 0.0), np.maximum(-q, 0.0)
-            if S == 1:
-                planes.append(Plane("differential", pos, neg, Q, 0.0, factor / Q, label, active))
-            else:
-                sp, b = _slices(pos, B - 1, S)
-                sn, _ = _slices(neg, B - 1, S)
-                for i in range(S):
-                    planes.append(
-                        Plane(
-                            "differential",
-                            sp[i],
-                            sn[i],
-                            float(2**b - 1),
-                            0.0,
-                            factor * 2.0 ** (b * i) / Q,
-                            _join(label, f"slice{i}"),
-                            active,
-                        )
-                    )
+            planes += _differential_planes(q, Q, B, config.weight_slices, factor, label, active)
         else:
-            # offset 2**(B-1) (paper 1: 128 for 8 bits); analog weights: mid-range (1 of 2)
-            off = 1.0 if B == 0 else float(2 ** (B - 1))
-            u = q + off
-            if S == 1:
-                vmax = 2.0 if B == 0 else float(2**B - 1)
-                planes.append(Plane("offset", u, None, vmax, off, factor / Q, label, active))
-            else:
-                su, b = _slices(u, B, S)
-                so, _ = _slices(np.array([off]), B, S)
-                for i in range(S):
-                    planes.append(
-                        Plane(
-                            "offset",
-                            su[i],
-                            None,
-                            float(2**b - 1),
-                            float(so[i][0]),
-                            factor * 2.0 ** (b * i) / Q,
-                            _join(label, f"slice{i}"),
-                            active,
-                        )
-                    )
+            planes += _offset_planes(q, Q, B, config.weight_slices, factor, label, active)
     return LayerMapping(n_in, n_out, scale, planes, w_max, w_range_half)
+
+
+def _column_scales(W: np.ndarray, weight_scaling: str) -> np.ndarray:
+    """Per output column scale that maps the weights into [-1, 1] (``n_out``,)."""
+    n_in, n_out = W.shape
+    if weight_scaling == "column":
+        scale = np.abs(W).max(axis=0) if n_in else np.zeros(n_out)
+        return np.where(scale > 0, scale, 1.0)
+    w_max = float(np.abs(W).max()) if W.size else 0.0
+    return np.full(n_out, w_max if w_max > 0 else 1.0)
+
+
+def _scale_groups(
+    wn: np.ndarray, config: AnalogConfig
+) -> list[tuple[str, np.ndarray, float, np.ndarray | None]]:
+    """``(label, normalised weights, digital factor, active mask)`` per scale group: one
+    ``main`` group, or bi-scale's ``main`` and ``small`` (amplified by 2^k) groups."""
+    if config.weight_scaling != "biscale":
+        return [("main", wn, 1.0, None)]
+    k = config.biscale_shift
+    small = np.abs(wn) < config.biscale_threshold
+    return [
+        ("main", np.where(small, 0.0, wn), 1.0, ~small),
+        ("small", np.where(small, wn * 2.0**k, 0.0), 2.0**-k, small),
+    ]
+
+
+def _differential_planes(q, Q, B, S, factor, label, active) -> list[Plane]:
+    """Cell pairs holding ``max(q, 0)`` and ``max(-q, 0)``, whole or in ``S`` slices of
+    the ``B - 1`` magnitude bits."""
+    pos, neg = np.maximum(q, 0.0), np.maximum(-q, 0.0)
+    if S == 1:
+        return [Plane("differential", pos, neg, Q, 0.0, factor / Q, label, active)]
+    sp, b = _slices(pos, B - 1, S)
+    sn, _ = _slices(neg, B - 1, S)
+    return [
+        Plane(
+            "differential",
+            sp[i],
+            sn[i],
+            float(2**b - 1),
+            0.0,
+            factor * 2.0 ** (b * i) / Q,
+            _join(label, f"slice{i}"),
+            active,
+        )
+        for i in range(S)
+    ]
+
+
+def _offset_planes(q, Q, B, S, factor, label, active) -> list[Plane]:
+    """One cell per weight holding ``q + 2^(B-1)`` (paper 1: 128 for 8 bits; analog
+    weights: mid-range, 1 of 2), whole or in ``S`` slices of ``B`` bits, with the
+    offset sliced alike."""
+    off = 1.0 if B == 0 else float(2 ** (B - 1))
+    u = q + off
+    if S == 1:
+        vmax = 2.0 if B == 0 else float(2**B - 1)
+        return [Plane("offset", u, None, vmax, off, factor / Q, label, active)]
+    su, b = _slices(u, B, S)
+    so, _ = _slices(np.array([off]), B, S)
+    return [
+        Plane(
+            "offset",
+            su[i],
+            None,
+            float(2**b - 1),
+            float(so[i][0]),
+            factor * 2.0 ** (b * i) / Q,
+            _join(label, f"slice{i}"),
+            active,
+        )
+        for i in range(S)
+    ]
 
 
 def _join(group: str, part: str) -> str:

@@ -30,13 +30,17 @@ folded into that layer its ``b_eff`` then ``w_eff`` noise; after all matmul laye
 every batch-norm that cannot be folded (pre-activation blocks) in forward order,
 ``b_eff`` then ``w_eff``.
 
-:func:`draw_weight_noise` / :func:`perturb_model` keep the ``folded_layer`` rule
-(used by noise-injection training).
+:func:`parameter_noise` is the one implementation of the draws: chips
+(:func:`perturb_model_paper`, :func:`chip_accuracies`), noise-injection and Hessian
+training (:mod:`xbar.network.train`) all use it.  :func:`draw_weight_noise` /
+:func:`perturb_model` are the ``folded_layer`` rule on a folded model's own tensors
+(kept for that option).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -49,6 +53,9 @@ from .model import Model
 RANGE_FLOOR = 1e-8
 #: the rules of :class:`~xbar.network.config.AnalogConfig` ``weight_range_rule``
 RULES = ("match_range", "folded_layer")
+#: a source of unit draws: shape -> array of independent zero-mean, unit-variance entries
+#: (``rng.standard_normal`` for a chip; Rademacher signs for Hutchinson vectors)
+Draw = Callable[[tuple[int, ...]], np.ndarray]
 
 
 def check_sigma(sigma: float, field: str = "sigma") -> float:
@@ -146,13 +153,17 @@ def chip_accuracies(
     chips: int = 20,
     seed: int = 0,
     batch_size: int = 512,
+    rule: str = "match_range",
 ) -> np.ndarray:
-    """Digital accuracy of ``chips`` perturbed copies (chip k uses
-    ``SeedSequence(seed).spawn(chips)[k]``), shape ``(chips,)``."""
+    """Digital accuracy of ``chips`` chips of paper 2's error, shape ``(chips,)``.
+
+    Chip k is :func:`perturb_model_paper` with ``SeedSequence(seed).spawn(chips)[k]``
+    (``rule``: see the module docstring).
+    """
     seqs = np.random.SeedSequence(seed).spawn(int(chips))
     return np.array(
         [
-            perturb_model(model, sigma, np.random.default_rng(s)).accuracy(
+            perturb_model_paper(model, sigma, np.random.default_rng(s), rule).accuracy(
                 x, y, batch_size=batch_size
             )
             for s in seqs
@@ -172,13 +183,14 @@ def half_range(x: np.ndarray, fraction: float = 1.0) -> float:
     >>> half_range(np.array([-1.0, 0.5, 3.0]))
     2.0
     """
-    v = np.sort(np.asarray(x, dtype=float).ravel())
-    if v.size == 0:
-        return 0.0
     if not 0 < fraction <= 1:
         raise ValueRangeError(f"fraction must be in (0, 1], got {fraction:g}")
+    v = np.asarray(x, dtype=float).ravel()
+    if v.size == 0:
+        return 0.0
     if fraction == 1:
-        return float(v[-1] - v[0]) / 2.0
+        return float(v.max() - v.min()) / 2.0
+    v = np.sort(v)
     k = max(int(v.size * (1 - fraction) / 2) + 1, 1)
     hi = min(v.size - k + 1, v.size)
     return float(v[hi - 1] - v[k - 1]) / 2.0
@@ -220,14 +232,16 @@ class AffineNoise:
     r_scale: float
     r_shift: float
 
+    def errors(self, sigma: float, draw: Draw) -> tuple[np.ndarray, np.ndarray]:
+        """One draw of ``(d_scale, d_shift)``: the shift's unit draws first, then the scale's."""
+        n_shift = draw(self.shift.shape)
+        n_scale = draw(self.scale.shape)
+        return sigma * self.r_scale * n_scale, sigma * self.r_shift * n_shift
+
     def draw(self, sigma: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """One chip's ``(scale', shift')``: the shift noise is drawn first, then the scale's."""
-        n_shift = rng.standard_normal(self.shift.shape)
-        n_scale = rng.standard_normal(self.scale.shape)
-        return (
-            self.scale + sigma * self.r_scale * n_scale,
-            self.shift + sigma * self.r_shift * n_shift,
-        )
+        """One chip's ``(scale', shift')`` (the draws of :meth:`errors`)."""
+        d_scale, d_shift = self.errors(sigma, rng.standard_normal)
+        return self.scale + d_scale, self.shift + d_shift
 
 
 @dataclass
@@ -354,6 +368,71 @@ def set_affine(bn: BatchNorm, scale: np.ndarray, shift: np.ndarray) -> None:
     bn.beta = np.asarray(shift, dtype=float) + bn.running_mean * np.asarray(scale, dtype=float)
 
 
+def parameter_noise(
+    model: Model,
+    sigma: float,
+    draw: Draw,
+    plan: tuple[dict[str, LayerNoise], list[AffineNoise]] | None = None,
+) -> dict[str, np.ndarray]:
+    """One draw of paper 2's error as changes of ``model``'s own parameters.
+
+    The single implementation of the error's draws: :func:`perturb_model_paper` adds
+    them to a copy (a chip), noise-injection training to the live weights, and the
+    Hessian penalty uses them with Rademacher unit draws as its Hutchinson vectors
+    (their covariance is the noise's).  A batch-norm's affine error ``(dS, dT)``
+    (:meth:`AffineNoise.errors`) becomes ``d gamma = dS sqrt(var + eps)`` and ``d beta
+    = dT + mean dS`` with its running statistics, so that its evaluation-mode affine
+    is exactly ``(scale + dS, shift + dT)``.  Draw order: the module docstring's.
+
+    Parameters
+    ----------
+    model : Model
+        The model whose parameters the keys name: unfolded for ``match_range``, the
+        BN-folded model for ``folded_layer``.
+    sigma : float
+        Relative error sigma.
+    draw : callable
+        Unit draws, ``shape -> array`` (e.g. ``rng.standard_normal``).
+    plan : tuple, optional
+        ``noise_plan(model)`` when already known (default: the ``match_range`` plan).
+
+    Returns
+    -------
+    dict
+        ``{"<layer>/<param>": delta}`` for every matmul layer's ``W`` and ``b`` and
+        every batch-norm's ``gamma`` and ``beta``, in the parameters' shapes.
+
+    Examples
+    --------
+    >>> from xbar.network.layers import Dense
+    >>> m = Model([Dense(2, 1, name="fc")], input_shape=(2,), classes=1)
+    >>> m.layer("fc").W[:] = [[-1.0], [1.0]]; m.layer("fc").b[:] = [0.5]
+    >>> d = parameter_noise(m, 0.1, lambda shape: np.ones(shape))
+    >>> d["fc/W"].ravel().tolist(), d["fc/b"].tolist()   # r_W = 1; a 1-value bias: 1e-8
+    ([0.1, 0.1], [1e-09])
+    """
+    layers, unfolded = plan if plan is not None else noise_plan(model)
+    out: dict[str, np.ndarray] = {}
+
+    def affine(noise: AffineNoise) -> None:
+        bn = model.layer(noise.name)
+        d_scale, d_shift = noise.errors(sigma, draw)
+        out[f"{bn.name}/gamma"] = d_scale * np.sqrt(bn.running_var + bn.eps)
+        out[f"{bn.name}/beta"] = d_shift + bn.running_mean * d_scale
+
+    for layer in model.matmul_layers():
+        ln = layers[layer.name]
+        n_b = draw(layer.b.shape)
+        n_w = draw(layer.W2d.shape).reshape(layer.W.shape)
+        out[f"{layer.name}/b"] = sigma * ln.r_b * n_b
+        out[f"{layer.name}/W"] = sigma * ln.r_W * n_w
+        for noise in ln.bns:
+            affine(noise)
+    for noise in unfolded:
+        affine(noise)
+    return out
+
+
 def perturb_model_paper(
     model: Model, sigma: float, rng: np.random.Generator, rule: str = "match_range"
 ) -> Model:
@@ -372,18 +451,12 @@ def perturb_model_paper(
         Relative error sigma.
     rng : numpy.random.Generator
     rule : {"match_range", "folded_layer"}
+        ``folded_layer`` returns the BN-folded model.
     """
     sigma = check_sigma(sigma)
-    plan, unfolded = noise_plan(model, rule)
+    plan = noise_plan(model, rule)
     out = model.copy() if rule == "match_range" else model.fold_batchnorm()
-    for layer in out.matmul_layers():
-        ln = plan[layer.name]
-        n_b = rng.standard_normal(layer.b.shape)
-        n_w = rng.standard_normal(layer.W2d.shape).reshape(layer.W.shape)
-        layer.b = layer.b + sigma * ln.r_b * n_b
-        layer.W = layer.W + sigma * ln.r_W * n_w
-        for bn_noise in ln.bns:
-            set_affine(out.layer(bn_noise.name), *bn_noise.draw(sigma, rng))
-    for bn_noise in unfolded:
-        set_affine(out.layer(bn_noise.name), *bn_noise.draw(sigma, rng))
+    params = out.parameters()
+    for key, delta in parameter_noise(out, sigma, rng.standard_normal, plan).items():
+        params[key] += delta
     return out

@@ -5,19 +5,24 @@ Methods
 ``plain``
     Mini-batch Adam on the softmax cross-entropy.
 ``noise``
-    In every forward pass the matmul weights and biases carry a fresh draw of the
-    deployed error ``sigma * R * n`` (:func:`~xbar.network.noise.draw_weight_noise`,
-    ``R`` = half the layer's current weight range); the gradient at the perturbed
-    weights updates the clean ones.  ``draws=K`` averages K draws per step.
+    In every forward pass the parameters carry a fresh draw of the deployed error,
+    paper 2's model as its released code applies it
+    (:func:`~xbar.network.noise.parameter_noise`, the code that also programs
+    ``weight_range`` chips): ``p' = p + sigma * r_p * n`` with the merged-range rule
+    per matmul layer (``r_W = R_m``, ``r_b = R_m f``: biases on their own scale) and
+    every batch-norm's effective affine perturbed as a layer of its own, the ranges
+    taken at the current weights; the gradient at the perturbed weights updates the
+    clean ones.  ``draws=K`` averages K draws per step.
 ``hessian``
-    Loss plus an explicit curvature penalty ``P = (1/2) sum_i s_i^2 H_ii`` with
-    ``s_i = sigma * R`` of parameter i's layer (0 for parameters outside matmul layers),
-    ``H`` the Hessian of the mini-batch loss.  The weighted diagonal is estimated by
-    Hutchinson's method on the scaled Hessian ``S H S`` (``S = diag(s)``): with a
-    Rademacher vector ``v`` and ``w = s * v``, ``E[w_i (H w)_i] = s_i^2 H_ii``, so
-    ``P = (1/2) E_v[w^T H w]``.  The curvature along ``w`` is a central second
-    difference with a small step ``eps * w`` (``hessian_step=eps``, default 0.01,
-    i.e. 1% of the noise scale):
+    Loss plus an explicit curvature penalty ``P = (1/2) E[d^T H d]`` over the same
+    error ``d`` (``= (1/2) sum_i s_i^2 H_ii`` with ``s_i = sigma * r_p`` of parameter
+    i's tensor when the error is uncorrelated, i.e. without batch-norm), ``H`` the
+    Hessian of the mini-batch loss.  ``P`` is estimated by Hutchinson's method: the
+    error drawn with random signs instead of normal draws, ``w``
+    (:func:`noise_direction`; for uncorrelated error ``w = s * v`` with a Rademacher
+    vector ``v``), has the error's covariance, so ``P = (1/2) E_w[w^T H w]``.  The
+    curvature along ``w`` is a central second difference with a small step ``eps * w``
+    (``hessian_step=eps``, default 0.01, i.e. 1% of the noise scale):
     ``P_v = (L(W + eps w) - 2 L(W) + L(W - eps w)) / (2 eps^2)``
     ``= (1/2) w^T H w + O(eps^2)``, and its gradient is taken exactly:
     ``grad P_v = (g(W + eps w) - 2 g(W) + g(W - eps w)) / (2 eps^2)``.
@@ -56,7 +61,10 @@ the training noise over ``val_draws`` fixed chips (clean accuracy when sigma is 
 ties broken by the lower clean validation loss.
 
 Batch-norm layers train with batch statistics; the noise is applied to the unfolded
-weights during training (exact for models without batch-norm, such as ``default``).
+weights during training.  A batch-norm's affine error ``(dS, dT)`` enters as ``d gamma =
+dS sqrt(var + eps)``, ``d beta = dT + mean dS`` with its running statistics (exact in
+evaluation mode; in a training pass the batch statistics differ slightly).  Models
+without batch-norm, such as ``default``, train under exactly the deployed error.
 """
 
 from __future__ import annotations
@@ -75,7 +83,7 @@ from .data import Dataset, load_dataset
 from .layers import MaxPool2D, ReLU, cross_entropy
 from .model import Model
 from .model_io import load_model
-from .noise import check_sigma, draw_weight_noise, perturb_model, weight_range_sigma
+from .noise import Draw, check_sigma, noise_plan, parameter_noise, perturb_model_paper
 from .qat import ActivationQuantizer
 
 log = logging.getLogger(__name__)
@@ -162,15 +170,54 @@ def _loss_grad(model: Model, flat: _Flat, xb, yb, act=None) -> tuple[float, np.n
     return loss, flat.grad(), logits
 
 
-def noise_scales(model: Model, sigma: float, flat: _Flat | None = None) -> np.ndarray:
-    """Per-parameter noise scale ``s_i = sigma * R`` of its matmul layer (0 elsewhere)."""
+def rademacher(rng: np.random.Generator) -> Draw:
+    """Unit draws of independent random signs (+-1) from ``rng``: ``shape -> array``."""
+    signs = np.array([-1.0, 1.0])
+    return lambda shape: rng.choice(signs, size=shape)
+
+
+def noise_direction(
+    model: Model, sigma: float, flat: _Flat | None = None
+) -> Callable[[np.random.Generator], np.ndarray]:
+    """Hutchinson vectors of paper 2's error at the model's current weights.
+
+    Returns ``rng -> w``: paper 2's error (:func:`~xbar.network.noise.parameter_noise`,
+    merged-range rule, batch-norm affines as their own layers) drawn with Rademacher
+    signs instead of normal draws, packed like :class:`_Flat`.  ``E[w w^T]`` is the
+    noise's covariance, so ``E[w^T H w] = sum_ij Cov_ij H_ij``; without batch-norm the
+    covariance is diagonal and ``w = s * v`` with ``s`` = :func:`noise_scales`.  The
+    scales are fixed when this is called (the layers' ranges at these weights).
+    """
     flat = flat or _Flat(model)
-    parts = {}
-    for layer in model.matmul_layers():
-        s = weight_range_sigma(layer.W, sigma)
-        parts[f"{layer.name}/W"] = np.full(layer.W.shape, s)
-        parts[f"{layer.name}/b"] = np.full(layer.b.shape, s)
-    return flat.pack(parts)
+    plan = noise_plan(model)
+    return lambda rng: flat.pack(parameter_noise(model, sigma, rademacher(rng), plan))
+
+
+def noise_scales(model: Model, sigma: float, flat: _Flat | None = None) -> np.ndarray:
+    """Per-parameter standard deviation of paper 2's error (packed like :class:`_Flat`).
+
+    Computed from :func:`~xbar.network.noise.parameter_noise` itself, which is linear
+    in its unit draws: one pass per draw call with that call's draws set to 1 and the
+    others to 0 gives each parameter's coefficient on it; the variance is the sum of
+    their squares.  Matmul weights: ``sigma * r_W``; biases: ``sigma * r_b`` (merged
+    range rule); a batch-norm's ``gamma`` and ``beta`` from its affine's error.
+    """
+    flat = flat or _Flat(model)
+    plan = noise_plan(model)
+    var = np.zeros(flat.offsets[-1])
+    k = 0
+    while True:
+        calls = [0]
+
+        def one_hot(shape, k=k, calls=calls):
+            calls[0] += 1
+            return np.full(shape, 1.0 if calls[0] == k + 1 else 0.0)
+
+        coef = flat.pack(parameter_noise(model, sigma, one_hot, plan))
+        var += coef * coef
+        k += 1
+        if k >= calls[0]:
+            return np.sqrt(var)
 
 
 def hutchinson_diagonal(
@@ -214,7 +261,7 @@ def hutchinson_diagonal(
 def hessian_penalty(
     loss_grad: Callable[[np.ndarray], tuple[float, np.ndarray]],
     theta: np.ndarray,
-    s: np.ndarray,
+    s: np.ndarray | Callable[[np.random.Generator], np.ndarray],
     rng: np.random.Generator,
     *,
     draws: int = 1,
@@ -237,8 +284,10 @@ def hessian_penalty(
         ``theta -> (loss, gradient)``.
     theta : ndarray
         Parameters ``(n,)``.
-    s : ndarray
-        Noise scale per parameter ``(n,)`` (same units as ``theta``).
+    s : ndarray or callable
+        Noise scale per parameter ``(n,)`` (same units as ``theta``; ``w = s * v``),
+        or ``rng -> w`` drawing the vector itself (:func:`noise_direction`: paper 2's
+        error with Rademacher unit draws).
     rng : numpy.random.Generator
         Source of the Rademacher vectors.
     draws : int
@@ -267,8 +316,9 @@ def hessian_penalty(
         loss0, grad0 = loss_grad(theta)
     pen = 0.0
     gp = np.zeros_like(theta)
+    direction = s if callable(s) else lambda r: s * r.choice(np.array([-1.0, 1.0]), theta.shape)
     for _ in range(int(draws)):
-        w = s * rng.choice(np.array([-1.0, 1.0]), size=theta.shape)
+        w = direction(rng)
         lp, gpl = loss_grad(theta + step * w)
         lm, gmi = loss_grad(theta - step * w)
         pen += (lp - 2 * loss0 + lm) / (2 * step * step)
@@ -352,7 +402,7 @@ def curvature_term(
     m = model.copy()
     flat = _Flat(m)
     theta = flat.get()
-    s = noise_scales(m, sigma, flat)
+    direction = noise_direction(m, sigma, flat)
 
     def loss(th):
         flat.set(th)
@@ -363,7 +413,7 @@ def curvature_term(
     vals = np.empty(int(samples))
     with frozen_pattern(m):
         for k in range(int(samples)):
-            w = s * rng.choice(np.array([-1.0, 1.0]), size=theta.shape)
+            w = direction(rng)
             vals[k] = (loss(theta + step * w) - 2 * l0 + loss(theta - step * w)) / (2 * step**2)
     return CurvatureEstimate(
         float(vals.mean()),
@@ -472,16 +522,14 @@ def train(
     Parameters
     ----------
     model_or_name : Model or str
-        A :class:`Model` (training starts from its weights, e.g. fine-tuning), an
-        architecture name (``"default"``: the default CNN, ``"wrn-D-K"``: a Wide
-        ResNet; both He-initialised from ``seed``) or a saved model's path (start
-        from its weights).
+        A :class:`Model` or a saved model's path (training starts from its weights), or
+        an architecture (``"default"`` CNN, ``"wrn-D-K"``; He-initialised from ``seed``).
     dataset : Dataset or str
         Data set or its name (see :func:`~xbar.network.load_dataset`).
     method : {"plain", "noise", "hessian"}
         See the module docstring.
     train_noise : float
-        Relative programming error sigma (``s = sigma * R``); > 0 for noise/hessian.
+        Relative error sigma of paper 2's model (merged-range rule); > 0 unless plain.
     epochs, batch_size : int
         Passes over the training split and mini-batch size.
     seed : int
@@ -490,22 +538,17 @@ def train(
         Adam learning rate (cosine decay to 0 over the run).
     draws : int
         Noise draws (``noise``) or Rademacher vectors (``hessian``) per step.
-    hessian_weight : float
-        Weight of the curvature penalty (1 = the expected-loss expansion).
-    hessian_step : float
-        Finite-difference step of the penalty estimator, in units of the noise scale
-        (default 0.01; patterns frozen, see the module docstring).
+    hessian_weight, hessian_step : float
+        Weight of the curvature penalty (1 = the expected-loss expansion) and its
+        finite-difference step in units of the noise (default 0.01).
     val_draws : int
         Fixed chips used to score each epoch on the validation split.
     curvature_sigma : float, optional
-        Noise level at which the chosen model's curvature term is reported (default:
-        ``train_noise``, or 0.15 for ``plain``); use one value to compare models.
-    curvature_samples : int
-        Rademacher vectors of that report (0: no report).
+        Noise level of the chosen model's curvature report (default: ``train_noise``,
+        or 0.15 for ``plain``); ``curvature_samples``: its vectors (0: no report).
     activation_bits : int
-        Quantisation-aware training: every matmul layer's input quantised to this
-        many bits with the straight-through estimator (:mod:`xbar.network.qat`),
-        also when scoring epochs; 0 = off.
+        Quantisation-aware training of every matmul layer's input (straight-through
+        estimator, :mod:`xbar.network.qat`); 0 = off.
     progress : callable, optional
         ``progress(done_steps, total_steps)``.
 
@@ -516,14 +559,31 @@ def train(
     sigma = validate_train_args(
         method, train_noise, epochs, batch_size, lr, draws, hessian_weight, hessian_step
     )
-    c_sigma = check_sigma(
-        sigma
-        if curvature_sigma is None and sigma > 0
-        else DEFAULT_CURVATURE_SIGMA
-        if curvature_sigma is None
-        else curvature_sigma,
-        "curvature_sigma",
-    )
+    c_sigma = _curvature_sigma(sigma, curvature_sigma, curvature_samples, seed)
+    data = load_dataset(dataset) if not isinstance(dataset, Dataset) else dataset
+    model = _resolve_model(model_or_name, seed)
+    data.check_model(model)
+    if data.x_val.shape[0] == 0:
+        raise ModelError(f"data set {data.name!r} has no validation split")
+    act = ActivationQuantizer(activation_bits) if activation_bits else None
+    hyper = _Hyper(lr, draws, hessian_weight, hessian_step, int(val_draws))
+    run = _Run(model, data, method, sigma, seed, hyper, act)
+    final, history, best_epoch = run.fit(epochs, batch_size, progress)
+    curv = None
+    if curvature_samples and c_sigma > 0:
+        x, y = data.x_train[:CURVATURE_IMAGES], data.y_train[:CURVATURE_IMAGES]
+        curv = curvature_term(
+            final, x, y, c_sigma, samples=int(curvature_samples), step=hessian_step, seed=seed
+        )
+    seconds = time.perf_counter() - run.t_start
+    return TrainResult(final, history, best_epoch, method, sigma, seconds, curv)
+
+
+def _curvature_sigma(sigma, curvature_sigma, curvature_samples, seed) -> float:
+    """Check the curvature-report and seed arguments of :func:`train`; its sigma."""
+    if curvature_sigma is None:
+        curvature_sigma = sigma if sigma > 0 else DEFAULT_CURVATURE_SIGMA
+    c_sigma = check_sigma(curvature_sigma, "curvature_sigma")
     if (
         not isinstance(curvature_samples, int | np.integer)
         or curvature_samples == 1
@@ -534,140 +594,143 @@ def train(
         )
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise ConfigError(f"seed must be an integer >= 0, got {seed!r}")
-    data = load_dataset(dataset) if not isinstance(dataset, Dataset) else dataset
-    model = _resolve_model(model_or_name, seed)
-    data.check_model(model)
-    if data.x_val.shape[0] == 0:
-        raise ModelError(f"data set {data.name!r} has no validation split")
+    return c_sigma
 
-    t_start = time.perf_counter()
-    ss = np.random.SeedSequence(seed)
-    s_shuffle, s_noise, s_val = ss.spawn(3)
-    rng_shuffle = np.random.default_rng(s_shuffle)
-    rng_noise = np.random.default_rng(s_noise)
-    val_seeds = s_val.spawn(int(val_draws))
 
-    act = ActivationQuantizer(activation_bits) if activation_bits else None
-    hook = act.eval_hook if act else None
-    flat = _Flat(model)
-    theta = flat.get()
-    opt = _Adam(theta.size, lr)
-    n = data.x_train.shape[0]
-    steps_per_epoch = math.ceil(n / batch_size)
-    total = steps_per_epoch * epochs
-    step = 0
-    history: list[dict] = []
-    best = (-1.0, math.inf)
-    best_state, best_epoch = model.state(), 0
+@dataclass(frozen=True)
+class _Hyper:
+    lr: float
+    draws: int
+    hessian_weight: float
+    hessian_step: float
+    val_draws: int
 
-    for epoch in range(1, epochs + 1):
+
+class _Run:
+    """One training run's state: the optimiser, the random streams and the steps."""
+
+    def __init__(self, model, data, method, sigma, seed, hyper: _Hyper, act=None):
+        self.t_start = time.perf_counter()
+        self.model, self.data, self.method, self.sigma = model, data, method, sigma
+        self.lr, self.draws = hyper.lr, hyper.draws
+        self.hessian_weight, self.hessian_step = hyper.hessian_weight, hyper.hessian_step
+        self.act = act
+        self.hook = act.eval_hook if act else None
+        s_shuffle, s_noise, s_val = np.random.SeedSequence(seed).spawn(3)
+        self.rng_shuffle = np.random.default_rng(s_shuffle)
+        self.rng_noise = np.random.default_rng(s_noise)
+        self.val_seeds = s_val.spawn(hyper.val_draws)
+        self.flat = _Flat(model)
+        self.theta = self.flat.get()
+        self.opt = _Adam(self.theta.size, hyper.lr)
+        self.total = self.done = 0
+
+    def fit(self, epochs: int, batch_size: int, progress) -> tuple[Model, list[dict], int]:
+        """Train ``epochs`` passes; the checkpoint with the best validation accuracy under
+        the training noise (ties: lower clean validation loss), the history, its epoch."""
+        self.total = math.ceil(self.data.x_train.shape[0] / batch_size) * epochs
+        history: list[dict] = []
+        best = (-1.0, math.inf)
+        best_state, best_epoch = self.model.state(), 0
+        for epoch in range(1, epochs + 1):
+            rec = self.epoch(epoch, batch_size, progress)
+            history.append(rec)
+            log.info("epoch %d: %s", epoch, rec)
+            if (rec["val_noisy_accuracy"], -rec["val_loss"]) > (best[0], -best[1]):
+                best = (rec["val_noisy_accuracy"], rec["val_loss"])
+                best_state, best_epoch = self.model.state(), epoch
+        return self.model.with_params(best_state), history, best_epoch
+
+    def epoch(self, epoch: int, batch_size: int, progress) -> dict:
+        """Train one pass over the training split, then score it (one history entry)."""
         t0 = time.perf_counter()
-        order = rng_shuffle.permutation(n)
+        x, y = self.data.x_train, self.data.y_train
+        n = x.shape[0]
+        order = self.rng_shuffle.permutation(n)
         loss_sum = pen_sum = 0.0
         correct = 0
         for b0 in range(0, n, batch_size):
             idx = order[b0 : b0 + batch_size]
-            xb, yb = data.x_train[idx], data.y_train[idx]
-            if method == "plain":
-                loss, g, logits = _loss_grad(model, flat, xb, yb, act)
-            elif method == "noise":
-                g = np.zeros_like(theta)
-                loss = 0.0
-                for _ in range(draws):
-                    delta = flat.pack(draw_weight_noise(model, sigma, rng_noise))
-                    flat.set(theta + delta)
-                    lk, gk, logits = _loss_grad(model, flat, xb, yb, act)
-                    loss += lk / draws
-                    g += gk / draws
-                flat.set(theta)
-            else:  # hessian
-
-                def loss_grad(th, xb=xb, yb=yb):
-                    flat.set(th)
-                    lk, gk, _ = _loss_grad(model, flat, xb, yb, act)
-                    return lk, gk
-
-                loss, g0, logits = _loss_grad(model, flat, xb, yb, act)
-                buffers = {k: v.copy() for k, v in _buffers(model).items()}
-                with frozen_pattern(model):  # the smooth piece active at theta
-                    pen, gp = hessian_penalty(
-                        loss_grad,
-                        theta,
-                        noise_scales(model, sigma, flat),
-                        rng_noise,
-                        draws=draws,
-                        step=hessian_step,
-                        loss0=loss,
-                        grad0=g0,
-                    )
-                flat.set(theta)
-                _restore_buffers(model, buffers)
-                g = g0 + hessian_weight * gp
-                pen_sum += pen * len(idx)
+            loss, g, logits, pen = self.gradient(x[idx], y[idx])
             loss_sum += loss * len(idx)
-            correct += int((logits.argmax(axis=1) == yb).sum())
-            lr_t = 0.5 * lr * (1 + math.cos(math.pi * step / total))
-            theta = opt.step(theta, g, lr_t)
-            flat.set(theta)
-            step += 1
+            pen_sum += pen * len(idx)
+            correct += int((logits.argmax(axis=1) == y[idx]).sum())
+            lr_t = 0.5 * self.lr * (1 + math.cos(math.pi * self.done / self.total))
+            self.theta = self.opt.step(self.theta, g, lr_t)
+            self.flat.set(self.theta)
+            self.done += 1
             if progress is not None:
-                progress(step, total)
-
-        # ---- validation: clean and under the training noise (fixed chips)
-        val_logits = model.forward(data.x_val, mvm=hook)
-        val_loss, _ = cross_entropy(val_logits, data.y_val)
-        val_acc = float(np.mean(val_logits.argmax(axis=1) == data.y_val))
-        if sigma > 0:
-            accs = [
-                perturb_model(model, sigma, np.random.default_rng(vs)).accuracy(
-                    data.x_val, data.y_val, mvm=hook
-                )
-                for vs in val_seeds
-            ]
-            val_noisy = float(np.mean(accs))
-        else:
-            val_noisy = val_acc
-        rec = {
+                progress(self.done, self.total)
+        if not math.isfinite(loss_sum):
+            raise ModelError(
+                f"training diverged at epoch {epoch} (loss {loss_sum / n})", hint="lower lr"
+            )
+        return {
             "epoch": epoch,
             "loss": loss_sum / n,
             "penalty": pen_sum / n,
             "train_accuracy": correct / n,
-            "val_accuracy": val_acc,
-            "val_loss": val_loss,
-            "val_noisy_accuracy": val_noisy,
+            **self.score(),
             "seconds": time.perf_counter() - t0,
         }
-        history.append(rec)
-        log.info("epoch %d: %s", epoch, rec)
-        if not math.isfinite(rec["loss"]):
-            raise ModelError(
-                f"training diverged at epoch {epoch} (loss {rec['loss']})", hint="lower lr"
-            )
-        if (val_noisy, -val_loss) > (best[0], -best[1]):
-            best = (val_noisy, val_loss)
-            best_state, best_epoch = model.state(), epoch
 
-    final = model.with_params(best_state)
-    curv = None
-    if curvature_samples and c_sigma > 0:
-        curv = curvature_term(
-            final,
-            data.x_train[:CURVATURE_IMAGES],
-            data.y_train[:CURVATURE_IMAGES],
-            c_sigma,
-            samples=int(curvature_samples),
-            step=hessian_step,
-            seed=seed,
-        )
-    return TrainResult(
-        model=final,
-        history=history,
-        best_epoch=best_epoch,
-        method=method,
-        train_noise=sigma,
-        seconds=time.perf_counter() - t_start,
-        curvature=curv,
-    )
+    def gradient(self, xb, yb) -> tuple[float, np.ndarray, np.ndarray, float]:
+        """``(loss, update direction, logits, penalty)`` of one mini-batch by the method."""
+        model, flat, act = self.model, self.flat, self.act
+        if self.method == "plain":
+            return (*_loss_grad(model, flat, xb, yb, act), 0.0)
+        if self.method == "noise":  # the deployed error, a fresh draw per pass
+            g = np.zeros_like(self.theta)
+            loss = 0.0
+            plan = noise_plan(model)
+            for _ in range(self.draws):
+                delta = parameter_noise(model, self.sigma, self.rng_noise.standard_normal, plan)
+                flat.set(self.theta + flat.pack(delta))
+                lk, gk, logits = _loss_grad(model, flat, xb, yb, act)
+                loss += lk / self.draws
+                g += gk / self.draws
+            flat.set(self.theta)
+            return loss, g, logits, 0.0
+
+        def loss_grad(th):
+            flat.set(th)
+            return _loss_grad(model, flat, xb, yb, act)[:2]
+
+        loss, g0, logits = _loss_grad(model, flat, xb, yb, act)
+        buffers = {k: v.copy() for k, v in _buffers(model).items()}
+        direction = noise_direction(model, self.sigma, flat)
+        with frozen_pattern(model):  # the smooth piece active at theta
+            pen, gp = hessian_penalty(
+                loss_grad,
+                self.theta,
+                direction,
+                self.rng_noise,
+                draws=self.draws,
+                step=self.hessian_step,
+                loss0=loss,
+                grad0=g0,
+            )
+        flat.set(self.theta)
+        _restore_buffers(model, buffers)
+        return loss, g0 + self.hessian_weight * gp, logits, pen
+
+    def score(self) -> dict:
+        """Clean validation loss and accuracy, and the mean accuracy over the fixed chips
+        of the training noise (paper 2's rule, :func:`perturb_model_paper`)."""
+        model, data = self.model, self.data
+        val_logits = model.forward(data.x_val, mvm=self.hook)
+        val_loss, _ = cross_entropy(val_logits, data.y_val)
+        val_acc = float(np.mean(val_logits.argmax(axis=1) == data.y_val))
+        val_noisy = val_acc
+        if self.sigma > 0:
+            chips = (
+                perturb_model_paper(model, self.sigma, np.random.default_rng(vs))
+                for vs in self.val_seeds
+            )
+            val_noisy = float(
+                np.mean([c.accuracy(data.x_val, data.y_val, mvm=self.hook) for c in chips])
+            )
+        return {"val_accuracy": val_acc, "val_loss": val_loss, "val_noisy_accuracy": val_noisy}
 
 
 @contextmanager
