@@ -65,7 +65,10 @@ def test_linearity_and_passivity(net, v, i):
     # passivity: with only the voltage source on, node voltages lie between 0 and 1 V
     op = solve_dc(c1)
     volts = np.array(list(op.voltages.values()))
-    assert volts.min() >= -1e-12 and volts.max() <= 1.0 + 1e-12
+    # round-off of a direct solve grows with the spread of the conductances (eps x ratio)
+    r = [e[3] for e in els if e[0].startswith("R")]
+    slack = 1e-12 + 8 * np.finfo(float).eps * max(r) / min(r)
+    assert volts.min() >= -slack and volts.max() <= 1.0 + slack
     assert op.current("vs") <= 1e-18  # the source delivers power
 
 
