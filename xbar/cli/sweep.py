@@ -126,48 +126,43 @@ def _dataset(args, base):
     return load_for_model(args, args.model, base.calibration_size)
 
 
-def run(args) -> int:
+def _axes(args, base):
+    """The swept fields and their values (``--field``/``--values``, ``--field2``/
+    ``--values2``), and the base configuration adjusted for them."""
     import dataclasses
-    import json
     import sys
-    import time
 
     from ..errors import ConfigError
-    from ..network.sweep import parse_values, plot_sweep, sweep
-    from ..network.sweep.executors import exit_on_signals
-    from ._progress import ProgressBar
-    from ._threads import apply_threads
+    from ..network.sweep import parse_values
 
-    overrides = _overrides(args)
-    base = _base_config(args, overrides)
-    apply_threads(base.threads)  # workers get one thread each unless --threads is given
     if (args.field2 is None) != (args.values2 is None):
         raise ConfigError("--field2 and --values2 go together")
-    fields = [args.field] + ([args.field2] if args.field2 else [])
     axes = {args.field: parse_values(base, args.field, args.values)}
     if args.field2:
         if args.field2 == args.field:
             raise ConfigError(f"--field2 {args.field2!r} repeats --field")
         axes[args.field2] = parse_values(base, args.field2, args.values2)
-    if "programming_sigma" in fields and base.programming_error == "none":
+    if "programming_sigma" in axes and base.programming_error == "none":
         base = dataclasses.replace(base, programming_error="state_independent")
         print(
             "note: sweeping programming_sigma with programming_error='none'; using "
             "state_independent (set --programming-error to choose)",
             file=sys.stderr,
         )
+    return axes, base
+
+
+def _executor(args) -> str:
+    """The executor the flags ask for (checking ``--limit``, ``--workers`` and the plot
+    directory first): a Dask scheduler address, ``"serial"`` or ``"processes"``."""
+    from ..errors import ConfigError
+
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {args.limit}")
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")
     if args.scheduler and args.serial:
         raise ConfigError("--serial and --scheduler exclude each other")
-    if args.scheduler:
-        executor = args.scheduler
-    elif args.serial or args.workers == 1:
-        executor = "serial"
-    else:
-        executor = "processes"
     if args.plot:
         from pathlib import Path
 
@@ -176,6 +171,56 @@ def run(args) -> int:
             raise ConfigError(
                 f"cannot write plot {args.plot!r}: directory {str(plot_dir)!r} does not exist"
             )
+    if args.scheduler:
+        return args.scheduler
+    if args.serial or args.workers == 1:
+        return "serial"
+    return "processes"
+
+
+def _print_table(table, args, seconds: float) -> None:
+    """One line per point: the swept values, accuracy statistics and energy."""
+    names = list(table.fields)
+    head = "  ".join(f"{n:>18}" for n in names)
+    print(
+        f"{head}  {'mean %':>7}  {'95% CI of mean':>15}  {'std':>5}  {'min %':>6}  "
+        f"{'max %':>6}  {'nJ/image':>9}"
+    )
+
+    def pct(x):
+        return "   nan" if x is None else f"{100 * x:6.2f}"
+
+    for row in table.summary():
+        vals = "  ".join(f"{row[n]!s:>18}" for n in names)
+        lo, hi = row["accuracy_ci95"]
+        ci = f"[{pct(lo).strip()}, {pct(hi).strip()}]" if lo is not None else "-"
+        e = row.get("energy_per_image")
+        print(
+            f"{vals}  {pct(row['accuracy']):>7}  {ci:>15}  {pct(row['accuracy_std'])[1:]:>5}  "
+            f"{pct(row['accuracy_min'])}  {pct(row['accuracy_max'])}  "
+            f"{'nan' if e is None else format(1e9 * e, '.4g'):>9}"
+        )
+    print(
+        f"{table.chips} chip(s) per point; {table.computed} task(s) run, {table.reused} "
+        f"reused from {args.out}; {seconds:.1f} s" + (f"; plot {args.plot}" if args.plot else "")
+    )
+
+
+def run(args) -> int:
+    import json
+    import sys
+    import time
+
+    from ..network.sweep import plot_sweep, sweep
+    from ..network.sweep.executors import exit_on_signals
+    from ._progress import ProgressBar
+    from ._threads import apply_threads
+
+    overrides = _overrides(args)
+    base = _base_config(args, overrides)
+    apply_threads(base.threads)  # workers get one thread each unless --threads is given
+    axes, base = _axes(args, base)
+    executor = _executor(args)
 
     dataset = _dataset(args, base)
     bar = ProgressBar("sweep")
@@ -228,28 +273,5 @@ def run(args) -> int:
             )
         )
         return 0
-    names = list(table.fields)
-    head = "  ".join(f"{n:>18}" for n in names)
-    print(
-        f"{head}  {'mean %':>7}  {'95% CI of mean':>15}  {'std':>5}  {'min %':>6}  "
-        f"{'max %':>6}  {'nJ/image':>9}"
-    )
-    for row in table.summary():
-        vals = "  ".join(f"{row[n]!s:>18}" for n in names)
-
-        def pct(x):
-            return "   nan" if x is None else f"{100 * x:6.2f}"
-
-        lo, hi = row["accuracy_ci95"]
-        ci = f"[{pct(lo).strip()}, {pct(hi).strip()}]" if lo is not None else "-"
-        e = row.get("energy_per_image")
-        print(
-            f"{vals}  {pct(row['accuracy']):>7}  {ci:>15}  {pct(row['accuracy_std'])[1:]:>5}  "
-            f"{pct(row['accuracy_min'])}  {pct(row['accuracy_max'])}  "
-            f"{'nan' if e is None else format(1e9 * e, '.4g'):>9}"
-        )
-    print(
-        f"{table.chips} chip(s) per point; {table.computed} task(s) run, {table.reused} "
-        f"reused from {args.out}; {seconds:.1f} s" + (f"; plot {args.plot}" if args.plot else "")
-    )
+    _print_table(table, args, seconds)
     return 0

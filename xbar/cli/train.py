@@ -10,20 +10,9 @@ from pathlib import Path
 from ._data import DATASET_HELP, add_data_arguments, load_for_model
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser(
-        "train",
-        help="train a network on the embedded data set and save it",
-        description="Train a model (numpy, hand-written backward passes) and save it as "
-        "OUT.json + OUT.npz, loadable by `xbar infer --model OUT`.",
-    )
-    p.add_argument(
-        "--model",
-        default="default",
-        help="architecture ('default', 'wrn-D-K') or a saved model to start from "
-        "(default: default)",
-    )
-    p.add_argument("--dataset", default="digits", help=DATASET_HELP)
+def _add_method_arguments(p: argparse.ArgumentParser) -> None:
+    """The training method and its options: noise level, draws, the curvature penalty
+    and its report, quantisation-aware training."""
     p.add_argument("--method", default="plain", help="plain | noise | hessian (default: plain)")
     p.add_argument(
         "--train-noise",
@@ -34,10 +23,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "the one of --programming-error weight_range (merged-range rule per layer's "
         "weight and bias, batch-norm affine as its own layer)",
     )
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
     p.add_argument(
         "--draws",
         type=int,
@@ -82,6 +67,27 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="quantisation-aware training: quantise every matmul layer's input to B "
         "bits (straight-through estimator); 0 = off",
     )
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "train",
+        help="train a network on the embedded data set and save it",
+        description="Train a model (numpy, hand-written backward passes) and save it as "
+        "OUT.json + OUT.npz, loadable by `xbar infer --model OUT`.",
+    )
+    p.add_argument(
+        "--model",
+        default="default",
+        help="architecture ('default', 'wrn-D-K') or a saved model to start from "
+        "(default: default)",
+    )
+    p.add_argument("--dataset", default="digits", help=DATASET_HELP)
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
+    _add_method_arguments(p)
     p.add_argument(
         "--out",
         required=True,

@@ -31,7 +31,7 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -39,6 +39,10 @@ from ..errors import ConfigError, ModelError, ValueRangeError, show
 from .config import AnalogConfig
 from .mapping import LayerMapping, map_weights
 from .noise import noise_plan, set_affine
+
+if TYPE_CHECKING:
+    from .arrays import Dataset
+    from .model import Model
 from .nonideal import (
     CALIBRATION_STREAM,
     READ_STREAM,
@@ -834,10 +838,10 @@ def default_batch_size(model) -> int:
 
 
 def evaluate(
-    model,
+    model: Model,
     config: AnalogConfig,
     *,
-    dataset=None,
+    dataset: Dataset | str | None = None,
     limit: int | None = None,
     chips: Iterable[int] | None = None,
     progress: Callable[[int, int], None] | None = None,

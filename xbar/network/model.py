@@ -116,7 +116,7 @@ class Model:
         classes: int,
         name: str = "model",
         meta: dict | None = None,
-    ):
+    ) -> None:
         self.nodes = [e if isinstance(e, Node) else Node(e) for e in layers]
         if not self.nodes:
             raise ModelError(f"model {name!r} has no layers")

@@ -14,6 +14,7 @@ the model computes.  Weights are float32 (ONNX's usual type).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -32,6 +33,9 @@ from .layers import (
 )
 from .model import INPUT, Model
 from .onnx_import import require_onnx
+
+if TYPE_CHECKING:
+    import onnx
 from .ops import (
     Activation,
     Binary,
@@ -348,7 +352,7 @@ def _write_node(w: _Writer, layer: Layer, xs: list[str], out: str, shape) -> Non
     w.shape_of[out] = tuple(shape)
 
 
-def to_onnx(model: Model, *, opset: int = 17):
+def to_onnx(model: Model, *, opset: int = 17) -> onnx.ModelProto:
     """The ONNX ``ModelProto`` of ``model`` (see :func:`save_onnx`)."""
     onnx = require_onnx()
     helper = onnx.helper

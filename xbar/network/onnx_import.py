@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -51,6 +52,9 @@ from .layers import (
     ReLU,
 )
 from .model import INPUT, Model, Node
+
+if TYPE_CHECKING:
+    import onnx
 from .ops import (
     Activation,
     Binary,
@@ -1237,7 +1241,12 @@ def _slice(x: np.ndarray, ins: list) -> np.ndarray:
 _Importer.fold = _fold
 
 
-def load_onnx(source, *, name: str | None = None, input_layout: str | None = None) -> Model:
+def load_onnx(
+    source: str | Path | onnx.ModelProto,
+    *,
+    name: str | None = None,
+    input_layout: str | None = None,
+) -> Model:
     """Import an ONNX image classifier as a :class:`~xbar.network.Model` graph.
 
     Parameters

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ModelError, ShapeError
-from .layers import Layer
+from .layers import MVM, Layer
 
 __all__ = [
     "Binary",
@@ -96,7 +96,7 @@ class Binary(Layer):
     kind = "binary"
     arity = None
 
-    def __init__(self, op: str = "add", name: str | None = None):
+    def __init__(self, op: str = "add", name: str | None = None) -> None:
         super().__init__(name)
         if op not in _BINARY:
             raise ModelError(
@@ -108,10 +108,10 @@ class Binary(Layer):
     def supports_backward(self) -> bool:
         return self.op in ("add", "sub", "mul")
 
-    def config(self):
+    def config(self) -> dict:
         return {**super().config(), "op": self.op}
 
-    def output_shape(self, input_shapes):
+    def output_shape(self, input_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
         shapes = [tuple(s) for s in input_shapes]
         if len(shapes) != 2 or len(shapes[0]) != len(shapes[1]):
             raise _shape_error(self, f"needs two inputs of equal rank, got shapes {shapes}")
@@ -120,12 +120,14 @@ class Binary(Layer):
         except ValueError:
             raise _shape_error(self, f"input shapes {shapes} do not broadcast") from None
 
-    def forward(self, xs, *, training=False, mvm=None):
+    def forward(
+        self, xs: list[np.ndarray], *, training: bool = False, mvm: MVM | None = None
+    ) -> np.ndarray:
         a, b = (np.asarray(x, dtype=float) for x in xs)
         self._cache = (a, b)
         return _BINARY[self.op](a, b)
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> list[np.ndarray]:
         a, b = self._cache
         if self.op == "add":
             ga, gb = dy, dy
@@ -163,11 +165,11 @@ class ConstOp(Layer):
     def __init__(
         self,
         op: str = "add",
-        shape=(1,),
-        const=None,
+        shape: tuple[int, ...] = (1,),
+        const: np.ndarray | float | None = None,
         reverse: bool = False,
         name: str | None = None,
-    ):
+    ) -> None:
         super().__init__(name)
         if op not in _WITH_CONST or (op in ("prelu", "pow") and reverse):
             raise ModelError(
@@ -185,7 +187,7 @@ class ConstOp(Layer):
     def supports_backward(self) -> bool:
         return self.op in ("add", "sub", "mul") or (self.op == "div" and not self.reverse)
 
-    def config(self):
+    def config(self) -> dict:
         return {
             **super().config(),
             "op": self.op,
@@ -193,7 +195,7 @@ class ConstOp(Layer):
             "reverse": self.reverse,
         }
 
-    def output_shape(self, input_shape):
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         full = (1, *input_shape)
         if len(self.const.shape) != len(full):
             raise _shape_error(
@@ -211,13 +213,15 @@ class ConstOp(Layer):
             ) from None
         return tuple(out[1:])
 
-    def forward(self, x, *, training=False, mvm=None):
+    def forward(
+        self, x: np.ndarray, *, training: bool = False, mvm: MVM | None = None
+    ) -> np.ndarray:
         x = np.asarray(x, dtype=float)
         self._cache = x
         f = _WITH_CONST[self.op]
         return f(self.const, x) if self.reverse else f(x, self.const)
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         x, c = self._cache, self.const
         if self.op == "add":
             g = dy
@@ -270,7 +274,7 @@ class Activation(Layer):
         low: float | None = None,
         high: float | None = None,
         name: str | None = None,
-    ):
+    ) -> None:
         super().__init__(name)
         if function not in self.FUNCTIONS:
             raise ModelError(
@@ -294,7 +298,7 @@ class Activation(Layer):
     def supports_backward(self) -> bool:
         return self.function not in self._NO_BACKWARD
 
-    def config(self):
+    def config(self) -> dict:
         cfg = {**super().config(), "function": self.function}
         if self.function in ("leaky_relu", "hard_sigmoid", "elu", "selu"):
             cfg["alpha"] = self.alpha
@@ -305,7 +309,9 @@ class Activation(Layer):
             cfg["high"] = None if np.isinf(self.high) else self.high
         return cfg
 
-    def forward(self, x, *, training=False, mvm=None):
+    def forward(
+        self, x: np.ndarray, *, training: bool = False, mvm: MVM | None = None
+    ) -> np.ndarray:
         x = np.asarray(x, dtype=float)
         self._cache = x
         f = self.function
@@ -323,7 +329,7 @@ class Activation(Layer):
             return _smooth(f, x, self.alpha, self.beta)
         return np.tanh(x)
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         x, f = self._cache, self.function
         if f == "clip":
             d = (x > self.low) & (x < self.high)
@@ -367,26 +373,28 @@ class Reshape(Layer):
 
     kind = "reshape"
 
-    def __init__(self, shape, name: str | None = None):
+    def __init__(self, shape: tuple[int, ...], name: str | None = None) -> None:
         super().__init__(name)
         self.shape = tuple(int(s) for s in shape)
 
-    def config(self):
+    def config(self) -> dict:
         return {**super().config(), "shape": list(self.shape)}
 
-    def output_shape(self, input_shape):
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         if int(np.prod(input_shape)) != int(np.prod(self.shape)):
             raise _shape_error(
                 self, f"cannot reshape per-sample shape {tuple(input_shape)} to {self.shape}"
             )
         return self.shape
 
-    def forward(self, x, *, training=False, mvm=None):
+    def forward(
+        self, x: np.ndarray, *, training: bool = False, mvm: MVM | None = None
+    ) -> np.ndarray:
         x = np.asarray(x, dtype=float)
         self._cache = x.shape
         return x.reshape(x.shape[0], *self.shape)
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         return np.asarray(dy).reshape(self._cache)
 
 
@@ -395,26 +403,28 @@ class Transpose(Layer):
 
     kind = "transpose"
 
-    def __init__(self, perm, name: str | None = None):
+    def __init__(self, perm: tuple[int, ...], name: str | None = None) -> None:
         super().__init__(name)
         self.perm = tuple(int(p) for p in perm)
         if sorted(self.perm) != list(range(len(self.perm))):
             raise ModelError(f"layer {name!r}: perm {list(self.perm)} is not a permutation")
 
-    def config(self):
+    def config(self) -> dict:
         return {**super().config(), "perm": list(self.perm)}
 
-    def output_shape(self, input_shape):
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         if len(input_shape) != len(self.perm):
             raise _shape_error(
                 self, f"perm {list(self.perm)} does not fit per-sample shape {tuple(input_shape)}"
             )
         return tuple(input_shape[p] for p in self.perm)
 
-    def forward(self, x, *, training=False, mvm=None):
+    def forward(
+        self, x: np.ndarray, *, training: bool = False, mvm: MVM | None = None
+    ) -> np.ndarray:
         return np.asarray(x, dtype=float).transpose(0, *(p + 1 for p in self.perm))
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         inv = np.argsort(self.perm)
         return np.asarray(dy).transpose(0, *(int(p) + 1 for p in inv))
 
@@ -425,14 +435,14 @@ class Concat(Layer):
     kind = "concat"
     arity = None
 
-    def __init__(self, axis: int, name: str | None = None):
+    def __init__(self, axis: int, name: str | None = None) -> None:
         super().__init__(name)
         self.axis = int(axis)
 
-    def config(self):
+    def config(self) -> dict:
         return {**super().config(), "axis": self.axis}
 
-    def output_shape(self, input_shapes):
+    def output_shape(self, input_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
         shapes = [tuple(s) for s in input_shapes]
         ax = self.axis
         if (
@@ -443,12 +453,14 @@ class Concat(Layer):
             raise _shape_error(self, f"cannot concatenate per-sample shapes {shapes} on axis {ax}")
         return shapes[0][:ax] + (sum(s[ax] for s in shapes),) + shapes[0][ax + 1 :]
 
-    def forward(self, xs, *, training=False, mvm=None):
+    def forward(
+        self, xs: list[np.ndarray], *, training: bool = False, mvm: MVM | None = None
+    ) -> np.ndarray:
         xs = [np.asarray(x, dtype=float) for x in xs]
         self._cache = [x.shape[self.axis + 1] for x in xs]
         return np.concatenate(xs, axis=self.axis + 1)
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> list[np.ndarray]:
         cuts = np.cumsum(self._cache)[:-1]
         return np.split(np.asarray(dy), cuts, axis=self.axis + 1)
 
@@ -462,7 +474,13 @@ class Pad(Layer):
     kind = "pad"
     MODES = {"constant": "constant", "reflect": "reflect", "edge": "edge"}
 
-    def __init__(self, pads, mode: str = "constant", value: float = 0.0, name: str | None = None):
+    def __init__(
+        self,
+        pads: tuple[int, ...],
+        mode: str = "constant",
+        value: float = 0.0,
+        name: str | None = None,
+    ) -> None:
         super().__init__(name)
         self.pads = tuple((int(a), int(b)) for a, b in pads)
         if mode not in self.MODES:
@@ -478,7 +496,7 @@ class Pad(Layer):
     def supports_backward(self) -> bool:
         return False
 
-    def config(self):
+    def config(self) -> dict:
         return {
             **super().config(),
             "pads": [list(p) for p in self.pads],
@@ -486,14 +504,16 @@ class Pad(Layer):
             "value": self.value,
         }
 
-    def output_shape(self, input_shape):
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         if len(input_shape) != len(self.pads):
             raise _shape_error(
                 self, f"{len(self.pads)} pad pairs for per-sample shape {tuple(input_shape)}"
             )
         return tuple(s + a + b for s, (a, b) in zip(input_shape, self.pads, strict=True))
 
-    def forward(self, x, *, training=False, mvm=None):
+    def forward(
+        self, x: np.ndarray, *, training: bool = False, mvm: MVM | None = None
+    ) -> np.ndarray:
         x = np.asarray(x, dtype=float)
         widths = ((0, 0), *self.pads)
         if self.mode == "constant":
@@ -506,7 +526,7 @@ class Softmax(Layer):
 
     kind = "softmax"
 
-    def __init__(self, axis: int = 0, log: bool = False, name: str | None = None):
+    def __init__(self, axis: int = 0, log: bool = False, name: str | None = None) -> None:
         super().__init__(name)
         self.axis, self.log = int(axis), bool(log)
 
@@ -514,17 +534,19 @@ class Softmax(Layer):
     def supports_backward(self) -> bool:
         return False
 
-    def config(self):
+    def config(self) -> dict:
         return {**super().config(), "axis": self.axis, "log": self.log}
 
-    def output_shape(self, input_shape):
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         if not 0 <= self.axis < len(input_shape):
             raise _shape_error(
                 self, f"axis {self.axis} outside per-sample shape {tuple(input_shape)}"
             )
         return tuple(input_shape)
 
-    def forward(self, x, *, training=False, mvm=None):
+    def forward(
+        self, x: np.ndarray, *, training: bool = False, mvm: MVM | None = None
+    ) -> np.ndarray:
         x = np.asarray(x, dtype=float)
         z = x - x.max(axis=self.axis + 1, keepdims=True)
         if self.log:
@@ -538,7 +560,9 @@ class ReduceMean(Layer):
 
     kind = "reducemean"
 
-    def __init__(self, axes, keepdims: bool = True, name: str | None = None):
+    def __init__(
+        self, axes: tuple[int, ...], keepdims: bool = True, name: str | None = None
+    ) -> None:
         super().__init__(name)
         self.axes = tuple(sorted(int(a) for a in axes))
         self.keepdims = bool(keepdims)
@@ -547,10 +571,10 @@ class ReduceMean(Layer):
     def supports_backward(self) -> bool:
         return False
 
-    def config(self):
+    def config(self) -> dict:
         return {**super().config(), "axes": list(self.axes), "keepdims": self.keepdims}
 
-    def output_shape(self, input_shape):
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         if any(not 0 <= a < len(input_shape) for a in self.axes):
             raise _shape_error(
                 self, f"axes {list(self.axes)} outside per-sample shape {tuple(input_shape)}"
@@ -559,7 +583,9 @@ class ReduceMean(Layer):
             return tuple(1 if i in self.axes else s for i, s in enumerate(input_shape))
         return tuple(s for i, s in enumerate(input_shape) if i not in self.axes)
 
-    def forward(self, x, *, training=False, mvm=None):
+    def forward(
+        self, x: np.ndarray, *, training: bool = False, mvm: MVM | None = None
+    ) -> np.ndarray:
         return np.asarray(x, dtype=float).mean(
             axis=tuple(a + 1 for a in self.axes), keepdims=self.keepdims
         )
@@ -571,7 +597,7 @@ class Normalize(Layer):
 
     kind = "normalize"
 
-    def __init__(self, axes, eps: float = 1e-5, name: str | None = None):
+    def __init__(self, axes: tuple[int, ...], eps: float = 1e-5, name: str | None = None) -> None:
         super().__init__(name)
         self.axes = tuple(sorted(int(a) for a in axes))
         self.eps = float(eps)
@@ -580,17 +606,19 @@ class Normalize(Layer):
     def supports_backward(self) -> bool:
         return False
 
-    def config(self):
+    def config(self) -> dict:
         return {**super().config(), "axes": list(self.axes), "eps": self.eps}
 
-    def output_shape(self, input_shape):
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         if not self.axes or any(not 0 <= a < len(input_shape) for a in self.axes):
             raise _shape_error(
                 self, f"axes {list(self.axes)} outside per-sample shape {tuple(input_shape)}"
             )
         return tuple(input_shape)
 
-    def forward(self, x, *, training=False, mvm=None):
+    def forward(
+        self, x: np.ndarray, *, training: bool = False, mvm: MVM | None = None
+    ) -> np.ndarray:
         x = np.asarray(x, dtype=float)
         axes = tuple(a + 1 for a in self.axes)
         d = x - x.mean(axis=axes, keepdims=True)
@@ -602,7 +630,9 @@ class ReduceMax(ReduceMean):
 
     kind = "reducemax"
 
-    def forward(self, x, *, training=False, mvm=None):
+    def forward(
+        self, x: np.ndarray, *, training: bool = False, mvm: MVM | None = None
+    ) -> np.ndarray:
         return np.asarray(x, dtype=float).max(
             axis=tuple(a + 1 for a in self.axes), keepdims=self.keepdims
         )
@@ -617,7 +647,7 @@ class Slice(Layer):
 
     kind = "slice"
 
-    def __init__(self, slices, name: str | None = None):
+    def __init__(self, slices: list[tuple[int, int | None, int]], name: str | None = None) -> None:
         super().__init__(name)
         self.slices = [(int(a), None if b is None else int(b), int(c)) for a, b, c in slices]
 
@@ -625,10 +655,10 @@ class Slice(Layer):
     def supports_backward(self) -> bool:
         return False
 
-    def config(self):
+    def config(self) -> dict:
         return {**super().config(), "slices": [list(s) for s in self.slices]}
 
-    def output_shape(self, input_shape):
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         if len(input_shape) != len(self.slices):
             raise _shape_error(
                 self, f"{len(self.slices)} slices for per-sample shape {tuple(input_shape)}"
@@ -638,7 +668,9 @@ class Slice(Layer):
             raise _shape_error(self, f"slices {self.slices} leave nothing of {input_shape}")
         return out
 
-    def forward(self, x, *, training=False, mvm=None):
+    def forward(
+        self, x: np.ndarray, *, training: bool = False, mvm: MVM | None = None
+    ) -> np.ndarray:
         return np.asarray(x, dtype=float)[(slice(None), *(slice(*s) for s in self.slices))]
 
 
@@ -652,7 +684,7 @@ class Where(Layer):
     def supports_backward(self) -> bool:
         return False
 
-    def output_shape(self, input_shapes):
+    def output_shape(self, input_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
         shapes = [tuple(s) for s in input_shapes]
         if len({len(s) for s in shapes}) != 1:
             raise _shape_error(self, f"inputs of different ranks {shapes}")
@@ -661,7 +693,9 @@ class Where(Layer):
         except ValueError:
             raise _shape_error(self, f"input shapes {shapes} do not broadcast") from None
 
-    def forward(self, xs, *, training=False, mvm=None):
+    def forward(
+        self, xs: list[np.ndarray], *, training: bool = False, mvm: MVM | None = None
+    ) -> np.ndarray:
         c, a, b = (np.asarray(x, dtype=float) for x in xs)
         return np.where(c != 0, a, b)
 

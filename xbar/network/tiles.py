@@ -44,12 +44,16 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import ValueRangeError
 from .config import AnalogConfig
 from .mapping import LayerMapping, Plane
+
+if TYPE_CHECKING:
+    from ..crossbar.power import PowerForms
 
 __all__ = [
     "TileSpec",
@@ -318,7 +322,9 @@ class TransferCache:
                 out[i] = computed[missing[key]]
         return out
 
-    def power_forms(self, G: np.ndarray, config: AnalogConfig, inputs: int | None = None):
+    def power_forms(
+        self, G: np.ndarray, config: AnalogConfig, inputs: int | None = None
+    ) -> PowerForms:
         """Power of a tile as quadratic forms of its inputs
         (:class:`xbar.crossbar.power.PowerForms`, linear or small-signal cells), cached
         beside the transfer matrix under the same key.

@@ -115,43 +115,9 @@ def _circuit_temperature(cards) -> float:
     return temp
 
 
-def read_netlist(source: str | Path, *, name: str | None = None) -> Circuit:
-    """Read a SPICE netlist into a flat :class:`~xbar.spice.circuit.Circuit`.
-
-    Parameters
-    ----------
-    source : str or Path
-        A path to a netlist file, or the netlist text itself (a ``str`` that
-        contains a newline is taken as text).
-    name : str, optional
-        The file name shown in error locations and stored as
-        ``source_file`` (default: the path, or ``"<string>"`` for text).
-
-    Returns
-    -------
-    Circuit
-        Nodes (``"0"`` first, then in order of appearance) and element
-        tables; values in SI units (ohm, volt, ampere, siemens).
-
-    Raises
-    ------
-    NetlistError
-        For anything that is not a valid netlist, with ``file:line:column``,
-        the source line and the expected form of the card.
-
-    Examples
-    --------
-    >>> c = read_netlist('''divider
-    ... V1 in 0 DC 1
-    ... R1 in out 1k
-    ... R2 out 0 {2*500}
-    ... .op
-    ... ''')
-    >>> c.node_names
-    ['0', 'in', 'out']
-    >>> c.resistors.value.tolist()
-    [1000.0, 1000.0]
-    """
+def _netlist_text(source: str | Path, name: str | None) -> tuple[str, str, Path, list[Path]]:
+    """``(text, file name, base directory for .include, include stack)`` of a
+    netlist given as a path or as text; errors for unreadable, binary or empty input."""
     if isinstance(source, os.PathLike):
         source = Path(source)
     if not isinstance(source, str | Path):
@@ -195,6 +161,47 @@ def read_netlist(source: str | Path, *, name: str | None = None) -> Circuit:
             location=Location(file, 1, 1),
             hint="a netlist starts with a title line, then element cards",
         )
+    return text, file, base, stack
+
+
+def read_netlist(source: str | Path, *, name: str | None = None) -> Circuit:
+    """Read a SPICE netlist into a flat :class:`~xbar.spice.circuit.Circuit`.
+
+    Parameters
+    ----------
+    source : str or Path
+        A path to a netlist file, or the netlist text itself (a ``str`` that
+        contains a newline is taken as text).
+    name : str, optional
+        The file name shown in error locations and stored as
+        ``source_file`` (default: the path, or ``"<string>"`` for text).
+
+    Returns
+    -------
+    Circuit
+        Nodes (``"0"`` first, then in order of appearance) and element
+        tables; values in SI units (ohm, volt, ampere, siemens).
+
+    Raises
+    ------
+    NetlistError
+        For anything that is not a valid netlist, with ``file:line:column``,
+        the source line and the expected form of the card.
+
+    Examples
+    --------
+    >>> c = read_netlist('''divider
+    ... V1 in 0 DC 1
+    ... R1 in out 1k
+    ... R2 out 0 {2*500}
+    ... .op
+    ... ''')
+    >>> c.node_names
+    ['0', 'in', 'out']
+    >>> c.resistors.value.tolist()
+    [1000.0, 1000.0]
+    """
+    text, file, base, stack = _netlist_text(source, name)
     reader = Reader()
     reader.stack = stack
     reader.read_text(text, file, base, top=True)
