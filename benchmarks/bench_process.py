@@ -2,7 +2,9 @@
 
 Every case runs ``python -m xbar.cli ...`` as a fresh process with default settings
 (no thread environment variables: the script removes OPENBLAS_NUM_THREADS,
-OMP_NUM_THREADS, MKL_NUM_THREADS and XBAR_THREADS from the children's environment)
+OMP_NUM_THREADS, MKL_NUM_THREADS, NUMBA_NUM_THREADS and XBAR_THREADS from the
+children's environment, and PYTHONDONTWRITEBYTECODE, so that the children import
+compiled modules as an installed xbar does; one unrecorded warm-up run comes first)
 and reports the median wall time of ``--repeat`` runs and the peak resident memory
 (``ru_maxrss`` of the child).  Ratios compare cases measured in this same run.
 
@@ -10,18 +12,20 @@ Cases:
 
 * ``busy``: ``xbar infer --config examples/rram_128.toml`` alone, then while two
   CPU-bound processes (started by this script, one per core of a 2-core machine)
-  run; goal busy <= 2x quiet.  The same pair with ``--threads 2`` (two BLAS threads,
-  OpenBLAS's old default on 2 cores) shows what the thread cap buys.
+  run; goal busy <= 2x quiet.  With ``--threads2``, the same pair with ``--threads 2``
+  (two BLAS threads, OpenBLAS's old default on 2 cores; one run each, since it takes
+  minutes when busy) shows what the thread cap buys.
 * ``wires``: ``xbar infer`` (default model, whole test set) with exact 1-ohm wires
   (``--r-row 1 --r-col 1``) against no wires, 1 chip and 20 chips; goal <= 1.3x.
-  Also with programming error (every chip needs its own transfer matrices).
+  Also with programming error (every chip needs its own transfer matrices), and each
+  pair with the default energy report and with ``--no-energy``.
 * ``wrn``: the README's ``xbar infer --model wrn-16-4 --dataset synthetic-32x32x3
   --limit 2``; goal < 10 s and < 600 MB.
 
 Usage::
 
     python benchmarks/bench_process.py                 # all cases, 3 repeats
-    python benchmarks/bench_process.py --cases busy --repeat 5
+    python benchmarks/bench_process.py --cases busy --repeat 5 --threads2
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ THREAD_VARS = (
     "MKL_NUM_THREADS",
     "XBAR_THREADS",
     "NUMBA_NUM_THREADS",
+    "PYTHONDONTWRITEBYTECODE",
 )
 
 
@@ -96,21 +101,21 @@ class Hogs:
             p.wait(5)
 
 
-def case_busy(repeat: int) -> None:
+def case_busy(repeat: int, threads2: bool = False) -> None:
     cmd = ["infer", "--config", "examples/rram_128.toml"]
     print(f"\n## busy machine: xbar {' '.join(cmd)}  ({load()})")
     rows = []
-    for label, extra in (
-        ("default (threads = 0: 1 BLAS thread)", []),
-        ("--threads 2 (2 BLAS threads)", ["--threads", "2"]),
-    ):
-        quiet, mem_q, tq = measure(cmd + extra, repeat)
+    variants = [("default (threads = 0: 1 BLAS thread)", [], repeat)]
+    if threads2:
+        variants.append(("--threads 2 (2 BLAS threads)", ["--threads", "2"], 1))
+    for label, extra, n in variants:
+        quiet, mem_q, tq = measure(cmd + extra, n)
         with Hogs(2):
-            busy, mem_b, tb = measure(cmd + extra, repeat)
+            busy, mem_b, tb = measure(cmd + extra, n)
         rows.append((label, quiet, busy, mem_q, tq, tb))
     print("| settings | quiet | with 2 CPU-bound processes | busy / quiet | peak MiB |")
     print("|---|---|---|---|---|")
-    for label, quiet, busy, mem, tq, tb in rows:
+    for label, quiet, busy, mem, _, _ in rows:
         print(f"| {label} | {quiet:.2f} s | {busy:.2f} s | **{busy / quiet:.2f}x** | {mem:.0f} |")
     for label, _, _, _, tq, tb in rows:
         print(
@@ -124,20 +129,23 @@ def case_wires(repeat: int) -> None:
     print(
         f"\n## exact 1-ohm wires vs none, whole process, default model, whole test set ({load()})"
     )
-    print("| chips | programming error | no wires | 1-ohm wires | ratio | peak MiB (wires) |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| chips | programming error | energy | no wires | 1-ohm wires | ratio | peak MiB (wires) |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    perr = ["--programming-error", "state_proportional", "--programming-sigma", "0.05"]
     for chips in (1, 20):
-        for perr in (
-            [],
-            ["--programming-error", "state_proportional", "--programming-sigma", "0.05"],
-        ):
-            base = ["infer", "--repeats", str(chips), *perr]
-            t0, _, _ = measure(base, repeat)
-            t1, m1, _ = measure(base + ["--r-row", "1", "--r-col", "1"], repeat)
-            print(
-                f"| {chips} | {'state_proportional 0.05' if perr else 'none'} | {t0:.2f} s | "
-                f"{t1:.2f} s | **{t1 / t0:.2f}x** | {m1:.0f} |"
-            )
+        for errors in ([], perr):
+            for energy in ([], ["--no-energy"]):
+                base = ["infer", "--repeats", str(chips), *errors, *energy]
+                t0, _, _ = measure(base, repeat)
+                t1, m1, _ = measure(base + ["--r-row", "1", "--r-col", "1"], repeat)
+                print(
+                    f"| {chips} | {'state_proportional 0.05' if errors else 'none'} | "
+                    f"{'off' if energy else 'on (default)'} | {t0:.2f} s | {t1:.2f} s | "
+                    f"**{t1 / t0:.2f}x** | {m1:.0f} |",
+                    flush=True,
+                )
     print(f"  ({load()} after)")
 
 
@@ -158,13 +166,20 @@ def main() -> None:
         "--cases", nargs="+", default=["busy", "wires", "wrn"], choices=["busy", "wires", "wrn"]
     )
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument(
+        "--threads2", action="store_true", help="busy case: also --threads 2 (one run each)"
+    )
     args = ap.parse_args()
     print(
         f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {load()}, "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
     )
+    run_once(["infer", "--limit", "1"])  # warm-up: compiled modules, disk caches
     for case in args.cases:
-        {"busy": case_busy, "wires": case_wires, "wrn": case_wrn}[case](args.repeat)
+        if case == "busy":
+            case_busy(args.repeat, args.threads2)
+        else:
+            {"wires": case_wires, "wrn": case_wrn}[case](args.repeat)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Whole-network scale (issue 13 item 5): analog vs digital per image, images/s per core, Dask.
 
-1. WRN-16-4 and ResNet-20 (the ONNX helper's graph) on 32x32x3 synthetic images: per-image time of the analog forward pass
+1. WRN-16-4 and ResNet-20 (the ONNX helper's graph) on 32x32x3 synthetic images:
+   per-image time of the analog forward pass
    (exact parasitics, transfer matrices cached: setup excluded) against the digital
    forward pass of the same folded model on the same images, same batch size, in
    this run; with and without energy accounting (``evaluate(energy=...)``).
@@ -66,7 +67,7 @@ def analog_vs_digital(name: str, n: int, parasitics: bool) -> None:
             f"{time.perf_counter() - t0:.1f} s"
         )
         rows = []
-        for rep in range(2):
+        for _ in range(2):
             t0 = time.perf_counter()
             folded.predict(x[2:], batch_size=n)
             dig = (time.perf_counter() - t0) / n

@@ -670,3 +670,23 @@ def test_arguments_of_the_wrong_kind(make, needle):
 def test_func_without_a_body(card):
     with pytest.raises(NetlistError, match="has no body|malformed"):
         xbar.read_netlist(f"t\n{card}\n" + DIV + ".op\n")
+
+
+@pytest.mark.parametrize(
+    "card, what",
+    [
+        (".step param rl 1k 3k 1k", "LTspice"),
+        (".alter", "HSPICE"),
+        (".data", "data table"),
+        (".loop v1 dec 10 1 1k", "loop-gain"),
+        (".protect", "HSPICE"),
+        (".unprotect", "HSPICE"),
+        (".connect a b", "alias"),
+    ],
+)
+def test_cards_of_other_simulators_are_named(card, what):
+    """ngspice-39 stops on each with 'unimplemented control card' (checked by hand)."""
+    with pytest.raises(NetlistError, match="unknown card") as info:
+        xbar.read_netlist("t\n" + DIV + card + "\n.op\n")
+    assert what in str(info.value) and "ngspice-39 also stops" in str(info.value)
+    assert info.value.location.line == 5

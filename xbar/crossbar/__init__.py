@@ -10,12 +10,30 @@ and :mod:`xbar.crossbar.transfer` (exact transfer matrices).
 array([[3.e-05, 3.e-05]])
 """
 
-from .access import MosfetAccess
-from .array import Crossbar, CrossbarSolution, LinearizedCrossbar
-from .circuit import CrossbarCircuit, to_circuit
-from .devices import Device, Exponential, Linear, PowerLaw, Sinh, TableExtrapolation, Tabulated
-from .netlist import to_netlist
-from .system import CrossbarSystem
+from __future__ import annotations
+
+import importlib
+
+#: public names and the submodule that defines them, imported on first use, so that a
+#: submodule such as :mod:`xbar.crossbar.uniform` (the network tiles' transfer matrices)
+#: does not pay for the solvers' numba kernels and scipy at import
+_LAZY = {
+    "MosfetAccess": "access",
+    "Crossbar": "array",
+    "CrossbarSolution": "array",
+    "LinearizedCrossbar": "array",
+    "CrossbarCircuit": "circuit",
+    "to_circuit": "circuit",
+    "Device": "devices",
+    "Exponential": "devices",
+    "Linear": "devices",
+    "PowerLaw": "devices",
+    "Sinh": "devices",
+    "TableExtrapolation": "devices",
+    "Tabulated": "devices",
+    "to_netlist": "netlist",
+    "CrossbarSystem": "system",
+}
 
 __all__ = [
     "Crossbar",
@@ -34,3 +52,16 @@ __all__ = [
     "to_circuit",
     "CrossbarCircuit",
 ]
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'xbar.crossbar' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -329,6 +329,8 @@ class AnalogLayer:
         self.cache_hits = 0
         self.cache_misses = 0
         self.meter = None  # an xbar.network.energy.LayerMeter when energy is accounted
+        self._matrix: np.ndarray | None = None  # layer_matrix(), built on first use
+        self._overflow = False  # full-scale currents overflow (set with the matrix)
 
     @property
     def calibrated(self) -> bool:
@@ -398,18 +400,51 @@ class AnalogLayer:
             A = A - sumV * (cfg.g_min + dg * plane.offset_conductance)
         Y[:, s.j0 : s.j1] += (weight * plane.coef * plane.vmax / dg) * A
 
+    def _voltage_scale(self) -> float | None:
+        """Volts per input unit when inputs are applied without a DAC; None with one.
+
+        Linear cells without an ADC give 1.0: every read is then homogeneous in the
+        voltages (read noise too), so the inputs go in unscaled, uncopied, and
+        :meth:`mvm` rescales the outputs instead (:meth:`output_scale`).
+        """
+        cfg = self.config
+        if cfg.input_mode != "analog" or cfg.dac_bits > 0:
+            return None
+        if cfg.device == "linear" and cfg.adc_bits == 0:
+            return 1.0
+        return cfg.v_read / self.input_scale
+
+    def output_scale(self) -> float:
+        """Factor from the summed digitised read-outs to the layer's ``X @ W`` units."""
+        volts = self._voltage_scale()
+        s = self.plan.mapping.scale
+        return s if volts == 1.0 else (self.input_scale / self.config.v_read) * s
+
+    def _passes(self, X: np.ndarray):
+        """(sign, list of (step weight, row voltages V)) per input pass of inputs X."""
+        cfg = self.config
+        volts = self._voltage_scale()
+        signed = bool(X.size) and X.min() < 0
+        parts = [(1.0, X)] + ([(-1.0, -X)] if signed else [])
+        for sign, xs in parts:
+            if volts is not None:  # no DAC: one pass, V = x * volts (X itself when 1.0)
+                V = _positive_part(xs, volts, signed)
+                yield sign, [(1.0, V)]
+            else:
+                steps = input_steps(_positive_part(xs, 1.0 / self.input_scale, signed), cfg)
+                yield sign, [(w, levels * cfg.v_read) for w, levels in steps]
+
     def _reads(self, X: np.ndarray, rng: np.random.Generator | None, meter=None):
         """Every tile read-out of inputs X: (digital weight, spec, ADC input, row sum of V).
 
         ``meter``: an energy meter told about every step and tile read (or None)."""
         cfg = self.config
-        passes = [(1.0, np.maximum(X, 0.0))]
-        if X.size and X.min() < 0:
-            passes.append((-1.0, np.maximum(-X, 0.0)))
-        for sign, xp in passes:
-            for w_t, levels in input_steps(xp / self.input_scale, cfg):
-                V = levels * cfg.v_read
-                step = meter.step(V) if meter is not None else None
+        to_volts = cfg.v_read / self.input_scale if self._voltage_scale() == 1.0 else 1.0
+        for sign, steps in self._passes(X):
+            for w_t, V in steps:
+                step = None
+                if meter is not None:  # the meter needs volts, also on the unscaled path
+                    step = meter.step(V * to_volts if to_volts != 1.0 else V)
                 for tile in self.tiles:
                     s = tile.spec
                     Vt = V[:, s.r0 : s.r1]
@@ -440,11 +475,16 @@ class AnalogLayer:
         An uncalibrated layer calibrates itself on its first batch.
         """
         X = np.asarray(X, dtype=float)
+        lo = None  # min(X) when a linear layer has looked at it (once per batch)
+        if self.linear_reads() and not self.config.activation_bits:
+            lo = float(X.min()) if X.size else 0.0
+            if self.input_scale is None:  # what calibrate() sets, from the same pass
+                m = max(float(X.max()) if X.size else 0.0, -lo)
+                self.input_scale = m if m > 0 else 1.0
         if not self.calibrated:
             self.calibrate([X], rng)
         track = track and not calibrate
         Xq = self.quantize_input(X)
-        Y = np.zeros((X.shape[0], self.plan.mapping.n_out))
         meter = self.meter if track else None
         if meter is not None:
             meter.count_macs(Xq, self.plan.mapping.n_out)
@@ -453,9 +493,13 @@ class AnalogLayer:
             # inputs beyond the calibrated full scale are clipped by the DAC / bit steps
             self.input_clipped += int(np.count_nonzero(np.abs(Xq) > self.input_scale))
             self.input_values += Xq.size * (2 if Xq.size and Xq.min() < 0 else 1)
-        for weight, s, A, sumV in self._reads(Xq, rng, meter):
-            self._digitise(Y, weight, s, A, sumV, track)
-        Y *= (self.input_scale / self.config.v_read) * self.plan.mapping.scale
+        if self.linear_reads():
+            Y = self._linear_mvm(Xq, meter, track, lo)
+        else:
+            Y = np.zeros((X.shape[0], self.plan.mapping.n_out))
+            for weight, s, A, sumV in self._reads(Xq, rng, meter):
+                self._digitise(Y, weight, s, A, sumV, track)
+            Y *= self.output_scale()
         if track:
             # rel_error on every k-th output pixel (at most _MAX_ERROR_ROWS per batch): the
             # digital reference product would otherwise cost as much as the analog one
@@ -463,13 +507,82 @@ class AnalogLayer:
             ref = X[::k] @ self.plan.W
             self.err_num += float(np.sum((Y[::k] - ref) ** 2))
             self.err_den += float(np.sum(ref**2))
-        return Y + self.bias_delta
+        Y += self.bias_delta  # Y is this call's own array
+        return Y
+
+    def linear_reads(self) -> bool:
+        """True when every read of the layer is linear in its inputs and noiseless
+        (then :meth:`mvm` is one product with :meth:`layer_matrix`).
+
+        Linear cells, analog inputs without a DAC, no ADC, no read noise, a crossbar
+        array: every tile read, the +/- passes, the offset removal and the digital
+        recombination are then one linear map of the layer's inputs.
+        """
+        cfg = self.config
+        return (
+            cfg.input_mode == "analog"
+            and cfg.dac_bits == 0
+            and cfg.device == "linear"
+            and cfg.adc_bits == 0
+            and cfg.read_noise_sigma == 0
+            and cfg.array_topology == "crossbar"
+        )
+
+    def layer_matrix(self) -> np.ndarray:
+        """The linear map (n_in x n_out) of all the layer's tiles when :meth:`_linear`.
+
+        The sum over tiles of ``weight x (combine(W_eff) - offset)`` placed at the tile's
+        rows and columns, times the output scale: ``mvm(X) = X @ layer_matrix()``
+        (+ bias error) up to round-off, exactly the same read as tile by tile.
+        """
+        if self._matrix is None:
+            cfg = self.config
+            m = self.plan.mapping
+            dg = cfg.g_max - cfg.g_min
+            M = np.zeros((m.n_in, m.n_out))
+            for tile in self.tiles:
+                s = tile.spec
+                plane = m.planes[s.plane]
+                C = tile.combine(tile.W_eff)
+                if s.kind == "offset" and not s.reference:  # digital offset subtraction
+                    C = C - (cfg.g_min + dg * plane.offset_conductance)
+                M[s.r0 : s.r1, s.j0 : s.j1] += (plane.coef * plane.vmax / dg) * C
+            M *= self.output_scale()
+            self._matrix = M
+            # the physical column currents at full-scale inputs must exist (the matrix itself
+            # is scaled back and can stay finite where tile-by-tile currents overflow)
+            with np.errstate(over="ignore"):
+                peak = max(float(np.abs(t.W_eff).sum(axis=0).max()) for t in self.tiles)
+            self._overflow = not math.isfinite(cfg.v_read * peak)
+        return self._matrix
+
+    def _linear_mvm(self, X: np.ndarray, meter, track: bool, lo: float | None = None):
+        """``X @ layer_matrix()``, counted (tile reads, conversions) and metered like the
+        tile-by-tile reads it stands for (``lo``: ``X.min()`` when already known)."""
+        Y = X @ self.layer_matrix()
+        if self._overflow:  # as the tile reads would: not finite (the hook names the layer)
+            Y = np.full_like(Y, np.inf)
+        if lo is None:
+            lo = float(X.min()) if X.size else 0.0
+        passes = 2 if lo < 0 else 1
+        self.mvm_batches += passes * len(self.tiles)
+        if track:
+            self.conversions += passes * X.shape[0] * sum(t.spec.outputs for t in self.tiles)
+        if meter is not None:
+            to_volts = self.config.v_read / self.input_scale
+            for _, steps in self._passes(X):
+                for _, V in steps:
+                    step = meter.step(V * to_volts)
+                    for tile in self.tiles:
+                        step.read(tile)
+        return Y
 
     def calibrate(self, batches: list[np.ndarray], rng: np.random.Generator | None) -> None:
         """Set input, activation and ADC ranges from this layer's calibration inputs."""
         cfg = self.config
         X = _subsample_rows(batches)
-        m = max((float(np.max(np.abs(b))) for b in batches if b.size), default=0.0)
+        # max |x| without a temporary array of |x| (the inputs can be large im2col matrices)
+        m = max((max(float(b.max()), -float(b.min())) for b in batches if b.size), default=0.0)
         if cfg.activation_bits:
             self.act_signed = any(b.size and b.min() < 0 for b in batches)
             r = calibrated_range(X, cfg)  # percentile (or max with adc_range="max")
@@ -653,6 +766,7 @@ def program_tile(
     rng: np.random.Generator,
     cache: TransferCache,
     energy: bool = False,
+    target: np.ndarray | None = None,
 ) -> Tile:
     """Program one tile of one chip: target conductances, then every error, then W_eff
     (with ``energy``, computed together with the tile's power forms where that applies).
@@ -662,11 +776,34 @@ def program_tile(
     reference column and (with wire resistance and ``pad_tiles``) the cells of a
     partly used array, which sit at g_min with their rows at 0 V.  Draw order: the
     ``weight_range`` errors of reference and padding cells, then per-cell
-    programming error, then stuck cells.
+    programming error, then stuck cells.  ``target``: the tile's target
+    conductances when already computed (:attr:`LayerPlan.targets`; not written to).
     """
-    G_used = tile_target_conductances(spec, plane, config)
-    rows, cols = G_used.shape
-    G = _pad(G_used, spec, config)
+    G = programmed_conductances(spec, plane, errors, config, rng, target)
+    if energy:
+        return make_tile(spec, G, *cache.transfer_with_forms(G, config))
+    return make_tile(spec, G, cache.transfer_matrix(G, config))
+
+
+def programmed_conductances(
+    spec: TileSpec,
+    plane,
+    errors: LayerErrors | None,
+    config: AnalogConfig,
+    rng: np.random.Generator,
+    target: np.ndarray | None = None,
+) -> np.ndarray:
+    """The programmed conductances [S] of one tile's physical array (padding included).
+
+    The random draws of :func:`program_tile`, in its order; a new array (``target``
+    is never written to).
+    """
+    if target is None:
+        target = tile_target_conductances(spec, plane, config)
+    rows = target.shape[0]
+    G = _pad(target, spec, config)
+    if G is target:
+        G = target.copy()
     n = spec.outputs
     if errors is not None:
         d = errors.deltas[spec.plane][spec.r0 : spec.r1, spec.j0 : spec.j1]
@@ -685,12 +822,23 @@ def program_tile(
             G[spare] = np.maximum(G[spare] + e, 0.0)
     G = program_cells(G, config, rng)
     G = apply_stuck(G, config, rng)
-    G = apply_drift(G, config)
-    forms = None
+    return apply_drift(G, config)
+
+
+def _transfer_matrices(cache, Gs, specs, config: AnalogConfig, energy: bool) -> list:
+    """(W_eff, power forms) of a layer's programmed tiles: with ``energy``, each with its
+    forms (one elimination gives both where it applies); else all together, only each
+    tile's used block (:meth:`TransferCache.transfer_matrices`), without forms."""
     if energy:
-        W_eff, forms = cache.transfer_with_forms(G, config)
-    else:
-        W_eff = cache.transfer_matrix(G, config)
+        return [cache.transfer_with_forms(G, config) for G in Gs]
+    Ws = cache.transfer_matrices(Gs, config, used=[(s.rows, s.columns) for s in specs])
+    return [(W, None) for W in Ws]
+
+
+def make_tile(spec: TileSpec, G: np.ndarray, W_eff: np.ndarray, forms=None) -> Tile:
+    """The :class:`Tile` of programmed physical conductances ``G``, their ``W_eff`` and (energy)
+    power forms."""
+    rows, cols = spec.rows, spec.columns
     if G.shape == (rows, cols):
         return Tile(spec, G, W_eff, forms=forms)
     return Tile(
@@ -735,14 +883,19 @@ def program_chip(
         b = folded_model.layer(plan.name).b
         errors = draw_weight_range(m, noise[0][plan.name], b, config, rng) if wr else None
         h0, m0 = cache.hits, cache.misses
-        tiles = [
-            program_tile(spec, m.planes[spec.plane], errors, config, rng, cache, energy)
-            for spec in plan.specs
+        targets = plan.targets or [None] * len(plan.specs)
+        Gs = [
+            programmed_conductances(spec, m.planes[spec.plane], errors, config, rng, target)
+            for spec, target in zip(plan.specs, targets, strict=True)
         ]
+        Ws = _transfer_matrices(cache, Gs, plan.specs, config, energy)
+        tiles = [make_tile(sp, G, *W) for sp, G, W in zip(plan.specs, Gs, Ws, strict=True)]
         for _ in tiles if progress is not None else ():
             progress()
         bias_delta = errors.bias_delta if errors is not None else np.zeros_like(b, dtype=float)
         al = AnalogLayer(plan, tiles, bias_delta, config)
+        if al.linear_reads():  # the chip's one matrix per layer, built with the chip
+            al.layer_matrix()
         al.cache_hits, al.cache_misses = cache.hits - h0, cache.misses - m0
         if energy:
             from .energy import LayerMeter
@@ -913,48 +1066,71 @@ def evaluate(
         batch_size = positive_int("batch_size", batch_size)
     from ..threads import limit as thread_limit
 
+    options = (dataset, limit, chips, progress, cache, batch_size, ideal_accuracy, energy)
     with thread_limit(config.threads):
-        return _evaluate(
-            model,
-            config,
-            dataset=dataset,
-            limit=limit,
-            chips=chips,
-            progress=progress,
-            cache=cache,
-            batch_size=batch_size,
-            ideal_accuracy=ideal_accuracy,
-            energy=energy,
-        )
+        return _evaluate(model, config, *options)
 
 
 def _evaluate(
-    model,
-    config: AnalogConfig,
-    *,
-    dataset,
-    limit,
-    chips,
-    progress,
-    cache,
-    batch_size,
-    ideal_accuracy,
-    energy,
+    model, config, dataset, limit, chips, progress, cache, batch_size, ideal_accuracy, energy
 ) -> EvaluationResult:
+    """:func:`evaluate` under its thread limit: check, plan, calibrate the design, run chips."""
     t_start = time.perf_counter()
+    dataset = _load_dataset(dataset)
+    _check_inputs(model, config, dataset)
+    x, y = _test_split(dataset, limit)
+    chips = _checked_chips(chips, config)
+    n_cal = calibration_images(config, x.shape[0])
+    x_cal = np.asarray(dataset.x_train[:n_cal], dtype=float) if n_cal else None
+    bs = int(batch_size) if batch_size else default_batch_size(model)
+    cache = cache if cache is not None else default_cache()
+    before = cache.stats()
+
+    t0 = time.perf_counter()
+    folded, plans = plan_network(model, config)
+    noise = None
+    if config.programming_error == "weight_range":
+        noise = noise_plan(model, config.weight_range_rule)
+    design_ranges = _design_ranges(plans, folded, config, cache, x_cal, bs, progress, energy)
+    setup = time.perf_counter() - t0
+    if ideal_accuracy is None:
+        ideal_accuracy = float(np.mean(folded.predict(x, batch_size=bs) == y))
+    run = _ChipRun(plans, folded, config, cache, noise, energy, bs, x_cal, design_ranges)
+    run.start_progress(progress, len(chips), math.ceil(x.shape[0] / bs))
+    for k, chip in enumerate(chips):
+        run.chip(k, chip, x, y)
+    run.setup_seconds += setup
+    return run.result(chips, x.shape[0], ideal_accuracy, before, time.perf_counter() - t_start)
+
+
+def _load_dataset(dataset):
+    """The data set to evaluate on: a Dataset, or loaded by name / path (default digits)."""
     if dataset is None or isinstance(dataset, str | os.PathLike):
         from .data import load_dataset
 
-        dataset = load_dataset("digits" if dataset is None else dataset)
-    elif not hasattr(dataset, "x_test"):
+        return load_dataset("digits" if dataset is None else dataset)
+    if not hasattr(dataset, "x_test"):
         raise ModelError(
             f"dataset must be an xbar.network.Dataset or a data set name, got "
             f"{type(dataset).__name__}"
         )
-    _check_inputs(model, config, dataset)
+    return dataset
+
+
+def _test_split(dataset, limit) -> tuple[np.ndarray, np.ndarray]:
+    """Test images (float) and labels, the first ``limit`` of them when given."""
     if limit is not None:
         if isinstance(limit, bool) or not isinstance(limit, int | np.integer) or limit < 1:
             raise ConfigError(f"limit={show(limit)}: must be a positive integer (at least 1)")
+    x = np.asarray(dataset.x_test, dtype=float)
+    y = np.asarray(dataset.y_test)
+    if limit is not None:
+        x, y = x[:limit], y[:limit]
+    return x, y
+
+
+def _checked_chips(chips, config: AnalogConfig) -> list[int]:
+    """The chip indices to evaluate (default ``range(repeats)``), each >= 0 and listed once."""
     chips = list(range(config.repeats)) if chips is None else _chip_list(chips)
     if not chips:
         raise ConfigError("chips: no chip to evaluate")
@@ -967,117 +1143,121 @@ def _evaluate(
             "than once (it would be counted twice in the accuracy statistics)",
             hint="list every chip index once",
         )
-    x = np.asarray(dataset.x_test, dtype=float)
-    y = np.asarray(dataset.y_test)
-    if limit is not None:
-        x, y = x[:limit], y[:limit]
-    n_cal = calibration_images(config, x.shape[0])
-    x_cal = np.asarray(dataset.x_train[:n_cal], dtype=float) if n_cal else None
-    bs = int(batch_size) if batch_size else default_batch_size(model)
-    cache = cache if cache is not None else default_cache()
-    c_hits, c_misses, c_seconds = cache.hits, cache.misses, cache.seconds
-    f_seconds = cache.forms_seconds
+    return chips
 
-    t0 = time.perf_counter()
-    folded, plans = plan_network(model, config)
-    noise = None
-    if config.programming_error == "weight_range":
-        noise = noise_plan(model, config.weight_range_rule)
-    design_ranges = None
-    if config.calibration == "design" and x_cal is not None:  # fixed on the error-free design
-        # chips without device errors hold the design's conductances: with energy on, its
-        # tiles' transfer matrices are computed with their power forms (one elimination)
-        same = config.as_design() == config.replace(repeats=1, read_noise_sigma=0.0)
-        design = program_chip(plans, folded, config.as_design(), 0, cache, energy=energy and same)
-        if callable(getattr(progress, "stage", None)):
-            progress.stage(f"design: calibrate ({x_cal.shape[0]} images)")
-        design.calibrate(folded, x_cal, bs)
-        design_ranges = design.ranges()
-    setup = time.perf_counter() - t0
-    if ideal_accuracy is None:
-        ideal_accuracy = float(np.mean(folded.predict(x, batch_size=bs) == y))
-    n_batches = math.ceil(x.shape[0] / bs)
-    n_tiles = sum(len(p.specs) for p in plans)
-    # progress units per chip: every tile programmed, the calibration pass, every test batch
-    total = (n_tiles + (1 if n_cal else 0) + n_batches) * len(chips)
-    done = 0
-    accuracies = []
-    infer_seconds = 0.0
-    stats: dict[str, LayerStats] = {}
-    counts: dict[str, list[int]] = {}
-    tallies: dict = {}
 
-    def tick() -> None:
-        nonlocal done
-        done += 1
-        if progress is not None:
-            progress(done, total)
+def _design_ranges(plans, folded, config, cache, x_cal, bs, progress, energy) -> dict | None:
+    """Ranges calibrated once on the error-free design (``calibration="design"``), or None."""
+    if config.calibration != "design" or x_cal is None:
+        return None
+    # chips without device errors hold the design's conductances: with energy on, its
+    # tiles' transfer matrices are computed with their power forms (one elimination)
+    same = config.as_design() == config.replace(repeats=1, read_noise_sigma=0.0)
+    design = program_chip(plans, folded, config.as_design(), 0, cache, energy=energy and same)
+    if callable(getattr(progress, "stage", None)):
+        progress.stage(f"design: calibrate ({x_cal.shape[0]} images)")
+    design.calibrate(folded, x_cal, bs)
+    return design.ranges()
 
-    stage = getattr(progress, "stage", None)
-    for k, chip in enumerate(chips):
+
+class _ChipRun:
+    """The per-chip loop of :func:`evaluate`: program, calibrate, infer; sums the results.
+
+    Everything that does not depend on the chip (plans, target conductances, the
+    calibration images and the design's ranges) is given once, not redone per chip.
+    """
+
+    def __init__(self, plans, folded, config, cache, noise, energy, bs, x_cal, design_ranges):
+        self.plans, self.folded, self.config, self.cache = plans, folded, config, cache
+        self.noise, self.energy, self.bs = noise, energy, bs
+        self.x_cal, self.design_ranges = x_cal, design_ranges
+        self.accuracies: list[float] = []
+        self.setup_seconds = 0.0
+        self.infer_seconds = 0.0
+        self.stats: dict[str, LayerStats] = {}
+        self.counts: dict[str, list[int]] = {}
+        self.tallies: dict = {}
+        self.progress = None
+        self.done = self.total = self.n_chips = 0
+
+    def start_progress(self, progress, n_chips: int, n_batches: int) -> None:
+        """Units per chip: every tile programmed, the calibration pass, every test batch."""
+        n_tiles = sum(len(p.specs) for p in self.plans)
+        self.progress, self.n_chips = progress, n_chips
+        self.total = (n_tiles + (1 if self.x_cal is not None else 0) + n_batches) * n_chips
+
+    def tick(self) -> None:
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+    def stage(self, k: int, text: str) -> None:
+        stage = getattr(self.progress, "stage", None)
+        if callable(stage):
+            stage(f"chip {k + 1}/{self.n_chips}: {text}")
+
+    def chip(self, k: int, chip: int, x: np.ndarray, y: np.ndarray) -> None:
+        """Program, calibrate and evaluate chip ``chip`` (the ``k``-th of the run)."""
+        cfg = self.config
         t0 = time.perf_counter()
-        if callable(stage):
-            stage(
-                f"chip {k + 1}/{len(chips)}: program"
-                + (" + transfer matrices" if config.parasitics else "")
-            )
-        net = program_chip(plans, folded, config, chip, cache, noise, energy=energy, progress=tick)
-        if design_ranges is not None:
-            if callable(stage):
-                stage(
-                    f"chip {k + 1}/{len(chips)}: calibrate ({x_cal.shape[0]} images) "
-                    "= the design's ranges"
-                )
-            net.set_ranges(design_ranges)
-            tick()
-        elif x_cal is not None:
-            if callable(stage):
-                stage(f"chip {k + 1}/{len(chips)}: calibrate ({x_cal.shape[0]} images)")
-            net.calibrate(folded, x_cal, bs)
-            tick()
-        setup += time.perf_counter() - t0
-        if callable(stage):
-            stage(f"chip {k + 1}/{len(chips)}: infer")
+        self.stage(k, "program" + (" + transfer matrices" if cfg.parasitics else ""))
+        net = program_chip(
+            self.plans, self.folded, cfg, chip, self.cache, self.noise, self.energy, self.tick
+        )
+        if self.x_cal is not None:
+            n = self.x_cal.shape[0]
+            if self.design_ranges is not None:
+                self.stage(k, f"calibrate ({n} images) = the design's ranges")
+                net.set_ranges(self.design_ranges)
+            else:
+                self.stage(k, f"calibrate ({n} images)")
+                net.calibrate(self.folded, self.x_cal, self.bs)
+            self.tick()
+        self.setup_seconds += time.perf_counter() - t0
+        self.stage(k, "infer")
         t1 = time.perf_counter()
-        pred = net.predict(folded, x, bs, tick)
-        infer_seconds += time.perf_counter() - t1
-        accuracies.append(float(np.mean(pred == y)))
-        _accumulate_stats(stats, counts, net, x.shape[0], len(accuracies))
-        _accumulate_energy(tallies, net)
-        logger.debug("chip %d: accuracy %.4f", chip, accuracies[-1])
-    n_ch = len(chips)
-    for s in stats.values():
-        s.input_scale /= n_ch
-        s.rel_error /= n_ch
-        s.adc_ranges = [r / n_ch for r in s.adc_ranges]
-    energy_total = _finish_energy(tallies, stats, x.shape[0] * n_ch)
-    seconds = time.perf_counter() - t_start
-    acc = np.asarray(accuracies)
-    ci = mean_ci(acc)
-    return EvaluationResult(
-        accuracy=float(acc.mean()),
-        ideal_accuracy=float(ideal_accuracy),
-        accuracies=accuracies,
-        accuracy_std=float(acc.std()),
-        accuracy_min=float(acc.min()),
-        chips=chips,
-        n_images=int(x.shape[0]),
-        seconds=seconds,
-        setup_seconds=setup,
-        per_image_seconds=infer_seconds / max(1, x.shape[0] * n_ch),
-        layer_stats=list(stats.values()),
-        cache={
-            "hits": cache.hits - c_hits,
-            "misses": cache.misses - c_misses,
-            "entries": len(cache),
-            "seconds": cache.seconds - c_seconds,
-            "forms_seconds": cache.forms_seconds - f_seconds,
-        },
-        config=config,
-        accuracy_sem=ci.sem,
-        accuracy_ci95=[ci.low, ci.high],
-        energy=energy_total,
-    )
+        pred = net.predict(self.folded, x, self.bs, self.tick)
+        self.infer_seconds += time.perf_counter() - t1
+        self.accuracies.append(float(np.mean(pred == y)))
+        _accumulate_stats(self.stats, self.counts, net, x.shape[0], len(self.accuracies))
+        _accumulate_energy(self.tallies, net)
+        logger.debug("chip %d: accuracy %.4f", chip, self.accuracies[-1])
+
+    def result(self, chips, n_images, ideal_accuracy, before, seconds) -> EvaluationResult:
+        """The :class:`EvaluationResult` of the chips run (``before``: cache stats at start)."""
+        n_ch = len(chips)
+        for s in self.stats.values():
+            s.input_scale /= n_ch
+            s.rel_error /= n_ch
+            s.adc_ranges = [r / n_ch for r in s.adc_ranges]
+        energy_total = _finish_energy(self.tallies, self.stats, n_images * n_ch)
+        acc = np.asarray(self.accuracies)
+        ci = mean_ci(acc)
+        after = self.cache.stats()
+        return EvaluationResult(
+            accuracy=float(acc.mean()),
+            ideal_accuracy=float(ideal_accuracy),
+            accuracies=self.accuracies,
+            accuracy_std=float(acc.std()),
+            accuracy_min=float(acc.min()),
+            chips=chips,
+            n_images=int(n_images),
+            seconds=seconds,
+            setup_seconds=self.setup_seconds,
+            per_image_seconds=self.infer_seconds / max(1, n_images * n_ch),
+            layer_stats=list(self.stats.values()),
+            cache={
+                "hits": after["hits"] - before["hits"],
+                "misses": after["misses"] - before["misses"],
+                "entries": after["entries"],
+                "seconds": after["seconds"] - before["seconds"],
+                "forms_seconds": after["forms_seconds"] - before["forms_seconds"],
+            },
+            config=self.config,
+            accuracy_sem=ci.sem,
+            accuracy_ci95=[ci.low, ci.high],
+            energy=energy_total,
+        )
 
 
 def _accumulate_energy(tallies: dict, net: AnalogNetwork) -> None:

@@ -64,7 +64,6 @@ __all__ = [
     "make_crossbar",
     "cell_function",
     "default_cache",
-    "UNIFORM_MAX_COLS",
 ]
 
 
@@ -176,34 +175,37 @@ def make_crossbar(G: np.ndarray, config: AnalogConfig, *, linear: bool = False):
     )
 
 
-#: tiles with at most this many columns use :mod:`xbar.crossbar.uniform` (measured, one
-#: BLAS thread, load ~12: 9x8 0.08 ms vs 0.46 ms, 72x16 0.8 ms vs 2.2 ms, 72x32 2.2 ms vs
-#: 52 ms, 128x20 2.0 ms vs 29 ms); wide tiles keep Crossbar.transfer_matrix's BLAS-3 sweep
-UNIFORM_MAX_COLS = 64
-
-
 def _compute(
-    indices: list[int], Gs: list[np.ndarray], config: AnalogConfig
+    indices: list[int], Gs: list[np.ndarray], config: AnalogConfig, used: list
 ) -> dict[int, np.ndarray]:
-    """Transfer matrices of ``Gs[i]`` for ``i`` in ``indices`` (linear small-signal cells)."""
+    """Transfer matrices (their ``used`` blocks) of ``Gs[i]`` for ``i`` in ``indices``.
+
+    Linear small-signal cells.  With resistive row and column wires every array takes
+    :func:`xbar.crossbar.uniform.transfer_matrices` (measured 2.5-10x faster than
+    :meth:`xbar.Crossbar.transfer_matrix` from 9x8 to padded 128x128 tiles, and only the
+    used block of a padded tile is computed); otherwise the general solver.
+    """
     from ..crossbar.uniform import applies, transfer_matrices
 
-    out: dict[int, np.ndarray] = {}
-    small = [i for i in indices if Gs[i].shape[1] <= UNIFORM_MAX_COLS]
-    if small and applies(config.r_row, config.r_col):
+    if applies(config.r_row, config.r_col):
         Ws = transfer_matrices(
-            [Gs[i] for i in small], config.r_row, config.r_col, config.r_driver, config.r_sense
+            [Gs[i] for i in indices],
+            config.r_row,
+            config.r_col,
+            config.r_driver,
+            config.r_sense,
+            used=[used[i] for i in indices],
         )
-        out.update(zip(small, Ws, strict=True))
+        return dict(zip(indices, Ws, strict=True))
+    out: dict[int, np.ndarray] = {}
     for i in indices:
-        if i not in out:
-            out[i] = np.array(
-                make_crossbar(Gs[i], config, linear=True).transfer_matrix(), dtype=float
-            )
+        W = make_crossbar(Gs[i], config, linear=True).transfer_matrix()
+        m, n = used[i] or Gs[i].shape
+        out[i] = np.array(W[:m, :n], dtype=float)
     return out
 
 
-def _key(G: np.ndarray, config: AnalogConfig) -> str:
+def _key(G: np.ndarray, config: AnalogConfig, used: tuple[int, int] | None = None) -> str:
     h = hashlib.blake2b(digest_size=20)
     h.update(np.ascontiguousarray(G, dtype=np.float64).tobytes())
     h.update(
@@ -217,6 +219,7 @@ def _key(G: np.ndarray, config: AnalogConfig) -> str:
                 "linear-small-signal",
                 "drive-left/sense-bottom",
             )
+            + (() if used is None or tuple(used) == G.shape else ("block", *used))
         ).encode()
     )
     return h.hexdigest()
@@ -279,16 +282,21 @@ class TransferCache:
         forms, W = self._forms(G, config, None)
         return (W if W is not None else self.transfer_matrix(G, config)), forms
 
-    def transfer_matrices(self, Gs: list[np.ndarray], config: AnalogConfig) -> list[np.ndarray]:
+    def transfer_matrices(
+        self, Gs: list[np.ndarray], config: AnalogConfig, used: list | None = None
+    ) -> list[np.ndarray]:
         """W_eff of several tiles (for example all tiles of a layer), the missing ones together.
 
-        Small tiles with resistive wires (at most :data:`UNIFORM_MAX_COLS` columns) go
-        through :func:`xbar.crossbar.uniform.transfer_matrices`, the others through
+        Tiles with resistive row and column wires go through
+        :func:`xbar.crossbar.uniform.transfer_matrices`, the others through
         :meth:`xbar.Crossbar.transfer_matrix`.  Both are exact (they agree to 1e-12).
+        ``used``: per tile, the (rows, columns) block of W_eff that is wanted (a padded
+        tile's used cells; the block is computed and cached by itself), or None for all.
         """
         if not config.parasitics or config.array_topology == "input_switched":
             return list(Gs)
-        keys = [_key(G, config) for G in Gs]
+        used = [None] * len(Gs) if used is None else list(used)
+        keys = [_key(G, config, u) for G, u in zip(Gs, used, strict=True)]
         out: list[np.ndarray | None] = [None] * len(Gs)
         missing: dict[str, int] = {}
         with self._lock:
@@ -304,7 +312,7 @@ class TransferCache:
                     self.misses += 1
                     missing[key] = i
         t0 = time.perf_counter()
-        computed = _compute(list(missing.values()), Gs, config)
+        computed = _compute(list(missing.values()), Gs, config, used)
         with self._lock:
             self.seconds += time.perf_counter() - t0
             for key, i in missing.items():

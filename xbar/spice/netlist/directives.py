@@ -35,6 +35,16 @@ _ANALYSES = {
     ".meas",
     ".measure",
 }
+#: cards of other simulators (or newer ngspice) that ngspice-39 refuses too, named in the error
+_FOREIGN_CARDS = {
+    ".step": "a parameter sweep of LTspice and PSpice; in ngspice, loop over alter in .control",
+    ".alter": "HSPICE's rerun with changed elements",
+    ".data": "an HSPICE/PSpice data table for sweeps",
+    ".loop": "the loop-gain analysis of ngspice 42 and later",
+    ".protect": "HSPICE's listing protection",
+    ".unprotect": "HSPICE's listing protection",
+    ".connect": "an HSPICE node alias",
+}
 #: ngspice options that would change a DC solution and that xbar does not implement
 _OPTIONS_CHANGING_DC = {"rshunt", "rseries"}
 _OPTION_FIELDS = {
@@ -384,10 +394,16 @@ class DirectiveCards:
                 f"{word} is not supported by xbar"
                 + (" inside a subcircuit" if word in (".nodeset",) else ""),
             )
+        foreign = _FOREIGN_CARDS.get(word)
         raise err(
             card,
             None,
-            f"unknown card {word!r}",
+            f"unknown card {word!r}"
+            + (
+                f" ({foreign}; ngspice-39 also stops here: unimplemented control card)"
+                if foreign
+                else ""
+            ),
             "known cards: .param .func .global .subckt .ends .include .lib .model .options "
             ".temp .op .dc .nodeset .ic .end (other analyses are skipped)",
         )
