@@ -21,9 +21,14 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+# run from a checkout without installing: the repository root first on the path
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def load() -> str:
