@@ -555,6 +555,16 @@ class Softmax(Layer):
         return e / e.sum(axis=self.axis + 1, keepdims=True)
 
 
+def _check_axes(layer: Layer, input_shape: tuple[int, ...], nonempty: bool = False) -> None:
+    """Raise the layer's shape error unless its per-sample ``axes`` lie inside ``input_shape``
+    (and, with ``nonempty``, name at least one axis)."""
+    axes = layer.axes
+    if (nonempty and not axes) or any(not 0 <= a < len(input_shape) for a in axes):
+        raise _shape_error(
+            layer, f"axes {list(axes)} outside per-sample shape {tuple(input_shape)}"
+        )
+
+
 class ReduceMean(Layer):
     """Mean over per-sample ``axes`` (kept as size-1 axes when ``keepdims``)."""
 
@@ -575,10 +585,7 @@ class ReduceMean(Layer):
         return {**super().config(), "axes": list(self.axes), "keepdims": self.keepdims}
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        if any(not 0 <= a < len(input_shape) for a in self.axes):
-            raise _shape_error(
-                self, f"axes {list(self.axes)} outside per-sample shape {tuple(input_shape)}"
-            )
+        _check_axes(self, input_shape)
         if self.keepdims:
             return tuple(1 if i in self.axes else s for i, s in enumerate(input_shape))
         return tuple(s for i, s in enumerate(input_shape) if i not in self.axes)
@@ -610,10 +617,7 @@ class Normalize(Layer):
         return {**super().config(), "axes": list(self.axes), "eps": self.eps}
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        if not self.axes or any(not 0 <= a < len(input_shape) for a in self.axes):
-            raise _shape_error(
-                self, f"axes {list(self.axes)} outside per-sample shape {tuple(input_shape)}"
-            )
+        _check_axes(self, input_shape, nonempty=True)
         return tuple(input_shape)
 
     def forward(
