@@ -60,9 +60,10 @@ from .forms import PowerForms
 __all__ = ["tile_solve", "SCIPY_AFTER"]
 
 #: line inversions a process does with numpy before it imports scipy's Cholesky
-#: inverse (LAPACK potrf + potri, 1.7x faster than ``np.linalg.inv`` at 128 x 128;
-#: its import costs about as much as this many numpy inversions); 0: always scipy
-SCIPY_AFTER = 600
+#: inverse (LAPACK potrf + potri, 1.7x faster than ``np.linalg.inv`` at 128 x 128; its
+#: import, 0.1-0.2 s, pays back within about as many more): two fully general 128 x 128
+#: tiles; 0: always scipy
+SCIPY_AFTER = 256
 _STATE = {"inversions": 0}
 _LOCK = threading.Lock()
 _MODES: dict = {}  # (P, g_c, g_s) -> (mu, Q): eigen decomposition of the line chain
@@ -118,6 +119,8 @@ def tile_solve(
     pad = N - 1 - int(np.flatnonzero(~same)[-1])
     if not forms:
         pad = min(pad, N - n)  # W's columns from the general lines
+        if pad == 0 and _scipy_mode(False):
+            return None  # uniform.py's scipy block elimination (lower triangles) is faster
     # the turned-over array: line a = column N-1-a, position b = row M-1-b
     lines = _Lines(np.ascontiguousarray(G[::-1, N - 1 - pad :: -1].T), g_c, g_s)
     if not lines.ok:
@@ -231,13 +234,17 @@ def _prefix(P: int, pad: int, v: float, ga: float, ea: float, gb: float, L: int)
     return mu, Q, lam, delta, xi
 
 
+def _scipy_mode(count: bool) -> bool:
+    """Whether inversions use scipy now (``count``: one more inversion is done)."""
+    with _LOCK:
+        _STATE["inversions"] += int(count)
+        return _STATE["inversions"] > SCIPY_AFTER or "scipy.linalg" in sys.modules
+
+
 def _inverse(D: np.ndarray) -> np.ndarray:
     """Inverse of the SPD block ``D`` (overwritten): numpy, or scipy's Cholesky inverse
     once the process has done :data:`SCIPY_AFTER` of them (or imported scipy.linalg)."""
-    with _LOCK:
-        _STATE["inversions"] += 1
-        use_scipy = _STATE["inversions"] > SCIPY_AFTER or "scipy.linalg" in sys.modules
-    if not use_scipy:
+    if not _scipy_mode(True):
         return np.linalg.inv(D)
     from scipy.linalg import lapack
 
