@@ -841,7 +841,10 @@ def _transfer_matrices(cache, Gs, specs, config: AnalogConfig, energy: bool) -> 
     forms (one elimination gives both where it applies); else all together, only each
     tile's used block (:meth:`TransferCache.transfer_matrices`), without forms."""
     if energy:
-        return [cache.transfer_with_forms(G, config) for G in Gs]
+        return [
+            cache.transfer_with_forms(G, config, used=(s.rows, s.columns))
+            for G, s in zip(Gs, specs, strict=True)
+        ]
     Ws = cache.transfer_matrices(Gs, config, used=[(s.rows, s.columns) for s in specs])
     return [(W, None) for W in Ws]
 
