@@ -23,6 +23,7 @@ def net():
 
 @pytest.mark.parametrize("K, m", [(1, 1), (3, 5), (63, 7), (64, 1), (64, 2), (200, 40)])
 def test_gram_equals_the_product(K, m):
+    """gram() of slices, contiguous copies and tiny batches: the product, symmetric."""
     X = np.random.default_rng(K + m).normal(size=(K, 3 * m + 2))
     for V in (X[:, :m], X[:, m : 2 * m], np.ascontiguousarray(X[:, 2 * m : 3 * m]), X[:, :m].T.T):
         ref = V.T @ V
@@ -71,7 +72,7 @@ CASES = [
     "shape, arrays, g",
     [
         ((30, 7), (12, 4), (1e-6, 1e-4)),
-        ((3, 3), (2, 2), (1e-6, 1e-4)),  # 2x2 arrays (1x1 ones: see below)
+        ((3, 3), (2, 2), (1e-6, 1e-4)),  # 2x2 arrays (1x1 ones: below)
         ((1, 5), (8, 8), (1e-6, 1e-4)),  # one used row, padded
         ((9, 1), (4, 3), (1e-6, 1e-4)),  # one used column, all-padding columns
         ((20, 6), (16, 8), (1e-2, 1.0)),  # very large conductances (strong IR drop)
@@ -208,11 +209,9 @@ def test_cli_energy_chips(capsys):
     assert "energy metered on 2 of 2 chips (0, 1): chip-to-chip std" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("case", [2, 3])
+@pytest.mark.parametrize("case", [0, 1, 2, 3])
 def test_one_by_one_arrays_metered_together_equal_tile_by_tile(case):
-    """1x1 arrays (every weight its own array): the summed forms still equal tile by tile.
-    (Not with resistive rows: the power forms of one-column arrays with row wires fail in
-    xbar.crossbar.power, with or without this path; reported to its owner.)"""
+    """1x1 arrays (every weight its own array): the summed forms still equal tile by tile."""
     cfg = AnalogConfig(array_rows=1, array_cols=1, **CASES[case])
     tiles, cache = _layer_tiles(cfg, 3, 2, seed=1, g_lo=1e-6, g_hi=1e-4)
     X = np.random.default_rng(2).uniform(-1, 1, (70, 3))
