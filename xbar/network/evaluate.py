@@ -63,6 +63,7 @@ from .peripherals import (
     pow2_ranges,
     quantize_activations,
 )
+from .shared import SharedInputs
 from .stats import mean_ci
 from .tiles import (
     Tile,
@@ -147,7 +148,12 @@ class LayerStats:
         ``drivers``, ``sense``, ``dac``, ``adc``, ``digital``; sums ``array``, ``wires``,
         ``periphery``, ``total``), the counts behind them per image and the effective
         ``ops`` and ``ops_per_joule`` (see :mod:`xbar.network.energy`); empty when
-        energy is off.
+        energy is off.  Averaged over the metered chips (``energy_chips``).
+    energy_spread : dict
+        Chip-to-chip spread of the layer's energy per image over the metered chips
+        (:func:`xbar.network.energy.chip_spread`: ``std``, ``sem``, ``ci95``,
+        ``rel_std`` of ``total``, ``array``, ``wires``, ``periphery``); empty with
+        fewer than two metered chips.
     """
 
     name: str
@@ -166,6 +172,7 @@ class LayerStats:
     cache_misses: int = 0
     mvm_batches: int = 0
     energy: dict = field(default_factory=dict)
+    energy_spread: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -205,9 +212,15 @@ class EvaluationResult:
         ``forms_seconds`` spent computing the tiles' power forms (energy).
     config : AnalogConfig
     energy : dict
-        Whole-network energy per test image [J] (averaged over chips), by part as in
-        :attr:`LayerStats.energy`, with ``ops`` and ``ops_per_joule``; empty when
-        energy is off.
+        Whole-network energy per test image [J] (averaged over the metered chips), by
+        part as in :attr:`LayerStats.energy`, with ``ops`` and ``ops_per_joule``; empty
+        when energy is off.
+    energy_chips : list of int
+        The chips whose energy was metered (the first ``config.energy_chips`` of
+        ``chips``, or all of them); empty when energy is off.
+    energy_spread : dict
+        Chip-to-chip spread of the network's energy per image over the metered chips,
+        as :attr:`LayerStats.energy_spread`; empty with fewer than two metered chips.
     """
 
     accuracy: float
@@ -226,6 +239,8 @@ class EvaluationResult:
     accuracy_sem: float = math.nan
     accuracy_ci95: list[float] = field(default_factory=lambda: [math.nan, math.nan])
     energy: dict = field(default_factory=dict)
+    energy_chips: list[int] = field(default_factory=list)
+    energy_spread: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dictionary of every field."""
@@ -246,6 +261,8 @@ class EvaluationResult:
             "cache": dict(self.cache),
             "config": self.config.to_dict(),
             "energy": dict(self.energy),
+            "energy_chips": list(self.energy_chips),
+            "energy_spread": dict(self.energy_spread),
         }
 
 
@@ -434,17 +451,24 @@ class AnalogLayer:
                 steps = input_steps(_positive_part(xs, 1.0 / self.input_scale, signed), cfg)
                 yield sign, [(w, levels * cfg.v_read) for w, levels in steps]
 
-    def _reads(self, X: np.ndarray, rng: np.random.Generator | None, meter=None):
+    def _reads(self, X: np.ndarray, rng: np.random.Generator | None, meter=None, shared=None):
         """Every tile read-out of inputs X: (digital weight, spec, ADC input, row sum of V).
 
-        ``meter``: an energy meter told about every step and tile read (or None)."""
+        ``meter``: an energy meter told about every step and tile read (or None);
+        ``shared``: the input passes of a chip-independent ``X`` are computed once."""
         cfg = self.config
         to_volts = cfg.v_read / self.input_scale if self._voltage_scale() == 1.0 else 1.0
-        for sign, steps in self._passes(X):
+        passes = _once(
+            shared,
+            X,
+            ("passes", self.input_scale),
+            lambda: [(sign, list(steps)) for sign, steps in self._passes(X)],
+        )
+        for sign, steps in passes:
             for w_t, V in steps:
                 step = None
                 if meter is not None:  # the meter needs volts, also on the unscaled path
-                    step = meter.step(V * to_volts if to_volts != 1.0 else V)
+                    step = meter.step(V, to_volts)
                 for tile in self.tiles:
                     s = tile.spec
                     Vt = V[:, s.r0 : s.r1]
@@ -454,7 +478,12 @@ class AnalogLayer:
                         step.read(tile)
                     sumV = None
                     if s.kind == "offset" and not s.reference:
-                        sumV = Vt.sum(axis=1, keepdims=True)
+                        sumV = _once(
+                            shared,
+                            V,
+                            ("row sum", s.r0, s.r1),
+                            lambda Vt=Vt: Vt.sum(axis=1, keepdims=True),
+                        )
                     yield sign * w_t, s, A, sumV
 
     def quantize_input(self, X: np.ndarray) -> np.ndarray:
@@ -469,46 +498,62 @@ class AnalogLayer:
         rng: np.random.Generator | None,
         calibrate: bool = False,
         track: bool = True,
+        shared: SharedInputs | None = None,
     ) -> np.ndarray:
         """Analog ``X @ W`` (P x n_out) of inputs ``X`` (P x n_in), plus the bias error.
 
-        An uncalibrated layer calibrates itself on its first batch.
+        An uncalibrated layer calibrates itself on its first batch.  ``shared``: what
+        depends on ``X`` alone is computed once for all chips when ``X`` is one of its
+        chip-independent arrays.
         """
         X = np.asarray(X, dtype=float)
         lo = None  # min(X) when a linear layer has looked at it (once per batch)
         if self.linear_reads() and not self.config.activation_bits:
-            lo = float(X.min()) if X.size else 0.0
+            lo = _once(shared, X, ("min",), lambda: float(X.min()) if X.size else 0.0)
             if self.input_scale is None:  # what calibrate() sets, from the same pass
                 m = max(float(X.max()) if X.size else 0.0, -lo)
                 self.input_scale = m if m > 0 else 1.0
         if not self.calibrated:
             self.calibrate([X], rng)
         track = track and not calibrate
-        Xq = self.quantize_input(X)
+        cfg = self.config
+        Xq = _once(
+            shared,
+            X,
+            ("quantize", cfg.activation_bits, self.act_range, self.act_signed),
+            lambda: self.quantize_input(X),
+        )
         meter = self.meter if track else None
         if meter is not None:
             meter.count_macs(Xq, self.plan.mapping.n_out)
-        cfg = self.config
         if track and not (cfg.input_mode == "analog" and cfg.dac_bits == 0):
             # inputs beyond the calibrated full scale are clipped by the DAC / bit steps
-            self.input_clipped += int(np.count_nonzero(np.abs(Xq) > self.input_scale))
-            self.input_values += Xq.size * (2 if Xq.size and Xq.min() < 0 else 1)
+            clipped, values = _once(
+                shared, Xq, ("clipped", self.input_scale), lambda: _clip_count(Xq, self.input_scale)
+            )
+            self.input_clipped += clipped
+            self.input_values += values
         if self.linear_reads():
             Y = self._linear_mvm(Xq, meter, track, lo)
         else:
             Y = np.zeros((X.shape[0], self.plan.mapping.n_out))
-            for weight, s, A, sumV in self._reads(Xq, rng, meter):
+            for weight, s, A, sumV in self._reads(Xq, rng, meter, shared):
                 self._digitise(Y, weight, s, A, sumV, track)
             Y *= self.output_scale()
         if track:
             # rel_error on every k-th output pixel (at most _MAX_ERROR_ROWS per batch): the
             # digital reference product would otherwise cost as much as the analog one
             k = -(-X.shape[0] // _MAX_ERROR_ROWS) if X.shape[0] else 1
-            ref = X[::k] @ self.plan.W
+            ref, den = _once(shared, X, ("reference", self.plan.name, k), lambda: self._ref(X, k))
             self.err_num += float(np.sum((Y[::k] - ref) ** 2))
-            self.err_den += float(np.sum(ref**2))
+            self.err_den += den
         Y += self.bias_delta  # Y is this call's own array
         return Y
+
+    def _ref(self, X: np.ndarray, k: int) -> tuple[np.ndarray, float]:
+        """The digital product of every k-th row of ``X`` and its squared norm."""
+        ref = X[::k] @ self.plan.W
+        return ref, float(np.sum(ref**2))
 
     def linear_reads(self) -> bool:
         """True when every read of the layer is linear in its inputs and noiseless
@@ -568,13 +613,8 @@ class AnalogLayer:
         self.mvm_batches += passes * len(self.tiles)
         if track:
             self.conversions += passes * X.shape[0] * sum(t.spec.outputs for t in self.tiles)
-        if meter is not None:
-            to_volts = self.config.v_read / self.input_scale
-            for _, steps in self._passes(X):
-                for _, V in steps:
-                    step = meter.step(V * to_volts)
-                    for tile in self.tiles:
-                        step.read(tile)
+        if meter is not None:  # row voltages max(+-X, 0) * v_read / input_scale
+            meter.read_linear(X, self.config.v_read / self.input_scale, self.tiles, lo)
         return Y
 
     def calibrate(self, batches: list[np.ndarray], rng: np.random.Generator | None) -> None:
@@ -605,6 +645,18 @@ class AnalogLayer:
         if cfg.adc_pow2:
             ranges = pow2_ranges(ranges, [p.label for p in self.plan.mapping.planes])
         self.adc_ranges = ranges
+
+
+def _once(shared: SharedInputs | None, X: np.ndarray, key: tuple, compute: Callable[[], Any]):
+    """``compute()``, a function of ``X`` (and of ``key``) alone: computed once for all chips
+    when ``X`` is a chip-independent array of ``shared``."""
+    return compute() if shared is None else shared.derived(X, key, compute)
+
+
+def _clip_count(Xq: np.ndarray, scale: float) -> tuple[int, int]:
+    """Quantised inputs above full scale ``scale``, and values applied (both passes)."""
+    values = Xq.size * (2 if Xq.size and Xq.min() < 0 else 1)
+    return int(np.count_nonzero(np.abs(Xq) > scale)), values
 
 
 def _subsample_rows(batches: list[np.ndarray], limit: int = _MAX_CALIBRATION_ROWS) -> np.ndarray:
@@ -641,6 +693,10 @@ class AnalogNetwork:
         self._rng: np.random.Generator | None = noise_rng(config.seed, chip, READ_STREAM)
         self._calibrate = False
         self._collecting: AnalogLayer | None = None
+        #: the work on the test batches that every chip shares (set during :meth:`predict`)
+        self.shared: SharedInputs | None = None
+        self._batch = 0  # the batch predict() is running
+        self._entries: frozenset[str] = frozenset()  # matmul layers fed by the model input
 
     def hook(self, layer, X2d: np.ndarray) -> np.ndarray:
         """The model's ``mvm`` hook: analog ``X2d @ layer.W2d`` (+ bias error)."""
@@ -648,7 +704,10 @@ class AnalogNetwork:
             alayer = self.layers[layer.name]
         except KeyError:
             raise ModelError(f"layer {layer.name!r} was not programmed on the chip") from None
-        Y = alayer.mvm(X2d, self._rng, calibrate=self._calibrate)
+        shared = self.shared
+        if shared is not None and layer.name in self._entries:  # the same inputs on every chip
+            X2d = shared.keyed(("input", self._batch, layer.name), lambda: X2d)
+        Y = alayer.mvm(X2d, self._rng, calibrate=self._calibrate, shared=shared)
         if not np.all(np.isfinite(Y)):
             raise not_finite(layer.name, self.chip, self.config)
         return Y
@@ -723,16 +782,53 @@ class AnalogNetwork:
         x: np.ndarray,
         batch_size: int,
         progress: Callable[[], None] | None = None,
+        shared: SharedInputs | None = None,
     ) -> np.ndarray:
-        """Predicted classes of ``x`` (N,) on this chip."""
+        """Predicted classes of ``x`` (N,) on this chip.
+
+        ``shared``: a :class:`~xbar.network.shared.SharedInputs` of ``x`` in batches of
+        ``batch_size``, through which the chips of one evaluation share the work that
+        does not depend on the chip (ignored when it holds other batches).
+        """
         model = self.model or folded_model
         out = np.empty(x.shape[0], dtype=np.int64)
-        for s in range(0, x.shape[0], batch_size):
-            logits = model.forward(x[s : s + batch_size], mvm=self.hook)
-            out[s : s + batch_size] = np.argmax(logits, axis=1)
-            if progress is not None:
-                progress()
+        if shared is not None and shared.holds(x, batch_size):
+            self.shared, self._entries = shared, _entry_layers(model)
+        try:
+            for k, s in enumerate(range(0, x.shape[0], batch_size)):
+                self._batch = k
+                logits = model.forward(x[s : s + batch_size], mvm=self)
+                out[s : s + batch_size] = np.argmax(logits, axis=1)
+                if progress is not None:
+                    progress()
+        finally:
+            self.shared = None
         return out
+
+    def __call__(self, layer, X2d: np.ndarray) -> np.ndarray:
+        """The same as :meth:`hook` (the chip is itself a ``mvm`` hook, with :meth:`columns`)."""
+        return self.hook(layer, X2d)
+
+    def columns(self, layer, x: np.ndarray, compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """im2col columns of a convolution's input (the hook protocol of
+        :mod:`xbar.network.layers`): made once for every chip when ``x`` is shared."""
+        if self.shared is None or layer.name not in self._entries:
+            return compute()
+        geometry = (layer.kh, layer.kw, layer.strides, layer.pads, layer.dilations)
+        return self.shared.keyed(("im2col", self._batch, layer.name, *geometry), compute)
+
+
+def _entry_layers(model) -> frozenset[str]:
+    """Names of the Dense / Conv2D layers that take the model's input as it is."""
+    from .layers import Conv2D, Dense
+    from .model import INPUT
+
+    nodes = getattr(model, "nodes", ())
+    return frozenset(
+        n.layer.name
+        for n in nodes
+        if isinstance(n.layer, Dense | Conv2D) and list(n.inputs) == [INPUT]
+    )
 
 
 def _pad(G: np.ndarray, spec: TileSpec, config: AnalogConfig) -> np.ndarray:
@@ -1100,6 +1196,8 @@ def _evaluate(
         ideal_accuracy = float(np.mean(folded.predict(x, batch_size=bs) == y))
     run = _ChipRun(plans, folded, config, cache, noise, energy, bs, x_cal, design_ranges)
     run.start_progress(progress, len(chips), math.ceil(x.shape[0] / bs))
+    if len(chips) > 1:  # chip-independent work on the test batches, done on the first chip
+        run.shared = SharedInputs(x, bs)
     for k, chip in enumerate(chips):
         run.chip(k, chip, x, y)
     run.setup_seconds += setup
@@ -1167,7 +1265,9 @@ class _ChipRun:
     """The per-chip loop of :func:`evaluate`: program, calibrate, infer; sums the results.
 
     Everything that does not depend on the chip (plans, target conductances, the
-    calibration images and the design's ranges) is given once, not redone per chip.
+    calibration images and the design's ranges) is given once, not redone per chip;
+    ``shared`` keeps the chip-independent work on the test batches (the first layers'
+    im2col columns and what is derived from them alone) from the first chip.
     """
 
     def __init__(self, plans, folded, config, cache, noise, energy, bs, x_cal, design_ranges):
@@ -1179,9 +1279,10 @@ class _ChipRun:
         self.infer_seconds = 0.0
         self.stats: dict[str, LayerStats] = {}
         self.counts: dict[str, list[int]] = {}
-        self.tallies: dict = {}
+        self.metered: list[tuple[int, dict]] = []  # (chip, its layers' energy tallies)
         self.progress = None
         self.done = self.total = self.n_chips = 0
+        self.shared: SharedInputs | None = None
 
     def start_progress(self, progress, n_chips: int, n_batches: int) -> None:
         """Units per chip: every tile programmed, the calibration pass, every test batch."""
@@ -1204,8 +1305,11 @@ class _ChipRun:
         cfg = self.config
         t0 = time.perf_counter()
         self.stage(k, "program" + (" + transfer matrices" if cfg.parasitics else ""))
+        # energy on the first energy_chips chips only (0: all); the others take the
+        # no-energy path (no power forms, only the used blocks of padded tiles)
+        energy = self.energy and (cfg.energy_chips == 0 or k < cfg.energy_chips)
         net = program_chip(
-            self.plans, self.folded, cfg, chip, self.cache, self.noise, self.energy, self.tick
+            self.plans, self.folded, cfg, chip, self.cache, self.noise, energy, self.tick
         )
         if self.x_cal is not None:
             n = self.x_cal.shape[0]
@@ -1219,11 +1323,12 @@ class _ChipRun:
         self.setup_seconds += time.perf_counter() - t0
         self.stage(k, "infer")
         t1 = time.perf_counter()
-        pred = net.predict(self.folded, x, self.bs, self.tick)
+        pred = net.predict(self.folded, x, self.bs, self.tick, self.shared)
         self.infer_seconds += time.perf_counter() - t1
         self.accuracies.append(float(np.mean(pred == y)))
         _accumulate_stats(self.stats, self.counts, net, x.shape[0], len(self.accuracies))
-        _accumulate_energy(self.tallies, net)
+        if energy:
+            self.metered.append((chip, {n: al.meter.tally for n, al in net.layers.items()}))
         logger.debug("chip %d: accuracy %.4f", chip, self.accuracies[-1])
 
     def result(self, chips, n_images, ideal_accuracy, before, seconds) -> EvaluationResult:
@@ -1233,7 +1338,7 @@ class _ChipRun:
             s.input_scale /= n_ch
             s.rel_error /= n_ch
             s.adc_ranges = [r / n_ch for r in s.adc_ranges]
-        energy_total = _finish_energy(self.tallies, self.stats, n_images * n_ch)
+        energy_total, energy_spread = _finish_energy(self.metered, self.stats, n_images)
         acc = np.asarray(self.accuracies)
         ci = mean_ci(acc)
         after = self.cache.stats()
@@ -1260,28 +1365,28 @@ class _ChipRun:
             accuracy_sem=ci.sem,
             accuracy_ci95=[ci.low, ci.high],
             energy=energy_total,
+            energy_chips=[c for c, _ in self.metered],
+            energy_spread=energy_spread,
         )
 
 
-def _accumulate_energy(tallies: dict, net: AnalogNetwork) -> None:
-    """Add every metered layer's tally of this chip to ``tallies`` (by layer name)."""
-    from .energy import EnergyTally
+def _finish_energy(metered: list, stats: dict[str, LayerStats], images: int) -> tuple:
+    """Energy per image over the metered chips ``(chip, {layer: tally})`` into each
+    layer's stats; the whole network's per-image dict and its chip-to-chip spread."""
+    if not metered:
+        return {}, {}
+    from .energy import EnergyTally, chip_spread, energy_summary
 
-    for name, al in net.layers.items():
-        if al.meter is not None:
-            tallies.setdefault(name, EnergyTally()).add(al.meter.tally)
-
-
-def _finish_energy(tallies: dict, stats: dict[str, LayerStats], images: int) -> dict:
-    """Per-image energies into each layer's stats; the whole network's per-image dict."""
-    if not tallies:
-        return {}
-    from .energy import energy_summary
-
-    per_layer, total = energy_summary(tallies, images)
+    summed: dict[str, EnergyTally] = {}
+    for _, tallies in metered:
+        for name, t in tallies.items():
+            summed.setdefault(name, EnergyTally()).add(t)
+    per_layer, total = energy_summary(summed, images * len(metered))
+    spread_layers, spread = chip_spread([t for _, t in metered], images)
     for name, e in per_layer.items():
         stats[name].energy = e
-    return total
+        stats[name].energy_spread = spread_layers.get(name, {})
+    return total, spread
 
 
 def _accumulate_stats(
