@@ -162,6 +162,61 @@ def test_maxpool_values():
     np.testing.assert_array_equal(y[0, :, :, 0], [[5, 9], [7, 8]])
 
 
+def _maxpool_reference(layer, x):
+    """Max pooling through the windows' argmax (the general path), for comparison."""
+    flat, arg = layer._flat_windows(np.asarray(x, float), None)
+    return np.take_along_axis(flat, arg[..., None], axis=-1)[..., 0], arg
+
+
+@pytest.mark.parametrize(
+    "size,shape", [(2, (3, 6, 8, 4)), (2, (2, 7, 5, 3)), (3, (2, 9, 7, 2)), ((2, 3), (2, 6, 7, 1))]
+)
+def test_maxpool_tiled_path_equals_argmax_path(size, shape):
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal(shape)
+    x[0, 0, 0, 0] = np.nan
+    x[-1, 1, 1, -1] = -np.inf
+    x[0, 2:4, 2:4, 0] = 7.0  # ties pick the same value
+    layer = MaxPool2D(size, name="p")
+    assert layer._tiled
+    ref, arg = _maxpool_reference(layer, x)
+    y = layer.forward(x)
+    assert y.shape == ref.shape == (shape[0], *layer.output_shape(shape[1:]))
+    np.testing.assert_array_equal(y, ref)  # NaN where the reference has NaN
+    np.testing.assert_array_equal(layer._winners(), arg)  # lazily found winners
+
+
+def test_maxpool_1x1_and_single_pixel_are_copies():
+    x = np.arange(6.0).reshape(1, 2, 3, 1)
+    y = MaxPool2D(1, name="p").forward(x)
+    np.testing.assert_array_equal(y, x)
+    assert not np.shares_memory(y, x)
+    z = MaxPool2D(2, name="q").forward(np.full((1, 2, 2, 1), -3.0))
+    np.testing.assert_array_equal(z, [[[[-3.0]]]])
+
+
+def test_maxpool_frozen_pattern_after_tiled_forward():
+    """A frozen pass reuses the winners of the last unfrozen (tiled, lazy) pass."""
+    rng = np.random.default_rng(12)
+    x, x2 = rng.standard_normal((2, 2, 4, 4, 3))
+    layer = MaxPool2D(2, name="p")
+    layer.forward(x)
+    _, arg = _maxpool_reference(layer, x)
+    layer.freeze_pattern = True
+    flat, _ = layer._flat_windows(x2, None)
+    want = np.take_along_axis(flat, arg[..., None], axis=-1)[..., 0]
+    np.testing.assert_array_equal(layer.forward(x2), want)
+    layer.freeze_pattern = False
+    np.testing.assert_array_equal(layer.forward(x2), _maxpool_reference(layer, x2)[0])
+
+
+def test_maxpool_general_path_when_windows_overlap():
+    layer = MaxPool2D(3, 2, name="p")
+    assert not layer._tiled
+    x = np.random.default_rng(13).standard_normal((2, 7, 7, 2))
+    np.testing.assert_array_equal(layer.forward(x), _maxpool_reference(layer, x)[0])
+
+
 @pytest.mark.parametrize("size,stride", [(2, None), (3, 1)])
 def test_avgpool_gradients(size, stride):
     rng = np.random.default_rng(6)

@@ -63,6 +63,7 @@ from .peripherals import (
     pow2_ranges,
     quantize_activations,
 )
+from .shared import SharedInputs
 from .stats import mean_ci
 from .tiles import (
     Tile,
@@ -434,13 +435,20 @@ class AnalogLayer:
                 steps = input_steps(_positive_part(xs, 1.0 / self.input_scale, signed), cfg)
                 yield sign, [(w, levels * cfg.v_read) for w, levels in steps]
 
-    def _reads(self, X: np.ndarray, rng: np.random.Generator | None, meter=None):
+    def _reads(self, X: np.ndarray, rng: np.random.Generator | None, meter=None, shared=None):
         """Every tile read-out of inputs X: (digital weight, spec, ADC input, row sum of V).
 
-        ``meter``: an energy meter told about every step and tile read (or None)."""
+        ``meter``: an energy meter told about every step and tile read (or None);
+        ``shared``: the input passes of a chip-independent ``X`` are computed once."""
         cfg = self.config
         to_volts = cfg.v_read / self.input_scale if self._voltage_scale() == 1.0 else 1.0
-        for sign, steps in self._passes(X):
+        passes = _once(
+            shared,
+            X,
+            ("passes", self.input_scale),
+            lambda: [(sign, list(steps)) for sign, steps in self._passes(X)],
+        )
+        for sign, steps in passes:
             for w_t, V in steps:
                 step = None
                 if meter is not None:  # the meter needs volts, also on the unscaled path
@@ -454,7 +462,12 @@ class AnalogLayer:
                         step.read(tile)
                     sumV = None
                     if s.kind == "offset" and not s.reference:
-                        sumV = Vt.sum(axis=1, keepdims=True)
+                        sumV = _once(
+                            shared,
+                            V,
+                            ("row sum", s.r0, s.r1),
+                            lambda Vt=Vt: Vt.sum(axis=1, keepdims=True),
+                        )
                     yield sign * w_t, s, A, sumV
 
     def quantize_input(self, X: np.ndarray) -> np.ndarray:
@@ -469,46 +482,62 @@ class AnalogLayer:
         rng: np.random.Generator | None,
         calibrate: bool = False,
         track: bool = True,
+        shared: SharedInputs | None = None,
     ) -> np.ndarray:
         """Analog ``X @ W`` (P x n_out) of inputs ``X`` (P x n_in), plus the bias error.
 
-        An uncalibrated layer calibrates itself on its first batch.
+        An uncalibrated layer calibrates itself on its first batch.  ``shared``: what
+        depends on ``X`` alone is computed once for all chips when ``X`` is one of its
+        chip-independent arrays.
         """
         X = np.asarray(X, dtype=float)
         lo = None  # min(X) when a linear layer has looked at it (once per batch)
         if self.linear_reads() and not self.config.activation_bits:
-            lo = float(X.min()) if X.size else 0.0
+            lo = _once(shared, X, ("min",), lambda: float(X.min()) if X.size else 0.0)
             if self.input_scale is None:  # what calibrate() sets, from the same pass
                 m = max(float(X.max()) if X.size else 0.0, -lo)
                 self.input_scale = m if m > 0 else 1.0
         if not self.calibrated:
             self.calibrate([X], rng)
         track = track and not calibrate
-        Xq = self.quantize_input(X)
+        cfg = self.config
+        Xq = _once(
+            shared,
+            X,
+            ("quantize", cfg.activation_bits, self.act_range, self.act_signed),
+            lambda: self.quantize_input(X),
+        )
         meter = self.meter if track else None
         if meter is not None:
             meter.count_macs(Xq, self.plan.mapping.n_out)
-        cfg = self.config
         if track and not (cfg.input_mode == "analog" and cfg.dac_bits == 0):
             # inputs beyond the calibrated full scale are clipped by the DAC / bit steps
-            self.input_clipped += int(np.count_nonzero(np.abs(Xq) > self.input_scale))
-            self.input_values += Xq.size * (2 if Xq.size and Xq.min() < 0 else 1)
+            clipped, values = _once(
+                shared, Xq, ("clipped", self.input_scale), lambda: _clip_count(Xq, self.input_scale)
+            )
+            self.input_clipped += clipped
+            self.input_values += values
         if self.linear_reads():
             Y = self._linear_mvm(Xq, meter, track, lo)
         else:
             Y = np.zeros((X.shape[0], self.plan.mapping.n_out))
-            for weight, s, A, sumV in self._reads(Xq, rng, meter):
+            for weight, s, A, sumV in self._reads(Xq, rng, meter, shared):
                 self._digitise(Y, weight, s, A, sumV, track)
             Y *= self.output_scale()
         if track:
             # rel_error on every k-th output pixel (at most _MAX_ERROR_ROWS per batch): the
             # digital reference product would otherwise cost as much as the analog one
             k = -(-X.shape[0] // _MAX_ERROR_ROWS) if X.shape[0] else 1
-            ref = X[::k] @ self.plan.W
+            ref, den = _once(shared, X, ("reference", self.plan.name, k), lambda: self._ref(X, k))
             self.err_num += float(np.sum((Y[::k] - ref) ** 2))
-            self.err_den += float(np.sum(ref**2))
+            self.err_den += den
         Y += self.bias_delta  # Y is this call's own array
         return Y
+
+    def _ref(self, X: np.ndarray, k: int) -> tuple[np.ndarray, float]:
+        """The digital product of every k-th row of ``X`` and its squared norm."""
+        ref = X[::k] @ self.plan.W
+        return ref, float(np.sum(ref**2))
 
     def linear_reads(self) -> bool:
         """True when every read of the layer is linear in its inputs and noiseless
@@ -607,6 +636,18 @@ class AnalogLayer:
         self.adc_ranges = ranges
 
 
+def _once(shared: SharedInputs | None, X: np.ndarray, key: tuple, compute: Callable[[], Any]):
+    """``compute()``, a function of ``X`` (and of ``key``) alone: computed once for all chips
+    when ``X`` is a chip-independent array of ``shared``."""
+    return compute() if shared is None else shared.derived(X, key, compute)
+
+
+def _clip_count(Xq: np.ndarray, scale: float) -> tuple[int, int]:
+    """Quantised inputs above full scale ``scale``, and values applied (both passes)."""
+    values = Xq.size * (2 if Xq.size and Xq.min() < 0 else 1)
+    return int(np.count_nonzero(np.abs(Xq) > scale)), values
+
+
 def _subsample_rows(batches: list[np.ndarray], limit: int = _MAX_CALIBRATION_ROWS) -> np.ndarray:
     """The rows of all batches, every k-th when there are more than ``limit``."""
     X = np.concatenate(batches, axis=0) if len(batches) > 1 else batches[0]
@@ -641,6 +682,10 @@ class AnalogNetwork:
         self._rng: np.random.Generator | None = noise_rng(config.seed, chip, READ_STREAM)
         self._calibrate = False
         self._collecting: AnalogLayer | None = None
+        #: the work on the test batches that every chip shares (set during :meth:`predict`)
+        self.shared: SharedInputs | None = None
+        self._batch = 0  # the batch predict() is running
+        self._entries: frozenset[str] = frozenset()  # matmul layers fed by the model input
 
     def hook(self, layer, X2d: np.ndarray) -> np.ndarray:
         """The model's ``mvm`` hook: analog ``X2d @ layer.W2d`` (+ bias error)."""
@@ -648,7 +693,10 @@ class AnalogNetwork:
             alayer = self.layers[layer.name]
         except KeyError:
             raise ModelError(f"layer {layer.name!r} was not programmed on the chip") from None
-        Y = alayer.mvm(X2d, self._rng, calibrate=self._calibrate)
+        shared = self.shared
+        if shared is not None and layer.name in self._entries:  # the same inputs on every chip
+            X2d = shared.keyed(("input", self._batch, layer.name), lambda: X2d)
+        Y = alayer.mvm(X2d, self._rng, calibrate=self._calibrate, shared=shared)
         if not np.all(np.isfinite(Y)):
             raise not_finite(layer.name, self.chip, self.config)
         return Y
@@ -723,16 +771,53 @@ class AnalogNetwork:
         x: np.ndarray,
         batch_size: int,
         progress: Callable[[], None] | None = None,
+        shared: SharedInputs | None = None,
     ) -> np.ndarray:
-        """Predicted classes of ``x`` (N,) on this chip."""
+        """Predicted classes of ``x`` (N,) on this chip.
+
+        ``shared``: a :class:`~xbar.network.shared.SharedInputs` of ``x`` in batches of
+        ``batch_size``, through which the chips of one evaluation share the work that
+        does not depend on the chip (ignored when it holds other batches).
+        """
         model = self.model or folded_model
         out = np.empty(x.shape[0], dtype=np.int64)
-        for s in range(0, x.shape[0], batch_size):
-            logits = model.forward(x[s : s + batch_size], mvm=self.hook)
-            out[s : s + batch_size] = np.argmax(logits, axis=1)
-            if progress is not None:
-                progress()
+        if shared is not None and shared.holds(x, batch_size):
+            self.shared, self._entries = shared, _entry_layers(model)
+        try:
+            for k, s in enumerate(range(0, x.shape[0], batch_size)):
+                self._batch = k
+                logits = model.forward(x[s : s + batch_size], mvm=self)
+                out[s : s + batch_size] = np.argmax(logits, axis=1)
+                if progress is not None:
+                    progress()
+        finally:
+            self.shared = None
         return out
+
+    def __call__(self, layer, X2d: np.ndarray) -> np.ndarray:
+        """The same as :meth:`hook` (the chip is itself a ``mvm`` hook, with :meth:`columns`)."""
+        return self.hook(layer, X2d)
+
+    def columns(self, layer, x: np.ndarray, compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """im2col columns of a convolution's input (the hook protocol of
+        :mod:`xbar.network.layers`): made once for every chip when ``x`` is shared."""
+        if self.shared is None or layer.name not in self._entries:
+            return compute()
+        geometry = (layer.kh, layer.kw, layer.strides, layer.pads, layer.dilations)
+        return self.shared.keyed(("im2col", self._batch, layer.name, *geometry), compute)
+
+
+def _entry_layers(model) -> frozenset[str]:
+    """Names of the Dense / Conv2D layers that take the model's input as it is."""
+    from .layers import Conv2D, Dense
+    from .model import INPUT
+
+    nodes = getattr(model, "nodes", ())
+    return frozenset(
+        n.layer.name
+        for n in nodes
+        if isinstance(n.layer, Dense | Conv2D) and list(n.inputs) == [INPUT]
+    )
 
 
 def _pad(G: np.ndarray, spec: TileSpec, config: AnalogConfig) -> np.ndarray:
@@ -830,7 +915,10 @@ def _transfer_matrices(cache, Gs, specs, config: AnalogConfig, energy: bool) -> 
     forms (one elimination gives both where it applies); else all together, only each
     tile's used block (:meth:`TransferCache.transfer_matrices`), without forms."""
     if energy:
-        return [cache.transfer_with_forms(G, config) for G in Gs]
+        return [
+            cache.transfer_with_forms(G, config, used=(s.rows, s.columns))
+            for G, s in zip(Gs, specs, strict=True)
+        ]
     Ws = cache.transfer_matrices(Gs, config, used=[(s.rows, s.columns) for s in specs])
     return [(W, None) for W in Ws]
 
@@ -1097,6 +1185,8 @@ def _evaluate(
         ideal_accuracy = float(np.mean(folded.predict(x, batch_size=bs) == y))
     run = _ChipRun(plans, folded, config, cache, noise, energy, bs, x_cal, design_ranges)
     run.start_progress(progress, len(chips), math.ceil(x.shape[0] / bs))
+    if len(chips) > 1:  # chip-independent work on the test batches, done on the first chip
+        run.shared = SharedInputs(x, bs)
     for k, chip in enumerate(chips):
         run.chip(k, chip, x, y)
     run.setup_seconds += setup
@@ -1164,7 +1254,9 @@ class _ChipRun:
     """The per-chip loop of :func:`evaluate`: program, calibrate, infer; sums the results.
 
     Everything that does not depend on the chip (plans, target conductances, the
-    calibration images and the design's ranges) is given once, not redone per chip.
+    calibration images and the design's ranges) is given once, not redone per chip;
+    ``shared`` keeps the chip-independent work on the test batches (the first layers'
+    im2col columns and what is derived from them alone) from the first chip.
     """
 
     def __init__(self, plans, folded, config, cache, noise, energy, bs, x_cal, design_ranges):
@@ -1179,6 +1271,7 @@ class _ChipRun:
         self.tallies: dict = {}
         self.progress = None
         self.done = self.total = self.n_chips = 0
+        self.shared: SharedInputs | None = None
 
     def start_progress(self, progress, n_chips: int, n_batches: int) -> None:
         """Units per chip: every tile programmed, the calibration pass, every test batch."""
@@ -1216,7 +1309,7 @@ class _ChipRun:
         self.setup_seconds += time.perf_counter() - t0
         self.stage(k, "infer")
         t1 = time.perf_counter()
-        pred = net.predict(self.folded, x, self.bs, self.tick)
+        pred = net.predict(self.folded, x, self.bs, self.tick, self.shared)
         self.infer_seconds += time.perf_counter() - t1
         self.accuracies.append(float(np.mean(pred == y)))
         _accumulate_stats(self.stats, self.counts, net, x.shape[0], len(self.accuracies))

@@ -14,7 +14,10 @@ The matrix-multiply hook
 layer and batch x output pixels for a convolution, so each output pixel is one row)
 as ``mvm(layer, X2d)`` when a hook ``mvm`` is given, and adds the bias ``b``
 afterwards, digitally: ``y = mvm(layer, X2d) + layer.b``.  The analog evaluator
-plugs crossbar simulations in through this hook.
+plugs crossbar simulations in through this hook.  A hook may also have a method
+``columns(layer, x, compute)``: a convolution then takes its im2col columns of ``x``
+from it (``compute()`` makes them), so that a caller running the same inputs through
+many copies of a model (the chips of an evaluation) unfolds them once.
 
 Every layer keeps what its backward pass needs from the last forward call, so a
 layer object is not re-entrant (one forward/backward at a time).  ``backward(dy)``
@@ -457,16 +460,32 @@ class Conv2D(Layer):
         OH, OW, _ = self.output_shape(x.shape[1:])
         per_image = OH * OW * self.kh * self.kw * self.in_channels
         chunk = B if training else max(1, IM2COL_MAX_ENTRIES // max(per_image, 1))
+        if chunk >= B:  # one piece: the biased product is the output (no copy into `out`)
+            cols = self._columns(x, mvm)
+            self._cache = (cols, x.shape)
+            return (self._product(cols, mvm) + self.b).reshape(B, OH, OW, self.out_channels)
         out = np.empty((B, OH, OW, self.out_channels))
-        cols = None
         for start in range(0, B, chunk):
             cols = im2col(
                 x[start : start + chunk], self.kh, self.kw, self.strides, self.pads, self.dilations
             )
-            y = self._digital(cols) if mvm is None else np.asarray(mvm(self, cols), dtype=float)
+            y = self._product(cols, mvm)
             out[start : start + chunk] = (y + self.b).reshape(-1, OH, OW, self.out_channels)
-        self._cache = (cols, x.shape) if training or chunk >= B else None
+        self._cache = None
         return out
+
+    def _columns(self, x: np.ndarray, mvm: MVM | None) -> np.ndarray:
+        """im2col of ``x``, through the hook's ``columns`` method when it has one."""
+
+        def compute() -> np.ndarray:
+            return im2col(x, self.kh, self.kw, self.strides, self.pads, self.dilations)
+
+        columns = getattr(mvm, "columns", None)
+        return compute() if columns is None else columns(self, x, compute)
+
+    def _product(self, cols: np.ndarray, mvm: MVM | None) -> np.ndarray:
+        """``cols @ W2d``: digital, or through the ``mvm`` hook."""
+        return self._digital(cols) if mvm is None else np.asarray(mvm(self, cols), dtype=float)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         if self._cache is None:
@@ -573,19 +592,59 @@ class MaxPool2D(_Pool2D):
         self, x: np.ndarray, *, training: bool = False, mvm: MVM | None = None
     ) -> np.ndarray:
         x = np.asarray(x, dtype=float)
+        frozen = self.freeze_pattern and self._cache is not None and self._cache[1] == x.shape
+        if not frozen and self._tiled:
+            # the winners (argmax) are found only when backward or a frozen pass asks
+            self._cache = (None, x.shape, x)
+            return self._tiled_max(x)
+        arg = self._winners() if frozen else None
+        flat, arg = self._flat_windows(x, arg)
+        self._cache = (arg, x.shape, None)
+        return np.take_along_axis(flat, arg[..., None], axis=-1)[..., 0]
+
+    @property
+    def _tiled(self) -> bool:
+        """Windows that tile the input: no padding, dilation or ceil mode, stride = size."""
+        return (
+            not any(self.pads)
+            and not self.ceil_mode
+            and self.dilations == (1, 1)
+            and self.strides == (self.kh, self.kw)
+        )
+
+    def _tiled_max(self, x: np.ndarray) -> np.ndarray:
+        """The window maxima of tiling windows: ``kh + kw - 2`` elementwise maxima of
+        strided views, the values :meth:`forward`'s argmax picks (NaN wins; a tie of
+        +0 and -0 may keep either sign)."""
+        OH, OW, _ = self.output_shape(x.shape[1:])
+        kh, kw = self.kh, self.kw
+        x = x[:, : OH * kh, : OW * kw]
+        m = x[:, 0::kh] if kh > 1 else x
+        for i in range(1, kh):
+            m = np.maximum(m, x[:, i::kh])
+        out = m[:, :, 0::kw] if kw > 1 else m
+        for j in range(1, kw):
+            out = np.maximum(out, m[:, :, j::kw])
+        return out if kh * kw > 1 else out.copy()  # 1x1: a copy, never the input itself
+
+    def _flat_windows(self, x: np.ndarray, arg: np.ndarray | None):
+        """``(windows (B, OH, OW, C, kh * kw), winners)``: ``arg``, or the first maxima."""
         win = self._windows(x, -np.inf)
         B, OH, OW, C, kh, kw = win.shape
         flat = win.reshape(B, OH, OW, C, kh * kw)
-        if self.freeze_pattern and self._cache is not None and self._cache[1] == x.shape:
-            arg = self._cache[0]
-        else:
-            arg = flat.argmax(axis=-1)
-        self._cache = (arg, x.shape)
-        return np.take_along_axis(flat, arg[..., None], axis=-1)[..., 0]
+        return flat, (flat.argmax(axis=-1) if arg is None else arg)
+
+    def _winners(self) -> np.ndarray:
+        """The flat window index of each output's maximum in the last unfrozen forward."""
+        arg, shape, x = self._cache
+        if arg is None:
+            arg = self._flat_windows(x, None)[1]
+            self._cache = (arg, shape, None)
+        return arg
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         self._check_simple()
-        arg, x_shape = self._cache
+        arg, x_shape = self._winners(), self._cache[1]
         _, OH, OW, _ = dy.shape
         k, s = self.kh, self.strides[0]
         dx = np.zeros(x_shape)

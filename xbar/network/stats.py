@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import ShapeError, ValueRangeError
 
 __all__ = ["MeanCI", "mean_ci", "paired_difference", "t_quantile"]
 
@@ -78,16 +78,84 @@ class MeanCI:
 def t_quantile(n: int, level: float = 0.95) -> float:
     """Two-sided Student-t quantile for the mean of ``n`` samples (NaN when n < 2).
 
+    The ``t`` with ``P(|T| <= t) = level`` for ``n - 1`` degrees of freedom (the same
+    as ``scipy.stats.t.ppf(0.5 + level / 2, n - 1)`` to about 1e-10 relative up to
+    10^4 samples), solved here from the incomplete beta function so that a multi-chip
+    evaluation does not import ``scipy.special`` (0.1-0.2 s of start-up).
+
     >>> round(t_quantile(2), 3), round(t_quantile(100), 3), t_quantile(1)
     (12.706, 1.984, nan)
     """
     if n < 2:
         return math.nan
-    # scipy.special's inverse Student-t CDF (the same as scipy.stats.t.ppf), without
-    # importing scipy.stats (about 1 s of start-up for every multi-chip evaluation)
-    from scipy.special import stdtrit
+    if not 0.0 < level < 1.0:
+        raise ValueRangeError(f"level={level!r}: must lie strictly between 0 and 1")
+    nu = float(n - 1)
+    alpha = 1.0 - level  # the two tails together
+    lo, hi = 0.0, 1.0
+    while _t_tails(hi, nu) > alpha:  # bracket the root
+        lo, hi = hi, 2.0 * hi
+    t = 0.5 * (lo + hi)
+    log_c = math.lgamma((nu + 1) / 2) - math.lgamma(nu / 2) - 0.5 * math.log(nu * math.pi)
+    for _ in range(200):  # Newton steps kept inside the bracket (bisection otherwise)
+        g = _t_tails(t, nu) - alpha
+        if g > 0:
+            lo = t
+        else:
+            hi = t
+        density = math.exp(log_c - (nu + 1) / 2 * math.log1p(t * t / nu))
+        step = g / (2.0 * density) if density > 0 else math.inf
+        new = t + step
+        if not lo < new < hi:
+            new = 0.5 * (lo + hi)
+        if abs(new - t) <= 4e-16 * new or hi - lo <= 4e-16 * hi:
+            return new
+        t = new
+    return t
 
-    return float(stdtrit(n - 1, 0.5 + level / 2))
+
+def _t_tails(t: float, nu: float) -> float:
+    """``P(|T| > t)`` for ``nu`` degrees of freedom: ``I_x(nu / 2, 1 / 2)`` at
+    ``x = nu / (nu + t^2)``."""
+    if t <= 0:
+        return 1.0
+    return _beta_regularized(nu / 2, 0.5, nu / (nu + t * t), t * t / (nu + t * t))
+
+
+def _beta_regularized(a: float, b: float, x: float, y: float) -> float:
+    """The regularised incomplete beta ``I_x(a, b)`` (``y = 1 - x``, given without round-off),
+    by its continued fraction on the side where it converges fast (Lentz's method)."""
+    if x <= 0.0:
+        return 0.0
+    if y <= 0.0:
+        return 1.0
+    log_front = (
+        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log(y)
+    )
+    if x < (a + 1) / (a + b + 2):
+        return math.exp(log_front) * _beta_fraction(a, b, x) / a
+    return 1.0 - math.exp(log_front) * _beta_fraction(b, a, y) / b
+
+
+def _beta_fraction(a: float, b: float, x: float) -> float:
+    """The continued fraction of the incomplete beta function (modified Lentz)."""
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 100_000):
+        for num in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
+            d = 1.0 + num * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + num / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < 1e-16:
+            break
+    return h
 
 
 def mean_ci(values, level: float = 0.95) -> MeanCI:

@@ -205,6 +205,12 @@ def _compute(
     return out
 
 
+def _fast(config: AnalogConfig) -> bool:
+    """Tiles of ``config`` that :func:`xbar.crossbar.sweep.tile_solve` can take (default
+    topology, resistive row and column wires)."""
+    return config.array_topology != "input_switched" and config.r_row > 0 and config.r_col > 0
+
+
 def _key(G: np.ndarray, config: AnalogConfig, used: tuple[int, int] | None = None) -> str:
     h = hashlib.blake2b(digest_size=20)
     h.update(np.ascontiguousarray(G, dtype=np.float64).tobytes())
@@ -271,16 +277,79 @@ class TransferCache:
         """
         return self.transfer_matrices([G], config)[0]
 
-    def transfer_with_forms(self, G: np.ndarray, config: AnalogConfig) -> tuple:
-        """``(W_eff, forms)``: the transfer matrix and the power forms of all rows of a tile
-        (energy accounting), from one direct elimination where it applies (a missing
-        W_eff then comes with the forms); both cached.  ``forms`` is None where the tile
-        has none (no resistance: the power is then ``sum_ij G_ij V_i^2``; input-switched).
+    def transfer_with_forms(
+        self, G: np.ndarray, config: AnalogConfig, used: tuple[int, int] | None = None
+    ) -> tuple:
+        """``(W_eff, forms)``: the transfer matrix (its ``used`` (rows, columns) block) and
+        the power forms of the tile's used rows (energy accounting; the other rows driven
+        at 0 V, every cell, line and end of the whole array counted), both cached.
+
+        With resistive row and column wires both come from one numpy sweep
+        (:func:`xbar.crossbar.sweep.tile_solve`: uniform padding in closed form, no scipy
+        or numba); otherwise, or where its assumptions fail, the forms come from
+        :meth:`xbar.Crossbar.power_forms` (one direct elimination, which also gives a
+        missing W_eff of all rows).  ``forms`` is None where the tile has none (no
+        resistance: the power is then ``sum_ij G_ij V_i^2``; input-switched).
         """
         if not config.parasitics or config.array_topology == "input_switched":
-            return self.transfer_matrix(G, config), None
-        forms, W = self._forms(G, config, None)
-        return (W if W is not None else self.transfer_matrix(G, config)), forms
+            return self.transfer_matrices([G], config, used=[used])[0], None
+        m = G.shape[0] if used is None else used[0]
+        if _fast(config):
+            hit = self._cached(G, config, used)
+            if hit is not None:
+                return hit
+            got = self._sweep(G, config, used, forms=True)
+            if got is not None:
+                return got
+        forms, W = self._forms(G, config, None if m == G.shape[0] else m)
+        if W is None or (used is not None and tuple(used) != G.shape):
+            W = self.transfer_matrices([G], config, used=[used])[0]
+        return W, forms
+
+    def _cached(self, G: np.ndarray, config: AnalogConfig, used) -> tuple | None:
+        """Stored ``(W block, forms)`` of a tile, or None when either is missing."""
+        m = G.shape[0] if used is None else used[0]
+        base = _key(G, config)
+        with self._lock:
+            W = self._store.get(_key(G, config, used))
+            forms = None
+            for key in (("power", base, G.shape[0]), ("power", base, m)):
+                forms = forms or self._store.get(key)
+            if W is None or forms is None:
+                return None
+            self.hits += 1
+            self.forms_hits += 1
+            return W, forms.first(m)
+
+    def _sweep(
+        self, G: np.ndarray, config: AnalogConfig, used, forms: bool, counted: bool = False
+    ) -> tuple | None:
+        """``(W block, forms)`` from :func:`xbar.crossbar.sweep.tile_solve`, stored; None
+        where it does not apply.  ``counted``: the forms' miss is already counted."""
+        from ..crossbar.sweep import tile_solve
+
+        t0 = time.perf_counter()
+        got = tile_solve(
+            G, config.r_row, config.r_col, config.r_driver, config.r_sense, used, forms=forms
+        )
+        if got is None:
+            return None
+        W, f = got
+        W.setflags(write=False)
+        m = G.shape[0] if used is None else used[0]
+        with self._lock:
+            seconds = time.perf_counter() - t0
+            key = _key(G, config, used)
+            if key not in self._store:
+                self.misses += 1
+                self._put(key, W)
+            if f is not None:
+                self.forms_misses += 0 if counted else 1
+                self.forms_seconds += seconds
+                self._put(("power", _key(G, config), m), f)
+            else:
+                self.seconds += seconds
+        return W, f
 
     def transfer_matrices(
         self, Gs: list[np.ndarray], config: AnalogConfig, used: list | None = None
@@ -366,6 +435,10 @@ class TransferCache:
                     self._store.move_to_end(key)
                     return forms.first(m), None
             self.forms_misses += 1
+        if _fast(config):
+            got = self._sweep(G, config, (m, G.shape[1]), forms=True, counted=True)
+            if got is not None:
+                return got[1], None
         t0 = time.perf_counter()
         forms = make_crossbar(G, config, linear=True).power_forms(m)
         W = forms.transfer

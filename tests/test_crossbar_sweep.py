@@ -1,0 +1,164 @@
+"""The numpy tile sweep (xbar.crossbar.sweep): transfer matrices and power forms of
+partly used tiles, uniform padding in closed form, against the general exact paths."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import xbar
+from xbar.crossbar import sweep
+from xbar.crossbar.sweep import tile_solve
+
+PARTS = ("supplied", "cells", "row_wires", "col_wires", "drivers", "sense")
+RS = [(1.0, 1.0, 0.0, 0.0), (2.5, 1.5, 10.0, 7.0), (50.0, 0.1, 3.0, 0.0), (0.3, 4.0, 0.0, 25.0)]
+
+
+def _padded(rng, M, N, m, n, lo=1e-6, hi=1e-4, v=1e-6, jitter=0.0):
+    G = np.full((M, N), v)
+    G[:m, :n] = rng.uniform(lo, hi, (m, n))
+    if jitter:
+        G *= rng.uniform(1 - jitter, 1 + jitter, G.shape)
+    return G
+
+
+def _check(G, r, used, rtol=1e-10):
+    """W against Crossbar.transfer_matrix; forms against Crossbar.power_forms and
+    against exact solves of random inputs (the other inputs at 0 V)."""
+    M, N = G.shape
+    m, n = used
+    got = tile_solve(G, *r, used=used)
+    assert got is not None
+    W, f = got
+    xb = xbar.Crossbar(G, r[0], r[1], r_driver=r[2], r_sense=r[3])
+    ref_W = xb.transfer_matrix()[:m, :n]
+    assert W.shape == (m, n)
+    assert np.abs(W - ref_W).max() <= 1e-11 * np.abs(ref_W).max()
+    W_only = tile_solve(G, *r, used=used, forms=False)[0]
+    assert np.abs(W_only - ref_W).max() <= 1e-11 * np.abs(ref_W).max()
+    ref = xb.power_forms(m)
+    # the references take each driver's current as g_d (V - R_0), which cancels to about
+    # eps g_d when the driver's drop is small; the sweep sums the row's cell currents
+    slack = 100 * np.finfo(float).eps / (r[0] + r[2])
+    scale = np.abs(ref.Q["supplied"]).max()
+    for part in PARTS:
+        a, b = f.Q.get(part, np.zeros((m, m))), ref.Q.get(part, np.zeros((m, m)))
+        assert np.abs(a - b).max() <= rtol * scale + slack, part
+    assert np.abs(f.attenuation - ref.attenuation).max() <= rtol
+    V = np.zeros((4, M))
+    V[:, :m] = np.random.default_rng(5).uniform(-0.3, 0.3, (4, m))
+    exact = xb.solve(V, tol=1e-13).power
+    mine = f.power(V[:, :m])
+    top = np.abs(exact.supplied).max()
+    for part in PARTS:
+        err = np.abs(getattr(mine, part) - getattr(exact, part)).max()
+        assert err <= rtol * top + slack * (V**2).sum(axis=1).max(), part
+    return f
+
+
+@pytest.mark.parametrize("r", RS)
+@pytest.mark.parametrize(
+    "shape",
+    [
+        (1, 1, 1, 1),  # 1x1
+        (6, 5, 1, 1),  # one used cell
+        (6, 5, 6, 1),  # one used column, no padding rows
+        (6, 5, 1, 5),  # one used row, no padding columns
+        (14, 12, 14, 12),  # no padding at all
+        (14, 12, 3, 12),  # padding rows only
+        (14, 12, 14, 4),  # padding columns only
+        (24, 20, 5, 7),  # both
+        (9, 30, 9, 2),  # wide, mostly padding columns
+    ],
+)
+def test_uniform_padding_matches_the_general_paths(shape, r):
+    M, N, m, n = shape
+    G = _padded(np.random.default_rng(M * N + m + n), M, N, m, n)
+    _check(G, r, (m, n))
+
+
+@pytest.mark.parametrize("r", RS[:2])
+@pytest.mark.parametrize("shape", [(14, 12, 3, 4), (16, 16, 16, 5), (10, 18, 2, 18)])
+def test_programming_error_padding_takes_the_general_sweep(shape, r):
+    """Every padding cell with its own error: no closed form, the same exact answer."""
+    M, N, m, n = shape
+    G = _padded(np.random.default_rng(3), M, N, m, n, jitter=0.05)
+    _check(G, r, (m, n))
+
+
+@pytest.mark.parametrize(
+    "lo, hi, v",
+    [(1e-12, 1e-9, 1e-12), (1e-3, 5e-2, 1e-3), (0.0, 1e-4, 0.0), (1e-6, 1e-4, 0.5)],
+)
+def test_small_large_and_zero_conductances(lo, hi, v):
+    G = _padded(np.random.default_rng(11), 20, 18, 6, 5, lo=lo, hi=hi, v=v)
+    G[2, :] = 0.0  # a used row of cells off
+    _check(G, (2.0, 3.0, 5.0, 0.0), (6, 5))
+
+
+def test_padding_hidden_in_used_columns_and_rows():
+    """Used columns that happen to equal the padding join the closed form; the answer is
+    unchanged (the used block's outputs come from the padding modes)."""
+    G = _padded(np.random.default_rng(4), 20, 16, 8, 10)
+    G[:, 7:10] = 1e-6  # used columns 7..9 identical to the padding
+    _check(G, (1.0, 2.0, 4.0, 3.0), (8, 10))
+
+
+def test_outside_its_assumptions_it_declines():
+    G = np.full((6, 5), 1e-4)
+    assert tile_solve(G * 1e9, 1.0, 1.0, 0.0, 0.0) is None  # cells >> wires
+    assert tile_solve(G, 1.0, 1e-4, 0.0, 0.0) is None  # wires too far apart
+    assert tile_solve(G, 1.0, 1.0, 1e4, 0.0) is None  # a driver 1e4 x the wire
+    bad = G.copy()
+    bad[1, 1] = np.nan
+    assert tile_solve(bad, 1.0, 1.0, 0.0, 0.0) is None
+
+
+def test_scipy_inverse_gives_the_same(monkeypatch):
+    G = _padded(np.random.default_rng(8), 16, 14, 5, 6, jitter=0.05)
+    W0, f0 = tile_solve(G, 1.0, 2.0, 3.0, 4.0, used=(5, 6))
+    monkeypatch.setattr(sweep, "SCIPY_AFTER", 0)
+    W1, f1 = tile_solve(G, 1.0, 2.0, 3.0, 4.0, used=(5, 6))
+    assert np.allclose(W0, W1, rtol=1e-12, atol=0)
+    for part, q in f0.Q.items():
+        assert np.allclose(q, f1.Q[part], rtol=0, atol=1e-12 * np.abs(f0.Q["supplied"]).max())
+
+
+def test_network_cache_gives_block_and_forms_together():
+    from xbar.network import AnalogConfig
+    from xbar.network.tiles import TransferCache
+
+    cfg = AnalogConfig(r_row=1.5, r_col=2.0, r_driver=3.0, r_sense=0.0)
+    G = _padded(np.random.default_rng(9), 24, 20, 7, 6)
+    cache = TransferCache()
+    W, f = cache.transfer_with_forms(G, cfg, used=(7, 6))
+    assert cache.misses == 1 and cache.forms_misses == 1
+    assert W.shape == (7, 6) and f.inputs == 7 and not W.flags.writeable
+    ref = xbar.Crossbar(G, 1.5, 2.0, r_driver=3.0).power_forms(7)
+    for part in PARTS:
+        a, b = f.Q.get(part, np.zeros((7, 7))), ref.Q.get(part, np.zeros((7, 7)))
+        assert np.abs(a - b).max() <= 1e-10 * np.abs(ref.Q["supplied"]).max()
+    W2, f2 = cache.transfer_with_forms(G, cfg, used=(7, 6))
+    assert W2 is W and f2 is f and cache.hits == 1 and cache.forms_hits == 1
+    assert cache.transfer_matrices([G], cfg, used=[(7, 6)])[0] is W
+    assert cache.power_forms(G, cfg, 7) is f
+
+
+def test_a_wires_run_imports_neither_scipy_nor_numba():
+    code = (
+        "import sys\n"
+        "from xbar.cli import main\n"
+        "main(['infer', '--r-row', '1', '--r-col', '1', '--limit', '40', '--no-progress'])\n"
+        "bad = [k for k in ('scipy.linalg', 'numba') if k in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    env = {"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr[-2000:]

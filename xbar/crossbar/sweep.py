@@ -1,0 +1,372 @@
+"""Exact transfer matrix and power forms of one network tile, numpy only, with its
+uniform padding in closed form.
+
+A tile has the default topology (rows driven at the left end through ``r_driver``
+and one ``r_row`` segment, columns sensed at the bottom through one ``r_col``
+segment and ``r_sense`` into virtual ground) and linear cells; only its leading
+``m`` x ``n`` block is used (its first ``m`` inputs are driven, the others held at
+0 V, and its first ``n`` columns are read).  It is solved turned over, as in
+:func:`xbar.crossbar.uniform.transfer_matrices`: the *lines* are the original
+columns, from the last (``a = 0``) to the first (``a = N - 1``), each a chain of
+``r_col`` segments with its sense end; eliminating every line exactly leaves a
+block-tridiagonal system on the original row nodes (one block ``X_a`` of ``M``
+row nodes per column), with blocks ``K_a + c_a I``, couplings ``-g_r I`` and the
+input sources behind ``g_d = 1 / (r_driver + r_row)`` at the last block.  One
+block sweep ``D_a = K_a + c_a I - g_r^2 D_{a-1}^-1`` and, for the unit inputs,
+one back substitution ``X_{N-1} = g_d D_{N-1}^-1 E``, ``X_a = g_r D_a^-1
+X_{a+1}`` give every node voltage; the column nodes follow from each line's
+tridiagonal system (``y_a = T_a^-1 (G_a * X_a)``, in O(M) per input from its
+semiseparable inverse).
+
+Uniform padding in closed form.  When the unused columns ``n:`` all hold one
+conductance ``v`` (no programming error), their lines come first in the sweep
+and are identical: each line's operators are functions of one symmetric
+tridiagonal matrix, the chain ``S0 = g_c L + g_s e_0 e_0^T`` (``L`` the path
+Laplacian), all diagonal in its eigenbasis ``S0 = Q diag(mu) Q^T``
+(``np.linalg.eigh``, once per process and line length): the line's Schur complement
+``K = v I - v^2 (S0 + v I)^-1`` has eigenvalues ``kappa = v mu / (mu + v)``, the
+sweep blocks ``delta_a = kappa + c_a - g_r^2 / delta_{a-1}``, the back substitution
+``xi_a = prod_{a' >= a} g_r / delta_a'`` (``X_a = Q diag(xi_a) Q^T X_p``, ``X_p``
+the first used column's block), a padding line's column nodes ``Q diag(v / (mu +
+v)) Q^T X_a``.  So the padding region is scalar recursions per mode, and its share
+of each power form is ``Xh^T diag(w) Xh`` (``Xh = Q^T X_p``) with per-mode weights
+summed along the lines, plus the rank-one end terms of the padding columns' sense
+currents.  A padded tile then costs about ``n M^3`` instead of ``N M^3``.
+
+Power forms (``P(V) = V^T Q V`` for the first ``m`` inputs): ``supplied`` is the
+symmetrised input admittance; ``drivers`` and the rows' end segments are
+``r Yd^T Yd`` over the currents ``Yd`` (M, m) of every driver (padding rows at
+0 V included); ``sense`` and the columns' end segments ``r W W^T`` over every
+column's output (padding columns included); the internal row segments are the
+differences of neighbouring blocks ``X_a``, the internal column segments those
+along each line; the cells are what is left (Tellegen's theorem, exact to
+round-off with a direct solve).
+
+Every fast assumption is checked and :func:`tile_solve` returns None where one
+fails (the caller then takes the general solver): underflowing line responses
+(cells far more conductive than the wires), wire conductances or cells too far
+apart for the closed form's eigenvalues to keep 1e-10, non-finite results.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+import numpy as np
+
+from .forms import PowerForms
+
+__all__ = ["tile_solve", "SCIPY_AFTER"]
+
+#: line inversions a process does with numpy before it imports scipy's Cholesky
+#: inverse (LAPACK potrf + potri, 1.7x faster than ``np.linalg.inv`` at 128 x 128;
+#: its import costs about as much as this many numpy inversions); 0: always scipy
+SCIPY_AFTER = 600
+_STATE = {"inversions": 0}
+_LOCK = threading.Lock()
+_MODES: dict = {}  # (P, g_c, g_s) -> (mu, Q): eigen decomposition of the line chain
+_MODE_KEYS = 8
+#: largest cell-to-wire and wire-to-wire conductance ratio of the fast path
+MAX_RATIO = 1e3
+
+
+def tile_solve(
+    G: np.ndarray,
+    r_row: float,
+    r_col: float,
+    r_driver: float,
+    r_sense: float,
+    used: tuple[int, int] | None = None,
+    forms: bool = True,
+) -> tuple[np.ndarray, PowerForms | None] | None:
+    """``(W, forms)`` of one tile: ``W`` the used block (m, n) [S] of its transfer matrix
+    (``output = V @ W``) and, with ``forms``, the :class:`~xbar.crossbar.forms.PowerForms`
+    of its first m inputs (the others held at 0 V; every cell, line and end of the
+    whole array counts); None where the fast path does not apply.
+
+    Parameters
+    ----------
+    G : ndarray
+        Cell conductances [S], shape (rows M, columns N), finite and >= 0.
+    r_row, r_col : float
+        Wire resistance per segment [ohm], both > 0.
+    r_driver, r_sense : float
+        Driver and sense resistance [ohm], >= 0.
+    used : (m, n) or None
+        The used block (default: all of it).
+    forms : bool
+        Also compute the power forms (default True).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> G = np.full((4, 3), 1e-4)
+    >>> W, f = tile_solve(G, 1.0, 1.0, 0.0, 0.0, used=(2, 1))
+    >>> W.shape, f.Q["supplied"].shape
+    ((2, 1), (2, 2))
+    """
+    M, N = G.shape
+    m, n = (M, N) if used is None else used
+    g_r, g_c = 1.0 / r_row, 1.0 / r_col
+    g_d, g_s = 1.0 / (r_driver + r_row), 1.0 / (r_col + r_sense)
+    if not _in_range(G, g_r, g_c, g_d, g_s):
+        return None
+    v = float(G[0, N - 1])
+    same = np.all(G == v, axis=0)  # trailing uniform columns: the closed-form padding
+    same[0] = False  # (the sources' column is always a general line)
+    pad = N - 1 - int(np.flatnonzero(~same)[-1])
+    if not forms:
+        pad = min(pad, N - n)  # W's columns from the general lines
+    # the turned-over array: line a = column N-1-a, position b = row M-1-b
+    lines = _lines(np.ascontiguousarray(G[::-1, N - 1 - pad :: -1].T), g_c, g_s)
+    if lines is None:
+        return None
+    prefix = _prefix(M, pad, v, g_c, g_s, g_r, N) if pad else None
+    if pad and prefix is None:
+        return None
+    if not forms and 2 * m >= N - pad:
+        W = _forward_block(lines, prefix, g_r, g_d, N, m, n)
+        return (W, None) if np.all(np.isfinite(W)) else None
+    Dinv = _sweep(lines[0], prefix, g_r, g_d, N)
+    X = _back(Dinv, g_r, g_d, m)
+    out = _outputs(lines, prefix, X, v, g_s)  # (N, m): the sense currents, line order
+    W = np.ascontiguousarray(out[::-1].T[:, :n])
+    if not forms:
+        return (W, None) if np.all(np.isfinite(W)) else None
+    f = _forms(lines, prefix, X, out, v, (g_r, g_c, g_d, g_s), (r_row, r_col, r_driver, r_sense))
+    ok = np.all(np.isfinite(W)) and all(np.all(np.isfinite(q)) for q in f.Q.values())
+    return (W, f) if ok else None
+
+
+def _in_range(G, g_r, g_c, g_d, g_s) -> bool:
+    """The fast path's numerical assumptions: conductances within :data:`MAX_RATIO` of
+    the wires and the wires within it of each other."""
+    g = (g_r, g_c, g_d, g_s)
+    if not all(np.isfinite(x) and x > 0 for x in g):
+        return False
+    wire = min(g_r, g_c)
+    if max(g_r, g_c) > MAX_RATIO * wire or min(g_d, g_s) * MAX_RATIO < wire:
+        return False
+    return bool(G.size and np.all(np.isfinite(G)) and G.min() >= 0 and G.max() <= MAX_RATIO * wire)
+
+
+def _lines(Gl: np.ndarray, ga: float, ea: float):
+    """Every line (rows of ``Gl``, (L, P)) eliminated in O(P^2): a chain of ``ga``
+    segments, end conductance ``ea`` at position 0 (to 0 V), cells ``Gl`` to the cross
+    nodes.  Returns ``(K, H, d, Pp, Gl)``: the Schur complements ``K`` (L, P, P) on the
+    cross nodes, the end-current responses ``H = ea Gl * T^-1 e_0`` (L, P), and the
+    factors of ``T^-1_ij = d_i Pp_j / Pp_i`` (j >= i); None when ``Pp`` underflows."""
+    L, P = Gl.shape
+    idx = np.arange(P)
+    a = Gl + ga * ((idx > 0).astype(float) + (idx < P - 1))
+    a[:, 0] += ea
+    g2 = ga * ga
+    lp = np.empty_like(a)
+    rp = np.empty_like(a)
+    lp[:, 0] = a[:, 0]
+    for i in range(1, P):
+        lp[:, i] = a[:, i] - g2 / lp[:, i - 1]
+    rp[:, P - 1] = a[:, P - 1]
+    for i in range(P - 2, -1, -1):
+        rp[:, i] = a[:, i] - g2 / rp[:, i + 1]
+    d = 1.0 / (lp + rp - a)
+    rho = ga / rp
+    rho[:, 0] = 1.0
+    Pp = np.cumprod(rho, axis=1)
+    if not Pp[:, -1].min() > 1e-100:
+        return None
+    T = np.tril((Gl * Pp)[:, :, None] * ((Gl * d) / Pp)[:, None, :])  # G_i T^-1_ij G_j, i >= j
+    K = T + T.transpose(0, 2, 1)
+    K *= -1.0
+    K[:, idx, idx] += Gl + T[:, idx, idx]
+    H = (ea * d[:, :1]) * Gl * Pp
+    return K, H, d, Pp, Gl
+
+
+def _chain_modes(P: int, ga: float, ea: float):
+    """``(mu, Q)``: eigen decomposition of the line chain ``ga L + ea e_0 e_0^T`` (cached)."""
+    key = (P, ga, ea)
+    with _LOCK:
+        hit = _MODES.get(key)
+    if hit is None:
+        idx = np.arange(P)
+        S = np.zeros((P, P))
+        S[idx, idx] = ga * ((idx > 0).astype(float) + (idx < P - 1))
+        S[0, 0] += ea
+        S[idx[:-1], idx[1:]] = S[idx[1:], idx[:-1]] = -ga
+        hit = np.linalg.eigh(S)
+        with _LOCK:
+            if len(_MODES) >= _MODE_KEYS:
+                _MODES.pop(next(iter(_MODES)))
+            _MODES[key] = hit
+    return hit
+
+
+def _prefix(P: int, pad: int, v: float, ga: float, ea: float, gb: float, L: int):
+    """The ``pad`` identical padding lines (cells ``v``) at the start of the sweep, per
+    mode: ``(mu, Q, lam, delta, xi)`` with ``lam = mu + v`` the line's eigenvalues,
+    ``delta`` (pad, P) the sweep blocks' and ``xi`` (pad, P) the back substitution's
+    factors (module docs); None when the chain's eigenvalues are too spread to trust."""
+    mu, Q = _chain_modes(P, ga, ea)
+    if not mu[0] > 1e-9 * mu[-1]:
+        return None
+    lam = mu + v
+    kappa = v * mu / lam
+    delta = np.empty((pad, P))
+    g2 = gb * gb
+    for a in range(pad):  # a < L - 1: a padding line is never the sources' end
+        c = gb * ((a > 0) + 1.0)
+        delta[a] = kappa + c - (g2 / delta[a - 1] if a else 0.0)
+    xi = np.cumprod((gb / delta)[::-1], axis=0)[::-1]
+    return mu, Q, lam, delta, xi
+
+
+def _inverse(D: np.ndarray) -> np.ndarray:
+    """Inverse of the SPD block ``D`` (overwritten): numpy, or scipy's Cholesky inverse
+    once the process has done :data:`SCIPY_AFTER` of them (or imported scipy.linalg)."""
+    with _LOCK:
+        _STATE["inversions"] += 1
+        use_scipy = _STATE["inversions"] > SCIPY_AFTER or "scipy.linalg" in sys.modules
+    if not use_scipy:
+        return np.linalg.inv(D)
+    from scipy.linalg import lapack
+
+    L, info = lapack.dpotrf(D, lower=1, overwrite_a=1, clean=0)
+    if info == 0:
+        L, info = lapack.dpotri(L, lower=1, overwrite_c=1)
+    if info != 0:
+        return np.full_like(D, np.nan)  # caught by the finiteness checks: general path
+    low = np.tril(L)
+    return low + np.tril(low, -1).T
+
+
+def _block(K, k, a, prev, gb, eb, L):
+    """Sweep block ``D_a = K_a + c_a I - gb^2 D_{a-1}^-1`` (K[k] overwritten)."""
+    D = K[k]
+    D.flat[:: D.shape[0] + 1] += gb * ((a > 0) + (a < L - 1)) + (eb if a == L - 1 else 0.0)
+    if prev is not None:
+        D -= (gb * gb) * prev
+    return D
+
+
+def _prefix_inverse(prefix) -> np.ndarray | None:
+    if prefix is None:
+        return None
+    _, Q, _, delta, _ = prefix
+    return (Q / delta[-1]) @ Q.T
+
+
+def _sweep(K: np.ndarray, prefix, gb: float, eb: float, L: int) -> np.ndarray:
+    """``D_a^-1`` (ng, P, P) of every general line (``K`` overwritten)."""
+    ng = K.shape[0]
+    pad = L - ng
+    Dinv = np.empty_like(K)
+    prev = _prefix_inverse(prefix)
+    for k in range(ng):
+        Dinv[k] = prev = _inverse(_block(K, k, pad + k, prev, gb, eb, L))
+    return Dinv
+
+
+def _forward_block(lines, prefix, gb, eb, L, m, n) -> np.ndarray:
+    """``W[:m, :n]`` alone, carrying the used columns' responses down the sweep (rows of
+    ``Z``, one added per line) instead of the m inputs back up: cheaper when m > ng / 2."""
+    K, H = lines[0], lines[1]
+    ng, P = H.shape
+    pad = L - ng
+    prev = _prefix_inverse(prefix)
+    Z = np.zeros((0, P))
+    for k in range(ng):
+        a = pad + k
+        prev = _inverse(_block(K, k, a, prev, gb, eb, L))
+        Z = np.vstack([Z, H[k : k + 1]]) @ prev
+        if a < L - 1:
+            Z *= gb
+    return (eb * Z)[::-1, ::-1].T[:m, :n].copy()
+
+
+def _back(Dinv: np.ndarray, gb: float, eb: float, m: int) -> np.ndarray:
+    """Cross-node blocks ``X`` (ng, P, m) of the general lines for the m unit inputs
+    (sources at positions ``P-1-i`` of the last block, behind ``eb``)."""
+    ng, P, _ = Dinv.shape
+    X = np.empty((ng, P, m))
+    X[ng - 1] = eb * Dinv[ng - 1][:, P - 1 - np.arange(m)]
+    for k in range(ng - 2, -1, -1):
+        np.matmul(Dinv[k], X[k + 1], out=X[k])
+        X[k] *= gb
+    return X
+
+
+def _outputs(lines, prefix, X, v, ea) -> np.ndarray:
+    """Every line's end (sense) current for the m unit inputs, (L, m) in line order."""
+    H = lines[1]
+    out = np.einsum("kp,kpm->km", H, X)
+    if prefix is None:
+        return out
+    mu, Q, lam, _, xi = prefix
+    hh = ea * v * Q[0] / lam  # a padding line's end current per mode of its block
+    return np.concatenate([(xi * hh) @ (Q.T @ X[0]), out])
+
+
+def _line_solve(d: np.ndarray, Pp: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """``T_a^-1 z_a`` for every line, z (L, P, m), from ``T^-1_ij = d_i Pp_j / Pp_i``
+    (j >= i): a suffix sum and an exclusive prefix sum per line, no cancellation."""
+    w = Pp[:, :, None] * z
+    S1 = np.cumsum(w[:, ::-1], axis=1)[:, ::-1]
+    u = (d / Pp)[:, :, None] * z
+    S2 = np.zeros_like(u)
+    np.cumsum(u[:, :-1], axis=1, out=S2[:, 1:])
+    return (d / Pp)[:, :, None] * S1 + Pp[:, :, None] * S2
+
+
+def _gram(X: np.ndarray) -> np.ndarray:
+    """``X^T X`` of the rows of X (..., m) stacked."""
+    X = X.reshape(-1, X.shape[-1])
+    return X.T @ X
+
+
+def _forms(lines, prefix, X, out, v, g, r) -> PowerForms:
+    """The power forms of the m unit inputs from the general lines' blocks ``X``, the
+    sense currents ``out`` and the padding modes (module docs)."""
+    g_r, g_c, g_d, g_s = g
+    r_row, r_col, r_driver, r_sense = r
+    _, _, d, Pp, Gl = lines
+    ng, P, m = X.shape
+    L = out.shape[0]
+    W = out[::-1].T  # (m, N): every column's output
+    y = _line_solve(d, Pp, Gl[:, :, None] * X)  # column nodes of the general lines
+    cell = X - y  # cell voltages
+    # every driver's current is its row's summed cell current (g_d (V - R_0) would lose
+    # digits to cancellation when the driver's drop is small)
+    Yd = np.einsum("kp,kpm->pm", Gl, cell)
+    sel, ar = P - 1 - np.arange(m), np.arange(m)
+    att = cell[:, sel, ar][::-1].T  # (m, ng): own-input cell voltages
+    rows = g_r * _gram(X[1:] - X[:-1])
+    cols = g_c * _gram(y[:, 1:] - y[:, :-1])
+    if prefix is not None:
+        mu, Qm, lam, _, xi = prefix
+        Xh = Qm.T @ X[0]
+        Yd += Qm @ ((v * (1.0 - v / lam) * xi.sum(axis=0))[:, None] * Xh)
+        ext = np.vstack([xi, np.ones((1, P))])
+        w_cross = g_r * ((ext[:-1] - ext[1:]) ** 2).sum(axis=0)
+        w_line = mu * (v / lam) ** 2 * (xi**2).sum(axis=0)
+        o = out[: L - ng]
+        rows += (Xh.T * w_cross) @ Xh
+        cols += (Xh.T * w_line) @ Xh - (o.T @ o) / g_s
+        a_pref = xi @ ((1.0 - v / lam)[:, None] * Qm[sel].T * Xh)  # (pad, m)
+        att = np.hstack([att, a_pref[::-1].T])
+    Yd = Yd[::-1]  # rows in order
+    row_end, col_end = Yd.T @ Yd, W @ W.T
+    Y = Yd[:m]
+    Q = {"supplied": 0.5 * (Y + Y.T)}
+    Q["row_wires"] = rows + r_row * row_end
+    Q["col_wires"] = cols + r_col * col_end
+    if r_driver > 0:
+        Q["drivers"] = r_driver * row_end
+    if r_sense > 0:
+        Q["sense"] = r_sense * col_end
+    Q["cells"] = Q["supplied"] - sum(q for k, q in Q.items() if k != "supplied")
+    for k, q in Q.items():
+        Q[k] = 0.5 * (q + q.T)
+        Q[k].setflags(write=False)
+    return PowerForms(Q=Q, attenuation=att)
