@@ -9,13 +9,20 @@ Prints ratios against a baseline measured in the same run:
 2. per tile shape of the default network, the power forms against the transfer
    matrix they sit beside (both computed once per programmed tile);
 3. one crossbar solve with and without reading ``solution.power``;
-4. (``--process``) whole ``xbar infer`` processes with energy (the default) and with
-   ``--no-energy``, interleaved: the default CNN without wires, with 1-ohm wires on 1
-   and 20 chips, and WRN-16-4 on 2 synthetic images (``--wrn-wires``: also with 1-ohm
-   wires, 343 exact 128 x 128 tiles).
+4. (``--process``) whole ``xbar infer`` processes with energy (the default, metered on
+   ``energy_chips = 1`` chip) and with ``--no-energy``, interleaved: the README command
+   (``--config examples/rram_128.toml``, 5 chips), the default CNN with 1-ohm wires on 1
+   and 20 chips, with and without programming error, without wires, and WRN-16-4 on 2
+   synthetic images (``--wrn-wires``: also with 1-ohm wires, 343 exact 128 x 128 tiles);
+5. (``--per-image``) ``bench_scale.py``'s per-image rows: ResNet-20 and WRN-16-4 with
+   exact parasitics (2.5-ohm wires, 10-ohm ends), transfer matrices cached, analog per
+   image with and without energy against the digital forward pass, interleaved;
+6. (``--spread``) the chip-to-chip spread of the energy per image over 20 chips, each
+   metered (``energy_chips = all``): the README configuration and the default CNN with
+   1-ohm wires and programming error (``docs/energy.md``).
 
 Usage: ``python benchmarks/bench_energy.py [--chips N] [--repeats R] [--limit N]
-[--process [--wrn-wires]]``
+[--process [--wrn-wires]] [--per-image [--images N]] [--spread [--spread-chips N]]``
 """
 
 from __future__ import annotations
@@ -126,10 +133,15 @@ def solve() -> None:
         )
 
 
+_WIRES = ["--r-row", "1", "--r-col", "1"]
+_PE = ["--programming-error", "state_proportional", "--programming-sigma", "0.05"]
 PROCESS_CASES = {
+    "README: --config examples/rram_128.toml": ["--config", "examples/rram_128.toml"],
+    "default CNN, 1-ohm wires, 1 chip": _WIRES,
+    "default CNN, 1-ohm wires, 20 chips": _WIRES + ["--repeats", "20"],
+    "default CNN, 1-ohm wires, prog. error, 1 chip": _WIRES + _PE,
+    "default CNN, 1-ohm wires, prog. error, 20 chips": _WIRES + _PE + ["--repeats", "20"],
     "default CNN, ideal wires, 1 chip": [],
-    "default CNN, 1-ohm wires, 1 chip": ["--r-row", "1", "--r-col", "1"],
-    "default CNN, 1-ohm wires, 20 chips": ["--r-row", "1", "--r-col", "1", "--repeats", "20"],
     "WRN-16-4, 2 images, ideal wires": ["--model", "wrn-16-4", "--dataset", "synthetic-32x32x3"]
     + ["--limit", "2"],
 }
@@ -142,6 +154,8 @@ def process(repeats: int, wrn_wires: bool) -> None:
     cases = dict(PROCESS_CASES)
     if wrn_wires:
         cases["WRN-16-4, 2 images, 1-ohm wires"] = WRN_WIRES
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
     base = [sys.executable, "-m", "xbar.cli", "infer", "--no-progress"]
     print(f"4. whole xbar infer processes, with energy / --no-energy (load {_load()}):")
     for name, flags in cases.items():
@@ -150,12 +164,91 @@ def process(repeats: int, wrn_wires: bool) -> None:
             for energy in (False, True):
                 cmd = base + flags + ([] if energy else ["--no-energy"])
                 t0 = time.perf_counter()
-                subprocess.run(cmd, check=True, capture_output=True)
+                subprocess.run(cmd, check=True, capture_output=True, cwd=root, env=env)
                 times[energy].append(time.perf_counter() - t0)
         off, on = np.median(times[False]), np.median(times[True])
+        pairs = np.array(times[True]) / np.array(times[False])
         print(
-            f"   {name:<36} without {off:7.2f} s  with {on:7.2f} s  ratio {on / off:.3f}x"
-            f"  (medians of {repeats}; load {_load()})",
+            f"   {name:<48} without {off:6.2f} s  with {on:6.2f} s  ratio {on / off:.3f}x"
+            f" (pairs {pairs.min():.2f}-{pairs.max():.2f}; medians of {repeats}; "
+            f"load {_load()})",
+            flush=True,
+        )
+
+
+def per_image(images: int, repeats: int) -> None:
+    """bench_scale.py's per-image rows, with and without energy, in one run."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from bench_scale import _model
+
+    from xbar.network import AnalogConfig, Dataset, evaluate
+    from xbar.network.data import synthetic_images
+    from xbar.network.tiles import TransferCache
+    from xbar.threads import limit
+
+    print(f"5. analog per image with / without energy, exact parasitics (load {_load()}):")
+    cfg = AnalogConfig(r_row=2.5, r_col=2.5, r_driver=10.0, r_sense=10.0)
+    for name in ("resnet-20", "wrn-16-4"):
+        model = _model(name)
+        x = synthetic_images(images + 2, (32, 32, 3), seed=0)
+        y = np.zeros(images + 2, dtype=np.int64)
+        ds = Dataset(x[:2], y[:2], x[:1], y[:1], x[2:], y[2:], "synthetic", 10)
+        folded = model.fold_batchnorm()
+        cache = TransferCache(max_bytes=1 << 31)
+        opts = dict(dataset=ds, batch_size=images, cache=cache, ideal_accuracy=0.0)
+        rows = []
+        with limit(1):
+            evaluate(model, cfg, energy=True, **opts)  # fills the cache (W and forms)
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                folded.predict(x[2:], batch_size=images)
+                dig = (time.perf_counter() - t0) / images
+                off = evaluate(model, cfg, energy=False, **opts).per_image_seconds
+                on = evaluate(model, cfg, energy=True, **opts).per_image_seconds
+                rows.append((dig, off, on))
+        dig, off, on = (np.array(v) for v in zip(*rows, strict=True))
+        ratio = on / off
+        print(
+            f"   {name:<10} batch {images}: digital {dig.min() * 1e3:6.1f} ms  analog "
+            f"{off.min() * 1e3:6.1f} ms ({off.min() / dig.min():.2f}x digital)  with energy "
+            f"{on.min() * 1e3:6.1f} ms ({on.min() / dig.min():.2f}x digital); energy / no "
+            f"energy {on.min() / off.min():.3f}x (min/min; pairs {ratio.min():.2f}-"
+            f"{ratio.max():.2f}, {repeats} pairs; load {_load()})",
+            flush=True,
+        )
+
+
+def spread(chips: int) -> None:
+    """Chip-to-chip spread of the energy per image, every chip metered."""
+    from pathlib import Path
+
+    from xbar.network import AnalogConfig, evaluate, load_dataset, load_model
+
+    root = Path(__file__).resolve().parents[1]
+    model, data = load_model("default"), load_dataset("digits")
+    wires = dict(r_row=1.0, r_col=1.0, energy_chips=0, repeats=chips)
+    cases = {
+        "examples/rram_128.toml": AnalogConfig.from_toml(
+            root / "examples" / "rram_128.toml", repeats=chips, energy_chips=0
+        ),
+        "1-ohm wires, state_proportional 0.05": AnalogConfig(
+            programming_error="state_proportional", programming_sigma=0.05, **wires
+        ),
+        "1-ohm wires, weight_range 0.1": AnalogConfig(
+            programming_error="weight_range", programming_sigma=0.1, **wires
+        ),
+    }
+    print(f"6. energy per image over {chips} chips, each metered (load {_load()}):")
+    for name, cfg in cases.items():
+        r = evaluate(model, cfg, dataset=data)
+        sp = r.energy_spread
+        layers = ", ".join(
+            f"{s.name} {100 * s.energy_spread['array']['rel_std']:.2g} %" for s in r.layer_stats
+        )
+        print(
+            f"   {name:<38} total {r.energy['total'] * 1e9:.4g} nJ (rel. std "
+            f"{100 * sp['total']['rel_std']:.2g} %), array {r.energy['array'] * 1e9:.4g} nJ "
+            f"(rel. std {100 * sp['array']['rel_std']:.2g} %; per layer {layers})",
             flush=True,
         )
 
@@ -167,9 +260,18 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--process", action="store_true", help="only the whole-process cases")
     ap.add_argument("--wrn-wires", action="store_true", help="with --process: WRN with wires")
+    ap.add_argument("--per-image", action="store_true", help="only bench_scale's per-image rows")
+    ap.add_argument("--images", type=int, default=4, help="with --per-image: batch size")
+    ap.add_argument("--spread", action="store_true", help="only the chip-to-chip spread")
+    ap.add_argument("--spread-chips", type=int, default=20)
     args = ap.parse_args(argv)
-    if args.process:
-        process(args.repeats, args.wrn_wires)
+    if args.process or args.per_image or args.spread:
+        if args.process:
+            process(args.repeats, args.wrn_wires)
+        if args.per_image:
+            per_image(args.images, args.repeats)
+        if args.spread:
+            spread(args.spread_chips)
         return 0
     network(args.chips, args.repeats, args.limit)
     tiles()

@@ -70,6 +70,8 @@ FIELD_NOTES = {
     "dac_energy": "joules per DAC conversion",
     "adc_fom": "joules per conversion step; an ADC conversion costs adc_fom * 2**adc_bits",
     "digital_energy": "joules per digital shift-and-add",
+    "energy_chips": "chips whose energy is metered: the first N evaluated; 0 or all = every "
+    "chip (more than one: the chip-to-chip spread is reported)",
 }
 
 
@@ -328,6 +330,23 @@ def layer_table(stats) -> str:
     return "\n".join(lines) + "\n"
 
 
+def metered_line(result) -> str:
+    """Which chips the energy was metered on and, for several, its chip-to-chip spread."""
+    chips = result.energy_chips
+    names = ", ".join(map(str, chips[:8])) + (", ..." if len(chips) > 8 else "")
+    n_all = len(result.chips)
+    if len(chips) < 2:
+        more = " (--energy-chips N or all to meter more)" if n_all > len(chips) else ""
+        return f"energy metered on chip {names} of {n_all}{more}"
+    sp = result.energy_spread
+    lo, hi = sp["total"]["ci95"]
+    return (
+        f"energy metered on {len(chips)} of {n_all} chips ({names}): chip-to-chip std "
+        f"{100 * sp['total']['rel_std']:.2g} % of the total, {100 * sp['array']['rel_std']:.2g} "
+        f"% of the array energy; 95% CI of the mean total [{lo * 1e9:.4g}, {hi * 1e9:.4g}] nJ"
+    )
+
+
 def _write_energy(out, result) -> None:
     """Energy per image: the network's split, then one line per layer [nJ]."""
     e = result.energy
@@ -339,6 +358,7 @@ def _write_energy(out, result) -> None:
         f"{e['adc'] * nj:.4g}, digital {e['digital'] * nj:.4g}; "
         f"{e['ops_per_joule'] / 1e12:.4g} effective TOPS/W\n"
     )
+    out.write(metered_line(result) + "\n")
     out.write(
         f"{'layer':<16}{'total nJ':>10}{'array':>10}{'wires':>10}{'DAC':>10}"
         f"{'ADC':>10}{'digital':>10}{'TOPS/W':>9}\n"

@@ -170,6 +170,13 @@ class AnalogConfig:
         Energy [J] of one digital shift-and-add of a digitised partial sum.  Default
         0.1 pJ: a 32-bit integer add at 45 nm (M. Horowitz, "Computing's energy problem
         (and what we can do about it)", ISSCC 2014).
+    energy_chips : int
+        How many of the evaluated chips have their energy metered: the first
+        ``energy_chips`` of them (in evaluation order), or every chip with 0 (also
+        given as ``"all"``).  Default 1: the energy per image of a design moves by
+        well under 1 % from chip to chip (``docs/energy.md``), while metering a chip
+        with wire resistance costs its tiles' power forms.  Results name the metered
+        chips and, with more than one, the chip-to-chip spread.
     seed : int
         Seed of every random draw.
     repeats : int
@@ -249,6 +256,7 @@ class AnalogConfig:
     dac_energy: float = 0.1e-12
     adc_fom: float = 10e-15
     digital_energy: float = 0.1e-12
+    energy_chips: int = 1
     seed: int = 0
     repeats: int = 1
     calibration_size: int = 256
@@ -556,6 +564,7 @@ class AnalogConfig:
             "a read pulse of zero duration reads nothing",
             hint="e.g. read_pulse = 10e-9 (s)",
         )
+        need(self.energy_chips >= 0, "energy_chips", "must be 0 (every chip) or more")
         for name in ("array_rows", "array_cols", "repeats", "calibration_size"):
             need(getattr(self, name) >= 1, name, "must be at least 1")
         need(self.seed >= 0, "seed", "must not be negative")
@@ -579,7 +588,9 @@ class AnalogConfig:
         types = self.field_types()
         for name, typ in types.items():
             value = getattr(self, name)
-            if typ in (int, float) and (
+            if name == "energy_chips" and isinstance(value, str):
+                pass  # "all" (coerced below), else an error naming the field there
+            elif typ in (int, float) and (
                 isinstance(value, bool | str) or not isinstance(value, numbers.Real)
             ):
                 if not (value is None and name == "adc_range"):
@@ -710,6 +721,11 @@ def _coerce(name: str, value: Any, typ: type, where: str) -> Any:
         if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
             return value.lower() in ("true", "1", "yes")
         raise ConfigError(f"{name}={show(value)}{where}: expected true or false")
+    if name == "energy_chips" and isinstance(value, str):
+        if value.strip().lower() == "all":
+            return 0  # every chip
+        if not value.strip().isdigit():
+            raise ConfigError(f"{name}={show(value)}{where}: expected a number of chips or 'all'")
     if typ is int:
         if isinstance(value, bool):
             raise ConfigError(f"{name}={show(value)}{where}: expected an integer")

@@ -51,8 +51,11 @@ __all__ = [
     "ENERGY_PARTS",
     "EnergyTally",
     "LayerMeter",
+    "SPREAD_KEYS",
     "adc_energy",
+    "chip_spread",
     "energy_summary",
+    "gram",
     "plot_breakdown",
 ]
 
@@ -107,49 +110,67 @@ class EnergyTally:
         return out
 
 
-class _Step:
-    """One applied input step of a layer (all tiles read with row voltages ``V``)."""
+def gram(V: np.ndarray) -> np.ndarray:
+    """``V^T V`` (m, m) of a batch ``V`` (K, m) [V^2], any memory layout.
 
-    def __init__(self, meter: LayerMeter, V: np.ndarray):
+    numpy's product (BLAS; scipy's ``syrk`` was not reliably faster here and would
+    import ``scipy.linalg``, about 0.3 s, in runs that need nothing else from it).
+
+    >>> V = np.arange(6.0).reshape(3, 2)
+    >>> gram(V).tolist()
+    [[20.0, 26.0], [26.0, 35.0]]
+    """
+    return V.T @ V
+
+
+class _Step:
+    """One applied input step of a layer: every tile read with row voltages
+    ``scale * V`` [V] (``V`` (K, n_in) is not copied; the scale is applied to the
+    sums it gives)."""
+
+    def __init__(self, meter: LayerMeter, V: np.ndarray, scale: float = 1.0):
         self.meter = meter
         self.V = V
+        self.scale = float(scale)
         self._gram: dict = {}
         self._powers: dict = {}
+        self._volts: np.ndarray | None = None
+
+    @property
+    def volts(self) -> np.ndarray:
+        """The row voltages ``scale * V`` [V] (computed once, where a path needs them)."""
+        if self._volts is None:
+            self._volts = self.V if self.scale == 1.0 else self.V * self.scale
+        return self._volts
 
     def gram(self, r0: int, r1: int) -> np.ndarray:
+        """``sum_k V_k V_k^T`` [V^2] of rows r0:r1 over the batch, (rows, rows)."""
         g = self._gram.get((r0, r1))
         if g is None:
-            Vt = self.V[:, r0:r1]
-            g = self._gram[(r0, r1)] = Vt.T @ Vt
+            g = gram(self.V[:, r0:r1])
+            if self.scale != 1.0:
+                g *= self.scale**2
+            g = self._gram[(r0, r1)] = g
         return g
 
     def power_sum(self, r0: int, r1: int, p: int) -> np.ndarray:
-        """``sum_k V_ki ** p`` over the batch, (rows,)."""
+        """``sum_k V_ki ** p`` [V^p] over the batch, (rows,)."""
         s = self._powers.get((r0, r1, p))
         if s is None:
-            s = self._powers[(r0, r1, p)] = (self.V[:, r0:r1] ** p).sum(axis=0)
+            s = (self.V[:, r0:r1] ** p).sum(axis=0)
+            if self.scale != 1.0:
+                s *= self.scale**p
+            self._powers[(r0, r1, p)] = s
         return s
 
     def read(self, tile) -> None:
         """Account one read of ``tile`` (its array power, converters, digital adds)."""
         m = self.meter
-        cfg = m.config
-        s = tile.spec
-        K = self.V.shape[0]
         watts = m.array_power(self, tile)
         t = m.tally
         for k in ARRAY_PARTS:
-            t.joules[k] += cfg.read_pulse * watts.get(k, 0.0)
-        t.reads += K
-        if cfg.input_mode == "analog":
-            t.dac_conversions += K * s.rows
-            t.joules["dac"] += cfg.dac_energy * K * s.rows
-        conversions = K * s.outputs
-        if cfg.adc_bits > 0:
-            t.adc_conversions += conversions
-            t.joules["adc"] += m.e_adc * conversions
-        t.adds += conversions
-        t.joules["digital"] += cfg.digital_energy * conversions
+            t.joules[k] += m.config.read_pulse * watts.get(k, 0.0)
+        m.count_read(tile.spec, self.V.shape[0])
 
 
 class LayerMeter:
@@ -170,6 +191,7 @@ class LayerMeter:
         # forms of tiles programmed without them, looked up once (the cache may evict
         # them while the chip is read: a large network's forms need not fit in it)
         self._forms: dict[int, tuple] = {}
+        self._summed: tuple | None = None  # (tile ids, tiles, forms summed per row block)
 
     def _tile_forms(self, tile):
         """The power forms of ``tile``'s used rows in its whole simulated array: those it
@@ -186,16 +208,87 @@ class LayerMeter:
     def count_macs(self, X: np.ndarray, n_out: int) -> None:
         self.tally.macs += int(X.shape[0]) * int(X.shape[1]) * int(n_out)
 
-    def step(self, V: np.ndarray) -> _Step:
-        """Start one input step with row voltages ``V`` (K, n_in) [V]."""
-        return _Step(self, V)
+    def count_read(self, spec, K: int) -> None:
+        """Count one read of a tile ``spec`` over a batch of ``K`` inputs: converters and
+        digital adds (the array's energy is added by the caller)."""
+        cfg = self.config
+        t = self.tally
+        t.reads += K
+        if cfg.input_mode == "analog":
+            t.dac_conversions += K * spec.rows
+            t.joules["dac"] += cfg.dac_energy * K * spec.rows
+        conversions = K * spec.outputs
+        if cfg.adc_bits > 0:
+            t.adc_conversions += conversions
+            t.joules["adc"] += self.e_adc * conversions
+        t.adds += conversions
+        t.joules["digital"] += cfg.digital_energy * conversions
+
+    def step(self, V: np.ndarray, scale: float = 1.0) -> _Step:
+        """Start one input step with row voltages ``scale * V`` [V] (``V`` (K, n_in), not
+        copied)."""
+        return _Step(self, V, scale)
+
+    def read_linear(self, X: np.ndarray, volts: float, tiles, lo: float | None = None) -> None:
+        """Meter the reads that one product with a linear layer's matrix stands for.
+
+        Every tile is read with row voltages ``volts * max(X, 0)`` and, when ``X`` has
+        negative entries (``lo = X.min()`` when known), ``volts * max(-X, 0)``.  Linear
+        crossbar tiles read together: each row block's forms are summed over its tiles
+        once per chip, so a pass costs one Gram matrix and one inner product per part
+        and row block, whatever the number of tiles; other cells and topologies read
+        tile by tile (:meth:`step`).
+        """
+        if lo is None:
+            lo = float(X.min()) if X.size else 0.0
+        passes = [X] if lo >= 0 else [np.maximum(X, 0.0), np.maximum(-X, 0.0)]
+        cfg = self.config
+        together = cfg.device == "linear" and cfg.array_topology == "crossbar"
+        for V in passes:
+            step = _Step(self, V, volts)
+            if not together:
+                for tile in tiles:
+                    step.read(tile)
+                continue
+            for (r0, r1), parts in self._summed_forms(tiles).items():
+                if cfg.parasitics:
+                    g = step.gram(r0, r1)
+                    watts = {k: float(np.vdot(Q, g)) for k, Q in parts.items()}
+                else:
+                    watts = {"cells": float(step.power_sum(r0, r1, 2) @ parts)}
+                for k, w in watts.items():
+                    self.tally.joules[k] += cfg.read_pulse * w
+            for tile in tiles:
+                self.count_read(tile.spec, V.shape[0])
+
+    def _summed_forms(self, tiles) -> dict:
+        """Per row block (r0, r1) of linear crossbar ``tiles``: the sum over its tiles of
+        the array parts' forms (M, M) [S] (exact parasitics), or of the cells' row sums
+        ``sum_j G_ij`` (rows,) [S] (ideal wires); computed once for these tiles."""
+        key = tuple(id(t) for t in tiles)
+        held = self._summed
+        if held is not None and held[0] == key:
+            return held[2]
+        out: dict = {}
+        for tile in tiles:
+            s = tile.spec
+            if not self.config.parasitics:
+                h = tile.G.sum(axis=1)
+                out[(s.r0, s.r1)] = out[(s.r0, s.r1)] + h if (s.r0, s.r1) in out else h
+                continue
+            block = out.setdefault((s.r0, s.r1), {})
+            for k, Q in self._tile_forms(tile).Q.items():
+                if k in ARRAY_PARTS:
+                    block[k] = block[k] + Q if k in block else np.array(Q, dtype=float)
+        self._summed = (key, tiles, out)  # (the tiles are held, so their ids stay unique)
+        return out
 
     def array_power(self, step: _Step, tile) -> dict:
         """Summed power [W] by part of one tile read over the step's batch."""
         cfg = self.config
         s = tile.spec
         if cfg.array_topology == "input_switched":  # supply = sense current (KCL), exact
-            I = tile.input_switched_currents(step.V[:, s.r0 : s.r1], cfg)  # cached patterns
+            I = tile.input_switched_currents(step.volts[:, s.r0 : s.r1], cfg)  # cached patterns
             return {"cells": cfg.v_read * float(I.sum())}
         sinh = cfg.device != "linear"
         if (
@@ -206,9 +299,9 @@ class LayerMeter:
         ):
             p = tile.last_solution.power
             return {k: float(np.sum(getattr(p, k))) for k in ARRAY_PARTS}
-        V = step.V[:, s.r0 : s.r1]
         if not cfg.parasitics:  # exact: every cell sees its row's voltage
             if sinh:
+                V = step.volts[:, s.r0 : s.r1]
                 k = cfg.device_k
                 return {"cells": float(np.sum((V * np.sinh(k * V) / k) @ tile.G))}
             return {"cells": float(step.power_sum(s.r0, s.r1, 2) @ tile.G.sum(axis=1))}
@@ -228,7 +321,7 @@ class LayerMeter:
         s = tile.spec
         k = self.config.device_k
         V = step.V[:, s.r0 : s.r1]
-        v_max = float(np.abs(V).max()) if V.size else 0.0
+        v_max = step.scale * max(float(V.max()), -float(V.min())) if V.size else 0.0
         total = 0.0
         n = 1
         while n <= 40:
@@ -262,6 +355,47 @@ def energy_summary(tallies: dict, images: int) -> tuple[dict, dict]:
         per_layer[name] = t.per_image(images)
         total.add(t)
     return per_layer, total.per_image(images)
+
+
+#: Sums whose chip-to-chip spread is reported (:func:`chip_spread`).
+SPREAD_KEYS = ("total", "array", "wires", "periphery")
+
+
+def chip_spread(chip_tallies: list, images: int) -> tuple[dict, dict]:
+    """Chip-to-chip spread of the energy per image over the metered chips.
+
+    Parameters
+    ----------
+    chip_tallies : list of dict of str to EnergyTally
+        One entry per metered chip: each layer's tally of that chip.
+    images : int
+        Test images per chip.
+
+    Returns
+    -------
+    (per_layer, network) : dict, dict
+        For each of :data:`SPREAD_KEYS`, ``{"std", "sem", "ci95", "rel_std"}`` of the
+        per-chip energy per image [J] (sample standard deviation, standard error and
+        95 % Student t interval of the mean, std / mean); ``per_layer[name]`` for the
+        layer, ``network`` for the whole network.  Both empty for fewer than two chips.
+    """
+    from .stats import mean_ci
+
+    if len(chip_tallies) < 2:
+        return {}, {}
+
+    def spread(per_image: list[dict]) -> dict:
+        out = {}
+        for key in SPREAD_KEYS:
+            ci = mean_ci([e[key] for e in per_image])
+            rel = ci.std / ci.mean if ci.mean > 0 else 0.0
+            out[key] = {"std": ci.std, "sem": ci.sem, "ci95": [ci.low, ci.high], "rel_std": rel}
+        return out
+
+    names = list(chip_tallies[0])
+    per_layer = {n: spread([c[n].per_image(images) for c in chip_tallies]) for n in names}
+    network = spread([energy_summary(c, images)[1] for c in chip_tallies])
+    return per_layer, network
 
 
 def plot_breakdown(per_layer: dict, path, *, title: str = "") -> None:

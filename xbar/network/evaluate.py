@@ -148,7 +148,12 @@ class LayerStats:
         ``drivers``, ``sense``, ``dac``, ``adc``, ``digital``; sums ``array``, ``wires``,
         ``periphery``, ``total``), the counts behind them per image and the effective
         ``ops`` and ``ops_per_joule`` (see :mod:`xbar.network.energy`); empty when
-        energy is off.
+        energy is off.  Averaged over the metered chips (``energy_chips``).
+    energy_spread : dict
+        Chip-to-chip spread of the layer's energy per image over the metered chips
+        (:func:`xbar.network.energy.chip_spread`: ``std``, ``sem``, ``ci95``,
+        ``rel_std`` of ``total``, ``array``, ``wires``, ``periphery``); empty with
+        fewer than two metered chips.
     """
 
     name: str
@@ -167,6 +172,7 @@ class LayerStats:
     cache_misses: int = 0
     mvm_batches: int = 0
     energy: dict = field(default_factory=dict)
+    energy_spread: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -206,9 +212,15 @@ class EvaluationResult:
         ``forms_seconds`` spent computing the tiles' power forms (energy).
     config : AnalogConfig
     energy : dict
-        Whole-network energy per test image [J] (averaged over chips), by part as in
-        :attr:`LayerStats.energy`, with ``ops`` and ``ops_per_joule``; empty when
-        energy is off.
+        Whole-network energy per test image [J] (averaged over the metered chips), by
+        part as in :attr:`LayerStats.energy`, with ``ops`` and ``ops_per_joule``; empty
+        when energy is off.
+    energy_chips : list of int
+        The chips whose energy was metered (the first ``config.energy_chips`` of
+        ``chips``, or all of them); empty when energy is off.
+    energy_spread : dict
+        Chip-to-chip spread of the network's energy per image over the metered chips,
+        as :attr:`LayerStats.energy_spread`; empty with fewer than two metered chips.
     """
 
     accuracy: float
@@ -227,6 +239,8 @@ class EvaluationResult:
     accuracy_sem: float = math.nan
     accuracy_ci95: list[float] = field(default_factory=lambda: [math.nan, math.nan])
     energy: dict = field(default_factory=dict)
+    energy_chips: list[int] = field(default_factory=list)
+    energy_spread: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dictionary of every field."""
@@ -247,6 +261,8 @@ class EvaluationResult:
             "cache": dict(self.cache),
             "config": self.config.to_dict(),
             "energy": dict(self.energy),
+            "energy_chips": list(self.energy_chips),
+            "energy_spread": dict(self.energy_spread),
         }
 
 
@@ -452,7 +468,7 @@ class AnalogLayer:
             for w_t, V in steps:
                 step = None
                 if meter is not None:  # the meter needs volts, also on the unscaled path
-                    step = meter.step(V * to_volts if to_volts != 1.0 else V)
+                    step = meter.step(V, to_volts)
                 for tile in self.tiles:
                     s = tile.spec
                     Vt = V[:, s.r0 : s.r1]
@@ -597,13 +613,8 @@ class AnalogLayer:
         self.mvm_batches += passes * len(self.tiles)
         if track:
             self.conversions += passes * X.shape[0] * sum(t.spec.outputs for t in self.tiles)
-        if meter is not None:
-            to_volts = self.config.v_read / self.input_scale
-            for _, steps in self._passes(X):
-                for _, V in steps:
-                    step = meter.step(V * to_volts)
-                    for tile in self.tiles:
-                        step.read(tile)
+        if meter is not None:  # row voltages max(+-X, 0) * v_read / input_scale
+            meter.read_linear(X, self.config.v_read / self.input_scale, self.tiles, lo)
         return Y
 
     def calibrate(self, batches: list[np.ndarray], rng: np.random.Generator | None) -> None:
@@ -1268,7 +1279,7 @@ class _ChipRun:
         self.infer_seconds = 0.0
         self.stats: dict[str, LayerStats] = {}
         self.counts: dict[str, list[int]] = {}
-        self.tallies: dict = {}
+        self.metered: list[tuple[int, dict]] = []  # (chip, its layers' energy tallies)
         self.progress = None
         self.done = self.total = self.n_chips = 0
         self.shared: SharedInputs | None = None
@@ -1294,8 +1305,11 @@ class _ChipRun:
         cfg = self.config
         t0 = time.perf_counter()
         self.stage(k, "program" + (" + transfer matrices" if cfg.parasitics else ""))
+        # energy on the first energy_chips chips only (0: all); the others take the
+        # no-energy path (no power forms, only the used blocks of padded tiles)
+        energy = self.energy and (cfg.energy_chips == 0 or k < cfg.energy_chips)
         net = program_chip(
-            self.plans, self.folded, cfg, chip, self.cache, self.noise, self.energy, self.tick
+            self.plans, self.folded, cfg, chip, self.cache, self.noise, energy, self.tick
         )
         if self.x_cal is not None:
             n = self.x_cal.shape[0]
@@ -1313,7 +1327,8 @@ class _ChipRun:
         self.infer_seconds += time.perf_counter() - t1
         self.accuracies.append(float(np.mean(pred == y)))
         _accumulate_stats(self.stats, self.counts, net, x.shape[0], len(self.accuracies))
-        _accumulate_energy(self.tallies, net)
+        if energy:
+            self.metered.append((chip, {n: al.meter.tally for n, al in net.layers.items()}))
         logger.debug("chip %d: accuracy %.4f", chip, self.accuracies[-1])
 
     def result(self, chips, n_images, ideal_accuracy, before, seconds) -> EvaluationResult:
@@ -1323,7 +1338,7 @@ class _ChipRun:
             s.input_scale /= n_ch
             s.rel_error /= n_ch
             s.adc_ranges = [r / n_ch for r in s.adc_ranges]
-        energy_total = _finish_energy(self.tallies, self.stats, n_images * n_ch)
+        energy_total, energy_spread = _finish_energy(self.metered, self.stats, n_images)
         acc = np.asarray(self.accuracies)
         ci = mean_ci(acc)
         after = self.cache.stats()
@@ -1350,28 +1365,28 @@ class _ChipRun:
             accuracy_sem=ci.sem,
             accuracy_ci95=[ci.low, ci.high],
             energy=energy_total,
+            energy_chips=[c for c, _ in self.metered],
+            energy_spread=energy_spread,
         )
 
 
-def _accumulate_energy(tallies: dict, net: AnalogNetwork) -> None:
-    """Add every metered layer's tally of this chip to ``tallies`` (by layer name)."""
-    from .energy import EnergyTally
+def _finish_energy(metered: list, stats: dict[str, LayerStats], images: int) -> tuple:
+    """Energy per image over the metered chips ``(chip, {layer: tally})`` into each
+    layer's stats; the whole network's per-image dict and its chip-to-chip spread."""
+    if not metered:
+        return {}, {}
+    from .energy import EnergyTally, chip_spread, energy_summary
 
-    for name, al in net.layers.items():
-        if al.meter is not None:
-            tallies.setdefault(name, EnergyTally()).add(al.meter.tally)
-
-
-def _finish_energy(tallies: dict, stats: dict[str, LayerStats], images: int) -> dict:
-    """Per-image energies into each layer's stats; the whole network's per-image dict."""
-    if not tallies:
-        return {}
-    from .energy import energy_summary
-
-    per_layer, total = energy_summary(tallies, images)
+    summed: dict[str, EnergyTally] = {}
+    for _, tallies in metered:
+        for name, t in tallies.items():
+            summed.setdefault(name, EnergyTally()).add(t)
+    per_layer, total = energy_summary(summed, images * len(metered))
+    spread_layers, spread = chip_spread([t for _, t in metered], images)
     for name, e in per_layer.items():
         stats[name].energy = e
-    return total
+        stats[name].energy_spread = spread_layers.get(name, {})
+    return total, spread
 
 
 def _accumulate_stats(
