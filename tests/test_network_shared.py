@@ -87,7 +87,17 @@ def test_shared_work_with_energy_changes_nothing(model, data, monkeypatch):
     assert _without_cache_counts(shared) == _without_cache_counts(alone)
 
 
-def test_dense_first_model_shares_its_inputs(monkeypatch):
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"dac_bits": 3, "adc_bits": 5, **PERR},
+        # 1x1 arrays (a tile per weight), wires: every tile its own exact solve
+        {"array_rows": 1, "array_cols": 1, "mapping": "offset", "r_row": 1.0, "r_col": 1.0, **PERR},
+        # one used row or column in 5x4 arrays (12 = 2 x 5 + 2 rows), padded with wires
+        {"array_rows": 5, "array_cols": 4, "r_row": 0.5, "r_col": 0.5, "mapping": "offset", **PERR},
+    ],
+)
+def test_dense_first_model_shares_its_inputs(monkeypatch, kw):
     rng = np.random.default_rng(3)
     W1, W2 = rng.standard_normal((12, 6)), rng.standard_normal((6, 3))
     layers = [Dense(12, 6, W=W1, name="fc1"), ReLU(name="r"), Dense(6, 3, W=W2, name="fc2")]
@@ -95,7 +105,6 @@ def test_dense_first_model_shares_its_inputs(monkeypatch):
     x = rng.random((40, 12))
     y = np.argmax(m.forward(x), axis=1)
     ds = Dataset(x, y, x[:5], y[:5], x, y, "random", 3)
-    kw = {"dac_bits": 3, "adc_bits": 5, **PERR}
     shared, made = _run(m, ds, kw, None, monkeypatch)
     assert made[0].hits > 0
     alone, _ = _run(m, ds, kw, 0, monkeypatch)
