@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import xbar
-from xbar.crossbar import sweep
+from xbar.crossbar import sweep, uniform
 from xbar.crossbar.sweep import tile_solve
 
 PARTS = ("supplied", "cells", "row_wires", "col_wires", "drivers", "sense")
@@ -38,8 +38,10 @@ def _check(G, r, used, rtol=1e-10):
     ref_W = xb.transfer_matrix()[:m, :n]
     assert W.shape == (m, n)
     assert np.abs(W - ref_W).max() <= 1e-11 * np.abs(ref_W).max()
-    W_only = tile_solve(G, *r, used=used, forms=False)[0]
-    assert np.abs(W_only - ref_W).max() <= 1e-11 * np.abs(ref_W).max()
+    W_only = tile_solve(G, *r, used=used, forms=False)
+    if W_only is None:  # declined (scipy mode, no uniform padding): uniform.py's turn
+        W_only = uniform.transfer_matrices([G], *r, used=[used])
+    assert np.abs(W_only[0] - ref_W).max() <= 1e-11 * np.abs(ref_W).max()
     ref = xb.power_forms(m)
     # the references take each driver's current as g_d (V - R_0), which cancels to about
     # eps g_d when the driver's drop is small; the sweep sums the row's cell currents
@@ -75,7 +77,9 @@ def _check(G, r, used, rtol=1e-10):
         (9, 30, 9, 2),  # wide, mostly padding columns
     ],
 )
-def test_uniform_padding_matches_the_general_paths(shape, r):
+@pytest.mark.parametrize("scipy_mode", [False, True])
+def test_uniform_padding_matches_the_general_paths(shape, r, scipy_mode, monkeypatch):
+    monkeypatch.setattr(sweep, "_scipy_mode", lambda count: scipy_mode)
     M, N, m, n = shape
     G = _padded(np.random.default_rng(M * N + m + n), M, N, m, n)
     _check(G, r, (m, n))
@@ -83,8 +87,10 @@ def test_uniform_padding_matches_the_general_paths(shape, r):
 
 @pytest.mark.parametrize("r", RS[:2])
 @pytest.mark.parametrize("shape", [(14, 12, 3, 4), (16, 16, 16, 5), (10, 18, 2, 18)])
-def test_programming_error_padding_takes_the_general_sweep(shape, r):
+@pytest.mark.parametrize("scipy_mode", [False, True])
+def test_programming_error_padding_takes_the_general_sweep(shape, r, scipy_mode, monkeypatch):
     """Every padding cell with its own error: no closed form, the same exact answer."""
+    monkeypatch.setattr(sweep, "_scipy_mode", lambda count: scipy_mode)
     M, N, m, n = shape
     G = _padded(np.random.default_rng(3), M, N, m, n, jitter=0.05)
     _check(G, r, (m, n))
@@ -118,11 +124,16 @@ def test_outside_its_assumptions_it_declines():
     assert tile_solve(bad, 1.0, 1.0, 0.0, 0.0) is None
 
 
-def test_scipy_inverse_gives_the_same(monkeypatch):
+def test_numpy_and_scipy_inverses_give_the_same(monkeypatch):
     G = _padded(np.random.default_rng(8), 16, 14, 5, 6, jitter=0.05)
+    monkeypatch.setattr(sweep, "_scipy_mode", lambda count: False)
     W0, f0 = tile_solve(G, 1.0, 2.0, 3.0, 4.0, used=(5, 6))
-    monkeypatch.setattr(sweep, "SCIPY_AFTER", 0)
+    W2 = tile_solve(G, 1.0, 2.0, 3.0, 4.0, used=(5, 6), forms=False)[0]
+    monkeypatch.setattr(sweep, "_scipy_mode", lambda count: True)
     W1, f1 = tile_solve(G, 1.0, 2.0, 3.0, 4.0, used=(5, 6))
+    assert tile_solve(G, 1.0, 2.0, 3.0, 4.0, used=(5, 6), forms=False) is None
+    ref = xbar.Crossbar(G, 1.0, 2.0, r_driver=3.0, r_sense=4.0).transfer_matrix()[:5, :6]
+    assert np.allclose(W2, ref, rtol=1e-11, atol=0)
     assert np.allclose(W0, W1, rtol=1e-12, atol=0)
     for part, q in f0.Q.items():
         assert np.allclose(q, f1.Q[part], rtol=0, atol=1e-12 * np.abs(f0.Q["supplied"]).max())

@@ -60,9 +60,10 @@ from .forms import PowerForms
 __all__ = ["tile_solve", "SCIPY_AFTER"]
 
 #: line inversions a process does with numpy before it imports scipy's Cholesky
-#: inverse (LAPACK potrf + potri, 1.7x faster than ``np.linalg.inv`` at 128 x 128;
-#: its import costs about as much as this many numpy inversions); 0: always scipy
-SCIPY_AFTER = 600
+#: inverse (LAPACK potrf + potri, 1.7x faster than ``np.linalg.inv`` at 128 x 128; its
+#: import, 0.1-0.2 s, pays back within about as many more): two fully general 128 x 128
+#: tiles; 0: always scipy
+SCIPY_AFTER = 256
 _STATE = {"inversions": 0}
 _LOCK = threading.Lock()
 _MODES: dict = {}  # (P, g_c, g_s) -> (mu, Q): eigen decomposition of the line chain
@@ -118,9 +119,11 @@ def tile_solve(
     pad = N - 1 - int(np.flatnonzero(~same)[-1])
     if not forms:
         pad = min(pad, N - n)  # W's columns from the general lines
+        if pad == 0 and _scipy_mode(False):
+            return None  # uniform.py's scipy block elimination (lower triangles) is faster
     # the turned-over array: line a = column N-1-a, position b = row M-1-b
-    lines = _lines(np.ascontiguousarray(G[::-1, N - 1 - pad :: -1].T), g_c, g_s)
-    if lines is None:
+    lines = _Lines(np.ascontiguousarray(G[::-1, N - 1 - pad :: -1].T), g_c, g_s)
+    if not lines.ok:
         return None
     prefix = _prefix(M, pad, v, g_c, g_s, g_r, N) if pad else None
     if pad and prefix is None:
@@ -128,7 +131,7 @@ def tile_solve(
     if not forms and 2 * m >= N - pad:
         W = _forward_block(lines, prefix, g_r, g_d, N, m, n)
         return (W, None) if np.all(np.isfinite(W)) else None
-    Dinv = _sweep(lines[0], prefix, g_r, g_d, N)
+    Dinv = _sweep(lines, prefix, g_r, g_d, N)
     X = _back(Dinv, g_r, g_d, m)
     out = _outputs(lines, prefix, X, v, g_s)  # (N, m): the sense currents, line order
     W = np.ascontiguousarray(out[::-1].T[:, :n])
@@ -151,37 +154,46 @@ def _in_range(G, g_r, g_c, g_d, g_s) -> bool:
     return bool(G.size and np.all(np.isfinite(G)) and G.min() >= 0 and G.max() <= MAX_RATIO * wire)
 
 
-def _lines(Gl: np.ndarray, ga: float, ea: float):
+class _Lines:
     """Every line (rows of ``Gl``, (L, P)) eliminated in O(P^2): a chain of ``ga``
     segments, end conductance ``ea`` at position 0 (to 0 V), cells ``Gl`` to the cross
-    nodes.  Returns ``(K, H, d, Pp, Gl)``: the Schur complements ``K`` (L, P, P) on the
-    cross nodes, the end-current responses ``H = ea Gl * T^-1 e_0`` (L, P), and the
-    factors of ``T^-1_ij = d_i Pp_j / Pp_i`` (j >= i); None when ``Pp`` underflows."""
-    L, P = Gl.shape
-    idx = np.arange(P)
-    a = Gl + ga * ((idx > 0).astype(float) + (idx < P - 1))
-    a[:, 0] += ea
-    g2 = ga * ga
-    lp = np.empty_like(a)
-    rp = np.empty_like(a)
-    lp[:, 0] = a[:, 0]
-    for i in range(1, P):
-        lp[:, i] = a[:, i] - g2 / lp[:, i - 1]
-    rp[:, P - 1] = a[:, P - 1]
-    for i in range(P - 2, -1, -1):
-        rp[:, i] = a[:, i] - g2 / rp[:, i + 1]
-    d = 1.0 / (lp + rp - a)
-    rho = ga / rp
-    rho[:, 0] = 1.0
-    Pp = np.cumprod(rho, axis=1)
-    if not Pp[:, -1].min() > 1e-100:
-        return None
-    T = np.tril((Gl * Pp)[:, :, None] * ((Gl * d) / Pp)[:, None, :])  # G_i T^-1_ij G_j, i >= j
-    K = T + T.transpose(0, 2, 1)
-    K *= -1.0
-    K[:, idx, idx] += Gl + T[:, idx, idx]
-    H = (ea * d[:, :1]) * Gl * Pp
-    return K, H, d, Pp, Gl
+    nodes.  ``T^-1_ij = d_i Pp_j / Pp_i`` (j >= i) is the inverse of a line's
+    tridiagonal matrix ``T`` (forward / backward LU pivots ``lp``, ``rp``); ``H = ea Gl
+    * T^-1 e_0`` (L, P) the lines' end-current responses; :meth:`schur` the Schur
+    complement ``K = diag(Gl) - diag(Gl) T^-1 diag(Gl)`` of one line on its cross nodes,
+    built when the sweep needs it.  ``ok`` is False when ``Pp`` underflows."""
+
+    def __init__(self, Gl: np.ndarray, ga: float, ea: float):
+        L, P = Gl.shape
+        idx = np.arange(P)
+        a = Gl + ga * ((idx > 0).astype(float) + (idx < P - 1))
+        a[:, 0] += ea
+        g2 = ga * ga
+        lp = np.empty_like(a)
+        rp = np.empty_like(a)
+        lp[:, 0] = a[:, 0]
+        for i in range(1, P):
+            lp[:, i] = a[:, i] - g2 / lp[:, i - 1]
+        rp[:, P - 1] = a[:, P - 1]
+        for i in range(P - 2, -1, -1):
+            rp[:, i] = a[:, i] - g2 / rp[:, i + 1]
+        d = 1.0 / (lp + rp - a)
+        rho = ga / rp
+        rho[:, 0] = 1.0
+        Pp = np.cumprod(rho, axis=1)
+        self.ok = bool(Pp[:, -1].min() > 1e-100)
+        self.Gl, self.d, self.Pp, self.lp, self.ga = Gl, d, Pp, lp, ga
+        self.H = (ea * d[:, :1]) * Gl * Pp
+        self._left, self._right = Gl * Pp, (Gl * d) / Pp
+        self._lower = np.tri(P, dtype=bool)
+
+    def schur(self, k: int) -> np.ndarray:
+        """``K`` (P, P) of line k (a new array)."""
+        O = np.multiply.outer(self._left[k], self._right[k])  # G_i T^-1_ij G_j for i >= j
+        K = np.where(self._lower, O, O.T)
+        K *= -1.0
+        K.flat[:: K.shape[0] + 1] += self.Gl[k]
+        return K
 
 
 def _chain_modes(P: int, ga: float, ea: float):
@@ -222,13 +234,17 @@ def _prefix(P: int, pad: int, v: float, ga: float, ea: float, gb: float, L: int)
     return mu, Q, lam, delta, xi
 
 
+def _scipy_mode(count: bool) -> bool:
+    """Whether inversions use scipy now (``count``: one more inversion is done)."""
+    with _LOCK:
+        _STATE["inversions"] += int(count)
+        return _STATE["inversions"] > SCIPY_AFTER or "scipy.linalg" in sys.modules
+
+
 def _inverse(D: np.ndarray) -> np.ndarray:
     """Inverse of the SPD block ``D`` (overwritten): numpy, or scipy's Cholesky inverse
     once the process has done :data:`SCIPY_AFTER` of them (or imported scipy.linalg)."""
-    with _LOCK:
-        _STATE["inversions"] += 1
-        use_scipy = _STATE["inversions"] > SCIPY_AFTER or "scipy.linalg" in sys.modules
-    if not use_scipy:
+    if not _scipy_mode(True):
         return np.linalg.inv(D)
     from scipy.linalg import lapack
 
@@ -237,50 +253,46 @@ def _inverse(D: np.ndarray) -> np.ndarray:
         L, info = lapack.dpotri(L, lower=1, overwrite_c=1)
     if info != 0:
         return np.full_like(D, np.nan)  # caught by the finiteness checks: general path
-    low = np.tril(L)
-    return low + np.tril(low, -1).T
+    return np.where(np.tri(D.shape[0], dtype=bool), L, L.T)
 
 
-def _block(K, k, a, prev, gb, eb, L):
-    """Sweep block ``D_a = K_a + c_a I - gb^2 D_{a-1}^-1`` (K[k] overwritten)."""
-    D = K[k]
-    D.flat[:: D.shape[0] + 1] += gb * ((a > 0) + (a < L - 1)) + (eb if a == L - 1 else 0.0)
-    if prev is not None:
-        D -= (gb * gb) * prev
-    return D
-
-
-def _prefix_inverse(prefix) -> np.ndarray | None:
-    if prefix is None:
-        return None
-    _, Q, _, delta, _ = prefix
-    return (Q / delta[-1]) @ Q.T
-
-
-def _sweep(K: np.ndarray, prefix, gb: float, eb: float, L: int) -> np.ndarray:
-    """``D_a^-1`` (ng, P, P) of every general line (``K`` overwritten)."""
-    ng = K.shape[0]
+def _blocks(lines: _Lines, prefix, gb: float, eb: float, L: int):
+    """The sweep down the general lines: yields ``D_a^-1`` of each, with
+    ``D_a = K_a + c_a I - gb^2 D_{a-1}^-1`` (the padding lines' ``D^-1`` in closed form)."""
+    ng = lines.H.shape[0]
     pad = L - ng
-    Dinv = np.empty_like(K)
-    prev = _prefix_inverse(prefix)
+    prev = None
+    if prefix is not None:
+        _, Q, _, delta, _ = prefix
+        prev = (Q / delta[-1]) @ Q.T
     for k in range(ng):
-        Dinv[k] = prev = _inverse(_block(K, k, pad + k, prev, gb, eb, L))
+        a = pad + k
+        D = lines.schur(k)
+        D.flat[:: D.shape[0] + 1] += gb * ((a > 0) + (a < L - 1)) + (eb if a == L - 1 else 0.0)
+        if prev is not None:
+            D -= (gb * gb) * prev
+        prev = _inverse(D)
+        yield prev
+
+
+def _sweep(lines: _Lines, prefix, gb: float, eb: float, L: int) -> np.ndarray:
+    """``D_a^-1`` (ng, P, P) of every general line."""
+    ng, P = lines.H.shape
+    Dinv = np.empty((ng, P, P))
+    for k, inv in enumerate(_blocks(lines, prefix, gb, eb, L)):
+        Dinv[k] = inv
     return Dinv
 
 
-def _forward_block(lines, prefix, gb, eb, L, m, n) -> np.ndarray:
+def _forward_block(lines: _Lines, prefix, gb, eb, L, m, n) -> np.ndarray:
     """``W[:m, :n]`` alone, carrying the used columns' responses down the sweep (rows of
     ``Z``, one added per line) instead of the m inputs back up: cheaper when m > ng / 2."""
-    K, H = lines[0], lines[1]
+    H = lines.H
     ng, P = H.shape
-    pad = L - ng
-    prev = _prefix_inverse(prefix)
     Z = np.zeros((0, P))
-    for k in range(ng):
-        a = pad + k
-        prev = _inverse(_block(K, k, a, prev, gb, eb, L))
-        Z = np.vstack([Z, H[k : k + 1]]) @ prev
-        if a < L - 1:
+    for k, inv in enumerate(_blocks(lines, prefix, gb, eb, L)):
+        Z = np.vstack([Z, H[k : k + 1]]) @ inv
+        if L - ng + k < L - 1:
             Z *= gb
     return (eb * Z)[::-1, ::-1].T[:m, :n].copy()
 
@@ -299,8 +311,7 @@ def _back(Dinv: np.ndarray, gb: float, eb: float, m: int) -> np.ndarray:
 
 def _outputs(lines, prefix, X, v, ea) -> np.ndarray:
     """Every line's end (sense) current for the m unit inputs, (L, m) in line order."""
-    H = lines[1]
-    out = np.einsum("kp,kpm->km", H, X)
+    out = np.einsum("kp,kpm->km", lines.H, X)
     if prefix is None:
         return out
     mu, Q, lam, _, xi = prefix
@@ -308,9 +319,26 @@ def _outputs(lines, prefix, X, v, ea) -> np.ndarray:
     return np.concatenate([(xi * hh) @ (Q.T @ X[0]), out])
 
 
-def _line_solve(d: np.ndarray, Pp: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """``T_a^-1 z_a`` for every line, z (L, P, m), from ``T^-1_ij = d_i Pp_j / Pp_i``
-    (j >= i): a suffix sum and an exclusive prefix sum per line, no cancellation."""
+def _line_solve(lines, z: np.ndarray) -> np.ndarray:
+    """``T_a^-1 z_a`` for every line, z (L, P, m) (overwritten): Thomas's algorithm over
+    all lines and right-hand sides at once (LU pivots ``lp``), or for few right-hand
+    sides the semiseparable inverse ``T^-1_ij = d_i Pp_j / Pp_i`` (j >= i) by a suffix
+    and an exclusive prefix sum per line (fewer numpy calls; no cancellation either)."""
+    d, Pp, lp, ga = lines.d, lines.Pp, lines.lp, lines.ga
+    L, P, m = z.shape
+    if L * m < 2048:
+        return _semiseparable_solve(d, Pp, z)
+    f = ga / lp
+    for i in range(1, P):
+        z[:, i] += f[:, i - 1, None] * z[:, i - 1]
+    z[:, P - 1] /= lp[:, P - 1, None]
+    for i in range(P - 2, -1, -1):
+        z[:, i] += ga * z[:, i + 1]
+        z[:, i] /= lp[:, i, None]
+    return z
+
+
+def _semiseparable_solve(d: np.ndarray, Pp: np.ndarray, z: np.ndarray) -> np.ndarray:
     w = Pp[:, :, None] * z
     S1 = np.cumsum(w[:, ::-1], axis=1)[:, ::-1]
     u = (d / Pp)[:, :, None] * z
@@ -330,11 +358,11 @@ def _forms(lines, prefix, X, out, v, g, r) -> PowerForms:
     sense currents ``out`` and the padding modes (module docs)."""
     g_r, g_c, g_d, g_s = g
     r_row, r_col, r_driver, r_sense = r
-    _, _, d, Pp, Gl = lines
+    Gl = lines.Gl
     ng, P, m = X.shape
     L = out.shape[0]
     W = out[::-1].T  # (m, N): every column's output
-    y = _line_solve(d, Pp, Gl[:, :, None] * X)  # column nodes of the general lines
+    y = _line_solve(lines, Gl[:, :, None] * X)  # column nodes of the general lines
     cell = X - y  # cell voltages
     # every driver's current is its row's summed cell current (g_d (V - R_0) would lose
     # digits to cancellation when the driver's drop is small)
