@@ -1003,6 +1003,8 @@ def program_chip(
             from .energy import LayerMeter
 
             al.meter = LayerMeter(config, cache)
+            if al.linear_reads():  # the forms summed per row block, built with the chip
+                al.meter.prepare(al.tiles)
         layers[plan.name] = al
     chip_model = None
     if wr and noise[1]:
