@@ -221,3 +221,15 @@ def test_identical_chips_are_simulated_once_per_path(model, data, kw, energy, mo
 )
 def test_chips_with_random_errors_are_each_simulated(kw):
     assert not ev.same_on_every_chip(AnalogConfig(repeats=3, **kw))
+
+
+def test_chunked_first_convolution_is_not_shared_by_batch(model, data, monkeypatch):
+    """A convolution that unfolds its batch in chunks calls the hook once per chunk: only
+    whole-batch inputs may be shared (else every chunk would read the first one's)."""
+    import xbar.network.layers as L
+
+    kw = {"dac_bits": 4, **PERR}
+    monkeypatch.setattr(L, "IM2COL_MAX_ENTRIES", 64 * 9 * 7)  # 7 images per chunk
+    want, _ = _run(model, data, kw, 0, monkeypatch)
+    chunked, made = _run(model, data, kw, None, monkeypatch)
+    _assert_same(_without_cache_counts(chunked), _without_cache_counts(want))

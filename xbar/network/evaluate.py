@@ -708,7 +708,9 @@ class AnalogNetwork:
         except KeyError:
             raise ModelError(f"layer {layer.name!r} was not programmed on the chip") from None
         shared = self.shared
-        if shared is not None and layer.name in self._entries:  # the same inputs on every chip
+        if shared is not None and layer.name in self._entries and layer.kind == "dense":
+            # the whole batch, the same on every chip (a convolution's columns come kept from
+            # columns(); one unfolding its batch in chunks calls this once per chunk)
             X2d = shared.keyed(("input", self._batch, layer.name), lambda: X2d)
         Y = alayer.mvm(X2d, self._rng, calibrate=self._calibrate, shared=shared)
         if not np.all(np.isfinite(Y)):
@@ -822,15 +824,20 @@ class AnalogNetwork:
 
 
 def _entry_layers(model) -> frozenset[str]:
-    """Names of the Dense / Conv2D layers that take the model's input as it is."""
+    """Names of the Dense / Conv2D layers that take the model's input as it is (and are
+    applied nowhere else in the model)."""
+    from collections import Counter
+
     from .layers import Conv2D, Dense
     from .model import INPUT
 
-    nodes = getattr(model, "nodes", ())
+    uses = Counter(la.name for la in model.all_layers()) if hasattr(model, "all_layers") else {}
     return frozenset(
         n.layer.name
-        for n in nodes
-        if isinstance(n.layer, Dense | Conv2D) and list(n.inputs) == [INPUT]
+        for n in getattr(model, "nodes", ())
+        if isinstance(n.layer, Dense | Conv2D)
+        and list(n.inputs) == [INPUT]
+        and uses.get(n.layer.name) == 1
     )
 
 
