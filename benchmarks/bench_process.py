@@ -88,7 +88,19 @@ def measure(args: list[str], repeat: int) -> tuple[float, float, list[float]]:
     return statistics.median(times), max(m for _, m in runs), times
 
 
-def measure_pair(args: list[str], repeat: int) -> tuple[float, float, float | None]:
+class Timed(float):
+    """A median time [s] that remembers its runs (``runs``)."""
+
+    runs: list[float]
+
+
+def _timed(runs: list[float]) -> Timed:
+    t = Timed(statistics.median(runs))
+    t.runs = runs
+    return t
+
+
+def measure_pair(args: list[str], repeat: int) -> tuple[Timed, float, Timed | None]:
     """(median seconds, peak MiB) here and the median with ``COMPARE`` (None without it),
     the two checkouts alternating run by run."""
     here, there = [], []
@@ -96,13 +108,21 @@ def measure_pair(args: list[str], repeat: int) -> tuple[float, float, float | No
         here.append(run_once(args))
         if COMPARE is not None:
             there.append(run_once(args, COMPARE)[0])
-    t = statistics.median(t for t, _ in here)
-    return t, max(m for _, m in here), statistics.median(there) if there else None
+    t = _timed([t for t, _ in here])
+    return t, max(m for _, m in here), _timed(there) if there else None
 
 
-def _shown(t: float, base: float | None) -> str:
-    """``t`` in seconds, with the ratio to the other checkout's time when there is one."""
-    return f"{t:.2f} s" if base is None else f"{t:.2f} s ({t / base:.2f}x of {base:.2f} s)"
+def _shown(t: Timed, base: Timed | None) -> str:
+    """``t`` in seconds (with the range of its runs), and the ratio to the other checkout's
+    time (its runs' range of ratios) when there is one."""
+    text = f"{t:.2f} s"
+    if len(t.runs) > 1:
+        text += f" [{min(t.runs):.2f}-{max(t.runs):.2f}]"
+    if base is None:
+        return text
+    ratios = [a / b for a, b in zip(t.runs, base.runs, strict=True)]
+    spread = f", runs {min(ratios):.2f}-{max(ratios):.2f}x" if len(ratios) > 1 else ""
+    return f"{text} ({t / base:.2f}x of {base:.2f} s{spread})"
 
 
 def load() -> str:
