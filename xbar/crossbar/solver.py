@@ -586,7 +586,7 @@ def solve(
     per = (system.rows.nS + system.cols.nS + M * N) * 8 * (10 if linear else 16)
     chunk = max(1, int(batch_bytes // max(per, 1)))
     if not linear:  # Newton's numpy work arrays: keep a chunk near cache size
-        chunk = min(chunk, max(2 * LANES, BATCH_CELLS // (M * N)))
+        chunk = min(chunk, max(LANES, BATCH_CELLS // (M * N)))
     kw = dict(tol=tol, maxiter=maxiter, options=options, kernel=kernel, return_nodes=return_nodes)
     if K > chunk:
         return concat_solutions(
