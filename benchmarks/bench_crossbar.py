@@ -4,7 +4,6 @@
     python benchmarks/bench_crossbar.py --splu-1024
     python benchmarks/bench_crossbar.py --quick    # smaller, for a smoke test
     python benchmarks/bench_crossbar.py --batch-only   # batch of 64 vs single (~1 min)
-    python benchmarks/bench_crossbar.py --batch-only --repeat 5   # steadier on a busy machine
 
 How long: the default run took 860 s (14 min) on the shared 2-core machine at load
 average 32 (2026-11-25), most of it scipy ``splu`` and badcrossbar at 512x512 (65 s and
@@ -118,38 +117,19 @@ def splu_time(xb, V, repeat):
     return t_fact, t_all, out["x"][: st.rows.nS]
 
 
-def alternating(one, batch, repeat, clock=time.perf_counter):
-    """Best times of ``one()`` and ``batch()`` measured alternately (after a warm-up of
-    each), so that a change of machine load affects both alike."""
-    one()
-    batch()
-    t1, tb = [], []
-    for _ in range(repeat):
-        for fn, ts in ((one, t1), (batch, tb)):
-            t = clock()
-            fn()
-            ts.append(clock() - t)
-    return min(t1), min(tb)
-
-
 def batch_rows(M, rng, rep):
-    """Section 4: a batch of 64 inputs at M x M, per input, against single solves
-    (measured alternately, best of ``rep``; wall clock and 1-thread CPU time)."""
+    """Section 4: a batch of 64 inputs at M x M, per input, against single solves."""
     G, _ = array(M, rng)
     V64 = rng.uniform(0, 0.3, (64, M))
     for dev in (xbar.Linear(), xbar.Sinh(3.0)):
         xb = xbar.Crossbar(G, 1.0, 1.0, device=dev)
         name = "" if dev.linear else "sinh "
-        t1, t64 = alternating(lambda xb=xb: xb.solve(V64[0]), lambda xb=xb: xb.solve(V64), rep)
-        row(f"{M}x{M} {name}batch of 64, per input vs single", t64 / 64, t1, "single")
+        t1 = best(lambda xb=xb: xb.solve(V64[0]), rep)
+        t64 = best(lambda xb=xb: xb.solve(V64), max(1, rep - 1)) / 64
+        row(f"{M}x{M} {name}batch of 64, per input vs single", t64, t1, "single")
         with one_thread():
-            t1, t64 = alternating(
-                lambda xb=xb: xb.solve(V64[0]),
-                lambda xb=xb: xb.solve(V64),
-                rep,
-                time.process_time,
-            )
-        t64 /= 64
+            t1 = best(lambda xb=xb: xb.solve(V64[0]), rep, time.process_time)
+            t64 = best(lambda xb=xb: xb.solve(V64), max(1, rep - 1), time.process_time) / 64
         row(
             f"{M}x{M} {name}batch of 64, per input vs single, 1 thread CPU",
             t64,
