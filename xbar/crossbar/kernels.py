@@ -1426,6 +1426,10 @@ def to_lanes(a, k0, k1, pad_last, out):
     Returns ``out``.
     """
     n = out.shape[0]
+    if k1 - k0 == LANES:  # a full group: node by node, every stream contiguous
+        for s in range(n):
+            _put(out, s, (a[k0, s], a[k0 + 1, s], a[k0 + 2, s], a[k0 + 3, s]))
+        return out
     for k in range(LANES):
         if k0 + k < k1 or pad_last:
             src = min(k0 + k, k1 - 1)
@@ -1440,6 +1444,11 @@ def to_lanes(a, k0, k1, pad_last, out):
 @njit(**_SERIAL)
 def _from_lanes(lanes, a, k0, k1):
     """Write lanes (M*N, LANES) back into rows ``k0:k1`` of the (K, M*N) array ``a``."""
+    if k1 - k0 == LANES:
+        for s in range(lanes.shape[0]):
+            v = lane(lanes, s)
+            a[k0, s], a[k0 + 1, s], a[k0 + 2, s], a[k0 + 3, s] = v[0], v[1], v[2], v[3]
+        return
     for k in range(k1 - k0):
         for s in range(lanes.shape[0]):
             a[k0 + k, s] = lanes[s, k]

@@ -468,6 +468,8 @@ def refine(
     Returns the solution and the floor (K,), updated where refined.
     """
     rhs_r, rhs_c = rhs
+    if not np.any(~(sol.residual <= np.maximum(tol, floor)) & (sol.iterations < maxiter)):
+        return sol, floor  # nothing to refine (the common case): no copies
     xr, xc, it, res = sol.xr.copy(), sol.xc.copy(), sol.iterations, sol.residual.copy()
     floor = floor.copy()
     for _ in range(REFINE_STEPS):
