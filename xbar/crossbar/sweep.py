@@ -128,7 +128,7 @@ def tile_solve(
     prefix = _prefix(M, pad, v, g_c, g_s, g_r, N) if pad else None
     if pad and prefix is None:
         return None
-    if not forms and 2 * m >= N - pad:
+    if not forms:
         W = _forward_block(lines, prefix, g_r, g_d, N, m, n)
         return (W, None) if np.all(np.isfinite(W)) else None
     Dinv = _sweep(lines, prefix, g_r, g_d, N)
@@ -286,14 +286,18 @@ def _sweep(lines: _Lines, prefix, gb: float, eb: float, L: int) -> np.ndarray:
 
 def _forward_block(lines: _Lines, prefix, gb, eb, L, m, n) -> np.ndarray:
     """``W[:m, :n]`` alone, carrying the used columns' responses down the sweep (rows of
-    ``Z``, one added per line) instead of the m inputs back up: cheaper when m > ng / 2."""
+    ``Z``, one added per used column's line) instead of the inputs back up."""
     H = lines.H
     ng, P = H.shape
     Z = np.zeros((0, P))
     for k, inv in enumerate(_blocks(lines, prefix, gb, eb, L)):
-        Z = np.vstack([Z, H[k : k + 1]]) @ inv
-        if L - ng + k < L - 1:
-            Z *= gb
+        a = L - ng + k
+        if a >= L - n:  # a used column
+            Z = np.vstack([Z, H[k : k + 1]])
+        if len(Z):
+            Z = Z @ inv
+            if a < L - 1:
+                Z *= gb
     return (eb * Z)[::-1, ::-1].T[:m, :n].copy()
 
 
