@@ -61,9 +61,9 @@ __all__ = ["tile_solve", "SCIPY_AFTER"]
 
 #: line inversions a process does with numpy before it imports scipy's Cholesky
 #: inverse (LAPACK potrf + potri, 1.7x faster than ``np.linalg.inv`` at 128 x 128; its
-#: import, 0.1-0.2 s, pays back within about as many more): two fully general 128 x 128
-#: tiles; 0: always scipy
-SCIPY_AFTER = 256
+#: import, 0.1-0.2 s, pays back after about 1000 more): one chip of four fully general
+#: 128 x 128 tiles (programming error) stays numpy; 0: always scipy
+SCIPY_AFTER = 600
 _STATE = {"inversions": 0}
 _LOCK = threading.Lock()
 _MODES: dict = {}  # (P, g_c, g_s) -> (mu, Q): eigen decomposition of the line chain
