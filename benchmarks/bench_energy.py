@@ -160,20 +160,32 @@ def process(repeats: int, wrn_wires: bool) -> None:
     print(f"4. whole xbar infer processes, with energy / --no-energy (load {_load()}):")
     for name, flags in cases.items():
         times = {False: [], True: []}
+        cpu = {False: [], True: []}
         for _ in range(repeats):
             for energy in (False, True):
                 cmd = base + flags + ([] if energy else ["--no-energy"])
+                c0 = _children_cpu()
                 t0 = time.perf_counter()
                 subprocess.run(cmd, check=True, capture_output=True, cwd=root, env=env)
                 times[energy].append(time.perf_counter() - t0)
+                cpu[energy].append(_children_cpu() - c0)
         off, on = np.median(times[False]), np.median(times[True])
         pairs = np.array(times[True]) / np.array(times[False])
+        c_off, c_on = np.median(cpu[False]), np.median(cpu[True])
         print(
             f"   {name:<48} without {off:6.2f} s  with {on:6.2f} s  ratio {on / off:.3f}x"
-            f" (pairs {pairs.min():.2f}-{pairs.max():.2f}; medians of {repeats}; "
-            f"load {_load()})",
+            f" (pairs {pairs.min():.2f}-{pairs.max():.2f}); CPU {c_off:.2f} / {c_on:.2f} s, "
+            f"{c_on / c_off:.3f}x (medians of {repeats}; load {_load()})",
             flush=True,
         )
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of the finished child processes so far."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def per_image(images: int, repeats: int) -> None:

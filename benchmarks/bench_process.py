@@ -18,14 +18,20 @@ Cases:
 * ``wires``: ``xbar infer`` (default model, whole test set) with exact 1-ohm wires
   (``--r-row 1 --r-col 1``) against no wires, 1 chip and 20 chips; goal <= 1.3x.
   Also with programming error (every chip needs its own transfer matrices), and each
-  pair with the default energy report and with ``--no-energy``.
+  pair with the default energy report and with ``--no-energy``.  A second table gives
+  the time per additional chip, ``(t(20 chips) - t(1 chip)) / 19``, of every variant.
 * ``wrn``: the README's ``xbar infer --model wrn-16-4 --dataset synthetic-32x32x3
   --limit 2``; goal < 10 s and < 600 MB.
+
+With ``--compare DIR`` (another checkout of xbar, e.g. ``git worktree add /tmp/base
+COMMIT``) every measurement is also taken with that checkout, alternating run by run,
+and each time is followed by the ratio this / that.
 
 Usage::
 
     python benchmarks/bench_process.py                 # all cases, 3 repeats
     python benchmarks/bench_process.py --cases busy --repeat 5 --threads2
+    python benchmarks/bench_process.py --cases wires --compare /tmp/base
 """
 
 from __future__ import annotations
@@ -49,18 +55,23 @@ THREAD_VARS = (
 )
 
 
-def _env() -> dict:
+#: the other checkout of ``--compare`` (None: this one only)
+COMPARE: Path | None = None
+
+
+def _env(root: Path = ROOT) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = str(root) + os.pathsep + env.get("PYTHONPATH", "")
     return env
 
 
-def run_once(args: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS [MiB] of one ``python -m xbar.cli ARGS`` process."""
+def run_once(args: list[str], root: Path = ROOT) -> tuple[float, float]:
+    """Wall seconds and peak RSS [MiB] of one ``python -m xbar.cli ARGS`` process (run in
+    the checkout ``root``)."""
     cmd = [sys.executable, "-m", "xbar.cli", *args, "--no-progress"]
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        cmd, cwd=root, env=_env(root), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - t0
@@ -75,6 +86,23 @@ def measure(args: list[str], repeat: int) -> tuple[float, float, list[float]]:
     runs = [run_once(args) for _ in range(repeat)]
     times = [t for t, _ in runs]
     return statistics.median(times), max(m for _, m in runs), times
+
+
+def measure_pair(args: list[str], repeat: int) -> tuple[float, float, float | None]:
+    """(median seconds, peak MiB) here and the median with ``COMPARE`` (None without it),
+    the two checkouts alternating run by run."""
+    here, there = [], []
+    for _ in range(repeat):
+        here.append(run_once(args))
+        if COMPARE is not None:
+            there.append(run_once(args, COMPARE)[0])
+    t = statistics.median(t for t, _ in here)
+    return t, max(m for _, m in here), statistics.median(there) if there else None
+
+
+def _shown(t: float, base: float | None) -> str:
+    """``t`` in seconds, with the ratio to the other checkout's time when there is one."""
+    return f"{t:.2f} s" if base is None else f"{t:.2f} s ({t / base:.2f}x of {base:.2f} s)"
 
 
 def load() -> str:
@@ -129,24 +157,48 @@ def case_wires(repeat: int) -> None:
     print(
         f"\n## exact 1-ohm wires vs none, whole process, default model, whole test set ({load()})"
     )
+    if COMPARE is not None:
+        print(f"(each time: this checkout, then its ratio to {COMPARE}, measured alternately)")
     print(
         "| chips | programming error | energy | no wires | 1-ohm wires | ratio | peak MiB (wires) |"
     )
     print("|---|---|---|---|---|---|---|")
     perr = ["--programming-error", "state_proportional", "--programming-sigma", "0.05"]
+    times: dict[tuple, tuple[float, float | None]] = {}
     for chips in (1, 20):
         for errors in ([], perr):
             for energy in ([], ["--no-energy"]):
                 base = ["infer", "--repeats", str(chips), *errors, *energy]
-                t0, _, _ = measure(base, repeat)
-                t1, m1, _ = measure(base + ["--r-row", "1", "--r-col", "1"], repeat)
+                t0, _, b0 = measure_pair(base, repeat)
+                t1, m1, b1 = measure_pair(base + ["--r-row", "1", "--r-col", "1"], repeat)
+                variant = (bool(errors), bool(energy))
+                times[(chips, *variant, False)], times[(chips, *variant, True)] = (t0, b0), (t1, b1)
                 print(
                     f"| {chips} | {'state_proportional 0.05' if errors else 'none'} | "
-                    f"{'off' if energy else 'on (default)'} | {t0:.2f} s | {t1:.2f} s | "
-                    f"**{t1 / t0:.2f}x** | {m1:.0f} |",
+                    f"{'off' if energy else 'on (default)'} | {_shown(t0, b0)} | "
+                    f"{_shown(t1, b1)} | **{t1 / t0:.2f}x** | {m1:.0f} |",
                     flush=True,
                 )
+    _per_chip_table(times)
     print(f"  ({load()} after)")
+
+
+def _per_chip_table(times: dict) -> None:
+    """Seconds per additional chip, (t(20 chips) - t(1 chip)) / 19, of every variant."""
+    print("\n| programming error | energy | wires | per additional chip |")
+    print("|---|---|---|---|")
+    for (chips, errors, no_energy, wires), (t20, b20) in times.items():
+        if chips != 20:
+            continue
+        t1, b1 = times[(1, errors, no_energy, wires)]
+        per = (t20 - t1) / 19
+        shown = f"{1e3 * per:.0f} ms"
+        if b20 is not None and b1 is not None:
+            shown += f" (other checkout {1e3 * (b20 - b1) / 19:.0f} ms)"
+        print(
+            f"| {'state_proportional 0.05' if errors else 'none'} | "
+            f"{'off' if no_energy else 'on'} | {'1 ohm' if wires else 'none'} | {shown} |"
+        )
 
 
 def case_wrn(repeat: int) -> None:
@@ -169,12 +221,19 @@ def main() -> None:
     ap.add_argument(
         "--threads2", action="store_true", help="busy case: also --threads 2 (one run each)"
     )
+    ap.add_argument(
+        "--compare", type=Path, help="wires case: also time this other checkout (alternately)"
+    )
     args = ap.parse_args()
+    global COMPARE
+    COMPARE = args.compare.resolve() if args.compare else None
     print(
         f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {load()}, "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
     )
     run_once(["infer", "--limit", "1"])  # warm-up: compiled modules, disk caches
+    if COMPARE is not None:
+        run_once(["infer", "--limit", "1"], COMPARE)
     for case in args.cases:
         if case == "busy":
             case_busy(args.repeat, args.threads2)

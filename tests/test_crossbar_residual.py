@@ -52,11 +52,17 @@ def test_lanes_inputs_converge_on_their_own():
 
 
 def test_to_lanes_layout_round_trips():
-    M, N, K = 3, 4, 5
+    M, N, K, L = 3, 4, 6, kernels.LANES
     a = np.arange(K * M * N, dtype=float).reshape(K, M * N)
-    lanes = kernels.to_lanes(a, 1, 4, M, N)
-    assert lanes.shape == (M * 3, N)
-    np.testing.assert_array_equal(lanes[2 * 3 + 1], a[2, 2 * N : 3 * N])  # row 2 of input 2
+    lanes = kernels.to_lanes(a, 4, K, False, np.full((M * N, L), np.nan))
+    np.testing.assert_array_equal(lanes[:, :2], a[4:].T)  # node s of input 4 + k at [s, k]
+    assert np.all(lanes[:, 2:] == 0)  # unused lanes: no right-hand side
+    padded = kernels.to_lanes(a, 4, K, True, np.empty((M * N, L)))
+    np.testing.assert_array_equal(padded[:, 2:], np.repeat(a[5:].T, L - 2, axis=1))
+    back = np.zeros_like(a)
+    kernels._from_lanes(lanes, back, 4, K)
+    np.testing.assert_array_equal(back[4:], a[4:])
+    assert np.all(back[:4] == 0)
 
 
 @pytest.mark.parametrize("kernel", ["inputs", "lanes", "lines", "chains"])

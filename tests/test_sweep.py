@@ -56,6 +56,16 @@ AXES = {"programming_sigma": [0.0, 0.1, 0.2], "mapping": ["differential", "offse
 MODEL = {"name": "toy", "weights": np.arange(6.0)}
 
 
+SIGMAS = {"programming_sigma": [0.0, 0.1]}
+
+
+def run(axes=AXES, config=None, *, model=MODEL, executor="serial", evaluate=fake_evaluate, **kw):
+    """:func:`sweep` of the stand-in evaluator: serial, default configuration and model
+    unless told otherwise (each test names only what differs)."""
+    config = FakeConfig() if config is None else config
+    return sweep(model, config, axes, executor=executor, evaluate=evaluate, **kw)
+
+
 def _rows(path):
     with open(path) as f:
         return [r for r in csv.reader(line for line in f if not line.startswith("#"))][1:]
@@ -63,7 +73,7 @@ def _rows(path):
 
 def test_serial_table_shape_and_values():
     CALLS.clear()
-    t = sweep(MODEL, FakeConfig(), AXES, executor="serial", evaluate=fake_evaluate)
+    t = run()
     assert t.accuracies.shape == (3, 2, 3)
     assert t.complete and t.computed == 18 and t.reused == 0
     assert len(CALLS) == 18
@@ -81,17 +91,9 @@ def test_serial_table_shape_and_values():
 def test_executors_identical_and_interrupted_resume(tmp_path):
     """serial == 2 processes == 2-worker dask LocalCluster; a stopped run resumes exactly."""
     pytest.importorskip("distributed")
-    ref = sweep(MODEL, FakeConfig(), AXES, executor="serial", evaluate=fake_evaluate)
+    ref = run()
 
-    full = sweep(
-        MODEL,
-        FakeConfig(),
-        AXES,
-        executor="processes",
-        workers=2,
-        out=tmp_path / "p.csv",
-        evaluate=fake_evaluate,
-    )
+    full = run(executor="processes", workers=2, out=tmp_path / "p.csv")
     assert np.array_equal(full.accuracies, ref.accuracies)
     assert len(_rows(tmp_path / "p.csv")) == 18
 
@@ -106,10 +108,7 @@ def test_executors_identical_and_interrupted_resume(tmp_path):
         return cb
 
     with pytest.raises(KeyboardInterrupt):
-        sweep(
-            MODEL,
-            FakeConfig(),
-            AXES,
+        run(
             executor="processes",
             workers=2,
             out=out,
@@ -121,10 +120,7 @@ def test_executors_identical_and_interrupted_resume(tmp_path):
 
     # finish it on a 2-worker dask LocalCluster: only the missing tasks run
     seen = []
-    t = sweep(
-        MODEL,
-        FakeConfig(),
-        AXES,
+    t = run(
         executor="local",
         workers=2,
         out=out,
@@ -139,9 +135,7 @@ def test_executors_identical_and_interrupted_resume(tmp_path):
     assert len(rows) == 18 and len(set(keys)) == 18
 
     # a third run computes nothing
-    again = sweep(
-        MODEL, FakeConfig(), AXES, executor="serial", out=out, evaluate=slow_fake_evaluate
-    )
+    again = run(out=out, evaluate=slow_fake_evaluate)
     assert again.computed == 0 and again.reused == 18
     assert np.array_equal(again.accuracies, ref.accuracies)
 
@@ -155,176 +149,79 @@ def test_resume_serial_only_missing_tasks_run(tmp_path):
             raise RuntimeError("stop")
 
     with pytest.raises(RuntimeError):
-        sweep(
-            MODEL,
-            FakeConfig(),
-            AXES,
-            executor="serial",
-            out=out,
-            evaluate=fake_evaluate,
-            progress=cb,
-        )
+        run(out=out, progress=cb)
     first = list(CALLS)
     assert len(first) == 7 and len(_rows(out)) == 7
     CALLS.clear()
-    t = sweep(MODEL, FakeConfig(), AXES, executor="serial", out=out, evaluate=fake_evaluate)
+    t = run(out=out)
     assert len(CALLS) == 11 and not set(CALLS) & set(first)
-    ref = sweep(MODEL, FakeConfig(), AXES, executor="serial", evaluate=fake_evaluate)
+    ref = run()
     assert np.array_equal(t.accuracies, ref.accuracies)
 
 
 def test_more_chips_and_wider_grid_reuse_rows(tmp_path):
     out = tmp_path / "g.csv"
-    sweep(
-        MODEL,
-        FakeConfig(repeats=2),
-        {"programming_sigma": [0.0, 0.1]},
-        executor="serial",
-        out=out,
-        evaluate=fake_evaluate,
-    )
+    run(SIGMAS, FakeConfig(repeats=2), out=out)
     CALLS.clear()
-    t = sweep(
-        MODEL,
-        FakeConfig(repeats=3),
-        {"programming_sigma": [0.0, 0.1, 0.3]},
-        executor="serial",
-        out=out,
-        evaluate=fake_evaluate,
-    )
+    wider = {"programming_sigma": [0.0, 0.1, 0.3]}
+    t = run(wider, FakeConfig(repeats=3), out=out)
     assert t.reused == 4 and t.computed == 5 and len(CALLS) == 5
-    ref = sweep(
-        MODEL,
-        FakeConfig(repeats=3),
-        {"programming_sigma": [0.0, 0.1, 0.3]},
-        executor="serial",
-        evaluate=fake_evaluate,
-    )
+    ref = run(wider, FakeConfig(repeats=3))
     assert np.array_equal(t.accuracies, ref.accuracies)
 
 
 def test_truncated_last_line_is_dropped(tmp_path):
     out = tmp_path / "t.csv"
-    sweep(
-        MODEL,
-        FakeConfig(),
-        {"programming_sigma": [0.0, 0.1]},
-        executor="serial",
-        out=out,
-        evaluate=fake_evaluate,
-    )
+    run(SIGMAS, out=out)
     text = out.read_text()
     out.write_text(text[:-7])  # a run killed in the middle of writing its last row
     CALLS.clear()
-    t = sweep(
-        MODEL,
-        FakeConfig(),
-        {"programming_sigma": [0.0, 0.1]},
-        executor="serial",
-        out=out,
-        evaluate=fake_evaluate,
-    )
+    t = run(SIGMAS, out=out)
     assert t.computed == 1 and len(CALLS) == 1 and t.complete
     assert len(_rows(out)) == 6
 
 
 def test_fingerprint_mismatch_is_refused(tmp_path):
     out = tmp_path / "f.csv"
-    sweep(
-        MODEL,
-        FakeConfig(),
-        {"programming_sigma": [0.0, 0.1]},
-        executor="serial",
-        out=out,
-        evaluate=fake_evaluate,
-    )
+    run(SIGMAS, out=out)
     before = out.read_text()
     with pytest.raises(ConfigError, match="mapping"):
-        sweep(
-            MODEL,
-            FakeConfig(mapping="offset"),
-            {"programming_sigma": [0.0, 0.1]},
-            executor="serial",
-            out=out,
-            evaluate=fake_evaluate,
-        )
+        run(SIGMAS, FakeConfig(mapping="offset"), out=out)
     other_model = {"name": "toy", "weights": np.arange(6.0) + 1}
     with pytest.raises(ConfigError, match="different model"):
-        sweep(
-            other_model,
-            FakeConfig(),
-            {"programming_sigma": [0.0, 0.1]},
-            executor="serial",
-            out=out,
-            evaluate=fake_evaluate,
-        )
+        run(SIGMAS, model=other_model, out=out)
     with pytest.raises(ConfigError, match="limit"):
-        sweep(
-            MODEL,
-            FakeConfig(),
-            {"programming_sigma": [0.0, 0.1]},
-            limit=10,
-            executor="serial",
-            out=out,
-            evaluate=fake_evaluate,
-        )
+        run(SIGMAS, limit=10, out=out)
     assert out.read_text() == before
     junk = tmp_path / "junk.csv"
     junk.write_text("a,b\n1,2\n")
     with pytest.raises(ConfigError, match="not an xbar sweep"):
-        sweep(
-            MODEL,
-            FakeConfig(),
-            {"programming_sigma": [0.0]},
-            executor="serial",
-            out=junk,
-            evaluate=fake_evaluate,
-        )
+        run({"programming_sigma": [0.0]}, out=junk)
 
 
 def test_bad_input_fails_before_work(tmp_path):
     CALLS.clear()
-    kw = dict(executor="serial", evaluate=fake_evaluate)
+    one = {"programming_sigma": [0.1]}
     with pytest.raises(ConfigError, match="does not exist"):
-        sweep(
-            MODEL, FakeConfig(), {"programming_sigma": [0.1]}, out=tmp_path / "no" / "x.csv", **kw
-        )
+        run(one, out=tmp_path / "no" / "x.csv")
     with pytest.raises(ConfigError, match="directory"):
-        sweep(MODEL, FakeConfig(), {"programming_sigma": [0.1]}, out=tmp_path, **kw)
+        run(one, out=tmp_path)
     with pytest.raises(ConfigError, match="programming_sigm") as err:
-        sweep(MODEL, FakeConfig(), {"programming_sigm": [0.1]}, **kw)
+        run({"programming_sigm": [0.1]})
     assert "did you mean programming_sigma" in str(err.value)
     with pytest.raises(ConfigError, match="repeats"):
-        sweep(MODEL, FakeConfig(), {"repeats": [1, 2]}, **kw)
+        run({"repeats": [1, 2]})
     with pytest.raises(ConfigError, match="one or two"):
-        sweep(
-            MODEL,
-            FakeConfig(),
-            {"programming_sigma": [0], "mapping": ["offset"], "adc_bits": [4]},
-            **kw,
-        )
+        run({"programming_sigma": [0], "mapping": ["offset"], "adc_bits": [4]})
     with pytest.raises(ConfigError, match="twice"):
-        sweep(MODEL, FakeConfig(), {"programming_sigma": [0.1, 0.1]}, **kw)
+        run({"programming_sigma": [0.1, 0.1]})
     with pytest.raises(ValueRangeError, match="programming_sigma"):
-        sweep(MODEL, FakeConfig(), {"programming_sigma": [0.1, -0.1]}, out=tmp_path / "n.csv", **kw)
+        run({"programming_sigma": [0.1, -0.1]}, out=tmp_path / "n.csv")
     assert not (tmp_path / "n.csv").exists()
     with pytest.raises(ConfigError, match="workers"):
-        sweep(
-            MODEL,
-            FakeConfig(),
-            {"programming_sigma": [0.1]},
-            executor="processes",
-            workers=0,
-            evaluate=fake_evaluate,
-        )
+        run(one, executor="processes", workers=0)
     with pytest.raises(ConfigError, match="unknown executor"):
-        sweep(
-            MODEL,
-            FakeConfig(),
-            {"programming_sigma": [0.1]},
-            executor="threads",
-            evaluate=fake_evaluate,
-        )
+        run(one, executor="threads")
     assert CALLS == []
 
 
@@ -337,13 +234,7 @@ def test_unreachable_scheduler_names_address(monkeypatch):
     monkeypatch.setattr(sw, "SCHEDULER_TIMEOUT", 1.0)
     t0 = time.perf_counter()
     with pytest.raises(ConfigError, match=r"tcp://127\.0\.0\.1:9"):
-        sweep(
-            MODEL,
-            FakeConfig(),
-            {"programming_sigma": [0.1]},
-            executor="tcp://127.0.0.1:9",
-            evaluate=fake_evaluate,
-        )
+        run({"programming_sigma": [0.1]}, executor="tcp://127.0.0.1:9")
     assert time.perf_counter() - t0 < 20
 
 
@@ -363,7 +254,7 @@ def test_parse_values():
 
 def test_read_back_and_plot(tmp_path):
     out = tmp_path / "r.csv"
-    t = sweep(MODEL, FakeConfig(), AXES, executor="serial", out=out, evaluate=fake_evaluate)
+    t = run(out=out)
     back = read_sweep(out)
     assert back.fields == t.fields and back.values == t.values
     assert np.array_equal(back.accuracies, t.accuracies)
@@ -376,13 +267,7 @@ def test_read_back_and_plot(tmp_path):
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels[:2] == ["mapping = differential", "mapping = offset"]
     # categorical first axis
-    t2 = sweep(
-        MODEL,
-        FakeConfig(),
-        {"mapping": ["differential", "offset"]},
-        executor="serial",
-        evaluate=fake_evaluate,
-    )
+    t2 = run({"mapping": ["differential", "offset"]})
     fig2 = plot_sweep(t2, tmp_path / "c.png", band="minmax")
     assert [x.get_text() for x in fig2.axes[0].get_xticklabels()] == ["differential", "offset"]
     fig3 = plot_sweep(t, xscale="symlog")
@@ -395,7 +280,7 @@ def test_frozen_config_replace_semantics():
     # sweeping replaces only the swept field, the rest comes from the base configuration
     base = FakeConfig(adc_bits=5, seed=3)
     CALLS.clear()
-    t = sweep(MODEL, base, {"mapping": ["offset"]}, executor="serial", evaluate=fake_evaluate)
+    t = run({"mapping": ["offset"]}, base)
     ref = fake_evaluate(MODEL, dataclasses.replace(base, mapping="offset"), chips=[0, 1, 2])
     assert list(t.accuracies[0, 0]) == ref.accuracies
 
@@ -403,32 +288,14 @@ def test_frozen_config_replace_semantics():
 def test_dask_scheduler_address_and_client(tmp_path):
     """A running cluster reached by its address (as --scheduler ADDRESS does) or a Client."""
     distributed = pytest.importorskip("distributed")
-    ref = sweep(
-        MODEL,
-        FakeConfig(),
-        {"programming_sigma": [0.0, 0.2]},
-        executor="serial",
-        evaluate=fake_evaluate,
-    )
+    axes = {"programming_sigma": [0.0, 0.2]}
+    ref = run(axes)
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
     ) as cluster:
-        t = sweep(
-            MODEL,
-            FakeConfig(),
-            {"programming_sigma": [0.0, 0.2]},
-            executor=cluster.scheduler_address,
-            out=tmp_path / "a.csv",
-            evaluate=fake_evaluate,
-        )
+        t = run(axes, executor=cluster.scheduler_address, out=tmp_path / "a.csv")
         assert np.array_equal(t.accuracies, ref.accuracies)
         with distributed.Client(cluster) as client:
-            t2 = sweep(
-                MODEL,
-                FakeConfig(),
-                {"programming_sigma": [0.0, 0.2]},
-                executor=client,
-                evaluate=fake_evaluate,
-            )
+            t2 = run(axes, executor=client)
             assert np.array_equal(t2.accuracies, ref.accuracies)
             assert client.status == "running"  # a client we were given is left open

@@ -23,14 +23,15 @@ line preconditioner ``z = Ta^-1 r``; ``eliminate``: ``xb`` from ``xa``):
 * :class:`GridSchur` -- no node collapsed: rows and columns on the (M, N) grid
   (:class:`Grid`), parallel over lines, columns in lockstep chunks;
 * :class:`InputSchur` -- the grid for one input, serial;
-* :class:`LaneSchur` -- the grid for a group of inputs in lockstep, every
-  vector laid out (n, W) with the inputs innermost, serial.
+* :class:`LaneSchur` -- the grid for a group of :data:`LANES` inputs in
+  lockstep, every vector laid out (M*N, LANES) with the inputs innermost, serial.
 
 The batch layout is the entry point: :func:`chain_pcg` and :func:`grid_pcg`
 run all inputs in lockstep in one driver call; :func:`inputs_pcg` runs one
 serial driver per input, the inputs in parallel (:func:`input_pcg_serial`: on
 the calling thread); :func:`lanes_pcg` runs groups of inputs in lockstep with
-the inputs innermost, the groups in parallel.  Entry points take the batch as
+the inputs innermost (SIMD across inputs, recurrences included), the groups in
+parallel, in workspaces reused from group to group.  Entry points take the batch as
 :class:`Unknowns`; the driver's limits are a :class:`Target` and its work
 arrays a :class:`CGWork`.
 
@@ -64,7 +65,7 @@ from numba.extending import overload
 
 __all__ = [
     "Lines", "Cells", "Grid", "ChainSchur", "GridSchur", "InputSchur", "LaneSchur",
-    "Unknowns", "Target", "CGWork", "MAX_RESTARTS",
+    "Unknowns", "Target", "CGWork", "MAX_RESTARTS", "LANES", "LANE_SLOTS",
     "tri_factor", "tri_solve", "apply_lines", "lane_factor", "to_lanes", "grid_residual", "pcg",
     "chain_pcg", "grid_pcg", "inputs_pcg", "input_pcg_serial", "lanes_pcg",
 ]  # fmt: skip
@@ -220,29 +221,32 @@ class InputSchur(NamedTuple):
 
 
 class LaneSchur(NamedTuple):
-    """Schur operator on the grid for a group of W inputs in lockstep.
+    """Schur operator on the grid for a group of :data:`LANES` inputs in lockstep.
 
-    Every vector of the driver is (M*W, N): row ``i * W + k`` is grid row ``i`` of
-    input ``k`` (so the group's rows ``i`` lie together).
+    Every vector of the driver is (M*N, LANES): node ``s`` (row-major) of every
+    input of the group side by side.
 
     Attributes
     ----------
-    M, N, W : int
-        Rows, columns and inputs of the group.
+    M, N : int
+        Rows and columns.
     offr, offc : float arrays (M*N,)
         Row and column wire couplings [S] (as in :class:`Grid`).
-    dr, dc, g : float arrays (M*N,) or (M*W, N)
-        Row and column diagonals and cell conductances [S]: shared by the group
-        (grid order), or one set per input (the lanes' layout).
-    inv_ur, inv_uc : float arrays shaped like ``dr``
-        Inverse pivots of the row and column chains (:func:`lane_factor`).
-    wb : float array (M*W, N)
+    dr, dc, g : float arrays (M*N,) or (M*N, LANES)
+        Row and column diagonals and cell conductances [S]: shared by the group,
+        or one set per input (the lanes' layout).
+    inv_ur, inv_uc : float arrays (M*N,) or (M*N, LANES)
+        Inverse pivots of the row chains (the preconditioner: may belong to other
+        conductances than ``dr``) and of the column chains (exact: of ``dc``).
+    wb : float array (M*N, LANES)
         Work array: ``Tc^-1 (g * p)`` (plus any addend).
+    work : float array (5, M*N, LANES)
+        The driver's vectors ``r``, ``z``, ``p``, ``q`` and the Schur right-hand side
+        (memory reused from group to group and call to call).
     """
 
     M: int
     N: int
-    W: int
     offr: np.ndarray
     offc: np.ndarray
     dr: np.ndarray
@@ -251,6 +255,7 @@ class LaneSchur(NamedTuple):
     inv_ur: np.ndarray
     inv_uc: np.ndarray
     wb: np.ndarray
+    work: np.ndarray
 
 
 class Unknowns(NamedTuple):
@@ -787,136 +792,185 @@ def _one_update(op: InputSchur, al, x, r, p, q, z):
 
 
 # ------------------------------------------------------------------- lanes: a group in lockstep
-# A group of W inputs ("lanes") solved in lockstep.  Every vector is (M*W, N): row
-# ``i * W + k`` holds grid row ``i`` of input ``k``.  Sweeps down the columns and the
-# row products run along ``j`` (SIMD) with one grid row's coefficients read once for
-# the whole group; the row recurrences of the preconditioner run along ``j`` with the
-# W inputs' independent chains interleaved, which hides their latency.  Coefficients
-# are (M*N,) when shared by the group, or (M*W, N) in the lanes' layout, one set per
-# input (Newton's own Jacobians); :func:`coef` reads either.
-def coef(a, i, j, k, W, N):
-    """Node ``(i, j)`` of lane ``k``: ``a[i*N + j]`` (shared) or ``a[i*W + k, j]`` (own)."""
+# A group of LANES inputs ("lanes") solved in lockstep.  Every vector is (M*N, LANES):
+# node ``s`` of the grid (row-major) holds the LANES inputs side by side, so every
+# step runs SIMD across the lanes -- also the row recurrences of the preconditioner,
+# which for one input are a serial chain of dependent multiply-adds (latency bound).
+# The lanes of a node are handled as a tuple (:func:`lane`, :func:`_put`, and
+# lane-wise arithmetic), which keeps recurrences and sums in registers and lets the
+# compiler turn each tuple operation into one vector instruction.  Coefficients are
+# (M*N,) when shared by the group or (M*N, LANES) in the lanes' layout, one set per
+# input (Newton's own Jacobians); :func:`lane` reads either.  Each CG step is three
+# sweeps over the group's vectors: down the columns (new direction and forward
+# elimination), up the columns (back substitution fused with the row product
+# ``q = Tr p - g wb`` and ``p . q``), and the update fused with the row
+# preconditioner (``x``, ``r``, ``z = Tr^-1 r``, ``r . z``, ``r . r``).
+LANES = 4  # inputs per group: one 256-bit vector of doubles (the tuple helpers assume 4)
+
+
+def lane(a, s):
+    """The LANES values of node ``s``: ``a[s, :]``, or ``a[s]`` repeated when ``a`` is shared."""
     raise NotImplementedError("numba only")
 
 
-@overload(coef, inline="always")
-def _coef(a, i, j, k, W, N):
+@overload(lane, inline="always")
+def _lane(a, s):
     if a.ndim == 1:
-        return lambda a, i, j, k, W, N: a[i * N + j]
-    return lambda a, i, j, k, W, N: a[i * W + k, j]
+
+        def shared(a, s):
+            c = a[s]
+            return (c, c, c, c)
+
+        return shared
+    return lambda a, s: (a[s, 0], a[s, 1], a[s, 2], a[s, 3])
+
+
+@njit(inline="always")
+def _put(a, s, v):
+    a[s, 0], a[s, 1], a[s, 2], a[s, 3] = v[0], v[1], v[2], v[3]
+
+
+@njit(inline="always")
+def _fma(a, b, c):
+    """``a * b + c`` lane-wise."""
+    return (a[0] * b[0] + c[0], a[1] * b[1] + c[1], a[2] * b[2] + c[2], a[3] * b[3] + c[3])
+
+
+@njit(inline="always")
+def _mul(a, b):
+    return (a[0] * b[0], a[1] * b[1], a[2] * b[2], a[3] * b[3])
+
+
+@njit(inline="always")
+def _sub(a, b):
+    return (a[0] - b[0], a[1] - b[1], a[2] - b[2], a[3] - b[3])
+
+
+@njit(inline="always")
+def _all(c):
+    return (c, c, c, c)
 
 
 @njit(**_SERIAL)
-def lane_factor(M, N, W, offr, offc, dr, dc, inv_ur, inv_uc):
-    """Row and column chain pivots of W lanes; ``dr``, ``dc``, pivots (M*W, N) as the lanes."""
-    for i in range(M):
-        for k in range(W):
-            row = i * W + k
-            inv_ur[row, 0] = 1.0 / dr[row, 0]
-            for j in range(1, N):
-                e = offr[i * N + j - 1]
-                inv_ur[row, j] = 1.0 / (dr[row, j] - e * e * inv_ur[row, j - 1])
-            for j in range(N):
-                if i == 0:
-                    inv_uc[row, j] = 1.0 / dc[row, j]
-                else:
-                    e = offc[(i - 1) * N + j]
-                    inv_uc[row, j] = 1.0 / (dc[row, j] - e * e * inv_uc[row - W, j])
-
-
-@njit(**_SERIAL)
-def _lane_cols(op: LaneSchur, p, z, beta, active, add, out):
-    """out = Tc^-1 (add + g p) per lane, after ``p = z + beta p`` when ``z`` has rows
-    (inactive lanes: ``p = z``); ``add`` (M*W, N), or 0 rows for none."""
-    M, N, W, offc, g, inv_uc = op.M, op.N, op.W, op.offc, op.g, op.inv_uc
-    move = z.shape[0] > 0
-    use_add = add.shape[0] > 0
-    for i in range(M):
-        for k in range(W):
-            row = i * W + k
-            be = beta[k] if active[k] else 0.0
-            if move:
-                for j in range(N):
-                    p[row, j] = z[row, j] + be * p[row, j]
-            for j in range(N):
-                y = coef(g, i, j, k, W, N) * p[row, j]
-                if use_add:
-                    y += add[row, j]
-                if i > 0:
-                    y += offc[(i - 1) * N + j] * out[row - W, j] * coef(inv_uc, i - 1, j, k, W, N)
-                out[row, j] = y
-    for i in range(M - 1, -1, -1):
-        for k in range(W):
-            row = i * W + k
-            for j in range(N):
-                y = out[row, j]
-                if i < M - 1:
-                    y += offc[i * N + j] * out[row + W, j]
-                out[row, j] = y * coef(inv_uc, i, j, k, W, N)
-
-
-@njit(**_SERIAL)
-def _lane_rows(op: LaneSchur, p, q, part):
-    """q = Tr p - g * wb per lane; ``part[k, 0] = p . q``."""
-    M, N, W, offr, dr, g, wb = op.M, op.N, op.W, op.offr, op.dr, op.g, op.wb
-    for k in range(W):
-        part[k, 0] = 0.0
+def _row_factor(M, N, offr, dr, inv_ur):
+    """Row chain pivots; ``dr`` and ``inv_ur`` (M*N, C), C = 1 or LANES."""
+    C = dr.shape[1]
     for i in range(M):
         b = i * N
-        for k in range(W):
-            row = i * W + k
-            acc = 0.0
-            for j in range(N):
-                v = coef(dr, i, j, k, W, N) * p[row, j] - coef(g, i, j, k, W, N) * wb[row, j]
-                if j > 0:
-                    v -= offr[b + j - 1] * p[row, j - 1]
-                if j < N - 1:
-                    v -= offr[b + j] * p[row, j + 1]
-                q[row, j] = v
-                acc += p[row, j] * v
-            part[k, 0] += acc
+        for k in range(C):
+            inv_ur[b, k] = 1.0 / dr[b, k]
+        for j in range(1, N):
+            e2 = offr[b + j - 1] * offr[b + j - 1]
+            for k in range(C):
+                inv_ur[b + j, k] = 1.0 / (dr[b + j, k] - e2 * inv_ur[b + j - 1, k])
 
 
 @njit(**_SERIAL)
-def _lane_update(op: LaneSchur, w, x):
-    """x += alpha p; r -= alpha q; z = Tr^-1 r per lane (inactive lanes: alpha 0).
+def _col_factor(M, N, offc, dc, inv_uc):
+    """Column chain pivots; ``dc`` and ``inv_uc`` (M*N, C), C = 1 or LANES."""
+    C = dc.shape[1]
+    for j in range(N):
+        for k in range(C):
+            inv_uc[j, k] = 1.0 / dc[j, k]
+    for s in range(N, M * N):
+        e2 = offc[s - N] * offc[s - N]
+        for k in range(C):
+            inv_uc[s, k] = 1.0 / (dc[s, k] - e2 * inv_uc[s - N, k])
 
-    Lane by lane within each grid row: the row's couplings and (shared) pivots stay
-    in the first-level cache for the whole group.
+
+@njit(**_SERIAL)
+def lane_factor(M, N, offr, offc, dr, dc, inv_ur, inv_uc):
+    """Row and column chain pivots; ``dr``, ``dc`` and the pivots are (M*N, C), C = 1 or LANES."""
+    _row_factor(M, N, offr, dr, inv_ur)
+    _col_factor(M, N, offc, dc, inv_uc)
+
+
+@njit(**_SERIAL)
+def _lane_down(op, p, z, beta, add, out):
+    """Forward elimination down the columns, ``out = L^-1 (add + g p)`` per lane, after
+    ``p = z + beta p`` when ``z`` has rows; ``add`` (M*N, LANES), or 0 rows for none."""
+    N, offc, g, inv_uc = op.N, op.offc, op.g, op.inv_uc
+    be = (beta[0], beta[1], beta[2], beta[3])
+    for s in range(op.M * N):
+        pv = lane(p, s)
+        if z.shape[0] > 0:
+            pv = _fma(be, pv, lane(z, s))
+            _put(p, s, pv)
+        y = _mul(lane(g, s), pv)
+        if add.shape[0] > 0:
+            y = _fma(_all(1.0), y, lane(add, s))
+        if s >= N:
+            y = _fma(_mul(_all(offc[s - N]), lane(inv_uc, s - N)), lane(out, s - N), y)
+        _put(out, s, y)
+
+
+@njit(**_SERIAL)
+def _lane_up(op, p, out, q, part):
+    """Back substitution up the columns (``out`` becomes ``Tc^-1 (...)``); when ``q`` has
+    rows, the same sweep gives ``q = Tr p - g out`` and ``part[k, 0] = p . q``.
+
+    Row couplings are 0 at a row's end (:class:`Grid`), so the row product needs no
+    test at the ends; ``p`` of a row's neighbours is carried along in registers.
     """
-    M, N, W, offr, inv_ur = op.M, op.N, op.W, op.offr, op.inv_ur
+    M, N, offr, offc, dr, g, inv_uc = op.M, op.N, op.offr, op.offc, op.dr, op.g, op.inv_uc
+    apply = q.shape[0] > 0
+    acc = _all(0.0)
+    zero = _all(0.0)
+    for i in range(M - 1, -1, -1):
+        b = i * N
+        left = zero
+        mid = lane(p, b)
+        for s in range(b, b + N):
+            y = lane(out, s)
+            if i < M - 1:
+                y = _fma(_all(offc[s]), lane(out, s + N), y)
+            y = _mul(y, lane(inv_uc, s))
+            _put(out, s, y)
+            if apply:
+                right = lane(p, s + 1) if s < b + N - 1 else zero
+                v = _sub(_mul(lane(dr, s), mid), _mul(lane(g, s), y))
+                if s > b:
+                    v = _sub(v, _mul(_all(offr[s - 1]), left))
+                v = _sub(v, _mul(_all(offr[s]), right))
+                _put(q, s, v)
+                acc = _fma(mid, v, acc)
+                left, mid = mid, right
+    if apply:
+        for k in range(LANES):
+            part[k, 0] = acc[k]
+
+
+@njit(**_SERIAL)
+def _lane_update(op, w, x):
+    """x += alpha p; r -= alpha q; z = Tr^-1 r per lane (inactive lanes: alpha 0);
+    ``r . z`` and ``r . r`` into ``w.part_rz``, ``w.part_rr``."""
+    M, N, offr, inv_ur = op.M, op.N, op.offr, op.inv_ur
     r, p, q, z = w.r, w.p, w.q, w.z
-    for k in range(W):
-        w.part_rz[k, 0] = 0.0
-        w.part_rr[k, 0] = 0.0
+    a = np.where(w.active, w.alpha, 0.0)
+    al = (a[0], a[1], a[2], a[3])
+    nal = (-a[0], -a[1], -a[2], -a[3])
+    rz = _all(0.0)
+    rr = _all(0.0)
     for i in range(M):
         b = i * N
-        for k in range(W):
-            al = w.alpha[k] if w.active[k] else 0.0
-            row = i * W + k
-            y = 0.0
-            for j in range(N):
-                x[row, j] += al * p[row, j]
-                rv = r[row, j] - al * q[row, j]
-                r[row, j] = rv
-                if j > 0:
-                    y = rv + offr[b + j - 1] * y * coef(inv_ur, i, j - 1, k, W, N)
-                else:
-                    y = rv
-                z[row, j] = y
-            rz = 0.0
-            rr = 0.0
-            zv = 0.0
-            for j in range(N - 1, -1, -1):
-                if j < N - 1:
-                    zv = (z[row, j] + offr[b + j] * zv) * coef(inv_ur, i, j, k, W, N)
-                else:
-                    zv = z[row, j] * coef(inv_ur, i, j, k, W, N)
-                z[row, j] = zv
-                rz += r[row, j] * zv
-                rr += r[row, j] * r[row, j]
-            w.part_rz[k, 0] += rz
-            w.part_rr[k, 0] += rr
+        y = _all(0.0)
+        for s in range(b, b + N):
+            _put(x, s, _fma(al, lane(p, s), lane(x, s)))
+            rv = _fma(nal, lane(q, s), lane(r, s))
+            _put(r, s, rv)
+            y = _fma(_mul(_all(offr[s - 1]), lane(inv_ur, s - 1)), y, rv) if s > b else rv
+            _put(z, s, y)
+        zv = _all(0.0)
+        for s in range(b + N - 1, b - 1, -1):
+            iu = lane(inv_ur, s)
+            zv = _fma(_mul(_all(offr[s]), iu), zv, _mul(lane(z, s), iu))  # (z + o zv) / u
+            _put(z, s, zv)
+            rv = lane(r, s)
+            rz = _fma(rv, zv, rz)
+            rr = _fma(rv, rv, rr)
+    for k in range(LANES):
+        w.part_rz[k, 0] = rz[k]
+        w.part_rr[k, 0] = rr[k]
 
 
 # ----------------------------------------------------------------------------- operator parts
@@ -943,6 +997,16 @@ def advance(op, w, none):
 
 def eliminate(op, x, add, xb):
     """``xb = Tb^-1 (add + B^T x)`` for every input."""
+    raise NotImplementedError("numba only")
+
+
+def vectors(op, f):
+    """Four zeroed vectors shaped like ``f``: the driver's ``r``, ``z``, ``p``, ``q``."""
+    raise NotImplementedError("numba only")
+
+
+def schur_rhs(op, f):
+    """A vector shaped like ``f`` for the Schur right-hand side."""
     raise NotImplementedError("numba only")
 
 
@@ -982,8 +1046,8 @@ def _apply_schur(op, p, add, q, part, active):
     if op.instance_class is LaneSchur:
 
         def lanes(op, p, add, q, part, active):
-            _lane_cols(op, p, p[0:0], part[:, 0], active, add, op.wb)
-            _lane_rows(op, p, q, part)
+            _lane_down(op, p, p[0:0], part[:, 0], add, op.wb)
+            _lane_up(op, p, op.wb, q, part)
 
         return lanes
     return None
@@ -1021,8 +1085,9 @@ def _advance(op, w, none):
     if op.instance_class is LaneSchur:
 
         def lanes(op, w, none):
-            _lane_cols(op, w.p, w.z, w.beta, w.active, none, op.wb)
-            _lane_rows(op, w.p, w.q, w.part)
+            beta = np.where(w.active, w.beta, 0.0)  # inactive lanes: p = z, no step
+            _lane_down(op, w.p, w.z, beta, none, op.wb)
+            _lane_up(op, w.p, op.wb, w.q, w.part)
 
         return lanes
     if op.instance_class is ChainSchur:
@@ -1073,11 +1138,32 @@ def _eliminate(op, x, add, xb):
     if op.instance_class is LaneSchur:
 
         def lanes(op, x, add, xb):
-            everyone = np.ones(op.W, dtype=np.bool_)
-            _lane_cols(op, x, x[0:0], np.zeros(op.W), everyone, add, xb)
+            _lane_down(op, x, x[0:0], np.zeros(LANES), add, xb)
+            _lane_up(op, x, xb, x[0:0], np.zeros((LANES, 1)))
 
         return lanes
     return None
+
+
+@overload(vectors, jit_options=_SERIAL)
+def _vectors(op, f):
+    if op.instance_class is LaneSchur:
+
+        def lanes(op, f):
+            w = op.work
+            for a in range(4):
+                w[a].fill(0.0)  # memory already mapped: no page faults
+            return w[0], w[1], w[2], w[3]
+
+        return lanes
+    return lambda op, f: (np.zeros_like(f), np.zeros_like(f), np.zeros_like(f), np.zeros_like(f))
+
+
+@overload(schur_rhs, jit_options=_SERIAL)
+def _schur_rhs(op, f):
+    if op.instance_class is LaneSchur:
+        return lambda op, f: op.work[4]
+    return lambda op, f: np.empty_like(f)
 
 
 @overload(n_parts, jit_options=_SERIAL)
@@ -1094,7 +1180,7 @@ def _n_parts(op):
 @overload(n_inputs, jit_options=_SERIAL)
 def _n_inputs(op, f):
     if op.instance_class is LaneSchur:
-        return lambda op, f: op.W
+        return lambda op, f: LANES
     return lambda op, f: f.shape[0]
 
 
@@ -1115,11 +1201,12 @@ def _work(op, f):
     """Zeroed :class:`CGWork` for the right-hand sides ``f`` in the operator's layout."""
     K = n_inputs(op, f)
     L = n_parts(op)
+    r, z, p, q = vectors(op, f)
     return CGWork(
-        np.zeros_like(f),
-        np.zeros_like(f),
-        np.zeros_like(f),
-        np.zeros_like(f),
+        r,
+        z,
+        p,
+        q,
         np.zeros((K, L)),
         np.zeros((K, L)),
         np.zeros((K, L)),
@@ -1186,7 +1273,7 @@ def pcg(op, f, x, t: Target):
     ----------
     op : ChainSchur, GridSchur, InputSchur or LaneSchur
         The operator; its type selects the parts (application, preconditioner, layout).
-    f : float array (K, n), or (n, K) for :class:`LaneSchur`
+    f : float array (K, n), or (M*N, LANES) for :class:`LaneSchur`
         Schur right-hand sides [A].
     x : float array like ``f``
         Initial guess on entry, solution [V] on return.
@@ -1233,7 +1320,7 @@ def _schur_solve(op, rhs_a, rhs_b, x_a, x_b, t: Target):
     Vectors in the operator's layout; returns the lockstep iterations.
     """
     K = n_inputs(op, rhs_a)
-    f = np.empty_like(rhs_a)
+    f = schur_rhs(op, rhs_a)
     part = np.zeros((K, n_parts(op)))
     apply_schur(op, np.zeros_like(rhs_a), rhs_b, f, part, np.ones(K, dtype=np.bool_))
     for a in range(f.shape[0]):
@@ -1328,76 +1415,109 @@ def input_pcg_serial(grid: Grid, v: Unknowns, tol, maxiter):
     return 0
 
 
+LANE_SLOTS = 15  # (M*N, LANES) arrays of one group's workspace (10 with shared conductances)
+
+
 @njit(**_SERIAL)
-def to_lanes(a, k0, k1, M, N):
-    """Rows ``k0:k1`` of a (K, M*N) array in the lanes' layout (M*W, N), W = k1 - k0."""
-    W = k1 - k0
-    out = np.empty((M * W, N))
-    for i in range(M):
-        for k in range(W):
-            for j in range(N):
-                out[i * W + k, j] = a[k0 + k, i * N + j]
+def to_lanes(a, k0, k1, pad_last, out):
+    """Rows ``k0:k1`` of a (K, M*N) array into ``out`` (M*N, LANES), the lanes' layout.
+
+    Lanes past ``k1 - k0`` are zero, or copies of the last row when ``pad_last``.
+    Returns ``out``.
+    """
+    n = out.shape[0]
+    if k1 - k0 == LANES:  # a full group: node by node, every stream contiguous
+        for s in range(n):
+            _put(out, s, (a[k0, s], a[k0 + 1, s], a[k0 + 2, s], a[k0 + 3, s]))
+        return out
+    for k in range(LANES):
+        if k0 + k < k1 or pad_last:
+            src = min(k0 + k, k1 - 1)
+            for s in range(n):
+                out[s, k] = a[src, s]
+        else:
+            for s in range(n):
+                out[s, k] = 0.0
     return out
 
 
 @njit(**_SERIAL)
-def _from_lanes(lanes, a, k0, M, N):
-    """Write lanes (M*W, N) back into rows ``k0:k0+W`` of the (K, M*N) array ``a``."""
-    W = lanes.shape[0] // M
-    for i in range(M):
-        for k in range(W):
-            for j in range(N):
-                a[k0 + k, i * N + j] = lanes[i * W + k, j]
+def _from_lanes(lanes, a, k0, k1):
+    """Write lanes (M*N, LANES) back into rows ``k0:k1`` of the (K, M*N) array ``a``."""
+    if k1 - k0 == LANES:
+        for s in range(lanes.shape[0]):
+            v = lane(lanes, s)
+            a[k0, s], a[k0 + 1, s], a[k0 + 2, s], a[k0 + 3, s] = v[0], v[1], v[2], v[3]
+        return
+    for k in range(k1 - k0):
+        for s in range(lanes.shape[0]):
+            a[k0 + k, s] = lanes[s, k]
 
 
 @njit(cache=True, error_model="numpy")
-def _lane_group(grid: Grid, coefs, k0, k1, v: Unknowns, tol, maxiter):
-    """Inputs ``k0:k1`` in lockstep; ``coefs`` = (dr, dc, g, inv_ur, inv_uc), each
-    (M*N,) shared or (M*W, N) per lane."""
+def _lane_group(grid: Grid, coefs, k0, k1, v: Unknowns, tol, maxiter, ws):
+    """Inputs ``k0:k1`` (at most LANES) in lockstep; ``coefs`` = (dr, dc, g, inv_ur,
+    inv_uc), each (M*N,) shared or (M*N, LANES) per lane; ``ws`` (10, M*N, LANES) the
+    group's workspace.  Unused lanes have no right-hand side and take no step."""
     dr, dc, g, inv_ur, inv_uc = coefs
-    M, N, W = grid.M, grid.N, k1 - k0
-    op = LaneSchur(M, N, W, grid.offr, grid.offc, dr, dc, g, inv_ur, inv_uc, np.empty((M * W, N)))
-    xa = to_lanes(v.x_a, k0, k1, M, N)
-    xb = np.empty((M * W, N))
-    t = Target(_norms(v.rhs_a[k0:k1], v.rhs_b[k0:k1]), tol, maxiter, v.iters[k0:k1], v.resid[k0:k1])
-    fa = to_lanes(v.rhs_a, k0, k1, M, N)
-    _schur_solve(op, fa, to_lanes(v.rhs_b, k0, k1, M, N), xa, xb, t)
-    _from_lanes(xa, v.x_a, k0, M, N)
-    _from_lanes(xb, v.x_b, k0, M, N)
+    op = LaneSchur(grid.M, grid.N, grid.offr, grid.offc, dr, dc, g, inv_ur, inv_uc, ws[5], ws[:5])
+    xa = to_lanes(v.x_a, k0, k1, False, ws[6])
+    fa = to_lanes(v.rhs_a, k0, k1, False, ws[8])
+    fb = to_lanes(v.rhs_b, k0, k1, False, ws[9])
+    bnorm = np.zeros(LANES)
+    bnorm[: k1 - k0] = _norms(v.rhs_a[k0:k1], v.rhs_b[k0:k1])
+    t = Target(bnorm, tol, maxiter, np.zeros(LANES, np.int64), np.zeros(LANES))
+    _schur_solve(op, fa, fb, xa, ws[7], t)
+    v.iters[k0:k1] = t.iters[: k1 - k0]
+    v.resid[k0:k1] = t.resid[: k1 - k0]
+    _from_lanes(xa, v.x_a, k0, k1)
+    _from_lanes(ws[7], v.x_b, k0, k1)
+
+
+@njit(cache=True, error_model="numpy")
+def _own_group(grid: Grid, k0, k1, v: Unknowns, tol, maxiter, ws):
+    """:func:`_lane_group` for inputs with their own conductances (``grid.g`` (K, M*N)),
+    factored here (lanes past ``k1`` copy the last input's)."""
+    dr = to_lanes(grid.dr, k0, k1, True, ws[10])
+    dc = to_lanes(grid.dc, k0, k1, True, ws[11])
+    g = to_lanes(grid.g, k0, k1, True, ws[12])
+    lane_factor(grid.M, grid.N, grid.offr, grid.offc, dr, dc, ws[13], ws[14])
+    _lane_group(grid, (dr, dc, g, ws[13], ws[14]), k0, k1, v, tol, maxiter, ws)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def lanes_pcg(grid: Grid, v: Unknowns, tol, maxiter, width):
-    """Schur PCG on the grid, groups of ``width`` inputs in lockstep, the groups in parallel.
+def lanes_pcg(grid: Grid, v: Unknowns, tol, maxiter, work):
+    """Schur PCG on the grid, groups of :data:`LANES` inputs in lockstep, the groups
+    in parallel.
 
-    Within a group (:class:`LaneSchur`) the rows of the inputs lie together, so shared
-    conductances and pivots are read once per step for the whole group and the
-    preconditioner's row recurrences of the inputs run interleaved.  Inputs that
-    converge take zero steps while the rest of their group iterates.  Arguments as
-    :func:`grid_pcg`.
+    Within a group (:class:`LaneSchur`) every node holds the group's inputs side by
+    side: shared conductances and pivots are read once per step for the group and
+    every sweep, the preconditioner's recurrences included, runs SIMD across the
+    inputs.  Inputs that converge take zero steps while the rest of their group
+    iterates.  Inputs with their own conductances (Kg = K: Newton's Jacobians) are
+    factored group by group.  ``work`` (T, S, M*N, LANES): the workspaces of T groups
+    solved at once (S = 10 with shared conductances, :data:`LANE_SLOTS` with own),
+    reused group after group.
+    Other arguments as :func:`grid_pcg`.
     """
     K = v.rhs_a.shape[0]
     M, N = grid.M, grid.N
     n = M * N
-    groups = (K + width - 1) // width
+    groups = (K + LANES - 1) // LANES
+    T = work.shape[0]
     if grid.dr.shape[0] == 1:
-        inv_ur = np.empty((M, N))
-        inv_uc = np.empty((M, N))
-        dr2 = grid.dr[0].reshape((M, N))
-        lane_factor(M, N, 1, grid.offr, grid.offc, dr2, grid.dc[0].reshape((M, N)), inv_ur, inv_uc)
+        inv_ur = np.empty((n, 1))
+        inv_uc = np.empty((n, 1))
+        d2 = (grid.dr[0].reshape((n, 1)), grid.dc[0].reshape((n, 1)))
+        lane_factor(M, N, grid.offr, grid.offc, d2[0], d2[1], inv_ur, inv_uc)
         shared = (grid.dr[0], grid.dc[0], grid.g[0], inv_ur.reshape(n), inv_uc.reshape(n))
-        for t in prange(groups):
-            k0 = np.int64(t) * width
-            _lane_group(grid, shared, k0, min(K, k0 + width), v, tol, maxiter)
-    else:
-        for t in prange(groups):
-            k0 = np.int64(t) * width
-            k1 = min(K, k0 + width)
-            dr = to_lanes(grid.dr, k0, k1, M, N)
-            dc = to_lanes(grid.dc, k0, k1, M, N)
-            inv_ur = np.empty_like(dr)
-            inv_uc = np.empty_like(dr)
-            lane_factor(M, N, k1 - k0, grid.offr, grid.offc, dr, dc, inv_ur, inv_uc)
-            own = (dr, dc, to_lanes(grid.g, k0, k1, M, N), inv_ur, inv_uc)
-            _lane_group(grid, own, k0, k1, v, tol, maxiter)
+        for slot in prange(T):
+            for grp in range(slot, groups, T):
+                k0 = np.int64(grp) * LANES
+                _lane_group(grid, shared, k0, min(K, k0 + LANES), v, tol, maxiter, work[slot])
+        return 0
+    for slot in prange(T):
+        for grp in range(slot, groups, T):
+            k0 = np.int64(grp) * LANES
+            _own_group(grid, k0, min(K, k0 + LANES), v, tol, maxiter, work[slot])
     return 0

@@ -36,6 +36,7 @@ from the last; devices limit their own voltage steps.
 
 from __future__ import annotations
 
+import threading
 from typing import NamedTuple
 
 import numpy as np
@@ -74,7 +75,7 @@ __all__ = [
 ]
 
 KERNELS = ("auto", "lanes", "inputs", "lines", "chains")
-LANES = 2  # inputs solved in lockstep by one thread (kernel "lanes"; 2 and 4 measured best)
+LANES = kernels.LANES  # inputs solved in lockstep by one thread (kernel "lanes")
 REFINE_STEPS = 2  # iterative refinement steps from the true residual when it is above tol
 PARALLEL_MIN_WORK = 1 << 20  # cells x inputs below which the kernels run on one thread
 BATCH_CELLS = 1 << 16  # Newton batches are solved in chunks of about this many cells x inputs
@@ -299,7 +300,8 @@ def _grid_solve(
     tol, maxiter = float(tol), int(maxiter)
     if how == "lanes":
         with _threads(M * N * K):
-            kernels.lanes_pcg(grid, v, tol, maxiter, LANES)
+            work = _lane_work(K, M * N, grid.g.shape[0] > 1)
+            kernels.lanes_pcg(grid, v, tol, maxiter, work)
     elif how == "inputs":
         (kernels.inputs_pcg if K >= 2 else kernels.input_pcg_serial)(grid, v, tol, maxiter)
     else:
@@ -310,6 +312,32 @@ def _grid_solve(
         kernels.grid_residual(grid, v, floor)  # the true residual, not CG's
     xc_out = np.ascontiguousarray(xc.reshape(K, M, N).transpose(0, 2, 1).reshape(K, N * M))
     return NodeSolution(xr, xc_out, it, res), floor
+
+
+_LANE_CACHE = threading.local()  # per Python thread: one workspace of the "lanes" kernel
+LANE_CACHE_BYTES = 96e6  # largest "lanes" workspace kept from one solve to the next
+
+
+def _lane_work(K: int, n: int, own: bool) -> np.ndarray:
+    """Workspace (T, S, n, LANES) of :func:`kernels.lanes_pcg` for K inputs of n nodes.
+
+    T groups run at once (numba's threads, at most the groups).  A workspace up to
+    :data:`LANE_CACHE_BYTES` is kept for the next solve of this thread: reusing
+    mapped memory avoids the page faults of fresh allocations, which cost as much
+    as the solve itself at 256x256 (measured: 5.3 against 2.8 ms per input for a
+    group of 4).
+    """
+    import numba
+
+    T = max(1, min(numba.get_num_threads(), -(-K // LANES)))
+    shape = (T, kernels.LANE_SLOTS if own else 10, n, LANES)
+    work = getattr(_LANE_CACHE, "work", None)
+    if work is not None and work.shape[0] >= T and work.shape[1:] == shape[1:]:
+        return work[:T]
+    work = np.empty(shape)
+    if work.nbytes <= LANE_CACHE_BYTES:
+        _LANE_CACHE.work = work
+    return work
 
 
 def residual(
@@ -440,6 +468,8 @@ def refine(
     Returns the solution and the floor (K,), updated where refined.
     """
     rhs_r, rhs_c = rhs
+    if not np.any(~(sol.residual <= np.maximum(tol, floor)) & (sol.iterations < maxiter)):
+        return sol, floor  # nothing to refine (the common case): no copies
     xr, xc, it, res = sol.xr.copy(), sol.xc.copy(), sol.iterations, sol.residual.copy()
     floor = floor.copy()
     for _ in range(REFINE_STEPS):
@@ -558,7 +588,7 @@ def solve(
     per = (system.rows.nS + system.cols.nS + M * N) * 8 * (10 if linear else 16)
     chunk = max(1, int(batch_bytes // max(per, 1)))
     if not linear:  # Newton's numpy work arrays: keep a chunk near cache size
-        chunk = min(chunk, max(2, BATCH_CELLS // (M * N)))
+        chunk = min(chunk, max(LANES, BATCH_CELLS // (M * N)))
     kw = dict(tol=tol, maxiter=maxiter, options=options, kernel=kernel, return_nodes=return_nodes)
     if K > chunk:
         return concat_solutions(

@@ -30,6 +30,12 @@ of a read is ``v_read`` times the summed sense currents (the source line supplie
 the bit lines sink); it is reported under ``cells`` (on-resistance and both lines
 included; the split over them is not computed).
 
+Reads of a linear layer (one matrix per chip, :meth:`LayerMeter.read_linear`) are
+metered together: the forms of the tiles on the same rows are summed when the chip is
+programmed, so a batch costs one Gram matrix and one inner product per part and row
+block.  Which chips are metered is :attr:`AnalogConfig.energy_chips` (the first one by
+default; :func:`chip_spread` gives the spread over several).
+
 Not modelled: wire and cell capacitance (charging the lines each read), driver and
 sense-amplifier bias power, buffers, data movement, programming.
 
@@ -261,6 +267,12 @@ class LayerMeter:
             for tile in tiles:
                 self.count_read(tile.spec, V.shape[0])
 
+    def prepare(self, tiles) -> None:
+        """Sum the forms of a linear layer's ``tiles`` per row block now (when the chip is
+        programmed) rather than on its first read (:meth:`read_linear`)."""
+        if self.config.device == "linear" and self.config.array_topology == "crossbar":
+            self._summed_forms(tiles)
+
     def _summed_forms(self, tiles) -> dict:
         """Per row block (r0, r1) of linear crossbar ``tiles``: the sum over its tiles of
         the array parts' forms (M, M) [S] (exact parasitics), or of the cells' row sums
@@ -274,12 +286,19 @@ class LayerMeter:
             s = tile.spec
             if not self.config.parasitics:
                 h = tile.G.sum(axis=1)
-                out[(s.r0, s.r1)] = out[(s.r0, s.r1)] + h if (s.r0, s.r1) in out else h
+                if (s.r0, s.r1) in out:
+                    out[(s.r0, s.r1)] += h
+                else:
+                    out[(s.r0, s.r1)] = h
                 continue
             block = out.setdefault((s.r0, s.r1), {})
             for k, Q in self._tile_forms(tile).Q.items():
-                if k in ARRAY_PARTS:
-                    block[k] = block[k] + Q if k in block else np.array(Q, dtype=float)
+                if k not in ARRAY_PARTS:
+                    continue
+                if k in block:
+                    block[k] += Q
+                else:
+                    block[k] = np.array(Q, dtype=float)  # a copy: the sum is written to
         self._summed = (key, tiles, out)  # (the tiles are held, so their ids stay unique)
         return out
 

@@ -84,6 +84,7 @@ __all__ = [
     "LayerPlan",
     "needs_calibration",
     "calibration_images",
+    "same_on_every_chip",
 ]
 
 logger = logging.getLogger(__name__)
@@ -204,7 +205,9 @@ class EvaluationResult:
     setup_seconds : float
         Mapping, programming, transfer matrices and calibration, all chips [s].
     per_image_seconds : float
-        Analog inference time per image and chip, setup excluded [s].
+        Analog inference time per image and simulated chip, setup excluded [s] (chips
+        that repeat an identical chip's results, see :func:`same_on_every_chip`, are not
+        simulated).
     layer_stats : list of LayerStats
     cache : dict
         Transfer-matrix lookups of this call: ``hits``, ``misses`` (matrices
@@ -705,7 +708,9 @@ class AnalogNetwork:
         except KeyError:
             raise ModelError(f"layer {layer.name!r} was not programmed on the chip") from None
         shared = self.shared
-        if shared is not None and layer.name in self._entries:  # the same inputs on every chip
+        if shared is not None and layer.name in self._entries and layer.kind == "dense":
+            # the whole batch, the same on every chip (a convolution's columns come kept from
+            # columns(); one unfolding its batch in chunks calls this once per chunk)
             X2d = shared.keyed(("input", self._batch, layer.name), lambda: X2d)
         Y = alayer.mvm(X2d, self._rng, calibrate=self._calibrate, shared=shared)
         if not np.all(np.isfinite(Y)):
@@ -819,15 +824,20 @@ class AnalogNetwork:
 
 
 def _entry_layers(model) -> frozenset[str]:
-    """Names of the Dense / Conv2D layers that take the model's input as it is."""
+    """Names of the Dense / Conv2D layers that take the model's input as it is (and are
+    applied nowhere else in the model)."""
+    from collections import Counter
+
     from .layers import Conv2D, Dense
     from .model import INPUT
 
-    nodes = getattr(model, "nodes", ())
+    uses = Counter(la.name for la in model.all_layers()) if hasattr(model, "all_layers") else {}
     return frozenset(
         n.layer.name
-        for n in nodes
-        if isinstance(n.layer, Dense | Conv2D) and list(n.inputs) == [INPUT]
+        for n in getattr(model, "nodes", ())
+        if isinstance(n.layer, Dense | Conv2D)
+        and list(n.inputs) == [INPUT]
+        and uses.get(n.layer.name) == 1
     )
 
 
@@ -1000,6 +1010,8 @@ def program_chip(
             from .energy import LayerMeter
 
             al.meter = LayerMeter(config, cache)
+            if al.linear_reads():  # the forms summed per row block, built with the chip
+                al.meter.prepare(al.tiles)
         layers[plan.name] = al
     chip_model = None
     if wr and noise[1]:
@@ -1267,7 +1279,10 @@ class _ChipRun:
     Everything that does not depend on the chip (plans, target conductances, the
     calibration images and the design's ranges) is given once, not redone per chip;
     ``shared`` keeps the chip-independent work on the test batches (the first layers'
-    im2col columns and what is derived from them alone) from the first chip.
+    im2col columns and what is derived from them alone) from the first chip.  When no
+    chip draws a random number (:func:`same_on_every_chip`), every chip is the same
+    chip: one is simulated per path (with and without energy metering) and the others
+    repeat its results, exactly what simulating them gives.
     """
 
     def __init__(self, plans, folded, config, cache, noise, energy, bs, x_cal, design_ranges):
@@ -1283,12 +1298,18 @@ class _ChipRun:
         self.progress = None
         self.done = self.total = self.n_chips = 0
         self.shared: SharedInputs | None = None
+        self.identical = same_on_every_chip(config)
+        # energy path -> (chip, network, accuracy) of the chip simulated for it
+        self.twins: dict[bool, tuple[int, AnalogNetwork, float]] = {}
+        self.simulated = 0  # chips simulated (the others repeat a twin)
+        self.n_images = 0
 
     def start_progress(self, progress, n_chips: int, n_batches: int) -> None:
         """Units per chip: every tile programmed, the calibration pass, every test batch."""
         n_tiles = sum(len(p.specs) for p in self.plans)
         self.progress, self.n_chips = progress, n_chips
-        self.total = (n_tiles + (1 if self.x_cal is not None else 0) + n_batches) * n_chips
+        self.units = n_tiles + (1 if self.x_cal is not None else 0) + n_batches  # per chip
+        self.total = self.units * n_chips
 
     def tick(self) -> None:
         self.done += 1
@@ -1308,6 +1329,9 @@ class _ChipRun:
         # energy on the first energy_chips chips only (0: all); the others take the
         # no-energy path (no power forms, only the used blocks of padded tiles)
         energy = self.energy and (cfg.energy_chips == 0 or k < cfg.energy_chips)
+        if energy in self.twins:
+            self._repeat(k, chip, energy)
+            return
         net = program_chip(
             self.plans, self.folded, cfg, chip, self.cache, self.noise, energy, self.tick
         )
@@ -1325,11 +1349,28 @@ class _ChipRun:
         t1 = time.perf_counter()
         pred = net.predict(self.folded, x, self.bs, self.tick, self.shared)
         self.infer_seconds += time.perf_counter() - t1
-        self.accuracies.append(float(np.mean(pred == y)))
-        _accumulate_stats(self.stats, self.counts, net, x.shape[0], len(self.accuracies))
+        self.simulated += 1
+        self.n_images = x.shape[0]
+        accuracy = float(np.mean(pred == y))
+        if self.identical:
+            self.twins[energy] = (chip, net, accuracy)
+        self._count(chip, net, accuracy, energy)
+
+    def _count(self, chip: int, net: AnalogNetwork, accuracy: float, energy: bool) -> None:
+        """Add one chip's accuracy, layer statistics and (``energy``) tallies."""
+        self.accuracies.append(accuracy)
+        _accumulate_stats(self.stats, self.counts, net, self.n_images, len(self.accuracies))
         if energy:
             self.metered.append((chip, {n: al.meter.tally for n, al in net.layers.items()}))
-        logger.debug("chip %d: accuracy %.4f", chip, self.accuracies[-1])
+        logger.debug("chip %d: accuracy %.4f", chip, accuracy)
+
+    def _repeat(self, k: int, chip: int, energy: bool) -> None:
+        """Chip ``chip`` is the same as the simulated twin of its path: count its results."""
+        twin, net, accuracy = self.twins[energy]
+        self.stage(k, f"the same chip as chip {twin} (no random device errors)")
+        for _ in range(self.units):
+            self.tick()
+        self._count(chip, net, accuracy, energy)
 
     def result(self, chips, n_images, ideal_accuracy, before, seconds) -> EvaluationResult:
         """The :class:`EvaluationResult` of the chips run (``before``: cache stats at start)."""
@@ -1352,7 +1393,7 @@ class _ChipRun:
             n_images=int(n_images),
             seconds=seconds,
             setup_seconds=self.setup_seconds,
-            per_image_seconds=self.infer_seconds / max(1, n_images * n_ch),
+            per_image_seconds=self.infer_seconds / max(1, n_images * self.simulated),
             layer_stats=list(self.stats.values()),
             cache={
                 "hits": after["hits"] - before["hits"],
@@ -1387,6 +1428,20 @@ def _finish_energy(metered: list, stats: dict[str, LayerStats], images: int) -> 
         stats[name].energy = e
         stats[name].energy_spread = spread_layers.get(name, {})
     return total, spread
+
+
+def same_on_every_chip(config: AnalogConfig) -> bool:
+    """True when no chip draws a random number, so every chip is the same chip: the
+    configuration is its error-free design (:meth:`AnalogConfig.as_design`) but for the
+    deterministic drift.
+
+    >>> same_on_every_chip(AnalogConfig(r_row=1.0, repeats=20, drift_time=1e3))
+    True
+    >>> same_on_every_chip(AnalogConfig(read_noise_sigma=0.01, repeats=20))
+    False
+    """
+    design = config.as_design().replace(drift_time=config.drift_time)
+    return design == config.replace(repeats=1)
 
 
 def _accumulate_stats(

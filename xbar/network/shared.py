@@ -34,7 +34,7 @@ import numpy as np
 __all__ = ["SharedInputs", "SHARED_BYTES"]
 
 #: default memory budget [bytes] of the results kept for the chips after the first
-SHARED_BYTES = 256 * 2**20
+SHARED_BYTES = 64 * 2**20
 
 
 class SharedInputs:
