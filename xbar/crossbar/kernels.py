@@ -1001,7 +1001,8 @@ def eliminate(op, x, add, xb):
 
 
 def vectors(op, f):
-    """Four zeroed vectors shaped like ``f``: the driver's ``r``, ``z``, ``p``, ``q``."""
+    """Four vectors shaped like ``f``: the driver's ``r``, ``z``, ``p`` (zero) and ``q``
+    (``r``, ``z`` and ``q`` are written before they are read)."""
     raise NotImplementedError("numba only")
 
 
@@ -1150,9 +1151,8 @@ def _vectors(op, f):
     if op.instance_class is LaneSchur:
 
         def lanes(op, f):
-            w = op.work
-            for a in range(4):
-                w[a].fill(0.0)  # memory already mapped: no page faults
+            w = op.work  # memory already mapped: no page faults
+            w[2].fill(0.0)  # p (read as beta p with beta = 0); r, z, q are written first
             return w[0], w[1], w[2], w[3]
 
         return lanes

@@ -589,6 +589,7 @@ def solve(
     chunk = max(1, int(batch_bytes // max(per, 1)))
     if not linear:  # Newton's numpy work arrays: keep a chunk near cache size
         chunk = min(chunk, max(LANES, BATCH_CELLS // (M * N)))
+    chunk = -(-K // -(-K // chunk))  # chunks of even size
     kw = dict(tol=tol, maxiter=maxiter, options=options, kernel=kernel, return_nodes=return_nodes)
     if K > chunk:
         return concat_solutions(
