@@ -275,13 +275,9 @@ def _blocks(lines: _Lines, prefix, gb: float, eb: float, L: int):
         yield prev
 
 
-def _sweep(lines: _Lines, prefix, gb: float, eb: float, L: int) -> np.ndarray:
-    """``D_a^-1`` (ng, P, P) of every general line."""
-    ng, P = lines.H.shape
-    Dinv = np.empty((ng, P, P))
-    for k, inv in enumerate(_blocks(lines, prefix, gb, eb, L)):
-        Dinv[k] = inv
-    return Dinv
+def _sweep(lines: _Lines, prefix, gb: float, eb: float, L: int) -> list[np.ndarray]:
+    """``D_a^-1`` (P, P) of every general line, in sweep order."""
+    return list(_blocks(lines, prefix, gb, eb, L))
 
 
 def _forward_block(lines: _Lines, prefix, gb, eb, L, m, n) -> np.ndarray:
@@ -301,10 +297,10 @@ def _forward_block(lines: _Lines, prefix, gb, eb, L, m, n) -> np.ndarray:
     return (eb * Z)[::-1, ::-1].T[:m, :n].copy()
 
 
-def _back(Dinv: np.ndarray, gb: float, eb: float, m: int) -> np.ndarray:
+def _back(Dinv: list[np.ndarray], gb: float, eb: float, m: int) -> np.ndarray:
     """Cross-node blocks ``X`` (ng, P, m) of the general lines for the m unit inputs
     (sources at positions ``P-1-i`` of the last block, behind ``eb``)."""
-    ng, P, _ = Dinv.shape
+    ng, P = len(Dinv), Dinv[0].shape[0]
     X = np.empty((ng, P, m))
     X[ng - 1] = eb * Dinv[ng - 1][:, P - 1 - np.arange(m)]
     for k in range(ng - 2, -1, -1):
@@ -367,12 +363,11 @@ def _forms(lines, prefix, X, out, v, g, r) -> PowerForms:
     L = out.shape[0]
     W = out[::-1].T  # (m, N): every column's output
     y = _line_solve(lines, Gl[:, :, None] * X)  # column nodes of the general lines
-    cell = X - y  # cell voltages
-    # every driver's current is its row's summed cell current (g_d (V - R_0) would lose
-    # digits to cancellation when the driver's drop is small)
-    Yd = np.einsum("kp,kpm->pm", Gl, cell)
+    # every driver's current is its row's summed cell current G (X - y) (g_d (V - R_0)
+    # would lose digits to cancellation when the driver's drop is small)
+    Yd = np.einsum("kp,kpm->pm", Gl, X) - np.einsum("kp,kpm->pm", Gl, y)
     sel, ar = P - 1 - np.arange(m), np.arange(m)
-    att = cell[:, sel, ar][::-1].T  # (m, ng): own-input cell voltages
+    att = (X[:, sel, ar] - y[:, sel, ar])[::-1].T  # (m, ng): own-input cell voltages
     rows = g_r * _gram(X[1:] - X[:-1])
     cols = g_c * _gram(y[:, 1:] - y[:, :-1])
     if prefix is not None:
