@@ -907,28 +907,35 @@ def _lane_down(op, p, z, beta, add, out):
 @njit(**_SERIAL)
 def _lane_up(op, p, out, q, part):
     """Back substitution up the columns (``out`` becomes ``Tc^-1 (...)``); when ``q`` has
-    rows, each grid row then gives ``q = Tr p - g out`` and ``part[k, 0] = p . q``."""
+    rows, the same sweep gives ``q = Tr p - g out`` and ``part[k, 0] = p . q``.
+
+    Row couplings are 0 at a row's end (:class:`Grid`), so the row product needs no
+    test at the ends; ``p`` of a row's neighbours is carried along in registers.
+    """
     M, N, offr, offc, dr, g, inv_uc = op.M, op.N, op.offr, op.offc, op.dr, op.g, op.inv_uc
+    apply = q.shape[0] > 0
     acc = _all(0.0)
+    zero = _all(0.0)
     for i in range(M - 1, -1, -1):
         b = i * N
+        left = zero
+        mid = lane(p, b)
         for s in range(b, b + N):
             y = lane(out, s)
             if i < M - 1:
                 y = _fma(_all(offc[s]), lane(out, s + N), y)
-            _put(out, s, _mul(y, lane(inv_uc, s)))
-        if q.shape[0] == 0:
-            continue
-        for s in range(b, b + N):
-            pv = lane(p, s)
-            v = _sub(_mul(lane(dr, s), pv), _mul(lane(g, s), lane(out, s)))
-            if s > b:
-                v = _sub(v, _mul(_all(offr[s - 1]), lane(p, s - 1)))
-            if s < b + N - 1:
-                v = _sub(v, _mul(_all(offr[s]), lane(p, s + 1)))
-            _put(q, s, v)
-            acc = _fma(pv, v, acc)
-    if q.shape[0] > 0:
+            y = _mul(y, lane(inv_uc, s))
+            _put(out, s, y)
+            if apply:
+                right = lane(p, s + 1) if s < b + N - 1 else zero
+                v = _sub(_mul(lane(dr, s), mid), _mul(lane(g, s), y))
+                if s > b:
+                    v = _sub(v, _mul(_all(offr[s - 1]), left))
+                v = _sub(v, _mul(_all(offr[s]), right))
+                _put(q, s, v)
+                acc = _fma(mid, v, acc)
+                left, mid = mid, right
+    if apply:
         for k in range(LANES):
             part[k, 0] = acc[k]
 
@@ -994,7 +1001,8 @@ def eliminate(op, x, add, xb):
 
 
 def vectors(op, f):
-    """Four zeroed vectors shaped like ``f``: the driver's ``r``, ``z``, ``p``, ``q``."""
+    """Four vectors shaped like ``f``: the driver's ``r``, ``z``, ``p`` (zero) and ``q``
+    (``r``, ``z`` and ``q`` are written before they are read)."""
     raise NotImplementedError("numba only")
 
 
@@ -1143,9 +1151,8 @@ def _vectors(op, f):
     if op.instance_class is LaneSchur:
 
         def lanes(op, f):
-            w = op.work
-            for a in range(4):
-                w[a].fill(0.0)  # memory already mapped: no page faults
+            w = op.work  # memory already mapped: no page faults
+            w[2].fill(0.0)  # p (read as beta p with beta = 0); r, z, q are written first
             return w[0], w[1], w[2], w[3]
 
         return lanes
@@ -1419,6 +1426,10 @@ def to_lanes(a, k0, k1, pad_last, out):
     Returns ``out``.
     """
     n = out.shape[0]
+    if k1 - k0 == LANES:  # a full group: node by node, every stream contiguous
+        for s in range(n):
+            _put(out, s, (a[k0, s], a[k0 + 1, s], a[k0 + 2, s], a[k0 + 3, s]))
+        return out
     for k in range(LANES):
         if k0 + k < k1 or pad_last:
             src = min(k0 + k, k1 - 1)
@@ -1433,6 +1444,11 @@ def to_lanes(a, k0, k1, pad_last, out):
 @njit(**_SERIAL)
 def _from_lanes(lanes, a, k0, k1):
     """Write lanes (M*N, LANES) back into rows ``k0:k1`` of the (K, M*N) array ``a``."""
+    if k1 - k0 == LANES:
+        for s in range(lanes.shape[0]):
+            v = lane(lanes, s)
+            a[k0, s], a[k0 + 1, s], a[k0 + 2, s], a[k0 + 3, s] = v[0], v[1], v[2], v[3]
+        return
     for k in range(k1 - k0):
         for s in range(lanes.shape[0]):
             a[k0 + k, s] = lanes[s, k]

@@ -468,6 +468,8 @@ def refine(
     Returns the solution and the floor (K,), updated where refined.
     """
     rhs_r, rhs_c = rhs
+    if not np.any(~(sol.residual <= np.maximum(tol, floor)) & (sol.iterations < maxiter)):
+        return sol, floor  # nothing to refine (the common case): no copies
     xr, xc, it, res = sol.xr.copy(), sol.xc.copy(), sol.iterations, sol.residual.copy()
     floor = floor.copy()
     for _ in range(REFINE_STEPS):
@@ -586,7 +588,8 @@ def solve(
     per = (system.rows.nS + system.cols.nS + M * N) * 8 * (10 if linear else 16)
     chunk = max(1, int(batch_bytes // max(per, 1)))
     if not linear:  # Newton's numpy work arrays: keep a chunk near cache size
-        chunk = min(chunk, max(2 * LANES, BATCH_CELLS // (M * N)))
+        chunk = min(chunk, max(LANES, BATCH_CELLS // (M * N)))
+    chunk = -(-K // -(-K // chunk))  # chunks of even size
     kw = dict(tol=tol, maxiter=maxiter, options=options, kernel=kernel, return_nodes=return_nodes)
     if K > chunk:
         return concat_solutions(

@@ -61,9 +61,9 @@ __all__ = ["tile_solve", "SCIPY_AFTER"]
 
 #: line inversions a process does with numpy before it imports scipy's Cholesky
 #: inverse (LAPACK potrf + potri, 1.7x faster than ``np.linalg.inv`` at 128 x 128; its
-#: import, 0.1-0.2 s, pays back within about as many more): two fully general 128 x 128
-#: tiles; 0: always scipy
-SCIPY_AFTER = 256
+#: import, 0.1-0.2 s, pays back after about 1000 more): one chip of four fully general
+#: 128 x 128 tiles (programming error) stays numpy; 0: always scipy
+SCIPY_AFTER = 600
 _STATE = {"inversions": 0}
 _LOCK = threading.Lock()
 _MODES: dict = {}  # (P, g_c, g_s) -> (mu, Q): eigen decomposition of the line chain
@@ -128,7 +128,7 @@ def tile_solve(
     prefix = _prefix(M, pad, v, g_c, g_s, g_r, N) if pad else None
     if pad and prefix is None:
         return None
-    if not forms and 2 * m >= N - pad:
+    if not forms:
         W = _forward_block(lines, prefix, g_r, g_d, N, m, n)
         return (W, None) if np.all(np.isfinite(W)) else None
     Dinv = _sweep(lines, prefix, g_r, g_d, N)
@@ -275,32 +275,32 @@ def _blocks(lines: _Lines, prefix, gb: float, eb: float, L: int):
         yield prev
 
 
-def _sweep(lines: _Lines, prefix, gb: float, eb: float, L: int) -> np.ndarray:
-    """``D_a^-1`` (ng, P, P) of every general line."""
-    ng, P = lines.H.shape
-    Dinv = np.empty((ng, P, P))
-    for k, inv in enumerate(_blocks(lines, prefix, gb, eb, L)):
-        Dinv[k] = inv
-    return Dinv
+def _sweep(lines: _Lines, prefix, gb: float, eb: float, L: int) -> list[np.ndarray]:
+    """``D_a^-1`` (P, P) of every general line, in sweep order."""
+    return list(_blocks(lines, prefix, gb, eb, L))
 
 
 def _forward_block(lines: _Lines, prefix, gb, eb, L, m, n) -> np.ndarray:
     """``W[:m, :n]`` alone, carrying the used columns' responses down the sweep (rows of
-    ``Z``, one added per line) instead of the m inputs back up: cheaper when m > ng / 2."""
+    ``Z``, one added per used column's line) instead of the inputs back up."""
     H = lines.H
     ng, P = H.shape
     Z = np.zeros((0, P))
     for k, inv in enumerate(_blocks(lines, prefix, gb, eb, L)):
-        Z = np.vstack([Z, H[k : k + 1]]) @ inv
-        if L - ng + k < L - 1:
-            Z *= gb
+        a = L - ng + k
+        if a >= L - n:  # a used column
+            Z = np.vstack([Z, H[k : k + 1]])
+        if len(Z):
+            Z = Z @ inv
+            if a < L - 1:
+                Z *= gb
     return (eb * Z)[::-1, ::-1].T[:m, :n].copy()
 
 
-def _back(Dinv: np.ndarray, gb: float, eb: float, m: int) -> np.ndarray:
+def _back(Dinv: list[np.ndarray], gb: float, eb: float, m: int) -> np.ndarray:
     """Cross-node blocks ``X`` (ng, P, m) of the general lines for the m unit inputs
     (sources at positions ``P-1-i`` of the last block, behind ``eb``)."""
-    ng, P, _ = Dinv.shape
+    ng, P = len(Dinv), Dinv[0].shape[0]
     X = np.empty((ng, P, m))
     X[ng - 1] = eb * Dinv[ng - 1][:, P - 1 - np.arange(m)]
     for k in range(ng - 2, -1, -1):
@@ -363,12 +363,11 @@ def _forms(lines, prefix, X, out, v, g, r) -> PowerForms:
     L = out.shape[0]
     W = out[::-1].T  # (m, N): every column's output
     y = _line_solve(lines, Gl[:, :, None] * X)  # column nodes of the general lines
-    cell = X - y  # cell voltages
-    # every driver's current is its row's summed cell current (g_d (V - R_0) would lose
-    # digits to cancellation when the driver's drop is small)
-    Yd = np.einsum("kp,kpm->pm", Gl, cell)
+    # every driver's current is its row's summed cell current G (X - y) (g_d (V - R_0)
+    # would lose digits to cancellation when the driver's drop is small)
+    Yd = np.einsum("kp,kpm->pm", Gl, X) - np.einsum("kp,kpm->pm", Gl, y)
     sel, ar = P - 1 - np.arange(m), np.arange(m)
-    att = cell[:, sel, ar][::-1].T  # (m, ng): own-input cell voltages
+    att = (X[:, sel, ar] - y[:, sel, ar])[::-1].T  # (m, ng): own-input cell voltages
     rows = g_r * _gram(X[1:] - X[:-1])
     cols = g_c * _gram(y[:, 1:] - y[:, :-1])
     if prefix is not None:

@@ -30,6 +30,12 @@ of a read is ``v_read`` times the summed sense currents (the source line supplie
 the bit lines sink); it is reported under ``cells`` (on-resistance and both lines
 included; the split over them is not computed).
 
+Reads of a linear layer (one matrix per chip, :meth:`LayerMeter.read_linear`) are
+metered together: the forms of the tiles on the same rows are summed when the chip is
+programmed, so a batch costs one Gram matrix and one inner product per part and row
+block.  Which chips are metered is :attr:`AnalogConfig.energy_chips` (the first one by
+default; :func:`chip_spread` gives the spread over several).
+
 Not modelled: wire and cell capacitance (charging the lines each read), driver and
 sense-amplifier bias power, buffers, data movement, programming.
 

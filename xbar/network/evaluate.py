@@ -1281,8 +1281,8 @@ class _ChipRun:
     ``shared`` keeps the chip-independent work on the test batches (the first layers'
     im2col columns and what is derived from them alone) from the first chip.  When no
     chip draws a random number (:func:`same_on_every_chip`), every chip is the same
-    chip: one is simulated per path (with and without energy metering) and the others
-    repeat its results, exactly what simulating them gives.
+    chip: one is simulated (the first, metered when energy is on; it serves the unmetered
+    chips too) and the others repeat its results, exactly what simulating them gives.
     """
 
     def __init__(self, plans, folded, config, cache, noise, energy, bs, x_cal, design_ranges):
@@ -1329,8 +1329,10 @@ class _ChipRun:
         # energy on the first energy_chips chips only (0: all); the others take the
         # no-energy path (no power forms, only the used blocks of padded tiles)
         energy = self.energy and (cfg.energy_chips == 0 or k < cfg.energy_chips)
-        if energy in self.twins:
-            self._repeat(k, chip, energy)
+        # a metered twin also serves the unmetered chips (the same reads, tallies unused)
+        twin = self.twins.get(energy) or (None if energy else self.twins.get(True))
+        if twin is not None:
+            self._repeat(k, chip, energy, twin)
             return
         net = program_chip(
             self.plans, self.folded, cfg, chip, self.cache, self.noise, energy, self.tick
@@ -1364,9 +1366,10 @@ class _ChipRun:
             self.metered.append((chip, {n: al.meter.tally for n, al in net.layers.items()}))
         logger.debug("chip %d: accuracy %.4f", chip, accuracy)
 
-    def _repeat(self, k: int, chip: int, energy: bool) -> None:
-        """Chip ``chip`` is the same as the simulated twin of its path: count its results."""
-        twin, net, accuracy = self.twins[energy]
+    def _repeat(self, k: int, chip: int, energy: bool, twin: tuple) -> None:
+        """Chip ``chip`` is the same as the simulated ``twin`` (chip, network, accuracy):
+        count its results (its energy tallies when ``energy``)."""
+        twin, net, accuracy = twin
         self.stage(k, f"the same chip as chip {twin} (no random device errors)")
         for _ in range(self.units):
             self.tick()
