@@ -139,7 +139,10 @@ def tile_solve(
         return None
     out = _outputs(lines, prefix, X, v, g_s)  # (N, m): the sense currents, line order
     W = np.ascontiguousarray(out[::-1].T[:, :n])
-    f = _forms(lines, prefix, X, out, v, (g_r, g_c, g_d, g_s), (r_row, r_col, r_driver, r_sense))
+    work = sweep.inverses.reshape(-1)  # no longer needed: scratch for the forms
+    f = _forms(
+        lines, prefix, X, out, v, (g_r, g_c, g_d, g_s), (r_row, r_col, r_driver, r_sense), work
+    )
     ok = np.all(np.isfinite(W)) and all(np.all(np.isfinite(q)) for q in f.Q.values())
     return (W, f) if ok else None
 
@@ -391,26 +394,30 @@ def _gram(X: np.ndarray) -> np.ndarray:
     return X.T @ X
 
 
-def _forms(lines, prefix, X, out, v, g, r) -> PowerForms:
-    """The power forms of the m unit inputs from the general lines' blocks ``X``, the
-    sense currents ``out`` and the padding modes (module docs)."""
+def _forms(lines, prefix, X, out, v, g, r, work) -> PowerForms:
+    """The power forms of the m unit inputs from the general lines' blocks ``X``
+    (overwritten), the sense currents ``out`` and the padding modes (module docs);
+    ``work`` a flat scratch array of at least ``X.size`` (few fresh pages: at these
+    sizes first touches of new memory cost as much as the arithmetic)."""
     g_r, g_c, g_d, g_s = g
     r_row, r_col, r_driver, r_sense = r
     Gl = lines.Gl
     ng, P, m = X.shape
     L = out.shape[0]
     W = out[::-1].T  # (m, N): every column's output
-    y = _line_solve(lines, Gl[:, :, None] * X)  # column nodes of the general lines
+    B = work[: X.size].reshape(X.shape)
+    rows = g_r * _gram(np.subtract(X[1:], X[:-1], out=B[: ng - 1]))
+    y = _line_solve(lines, np.multiply(Gl[:, :, None], X, out=B))  # the lines' column nodes
     # every driver's current is its row's summed cell current G (X - y) (g_d (V - R_0)
     # would lose digits to cancellation when the driver's drop is small)
     Yd = np.einsum("kp,kpm->pm", Gl, X) - np.einsum("kp,kpm->pm", Gl, y)
     sel, ar = P - 1 - np.arange(m), np.arange(m)
     att = (X[:, sel, ar] - y[:, sel, ar])[::-1].T  # (m, ng): own-input cell voltages
-    rows = g_r * _gram(X[1:] - X[:-1])
-    cols = g_c * _gram(y[:, 1:] - y[:, :-1])
+    Xh = None if prefix is None else prefix[1].T @ X[0]
+    dy = X.reshape(-1)[: ng * (P - 1) * m].reshape(ng, P - 1, m)  # X is done with
+    cols = g_c * _gram(np.subtract(y[:, 1:], y[:, :-1], out=dy))
     if prefix is not None:
         mu, Qm, lam, _, xi = prefix
-        Xh = Qm.T @ X[0]
         Yd += Qm @ ((v * (1.0 - v / lam) * xi.sum(axis=0))[:, None] * Xh)
         ext = np.vstack([xi, np.ones((1, P))])
         w_cross = g_r * ((ext[:-1] - ext[1:]) ** 2).sum(axis=0)
