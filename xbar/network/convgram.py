@@ -102,13 +102,10 @@ class GramPlan:
 
     def cost(self, images: int) -> float:
         """Estimated multiply-adds (plus :data:`PRODUCT_OVERHEAD` per product)."""
-        total = 0.0
-        for key, region in self.full.items():
-            total += _macs(images, key, region) + PRODUCT_OVERHEAD
+        products = set(self.full.items())
         for p in self.pairs:
-            for region in [p.own] if p.direct else p.strips:
-                total += _macs(images, p.key, region) + PRODUCT_OVERHEAD
-        return total
+            products.update((p.key, region) for region in ([p.own] if p.direct else p.strips))
+        return sum(_macs(images, key, region) + PRODUCT_OVERHEAD for key, region in products)
 
 
 def _macs(images: int, key: tuple, region) -> float:
@@ -235,17 +232,24 @@ def block_grams(x: np.ndarray, plan: GramPlan) -> dict[tuple[int, int], np.ndarr
     geometry, from shifted products of ``x`` (B, H, W, C); each (rows, rows)."""
     full = _full_products(x, plan.full)
     out = {(r0, r1): np.empty((r1 - r0, r1 - r0)) for r0, r1 in plan.blocks}
+    parts: dict = {}  # (key, region) -> product (a strip is often cut from several pairs)
+
+    def part(key, region):
+        if (key, region) not in parts:
+            parts[(key, region)] = _product(x, key, region)
+        return parts[(key, region)]
+
     for p in plan.pairs:
         (i, m), (j, n) = p.at_p, p.at_q
         G = out[p.block]
         if p.key is None:
             val = np.zeros((m, n))
         elif p.direct:
-            val = _product(x, p.key, p.own)
+            val = part(p.key, p.own)
         elif p.strips:
             val = full[p.key].copy()
             for region in p.strips:
-                val -= _product(x, p.key, region)
+                val -= part(p.key, region)
         else:
             val = full[p.key]
         G[i : i + m, j : j + n] = val
