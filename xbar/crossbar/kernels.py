@@ -60,7 +60,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
 from numba.extending import overload
 
 __all__ = [
@@ -294,8 +294,8 @@ class Target(NamedTuple):
     ----------
     bnorm : float array (K,)
         Norm [A] of each input's full right-hand side; residuals are relative to it.
-    tol : float
-        Relative residual to reach.
+    tol : float array (K,)
+        Relative residual each input is to reach.
     maxiter : int
         CG iteration limit per input (and for the lockstep loop).
     iters : int64 array (K,)
@@ -305,7 +305,7 @@ class Target(NamedTuple):
     """
 
     bnorm: np.ndarray
-    tol: float
+    tol: np.ndarray
     maxiter: int
     iters: np.ndarray
     resid: np.ndarray
@@ -1191,6 +1191,18 @@ def _n_inputs(op, f):
     return lambda op, f: f.shape[0]
 
 
+def tolerances(tol, K):
+    """The relative residual each of K inputs is to reach: ``tol`` (float, or array (K,))."""
+    return np.full(K, float(tol)) if np.ndim(tol) == 0 else np.asarray(tol, dtype=float)
+
+
+@overload(tolerances, jit_options=_SERIAL)
+def _tolerances(tol, K):
+    if isinstance(tol, types.Array):
+        return lambda tol, K: tol
+    return lambda tol, K: np.full(K, float(tol))
+
+
 # ----------------------------------------------------------------------------- the driver
 MAX_RESTARTS = 6  # restarts from the true residual f - S x (round-off drift guard)
 
@@ -1241,7 +1253,7 @@ def _restart(op, f, x, w: CGWork, t: Target):
         bn = t.bnorm[k]
         res = np.sqrt(_sums(w.part_rr, k)) / bn if bn > 0 else 0.0
         t.resid[k] = res
-        w.active[k] = not (res <= t.tol or bn == 0 or t.iters[k] >= t.maxiter)
+        w.active[k] = not (res <= t.tol[k] or bn == 0 or t.iters[k] >= t.maxiter)
         any_active = any_active or w.active[k]
     return any_active
 
@@ -1267,7 +1279,7 @@ def _step(op, x, w: CGWork, t: Target):
         w.rz[k] = rzk
         res = np.sqrt(_sums(w.part_rr, k)) / t.bnorm[k]
         t.resid[k] = res
-        w.active[k] = not (res <= t.tol or t.iters[k] >= t.maxiter or rzk <= 0)
+        w.active[k] = not (res <= t.tol[k] or t.iters[k] >= t.maxiter or rzk <= 0)
         any_active = any_active or w.active[k]
     return any_active
 
@@ -1345,7 +1357,8 @@ def chain_pcg(a: Lines, b: Lines, a_cells: Cells, b_cells: Cells, v: Unknowns, t
 
     ``v`` holds the right-hand sides and the initial guess and receives the
     solution, iterations and CG residuals (:class:`Unknowns`);
-    ``tol`` is the relative residual to reach, ``maxiter`` the iteration limit.
+    ``tol`` is the relative residual to reach (a float, or one per input (K,)),
+    ``maxiter`` the iteration limit.
     Returns the lockstep iterations.
     """
     K = v.rhs_a.shape[0]
@@ -1355,7 +1368,7 @@ def chain_pcg(a: Lines, b: Lines, a_cells: Cells, b_cells: Cells, v: Unknowns, t
     tri_factor(b.ptr, b.off, b.diag, inv_ub)
     nB = v.rhs_b.shape[1]
     op = ChainSchur(a, b, a_cells, b_cells, inv_ua, inv_ub, np.empty((K, nB)), np.empty((K, nB)))
-    t = Target(_norms(v.rhs_a, v.rhs_b), tol, maxiter, v.iters, v.resid)
+    t = Target(_norms(v.rhs_a, v.rhs_b), tolerances(tol, K), maxiter, v.iters, v.resid)
     return _schur_solve(op, v.rhs_a, v.rhs_b, v.x_a, v.x_b, t)
 
 
@@ -1372,8 +1385,9 @@ def grid_pcg(grid: Grid, v: Unknowns, tol, maxiter, chunk):
     inv_ur = np.empty((Kg, n))
     inv_uc = np.empty((Kg, n))
     _grid_factor(grid, inv_ur, inv_uc, chunk)
-    op = GridSchur(grid, inv_ur, inv_uc, np.empty((v.rhs_a.shape[0], n)), chunk)
-    t = Target(_norms(v.rhs_a, v.rhs_b), tol, maxiter, v.iters, v.resid)
+    K = v.rhs_a.shape[0]
+    op = GridSchur(grid, inv_ur, inv_uc, np.empty((K, n)), chunk)
+    t = Target(_norms(v.rhs_a, v.rhs_b), tolerances(tol, K), maxiter, v.iters, v.resid)
     return _schur_solve(op, v.rhs_a, v.rhs_b, v.x_a, v.x_b, t)
 
 
@@ -1397,7 +1411,8 @@ def _input_solve(grid: Grid, k, v: Unknowns, tol, maxiter):
     )
     _one_factor(op)
     sl = slice(k, k + 1)
-    t = Target(_norms(v.rhs_a[sl], v.rhs_b[sl]), tol, maxiter, v.iters[sl], v.resid[sl])
+    tk = tolerances(tol, v.rhs_a.shape[0])[sl]
+    t = Target(_norms(v.rhs_a[sl], v.rhs_b[sl]), tk, maxiter, v.iters[sl], v.resid[sl])
     _schur_solve(op, v.rhs_a[sl], v.rhs_b[sl], v.x_a[sl], v.x_b[sl], t)
 
 
@@ -1473,7 +1488,9 @@ def _lane_group(grid: Grid, coefs, k0, k1, v: Unknowns, tol, maxiter, ws):
     fb = to_lanes(v.rhs_b, k0, k1, False, ws[9])
     bnorm = np.zeros(LANES)
     bnorm[: k1 - k0] = _norms(v.rhs_a[k0:k1], v.rhs_b[k0:k1])
-    t = Target(bnorm, tol, maxiter, np.zeros(LANES, np.int64), np.zeros(LANES))
+    tl = np.zeros(LANES)
+    tl[: k1 - k0] = tolerances(tol, v.rhs_a.shape[0])[k0:k1]
+    t = Target(bnorm, tl, maxiter, np.zeros(LANES, np.int64), np.zeros(LANES))
     _schur_solve(op, fa, fb, xa, ws[7], t)
     v.iters[k0:k1] = t.iters[: k1 - k0]
     v.resid[k0:k1] = t.resid[: k1 - k0]

@@ -72,6 +72,7 @@ __all__ = [
     "LANES",
     "REFINE_STEPS",
     "BATCH_CELLS",
+    "NEWTON_CELLS",
     "MEM_BUDGET",
 ]
 
@@ -80,6 +81,7 @@ LANES = kernels.LANES  # inputs solved in lockstep by one thread (kernel "lanes"
 REFINE_STEPS = 2  # iterative refinement steps from the true residual when it is above tol
 PARALLEL_MIN_WORK = 1 << 20  # cells x inputs below which the kernels run on one thread
 BATCH_CELLS = 1 << 16  # Newton batches are solved in chunks of about this many cells x inputs
+NEWTON_CELLS = 1 << 17  # the same for Newton on the grid (at least a group per thread)
 MEM_BUDGET = 384e6  # bytes of solver work arrays per batch chunk
 
 
@@ -131,6 +133,12 @@ class _threads:
             import numba
 
             numba.set_num_threads(self.prev)
+
+
+def _numba_threads() -> int:
+    import numba
+
+    return numba.get_num_threads()
 
 
 def choose_kernel(system: CrossbarSystem, K: int, kernel: str = "auto") -> str:
@@ -306,11 +314,15 @@ def _grid_solve(
     return NodeSolution(xr, xc_out, it, res), floor
 
 
-def _run_grid(grid: kernels.Grid, v: kernels.Unknowns, tol: float, maxiter: int, how: str) -> None:
-    """Run the grid kernel ``how`` (``"lanes"``, ``"inputs"`` or ``"lines"``) on ``v``."""
+def _run_grid(
+    grid: kernels.Grid, v: kernels.Unknowns, tol: float | np.ndarray, maxiter: int, how: str
+) -> None:
+    """Run the grid kernel ``how`` (``"lanes"``, ``"inputs"`` or ``"lines"``) on ``v`` to the
+    relative residual ``tol`` (float, or one per input (K,))."""
     K = v.rhs_a.shape[0]
     work = grid.M * grid.N * K
-    tol, maxiter = float(tol), int(maxiter)
+    tol = np.ascontiguousarray(tol, dtype=float) if np.ndim(tol) else float(tol)
+    maxiter = int(maxiter)
     if how == "lanes":
         with _threads(work):
             lanes = _lane_work(K, grid.M * grid.N, grid.g.shape[0] > 1)
@@ -598,10 +610,13 @@ def solve(
     if grid:  # about 20 (K, M*N) arrays: state, companions, system, solution, candidates
         per = M * N * 8 * 20 * len(system.elements)
     chunk = max(1, int(batch_bytes // max(per, 1)))
-    if not linear and not grid:  # Newton's numpy work arrays: keep a chunk near cache size
-        chunk = min(chunk, max(LANES, BATCH_CELLS // (M * N)))
+    if not linear:  # Newton's work arrays: keep a chunk near cache size
+        # a few lane groups per thread: 2 chunks of 32 inputs at 256x256, each parallel
+        # (PARALLEL_MIN_WORK), so its parallel regions are few and each thread has work
+        least = 4 * LANES * _numba_threads() if grid else LANES
+        chunk = min(chunk, max(least, (NEWTON_CELLS if grid else BATCH_CELLS) // (M * N)))
     chunk = -(-K // -(-K // chunk))  # chunks of even size
-    if grid and LANES < chunk < K:  # whole groups of lanes
+    if (grid or linear) and LANES < chunk < K:  # whole groups of lanes (no padded lanes)
         chunk = -(-chunk // LANES) * LANES
     kw = dict(tol=tol, maxiter=maxiter, options=options, kernel=kernel, return_nodes=return_nodes)
     if K > chunk:
@@ -967,9 +982,7 @@ def _grid_newton_step(
     """One linear solve and element update for the inputs ``act`` (the system ``step``)."""
     lin, v, ieq, comp = step
     k, n = act.size, system.M * system.N
-    # each input's own CG tolerance would be 1e-3 of its residual; the inputs share one,
-    # that of the most converged (the others are over-solved rather than held back)
-    ctol = max(0.5 * tol, min(1e-6, 1e-3 * float(np.min(v.resid))))
+    ctol = np.maximum(0.5 * tol, np.minimum(1e-6, 1e-3 * v.resid))  # each input its own
     sol = v._replace(x_a=v.x_a.copy(), x_b=np.empty((k, n)), resid=np.empty(k))
     _run_grid(lin, sol, ctol, maxiter, choose_kernel(system, k, kernel))
     cand = np.empty_like(comp.ve)
