@@ -361,30 +361,32 @@ def _outputs(lines, prefix, X, v, ea) -> np.ndarray:
 
 
 def _line_solve(lines, z: np.ndarray) -> np.ndarray:
-    """``T_a^-1 z_a`` for every line, z (L, P, m) (overwritten): Thomas's algorithm over
-    all lines and right-hand sides at once (LU pivots ``lp``), or for few right-hand
-    sides the semiseparable inverse ``T^-1_ij = d_i Pp_j / Pp_i`` (j >= i) by a suffix
-    and an exclusive prefix sum per line (fewer numpy calls; no cancellation either)."""
-    d, Pp, lp, ga = lines.d, lines.Pp, lines.lp, lines.ga
-    L, P, m = z.shape
+    """``T_a^-1 z_a`` for every line a, z (P, L, m) position-major (overwritten): Thomas's
+    algorithm over all lines and right-hand sides at once (LU pivots ``lp``, each step
+    on one contiguous (L, m) slab), or for few right-hand sides the semiseparable inverse
+    ``T^-1_ij = d_i Pp_j / Pp_i`` (j >= i) by a suffix and an exclusive prefix sum (fewer
+    numpy calls; no cancellation either: z >= 0)."""
+    d, Pp, lp = lines.d.T, lines.Pp.T, lines.lp.T  # (P, L)
+    P, L, m = z.shape
     if L * m < 2048:
         return _semiseparable_solve(d, Pp, z)
-    f = ga / lp
+    f = (lines.ga / lp)[:, :, None]
+    tmp = np.empty((L, m))
     for i in range(1, P):
-        z[:, i] += f[:, i - 1, None] * z[:, i - 1]
-    z[:, P - 1] /= lp[:, P - 1, None]
+        z[i] += np.multiply(f[i - 1], z[i - 1], out=tmp)
+    z /= lp[:, :, None]  # then y_i = z_i / lp_i + (ga / lp_i) y_{i+1}
     for i in range(P - 2, -1, -1):
-        z[:, i] += ga * z[:, i + 1]
-        z[:, i] /= lp[:, i, None]
+        z[i] += np.multiply(f[i], z[i + 1], out=tmp)
     return z
 
 
 def _semiseparable_solve(d: np.ndarray, Pp: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """:func:`_line_solve`'s semiseparable form; d, Pp (P, L), z (P, L, m)."""
     w = Pp[:, :, None] * z
-    S1 = np.cumsum(w[:, ::-1], axis=1)[:, ::-1]
+    S1 = np.cumsum(w[::-1], axis=0)[::-1]
     u = (d / Pp)[:, :, None] * z
     S2 = np.zeros_like(u)
-    np.cumsum(u[:, :-1], axis=1, out=S2[:, 1:])
+    np.cumsum(u[:-1], axis=0, out=S2[1:])
     return (d / Pp)[:, :, None] * S1 + Pp[:, :, None] * S2
 
 
@@ -407,15 +409,17 @@ def _forms(lines, prefix, X, out, v, g, r, work) -> PowerForms:
     W = out[::-1].T  # (m, N): every column's output
     B = work[: X.size].reshape(X.shape)
     rows = g_r * _gram(np.subtract(X[1:], X[:-1], out=B[: ng - 1]))
-    y = _line_solve(lines, np.multiply(Gl[:, :, None], X, out=B))  # the lines' column nodes
+    # the lines' column nodes, position-major (P, ng, m)
+    z = np.multiply(Gl.T[:, :, None], X.transpose(1, 0, 2), out=B.reshape(P, ng, m))
+    y = _line_solve(lines, z)
     # every driver's current is its row's summed cell current G (X - y) (g_d (V - R_0)
     # would lose digits to cancellation when the driver's drop is small)
-    Yd = np.einsum("kp,kpm->pm", Gl, X) - np.einsum("kp,kpm->pm", Gl, y)
+    Yd = np.einsum("kp,kpm->pm", Gl, X) - np.einsum("pk,pkm->pm", Gl.T, y)
     sel, ar = P - 1 - np.arange(m), np.arange(m)
-    att = (X[:, sel, ar] - y[:, sel, ar])[::-1].T  # (m, ng): own-input cell voltages
+    att = (X[:, sel, ar] - y[sel, :, ar].T)[::-1].T  # (m, ng): own-input cell voltages
     Xh = None if prefix is None else prefix[1].T @ X[0]
-    dy = X.reshape(-1)[: ng * (P - 1) * m].reshape(ng, P - 1, m)  # X is done with
-    cols = g_c * _gram(np.subtract(y[:, 1:], y[:, :-1], out=dy))
+    dy = X.reshape(-1)[: (P - 1) * ng * m].reshape(P - 1, ng, m)  # X is done with
+    cols = g_c * _gram(np.subtract(y[1:], y[:-1], out=dy))
     if prefix is not None:
         mu, Qm, lam, _, xi = prefix
         Yd += Qm @ ((v * (1.0 - v / lam) * xi.sum(axis=0))[:, None] * Xh)
