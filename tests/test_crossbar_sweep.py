@@ -107,6 +107,18 @@ def test_small_large_and_zero_conductances(lo, hi, v):
     _check(G, (2.0, 3.0, 5.0, 0.0), (6, 5))
 
 
+def test_tiles_sharing_their_padding_reuse_its_modes():
+    """The padding's closed form is cached per (size, padding, wires): a second tile with
+    other used cells but the same padding takes the stored modes and is still exact."""
+    sweep._PREFIXES.clear()
+    rng = np.random.default_rng(12)
+    for k in range(3):
+        _check(_padded(rng, 20, 18, 20 - 3 * k, 5), RS[1], (20 - 3 * k, 5))
+    assert len(sweep._PREFIXES) == 1
+    mu, Q, lam, delta, xi, first = next(iter(sweep._PREFIXES.values()))
+    assert not first.flags.writeable and delta.shape == (13, 20)
+
+
 def test_padding_hidden_in_used_columns_and_rows():
     """Used columns that happen to equal the padding join the closed form; the answer is
     unchanged (the used block's outputs come from the padding modes)."""

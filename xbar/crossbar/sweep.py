@@ -69,6 +69,7 @@ _STATE = {"inversions": 0}
 _LOCK = threading.Lock()
 _MODES: dict = {}  # (P, g_c, g_s) -> (mu, Q): eigen decomposition of the line chain
 _MODE_KEYS = 8
+_PREFIXES: dict = {}  # (P, pad, v, wires) -> the padding's modes (see _prefix)
 #: largest cell-to-wire and wire-to-wire conductance ratio of the fast path
 MAX_RATIO = 1e3
 
@@ -137,11 +138,19 @@ def tile_solve(
     X = _back(sweep, m)
     if X is None:
         return None
-    out = _outputs(lines, prefix, X, v, g_s)  # (N, m): the sense currents, line order
+    Xh = None if prefix is None else prefix[1].T @ X[0]
+    out = _outputs(lines, prefix, X, Xh, v, g_s)  # (N, m): the sense currents, line order
     W = np.ascontiguousarray(out[::-1].T[:, :n])
     work = sweep.inverses.reshape(-1)  # no longer needed: scratch for the forms
     f = _forms(
-        lines, prefix, X, out, v, (g_r, g_c, g_d, g_s), (r_row, r_col, r_driver, r_sense), work
+        lines,
+        prefix,
+        (X, Xh),
+        out,
+        v,
+        (g_r, g_c, g_d, g_s),
+        (r_row, r_col, r_driver, r_sense),
+        work,
     )
     ok = np.all(np.isfinite(W)) and all(np.all(np.isfinite(q)) for q in f.Q.values())
     return (W, f) if ok else None
@@ -220,9 +229,16 @@ def _chain_modes(P: int, ga: float, ea: float):
 
 def _prefix(P: int, pad: int, v: float, ga: float, ea: float, gb: float, L: int):
     """The ``pad`` identical padding lines (cells ``v``) at the start of the sweep, per
-    mode: ``(mu, Q, lam, delta, xi)`` with ``lam = mu + v`` the line's eigenvalues,
+    mode: ``(mu, Q, lam, delta, xi, first)`` with ``lam = mu + v`` the line's eigenvalues,
     ``delta`` (pad, P) the sweep blocks' and ``xi`` (pad, P) the back substitution's
-    factors (module docs); None when the chain's eigenvalues are too spread to trust."""
+    factors (module docs) and ``first`` the last padding block's ``D^-1`` (P, P); None
+    when the chain's eigenvalues are too spread to trust.  Cached (read-only arrays):
+    tiles of one layer share their padding."""
+    key = (P, pad, v, ga, ea, gb)  # (L only bounds pad: a padding line is never the last)
+    with _LOCK:
+        hit = _PREFIXES.get(key)
+    if hit is not None:
+        return hit
     mu, Q = _chain_modes(P, ga, ea)
     if not mu[0] > 1e-9 * mu[-1]:
         return None
@@ -234,7 +250,14 @@ def _prefix(P: int, pad: int, v: float, ga: float, ea: float, gb: float, L: int)
         c = gb * ((a > 0) + 1.0)
         delta[a] = kappa + c - (g2 / delta[a - 1] if a else 0.0)
     xi = np.cumprod((gb / delta)[::-1], axis=0)[::-1]
-    return mu, Q, lam, delta, xi
+    hit = (mu, Q, lam, delta, xi, (Q / delta[-1]) @ Q.T)
+    for x in hit:
+        x.setflags(write=False)
+    with _LOCK:
+        if len(_PREFIXES) >= _MODE_KEYS:
+            _PREFIXES.pop(next(iter(_PREFIXES)))
+        _PREFIXES[key] = hit
+    return hit
 
 
 def _backend(inversions: int) -> str:
@@ -301,10 +324,7 @@ class _Sweep:
             self.inverses = store
         a = L - ng + np.arange(ng)
         c = gb * ((a > 0).astype(float) + (a < L - 1)) + np.where(a == L - 1, self.eb, 0.0)
-        prev = None
-        if self.prefix is not None:
-            _, Q, _, delta, _ = self.prefix
-            prev = (Q / delta[-1]) @ Q.T
+        prev = None if self.prefix is None else self.prefix[5]
         g2 = gb * gb
         for k in range(ng):
             D = self.lines.schur(k, store[k if keep else k % 2])
@@ -350,14 +370,15 @@ def _back(sweep: _Sweep, m: int) -> np.ndarray | None:
     return X
 
 
-def _outputs(lines, prefix, X, v, ea) -> np.ndarray:
-    """Every line's end (sense) current for the m unit inputs, (L, m) in line order."""
+def _outputs(lines, prefix, X, Xh, v, ea) -> np.ndarray:
+    """Every line's end (sense) current for the m unit inputs, (L, m) in line order
+    (``Xh``: the first general block in the padding's modes, ``Q^T X[0]``)."""
     out = np.einsum("kp,kpm->km", lines.H, X)
     if prefix is None:
         return out
-    mu, Q, lam, _, xi = prefix
+    mu, Q, lam, _, xi, _ = prefix
     hh = ea * v * Q[0] / lam  # a padding line's end current per mode of its block
-    return np.concatenate([(xi * hh) @ (Q.T @ X[0]), out])
+    return np.concatenate([(xi * hh) @ Xh, out])
 
 
 def _line_solve(lines, z: np.ndarray) -> np.ndarray:
@@ -396,14 +417,16 @@ def _gram(X: np.ndarray) -> np.ndarray:
     return X.T @ X
 
 
-def _forms(lines, prefix, X, out, v, g, r, work) -> PowerForms:
+def _forms(lines, prefix, blocks, out, v, g, r, work) -> PowerForms:
     """The power forms of the m unit inputs from the general lines' blocks ``X``
-    (overwritten), the sense currents ``out`` and the padding modes (module docs);
+    (overwritten) and the first one in the padding's modes ``Xh`` (``blocks``), the sense
+    currents ``out`` and the padding modes (module docs);
     ``work`` a flat scratch array of at least ``X.size`` (few fresh pages: at these
     sizes first touches of new memory cost as much as the arithmetic)."""
     g_r, g_c, g_d, g_s = g
     r_row, r_col, r_driver, r_sense = r
     Gl = lines.Gl
+    X, Xh = blocks
     ng, P, m = X.shape
     L = out.shape[0]
     W = out[::-1].T  # (m, N): every column's output
@@ -417,11 +440,10 @@ def _forms(lines, prefix, X, out, v, g, r, work) -> PowerForms:
     Yd = np.einsum("kp,kpm->pm", Gl, X) - np.einsum("pk,pkm->pm", Gl.T, y)
     sel, ar = P - 1 - np.arange(m), np.arange(m)
     att = (X[:, sel, ar] - y[sel, :, ar].T)[::-1].T  # (m, ng): own-input cell voltages
-    Xh = None if prefix is None else prefix[1].T @ X[0]
     dy = X.reshape(-1)[: (P - 1) * ng * m].reshape(P - 1, ng, m)  # X is done with
     cols = g_c * _gram(np.subtract(y[1:], y[:-1], out=dy))
     if prefix is not None:
-        mu, Qm, lam, _, xi = prefix
+        mu, Qm, lam, _, xi, _ = prefix
         Yd += Qm @ ((v * (1.0 - v / lam) * xi.sum(axis=0))[:, None] * Xh)
         ext = np.vstack([xi, np.ones((1, P))])
         w_cross = g_r * ((ext[:-1] - ext[1:]) ** 2).sum(axis=0)
