@@ -209,21 +209,30 @@ class _Lines:
 
 
 def _chain_modes(P: int, ga: float, ea: float):
-    """``(mu, Q)``: eigen decomposition of the line chain ``ga L + ea e_0 e_0^T`` (cached)."""
+    """``(mu, Q)``: eigen decomposition of the line chain ``ga L + ea e_0 e_0^T`` (cached;
+    ascending).  With ``ea == ga`` (no sense resistance) it is the chain grounded one
+    segment beyond its end and open at the other: ``mu_j = ga (2 - 2 cos theta_j)``,
+    ``Q_ij ~ sin((i + 1) theta_j)``, ``theta_j = (2j + 1) pi / (2P + 1)``."""
     key = (P, ga, ea)
     with _LOCK:
         hit = _MODES.get(key)
-    if hit is None:
+    if hit is not None:
+        return hit
+    if ea == ga:  # the end is one more segment to 0 V: sines (no eigh)
+        n, odd = 2 * P + 1, 2 * np.arange(P) + 1
+        k = np.multiply.outer(np.arange(1, P + 1), odd) % (2 * n)  # exact argument reduction
+        hit = (ga * (2.0 - 2.0 * np.cos(np.pi * odd / n)), np.sqrt(4.0 / n) * np.sin(np.pi * k / n))
+    else:
         idx = np.arange(P)
         S = np.zeros((P, P))
         S[idx, idx] = ga * ((idx > 0).astype(float) + (idx < P - 1))
         S[0, 0] += ea
         S[idx[:-1], idx[1:]] = S[idx[1:], idx[:-1]] = -ga
         hit = np.linalg.eigh(S)
-        with _LOCK:
-            if len(_MODES) >= _MODE_KEYS:
-                _MODES.pop(next(iter(_MODES)))
-            _MODES[key] = hit
+    with _LOCK:
+        if len(_MODES) >= _MODE_KEYS:
+            _MODES.pop(next(iter(_MODES)))
+        _MODES[key] = hit
     return hit
 
 
