@@ -16,7 +16,8 @@ Prints ratios against a baseline measured in the same run:
    synthetic images (``--wrn-wires``: also with 1-ohm wires, 343 exact 128 x 128 tiles);
 5. (``--per-image``) ``bench_scale.py``'s per-image rows: ResNet-20 and WRN-16-4 with
    exact parasitics (2.5-ohm wires, 10-ohm ends), transfer matrices cached, analog per
-   image with and without energy against the digital forward pass, interleaved;
+   image with and without energy against the digital forward pass, interleaved; one
+   batch and ``--batches`` batches per ``evaluate`` call;
 6. (``--spread``) the chip-to-chip spread of the energy per image over 20 chips, each
    metered (``energy_chips = all``): the README configuration and the default CNN with
    1-ohm wires and programming error (``docs/energy.md``).
@@ -188,46 +189,25 @@ def _children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def per_image(images: int, repeats: int) -> None:
+def per_image(images: int, repeats: int, batches: int) -> None:
     """bench_scale.py's per-image rows, with and without energy, in one run."""
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from bench_scale import _model
-
-    from xbar.network import AnalogConfig, Dataset, evaluate
-    from xbar.network.data import synthetic_images
-    from xbar.network.tiles import TransferCache
-    from xbar.threads import limit
+    from bench_scale import per_image_times
 
     print(f"5. analog per image with / without energy, exact parasitics (load {_load()}):")
-    cfg = AnalogConfig(r_row=2.5, r_col=2.5, r_driver=10.0, r_sense=10.0)
     for name in ("resnet-20", "wrn-16-4"):
-        model = _model(name)
-        x = synthetic_images(images + 2, (32, 32, 3), seed=0)
-        y = np.zeros(images + 2, dtype=np.int64)
-        ds = Dataset(x[:2], y[:2], x[:1], y[:1], x[2:], y[2:], "synthetic", 10)
-        folded = model.fold_batchnorm()
-        cache = TransferCache(max_bytes=1 << 31)
-        opts = dict(dataset=ds, batch_size=images, cache=cache, ideal_accuracy=0.0)
-        rows = []
-        with limit(1):
-            evaluate(model, cfg, energy=True, **opts)  # fills the cache (W and forms)
-            for _ in range(repeats):
-                t0 = time.perf_counter()
-                folded.predict(x[2:], batch_size=images)
-                dig = (time.perf_counter() - t0) / images
-                off = evaluate(model, cfg, energy=False, **opts).per_image_seconds
-                on = evaluate(model, cfg, energy=True, **opts).per_image_seconds
-                rows.append((dig, off, on))
-        dig, off, on = (np.array(v) for v in zip(*rows, strict=True))
-        ratio = on / off
-        print(
-            f"   {name:<10} batch {images}: digital {dig.min() * 1e3:6.1f} ms  analog "
-            f"{off.min() * 1e3:6.1f} ms ({off.min() / dig.min():.2f}x digital)  with energy "
-            f"{on.min() * 1e3:6.1f} ms ({on.min() / dig.min():.2f}x digital); energy / no "
-            f"energy {on.min() / off.min():.3f}x (min/min; pairs {ratio.min():.2f}-"
-            f"{ratio.max():.2f}, {repeats} pairs; load {_load()})",
-            flush=True,
-        )
+        for b in sorted({1, batches}):
+            dig, off, on = per_image_times(name, images, b, repeats)
+            ratio = on / off
+            print(
+                f"   {name:<10} {b} x batch {images}: digital {dig.min() * 1e3:6.1f} ms  analog "
+                f"{off.min() * 1e3:6.1f} ms ({off.min() / dig.min():.2f}x digital; pairs "
+                f"{(off / dig).min():.2f}-{(off / dig).max():.2f})  with energy "
+                f"{on.min() * 1e3:6.1f} ms ({on.min() / dig.min():.2f}x digital); energy / no "
+                f"energy {on.min() / off.min():.3f}x (min/min; pairs {ratio.min():.2f}-"
+                f"{ratio.max():.2f}, {repeats} pairs; load {_load()})",
+                flush=True,
+            )
 
 
 def spread(chips: int) -> None:
@@ -274,6 +254,9 @@ def main(argv=None) -> int:
     ap.add_argument("--wrn-wires", action="store_true", help="with --process: WRN with wires")
     ap.add_argument("--per-image", action="store_true", help="only bench_scale's per-image rows")
     ap.add_argument("--images", type=int, default=4, help="with --per-image: batch size")
+    ap.add_argument(
+        "--batches", type=int, default=5, help="with --per-image: batches per evaluate (and 1)"
+    )
     ap.add_argument("--spread", action="store_true", help="only the chip-to-chip spread")
     ap.add_argument("--spread-chips", type=int, default=20)
     args = ap.parse_args(argv)
@@ -281,7 +264,7 @@ def main(argv=None) -> int:
         if args.process:
             process(args.repeats, args.wrn_wires)
         if args.per_image:
-            per_image(args.images, args.repeats)
+            per_image(args.images, args.repeats, args.batches)
         if args.spread:
             spread(args.spread_chips)
         return 0

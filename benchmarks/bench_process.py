@@ -17,6 +17,8 @@ Cases:
   minutes when busy) shows what the thread cap buys.
 * ``wires``: ``xbar infer`` (default model, whole test set) with exact 1-ohm wires
   (``--r-row 1 --r-col 1``) against no wires, 1 chip and 20 chips; goal <= 1.3x.
+  The two commands run alternately; the ratio column gives the ratio of the medians
+  and the range of the run-by-run ratios.
   Also with programming error (every chip needs its own transfer matrices), and each
   pair with the default energy report and with ``--no-energy``.  A second table gives
   the time per additional chip, ``(t(20 chips) - t(1 chip)) / 19``, of every variant.
@@ -100,16 +102,27 @@ def _timed(runs: list[float]) -> Timed:
     return t
 
 
-def measure_pair(args: list[str], repeat: int) -> tuple[Timed, float, Timed | None]:
-    """(median seconds, peak MiB) here and the median with ``COMPARE`` (None without it),
-    the two checkouts alternating run by run."""
-    here, there = [], []
+def measure_ab(a: list[str], b: list[str], repeat: int):
+    """``((a, a there), (b, b there), peak MiB of b)``: the commands ``a`` and ``b`` run
+    alternately (a, b, a, b, ...; with ``COMPARE`` each also in that checkout right
+    after), so that their ratio sees the same machine load."""
+    here_a, here_b, there_a, there_b, peak = [], [], [], [], 0.0
     for _ in range(repeat):
-        here.append(run_once(args))
-        if COMPARE is not None:
-            there.append(run_once(args, COMPARE)[0])
-    t = _timed([t for t, _ in here])
-    return t, max(m for _, m in here), _timed(there) if there else None
+        for cmd, here, there in ((a, here_a, there_a), (b, here_b, there_b)):
+            t, mem = run_once(cmd)
+            here.append(t)
+            if cmd is b:
+                peak = max(peak, mem)
+            if COMPARE is not None:
+                there.append(run_once(cmd, COMPARE)[0])
+    other = (_timed(there_a), _timed(there_b)) if COMPARE is not None else (None, None)
+    return (_timed(here_a), other[0]), (_timed(here_b), other[1]), peak
+
+
+def _ratios(t: Timed, base: Timed) -> str:
+    """The range of the run-by-run ratios of two alternately measured times."""
+    ratios = [x / y for x, y in zip(t.runs, base.runs, strict=True)]
+    return f"pairs {min(ratios):.2f}-{max(ratios):.2f}x"
 
 
 def _shown(t: Timed, base: Timed | None) -> str:
@@ -189,14 +202,15 @@ def case_wires(repeat: int) -> None:
         for errors in ([], perr):
             for energy in ([], ["--no-energy"]):
                 base = ["infer", "--repeats", str(chips), *errors, *energy]
-                t0, _, b0 = measure_pair(base, repeat)
-                t1, m1, b1 = measure_pair(base + ["--r-row", "1", "--r-col", "1"], repeat)
+                (t0, b0), (t1, b1), m1 = measure_ab(
+                    base, base + ["--r-row", "1", "--r-col", "1"], repeat
+                )
                 variant = (bool(errors), bool(energy))
                 times[(chips, *variant, False)], times[(chips, *variant, True)] = (t0, b0), (t1, b1)
                 print(
                     f"| {chips} | {'state_proportional 0.05' if errors else 'none'} | "
                     f"{'off' if energy else 'on (default)'} | {_shown(t0, b0)} | "
-                    f"{_shown(t1, b1)} | **{t1 / t0:.2f}x** | {m1:.0f} |",
+                    f"{_shown(t1, b1)} | **{t1 / t0:.2f}x** ({_ratios(t1, t0)}) | {m1:.0f} |",
                     flush=True,
                 )
     _per_chip_table(times)

@@ -15,6 +15,7 @@ from xbar.crossbar import sweep, uniform
 from xbar.crossbar.sweep import tile_solve
 
 PARTS = ("supplied", "cells", "row_wires", "col_wires", "drivers", "sense")
+BACKENDS = ["lapack", "numpy", "scipy"]
 RS = [(1.0, 1.0, 0.0, 0.0), (2.5, 1.5, 10.0, 7.0), (50.0, 0.1, 3.0, 0.0), (0.3, 4.0, 0.0, 25.0)]
 
 
@@ -77,9 +78,9 @@ def _check(G, r, used, rtol=1e-10):
         (9, 30, 9, 2),  # wide, mostly padding columns
     ],
 )
-@pytest.mark.parametrize("scipy_mode", [False, True])
-def test_uniform_padding_matches_the_general_paths(shape, r, scipy_mode, monkeypatch):
-    monkeypatch.setattr(sweep, "_scipy_mode", lambda count: scipy_mode)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_uniform_padding_matches_the_general_paths(shape, r, backend, monkeypatch):
+    monkeypatch.setattr(sweep, "_backend", lambda inversions: backend)
     M, N, m, n = shape
     G = _padded(np.random.default_rng(M * N + m + n), M, N, m, n)
     _check(G, r, (m, n))
@@ -87,10 +88,10 @@ def test_uniform_padding_matches_the_general_paths(shape, r, scipy_mode, monkeyp
 
 @pytest.mark.parametrize("r", RS[:2])
 @pytest.mark.parametrize("shape", [(14, 12, 3, 4), (16, 16, 16, 5), (10, 18, 2, 18)])
-@pytest.mark.parametrize("scipy_mode", [False, True])
-def test_programming_error_padding_takes_the_general_sweep(shape, r, scipy_mode, monkeypatch):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_programming_error_padding_takes_the_general_sweep(shape, r, backend, monkeypatch):
     """Every padding cell with its own error: no closed form, the same exact answer."""
-    monkeypatch.setattr(sweep, "_scipy_mode", lambda count: scipy_mode)
+    monkeypatch.setattr(sweep, "_backend", lambda inversions: backend)
     M, N, m, n = shape
     G = _padded(np.random.default_rng(3), M, N, m, n, jitter=0.05)
     _check(G, r, (m, n))
@@ -104,6 +105,36 @@ def test_small_large_and_zero_conductances(lo, hi, v):
     G = _padded(np.random.default_rng(11), 20, 18, 6, 5, lo=lo, hi=hi, v=v)
     G[2, :] = 0.0  # a used row of cells off
     _check(G, (2.0, 3.0, 5.0, 0.0), (6, 5))
+
+
+def test_tiles_sharing_their_padding_reuse_its_modes():
+    """The padding's closed form is cached per (size, padding, wires): a second tile with
+    other used cells but the same padding takes the stored modes and is still exact."""
+    sweep._PREFIXES.clear()
+    rng = np.random.default_rng(12)
+    for k in range(3):
+        _check(_padded(rng, 20, 18, 20 - 3 * k, 5), RS[1], (20 - 3 * k, 5))
+    assert len(sweep._PREFIXES) == 1
+    mu, Q, lam, delta, xi, first = next(iter(sweep._PREFIXES.values()))
+    assert not first.flags.writeable and delta.shape == (13, 20)
+
+
+@pytest.mark.parametrize("P", [1, 2, 7, 128, 257])
+def test_the_chain_modes_without_sense_resistance_are_sines(P):
+    """The closed-form eigenbasis (no sense resistance) equals numpy's eigh to round-off."""
+    sweep._MODES.clear()
+    mu, Q = sweep._chain_modes(P, 2.5, 2.5)
+    sweep._MODES.clear()
+    mu0, Q0 = sweep._chain_modes(P, 2.5, 2.5 * (1 + 1e-16) + 1e-15)  # forces eigh
+    sweep._MODES.clear()
+    assert np.abs(mu - mu0).max() <= 1e-13 * mu.max()
+    assert np.abs(Q.T @ Q - np.eye(P)).max() <= 1e-14
+    idx = np.arange(P)
+    S = np.zeros((P, P))
+    S[idx, idx] = 2.5 * ((idx > 0).astype(float) + (idx < P - 1))
+    S[0, 0] += 2.5
+    S[idx[:-1], idx[1:]] = S[idx[1:], idx[:-1]] = -2.5
+    assert np.abs(S @ Q - Q * mu).max() <= 1e-14 * mu.max()
 
 
 def test_padding_hidden_in_used_columns_and_rows():
@@ -124,19 +155,65 @@ def test_outside_its_assumptions_it_declines():
     assert tile_solve(bad, 1.0, 1.0, 0.0, 0.0) is None
 
 
-def test_numpy_and_scipy_inverses_give_the_same(monkeypatch):
+@pytest.mark.parametrize("jitter", [0.0, 0.05])
+def test_the_inverse_backends_give_the_same(jitter, monkeypatch):
+    G = _padded(np.random.default_rng(8), 16, 14, 5, 6, jitter=jitter)
+    got = {}
+    for backend in BACKENDS:
+        monkeypatch.setattr(sweep, "_backend", lambda inversions, b=backend: b)
+        got[backend] = tile_solve(G, 1.0, 2.0, 3.0, 4.0, used=(5, 6))
+        only = tile_solve(G, 1.0, 2.0, 3.0, 4.0, used=(5, 6), forms=False)
+        if backend == "scipy" and jitter:
+            assert only is None  # declined: uniform.py's scipy elimination
+        else:
+            ref = xbar.Crossbar(G, 1.0, 2.0, r_driver=3.0, r_sense=4.0).transfer_matrix()[:5, :6]
+            assert np.allclose(only[0], ref, rtol=1e-11, atol=0)
+    W0, f0 = got["lapack"]
+    for backend in BACKENDS[1:]:
+        W1, f1 = got[backend]
+        assert np.allclose(W0, W1, rtol=1e-12, atol=0)
+        for part, q in f0.Q.items():
+            assert np.allclose(q, f1.Q[part], rtol=0, atol=1e-12 * np.abs(f0.Q["supplied"]).max())
+
+
+def test_lapack_is_found_and_agrees_with_numpy():
+    """numpy's own LAPACK is found here (the tile sweep's fast inverse); its Cholesky
+    inverse and symmetric products match numpy's on random SPD blocks, a non-SPD block
+    is refused, and the numpy fallbacks give the same."""
+    from xbar.crossbar import lapack
+
+    assert lapack.available()
+    rng = np.random.default_rng(2)
+    for P in (1, 2, 7, 64, 128, 131):
+        B = rng.standard_normal((P, P))
+        A = B @ B.T + 0.1 * np.eye(P)
+        ref = np.linalg.inv(A)
+        D = np.where(np.tri(P, dtype=bool), A, np.nan)  # only the lower triangle is read
+        S = lapack.cholesky_inverse(D)
+        assert S is D
+        scale = np.abs(ref).max() * np.linalg.cond(A)
+        assert np.abs(lapack.full(S) - ref).max() <= 1e-13 * scale
+        X = rng.standard_normal((P, 5))
+        left = lapack.symmetric_product(S, X, -2.0, np.empty((P, 5)))
+        right = lapack.symmetric_product(S, np.ascontiguousarray(X.T), 3.0, np.empty((5, P)), False)
+        assert np.allclose(left, -2.0 * lapack.full(S) @ X, rtol=1e-13, atol=1e-13 * scale)
+        assert np.allclose(right, 3.0 * X.T @ lapack.full(S), rtol=1e-13, atol=1e-13 * scale)
+    assert lapack.cholesky_inverse(np.array([[1.0, 0.0], [2.0, 1.0]])) is None
+
+
+def test_lapack_fallbacks_without_a_library(monkeypatch):
+    from xbar.crossbar import lapack
+
+    monkeypatch.setitem(lapack._ROUTINES, "found", False)
+    assert not lapack.available()
+    A = np.array([[4.0, 1.0, 0.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0]])
+    S = lapack.cholesky_inverse(A.copy())
+    assert np.allclose(lapack.full(S), np.linalg.inv(A), rtol=1e-14)
+    out = lapack.symmetric_product(np.tril(A), np.eye(3), 2.0, np.empty((3, 3)))
+    assert np.allclose(out, 2.0 * A, rtol=0)
+    assert lapack.cholesky_inverse(np.array([[1.0, 0.0], [2.0, 1.0]])) is None
     G = _padded(np.random.default_rng(8), 16, 14, 5, 6, jitter=0.05)
-    monkeypatch.setattr(sweep, "_scipy_mode", lambda count: False)
-    W0, f0 = tile_solve(G, 1.0, 2.0, 3.0, 4.0, used=(5, 6))
-    W2 = tile_solve(G, 1.0, 2.0, 3.0, 4.0, used=(5, 6), forms=False)[0]
-    monkeypatch.setattr(sweep, "_scipy_mode", lambda count: True)
-    W1, f1 = tile_solve(G, 1.0, 2.0, 3.0, 4.0, used=(5, 6))
-    assert tile_solve(G, 1.0, 2.0, 3.0, 4.0, used=(5, 6), forms=False) is None
-    ref = xbar.Crossbar(G, 1.0, 2.0, r_driver=3.0, r_sense=4.0).transfer_matrix()[:5, :6]
-    assert np.allclose(W2, ref, rtol=1e-11, atol=0)
-    assert np.allclose(W0, W1, rtol=1e-12, atol=0)
-    for part, q in f0.Q.items():
-        assert np.allclose(q, f1.Q[part], rtol=0, atol=1e-12 * np.abs(f0.Q["supplied"]).max())
+    _check(G, RS[1], (5, 6))
 
 
 def test_network_cache_gives_block_and_forms_together():

@@ -55,19 +55,21 @@ import threading
 
 import numpy as np
 
+from . import lapack
 from .forms import PowerForms
 
 __all__ = ["tile_solve", "SCIPY_AFTER"]
 
-#: line inversions a process does with numpy before it imports scipy's Cholesky
-#: inverse (LAPACK potrf + potri, 1.7x faster than ``np.linalg.inv`` at 128 x 128; its
-#: import, 0.1-0.2 s, pays back after about 1000 more): one chip of four fully general
-#: 128 x 128 tiles (programming error) stays numpy; 0: always scipy
+#: line inversions are Cholesky inverses (LAPACK ``dpotrf`` + ``dpotri``, about 2x
+#: faster than ``np.linalg.inv`` at 128 x 128) through :mod:`xbar.crossbar.lapack`;
+#: only where that finds no LAPACK, a process does this many with ``np.linalg.inv``
+#: before it imports scipy's (its import, 0.1-0.2 s, pays back after about 1000 more)
 SCIPY_AFTER = 600
 _STATE = {"inversions": 0}
 _LOCK = threading.Lock()
 _MODES: dict = {}  # (P, g_c, g_s) -> (mu, Q): eigen decomposition of the line chain
 _MODE_KEYS = 8
+_PREFIXES: dict = {}  # (P, pad, v, wires) -> the padding's modes (see _prefix)
 #: largest cell-to-wire and wire-to-wire conductance ratio of the fast path
 MAX_RATIO = 1e3
 
@@ -119,8 +121,9 @@ def tile_solve(
     pad = N - 1 - int(np.flatnonzero(~same)[-1])
     if not forms:
         pad = min(pad, N - n)  # W's columns from the general lines
-        if pad == 0 and _scipy_mode(False):
-            return None  # uniform.py's scipy block elimination (lower triangles) is faster
+    backend = _backend(N - pad)
+    if not forms and pad == 0 and backend == "scipy":
+        return None  # uniform.py's scipy block elimination (lower triangles) is faster
     # the turned-over array: line a = column N-1-a, position b = row M-1-b
     lines = _Lines(np.ascontiguousarray(G[::-1, N - 1 - pad :: -1].T), g_c, g_s)
     if not lines.ok:
@@ -128,16 +131,27 @@ def tile_solve(
     prefix = _prefix(M, pad, v, g_c, g_s, g_r, N) if pad else None
     if pad and prefix is None:
         return None
+    sweep = _Sweep(lines, prefix, g_r, g_d, N, backend)
     if not forms:
-        W = _forward_block(lines, prefix, g_r, g_d, N, m, n)
-        return (W, None) if np.all(np.isfinite(W)) else None
-    Dinv = _sweep(lines, prefix, g_r, g_d, N)
-    X = _back(Dinv, g_r, g_d, m)
-    out = _outputs(lines, prefix, X, v, g_s)  # (N, m): the sense currents, line order
+        W = _forward_block(sweep, m, n)
+        return (W, None) if W is not None and np.all(np.isfinite(W)) else None
+    X = _back(sweep, m)
+    if X is None:
+        return None
+    Xh = None if prefix is None else prefix[1].T @ X[0]
+    out = _outputs(lines, prefix, X, Xh, v, g_s)  # (N, m): the sense currents, line order
     W = np.ascontiguousarray(out[::-1].T[:, :n])
-    if not forms:
-        return (W, None) if np.all(np.isfinite(W)) else None
-    f = _forms(lines, prefix, X, out, v, (g_r, g_c, g_d, g_s), (r_row, r_col, r_driver, r_sense))
+    work = sweep.inverses.reshape(-1)  # no longer needed: scratch for the forms
+    f = _forms(
+        lines,
+        prefix,
+        (X, Xh),
+        out,
+        v,
+        (g_r, g_c, g_d, g_s),
+        (r_row, r_col, r_driver, r_sense),
+        work,
+    )
     ok = np.all(np.isfinite(W)) and all(np.all(np.isfinite(q)) for q in f.Q.values())
     return (W, f) if ok else None
 
@@ -184,42 +198,56 @@ class _Lines:
         self.ok = bool(Pp[:, -1].min() > 1e-100)
         self.Gl, self.d, self.Pp, self.lp, self.ga = Gl, d, Pp, lp, ga
         self.H = (ea * d[:, :1]) * Gl * Pp
-        self._left, self._right = Gl * Pp, (Gl * d) / Pp
-        self._lower = np.tri(P, dtype=bool)
+        self._nleft, self._right = -(Gl * Pp), (Gl * d) / Pp
 
-    def schur(self, k: int) -> np.ndarray:
-        """``K`` (P, P) of line k (a new array)."""
-        O = np.multiply.outer(self._left[k], self._right[k])  # G_i T^-1_ij G_j for i >= j
-        K = np.where(self._lower, O, O.T)
-        K *= -1.0
-        K.flat[:: K.shape[0] + 1] += self.Gl[k]
-        return K
+    def schur(self, k: int, out: np.ndarray) -> np.ndarray:
+        """The lower triangle of ``K`` (P, P) of line k, into ``out`` (its strict upper
+        triangle gets scratch)."""
+        np.multiply.outer(self._nleft[k], self._right[k], out=out)  # -G_i T^-1_ij G_j, i >= j
+        out.flat[:: out.shape[0] + 1] += self.Gl[k]
+        return out
 
 
 def _chain_modes(P: int, ga: float, ea: float):
-    """``(mu, Q)``: eigen decomposition of the line chain ``ga L + ea e_0 e_0^T`` (cached)."""
+    """``(mu, Q)``: eigen decomposition of the line chain ``ga L + ea e_0 e_0^T`` (cached;
+    ascending).  With ``ea == ga`` (no sense resistance) it is the chain grounded one
+    segment beyond its end and open at the other: ``mu_j = ga (2 - 2 cos theta_j)``,
+    ``Q_ij ~ sin((i + 1) theta_j)``, ``theta_j = (2j + 1) pi / (2P + 1)``."""
     key = (P, ga, ea)
     with _LOCK:
         hit = _MODES.get(key)
-    if hit is None:
+    if hit is not None:
+        return hit
+    if ea == ga:  # the end is one more segment to 0 V: sines (no eigh)
+        n, odd = 2 * P + 1, 2 * np.arange(P) + 1
+        k = np.multiply.outer(np.arange(1, P + 1), odd) % (2 * n)  # exact argument reduction
+        hit = (ga * (2.0 - 2.0 * np.cos(np.pi * odd / n)), np.sqrt(4.0 / n) * np.sin(np.pi * k / n))
+    else:
         idx = np.arange(P)
         S = np.zeros((P, P))
         S[idx, idx] = ga * ((idx > 0).astype(float) + (idx < P - 1))
         S[0, 0] += ea
         S[idx[:-1], idx[1:]] = S[idx[1:], idx[:-1]] = -ga
         hit = np.linalg.eigh(S)
-        with _LOCK:
-            if len(_MODES) >= _MODE_KEYS:
-                _MODES.pop(next(iter(_MODES)))
-            _MODES[key] = hit
+    with _LOCK:
+        if len(_MODES) >= _MODE_KEYS:
+            _MODES.pop(next(iter(_MODES)))
+        _MODES[key] = hit
     return hit
 
 
 def _prefix(P: int, pad: int, v: float, ga: float, ea: float, gb: float, L: int):
     """The ``pad`` identical padding lines (cells ``v``) at the start of the sweep, per
-    mode: ``(mu, Q, lam, delta, xi)`` with ``lam = mu + v`` the line's eigenvalues,
+    mode: ``(mu, Q, lam, delta, xi, first)`` with ``lam = mu + v`` the line's eigenvalues,
     ``delta`` (pad, P) the sweep blocks' and ``xi`` (pad, P) the back substitution's
-    factors (module docs); None when the chain's eigenvalues are too spread to trust."""
+    factors (module docs) and ``first`` the last padding block's ``D^-1`` (P, P); None
+    when the chain's eigenvalues are too spread to trust.  Cached (read-only arrays):
+    tiles of one layer share their padding."""
+    key = (P, pad, v, ga, ea, gb)  # (L only bounds pad: a padding line is never the last)
+    with _LOCK:
+        hit = _PREFIXES.get(key)
+    if hit is not None:
+        return hit
     mu, Q = _chain_modes(P, ga, ea)
     if not mu[0] > 1e-9 * mu[-1]:
         return None
@@ -231,119 +259,164 @@ def _prefix(P: int, pad: int, v: float, ga: float, ea: float, gb: float, L: int)
         c = gb * ((a > 0) + 1.0)
         delta[a] = kappa + c - (g2 / delta[a - 1] if a else 0.0)
     xi = np.cumprod((gb / delta)[::-1], axis=0)[::-1]
-    return mu, Q, lam, delta, xi
-
-
-def _scipy_mode(count: bool) -> bool:
-    """Whether inversions use scipy now (``count``: one more inversion is done)."""
+    hit = (mu, Q, lam, delta, xi, (Q / delta[-1]) @ Q.T)
+    for x in hit:
+        x.setflags(write=False)
     with _LOCK:
-        _STATE["inversions"] += int(count)
-        return _STATE["inversions"] > SCIPY_AFTER or "scipy.linalg" in sys.modules
+        if len(_PREFIXES) >= _MODE_KEYS:
+            _PREFIXES.pop(next(iter(_PREFIXES)))
+        _PREFIXES[key] = hit
+    return hit
 
 
-def _inverse(D: np.ndarray) -> np.ndarray:
-    """Inverse of the SPD block ``D`` (overwritten): numpy, or scipy's Cholesky inverse
-    once the process has done :data:`SCIPY_AFTER` of them (or imported scipy.linalg)."""
-    if not _scipy_mode(True):
-        return np.linalg.inv(D)
-    from scipy.linalg import lapack
+def _backend(inversions: int) -> str:
+    """How this tile's line blocks are inverted: ``"lapack"`` (:mod:`xbar.crossbar.lapack`'s
+    Cholesky inverse); where that finds no LAPACK, ``"numpy"`` (``np.linalg.inv``) until the
+    process has done :data:`SCIPY_AFTER` inversions (or imported scipy.linalg), then
+    ``"scipy"`` (its Cholesky inverse)."""
+    if lapack.available():
+        return "lapack"
+    with _LOCK:
+        _STATE["inversions"] += inversions
+        late = _STATE["inversions"] > SCIPY_AFTER
+    return "scipy" if late or "scipy.linalg" in sys.modules else "numpy"
 
-    L, info = lapack.dpotrf(D, lower=1, overwrite_a=1, clean=0)
+
+def _inverse(D: np.ndarray, backend: str) -> bool:
+    """The inverse of the SPD matrix of ``D``'s lower triangle, into ``D``'s lower triangle
+    (its upper one gets scratch); False where ``D`` is not positive definite."""
+    if backend == "lapack":
+        return lapack.cholesky_inverse(D) is not None
+    if backend == "numpy":
+        try:
+            D[...] = np.linalg.inv(lapack.full(D))
+        except np.linalg.LinAlgError:
+            return False
+        return True
+    from scipy.linalg import lapack as scipy_lapack
+
+    L, info = scipy_lapack.dpotrf(D, lower=1, clean=0)
     if info == 0:
-        L, info = lapack.dpotri(L, lower=1, overwrite_c=1)
-    if info != 0:
-        return np.full_like(D, np.nan)  # caught by the finiteness checks: general path
-    return np.where(np.tri(D.shape[0], dtype=bool), L, L.T)
+        L, info = scipy_lapack.dpotri(L, lower=1, overwrite_c=1)
+    D[...] = L
+    return info == 0
 
 
-def _blocks(lines: _Lines, prefix, gb: float, eb: float, L: int):
-    """The sweep down the general lines: yields ``D_a^-1`` of each, with
-    ``D_a = K_a + c_a I - gb^2 D_{a-1}^-1`` (the padding lines' ``D^-1`` in closed form)."""
-    ng = lines.H.shape[0]
-    pad = L - ng
-    prev = None
-    if prefix is not None:
-        _, Q, _, delta, _ = prefix
-        prev = (Q / delta[-1]) @ Q.T
-    for k in range(ng):
-        a = pad + k
-        D = lines.schur(k)
-        D.flat[:: D.shape[0] + 1] += gb * ((a > 0) + (a < L - 1)) + (eb if a == L - 1 else 0.0)
-        if prev is not None:
-            D -= (gb * gb) * prev
-        prev = _inverse(D)
-        yield prev
+def _product(S, X, alpha: float, out: np.ndarray, left: bool, backend: str) -> np.ndarray:
+    """``alpha S X`` (``left``) or ``alpha X S`` into ``out``; S symmetric, from its lower
+    triangle."""
+    if backend == "lapack":
+        return lapack.symmetric_product(S, X, alpha, out, left)
+    A = lapack.full(S)
+    np.matmul(A, X, out=out) if left else np.matmul(X, A, out=out)
+    out *= alpha
+    return out
 
 
-def _sweep(lines: _Lines, prefix, gb: float, eb: float, L: int) -> list[np.ndarray]:
-    """``D_a^-1`` (P, P) of every general line, in sweep order."""
-    return list(_blocks(lines, prefix, gb, eb, L))
+class _Sweep:
+    """The block sweep down the general lines: ``D_a = K_a + c_a I - gb^2 D_{a-1}^-1``
+    (the padding lines' ``D^-1`` in closed form, ``eb`` the sources' end at the last
+    line).  Iterating yields ``(k, D_k^-1)`` (lower triangles, in sweep order; None
+    where a block is not positive definite); with ``keep`` every block stays in
+    ``inverses`` (ng, P, P), else two buffers alternate."""
+
+    def __init__(self, lines: _Lines, prefix, gb: float, eb: float, L: int, backend: str):
+        self.lines, self.prefix, self.gb, self.eb, self.L = lines, prefix, gb, eb, L
+        self.backend = backend
+        self.ng, self.P = lines.H.shape
+        self.inverses: np.ndarray | None = None
+
+    def blocks(self, keep: bool):
+        ng, P, gb, L = self.ng, self.P, self.gb, self.L
+        store = np.empty((ng if keep else 2, P, P))
+        if keep:
+            self.inverses = store
+        a = L - ng + np.arange(ng)
+        c = gb * ((a > 0).astype(float) + (a < L - 1)) + np.where(a == L - 1, self.eb, 0.0)
+        prev = None if self.prefix is None else self.prefix[5]
+        g2 = gb * gb
+        for k in range(ng):
+            D = self.lines.schur(k, store[k if keep else k % 2])
+            D.flat[:: P + 1] += c[k]
+            if prev is not None:
+                D -= prev if g2 == 1.0 else g2 * prev
+            if not _inverse(D, self.backend):
+                yield k, None
+                return
+            prev = D
+            yield k, D
 
 
-def _forward_block(lines: _Lines, prefix, gb, eb, L, m, n) -> np.ndarray:
+def _forward_block(sweep: _Sweep, m: int, n: int) -> np.ndarray | None:
     """``W[:m, :n]`` alone, carrying the used columns' responses down the sweep (rows of
     ``Z``, one added per used column's line) instead of the inputs back up."""
-    H = lines.H
+    H, L, gb = sweep.lines.H, sweep.L, sweep.gb
     ng, P = H.shape
     Z = np.zeros((0, P))
-    for k, inv in enumerate(_blocks(lines, prefix, gb, eb, L)):
+    for k, inv in sweep.blocks(keep=False):
+        if inv is None:
+            return None
         a = L - ng + k
         if a >= L - n:  # a used column
             Z = np.vstack([Z, H[k : k + 1]])
         if len(Z):
-            Z = Z @ inv
-            if a < L - 1:
-                Z *= gb
-    return (eb * Z)[::-1, ::-1].T[:m, :n].copy()
+            Z = _product(inv, Z, gb if a < L - 1 else 1.0, np.empty_like(Z), False, sweep.backend)
+    return (sweep.eb * Z)[::-1, ::-1].T[:m, :n].copy()
 
 
-def _back(Dinv: list[np.ndarray], gb: float, eb: float, m: int) -> np.ndarray:
+def _back(sweep: _Sweep, m: int) -> np.ndarray | None:
     """Cross-node blocks ``X`` (ng, P, m) of the general lines for the m unit inputs
-    (sources at positions ``P-1-i`` of the last block, behind ``eb``)."""
-    ng, P = len(Dinv), Dinv[0].shape[0]
+    (sources at positions ``P-1-i`` of the last block, behind ``eb``); None where the
+    sweep fails."""
+    for _, inv in sweep.blocks(keep=True):
+        if inv is None:
+            return None
+    S, ng, P = sweep.inverses, sweep.ng, sweep.P
     X = np.empty((ng, P, m))
-    X[ng - 1] = eb * Dinv[ng - 1][:, P - 1 - np.arange(m)]
+    X[ng - 1] = sweep.eb * lapack.full(S[ng - 1])[:, P - 1 - np.arange(m)]
     for k in range(ng - 2, -1, -1):
-        np.matmul(Dinv[k], X[k + 1], out=X[k])
-        X[k] *= gb
+        _product(S[k], X[k + 1], sweep.gb, X[k], True, sweep.backend)
     return X
 
 
-def _outputs(lines, prefix, X, v, ea) -> np.ndarray:
-    """Every line's end (sense) current for the m unit inputs, (L, m) in line order."""
+def _outputs(lines, prefix, X, Xh, v, ea) -> np.ndarray:
+    """Every line's end (sense) current for the m unit inputs, (L, m) in line order
+    (``Xh``: the first general block in the padding's modes, ``Q^T X[0]``)."""
     out = np.einsum("kp,kpm->km", lines.H, X)
     if prefix is None:
         return out
-    mu, Q, lam, _, xi = prefix
+    mu, Q, lam, _, xi, _ = prefix
     hh = ea * v * Q[0] / lam  # a padding line's end current per mode of its block
-    return np.concatenate([(xi * hh) @ (Q.T @ X[0]), out])
+    return np.concatenate([(xi * hh) @ Xh, out])
 
 
 def _line_solve(lines, z: np.ndarray) -> np.ndarray:
-    """``T_a^-1 z_a`` for every line, z (L, P, m) (overwritten): Thomas's algorithm over
-    all lines and right-hand sides at once (LU pivots ``lp``), or for few right-hand
-    sides the semiseparable inverse ``T^-1_ij = d_i Pp_j / Pp_i`` (j >= i) by a suffix
-    and an exclusive prefix sum per line (fewer numpy calls; no cancellation either)."""
-    d, Pp, lp, ga = lines.d, lines.Pp, lines.lp, lines.ga
-    L, P, m = z.shape
+    """``T_a^-1 z_a`` for every line a, z (P, L, m) position-major (overwritten): Thomas's
+    algorithm over all lines and right-hand sides at once (LU pivots ``lp``, each step
+    on one contiguous (L, m) slab), or for few right-hand sides the semiseparable inverse
+    ``T^-1_ij = d_i Pp_j / Pp_i`` (j >= i) by a suffix and an exclusive prefix sum (fewer
+    numpy calls; no cancellation either: z >= 0)."""
+    d, Pp, lp = lines.d.T, lines.Pp.T, lines.lp.T  # (P, L)
+    P, L, m = z.shape
     if L * m < 2048:
         return _semiseparable_solve(d, Pp, z)
-    f = ga / lp
+    f = (lines.ga / lp)[:, :, None]
+    tmp = np.empty((L, m))
     for i in range(1, P):
-        z[:, i] += f[:, i - 1, None] * z[:, i - 1]
-    z[:, P - 1] /= lp[:, P - 1, None]
+        z[i] += np.multiply(f[i - 1], z[i - 1], out=tmp)
+    z /= lp[:, :, None]  # then y_i = z_i / lp_i + (ga / lp_i) y_{i+1}
     for i in range(P - 2, -1, -1):
-        z[:, i] += ga * z[:, i + 1]
-        z[:, i] /= lp[:, i, None]
+        z[i] += np.multiply(f[i], z[i + 1], out=tmp)
     return z
 
 
 def _semiseparable_solve(d: np.ndarray, Pp: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """:func:`_line_solve`'s semiseparable form; d, Pp (P, L), z (P, L, m)."""
     w = Pp[:, :, None] * z
-    S1 = np.cumsum(w[:, ::-1], axis=1)[:, ::-1]
+    S1 = np.cumsum(w[::-1], axis=0)[::-1]
     u = (d / Pp)[:, :, None] * z
     S2 = np.zeros_like(u)
-    np.cumsum(u[:, :-1], axis=1, out=S2[:, 1:])
+    np.cumsum(u[:-1], axis=0, out=S2[1:])
     return (d / Pp)[:, :, None] * S1 + Pp[:, :, None] * S2
 
 
@@ -353,26 +426,33 @@ def _gram(X: np.ndarray) -> np.ndarray:
     return X.T @ X
 
 
-def _forms(lines, prefix, X, out, v, g, r) -> PowerForms:
-    """The power forms of the m unit inputs from the general lines' blocks ``X``, the
-    sense currents ``out`` and the padding modes (module docs)."""
+def _forms(lines, prefix, blocks, out, v, g, r, work) -> PowerForms:
+    """The power forms of the m unit inputs from the general lines' blocks ``X``
+    (overwritten) and the first one in the padding's modes ``Xh`` (``blocks``), the sense
+    currents ``out`` and the padding modes (module docs);
+    ``work`` a flat scratch array of at least ``X.size`` (few fresh pages: at these
+    sizes first touches of new memory cost as much as the arithmetic)."""
     g_r, g_c, g_d, g_s = g
     r_row, r_col, r_driver, r_sense = r
     Gl = lines.Gl
+    X, Xh = blocks
     ng, P, m = X.shape
     L = out.shape[0]
     W = out[::-1].T  # (m, N): every column's output
-    y = _line_solve(lines, Gl[:, :, None] * X)  # column nodes of the general lines
+    B = work[: X.size].reshape(X.shape)
+    rows = g_r * _gram(np.subtract(X[1:], X[:-1], out=B[: ng - 1]))
+    # the lines' column nodes, position-major (P, ng, m)
+    z = np.multiply(Gl.T[:, :, None], X.transpose(1, 0, 2), out=B.reshape(P, ng, m))
+    y = _line_solve(lines, z)
     # every driver's current is its row's summed cell current G (X - y) (g_d (V - R_0)
     # would lose digits to cancellation when the driver's drop is small)
-    Yd = np.einsum("kp,kpm->pm", Gl, X) - np.einsum("kp,kpm->pm", Gl, y)
+    Yd = np.einsum("kp,kpm->pm", Gl, X) - np.einsum("pk,pkm->pm", Gl.T, y)
     sel, ar = P - 1 - np.arange(m), np.arange(m)
-    att = (X[:, sel, ar] - y[:, sel, ar])[::-1].T  # (m, ng): own-input cell voltages
-    rows = g_r * _gram(X[1:] - X[:-1])
-    cols = g_c * _gram(y[:, 1:] - y[:, :-1])
+    att = (X[:, sel, ar] - y[sel, :, ar].T)[::-1].T  # (m, ng): own-input cell voltages
+    dy = X.reshape(-1)[: (P - 1) * ng * m].reshape(P - 1, ng, m)  # X is done with
+    cols = g_c * _gram(np.subtract(y[1:], y[:-1], out=dy))
     if prefix is not None:
-        mu, Qm, lam, _, xi = prefix
-        Xh = Qm.T @ X[0]
+        mu, Qm, lam, _, xi, _ = prefix
         Yd += Qm @ ((v * (1.0 - v / lam) * xi.sum(axis=0))[:, None] * Xh)
         ext = np.vstack([xi, np.ones((1, P))])
         w_cross = g_r * ((ext[:-1] - ext[1:]) ** 2).sum(axis=0)

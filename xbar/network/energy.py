@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import AnalogConfig
+from .convgram import block_grams, gram_plan
 
 __all__ = [
     "ARRAY_PARTS",
@@ -198,6 +199,7 @@ class LayerMeter:
         # them while the chip is read: a large network's forms need not fit in it)
         self._forms: dict[int, tuple] = {}
         self._summed: tuple | None = None  # (tile ids, tiles, forms summed per row block)
+        self._plans: dict = {}  # convolution Gram plans (read_linear)
 
     def _tile_forms(self, tile):
         """The power forms of ``tile``'s used rows in its whole simulated array: those it
@@ -235,37 +237,55 @@ class LayerMeter:
         copied)."""
         return _Step(self, V, scale)
 
-    def read_linear(self, X: np.ndarray, volts: float, tiles, lo: float | None = None) -> None:
+    def read_linear(
+        self, X: np.ndarray, volts: float, tiles, lo: float | None = None, images=None
+    ) -> None:
         """Meter the reads that one product with a linear layer's matrix stands for.
 
         Every tile is read with row voltages ``volts * max(X, 0)`` and, when ``X`` has
         negative entries (``lo = X.min()`` when known), ``volts * max(-X, 0)``.  Linear
         crossbar tiles read together: each row block's forms are summed over its tiles
-        once per chip, so a pass costs one Gram matrix and one inner product per part
-        and row block, whatever the number of tiles; other cells and topologies read
-        tile by tile (:meth:`step`).
+        once per chip, so a pass costs one Gram matrix and one product per row block
+        (all parts at once), whatever the number of tiles; other cells and topologies
+        read tile by tile (:meth:`step`).  ``images``: ``(x, geometry)`` when ``X`` is
+        ``im2col(x)`` of a stride-1 convolution (:mod:`xbar.network.convgram`); the
+        Grams then come from shifted products of ``x`` where that is cheaper.
         """
         if lo is None:
             lo = float(X.min()) if X.size else 0.0
-        passes = [X] if lo >= 0 else [np.maximum(X, 0.0), np.maximum(-X, 0.0)]
         cfg = self.config
-        together = cfg.device == "linear" and cfg.array_topology == "crossbar"
-        for V in passes:
-            step = _Step(self, V, volts)
-            if not together:
+        if not (cfg.device == "linear" and cfg.array_topology == "crossbar"):
+            for V in [X] if lo >= 0 else [np.maximum(X, 0.0), np.maximum(-X, 0.0)]:
+                step = _Step(self, V, volts)
                 for tile in tiles:
                     step.read(tile)
-                continue
-            for (r0, r1), parts in self._summed_forms(tiles).items():
+            return
+        summed = self._summed_forms(tiles)
+        plan = None
+        if cfg.parasitics and images is not None:
+            plan = self._gram_plan(images[1], list(summed), images[0].shape[0])
+        source = X if plan is None else images[0]
+        for V in [source] if lo >= 0 else [np.maximum(source, 0.0), np.maximum(-source, 0.0)]:
+            grams = None if plan is None else block_grams(V, plan)
+            for (r0, r1), (names, forms) in summed.items():
                 if cfg.parasitics:
-                    g = step.gram(r0, r1)
-                    watts = {k: float(np.vdot(Q, g)) for k, Q in parts.items()}
+                    g = gram(V[:, r0:r1]) if grams is None else grams[(r0, r1)]
+                    w = forms @ g.reshape(-1)
                 else:
-                    watts = {"cells": float(step.power_sum(r0, r1, 2) @ parts)}
-                for k, w in watts.items():
-                    self.tally.joules[k] += cfg.read_pulse * w
+                    w = (V[:, r0:r1] ** 2).sum(axis=0) @ forms
+                w = cfg.read_pulse * volts**2 * np.atleast_1d(w)
+                for k, e in zip(names, w.tolist(), strict=True):
+                    self.tally.joules[k] += e
             for tile in tiles:
-                self.count_read(tile.spec, V.shape[0])
+                self.count_read(tile.spec, X.shape[0])
+
+    def _gram_plan(self, geom, blocks: list, images: int):
+        """The shifted-product plan of a convolution's Grams (None where dense is cheaper),
+        kept per geometry, row blocks and batch size."""
+        key = (geom, tuple(blocks), images)
+        if key not in self._plans:
+            self._plans[key] = gram_plan(geom, blocks, images)
+        return self._plans[key]
 
     def prepare(self, tiles) -> None:
         """Sum the forms of a linear layer's ``tiles`` per row block now (when the chip is
@@ -274,24 +294,22 @@ class LayerMeter:
             self._summed_forms(tiles)
 
     def _summed_forms(self, tiles) -> dict:
-        """Per row block (r0, r1) of linear crossbar ``tiles``: the sum over its tiles of
-        the array parts' forms (M, M) [S] (exact parasitics), or of the cells' row sums
-        ``sum_j G_ij`` (rows,) [S] (ideal wires); computed once for these tiles."""
+        """Per row block (r0, r1) of linear crossbar ``tiles``: ``(parts, forms)``, the sum
+        over its tiles of the array parts' forms, flattened and stacked (parts, M*M) [S]
+        (exact parasitics), or of the cells' row sums ``sum_j G_ij`` (rows,) [S] (ideal
+        wires, part ``cells``); computed once for these tiles."""
         key = tuple(id(t) for t in tiles)
         held = self._summed
         if held is not None and held[0] == key:
             return held[2]
-        out: dict = {}
+        sums: dict = {}
         for tile in tiles:
             s = tile.spec
             if not self.config.parasitics:
                 h = tile.G.sum(axis=1)
-                if (s.r0, s.r1) in out:
-                    out[(s.r0, s.r1)] += h
-                else:
-                    out[(s.r0, s.r1)] = h
+                sums[(s.r0, s.r1)] = sums[(s.r0, s.r1)] + h if (s.r0, s.r1) in sums else h
                 continue
-            block = out.setdefault((s.r0, s.r1), {})
+            block = sums.setdefault((s.r0, s.r1), {})
             for k, Q in self._tile_forms(tile).Q.items():
                 if k not in ARRAY_PARTS:
                     continue
@@ -299,6 +317,13 @@ class LayerMeter:
                     block[k] += Q
                 else:
                     block[k] = np.array(Q, dtype=float)  # a copy: the sum is written to
+        out: dict = {}
+        for rows, block in sums.items():
+            if not self.config.parasitics:
+                out[rows] = (("cells",), block)
+            else:
+                names = tuple(block)
+                out[rows] = (names, np.stack([block[k].reshape(-1) for k in names]))
         self._summed = (key, tiles, out)  # (the tiles are held, so their ids stay unique)
         return out
 

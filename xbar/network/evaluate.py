@@ -37,6 +37,7 @@ import numpy as np
 
 from ..errors import ConfigError, ModelError, ValueRangeError, show
 from .config import AnalogConfig
+from .convgram import conv_geometry
 from .mapping import LayerMapping, map_weights
 from .noise import noise_plan, set_affine
 
@@ -502,12 +503,15 @@ class AnalogLayer:
         calibrate: bool = False,
         track: bool = True,
         shared: SharedInputs | None = None,
+        images=None,
     ) -> np.ndarray:
         """Analog ``X @ W`` (P x n_out) of inputs ``X`` (P x n_in), plus the bias error.
 
         An uncalibrated layer calibrates itself on its first batch.  ``shared``: what
         depends on ``X`` alone is computed once for all chips when ``X`` is one of its
-        chip-independent arrays.
+        chip-independent arrays.  ``images``: ``(x, geometry)`` when ``X`` is the im2col
+        columns of images ``x`` of a stride-1 convolution (the energy meter's Grams can
+        then come from ``x``; :mod:`xbar.network.convgram`).
         """
         X = np.asarray(X, dtype=float)
         lo = None  # min(X) when a linear layer has looked at it (once per batch)
@@ -537,7 +541,7 @@ class AnalogLayer:
             self.input_clipped += clipped
             self.input_values += values
         if self.linear_reads():
-            Y = self._linear_mvm(Xq, meter, track, lo)
+            Y = self._linear_mvm(Xq, meter, track, lo, images if Xq is X else None)
         else:
             Y = np.zeros((X.shape[0], self.plan.mapping.n_out))
             for weight, s, A, sumV in self._reads(Xq, rng, meter, shared):
@@ -604,9 +608,10 @@ class AnalogLayer:
             self._overflow = not math.isfinite(cfg.v_read * peak)
         return self._matrix
 
-    def _linear_mvm(self, X: np.ndarray, meter, track: bool, lo: float | None = None):
+    def _linear_mvm(self, X: np.ndarray, meter, track: bool, lo: float | None = None, images=None):
         """``X @ layer_matrix()``, counted (tile reads, conversions) and metered like the
-        tile-by-tile reads it stands for (``lo``: ``X.min()`` when already known)."""
+        tile-by-tile reads it stands for (``lo``: ``X.min()`` when already known;
+        ``images``: see :meth:`mvm`)."""
         Y = X @ self.layer_matrix()
         if self._overflow:  # as the tile reads would: not finite (the hook names the layer)
             Y = np.full_like(Y, np.inf)
@@ -617,7 +622,8 @@ class AnalogLayer:
         if track:
             self.conversions += passes * X.shape[0] * sum(t.spec.outputs for t in self.tiles)
         if meter is not None:  # row voltages max(+-X, 0) * v_read / input_scale
-            meter.read_linear(X, self.config.v_read / self.input_scale, self.tiles, lo)
+            volts = self.config.v_read / self.input_scale
+            meter.read_linear(X, volts, self.tiles, lo, images)
         return Y
 
     def calibrate(self, batches: list[np.ndarray], rng: np.random.Generator | None) -> None:
@@ -700,6 +706,7 @@ class AnalogNetwork:
         self.shared: SharedInputs | None = None
         self._batch = 0  # the batch predict() is running
         self._entries: frozenset[str] = frozenset()  # matmul layers fed by the model input
+        self._images: tuple | None = None  # (conv layer, images, their columns, geometry)
 
     def hook(self, layer, X2d: np.ndarray) -> np.ndarray:
         """The model's ``mvm`` hook: analog ``X2d @ layer.W2d`` (+ bias error)."""
@@ -712,7 +719,11 @@ class AnalogNetwork:
             # the whole batch, the same on every chip (a convolution's columns come kept from
             # columns(); one unfolding its batch in chunks calls this once per chunk)
             X2d = shared.keyed(("input", self._batch, layer.name), lambda: X2d)
-        Y = alayer.mvm(X2d, self._rng, calibrate=self._calibrate, shared=shared)
+        images = None
+        held, self._images = self._images, None
+        if held is not None and held[0] is layer and held[2] is X2d and alayer.meter is not None:
+            images = (held[1], held[3])  # X2d = im2col of these images (stride-1 conv)
+        Y = alayer.mvm(X2d, self._rng, calibrate=self._calibrate, shared=shared, images=images)
         if not np.all(np.isfinite(Y)):
             raise not_finite(layer.name, self.chip, self.config)
         return Y
@@ -818,9 +829,15 @@ class AnalogNetwork:
         """im2col columns of a convolution's input (the hook protocol of
         :mod:`xbar.network.layers`): made once for every chip when ``x`` is shared."""
         if self.shared is None or layer.name not in self._entries:
-            return compute()
-        geometry = (layer.kh, layer.kw, layer.strides, layer.pads, layer.dilations)
-        return self.shared.keyed(("im2col", self._batch, layer.name, *geometry), compute)
+            cols = compute()
+        else:
+            geometry = (layer.kh, layer.kw, layer.strides, layer.pads, layer.dilations)
+            cols = self.shared.keyed(("im2col", self._batch, layer.name, *geometry), compute)
+        al = self.layers.get(layer.name)
+        geom = conv_geometry(layer, x) if al is not None and al.meter is not None else None
+        # metered stride-1 convolutions: the images, for the energy meter's Grams (hook())
+        self._images = None if geom is None else (layer, x, cols, geom)
+        return cols
 
 
 def _entry_layers(model) -> frozenset[str]:
