@@ -107,6 +107,36 @@ def test_small_large_and_zero_conductances(lo, hi, v):
     _check(G, (2.0, 3.0, 5.0, 0.0), (6, 5))
 
 
+def test_tiles_sharing_their_padding_reuse_its_modes():
+    """The padding's closed form is cached per (size, padding, wires): a second tile with
+    other used cells but the same padding takes the stored modes and is still exact."""
+    sweep._PREFIXES.clear()
+    rng = np.random.default_rng(12)
+    for k in range(3):
+        _check(_padded(rng, 20, 18, 20 - 3 * k, 5), RS[1], (20 - 3 * k, 5))
+    assert len(sweep._PREFIXES) == 1
+    mu, Q, lam, delta, xi, first = next(iter(sweep._PREFIXES.values()))
+    assert not first.flags.writeable and delta.shape == (13, 20)
+
+
+@pytest.mark.parametrize("P", [1, 2, 7, 128, 257])
+def test_the_chain_modes_without_sense_resistance_are_sines(P):
+    """The closed-form eigenbasis (no sense resistance) equals numpy's eigh to round-off."""
+    sweep._MODES.clear()
+    mu, Q = sweep._chain_modes(P, 2.5, 2.5)
+    sweep._MODES.clear()
+    mu0, Q0 = sweep._chain_modes(P, 2.5, 2.5 * (1 + 1e-16) + 1e-15)  # forces eigh
+    sweep._MODES.clear()
+    assert np.abs(mu - mu0).max() <= 1e-13 * mu.max()
+    assert np.abs(Q.T @ Q - np.eye(P)).max() <= 1e-14
+    idx = np.arange(P)
+    S = np.zeros((P, P))
+    S[idx, idx] = 2.5 * ((idx > 0).astype(float) + (idx < P - 1))
+    S[0, 0] += 2.5
+    S[idx[:-1], idx[1:]] = S[idx[1:], idx[:-1]] = -2.5
+    assert np.abs(S @ Q - Q * mu).max() <= 1e-14 * mu.max()
+
+
 def test_padding_hidden_in_used_columns_and_rows():
     """Used columns that happen to equal the padding join the closed form; the answer is
     unchanged (the used block's outputs come from the padding modes)."""

@@ -69,6 +69,7 @@ _STATE = {"inversions": 0}
 _LOCK = threading.Lock()
 _MODES: dict = {}  # (P, g_c, g_s) -> (mu, Q): eigen decomposition of the line chain
 _MODE_KEYS = 8
+_PREFIXES: dict = {}  # (P, pad, v, wires) -> the padding's modes (see _prefix)
 #: largest cell-to-wire and wire-to-wire conductance ratio of the fast path
 MAX_RATIO = 1e3
 
@@ -137,11 +138,19 @@ def tile_solve(
     X = _back(sweep, m)
     if X is None:
         return None
-    out = _outputs(lines, prefix, X, v, g_s)  # (N, m): the sense currents, line order
+    Xh = None if prefix is None else prefix[1].T @ X[0]
+    out = _outputs(lines, prefix, X, Xh, v, g_s)  # (N, m): the sense currents, line order
     W = np.ascontiguousarray(out[::-1].T[:, :n])
     work = sweep.inverses.reshape(-1)  # no longer needed: scratch for the forms
     f = _forms(
-        lines, prefix, X, out, v, (g_r, g_c, g_d, g_s), (r_row, r_col, r_driver, r_sense), work
+        lines,
+        prefix,
+        (X, Xh),
+        out,
+        v,
+        (g_r, g_c, g_d, g_s),
+        (r_row, r_col, r_driver, r_sense),
+        work,
     )
     ok = np.all(np.isfinite(W)) and all(np.all(np.isfinite(q)) for q in f.Q.values())
     return (W, f) if ok else None
@@ -200,29 +209,45 @@ class _Lines:
 
 
 def _chain_modes(P: int, ga: float, ea: float):
-    """``(mu, Q)``: eigen decomposition of the line chain ``ga L + ea e_0 e_0^T`` (cached)."""
+    """``(mu, Q)``: eigen decomposition of the line chain ``ga L + ea e_0 e_0^T`` (cached;
+    ascending).  With ``ea == ga`` (no sense resistance) it is the chain grounded one
+    segment beyond its end and open at the other: ``mu_j = ga (2 - 2 cos theta_j)``,
+    ``Q_ij ~ sin((i + 1) theta_j)``, ``theta_j = (2j + 1) pi / (2P + 1)``."""
     key = (P, ga, ea)
     with _LOCK:
         hit = _MODES.get(key)
-    if hit is None:
+    if hit is not None:
+        return hit
+    if ea == ga:  # the end is one more segment to 0 V: sines (no eigh)
+        n, odd = 2 * P + 1, 2 * np.arange(P) + 1
+        k = np.multiply.outer(np.arange(1, P + 1), odd) % (2 * n)  # exact argument reduction
+        hit = (ga * (2.0 - 2.0 * np.cos(np.pi * odd / n)), np.sqrt(4.0 / n) * np.sin(np.pi * k / n))
+    else:
         idx = np.arange(P)
         S = np.zeros((P, P))
         S[idx, idx] = ga * ((idx > 0).astype(float) + (idx < P - 1))
         S[0, 0] += ea
         S[idx[:-1], idx[1:]] = S[idx[1:], idx[:-1]] = -ga
         hit = np.linalg.eigh(S)
-        with _LOCK:
-            if len(_MODES) >= _MODE_KEYS:
-                _MODES.pop(next(iter(_MODES)))
-            _MODES[key] = hit
+    with _LOCK:
+        if len(_MODES) >= _MODE_KEYS:
+            _MODES.pop(next(iter(_MODES)))
+        _MODES[key] = hit
     return hit
 
 
 def _prefix(P: int, pad: int, v: float, ga: float, ea: float, gb: float, L: int):
     """The ``pad`` identical padding lines (cells ``v``) at the start of the sweep, per
-    mode: ``(mu, Q, lam, delta, xi)`` with ``lam = mu + v`` the line's eigenvalues,
+    mode: ``(mu, Q, lam, delta, xi, first)`` with ``lam = mu + v`` the line's eigenvalues,
     ``delta`` (pad, P) the sweep blocks' and ``xi`` (pad, P) the back substitution's
-    factors (module docs); None when the chain's eigenvalues are too spread to trust."""
+    factors (module docs) and ``first`` the last padding block's ``D^-1`` (P, P); None
+    when the chain's eigenvalues are too spread to trust.  Cached (read-only arrays):
+    tiles of one layer share their padding."""
+    key = (P, pad, v, ga, ea, gb)  # (L only bounds pad: a padding line is never the last)
+    with _LOCK:
+        hit = _PREFIXES.get(key)
+    if hit is not None:
+        return hit
     mu, Q = _chain_modes(P, ga, ea)
     if not mu[0] > 1e-9 * mu[-1]:
         return None
@@ -234,7 +259,14 @@ def _prefix(P: int, pad: int, v: float, ga: float, ea: float, gb: float, L: int)
         c = gb * ((a > 0) + 1.0)
         delta[a] = kappa + c - (g2 / delta[a - 1] if a else 0.0)
     xi = np.cumprod((gb / delta)[::-1], axis=0)[::-1]
-    return mu, Q, lam, delta, xi
+    hit = (mu, Q, lam, delta, xi, (Q / delta[-1]) @ Q.T)
+    for x in hit:
+        x.setflags(write=False)
+    with _LOCK:
+        if len(_PREFIXES) >= _MODE_KEYS:
+            _PREFIXES.pop(next(iter(_PREFIXES)))
+        _PREFIXES[key] = hit
+    return hit
 
 
 def _backend(inversions: int) -> str:
@@ -301,10 +333,7 @@ class _Sweep:
             self.inverses = store
         a = L - ng + np.arange(ng)
         c = gb * ((a > 0).astype(float) + (a < L - 1)) + np.where(a == L - 1, self.eb, 0.0)
-        prev = None
-        if self.prefix is not None:
-            _, Q, _, delta, _ = self.prefix
-            prev = (Q / delta[-1]) @ Q.T
+        prev = None if self.prefix is None else self.prefix[5]
         g2 = gb * gb
         for k in range(ng):
             D = self.lines.schur(k, store[k if keep else k % 2])
@@ -350,41 +379,44 @@ def _back(sweep: _Sweep, m: int) -> np.ndarray | None:
     return X
 
 
-def _outputs(lines, prefix, X, v, ea) -> np.ndarray:
-    """Every line's end (sense) current for the m unit inputs, (L, m) in line order."""
+def _outputs(lines, prefix, X, Xh, v, ea) -> np.ndarray:
+    """Every line's end (sense) current for the m unit inputs, (L, m) in line order
+    (``Xh``: the first general block in the padding's modes, ``Q^T X[0]``)."""
     out = np.einsum("kp,kpm->km", lines.H, X)
     if prefix is None:
         return out
-    mu, Q, lam, _, xi = prefix
+    mu, Q, lam, _, xi, _ = prefix
     hh = ea * v * Q[0] / lam  # a padding line's end current per mode of its block
-    return np.concatenate([(xi * hh) @ (Q.T @ X[0]), out])
+    return np.concatenate([(xi * hh) @ Xh, out])
 
 
 def _line_solve(lines, z: np.ndarray) -> np.ndarray:
-    """``T_a^-1 z_a`` for every line, z (L, P, m) (overwritten): Thomas's algorithm over
-    all lines and right-hand sides at once (LU pivots ``lp``), or for few right-hand
-    sides the semiseparable inverse ``T^-1_ij = d_i Pp_j / Pp_i`` (j >= i) by a suffix
-    and an exclusive prefix sum per line (fewer numpy calls; no cancellation either)."""
-    d, Pp, lp, ga = lines.d, lines.Pp, lines.lp, lines.ga
-    L, P, m = z.shape
+    """``T_a^-1 z_a`` for every line a, z (P, L, m) position-major (overwritten): Thomas's
+    algorithm over all lines and right-hand sides at once (LU pivots ``lp``, each step
+    on one contiguous (L, m) slab), or for few right-hand sides the semiseparable inverse
+    ``T^-1_ij = d_i Pp_j / Pp_i`` (j >= i) by a suffix and an exclusive prefix sum (fewer
+    numpy calls; no cancellation either: z >= 0)."""
+    d, Pp, lp = lines.d.T, lines.Pp.T, lines.lp.T  # (P, L)
+    P, L, m = z.shape
     if L * m < 2048:
         return _semiseparable_solve(d, Pp, z)
-    f = ga / lp
+    f = (lines.ga / lp)[:, :, None]
+    tmp = np.empty((L, m))
     for i in range(1, P):
-        z[:, i] += f[:, i - 1, None] * z[:, i - 1]
-    z[:, P - 1] /= lp[:, P - 1, None]
+        z[i] += np.multiply(f[i - 1], z[i - 1], out=tmp)
+    z /= lp[:, :, None]  # then y_i = z_i / lp_i + (ga / lp_i) y_{i+1}
     for i in range(P - 2, -1, -1):
-        z[:, i] += ga * z[:, i + 1]
-        z[:, i] /= lp[:, i, None]
+        z[i] += np.multiply(f[i], z[i + 1], out=tmp)
     return z
 
 
 def _semiseparable_solve(d: np.ndarray, Pp: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """:func:`_line_solve`'s semiseparable form; d, Pp (P, L), z (P, L, m)."""
     w = Pp[:, :, None] * z
-    S1 = np.cumsum(w[:, ::-1], axis=1)[:, ::-1]
+    S1 = np.cumsum(w[::-1], axis=0)[::-1]
     u = (d / Pp)[:, :, None] * z
     S2 = np.zeros_like(u)
-    np.cumsum(u[:, :-1], axis=1, out=S2[:, 1:])
+    np.cumsum(u[:-1], axis=0, out=S2[1:])
     return (d / Pp)[:, :, None] * S1 + Pp[:, :, None] * S2
 
 
@@ -394,30 +426,33 @@ def _gram(X: np.ndarray) -> np.ndarray:
     return X.T @ X
 
 
-def _forms(lines, prefix, X, out, v, g, r, work) -> PowerForms:
+def _forms(lines, prefix, blocks, out, v, g, r, work) -> PowerForms:
     """The power forms of the m unit inputs from the general lines' blocks ``X``
-    (overwritten), the sense currents ``out`` and the padding modes (module docs);
+    (overwritten) and the first one in the padding's modes ``Xh`` (``blocks``), the sense
+    currents ``out`` and the padding modes (module docs);
     ``work`` a flat scratch array of at least ``X.size`` (few fresh pages: at these
     sizes first touches of new memory cost as much as the arithmetic)."""
     g_r, g_c, g_d, g_s = g
     r_row, r_col, r_driver, r_sense = r
     Gl = lines.Gl
+    X, Xh = blocks
     ng, P, m = X.shape
     L = out.shape[0]
     W = out[::-1].T  # (m, N): every column's output
     B = work[: X.size].reshape(X.shape)
     rows = g_r * _gram(np.subtract(X[1:], X[:-1], out=B[: ng - 1]))
-    y = _line_solve(lines, np.multiply(Gl[:, :, None], X, out=B))  # the lines' column nodes
+    # the lines' column nodes, position-major (P, ng, m)
+    z = np.multiply(Gl.T[:, :, None], X.transpose(1, 0, 2), out=B.reshape(P, ng, m))
+    y = _line_solve(lines, z)
     # every driver's current is its row's summed cell current G (X - y) (g_d (V - R_0)
     # would lose digits to cancellation when the driver's drop is small)
-    Yd = np.einsum("kp,kpm->pm", Gl, X) - np.einsum("kp,kpm->pm", Gl, y)
+    Yd = np.einsum("kp,kpm->pm", Gl, X) - np.einsum("pk,pkm->pm", Gl.T, y)
     sel, ar = P - 1 - np.arange(m), np.arange(m)
-    att = (X[:, sel, ar] - y[:, sel, ar])[::-1].T  # (m, ng): own-input cell voltages
-    Xh = None if prefix is None else prefix[1].T @ X[0]
-    dy = X.reshape(-1)[: ng * (P - 1) * m].reshape(ng, P - 1, m)  # X is done with
-    cols = g_c * _gram(np.subtract(y[:, 1:], y[:, :-1], out=dy))
+    att = (X[:, sel, ar] - y[sel, :, ar].T)[::-1].T  # (m, ng): own-input cell voltages
+    dy = X.reshape(-1)[: (P - 1) * ng * m].reshape(P - 1, ng, m)  # X is done with
+    cols = g_c * _gram(np.subtract(y[1:], y[:-1], out=dy))
     if prefix is not None:
-        mu, Qm, lam, _, xi = prefix
+        mu, Qm, lam, _, xi, _ = prefix
         Yd += Qm @ ((v * (1.0 - v / lam) * xi.sum(axis=0))[:, None] * Xh)
         ext = np.vstack([xi, np.ones((1, P))])
         w_cross = g_r * ((ext[:-1] - ext[1:]) ** 2).sum(axis=0)
