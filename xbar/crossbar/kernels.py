@@ -60,7 +60,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
 from numba.extending import overload
 
 __all__ = [
@@ -68,6 +68,7 @@ __all__ = [
     "Unknowns", "Target", "CGWork", "MAX_RESTARTS", "LANES", "LANE_SLOTS",
     "tri_factor", "tri_solve", "apply_lines", "lane_factor", "to_lanes", "grid_residual", "pcg",
     "chain_pcg", "grid_pcg", "inputs_pcg", "input_pcg_serial", "lanes_pcg",
+    "Companion", "newton_system", "newton_elements", "spice_close",
 ]  # fmt: skip
 
 _FAST = dict(cache=True, parallel=True, error_model="numpy", fastmath=True)
@@ -293,8 +294,8 @@ class Target(NamedTuple):
     ----------
     bnorm : float array (K,)
         Norm [A] of each input's full right-hand side; residuals are relative to it.
-    tol : float
-        Relative residual to reach.
+    tol : float array (K,)
+        Relative residual each input is to reach.
     maxiter : int
         CG iteration limit per input (and for the lockstep loop).
     iters : int64 array (K,)
@@ -304,7 +305,7 @@ class Target(NamedTuple):
     """
 
     bnorm: np.ndarray
-    tol: float
+    tol: np.ndarray
     maxiter: int
     iters: np.ndarray
     resid: np.ndarray
@@ -657,43 +658,49 @@ def grid_residual(grid: Grid, v: Unknowns, floor):
     inputs.  The numpy twins are :func:`xbar.crossbar.solver.residual` and
     :func:`~xbar.crossbar.solver.residual_floor`.
     """
-    M, N, offr, offc, dr, dc, g = grid.M, grid.N, grid.offr, grid.offc, grid.dr, grid.dc, grid.g
     K = v.rhs_a.shape[0]
-    Kg = g.shape[0]
-    eps = np.finfo(np.float64).eps
     for t in prange(K):
         k = np.int64(t)
-        kg = k if Kg > 1 else np.int64(0)
-        xa, xb = v.x_a, v.x_b
-        num = 0.0
-        den = 0.0
-        size = 0.0
-        for i in range(M):
-            for j in range(N):
-                s = i * N + j
-                ba, bb = v.rhs_a[k, s], v.rhs_b[k, s]
-                ta, tb = dr[kg, s] * xa[k, s], dc[kg, s] * xb[k, s]
-                ca, cb = g[kg, s] * xb[k, s], g[kg, s] * xa[k, s]
-                ra, rb = ba - ta + ca, bb - tb + cb
-                aa = abs(ba) + abs(ta) + abs(ca)
-                ab = abs(bb) + abs(tb) + abs(cb)
-                if j > 0:
-                    ra += offr[s - 1] * xa[k, s - 1]
-                    aa += abs(offr[s - 1] * xa[k, s - 1])
-                if j < N - 1:
-                    ra += offr[s] * xa[k, s + 1]
-                    aa += abs(offr[s] * xa[k, s + 1])
-                if i > 0:
-                    rb += offc[s - N] * xb[k, s - N]
-                    ab += abs(offc[s - N] * xb[k, s - N])
-                if i < M - 1:
-                    rb += offc[s] * xb[k, s + N]
-                    ab += abs(offc[s] * xb[k, s + N])
-                num += ra * ra + rb * rb
-                den += ba * ba + bb * bb
-                size += aa * aa + ab * ab
-        v.resid[k] = np.sqrt(num / den) if den > 0 else 0.0
-        floor[k] = eps * np.sqrt(size / den) if den > 0 else 0.0
+        v.resid[k], floor[k] = _residual_one(grid, v, k)
+
+
+@njit(cache=True, error_model="numpy")  # no fastmath: evaluation order matters
+def _residual_one(grid: Grid, v: Unknowns, k):
+    """Input ``k``'s true relative residual and its round-off floor (:func:`grid_residual`)."""
+    M, N, offr, offc, dr, dc, g = grid.M, grid.N, grid.offr, grid.offc, grid.dr, grid.dc, grid.g
+    kg = k if g.shape[0] > 1 else np.int64(0)
+    eps = np.finfo(np.float64).eps
+    xa, xb = v.x_a, v.x_b
+    num = 0.0
+    den = 0.0
+    size = 0.0
+    for i in range(M):
+        for j in range(N):
+            s = i * N + j
+            ba, bb = v.rhs_a[k, s], v.rhs_b[k, s]
+            ta, tb = dr[kg, s] * xa[k, s], dc[kg, s] * xb[k, s]
+            ca, cb = g[kg, s] * xb[k, s], g[kg, s] * xa[k, s]
+            ra, rb = ba - ta + ca, bb - tb + cb
+            aa = abs(ba) + abs(ta) + abs(ca)
+            ab = abs(bb) + abs(tb) + abs(cb)
+            if j > 0:
+                ra += offr[s - 1] * xa[k, s - 1]
+                aa += abs(offr[s - 1] * xa[k, s - 1])
+            if j < N - 1:
+                ra += offr[s] * xa[k, s + 1]
+                aa += abs(offr[s] * xa[k, s + 1])
+            if i > 0:
+                rb += offc[s - N] * xb[k, s - N]
+                ab += abs(offc[s - N] * xb[k, s - N])
+            if i < M - 1:
+                rb += offc[s] * xb[k, s + N]
+                ab += abs(offc[s] * xb[k, s + N])
+            num += ra * ra + rb * rb
+            den += ba * ba + bb * bb
+            size += aa * aa + ab * ab
+    if den > 0:
+        return np.sqrt(num / den), eps * np.sqrt(size / den)
+    return 0.0, 0.0
 
 
 # ----------------------------------------------------------------------------- grid, one input
@@ -1184,6 +1191,18 @@ def _n_inputs(op, f):
     return lambda op, f: f.shape[0]
 
 
+def tolerances(tol, K):
+    """The relative residual each of K inputs is to reach: ``tol`` (float, or array (K,))."""
+    return np.full(K, float(tol)) if np.ndim(tol) == 0 else np.asarray(tol, dtype=float)
+
+
+@overload(tolerances, jit_options=_SERIAL)
+def _tolerances(tol, K):
+    if isinstance(tol, types.Array):
+        return lambda tol, K: tol
+    return lambda tol, K: np.full(K, float(tol))
+
+
 # ----------------------------------------------------------------------------- the driver
 MAX_RESTARTS = 6  # restarts from the true residual f - S x (round-off drift guard)
 
@@ -1234,7 +1253,7 @@ def _restart(op, f, x, w: CGWork, t: Target):
         bn = t.bnorm[k]
         res = np.sqrt(_sums(w.part_rr, k)) / bn if bn > 0 else 0.0
         t.resid[k] = res
-        w.active[k] = not (res <= t.tol or bn == 0 or t.iters[k] >= t.maxiter)
+        w.active[k] = not (res <= t.tol[k] or bn == 0 or t.iters[k] >= t.maxiter)
         any_active = any_active or w.active[k]
     return any_active
 
@@ -1260,7 +1279,7 @@ def _step(op, x, w: CGWork, t: Target):
         w.rz[k] = rzk
         res = np.sqrt(_sums(w.part_rr, k)) / t.bnorm[k]
         t.resid[k] = res
-        w.active[k] = not (res <= t.tol or t.iters[k] >= t.maxiter or rzk <= 0)
+        w.active[k] = not (res <= t.tol[k] or t.iters[k] >= t.maxiter or rzk <= 0)
         any_active = any_active or w.active[k]
     return any_active
 
@@ -1338,7 +1357,8 @@ def chain_pcg(a: Lines, b: Lines, a_cells: Cells, b_cells: Cells, v: Unknowns, t
 
     ``v`` holds the right-hand sides and the initial guess and receives the
     solution, iterations and CG residuals (:class:`Unknowns`);
-    ``tol`` is the relative residual to reach, ``maxiter`` the iteration limit.
+    ``tol`` is the relative residual to reach (a float, or one per input (K,)),
+    ``maxiter`` the iteration limit.
     Returns the lockstep iterations.
     """
     K = v.rhs_a.shape[0]
@@ -1348,7 +1368,7 @@ def chain_pcg(a: Lines, b: Lines, a_cells: Cells, b_cells: Cells, v: Unknowns, t
     tri_factor(b.ptr, b.off, b.diag, inv_ub)
     nB = v.rhs_b.shape[1]
     op = ChainSchur(a, b, a_cells, b_cells, inv_ua, inv_ub, np.empty((K, nB)), np.empty((K, nB)))
-    t = Target(_norms(v.rhs_a, v.rhs_b), tol, maxiter, v.iters, v.resid)
+    t = Target(_norms(v.rhs_a, v.rhs_b), tolerances(tol, K), maxiter, v.iters, v.resid)
     return _schur_solve(op, v.rhs_a, v.rhs_b, v.x_a, v.x_b, t)
 
 
@@ -1365,8 +1385,9 @@ def grid_pcg(grid: Grid, v: Unknowns, tol, maxiter, chunk):
     inv_ur = np.empty((Kg, n))
     inv_uc = np.empty((Kg, n))
     _grid_factor(grid, inv_ur, inv_uc, chunk)
-    op = GridSchur(grid, inv_ur, inv_uc, np.empty((v.rhs_a.shape[0], n)), chunk)
-    t = Target(_norms(v.rhs_a, v.rhs_b), tol, maxiter, v.iters, v.resid)
+    K = v.rhs_a.shape[0]
+    op = GridSchur(grid, inv_ur, inv_uc, np.empty((K, n)), chunk)
+    t = Target(_norms(v.rhs_a, v.rhs_b), tolerances(tol, K), maxiter, v.iters, v.resid)
     return _schur_solve(op, v.rhs_a, v.rhs_b, v.x_a, v.x_b, t)
 
 
@@ -1390,7 +1411,8 @@ def _input_solve(grid: Grid, k, v: Unknowns, tol, maxiter):
     )
     _one_factor(op)
     sl = slice(k, k + 1)
-    t = Target(_norms(v.rhs_a[sl], v.rhs_b[sl]), tol, maxiter, v.iters[sl], v.resid[sl])
+    tk = tolerances(tol, v.rhs_a.shape[0])[sl]
+    t = Target(_norms(v.rhs_a[sl], v.rhs_b[sl]), tk, maxiter, v.iters[sl], v.resid[sl])
     _schur_solve(op, v.rhs_a[sl], v.rhs_b[sl], v.x_a[sl], v.x_b[sl], t)
 
 
@@ -1466,7 +1488,9 @@ def _lane_group(grid: Grid, coefs, k0, k1, v: Unknowns, tol, maxiter, ws):
     fb = to_lanes(v.rhs_b, k0, k1, False, ws[9])
     bnorm = np.zeros(LANES)
     bnorm[: k1 - k0] = _norms(v.rhs_a[k0:k1], v.rhs_b[k0:k1])
-    t = Target(bnorm, tol, maxiter, np.zeros(LANES, np.int64), np.zeros(LANES))
+    tl = np.zeros(LANES)
+    tl[: k1 - k0] = tolerances(tol, v.rhs_a.shape[0])[k0:k1]
+    t = Target(bnorm, tl, maxiter, np.zeros(LANES, np.int64), np.zeros(LANES))
     _schur_solve(op, fa, fb, xa, ws[7], t)
     v.iters[k0:k1] = t.iters[: k1 - k0]
     v.resid[k0:k1] = t.resid[: k1 - k0]
@@ -1521,3 +1545,121 @@ def lanes_pcg(grid: Grid, v: Unknowns, tol, maxiter, work):
             k0 = np.int64(grp) * LANES
             _own_group(grid, k0, min(K, k0 + LANES), v, tol, maxiter, work[slot])
     return 0
+
+
+# ----------------------------------------------------------------------------- Newton on the grid
+class Companion(NamedTuple):
+    """The series elements of every cell linearised at their voltages (K inputs, E elements).
+
+    Attributes
+    ----------
+    ve : float array (E, K, M*N)
+        Element voltages [V], row-major cells.
+    i0 : float array (E, K, M*N)
+        Element currents [A] at ``ve``.
+    ge : float array (E, K, M*N)
+        Element differential conductances [S] at ``ve``.
+    r_access : float array (M*N,)
+        Series access resistance [ohm] of each cell.
+    open_cell : bool array (M*N,)
+        Cells that carry no current.
+    """
+
+    ve: np.ndarray
+    i0: np.ndarray
+    ge: np.ndarray
+    r_access: np.ndarray
+    open_cell: np.ndarray
+
+
+@njit(cache=True, parallel=True, error_model="numpy")  # no fastmath: overflow checks, order
+def newton_system(fixed: Grid, c: Companion, base_a, base_b, out: Grid, v: Unknowns, ieq, floor):
+    """One Newton step's linear system on the grid, and the residual of ``v``'s unknowns in it.
+
+    Each cell's series chain becomes one Norton companion: conductance
+    ``geff = 1 / (r_access + sum_e 1 / ge_e)`` and current
+    ``ieq = -geff * sum_e (ve_e - i0_e / ge_e)`` (0 for open cells), into
+    ``out.g`` and ``ieq`` (K, M*N).  The diagonals ``out.dr``, ``out.dc`` are the
+    wire part ``fixed.dr[0]``, ``fixed.dc[0]`` plus ``geff``; the right-hand sides
+    ``v.rhs_a = base_a - ieq`` and ``v.rhs_b = base_b + ieq`` (sources' part plus
+    the companion current; all row-major).  Then the true relative residual of
+    ``v.x_a``, ``v.x_b`` in this system goes to ``v.resid`` and its round-off
+    floor to ``floor`` (:func:`grid_residual`).  Returns False when a companion
+    or a residual is not finite (a device current overflowed).  Parallel over
+    inputs.  The numpy twin is the step of :func:`xbar.crossbar.solver.newton_numpy`
+    (companion, :func:`~xbar.crossbar.system.rhs`, :func:`~xbar.crossbar.solver.residual`
+    and :func:`~xbar.crossbar.solver.residual_floor`).
+    """
+    E, K, n = c.ve.shape
+    da, db = fixed.dr[0], fixed.dc[0]  # arrays out of the tuples before prange (numba
+    ve, i0, ge, r_access, open_cell = c  # parfors do not write through tuple fields)
+    g, dr, dc, rhs_a, rhs_b, resid = out.g, out.dr, out.dc, v.rhs_a, v.rhs_b, v.resid
+    ok = np.ones(K, dtype=np.bool_)
+    for t in prange(K):
+        k = np.int64(t)
+        good = True
+        for s in range(n):
+            geff = 0.0
+            q = 0.0
+            if not open_cell[s]:
+                rsum = r_access[s]
+                shift = 0.0
+                for e in range(E):
+                    inv = 1.0 / ge[e, k, s]
+                    rsum += inv
+                    shift += ve[e, k, s] - i0[e, k, s] * inv
+                geff = 1.0 / rsum
+                q = -geff * shift
+                good = good and np.isfinite(geff) and np.isfinite(q)
+            g[k, s] = geff
+            ieq[k, s] = q
+            dr[k, s] = da[s] + geff
+            dc[k, s] = db[s] + geff
+            rhs_a[k, s] = base_a[k, s] - q
+            rhs_b[k, s] = base_b[k, s] + q
+        res, fl = _residual_one(out, v, k)
+        resid[k] = res
+        floor[k] = fl
+        ok[k] = good and np.isfinite(res)
+    return ok
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def newton_elements(v: Unknowns, g, ieq, c: Companion, cand):
+    """Element voltages (E, K, M*N) after a Newton step, before device limiting, into ``cand``.
+
+    The cell voltage ``vt = v.x_a - v.x_b`` (row minus column node) gives the chain
+    current ``i = g vt + ieq`` and each element moves to ``ve_e + (i - i0_e) / ge_e``
+    (an open cell: ``vt`` on its first element, 0 on the others).  Parallel over inputs.
+    """
+    E, K, n = c.ve.shape
+    ve, i0, ge, _r, open_cell = c  # arrays out of the tuples before prange
+    x_a, x_b = v.x_a, v.x_b
+    for t in prange(K):
+        k = np.int64(t)
+        for s in range(n):
+            vt = x_a[k, s] - x_b[k, s]
+            if open_cell[s]:
+                cand[0, k, s] = vt
+                for e in range(1, E):
+                    cand[e, k, s] = 0.0
+                continue
+            i = g[k, s] * vt + ieq[k, s]
+            for e in range(E):
+                cand[e, k, s] = ve[e, k, s] + (i - i0[e, k, s]) / ge[e, k, s]
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def spice_close(new, old, reltol, vntol, ok):
+    """``ok[k] &= all(|new - old| <= reltol * max(|new|, |old|) + vntol)`` over row ``k``
+    of (K, n) arrays (SPICE's convergence test; NaN fails it).  Parallel over inputs."""
+    K, n = new.shape
+    for t in prange(K):
+        k = np.int64(t)
+        if not ok[k]:
+            continue
+        for s in range(n):
+            a, b = new[k, s], old[k, s]
+            if not (abs(a - b) <= reltol * max(abs(a), abs(b)) + vntol):
+                ok[k] = False
+                break

@@ -66,11 +66,13 @@ __all__ = [
     "solve_nodes",
     "solve",
     "newton",
+    "newton_numpy",
     "differential_conductance",
     "PARALLEL_MIN_WORK",
     "LANES",
     "REFINE_STEPS",
     "BATCH_CELLS",
+    "NEWTON_CELLS",
     "MEM_BUDGET",
 ]
 
@@ -79,6 +81,7 @@ LANES = kernels.LANES  # inputs solved in lockstep by one thread (kernel "lanes"
 REFINE_STEPS = 2  # iterative refinement steps from the true residual when it is above tol
 PARALLEL_MIN_WORK = 1 << 20  # cells x inputs below which the kernels run on one thread
 BATCH_CELLS = 1 << 16  # Newton batches are solved in chunks of about this many cells x inputs
+NEWTON_CELLS = 1 << 17  # the same for Newton on the grid (at least a group per thread)
 MEM_BUDGET = 384e6  # bytes of solver work arrays per batch chunk
 
 
@@ -130,6 +133,12 @@ class _threads:
             import numba
 
             numba.set_num_threads(self.prev)
+
+
+def _numba_threads() -> int:
+    import numba
+
+    return numba.get_num_threads()
 
 
 def choose_kernel(system: CrossbarSystem, K: int, kernel: str = "auto") -> str:
@@ -297,21 +306,32 @@ def _grid_solve(
     v = kernels.Unknowns(
         np.ascontiguousarray(rhs_r), _col_to_row_major(rhs_c, M, N), xr, xc, it, res
     )
-    tol, maxiter = float(tol), int(maxiter)
-    if how == "lanes":
-        with _threads(M * N * K):
-            work = _lane_work(K, M * N, grid.g.shape[0] > 1)
-            kernels.lanes_pcg(grid, v, tol, maxiter, work)
-    elif how == "inputs":
-        (kernels.inputs_pcg if K >= 2 else kernels.input_pcg_serial)(grid, v, tol, maxiter)
-    else:
-        with _threads(M * N * K):
-            kernels.grid_pcg(grid, v, tol, maxiter, 32)
+    _run_grid(grid, v, tol, maxiter, how)
     floor = np.empty(K)
     with _threads(M * N * K):
         kernels.grid_residual(grid, v, floor)  # the true residual, not CG's
     xc_out = np.ascontiguousarray(xc.reshape(K, M, N).transpose(0, 2, 1).reshape(K, N * M))
     return NodeSolution(xr, xc_out, it, res), floor
+
+
+def _run_grid(
+    grid: kernels.Grid, v: kernels.Unknowns, tol: float | np.ndarray, maxiter: int, how: str
+) -> None:
+    """Run the grid kernel ``how`` (``"lanes"``, ``"inputs"`` or ``"lines"``) on ``v`` to the
+    relative residual ``tol`` (float, or one per input (K,))."""
+    K = v.rhs_a.shape[0]
+    work = grid.M * grid.N * K
+    tol = np.ascontiguousarray(tol, dtype=float) if np.ndim(tol) else float(tol)
+    maxiter = int(maxiter)
+    if how == "lanes":
+        with _threads(work):
+            lanes = _lane_work(K, grid.M * grid.N, grid.g.shape[0] > 1)
+            kernels.lanes_pcg(grid, v, tol, maxiter, lanes)
+    elif how == "inputs":
+        (kernels.inputs_pcg if K >= 2 else kernels.input_pcg_serial)(grid, v, tol, maxiter)
+    else:
+        with _threads(work):
+            kernels.grid_pcg(grid, v, tol, maxiter, 32)
 
 
 _LANE_CACHE = threading.local()  # per Python thread: one workspace of the "lanes" kernel
@@ -585,11 +605,19 @@ def solve(
     M, N = system.M, system.N
     K = V.shape[0]
     linear = system.is_linear
+    grid = not linear and system.uncollapsed and kernel != "chains"  # Newton's kernels
     per = (system.rows.nS + system.cols.nS + M * N) * 8 * (10 if linear else 16)
+    if grid:  # about 20 (K, M*N) arrays: state, companions, system, solution, candidates
+        per = M * N * 8 * 20 * len(system.elements)
     chunk = max(1, int(batch_bytes // max(per, 1)))
-    if not linear:  # Newton's numpy work arrays: keep a chunk near cache size
-        chunk = min(chunk, max(LANES, BATCH_CELLS // (M * N)))
+    if not linear:  # Newton's work arrays: keep a chunk near cache size
+        # a few lane groups per thread: 2 chunks of 32 inputs at 256x256, each parallel
+        # (PARALLEL_MIN_WORK), so its parallel regions are few and each thread has work
+        least = 4 * LANES * _numba_threads() if grid else LANES
+        chunk = min(chunk, max(least, (NEWTON_CELLS if grid else BATCH_CELLS) // (M * N)))
     chunk = -(-K // -(-K // chunk))  # chunks of even size
+    if (grid or linear) and LANES < chunk < K:  # whole groups of lanes (no padded lanes)
+        chunk = -(-chunk // LANES) * LANES
     kw = dict(tol=tol, maxiter=maxiter, options=options, kernel=kernel, return_nodes=return_nodes)
     if K > chunk:
         return concat_solutions(
@@ -655,8 +683,9 @@ class _Companion(NamedTuple):
     ieq: np.ndarray  # (K, M, N) Norton current of the condensed chain [A]
 
 
-def _companion(system: CrossbarSystem, ve: np.ndarray) -> _Companion:
-    """Condense each cell's series chain into one Norton companion at ``ve``."""
+def _companion(system: CrossbarSystem, ve: np.ndarray, first: int = 0) -> _Companion:
+    """Condense each cell's series chain into one Norton companion at ``ve`` (errors
+    number the inputs from ``first``)."""
     els = system.elements
     i0 = [model.current(ve[e], gs) for e, (model, gs) in enumerate(els)]
     ge = [model.derivative(ve[e], gs) for e, (model, gs) in enumerate(els)]
@@ -666,7 +695,7 @@ def _companion(system: CrossbarSystem, ve: np.ndarray) -> _Companion:
         shift = sum(ve[e] - i0[e] / ge[e] for e in range(len(els)))
         ieq = np.where(system.open_cell[None], 0.0, -geff * shift)
     if not np.all(np.isfinite(geff)) or not np.all(np.isfinite(ieq)):
-        raise _overflow(system, ve, i0, ge, ieq)
+        raise _overflow(system, ve, i0, ge, ieq, first)
     return _Companion(i0, ge, geff, ieq)
 
 
@@ -721,7 +750,7 @@ def _spice_close(new: np.ndarray, old: np.ndarray, reltol: float, vntol: float) 
     return bool(np.all(np.abs(new - old) <= reltol * np.maximum(np.abs(new), np.abs(old)) + vntol))
 
 
-def newton(
+def newton_numpy(
     system: CrossbarSystem,
     V: np.ndarray,
     *,
@@ -732,7 +761,9 @@ def newton(
     warm_start: CrossbarSolution | None = None,
     return_nodes: bool = False,
 ) -> CrossbarSolution:
-    """Newton solve of a nonlinear array for inputs ``V`` (K, M) [V] (one batch, no chunking).
+    """Newton solve of a nonlinear array for inputs ``V`` (K, M) [V] in numpy (one batch, no
+    chunking, every input stepping until all have converged): the general path
+    (collapsed nodes) and the readable twin of :func:`newton`.
 
     Converged when the relative KCL residual is below ``tol`` (or, where
     ``tol`` is beyond double precision for the array, at its round-off floor:
@@ -793,10 +824,230 @@ def newton(
     )
 
 
+def newton(
+    system: CrossbarSystem,
+    V: np.ndarray,
+    *,
+    tol: float,
+    maxiter: int,
+    options: Options | None = None,
+    kernel: str = "auto",
+    warm_start: CrossbarSolution | None = None,
+    return_nodes: bool = False,
+) -> CrossbarSolution:
+    """Newton solve of a nonlinear array for inputs ``V`` (K, M) [V] (one batch, no chunking).
+
+    Input ``k`` has converged when its relative KCL residual is below ``tol`` (or,
+    where ``tol`` is beyond double precision for the array, at its round-off floor:
+    :func:`residual_floor`), its device voltages were not limited, and every unknown
+    and element voltage moved less than SPICE's ``reltol * |x| + vntol`` in its last
+    step (``options``); it then stops stepping while the others go on.  On an
+    uncollapsed grid the work around the linear solves (companions, right-hand
+    sides, residuals, element voltages, SPICE tests) runs in kernels
+    (:func:`kernels.newton_system`, :func:`kernels.newton_elements`,
+    :func:`kernels.spice_close`); the device laws and limits stay numpy.  Arrays
+    with collapsed nodes take :func:`newton_numpy`.
+
+    Raises
+    ------
+    ConvergenceError
+        An input not converged within ``options.itl1`` iterations (named), or a
+        device current overflowed.
+    """
+    if not system.uncollapsed or kernel == "chains":
+        return newton_numpy(
+            system,
+            V,
+            tol=tol,
+            maxiter=maxiter,
+            options=options,
+            kernel=kernel,
+            warm_start=warm_start,
+            return_nodes=return_nodes,
+        )
+    choose_kernel(system, V.shape[0], kernel)  # rejects unknown kernels
+    opt = options if options is not None else Options()
+    M, N = system.M, system.N
+    K, E = V.shape[0], len(system.elements)
+    Vs = source_voltages(system, V)
+    xr, xc, ve = _initial_state(system, Vs, warm_start, maxiter, kernel)
+    base_r, base_c = rhs(system, Vs, system.g[None, :])  # the sources' part
+    s = _GridNewton(
+        xa=np.ascontiguousarray(xr, dtype=float),
+        xb=_col_to_row_major(xc, M, N),
+        ve=np.ascontiguousarray(ve, dtype=float).reshape(E, K, M * N),
+        base_a=np.ascontiguousarray(base_r),
+        base_b=_col_to_row_major(base_c, M, N),
+        res=np.full(K, np.inf),
+        floor=np.zeros(K),
+        its=np.zeros(K, dtype=np.int64),
+        icell=np.zeros((K, M * N)),
+        limited=np.zeros(K, dtype=np.bool_),
+        close=np.zeros(K, dtype=np.bool_),
+    )
+    s = _grid_newton_steps(system, s, tol, maxiter, opt, kernel)
+    xc = np.ascontiguousarray(s.xb.reshape(K, M, N).transpose(0, 2, 1).reshape(K, M * N))
+    state = {"xr": s.xa, "xc": xc, "ve": s.ve.reshape(E, K, M, N)}
+    floor = None if np.all(s.res <= tol) else s.floor
+    res = unresolved(s.res, floor, tol)
+    return assemble_solution(
+        system, Vs, V, s.xa, xc, s.icell, s.its, res, return_nodes, state, floor, tol
+    )
+
+
+class _GridNewton(NamedTuple):
+    """State of :func:`newton` on the grid: K inputs, row-major (K, M*N) unless noted."""
+
+    xa: np.ndarray  # row unknowns [V]
+    xb: np.ndarray  # column unknowns [V], row-major
+    ve: np.ndarray  # (E, K, M*N) element voltages [V]
+    base_a: np.ndarray  # sources' part of the row right-hand side [A]
+    base_b: np.ndarray  # and of the column right-hand side, row-major
+    res: np.ndarray  # (K,) relative residual at the last check
+    floor: np.ndarray  # (K,) its round-off floor
+    its: np.ndarray  # (K,) Newton steps taken
+    icell: np.ndarray  # cell currents [A] of the converged inputs
+    limited: np.ndarray  # (K,) the last step was limited by a device
+    close: np.ndarray  # (K,) the last step passed SPICE's test
+
+
+def _grid_newton_steps(
+    system: CrossbarSystem, s: _GridNewton, tol: float, maxiter: int, opt: Options, kernel: str
+) -> _GridNewton:
+    """Newton steps until every input has converged; the inputs still stepping are ``act``."""
+    M, N = system.M, system.N
+    n = M * N
+    K = s.xa.shape[0]
+    wires = kernels.Grid(
+        M,
+        N,
+        system.rows.off,
+        system.rows.dfix[None, :],
+        _col_to_row_major(system.cols.off[None, :], M, N)[0],
+        _col_to_row_major(system.cols.dfix[None, :], M, N),
+        np.zeros((1, n)),
+    )
+    r_access = np.ascontiguousarray(system.r_access, dtype=float).reshape(n)
+    open_cell = np.ascontiguousarray(system.open_cell).reshape(n)
+    act = np.arange(K)
+    for iteration in range(1, opt.itl1 + 1):
+        full = act.size == K
+        xa, xb, ve = (s.xa, s.xb, s.ve) if full else (s.xa[act], s.xb[act], s.ve[:, act])
+        i0, ge = _element_laws(system, ve)
+        comp = kernels.Companion(ve, i0, ge, r_access, open_cell)
+        k = act.size
+        lin = wires._replace(dr=np.empty((k, n)), dc=np.empty((k, n)), g=np.empty((k, n)))
+        v = kernels.Unknowns(
+            np.empty((k, n)), np.empty((k, n)), xa, xb, np.zeros(k, np.int64), np.empty(k)
+        )
+        ieq, floor = np.empty((k, n)), np.empty(k)
+        base = (s.base_a, s.base_b) if full else (s.base_a[act], s.base_b[act])
+        with _threads(n * k):
+            ok = kernels.newton_system(wires, comp, base[0], base[1], lin, v, ieq, floor)
+        if not np.all(ok):
+            raise _grid_overflow(system, ve, int(act[np.argmin(ok)]), int(np.argmin(ok)))
+        s.res[act], s.floor[act] = v.resid, floor
+        conv = (
+            (iteration > 1) & ~s.limited[act] & s.close[act] & (v.resid <= np.maximum(tol, floor))
+        )
+        if np.any(conv):
+            s.icell[act[conv]] = np.where(open_cell, 0.0, i0[0][conv])
+            keep = ~conv
+            act, xa, xb, ve, ieq = act[keep], xa[keep], xb[keep], ve[:, keep], ieq[keep]
+            lin = lin._replace(dr=lin.dr[keep], dc=lin.dc[keep], g=lin.g[keep])
+            v = kernels.Unknowns(v.rhs_a[keep], v.rhs_b[keep], xa, xb, v.iters[keep], v.resid[keep])
+            comp = comp._replace(ve=ve, i0=i0[:, keep], ge=ge[:, keep])
+            if act.size == 0:
+                return s
+        s = _grid_newton_step(system, s, act, (lin, v, ieq, comp), tol, maxiter, opt, kernel)
+    k = int(act[np.argmax(s.res[act])])
+    at = f", round-off floor {s.floor[k]:.3g}" if s.floor[k] > tol else ""
+    raise ConvergenceError(
+        f"Newton did not converge in {opt.itl1} iterations (input {k}: relative "
+        f"residual {s.res[k]:.3g}, tol {tol:g}{at})",
+        hint="raise Options(itl1=...), reduce the drive voltage or loosen tol",
+    )
+
+
+def _grid_newton_step(
+    system: CrossbarSystem,
+    s: _GridNewton,
+    act: np.ndarray,
+    step: tuple,
+    tol: float,
+    maxiter: int,
+    opt: Options,
+    kernel: str,
+) -> _GridNewton:
+    """One linear solve and element update for the inputs ``act`` (the system ``step``)."""
+    lin, v, ieq, comp = step
+    k, n = act.size, system.M * system.N
+    ctol = np.maximum(0.5 * tol, np.minimum(1e-6, 1e-3 * v.resid))  # each input its own
+    sol = v._replace(x_a=v.x_a.copy(), x_b=np.empty((k, n)), resid=np.empty(k))
+    _run_grid(lin, sol, ctol, maxiter, choose_kernel(system, k, kernel))
+    cand = np.empty_like(comp.ve)
+    with _threads(n * k):
+        kernels.newton_elements(sol, lin.g, ieq, comp, cand)
+    ve, limited = _limit(system, cand, comp.ve)
+    close = np.ones(k, dtype=np.bool_)
+    with _threads(n * k):
+        kernels.spice_close(sol.x_a, v.x_a, opt.reltol, opt.vntol, close)
+        kernels.spice_close(sol.x_b, v.x_b, opt.reltol, opt.vntol, close)
+        for e in range(ve.shape[0]):
+            kernels.spice_close(ve[e], comp.ve[e], opt.reltol, opt.vntol, close)
+    if k == s.xa.shape[0]:
+        s = s._replace(xa=sol.x_a, xb=sol.x_b, ve=ve)
+    else:
+        s.xa[act], s.xb[act], s.ve[:, act] = sol.x_a, sol.x_b, ve
+    s.limited[act], s.close[act] = limited, close
+    s.its[act] += 1
+    return s
+
+
+def _element_laws(system: CrossbarSystem, ve: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Element currents [A] and differential conductances [S] (E, K, M*N) at ``ve`` (same shape)."""
+    M, N = system.M, system.N
+    E, K, _ = ve.shape
+    i0 = np.empty(ve.shape)
+    ge = np.empty(ve.shape)
+    for e, (model, gs) in enumerate(system.elements):
+        v = ve[e].reshape(K, M, N)
+        i0[e] = model.current(v, gs).reshape(K, M * N)
+        ge[e] = model.derivative(v, gs).reshape(K, M * N)
+    return i0, ge
+
+
+def _limit(
+    system: CrossbarSystem, cand: np.ndarray, old: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Element voltages (E, K, M*N) limited by their devices, and which inputs (K,) were."""
+    M, N = system.M, system.N
+    E, K, _ = cand.shape
+    out = np.empty(cand.shape)
+    limited = np.zeros(K, dtype=np.bool_)
+    for e, (model, _gs) in enumerate(system.elements):
+        v, hit = model.limit(cand[e].reshape(K, M, N), old[e].reshape(K, M, N))
+        if hit:  # which inputs (limiting is elementwise: the values are the same per input)
+            for k in range(K):
+                limited[k] |= model.limit(cand[e, k].reshape(M, N), old[e, k].reshape(M, N))[1]
+        out[e] = np.reshape(v, (K, M * N))
+    return out, limited
+
+
+def _grid_overflow(system: CrossbarSystem, ve: np.ndarray, k: int, row: int) -> ConvergenceError:
+    """The error of input ``k`` (row ``row`` of ``ve`` (E, K', M*N)) whose companion or
+    residual is not finite."""
+    M, N = system.M, system.N
+    ve_k = ve[:, row : row + 1].reshape(ve.shape[0], 1, M, N)
+    comp = _companion(system, ve_k, first=k)  # raises when the companion overflowed
+    return _overflow(system, ve_k, comp.i0, comp.ge, comp.ieq, first=k)
+
+
 def _overflow(
-    system: CrossbarSystem, ve: np.ndarray, i0: list, ge: list, ieq: np.ndarray
+    system: CrossbarSystem, ve: np.ndarray, i0: list, ge: list, ieq: np.ndarray, first: int = 0
 ) -> ConvergenceError:
-    """A ConvergenceError naming the cell whose device current overflowed."""
+    """A ConvergenceError naming the cell whose device current overflowed (inputs
+    numbered from ``first``)."""
     els = system.elements
     size = np.zeros(ieq.shape)
     for e in range(len(els)):
@@ -818,7 +1069,7 @@ def _overflow(
     )
     name = type(els[e][0]).__name__ + (" selector" if e > 0 else "")
     return ConvergenceError(
-        f"cell ({i}, {j}) (input {k}): the {name} current overflowed at "
+        f"cell ({i}, {j}) (input {first + k}): the {name} current overflowed at "
         f"{ve[e][k, i, j]:.4g} V across the device during Newton (current "
         f"{i0[e][k, i, j]:.3g} A); the solution is not representable in floating point",
         hint="reduce the input voltages or the device nonlinearity (for Sinh, k * v "
