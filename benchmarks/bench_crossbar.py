@@ -126,7 +126,13 @@ def batch_rows(M, rng, rep):
         name = "" if dev.linear else "sinh "
         t1 = best(lambda xb=xb: xb.solve(V64[0]), rep)
         t64 = best(lambda xb=xb: xb.solve(V64), max(1, rep - 1)) / 64
-        row(f"{M}x{M} {name}batch of 64, per input vs single", t64, t1, "single")
+        row(
+            f"{M}x{M} {name}batch of 64, per input vs single",
+            t64,
+            t1,
+            "single",
+            f"{t64 / t1:.2f} of a single solve",
+        )
         with one_thread():
             t1 = best(lambda xb=xb: xb.solve(V64[0]), rep, time.process_time)
             t64 = best(lambda xb=xb: xb.solve(V64), max(1, rep - 1), time.process_time) / 64

@@ -11,7 +11,14 @@ from test_energy_chips import _layer_tiles
 
 from xbar.network import AnalogConfig, Dataset, evaluate
 from xbar.network import energy as energy_mod
-from xbar.network.convgram import ConvGeometry, block_grams, conv_geometry, gram_plan, make_plan
+from xbar.network.convgram import (
+    ConvGeometry,
+    block_grams,
+    conv_geometry,
+    gram_plan,
+    make_plan,
+    unfolded_plan,
+)
 from xbar.network.energy import ENERGY_PARTS, LayerMeter
 from xbar.network.layers import Conv2D, Dense, Flatten, ReLU, im2col
 from xbar.network.model import Model
@@ -34,11 +41,20 @@ def _random_blocks(rng, n):
     return list(zip(cuts[:-1], cuts[1:], strict=False))
 
 
-@pytest.mark.parametrize("seed", range(40))
-def test_block_grams_equal_the_dense_grams(seed):
+PLANS = {
+    "2d": make_plan,
+    "2d, one product per shift": lambda g, b: make_plan(g, b, hull=True),
+    "unfolded along the width": unfolded_plan,
+}
+
+
+@pytest.mark.parametrize("kind", PLANS)
+@pytest.mark.parametrize("seed", range(25))
+def test_block_grams_equal_the_dense_grams(seed, kind):
     """Random kernels, dilations, asymmetric paddings (windows that see none of the
     image included), row blocks that split offsets or hold one row, signed inputs'
-    positive parts: every block equals V^T V of the im2col columns to round-off."""
+    positive parts: every block equals V^T V of the im2col columns to round-off, for
+    every kind of plan."""
     rng = np.random.default_rng(seed)
     for _ in range(10):
         geom = _random_case(rng)
@@ -48,7 +64,7 @@ def test_block_grams_equal_the_dense_grams(seed):
         blocks = _random_blocks(rng, n)
         x = np.maximum(rng.normal(size=(int(rng.integers(1, 4)), *geom.shape)), 0.0)
         V = im2col(x, geom.kh, geom.kw, 1, geom.pads, geom.dilations)
-        G = block_grams(x, make_plan(geom, blocks))
+        G = block_grams(x, PLANS[kind](geom, blocks))
         assert sorted(G) == sorted(blocks)
         for r0, r1 in blocks:
             ref = V[:, r0:r1].T @ V[:, r0:r1]
@@ -56,8 +72,9 @@ def test_block_grams_equal_the_dense_grams(seed):
             np.testing.assert_allclose(G[(r0, r1)], ref, rtol=0, atol=1e-13 * scale)
 
 
+@pytest.mark.parametrize("kind", PLANS)
 @pytest.mark.parametrize("H, C", [(32, 16), (16, 32), (8, 64), (16, 128), (8, 256), (6, 5)])
-def test_network_shapes_and_the_grouped_products(H, C):
+def test_network_shapes_and_the_grouped_products(H, C, kind):
     """The shapes of ResNet-20 / WRN-16-4 convolutions on 128-row arrays (few channels:
     the shifts' products grouped into one), against the dense Grams."""
     geom = ConvGeometry(3, 3, (1, 1, 1, 1), (1, 1), (H, H, C))
@@ -65,18 +82,22 @@ def test_network_shapes_and_the_grouped_products(H, C):
     blocks = [(a, min(n, a + 128)) for a in range(0, n, 128)]
     x = np.random.default_rng(C).uniform(size=(2, H, H, C))
     V = im2col(x, 3, 3, 1, 1)
-    G = block_grams(x, make_plan(geom, blocks))
+    G = block_grams(x, PLANS[kind](geom, blocks))
     for r0, r1 in blocks:
         ref = V[:, r0:r1].T @ V[:, r0:r1]
         np.testing.assert_allclose(G[(r0, r1)], ref, rtol=0, atol=1e-13 * ref.max())
 
 
 def test_plan_only_where_cheaper():
-    """Three input channels: the dense Grams are cheaper (no plan); 128: a plan."""
+    """Three input channels: the dense Grams are cheaper (no plan); 16: unfolded along
+    the width; 128: the 2-D plan."""
     small = ConvGeometry(3, 3, (1, 1, 1, 1), (1, 1), (32, 32, 3))
     assert gram_plan(small, [(0, 27)], 4) is None
+    few = ConvGeometry(3, 3, (1, 1, 1, 1), (1, 1), (32, 32, 16))
+    assert gram_plan(few, [(0, 128), (128, 144)], 4).unfold is not None
     big = ConvGeometry(3, 3, (1, 1, 1, 1), (1, 1), (16, 16, 128))
-    assert gram_plan(big, [(a, a + 128) for a in range(0, 1152, 128)], 4) is not None
+    plan = gram_plan(big, [(a, a + 128) for a in range(0, 1152, 128)], 4)
+    assert plan is not None and plan.unfold is None
 
 
 def test_geometry_only_for_stride_one_ungrouped():
@@ -140,14 +161,15 @@ def _conv_model():
         ),
     ],
 )
-def test_evaluate_energy_is_the_same_with_shifted_products(monkeypatch, cfg):
+@pytest.mark.parametrize("kind", ["2d", "unfolded along the width"])
+def test_evaluate_energy_is_the_same_with_shifted_products(monkeypatch, cfg, kind):
     """evaluate(): every result field equal, energy to round-off, whether the metered
     convolutions' Grams come from shifted products or from their columns."""
     x = np.random.default_rng(1).uniform(-0.2, 1.0, (7, 8, 8, 3))
     y = np.arange(7) % 10
     ds = Dataset(x[:2], y[:2], x[:1], y[:1], x, y, "synthetic", 10)
     model = _conv_model()
-    monkeypatch.setattr(energy_mod, "gram_plan", _always_plan)
+    monkeypatch.setattr(energy_mod, "gram_plan", lambda g, b, n: PLANS[kind](g, b))
     calls = []
     real = energy_mod.block_grams
     monkeypatch.setattr(energy_mod, "block_grams", lambda *a: calls.append(1) or real(*a))

@@ -57,11 +57,18 @@ matrix solved with ``splu``), scipy's ``cg`` with
 
 from __future__ import annotations
 
+import os
 from typing import NamedTuple
 
-import numpy as np
-from numba import njit, prange, types
-from numba.extending import overload
+# numba's OpenMP threads wait for work asleep, not spinning (unless the user says otherwise;
+# read when numba first starts its threads): on a machine shared with other jobs a
+# spinning thread takes the core its own team's working thread needs (measured, 256x256
+# sinh batch of 64 beside another job: 13.0 against 15.2 ms per input)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+from numba import njit, prange, types  # noqa: E402
+from numba.extending import overload  # noqa: E402
 
 __all__ = [
     "Lines", "Cells", "Grid", "ChainSchur", "GridSchur", "InputSchur", "LaneSchur",

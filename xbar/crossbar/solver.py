@@ -986,11 +986,11 @@ def _grid_newton_step(
     sol = v._replace(x_a=v.x_a.copy(), x_b=np.empty((k, n)), resid=np.empty(k))
     _run_grid(lin, sol, ctol, maxiter, choose_kernel(system, k, kernel))
     cand = np.empty_like(comp.ve)
-    with _threads(n * k):
+    with _threads(0):  # cheap: serial, fewer parallel regions to wait in on a busy machine
         kernels.newton_elements(sol, lin.g, ieq, comp, cand)
     ve, limited = _limit(system, cand, comp.ve)
     close = np.ones(k, dtype=np.bool_)
-    with _threads(n * k):
+    with _threads(0):
         kernels.spice_close(sol.x_a, v.x_a, opt.reltol, opt.vntol, close)
         kernels.spice_close(sol.x_b, v.x_b, opt.reltol, opt.vntol, close)
         for e in range(ve.shape[0]):

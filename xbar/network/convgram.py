@@ -5,8 +5,11 @@ per row block (:mod:`xbar.network.energy`).  For a stride-1 convolution the rows
 ``V`` are image patches, so the Gram entries between kernel offsets ``o1 = (i1, j1)``
 and ``o2`` are sums of products of the image with itself shifted by ``o2 - o1``, over
 the pixels that offset ``o1`` sees.  Every pair of offsets with the same shift shares
-one product over the whole image (:func:`block_grams`); each pair then subtracts the
-thin strips at the image border that its window does not see.  With 64 or more
+one product over the whole batch (:func:`block_grams`): the images flattened to
+(pixels, channels) against themselves shifted by ``du W + dv`` rows, both plain views
+of one zero-padded copy, so the product needs no copies; each pair then subtracts the
+thin strips at the image border that its window does not see (which include the
+pixels whose shifted partner wrapped into the next image row).  With 64 or more
 channels per offset, the nine diagonal blocks of a 3x3 kernel share one product, so
 the Grams cost about a third to a ninth of the dense ones.  The sums are the same
 products added in another order: equal to the dense Gram to round-off (relative to
@@ -30,11 +33,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
-__all__ = ["ConvGeometry", "block_grams", "conv_geometry", "gram_plan", "make_plan"]
+__all__ = [
+    "ConvGeometry",
+    "block_grams",
+    "conv_geometry",
+    "gram_plan",
+    "make_plan",
+    "unfold_width",
+    "unfolded_plan",
+]
 
 #: multiply-adds that one small product costs in fixed overhead (slicing, copy, call)
-PRODUCT_OVERHEAD = 150_000
+PRODUCT_OVERHEAD = 300_000
 
 
 @dataclass(frozen=True)
@@ -85,10 +97,18 @@ class _Pair:
     block: tuple[int, int]
     at_p: tuple[int, int]
     at_q: tuple[int, int]
-    key: tuple  # (du, dv, A, B): the shared full product
+    key: tuple  # (flat shift, A, B): the shared product
     strips: list  # (rows, cols) regions to subtract from it
     own: tuple  # (rows, cols): the region of x that the pair's window sees
     direct: bool = False  # computed over ``own`` itself instead
+    shared: tuple | None = None  # the product it is cut from (default ``key``)
+
+    def cut(self, product: np.ndarray) -> np.ndarray:
+        """The pair's block of the shared product (its channels A x B)."""
+        if self.shared is None or self.shared == self.key:
+            return product
+        a, b = self.key[1][0] - self.shared[1][0], self.key[2][0] - self.shared[2][0]
+        return product[a : a + self.at_p[1], b : b + self.at_q[1]]
 
 
 @dataclass
@@ -99,19 +119,26 @@ class GramPlan:
     blocks: list[tuple[int, int]]
     full: dict  # key -> (rows, cols) of the shared product
     pairs: list[_Pair]
+    #: (kw, left pad, right pad, dw, output width): the images are unfolded along their
+    #: width first (kernel columns into channels; ``geom`` is then the unfolded one)
+    unfold: tuple | None = None
 
     def cost(self, images: int) -> float:
         """Estimated multiply-adds (plus :data:`PRODUCT_OVERHEAD` per product)."""
         products = set(self.full.items())
         for p in self.pairs:
             products.update((p.key, region) for region in ([p.own] if p.direct else p.strips))
-        return sum(_macs(images, key, region) + PRODUCT_OVERHEAD for key, region in products)
+        total = sum(_macs(images, key, region) + PRODUCT_OVERHEAD for key, region in products)
+        if self.unfold is not None:  # the unfolded copy
+            H, W, C = self.geom.shape
+            total += images * H * W * C + PRODUCT_OVERHEAD
+        return total
 
 
 def _macs(images: int, key: tuple, region) -> float:
     (r0, r1), (c0, c1) = region
-    du, dv, A, B = key
-    sym = 0.5 if (du, dv, A) == (0, 0, B) else 1.0
+    shift, A, B = key
+    sym = 0.5 if (shift, A) == (0, B) else 1.0
     return sym * images * (r1 - r0) * (c1 - c0) * (A[1] - A[0]) * (B[1] - B[0])
 
 
@@ -127,8 +154,9 @@ def _segments(geom: ConvGeometry, r0: int, r1: int) -> list[tuple[int, int, int,
     return out
 
 
-def make_plan(geom: ConvGeometry, blocks: list[tuple[int, int]]) -> GramPlan:
-    """The shifted products that give the Grams of columns ``r0:r1`` of every block."""
+def make_plan(geom: ConvGeometry, blocks: list[tuple[int, int]], hull: bool = False) -> GramPlan:
+    """The shifted products that give the Grams of columns ``r0:r1`` of every block;
+    ``hull``: one product per shift, over the hull of the channels its pairs need."""
     (t, l, _, _), (dh, dw), (H, W, _) = geom.pads, geom.dilations, geom.shape
     OH, OW = geom.out
     full: dict = {}
@@ -148,17 +176,35 @@ def make_plan(geom: ConvGeometry, blocks: list[tuple[int, int]]) -> GramPlan:
                 wc = (j1 * dw - l, j1 * dw - l + OW)
                 rr = _interval(max(fr[0], wr[0]), min(fr[1], wr[1]))
                 rc = _interval(max(fc[0], wc[0]), min(fc[1], wc[1]))
-                key = (du, dv, (a0, a1), (b0, b1))
-                strips = [(iv, fc) for iv in _minus(fr, rr)]
-                strips += [(rr, iv) for iv in _minus(fc, rc)] if rr[0] < rr[1] else []
+                key = (du * W + dv, (a0, a1), (b0, b1))  # (flat shift, A, B)
+                # the flat product covers every pixel: cut all but rr x rc
+                strips = [(iv, (0, W)) for iv in _minus((0, H), rr)]
+                strips += [(rr, iv) for iv in _minus((0, W), rc)] if rr[0] < rr[1] else []
                 pair = _Pair((r0, r1), (at1, a1 - a0), (at2, b1 - b0), key, strips, (rr, rc))
                 if rr[0] >= rr[1] or rc[0] >= rc[1]:
                     pair.strips, pair.key = [], None  # the window sees none of it: zeros
                 else:
-                    full.setdefault(key, (fr, fc))
+                    full.setdefault(key, ((0, H), (0, W)))
                 pairs.append(pair)
+    if hull:
+        full = _hulls(full, pairs)
     _direct_where_cheaper(full, pairs)
     return GramPlan(geom, list(blocks), full, pairs)
+
+
+def _hulls(full: dict, pairs: list[_Pair]) -> dict:
+    """One shared product per shift, over the channels of all its keys."""
+    hulls: dict = {}
+    for s, (a0, a1), (b0, b1) in full:
+        h = hulls.get(s, (a0, a1, b0, b1))
+        hulls[s] = (min(h[0], a0), max(h[1], a1), min(h[2], b0), max(h[3], b1))
+    out = {}
+    for p in pairs:
+        if p.key is not None:
+            h = hulls[p.key[0]]
+            p.shared = (p.key[0], (h[0], h[1]), (h[2], h[3]))
+            out[p.shared] = full[p.key]
+    return out
 
 
 def _direct_where_cheaper(full: dict, pairs: list[_Pair]) -> None:
@@ -167,7 +213,7 @@ def _direct_where_cheaper(full: dict, pairs: list[_Pair]) -> None:
     users: dict = {}
     for p in pairs:
         if p.key is not None:
-            users.setdefault(p.key, []).append(p)
+            users.setdefault(p.shared or p.key, []).append(p)
     for key, ps in users.items():
         for p in ps:
             (r0, r1), (c0, c1) = p.own
@@ -178,65 +224,101 @@ def _direct_where_cheaper(full: dict, pairs: list[_Pair]) -> None:
             del full[key]
 
 
+def unfolded_plan(geom: ConvGeometry, blocks: list[tuple[int, int]]) -> GramPlan:
+    """The plan on the images unfolded along their width: im2col's columns ``(i, j, c)``
+    are those of a ``kh x 1`` kernel on ``kw * C`` channels ``(j, c)``, so only row
+    shifts remain (few products, wide ones: pays for few channels)."""
+    (t, l, b, r), (dh, dw), (H, _, C) = geom.pads, geom.dilations, geom.shape
+    OW = geom.out[1]
+    flat = ConvGeometry(geom.kh, 1, (t, 0, b, 0), (dh, 1), (H, OW, geom.kw * C))
+    plan = make_plan(flat, blocks, hull=True)
+    plan.unfold = (geom.kw, l, r, dw, OW)
+    return plan
+
+
+def unfold_width(x: np.ndarray, unfold: tuple) -> np.ndarray:
+    """Images (B, H, W, C) unfolded along their width: (B, H, OW, kw * C), channels
+    ordered (kernel column, channel)."""
+    kw, l, r, dw, OW = unfold
+    xp = np.pad(x, ((0, 0), (0, 0), (l, r), (0, 0))) if l or r else x
+    win = sliding_window_view(xp, dw * (kw - 1) + 1, axis=2)[:, :, :OW, :, ::dw]
+    B, H, _, C, _ = win.shape
+    return np.ascontiguousarray(win.transpose(0, 1, 2, 4, 3)).reshape(B, H, OW, kw * C)
+
+
 def gram_plan(geom: ConvGeometry, blocks: list[tuple[int, int]], images: int) -> GramPlan | None:
-    """:func:`make_plan`, when its cost is below the dense Grams' of ``images`` images."""
-    plan = make_plan(geom, blocks)
+    """The cheaper of :func:`make_plan` and :func:`unfolded_plan`, when its cost is below
+    the dense Grams' of ``images`` images (else None)."""
+    plans = [make_plan(geom, blocks)] + ([unfolded_plan(geom, blocks)] if geom.kw > 1 else [])
+    plan = min(plans, key=lambda p: p.cost(images))
     OH, OW = geom.out
     dense = sum(0.5 * images * OH * OW * (r1 - r0) ** 2 + PRODUCT_OVERHEAD for r0, r1 in blocks)
     return plan if plan.cost(images) < dense else None
 
 
-def _product(x: np.ndarray, key: tuple, region) -> np.ndarray:
-    """``sum over images and pixels (u, v) of region`` of ``x[u, v, A]^T x[u+du, v+dv, B]``."""
-    du, dv, (a0, a1), (b0, b1) = key
-    (r0, r1), (c0, c1) = region
-    xa = np.ascontiguousarray(x[:, r0:r1, c0:c1, a0:a1]).reshape(-1, a1 - a0)
-    if (du, dv, a0, a1) == (0, 0, b0, b1):
-        return xa.T @ xa  # symmetric (numpy's syrk)
-    xb = np.ascontiguousarray(x[:, r0 + du : r1 + du, c0 + dv : c1 + dv, b0:b1])
-    return xa.T @ xb.reshape(-1, b1 - b0)
+class _Shifted:
+    """Images ``x`` (B, H, W, C) and, per flat shift ``s``, the images shifted by ``s``
+    pixels in (image, row, column) order, zeros past either end: views of one copy."""
 
+    def __init__(self, x: np.ndarray, shifts) -> None:
+        self.x = x
+        B, H, W, C = x.shape
+        self.n = B * H * W
+        self.pad = max((abs(s) for s in shifts), default=0)
+        self.flat = np.zeros((self.n + 2 * self.pad, C))
+        self.flat[self.pad : self.pad + self.n] = x.reshape(self.n, C)
 
-def _full_products(x: np.ndarray, full: dict) -> dict:
-    """The shared products.  Few channels (``A`` of at most 16) and three or more shifts:
-    one product over the whole image for all of them, the shifted operands taken from
-    the zero-padded images (pixels shifted outside add zeros), as one small product per
-    shift is slow; else each over its own region (numpy's syrk when it is symmetric)."""
-    groups: dict = {}
-    for key in full:
-        groups.setdefault(key[2], []).append(key)
-    out = {}
-    for (a0, a1), keys in groups.items():
-        if len(keys) < 3 or a1 - a0 > 16:
-            out.update({key: _product(x, key, full[key]) for key in keys})
-            continue
-        B, H, W, _ = x.shape
-        pu = max(abs(k[0]) for k in keys)
-        pv = max(abs(k[1]) for k in keys)
-        xp = np.pad(x, ((0, 0), (pu, pu), (pv, pv), (0, 0)))
-        xa = np.ascontiguousarray(x[..., a0:a1]).reshape(-1, a1 - a0)
-        cols = [
-            xp[:, pu + du : pu + du + H, pv + dv : pv + dv + W, b0:b1]
-            for du, dv, _, (b0, b1) in keys
-        ]
-        P = xa.T @ np.concatenate(cols, axis=3).reshape(-1, sum(c.shape[3] for c in cols))
-        at = 0
-        for key, c in zip(keys, cols, strict=True):
-            out[key] = P[:, at : at + c.shape[3]]
-            at += c.shape[3]
-    return out
+    def shifted(self, s: int) -> np.ndarray:
+        """(pixels, C): the partner of every pixel (``x`` flattened for ``s = 0``)."""
+        return self.flat[self.pad + s : self.pad + s + self.n]
+
+    def products(self, keys: list) -> dict:
+        """:meth:`product` over every pixel of each key.  Few channels (``A`` of at most
+        16) and three or more shifts: one product for all of them (many small products
+        of long, narrow operands are slow)."""
+        groups: dict = {}
+        for key in keys:
+            groups.setdefault(key[1], []).append(key)
+        out = {}
+        for (a0, a1), ks in groups.items():
+            if len(ks) < 3 or a1 - a0 > 16:
+                out.update({key: self.product(key) for key in ks})
+                continue
+            xb = np.concatenate([self.shifted(s)[:, b0:b1] for s, _, (b0, b1) in ks], axis=1)
+            P = self.shifted(0)[:, a0:a1].T @ xb
+            at = 0
+            for key in ks:
+                out[key] = P[:, at : at + key[2][1] - key[2][0]]
+                at += key[2][1] - key[2][0]
+        return out
+
+    def product(self, key: tuple, region=None) -> np.ndarray:
+        """``sum over pixels p`` (of ``region`` = (rows, cols) of every image when given)
+        of ``x[p, A]^T x[p + s, B]``; numpy's syrk when it is symmetric."""
+        s, (a0, a1), (b0, b1) = key
+        if region is None:  # every pixel: plain strided views, no copies
+            return self.shifted(0)[:, a0:a1].T @ self.shifted(s)[:, b0:b1]
+        (r0, r1), (c0, c1) = region
+        xa = np.ascontiguousarray(self.x[:, r0:r1, c0:c1, a0:a1]).reshape(-1, a1 - a0)
+        if (s, a0, a1) == (0, b0, b1):
+            return xa.T @ xa
+        xs = self.shifted(s).reshape(self.x.shape)[:, r0:r1, c0:c1, b0:b1]
+        return xa.T @ np.ascontiguousarray(xs).reshape(-1, b1 - b0)
 
 
 def block_grams(x: np.ndarray, plan: GramPlan) -> dict[tuple[int, int], np.ndarray]:
     """``{(r0, r1): V[:, r0:r1].T @ V[:, r0:r1]}`` for ``V = im2col(x)`` of the plan's
     geometry, from shifted products of ``x`` (B, H, W, C); each (rows, rows)."""
-    full = _full_products(x, plan.full)
+    if plan.unfold is not None:
+        x = unfold_width(x, plan.unfold)
+    sx = _Shifted(x, [p.key[0] for p in plan.pairs if p.key is not None])
+    full = sx.products(list(plan.full))
     out = {(r0, r1): np.empty((r1 - r0, r1 - r0)) for r0, r1 in plan.blocks}
     parts: dict = {}  # (key, region) -> product (a strip is often cut from several pairs)
 
     def part(key, region):
         if (key, region) not in parts:
-            parts[(key, region)] = _product(x, key, region)
+            parts[(key, region)] = sx.product(key, region)
         return parts[(key, region)]
 
     for p in plan.pairs:
@@ -247,11 +329,11 @@ def block_grams(x: np.ndarray, plan: GramPlan) -> dict[tuple[int, int], np.ndarr
         elif p.direct:
             val = part(p.key, p.own)
         elif p.strips:
-            val = full[p.key].copy()
+            val = p.cut(full[p.shared or p.key]).copy()
             for region in p.strips:
                 val -= part(p.key, region)
         else:
-            val = full[p.key]
+            val = p.cut(full[p.shared or p.key])
         G[i : i + m, j : j + n] = val
         if (i, m) != (j, n):
             G[j : j + n, i : i + m] = val.T

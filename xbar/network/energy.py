@@ -219,13 +219,18 @@ class LayerMeter:
     def count_read(self, spec, K: int) -> None:
         """Count one read of a tile ``spec`` over a batch of ``K`` inputs: converters and
         digital adds (the array's energy is added by the caller)."""
+        self.count_reads(1, spec.rows, spec.outputs, K)
+
+    def count_reads(self, n: int, rows: int, outputs: int, K: int) -> None:
+        """:meth:`count_read` of ``n`` tiles with ``rows`` rows and ``outputs`` outputs in
+        all, each read over a batch of ``K`` inputs."""
         cfg = self.config
         t = self.tally
-        t.reads += K
+        t.reads += K * n
         if cfg.input_mode == "analog":
-            t.dac_conversions += K * spec.rows
-            t.joules["dac"] += cfg.dac_energy * K * spec.rows
-        conversions = K * spec.outputs
+            t.dac_conversions += K * rows
+            t.joules["dac"] += cfg.dac_energy * K * rows
+        conversions = K * outputs
         if cfg.adc_bits > 0:
             t.adc_conversions += conversions
             t.joules["adc"] += self.e_adc * conversions
@@ -276,8 +281,8 @@ class LayerMeter:
                 w = cfg.read_pulse * volts**2 * np.atleast_1d(w)
                 for k, e in zip(names, w.tolist(), strict=True):
                     self.tally.joules[k] += e
-            for tile in tiles:
-                self.count_read(tile.spec, X.shape[0])
+            rows, outputs = (sum(getattr(t.spec, a) for t in tiles) for a in ("rows", "outputs"))
+            self.count_reads(len(tiles), rows, outputs, X.shape[0])
 
     def _gram_plan(self, geom, blocks: list, images: int):
         """The shifted-product plan of a convolution's Grams (None where dense is cheaper),
