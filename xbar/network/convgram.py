@@ -265,7 +265,10 @@ class _Shifted:
         B, H, W, C = x.shape
         self.n = B * H * W
         self.pad = max((abs(s) for s in shifts), default=0)
-        self.flat = np.zeros((self.n + 2 * self.pad, C))
+        # (np.empty, not np.zeros: a large calloc is fresh pages from the system each time)
+        self.flat = np.empty((self.n + 2 * self.pad, C))
+        self.flat[: self.pad] = 0.0
+        self.flat[self.pad + self.n :] = 0.0
         self.flat[self.pad : self.pad + self.n] = x.reshape(self.n, C)
 
     def shifted(self, s: int) -> np.ndarray:

@@ -32,9 +32,11 @@ included; the split over them is not computed).
 
 Reads of a linear layer (one matrix per chip, :meth:`LayerMeter.read_linear`) are
 metered together: the forms of the tiles on the same rows are summed when the chip is
-programmed, so a batch costs one Gram matrix and one inner product per part and row
-block.  Which chips are metered is :attr:`AnalogConfig.energy_chips` (the first one by
-default; :func:`chip_spread` gives the spread over several).
+programmed, so a batch costs one Gram matrix and one product (all parts) per row
+block.  A stride-1 convolution's Grams come from shifted products of its input images
+where that is cheaper (:mod:`xbar.network.convgram`: the same sums in another order).
+Which chips are metered is :attr:`AnalogConfig.energy_chips` (the first one by default;
+:func:`chip_spread` gives the spread over several).
 
 Not modelled: wire and cell capacitance (charging the lines each read), driver and
 sense-amplifier bias power, buffers, data movement, programming.
@@ -47,6 +49,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -115,6 +118,22 @@ class EnergyTally:
         for k in ("reads", "dac_conversions", "adc_conversions", "adds"):
             out[k] = getattr(self, k) / n
         return out
+
+
+@lru_cache(maxsize=64)
+def _upper(m: int) -> np.ndarray:
+    """Flat indices of the upper triangle (diagonal included) of an (m, m) matrix."""
+    i, j = np.triu_indices(m)
+    return i * m + j
+
+
+def _folded(Q: np.ndarray) -> np.ndarray:
+    """The upper triangle of ``Q + Q^T`` with ``Q``'s own diagonal, flattened: its inner
+    product with the upper triangle of a symmetric ``g`` is ``sum(Q * g)`` (half the
+    memory to read per batch)."""
+    F = Q + Q.T
+    np.fill_diagonal(F, np.diagonal(Q))
+    return np.take(F.reshape(-1), _upper(Q.shape[0]))
 
 
 def gram(V: np.ndarray) -> np.ndarray:
@@ -275,7 +294,7 @@ class LayerMeter:
             for (r0, r1), (names, forms) in summed.items():
                 if cfg.parasitics:
                     g = gram(V[:, r0:r1]) if grams is None else grams[(r0, r1)]
-                    w = forms @ g.reshape(-1)
+                    w = forms @ np.take(g.reshape(-1), _upper(r1 - r0))
                 else:
                     w = (V[:, r0:r1] ** 2).sum(axis=0) @ forms
                 w = cfg.read_pulse * volts**2 * np.atleast_1d(w)
@@ -328,7 +347,7 @@ class LayerMeter:
                 out[rows] = (("cells",), block)
             else:
                 names = tuple(block)
-                out[rows] = (names, np.stack([block[k].reshape(-1) for k in names]))
+                out[rows] = (names, np.stack([_folded(block[k]) for k in names]))
         self._summed = (key, tiles, out)  # (the tiles are held, so their ids stay unique)
         return out
 
