@@ -140,3 +140,45 @@ def test_refinement_repairs_a_solution_above_tol():
     fixed, _ = solver.refine(st, g, (rr, rc), bad, floor, 1e-10, 1000)
     assert np.all(fixed.residual <= 1e-10)
     np.testing.assert_allclose(fixed.residual, solver.residual(st, g, rr, rc, fixed.xr, fixed.xc))
+
+
+def test_grid_residual_kernel_writes_its_results_on_several_threads():
+    # a parallel region must write the residuals it computes (regression: they were
+    # lost when written through the named tuple's field inside prange)
+    import numba
+
+    M, N, K = 6, 11, 5
+    xb = xbar.Crossbar(RNG.uniform(1e-6, 1e-4, (M, N)), 1.0, 2.0, r_driver=1.0)
+    st, g, (rr, rc) = _rhs(xb, RNG.uniform(0, 0.3, (K, M)))
+    dr, dc = xsys.line_diagonals(st, g)
+    c2r = solver._col_to_row_major
+    grid = kernels.Grid(M, N, st.rows.off, dr, c2r(st.cols.off[None], M, N)[0], c2r(dc, M, N), g)
+    xr, xc = RNG.uniform(0, 0.1, (K, M * N)), RNG.uniform(0, 0.1, (K, M * N))
+    prev = numba.get_num_threads()
+    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+    try:
+        v = kernels.Unknowns(
+            rr, c2r(rc, M, N), xr, c2r(xc, M, N), np.zeros(K, np.int64), np.zeros(K)
+        )
+        floor = np.zeros(K)
+        kernels.grid_residual(grid, v, floor)
+    finally:
+        numba.set_num_threads(prev)
+    np.testing.assert_allclose(v.resid, solver.residual(st, g, rr, rc, xr, xc), rtol=1e-12)
+    np.testing.assert_allclose(floor, solver.residual_floor(st, g, rr, rc, xr, xc), rtol=1e-12)
+
+
+@pytest.mark.parametrize("kernel", ["inputs", "lanes"])
+def test_parallel_batch_reports_the_recomputed_residual(kernel):
+    # 128x128 x 64 inputs: past PARALLEL_MIN_WORK, the residual kernels run in parallel
+    M = 128
+    assert M * M * 64 >= solver.PARALLEL_MIN_WORK
+    xb = xbar.Crossbar(RNG.uniform(1e-6, 1e-4, (M, M)), 1.0, 1.0, kernel=kernel)
+    V = RNG.uniform(0, 0.3, (64, M))
+    sol = xb.solve(V, tol=1e-9)
+    st, g, (rr, rc) = _rhs(xb, V)
+    twin = solver.residual(st, g, rr, rc, sol.state["xr"], sol.state["xc"])
+    floor = solver.residual_floor(st, g, rr, rc, sol.state["xr"], sol.state["xc"])
+    assert np.all(twin > 0)
+    np.testing.assert_allclose(sol.residual, twin, rtol=0, atol=4 * floor.max())
+    np.testing.assert_allclose(sol.residual_floor, floor, rtol=1e-6)

@@ -666,9 +666,12 @@ def grid_residual(grid: Grid, v: Unknowns, floor):
     :func:`~xbar.crossbar.solver.residual_floor`.
     """
     K = v.rhs_a.shape[0]
+    resid = v.resid  # out of the tuple before prange (parfors do not write through fields)
     for t in prange(K):
         k = np.int64(t)
-        v.resid[k], floor[k] = _residual_one(grid, v, k)
+        r, f = _residual_one(grid, v, k)
+        resid[k] = r
+        floor[k] = f
 
 
 @njit(cache=True, error_model="numpy")  # no fastmath: evaluation order matters
