@@ -609,8 +609,6 @@ def solve(
     per = (system.rows.nS + system.cols.nS + M * N) * 8 * (10 if linear else 16)
     if grid:  # (K, M*N) arrays: state, companions, system, solution, candidates, temporaries
         per = M * N * 8 * (24 + 6 * len(system.elements))  # measured peak: 30 for E = 1
-    elif linear and system.uncollapsed:  # measured peak: 6 (K, M*N) arrays (9 with nodes)
-        per = M * N * 8 * (8 + 3 * return_nodes)
     chunk = max(1, int(batch_bytes // max(per, 1)))
     if not linear:  # Newton's work arrays: keep a chunk near cache size
         # a few lane groups per thread: 2 chunks of 32 inputs at 256x256, each parallel
