@@ -201,6 +201,16 @@ def test_lapack_is_found_and_agrees_with_numpy():
     assert lapack.cholesky_inverse(np.array([[1.0, 0.0], [2.0, 1.0]])) is None
 
 
+def test_lapack_lookup_skips_libraries_without_the_routines(monkeypatch):
+    import ctypes.util
+
+    from xbar.crossbar import lapack
+
+    libc = ctypes.util.find_library("c") or "libc.so.6"
+    monkeypatch.setattr(lapack, "_candidates", lambda: iter(["/nonexistent/libblas.so", libc]))
+    assert lapack._lookup() is None
+
+
 def test_lapack_fallbacks_without_a_library(monkeypatch):
     from xbar.crossbar import lapack
 
