@@ -607,8 +607,8 @@ def solve(
     linear = system.is_linear
     grid = not linear and system.uncollapsed and kernel != "chains"  # Newton's kernels
     per = (system.rows.nS + system.cols.nS + M * N) * 8 * (10 if linear else 16)
-    if grid:  # about 20 (K, M*N) arrays: state, companions, system, solution, candidates
-        per = M * N * 8 * 20 * len(system.elements)
+    if grid:  # (K, M*N) arrays: state, companions, system, solution, candidates, temporaries
+        per = M * N * 8 * (24 + 6 * len(system.elements))  # measured peak: 30 for E = 1
     chunk = max(1, int(batch_bytes // max(per, 1)))
     if not linear:  # Newton's work arrays: keep a chunk near cache size
         # a few lane groups per thread: 2 chunks of 32 inputs at 256x256, each parallel
