@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import numpy as np
 
@@ -118,22 +117,6 @@ class EnergyTally:
         for k in ("reads", "dac_conversions", "adc_conversions", "adds"):
             out[k] = getattr(self, k) / n
         return out
-
-
-@lru_cache(maxsize=64)
-def _upper(m: int) -> np.ndarray:
-    """Flat indices of the upper triangle (diagonal included) of an (m, m) matrix."""
-    i, j = np.triu_indices(m)
-    return i * m + j
-
-
-def _folded(Q: np.ndarray) -> np.ndarray:
-    """The upper triangle of ``Q + Q^T`` with ``Q``'s own diagonal, flattened: its inner
-    product with the upper triangle of a symmetric ``g`` is ``sum(Q * g)`` (half the
-    memory to read per batch)."""
-    F = Q + Q.T
-    np.fill_diagonal(F, np.diagonal(Q))
-    return np.take(F.reshape(-1), _upper(Q.shape[0]))
 
 
 def gram(V: np.ndarray) -> np.ndarray:
@@ -294,7 +277,7 @@ class LayerMeter:
             for (r0, r1), (names, forms) in summed.items():
                 if cfg.parasitics:
                     g = gram(V[:, r0:r1]) if grams is None else grams[(r0, r1)]
-                    w = forms @ np.take(g.reshape(-1), _upper(r1 - r0))
+                    w = forms @ g.reshape(-1)
                 else:
                     w = (V[:, r0:r1] ** 2).sum(axis=0) @ forms
                 w = cfg.read_pulse * volts**2 * np.atleast_1d(w)
@@ -347,7 +330,7 @@ class LayerMeter:
                 out[rows] = (("cells",), block)
             else:
                 names = tuple(block)
-                out[rows] = (names, np.stack([_folded(block[k]) for k in names]))
+                out[rows] = (names, np.stack([block[k].reshape(-1) for k in names]))
         self._summed = (key, tiles, out)  # (the tiles are held, so their ids stay unique)
         return out
 
