@@ -552,9 +552,11 @@ class AnalogLayer:
             # digital reference product would otherwise cost as much as the analog one
             k = -(-X.shape[0] // _MAX_ERROR_ROWS) if X.shape[0] else 1
             ref, den = _once(shared, X, ("reference", self.plan.name, k), lambda: self._ref(X, k))
-            self.err_num += float(np.sum((Y[::k] - ref) ** 2))
+            diff = Y[::k] - ref
+            self.err_num += float(np.sum(np.square(diff, out=diff)))
             self.err_den += den
-        Y += self.bias_delta  # Y is this call's own array
+        if self.bias_delta.any():  # (none without programming errors: no pass over Y)
+            Y += self.bias_delta  # Y is this call's own array
         return Y
 
     def _ref(self, X: np.ndarray, k: int) -> tuple[np.ndarray, float]:
@@ -724,7 +726,7 @@ class AnalogNetwork:
         if held is not None and held[0] is layer and held[2] is X2d and alayer.meter is not None:
             images = (held[1], held[3])  # X2d = im2col of these images (stride-1 conv)
         Y = alayer.mvm(X2d, self._rng, calibrate=self._calibrate, shared=shared, images=images)
-        if not np.all(np.isfinite(Y)):
+        if not all_finite(Y):
             raise not_finite(layer.name, self.chip, self.config)
         return Y
 
@@ -838,6 +840,17 @@ class AnalogNetwork:
         # metered stride-1 convolutions: the images, for the energy meter's Grams (hook())
         self._images = None if geom is None else (layer, x, cols, geom)
         return cols
+
+
+def all_finite(Y: np.ndarray) -> bool:
+    """True when every entry of ``Y`` is finite: a finite sum says so in one pass without
+    a temporary (inf and nan propagate into the sum); an overflowing sum is checked entry
+    by entry.
+
+    >>> all_finite(np.array([1e308, 1e308])), all_finite(np.array([1.0, np.nan]))
+    (True, False)
+    """
+    return math.isfinite(float(Y.sum())) or bool(np.all(np.isfinite(Y)))
 
 
 def _entry_layers(model) -> frozenset[str]:
