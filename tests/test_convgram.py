@@ -70,6 +70,7 @@ def test_block_grams_equal_the_dense_grams(seed, kind):
             ref = V[:, r0:r1].T @ V[:, r0:r1]
             scale = max(float(np.abs(ref).max()), 1e-300)
             np.testing.assert_allclose(G[(r0, r1)], ref, rtol=0, atol=1e-13 * scale)
+            assert np.array_equal(G[(r0, r1)], G[(r0, r1)].T)
 
 
 @pytest.mark.parametrize("kind", PLANS)

@@ -11,7 +11,9 @@ of one zero-padded copy, so the product needs no copies; each pair then subtract
 thin strips at the image border that its window does not see (which include the
 pixels whose shifted partner wrapped into the next image row).  With 64 or more
 channels per offset, the nine diagonal blocks of a 3x3 kernel share one product, so
-the Grams cost about a third to a ninth of the dense ones.  The sums are the same
+the Grams cost about a third to a ninth of the dense ones.  With few channels the images
+are first unfolded along their width (:func:`unfolded_plan`: the kernel's columns become
+channels, so only row shifts remain and the products are fewer and wider).  The sums are the same
 products added in another order: equal to the dense Gram to round-off (relative to
 the Gram's largest entry; the inputs of a read are never negative).
 
@@ -247,8 +249,25 @@ def unfold_width(x: np.ndarray, unfold: tuple) -> np.ndarray:
 
 
 def gram_plan(geom: ConvGeometry, blocks: list[tuple[int, int]], images: int) -> GramPlan | None:
-    """The cheaper of :func:`make_plan` and :func:`unfolded_plan`, when its cost is below
-    the dense Grams' of ``images`` images (else None)."""
+    """The plan :func:`block_grams` follows, or None where the dense Grams are cheaper.
+
+    Parameters
+    ----------
+    geom : ConvGeometry
+        The convolution and the shape of its input images.
+    blocks : list of (int, int)
+        Row blocks ``(r0, r1)``: ranges of im2col columns (array rows) whose Grams are
+        needed.
+    images : int
+        Images per batch (the cost estimate scales with it).
+
+    Returns
+    -------
+    GramPlan or None
+        The cheaper of :func:`make_plan` and :func:`unfolded_plan` by estimated
+        multiply-adds (plus :data:`PRODUCT_OVERHEAD` per product), when below the
+        dense Grams' ``images * OH * OW * m^2 / 2`` per block of ``m`` rows.
+    """
     plans = [make_plan(geom, blocks)] + ([unfolded_plan(geom, blocks)] if geom.kw > 1 else [])
     plan = min(plans, key=lambda p: p.cost(images))
     OH, OW = geom.out
@@ -280,9 +299,12 @@ class _Shifted:
         16) and three or more shifts: one product for all of them (many small products
         of long, narrow operands are slow)."""
         groups: dict = {}
-        for key in keys:
-            groups.setdefault(key[1], []).append(key)
         out = {}
+        for key in keys:
+            if key[0] == 0 and key[1] == key[2]:  # symmetric: syrk, exactly symmetric
+                out[key] = self.product(key)
+            else:
+                groups.setdefault(key[1], []).append(key)
         for (a0, a1), ks in groups.items():
             if len(ks) < 3 or a1 - a0 > 16:
                 out.update({key: self.product(key) for key in ks})
@@ -310,8 +332,21 @@ class _Shifted:
 
 
 def block_grams(x: np.ndarray, plan: GramPlan) -> dict[tuple[int, int], np.ndarray]:
-    """``{(r0, r1): V[:, r0:r1].T @ V[:, r0:r1]}`` for ``V = im2col(x)`` of the plan's
-    geometry, from shifted products of ``x`` (B, H, W, C); each (rows, rows)."""
+    """Gram matrices of a convolution's im2col columns, per row block.
+
+    Parameters
+    ----------
+    x : ndarray
+        The convolution's input images, shape (B, H, W, C) (the plan's geometry).
+    plan : GramPlan
+        From :func:`gram_plan` or :func:`make_plan` / :func:`unfolded_plan`.
+
+    Returns
+    -------
+    dict of (int, int) to ndarray
+        ``{(r0, r1): V[:, r0:r1].T @ V[:, r0:r1]}`` for ``V = im2col(x)``, each
+        (r1 - r0, r1 - r0), exactly symmetric; equal to the dense products to round-off.
+    """
     if plan.unfold is not None:
         x = unfold_width(x, plan.unfold)
     sx = _Shifted(x, [p.key[0] for p in plan.pairs if p.key is not None])
