@@ -101,6 +101,21 @@ def test_plan_only_where_cheaper():
     assert plan is not None and plan.unfold is None
 
 
+def test_no_plan_where_the_narrow_products_are_memory_bound():
+    """Few channels: the shifted products stream the batch once per shift, so they are
+    used only while the batch is small (dense Grams for the digits CNN's 8-channel layer
+    at its batch of 180 images, and for 16 channels beyond 0.5 MiB); 64 channels: at any
+    batch size."""
+    eight = ConvGeometry(3, 3, (1, 1, 1, 1), (1, 1), (8, 8, 8))
+    assert gram_plan(eight, [(0, 72)], 180) is None
+    assert gram_plan(eight, [(0, 72)], 4) is None
+    few = ConvGeometry(3, 3, (1, 1, 1, 1), (1, 1), (32, 32, 16))
+    assert gram_plan(few, [(0, 128), (128, 144)], 4) is not None  # 0.5 MiB
+    assert gram_plan(few, [(0, 128), (128, 144)], 21) is None
+    wide = ConvGeometry(3, 3, (1, 1, 1, 1), (1, 1), (32, 32, 64))
+    assert gram_plan(wide, [(a, min(a + 128, 576)) for a in range(0, 576, 128)], 64) is not None
+
+
 def test_geometry_only_for_stride_one_ungrouped():
     x = np.zeros((1, 8, 8, 4))
     assert conv_geometry(Conv2D(4, 4, 3, stride=1, padding=1), x) is not None

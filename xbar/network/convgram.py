@@ -49,6 +49,15 @@ __all__ = [
 
 #: multiply-adds that one small product costs in fixed overhead (slicing, copy, call)
 PRODUCT_OVERHEAD = 300_000
+#: the shifted products are narrow (``C`` channels wide, ``C / 16`` multiply-adds per byte
+#: read), so with few channels they are memory-bound and each shift streams the batch
+#: again: below :data:`MIN_CHANNELS` channels they pay only while the batch's images fit
+#: in :data:`MAX_NARROW_BYTES`, and below 16 channels never (measured on a 2 MiB-L2
+#: machine, dense / shifted: 8x8x8 images x 180 (0.7 MB) 1.0 / 4.1 ms, x 64 0.37 / 0.46
+#: ms; 32x32x16 x 4 (0.5 MB) 1.05 / 0.87 ms, x 21 (2.7 MB) 5.4 / 6.1 ms; 64 channels or
+#: more 2.5-5x cheaper at any batch size)
+MIN_CHANNELS = 32
+MAX_NARROW_BYTES = 1 << 19
 
 
 @dataclass(frozen=True)
@@ -266,8 +275,12 @@ def gram_plan(geom: ConvGeometry, blocks: list[tuple[int, int]], images: int) ->
     GramPlan or None
         The cheaper of :func:`make_plan` and :func:`unfolded_plan` by estimated
         multiply-adds (plus :data:`PRODUCT_OVERHEAD` per product), when below the
-        dense Grams' ``images * OH * OW * m^2 / 2`` per block of ``m`` rows.
+        dense Grams' ``images * OH * OW * m^2 / 2`` per block of ``m`` rows and the
+        products are not memory-bound (:data:`MIN_CHANNELS`, :data:`MAX_NARROW_BYTES`).
     """
+    H, W, C = geom.shape
+    if C < MIN_CHANNELS and (C < 16 or images * H * W * C * 8 > MAX_NARROW_BYTES):
+        return None
     plans = [make_plan(geom, blocks)] + ([unfolded_plan(geom, blocks)] if geom.kw > 1 else [])
     plan = min(plans, key=lambda p: p.cost(images))
     OH, OW = geom.out
