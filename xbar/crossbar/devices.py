@@ -53,7 +53,8 @@ def _log_limit(
     big = np.abs(dv) > 2.0 * vt
     if not np.any(big):
         return v_new, False
-    damped = v_old + np.sign(dv) * 2.0 * vt * (1.0 + np.log(np.abs(dv) / (2.0 * vt)))
+    with np.errstate(divide="ignore"):  # log(0) where dv = 0: not big, not used
+        damped = v_old + np.sign(dv) * 2.0 * vt * (1.0 + np.log(np.abs(dv) / (2.0 * vt)))
     return np.where(big, damped, v_new), True
 
 

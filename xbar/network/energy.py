@@ -313,7 +313,8 @@ class LayerMeter:
         for tile in tiles:
             s = tile.spec
             if not self.config.parasitics:
-                h = tile.G.sum(axis=1)
+                with np.errstate(over="ignore"):  # (conductances near 1e308 overflow to inf)
+                    h = tile.G.sum(axis=1)
                 sums[(s.r0, s.r1)] = sums[(s.r0, s.r1)] + h if (s.r0, s.r1) in sums else h
                 continue
             block = sums.setdefault((s.r0, s.r1), {})
