@@ -746,6 +746,19 @@ def _element_voltages(
     return ve, limited
 
 
+def _not_converged(
+    itl1: int, k: int, res: float, tol: float, floor: float | None = None
+) -> ConvergenceError:
+    """The error of Newton runs that hit ``itl1`` iterations, naming input ``k`` (its
+    relative residual ``res`` and, where it says why, its round-off ``floor``)."""
+    at = "" if floor is None else f", round-off floor {floor:.3g}"
+    return ConvergenceError(
+        f"Newton did not converge in {itl1} iterations (input {k}: relative "
+        f"residual {res:.3g}, tol {tol:g}{at})",
+        hint="raise Options(itl1=...), reduce the drive voltage or loosen tol",
+    )
+
+
 def _spice_close(new: np.ndarray, old: np.ndarray, reltol: float, vntol: float) -> bool:
     return bool(np.all(np.abs(new - old) <= reltol * np.maximum(np.abs(new), np.abs(old)) + vntol))
 
@@ -809,12 +822,7 @@ def newton_numpy(
         )
     else:
         k = int(np.argmax(res))
-        at = "" if floor is None else f", round-off floor {floor[k]:.3g}"
-        raise ConvergenceError(
-            f"Newton did not converge in {opt.itl1} iterations (input {k}: relative "
-            f"residual {res[k]:.3g}, tol {tol:g}{at})",
-            hint="raise Options(itl1=...), reduce the drive voltage or loosen tol",
-        )
+        raise _not_converged(opt.itl1, k, res[k], tol, None if floor is None else floor[k])
     model, scale = system.elements[0]
     icell = np.where(system.open_cell[None], 0.0, model.current(ve[0], scale)).reshape(K, -1)
     state = {"xr": xr, "xc": xc, "ve": ve}
@@ -961,12 +969,7 @@ def _grid_newton_steps(
                 return s
         s = _grid_newton_step(system, s, act, (lin, v, ieq, comp), tol, maxiter, opt, kernel)
     k = int(act[np.argmax(s.res[act])])
-    at = f", round-off floor {s.floor[k]:.3g}" if s.floor[k] > tol else ""
-    raise ConvergenceError(
-        f"Newton did not converge in {opt.itl1} iterations (input {k}: relative "
-        f"residual {s.res[k]:.3g}, tol {tol:g}{at})",
-        hint="raise Options(itl1=...), reduce the drive voltage or loosen tol",
-    )
+    raise _not_converged(opt.itl1, k, s.res[k], tol, s.floor[k] if s.floor[k] > tol else None)
 
 
 def _grid_newton_step(
