@@ -201,6 +201,32 @@ def test_lapack_is_found_and_agrees_with_numpy():
     assert lapack.cholesky_inverse(np.array([[1.0, 0.0], [2.0, 1.0]])) is None
 
 
+@pytest.mark.parametrize("P, n, m", [(1, 1, 1), (3, 2, 1), (7, 5, 3), (64, 6, 64), (128, 4, 9)])
+@pytest.mark.parametrize("library", [True, False])
+def test_symmetric_chain_is_the_loop_of_products(P, n, m, library, monkeypatch):
+    """lapack.symmetric_chain (one dsymm per block on strided position-major blocks)
+    equals the plain numpy loop ``X[:, k] = alpha full(S[k]) X[:, k + 1]``; only the
+    lower triangles are read; the numpy fallback gives the same."""
+    from xbar.crossbar import lapack
+
+    if not library:
+        monkeypatch.setitem(lapack._ROUTINES, "found", False)
+    rng = np.random.default_rng(P + n + m)
+    B = rng.standard_normal((n, P, P))
+    S = B @ B.transpose(0, 2, 1) / P + np.eye(P)
+    ref_S = S.copy()
+    S[:, ~np.tri(P, dtype=bool)] = np.nan  # the strict upper triangles are never read
+    X = np.full((P, n, m), np.nan)
+    X[:, n - 1] = rng.standard_normal((P, m))
+    ref = X.copy()
+    for k in range(n - 2, -1, -1):
+        ref[:, k] = -0.7 * ref_S[k] @ ref[:, k + 1]
+    got = lapack.symmetric_chain(S, X, -0.7)
+    assert got is X
+    scale = np.abs(ref).max()
+    assert np.abs(X - ref).max() <= 1e-13 * scale
+
+
 def test_lapack_lookup_skips_libraries_without_the_routines(monkeypatch):
     import ctypes.util
 
