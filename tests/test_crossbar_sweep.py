@@ -227,6 +227,37 @@ def test_symmetric_chain_is_the_loop_of_products(P, n, m, library, monkeypatch):
     assert np.abs(X - ref).max() <= 1e-13 * scale
 
 
+def test_scratch_reused_between_tiles_leaks_into_no_result():
+    """The forms' scratch (line inverses, node voltages) is reused by the next tile of
+    the thread: nothing returned may be a view of it, and threads do not share it."""
+    import threading
+
+    rng = np.random.default_rng(9)
+    Gs = [rng.uniform(1e-6, 1e-4, (24, 20)) for _ in range(4)]
+    first = tile_solve(Gs[0], 1.0, 1.0, 2.0, 3.0)
+    kept = (first[0].copy(), {k: q.copy() for k, q in first[1].Q.items()})
+    att = first[1].attenuation.copy()
+    tile_solve(Gs[1], 2.5, 1.5, 0.0, 0.0)  # overwrites the scratch
+    assert np.array_equal(first[0], kept[0]) and np.array_equal(first[1].attenuation, att)
+    assert all(np.array_equal(first[1].Q[k], q) for k, q in kept[1].items())
+    serial = [tile_solve(G, 1.0, 1.0, 2.0, 3.0) for G in Gs]
+    got = [None] * len(Gs)
+
+    def run(i):
+        for _ in range(3):
+            got[i] = tile_solve(Gs[i], 1.0, 1.0, 2.0, 3.0)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(Gs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for (W, f), (W2, f2) in zip(serial, got, strict=True):  # (BLAS may split work by thread)
+        assert np.allclose(W, W2, rtol=1e-13, atol=0)
+        for k in f.Q:
+            assert np.allclose(f.Q[k], f2.Q[k], rtol=0, atol=1e-13 * np.abs(f.Q["supplied"]).max())
+
+
 def test_lapack_lookup_skips_libraries_without_the_routines(monkeypatch):
     import ctypes.util
 
