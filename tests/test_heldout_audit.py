@@ -201,3 +201,19 @@ def test_damaged_npz_leaves_no_open_file(tmp_path):
             read_npz(bad)
         gc.collect()
     assert not [w for w in seen if issubclass(w.category, ResourceWarning)]
+
+
+# --------------------------------------------------------------------- crossbar: round-off
+@pytest.mark.parametrize("g", [1e15, 1e30])
+def test_crossbar_beyond_double_precision_raises_instead_of_answering(g):
+    """1e15 S cells on 1-ohm wires: the solve used to return outputs 25 % off (1e30 S:
+    negative currents from positive inputs) flagged only as 'roundoff_limited'."""
+    import xbar
+    from xbar.errors import ValueRangeError
+
+    V = np.array([[0.1, 0.2, 0.3, 0.4]])
+    with pytest.raises(ValueRangeError, match=r"input 0: the round-off floor .* \(> 0.001\)"):
+        xbar.Crossbar(np.full((4, 4), g), 1.0, 1.0).solve(V)
+    ok = xbar.Crossbar(np.full((4, 4), 1e10), 1.0, 1.0).solve(V)  # floor 5e-6: an answer
+    ref = xbar.Crossbar(np.full((4, 4), 1e6), 1.0, 1.0).solve(V)
+    np.testing.assert_allclose(ok.output, ref.output, rtol=1e-5)
