@@ -217,3 +217,42 @@ def test_crossbar_beyond_double_precision_raises_instead_of_answering(g):
     ok = xbar.Crossbar(np.full((4, 4), 1e10), 1.0, 1.0).solve(V)  # floor 5e-6: an answer
     ref = xbar.Crossbar(np.full((4, 4), 1e6), 1.0, 1.0).solve(V)
     np.testing.assert_allclose(ok.output, ref.output, rtol=1e-5)
+
+
+# --------------------------------------------------------------------- I-V tables
+IV = np.array([[-0.2, -2e-5], [0.0, 0.0], [0.1, 1e-5], [0.2, 3e-5]])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "# V\tI\n" + "".join(f"{v}\t{i}\n" for v, i in IV),  # tab-separated
+        "".join(f"{v:.18e} {i:.18e}\n" for v, i in IV),  # numpy.savetxt's default
+        "V;I\n" + "".join(f"{v};{i}\n".replace(".", ",") for v, i in IV),  # comma decimals
+        "\ufeffv,i\r\n" + "".join(f"{v},{i}\r\n" for v, i in IV),  # BOM + CRLF
+    ],
+    ids=["tabs", "savetxt", "semicolon-decimal-comma", "bom-crlf"],
+)
+def test_iv_tables_in_common_layouts(tmp_path, text):
+    """Tab- and space-separated tables (numpy.savetxt's default) and ';' tables with
+    decimal commas used to read as 'no I-V data rows' (every line taken as a header)."""
+    from xbar.crossbar import Tabulated
+
+    path = tmp_path / "iv.csv"
+    path.write_text(text, encoding="utf-8")
+    t = Tabulated.from_csv(path)
+    np.testing.assert_allclose(np.c_[t.v, t.i], IV, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [("v,i\n0,0\n0,1,1e-5\n", 3), ("v,i\nunits V,A\n0,0\n0.1,1e-5\n", 2)],
+)
+def test_iv_table_ambiguous_lines_are_named(tmp_path, text, line):
+    from xbar.crossbar import Tabulated
+    from xbar.errors import ConfigError
+
+    path = tmp_path / "iv.csv"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=rf"iv.csv:{line}: expected two numbers"):
+        Tabulated.from_csv(path)
