@@ -256,3 +256,39 @@ def test_iv_table_ambiguous_lines_are_named(tmp_path, text, line):
     path.write_text(text)
     with pytest.raises(ConfigError, match=rf"iv.csv:{line}: expected two numbers"):
         Tabulated.from_csv(path)
+
+
+# --------------------------------------------------------------------- netlists: .dc names
+SUB_SWEEP = """dc of a source inside a subcircuit
+.subckt s a
+Vq a m 1
+Rq m 0 1k
+.ends
+X1 n s
+V2 n2 0 0
+R1 n n2 1k
+.dc v.x1.vq 0 1 0.5 V2 0 1 1
+.end
+"""
+
+
+def test_dc_sweep_of_a_subcircuit_source_by_its_ngspice_name():
+    """ngspice sweeps ``v.x1.vq``; xbar refused it (and has no other name for it)."""
+    res = solve_dc(read_netlist(SUB_SWEEP))
+    v = np.asarray(res.voltages["n"])
+    # n = Vq * 1k / 2k + V2 / 2 at (Vq, V2) in {0, .5, 1} x {0, 1}, Vq fastest
+    vq, v2 = np.meshgrid([0, 0.5, 1], [0, 1])
+    np.testing.assert_allclose(v.reshape(-1), (vq / 2 + v2 / 2).reshape(-1), rtol=1e-12)
+
+
+@pytest.mark.ngspice
+def test_dc_sweep_of_a_subcircuit_source_matches_ngspice(tmp_path, ngspice):
+    path = tmp_path / "sub_sweep.cir"
+    path.write_text(SUB_SWEEP)
+    spice = ngspice(path)
+    ours = solve_dc(read_netlist(path))
+    np.testing.assert_allclose(
+        np.asarray(ours.voltages["n"]).reshape(-1),
+        np.asarray(spice.voltages["n"]).reshape(-1),
+        rtol=1e-9,
+    )
