@@ -292,3 +292,71 @@ def test_dc_sweep_of_a_subcircuit_source_matches_ngspice(tmp_path, ngspice):
         np.asarray(spice.voltages["n"]).reshape(-1),
         rtol=1e-9,
     )
+
+
+# --------------------------------------------------------------------- netlists: behavioural
+FORMS = """E and G with VALUE, VOL and CUR (ngspice turns them into B sources)
+V1 a 0 1
+R1 a 0 1k
+E1 b 0 VALUE = { V(a)*3 + 0.5 }
+R2 b 0 1k
+E2 c b value={sqrt(V(a)+1)}
+R3 c 0 1k
+G1 0 d VALUE={2m*V(a,b)}
+R4 d 0 1k
+G2 d 0 cur={1m*I(V1)}
+E3 e 0 vol='V(b)/2'
+R5 e 0 1k
+.op
+.end
+"""
+
+
+def test_e_and_g_value_forms_are_behavioural_sources():
+    """``E ... VALUE={expr}`` and ``G ... VALUE=`` / ``VOL=`` / ``CUR=`` were refused."""
+    op = solve_dc(read_netlist(FORMS))
+    b = 3 * 1 + 0.5
+    assert op.voltage("b") == pytest.approx(b, rel=1e-12)
+    assert op.voltage("c") == pytest.approx(b + np.sqrt(2), rel=1e-12)
+    assert op.voltage("e") == pytest.approx(b / 2, rel=1e-12)
+    i_v1 = op.current("v1")  # into V1's + terminal: -1 mA
+    assert i_v1 == pytest.approx(-1e-3, rel=1e-12)
+    # G1 drives 2m*(V(a)-V(b)) into d, G2 draws 1m*I(V1) out of d; R4 to ground
+    assert op.voltage("d") == pytest.approx(1e3 * (2e-3 * (1 - b) - 1e-3 * i_v1), rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("card", "match"),
+    [
+        ("E1 b 0 cur={V(a)}", "CUR= belongs to G sources"),
+        ("G1 b 0 vol={V(a)}", "VOL= belongs to E sources"),
+        ("E1 b 0 value=", "missing expression after VALUE="),
+        ("E1 b 0 value {V(a)}", "expected VALUE=<expression>"),
+        ("E1 b 0 value={V(zz}", r"\("),
+    ],
+)
+def test_e_and_g_value_form_errors_are_located(card, match):
+    with pytest.raises(NetlistError, match=match) as exc:
+        read_netlist(f"t\nV1 a 0 1\nR1 a 0 1k\n{card}\nR2 b 0 1\n.op\n.end\n")
+    assert exc.value.location.line == 4
+
+
+@pytest.mark.ngspice
+def test_e_and_g_value_forms_match_ngspice(tmp_path, ngspice):
+    path = tmp_path / "forms.cir"
+    path.write_text(FORMS)
+    spice = ngspice(path)
+    op = solve_dc(read_netlist(path))
+    for node in ("a", "b", "c", "d", "e"):
+        assert op.voltage(node) == pytest.approx(
+            float(np.atleast_1d(spice.voltages[node])[0]), rel=1e-9, abs=1e-12
+        )
+
+
+@pytest.mark.parametrize("expr", ["sqrt(V(a))", "V(a)*sqrt(V(a))", "sqrt(abs(V(a)))"])
+def test_sqrt_of_a_control_that_starts_at_zero(expr):
+    """Newton starts at 0 V, where sqrt's slope is infinite: xbar refused ('not finite at
+    its starting point'); ngspice guards the division in the slope (1e-20) and solves."""
+    op = solve_dc(read_netlist(f"t\nV1 a 0 2\nR1 a 0 1k\nB2 c 0 V={expr}\nR3 c 0 1k\n.op\n.end\n"))
+    want = {"sqrt(V(a))": np.sqrt(2), "V(a)*sqrt(V(a))": 2 * np.sqrt(2)}.get(expr, np.sqrt(2))
+    assert op.voltage("c") == pytest.approx(want, rel=1e-9)
