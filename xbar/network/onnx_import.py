@@ -51,7 +51,7 @@ from .layers import (
     MaxPool2D,
     ReLU,
 )
-from .model import INPUT, Model, Node
+from .model import INPUT, Model, Node, iter_layers
 
 if TYPE_CHECKING:
     import onnx
@@ -353,7 +353,9 @@ class _Importer:
         nodes = self.prune(out.name)
         if not nodes:
             raise self.fail("the graph computes nothing from its input")
-        return Model(nodes, shape, out.shape[0], name=name, meta=meta)
+        model = Model(nodes, shape, out.shape[0], name=name, meta=meta)
+        _check_values(model, self.source)
+        return model
 
     def needed_names(self, output: str) -> set[str]:
         producers = {o: n for n in self.graph.node for o in n.output}
@@ -1119,6 +1121,39 @@ _ARITHMETIC = (
     "Expand",
     "ConstantOfShape",
 )
+
+
+def _check_values(model: Model, source: str) -> None:
+    """Refuse NaN anywhere in the imported numbers, infinite weights, biases and batch-norm
+    statistics, and batch-norm variances that make ``var + eps`` non-positive (each would
+    give NaN or infinite logits far from its cause, or a mapping error that names no layer);
+    the message names the layer (named after its ONNX node), the array and the first bad
+    index.  Infinite elementwise constants stay legal (``Max(x, -inf)``, ``Clip`` bounds)."""
+    for la in iter_layers(model.layers):
+        arrays = {**la.params(), **la.buffers()}
+        weights = set(la.params()) | ({"running_var", "running_mean"} & set(arrays))
+        for key, arr in arrays.items():
+            arr = np.asarray(arr, dtype=float)
+            bad = np.isnan(arr) | (~np.isfinite(arr) if key in weights else False)
+            if key == "running_var":
+                bad = bad | (arr + la.eps <= 0)
+            if not np.any(bad):
+                continue
+            at = tuple(int(k) for k in np.argwhere(bad)[0])
+            value = float(arr[at])
+            what = (
+                "NaN"
+                if np.isnan(value)
+                else "an infinite value"
+                if np.isinf(value)
+                else f"a variance with var + epsilon ({la.eps:g}) <= 0"
+            )
+            raise ModelError(
+                f"{source}: layer {la.name!r} ({type(la).__name__}): {key} holds {what} "
+                f"at index {at} (value {value!r})",
+                hint="the exported model is broken (weights trained to NaN or a corrupted "
+                "file); re-export it from a checkpoint with finite weights",
+            )
 
 
 def _fold(self: _Importer, op: str, attrs: dict) -> np.ndarray:

@@ -443,6 +443,9 @@ class ElementCards:
     def controlled(self, card: Card, low: str, ctx: Context, kind: str) -> None:
         hint = "expected: " + EXPECTED[kind]
         toks = self.tokens(card, low)
+        if len(toks) > 3 and toks[3][0] in ("value", "vol", "cur"):
+            self.behavioural_controlled(card, low, toks, ctx, kind)
+            return
         for k, t in enumerate(toks[1:6], start=1):
             if t[0] in ("poly", "value", "vol", "cur", "table") or t[0].startswith("poly("):
                 raise err(
@@ -596,6 +599,32 @@ class ElementCards:
             self.add_bsource(card, full, self.node(a, ctx), self.node(b, ctx), expr, ctx)
         else:
             self.voltage_branch(card, full, self.node(a, ctx), self.node(b, ctx), expr, ctx)
+
+    def behavioural_controlled(self, card: Card, low: str, toks, ctx: Context, kind: str) -> None:
+        """``E<name> n+ n- VALUE={expr}`` / ``VOL=`` and ``G<name> n+ n- VALUE={expr}`` /
+        ``CUR=``: what ngspice turns into ``B n+ n- V=expr`` / ``I=expr``."""
+        key, koff = toks[3]
+        hint = f"expected: {kind.upper()}<name> <n+> <n-> VALUE={{expression}}"
+        if (kind, key) in (("e", "cur"), ("g", "vol")):
+            right = "G" if key == "cur" else "E"
+            raise err(card, koff, f"{key.upper()}= belongs to {right} sources", hint)
+        m = re.compile(r"\s*=\s*").match(low, koff + len(key))
+        if m is None:
+            raise err(card, koff + len(key), f"expected {key.upper()}=<expression>", hint)
+        eoff = m.end()
+        text = card.text[eoff:].rstrip()
+        if not text:
+            raise err(card, eoff, f"missing expression after {key.upper()}=", hint)
+        if text[0] in "{'" and text[-1] == ("}" if text[0] == "{" else "'"):
+            text, eoff = text[1:-1], eoff + 1
+        expr = self.expression(card, text, eoff, ctx)
+        full = ctx.prefix + toks[0][0]
+        a, b = self.node(toks[1][0], ctx), self.node(toks[2][0], ctx)
+        if kind == "g":
+            self.register(full, card)
+            self.add_bsource(card, full, a, b, expr, ctx)
+        else:
+            self.voltage_branch(card, full, a, b, expr, ctx)
 
     def voltage_branch(self, card: Card, full: str, a: int, b: int, expr, ctx: Context) -> None:
         """A branch ``V(a) - V(b) = expr`` (``B ... V=``, ``H``): a 0 V source whose branch

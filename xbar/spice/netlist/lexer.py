@@ -288,7 +288,8 @@ class Reader:
         self.title = ""
         self.title_card: Card | None = None
         self.stack: list[Path] = []
-        self.stopped = False
+        self.end: Card | None = None  # the first .end card (ngspice reads on past it)
+        self.noted_after_end = False
         self.notes: list[str] = []
         self.control: Card | None = None  # the open .control card while skipping a block
         self.lib_skip: Card | None = None  # the .lib <section> card while skipping its body
@@ -334,13 +335,12 @@ class Reader:
                     )
                     last = None
                     continue
-                if word == ".end":
-                    self.stopped = True
-                    return
+                if word == ".end":  # ngspice-39 reads past it (inpcom.c comments it out)
+                    self.end = self.end or card
+                    last = None
+                    continue
                 if word in (".include", ".inc"):
                     self.include(card, base)
-                    if self.stopped:
-                        return
                     last = None
                     continue
                 if word == ".lib":
@@ -354,6 +354,13 @@ class Reader:
                 if word == ".endl":
                     last = None
                     continue
+            if self.end is not None and not self.noted_after_end:
+                self.noted_after_end = True
+                self.notes.append(
+                    f"{file}:{i + 1}: cards after .end ({self.end.file}:{self.end.line}) "
+                    "are read, as ngspice does (it reads the whole file); delete them to "
+                    "leave them out"
+                )
             cards.append(card)
             last = card
 
@@ -421,4 +428,3 @@ class Reader:
         self.stack.append(resolved)
         self.read_text(text, str(path), path.parent, top=False)
         self.stack.pop()
-        self.stopped = False  # .end inside an include ends only that file
