@@ -360,3 +360,31 @@ def test_sqrt_of_a_control_that_starts_at_zero(expr):
     op = solve_dc(read_netlist(f"t\nV1 a 0 2\nR1 a 0 1k\nB2 c 0 V={expr}\nR3 c 0 1k\n.op\n.end\n"))
     want = {"sqrt(V(a))": np.sqrt(2), "V(a)*sqrt(V(a))": 2 * np.sqrt(2)}.get(expr, np.sqrt(2))
     assert op.voltage("c") == pytest.approx(want, rel=1e-9)
+
+
+# --------------------------------------------------------------------- ONNX: files
+def test_onnx_empty_device_and_missing_external_data_files(tmp_path):
+    """An empty file was 'no default-domain opset import', /dev/null 'does not exist',
+    and a missing external-data file hinted to re-export the model."""
+    onnx = pytest.importorskip("onnx")
+    from xbar.errors import ModelError
+    from xbar.network import load_onnx
+
+    empty = tmp_path / "empty.onnx"
+    empty.write_bytes(b"")
+    with pytest.raises(ModelError, match=r"is empty \(0 bytes\)"):
+        load_onnx(empty)
+    import os
+
+    if os.path.exists("/dev/null"):
+        with pytest.raises(ModelError, match="is a device, not a file"):
+            load_onnx("/dev/null")
+    model = _onnx_mlp(np.ones((4, 3)))
+    path = tmp_path / "ext.onnx"
+    onnx.save_model(model, path, save_as_external_data=True, location="ext.data", size_threshold=0)
+    (tmp_path / "ext.data").unlink()
+    with pytest.raises(ModelError, match="ext.onnx") as exc:
+        load_onnx(path)
+    assert "external data" in exc.value.hint
+    with pytest.raises(ModelError, match="holds no graph"):
+        load_onnx(onnx.ModelProto())
