@@ -388,3 +388,26 @@ def test_onnx_empty_device_and_missing_external_data_files(tmp_path):
     assert "external data" in exc.value.hint
     with pytest.raises(ModelError, match="holds no graph"):
         load_onnx(onnx.ModelProto())
+
+
+# --------------------------------------------------------------------- netlists: encodings
+def test_included_file_with_byte_order_mark_and_crlf(tmp_path):
+    """A BOM at the start of an included file was read as an element '\\ufeff'."""
+    sub = tmp_path / "sub dir"
+    (sub / "deep").mkdir(parents=True)
+    (sub / "mid.inc").write_bytes(
+        b"\xef\xbb\xbf* BOM and CRLF\r\n.include deep/inner.inc\r\nR2 b 0 1k\r\n"
+    )
+    (sub / "deep" / "inner.inc").write_text("* deep\n.param rr=3k\nR3 b 0 {rr}\n")
+    top = tmp_path / "top.cir"
+    top.write_text('t\n.include "sub dir/mid.inc"\nV1 a 0 1\nR1 a b 1k\n.op\n.end\n')
+    assert solve_dc(read_netlist(top)).voltage("b") == pytest.approx(750 / 1750, rel=1e-12)
+
+
+def test_utf16_netlist_is_named_as_such(tmp_path):
+    """Windows 'Unicode' (UTF-16) netlists were called binary files (NUL byte)."""
+    path = tmp_path / "u16.cir"
+    path.write_bytes("t\nV1 a 0 1\nR1 a 0 1k\n.op\n.end\n".encode("utf-16"))
+    with pytest.raises(NetlistError, match="is UTF-16 text") as exc:
+        read_netlist(path)
+    assert "UTF-8" in exc.value.hint

@@ -220,6 +220,12 @@ def _lib_section(text: str, section: str) -> str | None:
 
 
 def decode(data: bytes, file: str) -> str:
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise NetlistError(
+            f"{file} is UTF-16 text (what Windows editors save as 'Unicode')",
+            location=Location(file, 1, 1),
+            hint="save it as UTF-8 (or ANSI/ASCII): ngspice reads neither UTF-16",
+        )
     if b"\x00" in data:
         line = data[: data.index(b"\x00")].count(b"\n") + 1
         raise NetlistError(
@@ -228,7 +234,7 @@ def decode(data: bytes, file: str) -> str:
             hint="a netlist is a text file",
         )
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8").removeprefix("\ufeff")  # a byte-order mark is no card
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise NetlistError(
