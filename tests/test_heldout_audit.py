@@ -411,3 +411,16 @@ def test_utf16_netlist_is_named_as_such(tmp_path):
     with pytest.raises(NetlistError, match="is UTF-16 text") as exc:
         read_netlist(path)
     assert "UTF-8" in exc.value.hint
+
+
+def test_crossbar_inputs_beyond_double_precision_are_named():
+    """1e300 V inputs: 'CG did not converge ... residual nan > tol (above its round-off
+    floor nan) after 20000 iterations'; now a range error saying what overflowed."""
+    import xbar
+    from xbar.errors import ValueRangeError
+
+    xb = xbar.Crossbar(np.full((4, 3), 1e-5), 1.0, 1.0)
+    with pytest.raises(ValueRangeError, match="CG overflowed for input 0"):
+        xb.solve(np.full(4, 1e300))
+    big = xb.solve(np.full(4, 1e100)).output  # large but representable: linear in V
+    np.testing.assert_allclose(big, 1e100 * xb.solve(np.ones(4)).output, rtol=1e-9)
