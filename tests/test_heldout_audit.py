@@ -424,3 +424,24 @@ def test_crossbar_inputs_beyond_double_precision_are_named():
         xb.solve(np.full(4, 1e300))
     big = xb.solve(np.full(4, 1e100)).output  # large but representable: linear in V
     np.testing.assert_allclose(big, 1e100 * xb.solve(np.ones(4)).output, rtol=1e-9)
+
+
+# --------------------------------------------------------------------- netlists: size
+def _nested(levels: int, fan: int = 10) -> str:
+    lines = ["nested instances", ".subckt s0 a b\nR1 a b 1k\n.ends"]
+    for k in range(1, levels + 1):
+        lines += [f".subckt s{k} a b", *(f"X{j} a b s{k - 1}" for j in range(fan)), ".ends"]
+    return "\n".join([*lines, "V1 a 0 1", f"X1 a 0 s{levels}", ".op", ".end", ""])
+
+
+def test_exponential_subcircuit_expansion_is_refused_before_it_fills_memory():
+    """Ten levels of ten instances (126 lines, 1e10 resistors) ran until the machine ran
+    out of memory; now a located ResourceError before anything is flattened."""
+    from xbar.errors import ResourceError
+
+    text = _nested(10)
+    with pytest.raises(ResourceError, match=r"instance x1 of s10 .* about 1e\+10 elements") as e:
+        read_netlist(text)
+    assert e.value.location.line == text.splitlines().index("X1 a 0 s10") + 1
+    op = solve_dc(read_netlist(_nested(3)))  # 1000 parallel 1k resistors: 1 ohm
+    assert op.current("v1") == pytest.approx(-1.0, rel=1e-9)
