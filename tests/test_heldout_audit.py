@@ -445,3 +445,25 @@ def test_exponential_subcircuit_expansion_is_refused_before_it_fills_memory():
     assert e.value.location.line == text.splitlines().index("X1 a 0 s10") + 1
     op = solve_dc(read_netlist(_nested(3)))  # 1000 parallel 1k resistors: 1 ohm
     assert op.current("v1") == pytest.approx(-1.0, rel=1e-9)
+
+
+# --------------------------------------------------------------------- netlists: '+' lines
+def test_long_continued_card_keeps_values_and_locations():
+    """A PWL of 20,000 '+' lines (joined line by line: quadratic, 9 s at 200,000 lines);
+    its value at time 0 and the location of an error on its last line stay right."""
+    pts = "".join(f"+ {k}n {0.25 + (k % 3) * 0.1:.2f}\n" for k in range(20000))
+    c = read_netlist(f"t\nV1 a 0 PWL(\n{pts}+ )\nR1 a 0 1k\n.op\n.end\n")
+    assert c.vsources.value[0] == pytest.approx(0.25)
+    with pytest.raises(NetlistError) as exc:
+        read_netlist(f"t\nV1 a 0 PWL(\n{pts}+ 1n abc )\nR1 a 0 1k\n.op\n.end\n")
+    assert (exc.value.location.line, exc.value.location.column) == (20003, 6)
+
+
+def test_plus_lines_inside_skipped_blocks():
+    """'+' lines in a .control block or an unused .lib section were 'continuation line
+    with no card to continue' errors; ngspice runs the first."""
+    text = (
+        "t\nV1 a 0 1\nR1 a b 1k\nR2 b 0 1k\n.control\nlet x = 1\n+ + 2\n.endc\n"
+        ".lib unused\n.model dm D(IS=1e-14\n+ N=1.2)\n.endl unused\n.op\n.end\n"
+    )
+    assert solve_dc(read_netlist(text)).voltage("b") == pytest.approx(0.5)
