@@ -360,3 +360,110 @@ def test_sqrt_of_a_control_that_starts_at_zero(expr):
     op = solve_dc(read_netlist(f"t\nV1 a 0 2\nR1 a 0 1k\nB2 c 0 V={expr}\nR3 c 0 1k\n.op\n.end\n"))
     want = {"sqrt(V(a))": np.sqrt(2), "V(a)*sqrt(V(a))": 2 * np.sqrt(2)}.get(expr, np.sqrt(2))
     assert op.voltage("c") == pytest.approx(want, rel=1e-9)
+
+
+# --------------------------------------------------------------------- ONNX: files
+def test_onnx_empty_device_and_missing_external_data_files(tmp_path):
+    """An empty file was 'no default-domain opset import', /dev/null 'does not exist',
+    and a missing external-data file hinted to re-export the model."""
+    onnx = pytest.importorskip("onnx")
+    from xbar.errors import ModelError
+    from xbar.network import load_onnx
+
+    empty = tmp_path / "empty.onnx"
+    empty.write_bytes(b"")
+    with pytest.raises(ModelError, match=r"is empty \(0 bytes\)"):
+        load_onnx(empty)
+    import os
+
+    if os.path.exists("/dev/null"):
+        with pytest.raises(ModelError, match="is a device, not a file"):
+            load_onnx("/dev/null")
+    model = _onnx_mlp(np.ones((4, 3)))
+    path = tmp_path / "ext.onnx"
+    onnx.save_model(model, path, save_as_external_data=True, location="ext.data", size_threshold=0)
+    (tmp_path / "ext.data").unlink()
+    with pytest.raises(ModelError, match="ext.onnx") as exc:
+        load_onnx(path)
+    assert "external data" in exc.value.hint
+    with pytest.raises(ModelError, match="holds no graph"):
+        load_onnx(onnx.ModelProto())
+
+
+# --------------------------------------------------------------------- netlists: encodings
+def test_included_file_with_byte_order_mark_and_crlf(tmp_path):
+    """A BOM at the start of an included file was read as an element '\\ufeff'."""
+    sub = tmp_path / "sub dir"
+    (sub / "deep").mkdir(parents=True)
+    (sub / "mid.inc").write_bytes(
+        b"\xef\xbb\xbf* BOM and CRLF\r\n.include deep/inner.inc\r\nR2 b 0 1k\r\n"
+    )
+    (sub / "deep" / "inner.inc").write_text("* deep\n.param rr=3k\nR3 b 0 {rr}\n")
+    top = tmp_path / "top.cir"
+    top.write_text('t\n.include "sub dir/mid.inc"\nV1 a 0 1\nR1 a b 1k\n.op\n.end\n')
+    assert solve_dc(read_netlist(top)).voltage("b") == pytest.approx(750 / 1750, rel=1e-12)
+
+
+def test_utf16_netlist_is_named_as_such(tmp_path):
+    """Windows 'Unicode' (UTF-16) netlists were called binary files (NUL byte)."""
+    path = tmp_path / "u16.cir"
+    path.write_bytes("t\nV1 a 0 1\nR1 a 0 1k\n.op\n.end\n".encode("utf-16"))
+    with pytest.raises(NetlistError, match="is UTF-16 text") as exc:
+        read_netlist(path)
+    assert "UTF-8" in exc.value.hint
+
+
+def test_crossbar_inputs_beyond_double_precision_are_named():
+    """1e300 V inputs: 'CG did not converge ... residual nan > tol (above its round-off
+    floor nan) after 20000 iterations'; now a range error saying what overflowed."""
+    import xbar
+    from xbar.errors import ValueRangeError
+
+    xb = xbar.Crossbar(np.full((4, 3), 1e-5), 1.0, 1.0)
+    with pytest.raises(ValueRangeError, match="CG overflowed for input 0"):
+        xb.solve(np.full(4, 1e300))
+    big = xb.solve(np.full(4, 1e100)).output  # large but representable: linear in V
+    np.testing.assert_allclose(big, 1e100 * xb.solve(np.ones(4)).output, rtol=1e-9)
+
+
+# --------------------------------------------------------------------- netlists: size
+def _nested(levels: int, fan: int = 10) -> str:
+    lines = ["nested instances", ".subckt s0 a b\nR1 a b 1k\n.ends"]
+    for k in range(1, levels + 1):
+        lines += [f".subckt s{k} a b", *(f"X{j} a b s{k - 1}" for j in range(fan)), ".ends"]
+    return "\n".join([*lines, "V1 a 0 1", f"X1 a 0 s{levels}", ".op", ".end", ""])
+
+
+def test_exponential_subcircuit_expansion_is_refused_before_it_fills_memory():
+    """Ten levels of ten instances (126 lines, 1e10 resistors) ran until the machine ran
+    out of memory; now a located ResourceError before anything is flattened."""
+    from xbar.errors import ResourceError
+
+    text = _nested(10)
+    with pytest.raises(ResourceError, match=r"instance x1 of s10 .* about 1e\+10 elements") as e:
+        read_netlist(text)
+    assert e.value.location.line == text.splitlines().index("X1 a 0 s10") + 1
+    op = solve_dc(read_netlist(_nested(3)))  # 1000 parallel 1k resistors: 1 ohm
+    assert op.current("v1") == pytest.approx(-1.0, rel=1e-9)
+
+
+# --------------------------------------------------------------------- netlists: '+' lines
+def test_long_continued_card_keeps_values_and_locations():
+    """A PWL of 20,000 '+' lines (joined line by line: quadratic, 9 s at 200,000 lines);
+    its value at time 0 and the location of an error on its last line stay right."""
+    pts = "".join(f"+ {k}n {0.25 + (k % 3) * 0.1:.2f}\n" for k in range(20000))
+    c = read_netlist(f"t\nV1 a 0 PWL(\n{pts}+ )\nR1 a 0 1k\n.op\n.end\n")
+    assert c.vsources.value[0] == pytest.approx(0.25)
+    with pytest.raises(NetlistError) as exc:
+        read_netlist(f"t\nV1 a 0 PWL(\n{pts}+ 1n abc )\nR1 a 0 1k\n.op\n.end\n")
+    assert (exc.value.location.line, exc.value.location.column) == (20003, 6)
+
+
+def test_plus_lines_inside_skipped_blocks():
+    """'+' lines in a .control block or an unused .lib section were 'continuation line
+    with no card to continue' errors; ngspice runs the first."""
+    text = (
+        "t\nV1 a 0 1\nR1 a b 1k\nR2 b 0 1k\n.control\nlet x = 1\n+ + 2\n.endc\n"
+        ".lib unused\n.model dm D(IS=1e-14\n+ N=1.2)\n.endl unused\n.op\n.end\n"
+    )
+    assert solve_dc(read_netlist(text)).voltage("b") == pytest.approx(0.5)

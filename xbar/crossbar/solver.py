@@ -521,6 +521,13 @@ def check_converged(
     bad = ~(res <= limit)
     if np.any(bad):
         k = int(np.argmax(bad))
+        if not np.isfinite(res[k]):
+            raise ValueRangeError(
+                f"{what} overflowed for input {k}: the KCL residual is {res[k]}, so the "
+                "input voltages (or currents through the conductances) are beyond what "
+                "double precision can square (about 1e150)",
+                hint="use input voltages and conductances of physical size",
+            )
         at = "" if floor is None else f" (above its round-off floor {floor[k]:.3g})"
         raise ConvergenceError(
             f"{what} did not converge for input {k}: relative residual {res[k]:.3g} > "

@@ -90,6 +90,9 @@ class Builder(Scopes, ElementCards, DirectiveCards):
     def __init__(self, reader: Reader, source_file: str):
         self.reader = reader
         self.source_file = source_file
+        self.planned = 0  # elements the top-level instances flatten to (memory check)
+        self.memory_checked = 0.0  # bytes ``planned`` needed when memory was last checked
+        self.expanded_memo: dict[int, int] = {}  # subcircuit -> elements it flattens to
         self.node_index: dict[str, int] = {"0": 0, "gnd": 0}  # lookup only
         self.node_names: list[str] = ["0"]
         self.names: dict[str, Card] = {}
