@@ -114,7 +114,8 @@ def tiles() -> None:
 
 def floor() -> None:
     """What the exact power forms of one unpadded 128 x 128 tile cost against its transfer
-    matrix, step by step, in time and flops (one thread, process CPU time, medians):
+    matrix, step by step, in time and flops (one thread, process CPU time, medians; the
+    allocator set as the ``xbar`` command sets it):
     the transfer matrix is one block sweep (a Cholesky inverse per line, ~P^3 flops)
     and the forward carry of the used columns (~P^2 n^2 flops in all); the forms add the
     back substitution of every node's voltage for the m inputs (2 P^2 m per line), two
@@ -122,7 +123,9 @@ def floor() -> None:
     ``syrk``) and the line solves (O(P m) per line); the cells are what is left
     (Tellegen), the drivers and sense ends are rank-P products."""
     from xbar.crossbar import lapack, sweep
+    from xbar.memory import keep_freed_memory
 
+    keep_freed_memory()  # as the xbar command does (no fresh pages for the temporaries)
     P = m = n = 128
     rng = np.random.default_rng(0)
     G = rng.uniform(1e-6, 1e-4, (P, P))
@@ -138,15 +141,17 @@ def floor() -> None:
 
     t_w = cpu(lambda: sweep.tile_solve(G, 1.0, 1.0, 0.0, 0.0, forms=False))
     t_f = cpu(lambda: sweep.tile_solve(G, 1.0, 1.0, 0.0, 0.0, forms=True))
-    A = G.T @ G / P + np.eye(P)  # a stand-in SPD block for the BLAS steps alone
+    R = rng.uniform(0.0, 1.0, (P, P))
+    A = R @ R.T / P + np.eye(P)  # a stand-in SPD block for the BLAS steps alone
     S = np.repeat(np.tril(A)[None], P, axis=0)
+    C = np.empty((P, P))
     X = np.zeros((P, P, m))
     X[:, -1] = rng.standard_normal((P, m))
     B = rng.standard_normal((P * (P - 1), m))
-    t_inv = cpu(lambda: [lapack.cholesky_inverse(A.copy()) for _ in range(P)])
+    t_inv = cpu(lambda: [lapack.cholesky_inverse(np.copyto(C, A) or C) for _ in range(P)])
     t_back = cpu(lambda: lapack.symmetric_chain(S, X, 0.5))
     t_gram = cpu(lambda: B.T @ B)
-    t_gemm = cpu(lambda: [A @ A for _ in range(P)])
+    t_gemm = cpu(lambda: [np.matmul(A, R, out=C) for _ in range(P)])
     rate = lambda flops, t: f"{flops / t / 1e9:5.1f} GFlop/s"  # noqa: E731
     print(f"7. exact forms of one 128 x 128 tile, 1-ohm wires, one thread (load {_load()}):")
     print(

@@ -15,8 +15,8 @@ input sources behind ``g_d = 1 / (r_driver + r_row)`` at the last block.  One
 block sweep ``D_a = K_a + c_a I - g_r^2 D_{a-1}^-1`` and, for the unit inputs,
 one back substitution ``X_{N-1} = g_d D_{N-1}^-1 E``, ``X_a = g_r D_a^-1
 X_{a+1}`` give every node voltage; the column nodes follow from each line's
-tridiagonal system (``y_a = T_a^-1 (G_a * X_a)``, in O(M) per input from its
-semiseparable inverse).
+tridiagonal system (``y_a = T_a^-1 (G_a * X_a)``, in O(M) per input by Thomas's
+algorithm over all lines and inputs at once).
 
 Uniform padding in closed form.  When the unused columns ``n:`` all hold one
 conductance ``v`` (no programming error), their lines come first in the sweep
@@ -41,6 +41,20 @@ column's output (padding columns included); the internal row segments are the
 differences of neighbouring blocks ``X_a``, the internal column segments those
 along each line; the cells are what is left (Tellegen's theorem, exact to
 round-off with a direct solve).
+
+Cost of the forms, and why it is what it is.  For an unpadded P x P tile with m = n = P
+the transfer matrix is the sweep (one Cholesky inverse per line, ``P^3`` flops each)
+and the forward carry of the used columns (about ``P^2 n^2`` in all): ``2 P^4``.  The
+forms replace the carry by the back substitution of every node's voltage for the m
+inputs (one ``dsymm`` per line, ``2 P^2 m``: X is needed at every node) and add two
+Gram matrices over every node (the row and the column wire segments, ``P m^2`` each
+per line as BLAS ``syrk``; each part's form is a full-rank sum over all its elements,
+and the third big part, the cells, comes free by Tellegen): ``3 P^4`` more, plus the
+line solves (O(P m) per line).  On one core that is about 1.1-1.3x the transfer matrix's
+time (``benchmarks/bench_energy.py --floor``); the blocks are laid out position-major
+(``X[:, a]`` line a's block), so the line solve, the Grams and the back substitution
+read them without transposed copies, and their memory is per-thread scratch reused
+from tile to tile (:func:`_scratch`).
 
 Every fast assumption is checked and :func:`tile_solve` returns None where one
 fails (the caller then takes the general solver): underflowing line responses
