@@ -249,8 +249,8 @@ class LaneSchur(NamedTuple):
     wb : float array (M*N, LANES)
         Work array: ``Tc^-1 (g * p)`` (plus any addend).
     work : float array (5, M*N, LANES)
-        The driver's vectors ``r``, ``z``, ``p``, ``q`` and the Schur right-hand side
-        (memory reused from group to group and call to call).
+        The driver's vectors ``r``, ``z``, ``p``, ``q`` and one spare (memory reused
+        from group to group and call to call).
     """
 
     M: int
@@ -868,18 +868,28 @@ def _all(c):
     return (c, c, c, c)
 
 
+_ROWS_AT_ONCE = 4  # row chains factored together by _row_factor
+
+
 @njit(**_SERIAL)
 def _row_factor(M, N, offr, dr, inv_ur):
-    """Row chain pivots; ``dr`` and ``inv_ur`` (M*N, C), C = 1 or LANES."""
+    """Row chain pivots; ``dr`` and ``inv_ur`` (M*N, C), C = 1 or LANES.
+
+    Each row is a chain of dependent divisions (latency bound); :data:`_ROWS_AT_ONCE`
+    rows advance together so that their chains overlap (the same operations, in
+    another order: the same pivots)."""
     C = dr.shape[1]
-    for i in range(M):
-        b = i * N
-        for k in range(C):
-            inv_ur[b, k] = 1.0 / dr[b, k]
-        for j in range(1, N):
-            e2 = offr[b + j - 1] * offr[b + j - 1]
+    for i0 in range(0, M, _ROWS_AT_ONCE):
+        i1 = min(M, i0 + _ROWS_AT_ONCE)
+        for i in range(i0, i1):
             for k in range(C):
-                inv_ur[b + j, k] = 1.0 / (dr[b + j, k] - e2 * inv_ur[b + j - 1, k])
+                inv_ur[i * N, k] = 1.0 / dr[i * N, k]
+        for j in range(1, N):
+            for i in range(i0, i1):
+                s = i * N + j
+                e2 = offr[s - 1] * offr[s - 1]
+                for k in range(C):
+                    inv_ur[s, k] = 1.0 / (dr[s, k] - e2 * inv_ur[s - 1, k])
 
 
 @njit(**_SERIAL)
@@ -1023,8 +1033,9 @@ def vectors(op, f):
     raise NotImplementedError("numba only")
 
 
-def schur_rhs(op, f):
-    """A vector shaped like ``f`` for the Schur right-hand side."""
+def take_eliminated(op, xb):
+    """``xb = op.wb``: the eliminated family ``Tb^-1 (add + B^T p)`` of the last
+    :func:`apply_schur` (every input active), into ``xb`` in the layout of the unknowns."""
     raise NotImplementedError("numba only")
 
 
@@ -1176,11 +1187,19 @@ def _vectors(op, f):
     return lambda op, f: (np.zeros_like(f), np.zeros_like(f), np.zeros_like(f), np.zeros_like(f))
 
 
-@overload(schur_rhs, jit_options=_SERIAL)
-def _schur_rhs(op, f):
-    if op.instance_class is LaneSchur:
-        return lambda op, f: op.work[4]
-    return lambda op, f: np.empty_like(f)
+@overload(take_eliminated, jit_options=_SERIAL)
+def _take_eliminated(op, xb):
+    if op.instance_class is InputSchur:
+
+        def one(op, xb):
+            xb[0, :] = op.wb
+
+        return one
+
+    def copy(op, xb):
+        xb[:, :] = op.wb
+
+    return copy
 
 
 @overload(n_parts, jit_options=_SERIAL)
@@ -1247,14 +1266,16 @@ def _work(op, f):
 
 
 @njit(cache=True, error_model="numpy")
-def _restart(op, f, x, w: CGWork, t: Target):
-    """True residual ``r = f - S x`` and ``z = Ta^-1 r`` of every input; marks the
-    unconverged inputs active and returns whether there is any."""
+def _restart(op, fa, fb, x, w: CGWork, t: Target):
+    """True residual ``r = f - S x = fa - (Ta x - B Tb^-1 (fb + B^T x))`` and
+    ``z = Ta^-1 r`` of every input (one operator application, which leaves the
+    eliminated family of ``x`` in ``op.wb``); marks the unconverged inputs active and
+    returns whether there is any."""
     w.active[:] = True
-    apply_schur(op, x, f[0:0], w.q, w.part, w.active)
-    for a in range(f.shape[0]):
-        for b in range(f.shape[1]):
-            w.r[a, b] = f[a, b] - w.q[a, b]
+    apply_schur(op, x, fb, w.q, w.part, w.active)
+    for a in range(fa.shape[0]):
+        for b in range(fa.shape[1]):
+            w.r[a, b] = fa[a, b] - w.q[a, b]
     w.alpha[:] = 0.0
     update(op, w, x)
     any_active = False
@@ -1295,35 +1316,50 @@ def _step(op, x, w: CGWork, t: Target):
 
 
 @njit(cache=True, error_model="numpy")
-def pcg(op, f, x, t: Target):
-    """Preconditioned CG on the Schur operator ``op`` for every input of ``f``.
+def pcg(op, fa, fb, x, xb, t: Target):
+    """Preconditioned CG on the Schur operator ``op`` for every input, and the
+    eliminated family.
+
+    Solves ``S x = f`` with ``f = fa + B Tb^-1 fb``, then ``xb = Tb^-1 (fb + B^T x)``.
+    ``f`` is never formed: every restart computes the true residual ``f - S x`` in one
+    operator application from ``fa`` and ``fb``, and the last one (which verifies the
+    answer) leaves ``xb`` behind, so neither costs an application of its own.
 
     Parameters
     ----------
     op : ChainSchur, GridSchur, InputSchur or LaneSchur
         The operator; its type selects the parts (application, preconditioner, layout).
-    f : float array (K, n), or (M*N, LANES) for :class:`LaneSchur`
-        Schur right-hand sides [A].
-    x : float array like ``f``
+    fa, fb : float arrays (K, nA), (K, nB), or (M*N, LANES) for :class:`LaneSchur`
+        Right-hand sides [A] of the CG family and of the eliminated family.
+    x : float array like ``fa``
         Initial guess on entry, solution [V] on return.
+    xb : float array like ``fb``
+        The eliminated family [V], on return.
     t : Target
         Tolerance and limits; ``t.iters`` and ``t.resid`` are filled.
 
     Returns the number of lockstep iterations.  At most :data:`MAX_RESTARTS`
-    restarts from the true residual ``f - S x`` guard against round-off drift.
+    restarts from the true residual guard against round-off drift.
     """
-    w = _work(op, f)
+    w = _work(op, fa)
     t.iters[:] = 0
     total = 0
+    fresh = False  # op.wb belongs to x (the last restart came after the last step)
     for _restart_count in range(MAX_RESTARTS):
-        if not _restart(op, f, x, w, t) or total >= t.maxiter:
+        fresh = True
+        if not _restart(op, fa, fb, x, w, t) or total >= t.maxiter:
             break
+        fresh = False
         w.beta[:] = 0.0  # the first direction is p = z
         any_active = True
         while any_active and total < t.maxiter:
             total += 1
-            advance(op, w, f[0:0])
+            advance(op, w, fa[0:0])
             any_active = _step(op, x, w, t)
+    if fresh:
+        take_eliminated(op, xb)
+    else:
+        eliminate(op, x, fb, xb)
     return total
 
 
@@ -1344,20 +1380,9 @@ def _norms(rhs_a, rhs_b):
 
 @njit(cache=True, error_model="numpy")
 def _schur_solve(op, rhs_a, rhs_b, x_a, x_b, t: Target):
-    """Schur right-hand side, :func:`pcg`, then the eliminated family from the CG family.
-
-    Vectors in the operator's layout; returns the lockstep iterations.
-    """
-    K = n_inputs(op, rhs_a)
-    f = schur_rhs(op, rhs_a)
-    part = np.zeros((K, n_parts(op)))
-    apply_schur(op, np.zeros_like(rhs_a), rhs_b, f, part, np.ones(K, dtype=np.bool_))
-    for a in range(f.shape[0]):
-        for b in range(f.shape[1]):
-            f[a, b] = rhs_a[a, b] - f[a, b]  # rhs_a + B Tb^-1 rhs_b
-    total = pcg(op, f, x_a, t)
-    eliminate(op, x_a, rhs_b, x_b)
-    return total
+    """:func:`pcg` for both families; vectors in the operator's layout; returns the
+    lockstep iterations."""
+    return pcg(op, rhs_a, rhs_b, x_a, x_b, t)
 
 
 # ----------------------------------------------------------------------------- entry points

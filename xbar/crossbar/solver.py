@@ -1013,10 +1013,8 @@ def _element_laws(system: CrossbarSystem, ve: np.ndarray) -> tuple[np.ndarray, n
     E, K, _ = ve.shape
     i0 = np.empty(ve.shape)
     ge = np.empty(ve.shape)
-    for e, (model, gs) in enumerate(system.elements):
-        v = ve[e].reshape(K, M, N)
-        i0[e] = model.current(v, gs).reshape(K, M * N)
-        ge[e] = model.derivative(v, gs).reshape(K, M * N)
+    for e, (model, gs) in enumerate(system.elements):  # views: laws() writes into i0, ge
+        model.laws(ve[e].reshape(K, M, N), gs, i0[e].reshape(K, M, N), ge[e].reshape(K, M, N))
     return i0, ge
 
 
