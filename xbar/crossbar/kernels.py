@@ -1000,6 +1000,61 @@ def _lane_update(op, w, x):
         w.part_rr[k, 0] = rr[k]
 
 
+@njit(**_SERIAL)
+def _lane_up_residual(op, x, out, fa, r, part_rr):
+    """Back substitution up the columns (``out`` becomes ``Tc^-1 (...)``), fused with the
+    true residual ``r = fa - (Tr x - g out)`` and ``part_rr[k, 0] = r . r`` per lane (the
+    restart's :func:`_lane_up`: no ``q`` written and read back)."""
+    M, N, offr, offc, dr, g, inv_uc = op.M, op.N, op.offr, op.offc, op.dr, op.g, op.inv_uc
+    acc = _all(0.0)
+    zero = _all(0.0)
+    for i in range(M - 1, -1, -1):
+        b = i * N
+        left = zero
+        mid = lane(x, b)
+        for s in range(b, b + N):
+            y = lane(out, s)
+            if i < M - 1:
+                y = _fma(_all(offc[s]), lane(out, s + N), y)
+            y = _mul(y, lane(inv_uc, s))
+            _put(out, s, y)
+            right = lane(x, s + 1) if s < b + N - 1 else zero
+            v = _sub(_mul(lane(dr, s), mid), _mul(lane(g, s), y))
+            if s > b:
+                v = _sub(v, _mul(_all(offr[s - 1]), left))
+            v = _sub(v, _mul(_all(offr[s]), right))
+            rv = _sub(lane(fa, s), v)
+            _put(r, s, rv)
+            acc = _fma(rv, rv, acc)
+            left, mid = mid, right
+    for k in range(LANES):
+        part_rr[k, 0] = acc[k]
+
+
+@njit(**_SERIAL)
+def _lane_precondition(op, w):
+    """``z = Tr^-1 r`` per lane and ``r . z`` into ``w.part_rz`` (the restart's
+    :func:`_lane_update`: ``x``, ``p`` and ``q`` are not touched)."""
+    M, N, offr, inv_ur = op.M, op.N, op.offr, op.inv_ur
+    r, z = w.r, w.z
+    rz = _all(0.0)
+    for i in range(M):
+        b = i * N
+        y = _all(0.0)
+        for s in range(b, b + N):
+            rv = lane(r, s)
+            y = _fma(_mul(_all(offr[s - 1]), lane(inv_ur, s - 1)), y, rv) if s > b else rv
+            _put(z, s, y)
+        zv = _all(0.0)
+        for s in range(b + N - 1, b - 1, -1):
+            iu = lane(inv_ur, s)
+            zv = _fma(_mul(_all(offr[s]), iu), zv, _mul(lane(z, s), iu))  # (z + o zv) / u
+            _put(z, s, zv)
+            rz = _fma(lane(r, s), zv, rz)
+    for k in range(LANES):
+        w.part_rz[k, 0] = rz[k]
+
+
 # ----------------------------------------------------------------------------- operator parts
 # Each part is a plain function (never called from Python) whose numba implementation is
 # chosen by the operator's type; the driver is compiled once per operator type.
@@ -1030,6 +1085,18 @@ def eliminate(op, x, add, xb):
 def vectors(op, f):
     """Four vectors shaped like ``f``: the driver's ``r``, ``z``, ``p`` (zero) and ``q``
     (``r``, ``z`` and ``q`` are written before they are read)."""
+    raise NotImplementedError("numba only")
+
+
+def residual(op, x, fa, fb, w):
+    """The true residual ``w.r = fa - (Ta x - B Tb^-1 (fb + B^T x))`` of every input, its
+    squared norm summed into ``w.part_rr`` (by input), and ``op.wb = Tb^-1 (fb + B^T x)``."""
+    raise NotImplementedError("numba only")
+
+
+def precondition(op, w, x):
+    """``w.z = Ta^-1 w.r`` and the partial sums of ``r . z`` into ``w.part_rz`` (``x``
+    is left as it is)."""
     raise NotImplementedError("numba only")
 
 
@@ -1187,6 +1254,42 @@ def _vectors(op, f):
     return lambda op, f: (np.zeros_like(f), np.zeros_like(f), np.zeros_like(f), np.zeros_like(f))
 
 
+@overload(residual, jit_options=_SERIAL)
+def _residual(op, x, fa, fb, w):
+    if op.instance_class is LaneSchur:
+
+        def lanes(op, x, fa, fb, w):
+            _lane_down(op, x, x[0:0], np.zeros(LANES), fb, op.wb)
+            _lane_up_residual(op, x, op.wb, fa, w.r, w.part_rr)
+
+        return lanes
+
+    def rows(op, x, fa, fb, w):
+        apply_schur(op, x, fb, w.q, w.part, w.active)
+        w.part_rr[:, :] = 0.0
+        for a in range(fa.shape[0]):
+            acc = 0.0
+            for b in range(fa.shape[1]):
+                rv = fa[a, b] - w.q[a, b]
+                w.r[a, b] = rv
+                acc += rv * rv
+            w.part_rr[a, 0] = acc
+
+    return rows
+
+
+@overload(precondition, jit_options=_SERIAL)
+def _precondition(op, w, x):
+    if op.instance_class is LaneSchur:
+        return lambda op, w, x: _lane_precondition(op, w)
+
+    def general(op, w, x):
+        w.alpha[:] = 0.0  # the CG update with no step: z, r.z (and r.r again)
+        update(op, w, x)
+
+    return general
+
+
 @overload(take_eliminated, jit_options=_SERIAL)
 def _take_eliminated(op, xb):
     if op.instance_class is InputSchur:
@@ -1267,25 +1370,24 @@ def _work(op, f):
 
 @njit(cache=True, error_model="numpy")
 def _restart(op, fa, fb, x, w: CGWork, t: Target):
-    """True residual ``r = f - S x = fa - (Ta x - B Tb^-1 (fb + B^T x))`` and
-    ``z = Ta^-1 r`` of every input (one operator application, which leaves the
-    eliminated family of ``x`` in ``op.wb``); marks the unconverged inputs active and
-    returns whether there is any."""
+    """True residual ``r = f - S x = fa - (Ta x - B Tb^-1 (fb + B^T x))`` of every input
+    (one operator application, which leaves the eliminated family of ``x`` in
+    ``op.wb``); marks the unconverged inputs active and returns whether there is any.
+    Only then ``z = Ta^-1 r``: the last restart, which verifies the answer, needs
+    ``||r||`` alone."""
     w.active[:] = True
-    apply_schur(op, x, fb, w.q, w.part, w.active)
-    for a in range(fa.shape[0]):
-        for b in range(fa.shape[1]):
-            w.r[a, b] = fa[a, b] - w.q[a, b]
-    w.alpha[:] = 0.0
-    update(op, w, x)
+    residual(op, x, fa, fb, w)
     any_active = False
     for k in range(w.alpha.shape[0]):
-        w.rz[k] = _sums(w.part_rz, k)
         bn = t.bnorm[k]
         res = np.sqrt(_sums(w.part_rr, k)) / bn if bn > 0 else 0.0
         t.resid[k] = res
         w.active[k] = not (res <= t.tol[k] or bn == 0 or t.iters[k] >= t.maxiter)
         any_active = any_active or w.active[k]
+    if any_active:
+        precondition(op, w, x)
+        for k in range(w.alpha.shape[0]):
+            w.rz[k] = _sums(w.part_rz, k)
     return any_active
 
 
@@ -1632,26 +1734,31 @@ def newton_system(fixed: Grid, c: Companion, base_a, base_b, out: Grid, v: Unkno
     ok = np.ones(K, dtype=np.bool_)
     for t in prange(K):
         k = np.int64(t)
-        good = True
+        bad = False  # an OR over the cells, without branches: the loop vectorises
         for s in range(n):
-            geff = 0.0
-            q = 0.0
-            if not open_cell[s]:
+            if E == 1:  # one element (no selector): no inner loop
+                inv = 1.0 / ge[0, k, s]
+                rsum = r_access[s] + inv
+                shift = ve[0, k, s] - i0[0, k, s] * inv
+            else:
                 rsum = r_access[s]
                 shift = 0.0
                 for e in range(E):
                     inv = 1.0 / ge[e, k, s]
                     rsum += inv
                     shift += ve[e, k, s] - i0[e, k, s] * inv
-                geff = 1.0 / rsum
-                q = -geff * shift
-                good = good and np.isfinite(geff) and np.isfinite(q)
+            geff = 1.0 / rsum
+            q = -geff * shift
+            geff = 0.0 if open_cell[s] else geff
+            q = 0.0 if open_cell[s] else q
+            bad |= not (geff - geff == 0.0 and q - q == 0.0)  # inf or NaN
             g[k, s] = geff
             ieq[k, s] = q
             dr[k, s] = da[s] + geff
             dc[k, s] = db[s] + geff
             rhs_a[k, s] = base_a[k, s] - q
             rhs_b[k, s] = base_b[k, s] + q
+        good = not bad
         res, fl = _residual_one(out, v, k)
         resid[k] = res
         floor[k] = fl
