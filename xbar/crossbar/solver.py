@@ -878,14 +878,19 @@ def newton(
     M, N = system.M, system.N
     K, E = V.shape[0], len(system.elements)
     Vs = source_voltages(system, V)
-    xr, xc, ve = _initial_state(system, Vs, warm_start, maxiter, kernel)
     base_r, base_c = rhs(system, Vs, system.g[None, :])  # the sources' part
+    base_a, base_b = np.ascontiguousarray(base_r), _col_to_row_major(base_c, M, N)
+    if warm_start is not None and warm_start.state is not None and "ve" in warm_start.state:
+        xr, xc, ve = _initial_state(system, Vs, warm_start, maxiter, kernel)
+        xa, xb = np.ascontiguousarray(xr, dtype=float), _col_to_row_major(xc, M, N)
+    else:
+        xa, xb, ve = _grid_initial_state(system, base_a, base_b, maxiter, kernel)
     s = _GridNewton(
-        xa=np.ascontiguousarray(xr, dtype=float),
-        xb=_col_to_row_major(xc, M, N),
+        xa=xa,
+        xb=xb,
         ve=np.ascontiguousarray(ve, dtype=float).reshape(E, K, M * N),
-        base_a=np.ascontiguousarray(base_r),
-        base_b=_col_to_row_major(base_c, M, N),
+        base_a=base_a,
+        base_b=base_b,
         res=np.full(K, np.inf),
         floor=np.zeros(K),
         its=np.zeros(K, dtype=np.int64),
@@ -901,6 +906,39 @@ def newton(
     return assemble_solution(
         system, Vs, V, s.xa, xc, s.icell, s.its, res, return_nodes, state, floor, tol
     )
+
+
+def _grid_initial_state(
+    system: CrossbarSystem, base_a: np.ndarray, base_b: np.ndarray, maxiter: int, kernel: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_initial_state` without a warm start, on the grid: the linear solve with the
+    small-signal conductances (right-hand sides ``base_a``, ``base_b``, row-major) gives
+    row and column unknowns (K, M*N) row-major and element voltages (E, K, M*N), the same
+    values with no conversion to and from column-major order and no residual check."""
+    M, N, n = system.M, system.N, system.M * system.N
+    K = base_a.shape[0]
+    g0 = np.ascontiguousarray(system.g, dtype=float).reshape(1, n)
+    lin = kernels.Grid(
+        M,
+        N,
+        system.rows.off,
+        system.rows.dfix[None, :] + g0,
+        _col_to_row_major(system.cols.off[None, :], M, N)[0],
+        _col_to_row_major(system.cols.dfix[None, :], M, N) + g0,
+        g0,
+    )
+    v = kernels.Unknowns(
+        base_a, base_b, np.zeros((K, n)), np.empty((K, n)), np.zeros(K, np.int64), np.empty(K)
+    )
+    _run_grid(lin, v, 1e-6, maxiter, choose_kernel(system, K, kernel))
+    vt = v.x_a - v.x_b  # row node minus column node
+    open_cell = system.open_cell.reshape(1, n)
+    ve = np.empty((len(system.elements), K, n))
+    for e, (_, gs) in enumerate(system.elements):
+        scale = np.broadcast_to(gs, (M, N)).reshape(1, n)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ve[e] = np.where(open_cell, vt if e == 0 else 0.0, (g0 * vt) / scale)
+    return v.x_a, v.x_b, ve
 
 
 class _GridNewton(NamedTuple):
