@@ -20,10 +20,13 @@ Prints ratios against a baseline measured in the same run:
    batch and ``--batches`` batches per ``evaluate`` call;
 6. (``--spread``) the chip-to-chip spread of the energy per image over 20 chips, each
    metered (``energy_chips = all``): the README configuration and the default CNN with
-   1-ohm wires and programming error (``docs/energy.md``).
+   1-ohm wires and programming error (``docs/energy.md``);
+7. (``--floor``) the exact forms of one 128 x 128 tile against its transfer matrix, step
+   by step in time and flops, and the least they can add at this machine's dgemm peak.
 
 Usage: ``python benchmarks/bench_energy.py [--chips N] [--repeats R] [--limit N]
-[--process [--wrn-wires]] [--per-image [--images N]] [--spread [--spread-chips N]]``
+[--process [--wrn-wires]] [--per-image [--images N]] [--spread [--spread-chips N]]
+[--floor]``
 """
 
 from __future__ import annotations
@@ -107,6 +110,69 @@ def tiles() -> None:
             f"   ratio {best_f / best_w:5.2f}",
             flush=True,
         )
+
+
+def floor() -> None:
+    """What the exact power forms of one unpadded 128 x 128 tile cost against its transfer
+    matrix, step by step, in time and flops (one thread, process CPU time, medians; the
+    allocator set as the ``xbar`` command sets it):
+    the transfer matrix is one block sweep (a Cholesky inverse per line, ~P^3 flops)
+    and the forward carry of the used columns (~P^2 n^2 flops in all); the forms add the
+    back substitution of every node's voltage for the m inputs (2 P^2 m per line), two
+    Grams over every node (row and column wire segments: P m^2 per line each, BLAS
+    ``syrk``) and the line solves (O(P m) per line); the cells are what is left
+    (Tellegen), the drivers and sense ends are rank-P products."""
+    from xbar.crossbar import lapack, sweep
+    from xbar.memory import keep_freed_memory
+
+    keep_freed_memory()  # as the xbar command does (no fresh pages for the temporaries)
+    P = m = n = 128
+    rng = np.random.default_rng(0)
+    G = rng.uniform(1e-6, 1e-4, (P, P))
+
+    def cpu(f, repeats=7):
+        f()
+        ts = []
+        for _ in range(repeats):
+            t0 = time.process_time()
+            f()
+            ts.append(time.process_time() - t0)
+        return float(np.median(ts))
+
+    t_w = cpu(lambda: sweep.tile_solve(G, 1.0, 1.0, 0.0, 0.0, forms=False))
+    t_f = cpu(lambda: sweep.tile_solve(G, 1.0, 1.0, 0.0, 0.0, forms=True))
+    R = rng.uniform(0.0, 1.0, (P, P))
+    A = R @ R.T / P + np.eye(P)  # a stand-in SPD block for the BLAS steps alone
+    S = np.repeat(np.tril(A)[None], P, axis=0)
+    C = np.empty((P, P))
+    X = np.zeros((P, P, m))
+    X[:, -1] = rng.standard_normal((P, m))
+    B = rng.standard_normal((P * (P - 1), m))
+    t_inv = cpu(lambda: [lapack.cholesky_inverse(np.copyto(C, A) or C) for _ in range(P)])
+    t_back = cpu(lambda: lapack.symmetric_chain(S, X, 0.5))
+    t_gram = cpu(lambda: B.T @ B)
+    t_gemm = cpu(lambda: [np.matmul(A, R, out=C) for _ in range(P)])
+    rate = lambda flops, t: f"{flops / t / 1e9:5.1f} GFlop/s"  # noqa: E731
+    print(f"7. exact forms of one 128 x 128 tile, 1-ohm wires, one thread (load {_load()}):")
+    print(
+        f"   transfer matrix alone {t_w * 1e3:6.1f} ms; with the forms {t_f * 1e3:6.1f} ms "
+        f"({t_f / t_w:.2f}x, forms add {(t_f - t_w) * 1e3:.1f} ms)"
+    )
+    print(
+        f"   in it: {P} Cholesky inverses {t_inv * 1e3:5.1f} ms ({rate(P * P**3, t_inv)}); "
+        f"back substitution, {P - 1} dsymm {t_back * 1e3:5.1f} ms "
+        f"({rate(2 * (P - 1) * P * P * m, t_back)}); one Gram over every node "
+        f"{t_gram * 1e3:5.1f} ms ({rate(P * (P - 1) * m * m, t_gram)}), two of them"
+    )
+    print(
+        f"   flops: transfer matrix {(P**4 + P**2 * n * n) / 1e6:.0f} M (sweep + forward "
+        f"carry); forms add {(2 * P**3 * m + 2 * P**2 * m * m - P**2 * n * n) / 1e6:.0f} M "
+        f"(back substitution + 2 Grams - the forward carry they replace); dgemm peak here "
+        f"{rate(P * 2 * P**3, t_gemm)}: the forms' extra is at least "
+        f"{(2 * P**3 * m + 2 * P**2 * m * m - P**2 * n * n) / (P * 2 * P**3 / t_gemm) * 1e3:.1f}"
+        f" ms at that peak",
+        flush=True,
+    )
 
 
 def solve() -> None:
@@ -259,7 +325,11 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--spread", action="store_true", help="only the chip-to-chip spread")
     ap.add_argument("--spread-chips", type=int, default=20)
+    ap.add_argument("--floor", action="store_true", help="only the forms' cost breakdown")
     args = ap.parse_args(argv)
+    if args.floor:
+        floor()
+        return 0
     if args.process or args.per_image or args.spread:
         if args.process:
             process(args.repeats, args.wrn_wires)

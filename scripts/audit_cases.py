@@ -296,9 +296,10 @@ def netlist_cases():
         net_err(
             "E POLY", "t\n" + DIV + "E1 c 0 POLY(1) a 0 0 1\nR3 c 0 1\n.op\n", m + "5:", "poly"
         ),
-        net_err(
-            "G VALUE=", "t\n" + DIV + "G1 c 0 VALUE={V(a)*2}\nR3 c 0 1\n.op\n", m + "5:", "value"
+        net_ok(  # ngspice's B source: 2 A from c through G1 to ground, so V(c) = -2 V
+            "G VALUE=", "t\n" + DIV + "G1 c 0 VALUE={V(a)*2}\nR3 c 0 1\n.op\n", _v("c", -2.0)
         ),
+        net_err("E CUR=", "t\n" + DIV + "E1 c 0 CUR={V(a)}\nR3 c 0 1\n.op\n", m + "5:", "cur"),
         net_err(
             "E TABLE",
             "t\n" + DIV + "E1 c 0 TABLE {V(a)} = (0,0) (1,1)\nR3 c 0 1\n.op\n",
@@ -468,9 +469,9 @@ def netlist_cases():
             "t\nV1 a 0 1\nR1 a b 1e12\nR2 b 0 1e-6\n.op\n",
             _v("b", 1e-18, rtol=1e-3),
         ),
-        net_ok(
-            "text after .end", "t\n" + DIV + ".op\n.end\nthis is not a card @@@\n", _v("b", 0.5)
-        ),
+        # ngspice-39 reads on past .end: prose there is an error, a card is in the circuit
+        net_err("text after .end", "t\n" + DIV + ".op\n.end\nthis is not a card @@@\n", m + "7:"),
+        net_ok("card after .end", "t\n" + DIV + ".op\n.end\nR3 b 0 1k\n", _v("b", 1 / 3)),
         net_ok(
             "unit letters after value",
             "t\nV1 a 0 1V\nR1 a b 1kohm\nR2 b 0 1kOhms\n.op\n",

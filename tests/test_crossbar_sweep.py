@@ -201,6 +201,63 @@ def test_lapack_is_found_and_agrees_with_numpy():
     assert lapack.cholesky_inverse(np.array([[1.0, 0.0], [2.0, 1.0]])) is None
 
 
+@pytest.mark.parametrize("P, n, m", [(1, 1, 1), (3, 2, 1), (7, 5, 3), (64, 6, 64), (128, 4, 9)])
+@pytest.mark.parametrize("library", [True, False])
+def test_symmetric_chain_is_the_loop_of_products(P, n, m, library, monkeypatch):
+    """lapack.symmetric_chain (one dsymm per block on strided position-major blocks)
+    equals the plain numpy loop ``X[:, k] = alpha full(S[k]) X[:, k + 1]``; only the
+    lower triangles are read; the numpy fallback gives the same."""
+    from xbar.crossbar import lapack
+
+    if not library:
+        monkeypatch.setitem(lapack._ROUTINES, "found", False)
+    rng = np.random.default_rng(P + n + m)
+    B = rng.standard_normal((n, P, P))
+    S = B @ B.transpose(0, 2, 1) / P + np.eye(P)
+    ref_S = S.copy()
+    S[:, ~np.tri(P, dtype=bool)] = np.nan  # the strict upper triangles are never read
+    X = np.full((P, n, m), np.nan)
+    X[:, n - 1] = rng.standard_normal((P, m))
+    ref = X.copy()
+    for k in range(n - 2, -1, -1):
+        ref[:, k] = -0.7 * ref_S[k] @ ref[:, k + 1]
+    got = lapack.symmetric_chain(S, X, -0.7)
+    assert got is X
+    scale = np.abs(ref).max()
+    assert np.abs(X - ref).max() <= 1e-13 * scale
+
+
+def test_scratch_reused_between_tiles_leaks_into_no_result():
+    """The forms' scratch (line inverses, node voltages) is reused by the next tile of
+    the thread: nothing returned may be a view of it, and threads do not share it."""
+    import threading
+
+    rng = np.random.default_rng(9)
+    Gs = [rng.uniform(1e-6, 1e-4, (24, 20)) for _ in range(4)]
+    first = tile_solve(Gs[0], 1.0, 1.0, 2.0, 3.0)
+    kept = (first[0].copy(), {k: q.copy() for k, q in first[1].Q.items()})
+    att = first[1].attenuation.copy()
+    tile_solve(Gs[1], 2.5, 1.5, 0.0, 0.0)  # overwrites the scratch
+    assert np.array_equal(first[0], kept[0]) and np.array_equal(first[1].attenuation, att)
+    assert all(np.array_equal(first[1].Q[k], q) for k, q in kept[1].items())
+    serial = [tile_solve(G, 1.0, 1.0, 2.0, 3.0) for G in Gs]
+    got = [None] * len(Gs)
+
+    def run(i):
+        for _ in range(3):
+            got[i] = tile_solve(Gs[i], 1.0, 1.0, 2.0, 3.0)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(Gs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for (W, f), (W2, f2) in zip(serial, got, strict=True):  # (BLAS may split work by thread)
+        assert np.allclose(W, W2, rtol=1e-13, atol=0)
+        for k in f.Q:
+            assert np.allclose(f.Q[k], f2.Q[k], rtol=0, atol=1e-13 * np.abs(f.Q["supplied"]).max())
+
+
 def test_lapack_lookup_skips_libraries_without_the_routines(monkeypatch):
     import ctypes.util
 

@@ -1,7 +1,5 @@
 """The error family formats locations and hints; the CLI turns XbarError into exit code 2."""
 
-import pytest
-
 from xbar.cli import main
 from xbar.errors import Location, NetlistError, XbarError
 

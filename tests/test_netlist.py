@@ -27,7 +27,7 @@ D2 x b dmod area=2
 .model dmod D(IS=1e-15 N=1.5 RS=10 BV=50 IBV=1u)
 .op
 .end
-R99 this card is after .end and ignored
+* only a comment after .end: nothing more is read
 """
     )
     assert c.title == "Basic Title Line"

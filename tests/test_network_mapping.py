@@ -8,9 +8,9 @@ import pytest
 from xbar.network.config import AnalogConfig
 from xbar.network.mapping import map_weights, quantize_levels
 from xbar.network.nonideal import (
+    add_pair_difference,
     apply_drift,
     apply_stuck,
-    add_pair_difference,
     chip_rng,
     program_cells,
     read_noise,

@@ -197,6 +197,26 @@ def output_path(path: str | os.PathLike, what: str = "output") -> Path:
     return path
 
 
+def available_memory() -> float | None:
+    """Bytes of memory available now (Linux ``/proc/meminfo``), or None when unknown.
+
+    >>> m = available_memory()
+    >>> m is None or m > 0
+    True
+    """
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 @contextmanager
 def memory_guard(what: str) -> Iterator[None]:
     """Turn a ``MemoryError`` raised in the block into a :class:`ResourceError` naming ``what``.

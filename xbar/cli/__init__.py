@@ -6,7 +6,8 @@ returning an exit code).  The CLI owns all output: results go to stdout,
 progress bars and errors to stderr.  An :class:`xbar.errors.XbarError` is
 printed as one clear message with exit code 2, never as a traceback.  Every
 sub-command takes ``--threads N`` (BLAS and numba threads, :mod:`xbar.threads`),
-applied once before it runs.
+applied once before it runs; the process keeps freed memory for reuse
+(:mod:`xbar.memory`, unless ``XBAR_KEEP_MEMORY=0``).
 """
 
 from __future__ import annotations
@@ -98,6 +99,15 @@ def _internal_error(exc: BaseException) -> int:
     return 70
 
 
+def _keep_memory() -> None:
+    """Keep freed memory for reuse in this process (:mod:`xbar.memory`), unless
+    ``XBAR_KEEP_MEMORY=0``."""
+    from ..memory import keep_freed_memory, wanted
+
+    if wanted():
+        keep_freed_memory()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit code.
 
@@ -117,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
+        _keep_memory()
         if hasattr(args, "threads"):
             apply_threads(args.threads)  # infer and sweep apply their configuration's field
         return int(args.func(args) or 0)

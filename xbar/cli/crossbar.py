@@ -149,20 +149,9 @@ BYTES_PER_CELL_INPUT = 80
 
 
 def _available_memory() -> float | None:
-    """Bytes of memory available now (Linux /proc/meminfo), or None when unknown."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return float(line.split()[1]) * 1024
-    except OSError:
-        pass
-    import os
+    from ..checks import available_memory
 
-    try:
-        return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return None
+    return available_memory()
 
 
 def _gib(x: float) -> str:

@@ -378,7 +378,11 @@ class Tabulated(Device):
     def from_csv(
         cls, path: str | PathLike, *, delimiter: str | None = None, outside: str = "extrapolate"
     ) -> Tabulated:
-        """Read a two-column CSV (voltage [V], current [A]); a header line is skipped.
+        """Read a two-column table (voltage [V], current [A]); one header line is skipped.
+
+        Columns are separated by ``;`` (then ``0,1`` is a decimal comma, as spreadsheets
+        write it in comma-decimal locales), else by ``,``, else by tabs or spaces (what
+        ``numpy.savetxt`` writes); ``delimiter`` forces one.  ``#`` lines are comments.
 
         Raises
         ------
@@ -403,27 +407,41 @@ class Tabulated(Device):
             raise ConfigError(f"{path}: I-V table file not found") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: cannot read the I-V table ({exc})") from None
+        text = text.removeprefix("\ufeff")
         dialect_delim = delimiter
-        if dialect_delim is None:
-            dialect_delim = "," if "," in text else None
+        if dialect_delim is None:  # ';' (with decimal commas), ',', else tabs or spaces
+            dialect_delim = next((d for d in ";," if d in text), None)
+        header = None
         for lineno, line in enumerate(text.splitlines(), start=1):
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
             try:
-                parts = next(
-                    csv.reader([line], delimiter=dialect_delim or " ", skipinitialspace=True)
+                parts = (
+                    line.split()
+                    if dialect_delim is None
+                    else next(csv.reader([line], delimiter=dialect_delim, skipinitialspace=True))
                 )
             except csv.Error as exc:
                 raise ConfigError(f"{path}:{lineno}: {exc}") from None
             parts = [p for p in parts if p.strip()]
+            if dialect_delim == ";":  # spreadsheet CSV of comma-decimal locales: 0,1;1e-5
+                parts = [p.replace(",", ".") for p in parts]
             try:
+                if len(parts) != 2:
+                    raise ValueError(f"{len(parts)} fields")
                 rows.append((float(parts[0]), float(parts[1])))
                 lines.append(lineno)
-            except (ValueError, IndexError):
-                if not rows:  # header
+            except ValueError:
+                if not rows and header is None:  # one header line
+                    header = lineno
                     continue
+                sep = {None: "tabs or spaces"}.get(dialect_delim, repr(dialect_delim))
                 raise ConfigError(
-                    f"{path}:{lineno}: expected two numbers 'voltage, current', got {line!r}"
+                    f"{path}:{lineno}: expected two numbers 'voltage, current' (separated "
+                    f"by {sep}), got {line!r}",
+                    hint="a decimal comma needs ';' between the columns"
+                    if dialect_delim == "," and line.count(",") > 1
+                    else "",
                 ) from None
         if not rows:
             raise ConfigError(f"{path}: no I-V data rows (expected lines 'voltage, current')")

@@ -36,7 +36,7 @@ import threading
 
 import numpy as np
 
-__all__ = ["available", "cholesky_inverse", "symmetric_product", "full"]
+__all__ = ["available", "cholesky_inverse", "symmetric_product", "symmetric_chain", "full"]
 
 _LOCK = threading.Lock()
 #: the routines found: None until looked up, False when there are none
@@ -116,14 +116,19 @@ def _ptr(a: np.ndarray):
     return ctypes.c_void_p(a.ctypes.data)
 
 
+_UP = ctypes.byref(_CHAR(b"U"))  # Fortran's upper triangle is C's lower one
+_RIGHT = ctypes.byref(_CHAR(b"R"))
+_ONE = _I64(1)  # the hidden length of a character argument
+
+
 def _potri(routines, D: np.ndarray) -> int:
     potrf, potri, _ = routines
-    n = D.shape[0]
+    n = _int(D.shape[0])
     info = _I64(0)
-    up = ctypes.byref(_CHAR(b"U"))  # Fortran's upper triangle is C's lower one
-    potrf(up, _int(n), _ptr(D), _int(n), ctypes.byref(info), _I64(1))
+    ptr, p_info = _ptr(D), ctypes.byref(info)
+    potrf(_UP, n, ptr, n, p_info, _ONE)
     if info.value == 0:
-        potri(up, _int(n), _ptr(D), _int(n), ctypes.byref(info), _I64(1))
+        potri(_UP, n, ptr, n, p_info, _ONE)
     return info.value
 
 
@@ -175,6 +180,69 @@ def _check(routines) -> bool:
         and np.abs(right - 2.0 * X.T @ ref).max() <= 1e-12 * scale * np.abs(X).max() * 7
         and _potri(routines, bad) > 0
     )
+
+
+def symmetric_chain(S: np.ndarray, X: np.ndarray, alpha: float) -> np.ndarray:
+    """Back substitution down a chain of symmetric blocks, in place: ``X[:, k] = alpha
+    S[k] X[:, k + 1]`` for ``k = n - 2, ..., 0``.
+
+    Parameters
+    ----------
+    S : ndarray
+        Blocks (n, P, P), C-contiguous float64; each the symmetric matrix of its lower
+        triangle (the strict upper triangles are not read).
+    X : ndarray
+        (P, n, m), C-contiguous float64: block k is the (P, m) matrix ``X[:, k]``; the
+        last one is given, the others are overwritten.
+    alpha : float
+        The factor of every step.
+
+    Returns
+    -------
+    ndarray
+        ``X``.
+
+    One BLAS ``dsymm`` per step on the strided blocks (no copies; the call's constant
+    arguments built once), or numpy's product of :func:`full` without LAPACK.
+
+    >>> import numpy as np
+    >>> S = np.array([[[2.0, 9.0], [1.0, 3.0]], [[1.0, 0.0], [0.0, 1.0]]])
+    >>> X = np.zeros((2, 2, 1))
+    >>> X[:, 1, 0] = [1.0, 1.0]
+    >>> symmetric_chain(S, X, 0.5)[:, 0, 0].tolist()
+    [1.5, 2.0]
+    """
+    n, P, _ = S.shape
+    m = X.shape[2]
+    routines = _routines()
+    if routines is None or not (S.flags.c_contiguous and X.flags.c_contiguous):
+        for k in range(n - 2, -1, -1):
+            np.matmul(full(S[k]), X[:, k + 1], out=X[:, k])
+            X[:, k] *= alpha
+        return X
+    symm = routines[2]
+    # C-ordered block (P, m) with row stride n m is Fortran's (m, P) with ld n m: X S
+    rows, cols, ld, lds = _int(m), _int(P), _int(n * m), _int(P)
+    a, beta = ctypes.byref(ctypes.c_double(alpha)), ctypes.byref(ctypes.c_double(0.0))
+    s0, x0, step = S.ctypes.data, X.ctypes.data, 8 * m
+    for k in range(n - 2, -1, -1):
+        symm(
+            _RIGHT,
+            _UP,
+            rows,
+            cols,
+            a,
+            ctypes.c_void_p(s0 + 8 * P * P * k),
+            lds,
+            ctypes.c_void_p(x0 + step * (k + 1)),
+            ld,
+            beta,
+            ctypes.c_void_p(x0 + step * k),
+            ld,
+            _ONE,
+            _ONE,
+        )
+    return X
 
 
 def full(S: np.ndarray) -> np.ndarray:

@@ -15,8 +15,8 @@ input sources behind ``g_d = 1 / (r_driver + r_row)`` at the last block.  One
 block sweep ``D_a = K_a + c_a I - g_r^2 D_{a-1}^-1`` and, for the unit inputs,
 one back substitution ``X_{N-1} = g_d D_{N-1}^-1 E``, ``X_a = g_r D_a^-1
 X_{a+1}`` give every node voltage; the column nodes follow from each line's
-tridiagonal system (``y_a = T_a^-1 (G_a * X_a)``, in O(M) per input from its
-semiseparable inverse).
+tridiagonal system (``y_a = T_a^-1 (G_a * X_a)``, in O(M) per input by Thomas's
+algorithm over all lines and inputs at once).
 
 Uniform padding in closed form.  When the unused columns ``n:`` all hold one
 conductance ``v`` (no programming error), their lines come first in the sweep
@@ -42,6 +42,20 @@ differences of neighbouring blocks ``X_a``, the internal column segments those
 along each line; the cells are what is left (Tellegen's theorem, exact to
 round-off with a direct solve).
 
+Cost of the forms, and why it is what it is.  For an unpadded P x P tile with m = n = P
+the transfer matrix is the sweep (one Cholesky inverse per line, ``P^3`` flops each)
+and the forward carry of the used columns (about ``P^2 n^2`` in all): ``2 P^4``.  The
+forms replace the carry by the back substitution of every node's voltage for the m
+inputs (one ``dsymm`` per line, ``2 P^2 m``: X is needed at every node) and add two
+Gram matrices over every node (the row and the column wire segments, ``P m^2`` each
+per line as BLAS ``syrk``; each part's form is a full-rank sum over all its elements,
+and the third big part, the cells, comes free by Tellegen): ``3 P^4`` more, plus the
+line solves (O(P m) per line).  On one core that is about 1.1-1.3x the transfer matrix's
+time (``benchmarks/bench_energy.py --floor``); the blocks are laid out position-major
+(``X[:, a]`` line a's block), so the line solve, the Grams and the back substitution
+read them without transposed copies, and their memory is per-thread scratch reused
+from tile to tile (:func:`_scratch`).
+
 Every fast assumption is checked and :func:`tile_solve` returns None where one
 fails (the caller then takes the general solver): underflowing line responses
 (cells far more conductive than the wires), wire conductances or cells too far
@@ -50,6 +64,7 @@ apart for the closed form's eigenvalues to keep 1e-10, non-finite results.
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 
@@ -72,6 +87,10 @@ _MODE_KEYS = 8
 _PREFIXES: dict = {}  # (P, pad, v, wires) -> the padding's modes (see _prefix)
 #: largest cell-to-wire and wire-to-wire conductance ratio of the fast path
 MAX_RATIO = 1e3
+#: largest scratch array [bytes] a thread keeps between tiles (the forms' line inverses
+#: and node voltages: 16 MiB each for a 128 x 128 tile)
+SCRATCH_BYTES = 1 << 25
+_SCRATCH = threading.local()
 
 
 def tile_solve(
@@ -138,22 +157,27 @@ def tile_solve(
     X = _back(sweep, m)
     if X is None:
         return None
-    Xh = None if prefix is None else prefix[1].T @ X[0]
-    out = _outputs(lines, prefix, X, Xh, v, g_s)  # (N, m): the sense currents, line order
-    W = np.ascontiguousarray(out[::-1].T[:, :n])
     work = sweep.inverses.reshape(-1)  # no longer needed: scratch for the forms
-    f = _forms(
-        lines,
-        prefix,
-        (X, Xh),
-        out,
-        v,
-        (g_r, g_c, g_d, g_s),
-        (r_row, r_col, r_driver, r_sense),
-        work,
+    f, out = _forms(
+        lines, prefix, X, v, (g_r, g_c, g_d, g_s), (r_row, r_col, r_driver, r_sense), work
     )
+    W = np.ascontiguousarray(out[::-1].T[:, :n])  # out (N, m): the sense currents, line order
     ok = np.all(np.isfinite(W)) and all(np.all(np.isfinite(q)) for q in f.Q.values())
     return (W, f) if ok else None
+
+
+def _scratch(name: str, shape: tuple) -> np.ndarray:
+    """An uninitialised float64 array of ``shape`` on memory this thread reuses from tile to
+    tile (first touches of fresh pages cost about 10 % of a 128 x 128 tile's forms), or a
+    fresh one above :data:`SCRATCH_BYTES`.  Nothing built on it may outlive the call."""
+    n = math.prod(shape)
+    if 8 * n > SCRATCH_BYTES:
+        return np.empty(shape)
+    held = getattr(_SCRATCH, name, None)
+    if held is None or held.size < n:
+        held = np.empty(n)
+        setattr(_SCRATCH, name, held)
+    return held[:n].reshape(shape)
 
 
 def _in_range(G, g_r, g_c, g_d, g_s) -> bool:
@@ -328,7 +352,7 @@ class _Sweep:
 
     def blocks(self, keep: bool):
         ng, P, gb, L = self.ng, self.P, self.gb, self.L
-        store = np.empty((ng if keep else 2, P, P))
+        store = _scratch("inverses", (ng, P, P)) if keep else np.empty((2, P, P))
         if keep:
             self.inverses = store
         a = L - ng + np.arange(ng)
@@ -365,40 +389,32 @@ def _forward_block(sweep: _Sweep, m: int, n: int) -> np.ndarray | None:
 
 
 def _back(sweep: _Sweep, m: int) -> np.ndarray | None:
-    """Cross-node blocks ``X`` (ng, P, m) of the general lines for the m unit inputs
-    (sources at positions ``P-1-i`` of the last block, behind ``eb``); None where the
-    sweep fails."""
+    """Cross-node blocks of the general lines for the m unit inputs (sources at
+    positions ``P-1-i`` of the last block, behind ``eb``), position-major (P, ng, m):
+    ``X[:, k]`` is line k's block; None where the sweep fails."""
     for _, inv in sweep.blocks(keep=True):
         if inv is None:
             return None
     S, ng, P = sweep.inverses, sweep.ng, sweep.P
-    X = np.empty((ng, P, m))
-    X[ng - 1] = sweep.eb * lapack.full(S[ng - 1])[:, P - 1 - np.arange(m)]
+    X = _scratch("blocks", (P, ng, m))
+    X[:, ng - 1] = sweep.eb * lapack.full(S[ng - 1])[:, P - 1 - np.arange(m)]
+    if sweep.backend == "lapack":
+        return lapack.symmetric_chain(S, X, sweep.gb)
     for k in range(ng - 2, -1, -1):
-        _product(S[k], X[k + 1], sweep.gb, X[k], True, sweep.backend)
+        _product(S[k], X[:, k + 1], sweep.gb, X[:, k], True, sweep.backend)
     return X
-
-
-def _outputs(lines, prefix, X, Xh, v, ea) -> np.ndarray:
-    """Every line's end (sense) current for the m unit inputs, (L, m) in line order
-    (``Xh``: the first general block in the padding's modes, ``Q^T X[0]``)."""
-    out = np.einsum("kp,kpm->km", lines.H, X)
-    if prefix is None:
-        return out
-    mu, Q, lam, _, xi, _ = prefix
-    hh = ea * v * Q[0] / lam  # a padding line's end current per mode of its block
-    return np.concatenate([(xi * hh) @ Xh, out])
 
 
 def _line_solve(lines, z: np.ndarray) -> np.ndarray:
     """``T_a^-1 z_a`` for every line a, z (P, L, m) position-major (overwritten): Thomas's
     algorithm over all lines and right-hand sides at once (LU pivots ``lp``, each step
-    on one contiguous (L, m) slab), or for few right-hand sides the semiseparable inverse
-    ``T^-1_ij = d_i Pp_j / Pp_i`` (j >= i) by a suffix and an exclusive prefix sum (fewer
-    numpy calls; no cancellation either: z >= 0)."""
+    on one contiguous (L, m) slab), or for a handful of right-hand sides in all the
+    semiseparable inverse ``T^-1_ij = d_i Pp_j / Pp_i`` (j >= i) by a suffix and an
+    exclusive prefix sum (fewer numpy calls; no cancellation either: z >= 0; about 10x
+    slower than Thomas per element at 128 x 128 x 9, and no more accurate)."""
     d, Pp, lp = lines.d.T, lines.Pp.T, lines.lp.T  # (P, L)
     P, L, m = z.shape
-    if L * m < 2048:
+    if L * m < 32:
         return _semiseparable_solve(d, Pp, z)
     f = (lines.ga / lp)[:, :, None]
     tmp = np.empty((L, m))
@@ -421,48 +437,65 @@ def _semiseparable_solve(d: np.ndarray, Pp: np.ndarray, z: np.ndarray) -> np.nda
 
 
 def _gram(X: np.ndarray) -> np.ndarray:
-    """``X^T X`` of the rows of X (..., m) stacked."""
+    """``X^T X`` of the rows of X (..., m) stacked (BLAS ``syrk``, exactly symmetric)."""
     X = X.reshape(-1, X.shape[-1])
     return X.T @ X
 
 
-def _forms(lines, prefix, blocks, out, v, g, r, work) -> PowerForms:
-    """The power forms of the m unit inputs from the general lines' blocks ``X``
-    (overwritten) and the first one in the padding's modes ``Xh`` (``blocks``), the sense
-    currents ``out`` and the padding modes (module docs);
-    ``work`` a flat scratch array of at least ``X.size`` (few fresh pages: at these
-    sizes first touches of new memory cost as much as the arithmetic)."""
-    g_r, g_c, g_d, g_s = g
-    r_row, r_col, r_driver, r_sense = r
+def _line_parts(lines, X: np.ndarray, work: np.ndarray, g_r: float, g_c: float) -> tuple:
+    """The general lines' shares of the forms from their blocks X (P, ng, m)
+    (overwritten), in one pass each over the (P, ng, m) arrays, all position-major (no
+    transposed copies): ``(rows, cols, Yd, att, y0)`` with ``rows`` and ``cols`` the
+    internal row and column segments' Grams (m, m), ``Yd`` (P, m) the summed cell
+    currents of every row, ``att`` (m, ng) the own-input cell voltages (sweep order)
+    and ``y0`` (ng, m) every line's sense-end voltage; ``work`` flat scratch of at
+    least ``X.size``."""
+    P, ng, m = X.shape
     Gl = lines.Gl
-    X, Xh = blocks
-    ng, P, m = X.shape
-    L = out.shape[0]
-    W = out[::-1].T  # (m, N): every column's output
-    B = work[: X.size].reshape(X.shape)
-    rows = g_r * _gram(np.subtract(X[1:], X[:-1], out=B[: ng - 1]))
-    # the lines' column nodes, position-major (P, ng, m)
-    z = np.multiply(Gl.T[:, :, None], X.transpose(1, 0, 2), out=B.reshape(P, ng, m))
-    y = _line_solve(lines, z)
-    # every driver's current is its row's summed cell current G (X - y) (g_d (V - R_0)
+    B = work[: X.size]
+    dX = B[: P * (ng - 1) * m].reshape(P, ng - 1, m)
+    rows = g_r * _gram(np.subtract(X[:, 1:], X[:, :-1], out=dX))
+    # the lines' column nodes y = T^-1 (G x), in place of z = G x
+    z = np.multiply(Gl.T[:, :, None], X, out=B.reshape(P, ng, m))
+    # every driver's current is its row's summed cell current G (x - y) (g_d (V - x_0)
     # would lose digits to cancellation when the driver's drop is small)
-    Yd = np.einsum("kp,kpm->pm", Gl, X) - np.einsum("pk,pkm->pm", Gl.T, y)
+    Yd = z.sum(axis=1)
+    y = _line_solve(lines, z)
+    Yd -= np.einsum("pk,pkm->pm", Gl.T, y)
     sel, ar = P - 1 - np.arange(m), np.arange(m)
-    att = (X[:, sel, ar] - y[sel, :, ar].T)[::-1].T  # (m, ng): own-input cell voltages
+    att = X[sel, :, ar] - y[sel, :, ar]
     dy = X.reshape(-1)[: (P - 1) * ng * m].reshape(P - 1, ng, m)  # X is done with
     cols = g_c * _gram(np.subtract(y[1:], y[:-1], out=dy))
+    return rows, cols, Yd, att, y[0]
+
+
+def _forms(lines, prefix, X, v, g, r, work) -> tuple[PowerForms, np.ndarray]:
+    """``(forms, out)``: the power forms of the m unit inputs from the general lines'
+    blocks X (P, ng, m) (overwritten) and the padding modes (module docs), and every
+    line's sense current ``out`` (L, m), line order; ``work`` a flat scratch array of
+    at least ``X.size`` (few fresh pages)."""
+    g_r, g_c, g_d, g_s = g
+    r_row, r_col, r_driver, r_sense = r
+    P, ng, m = X.shape
+    Xh = None if prefix is None else prefix[1].T @ X[:, 0]  # first block in the modes
+    rows, cols, Yd, att, y0 = _line_parts(lines, X, work, g_r, g_c)
+    out = g_s * y0
+    att = att[:, ::-1]
     if prefix is not None:
         mu, Qm, lam, _, xi, _ = prefix
+        o = (xi * (g_s * v * Qm[0] / lam)) @ Xh  # the padding lines' sense currents
+        out = np.concatenate([o, out])
         Yd += Qm @ ((v * (1.0 - v / lam) * xi.sum(axis=0))[:, None] * Xh)
         ext = np.vstack([xi, np.ones((1, P))])
         w_cross = g_r * ((ext[:-1] - ext[1:]) ** 2).sum(axis=0)
         w_line = mu * (v / lam) ** 2 * (xi**2).sum(axis=0)
-        o = out[: L - ng]
         rows += (Xh.T * w_cross) @ Xh
         cols += (Xh.T * w_line) @ Xh - (o.T @ o) / g_s
+        sel = P - 1 - np.arange(m)
         a_pref = xi @ ((1.0 - v / lam)[:, None] * Qm[sel].T * Xh)  # (pad, m)
         att = np.hstack([att, a_pref[::-1].T])
     Yd = Yd[::-1]  # rows in order
+    W = out[::-1].T  # (m, N): every column's output
     row_end, col_end = Yd.T @ Yd, W @ W.T
     Y = Yd[:m]
     Q = {"supplied": 0.5 * (Y + Y.T)}
@@ -476,4 +509,4 @@ def _forms(lines, prefix, blocks, out, v, g, r, work) -> PowerForms:
     for k, q in Q.items():
         Q[k] = 0.5 * (q + q.T)
         Q[k].setflags(write=False)
-    return PowerForms(Q=Q, attenuation=att)
+    return PowerForms(Q=Q, attenuation=np.ascontiguousarray(att)), out

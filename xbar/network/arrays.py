@@ -55,7 +55,16 @@ class Dataset:
     def check_model(self, model: Model) -> None:
         """Raise :class:`~xbar.errors.ModelError` if ``model`` does not fit this data set."""
         shape = tuple(model.input_shape)
-        if shape != self.input_shape or model.classes < self.classes:
+        if shape == self.input_shape and model.classes < self.classes:
+            raise ModelError(
+                f"model {model.name!r} has {model.classes} output classes, but data set "
+                f"{self.name!r} has labels 0..{self.classes - 1} ({self.classes} classes)",
+                hint="the model's last layer must give at least one logit per class of the "
+                "data set (the images fit: inputs are "
+                f"{shape} in both); check that the data set is the one the model was "
+                "trained on",
+            )
+        if shape != self.input_shape:
             hint = ""
             if len(shape) == 3:
                 hint = (
@@ -117,38 +126,43 @@ def read_npz(path: str | Path, what: str = "file") -> dict[str, np.ndarray]:
             "arrays)" + (": the file is empty" if not magic else ""),
             hint="write it with numpy.savez",
         )
-    try:
-        z = np.load(path, allow_pickle=False)
-    except bad as exc:
-        raise ModelError(
-            f"{what} {str(path)!r} is not a valid .npz archive ({_why(exc)})",
-            hint="write it with numpy.savez (numeric arrays, no objects)",
-        ) from None
-    if not isinstance(z, np.lib.npyio.NpzFile):
-        raise ModelError(
-            f"{what} {str(path)!r} is a single .npy array, not an .npz archive",
-            hint="write it with numpy.savez (named arrays)",
-        )
+    with open(path, "rb") as fh:  # numpy leaks its own handle on a damaged archive
+        try:
+            z = np.load(fh, allow_pickle=False)
+        except bad as exc:
+            raise ModelError(
+                f"{what} {str(path)!r} is not a valid .npz archive ({_why(exc)})",
+                hint="write it with numpy.savez (numeric arrays, no objects)",
+            ) from None
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise ModelError(
+                f"{what} {str(path)!r} is a single .npy array, not an .npz archive",
+                hint="write it with numpy.savez (named arrays)",
+            )
+        with z:
+            return _npz_arrays(z, path, what, bad)
+
+
+def _npz_arrays(z, path: Path, what: str, bad: tuple) -> dict[str, np.ndarray]:
     out = {}
-    with z:
-        for key in z.files:
-            try:
-                arr = z[key]
-            except bad as exc:
-                raise ModelError(
-                    f"{what} {str(path)!r}: array {key!r} cannot be read ({_why(exc)})"
-                ) from None
-            if arr.dtype.kind == "c":
-                raise ModelError(
-                    f"{what} {str(path)!r}: array {key!r} holds complex numbers; "
-                    "xbar works with real quantities only (the imaginary part "
-                    "is never dropped)"
-                )
-            if arr.dtype.kind not in "biuf":
-                raise ModelError(
-                    f"{what} {str(path)!r}: array {key!r} has dtype {arr.dtype}, expected numbers"
-                )
-            out[key] = arr
+    for key in z.files:
+        try:
+            arr = z[key]
+        except bad as exc:
+            raise ModelError(
+                f"{what} {str(path)!r}: array {key!r} cannot be read ({_why(exc)})"
+            ) from None
+        if arr.dtype.kind == "c":
+            raise ModelError(
+                f"{what} {str(path)!r}: array {key!r} holds complex numbers; "
+                "xbar works with real quantities only (the imaginary part "
+                "is never dropped)"
+            )
+        if arr.dtype.kind not in "biuf":
+            raise ModelError(
+                f"{what} {str(path)!r}: array {key!r} has dtype {arr.dtype}, expected numbers"
+            )
+        out[key] = arr
     return out
 
 

@@ -21,11 +21,12 @@
 ``npz:PATH`` (or a path ending in ``.npz``)
     Arrays ``x`` and ``y`` (test images and labels; ``x_train``/``y_train``
     optional), or the six split arrays ``x_train, y_train, x_val, y_val, x_test,
-    y_test``.  Images NHWC or NCHW (``layout``), uint8 (0..255) or floats.
+    y_test``.  Images NHWC or NCHW (``layout``), 8-bit integers (0..255, any
+    integer dtype), uint16 (0..65535) or floats (taken as they are).
 
-Pixels are scaled to [0, 1] (uint8 / 255), then optionally resized (bilinear,
-``size``), centre-cropped (``crop``) and normalised per channel (``(x - mean) /
-std``).  Images are NHWC float64.  Without a training split, calibration (ADC and
+Pixels are scaled to [0, 1] (8-bit / 255, 16-bit / 65535; 16-bit image files too),
+then optionally resized (bilinear, ``size``), centre-cropped (``crop``) and
+normalised per channel (``(x - mean) / std``).  Images are NHWC float64.  Without a training split, calibration (ADC and
 input ranges) uses the test images themselves.  ``limit`` / ``train_limit`` read
 only the first images of each split (the files are read lazily where the format
 allows).  Errors name the file and the expected form.
@@ -287,22 +288,50 @@ def _mnist(root: Path, kind: str, opts: DataOptions):
     return (*parts["train"], *parts["test"], 10)
 
 
+def _image_files(d: Path) -> list[Path]:
+    """The image files of class folder ``d``, sorted: hidden files (``.DS_Store``) and
+    files whose extension Pillow does not read (``Thumbs.db``, ``README.txt``) are left
+    out, as torchvision's ``ImageFolder`` does."""
+    from PIL import Image
+
+    known = Image.registered_extensions()
+    if not d.is_dir():
+        return []
+    return sorted(
+        p
+        for p in d.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in known
+    )
+
+
+def _pixels(im, mode: str | None) -> tuple[np.ndarray, str]:
+    """One image as (H, W, C) pixels: uint8, or floats in [0, 1] for 16-bit and
+    32-bit integer images (scaled by 65535: converting them to 8 bits would clip every
+    value above 255 to white) and float images (taken as they are)."""
+    wide = im.mode.startswith("I") or im.mode == "F"
+    mode = mode or ("L" if im.mode in ("L", "1", "LA") or wide else "RGB")
+    if wide:
+        arr = np.asarray(im, dtype=float)
+        arr = arr / 65535.0 if im.mode != "F" else arr
+        arr = arr[..., None] if mode == "L" else np.repeat(arr[..., None], 3, axis=-1)
+        return arr, mode
+    arr = np.asarray(im.convert(mode))
+    return (arr[..., None] if arr.ndim == 2 else arr), mode
+
+
 def _images(folder: Path, classes: list[str], limit: int | None, mode: str | None):
     from PIL import Image, UnidentifiedImageError
 
     xs, ys = [], []
     for c, name in enumerate(classes):
-        d = folder / name
-        for f in sorted(p for p in d.iterdir() if p.is_file()) if d.is_dir() else []:
+        for f in _image_files(folder / name):
             if limit is not None and len(xs) >= limit:
                 break
             try:
                 with Image.open(f) as im:
-                    mode = mode or ("L" if im.mode in ("L", "1", "I;16") else "RGB")
-                    arr = np.asarray(im.convert(mode))
-            except (UnidentifiedImageError, OSError) as exc:
+                    arr, mode = _pixels(im, mode)
+            except (UnidentifiedImageError, OSError, ValueError) as exc:
                 raise ModelError(f"cannot read image {str(f)!r}: {exc}") from None
-            arr = arr[..., None] if arr.ndim == 2 else arr
             xs.append(arr)
             ys.append(c)
     return xs, np.asarray(ys, dtype=np.int64), mode
@@ -333,7 +362,7 @@ def _prepare(x, opts: DataOptions, what: str) -> np.ndarray:
     """Stack, scale to [0, 1], resize, crop and normalise images into NHWC float64."""
 
     def unit(a: np.ndarray) -> np.ndarray:
-        return a.astype(float) / (255.0 if a.dtype == np.uint8 else 1.0)
+        return _unit_pixels(a, what)
 
     if isinstance(x, list):
         imgs = [unit(a) for a in x]
@@ -348,6 +377,7 @@ def _prepare(x, opts: DataOptions, what: str) -> np.ndarray:
         x = np.stack(imgs)
     else:
         x = unit(np.asarray(x))
+    _check_finite(x, what)
     if opts.size is not None and x.shape[1:3] != tuple(opts.size):
         x = _resize(x, opts.size)
     if opts.crop is not None:
@@ -366,6 +396,34 @@ def _prepare(x, opts: DataOptions, what: str) -> np.ndarray:
     if opts.std is not None:
         x = x / np.asarray(opts.std)
     return np.ascontiguousarray(x)
+
+
+def _unit_pixels(a: np.ndarray, what: str) -> np.ndarray:
+    """Pixels as floats: uint8 / 255, uint16 / 65535, other integer arrays holding 0..255
+    (8-bit pixels saved as int64, as ``np.array(list_of_ints)`` does) / 255; booleans 0 / 1,
+    floats as they are.  Any other integer range is ambiguous and refused (NaN and
+    infinite pixels are refused by :func:`_check_finite`)."""
+    if a.dtype == np.uint16:
+        return a.astype(float) / 65535.0
+    if a.dtype.kind in "iu":
+        lo, hi = (int(a.min()), int(a.max())) if a.size else (0, 0)
+        if lo < 0 or hi > 255:
+            raise ModelError(
+                f"{what}: integer pixels of dtype {a.dtype} range over {lo}..{hi}; "
+                "expected 8-bit values 0..255 (any integer dtype) or uint16 (0..65535)",
+                hint="save 8-bit images as uint8, or floats already scaled to [0, 1]",
+            )
+        return a.astype(float) / 255.0
+    return a.astype(float)
+
+
+def _check_finite(x: np.ndarray, what: str) -> None:
+    if not np.isfinite(x).all():
+        at = tuple(int(k) for k in np.argwhere(~np.isfinite(x))[0])
+        raise ModelError(
+            f"{what}: image {at[0]} has pixel {float(x[at])} at (row, column, channel) "
+            f"{at[1:]}; pixels must be finite numbers"
+        )
 
 
 def _resize(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -92,6 +92,9 @@ logger = logging.getLogger(__name__)
 
 #: the relative MVM error of a layer is measured on at most this many output pixels per batch
 _MAX_ERROR_ROWS = 256
+#: and at most every this-many-th row (the reference is then at most 1/16 of the analog
+#: product's cost even for small batches, where 256 rows would be all of them)
+_ERROR_STRIDE = 16
 #: at most this many calibration samples per (layer, plane) are kept for percentiles
 _MAX_CALIBRATION_SAMPLES = 2_000_000
 #: at most this many input rows (output pixels) per layer are kept to calibrate ADC ranges
@@ -137,7 +140,8 @@ class LayerStats:
     rel_error : float
         ||Y_analog - X W|| / ||X W|| of the layer's MVM outputs on the test images
         (X the layer's actual analog-chain inputs, W the digital weights), measured
-        on every k-th output pixel of a batch (at most 256 per batch).
+        on every k-th output pixel of a batch (k >= 16 and at most 256 pixels per batch,
+        the first one rotating from batch to batch).
     conversions_per_image : float
         Column read-outs (ADC conversions when the ADC is on) per test image: output
         pixels x output columns x planes x input passes and bit steps x row tiles.
@@ -346,6 +350,7 @@ class AnalogLayer:
         self.input_values = 0
         self.err_num = 0.0
         self.err_den = 0.0
+        self.err_batches = 0  # batches measured (rotates the sampled rows)
         self.mvm_batches = 0
         self.cache_hits = 0
         self.cache_misses = 0
@@ -548,20 +553,25 @@ class AnalogLayer:
                 self._digitise(Y, weight, s, A, sumV, track)
             Y *= self.output_scale()
         if track:
-            # rel_error on every k-th output pixel (at most _MAX_ERROR_ROWS per batch): the
-            # digital reference product would otherwise cost as much as the analog one
-            k = -(-X.shape[0] // _MAX_ERROR_ROWS) if X.shape[0] else 1
-            ref, den = _once(shared, X, ("reference", self.plan.name, k), lambda: self._ref(X, k))
-            diff = Y[::k] - ref
+            # rel_error on every k-th output pixel (k >= _ERROR_STRIDE, at most
+            # _MAX_ERROR_ROWS per batch), from a first row that rotates from batch to batch:
+            # the digital reference product would otherwise cost as much as the analog one
+            rows = X.shape[0]
+            k = max(-(-rows // _MAX_ERROR_ROWS), _ERROR_STRIDE)
+            start = self.err_batches % min(k, rows) if rows else 0
+            self.err_batches += 1
+            key = ("reference", self.plan.name, k, start)
+            ref, den = _once(shared, X, key, lambda: self._ref(X[start::k]))
+            diff = Y[start::k] - ref
             self.err_num += float(np.sum(np.square(diff, out=diff)))
             self.err_den += den
         if self.bias_delta.any():  # (none without programming errors: no pass over Y)
             Y += self.bias_delta  # Y is this call's own array
         return Y
 
-    def _ref(self, X: np.ndarray, k: int) -> tuple[np.ndarray, float]:
-        """The digital product of every k-th row of ``X`` and its squared norm."""
-        ref = X[::k] @ self.plan.W
+    def _ref(self, X: np.ndarray) -> tuple[np.ndarray, float]:
+        """The digital product of the rows ``X`` and its squared norm."""
+        ref = X @ self.plan.W
         return ref, float(np.sum(ref**2))
 
     def linear_reads(self) -> bool:

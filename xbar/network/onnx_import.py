@@ -51,7 +51,7 @@ from .layers import (
     MaxPool2D,
     ReLU,
 )
-from .model import INPUT, Model, Node
+from .model import INPUT, Model, Node, iter_layers
 
 if TYPE_CHECKING:
     import onnx
@@ -206,6 +206,12 @@ class _Tensor:
         return tuple(full[p] for p in self.perm)[1:]
 
 
+_SHAPE_HINT = (
+    "export with an example input of the real image size (torch.onnx.export(model, "
+    "torch.randn(1, C, H, W), ...); only the batch axis may be dynamic)"
+)
+
+
 class _Importer:
     def __init__(
         self, graph, opset: int, source: str, input_layout: str | None, producer: str = ""
@@ -353,7 +359,9 @@ class _Importer:
         nodes = self.prune(out.name)
         if not nodes:
             raise self.fail("the graph computes nothing from its input")
-        return Model(nodes, shape, out.shape[0], name=name, meta=meta)
+        model = Model(nodes, shape, out.shape[0], name=name, meta=meta)
+        _check_values(model, self.source)
+        return model
 
     def needed_names(self, output: str) -> set[str]:
         producers = {o: n for n in self.graph.node for o in n.output}
@@ -397,12 +405,14 @@ class _Importer:
         if len(real) != 1:
             raise self.fail(
                 f"the graph has {len(real)} non-constant inputs "
-                f"({[i.name for i in real]}), expected one image/feature input"
+                f"({[i.name for i in real]}), expected one image/feature input",
+                hint="an image classifier takes one input tensor; export the others as "
+                "constants (initializers)",
             )
         inp = real[0]
         tt = inp.type.tensor_type
         if not tt.HasField("shape"):
-            raise self.fail(f"input {inp.name!r} has no shape")
+            raise self.fail(f"input {inp.name!r} has no shape", hint=_SHAPE_HINT)
         dims = []
         for k, d in enumerate(tt.shape.dim):
             if d.HasField("dim_value") and d.dim_value > 0:
@@ -416,7 +426,9 @@ class _Importer:
                     hint="export with a fixed image size",
                 )
         if len(dims) < 2:
-            raise self.fail(f"input {inp.name!r} has shape {dims}; expected (batch, ...)")
+            raise self.fail(
+                f"input {inp.name!r} has shape {dims}; expected (batch, ...)", hint=_SHAPE_HINT
+            )
         self.static_batch = dims[0]
         per = tuple(dims[1:])
         layout = self.input_layout
@@ -1121,6 +1133,39 @@ _ARITHMETIC = (
 )
 
 
+def _check_values(model: Model, source: str) -> None:
+    """Refuse NaN anywhere in the imported numbers, infinite weights, biases and batch-norm
+    statistics, and batch-norm variances that make ``var + eps`` non-positive (each would
+    give NaN or infinite logits far from its cause, or a mapping error that names no layer);
+    the message names the layer (named after its ONNX node), the array and the first bad
+    index.  Infinite elementwise constants stay legal (``Max(x, -inf)``, ``Clip`` bounds)."""
+    for la in iter_layers(model.layers):
+        arrays = {**la.params(), **la.buffers()}
+        weights = set(la.params()) | ({"running_var", "running_mean"} & set(arrays))
+        for key, arr in arrays.items():
+            arr = np.asarray(arr, dtype=float)
+            bad = np.isnan(arr) | (~np.isfinite(arr) if key in weights else False)
+            if key == "running_var":
+                bad = bad | (arr + la.eps <= 0)
+            if not np.any(bad):
+                continue
+            at = tuple(int(k) for k in np.argwhere(bad)[0])
+            value = float(arr[at])
+            what = (
+                "NaN"
+                if np.isnan(value)
+                else "an infinite value"
+                if np.isinf(value)
+                else f"a variance with var + epsilon ({la.eps:g}) <= 0"
+            )
+            raise ModelError(
+                f"{source}: layer {la.name!r} ({type(la).__name__}): {key} holds {what} "
+                f"at index {at} (value {value!r})",
+                hint="the exported model is broken (weights trained to NaN or a corrupted "
+                "file); re-export it from a checkpoint with finite weights",
+            )
+
+
 def _fold(self: _Importer, op: str, attrs: dict) -> np.ndarray:
     """Compute a node whose inputs are all constants (numpy, ONNX semantics)."""
     ins = [self.consts[i] if i else None for i in self.node.input]
@@ -1293,20 +1338,35 @@ def load_onnx(
     else:
         from ..checks import path_arg
 
+        from ..checks import special_file
+
         path = path_arg(source, "ONNX model")
         where, default = str(path), path.stem
+        if special_file(path):
+            raise ModelError(f"ONNX model {where!r} is {special_file(path)}, not a file")
         if not path.is_file():
             raise ModelError(
                 f"ONNX model {where!r} does not exist"
                 + (" (it is a directory)" if path.is_dir() else "")
             )
+        if path.stat().st_size == 0:
+            raise ModelError(f"ONNX model {where!r} is empty (0 bytes)")
         try:
             proto = onnx.load(str(path), load_external_data=True)
         except Exception as exc:  # noqa: BLE001 - protobuf and external-data errors
+            external = "TensorProto" in str(exc) and "tensor name" in str(exc)
             raise ModelError(
                 f"{where}: not a readable ONNX model ({type(exc).__name__}: {exc})",
-                hint="write it with torch.onnx.export, tf2onnx or onnx.save",
+                hint="its weights are stored as external data: keep the data file the "
+                "exporter wrote (e.g. model.onnx.data) next to the .onnx file"
+                if external
+                else "write it with torch.onnx.export, tf2onnx or onnx.save",
             ) from None
+    if not proto.HasField("graph") or not (proto.graph.node or proto.graph.input):
+        raise ModelError(
+            f"{where}: the ONNX model holds no graph (no nodes and no inputs)",
+            hint="write it with torch.onnx.export, tf2onnx or onnx.save",
+        )
     opset = next((int(o.version) for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
     if opset is None:
         raise ModelError(f"{where}: no default-domain opset import")

@@ -471,6 +471,11 @@ _BIN: dict[str, Callable] = {
 }
 
 
+#: ngspice's guard in the divisions of derivative trees (ptfuncs.c, PTdivide): the slope of
+#: sqrt at 0 is 0.5 / 1e-20 there, not infinite, so Newton can start from 0 V
+SQRT_SLOPE_GUARD = 1e-20
+
+
 # derivative of one-argument functions: f'(a) given a and f(a)
 def _d1(name: str, a, fa):
     if name == "abs":
@@ -501,8 +506,8 @@ def _d1(name: str, a, fa):
         return np.cos(a)
     if name == "sinh":
         return np.cosh(a)
-    if name == "sqrt":
-        return 0.5 / fa
+    if name == "sqrt":  # ngspice divides by sqrt(a) + 1e-20 (PTdivide): finite at a = 0
+        return 0.5 / (fa + SQRT_SLOPE_GUARD)
     if name == "tan":
         return 1.0 + fa * fa
     if name == "tanh":

@@ -36,7 +36,8 @@
   the global ground), ``.include``, ``.lib <file> <section>`` (and ``.lib
   <section>`` ... ``.endl``), ``.model`` (D, NMOS/PMOS level 1; other types are
   kept and refused when used), ``.options``, ``.temp``, ``.nodeset``, ``.ic``
-  (ignored), ``.op``, ``.dc``, ``.title``, ``.end``.  Output directives and
+  (ignored), ``.op``, ``.dc``, ``.title``, ``.end`` (cards after it are read, as
+  ngspice-39 reads them, with a note).  Output directives and
   other analyses (``.tran``, ``.ac``, ``.meas``, ...) and ``.control`` blocks
   are skipped; what was skipped or defaulted is in ``Circuit.notes``.
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -10,10 +10,12 @@ from ..circuit import (
     BSource,
     Circuit,
     Controlled,
+    DCSweep,
     DiodeModel,
     Diodes,
     Options,
     TwoTerminal,
+    spice_name,
 )
 from .devices import mosfet_table
 from .directives import DCCard, DirectiveCards
@@ -88,6 +90,9 @@ class Builder(Scopes, ElementCards, DirectiveCards):
     def __init__(self, reader: Reader, source_file: str):
         self.reader = reader
         self.source_file = source_file
+        self.planned = 0  # elements the top-level instances flatten to (memory check)
+        self.memory_checked = 0.0  # bytes ``planned`` needed when memory was last checked
+        self.expanded_memo: dict[int, int] = {}  # subcircuit -> elements it flattens to
         self.node_index: dict[str, int] = {"0": 0, "gnd": 0}  # lookup only
         self.node_names: list[str] = ["0"]
         self.names: dict[str, Card] = {}
@@ -212,6 +217,20 @@ class Builder(Scopes, ElementCards, DirectiveCards):
                 pairs.append((p, q))
             src.controls = pairs
 
+    def rename_sweep(self, sweep: DCSweep, by_spice: dict, sources: set) -> DCSweep:
+        """``sweep`` with ngspice names of subcircuit sources replaced by xbar's (in
+        :attr:`analyses` too)."""
+
+        def fix(sw: DCSweep | None) -> DCSweep | None:
+            if sw is None:
+                return None
+            name = sw.source if sw.source in sources else by_spice.get(sw.source, sw.source)
+            return replace(sw, source=name, outer=fix(sw.outer))
+
+        new = fix(sweep)
+        self.analyses = [new if a is sweep else a for a in self.analyses]
+        return new
+
     def resolve_nodesets(self) -> dict[int, float]:
         """``.nodeset`` node names -> node indices (the nodes must exist)."""
         out = {}
@@ -229,9 +248,15 @@ class Builder(Scopes, ElementCards, DirectiveCards):
         return out
 
     def check_sweeps(self) -> None:
-        """Every ``.dc`` card sweeps existing, distinct independent sources."""
+        """Every ``.dc`` card sweeps existing, distinct independent sources; a source
+        inside a subcircuit may be named as ngspice names it (``v.x1.vq`` for ``x1.vq``)."""
         sources = set(self.v.name) | set(self.i.name)
-        for sweep, card, srcs in self.dc_cards:
+        by_spice = {self.spice_names.get(s, spice_name(s)): s for s in sources}
+        for k, (sweep, card, srcs) in enumerate(self.dc_cards):
+            if any(n not in sources and n in by_spice for n, _ in srcs):
+                sweep = self.rename_sweep(sweep, by_spice, sources)
+                self.dc_cards[k] = DCCard(sweep, card, srcs)
+                srcs = [(by_spice.get(n, n) if n not in sources else n, o) for n, o in srcs]
             for name, off in srcs:
                 if name not in sources:
                     raise err(

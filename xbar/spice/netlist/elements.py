@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from ...errors import NetlistError
+from ...errors import NetlistError, ResourceError
 from ..circuit import BSource, DiodeModel, MosModel
 from ..expr import ExprSyntaxError, compile_expression
 from ..units import try_parse_value
@@ -21,6 +21,8 @@ __all__ = ["MAX_SUBCKT_DEPTH", "ElementCards"]
 #: the deepest nesting of subcircuit instances that is flattened (an instance inside an
 #: instance ... this many levels); deeper netlists get a NetlistError naming the instance
 MAX_SUBCKT_DEPTH = 200
+#: measured: reading a flat netlist takes about 650 bytes per element; solving it more
+BYTES_PER_ELEMENT = 1000
 
 _ELEMENT_NAMES = {
     "q": ("bipolar transistors", "its Gummel-Poon model (VBIC, HICUM at other levels)"),
@@ -443,6 +445,9 @@ class ElementCards:
     def controlled(self, card: Card, low: str, ctx: Context, kind: str) -> None:
         hint = "expected: " + EXPECTED[kind]
         toks = self.tokens(card, low)
+        if len(toks) > 3 and toks[3][0] in ("value", "vol", "cur"):
+            self.behavioural_controlled(card, low, toks, ctx, kind)
+            return
         for k, t in enumerate(toks[1:6], start=1):
             if t[0] in ("poly", "value", "vol", "cur", "table") or t[0].startswith("poly("):
                 raise err(
@@ -596,6 +601,32 @@ class ElementCards:
             self.add_bsource(card, full, self.node(a, ctx), self.node(b, ctx), expr, ctx)
         else:
             self.voltage_branch(card, full, self.node(a, ctx), self.node(b, ctx), expr, ctx)
+
+    def behavioural_controlled(self, card: Card, low: str, toks, ctx: Context, kind: str) -> None:
+        """``E<name> n+ n- VALUE={expr}`` / ``VOL=`` and ``G<name> n+ n- VALUE={expr}`` /
+        ``CUR=``: what ngspice turns into ``B n+ n- V=expr`` / ``I=expr``."""
+        key, koff = toks[3]
+        hint = f"expected: {kind.upper()}<name> <n+> <n-> VALUE={{expression}}"
+        if (kind, key) in (("e", "cur"), ("g", "vol")):
+            right = "G" if key == "cur" else "E"
+            raise err(card, koff, f"{key.upper()}= belongs to {right} sources", hint)
+        m = re.compile(r"\s*=\s*").match(low, koff + len(key))
+        if m is None:
+            raise err(card, koff + len(key), f"expected {key.upper()}=<expression>", hint)
+        eoff = m.end()
+        text = card.text[eoff:].rstrip()
+        if not text:
+            raise err(card, eoff, f"missing expression after {key.upper()}=", hint)
+        if text[0] in "{'" and text[-1] == ("}" if text[0] == "{" else "'"):
+            text, eoff = text[1:-1], eoff + 1
+        expr = self.expression(card, text, eoff, ctx)
+        full = ctx.prefix + toks[0][0]
+        a, b = self.node(toks[1][0], ctx), self.node(toks[2][0], ctx)
+        if kind == "g":
+            self.register(full, card)
+            self.add_bsource(card, full, a, b, expr, ctx)
+        else:
+            self.voltage_branch(card, full, a, b, expr, ctx)
 
     def voltage_branch(self, card: Card, full: str, a: int, b: int, expr, ctx: Context) -> None:
         """A branch ``V(a) - V(b) = expr`` (``B ... V=``, ``H``): a 0 V source whose branch
@@ -773,6 +804,27 @@ class ElementCards:
             k += 3
         return overrides
 
+    def check_expansion(self, card: Card, name: str, sub, scope: Scope) -> None:
+        """Raise :class:`ResourceError` before flattening an instance whose subcircuits
+        expand to more elements than the available memory holds (ten levels of ten
+        instances are 1e10 elements from a 40-line file)."""
+        from ...checks import available_memory
+
+        self.planned += expanded_size(sub, scope, self.expanded_memo, set())
+        need = float(self.planned) * BYTES_PER_ELEMENT
+        if need < self.memory_checked * 2 or need < 2**26:  # ask the system rarely
+            return
+        self.memory_checked = need
+        avail = available_memory()
+        if avail is not None and need > avail:
+            raise ResourceError(
+                f"instance {name} of {sub.name} (with the instances before it) flattens to "
+                f"about {float(self.planned):.3g} elements, which need about "
+                f"{need / 2**30:.3g} GiB of memory; about {avail / 2**30:.3g} GiB is available",
+                location=card.loc(None),
+                hint="xbar flattens every subcircuit instance; use fewer or smaller ones",
+            )
+
     def instance(self, card: Card, low: str, ctx: Context) -> None:
         """``X<name> <nodes>... <subckt> [params: name=value ...]``: flatten one instance."""
         hint = "expected: " + EXPECTED["x"]
@@ -814,6 +866,8 @@ class ElementCards:
                 f"deep (instance {ctx.prefix + toks[0][0]} of {sname})",
                 "xbar flattens at most MAX_SUBCKT_DEPTH levels of X instances",
             )
+        if not ctx.stack:  # a top-level instance: refuse what cannot fit in memory
+            self.check_expansion(card, toks[0][0], sub, ctx.scope)
         overrides = self.instance_overrides(card, toks[end:], sub, sname, ctx, hint)
         params = dict(ctx.params)
         for pname, vtok, voff in sub.defaults:
@@ -840,3 +894,37 @@ class ElementCards:
                 body.append(c)
         self.resolve_params(pcards, child.params)
         self.expand(body, child)
+
+
+def _x_target(text: str) -> str:
+    """The subcircuit name of an ``X`` card's text: the last token before its parameters."""
+    toks = text.lower().replace("=", " = ").split()
+    end = len(toks)
+    for k in range(1, len(toks)):
+        if toks[k] == "params:" or (k + 1 < len(toks) and toks[k + 1] == "="):
+            end = k
+            break
+    return toks[end - 1] if end >= 2 else ""
+
+
+def expanded_size(sub, scope: Scope, memo: dict, active: set) -> int:
+    """Elements that flattening subcircuit ``sub`` makes (an estimate for the memory
+    check: unresolvable or recursive instances count one element; their expansion
+    raises the located error)."""
+    key = id(sub)
+    if key in memo:
+        return memo[key]
+    if key in active:
+        return 1
+    active.add(key)
+    inner = Scope(sub.subckts, sub.models, scope)
+    n = 0
+    for c in sub.body:
+        t = c.text.lstrip()
+        if not t or t[0] == ".":
+            continue
+        target = inner.subckt(_x_target(t)) if t[0] in "xX" else None
+        n += expanded_size(target, inner, memo, active) if target is not None else 1
+    active.discard(key)
+    memo[key] = n
+    return n
