@@ -4,6 +4,7 @@
     python benchmarks/bench_crossbar.py --splu-1024
     python benchmarks/bench_crossbar.py --quick    # smaller, for a smoke test
     python benchmarks/bench_crossbar.py --batch-only   # batch of 64 vs single (~1 min)
+    python benchmarks/bench_crossbar.py --batch-only --hog  # the same beside a busy process
 
 How long: the default run took 860 s (14 min) on the shared 2-core machine at load
 average 32 (2026-11-25), most of it scipy ``splu`` and badcrossbar at 512x512 (65 s and
@@ -145,6 +146,24 @@ def batch_rows(M, rng, rep):
         )
 
 
+class _hog:
+    """One CPU-bound process beside the block (a shared machine's other job), or nothing."""
+
+    def __init__(self, on: bool) -> None:
+        self.on = on
+        self.proc = None
+
+    def __enter__(self) -> None:
+        if self.on:
+            self.proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            info("beside one CPU-bound process", f"pid {self.proc.pid}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
@@ -153,6 +172,11 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="numba threads")
     ap.add_argument("--json", default=None, help="write the rows to this JSON file")
     ap.add_argument("--batch-only", action="store_true", help="only the batch-vs-single rows")
+    ap.add_argument(
+        "--hog",
+        action="store_true",
+        help="run the batch rows beside one CPU-bound process of its own (killed at the end)",
+    )
     args = ap.parse_args(argv)
     if args.threads:
         import numba
@@ -164,7 +188,8 @@ def main(argv=None) -> int:
     big = [64, 128] if args.quick else [256, 512]
     rep = args.repeat
     if args.batch_only:
-        batch_rows(big[0], rng, rep)
+        with _hog(args.hog):
+            batch_rows(big[0], rng, rep)
         return print_rows(args)
 
     # 1. vs splu on the same nodal matrix; accuracy against it

@@ -467,3 +467,18 @@ def test_plus_lines_inside_skipped_blocks():
         ".lib unused\n.model dm D(IS=1e-14\n+ N=1.2)\n.endl unused\n.op\n.end\n"
     )
     assert solve_dc(read_netlist(text)).voltage("b") == pytest.approx(0.5)
+
+
+# --------------------------------------------------------------------- CLI: synthetic data
+def test_cli_synthetic_data_follows_the_models_class_count(tmp_path, capsys):
+    """Timing a 5-class ONNX model on synthetic-HxWxC was refused: the random labels had
+    10 classes.  Now the labels are drawn over the model's classes."""
+    onnx = pytest.importorskip("onnx")
+    from xbar.cli import main
+
+    path = tmp_path / "five.onnx"
+    onnx.save(_onnx_mlp(np.ones((12, 5))), str(path))
+    argv = ["infer", "--model", str(path), "--dataset", "synthetic-2x2x3", "--limit", "4"]
+    assert main([*argv, "--ideal", "--no-progress"]) == 0
+    out = capsys.readouterr()
+    assert "synthetic-2x2x3" in out.out and "about 1/5" in out.err

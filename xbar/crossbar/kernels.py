@@ -249,8 +249,8 @@ class LaneSchur(NamedTuple):
     wb : float array (M*N, LANES)
         Work array: ``Tc^-1 (g * p)`` (plus any addend).
     work : float array (5, M*N, LANES)
-        The driver's vectors ``r``, ``z``, ``p``, ``q`` and the Schur right-hand side
-        (memory reused from group to group and call to call).
+        The driver's vectors ``r``, ``z``, ``p``, ``q`` and one spare (memory reused
+        from group to group and call to call).
     """
 
     M: int
@@ -868,18 +868,28 @@ def _all(c):
     return (c, c, c, c)
 
 
+_ROWS_AT_ONCE = 4  # row chains factored together by _row_factor
+
+
 @njit(**_SERIAL)
 def _row_factor(M, N, offr, dr, inv_ur):
-    """Row chain pivots; ``dr`` and ``inv_ur`` (M*N, C), C = 1 or LANES."""
+    """Row chain pivots; ``dr`` and ``inv_ur`` (M*N, C), C = 1 or LANES.
+
+    Each row is a chain of dependent divisions (latency bound); :data:`_ROWS_AT_ONCE`
+    rows advance together so that their chains overlap (the same operations, in
+    another order: the same pivots)."""
     C = dr.shape[1]
-    for i in range(M):
-        b = i * N
-        for k in range(C):
-            inv_ur[b, k] = 1.0 / dr[b, k]
-        for j in range(1, N):
-            e2 = offr[b + j - 1] * offr[b + j - 1]
+    for i0 in range(0, M, _ROWS_AT_ONCE):
+        i1 = min(M, i0 + _ROWS_AT_ONCE)
+        for i in range(i0, i1):
             for k in range(C):
-                inv_ur[b + j, k] = 1.0 / (dr[b + j, k] - e2 * inv_ur[b + j - 1, k])
+                inv_ur[i * N, k] = 1.0 / dr[i * N, k]
+        for j in range(1, N):
+            for i in range(i0, i1):
+                s = i * N + j
+                e2 = offr[s - 1] * offr[s - 1]
+                for k in range(C):
+                    inv_ur[s, k] = 1.0 / (dr[s, k] - e2 * inv_ur[s - 1, k])
 
 
 @njit(**_SERIAL)
@@ -990,6 +1000,61 @@ def _lane_update(op, w, x):
         w.part_rr[k, 0] = rr[k]
 
 
+@njit(**_SERIAL)
+def _lane_up_residual(op, x, out, fa, r, part_rr):
+    """Back substitution up the columns (``out`` becomes ``Tc^-1 (...)``), fused with the
+    true residual ``r = fa - (Tr x - g out)`` and ``part_rr[k, 0] = r . r`` per lane (the
+    restart's :func:`_lane_up`: no ``q`` written and read back)."""
+    M, N, offr, offc, dr, g, inv_uc = op.M, op.N, op.offr, op.offc, op.dr, op.g, op.inv_uc
+    acc = _all(0.0)
+    zero = _all(0.0)
+    for i in range(M - 1, -1, -1):
+        b = i * N
+        left = zero
+        mid = lane(x, b)
+        for s in range(b, b + N):
+            y = lane(out, s)
+            if i < M - 1:
+                y = _fma(_all(offc[s]), lane(out, s + N), y)
+            y = _mul(y, lane(inv_uc, s))
+            _put(out, s, y)
+            right = lane(x, s + 1) if s < b + N - 1 else zero
+            v = _sub(_mul(lane(dr, s), mid), _mul(lane(g, s), y))
+            if s > b:
+                v = _sub(v, _mul(_all(offr[s - 1]), left))
+            v = _sub(v, _mul(_all(offr[s]), right))
+            rv = _sub(lane(fa, s), v)
+            _put(r, s, rv)
+            acc = _fma(rv, rv, acc)
+            left, mid = mid, right
+    for k in range(LANES):
+        part_rr[k, 0] = acc[k]
+
+
+@njit(**_SERIAL)
+def _lane_precondition(op, w):
+    """``z = Tr^-1 r`` per lane and ``r . z`` into ``w.part_rz`` (the restart's
+    :func:`_lane_update`: ``x``, ``p`` and ``q`` are not touched)."""
+    M, N, offr, inv_ur = op.M, op.N, op.offr, op.inv_ur
+    r, z = w.r, w.z
+    rz = _all(0.0)
+    for i in range(M):
+        b = i * N
+        y = _all(0.0)
+        for s in range(b, b + N):
+            rv = lane(r, s)
+            y = _fma(_mul(_all(offr[s - 1]), lane(inv_ur, s - 1)), y, rv) if s > b else rv
+            _put(z, s, y)
+        zv = _all(0.0)
+        for s in range(b + N - 1, b - 1, -1):
+            iu = lane(inv_ur, s)
+            zv = _fma(_mul(_all(offr[s]), iu), zv, _mul(lane(z, s), iu))  # (z + o zv) / u
+            _put(z, s, zv)
+            rz = _fma(lane(r, s), zv, rz)
+    for k in range(LANES):
+        w.part_rz[k, 0] = rz[k]
+
+
 # ----------------------------------------------------------------------------- operator parts
 # Each part is a plain function (never called from Python) whose numba implementation is
 # chosen by the operator's type; the driver is compiled once per operator type.
@@ -1023,8 +1088,21 @@ def vectors(op, f):
     raise NotImplementedError("numba only")
 
 
-def schur_rhs(op, f):
-    """A vector shaped like ``f`` for the Schur right-hand side."""
+def residual(op, x, fa, fb, w):
+    """The true residual ``w.r = fa - (Ta x - B Tb^-1 (fb + B^T x))`` of every input, its
+    squared norm summed into ``w.part_rr`` (by input), and ``op.wb = Tb^-1 (fb + B^T x)``."""
+    raise NotImplementedError("numba only")
+
+
+def precondition(op, w, x):
+    """``w.z = Ta^-1 w.r`` and the partial sums of ``r . z`` into ``w.part_rz`` (``x``
+    is left as it is)."""
+    raise NotImplementedError("numba only")
+
+
+def take_eliminated(op, xb):
+    """``xb = op.wb``: the eliminated family ``Tb^-1 (add + B^T p)`` of the last
+    :func:`apply_schur` (every input active), into ``xb`` in the layout of the unknowns."""
     raise NotImplementedError("numba only")
 
 
@@ -1176,11 +1254,55 @@ def _vectors(op, f):
     return lambda op, f: (np.zeros_like(f), np.zeros_like(f), np.zeros_like(f), np.zeros_like(f))
 
 
-@overload(schur_rhs, jit_options=_SERIAL)
-def _schur_rhs(op, f):
+@overload(residual, jit_options=_SERIAL)
+def _residual(op, x, fa, fb, w):
     if op.instance_class is LaneSchur:
-        return lambda op, f: op.work[4]
-    return lambda op, f: np.empty_like(f)
+
+        def lanes(op, x, fa, fb, w):
+            _lane_down(op, x, x[0:0], np.zeros(LANES), fb, op.wb)
+            _lane_up_residual(op, x, op.wb, fa, w.r, w.part_rr)
+
+        return lanes
+
+    def rows(op, x, fa, fb, w):
+        apply_schur(op, x, fb, w.q, w.part, w.active)
+        w.part_rr[:, :] = 0.0
+        for a in range(fa.shape[0]):
+            acc = 0.0
+            for b in range(fa.shape[1]):
+                rv = fa[a, b] - w.q[a, b]
+                w.r[a, b] = rv
+                acc += rv * rv
+            w.part_rr[a, 0] = acc
+
+    return rows
+
+
+@overload(precondition, jit_options=_SERIAL)
+def _precondition(op, w, x):
+    if op.instance_class is LaneSchur:
+        return lambda op, w, x: _lane_precondition(op, w)
+
+    def general(op, w, x):
+        w.alpha[:] = 0.0  # the CG update with no step: z, r.z (and r.r again)
+        update(op, w, x)
+
+    return general
+
+
+@overload(take_eliminated, jit_options=_SERIAL)
+def _take_eliminated(op, xb):
+    if op.instance_class is InputSchur:
+
+        def one(op, xb):
+            xb[0, :] = op.wb
+
+        return one
+
+    def copy(op, xb):
+        xb[:, :] = op.wb
+
+    return copy
 
 
 @overload(n_parts, jit_options=_SERIAL)
@@ -1247,24 +1369,25 @@ def _work(op, f):
 
 
 @njit(cache=True, error_model="numpy")
-def _restart(op, f, x, w: CGWork, t: Target):
-    """True residual ``r = f - S x`` and ``z = Ta^-1 r`` of every input; marks the
-    unconverged inputs active and returns whether there is any."""
+def _restart(op, fa, fb, x, w: CGWork, t: Target):
+    """True residual ``r = f - S x = fa - (Ta x - B Tb^-1 (fb + B^T x))`` of every input
+    (one operator application, which leaves the eliminated family of ``x`` in
+    ``op.wb``); marks the unconverged inputs active and returns whether there is any.
+    Only then ``z = Ta^-1 r``: the last restart, which verifies the answer, needs
+    ``||r||`` alone."""
     w.active[:] = True
-    apply_schur(op, x, f[0:0], w.q, w.part, w.active)
-    for a in range(f.shape[0]):
-        for b in range(f.shape[1]):
-            w.r[a, b] = f[a, b] - w.q[a, b]
-    w.alpha[:] = 0.0
-    update(op, w, x)
+    residual(op, x, fa, fb, w)
     any_active = False
     for k in range(w.alpha.shape[0]):
-        w.rz[k] = _sums(w.part_rz, k)
         bn = t.bnorm[k]
         res = np.sqrt(_sums(w.part_rr, k)) / bn if bn > 0 else 0.0
         t.resid[k] = res
         w.active[k] = not (res <= t.tol[k] or bn == 0 or t.iters[k] >= t.maxiter)
         any_active = any_active or w.active[k]
+    if any_active:
+        precondition(op, w, x)
+        for k in range(w.alpha.shape[0]):
+            w.rz[k] = _sums(w.part_rz, k)
     return any_active
 
 
@@ -1295,35 +1418,50 @@ def _step(op, x, w: CGWork, t: Target):
 
 
 @njit(cache=True, error_model="numpy")
-def pcg(op, f, x, t: Target):
-    """Preconditioned CG on the Schur operator ``op`` for every input of ``f``.
+def pcg(op, fa, fb, x, xb, t: Target):
+    """Preconditioned CG on the Schur operator ``op`` for every input, and the
+    eliminated family.
+
+    Solves ``S x = f`` with ``f = fa + B Tb^-1 fb``, then ``xb = Tb^-1 (fb + B^T x)``.
+    ``f`` is never formed: every restart computes the true residual ``f - S x`` in one
+    operator application from ``fa`` and ``fb``, and the last one (which verifies the
+    answer) leaves ``xb`` behind, so neither costs an application of its own.
 
     Parameters
     ----------
     op : ChainSchur, GridSchur, InputSchur or LaneSchur
         The operator; its type selects the parts (application, preconditioner, layout).
-    f : float array (K, n), or (M*N, LANES) for :class:`LaneSchur`
-        Schur right-hand sides [A].
-    x : float array like ``f``
+    fa, fb : float arrays (K, nA), (K, nB), or (M*N, LANES) for :class:`LaneSchur`
+        Right-hand sides [A] of the CG family and of the eliminated family.
+    x : float array like ``fa``
         Initial guess on entry, solution [V] on return.
+    xb : float array like ``fb``
+        The eliminated family [V], on return.
     t : Target
         Tolerance and limits; ``t.iters`` and ``t.resid`` are filled.
 
     Returns the number of lockstep iterations.  At most :data:`MAX_RESTARTS`
-    restarts from the true residual ``f - S x`` guard against round-off drift.
+    restarts from the true residual guard against round-off drift.
     """
-    w = _work(op, f)
+    w = _work(op, fa)
     t.iters[:] = 0
     total = 0
+    fresh = False  # op.wb belongs to x (the last restart came after the last step)
     for _restart_count in range(MAX_RESTARTS):
-        if not _restart(op, f, x, w, t) or total >= t.maxiter:
+        fresh = True
+        if not _restart(op, fa, fb, x, w, t) or total >= t.maxiter:
             break
+        fresh = False
         w.beta[:] = 0.0  # the first direction is p = z
         any_active = True
         while any_active and total < t.maxiter:
             total += 1
-            advance(op, w, f[0:0])
+            advance(op, w, fa[0:0])
             any_active = _step(op, x, w, t)
+    if fresh:
+        take_eliminated(op, xb)
+    else:
+        eliminate(op, x, fb, xb)
     return total
 
 
@@ -1344,20 +1482,9 @@ def _norms(rhs_a, rhs_b):
 
 @njit(cache=True, error_model="numpy")
 def _schur_solve(op, rhs_a, rhs_b, x_a, x_b, t: Target):
-    """Schur right-hand side, :func:`pcg`, then the eliminated family from the CG family.
-
-    Vectors in the operator's layout; returns the lockstep iterations.
-    """
-    K = n_inputs(op, rhs_a)
-    f = schur_rhs(op, rhs_a)
-    part = np.zeros((K, n_parts(op)))
-    apply_schur(op, np.zeros_like(rhs_a), rhs_b, f, part, np.ones(K, dtype=np.bool_))
-    for a in range(f.shape[0]):
-        for b in range(f.shape[1]):
-            f[a, b] = rhs_a[a, b] - f[a, b]  # rhs_a + B Tb^-1 rhs_b
-    total = pcg(op, f, x_a, t)
-    eliminate(op, x_a, rhs_b, x_b)
-    return total
+    """:func:`pcg` for both families; vectors in the operator's layout; returns the
+    lockstep iterations."""
+    return pcg(op, rhs_a, rhs_b, x_a, x_b, t)
 
 
 # ----------------------------------------------------------------------------- entry points
@@ -1607,26 +1734,31 @@ def newton_system(fixed: Grid, c: Companion, base_a, base_b, out: Grid, v: Unkno
     ok = np.ones(K, dtype=np.bool_)
     for t in prange(K):
         k = np.int64(t)
-        good = True
+        bad = False  # an OR over the cells, without branches: the loop vectorises
         for s in range(n):
-            geff = 0.0
-            q = 0.0
-            if not open_cell[s]:
+            if E == 1:  # one element (no selector): no inner loop
+                inv = 1.0 / ge[0, k, s]
+                rsum = r_access[s] + inv
+                shift = ve[0, k, s] - i0[0, k, s] * inv
+            else:
                 rsum = r_access[s]
                 shift = 0.0
                 for e in range(E):
                     inv = 1.0 / ge[e, k, s]
                     rsum += inv
                     shift += ve[e, k, s] - i0[e, k, s] * inv
-                geff = 1.0 / rsum
-                q = -geff * shift
-                good = good and np.isfinite(geff) and np.isfinite(q)
+            geff = 1.0 / rsum
+            q = -geff * shift
+            geff = 0.0 if open_cell[s] else geff
+            q = 0.0 if open_cell[s] else q
+            bad |= not (geff - geff == 0.0 and q - q == 0.0)  # inf or NaN
             g[k, s] = geff
             ieq[k, s] = q
             dr[k, s] = da[s] + geff
             dc[k, s] = db[s] + geff
             rhs_a[k, s] = base_a[k, s] - q
             rhs_b[k, s] = base_b[k, s] + q
+        good = not bad
         res, fl = _residual_one(out, v, k)
         resid[k] = res
         floor[k] = fl

@@ -898,14 +898,19 @@ def newton(
     M, N = system.M, system.N
     K, E = V.shape[0], len(system.elements)
     Vs = source_voltages(system, V)
-    xr, xc, ve = _initial_state(system, Vs, warm_start, maxiter, kernel)
     base_r, base_c = rhs(system, Vs, system.g[None, :])  # the sources' part
+    base_a, base_b = np.ascontiguousarray(base_r), _col_to_row_major(base_c, M, N)
+    if warm_start is not None and warm_start.state is not None and "ve" in warm_start.state:
+        xr, xc, ve = _initial_state(system, Vs, warm_start, maxiter, kernel)
+        xa, xb = np.ascontiguousarray(xr, dtype=float), _col_to_row_major(xc, M, N)
+    else:
+        xa, xb, ve = _grid_initial_state(system, base_a, base_b, maxiter, kernel)
     s = _GridNewton(
-        xa=np.ascontiguousarray(xr, dtype=float),
-        xb=_col_to_row_major(xc, M, N),
+        xa=xa,
+        xb=xb,
         ve=np.ascontiguousarray(ve, dtype=float).reshape(E, K, M * N),
-        base_a=np.ascontiguousarray(base_r),
-        base_b=_col_to_row_major(base_c, M, N),
+        base_a=base_a,
+        base_b=base_b,
         res=np.full(K, np.inf),
         floor=np.zeros(K),
         its=np.zeros(K, dtype=np.int64),
@@ -921,6 +926,39 @@ def newton(
     return assemble_solution(
         system, Vs, V, s.xa, xc, s.icell, s.its, res, return_nodes, state, floor, tol
     )
+
+
+def _grid_initial_state(
+    system: CrossbarSystem, base_a: np.ndarray, base_b: np.ndarray, maxiter: int, kernel: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_initial_state` without a warm start, on the grid: the linear solve with the
+    small-signal conductances (right-hand sides ``base_a``, ``base_b``, row-major) gives
+    row and column unknowns (K, M*N) row-major and element voltages (E, K, M*N), the same
+    values with no conversion to and from column-major order and no residual check."""
+    M, N, n = system.M, system.N, system.M * system.N
+    K = base_a.shape[0]
+    g0 = np.ascontiguousarray(system.g, dtype=float).reshape(1, n)
+    lin = kernels.Grid(
+        M,
+        N,
+        system.rows.off,
+        system.rows.dfix[None, :] + g0,
+        _col_to_row_major(system.cols.off[None, :], M, N)[0],
+        _col_to_row_major(system.cols.dfix[None, :], M, N) + g0,
+        g0,
+    )
+    v = kernels.Unknowns(
+        base_a, base_b, np.zeros((K, n)), np.empty((K, n)), np.zeros(K, np.int64), np.empty(K)
+    )
+    _run_grid(lin, v, 1e-6, maxiter, choose_kernel(system, K, kernel))
+    vt = v.x_a - v.x_b  # row node minus column node
+    open_cell = system.open_cell.reshape(1, n)
+    ve = np.empty((len(system.elements), K, n))
+    for e, (_, gs) in enumerate(system.elements):
+        scale = np.broadcast_to(gs, (M, N)).reshape(1, n)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ve[e] = np.where(open_cell, vt if e == 0 else 0.0, (g0 * vt) / scale)
+    return v.x_a, v.x_b, ve
 
 
 class _GridNewton(NamedTuple):
@@ -958,17 +996,19 @@ def _grid_newton_steps(
     r_access = np.ascontiguousarray(system.r_access, dtype=float).reshape(n)
     open_cell = np.ascontiguousarray(system.open_cell).reshape(n)
     act = np.arange(K)
+    buf = _Buffers()  # the step's arrays, the same memory every step (no page faults)
     for iteration in range(1, opt.itl1 + 1):
         full = act.size == K
         xa, xb, ve = (s.xa, s.xb, s.ve) if full else (s.xa[act], s.xb[act], s.ve[:, act])
-        i0, ge = _element_laws(system, ve)
+        k, E = act.size, ve.shape[0]
+        i0, ge = _element_laws(system, ve, buf.get("i0", (E, k, n)), buf.get("ge", (E, k, n)))
         comp = kernels.Companion(ve, i0, ge, r_access, open_cell)
-        k = act.size
-        lin = wires._replace(dr=np.empty((k, n)), dc=np.empty((k, n)), g=np.empty((k, n)))
-        v = kernels.Unknowns(
-            np.empty((k, n)), np.empty((k, n)), xa, xb, np.zeros(k, np.int64), np.empty(k)
+        lin = wires._replace(
+            dr=buf.get("dr", (k, n)), dc=buf.get("dc", (k, n)), g=buf.get("g", (k, n))
         )
-        ieq, floor = np.empty((k, n)), np.empty(k)
+        rhs_a, rhs_b = buf.get("rhs_a", (k, n)), buf.get("rhs_b", (k, n))
+        v = kernels.Unknowns(rhs_a, rhs_b, xa, xb, np.zeros(k, np.int64), np.empty(k))
+        ieq, floor = buf.get("ieq", (k, n)), np.empty(k)
         base = (s.base_a, s.base_b) if full else (s.base_a[act], s.base_b[act])
         with _threads(n * k):
             ok = kernels.newton_system(wires, comp, base[0], base[1], lin, v, ieq, floor)
@@ -987,7 +1027,7 @@ def _grid_newton_steps(
             comp = comp._replace(ve=ve, i0=i0[:, keep], ge=ge[:, keep])
             if act.size == 0:
                 return s
-        s = _grid_newton_step(system, s, act, (lin, v, ieq, comp), tol, maxiter, opt, kernel)
+        s = _grid_newton_step(system, s, act, (lin, v, ieq, comp, buf), tol, maxiter, opt, kernel)
     k = int(act[np.argmax(s.res[act])])
     raise _not_converged(opt.itl1, k, s.res[k], tol, s.floor[k] if s.floor[k] > tol else None)
 
@@ -1002,13 +1042,16 @@ def _grid_newton_step(
     opt: Options,
     kernel: str,
 ) -> _GridNewton:
-    """One linear solve and element update for the inputs ``act`` (the system ``step``)."""
-    lin, v, ieq, comp = step
+    """One linear solve and element update for the inputs ``act`` (the system ``step``;
+    its buffers: the element voltages alternate between two of them)."""
+    lin, v, ieq, comp, buf = step
     k, n = act.size, system.M * system.N
     ctol = np.maximum(0.5 * tol, np.minimum(1e-6, 1e-3 * v.resid))  # each input its own
     sol = v._replace(x_a=v.x_a.copy(), x_b=np.empty((k, n)), resid=np.empty(k))
     _run_grid(lin, sol, ctol, maxiter, choose_kernel(system, k, kernel))
-    cand = np.empty_like(comp.ve)
+    # the new element voltages go where the state's are not (it becomes the state)
+    name = "ve_b" if buf.holds("ve_a", s.ve) else "ve_a"
+    cand = buf.get(name, comp.ve.shape)
     with _threads(0):  # cheap: serial, fewer parallel regions to wait in on a busy machine
         kernels.newton_elements(sol, lin.g, ieq, comp, cand)
     ve, limited = _limit(system, cand, comp.ve)
@@ -1027,34 +1070,61 @@ def _grid_newton_step(
     return s
 
 
-def _element_laws(system: CrossbarSystem, ve: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Element currents [A] and differential conductances [S] (E, K, M*N) at ``ve`` (same shape)."""
+class _Buffers:
+    """Named work arrays of Newton on the grid, kept from step to step: a step with
+    fewer inputs gets the front of the same memory (contiguous), so that a batch's
+    arrays are mapped once, not at every step."""
+
+    def __init__(self) -> None:
+        self.mem: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        size = int(np.prod(shape))
+        mem = self.mem.get(name)
+        if mem is None or mem.size < size:
+            mem = self.mem[name] = np.empty(size)
+        return mem[:size].reshape(shape)
+
+    def holds(self, name: str, a: np.ndarray) -> bool:
+        """Whether ``a`` lies in buffer ``name``."""
+        mem = self.mem.get(name)
+        return mem is not None and np.may_share_memory(mem, a)
+
+
+def _element_laws(
+    system: CrossbarSystem,
+    ve: np.ndarray,
+    i0: np.ndarray | None = None,
+    ge: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Element currents [A] and differential conductances [S] (E, K, M*N) at ``ve`` (same
+    shape), into ``i0`` and ``ge`` (new arrays where not given)."""
     M, N = system.M, system.N
     E, K, _ = ve.shape
-    i0 = np.empty(ve.shape)
-    ge = np.empty(ve.shape)
-    for e, (model, gs) in enumerate(system.elements):
-        v = ve[e].reshape(K, M, N)
-        i0[e] = model.current(v, gs).reshape(K, M * N)
-        ge[e] = model.derivative(v, gs).reshape(K, M * N)
+    i0 = np.empty(ve.shape) if i0 is None else i0
+    ge = np.empty(ve.shape) if ge is None else ge
+    for e, (model, gs) in enumerate(system.elements):  # views: laws() writes into i0, ge
+        model.laws(ve[e].reshape(K, M, N), gs, i0[e].reshape(K, M, N), ge[e].reshape(K, M, N))
     return i0, ge
 
 
 def _limit(
     system: CrossbarSystem, cand: np.ndarray, old: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Element voltages (E, K, M*N) limited by their devices, and which inputs (K,) were."""
+    """Element voltages (E, K, M*N) limited by their devices (in place in ``cand``), and
+    which inputs (K,) were."""
     M, N = system.M, system.N
     E, K, _ = cand.shape
-    out = np.empty(cand.shape)
     limited = np.zeros(K, dtype=np.bool_)
     for e, (model, _gs) in enumerate(system.elements):
-        v, hit = model.limit(cand[e].reshape(K, M, N), old[e].reshape(K, M, N))
+        arg = cand[e].reshape(K, M, N)
+        v, hit = model.limit(arg, old[e].reshape(K, M, N))
         if hit:  # which inputs (limiting is elementwise: the values are the same per input)
             for k in range(K):
                 limited[k] |= model.limit(cand[e, k].reshape(M, N), old[e, k].reshape(M, N))[1]
-        out[e] = np.reshape(v, (K, M * N))
-    return out, limited
+        if v is not arg:
+            cand[e] = np.reshape(v, (K, M * N))
+    return cand, limited
 
 
 def _grid_overflow(system: CrossbarSystem, ve: np.ndarray, k: int, row: int) -> ConvergenceError:

@@ -1,0 +1,131 @@
+"""Batches of crossbar solves: device laws in place (the Newton entry point) against the
+models' ``current``/``derivative``, the quick exact test of device limiting against the
+elementwise one, Newton's reused step buffers, and batches against single solves and the
+sparse reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import xbar
+from xbar.crossbar import devices, solver
+from xbar.crossbar.reference import reference_solve
+
+RNG = np.random.default_rng(113)
+
+MODELS = {
+    "sinh": xbar.Sinh(3.0),
+    "sinh_percell": xbar.Sinh(RNG.uniform(1.0, 6.0, (5, 4))),
+    "sinh_row_k": xbar.Sinh(RNG.uniform(1.0, 6.0, (5, 1))),
+    "exponential": xbar.Exponential(0.05),
+    "exponential_percell": xbar.Exponential(RNG.uniform(0.02, 0.1, (5, 4))),
+    "linear": xbar.Linear(),
+    "powerlaw": xbar.PowerLaw(3.0, 0.4),
+    "tabulated": xbar.Tabulated(np.linspace(-1, 1, 9), np.sinh(2 * np.linspace(-1, 1, 9))),
+}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_laws_equal_current_and_derivative(name):
+    model = MODELS[name]
+    v = RNG.uniform(-0.6, 0.6, (3, 5, 4))
+    v[0, 0, 0] = 0.0
+    G = RNG.uniform(1e-6, 1e-4, (5, 4))
+    i_out, g_out = np.full(v.shape, np.nan), np.full(v.shape, np.nan)
+    model.laws(v, G, i_out, g_out)
+    # the same operations in the same order: bit for bit, not just close
+    np.testing.assert_array_equal(i_out, model.current(v, G))
+    np.testing.assert_array_equal(g_out, model.derivative(v, G))
+
+
+def _sinh_limit_reference(model, v_new, v_old):
+    """Sinh.limit as it was before its quick test (elementwise only)."""
+    far = np.abs(model.k * v_new) > 3.0
+    if not np.any(far):
+        return v_new, False
+    lim, hit = devices._log_limit(v_new, v_old, 1.0 / model.k)
+    return np.where(far, lim, v_new), bool(hit)
+
+
+def _exp_limit_reference(model, v_new, v_old):
+    far = v_new > 10.0 * model.v0
+    if not np.any(far):
+        return v_new, False
+    lim, hit = devices._log_limit(v_new, v_old, model.v0)
+    return np.where(far, lim, v_new), bool(hit)
+
+
+@pytest.mark.parametrize("scale", [0.5, 0.999, 1.0, 1.001, 3.0])
+def test_quick_limit_test_is_exact(scale):
+    # voltages right at the edge of "far" (|k v| = 3, v = 10 v0): the quick test on the
+    # extremes must decide as the elementwise one does, also for per-cell parameters
+    for model in (MODELS["sinh"], MODELS["sinh_percell"]):
+        kmax = float(np.max(model.k))
+        v_new = RNG.uniform(-1, 1, (2, 5, 4)) * (3.0 / kmax)
+        v_new.flat[7] = scale * 3.0 / kmax
+        v_old = v_new - RNG.uniform(-2, 2, v_new.shape)
+        got, hit = model.limit(v_new, v_old)
+        ref, ref_hit = _sinh_limit_reference(model, v_new, v_old)
+        assert hit == ref_hit
+        np.testing.assert_array_equal(got, ref)
+    model = MODELS["exponential_percell"]
+    v_new = RNG.uniform(-1, 1, (2, 5, 4)) * 10 * np.min(model.v0)
+    v_new.flat[3] = scale * 10 * np.min(model.v0)
+    v_old = v_new - RNG.uniform(0, 0.5, v_new.shape)
+    got, hit = model.limit(v_new, v_old)
+    ref, ref_hit = _exp_limit_reference(model, v_new, v_old)
+    assert hit == ref_hit
+    np.testing.assert_array_equal(got, ref)
+
+
+def test_quick_limit_test_passes_nan_to_the_exact_test():
+    model = MODELS["sinh"]
+    v = np.zeros((1, 2, 2))
+    v[0, 1, 1] = np.nan
+    got, hit = model.limit(v, np.zeros_like(v))
+    ref, ref_hit = _sinh_limit_reference(model, v, np.zeros_like(v))
+    assert hit == ref_hit
+    np.testing.assert_array_equal(got, ref)
+    assert devices._within(np.zeros((0,)), 3.0, 3.0) is False
+
+
+def test_buffers_reuse_their_memory_as_contiguous_prefixes():
+    buf = solver._Buffers()
+    a = buf.get("x", (2, 4, 6))
+    b = buf.get("x", (2, 3, 6))  # fewer inputs: the front of the same memory
+    assert b.flags.c_contiguous and np.shares_memory(a, b)
+    assert buf.holds("x", b) and not buf.holds("y", b)
+    c = buf.get("x", (2, 5, 6))  # more: new memory
+    assert c.shape == (2, 5, 6) and not np.shares_memory(a, c)
+
+
+@pytest.mark.parametrize("device", [xbar.Sinh(3.0), xbar.Linear()])
+def test_batch_equals_singles_and_reference(device):
+    M, N, K = 24, 20, 11  # three lane groups, the last one short
+    G = RNG.uniform(1e-6, 1e-4, (M, N))
+    V = RNG.uniform(0, 0.3, (K, M))
+    xb = xbar.Crossbar(G, 1.0, 1.0, device=device)
+    batch = xb.solve(V, tol=1e-12)
+    singles = np.stack([xb.solve(v, tol=1e-12).output[0] for v in V])
+    scale = np.abs(singles).max()
+    np.testing.assert_allclose(batch.output, singles, rtol=0, atol=1e-10 * scale)
+    np.testing.assert_allclose(batch.output, reference_solve(xb, V), rtol=0, atol=1e-8 * scale)
+    assert np.all(batch.residual <= 1e-12)
+
+
+def test_batch_with_inputs_converging_at_different_steps():
+    # inputs leave the batch at different Newton steps: the step buffers shrink to the
+    # inputs still stepping and the element voltages alternate between two buffers
+    G = RNG.uniform(1e-6, 1e-4, (10, 9))
+    V = RNG.uniform(0, 0.05, (9, 10))
+    V[2], V[7] = 1.2, 1.5  # far into the exponential: more (limited) steps
+    xb = xbar.Crossbar(G, 1.0, 1.0, device=xbar.Sinh(8.0))
+    sol = xb.solve(V, tol=1e-12)
+    alone = [xb.solve(v, tol=1e-12) for v in V]
+    assert len(set(sol.iterations.tolist())) >= 3
+    np.testing.assert_array_equal(sol.iterations, [int(a.iterations[0]) for a in alone])
+    ref = np.stack([a.output[0] for a in alone])
+    np.testing.assert_allclose(sol.output, ref, rtol=0, atol=1e-10 * np.abs(ref).max())
+    ve = np.concatenate([a.state["ve"] for a in alone], axis=1)
+    np.testing.assert_allclose(sol.state["ve"], ve, rtol=0, atol=1e-9)
