@@ -104,4 +104,8 @@ def load_for_model(args, model, calibration_size: int | None = None):
         from ..network import load_model
 
         model = load_model(model)
+    if name.startswith("synthetic-") and 0 < model.classes < dataset.classes:
+        from ..network.data import synthetic_dataset  # random labels: the model's classes
+
+        dataset = synthetic_dataset(dataset.input_shape, classes=model.classes)
     return shaped_for(dataset, model)

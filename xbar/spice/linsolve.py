@@ -87,6 +87,9 @@ class Factorizer:
         if n == 0:
             self.lu = None
             return
+        # max |a_ij| times the longest row: bounds |A| |x| by scale * max|x|
+        rows = A if A.format == "csr" else A.tocsr()  # (no CSC -> CSR round trip)
+        row_nnz = np.diff(rows.indptr).max() if A.nnz else 0
         A = A.tocsc()
         try:
             with warnings.catch_warnings():
@@ -101,8 +104,6 @@ class Factorizer:
             raise self._singular(A, str(exc)) from None
         self.lu = lu
         self.A = A
-        # max |a_ij| times the longest row: bounds |A| |x| by scale * max|x|
-        row_nnz = np.diff(A.tocsr().indptr).max() if A.nnz else 0
         self.scale = float(np.abs(A.data).max() * row_nnz) if A.nnz else 0.0
         self.n_factorizations += 1
         u = lu.U.diagonal()
