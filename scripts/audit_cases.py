@@ -293,8 +293,8 @@ def netlist_cases():
             m + "7:",
         ),
         net_err(".if block", "t\n" + DIV + ".if (1)\nR3 a 0 1\n.endif\n.op\n", m + "5:", ".if"),
-        net_err(
-            "E POLY", "t\n" + DIV + "E1 c 0 POLY(1) a 0 0 1\nR3 c 0 1\n.op\n", m + "5:", "poly"
+        net_ok(  # SPICE polynomial: V(c) = 0 + 1 * V(a) = 1 V
+            "E POLY", "t\n" + DIV + "E1 c 0 POLY(1) a 0 0 1\nR3 c 0 1\n.op\n", _v("c", 1.0)
         ),
         net_ok(  # ngspice's B source: 2 A from c through G1 to ground, so V(c) = -2 V
             "G VALUE=", "t\n" + DIV + "G1 c 0 VALUE={V(a)*2}\nR3 c 0 1\n.op\n", _v("c", -2.0)

@@ -482,3 +482,52 @@ def test_cli_synthetic_data_follows_the_models_class_count(tmp_path, capsys):
     assert main([*argv, "--ideal", "--no-progress"]) == 0
     out = capsys.readouterr()
     assert "synthetic-2x2x3" in out.out and "about 1/5" in out.err
+
+
+# --------------------------------------------------------------------- netlists: POLY
+POLY = """SPICE polynomial sources (coefficients in SPICE2's order)
+Va a 0 2
+Ra a x 1k
+Vx x 0 0
+Vb b 0 1
+Rb b y 2k
+Vy y 0 0
+E2 e2 0 POLY(2) (a,0) (b,0) 1 10 100 1000 10000 100000 1e6
+R2 e2 0 1k
+F1 0 f POLY(2) Vx Vy 1m 2 3 100 200 300
+Rf f 0 1k
+H1 h 0 POLY(1) Vx 0.5 1k
+Rh h 0 1k
+G1 0 g POLY(1) a 0 1m 2m
+Rg g 0 1k
+E1 e 0 POLY(1) a 0 3
+Re e 0 1k
+.op
+.end
+"""
+
+
+def test_poly_sources_follow_spice2_coefficient_order():
+    """E/F/G/H POLY(n) were refused; vendor macro-models are written with them."""
+    op = solve_dc(read_netlist(POLY))
+    a, b, ix, iy = 2.0, 1.0, 2e-3, 0.5e-3
+    # 1 + 10a + 100b + 1000a^2 + 10000ab + 100000b^2 + 1e6 a^3
+    want = 1 + 10 * a + 100 * b + 1e3 * a * a + 1e4 * a * b + 1e5 * b * b + 1e6 * a**3
+    assert op.voltage("e2") == pytest.approx(want, rel=1e-12)
+    f = 1e-3 + 2 * ix + 3 * iy + 100 * ix * ix + 200 * ix * iy + 300 * iy * iy
+    assert op.voltage("f") == pytest.approx(1e3 * f, rel=1e-12)
+    assert op.voltage("h") == pytest.approx(0.5 + 1e3 * ix, rel=1e-12)
+    assert op.voltage("g") == pytest.approx(1e3 * (1e-3 + 2e-3 * a), rel=1e-12)
+    assert op.voltage("e") == pytest.approx(3.0)  # one coefficient: p0, as ngspice-39
+
+
+@pytest.mark.ngspice
+def test_poly_sources_match_ngspice(tmp_path, ngspice):
+    path = tmp_path / "poly.cir"
+    path.write_text(POLY)
+    spice = ngspice(path)
+    op = solve_dc(read_netlist(path))
+    for node in ("e2", "f", "h", "g", "e"):
+        assert op.voltage(node) == pytest.approx(
+            float(np.atleast_1d(spice.voltages[node])[0]), rel=1e-9
+        )

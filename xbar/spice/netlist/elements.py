@@ -448,6 +448,9 @@ class ElementCards:
         if len(toks) > 3 and toks[3][0] in ("value", "vol", "cur"):
             self.behavioural_controlled(card, low, toks, ctx, kind)
             return
+        if len(toks) > 3 and (toks[3][0] == "poly" or toks[3][0].startswith("poly(")):
+            self.poly_controlled(card, toks, ctx, kind)
+            return
         for k, t in enumerate(toks[1:6], start=1):
             if t[0] in ("poly", "value", "vol", "cur", "table") or t[0].startswith("poly("):
                 raise err(
@@ -628,6 +631,50 @@ class ElementCards:
         else:
             self.voltage_branch(card, full, a, b, expr, ctx)
 
+    def poly_controlled(self, card: Card, toks, ctx: Context, kind: str) -> None:
+        """SPICE's polynomial sources, as the B sources ngspice makes of them:
+        ``E/G<name> n+ n- POLY(nd) nc1+ nc1- ... p0 p1 ...`` (voltage controls, pairs may
+        be written ``(nc1+,nc1-)``) and ``F/H<name> n+ n- POLY(nd) v1 ... p0 p1 ...``
+        (currents of V sources).  Coefficients in SPICE2's order (:func:`poly_terms`); a
+        single coefficient is the constant ``p0``, as ngspice-39 reads it (SPICE2 took it
+        as the linear one)."""
+        hint = (
+            f"expected: {kind.upper()}<name> <n+> <n-> POLY(<n>) "
+            + ("<nc+> <nc-> ..." if kind in "eg" else "<vsource> ...")
+            + " <p0> <p1> ..."
+        )
+        head, hoff = toks[3]
+        rest = toks[4:]
+        if head == "poly" and len(rest) >= 3 and rest[0][0] == "(" and rest[2][0] == ")":
+            head, rest = f"poly({rest[1][0]})", rest[3:]
+        m = re.fullmatch(r"poly\((\d+)\)", head)
+        if m is None or int(m.group(1)) < 1:
+            raise err(card, hoff, "expected POLY(<number of controls>), e.g. POLY(2)", hint)
+        nd = int(m.group(1))
+        items = []
+        for t, o in rest:
+            name = t.strip("()")
+            if name:
+                items.append((name, o + len(t) - len(t.lstrip("("))))
+        per = 2 if kind in "eg" else 1
+        ctl, coef_toks = items[: per * nd], items[per * nd :]
+        if len(ctl) < per * nd or not coef_toks:
+            what = "coefficient" if len(ctl) == per * nd else "control node or source"
+            raise err(card, len(card.text.rstrip()), f"POLY({nd}): missing {what}", hint)
+        coefs = [self.value(card, t, ctx.params) for t in coef_toks]
+        if per == 2:
+            controls = tuple((ctl[2 * k][0], ctl[2 * k + 1][0]) for k in range(nd))
+        else:
+            controls = tuple(("#i", name) for name, _ in ctl)
+        expr = compile_expression(*poly_text(coefs, nd)).with_controls(card.text, controls)
+        full = ctx.prefix + toks[0][0]
+        a, b = self.node(toks[1][0], ctx), self.node(toks[2][0], ctx)
+        if kind in "gf":
+            self.register(full, card)
+            self.add_bsource(card, full, a, b, expr, ctx)
+        else:
+            self.voltage_branch(card, full, a, b, expr, ctx)
+
     def voltage_branch(self, card: Card, full: str, a: int, b: int, expr, ctx: Context) -> None:
         """A branch ``V(a) - V(b) = expr`` (``B ... V=``, ``H``): a 0 V source whose branch
         equation gets the expression (a behavioural source into the branch row)."""
@@ -661,6 +708,9 @@ class ElementCards:
         <transresistance>`` (voltage), through behavioural sources of ``gain*I(vsource)``."""
         hint = "expected: " + EXPECTED[kind]
         toks = self.tokens(card, low)
+        if len(toks) > 3 and (toks[3][0] == "poly" or toks[3][0].startswith("poly(")):
+            self.poly_controlled(card, toks, ctx, kind)
+            return
         for t in toks[1:5]:
             if t[0] in ("poly", "value", "table") or t[0].startswith("poly("):
                 raise err(
@@ -928,3 +978,30 @@ def expanded_size(sub, scope: Scope, memo: dict, active: set) -> int:
     active.discard(key)
     memo[key] = n
     return n
+
+
+def poly_terms(nd: int, n: int) -> list[tuple[int, ...]]:
+    """The first ``n`` (at least ``nd + 1``) terms of SPICE's polynomial in ``nd`` controls,
+    as index tuples: ``()`` (the constant), ``(0,)`` ... ``(nd-1,)``, then the products
+    of each degree in lexicographic order (``(0, 0), (0, 1), ..., (nd-1, nd-1)``, ...),
+    the order of SPICE2's ``POLY`` coefficients (checked against ngspice).
+
+    >>> poly_terms(2, 6)
+    [(), (0,), (1,), (0, 0), (0, 1), (1, 1)]
+    """
+    from itertools import combinations_with_replacement
+
+    terms: list[tuple[int, ...]] = [()]
+    degree = 1
+    while len(terms) < max(n, nd + 1):
+        terms += list(combinations_with_replacement(range(nd), degree))
+        degree += 1
+    return terms[: max(n, nd + 1)]
+
+
+def poly_text(coefs: list[float], nd: int) -> tuple[str, dict[str, float]]:
+    """Expression text over controls ``v(_0)`` ... and its coefficient parameters."""
+    terms = poly_terms(nd, len(coefs))
+    params = {f"p{j}": (coefs[j] if j < len(coefs) else 0.0) for j in range(len(terms))}
+    parts = ["p%d%s" % (j, "".join(f"*v(_{i})" for i in t)) for j, t in enumerate(terms)]
+    return " + ".join(parts), params
