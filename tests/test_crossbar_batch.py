@@ -129,3 +129,46 @@ def test_batch_with_inputs_converging_at_different_steps():
     np.testing.assert_allclose(sol.output, ref, rtol=0, atol=1e-10 * np.abs(ref).max())
     ve = np.concatenate([a.state["ve"] for a in alone], axis=1)
     np.testing.assert_allclose(sol.state["ve"], ve, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("device", [xbar.Sinh(3.0), xbar.Linear()])
+def test_chunks_on_worker_threads_equal_one_chunk(monkeypatch, device):
+    # a batch cut into chunks solved on worker threads (each with one numba thread)
+    # gives the answers of the batch solved at once, in the same order
+    import numba
+
+    if numba.get_num_threads() < 2:
+        pytest.skip("one numba thread: no worker threads")
+    G = RNG.uniform(1e-6, 1e-4, (16, 12))
+    V = RNG.uniform(0, 0.3, (19, 16))
+    xb = xbar.Crossbar(G, 1.0, 1.0, device=device)
+    whole = xb.solve(V, tol=1e-12)
+    monkeypatch.setattr(solver, "PARALLEL_MIN_WORK", 1)
+    monkeypatch.setattr(solver, "POOL_CHUNK", 4)
+    st = xb.setup()
+    assert solver._workers(st, len(V), not device.linear, "auto") == numba.get_num_threads()
+    pooled = xb.solve(V, tol=1e-12)
+    np.testing.assert_allclose(
+        pooled.output, whole.output, rtol=0, atol=1e-10 * np.abs(whole.output).max()
+    )
+    np.testing.assert_array_equal(pooled.iterations.shape, whole.iterations.shape)
+    assert numba.get_num_threads() >= 2  # the caller's thread count is left as it was
+
+
+def test_error_in_a_worker_chunk_is_raised(monkeypatch):
+    import numba
+
+    if numba.get_num_threads() < 2:
+        pytest.skip("one numba thread: no worker threads")
+    G = RNG.uniform(1e-6, 1e-4, (8, 6))
+    V = RNG.uniform(0, 0.05, (9, 8))
+    V[6] = 2.0  # needs many limited steps
+    xb = xbar.Crossbar(G, 1.0, 1.0, device=xbar.Sinh(8.0), options=xbar.Options(itl1=3))
+    monkeypatch.setattr(solver, "PARALLEL_MIN_WORK", 1)
+    monkeypatch.setattr(solver, "POOL_CHUNK", 4)
+    # named by its place in the whole batch, not in its chunk (inputs 4-7)
+    with pytest.raises(xbar.errors.ConvergenceError, match=r"converge in 3 .*input 6\b"):
+        xb.solve(V)
+    monkeypatch.setattr(solver, "PARALLEL_MIN_WORK", 1 << 40)  # chunks in turn: the same
+    with pytest.raises(xbar.errors.ConvergenceError, match=r"converge in 3 .*input 6\b"):
+        solver.solve(xb.setup(), V, options=xb.options, batch_bytes=1)

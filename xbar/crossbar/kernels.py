@@ -78,8 +78,8 @@ __all__ = [
     "Companion", "newton_system", "newton_elements", "spice_close",
 ]  # fmt: skip
 
-_FAST = dict(cache=True, parallel=True, error_model="numpy", fastmath=True)
-_SERIAL = dict(cache=True, error_model="numpy", fastmath=True)
+_FAST = dict(cache=True, nogil=True, parallel=True, error_model="numpy", fastmath=True)
+_SERIAL = dict(cache=True, nogil=True, error_model="numpy", fastmath=True)
 
 
 # ----------------------------------------------------------------------------- data
@@ -369,7 +369,7 @@ def tri_factor(ptr, off, dg, inv_u):
             inv_u[k, s] = prev
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def _tri_solve_line(ptr, off, inv_u, kg, line, b, k, x):
     s0 = ptr[line]
     s1 = ptr[line + 1]
@@ -655,7 +655,9 @@ def _grid_direction(M, N, w: CGWork):
             p[k, s] = z[k, s] + be * p[k, s]
 
 
-@njit(cache=True, parallel=True, error_model="numpy")  # no fastmath: evaluation order matters
+@njit(
+    cache=True, nogil=True, parallel=True, error_model="numpy"
+)  # no fastmath: evaluation order matters
 def grid_residual(grid: Grid, v: Unknowns, floor):
     """True relative residual ``||b - A x|| / ||b||`` of the full nodal system, per input.
 
@@ -674,7 +676,7 @@ def grid_residual(grid: Grid, v: Unknowns, floor):
         floor[k] = f
 
 
-@njit(cache=True, error_model="numpy")  # no fastmath: evaluation order matters
+@njit(cache=True, nogil=True, error_model="numpy")  # no fastmath: evaluation order matters
 def _residual_one(grid: Grid, v: Unknowns, k):
     """Input ``k``'s true relative residual and its round-off floor (:func:`grid_residual`)."""
     M, N, offr, offc, dr, dc, g = grid.M, grid.N, grid.offr, grid.offc, grid.dr, grid.dc, grid.g
@@ -1339,7 +1341,7 @@ def _tolerances(tol, K):
 MAX_RESTARTS = 6  # restarts from the true residual f - S x (round-off drift guard)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _sums(part, k):
     acc = 0.0
     for line in range(part.shape[1]):
@@ -1347,7 +1349,7 @@ def _sums(part, k):
     return acc
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _work(op, f):
     """Zeroed :class:`CGWork` for the right-hand sides ``f`` in the operator's layout."""
     K = n_inputs(op, f)
@@ -1368,7 +1370,7 @@ def _work(op, f):
     )
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _restart(op, fa, fb, x, w: CGWork, t: Target):
     """True residual ``r = f - S x = fa - (Ta x - B Tb^-1 (fb + B^T x))`` of every input
     (one operator application, which leaves the eliminated family of ``x`` in
@@ -1391,7 +1393,7 @@ def _restart(op, fa, fb, x, w: CGWork, t: Target):
     return any_active
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _step(op, x, w: CGWork, t: Target):
     """The rest of a CG step once ``q = S p`` and ``part`` are known: step sizes,
     update, direction coefficients and convergence; returns whether any input is
@@ -1417,7 +1419,7 @@ def _step(op, x, w: CGWork, t: Target):
     return any_active
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def pcg(op, fa, fb, x, xb, t: Target):
     """Preconditioned CG on the Schur operator ``op`` for every input, and the
     eliminated family.
@@ -1465,7 +1467,7 @@ def pcg(op, fa, fb, x, xb, t: Target):
     return total
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _norms(rhs_a, rhs_b):
     """Norm of each input's full right-hand side (K,), from (K, nA) and (K, nB) rows."""
     K = rhs_a.shape[0]
@@ -1480,7 +1482,7 @@ def _norms(rhs_a, rhs_b):
     return out
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _schur_solve(op, rhs_a, rhs_b, x_a, x_b, t: Target):
     """:func:`pcg` for both families; vectors in the operator's layout; returns the
     lockstep iterations."""
@@ -1488,7 +1490,7 @@ def _schur_solve(op, rhs_a, rhs_b, x_a, x_b, t: Target):
 
 
 # ----------------------------------------------------------------------------- entry points
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def chain_pcg(a: Lines, b: Lines, a_cells: Cells, b_cells: Cells, v: Unknowns, tol, maxiter):
     """Batched Schur PCG on collapsed chains, all inputs in lockstep.
 
@@ -1509,7 +1511,7 @@ def chain_pcg(a: Lines, b: Lines, a_cells: Cells, b_cells: Cells, v: Unknowns, t
     return _schur_solve(op, v.rhs_a, v.rhs_b, v.x_a, v.x_b, t)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def grid_pcg(grid: Grid, v: Unknowns, tol, maxiter, chunk):
     """Batched Schur PCG on the grid, all inputs in lockstep, parallel over lines.
 
@@ -1528,7 +1530,7 @@ def grid_pcg(grid: Grid, v: Unknowns, tol, maxiter, chunk):
     return _schur_solve(op, v.rhs_a, v.rhs_b, v.x_a, v.x_b, t)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _input_solve(grid: Grid, k, v: Unknowns, tol, maxiter):
     """Input ``k``'s serial Schur PCG (its own factorisation and work arrays)."""
     n = grid.M * grid.N
@@ -1553,7 +1555,7 @@ def _input_solve(grid: Grid, k, v: Unknowns, tol, maxiter):
     _schur_solve(op, v.rhs_a[sl], v.rhs_b[sl], v.x_a[sl], v.x_b[sl], t)
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def inputs_pcg(grid: Grid, v: Unknowns, tol, maxiter):
     """Schur PCG on the grid, one serial CG per input, the inputs in parallel.
 
@@ -1566,7 +1568,7 @@ def inputs_pcg(grid: Grid, v: Unknowns, tol, maxiter):
     return 0
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def input_pcg_serial(grid: Grid, v: Unknowns, tol, maxiter):
     """:func:`inputs_pcg` on the calling thread only (small single solves)."""
     for k in range(v.rhs_a.shape[0]):
@@ -1613,7 +1615,7 @@ def _from_lanes(lanes, a, k0, k1):
             a[k0 + k, s] = lanes[s, k]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _lane_group(grid: Grid, coefs, k0, k1, v: Unknowns, tol, maxiter, ws):
     """Inputs ``k0:k1`` (at most LANES) in lockstep; ``coefs`` = (dr, dc, g, inv_ur,
     inv_uc), each (M*N,) shared or (M*N, LANES) per lane; ``ws`` (10, M*N, LANES) the
@@ -1635,7 +1637,7 @@ def _lane_group(grid: Grid, coefs, k0, k1, v: Unknowns, tol, maxiter, ws):
     _from_lanes(ws[7], v.x_b, k0, k1)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _own_group(grid: Grid, k0, k1, v: Unknowns, tol, maxiter, ws):
     """:func:`_lane_group` for inputs with their own conductances (``grid.g`` (K, M*N)),
     factored here (lanes past ``k1`` copy the last input's)."""
@@ -1646,7 +1648,7 @@ def _own_group(grid: Grid, k0, k1, v: Unknowns, tol, maxiter, ws):
     _lane_group(grid, (dr, dc, g, ws[13], ws[14]), k0, k1, v, tol, maxiter, ws)
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def lanes_pcg(grid: Grid, v: Unknowns, tol, maxiter, work):
     """Schur PCG on the grid, groups of :data:`LANES` inputs in lockstep, the groups
     in parallel.
@@ -1709,7 +1711,9 @@ class Companion(NamedTuple):
     open_cell: np.ndarray
 
 
-@njit(cache=True, parallel=True, error_model="numpy")  # no fastmath: overflow checks, order
+@njit(
+    cache=True, nogil=True, parallel=True, error_model="numpy"
+)  # no fastmath: overflow checks, order
 def newton_system(fixed: Grid, c: Companion, base_a, base_b, out: Grid, v: Unknowns, ieq, floor):
     """One Newton step's linear system on the grid, and the residual of ``v``'s unknowns in it.
 
@@ -1766,7 +1770,7 @@ def newton_system(fixed: Grid, c: Companion, base_a, base_b, out: Grid, v: Unkno
     return ok
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def newton_elements(v: Unknowns, g, ieq, c: Companion, cand):
     """Element voltages (E, K, M*N) after a Newton step, before device limiting, into ``cand``.
 
@@ -1791,7 +1795,7 @@ def newton_elements(v: Unknowns, g, ieq, c: Companion, cand):
                 cand[e, k, s] = ve[e, k, s] + (i - i0[e, k, s]) / ge[e, k, s]
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def spice_close(new, old, reltol, vntol, ok):
     """``ok[k] &= all(|new - old| <= reltol * max(|new|, |old|) + vntol)`` over row ``k``
     of (K, n) arrays (SPICE's convergence test; NaN fails it).  Parallel over inputs."""

@@ -36,12 +36,13 @@ from the last; devices limit their own voltage steps.
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import NamedTuple
 
 import numpy as np
 
-from ..errors import ConfigError, ConvergenceError, ValueRangeError
+from ..errors import ConfigError, ConvergenceError, ValueRangeError, XbarError
 from ..spice.circuit import Options
 from . import kernels
 from .solution import CrossbarSolution, concat_solutions, slice_solution, warm_state
@@ -74,6 +75,7 @@ __all__ = [
     "BATCH_CELLS",
     "NEWTON_CELLS",
     "MEM_BUDGET",
+    "POOL_CHUNK",
 ]
 
 KERNELS = ("auto", "lanes", "inputs", "lines", "chains")
@@ -83,6 +85,7 @@ PARALLEL_MIN_WORK = 1 << 20  # cells x inputs below which the kernels run on one
 BATCH_CELLS = 1 << 16  # Newton batches are solved in chunks of about this many cells x inputs
 NEWTON_CELLS = 1 << 17  # the same for Newton on the grid (at least a group per thread)
 MEM_BUDGET = 384e6  # bytes of solver work arrays per batch chunk
+POOL_CHUNK = 2 * kernels.LANES  # inputs per chunk when chunks run on worker threads
 ROUNDOFF_LIMIT = 1e-3  # a round-off floor above this leaves no answer to report (raises)
 
 
@@ -140,6 +143,59 @@ def _numba_threads() -> int:
     import numba
 
     return numba.get_num_threads()
+
+
+def _workers(system: CrossbarSystem, K: int, grid: bool, kernel: str) -> int:
+    """Threads that solve a batch's chunks side by side (1: the chunks in turn).
+
+    Large batches on the grid (Newton, or linear with the lanes kernel) are cut into
+    chunks of :data:`POOL_CHUNK` inputs, each solved serially on one of numba's
+    threads' worth of worker threads, which take the next chunk when they finish.
+    Parallel regions inside one chunk instead split the work evenly and wait at
+    every Newton and CG step for the slowest thread: beside another job, whose core
+    the thread shares, the batch ran slower than the same inputs one at a time
+    (measured, sinh batch of 64 at 256x256 at load 4: 15-19 against 12-13 ms per
+    input).  Needs a thread-safe numba threading layer (OpenMP or TBB).
+    """
+    threads = _numba_threads()
+    lanes = system.is_linear and system.uncollapsed and kernel in ("auto", "lanes")
+    if threads < 2 or not (grid or lanes) or system.M * system.N * K < PARALLEL_MIN_WORK:
+        return 1
+    import numba
+
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel region has run yet: not known
+        return 1
+    return threads if layer in ("omp", "tbb") else 1
+
+
+def _renumbered(exc: XbarError, offset: int) -> XbarError:
+    """``exc`` (raised for a chunk of a batch) with the inputs it names ("input 3")
+    counted from the start of the whole batch."""
+    if offset == 0:
+        return exc
+    msg = re.sub(r"\binput (\d+)", lambda m: f"input {int(m.group(1)) + offset}", exc.message)
+    return type(exc)(msg, location=exc.location, hint=exc.hint)
+
+
+def _pooled(part, starts: range, workers: int) -> list:
+    """``part(s)`` for every start ``s``, on ``workers`` threads, each with one numba
+    thread; results in order (the first error is raised)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numba
+
+    def serial(s: int):
+        prev = numba.get_num_threads()
+        numba.set_num_threads(1)  # per thread: this worker's kernels run on it alone
+        try:
+            return part(s)
+        finally:
+            numba.set_num_threads(prev)
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="xbar-chunk") as pool:
+        return list(pool.map(serial, starts))
 
 
 def choose_kernel(system: CrossbarSystem, K: int, kernel: str = "auto") -> str:
@@ -635,23 +691,26 @@ def solve(
         # (PARALLEL_MIN_WORK), so its parallel regions are few and each thread has work
         least = 4 * LANES * _numba_threads() if grid else LANES
         chunk = min(chunk, max(least, (NEWTON_CELLS if grid else BATCH_CELLS) // (M * N)))
+    workers = _workers(system, K, grid, kernel)
+    if workers > 1:  # serial chunks on worker threads: small ones, to share them out well
+        chunk = min(chunk, POOL_CHUNK)
     chunk = -(-K // -(-K // chunk))  # chunks of even size
     if (grid or linear) and LANES < chunk < K:  # whole groups of lanes (no padded lanes)
         chunk = -(-chunk // LANES) * LANES
     kw = dict(tol=tol, maxiter=maxiter, options=options, kernel=kernel, return_nodes=return_nodes)
     if K > chunk:
-        return concat_solutions(
-            [
-                solve(
-                    system,
-                    V[s : s + chunk],
-                    warm_start=slice_solution(warm_start, s, s + chunk),
-                    batch_bytes=batch_bytes,
-                    **kw,
-                )
-                for s in range(0, K, chunk)
-            ]
-        )
+
+        def part(s: int) -> CrossbarSolution:
+            ws = slice_solution(warm_start, s, s + chunk)
+            try:
+                return solve(system, V[s : s + chunk], warm_start=ws, batch_bytes=batch_bytes, **kw)
+            except XbarError as exc:  # name the input by its place in the whole batch
+                raise _renumbered(exc, s) from None
+
+        starts = range(0, K, chunk)
+        if workers > 1:
+            return concat_solutions(_pooled(part, starts, workers))
+        return concat_solutions([part(s) for s in starts])
     if linear:
         return _solve_linear(system, V, warm_start, tol, maxiter, kernel, return_nodes)
     # device laws may overflow for absurd drives: turned into a ConvergenceError
