@@ -17,6 +17,11 @@ preconditioner, to a relative KCL residual of ``tol``.  The kernel
 * ``"auto"``: ``"lanes"`` for batches, ``"inputs"`` for one small array,
   ``"lines"`` for one large uncollapsed array, ``"chains"`` otherwise.
 
+Large batches on the grid are cut into chunks that worker threads take one after
+another, each chunk on one numba thread (:func:`_workers`): no thread waits for
+another at every step, which on a machine shared with other jobs made batches
+slower than single solves.
+
 Every linear solve reports the *true* relative residual ``||b - A x|| / ||b||``,
 recomputed once from the solution, and its round-off floor
 ``eps * || |A| |x| + |b| || / ||b||`` (:func:`residual_floor`: the rounding error
