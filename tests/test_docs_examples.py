@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from xbar.cli import main
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -21,3 +23,141 @@ def test_readme_error_example_is_the_real_message(tmp_path, capsys, monkeypatch)
     (tmp_path / "bad.cir").write_text(netlist)
     assert main(["solve", "bad.cir"]) == 2
     assert capsys.readouterr().err == shown
+
+
+# --- the other statements of README.md and docs/*.md that a user can check cheaply ---
+
+ROOT = README.parent
+DOCS = ROOT / "docs"
+
+
+def _block(path: Path, lang: str, marker: str) -> str:
+    """The fenced ``lang`` block of ``path`` that contains ``marker``."""
+    text = path.read_text(encoding="utf-8")
+    blocks = [b for b in re.findall(rf"```{lang}\n(.*?)```", text, re.S) if marker in b]
+    assert len(blocks) == 1, f"{path.name}: expected one {lang} block with {marker!r}"
+    return blocks[0]
+
+
+def _run(code: str, tmp_path, monkeypatch) -> dict:
+    """Run a snippet in a scratch directory that sees the repository's data folders."""
+    for name in ("netlists", "examples"):
+        (tmp_path / name).symlink_to(ROOT / name, target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(code, "<doc snippet>", "exec"), namespace)
+    return namespace
+
+
+def test_readme_netlist_snippet_runs(tmp_path, monkeypatch):
+    ns = _run(_block(README, "python", "xbar.read_netlist("), tmp_path, monkeypatch)
+    op = ns["op"]
+    assert op.iterations >= 1 and op.strategy
+    assert 0 < op.voltage("c3_0") < 1 and op.current("v_sense0") > 0
+
+
+def test_readme_crossbar_snippet_runs(tmp_path, monkeypatch):
+    import numpy as np
+
+    code = _block(README, "python", "xbar.Crossbar(G")
+    # the same statements on a smaller array (the README's 256 x 256 takes seconds)
+    code = code.replace("size=(256, 256)", "size=(24, 24)").replace(
+        "size=(64, 256)", "size=(3, 24)"
+    )
+    ns = _run(code, tmp_path, monkeypatch)
+    sol, W, V = ns["sol"], ns["W"], ns["V"]
+    assert sol.output.shape == (3, 24) and W.shape == (24, 24)
+    assert np.max(sol.residual) <= 1e-10
+    np.testing.assert_allclose(V @ W, sol.output, rtol=1e-8, atol=1e-12 * abs(sol.output).max())
+    assert (tmp_path / "array.cir").stat().st_size > 0
+
+
+def test_readme_evaluate_snippet_runs(tmp_path, monkeypatch):
+    ns = _run(_block(README, "python", "evaluate(model, config"), tmp_path, monkeypatch)
+    result = ns["result"]
+    assert result.n_images == 200 and len(result.accuracies) == 2
+    assert [s.name for s in result.layer_stats] == ["conv1", "conv2", "dense"]
+
+
+def test_energy_doc_snippet_runs(tmp_path, monkeypatch):
+    import numpy as np
+
+    ns = _run(_block(DOCS / "energy.md", "python", "power_forms()"), tmp_path, monkeypatch)
+    p, forms, V = ns["p"], ns["forms"], ns["V"]
+    assert p.balance_error < 1e-9
+    np.testing.assert_allclose(forms.power(V).cells, p.cells, rtol=1e-8)
+
+
+def test_input_switched_doc_snippet_runs(tmp_path, monkeypatch):
+    import numpy as np
+
+    ns = _run(_block(DOCS / "input_switched.md", "python", "input_switched"), tmp_path, monkeypatch)
+    xb, bits = ns["xb"], ns["bits"]
+    out = xb.solve(bits).output
+    assert out.shape == (32, 64)
+    np.testing.assert_allclose(0.2 * xb.pattern_conductances(bits), out, rtol=1e-12)
+    assert (tmp_path / "isw.cir").stat().st_size > 0
+
+
+def test_readme_notes_example_is_the_real_output(tmp_path, capsys, monkeypatch):
+    shown = _block(README, "text", "$ xbar solve tran.cir").split("\n", 1)[1]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tran.cir").write_text(
+        "transient example\nv1 a 0 SIN(0 1 1k)\nr1 a b 1k\nr2 b 0 1k\n.tran 1u 1m\n.end\n"
+    )
+    assert main(["solve", "tran.cir"]) == 0
+    assert capsys.readouterr().err == shown
+
+
+def test_onnx_doc_error_example_is_the_real_message():
+    pytest.importorskip("onnx")
+    from xbar.errors import ModelError
+    from xbar.network import load_onnx
+
+    shown = _block(DOCS / "onnx.md", "text", "is not supported").splitlines()
+    path = ROOT / "tests" / "data" / "onnx" / "unsupported" / "resize_dynamo_op18.onnx"
+    with pytest.raises(ModelError) as info:
+        load_onnx(path)
+    lines = str(info.value).replace(str(path), "net.onnx").splitlines()
+    assert lines[0] == shown[0]
+    assert lines[1].startswith(shown[1].removesuffix(", ..."))
+
+
+def _validate_table(text: str) -> tuple[list[str], str]:
+    block = re.search(r"```text\n\$ xbar validate\n(.*?)```", text, re.S).group(1)
+    rows = [line.split()[0] for line in block.splitlines()[2:] if line.strip()]
+    return rows[:-1], block.strip().splitlines()[-1]
+
+
+def test_validate_tables_in_the_docs_name_every_case():
+    from xbar.validation.catalog import all_cases
+
+    names = [case.name for case in all_cases()]
+    for path in (README, DOCS / "validation.md"):
+        text = path.read_text(encoding="utf-8")
+        rows, summary = _validate_table(text)
+        assert rows == names, f"{path.name}: the xbar validate table lists other cases"
+        assert summary.startswith(f"{len(names)} passed, 0 failed ({len(names)} cases")
+    assert f"`xbar validate` runs {len(names)} named cases" in README.read_text(encoding="utf-8")
+
+
+def test_validate_json_fields_named_in_the_docs(capsys):
+    import json
+
+    assert main(["validate", "--case", "passivity", "--json"]) == 0
+    case = json.loads(capsys.readouterr().out)["cases"][0]
+    for path in (README, DOCS / "validation.md"):
+        shown = re.search(
+            r'xbar validate --json +# \{"cases": \[\{(.*?), \.\.\.\}', path.read_text()
+        )
+        for field in re.findall(r'"(\w+)"', shown.group(1)):
+            assert field in case, f"{path.name} names --json field {field!r}"
+
+
+def test_links_in_the_docs_point_to_files():
+    for path in [README, *sorted(DOCS.glob("*.md"))]:
+        for link in re.findall(r"\]\(([^)\s]+)\)", path.read_text(encoding="utf-8")):
+            if link.startswith(("http://", "https://")):
+                continue
+            target = (path.parent / link.split("#")[0]).resolve()
+            assert target.exists(), f"{path.name}: link {link} points to no file"

@@ -27,11 +27,22 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=1.0,
         help="wire resistance per segment [ohm] for rows and columns (default 1)",
     )
-    p.add_argument("--r-row", type=float, default=None, help="row segment resistance [ohm]")
-    p.add_argument("--r-col", type=float, default=None, help="column segment resistance [ohm]")
-    p.add_argument("--r-driver", type=float, default=0.0, help="driver resistance [ohm]")
-    p.add_argument("--r-sense", type=float, default=0.0, help="sense resistance [ohm]")
-    p.add_argument("--device", choices=["linear", "sinh"], default="linear", help="cell model")
+    p.add_argument(
+        "--r-row", type=float, default=None, help="row segment resistance [ohm] (default: --r-wire)"
+    )
+    p.add_argument(
+        "--r-col",
+        type=float,
+        default=None,
+        help="column segment resistance [ohm] (default: --r-wire)",
+    )
+    p.add_argument(
+        "--r-driver", type=float, default=0.0, help="driver resistance [ohm] (default 0)"
+    )
+    p.add_argument("--r-sense", type=float, default=0.0, help="sense resistance [ohm] (default 0)")
+    p.add_argument(
+        "--device", choices=["linear", "sinh"], default="linear", help="cell model (default linear)"
+    )
     p.add_argument("--k", type=float, default=3.0, help="sinh nonlinearity k [1/V] (default 3)")
     p.add_argument(
         "--iv",
@@ -41,18 +52,29 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "replaces --device).  Beyond the table the curve continues linearly with its end "
         "slope (like ngspice's pwl() in a B source) and a note names the cells and voltages",
     )
-    p.add_argument("--g-min", type=float, default=1e-6, help="smallest conductance [S]")
-    p.add_argument("--g-max", type=float, default=1e-4, help="largest conductance [S]")
-    p.add_argument("--v-max", type=float, default=0.3, help="inputs uniform in [0, v-max] [V]")
-    p.add_argument("--inputs", type=int, default=1, help="number of input vectors K")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument(
+        "--g-min", type=float, default=1e-6, help="smallest conductance [S] (default 1e-6)"
+    )
+    p.add_argument(
+        "--g-max", type=float, default=1e-4, help="largest conductance [S] (default 1e-4)"
+    )
+    p.add_argument(
+        "--v-max", type=float, default=0.3, help="inputs uniform in [0, v-max] [V] (default 0.3)"
+    )
+    p.add_argument("--inputs", type=int, default=1, help="number of input vectors K (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument(
         "--conductances",
         metavar="FILE.npz",
         default=None,
         help="read G [S] from an .npz (array 'G' or the first array)",
     )
-    p.add_argument("--tol", type=float, default=1e-10, help="relative KCL residual")
+    p.add_argument(
+        "--tol",
+        type=float,
+        default=1e-10,
+        help="relative KCL residual of the solve (default 1e-10)",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument(
         "--plot",

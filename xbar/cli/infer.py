@@ -72,6 +72,28 @@ FIELD_NOTES = {
     "digital_energy": "joules per digital shift-and-add",
     "energy_chips": "chips whose energy is metered: the first N evaluated; 0 or all = every "
     "chip (more than one: the chip-to-chip spread is reported)",
+    "biscale_shift": "k: small weights are stored amplified by 2**k (biscale scaling)",
+    "biscale_threshold": "fraction of the layer's largest |w| below which a weight is small "
+    "(biscale scaling); biscale_threshold * 2**biscale_shift <= 1",
+    "array_rows": "cells per column of one physical array (tile)",
+    "array_cols": "cells per row of one physical array (tile)",
+    "adc_percentile": "percent of the calibration currents |I| inside a calibrated range",
+    "programming_clip": "clip programmed conductances to [g_min, g_max]",
+    "read_noise_kind": "sigma relative to g_max or to the cell's conductance",
+    "drift_nu": "drift exponent: G (drift_time / drift_t0)**-drift_nu",
+    "drift_t0": "seconds, reference time of the drift law",
+    "stuck_high_fraction": "fraction of the stuck cells stuck at g_max (the rest at g_min)",
+    "device_k": "1/V, nonlinearity of sinh cells: I = G sinh(k V) / k",
+    "nonlinear_mode": "sinh cells with parasitics: cached linearisation plus correction, "
+    "or an exact Newton solve per MVM",
+    "seed": "seed of every random draw; chip k is the same chip in every run",
+    "repeats": "independently programmed chips",
+    "calibration_size": "training images that calibrate the input and ADC ranges",
+    "calibration": "design = once on the error-free design, kept for every chip; chip = "
+    "every chip on its own",
+    "adc_pow2": "calibrated ranges of a weight's bit slices differ by powers of two",
+    "activation_bits": "0 = off; quantise every matmul layer's input to B bits",
+    "pad_tiles": "simulate partly used tiles with wires as the whole physical array",
 }
 
 
@@ -144,7 +166,9 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--dataset", default="digits", help=DATASET_HELP)
     p.add_argument("--config", metavar="FILE.toml", help="analog configuration file")
-    p.add_argument("--limit", type=int, default=None, help="evaluate the first N test images")
+    p.add_argument(
+        "--limit", type=int, default=None, help="evaluate the first N test images (default: all)"
+    )
     p.add_argument(
         "--chips",
         default=None,

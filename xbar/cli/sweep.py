@@ -45,9 +45,12 @@ def add_parser(subparsers) -> None:
         "--repeats",
         type=int,
         default=None,
-        help="chips (independent programming draws) per grid point",
+        help="chips (independent programming draws) per grid point (default: the "
+        "configuration's repeats, 1)",
     )
-    p.add_argument("--limit", type=int, default=None, help="evaluate the first N test images")
+    p.add_argument(
+        "--limit", type=int, default=None, help="evaluate the first N test images (default: all)"
+    )
     p.add_argument(
         "--out",
         default="sweep.csv",

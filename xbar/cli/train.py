@@ -27,14 +27,14 @@ def _add_method_arguments(p: argparse.ArgumentParser) -> None:
         "--draws",
         type=int,
         default=1,
-        help="noise draws (noise) or Rademacher vectors (hessian) per step",
+        help="noise draws (noise) or Rademacher vectors (hessian) per step (default 1)",
     )
     p.add_argument(
         "--hessian-weight",
         type=float,
         default=1.0,
         help="weight of the curvature penalty (hessian; 1 = the second-order "
-        "expansion of the expected loss under the noise)",
+        "expansion of the expected loss under the noise; default 1)",
     )
     p.add_argument(
         "--hessian-step",
@@ -57,7 +57,7 @@ def _add_method_arguments(p: argparse.ArgumentParser) -> None:
         type=int,
         default=32,
         metavar="N",
-        help="Rademacher vectors of the curvature report (0: no report)",
+        help="Rademacher vectors of the curvature report (0: no report; default 32)",
     )
     p.add_argument(
         "--activation-bits",
@@ -83,10 +83,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "(default: default)",
     )
     p.add_argument("--dataset", default="digits", help=DATASET_HELP)
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=30,
+        help="training epochs; the best validation epoch is kept (default 30)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of initialisation, batches and noise (default 0)"
+    )
+    p.add_argument(
+        "--batch-size", type=int, default=32, help="images per training step (default 32)"
+    )
+    p.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (default 3e-3)")
     _add_method_arguments(p)
     p.add_argument(
         "--out",
