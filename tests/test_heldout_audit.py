@@ -531,3 +531,17 @@ def test_poly_sources_match_ngspice(tmp_path, ngspice):
         assert op.voltage(node) == pytest.approx(
             float(np.atleast_1d(spice.voltages[node])[0]), rel=1e-9
         )
+
+
+def test_poly_with_thousands_of_coefficients_is_refused_not_hung():
+    """5000 coefficients of POLY(1) are terms of degree up to 4999: 12.5 million factors
+    (the first version ran for minutes); a located error above MAX_POLY_FACTORS."""
+    from xbar.spice.netlist.elements import MAX_POLY_FACTORS
+
+    coefs = " ".join(["1e-6"] * 5000)
+    with pytest.raises(NetlistError, match=f"more than {MAX_POLY_FACTORS} factors") as exc:
+        read_netlist(f"t\nVa a 0 0.5\nRa a 0 1k\nE1 o 0 POLY(1) a 0 {coefs}\n.op\n.end\n")
+    assert (exc.value.location.line, exc.value.location.column) == (4, 20)
+    ok = " ".join(["1e-6"] * 100)  # degree 99: still read
+    op = solve_dc(read_netlist(f"t\nVa a 0 0.5\nRa a 0 1k\nE1 o 0 POLY(1) a 0 {ok}\n.op\n.end\n"))
+    assert op.voltage("o") == pytest.approx(1e-6 * (1 - 0.5**100) / 0.5, rel=1e-12)

@@ -23,6 +23,9 @@ __all__ = ["MAX_SUBCKT_DEPTH", "ElementCards"]
 MAX_SUBCKT_DEPTH = 200
 #: measured: reading a flat netlist takes about 650 bytes per element; solving it more
 BYTES_PER_ELEMENT = 1000
+#: a POLY source's terms may hold at most this many factors in all (up to degree 140 in
+#: one control): the expression tree grows with the sum of the degrees
+MAX_POLY_FACTORS = 10000
 
 _ELEMENT_NAMES = {
     "q": ("bipolar transistors", "its Gummel-Poon model (VBIC, HICUM at other levels)"),
@@ -661,6 +664,14 @@ class ElementCards:
         if len(ctl) < per * nd or not coef_toks:
             what = "coefficient" if len(ctl) == per * nd else "control node or source"
             raise err(card, len(card.text.rstrip()), f"POLY({nd}): missing {what}", hint)
+        if sum(map(len, poly_terms(nd, len(coef_toks)))) > MAX_POLY_FACTORS:
+            raise err(
+                card,
+                coef_toks[0][1],
+                f"POLY({nd}) with {len(coef_toks)} coefficients has more than "
+                f"{MAX_POLY_FACTORS} factors in its terms",
+                "split it into several sources, or write a B source with a shorter formula",
+            )
         coefs = [self.value(card, t, ctx.params) for t in coef_toks]
         if per == 2:
             controls = tuple((ctl[2 * k][0], ctl[2 * k + 1][0]) for k in range(nd))
