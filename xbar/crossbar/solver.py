@@ -17,6 +17,11 @@ preconditioner, to a relative KCL residual of ``tol``.  The kernel
 * ``"auto"``: ``"lanes"`` for batches, ``"inputs"`` for one small array,
   ``"lines"`` for one large uncollapsed array, ``"chains"`` otherwise.
 
+Large batches on the grid are cut into chunks that worker threads take one after
+another, each chunk on one numba thread (:func:`_workers`): no thread waits for
+another at every step, which on a machine shared with other jobs made batches
+slower than single solves.
+
 Every linear solve reports the *true* relative residual ``||b - A x|| / ||b||``,
 recomputed once from the solution, and its round-off floor
 ``eps * || |A| |x| + |b| || / ||b||`` (:func:`residual_floor`: the rounding error
@@ -165,8 +170,9 @@ def _workers(system: CrossbarSystem, K: int, grid: bool, kernel: str) -> int:
 
     try:
         layer = numba.threading_layer()
-    except ValueError:  # no parallel region has run yet: not known
-        return 1
+    except ValueError:  # known once a parallel region has run: run a tiny one
+        kernels.spice_close(np.zeros((1, 1)), np.zeros((1, 1)), 0.0, 0.0, np.ones(1, np.bool_))
+        layer = numba.threading_layer()
     return threads if layer in ("omp", "tbb") else 1
 
 
