@@ -545,3 +545,15 @@ def test_poly_with_thousands_of_coefficients_is_refused_not_hung():
     ok = " ".join(["1e-6"] * 100)  # degree 99: still read
     op = solve_dc(read_netlist(f"t\nVa a 0 0.5\nRa a 0 1k\nE1 o 0 POLY(1) a 0 {ok}\n.op\n.end\n"))
     assert op.voltage("o") == pytest.approx(1e-6 * (1 - 0.5**100) / 0.5, rel=1e-12)
+
+
+def test_cli_validate_list_json_is_json(capsys):
+    """``xbar validate --list --json`` printed the text table."""
+    import json
+
+    from xbar.cli import main
+
+    assert main(["validate", "--list", "--json", "--case", "ladder"]) == 0
+    rows = json.loads(capsys.readouterr().out)["cases"]
+    assert rows and all({"name", "kind", "reference"} <= set(r) for r in rows)
+    assert all("ladder" in r["name"] for r in rows)

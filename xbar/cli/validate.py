@@ -47,6 +47,10 @@ def run(args) -> int:
             hint="`xbar validate --list` shows the case names",
         )
     if args.list:
+        if args.json:  # machine-readable, as --json promises for the results
+            rows = [{"name": c.name, "kind": c.kind, "reference": c.reference} for c in cases]
+            print(json.dumps({"cases": rows}, indent=2))
+            return 0
         for c in cases:
             print(f"{c.name:48s} {c.kind:9s} {c.reference}")
         return 0
