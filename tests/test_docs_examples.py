@@ -1,4 +1,4 @@
-"""The README's and docs' examples are the program's real output and run as shown (issue 15 item 7)."""
+"""The README's and docs' examples run as shown and are the real output (issue 15 item 7)."""
 
 from __future__ import annotations
 
