@@ -172,3 +172,25 @@ def test_error_in_a_worker_chunk_is_raised(monkeypatch):
     monkeypatch.setattr(solver, "PARALLEL_MIN_WORK", 1 << 40)  # chunks in turn: the same
     with pytest.raises(xbar.errors.ConvergenceError, match=r"converge in 3 .*input 6\b"):
         solver.solve(xb.setup(), V, options=xb.options, batch_bytes=1)
+
+
+@pytest.mark.parametrize("device", [xbar.Sinh(3.0), xbar.Linear()])
+def test_state_of_a_chunked_batch_is_joined_when_read(device):
+    G = RNG.uniform(1e-6, 1e-4, (12, 10))
+    V = RNG.uniform(0, 0.3, (9, 12))
+    xb = xbar.Crossbar(G, 1.0, 1.0, device=device)
+    st = xb.setup()
+    chunked = solver.solve(st, V, tol=1e-12, batch_bytes=1)  # one input per chunk
+    whole = solver.solve(st, V, tol=1e-12)
+    assert set(chunked.state) == set(whole.state) and len(chunked.state) == len(whole.state)
+    assert "xr" in chunked.state and "nothing" not in chunked.state
+    for key, val in whole.state.items():
+        np.testing.assert_allclose(chunked.state[key], val, rtol=0, atol=1e-9)
+        assert chunked.state[key] is chunked.state[key]  # joined once
+    with pytest.raises(KeyError):
+        chunked.state["nothing"]
+    # a warm start from the chunked batch starts where it ended: at most one more step
+    again = xb.solve(V, tol=1e-12, warm_start=chunked)
+    np.testing.assert_allclose(
+        again.output, whole.output, rtol=0, atol=1e-10 * np.abs(whole.output).max()
+    )
