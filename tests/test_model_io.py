@@ -62,6 +62,13 @@ def test_shipped_robust_models_load(name):
     assert model.accuracy(data.x_test, data.y_test) >= 0.96
 
 
+def test_shipped_act4_model_loads_by_name():
+    # docs/network.md (finding 4) names it; its files ship in xbar/data/models
+    model = load_model("default_act4")
+    data = load_dataset("digits")
+    assert model.accuracy(data.x_test, data.y_test) >= 0.96
+
+
 def test_mvm_hook_sees_every_matmul_layer_with_2d_rows():
     model = load_model("default")
     x = load_dataset("digits").x_test[:5]

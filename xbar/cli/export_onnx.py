@@ -30,7 +30,7 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "model",
         metavar="NAME",
-        help="shipped model (default, default_noise, default_hessian), wrn-D-K, a "
+        help="shipped model (default, default_noise, default_hessian, default_act4), wrn-D-K, a "
         "model saved by `xbar train`, or an .onnx file",
     )
     p.add_argument("--out", required=True, metavar="FILE.onnx", help="file to write")

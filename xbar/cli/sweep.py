@@ -37,7 +37,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--field2", help="second field: one curve per value (e.g. mapping)")
     p.add_argument("--values2", help="comma-separated values of --field2")
     p.add_argument(
-        "--model", default="default", help="shipped model name, saved model path or .onnx file"
+        "--model",
+        default="default",
+        help="shipped model name, saved model path or .onnx file (default: default, the digits CNN)",
     )
     p.add_argument("--dataset", default="digits", help=DATASET_HELP)
     p.add_argument("--config", metavar="FILE.toml", help="base analog configuration")

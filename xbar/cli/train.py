@@ -72,7 +72,7 @@ def _add_method_arguments(p: argparse.ArgumentParser) -> None:
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "train",
-        help="train a network on the embedded data set and save it",
+        help="train a network (embedded digits or a data set on disk) and save it",
         description="Train a model (numpy, hand-written backward passes) and save it as "
         "OUT.json + OUT.npz, loadable by `xbar infer --model OUT`.",
     )

@@ -25,7 +25,7 @@ from .layers import (
 from .model import Model, iter_layers
 
 #: trained models shipped with xbar (digits data set, NHWC 8x8x1 inputs)
-SHIPPED = ("default", "default_noise", "default_hessian")
+SHIPPED = ("default", "default_noise", "default_hessian", "default_act4")
 
 
 def _models_dir() -> Path:
