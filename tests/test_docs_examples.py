@@ -1,4 +1,4 @@
-"""The README's error example is the program's real output (issue 15 item 7)."""
+"""The README's and docs' examples run as shown and are the real output (issue 15 item 7)."""
 
 from __future__ import annotations
 
@@ -161,3 +161,26 @@ def test_links_in_the_docs_point_to_files():
                 continue
             target = (path.parent / link.split("#")[0]).resolve()
             assert target.exists(), f"{path.name}: link {link} points to no file"
+
+
+def test_readme_energy_sentence_is_the_default_run():
+    # "For the default network the 8-bit ADC is 84 % of 4.7 nJ per image; a 6-bit
+    # ADC keeps the accuracy at 2.7x less energy." (the metered chip is chip 0)
+    from xbar.network import AnalogConfig, evaluate, load_model
+
+    text = README.read_text(encoding="utf-8")
+    m = re.search(
+        r"the 8-bit\s+ADC is (\d+) % of ([\d.]+) nJ per image; a 6-bit\s+ADC keeps the "
+        r"accuracy at ([\d.]+)x less energy",
+        text,
+    )
+    assert m, "README lost its energy sentence"
+    share, total, ratio = int(m.group(1)), float(m.group(2)), float(m.group(3))
+    model = load_model("default")
+    config = AnalogConfig.from_toml(ROOT / "examples" / "rram_128.toml").replace(repeats=2)
+    at8 = evaluate(model, config)
+    at6 = evaluate(model, config.replace(adc_bits=6))
+    assert round(100 * at8.energy["adc"] / at8.energy["total"]) == share
+    assert round(at8.energy["total"] * 1e9, 2) == total
+    assert round(at8.energy["total"] / at6.energy["total"], 1) == ratio
+    assert at6.accuracy >= at8.accuracy - 0.005

@@ -54,8 +54,9 @@ def load_model(name_or_path: str | Path) -> Model:
     ----------
     name_or_path : str or Path
         ``"default"``, ``"default_noise"``, ``"default_hessian"``, ``"default_act4"``
-        (shipped, trained on the digits; ``default_act4`` with 4-bit activations), ``"wrn-D-K"`` (a randomly initialised pre-activation Wide ResNet
-        for 32x32x3 inputs, seed 0), a path to a ``.json``/``.npz`` pair written by
+        (shipped, trained on the digits; ``default_act4`` with 4-bit activations),
+        ``"wrn-D-K"`` (a randomly initialised pre-activation Wide ResNet for 32x32x3
+        inputs, seed 0), a path to a ``.json``/``.npz`` pair written by
         :func:`save_model` (either file, or the common stem), or an ``.onnx`` file
         (:func:`~xbar.network.load_onnx`; needs the ``onnx`` package).
 
