@@ -51,7 +51,7 @@ def test_cards_after_end_match_ngspice(tmp_path, ngspice):
 
 # --------------------------------------------------------------------- ONNX: broken weights
 def _onnx_mlp(W, b=None, bn_var=None):
-    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
 
     nodes, inits = [], {"W": W}

@@ -26,10 +26,10 @@
 
 Pixels are scaled to [0, 1] (8-bit / 255, 16-bit / 65535; 16-bit image files too),
 then optionally resized (bilinear, ``size``), centre-cropped (``crop``) and
-normalised per channel (``(x - mean) / std``).  Images are NHWC float64.  Without a training split, calibration (ADC and
-input ranges) uses the test images themselves.  ``limit`` / ``train_limit`` read
-only the first images of each split (the files are read lazily where the format
-allows).  Errors name the file and the expected form.
+normalised per channel (``(x - mean) / std``).  Images are NHWC float64.  Without a
+training split, calibration (ADC and input ranges) uses the test images themselves.
+``limit`` / ``train_limit`` read only the first images of each split (the files are
+read lazily where the format allows).  Errors name the file and the expected form.
 """
 
 from __future__ import annotations

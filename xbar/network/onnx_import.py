@@ -1336,9 +1336,7 @@ def load_onnx(
         proto, where = source, f"<onnx model {source.graph.name or 'graph'}>"
         default = source.graph.name or "onnx_model"
     else:
-        from ..checks import path_arg
-
-        from ..checks import special_file
+        from ..checks import path_arg, special_file
 
         path = path_arg(source, "ONNX model")
         where, default = str(path), path.stem
