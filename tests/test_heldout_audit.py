@@ -559,3 +559,18 @@ def test_cli_validate_list_json_is_json(capsys):
     rows = json.loads(capsys.readouterr().out)["cases"]
     assert rows and all({"name", "kind", "reference"} <= set(r) for r in rows)
     assert all("ladder" in r["name"] for r in rows)
+
+
+def test_cli_solve_json_carries_the_notes(tmp_path, capsys):
+    """A program reading ``xbar solve --json`` did not see what the reader skipped or
+    defaulted (the notes went to standard error only)."""
+    import json
+
+    from xbar.cli import main
+
+    path = tmp_path / "n.cir"
+    path.write_text(LADDER + "R3 b 0 1k\n")
+    assert main(["solve", str(path), "--json"]) == 0
+    obj = json.loads(capsys.readouterr().out)
+    assert obj["voltages"]["b"] == pytest.approx(1 / 3)
+    assert any("after .end" in n for n in obj["notes"])

@@ -70,7 +70,7 @@ def run(args) -> int:
     t2 = time.perf_counter()
     out = sys.stdout
     if args.json:
-        out.write(to_json(result, parse_s=t1 - t0, solve_s=t2 - t1) + "\n")
+        out.write(to_json(result, parse_s=t1 - t0, solve_s=t2 - t1, notes=circuit.notes) + "\n")
     elif args.csv:
         write_csv(result, out)
     else:
@@ -78,8 +78,10 @@ def run(args) -> int:
     return 0
 
 
-def to_json(result, *, parse_s: float, solve_s: float) -> str:
-    """One JSON object: analysis, voltages, currents, [sweep], iterations, strategy, timing."""
+def to_json(result, *, parse_s: float, solve_s: float, notes=()) -> str:
+    """One JSON object: analysis, voltages, currents, [sweep], iterations, strategy, timing
+    and the reader's notes (also on standard error), so that a program reading the JSON
+    learns what was skipped or defaulted."""
     import json
 
     import numpy as np
@@ -106,6 +108,7 @@ def to_json(result, *, parse_s: float, solve_s: float) -> str:
         obj["iterations"] = int(result.iterations)
         obj["strategy"] = result.strategy
     obj["timing"] = {"parse_s": parse_s, "solve_s": solve_s}
+    obj["notes"] = [str(n) for n in notes]
     return json.dumps(obj, allow_nan=False)
 
 
