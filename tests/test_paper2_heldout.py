@@ -1,7 +1,7 @@
 """Held-out check of paper 2's error model (issue 12, item 3).
 
 An independent implementation, in plain numpy, written from the statement in
-``shared/papers.md`` (not from xbar's noise code, which this file does not import):
+``docs/papers.md`` (not from xbar's noise code, which this file does not import):
 
     p' = p + sigma * r_p * n, n ~ N(0, 1) per element, one draw per chip;
     R(x) = (max x - min x) / 2;  f = R(b) / R(W);  R_m = R(concat(b / f, W));

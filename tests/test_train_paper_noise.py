@@ -27,7 +27,7 @@ def _net(with_bn: bool, seed: int = 0) -> Model:
 
 
 def _merged_by_hand(W, b):
-    """The statement of shared/papers.md, written out: R(x) = (max - min) / 2,
+    """The statement of docs/papers.md, written out: R(x) = (max - min) / 2,
     f = R(b) / R(W), R_m = R(concat(b / f, W)), r_W = R_m, r_b = R_m f."""
     R = lambda v: (np.max(v) - np.min(v)) / 2  # noqa: E731
     f = R(b) / R(W)

@@ -3,7 +3,7 @@
 Two rules (``AnalogConfig.weight_range_rule``):
 
 ``match_range`` (default): paper 2 *as its released code applies it*
-    (``networks/noisy_layers.py``; see ``shared/papers.md``).  Every parameter
+    (``networks/noisy_layers.py``; see ``docs/papers.md``).  Every parameter
     tensor p of a layer gets ``p' = p + sigma * r_p * n``, ``n ~ N(0, 1)`` per
     element, one draw per chip.  The half range ``R(x) = (max x - min x) / 2``;
     for a layer with weight W and bias b: ``R_W = R(W)``, ``R_b = R(b)``,

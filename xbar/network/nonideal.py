@@ -6,7 +6,7 @@ spawn_key=(k,)))``, so chip k is the same chip in every run and on every
 executor; its read noise comes from independent streams
 ``SeedSequence(s, spawn_key=(k, 1))`` (test images) and ``(k, 2)`` (calibration).
 
-Definitions (``xbar``'s conventions, see ``shared/papers.md``):
+Definitions (``xbar``'s conventions, see ``docs/papers.md``):
 
 * ``state_independent``: G' = G + N(0, (alpha g_max)^2) per cell;
 * ``state_proportional``: G' = G (1 + N(0, alpha^2)) per cell;
