@@ -39,14 +39,21 @@ def test_garbage_after_end_is_a_located_error():
     assert exc.value.location.line == 7
 
 
+def _op_matches_ngspice(tmp_path, ngspice, text: str, nodes, **tol) -> None:
+    """The operating point of netlist ``text`` at ``nodes`` equals ngspice's."""
+    path = tmp_path / "case.cir"
+    path.write_text(text)
+    spice = ngspice(path)
+    op = solve_dc(read_netlist(path))
+    for node in nodes:
+        assert op.voltage(node) == pytest.approx(
+            float(np.atleast_1d(spice.voltages[node])[0]), **tol
+        ), node
+
+
 @pytest.mark.ngspice
 def test_cards_after_end_match_ngspice(tmp_path, ngspice):
-    path = tmp_path / "after_end.cir"
-    path.write_text(LADDER + "R3 b 0 1k\n")
-    spice = ngspice(path)
-    assert solve_dc(read_netlist(path)).voltage("b") == pytest.approx(
-        float(np.atleast_1d(spice.voltages["b"])[0]), rel=1e-9
-    )
+    _op_matches_ngspice(tmp_path, ngspice, LADDER + "R3 b 0 1k\n", ["b"], rel=1e-9)
 
 
 # --------------------------------------------------------------------- ONNX: broken weights
@@ -345,14 +352,7 @@ def test_e_and_g_value_form_errors_are_located(card, match):
 
 @pytest.mark.ngspice
 def test_e_and_g_value_forms_match_ngspice(tmp_path, ngspice):
-    path = tmp_path / "forms.cir"
-    path.write_text(FORMS)
-    spice = ngspice(path)
-    op = solve_dc(read_netlist(path))
-    for node in ("a", "b", "c", "d", "e"):
-        assert op.voltage(node) == pytest.approx(
-            float(np.atleast_1d(spice.voltages[node])[0]), rel=1e-9, abs=1e-12
-        )
+    _op_matches_ngspice(tmp_path, ngspice, FORMS, "abcde", rel=1e-9, abs=1e-12)
 
 
 @pytest.mark.parametrize("expr", ["sqrt(V(a))", "V(a)*sqrt(V(a))", "sqrt(abs(V(a)))"])
@@ -525,14 +525,7 @@ def test_poly_sources_follow_spice2_coefficient_order():
 
 @pytest.mark.ngspice
 def test_poly_sources_match_ngspice(tmp_path, ngspice):
-    path = tmp_path / "poly.cir"
-    path.write_text(POLY)
-    spice = ngspice(path)
-    op = solve_dc(read_netlist(path))
-    for node in ("e2", "f", "h", "g", "e"):
-        assert op.voltage(node) == pytest.approx(
-            float(np.atleast_1d(spice.voltages[node])[0]), rel=1e-9
-        )
+    _op_matches_ngspice(tmp_path, ngspice, POLY, ["e2", "f", "h", "g", "e"], rel=1e-9)
 
 
 def test_poly_with_thousands_of_coefficients_is_refused_not_hung():
