@@ -56,11 +56,10 @@ def per_image_times(name: str, n: int, batches: int, repeats: int, parasitics: b
     transfer matrices and power forms cached, one thread), the digital forward pass of
     the same folded model on the same images and batches; interleaved repeats.  The
     process keeps freed memory as the ``xbar`` command does (:mod:`xbar.memory`)."""
-    from xbar.memory import keep_freed_memory, wanted
+    from xbar import memory
     from xbar.network import AnalogConfig, Dataset, evaluate
 
-    if wanted():  # as the xbar command does (XBAR_KEEP_MEMORY=0 measures without)
-        keep_freed_memory()
+    memory.apply()  # as the xbar command does (XBAR_KEEP_MEMORY=0 measures without)
     from xbar.network.data import synthetic_images
     from xbar.network.tiles import TransferCache
     from xbar.threads import limit

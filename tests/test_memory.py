@@ -38,3 +38,13 @@ def test_cli_runs_without_the_setting(tmp_path):
     code = "import sys; from xbar.cli import main; sys.exit(main(['solve']))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.parametrize(("value", "want"), [("0", False), ("1", GLIBC)])
+def test_apply_follows_the_environment(value, want):
+    code = "from xbar import memory; print(memory.apply())"
+    env = {**os.environ, ENV_VAR: value}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert out.stdout.split() == [str(want)]

@@ -180,7 +180,7 @@ def output_path(path: str | os.PathLike, what: str = "output") -> Path:
     path = path_arg(path, what)
     if path.is_dir():
         raise ConfigError(
-            f"cannot write {what} {str(path)!r}: it is a directory", hint="give a file name"
+            f"cannot write {what} {str(path)!r}: it is a folder", hint="give a file name"
         )
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.exists():

@@ -16,7 +16,7 @@ system when freed, so one huge array does not stay resident).  The peak memory o
 a run is what it was; what changes is that up to ``trim_mib`` of freed memory is
 kept instead of returned.
 
-Where it applies: the ``xbar`` command calls it once per process (set
+Where it applies: the ``xbar`` command calls :func:`apply` once per process (set
 ``XBAR_KEEP_MEMORY=0`` to leave the allocator alone), and so do sweep worker
 processes.  Importing xbar changes nothing; a program using the library calls
 it itself if it wants it.  Elsewhere than glibc (macOS, Windows, musl) it does
@@ -37,7 +37,7 @@ import threading
 from .checks import positive_int
 from .errors import ValueRangeError
 
-__all__ = ["ENV_VAR", "keep_freed_memory", "wanted"]
+__all__ = ["ENV_VAR", "apply", "keep_freed_memory", "wanted"]
 
 #: environment variable: ``0`` (or ``no``, ``false``, ``off``) leaves the allocator alone
 ENV_VAR = "XBAR_KEEP_MEMORY"
@@ -94,3 +94,9 @@ def keep_freed_memory(trim_mib: int = 128, mmap_mib: int = 16) -> bool:
         if ok:
             _applied = (trim, mmap)
         return ok
+
+
+def apply() -> bool:
+    """What the ``xbar`` command does at start: :func:`keep_freed_memory` unless
+    ``XBAR_KEEP_MEMORY`` says no; True when the setting is in force."""
+    return wanted() and keep_freed_memory()

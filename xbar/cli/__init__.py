@@ -99,15 +99,6 @@ def _internal_error(exc: BaseException) -> int:
     return 70
 
 
-def _keep_memory() -> None:
-    """Keep freed memory for reuse in this process (:mod:`xbar.memory`), unless
-    ``XBAR_KEEP_MEMORY=0``."""
-    from ..memory import keep_freed_memory, wanted
-
-    if wanted():
-        keep_freed_memory()
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit code.
 
@@ -127,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        _keep_memory()
+        from .. import memory
+
+        memory.apply()  # keep freed memory for reuse, unless XBAR_KEEP_MEMORY=0
         if hasattr(args, "threads"):
             apply_threads(args.threads)  # infer and sweep apply their configuration's field
         return int(args.func(args) or 0)

@@ -344,19 +344,6 @@ def _check_flags(args: argparse.Namespace) -> None:
         raise ConfigError(f"--k (sinh nonlinearity) must be > 0 [1/V], got {args.k}")
 
 
-def _check_save_path(path: str) -> None:
-    """Refuse, before the solve, a ``--save`` path whose folder is missing."""
-    import os
-
-    from ..errors import ConfigError
-
-    folder = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise ConfigError(f"--save {path!r} is a folder; give a file name such as out.npz")
-    if not os.path.isdir(folder):
-        raise ConfigError(f"--save {path!r}: the folder {folder!r} does not exist")
-
-
 def _save(path: str, arrays: dict[str, np.ndarray]) -> None:
     """Write ``arrays`` to the .npz ``path`` exactly (no suffix added), through a
     temporary file beside it so that a failed write leaves no partial file."""
@@ -409,22 +396,17 @@ BYTES_PER_CELL = 200
 BYTES_PER_CELL_INPUT = 80
 
 
-def _available_memory() -> float | None:
-    from ..checks import available_memory
-
-    return available_memory()
-
-
 def _gib(x: float) -> str:
     return f"{x / 2**30:.3g} GiB"
 
 
 def _check_memory(M: int, N: int, K: int) -> None:
     """Refuse, before allocating anything, a run that cannot fit in memory."""
+    from ..checks import available_memory
     from ..errors import ConfigError
 
     need = float(M) * float(N) * (BYTES_PER_CELL + BYTES_PER_CELL_INPUT * K)
-    avail = _available_memory()
+    avail = available_memory()
     if avail is not None and need > avail:
         raise ConfigError(
             f"a {M}x{N} array ({float(M) * N:.3g} cells) with {K} input(s) needs about "
@@ -539,7 +521,9 @@ def run(args: argparse.Namespace) -> int:
 
         check_path(args.plot)  # before the solve, not after it
     if args.save:
-        _check_save_path(args.save)
+        from ..checks import output_path
+
+        output_path(args.save, "--save file")  # before the solve, not after it
     V_file = None
     if args.voltages is not None:
         V_file = _read_voltages(args.voltages)

@@ -124,13 +124,12 @@ def worker_threads() -> int:
 
 def _init_worker(job: Job, parent_pid: int) -> None:
     global _WORKER_JOB
-    from ...memory import keep_freed_memory, wanted
+    from ... import memory
     from ...threads import set_threads
 
     watch_parent(parent_pid)
     set_threads(worker_threads())
-    if wanted():  # as the xbar command does in its own process
-        keep_freed_memory()
+    memory.apply()  # as the xbar command does in its own process
     _WORKER_JOB = job
 
 
