@@ -881,10 +881,63 @@ def _col_factor(M, N, offc, dc, inv_uc):
 
 
 @njit(**_SERIAL)
+def _row_factor_lanes(M, N, offr, dr, inv_ur):
+    """:func:`_row_factor` for (M*N, LANES) arrays: each lane vector in one division, and
+    :data:`_ROWS_AT_ONCE` rows at once, their pivots carried in registers (the same
+    operations in another order: the same pivots up to rounding)."""
+    one = _all(1.0)
+    i0 = 0
+    while i0 + 4 <= M:
+        b0, b1, b2, b3 = i0 * N, (i0 + 1) * N, (i0 + 2) * N, (i0 + 3) * N
+        u0 = simd.vdiv(one, lane(dr, b0))
+        u1 = simd.vdiv(one, lane(dr, b1))
+        u2 = simd.vdiv(one, lane(dr, b2))
+        u3 = simd.vdiv(one, lane(dr, b3))
+        _put(inv_ur, b0, u0)
+        _put(inv_ur, b1, u1)
+        _put(inv_ur, b2, u2)
+        _put(inv_ur, b3, u3)
+        for j in range(1, N):
+            u0 = simd.vdiv(one, _sub(lane(dr, b0 + j), _mul(_all(offr[b0 + j - 1] ** 2), u0)))
+            u1 = simd.vdiv(one, _sub(lane(dr, b1 + j), _mul(_all(offr[b1 + j - 1] ** 2), u1)))
+            u2 = simd.vdiv(one, _sub(lane(dr, b2 + j), _mul(_all(offr[b2 + j - 1] ** 2), u2)))
+            u3 = simd.vdiv(one, _sub(lane(dr, b3 + j), _mul(_all(offr[b3 + j - 1] ** 2), u3)))
+            _put(inv_ur, b0 + j, u0)
+            _put(inv_ur, b1 + j, u1)
+            _put(inv_ur, b2 + j, u2)
+            _put(inv_ur, b3 + j, u3)
+        i0 += 4
+    for i in range(i0, M):
+        b = i * N
+        u = simd.vdiv(one, lane(dr, b))
+        _put(inv_ur, b, u)
+        for j in range(1, N):
+            u = simd.vdiv(one, _sub(lane(dr, b + j), _mul(_all(offr[b + j - 1] ** 2), u)))
+            _put(inv_ur, b + j, u)
+
+
+@njit(**_SERIAL)
+def _col_factor_lanes(M, N, offc, dc, inv_uc):
+    """:func:`_col_factor` for (M*N, LANES) arrays, each lane vector in one division."""
+    one = _all(1.0)
+    for j in range(N):
+        _put(inv_uc, j, simd.vdiv(one, lane(dc, j)))
+    for s in range(N, M * N):
+        e2 = _all(offc[s - N] * offc[s - N])
+        _put(inv_uc, s, simd.vdiv(one, _sub(lane(dc, s), _mul(e2, lane(inv_uc, s - N)))))
+
+
+@njit(**_SERIAL)
 def lane_factor(M, N, offr, offc, dr, dc, inv_ur, inv_uc):
     """Row and column chain pivots; ``dr``, ``dc`` and the pivots are (M*N, C), C = 1 or LANES."""
-    _row_factor(M, N, offr, dr, inv_ur)
-    _col_factor(M, N, offc, dc, inv_uc)
+    if dr.shape[1] == LANES and inv_ur.shape[1] == LANES:
+        _row_factor_lanes(M, N, offr, dr, inv_ur)
+    else:
+        _row_factor(M, N, offr, dr, inv_ur)
+    if dc.shape[1] == LANES and inv_uc.shape[1] == LANES:
+        _col_factor_lanes(M, N, offc, dc, inv_uc)
+    else:
+        _col_factor(M, N, offc, dc, inv_uc)
 
 
 @njit(**_SERIAL)

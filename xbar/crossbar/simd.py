@@ -24,7 +24,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, models, overload, register_model
 
-__all__ = ["vec4", "lane", "put", "vsplat", "vmake", "vget", "vadd", "vsub", "vmul", "vfma"]
+__all__ = ["vec4", "lane", "put", "vsplat", "vmake", "vget", "vadd", "vsub", "vmul", "vdiv", "vfma"]
 
 WIDTH = 4  # lanes per vector (the kernels' LANES)
 
@@ -115,6 +115,7 @@ def _binary(name: str, doc: str):
 vadd = _binary("fadd", "``a + b`` lane-wise.")
 vsub = _binary("fsub", "``a - b`` lane-wise.")
 vmul = _binary("fmul", "``a * b`` lane-wise.")
+vdiv = _binary("fdiv", "``a / b`` lane-wise.")
 
 
 @intrinsic
