@@ -65,3 +65,96 @@ def test_sweep_csv_write_errors_name_the_file(tmp_path):
     with pytest.raises(OSError) as info:  # close() retries the buffer: named too
         store.close()
     assert info.value.filename == str(tmp_path / "s.csv")
+
+
+# ------------------------------------------------- papers' models, re-implemented independently
+
+
+def _planes_by_hand(W, bits, slices, mapping, g_min, g_max):
+    """Paper 1's mapping written from papers.md alone: sign + magnitude integers, offset
+    2^(B-1), slices of ceil(bits/S) bits least significant first, G linear in the value."""
+    Q = 2 ** (bits - 1) - 1
+    q = np.clip(np.rint(W / np.abs(W).max() * Q), -Q, Q).astype(int)
+    if mapping == "differential":
+        held, b = [np.maximum(q, 0), np.maximum(-q, 0)], -(-(bits - 1) // slices)
+        offset = 0
+    else:
+        held, b = [q + 2 ** (bits - 1)], -(-bits // slices)
+        offset = 2 ** (bits - 1)
+    out = []
+    for i in range(slices):
+        cells = [((h >> (b * i)) & (2**b - 1)) for h in held]
+        off_i = (offset >> (b * i)) & (2**b - 1)
+        G = [g_min + (g_max - g_min) * c / (2**b - 1) for c in cells]
+        out.append((G, 2 ** (b * i), off_i, 2**b - 1))
+    return q, out
+
+
+@pytest.mark.parametrize("mapping", ["differential", "offset"])
+@pytest.mark.parametrize(("bits", "slices"), [(8, 1), (8, 4), (8, 3), (6, 2), (4, 4)])
+def test_mapping_and_slice_recombination_match_an_independent_implementation(mapping, bits, slices):
+    from xbar.network import AnalogConfig
+    from xbar.network.mapping import map_weights
+
+    rng = np.random.default_rng(bits * 10 + slices)
+    W = rng.normal(0, 0.3, (7, 5))
+    cfg = AnalogConfig(mapping=mapping, weight_bits=bits, weight_slices=slices, g_min=1e-6)
+    q, ref = _planes_by_hand(W, bits, slices, mapping, cfg.g_min, cfg.g_max)
+    m = map_weights(W, cfg)
+    assert len(m.planes) == slices
+    recombined = np.zeros(W.shape)
+    for plane, (G, worth, off, full) in zip(m.planes, ref, strict=True):
+        gp, gn = plane.conductances(cfg.g_min, cfg.g_max)
+        np.testing.assert_allclose(gp, G[0], rtol=1e-12)
+        if mapping == "differential":
+            np.testing.assert_allclose(gn, G[1], rtol=1e-12)
+            value = (gp - gn) / (cfg.g_max - cfg.g_min) * full
+        else:
+            value = (gp - cfg.g_min) / (cfg.g_max - cfg.g_min) * full - off
+        recombined += worth * value
+    np.testing.assert_allclose(recombined, q, atol=1e-9)  # W = sum_i 2^(b i) (W_i+ - W_i-)
+    np.testing.assert_allclose(m.weights(), q * np.abs(W).max() / (2 ** (bits - 1) - 1))
+
+
+def _kth_range(x, fraction):
+    """Paper 2's released cal_range: half the distance between the k-th smallest and the
+    k-th largest value, k = floor(n (1 - fraction) / 2) + 1 (torch.kthvalue semantics)."""
+    v = np.sort(np.ravel(x))
+    if fraction == 1:
+        return (v[-1] - v[0]) / 2
+    k = max(int(v.size * (1 - fraction) / 2) + 1, 1)
+    return (v[min(v.size - k + 1, v.size) - 1] - v[k - 1]) / 2
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_paper2_ranges_match_an_independent_implementation(seed):
+    from xbar.network.noise import half_range, match_range_scales
+
+    rng = np.random.default_rng(seed)
+    W = rng.normal(0, 1, (6, 9)) * rng.uniform(0.1, 3)
+    b = rng.normal(0, 1, 9) * rng.uniform(0.01, 10)
+    for fraction in (1.0, 0.999, 0.9, 0.5):
+        assert half_range(W, fraction) == pytest.approx(_kth_range(W, fraction), rel=1e-12)
+    f = _kth_range(b, 1) / _kth_range(W, 1)
+    merged = _kth_range(np.concatenate([b / f, W.ravel()]), 1)
+    assert match_range_scales(W, b) == pytest.approx((merged, merged * f), rel=1e-12)
+    assert match_range_scales(W, np.full(9, 0.3)) == pytest.approx((_kth_range(W, 1), 1e-8))
+
+
+def test_programming_error_without_clipping_on_wired_arrays_is_named():
+    """programming_clip=false lets conductances go below 0 S; with wire resistance the
+    crossbar solver refused 'G at index (0, 1) is -2.7e-05' naming no layer or field."""
+    from xbar.errors import ValueRangeError
+    from xbar.network import AnalogConfig, evaluate, load_dataset, load_model
+
+    cfg = AnalogConfig(
+        programming_error="state_independent",
+        programming_sigma=0.3,
+        programming_clip=False,
+        g_min=0.0,
+        r_row=1.0,
+        r_col=1.0,
+        repeats=1,
+    )
+    with pytest.raises(ValueRangeError, match=r"layer '\w+' \(chip 0\).*programming_clip"):
+        evaluate(load_model("default"), cfg, dataset=load_dataset("digits"), limit=10)
