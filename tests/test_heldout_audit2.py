@@ -158,3 +158,85 @@ def test_programming_error_without_clipping_on_wired_arrays_is_named():
     )
     with pytest.raises(ValueRangeError, match=r"layer '\w+' \(chip 0\).*programming_clip"):
         evaluate(load_model("default"), cfg, dataset=load_dataset("digits"), limit=10)
+
+
+# ------------------------------------------------------- data sets: CIFAR python batches
+
+
+def _cifar_py(folder, name, n, rng, protocol=2, keys=("labels",), classes=10, **extra):
+    import pickle
+
+    x = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
+    d = {"data": x, "filenames": [f"{i}.png" for i in range(n)]}
+    for k in keys:
+        d[k] = [int(v) for v in rng.integers(0, classes, n)]
+    d.update(extra)
+    if protocol == 2:  # as Python 2's cPickle wrote them: byte keys, numpy.core names
+        d = {k.encode(): v for k, v in d.items()}
+        raw = pickle.dumps(d, protocol=2).replace(b"numpy._core", b"numpy.core")
+    else:
+        raw = pickle.dumps(d, protocol=protocol)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(raw)
+    return x, np.asarray(d.get(b"labels", d.get("labels", d.get(keys[0]))))
+
+
+def test_cifar_python_batches_are_read_with_a_restricted_unpickler(tmp_path):
+    """torchvision's CIFAR download (cifar-10-batches-py, cifar-100-python) was refused:
+    'use the binary distribution'."""
+    from xbar.network import load_dataset
+
+    rng = np.random.default_rng(0)
+    py = tmp_path / "data" / "cifar-10-batches-py"
+    for k in range(1, 6):
+        _cifar_py(py, f"data_batch_{k}", 4, rng)
+    x, y = _cifar_py(py, "test_batch", 6, rng, protocol=5)
+    for spec in ("cifar10:" + str(tmp_path / "data"), str(tmp_path / "data"), str(py)):
+        d = load_dataset(spec)
+        assert d.classes == 10 and len(d.x_train) + len(d.x_val) == 20
+        np.testing.assert_array_equal(d.x_test, x.reshape(6, 3, 32, 32).transpose(0, 2, 3, 1) / 255)
+        np.testing.assert_array_equal(d.y_test, y)
+    c100 = tmp_path / "c" / "cifar-100-python"
+    _cifar_py(c100, "train", 5, rng, keys=("fine_labels", "coarse_labels"), classes=20)
+    _cifar_py(c100, "test", 3, rng, keys=("fine_labels", "coarse_labels"), classes=20)
+    (c100 / "meta").write_bytes(b"")
+    assert load_dataset(str(tmp_path / "c")).classes == 100
+
+
+@pytest.mark.parametrize(
+    ("payload", "match"),
+    [
+        ("code", r"refers to (posix|nt)\.system"),
+        ("truncated", r"damaged or not a pickle"),
+        ("labels", r"image 1 has label 10, expected 0\.\.9"),
+        ("object", r"'data' is a object array"),
+        ("missing", r"has no 'labels' entry"),
+    ],
+)
+def test_cifar_python_batch_faults_are_named(tmp_path, payload, match):
+    import pickle
+
+    from xbar.errors import ModelError
+    from xbar.network import load_dataset
+
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    target = folder / "test_batch"
+    marker = tmp_path / "ran"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    good = {"data": np.zeros((2, 3072), np.uint8), "labels": [0, 1]}
+    raw = {
+        "code": lambda: pickle.dumps({"data": Evil(), "labels": [0]}, protocol=2),
+        "truncated": lambda: pickle.dumps(good, protocol=2)[:500],
+        "labels": lambda: pickle.dumps({**good, "labels": [0, 10]}),
+        "object": lambda: pickle.dumps({**good, "data": np.array([None, 1], dtype=object)}),
+        "missing": lambda: pickle.dumps({"data": good["data"]}),
+    }[payload]()
+    target.write_bytes(raw)
+    with pytest.raises(ModelError, match=match):
+        load_dataset(f"cifar10:{tmp_path}")
+    assert not marker.exists()
