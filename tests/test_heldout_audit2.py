@@ -240,3 +240,45 @@ def test_cifar_python_batch_faults_are_named(tmp_path, payload, match):
     with pytest.raises(ModelError, match=match):
         load_dataset(f"cifar10:{tmp_path}")
     assert not marker.exists()
+
+
+# ------------------------------------------------------------ netlists: .control scripts
+DIVIDER = "t\nV1 1 0 1\nR1 1 2 1k\nR2 2 0 2k\n"
+
+
+def test_control_block_analyses_are_read():
+    """A netlist whose only analysis sits in its .control block (ngspice manual style:
+    'dc v1 0 1 0.25' then wrdata/plot) was solved as an operating point."""
+    from xbar import read_netlist, solve_dc
+
+    c = read_netlist(DIVIDER + ".control\n  dc V1 0 1 0.25\n  wrdata out.txt v(2)\n.endc\n.end\n")
+    res = solve_dc(c)
+    np.testing.assert_allclose(res.voltages["2"], np.linspace(0, 1, 5) * 2 / 3)
+    assert any("its dc command(s) read as analyses; skipped wrdata" in n for n in c.notes)
+    both = read_netlist(DIVIDER + ".dc V1 0 1 0.5\n.control\nop\nprint all\n.endc\n")
+    assert [type(a).__name__ for a in both.analyses] == ["DCSweep", "Op"]
+
+
+@pytest.mark.parametrize(
+    ("script", "line", "col", "match"),
+    [
+        ("alter R1 2k\nop\n", 7, 1, r"'alter' changes an element's value"),
+        ("run\nalter R1 2k\nrun\n", 8, 1, r"'alter'"),
+        ("foreach r 1k 2k\n alter R1 $r\n op\nend\n", 7, 1, r"'foreach' reruns analyses"),
+        ("option temp=100\nop\n", 7, 8, r"'option' sets temp"),
+        ("set temp=100\nop\n", 7, 5, r"'set' sets temp"),
+        ("dc V9 0 1 0.1\n", 7, 4, r"'v9' is not an independent"),
+        ("   op now\n", 7, 7, r"unexpected text after op"),
+    ],
+)
+def test_control_commands_that_change_the_answer_are_refused(script, line, col, match):
+    """ngspice -b runs the analyses after 'alter R1 2k' (or 'option temp=100') on the
+    changed circuit: with .op outside the block it answered v(2) = 0.5 V while xbar
+    skipped the block and answered 0.667 V."""
+    from xbar import read_netlist
+    from xbar.errors import NetlistError
+
+    with pytest.raises(NetlistError, match=match) as info:
+        read_netlist(DIVIDER + ".op\n.control\n" + script + ".endc\n")
+    loc = info.value.location
+    assert (loc.line, loc.column) == (line, col)
