@@ -282,3 +282,21 @@ def test_control_commands_that_change_the_answer_are_refused(script, line, col, 
         read_netlist(DIVIDER + ".op\n.control\n" + script + ".endc\n")
     loc = info.value.location
     assert (loc.line, loc.column) == (line, col)
+
+
+@pytest.mark.parametrize(
+    ("expr", "value"),
+    [
+        ("int(2.7)", 2.0),
+        ("int(-2.7)", -2.0),
+        ("ternary_fcn(0.5, 2, 3)", 2.0),
+        ("ternary_fcn(0,2,3)", 3),
+    ],
+)
+def test_param_functions_int_and_ternary_fcn(expr, value):
+    """ngspice's .param evaluator has int() (truncation) and ternary_fcn(c, a, b) (what PDK
+    libraries use): xbar said 'unknown function'.  Values as printed by ngspice-39."""
+    from xbar import read_netlist, solve_dc
+
+    c = read_netlist(f"t\n.param x={{{expr}}}\nV1 a 0 {{x}}\nR1 a 0 1\n.op\n")
+    assert solve_dc(c).voltages["a"] == pytest.approx(value)
