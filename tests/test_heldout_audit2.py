@@ -300,3 +300,54 @@ def test_param_functions_int_and_ternary_fcn(expr, value):
 
     c = read_netlist(f"t\n.param x={{{expr}}}\nV1 a 0 {{x}}\nR1 a 0 1\n.op\n")
     assert solve_dc(c).voltages["a"] == pytest.approx(value)
+
+
+# -------------------------------------------------------------------------- ONNX graphs
+
+
+@pytest.mark.parametrize(("opset", "keep"), [(13, 0), (11, 1), (18, 0)])
+def test_onnx_reducesum_as_torch_exports_it(tmp_path, opset, keep):
+    """``x.sum((2, 3))`` (torch.onnx.export: ReduceSum, axes an input from opset 13) was
+    refused 'op ReduceSum is not supported'; now imported, and exported back."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    from xbar.network import load_onnx, save_onnx
+
+    rng = np.random.default_rng(opset)
+    inits = [
+        numpy_helper.from_array(rng.normal(0, 0.3, (4, 3, 3, 3)).astype(np.float32), "w"),
+        numpy_helper.from_array(rng.normal(0, 0.3, (3, 4)).astype(np.float32), "fc"),
+    ]
+    sum_in = ["r"]
+    sum_attrs = {"keepdims": keep}
+    if opset >= 13:
+        inits.append(numpy_helper.from_array(np.array([2, 3], np.int64), "axes"))
+        sum_in.append("axes")
+    else:
+        sum_attrs["axes"] = [2, 3]
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node("ReduceSum", sum_in, ["s"], **sum_attrs),
+        helper.make_node("Flatten", ["s"], ["f"]),
+        helper.make_node("Gemm", ["f", "fc"], ["y"], transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch_size", 3, 6, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch_size", 3])],
+        inits,
+    )
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    x = rng.random((2, 3, 6, 6)).astype(np.float32)
+    ref = ReferenceEvaluator(proto).run(None, {"x": x})[0]
+    model = load_onnx(proto)
+    np.testing.assert_allclose(model.forward(x.transpose(0, 2, 3, 1)), ref, rtol=1e-5, atol=1e-5)
+    save_onnx(model, tmp_path / "back.onnx")
+    again = onnx.load(str(tmp_path / "back.onnx"))
+    assert "ReduceSum" in {n.op_type for n in again.graph.node}
+    out = ReferenceEvaluator(again).run(None, {again.graph.input[0].name: x})[0]
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
