@@ -351,3 +351,61 @@ def test_onnx_reducesum_as_torch_exports_it(tmp_path, opset, keep):
     assert "ReduceSum" in {n.op_type for n in again.graph.node}
     out = ReferenceEvaluator(again).run(None, {again.graph.input[0].name: x})[0]
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_keras_mnist_npz_with_four_arrays_is_read(tmp_path):
+    """Keras' mnist.npz (x_train, y_train, x_test, y_test; no validation arrays) was
+    refused 'lacks arrays x_val, y_val' unless prefixed npz:."""
+    from xbar.network import load_dataset
+
+    path = tmp_path / "mnist.npz"
+    np.savez(
+        path,
+        x_train=np.zeros((40, 28, 28), np.uint8),
+        y_train=np.arange(40) % 10,
+        x_test=np.full((10, 28, 28), 255, np.uint8),
+        y_test=np.arange(10),
+    )
+    d = load_dataset(str(path))
+    assert d.x_test.shape == (10, 28, 28, 1) and d.classes == 10
+    assert len(d.x_train) + len(d.x_val) == 40 and float(d.x_test.max()) == 1.0
+
+
+def test_image_folder_classes_that_would_shift_labels_are_refused(tmp_path):
+    """An empty class folder (say 'aaa/') shifted every label by one, and a class only in
+    train/ was dropped silently; torchvision's ImageFolder refuses the first, and gives
+    each split its own class list (different labels) in the second."""
+    pytest.importorskip("PIL")
+    from PIL import Image
+
+    from xbar.errors import ModelError
+    from xbar.network import load_dataset
+
+    def image(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(path)
+
+    for c in ("cat", "dog"):
+        image(tmp_path / "flat" / c / "a.png")
+    (tmp_path / "flat" / "aaa").mkdir()
+    with pytest.raises(ModelError, match=r"class folder '.*aaa' holds no images"):
+        load_dataset(f"folder:{tmp_path / 'flat'}")
+    for split, classes in (("train", ("cat", "dog", "eel")), ("test", ("cat", "dog"))):
+        for c in classes:
+            image(tmp_path / "split" / split / c / "a.png")
+    with pytest.raises(ModelError, match=r"different classes; only in train: \['eel'\]"):
+        load_dataset(f"folder:{tmp_path / 'split'}")
+
+
+def test_idx_header_with_huge_dimensions_is_named_without_overflow(tmp_path):
+    import struct
+
+    from xbar.errors import ModelError
+    from xbar.network import load_dataset
+
+    (tmp_path / "t10k-images-idx3-ubyte").write_bytes(
+        struct.pack(">IIII", 0x803, 3, 2**31 - 1, 2**31 - 1) + bytes(16)
+    )
+    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(struct.pack(">II", 0x801, 3) + bytes(3))
+    with pytest.raises(ModelError, match=r"\(13835058042397261827 bytes\) but 16 bytes follow"):
+        load_dataset(f"mnist:{tmp_path}")
