@@ -327,25 +327,46 @@ def _sweep(circuit, system, dc: DCSweep, named, progress) -> SweepResult:
     opts = system.options
     xs = np.empty((npts, system.layout.size))
     iters = np.zeros(npts, dtype=np.int64)
-    strategies = []
+    strategies: list[str] = []
     x, state = None, None
-    for p in range(npts):
-        src = block[:, p]
-        what = f".dc point {p} ({dc.source}={sweep[p]:g}" + (
-            f", {dc.outer.source}={outer_sweep[p]:g})" if dc.outer is not None else ")"
+    fast = system.compiled
+    chunk = max(1, npts // 100)  # points per compiled call (progress between calls)
+    p = 0
+    while p < npts:
+        if fast is not None and state is not None:
+            block = np.ascontiguousarray(block)
+            x, state, q = fast.sweep(x, state, block, p, min(npts, p + chunk), opts.itl2, xs, iters)
+            strategies += ["newton"] * (q - p)
+            if q > p and progress is not None:
+                progress(q, npts)
+            if q > p:
+                p = q
+                continue
+        x, state, strategy, it = _sweep_point(
+            system, dc, p, block[:, p], sweep, outer_sweep, x, state
         )
-        res = None
-        if state is not None:
-            res = system.newton(x, state.copy(), maxiter=opts.itl2, sources=src)
-            strategy = "newton"
-            if not res.converged:
-                res = None
-        if res is None:
-            res, strategy = system.operating_point(maxiter=opts.itl1, sources=src, what=what)
-        x, state = res.x, res.state
         xs[p] = x
-        iters[p] = res.iterations
+        iters[p] = it
         strategies.append(strategy)
+        p += 1
         if progress is not None:
-            progress(p + 1, npts)
+            progress(p, npts)
     return SweepResult(**common, x=xs, iterations=iters, strategies=strategies)
+
+
+def _sweep_point(system, dc: DCSweep, p: int, src, sweep, outer_sweep, x, state):
+    """Solve sweep point ``p`` from the previous point's solution, else as a fresh
+    operating point (gmin and source stepping included); ``(x, state, strategy, iterations)``."""
+    opts = system.options
+    what = f".dc point {p} ({dc.source}={sweep[p]:g}" + (
+        f", {dc.outer.source}={outer_sweep[p]:g})" if dc.outer is not None else ")"
+    )
+    res = None
+    if state is not None:
+        res = system.newton(x, state.copy(), maxiter=opts.itl2, sources=src)
+        strategy = "newton"
+        if not res.converged:
+            res = None
+    if res is None:
+        res, strategy = system.operating_point(maxiter=opts.itl1, sources=src, what=what)
+    return res.x, res.state, strategy, res.iterations
