@@ -180,6 +180,7 @@ def solve_dc(
     *,
     analysis: Op | DCSweep | None = None,
     progress: Callable[[int, int], None] | None = None,
+    engine: str = "auto",
 ) -> OperatingPoint | SweepResult:
     """Solve a circuit's DC analysis (``.op`` or ``.dc``).
 
@@ -193,7 +194,12 @@ def solve_dc(
         Which analysis to run; default: the circuit's first analysis card,
         or an operating point when it has none.
     progress : callable, optional
-        ``progress(done, total)`` called after each sweep point.
+        ``progress(done, total)`` called after each sweep point (or group of points).
+    engine : str
+        ``"auto"`` (default): Newton runs compiled (:mod:`xbar.spice.compiled`)
+        when the circuit's devices allow it (diodes, level-1 MOSFETs), else in
+        Python; ``"compiled"`` the same; ``"python"``: always the Python path
+        (the reference the compiled path is tested against).
 
     Returns
     -------
@@ -228,11 +234,15 @@ def solve_dc(
         )
     opts = options if options is not None else circuit.options
     _check_options(opts)
+    if engine not in ("auto", "compiled", "python"):
+        from ..errors import ConfigError
+
+        raise ConfigError(f"engine must be 'auto', 'compiled' or 'python', got {engine!r}")
     if analysis is None:
         analysis = circuit.analyses[0] if circuit.analyses else Op()
     circuit = expand_mosfets(circuit, opts)  # MOSFETs as the engine's devices
     check_topology(circuit)
-    system = DCSystem(circuit, opts)
+    system = DCSystem(circuit, opts, compiled=None if engine != "python" else False)
     lay = system.layout
     named = dict(
         node_names=[n.lower() for n in circuit.node_names[1:]],
