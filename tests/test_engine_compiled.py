@@ -178,3 +178,23 @@ def test_compiled_newton_is_used_and_falls_back_with_the_python_diagnosis():
 
     with pytest.raises(ConvergenceError, match="d1"):
         solve_dc(read_netlist(text))
+
+
+@pytest.mark.parametrize("engine", ["compiled", "python"])
+def test_singular_circuits_are_reported_by_either_engine(engine):
+    from xbar.errors import SingularCircuitError
+
+    # a VCCS cancelling the resistor: node a has no net conductance (passes topology)
+    text = "cancelled\ni1 0 a 1m\nr1 a 0 1k\ng1 a 0 a 0 -1m\n.dc i1 0 1m 10u\n.end\n"
+    with pytest.raises(SingularCircuitError, match="singular"):
+        solve_dc(read_netlist(text), engine=engine)
+
+
+def test_linear_sweep_through_the_compiled_block_solve_matches():
+    text = (ROOT / "netlists" / "ladder_dc.cir").read_text().replace("0.5\n", "0.001\n")
+    circuit = read_netlist(text)
+    fast, py = solve_dc(circuit, engine="compiled"), solve_dc(circuit, engine="python")
+    assert len(fast.sweep) == 5001
+    np.testing.assert_allclose(fast.x, py.x, rtol=1e-15, atol=1e-15)
+    # every node of the R-2R ladder is vin / 2^k (exactly representable steps)
+    np.testing.assert_allclose(fast.voltage("n3"), fast.sweep / 8, rtol=1e-15, atol=1e-17)

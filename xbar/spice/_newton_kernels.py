@@ -617,3 +617,28 @@ def sweep_run(sy, state, x, block, p0, p1, maxiter, ws, keep, xs, iters):  # pra
         xs[p] = x
         iters[p] = it
     return CONVERGED, p1
+
+
+@numba.njit(cache=True)
+def linear_block(sy, state, block, ws, xs):  # pragma: no cover - compiled
+    """Solve a linear circuit for every source vector (column of ``block``) into the
+    rows of ``xs``: one factorisation, then LU solve and refinement per column.
+
+    Returns -1, or the row of a failed pivot (REPIVOT), or -2 (not finite).
+    """
+    lu, srcm, conv = sy[0], sy[4], sy[7]
+    scale = _assemble(sy, state, block[:, 0], 0.0, ws)
+    bad = lu_factor(lu, ws[0], ws[2], conv[4])
+    if bad >= 0:
+        return bad
+    b = ws[4]
+    rows, cols, vals = srcm
+    x = ws[7]
+    for p in range(block.shape[1]):
+        b[:] = 0.0
+        for q in range(len(rows)):
+            b[rows[q]] += vals[q] * block[cols[q], p]
+        if not _solve(sy, 0.0, scale, ws, x):
+            return -2
+        xs[p] = x
+    return -1

@@ -38,7 +38,7 @@ def eligible(system) -> bool:
     """Whether ``system`` (a DCSystem) has only devices the compiled path models."""
     from .mosfet import MosChannel, MosJunction
 
-    if system.is_linear or system.layout.size > COMPILED_MAX_UNKNOWNS:
+    if not 0 < system.layout.size <= COMPILED_MAX_UNKNOWNS:
         return False
     return all(isinstance(g.expr, MosChannel | MosJunction) for g in system.pattern.bgroups)
 
@@ -240,6 +240,25 @@ class CompiledNewton:
         """The MNA matrix whose values sit on the LU pattern in ``aval``."""
         n = self.n
         return sp.csr_matrix((aval[self.order.a2lu], self.A_idx, self.A_ptr), shape=(n, n))
+
+    def solve_block(self, block: np.ndarray) -> np.ndarray | None:
+        """A linear circuit's solutions for the source vectors in the columns of
+        ``block`` (n sources, k), as rows (k, n unknowns); None when the matrix is
+        singular (the Python path reports it)."""
+        empty = DeviceState(np.zeros(0), np.zeros(0), np.zeros(0))
+        if block.shape[1] == 0 or not self._ensure_order(empty, 0.0):
+            return None
+        xs = np.empty((block.shape[1], self.n))
+        for _ in range(3):
+            ws = self._work()
+            code = self.K.linear_block(
+                self._sy(), self.state_in(empty), np.ascontiguousarray(block, dtype=float), ws, xs
+            )
+            if code == -1:
+                return xs
+            if code == -2 or not self.reorder(self._matrix_from(ws[1])):
+                return None
+        return None
 
     def sweep(self, x, state, block, p0: int, p1: int, maxiter: int, xs, iters):
         """Sweep points ``p0..p1-1`` from ``(x, state)``; returns ``(x, state, reached)``:

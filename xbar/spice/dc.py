@@ -242,7 +242,10 @@ def solve_dc(
         analysis = circuit.analyses[0] if circuit.analyses else Op()
     circuit = expand_mosfets(circuit, opts)  # MOSFETs as the engine's devices
     check_topology(circuit)
-    system = DCSystem(circuit, opts, compiled=None if engine != "python" else False)
+    points = 1
+    if isinstance(analysis, DCSweep):
+        points = len(analysis.values()) * (len(analysis.outer.values()) if analysis.outer else 1)
+    system = DCSystem(circuit, opts, compiled=_compiled_choice(engine, circuit, points))
     lay = system.layout
     named = dict(
         node_names=[n.lower() for n in circuit.node_names[1:]],
@@ -258,6 +261,25 @@ def solve_dc(
         return OperatingPoint(**named, x=x, iterations=1, strategy="linear")
     res, strategy = system.operating_point(x0=system.start_point())
     return OperatingPoint(**named, x=res.x, iterations=res.iterations, strategy=strategy)
+
+
+#: the compiled path (numba: about 0.5 s to import and start in a fresh process) is
+#: chosen by ``engine="auto"`` from this many sweep points, or this many nodes, or
+#: whenever its kernels are already loaded in the process
+COMPILED_MIN_POINTS = 50
+COMPILED_MIN_NODES = 1000
+
+
+def _compiled_choice(engine: str, circuit: Circuit, points: int) -> bool | None:
+    """DCSystem's ``compiled`` argument for ``engine`` (None: where the devices allow)."""
+    import sys
+
+    if engine == "python":
+        return False
+    if engine == "compiled" or "xbar.spice._newton_kernels" in sys.modules:
+        return None
+    big = points >= COMPILED_MIN_POINTS or circuit.n_nodes >= COMPILED_MIN_NODES
+    return None if big else False
 
 
 def _check_options(opts: Options) -> None:

@@ -145,6 +145,11 @@ class DCSystem:
 
     def solve_linear(self, source_block: np.ndarray) -> np.ndarray:
         """Solve a linear circuit for a block of source vectors (n_src, k) -> (n, k)."""
+        fast = self.compiled
+        if fast is not None:
+            xs = fast.solve_block(np.asarray(source_block, dtype=np.float64))
+            if xs is not None:
+                return xs.T
         self.factorizer.factorize(self.pattern.matrix(self.base))
         return self.factorizer.solve(
             self.rhs(source_block), residual=lambda b, x: self.pattern.residual(b, x)
