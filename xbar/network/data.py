@@ -10,7 +10,8 @@ training.
 ``synthetic-HxWxC`` (e.g. ``synthetic-32x32x3``): seeded random images and labels in
 the shapes a large model (a Wide ResNet) needs, **for timing only**.
 
-Data set files (``.npz``) are read without pickle and checked array by array.
+Data set files (``.npz``) are read without pickle and checked array by array (CIFAR python
+batches with a restricted unpickler, :mod:`xbar.network.safe_pickle`).
 """
 
 from __future__ import annotations
@@ -153,7 +154,8 @@ def load_dataset(name: str | Path = "digits", options: DataOptions | None = None
         images, integer labels); or a data set on disk in its distribution format,
         ``"cifar10:PATH"``, ``"cifar100:PATH"``, ``"mnist:PATH"``,
         ``"fashion-mnist:PATH"``, ``"folder:PATH"``, ``"npz:PATH"`` (``x``/``y``),
-        see :mod:`xbar.network.datasets`.  Files are read without pickle.
+        see :mod:`xbar.network.datasets`.  Files are read without pickle (CIFAR python
+        batches: a restricted unpickler that builds only containers and arrays).
     options : xbar.network.datasets.DataOptions, optional
         Normalisation, resizing, cropping, layout and limits for data sets on disk.
 
