@@ -409,3 +409,53 @@ def test_idx_header_with_huge_dimensions_is_named_without_overflow(tmp_path):
     (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(struct.pack(">II", 0x801, 3) + bytes(3))
     with pytest.raises(ModelError, match=r"\(13835058042397261827 bytes\) but 16 bytes follow"):
         load_dataset(f"mnist:{tmp_path}")
+
+
+@pytest.mark.parametrize("fault", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_saved_models_are_whole_or_absent(tmp_path, monkeypatch, fault):
+    """A full disk (or Ctrl-C) while ``xbar train --out`` / ``save_model`` wrote the .npz
+    left a new .json beside a truncated .npz (save_onnx a truncated .onnx)."""
+    from xbar.errors import ModelError
+    from xbar.network import load_model, save_model
+
+    model = load_model("default")
+    save_model(model, tmp_path / "m")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    real = np.savez
+
+    def savez_then_fail(fh, **arrays):
+        real(fh, **arrays)
+        raise fault
+
+    monkeypatch.setattr(np, "savez", savez_then_fail)
+    with pytest.raises(ModelError if isinstance(fault, OSError) else KeyboardInterrupt):
+        save_model(model, tmp_path / "m")
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    monkeypatch.undo()
+
+
+def test_write_files_leaves_older_files_and_no_temporaries(tmp_path):
+    from xbar.checks import write_files
+
+    old = tmp_path / "m.onnx"
+    old.write_bytes(b"older model")
+
+    def partial(fh):
+        fh.write(b"half a model")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError):
+        write_files({tmp_path / "new.json": lambda fh: fh.write(b"{}"), old: partial})
+    assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]
+    assert old.read_bytes() == b"older model"
+    write_files({os.devnull: lambda fh: fh.write(b"x")})  # a device is written, not replaced
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+
+
+def test_b_source_time_is_zero_in_dc():
+    """B sources written for transients (V=sin(2*pi*1k*time)) were refused 'unknown
+    parameter time'; ngspice's operating point takes time = 0 (checked: 1 V + 2 V)."""
+    from xbar import read_netlist, solve_dc
+
+    c = read_netlist("t\nV1 a 0 1\nB1 b 0 V=V(a)+sin(2*pi*1k*time)+2*cos(time)\nR1 b 0 1k\n.op\n")
+    assert solve_dc(c).voltages["b"] == pytest.approx(3.0)

@@ -221,7 +221,8 @@ def read_netlist(source: str | Path, *, name: str | None = None) -> Circuit:
             )
     builder = Builder(reader, file)
     subckts, models, params_cards, elements = builder.collect(reader.cards)
-    params: dict[str, float] = {"temper": _circuit_temperature(elements)}
+    # TIME is 0 in a DC analysis (B sources written for transients: V=sin(2*pi*1k*time))
+    params: dict[str, float] = {"temper": _circuit_temperature(elements), "time": 0.0}
     builder.resolve_params(params_cards, params)
     models = {
         name: ModelDef(builder.parse_model(d.card, params)[1], d.card) for name, d in models.items()
