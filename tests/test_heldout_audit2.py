@@ -459,3 +459,64 @@ def test_b_source_time_is_zero_in_dc():
 
     c = read_netlist("t\nV1 a 0 1\nB1 b 0 V=V(a)+sin(2*pi*1k*time)+2*cos(time)\nR1 b 0 1k\n.op\n")
     assert solve_dc(c).voltages["b"] == pytest.approx(3.0)
+
+
+def _graph(nodes, inits, shape=("N", 3, 4, 4)):
+    from onnx import TensorProto, helper
+
+    g = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])],
+        inits,
+    )
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("op", ["ConstantOfShape", "Expand"])
+def test_onnx_huge_folded_constants_are_refused_before_allocating(op):
+    """ConstantOfShape/Expand to [1e5, 1e5, 48] tried to allocate 1.9 TB (MemoryError, or
+    on an overcommitting machine the memory of everyone else)."""
+    pytest.importorskip("onnx")
+    from onnx import helper, numpy_helper
+
+    from xbar.errors import ModelError
+    from xbar.network import load_onnx
+
+    shape = numpy_helper.from_array(np.array([100000, 100000, 48], np.int64), "shape")
+    one = numpy_helper.from_array(np.array([1.0], np.float32), "one")
+    make = (
+        helper.make_node("ConstantOfShape", ["shape"], ["big"])
+        if op == "ConstantOfShape"
+        else helper.make_node("Expand", ["one", "shape"], ["big"])
+    )
+    nodes = [
+        make,
+        helper.make_node("Flatten", ["x"], ["f"]),
+        helper.make_node("Add", ["f", "big"], ["g"]),
+        helper.make_node("MatMul", ["g", "w"], ["y"]),
+    ]
+    w = numpy_helper.from_array(np.ones((48, 2), np.float32), "w")
+    with pytest.raises(ModelError, match=rf"{op} to shape \[100000, 100000, 48\] \(4.8e\+11"):
+        load_onnx(_graph(nodes, [shape, one, w]))
+
+
+def test_onnx_concat_of_mismatched_shapes_is_named_at_the_concat():
+    """Concat of (3, 4, 4) and (3, 2, 2) feature maps was blamed on the next MatMul
+    ('weight has 60 rows, input has 96 features')."""
+    pytest.importorskip("onnx")
+    from onnx import helper, numpy_helper
+
+    from xbar.errors import ModelError
+    from xbar.network import load_onnx
+
+    nodes = [
+        helper.make_node("MaxPool", ["x"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Concat", ["x", "p"], ["c"], axis=1, name="cat"),
+        helper.make_node("Flatten", ["c"], ["f"]),
+        helper.make_node("MatMul", ["f", "w"], ["y"]),
+    ]
+    w = numpy_helper.from_array(np.ones((60, 2), np.float32), "w")
+    with pytest.raises(ModelError, match=r"node 'cat' \(op Concat\).*other axes must agree"):
+        load_onnx(_graph(nodes, [w]))

@@ -33,6 +33,7 @@ listing what is supported, before any evaluation starts.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -989,6 +990,13 @@ class _Importer:
         axis = int(attrs["axis"]) % ts[0].rank
         if axis == 0:
             raise self.fail("Concat along the batch axis is not supported")
+        others = [[s for k, s in enumerate(t.shape) if k != axis - 1] for t in ts]
+        if any(o != others[0] or t.rank != ts[0].rank for o, t in zip(others, ts, strict=True)):
+            raise self.fail(
+                f"Concat on axis {axis} of tensors of shapes "
+                + ", ".join(str(("batch", *t.shape)) for t in ts)
+                + ": the other axes must agree"
+            )
         perm = ts[0].perm
         layer = Concat(perm.index(axis) - 1, name=self.name_for("concat"))
         names = [self.as_perm(t, perm) for t in ts]
@@ -1266,6 +1274,8 @@ def _fold_other(self: _Importer, op: str, attrs: dict, ins: list) -> np.ndarray 
         axes = attrs.get("axes", None if len(ins) < 2 or ins[1] is None else tuple(ins[1]))
         keep = bool(attrs.get("keepdims", 1))
         return np.prod(x, axis=None if axes is None else tuple(axes), keepdims=keep)
+    if op in ("ConstantOfShape", "Expand"):
+        _check_size(self, op, [int(v) for v in (x if op == "ConstantOfShape" else ins[1])], x)
     if op == "ConstantOfShape":
         value = np.zeros(1, np.float32)
         if "value" in attrs:
@@ -1274,6 +1284,25 @@ def _fold_other(self: _Importer, op: str, attrs: dict, ins: list) -> np.ndarray 
     if op == "Expand":
         return x * np.ones([int(v) for v in ins[1]], dtype=x.dtype)
     return None
+
+
+#: most elements a folded constant may have (a graph's shape computations need a few)
+MAX_CONST_ELEMENTS = 1 << 26
+
+
+def _check_size(self: _Importer, op: str, shape: list[int], x: np.ndarray) -> None:
+    """Refuse a ConstantOfShape/Expand whose result would be huge, before allocating it."""
+    if op == "Expand":  # the result broadcasts the input against the shape
+        rank = max(len(shape), x.ndim)
+        a = [1] * (rank - x.ndim) + list(x.shape)
+        b = [1] * (rank - len(shape)) + shape
+        shape = [max(p, q) for p, q in zip(a, b, strict=True)]
+    if any(v < 0 for v in shape) or math.prod(shape) > MAX_CONST_ELEMENTS:
+        raise self.fail(
+            f"{op} to shape {shape} ({math.prod(shape):.3g} elements) is not a plausible "
+            f"constant (at most {MAX_CONST_ELEMENTS} elements are folded)",
+            hint="the shape is corrupted, or it depends on the batch size",
+        )
 
 
 def _slice(x: np.ndarray, ins: list) -> np.ndarray:
