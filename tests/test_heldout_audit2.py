@@ -520,3 +520,22 @@ def test_onnx_concat_of_mismatched_shapes_is_named_at_the_concat():
     w = numpy_helper.from_array(np.ones((60, 2), np.float32), "w")
     with pytest.raises(ModelError, match=r"node 'cat' \(op Concat\).*other axes must agree"):
         load_onnx(_graph(nodes, [w]))
+
+
+def test_channels_first_npz_images_get_the_layout_hint(tmp_path):
+    """NCHW images (what a torch user saves) against an NHWC-reading model were told to
+    use a synthetic data set, or 'mean has 3 values for 8-channel images'."""
+    from xbar.errors import ModelError
+    from xbar.network import DataOptions, load_dataset, load_onnx, save_onnx
+    from xbar.network import load_model as zoo
+
+    pytest.importorskip("onnx")
+    model = load_onnx(save_onnx(zoo("default"), tmp_path / "m.onnx"))
+    path = tmp_path / "d.npz"
+    np.savez(path, x=np.zeros((4, 1, 8, 8), np.uint8), y=np.arange(4))
+    with pytest.raises(ModelError, match=r"look channels-first.*--layout NCHW"):
+        load_dataset(f"npz:{path}").check_model(model)
+    load_dataset(f"npz:{path}", DataOptions(layout="NCHW")).check_model(model)
+    np.savez(path, x=np.zeros((4, 3, 8, 8), np.uint8), y=np.arange(4))
+    with pytest.raises(ModelError, match=r"look channels-first \(3 channels\)"):
+        load_dataset(f"npz:{path}", DataOptions(mean=(0.5, 0.5, 0.5)))

@@ -71,7 +71,14 @@ class Dataset:
                     f"data set 'synthetic-{shape[0]}x{shape[1]}x{shape[2]}' has random "
                     f"{shape} images (for timing only)"
                 )
-                if len(self.input_shape) == 3 and self.input_shape[2] == shape[2]:
+                mine = self.input_shape
+                if len(mine) == 3 and (mine[1], mine[2], mine[0]) == shape:
+                    hint = (
+                        f"the images look channels-first ({mine[0]} channels of "
+                        f"{mine[1]}x{mine[2]}): read them with --layout NCHW (layout = "
+                        '"NCHW" in [data], DataOptions(layout="NCHW"))'
+                    )
+                elif len(mine) == 3 and mine[2] == shape[2]:
                     hint = (
                         f"resize or crop the images to {shape[0]},{shape[1]} "
                         "(--resize H,W / --crop H,W, or size / crop in [data]); " + hint
