@@ -539,3 +539,23 @@ def test_channels_first_npz_images_get_the_layout_hint(tmp_path):
     np.savez(path, x=np.zeros((4, 3, 8, 8), np.uint8), y=np.arange(4))
     with pytest.raises(ModelError, match=r"look channels-first \(3 channels\)"):
         load_dataset(f"npz:{path}", DataOptions(mean=(0.5, 0.5, 0.5)))
+
+
+def test_latin1_comments_are_read_and_utf16_without_bom_is_named(tmp_path):
+    """A netlist saved by a Windows editor in 'ANSI' (a comment 'R\\xe9sistance 1k\\xb5') was
+    refused 'not valid UTF-8' although ngspice reads it; UTF-16 without a byte-order mark
+    (LTspice, PowerShell's '>') was called a binary file."""
+    from xbar import read_netlist, solve_dc
+    from xbar.errors import NetlistError
+
+    p = tmp_path / "latin1.cir"
+    p.write_bytes(
+        b"t\n* R\xe9sistance de 1k\xb5\nV1 a 0 1\nR1 a b 1k ; \xe9t\xe9\nR2 b 0 1k\n.op\n"
+    )
+    c = read_netlist(p)
+    assert solve_dc(c).voltages["b"] == pytest.approx(0.5)
+    assert any("latin1.cir:2: not UTF-8" in n for n in c.notes)
+    for codec in ("utf-16-le", "utf-16-be"):
+        p.write_bytes("t\nV1 a 0 1\nR1 a 0 1k\n.op\n".encode(codec))
+        with pytest.raises(NetlistError, match="is UTF-16 text"):
+            read_netlist(p)
