@@ -559,3 +559,15 @@ def test_latin1_comments_are_read_and_utf16_without_bom_is_named(tmp_path):
         p.write_bytes("t\nV1 a 0 1\nR1 a 0 1k\n.op\n".encode(codec))
         with pytest.raises(NetlistError, match="is UTF-16 text"):
             read_netlist(p)
+
+
+def test_one_based_labels_get_their_own_hint(tmp_path):
+    """Labels 1..10 (MATLAB's habit) against a 10-class model: 'check the data set' said
+    nothing about the off-by-one."""
+    from xbar.errors import ModelError
+    from xbar.network import load_dataset, load_model
+
+    path = tmp_path / "one.npz"
+    np.savez(path, x=np.zeros((20, 8, 8, 1), np.uint8), y=np.arange(20) % 10 + 1)
+    with pytest.raises(ModelError, match="subtract 1 from every label"):
+        load_dataset(str(path)).check_model(load_model("default"))
