@@ -571,3 +571,48 @@ def test_one_based_labels_get_their_own_hint(tmp_path):
     np.savez(path, x=np.zeros((20, 8, 8, 1), np.uint8), y=np.arange(20) % 10 + 1)
     with pytest.raises(ModelError, match="subtract 1 from every label"):
         load_dataset(str(path)).check_model(load_model("default"))
+
+
+@pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
+def test_onnx_uint8_image_input_gets_pixels_not_fractions(layout):
+    """A graph taking uint8 images (Cast -> Div 255 -> [Transpose] -> Conv, as deployment
+    exports do) got xbar's [0, 1] images unscaled: logits of images 255 times too dark
+    (silently), and an NHWC one behind its Cast was read as NCHW."""
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    from xbar.network import load_onnx
+
+    rng = np.random.default_rng(3)
+    w = rng.normal(0, 0.3, (4, 3, 3, 3)).astype(np.float32)
+    fc = rng.normal(0, 0.3, (4 * 36, 3)).astype(np.float32)
+    nodes = [
+        helper.make_node("Cast", ["x"], ["xf"], to=TensorProto.FLOAT),
+        helper.make_node("Div", ["xf", "s"], ["xn"]),
+    ]
+    if layout == "NHWC":
+        nodes.append(helper.make_node("Transpose", ["xn"], ["t"], perm=[0, 3, 1, 2]))
+    nodes += [
+        helper.make_node("Conv", ["t" if layout == "NHWC" else "xn", "w"], ["c"]),
+        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node("Flatten", ["r"], ["f"]),
+        helper.make_node("MatMul", ["f", "fc"], ["y"]),
+    ]
+    shape = ["N", 8, 8, 3] if layout == "NHWC" else ["N", 3, 8, 8]
+    inits = [numpy_helper.from_array(np.array(255, np.float32), "s")]
+    inits += [numpy_helper.from_array(w, "w"), numpy_helper.from_array(fc, "fc")]
+    graph = helper.make_graph(
+        nodes,
+        "u8",
+        [helper.make_tensor_value_info("x", TensorProto.UINT8, shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])],
+        inits,
+    )
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    pixels = rng.integers(0, 256, (5, 8, 8, 3), dtype=np.uint8)  # NHWC
+    feed = pixels if layout == "NHWC" else pixels.transpose(0, 3, 1, 2)
+    ref = ReferenceEvaluator(proto).run(None, {"x": np.ascontiguousarray(feed)})[0]
+    model = load_onnx(proto)
+    assert model.input_shape == (8, 8, 3) and model.meta["input_layout"] == layout
+    np.testing.assert_allclose(model.forward(pixels / 255.0), ref, rtol=1e-5, atol=1e-5)

@@ -458,7 +458,7 @@ def _prepare(x, opts: DataOptions, what: str) -> np.ndarray:
                 f"{what}: {name} has {len(vals)} values for {C}-channel images "
                 f"(images of shape {x.shape[1:]})",
                 hint=f"the images look channels-first ({x.shape[1]} channels): read them with "
-                "--layout NCHW (layout = \"NCHW\")"
+                '--layout NCHW (layout = "NCHW")'
                 if nchw
                 else f"give one value, or one per channel ({C})",
             )

@@ -19,7 +19,8 @@ a :class:`~xbar.network.ops.Transpose` only where an op needs another layout
 ``Gemm`` sees the features in ONNX order).  ``Transpose`` nodes of the graph only
 change the bookkeeping.  The model input is NHWC (``model.input_shape``); for a
 graph whose input is already NHWC (Keras through tf2onnx, detected by its
-leading ``Transpose``) nothing changes.
+leading ``Transpose``, also behind ``Cast``/element-wise ops) nothing changes.  A uint8
+input (raw pixels) gets xbar's [0, 1] images multiplied by 255.
 
 Errors
 ------
@@ -359,6 +360,8 @@ class _Importer:
             "input_layout": self.layout,
             "producer": self.producer,
         }
+        if self.input_dtype == 2:
+            meta["input_pixels"] = "uint8 (images in [0, 1] are multiplied by 255)"
         nodes = self.prune(out.name)
         if not nodes:
             raise self.fail("the graph computes nothing from its input")
@@ -442,6 +445,12 @@ class _Importer:
         self.layout = layout
         perm = _NHWC if (layout == "NCHW" and len(dims) == 4) else _ident(len(dims))
         self.tensors[inp.name] = _Tensor(INPUT, per, perm)
+        self.input_dtype = tt.elem_type
+        if tt.elem_type == 2:  # uint8 pixels 0..255; xbar's images are scaled to [0, 1]
+            scale = ConstOp(
+                "mul", (1,) * len(dims), np.full((1,) * len(dims), 255.0), name="pixels_255"
+            )
+            self.tensors[inp.name] = _Tensor(self.emit(scale, [INPUT]), per, perm)
         return inp.name
 
     def default_layout(self, inp: str, rank: int) -> str:
@@ -451,7 +460,7 @@ class _Importer:
             return "flat"
         if self.producer == "tf2onnx":
             return "NHWC"
-        consumers = [n for n in self.graph.node if inp in n.input]
+        consumers = self.first_consumers(inp)
         to_nchw = [[0, 3, 1, 2]]
         if consumers and all(
             n.op_type == "Transpose"
@@ -460,6 +469,28 @@ class _Importer:
         ):
             return "NHWC"
         return "NCHW"
+
+    def first_consumers(self, inp: str) -> list:
+        """The nodes that use ``inp``, looking through the element-wise ops that keep its
+        layout (``Cast -> Div 255 -> Transpose`` of a model taking uint8 NHWC images)."""
+        passthrough = ("Cast", "Identity", "Add", "Sub", "Mul", "Div", "Relu")
+        consts = set(self.consts) | {
+            o for n in self.graph.node if n.op_type == "Constant" for o in n.output
+        }
+        nodes = list(self.graph.node)
+        seen, frontier, out = set(), [inp], []
+        while frontier:
+            name = frontier.pop()
+            for k, n in enumerate(nodes):
+                if name not in n.input or k in seen:
+                    continue
+                seen.add(k)
+                others = [i for i in n.input if i and i != name]
+                if n.op_type in passthrough and all(i in consts for i in others):
+                    frontier.extend(n.output)
+                else:
+                    out.append(n)
+        return out
 
     def convert(self) -> None:
         op = self.node.op_type
