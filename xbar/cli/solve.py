@@ -135,8 +135,8 @@ def write_csv(result, out) -> None:
     w.writerow(head)
     if not cols:
         return
-    for row in np.column_stack(cols) if cols else []:
-        w.writerow([repr(float(x)) for x in row])
+    # repr of Python floats: the shortest text that reads back to the same double
+    out.writelines(",".join(map(repr, row)) + "\n" for row in np.column_stack(cols).tolist())
 
 
 def write_table(result, out, *, title: str, parse_s: float, solve_s: float) -> None:
@@ -171,6 +171,6 @@ def write_table(result, out, *, title: str, parse_s: float, solve_s: float) -> N
         cols += list(result.voltages.values()) + list(result.currents.values())
         width = max(13, *(len(h) for h in head))
         out.write("  ".join(f"{h:>{width}}" for h in head) + "\n")
-        for row in np.column_stack(cols):
-            out.write("  ".join(f"{x:>{width}.6g}" for x in row) + "\n")
+        fmt = "  ".join([f"{{:>{width}.6g}}"] * len(cols)) + "\n"
+        out.writelines(fmt.format(*row) for row in np.column_stack(cols).tolist())
     out.write(f"\nparse {parse_s * 1e3:.1f} ms, solve {solve_s * 1e3:.1f} ms\n")
