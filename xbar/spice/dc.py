@@ -200,8 +200,7 @@ def solve_dc(
         (:mod:`xbar.spice.compiled`; about 0.5 s to start numba in a fresh
         process); ``"python"``: the Python path (the reference the compiled one
         is tested against); ``"auto"`` (default): compiled for sweeps of 50
-        points or more and for nonlinear circuits of 1000 nodes or more.
-        Results agree to rounding.
+        points or more.  Results agree to rounding.
 
     Returns
     -------
@@ -247,7 +246,7 @@ def solve_dc(
     points = 1
     if isinstance(analysis, DCSweep):
         points = len(analysis.values()) * (len(analysis.outer.values()) if analysis.outer else 1)
-    system = DCSystem(circuit, opts, compiled=_compiled_choice(engine, circuit, points))
+    system = DCSystem(circuit, opts, compiled=_compiled_choice(engine, points))
     lay = system.layout
     named = dict(
         node_names=[n.lower() for n in circuit.node_names[1:]],
@@ -265,29 +264,17 @@ def solve_dc(
     return OperatingPoint(**named, x=res.x, iterations=res.iterations, strategy=strategy)
 
 
-#: the compiled path (numba: about 0.5 s to import and start in a fresh process) is
-#: chosen by ``engine="auto"`` from this many sweep points; for fewer points (an
-#: ``.op``), for nonlinear circuits from this many nodes or whenever its kernels are
-#: already loaded in the process
+#: ``engine="auto"`` chooses the compiled path from this many sweep points (numba costs
+#: about 0.5 s to import and start in a fresh process; for an operating point the
+#: Python path's SuperLU is as fast as ordering and factorising in the kernels)
 COMPILED_MIN_POINTS = 50
-COMPILED_MIN_NODES = 1000
 
 
-def _compiled_choice(engine: str, circuit: Circuit, points: int) -> bool | None:
-    """DCSystem's ``compiled`` argument for ``engine`` (None: where the devices allow)."""
-    import sys
-
+def _compiled_choice(engine: str, points: int) -> bool | None:
+    """DCSystem's ``compiled`` argument for ``engine`` (None: where the size allows)."""
     if engine == "python":
         return False
-    if engine == "compiled":
-        return None
-    if points >= COMPILED_MIN_POINTS:
-        return None
-    # one linear solve: SuperLU alone does less than ordering plus the compiled LU
-    if circuit.is_linear:
-        return False
-    loaded = "xbar.spice._newton_kernels" in sys.modules
-    return None if loaded or circuit.n_nodes >= COMPILED_MIN_NODES else False
+    return None if engine == "compiled" or points >= COMPILED_MIN_POINTS else False
 
 
 def _check_options(opts: Options) -> None:
