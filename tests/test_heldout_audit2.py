@@ -240,3 +240,172 @@ def test_cifar_python_batch_faults_are_named(tmp_path, payload, match):
     with pytest.raises(ModelError, match=match):
         load_dataset(f"cifar10:{tmp_path}")
     assert not marker.exists()
+
+
+# ------------------------------------------------------------ netlists: .control scripts
+DIVIDER = "t\nV1 1 0 1\nR1 1 2 1k\nR2 2 0 2k\n"
+
+
+def test_control_block_analyses_are_read():
+    """A netlist whose only analysis sits in its .control block (ngspice manual style:
+    'dc v1 0 1 0.25' then wrdata/plot) was solved as an operating point."""
+    from xbar import read_netlist, solve_dc
+
+    c = read_netlist(DIVIDER + ".control\n  dc V1 0 1 0.25\n  wrdata out.txt v(2)\n.endc\n.end\n")
+    res = solve_dc(c)
+    np.testing.assert_allclose(res.voltages["2"], np.linspace(0, 1, 5) * 2 / 3)
+    assert any("its dc command(s) read as analyses; skipped wrdata" in n for n in c.notes)
+    both = read_netlist(DIVIDER + ".dc V1 0 1 0.5\n.control\nop\nprint all\n.endc\n")
+    assert [type(a).__name__ for a in both.analyses] == ["DCSweep", "Op"]
+
+
+@pytest.mark.parametrize(
+    ("script", "line", "col", "match"),
+    [
+        ("alter R1 2k\nop\n", 7, 1, r"'alter' changes an element's value"),
+        ("run\nalter R1 2k\nrun\n", 8, 1, r"'alter'"),
+        ("foreach r 1k 2k\n alter R1 $r\n op\nend\n", 7, 1, r"'foreach' reruns analyses"),
+        ("option temp=100\nop\n", 7, 8, r"'option' sets temp"),
+        ("set temp=100\nop\n", 7, 5, r"'set' sets temp"),
+        ("dc V9 0 1 0.1\n", 7, 4, r"'v9' is not an independent"),
+        ("   op now\n", 7, 7, r"unexpected text after op"),
+    ],
+)
+def test_control_commands_that_change_the_answer_are_refused(script, line, col, match):
+    """ngspice -b runs the analyses after 'alter R1 2k' (or 'option temp=100') on the
+    changed circuit: with .op outside the block it answered v(2) = 0.5 V while xbar
+    skipped the block and answered 0.667 V."""
+    from xbar import read_netlist
+    from xbar.errors import NetlistError
+
+    with pytest.raises(NetlistError, match=match) as info:
+        read_netlist(DIVIDER + ".op\n.control\n" + script + ".endc\n")
+    loc = info.value.location
+    assert (loc.line, loc.column) == (line, col)
+
+
+@pytest.mark.parametrize(
+    ("expr", "value"),
+    [
+        ("int(2.7)", 2.0),
+        ("int(-2.7)", -2.0),
+        ("ternary_fcn(0.5, 2, 3)", 2.0),
+        ("ternary_fcn(0,2,3)", 3),
+    ],
+)
+def test_param_functions_int_and_ternary_fcn(expr, value):
+    """ngspice's .param evaluator has int() (truncation) and ternary_fcn(c, a, b) (what PDK
+    libraries use): xbar said 'unknown function'.  Values as printed by ngspice-39."""
+    from xbar import read_netlist, solve_dc
+
+    c = read_netlist(f"t\n.param x={{{expr}}}\nV1 a 0 {{x}}\nR1 a 0 1\n.op\n")
+    assert solve_dc(c).voltages["a"] == pytest.approx(value)
+
+
+# -------------------------------------------------------------------------- ONNX graphs
+
+
+@pytest.mark.parametrize(("opset", "keep"), [(13, 0), (11, 1), (18, 0)])
+def test_onnx_reducesum_as_torch_exports_it(tmp_path, opset, keep):
+    """``x.sum((2, 3))`` (torch.onnx.export: ReduceSum, axes an input from opset 13) was
+    refused 'op ReduceSum is not supported'; now imported, and exported back."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    from xbar.network import load_onnx, save_onnx
+
+    rng = np.random.default_rng(opset)
+    inits = [
+        numpy_helper.from_array(rng.normal(0, 0.3, (4, 3, 3, 3)).astype(np.float32), "w"),
+        numpy_helper.from_array(rng.normal(0, 0.3, (3, 4)).astype(np.float32), "fc"),
+    ]
+    sum_in = ["r"]
+    sum_attrs = {"keepdims": keep}
+    if opset >= 13:
+        inits.append(numpy_helper.from_array(np.array([2, 3], np.int64), "axes"))
+        sum_in.append("axes")
+    else:
+        sum_attrs["axes"] = [2, 3]
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node("ReduceSum", sum_in, ["s"], **sum_attrs),
+        helper.make_node("Flatten", ["s"], ["f"]),
+        helper.make_node("Gemm", ["f", "fc"], ["y"], transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch_size", 3, 6, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch_size", 3])],
+        inits,
+    )
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    x = rng.random((2, 3, 6, 6)).astype(np.float32)
+    ref = ReferenceEvaluator(proto).run(None, {"x": x})[0]
+    model = load_onnx(proto)
+    np.testing.assert_allclose(model.forward(x.transpose(0, 2, 3, 1)), ref, rtol=1e-5, atol=1e-5)
+    save_onnx(model, tmp_path / "back.onnx")
+    again = onnx.load(str(tmp_path / "back.onnx"))
+    assert "ReduceSum" in {n.op_type for n in again.graph.node}
+    out = ReferenceEvaluator(again).run(None, {again.graph.input[0].name: x})[0]
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_keras_mnist_npz_with_four_arrays_is_read(tmp_path):
+    """Keras' mnist.npz (x_train, y_train, x_test, y_test; no validation arrays) was
+    refused 'lacks arrays x_val, y_val' unless prefixed npz:."""
+    from xbar.network import load_dataset
+
+    path = tmp_path / "mnist.npz"
+    np.savez(
+        path,
+        x_train=np.zeros((40, 28, 28), np.uint8),
+        y_train=np.arange(40) % 10,
+        x_test=np.full((10, 28, 28), 255, np.uint8),
+        y_test=np.arange(10),
+    )
+    d = load_dataset(str(path))
+    assert d.x_test.shape == (10, 28, 28, 1) and d.classes == 10
+    assert len(d.x_train) + len(d.x_val) == 40 and float(d.x_test.max()) == 1.0
+
+
+def test_image_folder_classes_that_would_shift_labels_are_refused(tmp_path):
+    """An empty class folder (say 'aaa/') shifted every label by one, and a class only in
+    train/ was dropped silently; torchvision's ImageFolder refuses the first, and gives
+    each split its own class list (different labels) in the second."""
+    pytest.importorskip("PIL")
+    from PIL import Image
+
+    from xbar.errors import ModelError
+    from xbar.network import load_dataset
+
+    def image(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(path)
+
+    for c in ("cat", "dog"):
+        image(tmp_path / "flat" / c / "a.png")
+    (tmp_path / "flat" / "aaa").mkdir()
+    with pytest.raises(ModelError, match=r"class folder '.*aaa' holds no images"):
+        load_dataset(f"folder:{tmp_path / 'flat'}")
+    for split, classes in (("train", ("cat", "dog", "eel")), ("test", ("cat", "dog"))):
+        for c in classes:
+            image(tmp_path / "split" / split / c / "a.png")
+    with pytest.raises(ModelError, match=r"different classes; only in train: \['eel'\]"):
+        load_dataset(f"folder:{tmp_path / 'split'}")
+
+
+def test_idx_header_with_huge_dimensions_is_named_without_overflow(tmp_path):
+    import struct
+
+    from xbar.errors import ModelError
+    from xbar.network import load_dataset
+
+    (tmp_path / "t10k-images-idx3-ubyte").write_bytes(
+        struct.pack(">IIII", 0x803, 3, 2**31 - 1, 2**31 - 1) + bytes(16)
+    )
+    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(struct.pack(">II", 0x801, 3) + bytes(3))
+    with pytest.raises(ModelError, match=r"\(13835058042397261827 bytes\) but 16 bytes follow"):
+        load_dataset(f"mnist:{tmp_path}")

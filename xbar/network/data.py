@@ -208,8 +208,9 @@ def load_dataset(name: str | Path = "digits", options: DataOptions | None = None
     prefix = str(name).partition(":")[0].lower()
     if path.suffix == ".npz" and options is None and path.is_file():
         arr = read_npz(path, "data set file")
-        if "x" not in arr:  # the six split arrays (checked one by one)
-            return _dataset_from_arrays(arr, str(path), path.stem)
+        if "x" not in arr and ("x_val" in arr or "x_test" not in arr):
+            return _dataset_from_arrays(arr, str(path), path.stem)  # the six split arrays
+        # else x, y (+ x_train, y_train) or Keras' mnist.npz: x_train, y_train, x_test, y_test
     if prefix in FORMATS or path.suffix == ".npz" or path.exists():
         return load_from_disk(str(name), options)
     raise ModelError(

@@ -39,6 +39,7 @@ read lazily where the format allows).  Errors name the file and the expected for
 from __future__ import annotations
 
 import gzip
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -277,9 +278,10 @@ def _idx(path: Path, rank: int, limit: int | None) -> np.ndarray:
         )
     dims = [int.from_bytes(data[4 + 4 * k : 8 + 4 * k], "big") for k in range(rank)]
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * rank)
-    if body.size != int(np.prod(dims)):
+    declared = math.prod(dims)  # Python integers: no overflow for any header
+    if body.size != declared:
         raise ModelError(
-            f"idx file {str(path)!r}: header says {dims} ({int(np.prod(dims))} "
+            f"idx file {str(path)!r}: header says {dims} ({declared} "
             f"bytes) but {body.size} bytes follow"
         )
     arr = body.reshape(dims)
@@ -374,6 +376,21 @@ def _images(folder: Path, classes: list[str], limit: int | None, mode: str | Non
     return xs, np.asarray(ys, dtype=np.int64), mode
 
 
+def _same_classes(train: Path, test: Path, classes: list[str]) -> None:
+    """Refuse train/ and test/ trees whose class folders differ (their labels would not
+    mean the same classes: each split's labels follow its own sorted folder names)."""
+    found = sorted(p.name for p in train.iterdir() if p.is_dir())
+    if found != classes:
+        only_train = sorted(set(found) - set(classes))
+        only_test = sorted(set(classes) - set(found))
+        raise ModelError(
+            f"image folders {str(train)!r} and {str(test)!r} hold different classes"
+            + (f"; only in train: {only_train}" if only_train else "")
+            + (f"; only in test: {only_test}" if only_test else ""),
+            hint="give both splits the same class sub-folders",
+        )
+
+
 def _folder(root: Path, opts: DataOptions):
     if not root.is_dir():
         raise ModelError(f"image folder {str(root)!r} does not exist")
@@ -385,6 +402,15 @@ def _folder(root: Path, opts: DataOptions):
             f"image folder {str(test_dir)!r} has no class sub-folders",
             hint="PATH/<class>/<image>.png (or PATH/train/... and PATH/test/...)",
         )
+    if split:
+        _same_classes(root / "train", test_dir, classes)
+    for name in classes:  # torchvision's ImageFolder refuses them too
+        if not _image_files(test_dir / name):
+            raise ModelError(
+                f"class folder {str(test_dir / name)!r} holds no images",
+                hint="labels follow the sorted class-folder names, so an empty class "
+                "shifts them: remove the folder or add its images",
+            )
     x_test, y_test, mode = _images(test_dir, classes, opts.limit, None)
     if not x_test:
         raise ModelError(f"image folder {str(test_dir)!r} holds no images")
