@@ -90,8 +90,13 @@ FIELD_NOTES = {
     "drift_t0": "seconds, reference time of the drift law",
     "stuck_high_fraction": "fraction of the stuck cells stuck at g_max (the rest at g_min)",
     "device_k": "1/V, nonlinearity of sinh cells: I = G sinh(k V) / k",
-    "nonlinear_mode": "sinh cells with parasitics: cached linearisation plus correction, "
+    "nonlinear_mode": "nonlinear cells with parasitics: cached linearisation plus correction, "
     "or an exact Newton solve per MVM",
+    "device_v0": "V, exponential cells: I = G v0 (exp(V / v0) - 1)",
+    "device_alpha": "power_law cells: I = G (V + v_ref sign(V) |V / v_ref|**alpha), alpha >= 1",
+    "device_v_ref": "V, power_law cells (see --device-alpha)",
+    "device_table": "measured I-V table of tabulated cells: two columns, voltage [V] and "
+    "current [A] (CSV or whitespace); normalised by its slope at 0 V",
     "seed": "seed of every random draw; chip k is the same chip in every run",
     "repeats": "independently programmed chips",
     "calibration_size": "training images that calibrate the input and ADC ranges",

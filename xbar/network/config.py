@@ -873,7 +873,10 @@ _DESIGN: dict[str, Any] = {
 def _relative_tables(data: dict[str, Any], folder: Path) -> None:
     """Make the relative ``device_table`` paths of a TOML file's fields (top level and
     per-layer sections) relative to the file's ``folder``, in place."""
-    tables = [data] + [t for t in (data.get("layers") or {}).values() if isinstance(t, dict)]
+    layers = data.get("layers")
+    tables = [data] + (
+        [t for t in layers.values() if isinstance(t, dict)] if isinstance(layers, dict) else []
+    )
     for table in tables:
         value = table.get("device_table")
         if isinstance(value, str) and value and not Path(value).is_absolute():

@@ -172,8 +172,8 @@ def parse_rules(
         items = list(data.items())
     else:
         raise ConfigError(
-            f"layers: expected a table of sections {{pattern: {{field: value}}}}, got "
-            f"{type(data).__name__}",
+            f"layers{f' in {source}' if source else ''}: expected a table of sections "
+            f"{{pattern: {{field: value}}}}, got {type(data).__name__}",
             hint='in TOML: [layers."conv1"] then adc_bits = 10',
         )
     return tuple(_rule(p, t, field_types, coerce, source) for p, t in items)
