@@ -293,3 +293,34 @@ def test_cli_layer_flags(tmp_path, capsys):
     assert main(["infer", "--limit", "5", "--no-progress", "--layer", "fc:adc_bits=3"]) != 0
     err = capsys.readouterr().err
     assert '[layers."fc"]' in err and "conv1" in err and "Traceback" not in err
+
+
+def test_sweep_over_a_per_layer_field(model, data, tmp_path):
+    from xbar.network.sweep import parse_values, sweep
+
+    base = AnalogConfig.from_dict({"adc_bits": 8, "layers": {"#0": {"digital": True}}})
+    assert parse_values(base, "dense:adc_bits", "3,8") == [3, 8]
+    table = sweep(
+        model,
+        base,
+        {"dense:adc_bits": [3, 8]},
+        out=tmp_path / "s.csv",
+        executor="serial",
+        limit=40,
+        dataset=data,
+    )
+    assert table.fields == ("dense:adc_bits",)
+    direct = [_run(model, data, base.replace(**{"dense:adc_bits": v})).accuracy for v in (3, 8)]
+    assert [float(a) for a in table.accuracies[:, 0, 0]] == pytest.approx(
+        [
+            evaluate(model, base.replace(**{"dense:adc_bits": v}), dataset=data, limit=40).accuracy
+            for v in (3, 8)
+        ]
+    )
+    assert direct[0] <= direct[1]
+    with pytest.raises(UnknownFieldError, match="adc_bitz"):
+        parse_values(base, "dense:adc_bitz", "3")
+    with pytest.raises(ConfigError, match="whole network"):
+        parse_values(base, "dense:seed", "3")
+    with pytest.raises(ConfigError, match='layers."fc"'):
+        sweep(model, base, {"fc:adc_bits": [3]}, out=None, executor="serial", limit=5, dataset=data)

@@ -426,8 +426,62 @@ class AnalogConfig:
         return out
 
     def replace(self, **changes: Any) -> AnalogConfig:
-        """A validated copy with some fields changed (unknown fields raise ConfigError)."""
-        return type(self).from_dict({**self.to_dict(), **changes})
+        """A validated copy with some fields changed (unknown fields raise ConfigError).
+
+        A key ``"PATTERN:FIELD"`` sets ``FIELD`` in the per-layer rule of ``PATTERN``
+        (added when the configuration has none), as a sweep over a per-layer field does.
+
+        >>> AnalogConfig().replace(**{"fc*:adc_bits": 6}).to_dict()["layers"]
+        {'fc*': {'adc_bits': 6}}
+        """
+        layer_keys = [k for k in changes if ":" in k]
+        data = self.to_dict()
+        if layer_keys:
+            extra: dict[str, dict[str, Any]] = {}
+            for key in layer_keys:
+                pattern, name = self.split_layer_field(key)
+                extra.setdefault(pattern, {})[name] = changes.pop(key)
+            types = self.layer_field_types()
+            rules = merge_rules(self.layers, parse_rules(extra, types, _coerce))
+            data["layers"] = {r.pattern: r.to_dict() for r in rules}
+        return type(self).from_dict({**data, **changes})
+
+    @classmethod
+    def split_layer_field(cls, key: str) -> tuple[str, str]:
+        """``"PATTERN:FIELD"`` as ``(PATTERN, FIELD)``, FIELD checked to be per-layer.
+
+        Raises
+        ------
+        ConfigError
+            Not of that form, or FIELD is global or unknown (naming the section).
+        """
+        pattern, _, name = key.rpartition(":")
+        section = f'[layers."{pattern}"]'
+        if not pattern or not name:
+            raise ConfigError(f"{key!r}: expected PATTERN:FIELD, e.g. 'fc*:adc_bits'")
+        if name in GLOBAL_FIELDS:
+            raise ConfigError(f"{section}: {name} applies to the whole network, not to one layer")
+        if name not in cls.layer_field_types():
+            raise UnknownFieldError(
+                f"unknown configuration field {name!r} in {section} ({key!r})",
+                hint=_unknown_field_hint(name),
+            )
+        return pattern, name
+
+    def field_value(self, key: str) -> Any:
+        """The value of field ``key``, or for ``"PATTERN:FIELD"`` the value that PATTERN's
+        rule gives FIELD (the base value when the rule does not set it).
+
+        >>> AnalogConfig(adc_bits=8).field_value("conv1:adc_bits")
+        8
+        """
+        if ":" not in key:
+            return getattr(self, key)
+        pattern, name = self.split_layer_field(key)
+        for rule in self.layers:
+            if rule.pattern == pattern:
+                return dict(rule.changes).get(name, getattr(self, name))
+        return getattr(self, name)
 
     # ---------------------------------------------------------------- validation
     @property
