@@ -310,14 +310,11 @@ def test_sweep_over_a_per_layer_field(model, data, tmp_path):
         dataset=data,
     )
     assert table.fields == ("dense:adc_bits",)
-    direct = [_run(model, data, base.replace(**{"dense:adc_bits": v})).accuracy for v in (3, 8)]
-    assert [float(a) for a in table.accuracies[:, 0, 0]] == pytest.approx(
-        [
-            evaluate(model, base.replace(**{"dense:adc_bits": v}), dataset=data, limit=40).accuracy
-            for v in (3, 8)
-        ]
-    )
-    assert direct[0] <= direct[1]
+    direct = [
+        evaluate(model, base.replace(**{"dense:adc_bits": v}), dataset=data, limit=40).accuracy
+        for v in (3, 8)
+    ]
+    assert [float(a) for a in table.accuracies[:, 0, 0]] == direct
     with pytest.raises(UnknownFieldError, match="adc_bitz"):
         parse_values(base, "dense:adc_bitz", "3")
     with pytest.raises(ConfigError, match="whole network"):
