@@ -81,16 +81,26 @@ def test_linearised_tile_against_exact_solve(law, bound, _):
 def test_interpolation_is_the_cell_by_cell_sum(law, _, __):
     """sum_m r(a_m V) @ (G L_m(a)) against sum_i G_ij r(a_ij V_i), for every law (sinh: the
     node scheme against the series the tiles use)."""
-    cfg = AnalogConfig(r_row=2.0, r_col=2.0, **law)
-    tile, V = _tile(cfg, seed=1)
+    cfg = AnalogConfig(r_row=0.5, r_col=0.5, **law)
+    tile, V = _tile(cfg, seed=1, N=64)
     a = tile.attenuation()
     r = remainder_function(cfg)
     direct = np.einsum("kij,ij->kj", r(V[:, :, None] * a[None]), tile.G)
     got = tile.cell_excess(V, cfg)
+    assert tile._nodes[3] is not None  # (the interpolation, not the cell-by-cell sum)
     assert np.abs(got - direct).max() <= 2e-6 * np.abs(V @ tile.W_eff + direct).max()
     if law["device"] == "sinh":
         series = tile.currents(V, cfg) - V @ tile.W_eff
         assert np.abs(series - direct).max() <= 1e-10 * np.abs(direct).max()
+
+
+def test_strong_attenuation_falls_back_to_the_cell_by_cell_sum():
+    cfg = AnalogConfig(r_row=5.0, r_col=5.0, device="tabulated", device_table=TABLE)
+    tile, V = _tile(cfg, seed=1, N=64)
+    got = tile.cell_excess(V, cfg)
+    assert tile._nodes[3] is None  # (more than 48 nodes would be needed)
+    a, r = tile.attenuation(), remainder_function(cfg)
+    assert np.allclose(got, np.einsum("kij,ij->kj", r(V[:, :, None] * a[None]), tile.G))
 
 
 def test_ideal_wires_are_exact_for_any_law():

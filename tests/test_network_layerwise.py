@@ -321,3 +321,13 @@ def test_sweep_over_a_per_layer_field(model, data, tmp_path):
         parse_values(base, "dense:seed", "3")
     with pytest.raises(ConfigError, match='layers."fc"'):
         sweep(model, base, {"fc:adc_bits": [3]}, out=None, executor="serial", limit=5, dataset=data)
+
+
+@pytest.mark.parametrize("name", ["per_layer.toml", "measured_cells.toml"])
+def test_example_configs_run(name, model, data):
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / name
+    cfg = AnalogConfig.from_toml(path).replace(repeats=1)
+    res = evaluate(model, cfg, dataset=data, limit=20, cache=TransferCache())
+    assert any(s.settings for s in res.layer_stats)

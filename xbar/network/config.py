@@ -564,6 +564,8 @@ class AnalogConfig:
             changes.update(rule.changes)
             if rule.digital is not None:
                 digital = rule.digital
+        if changes.get("device", "tabulated") != "tabulated" and "device_table" not in changes:
+            changes["device_table"] = ""  # another law on this layer: no inherited table
         try:
             return replace(self, layers=(), **changes).validate(), digital
         except ConfigError as exc:

@@ -636,7 +636,12 @@ class Tile:
             a_lo = float(a[self.G > 0].min()) if np.any(self.G > 0) else 1.0
             try:
                 nodes = attenuation_nodes(r, a_lo, v_lo, v_hi)
-                H = [self.G * L for L in lagrange_weights(nodes, a)]
+                # cell by cell evaluates the law once per column, the nodes once per node
+                H = (
+                    [self.G * L for L in lagrange_weights(nodes, a)]
+                    if nodes.size < a.shape[1]
+                    else None
+                )
             except ValueRangeError as exc:
                 if "nodes" not in exc.message:
                     raise
