@@ -175,12 +175,17 @@ def output_path(path: str | os.PathLike, what: str = "output") -> Path:
     ------
     ConfigError
         The folder does not exist, is not a folder or is not writable, or the path is a
-        directory.
+        directory or a device, pipe or socket.
     """
     path = path_arg(path, what)
     if path.is_dir():
         raise ConfigError(
             f"cannot write {what} {str(path)!r}: it is a folder", hint="give a file name"
+        )
+    if special_file(path):  # a rename onto it would replace /dev/null or /dev/full
+        raise ConfigError(
+            f"cannot write {what} {str(path)!r}: it is {special_file(path)}, not a file",
+            hint="give a file name",
         )
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.exists():

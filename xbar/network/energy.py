@@ -529,5 +529,9 @@ def plot_breakdown(per_layer: dict, path, *, title: str = "") -> None:
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    from ..plot import save_figure
+
+    try:
+        save_figure(fig, path, dpi=130)
+    finally:
+        plt.close(fig)

@@ -1099,6 +1099,25 @@ def programmed_conductances(
     return apply_drift(G, config)
 
 
+def _check_wireable(Gs: list[np.ndarray], layer: str, chip: int, config: AnalogConfig) -> None:
+    """Refuse conductances below 0 S (``programming_clip=False``) when the tiles are solved
+    as circuits (wire, driver, sense or source resistance): a circuit of negative
+    resistors is no physical array (the crossbar solver refused it deep inside, naming
+    neither layer nor field)."""
+    if not config.parasitics:
+        return
+    low = min(float(G.min()) for G in Gs if G.size) if Gs else 0.0
+    if low < 0:
+        raise ValueRangeError(
+            f"layer {layer!r} (chip {chip}): programmed conductances go down to {low:.3g} S "
+            f"with programming_clip=false ({config.programming_error} error, sigma "
+            f"{config.programming_sigma:g}); an array with wire resistance cannot hold "
+            "negative conductances",
+            hint="set programming_clip=true (clip to [g_min, g_max]), or drop the wire, "
+            "driver and sense resistances (r_row, r_col, r_driver, r_sense, r_source)",
+        )
+
+
 def _transfer_matrices(cache, Gs, specs, config: AnalogConfig, energy: bool) -> list:
     """(W_eff, power forms) of a layer's programmed tiles: with ``energy``, each with its
     forms (one elimination gives both where it applies); else all together, only each
@@ -1167,6 +1186,7 @@ def program_chip(
             programmed_conductances(spec, m.planes[spec.plane], errors, lc, rng, target)
             for spec, target in zip(specs, targets or [None] * len(specs), strict=True)
         ]
+        _check_wireable(Gs, plan.name, chip, lc)
         Ws = _transfer_matrices(cache, Gs, specs, lc, energy)
         tiles = [make_tile(sp, G, *W) for sp, G, W in zip(specs, Gs, Ws, strict=True)]
         for _ in tiles if progress is not None else ():

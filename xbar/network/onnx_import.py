@@ -64,6 +64,7 @@ from .ops import (
     Pad,
     ReduceMax,
     ReduceMean,
+    ReduceSum,
     Reshape,
     Slice,
     Softmax,
@@ -134,6 +135,7 @@ SUPPORTED_OPS: dict[str, tuple[str, ...]] = {
     "LogSoftmax": ("axis",),
     "ReduceMean": ("axes", "keepdims", "noop_with_empty_axes"),
     "ReduceMax": ("axes", "keepdims", "noop_with_empty_axes"),
+    "ReduceSum": ("axes", "keepdims", "noop_with_empty_axes"),
     "Identity": (),
     "Dropout": ("ratio", "seed"),
     "Constant": ("value", "value_float", "value_floats", "value_int", "value_ints"),
@@ -1113,6 +1115,9 @@ class _Importer:
 
     def op_ReduceMax(self, attrs):
         self.op_ReduceMean(attrs, cls=ReduceMax)
+
+    def op_ReduceSum(self, attrs):
+        self.op_ReduceMean(attrs, cls=ReduceSum)
 
 
 #: constant-folding ops that compute numbers (refused on the symbolic batch size)

@@ -38,8 +38,12 @@
   kept and refused when used), ``.options``, ``.temp``, ``.nodeset``, ``.ic``
   (ignored), ``.op``, ``.dc``, ``.title``, ``.end`` (cards after it are read, as
   ngspice-39 reads them, with a note).  Output directives and
-  other analyses (``.tran``, ``.ac``, ``.meas``, ...) and ``.control`` blocks
-  are skipped; what was skipped or defaulted is in ``Circuit.notes``.
+  other analyses (``.tran``, ``.ac``, ``.meas``, ...) are skipped.  In a
+  ``.control ... .endc`` block the ``op`` and ``dc`` commands are analyses (after
+  those of dot cards), output commands are skipped, and commands that change the
+  circuit before ngspice's analyses (``alter``, ``altermod``, loops, ``option
+  temp=``...) are refused at their line.  What was skipped or defaulted is in
+  ``Circuit.notes``.
 
 Flattened names
 ---------------
@@ -224,6 +228,8 @@ def read_netlist(source: str | Path, *, name: str | None = None) -> Circuit:
     }
     ctx = Context("", None, params, Scope(subckts, models, None), [])
     builder.expand(elements, ctx)
+    for block, commands in reader.control_blocks:
+        builder.control_script(block, commands, params)
     n_elements = (
         sum(
             len(rows.name)

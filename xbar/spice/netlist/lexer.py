@@ -315,7 +315,9 @@ class Reader:
         self.end: Card | None = None  # the first .end card (ngspice reads on past it)
         self.noted_after_end = False
         self.notes: list[str] = []
-        self.control: Card | None = None  # the open .control card while skipping a block
+        self.control: Card | None = None  # the open .control card while reading a block
+        #: the .control cards and, for each, the command lines of its block
+        self.control_blocks: list[tuple[Card, list[Card]]] = []
         self.lib_skip: Card | None = None  # the .lib <section> card while skipping its body
 
     def read_text(self, text: str, file: str, base: Path, top: bool) -> None:
@@ -349,16 +351,15 @@ class Reader:
             if self.control is not None:  # inside .control ... .endc: an ngspice script
                 if c == "." and line.split(None, 1)[0].lower() == ".endc":
                     self.control = None
+                else:  # its commands are read by Builder.control_script
+                    self.control_blocks[-1][1].append(card)
                 last = None
                 continue
             if c == ".":
                 word = line.split(None, 1)[0].lower()
                 if word == ".control":
                     self.control = card
-                    self.notes.append(
-                        f"{file}:{i + 1}: .control ... .endc block skipped "
-                        "(ngspice script; xbar is a DC solver)"
-                    )
+                    self.control_blocks.append((card, []))
                     last = None
                     continue
                 if word == ".end":  # ngspice-39 reads past it (inpcom.c comments it out)
