@@ -8,7 +8,7 @@ in the same run:
   after a warm-up solve (numba's cached kernels loaded), per sweep point, with
   the default engine and with ``engine="python"`` (the Python Newton path, the
   engine before the compiled path; on at most ``--python-points`` points);
-* whole processes: ``python -m xbar.cli solve FILE --csv`` and ``ngspice -b -r
+* whole processes: ``python -m xbar.cli solve --engine compiled FILE --csv`` and ``ngspice -b -r
   RAW FILE`` on the full sweep and on a 3-point sweep of the same circuit; the
   per-point cost is the difference divided by the extra points (start-up
   removed), and the full wall time is reported as well;
@@ -99,7 +99,7 @@ def run_case(name: str, make, points: int, args, tmp: Path) -> dict:
     row = dict(case=name, unknowns=res.x.shape[1], points=points)
     row["xbar_us"] = t_x / points * 1e6
     row["python_us"] = t_py / py_points * 1e6
-    xcmd = [sys.executable, "-m", "xbar.cli", "solve"]
+    xcmd = [sys.executable, "-m", "xbar.cli", "solve", "--engine", "compiled"]
     px_full = process_time(xcmd + [str(full), "--csv"], args.repeat)
     px_tiny = process_time(xcmd + [str(tiny), "--csv"], args.repeat)
     row["xbar_proc_s"] = px_full
@@ -117,13 +117,13 @@ def run_case(name: str, make, points: int, args, tmp: Path) -> dict:
 
 
 def op_case(size: int, cell: str, args, tmp: Path) -> dict:
-    """``.op`` of a size x size crossbar: xbar in-process (default and Python engine)
-    and ngspice's whole process."""
+    """``.op`` of a size x size crossbar: xbar in-process (compiled and Python engine;
+    ``auto`` picks the Python one for an operating point) and ngspice's whole process."""
     text = crossbar_netlist(size, size, cell=cell, seed=size)
     path = tmp / f"op_{cell}_{size}.cir"
     path.write_text(text)
-    t_x, res = in_process(text, args.repeat)
-    t_py, _ = in_process(text, 1, engine="python")
+    t_x, res = in_process(text, args.repeat, engine="compiled")
+    t_py, _ = in_process(text, args.repeat, engine="python")
     row = dict(case=f".op {cell} {size}x{size}", unknowns=len(res.x), t_xbar=t_x, t_python=t_py)
     row.update(ngspice_s=np.nan, dv=np.nan, di=np.nan)
     if ngspice_available() and not args.no_ngspice:
@@ -167,7 +167,7 @@ def main(argv=None) -> int:
         for cell in ("linear", "sinh", "1s1r"):
             r = op_case(size, cell, args, tmp)
             print(
-                f"{r['case']:<22}{r['unknowns']:>7} xbar {r['t_xbar']:.3f} s, python engine "
+                f"{r['case']:<22}{r['unknowns']:>7} compiled {r['t_xbar']:.3f} s, python engine "
                 f"{r['t_python']:.3f} s, ngspice process {r['ngspice_s']:.2f} s, "
                 f"max dV {r['dv']:.1e}, max dI rel {r['di']:.1e}",
                 flush=True,

@@ -41,6 +41,7 @@ E = math.e
 # device kinds of the behavioural table
 MOS_CHANNEL = 0
 MOS_JUNCTION = 1
+EXTERNAL = 2  # evaluated by the caller (behavioural expressions)
 
 
 # --------------------------------------------------------------------- sparse LU
@@ -48,45 +49,78 @@ MOS_JUNCTION = 1
 def lu_symbolic(n, indptr, indices):  # pragma: no cover - compiled
     """Pattern of ``L + U`` (no pivoting) of the CSR pattern ``(indptr, indices)``.
 
-    Returns ``(lu_ptr, lu_idx, lu_diag)``: rows sorted by column, ``lu_diag[i]``
-    the position of the diagonal in row ``i`` (always present).
+    Row by row: the row's columns below the diagonal are kept as a sorted linked
+    list and visited in order; each visited ``k`` adds the columns of ``U``'s row
+    ``k`` (fill), inserted behind ``k`` in the list.  Returns ``(lu_ptr, lu_idx,
+    lu_diag)``: rows sorted by column, ``lu_diag[i]`` the position of the diagonal
+    in row ``i`` (always present).
     """
     mark = np.full(n, -1, dtype=np.int64)
-    rows = []
+    nxt = np.zeros(n + 1, dtype=np.int64)  # linked list; n is the head
+    upper_rows = []
+    lower_rows = []
     total = 0
     for i in range(n):
-        cols = []
-        lo = i
         mark[i] = i
-        cols.append(i)
+        upper = [i]
+        lower = []
         for p in range(indptr[i], indptr[i + 1]):
             j = indices[p]
             if mark[j] != i:
                 mark[j] = i
-                cols.append(j)
-            if j < lo:
-                lo = j
-        for k in range(lo, i):
-            if mark[k] == i:
-                uk = rows[k]
-                for q in range(len(uk)):
-                    j = uk[q]
-                    if j > k and mark[j] != i:
-                        mark[j] = i
-                        cols.append(j)
-        arr = np.sort(np.array(cols, dtype=np.int64))
-        rows.append(arr)
-        total += len(arr)
+                if j < i:
+                    lower.append(j)
+                else:
+                    upper.append(j)
+        lower.sort()
+        head = n
+        nxt[head] = i  # i ends the list (no column below i is >= i)
+        prev = head
+        for j in lower:
+            nxt[prev] = j
+            prev = j
+        nxt[prev] = i
+        k = nxt[head]
+        while k < i:
+            uk = upper_rows[k]
+            for q in range(1, len(uk)):  # uk[0] is k itself
+                j = uk[q]
+                if mark[j] == i:
+                    continue
+                mark[j] = i
+                if j < i:
+                    at = k
+                    while nxt[at] < j:
+                        at = nxt[at]
+                    nxt[j] = nxt[at]
+                    nxt[at] = j
+                else:
+                    upper.append(j)
+            k = nxt[k]
+        cnt = 0
+        k = nxt[head]
+        while k < i:
+            cnt += 1
+            k = nxt[k]
+        low = np.empty(cnt, dtype=np.int64)
+        k = nxt[head]
+        for q in range(cnt):
+            low[q] = k
+            k = nxt[k]
+        up = np.sort(np.array(upper, dtype=np.int64))
+        lower_rows.append(low)
+        upper_rows.append(up)
+        total += cnt + len(up)
     lu_ptr = np.zeros(n + 1, dtype=np.int64)
     lu_idx = np.empty(total, dtype=np.int64)
     lu_diag = np.empty(n, dtype=np.int64)
     for i in range(n):
-        arr = rows[i]
-        lu_ptr[i + 1] = lu_ptr[i] + len(arr)
-        for q in range(len(arr)):
-            lu_idx[lu_ptr[i] + q] = arr[q]
-            if arr[q] == i:
-                lu_diag[i] = lu_ptr[i] + q
+        low, up = lower_rows[i], upper_rows[i]
+        a = lu_ptr[i]
+        lu_idx[a : a + len(low)] = low
+        lu_diag[i] = a + len(low)
+        lu_idx[a + len(low) : a + len(low) + len(up)] = up
+        lu_ptr[i + 1] = a + len(low) + len(up)
     return lu_ptr, lu_idx, lu_diag
 
 
@@ -421,6 +455,8 @@ def _linearise(dev, state, ve, ws):  # pragma: no cover - compiled
     for k in range(len(ib)):
         m = bnctl[k]
         _control(ve, bctrl, k, m, vtmp)
+        if bkind[k] == EXTERNAL:
+            continue
         prm = bprm[k]
         if bkind[k] == MOS_CHANNEL:
             mos_channel_limit(prm, vtmp, vb[k], vlim)
@@ -550,39 +586,62 @@ def _solve(sy, gshunt, scale, ws, x):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
+def newton_step(sy, state, x, src, gshunt, linearise, ws):  # pragma: no cover
+    """One Newton iteration from ``x``: the kernel's devices linearised at ``x``
+    (when ``linearise``; EXTERNAL rows are left as the caller set them), assembly,
+    LU, solve with refinement into ``ws[7]``.
+
+    Returns ``(status, limited, worst)``: status 0 (solved), OVERFLOW, REPIVOT or
+    NOT_FINITE; whether a device was limited; the largest update against its
+    tolerance.
+    """
+    lu, dev, conv = sy[0], sy[6], sy[7]
+    reltol, abs_tol, growth = conv[0], conv[2], conv[4]
+    ve, xn = ws[11], ws[7]
+    limited = False
+    if linearise:
+        ve[0] = 0.0
+        ve[1:] = x
+        limited, over = _linearise(dev, state, ve, ws)
+        if over:
+            return OVERFLOW, limited, np.inf
+    scale = _assemble(sy, state, src, gshunt, ws)
+    if lu_factor(lu, ws[0], ws[2], growth) >= 0:
+        return REPIVOT, limited, np.inf
+    if not _solve(sy, gshunt, scale, ws, xn):
+        return NOT_FINITE, limited, np.inf
+    worst = 0.0
+    for k in range(len(x)):
+        tol = reltol * max(abs(xn[k]), abs(x[k])) + abs_tol[k]
+        worst = max(worst, abs(xn[k] - x[k]) / tol)
+    return CONVERGED, limited, worst
+
+
+@numba.njit(cache=True)
+def devices_converged(sy, state, xn, ws):  # pragma: no cover - compiled
+    """ngspice's device-current test of every device at the unknowns ``xn``."""
+    conv, ve = sy[7], ws[11]
+    ve[0] = 0.0
+    ve[1:] = xn
+    return _devices_converged(sy[6], state, ve, conv[0], conv[1], ws)
+
+
+@numba.njit(cache=True)
 def newton_point(sy, state, x, src, gshunt, fresh, maxiter, ws):  # pragma: no cover
-    """Newton from ``x`` (updated in place) with the devices at ``state``.
+    """Newton from ``x`` (updated in place) with the devices at ``state`` (no
+    EXTERNAL rows).
 
     Returns ``(status, iterations)``; on CONVERGED ``x`` and ``state`` are the
     solution and its linearisation point.
     """
-    lu, dev, conv = sy[0], sy[6], sy[7]
-    reltol, abstol, abs_tol, growth = conv[0], conv[1], conv[2], conv[4]
-    ve, xn = ws[11], ws[7]
-    n = len(x)
+    xn = ws[7]
     for it in range(1, maxiter + 1):
-        limited = False
-        if not (fresh and it == 1):
-            ve[0] = 0.0
-            ve[1:] = x
-            limited, over = _linearise(dev, state, ve, ws)
-            if over:
-                return OVERFLOW, it
-        scale = _assemble(sy, state, src, gshunt, ws)
-        if lu_factor(lu, ws[0], ws[2], growth) >= 0:
-            return REPIVOT, it
-        if not _solve(sy, gshunt, scale, ws, xn):
-            return NOT_FINITE, it
-        worst = 0.0
-        for k in range(n):
-            tol = reltol * max(abs(xn[k]), abs(x[k])) + abs_tol[k]
-            worst = max(worst, abs(xn[k] - x[k]) / tol)
-        if it > 1 and not limited and worst <= 1.0:
-            ve[0] = 0.0
-            ve[1:] = xn
-            if _devices_converged(dev, state, ve, reltol, abstol, ws):
-                x[:] = xn
-                return CONVERGED, it
+        status, limited, worst = newton_step(sy, state, x, src, gshunt, not (fresh and it == 1), ws)
+        if status != CONVERGED:
+            return status, it
+        if it > 1 and not limited and worst <= 1.0 and devices_converged(sy, state, xn, ws):
+            x[:] = xn
+            return CONVERGED, it
         x[:] = xn
     return NOT_CONVERGED, maxiter
 

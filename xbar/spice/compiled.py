@@ -1,15 +1,19 @@
-"""The compiled Newton path: SPICE's Newton iteration as one numba kernel per run.
+"""The compiled Newton path: SPICE's Newton iteration in numba kernels.
 
-For circuits whose nonlinear devices are diodes and level-1 MOSFETs (with any
-linear elements and sources), :class:`CompiledNewton` runs a whole Newton run --
-device limiting, assembly, LU, iterative refinement, the convergence tests -- in
-:mod:`xbar.spice._newton_kernels`, and a whole ``.dc`` sweep point after point
-from the previous solution, as ngspice does.  It follows the Python path
-(:meth:`xbar.spice.newton.DCSystem.newton`) step for step; when a run does not
-converge, overflows or meets a singular matrix, the caller runs the Python path
-again from the same start, which names the culprit and falls back to gmin and
-source stepping.  Results agree with the Python path to rounding (the tests
-compare them).
+:class:`CompiledNewton` runs a Newton run -- device limiting, assembly, LU,
+iterative refinement, the convergence tests -- in :mod:`xbar.spice._newton_kernels`.
+Diodes and level-1 MOSFETs are modelled in the kernels, so circuits made of them
+(with any linear elements and sources) run a whole ``.dc`` sweep in one kernel
+call, point after point from the previous solution as ngspice does; behavioural
+(``B``) expressions are evaluated and limited in Python between the kernel's
+iterations (:func:`xbar.spice.devices.limit_bsource`, as the Python path does).
+Linear sweeps factorise once and solve every point in the kernel.
+
+It follows the Python path (:meth:`xbar.spice.newton.DCSystem.newton`) step for
+step; when a run does not converge, overflows or meets a singular matrix, the
+caller runs the Python path again from the same start, which names the culprit
+and falls back to gmin and source stepping.  Results agree with the Python path to
+rounding, with the same iteration counts (the tests compare them).
 
 The linear solver is a sparse LU with a fixed pivot order: the order (rows and
 columns) comes from SuperLU on the first matrix, its fill pattern is computed
@@ -35,12 +39,8 @@ GROWTH = 1e3
 
 
 def eligible(system) -> bool:
-    """Whether ``system`` (a DCSystem) has only devices the compiled path models."""
-    from .mosfet import MosChannel, MosJunction
-
-    if not 0 < system.layout.size <= COMPILED_MAX_UNKNOWNS:
-        return False
-    return all(isinstance(g.expr, MosChannel | MosJunction) for g in system.pattern.bgroups)
+    """Whether ``system`` (a DCSystem) is in the compiled path's size range."""
+    return 0 < system.layout.size <= COMPILED_MAX_UNKNOWNS
 
 
 @dataclass
@@ -88,6 +88,13 @@ class CompiledNewton:
         table, row_of_member = _device_table(pat, K, len(system.circuit.bsources))
         self.starts = np.cumsum([0] + [len(g.members) for g in pat.bgroups])
         nd, nb = pat.n_diode, len(table[0])
+        self.width = table[2].shape[1]
+        #: groups the caller evaluates: (group, first table row)
+        self.external = [
+            (g, int(a))
+            for g, a in zip(pat.bgroups, self.starts[:-1], strict=False)
+            if len(g.members) and table[0][a] == K.EXTERNAL
+        ]
         comp = pat.nl_rhs_matrix.tocoo()
         ccol = comp.col.astype(np.int64)
         b_part = ccol >= nd
@@ -180,16 +187,16 @@ class CompiledNewton:
             *(np.zeros(n) for _ in range(9)),
             np.zeros(n + 1),
             np.zeros(max(self.n_nl, 1)),
-            np.zeros(4),
-            np.zeros(4),
-            np.zeros(4),
+            np.zeros(self.width),
+            np.zeros(self.width),
+            np.zeros(self.width),
         )
 
     # ------------------------------------------------------------ device state
     def state_in(self, state) -> tuple:
         """A DeviceState as the kernels' arrays (copies)."""
-        vb = np.zeros((self.nb, 4))
-        dib = np.zeros((self.nb, 4))
+        vb = np.zeros((self.nb, self.width))
+        dib = np.zeros((self.nb, self.width))
         ib = np.zeros(self.nb)
         for a, v, i, di in zip(self.starts[:-1], state.vb, state.ib, state.dib, strict=True):
             m = v.shape[1]
@@ -223,9 +230,8 @@ class CompiledNewton:
             x = np.array(x0, dtype=float)
             arrays = self.state_in(state)
             ws = self._work()
-            status, it = self.K.newton_point(
-                self._sy(), arrays, x, src, float(gshunt), fresh, int(maxiter), ws
-            )
+            run = self.K.newton_point if not self.external else self._newton_external
+            status, it = run(self._sy(), arrays, x, src, float(gshunt), fresh, int(maxiter), ws)
             self.system.total_iterations += it
             if status == self.K.REPIVOT:
                 if not self.reorder(self._matrix_from(ws[1])):
@@ -235,6 +241,48 @@ class CompiledNewton:
                 return None
             return NewtonResult(x, self.state_out(arrays), it, True)
         return None
+
+    def _newton_external(self, sy, arrays, x, src, gshunt, fresh, maxiter, ws):
+        """``newton_point`` with the EXTERNAL expressions evaluated here, between the
+        kernel's iterations (same arguments and returns)."""
+        K = self.K
+        xn = ws[7]
+        for it in range(1, maxiter + 1):
+            lin = not (fresh and it == 1)
+            ext_limited = False
+            if lin:
+                ext_limited, over = self._linearise_external(arrays, x)
+                if over:
+                    return K.OVERFLOW, it
+            status, limited, worst = K.newton_step(sy, arrays, x, src, gshunt, lin, ws)
+            if status != K.CONVERGED:
+                return status, it
+            done = it > 1 and not (limited or ext_limited) and worst <= 1.0
+            if done and K.devices_converged(sy, arrays, xn, ws):
+                x[:] = xn
+                return K.CONVERGED, it
+            x[:] = xn
+        return K.NOT_CONVERGED, maxiter
+
+    def _linearise_external(self, arrays, x) -> tuple[bool, bool]:
+        """The EXTERNAL rows of ``arrays`` linearised (and limited) at ``x`` as the
+        Python path does it; ``(any limited, any overflowed)``."""
+        from .devices import limit_bsource
+
+        _, _, _, vb, ib, dib = arrays
+        ve = np.concatenate([[0.0], x])
+        limited = False
+        for g, a in self.external:
+            rows, m = slice(a, a + len(g.members)), g.n_controls
+            v_new = ve[g.controls[:, :, 0]] - ve[g.controls[:, :, 1]]
+            v, i, di, lim, over = limit_bsource(
+                g.expr, v_new, vb[rows, :m], ib[rows], dib[rows, :m]
+            )
+            if over.any() or not np.all(np.abs(i) <= self.K.I_OVERFLOW):
+                return limited, True
+            vb[rows, :m], ib[rows], dib[rows, :m] = v, i, di
+            limited = limited or bool(lim.any())
+        return limited, False
 
     def _matrix_from(self, aval: np.ndarray) -> sp.csr_matrix:
         """The MNA matrix whose values sit on the LU pattern in ``aval``."""
@@ -264,6 +312,8 @@ class CompiledNewton:
         """Sweep points ``p0..p1-1`` from ``(x, state)``; returns ``(x, state, reached)``:
         every point before ``reached`` is solved into ``xs``/``iters``, and ``x, state``
         are the solution of point ``reached - 1``."""
+        if self.external:
+            return self._sweep_external(x, state, block, p0, p1, maxiter, xs, iters)
         x = np.array(x, dtype=float)
         arrays = self.state_in(state)
         p = p0
@@ -281,31 +331,47 @@ class CompiledNewton:
                 break
         return x, self.state_out(arrays), p
 
+    def _sweep_external(self, x, state, block, p0, p1, maxiter, xs, iters):
+        """:meth:`sweep` one Newton run per point (EXTERNAL expressions in Python)."""
+        for p in range(p0, p1):
+            res = self.newton(x, state, maxiter=maxiter, src=block[:, p], gshunt=0.0, fresh=False)
+            if res is None:
+                return x, state, p
+            x, state = res.x, res.state
+            xs[p] = x
+            iters[p] = res.iterations
+        return x, state, p1
+
 
 def _device_table(pat, K, n_bsources: int) -> tuple[tuple, np.ndarray]:
-    """The behavioural devices (MOSFET channels and junctions) as one table, a row per
-    source, groups in order: ``(kind, params (n, 8), controls (n, 4, 2), number of
-    controls, first derivative parameter)``, and each source's row."""
-    from .mosfet import MosChannel
+    """The behavioural devices as one table, a row per source, groups in order:
+    ``(kind, params (n, 8), controls (n, width, 2), number of controls, first
+    derivative parameter)``, and each source's row.  MOSFET channels and junctions
+    are modelled in the kernels; other expressions are EXTERNAL (the caller
+    evaluates them)."""
+    from .mosfet import MosChannel, MosJunction
 
     groups = pat.bgroups
     nb = sum(len(g.members) for g in groups)
-    kind = np.zeros(nb, dtype=np.int64)
+    width = max([4] + [g.n_controls for g in groups])
+    kind = np.full(nb, K.EXTERNAL, dtype=np.int64)
     prm = np.zeros((nb, 8))
-    ctrl = np.zeros((nb, 4, 2), dtype=np.int64)
+    ctrl = np.zeros((nb, width, 2), dtype=np.int64)
     nctl = np.zeros(nb, dtype=np.int64)
     pbase = np.zeros(nb, dtype=np.int64)
     row_of_member = np.zeros(n_bsources, dtype=np.int64)
     a = 0
     for g in groups:
         e, m, rows = g.expr, g.n_controls, slice(a, a + len(g.members))
+        fields = ()
         if isinstance(e, MosChannel):
             fields = (e.sign, e.beta, e.vbi, e.phi, e.gamma, e.lam, e.vt, e.vcrit)
             kind[rows] = K.MOS_CHANNEL
-        else:
+        elif isinstance(e, MosJunction):
             fields = (e.sign, e.isat, e.vt, e.vcrit, np.full(len(e.sign), e.gmin))
             kind[rows] = K.MOS_JUNCTION
-        prm[rows, : len(fields)] = np.column_stack(fields)
+        if fields:
+            prm[rows, : len(fields)] = np.column_stack(fields)
         ctrl[rows, :m] = g.controls
         nctl[rows] = m
         pbase[rows] = g.deriv_offset + m * np.arange(len(g.members))

@@ -196,10 +196,11 @@ def solve_dc(
     progress : callable, optional
         ``progress(done, total)`` called after each sweep point (or group of points).
     engine : str
-        ``"auto"`` (default): Newton runs compiled (:mod:`xbar.spice.compiled`)
-        when the circuit's devices allow it (diodes, level-1 MOSFETs), else in
-        Python; ``"compiled"`` the same; ``"python"``: always the Python path
-        (the reference the compiled path is tested against).
+        ``"compiled"``: Newton runs and linear solves in numba kernels
+        (:mod:`xbar.spice.compiled`; about 0.5 s to start numba in a fresh
+        process); ``"python"``: the Python path (the reference the compiled one
+        is tested against); ``"auto"`` (default): compiled for sweeps of 50
+        points or more.  Results agree to rounding.
 
     Returns
     -------
@@ -245,7 +246,7 @@ def solve_dc(
     points = 1
     if isinstance(analysis, DCSweep):
         points = len(analysis.values()) * (len(analysis.outer.values()) if analysis.outer else 1)
-    system = DCSystem(circuit, opts, compiled=_compiled_choice(engine, circuit, points))
+    system = DCSystem(circuit, opts, compiled=_compiled_choice(engine, points))
     lay = system.layout
     named = dict(
         node_names=[n.lower() for n in circuit.node_names[1:]],
@@ -263,23 +264,17 @@ def solve_dc(
     return OperatingPoint(**named, x=res.x, iterations=res.iterations, strategy=strategy)
 
 
-#: the compiled path (numba: about 0.5 s to import and start in a fresh process) is
-#: chosen by ``engine="auto"`` from this many sweep points, or this many nodes, or
-#: whenever its kernels are already loaded in the process
+#: ``engine="auto"`` chooses the compiled path from this many sweep points (numba costs
+#: about 0.5 s to import and start in a fresh process; for an operating point the
+#: Python path's SuperLU is as fast as ordering and factorising in the kernels)
 COMPILED_MIN_POINTS = 50
-COMPILED_MIN_NODES = 1000
 
 
-def _compiled_choice(engine: str, circuit: Circuit, points: int) -> bool | None:
-    """DCSystem's ``compiled`` argument for ``engine`` (None: where the devices allow)."""
-    import sys
-
+def _compiled_choice(engine: str, points: int) -> bool | None:
+    """DCSystem's ``compiled`` argument for ``engine`` (None: where the size allows)."""
     if engine == "python":
         return False
-    if engine == "compiled" or "xbar.spice._newton_kernels" in sys.modules:
-        return None
-    big = points >= COMPILED_MIN_POINTS or circuit.n_nodes >= COMPILED_MIN_NODES
-    return None if big else False
+    return None if engine == "compiled" or points >= COMPILED_MIN_POINTS else False
 
 
 def _check_options(opts: Options) -> None:

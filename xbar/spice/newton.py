@@ -66,9 +66,9 @@ class DCSystem:
         Assembly kernel of the Python path: ``"numpy"`` (bincount), ``"numba"``
         (scatter-add) or ``"auto"`` (numba from :data:`NUMBA_MIN_NNZ` nonzeros up).
     compiled : bool, optional
-        Run Newton through the compiled kernels (:mod:`xbar.spice.compiled`); default:
-        whenever the circuit's devices allow it (diodes, level-1 MOSFETs).  The Python
-        path still diagnoses every run that fails.
+        Run Newton through the compiled kernels (:mod:`xbar.spice.compiled`); default
+        (None): whenever the circuit's size allows it.  The Python path still
+        diagnoses every run that fails.
     """
 
     def __init__(

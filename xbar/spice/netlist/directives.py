@@ -393,6 +393,8 @@ class DirectiveCards:
             self.title = card.text.strip()[6:].strip()
             return
         if word in _OUTPUT_ONLY or word in (".func", ".global"):  # (.func/.global: read before)
+            if top and word in (".print", ".save", ".probe"):  # for xbar.spice.outputs
+                self.output_cards.append((word, card.text, card.loc()))
             logger.info("%s: skipping output directive %s", card.loc(), word)
             return
         if word in (".options", ".option", ".opt", ".op", ".dc", ".title", ".temp"):
