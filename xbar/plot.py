@@ -29,6 +29,7 @@ __all__ = [
     "plot_output_error",
     "overview",
     "check_path",
+    "save_figure",
     "output_error",
 ]
 
@@ -119,6 +120,13 @@ def check_path(path) -> None:
         raise ConfigError(f"cannot save the figure to {path}: folder {parent} is not writable")
     if p.is_dir():
         raise ConfigError(f"cannot save the figure to {path}: it is a folder")
+    from .checks import special_file
+
+    if special_file(p):  # writing would replace /dev/full or /dev/null with an image file
+        raise ConfigError(
+            f"cannot save the figure to {path}: it is {special_file(p)}, not a file",
+            hint="give a file name such as figure.png",
+        )
     suffix = p.suffix.lstrip(".").lower()
     types = FigureCanvasBase.get_supported_filetypes()
     if suffix and suffix not in types:
@@ -128,13 +136,38 @@ def check_path(path) -> None:
         )
 
 
+def save_figure(fig, path, dpi: int = 200) -> None:
+    """Save the matplotlib figure ``fig`` to ``path`` (type from the suffix; none is PNG).
+
+    The image is written to a temporary file beside ``path`` and renamed onto it, so
+    that a failed write (a full disk) leaves no partial image and an older image at
+    ``path`` stays intact.
+
+    Raises
+    ------
+    ConfigError
+        ``path`` cannot be written (see :func:`check_path`) or the write failed,
+        naming the path and the reason.
+    """
+    import contextlib
+    import os
+    from pathlib import Path
+
+    check_path(path)
+    p = Path(path)
+    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
+    try:
+        fig.savefig(tmp, dpi=dpi, format=p.suffix.lstrip(".").lower() or "png")
+        os.replace(tmp, p)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise ConfigError(f"cannot save the figure to {path}: {exc.strerror or exc}") from None
+
+
 def _save(fig, path):
     if path is not None:
-        check_path(path)
-        try:
-            fig.savefig(path, dpi=200)
-        except OSError as exc:
-            raise ConfigError(f"cannot save the figure to {path}: {exc}") from None
+        save_figure(fig, path)
     return fig
 
 

@@ -26,6 +26,19 @@ def add_parser(subparsers) -> None:
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print exactly one JSON object")
     fmt.add_argument("--csv", action="store_true", help="print CSV, one row per sweep point")
+    p.add_argument(
+        "--engine",
+        choices=("auto", "compiled", "python"),
+        default="auto",
+        help="Newton and linear solves in numba kernels or in Python (default auto: "
+        "compiled for sweeps of 50 points or more); results agree to rounding",
+    )
+    p.add_argument(
+        "--nodes",
+        metavar="LIST",
+        help="report only these outputs, comma-separated: node names, v(a), v(a,b), i(v1) "
+        "(default: the netlist's .print/.save cards, else everything)",
+    )
     p.set_defaults(func=run)
 
 
@@ -54,6 +67,7 @@ def run(args) -> int:
     from ..spice import newton, topology  # noqa: F401  (load the solver before timing it)
     from ..spice.dc import solve_dc
     from ..spice.netlist import read_netlist
+    from ..spice.outputs import columns
 
     path = Path(args.file) if args.file else default_netlist()
     t0 = time.perf_counter()
@@ -66,36 +80,69 @@ def run(args) -> int:
         from ._progress import ProgressBar
 
         progress = ProgressBar("dc sweep")
-    result = solve_dc(circuit, progress=progress)
+    items, notes = _selection(circuit, getattr(args, "nodes", None))
+    for note in notes:
+        sys.stderr.write(f"note: {note}\n")
+    result = solve_dc(circuit, progress=progress, engine=getattr(args, "engine", "auto"))
     t2 = time.perf_counter()
+    cols = columns(result, items)  # (checks the requested names before printing)
     out = sys.stdout
     if args.json:
-        out.write(to_json(result, parse_s=t1 - t0, solve_s=t2 - t1, notes=circuit.notes) + "\n")
+        out.write(
+            to_json(result, parse_s=t1 - t0, solve_s=t2 - t1, notes=circuit.notes, items=items)
+            + "\n"
+        )
     elif args.csv:
-        write_csv(result, out)
+        write_csv(result, out, cols)
     else:
-        write_table(result, out, title=circuit.title, parse_s=t1 - t0, solve_s=t2 - t1)
+        write_table(result, out, cols, title=circuit.title, parse_s=t1 - t0, solve_s=t2 - t1)
     return 0
 
 
-def to_json(result, *, parse_s: float, solve_s: float, notes=()) -> str:
+def _selection(circuit, nodes: str | None):
+    """The outputs to report: ``--nodes`` items, else the netlist's .print/.save cards
+    (None: everything), and notes on skipped items."""
+    from ..spice.outputs import parse_items, requested
+
+    if nodes is None:
+        return requested(circuit)
+    items, notes = parse_items(nodes.replace(",", " ").replace("( ", "("))
+    if not items:
+        from ..errors import XbarError
+
+        raise XbarError(f"--nodes {nodes!r} names no output", hint="e.g. --nodes out,i(v1)")
+    return (None if any(it.kind == "all" for it in items) else items), notes
+
+
+def to_json(result, *, parse_s: float, solve_s: float, notes=(), items=None) -> str:
     """One JSON object: analysis, voltages, currents, [sweep], iterations, strategy, timing
     and the reader's notes (also on standard error), so that a program reading the JSON
-    learns what was skipped or defaulted."""
+    learns what was skipped or defaulted.  With an output selection (``items``, from
+    :mod:`xbar.spice.outputs`) voltages and currents hold the selected nodes and sources
+    and ``outputs`` every selected column (differences ``v(a,b)`` included) in order."""
     import json
 
     import numpy as np
+
+    from ..spice.outputs import columns
 
     def val(v):
         if isinstance(v, np.ndarray):
             return [float(x) for x in v]
         return float(v)
 
+    volts, amps = result.voltages, result.currents
+    if items is not None:
+        single = [it.names[0] for it in items if it.kind == "v" and len(it.names) == 1]
+        volts = {k: result.voltage(k) for k in single if k not in ("0", "gnd")}
+        amps = {it.names[0]: result.current(it.names[0]) for it in items if it.kind == "i"}
     obj = {
         "analysis": result.analysis,
-        "voltages": {k: val(v) for k, v in result.voltages.items()},
-        "currents": {k: val(v) for k, v in result.currents.items()},
+        "voltages": {k: val(v) for k, v in volts.items()},
+        "currents": {k: val(v) for k, v in amps.items()},
     }
+    if items is not None:
+        obj["outputs"] = {label: val(v) for label, v in columns(result, items)}
     if result.analysis == "dc":
         obj["sweep"] = val(result.sweep)
         obj["sweep_source"] = result.source
@@ -112,51 +159,47 @@ def to_json(result, *, parse_s: float, solve_s: float, notes=()) -> str:
     return json.dumps(obj, allow_nan=False)
 
 
-def write_csv(result, out) -> None:
-    """CSV: header then one row per sweep point (one row for ``.op``)."""
+def write_csv(result, out, cols=None) -> None:
+    """CSV: header then one row per sweep point (one row for ``.op``); ``cols`` the
+    ``(label, values)`` columns to write (default: every voltage and current)."""
     import csv
 
     import numpy as np
 
-    w = csv.writer(out, lineterminator="\n")
-    vnames = list(result.voltages)
-    inames = list(result.currents)
-    head = []
-    cols = []
+    from ..spice.outputs import columns
+
+    cols = columns(result, None) if cols is None else cols
+    head, data = [], []
     if result.analysis == "dc":
         head.append(result.source)
-        cols.append(result.sweep)
+        data.append(result.sweep)
         if result.outer_sweep is not None:
             head.append(result.outer_source)
-            cols.append(result.outer_sweep)
-    head += [f"v({n})" for n in vnames] + [f"i({n})" for n in inames]
-    cols += [np.atleast_1d(v) for v in result.voltages.values()]
-    cols += [np.atleast_1d(v) for v in result.currents.values()]
-    w.writerow(head)
-    if not cols:
+            data.append(result.outer_sweep)
+    head += [label for label, _ in cols]
+    data += [np.atleast_1d(v) for _, v in cols]
+    csv.writer(out, lineterminator="\n").writerow(head)
+    if not data:
         return
-    for row in np.column_stack(cols) if cols else []:
-        w.writerow([repr(float(x)) for x in row])
+    # repr of Python floats: the shortest text that reads back to the same double
+    out.writelines(",".join(map(repr, row)) + "\n" for row in np.column_stack(data).tolist())
 
 
-def write_table(result, out, *, title: str, parse_s: float, solve_s: float) -> None:
-    """A readable table of node voltages and source currents."""
+def write_table(result, out, cols=None, *, title: str, parse_s: float, solve_s: float) -> None:
+    """A readable table of the ``(label, values)`` columns (default: every node voltage
+    and source current)."""
     import numpy as np
 
+    from ..spice.outputs import columns
+
+    cols = columns(result, None) if cols is None else cols
     out.write(f"{title}\n" if title else "")
     if result.analysis == "op":
         out.write(
             f"operating point ({result.strategy}, {result.iterations} iteration"
             f"{'s' if result.iterations != 1 else ''})\n\n"
         )
-        width = max([len(n) for n in list(result.voltages) + list(result.currents)] + [4])
-        out.write(f"{'node':<{width}}  {'voltage [V]':>16}\n")
-        for n, v in result.voltages.items():
-            out.write(f"{n:<{width}}  {v:>16.9g}\n")
-        if result.currents:
-            out.write(f"\n{'source':<{width}}  {'current [A]':>16}\n")
-            for n, v in result.currents.items():
-                out.write(f"{n:<{width}}  {v:>16.9g}\n")
+        _op_rows(out, cols)
     else:
         npts = len(result.sweep)
         out.write(
@@ -166,11 +209,26 @@ def write_table(result, out, *, title: str, parse_s: float, solve_s: float) -> N
             "iterations in all)\n\n"
         )
         head = [result.source] + ([result.outer_source] if result.outer_source else [])
-        head += [f"v({n})" for n in result.voltages] + [f"i({n})" for n in result.currents]
-        cols = [result.sweep] + ([result.outer_sweep] if result.outer_source else [])
-        cols += list(result.voltages.values()) + list(result.currents.values())
+        head += [label for label, _ in cols]
+        data = [result.sweep] + ([result.outer_sweep] if result.outer_source else [])
+        data += [v for _, v in cols]
         width = max(13, *(len(h) for h in head))
         out.write("  ".join(f"{h:>{width}}" for h in head) + "\n")
-        for row in np.column_stack(cols):
-            out.write("  ".join(f"{x:>{width}.6g}" for x in row) + "\n")
+        fmt = "  ".join([f"{{:>{width}.6g}}"] * len(data)) + "\n"
+        out.writelines(fmt.format(*row) for row in np.column_stack(data).tolist())
     out.write(f"\nparse {parse_s * 1e3:.1f} ms, solve {solve_s * 1e3:.1f} ms\n")
+
+
+def _op_rows(out, cols) -> None:
+    """An operating point's voltages then currents, one per line (names without v()/i())."""
+    volts = [(label[2:-1], v) for label, v in cols if label.startswith("v(")]
+    amps = [(label[2:-1], v) for label, v in cols if label.startswith("i(")]
+    width = max([len(n) for n, _ in volts + amps] + [4])
+    if volts:
+        out.write(f"{'node':<{width}}  {'voltage [V]':>16}\n")
+        for n, v in volts:
+            out.write(f"{n:<{width}}  {float(v):>16.9g}\n")
+    if amps:
+        out.write(("\n" if volts else "") + f"{'source':<{width}}  {'current [A]':>16}\n")
+        for n, v in amps:
+            out.write(f"{n:<{width}}  {float(v):>16.9g}\n")

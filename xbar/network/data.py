@@ -10,7 +10,8 @@ training.
 ``synthetic-HxWxC`` (e.g. ``synthetic-32x32x3``): seeded random images and labels in
 the shapes a large model (a Wide ResNet) needs, **for timing only**.
 
-Data set files (``.npz``) are read without pickle and checked array by array.
+Data set files (``.npz``) are read without pickle and checked array by array (CIFAR python
+batches with a restricted unpickler, :mod:`xbar.network.safe_pickle`).
 """
 
 from __future__ import annotations
@@ -153,7 +154,8 @@ def load_dataset(name: str | Path = "digits", options: DataOptions | None = None
         images, integer labels); or a data set on disk in its distribution format,
         ``"cifar10:PATH"``, ``"cifar100:PATH"``, ``"mnist:PATH"``,
         ``"fashion-mnist:PATH"``, ``"folder:PATH"``, ``"npz:PATH"`` (``x``/``y``),
-        see :mod:`xbar.network.datasets`.  Files are read without pickle.
+        see :mod:`xbar.network.datasets`.  Files are read without pickle (CIFAR python
+        batches: a restricted unpickler that builds only containers and arrays).
     options : xbar.network.datasets.DataOptions, optional
         Normalisation, resizing, cropping, layout and limits for data sets on disk.
 
@@ -206,8 +208,9 @@ def load_dataset(name: str | Path = "digits", options: DataOptions | None = None
     prefix = str(name).partition(":")[0].lower()
     if path.suffix == ".npz" and options is None and path.is_file():
         arr = read_npz(path, "data set file")
-        if "x" not in arr:  # the six split arrays (checked one by one)
-            return _dataset_from_arrays(arr, str(path), path.stem)
+        if "x" not in arr and ("x_val" in arr or "x_test" not in arr):
+            return _dataset_from_arrays(arr, str(path), path.stem)  # the six split arrays
+        # else x, y (+ x_train, y_train) or Keras' mnist.npz: x_train, y_train, x_test, y_test
     if prefix in FORMATS or path.suffix == ".npz" or path.exists():
         return load_from_disk(str(name), options)
     raise ModelError(

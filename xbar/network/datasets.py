@@ -1,4 +1,4 @@
-"""Image data sets from disk, in their standard distribution formats (never unpickled).
+"""Image data sets from disk, in their standard distribution formats.
 
 ``load_dataset("cifar10:PATH")`` and friends (see :func:`xbar.network.load_dataset`):
 
@@ -6,11 +6,15 @@
     The CIFAR-10 *binary* distribution: ``PATH`` is ``cifar-10-batches-bin/`` (or
     its parent) with ``data_batch_1.bin`` ... ``data_batch_5.bin`` and
     ``test_batch.bin``; records of 1 label byte + 3072 pixel bytes (R, G, B planes
-    of 32x32).
+    of 32x32).  Or the *python* distribution (what torchvision downloads):
+    ``cifar-10-batches-py/`` with ``data_batch_1`` ... ``test_batch``, pickles read by
+    a restricted unpickler that builds only plain containers and numpy arrays
+    (:mod:`xbar.network.safe_pickle`; nothing else in the file is ever run).
 ``cifar100:PATH``
     The CIFAR-100 binary distribution: ``cifar-100-binary/`` with ``train.bin`` and
     ``test.bin``; records of a coarse and a fine label byte + 3072 pixel bytes;
-    ``label = "fine"`` (100 classes, default) or ``"coarse"`` (20 classes).
+    ``label = "fine"`` (100 classes, default) or ``"coarse"`` (20 classes).  Or the
+    python distribution ``cifar-100-python/`` (``train``, ``test``), read as above.
 ``mnist:PATH`` / ``fashion-mnist:PATH``
     idx files ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
     ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``, plain or ``.gz``.
@@ -35,6 +39,7 @@ read lazily where the format allows).  Errors name the file and the expected for
 from __future__ import annotations
 
 import gzip
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,8 +186,8 @@ def _cifar_records(
         raise ModelError(
             f"CIFAR file {str(path)!r} has {size} bytes, not a whole number of "
             f"{rec}-byte records ({head} label byte(s) + 3072 pixel bytes)",
-            hint="use the binary distribution (cifar-10-batches-bin, "
-            "cifar-100-binary), not the Python (pickled) one",
+            hint="give the folder of the binary distribution (cifar-10-batches-bin, "
+            "cifar-100-binary) or of the python one (cifar-10-batches-py, cifar-100-python)",
         )
     n = size // rec if limit is None else min(size // rec, limit)
     with open(path, "rb") as fh:
@@ -198,7 +203,38 @@ def _cifar_records(
     return x, y
 
 
+def _cifar_python(root: Path, kind: str, opts: DataOptions):
+    """The python (pickled) distribution, or None when ``root`` holds none."""
+    from .safe_pickle import cifar_python_batch
+
+    ten = kind == "cifar10"
+    sub = root / ("cifar-10-batches-py" if ten else "cifar-100-python")
+    root = sub if sub.is_dir() else root
+    test = root / ("test_batch" if ten else "test")
+    if not test.is_file():
+        return None
+    train = [root / f"data_batch_{k}" for k in range(1, 6)] if ten else [root / "train"]
+    key, classes = ("labels", 10) if ten else (f"{opts.label}_labels", 100)
+    classes = 20 if key == "coarse_labels" else classes
+    x_test, y_test = cifar_python_batch(test, key, classes, opts.limit)
+    xs, ys, left = [], [], opts.train_limit
+    for f in train:
+        if not f.is_file() or left == 0:
+            continue
+        x, y = cifar_python_batch(f, key, classes, left)
+        xs.append(x)
+        ys.append(y)
+        left = None if left is None else left - len(y)
+    x_train = np.concatenate(xs) if xs else None
+    y_train = np.concatenate(ys) if ys else None
+    return x_train, y_train, x_test, y_test, classes
+
+
 def _cifar(root: Path, kind: str, opts: DataOptions):
+    if not (root / ("cifar-10-batches-bin" if kind == "cifar10" else "cifar-100-binary")).is_dir():
+        parts = _cifar_python(root, kind, opts)
+        if parts is not None:
+            return parts
     if kind == "cifar10":
         sub = root / "cifar-10-batches-bin"
         root = sub if sub.is_dir() else root
@@ -212,9 +248,11 @@ def _cifar(root: Path, kind: str, opts: DataOptions):
         classes, li = (100, 1) if opts.label == "fine" else (20, 0)
     if not test.is_file():
         folder = "cifar-10-batches-bin" if kind == "cifar10" else "cifar-100-binary"
+        python = "cifar-10-batches-py" if kind == "cifar10" else "cifar-100-python"
         raise ModelError(
             f"{kind}: {str(test)!r} does not exist",
-            hint=f"PATH is the folder of the binary distribution ({folder}) or its parent",
+            hint=f"PATH is the folder of the binary distribution ({folder}) or of the "
+            f"python one ({python}), or their parent",
         )
     x_test, y_test = _cifar_records(test, head, classes, opts.limit, li)
     xs, ys, left = [], [], opts.train_limit
@@ -240,9 +278,10 @@ def _idx(path: Path, rank: int, limit: int | None) -> np.ndarray:
         )
     dims = [int.from_bytes(data[4 + 4 * k : 8 + 4 * k], "big") for k in range(rank)]
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * rank)
-    if body.size != int(np.prod(dims)):
+    declared = math.prod(dims)  # Python integers: no overflow for any header
+    if body.size != declared:
         raise ModelError(
-            f"idx file {str(path)!r}: header says {dims} ({int(np.prod(dims))} "
+            f"idx file {str(path)!r}: header says {dims} ({declared} "
             f"bytes) but {body.size} bytes follow"
         )
     arr = body.reshape(dims)
@@ -337,6 +376,21 @@ def _images(folder: Path, classes: list[str], limit: int | None, mode: str | Non
     return xs, np.asarray(ys, dtype=np.int64), mode
 
 
+def _same_classes(train: Path, test: Path, classes: list[str]) -> None:
+    """Refuse train/ and test/ trees whose class folders differ (their labels would not
+    mean the same classes: each split's labels follow its own sorted folder names)."""
+    found = sorted(p.name for p in train.iterdir() if p.is_dir())
+    if found != classes:
+        only_train = sorted(set(found) - set(classes))
+        only_test = sorted(set(classes) - set(found))
+        raise ModelError(
+            f"image folders {str(train)!r} and {str(test)!r} hold different classes"
+            + (f"; only in train: {only_train}" if only_train else "")
+            + (f"; only in test: {only_test}" if only_test else ""),
+            hint="give both splits the same class sub-folders",
+        )
+
+
 def _folder(root: Path, opts: DataOptions):
     if not root.is_dir():
         raise ModelError(f"image folder {str(root)!r} does not exist")
@@ -348,6 +402,15 @@ def _folder(root: Path, opts: DataOptions):
             f"image folder {str(test_dir)!r} has no class sub-folders",
             hint="PATH/<class>/<image>.png (or PATH/train/... and PATH/test/...)",
         )
+    if split:
+        _same_classes(root / "train", test_dir, classes)
+    for name in classes:  # torchvision's ImageFolder refuses them too
+        if not _image_files(test_dir / name):
+            raise ModelError(
+                f"class folder {str(test_dir / name)!r} holds no images",
+                hint="labels follow the sorted class-folder names, so an empty class "
+                "shifts them: remove the folder or add its images",
+            )
     x_test, y_test, mode = _images(test_dir, classes, opts.limit, None)
     if not x_test:
         raise ModelError(f"image folder {str(test_dir)!r} holds no images")
@@ -390,7 +453,15 @@ def _prepare(x, opts: DataOptions, what: str) -> np.ndarray:
     C = x.shape[-1]
     for name, vals in (("mean", opts.mean), ("std", opts.std)):
         if vals is not None and len(vals) not in (1, C):
-            raise ModelError(f"{what}: {name} has {len(vals)} values for {C}-channel images")
+            nchw = opts.layout == "NHWC" and x.shape[1] == len(vals)
+            raise ModelError(
+                f"{what}: {name} has {len(vals)} values for {C}-channel images "
+                f"(images of shape {x.shape[1:]})",
+                hint=f"the images look channels-first ({x.shape[1]} channels): read them with "
+                '--layout NCHW (layout = "NCHW")'
+                if nchw
+                else f"give one value, or one per channel ({C})",
+            )
     if opts.mean is not None:
         x = x - np.asarray(opts.mean)
     if opts.std is not None:
@@ -496,12 +567,17 @@ def _detect(path: Path) -> str:
         return "npz"
     if path.is_dir():
         names = {p.name for p in path.iterdir()}
-        for sub, kind in (("cifar-10-batches-bin", "cifar10"), ("cifar-100-binary", "cifar100")):
+        for sub, kind in (
+            ("cifar-10-batches-bin", "cifar10"),
+            ("cifar-100-binary", "cifar100"),
+            ("cifar-10-batches-py", "cifar10"),
+            ("cifar-100-python", "cifar100"),
+        ):
             if sub in names:
                 return kind
-        if "test_batch.bin" in names:
+        if names & {"test_batch.bin", "test_batch"}:
             return "cifar10"
-        if "test.bin" in names:
+        if "test.bin" in names or {"test", "meta"} <= names:
             return "cifar100"
         if any(n.startswith("t10k-images") for n in names):
             return "mnist"

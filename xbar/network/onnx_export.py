@@ -45,6 +45,7 @@ from .ops import (
     Pad,
     ReduceMax,
     ReduceMean,
+    ReduceSum,
     Reshape,
     Slice,
     Softmax,
@@ -271,15 +272,15 @@ def _write_transpose(w: _Writer, layer: Transpose, xs: list[str], out: str, rank
 
 
 def _write_reduce(w: _Writer, layer: ReduceMean, xs, out: str, rank: int) -> None:
-    op = "ReduceMax" if isinstance(layer, ReduceMax) else "ReduceMean"
+    op = {ReduceMax: "ReduceMax", ReduceSum: "ReduceSum"}.get(type(layer), "ReduceMean")
     axes = [a + 1 for a in layer.axes]
     y = _reduce_node(w, op, w.nhwc(xs[0]), axes, int(layer.keepdims), layer.name)
     w.finish(y, out, rank, nhwc=True)
 
 
 def _reduce_node(w: _Writer, op: str, x: str, axes: list[int], keep: int, base: str) -> str:
-    """An ONNX ``op`` (ReduceMean/ReduceMax) over full-tensor ``axes`` of ``x``."""
-    if w.opset >= 18:  # axes became an input in opset 18
+    """An ONNX ``op`` (ReduceMean/ReduceMax/ReduceSum) over full-tensor ``axes`` of ``x``."""
+    if w.opset >= (13 if op == "ReduceSum" else 18):  # axes became an input (ReduceSum: 13)
         ins = [x, w.const(base + ".axes", axes, np.int64)]
         return w.node(op, ins, w.name(base + ".reduce"), keepdims=keep)
     return w.node(op, [x], w.name(base + ".reduce"), axes=axes, keepdims=keep)
@@ -316,7 +317,7 @@ _WRITERS = (
     (Pad, _write_pad),
     (Slice, _write_slice),
     (Transpose, _write_transpose),
-    (ReduceMean, _write_reduce),  # and ReduceMax
+    (ReduceMean, _write_reduce),  # and ReduceMax, ReduceSum
     (Normalize, _write_normalize),
 )
 
@@ -408,9 +409,12 @@ def save_onnx(model: Model, path: str | Path, *, opset: int = 17) -> Path:
     """
     proto = to_onnx(model, opset=opset)
     path = Path(path)
+    from ..checks import write_files
+
+    data = proto.SerializeToString()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(proto.SerializeToString())
+        write_files({path: lambda fh: fh.write(data)})  # no partial file on a full disk
     except OSError as exc:
         raise ModelError(f"cannot write ONNX model {str(path)!r}: {exc.strerror}") from None
     return path

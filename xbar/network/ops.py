@@ -29,6 +29,7 @@ __all__ = [
     "Softmax",
     "ReduceMean",
     "ReduceMax",
+    "ReduceSum",
     "Normalize",
     "Slice",
     "Where",
@@ -642,6 +643,19 @@ class ReduceMax(ReduceMean):
         )
 
 
+class ReduceSum(ReduceMean):
+    """Sum over per-sample ``axes`` (``x.sum(dims)`` of a torch model)."""
+
+    kind = "reducesum"
+
+    def forward(
+        self, x: np.ndarray, *, training: bool = False, mvm: MVM | None = None
+    ) -> np.ndarray:
+        return np.asarray(x, dtype=float).sum(
+            axis=tuple(a + 1 for a in self.axes), keepdims=self.keepdims
+        )
+
+
 class Slice(Layer):
     """Crop per-sample axes: ``slices`` holds one ``[start, stop, step]`` per axis.
 
@@ -718,6 +732,7 @@ OP_TYPES: dict[str, type[Layer]] = {
         Softmax,
         ReduceMean,
         ReduceMax,
+        ReduceSum,
         Normalize,
         Slice,
         Where,

@@ -357,6 +357,10 @@ class Circuit:
         defaults ngspice applies, unknown options); the CLI prints them to stderr.
     nodesets : dict
         Node index -> ``.nodeset`` voltage [V], the Newton starting point.
+    outputs : list of (str, str, Location)
+        The top-level output requests (``.print``, ``.save``, ``.probe``) as
+        ``(directive, card text, location of the card)``; :mod:`xbar.spice.outputs`
+        reads them.
     """
 
     title: str = ""
@@ -376,6 +380,7 @@ class Circuit:
     spice_names: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     nodesets: dict[int, float] = field(default_factory=dict)
+    outputs: list[tuple[str, str, Location]] = field(default_factory=list)
 
     def spice_name(self, name: str) -> str:
         """ngspice's name of element ``name`` (``x1.vq.r`` -> ``v.x1.vq.r``)."""

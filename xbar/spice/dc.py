@@ -180,6 +180,7 @@ def solve_dc(
     *,
     analysis: Op | DCSweep | None = None,
     progress: Callable[[int, int], None] | None = None,
+    engine: str = "auto",
 ) -> OperatingPoint | SweepResult:
     """Solve a circuit's DC analysis (``.op`` or ``.dc``).
 
@@ -193,7 +194,13 @@ def solve_dc(
         Which analysis to run; default: the circuit's first analysis card,
         or an operating point when it has none.
     progress : callable, optional
-        ``progress(done, total)`` called after each sweep point.
+        ``progress(done, total)`` called after each sweep point (or group of points).
+    engine : str
+        ``"compiled"``: Newton runs and linear solves in numba kernels
+        (:mod:`xbar.spice.compiled`; about 0.5 s to start numba in a fresh
+        process); ``"python"``: the Python path (the reference the compiled one
+        is tested against); ``"auto"`` (default): compiled for sweeps of 50
+        points or more.  Results agree to rounding.
 
     Returns
     -------
@@ -228,11 +235,18 @@ def solve_dc(
         )
     opts = options if options is not None else circuit.options
     _check_options(opts)
+    if engine not in ("auto", "compiled", "python"):
+        from ..errors import ConfigError
+
+        raise ConfigError(f"engine must be 'auto', 'compiled' or 'python', got {engine!r}")
     if analysis is None:
         analysis = circuit.analyses[0] if circuit.analyses else Op()
     circuit = expand_mosfets(circuit, opts)  # MOSFETs as the engine's devices
     check_topology(circuit)
-    system = DCSystem(circuit, opts)
+    points = 1
+    if isinstance(analysis, DCSweep):
+        points = len(analysis.values()) * (len(analysis.outer.values()) if analysis.outer else 1)
+    system = DCSystem(circuit, opts, compiled=_compiled_choice(engine, points))
     lay = system.layout
     named = dict(
         node_names=[n.lower() for n in circuit.node_names[1:]],
@@ -248,6 +262,19 @@ def solve_dc(
         return OperatingPoint(**named, x=x, iterations=1, strategy="linear")
     res, strategy = system.operating_point(x0=system.start_point())
     return OperatingPoint(**named, x=res.x, iterations=res.iterations, strategy=strategy)
+
+
+#: ``engine="auto"`` chooses the compiled path from this many sweep points (numba costs
+#: about 0.5 s to import and start in a fresh process; for an operating point the
+#: Python path's SuperLU is as fast as ordering and factorising in the kernels)
+COMPILED_MIN_POINTS = 50
+
+
+def _compiled_choice(engine: str, points: int) -> bool | None:
+    """DCSystem's ``compiled`` argument for ``engine`` (None: where the size allows)."""
+    if engine == "python":
+        return False
+    return None if engine == "compiled" or points >= COMPILED_MIN_POINTS else False
 
 
 def _check_options(opts: Options) -> None:
@@ -327,25 +354,46 @@ def _sweep(circuit, system, dc: DCSweep, named, progress) -> SweepResult:
     opts = system.options
     xs = np.empty((npts, system.layout.size))
     iters = np.zeros(npts, dtype=np.int64)
-    strategies = []
+    strategies: list[str] = []
     x, state = None, None
-    for p in range(npts):
-        src = block[:, p]
-        what = f".dc point {p} ({dc.source}={sweep[p]:g}" + (
-            f", {dc.outer.source}={outer_sweep[p]:g})" if dc.outer is not None else ")"
+    fast = system.compiled
+    chunk = max(1, npts // 100)  # points per compiled call (progress between calls)
+    p = 0
+    while p < npts:
+        if fast is not None and state is not None:
+            block = np.ascontiguousarray(block)
+            x, state, q = fast.sweep(x, state, block, p, min(npts, p + chunk), opts.itl2, xs, iters)
+            strategies += ["newton"] * (q - p)
+            if q > p and progress is not None:
+                progress(q, npts)
+            if q > p:
+                p = q
+                continue
+        x, state, strategy, it = _sweep_point(
+            system, dc, p, block[:, p], sweep, outer_sweep, x, state
         )
-        res = None
-        if state is not None:
-            res = system.newton(x, state.copy(), maxiter=opts.itl2, sources=src)
-            strategy = "newton"
-            if not res.converged:
-                res = None
-        if res is None:
-            res, strategy = system.operating_point(maxiter=opts.itl1, sources=src, what=what)
-        x, state = res.x, res.state
         xs[p] = x
-        iters[p] = res.iterations
+        iters[p] = it
         strategies.append(strategy)
+        p += 1
         if progress is not None:
-            progress(p + 1, npts)
+            progress(p, npts)
     return SweepResult(**common, x=xs, iterations=iters, strategies=strategies)
+
+
+def _sweep_point(system, dc: DCSweep, p: int, src, sweep, outer_sweep, x, state):
+    """Solve sweep point ``p`` from the previous point's solution, else as a fresh
+    operating point (gmin and source stepping included); ``(x, state, strategy, iterations)``."""
+    opts = system.options
+    what = f".dc point {p} ({dc.source}={sweep[p]:g}" + (
+        f", {dc.outer.source}={outer_sweep[p]:g})" if dc.outer is not None else ")"
+    )
+    res = None
+    if state is not None:
+        res = system.newton(x, state.copy(), maxiter=opts.itl2, sources=src)
+        strategy = "newton"
+        if not res.converged:
+            res = None
+    if res is None:
+        res, strategy = system.operating_point(maxiter=opts.itl1, sources=src, what=what)
+    return res.x, res.state, strategy, res.iterations

@@ -21,10 +21,11 @@ constants ``pi`` and ``e`` (a parameter of the same name wins), control
 voltages ``V(a,b)`` (``V(a) - V(b)``) and ``V(a)`` (against ground), and the
 functions
 
-``abs acos acosh asin asinh atan atanh ceil cos cosh exp floor ln log log10
-max min nint pow pwr sgn sin sinh sqrt tan tanh u uramp``
+``abs acos acosh asin asinh atan atanh ceil cos cosh exp floor int ln log log10
+max min nint pow pwr sgn sin sinh sqrt tan tanh ternary_fcn u uramp``
 
-``log`` is the natural logarithm (as in ngspice); ``u`` is the unit step and
+``log`` is the natural logarithm (as in ngspice); ``int`` truncates towards zero;
+``ternary_fcn(c, a, b)`` is ``c ? a : b``; ``u`` is the unit step and
 ``uramp`` the ramp ``max(x, 0)``.  Powers follow ngspice's default
 (non-compatibility) mode: ``x^y``, ``x**y`` and ``pow(x, y)`` are
 ``|x|**y``; ``pwr(x, y)`` is ``sign(x) * |x|**y``.  In a *constant*
@@ -88,6 +89,7 @@ FUNCTIONS: dict[str, int] = {
     "cosh": 1,
     "exp": 1,
     "floor": 1,
+    "int": 1,
     "ln": 1,
     "log": 1,
     "log10": 1,
@@ -104,6 +106,7 @@ FUNCTIONS: dict[str, int] = {
     "min": 2,
     "pow": 2,
     "pwr": 2,
+    "ternary_fcn": 3,
 }
 
 _CONSTANTS = {"pi": math.pi, "e": math.e}
@@ -377,6 +380,8 @@ class _Parser:
                 off,
                 "use abs() or write the sign explicitly",
             )
+        if name == "ternary_fcn":  # ngspice's function form of c ? a : b
+            return _fold(("cond", *args))
         return _fold(("call", name, tuple(args)))
 
     def control(self, inner: str, off: int, lpar: int):
@@ -435,6 +440,7 @@ _F1: dict[str, Callable] = {
     "cosh": np.cosh,
     "exp": np.exp,
     "floor": np.floor,
+    "int": np.trunc,
     "ln": np.log,
     "log": np.log,
     "log10": np.log10,
@@ -514,7 +520,7 @@ def _d1(name: str, a, fa):
         return 1.0 - fa * fa
     if name == "uramp":
         return np.where(a > 0, 1.0, 0.0)
-    # ceil floor nint sgn u: piecewise constant
+    # ceil floor int nint sgn u: piecewise constant
     return None
 
 

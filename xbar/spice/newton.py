@@ -21,7 +21,7 @@ iteration and with no device limited in it:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import numpy as np
 
@@ -38,6 +38,7 @@ from .devices import (
 )
 from .linsolve import Factorizer
 from .mosfet import expand_mosfets
+from .state import DeviceState, NewtonResult
 
 log = logging.getLogger(__name__)
 
@@ -51,47 +52,6 @@ NUMBA_MIN_NNZ = 2_000_000
 I_OVERFLOW = 1e300
 
 
-@dataclass
-class DeviceState:
-    """Linearisation points of the nonlinear devices (SPICE's ``state0``)."""
-
-    vd: np.ndarray
-    cd: np.ndarray
-    gd: np.ndarray
-    vb: list = field(default_factory=list)
-    ib: list = field(default_factory=list)
-    dib: list = field(default_factory=list)
-
-    def copy(self) -> DeviceState:
-        return DeviceState(
-            self.vd.copy(),
-            self.cd.copy(),
-            self.gd.copy(),
-            [v.copy() for v in self.vb],
-            [v.copy() for v in self.ib],
-            [v.copy() for v in self.dib],
-        )
-
-
-@dataclass
-class NewtonResult:
-    """Outcome of one Newton run."""
-
-    x: np.ndarray
-    state: DeviceState | None
-    iterations: int
-    converged: bool
-    worst: str = ""
-    worst_ratio: float = 0.0
-    #: the node voltage (circuit or internal node) that changed most, relative to its tolerance
-    worst_node: str = ""
-    worst_node_ratio: float = 0.0
-    #: devices still limited or failing the device test in the last iteration
-    devices: tuple[str, ...] = ()
-    #: devices whose current or conductance overflowed (not finite, or beyond 1e300 A)
-    overflow: tuple[str, ...] = ()
-
-
 class DCSystem:
     """A circuit prepared for repeated DC solves (its MOSFETs expanded into devices).
 
@@ -103,8 +63,12 @@ class DCSystem:
     ordering : str
         SuperLU ordering, see :mod:`xbar.spice.linsolve`.
     kernel : str
-        Assembly kernel: ``"numpy"`` (bincount), ``"numba"`` (scatter-add) or
-        ``"auto"`` (numba from :data:`NUMBA_MIN_NNZ` nonzeros up).
+        Assembly kernel of the Python path: ``"numpy"`` (bincount), ``"numba"``
+        (scatter-add) or ``"auto"`` (numba from :data:`NUMBA_MIN_NNZ` nonzeros up).
+    compiled : bool, optional
+        Run Newton through the compiled kernels (:mod:`xbar.spice.compiled`); default
+        (None): whenever the circuit's size allows it.  The Python path still
+        diagnoses every run that fails.
     """
 
     def __init__(
@@ -114,6 +78,7 @@ class DCSystem:
         *,
         ordering: str = "MMD_AT_PLUS_A",
         kernel: str = "auto",
+        compiled: bool | None = None,
     ):
         circuit = expand_mosfets(circuit, options)
         self.circuit = circuit
@@ -142,6 +107,19 @@ class DCSystem:
             [np.full(nv, options.vntol), np.full(self.layout.n_branch, options.abstol)]
         )
         self.total_iterations = 0
+        self._compiled_wanted = compiled
+        self._compiled = None
+
+    @property
+    def compiled(self):
+        """The :class:`~xbar.spice.compiled.CompiledNewton` of this system, or None."""
+        if self._compiled is None and self._compiled_wanted is not False:
+            from .compiled import CompiledNewton, eligible
+
+            if eligible(self):
+                self._compiled = CompiledNewton(self)
+            self._compiled_wanted = self._compiled is not None
+        return self._compiled
 
     @property
     def is_linear(self) -> bool:
@@ -167,6 +145,11 @@ class DCSystem:
 
     def solve_linear(self, source_block: np.ndarray) -> np.ndarray:
         """Solve a linear circuit for a block of source vectors (n_src, k) -> (n, k)."""
+        fast = self.compiled
+        if fast is not None:
+            xs = fast.solve_block(np.asarray(source_block, dtype=np.float64))
+            if xs is not None:
+                return xs.T
         self.factorizer.factorize(self.pattern.matrix(self.base))
         return self.factorizer.solve(
             self.rhs(source_block), residual=lambda b, x: self.pattern.residual(b, x)
@@ -333,6 +316,17 @@ class DCSystem:
         current that overflows (not finite, or beyond :data:`I_OVERFLOW`) ends
         the run as failed, naming the device.
         """
+        fast = self.compiled
+        if fast is not None:
+            src = (self.sources if sources is None else sources) * source_scale
+            fresh = state is None
+            if fresh:
+                with np.errstate(all="ignore"):
+                    state = self.initial_state(np.asarray(x0, dtype=np.float64))
+            res = fast.newton(x0, state, maxiter=maxiter, src=src, gshunt=gshunt, fresh=fresh)
+            if res is not None:
+                return res
+            state = None if fresh else state
         with np.errstate(all="ignore"):  # overflows are detected and reported, not warned
             return self._newton(x0, state, maxiter, source_scale, sources, gshunt)
 

@@ -224,5 +224,7 @@ def plot_sweep(
     if title:
         ax.set_title(title, fontsize=10)
     if path is not None:
-        fig.savefig(path, dpi=150)
+        from ...plot import save_figure
+
+        save_figure(fig, path, dpi=150)
     return fig

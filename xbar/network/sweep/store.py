@@ -26,11 +26,12 @@ or a row written twice).  The lock dies with its process, also on ``kill -9``.  
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -201,7 +202,8 @@ class SweepStore:
     def close(self) -> None:
         """Release the lock and close the file."""
         if not self._fh.closed:
-            self._fh.close()
+            with self._naming_errors():  # what a failed flush left in the buffer
+                self._fh.close()
 
     def resume(
         self, fingerprint: str, meta: dict[str, Any], grid: Grid
@@ -214,8 +216,9 @@ class SweepStore:
         """
         size = self.path.stat().st_size
         if size == 0:
-            self._fh.write(header(fingerprint, meta, grid.fields))
-            self._fh.flush()
+            with self._naming_errors():
+                self._fh.write(header(fingerprint, meta, grid.fields))
+                self._fh.flush()
             return {}
         self._cut_incomplete_line(size)
         stored, cols, rows = read_rows(self.path)
@@ -256,8 +259,17 @@ class SweepStore:
         ]
         if getattr(self, "_energy", True):
             row.append("" if np.isnan(energy) else repr(float(energy)))
-        self._writer.writerow(row)
-        self._fh.flush()
+        with self._naming_errors():
+            self._writer.writerow(row)
+            self._fh.flush()
+
+    @contextlib.contextmanager
+    def _naming_errors(self) -> Iterator[None]:
+        """Give an OSError of a write (a full disk) the file's name."""
+        try:
+            yield
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror or str(exc), str(self.path)) from None
 
 
 def _lock(fh, path: Path) -> None:

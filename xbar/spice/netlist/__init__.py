@@ -38,8 +38,12 @@
   kept and refused when used), ``.options``, ``.temp``, ``.nodeset``, ``.ic``
   (ignored), ``.op``, ``.dc``, ``.title``, ``.end`` (cards after it are read, as
   ngspice-39 reads them, with a note).  Output directives and
-  other analyses (``.tran``, ``.ac``, ``.meas``, ...) and ``.control`` blocks
-  are skipped; what was skipped or defaulted is in ``Circuit.notes``.
+  other analyses (``.tran``, ``.ac``, ``.meas``, ...) are skipped.  In a
+  ``.control ... .endc`` block the ``op`` and ``dc`` commands are analyses (after
+  those of dot cards), output commands are skipped, and commands that change the
+  circuit before ngspice's analyses (``alter``, ``altermod``, loops, ``option
+  temp=``...) are refused at their line.  What was skipped or defaulted is in
+  ``Circuit.notes``.
 
 Flattened names
 ---------------
@@ -116,9 +120,12 @@ def _circuit_temperature(cards) -> float:
     return temp
 
 
-def _netlist_text(source: str | Path, name: str | None) -> tuple[str, str, Path, list[Path]]:
+def _netlist_text(
+    source: str | Path, name: str | None, notes: list[str]
+) -> tuple[str, str, Path, list[Path]]:
     """``(text, file name, base directory for .include, include stack)`` of a
-    netlist given as a path or as text; errors for unreadable, binary or empty input."""
+    netlist given as a path or as text; errors for unreadable, binary or empty input
+    (a note in ``notes`` for a file read as Latin-1)."""
     if isinstance(source, os.PathLike):
         source = Path(source)
     if not isinstance(source, str | Path):
@@ -141,7 +148,7 @@ def _netlist_text(source: str | Path, name: str | None) -> tuple[str, str, Path,
                 hint="pass a path to a netlist file, or the netlist text "
                 "itself (text must contain a newline)",
             ) from None
-        text = decode(data, file)
+        text = decode(data, file, notes)
         base = path.parent
         try:
             stack = [path.resolve()]
@@ -202,8 +209,10 @@ def read_netlist(source: str | Path, *, name: str | None = None) -> Circuit:
     >>> c.resistors.value.tolist()
     [1000.0, 1000.0]
     """
-    text, file, base, stack = _netlist_text(source, name)
+    notes: list[str] = []
+    text, file, base, stack = _netlist_text(source, name, notes)
     reader = Reader()
+    reader.notes.extend(notes)
     reader.stack = stack
     reader.read_text(text, file, base, top=True)
     for open_card, closer in ((reader.control, ".endc"), (reader.lib_skip, ".endl")):
@@ -217,13 +226,16 @@ def read_netlist(source: str | Path, *, name: str | None = None) -> Circuit:
             )
     builder = Builder(reader, file)
     subckts, models, params_cards, elements = builder.collect(reader.cards)
-    params: dict[str, float] = {"temper": _circuit_temperature(elements)}
+    # TIME is 0 in a DC analysis (B sources written for transients: V=sin(2*pi*1k*time))
+    params: dict[str, float] = {"temper": _circuit_temperature(elements), "time": 0.0}
     builder.resolve_params(params_cards, params)
     models = {
         name: ModelDef(builder.parse_model(d.card, params)[1], d.card) for name, d in models.items()
     }
     ctx = Context("", None, params, Scope(subckts, models, None), [])
     builder.expand(elements, ctx)
+    for block, commands in reader.control_blocks:
+        builder.control_script(block, commands, params)
     n_elements = (
         sum(
             len(rows.name)

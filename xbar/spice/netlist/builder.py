@@ -110,6 +110,8 @@ class Builder(Scopes, ElementCards, DirectiveCards):
         self.notes: list[str] = reader.notes
         self.skipped: dict[str, Card] = {}  # non-DC analyses and output: word -> first card
         self.nodeset_cards: list[tuple[str, float, Card, int]] = []
+        #: top-level .print/.save/.probe cards: (directive, text, location)
+        self.output_cards: list[tuple[str, str, object]] = []
         self.funcs: dict[str, tuple[list[str], str, Card]] = {}
         self.globals: set[str] = set()
         #: MOSFETs as read: (name, [d, g, s, b], model, instance parameters, card)
@@ -173,6 +175,7 @@ class Builder(Scopes, ElementCards, DirectiveCards):
             spice_names=self.spice_names,
             notes=self.notes,
             nodesets=nodesets,
+            outputs=self.output_cards,
         )
 
     def check_couplings(self) -> None:

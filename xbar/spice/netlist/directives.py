@@ -8,6 +8,7 @@ top-level ``.model``).
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import replace
 from typing import NamedTuple
 
@@ -45,6 +46,30 @@ _FOREIGN_CARDS = {
     ".unprotect": "HSPICE's listing protection",
     ".connect": "an HSPICE node alias",
 }
+#: .control commands that change the circuit or rerun analyses (ngspice's later analyses see
+#: the change): xbar cannot follow them, so a block that has them is refused by name
+_CONTROL_CHANGES = {
+    "alter": "changes an element's value",
+    "altermod": "changes a model's parameters",
+    "alterparam": "changes a .param value",
+    "reset": "re-reads the circuit",
+    "source": "reads another netlist",
+    "mc_source": "re-reads the circuit (Monte Carlo)",
+    "circbyline": "adds circuit lines",
+    "remcirc": "removes the circuit",
+    "foreach": "reruns analyses in a loop",
+    "repeat": "reruns analyses in a loop",
+    "while": "reruns analyses in a loop",
+    "dowhile": "reruns analyses in a loop",
+    "if": "runs commands conditionally",
+    "goto": "jumps in the script",
+}
+#: .control commands that set simulator options, and the options among them that change
+#: a DC solution (``option temp=100`` and ``set temp=100`` both heat the circuit)
+_CONTROL_SETS = {"option", "options", "opt", "set"}
+_CONTROL_OPTION = re.compile(
+    r"\b(temp|tnom|gmin|rshunt|rseries|defl|defw|defad|defas|scale)\s*=", re.IGNORECASE
+)
 #: ngspice options that would change a DC solution and that xbar does not implement
 _OPTIONS_CHANGING_DC = {"rshunt", "rseries"}
 _OPTION_FIELDS = {
@@ -194,6 +219,17 @@ _MOS_LEVELS = {
     68.0: "HiSIM_HV",
     73.0: "HiSIM2",
 }
+
+
+def _dot_card(cmd: Card, col: int) -> Card:
+    """The ``.control`` command ``cmd`` (indented by ``col``) as a dot card whose offsets
+    still point at the command's columns."""
+    text = cmd.text.strip()
+    if col:
+        return Card(cmd.text[: col - 1] + "." + cmd.text[col:], cmd.file, cmd.line, cmd.source)
+    card = Card("." + text, cmd.file, cmd.line, cmd.source)
+    card.segs = [(1, cmd.line, 0, cmd.source)]
+    return card
 
 
 class DCCard(NamedTuple):
@@ -357,6 +393,8 @@ class DirectiveCards:
             self.title = card.text.strip()[6:].strip()
             return
         if word in _OUTPUT_ONLY or word in (".func", ".global"):  # (.func/.global: read before)
+            if top and word in (".print", ".save", ".probe"):  # for xbar.spice.outputs
+                self.output_cards.append((word, card.text, card.loc()))
             logger.info("%s: skipping output directive %s", card.loc(), word)
             return
         if word in (".options", ".option", ".opt", ".op", ".dc", ".title", ".temp"):
@@ -406,6 +444,64 @@ class DirectiveCards:
             ),
             "known cards: .param .func .global .subckt .ends .include .lib .model .options "
             ".temp .op .dc .nodeset .ic .end (other analyses are skipped)",
+        )
+
+    def control_script(self, block: Card, commands: list[Card], params: dict) -> None:
+        """Read a ``.control ... .endc`` block (opened by ``block``) as ngspice runs it.
+
+        Its ``op`` and ``dc ...`` commands are analyses, after those of the dot cards
+        (``ngspice -b`` runs both); output commands (``print``, ``plot``, ``wrdata``,
+        ``let``, ``echo``...) are skipped with one note, as are other analyses.
+        Commands that change the circuit or rerun analyses (``alter``, ``altermod``,
+        ``foreach``...) are a NetlistError at the command: ngspice's answer depends on
+        them, and a silently unchanged circuit would be a wrong answer.
+        """
+        taken, other = [], set()
+        for cmd in commands:
+            text = cmd.text.strip()
+            word = text.split(None, 1)[0].lower()
+            col = len(cmd.text) - len(cmd.text.lstrip())
+            if word in _CONTROL_CHANGES:
+                raise err(
+                    cmd,
+                    col,
+                    f".control command {word!r} {_CONTROL_CHANGES[word]}; ngspice runs the "
+                    "analyses on the changed circuit, which xbar cannot follow",
+                    "write the changed values into the netlist itself and delete the "
+                    "command (xbar runs the op and dc commands of a .control block)",
+                )
+            changed = _CONTROL_OPTION.search(text) if word in _CONTROL_SETS else None
+            if changed:
+                raise err(
+                    cmd,
+                    col + changed.start(1),
+                    f".control command {word!r} sets {changed.group(1).lower()}, which "
+                    "changes the DC solution of the analyses after it; xbar reads no "
+                    ".control settings",
+                    f"put it on a card outside the block: .options {changed.group(0)}...",
+                )
+            if word in ("op", "dc"):
+                pseudo = _dot_card(cmd, col)
+                low = pseudo.text.lower()
+                if word == "op" and len(low.split()) > 1:
+                    raise err(pseudo, low.index(low.split()[1]), "unexpected text after op")
+                if word == "op":
+                    self.analyses.append(Op())
+                else:
+                    self.parse_dc(pseudo, low, params)
+                self.analysis_cards.append(pseudo)
+                taken.append(word)
+            else:  # output commands, other analyses (run: the dot cards, read already)
+                other.add(word)
+        what = (
+            f"its {' and '.join(dict.fromkeys(taken))} command(s) read as analyses"
+            if taken
+            else "no op or dc command in it"
+        )
+        self.notes.append(
+            f"{block.file}:{block.line}: .control block: {what}"
+            + (f"; skipped {', '.join(sorted(other))}" if other else "")
+            + " (xbar is a DC solver)"
         )
 
     def parse_nodeset(self, card: Card, low: str, ctx: Context) -> None:

@@ -221,8 +221,23 @@ def _lib_section(text: str, section: str) -> str | None:
     return "\n".join(out) if found else None
 
 
-def decode(data: bytes, file: str) -> str:
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+def _utf16_without_bom(data: bytes) -> bool:
+    """UTF-16 text of ASCII characters without a byte-order mark (LTspice, PowerShell's
+    ``>``): every other byte of its start is NUL, the others are not."""
+    head = data[:64]
+    if len(head) < 8 or len(head) % 2:
+        head = head[: len(head) - len(head) % 2]
+    for zeros, chars in ((head[1::2], head[0::2]), (head[0::2], head[1::2])):
+        if zeros and not zeros.strip(b"\x00") and b"\x00" not in chars:
+            return True
+    return False
+
+
+def decode(data: bytes, file: str, notes: list[str] | None = None) -> str:
+    """The text of a netlist file.  UTF-8; a file that is not UTF-8 (a Latin-1 or
+    Windows 'ANSI' comment such as 'R\xe9sistance 1k\xb5') is read as Latin-1, as ngspice
+    reads its bytes, with a note in ``notes``.  UTF-16 and binary files are refused."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or _utf16_without_bom(data):
         raise NetlistError(
             f"{file} is UTF-16 text (what Windows editors save as 'Unicode')",
             location=Location(file, 1, 1),
@@ -239,11 +254,12 @@ def decode(data: bytes, file: str) -> str:
         return data.decode("utf-8").removeprefix("\ufeff")  # a byte-order mark is no card
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise NetlistError(
-            f"{file} is not valid UTF-8 text (byte {exc.start}, line {line})",
-            location=Location(file, line, 1),
-            hint="a netlist is a text file",
-        ) from None
+        if notes is not None:
+            notes.append(
+                f"{file}:{line}: not UTF-8 (byte {exc.start}): the file is read as "
+                "Latin-1 (Windows 'ANSI'), as ngspice reads its bytes"
+            )
+        return data.decode("latin-1")
 
 
 def _card_text(raw: str) -> tuple[str, str] | None:
@@ -315,7 +331,9 @@ class Reader:
         self.end: Card | None = None  # the first .end card (ngspice reads on past it)
         self.noted_after_end = False
         self.notes: list[str] = []
-        self.control: Card | None = None  # the open .control card while skipping a block
+        self.control: Card | None = None  # the open .control card while reading a block
+        #: the .control cards and, for each, the command lines of its block
+        self.control_blocks: list[tuple[Card, list[Card]]] = []
         self.lib_skip: Card | None = None  # the .lib <section> card while skipping its body
 
     def read_text(self, text: str, file: str, base: Path, top: bool) -> None:
@@ -349,16 +367,15 @@ class Reader:
             if self.control is not None:  # inside .control ... .endc: an ngspice script
                 if c == "." and line.split(None, 1)[0].lower() == ".endc":
                     self.control = None
+                else:  # its commands are read by Builder.control_script
+                    self.control_blocks[-1][1].append(card)
                 last = None
                 continue
             if c == ".":
                 word = line.split(None, 1)[0].lower()
                 if word == ".control":
                     self.control = card
-                    self.notes.append(
-                        f"{file}:{i + 1}: .control ... .endc block skipped "
-                        "(ngspice script; xbar is a DC solver)"
-                    )
+                    self.control_blocks.append((card, []))
                     last = None
                     continue
                 if word == ".end":  # ngspice-39 reads past it (inpcom.c comments it out)
@@ -439,7 +456,7 @@ class Reader:
                 "the path is relative to the including file",
             ) from None
         try:
-            text = decode(data, str(path))
+            text = decode(data, str(path), self.notes)
         except NetlistError as exc:
             exc.add_context(f"{path.name} (included at {card.file}:{card.line})")
             raise
