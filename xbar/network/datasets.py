@@ -453,7 +453,15 @@ def _prepare(x, opts: DataOptions, what: str) -> np.ndarray:
     C = x.shape[-1]
     for name, vals in (("mean", opts.mean), ("std", opts.std)):
         if vals is not None and len(vals) not in (1, C):
-            raise ModelError(f"{what}: {name} has {len(vals)} values for {C}-channel images")
+            nchw = opts.layout == "NHWC" and x.shape[1] == len(vals)
+            raise ModelError(
+                f"{what}: {name} has {len(vals)} values for {C}-channel images "
+                f"(images of shape {x.shape[1:]})",
+                hint=f"the images look channels-first ({x.shape[1]} channels): read them with "
+                '--layout NCHW (layout = "NCHW")'
+                if nchw
+                else f"give one value, or one per channel ({C})",
+            )
     if opts.mean is not None:
         x = x - np.asarray(opts.mean)
     if opts.std is not None:

@@ -120,9 +120,12 @@ def _circuit_temperature(cards) -> float:
     return temp
 
 
-def _netlist_text(source: str | Path, name: str | None) -> tuple[str, str, Path, list[Path]]:
+def _netlist_text(
+    source: str | Path, name: str | None, notes: list[str]
+) -> tuple[str, str, Path, list[Path]]:
     """``(text, file name, base directory for .include, include stack)`` of a
-    netlist given as a path or as text; errors for unreadable, binary or empty input."""
+    netlist given as a path or as text; errors for unreadable, binary or empty input
+    (a note in ``notes`` for a file read as Latin-1)."""
     if isinstance(source, os.PathLike):
         source = Path(source)
     if not isinstance(source, str | Path):
@@ -145,7 +148,7 @@ def _netlist_text(source: str | Path, name: str | None) -> tuple[str, str, Path,
                 hint="pass a path to a netlist file, or the netlist text "
                 "itself (text must contain a newline)",
             ) from None
-        text = decode(data, file)
+        text = decode(data, file, notes)
         base = path.parent
         try:
             stack = [path.resolve()]
@@ -206,8 +209,10 @@ def read_netlist(source: str | Path, *, name: str | None = None) -> Circuit:
     >>> c.resistors.value.tolist()
     [1000.0, 1000.0]
     """
-    text, file, base, stack = _netlist_text(source, name)
+    notes: list[str] = []
+    text, file, base, stack = _netlist_text(source, name, notes)
     reader = Reader()
+    reader.notes.extend(notes)
     reader.stack = stack
     reader.read_text(text, file, base, top=True)
     for open_card, closer in ((reader.control, ".endc"), (reader.lib_skip, ".endl")):
@@ -221,7 +226,8 @@ def read_netlist(source: str | Path, *, name: str | None = None) -> Circuit:
             )
     builder = Builder(reader, file)
     subckts, models, params_cards, elements = builder.collect(reader.cards)
-    params: dict[str, float] = {"temper": _circuit_temperature(elements)}
+    # TIME is 0 in a DC analysis (B sources written for transients: V=sin(2*pi*1k*time))
+    params: dict[str, float] = {"temper": _circuit_temperature(elements), "time": 0.0}
     builder.resolve_params(params_cards, params)
     models = {
         name: ModelDef(builder.parse_model(d.card, params)[1], d.card) for name, d in models.items()
