@@ -1602,8 +1602,10 @@ def input_pcg_serial(grid: Grid, v: Unknowns, tol, maxiter):
     return 0
 
 
-LANE_SLOTS = 10  # (M*N, LANES) float arrays of one group's workspace (5 with shared conductances)
-LANE_VECTORS = 4  # (M*N, LANES) arrays of the CG vectors r, z, p, q (float32 or float64)
+LANE_SLOTS = 9  # (M*N, LANES) float64 arrays of one group's workspace (5 with shared conductances)
+# (M*N, LANES) arrays of the CG vectors r, z, p, q and, for own conductances, the row
+# pivots (only the preconditioner): float32 or float64
+LANE_VECTORS = 5
 
 
 @njit(**_SERIAL)
@@ -1677,8 +1679,8 @@ def _own_group(grid: Grid, k0, k1, v: Unknowns, tol, maxiter, ws, vecs):
     dr = to_lanes(grid.dr, k0, k1, True, ws[5])
     dc = to_lanes(grid.dc, k0, k1, True, ws[6])
     g = to_lanes(grid.g, k0, k1, True, ws[7])
-    lane_factor(grid.M, grid.N, grid.offr, grid.offc, dr, dc, ws[8], ws[9])
-    _lane_group(grid, (dr, dc, g, ws[8], ws[9]), k0, k1, v, tol, maxiter, ws, vecs)
+    lane_factor(grid.M, grid.N, grid.offr, grid.offc, dr, dc, vecs[4], ws[8])
+    _lane_group(grid, (dr, dc, g, vecs[4], ws[8]), k0, k1, v, tol, maxiter, ws, vecs)
 
 
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy")
@@ -1695,13 +1697,15 @@ def lanes_pcg(grid: Grid, v: Unknowns, tol, maxiter, work, vecs):
     float64: the workspaces of T groups solved at once (S = 5 with shared
     conductances, :data:`LANE_SLOTS` with own), reused group after group; ``vecs``
     (T, :data:`LANE_VECTORS`, M*N, LANES): their CG vectors ``r``, ``z``, ``p``,
-    ``q``, float64 or float32.
+    ``q`` and the row pivots of own conductances, float64 or float32.
 
     float32 vectors halve the memory traffic of the CG steps; the operator, the
     solution and every restart's true residual stay float64 (the residual is
     rounded to float32 only as the next CG cycle's start), so the solve still
     reaches ``tol`` as verified in float64, but a cycle gains at most about
     six decades before it restarts: meant for loose tolerances (Newton's steps).
+    The row pivots (the preconditioner alone) are computed in float64 and stored
+    with the vectors; the column pivots (part of the operator) stay float64.
     Other arguments as :func:`grid_pcg`.
     """
     K = v.rhs_a.shape[0]
