@@ -93,9 +93,9 @@ def run_case(name: str, make, points: int, args, tmp: Path) -> dict:
     full, tiny = tmp / f"{name}.cir", tmp / f"{name}_3.cir"
     full.write_text(text)
     tiny.write_text(small)
-    t_x, res = in_process(text, args.repeat)
+    t_x, res = in_process(text, args.repeat, engine="compiled")
     py_points = min(points, args.python_points)
-    t_py, _ = in_process(make(py_points), 1, engine="python")
+    t_py, _ = in_process(make(py_points), args.repeat, engine="python")
     row = dict(case=name, unknowns=res.x.shape[1], points=points)
     row["xbar_us"] = t_x / points * 1e6
     row["python_us"] = t_py / py_points * 1e6
