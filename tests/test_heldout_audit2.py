@@ -616,3 +616,15 @@ def test_onnx_uint8_image_input_gets_pixels_not_fractions(layout):
     model = load_onnx(proto)
     assert model.input_shape == (8, 8, 3) and model.meta["input_layout"] == layout
     np.testing.assert_allclose(model.forward(pixels / 255.0), ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("card", "ohms"),
+    [("R1 a b 1k scale=2", 2e3), ("R1 a b 1k scale=2 m=4", 500.0), ("R1 a b 1k", 1e3)],
+)
+def test_resistor_scale_multiplies_the_resistance(card, ohms):
+    """'scale=2' was accepted and ignored: ngspice-39 answered v(b) = 1/3 V, xbar 1/2 V."""
+    from xbar import read_netlist, solve_dc
+
+    c = read_netlist(f"t\nV1 a 0 1\n{card}\nR2 b 0 1k\n.op\n")
+    assert solve_dc(c).voltages["b"] == pytest.approx(1e3 / (1e3 + ohms))

@@ -46,7 +46,8 @@ _ELEMENT_NAMES = {
 _DIODE_INSTANCE = {"area", "pj", "m", "temp", "dtemp", "ic"}
 #: MOSFET instance parameters (ad/as: junction areas; pd/ps: no DC effect)
 _MOS_INSTANCE = {"l", "w", "ad", "as", "pd", "ps", "nrd", "nrs", "m", "temp", "dtemp"}
-#: resistor instance parameters -> meaning (``ac``/``noisy``: no DC effect)
+#: resistor instance parameters -> meaning (``ac``/``noisy``: no DC effect; ``scale``
+#: multiplies the resistance, as ngspice does)
 _RESISTOR_PARAMS = {
     "r": "r",
     "resistance": "r",
@@ -365,6 +366,10 @@ class ElementCards:
         for key in ("tc1", "tc2"):
             if key not in got and mp.get(key):
                 got[key] = mp[key]
+        if "scale" in got and value is not None:  # ngspice: R = value * scale / m
+            if got["scale"] <= 0:
+                raise err(card, None, "resistor scale must be positive", hint)
+            value = value * got["scale"]
         if "m" in got and value is not None:
             if got["m"] <= 0:
                 raise err(card, None, "resistor multiplier m must be positive", hint)
