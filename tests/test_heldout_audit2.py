@@ -628,3 +628,34 @@ def test_resistor_scale_multiplies_the_resistance(card, ohms):
 
     c = read_netlist(f"t\nV1 a 0 1\n{card}\nR2 b 0 1k\n.op\n")
     assert solve_dc(c).voltages["b"] == pytest.approx(1e3 / (1e3 + ohms))
+
+
+@pytest.mark.parametrize(
+    ("body", "node", "volts"),
+    [
+        # MOSFET with LD: Leff = L scale - 2 LD; ngspice-39: I(Vd) = -0.4 mA (xbar had -0.32)
+        (
+            "Vd d 0 2\nVg g 0 1.5\nM1 d g 0 0 nm W=10 L=1\n"
+            ".model nm nmos level=1 vto=0.7 kp=1e-4 ld=0.1u\n",
+            "vd",
+            -4.0e-4,
+        ),
+        # resistor geometry after .model: R = RSH (L scale - 2 SHORT) / (W scale)
+        (
+            "V1 a 0 1\nR1 a b rmod l=10 w=1\nR2 b 0 1k\n.model rmod r rsh=100 short=0.5u\n",
+            "b",
+            1e3 / (1e3 + 900.0),
+        ),
+    ],
+)
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_options_scale_scales_instance_geometry(body, node, volts, where):
+    """'.options scale=1u' (geometry in microns) was 'ignored (no effect on xbar's DC
+    solution)': a wrong answer wherever LD, SHORT/NARROW or junction areas enter."""
+    from xbar import read_netlist, solve_dc
+
+    card = ".options scale=1u\n"
+    text = "t\n" + (card + body if where == "before" else body + card) + ".op\n"
+    res = solve_dc(read_netlist(text))
+    got = res.currents[node] if node == "vd" else res.voltages[node]
+    assert got == pytest.approx(volts, rel=1e-6)

@@ -120,6 +120,21 @@ def _circuit_temperature(cards) -> float:
     return temp
 
 
+def _geometry_scale(cards) -> float:
+    """``.options scale=<number>`` of the top-level cards (the last one), read before the
+    elements so that a resistor above the card is scaled too; 1 without one."""
+    from ..units import try_parse_value
+
+    scale = 1.0
+    for card in cards:
+        words = card.text.lower().replace("=", " = ").split()
+        if words and words[0] in (".options", ".option", ".opt") and "scale" in words[:-2]:
+            k = words.index("scale")
+            value = try_parse_value(words[k + 2])[0] if words[k + 1] == "=" else None
+            scale = value if value is not None and value > 0 else scale
+    return scale
+
+
 def _netlist_text(
     source: str | Path, name: str | None, notes: list[str]
 ) -> tuple[str, str, Path, list[Path]]:
@@ -233,6 +248,7 @@ def read_netlist(source: str | Path, *, name: str | None = None) -> Circuit:
         name: ModelDef(builder.parse_model(d.card, params)[1], d.card) for name, d in models.items()
     }
     ctx = Context("", None, params, Scope(subckts, models, None), [])
+    builder.geometry_scale = _geometry_scale(elements)
     builder.expand(elements, ctx)
     for block, commands in reader.control_blocks:
         builder.control_script(block, commands, params)

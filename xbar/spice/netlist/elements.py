@@ -360,9 +360,11 @@ class ElementCards:
         value = got.get("r", value)
         mp = model.params if model is not None else {}
         if value is None and mp.get("rsh", 0.0) and "l" in got:
-            # ngspice: RSH (L - 2 SHORT) / (W - 2 NARROW)
-            width = got.get("w", mp.get("defw", 1e-6)) - 2 * mp.get("narrow", 0.0)
-            value = mp["rsh"] * (got["l"] - 2 * mp.get("short", 0.0)) / width
+            # ngspice: RSH (L - 2 SHORT) / (W - 2 NARROW), instance L and W times .options scale
+            s = self.geometry_scale
+            width = got["w"] * s if "w" in got else mp.get("defw", 1e-6)
+            width -= 2 * mp.get("narrow", 0.0)
+            value = mp["rsh"] * (got["l"] * s - 2 * mp.get("short", 0.0)) / width
         for key in ("tc1", "tc2"):
             if key not in got and mp.get(key):
                 got[key] = mp[key]
