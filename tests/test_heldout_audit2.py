@@ -659,3 +659,25 @@ def test_options_scale_scales_instance_geometry(body, node, volts, where):
     res = solve_dc(read_netlist(text))
     got = res.currents[node] if node == "vd" else res.voltages[node]
     assert got == pytest.approx(volts, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [
+        ("iris.csv", r"numpy.savez"),
+        ("t10k-images-idx3-ubyte", r"mnist:"),
+        ("data_batch_1", r"cifar10:"),
+        ("cat.png", r"folder:PATH"),
+    ],
+)
+def test_a_single_existing_file_is_not_said_to_be_missing(tmp_path, name, hint):
+    """'iris.csv' (or one idx file, one CIFAR batch, one image) was reported as 'does not
+    exist' although it was right there."""
+    from xbar.errors import ModelError
+    from xbar.network import load_dataset
+
+    (tmp_path / name).write_bytes(b"a,b\n1,2\n")
+    with pytest.raises(ModelError, match="is a single file") as info:
+        load_dataset(str(tmp_path / name))
+    assert "does not exist" not in str(info.value)
+    assert __import__("re").search(hint, info.value.hint)
