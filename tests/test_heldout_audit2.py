@@ -681,3 +681,21 @@ def test_a_single_existing_file_is_not_said_to_be_missing(tmp_path, name, hint):
         load_dataset(str(tmp_path / name))
     assert "does not exist" not in str(info.value)
     assert __import__("re").search(hint, info.value.hint)
+
+
+def test_netlist_from_a_shell_pipe(tmp_path):
+    """'gen | xbar solve /dev/stdin' and 'xbar solve <(gen)' were refused 'is a pipe'
+    (named FIFOs, which may have no writer, still are)."""
+    import subprocess
+    import sys
+
+    text = "t\nV1 a 0 1\nR1 a b 1k\nR2 b 0 1k\n.op\n"
+    out = subprocess.run(
+        [sys.executable, "-m", "xbar.cli", "solve", "--json", "/dev/stdin"],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert __import__("json").loads(out.stdout)["voltages"]["b"] == pytest.approx(0.5)
