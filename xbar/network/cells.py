@@ -81,13 +81,43 @@ def cell_device(config: Any):
     raise ConfigError(f"device={kind!r} is not a known cell model")
 
 
-def remainder_function(config: Any):
+def remainder_function(config: Any, v_range: tuple[float, float] | None = None):
     """``r(v) = f(v) - v``: the nonlinear part of ``config``'s normalised cell law (the
-    part the linearised tiles add to the small-signal array); None for linear cells."""
+    part the linearised tiles add to the small-signal array); None for linear cells.
+
+    ``v_range``: ``(lo, hi)`` [V] that every argument will lie in.  A measured table is
+    then evaluated from 2**14 + 1 samples of the range by linear interpolation (3.5x faster
+    than its PCHIP; the table is a piecewise cubic, so the samples hold it to about 1e-10
+    of its largest value over 0.2 V); analytic laws are evaluated as they are.
+    """
     f = cell_function(config)
     if f is None:
         return None
-    return lambda v: f(v) - v
+
+    def r(v):
+        return f(v) - v
+
+    if config.device == "tabulated" and v_range is not None and v_range[1] > v_range[0]:
+        return _sampled(r, *v_range)
+    return r
+
+
+def _sampled(g, lo: float, hi: float, n: int = 1 << 14):
+    """``g`` on ``[lo, hi]`` by linear interpolation of ``n + 1`` uniform samples
+    (arguments outside are clamped to the ends)."""
+    values = g(np.linspace(lo, hi, n + 1))
+    scale = n / (hi - lo)
+
+    def fast(v):
+        u = (np.asarray(v, dtype=float) - lo) * scale
+        np.clip(u, 0.0, n, out=u)
+        k = np.minimum(u.astype(np.intp), n - 1)
+        u -= k
+        out = values[k]
+        out += u * (values[k + 1] - out)
+        return out
+
+    return fast
 
 
 def cell_function(config: Any):

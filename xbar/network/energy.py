@@ -382,14 +382,14 @@ class LayerMeter:
         V = step.volts[:, s.r0 : s.r1]
         if V.size == 0:
             return 0.0
-        r = remainder_function(self.config)
-
-        def q(v):
-            return v * r(v)
-
         v_lo, v_hi = min(float(V.min()), 0.0), max(float(V.max()), 0.0)
         held = self._laws.get(id(tile))
+        exact = remainder_function(self.config)
         if held is None or v_lo < held[1] or v_hi > held[2]:
+
+            def q(v):
+                return v * exact(v)
+
             a_lo = float(att[G > 0].min()) if np.any(G > 0) else 1.0
             try:
                 nodes = attenuation_nodes(q, a_lo, v_lo, v_hi, what="cell power law")
@@ -399,9 +399,14 @@ class LayerMeter:
                     raise
                 nodes, rows = None, None
             held = self._laws[id(tile)] = (tile, v_lo, v_hi, nodes, rows)
-        _, _, _, nodes, rows = held
+        _, lo, hi, nodes, rows = held
+        r = remainder_function(self.config, (lo, hi))  # (every a V lies in the range)
+
+        def q(v):
+            return v * r(v)
+
         if nodes is None:  # cell by cell, in chunks of inputs
-            step_k = max(1, (1 << 22) // max(1, G.size))
+            step_k = max(1, (1 << 16) // max(1, G.size))  # arguments that stay in cache
             return float(
                 sum(
                     np.einsum("kij,ij->", q(V[k0 : k0 + step_k, :, None] * att[None]), G)

@@ -563,11 +563,16 @@ def sinh_terms(x: float, rel: float = 1e-12) -> int:
     return n
 
 
+#: elements of the law's argument per block (measured: 65536 keeps a tabulated law at
+#: 4.5 ns per cell, 4M elements at 22 ns: the temporaries stay in the caches)
+_CHUNK = 1 << 16
+
+
 def _cell_by_cell(V: np.ndarray, G: np.ndarray, a: np.ndarray, r) -> np.ndarray:
     """``sum_i G_ij r(a_ij V_ki)`` directly, in chunks of inputs (K x columns)."""
     M, N = G.shape
     out = np.empty((V.shape[0], N))
-    step = max(1, (1 << 22) // max(1, M * N))
+    step = max(1, _CHUNK // max(1, M * N))
     for k0 in range(0, V.shape[0], step):
         Vk = V[k0 : k0 + step]
         out[k0 : k0 + step] = np.einsum("kij,ij->kj", r(Vk[:, :, None] * a[None]), G)
@@ -628,14 +633,13 @@ class Tile:
         adds to the small-signal currents, each cell at its attenuated voltage."""
         if V.size == 0:
             return np.zeros((V.shape[0], self.G.shape[1]))
-        r = remainder_function(config)
         v_lo, v_hi = min(float(V.min()), 0.0), max(float(V.max()), 0.0)
         held = self._nodes
         if held is None or v_lo < held[0] or v_hi > held[1]:
             a = self.attenuation()
             a_lo = float(a[self.G > 0].min()) if np.any(self.G > 0) else 1.0
             try:
-                nodes = attenuation_nodes(r, a_lo, v_lo, v_hi)
+                nodes = attenuation_nodes(remainder_function(config), a_lo, v_lo, v_hi)
                 # cell by cell evaluates the law once per column, the nodes once per node
                 H = (
                     [self.G * L for L in lagrange_weights(nodes, a)]
@@ -648,12 +652,16 @@ class Tile:
                 nodes, H = None, None  # cell by cell below
             held = self._nodes = (v_lo, v_hi, nodes, H)
         _, _, nodes, H = held
-        if H is not None:
-            out = np.zeros((V.shape[0], self.G.shape[1]))
+        r = remainder_function(config, (held[0], held[1]))  # (every a V lies in the range)
+        if H is None:
+            return _cell_by_cell(V, self.G, self.attenuation(), r)
+        out = np.zeros((V.shape[0], self.G.shape[1]))
+        step = max(1, _CHUNK // V.shape[1])  # inputs per block: the law's arguments in cache
+        for k0 in range(0, V.shape[0], step):
+            Vk = V[k0 : k0 + step]
             for a_m, H_m in zip(nodes, H, strict=True):
-                out += r(a_m * V) @ H_m
-            return out
-        return _cell_by_cell(V, self.G, self.attenuation(), r)
+                out[k0 : k0 + step] += r(a_m * Vk) @ H_m
+        return out
 
     def currents(self, V: np.ndarray, config: AnalogConfig, rng=None) -> np.ndarray:
         """Column currents [A] (K x physical columns) for row voltages ``V`` [V] (K x rows)."""
