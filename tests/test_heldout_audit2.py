@@ -409,3 +409,293 @@ def test_idx_header_with_huge_dimensions_is_named_without_overflow(tmp_path):
     (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(struct.pack(">II", 0x801, 3) + bytes(3))
     with pytest.raises(ModelError, match=r"\(13835058042397261827 bytes\) but 16 bytes follow"):
         load_dataset(f"mnist:{tmp_path}")
+
+
+@pytest.mark.parametrize("fault", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_saved_models_are_whole_or_absent(tmp_path, monkeypatch, fault):
+    """A full disk (or Ctrl-C) while ``xbar train --out`` / ``save_model`` wrote the .npz
+    left a new .json beside a truncated .npz (save_onnx a truncated .onnx)."""
+    from xbar.errors import ModelError
+    from xbar.network import load_model, save_model
+
+    model = load_model("default")
+    save_model(model, tmp_path / "m")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    real = np.savez
+
+    def savez_then_fail(fh, **arrays):
+        real(fh, **arrays)
+        raise fault
+
+    monkeypatch.setattr(np, "savez", savez_then_fail)
+    with pytest.raises(ModelError if isinstance(fault, OSError) else KeyboardInterrupt):
+        save_model(model, tmp_path / "m")
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    monkeypatch.undo()
+
+
+def test_write_files_leaves_older_files_and_no_temporaries(tmp_path):
+    from xbar.checks import write_files
+
+    old = tmp_path / "m.onnx"
+    old.write_bytes(b"older model")
+
+    def partial(fh):
+        fh.write(b"half a model")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError):
+        write_files({tmp_path / "new.json": lambda fh: fh.write(b"{}"), old: partial})
+    assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]
+    assert old.read_bytes() == b"older model"
+    write_files({os.devnull: lambda fh: fh.write(b"x")})  # a device is written, not replaced
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+
+
+def test_b_source_time_is_zero_in_dc():
+    """B sources written for transients (V=sin(2*pi*1k*time)) were refused 'unknown
+    parameter time'; ngspice's operating point takes time = 0 (checked: 1 V + 2 V)."""
+    from xbar import read_netlist, solve_dc
+
+    c = read_netlist("t\nV1 a 0 1\nB1 b 0 V=V(a)+sin(2*pi*1k*time)+2*cos(time)\nR1 b 0 1k\n.op\n")
+    assert solve_dc(c).voltages["b"] == pytest.approx(3.0)
+
+
+def _graph(nodes, inits, shape=("N", 3, 4, 4)):
+    from onnx import TensorProto, helper
+
+    g = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])],
+        inits,
+    )
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("op", ["ConstantOfShape", "Expand"])
+def test_onnx_huge_folded_constants_are_refused_before_allocating(op):
+    """ConstantOfShape/Expand to [1e5, 1e5, 48] tried to allocate 1.9 TB (MemoryError, or
+    on an overcommitting machine the memory of everyone else)."""
+    pytest.importorskip("onnx")
+    from onnx import helper, numpy_helper
+
+    from xbar.errors import ModelError
+    from xbar.network import load_onnx
+
+    shape = numpy_helper.from_array(np.array([100000, 100000, 48], np.int64), "shape")
+    one = numpy_helper.from_array(np.array([1.0], np.float32), "one")
+    make = (
+        helper.make_node("ConstantOfShape", ["shape"], ["big"])
+        if op == "ConstantOfShape"
+        else helper.make_node("Expand", ["one", "shape"], ["big"])
+    )
+    nodes = [
+        make,
+        helper.make_node("Flatten", ["x"], ["f"]),
+        helper.make_node("Add", ["f", "big"], ["g"]),
+        helper.make_node("MatMul", ["g", "w"], ["y"]),
+    ]
+    w = numpy_helper.from_array(np.ones((48, 2), np.float32), "w")
+    with pytest.raises(ModelError, match=rf"{op} to shape \[100000, 100000, 48\] \(4.8e\+11"):
+        load_onnx(_graph(nodes, [shape, one, w]))
+
+
+def test_onnx_concat_of_mismatched_shapes_is_named_at_the_concat():
+    """Concat of (3, 4, 4) and (3, 2, 2) feature maps was blamed on the next MatMul
+    ('weight has 60 rows, input has 96 features')."""
+    pytest.importorskip("onnx")
+    from onnx import helper, numpy_helper
+
+    from xbar.errors import ModelError
+    from xbar.network import load_onnx
+
+    nodes = [
+        helper.make_node("MaxPool", ["x"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Concat", ["x", "p"], ["c"], axis=1, name="cat"),
+        helper.make_node("Flatten", ["c"], ["f"]),
+        helper.make_node("MatMul", ["f", "w"], ["y"]),
+    ]
+    w = numpy_helper.from_array(np.ones((60, 2), np.float32), "w")
+    with pytest.raises(ModelError, match=r"node 'cat' \(op Concat\).*other axes must agree"):
+        load_onnx(_graph(nodes, [w]))
+
+
+def test_channels_first_npz_images_get_the_layout_hint(tmp_path):
+    """NCHW images (what a torch user saves) against an NHWC-reading model were told to
+    use a synthetic data set, or 'mean has 3 values for 8-channel images'."""
+    from xbar.errors import ModelError
+    from xbar.network import DataOptions, load_dataset, load_onnx, save_onnx
+    from xbar.network import load_model as zoo
+
+    pytest.importorskip("onnx")
+    model = load_onnx(save_onnx(zoo("default"), tmp_path / "m.onnx"))
+    path = tmp_path / "d.npz"
+    np.savez(path, x=np.zeros((4, 1, 8, 8), np.uint8), y=np.arange(4))
+    with pytest.raises(ModelError, match=r"look channels-first.*--layout NCHW"):
+        load_dataset(f"npz:{path}").check_model(model)
+    load_dataset(f"npz:{path}", DataOptions(layout="NCHW")).check_model(model)
+    np.savez(path, x=np.zeros((4, 3, 8, 8), np.uint8), y=np.arange(4))
+    with pytest.raises(ModelError, match=r"look channels-first \(3 channels\)"):
+        load_dataset(f"npz:{path}", DataOptions(mean=(0.5, 0.5, 0.5)))
+
+
+def test_latin1_comments_are_read_and_utf16_without_bom_is_named(tmp_path):
+    """A netlist saved by a Windows editor in 'ANSI' (a comment 'R\\xe9sistance 1k\\xb5') was
+    refused 'not valid UTF-8' although ngspice reads it; UTF-16 without a byte-order mark
+    (LTspice, PowerShell's '>') was called a binary file."""
+    from xbar import read_netlist, solve_dc
+    from xbar.errors import NetlistError
+
+    p = tmp_path / "latin1.cir"
+    p.write_bytes(
+        b"t\n* R\xe9sistance de 1k\xb5\nV1 a 0 1\nR1 a b 1k ; \xe9t\xe9\nR2 b 0 1k\n.op\n"
+    )
+    c = read_netlist(p)
+    assert solve_dc(c).voltages["b"] == pytest.approx(0.5)
+    assert any("latin1.cir:2: not UTF-8" in n for n in c.notes)
+    for codec in ("utf-16-le", "utf-16-be"):
+        p.write_bytes("t\nV1 a 0 1\nR1 a 0 1k\n.op\n".encode(codec))
+        with pytest.raises(NetlistError, match="is UTF-16 text"):
+            read_netlist(p)
+
+
+def test_one_based_labels_get_their_own_hint(tmp_path):
+    """Labels 1..10 (MATLAB's habit) against a 10-class model: 'check the data set' said
+    nothing about the off-by-one."""
+    from xbar.errors import ModelError
+    from xbar.network import load_dataset, load_model
+
+    path = tmp_path / "one.npz"
+    np.savez(path, x=np.zeros((20, 8, 8, 1), np.uint8), y=np.arange(20) % 10 + 1)
+    with pytest.raises(ModelError, match="subtract 1 from every label"):
+        load_dataset(str(path)).check_model(load_model("default"))
+
+
+@pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
+def test_onnx_uint8_image_input_gets_pixels_not_fractions(layout):
+    """A graph taking uint8 images (Cast -> Div 255 -> [Transpose] -> Conv, as deployment
+    exports do) got xbar's [0, 1] images unscaled: logits of images 255 times too dark
+    (silently), and an NHWC one behind its Cast was read as NCHW."""
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    from xbar.network import load_onnx
+
+    rng = np.random.default_rng(3)
+    w = rng.normal(0, 0.3, (4, 3, 3, 3)).astype(np.float32)
+    fc = rng.normal(0, 0.3, (4 * 36, 3)).astype(np.float32)
+    nodes = [
+        helper.make_node("Cast", ["x"], ["xf"], to=TensorProto.FLOAT),
+        helper.make_node("Div", ["xf", "s"], ["xn"]),
+    ]
+    if layout == "NHWC":
+        nodes.append(helper.make_node("Transpose", ["xn"], ["t"], perm=[0, 3, 1, 2]))
+    nodes += [
+        helper.make_node("Conv", ["t" if layout == "NHWC" else "xn", "w"], ["c"]),
+        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node("Flatten", ["r"], ["f"]),
+        helper.make_node("MatMul", ["f", "fc"], ["y"]),
+    ]
+    shape = ["N", 8, 8, 3] if layout == "NHWC" else ["N", 3, 8, 8]
+    inits = [numpy_helper.from_array(np.array(255, np.float32), "s")]
+    inits += [numpy_helper.from_array(w, "w"), numpy_helper.from_array(fc, "fc")]
+    graph = helper.make_graph(
+        nodes,
+        "u8",
+        [helper.make_tensor_value_info("x", TensorProto.UINT8, shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])],
+        inits,
+    )
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    pixels = rng.integers(0, 256, (5, 8, 8, 3), dtype=np.uint8)  # NHWC
+    feed = pixels if layout == "NHWC" else pixels.transpose(0, 3, 1, 2)
+    ref = ReferenceEvaluator(proto).run(None, {"x": np.ascontiguousarray(feed)})[0]
+    model = load_onnx(proto)
+    assert model.input_shape == (8, 8, 3) and model.meta["input_layout"] == layout
+    np.testing.assert_allclose(model.forward(pixels / 255.0), ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("card", "ohms"),
+    [("R1 a b 1k scale=2", 2e3), ("R1 a b 1k scale=2 m=4", 500.0), ("R1 a b 1k", 1e3)],
+)
+def test_resistor_scale_multiplies_the_resistance(card, ohms):
+    """'scale=2' was accepted and ignored: ngspice-39 answered v(b) = 1/3 V, xbar 1/2 V."""
+    from xbar import read_netlist, solve_dc
+
+    c = read_netlist(f"t\nV1 a 0 1\n{card}\nR2 b 0 1k\n.op\n")
+    assert solve_dc(c).voltages["b"] == pytest.approx(1e3 / (1e3 + ohms))
+
+
+@pytest.mark.parametrize(
+    ("body", "node", "volts"),
+    [
+        # MOSFET with LD: Leff = L scale - 2 LD; ngspice-39: I(Vd) = -0.4 mA (xbar had -0.32)
+        (
+            "Vd d 0 2\nVg g 0 1.5\nM1 d g 0 0 nm W=10 L=1\n"
+            ".model nm nmos level=1 vto=0.7 kp=1e-4 ld=0.1u\n",
+            "vd",
+            -4.0e-4,
+        ),
+        # resistor geometry after .model: R = RSH (L scale - 2 SHORT) / (W scale)
+        (
+            "V1 a 0 1\nR1 a b rmod l=10 w=1\nR2 b 0 1k\n.model rmod r rsh=100 short=0.5u\n",
+            "b",
+            1e3 / (1e3 + 900.0),
+        ),
+    ],
+)
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_options_scale_scales_instance_geometry(body, node, volts, where):
+    """'.options scale=1u' (geometry in microns) was 'ignored (no effect on xbar's DC
+    solution)': a wrong answer wherever LD, SHORT/NARROW or junction areas enter."""
+    from xbar import read_netlist, solve_dc
+
+    card = ".options scale=1u\n"
+    text = "t\n" + (card + body if where == "before" else body + card) + ".op\n"
+    res = solve_dc(read_netlist(text))
+    got = res.currents[node] if node == "vd" else res.voltages[node]
+    assert got == pytest.approx(volts, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [
+        ("iris.csv", r"numpy.savez"),
+        ("t10k-images-idx3-ubyte", r"mnist:"),
+        ("data_batch_1", r"cifar10:"),
+        ("cat.png", r"folder:PATH"),
+    ],
+)
+def test_a_single_existing_file_is_not_said_to_be_missing(tmp_path, name, hint):
+    """'iris.csv' (or one idx file, one CIFAR batch, one image) was reported as 'does not
+    exist' although it was right there."""
+    from xbar.errors import ModelError
+    from xbar.network import load_dataset
+
+    (tmp_path / name).write_bytes(b"a,b\n1,2\n")
+    with pytest.raises(ModelError, match="is a single file") as info:
+        load_dataset(str(tmp_path / name))
+    assert "does not exist" not in str(info.value)
+    assert __import__("re").search(hint, info.value.hint)
+
+
+def test_netlist_from_a_shell_pipe(tmp_path):
+    """'gen | xbar solve /dev/stdin' and 'xbar solve <(gen)' were refused 'is a pipe'
+    (named FIFOs, which may have no writer, still are)."""
+    import subprocess
+    import sys
+
+    text = "t\nV1 a 0 1\nR1 a b 1k\nR2 b 0 1k\n.op\n"
+    out = subprocess.run(
+        [sys.executable, "-m", "xbar.cli", "solve", "--json", "/dev/stdin"],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert __import__("json").loads(out.stdout)["voltages"]["b"] == pytest.approx(0.5)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
 from xbar.errors import ConfigError
 from xbar.network.config import CHOICES, AnalogConfig
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_defaults_are_valid_and_ideal_turns_everything_off():
@@ -130,6 +133,8 @@ def test_choices_listed_match_validation():
                 kw["adc_bits"] = 8
             if value == "input_switched":
                 kw["input_mode"] = "bit_serial"
+            if value == "tabulated":
+                kw["device_table"] = str(ROOT / "examples" / "iv_table.csv")
             AnalogConfig.from_dict(kw)
 
 

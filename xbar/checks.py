@@ -4,6 +4,7 @@ Every public entry point that takes arrays, files or sizes from a user goes thro
 these, so a whole class of bad input gets one clear message rather than a numpy or OS
 traceback: :func:`real_array` (numbers, not text, objects or complex values),
 :func:`read_text` (a UTF-8 text file), :func:`output_path` (a file that can be written),
+:func:`write_files` (whole files or none, also on a full disk or Ctrl-C),
 :func:`memory_guard` (``MemoryError`` becomes :class:`~xbar.errors.ResourceError`) and
 :func:`check_options` (simulator tolerances).
 """
@@ -12,8 +13,8 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ __all__ = [
     "positive_int",
     "read_text",
     "real_array",
+    "write_files",
 ]
 
 
@@ -200,6 +202,37 @@ def output_path(path: str | os.PathLike, what: str = "output") -> Path:
             f"cannot write {what} {str(path)!r}: folder {str(parent)!r} is not writable"
         )
     return path
+
+
+def write_files(writers: dict[Path, Callable[[Any], None]]) -> None:
+    """Write several files all or nothing: ``writers[path](fh)`` fills a temporary file
+    beside ``path`` (binary mode), and only when every one is complete are they renamed
+    onto their paths.  A full disk, an error or Ctrl-C leaves no partial file and the
+    older files intact.  A path that is a device (``/dev/null``) is written directly,
+    never replaced.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.bin"
+    >>> write_files({p: lambda fh: fh.write(b"xbar")}); p.read_bytes()
+    b'xbar'
+    """
+    temps: dict[Path, Path] = {}
+    try:
+        for path, write in writers.items():
+            path = Path(path)
+            if special_file(path):
+                with open(path, "wb") as fh:
+                    write(fh)
+                continue
+            temps[path] = path.with_name(f".{path.name}.tmp{os.getpid()}")
+            with open(temps[path], "wb") as fh:
+                write(fh)
+        for path, tmp in temps.items():
+            os.replace(tmp, path)
+    finally:
+        for tmp in temps.values():
+            with suppress(OSError):
+                os.remove(tmp)  # left only when something failed
 
 
 def available_memory() -> float | None:

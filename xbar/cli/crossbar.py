@@ -347,18 +347,15 @@ def _check_flags(args: argparse.Namespace) -> None:
 def _save(path: str, arrays: dict[str, np.ndarray]) -> None:
     """Write ``arrays`` to the .npz ``path`` exactly (no suffix added), through a
     temporary file beside it so that a failed write leaves no partial file."""
-    import os
+    from pathlib import Path
 
     import numpy as np
 
-    tmp = f"{path}.tmp{os.getpid()}"
+    from ..checks import write_files
+
     try:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, path)
+        write_files({Path(path): lambda fh: np.savez(fh, **arrays)})
     except OSError as exc:
-        if os.path.exists(tmp):
-            os.remove(tmp)
         raise OSError(exc.errno, exc.strerror or str(exc), path) from None
 
 

@@ -9,6 +9,12 @@ Examples::
     xbar infer --limit 200
     xbar infer --config chip.toml --adc-bits 8 --r-col 2.5 --json
     xbar infer --programming-error state_proportional --programming-sigma 0.1 --repeats 20
+    xbar infer --config examples/rram_128.toml --layer '#0:digital' --layer 'fc*:adc_bits=10'
+
+Per-layer settings: --layer PATTERN:FIELD=VALUE[,FIELD=VALUE...] (repeatable) sets fields
+on the matmul layers whose name matches PATTERN (a name, a glob such as 'fc*', or '#N' for
+the N-th layer, '#-1' the last); 'PATTERN:digital' keeps them digital.  The same as a
+section [layers."PATTERN"] of the TOML file (flags add to the file's sections).
 
 Output: accuracy on the analog chips (mean over chips) and digitally (exact weights), then
 one row per matmul layer:
@@ -84,8 +90,13 @@ FIELD_NOTES = {
     "drift_t0": "seconds, reference time of the drift law",
     "stuck_high_fraction": "fraction of the stuck cells stuck at g_max (the rest at g_min)",
     "device_k": "1/V, nonlinearity of sinh cells: I = G sinh(k V) / k",
-    "nonlinear_mode": "sinh cells with parasitics: cached linearisation plus correction, "
+    "nonlinear_mode": "nonlinear cells with parasitics: cached linearisation plus correction, "
     "or an exact Newton solve per MVM",
+    "device_v0": "V, exponential cells: I = G v0 (exp(V / v0) - 1)",
+    "device_alpha": "power_law cells: I = G (V + v_ref sign(V) |V / v_ref|**alpha), alpha >= 1",
+    "device_v_ref": "V, power_law cells (see --device-alpha)",
+    "device_table": "measured I-V table of tabulated cells: two columns, voltage [V] and "
+    "current [A] (CSV or whitespace); normalised by its slope at 0 V",
     "seed": "seed of every random draw; chip k is the same chip in every run",
     "repeats": "independently programmed chips",
     "calibration_size": "training images that calibrate the input and ADC ranges",
@@ -108,6 +119,16 @@ def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] 
 
     group = parser.add_argument_group("configuration fields (override --config)")
     defaults = AnalogConfig()
+    group.add_argument(
+        "--layer",
+        dest="layer_rules",
+        action="append",
+        default=None,
+        metavar="PATTERN:FIELD=VALUE[,...]",
+        help="per-layer settings for the matmul layers matching PATTERN (name, glob such as "
+        "'fc*', or '#N' = N-th layer, '#-1' the last); repeatable; 'PATTERN:digital' keeps "
+        "them digital; e.g. --layer 'conv1:adc_bits=10,r_row=2'",
+    )
     for name, typ in AnalogConfig.field_types().items():
         if name in skip:
             continue
@@ -127,6 +148,8 @@ def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] 
 
 def config_overrides(args) -> dict:
     """The configuration fields given as flags (``cfg_<name>`` attributes that are set)."""
+    from ..network.layerwise import parse_layer_option
+
     out = {}
     for key, value in vars(args).items():
         if key.startswith("cfg_") and value is not None:
@@ -134,6 +157,14 @@ def config_overrides(args) -> dict:
             if name == "adc_range" and str(value).lower() in ("none", "off", ""):
                 value = None
             out[name] = value
+    layers: dict[str, dict] = {}
+    for text in getattr(args, "layer_rules", None) or ():
+        pattern, fields = parse_layer_option(text)
+        if str(fields.get("adc_range", "x")).lower() in ("none", "off"):
+            fields["adc_range"] = None
+        layers.setdefault(pattern, {}).update(fields)
+    if layers:
+        out["layers"] = layers
     return out
 
 
@@ -305,6 +336,7 @@ def _print_result(result, args, notes: list[str]) -> None:
         f"cache: {result.cache['misses']} computed, {result.cache['hits']} hits\n"
     )
     out.write(layer_table(result.layer_stats))
+    out.write(layer_settings_lines(result.layer_stats))
     if result.energy:
         _write_energy(out, result)
     if args.energy_plot:
@@ -333,6 +365,7 @@ def config_notes(config, chips: int, *, ideal: bool = False) -> list[str]:
 def layer_table(stats) -> str:
     """The per-layer table, every column as wide as its widest entry (header included)."""
     head = ["layer", "n_in", "n_out", "tiles", "rel.err", "clip", "adc ranges [A]"]
+    # (a digital layer: 0 tiles, "digital" in place of its ADC ranges)
     rows = [
         [
             s.name,
@@ -341,7 +374,9 @@ def layer_table(stats) -> str:
             str(s.tiles),
             f"{s.rel_error:.4f}",
             f"{s.clip_fraction:.2e}",
-            " ".join(f"{r:.3g}" for r in s.adc_ranges) or "-",
+            "digital"
+            if s.settings.get("digital")
+            else " ".join(f"{r:.3g}" for r in s.adc_ranges) or "-",
         ]
         for s in stats
     ]
@@ -353,6 +388,27 @@ def layer_table(stats) -> str:
         ]
         lines.append("  ".join(cells) + "  " + r[-1])
     return "\n".join(lines) + "\n"
+
+
+def layer_settings_lines(stats) -> str:
+    """One line per layer that per-layer rules changed: its settings and the sections."""
+    lines = []
+    for s in stats:
+        if not s.settings:
+            continue
+        what = ", ".join(
+            "digital"
+            if k == "digital"
+            else f"{k}={v!r}"
+            if isinstance(v, str)
+            else f"{k}={v:g}"
+            if isinstance(v, float)
+            else f"{k}={v}"
+            for k, v in s.settings.items()
+        )
+        sections = ", ".join(f'[layers."{p}"]' for p in s.sections)
+        lines.append(f"layer {s.name}: {what}  ({sections})\n")
+    return "".join(lines)
 
 
 def metered_line(result) -> str:
@@ -390,6 +446,9 @@ def _write_energy(out, result) -> None:
     )
     for s in result.layer_stats:
         le = s.energy
+        if not le:  # a digital layer: not metered
+            out.write(f"{s.name:<16}{'digital (not metered)':>30}\n")
+            continue
         out.write(
             f"{s.name:<16}{le['total'] * nj:>10.4g}{le['array'] * nj:>10.4g}"
             f"{le['wires'] * nj:>10.4g}{le['dac'] * nj:>10.4g}{le['adc'] * nj:>10.4g}"

@@ -56,10 +56,18 @@ class Dataset:
         """Raise :class:`~xbar.errors.ModelError` if ``model`` does not fit this data set."""
         shape = tuple(model.input_shape)
         if shape == self.input_shape and model.classes < self.classes:
+            labels = [
+                y for y in (self.y_train, self.y_val, self.y_test) if y is not None and y.size
+            ]
+            one_based = self.classes == model.classes + 1 and min(int(y.min()) for y in labels) == 1
             raise ModelError(
                 f"model {model.name!r} has {model.classes} output classes, but data set "
                 f"{self.name!r} has labels 0..{self.classes - 1} ({self.classes} classes)",
-                hint="the model's last layer must give at least one logit per class of the "
+                hint="the labels run from 1 to "
+                f"{self.classes - 1}: xbar counts classes from 0 (as torch and Keras do), so "
+                "subtract 1 from every label"
+                if one_based
+                else "the model's last layer must give at least one logit per class of the "
                 "data set (the images fit: inputs are "
                 f"{shape} in both); check that the data set is the one the model was "
                 "trained on",
@@ -71,7 +79,14 @@ class Dataset:
                     f"data set 'synthetic-{shape[0]}x{shape[1]}x{shape[2]}' has random "
                     f"{shape} images (for timing only)"
                 )
-                if len(self.input_shape) == 3 and self.input_shape[2] == shape[2]:
+                mine = self.input_shape
+                if len(mine) == 3 and (mine[1], mine[2], mine[0]) == shape:
+                    hint = (
+                        f"the images look channels-first ({mine[0]} channels of "
+                        f"{mine[1]}x{mine[2]}): read them with --layout NCHW (layout = "
+                        '"NCHW" in [data], DataOptions(layout="NCHW"))'
+                    )
+                elif len(mine) == 3 and mine[2] == shape[2]:
                     hint = (
                         f"resize or crop the images to {shape[0]},{shape[1]} "
                         "(--resize H,W / --crop H,W, or size / crop in [data]); " + hint

@@ -22,21 +22,21 @@ hint: did you mean 'adc_bits'?
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import functools
 import math
 import numbers
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from ..checks import read_text
-from ..errors import ConfigError, InputTypeError, UnknownFieldError, show
+from ..errors import ConfigError, InputTypeError, UnknownFieldError, XbarError, show
+from .layerwise import GLOBAL_FIELDS, LayerRule, LayerSetting, match_rules, merge_rules, parse_rules
 
-__all__ = ["AnalogConfig", "CHOICES"]
+__all__ = ["AnalogConfig", "CHOICES", "LayerRule", "LayerSetting"]
 
 #: Allowed values of the string ("kind") fields.
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -47,7 +47,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "adc_range": ("calibrated", "max", "full_scale"),
     "programming_error": ("none", "state_independent", "state_proportional", "weight_range"),
     "read_noise_kind": ("state_independent", "state_proportional"),
-    "device": ("linear", "sinh"),
+    "device": ("linear", "sinh", "exponential", "power_law", "tabulated"),
     "nonlinear_mode": ("linearized", "exact"),
     "weight_range_rule": ("match_range", "folded_layer"),
     "calibration": ("design", "chip"),
@@ -144,10 +144,28 @@ class AnalogConfig:
         Source-line wire resistance between neighbouring cells [ohm] (input_switched).
     r_on : float
         On-resistance of the access transistors [ohm] (input_switched; 0 = ideal switch).
-    device : {"linear", "sinh"}
-        Cell model; ``sinh``: I = G sinh(k V) / k with k = ``device_k``.
+    device : {"linear", "sinh", "exponential", "power_law", "tabulated"}
+        Cell model, ``I = G f(V)`` with ``G`` the cell's conductance at 0 V
+        (:mod:`xbar.crossbar.devices`): ``sinh``: f = sinh(k V) / k with k =
+        ``device_k``; ``exponential``: f = v0 (exp(V / v0) - 1) with v0 = ``device_v0``;
+        ``power_law``: f = V + v_ref sign(V) |V / v_ref|**alpha (``device_alpha``,
+        ``device_v_ref``); ``tabulated``: a measured I-V curve read from
+        ``device_table`` (monotone PCHIP interpolation, normalised by its slope at 0 V,
+        linear beyond its ends).
     device_k : float
         Nonlinearity of the ``sinh`` cell [1/V].
+    device_v0 : float
+        Slope voltage of the ``exponential`` cell [V] (n kT/q; 0.02586 V for an ideal
+        junction at 27 degC).
+    device_alpha : float
+        Exponent of the ``power_law`` cell (>= 1).
+    device_v_ref : float
+        Voltage [V] where the ``power_law`` term equals the linear one.
+    device_table : str
+        Path of the measured I-V table of a ``tabulated`` cell: two columns, voltage [V]
+        and current [A] (:meth:`xbar.crossbar.Tabulated.from_csv`: CSV, ``;``-separated
+        with decimal commas, or whitespace-separated; one header line allowed).  A
+        relative path in a TOML file is relative to that file's folder.
     v_read : float
         Read voltage of a full-scale input [V].
     nonlinear_mode : {"linearized", "exact"}
@@ -212,6 +230,12 @@ class AnalogConfig:
         CPU threads of BLAS and numba during an evaluation (:mod:`xbar.threads`);
         0 = automatic (``XBAR_THREADS`` if set, else one BLAS thread and numba
         threads only for large solves).  Never changes results.
+    layers : tuple of LayerRule
+        Per-layer settings (:mod:`xbar.network.layerwise`): each rule matches matmul
+        layers by name, glob or ``"#N"`` index and overrides any per-layer field for
+        them, or keeps them ``digital``.  Given as a table ``{pattern: {field: value}}``
+        (TOML sections ``[layers."conv1"]``); rules apply in order, the last one wins.
+        Empty (default): every layer uses the fields above.
     """
 
     mapping: str = "differential"
@@ -250,6 +274,10 @@ class AnalogConfig:
     r_on: float = 0.0
     device: str = "linear"
     device_k: float = 4.0
+    device_v0: float = 0.025864186
+    device_alpha: float = 3.0
+    device_v_ref: float = 0.5
+    device_table: str = ""
     v_read: float = 0.2
     nonlinear_mode: str = "linearized"
     read_pulse: float = 10e-9
@@ -266,6 +294,7 @@ class AnalogConfig:
     activation_bits: int = 0
     pad_tiles: bool = True
     threads: int = 0
+    layers: tuple[LayerRule, ...] = ()
 
     # ------------------------------------------------------------------ builders
     @classmethod
@@ -279,49 +308,18 @@ class AnalogConfig:
         Mapping, scaling, array size and the conductance range are kept; weight and
         input quantisation, the ADC, programming error, read noise, drift, stuck
         cells, parasitics and the cell nonlinearity are turned off, and one chip is
-        evaluated.
+        evaluated.  Per-layer rules keep their other fields (and ``digital``).
         """
-        return replace(
-            self,
-            weight_bits=0,
-            weight_slices=1,
-            input_mode="analog",
-            dac_bits=0,
-            adc_bits=0,
-            adc_range=None,
-            programming_error="none",
-            programming_sigma=0.0,
-            read_noise_sigma=0.0,
-            drift_time=0.0,
-            stuck_rate=0.0,
-            r_row=0.0,
-            r_col=0.0,
-            r_driver=0.0,
-            r_sense=0.0,
-            array_topology="crossbar",
-            r_source=0.0,
-            r_on=0.0,
-            device="linear",
-            activation_bits=0,
-            repeats=1,
-        )
+        return replace(self, **_IDEAL, layers=self.rules_without(_IDEAL))
 
     def as_design(self) -> AnalogConfig:
         """The error-free design: this configuration without random device errors.
 
-        Programming error, read noise, stuck cells and drift are turned off;
-        mapping, quantisation, peripherals, wires and the cell model are kept.
-        ``calibration="design"`` calibrates ranges on it.
+        Programming error, read noise, stuck cells and drift are turned off (in the
+        per-layer rules too); mapping, quantisation, peripherals, wires and the cell
+        model are kept.  ``calibration="design"`` calibrates ranges on it.
         """
-        return replace(
-            self,
-            programming_error="none",
-            programming_sigma=0.0,
-            read_noise_sigma=0.0,
-            stuck_rate=0.0,
-            drift_time=0.0,
-            repeats=1,
-        )
+        return replace(self, **_DESIGN, layers=self.rules_without(_DESIGN))
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -330,13 +328,22 @@ class AnalogConfig:
 
     @classmethod
     def field_types(cls) -> dict[str, type]:
-        """Base Python type (str, int, float or bool) of every field."""
+        """Base Python type (str, int, float or bool) of every scalar field (all but
+        ``layers``)."""
         out = {}
+        scalar = {"str": str, "int": int, "float": float, "bool": bool}
         for f in fields(cls):
             t = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
             base = t.split("|")[0].strip()
-            out[f.name] = {"str": str, "int": int, "float": float, "bool": bool}[base]
+            if base in scalar:
+                out[f.name] = scalar[base]
         return out
+
+    @classmethod
+    def layer_field_types(cls) -> dict[str, type]:
+        """The fields a per-layer rule may set (every scalar field but the
+        whole-network ones of :data:`xbar.network.layerwise.GLOBAL_FIELDS`), with their type."""
+        return {k: t for k, t in cls.field_types().items() if k not in GLOBAL_FIELDS}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "") -> AnalogConfig:
@@ -362,6 +369,9 @@ class AnalogConfig:
         where = f" in {source}" if source else ""
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
+            if key == "layers":
+                kwargs[key] = parse_rules(value, cls.layer_field_types(), _coerce, source)
+                continue
             if key not in names:
                 close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.6)
                 hint = (
@@ -399,16 +409,79 @@ class AnalogConfig:
                     hint="give every field once (either place is fine)",
                 )
             data = {**data, **table}
-        data = {**data, **overrides}
+        _relative_tables(data, path.parent)
+        layers = parse_rules(data.pop("layers", {}), cls.layer_field_types(), _coerce, str(path))
+        if "layers" in overrides:  # flags add to the file's rules (same pattern: flags win)
+            overrides = dict(overrides)
+            extra = parse_rules(overrides.pop("layers"), cls.layer_field_types(), _coerce)
+            layers = merge_rules(layers, extra)
+        data = {**data, **overrides, "layers": layers}
         return cls.from_dict(data, source=str(path))
 
     def to_dict(self) -> dict[str, Any]:
-        """The configuration as a plain dictionary (JSON-serialisable)."""
-        return dataclasses.asdict(self)
+        """The configuration as a plain dictionary (JSON-serialisable); ``layers`` as the
+        table ``{pattern: {field: value}}`` that :meth:`from_dict` reads back."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "layers"}
+        out["layers"] = {r.pattern: r.to_dict() for r in self.layers}
+        return out
 
     def replace(self, **changes: Any) -> AnalogConfig:
-        """A validated copy with some fields changed (unknown fields raise ConfigError)."""
-        return type(self).from_dict({**self.to_dict(), **changes})
+        """A validated copy with some fields changed (unknown fields raise ConfigError).
+
+        A key ``"PATTERN:FIELD"`` sets ``FIELD`` in the per-layer rule of ``PATTERN``
+        (added when the configuration has none), as a sweep over a per-layer field does.
+
+        >>> AnalogConfig().replace(**{"fc*:adc_bits": 6}).to_dict()["layers"]
+        {'fc*': {'adc_bits': 6}}
+        """
+        layer_keys = [k for k in changes if ":" in k]
+        data = self.to_dict()
+        if layer_keys:
+            extra: dict[str, dict[str, Any]] = {}
+            for key in layer_keys:
+                pattern, name = self.split_layer_field(key)
+                extra.setdefault(pattern, {})[name] = changes.pop(key)
+            types = self.layer_field_types()
+            rules = merge_rules(self.layers, parse_rules(extra, types, _coerce))
+            data["layers"] = {r.pattern: r.to_dict() for r in rules}
+        return type(self).from_dict({**data, **changes})
+
+    @classmethod
+    def split_layer_field(cls, key: str) -> tuple[str, str]:
+        """``"PATTERN:FIELD"`` as ``(PATTERN, FIELD)``, FIELD checked to be per-layer.
+
+        Raises
+        ------
+        ConfigError
+            Not of that form, or FIELD is global or unknown (naming the section).
+        """
+        pattern, _, name = key.rpartition(":")
+        section = f'[layers."{pattern}"]'
+        if not pattern or not name:
+            raise ConfigError(f"{key!r}: expected PATTERN:FIELD, e.g. 'fc*:adc_bits'")
+        if name in GLOBAL_FIELDS:
+            raise ConfigError(f"{section}: {name} applies to the whole network, not to one layer")
+        if name not in cls.layer_field_types():
+            raise UnknownFieldError(
+                f"unknown configuration field {name!r} in {section} ({key!r})",
+                hint=_unknown_field_hint(name),
+            )
+        return pattern, name
+
+    def field_value(self, key: str) -> Any:
+        """The value of field ``key``, or for ``"PATTERN:FIELD"`` the value that PATTERN's
+        rule gives FIELD (the base value when the rule does not set it).
+
+        >>> AnalogConfig(adc_bits=8).field_value("conv1:adc_bits")
+        8
+        """
+        if ":" not in key:
+            return getattr(self, key)
+        pattern, name = self.split_layer_field(key)
+        for rule in self.layers:
+            if rule.pattern == pattern:
+                return dict(rule.changes).get(name, getattr(self, name))
+        return getattr(self, name)
 
     # ---------------------------------------------------------------- validation
     @property
@@ -430,6 +503,95 @@ class AnalogConfig:
         ideal = replace(self.as_ideal(), repeats=self.repeats)
         return [f.name for f in fields(self) if getattr(self, f.name) != getattr(ideal, f.name)]
 
+    def layer_settings(self, names: Sequence[str]) -> list[LayerSetting]:
+        """The effective settings of every matmul layer of a model.
+
+        Parameters
+        ----------
+        names : sequence of str
+            The model's matmul layer names in forward order
+            (``[la.name for la in model.matmul_layers()]``).
+
+        Returns
+        -------
+        list of LayerSetting
+            One per layer: its configuration (this one with every matching rule applied,
+            validated), whether it is digital, the rules that matched and the fields that
+            differ from this configuration.
+
+        Raises
+        ------
+        ConfigError
+            A rule that matches no layer (listing the layers), or a layer whose
+            settings do not go together (naming the layer and its sections).
+
+        >>> cfg = AnalogConfig.from_dict({"adc_bits": 8, "layers": {"fc*": {"adc_bits": 10}}})
+        >>> [(s.name, s.config.adc_bits, s.changes) for s in cfg.layer_settings(["conv", "fc"])]
+        [('conv', 8, {}), ('fc', 10, {'adc_bits': 10})]
+        """
+        matched = match_rules(self.layers, names)
+        out = []
+        for i, (name, hits) in enumerate(zip(names, matched, strict=True)):
+            sections = tuple(self.layers[k].pattern for k in hits)
+            cfg, digital = self.for_sections(sections, name)
+            changes: dict[str, Any] = {}
+            for k in hits:
+                changes.update(self.layers[k].changes)
+            diff = {k: v for k, v in changes.items() if getattr(self, k) != v}
+            out.append(
+                LayerSetting(
+                    name, i, cfg, digital, sections, {"digital": True} if digital else diff
+                )
+            )
+        return out
+
+    def for_sections(self, sections: Sequence[str], layer: str = "") -> tuple[AnalogConfig, bool]:
+        """This configuration with the rules of the patterns ``sections`` applied (in this
+        configuration's rule order; patterns it does not hold are skipped), validated,
+        without rules; and whether they make the layer digital.  ``layer`` names the
+        layer in errors.
+
+        >>> cfg = AnalogConfig.from_dict({"layers": {"fc": {"r_row": 1.0}}})
+        >>> cfg.for_sections(["fc"])[0].r_row, cfg.for_sections([])[0].layers
+        (1.0, ())
+        """
+        if not self.layers:
+            return self, False
+        changes: dict[str, Any] = {}
+        digital = False
+        applied = [r for r in self.layers if r.pattern in sections]
+        for rule in applied:
+            changes.update(rule.changes)
+            if rule.digital is not None:
+                digital = rule.digital
+        if changes.get("device", "tabulated") != "tabulated" and "device_table" not in changes:
+            changes["device_table"] = ""  # another law on this layer: no inherited table
+        try:
+            return replace(self, layers=(), **changes).validate(), digital
+        except ConfigError as exc:
+            shown = ", ".join(r.section for r in applied)
+            exc.add_context(f"layer {layer!r} ({shown})" if layer else shown)
+            raise
+
+    def rules_without(self, names: Sequence[str]) -> tuple[LayerRule, ...]:
+        """The per-layer rules without their changes of the fields ``names``."""
+        return tuple(
+            LayerRule(r.pattern, tuple((k, v) for k, v in r.changes if k not in names), r.digital)
+            for r in self.layers
+        )
+
+    def values_on_layers(self, name: str) -> list[Any]:
+        """The values field ``name`` may take on some layer: the base value and every
+        per-layer rule's (without a model, which rules match is not known).
+
+        >>> AnalogConfig.from_dict({"layers": {"fc": {"adc_bits": 6}}}).values_on_layers("adc_bits")
+        [0, 6]
+        """
+        out = [getattr(self, name)]
+        for rule in self.layers:
+            out += [v for k, v in rule.changes if k == name and v not in out]
+        return out
+
     @property
     def random_effects(self) -> list[str]:
         """Fields of the effects that differ from chip to chip (or read to read).
@@ -440,11 +602,17 @@ class AnalogConfig:
         ['programming_sigma']
         """
         out = []
-        if self.programming_error != "none" and self.programming_sigma > 0:
+
+        def on(name: str, test: Callable[[Any], bool]) -> bool:
+            return any(test(v) for v in self.values_on_layers(name))
+
+        if on("programming_error", lambda v: v != "none") and on(
+            "programming_sigma", lambda v: v > 0
+        ):
             out.append("programming_sigma")
-        if self.read_noise_sigma > 0:
+        if on("read_noise_sigma", lambda v: v > 0):
             out.append("read_noise_sigma")
-        if self.stuck_rate > 0:
+        if on("stuck_rate", lambda v: v > 0):
             out.append("stuck_rate")
         return out
 
@@ -484,6 +652,29 @@ class AnalogConfig:
                 hint="the source-line resistance is r_source",
             )
 
+    def _validate_device(self, need: Callable[..., None]) -> None:
+        """``device_table`` goes with ``device="tabulated"``, and names a readable table."""
+        if self.device != "tabulated":
+            need(
+                self.device_table == "",
+                "device_table",
+                f"applies to device='tabulated' only (device={self.device!r})",
+                hint="set device='tabulated' to use the measured I-V table",
+            )
+            return
+        need(
+            self.device_table != "",
+            "device",
+            "needs the measured I-V table: device_table = 'FILE.csv' (voltage [V], current [A])",
+        )
+        from .cells import cell_device
+
+        try:
+            cell_device(self)  # read and checked once per file (kept)
+        except XbarError as exc:
+            exc.add_context(f"device_table={self.device_table!r}")
+            raise
+
     def validate(self) -> AnalogConfig:
         """Check every field; raise :class:`ConfigError` naming the first bad one.
 
@@ -496,6 +687,7 @@ class AnalogConfig:
                 raise ConfigError(f"{field}={show(getattr(self, field))}: {msg}", hint=hint)
 
         self._validate_topology(need)
+        self._validate_device(need)
         need(self.g_min < self.g_max, "g_min", f"must be below g_max={show(self.g_max)}")
         min_cols = (
             2
@@ -554,6 +746,13 @@ class AnalogConfig:
         need(self.stuck_high_fraction <= 1, "stuck_high_fraction", "is a fraction (0 to 1)")
         need(0 < self.adc_percentile <= 100, "adc_percentile", "must be in (0, 100]")
         need(self.device_k > 0, "device_k", "must be positive")
+        for name in ("device_v0", "device_alpha", "device_v_ref"):
+            v = getattr(self, name)
+            need(math.isfinite(v) and v > 0, name, "must be a positive finite number")
+        need(
+            self.device_alpha >= 1, "device_alpha", "must be at least 1 (a power law I ~ V**alpha)"
+        )
+        self._check_rules()
         for name in ("read_pulse", "dac_energy", "adc_fom", "digital_energy"):
             v = getattr(self, name)
             need(math.isfinite(v), name, "must be a finite number (an energy model value)")
@@ -582,9 +781,26 @@ class AnalogConfig:
         need(1 <= self.biscale_shift <= 16, "biscale_shift", "must be between 1 and 16")
         return self
 
+    def _check_rules(self) -> None:
+        """Every per-layer rule's values are valid fields on their own (the checks across
+        fields run per layer, :meth:`layer_settings`); errors name the rule's section."""
+        if not self.layers:
+            return
+        base = replace(self, layers=())
+        for rule in self.layers:
+            if rule.changes:
+                try:
+                    replace(base, **dict(rule.changes))
+                except ConfigError as exc:
+                    exc.add_context(rule.section)
+                    raise
+
     def _check_types_and_choices(self) -> None:
         """Each number field holds a number of its type (coerced in place: 4.0 -> 4),
-        each choice field one of its choices."""
+        each choice field one of its choices; ``layers`` checked rules."""
+        if self.layers != ():
+            rules = parse_rules(self.layers, self.layer_field_types(), _coerce)
+            object.__setattr__(self, "layers", rules)
         types = self.field_types()
         for name, typ in types.items():
             value = getattr(self, name)
@@ -671,6 +887,56 @@ class AnalogConfig:
         if self.weight_bits == 0:
             return 0
         return self.weight_bits - 1 if self.mapping == "differential" else self.weight_bits
+
+
+#: The fields :meth:`AnalogConfig.as_ideal` sets (every non-ideality off).
+_IDEAL: dict[str, Any] = {
+    "weight_bits": 0,
+    "weight_slices": 1,
+    "input_mode": "analog",
+    "dac_bits": 0,
+    "adc_bits": 0,
+    "adc_range": None,
+    "programming_error": "none",
+    "programming_sigma": 0.0,
+    "read_noise_sigma": 0.0,
+    "drift_time": 0.0,
+    "stuck_rate": 0.0,
+    "r_row": 0.0,
+    "r_col": 0.0,
+    "r_driver": 0.0,
+    "r_sense": 0.0,
+    "array_topology": "crossbar",
+    "r_source": 0.0,
+    "r_on": 0.0,
+    "device": "linear",
+    "device_table": "",
+    "activation_bits": 0,
+    "repeats": 1,
+}
+
+#: The fields :meth:`AnalogConfig.as_design` sets (no random device errors, no drift).
+_DESIGN: dict[str, Any] = {
+    "programming_error": "none",
+    "programming_sigma": 0.0,
+    "read_noise_sigma": 0.0,
+    "stuck_rate": 0.0,
+    "drift_time": 0.0,
+    "repeats": 1,
+}
+
+
+def _relative_tables(data: dict[str, Any], folder: Path) -> None:
+    """Make the relative ``device_table`` paths of a TOML file's fields (top level and
+    per-layer sections) relative to the file's ``folder``, in place."""
+    layers = data.get("layers")
+    tables = [data] + (
+        [t for t in layers.values() if isinstance(t, dict)] if isinstance(layers, dict) else []
+    )
+    for table in tables:
+        value = table.get("device_table")
+        if isinstance(value, str) and value and not Path(value).is_absolute():
+            table["device_table"] = str(folder / value)
 
 
 def _unknown_field_hint(key: Any) -> str:

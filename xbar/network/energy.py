@@ -18,7 +18,11 @@ bit for ``bit_serial`` inputs):
   attenuation in the linear array (the same scheme as the outputs; error measured
   against exact solves in ``tests/test_energy.py`` and ``docs/energy.md``);
   ``exact`` mode: the power of the tile's circuit solve itself.  Without parasitics
-  the sinh power ``sum_ij G_ij V_i sinh(k V_i) / k`` is exact.
+  the sinh power ``sum_ij G_ij V_i sinh(k V_i) / k`` is exact.  Other cell laws
+  (``exponential``, ``power_law``, ``tabulated``): the same, with the law's extra power
+  ``sum_ij G_ij a_ij V_i r(a_ij V_i)`` (``r = f(v) - v``) interpolated in the
+  attenuation (:func:`xbar.network.cells.attenuation_nodes`) where the sinh series is
+  summed.
 * **DAC**: ``dac_energy`` per row per ``analog`` read (bit-serial inputs: none).
 * **ADC**: ``adc_fom * 2**adc_bits`` per conversion (one per output column per read,
   after the analog +/- or reference subtraction); none with ``adc_bits = 0``.
@@ -52,6 +56,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import ValueRangeError
+from .cells import attenuation_nodes, cell_function, lagrange_weights, remainder_function
 from .config import AnalogConfig
 from .convgram import block_grams, gram_plan
 
@@ -202,6 +208,7 @@ class LayerMeter:
         self._forms: dict[int, tuple] = {}
         self._summed: tuple | None = None  # (tile ids, tiles, forms summed per row block)
         self._plans: dict = {}  # convolution Gram plans (read_linear)
+        self._laws: dict = {}  # general cell laws: per tile, nodes and row sums (_law_excess)
 
     def _tile_forms(self, tile):
         """The power forms of ``tile``'s used rows in its whole simulated array: those it
@@ -354,8 +361,7 @@ class LayerMeter:
         if not cfg.parasitics:  # exact: every cell sees its row's voltage
             if sinh:
                 V = step.volts[:, s.r0 : s.r1]
-                k = cfg.device_k
-                return {"cells": float(np.sum((V * np.sinh(k * V) / k) @ tile.G))}
+                return {"cells": float(np.sum((V * cell_function(cfg)(V)) @ tile.G))}
             return {"cells": float(step.power_sum(s.r0, s.r1, 2) @ tile.G.sum(axis=1))}
         # the whole simulated array: a padded tile's idle cells, lines and ends dissipate
         # too (its padding rows are driven at 0 V, so only the used rows' forms matter)
@@ -363,8 +369,51 @@ class LayerMeter:
         out = forms.batch_energy(step.gram(s.r0, s.r1))
         if sinh:
             G = tile.G if tile.G_full is None else tile.G_full
-            out["cells"] += self._sinh_excess(step, tile, G[: s.rows], forms.attenuation)
+            excess = self._sinh_excess if cfg.device == "sinh" else self._law_excess
+            out["cells"] += excess(step, tile, G[: s.rows], forms.attenuation)
         return out
+
+    def _law_excess(self, step: _Step, tile, G: np.ndarray, att: np.ndarray) -> float:
+        """``sum_k sum_ij G_ij q(a_ij V_ki)``, ``q(v) = v r(v)`` the extra power of a cell
+        law ``f = v + r`` at the attenuated cell voltage: interpolated in the attenuation
+        at Chebyshev nodes (:func:`xbar.network.cells.attenuation_nodes`, within 1e-6 of
+        the largest cell's), else cell by cell; ``G``, ``att`` as :meth:`_sinh_excess`."""
+        s = tile.spec
+        V = step.volts[:, s.r0 : s.r1]
+        if V.size == 0:
+            return 0.0
+        v_lo, v_hi = min(float(V.min()), 0.0), max(float(V.max()), 0.0)
+        held = self._laws.get(id(tile))
+        exact = remainder_function(self.config)
+        if held is None or v_lo < held[1] or v_hi > held[2]:
+
+            def q(v):
+                return v * exact(v)
+
+            a_lo = float(att[G > 0].min()) if np.any(G > 0) else 1.0
+            try:
+                nodes = attenuation_nodes(q, a_lo, v_lo, v_hi, what="cell power law")
+                rows = [(G * L).sum(axis=1) for L in lagrange_weights(nodes, att)]
+            except ValueRangeError as exc:
+                if "nodes" not in exc.message:
+                    raise
+                nodes, rows = None, None
+            held = self._laws[id(tile)] = (tile, v_lo, v_hi, nodes, rows)
+        _, lo, hi, nodes, rows = held
+        r = remainder_function(self.config, (lo, hi))  # (every a V lies in the range)
+
+        def q(v):
+            return v * r(v)
+
+        if nodes is None:  # cell by cell, in chunks of inputs
+            step_k = max(1, (1 << 16) // max(1, G.size))  # arguments that stay in cache
+            return float(
+                sum(
+                    np.einsum("kij,ij->", q(V[k0 : k0 + step_k, :, None] * att[None]), G)
+                    for k0 in range(0, V.shape[0], step_k)
+                )
+            )
+        return float(sum(q(a_m * V).sum(axis=0) @ h for a_m, h in zip(nodes, rows, strict=True)))
 
     def _sinh_excess(self, step: _Step, tile, G: np.ndarray, att: np.ndarray) -> float:
         """``sum_n c_n sum_ij G_ij a_ij^(2n+2) sum_k V_ki^(2n+2)`` over the terms that

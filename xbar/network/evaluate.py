@@ -25,6 +25,7 @@ chips are evaluated with it and on whatever executor.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -36,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ConfigError, ModelError, ValueRangeError, show
-from .config import AnalogConfig
+from .config import AnalogConfig, LayerSetting
 from .convgram import conv_geometry
 from .mapping import LayerMapping, map_weights
 from .noise import noise_plan, set_affine
@@ -103,14 +104,51 @@ _MAX_CALIBRATION_ROWS = 65_536
 
 @dataclass
 class LayerPlan:
-    """The chip-independent part of one layer: its mapping and tiles."""
+    """The chip-independent part of one layer: its settings, mapping and tiles.
+
+    A layer kept digital by a per-layer rule has no mapping (None) and no tiles.
+    """
 
     name: str
     W: np.ndarray
-    mapping: LayerMapping
+    mapping: LayerMapping | None
     specs: list[TileSpec]
     #: target conductances [S] of every tile (before any chip's errors), read-only
     targets: list[np.ndarray] = field(default_factory=list)
+    #: the layer's effective settings (:meth:`AnalogConfig.layer_settings`); None: the
+    #: configuration's own fields, analog
+    setting: LayerSetting | None = None
+    #: (mapping, specs, targets) of this layer under other configurations (the draws of
+    #: :class:`_Streams`), by configuration
+    variants: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def digital(self) -> bool:
+        """True when a per-layer rule keeps the layer digital."""
+        return self.setting is not None and self.setting.digital
+
+    @property
+    def sections(self) -> tuple[str, ...]:
+        """Patterns of the per-layer rules that apply to this layer."""
+        return () if self.setting is None else self.setting.sections
+
+    def config(self, config: AnalogConfig) -> AnalogConfig:
+        """This layer's configuration under ``config`` (its matching rules applied)."""
+        return config.for_sections(self.sections, self.name)[0] if config.layers else config
+
+    def layout(self, config: AnalogConfig) -> tuple:
+        """``(mapping, specs, targets)`` of the layer under ``config`` (rule-free): its own
+        when ``config`` maps it the same way, else computed once and kept."""
+        own = self.setting.config if self.setting is not None else None
+        if own is None or config == own or _same_layout(config, own):
+            if self.mapping is not None:
+                return self.mapping, self.specs, self.targets
+        got = self.variants.get(config)
+        if got is None:
+            mapping = map_weights(self.W, config)
+            specs = plan_tiles(mapping, config)
+            got = self.variants[config] = (mapping, specs, _targets(mapping, specs, config))
+        return got
 
 
 @dataclass
@@ -160,6 +198,12 @@ class LayerStats:
         (:func:`xbar.network.energy.chip_spread`: ``std``, ``sem``, ``ci95``,
         ``rel_std`` of ``total``, ``array``, ``wires``, ``periphery``); empty with
         fewer than two metered chips.
+    settings : dict
+        What per-layer rules set on this layer: the fields whose value differs from the
+        configuration's, or ``{"digital": True}`` for a digital layer (no tiles, no
+        errors, no energy metered); empty for a layer with the configuration's fields.
+    sections : list of str
+        Patterns of the per-layer rules that matched the layer.
     """
 
     name: str
@@ -179,6 +223,8 @@ class LayerStats:
     mvm_batches: int = 0
     energy: dict = field(default_factory=dict)
     energy_spread: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
+    sections: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -281,15 +327,89 @@ def _json_float(v: float) -> float | None:
 
 # --------------------------------------------------------------------------------- planning
 def plan_network(model, config: AnalogConfig) -> tuple[Any, list[LayerPlan]]:
-    """Fold batch-norm and map every matmul layer; returns (folded model, plans)."""
+    """Fold batch-norm and map every matmul layer with its settings (per-layer rules
+    applied, :meth:`AnalogConfig.layer_settings`); returns (folded model, plans).
+
+    Raises
+    ------
+    ConfigError
+        A per-layer rule that matches no layer, or a layer whose settings do not go
+        together.
+    """
     folded = model.fold_batchnorm()
+    layers = folded.matmul_layers()
+    settings = config.layer_settings([la.name for la in layers]) if config.layers else None
     plans = []
-    for layer in folded.matmul_layers():
+    for i, layer in enumerate(layers):
         W = np.asarray(layer.W2d, dtype=float)
-        mapping = map_weights(W, config)
-        specs = plan_tiles(mapping, config)
-        plans.append(LayerPlan(layer.name, W, mapping, specs, _targets(mapping, specs, config)))
+        st = settings[i] if settings is not None else None
+        if st is not None and st.digital:
+            plans.append(LayerPlan(layer.name, W, None, [], [], setting=st))
+            continue
+        cfg = config if st is None else st.config
+        mapping = map_weights(W, cfg)
+        specs = plan_tiles(mapping, cfg)
+        targets = _targets(mapping, specs, cfg)
+        plans.append(LayerPlan(layer.name, W, mapping, specs, targets, setting=st))
     return folded, plans
+
+
+#: fields that change neither a layer's mapping and tiles nor which random numbers its
+#: programming draws (peripherals, cell law, read noise, energy model)
+_NO_DRAW_FIELDS = (
+    "adc_bits",
+    "adc_range",
+    "adc_percentile",
+    "adc_pow2",
+    "dac_bits",
+    "input_bits",
+    "input_mode",
+    "activation_bits",
+    "read_noise_sigma",
+    "read_noise_kind",
+    "device",
+    "device_k",
+    "device_v0",
+    "device_alpha",
+    "device_v_ref",
+    "device_table",
+    "v_read",
+    "nonlinear_mode",
+    "read_pulse",
+    "dac_energy",
+    "adc_fom",
+    "digital_energy",
+    "drift_time",
+    "drift_nu",
+    "drift_t0",
+)
+
+#: fields that change the draws of programming but not the mapping or the tiles
+_DRAW_ONLY_FIELDS = (
+    "programming_error",
+    "programming_sigma",
+    "programming_clip",
+    "stuck_rate",
+    "stuck_high_fraction",
+    "g_min",
+    "g_max",
+    "r_row",
+    "r_col",
+    "r_driver",
+    "r_sense",
+    "r_source",
+    "r_on",
+    "pad_tiles",
+)
+
+
+def _same_layout(a: AnalogConfig, b: AnalogConfig) -> bool:
+    """True when ``a`` and ``b`` map a layer to the same planes and tiles (they differ
+    at most in fields that act after mapping, conductances aside)."""
+    keep = {
+        k: getattr(b, k) for k in _NO_DRAW_FIELDS + _DRAW_ONLY_FIELDS if k not in ("g_min", "g_max")
+    }
+    return dataclasses.replace(a, **keep) == b
 
 
 def _targets(
@@ -460,6 +580,12 @@ class AnalogLayer:
                 steps = input_steps(_positive_part(xs, 1.0 / self.input_scale, signed), cfg)
                 yield sign, [(w, levels * cfg.v_read) for w, levels in steps]
 
+    def _input_key(self) -> tuple:
+        """What the input passes depend on besides the inputs and their scale (two layers
+        with other settings may read the same shared inputs)."""
+        cfg = self.config
+        return (cfg.input_mode, cfg.dac_bits, cfg.input_bits, cfg.v_read, self._voltage_scale())
+
     def _reads(self, X: np.ndarray, rng: np.random.Generator | None, meter=None, shared=None):
         """Every tile read-out of inputs X: (digital weight, spec, ADC input, row sum of V).
 
@@ -470,7 +596,7 @@ class AnalogLayer:
         passes = _once(
             shared,
             X,
-            ("passes", self.input_scale),
+            ("passes", self.input_scale, *self._input_key()),
             lambda: [(sign, list(steps)) for sign, steps in self._passes(X)],
         )
         for sign, steps in passes:
@@ -737,7 +863,7 @@ class AnalogNetwork:
             images = (held[1], held[3])  # X2d = im2col of these images (stride-1 conv)
         Y = alayer.mvm(X2d, self._rng, calibrate=self._calibrate, shared=shared, images=images)
         if not all_finite(Y):
-            raise not_finite(layer.name, self.chip, self.config)
+            raise not_finite(layer.name, self.chip, alayer.config)
         return Y
 
     def ranges(self) -> dict[str, dict[str, Any]]:
@@ -1036,51 +1162,133 @@ def program_chip(
     its ``weight_range`` errors (:func:`~xbar.network.nonideal.draw_weight_range`:
     bias, weights per plane, folded batch-norms), then each tile in plan order
     (:func:`program_tile`); after all layers, the ``weight_range`` errors of the
-    batch-norm layers that stay digital, applied to a copy of the model.
+    batch-norm layers that stay digital, applied to a copy of the model.  With
+    per-layer rules, each layer draws as on a chip whose every layer had its settings
+    (:class:`_Streams`); a digital layer draws nothing.
 
     ``noise``: the result of :func:`xbar.network.noise.noise_plan` of the unfolded
     model (default: the folded model under the ``folded_layer`` rule; pass it for
     ``weight_range`` with the ``match_range`` rule).
     ``energy=True`` attaches a :class:`~xbar.network.energy.LayerMeter` to every layer.
     """
-    rng = chip_rng(config.seed, chip)
-    wr = config.programming_error == "weight_range" and config.programming_sigma > 0
-    if wr and noise is None:
-        noise = noise_plan(folded_model, "folded_layer")
-    layers = {}
-    for plan in plans:
-        m = plan.mapping
-        b = folded_model.layer(plan.name).b
-        errors = draw_weight_range(m, noise[0][plan.name], b, config, rng) if wr else None
+    streams = _Streams(plans, folded_model, config, chip, noise)
+    layers: dict[str, AnalogLayer | DigitalLayer] = {}
+    for index, plan in enumerate(plans):
+        if plan.digital:
+            layers[plan.name] = DigitalLayer(plan, plan.config(config))
+            continue
+        lc = plan.config(config)
+        rng = streams.generator(index, lc)
+        m, specs, targets = plan.layout(lc)
+        errors = streams.errors(plan, m, lc, rng)
         h0, m0 = cache.hits, cache.misses
-        targets = plan.targets or [None] * len(plan.specs)
         Gs = [
-            programmed_conductances(spec, m.planes[spec.plane], errors, config, rng, target)
-            for spec, target in zip(plan.specs, targets, strict=True)
+            programmed_conductances(spec, m.planes[spec.plane], errors, lc, rng, target)
+            for spec, target in zip(specs, targets or [None] * len(specs), strict=True)
         ]
-        _check_wireable(Gs, plan.name, chip, config)
-        Ws = _transfer_matrices(cache, Gs, plan.specs, config, energy)
-        tiles = [make_tile(sp, G, *W) for sp, G, W in zip(plan.specs, Gs, Ws, strict=True)]
+        _check_wireable(Gs, plan.name, chip, lc)
+        Ws = _transfer_matrices(cache, Gs, specs, lc, energy)
+        tiles = [make_tile(sp, G, *W) for sp, G, W in zip(specs, Gs, Ws, strict=True)]
         for _ in tiles if progress is not None else ():
             progress()
+        b = folded_model.layer(plan.name).b
         bias_delta = errors.bias_delta if errors is not None else np.zeros_like(b, dtype=float)
-        al = AnalogLayer(plan, tiles, bias_delta, config)
+        al = AnalogLayer(plan, tiles, bias_delta, lc)
         if al.linear_reads():  # the chip's one matrix per layer, built with the chip
             al.layer_matrix()
         al.cache_hits, al.cache_misses = cache.hits - h0, cache.misses - m0
         if energy:
             from .energy import LayerMeter
 
-            al.meter = LayerMeter(config, cache)
+            al.meter = LayerMeter(lc, cache)
             if al.linear_reads():  # the forms summed per row block, built with the chip
                 al.meter.prepare(al.tiles)
         layers[plan.name] = al
     chip_model = None
-    if wr and noise[1]:
+    wr = config.programming_error == "weight_range" and config.programming_sigma > 0
+    if wr and streams.noise()[1]:
+        rng = streams.generator(len(plans), config.for_sections(())[0])
         chip_model = folded_model.copy()
-        for bn in noise[1]:
+        for bn in streams.noise()[1]:
             set_affine(chip_model.layer(bn.name), *bn.draw(config.programming_sigma, rng))
     return AnalogNetwork(layers, chip, config, chip_model)
+
+
+class _Streams:
+    """The programming draws of one chip, layer by layer.
+
+    Layer ``L`` is programmed from the chip's generator (:func:`chip_rng`) as it stands
+    after the layers before ``L`` have drawn *with L's settings*: the draws that L's
+    settings on every layer would give.  So a per-layer rule never moves another layer's
+    draws, a rule that matches every layer gives the chip of the same value set for the
+    whole network, and without rules every layer draws in turn from one generator (as
+    before rules existed; nothing is replayed).  A generator is kept per distinct
+    draw-relevant configuration (fields that change no draw, such as the ADC, share one).
+    """
+
+    def __init__(self, plans, folded_model, config: AnalogConfig, chip: int, noise):
+        self.plans, self.folded, self.config, self.chip = plans, folded_model, config, chip
+        self._noise = noise
+        self._one = None if config.layers else chip_rng(config.seed, chip)
+        self._gens: dict[AnalogConfig, list] = {}
+
+    def noise(self) -> tuple:
+        """The ``weight_range`` noise plan (default: the folded model, ``folded_layer``)."""
+        if self._noise is None:
+            self._noise = noise_plan(self.folded, "folded_layer")
+        return self._noise
+
+    def generator(self, index: int, lc: AnalogConfig) -> np.random.Generator:
+        """The generator that layer ``index`` with configuration ``lc`` draws from."""
+        if self._one is not None:
+            return self._one
+        key = dataclasses.replace(lc, **{k: getattr(self.config, k) for k in _NO_DRAW_FIELDS})
+        entry = self._gens.get(key)
+        if entry is None:
+            entry = self._gens[key] = [chip_rng(self.config.seed, self.chip), 0]
+        rng = entry[0]
+        for j in range(entry[1], index):  # the draws layer j makes under these settings
+            m, specs, targets = self.plans[j].layout(key)
+            errors = self.errors(self.plans[j], m, key, rng)
+            for spec, target in zip(specs, targets, strict=True):
+                programmed_conductances(spec, m.planes[spec.plane], errors, key, rng, target)
+        entry[1] = max(entry[1], index + 1)
+        return rng
+
+    def errors(self, plan: LayerPlan, mapping, lc: AnalogConfig, rng) -> LayerErrors | None:
+        """Layer ``plan``'s ``weight_range`` errors under ``lc`` (None when it has none)."""
+        if not (lc.programming_error == "weight_range" and lc.programming_sigma > 0):
+            return None
+        b = self.folded.layer(plan.name).b
+        return draw_weight_range(mapping, self.noise()[0][plan.name], b, lc, rng)
+
+
+class DigitalLayer:
+    """A matmul layer kept digital by a per-layer rule: ``X @ W`` with the exact weights.
+
+    No tiles, no device errors, no converters; its energy is not metered (not in the
+    totals).  It has the interface of :class:`AnalogLayer` that the chip uses.
+    """
+
+    calibrated = True
+    tiles: list = []  # noqa: RUF012 - never written to
+    meter = None
+
+    def __init__(self, plan: LayerPlan, config: AnalogConfig):
+        self.plan, self.config = plan, config
+        self.bias_delta = np.zeros(plan.W.shape[1])
+        self.input_scale = None
+
+    def ranges(self) -> dict[str, Any]:
+        """No ranges: nothing to calibrate."""
+        return {}
+
+    def set_ranges(self, ranges: dict[str, Any]) -> None:
+        """Nothing to set."""
+
+    def mvm(self, X: np.ndarray, rng=None, calibrate=False, track=True, shared=None, images=None):
+        """``X @ W`` (P x n_out) of inputs ``X`` (P x n_in), digitally."""
+        return np.asarray(X, dtype=float) @ self.plan.W
 
 
 # -------------------------------------------------------------------------------- evaluate
@@ -1135,14 +1343,19 @@ def needs_calibration(config: AnalogConfig) -> bool:
     With linear cells, unquantised analog inputs (``dac_bits = 0``) and no ADC, the
     input scale cancels exactly (voltages ``x / scale * v_read``, outputs times
     ``scale / v_read``; read noise is proportional to the voltages), so no
-    calibration images are needed.
+    calibration images are needed.  With per-layer rules, True when any layer may need
+    it (:meth:`AnalogConfig.values_on_layers`).
     """
+
+    def on(name: str, test: Callable[[Any], bool]) -> bool:
+        return any(test(v) for v in config.values_on_layers(name))
+
     return (
-        config.adc_bits > 0
-        or config.dac_bits > 0
-        or config.input_mode != "analog"
-        or config.device != "linear"
-        or config.activation_bits > 0
+        on("adc_bits", lambda v: v > 0)
+        or on("dac_bits", lambda v: v > 0)
+        or on("input_mode", lambda v: v != "analog")
+        or on("device", lambda v: v != "linear")
+        or on("activation_bits", lambda v: v > 0)
     )
 
 
@@ -1262,7 +1475,7 @@ def _evaluate(
     t0 = time.perf_counter()
     folded, plans = plan_network(model, config)
     noise = None
-    if config.programming_error == "weight_range":
+    if "weight_range" in config.values_on_layers("programming_error"):
         noise = noise_plan(model, config.weight_range_rule)
     design_ranges = _design_ranges(plans, folded, config, cache, x_cal, bs, progress, energy)
     setup = time.perf_counter() - t0
@@ -1327,7 +1540,10 @@ def _design_ranges(plans, folded, config, cache, x_cal, bs, progress, energy) ->
         return None
     # chips without device errors hold the design's conductances: with energy on, its
     # tiles' transfer matrices are computed with their power forms (one elimination)
-    same = config.as_design() == config.replace(repeats=1, read_noise_sigma=0.0)
+    noiseless = config.rules_without(("read_noise_sigma",))
+    same = config.as_design() == config.replace(
+        repeats=1, read_noise_sigma=0.0, layers={r.pattern: r.to_dict() for r in noiseless}
+    )
     design = program_chip(plans, folded, config.as_design(), 0, cache, energy=energy and same)
     if callable(getattr(progress, "stage", None)):
         progress.stage(f"design: calibrate ({x_cal.shape[0]} images)")
@@ -1425,7 +1641,8 @@ class _ChipRun:
         self.accuracies.append(accuracy)
         _accumulate_stats(self.stats, self.counts, net, self.n_images, len(self.accuracies))
         if energy:
-            self.metered.append((chip, {n: al.meter.tally for n, al in net.layers.items()}))
+            tallies = {n: al.meter.tally for n, al in net.layers.items() if al.meter is not None}
+            self.metered.append((chip, tallies))
         logger.debug("chip %d: accuracy %.4f", chip, accuracy)
 
     def _repeat(self, k: int, chip: int, energy: bool, twin: tuple) -> None:
@@ -1505,8 +1722,12 @@ def same_on_every_chip(config: AnalogConfig) -> bool:
     >>> same_on_every_chip(AnalogConfig(read_noise_sigma=0.01, repeats=20))
     False
     """
-    design = config.as_design().replace(drift_time=config.drift_time)
-    return design == config.replace(repeats=1)
+    random = ("programming_error", "programming_sigma", "read_noise_sigma", "stuck_rate")
+    if any(k in random for rule in config.layers for k, _ in rule.changes):
+        return False  # (conservative: a rule may draw on the layers it matches)
+    plain = config.replace(layers={}) if config.layers else config
+    design = plain.as_design().replace(drift_time=config.drift_time)
+    return design == plain.replace(repeats=1)
 
 
 def _accumulate_stats(
@@ -1519,11 +1740,20 @@ def _accumulate_stats(
     for name, al in net.layers.items():
         m = al.plan.mapping
         s = stats.get(name)
+        if s is None and m is None:  # a digital layer
+            n_in, n_out = al.plan.W.shape
+            stats[name] = LayerStats(name, n_in, n_out, 0, 0, 0, settings={"digital": True})
+            stats[name].sections = list(al.plan.sections)
+        if m is None:
+            continue
         if s is None:
             s = stats[name] = LayerStats(
                 name, m.n_in, m.n_out, len(m.planes), len(al.tiles), m.cells
             )
             s.adc_ranges = [0.0] * (len(m.planes) if al.config.adc_bits else 0)
+            if al.plan.setting is not None:
+                s.settings = dict(al.plan.setting.changes)
+                s.sections = list(al.plan.sections)
             counts[name] = [0, 0, 0, 0]
         s.input_scale += al.input_scale or 0.0
         if al.config.adc_bits:

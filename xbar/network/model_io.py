@@ -33,14 +33,20 @@ def save_model(model: Model, path: str | Path) -> tuple[Path, Path]:
     dropped first); returns both paths."""
     if not (callable(getattr(model, "config", None)) and callable(getattr(model, "state", None))):
         raise ModelError(f"save_model needs an xbar.network.Model, got {type(model).__name__}")
+    from ..checks import write_files
+
     jpath, npath = _paths(path)
+    text = (json.dumps(model.config(), indent=1) + "\n").encode()
+    state = model.state()
     try:
         jpath.parent.mkdir(parents=True, exist_ok=True)
-        jpath.write_text(json.dumps(model.config(), indent=1) + "\n")
-        with open(npath, "wb") as fh:
-            np.savez(fh, **model.state())
+        # both files or neither (a full disk or Ctrl-C leaves no half-written model)
+        write_files({jpath: lambda fh: fh.write(text), npath: lambda fh: np.savez(fh, **state)})
     except OSError as exc:
-        raise ModelError(f"cannot write model to {jpath.parent}: {exc.strerror}") from None
+        raise ModelError(
+            f"cannot write model to {jpath.parent}: {exc.strerror or exc}"
+            + (f" ({exc.filename})" if exc.filename else "")
+        ) from None
     return jpath, npath
 
 

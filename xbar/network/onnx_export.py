@@ -409,9 +409,12 @@ def save_onnx(model: Model, path: str | Path, *, opset: int = 17) -> Path:
     """
     proto = to_onnx(model, opset=opset)
     path = Path(path)
+    from ..checks import write_files
+
+    data = proto.SerializeToString()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(proto.SerializeToString())
+        write_files({path: lambda fh: fh.write(data)})  # no partial file on a full disk
     except OSError as exc:
         raise ModelError(f"cannot write ONNX model {str(path)!r}: {exc.strerror}") from None
     return path

@@ -19,7 +19,8 @@ a :class:`~xbar.network.ops.Transpose` only where an op needs another layout
 ``Gemm`` sees the features in ONNX order).  ``Transpose`` nodes of the graph only
 change the bookkeeping.  The model input is NHWC (``model.input_shape``); for a
 graph whose input is already NHWC (Keras through tf2onnx, detected by its
-leading ``Transpose``) nothing changes.
+leading ``Transpose``, also behind ``Cast``/element-wise ops) nothing changes.  A uint8
+input (raw pixels) gets xbar's [0, 1] images multiplied by 255.
 
 Errors
 ------
@@ -33,6 +34,7 @@ listing what is supported, before any evaluation starts.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -358,6 +360,8 @@ class _Importer:
             "input_layout": self.layout,
             "producer": self.producer,
         }
+        if self.input_dtype == 2:
+            meta["input_pixels"] = "uint8 (images in [0, 1] are multiplied by 255)"
         nodes = self.prune(out.name)
         if not nodes:
             raise self.fail("the graph computes nothing from its input")
@@ -441,6 +445,12 @@ class _Importer:
         self.layout = layout
         perm = _NHWC if (layout == "NCHW" and len(dims) == 4) else _ident(len(dims))
         self.tensors[inp.name] = _Tensor(INPUT, per, perm)
+        self.input_dtype = tt.elem_type
+        if tt.elem_type == 2:  # uint8 pixels 0..255; xbar's images are scaled to [0, 1]
+            scale = ConstOp(
+                "mul", (1,) * len(dims), np.full((1,) * len(dims), 255.0), name="pixels_255"
+            )
+            self.tensors[inp.name] = _Tensor(self.emit(scale, [INPUT]), per, perm)
         return inp.name
 
     def default_layout(self, inp: str, rank: int) -> str:
@@ -450,7 +460,7 @@ class _Importer:
             return "flat"
         if self.producer == "tf2onnx":
             return "NHWC"
-        consumers = [n for n in self.graph.node if inp in n.input]
+        consumers = self.first_consumers(inp)
         to_nchw = [[0, 3, 1, 2]]
         if consumers and all(
             n.op_type == "Transpose"
@@ -459,6 +469,28 @@ class _Importer:
         ):
             return "NHWC"
         return "NCHW"
+
+    def first_consumers(self, inp: str) -> list:
+        """The nodes that use ``inp``, looking through the element-wise ops that keep its
+        layout (``Cast -> Div 255 -> Transpose`` of a model taking uint8 NHWC images)."""
+        passthrough = ("Cast", "Identity", "Add", "Sub", "Mul", "Div", "Relu")
+        consts = set(self.consts) | {
+            o for n in self.graph.node if n.op_type == "Constant" for o in n.output
+        }
+        nodes = list(self.graph.node)
+        seen, frontier, out = set(), [inp], []
+        while frontier:
+            name = frontier.pop()
+            for k, n in enumerate(nodes):
+                if name not in n.input or k in seen:
+                    continue
+                seen.add(k)
+                others = [i for i in n.input if i and i != name]
+                if n.op_type in passthrough and all(i in consts for i in others):
+                    frontier.extend(n.output)
+                else:
+                    out.append(n)
+        return out
 
     def convert(self) -> None:
         op = self.node.op_type
@@ -989,6 +1021,13 @@ class _Importer:
         axis = int(attrs["axis"]) % ts[0].rank
         if axis == 0:
             raise self.fail("Concat along the batch axis is not supported")
+        others = [[s for k, s in enumerate(t.shape) if k != axis - 1] for t in ts]
+        if any(o != others[0] or t.rank != ts[0].rank for o, t in zip(others, ts, strict=True)):
+            raise self.fail(
+                f"Concat on axis {axis} of tensors of shapes "
+                + ", ".join(str(("batch", *t.shape)) for t in ts)
+                + ": the other axes must agree"
+            )
         perm = ts[0].perm
         layer = Concat(perm.index(axis) - 1, name=self.name_for("concat"))
         names = [self.as_perm(t, perm) for t in ts]
@@ -1266,6 +1305,8 @@ def _fold_other(self: _Importer, op: str, attrs: dict, ins: list) -> np.ndarray 
         axes = attrs.get("axes", None if len(ins) < 2 or ins[1] is None else tuple(ins[1]))
         keep = bool(attrs.get("keepdims", 1))
         return np.prod(x, axis=None if axes is None else tuple(axes), keepdims=keep)
+    if op in ("ConstantOfShape", "Expand"):
+        _check_size(self, op, [int(v) for v in (x if op == "ConstantOfShape" else ins[1])], x)
     if op == "ConstantOfShape":
         value = np.zeros(1, np.float32)
         if "value" in attrs:
@@ -1274,6 +1315,25 @@ def _fold_other(self: _Importer, op: str, attrs: dict, ins: list) -> np.ndarray 
     if op == "Expand":
         return x * np.ones([int(v) for v in ins[1]], dtype=x.dtype)
     return None
+
+
+#: most elements a folded constant may have (a graph's shape computations need a few)
+MAX_CONST_ELEMENTS = 1 << 26
+
+
+def _check_size(self: _Importer, op: str, shape: list[int], x: np.ndarray) -> None:
+    """Refuse a ConstantOfShape/Expand whose result would be huge, before allocating it."""
+    if op == "Expand":  # the result broadcasts the input against the shape
+        rank = max(len(shape), x.ndim)
+        a = [1] * (rank - x.ndim) + list(x.shape)
+        b = [1] * (rank - len(shape)) + shape
+        shape = [max(p, q) for p, q in zip(a, b, strict=True)]
+    if any(v < 0 for v in shape) or math.prod(shape) > MAX_CONST_ELEMENTS:
+        raise self.fail(
+            f"{op} to shape {shape} ({math.prod(shape):.3g} elements) is not a plausible "
+            f"constant (at most {MAX_CONST_ELEMENTS} elements are folded)",
+            hint="the shape is corrupted, or it depends on the batch size",
+        )
 
 
 def _slice(x: np.ndarray, ins: list) -> np.ndarray:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .cells import cell_function
 from .config import AnalogConfig
 
 __all__ = [
@@ -123,10 +124,13 @@ def full_scale_range(
     ``kind`` "differential": every row at ``v_read`` on a pair (g_max, g_min);
     offset cells with digital subtraction: every cell at g_max; with a reference
     column: the largest distance of a cell from the reference conductance.
-    ``rows`` defaults to ``array_rows`` (a fully used array).
+    ``rows`` defaults to ``array_rows`` (a fully used array).  A nonlinear cell at
+    ``v_read`` carries ``G f(v_read)`` (:mod:`xbar.network.cells`), not ``G v_read``.
     """
     dg = config.g_max - config.g_min
-    rows = (config.array_rows if rows is None else rows) * config.v_read
+    f = cell_function(config)
+    v = config.v_read if f is None else float(f(np.array(config.v_read)))
+    rows = (config.array_rows if rows is None else rows) * v
     if kind == "differential":
         return rows * dg
     if reference:

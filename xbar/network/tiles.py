@@ -32,8 +32,19 @@ Nonlinear (``sinh``) cells, I = G sinh(k v) / k:
   for ideal wires (a = 1); measured against exact solves it is 4-10x better than
   applying the cell law to the driven voltages (``f(V) @ W_eff``); see
   ``benchmarks/RESULTS.md`` and ``tests/test_network_tiles.py``;
+* other cell laws (``exponential``, ``power_law``, a measured ``tabulated`` curve;
+  :mod:`xbar.network.cells`), ``linearized`` with parasitics: the same scheme, the
+  currents ``V @ W_eff + sum_i G_ij r(a_ij V_i)`` with ``r(v) = f(v) - v`` the law's
+  nonlinear part at the attenuated cell voltage.  ``r(a v)`` is interpolated in the
+  attenuation at Chebyshev nodes ``a_m`` on ``[min a, 1]`` (1 is a node, so ideal
+  wires stay exact): ``sum_m r(a_m V) @ (G L_m(a))``, a few dense matmuls with cached
+  matrices, the node count chosen per tile so that the interpolation stays within
+  1e-6 of the largest cell current (:func:`xbar.network.cells.attenuation_nodes`).
+  For ``sinh`` it is the same quantity as the series above (tested).  Where 48
+  nodes do not reach 1e-6 (a measured table, C1 only, on strongly attenuated tiles)
+  the sum is evaluated cell by cell instead (exact for the scheme, slower);
 * ``nonlinear_mode = "exact"``: a batched circuit solve of the tile for every
-  MVM (``crossbar.solve(V).output``), for checking.
+  MVM (``crossbar.solve(V).output``) with the configured cell law, for checking.
 """
 
 from __future__ import annotations
@@ -49,6 +60,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import ValueRangeError
+from .cells import (
+    attenuation_nodes,
+    cell_device,
+    cell_function,
+    lagrange_weights,
+    remainder_function,
+)
 from .config import AnalogConfig
 from .mapping import LayerMapping, Plane
 
@@ -133,26 +151,13 @@ def tile_target_conductances(
     return G
 
 
-def cell_function(config: AnalogConfig):
-    """The normalised cell I-V ``f(v)`` (I = G f(v)); None for linear cells."""
-    if config.device == "linear":
-        return None
-    k = config.device_k
-
-    def f(v: np.ndarray) -> np.ndarray:
-        with np.errstate(over="ignore"):  # inf: the read's finiteness check names it
-            return np.sinh(k * v) / k
-
-    return f
-
-
 def make_crossbar(G: np.ndarray, config: AnalogConfig, *, linear: bool = False):
     """An :class:`xbar.Crossbar` of programmed conductances ``G`` with the config's wires.
 
     ``linear=True`` gives the small-signal (linear-cell) array of the same
     conductances, whose transfer matrix the linearised scheme uses.
     """
-    from ..crossbar import Crossbar, Linear, Sinh
+    from ..crossbar import Crossbar, Linear
 
     if config.array_topology == "input_switched":
         return Crossbar(
@@ -165,7 +170,7 @@ def make_crossbar(G: np.ndarray, config: AnalogConfig, *, linear: bool = False):
             r_source=config.r_source,
             v_read=config.v_read,
         )
-    device = Linear() if (linear or config.device == "linear") else Sinh(config.device_k)
+    device = Linear() if (linear or config.device == "linear") else cell_device(config)
     return Crossbar(
         G,
         r_row=config.r_row,
@@ -558,6 +563,22 @@ def sinh_terms(x: float, rel: float = 1e-12) -> int:
     return n
 
 
+#: elements of the law's argument per block (measured: 65536 keeps a tabulated law at
+#: 4.5 ns per cell, 4M elements at 22 ns: the temporaries stay in the caches)
+_CHUNK = 1 << 16
+
+
+def _cell_by_cell(V: np.ndarray, G: np.ndarray, a: np.ndarray, r) -> np.ndarray:
+    """``sum_i G_ij r(a_ij V_ki)`` directly, in chunks of inputs (K x columns)."""
+    M, N = G.shape
+    out = np.empty((V.shape[0], N))
+    step = max(1, _CHUNK // max(1, M * N))
+    for k0 in range(0, V.shape[0], step):
+        Vk = V[k0 : k0 + step]
+        out[k0 : k0 + step] = np.einsum("kij,ij->kj", r(Vk[:, :, None] * a[None]), G)
+    return out
+
+
 @dataclass
 class Tile:
     """A programmed tile of one chip: conductances, transfer matrix and how to read it.
@@ -585,6 +606,8 @@ class Tile:
     last_solution: object = field(default=None, repr=False)  # exact mode: the last solve
     _crossbar: object = None
     _series: list = field(default_factory=list, repr=False)
+    #: general cell laws: (v_lo, v_hi, nodes, [G L_m(a)] or None for cell by cell)
+    _nodes: tuple | None = field(default=None, repr=False)
     _combined: np.ndarray | None = field(default=None, repr=False)
     forms: object = field(default=None, repr=False)  # power forms of all rows (energy)
 
@@ -599,6 +622,47 @@ class Tile:
                 self._series.append(c * self.G * a ** (2 * n + 1))
         return self._series[:n_needed]
 
+    def attenuation(self) -> np.ndarray:
+        """``a_ij = W_eff_ij / G_ij`` clipped to [0, 1] (0 where G = 0): the fraction of
+        the row voltage across each cell in the small-signal array."""
+        a = np.divide(self.W_eff, self.G, out=np.zeros_like(self.G), where=self.G > 0)
+        return np.clip(a, 0.0, 1.0, out=a)
+
+    def cell_excess(self, V: np.ndarray, config: AnalogConfig) -> np.ndarray:
+        """``sum_i G_ij r(a_ij V_i)`` [A] (K x physical columns): what a nonlinear cell law
+        adds to the small-signal currents, each cell at its attenuated voltage."""
+        if V.size == 0:
+            return np.zeros((V.shape[0], self.G.shape[1]))
+        v_lo, v_hi = min(float(V.min()), 0.0), max(float(V.max()), 0.0)
+        held = self._nodes
+        if held is None or v_lo < held[0] or v_hi > held[1]:
+            a = self.attenuation()
+            a_lo = float(a[self.G > 0].min()) if np.any(self.G > 0) else 1.0
+            try:
+                nodes = attenuation_nodes(remainder_function(config), a_lo, v_lo, v_hi)
+                # cell by cell evaluates the law once per column, the nodes once per node
+                H = (
+                    [self.G * L for L in lagrange_weights(nodes, a)]
+                    if nodes.size < a.shape[1]
+                    else None
+                )
+            except ValueRangeError as exc:
+                if "nodes" not in exc.message:
+                    raise
+                nodes, H = None, None  # cell by cell below
+            held = self._nodes = (v_lo, v_hi, nodes, H)
+        _, _, nodes, H = held
+        r = remainder_function(config, (held[0], held[1]))  # (every a V lies in the range)
+        if H is None:
+            return _cell_by_cell(V, self.G, self.attenuation(), r)
+        out = np.zeros((V.shape[0], self.G.shape[1]))
+        step = max(1, _CHUNK // V.shape[1])  # inputs per block: the law's arguments in cache
+        for k0 in range(0, V.shape[0], step):
+            Vk = V[k0 : k0 + step]
+            for a_m, H_m in zip(nodes, H, strict=True):
+                out[k0 : k0 + step] += r(a_m * Vk) @ H_m
+        return out
+
     def currents(self, V: np.ndarray, config: AnalogConfig, rng=None) -> np.ndarray:
         """Column currents [A] (K x physical columns) for row voltages ``V`` [V] (K x rows)."""
         f = cell_function(config)
@@ -608,12 +672,14 @@ class Tile:
             I = V @ self.W_eff
         elif not config.parasitics:
             I = f(V) @ self.G
-        elif config.nonlinear_mode == "linearized":
+        elif config.nonlinear_mode == "linearized" and config.device == "sinh":
             I = V @ self.W_eff
             v_max = float(np.abs(V).max()) if V.size else 0.0
             if v_max > 0:
                 for n, H in enumerate(self._sinh_series(config.device_k, v_max), start=1):
                     I += (V ** (2 * n + 1)) @ H
+        elif config.nonlinear_mode == "linearized":
+            I = V @ self.W_eff + self.cell_excess(V, config)
         else:
             if self._crossbar is None:
                 self._crossbar = make_crossbar(
@@ -649,7 +715,7 @@ class Tile:
         tile); read noise is drawn exactly as :meth:`currents` draws it and combined
         the same way, so results equal ``combine(currents(...))`` up to round-off.
         """
-        if cell_function(config) is not None or config.array_topology == "input_switched":
+        if config.device != "linear" or config.array_topology == "input_switched":
             return self.combine(self.currents(V, config, rng))
         if self._combined is None:
             W = self.combine(self.W_eff)

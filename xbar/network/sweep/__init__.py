@@ -135,6 +135,17 @@ def _run_tasks(
     return accs, secs, energies, computed
 
 
+def _check_layer_rules(model: Any, configs: list) -> None:
+    """Every point's per-layer rules match the model's layers (before any task runs)."""
+    layers = getattr(model, "matmul_layers", None)
+    if not callable(layers):
+        return
+    names = [la.name for la in layers()]
+    for cfg in configs:
+        if getattr(cfg, "layers", None):
+            cfg.layer_settings(names)
+
+
 def sweep(
     model: Any,
     base_config: Any,
@@ -201,6 +212,7 @@ def sweep(
     store = SweepStore.open(out) if out is not None else None  # before loading anything
     try:
         model_obj, model_id = _resolve_model(model, evaluate is not None)
+        _check_layer_rules(model_obj, grid.configs)
         fingerprint, meta = sweep_meta(
             model,
             model_id,

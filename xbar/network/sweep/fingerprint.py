@@ -144,6 +144,8 @@ def sweep_meta(
         ``xbar_version``) that are not part of the fingerprint.
     """
     base = jsonable(base_config)
+    if base.get("layers") in ((), [], {}):  # no per-layer rules: as before they existed
+        base.pop("layers")
     fingerprinted = {
         k: v for k, v in base.items() if k not in fields and k not in NOT_FINGERPRINTED
     }

@@ -80,6 +80,9 @@ def field_names(config: Any) -> list[str]:
 def check_field(config: Any, field: str) -> None:
     """Raise :class:`ConfigError` unless ``field`` is a sweepable field of ``config``."""
     names = field_names(config)
+    if field not in names and ":" in field and callable(getattr(config, "field_value", None)):
+        config.field_value(field)  # a per-layer field "PATTERN:FIELD" (raises naming it)
+        return
     if field not in names:
         close = difflib.get_close_matches(field, names, n=3)
         hint = f"did you mean {', '.join(close)}?" if close else "known fields: " + ", ".join(names)
@@ -159,7 +162,8 @@ def parse_values(config, field: str, text: str | Sequence[str]) -> list[Any]:
     """
     check_field(config, field)
     items, shown = _split_entries(field, text)
-    current = getattr(config, field)
+    getter = getattr(config, "field_value", None)  # also "PATTERN:FIELD" (per layer)
+    current = getter(field) if callable(getter) else getattr(config, field)
     nullable = current is None
     types = getattr(type(config), "field_types", None)
     if nullable and callable(types):

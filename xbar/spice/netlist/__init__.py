@@ -120,9 +120,31 @@ def _circuit_temperature(cards) -> float:
     return temp
 
 
-def _netlist_text(source: str | Path, name: str | None) -> tuple[str, str, Path, list[Path]]:
+#: where a shell's anonymous pipes appear (standard input, process substitution)
+_SHELL_PIPES = ("/dev/stdin", "/dev/fd/", "/proc/self/fd/")
+
+
+def _geometry_scale(cards) -> float:
+    """``.options scale=<number>`` of the top-level cards (the last one), read before the
+    elements so that a resistor above the card is scaled too; 1 without one."""
+    from ..units import try_parse_value
+
+    scale = 1.0
+    for card in cards:
+        words = card.text.lower().replace("=", " = ").split()
+        if words and words[0] in (".options", ".option", ".opt") and "scale" in words[:-2]:
+            k = words.index("scale")
+            value = try_parse_value(words[k + 2])[0] if words[k + 1] == "=" else None
+            scale = value if value is not None and value > 0 else scale
+    return scale
+
+
+def _netlist_text(
+    source: str | Path, name: str | None, notes: list[str]
+) -> tuple[str, str, Path, list[Path]]:
     """``(text, file name, base directory for .include, include stack)`` of a
-    netlist given as a path or as text; errors for unreadable, binary or empty input."""
+    netlist given as a path or as text; errors for unreadable, binary or empty input
+    (a note in ``notes`` for a file read as Latin-1)."""
     if isinstance(source, os.PathLike):
         source = Path(source)
     if not isinstance(source, str | Path):
@@ -135,17 +157,22 @@ def _netlist_text(source: str | Path, name: str | None) -> tuple[str, str, Path,
         path = Path(source)
         file = name or str(source)
         kind = special_file(path)
-        if kind:
+        # a shell's pipe (cmd | xbar solve /dev/stdin, or <(cmd)) has its writer and ends;
+        # a named FIFO may have none (open would wait forever) and a device never ends
+        shell_pipe = kind == "a pipe" and str(source).startswith(_SHELL_PIPES)
+        if kind and not shell_pipe:
             raise NetlistError(f"netlist {str(source)!r} is {kind}, not a file")
         try:
             data = path.read_bytes()
         except OSError as exc:
             raise NetlistError(
                 f"cannot read netlist {str(source)!r}: {exc.strerror or exc}",
-                hint="pass a path to a netlist file, or the netlist text "
+                hint="standard input is /dev/stdin"
+                if str(source) == "-"
+                else "pass a path to a netlist file, or the netlist text "
                 "itself (text must contain a newline)",
             ) from None
-        text = decode(data, file)
+        text = decode(data, file, notes)
         base = path.parent
         try:
             stack = [path.resolve()]
@@ -206,8 +233,10 @@ def read_netlist(source: str | Path, *, name: str | None = None) -> Circuit:
     >>> c.resistors.value.tolist()
     [1000.0, 1000.0]
     """
-    text, file, base, stack = _netlist_text(source, name)
+    notes: list[str] = []
+    text, file, base, stack = _netlist_text(source, name, notes)
     reader = Reader()
+    reader.notes.extend(notes)
     reader.stack = stack
     reader.read_text(text, file, base, top=True)
     for open_card, closer in ((reader.control, ".endc"), (reader.lib_skip, ".endl")):
@@ -221,12 +250,14 @@ def read_netlist(source: str | Path, *, name: str | None = None) -> Circuit:
             )
     builder = Builder(reader, file)
     subckts, models, params_cards, elements = builder.collect(reader.cards)
-    params: dict[str, float] = {"temper": _circuit_temperature(elements)}
+    # TIME is 0 in a DC analysis (B sources written for transients: V=sin(2*pi*1k*time))
+    params: dict[str, float] = {"temper": _circuit_temperature(elements), "time": 0.0}
     builder.resolve_params(params_cards, params)
     models = {
         name: ModelDef(builder.parse_model(d.card, params)[1], d.card) for name, d in models.items()
     }
     ctx = Context("", None, params, Scope(subckts, models, None), [])
+    builder.geometry_scale = _geometry_scale(elements)
     builder.expand(elements, ctx)
     for block, commands in reader.control_blocks:
         builder.control_script(block, commands, params)

@@ -221,8 +221,23 @@ def _lib_section(text: str, section: str) -> str | None:
     return "\n".join(out) if found else None
 
 
-def decode(data: bytes, file: str) -> str:
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+def _utf16_without_bom(data: bytes) -> bool:
+    """UTF-16 text of ASCII characters without a byte-order mark (LTspice, PowerShell's
+    ``>``): every other byte of its start is NUL, the others are not."""
+    head = data[:64]
+    if len(head) < 8 or len(head) % 2:
+        head = head[: len(head) - len(head) % 2]
+    for zeros, chars in ((head[1::2], head[0::2]), (head[0::2], head[1::2])):
+        if zeros and not zeros.strip(b"\x00") and b"\x00" not in chars:
+            return True
+    return False
+
+
+def decode(data: bytes, file: str, notes: list[str] | None = None) -> str:
+    """The text of a netlist file.  UTF-8; a file that is not UTF-8 (a Latin-1 or
+    Windows 'ANSI' comment such as 'R\xe9sistance 1k\xb5') is read as Latin-1, as ngspice
+    reads its bytes, with a note in ``notes``.  UTF-16 and binary files are refused."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or _utf16_without_bom(data):
         raise NetlistError(
             f"{file} is UTF-16 text (what Windows editors save as 'Unicode')",
             location=Location(file, 1, 1),
@@ -239,11 +254,12 @@ def decode(data: bytes, file: str) -> str:
         return data.decode("utf-8").removeprefix("\ufeff")  # a byte-order mark is no card
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise NetlistError(
-            f"{file} is not valid UTF-8 text (byte {exc.start}, line {line})",
-            location=Location(file, line, 1),
-            hint="a netlist is a text file",
-        ) from None
+        if notes is not None:
+            notes.append(
+                f"{file}:{line}: not UTF-8 (byte {exc.start}): the file is read as "
+                "Latin-1 (Windows 'ANSI'), as ngspice reads its bytes"
+            )
+        return data.decode("latin-1")
 
 
 def _card_text(raw: str) -> tuple[str, str] | None:
@@ -440,7 +456,7 @@ class Reader:
                 "the path is relative to the including file",
             ) from None
         try:
-            text = decode(data, str(path))
+            text = decode(data, str(path), self.notes)
         except NetlistError as exc:
             exc.add_context(f"{path.name} (included at {card.file}:{card.line})")
             raise
