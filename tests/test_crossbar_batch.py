@@ -194,3 +194,93 @@ def test_state_of_a_chunked_batch_is_joined_when_read(device):
     np.testing.assert_allclose(
         again.output, whole.output, rtol=0, atol=1e-10 * np.abs(whole.output).max()
     )
+
+
+# ----------------------------------------------------------------------------- SIMD lanes
+@pytest.fixture(scope="module")
+def simd_kernels():
+    from numba import njit
+
+    from xbar.crossbar import simd
+
+    @njit(cache=False)
+    def copy_lanes(a, out):  # lane() then put(): a[s, :] (or a[s] shared) into out[s, :]
+        for s in range(out.shape[0]):
+            simd.put(out, s, simd.lane(a, s))
+
+    @njit(cache=False)
+    def arithmetic(a, b, c, out):
+        for s in range(out.shape[0]):
+            x, y, z = simd.lane(a, s), simd.lane(b, s), simd.lane(c, s)
+            r = simd.vadd(simd.vfma(x, y, z), simd.vdiv(simd.vsub(x, y), z))
+            r = simd.vmul(r, simd.vmake(1.0, 2.0, 3.0, 4.0))
+            simd.put(out, s, simd.vadd(r, simd.vsplat(0.5)))
+
+    @njit(cache=False)
+    def lanes_sum(a):
+        acc = simd.vsplat(0.0)
+        for s in range(a.shape[0]):
+            acc = simd.vadd(acc, simd.lane(a, s))
+        return simd.vget(acc, 0), simd.vget(acc, 1), simd.vget(acc, 2), simd.vget(acc, 3)
+
+    return copy_lanes, arithmetic, lanes_sum
+
+
+def test_simd_lanes_read_and_write_as_indexing_does(simd_kernels):
+    copy_lanes, arithmetic, lanes_sum = simd_kernels
+    a = RNG.standard_normal((37, 4))
+    for src in (a, a.astype(np.float32), np.asfortranarray(a), a[::-1]):  # C, f32, other layouts
+        for dtype in (np.float64, np.float32):
+            out = np.full((37, 4), np.nan, dtype)
+            copy_lanes(src, out)
+            np.testing.assert_array_equal(out, src.astype(dtype))
+    shared = RNG.standard_normal(37)  # an (n,) array: its value in every lane
+    out = np.empty((37, 4))
+    copy_lanes(shared, out)
+    np.testing.assert_array_equal(out, np.repeat(shared[:, None], 4, axis=1))
+    b, c = RNG.uniform(1, 2, (2, 37, 4))
+    out = np.empty((37, 4))
+    arithmetic(a, b, c, out)
+    ref = (a * b + c + (a - b) / c) * np.array([1.0, 2.0, 3.0, 4.0]) + 0.5
+    np.testing.assert_allclose(out, ref, rtol=1e-14)
+    np.testing.assert_allclose(lanes_sum(a), a.sum(axis=0), rtol=1e-12)
+
+
+def test_lane_factor_in_vectors_equals_the_scalar_factor():
+    from xbar.crossbar import kernels
+
+    for M, N in ((7, 9), (8, 5), (1, 6)):  # rows in fours and left over
+        n = M * N
+        offr = RNG.uniform(0.5, 2.0, n)
+        offr[N - 1 :: N] = 0.0
+        offc = RNG.uniform(0.5, 2.0, n)
+        offc[n - N :] = 0.0
+        g = RNG.uniform(1e-6, 1e-4, (n, kernels.LANES))
+        dr, dc = 4.0 + g, 4.0 + g
+        got_r, got_c = np.empty_like(g), np.empty_like(g)
+        kernels.lane_factor(M, N, offr, offc, dr, dc, got_r, got_c)
+        ref_r, ref_c = np.empty_like(g), np.empty_like(g)
+        kernels._row_factor(M, N, offr, dr, ref_r)
+        kernels._col_factor(M, N, offc, dc, ref_c)
+        np.testing.assert_allclose(got_r, ref_r, rtol=1e-14)
+        np.testing.assert_allclose(got_c, ref_c, rtol=1e-14)
+
+
+@pytest.mark.parametrize("gmax", [1e-4, 1e-2])  # weak and strong IR drop
+def test_newton_batch_with_float32_cg_vectors_meets_tol(gmax):
+    # Newton's lanes solves keep their CG vectors in float32: the answer must still
+    # meet tol as verified in float64, and agree with single solves and the reference
+    M, N, K = 33, 29, 6
+    G = RNG.uniform(gmax / 100, gmax, (M, N))
+    V = RNG.uniform(0, 0.3, (K, M))
+    xb = xbar.Crossbar(G, 1.0, 1.0, device=xbar.Sinh(4.0))
+    assert solver.choose_kernel(xb.setup(), K) == "lanes"
+    for tol in (1e-10, 1e-13):
+        batch = xb.solve(V, tol=tol)
+        singles = np.stack([xb.solve(v, tol=tol).output[0] for v in V])
+        scale = np.abs(singles).max()
+        floor = 0.0 if batch.residual_floor is None else batch.residual_floor
+        assert np.all(batch.residual <= np.maximum(tol, floor))
+        np.testing.assert_allclose(batch.output, singles, rtol=0, atol=100 * tol * scale)
+    ref = reference_solve(xb, V)
+    np.testing.assert_allclose(batch.output, ref, rtol=0, atol=1e-8 * scale)

@@ -119,15 +119,17 @@ def test_lanes_kernel_slots_cover_every_group_and_reuse_their_workspace():
     dr, dc = xsys.line_diagonals(st, g)
     c2r = solver._col_to_row_major
     grid = kernels.Grid(M, N, st.rows.off, dr, c2r(st.cols.off[None], M, N)[0], c2r(dc, M, N), g)
-    for T in (1, 2, 3):
-        work = np.full((T, 10, M * N, L), np.nan)  # stale contents must not matter
+    for T, dtype in ((1, np.float64), (2, np.float64), (3, np.float64), (2, np.float32)):
+        work = np.full((T, kernels.LANE_SLOTS, M * N, L), np.nan)  # stale contents must not matter
+        vecs = np.full((T, kernels.LANE_VECTORS, M * N, L), np.nan, dtype)
         x = np.zeros((K, M * N))
         v = kernels.Unknowns(
             rr, c2r(rc, M, N), x, np.empty_like(x), np.zeros(K, np.int64), np.zeros(K)
         )
-        kernels.lanes_pcg(grid, v, 1e-12, 1000, work)
+        kernels.lanes_pcg(grid, v, 1e-12, 1000, work, vecs)
+        # float32 CG vectors: restarts from the float64 residual still reach 1e-12
         np.testing.assert_allclose(x, ref.xr, rtol=1e-10, atol=1e-14)
-        assert np.all(v.iters > 0)
+        assert np.all(v.iters > 0) and np.all(v.resid <= 1e-12)
 
 
 def test_repeated_and_reshaped_batches_reuse_the_cache_safely():

@@ -70,9 +70,11 @@ import numpy as np  # noqa: E402
 from numba import njit, prange, types  # noqa: E402
 from numba.extending import overload  # noqa: E402
 
+from . import simd  # noqa: E402
+
 __all__ = [
     "Lines", "Cells", "Grid", "ChainSchur", "GridSchur", "InputSchur", "LaneSchur",
-    "Unknowns", "Target", "CGWork", "MAX_RESTARTS", "LANES", "LANE_SLOTS",
+    "Unknowns", "Target", "CGWork", "MAX_RESTARTS", "LANES", "LANE_SLOTS", "LANE_VECTORS",
     "tri_factor", "tri_solve", "apply_lines", "lane_factor", "to_lanes", "grid_residual", "pcg",
     "chain_pcg", "grid_pcg", "inputs_pcg", "input_pcg_serial", "lanes_pcg",
     "Companion", "newton_system", "newton_elements", "spice_close",
@@ -248,9 +250,9 @@ class LaneSchur(NamedTuple):
         conductances than ``dr``) and of the column chains (exact: of ``dc``).
     wb : float array (M*N, LANES)
         Work array: ``Tc^-1 (g * p)`` (plus any addend).
-    work : float array (5, M*N, LANES)
-        The driver's vectors ``r``, ``z``, ``p``, ``q`` and one spare (memory reused
-        from group to group and call to call).
+    work : float array (4, M*N, LANES)
+        The driver's vectors ``r``, ``z``, ``p``, ``q`` (memory reused from group to
+        group and call to call; float32 or float64: :func:`lanes_pcg`).
     """
 
     M: int
@@ -827,47 +829,18 @@ def _one_update(op: InputSchur, al, x, r, p, q, z):
 LANES = 4  # inputs per group: one 256-bit vector of doubles (the tuple helpers assume 4)
 
 
-def lane(a, s):
-    """The LANES values of node ``s``: ``a[s, :]``, or ``a[s]`` repeated when ``a`` is shared."""
-    raise NotImplementedError("numba only")
-
-
-@overload(lane, inline="always")
-def _lane(a, s):
-    if a.ndim == 1:
-
-        def shared(a, s):
-            c = a[s]
-            return (c, c, c, c)
-
-        return shared
-    return lambda a, s: (a[s, 0], a[s, 1], a[s, 2], a[s, 3])
+lane = simd.lane  # the LANES values of node s (an (n, LANES) row, or a shared value)
+_put = simd.put
+_fma = simd.vfma  # a * b + c lane-wise
+_mul = simd.vmul
+_sub = simd.vsub
+_all = simd.vsplat  # one value in every lane
 
 
 @njit(inline="always")
-def _put(a, s, v):
-    a[s, 0], a[s, 1], a[s, 2], a[s, 3] = v[0], v[1], v[2], v[3]
-
-
-@njit(inline="always")
-def _fma(a, b, c):
-    """``a * b + c`` lane-wise."""
-    return (a[0] * b[0] + c[0], a[1] * b[1] + c[1], a[2] * b[2] + c[2], a[3] * b[3] + c[3])
-
-
-@njit(inline="always")
-def _mul(a, b):
-    return (a[0] * b[0], a[1] * b[1], a[2] * b[2], a[3] * b[3])
-
-
-@njit(inline="always")
-def _sub(a, b):
-    return (a[0] - b[0], a[1] - b[1], a[2] - b[2], a[3] - b[3])
-
-
-@njit(inline="always")
-def _all(c):
-    return (c, c, c, c)
+def _lanes_of(a):
+    """The first LANES values of a 1-d array as one lane vector."""
+    return simd.vmake(a[0], a[1], a[2], a[3])
 
 
 _ROWS_AT_ONCE = 4  # row chains factored together by _row_factor
@@ -908,10 +881,63 @@ def _col_factor(M, N, offc, dc, inv_uc):
 
 
 @njit(**_SERIAL)
+def _row_factor_lanes(M, N, offr, dr, inv_ur):
+    """:func:`_row_factor` for (M*N, LANES) arrays: each lane vector in one division, and
+    :data:`_ROWS_AT_ONCE` rows at once, their pivots carried in registers (the same
+    operations in another order: the same pivots up to rounding)."""
+    one = _all(1.0)
+    i0 = 0
+    while i0 + 4 <= M:
+        b0, b1, b2, b3 = i0 * N, (i0 + 1) * N, (i0 + 2) * N, (i0 + 3) * N
+        u0 = simd.vdiv(one, lane(dr, b0))
+        u1 = simd.vdiv(one, lane(dr, b1))
+        u2 = simd.vdiv(one, lane(dr, b2))
+        u3 = simd.vdiv(one, lane(dr, b3))
+        _put(inv_ur, b0, u0)
+        _put(inv_ur, b1, u1)
+        _put(inv_ur, b2, u2)
+        _put(inv_ur, b3, u3)
+        for j in range(1, N):
+            u0 = simd.vdiv(one, _sub(lane(dr, b0 + j), _mul(_all(offr[b0 + j - 1] ** 2), u0)))
+            u1 = simd.vdiv(one, _sub(lane(dr, b1 + j), _mul(_all(offr[b1 + j - 1] ** 2), u1)))
+            u2 = simd.vdiv(one, _sub(lane(dr, b2 + j), _mul(_all(offr[b2 + j - 1] ** 2), u2)))
+            u3 = simd.vdiv(one, _sub(lane(dr, b3 + j), _mul(_all(offr[b3 + j - 1] ** 2), u3)))
+            _put(inv_ur, b0 + j, u0)
+            _put(inv_ur, b1 + j, u1)
+            _put(inv_ur, b2 + j, u2)
+            _put(inv_ur, b3 + j, u3)
+        i0 += 4
+    for i in range(i0, M):
+        b = i * N
+        u = simd.vdiv(one, lane(dr, b))
+        _put(inv_ur, b, u)
+        for j in range(1, N):
+            u = simd.vdiv(one, _sub(lane(dr, b + j), _mul(_all(offr[b + j - 1] ** 2), u)))
+            _put(inv_ur, b + j, u)
+
+
+@njit(**_SERIAL)
+def _col_factor_lanes(M, N, offc, dc, inv_uc):
+    """:func:`_col_factor` for (M*N, LANES) arrays, each lane vector in one division."""
+    one = _all(1.0)
+    for j in range(N):
+        _put(inv_uc, j, simd.vdiv(one, lane(dc, j)))
+    for s in range(N, M * N):
+        e2 = _all(offc[s - N] * offc[s - N])
+        _put(inv_uc, s, simd.vdiv(one, _sub(lane(dc, s), _mul(e2, lane(inv_uc, s - N)))))
+
+
+@njit(**_SERIAL)
 def lane_factor(M, N, offr, offc, dr, dc, inv_ur, inv_uc):
     """Row and column chain pivots; ``dr``, ``dc`` and the pivots are (M*N, C), C = 1 or LANES."""
-    _row_factor(M, N, offr, dr, inv_ur)
-    _col_factor(M, N, offc, dc, inv_uc)
+    if dr.shape[1] == LANES and inv_ur.shape[1] == LANES:
+        _row_factor_lanes(M, N, offr, dr, inv_ur)
+    else:
+        _row_factor(M, N, offr, dr, inv_ur)
+    if dc.shape[1] == LANES and inv_uc.shape[1] == LANES:
+        _col_factor_lanes(M, N, offc, dc, inv_uc)
+    else:
+        _col_factor(M, N, offc, dc, inv_uc)
 
 
 @njit(**_SERIAL)
@@ -919,7 +945,7 @@ def _lane_down(op, p, z, beta, add, out):
     """Forward elimination down the columns, ``out = L^-1 (add + g p)`` per lane, after
     ``p = z + beta p`` when ``z`` has rows; ``add`` (M*N, LANES), or 0 rows for none."""
     N, offc, g, inv_uc = op.N, op.offc, op.g, op.inv_uc
-    be = (beta[0], beta[1], beta[2], beta[3])
+    be = _lanes_of(beta)
     for s in range(op.M * N):
         pv = lane(p, s)
         if z.shape[0] > 0:
@@ -966,7 +992,7 @@ def _lane_up(op, p, out, q, part):
                 left, mid = mid, right
     if apply:
         for k in range(LANES):
-            part[k, 0] = acc[k]
+            part[k, 0] = simd.vget(acc, k)
 
 
 @njit(**_SERIAL)
@@ -976,8 +1002,8 @@ def _lane_update(op, w, x):
     M, N, offr, inv_ur = op.M, op.N, op.offr, op.inv_ur
     r, p, q, z = w.r, w.p, w.q, w.z
     a = np.where(w.active, w.alpha, 0.0)
-    al = (a[0], a[1], a[2], a[3])
-    nal = (-a[0], -a[1], -a[2], -a[3])
+    al = _lanes_of(a)
+    nal = _lanes_of(-a)
     rz = _all(0.0)
     rr = _all(0.0)
     for i in range(M):
@@ -998,8 +1024,8 @@ def _lane_update(op, w, x):
             rz = _fma(rv, zv, rz)
             rr = _fma(rv, rv, rr)
     for k in range(LANES):
-        w.part_rz[k, 0] = rz[k]
-        w.part_rr[k, 0] = rr[k]
+        w.part_rz[k, 0] = simd.vget(rz, k)
+        w.part_rr[k, 0] = simd.vget(rr, k)
 
 
 @njit(**_SERIAL)
@@ -1030,7 +1056,7 @@ def _lane_up_residual(op, x, out, fa, r, part_rr):
             acc = _fma(rv, rv, acc)
             left, mid = mid, right
     for k in range(LANES):
-        part_rr[k, 0] = acc[k]
+        part_rr[k, 0] = simd.vget(acc, k)
 
 
 @njit(**_SERIAL)
@@ -1054,7 +1080,7 @@ def _lane_precondition(op, w):
             _put(z, s, zv)
             rz = _fma(lane(r, s), zv, rz)
     for k in range(LANES):
-        w.part_rz[k, 0] = rz[k]
+        w.part_rz[k, 0] = simd.vget(rz, k)
 
 
 # ----------------------------------------------------------------------------- operator parts
@@ -1576,7 +1602,8 @@ def input_pcg_serial(grid: Grid, v: Unknowns, tol, maxiter):
     return 0
 
 
-LANE_SLOTS = 15  # (M*N, LANES) arrays of one group's workspace (10 with shared conductances)
+LANE_SLOTS = 10  # (M*N, LANES) float arrays of one group's workspace (5 with shared conductances)
+LANE_VECTORS = 4  # (M*N, LANES) arrays of the CG vectors r, z, p, q (float32 or float64)
 
 
 @njit(**_SERIAL)
@@ -1589,7 +1616,7 @@ def to_lanes(a, k0, k1, pad_last, out):
     n = out.shape[0]
     if k1 - k0 == LANES:  # a full group: node by node, every stream contiguous
         for s in range(n):
-            _put(out, s, (a[k0, s], a[k0 + 1, s], a[k0 + 2, s], a[k0 + 3, s]))
+            _put(out, s, simd.vmake(a[k0, s], a[k0 + 1, s], a[k0 + 2, s], a[k0 + 3, s]))
         return out
     for k in range(LANES):
         if k0 + k < k1 or pad_last:
@@ -1608,7 +1635,10 @@ def _from_lanes(lanes, a, k0, k1):
     if k1 - k0 == LANES:
         for s in range(lanes.shape[0]):
             v = lane(lanes, s)
-            a[k0, s], a[k0 + 1, s], a[k0 + 2, s], a[k0 + 3, s] = v[0], v[1], v[2], v[3]
+            a[k0, s] = simd.vget(v, 0)
+            a[k0 + 1, s] = simd.vget(v, 1)
+            a[k0 + 2, s] = simd.vget(v, 2)
+            a[k0 + 3, s] = simd.vget(v, 3)
         return
     for k in range(k1 - k0):
         for s in range(lanes.shape[0]):
@@ -1616,51 +1646,62 @@ def _from_lanes(lanes, a, k0, k1):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _lane_group(grid: Grid, coefs, k0, k1, v: Unknowns, tol, maxiter, ws):
+def _lane_group(grid: Grid, coefs, k0, k1, v: Unknowns, tol, maxiter, ws, vecs):
     """Inputs ``k0:k1`` (at most LANES) in lockstep; ``coefs`` = (dr, dc, g, inv_ur,
-    inv_uc), each (M*N,) shared or (M*N, LANES) per lane; ``ws`` (10, M*N, LANES) the
-    group's workspace.  Unused lanes have no right-hand side and take no step."""
+    inv_uc), each (M*N,) shared or (M*N, LANES) per lane; ``ws`` (5, M*N, LANES) the
+    group's float64 workspace (``Tc^-1`` work array, ``x_a``, ``x_b``, ``rhs_a``,
+    ``rhs_b``), ``vecs`` (:data:`LANE_VECTORS`, M*N, LANES) its CG vectors.  Unused
+    lanes have no right-hand side and take no step."""
     dr, dc, g, inv_ur, inv_uc = coefs
-    op = LaneSchur(grid.M, grid.N, grid.offr, grid.offc, dr, dc, g, inv_ur, inv_uc, ws[5], ws[:5])
-    xa = to_lanes(v.x_a, k0, k1, False, ws[6])
-    fa = to_lanes(v.rhs_a, k0, k1, False, ws[8])
-    fb = to_lanes(v.rhs_b, k0, k1, False, ws[9])
+    op = LaneSchur(grid.M, grid.N, grid.offr, grid.offc, dr, dc, g, inv_ur, inv_uc, ws[0], vecs)
+    xa = to_lanes(v.x_a, k0, k1, False, ws[1])
+    fa = to_lanes(v.rhs_a, k0, k1, False, ws[3])
+    fb = to_lanes(v.rhs_b, k0, k1, False, ws[4])
     bnorm = np.zeros(LANES)
     bnorm[: k1 - k0] = _norms(v.rhs_a[k0:k1], v.rhs_b[k0:k1])
     tl = np.zeros(LANES)
     tl[: k1 - k0] = tolerances(tol, v.rhs_a.shape[0])[k0:k1]
     t = Target(bnorm, tl, maxiter, np.zeros(LANES, np.int64), np.zeros(LANES))
-    _schur_solve(op, fa, fb, xa, ws[7], t)
+    _schur_solve(op, fa, fb, xa, ws[2], t)
     v.iters[k0:k1] = t.iters[: k1 - k0]
     v.resid[k0:k1] = t.resid[: k1 - k0]
     _from_lanes(xa, v.x_a, k0, k1)
-    _from_lanes(ws[7], v.x_b, k0, k1)
+    _from_lanes(ws[2], v.x_b, k0, k1)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _own_group(grid: Grid, k0, k1, v: Unknowns, tol, maxiter, ws):
+def _own_group(grid: Grid, k0, k1, v: Unknowns, tol, maxiter, ws, vecs):
     """:func:`_lane_group` for inputs with their own conductances (``grid.g`` (K, M*N)),
-    factored here (lanes past ``k1`` copy the last input's)."""
-    dr = to_lanes(grid.dr, k0, k1, True, ws[10])
-    dc = to_lanes(grid.dc, k0, k1, True, ws[11])
-    g = to_lanes(grid.g, k0, k1, True, ws[12])
-    lane_factor(grid.M, grid.N, grid.offr, grid.offc, dr, dc, ws[13], ws[14])
-    _lane_group(grid, (dr, dc, g, ws[13], ws[14]), k0, k1, v, tol, maxiter, ws)
+    factored here (lanes past ``k1`` copy the last input's); ``ws`` (:data:`LANE_SLOTS`,
+    M*N, LANES)."""
+    dr = to_lanes(grid.dr, k0, k1, True, ws[5])
+    dc = to_lanes(grid.dc, k0, k1, True, ws[6])
+    g = to_lanes(grid.g, k0, k1, True, ws[7])
+    lane_factor(grid.M, grid.N, grid.offr, grid.offc, dr, dc, ws[8], ws[9])
+    _lane_group(grid, (dr, dc, g, ws[8], ws[9]), k0, k1, v, tol, maxiter, ws, vecs)
 
 
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def lanes_pcg(grid: Grid, v: Unknowns, tol, maxiter, work):
+def lanes_pcg(grid: Grid, v: Unknowns, tol, maxiter, work, vecs):
     """Schur PCG on the grid, groups of :data:`LANES` inputs in lockstep, the groups
     in parallel.
 
     Within a group (:class:`LaneSchur`) every node holds the group's inputs side by
     side: shared conductances and pivots are read once per step for the group and
     every sweep, the preconditioner's recurrences included, runs SIMD across the
-    inputs.  Inputs that converge take zero steps while the rest of their group
-    iterates.  Inputs with their own conductances (Kg = K: Newton's Jacobians) are
-    factored group by group.  ``work`` (T, S, M*N, LANES): the workspaces of T groups
-    solved at once (S = 10 with shared conductances, :data:`LANE_SLOTS` with own),
-    reused group after group.
+    inputs (:mod:`xbar.crossbar.simd`).  Inputs that converge take zero steps while
+    the rest of their group iterates.  Inputs with their own conductances (Kg = K:
+    Newton's Jacobians) are factored group by group.  ``work`` (T, S, M*N, LANES)
+    float64: the workspaces of T groups solved at once (S = 5 with shared
+    conductances, :data:`LANE_SLOTS` with own), reused group after group; ``vecs``
+    (T, :data:`LANE_VECTORS`, M*N, LANES): their CG vectors ``r``, ``z``, ``p``,
+    ``q``, float64 or float32.
+
+    float32 vectors halve the memory traffic of the CG steps; the operator, the
+    solution and every restart's true residual stay float64 (the residual is
+    rounded to float32 only as the next CG cycle's start), so the solve still
+    reaches ``tol`` as verified in float64, but a cycle gains at most about
+    six decades before it restarts: meant for loose tolerances (Newton's steps).
     Other arguments as :func:`grid_pcg`.
     """
     K = v.rhs_a.shape[0]
@@ -1677,12 +1718,14 @@ def lanes_pcg(grid: Grid, v: Unknowns, tol, maxiter, work):
         for slot in prange(T):
             for grp in range(slot, groups, T):
                 k0 = np.int64(grp) * LANES
-                _lane_group(grid, shared, k0, min(K, k0 + LANES), v, tol, maxiter, work[slot])
+                _lane_group(
+                    grid, shared, k0, min(K, k0 + LANES), v, tol, maxiter, work[slot], vecs[slot]
+                )
         return 0
     for slot in prange(T):
         for grp in range(slot, groups, T):
             k0 = np.int64(grp) * LANES
-            _own_group(grid, k0, min(K, k0 + LANES), v, tol, maxiter, work[slot])
+            _own_group(grid, k0, min(K, k0 + LANES), v, tol, maxiter, work[slot], vecs[slot])
     return 0
 
 

@@ -378,18 +378,27 @@ def _grid_solve(
 
 
 def _run_grid(
-    grid: kernels.Grid, v: kernels.Unknowns, tol: float | np.ndarray, maxiter: int, how: str
+    grid: kernels.Grid,
+    v: kernels.Unknowns,
+    tol: float | np.ndarray,
+    maxiter: int,
+    how: str,
+    loose: bool = False,
 ) -> None:
     """Run the grid kernel ``how`` (``"lanes"``, ``"inputs"`` or ``"lines"``) on ``v`` to the
-    relative residual ``tol`` (float, or one per input (K,))."""
+    relative residual ``tol`` (float, or one per input (K,)).
+
+    ``loose``: ``tol`` is loose (Newton's steps, their linear first guess), so the
+    lanes kernel keeps its CG vectors in float32 (:func:`kernels.lanes_pcg`: half
+    the memory traffic; the answer is still verified in float64)."""
     K = v.rhs_a.shape[0]
     work = grid.M * grid.N * K
     tol = np.ascontiguousarray(tol, dtype=float) if np.ndim(tol) else float(tol)
     maxiter = int(maxiter)
     if how == "lanes":
         with _threads(work):
-            lanes = _lane_work(K, grid.M * grid.N, grid.g.shape[0] > 1)
-            kernels.lanes_pcg(grid, v, tol, maxiter, lanes)
+            work, vecs = _lane_work(K, grid.M * grid.N, loose)
+            kernels.lanes_pcg(grid, v, tol, maxiter, work, vecs)
     elif how == "inputs":
         (kernels.inputs_pcg if K >= 2 else kernels.input_pcg_serial)(grid, v, tol, maxiter)
     else:
@@ -401,11 +410,13 @@ _LANE_CACHE = threading.local()  # per Python thread: one workspace of the "lane
 LANE_CACHE_BYTES = 96e6  # largest "lanes" workspace kept from one solve to the next
 
 
-def _lane_work(K: int, n: int, own: bool) -> np.ndarray:
-    """Workspace (T, S, n, LANES) of :func:`kernels.lanes_pcg` for K inputs of n nodes.
+def _lane_work(K: int, n: int, loose: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Workspaces of :func:`kernels.lanes_pcg` for K inputs of n nodes: float64 (T,
+    LANE_SLOTS, n, LANES) and the CG vectors (T, LANE_VECTORS, n, LANES), float32 when
+    ``loose``.
 
-    T groups run at once (numba's threads, at most the groups).  A workspace up to
-    :data:`LANE_CACHE_BYTES` is kept for the next solve of this thread: reusing
+    T groups run at once (numba's threads, at most the groups).  Workspaces up to
+    :data:`LANE_CACHE_BYTES` are kept for the next solve of this thread: reusing
     mapped memory avoids the page faults of fresh allocations, which cost as much
     as the solve itself at 256x256 (measured: 5.3 against 2.8 ms per input for a
     group of 4).
@@ -413,14 +424,23 @@ def _lane_work(K: int, n: int, own: bool) -> np.ndarray:
     import numba
 
     T = max(1, min(numba.get_num_threads(), -(-K // LANES)))
-    shape = (T, kernels.LANE_SLOTS if own else 10, n, LANES)
-    work = getattr(_LANE_CACHE, "work", None)
-    if work is not None and work.shape[0] >= T and work.shape[1:] == shape[1:]:
-        return work[:T]
-    work = np.empty(shape)
-    if work.nbytes <= LANE_CACHE_BYTES:
-        _LANE_CACHE.work = work
-    return work
+    # one shape for both cases (shared conductances use the first 5 slots): a batch
+    # that alternates between them (Newton) keeps its memory
+    work = _cached("work", (T, kernels.LANE_SLOTS, n, LANES), np.float64)
+    dtype = np.float32 if loose else np.float64
+    vecs = _cached(f"vecs_{dtype.__name__}", (T, kernels.LANE_VECTORS, n, LANES), dtype)
+    return work, vecs
+
+
+def _cached(name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+    """An array of ``shape`` from this thread's cache (its leading axis may be longer)."""
+    arr = getattr(_LANE_CACHE, name, None)
+    if arr is not None and arr.shape[0] >= shape[0] and arr.shape[1:] == shape[1:]:
+        return arr[: shape[0]]
+    arr = np.empty(shape, dtype)
+    if arr.nbytes <= LANE_CACHE_BYTES:
+        setattr(_LANE_CACHE, name, arr)
+    return arr
 
 
 def residual(
@@ -1015,7 +1035,7 @@ def _grid_initial_state(
     v = kernels.Unknowns(
         base_a, base_b, np.zeros((K, n)), np.empty((K, n)), np.zeros(K, np.int64), np.empty(K)
     )
-    _run_grid(lin, v, 1e-6, maxiter, choose_kernel(system, K, kernel))
+    _run_grid(lin, v, 1e-6, maxiter, choose_kernel(system, K, kernel), loose=True)
     vt = v.x_a - v.x_b  # row node minus column node
     open_cell = system.open_cell.reshape(1, n)
     ve = np.empty((len(system.elements), K, n))
@@ -1113,7 +1133,7 @@ def _grid_newton_step(
     k, n = act.size, system.M * system.N
     ctol = np.maximum(0.5 * tol, np.minimum(1e-6, 1e-3 * v.resid))  # each input its own
     sol = v._replace(x_a=v.x_a.copy(), x_b=np.empty((k, n)), resid=np.empty(k))
-    _run_grid(lin, sol, ctol, maxiter, choose_kernel(system, k, kernel))
+    _run_grid(lin, sol, ctol, maxiter, choose_kernel(system, k, kernel), loose=True)
     # the new element voltages go where the state's are not (it becomes the state)
     name = "ve_b" if buf.holds("ve_a", s.ve) else "ve_a"
     cand = buf.get(name, comp.ve.shape)
