@@ -616,3 +616,86 @@ def test_onnx_uint8_image_input_gets_pixels_not_fractions(layout):
     model = load_onnx(proto)
     assert model.input_shape == (8, 8, 3) and model.meta["input_layout"] == layout
     np.testing.assert_allclose(model.forward(pixels / 255.0), ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("card", "ohms"),
+    [("R1 a b 1k scale=2", 2e3), ("R1 a b 1k scale=2 m=4", 500.0), ("R1 a b 1k", 1e3)],
+)
+def test_resistor_scale_multiplies_the_resistance(card, ohms):
+    """'scale=2' was accepted and ignored: ngspice-39 answered v(b) = 1/3 V, xbar 1/2 V."""
+    from xbar import read_netlist, solve_dc
+
+    c = read_netlist(f"t\nV1 a 0 1\n{card}\nR2 b 0 1k\n.op\n")
+    assert solve_dc(c).voltages["b"] == pytest.approx(1e3 / (1e3 + ohms))
+
+
+@pytest.mark.parametrize(
+    ("body", "node", "volts"),
+    [
+        # MOSFET with LD: Leff = L scale - 2 LD; ngspice-39: I(Vd) = -0.4 mA (xbar had -0.32)
+        (
+            "Vd d 0 2\nVg g 0 1.5\nM1 d g 0 0 nm W=10 L=1\n"
+            ".model nm nmos level=1 vto=0.7 kp=1e-4 ld=0.1u\n",
+            "vd",
+            -4.0e-4,
+        ),
+        # resistor geometry after .model: R = RSH (L scale - 2 SHORT) / (W scale)
+        (
+            "V1 a 0 1\nR1 a b rmod l=10 w=1\nR2 b 0 1k\n.model rmod r rsh=100 short=0.5u\n",
+            "b",
+            1e3 / (1e3 + 900.0),
+        ),
+    ],
+)
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_options_scale_scales_instance_geometry(body, node, volts, where):
+    """'.options scale=1u' (geometry in microns) was 'ignored (no effect on xbar's DC
+    solution)': a wrong answer wherever LD, SHORT/NARROW or junction areas enter."""
+    from xbar import read_netlist, solve_dc
+
+    card = ".options scale=1u\n"
+    text = "t\n" + (card + body if where == "before" else body + card) + ".op\n"
+    res = solve_dc(read_netlist(text))
+    got = res.currents[node] if node == "vd" else res.voltages[node]
+    assert got == pytest.approx(volts, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [
+        ("iris.csv", r"numpy.savez"),
+        ("t10k-images-idx3-ubyte", r"mnist:"),
+        ("data_batch_1", r"cifar10:"),
+        ("cat.png", r"folder:PATH"),
+    ],
+)
+def test_a_single_existing_file_is_not_said_to_be_missing(tmp_path, name, hint):
+    """'iris.csv' (or one idx file, one CIFAR batch, one image) was reported as 'does not
+    exist' although it was right there."""
+    from xbar.errors import ModelError
+    from xbar.network import load_dataset
+
+    (tmp_path / name).write_bytes(b"a,b\n1,2\n")
+    with pytest.raises(ModelError, match="is a single file") as info:
+        load_dataset(str(tmp_path / name))
+    assert "does not exist" not in str(info.value)
+    assert __import__("re").search(hint, info.value.hint)
+
+
+def test_netlist_from_a_shell_pipe(tmp_path):
+    """'gen | xbar solve /dev/stdin' and 'xbar solve <(gen)' were refused 'is a pipe'
+    (named FIFOs, which may have no writer, still are)."""
+    import subprocess
+    import sys
+
+    text = "t\nV1 a 0 1\nR1 a b 1k\nR2 b 0 1k\n.op\n"
+    out = subprocess.run(
+        [sys.executable, "-m", "xbar.cli", "solve", "--json", "/dev/stdin"],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert __import__("json").loads(out.stdout)["voltages"]["b"] == pytest.approx(0.5)

@@ -582,9 +582,29 @@ def _detect(path: Path) -> str:
         if any(n.startswith("t10k-images") for n in names):
             return "mnist"
         return "folder"
+    if path.exists():
+        raise ModelError(
+            f"data set {str(path)!r} is a single file, not a data set xbar reads",
+            hint=_file_hint(path),
+        )
     raise ModelError(
         f"data set {str(path)!r} does not exist",
         hint="FORMAT:PATH with FORMAT one of " + ", ".join(FORMATS),
+    )
+
+
+def _file_hint(path: Path) -> str:
+    """What to give instead of the single file ``path`` (a member of a distribution)."""
+    name = path.name.lower()
+    if "idx" in name or name.startswith(("t10k-", "train-")):
+        return f"give the folder holding the four idx files: mnist:{path.parent}"
+    if name.startswith(("data_batch", "test_batch")) or name in ("train", "test", "train.bin"):
+        return f"give the folder holding the batches: cifar10:{path.parent} (or cifar100:)"
+    if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff"):
+        return "give a folder of class sub-folders of images: folder:PATH"
+    return (
+        "formats: " + ", ".join(FORMATS) + "; for arrays (CSV, ...) save images and labels "
+        "with numpy.savez(path.npz, x=images, y=labels)"
     )
 
 
