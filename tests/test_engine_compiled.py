@@ -269,3 +269,14 @@ def test_random_circuits_agree_between_engines(seed):
     assert fast.strategies == py.strategies
     np.testing.assert_array_equal(fast.iterations, py.iterations)
     np.testing.assert_allclose(fast.x, py.x, rtol=1e-9, atol=1e-12)
+
+
+def test_behavioural_exponential_limited_alike():
+    # exp() of a control far from the solution: limit_bsource pulls the step back in
+    # both engines between the (compiled or Python) iterations
+    text = "exp source\nv1 a 0 0\nr1 a b 1k\nb1 b 0 I=1e-12*exp(V(b)/0.02)\n.dc v1 0 30 0.5\n.end\n"
+    circuit = read_netlist(text)
+    fast, py = solve_dc(circuit, engine="compiled"), solve_dc(circuit, engine="python")
+    assert fast.strategies == py.strategies and fast.iterations.sum() > 2 * len(fast.sweep)
+    np.testing.assert_array_equal(fast.iterations, py.iterations)
+    np.testing.assert_allclose(fast.x, py.x, rtol=1e-12, atol=1e-15)
