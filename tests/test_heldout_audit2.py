@@ -699,3 +699,25 @@ def test_netlist_from_a_shell_pipe(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert __import__("json").loads(out.stdout)["voltages"]["b"] == pytest.approx(0.5)
+
+
+def test_npz_header_declaring_a_huge_array_is_refused_before_allocating(tmp_path):
+    """An .npz member whose header says (100000, 100000) float64 made numpy allocate 80 GB
+    (MemoryError, or the shared machine's memory) before finding 64 bytes of data."""
+    import io
+    import zipfile
+
+    from xbar.errors import ModelError
+    from xbar.network import load_dataset
+
+    buf = io.BytesIO()
+    header = {"descr": "<f8", "fortran_order": False, "shape": (100000, 100000, 1, 1)}
+    np.lib.format.write_array_header_1_0(buf, header)
+    buf.write(bytes(64))
+    labels = io.BytesIO()
+    np.save(labels, np.arange(3))
+    with zipfile.ZipFile(tmp_path / "lie.npz", "w") as z:
+        z.writestr("x.npy", buf.getvalue())
+        z.writestr("y.npy", labels.getvalue())
+    with pytest.raises(ModelError, match=r"'x' declares shape \(100000, 100000, 1, 1\)"):
+        load_dataset(str(tmp_path / "lie.npz"))
