@@ -721,3 +721,26 @@ def test_npz_header_declaring_a_huge_array_is_refused_before_allocating(tmp_path
         z.writestr("y.npy", labels.getvalue())
     with pytest.raises(ModelError, match=r"'x' declares shape \(100000, 100000, 1, 1\)"):
         load_dataset(str(tmp_path / "lie.npz"))
+
+
+def test_image_with_huge_declared_size_is_named(tmp_path):
+    """A PNG whose header claims 200000 x 200000 pixels raised Pillow's raw
+    DecompressionBombError from inside the folder reader."""
+    pytest.importorskip("PIL")
+    import struct
+    import zlib
+
+    from xbar.errors import ModelError
+    from xbar.network import load_dataset
+
+    def chunk(kind, data):
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    ihdr = struct.pack(">IIBBBBB", 200000, 200000, 8, 0, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(100)))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.png").write_bytes(png + chunk(b"IEND", b""))
+    with pytest.raises(ModelError, match=r"x\.png' is too large to read"):
+        load_dataset(f"folder:{tmp_path}")

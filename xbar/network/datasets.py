@@ -369,6 +369,11 @@ def _images(folder: Path, classes: list[str], limit: int | None, mode: str | Non
             try:
                 with Image.open(f) as im:
                     arr, mode = _pixels(im, mode)
+            except Image.DecompressionBombError as exc:  # Pillow's guard, before decoding
+                raise ModelError(
+                    f"image {str(f)!r} is too large to read: {exc}",
+                    hint="a damaged file, or resize it before use",
+                ) from None
             except (UnidentifiedImageError, OSError, ValueError) as exc:
                 raise ModelError(f"cannot read image {str(f)!r}: {exc}") from None
             xs.append(arr)
