@@ -407,7 +407,25 @@ def test_idx_header_with_huge_dimensions_is_named_without_overflow(tmp_path):
         struct.pack(">IIII", 0x803, 3, 2**31 - 1, 2**31 - 1) + bytes(16)
     )
     (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(struct.pack(">II", 0x801, 3) + bytes(3))
-    with pytest.raises(ModelError, match=r"\(13835058042397261827 bytes\) but 16 bytes follow"):
+    with pytest.raises(ModelError, match=r"\(13835058042397261827 bytes\) but that is more than"):
+        load_dataset(f"mnist:{tmp_path}")
+
+
+def test_gzipped_idx_that_inflates_to_gigabytes_is_not_read_whole(tmp_path):
+    """A 9 MB .gz of 2 GB (its header: 3 images) was inflated whole into memory before
+    the header was compared with the body (here 64 MB in 65 kB)."""
+    import gzip
+    import struct
+
+    from xbar.errors import ModelError
+    from xbar.network import load_dataset
+
+    with gzip.open(tmp_path / "t10k-images-idx3-ubyte.gz", "wb", compresslevel=1) as fh:
+        fh.write(struct.pack(">IIII", 0x803, 3, 28, 28))
+        for _ in range(4):
+            fh.write(bytes(1 << 24))  # 64 MB in all; only 2353 bytes are ever read
+    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(struct.pack(">II", 0x801, 3) + bytes(3))
+    with pytest.raises(ModelError, match=r"header says \[3, 28, 28\] \(2352 bytes\) but more"):
         load_dataset(f"mnist:{tmp_path}")
 
 
