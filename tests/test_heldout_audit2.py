@@ -762,3 +762,15 @@ def test_image_with_huge_declared_size_is_named(tmp_path):
     (tmp_path / "a" / "x.png").write_bytes(png + chunk(b"IEND", b""))
     with pytest.raises(ModelError, match=r"x\.png' is too large to read"):
         load_dataset(f"folder:{tmp_path}")
+
+
+def test_cpp_style_comments_as_ngspice_reads_them():
+    """ngspice-39 reads '//' as a comment (whole line or after a blank); xbar stopped at
+    'unexpected //'."""
+    from xbar import read_netlist, solve_dc
+
+    c = read_netlist(
+        "t\n.param r=1k // was 3k\nV1 a 0 dc 1 //comment 5\nR1 a b {r} // 3k\n"
+        "R2 b 0 1k\n// a whole line\n  // indented\n.op\n"
+    )
+    assert solve_dc(c).voltages["b"] == pytest.approx(0.5)
