@@ -774,3 +774,22 @@ def test_cpp_style_comments_as_ngspice_reads_them():
         "R2 b 0 1k\n// a whole line\n  // indented\n.op\n"
     )
     assert solve_dc(c).voltages["b"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    ("spec", "volts"),
+    [
+        ("AM(1 2 1k 10k 0 90 90)", 0.0),
+        ("TRNOISE(0.5 1n 0 0)", 0.0),
+        ("dc 2 AM(1 2 1k 10k 0)", 2.0),
+        ("TRRANDOM(2 10m 0 1 3)", 3.0),
+        ("TRRANDOM(1 10m 0 1)", 0.0),
+    ],
+)
+def test_am_trnoise_trrandom_sources_have_ngspice_dc_values(spec, volts):
+    """AM, TRNOISE and TRRANDOM sources were refused; ngspice-39's operating point uses 0,
+    0 and the offset PARAM2 (values as it prints them)."""
+    from xbar import read_netlist, solve_dc
+
+    c = read_netlist(f"t\nV1 a 0 {spec}\nR1 a 0 1k\n.op\n")
+    assert solve_dc(c).voltages["a"] == pytest.approx(volts)
