@@ -407,7 +407,25 @@ def test_idx_header_with_huge_dimensions_is_named_without_overflow(tmp_path):
         struct.pack(">IIII", 0x803, 3, 2**31 - 1, 2**31 - 1) + bytes(16)
     )
     (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(struct.pack(">II", 0x801, 3) + bytes(3))
-    with pytest.raises(ModelError, match=r"\(13835058042397261827 bytes\) but 16 bytes follow"):
+    with pytest.raises(ModelError, match=r"\(13835058042397261827 bytes\) but that is more than"):
+        load_dataset(f"mnist:{tmp_path}")
+
+
+def test_gzipped_idx_that_inflates_to_gigabytes_is_not_read_whole(tmp_path):
+    """A 9 MB .gz of 2 GB (its header: 3 images) was inflated whole into memory before
+    the header was compared with the body (here 64 MB in 65 kB)."""
+    import gzip
+    import struct
+
+    from xbar.errors import ModelError
+    from xbar.network import load_dataset
+
+    with gzip.open(tmp_path / "t10k-images-idx3-ubyte.gz", "wb", compresslevel=1) as fh:
+        fh.write(struct.pack(">IIII", 0x803, 3, 28, 28))
+        for _ in range(4):
+            fh.write(bytes(1 << 24))  # 64 MB in all; only 2353 bytes are ever read
+    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(struct.pack(">II", 0x801, 3) + bytes(3))
+    with pytest.raises(ModelError, match=r"header says \[3, 28, 28\] \(2352 bytes\) but more"):
         load_dataset(f"mnist:{tmp_path}")
 
 
@@ -616,3 +634,162 @@ def test_onnx_uint8_image_input_gets_pixels_not_fractions(layout):
     model = load_onnx(proto)
     assert model.input_shape == (8, 8, 3) and model.meta["input_layout"] == layout
     np.testing.assert_allclose(model.forward(pixels / 255.0), ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("card", "ohms"),
+    [("R1 a b 1k scale=2", 2e3), ("R1 a b 1k scale=2 m=4", 500.0), ("R1 a b 1k", 1e3)],
+)
+def test_resistor_scale_multiplies_the_resistance(card, ohms):
+    """'scale=2' was accepted and ignored: ngspice-39 answered v(b) = 1/3 V, xbar 1/2 V."""
+    from xbar import read_netlist, solve_dc
+
+    c = read_netlist(f"t\nV1 a 0 1\n{card}\nR2 b 0 1k\n.op\n")
+    assert solve_dc(c).voltages["b"] == pytest.approx(1e3 / (1e3 + ohms))
+
+
+@pytest.mark.parametrize(
+    ("body", "node", "volts"),
+    [
+        # MOSFET with LD: Leff = L scale - 2 LD; ngspice-39: I(Vd) = -0.4 mA (xbar had -0.32)
+        (
+            "Vd d 0 2\nVg g 0 1.5\nM1 d g 0 0 nm W=10 L=1\n"
+            ".model nm nmos level=1 vto=0.7 kp=1e-4 ld=0.1u\n",
+            "vd",
+            -4.0e-4,
+        ),
+        # resistor geometry after .model: R = RSH (L scale - 2 SHORT) / (W scale)
+        (
+            "V1 a 0 1\nR1 a b rmod l=10 w=1\nR2 b 0 1k\n.model rmod r rsh=100 short=0.5u\n",
+            "b",
+            1e3 / (1e3 + 900.0),
+        ),
+    ],
+)
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_options_scale_scales_instance_geometry(body, node, volts, where):
+    """'.options scale=1u' (geometry in microns) was 'ignored (no effect on xbar's DC
+    solution)': a wrong answer wherever LD, SHORT/NARROW or junction areas enter."""
+    from xbar import read_netlist, solve_dc
+
+    card = ".options scale=1u\n"
+    text = "t\n" + (card + body if where == "before" else body + card) + ".op\n"
+    res = solve_dc(read_netlist(text))
+    got = res.currents[node] if node == "vd" else res.voltages[node]
+    assert got == pytest.approx(volts, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [
+        ("iris.csv", r"numpy.savez"),
+        ("t10k-images-idx3-ubyte", r"mnist:"),
+        ("data_batch_1", r"cifar10:"),
+        ("cat.png", r"folder:PATH"),
+    ],
+)
+def test_a_single_existing_file_is_not_said_to_be_missing(tmp_path, name, hint):
+    """'iris.csv' (or one idx file, one CIFAR batch, one image) was reported as 'does not
+    exist' although it was right there."""
+    from xbar.errors import ModelError
+    from xbar.network import load_dataset
+
+    (tmp_path / name).write_bytes(b"a,b\n1,2\n")
+    with pytest.raises(ModelError, match="is a single file") as info:
+        load_dataset(str(tmp_path / name))
+    assert "does not exist" not in str(info.value)
+    assert __import__("re").search(hint, info.value.hint)
+
+
+def test_netlist_from_a_shell_pipe(tmp_path):
+    """'gen | xbar solve /dev/stdin' and 'xbar solve <(gen)' were refused 'is a pipe'
+    (named FIFOs, which may have no writer, still are)."""
+    import subprocess
+    import sys
+
+    text = "t\nV1 a 0 1\nR1 a b 1k\nR2 b 0 1k\n.op\n"
+    out = subprocess.run(
+        [sys.executable, "-m", "xbar.cli", "solve", "--json", "/dev/stdin"],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert __import__("json").loads(out.stdout)["voltages"]["b"] == pytest.approx(0.5)
+
+
+def test_npz_header_declaring_a_huge_array_is_refused_before_allocating(tmp_path):
+    """An .npz member whose header says (100000, 100000) float64 made numpy allocate 80 GB
+    (MemoryError, or the shared machine's memory) before finding 64 bytes of data."""
+    import io
+    import zipfile
+
+    from xbar.errors import ModelError
+    from xbar.network import load_dataset
+
+    buf = io.BytesIO()
+    header = {"descr": "<f8", "fortran_order": False, "shape": (100000, 100000, 1, 1)}
+    np.lib.format.write_array_header_1_0(buf, header)
+    buf.write(bytes(64))
+    labels = io.BytesIO()
+    np.save(labels, np.arange(3))
+    with zipfile.ZipFile(tmp_path / "lie.npz", "w") as z:
+        z.writestr("x.npy", buf.getvalue())
+        z.writestr("y.npy", labels.getvalue())
+    with pytest.raises(ModelError, match=r"'x' declares shape \(100000, 100000, 1, 1\)"):
+        load_dataset(str(tmp_path / "lie.npz"))
+
+
+def test_image_with_huge_declared_size_is_named(tmp_path):
+    """A PNG whose header claims 200000 x 200000 pixels raised Pillow's raw
+    DecompressionBombError from inside the folder reader."""
+    pytest.importorskip("PIL")
+    import struct
+    import zlib
+
+    from xbar.errors import ModelError
+    from xbar.network import load_dataset
+
+    def chunk(kind, data):
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    ihdr = struct.pack(">IIBBBBB", 200000, 200000, 8, 0, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(100)))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.png").write_bytes(png + chunk(b"IEND", b""))
+    with pytest.raises(ModelError, match=r"x\.png' is too large to read"):
+        load_dataset(f"folder:{tmp_path}")
+
+
+def test_cpp_style_comments_as_ngspice_reads_them():
+    """ngspice-39 reads '//' as a comment (whole line or after a blank); xbar stopped at
+    'unexpected //'."""
+    from xbar import read_netlist, solve_dc
+
+    c = read_netlist(
+        "t\n.param r=1k // was 3k\nV1 a 0 dc 1 //comment 5\nR1 a b {r} // 3k\n"
+        "R2 b 0 1k\n// a whole line\n  // indented\n.op\n"
+    )
+    assert solve_dc(c).voltages["b"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    ("spec", "volts"),
+    [
+        ("AM(1 2 1k 10k 0 90 90)", 0.0),
+        ("TRNOISE(0.5 1n 0 0)", 0.0),
+        ("dc 2 AM(1 2 1k 10k 0)", 2.0),
+        ("TRRANDOM(2 10m 0 1 3)", 3.0),
+        ("TRRANDOM(1 10m 0 1)", 0.0),
+    ],
+)
+def test_am_trnoise_trrandom_sources_have_ngspice_dc_values(spec, volts):
+    """AM, TRNOISE and TRRANDOM sources were refused; ngspice-39's operating point uses 0,
+    0 and the offset PARAM2 (values as it prints them)."""
+    from xbar import read_netlist, solve_dc
+
+    c = read_netlist(f"t\nV1 a 0 {spec}\nR1 a 0 1k\n.op\n")
+    assert solve_dc(c).voltages["a"] == pytest.approx(volts)

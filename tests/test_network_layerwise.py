@@ -319,6 +319,8 @@ def test_sweep_over_a_per_layer_field(model, data, tmp_path):
         parse_values(base, "dense:adc_bitz", "3")
     with pytest.raises(ConfigError, match="whole network"):
         parse_values(base, "dense:seed", "3")
+    with pytest.raises(ConfigError, match="PATTERN:FIELD"):
+        parse_values(base, "layers", "3")
     with pytest.raises(ConfigError, match='layers."fc"'):
         sweep(model, base, {"fc:adc_bits": [3]}, out=None, executor="serial", limit=5, dataset=data)
 

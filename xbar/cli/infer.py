@@ -9,7 +9,7 @@ Examples::
     xbar infer --limit 200
     xbar infer --config chip.toml --adc-bits 8 --r-col 2.5 --json
     xbar infer --programming-error state_proportional --programming-sigma 0.1 --repeats 20
-    xbar infer --config examples/rram_128.toml --layer '#0:digital' --layer 'fc*:adc_bits=10'
+    xbar infer --config examples/rram_128.toml --layer '#0:digital' --layer 'dense:adc_bits=10'
 
 Per-layer settings: --layer PATTERN:FIELD=VALUE[,FIELD=VALUE...] (repeatable) sets fields
 on the matmul layers whose name matches PATTERN (a name, a glob such as 'fc*', or '#N' for

@@ -1271,11 +1271,11 @@ class DigitalLayer:
     """
 
     calibrated = True
-    tiles: list = []  # noqa: RUF012 - never written to
     meter = None
 
     def __init__(self, plan: LayerPlan, config: AnalogConfig):
         self.plan, self.config = plan, config
+        self.tiles: list[Tile] = []
         self.bias_delta = np.zeros(plan.W.shape[1])
         self.input_scale = None
 

@@ -87,6 +87,11 @@ def check_field(config: Any, field: str) -> None:
         close = difflib.get_close_matches(field, names, n=3)
         hint = f"did you mean {', '.join(close)}?" if close else "known fields: " + ", ".join(names)
         raise ConfigError(f"unknown configuration field {field!r} to sweep", hint=hint)
+    if field == "layers":
+        raise ConfigError(
+            "field 'layers' (the per-layer sections) cannot be swept as a whole",
+            hint="sweep one section's field as PATTERN:FIELD, e.g. --field 'conv1:adc_bits'",
+        )
     if field in NOT_SWEEPABLE:
         raise ConfigError(
             f"field {field!r} cannot be swept: chips are the inner axis of a sweep",

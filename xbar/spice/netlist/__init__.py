@@ -120,6 +120,25 @@ def _circuit_temperature(cards) -> float:
     return temp
 
 
+#: where a shell's anonymous pipes appear (standard input, process substitution)
+_SHELL_PIPES = ("/dev/stdin", "/dev/fd/", "/proc/self/fd/")
+
+
+def _geometry_scale(cards) -> float:
+    """``.options scale=<number>`` of the top-level cards (the last one), read before the
+    elements so that a resistor above the card is scaled too; 1 without one."""
+    from ..units import try_parse_value
+
+    scale = 1.0
+    for card in cards:
+        words = card.text.lower().replace("=", " = ").split()
+        if words and words[0] in (".options", ".option", ".opt") and "scale" in words[:-2]:
+            k = words.index("scale")
+            value = try_parse_value(words[k + 2])[0] if words[k + 1] == "=" else None
+            scale = value if value is not None and value > 0 else scale
+    return scale
+
+
 def _netlist_text(
     source: str | Path, name: str | None, notes: list[str]
 ) -> tuple[str, str, Path, list[Path]]:
@@ -138,14 +157,19 @@ def _netlist_text(
         path = Path(source)
         file = name or str(source)
         kind = special_file(path)
-        if kind:
+        # a shell's pipe (cmd | xbar solve /dev/stdin, or <(cmd)) has its writer and ends;
+        # a named FIFO may have none (open would wait forever) and a device never ends
+        shell_pipe = kind == "a pipe" and str(source).startswith(_SHELL_PIPES)
+        if kind and not shell_pipe:
             raise NetlistError(f"netlist {str(source)!r} is {kind}, not a file")
         try:
             data = path.read_bytes()
         except OSError as exc:
             raise NetlistError(
                 f"cannot read netlist {str(source)!r}: {exc.strerror or exc}",
-                hint="pass a path to a netlist file, or the netlist text "
+                hint="standard input is /dev/stdin"
+                if str(source) == "-"
+                else "pass a path to a netlist file, or the netlist text "
                 "itself (text must contain a newline)",
             ) from None
         text = decode(data, file, notes)
@@ -233,6 +257,7 @@ def read_netlist(source: str | Path, *, name: str | None = None) -> Circuit:
         name: ModelDef(builder.parse_model(d.card, params)[1], d.card) for name, d in models.items()
     }
     ctx = Context("", None, params, Scope(subckts, models, None), [])
+    builder.geometry_scale = _geometry_scale(elements)
     builder.expand(elements, ctx)
     for block, commands in reader.control_blocks:
         builder.control_script(block, commands, params)

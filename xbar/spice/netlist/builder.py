@@ -117,6 +117,8 @@ class Builder(Scopes, ElementCards, DirectiveCards):
         #: MOSFETs as read: (name, [d, g, s, b], model, instance parameters, card)
         self.mos_rows: list[tuple] = []
         self.mos_defaults: dict[str, float] = {}
+        #: ``.options scale``: instance lengths and widths are in units of it (ngspice)
+        self.geometry_scale = 1.0
         #: behavioural sources whose controls name branch currents: (BSource, card)
         self.branch_controls: list[tuple[BSource, Card]] = []
         #: K cards: (instance prefix, first inductor token, second inductor token, card)

@@ -24,13 +24,16 @@ DEFAULT_W = 100e-6
 def mosfet_table(rows: list[tuple], defaults: dict[str, float]) -> Mosfets:
     """The :class:`~xbar.spice.circuit.Mosfets` of the recorded ``rows``
     ``(name, [d, g, s, b], model, instance parameters, card)``; ``defaults`` holds
-    ``.options defl/defw/defad/defas``.  Raises a NetlistError at the card of a
-    MOSFET whose ``L - 2*LD``, ``W`` or ``M`` is not positive."""
+    ``.options defl/defw/defad/defas/scale`` (instance L and W are multiplied by SCALE,
+    AD and AS by its square, as ngspice does; the defaults are not).  Raises a
+    NetlistError at the card of a MOSFET whose ``L - 2*LD``, ``W`` or ``M`` is not
+    positive."""
     cols: dict[str, list] = {k: [] for k in ("l", "w", "ad", "as_", "nrd", "nrs", "m", "temp")}
     cols["dtemp"] = []
+    s = defaults.get("scale", 1.0)  # .options scale: instance geometry in its units
     for name, _, m, inst, card in rows:
-        length = inst.get("l", defaults.get("defl", DEFAULT_L))
-        width = inst.get("w", defaults.get("defw", DEFAULT_W))
+        length = inst["l"] * s if "l" in inst else defaults.get("defl", DEFAULT_L)
+        width = inst["w"] * s if "w" in inst else defaults.get("defw", DEFAULT_W)
         mult = inst.get("m", 1.0)
         leff = length - 2 * m.ld
         if not (leff > 0 and width > 0 and mult > 0):
@@ -44,8 +47,8 @@ def mosfet_table(rows: list[tuple], defaults: dict[str, float]) -> Mosfets:
         for key, value in (
             ("l", length),
             ("w", width),
-            ("ad", inst.get("ad", defaults.get("defad", 0.0))),
-            ("as_", inst.get("as", defaults.get("defas", 0.0))),
+            ("ad", inst["ad"] * s * s if "ad" in inst else defaults.get("defad", 0.0)),
+            ("as_", inst["as"] * s * s if "as" in inst else defaults.get("defas", 0.0)),
             ("nrd", inst.get("nrd", 1.0)),
             ("nrs", inst.get("nrs", 1.0)),
             ("m", mult),

@@ -536,6 +536,13 @@ class DirectiveCards:
                 self.mos_defaults[key] = self.value(card, toks[k + 2], params)
                 k += 3
                 continue
+            if key == "scale" and has_value:  # geometry scale of instance L, W, AD, AS
+                scale = self.value(card, toks[k + 2], params)
+                if not scale > 0:
+                    raise err(card, toks[k + 2][1], "option scale must be positive", hint)
+                self.mos_defaults["scale"] = self.geometry_scale = scale
+                k += 3
+                continue
             if key not in _OPTION_FIELDS:
                 self.note(card, f"option {key!r} ignored (no effect on xbar's DC solution)")
                 k += 3 if has_value else 1

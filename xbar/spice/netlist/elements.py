@@ -46,7 +46,8 @@ _ELEMENT_NAMES = {
 _DIODE_INSTANCE = {"area", "pj", "m", "temp", "dtemp", "ic"}
 #: MOSFET instance parameters (ad/as: junction areas; pd/ps: no DC effect)
 _MOS_INSTANCE = {"l", "w", "ad", "as", "pd", "ps", "nrd", "nrs", "m", "temp", "dtemp"}
-#: resistor instance parameters -> meaning (``ac``/``noisy``: no DC effect)
+#: resistor instance parameters -> meaning (``ac``/``noisy``: no DC effect; ``scale``
+#: multiplies the resistance, as ngspice does)
 _RESISTOR_PARAMS = {
     "r": "r",
     "resistance": "r",
@@ -359,12 +360,18 @@ class ElementCards:
         value = got.get("r", value)
         mp = model.params if model is not None else {}
         if value is None and mp.get("rsh", 0.0) and "l" in got:
-            # ngspice: RSH (L - 2 SHORT) / (W - 2 NARROW)
-            width = got.get("w", mp.get("defw", 1e-6)) - 2 * mp.get("narrow", 0.0)
-            value = mp["rsh"] * (got["l"] - 2 * mp.get("short", 0.0)) / width
+            # ngspice: RSH (L - 2 SHORT) / (W - 2 NARROW), instance L and W times .options scale
+            s = self.geometry_scale
+            width = got["w"] * s if "w" in got else mp.get("defw", 1e-6)
+            width -= 2 * mp.get("narrow", 0.0)
+            value = mp["rsh"] * (got["l"] * s - 2 * mp.get("short", 0.0)) / width
         for key in ("tc1", "tc2"):
             if key not in got and mp.get(key):
                 got[key] = mp[key]
+        if "scale" in got and value is not None:  # ngspice: R = value * scale / m
+            if got["scale"] <= 0:
+                raise err(card, None, "resistor scale must be positive", hint)
+            value = value * got["scale"]
         if "m" in got and value is not None:
             if got["m"] <= 0:
                 raise err(card, None, "resistor multiplier m must be positive", hint)
