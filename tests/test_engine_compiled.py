@@ -198,3 +198,28 @@ def test_linear_sweep_through_the_compiled_block_solve_matches():
     np.testing.assert_allclose(fast.x, py.x, rtol=1e-15, atol=1e-15)
     # every node of the R-2R ladder is vin / 2^k (exactly representable steps)
     np.testing.assert_allclose(fast.voltage("n3"), fast.sweep / 8, rtol=1e-15, atol=1e-17)
+
+
+@pytest.mark.parametrize("itl", [3, 4, 5])
+def test_fallbacks_and_errors_are_the_python_paths(itl):
+    # a 1-ohm diode load stepped by 5 V: source stepping rescues points (itl 4, 5), or
+    # nothing does (itl 3): the same strategies, iterations and message from either engine
+    from xbar.errors import ConvergenceError
+
+    text = (
+        f"hard diode\n.options itl1={itl} itl2={itl}\n.model dm D(IS=1e-14)\n"
+        "v1 a 0 0\nr1 a b 1\nd1 b 0 dm\n.dc v1 0 10 5\n.end\n"
+    )
+    outcomes = []
+    for engine in ("compiled", "python"):
+        try:
+            res = solve_dc(read_netlist(text), engine=engine)
+            outcomes.append((res.strategies, res.iterations.tolist(), res.x))
+        except ConvergenceError as exc:
+            outcomes.append(str(exc))
+    if itl == 3:
+        assert outcomes[0] == outcomes[1] and ".dc point 0 (v1=0)" in outcomes[0]
+    else:
+        assert "source stepping" in outcomes[0][0]
+        assert outcomes[0][:2] == outcomes[1][:2]
+        np.testing.assert_allclose(outcomes[0][2], outcomes[1][2], rtol=1e-12, atol=1e-15)
