@@ -275,10 +275,9 @@ class CompiledNewton:
         for g, a in self.external:
             rows, m = slice(a, a + len(g.members)), g.n_controls
             v_new = ve[g.controls[:, :, 0]] - ve[g.controls[:, :, 1]]
-            v, i, di, lim, over = limit_bsource(
-                g.expr, v_new, vb[rows, :m], ib[rows], dib[rows, :m]
-            )
-            if over.any() or not np.all(np.abs(i) <= self.K.I_OVERFLOW):
+            v, i, di, lim, _ = limit_bsource(g.expr, v_new, vb[rows, :m], ib[rows], dib[rows, :m])
+            # as DCSystem._overflowed: the limited current and derivatives must be finite
+            if not (np.all(np.abs(i) <= self.K.I_OVERFLOW) and np.all(np.isfinite(di))):
                 return limited, True
             vb[rows, :m], ib[rows], dib[rows, :m] = v, i, di
             limited = limited or bool(lim.any())
