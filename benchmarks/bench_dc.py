@@ -6,8 +6,9 @@ in the same run:
 
 * xbar in-process: ``solve_dc`` of the parsed circuit, best of ``--repeat``,
   after a warm-up solve (numba's cached kernels loaded), per sweep point, with
-  the default engine and with ``engine="python"`` (the Python Newton path, the
-  engine before the compiled path; on at most ``--python-points`` points);
+  ``engine="compiled"`` and with ``engine="python"`` (the Python Newton path, the
+  engine before the compiled path; on at most ``--python-points`` points), the two
+  alternated run by run;
 * whole processes: ``python -m xbar.cli solve --engine compiled FILE --csv`` and ``ngspice -b -r
   RAW FILE`` on the full sweep and on a 3-point sweep of the same circuit; the
   per-point cost is the difference divided by the extra points (start-up
@@ -56,6 +57,20 @@ def in_process(text: str, repeat: int, engine: str = "auto") -> tuple[float, obj
     return best, res
 
 
+def alternating(runs: list[tuple[str, str]], repeat: int) -> list[tuple[float, object]]:
+    """Best solve time [s] and last result of each ``(netlist text, engine)``, the runs
+    alternated ``repeat`` times (so that a change of machine load hits all alike)."""
+    circuits = [read_netlist(text) for text, _ in runs]
+    best = [np.inf] * len(runs)
+    results = [None] * len(runs)
+    for _ in range(repeat):
+        for k, (circuit, (_, engine)) in enumerate(zip(circuits, runs, strict=True)):
+            t = time.perf_counter()
+            results[k] = solve_dc(circuit, engine=engine)
+            best[k] = min(best[k], time.perf_counter() - t)
+    return list(zip(best, results, strict=True))
+
+
 def process_time(cmd: list[str], repeat: int) -> float:
     """Best wall time [s] of a whole process (output discarded)."""
     best = np.inf
@@ -93,9 +108,10 @@ def run_case(name: str, make, points: int, args, tmp: Path) -> dict:
     full, tiny = tmp / f"{name}.cir", tmp / f"{name}_3.cir"
     full.write_text(text)
     tiny.write_text(small)
-    t_x, res = in_process(text, args.repeat)
     py_points = min(points, args.python_points)
-    t_py, _ = in_process(make(py_points), 1, engine="python")
+    (t_x, res), (t_py, _) = alternating(
+        [(text, "compiled"), (make(py_points), "python")], args.repeat
+    )
     row = dict(case=name, unknowns=res.x.shape[1], points=points)
     row["xbar_us"] = t_x / points * 1e6
     row["python_us"] = t_py / py_points * 1e6
@@ -122,8 +138,7 @@ def op_case(size: int, cell: str, args, tmp: Path) -> dict:
     text = crossbar_netlist(size, size, cell=cell, seed=size)
     path = tmp / f"op_{cell}_{size}.cir"
     path.write_text(text)
-    t_x, res = in_process(text, args.repeat, engine="compiled")
-    t_py, _ = in_process(text, args.repeat, engine="python")
+    (t_x, res), (t_py, _) = alternating([(text, "compiled"), (text, "python")], args.repeat)
     row = dict(case=f".op {cell} {size}x{size}", unknowns=len(res.x), t_xbar=t_x, t_python=t_py)
     row.update(ngspice_s=np.nan, dv=np.nan, di=np.nan)
     if ngspice_available() and not args.no_ngspice:
@@ -143,8 +158,10 @@ def main(argv=None) -> int:
     ap.add_argument("--no-ngspice", action="store_true")
     args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="xbar-bench-dc-"))
-    in_process(CASES["diode"][0](3), 1)  # warm-up: numba's cached kernels
-    in_process(CASES["inverter"][0](3), 1)
+    in_process(CASES["diode"][0](3), 1, "compiled")  # warm-up: numba's cached kernels
+    in_process(CASES["inverter"][0](3), 1, "compiled")
+    in_process(CASES["xbar8_sinh"][0](3), 1, "compiled")
+    in_process(CASES["ladder"][0](3), 1, "compiled")
     print(f"load before: {os.getloadavg()[0]:.2f}; python {sys.version.split()[0]}")
     head = (
         f"{'case':<15}{'unk':>6}{'points':>7}{'xbar us/pt':>11}{'python':>9}{'speedup':>8}"

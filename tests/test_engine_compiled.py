@@ -198,3 +198,85 @@ def test_linear_sweep_through_the_compiled_block_solve_matches():
     np.testing.assert_allclose(fast.x, py.x, rtol=1e-15, atol=1e-15)
     # every node of the R-2R ladder is vin / 2^k (exactly representable steps)
     np.testing.assert_allclose(fast.voltage("n3"), fast.sweep / 8, rtol=1e-15, atol=1e-17)
+
+
+@pytest.mark.parametrize("itl", [3, 4, 5])
+def test_fallbacks_and_errors_are_the_python_paths(itl):
+    # a 1-ohm diode load stepped by 5 V: source stepping rescues points (itl 4, 5), or
+    # nothing does (itl 3): the same strategies, iterations and message from either engine
+    from xbar.errors import ConvergenceError
+
+    text = (
+        f"hard diode\n.options itl1={itl} itl2={itl}\n.model dm D(IS=1e-14)\n"
+        "v1 a 0 0\nr1 a b 1\nd1 b 0 dm\n.dc v1 0 10 5\n.end\n"
+    )
+    outcomes = []
+    for engine in ("compiled", "python"):
+        try:
+            res = solve_dc(read_netlist(text), engine=engine)
+            outcomes.append((res.strategies, res.iterations.tolist(), res.x))
+        except ConvergenceError as exc:
+            outcomes.append(str(exc))
+    if itl == 3:
+        assert outcomes[0] == outcomes[1] and ".dc point 0 (v1=0)" in outcomes[0]
+    else:
+        assert "source stepping" in outcomes[0][0]
+        assert outcomes[0][:2] == outcomes[1][:2]
+        np.testing.assert_allclose(outcomes[0][2], outcomes[1][2], rtol=1e-12, atol=1e-15)
+
+
+def _random_circuit(seed: int) -> str:
+    """A random connected network of resistors, diodes (some with RS and BV), a
+    MOSFET pair, a VCVS and current sources, swept by its first source."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(3, 9))
+    lines = [
+        f"random {seed}",
+        ".model dm D(IS=1e-14 N=1.1 RS=3 BV=6 IBV=1e-6)",
+        ".model dn D(IS=2e-15)",
+        ".model nch nmos (level=1 vto=0.6 kp=100u gamma=0.4 lambda=0.03 rd=2 rs=2)",
+        ".model pch pmos (level=1 vto=-0.7 kp=40u lambda=0.05)",
+        "v1 n1 0 1",
+        "vdd nd 0 3",
+        "rdd nd n2 2k",
+    ]
+    for k in range(2, n + 1):  # a chain keeps every node connected
+        lines.append(f"r{k} n{k - 1} n{k} {rng.uniform(100, 1e4):.4g}")
+    for k in range(int(rng.integers(2, 6))):
+        a, b = rng.integers(1, n + 1, size=2)
+        lines.append(f"rx{k} n{a} {'0' if a == b else f'n{b}'} {rng.uniform(50, 5e4):.4g}")
+    for k in range(int(rng.integers(1, 4))):
+        a = int(rng.integers(1, n + 1))
+        lines.append(f"d{k} n{a} 0 {'dm' if k % 2 else 'dn'}")
+    lines += [
+        f"mn nout n{n} 0 0 nch w=2u l=1u",
+        f"mp nout n{n} nd nd pch w=4u l=1u",
+        "rl nout 0 100k",
+        f"e1 ne 0 n{n} 0 0.5",
+        "re ne 0 1k",
+        f"i1 0 n{int(rng.integers(1, n + 1))} {rng.uniform(0, 1e-4):.3g}",
+        f".dc v1 {rng.uniform(-8, -1):.3f} {rng.uniform(1, 8):.3f} 0.05",
+        ".end",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_circuits_agree_between_engines(seed):
+    circuit = read_netlist(_random_circuit(seed))
+    py = solve_dc(circuit, engine="python")
+    fast = solve_dc(circuit, engine="compiled")
+    assert fast.strategies == py.strategies
+    np.testing.assert_array_equal(fast.iterations, py.iterations)
+    np.testing.assert_allclose(fast.x, py.x, rtol=1e-9, atol=1e-12)
+
+
+def test_behavioural_exponential_limited_alike():
+    # exp() of a control far from the solution: limit_bsource pulls the step back in
+    # both engines between the (compiled or Python) iterations
+    text = "exp source\nv1 a 0 0\nr1 a b 1k\nb1 b 0 I=1e-12*exp(V(b)/0.02)\n.dc v1 0 30 0.5\n.end\n"
+    circuit = read_netlist(text)
+    fast, py = solve_dc(circuit, engine="compiled"), solve_dc(circuit, engine="python")
+    assert fast.strategies == py.strategies and fast.iterations.sum() > 2 * len(fast.sweep)
+    np.testing.assert_array_equal(fast.iterations, py.iterations)
+    np.testing.assert_allclose(fast.x, py.x, rtol=1e-12, atol=1e-15)

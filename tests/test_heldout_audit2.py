@@ -407,7 +407,25 @@ def test_idx_header_with_huge_dimensions_is_named_without_overflow(tmp_path):
         struct.pack(">IIII", 0x803, 3, 2**31 - 1, 2**31 - 1) + bytes(16)
     )
     (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(struct.pack(">II", 0x801, 3) + bytes(3))
-    with pytest.raises(ModelError, match=r"\(13835058042397261827 bytes\) but 16 bytes follow"):
+    with pytest.raises(ModelError, match=r"\(13835058042397261827 bytes\) but that is more than"):
+        load_dataset(f"mnist:{tmp_path}")
+
+
+def test_gzipped_idx_that_inflates_to_gigabytes_is_not_read_whole(tmp_path):
+    """A 9 MB .gz of 2 GB (its header: 3 images) was inflated whole into memory before
+    the header was compared with the body (here 64 MB in 65 kB)."""
+    import gzip
+    import struct
+
+    from xbar.errors import ModelError
+    from xbar.network import load_dataset
+
+    with gzip.open(tmp_path / "t10k-images-idx3-ubyte.gz", "wb", compresslevel=1) as fh:
+        fh.write(struct.pack(">IIII", 0x803, 3, 28, 28))
+        for _ in range(4):
+            fh.write(bytes(1 << 24))  # 64 MB in all; only 2353 bytes are ever read
+    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(struct.pack(">II", 0x801, 3) + bytes(3))
+    with pytest.raises(ModelError, match=r"header says \[3, 28, 28\] \(2352 bytes\) but more"):
         load_dataset(f"mnist:{tmp_path}")
 
 
@@ -699,3 +717,79 @@ def test_netlist_from_a_shell_pipe(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert __import__("json").loads(out.stdout)["voltages"]["b"] == pytest.approx(0.5)
+
+
+def test_npz_header_declaring_a_huge_array_is_refused_before_allocating(tmp_path):
+    """An .npz member whose header says (100000, 100000) float64 made numpy allocate 80 GB
+    (MemoryError, or the shared machine's memory) before finding 64 bytes of data."""
+    import io
+    import zipfile
+
+    from xbar.errors import ModelError
+    from xbar.network import load_dataset
+
+    buf = io.BytesIO()
+    header = {"descr": "<f8", "fortran_order": False, "shape": (100000, 100000, 1, 1)}
+    np.lib.format.write_array_header_1_0(buf, header)
+    buf.write(bytes(64))
+    labels = io.BytesIO()
+    np.save(labels, np.arange(3))
+    with zipfile.ZipFile(tmp_path / "lie.npz", "w") as z:
+        z.writestr("x.npy", buf.getvalue())
+        z.writestr("y.npy", labels.getvalue())
+    with pytest.raises(ModelError, match=r"'x' declares shape \(100000, 100000, 1, 1\)"):
+        load_dataset(str(tmp_path / "lie.npz"))
+
+
+def test_image_with_huge_declared_size_is_named(tmp_path):
+    """A PNG whose header claims 200000 x 200000 pixels raised Pillow's raw
+    DecompressionBombError from inside the folder reader."""
+    pytest.importorskip("PIL")
+    import struct
+    import zlib
+
+    from xbar.errors import ModelError
+    from xbar.network import load_dataset
+
+    def chunk(kind, data):
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    ihdr = struct.pack(">IIBBBBB", 200000, 200000, 8, 0, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(100)))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.png").write_bytes(png + chunk(b"IEND", b""))
+    with pytest.raises(ModelError, match=r"x\.png' is too large to read"):
+        load_dataset(f"folder:{tmp_path}")
+
+
+def test_cpp_style_comments_as_ngspice_reads_them():
+    """ngspice-39 reads '//' as a comment (whole line or after a blank); xbar stopped at
+    'unexpected //'."""
+    from xbar import read_netlist, solve_dc
+
+    c = read_netlist(
+        "t\n.param r=1k // was 3k\nV1 a 0 dc 1 //comment 5\nR1 a b {r} // 3k\n"
+        "R2 b 0 1k\n// a whole line\n  // indented\n.op\n"
+    )
+    assert solve_dc(c).voltages["b"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    ("spec", "volts"),
+    [
+        ("AM(1 2 1k 10k 0 90 90)", 0.0),
+        ("TRNOISE(0.5 1n 0 0)", 0.0),
+        ("dc 2 AM(1 2 1k 10k 0)", 2.0),
+        ("TRRANDOM(2 10m 0 1 3)", 3.0),
+        ("TRRANDOM(1 10m 0 1)", 0.0),
+    ],
+)
+def test_am_trnoise_trrandom_sources_have_ngspice_dc_values(spec, volts):
+    """AM, TRNOISE and TRRANDOM sources were refused; ngspice-39's operating point uses 0,
+    0 and the offset PARAM2 (values as it prints them)."""
+    from xbar import read_netlist, solve_dc
+
+    c = read_netlist(f"t\nV1 a 0 {spec}\nR1 a 0 1k\n.op\n")
+    assert solve_dc(c).voltages["a"] == pytest.approx(volts)

@@ -70,7 +70,7 @@ CASES = [
     (T + "V1 a 0 1\n.control\nrun\n", 3, 1, ".endc is missing", None),
     (T + "V1 a 0 1\n.endc\n", 3, 1, ".endc without", None),
     (T + "V1 a 0 1\n.nodeset v(zz)=1\n", 3, 10, "not in the circuit", None),
-    (T + "V1 a 0 1 AM(1 0 1k 1k)\n", 2, 10, "AM source", None),
+    (T + "V1 a 0 1 AM(1 0 1k 1k) SIN(0 1 1k)\n", 2, 24, "a second waveform (SIN)", None),
     (T + "V1 a 0 PWL(0 1 1n)\n", 2, 8, "pairs", None),
     (T + ".func f(x) {x*2}\nV1 a 0 1\nR1 a 0 {f(1,2)}\n", 4, 1, "takes 1 argument", None),
     (T + "V1 a 0 1\nB1 a 0 I=I(vz)\n", 3, 1, "I(vz) needs", None),

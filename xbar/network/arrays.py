@@ -161,6 +161,7 @@ def read_npz(path: str | Path, what: str = "file") -> dict[str, np.ndarray]:
 def _npz_arrays(z, path: Path, what: str, bad: tuple) -> dict[str, np.ndarray]:
     out = {}
     for key in z.files:
+        _check_declared_size(z, key, path, what)
         try:
             arr = z[key]
         except bad as exc:
@@ -179,6 +180,43 @@ def _npz_arrays(z, path: Path, what: str, bad: tuple) -> dict[str, np.ndarray]:
             )
         out[key] = arr
     return out
+
+
+def _check_declared_size(z, key: str, path: Path, what: str) -> None:
+    """Refuse an array whose header declares more bytes than its archive member holds
+    (or than the memory available), before numpy allocates them: a damaged or hostile
+    header of shape (100000, 100000) would ask for 80 GB."""
+    import math
+
+    from ..checks import available_memory
+
+    name = key if key in z.zip.namelist() else f"{key}.npy"
+    try:
+        size = z.zip.getinfo(name).file_size
+        with z.zip.open(name) as fh:
+            version = np.lib.format.read_magic(fh)
+            read = {
+                (1, 0): np.lib.format.read_array_header_1_0,
+                (2, 0): np.lib.format.read_array_header_2_0,
+            }.get(version)
+            if read is None:
+                return
+            shape, _, dtype = read(fh)
+    except Exception:  # noqa: BLE001 - an unreadable header: numpy names it below
+        return
+    declared = math.prod(shape) * dtype.itemsize
+    memory = available_memory()
+    if declared > size or (memory is not None and declared > memory):
+        raise ModelError(
+            f"{what} {str(path)!r}: array {key!r} declares shape {tuple(shape)} "
+            f"({declared:.3g} bytes of {dtype}) but "
+            + (
+                f"its archive member holds {size} bytes"
+                if declared > size
+                else f"only {memory:.3g} bytes of memory are available"
+            ),
+            hint="the file is damaged or was not written by numpy.savez",
+        )
 
 
 def _why(exc: BaseException) -> str:

@@ -160,17 +160,21 @@ def _pair(value, what: str) -> tuple[int, int]:
 
 
 # ------------------------------------------------------------------------------ readers
-def _read(path: Path, what: str) -> bytes:
+def _read(path: Path, what: str, header: int, size) -> bytes:
+    """The first ``header`` bytes of ``path`` (gunzipped for ``.gz``), then as many as
+    ``size(head)`` says follow, plus one (to tell a longer file): a header is checked
+    before its body is read, so a small .gz that inflates to gigabytes is never read
+    whole."""
     from ..checks import special_file
 
     kind = special_file(path)
     if kind:
         raise ModelError(f"{what} {str(path)!r} is {kind}, not a file")
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as fh:
-                return fh.read()
-        return path.read_bytes()
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as fh:
+            head = fh.read(header)
+            return head + fh.read(size(head) + 1)
     except (OSError, EOFError) as exc:
         raise ModelError(f"cannot read {what} {str(path)!r}: {exc}") from None
 
@@ -268,8 +272,20 @@ def _cifar(root: Path, kind: str, opts: DataOptions):
     return x_train, y_train, x_test, y_test, classes
 
 
+def _idx_body_size(head: bytes, rank: int) -> int:
+    """Bytes the idx header ``head`` declares (0 for a short or wrong header, which the
+    caller names); more than the memory available is refused here, before reading."""
+    from ..checks import available_memory
+
+    if len(head) < 4 + 4 * rank:
+        return 0
+    declared = math.prod(int.from_bytes(head[4 + 4 * k : 8 + 4 * k], "big") for k in range(rank))
+    memory = available_memory()
+    return 0 if memory is not None and declared > memory else declared
+
+
 def _idx(path: Path, rank: int, limit: int | None) -> np.ndarray:
-    data = _read(path, "idx file")
+    data = _read(path, "idx file", 4 + 4 * rank, lambda head: _idx_body_size(head, rank))
     magic = 0x800 + rank
     if len(data) < 4 + 4 * rank or int.from_bytes(data[:4], "big") != magic:
         raise ModelError(
@@ -280,9 +296,16 @@ def _idx(path: Path, rank: int, limit: int | None) -> np.ndarray:
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * rank)
     declared = math.prod(dims)  # Python integers: no overflow for any header
     if body.size != declared:
+        read_all = _idx_body_size(data, rank) == declared  # else refused before reading
+        follow = (
+            "more bytes follow"
+            if body.size > declared
+            else f"{body.size} bytes follow"
+            if read_all
+            else "that is more than the memory available (nothing more was read)"
+        )
         raise ModelError(
-            f"idx file {str(path)!r}: header says {dims} ({declared} "
-            f"bytes) but {body.size} bytes follow"
+            f"idx file {str(path)!r}: header says {dims} ({declared} bytes) but {follow}"
         )
     arr = body.reshape(dims)
     return arr if limit is None else arr[:limit]
@@ -369,6 +392,11 @@ def _images(folder: Path, classes: list[str], limit: int | None, mode: str | Non
             try:
                 with Image.open(f) as im:
                     arr, mode = _pixels(im, mode)
+            except Image.DecompressionBombError as exc:  # Pillow's guard, before decoding
+                raise ModelError(
+                    f"image {str(f)!r} is too large to read: {exc}",
+                    hint="a damaged file, or resize it before use",
+                ) from None
             except (UnidentifiedImageError, OSError, ValueError) as exc:
                 raise ModelError(f"cannot read image {str(f)!r}: {exc}") from None
             xs.append(arr)

@@ -275,10 +275,9 @@ class CompiledNewton:
         for g, a in self.external:
             rows, m = slice(a, a + len(g.members)), g.n_controls
             v_new = ve[g.controls[:, :, 0]] - ve[g.controls[:, :, 1]]
-            v, i, di, lim, over = limit_bsource(
-                g.expr, v_new, vb[rows, :m], ib[rows], dib[rows, :m]
-            )
-            if over.any() or not np.all(np.abs(i) <= self.K.I_OVERFLOW):
+            v, i, di, lim, _ = limit_bsource(g.expr, v_new, vb[rows, :m], ib[rows], dib[rows, :m])
+            # as DCSystem._overflowed: the limited current and derivatives must be finite
+            if not (np.all(np.abs(i) <= self.K.I_OVERFLOW) and np.all(np.isfinite(di))):
                 return limited, True
             vb[rows, :m], ib[rows], dib[rows, :m] = v, i, di
             limited = limited or bool(lim.any())
@@ -332,15 +331,30 @@ class CompiledNewton:
         return x, self.state_out(arrays), p
 
     def _sweep_external(self, x, state, block, p0, p1, maxiter, xs, iters):
-        """:meth:`sweep` one Newton run per point (EXTERNAL expressions in Python)."""
+        """:meth:`sweep` with a Python loop over the points (EXTERNAL expressions are
+        evaluated between the kernel's iterations); the device arrays stay in the
+        kernels' form from point to point."""
+        if not self._ensure_order(state, 0.0):
+            return x, state, p0
+        arrays = self.state_in(state)
+        keep = tuple(a.copy() for a in arrays)
+        x = np.array(x, dtype=float)
+        ws, sy = self._work(), self._sy()
         for p in range(p0, p1):
-            res = self.newton(x, state, maxiter=maxiter, src=block[:, p], gshunt=0.0, fresh=False)
-            if res is None:
-                return x, state, p
-            x, state = res.x, res.state
+            x_prev = x.copy()
+            status, it = self._newton_external(sy, arrays, x, block[:, p], 0.0, False, maxiter, ws)
+            self.system.total_iterations += it
+            if status != self.K.CONVERGED:  # (a pivot order that fails: the caller's
+                x = x_prev  # operating point reorders as it solves this point)
+                arrays = keep
+                break
+            for a, b in zip(keep, arrays, strict=True):
+                a[...] = b
             xs[p] = x
-            iters[p] = res.iterations
-        return x, state, p1
+            iters[p] = it
+        else:
+            p = p1
+        return x, self.state_out(keep), p
 
 
 def _device_table(pat, K, n_bsources: int) -> tuple[tuple, np.ndarray]:

@@ -49,6 +49,9 @@ EXPECTED = {
 }
 
 _DOLLAR = re.compile(r"(?:^|[ \t])\$(?:[ \t]|$)")
+#: ngspice's C++-style comment: ``//`` at the start of a line or after a blank
+_SLASHES = re.compile(r"(?:^|[ \t])//")
+_PATH_CARD = re.compile(r"\.(include|inc|lib)\b", re.IGNORECASE)
 
 
 # --------------------------------------------------------------------------- cards
@@ -275,6 +278,12 @@ def _card_text(raw: str) -> tuple[str, str] | None:
         if not line.strip() or line.lstrip()[0] == "*":
             return None
         c = line.lstrip()[0]
+    if "//" in line and not (c == "." and _PATH_CARD.match(line.lstrip())):
+        m = _SLASHES.search(line)  # (.include //server/share/models.lib keeps its path)
+        if m is not None:
+            line = line[: m.start()].rstrip()
+            if not line.strip():
+                return None
     if ";" in line:
         line = line[: line.index(";")].rstrip()
         if not line.strip():

@@ -15,9 +15,10 @@ first value is the DC value); without one, the waveform's value at time zero
                                            (``V1`` before the first point)
 ``SFFM(VO VA FC MDI FS PHASEC PHASES)``    ``VO + VA sin(PHASEC' + MDI sin(PHASES'))``,
                                            phases in degrees (``'``: in radians)
+``AM(VA VO MF FC TD PHASEM PHASEC)``       0 (what ngspice-39 prints for any args)
+``TRNOISE(NA NT NALPHA NAMP ...)``         0 (noise exists only in a transient)
+``TRRANDOM(TYPE TS TD PARAM1 PARAM2)``     ``PARAM2`` (the offset or mean; 0 without)
 =========================================  ====================================
-
-``AM``, ``TRNOISE`` and ``TRRANDOM`` specifications are rejected by name.
 """
 
 from __future__ import annotations
@@ -31,9 +32,8 @@ from .lexer import Card, check_parens, err
 __all__ = ["SourceSpec", "WAVEFORMS", "parse_source_spec", "time_zero_value"]
 
 #: waveform keywords whose time-zero value xbar computes
-WAVEFORMS = ("pulse", "sin", "exp", "pwl", "sffm")
-_REJECTED = ("am", "trnoise", "trrandom")
-_KEYWORDS = {"dc", "ac", "distof1", "distof2", *WAVEFORMS, *_REJECTED}
+WAVEFORMS = ("pulse", "sin", "exp", "pwl", "sffm", "am", "trnoise", "trrandom")
+_KEYWORDS = {"dc", "ac", "distof1", "distof2", *WAVEFORMS}
 _PARENS = re.compile(r"[()]")
 
 
@@ -71,14 +71,6 @@ def parse_source_spec(card: Card, rest: list[tuple[str, int]], hint: str) -> Sou
     k = 0
     while k < len(words):
         word, off = words[k]
-        if word in _REJECTED:
-            raise err(
-                card,
-                off,
-                f"{word.upper()} source specifications are not supported "
-                "(their DC value is not defined by xbar)",
-                hint,
-            )
         if word == "dc":
             k += 1
             if k < len(words) and words[k][0] == "=":
@@ -138,6 +130,10 @@ def time_zero_value(waveform: str, values: list[float]) -> float:
         phasec = arg(5) * math.pi / 180.0
         phases = arg(6) * math.pi / 180.0
         return arg(0) + arg(1) * math.sin(phasec + arg(3) * math.sin(phases))
+    if waveform in ("am", "trnoise"):
+        return 0.0
+    if waveform == "trrandom":
+        return arg(4)
     if waveform == "pwl":
         times, vals = values[0::2], values[1::2]
         if not vals:
