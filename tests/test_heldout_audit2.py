@@ -793,3 +793,31 @@ def test_am_trnoise_trrandom_sources_have_ngspice_dc_values(spec, volts):
 
     c = read_netlist(f"t\nV1 a 0 {spec}\nR1 a 0 1k\n.op\n")
     assert solve_dc(c).voltages["a"] == pytest.approx(volts)
+
+
+@pytest.mark.parametrize(
+    ("card", "volts"),
+    [
+        ("I1 0 b 1m m=2", 1.5),  # b = (1 + 1k * 2 mA) / 2, as ngspice-39 prints
+        ("I1 0 b dc 1m m=2 ac 1", 1.5),
+        ("G1 0 b a 0 1m m=3", 2.0),
+    ],
+)
+def test_parallel_multiplier_of_current_sources(card, volts):
+    """ngspice's m= on I and G sources (parallel copies) was refused 'unexpected m'."""
+    from xbar import read_netlist, solve_dc
+
+    c = read_netlist(f"t\nV1 a 0 1\nR1 a b 1k\nR2 b 0 1k\n{card}\n.op\n")
+    assert solve_dc(c).voltages["b"] == pytest.approx(volts)
+
+
+def test_diode_multiplier_is_parallel_diodes():
+    """D ... m=3 was refused; m parallel diodes are area m (IS, IBV times m, RS / m)."""
+    from xbar import read_netlist, solve_dc
+
+    model = ".model dm d is=1e-12 rs=20 bv=0.4 ibv=1u\n"
+    base = "t\nV1 a 0 1\nR1 a b 1k\n" + model
+    m3 = solve_dc(read_netlist(base + "D1 b 0 dm m=3\n.op\n")).voltages["b"]
+    area3 = solve_dc(read_netlist(base + "D1 b 0 dm area=3\n.op\n")).voltages["b"]
+    one = solve_dc(read_netlist(base + "D1 b 0 dm\n.op\n")).voltages["b"]
+    assert m3 == pytest.approx(area3, rel=1e-9) and abs(m3 - one) > 1e-3

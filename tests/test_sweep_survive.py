@@ -31,11 +31,14 @@ from types import SimpleNamespace
 
 
 def slow(model, config, *, dataset=None, limit=None, chips=None, progress=None):
-    """Record this process's pid, then work for XBAR_TEST_SLEEP seconds."""
+    """Record this process's pid, then work for XBAR_TEST_SLEEP seconds (0.2 s for the
+    programming_sigma given in XBAR_TEST_FAST, if any)."""
     d = os.environ["XBAR_TEST_PIDDIR"]
     with open(os.path.join(d, f"{os.getpid()}.{time.monotonic_ns()}"), "w"):
         pass
-    time.sleep(float(os.environ.get("XBAR_TEST_SLEEP", "120")))
+    fast = os.environ.get("XBAR_TEST_FAST")
+    quick = bool(fast) and abs(config.programming_sigma - float(fast)) < 1e-12
+    time.sleep(0.2 if quick else float(os.environ.get("XBAR_TEST_SLEEP", "120")))
     return SimpleNamespace(accuracies=[0.5 + 0.01 * k + config.programming_sigma
                                        for k in chips])
 '''
@@ -86,7 +89,7 @@ def _descendants(root: int) -> set[int]:
     return {p for p in out if _alive(p)}
 
 
-def _setup(tmp_path, sleep="120"):
+def _setup(tmp_path, sleep="120", fast=None):
     (tmp_path / "helper_survive.py").write_text(textwrap.dedent(HELPER))
     script = tmp_path / "run_sweep.py"
     script.write_text(textwrap.dedent(SCRIPT))
@@ -96,6 +99,7 @@ def _setup(tmp_path, sleep="120"):
         os.environ,
         XBAR_TEST_PIDDIR=str(piddir),
         XBAR_TEST_SLEEP=sleep,
+        XBAR_TEST_FAST="" if fast is None else fast,
         PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
     )
     return script, piddir, env
@@ -272,8 +276,13 @@ def test_reader_ignores_and_keeps_a_torn_last_line(tmp_path):
 
 
 def test_a_killed_worker_stops_the_sweep_cleanly(tmp_path):
-    """A worker killed from outside (the OOM killer, kill -9) is an XbarError, rows kept."""
-    script, piddir, env = _setup(tmp_path, sleep="1.5")
+    """A worker killed from outside (the OOM killer, kill -9) is an XbarError, rows kept.
+
+    The tasks of the first value (one per chip) are quick and the others run for minutes, so
+    that once five tasks have started both workers are busy whatever the load: the kill
+    always lands in a running task (with equal short tasks a loaded machine could finish
+    the sweep before the kill)."""
+    script, piddir, env = _setup(tmp_path, fast="0.1")
     out = tmp_path / "s.csv"
     proc = subprocess.Popen(
         _sweep_argv(script, out, "--workers", "2", "--repeats", "3"),
@@ -284,7 +293,7 @@ def test_a_killed_worker_stops_the_sweep_cleanly(tmp_path):
     )
     seen: set[int] = set()
     try:
-        _wait_for(lambda: len(list(piddir.iterdir())) >= 3, 120, "no task started", proc)
+        _wait_for(lambda: len(list(piddir.iterdir())) >= 5, 120, "no slow task started", proc)
         seen = _descendants(proc.pid)
         victim = min(int(p.name.split(".")[0]) for p in piddir.iterdir())
         os.kill(victim, signal.SIGKILL)
@@ -292,6 +301,8 @@ def test_a_killed_worker_stops_the_sweep_cleanly(tmp_path):
         err = proc.stderr.read().decode()
         assert rc == 2, err
         assert "worker process died" in err and "Traceback" not in err
+        kept = read_sweep(out)  # the quick tasks' rows (one per chip) are kept
+        assert kept.values == ((0.1,),) and kept.reused == 3
         t0 = time.monotonic()
         while any(_alive(p) for p in seen) and time.monotonic() - t0 < 10:
             time.sleep(0.05)

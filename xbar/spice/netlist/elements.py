@@ -427,7 +427,13 @@ class ElementCards:
             for t in (toks[1], toks[2]):
                 if t[0] == "=" or t[0][0] in "{'(":
                     raise err(card, t[1], f"expected a node name, found {t[0]!r}", hint)
-            value = self.source_value(card, toks, ctx, hint)
+            mult = 1.0
+            at = [j for j in range(3, len(toks) - 2) if toks[j][0] == "m" and toks[j + 1][0] == "="]
+            if kind == "i" and at:  # ngspice's parallel multiplier, anywhere after the nodes
+                j = at[0]
+                mult = self.multiplier(card, toks[: j + 3], j, ctx)
+                toks = toks[:j] + toks[j + 3 :]
+            value = self.source_value(card, toks, ctx, hint) * mult
         full = ctx.prefix + name
         self.register(full, card, ctx.prefix)
         tab = self.v if kind == "v" else self.i
@@ -475,9 +481,10 @@ class ElementCards:
             raise self.missing(card, toks, "node", hint)
         if len(toks) < 6:
             raise self.missing(card, toks, "gain" if kind == "e" else "transconductance", hint)
-        if len(toks) > 6:
+        mult = self.multiplier(card, toks, 6, ctx) if kind == "g" else 1.0
+        if len(toks) > 6 and mult == 1.0 and not (len(toks) == 9 and toks[6][0] == "m"):
             raise err(card, toks[6][1], f"unexpected {toks[6][0]!r}", hint)
-        gain = self.value(card, toks[5], ctx.params)
+        gain = self.value(card, toks[5], ctx.params) * mult
         full = ctx.prefix + toks[0][0]
         self.register(full, card, ctx.prefix)
         tab = self.g if kind == "g" else self.e
@@ -485,6 +492,16 @@ class ElementCards:
         for col, t in zip((tab.npos, tab.nneg, tab.cpos, tab.cneg), toks[1:5], strict=True):
             col.append(self.node(t[0], ctx))
         tab.gain.append(gain)
+
+    def multiplier(self, card: Card, toks, k: int, ctx: Context) -> float:
+        """The ``m=<value>`` that ends ``toks`` at index ``k`` (ngspice's parallel multiplier
+        of I, G and F sources), or 1 without one."""
+        if len(toks) != k + 3 or toks[k][0] != "m" or toks[k + 1][0] != "=":
+            return 1.0
+        m = self.value(card, toks[k + 2], ctx.params)
+        if not m > 0:
+            raise err(card, toks[k + 2][1], "multiplier m must be positive")
+        return m
 
     def diode(self, card: Card, low: str, ctx: Context) -> None:
         hint = "expected: " + EXPECTED["d"]
@@ -519,13 +536,9 @@ class ElementCards:
             hint,
         )
         area = inst.get("area", 1.0)
-        if inst.get("m", 1.0) != 1.0:
-            raise err(
-                card,
-                None,
-                f"diode {toks[0][0]}: multiplier m={inst['m']:g} is not supported by xbar",
-                "use area=<factor> or parallel diodes",
-            )
+        if inst.get("m", 1.0) <= 0:
+            raise err(card, None, f"diode {toks[0][0]}: multiplier m must be positive", hint)
+        area *= inst.get("m", 1.0)  # m parallel diodes: currents m times, RS / m, as area
         if area <= 0:
             raise err(
                 card, toks[4][1] if len(toks) > 4 else None, "diode area must be positive", hint
