@@ -268,3 +268,14 @@ def test_readme_solve_commands_run(capsys, monkeypatch):
             labels = [i.replace(" ", "") if "(" in i else f"v({i})" for i in items]
             header = out.splitlines()[3].split()
             assert header[-len(labels) :] == labels, line
+
+
+def test_evaluator_doc_per_layer_toml_loads_on_the_default_model():
+    import tomllib
+
+    from xbar.network import AnalogConfig
+
+    data = tomllib.loads(_block(DOCS / "evaluator.md", "toml", "[layers."))
+    settings = AnalogConfig.from_dict(data).layer_settings(_default_layer_names())
+    assert [s.digital for s in settings] == [False, False, True]
+    assert settings[0].changes == {"adc_bits": 10, "r_row": 1.0}
