@@ -284,3 +284,27 @@ def test_newton_batch_with_float32_cg_vectors_meets_tol(gmax):
         np.testing.assert_allclose(batch.output, singles, rtol=0, atol=100 * tol * scale)
     ref = reference_solve(xb, V)
     np.testing.assert_allclose(batch.output, ref, rtol=0, atol=1e-8 * scale)
+
+
+def test_pooled_chunks_keep_their_threads_and_order():
+    import threading
+    import time
+
+    seen = set()
+
+    def part(s):
+        seen.add(threading.get_ident())
+        time.sleep(0.002 * (s % 3))  # finish out of order
+        if s in (5, 7):
+            raise xbar.errors.ConvergenceError(f"input {s}")
+        return s * s
+
+    assert solver._pooled(lambda s: s + 1, range(6), 2) == [1, 2, 3, 4, 5, 6]
+    pool = solver._executor(2)
+    # the error of the first failing start, whatever finished first
+    with pytest.raises(xbar.errors.ConvergenceError, match="input 5"):
+        solver._pooled(part, range(9), 2)
+    first = set(seen)
+    solver._pooled(part, range(5), 2)
+    assert solver._executor(2) is pool and seen == first  # the same threads serve again
+    assert len(first) <= 2

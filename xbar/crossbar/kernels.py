@@ -995,34 +995,98 @@ def _lane_up(op, p, out, q, part):
             part[k, 0] = simd.vget(acc, k)
 
 
+@njit(inline="always")
+def _row_forward(r, z, offr, inv_ur, s, j, y):
+    """Node ``s`` (column ``j``) of the forward elimination ``y`` of ``z = Tr^-1 r``."""
+    rv = lane(r, s)
+    y = _fma(_mul(_all(offr[s - 1]), lane(inv_ur, s - 1)), y, rv) if j > 0 else rv
+    _put(z, s, y)
+    return y
+
+
+@njit(inline="always")
+def _cg_update(x, r, p, q, al, nal, s0, s1):
+    """``x += al p``, ``r += nal q`` at nodes ``s0:s1``."""
+    for s in range(s0, s1):
+        _put(x, s, _fma(al, lane(p, s), lane(x, s)))
+        _put(r, s, _fma(nal, lane(q, s), lane(r, s)))
+
+
+@njit(inline="always")
+def _row_backward(z, offr, inv_ur, s, zv):
+    """Node ``s`` of the back substitution along its row (``offr`` is 0 at a row's end)."""
+    iu = lane(inv_ur, s)
+    zv = _fma(_mul(_all(offr[s]), iu), zv, _mul(lane(z, s), iu))  # (z + o zv) / u
+    _put(z, s, zv)
+    return zv
+
+
+_ROW_SWEEPS = 4  # rows whose preconditioner recurrences run interleaved
+
+
+@njit(**_SERIAL)
+def _row_sweeps(op, w, x, al, nal, step):
+    """``z = Tr^-1 r`` per lane, after ``x += al p``, ``r += nal q`` when ``step``;
+    returns the lane sums ``r . z`` and ``r . r``.
+
+    Each row's forward and backward recurrences are chains of dependent multiply-adds
+    (latency bound); :data:`_ROW_SWEEPS` rows run interleaved so that their chains
+    overlap, each with its own partial sums (added in a fixed order at the end).  The
+    CG update of a block of rows runs first, in a plain loop (few streams at once),
+    and leaves its ``r`` in cache for the recurrences."""
+    M, N, offr, inv_ur = op.M, op.N, op.offr, op.inv_ur
+    r, p, q, z = w.r, w.p, w.q, w.z
+    zero = _all(0.0)
+    rz0, rz1, rz2, rz3 = zero, zero, zero, zero
+    rr0, rr1, rr2, rr3 = zero, zero, zero, zero
+    i = 0
+    while i + _ROW_SWEEPS <= M:
+        b0, b1, b2, b3 = i * N, (i + 1) * N, (i + 2) * N, (i + 3) * N
+        if step:
+            _cg_update(x, r, p, q, al, nal, b0, b3 + N)
+        y0, y1, y2, y3 = zero, zero, zero, zero
+        for j in range(N):
+            y0 = _row_forward(r, z, offr, inv_ur, b0 + j, j, y0)
+            y1 = _row_forward(r, z, offr, inv_ur, b1 + j, j, y1)
+            y2 = _row_forward(r, z, offr, inv_ur, b2 + j, j, y2)
+            y3 = _row_forward(r, z, offr, inv_ur, b3 + j, j, y3)
+        z0, z1, z2, z3 = zero, zero, zero, zero
+        for j in range(N - 1, -1, -1):
+            z0 = _row_backward(z, offr, inv_ur, b0 + j, z0)
+            z1 = _row_backward(z, offr, inv_ur, b1 + j, z1)
+            z2 = _row_backward(z, offr, inv_ur, b2 + j, z2)
+            z3 = _row_backward(z, offr, inv_ur, b3 + j, z3)
+            v0, v1, v2, v3 = lane(r, b0 + j), lane(r, b1 + j), lane(r, b2 + j), lane(r, b3 + j)
+            rz0, rz1 = _fma(v0, z0, rz0), _fma(v1, z1, rz1)
+            rz2, rz3 = _fma(v2, z2, rz2), _fma(v3, z3, rz3)
+            if step:
+                rr0, rr1 = _fma(v0, v0, rr0), _fma(v1, v1, rr1)
+                rr2, rr3 = _fma(v2, v2, rr2), _fma(v3, v3, rr3)
+        i += _ROW_SWEEPS
+    for i in range(i, M):  # the rows left over, one at a time
+        b = i * N
+        if step:
+            _cg_update(x, r, p, q, al, nal, b, b + N)
+        y = zero
+        for j in range(N):
+            y = _row_forward(r, z, offr, inv_ur, b + j, j, y)
+        zv = zero
+        for j in range(N - 1, -1, -1):
+            zv = _row_backward(z, offr, inv_ur, b + j, zv)
+            rv = lane(r, b + j)
+            rz0 = _fma(rv, zv, rz0)
+            if step:
+                rr0 = _fma(rv, rv, rr0)
+    add = simd.vadd
+    return add(add(rz0, rz1), add(rz2, rz3)), add(add(rr0, rr1), add(rr2, rr3))
+
+
 @njit(**_SERIAL)
 def _lane_update(op, w, x):
     """x += alpha p; r -= alpha q; z = Tr^-1 r per lane (inactive lanes: alpha 0);
     ``r . z`` and ``r . r`` into ``w.part_rz``, ``w.part_rr``."""
-    M, N, offr, inv_ur = op.M, op.N, op.offr, op.inv_ur
-    r, p, q, z = w.r, w.p, w.q, w.z
     a = np.where(w.active, w.alpha, 0.0)
-    al = _lanes_of(a)
-    nal = _lanes_of(-a)
-    rz = _all(0.0)
-    rr = _all(0.0)
-    for i in range(M):
-        b = i * N
-        y = _all(0.0)
-        for s in range(b, b + N):
-            _put(x, s, _fma(al, lane(p, s), lane(x, s)))
-            rv = _fma(nal, lane(q, s), lane(r, s))
-            _put(r, s, rv)
-            y = _fma(_mul(_all(offr[s - 1]), lane(inv_ur, s - 1)), y, rv) if s > b else rv
-            _put(z, s, y)
-        zv = _all(0.0)
-        for s in range(b + N - 1, b - 1, -1):
-            iu = lane(inv_ur, s)
-            zv = _fma(_mul(_all(offr[s]), iu), zv, _mul(lane(z, s), iu))  # (z + o zv) / u
-            _put(z, s, zv)
-            rv = lane(r, s)
-            rz = _fma(rv, zv, rz)
-            rr = _fma(rv, rv, rr)
+    rz, rr = _row_sweeps(op, w, x, _lanes_of(a), _lanes_of(-a), True)
     for k in range(LANES):
         w.part_rz[k, 0] = simd.vget(rz, k)
         w.part_rr[k, 0] = simd.vget(rr, k)
@@ -1063,22 +1127,8 @@ def _lane_up_residual(op, x, out, fa, r, part_rr):
 def _lane_precondition(op, w):
     """``z = Tr^-1 r`` per lane and ``r . z`` into ``w.part_rz`` (the restart's
     :func:`_lane_update`: ``x``, ``p`` and ``q`` are not touched)."""
-    M, N, offr, inv_ur = op.M, op.N, op.offr, op.inv_ur
-    r, z = w.r, w.z
-    rz = _all(0.0)
-    for i in range(M):
-        b = i * N
-        y = _all(0.0)
-        for s in range(b, b + N):
-            rv = lane(r, s)
-            y = _fma(_mul(_all(offr[s - 1]), lane(inv_ur, s - 1)), y, rv) if s > b else rv
-            _put(z, s, y)
-        zv = _all(0.0)
-        for s in range(b + N - 1, b - 1, -1):
-            iu = lane(inv_ur, s)
-            zv = _fma(_mul(_all(offr[s]), iu), zv, _mul(lane(z, s), iu))  # (z + o zv) / u
-            _put(z, s, zv)
-            rz = _fma(lane(r, s), zv, rz)
+    zero = _all(0.0)
+    rz, _rr = _row_sweeps(op, w, w.p, zero, zero, False)
     for k in range(LANES):
         w.part_rz[k, 0] = simd.vget(rz, k)
 
@@ -1602,8 +1652,10 @@ def input_pcg_serial(grid: Grid, v: Unknowns, tol, maxiter):
     return 0
 
 
-LANE_SLOTS = 10  # (M*N, LANES) float arrays of one group's workspace (5 with shared conductances)
-LANE_VECTORS = 4  # (M*N, LANES) arrays of the CG vectors r, z, p, q (float32 or float64)
+LANE_SLOTS = 9  # (M*N, LANES) float64 arrays of one group's workspace (5 with shared conductances)
+# (M*N, LANES) arrays of the CG vectors r, z, p, q and, for own conductances, the row
+# pivots (only the preconditioner): float32 or float64
+LANE_VECTORS = 5
 
 
 @njit(**_SERIAL)
@@ -1677,8 +1729,8 @@ def _own_group(grid: Grid, k0, k1, v: Unknowns, tol, maxiter, ws, vecs):
     dr = to_lanes(grid.dr, k0, k1, True, ws[5])
     dc = to_lanes(grid.dc, k0, k1, True, ws[6])
     g = to_lanes(grid.g, k0, k1, True, ws[7])
-    lane_factor(grid.M, grid.N, grid.offr, grid.offc, dr, dc, ws[8], ws[9])
-    _lane_group(grid, (dr, dc, g, ws[8], ws[9]), k0, k1, v, tol, maxiter, ws, vecs)
+    lane_factor(grid.M, grid.N, grid.offr, grid.offc, dr, dc, vecs[4], ws[8])
+    _lane_group(grid, (dr, dc, g, vecs[4], ws[8]), k0, k1, v, tol, maxiter, ws, vecs)
 
 
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy")
@@ -1695,13 +1747,15 @@ def lanes_pcg(grid: Grid, v: Unknowns, tol, maxiter, work, vecs):
     float64: the workspaces of T groups solved at once (S = 5 with shared
     conductances, :data:`LANE_SLOTS` with own), reused group after group; ``vecs``
     (T, :data:`LANE_VECTORS`, M*N, LANES): their CG vectors ``r``, ``z``, ``p``,
-    ``q``, float64 or float32.
+    ``q`` and the row pivots of own conductances, float64 or float32.
 
     float32 vectors halve the memory traffic of the CG steps; the operator, the
     solution and every restart's true residual stay float64 (the residual is
     rounded to float32 only as the next CG cycle's start), so the solve still
     reaches ``tol`` as verified in float64, but a cycle gains at most about
     six decades before it restarts: meant for loose tolerances (Newton's steps).
+    The row pivots (the preconditioner alone) are computed in float64 and stored
+    with the vectors; the column pivots (part of the operator) stay float64.
     Other arguments as :func:`grid_pcg`.
     """
     K = v.rhs_a.shape[0]

@@ -185,23 +185,61 @@ def _renumbered(exc: XbarError, offset: int) -> XbarError:
     return type(exc)(msg, location=exc.location, hint=exc.hint)
 
 
-def _pooled(part, starts: range, workers: int) -> list:
-    """``part(s)`` for every start ``s``, on ``workers`` threads, each with one numba
-    thread; results in order (the first error is raised)."""
+_POOL: list = []  # [the ThreadPoolExecutor of the chunks' workers], made on first use
+_POOL_LOCK = threading.Lock()
+
+
+def _executor(workers: int):
+    """The worker threads of batch chunks, kept from solve to solve (at least ``workers``).
+
+    The same threads serve every batch, so their thread-local workspaces
+    (:func:`_lane_work`) stay mapped: threads made anew for each solve allocated
+    them afresh every time, which page-faults (measured: 10,000 faults, a quarter of
+    a 256x256 sinh batch's time)."""
     from concurrent.futures import ThreadPoolExecutor
 
+    with _POOL_LOCK:
+        if not _POOL or _POOL[0]._max_workers < workers:
+            if _POOL:
+                _POOL.pop().shutdown(wait=False)  # finishes what it runs, then ends
+            _POOL.append(ThreadPoolExecutor(max_workers=workers, thread_name_prefix="xbar-chunk"))
+        return _POOL[0]
+
+
+def _pooled(part, starts: range, workers: int) -> list:
+    """``part(s)`` for every start ``s``, on ``workers`` threads, each with one numba
+    thread; results in order (the error of the first failing start is raised)."""
     import numba
 
-    def serial(s: int):
+    starts = list(starts)
+    results: list = [None] * len(starts)
+    errors: list = [None] * len(starts)
+    order = iter(range(len(starts)))
+    lock = threading.Lock()
+
+    def run() -> None:  # one worker: the next start until none is left
         prev = numba.get_num_threads()
         numba.set_num_threads(1)  # per thread: this worker's kernels run on it alone
         try:
-            return part(s)
+            while True:
+                with lock:
+                    i = next(order, None)
+                if i is None:
+                    return
+                try:
+                    results[i] = part(starts[i])
+                except Exception as exc:  # raised below, in the order of the starts
+                    errors[i] = exc
         finally:
             numba.set_num_threads(prev)
 
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="xbar-chunk") as pool:
-        return list(pool.map(serial, starts))
+    pool = _executor(workers)
+    for future in [pool.submit(run) for _ in range(min(workers, len(starts)))]:
+        future.result()
+    for exc in errors:
+        if exc is not None:
+            raise exc
+    return results
 
 
 def choose_kernel(system: CrossbarSystem, K: int, kernel: str = "auto") -> str:
