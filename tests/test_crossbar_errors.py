@@ -75,6 +75,24 @@ def test_tabulated_from_csv_reads_good_table(tmp_path):
     np.testing.assert_allclose(dev.v, [-1, 0, 1])
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "# measured 2026; probe station B\nv i\n-1 -2e-4\n0 0\n1 2e-4\n",  # ';' in a comment
+        "# voltage [V], current [A]\n-1.0 -2e-4\n0.0 0.0\n1.0 2e-4\n",  # savetxt header=
+        "v;i\n-1,0;-2e-4\n0;0\n1,0;2e-4\n",  # decimal commas between ';'
+        "# a, b; c\nv, i\n-1, -2e-4\n0, 0\n1, 2e-4\n",
+    ],
+)
+def test_tabulated_from_csv_separator_from_data_lines_only(tmp_path, text):
+    # a ';' or ',' in a comment once chose the separator and the data lines were refused
+    path = tmp_path / "iv.csv"
+    path.write_text(text)
+    dev = xbar.Tabulated.from_csv(path)
+    np.testing.assert_allclose(dev.v, [-1, 0, 1])
+    np.testing.assert_allclose(dev.i, [-2e-4, 0, 2e-4])
+
+
 def test_sinh_overflow_is_a_convergence_error_without_warnings():
     xb = xbar.Crossbar(np.full((4, 4), 1e-4), 1.0, 1.0, device=xbar.Sinh(100.0))
     with warnings.catch_warnings():

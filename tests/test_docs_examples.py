@@ -184,3 +184,98 @@ def test_readme_energy_sentence_is_the_default_run():
     assert round(at8.energy["total"] * 1e9, 2) == total
     assert round(at8.energy["total"] / at6.energy["total"], 1) == ratio
     assert at6.accuracy >= at8.accuracy - 0.005
+
+
+# --- per-layer settings, measured cells, output selection (landed 2026-11-26) ---
+
+EXAMPLES = ROOT / "examples"
+
+
+def _default_layer_names() -> list[str]:
+    from xbar.network import load_model
+
+    return [la.name for la in load_model("default").matmul_layers()]
+
+
+@pytest.mark.parametrize("name", ["per_layer.toml", "measured_cells.toml", "rram_128.toml"])
+def test_example_configs_load_and_their_sections_match_the_default_model(name):
+    from xbar.network import AnalogConfig
+    from xbar.network.cells import cell_device
+
+    config = AnalogConfig.from_toml(EXAMPLES / name)
+    settings = config.layer_settings(_default_layer_names())  # an unmatched section raises
+    for setting in settings:
+        if not setting.digital:
+            cell_device(setting.config)  # the cell law (and its table) loads
+    if config.device == "tabulated":
+        assert (EXAMPLES / "iv_table.csv").samefile(config.device_table)
+
+
+def test_layer_flags_in_the_docs_and_help_name_layers_of_the_default_model(capsys):
+    from xbar.network import AnalogConfig
+    from xbar.network.layerwise import parse_layer_option
+
+    assert main(["infer", "--help"]) == 0
+    texts = [capsys.readouterr().out, README.read_text(encoding="utf-8")]
+    texts += [(EXAMPLES / "per_layer.toml").read_text(encoding="utf-8")]
+    options = [o for t in texts for o in re.findall(r"--layer '([^']+)'", t)]
+    options = [o for o in options if not o.startswith("PATTERN")]
+    assert len(options) >= 3
+    for option in options:
+        pattern, fields = parse_layer_option(option)
+        layers = {pattern: {"digital": True} if not fields else fields}
+        AnalogConfig.from_dict({"layers": layers}).layer_settings(_default_layer_names())
+
+
+def test_readme_per_layer_example_is_the_real_output(capsys, monkeypatch):
+    shown = _block(README, "text", "$ xbar infer --config examples/per_layer.toml")
+    monkeypatch.chdir(ROOT)
+    assert main(["infer", "--config", "examples/per_layer.toml"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    for line in shown.splitlines()[2:]:  # the command and '...'
+        if line.startswith("layer ") or line.split()[0] not in ("conv1", "conv2", "dense"):
+            assert line in out, f"README shows {line!r}; xbar infer printed:\n" + "\n".join(out)
+            continue
+        got = next(g for g in out if g.split()[:1] == line.split()[:1])
+        # name, n_in, n_out, tiles exactly; rel.err and ranges to their last printed digit
+        assert got.split()[:4] == line.split()[:4]
+        for a, b in zip(got.split()[4:], line.split()[4:], strict=True):
+            assert a == b or abs(float(a) - float(b)) <= 2e-4 * max(1.0, abs(float(b))), got
+
+
+def test_readme_print_card_example_is_the_real_output(tmp_path, capsys, monkeypatch):
+    block = _block(README, "text", "$ cat divider.cir")
+    netlist, rest = block.split("$ cat divider.cir\n", 1)[1].split("$ xbar solve ", 1)
+    command, shown = rest.split("\n", 1)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "divider.cir").write_text(netlist)
+    assert main(["solve", *command.split()]) == 0
+    assert capsys.readouterr().out == shown
+
+
+def test_readme_solve_commands_run(capsys, monkeypatch):
+    import shlex
+
+    monkeypatch.chdir(ROOT)
+    block = _block(README, "bash", "xbar solve netlists/")
+    for line in block.splitlines():
+        args = shlex.split(line.split("#")[0])
+        assert args[:2] == ["xbar", "solve"]
+        assert main(args[1:]) == 0, line
+        out = capsys.readouterr().out
+        if "--nodes" in args:  # one column per item, v(a,b) kept whole
+            items = re.split(r",(?![^()]*\))", args[args.index("--nodes") + 1])
+            labels = [i.replace(" ", "") if "(" in i else f"v({i})" for i in items]
+            header = out.splitlines()[3].split()
+            assert header[-len(labels) :] == labels, line
+
+
+def test_evaluator_doc_per_layer_toml_loads_on_the_default_model():
+    import tomllib
+
+    from xbar.network import AnalogConfig
+
+    data = tomllib.loads(_block(DOCS / "evaluator.md", "toml", "[layers."))
+    settings = AnalogConfig.from_dict(data).layer_settings(_default_layer_names())
+    assert [s.digital for s in settings] == [False, False, True]
+    assert settings[0].changes == {"adc_bits": 10, "r_row": 1.0}

@@ -811,6 +811,14 @@ def test_parallel_multiplier_of_current_sources(card, volts):
     assert solve_dc(c).voltages["b"] == pytest.approx(volts)
 
 
+def test_parallel_multiplier_of_a_cccs():
+    """F ... m=2: twice the gain (ngspice-39 prints v(b) = -2 V here)."""
+    from xbar import read_netlist, solve_dc
+
+    c = read_netlist("t\nV1 a 0 1\nR1 a 0 1k\nR2 b 0 1k\nF1 0 b V1 1 m=2\n.op\n")
+    assert solve_dc(c).voltages["b"] == pytest.approx(-2.0)
+
+
 def test_diode_multiplier_is_parallel_diodes():
     """D ... m=3 was refused; m parallel diodes are area m (IS, IBV times m, RS / m)."""
     from xbar import read_netlist, solve_dc

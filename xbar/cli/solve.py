@@ -8,6 +8,7 @@ CSV with one row per sweep point (``--csv``).
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -15,12 +16,27 @@ from pathlib import Path
 DEFAULT_NETLIST = "crossbar_linear_4x4.cir"
 
 
+_EXAMPLES = """\
+examples:
+  xbar solve netlists/diode_nested_dc.cir --csv > sweep.csv   # one row per sweep point
+  xbar solve circuit.cir --nodes 'out,v(a,b),i(v1)'   # these outputs (voltages [V],
+                                                      # currents [A] into the source's +)
+  gen_netlist | xbar solve /dev/stdin --json          # a netlist from a pipe
+
+Outputs: the netlist's .print dc/op cards (else .save/.probe cards, else every node and
+source), as ngspice; --nodes overrides them.  Notes on what was skipped or defaulted go to
+standard error.
+"""
+
+
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "solve",
         help="solve a SPICE netlist (.op or .dc) and print node voltages and source currents",
-        description="Solve the DC analysis (.op or .dc) of a SPICE netlist. Without FILE, "
+        description="Solve the DC analysis (.op or .dc) of a SPICE netlist.\nWithout FILE, "
         f"solves the bundled netlists/{DEFAULT_NETLIST}.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_EXAMPLES,
     )
     p.add_argument("file", nargs="?", help="netlist file (default: the bundled 4x4 crossbar)")
     fmt = p.add_mutually_exclusive_group()
@@ -106,7 +122,10 @@ def _selection(circuit, nodes: str | None):
 
     if nodes is None:
         return requested(circuit)
-    items, notes = parse_items(nodes.replace(",", " ").replace("( ", "("))
+    import re
+
+    # commas between items become spaces; those inside v(a,b) stay
+    items, notes = parse_items(re.sub(r",(?![^()]*\))", " ", nodes).replace("( ", "("))
     if not items:
         from ..errors import XbarError
 

@@ -6,6 +6,8 @@ Examples::
         --field2 mapping --values2 differential,offset --repeats 5 --limit 200 \\
         --out sweep.csv --plot sweep.png
     xbar sweep --field adc_bits --values 4,6,8 --scheduler local --workers 2 --json
+    xbar sweep --field 'dense:adc_bits' --values 4,6,8 --config examples/rram_128.toml \\
+        --repeats 5                     # one layer's field (PATTERN:FIELD, see --layer)
 """
 
 from __future__ import annotations
@@ -32,7 +34,12 @@ def add_parser(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split("Examples::", 1)[1],
     )
-    p.add_argument("--field", required=True, help="configuration field to sweep (x axis)")
+    p.add_argument(
+        "--field",
+        required=True,
+        help="configuration field to sweep (x axis); PATTERN:FIELD sweeps it on the layers "
+        "matching PATTERN only (e.g. 'dense:adc_bits', '#0:r_row')",
+    )
     p.add_argument("--values", required=True, help="comma-separated values of --field")
     p.add_argument("--field2", help="second field: one curve per value (e.g. mapping)")
     p.add_argument("--values2", help="comma-separated values of --field2")

@@ -297,6 +297,24 @@ class TableExtrapolation:
         )
 
 
+def _table_delimiter(text: str) -> str | None:
+    """The column separator of an I-V table, decided from its data lines only.
+
+    ``';'`` (with decimal commas) if a data line has one, else ``','`` if one has that,
+    else ``None`` (tabs or spaces).  Data lines start like a number; ``#`` comments and a
+    header never decide (a comment ``# V; I`` above whitespace columns is no separator).
+    Without such lines the non-comment lines decide.
+
+    >>> _table_delimiter("# V; I\\n0.1 1e-5\\n0.2 2e-5")
+    >>> _table_delimiter("v,i\\n0,1;1e-5")
+    ';'
+    """
+    lines = [ln.strip() for ln in text.splitlines()]
+    lines = [ln for ln in lines if ln and not ln.startswith("#")]
+    data = [ln for ln in lines if ln[0] in "0123456789+-."]
+    return next((d for d in ";," if any(d in ln for ln in data or lines)), None)
+
+
 @dataclass(frozen=True, eq=False)
 class Tabulated(Device):
     """Measured I-V curve, monotone PCHIP interpolation, linear extrapolation.
@@ -382,7 +400,8 @@ class Tabulated(Device):
 
         Columns are separated by ``;`` (then ``0,1`` is a decimal comma, as spreadsheets
         write it in comma-decimal locales), else by ``,``, else by tabs or spaces (what
-        ``numpy.savetxt`` writes); ``delimiter`` forces one.  ``#`` lines are comments.
+        ``numpy.savetxt`` writes), as the data lines show (comments and the header do not
+        decide); ``delimiter`` forces one.  ``#`` lines are comments.
 
         Raises
         ------
@@ -408,9 +427,7 @@ class Tabulated(Device):
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: cannot read the I-V table ({exc})") from None
         text = text.removeprefix("\ufeff")
-        dialect_delim = delimiter
-        if dialect_delim is None:  # ';' (with decimal commas), ',', else tabs or spaces
-            dialect_delim = next((d for d in ";," if d in text), None)
+        dialect_delim = delimiter if delimiter is not None else _table_delimiter(text)
         header = None
         for lineno, line in enumerate(text.splitlines(), start=1):
             if not line.strip() or line.lstrip().startswith("#"):

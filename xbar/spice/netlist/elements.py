@@ -754,9 +754,10 @@ class ElementCards:
             raise self.missing(card, toks, "node or controlling source", hint)
         if len(toks) < 5:
             raise self.missing(card, toks, "gain", hint)
-        if len(toks) > 5:
+        mult = self.multiplier(card, toks, 5, ctx) if kind == "f" else 1.0
+        if len(toks) > 5 and not (kind == "f" and len(toks) == 8 and toks[5][0] == "m"):
             raise err(card, toks[5][1], f"unexpected {toks[5][0]!r}", hint)
-        gain = self.value(card, toks[4], ctx.params)
+        gain = self.value(card, toks[4], ctx.params) * mult
         expr = compile_expression("g*v(_0)", {"g": gain}).with_controls(
             f"{gain!r}*i({toks[3][0]})", (("#i", toks[3][0]),)
         )
