@@ -342,5 +342,5 @@ def test_lanes_sum_diagonals_where_they_read_them_as_if_stored(simd_kernels):
         kernels.lanes_pcg(grid, v, 1e-11, 1000, work, vecs, fix)
         assert np.all(v.resid <= 1e-11)
         answers.append((x, v.x_b, v.iters))
-    for a, b in zip(*answers):
+    for a, b in zip(*answers, strict=True):
         np.testing.assert_array_equal(a, b)
