@@ -279,3 +279,18 @@ def test_evaluator_doc_per_layer_toml_loads_on_the_default_model():
     settings = AnalogConfig.from_dict(data).layer_settings(_default_layer_names())
     assert [s.digital for s in settings] == [False, False, True]
     assert settings[0].changes == {"adc_bits": 10, "r_row": 1.0}
+
+
+def test_measured_cells_example_compares_against_other_laws():
+    # `xbar infer --config examples/measured_cells.toml --device linear` (or a sweep over
+    # device) drops the file's table, as a layer section changing the law does
+    from xbar.errors import ConfigError
+    from xbar.network import AnalogConfig
+
+    path = EXAMPLES / "measured_cells.toml"
+    assert AnalogConfig.from_toml(path, device="linear").device_table == ""
+    config = AnalogConfig.from_toml(path)
+    assert config.replace(device="sinh").device_table == ""
+    assert config.replace(device="tabulated").device_table == config.device_table
+    with pytest.raises(ConfigError, match="device_table"):  # a table without its law
+        AnalogConfig.from_toml(path, device="linear", device_table=config.device_table)

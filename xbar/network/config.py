@@ -415,7 +415,7 @@ class AnalogConfig:
             overrides = dict(overrides)
             extra = parse_rules(overrides.pop("layers"), cls.layer_field_types(), _coerce)
             layers = merge_rules(layers, extra)
-        data = {**data, **overrides, "layers": layers}
+        data = {**_without_table(data, overrides), **overrides, "layers": layers}
         return cls.from_dict(data, source=str(path))
 
     def to_dict(self) -> dict[str, Any]:
@@ -444,7 +444,7 @@ class AnalogConfig:
             types = self.layer_field_types()
             rules = merge_rules(self.layers, parse_rules(extra, types, _coerce))
             data["layers"] = {r.pattern: r.to_dict() for r in rules}
-        return type(self).from_dict({**data, **changes})
+        return type(self).from_dict({**_without_table(data, changes), **changes})
 
     @classmethod
     def split_layer_field(cls, key: str) -> tuple[str, str]:
@@ -924,6 +924,14 @@ _DESIGN: dict[str, Any] = {
     "drift_time": 0.0,
     "repeats": 1,
 }
+
+
+def _without_table(data: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``data`` without its ``device_table`` where ``changes`` switch to another cell law
+    and give no table (``--device linear`` over a tabulated file), as a layer section does."""
+    if changes.get("device", "tabulated") != "tabulated" and "device_table" not in changes:
+        return {k: v for k, v in data.items() if k != "device_table"}
+    return data
 
 
 def _relative_tables(data: dict[str, Any], folder: Path) -> None:
