@@ -308,3 +308,39 @@ def test_pooled_chunks_keep_their_threads_and_order():
     solver._pooled(part, range(5), 2)
     assert solver._executor(2) is pool and seen == first  # the same threads serve again
     assert len(first) <= 2
+
+
+def test_lanes_sum_diagonals_where_they_read_them_as_if_stored(simd_kernels):
+    from xbar.crossbar import kernels
+    from xbar.crossbar import system as xsys
+
+    copy_lanes = simd_kernels[0]
+    fix, g = RNG.standard_normal(23), RNG.standard_normal((23, 4))
+    out = np.empty((23, 4))
+    copy_lanes((fix, g), out)  # a pair (fix, g) reads as fix[s] + g[s, :]
+    np.testing.assert_array_equal(out, fix[:, None] + g)
+    # Newton's systems: own conductances per input, diagonals = wires + cells; the lanes
+    # kernel given the wires' part sums them as it reads them: the same answer, bit for bit
+    M, N, K = 9, 7, 6
+    xb = xbar.Crossbar(RNG.uniform(1e-6, 1e-4, (M, N)), 1.0, 1.0, r_driver=1.0)
+    st = xb.setup()
+    c2r = solver._col_to_row_major
+    g = RNG.uniform(1e-6, 1e-4, (K, M * N))
+    fixed = np.stack([st.rows.dfix, c2r(st.cols.dfix[None], M, N)[0]])
+    grid = kernels.Grid(
+        M, N, st.rows.off, fixed[0] + g, c2r(st.cols.off[None], M, N)[0], fixed[1] + g, g
+    )
+    rr, rc = xsys.rhs(st, xsys.source_voltages(st, RNG.uniform(0, 0.3, (K, M))), g)
+    answers = []
+    for fix in (np.empty((0, M * N)), fixed):
+        work = np.full((2, kernels.LANE_SLOTS, M * N, 4), np.nan)
+        vecs = np.full((2, kernels.LANE_VECTORS, M * N, 4), np.nan, np.float32)
+        x = np.zeros((K, M * N))
+        v = kernels.Unknowns(
+            rr, c2r(rc, M, N), x, np.empty_like(x), np.zeros(K, np.int64), np.zeros(K)
+        )
+        kernels.lanes_pcg(grid, v, 1e-11, 1000, work, vecs, fix)
+        assert np.all(v.resid <= 1e-11)
+        answers.append((x, v.x_b, v.iters))
+    for a, b in zip(*answers, strict=True):
+        np.testing.assert_array_equal(a, b)

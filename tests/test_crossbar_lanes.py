@@ -126,7 +126,7 @@ def test_lanes_kernel_slots_cover_every_group_and_reuse_their_workspace():
         v = kernels.Unknowns(
             rr, c2r(rc, M, N), x, np.empty_like(x), np.zeros(K, np.int64), np.zeros(K)
         )
-        kernels.lanes_pcg(grid, v, 1e-12, 1000, work, vecs)
+        kernels.lanes_pcg(grid, v, 1e-12, 1000, work, vecs, np.empty((0, M * N)))
         # float32 CG vectors: restarts from the float64 residual still reach 1e-12
         np.testing.assert_allclose(x, ref.xr, rtol=1e-10, atol=1e-14)
         assert np.all(v.iters > 0) and np.all(v.resid <= 1e-12)

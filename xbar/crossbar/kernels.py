@@ -1063,8 +1063,8 @@ def _row_sweeps(op, w, x, al, nal, step):
                 rr0, rr1 = _fma(v0, v0, rr0), _fma(v1, v1, rr1)
                 rr2, rr3 = _fma(v2, v2, rr2), _fma(v3, v3, rr3)
         i += _ROW_SWEEPS
-    for i in range(i, M):  # the rows left over, one at a time
-        b = i * N
+    for row in range(i, M):  # the rows left over, one at a time
+        b = row * N
         if step:
             _cg_update(x, r, p, q, al, nal, b, b + N)
         y = zero
@@ -1733,8 +1733,21 @@ def _own_group(grid: Grid, k0, k1, v: Unknowns, tol, maxiter, ws, vecs):
     _lane_group(grid, (dr, dc, g, vecs[4], ws[8]), k0, k1, v, tol, maxiter, ws, vecs)
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def _own_group_fixed(grid: Grid, fixed, k0, k1, v: Unknowns, tol, maxiter, ws, vecs):
+    """:func:`_own_group` when the diagonals are the wires' ``fixed`` (2, M*N) (rows,
+    columns) plus the cells: ``dr = fixed[0] + g`` and ``dc = fixed[1] + g`` are summed
+    where they are read (:func:`xbar.crossbar.simd.lane` of a pair; the sum
+    :func:`newton_system` stores, bit for bit), so only ``g`` is copied into the lanes."""
+    g = to_lanes(grid.g, k0, k1, True, ws[7])
+    dr, dc = (fixed[0], g), (fixed[1], g)
+    _row_factor_lanes(grid.M, grid.N, grid.offr, dr, vecs[4])
+    _col_factor_lanes(grid.M, grid.N, grid.offc, dc, ws[8])
+    _lane_group(grid, (dr, dc, g, vecs[4], ws[8]), k0, k1, v, tol, maxiter, ws, vecs)
+
+
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def lanes_pcg(grid: Grid, v: Unknowns, tol, maxiter, work, vecs):
+def lanes_pcg(grid: Grid, v: Unknowns, tol, maxiter, work, vecs, fixed):
     """Schur PCG on the grid, groups of :data:`LANES` inputs in lockstep, the groups
     in parallel.
 
@@ -1756,6 +1769,9 @@ def lanes_pcg(grid: Grid, v: Unknowns, tol, maxiter, work, vecs):
     six decades before it restarts: meant for loose tolerances (Newton's steps).
     The row pivots (the preconditioner alone) are computed in float64 and stored
     with the vectors; the column pivots (part of the operator) stay float64.
+    ``fixed`` (2, M*N): the wires' part of the row and column diagonals when
+    ``grid.dr``, ``grid.dc`` are that plus ``grid.g`` (Newton's steps): the sums are
+    then formed where they are read, not copied into the lanes; (0, M*N): none.
     Other arguments as :func:`grid_pcg`.
     """
     K = v.rhs_a.shape[0]
@@ -1776,10 +1792,15 @@ def lanes_pcg(grid: Grid, v: Unknowns, tol, maxiter, work, vecs):
                     grid, shared, k0, min(K, k0 + LANES), v, tol, maxiter, work[slot], vecs[slot]
                 )
         return 0
+    own = fixed.shape[0] == 0
     for slot in prange(T):
         for grp in range(slot, groups, T):
             k0 = np.int64(grp) * LANES
-            _own_group(grid, k0, min(K, k0 + LANES), v, tol, maxiter, work[slot], vecs[slot])
+            k1 = min(K, k0 + LANES)
+            if own:
+                _own_group(grid, k0, k1, v, tol, maxiter, work[slot], vecs[slot])
+            else:
+                _own_group_fixed(grid, fixed, k0, k1, v, tol, maxiter, work[slot], vecs[slot])
     return 0
 
 

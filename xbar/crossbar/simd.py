@@ -181,8 +181,9 @@ def _vstore(typingctx, a, s, v):
 
 
 def lane(a, s):
-    """The four lanes of node ``s``: ``a[s, :]`` of an (n, 4) array, or ``a[s]`` in all
-    four lanes of a shared (n,) array."""
+    """The four lanes of node ``s``: ``a[s, :]`` of an (n, 4) array, ``a[s]`` in all
+    four lanes of a shared (n,) array, or ``fix[s] + g[s, :]`` for a pair ``(fix, g)``
+    (a sum computed where it is read instead of stored)."""
     raise NotImplementedError("numba only")
 
 
@@ -193,6 +194,8 @@ def put(a, s, v):
 
 @overload(lane, inline="always")
 def _lane(a, s):
+    if isinstance(a, types.BaseTuple) and len(a) == 2:  # (fix, g): fix[s] + g[s, :]
+        return lambda a, s: vadd(vsplat(a[0][s]), lane(a[1], s))
     if isinstance(a, types.Array) and a.ndim == 1:
         return lambda a, s: vsplat(a[s])
     if _lanes_array(a):

@@ -422,13 +422,16 @@ def _run_grid(
     maxiter: int,
     how: str,
     loose: bool = False,
+    fixed: np.ndarray | None = None,
 ) -> None:
     """Run the grid kernel ``how`` (``"lanes"``, ``"inputs"`` or ``"lines"``) on ``v`` to the
     relative residual ``tol`` (float, or one per input (K,)).
 
     ``loose``: ``tol`` is loose (Newton's steps, their linear first guess), so the
     lanes kernel keeps its CG vectors in float32 (:func:`kernels.lanes_pcg`: half
-    the memory traffic; the answer is still verified in float64)."""
+    the memory traffic; the answer is still verified in float64).  ``fixed`` (2, M*N):
+    the wires' part of ``grid.dr`` and ``grid.dc`` when they are that plus ``grid.g``
+    (the lanes kernel then sums them where it reads them)."""
     K = v.rhs_a.shape[0]
     work = grid.M * grid.N * K
     tol = np.ascontiguousarray(tol, dtype=float) if np.ndim(tol) else float(tol)
@@ -436,7 +439,8 @@ def _run_grid(
     if how == "lanes":
         with _threads(work):
             work, vecs = _lane_work(K, grid.M * grid.N, loose)
-            kernels.lanes_pcg(grid, v, tol, maxiter, work, vecs)
+            fix = np.empty((0, grid.M * grid.N)) if fixed is None else fixed
+            kernels.lanes_pcg(grid, v, tol, maxiter, work, vecs, fix)
     elif how == "inputs":
         (kernels.inputs_pcg if K >= 2 else kernels.input_pcg_serial)(grid, v, tol, maxiter)
     else:
@@ -1116,6 +1120,7 @@ def _grid_newton_steps(
         _col_to_row_major(system.cols.dfix[None, :], M, N),
         np.zeros((1, n)),
     )
+    fixed = np.stack([wires.dr[0], wires.dc[0]])  # lin.dr = fixed[0] + lin.g (newton_system)
     r_access = np.ascontiguousarray(system.r_access, dtype=float).reshape(n)
     open_cell = np.ascontiguousarray(system.open_cell).reshape(n)
     act = np.arange(K)
@@ -1150,7 +1155,8 @@ def _grid_newton_steps(
             comp = comp._replace(ve=ve, i0=i0[:, keep], ge=ge[:, keep])
             if act.size == 0:
                 return s
-        s = _grid_newton_step(system, s, act, (lin, v, ieq, comp, buf), tol, maxiter, opt, kernel)
+        step = (lin, v, ieq, comp, buf, fixed)
+        s = _grid_newton_step(system, s, act, step, tol, maxiter, opt, kernel)
     k = int(act[np.argmax(s.res[act])])
     raise _not_converged(opt.itl1, k, s.res[k], tol, s.floor[k] if s.floor[k] > tol else None)
 
@@ -1167,11 +1173,12 @@ def _grid_newton_step(
 ) -> _GridNewton:
     """One linear solve and element update for the inputs ``act`` (the system ``step``;
     its buffers: the element voltages alternate between two of them)."""
-    lin, v, ieq, comp, buf = step
+    lin, v, ieq, comp, buf, fixed = step
     k, n = act.size, system.M * system.N
     ctol = np.maximum(0.5 * tol, np.minimum(1e-6, 1e-3 * v.resid))  # each input its own
     sol = v._replace(x_a=v.x_a.copy(), x_b=np.empty((k, n)), resid=np.empty(k))
-    _run_grid(lin, sol, ctol, maxiter, choose_kernel(system, k, kernel), loose=True)
+    how = choose_kernel(system, k, kernel)
+    _run_grid(lin, sol, ctol, maxiter, how, loose=True, fixed=fixed)
     # the new element voltages go where the state's are not (it becomes the state)
     name = "ve_b" if buf.holds("ve_a", s.ve) else "ve_a"
     cand = buf.get(name, comp.ve.shape)
