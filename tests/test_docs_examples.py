@@ -294,3 +294,23 @@ def test_measured_cells_example_compares_against_other_laws():
     assert config.replace(device="tabulated").device_table == config.device_table
     with pytest.raises(ConfigError, match="device_table"):  # a table without its law
         AnalogConfig.from_toml(path, device="linear", device_table=config.device_table)
+
+
+def test_evaluator_doc_names_the_whole_network_fields():
+    from xbar.network.layerwise import GLOBAL_FIELDS
+
+    text = " ".join((DOCS / "evaluator.md").read_text(encoding="utf-8").split())
+    shown = re.search(r"Every field but the whole-network ones: (.*?)\. ", text).group(1)
+    assert set(re.findall(r"`(\w+)`", shown)) == set(GLOBAL_FIELDS) - {"layers"}
+
+
+def test_readme_print_card_json_outputs(tmp_path, capsys, monkeypatch):
+    import json
+
+    block = _block(README, "text", "$ cat divider.cir")
+    netlist = block.split("$ cat divider.cir\n", 1)[1].split("$ xbar solve ", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "divider.cir").write_text(netlist)
+    assert main(["solve", "divider.cir", "--json"]) == 0
+    outputs = json.loads(capsys.readouterr().out)["outputs"]
+    assert outputs == {"v(out)": [0.0, 0.75, 1.5], "i(v1)": [0.0, -0.00025, -0.0005]}
