@@ -221,17 +221,26 @@ def _cifar_python(root: Path, kind: str, opts: DataOptions):
     key, classes = ("labels", 10) if ten else (f"{opts.label}_labels", 100)
     classes = 20 if key == "coarse_labels" else classes
     x_test, y_test = cifar_python_batch(test, key, classes, opts.limit)
-    xs, ys, left = [], [], opts.train_limit
-    for f in train:
+    x_train, y_train = _train_batches(
+        train, opts.train_limit, lambda f, n: cifar_python_batch(f, key, classes, n)
+    )
+    return x_train, y_train, x_test, y_test, classes
+
+
+def _train_batches(files, limit, read):
+    """The training images and labels of the existing ``files`` in order, at most ``limit``
+    in all (None: all), each file read by ``read(file, at_most)``; (None, None) if none."""
+    xs, ys, left = [], [], limit
+    for f in files:
         if not f.is_file() or left == 0:
             continue
-        x, y = cifar_python_batch(f, key, classes, left)
+        x, y = read(f, left)
         xs.append(x)
         ys.append(y)
         left = None if left is None else left - len(y)
-    x_train = np.concatenate(xs) if xs else None
-    y_train = np.concatenate(ys) if ys else None
-    return x_train, y_train, x_test, y_test, classes
+    if not xs:
+        return None, None
+    return np.concatenate(xs), np.concatenate(ys)
 
 
 def _cifar(root: Path, kind: str, opts: DataOptions):
@@ -259,16 +268,9 @@ def _cifar(root: Path, kind: str, opts: DataOptions):
             f"python one ({python}), or their parent",
         )
     x_test, y_test = _cifar_records(test, head, classes, opts.limit, li)
-    xs, ys, left = [], [], opts.train_limit
-    for f in train:
-        if not f.is_file() or left == 0:
-            continue
-        x, y = _cifar_records(f, head, classes, left, li)
-        xs.append(x)
-        ys.append(y)
-        left = None if left is None else left - len(y)
-    x_train = np.concatenate(xs) if xs else None
-    y_train = np.concatenate(ys) if ys else None
+    x_train, y_train = _train_batches(
+        train, opts.train_limit, lambda f, n: _cifar_records(f, head, classes, n, li)
+    )
     return x_train, y_train, x_test, y_test, classes
 
 
