@@ -570,6 +570,8 @@ class ReduceMean(Layer):
     """Mean over per-sample ``axes`` (kept as size-1 axes when ``keepdims``)."""
 
     kind = "reducemean"
+    #: the numpy reduction (``np.mean``; the subclasses' ``np.max``, ``np.sum``)
+    reduce = staticmethod(np.mean)
 
     def __init__(
         self, axes: tuple[int, ...], keepdims: bool = True, name: str | None = None
@@ -594,8 +596,10 @@ class ReduceMean(Layer):
     def forward(
         self, x: np.ndarray, *, training: bool = False, mvm: MVM | None = None
     ) -> np.ndarray:
-        return np.asarray(x, dtype=float).mean(
-            axis=tuple(a + 1 for a in self.axes), keepdims=self.keepdims
+        return self.reduce(
+            np.asarray(x, dtype=float),
+            axis=tuple(a + 1 for a in self.axes),
+            keepdims=self.keepdims,
         )
 
 
@@ -634,26 +638,14 @@ class ReduceMax(ReduceMean):
     """Maximum over per-sample ``axes`` (Keras' GlobalMaxPooling2D through tf2onnx)."""
 
     kind = "reducemax"
-
-    def forward(
-        self, x: np.ndarray, *, training: bool = False, mvm: MVM | None = None
-    ) -> np.ndarray:
-        return np.asarray(x, dtype=float).max(
-            axis=tuple(a + 1 for a in self.axes), keepdims=self.keepdims
-        )
+    reduce = staticmethod(np.max)
 
 
 class ReduceSum(ReduceMean):
     """Sum over per-sample ``axes`` (``x.sum(dims)`` of a torch model)."""
 
     kind = "reducesum"
-
-    def forward(
-        self, x: np.ndarray, *, training: bool = False, mvm: MVM | None = None
-    ) -> np.ndarray:
-        return np.asarray(x, dtype=float).sum(
-            axis=tuple(a + 1 for a in self.axes), keepdims=self.keepdims
-        )
+    reduce = staticmethod(np.sum)
 
 
 class Slice(Layer):
