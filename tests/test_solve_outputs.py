@@ -78,6 +78,13 @@ def test_items_and_notes():
         parse_items("i(a,b)")
 
 
+def test_commas_separate_items_outside_parentheses():
+    """A comma ends a bare word as a space does (it had kept 'a,b' as one node name and
+    skipped 'out,i(v1)' whole); inside v(a,b) it separates the two nodes."""
+    labels = [it.label for it in parse_items("out,i(v1) a,b v(c,d),e")[0]]
+    assert labels == ["v(out)", "i(v1)", "v(a)", "v(b)", "v(c,d)", "v(e)"]
+
+
 def test_library_selection_on_a_sweep():
     c = read_netlist(BODY + ".probe v(c)\n.dc v1 0 1 0.5\n.end\n")
     items, _ = requested(c)

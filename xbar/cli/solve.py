@@ -122,10 +122,7 @@ def _selection(circuit, nodes: str | None):
 
     if nodes is None:
         return requested(circuit)
-    import re
-
-    # commas between items become spaces; those inside v(a,b) stay
-    items, notes = parse_items(re.sub(r",(?![^()]*\))", " ", nodes).replace("( ", "("))
+    items, notes = parse_items(nodes)
     if not items:
         from ..errors import XbarError
 

@@ -35,7 +35,8 @@ _TYPES = {"dc", "op", "tran", "ac", "noise", "disto", "tf", "pz", "sens", "sp"}
 _DC_TYPES = {"dc", "op"}
 #: AC-only vector functions (magnitude, phase, dB, real, imaginary)
 _AC_FUNCS = {"vm", "vp", "vdb", "vr", "vi", "im", "ip", "idb", "ir", "ii", "vg", "ig"}
-_TOKEN = re.compile(r"([a-z_][\w.#]*)\s*\(([^()]*)\)|(\S+)")
+#: ``func(args)`` (commas inside kept), else a word; commas and spaces separate items
+_TOKEN = re.compile(r"([a-z_][\w.#]*)\s*\(([^()]*)\)|([^\s,]+)")
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,6 @@ def parse_items(text: str, location: Location | None = None) -> tuple[list[Item]
     for m in _TOKEN.finditer(text.lower()):
         func, args, word = m.group(1), m.group(2), m.group(3)
         if word is not None:
-            word = word.strip(",")
-            if not word:
-                continue
             if word == "all":
                 items.append(Item("all", (), "all", location))
             elif word.startswith("@") or "(" in word or ")" in word:
