@@ -69,6 +69,7 @@ __all__ = [
     "SPREAD_KEYS",
     "adc_energy",
     "chip_spread",
+    "code_gram",
     "energy_summary",
     "gram",
     "plot_breakdown",
@@ -125,6 +126,59 @@ class EnergyTally:
         return out
 
 
+#: float32 holds every integer up to 2**24 exactly
+F32_EXACT = 1 << 24
+#: fewest reads per float32 chunk for :func:`code_gram` to take the float32 route
+MIN_CODE_CHUNK = 32
+
+
+#: narrowest row block whose Gram takes the float32 route (narrower: the conversion costs more)
+MIN_CODE_ROWS = 32
+
+
+def code_gram(codes: np.ndarray, top: int, scale: float = 1.0) -> np.ndarray:
+    """``C^T C`` (m, m), float64, of integer codes ``C = codes * scale`` (K, m) in
+    ``0..top``, exactly, at single-precision speed.
+
+    Every product of two codes and every partial sum of non-negative integers up to
+    2**24 is an integer that float32 holds exactly, whatever order BLAS adds them in;
+    so the reads go through float32 products (``ssyrk``, about twice ``dsyrk``) in
+    chunks of ``2**24 // top**2`` reads (258 for 8-bit codes), converted chunk by chunk
+    (in cache), and the chunks are added in float64 (exact up to 2**53).  The result is
+    bit-identical to the float64 product ``C.T @ C``.  With fewer than
+    :data:`MIN_CODE_CHUNK` reads per chunk (codes over 9 bits) it is that product.
+
+    Parameters
+    ----------
+    codes : ndarray
+        (K, m) values whose products with ``scale`` are integers ``0..top`` (to
+        round-off: voltages ``lsb * C`` with ``scale = 1 / lsb``), any layout.
+    top : int
+        The largest code (``2**bits - 1``; 1 for input bits).
+    scale : float
+        Factor from ``codes`` to the integer codes.
+
+    >>> c = np.full((1000, 3), 255.0)
+    >>> bool((code_gram(c, 255) == c.T @ c).all()), code_gram(c, 255)[0, 0]
+    (True, 65025000.0)
+    >>> float(code_gram(np.array([[0.5, 1.0]]), 2, scale=2.0)[1, 1])
+    4.0
+    """
+    chunk = F32_EXACT // max(1, int(top) ** 2)
+    K, m = codes.shape
+    if chunk < MIN_CODE_CHUNK:
+        c = np.rint(codes * scale)
+        return c.T @ c
+    out = np.zeros((m, m))
+    buf = np.empty((min(chunk, K), m), dtype=np.float32)
+    for k in range(0, K, chunk):
+        x = buf[: min(chunk, K - k)]
+        # (v / lsb is within a few ulps of its integer: float32 rounds it to that integer)
+        np.multiply(codes[k : k + chunk], scale, out=x, casting="unsafe")
+        out += x.T @ x
+    return out
+
+
 def gram(V: np.ndarray) -> np.ndarray:
     """``V^T V`` (m, m) of a batch ``V`` (K, m) [V^2], any memory layout.
 
@@ -143,10 +197,13 @@ class _Step:
     ``scale * V`` [V] (``V`` (K, n_in) is not copied; the scale is applied to the
     sums it gives)."""
 
-    def __init__(self, meter: LayerMeter, V: np.ndarray, scale: float = 1.0):
+    def __init__(
+        self, meter: LayerMeter, V: np.ndarray, scale: float = 1.0, codes: tuple | None = None
+    ):
         self.meter = meter
         self.V = V
         self.scale = float(scale)
+        self.codes = codes  # (lsb [V], top): V holds integer codes 0..top times lsb
         self._gram: dict = {}
         self._powers: dict = {}
         self._volts: np.ndarray | None = None
@@ -162,10 +219,22 @@ class _Step:
         """``sum_k V_k V_k^T`` [V^2] of rows r0:r1 over the batch, (rows, rows)."""
         g = self._gram.get((r0, r1))
         if g is None:
-            g = gram(self.V[:, r0:r1])
+            g = self._code_gram(r0, r1) if self.codes is not None else None
+            if g is None:
+                g = gram(self.V[:, r0:r1])
             if self.scale != 1.0:
                 g *= self.scale**2
             g = self._gram[(r0, r1)] = g
+        return g
+
+    def _code_gram(self, r0: int, r1: int) -> np.ndarray | None:
+        """The Gram of rows r0:r1 [V^2] from the integer codes the voltages are
+        (:func:`code_gram`: exact, float32 products), or None for a narrow block."""
+        if r1 - r0 < MIN_CODE_ROWS:
+            return None
+        lsb, top = self.codes
+        g = code_gram(self.V[:, r0:r1], top, 1.0 / lsb)
+        g *= lsb * lsb
         return g
 
     def power_sum(self, r0: int, r1: int, p: int) -> np.ndarray:
@@ -246,10 +315,12 @@ class LayerMeter:
         t.adds += conversions
         t.joules["digital"] += cfg.digital_energy * conversions
 
-    def step(self, V: np.ndarray, scale: float = 1.0) -> _Step:
+    def step(self, V: np.ndarray, scale: float = 1.0, codes: tuple | None = None) -> _Step:
         """Start one input step with row voltages ``scale * V`` [V] (``V`` (K, n_in), not
-        copied)."""
-        return _Step(self, V, scale)
+        copied); ``codes = (lsb, top)`` when ``V`` holds integer codes ``0..top`` times
+        ``lsb`` [V] (a DAC's or input bits': its Grams are then taken exactly in float32,
+        :func:`code_gram`)."""
+        return _Step(self, V, scale, codes)
 
     def read_linear(
         self, X: np.ndarray, volts: float, tiles, lo: float | None = None, images=None

@@ -580,6 +580,15 @@ class AnalogLayer:
                 steps = input_steps(_positive_part(xs, 1.0 / self.input_scale, signed), cfg)
                 yield sign, [(w, levels * cfg.v_read) for w, levels in steps]
 
+    def _codes(self) -> tuple | None:
+        """``(lsb [V], top)`` when every applied step is integer codes ``0..top`` times
+        ``lsb`` (a DAC of ``dac_bits``, or input bits), else None."""
+        cfg = self.config
+        if cfg.input_mode == "analog":
+            top = 2**cfg.dac_bits - 1
+            return (cfg.v_read / top, top) if cfg.dac_bits > 0 else None
+        return (cfg.v_read, 1)
+
     def _input_key(self) -> tuple:
         """What the input passes depend on besides the inputs and their scale (two layers
         with other settings may read the same shared inputs)."""
@@ -603,7 +612,7 @@ class AnalogLayer:
             for w_t, V in steps:
                 step = None
                 if meter is not None:  # the meter needs volts, also on the unscaled path
-                    step = meter.step(V, to_volts)
+                    step = meter.step(V, to_volts, self._codes())
                 for tile in self.tiles:
                     s = tile.spec
                     Vt = V[:, s.r0 : s.r1]
