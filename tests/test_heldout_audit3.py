@@ -182,3 +182,61 @@ def test_step_b_sources_converge(expr, engine):
     for ever.  ngspice: 1."""
     op = _op(f"t\nV0 x 0 0.5\nB1 o 0 V={expr}\nR1 o 0 1k\n.op\n.end\n", engine)
     assert op.voltage("o") == pytest.approx(1.0)
+
+
+# ------------------------------------------------------------ .control print / save
+
+DIVIDER = "div\nV1 1 0 1\nR1 1 2 1k\nR2 2 0 3k\n"
+
+
+def _outputs(text: str):
+    from xbar.spice.outputs import requested
+
+    items, _ = requested(read_netlist(text))
+    return None if items is None else [it.label for it in items]
+
+
+def test_control_print_and_save_select_outputs():
+    """``print v(2) i(v1)`` / ``save`` inside .control were skipped: xbar solve printed
+    every node and source where ngspice prints the listed vectors."""
+    assert _outputs(DIVIDER + ".op\n.control\nrun\nprint v(2) i(v1)\n.endc\n") == [
+        "v(2)",
+        "i(v1)",
+    ]
+    assert _outputs(DIVIDER + ".op\n.control\nrun\nprint all\n.endc\n") is None
+    # print wins over save, as .print over .save; v1#branch is ngspice's i(v1)
+    text = DIVIDER + ".dc v1 0 1 0.5\n.control\nsave v(2)\nrun\nprint col v1#branch\n.endc\n"
+    assert _outputs(text) == ["i(v1)"]
+    assert _outputs(DIVIDER + ".op\n.control\nsave v(2) v(1,2)\nrun\nquit\n.endc\n") == [
+        "v(2)",
+        "v(1,2)",
+    ]
+
+
+def test_control_print_of_a_let_vector_is_noted_and_expressions_refused():
+    c = read_netlist(DIVIDER + ".op\n.control\nlet g = v(2)*2\nprint g v(2)\n.endc\n")
+    assert any(".control print g: a let vector" in n for n in c.notes)
+    with pytest.raises(NetlistError, match="print of an expression") as info:
+        read_netlist(DIVIDER + ".op\n.control\nprint v(2)*2\n.endc\n")
+    assert (info.value.location.line, info.value.location.column) == (7, 7)
+
+
+def test_unknown_control_commands_are_refused_at_their_line():
+    """A command xbar does not know might change ngspice's answer: located error."""
+    with pytest.raises(NetlistError, match="unknown .control command 'frobnicate'") as info:
+        read_netlist(DIVIDER + ".op\n.control\n  frobnicate 3\n.endc\n")
+    assert (info.value.location.line, info.value.location.column) == (7, 3)
+    # harmless ones stay harmless
+    c = read_netlist(
+        DIVIDER + ".op\n.control\nrun\necho hi\nwrdata o.txt v(2)\nplot v(2)\nquit\n.endc\n"
+    )
+    assert any("skipped echo, plot, quit, run, wrdata" in n for n in c.notes)
+
+
+def test_control_print_of_a_missing_node_is_located():
+    from xbar.spice.outputs import columns, requested
+
+    c = read_netlist(DIVIDER + ".op\n.control\nprint v(9)\n.endc\n")
+    with pytest.raises(Exception, match="output v\\(9\\): no node named '9'") as info:
+        columns(solve_dc(c), requested(c)[0])
+    assert info.value.location.line == 7
