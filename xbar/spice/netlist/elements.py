@@ -585,6 +585,7 @@ class ElementCards:
             and "=" not in parts[1]
             and "=" not in parts[2]
             and parts[3][2:3] not in ("", "{", "'", " ", "\t")
+            and ("=" not in parts[3][2:] or _B_PARAM.search(parts[3]) is None)
         ):
             # fast path: "B<name> <n+> <n-> I=<expr>" with an unquoted expression; the
             # card text is right-stripped, so the expression is its suffix
@@ -613,8 +614,8 @@ class ElementCards:
         key = m.group(1)
         if key not in ("i", "v"):
             raise err(card, roff, f"unknown B source parameter {key!r}", hint)
-        expr_text = card.text[roff + m.end() :].rstrip()
         eoff = roff + m.end()
+        expr_text, scale = self.b_instance_params(card, card.text[eoff:].rstrip(), eoff, ctx)
         if not expr_text:
             raise err(card, eoff, f"missing expression after {key.upper()}=", hint)
         if expr_text[0] in "{'" and expr_text[-1] == ("}" if expr_text[0] == "{" else "'"):
@@ -627,6 +628,40 @@ class ElementCards:
             self.add_bsource(card, full, self.node(a, ctx), self.node(b, ctx), expr, ctx)
         else:
             self.voltage_branch(card, full, self.node(a, ctx), self.node(b, ctx), expr, ctx)
+        if scale:
+            self.b_scales.append((self.b[-1], scale))
+
+    def b_instance_params(self, card: Card, text: str, off: int, ctx: Context):
+        """Split ``<expression> [m=] [tc1=] [tc2=] [temp=] [dtemp=]`` (a B source's, or an
+        E/G ``VALUE=`` source's) into the expression text and its parameters (a dict, empty
+        when none).  ngspice multiplies the value, of a ``V=`` source too, by
+        ``m * (1 + tc1 dT + tc2 dT^2)``, ``dT = (temp, else circuit + dtemp) - tnom``."""
+        first = None
+        depth = 0
+        for mt in _B_PARAM.finditer(text):
+            depth = sum(text.count(c, 0, mt.start()) for c in "({") - sum(
+                text.count(c, 0, mt.start()) for c in ")}"
+            )
+            if depth == 0:
+                first = mt
+                break
+        if first is None:
+            return text, {}
+        params: dict[str, float] = {}
+        rest = text[first.start() :]
+        base = off + first.start()
+        pos = 0
+        hint = "expected: <expression> [m=<n>] [tc1=<1/K>] [tc2=<1/K^2>] [temp=<C>] [dtemp=<K>]"
+        while pos < len(rest):
+            kv = _B_ASSIGN.match(rest, pos)
+            if kv is None:
+                raise err(card, base + pos, f"unexpected {rest[pos:].split()[0]!r}", hint)
+            key = kv.group(1).lower()
+            if key not in _B_PARAMS:
+                raise err(card, base + kv.start(1), f"unknown B source parameter {key!r}", hint)
+            params[key] = self.value(card, (kv.group(2), base + kv.start(2)), ctx.params)
+            pos = kv.end()
+        return text[: first.start()].rstrip(), params
 
     def behavioural_controlled(self, card: Card, low: str, toks, ctx: Context, kind: str) -> None:
         """``E<name> n+ n- VALUE={expr}`` / ``VOL=`` and ``G<name> n+ n- VALUE={expr}`` /
@@ -640,7 +675,7 @@ class ElementCards:
         if m is None:
             raise err(card, koff + len(key), f"expected {key.upper()}=<expression>", hint)
         eoff = m.end()
-        text = card.text[eoff:].rstrip()
+        text, scale = self.b_instance_params(card, card.text[eoff:].rstrip(), eoff, ctx)
         if not text:
             raise err(card, eoff, f"missing expression after {key.upper()}=", hint)
         if text[0] in "{'" and text[-1] == ("}" if text[0] == "{" else "'"):
@@ -653,6 +688,8 @@ class ElementCards:
             self.add_bsource(card, full, a, b, expr, ctx)
         else:
             self.voltage_branch(card, full, a, b, expr, ctx)
+        if scale:
+            self.b_scales.append((self.b[-1], scale))
 
     def poly_controlled(self, card: Card, toks, ctx: Context, kind: str) -> None:
         """SPICE's polynomial sources, as the B sources ngspice makes of them:
@@ -806,14 +843,19 @@ class ElementCards:
         key = (template, ctx.pkey)
         cached = self.expr_cache.get(key)
         if cached is None:
+            params = ctx.params
+            if any(params.get(k) != v for k, v in self.b_reserved.items()):
+                # TIME, TEMPER and HERTZ in a B source are the simulator's, whatever a
+                # .param or subcircuit parameter of that name says (as in ngspice)
+                params = {**params, **self.b_reserved}
             try:
-                cached = compile_expression(template, ctx.params)
+                cached = compile_expression(template, params)
                 if cached.controls != tuple((f"_{k}", "0") for k in range(len(controls))):
                     raise ExprSyntaxError("malformed control", 0)
             except ExprSyntaxError:
                 # parse the original text for exact error offsets
                 try:
-                    compile_expression(src, ctx.params)
+                    compile_expression(src, params)
                 except ExprSyntaxError as exc:
                     at = off + exc.offset if src == text.lower() else off
                     raise err(card, at, exc.message, exc.hint) from None
@@ -976,6 +1018,12 @@ class ElementCards:
                 body.append(c)
         self.resolve_params(pcards, child.params)
         self.expand(body, child)
+
+
+#: instance parameters after a B source's expression (and an E/G VALUE= expression's)
+_B_PARAMS = ("m", "tc1", "tc2", "temp", "dtemp")
+_B_PARAM = re.compile(r"(?<=\s)(m|tc1|tc2|temp|dtemp)\s*=(?!=)", re.IGNORECASE)
+_B_ASSIGN = re.compile(r"\s*([a-z_]\w*)\s*=\s*(\{[^}]*\}|'[^']*'|[^\s=]+)\s*", re.IGNORECASE)
 
 
 def _x_target(text: str) -> str:
