@@ -40,7 +40,11 @@ programmed, so a batch costs one Gram matrix and one product (all parts) per row
 block.  A stride-1 convolution's Grams come from shifted products of its input images
 where that is cheaper (:mod:`xbar.network.convgram`: the same sums in another order).
 Which chips are metered is :attr:`AnalogConfig.energy_chips` (the first one by default;
-:func:`chip_spread` gives the spread over several).
+:func:`chip_spread` gives the spread over several).  The array part is metered on a
+seeded random sample of :attr:`AnalogConfig.energy_images` test images
+(:func:`image_sample`; every image of a smaller set), each sampled image apart, and
+:func:`image_spread` gives the estimate's interval over images
+(:meth:`LayerMeter.start_batch`); the converters and adds count every image.
 
 Not modelled: wire and cell capacitance (charging the lines each read), driver and
 sense-amplifier bias power, buffers, data movement, programming.
