@@ -240,3 +240,40 @@ def test_control_print_of_a_missing_node_is_located():
     with pytest.raises(Exception, match="output v\\(9\\): no node named '9'") as info:
         columns(solve_dc(c), requested(c)[0])
     assert info.value.location.line == 7
+
+
+# ------------------------------------------------------------ singular circuits, located
+
+
+@pytest.mark.parametrize("engine", ["python", "compiled"])
+def test_singular_matrix_names_the_elements_at_their_lines(engine):
+    """``R1 a b -1k`` cancelling R2: the error named the unknown 'b' but no card."""
+    from xbar.errors import SingularCircuitError
+
+    text = "negr\nV1 a 0 1\nR1 a b -1k\nR2 b 0 1k\n.op\n.end\n"
+    with pytest.raises(SingularCircuitError, match=r"elements there: r1 \(<string>:3\)") as info:
+        _op(text, engine)
+    assert info.value.location.line == 3
+    assert "negative resistance r1" in info.value.hint
+    # a B source whose slope is zero, fed by a current source only
+    text = "t\nI1 0 a 1\nB1 a 0 I=1e-3*(v(a)>0.5 ? 1 : -1)\n.op\n.end\n"
+    with pytest.raises(SingularCircuitError, match=r"b1 \(<string>:3\), i1 \(<string>:2\)"):
+        _op(text, engine)
+
+
+def test_non_finite_solution_names_unknowns_and_elements():
+    from xbar.errors import SingularCircuitError
+
+    text = "huge\nV1 a 0 1e300\nR1 a b 1e-300\nR2 b 0 1k\n.op\n.end\n"
+    with pytest.raises(SingularCircuitError, match=r"not finite at b, v1#branch\); elements"):
+        _op(text)
+
+
+def test_node_held_only_by_capacitors_is_located():
+    """A node inside a subcircuit touched only by capacitors was reported without a place."""
+    from xbar.errors import SingularCircuitError
+
+    text = "t\nV1 a 0 1\nR1 a 0 1k\n.subckt s p\nC1 p y 1p\nC2 y 0 1p\n.ends\nX1 a s\n.op\n.end\n"
+    with pytest.raises(SingularCircuitError, match=r"floating node x1.y.*x1.c1, x1.c2") as info:
+        _op(text)
+    assert info.value.location.line == 5

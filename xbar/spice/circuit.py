@@ -361,6 +361,9 @@ class Circuit:
         The top-level output requests (``.print``, ``.save``, ``.probe``) as
         ``(directive, card text, location of the card)``; :mod:`xbar.spice.outputs`
         reads them.
+    open_elements : list of (str, int, int)
+        Elements that are open at DC (capacitors) as ``(name, node+, node-)``: no part of
+        the DC equations, kept so that errors about floating nodes can name them.
     """
 
     title: str = ""
@@ -381,6 +384,7 @@ class Circuit:
     notes: list[str] = field(default_factory=list)
     nodesets: dict[int, float] = field(default_factory=dict)
     outputs: list[tuple[str, str, Location]] = field(default_factory=list)
+    open_elements: list[tuple[str, int, int]] = field(default_factory=list)
 
     def spice_name(self, name: str) -> str:
         """ngspice's name of element ``name`` (``x1.vq.r`` -> ``v.x1.vq.r``)."""

@@ -209,6 +209,7 @@ class ElementCards:
         if kind == "c":
             self.register(full, card)
             self.instances.add(full)  # not an element of the DC circuit
+            self.open_elements.append((full, a, b))
             return
         self.register(full, card, ctx.prefix)
         v = self.v
