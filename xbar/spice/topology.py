@@ -82,7 +82,8 @@ def locate_singular(circuit: Circuit, exc: SingularCircuitError) -> SingularCirc
     elements = list(dict.fromkeys(named + _elements_at(circuit, nodes)))
     if not elements:
         return exc
-    negative = {name for name, v in zip(circuit.resistors.name, circuit.resistors.value) if v < 0}
+    res = circuit.resistors
+    negative = {name for name, v in zip(res.name, res.value, strict=True) if v < 0}
     behavioural = {s.name for s in circuit.bsources}
     elements.sort(key=lambda n: (n not in negative, n not in behavioural))
     shown = [
