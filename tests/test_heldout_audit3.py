@@ -277,3 +277,43 @@ def test_node_held_only_by_capacitors_is_located():
     with pytest.raises(SingularCircuitError, match=r"floating node x1.y.*x1.c1, x1.c2") as info:
         _op(text)
     assert info.value.location.line == 5
+
+
+# ------------------------------------------------------------ E/G TABLE
+
+TABLE = (
+    "table\nV1 a 0 {va}\nE1 b 0 TABLE {{v(a)}} = (0,0) (1,2) (2,3)\nR1 b 0 1k\n"
+    "G1 0 d TABLE {{v(a)*2}} = (0,0) (1,1m)\nR3 d 0 1k\nE2 e 0 TABLE {{v(a)}} (0 0) (1 5)\n"
+    "R4 e 0 1k\nE3 f 0 TABLE {{v(a)}} = 0,0 1,7\nR5 f 0 1k\n.op\n.end\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("va", "ngspice"),
+    [
+        (0.5, dict(b=1.0, d=0.975e-3 * 1e3, e=2.5, f=3.5)),  # d: rounded corner at x=1
+        (-1.0, dict(b=0.0, d=0.0, e=0.0, f=0.0)),  # flat below the table
+        (3.0, dict(b=3.0, d=1.0, e=5.0, f=7.0)),  # flat above it
+        (0.97, dict(b=1.92775, d=1.0, e=4.78875, f=6.70425)),
+        (1.03, dict(b=2.01775, d=1.0, e=4.93875, f=6.91425)),
+    ],
+)
+def test_e_g_table_sources_as_ngspice(va, ngspice):
+    """``E1 b 0 TABLE {v(a)} = (0,0) (1,2) ...`` was refused; ngspice runs it through the
+    XSPICE pwl model (flat beyond the table, corners rounded over 10% of the shorter
+    segment), so d is 0.975 V, not 1 V, where the table's corner is met exactly."""
+    op = _op(TABLE.format(va=va))
+    for node, value in ngspice.items():
+        assert op.voltage(node) == pytest.approx(value, rel=1e-9, abs=1e-12), node
+
+
+def test_e_table_errors_are_located():
+    base = "t\nV1 a 0 1\nE1 b 0 TABLE {v(a)} = "
+    with pytest.raises(NetlistError, match="two or more") as info:
+        read_netlist(base + "(0,0)\nR1 b 0 1k\n.op\n.end\n")
+    assert info.value.location.line == 3
+    with pytest.raises(NetlistError, match="must ascend") as info:
+        read_netlist(base + "(0,0) (2,1) (1,3)\nR1 b 0 1k\n.op\n.end\n")
+    assert info.value.location.column == 36
+    with pytest.raises(NetlistError, match="unknown function 'foo'"):
+        read_netlist("t\nV1 a 0 1\nE1 b 0 TABLE {foo(v(a))} = (0,0) (1,1)\nR1 b 0 1k\n.op\n")
