@@ -320,11 +320,15 @@ class DCSweep:
     outer: DCSweep | None = None
 
     def values(self) -> np.ndarray:
-        """The swept values, endpoints included (SPICE semantics)."""
+        """The swept values, endpoints included, as ngspice makes them (``dctrcurv.c``):
+        each the previous plus the step (so ``-2 + 40 * 0.05`` is 1.2e-15, not 0, as in
+        ngspice), while not beyond the stop by more than ``1e3 * DBL_EPSILON``."""
         if self.step == 0:
             return np.array([self.start])
         n = int(np.floor((self.stop - self.start) / self.step * (1 + 1e-12) + 1e-9)) + 1
-        return self.start + self.step * np.arange(max(n, 1))
+        v = np.cumsum(np.r_[self.start, np.full(max(n, 1), self.step)])
+        beyond = np.sign(self.step) * (v - self.stop) > 1e3 * np.finfo(float).eps
+        return v[: int(np.argmax(beyond)) if beyond.any() else len(v)]
 
 
 @dataclass
