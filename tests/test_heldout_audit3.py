@@ -317,3 +317,16 @@ def test_e_table_errors_are_located():
     assert info.value.location.column == 36
     with pytest.raises(NetlistError, match="unknown function 'foo'"):
         read_netlist("t\nV1 a 0 1\nE1 b 0 TABLE {foo(v(a))} = (0,0) (1,1)\nR1 b 0 1k\n.op\n")
+
+
+# ------------------------------------------------------------ .dc sweep values
+
+
+def test_dc_sweep_values_accumulate_the_step_as_ngspice():
+    """ngspice adds the step to the previous value: ``-2 + 40*0.05`` is 1.2e-15 there, so
+    ``u(v(a))`` is 1 at the 41st point; xbar computed exactly 0 and gave 0.5."""
+    text = "t\nV1 a 0 0\nB1 o 0 V=u(v(a))\nR1 o 0 1k\n.dc V1 -2 2 0.05\n.end\n"
+    res = solve_dc(read_netlist(text))
+    assert res.sweep[40] == 1.207367539279858e-15  # ngspice-39's raw file value
+    assert res.voltage("o")[38:43].tolist() == [0.0, 0.0, 1.0, 1.0, 1.0]
+    assert len(res.sweep) == 81
