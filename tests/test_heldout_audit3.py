@@ -240,3 +240,93 @@ def test_control_print_of_a_missing_node_is_located():
     with pytest.raises(Exception, match="output v\\(9\\): no node named '9'") as info:
         columns(solve_dc(c), requested(c)[0])
     assert info.value.location.line == 7
+
+
+# ------------------------------------------------------------ singular circuits, located
+
+
+@pytest.mark.parametrize("engine", ["python", "compiled"])
+def test_singular_matrix_names_the_elements_at_their_lines(engine):
+    """``R1 a b -1k`` cancelling R2: the error named the unknown 'b' but no card."""
+    from xbar.errors import SingularCircuitError
+
+    text = "negr\nV1 a 0 1\nR1 a b -1k\nR2 b 0 1k\n.op\n.end\n"
+    with pytest.raises(SingularCircuitError, match=r"elements there: r1 \(<string>:3\)") as info:
+        _op(text, engine)
+    assert info.value.location.line == 3
+    assert "negative resistance r1" in info.value.hint
+    # a B source whose slope is zero, fed by a current source only
+    text = "t\nI1 0 a 1\nB1 a 0 I=1e-3*(v(a)>0.5 ? 1 : -1)\n.op\n.end\n"
+    with pytest.raises(SingularCircuitError, match=r"b1 \(<string>:3\), i1 \(<string>:2\)"):
+        _op(text, engine)
+
+
+def test_non_finite_solution_names_unknowns_and_elements():
+    from xbar.errors import SingularCircuitError
+
+    text = "huge\nV1 a 0 1e300\nR1 a b 1e-300\nR2 b 0 1k\n.op\n.end\n"
+    with pytest.raises(SingularCircuitError, match=r"not finite at b, v1#branch\); elements"):
+        _op(text)
+
+
+def test_node_held_only_by_capacitors_is_located():
+    """A node inside a subcircuit touched only by capacitors was reported without a place."""
+    from xbar.errors import SingularCircuitError
+
+    text = "t\nV1 a 0 1\nR1 a 0 1k\n.subckt s p\nC1 p y 1p\nC2 y 0 1p\n.ends\nX1 a s\n.op\n.end\n"
+    with pytest.raises(SingularCircuitError, match=r"floating node x1.y.*x1.c1, x1.c2") as info:
+        _op(text)
+    assert info.value.location.line == 5
+
+
+# ------------------------------------------------------------ E/G TABLE
+
+TABLE = (
+    "table\nV1 a 0 {va}\nE1 b 0 TABLE {{v(a)}} = (0,0) (1,2) (2,3)\nR1 b 0 1k\n"
+    "G1 0 d TABLE {{v(a)*2}} = (0,0) (1,1m)\nR3 d 0 1k\nE2 e 0 TABLE {{v(a)}} (0 0) (1 5)\n"
+    "R4 e 0 1k\nE3 f 0 TABLE {{v(a)}} = 0,0 1,7\nR5 f 0 1k\n.op\n.end\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("va", "ngspice"),
+    [
+        (0.5, dict(b=1.0, d=0.975e-3 * 1e3, e=2.5, f=3.5)),  # d: rounded corner at x=1
+        (-1.0, dict(b=0.0, d=0.0, e=0.0, f=0.0)),  # flat below the table
+        (3.0, dict(b=3.0, d=1.0, e=5.0, f=7.0)),  # flat above it
+        (0.97, dict(b=1.92775, d=1.0, e=4.78875, f=6.70425)),
+        (1.03, dict(b=2.01775, d=1.0, e=4.93875, f=6.91425)),
+    ],
+)
+def test_e_g_table_sources_as_ngspice(va, ngspice):
+    """``E1 b 0 TABLE {v(a)} = (0,0) (1,2) ...`` was refused; ngspice runs it through the
+    XSPICE pwl model (flat beyond the table, corners rounded over 10% of the shorter
+    segment), so d is 0.975 V, not 1 V, where the table's corner is met exactly."""
+    op = _op(TABLE.format(va=va))
+    for node, value in ngspice.items():
+        assert op.voltage(node) == pytest.approx(value, rel=1e-9, abs=1e-12), node
+
+
+def test_e_table_errors_are_located():
+    base = "t\nV1 a 0 1\nE1 b 0 TABLE {v(a)} = "
+    with pytest.raises(NetlistError, match="two or more") as info:
+        read_netlist(base + "(0,0)\nR1 b 0 1k\n.op\n.end\n")
+    assert info.value.location.line == 3
+    with pytest.raises(NetlistError, match="must ascend") as info:
+        read_netlist(base + "(0,0) (2,1) (1,3)\nR1 b 0 1k\n.op\n.end\n")
+    assert info.value.location.column == 36
+    with pytest.raises(NetlistError, match="unknown function 'foo'"):
+        read_netlist("t\nV1 a 0 1\nE1 b 0 TABLE {foo(v(a))} = (0,0) (1,1)\nR1 b 0 1k\n.op\n")
+
+
+# ------------------------------------------------------------ .dc sweep values
+
+
+def test_dc_sweep_values_accumulate_the_step_as_ngspice():
+    """ngspice adds the step to the previous value: ``-2 + 40*0.05`` is 1.2e-15 there, so
+    ``u(v(a))`` is 1 at the 41st point; xbar computed exactly 0 and gave 0.5."""
+    text = "t\nV1 a 0 0\nB1 o 0 V=u(v(a))\nR1 o 0 1k\n.dc V1 -2 2 0.05\n.end\n"
+    res = solve_dc(read_netlist(text))
+    assert res.sweep[40] == pytest.approx(1.207367539279858e-15, rel=1e-14)  # ngspice-39
+    assert res.voltage("o")[38:43].tolist() == [0.0, 0.0, 1.0, 1.0, 1.0]
+    assert len(res.sweep) == 81

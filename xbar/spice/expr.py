@@ -127,6 +127,8 @@ FUNCTIONS: dict[str, int] = {
     "arctan": 1,
     # pwl(x, x0, y0, x1, y1, ...): at least two points (see VARIADIC)
     "pwl": 5,
+    # the XSPICE pwl code model ngspice makes of E/G TABLE sources (see _xspice_pwl)
+    "xspice_pwl": 5,
     # Monte Carlo functions: their nominal value (see RANDOM_FUNCTIONS)
     "agauss": 3,
     "gauss": 3,
@@ -135,7 +137,7 @@ FUNCTIONS: dict[str, int] = {
     "limit": 2,
 }
 #: functions that take any number of arguments from their FUNCTIONS count on
-VARIADIC = {"pwl"}
+VARIADIC = {"pwl", "xspice_pwl"}
 #: ngspice draws these at random each run (its Monte Carlo functions, nominal value first);
 #: xbar evaluates the nominal value and the netlist reader says so in a note
 RANDOM_FUNCTIONS = ("agauss", "gauss", "aunif", "unif", "limit")
@@ -421,7 +423,7 @@ class _Parser:
             return args[0]
         if name == "ddt":  # d/dt of anything is 0 in a DC solution
             return ("const", 0.0)
-        if name == "pwl":
+        if name in ("pwl", "xspice_pwl"):
             _check_pwl(args, off)
         return _fold(("call", name, tuple(args)))
 
@@ -557,7 +559,41 @@ def _pwl(x, *points):
     return val, slope
 
 
-_FN: dict[str, Callable] = {**_F1, **_F2, "pwl": lambda *a: _pwl(*a)[0]}
+#: XSPICE pwl's smoothing half-width, a fraction of the shorter neighbouring segment
+#: (ngspice's TABLE translation: input_domain=0.1 fraction=true limit=true)
+XSPICE_PWL_DOMAIN = 0.1
+
+
+def _xspice_pwl(x, *points):
+    """ngspice's E/G ``TABLE``: the XSPICE ``pwl`` code model (``limit=true``, corners
+    rounded by parabolas over +-0.1 of the shorter neighbouring segment, flat beyond the
+    table with a rounded corner at its ends); returns (value, slope)."""
+    xs = [2.0 * points[0] - points[2], *points[0::2], 2.0 * points[-2] - points[-4]]
+    ys = [points[1], *points[1::2], points[-1]]
+    x = np.asarray(x, dtype=float)
+    val = np.zeros(np.broadcast_shapes(x.shape, np.shape(ys[0]))) + ys[0]
+    slope = np.zeros_like(val)
+    for i in range(1, len(xs) - 1):
+        lo_seg, up_seg = xs[i] - xs[i - 1], xs[i + 1] - xs[i]
+        s1, s2 = (ys[i] - ys[i - 1]) / lo_seg, (ys[i + 1] - ys[i]) / up_seg
+        d = XSPICE_PWL_DOMAIN * np.minimum(lo_seg, up_seg)
+        t = x - xs[i] + d  # 0 .. 2d across the rounded corner
+        corner_v = ys[i] - s1 * d + s1 * t + (s2 - s1) * t * t / (4.0 * d)
+        corner_s = s1 + (s2 - s1) * t / (2.0 * d)
+        line = ys[i] + (x - xs[i]) * np.where(t < 0, s1, s2)
+        v_i = np.where((t >= 0) & (t < 2 * d), corner_v, line)
+        s_i = np.where(t < 0, s1, np.where(t < 2 * d, corner_s, s2))
+        here = x > 0.5 * (xs[i - 1] + xs[i])
+        val, slope = np.where(here, v_i, val), np.where(here, s_i, slope)
+    return val, slope
+
+
+_FN: dict[str, Callable] = {
+    **_F1,
+    **_F2,
+    "pwl": lambda *a: _pwl(*a)[0],
+    "xspice_pwl": lambda *a: _xspice_pwl(*a)[0],
+}
 _BIN: dict[str, Callable] = {
     "+": np.add,
     "-": np.subtract,
@@ -734,8 +770,8 @@ def compile_node(node):
         return _compile_bin(node[1], node[2], node[3])
     if kind == "call":
         name, args = node[1], node[2]
-        if name == "pwl":
-            return _compile_pwl(args)
+        if name in ("pwl", "xspice_pwl"):
+            return _compile_pwl(args, _pwl if name == "pwl" else _xspice_pwl)
         if len(args) == 1:
             return _compile_f1(name, args[0])
         return _compile_f2(name, args[0], args[1])
@@ -847,14 +883,14 @@ def _compile_f1(name: str, na):
     return call1
 
 
-def _compile_pwl(args):
+def _compile_pwl(args, table=_pwl):
     """``pwl(x, x0, y0, ...)``: its value and slope times dx (the points are constants)."""
     fx = compile_node(args[0])
     fpoints = [compile_node(a) for a in args[1:]]
 
     def pwl(v):
         x, dx = fx(v)
-        val, slope = _pwl(x, *(f(v)[0] for f in fpoints))
+        val, slope = table(x, *(f(v)[0] for f in fpoints))
         return val, _scale_d(dx, slope) if dx else {}
 
     return pwl

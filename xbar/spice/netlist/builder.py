@@ -104,6 +104,8 @@ class Builder(Scopes, ElementCards, DirectiveCards):
         self.e = ControlledRows()
         self.d = DiodeRows()
         self.b: list[BSource] = []
+        #: capacitors (open at DC), for errors about floating nodes: (name, n+, n-)
+        self.open_elements: list[tuple[str, int, int]] = []
         #: B (and E/G VALUE=) sources with m/tc1/tc2/temp/dtemp: (source, parameters)
         self.b_scales: list[tuple[BSource, dict[str, float]]] = []
         self.spice_names: dict[str, str] = {}
@@ -177,12 +179,17 @@ class Builder(Scopes, ElementCards, DirectiveCards):
             bsources=self.b,
             options=self.options,
             analyses=self.analyses,
-            locations=Locations((k, v) for k, v in self.names.items() if k not in self.instances),
+            locations=Locations(
+                (k, v)
+                for k, v in self.names.items()
+                if k not in self.instances or k[k.rfind(".") + 1 :].startswith("c")
+            ),
             source_file=self.source_file,
             spice_names=self.spice_names,
             notes=self.notes,
             nodesets=nodesets,
             outputs=self.output_cards,
+            open_elements=self.open_elements,
         )
 
     def scale_bsources(self) -> None:

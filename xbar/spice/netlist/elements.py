@@ -209,6 +209,7 @@ class ElementCards:
         if kind == "c":
             self.register(full, card)
             self.instances.add(full)  # not an element of the DC circuit
+            self.open_elements.append((full, a, b))
             return
         self.register(full, card, ctx.prefix)
         v = self.v
@@ -467,6 +468,9 @@ class ElementCards:
         if len(toks) > 3 and (toks[3][0] == "poly" or toks[3][0].startswith("poly(")):
             self.poly_controlled(card, toks, ctx, kind)
             return
+        if len(toks) > 3 and toks[3][0] in ("table", "table{"):
+            self.table_controlled(card, low, toks, ctx, kind)
+            return
         for k, t in enumerate(toks[1:6], start=1):
             if t[0] in ("poly", "value", "vol", "cur", "table") or t[0].startswith("poly("):
                 raise err(
@@ -690,6 +694,52 @@ class ElementCards:
             self.voltage_branch(card, full, a, b, expr, ctx)
         if scale:
             self.b_scales.append((self.b[-1], scale))
+
+    def table_controlled(self, card: Card, low: str, toks, ctx: Context, kind: str) -> None:
+        """``E/G<name> n+ n- TABLE {expr} = (x0, y0) (x1, y1) ...``: as ngspice runs it, the
+        XSPICE pwl model of the expression (flat beyond the table, corners rounded; see
+        :func:`xbar.spice.expr._xspice_pwl`'s ``xspice_pwl``), then a gain of 1."""
+        hint = (
+            f"expected: {kind.upper()}<name> <n+> <n-> TABLE {{expression}} = (x0, y0) (x1, y1) ..."
+        )
+        start = toks[3][1] + len("table")
+        m = re.compile(r"\s*\{").match(card.text, start)
+        if m is None:
+            raise err(card, start, "expected {expression} after TABLE", hint)
+        depth, k = 0, m.end() - 1
+        while k < len(card.text):
+            depth += {"{": 1, "}": -1}.get(card.text[k], 0)
+            if depth == 0:
+                break
+            k += 1
+        if depth:
+            raise err(card, m.end() - 1, "unbalanced braces in the TABLE expression", hint)
+        eoff, inner = m.end(), card.text[m.end() : k]
+        self.expression(card, inner, eoff, ctx)  # located errors in the expression itself
+        rest = card.text[k + 1 :]
+        nums = [
+            (t.group(0), k + 1 + t.start())
+            for t in re.finditer(r"\{[^}]*\}|'[^']*'|[^\s(),=]+", rest)
+        ]
+        if len(nums) < 4 or len(nums) % 2:
+            at = nums[-1][1] if nums else k + 1
+            raise err(
+                card, at, f"TABLE needs two or more (x, y) pairs, found {len(nums)} values", hint
+            )
+        values = [self.value(card, t, ctx.params) for t in nums]
+        xs = values[0::2]
+        for j in range(1, len(xs)):
+            if not xs[j] > xs[j - 1]:
+                raise err(card, nums[2 * j][1], "TABLE x values must ascend", hint)
+        text = f"xspice_pwl({inner}, {', '.join(repr(v) for v in values)})"
+        expr = self.expression(card, text, eoff, ctx)
+        full = ctx.prefix + toks[0][0]
+        a, b = self.node(toks[1][0], ctx), self.node(toks[2][0], ctx)
+        if kind == "g":
+            self.register(full, card)
+            self.add_bsource(card, full, a, b, expr, ctx)
+        else:
+            self.voltage_branch(card, full, a, b, expr, ctx)
 
     def poly_controlled(self, card: Card, toks, ctx: Context, kind: str) -> None:
         """SPICE's polynomial sources, as the B sources ngspice makes of them:
