@@ -125,3 +125,22 @@ def test_cli_sinh_overflow_exit_code(capsys):
         )
     err = capsys.readouterr().err
     assert "cell (" in err and "RuntimeWarning" not in err
+
+
+@pytest.mark.parametrize(
+    "name, model",
+    [("sinh", xbar.Sinh()), ("Linear", xbar.Linear()), ("power_law", xbar.PowerLaw())],
+)
+def test_device_by_name_is_the_default_model(name, model):
+    G = np.linspace(1e-5, 1e-4, 12).reshape(4, 3)
+    V = np.linspace(0.05, 0.2, 4)
+    by_name = xbar.Crossbar(G, r_row=1.0, r_col=1.0, device=name).solve(V).output
+    by_model = xbar.Crossbar(G, r_row=1.0, r_col=1.0, device=model).solve(V).output
+    np.testing.assert_array_equal(by_name, by_model)
+
+
+@pytest.mark.parametrize("device", ["sinhh", 3, object()])
+def test_unknown_device_is_named_with_the_choices(device):
+    with pytest.raises(ConfigError, match="device") as info:
+        xbar.Crossbar(np.full((2, 2), 1e-4), device=device)
+    assert "sinh" in info.value.hint and "linear" in info.value.hint

@@ -28,7 +28,7 @@ from ..errors import ConfigError, InputTypeError, ShapeError, ValueRangeError
 from ..spice.circuit import Options
 from . import input_switched, power, solver, transfer
 from .access import MosfetAccess, solve_with_engine
-from .devices import Device, Linear, Tabulated
+from .devices import Device, Exponential, Linear, PowerLaw, Sinh, Tabulated
 from .power import PowerForms
 from .solution import CrossbarSolution, LinearizedCrossbar
 from .system import CrossbarSystem, build_system, line_preconditioner, parse_bias
@@ -57,18 +57,40 @@ def _array(name: str, value: Any, shapes: list[tuple[int, ...]]) -> np.ndarray:
     return arr
 
 
+#: Device models that a name stands for (their default parameters), as in ``AnalogConfig``.
+DEVICE_NAMES = {"linear": Linear, "sinh": Sinh, "exponential": Exponential, "power_law": PowerLaw}
+
+
+def _device_model(what: str, device: Any) -> Device:
+    """``device`` as a :class:`Device`: a model, or a name of :data:`DEVICE_NAMES`."""
+    if isinstance(device, str):
+        model = DEVICE_NAMES.get(device.strip().lower())
+        if model is None:
+            raise ConfigError(
+                f"{what}={device!r} is not a device model name",
+                hint=f"use one of {', '.join(DEVICE_NAMES)} or a model such as xbar.Sinh(k=3.0)",
+            )
+        return model()
+    if not isinstance(device, Device):
+        raise ConfigError(
+            f"{what} must be an xbar device model, got {type(device).__name__}",
+            hint=f"e.g. xbar.Sinh(k=3.0), or a name: {', '.join(DEVICE_NAMES)}",
+        )
+    return device
+
+
 def _cell_models(
-    shape: tuple[int, int], device: Device | None, selector: Device | None, g_selector: Any
+    shape: tuple[int, int],
+    device: Device | str | None,
+    selector: Device | str | None,
+    g_selector: Any,
 ) -> tuple[Device, Device | None, np.ndarray | None]:
     """Validated cell device (default :class:`Linear`), selector and its conductance [S]."""
-    device = Linear() if device is None else device
-    if not isinstance(device, Device):
-        raise ConfigError(f"device must be an xbar device model, got {type(device).__name__}")
+    device = Linear() if device is None else _device_model("device", device)
     device.check_shape(shape)
     if selector is None:
         return device, None, None
-    if not isinstance(selector, Device):
-        raise ConfigError("selector must be an xbar device model")
+    selector = _device_model("selector", selector)
     if g_selector is None:
         raise ConfigError("a selector needs g_selector, its small-signal conductance [S]")
     selector.check_shape(shape)
@@ -95,8 +117,9 @@ class Crossbar:
         Source resistance of each row driver [ohm] (also used by biased row ends).
     r_sense : float or array (N,)
         Input resistance of each column's sense amplifier [ohm] (also biased column ends).
-    device : Device
-        Cell I-V model (:class:`Linear`, :class:`Sinh`, ...).
+    device : Device or str
+        Cell I-V model (:class:`Linear`, :class:`Sinh`, ...), or the name of one with its
+        default parameters: ``"linear"``, ``"sinh"``, ``"exponential"``, ``"power_law"``.
     drive : {"left", "right", "both"}
         Row end(s) carrying the inputs.
     sense : {"bottom", "top", "both"}
@@ -110,7 +133,7 @@ class Crossbar:
         netlist (:mod:`xbar.crossbar.access`), not by the line solver.
     v_gate : float or array (M,)
         Gate voltage of each row's access transistors [V] (with ``access``).
-    selector : Device, optional
+    selector : Device or str, optional
         Selector model in series with each cell (1S1R), small-signal conductance
         ``g_selector`` [S] (scalar or (M, N)).
     row_bias, col_bias : array-like, optional
@@ -157,14 +180,14 @@ class Crossbar:
         r_col: float | np.ndarray = 0.0,
         r_driver: float | np.ndarray = 0.0,
         r_sense: float | np.ndarray = 0.0,
-        device: Device | None = None,
+        device: Device | str | None = None,
         *,
         drive: str = "left",
         sense: str = "bottom",
         r_access: float | np.ndarray = 0.0,
         access: MosfetAccess | None = None,
         v_gate: float | np.ndarray = 0.0,
-        selector: Device | None = None,
+        selector: Device | str | None = None,
         g_selector: float | np.ndarray | None = None,
         row_bias: Any = None,
         col_bias: Any = None,
