@@ -652,3 +652,115 @@ def test_models_over_2_gib_are_refused_before_reading(tmp_path):
         ModelError, match=r"external data declare more than 2 GiB \(at initializer 'W'\)"
     ):
         load_onnx(tmp_path / "ext.onnx")
+
+
+# ------------------------------------------------------------ 3. data sets as distributed
+
+
+def _idx(path, arr):
+    import gzip
+
+    arr = np.asarray(arr, np.uint8)
+    head = (0x800 + arr.ndim).to_bytes(4, "big")
+    head += b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
+    with gzip.open(f"{path}.gz", "wb") as fh:
+        fh.write(head + arr.tobytes())
+
+
+@pytest.mark.parametrize("fmt", ["fashion-mnist", "kmnist", "mnist"])
+def test_mnist_family_idx_files(tmp_path, fmt):
+    """Fashion-MNIST and KMNIST come in MNIST's four idx files (torchvision's names)."""
+    from xbar.network import load_dataset
+
+    x = RNG.integers(0, 256, (6, 28, 28))
+    for pre, n in (("train", 12), ("t10k", 6)):
+        _idx(tmp_path / f"{pre}-images-idx3-ubyte", np.resize(x, (n, 28, 28)))
+        _idx(tmp_path / f"{pre}-labels-idx1-ubyte", np.arange(n) % 10)
+    d = load_dataset(f"{fmt}:{tmp_path}")
+    assert d.x_test.shape == (6, 28, 28, 1) and d.classes == 10
+    np.testing.assert_array_equal(d.x_test[..., 0] * 255, x)
+    np.testing.assert_array_equal(d.y_test, np.arange(6))
+
+
+def test_emnist_split_files_read_as_stored(tmp_path):
+    """EMNIST idx files were not read; their images are kept as stored (transposed), as
+    torchvision's EMNIST and tensorflow_datasets give them; 'letters' has 27 classes
+    (labels 1..26, as torchvision counts them); a folder of several splits asks for one."""
+    from xbar.network import load_dataset
+
+    img = np.zeros((4, 28, 28), np.uint8)
+    img[:, 2:5, 10:20] = 255
+    for split, labels in (("letters", [1, 26, 5, 9]), ("balanced", [0, 46, 3, 3])):
+        for pre in ("train", "test"):
+            _idx(tmp_path / f"emnist-{split}-{pre}-images-idx3-ubyte", img)
+            _idx(tmp_path / f"emnist-{split}-{pre}-labels-idx1-ubyte", labels)
+    with pytest.raises(ModelError, match="holds the splits balanced, letters") as info:
+        load_dataset(f"emnist:{tmp_path}")
+    assert "emnist-balanced" in info.value.hint
+    d = load_dataset(f"emnist:{tmp_path / 'emnist-letters'}")
+    assert d.classes == 27 and d.y_test.tolist() == [1, 26, 5, 9]
+    np.testing.assert_array_equal(d.x_test[0, :, :, 0] * 255, img[0])  # no transpose
+    assert load_dataset(f"emnist:{tmp_path / 'emnist-balanced'}").classes == 47
+
+
+def test_svhn_mat_files_map_label_10_to_digit_0(tmp_path):
+    """SVHN's test_32x32.mat (X (32, 32, 3, N), y (N, 1) in 1..10) was not read; 10 is the
+    digit 0, as torchvision's SVHN maps it."""
+    from scipy.io import savemat
+
+    from xbar.network import load_dataset
+
+    X = RNG.integers(0, 256, (32, 32, 3, 5)).astype(np.uint8)
+    y = np.array([[10], [1], [9], [10], [3]], np.uint8)
+    savemat(tmp_path / "test_32x32.mat", {"X": X, "y": y})
+    for spec in (f"svhn:{tmp_path}", str(tmp_path), str(tmp_path / "test_32x32.mat")):
+        d = load_dataset(spec)
+        assert d.classes == 10 and d.y_test.tolist() == [0, 1, 9, 0, 3]
+        np.testing.assert_allclose(d.x_test, X.transpose(3, 0, 1, 2) / 255)
+    savemat(tmp_path / "test_32x32.mat", {"X": X, "y": y - 1})
+    with pytest.raises(ModelError, match=r"image 0 has label 9|image 1 has label 0"):
+        load_dataset(f"svhn:{tmp_path}")
+
+
+def test_npy_pairs_and_one_hot_or_float_labels(tmp_path):
+    """A folder of x_test.npy / y_test.npy was not a data set, and Keras' one-hot labels
+    (to_categorical) in an .npz were refused as 'one label per image'."""
+    from xbar.network import load_dataset
+
+    x = RNG.integers(0, 256, (8, 6, 6, 3), dtype=np.uint8)
+    labels = np.array([0, 3, 1, 2, 3, 0, 1, 2])
+    np.save(tmp_path / "x_test.npy", x)
+    np.save(tmp_path / "y_test.npy", labels.astype(np.float32))
+    for spec in (f"npy:{tmp_path}", str(tmp_path)):
+        d = load_dataset(spec)
+        assert d.y_test.tolist() == labels.tolist() and d.classes == 4
+        np.testing.assert_allclose(d.x_test, x / 255)
+    np.savez(tmp_path / "hot.npz", x=x, y=np.eye(4, dtype=np.float32)[labels])
+    assert load_dataset(str(tmp_path / "hot.npz")).y_test.tolist() == labels.tolist()
+    np.savez(tmp_path / "soft.npz", x=x, y=np.full((8, 4), 0.25, np.float32))
+    with pytest.raises(ModelError, match=r"y has shape \(8, 4\) but is not one-hot"):
+        load_dataset(str(tmp_path / "soft.npz"))
+
+
+def test_image_folder_with_grayscale_rgba_and_jpeg_reads_rgb_as_torchvision(tmp_path):
+    """A folder whose first image was grayscale read every image as one channel (colour
+    lost); torchvision's ImageFolder converts every image to RGB (alpha dropped)."""
+    from PIL import Image
+
+    from xbar.network import load_dataset
+
+    files = {
+        "a/0.png": Image.fromarray(RNG.integers(0, 256, (5, 5), dtype=np.uint8), "L"),
+        "b/0.png": Image.fromarray(RNG.integers(0, 256, (5, 5, 4), dtype=np.uint8), "RGBA"),
+        "c/0.jpg": Image.fromarray(RNG.integers(0, 256, (5, 5, 3), dtype=np.uint8), "RGB"),
+    }
+    for name, im in files.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        im.save(tmp_path / name)
+    d = load_dataset(f"folder:{tmp_path}")
+    expect = [np.asarray(Image.open(tmp_path / n).convert("RGB")) / 255 for n in sorted(files)]
+    np.testing.assert_allclose(d.x_test, np.stack(expect))
+    for name in ("b/0.png", "c/0.jpg"):
+        (tmp_path / name).unlink()
+        (tmp_path / name).parent.rmdir()
+    assert load_dataset(f"folder:{tmp_path}").x_test.shape == (1, 5, 5, 1)  # all gray

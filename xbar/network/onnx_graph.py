@@ -114,7 +114,7 @@ def check_external_data(proto, base: Path, source: str) -> None:
                 raise ModelError(
                     f"{source}: initializer {init.name!r} is stored in the external data "
                     f"file {info.location!r}, which is missing (looked for {str(where)!r})",
-                    hint="keep the data file the exporter wrote next to the .onnx file "
+                    hint="keep the external data file the exporter wrote next to the .onnx file "
                     "(move or copy both together)",
                 )
             sizes[info.location] = where.stat().st_size
