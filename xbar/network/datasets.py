@@ -460,7 +460,7 @@ def _folder_mode(dirs: list[Path], classes: list[str]) -> str | None:
                     with Image.open(f) as im:
                         if im.mode not in gray:
                             return "RGB"
-                except (UnidentifiedImageError, OSError, ValueError):
+                except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError):
                     continue  # named when the image is read
     return None
 

@@ -260,6 +260,16 @@ _REFUSED = {
 }
 
 
+def _attribute_type_name(kind: int) -> str:
+    """``INTS``, ``FLOAT``, ...: the name of an ONNX AttributeProto type number."""
+    from onnx import AttributeProto
+
+    try:
+        return AttributeProto.AttributeType.Name(kind)
+    except ValueError:
+        return f"type {kind}"
+
+
 def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -388,8 +398,27 @@ class _Importer:
                     hint=f"{self.node.op_type} supports attributes "
                     f"{', '.join(allowed) or '(none)'}",
                 )
+            expected = self.attribute_type(a.name)
+            if expected is not None and a.type != expected:
+                names = _attribute_type_name
+                raise self.fail(
+                    f"attribute {a.name!r} is of type {names(a.type)}, but "
+                    f"{self.node.op_type} takes {names(expected)}",
+                    hint="the file is corrupted or was not written by an exporter",
+                )
             out[a.name] = helper.get_attribute_value(a)
         return out
+
+    def attribute_type(self, name: str) -> int | None:
+        """The AttributeProto type the op's schema (at the graph's opset) gives ``name``."""
+        from onnx import defs
+
+        try:
+            schema = defs.get_schema(self.node.op_type, self.opset, self.node.domain or "")
+        except Exception:  # noqa: BLE001 - SchemaError: op unknown at this opset
+            return None
+        spec = schema.attributes.get(name)
+        return None if spec is None else int(spec.type.value)
 
     def const(self, i: int, optional: bool = False) -> np.ndarray | None:
         ins = self.node.input
@@ -478,7 +507,14 @@ class _Importer:
             self.node = node
             if not any(o in self.needed for o in node.output):
                 continue  # feeds nothing the output needs
-            self.convert()
+            try:
+                self.convert()
+            except (TypeError, ValueError, IndexError, KeyError, AttributeError) as exc:
+                # a malformed node (wrong input count, empty attribute): named, not a traceback
+                raise self.fail(
+                    f"malformed node ({type(exc).__name__}: {exc})",
+                    hint="the file is corrupted or was not written by an exporter",
+                ) from None
         self.node = None
         out = self.output_tensor(choice, inp)
         meta = {
