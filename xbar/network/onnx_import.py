@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import ModelError
+from ..errors import ModelError, XbarError
 from .layers import (
     AvgPool2D,
     BatchNorm,
@@ -509,6 +509,8 @@ class _Importer:
                 continue  # feeds nothing the output needs
             try:
                 self.convert()
+            except XbarError:
+                raise
             except (TypeError, ValueError, IndexError, KeyError, AttributeError) as exc:
                 # a malformed node (wrong input count, empty attribute): named, not a traceback
                 raise self.fail(
