@@ -737,6 +737,8 @@ def test_npy_pairs_and_one_hot_or_float_labels(tmp_path):
         np.testing.assert_allclose(d.x_test, x / 255)
     np.savez(tmp_path / "hot.npz", x=x, y=np.eye(4, dtype=np.float32)[labels])
     assert load_dataset(str(tmp_path / "hot.npz")).y_test.tolist() == labels.tolist()
+    np.savez(tmp_path / "col.npz", x=x, y=labels[:, None].astype(np.uint8))  # Keras' CIFAR
+    assert load_dataset(str(tmp_path / "col.npz")).y_test.tolist() == labels.tolist()
     np.savez(tmp_path / "soft.npz", x=x, y=np.full((8, 4), 0.25, np.float32))
     with pytest.raises(ModelError, match=r"y has shape \(8, 4\) but is not one-hot"):
         load_dataset(str(tmp_path / "soft.npz"))
@@ -764,3 +766,38 @@ def test_image_folder_with_grayscale_rgba_and_jpeg_reads_rgb_as_torchvision(tmp_
         (tmp_path / name).unlink()
         (tmp_path / name).parent.rmdir()
     assert load_dataset(f"folder:{tmp_path}").x_test.shape == (1, 5, 5, 1)  # all gray
+
+
+def test_data_that_does_not_fit_the_model_names_both(tmp_path):
+    """Images with other channels than the model's, and labels beyond its classes, are
+    named with both shapes / ranges (channels got a resize hint before)."""
+    from xbar.network import load_dataset
+
+    conv, w = _conv()
+    nodes = [conv, oh.make_node("ReduceMean", ["c"], ["y"], axes=[2, 3], keepdims=0)]
+    model = load_onnx(_model(nodes, [w], ["N", 4]))
+    np.savez(tmp_path / "gray.npz", x=np.zeros((4, 8, 8, 1), np.uint8), y=np.arange(4))
+    with pytest.raises(ModelError, match=r"takes inputs \(8, 8, 3\).*has inputs \(8, 8, 1\)") as e:
+        load_dataset(str(tmp_path / "gray.npz")).check_model(model)
+    assert "1 channel(s), the model takes 3" in e.value.hint
+    np.savez(tmp_path / "many.npz", x=np.zeros((6, 8, 8, 3), np.uint8), y=np.arange(6))
+    with pytest.raises(ModelError, match=r"4 output classes, but .* labels 0..5 \(6 classes\)"):
+        load_dataset(str(tmp_path / "many.npz")).check_model(model)
+
+
+def test_argmax_and_probabilities_outputs_pick_one_tensor():
+    """(label, probabilities) outputs as classifier converters write them: the label is
+    the ArgMax of the probabilities, so one tensor is imported."""
+    conv, w = _conv()
+    nodes = [
+        conv,
+        oh.make_node("ReduceMean", ["c"], ["logits"], axes=[2, 3], keepdims=0),
+        oh.make_node("Softmax", ["logits"], ["probs"], axis=1),
+        oh.make_node("ArgMax", ["probs"], ["label"], axis=1, keepdims=0),
+    ]
+    outs = [
+        oh.make_tensor_value_info("label", TP.INT64, ["N"]),
+        oh.make_tensor_value_info("probs", TP.FLOAT, ["N", 4]),
+    ]
+    model = load_onnx(_model(nodes, [w], None, out=outs))
+    assert model.meta["onnx_output"] == "probs" and model.classes == 4

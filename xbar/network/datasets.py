@@ -483,6 +483,13 @@ def _same_classes(train: Path, test: Path, classes: list[str]) -> None:
 def _folder(root: Path, opts: DataOptions):
     if not root.is_dir():
         raise ModelError(f"image folder {str(root)!r} does not exist")
+    try:
+        import PIL  # noqa: F401 - matplotlib's dependency; reads PNG, JPEG, BMP, TIFF, ...
+    except ImportError:
+        raise ModelError(
+            "reading image folders needs Pillow (normally installed with matplotlib)",
+            hint="pip install pillow",
+        ) from None
     split = (root / "train").is_dir() and (root / "test").is_dir()
     test_dir = root / "test" if split else root
     classes = sorted(p.name for p in test_dir.iterdir() if p.is_dir())
