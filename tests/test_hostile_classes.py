@@ -507,9 +507,11 @@ def test_temper_is_the_circuit_temperature(cards, temp):
     assert c.resistors.value[0] == pytest.approx(1000 * (1 + 0.01 * (temp - 27)))
 
 
-def test_temper_can_be_redefined_by_a_param():
+def test_temper_is_not_redefined_by_a_param():
+    """ngspice-39 ignores ``.param temper=100``: I(V1) = -1/270 A (R1 = 10*27 ohm)."""
     c = xbar.read_netlist("t\n.param temper=100\nV1 a 0 1\nR1 a 0 {10*temper}\n.op\n")
-    assert c.resistors.value[0] == pytest.approx(1000.0)
+    assert c.resistors.value[0] == pytest.approx(270.0)
+    assert any(".param temper ignored" in n for n in c.notes)
 
 
 @pytest.mark.parametrize(

@@ -78,6 +78,8 @@ FIELD_NOTES = {
     "digital_energy": "joules per digital shift-and-add",
     "energy_chips": "chips whose energy is metered: the first N evaluated; 0 or all = every "
     "chip (more than one: the chip-to-chip spread is reported)",
+    "energy_images": "test images whose array energy is metered: a seeded random sample of N "
+    "(95%% CI reported); 0 = every image (DAC, ADC and digital energy count every image)",
     "biscale_shift": "k: small weights are stored amplified by 2**k (biscale scaling)",
     "biscale_threshold": "fraction of the layer's largest |w| below which a weight is small "
     "(biscale scaling); biscale_threshold * 2**biscale_shift <= 1",
@@ -428,6 +430,21 @@ def metered_line(result) -> str:
     )
 
 
+def sample_line(result) -> str:
+    """With a sample of images metered: the array energy's estimate and its 95 % CI."""
+    s = getattr(result, "energy_sample", None)
+    if not s:
+        return ""
+    lo, hi = s["ci95"]
+    std = 100 * s["std"] / s["mean"] if s["mean"] > 0 else float("nan")
+    return (
+        f"array energy from a seeded sample of {s['images']} of {s['of']} images: "
+        f"{s['mean'] * 1e9:.4g} nJ per image, 95% CI [{lo * 1e9:.4g}, {hi * 1e9:.4g}] "
+        f"(+-{100 * s['rel_ci95']:.2g} %; image-to-image std {std:.2g} %; "
+        "--energy-images 0 meters every image)"
+    )
+
+
 def _write_energy(out, result) -> None:
     """Energy per image: the network's split, then one line per layer [nJ]."""
     e = result.energy
@@ -440,6 +457,9 @@ def _write_energy(out, result) -> None:
         f"{e['ops_per_joule'] / 1e12:.4g} effective TOPS/W\n"
     )
     out.write(metered_line(result) + "\n")
+    sampled = sample_line(result)
+    if sampled:
+        out.write(sampled + "\n")
     out.write(
         f"{'layer':<16}{'total nJ':>10}{'array':>10}{'wires':>10}{'DAC':>10}"
         f"{'ADC':>10}{'digital':>10}{'TOPS/W':>9}\n"

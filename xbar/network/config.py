@@ -195,6 +195,15 @@ class AnalogConfig:
         well under 1 % from chip to chip (``docs/energy.md``), while metering a chip
         with wire resistance costs its tiles' power forms.  Results name the metered
         chips and, with more than one, the chip-to-chip spread.
+    energy_images : int
+        How many test images have their *array* energy metered on a metered chip: a
+        seeded random sample of that many (not the first ones: data sets may be
+        ordered by class), the same on every chip and run, whose mean estimates the
+        array energy per image, reported with its 95 % confidence interval over
+        images; every image when the test set has no more (or with 0).  DAC, ADC and
+        digital energies are counted over every image whatever this is.  Default
+        1000: every image of the small test sets (539 digits), a half-width well
+        under 1 % of the array energy for large ones (``docs/energy.md``).
     seed : int
         Seed of every random draw.
     repeats : int
@@ -285,6 +294,7 @@ class AnalogConfig:
     adc_fom: float = 10e-15
     digital_energy: float = 0.1e-12
     energy_chips: int = 1
+    energy_images: int = 1000
     seed: int = 0
     repeats: int = 1
     calibration_size: int = 256
@@ -764,6 +774,7 @@ class AnalogConfig:
             hint="e.g. read_pulse = 10e-9 (s)",
         )
         need(self.energy_chips >= 0, "energy_chips", "must be 0 (every chip) or more")
+        need(self.energy_images >= 0, "energy_images", "must be 0 (every image) or more")
         for name in ("array_rows", "array_cols", "repeats", "calibration_size"):
             need(getattr(self, name) >= 1, name, "must be at least 1")
         need(self.seed >= 0, "seed", "must not be negative")

@@ -69,8 +69,11 @@ __all__ = [
     "SPREAD_KEYS",
     "adc_energy",
     "chip_spread",
+    "code_gram",
     "energy_summary",
     "gram",
+    "image_sample",
+    "image_spread",
     "plot_breakdown",
 ]
 
@@ -95,6 +98,10 @@ class EnergyTally:
     adc_conversions: int = 0
     adds: int = 0
     macs: int = 0
+    #: images whose array energy the array parts of ``joules`` hold (0: every image)
+    array_images: int = 0
+    #: array energy [J] of each sampled image, in sample order (None: every image metered)
+    image_joules: np.ndarray | None = None
 
     def add(self, other: EnergyTally) -> None:
         for k, v in other.joules.items():
@@ -104,16 +111,34 @@ class EnergyTally:
         self.adc_conversions += other.adc_conversions
         self.adds += other.adds
         self.macs += other.macs
+        self.array_images += other.array_images
+        if other.image_joules is not None:
+            held = self.image_joules
+            self.image_joules = (
+                other.image_joules.copy() if held is None else held + other.image_joules
+            )
 
     @property
     def total(self) -> float:
         return float(sum(self.joules.values()))
 
+    def for_images(self, images: int) -> EnergyTally:
+        """This tally with the array parts of a sample of images scaled up to ``images``
+        images (itself when every image was metered): tallies of layers then add up
+        (a copy without per-image values)."""
+        if not self.array_images:
+            return self
+        f = images / self.array_images
+        joules = {k: v * f if k in ARRAY_PARTS else v for k, v in self.joules.items()}
+        counts = {k: getattr(self, k) for k in ("reads", "dac_conversions", "adc_conversions")}
+        return EnergyTally(joules, adds=self.adds, macs=self.macs, **counts)
+
     def per_image(self, images: int) -> dict:
         """Joules per image by part, ``array`` / ``periphery`` / ``total``, counts per
         image and effective operations per joule."""
         n = max(1, images)
-        out = {k: v / n for k, v in self.joules.items()}
+        n_array = self.array_images or n  # (the array parts of a sample of images)
+        out = {k: v / (n_array if k in ARRAY_PARTS else n) for k, v in self.joules.items()}
         out["array"] = sum(out[k] for k in ARRAY_PARTS)
         out["wires"] = out["row_wires"] + out["col_wires"]
         out["periphery"] = out["dac"] + out["adc"] + out["digital"]
@@ -123,6 +148,62 @@ class EnergyTally:
         for k in ("reads", "dac_conversions", "adc_conversions", "adds"):
             out[k] = getattr(self, k) / n
         return out
+
+
+#: float32 holds every integer up to 2**24 exactly
+F32_EXACT = 1 << 24
+#: fewest reads per float32 chunk for :func:`code_gram` to take the float32 route
+MIN_CODE_CHUNK = 32
+
+
+#: rows per image from which a sampled image's array energy comes from its own Gram
+#: matrix (fewer: from its rows' quadratic forms, :meth:`LayerMeter.start_batch`)
+IMAGE_GRAM_ROWS = 8
+#: narrowest row block whose Gram takes the float32 route (narrower: the conversion costs more)
+MIN_CODE_ROWS = 32
+
+
+def code_gram(codes: np.ndarray, top: int, scale: float = 1.0) -> np.ndarray:
+    """``C^T C`` (m, m), float64, of integer codes ``C = codes * scale`` (K, m) in
+    ``0..top``, exactly, at single-precision speed.
+
+    Every product of two codes and every partial sum of non-negative integers up to
+    2**24 is an integer that float32 holds exactly, whatever order BLAS adds them in;
+    so the reads go through float32 products (``ssyrk``, about twice ``dsyrk``) in
+    chunks of ``2**24 // top**2`` reads (258 for 8-bit codes), converted chunk by chunk
+    (in cache), and the chunks are added in float64 (exact up to 2**53).  The result is
+    bit-identical to the float64 product ``C.T @ C``.  With fewer than
+    :data:`MIN_CODE_CHUNK` reads per chunk (codes over 9 bits) it is that product.
+
+    Parameters
+    ----------
+    codes : ndarray
+        (K, m) values whose products with ``scale`` are integers ``0..top`` (to
+        round-off: voltages ``lsb * C`` with ``scale = 1 / lsb``), any layout.
+    top : int
+        The largest code (``2**bits - 1``; 1 for input bits).
+    scale : float
+        Factor from ``codes`` to the integer codes.
+
+    >>> c = np.full((1000, 3), 255.0)
+    >>> bool((code_gram(c, 255) == c.T @ c).all()), float(code_gram(c, 255)[0, 0])
+    (True, 65025000.0)
+    >>> float(code_gram(np.array([[0.5, 1.0]]), 2, scale=2.0)[1, 1])
+    4.0
+    """
+    chunk = F32_EXACT // max(1, int(top) ** 2)
+    K, m = codes.shape
+    if chunk < MIN_CODE_CHUNK:
+        c = np.rint(codes * scale)
+        return c.T @ c
+    out = np.zeros((m, m))
+    buf = np.empty((min(chunk, K), m), dtype=np.float32)
+    for k in range(0, K, chunk):
+        x = buf[: min(chunk, K - k)]
+        # (v / lsb is within a few ulps of its integer: float32 rounds it to that integer)
+        np.multiply(codes[k : k + chunk], scale, out=x, casting="unsafe")
+        out += x.T @ x
+    return out
 
 
 def gram(V: np.ndarray) -> np.ndarray:
@@ -143,10 +224,22 @@ class _Step:
     ``scale * V`` [V] (``V`` (K, n_in) is not copied; the scale is applied to the
     sums it gives)."""
 
-    def __init__(self, meter: LayerMeter, V: np.ndarray, scale: float = 1.0):
+    def __init__(
+        self,
+        meter: LayerMeter,
+        V: np.ndarray,
+        scale: float = 1.0,
+        codes: tuple | None = None,
+        rows: slice = slice(None),
+    ):
         self.meter = meter
         self.V = V
         self.scale = float(scale)
+        self.codes = codes  # (lsb [V], top): V holds integer codes 0..top times lsb
+        self.rows = rows  # V's rows in the batch the tiles were read with
+        #: (slot, sub-step) per metered image (None: the whole step is metered as one)
+        self.images: list[tuple[int, _Step]] | None = None
+        self.factor = 1.0  # of the array energy (a sample's rows not told apart by image)
         self._gram: dict = {}
         self._powers: dict = {}
         self._volts: np.ndarray | None = None
@@ -162,10 +255,22 @@ class _Step:
         """``sum_k V_k V_k^T`` [V^2] of rows r0:r1 over the batch, (rows, rows)."""
         g = self._gram.get((r0, r1))
         if g is None:
-            g = gram(self.V[:, r0:r1])
+            g = self._code_gram(r0, r1) if self.codes is not None else None
+            if g is None:
+                g = gram(self.V[:, r0:r1])
             if self.scale != 1.0:
                 g *= self.scale**2
             g = self._gram[(r0, r1)] = g
+        return g
+
+    def _code_gram(self, r0: int, r1: int) -> np.ndarray | None:
+        """The Gram of rows r0:r1 [V^2] from the integer codes the voltages are
+        (:func:`code_gram`: exact, float32 products), or None for a narrow block."""
+        if r1 - r0 < MIN_CODE_ROWS:
+            return None
+        lsb, top = self.codes
+        g = code_gram(self.V[:, r0:r1], top, 1.0 / lsb)
+        g *= lsb * lsb
         return g
 
     def power_sum(self, r0: int, r1: int, p: int) -> np.ndarray:
@@ -179,12 +284,19 @@ class _Step:
         return s
 
     def read(self, tile) -> None:
-        """Account one read of ``tile`` (its array power, converters, digital adds)."""
+        """Account one read of ``tile`` (its array power, converters, digital adds); the
+        array power of the metered images only (:meth:`LayerMeter.start_batch`), each
+        image apart."""
         m = self.meter
-        watts = m.array_power(self, tile)
         t = m.tally
-        for k in ARRAY_PARTS:
-            t.joules[k] += m.config.read_pulse * watts.get(k, 0.0)
+        pulse = m.config.read_pulse
+        for slot, step in [(None, self)] if self.images is None else self.images:
+            watts = m.array_power(step, tile)
+            joules = [self.factor * pulse * watts.get(k, 0.0) for k in ARRAY_PARTS]
+            for k, e in zip(ARRAY_PARTS, joules, strict=True):
+                t.joules[k] += e
+            if slot is not None and t.image_joules is not None:
+                t.image_joules[slot] += sum(joules)
         m.count_read(tile.spec, self.V.shape[0])
 
 
@@ -209,6 +321,42 @@ class LayerMeter:
         self._summed: tuple | None = None  # (tile ids, tiles, forms summed per row block)
         self._plans: dict = {}  # convolution Gram plans (read_linear)
         self._laws: dict = {}  # general cell laws: per tile, nodes and row sums (_law_excess)
+        self._totals: dict = {}  # per row block: the summed forms' total (read_linear)
+        #: (images, picked, first slot) of the batch being read when only a sample of
+        #: its images is metered (:meth:`start_batch`), else None
+        self._batch: tuple | None = None
+
+    def start_batch(self, images: int, picked: np.ndarray | None, first: int = 0) -> None:
+        """The reads that follow are of a batch of ``images`` test images of which only
+        ``picked`` (sorted indices in the batch) have their array energy metered, each
+        into ``tally.image_joules[first + i]`` (``picked=None``: every image, together).
+
+        The converters and digital adds are counted over every image either way.  The
+        rows of a layer's inputs are the batch's images in order, ``P / images`` rows
+        each; where they are not (``P`` not a multiple), every row is metered and the
+        array energy scaled by ``len(picked) / images`` (no per-image values then:
+        ``tally.image_joules`` becomes None).
+        """
+        if picked is None:
+            self._batch = None
+            return
+        picked = np.asarray(picked, dtype=np.intp)
+        self._batch = (int(images), picked, int(first))
+        self.tally.array_images += len(picked)
+
+    def _sampled_rows(self, P: int) -> tuple | None:
+        """For ``P`` input rows of the batch: None (every row metered as one), else
+        ``(rows, R, first, factor)``: the metered rows (indices), ``R`` rows per image
+        (None: rows not told apart by image), the first image's slot and the array
+        energy's factor."""
+        if self._batch is None:
+            return None
+        images, picked, first = self._batch
+        if images > 0 and P % images == 0:
+            R = P // images
+            return (picked[:, None] * R + np.arange(R)).ravel(), R, first, 1.0
+        self.tally.image_joules = None  # (rows not attributable to images: no per-image values)
+        return np.arange(P), None, first, len(picked) / images
 
     def _tile_forms(self, tile):
         """The power forms of ``tile``'s used rows in its whole simulated array: those it
@@ -246,10 +394,29 @@ class LayerMeter:
         t.adds += conversions
         t.joules["digital"] += cfg.digital_energy * conversions
 
-    def step(self, V: np.ndarray, scale: float = 1.0) -> _Step:
+    def step(self, V: np.ndarray, scale: float = 1.0, codes: tuple | None = None) -> _Step:
         """Start one input step with row voltages ``scale * V`` [V] (``V`` (K, n_in), not
-        copied)."""
-        return _Step(self, V, scale)
+        copied); ``codes = (lsb, top)`` when ``V`` holds integer codes ``0..top`` times
+        ``lsb`` [V] (a DAC's or input bits': its Grams are then taken exactly in float32,
+        :func:`code_gram`).  With a sample of images (:meth:`start_batch`), the array is
+        metered on each sampled image's rows (views of ``V``) apart."""
+        step = _Step(self, V, scale, codes)
+        sel = self._sampled_rows(V.shape[0])
+        if sel is not None:
+            _, R, first, factor = sel
+            if R is None:
+                step.factor = factor
+            else:
+                step.images = [
+                    (
+                        first + i,
+                        _Step(
+                            self, V[b * R : (b + 1) * R], scale, codes, slice(b * R, (b + 1) * R)
+                        ),
+                    )
+                    for i, b in enumerate(self._batch[1].tolist())
+                ]
+        return step
 
     def read_linear(
         self, X: np.ndarray, volts: float, tiles, lo: float | None = None, images=None
@@ -270,9 +437,13 @@ class LayerMeter:
         cfg = self.config
         if not (cfg.device == "linear" and cfg.array_topology == "crossbar"):
             for V in [X] if lo >= 0 else [np.maximum(X, 0.0), np.maximum(-X, 0.0)]:
-                step = _Step(self, V, volts)
+                step = self.step(V, volts)
                 for tile in tiles:
                     step.read(tile)
+            return
+        sel = self._sampled_rows(X.shape[0])
+        if sel is not None:
+            self._read_linear_sample(X, volts, tiles, lo, sel)
             return
         summed = self._summed_forms(tiles)
         plan = None
@@ -292,6 +463,56 @@ class LayerMeter:
                     self.tally.joules[k] += e
             rows, outputs = (sum(getattr(t.spec, a) for t in tiles) for a in ("rows", "outputs"))
             self.count_reads(len(tiles), rows, outputs, X.shape[0])
+
+    def _read_linear_sample(self, X: np.ndarray, volts: float, tiles, lo: float, sel) -> None:
+        """:meth:`read_linear` with only a sample of the batch's images metered
+        (``sel`` from :meth:`_sampled_rows`): the array energy of their rows, each
+        image's apart; the converters and adds of every row."""
+        rows, R, first, factor = sel
+        cfg = self.config
+        if len(rows):
+            Xs = X if R is None else X[rows]
+            n = 0 if R is None else len(rows) // R
+            per_image = np.zeros(n)
+            c = factor * cfg.read_pulse * volts**2
+            summed = self._summed_forms(tiles)
+            for V in [Xs] if lo >= 0 else [np.maximum(Xs, 0.0), np.maximum(-Xs, 0.0)]:
+                for block, (names, forms) in summed.items():
+                    w, e = self._block_energy(V[:, block[0] : block[1]], block, forms, R)
+                    for k, x in zip(names, np.atleast_1d(w).tolist(), strict=True):
+                        self.tally.joules[k] += c * x
+                    if e is not None:
+                        per_image += c * e
+            if n and self.tally.image_joules is not None:
+                self.tally.image_joules[first : first + n] += per_image
+        n_rows, outputs = (sum(getattr(t.spec, a) for t in tiles) for a in ("rows", "outputs"))
+        self.count_reads(len(tiles), n_rows, outputs, X.shape[0])
+
+    def _block_energy(self, V: np.ndarray, block: tuple, forms: np.ndarray, R: int | None):
+        """Summed power [V^2 S] of row block ``block``'s rows ``V`` (K, rows) by part, and
+        per image of ``R`` consecutive rows (None when ``R`` is None): each image's own
+        Gram when it has :data:`IMAGE_GRAM_ROWS` rows or more, else the rows' quadratic
+        forms of the parts' total."""
+        if not self.config.parasitics:  # forms: the cells' row sums (rows,)
+            q = (V**2) @ forms
+            return float(q.sum()), (None if R is None else q.reshape(-1, R).sum(axis=1))
+        if R is None:
+            return forms @ gram(V).reshape(-1), None
+        total = self._totals.get(block)
+        if total is None:
+            total = self._totals[block] = forms.sum(axis=0)
+        n = V.shape[0] // R
+        if R >= IMAGE_GRAM_ROWS:
+            summed = np.zeros((V.shape[1], V.shape[1]))
+            e = np.empty(n)
+            for i in range(n):
+                g = gram(V[i * R : (i + 1) * R])
+                e[i] = total @ g.reshape(-1)
+                summed += g
+            return forms @ summed.reshape(-1), e
+        m = V.shape[1]
+        q = np.einsum("ki,ki->k", V @ total.reshape(m, m), V)
+        return forms @ gram(V).reshape(-1), q.reshape(n, R).sum(axis=1)
 
     def _gram_plan(self, geom, blocks: list, images: int):
         """The shifted-product plan of a convolution's Grams (None where dense is cheaper),
@@ -340,6 +561,7 @@ class LayerMeter:
                 names = tuple(block)
                 out[rows] = (names, np.stack([block[k].reshape(-1) for k in names]))
         self._summed = (key, tiles, out)  # (the tiles are held, so their ids stay unique)
+        self._totals = {}
         return out
 
     def array_power(self, step: _Step, tile) -> dict:
@@ -356,8 +578,8 @@ class LayerMeter:
             and cfg.nonlinear_mode == "exact"
             and tile.last_solution is not None
         ):
-            p = tile.last_solution.power
-            return {k: float(np.sum(getattr(p, k))) for k in ARRAY_PARTS}
+            p = tile.last_solution.power  # (one entry per row of the batch read)
+            return {k: float(np.sum(getattr(p, k)[step.rows])) for k in ARRAY_PARTS}
         if not cfg.parasitics:  # exact: every cell sees its row's voltage
             if sinh:
                 V = step.volts[:, s.r0 : s.r1]
@@ -454,8 +676,95 @@ def energy_summary(tallies: dict, images: int) -> tuple[dict, dict]:
     per_layer = {}
     for name, t in tallies.items():
         per_layer[name] = t.per_image(images)
-        total.add(t)
+        total.add(t.for_images(images))
     return per_layer, total.per_image(images)
+
+
+#: spawn key of the metered images' sample (the chips' generators use ``(chip,)`` and
+#: ``(chip, stream)``): the same sample on every chip
+IMAGE_SAMPLE_KEY = (0x656E, 0x6572, 0x6779)
+
+
+def image_sample(n_images: int, energy_images: int, seed: int) -> np.ndarray | None:
+    """The test images whose array energy is metered (:attr:`AnalogConfig.energy_images`).
+
+    Parameters
+    ----------
+    n_images : int
+        Test images evaluated.
+    energy_images : int
+        Images to meter (0: every image).
+    seed : int
+        The configuration's seed (the sample is the same for every chip and run).
+
+    Returns
+    -------
+    ndarray of int or None
+        Sorted indices of a uniform random sample of ``energy_images`` of the
+        ``n_images`` images without replacement, or None when every image is metered
+        (``energy_images`` 0 or at least ``n_images``).
+
+    >>> image_sample(539, 1000, 0) is None, image_sample(10, 3, 0).tolist()
+    (True, [0, 1, 3])
+    """
+    if energy_images <= 0 or energy_images >= n_images:
+        return None
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=IMAGE_SAMPLE_KEY))
+    return np.sort(rng.choice(n_images, size=energy_images, replace=False))
+
+
+def image_spread(chip_tallies: list, images: int) -> tuple[dict, dict]:
+    """The sampled images' estimate of the array energy per image and its uncertainty.
+
+    Parameters
+    ----------
+    chip_tallies : list of dict of str to EnergyTally
+        Each metered chip's layer tallies, with the array energy of every sampled image
+        (``image_joules``; the same images on every chip).
+    images : int
+        Test images evaluated per chip (the population the sample is drawn from).
+
+    Returns
+    -------
+    (per_layer, network) : dict, dict
+        ``{"images", "of", "mean", "std", "sem", "ci95", "rel_ci95"}``: sampled images
+        and test images, the mean over the sample of each image's array energy [J]
+        (averaged over the metered chips), its image-to-image standard deviation, the
+        standard error of the mean with the finite-population correction
+        ``sqrt(1 - n / N)`` (sampling without replacement), the 95 % Student t interval
+        and its half-width over the mean; per layer and for the whole network.  Both
+        empty when every image was metered (nothing is estimated) or the per-image
+        values are unknown.
+    """
+    from .stats import t_quantile
+
+    if not chip_tallies:
+        return {}, {}
+    names = list(chip_tallies[0])
+    if any(c[n].image_joules is None for c in chip_tallies for n in names) or not names:
+        return {}, {}
+
+    def estimate(values: np.ndarray) -> dict:
+        n = int(values.size)
+        mean = float(values.mean())
+        std = float(values.std(ddof=1)) if n > 1 else math.nan
+        sem = std / math.sqrt(n) * math.sqrt(max(0.0, 1.0 - n / images)) if n > 1 else math.nan
+        half = t_quantile(n, 0.95) * sem if n > 1 else math.nan
+        rel = half / mean if mean > 0 else math.nan
+        return dict(
+            images=n,
+            of=int(images),
+            mean=mean,
+            std=std,
+            sem=sem,
+            ci95=[mean - half, mean + half],
+            rel_ci95=rel,
+        )
+
+    chips = len(chip_tallies)
+    per_layer = {n: sum(c[n].image_joules for c in chip_tallies) / chips for n in names}
+    network = estimate(sum(per_layer.values()))
+    return {n: estimate(v) for n, v in per_layer.items()}, network
 
 
 #: Sums whose chip-to-chip spread is reported (:func:`chip_spread`).

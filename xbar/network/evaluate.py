@@ -198,6 +198,11 @@ class LayerStats:
         (:func:`xbar.network.energy.chip_spread`: ``std``, ``sem``, ``ci95``,
         ``rel_std`` of ``total``, ``array``, ``wires``, ``periphery``); empty with
         fewer than two metered chips.
+    energy_sample : dict
+        When only a sample of the test images had their array energy metered
+        (``energy_images``): the estimate of the layer's array energy per image and
+        its 95 % interval over images (:func:`xbar.network.energy.image_spread`);
+        empty when every image was metered.
     settings : dict
         What per-layer rules set on this layer: the fields whose value differs from the
         configuration's, or ``{"digital": True}`` for a digital layer (no tiles, no
@@ -223,6 +228,7 @@ class LayerStats:
     mvm_batches: int = 0
     energy: dict = field(default_factory=dict)
     energy_spread: dict = field(default_factory=dict)
+    energy_sample: dict = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
     sections: list[str] = field(default_factory=list)
 
@@ -275,6 +281,15 @@ class EvaluationResult:
     energy_spread : dict
         Chip-to-chip spread of the network's energy per image over the metered chips,
         as :attr:`LayerStats.energy_spread`; empty with fewer than two metered chips.
+    energy_images : int
+        Test images whose array energy was metered per metered chip: ``n_images``, or
+        the seeded random sample of ``config.energy_images`` of them (0 when energy is
+        off).  DAC, ADC and digital energies count every image.
+    energy_sample : dict
+        With a sample: the array energy per image it estimates and its uncertainty
+        over images (``images``, ``of``, ``mean``, ``std``, ``sem``, ``ci95``,
+        ``rel_ci95``; :func:`xbar.network.energy.image_spread`); empty when every
+        image was metered.
     """
 
     accuracy: float
@@ -295,6 +310,8 @@ class EvaluationResult:
     energy: dict = field(default_factory=dict)
     energy_chips: list[int] = field(default_factory=list)
     energy_spread: dict = field(default_factory=dict)
+    energy_images: int = 0
+    energy_sample: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dictionary of every field."""
@@ -317,12 +334,26 @@ class EvaluationResult:
             "energy": dict(self.energy),
             "energy_chips": list(self.energy_chips),
             "energy_spread": dict(self.energy_spread),
+            "energy_images": self.energy_images,
+            "energy_sample": _json_floats(self.energy_sample),
         }
 
 
 def _json_float(v: float) -> float | None:
     """``v``, or None for NaN (JSON has no NaN)."""
     return None if v is None or not math.isfinite(v) else float(v)
+
+
+def _json_floats(d: dict) -> dict:
+    """``d`` with NaN floats (also in lists) as None."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, float):
+            v = _json_float(v)
+        elif isinstance(v, list):
+            v = [_json_float(x) if isinstance(x, float) else x for x in v]
+        out[k] = v
+    return out
 
 
 # --------------------------------------------------------------------------------- planning
@@ -580,6 +611,15 @@ class AnalogLayer:
                 steps = input_steps(_positive_part(xs, 1.0 / self.input_scale, signed), cfg)
                 yield sign, [(w, levels * cfg.v_read) for w, levels in steps]
 
+    def _codes(self) -> tuple | None:
+        """``(lsb [V], top)`` when every applied step is integer codes ``0..top`` times
+        ``lsb`` (a DAC of ``dac_bits``, or input bits), else None."""
+        cfg = self.config
+        if cfg.input_mode == "analog":
+            top = 2**cfg.dac_bits - 1
+            return (cfg.v_read / top, top) if cfg.dac_bits > 0 else None
+        return (cfg.v_read, 1)
+
     def _input_key(self) -> tuple:
         """What the input passes depend on besides the inputs and their scale (two layers
         with other settings may read the same shared inputs)."""
@@ -603,7 +643,7 @@ class AnalogLayer:
             for w_t, V in steps:
                 step = None
                 if meter is not None:  # the meter needs volts, also on the unscaled path
-                    step = meter.step(V, to_volts)
+                    step = meter.step(V, to_volts, self._codes())
                 for tile in self.tiles:
                     s = tile.spec
                     Vt = V[:, s.r0 : s.r1]
@@ -845,6 +885,8 @@ class AnalogNetwork:
         self._batch = 0  # the batch predict() is running
         self._entries: frozenset[str] = frozenset()  # matmul layers fed by the model input
         self._images: tuple | None = None  # (conv layer, images, their columns, geometry)
+        #: sorted indices of the test images whose array energy is metered (None: all)
+        self.energy_sample: np.ndarray | None = None
 
     def hook(self, layer, X2d: np.ndarray) -> np.ndarray:
         """The model's ``mvm`` hook: analog ``X2d @ layer.W2d`` (+ bias error)."""
@@ -951,6 +993,7 @@ class AnalogNetwork:
         try:
             for k, s in enumerate(range(0, x.shape[0], batch_size)):
                 self._batch = k
+                self._meter_batch(s, min(s + batch_size, x.shape[0]))
                 logits = model.forward(x[s : s + batch_size], mvm=self)
                 out[s : s + batch_size] = np.argmax(logits, axis=1)
                 if progress is not None:
@@ -958,6 +1001,17 @@ class AnalogNetwork:
         finally:
             self.shared = None
         return out
+
+    def _meter_batch(self, start: int, stop: int) -> None:
+        """Tell the energy meters which of test images ``start:stop`` are in the sample
+        whose array energy is metered (:attr:`energy_sample`)."""
+        sample = self.energy_sample
+        if sample is None:
+            return
+        lo, hi = (int(i) for i in np.searchsorted(sample, [start, stop]))
+        for al in self.layers.values():
+            if al.meter is not None:
+                al.meter.start_batch(stop - start, sample[lo:hi] - start, lo)
 
     def __call__(self, layer, X2d: np.ndarray) -> np.ndarray:
         """The same as :meth:`hook` (the chip is itself a ``mvm`` hook, with :meth:`columns`)."""
@@ -1581,6 +1635,7 @@ class _ChipRun:
         self.twins: dict[bool, tuple[int, AnalogNetwork, float]] = {}
         self.simulated = 0  # chips simulated (the others repeat a twin)
         self.n_images = 0
+        self.energy_images = 0  # images whose array energy is metered per metered chip
 
     def start_progress(self, progress, n_chips: int, n_batches: int) -> None:
         """Units per chip: every tile programmed, the calibration pass, every test batch."""
@@ -1625,6 +1680,8 @@ class _ChipRun:
                 net.calibrate(self.folded, self.x_cal, self.bs)
             self.tick()
         self.setup_seconds += time.perf_counter() - t0
+        if energy:
+            self._sample(net, x.shape[0])
         self.stage(k, "infer")
         t1 = time.perf_counter()
         pred = net.predict(self.folded, x, self.bs, self.tick, self.shared)
@@ -1635,6 +1692,19 @@ class _ChipRun:
         if self.identical:
             self.twins[energy] = (chip, net, accuracy)
         self._count(chip, net, accuracy, energy)
+
+    def _sample(self, net: AnalogNetwork, n_images: int) -> None:
+        """Meter the array energy of a metered chip on the configuration's sample of the
+        ``n_images`` test images (``energy_images``; every image: nothing to do)."""
+        from .energy import image_sample
+
+        sample = image_sample(n_images, self.config.energy_images, self.config.seed)
+        self.energy_images = n_images if sample is None else len(sample)
+        net.energy_sample = sample
+        if sample is not None:
+            for al in net.layers.values():
+                if al.meter is not None:
+                    al.meter.tally.image_joules = np.zeros(len(sample))
 
     def _count(self, chip: int, net: AnalogNetwork, accuracy: float, energy: bool) -> None:
         """Add one chip's accuracy, layer statistics and (``energy``) tallies."""
@@ -1661,7 +1731,7 @@ class _ChipRun:
             s.input_scale /= n_ch
             s.rel_error /= n_ch
             s.adc_ranges = [r / n_ch for r in s.adc_ranges]
-        energy_total, energy_spread = _finish_energy(self.metered, self.stats, n_images)
+        energy_total, energy_spread, sample = _finish_energy(self.metered, self.stats, n_images)
         acc = np.asarray(self.accuracies)
         ci = mean_ci(acc)
         after = self.cache.stats()
@@ -1690,15 +1760,18 @@ class _ChipRun:
             energy=energy_total,
             energy_chips=[c for c, _ in self.metered],
             energy_spread=energy_spread,
+            energy_images=self.energy_images if self.metered else 0,
+            energy_sample=sample,
         )
 
 
 def _finish_energy(metered: list, stats: dict[str, LayerStats], images: int) -> tuple:
     """Energy per image over the metered chips ``(chip, {layer: tally})`` into each
-    layer's stats; the whole network's per-image dict and its chip-to-chip spread."""
+    layer's stats; the whole network's per-image dict, its chip-to-chip spread and
+    (a sample of images metered) its estimate over images."""
     if not metered:
-        return {}, {}
-    from .energy import EnergyTally, chip_spread, energy_summary
+        return {}, {}, {}
+    from .energy import EnergyTally, chip_spread, energy_summary, image_spread
 
     summed: dict[str, EnergyTally] = {}
     for _, tallies in metered:
@@ -1706,10 +1779,12 @@ def _finish_energy(metered: list, stats: dict[str, LayerStats], images: int) -> 
             summed.setdefault(name, EnergyTally()).add(t)
     per_layer, total = energy_summary(summed, images * len(metered))
     spread_layers, spread = chip_spread([t for _, t in metered], images)
+    sample_layers, sample = image_spread([t for _, t in metered], images)
     for name, e in per_layer.items():
         stats[name].energy = e
         stats[name].energy_spread = spread_layers.get(name, {})
-    return total, spread
+        stats[name].energy_sample = sample_layers.get(name, {})
+    return total, spread, sample
 
 
 def same_on_every_chip(config: AnalogConfig) -> bool:

@@ -61,6 +61,7 @@ GLOBAL_FIELDS = (
     "calibration_size",
     "calibration",
     "energy_chips",
+    "energy_images",
     "threads",
     "weight_range_rule",
     "layers",

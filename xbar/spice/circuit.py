@@ -320,11 +320,15 @@ class DCSweep:
     outer: DCSweep | None = None
 
     def values(self) -> np.ndarray:
-        """The swept values, endpoints included (SPICE semantics)."""
+        """The swept values, endpoints included, as ngspice makes them (``dctrcurv.c``):
+        each the previous plus the step (so ``-2 + 40 * 0.05`` is 1.2e-15, not 0, as in
+        ngspice), while not beyond the stop by more than ``1e3 * DBL_EPSILON``."""
         if self.step == 0:
             return np.array([self.start])
         n = int(np.floor((self.stop - self.start) / self.step * (1 + 1e-12) + 1e-9)) + 1
-        return self.start + self.step * np.arange(max(n, 1))
+        v = np.cumsum(np.r_[self.start, np.full(max(n, 1), self.step)])
+        beyond = np.sign(self.step) * (v - self.stop) > 1e3 * np.finfo(float).eps
+        return v[: int(np.argmax(beyond)) if beyond.any() else len(v)]
 
 
 @dataclass
@@ -361,6 +365,9 @@ class Circuit:
         The top-level output requests (``.print``, ``.save``, ``.probe``) as
         ``(directive, card text, location of the card)``; :mod:`xbar.spice.outputs`
         reads them.
+    open_elements : list of (str, int, int)
+        Elements that are open at DC (capacitors) as ``(name, node+, node-)``: no part of
+        the DC equations, kept so that errors about floating nodes can name them.
     """
 
     title: str = ""
@@ -381,6 +388,7 @@ class Circuit:
     notes: list[str] = field(default_factory=list)
     nodesets: dict[int, float] = field(default_factory=dict)
     outputs: list[tuple[str, str, Location]] = field(default_factory=list)
+    open_elements: list[tuple[str, int, int]] = field(default_factory=list)
 
     def spice_name(self, name: str) -> str:
         """ngspice's name of element ``name`` (``x1.vq.r`` -> ``v.x1.vq.r``)."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import CircuitError, InputTypeError, XbarError
+from ..errors import CircuitError, InputTypeError, SingularCircuitError, XbarError
 from .circuit import Circuit, DCSweep, Op, Options, spice_name  # noqa: F401 (re-export)
 
 __all__ = ["solve_dc", "OperatingPoint", "SweepResult"]
@@ -214,8 +214,7 @@ def solve_dc(
         Newton and its fallbacks failed (names the worst unknown).
     """
     from .mosfet import expand_mosfets
-    from .newton import DCSystem
-    from .topology import check_topology
+    from .topology import check_topology, locate_singular
 
     if not isinstance(circuit, Circuit):
         what = type(circuit).__name__
@@ -243,6 +242,16 @@ def solve_dc(
         analysis = circuit.analyses[0] if circuit.analyses else Op()
     circuit = expand_mosfets(circuit, opts)  # MOSFETs as the engine's devices
     check_topology(circuit)
+    try:
+        return _solve(circuit, opts, analysis, progress, engine)
+    except SingularCircuitError as exc:
+        raise locate_singular(circuit, exc) from None
+
+
+def _solve(circuit, opts, analysis, progress, engine) -> OperatingPoint | SweepResult:
+    """solve_dc's work on a checked circuit with MOSFETs expanded."""
+    from .newton import DCSystem
+
     points = 1
     if isinstance(analysis, DCSweep):
         points = len(analysis.values()) * (len(analysis.outer.values()) if analysis.outer else 1)

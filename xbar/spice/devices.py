@@ -267,6 +267,16 @@ def _limit_bsource(expr, v_new, v_old, i_old, di_old, floor):
     v = v_new.copy()
     v[idx] = v0 + lo[:, None] * d0
     i_lim, di_lim = evaluate_bsource(expr, v[idx])
+    # a step (u(), a comparison, a ternary) jumps where no limited point nears the bound:
+    # holding it back would stall Newton for ever, so it takes the full step (as ngspice)
+    step = np.isfinite(i_lim) & (np.abs(i_lim - i0) < 0.5 * a0) & finite[idx]
+    if step.any():
+        keep = idx[step]
+        v[keep] = v_new[keep]
+        bad = bad.copy()
+        bad[keep] = False
+        i_lim = np.where(step, i_new[idx], i_lim)
+        di_lim = np.where(step[:, None], di_new[idx], di_lim)
     i_new[idx] = i_lim
     di_new[idx] = di_lim
     return v, i_new, di_new, bad, ~finite

@@ -21,8 +21,14 @@ constants ``pi`` and ``e`` (a parameter of the same name wins), control
 voltages ``V(a,b)`` (``V(a) - V(b)``) and ``V(a)`` (against ground), and the
 functions
 
-``abs acos acosh asin asinh atan atanh ceil cos cosh exp floor int ln log log10
-max min nint pow pwr sgn sin sinh sqrt tan tanh ternary_fcn u uramp``
+``abs acos acosh arctan asin asinh atan atanh ceil cos cosh ddt eq0 exp floor ge0
+gt0 int le0 ln log log10 lt0 max min ne0 nint pow pwl pwr sgn sin sinh sqr sqrt tan tanh
+ternary_fcn u u2 uramp`` (``ddt`` is 0 in DC; ``pwl(x, x0, y0, x1, y1, ...)`` is linear
+between ascending points and continues with the end slopes), and ngspice's Monte Carlo
+functions ``agauss gauss aunif unif limit`` as their nominal value (first argument).
+``%`` is C's ``fmod`` (constant expressions only, as in ngspice); braces inside a
+B-source expression group (the caller checks that ngspice, which deletes them, reads the
+same).
 
 ``log`` is the natural logarithm (as in ngspice); ``int`` truncates towards zero;
 ``ternary_fcn(c, a, b)`` is ``c ? a : b``; ``u`` is the unit step and
@@ -70,7 +76,7 @@ _TOKEN = re.compile(
     (?P<ws>\s+)
   | (?P<num>(?:\d+\.?\d*|\.\d+)(?:[eEdD][+-]?\d+)?[A-Za-z]*\d*)
   | (?P<name>[A-Za-z_][A-Za-z0-9_.]*)
-  | (?P<op>\*\*|==|!=|<=|>=|&&|\|\||[-+*/^(),?:<>!])
+  | (?P<op>\*\*|==|!=|<=|>=|&&|\|\||[-+*/%^(),?:<>!{}])
     """,
     re.VERBOSE | re.ASCII,
 )
@@ -107,7 +113,34 @@ FUNCTIONS: dict[str, int] = {
     "pow": 2,
     "pwr": 2,
     "ternary_fcn": 3,
+    # ngspice's B-source step and comparison functions (inpptree.c), DC-only ddt
+    "u2": 1,
+    "eq0": 1,
+    "ne0": 1,
+    "gt0": 1,
+    "lt0": 1,
+    "ge0": 1,
+    "le0": 1,
+    "ddt": 1,
+    # ngspice's .param functions (numparam)
+    "sqr": 1,
+    "arctan": 1,
+    # pwl(x, x0, y0, x1, y1, ...): at least two points (see VARIADIC)
+    "pwl": 5,
+    # the XSPICE pwl code model ngspice makes of E/G TABLE sources (see _xspice_pwl)
+    "xspice_pwl": 5,
+    # Monte Carlo functions: their nominal value (see RANDOM_FUNCTIONS)
+    "agauss": 3,
+    "gauss": 3,
+    "aunif": 2,
+    "unif": 2,
+    "limit": 2,
 }
+#: functions that take any number of arguments from their FUNCTIONS count on
+VARIADIC = {"pwl", "xspice_pwl"}
+#: ngspice draws these at random each run (its Monte Carlo functions, nominal value first);
+#: xbar evaluates the nominal value and the netlist reader says so in a note
+RANDOM_FUNCTIONS = ("agauss", "gauss", "aunif", "unif", "limit")
 
 _CONSTANTS = {"pi": math.pi, "e": math.e}
 
@@ -130,7 +163,7 @@ def _tokenize(text: str) -> list[tuple]:
         m = match(text, pos)
         if m is None:
             ch = text[pos]
-            if ch in "{}'\"":
+            if ch in "'\"":
                 raise ExprSyntaxError(f"unexpected {ch!r} inside an expression", pos)
             raise ExprSyntaxError(f"unexpected character {ch!r} in expression", pos)
         kind = m.lastgroup
@@ -173,6 +206,7 @@ class _Parser:
         self.controls: list[tuple[str, str]] = []
         self.control_index: dict[tuple[str, str], int] = {}
         self.open: list[int] = []  # offsets of '(' not yet closed
+        self.random: list[str] = []  # Monte Carlo functions met (nominal values used)
 
     # helpers
     def peek(self) -> tuple[str, str, int]:
@@ -260,7 +294,14 @@ class _Parser:
         a = self.unary()
         while True:
             kind, text, _ = self.peek()
-            if kind == "op" and text in ("*", "/"):
+            if kind == "op" and text in ("*", "/", "%"):
+                if text == "%" and self.allow_controls:
+                    raise ExprSyntaxError(
+                        "the remainder operator % works in .param expressions only "
+                        "(ngspice's B sources refuse it too)",
+                        self.peek()[2],
+                        "compute it in a .param, or write x - y*int(x/y)",
+                    )
                 self.i += 1
                 a = _fold(("bin", text, a, self.unary()))
             else:
@@ -304,10 +345,11 @@ class _Parser:
             if value is None:
                 raise ExprSyntaxError(f"invalid number: {reason}", off)
             return ("const", value)
-        if kind == "op" and text == "(":
+        if kind == "op" and text in "({":
             self.open.append(off)
             node = self.ternary()
-            self.expect(")", "')'", open_at=off)
+            close = ")" if text == "(" else "}"
+            self.expect(close, f"'{close}'", open_at=off)
             self.open.pop()
             return node
         if kind == "name":
@@ -361,13 +403,7 @@ class _Parser:
                 args.append(self.ternary())
         self.expect(")", "',' or ')' in the argument list", open_at=open_off)
         self.open.pop()
-        want = FUNCTIONS[name]
-        if len(args) != want:
-            raise ExprSyntaxError(
-                f"function {name!r} takes {want} argument{'s' if want > 1 else ''}, "
-                f"got {len(args)}",
-                off,
-            )
+        self.check_arguments(name, args, off)
         if (
             not self.allow_controls
             and name in ("pow", "pwr")
@@ -382,7 +418,43 @@ class _Parser:
             )
         if name == "ternary_fcn":  # ngspice's function form of c ? a : b
             return _fold(("cond", *args))
+        if name in RANDOM_FUNCTIONS:  # the nominal value (first argument)
+            self.random.append(name)
+            return args[0]
+        if name == "ddt":  # d/dt of anything is 0 in a DC solution
+            return ("const", 0.0)
+        if name in ("pwl", "xspice_pwl"):
+            _check_pwl(args, off)
         return _fold(("call", name, tuple(args)))
+
+    def check_arguments(self, name: str, args: list, off: int) -> None:
+        """Raise ExprSyntaxError when ``name`` cannot take ``args``."""
+        want = FUNCTIONS[name]
+        if name == "limit" and len(args) == 3:
+            raise ExprSyntaxError(
+                "limit(x, lo, hi) is LTspice's clamp; ngspice-39's limit(nom, avar) is a "
+                "Monte Carlo function (nom + or - avar, chosen at random), and with three "
+                "arguments it gives neither",
+                off,
+                "write min(max(x, lo), hi) for a clamp",
+            )
+        if name in VARIADIC:
+            if len(args) < want or len(args) % 2 == 0:
+                raise ExprSyntaxError(
+                    f"function {name!r} takes x and two or more (x, y) points, got "
+                    f"{len(args)} argument{'s' if len(args) != 1 else ''}",
+                    off,
+                    "write pwl(x, x0, y0, x1, y1, ...)",
+                )
+            return
+        if name in ("agauss", "gauss") and len(args) == 2:
+            return  # sigma defaults (the nominal value is all xbar uses)
+        if len(args) != want:
+            raise ExprSyntaxError(
+                f"function {name!r} takes {want} argument{'s' if want > 1 else ''}, "
+                f"got {len(args)}",
+                off,
+            )
 
     def control(self, inner: str, off: int, lpar: int):
         if "(" in inner:
@@ -453,6 +525,15 @@ _F1: dict[str, Callable] = {
     "tanh": np.tanh,
     "u": lambda a: _step(a),
     "uramp": lambda a: np.maximum(a, 0.0),
+    "u2": lambda a: np.clip(a, 0.0, 1.0),
+    "eq0": lambda a: np.where(a == 0, 1.0, 0.0),
+    "ne0": lambda a: np.where(a != 0, 1.0, 0.0),
+    "gt0": lambda a: np.where(a > 0, 1.0, 0.0),
+    "lt0": lambda a: np.where(a < 0, 1.0, 0.0),
+    "ge0": lambda a: np.where(a >= 0, 1.0, 0.0),
+    "le0": lambda a: np.where(a <= 0, 1.0, 0.0),
+    "sqr": lambda a: a * a,
+    "arctan": np.arctan,
 }
 _F2: dict[str, Callable] = {
     "max": np.maximum,
@@ -460,11 +541,65 @@ _F2: dict[str, Callable] = {
     "pow": _powabs,
     "pwr": _pwr,
 }
+
+
+def _pwl(x, *points):
+    """ngspice's ``pwl(x, x0, y0, x1, y1, ...)`` in a B source: linear between the points,
+    continued with the end segments' slopes beyond them; returns (value, slope)."""
+    xs, ys = points[0::2], points[1::2]
+    val = slope = None
+    for k in range(len(xs) - 2, -1, -1):
+        s_k = (ys[k + 1] - ys[k]) / (xs[k + 1] - xs[k])
+        v_k = ys[k] + (x - xs[k]) * s_k
+        if val is None:
+            val, slope = v_k, s_k
+        else:
+            use = x < xs[k + 1]
+            val, slope = np.where(use, v_k, val), np.where(use, s_k, slope)
+    return val, slope
+
+
+#: XSPICE pwl's smoothing half-width, a fraction of the shorter neighbouring segment
+#: (ngspice's TABLE translation: input_domain=0.1 fraction=true limit=true)
+XSPICE_PWL_DOMAIN = 0.1
+
+
+def _xspice_pwl(x, *points):
+    """ngspice's E/G ``TABLE``: the XSPICE ``pwl`` code model (``limit=true``, corners
+    rounded by parabolas over +-0.1 of the shorter neighbouring segment, flat beyond the
+    table with a rounded corner at its ends); returns (value, slope)."""
+    xs = [2.0 * points[0] - points[2], *points[0::2], 2.0 * points[-2] - points[-4]]
+    ys = [points[1], *points[1::2], points[-1]]
+    x = np.asarray(x, dtype=float)
+    val = np.zeros(np.broadcast_shapes(x.shape, np.shape(ys[0]))) + ys[0]
+    slope = np.zeros_like(val)
+    for i in range(1, len(xs) - 1):
+        lo_seg, up_seg = xs[i] - xs[i - 1], xs[i + 1] - xs[i]
+        s1, s2 = (ys[i] - ys[i - 1]) / lo_seg, (ys[i + 1] - ys[i]) / up_seg
+        d = XSPICE_PWL_DOMAIN * np.minimum(lo_seg, up_seg)
+        t = x - xs[i] + d  # 0 .. 2d across the rounded corner
+        corner_v = ys[i] - s1 * d + s1 * t + (s2 - s1) * t * t / (4.0 * d)
+        corner_s = s1 + (s2 - s1) * t / (2.0 * d)
+        line = ys[i] + (x - xs[i]) * np.where(t < 0, s1, s2)
+        v_i = np.where((t >= 0) & (t < 2 * d), corner_v, line)
+        s_i = np.where(t < 0, s1, np.where(t < 2 * d, corner_s, s2))
+        here = x > 0.5 * (xs[i - 1] + xs[i])
+        val, slope = np.where(here, v_i, val), np.where(here, s_i, slope)
+    return val, slope
+
+
+_FN: dict[str, Callable] = {
+    **_F1,
+    **_F2,
+    "pwl": lambda *a: _pwl(*a)[0],
+    "xspice_pwl": lambda *a: _xspice_pwl(*a)[0],
+}
 _BIN: dict[str, Callable] = {
     "+": np.add,
     "-": np.subtract,
     "*": np.multiply,
     "/": np.divide,
+    "%": np.fmod,  # numparam's remainder: the sign of the dividend, as C's fmod
     "^": _powabs,
     "==": lambda a, b: np.asarray(a == b, dtype=float),
     "!=": lambda a, b: np.asarray(a != b, dtype=float),
@@ -520,6 +655,12 @@ def _d1(name: str, a, fa):
         return 1.0 - fa * fa
     if name == "uramp":
         return np.where(a > 0, 1.0, 0.0)
+    if name == "u2":  # ngspice: u(a) - u(a - 1)
+        return np.where((a > 0) & (a < 1), 1.0, 0.0)
+    if name == "sqr":
+        return 2.0 * a
+    if name == "arctan":
+        return 1.0 / (1.0 + a * a)
     # ceil floor int nint sgn u: piecewise constant
     return None
 
@@ -544,8 +685,7 @@ def _fold(node):
     if kind == "call" and all(_is_const(a) for a in node[2]):
         vals = [a[1] for a in node[2]]
         with np.errstate(all="ignore"):
-            f = _F1.get(node[1]) or _F2[node[1]]
-            return ("const", float(f(*vals)))
+            return ("const", float(_FN[node[1]](*vals)))
     if kind == "cond" and _is_const(node[1]):
         return node[2] if node[1][1] != 0 else node[3]
     return node
@@ -630,6 +770,8 @@ def compile_node(node):
         return _compile_bin(node[1], node[2], node[3])
     if kind == "call":
         name, args = node[1], node[2]
+        if name in ("pwl", "xspice_pwl"):
+            return _compile_pwl(args, _pwl if name == "pwl" else _xspice_pwl)
         if len(args) == 1:
             return _compile_f1(name, args[0])
         return _compile_f2(name, args[0], args[1])
@@ -739,6 +881,32 @@ def _compile_f1(name: str, na):
         return val, _scale_d(da, g)
 
     return call1
+
+
+def _compile_pwl(args, table=_pwl):
+    """``pwl(x, x0, y0, ...)``: its value and slope times dx (the points are constants)."""
+    fx = compile_node(args[0])
+    fpoints = [compile_node(a) for a in args[1:]]
+
+    def pwl(v):
+        x, dx = fx(v)
+        val, slope = table(x, *(f(v)[0] for f in fpoints))
+        return val, _scale_d(dx, slope) if dx else {}
+
+    return pwl
+
+
+def _check_pwl(args, off: int) -> None:
+    """ngspice refuses pwl points whose abscissas do not ascend."""
+    xs = [a[1] for a in args[1::2] if _is_const(a)]
+    if len(xs) == len(args[1::2]) and any(b <= a for a, b in zip(xs, xs[1:], strict=False)):
+        raise ExprSyntaxError(
+            "pwl(x, x0, y0, x1, y1, ...): the points' x values must ascend",
+            off,
+            "ngspice stops with the same error",
+        )
+    if len(xs) != len(args[1::2]) or not all(_is_const(a) for a in args[2::2]):
+        raise ExprSyntaxError("pwl(x, ...): the points must be constants", off)
 
 
 def _compile_f2(name: str, na, nb):
@@ -875,6 +1043,23 @@ class Expression:
                 derivs.append(d if d.shape == shape else np.broadcast_to(d, shape).copy())
         return val, derivs
 
+    def scaled(self, factor: float) -> Expression:
+        """This expression times ``factor`` (a B source's ``m=`` and temperature factor).
+
+        >>> e = parse_expression("2*V(a)", {}).scaled(3.0)
+        >>> float(e.evaluate([np.array(1.0)])[0])
+        6.0
+        """
+        ast = _fold(("bin", "*", ("const", float(factor)), self._ast))
+        return Expression(
+            f"{factor!r}*({self.text})",
+            _canonical(ast),
+            self.n_controls,
+            self.controls,
+            compile_node(ast),
+            ast,
+        )
+
     def with_controls(self, text: str, controls: tuple[tuple[str, str], ...]) -> Expression:
         """The same compiled expression for other control nodes (used by the reader's cache)."""
         new = _new_expression(Expression)
@@ -899,6 +1084,23 @@ def _parse(text: str, params: dict[str, float], allow_controls: bool):
     return ast, tuple(p.controls)
 
 
+def _check_braces(text: str, params: dict[str, float], ast) -> None:
+    """Braces inside a B-source expression: ngspice deletes them (``{1+2}*v(x)`` is
+    ``1+2*v(x)`` there); accept them only where that reads as grouping does."""
+    deleted = text.replace("{", " ").replace("}", " ")
+    try:
+        same = _canonical(_parse(deleted, params, True)[0]) == _canonical(ast)
+    except ExprSyntaxError:
+        same = False
+    if not same:
+        raise ExprSyntaxError(
+            "braces inside a B-source expression: ngspice deletes them and reads "
+            f"{text.replace('{', '').replace('}', '')!r}, which is not what grouping gives",
+            text.index("{") if "{" in text else text.index("}"),
+            "write parentheses ( ) for grouping",
+        )
+
+
 def _to_error(err: ExprSyntaxError, text: str, location: Location | None) -> NetlistError:
     loc = None
     if location is not None:
@@ -912,6 +1114,8 @@ def _to_error(err: ExprSyntaxError, text: str, location: Location | None) -> Net
 def compile_expression(text: str, params: dict[str, float]) -> Expression:
     """Parse and compile; raise :class:`ExprSyntaxError` with an offset (internal)."""
     ast, controls = _parse(text, params, True)
+    if "{" in text or "}" in text:
+        _check_braces(text, params, ast)
     try:
         return Expression(text, _canonical(ast), len(controls), controls, compile_node(ast), ast)
     except RecursionError:

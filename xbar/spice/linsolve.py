@@ -127,10 +127,15 @@ class Factorizer:
         if np.all(np.isfinite(x)):
             x = self._refine(b, x, residual)
         if not np.all(np.isfinite(x)):
-            raise SingularCircuitError(
-                "the circuit matrix is numerically singular (the solution is not finite)",
+            bad = np.flatnonzero(~np.isfinite(x).reshape(len(x), -1).all(axis=1))
+            culprits = [self.names[k] for k in bad[:10]] if len(self.names) == len(x) else []
+            exc = SingularCircuitError(
+                "the circuit matrix is numerically singular (the solution is not finite"
+                + (f" at {', '.join(culprits)})" if culprits else ")"),
                 hint="look for floating nodes, zero-valued elements or extreme values",
             )
+            exc.unknowns = tuple(culprits)
+            raise exc
         return x
 
     def _refine(self, b: np.ndarray, x: np.ndarray, residual=None) -> np.ndarray:
@@ -177,11 +182,13 @@ class Factorizer:
             )
         else:
             msg = f"the circuit matrix is singular ({why})"
-        return SingularCircuitError(
+        exc = SingularCircuitError(
             msg,
             hint="look for nodes without a DC path to ground, loops of voltage sources or "
             "nodes fed only by current sources",
         )
+        exc.unknowns = tuple(culprits)  # for solve_dc to name the elements there
+        return exc
 
 
 def _null_unknowns(A: sp.spmatrix, names: list[str], limit: int = 10) -> list[str]:

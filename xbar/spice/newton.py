@@ -526,11 +526,13 @@ class DCSystem:
         if len(singular) == len(attempts):
             # singular whatever the strategy: a structural problem, not convergence
             first = singular[0]
-            raise SingularCircuitError(
+            exc = SingularCircuitError(
                 f"{first.message} (at every strategy: " + ", ".join(tried) + ")",
                 location=first.location,
                 hint=first.hint,
             )
+            exc.unknowns = getattr(first, "unknowns", ())
+            raise exc
         raise self._convergence_error(results, tried, what, maxiter, bool(singular))
 
     def _convergence_error(self, results, tried, what, maxiter, singular) -> ConvergenceError:

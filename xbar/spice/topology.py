@@ -64,6 +64,44 @@ def _b_is_conductive(s) -> bool:
     return any(set(c) == ends for c in s.controls)
 
 
+def locate_singular(circuit: Circuit, exc: SingularCircuitError) -> SingularCircuitError:
+    """``exc`` (a singular matrix naming its unknowns, without a netlist location) with
+    the elements at those unknowns named at their file:line, the likeliest culprit first
+    (a negative resistor, then behavioural sources); ``exc`` itself when nothing is known.
+    """
+    unknowns = getattr(exc, "unknowns", ())
+    if exc.location is not None or not unknowns:
+        return exc
+    index = {name.lower(): k for k, name in enumerate(circuit.node_names)}
+    nodes, named = set(), []
+    for u in unknowns:
+        if u.endswith("#branch") or u.endswith("#internal"):
+            named.append(u.rsplit("#", 1)[0])
+        elif u.lower() in index:
+            nodes.add(index[u.lower()])
+    elements = list(dict.fromkeys(named + _elements_at(circuit, nodes)))
+    if not elements:
+        return exc
+    res = circuit.resistors
+    negative = {name for name, v in zip(res.name, res.value, strict=True) if v < 0}
+    behavioural = {s.name for s in circuit.bsources}
+    elements.sort(key=lambda n: (n not in negative, n not in behavioural))
+    shown = [
+        f"{n} ({loc.file}:{loc.line})" if (loc := circuit.locations.get(n)) else n
+        for n in elements[:8]
+    ]
+    more = f" and {len(elements) - 8} more" if len(elements) > 8 else ""
+    what = "negative resistance " if elements[0] in negative else ""
+    out = SingularCircuitError(
+        f"{exc.message}; elements there: {', '.join(shown)}{more}",
+        location=circuit.locations.get(elements[0]),
+        hint=(f"{what}{elements[0]} may cancel the other conductances; " if what else "")
+        + exc.hint,
+    )
+    out.unknowns = unknowns
+    return out
+
+
 def _elements_at(circuit: Circuit, nodes: set[int]) -> list[str]:
     """Names of elements with a terminal (or control node) in ``nodes``."""
     out = []
@@ -115,6 +153,7 @@ def check_topology(circuit: Circuit) -> None:
         if not _b_is_conductive(s) and len({s.npos, s.nneg} & nodes) == 1:
             feeders.append(s.name)
     attached = _elements_at(circuit, nodes)
+    attached += [n for n, a, b in circuit.open_elements if a in nodes or b in nodes][:8]
     loc_elem = feeders[0] if feeders else (attached[0] if attached else None)
     location = circuit.locations.get(loc_elem) if loc_elem else None
     what = "node" if len(island) == 1 else "nodes"

@@ -71,11 +71,13 @@ the card.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from ...checks import special_file
 from ...errors import InputTypeError, Location, NetlistError
 from ..circuit import Circuit, spice_name
+from ..expr import RANDOM_FUNCTIONS
 from .builder import Builder
 from .lexer import EXPECTED, Reader, decode
 from .scopes import Context, ModelDef, Scope
@@ -97,6 +99,23 @@ def ngspice_name(name: str) -> str:
     'r1'
     """
     return spice_name(name)
+
+
+_RANDOM_CALL = re.compile(r"\b(" + "|".join(RANDOM_FUNCTIONS) + r")\s*\(", re.IGNORECASE)
+
+
+def _note_random_functions(cards, notes: list[str]) -> None:
+    """One note for ngspice's Monte Carlo functions (``agauss(...)``...): ngspice draws
+    a random value on every run, xbar uses the nominal value."""
+    hits = [(card, m) for card in cards if (m := _RANDOM_CALL.search(card.text))]
+    if hits:
+        card, m = hits[0]
+        more = f" (and on {len(hits) - 1} more cards)" if len(hits) > 1 else ""
+        notes.append(
+            f"{card.file}:{card.line}: {m.group(1).lower()}(...){more}: ngspice draws a "
+            "random value on every run (Monte Carlo); xbar uses the nominal value, the "
+            "first argument"
+        )
 
 
 def _circuit_temperature(cards) -> float:
@@ -250,8 +269,12 @@ def read_netlist(source: str | Path, *, name: str | None = None) -> Circuit:
             )
     builder = Builder(reader, file)
     subckts, models, params_cards, elements = builder.collect(reader.cards)
-    # TIME is 0 in a DC analysis (B sources written for transients: V=sin(2*pi*1k*time))
-    params: dict[str, float] = {"temper": _circuit_temperature(elements), "time": 0.0}
+    # TIME is 0 in a DC analysis (B sources written for transients: V=sin(2*pi*1k*time)),
+    # HERTZ 0 (the frequency of an AC analysis)
+    temper = _circuit_temperature(elements)
+    builder.b_reserved = {"time": 0.0, "temper": temper, "hertz": 0.0}
+    params: dict[str, float] = dict(builder.b_reserved)
+    _note_random_functions(reader.cards, builder.notes)
     builder.resolve_params(params_cards, params)
     models = {
         name: ModelDef(builder.parse_model(d.card, params)[1], d.card) for name, d in models.items()

@@ -104,6 +104,10 @@ class Builder(Scopes, ElementCards, DirectiveCards):
         self.e = ControlledRows()
         self.d = DiodeRows()
         self.b: list[BSource] = []
+        #: capacitors (open at DC), for errors about floating nodes: (name, n+, n-)
+        self.open_elements: list[tuple[str, int, int]] = []
+        #: B (and E/G VALUE=) sources with m/tc1/tc2/temp/dtemp: (source, parameters)
+        self.b_scales: list[tuple[BSource, dict[str, float]]] = []
         self.spice_names: dict[str, str] = {}
         #: resistors with temperature coefficients: (row, tc1, tc2, temp or None, dtemp)
         self.r_thermal: list[tuple[int, float, float, float | None, float, float | None]] = []
@@ -129,6 +133,8 @@ class Builder(Scopes, ElementCards, DirectiveCards):
         self.dc_cards: list[DCCard] = []
         self.title = reader.title
         self.expr_cache: dict[tuple, object] = {}
+        #: what TIME, TEMPER and HERTZ are in B-source expressions (read_netlist sets TEMPER)
+        self.b_reserved = {"time": 0.0, "temper": 27.0, "hertz": 0.0}
         self.model_cache: dict[tuple, DiodeModel] = {}
 
     # ---------------------------------------------------------------- result
@@ -159,6 +165,7 @@ class Builder(Scopes, ElementCards, DirectiveCards):
             t = temp if temp is not None else self.options.temp + dtemp
             dt = t - (self.options.tnom if tnom is None else tnom)
             self.r.value[k] = self.r.value[k] * (1.0 + tc1 * dt + tc2 * dt * dt)
+        self.scale_bsources()
         return Circuit(
             title=self.title,
             node_names=self.node_names,
@@ -172,13 +179,29 @@ class Builder(Scopes, ElementCards, DirectiveCards):
             bsources=self.b,
             options=self.options,
             analyses=self.analyses,
-            locations=Locations((k, v) for k, v in self.names.items() if k not in self.instances),
+            locations=Locations(
+                (k, v)
+                for k, v in self.names.items()
+                if k not in self.instances or k[k.rfind(".") + 1 :].startswith("c")
+            ),
             source_file=self.source_file,
             spice_names=self.spice_names,
             notes=self.notes,
             nodesets=nodesets,
             outputs=self.output_cards,
+            open_elements=self.open_elements,
         )
+
+    def scale_bsources(self) -> None:
+        """Multiply B sources by ``m (1 + tc1 dT + tc2 dT^2)`` (ngspice's B instance
+        parameters; ``dT = (temp, else circuit temperature + dtemp) - tnom``)."""
+        for src, p in self.b_scales:
+            t = p["temp"] if "temp" in p else self.options.temp + p.get("dtemp", 0.0)
+            dt = t - self.options.tnom
+            factor = p.get("m", 1.0) * (1.0 + p.get("tc1", 0.0) * dt + p.get("tc2", 0.0) * dt * dt)
+            if factor != 1.0:
+                src.expr = src.expr.scaled(factor)
+        self.b_scales = []
 
     def check_couplings(self) -> None:
         """Every ``K`` card must name two inductors of its scope (ngspice refuses others)."""

@@ -12,6 +12,7 @@ import re
 from dataclasses import replace
 from typing import NamedTuple
 
+from ...errors import Location
 from ..circuit import DCSweep, DiodeModel, MosModel, Op, OtherModel
 from .lexer import EXPECTED, Card, check_parens, err, split_tokens
 from .scopes import Context
@@ -64,6 +65,19 @@ _CONTROL_CHANGES = {
     "if": "runs commands conditionally",
     "goto": "jumps in the script",
 }
+#: .control commands with no effect on the circuit or its DC answer: output, plotting,
+#: vector arithmetic, other analyses (xbar skips them; print and save select outputs)
+_CONTROL_HARMLESS = {
+    "run", "quit", "exit", "bye", "echo", "let", "unlet", "compose", "write", "wrdata",
+    "wrs2p", "plot", "gnuplot", "asciiplot", "iplot", "hardcopy", "setplot", "display",
+    "show", "showmod", "listing", "destroy", "rusage", "version", "status", "meas",
+    "measure", "fourier", "spec", "linearize", "settype", "define", "undefine", "unset",
+    "shell", "cd", "pwd", "remzerovec", "edisplay", "esave", "alias", "unalias", "history",
+    "inventory", "where", "trace", "stop", "load", "sysinfo", "strcmp", "snsave", "setcirc",
+    "tran", "ac", "noise", "tf", "pz", "sens", "disto", "sp", "pss", "print", "save",
+}  # fmt: skip
+#: one output of a .control print/save: v(...), i(...), or a plain vector name
+_CONTROL_OUTPUT = re.compile(r"[vi]\s*\([^()]*\)|[\w.#<>\[\]:@$]+", re.IGNORECASE)
 #: .control commands that set simulator options, and the options among them that change
 #: a DC solution (``option temp=100`` and ``set temp=100`` both heat the circuit)
 _CONTROL_SETS = {"option", "options", "opt", "set"}
@@ -451,16 +465,38 @@ class DirectiveCards:
 
         Its ``op`` and ``dc ...`` commands are analyses, after those of the dot cards
         (``ngspice -b`` runs both); output commands (``print``, ``plot``, ``wrdata``,
-        ``let``, ``echo``...) are skipped with one note, as are other analyses.
+        ``let``, ``echo``...) are skipped with one note, as are other analyses; ``print`` and
+        ``save`` select outputs (:meth:`control_outputs`); an unknown command is an error.
         Commands that change the circuit or rerun analyses (``alter``, ``altermod``,
         ``foreach``...) are a NetlistError at the command: ngspice's answer depends on
         them, and a silently unchanged circuit would be a wrong answer.
         """
         taken, other = [], set()
+        lets: set[str] = set()
         for cmd in commands:
             text = cmd.text.strip()
             word = text.split(None, 1)[0].lower()
             col = len(cmd.text) - len(cmd.text.lstrip())
+            if word == "let" or word == "compose":
+                name = re.match(r"\s*(\w+)", text[len(word) :])
+                if name:
+                    lets.add(name.group(1).lower())
+            if word in ("print", "save"):
+                self.control_outputs(cmd, word, col, lets)
+            elif word not in _CONTROL_HARMLESS and word not in {
+                *_CONTROL_CHANGES,
+                *_CONTROL_SETS,
+                "op",
+                "dc",
+            }:
+                raise err(
+                    cmd,
+                    col,
+                    f"unknown .control command {word!r}",
+                    "xbar runs a .control block's op and dc commands, takes print and save "
+                    "as output selections and skips output commands (echo, let, plot, "
+                    "wrdata, ...); delete this command or move the block to ngspice",
+                )
             if word in _CONTROL_CHANGES:
                 raise err(
                     cmd,
@@ -491,8 +527,8 @@ class DirectiveCards:
                     self.parse_dc(pseudo, low, params)
                 self.analysis_cards.append(pseudo)
                 taken.append(word)
-            else:  # output commands, other analyses (run: the dot cards, read already)
-                other.add(word)
+            elif word not in ("print", "save"):  # output commands, other analyses
+                other.add(word)  # (run: the dot cards' analyses, read already)
         what = (
             f"its {' and '.join(dict.fromkeys(taken))} command(s) read as analyses"
             if taken
@@ -503,6 +539,37 @@ class DirectiveCards:
             + (f"; skipped {', '.join(sorted(other))}" if other else "")
             + " (xbar is a DC solver)"
         )
+
+    def control_outputs(self, cmd: Card, word: str, col: int, lets: set[str]) -> None:
+        """A ``.control`` ``print``/``save`` command as the ``.print``/``.save`` card it
+        stands for (``print v(out) i(v1)``, ``print all``, ``print v1#branch``).  A
+        vector made by ``let`` is skipped with a note; an expression is a NetlistError."""
+        text = cmd.text
+        pos = col + len(word)
+        items: list[str] = []
+        for m in re.finditer(r"(?:[^\s(]|\([^()]*\))+", text[pos:]):
+            tok, at = m.group(0), pos + m.start()
+            low = tok.lower()
+            if word == "print" and not items and low in ("col", "line"):
+                continue
+            if _CONTROL_OUTPUT.fullmatch(tok) is None:
+                raise err(
+                    cmd,
+                    at,
+                    f".control {word} of an expression ({tok!r}) is not supported",
+                    f"{word} node voltages and source currents: v(out), v(a,b), i(v1), "
+                    "v1#branch, all",
+                )
+            if low in lets:
+                self.note(cmd, f".control {word} {tok}: a let vector, not evaluated by xbar")
+                continue
+            if low.endswith("#branch"):
+                low = f"i({low[: -len('#branch')]})"
+            items.append(low)
+        if items:
+            directive = ".print" if word == "print" else ".save"
+            loc = Location(cmd.file, cmd.line, col + 1, cmd.source)
+            self.output_cards.append((directive, f"{directive} dc {' '.join(items)}", loc))
 
     def parse_nodeset(self, card: Card, low: str, ctx: Context) -> None:
         """``.nodeset V(node)=value ...``: Newton's starting voltages (resolved at the end)."""

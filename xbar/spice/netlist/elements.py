@@ -209,6 +209,7 @@ class ElementCards:
         if kind == "c":
             self.register(full, card)
             self.instances.add(full)  # not an element of the DC circuit
+            self.open_elements.append((full, a, b))
             return
         self.register(full, card, ctx.prefix)
         v = self.v
@@ -467,6 +468,9 @@ class ElementCards:
         if len(toks) > 3 and (toks[3][0] == "poly" or toks[3][0].startswith("poly(")):
             self.poly_controlled(card, toks, ctx, kind)
             return
+        if len(toks) > 3 and toks[3][0] in ("table", "table{"):
+            self.table_controlled(card, low, toks, ctx, kind)
+            return
         for k, t in enumerate(toks[1:6], start=1):
             if t[0] in ("poly", "value", "vol", "cur", "table") or t[0].startswith("poly("):
                 raise err(
@@ -585,6 +589,7 @@ class ElementCards:
             and "=" not in parts[1]
             and "=" not in parts[2]
             and parts[3][2:3] not in ("", "{", "'", " ", "\t")
+            and ("=" not in parts[3][2:] or _B_PARAM.search(parts[3]) is None)
         ):
             # fast path: "B<name> <n+> <n-> I=<expr>" with an unquoted expression; the
             # card text is right-stripped, so the expression is its suffix
@@ -613,8 +618,8 @@ class ElementCards:
         key = m.group(1)
         if key not in ("i", "v"):
             raise err(card, roff, f"unknown B source parameter {key!r}", hint)
-        expr_text = card.text[roff + m.end() :].rstrip()
         eoff = roff + m.end()
+        expr_text, scale = self.b_instance_params(card, card.text[eoff:].rstrip(), eoff, ctx)
         if not expr_text:
             raise err(card, eoff, f"missing expression after {key.upper()}=", hint)
         if expr_text[0] in "{'" and expr_text[-1] == ("}" if expr_text[0] == "{" else "'"):
@@ -627,6 +632,40 @@ class ElementCards:
             self.add_bsource(card, full, self.node(a, ctx), self.node(b, ctx), expr, ctx)
         else:
             self.voltage_branch(card, full, self.node(a, ctx), self.node(b, ctx), expr, ctx)
+        if scale:
+            self.b_scales.append((self.b[-1], scale))
+
+    def b_instance_params(self, card: Card, text: str, off: int, ctx: Context):
+        """Split ``<expression> [m=] [tc1=] [tc2=] [temp=] [dtemp=]`` (a B source's, or an
+        E/G ``VALUE=`` source's) into the expression text and its parameters (a dict, empty
+        when none).  ngspice multiplies the value, of a ``V=`` source too, by
+        ``m * (1 + tc1 dT + tc2 dT^2)``, ``dT = (temp, else circuit + dtemp) - tnom``."""
+        first = None
+        depth = 0
+        for mt in _B_PARAM.finditer(text):
+            depth = sum(text.count(c, 0, mt.start()) for c in "({") - sum(
+                text.count(c, 0, mt.start()) for c in ")}"
+            )
+            if depth == 0:
+                first = mt
+                break
+        if first is None:
+            return text, {}
+        params: dict[str, float] = {}
+        rest = text[first.start() :]
+        base = off + first.start()
+        pos = 0
+        hint = "expected: <expression> [m=<n>] [tc1=<1/K>] [tc2=<1/K^2>] [temp=<C>] [dtemp=<K>]"
+        while pos < len(rest):
+            kv = _B_ASSIGN.match(rest, pos)
+            if kv is None:
+                raise err(card, base + pos, f"unexpected {rest[pos:].split()[0]!r}", hint)
+            key = kv.group(1).lower()
+            if key not in _B_PARAMS:
+                raise err(card, base + kv.start(1), f"unknown B source parameter {key!r}", hint)
+            params[key] = self.value(card, (kv.group(2), base + kv.start(2)), ctx.params)
+            pos = kv.end()
+        return text[: first.start()].rstrip(), params
 
     def behavioural_controlled(self, card: Card, low: str, toks, ctx: Context, kind: str) -> None:
         """``E<name> n+ n- VALUE={expr}`` / ``VOL=`` and ``G<name> n+ n- VALUE={expr}`` /
@@ -640,11 +679,59 @@ class ElementCards:
         if m is None:
             raise err(card, koff + len(key), f"expected {key.upper()}=<expression>", hint)
         eoff = m.end()
-        text = card.text[eoff:].rstrip()
+        text, scale = self.b_instance_params(card, card.text[eoff:].rstrip(), eoff, ctx)
         if not text:
             raise err(card, eoff, f"missing expression after {key.upper()}=", hint)
         if text[0] in "{'" and text[-1] == ("}" if text[0] == "{" else "'"):
             text, eoff = text[1:-1], eoff + 1
+        expr = self.expression(card, text, eoff, ctx)
+        full = ctx.prefix + toks[0][0]
+        a, b = self.node(toks[1][0], ctx), self.node(toks[2][0], ctx)
+        if kind == "g":
+            self.register(full, card)
+            self.add_bsource(card, full, a, b, expr, ctx)
+        else:
+            self.voltage_branch(card, full, a, b, expr, ctx)
+        if scale:
+            self.b_scales.append((self.b[-1], scale))
+
+    def table_controlled(self, card: Card, low: str, toks, ctx: Context, kind: str) -> None:
+        """``E/G<name> n+ n- TABLE {expr} = (x0, y0) (x1, y1) ...``: as ngspice runs it, the
+        XSPICE pwl model of the expression (flat beyond the table, corners rounded; see
+        :func:`xbar.spice.expr._xspice_pwl`'s ``xspice_pwl``), then a gain of 1."""
+        hint = (
+            f"expected: {kind.upper()}<name> <n+> <n-> TABLE {{expression}} = (x0, y0) (x1, y1) ..."
+        )
+        start = toks[3][1] + len("table")
+        m = re.compile(r"\s*\{").match(card.text, start)
+        if m is None:
+            raise err(card, start, "expected {expression} after TABLE", hint)
+        depth, k = 0, m.end() - 1
+        while k < len(card.text):
+            depth += {"{": 1, "}": -1}.get(card.text[k], 0)
+            if depth == 0:
+                break
+            k += 1
+        if depth:
+            raise err(card, m.end() - 1, "unbalanced braces in the TABLE expression", hint)
+        eoff, inner = m.end(), card.text[m.end() : k]
+        self.expression(card, inner, eoff, ctx)  # located errors in the expression itself
+        rest = card.text[k + 1 :]
+        nums = [
+            (t.group(0), k + 1 + t.start())
+            for t in re.finditer(r"\{[^}]*\}|'[^']*'|[^\s(),=]+", rest)
+        ]
+        if len(nums) < 4 or len(nums) % 2:
+            at = nums[-1][1] if nums else k + 1
+            raise err(
+                card, at, f"TABLE needs two or more (x, y) pairs, found {len(nums)} values", hint
+            )
+        values = [self.value(card, t, ctx.params) for t in nums]
+        xs = values[0::2]
+        for j in range(1, len(xs)):
+            if not xs[j] > xs[j - 1]:
+                raise err(card, nums[2 * j][1], "TABLE x values must ascend", hint)
+        text = f"xspice_pwl({inner}, {', '.join(repr(v) for v in values)})"
         expr = self.expression(card, text, eoff, ctx)
         full = ctx.prefix + toks[0][0]
         a, b = self.node(toks[1][0], ctx), self.node(toks[2][0], ctx)
@@ -806,14 +893,19 @@ class ElementCards:
         key = (template, ctx.pkey)
         cached = self.expr_cache.get(key)
         if cached is None:
+            params = ctx.params
+            if any(params.get(k) != v for k, v in self.b_reserved.items()):
+                # TIME, TEMPER and HERTZ in a B source are the simulator's, whatever a
+                # .param or subcircuit parameter of that name says (as in ngspice)
+                params = {**params, **self.b_reserved}
             try:
-                cached = compile_expression(template, ctx.params)
+                cached = compile_expression(template, params)
                 if cached.controls != tuple((f"_{k}", "0") for k in range(len(controls))):
                     raise ExprSyntaxError("malformed control", 0)
             except ExprSyntaxError:
                 # parse the original text for exact error offsets
                 try:
-                    compile_expression(src, ctx.params)
+                    compile_expression(src, params)
                 except ExprSyntaxError as exc:
                     at = off + exc.offset if src == text.lower() else off
                     raise err(card, at, exc.message, exc.hint) from None
@@ -976,6 +1068,12 @@ class ElementCards:
                 body.append(c)
         self.resolve_params(pcards, child.params)
         self.expand(body, child)
+
+
+#: instance parameters after a B source's expression (and an E/G VALUE= expression's)
+_B_PARAMS = ("m", "tc1", "tc2", "temp", "dtemp")
+_B_PARAM = re.compile(r"(?<=\s)(m|tc1|tc2|temp|dtemp)\s*=(?!=)", re.IGNORECASE)
+_B_ASSIGN = re.compile(r"\s*([a-z_]\w*)\s*=\s*(\{[^}]*\}|'[^']*'|[^\s=]+)\s*", re.IGNORECASE)
 
 
 def _x_target(text: str) -> str:

@@ -440,6 +440,13 @@ class Scopes:
             for name, vtext, voff in self.param_assignments(text[start:], card, start):
                 pending.pop(name, None)  # keep definition order = order of last definition
                 pending[name] = (vtext, card, voff)
+        if "temper" in pending:  # ngspice keeps TEMPER the circuit temperature
+            _, card, voff = pending.pop("temper")
+            self.note(
+                card,
+                ".param temper ignored: temper is the circuit temperature in ngspice "
+                "(set it with .temp or .options temp=)",
+            )
         if not pending:
             return
         outer = dict(params)
