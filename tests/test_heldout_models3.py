@@ -330,6 +330,15 @@ def test_qdq_graphs_import_dequantised_weights_and_fake_quant(act, per_channel, 
     _round_trip(model, tmp_path, opset=19)
 
 
+def test_onnxruntime_contrib_ops_say_to_give_the_exported_model():
+    node = oh.make_node("FusedConv", ["x", "W"], ["y"], name="fc", domain="com.microsoft")
+    m = _model([node], [_conv()[1]], ["N", 4, 6, 6])
+    m.opset_import.append(oh.make_opsetid("com.microsoft", 1))
+    with pytest.raises(ModelError, match="'FusedConv' of domain 'com.microsoft'") as info:
+        load_onnx(m)
+    assert "before optimisation" in info.value.hint
+
+
 @pytest.mark.parametrize(
     "op,match",
     [
@@ -371,7 +380,9 @@ def test_tf2onnx_shaped_classifier(tmp_path):
     MatMul + Add dense and Softmax on axis -1."""
     w = RNG.standard_normal((4, 3, 3, 3)).astype(np.float32)
     nodes = [
-        oh.make_node("Transpose", ["x"], ["t"], perm=[0, 3, 1, 2]),
+        oh.make_node("Mul", ["x", "in_s"], ["xs"]),  # a Normalization layer in NHWC: (C,)
+        oh.make_node("Add", ["xs", "in_b"], ["xb"]),
+        oh.make_node("Transpose", ["xb"], ["t"], perm=[0, 3, 1, 2]),
         oh.make_node("Conv", ["t", "W"], ["c"], auto_pad="SAME_UPPER", strides=[2, 2]),
         oh.make_node("Mul", ["c", "bn_s"], ["cm"]),
         oh.make_node("Add", ["cm", "bn_b"], ["cb"]),
@@ -390,6 +401,8 @@ def test_tf2onnx_shaped_classifier(tmp_path):
     ]
     inits = [
         _init("W", w),
+        _init("in_s", RNG.uniform(0.5, 1.5, 3)),
+        _init("in_b", RNG.standard_normal(3)),
         _init("bn_s", RNG.uniform(0.5, 1.5, (1, 4, 1, 1))),
         _init("bn_b", RNG.standard_normal((1, 4, 1, 1))),
         _init("zero", 0.0),
@@ -401,7 +414,6 @@ def test_tf2onnx_shaped_classifier(tmp_path):
         _init("db", RNG.standard_normal(5)),
     ]
     m = _model(nodes, inits, ["N", 5], opset=13, in_dims=("unk__1", 7, 7, 3))
-    m.producer_name = "tf2onnx"
     x = RNG.standard_normal((3, 7, 7, 3)).astype(np.float32)
     ref = ReferenceEvaluator(m).run(None, {"x": x})[0]
     model = load_onnx(m)

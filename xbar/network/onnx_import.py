@@ -260,6 +260,12 @@ _REFUSED = {
 }
 
 
+_CONTRIB_HINT = (
+    "com.microsoft ops are onnxruntime's own (its graph optimiser, quantiser and "
+    "transformer tools write them); give xbar the model as exported, before optimisation"
+)
+
+
 def _attribute_type_name(kind: int) -> str:
     """``INTS``, ``FLOAT``, ...: the name of an ONNX AttributeProto type number."""
     from onnx import AttributeProto
@@ -712,7 +718,8 @@ class _Importer:
                     if self.node.domain not in ("", "ai.onnx")
                     else ""
                 )
-                + " is not supported"
+                + " is not supported",
+                hint=_CONTRIB_HINT if self.node.domain == "com.microsoft" else None,
             )
         attrs = self.attrs()
         ins = [i for i in self.node.input if i]
