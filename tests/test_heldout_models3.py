@@ -813,3 +813,38 @@ def test_argmax_and_probabilities_outputs_pick_one_tensor():
     ]
     model = load_onnx(_model(nodes, [w], None, out=outs))
     assert model.meta["onnx_output"] == "probs" and model.classes == 4
+
+
+def test_dropout_exported_in_training_mode_is_refused():
+    """torch.onnx.export(..., training=TrainingMode.TRAINING) keeps Dropout active (random
+    at every run in onnxruntime); it was imported as identity without a word."""
+    conv, w = _conv()
+    nodes = [
+        conv,
+        oh.make_node("Dropout", ["c", "ratio", "train"], ["d"], name="drop"),
+        oh.make_node("Flatten", ["d"], ["y"]),
+    ]
+    inits = [w, _init("ratio", 0.5), _init("train", True, np.bool_)]
+    with pytest.raises(ModelError, match=r"'drop' \(op Dropout\): training_mode=True"):
+        load_onnx(_model(nodes, inits, ["N", 256], opset=13))
+    inits[2] = _init("train", False, np.bool_)
+    _compare(_model(nodes, inits, ["N", 256], opset=13))
+
+
+def test_keras_mlp_on_unchannelled_images_gets_them_without_channel_axis():
+    """A Keras MLP with Input(shape=(8, 8)) (ONNX input (N, 8, 8)) refused 8x8x1 images:
+    'model takes inputs (8, 8) ... data set has inputs (8, 8, 1)'."""
+    from xbar.network import AnalogConfig, evaluate, load_dataset
+    from xbar.network.data import shaped_for
+
+    nodes = [
+        oh.make_node("Reshape", ["x", "shape"], ["f"]),
+        oh.make_node("MatMul", ["f", "W"], ["y"]),
+    ]
+    inits = [_init("shape", [-1, 64], np.int64), _init("W", RNG.standard_normal((64, 10)))]
+    model = load_onnx(_model(nodes, inits, ["N", 10], opset=13, in_dims=("N", 8, 8)))
+    data = shaped_for(load_dataset("digits"), model)
+    assert data.x_test.shape[1:] == (8, 8)
+    data.check_model(model)
+    result = evaluate(model, AnalogConfig(), dataset=data, limit=20)
+    assert result.ideal_accuracy == model.accuracy(data.x_test[:20], data.y_test[:20])

@@ -754,7 +754,17 @@ class _Importer:
         self.tensors[self.node.output[0]] = t
 
     op_Identity = alias
-    op_Dropout = alias
+
+    def op_Dropout(self, attrs):
+        training = self.const(2, optional=True) if len(self.node.input) > 2 else None
+        if training is not None and bool(np.asarray(training).reshape(-1)[0]):
+            ratio = self.const(1, optional=True)
+            if ratio is None or float(np.asarray(ratio).reshape(-1)[0]) > 0:
+                raise self.fail(
+                    "training_mode=True (random dropout at every run) is not supported",
+                    hint="export the model in eval mode (model.eval() before torch.onnx.export)",
+                )
+        self.alias()
 
     def constant_value(self, attrs: dict) -> np.ndarray:
         if "value" in attrs:
