@@ -848,3 +848,69 @@ def test_keras_mlp_on_unchannelled_images_gets_them_without_channel_axis():
     data.check_model(model)
     result = evaluate(model, AnalogConfig(), dataset=data, limit=20)
     assert result.ideal_accuracy == model.accuracy(data.x_test[:20], data.y_test[:20])
+
+
+def test_instance_and_group_norm_as_torch_exports_them(tmp_path):
+    """nn.InstanceNorm2d, and nn.GroupNorm (Reshape -> InstanceNormalization -> Reshape ->
+    Mul -> Add), were refused ('op InstanceNormalization is not supported')."""
+    conv, w = _conv(cout=8)
+    nodes = [
+        conv,
+        oh.make_node("Reshape", ["c", "groups"], ["g"]),
+        oh.make_node("InstanceNormalization", ["g", "ones", "zeros"], ["gn"], epsilon=1e-5),
+        oh.make_node("Reshape", ["gn", "back"], ["r"]),
+        oh.make_node("Mul", ["r", "gamma"], ["rm"]),
+        oh.make_node("Add", ["rm", "beta"], ["gn_out"]),
+        oh.make_node("InstanceNormalization", ["gn_out", "s8", "b8"], ["inorm"], epsilon=1e-3),
+        oh.make_node("Flatten", ["inorm"], ["y"]),
+    ]
+    inits = [
+        w,
+        _init("groups", [0, 2, -1], np.int64),
+        _init("ones", np.ones(2)),
+        _init("zeros", np.zeros(2)),
+        _init("back", [-1, 8, 8, 8], np.int64),
+        _init("gamma", RNG.uniform(0.5, 1.5, (8, 1, 1))),
+        _init("beta", RNG.standard_normal((8, 1, 1))),
+        _init("s8", RNG.uniform(0.5, 1.5, 8)),
+        _init("b8", RNG.standard_normal(8)),
+    ]
+    _round_trip(_compare(_model(nodes, inits, ["N", 512], opset=13)), tmp_path)
+
+
+@pytest.mark.parametrize("mode", ["DCR", "CRD", "space_to_depth"])
+def test_pixel_shuffle_ops(mode, tmp_path):
+    """nn.PixelShuffle (DepthToSpace, CRD) and nn.PixelUnshuffle (SpaceToDepth)."""
+    conv, w = _conv(cout=8)
+    if mode == "space_to_depth":
+        node = oh.make_node("SpaceToDepth", ["c"], ["p"], blocksize=2)
+    else:
+        node = oh.make_node("DepthToSpace", ["c"], ["p"], blocksize=2, mode=mode)
+    nodes = [conv, node, oh.make_node("Flatten", ["p"], ["y"])]
+    _round_trip(_compare(_model(nodes, [w], ["N", 512], opset=13)), tmp_path)
+
+
+@pytest.mark.parametrize(
+    "op", ["GreaterOrEqual", "LessOrEqual", "Equal", "And", "Or", "Xor", "Sign", "Mish", "Celu"]
+)
+def test_comparison_logical_and_activation_ops(op, tmp_path):
+    """torch's Hardshrink / Threshold (LessOrEqual, Or), LPPool (Sign), Mish (opset 18),
+    CELU were refused; booleans are 1.0 / 0.0 inside xbar, cast back for ONNX."""
+    conv, w = _conv()
+    if op in ("Sign", "Mish", "Celu"):
+        mid = [oh.make_node(op, ["c"], ["e"], **({"alpha": 0.7} if op == "Celu" else {}))]
+    else:
+        cmp = "Greater" if op in ("And", "Or", "Xor") else op
+        mid = [oh.make_node(cmp, ["c", "k"], ["b1"])]
+        if op in ("And", "Or", "Xor"):
+            mid += [
+                oh.make_node("Less", ["c", "k2"], ["b2"]),
+                oh.make_node(op, ["b1", "b2"], ["b"]),
+            ]
+        else:
+            mid[0].output[0] = "b"
+        mid += [oh.make_node("Where", ["b", "c", "z"], ["e"])]
+    nodes = [conv, *mid, oh.make_node("Flatten", ["e"], ["y"])]
+    inits = [w, _init("k", 0.1), _init("k2", 0.5), _init("z", np.zeros((1, 4, 8, 8)))]
+    model = _compare(_model(nodes, inits, ["N", 256], opset=18))
+    _round_trip(model, tmp_path, opset=18)
