@@ -914,3 +914,29 @@ def test_comparison_logical_and_activation_ops(op, tmp_path):
     inits = [w, _init("k", 0.1), _init("k2", 0.5), _init("z", np.zeros((1, 4, 8, 8)))]
     model = _compare(_model(nodes, inits, ["N", 256], opset=18))
     _round_trip(model, tmp_path, opset=18)
+
+
+@pytest.mark.parametrize(
+    "node,inits",
+    [
+        (oh.make_node("Tile", ["c", "r"], ["t"]), [_init("r", [1, 1, 3000, 3000], np.int64)]),
+        (oh.make_node("Resize", ["c", "", "r"], ["t"]), [_init("r", [1, 1, 1000, 1000])]),
+        (
+            oh.make_node("Pad", ["c", "r"], ["t"]),
+            [_init("r", [0, 0, 0, 0, 0, 0, 9000, 9000], np.int64)],
+        ),
+    ],
+    ids=["Tile", "Resize", "Pad"],
+)
+def test_huge_intermediate_tensors_are_refused_at_import(node, inits):
+    """A Tile, Resize or Pad by a huge factor imported fine and exhausted the memory at
+    the first image; refused at import, naming the node and the size."""
+    conv, w = _conv()
+    m = _model(
+        [conv, node, oh.make_node("ReduceMean", ["t"], ["y"], axes=[2, 3], keepdims=0)],
+        [w, *inits],
+        ["N", 4],
+        opset=13,
+    )
+    with pytest.raises(ModelError, match=r"would hold .* values per image"):
+        load_onnx(m)

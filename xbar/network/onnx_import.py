@@ -500,7 +500,21 @@ class _Importer:
         return self.transposed[key]
 
     def out(self, name: str, shape, perm, i: int = 0) -> None:
-        self.tensors[self.node.output[i]] = _Tensor(name, tuple(int(s) for s in shape), perm)
+        shape = self.plausible(shape)
+        self.tensors[self.node.output[i]] = _Tensor(name, shape, perm)
+
+    def plausible(self, shape) -> tuple[int, ...]:
+        """``shape`` (per sample), refused when it holds more than MAX_SAMPLE_ELEMENTS (a
+        corrupted size, a Tile/Resize/Pad/Expand by a huge factor): evaluating it would
+        exhaust the memory before any error."""
+        shape = tuple(int(s) for s in shape)
+        if math.prod(shape) > MAX_SAMPLE_ELEMENTS:
+            raise self.fail(
+                f"its output would hold {math.prod(shape):.3g} values per image (shape "
+                f"{shape}); more than {MAX_SAMPLE_ELEMENTS:.3g} is not a plausible classifier",
+                hint="the file is corrupted, or a size or scale in it is far too large",
+            )
+        return shape
 
     def check_outputs(self, used: int = 1) -> None:
         for extra in self.node.output[used:]:
@@ -659,7 +673,7 @@ class _Importer:
                 f"input {inp.name!r} has shape {dims}; expected (batch, ...)", hint=_SHAPE_HINT
             )
         self.static_batch = dims[0]
-        per = tuple(dims[1:])
+        per = self.plausible(dims[1:])
         layout = self.input_layout
         if layout is None:
             layout = self.default_layout(inp.name, len(dims))
@@ -923,7 +937,7 @@ class _Importer:
             ) from None
         c = c.transpose(t.perm)
         layer = ConstOp(op, c.shape, c, reverse=reverse, name=self.fresh(base))
-        return _Tensor(self.emit(layer, [t.name]), shape[1:], t.perm)
+        return _Tensor(self.emit(layer, [t.name]), self.plausible(shape[1:]), t.perm)
 
     def binary(self, attrs, op: str | None = None):
         op = op or self.node.op_type.lower()
@@ -1834,6 +1848,10 @@ def _fold_other(self: _Importer, op: str, attrs: dict, ins: list) -> np.ndarray 
 
 #: most elements a folded constant may have (a graph's shape computations need a few)
 MAX_CONST_ELEMENTS = 1 << 26
+
+#: most values one image's tensor may have anywhere in the graph (2**26: 512 MB of float64
+#: per image; an ImageNet classifier's largest feature map has a few million)
+MAX_SAMPLE_ELEMENTS = 1 << 26
 
 
 def _check_size(self: _Importer, op: str, shape: list[int], x: np.ndarray) -> None:
