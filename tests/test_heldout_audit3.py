@@ -375,3 +375,16 @@ def test_switch_with_hysteresis_in_a_sweep_is_refused():
         read_netlist("t\nV1 a 0 1\nS1 a b a 0 m\nR1 b 0 1\n.model m sw foo=1\n.op\n")
     with pytest.raises(NetlistError, match="not a SW model"):
         read_netlist("t\nV1 a 0 1\nS1 a b a 0 m\nR1 b 0 1\n.model m csw\n.op\n")
+
+
+@pytest.mark.parametrize("engine", ["python", "compiled"])
+def test_sweep_non_convergence_names_point_node_and_device(engine):
+    """A B source with no solution (a step that overshoots): the error named the point and
+    node but no device or line."""
+    from xbar.errors import ConvergenceError
+
+    text = "t\nV1 a 0 1\nR1 a b 1k\nB1 b 0 I=2m*(v(b)>0.5) + 1u*v(b)\n.dc V1 0 1 0.25\n.end\n"
+    with pytest.raises(ConvergenceError, match=r"\.dc point 3 \(v1=0.75\): worst node 'b'") as e:
+        solve_dc(read_netlist(text), engine=engine)
+    assert "nonlinear devices at 'b': b1" in e.value.message
+    assert e.value.location.line == 4
