@@ -388,3 +388,31 @@ def test_sweep_non_convergence_names_point_node_and_device(engine):
         solve_dc(read_netlist(text), engine=engine)
     assert "nonlinear devices at 'b': b1" in e.value.message
     assert e.value.location.line == 4
+
+
+# ------------------------------------------------------------ .dc over a resistor
+
+
+def test_dc_sweep_of_a_resistor():
+    """``.dc R2 1k 3k 1k`` (ngspice sets the resistance at each point) was refused."""
+    text = "t\nV1 a 0 1\nR1 a c 1k\nR2 c 0 3k\n.dc R2 1k 3k 1k V1 1 2 1\n.end\n"
+    res = solve_dc(read_netlist(text))
+    assert res.sweep.tolist() == [1000.0, 2000.0, 3000.0] * 2
+    expected = [r / (1000 + r) * v for v in (1, 2) for r in (1000, 2000, 3000)]
+    assert res.voltage("c") == pytest.approx(expected, rel=1e-12)
+    # nonlinear, resistor outer (ngspice-39 with tight options: v(c) at V1=1, R2=2k)
+    text = (
+        "t\nV1 a 0 1\nR1 a c 1k\nR2 c 0 3k\nD1 c 0 dm\n.model dm d is=1e-12\n"
+        ".options reltol=1e-9 abstol=1e-15 vntol=1e-12\n.dc V1 0 2 0.5 R2 1k 3k 1k\n.end\n"
+    )
+    res = solve_dc(read_netlist(text))
+    assert res.outer_source == "r2" and len(res.sweep) == 15
+    assert res.voltage("c")[7] == pytest.approx(0.500129117066388, rel=1e-9)
+
+
+def test_dc_sweep_of_a_resistor_with_tc_or_temp_is_refused():
+    with pytest.raises(NetlistError, match="TC/M/SCALE") as info:
+        read_netlist("t\nV1 a 0 1\nR1 a 0 3k tc1=0.01\n.dc R1 1k 3k 1k\n.end\n")
+    assert (info.value.location.line, info.value.location.column) == (4, 5)
+    with pytest.raises(NetlistError, match=r"\.dc temp .* not supported"):
+        read_netlist("t\nV1 a 0 1\nR1 a 0 3k\n.dc temp 0 100 10\n.end\n")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -247,6 +249,34 @@ class Builder(Scopes, ElementCards, DirectiveCards):
                 pairs.append((p, q))
             src.controls = pairs
 
+    def check_swept_resistor(self, card: Card, name: str, off: int, sweep) -> None:
+        """A resistor swept by ``.dc`` (ngspice sets its resistance at each point): it must
+        exist, keep its value as written (no TC, M, SCALE or model geometry, which ngspice
+        would apply to each swept value) and be swept over positive values."""
+        rows = self.r
+        if name not in self.names or name not in set(rows.name):
+            raise err(
+                card,
+                off,
+                f".dc sweeps {name!r}, which is not an independent V or I source or a "
+                "resistor of the circuit",
+                "expected: " + EXPECTED[".dc"],
+            )
+        row = rows.name.index(name)
+        rcard = self.names[name]
+        if any(k == row for k, *_ in self.r_thermal) or re.search(
+            r"\b(m|scale|l|w)\s*=", rcard.text, re.IGNORECASE
+        ):
+            raise err(
+                card,
+                off,
+                f".dc sweeps resistor {name!r}, which has TC/M/SCALE/geometry parameters "
+                "(ngspice scales each swept value by them); xbar sweeps plain resistors only",
+                "sweep a plain resistor, or its value through .param in separate runs",
+            )
+        if not (sweep.start > 0 and sweep.stop > 0):
+            raise err(card, off, f".dc sweep of resistor {name!r} must stay above 0 ohm")
+
     def rename_sweep(self, sweep: DCSweep, by_spice: dict, sources: set) -> DCSweep:
         """``sweep`` with ngspice names of subcircuit sources replaced by xbar's (in
         :attr:`analyses` too)."""
@@ -297,12 +327,15 @@ class Builder(Scopes, ElementCards, DirectiveCards):
                 sweep = self.rename_sweep(sweep, by_spice, sources)
                 self.dc_cards[k] = DCCard(sweep, card, srcs)
                 srcs = [(by_spice.get(n, n) if n not in sources else n, o) for n, o in srcs]
-            for name, off in srcs:
-                if name not in sources:
+            for j, (name, off) in enumerate(srcs):
+                if name not in sources and name[:1] == "r":
+                    self.check_swept_resistor(card, name, off, sweep if j == 0 else sweep.outer)
+                elif name not in sources:
                     raise err(
                         card,
                         off,
-                        f".dc source {name!r} is not an independent V or I source of the circuit",
+                        f".dc source {name!r} is not an independent V or I source or a "
+                        "resistor of the circuit",
                         "expected: " + EXPECTED[".dc"],
                     )
             if sweep.outer is not None and sweep.outer.source == sweep.source:
