@@ -22,11 +22,17 @@ Prints ratios against a baseline measured in the same run:
    metered (``energy_chips = all``): the README configuration and the default CNN with
    1-ohm wires and programming error (``docs/energy.md``);
 7. (``--floor``) the exact forms of one 128 x 128 tile against its transfer matrix, step
-   by step in time and flops, and the least they can add at this machine's dgemm peak.
+   by step in time and flops, and the least they can add at this machine's dgemm peak;
+8. (``--sampled``) a large test set metered on a sample of its images (``energy_images``):
+   ResNet-20 on ``--sampled-images`` synthetic images, 2.5-ohm wires, matrices cached,
+   per image without energy / with every image metered / with a tenth of the images
+   metered (as the default 1000 does for CIFAR-10's 10 000), interleaved; and the
+   image-to-image spread of the array energy behind the interval (the README
+   configuration on the digits, ResNet-20 on synthetic images).
 
 Usage: ``python benchmarks/bench_energy.py [--chips N] [--repeats R] [--limit N]
 [--process [--wrn-wires]] [--per-image [--images N]] [--spread [--spread-chips N]]
-[--floor]``
+[--floor] [--sampled [--sampled-images N]]``
 """
 
 from __future__ import annotations
@@ -311,6 +317,68 @@ def spread(chips: int) -> None:
         )
 
 
+def sampled(n_images: int, repeats: int) -> None:
+    """Per image: no energy, every image metered, a tenth of the images metered."""
+    from pathlib import Path
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from bench_scale import _model
+
+    from xbar import memory
+    from xbar.network import AnalogConfig, Dataset, evaluate, load_dataset, load_model
+    from xbar.network.data import synthetic_images
+    from xbar.network.tiles import TransferCache
+
+    memory.apply()
+    model = _model("resnet-20")
+    x = synthetic_images(n_images + 2, (32, 32, 3), seed=0)
+    y = np.zeros(n_images + 2, dtype=np.int64)
+    ds = Dataset(x[:2], y[:2], x[:1], y[:1], x[2:], y[2:], "synthetic", 10)
+    cfg = AnalogConfig(r_row=2.5, r_col=2.5, r_driver=10.0, r_sense=10.0)
+    cache = TransferCache(max_bytes=1 << 31)
+    opts = dict(dataset=ds, cache=cache, ideal_accuracy=0.0)
+    k = n_images // 10
+    runs = {
+        "no energy": (cfg, False),
+        "every image metered": (cfg.replace(energy_images=0), True),
+        f"{k} of {n_images} images metered": (cfg.replace(energy_images=k), True),
+    }
+    evaluate(model, cfg, limit=2, **opts)  # programs the chip, fills the cache
+    times: dict = {name: [] for name in runs}
+    print(f"8. ResNet-20, {n_images} images, batch 21, per image (load {_load()}):")
+    for _ in range(repeats):
+        for name, (c, energy) in runs.items():
+            r = evaluate(model, c, energy=energy, **opts)
+            times[name].append(r.per_image_seconds)
+            if energy and r.energy_sample:
+                s = r.energy_sample
+    base = np.array(times["no energy"])
+    for name, t in times.items():
+        t = np.array(t)
+        print(
+            f"   {name:<32} {t.min() * 1e3:6.2f} ms  ratio {t.min() / base.min():.3f}x (min/min; "
+            f"pairs {(t / base).min():.2f}-{(t / base).max():.2f})",
+            flush=True,
+        )
+    print(
+        f"   array energy {s['mean'] * 1e9:.4g} nJ per image, image-to-image std "
+        f"{100 * s['std'] / s['mean']:.2g} %, 95 % CI half-width {100 * s['rel_ci95']:.2g} % "
+        f"({s['images']} of {s['of']}; load {_load()})"
+    )
+    root = Path(__file__).resolve().parents[1]
+    readme = AnalogConfig.from_toml(root / "examples" / "rram_128.toml", repeats=1)
+    r = evaluate(
+        load_model("default"), readme.replace(energy_images=100), dataset=load_dataset("digits")
+    )
+    s = r.energy_sample
+    print(
+        f"   README configuration, digits, 100 of 539 images: image-to-image std "
+        f"{100 * s['std'] / s['mean']:.2g} % of the array energy, half-width "
+        f"{100 * s['rel_ci95']:.2g} %",
+        flush=True,
+    )
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--chips", type=int, default=5)
@@ -326,9 +394,14 @@ def main(argv=None) -> int:
     ap.add_argument("--spread", action="store_true", help="only the chip-to-chip spread")
     ap.add_argument("--spread-chips", type=int, default=20)
     ap.add_argument("--floor", action="store_true", help="only the forms' cost breakdown")
+    ap.add_argument("--sampled", action="store_true", help="only the sampled-images case")
+    ap.add_argument("--sampled-images", type=int, default=1050)
     args = ap.parse_args(argv)
     if args.floor:
         floor()
+        return 0
+    if args.sampled:
+        sampled(args.sampled_images, args.repeats)
         return 0
     if args.process or args.per_image or args.spread:
         if args.process:

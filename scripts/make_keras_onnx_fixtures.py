@@ -193,7 +193,7 @@ CASES = [  # file stem, network, converter ("tf2onnx" or "keras"), opset, static
     ("keras_merges_tf2onnx_op13", merges, "tf2onnx", 13, None),
     ("keras_relus_tf2onnx_op18", relus, "tf2onnx", 18, None),
     ("unsupported/keras_exact_gelu_tf2onnx_op17", exact_gelu, "tf2onnx", 17, None),
-    ("unsupported/keras_upsampling_tf2onnx_op17", upsampling, "tf2onnx", 17, None),
+    ("keras_upsampling_tf2onnx_op17", upsampling, "tf2onnx", 17, None),
 ]
 
 

@@ -246,7 +246,7 @@ CASES = [  # file stem, network, input shape, exporter (dynamo?), opset, dynamic
     ("convnext_dynamo_op18", ConvNeXtBlock, (2, 3, 16, 16), True, 18, True),
     ("convnext_torchscript_op13", ConvNeXtBlock, (2, 3, 16, 16), False, 13, True),
     # graphs the importer must refuse with a named error
-    ("unsupported/resize_dynamo_op18", Upsample, (2, 3, 8, 8), True, 18, True),
+    ("resize_dynamo_op18", Upsample, (2, 3, 8, 8), True, 18, True),
 ]
 
 

@@ -189,3 +189,17 @@ def test_energy_images_from_toml_flags_and_not_per_layer(tmp_path, capsys):
     assert "seeded sample" not in capsys.readouterr().out  # 40 <= 1000: every image
     d_all = json.loads((main(base + ["--json"]), capsys.readouterr().out)[1])
     assert d_all["energy_images"] == 40 and d_all["energy_sample"] == {}
+
+
+def test_energy_images_is_sweepable(tmp_path, capsys):
+    from xbar.cli import main
+
+    out = tmp_path / "s.csv"
+    args = ["sweep", "--field", "energy_images", "--values", "20,0", "--limit", "60"]
+    assert main(args + ["--r-row", "1", "--r-col", "1", "--out", str(out)]) == 0
+    rows = [
+        r.split() for r in capsys.readouterr().out.splitlines() if r.split()[:1] in (["20"], ["0"])
+    ]
+    assert [r[0] for r in rows] == ["20", "0"]
+    sampled, every = (float(r[-1]) for r in rows)  # nJ per image: the estimate, the exact
+    assert sampled != every and abs(sampled - every) < 0.05 * every

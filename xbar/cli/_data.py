@@ -8,8 +8,9 @@ DATASET_HELP = (
     "digits (default); synthetic-HxWxC, e.g. synthetic-32x32x3 (random images, "
     "timing only); a data set "
     "on disk: cifar10:PATH, cifar100:PATH, mnist:PATH, fashion-mnist:PATH, "
-    "folder:PATH (class sub-folders of images), npz:PATH (x, y) or an .npz with "
-    "the six split arrays"
+    "kmnist:PATH, emnist:PATH, svhn:PATH (test_32x32.mat), "
+    "folder:PATH (class sub-folders of images), npz:PATH (x, y), npy:PATH (x.npy, "
+    "y.npy) or an .npz with the six split arrays"
 )
 
 

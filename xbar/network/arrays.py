@@ -86,6 +86,13 @@ class Dataset:
                         f"{mine[1]}x{mine[2]}): read them with --layout NCHW (layout = "
                         '"NCHW" in [data], DataOptions(layout="NCHW"))'
                     )
+                elif len(mine) == 3 and mine[:2] == shape[:2]:
+                    hint = (
+                        f"the images have {mine[2]} channel(s), the model takes {shape[2]}: "
+                        "grayscale images for a colour model or the reverse; give the "
+                        "images the model was trained on (e.g. saved after Pillow's "
+                        ".convert('RGB') / .convert('L'))"
+                    )
                 elif len(mine) == 3 and mine[2] == shape[2]:
                     hint = (
                         f"resize or crop the images to {shape[0]},{shape[1]} "

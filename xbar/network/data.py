@@ -153,7 +153,8 @@ def load_dataset(name: str | Path = "digits", options: DataOptions | None = None
         an ``.npz`` holding ``x_train, y_train, x_val, y_val, x_test, y_test`` (NHWC
         images, integer labels); or a data set on disk in its distribution format,
         ``"cifar10:PATH"``, ``"cifar100:PATH"``, ``"mnist:PATH"``,
-        ``"fashion-mnist:PATH"``, ``"folder:PATH"``, ``"npz:PATH"`` (``x``/``y``),
+        ``"fashion-mnist:PATH"``, ``"kmnist:PATH"``, ``"emnist:PATH"``, ``"svhn:PATH"``,
+        ``"folder:PATH"``, ``"npz:PATH"`` (``x``/``y``), ``"npy:PATH"``,
         see :mod:`xbar.network.datasets`.  Files are read without pickle (CIFAR python
         batches: a restricted unpickler that builds only containers and arrays).
     options : xbar.network.datasets.DataOptions, optional

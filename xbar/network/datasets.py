@@ -15,9 +15,14 @@
     ``test.bin``; records of a coarse and a fine label byte + 3072 pixel bytes;
     ``label = "fine"`` (100 classes, default) or ``"coarse"`` (20 classes).  Or the
     python distribution ``cifar-100-python/`` (``train``, ``test``), read as above.
-``mnist:PATH`` / ``fashion-mnist:PATH``
+``mnist:PATH`` / ``fashion-mnist:PATH`` / ``kmnist:PATH``
     idx files ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
     ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``, plain or ``.gz``.
+``emnist:PATH``
+    EMNIST's ``emnist-<split>-test-images-idx3-ubyte`` ... (PATH: their folder, or the
+    prefix ``.../emnist-<split>``); images as stored (transposed), as torchvision reads them.
+``svhn:PATH``
+    SVHN's ``test_32x32.mat`` (and ``train_32x32.mat``); label 10 is the digit 0.
 ``folder:PATH``
     One sub-folder of images per class (PNG, JPEG, ... through Pillow), classes in
     sorted folder-name order; ``PATH/train/`` and ``PATH/test/`` when present, else
@@ -26,7 +31,10 @@
     Arrays ``x`` and ``y`` (test images and labels; ``x_train``/``y_train``
     optional), or the six split arrays ``x_train, y_train, x_val, y_val, x_test,
     y_test``.  Images NHWC or NCHW (``layout``), 8-bit integers (0..255, any
-    integer dtype), uint16 (0..65535) or floats (taken as they are).
+    integer dtype), uint16 (0..65535) or floats (taken as they are); labels integers,
+    integral floats or one-hot rows.
+``npy:PATH``
+    A folder of ``.npy`` files named as those arrays (``x_test.npy``, ``y_test.npy``, ...).
 
 Pixels are scaled to [0, 1] (8-bit / 255, 16-bit / 65535; 16-bit image files too),
 then optionally resized (bilinear, ``size``), centre-cropped (``crop``) and
@@ -51,7 +59,28 @@ from .arrays import Dataset, read_npz
 
 __all__ = ["DataOptions", "load_from_disk", "FORMATS"]
 
-FORMATS = ("cifar10", "cifar100", "mnist", "fashion-mnist", "folder", "npz")
+FORMATS = (
+    "cifar10",
+    "cifar100",
+    "mnist",
+    "fashion-mnist",
+    "kmnist",
+    "emnist",
+    "svhn",
+    "folder",
+    "npz",
+    "npy",
+)
+
+#: classes of each EMNIST split (``letters``: labels 1..26, 0 unused, as torchvision has it)
+EMNIST_CLASSES = {
+    "byclass": 62,
+    "bymerge": 47,
+    "balanced": 47,
+    "letters": 27,
+    "digits": 10,
+    "mnist": 10,
+}
 _CIFAR_BYTES = 3072
 
 
@@ -326,16 +355,28 @@ def _find(root: Path, stem: str) -> Path | None:
 
 
 def _mnist(root: Path, kind: str, opts: DataOptions):
+    """MNIST, Fashion-MNIST and KMNIST: the same four idx files, 10 classes."""
+    parts = _idx_pair(root, "train", "t10k", kind, opts)
+    for y in parts[1::2]:
+        if y is not None and y.size and y.max() > 9:
+            raise ModelError(f"{kind}: label {int(y.max())} in {str(root)!r}, expected 0..9")
+    return (*parts, 10)
+
+
+def _idx_pair(root: Path, train: str, test: str, kind: str, opts: DataOptions):
+    """Training and test images (N, H, W, 1) and labels of ``<prefix>-images-idx3-ubyte``
+    and ``<prefix>-labels-idx1-ubyte`` (plain or .gz) in ``root``; no training files
+    give None, None."""
     parts = {}
-    for split, prefix in (("train", "train"), ("test", "t10k")):
+    for split, prefix in (("train", train), ("test", test)):
         img, lab = (
             _find(root, f"{prefix}-images-idx3-ubyte"),
             _find(root, f"{prefix}-labels-idx1-ubyte"),
         )
         if split == "test" and (img is None or lab is None):
             raise ModelError(
-                f"{kind}: {str(root)!r} lacks t10k-images-idx3-ubyte and/or "
-                "t10k-labels-idx1-ubyte (plain or .gz)"
+                f"{kind}: {str(root)!r} lacks {prefix}-images-idx3-ubyte and/or "
+                f"{prefix}-labels-idx1-ubyte (plain or .gz)"
             )
         if img is None or lab is None:
             parts[split] = (None, None)
@@ -346,10 +387,8 @@ def _mnist(root: Path, kind: str, opts: DataOptions):
             raise ModelError(
                 f"{kind}: {img.name} holds {len(x)} images but {lab.name} {len(y)} labels"
             )
-        if y.size and y.max() > 9:
-            raise ModelError(f"{kind}: {str(lab)!r} has label {int(y.max())}, expected 0..9")
         parts[split] = (x[..., None], y)
-    return (*parts["train"], *parts["test"], 10)
+    return (*parts["train"], *parts["test"])
 
 
 def _image_files(d: Path) -> list[Path]:
@@ -406,6 +445,26 @@ def _images(folder: Path, classes: list[str], limit: int | None, mode: str | Non
     return xs, np.asarray(ys, dtype=np.int64), mode
 
 
+def _folder_mode(dirs: list[Path], classes: list[str]) -> str | None:
+    """``"RGB"`` when any image of the folders has colour (RGB, RGBA, palette, CMYK, ...),
+    else None (grayscale: each image keeps one channel).  Mixed folders are all read as
+    RGB, as torchvision's ImageFolder reads every image (grayscale ones get three equal
+    channels, alpha is dropped); only the headers are read here."""
+    from PIL import Image, UnidentifiedImageError
+
+    gray = ("L", "1", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+    for d in dirs:
+        for name in classes:
+            for f in _image_files(d / name):
+                try:
+                    with Image.open(f) as im:
+                        if im.mode not in gray:
+                            return "RGB"
+                except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError):
+                    continue  # named when the image is read
+    return None
+
+
 def _same_classes(train: Path, test: Path, classes: list[str]) -> None:
     """Refuse train/ and test/ trees whose class folders differ (their labels would not
     mean the same classes: each split's labels follow its own sorted folder names)."""
@@ -424,6 +483,13 @@ def _same_classes(train: Path, test: Path, classes: list[str]) -> None:
 def _folder(root: Path, opts: DataOptions):
     if not root.is_dir():
         raise ModelError(f"image folder {str(root)!r} does not exist")
+    try:
+        import PIL  # noqa: F401 - matplotlib's dependency; reads PNG, JPEG, BMP, TIFF, ...
+    except ImportError:
+        raise ModelError(
+            "reading image folders needs Pillow (normally installed with matplotlib)",
+            hint="pip install pillow",
+        ) from None
     split = (root / "train").is_dir() and (root / "test").is_dir()
     test_dir = root / "test" if split else root
     classes = sorted(p.name for p in test_dir.iterdir() if p.is_dir())
@@ -441,7 +507,9 @@ def _folder(root: Path, opts: DataOptions):
                 hint="labels follow the sorted class-folder names, so an empty class "
                 "shifts them: remove the folder or add its images",
             )
-    x_test, y_test, mode = _images(test_dir, classes, opts.limit, None)
+    dirs = [test_dir, root / "train"] if split else [test_dir]
+    mode = _folder_mode(dirs, classes)
+    x_test, y_test, _ = _images(test_dir, classes, opts.limit, mode)
     if not x_test:
         raise ModelError(f"image folder {str(test_dir)!r} holds no images")
     x_train = y_train = None
@@ -547,7 +615,28 @@ def _resize(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def _npz(path: Path, opts: DataOptions):
-    arr = read_npz(path, "data set file")
+    return _arrays(read_npz(path, "data set file"), path, opts)
+
+
+def _npy(root: Path, opts: DataOptions):
+    """A folder of ``.npy`` files named as the arrays of an ``.npz`` (``x.npy``, ``y.npy``,
+    or ``x_test.npy``, ``y_test.npy`` and optionally ``x_train.npy``, ``y_train.npy``);
+    read without pickle, memory-mapped so that ``limit`` reads only the first images."""
+    if not root.is_dir():
+        raise ModelError(f"npy: folder {str(root)!r} does not exist")
+    arr = {}
+    for f in sorted(root.glob("*.npy")):
+        if f.stem not in ("x", "y", "x_train", "y_train", "x_test", "y_test", "x_val", "y_val"):
+            continue
+        try:
+            arr[f.stem] = np.load(f, mmap_mode="r", allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise ModelError(f"cannot read array file {str(f)!r}: {exc}") from None
+    return _arrays(arr, root, opts)
+
+
+def _arrays(arr: dict, path: Path, opts: DataOptions):
+    """Images and labels from named arrays (an ``.npz`` or a folder of ``.npy`` files)."""
     if "x" not in arr and "x_test" not in arr:
         raise ModelError(
             f"data set file {str(path)!r} has arrays {sorted(arr)}; expected x "
@@ -562,7 +651,7 @@ def _npz(path: Path, opts: DataOptions):
             continue
         if ykey not in arr:
             raise ModelError(f"data set file {str(path)!r} has {xkey!r} but no {ykey!r}")
-        x, y = arr[xkey], arr[ykey]
+        x, y = arr[xkey], _labels(arr[ykey], path, ykey)
         if x.ndim == 0 or y.ndim != 1 or len(y) != len(x):
             raise ModelError(
                 f"data set file {str(path)!r}: {ykey} has shape {y.shape} but {xkey} has "
@@ -570,7 +659,7 @@ def _npz(path: Path, opts: DataOptions):
             )
         if len(x) == 0:
             raise ModelError(f"data set file {str(path)!r}: {xkey} holds no images")
-        x, y = x[:limit], y[:limit]
+        x, y = np.asarray(x[:limit]), np.asarray(y[:limit])
         if x.ndim == 3:
             x = x[..., None] if opts.layout == "NHWC" else x[:, None]
         if x.ndim != 4:
@@ -592,11 +681,121 @@ def _npz(path: Path, opts: DataOptions):
     return (*out, classes)
 
 
+def _labels(y: np.ndarray, path: Path, key: str) -> np.ndarray:
+    """Integer labels from ``y``; one-hot rows (Keras' ``to_categorical``) become their
+    class index, (N, 1) columns (MATLAB, SVHN) become (N,)."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        return y[:, 0]
+    if y.ndim == 2 and y.shape[1] > 1 and y.size:
+        one_hot = ((y == 0) | (y == 1)).all() and (y.sum(axis=1) == 1).all()
+        if not one_hot:
+            raise ModelError(
+                f"data set file {str(path)!r}: {key} has shape {y.shape} but is not one-hot "
+                "(every row one 1, the rest 0)",
+                hint="give one integer label per image, or one-hot rows",
+            )
+        return y.argmax(axis=1)
+    return y
+
+
+def _emnist(root: Path, opts: DataOptions):
+    """EMNIST idx files (``emnist-<split>-test-images-idx3-ubyte[.gz]``, ...): ``root`` is
+    their folder (holding one split) or the prefix ``.../emnist-<split>``.  Images as
+    stored, which is transposed (torchvision's EMNIST and tensorflow_datasets give them
+    so, and models trained on those saw them so)."""
+    if root.is_dir():
+        found = sorted(
+            {p.name.split("-")[1] for p in root.glob("emnist-*-test-images-idx3-ubyte*")}
+        )
+        if len(found) != 1:
+            raise ModelError(
+                f"emnist: {str(root)!r} holds "
+                + (
+                    f"the splits {', '.join(found)}"
+                    if found
+                    else "no emnist-*-test-images-idx3-ubyte file"
+                ),
+                hint="give one split as a prefix: emnist:PATH/emnist-balanced (splits: "
+                + ", ".join(EMNIST_CLASSES)
+                + ")",
+            )
+        root = root / f"emnist-{found[0]}"
+    split = root.name.removeprefix("emnist-")
+    if split not in EMNIST_CLASSES:
+        raise ModelError(
+            f"emnist: {root.name!r} is not an EMNIST split",
+            hint="splits: " + ", ".join(EMNIST_CLASSES),
+        )
+    parts = _idx_pair(root.parent, f"{root.name}-train", f"{root.name}-test", "emnist", opts)
+    classes = EMNIST_CLASSES[split]
+    for y in parts[1::2]:
+        if y is not None and y.size and y.max() >= classes:
+            raise ModelError(
+                f"emnist: split {split!r} has label {int(y.max())}, expected 0..{classes - 1}"
+            )
+    return (*parts, classes)
+
+
+def _svhn(root: Path, opts: DataOptions):
+    """SVHN's cropped digits (``test_32x32.mat``, ``train_32x32.mat``): ``X`` is
+    (32, 32, 3, N) uint8, ``y`` (N, 1) in 1..10 with 10 for the digit 0, which becomes
+    label 0 (as torchvision's SVHN does)."""
+    test = root if root.suffix == ".mat" else root / "test_32x32.mat"
+    train = root.parent / "train_32x32.mat" if root.suffix == ".mat" else root / "train_32x32.mat"
+    if not test.is_file():
+        raise ModelError(
+            f"svhn: {str(test)!r} does not exist", hint="PATH is the folder of test_32x32.mat"
+        )
+    x_test, y_test = _svhn_mat(test, opts.limit)
+    x_train = y_train = None
+    if train.is_file() and train != test:
+        x_train, y_train = _svhn_mat(train, opts.train_limit)
+    return x_train, y_train, x_test, y_test, 10
+
+
+def _svhn_mat(path: Path, limit: int | None):
+    from scipy.io import loadmat
+
+    try:
+        mat = loadmat(str(path), variable_names=("X", "y"))
+    except NotImplementedError:
+        raise ModelError(
+            f"svhn: {str(path)!r} is a MATLAB v7.3 (HDF5) file; SVHN's are v5"
+        ) from None
+    except (ValueError, OSError, TypeError) as exc:
+        raise ModelError(f"svhn: cannot read {str(path)!r}: {exc}") from None
+    x, y = mat.get("X"), mat.get("y")
+    if x is None or y is None or x.ndim != 4 or x.shape[2] != 3 or y.size != x.shape[3]:
+        raise ModelError(
+            f"svhn: {str(path)!r} holds X {getattr(x, 'shape', None)} and y "
+            f"{getattr(y, 'shape', None)}; expected X (32, 32, 3, N) and y (N, 1)"
+        )
+    y = y.reshape(-1).astype(np.int64)
+    if y.size and (y.min() < 1 or y.max() > 10):
+        bad = int(np.argmax((y < 1) | (y > 10)))
+        raise ModelError(
+            f"svhn: {str(path)!r}: image {bad} has label {int(y[bad])}, expected 1..10 "
+            "(10 is the digit 0)"
+        )
+    y[y == 10] = 0
+    x = np.moveaxis(x, 3, 0)
+    return (x, y) if limit is None else (x[:limit], y[:limit])
+
+
 def _detect(path: Path) -> str:
     if path.suffix == ".npz":
         return "npz"
+    if path.suffix == ".mat" and path.is_file():
+        return "svhn"
     if path.is_dir():
         names = {p.name for p in path.iterdir()}
+        if "test_32x32.mat" in names:
+            return "svhn"
+        if any(n.startswith("emnist-") and "-test-images-" in n for n in names):
+            return "emnist"
+        if names & {"x.npy", "x_test.npy"}:
+            return "npy"
         for sub, kind in (
             ("cifar-10-batches-bin", "cifar10"),
             ("cifar-100-binary", "cifar100"),
@@ -652,12 +851,12 @@ def load_from_disk(spec: str, options: DataOptions | None = None):
         kind = _detect(path)
     if kind in ("cifar10", "cifar100"):
         parts = _cifar(path, kind, opts)
-    elif kind in ("mnist", "fashion-mnist"):
+    elif kind in ("mnist", "fashion-mnist", "kmnist"):
         if not path.is_dir():
             raise ModelError(f"{kind}: folder {str(path)!r} does not exist")
         parts = _mnist(path, kind, opts)
-    elif kind == "folder":
-        parts = _folder(path, opts)
+    elif kind in ("emnist", "svhn", "npy", "folder"):
+        parts = {"emnist": _emnist, "svhn": _svhn, "npy": _npy, "folder": _folder}[kind](path, opts)
     else:
         parts = _npz(path, opts)
     x_train, y_train, x_test, y_test, classes = parts

@@ -40,7 +40,11 @@ programmed, so a batch costs one Gram matrix and one product (all parts) per row
 block.  A stride-1 convolution's Grams come from shifted products of its input images
 where that is cheaper (:mod:`xbar.network.convgram`: the same sums in another order).
 Which chips are metered is :attr:`AnalogConfig.energy_chips` (the first one by default;
-:func:`chip_spread` gives the spread over several).
+:func:`chip_spread` gives the spread over several).  The array part is metered on a
+seeded random sample of :attr:`AnalogConfig.energy_images` test images
+(:func:`image_sample`; every image of a smaller set), each sampled image apart, and
+:func:`image_spread` gives the estimate's interval over images
+(:meth:`LayerMeter.start_batch`); the converters and adds count every image.
 
 Not modelled: wire and cell capacitance (charging the lines each read), driver and
 sense-amplifier bias power, buffers, data movement, programming.
@@ -471,18 +475,25 @@ class LayerMeter:
         rows, R, first, factor = sel
         cfg = self.config
         if len(rows):
-            Xs = X if R is None else X[rows]
             n = 0 if R is None else len(rows) // R
+            if R is not None and R >= IMAGE_GRAM_ROWS and cfg.parasitics:
+                pieces = [X[b * R : (b + 1) * R] for b in self._batch[1].tolist()]  # views
+            else:
+                pieces = [X if R is None else X[rows]]
             per_image = np.zeros(n)
             c = factor * cfg.read_pulse * volts**2
             summed = self._summed_forms(tiles)
-            for V in [Xs] if lo >= 0 else [np.maximum(Xs, 0.0), np.maximum(-Xs, 0.0)]:
-                for block, (names, forms) in summed.items():
-                    w, e = self._block_energy(V[:, block[0] : block[1]], block, forms, R)
-                    for k, x in zip(names, np.atleast_1d(w).tolist(), strict=True):
-                        self.tally.joules[k] += c * x
-                    if e is not None:
-                        per_image += c * e
+            at = 0
+            for P in pieces:
+                n_p = 0 if R is None else P.shape[0] // R
+                for V in [P] if lo >= 0 else [np.maximum(P, 0.0), np.maximum(-P, 0.0)]:
+                    for block, (names, forms) in summed.items():
+                        w, e = self._block_energy(V[:, block[0] : block[1]], block, forms, R)
+                        for k, x in zip(names, np.atleast_1d(w).tolist(), strict=True):
+                            self.tally.joules[k] += c * x
+                        if e is not None:
+                            per_image[at : at + n_p] += c * e
+                at += n_p
             if n and self.tally.image_joules is not None:
                 self.tally.image_joules[first : first + n] += per_image
         n_rows, outputs = (sum(getattr(t.spec, a) for t in tiles) for a in ("rows", "outputs"))

@@ -564,12 +564,14 @@ def _check_layer_fields(cls: type, kw: dict, where: str) -> None:
         )
         if not ok:
             raise ModelError(f"{where}: field {name!r} = {value!r} must be {p.annotation}")
+        signed = name in getattr(cls, "signed_fields", ())  # clip bounds, pad values, ...
         if (
             isinstance(value, int | float)
             and not isinstance(value, bool)
-            and not (math.isfinite(value) and value >= 0)
+            and not (math.isfinite(value) and (signed or value >= 0))
         ):
-            raise ModelError(f"{where}: field {name!r} = {value!r} must be a finite number >= 0")
+            need = "a finite number" + ("" if signed else " >= 0")
+            raise ModelError(f"{where}: field {name!r} = {value!r} must be {need}")
 
 
 def model_from_config(

@@ -64,7 +64,9 @@ def load_model(name_or_path: str | Path) -> Model:
         ``"wrn-D-K"`` (a randomly initialised pre-activation Wide ResNet for 32x32x3
         inputs, seed 0), a path to a ``.json``/``.npz`` pair written by
         :func:`save_model` (either file, or the common stem), or an ``.onnx`` file
-        (:func:`~xbar.network.load_onnx`; needs the ``onnx`` package).
+        (:func:`~xbar.network.load_onnx`; needs the ``onnx`` package), written
+        ``FILE.onnx#OUTPUT`` to name the output that holds the logits.  Any other
+        existing file is read as ONNX (a PyTorch or Keras checkpoint is named as such).
 
     Examples
     --------
@@ -75,6 +77,11 @@ def load_model(name_or_path: str | Path) -> Model:
     name = str(name_or_path)
     if name.lower().endswith(".onnx"):
         return load_onnx(name)
+    if ".onnx#" in name.lower() and not Path(name).exists():  # FILE.onnx#OUTPUT
+        path, _, output = name.rpartition("#")
+        return load_onnx(path, output=output)
+    if Path(name).is_file() and Path(name).suffix.lower() not in (".json", ".npz"):
+        return load_onnx(name)  # another suffix: ONNX, or a checkpoint named as such
     m = _WRN.match(name)
     if m:
         return wrn(depth=int(m.group(1)), width=int(m.group(2)))

@@ -43,12 +43,13 @@ from .ops import (
     ConstOp,
     Normalize,
     Pad,
-    ReduceMax,
+    Quantize,
     ReduceMean,
-    ReduceSum,
     Reshape,
+    Resize,
     Slice,
     Softmax,
+    Tile,
     Transpose,
     Where,
 )
@@ -203,6 +204,10 @@ def _write_activation(w: _Writer, layer: Activation, xs: list[str], out: str, ra
             "erf": "Erf",
             "softplus": "Softplus",
             "sqrt": "Sqrt",
+            "round": "Round",
+            "abs": "Abs",
+            "exp": "Exp",
+            "log": "Log",
         }[f]
         w.node(op, [x], out, name=n)
 
@@ -272,14 +277,14 @@ def _write_transpose(w: _Writer, layer: Transpose, xs: list[str], out: str, rank
 
 
 def _write_reduce(w: _Writer, layer: ReduceMean, xs, out: str, rank: int) -> None:
-    op = {ReduceMax: "ReduceMax", ReduceSum: "ReduceSum"}.get(type(layer), "ReduceMean")
+    op = type(layer).__name__  # ReduceMean, ReduceMax, ReduceL2, ...: the ONNX op's name
     axes = [a + 1 for a in layer.axes]
     y = _reduce_node(w, op, w.nhwc(xs[0]), axes, int(layer.keepdims), layer.name)
     w.finish(y, out, rank, nhwc=True)
 
 
 def _reduce_node(w: _Writer, op: str, x: str, axes: list[int], keep: int, base: str) -> str:
-    """An ONNX ``op`` (ReduceMean/ReduceMax/ReduceSum) over full-tensor ``axes`` of ``x``."""
+    """An ONNX reduction ``op`` (ReduceMean, ReduceL2, ...) over full-tensor ``axes`` of ``x``."""
     if w.opset >= (13 if op == "ReduceSum" else 18):  # axes became an input (ReduceSum: 13)
         ins = [x, w.const(base + ".axes", axes, np.int64)]
         return w.node(op, ins, w.name(base + ".reduce"), keepdims=keep)
@@ -300,6 +305,82 @@ def _write_normalize(w: _Writer, layer: Normalize, xs: list[str], out: str, rank
     w.finish(w.node("Div", [d, std], w.name(n + ".y")), out, rank, nhwc=True)
 
 
+def _onnx_per_sample(w: _Writer, x: str, values: list) -> list:
+    """Per-sample internal values (one per axis) in the ONNX axis order of tensor ``x``
+    (images: internal H, W, C -> C, H, W)."""
+    return [values[k] for k in (2, 0, 1)] if w.rank[x] == 3 else list(values)
+
+
+def _write_tile(w: _Writer, layer: Tile, xs: list[str], out: str, rank: int) -> None:
+    reps = [1, *_onnx_per_sample(w, xs[0], list(layer.repeats))]
+    w.node("Tile", [xs[0], w.const(layer.name + ".repeats", reps, np.int64)], out, name=layer.name)
+
+
+def _write_resize(w: _Writer, layer: Resize, xs: list[str], out: str, rank: int) -> None:
+    """ONNX Resize with a scales input (its coordinates use exactly ``layer.scales``);
+    at opset 18 and later a ``sizes`` input with ``axes`` when floor(in x scale) misses."""
+    x, n = xs[0], layer.name
+    shape = w.shape_of[x]
+    scales, sizes = [1.0] * len(shape), list(shape)
+    for a, size, s in zip(layer.axes, layer.sizes, layer.scales, strict=True):
+        scales[a], sizes[a] = s, size
+    attrs = dict(
+        mode=layer.mode,
+        coordinate_transformation_mode=layer.transform,
+        nearest_mode={"simple": "floor"}.get(layer.nearest_mode, layer.nearest_mode),
+    )
+    if layer.nearest_mode == "simple" and any(s < 1 for s in layer.scales):
+        raise ModelError(f"save_onnx: Resize {n!r} (Upsample's downsampling) has no ONNX form")
+    f32 = np.float32
+    fits = all(int(np.floor(f32(shape[a]) * f32(s))) == sizes[a] for a, s in enumerate(scales))
+    roi = w.const(n + ".roi", [], np.float32)
+    if fits:
+        full = [1.0, *_onnx_per_sample(w, x, scales)]
+        w.node("Resize", [x, roi, w.const(n + ".scales", full)], out, name=n, **attrs)
+    elif w.opset >= 18 and all(  # sizes / input sizes give the same scales
+        f32(sizes[a]) / f32(shape[a]) == f32(s) for a, s in enumerate(scales)
+    ):
+        axes = [_onnx_axis(w, x, a) for a in layer.axes]
+        ins = [x, roi, "", w.const(n + ".sizes", list(layer.sizes), np.int64)]
+        w.node("Resize", ins, out, name=n, axes=axes, **attrs)
+    else:
+        raise ModelError(f"save_onnx: Resize {n!r} needs opset 18 or later (sizes and axes)")
+
+
+def _write_quantize(w: _Writer, layer: Quantize, xs: list[str], out: str, rank: int) -> None:
+    """QuantizeLinear (then Cast to float: xbar's integers are floats), and the
+    dequantisation as float32 ``(q - zero_point) * scale``, what DequantizeLinear computes."""
+    x, n = xs[0], layer.name
+    scale, zp = layer.scale, layer.zero_point
+    if w.rank[x] == 3:
+        scale, zp = scale.transpose(0, 3, 1, 2), zp.transpose(0, 3, 1, 2)
+    y = x
+    if layer.step != "dequantize":
+        big = [k for k, v in enumerate(scale.shape) if v > 1]
+        if len(big) > 1:
+            raise ModelError(f"save_onnx: Quantize {n!r} varies along more than one axis")
+        dtype = _quant_dtype(layer.low, layer.high, n)
+        s1, z1 = (scale, zp) if not big else (scale.reshape(-1), zp.reshape(-1))
+        s1 = s1.reshape(-1)[:1].reshape(()) if not big else s1
+        z1 = z1.reshape(-1)[:1].reshape(()) if not big else z1
+        q_ins = [x, w.const(n + ".scale", s1), w.const(n + ".zero_point", z1, dtype)]
+        q = w.node("QuantizeLinear", q_ins, w.name(n + ".q"), axis=big[0] if big else 1)
+        y = w.node("Cast", [q], w.name(n + ".qf"), to=w.onnx.TensorProto.FLOAT)
+    if layer.step != "quantize":
+        if np.any(zp != 0):
+            y = w.node("Sub", [y, w.const(n + ".zp", zp)], w.name(n + ".d"))
+        y = w.node("Mul", [y, w.const(n + ".s", scale)], w.name(n + ".dq"))
+    w.node("Identity", [y], out, name=n)
+
+
+def _quant_dtype(low: float, high: float, name: str):
+    for dtype in (np.uint8, np.int8, np.uint16, np.int16, np.int32):
+        info = np.iinfo(dtype)
+        if (info.min, info.max) == (low, high):
+            return dtype
+    raise ModelError(f"save_onnx: Quantize {name!r} range [{low:g}, {high:g}] has no ONNX type")
+
+
 #: layer type(s) -> writer ``(w, layer, inputs, out, per-sample rank of out)``
 _WRITERS = (
     (Conv2D, _write_conv),
@@ -317,8 +398,11 @@ _WRITERS = (
     (Pad, _write_pad),
     (Slice, _write_slice),
     (Transpose, _write_transpose),
-    (ReduceMean, _write_reduce),  # and ReduceMax, ReduceSum
+    (ReduceMean, _write_reduce),  # and the rest of the family (ReduceMax, ReduceL2, ...)
     (Normalize, _write_normalize),
+    (Tile, _write_tile),
+    (Resize, _write_resize),
+    (Quantize, _write_quantize),
 )
 
 

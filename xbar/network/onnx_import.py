@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import ModelError
+from ..errors import ModelError, XbarError
 from .layers import (
     AvgPool2D,
     BatchNorm,
@@ -54,22 +54,41 @@ from .layers import (
     ReLU,
 )
 from .model import INPUT, Model, Node, iter_layers
+from .onnx_graph import (
+    check_external_data,
+    check_model_size,
+    export_hint,
+    pick_output,
+    sniff_format,
+    sorted_nodes,
+)
 
 if TYPE_CHECKING:
     import onnx
 from .ops import (
+    NEAREST_MODES,
+    RESIZE_TRANSFORMS,
     Activation,
     Binary,
     Concat,
     ConstOp,
     Normalize,
     Pad,
+    Quantize,
+    ReduceL1,
+    ReduceL2,
+    ReduceLogSumExp,
     ReduceMax,
     ReduceMean,
+    ReduceMin,
+    ReduceProd,
     ReduceSum,
+    ReduceSumSquare,
     Reshape,
+    Resize,
     Slice,
     Softmax,
+    Tile,
     Transpose,
     Where,
 )
@@ -138,6 +157,30 @@ SUPPORTED_OPS: dict[str, tuple[str, ...]] = {
     "ReduceMean": ("axes", "keepdims", "noop_with_empty_axes"),
     "ReduceMax": ("axes", "keepdims", "noop_with_empty_axes"),
     "ReduceSum": ("axes", "keepdims", "noop_with_empty_axes"),
+    "ReduceMin": ("axes", "keepdims", "noop_with_empty_axes"),
+    "ReduceL1": ("axes", "keepdims", "noop_with_empty_axes"),
+    "ReduceL2": ("axes", "keepdims", "noop_with_empty_axes"),
+    "ReduceLogSumExp": ("axes", "keepdims", "noop_with_empty_axes"),
+    "ReduceSumSquare": ("axes", "keepdims", "noop_with_empty_axes"),
+    "Resize": (
+        "antialias",
+        "axes",
+        "coordinate_transformation_mode",
+        "cubic_coeff_a",
+        "exclude_outside",
+        "extrapolation_value",
+        "keep_aspect_ratio_policy",
+        "mode",
+        "nearest_mode",
+    ),
+    "Upsample": ("mode", "scales"),
+    "Tile": (),
+    "Abs": (),
+    "Exp": (),
+    "Log": (),
+    "Round": (),
+    "QuantizeLinear": ("axis", "saturate", "block_size", "output_dtype", "precision"),
+    "DequantizeLinear": ("axis", "block_size"),
     "Identity": (),
     "Dropout": ("ratio", "seed"),
     "Constant": ("value", "value_float", "value_floats", "value_int", "value_ints"),
@@ -161,16 +204,95 @@ _CONST_ONLY = (
     "Cast",
     "Shape",
     "Gather",
-    "ReduceProd",
     "ConstantOfShape",
     "Equal",
-    "Expand",
 )
 
 #: the batch size inside folded shape tensors (a marker; it never reaches arithmetic)
 _BATCH = -(2**61) + 12345
 
 _NHWC = (0, 2, 3, 1)
+
+#: integer range of each quantised type (ONNX TensorProto data type -> (low, high))
+_QUANT_RANGES = {
+    2: (0, 255),  # uint8
+    3: (-128, 127),  # int8
+    4: (0, 65535),  # uint16
+    5: (-32768, 32767),  # int16
+    6: (-(2**31), 2**31 - 1),  # int32 (biases)
+    21: (0, 15),  # uint4
+    22: (-8, 7),  # int4
+}
+
+
+#: input element types xbar feeds: float32, uint8 (pixels), float16, float64, bfloat16
+_INPUT_TYPES = (1, 2, 10, 11, 16)
+
+
+def _describe_input(vi) -> str:
+    """``'name' (int64, batch x 5)``: a graph input's name, element type and shape."""
+    from onnx import helper
+
+    tt = vi.type.tensor_type
+    dims = [d.dim_param or str(d.dim_value) for d in tt.shape.dim] if tt.HasField("shape") else []
+    kind = helper.tensor_dtype_to_string(tt.elem_type).replace("TensorProto.", "").lower()
+    return f"{vi.name!r} ({kind}{', ' + ' x '.join(dims) if dims else ''})"
+
+
+#: ops of other model families, each refused with what to do instead
+_REFUSED = {
+    ("If", "Loop", "Scan"): (
+        "control flow (If/Loop/Scan) is not supported: xbar imports feed-forward graphs",
+        "export without data-dependent Python control flow (a traced torch.onnx.export "
+        "of the model in eval mode); a constant condition can be folded with "
+        "onnxsim or onnxoptimizer",
+    ),
+    ("QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger", "QLinearAdd"): (
+        "integer operator-format quantisation (QOperator) is not supported",
+        "quantise in QDQ format (onnxruntime.quantization.quantize_static(..., "
+        "quant_format=QuantFormat.QDQ)) or import the float model: xbar reads the "
+        "dequantised weights and fake-quantised activations of QDQ graphs",
+    ),
+    ("DynamicQuantizeLinear",): (
+        "dynamic quantisation (scales computed from each batch) is not supported",
+        "quantise statically in QDQ format (onnxruntime.quantization.quantize_static)",
+    ),
+}
+
+
+def _attribute_type_name(kind: int) -> str:
+    """``INTS``, ``FLOAT``, ...: the name of an ONNX AttributeProto type number."""
+    from onnx import AttributeProto
+
+    try:
+        return AttributeProto.AttributeType.Name(kind)
+    except ValueError:
+        return f"type {kind}"
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _quant_dtype(self: _Importer, zp: np.ndarray | None, attrs: dict) -> int:
+    """ONNX data type of a Q/DQ node's integers: its zero point's, else ``output_dtype``,
+    else uint8 (the default of QuantizeLinear)."""
+    from onnx import helper
+
+    if zp is not None:
+        dtype = int(helper.np_dtype_to_tensor_dtype(zp.dtype))
+        name = self.node.input[2]
+        init = next((i for i in self.graph.initializer if i.name == name), None)
+        dtype = init.data_type if init is not None else dtype  # int4 is stored wider
+    else:
+        dtype = int(attrs.get("output_dtype", 0)) or 2
+    if dtype not in _QUANT_RANGES:
+        name = helper.tensor_dtype_to_string(dtype) if dtype else "?"
+        raise self.fail(
+            f"quantisation to {name} is not supported",
+            hint="int8, uint8, int16, uint16, int4 and uint4 QDQ graphs are imported",
+        )
+    return dtype
 
 
 def require_onnx():
@@ -218,13 +340,20 @@ _SHAPE_HINT = (
 
 class _Importer:
     def __init__(
-        self, graph, opset: int, source: str, input_layout: str | None, producer: str = ""
+        self,
+        graph,
+        opset: int,
+        source: str,
+        input_layout: str | None,
+        producer: str = "",
+        output: str | None = None,
     ):
         from onnx import numpy_helper
 
         self.to_array = numpy_helper.to_array
         self.graph, self.opset, self.source = graph, opset, source
-        self.input_layout, self.producer = input_layout, producer
+        self.input_layout, self.producer, self.output = input_layout, producer, output
+        self.init_names = {i.name for i in graph.initializer}
         self.consts: dict[str, np.ndarray] = {}
         self.tensors: dict[str, _Tensor] = {}
         self.nodes: list[Node] = []
@@ -269,8 +398,27 @@ class _Importer:
                     hint=f"{self.node.op_type} supports attributes "
                     f"{', '.join(allowed) or '(none)'}",
                 )
+            expected = self.attribute_type(a.name)
+            if expected is not None and a.type != expected:
+                names = _attribute_type_name
+                raise self.fail(
+                    f"attribute {a.name!r} is of type {names(a.type)}, but "
+                    f"{self.node.op_type} takes {names(expected)}",
+                    hint="the file is corrupted or was not written by an exporter",
+                )
             out[a.name] = helper.get_attribute_value(a)
         return out
+
+    def attribute_type(self, name: str) -> int | None:
+        """The AttributeProto type the op's schema (at the graph's opset) gives ``name``."""
+        from onnx import defs
+
+        try:
+            schema = defs.get_schema(self.node.op_type, self.opset, self.node.domain or "")
+        except Exception:  # noqa: BLE001 - SchemaError: op unknown at this opset
+            return None
+        spec = schema.attributes.get(name)
+        return None if spec is None else int(spec.type.value)
 
     def const(self, i: int, optional: bool = False) -> np.ndarray | None:
         ins = self.node.input
@@ -286,6 +434,26 @@ class _Importer:
                 "folded constant), but it depends on the network input"
             )
         return self.consts[ins[i]]
+
+    def weight(self, i: int, optional: bool = False) -> np.ndarray | None:
+        """Constant input ``i`` as float64 (a weight, bias or statistic); NaN or infinite
+        values are refused naming the tensor (the initializer) and the index in ONNX order."""
+        w = self.const(i, optional=optional)
+        if w is None:
+            return None
+        w = w.astype(float)
+        bad = ~np.isfinite(w)
+        if bad.any():
+            at = tuple(int(k) for k in np.argwhere(bad)[0])
+            kind = "initializer" if self.node.input[i] in self.init_names else "constant"
+            raise self.fail(
+                f"input {i}, {kind} {self.node.input[i]!r} of shape {w.shape}, holds "
+                f"{'NaN' if np.isnan(w[at]) else w[at]} at index {at} "
+                f"({int(bad.sum())} non-finite value(s))",
+                hint="the exported model is broken (weights trained to NaN or a corrupted "
+                "file); re-export it from a checkpoint with finite weights",
+            )
+        return w
 
     def dyn(self, i: int) -> _Tensor:
         name = self.node.input[i]
@@ -329,45 +497,72 @@ class _Importer:
     # -- driver -------------------------------------------------------------------------
     def run(self, name: str) -> Model:
         g = self.graph
-        for init in g.initializer:
-            self.consts[init.name] = self.array(init)
         inp = self.graph_input()
-        outputs = [o.name for o in g.output]
-        if len(outputs) != 1:
-            raise self.fail(f"the graph has {len(outputs)} outputs, expected one (the logits)")
-        self.needed = self.needed_names(outputs[0])
-        for node in g.node:
+        choice = pick_output(g, self.output, self.source)
+        self.needed = self.needed_names(choice.tensor)
+        for init in g.initializer:  # only what the output needs (an unused one stays unread)
+            if init.name in self.needed:
+                self.consts[init.name] = self.array(init)
+        for node in sorted_nodes(g, {i.name for i in g.input} | self.init_names, self.source):
             self.node = node
             if not any(o in self.needed for o in node.output):
                 continue  # feeds nothing the output needs
-            self.convert()
+            try:
+                self.convert()
+            except XbarError:
+                raise
+            except (TypeError, ValueError, IndexError, KeyError, AttributeError) as exc:
+                # a malformed node (wrong input count, empty attribute): named, not a traceback
+                raise self.fail(
+                    f"malformed node ({type(exc).__name__}: {exc})",
+                    hint="the file is corrupted or was not written by an exporter",
+                ) from None
         self.node = None
-        out = self.tensors.get(outputs[0])
-        if out is None:
-            raise self.fail(f"the graph output {outputs[0]!r} does not depend on the input {inp!r}")
-        if len(out.shape) != 1:
-            raise self.fail(
-                f"the graph output {outputs[0]!r} has per-sample shape {out.shape}, "
-                "expected (classes,) logits"
-            )
-        shape = self.tensors[inp].internal_shape
+        out = self.output_tensor(choice, inp)
         meta = {
             "source": "onnx",
             "file": Path(self.source).name,
             "opset": self.opset,
             "onnx_input": inp,
-            "onnx_output": outputs[0],
+            "onnx_output": choice.tensor,
             "input_layout": self.layout,
             "producer": self.producer,
         }
+        if choice.argmax:
+            meta["onnx_argmax"] = (
+                f"the graph output {choice.argmax!r} is the ArgMax of these logits"
+            )
+        if choice.note:
+            meta["onnx_outputs"] = choice.note
         if self.input_dtype == 2:
             meta["input_pixels"] = "uint8 (images in [0, 1] are multiplied by 255)"
         nodes = self.prune(out.name)
         if not nodes:
             raise self.fail("the graph computes nothing from its input")
-        model = Model(nodes, shape, out.shape[0], name=name, meta=meta)
+        model = Model(nodes, self.tensors[inp].internal_shape, out.shape[0], name=name, meta=meta)
         _check_values(model, self.source)
         return model
+
+    def output_tensor(self, choice, inp: str) -> _Tensor:
+        """The imported logits tensor (per-sample shape ``(classes,)``)."""
+        what = f"the graph output {choice.tensor!r}"
+        if choice.argmax:
+            what = (
+                f"the logits {choice.tensor!r} (the input of the ArgMax giving {choice.argmax!r})"
+            )
+        out = self.tensors.get(choice.tensor)
+        if out is None:
+            if choice.tensor in self.consts:
+                raise self.fail(f"{what} does not depend on the input {inp!r}")
+            raise self.fail(f"{what} is not computed by any node")
+        if len(out.shape) != 1:
+            raise self.fail(f"{what} has per-sample shape {out.shape}, expected (classes,) logits")
+        if choice.argmax and choice.axis % 2 != 1:
+            raise self.fail(
+                f"the ArgMax giving {choice.argmax!r} takes axis {choice.axis} of "
+                f"(batch, {out.shape[0]}) logits; only the class axis (1 or -1) is supported"
+            )
+        return out
 
     def needed_names(self, output: str) -> set[str]:
         producers = {o: n for n in self.graph.node for o in n.output}
@@ -407,16 +602,28 @@ class _Importer:
             ) from None
 
     def graph_input(self) -> str:
-        real = [i for i in self.graph.input if i.name not in self.consts]
+        real = [i for i in self.graph.input if i.name not in self.init_names]
         if len(real) != 1:
             raise self.fail(
                 f"the graph has {len(real)} non-constant inputs "
-                f"({[i.name for i in real]}), expected one image/feature input",
+                f"({', '.join(_describe_input(i) for i in real)}), expected one "
+                "image/feature input",
                 hint="an image classifier takes one input tensor; export the others as "
                 "constants (initializers)",
             )
         inp = real[0]
         tt = inp.type.tensor_type
+        if tt.elem_type not in _INPUT_TYPES:
+            raise self.fail(
+                f"input {_describe_input(inp)} is not a float or uint8 image/feature tensor"
+                + (
+                    " (integer ids, e.g. the tokens of a text model?)"
+                    if tt.elem_type in (6, 7)
+                    else ""
+                ),
+                hint="xbar evaluates image and feature-vector classifiers: the input must be "
+                "float (float32/float16/float64) or uint8 pixels",
+            )
         if not tt.HasField("shape"):
             raise self.fail(f"input {inp.name!r} has no shape", hint=_SHAPE_HINT)
         dims = []
@@ -474,7 +681,7 @@ class _Importer:
         """The nodes that use ``inp``, looking through the element-wise ops that keep its
         layout (``Cast -> Div 255 -> Transpose`` of a model taking uint8 NHWC images)."""
         passthrough = ("Cast", "Identity", "Add", "Sub", "Mul", "Div", "Relu")
-        consts = set(self.consts) | {
+        consts = set(self.init_names) | {
             o for n in self.graph.node if n.op_type == "Constant" for o in n.output
         }
         nodes = list(self.graph.node)
@@ -494,6 +701,9 @@ class _Importer:
 
     def convert(self) -> None:
         op = self.node.op_type
+        for ops, (what, hint) in _REFUSED.items():
+            if op in ops:
+                raise self.fail(f"op {op!r}: {what}", hint=hint)
         if self.node.domain not in ("", "ai.onnx") or op not in SUPPORTED_OPS:
             raise self.fail(
                 f"op {op!r}"
@@ -584,8 +794,8 @@ class _Importer:
 
     def op_Conv(self, attrs):
         t = self.dyn(0)
-        W = self.const(1).astype(float)
-        b = self.const(2, optional=True)
+        W = self.weight(1)
+        b = self.weight(2, optional=True)
         if W.ndim != 4:
             raise self.fail(f"weight of rank {W.ndim}; only 2-D convolutions are supported")
         M, cig, kh, kw = W.shape
@@ -595,7 +805,12 @@ class _Importer:
         strides, pads, dil = self.spatial(attrs, t, (kh, kw), "Conv")
         C = t.shape[0]
         if cig * group != C:
-            raise self.fail(f"weight expects {cig * group} input channels, input has {C}")
+            raise self.fail(
+                f"weight of shape {W.shape} with group={group} expects {cig * group} input "
+                f"channels ({cig} per group), but the input has {C}"
+            )
+        if group < 1 or M % group:
+            raise self.fail(f"{M} output channels do not split into group={group} groups")
         layer = Conv2D(
             C,
             M,
@@ -639,9 +854,9 @@ class _Importer:
         t = self.dyn(0)
         if t.rank != 2:
             raise self.fail(f"input of rank {t.rank}; Gemm takes (batch, features)")
-        B = self.const(1).astype(float)
+        B = self.weight(1)
         W = float(attrs.get("alpha", 1.0)) * (B.T if attrs.get("transB", 0) else B)
-        C = self.const(2, optional=True)
+        C = self.weight(2, optional=True)
         b = None
         if C is not None:
             C = float(attrs.get("beta", 1.0)) * C.astype(float)
@@ -658,7 +873,7 @@ class _Importer:
             raise self.fail(
                 "only MatMul(x, constant W) is supported (a constant weight as the second input)"
             )
-        W = self.const(1).astype(float)
+        W = self.weight(1)
         if W.ndim != 2:
             raise self.fail(f"weight of rank {W.ndim}; expected a matrix")
         self.dense(self.dyn(0), W, None)
@@ -826,6 +1041,34 @@ class _Importer:
             )
         )
 
+    def op_Abs(self, attrs):
+        self.unary(Activation("abs", name=self.name_for("abs")))
+
+    def op_Exp(self, attrs):
+        self.unary(Activation("exp", name=self.name_for("exp")))
+
+    def op_Log(self, attrs):
+        self.unary(Activation("log", name=self.name_for("log")))
+
+    def op_Round(self, attrs):
+        self.unary(Activation("round", name=self.name_for("round")))
+
+    def op_Expand(self, attrs):  # broadcast to a shape: adding zeros of that shape does it
+        t = self.dyn(0)
+        target = [int(v) for v in self.const(1).reshape(-1)]
+        if len(target) > t.rank:
+            raise self.fail(
+                f"Expand of a rank-{t.rank} tensor to rank {len(target)} (adds axes before "
+                "the batch axis); not supported"
+            )
+        full = [1] * (t.rank - len(target)) + target
+        if full[0] not in (1, _BATCH, self.static_batch or 1):
+            raise self.fail(f"Expand to {target} changes the batch axis; not supported")
+        zeros = np.zeros([1, *(max(v, 1) for v in full[1:])])
+        self.tensors[self.node.output[0]] = self.with_const(
+            t, zeros, "add", False, self.node.name or "expand"
+        )
+
     def op_Sqrt(self, attrs):
         self.unary(Activation("sqrt", name=self.name_for("sqrt")))
 
@@ -860,7 +1103,7 @@ class _Importer:
             )
         self.check_outputs(1)
         t = self.dyn(0)
-        gamma, beta, mean, var = (self.const(i).astype(float).reshape(-1) for i in range(1, 5))
+        gamma, beta, mean, var = (self.weight(i).reshape(-1) for i in range(1, 5))
         C = t.shape[0]
         if gamma.size != C:
             raise self.fail(f"{gamma.size} scale values for {C} channels")
@@ -1158,6 +1401,161 @@ class _Importer:
     def op_ReduceSum(self, attrs):
         self.op_ReduceMean(attrs, cls=ReduceSum)
 
+    def op_ReduceMin(self, attrs):
+        self.op_ReduceMean(attrs, cls=ReduceMin)
+
+    def op_ReduceProd(self, attrs):
+        self.op_ReduceMean(attrs, cls=ReduceProd)
+
+    def op_ReduceL1(self, attrs):
+        self.op_ReduceMean(attrs, cls=ReduceL1)
+
+    def op_ReduceL2(self, attrs):
+        self.op_ReduceMean(attrs, cls=ReduceL2)
+
+    def op_ReduceLogSumExp(self, attrs):
+        self.op_ReduceMean(attrs, cls=ReduceLogSumExp)
+
+    def op_ReduceSumSquare(self, attrs):
+        self.op_ReduceMean(attrs, cls=ReduceSumSquare)
+
+    def op_Tile(self, attrs):
+        t = self.dyn(0)
+        reps = [int(v) for v in self.const(1).reshape(-1)]
+        if len(reps) != t.rank or min(reps) < 1:
+            raise self.fail(f"repeats {reps} do not fit a rank-{t.rank} input")
+        if reps[0] != 1:
+            raise self.fail(f"repeats {reps} repeat the batch axis; not supported")
+        layer = Tile([reps[p] for p in t.perm[1:]], name=self.name_for("tile"))
+        shape = [s * r for s, r in zip(t.shape, reps[1:], strict=True)]
+        self.out(self.emit(layer, [t.name]), shape, t.perm)
+
+    def op_Resize(self, attrs):
+        t = self.dyn(0)
+        new = self.opset >= 11 and self.node.op_type == "Resize"
+        mode = _text(attrs.get("mode", "nearest"))
+        transform = _text(attrs.get("coordinate_transformation_mode", "half_pixel"))
+        nearest = _text(attrs.get("nearest_mode", "round_prefer_floor"))
+        if nearest not in NEAREST_MODES[:4]:
+            raise self.fail(f"nearest_mode {nearest!r} is not supported")
+        if not new:  # Upsample (opsets 7-9) and Resize-10: asymmetric, truncating
+            transform, nearest = "asymmetric", "simple"
+        if mode not in ("nearest", "linear"):
+            raise self.fail(
+                f"mode {mode!r} is not supported (nearest and linear are)",
+                hint="export with mode='nearest' or 'bilinear' interpolation",
+            )
+        if transform not in RESIZE_TRANSFORMS:
+            raise self.fail(
+                f"coordinate_transformation_mode {transform!r} is not supported",
+                hint="one of " + ", ".join(RESIZE_TRANSFORMS),
+            )
+        sizes, scales = self.resize_targets(attrs, t, new)
+        axes = [k for k in range(1, t.rank) if sizes[k] != t.shape[k - 1] or scales[k] != 1]
+        if attrs.get("antialias", 0) and mode == "linear" and any(scales[k] < 1 for k in axes):
+            raise self.fail("antialiased downsampling (antialias=1) is not supported")
+        if not axes:
+            return self.alias()
+        layer = Resize(
+            [t.perm.index(k) - 1 for k in axes],
+            [sizes[k] for k in axes],
+            [scales[k] for k in axes],
+            mode,
+            transform,
+            nearest,
+            name=self.name_for("resize"),
+        )
+        self.out(self.emit(layer, [t.name]), sizes[1:], t.perm)
+
+    op_Upsample = op_Resize
+
+    def resize_targets(self, attrs, t: _Tensor, new: bool) -> tuple[list[int], list[float]]:
+        """Output size and coordinate scale of every ONNX axis of a Resize/Upsample."""
+        n_in = [1, *t.shape]
+        if not new:
+            scales = attrs.get("scales")
+            scales = self.const(1) if scales is None else np.asarray(scales, np.float32)
+            scales, sizes = np.asarray(scales, np.float32).reshape(-1), None
+        else:
+            scales = self.const(2, optional=True)
+            sizes = self.const(3, optional=True)
+            if scales is not None and scales.size == 0:
+                scales = None
+            if sizes is not None and sizes.size == 0:
+                sizes = None
+            if (scales is None) == (sizes is None):
+                raise self.fail("exactly one of the inputs scales and sizes must be given")
+        axes = attrs.get("axes")
+        axes = list(range(t.rank)) if axes is None else [int(a) % t.rank for a in axes]
+        given = sizes if sizes is not None else scales
+        given = np.asarray(given).reshape(-1)
+        if len(given) != len(axes):
+            raise self.fail(
+                f"{len(given)} {'sizes' if sizes is not None else 'scales'} for {len(axes)} axes"
+            )
+        out_n, out_s = list(n_in), [1.0] * t.rank
+        policy = _text(attrs.get("keep_aspect_ratio_policy", "stretch"))
+        if sizes is not None and policy != "stretch":
+            raise self.fail(f"keep_aspect_ratio_policy {policy!r} is not supported (stretch is)")
+        for a, v in zip(axes, given, strict=True):
+            if a == 0:
+                ok = v == 1 if sizes is None else v in (_BATCH, self.static_batch or _BATCH)
+                if not ok:
+                    raise self.fail(f"resizing the batch axis ({v}) is not supported")
+                continue
+            if sizes is not None:
+                out_n[a] = int(v)
+                out_s[a] = float(np.float32(v) / np.float32(n_in[a]))
+            else:
+                out_s[a] = float(np.float32(v))
+                out_n[a] = int(np.floor(np.float32(n_in[a]) * np.float32(v)))
+            if out_n[a] < 1 or not np.isfinite(out_s[a]) or out_s[a] <= 0:
+                raise self.fail(
+                    f"resize of axis {a} (size {n_in[a]}) to {out_n[a]} "
+                    f"(scale {out_s[a]:g}) is not a valid size"
+                )
+        return out_n, out_s
+
+    # -- quantisation (QDQ: QuantizeLinear / DequantizeLinear pairs) -----------------------
+    def quant_params(self, attrs, rank: int):
+        """Scale, zero point (ONNX layout, broadcastable) and the integer range of a Q/DQ node."""
+        if int(attrs.get("block_size", 0)):
+            raise self.fail("blocked quantisation (block_size) is not supported")
+        scale = self.const(1).astype(np.float32)
+        zp = self.const(2, optional=True)
+        dtype = _quant_dtype(self, zp, attrs)
+        zp = np.zeros((), np.float32) if zp is None else zp.astype(np.float32)
+        if scale.size > 1 or zp.size > 1:
+            axis = int(attrs.get("axis", 1))
+            if not -rank <= axis < rank:
+                raise self.fail(f"axis {axis} is outside a rank-{rank} tensor")
+            axis %= rank
+            shape = [1] * rank
+            shape[axis] = max(scale.size, zp.size)
+            scale, zp = scale.reshape(-1), zp.reshape(-1)
+            scale = np.broadcast_to(scale, (shape[axis],)).reshape(shape)
+            zp = np.broadcast_to(zp, (shape[axis],)).reshape(shape)
+        if not (np.isfinite(scale).all() and (scale > 0).all()):
+            raise self.fail(f"quantisation scale {scale.reshape(-1)[:4]} must be finite and > 0")
+        return scale, zp, _QUANT_RANGES[dtype]
+
+    def op_QuantizeLinear(self, attrs, step: str = "quantize"):
+        t = self.dyn(0)
+        scale, zp, (lo, hi) = self.quant_params(attrs, t.rank)
+        scale = scale.reshape((1,) * (t.rank - scale.ndim) + scale.shape).transpose(t.perm)
+        zp = zp.reshape((1,) * (t.rank - zp.ndim) + zp.shape).transpose(t.perm)
+        if scale.shape[0] != 1 or any(
+            c not in (1, s) for c, s in zip(scale.shape[1:], t.internal_shape, strict=True)
+        ):
+            raise self.fail(
+                f"{scale.size} scales do not fit the input (per-sample shape {t.shape})"
+            )
+        layer = Quantize(step, scale, zp, lo, hi, name=self.name_for(step))
+        self.out(self.emit(layer, [t.name]), t.shape, t.perm)
+
+    def op_DequantizeLinear(self, attrs):
+        self.op_QuantizeLinear(attrs, step="dequantize")
+
 
 #: constant-folding ops that compute numbers (refused on the symbolic batch size)
 _ARITHMETIC = (
@@ -1299,8 +1697,17 @@ def _fold_shape_op(self: _Importer, op: str, attrs: dict, ins: list) -> np.ndarr
 
 
 def _fold_other(self: _Importer, op: str, attrs: dict, ins: list) -> np.ndarray | None:
-    """ReduceProd, ConstantOfShape and Expand on constants."""
+    """ReduceProd, ConstantOfShape, Expand, Tile and Q/DQ (quantised weights) on constants."""
     x = ins[0]
+    if op in ("QuantizeLinear", "DequantizeLinear"):
+        scale, zp, (lo, hi) = self.quant_params(attrs, max(x.ndim, 1))
+        if op == "DequantizeLinear":  # (x - zero point) * scale in float32, as onnxruntime
+            return ((x.astype(np.float64) - zp).astype(np.float32) * scale).astype(np.float32)
+        q = np.clip(np.rint(x.astype(np.float32) / scale) + zp, lo, hi)
+        return q.astype(np.int64 if lo < -128 or hi > 255 else np.int16)
+    if op == "Tile":
+        _check_size(self, op, [a * int(r) for a, r in zip(x.shape, ins[1], strict=True)], x)
+        return np.tile(x, [int(r) for r in ins[1]])
     if op == "ReduceProd":
         axes = attrs.get("axes", None if len(ins) < 2 or ins[1] is None else tuple(ins[1]))
         keep = bool(attrs.get("keepdims", 1))
@@ -1356,6 +1763,7 @@ def load_onnx(
     *,
     name: str | None = None,
     input_layout: str | None = None,
+    output: str | None = None,
 ) -> Model:
     """Import an ONNX image classifier as a :class:`~xbar.network.Model` graph.
 
@@ -1371,6 +1779,12 @@ def load_onnx(
         file was written by tf2onnx (Keras models, through ``tf2onnx.convert`` or
         Keras 3's ``model.export(..., format="onnx")``) or every consumer of the input
         is a ``Transpose`` to NCHW, which means NHWC.
+    output : str, optional
+        The tensor that holds the logits, for a graph with several outputs (any tensor
+        of the graph may be named).  By default the only output; of several, the one
+        left after dropping the ``Softmax``/``LogSoftmax``/``Sigmoid`` of another.  An
+        output that is the ``ArgMax`` of the logits (classification by index) stands for
+        the logits: xbar takes the argmax itself, so accuracy is unchanged.
 
     Returns
     -------
@@ -1381,8 +1795,9 @@ def load_onnx(
     Raises
     ------
     ModelError
-        For a missing or unreadable file, or a graph that uses anything not
-        supported (naming the node, its op type and what is supported).
+        For a missing or unreadable file (a PyTorch checkpoint, a Keras model, ... is
+        named as such), missing external data, a model over 2 GiB, or a graph that uses
+        anything not supported (naming the node, its op type and what is supported).
 
     Examples
     --------
@@ -1401,30 +1816,8 @@ def load_onnx(
         proto, where = source, f"<onnx model {source.graph.name or 'graph'}>"
         default = source.graph.name or "onnx_model"
     else:
-        from ..checks import path_arg, special_file
-
-        path = path_arg(source, "ONNX model")
-        where, default = str(path), path.stem
-        if special_file(path):
-            raise ModelError(f"ONNX model {where!r} is {special_file(path)}, not a file")
-        if not path.is_file():
-            raise ModelError(
-                f"ONNX model {where!r} does not exist"
-                + (" (it is a directory)" if path.is_dir() else "")
-            )
-        if path.stat().st_size == 0:
-            raise ModelError(f"ONNX model {where!r} is empty (0 bytes)")
-        try:
-            proto = onnx.load(str(path), load_external_data=True)
-        except Exception as exc:  # noqa: BLE001 - protobuf and external-data errors
-            external = "TensorProto" in str(exc) and "tensor name" in str(exc)
-            raise ModelError(
-                f"{where}: not a readable ONNX model ({type(exc).__name__}: {exc})",
-                hint="its weights are stored as external data: keep the data file the "
-                "exporter wrote (e.g. model.onnx.data) next to the .onnx file"
-                if external
-                else "write it with torch.onnx.export, tf2onnx or onnx.save",
-            ) from None
+        proto, where = _read_file(onnx, source)
+        default = Path(where).stem
     if not proto.HasField("graph") or not (proto.graph.node or proto.graph.input):
         raise ModelError(
             f"{where}: the ONNX model holds no graph (no nodes and no inputs)",
@@ -1433,5 +1826,49 @@ def load_onnx(
     opset = next((int(o.version) for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
     if opset is None:
         raise ModelError(f"{where}: no default-domain opset import")
-    importer = _Importer(proto.graph, opset, where, input_layout, proto.producer_name)
+    importer = _Importer(proto.graph, opset, where, input_layout, proto.producer_name, output)
     return importer.run(name or default)
+
+
+def _read_file(onnx, source: str | Path):
+    """The ``ModelProto`` of an ``.onnx`` file with its external data, and its name for
+    messages; files that are something else, too large or missing data are named."""
+    from ..checks import path_arg, special_file
+
+    path = path_arg(source, "ONNX model")
+    where = str(path)
+    if special_file(path):
+        raise ModelError(f"ONNX model {where!r} is {special_file(path)}, not a file")
+    if not path.is_file():
+        raise ModelError(
+            f"ONNX model {where!r} does not exist"
+            + (" (it is a directory)" if path.is_dir() else "")
+        )
+    if path.stat().st_size == 0:
+        raise ModelError(f"ONNX model {where!r} is empty (0 bytes)")
+    check_model_size(path, where)
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # noqa: BLE001 - protobuf decode errors
+        kind = sniff_format(path)
+        if kind is not None:
+            raise ModelError(
+                f"{where}: this is {kind}, not an ONNX model", hint=export_hint()
+            ) from None
+        raise ModelError(
+            f"{where}: not a readable ONNX model ({type(exc).__name__}: {exc}); the file "
+            "is truncated, corrupted or in another format",
+            hint=export_hint(),
+        ) from None
+    check_external_data(proto, path.parent, where)
+    try:
+        from onnx.external_data_helper import load_external_data_for_model
+
+        load_external_data_for_model(proto, str(path.parent))
+    except Exception as exc:  # noqa: BLE001 - traversal, short data files
+        raise ModelError(
+            f"{where}: cannot read its external data ({type(exc).__name__}: {exc})",
+            hint="keep the data file the exporter wrote (e.g. model.onnx.data) next to "
+            "the .onnx file, unchanged",
+        ) from None
+    return proto, where

@@ -30,9 +30,18 @@ __all__ = [
     "ReduceMean",
     "ReduceMax",
     "ReduceSum",
+    "ReduceMin",
+    "ReduceProd",
+    "ReduceL1",
+    "ReduceL2",
+    "ReduceLogSumExp",
+    "ReduceSumSquare",
     "Normalize",
     "Slice",
     "Where",
+    "Tile",
+    "Resize",
+    "Quantize",
     "OP_TYPES",
 ]
 
@@ -251,6 +260,8 @@ class Activation(Layer):
     """
 
     kind = "activation"
+    #: numeric fields that may be negative in a saved model (clip bounds, slopes)
+    signed_fields = ("alpha", "beta", "low", "high")
     FUNCTIONS = (
         "clip",
         "leaky_relu",
@@ -264,8 +275,12 @@ class Activation(Layer):
         "selu",
         "softplus",
         "sqrt",
+        "round",
+        "abs",
+        "exp",
+        "log",
     )
-    _NO_BACKWARD = ("erf", "gelu", "elu", "selu", "softplus", "sqrt")
+    _NO_BACKWARD = ("erf", "gelu", "elu", "selu", "softplus", "sqrt", "round", "abs", "exp", "log")
 
     def __init__(
         self,
@@ -361,6 +376,13 @@ def _smooth(f: str, x: np.ndarray, alpha, beta) -> np.ndarray:
         return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
     if f == "softplus":
         return np.logaddexp(0.0, x)
+    if f == "round":  # halves to even, as ONNX Round and QuantizeLinear
+        return np.rint(x)
+    if f == "abs":
+        return np.abs(x)
+    if f in ("exp", "log"):  # overflow gives inf, log of x <= 0 gives -inf / NaN, as in ONNX
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            return np.exp(x) if f == "exp" else np.log(x)
     if f == "sqrt":  # of a variance (a decomposed LayerNorm); negative inputs give NaN as in ONNX
         with np.errstate(invalid="ignore"):
             return np.sqrt(x)
@@ -473,6 +495,7 @@ class Pad(Layer):
     """
 
     kind = "pad"
+    signed_fields = ("value",)
     MODES = {"constant": "constant", "reflect": "reflect", "edge": "edge"}
 
     def __init__(
@@ -648,6 +671,100 @@ class ReduceSum(ReduceMean):
     reduce = staticmethod(np.sum)
 
 
+class ReduceMin(ReduceMean):
+    """Minimum over per-sample ``axes`` (``x.amin(dims)``)."""
+
+    kind = "reducemin"
+    reduce = staticmethod(np.min)
+
+
+class ReduceProd(ReduceMean):
+    """Product over per-sample ``axes`` (``x.prod(dim)``)."""
+
+    kind = "reduceprod"
+    reduce = staticmethod(np.prod)
+
+
+def _l1(x, axis, keepdims):
+    return np.abs(x).sum(axis=axis, keepdims=keepdims)
+
+
+def _l2(x, axis, keepdims):
+    return np.sqrt((x * x).sum(axis=axis, keepdims=keepdims))
+
+
+def _sum_square(x, axis, keepdims):
+    return (x * x).sum(axis=axis, keepdims=keepdims)
+
+
+def _log_sum_exp(x, axis, keepdims):
+    m = x.max(axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)  # all -inf stays -inf, +inf stays +inf
+    with np.errstate(divide="ignore"):
+        y = np.log(np.exp(x - m).sum(axis=axis, keepdims=True)) + m
+    return y if keepdims else np.squeeze(y, axis=axis)
+
+
+class ReduceL1(ReduceMean):
+    """Sum of absolute values over per-sample ``axes`` (``x.norm(p=1, dim=...)``)."""
+
+    kind = "reducel1"
+    reduce = staticmethod(_l1)
+
+
+class ReduceL2(ReduceMean):
+    """Euclidean norm over per-sample ``axes`` (``x.norm(dim=...)``, ``F.normalize``)."""
+
+    kind = "reducel2"
+    reduce = staticmethod(_l2)
+
+
+class ReduceLogSumExp(ReduceMean):
+    """``log(sum(exp(x)))`` over per-sample ``axes``, computed without overflow."""
+
+    kind = "reducelogsumexp"
+    reduce = staticmethod(_log_sum_exp)
+
+
+class ReduceSumSquare(ReduceMean):
+    """Sum of squares over per-sample ``axes``."""
+
+    kind = "reducesumsquare"
+    reduce = staticmethod(_sum_square)
+
+
+class Tile(Layer):
+    """Repeat every sample ``repeats[k]`` times along per-sample axis ``k`` (``np.tile``;
+    ONNX ``Tile`` with the batch repeated once, as Keras' UpSampling2D is converted)."""
+
+    kind = "tile"
+
+    def __init__(self, repeats: tuple[int, ...], name: str | None = None) -> None:
+        super().__init__(name)
+        self.repeats = tuple(int(r) for r in repeats)
+        if any(r < 1 for r in self.repeats):
+            raise ModelError(f"layer {name!r}: repeats {list(self.repeats)} must be >= 1")
+
+    @property
+    def supports_backward(self) -> bool:
+        return False
+
+    def config(self) -> dict:
+        return {**super().config(), "repeats": list(self.repeats)}
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(input_shape) != len(self.repeats):
+            raise _shape_error(
+                self, f"{len(self.repeats)} repeats for per-sample shape {tuple(input_shape)}"
+            )
+        return tuple(s * r for s, r in zip(input_shape, self.repeats, strict=True))
+
+    def forward(
+        self, x: np.ndarray, *, training: bool = False, mvm: MVM | None = None
+    ) -> np.ndarray:
+        return np.tile(np.asarray(x, dtype=float), (1, *self.repeats))
+
+
 class Slice(Layer):
     """Crop per-sample axes: ``slices`` holds one ``[start, stop, step]`` per axis.
 
@@ -710,6 +827,255 @@ class Where(Layer):
         return np.where(c != 0, a, b)
 
 
+class Quantize(Layer):
+    """ONNX ``QuantizeLinear`` then ``DequantizeLinear`` (fake quantisation), or either alone.
+
+    ``quantize``: ``q = clip(round(x / scale) + zero_point, low, high)`` (halves to even),
+    ``dequantize``: ``(q - zero_point) * scale``; ``both`` does one after the other.
+    Computed in float32 as onnxruntime does (the input rounded to float32, the
+    division and the product rounded once), so the integers agree with onnxruntime's
+    for the same float32 inputs.
+
+    Parameters
+    ----------
+    step : {"quantize", "dequantize", "both"}
+    scale, zero_point : ndarray
+        Broadcastable against ``(batch, *per-sample shape)`` (same rank, leading axis 1):
+        one value, or one per channel along an axis.
+    low, high : float
+        The integer range (e.g. -128 and 127 for int8).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> q = Quantize("both", np.full((1, 1), 0.5), np.zeros((1, 1)), -128, 127)
+    >>> q.forward(np.array([[0.2, 0.3, 0.75, 100.0]])).tolist()
+    [[0.0, 0.5, 1.0, 63.5]]
+    """
+
+    kind = "quantize"
+    buffer_names = ("scale", "zero_point")
+    signed_fields = ("low", "high")
+    STEPS = ("quantize", "dequantize", "both")
+
+    def __init__(
+        self,
+        step: str = "both",
+        scale: np.ndarray | float = 1.0,
+        zero_point: np.ndarray | float = 0.0,
+        low: float = -128,
+        high: float = 127,
+        name: str | None = None,
+        shape: tuple[int, ...] | None = None,
+    ) -> None:
+        super().__init__(name)
+        if step not in self.STEPS:
+            raise ModelError(
+                f"layer {name!r}: step {step!r}", hint="one of " + ", ".join(self.STEPS)
+            )
+        self.step, self.low, self.high = step, float(low), float(high)
+        shape = np.shape(scale) if shape is None else tuple(int(s) for s in shape)
+        self.scale = np.broadcast_to(np.asarray(scale, dtype=float), shape).copy()
+        self.zero_point = np.broadcast_to(np.asarray(zero_point, dtype=float), shape).copy()
+        if not (np.isfinite(self.scale).all() and (self.scale > 0).all()):
+            raise ModelError(f"layer {name!r}: quantisation scales must be finite and > 0")
+
+    @property
+    def supports_backward(self) -> bool:
+        return False
+
+    def config(self) -> dict:
+        return {
+            **super().config(),
+            "step": self.step,
+            "low": self.low,
+            "high": self.high,
+            "shape": list(self.scale.shape),
+        }
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        full = (1, *input_shape)
+        if self.scale.ndim != len(full) or np.broadcast_shapes(full, self.scale.shape) != full:
+            raise _shape_error(
+                self,
+                f"scales of shape {self.scale.shape} do not fit per-sample shape "
+                f"{tuple(input_shape)}",
+            )
+        return tuple(input_shape)
+
+    def forward(
+        self, x: np.ndarray, *, training: bool = False, mvm: MVM | None = None
+    ) -> np.ndarray:
+        f32 = np.float32
+        y = np.asarray(x, dtype=float)
+        s, zp = self.scale.astype(f32), self.zero_point
+        if self.step != "dequantize":
+            with np.errstate(over="ignore", invalid="ignore"):
+                q = np.rint(y.astype(f32) / s).astype(float) + zp
+            y = np.clip(q, self.low, self.high)  # NaN stays NaN, as in ONNX
+        if self.step != "quantize":
+            y = ((y - zp) * s).astype(f32).astype(float)
+        return y
+
+
+#: ONNX Resize coordinate_transformation_mode values (output pixel -> input coordinate)
+RESIZE_TRANSFORMS = (
+    "half_pixel",
+    "pytorch_half_pixel",
+    "align_corners",
+    "asymmetric",
+    "tf_half_pixel_for_nn",
+    "half_pixel_symmetric",
+)
+#: ONNX nearest_mode values, and "simple" (the deprecated Upsample op's rounding)
+NEAREST_MODES = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil", "simple")
+
+
+def resize_coordinates(n_in: int, n_out: int, scale: float, transform: str) -> np.ndarray:
+    """Input coordinate of every output position along one axis (ONNX Resize, float32
+    arithmetic as onnxruntime computes it).
+
+    >>> resize_coordinates(2, 4, 2.0, "asymmetric").tolist()
+    [0.0, 0.5, 1.0, 1.5]
+    >>> resize_coordinates(2, 4, 2.0, "align_corners").tolist()
+    [0.0, 0.3333333432674408, 0.6666666865348816, 1.0]
+    """
+    f32 = np.float32
+    x, s = np.arange(n_out, dtype=f32), f32(scale)
+    if transform == "asymmetric":
+        return x / s
+    if transform == "tf_half_pixel_for_nn":
+        return (x + f32(0.5)) / s
+    if transform == "align_corners":
+        if n_out == 1:
+            return np.zeros(1, f32)
+        return x * f32(n_in - 1) / f32(n_out - 1)
+    if transform == "pytorch_half_pixel" and n_out == 1:
+        return np.zeros(1, f32)
+    if transform == "half_pixel_symmetric":
+        adjust = f32(n_out) / (s * f32(n_in))
+        offset = f32(n_in) / f32(2) * (f32(1) - adjust)
+        return offset + (x + f32(0.5)) / s - f32(0.5)
+    return (x + f32(0.5)) / s - f32(0.5)  # half_pixel, pytorch_half_pixel
+
+
+def _nearest_index(c: np.ndarray, mode: str, downsample: bool) -> np.ndarray:
+    if mode == "floor" or (mode == "simple" and not downsample):
+        return np.floor(c)
+    if mode == "ceil" or mode == "simple":
+        return np.ceil(c)
+    half = c == np.trunc(c) + np.float32(0.5)  # exactly between two pixels
+    tie = np.floor(c) if mode == "round_prefer_floor" else np.ceil(c)
+    return np.where(half, tie, np.sign(c) * np.floor(np.abs(c) + 0.5))  # C's round()
+
+
+class Resize(Layer):
+    """Resize per-sample ``axes`` to ``sizes`` (ONNX ``Resize``: nearest or linear).
+
+    Parameters
+    ----------
+    axes : sequence of int
+        Per-sample axes to resize (e.g. ``(0, 1)``, the height and width of NHWC images).
+    sizes : sequence of int
+        Output length of each axis.
+    scales : sequence of float
+        The scale of each axis that the coordinate transformation divides by (the
+        ``scales`` input of the ONNX node, or ``sizes / input sizes``).
+    mode : {"nearest", "linear"}
+        Nearest neighbour, or (multi)linear interpolation between the two nearest
+        inputs along every axis (bilinear for images).
+    transform : str
+        ONNX ``coordinate_transformation_mode`` (:data:`RESIZE_TRANSFORMS`).
+    nearest_mode : str
+        ONNX ``nearest_mode`` (:data:`NEAREST_MODES`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> r = Resize((0,), (4,), (2.0,), "nearest", "asymmetric", "floor")
+    >>> r.forward(np.array([[1.0, 2.0]])).tolist()
+    [[1.0, 1.0, 2.0, 2.0]]
+    """
+
+    kind = "resize"
+
+    def __init__(
+        self,
+        axes: tuple[int, ...],
+        sizes: tuple[int, ...],
+        scales: tuple[float, ...],
+        mode: str = "nearest",
+        transform: str = "half_pixel",
+        nearest_mode: str = "round_prefer_floor",
+        name: str | None = None,
+    ) -> None:
+        super().__init__(name)
+        self.axes = tuple(int(a) for a in axes)
+        self.sizes = tuple(int(s) for s in sizes)
+        self.scales = tuple(float(s) for s in scales)
+        self.mode, self.transform, self.nearest_mode = str(mode), str(transform), str(nearest_mode)
+        for what, value, allowed in (
+            ("mode", self.mode, ("nearest", "linear")),
+            ("transform", self.transform, RESIZE_TRANSFORMS),
+            ("nearest_mode", self.nearest_mode, NEAREST_MODES),
+        ):
+            if value not in allowed:
+                raise ModelError(
+                    f"layer {name!r}: Resize {what} {value!r} is not supported",
+                    hint="one of " + ", ".join(allowed),
+                )
+        if (
+            not len(self.axes) == len(self.sizes) == len(self.scales)
+            or min(self.sizes, default=1) < 1
+        ):
+            raise ModelError(
+                f"layer {name!r}: Resize needs one size >= 1 and one scale per axis, got "
+                f"axes {list(self.axes)}, sizes {list(self.sizes)}, scales {list(self.scales)}"
+            )
+        if any(not (np.isfinite(v) and v > 0) for v in self.scales):
+            raise ModelError(f"layer {name!r}: Resize scales {list(self.scales)} must be > 0")
+
+    @property
+    def supports_backward(self) -> bool:
+        return False
+
+    def config(self) -> dict:
+        return {
+            **super().config(),
+            "axes": list(self.axes),
+            "sizes": list(self.sizes),
+            "scales": list(self.scales),
+            "mode": self.mode,
+            "transform": self.transform,
+            "nearest_mode": self.nearest_mode,
+        }
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        _check_axes(self, input_shape, nonempty=True)
+        out = list(input_shape)
+        for a, n in zip(self.axes, self.sizes, strict=True):
+            out[a] = n
+        return tuple(out)
+
+    def forward(
+        self, x: np.ndarray, *, training: bool = False, mvm: MVM | None = None
+    ) -> np.ndarray:
+        y = np.asarray(x, dtype=float)
+        for a, n, s in zip(self.axes, self.sizes, self.scales, strict=True):
+            n_in = y.shape[a + 1]
+            c = resize_coordinates(n_in, n, s, self.transform)
+            if self.mode == "nearest":
+                i = _nearest_index(c, self.nearest_mode, downsample=s < 1)
+                y = y.take(np.clip(i, 0, n_in - 1).astype(np.intp), axis=a + 1)
+                continue
+            c = np.clip(c, np.float32(0), np.float32(n_in - 1))
+            i0 = np.floor(c).astype(np.intp)
+            i1 = np.minimum(i0 + 1, n_in - 1)
+            w = (c - i0).astype(float).reshape((-1,) + (1,) * (y.ndim - a - 2))
+            y = y.take(i0, axis=a + 1) * (1.0 - w) + y.take(i1, axis=a + 1) * w
+        return y
+
+
 #: op classes by JSON ``type`` name
 OP_TYPES: dict[str, type[Layer]] = {
     cls.__name__: cls
@@ -725,8 +1091,17 @@ OP_TYPES: dict[str, type[Layer]] = {
         ReduceMean,
         ReduceMax,
         ReduceSum,
+        ReduceMin,
+        ReduceProd,
+        ReduceL1,
+        ReduceL2,
+        ReduceLogSumExp,
+        ReduceSumSquare,
         Normalize,
         Slice,
         Where,
+        Tile,
+        Resize,
+        Quantize,
     )
 }
