@@ -330,3 +330,89 @@ def test_dc_sweep_values_accumulate_the_step_as_ngspice():
     assert res.sweep[40] == pytest.approx(1.207367539279858e-15, rel=1e-14)  # ngspice-39
     assert res.voltage("o")[38:43].tolist() == [0.0, 0.0, 1.0, 1.0, 1.0]
     assert len(res.sweep) == 81
+
+
+# ------------------------------------------------------------ S / W switches
+
+SWITCHES = (
+    "switch\nV1 a 0 1\nVc c 0 {vc}\nS1 a b c 0 swm\nR1 b 0 1k\nS2 a d c 0 swd\nR2 d 0 1k\n"
+    "S3 a e c 0 swh ON\nR3 e 0 1k\nS4 a f c 0 swh\nR4 f 0 1k\nIc 0 g 2m\nVs g 0 0\n"
+    "W1 a h Vs wm\nR5 h 0 1k\n.model swm sw vt=0.5 vh=0 ron=1 roff=1meg\n.model swd sw\n"
+    ".model swh sw vt=0.5 vh=0.1 ron=1 roff=1meg\n.model wm csw it=1m ih=0 ron=1 roff=1meg\n"
+    ".op\n.end\n"
+)
+ON, OFF = 0.999000999000999, 0.000999000999000999
+
+
+@pytest.mark.parametrize("engine", ["python", "compiled"])
+@pytest.mark.parametrize(
+    ("vc", "ngspice"),
+    [
+        (1.0, dict(b=ON, d=ON, e=ON, f=ON, h=ON)),
+        (0.0, dict(b=OFF, d=ON, e=OFF, f=OFF, h=ON)),  # swd: vt=0, on from vt up
+        (0.5, dict(b=ON, d=ON, e=ON, f=OFF, h=ON)),  # at vt with vh=0: on
+        (0.55, dict(b=ON, d=ON, e=ON, f=OFF, h=ON)),  # in the hysteresis band: as set
+    ],
+)
+def test_switches_as_ngspice(vc, ngspice, engine):
+    """S and W elements were refused; values are ngspice-39's."""
+    op = _op(SWITCHES.format(vc=vc), engine)
+    for node, value in ngspice.items():
+        assert op.voltage(node) == pytest.approx(value, rel=1e-9), node
+
+
+def test_switch_with_hysteresis_in_a_sweep_is_refused():
+    """ngspice carries a hysteretic switch's state between .dc points (a downward sweep
+    stays on to vt - vh): xbar's switch has no memory, so it refuses, never guesses."""
+    text = (
+        "t\nV1 a 0 1\nVc c 0 0\nS1 a b c 0 swm\nR1 b 0 1k\n"
+        ".model swm sw vt=0.5 vh=0.1\n.dc Vc 1 0 -0.1\n.end\n"
+    )
+    with pytest.raises(NetlistError, match="hysteresis") as info:
+        read_netlist(text)
+    assert (info.value.location.line, info.value.location.column) == (4, 12)
+    with pytest.raises(NetlistError, match="parameter 'foo'"):
+        read_netlist("t\nV1 a 0 1\nS1 a b a 0 m\nR1 b 0 1\n.model m sw foo=1\n.op\n")
+    with pytest.raises(NetlistError, match="not a SW model"):
+        read_netlist("t\nV1 a 0 1\nS1 a b a 0 m\nR1 b 0 1\n.model m csw\n.op\n")
+
+
+@pytest.mark.parametrize("engine", ["python", "compiled"])
+def test_sweep_non_convergence_names_point_node_and_device(engine):
+    """A B source with no solution (a step that overshoots): the error named the point and
+    node but no device or line."""
+    from xbar.errors import ConvergenceError
+
+    text = "t\nV1 a 0 1\nR1 a b 1k\nB1 b 0 I=2m*(v(b)>0.5) + 1u*v(b)\n.dc V1 0 1 0.25\n.end\n"
+    with pytest.raises(ConvergenceError, match=r"\.dc point 3 \(v1=0.75\): worst node 'b'") as e:
+        solve_dc(read_netlist(text), engine=engine)
+    assert "nonlinear devices at 'b': b1" in e.value.message
+    assert e.value.location.line == 4
+
+
+# ------------------------------------------------------------ .dc over a resistor
+
+
+def test_dc_sweep_of_a_resistor():
+    """``.dc R2 1k 3k 1k`` (ngspice sets the resistance at each point) was refused."""
+    text = "t\nV1 a 0 1\nR1 a c 1k\nR2 c 0 3k\n.dc R2 1k 3k 1k V1 1 2 1\n.end\n"
+    res = solve_dc(read_netlist(text))
+    assert res.sweep.tolist() == [1000.0, 2000.0, 3000.0] * 2
+    expected = [r / (1000 + r) * v for v in (1, 2) for r in (1000, 2000, 3000)]
+    assert res.voltage("c") == pytest.approx(expected, rel=1e-12)
+    # nonlinear, resistor outer (ngspice-39 with tight options: v(c) at V1=1, R2=2k)
+    text = (
+        "t\nV1 a 0 1\nR1 a c 1k\nR2 c 0 3k\nD1 c 0 dm\n.model dm d is=1e-12\n"
+        ".options reltol=1e-9 abstol=1e-15 vntol=1e-12\n.dc V1 0 2 0.5 R2 1k 3k 1k\n.end\n"
+    )
+    res = solve_dc(read_netlist(text))
+    assert res.outer_source == "r2" and len(res.sweep) == 15
+    assert res.voltage("c")[7] == pytest.approx(0.500129117066388, rel=1e-9)
+
+
+def test_dc_sweep_of_a_resistor_with_tc_or_temp_is_refused():
+    with pytest.raises(NetlistError, match="TC/M/SCALE") as info:
+        read_netlist("t\nV1 a 0 1\nR1 a 0 3k tc1=0.01\n.dc R1 1k 3k 1k\n.end\n")
+    assert (info.value.location.line, info.value.location.column) == (4, 5)
+    with pytest.raises(NetlistError, match=r"\.dc temp .* not supported"):
+        read_netlist("t\nV1 a 0 1\nR1 a 0 3k\n.dc temp 0 100 10\n.end\n")

@@ -592,7 +592,6 @@ Q1 c b e Q2N3904
     [
         ("Q1 c b e Q2N3904", "bipolar transistors (Q)", "Gummel-Poon"),
         ("J1 c b e jmod", "JFETs (J)", "Shichman-Hodges JFET"),
-        ("S1 c e b 0 smod", "voltage-controlled switches (S)", "switch"),
         ("T1 c 0 e 0 z0=50 td=1n", "transmission lines (T)", "at DC a short"),
         ("A1 b c amod", "XSPICE code models (A)", "XSPICE code model"),
     ],

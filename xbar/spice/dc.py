@@ -263,6 +263,11 @@ def _solve(circuit, opts, analysis, progress, engine) -> OperatingPoint | SweepR
         n_voltage=lay.n_voltage,
     )
     if isinstance(analysis, DCSweep):
+        swept = {analysis.source.lower()} | (
+            {analysis.outer.source.lower()} if analysis.outer is not None else set()
+        )
+        if swept & {n.lower() for n in circuit.resistors.name}:
+            return _resistor_sweep(circuit, opts, analysis, named, progress)
         return _sweep(circuit, system, analysis, named, progress)
     if not isinstance(analysis, Op):
         raise CircuitError(f"unsupported analysis {analysis!r}")
@@ -317,6 +322,59 @@ def _check_options(opts: Options) -> None:
         v = val[field_name]
         if not (np.isfinite(v) and v > -273.15):
             raise ConfigError(f"options.{field_name} must be above -273.15 degC, got {v:g}")
+
+
+def _with_value(circuit: Circuit, name: str, value: float) -> Circuit:
+    """``circuit`` with resistor or independent source ``name`` set to ``value``."""
+    from dataclasses import replace
+
+    for field_name in ("resistors", "vsources", "isources"):
+        table = getattr(circuit, field_name)
+        names = [n.lower() for n in table.name]
+        if name.lower() in names:
+            values = np.array(table.value, dtype=float)
+            values[names.index(name.lower())] = value
+            return replace(circuit, **{field_name: replace(table, value=values)})
+    raise CircuitError(f".dc sweeps {name!r}, which is not a source or resistor of the circuit")
+
+
+def _resistor_sweep(circuit, opts, dc: DCSweep, named, progress) -> SweepResult:
+    """A ``.dc`` sweep in which a resistor is swept (ngspice sets its resistance at each
+    point): an operating point per point, each on the circuit with the swept values set."""
+    inner = dc.values()
+    outer = dc.outer.values() if dc.outer is not None else np.array([np.nan])
+    sweep = np.tile(inner, len(outer))
+    outer_sweep = np.repeat(outer, len(inner)) if dc.outer is not None else None
+    npts = len(sweep)
+    xs, iters, strategies = None, np.zeros(npts, dtype=np.int64), []
+    for p in range(npts):
+        c = _with_value(circuit, dc.source, float(sweep[p]))
+        if dc.outer is not None:
+            c = _with_value(c, dc.outer.source, float(outer_sweep[p]))
+        what = f"{dc.source}={sweep[p]:g}" + (
+            f", {dc.outer.source}={outer_sweep[p]:g}" if dc.outer is not None else ""
+        )
+        try:
+            op = _solve(c, opts, Op(), None, "python")
+        except XbarError as exc:
+            exc.add_context(f".dc point {p} ({what})")
+            raise
+        if xs is None:
+            xs = np.empty((npts, len(op.x)))
+        xs[p], iters[p] = op.x, op.iterations
+        strategies.append(op.strategy)
+        if progress is not None:
+            progress(p + 1, npts)
+    return SweepResult(
+        **named,
+        x=xs,
+        sweep=sweep,
+        source=dc.source.lower(),
+        outer_sweep=outer_sweep,
+        outer_source=dc.outer.source.lower() if dc.outer is not None else None,
+        iterations=iters,
+        strategies=strategies,
+    )
 
 
 def _sweep_index(circuit: Circuit, name: str, dc: DCSweep) -> int:

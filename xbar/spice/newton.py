@@ -25,7 +25,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..errors import CircuitError, ConvergenceError, SingularCircuitError
+from ..errors import CircuitError, ConvergenceError, SingularCircuitError, XbarError
 from .assembly import Pattern
 from .circuit import Circuit, Options
 from .devices import (
@@ -39,6 +39,7 @@ from .devices import (
 from .linsolve import Factorizer
 from .mosfet import expand_mosfets
 from .state import DeviceState, NewtonResult
+from .topology import elements_at
 
 log = logging.getLogger(__name__)
 
@@ -535,6 +536,15 @@ class DCSystem:
             raise exc
         raise self._convergence_error(results, tried, what, maxiter, bool(singular))
 
+    def _nonlinear_at(self, node: str) -> list[str]:
+        """Diodes and behavioural sources with a terminal or control at ``node``."""
+        try:
+            k = self.circuit.node_index(node)
+        except XbarError:
+            return []
+        nonlinear = set(self.circuit.diodes.name) | {b.name for b in self.circuit.bsources}
+        return [n for n in elements_at(self.circuit, {k}) if n in nonlinear]
+
     def _convergence_error(self, results, tried, what, maxiter, singular) -> ConvergenceError:
         """The error of a failed operating point: worst node, culprit devices, strategies."""
         overflow = list(dict.fromkeys(n for r in results for n in r.overflow))
@@ -580,6 +590,11 @@ class DCSystem:
             parts.append("no unknown settled")
         limit = "itl1" if maxiter == self.options.itl1 else "the iteration limit"
         tried_text = ", ".join(tried) + f" ({limit}={maxiter} Newton iterations per run)"
+        if not (overflow or devices) and base is not None and base.worst_node:
+            near = self._nonlinear_at(base.worst_node)
+            if near:
+                parts.append(f"nonlinear devices at {base.worst_node!r}: " + _list(near))
+                devices = near
         culprits = overflow or devices
         location = self.circuit.locations.get(culprits[0]) if culprits else None
         if overflow:

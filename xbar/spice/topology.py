@@ -79,7 +79,7 @@ def locate_singular(circuit: Circuit, exc: SingularCircuitError) -> SingularCirc
             named.append(u.rsplit("#", 1)[0])
         elif u.lower() in index:
             nodes.add(index[u.lower()])
-    elements = list(dict.fromkeys(named + _elements_at(circuit, nodes)))
+    elements = list(dict.fromkeys(named + elements_at(circuit, nodes)))
     if not elements:
         return exc
     res = circuit.resistors
@@ -102,7 +102,7 @@ def locate_singular(circuit: Circuit, exc: SingularCircuitError) -> SingularCirc
     return out
 
 
-def _elements_at(circuit: Circuit, nodes: set[int]) -> list[str]:
+def elements_at(circuit: Circuit, nodes: set[int]) -> list[str]:
     """Names of elements with a terminal (or control node) in ``nodes``."""
     out = []
     for table in (circuit.resistors, circuit.vsources, circuit.isources, circuit.diodes):
@@ -152,7 +152,7 @@ def check_topology(circuit: Circuit) -> None:
     for s in circuit.bsources:
         if not _b_is_conductive(s) and len({s.npos, s.nneg} & nodes) == 1:
             feeders.append(s.name)
-    attached = _elements_at(circuit, nodes)
+    attached = elements_at(circuit, nodes)
     attached += [n for n, a, b in circuit.open_elements if a in nodes or b in nodes][:8]
     loc_elem = feeders[0] if feeders else (attached[0] if attached else None)
     location = circuit.locations.get(loc_elem) if loc_elem else None

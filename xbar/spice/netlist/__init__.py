@@ -28,7 +28,8 @@
       F<name> / H<name> <n+> <n-> <vsource> <gain>
       D<name> <anode> <cathode> <model> [area= temp= dtemp=]
       M<name> <d> <g> <s> <b> <model> [l= w= ad= as= nrd= nrs= m=]   (level 1)
-      B<name> <n+> <n-> I=<expression> | V=<expression>
+      B<name> <n+> <n-> I=<expression> | V=<expression> [m= tc1= tc2= temp= dtemp=]
+      S<name> <n+> <n-> <nc+> <nc-> <model> [on|off]   (W: <vsource> for the controls)
       X<name> <node>... <subckt> [params:] [<name>=<value>...]
 
 * directives: ``.param``, ``.func``, ``.global``, ``.subckt``/``.ends`` (nested

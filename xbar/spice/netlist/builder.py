@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -104,6 +105,8 @@ class Builder(Scopes, ElementCards, DirectiveCards):
         self.e = ControlledRows()
         self.d = DiodeRows()
         self.b: list[BSource] = []
+        #: S/W switches whose model has hysteresis: (card, offset of the model name)
+        self.hysteresis_switches: list[tuple[Card, int]] = []
         #: capacitors (open at DC), for errors about floating nodes: (name, n+, n-)
         self.open_elements: list[tuple[str, int, int]] = []
         #: B (and E/G VALUE=) sources with m/tc1/tc2/temp/dtemp: (source, parameters)
@@ -245,6 +248,34 @@ class Builder(Scopes, ElementCards, DirectiveCards):
                 pairs.append((p, q))
             src.controls = pairs
 
+    def check_swept_resistor(self, card: Card, name: str, off: int, sweep) -> None:
+        """A resistor swept by ``.dc`` (ngspice sets its resistance at each point): it must
+        exist, keep its value as written (no TC, M, SCALE or model geometry, which ngspice
+        would apply to each swept value) and be swept over positive values."""
+        rows = self.r
+        if name not in self.names or name not in set(rows.name):
+            raise err(
+                card,
+                off,
+                f".dc sweeps {name!r}, which is not an independent V or I source or a "
+                "resistor of the circuit",
+                "expected: " + EXPECTED[".dc"],
+            )
+        row = rows.name.index(name)
+        rcard = self.names[name]
+        if any(k == row for k, *_ in self.r_thermal) or re.search(
+            r"\b(m|scale|l|w)\s*=", rcard.text, re.IGNORECASE
+        ):
+            raise err(
+                card,
+                off,
+                f".dc sweeps resistor {name!r}, which has TC/M/SCALE/geometry parameters "
+                "(ngspice scales each swept value by them); xbar sweeps plain resistors only",
+                "sweep a plain resistor, or its value through .param in separate runs",
+            )
+        if not (sweep.start > 0 and sweep.stop > 0):
+            raise err(card, off, f".dc sweep of resistor {name!r} must stay above 0 ohm")
+
     def rename_sweep(self, sweep: DCSweep, by_spice: dict, sources: set) -> DCSweep:
         """``sweep`` with ngspice names of subcircuit sources replaced by xbar's (in
         :attr:`analyses` too)."""
@@ -278,6 +309,16 @@ class Builder(Scopes, ElementCards, DirectiveCards):
     def check_sweeps(self) -> None:
         """Every ``.dc`` card sweeps existing, distinct independent sources; a source
         inside a subcircuit may be named as ngspice names it (``v.x1.vq`` for ``x1.vq``)."""
+        if self.dc_cards and self.hysteresis_switches:
+            card, off = self.hysteresis_switches[0]
+            raise err(
+                card,
+                off,
+                "a switch with hysteresis (vh/ih > 0) in a .dc sweep: ngspice carries its "
+                "state from point to point (up and down sweeps differ), which xbar does not "
+                "model",
+                "use vh=0 (ih=0), or an .op per bias point",
+            )
         sources = set(self.v.name) | set(self.i.name)
         by_spice = {self.spice_names.get(s, spice_name(s)): s for s in sources}
         for k, (sweep, card, srcs) in enumerate(self.dc_cards):
@@ -285,12 +326,15 @@ class Builder(Scopes, ElementCards, DirectiveCards):
                 sweep = self.rename_sweep(sweep, by_spice, sources)
                 self.dc_cards[k] = DCCard(sweep, card, srcs)
                 srcs = [(by_spice.get(n, n) if n not in sources else n, o) for n, o in srcs]
-            for name, off in srcs:
-                if name not in sources:
+            for j, (name, off) in enumerate(srcs):
+                if name not in sources and name[:1] == "r":
+                    self.check_swept_resistor(card, name, off, sweep if j == 0 else sweep.outer)
+                elif name not in sources:
                     raise err(
                         card,
                         off,
-                        f".dc source {name!r} is not an independent V or I source of the circuit",
+                        f".dc source {name!r} is not an independent V or I source or a "
+                        "resistor of the circuit",
                         "expected: " + EXPECTED[".dc"],
                     )
             if sweep.outer is not None and sweep.outer.source == sweep.source:

@@ -664,9 +664,19 @@ class DirectiveCards:
         sweeps = []
         for g in range(len(toks) // 4):
             src, start, stop, step = toks[4 * g : 4 * g + 4]
-            if src[0][0] not in "vi" or src[0] == "temp":
+            if src[0] == "temp":
                 raise err(
-                    card, src[1], f".dc sweeps an independent V or I source, found {src[0]!r}", hint
+                    card,
+                    src[1],
+                    ".dc temp (a temperature sweep) is not supported by xbar",
+                    "run one .temp per temperature (ngspice re-evaluates its devices at each)",
+                )
+            if src[0][0] not in "vir":
+                raise err(
+                    card,
+                    src[1],
+                    f".dc sweeps an independent V or I source or a resistor, found {src[0]!r}",
+                    hint,
                 )
             a, b, s = (self.value(card, t, params) for t in (start, stop, step))
             if s == 0 and a != b:

@@ -34,8 +34,6 @@ _ELEMENT_NAMES = {
     "t": ("transmission lines", "a lossless line; at DC a short between the ends of each side"),
     "o": ("lossy transmission lines", "an LTRA line whose DC resistance is R*length"),
     "u": ("uniform RC lines", "a distributed RC line: its series resistance at DC"),
-    "w": ("current-controlled switches", "a switch whose resistance depends on a branch current"),
-    "s": ("voltage-controlled switches", "a switch whose resistance depends on a voltage"),
     "a": ("XSPICE code models", "its XSPICE code model (analog, digital or mixed)"),
     "y": ("TXL lines", "a lossy line (TXL)"),
     "p": ("coupled multiconductor lines", "a coupled lossy line model (CPL)"),
@@ -191,6 +189,8 @@ class ElementCards:
                 self.reactive(card, low, ctx, first)
             elif first == "k":
                 self.coupling(card, low, ctx)
+            elif first == "s" or first == "w":
+                self.switch(card, low, ctx, first)
             else:
                 raise _unknown_element(card, low, first)
 
@@ -580,6 +580,87 @@ class ElementCards:
         d.nneg.append(self.node(toks[2][0], ctx))
         d.model.append(found.model)
         d.area.append(area)
+
+    def switch(self, card: Card, low: str, ctx: Context, kind: str) -> None:
+        """``S<name> n+ n- nc+ nc- <model> [on|off]`` (``.model <m> SW vt vh ron roff``) and
+        ``W<name> n+ n- <vsource> <model> [on|off]`` (``CSW it ih ron roff``), as ngspice's
+        swload.c settles them in DC: on above ``vt + vh``, off below ``vt - vh``, between
+        them the initial state (``on``; else off); with ``vh = 0`` on from ``vt`` up.  A
+        behavioural conductance ``v(n+, n-) * g(control)``."""
+        n_ctl = 2 if kind == "s" else 1
+        mtype = "sw" if kind == "s" else "csw"
+        hint = f"expected: {kind.upper()}<name> <n+> <n-> " + (
+            "<nc+> <nc-> <model> [on|off]" if kind == "s" else "<vsource> <model> [on|off]"
+        )
+        toks = self.tokens(card, low)
+        if len(toks) < 4 + n_ctl:
+            raise self.missing(card, toks, "node, control or model", hint)
+        mname, moff = toks[3 + n_ctl]
+        extra = toks[4 + n_ctl :]
+        if len(extra) > 1 or (extra and extra[0][0] not in ("on", "off")):
+            raise err(card, extra[0][1], f"unexpected {extra[0][0]!r}", hint)
+        initially_on = bool(extra) and extra[0][0] == "on"
+        found = ctx.scope.model(mname)
+        if found is None:
+            raise err(
+                card,
+                moff,
+                f"undefined model {mname!r}",
+                f"define it with .model {mname} {mtype.upper()}(...)",
+            )
+        model = (
+            found.model if found.model is not None else self.parse_model(found.card, ctx.params)[1]
+        )
+        if getattr(model, "type", None) != mtype:
+            raise err(
+                card,
+                moff,
+                f"{kind.upper()} switch uses model {mname!r}, which is not a {mtype.upper()} model",
+                hint,
+            )
+        p = model.params
+        t, h = (
+            (p.get("vt", 0.0), p.get("vh", 0.0))
+            if kind == "s"
+            else (p.get("it", 0.0), p.get("ih", 0.0))
+        )
+        unknown = set(p) - (
+            {"vt", "vh", "ron", "roff", "level"}
+            if kind == "s"
+            else {"it", "ih", "ron", "roff", "level"}
+        )
+        if unknown or h < 0:
+            what = (
+                f"parameter {sorted(unknown)[0]!r}"
+                if unknown
+                else "a negative hysteresis (ngspice's smooth transition)"
+            )
+            raise err(
+                card,
+                moff,
+                f"switch model {mname}: {what} is not supported",
+                "supported: vt vh ron roff (it ih for CSW), vh >= 0",
+            )
+        ron = p.get("ron", 1.0)
+        roff = p.get("roff", 1.0 / self.options.gmin if self.options.gmin > 0 else 1e12)
+        if not (ron > 0 and roff > 0):
+            raise err(card, moff, f"switch model {mname}: ron and roff must be positive", hint)
+        if h > 0:
+            self.hysteresis_switches.append((card, moff))
+        ctl = f"v({toks[3][0]},{toks[4][0]})" if kind == "s" else f"i({toks[3][0]})"
+        on = (
+            f"{ctl} >= {t!r}"
+            if h == 0
+            else (f"{ctl} > {t - h!r}" if initially_on else f"{ctl} > {t + h!r}")
+        )
+        text = f"v({toks[1][0]},{toks[2][0]}) * ({on} ? {1.0 / ron!r} : {1.0 / roff!r})"
+        expr = self.expression(card, text, toks[0][1], ctx)
+        full = ctx.prefix + toks[0][0]
+        self.register(full, card)
+        self.add_bsource(
+            card, full, self.node(toks[1][0], ctx), self.node(toks[2][0], ctx), expr, ctx
+        )
+        self.b[-1].conductive = True
 
     def bsource(self, card: Card, low: str, ctx: Context) -> None:
         parts = low.split(None, 3)
