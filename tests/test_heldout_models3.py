@@ -330,6 +330,15 @@ def test_qdq_graphs_import_dequantised_weights_and_fake_quant(act, per_channel, 
     _round_trip(model, tmp_path, opset=19)
 
 
+def test_onnxruntime_contrib_ops_say_to_give_the_exported_model():
+    node = oh.make_node("FusedConv", ["x", "W"], ["y"], name="fc", domain="com.microsoft")
+    m = _model([node], [_conv()[1]], ["N", 4, 6, 6])
+    m.opset_import.append(oh.make_opsetid("com.microsoft", 1))
+    with pytest.raises(ModelError, match="'FusedConv' of domain 'com.microsoft'") as info:
+        load_onnx(m)
+    assert "before optimisation" in info.value.hint
+
+
 @pytest.mark.parametrize(
     "op,match",
     [
@@ -371,7 +380,9 @@ def test_tf2onnx_shaped_classifier(tmp_path):
     MatMul + Add dense and Softmax on axis -1."""
     w = RNG.standard_normal((4, 3, 3, 3)).astype(np.float32)
     nodes = [
-        oh.make_node("Transpose", ["x"], ["t"], perm=[0, 3, 1, 2]),
+        oh.make_node("Mul", ["x", "in_s"], ["xs"]),  # a Normalization layer in NHWC: (C,)
+        oh.make_node("Add", ["xs", "in_b"], ["xb"]),
+        oh.make_node("Transpose", ["xb"], ["t"], perm=[0, 3, 1, 2]),
         oh.make_node("Conv", ["t", "W"], ["c"], auto_pad="SAME_UPPER", strides=[2, 2]),
         oh.make_node("Mul", ["c", "bn_s"], ["cm"]),
         oh.make_node("Add", ["cm", "bn_b"], ["cb"]),
@@ -390,6 +401,8 @@ def test_tf2onnx_shaped_classifier(tmp_path):
     ]
     inits = [
         _init("W", w),
+        _init("in_s", RNG.uniform(0.5, 1.5, 3)),
+        _init("in_b", RNG.standard_normal(3)),
         _init("bn_s", RNG.uniform(0.5, 1.5, (1, 4, 1, 1))),
         _init("bn_b", RNG.standard_normal((1, 4, 1, 1))),
         _init("zero", 0.0),
@@ -401,7 +414,6 @@ def test_tf2onnx_shaped_classifier(tmp_path):
         _init("db", RNG.standard_normal(5)),
     ]
     m = _model(nodes, inits, ["N", 5], opset=13, in_dims=("unk__1", 7, 7, 3))
-    m.producer_name = "tf2onnx"
     x = RNG.standard_normal((3, 7, 7, 3)).astype(np.float32)
     ref = ReferenceEvaluator(m).run(None, {"x": x})[0]
     model = load_onnx(m)
@@ -801,3 +813,130 @@ def test_argmax_and_probabilities_outputs_pick_one_tensor():
     ]
     model = load_onnx(_model(nodes, [w], None, out=outs))
     assert model.meta["onnx_output"] == "probs" and model.classes == 4
+
+
+def test_dropout_exported_in_training_mode_is_refused():
+    """torch.onnx.export(..., training=TrainingMode.TRAINING) keeps Dropout active (random
+    at every run in onnxruntime); it was imported as identity without a word."""
+    conv, w = _conv()
+    nodes = [
+        conv,
+        oh.make_node("Dropout", ["c", "ratio", "train"], ["d"], name="drop"),
+        oh.make_node("Flatten", ["d"], ["y"]),
+    ]
+    inits = [w, _init("ratio", 0.5), _init("train", True, np.bool_)]
+    with pytest.raises(ModelError, match=r"'drop' \(op Dropout\): training_mode=True"):
+        load_onnx(_model(nodes, inits, ["N", 256], opset=13))
+    inits[2] = _init("train", False, np.bool_)
+    _compare(_model(nodes, inits, ["N", 256], opset=13))
+
+
+def test_keras_mlp_on_unchannelled_images_gets_them_without_channel_axis():
+    """A Keras MLP with Input(shape=(8, 8)) (ONNX input (N, 8, 8)) refused 8x8x1 images:
+    'model takes inputs (8, 8) ... data set has inputs (8, 8, 1)'."""
+    from xbar.network import AnalogConfig, evaluate, load_dataset
+    from xbar.network.data import shaped_for
+
+    nodes = [
+        oh.make_node("Reshape", ["x", "shape"], ["f"]),
+        oh.make_node("MatMul", ["f", "W"], ["y"]),
+    ]
+    inits = [_init("shape", [-1, 64], np.int64), _init("W", RNG.standard_normal((64, 10)))]
+    model = load_onnx(_model(nodes, inits, ["N", 10], opset=13, in_dims=("N", 8, 8)))
+    data = shaped_for(load_dataset("digits"), model)
+    assert data.x_test.shape[1:] == (8, 8)
+    data.check_model(model)
+    result = evaluate(model, AnalogConfig(), dataset=data, limit=20)
+    assert result.ideal_accuracy == model.accuracy(data.x_test[:20], data.y_test[:20])
+
+
+def test_instance_and_group_norm_as_torch_exports_them(tmp_path):
+    """nn.InstanceNorm2d, and nn.GroupNorm (Reshape -> InstanceNormalization -> Reshape ->
+    Mul -> Add), were refused ('op InstanceNormalization is not supported')."""
+    conv, w = _conv(cout=8)
+    nodes = [
+        conv,
+        oh.make_node("Reshape", ["c", "groups"], ["g"]),
+        oh.make_node("InstanceNormalization", ["g", "ones", "zeros"], ["gn"], epsilon=1e-5),
+        oh.make_node("Reshape", ["gn", "back"], ["r"]),
+        oh.make_node("Mul", ["r", "gamma"], ["rm"]),
+        oh.make_node("Add", ["rm", "beta"], ["gn_out"]),
+        oh.make_node("InstanceNormalization", ["gn_out", "s8", "b8"], ["inorm"], epsilon=1e-3),
+        oh.make_node("Flatten", ["inorm"], ["y"]),
+    ]
+    inits = [
+        w,
+        _init("groups", [0, 2, -1], np.int64),
+        _init("ones", np.ones(2)),
+        _init("zeros", np.zeros(2)),
+        _init("back", [-1, 8, 8, 8], np.int64),
+        _init("gamma", RNG.uniform(0.5, 1.5, (8, 1, 1))),
+        _init("beta", RNG.standard_normal((8, 1, 1))),
+        _init("s8", RNG.uniform(0.5, 1.5, 8)),
+        _init("b8", RNG.standard_normal(8)),
+    ]
+    _round_trip(_compare(_model(nodes, inits, ["N", 512], opset=13)), tmp_path)
+
+
+@pytest.mark.parametrize("mode", ["DCR", "CRD", "space_to_depth"])
+def test_pixel_shuffle_ops(mode, tmp_path):
+    """nn.PixelShuffle (DepthToSpace, CRD) and nn.PixelUnshuffle (SpaceToDepth)."""
+    conv, w = _conv(cout=8)
+    if mode == "space_to_depth":
+        node = oh.make_node("SpaceToDepth", ["c"], ["p"], blocksize=2)
+    else:
+        node = oh.make_node("DepthToSpace", ["c"], ["p"], blocksize=2, mode=mode)
+    nodes = [conv, node, oh.make_node("Flatten", ["p"], ["y"])]
+    _round_trip(_compare(_model(nodes, [w], ["N", 512], opset=13)), tmp_path)
+
+
+@pytest.mark.parametrize(
+    "op", ["GreaterOrEqual", "LessOrEqual", "Equal", "And", "Or", "Xor", "Sign", "Mish", "Celu"]
+)
+def test_comparison_logical_and_activation_ops(op, tmp_path):
+    """torch's Hardshrink / Threshold (LessOrEqual, Or), LPPool (Sign), Mish (opset 18),
+    CELU were refused; booleans are 1.0 / 0.0 inside xbar, cast back for ONNX."""
+    conv, w = _conv()
+    if op in ("Sign", "Mish", "Celu"):
+        mid = [oh.make_node(op, ["c"], ["e"], **({"alpha": 0.7} if op == "Celu" else {}))]
+    else:
+        cmp = "Greater" if op in ("And", "Or", "Xor") else op
+        mid = [oh.make_node(cmp, ["c", "k"], ["b1"])]
+        if op in ("And", "Or", "Xor"):
+            mid += [
+                oh.make_node("Less", ["c", "k2"], ["b2"]),
+                oh.make_node(op, ["b1", "b2"], ["b"]),
+            ]
+        else:
+            mid[0].output[0] = "b"
+        mid += [oh.make_node("Where", ["b", "c", "z"], ["e"])]
+    nodes = [conv, *mid, oh.make_node("Flatten", ["e"], ["y"])]
+    inits = [w, _init("k", 0.1), _init("k2", 0.5), _init("z", np.zeros((1, 4, 8, 8)))]
+    model = _compare(_model(nodes, inits, ["N", 256], opset=18))
+    _round_trip(model, tmp_path, opset=18)
+
+
+@pytest.mark.parametrize(
+    "node,inits",
+    [
+        (oh.make_node("Tile", ["c", "r"], ["t"]), [_init("r", [1, 1, 3000, 3000], np.int64)]),
+        (oh.make_node("Resize", ["c", "", "r"], ["t"]), [_init("r", [1, 1, 1000, 1000])]),
+        (
+            oh.make_node("Pad", ["c", "r"], ["t"]),
+            [_init("r", [0, 0, 0, 0, 0, 0, 9000, 9000], np.int64)],
+        ),
+    ],
+    ids=["Tile", "Resize", "Pad"],
+)
+def test_huge_intermediate_tensors_are_refused_at_import(node, inits):
+    """A Tile, Resize or Pad by a huge factor imported fine and exhausted the memory at
+    the first image; refused at import, naming the node and the size."""
+    conv, w = _conv()
+    m = _model(
+        [conv, node, oh.make_node("ReduceMean", ["t"], ["y"], axes=[2, 3], keepdims=0)],
+        [w, *inits],
+        ["N", 4],
+        opset=13,
+    )
+    with pytest.raises(ModelError, match=r"would hold .* values per image"):
+        load_onnx(m)

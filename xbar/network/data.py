@@ -222,7 +222,8 @@ def load_dataset(name: str | Path = "digits", options: DataOptions | None = None
 
 
 def shaped_for(dataset: Dataset, model: Model) -> Dataset:
-    """``dataset`` with its images flattened when ``model`` takes flat inputs of that size.
+    """``dataset`` with its images flattened when ``model`` takes flat inputs of that size
+    (or without their channel axis when ``model`` takes single-channel (H, W) images).
 
     Images are flattened in (C, H, W) order for models imported from ONNX (what
     ``x.view(x.size(0), -1)`` on NCHW tensors gives) and in (H, W, C) order for
@@ -230,6 +231,8 @@ def shaped_for(dataset: Dataset, model: Model) -> Dataset:
     other data set is returned unchanged.
     """
     shape = tuple(model.input_shape)
+    if len(shape) == 2 and dataset.x_test.ndim == 4 and dataset.input_shape == (*shape, 1):
+        return _map_images(dataset, lambda x: x[..., 0])  # Keras Input(shape=(28, 28))
     if len(shape) != 1 or dataset.x_test.ndim != 4 or int(np.prod(dataset.input_shape)) != shape[0]:
         return dataset
     meta = getattr(model, "meta", {})
@@ -238,12 +241,17 @@ def shaped_for(dataset: Dataset, model: Model) -> Dataset:
     def flat(x: np.ndarray) -> np.ndarray:
         return (x.transpose(0, 3, 1, 2) if chw else x).reshape(len(x), -1)
 
+    return _map_images(dataset, flat)
+
+
+def _map_images(dataset: Dataset, f) -> Dataset:
+    """``dataset`` with ``f`` applied to the images of every split."""
     return Dataset(
-        flat(dataset.x_train),
+        f(dataset.x_train),
         dataset.y_train,
-        flat(dataset.x_val),
+        f(dataset.x_val),
         dataset.y_val,
-        flat(dataset.x_test),
+        f(dataset.x_test),
         dataset.y_test,
         dataset.name,
         dataset.classes,

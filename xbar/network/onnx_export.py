@@ -189,9 +189,12 @@ def _write_activation(w: _Writer, layer: Activation, xs: list[str], out: str, ra
         w.node("LeakyRelu", [x], out, name=n, alpha=layer.alpha)
     elif f == "hard_sigmoid":
         w.node("HardSigmoid", [x], out, name=n, alpha=layer.alpha, beta=layer.beta)
-    elif f in ("elu", "selu"):
+    elif f in ("elu", "selu", "celu"):
         extra = {"gamma": layer.beta} if f == "selu" else {}
         w.node(f.capitalize(), [x], out, name=n, alpha=layer.alpha, **extra)
+    elif f == "mish" and w.opset < 18:  # Mish is an op from opset 18: x tanh(softplus(x))
+        t = w.node("Tanh", [w.node("Softplus", [x], w.name(n + ".sp"))], w.name(n + ".t"))
+        w.node("Mul", [x, t], out, name=n)
     elif f == "gelu":
         if w.opset < 20:
             raise ModelError(f"save_onnx: GELU {n!r} needs opset 20 or later")
@@ -208,6 +211,8 @@ def _write_activation(w: _Writer, layer: Activation, xs: list[str], out: str, ra
             "abs": "Abs",
             "exp": "Exp",
             "log": "Log",
+            "sign": "Sign",
+            "mish": "Mish",
         }[f]
         w.node(op, [x], out, name=n)
 
@@ -224,12 +229,38 @@ def _write_elementwise(w: _Writer, layer: Binary | ConstOp, xs, out: str, rank: 
         c = layer.const.transpose(0, 3, 1, 2) if w.rank[x] == 3 else layer.const
         c = w.const(n + ".const", c)
         ins = [c, x] if layer.reverse else [x, c]
-    op = {"prelu": "PRelu", "not_equal": "Equal"}.get(layer.op, layer.op.capitalize())
-    if layer.op == "not_equal":
+    op = {
+        "prelu": "PRelu",
+        "not_equal": "Equal",
+        "greater_equal": "GreaterOrEqual",
+        "less_equal": "LessOrEqual",
+    }.get(layer.op, layer.op.capitalize())
+    if layer.op in ("and", "or", "xor"):  # ONNX's take booleans: non-zero is true
+        ins = [
+            w.node(
+                "Not",
+                [w.node("Equal", [i, w.const(n + ".zero", 0.0)], w.name(n + ".z"))],
+                w.name(n + ".b"),
+            )
+            for i in ins
+        ]
+    if layer.op == "fill":  # the constant at the broadcast shape: Where(x > x, c, c)
+        false = w.node("Greater", [x, x], w.name(n + ".false"))
+        w.node("Where", [false, ins[1], ins[1]], out, name=n)
+    elif layer.op == "not_equal":
         y = w.node("Not", [w.node(op, ins, w.name(n + ".eq"))], w.name(n + ".bool"))
         w.node("Cast", [y], out, name=n, to=w.onnx.TensorProto.FLOAT)
-    elif layer.op in ("greater", "less"):  # ONNX compares to booleans; xbar uses 1.0 / 0.0
-        y = w.node(op, ins, w.name(n + ".bool"))
+    elif layer.op in (
+        "greater",
+        "less",
+        "equal",
+        "greater_equal",
+        "less_equal",
+        "and",
+        "or",
+        "xor",
+    ):
+        y = w.node(op, ins, w.name(n + ".bool"))  # ONNX compares to booleans; xbar: 1.0 / 0.0
         w.node("Cast", [y], out, name=n, to=w.onnx.TensorProto.FLOAT)
     else:
         w.node(op, ins, out, name=n)

@@ -179,6 +179,17 @@ SUPPORTED_OPS: dict[str, tuple[str, ...]] = {
     "Exp": (),
     "Log": (),
     "Round": (),
+    "Sign": (),
+    "Mish": (),
+    "Celu": ("alpha",),
+    "GreaterOrEqual": (),
+    "LessOrEqual": (),
+    "And": (),
+    "Or": (),
+    "Xor": (),
+    "InstanceNormalization": ("epsilon",),
+    "DepthToSpace": ("blocksize", "mode"),
+    "SpaceToDepth": ("blocksize",),
     "QuantizeLinear": ("axis", "saturate", "block_size", "output_dtype", "precision"),
     "DequantizeLinear": ("axis", "block_size"),
     "Identity": (),
@@ -205,7 +216,6 @@ _CONST_ONLY = (
     "Shape",
     "Gather",
     "ConstantOfShape",
-    "Equal",
 )
 
 #: the batch size inside folded shape tensors (a marker; it never reaches arithmetic)
@@ -258,6 +268,12 @@ _REFUSED = {
         "quantise statically in QDQ format (onnxruntime.quantization.quantize_static)",
     ),
 }
+
+
+_CONTRIB_HINT = (
+    "com.microsoft ops are onnxruntime's own (its graph optimiser, quantiser and "
+    "transformer tools write them); give xbar the model as exported, before optimisation"
+)
 
 
 def _attribute_type_name(kind: int) -> str:
@@ -484,7 +500,21 @@ class _Importer:
         return self.transposed[key]
 
     def out(self, name: str, shape, perm, i: int = 0) -> None:
-        self.tensors[self.node.output[i]] = _Tensor(name, tuple(int(s) for s in shape), perm)
+        shape = self.plausible(shape)
+        self.tensors[self.node.output[i]] = _Tensor(name, shape, perm)
+
+    def plausible(self, shape) -> tuple[int, ...]:
+        """``shape`` (per sample), refused when it holds more than MAX_SAMPLE_ELEMENTS (a
+        corrupted size, a Tile/Resize/Pad/Expand by a huge factor): evaluating it would
+        exhaust the memory before any error."""
+        shape = tuple(int(s) for s in shape)
+        if math.prod(shape) > MAX_SAMPLE_ELEMENTS:
+            raise self.fail(
+                f"its output would hold {math.prod(shape):.3g} values per image (shape "
+                f"{shape}); more than {MAX_SAMPLE_ELEMENTS:.3g} is not a plausible classifier",
+                hint="the file is corrupted, or a size or scale in it is far too large",
+            )
+        return shape
 
     def check_outputs(self, used: int = 1) -> None:
         for extra in self.node.output[used:]:
@@ -643,7 +673,7 @@ class _Importer:
                 f"input {inp.name!r} has shape {dims}; expected (batch, ...)", hint=_SHAPE_HINT
             )
         self.static_batch = dims[0]
-        per = tuple(dims[1:])
+        per = self.plausible(dims[1:])
         layout = self.input_layout
         if layout is None:
             layout = self.default_layout(inp.name, len(dims))
@@ -712,7 +742,8 @@ class _Importer:
                     if self.node.domain not in ("", "ai.onnx")
                     else ""
                 )
-                + " is not supported"
+                + " is not supported",
+                hint=_CONTRIB_HINT if self.node.domain == "com.microsoft" else None,
             )
         attrs = self.attrs()
         ins = [i for i in self.node.input if i]
@@ -747,7 +778,17 @@ class _Importer:
         self.tensors[self.node.output[0]] = t
 
     op_Identity = alias
-    op_Dropout = alias
+
+    def op_Dropout(self, attrs):
+        training = self.const(2, optional=True) if len(self.node.input) > 2 else None
+        if training is not None and bool(np.asarray(training).reshape(-1)[0]):
+            ratio = self.const(1, optional=True)
+            if ratio is None or float(np.asarray(ratio).reshape(-1)[0]) > 0:
+                raise self.fail(
+                    "training_mode=True (random dropout at every run) is not supported",
+                    hint="export the model in eval mode (model.eval() before torch.onnx.export)",
+                )
+        self.alias()
 
     def constant_value(self, attrs: dict) -> np.ndarray:
         if "value" in attrs:
@@ -896,7 +937,7 @@ class _Importer:
             ) from None
         c = c.transpose(t.perm)
         layer = ConstOp(op, c.shape, c, reverse=reverse, name=self.fresh(base))
-        return _Tensor(self.emit(layer, [t.name]), shape[1:], t.perm)
+        return _Tensor(self.emit(layer, [t.name]), self.plausible(shape[1:]), t.perm)
 
     def binary(self, attrs, op: str | None = None):
         op = op or self.node.op_type.lower()
@@ -923,6 +964,13 @@ class _Importer:
         self.out(self.emit(layer, [a.name, self.as_perm(b, a.perm)]), shape, a.perm)
 
     op_Add = op_Sub = op_Mul = op_Div = op_Greater = op_Less = binary
+
+    def comparison(self, attrs):
+        """Equal, GreaterOrEqual, LessOrEqual, And, Or, Xor: 1.0 / 0.0 as xbar's booleans."""
+        names = {"GreaterOrEqual": "greater_equal", "LessOrEqual": "less_equal"}
+        self.binary(attrs, op=names.get(self.node.op_type, self.node.op_type.lower()))
+
+    op_Equal = op_GreaterOrEqual = op_LessOrEqual = op_And = op_Or = op_Xor = comparison
 
     def op_Pow(self, attrs):
         if not self.is_const(1) or self.is_const(0):
@@ -955,12 +1003,17 @@ class _Importer:
         self.out(self.emit(layer, [t.name]), t.shape, t.perm)
 
     def op_Where(self, attrs):
-        if any(self.is_const(i) for i in range(3)):
-            raise self.fail(
-                "Where with a constant condition or branch is only supported when "
-                "all three inputs are constants"
+        """Where of tensors; a constant condition or branch (torch's Hardshrink,
+        Threshold: where(x <= t, 0, x)) is the constant broadcast to a tensor's shape."""
+        anchor = next(self.dyn(i) for i in range(3) if not self.is_const(i))
+        ts = [
+            self.with_const(
+                anchor, self.const(i), "fill", False, (self.node.name or "where") + ".c"
             )
-        ts = [self.dyn(i) for i in range(3)]
+            if self.is_const(i)
+            else self.dyn(i)
+            for i in range(3)
+        ]
         if len({t.rank for t in ts}) != 1:
             raise self.fail("Where inputs must have the same rank")
         try:
@@ -1049,6 +1102,66 @@ class _Importer:
 
     def op_Log(self, attrs):
         self.unary(Activation("log", name=self.name_for("log")))
+
+    def op_Sign(self, attrs):
+        self.unary(Activation("sign", name=self.name_for("sign")))
+
+    def op_Mish(self, attrs):
+        self.unary(Activation("mish", name=self.name_for("mish")))
+
+    def op_Celu(self, attrs):
+        alpha = float(attrs.get("alpha", 1.0))
+        if alpha == 0:
+            raise self.fail("alpha=0 divides by zero")
+        self.unary(Activation("celu", alpha=alpha, name=self.name_for("celu")))
+
+    def op_InstanceNormalization(self, attrs):
+        """Normalise every channel of every sample over its spatial axes, then the
+        per-channel scale and bias (nn.InstanceNorm2d; nn.GroupNorm's export)."""
+        t = self.dyn(0)
+        if t.rank < 3:
+            raise self.fail(f"input of rank {t.rank}; expected (N, C, spatial...)")
+        C = t.shape[0]
+        scale, bias = self.weight(1).reshape(-1), self.weight(2).reshape(-1)
+        if scale.size != C or bias.size != C:
+            raise self.fail(f"{scale.size} scales and {bias.size} biases for {C} channels")
+        axes = [t.perm.index(a) - 1 for a in range(2, t.rank)]
+        eps = float(attrs.get("epsilon", 1e-5))
+        layer = Normalize(axes, eps=eps, name=self.name_for("instance_norm"))
+        y = _Tensor(self.emit(layer, [t.name]), t.shape, t.perm)
+        per_channel = (1, C) + (1,) * (t.rank - 2)
+        y = self.with_const(y, scale.reshape(per_channel), "mul", False, layer.name + ".scale")
+        y = self.with_const(y, bias.reshape(per_channel), "add", False, layer.name + ".bias")
+        self.tensors[self.node.output[0]] = y
+
+    def op_DepthToSpace(self, attrs, inverse: bool = False):
+        """DepthToSpace (nn.PixelShuffle: mode CRD; DCR) and SpaceToDepth
+        (nn.PixelUnshuffle) as reshape -> transpose -> reshape of the NCHW tensor."""
+        t = self.dyn(0)
+        b = int(attrs.get("blocksize", 0))
+        if t.rank != 4 or b < 1:
+            raise self.fail(f"needs an (N, C, H, W) input and blocksize >= 1, got {b}")
+        C, H, W = t.shape
+        mode = _text(attrs.get("mode", "DCR"))
+        if inverse:
+            if H % b or W % b:
+                raise self.fail(f"blocksize {b} does not divide the image size {H}x{W}")
+            steps = [(C, H // b, b, W // b, b), (2, 4, 0, 1, 3), (C * b * b, H // b, W // b)]
+        elif C % (b * b) or mode not in ("DCR", "CRD"):
+            raise self.fail(f"{C} channels and mode {mode!r} (DCR or CRD) do not fit blocksize {b}")
+        elif mode == "DCR":
+            steps = [(b, b, C // b // b, H, W), (2, 3, 0, 4, 1), (C // b // b, H * b, W * b)]
+        else:
+            steps = [(C // b // b, b, b, H, W), (0, 3, 1, 4, 2), (C // b // b, H * b, W * b)]
+        x = self.as_perm(t, _ident(4))
+        base = self.node.op_type.lower()
+        x = self.emit(Reshape(steps[0], name=self.name_for(base + ".split")), [x])
+        x = self.emit(Transpose(steps[1], name=self.name_for(base + ".move")), [x])
+        x = self.emit(Reshape(steps[2], name=self.name_for(base)), [x])
+        self.out(x, steps[2], _ident(4))
+
+    def op_SpaceToDepth(self, attrs):
+        self.op_DepthToSpace(attrs, inverse=True)
 
     def op_Round(self, attrs):
         self.unary(Activation("round", name=self.name_for("round")))
@@ -1649,14 +1762,23 @@ def _fold_elementwise(self: _Importer, op: str, attrs: dict, ins: list) -> np.nd
         "Equal": np.equal,
         "Greater": np.greater,
         "Less": np.less,
+        "GreaterOrEqual": np.greater_equal,
+        "LessOrEqual": np.less_equal,
+        "And": np.logical_and,
+        "Or": np.logical_or,
+        "Xor": np.logical_xor,
         "Max": np.maximum,
         "Min": np.minimum,
     }
     if op in binary:
         y = binary[op](x, ins[1])
         return y if y.dtype == bool else y.astype(x.dtype)
-    if op == "Neg":
-        return -x
+    unary = {"Neg": np.negative, "Abs": np.abs, "Sign": np.sign, "Round": np.rint}
+    if op in unary:
+        return unary[op](x)
+    if op in ("Exp", "Log"):
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            return (np.exp if op == "Exp" else np.log)(x)
     if op == "Reciprocal":
         return 1.0 / x
     if op == "Not":
@@ -1726,6 +1848,10 @@ def _fold_other(self: _Importer, op: str, attrs: dict, ins: list) -> np.ndarray 
 
 #: most elements a folded constant may have (a graph's shape computations need a few)
 MAX_CONST_ELEMENTS = 1 << 26
+
+#: most values one image's tensor may have anywhere in the graph (2**26: 512 MB of float64
+#: per image; an ImageNet classifier's largest feature map has a few million)
+MAX_SAMPLE_ELEMENTS = 1 << 26
 
 
 def _check_size(self: _Importer, op: str, shape: list[int], x: np.ndarray) -> None:

@@ -58,7 +58,16 @@ def _not_equal(a, b):
     return np.not_equal(a, b).astype(float)
 
 
-#: element-wise binary ops (comparisons give 1.0 / 0.0)
+def _logical(f):
+    """A boolean op on values read as booleans (non-zero is true), giving 1.0 / 0.0."""
+    return lambda a, b: f(np.not_equal(a, 0), np.not_equal(b, 0)).astype(float)
+
+
+def _compare(f):
+    return lambda a, b: f(a, b).astype(float)
+
+
+#: element-wise binary ops (comparisons and logical ops give 1.0 / 0.0)
 _BINARY = {
     "add": np.add,
     "sub": np.subtract,
@@ -67,6 +76,12 @@ _BINARY = {
     "greater": _greater,
     "less": _less,
     "not_equal": _not_equal,
+    "equal": _compare(np.equal),
+    "greater_equal": _compare(np.greater_equal),
+    "less_equal": _compare(np.less_equal),
+    "and": _logical(np.logical_and),
+    "or": _logical(np.logical_or),
+    "xor": _logical(np.logical_xor),
     "max": np.maximum,
     "min": np.minimum,
 }
@@ -78,7 +93,13 @@ def _prelu(x, slope):
 
 #: element-wise ops with a constant: the binary ones, PReLU (``x`` if x >= 0 else ``c x``)
 #: and ``pow`` (``x ** c``, as tf2onnx writes the cube in the tanh form of GELU)
-_WITH_CONST = {**_BINARY, "prelu": _prelu, "pow": np.power}
+def _fill(x, c):
+    """The constant broadcast against ``x`` (its values unused: no NaN from inf * 0)."""
+    return np.broadcast_to(c, np.broadcast_shapes(np.shape(x), np.shape(c))).astype(float)
+
+
+#: ``fill`` gives the constant itself at the input's shape (a Where's constant branch)
+_WITH_CONST = {**_BINARY, "prelu": _prelu, "pow": np.power, "fill": _fill}
 
 
 def _reduce_to(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -99,8 +120,10 @@ class Binary(Layer):
 
     Parameters
     ----------
-    op : {"add", "sub", "mul", "div", "greater", "less", "not_equal", "max", "min"}
-        The operation, applied left to right over the inputs.
+    op : {"add", "sub", "mul", "div", "greater", "less", "not_equal", "equal",
+        "greater_equal", "less_equal", "and", "or", "xor", "max", "min"}
+        The operation, applied left to right over the inputs (comparisons and logical
+        ops give 1.0 / 0.0; logical ops read non-zero as true).
     """
 
     kind = "binary"
@@ -158,8 +181,9 @@ class ConstOp(Layer):
 
     Parameters
     ----------
-    op : {"add", "sub", "mul", "div", "greater", "less", "not_equal", "max", "min", "prelu",
-        "pow"}
+    op : str
+        One of the binary ops of :class:`Binary`, ``prelu``, ``pow`` or ``fill`` (the
+        constant broadcast to the input's shape).
     shape : sequence of int
         Shape of the constant, broadcastable against ``(batch, *per-sample shape)``
         and of the same rank (leading axis 1).
@@ -181,7 +205,7 @@ class ConstOp(Layer):
         name: str | None = None,
     ) -> None:
         super().__init__(name)
-        if op not in _WITH_CONST or (op in ("prelu", "pow") and reverse):
+        if op not in _WITH_CONST or (op in ("prelu", "pow", "fill") and reverse):
             raise ModelError(
                 f"layer {name!r}: unknown op {op!r}", hint="one of " + ", ".join(_WITH_CONST)
             )
@@ -279,8 +303,25 @@ class Activation(Layer):
         "abs",
         "exp",
         "log",
+        "mish",
+        "celu",
+        "sign",
     )
-    _NO_BACKWARD = ("erf", "gelu", "elu", "selu", "softplus", "sqrt", "round", "abs", "exp", "log")
+    _NO_BACKWARD = (
+        "erf",
+        "gelu",
+        "elu",
+        "selu",
+        "softplus",
+        "sqrt",
+        "round",
+        "abs",
+        "exp",
+        "log",
+        "mish",
+        "celu",
+        "sign",
+    )
 
     def __init__(
         self,
@@ -302,6 +343,7 @@ class Activation(Layer):
             "leaky_relu": (0.01, None),
             "hard_sigmoid": (0.2, 0.5),
             "elu": (1.0, None),
+            "celu": (1.0, None),
             "gelu": (None, 0.0),
             "selu": (1.6732632423543772, 1.0507009873554805),
         }.get(function, (None, None))
@@ -316,7 +358,7 @@ class Activation(Layer):
 
     def config(self) -> dict:
         cfg = {**super().config(), "function": self.function}
-        if self.function in ("leaky_relu", "hard_sigmoid", "elu", "selu"):
+        if self.function in ("leaky_relu", "hard_sigmoid", "elu", "selu", "celu"):
             cfg["alpha"] = self.alpha
         if self.function in ("hard_sigmoid", "selu", "gelu"):
             cfg["beta"] = self.beta
@@ -380,6 +422,12 @@ def _smooth(f: str, x: np.ndarray, alpha, beta) -> np.ndarray:
         return np.rint(x)
     if f == "abs":
         return np.abs(x)
+    if f == "sign":
+        return np.sign(x)
+    if f == "mish":  # x tanh(softplus(x))
+        return x * np.tanh(np.logaddexp(0.0, x))
+    if f == "celu":  # max(0, x) + min(0, alpha (exp(x / alpha) - 1))
+        return np.maximum(x, 0.0) + alpha * np.expm1(np.minimum(x, 0.0) / alpha)
     if f in ("exp", "log"):  # overflow gives inf, log of x <= 0 gives -inf / NaN, as in ONNX
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             return np.exp(x) if f == "exp" else np.log(x)
