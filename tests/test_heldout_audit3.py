@@ -460,3 +460,11 @@ def test_ramp_b_source_leaving_a_flat_stretch_converges(engine):
     op = _op(text, engine)
     assert op.voltage("n6") == pytest.approx(-2.8456460442559, rel=1e-9)
     assert op.voltage("x0") == pytest.approx(-0.8056460442558997, rel=1e-9)
+
+
+def test_resistor_tc_pair_with_a_comma():
+    """``R4 a 0 2k tc=0.001, 1e-4`` (tc1, tc2 as ngspice reads them) was 'unexpected 1e-4'.
+    ngspice-39 at 80 degC: I(V1) = -3.74841e-4 A."""
+    op = _op("t\n.temp 80\nV1 a 0 1\nR4 a 0 2k tc=0.001, 1e-4\n.op\n.end\n")
+    assert op.current("v1") == pytest.approx(-1 / (2000 * (1 + 0.053 + 1e-4 * 53**2)))
+    assert op.current("v1") == pytest.approx(-3.74841e-4, rel=1e-5)

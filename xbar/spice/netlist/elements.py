@@ -357,7 +357,16 @@ class ElementCards:
                     "have no effect on DC",
                 )
             got[_RESISTOR_PARAMS[key]] = self.value(card, rest[2], ctx.params)
+            end = rest[2][1] + len(rest[2][0])
             rest = rest[3:]
+            if (
+                key == "tc"
+                and rest
+                and (len(rest) == 1 or rest[1][0] != "=")
+                and "," in card.text[end : rest[0][1]]
+            ):  # ngspice's "tc=<tc1>, <tc2>"
+                got["tc2"] = self.value(card, rest[0], ctx.params)
+                rest = rest[1:]
         value = got.get("r", value)
         mp = model.params if model is not None else {}
         if value is None and mp.get("rsh", 0.0) and "l" in got:
