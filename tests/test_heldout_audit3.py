@@ -468,3 +468,13 @@ def test_resistor_tc_pair_with_a_comma():
     op = _op("t\n.temp 80\nV1 a 0 1\nR4 a 0 2k tc=0.001, 1e-4\n.op\n.end\n")
     assert op.current("v1") == pytest.approx(-1 / (2000 * (1 + 0.053 + 1e-4 * 53**2)))
     assert op.current("v1") == pytest.approx(-3.74841e-4, rel=1e-5)
+
+
+def test_linear_e_g_with_parenthesised_control_pair():
+    """``E1 b 0 (a,0) 2`` (PSpice style, ngspice reads it) made a floating node '(a'."""
+    text = (
+        "t\nV1 a 0 1\nE1 b 0 (a,0) 2\nR1 b 0 1k\nG1 0 c (a 0) 1m\nR2 c 0 1k\n"
+        "E2 d 0 ( a , b ) 3\nR3 d 0 1k\n.op\n.end\n"
+    )
+    op = _op(text)
+    assert [op.voltage(n) for n in "bcd"] == pytest.approx([2.0, 1.0, -3.0])

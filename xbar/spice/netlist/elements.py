@@ -480,6 +480,7 @@ class ElementCards:
         if len(toks) > 3 and toks[3][0] in ("table", "table{"):
             self.table_controlled(card, low, toks, ctx, kind)
             return
+        toks = _unparen_controls(toks)
         for k, t in enumerate(toks[1:6], start=1):
             if t[0] in ("poly", "value", "vol", "cur", "table") or t[0].startswith("poly("):
                 raise err(
@@ -1164,6 +1165,24 @@ class ElementCards:
 _B_PARAMS = ("m", "tc1", "tc2", "temp", "dtemp")
 _B_PARAM = re.compile(r"(?<=\s)(m|tc1|tc2|temp|dtemp)\s*=(?!=)", re.IGNORECASE)
 _B_ASSIGN = re.compile(r"\s*([a-z_]\w*)\s*=\s*(\{[^}]*\}|'[^']*'|[^\s=]+)\s*", re.IGNORECASE)
+
+
+def _unparen_controls(toks: list) -> list:
+    """``E1 b 0 (a,0) 2`` / ``(a 0)`` / ``( a , 0 )``: the control pair without its
+    parentheses (ngspice reads it so); other token lists unchanged."""
+    if len(toks) < 5 or not toks[3][0].startswith("("):
+        return toks
+    end = next((j for j in range(3, len(toks)) if toks[j][0].endswith(")")), None)
+    if end is None:
+        return toks
+    inner = []
+    for t, off in toks[3 : end + 1]:
+        name = t.lstrip("(")
+        off += len(t) - len(name)
+        name = name.rstrip(")")
+        if name:
+            inner.append((name, off))
+    return toks[:3] + inner + toks[end + 1 :] if len(inner) == 2 else toks
 
 
 def _x_target(text: str) -> str:
