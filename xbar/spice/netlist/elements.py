@@ -591,25 +591,10 @@ class ElementCards:
         d.model.append(found.model)
         d.area.append(area)
 
-    def switch(self, card: Card, low: str, ctx: Context, kind: str) -> None:
-        """``S<name> n+ n- nc+ nc- <model> [on|off]`` (``.model <m> SW vt vh ron roff``) and
-        ``W<name> n+ n- <vsource> <model> [on|off]`` (``CSW it ih ron roff``), as ngspice's
-        swload.c settles them in DC: on above ``vt + vh``, off below ``vt - vh``, between
-        them the initial state (``on``; else off); with ``vh = 0`` on from ``vt`` up.  A
-        behavioural conductance ``v(n+, n-) * g(control)``."""
-        n_ctl = 2 if kind == "s" else 1
+    def switch_model(self, card: Card, kind: str, mname: str, moff: int, ctx: Context, hint: str):
+        """``(threshold, hysteresis, ron, roff)`` of the SW (``kind`` s) or CSW (w) model
+        ``mname`` a switch card names; ngspice's defaults ``ron`` 1, ``roff`` 1/GMIN."""
         mtype = "sw" if kind == "s" else "csw"
-        hint = f"expected: {kind.upper()}<name> <n+> <n-> " + (
-            "<nc+> <nc-> <model> [on|off]" if kind == "s" else "<vsource> <model> [on|off]"
-        )
-        toks = self.tokens(card, low)
-        if len(toks) < 4 + n_ctl:
-            raise self.missing(card, toks, "node, control or model", hint)
-        mname, moff = toks[3 + n_ctl]
-        extra = toks[4 + n_ctl :]
-        if len(extra) > 1 or (extra and extra[0][0] not in ("on", "off")):
-            raise err(card, extra[0][1], f"unexpected {extra[0][0]!r}", hint)
-        initially_on = bool(extra) and extra[0][0] == "on"
         found = ctx.scope.model(mname)
         if found is None:
             raise err(
@@ -655,6 +640,27 @@ class ElementCards:
         roff = p.get("roff", 1.0 / self.options.gmin if self.options.gmin > 0 else 1e12)
         if not (ron > 0 and roff > 0):
             raise err(card, moff, f"switch model {mname}: ron and roff must be positive", hint)
+        return t, h, ron, roff
+
+    def switch(self, card: Card, low: str, ctx: Context, kind: str) -> None:
+        """``S<name> n+ n- nc+ nc- <model> [on|off]`` (``.model <m> SW vt vh ron roff``) and
+        ``W<name> n+ n- <vsource> <model> [on|off]`` (``CSW it ih ron roff``), as ngspice's
+        swload.c settles them in DC: on above ``vt + vh``, off below ``vt - vh``, between
+        them the initial state (``on``; else off); with ``vh = 0`` on from ``vt`` up.  A
+        behavioural conductance ``v(n+, n-) * g(control)``."""
+        n_ctl = 2 if kind == "s" else 1
+        hint = f"expected: {kind.upper()}<name> <n+> <n-> " + (
+            "<nc+> <nc-> <model> [on|off]" if kind == "s" else "<vsource> <model> [on|off]"
+        )
+        toks = self.tokens(card, low)
+        if len(toks) < 4 + n_ctl:
+            raise self.missing(card, toks, "node, control or model", hint)
+        mname, moff = toks[3 + n_ctl]
+        extra = toks[4 + n_ctl :]
+        if len(extra) > 1 or (extra and extra[0][0] not in ("on", "off")):
+            raise err(card, extra[0][1], f"unexpected {extra[0][0]!r}", hint)
+        initially_on = bool(extra) and extra[0][0] == "on"
+        t, h, ron, roff = self.switch_model(card, kind, mname, moff, ctx, hint)
         if h > 0:
             self.hysteresis_switches.append((card, moff))
         ctl = f"v({toks[3][0]},{toks[4][0]})" if kind == "s" else f"i({toks[3][0]})"
