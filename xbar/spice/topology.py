@@ -169,8 +169,8 @@ def check_topology(circuit: Circuit) -> None:
     what = "node" if len(island) == 1 else "nodes"
     if feeders:
         raise SingularCircuitError(
-            f"{what} {_names(node_names)} fed only by current sources ({_placed(circuit, feeders)}): "
-            "no DC path to ground, so the voltage is undetermined",
+            f"{what} {_names(node_names)} fed only by current sources "
+            f"({_placed(circuit, feeders)}): no DC path to ground, so the voltage is undetermined",
             location=location,
             hint="add a resistor from these nodes to ground or to the rest of the circuit",
         )
