@@ -480,3 +480,10 @@ def test_linear_e_g_with_parenthesised_control_pair():
     )
     op = _op(text)
     assert [op.voltage(n) for n in "bcd"] == pytest.approx([2.0, 1.0, -3.0])
+
+
+def test_spectre_language_switch_is_named():
+    """``simulator lang=spectre`` read as a switch card said 'missing node ... model'."""
+    with pytest.raises(NetlistError, match="Spectre's netlist language") as info:
+        read_netlist("t\nsimulator lang=spectre\nV1 a 0 1\n.op\n.end\n")
+    assert info.value.location.line == 2

@@ -648,6 +648,14 @@ class ElementCards:
         swload.c settles them in DC: on above ``vt + vh``, off below ``vt - vh``, between
         them the initial state (``on``; else off); with ``vh = 0`` on from ``vt`` up.  A
         behavioural conductance ``v(n+, n-) * g(control)``."""
+        if re.match(r"simulator\s+lang\s*=", low.lstrip()):
+            raise err(
+                card,
+                None,
+                "'simulator lang=...' switches to Spectre's netlist language, which neither "
+                "ngspice nor xbar reads",
+                "write the netlist in SPICE syntax (ngspice stops here too)",
+            )
         n_ctl = 2 if kind == "s" else 1
         hint = f"expected: {kind.upper()}<name> <n+> <n-> " + (
             "<nc+> <nc-> <model> [on|off]" if kind == "s" else "<vsource> <model> [on|off]"
