@@ -940,3 +940,23 @@ def test_huge_intermediate_tensors_are_refused_at_import(node, inits):
     )
     with pytest.raises(ModelError, match=r"would hold .* values per image"):
         load_onnx(m)
+
+
+def test_axes_outside_the_tensor_are_refused_not_wrapped():
+    """An Unsqueeze/Concat/Softmax axis outside [-rank, rank) (onnxruntime refuses the
+    graph) was taken modulo the rank, i.e. as another axis; and a Split whose num_outputs
+    disagrees with its outputs was imported (found by a differential fuzz)."""
+    conv, w = _conv()
+    for node in (
+        oh.make_node("Softmax", ["c"], ["s"], axis=7),
+        oh.make_node("Concat", ["c", "c"], ["s"], axis=-9),
+        oh.make_node("Unsqueeze", ["c", "ax"], ["s"]),
+    ):
+        nodes = [conv, node, oh.make_node("Flatten", ["s"], ["y"])]
+        m = _model(nodes, [w, _init("ax", [9], np.int64)], ["N", 256], opset=13)
+        with pytest.raises(ModelError, match=r"axis -?\d is outside a rank-\d tensor"):
+            load_onnx(m)
+    split = oh.make_node("Split", ["c"], ["a", "b"], axis=1, num_outputs=3)
+    nodes = [conv, split, oh.make_node("Flatten", ["a"], ["y"])]
+    with pytest.raises(ModelError, match="num_outputs=3 but the node has 2 outputs"):
+        load_onnx(_model(nodes, [w], ["N", 128], opset=18))
