@@ -425,6 +425,32 @@ class _Importer:
             out[a.name] = helper.get_attribute_value(a)
         return out
 
+    def check_opset(self, op: str) -> None:
+        """Refuse an op the graph's opset does not define (Mish in an opset-13 graph) or
+        has deprecated (Upsample from opset 10): onnxruntime refuses such graphs too."""
+        from onnx import defs
+
+        try:
+            schema = defs.get_schema(op, self.opset)
+        except Exception:  # noqa: BLE001 - SchemaError: not defined at this opset
+            first = min(
+                (s.since_version for s in defs.get_all_schemas_with_history() if s.name == op),
+                default=None,
+            )
+            raise self.fail(
+                f"op {op!r} is not defined at the graph's opset {self.opset}"
+                + (f" (it exists from opset {first})" if first else ""),
+                hint="export again with a newer opset (opset_version=...), or fix the "
+                "opset_import of the file",
+            ) from None
+        if schema.deprecated:
+            raise self.fail(
+                f"op {op!r} is deprecated at opset {self.opset}",
+                hint="Upsample became Resize at opset 10; export again"
+                if op == "Upsample"
+                else None,
+            )
+
     def attribute_type(self, name: str) -> int | None:
         """The AttributeProto type the op's schema (at the graph's opset) gives ``name``."""
         from onnx import defs
@@ -753,6 +779,7 @@ class _Importer:
                 + " is not supported",
                 hint=_CONTRIB_HINT if self.node.domain == "com.microsoft" else None,
             )
+        self.check_opset(op)
         attrs = self.attrs()
         ins = [i for i in self.node.input if i]
         if op == "Constant":
@@ -1375,6 +1402,8 @@ class _Importer:
     def op_Transpose(self, attrs):
         t = self.dyn(0)
         p = [int(v) for v in attrs.get("perm", list(range(t.rank))[::-1])]
+        if sorted(p) != list(range(t.rank)):
+            raise self.fail(f"perm {p} is not a permutation of the {t.rank} axes")
         if p[0] != 0:
             raise self.fail(f"perm {p} moves the batch axis")
         inv = np.argsort(p)
