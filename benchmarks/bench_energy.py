@@ -345,19 +345,24 @@ def sampled(n_images: int, repeats: int) -> None:
     }
     evaluate(model, cfg, limit=2, **opts)  # programs the chip, fills the cache
     times: dict = {name: [] for name in runs}
+    cpu: dict = {name: [] for name in runs}
     print(f"8. ResNet-20, {n_images} images, batch 21, per image (load {_load()}):")
     for _ in range(repeats):
         for name, (c, energy) in runs.items():
+            c0 = time.process_time()
             r = evaluate(model, c, energy=energy, **opts)
+            cpu[name].append((time.process_time() - c0) / n_images)
             times[name].append(r.per_image_seconds)
             if energy and r.energy_sample:
                 s = r.energy_sample
-    base = np.array(times["no energy"])
+    base, base_cpu = np.array(times["no energy"]), np.median(cpu["no energy"])
     for name, t in times.items():
         t = np.array(t)
         print(
             f"   {name:<32} {t.min() * 1e3:6.2f} ms  ratio {t.min() / base.min():.3f}x (min/min; "
-            f"pairs {(t / base).min():.2f}-{(t / base).max():.2f})",
+            f"pairs {(t / base).min():.2f}-{(t / base).max():.2f}); CPU per image "
+            f"{np.median(cpu[name]) * 1e3:.2f} ms, {np.median(cpu[name]) / base_cpu:.3f}x "
+            f"(medians of {repeats})",
             flush=True,
         )
     print(

@@ -410,9 +410,53 @@ def test_dc_sweep_of_a_resistor():
     assert res.voltage("c")[7] == pytest.approx(0.500129117066388, rel=1e-9)
 
 
-def test_dc_sweep_of_a_resistor_with_tc_or_temp_is_refused():
+def test_dc_sweep_of_a_resistor_with_tc_is_refused():
     with pytest.raises(NetlistError, match="TC/M/SCALE") as info:
         read_netlist("t\nV1 a 0 1\nR1 a 0 3k tc1=0.01\n.dc R1 1k 3k 1k\n.end\n")
     assert (info.value.location.line, info.value.location.column) == (4, 5)
-    with pytest.raises(NetlistError, match=r"\.dc temp .* not supported"):
-        read_netlist("t\nV1 a 0 1\nR1 a 0 3k\n.dc temp 0 100 10\n.end\n")
+
+
+# ------------------------------------------------------------ .dc temp
+
+TEMP_SWEEP = (
+    "dc temp nested\nV1 a 0 1\nR1 a c 1k tc1=0.01 tc2=1e-5\nD1 c 0 dm\nB1 b 0 V=temper*v(a)\n"
+    "R3 b 0 1k\n.model dm d is=1e-14 rs=10 xti=3 eg=1.11\n"
+    ".options reltol=1e-9 abstol=1e-15 vntol=1e-12 tnom=20\n{dc}\n.end\n"
+)
+
+
+@pytest.mark.parametrize("engine", ["python", "compiled"])
+def test_dc_temperature_sweep_as_ngspice(engine):
+    """``.dc temp -40 125 55`` was refused; ngspice re-evaluates the circuit (resistor TC,
+    diode IS(T), TEMPER in B sources) at each temperature.  ngspice-39: v(c) at
+    (temp 15, V1 1) = 0.62964067728..., MOSFET I(Vd) at 20 and 100 degC."""
+    res = solve_dc(
+        read_netlist(TEMP_SWEEP.format(dc=".dc temp -40 125 55 V1 0 2 0.5")), engine=engine
+    )
+    assert res.sweep.tolist() == [-40.0, 15.0, 70.0, 125.0] * 5
+    assert res.voltage("c")[9] == pytest.approx(0.6296406772872603, rel=1e-8)
+    assert res.voltage("b")[9] == pytest.approx(15.0)  # TEMPER * v(a)
+    mos = (
+        "t\nVd d 0 2\nVg g 0 1.5\nM1 d g 0 0 nm W=10u L=2u\n"
+        ".model nm NMOS(LEVEL=1 VTO=0.7 KP=110u GAMMA=0.45 PHI=0.7 LAMBDA=0.04)\n"
+        ".options reltol=1e-9 abstol=1e-15 vntol=1e-12\n.dc temp -20 100 20\n.end\n"
+    )
+    res = solve_dc(read_netlist(mos), engine=engine)
+    assert res.current("vd")[[2, 6]] == pytest.approx(
+        [-0.0001923762292159708, -0.0001741826581373132], rel=1e-8
+    )
+
+
+@pytest.mark.parametrize("engine", ["python", "compiled"])
+def test_ramp_b_source_leaving_a_flat_stretch_converges(engine):
+    """``V=u2(v(n5,n6))`` starting flat (zero value and slope): the B-source limiting held
+    each step to the 1 nA floor and Newton oscillated for ever (ngspice: n6 = -2.8456...)."""
+    text = (
+        "t\n.options reltol=1e-9 abstol=1e-15 vntol=1e-12\nV1 n1 0 -1.273\nR2 n2 0 8116.5\n"
+        "R3 n3 n1 3003.9\nR5 n5 n2 744.7\nR6 n6 n3 3365.0\nR0b n3 x0 1k\n"
+        "B0 x0 n6 V=u2(v(n5,n6)) m=2 dtemp=10 tc1=0.002\nD1 n3 0 dm\n"
+        ".model dm d is=1e-14 rs=5\n.op\n.end\n"
+    )
+    op = _op(text, engine)
+    assert op.voltage("n6") == pytest.approx(-2.8456460442559, rel=1e-9)
+    assert op.voltage("x0") == pytest.approx(-0.8056460442558997, rel=1e-9)

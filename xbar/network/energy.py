@@ -161,8 +161,9 @@ MIN_CODE_CHUNK = 32
 
 
 #: rows per image from which a sampled image's array energy comes from its own Gram
-#: matrix (fewer: from its rows' quadratic forms, :meth:`LayerMeter.start_batch`)
-IMAGE_GRAM_ROWS = 8
+#: matrix (fewer: from its rows' quadratic forms of the parts' total, one product for
+#: the batch's sampled rows, :meth:`LayerMeter.start_batch`)
+IMAGE_GRAM_ROWS = 16
 #: narrowest row block whose Gram takes the float32 route (narrower: the conversion costs more)
 MIN_CODE_ROWS = 32
 
@@ -474,56 +475,77 @@ class LayerMeter:
         image's apart; the converters and adds of every row."""
         rows, R, first, factor = sel
         cfg = self.config
+        n = 0 if R is None else len(rows) // R
         if len(rows):
-            n = 0 if R is None else len(rows) // R
-            if R is not None and R >= IMAGE_GRAM_ROWS and cfg.parasitics:
-                pieces = [X[b * R : (b + 1) * R] for b in self._batch[1].tolist()]  # views
-            else:
-                pieces = [X if R is None else X[rows]]
-            per_image = np.zeros(n)
             c = factor * cfg.read_pulse * volts**2
             summed = self._summed_forms(tiles)
-            at = 0
-            for P in pieces:
-                n_p = 0 if R is None else P.shape[0] // R
-                for V in [P] if lo >= 0 else [np.maximum(P, 0.0), np.maximum(-P, 0.0)]:
-                    for block, (names, forms) in summed.items():
-                        w, e = self._block_energy(V[:, block[0] : block[1]], block, forms, R)
-                        for k, x in zip(names, np.atleast_1d(w).tolist(), strict=True):
-                            self.tally.joules[k] += c * x
-                        if e is not None:
-                            per_image[at : at + n_p] += c * e
-                at += n_p
-            if n and self.tally.image_joules is not None:
-                self.tally.image_joules[first : first + n] += per_image
+            if R is not None and R >= IMAGE_GRAM_ROWS and cfg.parasitics:
+                # each image's rows, a view (both passes of it for signed inputs)
+                images = [X[b * R : (b + 1) * R] for b in self._batch[1].tolist()]
+                passes = [images] if lo >= 0 else [_split(P) for P in images]
+                passes = passes if lo >= 0 else [list(p) for p in zip(*passes, strict=True)]
+                w, e = self._image_grams(passes, summed)
+            else:
+                Xs = X if R is None else X[rows]
+                w, e = self._rows_energy([Xs] if lo >= 0 else list(_split(Xs)), summed, R, n)
+            for names, part in w:
+                for k, x in zip(names, np.atleast_1d(part).tolist(), strict=True):
+                    self.tally.joules[k] += c * x
+            if n and e is not None and self.tally.image_joules is not None:
+                self.tally.image_joules[first : first + n] += c * e
         n_rows, outputs = (sum(getattr(t.spec, a) for t in tiles) for a in ("rows", "outputs"))
         self.count_reads(len(tiles), n_rows, outputs, X.shape[0])
 
-    def _block_energy(self, V: np.ndarray, block: tuple, forms: np.ndarray, R: int | None):
-        """Summed power [V^2 S] of row block ``block``'s rows ``V`` (K, rows) by part, and
-        per image of ``R`` consecutive rows (None when ``R`` is None): each image's own
-        Gram when it has :data:`IMAGE_GRAM_ROWS` rows or more, else the rows' quadratic
-        forms of the parts' total."""
-        if not self.config.parasitics:  # forms: the cells' row sums (rows,)
-            q = (V**2) @ forms
-            return float(q.sum()), (None if R is None else q.reshape(-1, R).sum(axis=1))
-        if R is None:
-            return forms @ gram(V).reshape(-1), None
+    def _image_grams(self, passes: list, summed: dict) -> tuple[list, np.ndarray]:
+        """Power [V^2 S] by part (``(names, values)`` per row block) and per image of the
+        sampled images' rows ``passes`` (per input pass, a list of one (R, n_in) array
+        per image): each image's own Gram matrix per row block."""
+        n = len(passes[0])
+        e = np.zeros(n)
+        out = []
+        for block, (names, forms) in summed.items():
+            r0, r1 = block
+            total = self._total(block, forms)
+            g_sum = np.zeros((r1 - r0, r1 - r0))
+            for images in passes:
+                for i, V in enumerate(images):
+                    g = gram(V[:, r0:r1])
+                    e[i] += total @ g.reshape(-1)
+                    g_sum += g
+            out.append((names, forms @ g_sum.reshape(-1)))
+        return out, e
+
+    def _rows_energy(self, passes: list, summed: dict, R: int | None, n: int):
+        """Power [V^2 S] by part (``(names, values)`` per row block) and per image of
+        ``R`` consecutive rows (None when ``R`` is None) of the metered rows ``passes``
+        (one (K, n_in) array per input pass): one Gram per row block for the parts, each
+        row's quadratic form of the parts' total for the images."""
+        e = None if R is None else np.zeros(n)
+        out = []
+        for block, (names, forms) in summed.items():
+            r0, r1 = block
+            w = 0.0
+            for V in passes:
+                Vb = V[:, r0:r1]
+                if not self.config.parasitics:  # forms: the cells' row sums (rows,)
+                    q = (Vb**2) @ forms
+                    w = w + float(q.sum())
+                else:
+                    w = w + forms @ gram(Vb).reshape(-1)
+                    if R is not None:
+                        T = self._total(block, forms).reshape(r1 - r0, r1 - r0)
+                        q = np.einsum("ki,ki->k", Vb @ T, Vb)
+                if R is not None:
+                    e += q.reshape(n, R).sum(axis=1)
+            out.append((names, w))
+        return out, e
+
+    def _total(self, block: tuple, forms: np.ndarray) -> np.ndarray:
+        """The sum over parts of a row block's summed forms (M*M,) [S], kept per chip."""
         total = self._totals.get(block)
         if total is None:
             total = self._totals[block] = forms.sum(axis=0)
-        n = V.shape[0] // R
-        if R >= IMAGE_GRAM_ROWS:
-            summed = np.zeros((V.shape[1], V.shape[1]))
-            e = np.empty(n)
-            for i in range(n):
-                g = gram(V[i * R : (i + 1) * R])
-                e[i] = total @ g.reshape(-1)
-                summed += g
-            return forms @ summed.reshape(-1), e
-        m = V.shape[1]
-        q = np.einsum("ki,ki->k", V @ total.reshape(m, m), V)
-        return forms @ gram(V).reshape(-1), q.reshape(n, R).sum(axis=1)
+        return total
 
     def _gram_plan(self, geom, blocks: list, images: int):
         """The shifted-product plan of a convolution's Grams (None where dense is cheaper),
@@ -666,6 +688,11 @@ class LayerMeter:
                 break
             n += 1
         return total
+
+
+def _split(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The two input passes of signed inputs: ``max(X, 0)`` and ``max(-X, 0)``."""
+    return np.maximum(X, 0.0), np.maximum(-X, 0.0)
 
 
 def energy_summary(tallies: dict, images: int) -> tuple[dict, dict]:

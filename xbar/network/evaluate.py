@@ -328,7 +328,9 @@ class EvaluationResult:
             "seconds": self.seconds,
             "setup_seconds": self.setup_seconds,
             "per_image_seconds": self.per_image_seconds,
-            "layer_stats": [vars(s).copy() for s in self.layer_stats],
+            "layer_stats": [
+                dict(vars(s), energy_sample=_json_floats(s.energy_sample)) for s in self.layer_stats
+            ],
             "cache": dict(self.cache),
             "config": self.config.to_dict(),
             "energy": dict(self.energy),

@@ -365,6 +365,10 @@ class Circuit:
         The top-level output requests (``.print``, ``.save``, ``.probe``) as
         ``(directive, card text, location of the card)``; :mod:`xbar.spice.outputs`
         reads them.
+    at_temperature : callable or None
+        For a netlist with a ``.dc temp`` sweep: ``at_temperature(T)`` reads it again at
+        ``T`` degC (the netlist reader sets it; ngspice re-evaluates the circuit at each
+        temperature of the sweep).
     open_elements : list of (str, int, int)
         Elements that are open at DC (capacitors) as ``(name, node+, node-)``: no part of
         the DC equations, kept so that errors about floating nodes can name them.
@@ -389,6 +393,7 @@ class Circuit:
     nodesets: dict[int, float] = field(default_factory=dict)
     outputs: list[tuple[str, str, Location]] = field(default_factory=list)
     open_elements: list[tuple[str, int, int]] = field(default_factory=list)
+    at_temperature: Any = field(default=None, repr=False, compare=False)
 
     def spice_name(self, name: str) -> str:
         """ngspice's name of element ``name`` (``x1.vq.r`` -> ``v.x1.vq.r``)."""

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -266,8 +266,8 @@ def _solve(circuit, opts, analysis, progress, engine) -> OperatingPoint | SweepR
         swept = {analysis.source.lower()} | (
             {analysis.outer.source.lower()} if analysis.outer is not None else set()
         )
-        if swept & {n.lower() for n in circuit.resistors.name}:
-            return _resistor_sweep(circuit, opts, analysis, named, progress)
+        if "temp" in swept or swept & {n.lower() for n in circuit.resistors.name}:
+            return _pointwise_sweep(circuit, opts, analysis, named, progress)
         return _sweep(circuit, system, analysis, named, progress)
     if not isinstance(analysis, Op):
         raise CircuitError(f"unsupported analysis {analysis!r}")
@@ -326,8 +326,6 @@ def _check_options(opts: Options) -> None:
 
 def _with_value(circuit: Circuit, name: str, value: float) -> Circuit:
     """``circuit`` with resistor or independent source ``name`` set to ``value``."""
-    from dataclasses import replace
-
     for field_name in ("resistors", "vsources", "isources"):
         table = getattr(circuit, field_name)
         names = [n.lower() for n in table.name]
@@ -338,24 +336,45 @@ def _with_value(circuit: Circuit, name: str, value: float) -> Circuit:
     raise CircuitError(f".dc sweeps {name!r}, which is not a source or resistor of the circuit")
 
 
-def _resistor_sweep(circuit, opts, dc: DCSweep, named, progress) -> SweepResult:
-    """A ``.dc`` sweep in which a resistor is swept (ngspice sets its resistance at each
-    point): an operating point per point, each on the circuit with the swept values set."""
+def _at_point(circuit: Circuit, opts: Options, name: str, value: float, cache: dict):
+    """The circuit and options with ``name`` (a source, a resistor or ``temp``) at ``value``."""
+    if name.lower() != "temp":
+        return _with_value(circuit, name, value), opts
+    if value not in cache:
+        if circuit.at_temperature is None:
+            raise CircuitError(
+                ".dc temp needs a circuit read from a netlist (read_netlist): xbar reads it "
+                "again at each temperature, as ngspice re-evaluates it"
+            )
+        cache[value] = circuit.at_temperature(value)
+    hot = cache[value]
+    return hot, replace(opts, temp=value)
+
+
+def _pointwise_sweep(circuit, opts, dc: DCSweep, named, progress) -> SweepResult:
+    """A ``.dc`` sweep of a resistor (ngspice sets its resistance at each point) or of the
+    temperature (the netlist read again at each): an operating point per point."""
+    from .mosfet import expand_mosfets
+
     inner = dc.values()
     outer = dc.outer.values() if dc.outer is not None else np.array([np.nan])
     sweep = np.tile(inner, len(outer))
     outer_sweep = np.repeat(outer, len(inner)) if dc.outer is not None else None
     npts = len(sweep)
     xs, iters, strategies = None, np.zeros(npts, dtype=np.int64), []
+    cache: dict = {}
     for p in range(npts):
-        c = _with_value(circuit, dc.source, float(sweep[p]))
+        c, o = circuit, opts
+        dims = [(dc.source, float(sweep[p]))]
         if dc.outer is not None:
-            c = _with_value(c, dc.outer.source, float(outer_sweep[p]))
+            dims.append((dc.outer.source, float(outer_sweep[p])))
+        for name, value in sorted(dims, key=lambda d: d[0].lower() != "temp"):
+            c, o = _at_point(c, o, name, value, cache)  # temp first: its circuit is new
         what = f"{dc.source}={sweep[p]:g}" + (
             f", {dc.outer.source}={outer_sweep[p]:g}" if dc.outer is not None else ""
         )
         try:
-            op = _solve(c, opts, Op(), None, "python")
+            op = _solve(expand_mosfets(c, o), o, Op(), None, "python")
         except XbarError as exc:
             exc.add_context(f".dc point {p} ({what})")
             raise

@@ -267,9 +267,13 @@ def _limit_bsource(expr, v_new, v_old, i_old, di_old, floor):
     v = v_new.copy()
     v[idx] = v0 + lo[:, None] * d0
     i_lim, di_lim = evaluate_bsource(expr, v[idx])
-    # a step (u(), a comparison, a ternary) jumps where no limited point nears the bound:
-    # holding it back would stall Newton for ever, so it takes the full step (as ngspice)
-    step = np.isfinite(i_lim) & (np.abs(i_lim - i0) < 0.5 * a0) & finite[idx]
+    # a step (u(), a comparison, a ternary) jumps where no limited point nears the bound;
+    # a ramp leaving a flat stretch (u2, uramp, max: zero slope there) is predicted well by
+    # its slope at the limited point, unlike an exponential: holding either back would
+    # stall Newton for ever, so they take the full step (ngspice limits no B source)
+    rest = np.abs(np.sum(di_lim * (v_new[idx] - v[idx]), axis=1))
+    ramp = np.abs(i_new[idx] - i_lim) <= B_LIMIT_FACTOR * (rest + np.abs(i_lim)) + floor
+    step = np.isfinite(i_lim) & ((np.abs(i_lim - i0) < 0.5 * a0) | ramp) & finite[idx]
     if step.any():
         keep = idx[step]
         v[keep] = v_new[keep]

@@ -73,11 +73,13 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 from ...checks import special_file
 from ...errors import InputTypeError, Location, NetlistError
-from ..circuit import Circuit, spice_name
+from ..circuit import Circuit, DCSweep, spice_name
 from ..expr import RANDOM_FUNCTIONS
 from .builder import Builder
 from .lexer import EXPECTED, Reader, decode
@@ -255,6 +257,26 @@ def read_netlist(source: str | Path, *, name: str | None = None) -> Circuit:
     """
     notes: list[str] = []
     text, file, base, stack = _netlist_text(source, name, notes)
+    return _read(text, file, base, stack, notes)
+
+
+def _read(text, file, base, stack, notes, temperature: float | None = None) -> Circuit:
+    """read_netlist's work on the text; ``temperature`` [degC] overrides the netlist's
+    (a point of a ``.dc temp`` sweep: ngspice re-evaluates the circuit at each)."""
+    circuit = _build(text, file, base, list(stack), list(notes), temperature)
+    if any(_sweeps_temperature(a) for a in circuit.analyses):
+        circuit.at_temperature = partial(_read, text, file, base, list(stack), list(notes))
+    return circuit
+
+
+def _sweeps_temperature(analysis) -> bool:
+    return isinstance(analysis, DCSweep) and (
+        analysis.source == "temp"
+        or (analysis.outer is not None and analysis.outer.source == "temp")
+    )
+
+
+def _build(text, file, base, stack, notes, temperature: float | None) -> Circuit:
     reader = Reader()
     reader.notes.extend(notes)
     reader.stack = stack
@@ -272,7 +294,7 @@ def read_netlist(source: str | Path, *, name: str | None = None) -> Circuit:
     subckts, models, params_cards, elements = builder.collect(reader.cards)
     # TIME is 0 in a DC analysis (B sources written for transients: V=sin(2*pi*1k*time)),
     # HERTZ 0 (the frequency of an AC analysis)
-    temper = _circuit_temperature(elements)
+    temper = _circuit_temperature(elements) if temperature is None else temperature
     builder.b_reserved = {"time": 0.0, "temper": temper, "hertz": 0.0}
     params: dict[str, float] = dict(builder.b_reserved)
     _note_random_functions(reader.cards, builder.notes)
@@ -300,4 +322,6 @@ def read_netlist(source: str | Path, *, name: str | None = None) -> Circuit:
             hint="add element cards such as R1 in out 1k after the title line",
         )
     builder.check_sweeps()
+    if temperature is not None:
+        builder.options = replace(builder.options, temp=temperature)
     return builder.circuit()

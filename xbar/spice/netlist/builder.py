@@ -327,6 +327,8 @@ class Builder(Scopes, ElementCards, DirectiveCards):
                 self.dc_cards[k] = DCCard(sweep, card, srcs)
                 srcs = [(by_spice.get(n, n) if n not in sources else n, o) for n, o in srcs]
             for j, (name, off) in enumerate(srcs):
+                if name == "temp":
+                    continue
                 if name not in sources and name[:1] == "r":
                     self.check_swept_resistor(card, name, off, sweep if j == 0 else sweep.outer)
                 elif name not in sources:

@@ -664,14 +664,7 @@ class DirectiveCards:
         sweeps = []
         for g in range(len(toks) // 4):
             src, start, stop, step = toks[4 * g : 4 * g + 4]
-            if src[0] == "temp":
-                raise err(
-                    card,
-                    src[1],
-                    ".dc temp (a temperature sweep) is not supported by xbar",
-                    "run one .temp per temperature (ngspice re-evaluates its devices at each)",
-                )
-            if src[0][0] not in "vir":
+            if src[0][0] not in "vir" and src[0] != "temp":
                 raise err(
                     card,
                     src[1],
@@ -688,6 +681,8 @@ class DirectiveCards:
                     f".dc step {s:g} goes away from the stop value {b:g}",
                     "use a negative step to sweep downwards",
                 )
+            if src[0] == "temp" and min(a, b) <= -273.15:
+                raise err(card, start[1], ".dc temp goes below absolute zero (-273.15 degC)", hint)
             if s != 0 and abs((b - a) / s) > 1e7:
                 raise err(card, step[1], ".dc sweep has more than 1e7 points", hint)
             sweeps.append((src[0], a, b, s))

@@ -37,7 +37,7 @@ EXPECTED = {
     ".ends": ".ends [<name>]",
     ".model": ".model <name> D(IS=<A> N=<1> RS=<ohm> BV=<V> IBV=<A>)",
     ".options": ".options <name>=<value>... (reltol abstol vntol gmin itl1 itl2 temp tnom)",
-    ".dc": ".dc <source> <start> <stop> <step> [<source2> <start2> <stop2> <step2>] (V, I or R)",
+    ".dc": ".dc <source> <start> <stop> <step> [<source2> <start2> <stop2> <step2>] (V I R temp)",
     ".op": ".op",
     ".temp": ".temp <temperature in degC>",
     ".include": ".include <file>",
