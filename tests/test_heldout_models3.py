@@ -984,3 +984,9 @@ def test_ops_outside_the_graphs_opset_are_refused():
     with pytest.raises(ModelError, match="'Upsample' is deprecated at opset 13") as info:
         load_onnx(_model(nodes, [w, _init("s", [1, 1, 2, 2])], ["N", 1024], opset=13))
     assert "Resize" in info.value.hint
+    pool = oh.make_node("AveragePool", ["c"], ["p"], kernel_shape=[2, 2], dilations=[1, 1])
+    nodes = [conv, pool, oh.make_node("Flatten", ["p"], ["y"])]
+    with pytest.raises(
+        ModelError, match="'dilations' is not defined for AveragePool at the graph's opset 14"
+    ):
+        load_onnx(_model(nodes, [w], ["N", 196], opset=14))  # AveragePool-19 has dilations

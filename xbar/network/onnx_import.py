@@ -415,6 +415,12 @@ class _Importer:
                     f"{', '.join(allowed) or '(none)'}",
                 )
             expected = self.attribute_type(a.name)
+            if expected == 0:
+                raise self.fail(
+                    f"attribute {a.name!r} is not defined for {self.node.op_type} at the "
+                    f"graph's opset {self.opset}",
+                    hint="onnxruntime refuses it too: export again, or fix the opset_import",
+                )
             if expected is not None and a.type != expected:
                 names = _attribute_type_name
                 raise self.fail(
@@ -452,7 +458,8 @@ class _Importer:
             )
 
     def attribute_type(self, name: str) -> int | None:
-        """The AttributeProto type the op's schema (at the graph's opset) gives ``name``."""
+        """The AttributeProto type the op's schema (at the graph's opset) gives ``name``:
+        0 when the schema has no such attribute, None when there is no schema."""
         from onnx import defs
 
         try:
@@ -460,7 +467,7 @@ class _Importer:
         except Exception:  # noqa: BLE001 - SchemaError: op unknown at this opset
             return None
         spec = schema.attributes.get(name)
-        return None if spec is None else int(spec.type.value)
+        return 0 if spec is None else int(spec.type.value)
 
     def const(self, i: int, optional: bool = False) -> np.ndarray | None:
         ins = self.node.input
