@@ -274,7 +274,9 @@ def test_node_held_only_by_capacitors_is_located():
     from xbar.errors import SingularCircuitError
 
     text = "t\nV1 a 0 1\nR1 a 0 1k\n.subckt s p\nC1 p y 1p\nC2 y 0 1p\n.ends\nX1 a s\n.op\n.end\n"
-    with pytest.raises(SingularCircuitError, match=r"floating node x1.y.*x1.c1, x1.c2") as info:
+    with pytest.raises(
+        SingularCircuitError, match=r"floating node x1.y.*x1.c1 \(<string>:5\), x1.c2"
+    ) as info:
         _op(text)
     assert info.value.location.line == 5
 
@@ -460,3 +462,28 @@ def test_ramp_b_source_leaving_a_flat_stretch_converges(engine):
     op = _op(text, engine)
     assert op.voltage("n6") == pytest.approx(-2.8456460442559, rel=1e-9)
     assert op.voltage("x0") == pytest.approx(-0.8056460442558997, rel=1e-9)
+
+
+def test_resistor_tc_pair_with_a_comma():
+    """``R4 a 0 2k tc=0.001, 1e-4`` (tc1, tc2 as ngspice reads them) was 'unexpected 1e-4'.
+    ngspice-39 at 80 degC: I(V1) = -3.74841e-4 A."""
+    op = _op("t\n.temp 80\nV1 a 0 1\nR4 a 0 2k tc=0.001, 1e-4\n.op\n.end\n")
+    assert op.current("v1") == pytest.approx(-1 / (2000 * (1 + 0.053 + 1e-4 * 53**2)))
+    assert op.current("v1") == pytest.approx(-3.74841e-4, rel=1e-5)
+
+
+def test_linear_e_g_with_parenthesised_control_pair():
+    """``E1 b 0 (a,0) 2`` (PSpice style, ngspice reads it) made a floating node '(a'."""
+    text = (
+        "t\nV1 a 0 1\nE1 b 0 (a,0) 2\nR1 b 0 1k\nG1 0 c (a 0) 1m\nR2 c 0 1k\n"
+        "E2 d 0 ( a , b ) 3\nR3 d 0 1k\n.op\n.end\n"
+    )
+    op = _op(text)
+    assert [op.voltage(n) for n in "bcd"] == pytest.approx([2.0, 1.0, -3.0])
+
+
+def test_spectre_language_switch_is_named():
+    """``simulator lang=spectre`` read as a switch card said 'missing node ... model'."""
+    with pytest.raises(NetlistError, match="Spectre's netlist language") as info:
+        read_netlist("t\nsimulator lang=spectre\nV1 a 0 1\n.op\n.end\n")
+    assert info.value.location.line == 2

@@ -1072,7 +1072,10 @@ class Expression:
         return new
 
 
-_TOO_DEEP = "expression nested too deeply (parentheses or calls inside each other)"
+_TOO_DEEP = (
+    "expression nested too deeply (parentheses or calls inside each other, or a chain of "
+    "tens of thousands of operators)"
+)
 
 
 def _parse(text: str, params: dict[str, float], allow_controls: bool):

@@ -33,6 +33,16 @@ def _names(items: list[str]) -> str:
     return ", ".join(items[:_MAX_NAMES]) + f" and {len(items) - _MAX_NAMES} more"
 
 
+def _placed(circuit: Circuit, items: list[str]) -> str:
+    """Element names each with its netlist line (``r1 (deck.cir:3)``), as :func:`_names`."""
+    out = []
+    for n in list(items)[:_MAX_NAMES]:
+        loc = circuit.locations.get(n)
+        out.append(f"{n} ({loc.file}:{loc.line})" if loc is not None else n)
+    more = len(items) - _MAX_NAMES
+    return ", ".join(out) + (f" and {more} more" if more > 0 else "")
+
+
 def _edges(circuit: Circuit):
     """Conductive edges (a, b, element name) as arrays plus the name list."""
     a, b, names = [], [], []
@@ -159,14 +169,14 @@ def check_topology(circuit: Circuit) -> None:
     what = "node" if len(island) == 1 else "nodes"
     if feeders:
         raise SingularCircuitError(
-            f"{what} {_names(node_names)} fed only by current sources ({_names(feeders)}): "
-            "no DC path to ground, so the voltage is undetermined",
+            f"{what} {_names(node_names)} fed only by current sources "
+            f"({_placed(circuit, feeders)}): no DC path to ground, so the voltage is undetermined",
             location=location,
             hint="add a resistor from these nodes to ground or to the rest of the circuit",
         )
     raise SingularCircuitError(
         f"floating {what} {_names(node_names)}: no DC path to ground"
-        + (f" (elements: {_names(attached)})" if attached else ""),
+        + (f" (elements: {_placed(circuit, attached)})" if attached else ""),
         location=location,
         hint="connect the island to ground through a resistor, or to the rest of the circuit",
     )
@@ -194,7 +204,7 @@ def _check_vsource_loops(circuit: Circuit) -> None:
                         f"voltage source {name} is shorted (both terminals on node "
                         f"{circuit.node_names[p]})"
                         if p == q
-                        else f"loop of voltage sources: {_names(members)}"
+                        else f"loop of voltage sources: {_placed(circuit, members)}"
                     ),
                     location=circuit.locations.get(name),
                     hint="a loop of V/E sources fixes no current; put a resistor in the loop "

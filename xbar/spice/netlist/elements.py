@@ -357,7 +357,16 @@ class ElementCards:
                     "have no effect on DC",
                 )
             got[_RESISTOR_PARAMS[key]] = self.value(card, rest[2], ctx.params)
+            end = rest[2][1] + len(rest[2][0])
             rest = rest[3:]
+            if (
+                key == "tc"
+                and rest
+                and (len(rest) == 1 or rest[1][0] != "=")
+                and "," in card.text[end : rest[0][1]]
+            ):  # ngspice's "tc=<tc1>, <tc2>"
+                got["tc2"] = self.value(card, rest[0], ctx.params)
+                rest = rest[1:]
         value = got.get("r", value)
         mp = model.params if model is not None else {}
         if value is None and mp.get("rsh", 0.0) and "l" in got:
@@ -471,6 +480,7 @@ class ElementCards:
         if len(toks) > 3 and toks[3][0] in ("table", "table{"):
             self.table_controlled(card, low, toks, ctx, kind)
             return
+        toks = _unparen_controls(toks)
         for k, t in enumerate(toks[1:6], start=1):
             if t[0] in ("poly", "value", "vol", "cur", "table") or t[0].startswith("poly("):
                 raise err(
@@ -581,25 +591,10 @@ class ElementCards:
         d.model.append(found.model)
         d.area.append(area)
 
-    def switch(self, card: Card, low: str, ctx: Context, kind: str) -> None:
-        """``S<name> n+ n- nc+ nc- <model> [on|off]`` (``.model <m> SW vt vh ron roff``) and
-        ``W<name> n+ n- <vsource> <model> [on|off]`` (``CSW it ih ron roff``), as ngspice's
-        swload.c settles them in DC: on above ``vt + vh``, off below ``vt - vh``, between
-        them the initial state (``on``; else off); with ``vh = 0`` on from ``vt`` up.  A
-        behavioural conductance ``v(n+, n-) * g(control)``."""
-        n_ctl = 2 if kind == "s" else 1
+    def switch_model(self, card: Card, kind: str, mname: str, moff: int, ctx: Context, hint: str):
+        """``(threshold, hysteresis, ron, roff)`` of the SW (``kind`` s) or CSW (w) model
+        ``mname`` a switch card names; ngspice's defaults ``ron`` 1, ``roff`` 1/GMIN."""
         mtype = "sw" if kind == "s" else "csw"
-        hint = f"expected: {kind.upper()}<name> <n+> <n-> " + (
-            "<nc+> <nc-> <model> [on|off]" if kind == "s" else "<vsource> <model> [on|off]"
-        )
-        toks = self.tokens(card, low)
-        if len(toks) < 4 + n_ctl:
-            raise self.missing(card, toks, "node, control or model", hint)
-        mname, moff = toks[3 + n_ctl]
-        extra = toks[4 + n_ctl :]
-        if len(extra) > 1 or (extra and extra[0][0] not in ("on", "off")):
-            raise err(card, extra[0][1], f"unexpected {extra[0][0]!r}", hint)
-        initially_on = bool(extra) and extra[0][0] == "on"
         found = ctx.scope.model(mname)
         if found is None:
             raise err(
@@ -645,6 +640,35 @@ class ElementCards:
         roff = p.get("roff", 1.0 / self.options.gmin if self.options.gmin > 0 else 1e12)
         if not (ron > 0 and roff > 0):
             raise err(card, moff, f"switch model {mname}: ron and roff must be positive", hint)
+        return t, h, ron, roff
+
+    def switch(self, card: Card, low: str, ctx: Context, kind: str) -> None:
+        """``S<name> n+ n- nc+ nc- <model> [on|off]`` (``.model <m> SW vt vh ron roff``) and
+        ``W<name> n+ n- <vsource> <model> [on|off]`` (``CSW it ih ron roff``), as ngspice's
+        swload.c settles them in DC: on above ``vt + vh``, off below ``vt - vh``, between
+        them the initial state (``on``; else off); with ``vh = 0`` on from ``vt`` up.  A
+        behavioural conductance ``v(n+, n-) * g(control)``."""
+        if re.match(r"simulator\s+lang\s*=", low.lstrip()):
+            raise err(
+                card,
+                None,
+                "'simulator lang=...' switches to Spectre's netlist language, which neither "
+                "ngspice nor xbar reads",
+                "write the netlist in SPICE syntax (ngspice stops here too)",
+            )
+        n_ctl = 2 if kind == "s" else 1
+        hint = f"expected: {kind.upper()}<name> <n+> <n-> " + (
+            "<nc+> <nc-> <model> [on|off]" if kind == "s" else "<vsource> <model> [on|off]"
+        )
+        toks = self.tokens(card, low)
+        if len(toks) < 4 + n_ctl:
+            raise self.missing(card, toks, "node, control or model", hint)
+        mname, moff = toks[3 + n_ctl]
+        extra = toks[4 + n_ctl :]
+        if len(extra) > 1 or (extra and extra[0][0] not in ("on", "off")):
+            raise err(card, extra[0][1], f"unexpected {extra[0][0]!r}", hint)
+        initially_on = bool(extra) and extra[0][0] == "on"
+        t, h, ron, roff = self.switch_model(card, kind, mname, moff, ctx, hint)
         if h > 0:
             self.hysteresis_switches.append((card, moff))
         ctl = f"v({toks[3][0]},{toks[4][0]})" if kind == "s" else f"i({toks[3][0]})"
@@ -1155,6 +1179,24 @@ class ElementCards:
 _B_PARAMS = ("m", "tc1", "tc2", "temp", "dtemp")
 _B_PARAM = re.compile(r"(?<=\s)(m|tc1|tc2|temp|dtemp)\s*=(?!=)", re.IGNORECASE)
 _B_ASSIGN = re.compile(r"\s*([a-z_]\w*)\s*=\s*(\{[^}]*\}|'[^']*'|[^\s=]+)\s*", re.IGNORECASE)
+
+
+def _unparen_controls(toks: list) -> list:
+    """``E1 b 0 (a,0) 2`` / ``(a 0)`` / ``( a , 0 )``: the control pair without its
+    parentheses (ngspice reads it so); other token lists unchanged."""
+    if len(toks) < 5 or not toks[3][0].startswith("("):
+        return toks
+    end = next((j for j in range(3, len(toks)) if toks[j][0].endswith(")")), None)
+    if end is None:
+        return toks
+    inner = []
+    for t, off in toks[3 : end + 1]:
+        name = t.lstrip("(")
+        off += len(t) - len(name)
+        name = name.rstrip(")")
+        if name:
+            inner.append((name, off))
+    return toks[:3] + inner + toks[end + 1 :] if len(inner) == 2 else toks
 
 
 def _x_target(text: str) -> str:
