@@ -990,3 +990,13 @@ def test_ops_outside_the_graphs_opset_are_refused():
         ModelError, match="'dilations' is not defined for AveragePool at the graph's opset 14"
     ):
         load_onnx(_model(nodes, [w], ["N", 196], opset=14))  # AveragePool-19 has dilations
+
+
+@pytest.mark.parametrize("exclusive,reverse", [(0, 0), (1, 0), (0, 1), (1, 1)])
+def test_cumsum(exclusive, reverse, tmp_path):
+    """torch's x.cumsum(dim) was refused ('op CumSum is not supported')."""
+    conv, w = _conv()
+    node = oh.make_node("CumSum", ["c", "ax"], ["s"], exclusive=exclusive, reverse=reverse)
+    nodes = [conv, node, oh.make_node("Flatten", ["s"], ["y"])]
+    m = _model(nodes, [w, _init("ax", -1, np.int64)], ["N", 256], opset=14)
+    _round_trip(_compare(m), tmp_path, opset=14)

@@ -72,6 +72,7 @@ from .ops import (
     Binary,
     Concat,
     ConstOp,
+    CumSum,
     Normalize,
     Pad,
     Quantize,
@@ -190,6 +191,7 @@ SUPPORTED_OPS: dict[str, tuple[str, ...]] = {
     "InstanceNormalization": ("epsilon",),
     "DepthToSpace": ("blocksize", "mode"),
     "SpaceToDepth": ("blocksize",),
+    "CumSum": ("exclusive", "reverse"),
     "QuantizeLinear": ("axis", "saturate", "block_size", "output_dtype", "precision"),
     "DequantizeLinear": ("axis", "block_size"),
     "Identity": (),
@@ -1201,6 +1203,19 @@ class _Importer:
         x = self.emit(Transpose(steps[1], name=self.name_for(base + ".move")), [x])
         x = self.emit(Reshape(steps[2], name=self.name_for(base)), [x])
         self.out(x, steps[2], _ident(4))
+
+    def op_CumSum(self, attrs):
+        t = self.dyn(0)
+        axis = self.axis(np.asarray(self.const(1)).reshape(-1)[0], t.rank)
+        if axis == 0:
+            raise self.fail("CumSum along the batch axis is not supported")
+        layer = CumSum(
+            t.perm.index(axis) - 1,
+            exclusive=bool(attrs.get("exclusive", 0)),
+            reverse=bool(attrs.get("reverse", 0)),
+            name=self.name_for("cumsum"),
+        )
+        self.out(self.emit(layer, [t.name]), t.shape, t.perm)
 
     def op_SpaceToDepth(self, attrs):
         self.op_DepthToSpace(attrs, inverse=True)
