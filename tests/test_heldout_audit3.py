@@ -207,6 +207,7 @@ def test_control_print_and_save_select_outputs():
     # print wins over save, as .print over .save; v1#branch is ngspice's i(v1)
     text = DIVIDER + ".dc v1 0 1 0.5\n.control\nsave v(2)\nrun\nprint col v1#branch\n.endc\n"
     assert _outputs(text) == ["i(v1)"]
+    assert _outputs(DIVIDER + ".op\n.control\nprint v(2) > out.txt\n.endc\n") == ["v(2)"]
     assert _outputs(DIVIDER + ".op\n.control\nsave v(2) v(1,2)\nrun\nquit\n.endc\n") == [
         "v(2)",
         "v(1,2)",
@@ -487,3 +488,14 @@ def test_spectre_language_switch_is_named():
     with pytest.raises(NetlistError, match="Spectre's netlist language") as info:
         read_netlist("t\nsimulator lang=spectre\nV1 a 0 1\n.op\n.end\n")
     assert info.value.location.line == 2
+
+
+@pytest.mark.parametrize(
+    ("dc", "col"), [(".dc lin V1 0 1 0.5", 5), (".dc dec V1 1 100 2", 5), (".dc V1 list 1 3", 8)]
+)
+def test_dc_lin_dec_list_are_named(dc, col):
+    """HSPICE/PSpice sweep forms: ngspice-39 stops ('source named lin is not in the
+    circuit'); xbar said '.dc needs 4 or 8 fields'."""
+    with pytest.raises(NetlistError, match="HSPICE/PSpice syntax") as info:
+        read_netlist(f"t\nV1 a 0 1\nR1 a 0 1k\n{dc}\n.end\n")
+    assert (info.value.location.line, info.value.location.column) == (4, col)

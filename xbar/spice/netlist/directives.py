@@ -552,6 +552,8 @@ class DirectiveCards:
             low = tok.lower()
             if word == "print" and not items and low in ("col", "line"):
                 continue
+            if low.startswith(">"):  # "print v(out) > file": ngspice's output redirection
+                break
             if _CONTROL_OUTPUT.fullmatch(tok) is None:
                 raise err(
                     cmd,
@@ -652,6 +654,15 @@ class DirectiveCards:
     def parse_dc(self, card: Card, low: str, params: dict[str, float]) -> None:
         toks = self.tokens(card, low)[1:]
         hint = "expected: " + EXPECTED[".dc"]
+        form = next((t for t in toks if t[0] in ("lin", "dec", "oct", "list")), None)
+        if form is not None:
+            raise err(
+                card,
+                form[1],
+                f".dc {form[0].upper()} sweeps are HSPICE/PSpice syntax: ngspice-39 reads "
+                f"{form[0]!r} as a source name and stops",
+                "write a linear sweep: " + EXPECTED[".dc"],
+            )
         if len(toks) > 8:
             raise err(card, toks[8][1], f"unexpected {toks[8][0]!r}", hint)
         if len(toks) not in (4, 8):
