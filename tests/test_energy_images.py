@@ -203,3 +203,42 @@ def test_energy_images_is_sweepable(tmp_path, capsys):
     assert [r[0] for r in rows] == ["20", "0"]
     sampled, every = (float(r[-1]) for r in rows)  # nJ per image: the estimate, the exact
     assert sampled != every and abs(sampled - every) < 0.05 * every
+
+
+def test_convolutions_unfolded_in_chunks_meter_the_same_images(net, monkeypatch):
+    """A large batch whose convolutions are unfolded a few images at a time: each chunk's
+    rows are attributed to its own images (the hook is told), so the sampled estimate
+    and its interval are those of the unchunked run (a DAC configuration: its input
+    ranges come from calibration, not from the first product); on the linear path the
+    sample of every image still gives the unsampled energies."""
+    from xbar.network import layers
+
+    dac = AnalogConfig(**WIRES, dac_bits=8, adc_bits=8)
+    kw = dict(limit=120, batch_size=40)
+    plain = _run(net, dac.replace(energy_images=30), **kw)
+    monkeypatch.setattr(layers, "IM2COL_MAX_ENTRIES", 7 * 36 * 9)  # 3-image chunks (conv1)
+    network = evaluate_module().AnalogNetwork
+    calls = []
+    chunk = network.chunk
+    monkeypatch.setattr(network, "chunk", lambda s, *a: calls.append(a[1:]) or chunk(s, *a))
+    r = _run(net, dac.replace(energy_images=30), **kw)
+    assert (3, 3) in calls and (39, 1) in calls  # (first image, images) of the chunks
+    assert r.accuracy == plain.accuracy
+    for k in ARRAY_PARTS + ("array", "total"):
+        assert r.energy[k] == pytest.approx(plain.energy[k], rel=1e-11), k
+    for k in ("mean", "std", "sem"):
+        assert r.energy_sample[k] == pytest.approx(plain.energy_sample[k], rel=1e-9), k
+    # the linear path (its input scale is set by the first chunk: compare within the run)
+    cfg = AnalogConfig(**WIRES)
+    every = _run(net, cfg, **kw)
+    monkeypatch.setattr(energy_module, "image_sample", lambda n, k, seed: np.arange(n))
+    forced = _run(net, cfg, **kw)
+    for k in ARRAY_PARTS:
+        assert forced.energy[k] == pytest.approx(every.energy[k], rel=1e-11), k
+    assert forced.energy_sample["mean"] == pytest.approx(every.energy["array"], rel=1e-11)
+
+
+def evaluate_module():
+    import importlib
+
+    return importlib.import_module("xbar.network.evaluate")  # (the package exports the function)

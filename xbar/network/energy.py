@@ -330,6 +330,7 @@ class LayerMeter:
         #: (images, picked, first slot) of the batch being read when only a sample of
         #: its images is metered (:meth:`start_batch`), else None
         self._batch: tuple | None = None
+        self._span: tuple | None = None  # (start, count) of the batch's images read next
 
     def start_batch(self, images: int, picked: np.ndarray | None, first: int = 0) -> None:
         """The reads that follow are of a batch of ``images`` test images of which only
@@ -342,6 +343,7 @@ class LayerMeter:
         array energy scaled by ``len(picked) / images`` (no per-image values then:
         ``tally.image_joules`` becomes None).
         """
+        self._span = None
         if picked is None:
             self._batch = None
             return
@@ -349,19 +351,29 @@ class LayerMeter:
         self._batch = (int(images), picked, int(first))
         self.tally.array_images += len(picked)
 
+    def set_span(self, span: tuple | None) -> None:
+        """The reads that follow are of the batch's images ``start:start + count``
+        (``span = (start, count)``; a convolution unfolding its batch in chunks), or of
+        the whole batch (None)."""
+        self._span = span
+
     def _sampled_rows(self, P: int) -> tuple | None:
-        """For ``P`` input rows of the batch: None (every row metered as one), else
-        ``(rows, R, first, factor)``: the metered rows (indices), ``R`` rows per image
-        (None: rows not told apart by image), the first image's slot and the array
-        energy's factor."""
+        """For ``P`` input rows (of the span of the batch, :meth:`set_span`): None (every
+        row metered as one), else ``(rows, R, first, factor, local)``: the metered rows
+        (indices), ``R`` rows per image (None: rows not told apart by image), the first
+        image's slot, the array energy's factor and the sampled images (indices in the
+        span)."""
         if self._batch is None:
             return None
         images, picked, first = self._batch
-        if images > 0 and P % images == 0:
-            R = P // images
-            return (picked[:, None] * R + np.arange(R)).ravel(), R, first, 1.0
+        start, count = (0, images) if self._span is None else self._span
+        i0, i1 = (int(i) for i in np.searchsorted(picked, [start, start + count]))
+        local = picked[i0:i1] - start
+        if count > 0 and P % count == 0:
+            R = P // count
+            return (local[:, None] * R + np.arange(R)).ravel(), R, first + i0, 1.0, local
         self.tally.image_joules = None  # (rows not attributable to images: no per-image values)
-        return np.arange(P), None, first, len(picked) / images
+        return np.arange(P), None, first + i0, len(local) / max(count, 1), local
 
     def _tile_forms(self, tile):
         """The power forms of ``tile``'s used rows in its whole simulated array: those it
@@ -408,7 +420,7 @@ class LayerMeter:
         step = _Step(self, V, scale, codes)
         sel = self._sampled_rows(V.shape[0])
         if sel is not None:
-            _, R, first, factor = sel
+            _, R, first, factor, local = sel
             if R is None:
                 step.factor = factor
             else:
@@ -419,7 +431,7 @@ class LayerMeter:
                             self, V[b * R : (b + 1) * R], scale, codes, slice(b * R, (b + 1) * R)
                         ),
                     )
-                    for i, b in enumerate(self._batch[1].tolist())
+                    for i, b in enumerate(local.tolist())
                 ]
         return step
 
@@ -473,7 +485,7 @@ class LayerMeter:
         """:meth:`read_linear` with only a sample of the batch's images metered
         (``sel`` from :meth:`_sampled_rows`): the array energy of their rows, each
         image's apart; the converters and adds of every row."""
-        rows, R, first, factor = sel
+        rows, R, first, factor, local = sel
         cfg = self.config
         n = 0 if R is None else len(rows) // R
         if len(rows):
@@ -481,7 +493,7 @@ class LayerMeter:
             summed = self._summed_forms(tiles)
             if R is not None and R >= IMAGE_GRAM_ROWS and cfg.parasitics:
                 # each image's rows, a view (both passes of it for signed inputs)
-                images = [X[b * R : (b + 1) * R] for b in self._batch[1].tolist()]
+                images = [X[b * R : (b + 1) * R] for b in local.tolist()]
                 passes = [images] if lo >= 0 else [_split(P) for P in images]
                 passes = passes if lo >= 0 else [list(p) for p in zip(*passes, strict=True)]
                 w, e = self._image_grams(passes, summed)

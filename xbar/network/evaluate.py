@@ -889,6 +889,7 @@ class AnalogNetwork:
         self._images: tuple | None = None  # (conv layer, images, their columns, geometry)
         #: sorted indices of the test images whose array energy is metered (None: all)
         self.energy_sample: np.ndarray | None = None
+        self._chunk: tuple | None = None  # (layer, first image, images) of its next product
 
     def hook(self, layer, X2d: np.ndarray) -> np.ndarray:
         """The model's ``mvm`` hook: analog ``X2d @ layer.W2d`` (+ bias error)."""
@@ -905,6 +906,9 @@ class AnalogNetwork:
         held, self._images = self._images, None
         if held is not None and held[0] is layer and held[2] is X2d and alayer.meter is not None:
             images = (held[1], held[3])  # X2d = im2col of these images (stride-1 conv)
+        chunk, self._chunk = self._chunk, None
+        if alayer.meter is not None:  # which of the batch's images X2d's rows are
+            alayer.meter.set_span(chunk[1:] if chunk is not None and chunk[0] is layer else None)
         Y = alayer.mvm(X2d, self._rng, calibrate=self._calibrate, shared=shared, images=images)
         if not all_finite(Y):
             raise not_finite(layer.name, self.chip, alayer.config)
@@ -1014,6 +1018,12 @@ class AnalogNetwork:
         for al in self.layers.values():
             if al.meter is not None:
                 al.meter.start_batch(stop - start, sample[lo:hi] - start, lo)
+
+    def chunk(self, layer, start: int, count: int) -> None:
+        """The hook protocol of :mod:`xbar.network.layers`: the next product of ``layer`` is
+        of the batch's images ``start:start + count`` only (a convolution unfolding a large
+        batch in chunks), not of the whole batch."""
+        self._chunk = (layer, int(start), int(count))
 
     def __call__(self, layer, X2d: np.ndarray) -> np.ndarray:
         """The same as :meth:`hook` (the chip is itself a ``mvm`` hook, with :meth:`columns`)."""

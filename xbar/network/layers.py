@@ -465,10 +465,13 @@ class Conv2D(Layer):
             self._cache = (cols, x.shape)
             return (self._product(cols, mvm) + self.b).reshape(B, OH, OW, self.out_channels)
         out = np.empty((B, OH, OW, self.out_channels))
+        note = getattr(mvm, "chunk", None)  # (the hook is told which images a product holds)
         for start in range(0, B, chunk):
             cols = im2col(
                 x[start : start + chunk], self.kh, self.kw, self.strides, self.pads, self.dilations
             )
+            if note is not None:
+                note(self, start, min(chunk, B - start))
             y = self._product(cols, mvm)
             out[start : start + chunk] = (y + self.b).reshape(-1, OH, OW, self.out_channels)
         self._cache = None
