@@ -940,3 +940,63 @@ def test_huge_intermediate_tensors_are_refused_at_import(node, inits):
     )
     with pytest.raises(ModelError, match=r"would hold .* values per image"):
         load_onnx(m)
+
+
+def test_axes_outside_the_tensor_are_refused_not_wrapped():
+    """An Unsqueeze/Concat/Softmax axis outside [-rank, rank) (onnxruntime refuses the
+    graph) was taken modulo the rank, i.e. as another axis; and a Split whose num_outputs
+    disagrees with its outputs was imported (found by a differential fuzz)."""
+    conv, w = _conv()
+    for node in (
+        oh.make_node("Softmax", ["c"], ["s"], axis=7),
+        oh.make_node("Concat", ["c", "c"], ["s"], axis=-9),
+        oh.make_node("Unsqueeze", ["c", "ax"], ["s"]),
+    ):
+        nodes = [conv, node, oh.make_node("Flatten", ["s"], ["y"])]
+        m = _model(nodes, [w, _init("ax", [9], np.int64)], ["N", 256], opset=13)
+        with pytest.raises(ModelError, match=r"axis -?\d is outside a rank-\d tensor"):
+            load_onnx(m)
+    nodes = [conv, oh.make_node("Transpose", ["c"], ["t"], perm=[0, 2, 2, 1])]
+    m = _model([*nodes, oh.make_node("Flatten", ["t"], ["y"])], [w], ["N", 256], opset=13)
+    with pytest.raises(ModelError, match=r"perm \[0, 2, 2, 1\] is not a permutation"):
+        load_onnx(m)
+    split = oh.make_node("Split", ["c"], ["a", "b"], axis=1, num_outputs=3)
+    nodes = [conv, split, oh.make_node("Flatten", ["a"], ["y"])]
+    with pytest.raises(ModelError, match="num_outputs=3 but the node has 2 outputs"):
+        load_onnx(_model(nodes, [w], ["N", 128], opset=18))
+
+
+def test_ops_outside_the_graphs_opset_are_refused():
+    """Mish in an opset-13 graph (it exists from opset 18) was imported although
+    onnxruntime refuses the graph; Upsample at opset 10+ is deprecated (Resize)."""
+    conv, w = _conv()
+    nodes = [conv, oh.make_node("Mish", ["c"], ["e"]), oh.make_node("Flatten", ["e"], ["y"])]
+    with pytest.raises(
+        ModelError,
+        match=r"'Mish' is not defined at the graph's opset 13 \(it exists from opset 18\)",
+    ):
+        load_onnx(_model(nodes, [w], ["N", 256], opset=13))
+    nodes = [
+        conv,
+        oh.make_node("Upsample", ["c", "s"], ["u"]),
+        oh.make_node("Flatten", ["u"], ["y"]),
+    ]
+    with pytest.raises(ModelError, match="'Upsample' is deprecated at opset 13") as info:
+        load_onnx(_model(nodes, [w, _init("s", [1, 1, 2, 2])], ["N", 1024], opset=13))
+    assert "Resize" in info.value.hint
+    pool = oh.make_node("AveragePool", ["c"], ["p"], kernel_shape=[2, 2], dilations=[1, 1])
+    nodes = [conv, pool, oh.make_node("Flatten", ["p"], ["y"])]
+    with pytest.raises(
+        ModelError, match="'dilations' is not defined for AveragePool at the graph's opset 14"
+    ):
+        load_onnx(_model(nodes, [w], ["N", 196], opset=14))  # AveragePool-19 has dilations
+
+
+@pytest.mark.parametrize("exclusive,reverse", [(0, 0), (1, 0), (0, 1), (1, 1)])
+def test_cumsum(exclusive, reverse, tmp_path):
+    """torch's x.cumsum(dim) was refused ('op CumSum is not supported')."""
+    conv, w = _conv()
+    node = oh.make_node("CumSum", ["c", "ax"], ["s"], exclusive=exclusive, reverse=reverse)
+    nodes = [conv, node, oh.make_node("Flatten", ["s"], ["y"])]
+    m = _model(nodes, [w, _init("ax", -1, np.int64)], ["N", 256], opset=14)
+    _round_trip(_compare(m), tmp_path, opset=14)

@@ -41,6 +41,7 @@ from .ops import (
     Binary,
     Concat,
     ConstOp,
+    CumSum,
     Normalize,
     Pad,
     Quantize,
@@ -342,6 +343,12 @@ def _onnx_per_sample(w: _Writer, x: str, values: list) -> list:
     return [values[k] for k in (2, 0, 1)] if w.rank[x] == 3 else list(values)
 
 
+def _write_cumsum(w: _Writer, layer: CumSum, xs: list[str], out: str, rank: int) -> None:
+    axis = w.const(layer.name + ".axis", _onnx_axis(w, xs[0], layer.axis), np.int64)
+    attrs = dict(exclusive=int(layer.exclusive), reverse=int(layer.reverse))
+    w.node("CumSum", [xs[0], axis], out, name=layer.name, **attrs)
+
+
 def _write_tile(w: _Writer, layer: Tile, xs: list[str], out: str, rank: int) -> None:
     reps = [1, *_onnx_per_sample(w, xs[0], list(layer.repeats))]
     w.node("Tile", [xs[0], w.const(layer.name + ".repeats", reps, np.int64)], out, name=layer.name)
@@ -434,6 +441,7 @@ _WRITERS = (
     (Tile, _write_tile),
     (Resize, _write_resize),
     (Quantize, _write_quantize),
+    (CumSum, _write_cumsum),
 )
 
 

@@ -72,6 +72,7 @@ from .ops import (
     Binary,
     Concat,
     ConstOp,
+    CumSum,
     Normalize,
     Pad,
     Quantize,
@@ -190,6 +191,7 @@ SUPPORTED_OPS: dict[str, tuple[str, ...]] = {
     "InstanceNormalization": ("epsilon",),
     "DepthToSpace": ("blocksize", "mode"),
     "SpaceToDepth": ("blocksize",),
+    "CumSum": ("exclusive", "reverse"),
     "QuantizeLinear": ("axis", "saturate", "block_size", "output_dtype", "precision"),
     "DequantizeLinear": ("axis", "block_size"),
     "Identity": (),
@@ -415,6 +417,12 @@ class _Importer:
                     f"{', '.join(allowed) or '(none)'}",
                 )
             expected = self.attribute_type(a.name)
+            if expected == 0:
+                raise self.fail(
+                    f"attribute {a.name!r} is not defined for {self.node.op_type} at the "
+                    f"graph's opset {self.opset}",
+                    hint="onnxruntime refuses it too: export again, or fix the opset_import",
+                )
             if expected is not None and a.type != expected:
                 names = _attribute_type_name
                 raise self.fail(
@@ -425,8 +433,35 @@ class _Importer:
             out[a.name] = helper.get_attribute_value(a)
         return out
 
+    def check_opset(self, op: str) -> None:
+        """Refuse an op the graph's opset does not define (Mish in an opset-13 graph) or
+        has deprecated (Upsample from opset 10): onnxruntime refuses such graphs too."""
+        from onnx import defs
+
+        try:
+            schema = defs.get_schema(op, self.opset)
+        except Exception:  # noqa: BLE001 - SchemaError: not defined at this opset
+            first = min(
+                (s.since_version for s in defs.get_all_schemas_with_history() if s.name == op),
+                default=None,
+            )
+            raise self.fail(
+                f"op {op!r} is not defined at the graph's opset {self.opset}"
+                + (f" (it exists from opset {first})" if first else ""),
+                hint="export again with a newer opset (opset_version=...), or fix the "
+                "opset_import of the file",
+            ) from None
+        if schema.deprecated:
+            raise self.fail(
+                f"op {op!r} is deprecated at opset {self.opset}",
+                hint="Upsample became Resize at opset 10; export again"
+                if op == "Upsample"
+                else None,
+            )
+
     def attribute_type(self, name: str) -> int | None:
-        """The AttributeProto type the op's schema (at the graph's opset) gives ``name``."""
+        """The AttributeProto type the op's schema (at the graph's opset) gives ``name``:
+        0 when the schema has no such attribute, None when there is no schema."""
         from onnx import defs
 
         try:
@@ -434,7 +469,7 @@ class _Importer:
         except Exception:  # noqa: BLE001 - SchemaError: op unknown at this opset
             return None
         spec = schema.attributes.get(name)
-        return None if spec is None else int(spec.type.value)
+        return 0 if spec is None else int(spec.type.value)
 
     def const(self, i: int, optional: bool = False) -> np.ndarray | None:
         ins = self.node.input
@@ -470,6 +505,14 @@ class _Importer:
                 "file); re-export it from a checkpoint with finite weights",
             )
         return w
+
+    def axis(self, a, rank: int) -> int:
+        """Axis ``a`` of a rank-``rank`` tensor as 0..rank-1; outside [-rank, rank) refused
+        (onnxruntime refuses such graphs; wrapping them round gave another axis)."""
+        a = int(a)
+        if not -rank <= a < rank:
+            raise self.fail(f"axis {a} is outside a rank-{rank} tensor (axes -{rank}..{rank - 1})")
+        return a % rank
 
     def dyn(self, i: int) -> _Tensor:
         name = self.node.input[i]
@@ -745,6 +788,7 @@ class _Importer:
                 + " is not supported",
                 hint=_CONTRIB_HINT if self.node.domain == "com.microsoft" else None,
             )
+        self.check_opset(op)
         attrs = self.attrs()
         ins = [i for i in self.node.input if i]
         if op == "Constant":
@@ -1160,6 +1204,19 @@ class _Importer:
         x = self.emit(Reshape(steps[2], name=self.name_for(base)), [x])
         self.out(x, steps[2], _ident(4))
 
+    def op_CumSum(self, attrs):
+        t = self.dyn(0)
+        axis = self.axis(np.asarray(self.const(1)).reshape(-1)[0], t.rank)
+        if axis == 0:
+            raise self.fail("CumSum along the batch axis is not supported")
+        layer = CumSum(
+            t.perm.index(axis) - 1,
+            exclusive=bool(attrs.get("exclusive", 0)),
+            reverse=bool(attrs.get("reverse", 0)),
+            name=self.name_for("cumsum"),
+        )
+        self.out(self.emit(layer, [t.name]), t.shape, t.perm)
+
     def op_SpaceToDepth(self, attrs):
         self.op_DepthToSpace(attrs, inverse=True)
 
@@ -1196,7 +1253,7 @@ class _Importer:
         if attrs.get("stash_type", 1) != 1:
             raise self.fail(f"stash_type {attrs['stash_type']} (only float32, 1, is supported)")
         t = self.dyn(0)
-        axis = int(attrs.get("axis", -1)) % t.rank
+        axis = self.axis(attrs.get("axis", -1), t.rank)
         if axis == 0:
             raise self.fail("LayerNormalization over the batch axis is not supported")
         axes = [t.perm.index(a) - 1 for a in range(axis, t.rank)]
@@ -1287,7 +1344,10 @@ class _Importer:
 
     def op_Flatten(self, attrs):
         t = self.dyn(0)
-        axis = int(attrs.get("axis", 1)) % t.rank if attrs.get("axis", 1) else 0
+        axis = int(attrs.get("axis", 1))
+        if not -t.rank <= axis <= t.rank:
+            raise self.fail(f"axis {axis} is outside a rank-{t.rank} tensor")
+        axis %= t.rank + (axis == t.rank)  # Flatten's axis may equal the rank
         if axis != 1:
             raise self.fail(
                 f"axis={attrs.get('axis')} would mix the batch axis into the "
@@ -1342,7 +1402,7 @@ class _Importer:
         full = (1, *t.shape)
         if axes is None:
             axes = [k for k in range(1, t.rank) if full[k] == 1]
-        axes = [a % t.rank for a in axes]
+        axes = [self.axis(a, t.rank) for a in axes]
         if 0 in axes or any(full[a] != 1 for a in axes):
             raise self.fail(f"cannot squeeze axes {axes} of (batch, {t.shape})")
         self.reshape_to(t, tuple(s for k, s in enumerate(full) if k not in axes)[1:], "squeeze")
@@ -1353,7 +1413,7 @@ class _Importer:
         if axes is None:
             raise self.fail("Unsqueeze without axes")
         r = t.rank + len(axes)
-        axes = sorted(a % r for a in axes)
+        axes = sorted(self.axis(a, r) for a in axes)
         if 0 in axes:
             raise self.fail("Unsqueeze at axis 0 would move the batch axis")
         shape = list(t.shape)
@@ -1364,6 +1424,8 @@ class _Importer:
     def op_Transpose(self, attrs):
         t = self.dyn(0)
         p = [int(v) for v in attrs.get("perm", list(range(t.rank))[::-1])]
+        if sorted(p) != list(range(t.rank)):
+            raise self.fail(f"perm {p} is not a permutation of the {t.rank} axes")
         if p[0] != 0:
             raise self.fail(f"perm {p} moves the batch axis")
         inv = np.argsort(p)
@@ -1374,7 +1436,7 @@ class _Importer:
         if any(self.is_const(i) for i in range(len(self.node.input))):
             raise self.fail("Concat of a constant with network tensors is not supported")
         ts = [self.dyn(i) for i in range(len(self.node.input))]
-        axis = int(attrs["axis"]) % ts[0].rank
+        axis = self.axis(attrs["axis"], ts[0].rank)
         if axis == 0:
             raise self.fail("Concat along the batch axis is not supported")
         others = [[s for k, s in enumerate(t.shape) if k != axis - 1] for t in ts]
@@ -1400,7 +1462,7 @@ class _Importer:
         value = attrs.get("value", self.const(2, optional=True))
         value = 0.0 if value is None or np.size(value) == 0 else float(np.asarray(value).flat[0])
         axes = self.const(3, optional=True)
-        axes = list(range(t.rank)) if axes is None else [int(a) % t.rank for a in axes]
+        axes = list(range(t.rank)) if axes is None else [self.axis(a, t.rank) for a in axes]
         n = len(axes)
         if len(pads) != 2 * n:
             raise self.fail(f"{len(pads)} pads for {n} axes")
@@ -1415,7 +1477,7 @@ class _Importer:
     def softmax(self, attrs, log: bool):
         t = self.dyn(0)
         default = -1 if self.opset >= 13 else 1
-        axis = int(attrs.get("axis", default)) % t.rank
+        axis = self.axis(attrs.get("axis", default), t.rank)
         if axis == 0:
             raise self.fail("softmax over the batch axis is not supported")
         if self.opset < 13 and axis != t.rank - 1:
@@ -1437,7 +1499,9 @@ class _Importer:
         starts, ends = self.const(1).reshape(-1), self.const(2).reshape(-1)
         axes = self.const(3, optional=True)
         steps = self.const(4, optional=True)
-        axes = range(len(starts)) if axes is None else [int(a) % t.rank for a in axes.reshape(-1)]
+        axes = (
+            range(len(starts)) if axes is None else [self.axis(a, t.rank) for a in axes.reshape(-1)]
+        )
         steps = [1] * len(starts) if steps is None else [int(v) for v in steps.reshape(-1)]
         full = (None, *t.shape)
         per = {k: (0, None, 1) for k in range(1, t.rank)}
@@ -1458,10 +1522,12 @@ class _Importer:
 
     def op_Split(self, attrs):
         t = self.dyn(0)
-        axis = int(attrs.get("axis", 0)) % t.rank
+        axis = self.axis(attrs.get("axis", 0), t.rank)
         if axis == 0:
             raise self.fail("Split along the batch axis is not supported")
         n_out, size = len(self.node.output), t.shape[axis - 1]
+        if int(attrs.get("num_outputs", n_out)) != n_out:
+            raise self.fail(f"num_outputs={attrs['num_outputs']} but the node has {n_out} outputs")
         sizes = attrs.get("split")
         if sizes is None and self.node.input[1:2] and self.node.input[1]:
             sizes = self.const(1).reshape(-1)
@@ -1491,7 +1557,7 @@ class _Importer:
             if attrs.get("noop_with_empty_axes", 0):
                 return self.alias()
             raise self.fail(f"{op} over every axis (including the batch) is not supported")
-        axes = sorted({a % t.rank for a in axes})
+        axes = sorted({self.axis(a, t.rank) for a in axes})
         if 0 in axes:
             raise self.fail(f"{op} over the batch axis is not supported")
         keep = bool(attrs.get("keepdims", 1))
@@ -1599,7 +1665,7 @@ class _Importer:
             if (scales is None) == (sizes is None):
                 raise self.fail("exactly one of the inputs scales and sizes must be given")
         axes = attrs.get("axes")
-        axes = list(range(t.rank)) if axes is None else [int(a) % t.rank for a in axes]
+        axes = list(range(t.rank)) if axes is None else [self.axis(a, t.rank) for a in axes]
         given = sizes if sizes is not None else scales
         given = np.asarray(given).reshape(-1)
         if len(given) != len(axes):
@@ -1799,15 +1865,15 @@ def _fold_shape_op(self: _Importer, op: str, attrs: dict, ins: list) -> np.ndarr
         axes = attrs.get("axes", None if len(ins) < 2 or ins[1] is None else list(ins[1]))
         if op == "Unsqueeze":
             r = x.ndim + len(axes)
-            return np.expand_dims(x, tuple(sorted(a % r for a in axes)))
+            return np.expand_dims(x, tuple(sorted(self.axis(a, r) for a in axes)))
         if axes is None:
             return np.squeeze(x)
-        return np.squeeze(x, axis=tuple(a % x.ndim for a in axes))
+        return np.squeeze(x, axis=tuple(self.axis(a, x.ndim) for a in axes))
     if op == "Concat":
         arrays = [np.atleast_1d(a) for a in ins if a is not None]
-        return np.concatenate(arrays, axis=int(attrs["axis"]))
+        return np.concatenate(arrays, axis=self.axis(attrs["axis"], arrays[0].ndim))
     if op == "Slice":
-        return _slice(x, ins)
+        return _slice(self, x, ins)
     if op == "Reshape":
         keep_zero = attrs.get("allowzero", 0)
         shape = [int(v) for v in ins[1]]
@@ -1869,7 +1935,7 @@ def _check_size(self: _Importer, op: str, shape: list[int], x: np.ndarray) -> No
         )
 
 
-def _slice(x: np.ndarray, ins: list) -> np.ndarray:
+def _slice(self: _Importer, x: np.ndarray, ins: list) -> np.ndarray:
     starts, ends = ins[1], ins[2]
     axes = ins[3] if len(ins) > 3 and ins[3] is not None else np.arange(len(starts))
     steps = ins[4] if len(ins) > 4 and ins[4] is not None else np.ones(len(starts), np.int64)
@@ -1877,7 +1943,7 @@ def _slice(x: np.ndarray, ins: list) -> np.ndarray:
     for s, e, a, st in zip(starts, ends, axes, steps, strict=True):
         big = 2**62
         e = None if (st > 0 and e >= big) or (st < 0 and e <= -big) else int(e)
-        index[int(a) % x.ndim] = slice(int(s), e, int(st))
+        index[self.axis(a, x.ndim)] = slice(int(s), e, int(st))
     return x[tuple(index)]
 
 

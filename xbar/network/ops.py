@@ -42,6 +42,7 @@ __all__ = [
     "Tile",
     "Resize",
     "Quantize",
+    "CumSum",
     "OP_TYPES",
 ]
 
@@ -781,6 +782,53 @@ class ReduceSumSquare(ReduceMean):
     reduce = staticmethod(_sum_square)
 
 
+class CumSum(Layer):
+    """Cumulative sum along per-sample ``axis`` (ONNX ``CumSum``: ``exclusive`` leaves each
+    element out of its own sum, ``reverse`` sums from the end).
+
+    >>> import numpy as np
+    >>> CumSum(0, exclusive=True).forward(np.array([[1.0, 2.0, 3.0]])).tolist()
+    [[0.0, 1.0, 3.0]]
+    """
+
+    kind = "cumsum"
+
+    def __init__(
+        self, axis: int, exclusive: bool = False, reverse: bool = False, name: str | None = None
+    ) -> None:
+        super().__init__(name)
+        self.axis, self.exclusive, self.reverse = int(axis), bool(exclusive), bool(reverse)
+
+    @property
+    def supports_backward(self) -> bool:
+        return False
+
+    def config(self) -> dict:
+        return {
+            **super().config(),
+            "axis": self.axis,
+            "exclusive": self.exclusive,
+            "reverse": self.reverse,
+        }
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        if not 0 <= self.axis < len(input_shape):
+            raise _shape_error(self, f"axis {self.axis} outside per-sample shape {input_shape}")
+        return tuple(input_shape)
+
+    def forward(
+        self, x: np.ndarray, *, training: bool = False, mvm: MVM | None = None
+    ) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        a = self.axis + 1
+        if self.reverse:
+            x = np.flip(x, axis=a)
+        y = np.cumsum(x, axis=a)
+        if self.exclusive:
+            y = y - x
+        return np.flip(y, axis=a) if self.reverse else y
+
+
 class Tile(Layer):
     """Repeat every sample ``repeats[k]`` times along per-sample axis ``k`` (``np.tile``;
     ONNX ``Tile`` with the batch repeated once, as Keras' UpSampling2D is converted)."""
@@ -1151,5 +1199,6 @@ OP_TYPES: dict[str, type[Layer]] = {
         Tile,
         Resize,
         Quantize,
+        CumSum,
     )
 }
