@@ -499,3 +499,20 @@ def test_dc_lin_dec_list_are_named(dc, col):
     with pytest.raises(NetlistError, match="HSPICE/PSpice syntax") as info:
         read_netlist(f"t\nV1 a 0 1\nR1 a 0 1k\n{dc}\n.end\n")
     assert (info.value.location.line, info.value.location.column) == (4, col)
+
+
+@pytest.mark.parametrize("engine", ["python", "compiled"])
+def test_voltage_b_source_device_test_uses_vntol(engine):
+    """A ``V=`` B source's value is a voltage: ngspice's ASRCconvTest adds vntol, xbar added
+    abstol (1e-15 here), so round-off at a pwl corner (v(n2,n4) ~ 1e-15) never passed and
+    the point was 'not converged' (fuzz f268).  ngspice-39: n3 = -0.74999999948..."""
+    text = (
+        "t\n.options reltol=1e-9 abstol=1e-15 vntol=1e-12\nV1 n1 0 -0.75\nR2 n2 n1 8441.6\n"
+        "R3 n3 n2 1827.6\nR4 n4 n2 2314.0\nR5 n5 0 7126.1\nR0b n3 x0 1k\n"
+        "B0 x0 n2 V=pwl(v(n2,n4),-1,-0.5,0,0,1,0.93)\nS1 n2 n1 n5 0 swm\n"
+        ".model swm sw vt=-0.28 ron=36.0 roff=1meg\nD1 n3 0 dm\n.model dm d is=1e-14 rs=5\n"
+        ".op\n.end\n"
+    )
+    op = _op(text, engine)
+    assert op.voltage("n3") == pytest.approx(-0.7499999994815352, rel=1e-9)
+    assert op.voltage("n2") == pytest.approx(-0.749999999972756, rel=1e-9)

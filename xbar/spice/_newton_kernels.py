@@ -479,8 +479,10 @@ def _linearise(dev, state, ve, ws):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def _devices_converged(dev, state, ve, reltol, abstol, ws):  # pragma: no cover - compiled
-    """ngspice's device-current test at the new unknowns ``ve`` (all devices)."""
+def _devices_converged(dev, state, ve, reltol, abstol, btol, ws):  # pragma: no cover
+    """ngspice's device-current test at the new unknowns ``ve`` (all devices); ``btol``
+    is each B row's absolute tolerance (vntol for a voltage source, as ngspice's
+    ASRCconvTest, else abstol)."""
     d_prime, d_neg, bnctl, bctrl = dev[1], dev[2], dev[6], dev[5]
     vd, cd, gd, vb, ib, dib = state
     vtmp = ws[13]
@@ -495,7 +497,7 @@ def _devices_converged(dev, state, ve, reltol, abstol, ws):  # pragma: no cover 
         for c in range(m):
             s += dib[k, c] * (vtmp[c] - vb[k, c])
         hat = ib[k] + s
-        if not abs(hat - ib[k]) <= reltol * max(abs(hat), abs(ib[k])) + abstol:
+        if not abs(hat - ib[k]) <= reltol * max(abs(hat), abs(ib[k])) + btol[k]:
             return False
     return True
 
@@ -623,7 +625,7 @@ def devices_converged(sy, state, xn, ws):  # pragma: no cover - compiled
     conv, ve = sy[7], ws[11]
     ve[0] = 0.0
     ve[1:] = xn
-    return _devices_converged(sy[6], state, ve, conv[0], conv[1], ws)
+    return _devices_converged(sy[6], state, ve, conv[0], conv[1], conv[6], ws)
 
 
 @numba.njit(cache=True)

@@ -123,6 +123,7 @@ class CompiledNewton:
             float(row_nnz),
             float(growth),
             int(system.layout.n_voltage),
+            np.concatenate([np.zeros(0), *system.b_abstol]).astype(float),
         )
         self.n_nl = nd + pat.n_bderiv
         self.nd, self.nb = nd, nb

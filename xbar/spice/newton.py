@@ -107,6 +107,19 @@ class DCSystem:
         self.abs_tol = np.concatenate(
             [np.full(nv, options.vntol), np.full(self.layout.n_branch, options.abstol)]
         )
+        #: per B group, each source's absolute tolerance in the device test: vntol for a
+        #: voltage-defining source (its value is a voltage), else abstol (ngspice's
+        #: ASRCconvTest)
+        self.b_abstol = [
+            np.array(
+                [
+                    options.vntol if circuit.bsources[int(m)].nneg < 0 else options.abstol
+                    for m in g.members
+                ],
+                dtype=float,
+            )
+            for g in self.pattern.bgroups
+        ]
         self.total_iterations = 0
         self._compiled_wanted = compiled
         self._compiled = None
@@ -291,9 +304,11 @@ class DCSystem:
             tol = reltol * np.maximum(np.abs(cdhat), np.abs(state.cd)) + abstol
             d_bad = ~(np.abs(cdhat - state.cd) <= tol)
         b_bad = []
-        for vb, v, i, di in zip(vbs, state.vb, state.ib, state.dib, strict=True):
+        for vb, v, i, di, btol in zip(
+            vbs, state.vb, state.ib, state.dib, self.b_abstol, strict=True
+        ):
             ihat = i + np.sum(di * (vb - v), axis=1)
-            tol = reltol * np.maximum(np.abs(ihat), np.abs(i)) + abstol
+            tol = reltol * np.maximum(np.abs(ihat), np.abs(i)) + btol
             b_bad.append(~(np.abs(ihat - i) <= tol))
         if (d_bad is None or not d_bad.any()) and not any(m.any() for m in b_bad):
             return []
