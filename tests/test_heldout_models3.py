@@ -115,6 +115,9 @@ _RESIZE_CASES = [
     ("linear", "align_corners", "round_prefer_floor", [1, 1, 2, 2], None),
     ("linear", "asymmetric", "round_prefer_floor", [1, 1, 1.5, 0.5], None),
     ("linear", "half_pixel", "round_prefer_floor", [1, 1, 0.5, 0.5], None),  # downsampling
+    ("cubic", "pytorch_half_pixel", "round_prefer_floor", [1, 1, 2, 2], None),  # torch bicubic
+    ("cubic", "align_corners", "round_prefer_floor", None, [0, 4, 11, 5]),
+    ("cubic", "half_pixel", "round_prefer_floor", [1, 1, 0.6, 1.7], None),
 ]
 
 
@@ -147,7 +150,7 @@ def test_resize_modes_torch_and_tf2onnx_emit(mode, transform, nearest, scales, s
     ref = ReferenceEvaluator(m).run(None, {"x": x})[0]
     model = load_onnx(m)
     got = model.forward(x.transpose(0, 2, 3, 1).astype(float))
-    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=2e-5)  # cubic weights in float32
     _round_trip(model, tmp_path)
 
 
@@ -174,7 +177,7 @@ def test_upsample_of_old_opsets_repeats_pixels():
 @pytest.mark.parametrize(
     "attrs,match",
     [
-        (dict(mode="cubic"), "mode 'cubic' is not supported"),
+        (dict(mode="area"), "mode 'area' is not supported"),
         (dict(coordinate_transformation_mode="tf_crop_and_resize"), "tf_crop_and_resize"),
         (dict(mode="linear", antialias=1), "antialias"),
     ],
@@ -1000,3 +1003,31 @@ def test_cumsum(exclusive, reverse, tmp_path):
     nodes = [conv, node, oh.make_node("Flatten", ["s"], ["y"])]
     m = _model(nodes, [w, _init("ax", -1, np.int64)], ["N", 256], opset=14)
     _round_trip(_compare(m), tmp_path, opset=14)
+
+
+@pytest.mark.parametrize("a,exclude", [(-0.75, 0), (-0.5, 1)])
+def test_cubic_weights_and_exclude_outside(a, exclude):
+    """Keys' cubic kernel (cubic_coeff_a -0.75 as torch, -0.5 as TensorFlow); with
+    exclude_outside the taps beyond the edge are dropped and the rest renormalised."""
+    from xbar.network.ops import Resize
+
+    x = RNG.standard_normal((1, 6))
+    r = Resize((0,), (9,), (1.5,), "cubic", "half_pixel", cubic_a=a, exclude_outside=bool(exclude))
+    got = r.forward(x)[0]
+
+    def kernel(d):
+        d = abs(d)
+        if d <= 1:
+            return ((a + 2) * d - (a + 3)) * d * d + 1
+        return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a if d < 2 else 0.0
+
+    for j in range(9):
+        c = np.float32(j + 0.5) / np.float32(1.5) - np.float32(0.5)  # float32, as ONNX
+        lo = int(np.floor(c))
+        taps = [(k, kernel(float(c - np.float32(k)))) for k in range(lo - 1, lo + 3)]
+        if exclude:
+            taps = [(k, wk) for k, wk in taps if 0 <= k < 6]
+            total = sum(wk for _, wk in taps)
+            taps = [(k, wk / total) for k, wk in taps]
+        expect = sum(wk * x[0, min(max(k, 0), 5)] for k, wk in taps)
+        assert got[j] == pytest.approx(expect, rel=1e-6, abs=1e-9)

@@ -367,6 +367,8 @@ def _write_resize(w: _Writer, layer: Resize, xs: list[str], out: str, rank: int)
         coordinate_transformation_mode=layer.transform,
         nearest_mode={"simple": "floor"}.get(layer.nearest_mode, layer.nearest_mode),
     )
+    if layer.mode == "cubic":
+        attrs.update(cubic_coeff_a=layer.cubic_a, exclude_outside=int(layer.exclude_outside))
     if layer.nearest_mode == "simple" and any(s < 1 for s in layer.scales):
         raise ModelError(f"save_onnx: Resize {n!r} (Upsample's downsampling) has no ONNX form")
     f32 = np.float32

@@ -1619,11 +1619,8 @@ class _Importer:
             raise self.fail(f"nearest_mode {nearest!r} is not supported")
         if not new:  # Upsample (opsets 7-9) and Resize-10: asymmetric, truncating
             transform, nearest = "asymmetric", "simple"
-        if mode not in ("nearest", "linear"):
-            raise self.fail(
-                f"mode {mode!r} is not supported (nearest and linear are)",
-                hint="export with mode='nearest' or 'bilinear' interpolation",
-            )
+        if mode not in ("nearest", "linear", "cubic"):
+            raise self.fail(f"mode {mode!r} is not supported (nearest, linear and cubic are)")
         if transform not in RESIZE_TRANSFORMS:
             raise self.fail(
                 f"coordinate_transformation_mode {transform!r} is not supported",
@@ -1631,7 +1628,7 @@ class _Importer:
             )
         sizes, scales = self.resize_targets(attrs, t, new)
         axes = [k for k in range(1, t.rank) if sizes[k] != t.shape[k - 1] or scales[k] != 1]
-        if attrs.get("antialias", 0) and mode == "linear" and any(scales[k] < 1 for k in axes):
+        if attrs.get("antialias", 0) and mode != "nearest" and any(scales[k] < 1 for k in axes):
             raise self.fail("antialiased downsampling (antialias=1) is not supported")
         if not axes:
             return self.alias()
@@ -1643,6 +1640,8 @@ class _Importer:
             transform,
             nearest,
             name=self.name_for("resize"),
+            cubic_a=float(attrs.get("cubic_coeff_a", -0.75)),
+            exclude_outside=bool(attrs.get("exclude_outside", 0)),
         )
         self.out(self.emit(layer, [t.name]), sizes[1:], t.perm)
 

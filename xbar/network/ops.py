@@ -1065,8 +1065,25 @@ def _nearest_index(c: np.ndarray, mode: str, downsample: bool) -> np.ndarray:
     return np.where(half, tie, np.sign(c) * np.floor(np.abs(c) + 0.5))  # C's round()
 
 
+def _cubic_taps(c: np.ndarray, n_in: int, a: float, exclude_outside: bool):
+    """Indices (P, 4) and weights (P, 4) of ONNX's cubic convolution at coordinates ``c``
+    (Keys' kernel with coefficient ``a``; taps outside the axis are clamped to its edge, or
+    dropped and the rest renormalised with ``exclude_outside``)."""
+    x0 = np.floor(c)
+    s = (c - x0).astype(float)[:, None]
+    d = np.concatenate([s + 1, s, 1 - s, 2 - s], axis=1)  # distances to the 4 taps
+    near = ((a + 2) * d - (a + 3)) * d * d + 1
+    far = ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+    w = np.where(d <= 1, near, far)
+    idx = x0.astype(np.intp)[:, None] + np.arange(-1, 3)
+    if exclude_outside:
+        w = np.where((idx >= 0) & (idx < n_in), w, 0.0)
+        w = w / w.sum(axis=1, keepdims=True)
+    return np.clip(idx, 0, n_in - 1), w
+
+
 class Resize(Layer):
-    """Resize per-sample ``axes`` to ``sizes`` (ONNX ``Resize``: nearest or linear).
+    """Resize per-sample ``axes`` to ``sizes`` (ONNX ``Resize``: nearest, linear or cubic).
 
     Parameters
     ----------
@@ -1077,13 +1094,17 @@ class Resize(Layer):
     scales : sequence of float
         The scale of each axis that the coordinate transformation divides by (the
         ``scales`` input of the ONNX node, or ``sizes / input sizes``).
-    mode : {"nearest", "linear"}
-        Nearest neighbour, or (multi)linear interpolation between the two nearest
-        inputs along every axis (bilinear for images).
+    mode : {"nearest", "linear", "cubic"}
+        Nearest neighbour, (multi)linear interpolation between the two nearest inputs
+        along every axis (bilinear for images), or cubic convolution of four (bicubic).
     transform : str
         ONNX ``coordinate_transformation_mode`` (:data:`RESIZE_TRANSFORMS`).
     nearest_mode : str
         ONNX ``nearest_mode`` (:data:`NEAREST_MODES`).
+    cubic_a : float
+        ONNX ``cubic_coeff_a`` (-0.75, torch's; -0.5 TensorFlow's).
+    exclude_outside : bool
+        ONNX ``exclude_outside``: cubic weights of taps outside the image are dropped.
 
     Examples
     --------
@@ -1094,6 +1115,7 @@ class Resize(Layer):
     """
 
     kind = "resize"
+    signed_fields = ("cubic_a",)
 
     def __init__(
         self,
@@ -1104,14 +1126,17 @@ class Resize(Layer):
         transform: str = "half_pixel",
         nearest_mode: str = "round_prefer_floor",
         name: str | None = None,
+        cubic_a: float = -0.75,
+        exclude_outside: bool = False,
     ) -> None:
         super().__init__(name)
+        self.cubic_a, self.exclude_outside = float(cubic_a), bool(exclude_outside)
         self.axes = tuple(int(a) for a in axes)
         self.sizes = tuple(int(s) for s in sizes)
         self.scales = tuple(float(s) for s in scales)
         self.mode, self.transform, self.nearest_mode = str(mode), str(transform), str(nearest_mode)
         for what, value, allowed in (
-            ("mode", self.mode, ("nearest", "linear")),
+            ("mode", self.mode, ("nearest", "linear", "cubic")),
             ("transform", self.transform, RESIZE_TRANSFORMS),
             ("nearest_mode", self.nearest_mode, NEAREST_MODES),
         ):
@@ -1144,6 +1169,8 @@ class Resize(Layer):
             "mode": self.mode,
             "transform": self.transform,
             "nearest_mode": self.nearest_mode,
+            "cubic_a": self.cubic_a,
+            "exclude_outside": self.exclude_outside,
         }
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -1163,6 +1190,13 @@ class Resize(Layer):
             if self.mode == "nearest":
                 i = _nearest_index(c, self.nearest_mode, downsample=s < 1)
                 y = y.take(np.clip(i, 0, n_in - 1).astype(np.intp), axis=a + 1)
+                continue
+            if self.mode == "cubic":
+                idx, w = _cubic_taps(c, n_in, self.cubic_a, self.exclude_outside)
+                shape = (n, 4) + (1,) * (y.ndim - a - 2)
+                taps = y.take(idx.reshape(-1), axis=a + 1)
+                taps = taps.reshape(y.shape[: a + 1] + (n, 4) + y.shape[a + 2 :])
+                y = (taps * w.reshape(shape)).sum(axis=a + 2)
                 continue
             c = np.clip(c, np.float32(0), np.float32(n_in - 1))
             i0 = np.floor(c).astype(np.intp)
