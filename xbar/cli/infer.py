@@ -196,7 +196,8 @@ def add_parser(subparsers) -> None:
         "--model",
         default="default",
         help="shipped model name (default, default_noise, default_hessian, default_act4, "
-        "wrn-D-K), a saved model path or an .onnx file (default: default, the digits CNN)",
+        "wrn-D-K), a saved model path or an .onnx file (FILE.onnx#OUTPUT picks one output of "
+        "a graph with several; default: default, the digits CNN)",
     )
     p.add_argument("--dataset", default="digits", help=DATASET_HELP)
     p.add_argument("--config", metavar="FILE.toml", help="analog configuration file")

@@ -23,9 +23,9 @@ examples:
                                                       # currents [A] into the source's +)
   gen_netlist | xbar solve /dev/stdin --json          # a netlist from a pipe
 
-Outputs: the netlist's .print dc/op cards (else .save/.probe cards, else every node and
-source), as ngspice; --nodes overrides them.  Notes on what was skipped or defaulted go to
-standard error.
+Outputs: the netlist's .print dc/op cards and .control print commands (else .save/.probe
+cards and .control save, else every node and source), as ngspice; --nodes overrides them.
+Notes on what was skipped or defaulted go to standard error.
 """
 
 

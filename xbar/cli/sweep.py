@@ -46,8 +46,8 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--model",
         default="default",
-        help="shipped model name, saved model path or .onnx file "
-        "(default: default, the digits CNN)",
+        help="shipped model name, saved model path or .onnx file (FILE.onnx#OUTPUT picks "
+        "one output of a graph with several; default: default, the digits CNN)",
     )
     p.add_argument("--dataset", default="digits", help=DATASET_HELP)
     p.add_argument("--config", metavar="FILE.toml", help="base analog configuration")
