@@ -314,3 +314,58 @@ def test_readme_print_card_json_outputs(tmp_path, capsys, monkeypatch):
     assert main(["solve", "divider.cir", "--json"]) == 0
     outputs = json.loads(capsys.readouterr().out)["outputs"]
     assert outputs == {"v(out)": [0.0, 0.75, 1.5], "i(v1)": [0.0, -0.00025, -0.0005]}
+
+
+# --- lists in the docs that must match the code both ways (landed 2026-11-26) ---
+
+
+def test_onnx_doc_op_table_lists_exactly_the_imported_ops():
+    pytest.importorskip("onnx")
+    from xbar.network.onnx_import import SUPPORTED_OPS
+
+    text = (DOCS / "onnx.md").read_text(encoding="utf-8")
+    table = text[text.index("## What is imported") : text.index("Initializers stored as")]
+    rows = [line.split("|")[1] for line in table.splitlines() if line.startswith("| `")]
+    listed = set(re.findall(r"`([A-Z][A-Za-z0-9]*)`", " ".join(rows)))
+    listed |= set(re.findall(r"`Shape -> (\w+)", " ".join(rows)))  # constant subgraphs
+    listed |= {"Shape"}
+    assert listed - set(SUPPORTED_OPS) == set(), "docs/onnx.md lists ops the importer refuses"
+    assert set(SUPPORTED_OPS) - listed == set(), "docs/onnx.md misses imported ops"
+
+
+def test_data_set_formats_in_readme_docs_and_help_are_the_readers(capsys):
+    from xbar.network.datasets import FORMATS
+
+    readme = " ".join(README.read_text(encoding="utf-8").split())
+    sentence = readme[readme.index("`PATH` is CIFAR-10's binary") :]
+    sentence = sentence[: sentence.index("work the same way")]
+    named = set(re.findall(r"`([a-z0-9-]+):`", sentence)) | {"cifar10"}
+    assert named == set(FORMATS), "README's list of --dataset formats"
+    text = (DOCS / "onnx.md").read_text(encoding="utf-8")
+    table = text[text.index("| FORMAT |") : text.index("The python distributions")]
+    rows = [line.split("|")[1] for line in table.splitlines()[2:] if line.startswith("|")]
+    assert set(re.findall(r"`([a-z0-9-]+)`", " ".join(rows))) == set(FORMATS)
+    assert main(["infer", "--help"]) == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert set(re.findall(r"([a-z0-9-]+):PATH", shown)) == set(FORMATS)
+
+
+def test_readme_crossbar_device_names_are_the_constructor_s():
+    import numpy as np
+
+    import xbar
+    from xbar.crossbar.array import DEVICE_NAMES
+
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    m = re.search(r'`device="sinh"` is `xbar\.Sinh\(([\d.]+)\)`; (.*?)\), as `AnalogConfig`', text)
+    assert m, "README lost its device-name sentence"
+    assert {"sinh", *re.findall(r'`"(\w+)"`', m.group(2))} == set(DEVICE_NAMES)
+    G = np.full((2, 3), 1e-5)
+    xb = xbar.Crossbar(G, 1.0, 1.0, device="sinh")
+    assert type(xb.device) is xbar.Sinh and np.all(xb.device.k == float(m.group(1)))
+    np.testing.assert_array_equal(
+        xb.solve(np.full(2, 0.2)).output,
+        xbar.Crossbar(G, 1.0, 1.0, device=xbar.Sinh(float(m.group(1))))
+        .solve(np.full(2, 0.2))
+        .output,
+    )
