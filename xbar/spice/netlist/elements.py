@@ -94,13 +94,13 @@ def _unknown_element(card: Card, low: str, first: str) -> NetlistError:
             None,
             f"element {word!r}: {what[0]} ({first.upper()}) are not supported "
             f"(ngspice simulates this one with {what[1]}); xbar does DC analysis of "
-            "R, C, L, K, V, I, G, E, F, H, D, B, M and X elements",
+            "R, C, L, K, V, I, G, E, F, H, D, B, M, S, W and X elements",
         )
     return err(
         card,
         None,
         f"unknown element type {word[0]!r} in {word!r}",
-        "element names start with R, C, L, K, V, I, G, E, F, H, D, B, M or X",
+        "element names start with R, C, L, K, V, I, G, E, F, H, D, B, M, S, W or X",
     )
 
 
