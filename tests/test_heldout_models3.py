@@ -1038,3 +1038,11 @@ def test_shipped_names_win_over_a_file_of_the_same_name(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "default").write_bytes(b"\x80\x02 not a model")
     assert load_model("default").input_shape == (8, 8, 1)
+
+
+def test_flag_attributes_other_than_0_or_1_are_refused():
+    """keepdims=3 was read as true; onnxruntime reads it as false (found by the fuzz)."""
+    conv, w = _conv()
+    nodes = [conv, oh.make_node("ReduceMean", ["c"], ["y"], axes=[2, 3], keepdims=3)]
+    with pytest.raises(ModelError, match="attribute keepdims=3 must be 0 or 1"):
+        load_onnx(_model(nodes, [w], ["N", 4], opset=13))
