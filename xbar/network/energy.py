@@ -164,6 +164,7 @@ MIN_CODE_CHUNK = 32
 #: matrix (fewer: from its rows' quadratic forms of the parts' total, one product for
 #: the batch's sampled rows, :meth:`LayerMeter.start_batch`)
 IMAGE_GRAM_ROWS = 16
+_NO_ROWS = np.zeros(0, dtype=np.intp)
 #: narrowest row block whose Gram takes the float32 route (narrower: the conversion costs more)
 MIN_CODE_ROWS = 32
 
@@ -366,6 +367,8 @@ class LayerMeter:
         if self._batch is None:
             return None
         images, picked, first = self._batch
+        if not picked.size:  # no sampled image in this batch: nothing of the array to meter
+            return _NO_ROWS, 1, first, 1.0, _NO_ROWS
         start, count = (0, images) if self._span is None else self._span
         i0, i1 = (int(i) for i in np.searchsorted(picked, [start, start + count]))
         local = picked[i0:i1] - start
