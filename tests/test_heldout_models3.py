@@ -1031,3 +1031,18 @@ def test_cubic_weights_and_exclude_outside(a, exclude):
             taps = [(k, wk / total) for k, wk in taps]
         expect = sum(wk * x[0, min(max(k, 0), 5)] for k, wk in taps)
         assert got[j] == pytest.approx(expect, rel=1e-6, abs=1e-9)
+
+
+def test_shipped_names_win_over_a_file_of_the_same_name(tmp_path, monkeypatch):
+    """A file called 'default' in the working directory must not shadow the shipped model."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "default").write_bytes(b"\x80\x02 not a model")
+    assert load_model("default").input_shape == (8, 8, 1)
+
+
+def test_flag_attributes_other_than_0_or_1_are_refused():
+    """keepdims=3 was read as true; onnxruntime reads it as false (found by the fuzz)."""
+    conv, w = _conv()
+    nodes = [conv, oh.make_node("ReduceMean", ["c"], ["y"], axes=[2, 3], keepdims=3)]
+    with pytest.raises(ModelError, match="attribute keepdims=3 must be 0 or 1"):
+        load_onnx(_model(nodes, [w], ["N", 4], opset=13))

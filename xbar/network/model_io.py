@@ -80,13 +80,14 @@ def load_model(name_or_path: str | Path) -> Model:
     if ".onnx#" in name.lower() and not Path(name).exists():  # FILE.onnx#OUTPUT
         path, _, output = name.rpartition("#")
         return load_onnx(path, output=output)
-    if Path(name).is_file() and Path(name).suffix.lower() not in (".json", ".npz"):
-        return load_onnx(name)  # another suffix: ONNX, or a checkpoint named as such
     m = _WRN.match(name)
     if m:
         return wrn(depth=int(m.group(1)), width=int(m.group(2)))
     shipped = shipped_model_path(name)
     jpath, npath = _paths(shipped if shipped is not None else name)
+    other = Path(name).is_file() and Path(name).suffix.lower() not in (".json", ".npz")
+    if shipped is None and other and not (jpath.exists() and npath.exists()):
+        return load_onnx(name)  # another suffix: ONNX, or a checkpoint named as such
     if not jpath.exists() or not npath.exists():
         raise ModelError(
             f"no model {name!r}: expected {jpath} and {npath}",

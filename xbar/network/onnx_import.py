@@ -237,6 +237,23 @@ _QUANT_RANGES = {
 }
 
 
+#: attributes that are flags (0 or 1)
+_FLAGS = (
+    "keepdims",
+    "ceil_mode",
+    "count_include_pad",
+    "transA",
+    "transB",
+    "exclusive",
+    "reverse",
+    "allowzero",
+    "noop_with_empty_axes",
+    "training_mode",
+    "antialias",
+    "exclude_outside",
+    "select_last_index",
+)
+
 #: input element types xbar feeds: float32, uint8 (pixels), float16, float64, bfloat16
 _INPUT_TYPES = (1, 2, 10, 11, 16)
 
@@ -431,6 +448,12 @@ class _Importer:
                     hint="the file is corrupted or was not written by an exporter",
                 )
             out[a.name] = helper.get_attribute_value(a)
+            if a.name in _FLAGS and out[a.name] not in (0, 1):
+                raise self.fail(
+                    f"attribute {a.name}={out[a.name]} must be 0 or 1",
+                    hint="the file is corrupted or was not written by an exporter "
+                    "(onnxruntime reads values other than 1 as 0)",
+                )
         return out
 
     def check_opset(self, op: str) -> None:

@@ -790,13 +790,7 @@ class ElementCards:
         if text[0] in "{'" and text[-1] == ("}" if text[0] == "{" else "'"):
             text, eoff = text[1:-1], eoff + 1
         expr = self.expression(card, text, eoff, ctx)
-        full = ctx.prefix + toks[0][0]
-        a, b = self.node(toks[1][0], ctx), self.node(toks[2][0], ctx)
-        if kind == "g":
-            self.register(full, card)
-            self.add_bsource(card, full, a, b, expr, ctx)
-        else:
-            self.voltage_branch(card, full, a, b, expr, ctx)
+        self.controlled_output(card, toks, expr, ctx, current=kind == "g")
         if scale:
             self.b_scales.append((self.b[-1], scale))
 
@@ -838,13 +832,7 @@ class ElementCards:
                 raise err(card, nums[2 * j][1], "TABLE x values must ascend", hint)
         text = f"xspice_pwl({inner}, {', '.join(repr(v) for v in values)})"
         expr = self.expression(card, text, eoff, ctx)
-        full = ctx.prefix + toks[0][0]
-        a, b = self.node(toks[1][0], ctx), self.node(toks[2][0], ctx)
-        if kind == "g":
-            self.register(full, card)
-            self.add_bsource(card, full, a, b, expr, ctx)
-        else:
-            self.voltage_branch(card, full, a, b, expr, ctx)
+        self.controlled_output(card, toks, expr, ctx, current=kind == "g")
 
     def poly_controlled(self, card: Card, toks, ctx: Context, kind: str) -> None:
         """SPICE's polynomial sources, as the B sources ngspice makes of them:
@@ -890,9 +878,14 @@ class ElementCards:
         else:
             controls = tuple(("#i", name) for name, _ in ctl)
         expr = compile_expression(*poly_text(coefs, nd)).with_controls(card.text, controls)
+        self.controlled_output(card, toks, expr, ctx, current=kind in "gf")
+
+    def controlled_output(self, card: Card, toks, expr, ctx: Context, current: bool) -> None:
+        """The output branch of a controlled source between its first two nodes: a current
+        ``expr`` (G, F kinds: a B current source) or a voltage (E, H kinds)."""
         full = ctx.prefix + toks[0][0]
         a, b = self.node(toks[1][0], ctx), self.node(toks[2][0], ctx)
-        if kind in "gf":
+        if current:
             self.register(full, card)
             self.add_bsource(card, full, a, b, expr, ctx)
         else:
@@ -953,13 +946,7 @@ class ElementCards:
         expr = compile_expression("g*v(_0)", {"g": gain}).with_controls(
             f"{gain!r}*i({toks[3][0]})", (("#i", toks[3][0]),)
         )
-        full = ctx.prefix + toks[0][0]
-        a, b = self.node(toks[1][0], ctx), self.node(toks[2][0], ctx)
-        if kind == "f":
-            self.register(full, card)
-            self.add_bsource(card, full, a, b, expr, ctx)
-        else:
-            self.voltage_branch(card, full, a, b, expr, ctx)
+        self.controlled_output(card, toks, expr, ctx, current=kind == "f")
 
     def expression(self, card: Card, text: str, off: int, ctx: Context, low: str | None = None):
         """Parse a B expression, sharing compiled code between equal templates.
