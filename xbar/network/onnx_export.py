@@ -37,6 +37,7 @@ from .onnx_import import require_onnx
 if TYPE_CHECKING:
     import onnx
 from .ops import (
+    LRN,
     Activation,
     Binary,
     Concat,
@@ -349,6 +350,13 @@ def _write_cumsum(w: _Writer, layer: CumSum, xs: list[str], out: str, rank: int)
     w.node("CumSum", [xs[0], axis], out, name=layer.name, **attrs)
 
 
+def _write_lrn(w: _Writer, layer: LRN, xs: list[str], out: str, rank: int) -> None:
+    if _onnx_axis(w, xs[0], layer.axis) != 1:
+        raise ModelError(f"save_onnx: LRN {layer.name!r} is not across ONNX's channel axis")
+    attrs = dict(size=layer.size, alpha=layer.alpha, beta=layer.beta, bias=layer.bias)
+    w.node("LRN", [xs[0]], out, name=layer.name, **attrs)
+
+
 def _write_tile(w: _Writer, layer: Tile, xs: list[str], out: str, rank: int) -> None:
     reps = [1, *_onnx_per_sample(w, xs[0], list(layer.repeats))]
     w.node("Tile", [xs[0], w.const(layer.name + ".repeats", reps, np.int64)], out, name=layer.name)
@@ -444,6 +452,7 @@ _WRITERS = (
     (Resize, _write_resize),
     (Quantize, _write_quantize),
     (CumSum, _write_cumsum),
+    (LRN, _write_lrn),
 )
 
 

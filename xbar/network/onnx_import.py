@@ -66,6 +66,7 @@ from .onnx_graph import (
 if TYPE_CHECKING:
     import onnx
 from .ops import (
+    LRN,
     NEAREST_MODES,
     RESIZE_TRANSFORMS,
     Activation,
@@ -192,6 +193,7 @@ SUPPORTED_OPS: dict[str, tuple[str, ...]] = {
     "DepthToSpace": ("blocksize", "mode"),
     "SpaceToDepth": ("blocksize",),
     "CumSum": ("exclusive", "reverse"),
+    "LRN": ("alpha", "beta", "bias", "size"),
     "QuantizeLinear": ("axis", "saturate", "block_size", "output_dtype", "precision"),
     "DequantizeLinear": ("axis", "block_size"),
     "Identity": (),
@@ -1237,6 +1239,20 @@ class _Importer:
             exclusive=bool(attrs.get("exclusive", 0)),
             reverse=bool(attrs.get("reverse", 0)),
             name=self.name_for("cumsum"),
+        )
+        self.out(self.emit(layer, [t.name]), t.shape, t.perm)
+
+    def op_LRN(self, attrs):
+        t = self.dyn(0)
+        if t.rank < 3 or "size" not in attrs:
+            raise self.fail("LRN needs an (N, C, ...) input and a size")
+        layer = LRN(
+            t.perm.index(1) - 1,
+            int(attrs["size"]),
+            alpha=float(attrs.get("alpha", 1e-4)),
+            beta=float(attrs.get("beta", 0.75)),
+            bias=float(attrs.get("bias", 1.0)),
+            name=self.name_for("lrn"),
         )
         self.out(self.emit(layer, [t.name]), t.shape, t.perm)
 

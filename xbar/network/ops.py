@@ -43,6 +43,7 @@ __all__ = [
     "Resize",
     "Quantize",
     "CumSum",
+    "LRN",
     "OP_TYPES",
 ]
 
@@ -829,6 +830,65 @@ class CumSum(Layer):
         return np.flip(y, axis=a) if self.reverse else y
 
 
+class LRN(Layer):
+    """Local response normalisation across channels (ONNX ``LRN``, AlexNet/GoogLeNet):
+    ``x / (bias + alpha / size * sum of x**2 over the size nearest channels) ** beta``.
+
+    >>> import numpy as np
+    >>> LRN(0, size=1, alpha=1.0, beta=1.0, bias=0.0).forward(np.array([[2.0, -4.0]])).tolist()
+    [[0.5, -0.25]]
+    """
+
+    kind = "lrn"
+
+    def __init__(
+        self,
+        axis: int,
+        size: int,
+        alpha: float = 1e-4,
+        beta: float = 0.75,
+        bias: float = 1.0,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(name)
+        self.axis, self.size = int(axis), int(size)
+        self.alpha, self.beta, self.bias = float(alpha), float(beta), float(bias)
+        if self.size < 1:
+            raise ModelError(f"layer {name!r}: LRN size {self.size} must be >= 1")
+
+    @property
+    def supports_backward(self) -> bool:
+        return False
+
+    def config(self) -> dict:
+        return {
+            **super().config(),
+            "axis": self.axis,
+            "size": self.size,
+            "alpha": self.alpha,
+            "beta": self.beta,
+            "bias": self.bias,
+        }
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        if not 0 <= self.axis < len(input_shape):
+            raise _shape_error(self, f"axis {self.axis} outside per-sample shape {input_shape}")
+        return tuple(input_shape)
+
+    def forward(
+        self, x: np.ndarray, *, training: bool = False, mvm: MVM | None = None
+    ) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        a = self.axis + 1
+        sq = np.moveaxis(x * x, a, -1)
+        lo, hi = (self.size - 1) // 2, -(-(self.size - 1) // 2)  # floor and ceil
+        padded = np.pad(sq, [(0, 0)] * (sq.ndim - 1) + [(lo, hi)])
+        csum = np.concatenate([np.zeros(sq.shape[:-1] + (1,)), np.cumsum(padded, -1)], -1)
+        window = csum[..., self.size :] - csum[..., : -self.size]
+        denom = (self.bias + self.alpha / self.size * np.moveaxis(window, -1, a)) ** self.beta
+        return x / denom
+
+
 class Tile(Layer):
     """Repeat every sample ``repeats[k]`` times along per-sample axis ``k`` (``np.tile``;
     ONNX ``Tile`` with the batch repeated once, as Keras' UpSampling2D is converted)."""
@@ -1234,5 +1294,6 @@ OP_TYPES: dict[str, type[Layer]] = {
         Resize,
         Quantize,
         CumSum,
+        LRN,
     )
 }
