@@ -82,6 +82,16 @@ def test_param_functions_as_ngspice(expr, ngspice):
     assert _param_value(expr) == pytest.approx(ngspice, abs=1e-12)
 
 
+@pytest.mark.parametrize("expr", ["sqr(v(x))", "arctan(1)", "f(3)"])
+def test_param_only_functions_are_refused_in_b_sources_as_ngspice(expr):
+    """ngspice-39 stops at ``B1 o 0 V=sqr(...)`` and ``arctan`` ('no such function'), also
+    through a .func; xbar read them (a netlist ngspice refuses). In a .param they work."""
+    text = f"t\n.func f(a) {{sqr(a)}}\nV0 x 0 0.5\nB1 o 0 V={expr}\nR1 o 0 1k\n.op\n.end\n"
+    with pytest.raises(NetlistError, match=r"works in \.param expressions only"):
+        read_netlist(text)
+    assert _op(text.replace(f"B1 o 0 V={expr}", "V1 o 0 {f(3)}")).voltage("o") == 9.0
+
+
 def test_monte_carlo_functions_use_the_nominal_value_with_a_note():
     """agauss/gauss/aunif/unif/limit(nom, avar) draw random values in ngspice on every run
     (two runs of agauss(1,0.1,3) gave 0.9929 and 0.9604): xbar uses the nominal value and

@@ -136,6 +136,8 @@ FUNCTIONS: dict[str, int] = {
     "unif": 2,
     "limit": 2,
 }
+#: numparam's functions that ngspice's B-source (and E/G VALUE) expressions do not know
+PARAM_ONLY_FUNCTIONS = ("sqr", "arctan")
 #: functions that take any number of arguments from their FUNCTIONS count on
 VARIADIC = {"pwl", "xspice_pwl"}
 #: ngspice draws these at random each run (its Monte Carlo functions, nominal value first);
@@ -392,6 +394,13 @@ class _Parser:
                 f"unknown function {name!r}",
                 off,
                 "known functions: " + " ".join(sorted(FUNCTIONS)),
+            )
+        if name in PARAM_ONLY_FUNCTIONS and self.allow_controls:
+            raise ExprSyntaxError(
+                f"{name}() works in .param expressions only (ngspice-39's B sources: "
+                f"'no such function {name}')",
+                off,
+                "compute it in a .param, or write x*x (sqr) or atan (arctan)",
             )
         open_off = self.next()[2]  # '('
         self.open.append(open_off)
