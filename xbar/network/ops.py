@@ -26,6 +26,7 @@ __all__ = [
     "Transpose",
     "Concat",
     "Pad",
+    "AlongAxis",
     "Softmax",
     "ReduceMean",
     "ReduceMax",
@@ -595,21 +596,21 @@ class Pad(Layer):
         return np.pad(x, widths, mode=self.MODES[self.mode])
 
 
-class Softmax(Layer):
-    """Softmax (or log-softmax) along per-sample axis ``axis``."""
+class AlongAxis(Layer):
+    """An inference-only layer that keeps its input's shape and works along one per-sample
+    ``axis`` (0 = the first axis after the batch): the shared part of :class:`Softmax`,
+    :class:`CumSum` and :class:`LRN`."""
 
-    kind = "softmax"
-
-    def __init__(self, axis: int = 0, log: bool = False, name: str | None = None) -> None:
+    def __init__(self, axis: int, name: str | None = None) -> None:
         super().__init__(name)
-        self.axis, self.log = int(axis), bool(log)
+        self.axis = int(axis)
 
     @property
     def supports_backward(self) -> bool:
         return False
 
     def config(self) -> dict:
-        return {**super().config(), "axis": self.axis, "log": self.log}
+        return {**super().config(), "axis": self.axis}
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         if not 0 <= self.axis < len(input_shape):
@@ -617,6 +618,19 @@ class Softmax(Layer):
                 self, f"axis {self.axis} outside per-sample shape {tuple(input_shape)}"
             )
         return tuple(input_shape)
+
+
+class Softmax(AlongAxis):
+    """Softmax (or log-softmax) along per-sample axis ``axis``."""
+
+    kind = "softmax"
+
+    def __init__(self, axis: int = 0, log: bool = False, name: str | None = None) -> None:
+        super().__init__(axis, name)
+        self.log = bool(log)
+
+    def config(self) -> dict:
+        return {**super().config(), "log": self.log}
 
     def forward(
         self, x: np.ndarray, *, training: bool = False, mvm: MVM | None = None
@@ -783,7 +797,7 @@ class ReduceSumSquare(ReduceMean):
     reduce = staticmethod(_sum_square)
 
 
-class CumSum(Layer):
+class CumSum(AlongAxis):
     """Cumulative sum along per-sample ``axis`` (ONNX ``CumSum``: ``exclusive`` leaves each
     element out of its own sum, ``reverse`` sums from the end).
 
@@ -797,25 +811,11 @@ class CumSum(Layer):
     def __init__(
         self, axis: int, exclusive: bool = False, reverse: bool = False, name: str | None = None
     ) -> None:
-        super().__init__(name)
-        self.axis, self.exclusive, self.reverse = int(axis), bool(exclusive), bool(reverse)
-
-    @property
-    def supports_backward(self) -> bool:
-        return False
+        super().__init__(axis, name)
+        self.exclusive, self.reverse = bool(exclusive), bool(reverse)
 
     def config(self) -> dict:
-        return {
-            **super().config(),
-            "axis": self.axis,
-            "exclusive": self.exclusive,
-            "reverse": self.reverse,
-        }
-
-    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        if not 0 <= self.axis < len(input_shape):
-            raise _shape_error(self, f"axis {self.axis} outside per-sample shape {input_shape}")
-        return tuple(input_shape)
+        return {**super().config(), "exclusive": self.exclusive, "reverse": self.reverse}
 
     def forward(
         self, x: np.ndarray, *, training: bool = False, mvm: MVM | None = None
@@ -830,7 +830,7 @@ class CumSum(Layer):
         return np.flip(y, axis=a) if self.reverse else y
 
 
-class LRN(Layer):
+class LRN(AlongAxis):
     """Local response normalisation across channels (ONNX ``LRN``, AlexNet/GoogLeNet):
     ``x / (bias + alpha / size * sum of x**2 over the size nearest channels) ** beta``.
 
@@ -850,30 +850,15 @@ class LRN(Layer):
         bias: float = 1.0,
         name: str | None = None,
     ) -> None:
-        super().__init__(name)
-        self.axis, self.size = int(axis), int(size)
+        super().__init__(axis, name)
+        self.size = int(size)
         self.alpha, self.beta, self.bias = float(alpha), float(beta), float(bias)
         if self.size < 1:
             raise ModelError(f"layer {name!r}: LRN size {self.size} must be >= 1")
 
-    @property
-    def supports_backward(self) -> bool:
-        return False
-
     def config(self) -> dict:
-        return {
-            **super().config(),
-            "axis": self.axis,
-            "size": self.size,
-            "alpha": self.alpha,
-            "beta": self.beta,
-            "bias": self.bias,
-        }
-
-    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        if not 0 <= self.axis < len(input_shape):
-            raise _shape_error(self, f"axis {self.axis} outside per-sample shape {input_shape}")
-        return tuple(input_shape)
+        extra = {"size": self.size, "alpha": self.alpha, "beta": self.beta, "bias": self.bias}
+        return {**super().config(), **extra}
 
     def forward(
         self, x: np.ndarray, *, training: bool = False, mvm: MVM | None = None
