@@ -526,3 +526,53 @@ def test_voltage_b_source_device_test_uses_vntol(engine):
     op = _op(text, engine)
     assert op.voltage("n3") == pytest.approx(-0.7499999994815352, rel=1e-9)
     assert op.voltage("n2") == pytest.approx(-0.749999999972756, rel=1e-9)
+
+
+# A redefined subcircuit or model: ngspice-39 keeps the first definition ("redefinition of
+# .subckt load, ignored" for subcircuits, silently for models); v(x) values are ngspice's.
+_DUP_SUBCKT = """dup subckt
+.subckt load a
+R1 a 0 1k
+.ends
+.subckt load a
+R1 a 0 3k
+.ends
+V1 in 0 1
+R0 in x 1k
+X1 x load
+.op
+.end
+"""
+_DUP_MODEL = """dup model
+.model dd D(IS=1e-14)
+.model dd D(IS=1e-12)
+V1 in 0 1
+R0 in x 1k
+D1 x 0 dd
+.op
+.end
+"""
+
+
+@pytest.mark.parametrize(
+    "text, v_x, what",
+    [
+        (_DUP_SUBCKT, 0.5, "subcircuit 'load'"),
+        (_DUP_MODEL, 6.294408e-01, "model 'dd'"),
+        (  # inside a subcircuit too
+            _DUP_MODEL.replace(".model dd D(IS=1e-14)\n.model dd D(IS=1e-12)\n", "")
+            .replace("D1 x 0 dd\n", "X1 x dl\n")
+            .replace(
+                "V1 in",
+                ".subckt dl a\n.model dd D(IS=1e-14)\n.model dd D(IS=1e-12)\n"
+                "D1 a 0 dd\n.ends\nV1 in",
+            ),
+            6.294408e-01,
+            "model 'dd'",
+        ),
+    ],
+)
+def test_a_redefinition_is_ignored_as_ngspice_does(text, v_x, what):
+    circuit = read_netlist(text)
+    assert solve_dc(circuit).voltage("x") == pytest.approx(v_x, rel=1e-6)
+    assert any(f"{what} is defined again" in n and "first one" in n for n in circuit.notes)

@@ -139,13 +139,6 @@ CASES = [
         None,
     ),
     (T + ".subckt s p\nX1 p s\n.ends\nX1 a s\n", 3, 6, "recursive subcircuit", None),
-    (
-        T + ".subckt s p\nR1 p 0 1\n.ends\n.subckt s p\nR1 p 0 1\n.ends\n",
-        5,
-        1,
-        "defined twice",
-        None,
-    ),
     (T + ".subckt s p p\n.ends\n", 2, 13, "listed twice", None),
     (
         T + ".subckt s p\nR1 p 0 1\n.ends\nX1 a s\n.subckt t q\n.op\n.ends\nV1 a 0 1\n",
@@ -168,7 +161,6 @@ CASES = [
     (T + ".model d1 D(IS=1e-14 IKF=1)\nV1 a 0 1\nD1 a 0 d1\n", 2, 22, "IKF=1 changes the DC", None),
     (T + ".model d1 D(IS=0)\n", 2, 1, "must be positive", None),
     (T + ".model d1 D(IS)\n", 2, 13, "expected <name>=<value>", None),
-    (T + ".model d1 D(IS=1)\n.model d1 D(IS=2)\n", 3, 1, "defined twice", None),
     # continuation lines keep line and column
     (T + "R1 a 0\n+ 1k\n+ bad=3\n", 4, 3, "resistor parameter 'bad'", None),
     (T + "B1 a 0\n+ I=2*V(a)\n+ + foo(1)\n", 4, 5, "unknown function 'foo'", None),

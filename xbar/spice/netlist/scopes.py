@@ -215,7 +215,7 @@ class Scopes:
                 if word == ".model":
                     # values may use the instance's parameters: evaluated per instance
                     name, _ = self.parse_model(card, None)
-                    stack[-1].models[name] = ModelDef(None, card)
+                    self.define_once(stack[-1].models, name, ModelDef(None, card), "model")
                 else:
                     stack[-1].body.append(card)
                 continue
@@ -223,14 +223,7 @@ class Scopes:
                 params_cards.append(card)
             elif word == ".model":
                 name, _ = self.parse_model(card, None)  # values: after the .param cards
-                if name in top_models:
-                    raise err(
-                        card,
-                        None,
-                        f"model {name!r} is defined twice",
-                        "first defined at " + str(top_models[name].card.loc()),
-                    )
-                top_models[name] = ModelDef(None, card)
+                self.define_once(top_models, name, ModelDef(None, card), "model")
             else:
                 elements.append(card)  # other directives are handled in order
         if stack:
@@ -245,8 +238,21 @@ class Scopes:
             )
         return top_subckts, top_models, params_cards, elements
 
-    @staticmethod
+    def define_once(self, scope: dict, name: str, definition, what: str) -> None:
+        """Define ``name`` in ``scope`` unless it is already defined there: as ngspice, the
+        first definition wins and a redefinition is ignored (with a note naming both)."""
+        first = scope.get(name)
+        if first is None:
+            scope[name] = definition
+            return
+        self.note(
+            definition.card,
+            f"{what} {name!r} is defined again; this definition is ignored and the first "
+            f"one ({first.card.loc()}) is used, as ngspice does",
+        )
+
     def close_subckt(
+        self,
         card: Card,
         stack: list[Subckt],
         misplaced: dict[int, tuple[Card, str]],
@@ -281,14 +287,7 @@ class Scopes:
                 "expected: .ends " + sub.name,
             )
         target = stack[-1].subckts if stack else top_subckts
-        if sub.name in target:
-            raise err(
-                sub.card,
-                None,
-                f"subcircuit {sub.name!r} is defined twice",
-                "first defined at " + str(target[sub.name].card.loc()),
-            )
-        target[sub.name] = sub
+        self.define_once(target, sub.name, sub, "subcircuit")
 
     def parse_subckt_header(self, card: Card) -> Subckt:
         toks = split_tokens(card, card.text.lower())
