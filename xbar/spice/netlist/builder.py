@@ -138,7 +138,8 @@ class Builder(Scopes, ElementCards, DirectiveCards):
         self.expr_cache: dict[tuple, object] = {}
         #: what TIME, TEMPER and HERTZ are in B-source expressions (read_netlist sets TEMPER)
         self.b_reserved = {"time": 0.0, "temper": 27.0, "hertz": 0.0}
-        self.model_cache: dict[tuple, DiodeModel] = {}
+        #: models inside subcircuits, per (card, instance parameters) (elements.instance_model)
+        self.model_cache: dict[tuple, object] = {}
 
     # ---------------------------------------------------------------- result
     def circuit(self) -> Circuit:

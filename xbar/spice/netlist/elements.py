@@ -229,20 +229,10 @@ class ElementCards:
             if t[0] == "=" or t[0][0] in "{'(":
                 raise err(card, t[1], f"expected a node name, found {t[0]!r}", hint)
         mname, moff = toks[5]
-        found = ctx.scope.model(mname)
-        if found is None:
-            raise err(
-                card,
-                moff,
-                f"undefined model {mname!r}",
-                f"define it with .model {mname} NMOS(LEVEL=1 VTO=... KP=...)",
-            )
-        model = found.model
-        if model is None:  # a model inside a subcircuit: values with this instance's params
-            key = (id(found.card), ctx.pkey)
-            model = self.model_cache.get(key)
-            if model is None:
-                model = self.model_cache[key] = self.parse_model(found.card, ctx.params)[1]
+        found = self.defined_model(
+            card, mname, moff, ctx, f"define it with .model {mname} NMOS(LEVEL=1 VTO=... KP=...)"
+        )
+        model = self.instance_model(found, ctx)
         if not isinstance(model, MosModel):
             kind = getattr(model, "type", "d").upper()
             level = getattr(model, "level", 1.0)
@@ -557,21 +547,11 @@ class ElementCards:
             raise err(
                 card, toks[4][1] if len(toks) > 4 else None, "diode area must be positive", hint
             )
-        found = ctx.scope.model(mname)
-        if found is None:
-            raise err(
-                card,
-                moff,
-                f"undefined model {mname!r}",
-                f"define it with .model {mname} D(IS=... N=...)",
-            )
-        if found.model is None:  # a model inside a subcircuit: values with this instance's params
-            key = (id(found.card), ctx.pkey)
-            model = self.model_cache.get(key)
-            if model is None:
-                model = self.parse_model(found.card, ctx.params)[1]
-                self.model_cache[key] = model
-            found = ModelDef(model, found.card)
+        found = self.defined_model(
+            card, mname, moff, ctx, f"define it with .model {mname} D(IS=... N=...)"
+        )
+        if found.model is None:
+            found = ModelDef(self.instance_model(found, ctx), found.card)
         full = ctx.prefix + toks[0][0]
         self.register(full, card)
         if not isinstance(found.model, DiodeModel):
@@ -591,21 +571,34 @@ class ElementCards:
         d.model.append(found.model)
         d.area.append(area)
 
+    def defined_model(self, card: Card, mname: str, moff: int, ctx: Context, hint: str):
+        """The ``.model`` named ``mname`` (at column ``moff`` of ``card``) visible in ``ctx``'s
+        scope; an undefined one is an error there, with ``hint`` on how to define it."""
+        found = ctx.scope.model(mname)
+        if found is None:
+            raise err(card, moff, f"undefined model {mname!r}", hint)
+        return found
+
+    def instance_model(self, found, ctx: Context):
+        """The model of a ``.model`` card ``found`` for an instance in ``ctx``: as parsed, or,
+        for a model inside a subcircuit, its values with this instance's parameters
+        (parsed once per card and parameter set)."""
+        if found.model is not None:
+            return found.model
+        key = (id(found.card), ctx.pkey)
+        model = self.model_cache.get(key)
+        if model is None:
+            model = self.model_cache[key] = self.parse_model(found.card, ctx.params)[1]
+        return model
+
     def switch_model(self, card: Card, kind: str, mname: str, moff: int, ctx: Context, hint: str):
         """``(threshold, hysteresis, ron, roff)`` of the SW (``kind`` s) or CSW (w) model
         ``mname`` a switch card names; ngspice's defaults ``ron`` 1, ``roff`` 1/GMIN."""
         mtype = "sw" if kind == "s" else "csw"
-        found = ctx.scope.model(mname)
-        if found is None:
-            raise err(
-                card,
-                moff,
-                f"undefined model {mname!r}",
-                f"define it with .model {mname} {mtype.upper()}(...)",
-            )
-        model = (
-            found.model if found.model is not None else self.parse_model(found.card, ctx.params)[1]
+        found = self.defined_model(
+            card, mname, moff, ctx, f"define it with .model {mname} {mtype.upper()}(...)"
         )
+        model = self.instance_model(found, ctx)
         if getattr(model, "type", None) != mtype:
             raise err(
                 card,
