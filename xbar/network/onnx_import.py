@@ -98,6 +98,23 @@ from .ops import (
 __all__ = ["load_onnx", "SUPPORTED_OPS", "require_onnx"]
 
 #: attributes each supported op may carry (anything else is refused by name)
+#: ONNX ops that are one parameterless element-wise activation (:class:`Activation` kind).
+_PLAIN_ACTIVATIONS = {
+    "Sigmoid": "sigmoid",
+    "HardSwish": "hard_swish",
+    "Tanh": "tanh",
+    "Erf": "erf",
+    "Abs": "abs",
+    "Exp": "exp",
+    "Log": "log",
+    "Sign": "sign",
+    "Mish": "mish",
+    "Round": "round",
+    "Sqrt": "sqrt",
+    "Softplus": "softplus",
+}
+
+
 SUPPORTED_OPS: dict[str, tuple[str, ...]] = {
     "Conv": ("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"),
     "Gemm": ("alpha", "beta", "transA", "transB"),
@@ -839,6 +856,9 @@ class _Importer:
             raise self.fail(
                 f"{op} is only supported on constants (here its input depends on the network input)"
             )
+        if op in _PLAIN_ACTIVATIONS:
+            kind = _PLAIN_ACTIVATIONS[op]
+            return self.unary(Activation(kind, name=self.name_for(kind)))
         getattr(self, "op_" + op)(attrs)
 
     def alias(self, attrs=None) -> None:
@@ -1131,18 +1151,6 @@ class _Importer:
             )
         )
 
-    def op_Sigmoid(self, attrs):
-        self.unary(Activation("sigmoid", name=self.name_for("sigmoid")))
-
-    def op_HardSwish(self, attrs):
-        self.unary(Activation("hard_swish", name=self.name_for("hard_swish")))
-
-    def op_Tanh(self, attrs):
-        self.unary(Activation("tanh", name=self.name_for("tanh")))
-
-    def op_Erf(self, attrs):
-        self.unary(Activation("erf", name=self.name_for("erf")))
-
     def op_Gelu(self, attrs):
         approx = attrs.get("approximate", b"none")
         approx = approx.decode() if isinstance(approx, bytes) else str(approx)
@@ -1162,21 +1170,6 @@ class _Importer:
                 name=self.name_for("selu"),
             )
         )
-
-    def op_Abs(self, attrs):
-        self.unary(Activation("abs", name=self.name_for("abs")))
-
-    def op_Exp(self, attrs):
-        self.unary(Activation("exp", name=self.name_for("exp")))
-
-    def op_Log(self, attrs):
-        self.unary(Activation("log", name=self.name_for("log")))
-
-    def op_Sign(self, attrs):
-        self.unary(Activation("sign", name=self.name_for("sign")))
-
-    def op_Mish(self, attrs):
-        self.unary(Activation("mish", name=self.name_for("mish")))
 
     def op_Celu(self, attrs):
         alpha = float(attrs.get("alpha", 1.0))
@@ -1259,9 +1252,6 @@ class _Importer:
     def op_SpaceToDepth(self, attrs):
         self.op_DepthToSpace(attrs, inverse=True)
 
-    def op_Round(self, attrs):
-        self.unary(Activation("round", name=self.name_for("round")))
-
     def op_Expand(self, attrs):  # broadcast to a shape: adding zeros of that shape does it
         t = self.dyn(0)
         target = [int(v) for v in self.const(1).reshape(-1)]
@@ -1277,12 +1267,6 @@ class _Importer:
         self.tensors[self.node.output[0]] = self.with_const(
             t, zeros, "add", False, self.node.name or "expand"
         )
-
-    def op_Sqrt(self, attrs):
-        self.unary(Activation("sqrt", name=self.name_for("sqrt")))
-
-    def op_Softplus(self, attrs):
-        self.unary(Activation("softplus", name=self.name_for("softplus")))
 
     def op_PRelu(self, attrs):
         self.binary(attrs, op="prelu")
