@@ -789,7 +789,7 @@ def image_spread(chip_tallies: list, images: int) -> tuple[dict, dict]:
         empty when every image was metered (nothing is estimated) or the per-image
         values are unknown.
     """
-    from .stats import t_quantile
+    from .stats import mean_ci
 
     if not chip_tallies:
         return {}, {}
@@ -798,20 +798,16 @@ def image_spread(chip_tallies: list, images: int) -> tuple[dict, dict]:
         return {}, {}
 
     def estimate(values: np.ndarray) -> dict:
-        n = int(values.size)
-        mean = float(values.mean())
-        std = float(values.std(ddof=1)) if n > 1 else math.nan
-        sem = std / math.sqrt(n) * math.sqrt(max(0.0, 1.0 - n / images)) if n > 1 else math.nan
-        half = t_quantile(n, 0.95) * sem if n > 1 else math.nan
-        rel = half / mean if mean > 0 else math.nan
+        ci = mean_ci(values, population=images)  # (n = 1: no spread, std and interval NaN)
+        n, mean = int(values.size), ci.mean
         return dict(
             images=n,
             of=int(images),
             mean=mean,
-            std=std,
-            sem=sem,
-            ci95=[mean - half, mean + half],
-            rel_ci95=rel,
+            std=ci.std if n > 1 else math.nan,
+            sem=ci.sem,
+            ci95=[ci.low, ci.high],
+            rel_ci95=(ci.high - mean) / mean if mean > 0 else math.nan,
         )
 
     chips = len(chip_tallies)

@@ -158,7 +158,7 @@ def _beta_fraction(a: float, b: float, x: float) -> float:
     return h
 
 
-def mean_ci(values, level: float = 0.95) -> MeanCI:
+def mean_ci(values, level: float = 0.95, population: int | None = None) -> MeanCI:
     """Mean, standard error and confidence interval of per-chip values (NaNs ignored).
 
     Parameters
@@ -167,6 +167,10 @@ def mean_ci(values, level: float = 0.95) -> MeanCI:
         One value per chip (e.g. accuracies as fractions).
     level : float
         Confidence level of the interval (default 0.95).
+    population : int, optional
+        Size of the finite population the values were drawn from without replacement
+        (e.g. the test images a sample of them stands for): the standard error then
+        carries the finite-population correction ``sqrt(1 - n / population)``.
     """
     v = np.asarray(values, dtype=float).ravel()
     v = v[np.isfinite(v)]
@@ -178,6 +182,8 @@ def mean_ci(values, level: float = 0.95) -> MeanCI:
         return MeanCI(mean, 0.0, math.nan, math.nan, math.nan, 1)
     std = float(v.std(ddof=1))
     sem = std / math.sqrt(n)
+    if population is not None:
+        sem *= math.sqrt(max(0.0, 1.0 - n / population))
     h = t_quantile(n, level) * sem
     return MeanCI(mean, std, sem, mean - h, mean + h, n)
 
