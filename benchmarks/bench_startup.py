@@ -1,0 +1,224 @@
+"""Whole-process start-up of every CLI command, as a user runs it (issue: start-up).
+
+Every case runs ``python -m xbar.cli ...`` as a fresh process with default settings
+and reports the median wall time of ``--repeat`` runs, alone and (with ``--load``)
+beside CPU-bound processes that this script starts, one per core, and kills itself.
+The children get no thread environment variables and no ``PYTHONDONTWRITEBYTECODE``
+(so they import compiled ``.pyc`` files and numba's cache as an installed xbar does);
+one unrecorded warm-up run of every command comes first.
+
+Baselines measured in the same run, alternating run by run with xbar's runs:
+
+* ``ngspice -b`` on the same netlist (``solve`` cases);
+* with ``--compare DIR``, the same command from another checkout of xbar (e.g.
+  ``git worktree add /tmp/base COMMIT``: the previous start-up), imported through
+  ``PYTHONPATH=DIR``.
+
+Cases (``--cases``):
+
+* ``help``: ``xbar --help``;
+* ``solve-tiny``: a 2-element ``.op`` netlist (a source and a resistor);
+* ``solve-default``: ``xbar solve`` (the bundled 4x4 crossbar, the README's first command);
+* ``solve-ladder``: ``netlists/ladder_dc.cir`` (an 11-point ``.dc`` sweep) with a
+  ``.print dc`` card (without one ``ngspice -b`` runs nothing);
+* ``solve-32``: a 32x32 linear crossbar ``.op`` netlist (2240 unknowns,
+  ``benchmarks/crossbar_netlist.py``); ``solve-64`` the same at 64x64 (8576 unknowns;
+  ngspice takes seconds, so it is not in the default set);
+* ``validate``: ``xbar validate --case ideal_zero_wire_resistance`` (one fast case);
+* ``crossbar``: ``xbar crossbar`` (128x128 random array, defaults);
+* ``infer``: ``xbar infer --config examples/rram_128.toml`` (the README's second command).
+
+Usage::
+
+    python benchmarks/bench_startup.py                           # default cases, 7 repeats
+    python benchmarks/bench_startup.py --load --compare /tmp/base
+    python benchmarks/bench_startup.py --cases solve-64 --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from crossbar_netlist import crossbar_netlist  # noqa: E402
+
+DROP_VARS = (
+    "OPENBLAS_NUM_THREADS",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "XBAR_THREADS",
+    "NUMBA_NUM_THREADS",
+    "PYTHONDONTWRITEBYTECODE",
+    "PYTHONPATH",
+)
+DEFAULT_CASES = (
+    "help",
+    "solve-tiny",
+    "solve-default",
+    "solve-ladder",
+    "solve-32",
+    "validate",
+    "crossbar",
+    "infer",
+)
+ALL_CASES = (*DEFAULT_CASES, "solve-64")
+
+
+def write_netlists(folder: Path) -> dict[str, Path]:
+    """The generated netlists of the solve cases, written into ``folder``."""
+    tiny = folder / "tiny.cir"
+    tiny.write_text("two-element divider\nv1 in 0 dc 1\nr1 in 0 1k\n.op\n.end\n")
+    ladder = folder / "ladder_dc.cir"  # ngspice -b runs a .dc only with a .print card
+    text = (ROOT / "netlists" / "ladder_dc.cir").read_text()
+    ladder.write_text(text.replace("\n.end", "\n.print dc v(n1) v(n5)\n.end"))
+    out = {"solve-tiny": tiny, "solve-ladder": ladder}
+    out["solve-default"] = ROOT / "netlists" / "crossbar_linear_4x4.cir"
+    for n in (32, 64):
+        path = folder / f"crossbar_{n}x{n}.cir"
+        path.write_text(crossbar_netlist(n, n, cell="linear", seed=0) + ".op\n.end\n")
+        out[f"solve-{n}"] = path
+    return out
+
+
+def xbar_args(case: str, netlists: dict[str, Path]) -> list[str]:
+    """The ``xbar`` arguments of one case."""
+    if case == "help":
+        return ["--help"]
+    if case == "solve-default":
+        return ["solve"]
+    if case.startswith("solve-"):
+        return ["solve", str(netlists[case])]
+    if case == "validate":
+        return ["validate", "--case", "ideal_zero_wire_resistance"]
+    if case == "crossbar":
+        return ["crossbar"]
+    if case == "infer":
+        return ["infer", "--config", str(ROOT / "examples" / "rram_128.toml")]
+    raise ValueError(f"unknown case {case!r}")
+
+
+def child_env(checkout: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in DROP_VARS}
+    env["PYTHONPATH"] = str(checkout)
+    return env
+
+
+def run_once(cmd: list[str], env: dict[str, str] | None, cwd: Path) -> float:
+    """Wall seconds of one whole process; raises if it fails."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True)
+    elapsed = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stderr.decode()[-2000:]}"
+        )
+    return elapsed
+
+
+def start_load(n: int) -> list[subprocess.Popen]:
+    """``n`` CPU-bound processes (pure Python loops), killed by :func:`stop_load`."""
+    code = "while True: pass"
+    return [subprocess.Popen([sys.executable, "-c", code]) for _ in range(n)]
+
+
+def stop_load(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        p.kill()
+    for p in procs:
+        p.wait()
+
+
+def measure(case, netlists, checkouts, repeat, cwd):
+    """Median wall seconds per program (``"xbar"``, ``"base"``, ``"ngspice"``)."""
+    runs: dict[str, list[tuple[list[str], dict | None]]] = {}
+    args = xbar_args(case, netlists)
+    for label, checkout in checkouts.items():
+        runs[label] = ([sys.executable, "-m", "xbar.cli", *args], child_env(checkout))
+    if case.startswith("solve-") and shutil.which("ngspice"):
+        runs["ngspice"] = (["ngspice", "-b", str(netlists[case])], None)
+    for cmd, env in runs.values():  # warm-up: .pyc files, numba cache, disk cache
+        run_once(cmd, env, cwd)
+    times: dict[str, list[float]] = {label: [] for label in runs}
+    for _ in range(repeat):
+        for label, (cmd, env) in runs.items():
+            times[label].append(run_once(cmd, env, cwd))
+    return times
+
+
+def fmt_row(case: str, times: dict[str, list[float]]) -> str:
+    med = {k: statistics.median(v) for k, v in times.items()}
+    cells = [case, f"{med['xbar']:.3f} ({min(times['xbar']):.3f}-{max(times['xbar']):.3f})"]
+    for other in ("base", "ngspice"):
+        if other in med:
+            cells.append(f"{med[other]:.3f}")
+            cells.append(f"{med['xbar'] / med[other]:.2f}x")
+        else:
+            cells += ["", ""]
+    return "| " + " | ".join(cells) + " |"
+
+
+def load_average() -> str:
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def run_table(cases, netlists, checkouts, repeat, cwd, label) -> None:
+    print(f"\n{label} (load average before: {load_average()})")
+    print(
+        "| case | xbar median (min-max) [s] | previous [s] | xbar/previous | ngspice -b [s] "
+        "| xbar/ngspice |"
+    )
+    print("|---|---|---|---|---|---|")
+    for case in cases:
+        times = measure(case, netlists, checkouts, repeat, cwd)
+        print(fmt_row(case, times), flush=True)
+    print(f"(load average after: {load_average()})")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--cases", nargs="+", default=list(DEFAULT_CASES), choices=ALL_CASES)
+    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--compare", type=Path, help="another xbar checkout (the baseline)")
+    ap.add_argument("--load", action="store_true", help="also beside CPU-bound processes")
+    ap.add_argument("--load-procs", type=int, default=os.cpu_count() or 2)
+    opts = ap.parse_args()
+
+    checkouts = {"xbar": ROOT}
+    if opts.compare:
+        checkouts["base"] = opts.compare.resolve()
+    print(
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, "
+        f"python {sys.version.split()[0]}, this checkout {ROOT}"
+        + (f", previous {checkouts['base']}" if opts.compare else "")
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        netlists = write_netlists(Path(tmp))
+        run_table(opts.cases, netlists, checkouts, opts.repeat, Path(tmp), "alone")
+        if opts.load:
+            procs = start_load(opts.load_procs)
+            try:
+                time.sleep(1.0)
+                run_table(
+                    opts.cases,
+                    netlists,
+                    checkouts,
+                    opts.repeat,
+                    Path(tmp),
+                    f"beside {len(procs)} CPU-bound processes",
+                )
+            finally:
+                stop_load(procs)
+
+
+if __name__ == "__main__":
+    main()
