@@ -1,7 +1,8 @@
 """Whole-process start-up of every CLI command, as a user runs it (issue: start-up).
 
 Every case runs ``python -m xbar.cli ...`` as a fresh process with default settings
-and reports the median wall time of ``--repeat`` runs, alone and (with ``--load``)
+and reports the median wall time of ``--repeat`` runs (and the median CPU time, user +
+system, which load disturbs less), alone and (with ``--load``)
 beside CPU-bound processes that this script starts, one per core, and kills itself.
 The children get no thread environment variables and no ``PYTHONDONTWRITEBYTECODE``
 (so they import compiled ``.pyc`` files and numba's cache as an installed xbar does);
@@ -24,7 +25,9 @@ Cases (``--cases``):
 * ``solve-32``: a 32x32 linear crossbar ``.op`` netlist (2240 unknowns,
   ``benchmarks/crossbar_netlist.py``); ``solve-64`` the same at 64x64 (8576 unknowns;
   ngspice takes seconds, so it is not in the default set);
-* ``validate``: ``xbar validate --case ideal_zero_wire_resistance`` (one fast case);
+* ``validate-list``: ``xbar validate --list`` (the 70 cases' names);
+* ``validate``: ``xbar validate --case ideal_zero_wire_resistance`` (one fast case: a
+  24x17 array with ideal wires, so collapsed lines and numba's ``chains`` kernel);
 * ``crossbar``: ``xbar crossbar`` (128x128 random array, defaults);
 * ``infer``: ``xbar infer --config examples/rram_128.toml`` (the README's second command).
 
@@ -39,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -67,6 +71,7 @@ DEFAULT_CASES = (
     "solve-default",
     "solve-ladder",
     "solve-32",
+    "validate-list",
     "validate",
     "crossbar",
     "infer",
@@ -85,7 +90,7 @@ def write_netlists(folder: Path) -> dict[str, Path]:
     out["solve-default"] = ROOT / "netlists" / "crossbar_linear_4x4.cir"
     for n in (32, 64):
         path = folder / f"crossbar_{n}x{n}.cir"
-        path.write_text(crossbar_netlist(n, n, cell="linear", seed=0) + ".op\n.end\n")
+        path.write_text(crossbar_netlist(n, n, cell="linear", seed=0))  # ends .op, .end
         out[f"solve-{n}"] = path
     return out
 
@@ -98,6 +103,8 @@ def xbar_args(case: str, netlists: dict[str, Path]) -> list[str]:
         return ["solve"]
     if case.startswith("solve-"):
         return ["solve", str(netlists[case])]
+    if case == "validate-list":
+        return ["validate", "--list"]
     if case == "validate":
         return ["validate", "--case", "ideal_zero_wire_resistance"]
     if case == "crossbar":
@@ -113,16 +120,19 @@ def child_env(checkout: Path) -> dict[str, str]:
     return env
 
 
-def run_once(cmd: list[str], env: dict[str, str] | None, cwd: Path) -> float:
-    """Wall seconds of one whole process; raises if it fails."""
+def run_once(cmd: list[str], env: dict[str, str] | None, cwd: Path) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system) of one whole process; raises if it fails."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True)
     elapsed = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise RuntimeError(
             f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stderr.decode()[-2000:]}"
         )
-    return elapsed
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return elapsed, cpu
 
 
 def start_load(n: int) -> list[subprocess.Popen]:
@@ -139,8 +149,8 @@ def stop_load(procs: list[subprocess.Popen]) -> None:
 
 
 def measure(case, netlists, checkouts, repeat, cwd):
-    """Median wall seconds per program (``"xbar"``, ``"base"``, ``"ngspice"``)."""
-    runs: dict[str, list[tuple[list[str], dict | None]]] = {}
+    """Wall and CPU seconds of every run, per program (``"xbar"``, ``"base"``, ``"ngspice"``)."""
+    runs: dict[str, tuple[list[str], dict | None]] = {}
     args = xbar_args(case, netlists)
     for label, checkout in checkouts.items():
         runs[label] = ([sys.executable, "-m", "xbar.cli", *args], child_env(checkout))
@@ -148,20 +158,22 @@ def measure(case, netlists, checkouts, repeat, cwd):
         runs["ngspice"] = (["ngspice", "-b", str(netlists[case])], None)
     for cmd, env in runs.values():  # warm-up: .pyc files, numba cache, disk cache
         run_once(cmd, env, cwd)
-    times: dict[str, list[float]] = {label: [] for label in runs}
-    for _ in range(repeat):
+    times: dict[str, list[tuple[float, float]]] = {label: [] for label in runs}
+    for _ in range(repeat):  # the programs alternate, so load changes hit them alike
         for label, (cmd, env) in runs.items():
             times[label].append(run_once(cmd, env, cwd))
     return times
 
 
-def fmt_row(case: str, times: dict[str, list[float]]) -> str:
-    med = {k: statistics.median(v) for k, v in times.items()}
-    cells = [case, f"{med['xbar']:.3f} ({min(times['xbar']):.3f}-{max(times['xbar']):.3f})"]
+def fmt_row(case: str, times: dict[str, list[tuple[float, float]]]) -> str:
+    wall = {k: statistics.median(t for t, _ in v) for k, v in times.items()}
+    cpu = {k: statistics.median(c for _, c in v) for k, v in times.items()}
+    walls = [t for t, _ in times["xbar"]]
+    cells = [case, f"{wall['xbar']:.3f} ({min(walls):.3f}-{max(walls):.3f})", f"{cpu['xbar']:.3f}"]
     for other in ("base", "ngspice"):
-        if other in med:
-            cells.append(f"{med[other]:.3f}")
-            cells.append(f"{med['xbar'] / med[other]:.2f}x")
+        if other in wall:
+            cells.append(f"{wall[other]:.3f} / {cpu[other]:.3f}")
+            cells.append(f"{wall['xbar'] / wall[other]:.2f}x / {cpu['xbar'] / cpu[other]:.2f}x")
         else:
             cells += ["", ""]
     return "| " + " | ".join(cells) + " |"
@@ -174,10 +186,10 @@ def load_average() -> str:
 def run_table(cases, netlists, checkouts, repeat, cwd, label) -> None:
     print(f"\n{label} (load average before: {load_average()})")
     print(
-        "| case | xbar median (min-max) [s] | previous [s] | xbar/previous | ngspice -b [s] "
-        "| xbar/ngspice |"
+        "| case | xbar wall median (min-max) [s] | xbar CPU [s] | previous wall / CPU [s] "
+        "| xbar/previous wall / CPU | ngspice -b wall / CPU [s] | xbar/ngspice wall / CPU |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for case in cases:
         times = measure(case, netlists, checkouts, repeat, cwd)
         print(fmt_row(case, times), flush=True)

@@ -108,3 +108,20 @@ def test_unknown_names_raise_attribute_error():
         "assert energy.__name__ == 'xbar.network.energy'\n"
     )
     run_python(code)
+
+
+def test_cli_defers_numpy_submodules_it_does_not_use():
+    # scipy.sparse reads every numpy attribute; the CLI binds numpy.f2py and numpy.testing
+    # lazily first, so their code (and unittest's) runs only when something uses them
+    code = (
+        "import contextlib, io, sys\n"
+        "from xbar.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert main(['solve']) == 0\n"
+        "assert 'scipy.sparse' in sys.modules and 'unittest' not in sys.modules\n"
+        "import numpy as np\n"
+        "np.testing.assert_allclose([1.0], [1.0])\n"  # the lazy module runs on first use
+        "from numpy.testing import assert_array_equal\n"
+        "assert 'unittest' in sys.modules and callable(np.f2py.run_main)\n"
+    )
+    run_python(code)
