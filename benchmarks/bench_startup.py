@@ -22,9 +22,8 @@ Cases (``--cases``):
 * ``solve-default``: ``xbar solve`` (the bundled 4x4 crossbar, the README's first command);
 * ``solve-ladder``: ``netlists/ladder_dc.cir`` (an 11-point ``.dc`` sweep) with a
   ``.print dc`` card (without one ``ngspice -b`` runs nothing);
-* ``solve-32``: a 32x32 linear crossbar ``.op`` netlist (2240 unknowns,
-  ``benchmarks/crossbar_netlist.py``); ``solve-64`` the same at 64x64 (8576 unknowns;
-  ngspice takes seconds, so it is not in the default set);
+* ``solve-32``, ``solve-64``: a 32x32 and a 64x64 linear crossbar ``.op`` netlist
+  (2240 and 8576 unknowns, ``benchmarks/crossbar_netlist.py``);
 * ``validate-list``: ``xbar validate --list`` (the 70 cases' names);
 * ``validate``: ``xbar validate --case ideal_zero_wire_resistance`` (one fast case: a
   24x17 array with ideal wires, so collapsed lines and numba's ``chains`` kernel);
@@ -35,7 +34,7 @@ Usage::
 
     python benchmarks/bench_startup.py                           # default cases, 7 repeats
     python benchmarks/bench_startup.py --load --compare /tmp/base
-    python benchmarks/bench_startup.py --cases solve-64 --repeat 3
+    python benchmarks/bench_startup.py --cases solve-tiny solve-64 --repeat 3
 """
 
 from __future__ import annotations
@@ -71,12 +70,13 @@ DEFAULT_CASES = (
     "solve-default",
     "solve-ladder",
     "solve-32",
+    "solve-64",
     "validate-list",
     "validate",
     "crossbar",
     "infer",
 )
-ALL_CASES = (*DEFAULT_CASES, "solve-64")
+ALL_CASES = DEFAULT_CASES
 
 
 def write_netlists(folder: Path) -> dict[str, Path]:
@@ -196,6 +196,28 @@ def run_table(cases, netlists, checkouts, repeat, cwd, label) -> None:
     print(f"(load average after: {load_average()})")
 
 
+FLOORS = {
+    "python -c pass": "pass",
+    "python -c 'import numpy'": "import numpy",
+    "python -c 'import scipy.sparse.linalg'": "import scipy.sparse.linalg",
+}
+
+
+def floor_table(repeat: int, cwd: Path) -> None:
+    """What any Python process with numpy and scipy costs here (the floor of ``xbar solve``)."""
+    env = child_env(ROOT)
+    print(f"\nfloor (load average before: {load_average()})")
+    print("| process | wall median [s] | CPU median [s] |")
+    print("|---|---|---|")
+    for label, code in FLOORS.items():
+        cmd = [sys.executable, "-c", code]
+        run_once(cmd, env, cwd)
+        runs = [run_once(cmd, env, cwd) for _ in range(repeat)]
+        wall = statistics.median(t for t, _ in runs)
+        cpu = statistics.median(c for _, c in runs)
+        print(f"| `{label}` | {wall:.3f} | {cpu:.3f} |", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cases", nargs="+", default=list(DEFAULT_CASES), choices=ALL_CASES)
@@ -215,6 +237,7 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         netlists = write_netlists(Path(tmp))
+        floor_table(opts.repeat, Path(tmp))
         run_table(opts.cases, netlists, checkouts, opts.repeat, Path(tmp), "alone")
         if opts.load:
             procs = start_load(opts.load_procs)
