@@ -125,3 +125,23 @@ def test_cli_defers_numpy_submodules_it_does_not_use():
         "assert 'unittest' in sys.modules and callable(np.f2py.run_main)\n"
     )
     run_python(code)
+
+
+def test_threads_that_first_use_the_kernels_together_all_get_them():
+    # the kernel module is imported by the first attribute read; threads reading at the
+    # same moment must wait for that one import, not see a half-run module
+    code = (
+        "import sys, threading\n"
+        "import numpy as np, xbar\n"
+        "xb = xbar.Crossbar(np.full((260, 260), 1e-4), 1.0, 1.0)\n"  # above the numpy twin
+        "V = np.full(260, 0.2)\n"
+        "assert 'xbar.crossbar.kernels' not in sys.modules\n"
+        "out, gate = [], threading.Barrier(4)\n"
+        "def run():\n"
+        "    gate.wait()\n"
+        "    out.append(xb.solve(V).output)\n"
+        "threads = [threading.Thread(target=run) for _ in range(4)]\n"
+        "[t.start() for t in threads]; [t.join() for t in threads]\n"
+        "assert len(out) == 4 and all(np.array_equal(o, out[0]) for o in out)\n"
+    )
+    run_python(code)

@@ -108,13 +108,10 @@ def _defer_unused_numpy_modules() -> None:
     every command that solves a netlist, for modules no command uses.  A lazy module
     is the real module; its code runs on the first access of an attribute.
     """
-    from ..lazy import lazy_module
+    from ..lazy import defer_module
 
     for name in ("numpy.f2py", "numpy.testing"):
-        try:
-            lazy_module(name)
-        except ImportError:  # pragma: no cover - a numpy without them: nothing to defer
-            continue
+        defer_module(name)
 
 
 def main(argv: list[str] | None = None) -> int:
