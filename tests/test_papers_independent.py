@@ -193,6 +193,32 @@ def test_adc_levels_are_exact(bits, signed):
         assert 0.0 in levels  # mid-tread: a zero dot product is exactly representable
 
 
+def ref_adc_interval(A, lo, hi, bits):
+    """Paper 1's simulator's ADC: 2^B levels from lo to hi, clip, round to nearest."""
+    step = (hi - lo) / (2**bits - 1)
+    return lo + np.round((np.clip(A, lo, hi) - lo) / step) * step
+
+
+def test_inner_adc_range_and_levels_are_paper_1s():
+    """``adc_range="inner"``: [p_0.01, p_99.99] of the signed read-outs for 99.98, and
+    2^B levels from one end to the other."""
+    from xbar.network.peripherals import adc_quantize_interval, inner_range
+
+    rng = np.random.default_rng(7)
+    A = np.concatenate([rng.exponential(2e-5, 30000), -rng.exponential(5e-6, 10000)])
+    lo, hi = inner_range(A, 99.98)
+    np.testing.assert_allclose((lo, hi), np.percentile(A, [0.01, 99.99]), rtol=1e-12)
+    assert np.mean((A >= lo) & (A <= hi)) == pytest.approx(0.9998, abs=1e-4)
+    assert -lo < 0.5 * hi  # skewed: the symmetric |I| range would waste levels below 0
+    for bits in (1, 3, 8):
+        q, clipped = adc_quantize_interval(A, lo, hi, bits)
+        np.testing.assert_allclose(q, ref_adc_interval(A, lo, hi, bits), rtol=0, atol=1e-20)
+        assert clipped == np.sum((A < lo) | (A > hi))
+        k = (q - lo) / ((hi - lo) / (2**bits - 1))
+        assert np.allclose(k, np.round(k), atol=1e-6) and k.min() > -1e-9
+        assert np.round(k).max() == 2**bits - 1 and q.min() == lo  # both ends are levels
+
+
 def test_calibrated_range_is_the_percentile_of_abs_and_the_inner_range_when_symmetric():
     """xbar's calibrated range is ``percentile(|I|, 99.98)`` (a symmetric range [-r, r]
     for signed ADC inputs, [0, r] for unsigned ones): for a symmetric distribution it is
@@ -746,10 +772,15 @@ class RefLayer:
             return
         samples = {}
         for p, _, A, _ in self.reads(X, self.design_tiles()):
-            samples.setdefault(p, []).append(np.abs(A).ravel())
-        self.adc = {
-            p: np.percentile(np.concatenate(s), self.cfg.adc_percentile) for p, s in samples.items()
-        }
+            samples.setdefault(p, []).append(A.ravel())
+        P = self.cfg.adc_percentile
+        if self.cfg.adc_range == "inner":  # paper 1: the inner P % of the signed inputs
+            self.adc = {
+                p: tuple(np.percentile(np.concatenate(s), [(100 - P) / 2, (100 + P) / 2]))
+                for p, s in samples.items()
+            }
+        else:  # xbar's default: the P-th percentile of |I|
+            self.adc = {p: np.percentile(np.abs(np.concatenate(s)), P) for p, s in samples.items()}
 
     def __call__(self, X, design=False):
         """The layer's digitised output (on the error-free design with ``design``)."""
@@ -758,7 +789,9 @@ class RefLayer:
         for p, w, A, sumV in self.reads(X, self.design_tiles() if design else self.G):
             gp, gn, worth, off, full = self.cells[p]
             unsigned = gn is None and cfg.offset_subtraction == "digital"
-            if cfg.adc_bits:
+            if cfg.adc_bits and cfg.adc_range == "inner":
+                A = ref_adc_interval(A, *self.adc[p], cfg.adc_bits)
+            elif cfg.adc_bits:
                 A = ref_adc(A, self.adc[p], cfg.adc_bits, signed=not unsigned)[0]
             if unsigned:  # the offset removed digitally
                 A = A - sumV * (cfg.g_min + dg * off / full)
@@ -789,6 +822,15 @@ E2E = {
     "diff-programming-error-adc": dict(
         weight_bits=8, adc_bits=5, dac_bits=6, programming_error="state_independent",
         programming_sigma=0.05,
+    ),
+    "inner-diff-sliced-bitserial": dict(  # programming error: no read-out on a level's edge
+        weight_bits=6, weight_slices=2, input_mode="bit_serial", input_bits=4, adc_bits=5,
+        adc_range="inner", adc_percentile=95.0, programming_error="state_proportional",
+        programming_sigma=0.05,
+    ),
+    "inner-offset-digital-error": dict(
+        mapping="offset", weight_bits=5, dac_bits=5, adc_bits=6, adc_range="inner",
+        programming_error="state_independent", programming_sigma=0.03,
     ),
     "offset-bitserial-error": dict(
         mapping="offset", weight_bits=4, input_mode="bit_serial", input_bits=3, adc_bits=5,
@@ -835,6 +877,7 @@ def test_two_layer_mlp_reference_pipeline_equals_xbar(case):
         ranges = design.ranges()[name]
         assert ranges["input_scale"] == pytest.approx(lay.x_scale, rel=1e-12)
         if cfg.adc_bits:
+            assert len(ranges["adc_ranges"]) == len(lay.adc)
             np.testing.assert_allclose(
                 ranges["adc_ranges"], [lay.adc[p] for p in sorted(lay.adc)], rtol=1e-9
             )
@@ -878,3 +921,10 @@ def test_evaluate_agrees_with_the_reference_pipeline_chip_by_chip(case):
     assert result.accuracies[0] == 1.0
     assert result.accuracies[1] == pytest.approx(np.mean(preds[1] == preds[0]), abs=1e-12)
     assert np.mean(preds[1] == preds[0]) < 1.0  # the two chips differ
+
+
+def test_inner_range_refuses_power_of_two_slice_ranges():
+    from xbar.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="adc_pow2"):
+        AnalogConfig(adc_bits=4, adc_range="inner", adc_pow2=True).validate()
