@@ -151,10 +151,7 @@ def _top_model(builder: Builder, card, params: dict) -> ModelDef:
     an unsupported parameter) is parsed again, and its error raised, only where an element
     uses it: ngspice-39 reads a model only for its instances, so a library of models
     with some unused ones runs there."""
-    try:
-        return ModelDef(builder.parse_model(card, params)[1], card)
-    except NetlistError:
-        return ModelDef(None, card)
+    return ModelDef(builder.parse_model(card, params, lazy=True)[1], card)
 
 
 def _geometry_scale(cards) -> float:

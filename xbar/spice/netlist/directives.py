@@ -12,7 +12,7 @@ import re
 from dataclasses import replace
 from typing import NamedTuple
 
-from ...errors import Location
+from ...errors import Location, NetlistError
 from ..circuit import DCSweep, DiodeModel, MosModel, Op, OtherModel
 from .lexer import EXPECTED, Card, check_parens, err, split_tokens
 from .model_params import CSWITCH, RESISTOR, SWITCH, DeviceParams, device_of
@@ -185,13 +185,16 @@ class DCCard(NamedTuple):
 class DirectiveCards:
     """Builder part: dot cards (a mixin of :class:`~xbar.spice.netlist.builder.Builder`)."""
 
-    def parse_model(self, card: Card, params: dict[str, float] | None):
+    def parse_model(self, card: Card, params: dict[str, float] | None, lazy: bool = False):
         """Parse a ``.model`` card with parameter values ``params``.
 
         With ``params=None`` only the form is checked (values that are
         expressions are not evaluated) and the model is ``None``.  Returns
         ``(name, model)``: a :class:`DiodeModel`, a MOSFET model, or an
-        :class:`OtherModel` for types xbar does not simulate.
+        :class:`OtherModel` for types xbar does not simulate.  With ``lazy``, a model
+        xbar cannot simulate (another level, an unsupported parameter) is ``None`` instead
+        of an error (ngspice reads a model only where an element uses it); a value that
+        cannot be evaluated is an error either way.
         """
         hint = "expected: " + EXPECTED[".model"]
         check_parens(card, hint)
@@ -211,35 +214,44 @@ class DirectiveCards:
                 pairs.append((key, off, toks[k + 2]))
             k += 3
         dev = device_of(mtype)
-        if dev is None or dev in (RESISTOR, SWITCH, CSWITCH):
-            if params is None:
-                return name, None
-            values = {key: (self.value(card, t, params), off) for key, off, t in pairs}
-            defaults: dict = {}
-            if dev is not None:
-                values, defaults = self.split_model_params(card, name, dev, values)
-                self.check_model_params(card, name, dev, {**values, **defaults})
-            plain = {key: v for key, (v, _) in values.items()}
-            level = plain.get("level", 1.0)
-            defaults = {key: v for key, (v, _) in defaults.items()}
-            return name, OtherModel(name, mtype, level, plain, defaults)
         if params is None:
-            for _, _, t in pairs:
-                if t[0][0] not in "{'":
-                    self.value(card, t, {})
+            if dev is not None and dev not in (RESISTOR, SWITCH, CSWITCH):
+                for _, _, t in pairs:
+                    if t[0][0] not in "{'":
+                        self.value(card, t, {})
             return name, None
         values = {key: (self.value(card, t, params), off) for key, off, t in pairs}
+        if dev is None:
+            plain = {key: v for key, (v, _) in values.items()}
+            return name, OtherModel(name, mtype, plain.get("level", 1.0), plain)
+        n_notes = len(self.notes)
+        try:
+            return name, self.device_model(card, name, mtype, dev, values)
+        except NetlistError:
+            if not lazy:
+                raise
+            del self.notes[n_notes:]  # noted again where an element uses the model
+            return name, None
+
+    def device_model(self, card: Card, name: str, mtype: str, dev: DeviceParams, values: dict):
+        """The model of a device xbar simulates from ``{param: (value, offset)}``: a
+        :class:`DiodeModel`, a :class:`MosModel`, or an :class:`OtherModel` (R, SW, CSW)
+        whose ``params`` the element reads; instance parameters become its ``defaults``."""
         if mtype in MOS_TYPES:
             self.mos_level(card, name, values)  # before the names: other levels, other tables
         values, defaults = self.split_model_params(card, name, dev, values)
         self.check_model_params(card, name, dev, {**values, **defaults})
+        if dev in (RESISTOR, SWITCH, CSWITCH):
+            plain = {key: v for key, (v, _) in values.items()}
+            inst = {key: v for key, (v, _) in defaults.items()}
+            return OtherModel(name, mtype, plain.get("level", 1.0), plain, inst)
         if mtype in MOS_TYPES:
             model = self.mos_model(card, name, mtype, values)
         else:
             model = self.diode_model(card, name, values)
             if "area" in values:  # the model's AREA: the instances' default
                 defaults = {"area": values["area"]} | defaults
-        return name, replace(model, defaults=tuple((k, v) for k, (v, _) in defaults.items()))
+        return replace(model, defaults=tuple((k, v) for k, (v, _) in defaults.items()))
 
     def split_model_params(self, card: Card, name: str, dev: DeviceParams, values: dict):
         """``(model parameters, instance defaults)`` of a ``.model`` card's
