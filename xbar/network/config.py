@@ -102,7 +102,9 @@ class AnalogConfig:
         ``None`` means ``calibrated`` when the ADC is on; giving a range with
         ``adc_bits = 0`` is an error.
     adc_percentile : float
-        Percentile of ``|I|`` that a calibrated range holds (paper: 99.98).
+        Percentile of ``|I|`` that a calibrated range holds (paper 1: 99.98); the range
+        is ``[-r, r]`` for signed read-outs and ``[0, r]`` for unsigned ones (xbar's
+        reading of the paper's "inner 99.98 %", the same for symmetric read-outs).
     programming_error : {"none", "state_independent", "state_proportional", "weight_range"}
         Kind of programming error drawn once per chip (see :mod:`xbar.network.nonideal`).
     programming_sigma : float
