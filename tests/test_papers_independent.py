@@ -160,6 +160,65 @@ def test_cell_bits_of_unsliced_cells(mapping, bits, expect):
         assert plane.vmax == 2**expect - 1
 
 
+def ref_scales_per_column(W, scaling, K):
+    """Digital gain per output column: the layer's max|W| (``layer``), the column's own
+    (``column``), or max|W| / 2^k with the largest k in 0..K that keeps the column's
+    weights in range (``column_pow2``: a power-of-two exponent per column)."""
+    w_max, col = np.abs(W).max(), np.abs(W).max(axis=0)
+    if scaling == "layer":
+        return np.full(W.shape[1], w_max)
+    if scaling == "column":
+        return np.where(col > 0, col, 1.0)
+    out = []
+    for c in col:
+        k = max([k for k in range(K + 1) if c <= w_max * 2.0**-k])
+        out.append(w_max * 2.0**-k)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("scaling", ["layer", "column", "column_pow2"])
+@pytest.mark.parametrize("shift", [1, 2, 4])
+def test_per_column_digital_scales(scaling, shift):
+    rng = np.random.default_rng(shift)
+    W = rng.normal(0, 1, (12, 9)) * 2.0 ** rng.uniform(-5, 0, 9)  # columns of very different size
+    W[0, 0] = 2.0 * np.abs(W).max()  # the layer's largest |w| in column 0
+    W[:, 3] = 0.5 * W[:, 3] / np.abs(W[:, 3]).max() * W[0, 0]
+    W[0, 3] = W[0, 0] / 2  # a column max of exactly max|W| / 2
+    cfg = AnalogConfig(weight_scaling=scaling, biscale_shift=shift, g_min=0.0)
+    m = map_weights(W, cfg)
+    scale = ref_scales_per_column(W, scaling, shift)
+    np.testing.assert_allclose(m.scale, scale, rtol=1e-15)
+    gp, gn = m.planes[0].conductances(cfg.g_min, cfg.g_max)
+    np.testing.assert_allclose(gp - gn, W / scale * cfg.g_max, rtol=1e-12, atol=1e-20)
+    assert gp.max() <= cfg.g_max * (1 + 1e-15) and gn.max() <= cfg.g_max * (1 + 1e-15)
+    np.testing.assert_allclose(m.weights(), W, rtol=1e-12, atol=1e-15)
+    if scaling == "column_pow2":
+        assert np.all(np.log2(np.abs(W).max() / m.scale) % 1 == 0)
+        assert m.scale[3] == np.abs(W).max() / 2  # exactly half fits at k = 1
+
+
+def test_biscale_groups_by_hand():
+    """Weights below threshold x max|W| stored amplified 2^k in a second cell group whose
+    partial sums are scaled by 2^-k; each weight in one group, the other group's pair at
+    g_min."""
+    rng = np.random.default_rng(13)
+    W = rng.normal(0, 0.3, (10, 6))
+    k, thr = 2, 0.25
+    cfg = AnalogConfig(weight_scaling="biscale", biscale_shift=k, biscale_threshold=thr)
+    wn = W / np.abs(W).max()
+    small = np.abs(wn) < thr
+    main_v, small_v = np.where(small, 0, wn), np.where(small, wn * 2**k, 0)
+    m = map_weights(W, cfg)
+    assert [p.label for p in m.planes] == ["main", "small"]
+    dg = cfg.g_max - cfg.g_min
+    for plane, v in zip(m.planes, (main_v, small_v), strict=True):
+        gp, gn = plane.conductances(cfg.g_min, cfg.g_max)
+        np.testing.assert_allclose(gp, cfg.g_min + dg * np.maximum(v, 0), rtol=1e-14)
+        np.testing.assert_allclose(gn, cfg.g_min + dg * np.maximum(-v, 0), rtol=1e-14)
+    assert [p.coef for p in m.planes] == [1.0, 2.0**-k]
+    np.testing.assert_allclose(m.weights(), W, rtol=1e-12, atol=1e-15)
+
+
 # ======================================================================================
 # ADC (section 6 of Xiao et al.): levels, calibrated ranges, slice ranges, B_out
 # ======================================================================================

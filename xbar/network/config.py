@@ -42,7 +42,7 @@ __all__ = ["AnalogConfig", "CHOICES", "LayerRule", "LayerSetting"]
 CHOICES: dict[str, tuple[str, ...]] = {
     "mapping": ("differential", "offset"),
     "offset_subtraction": ("digital", "reference_column"),
-    "weight_scaling": ("layer", "column", "biscale"),
+    "weight_scaling": ("layer", "column", "column_pow2", "biscale"),
     "input_mode": ("analog", "bit_serial"),
     "adc_range": ("calibrated", "max", "full_scale", "inner"),
     "programming_error": ("none", "state_independent", "state_proportional", "weight_range"),
@@ -68,14 +68,19 @@ class AnalogConfig:
     offset_subtraction : {"digital", "reference_column"}
         How the offset of ``offset`` mapping is removed: digitally after the ADC,
         or in analog with one reference column per array.
-    weight_scaling : {"layer", "column", "biscale"}
+    weight_scaling : {"layer", "column", "column_pow2", "biscale"}
         Proportional scaling: the largest ``|w|`` of the layer (``layer``), of each
-        output column (``column``, digital gain per column after the ADC) maps to
-        ``g_max``; ``biscale`` stores weights below ``biscale_threshold`` times the
-        layer's largest ``|w|`` amplified by ``2**biscale_shift`` in their own cells
-        and scales their partial sums down digitally.
+        output column (``column``, any real digital gain per column after the ADC) maps
+        to ``g_max``; ``column_pow2``: per output column a power-of-two digital gain
+        ``2**-k`` of the layer's scale, k in ``0..biscale_shift``, the largest that
+        keeps the column's weights in range (an exponent per column: paper 2's analog
+        floating point read literally); ``biscale`` stores weights below
+        ``biscale_threshold`` times the layer's largest ``|w|`` amplified by
+        ``2**biscale_shift`` in their own cells and scales their partial sums down
+        digitally.
     biscale_shift : int
-        k of the bi-scale split (the two scales differ by ``2**k``).
+        k of the bi-scale split (the two scales differ by ``2**k``); the largest
+        exponent of ``column_pow2``.
     biscale_threshold : float
         Fraction of the layer's largest ``|w|`` below which a weight is "small";
         ``biscale_threshold * 2**biscale_shift`` must not exceed 1.
