@@ -122,7 +122,7 @@ def _dataset_from_arrays(arr: dict[str, np.ndarray], source: str, name: str) -> 
 
 
 def synthetic_dataset(
-    input_shape: tuple[int, int, int],
+    input_shape: tuple[int, ...],
     classes: int = SYNTHETIC_CLASSES,
     sizes: tuple[int, int, int] = SYNTHETIC_SIZES,
     seed: int = SYNTHETIC_SEED,
@@ -137,8 +137,9 @@ def synthetic_dataset(
     for n in sizes:
         parts.append(rng.random((int(n), *input_shape)))
         parts.append(rng.integers(0, classes, size=int(n)).astype(np.int64))
-    h, w, c = input_shape
-    return Dataset(*parts, name=f"synthetic-{h}x{w}x{c}", classes=int(classes))
+    return Dataset(
+        *parts, name="synthetic-" + "x".join(str(int(d)) for d in input_shape), classes=int(classes)
+    )
 
 
 def load_dataset(name: str | Path = "digits", options: DataOptions | None = None) -> Dataset:

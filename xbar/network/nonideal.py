@@ -18,9 +18,17 @@ Definitions (``xbar``'s conventions, see ``docs/papers.md``):
   through the real mapping (:func:`draw_weight_range`): each weight's cell pair
   gets a difference error, added to the + cell when positive and to the - cell
   when negative (both stay >= their target, no upper clip, as in the paper).
-  Under layer scaling this is exactly the paper's error per weight; under column
-  / bi-scale scaling the same conductance error is worth less for weights stored
-  amplified.  Offset cells get the error on their one cell.  Biases and digital
+  The conductance error of a cell (pair) is ``sigma r (g_max - g_min) / (max|W|
+  span)`` with ``span`` the weights one cell range holds (:func:`weight_span`: 1
+  for a differential pair, 2 for an offset cell, whose range holds -max|W| ..
+  max|W|), so that under layer scaling an unsliced weight gets exactly the paper's
+  error ``sigma r`` per weight, differential or offset.  Under column / bi-scale
+  scaling the same conductance error is worth less for weights stored amplified;
+  with bit slicing every slice's cell (pair) gets that conductance error, worth
+  ``2^(b i) (2^b - 1) / L`` times the unsliced error per weight for slice i of b
+  bits (L = the unsliced cell's largest level, 2^(B-1) - 1 differential, 2^B - 1
+  offset; xbar's convention: paper 2 has no slicing).  Offset cells get the error on their one
+  cell, clipped at 0 S.  Biases and digital
   batch-norm layers get theirs digitally.  With differential mapping, g_min = 0,
   no clipping and r = max|W|, ``state_independent`` with alpha gives each pair a
   difference error of sigma sqrt(2) alpha g_max: the two kinds coincide for
@@ -51,6 +59,7 @@ __all__ = [
     "program_cells",
     "add_pair_difference",
     "draw_weight_range",
+    "weight_span",
     "LayerErrors",
     "apply_stuck",
     "apply_drift",
@@ -162,10 +171,11 @@ def draw_weight_range(
     -----
     Perturb-then-fold, ``W_f' = (W + sigma r_W n) s'`` with ``s'`` the perturbed
     batch-norm scale, is put into the cells as a difference error per pair:
-    ``delta = D (s' / s - 1) + sigma r_W s' n (g_max - g_min) / max|W_f|``, with
-    ``D`` the pair's target difference.  The multiplicative part is exact for every
-    scaling; the additive part is a conductance error of the size that gives
-    ``sigma r_W s'`` per weight under ``layer`` scaling, so weights stored
+    ``delta = D (s' / s - 1) + sigma r_W s' n (g_max - g_min) / (max|W_f| span)``,
+    with ``D`` the pair's target difference and ``span`` of :func:`weight_span`.  The
+    multiplicative part is exact for every scaling; the additive part is a conductance
+    error of the size that gives ``sigma r_W s'`` per unsliced weight under ``layer``
+    scaling (differential or offset), so weights stored
     amplified (``column``, ``biscale``) see it reduced in weight units.  Every
     plane draws its own additive errors, including the pairs of weights it does
     not hold (the other scale group of ``biscale``).
@@ -184,7 +194,7 @@ def draw_weight_range(
     else:
         bias_delta = sigma * noise.r_b * n_b
         gain = 1.0
-    unit = sigma * noise.r_W * dg / mapping.w_max
+    unit = sigma * noise.r_W * dg / (mapping.w_max * weight_span(config))
     deltas = []
     for plane, n in zip(mapping.planes, n_w, strict=True):
         d = unit * s_new * n
@@ -194,6 +204,21 @@ def draw_weight_range(
     return LayerErrors(
         deltas, np.asarray(bias_delta, dtype=float), float(unit * np.mean(np.abs(s_new)))
     )
+
+
+def weight_span(config: AnalogConfig) -> float:
+    """Weights of one ``max|W|`` per ``g_max - g_min`` of one cell of an unsliced plane:
+    1 for a differential pair (its difference spans ``+-(g_max - g_min)`` for
+    ``+-max|W|``), 2 for an offset cell with analog weights (its range holds ``-max|W|
+    .. max|W|``), ``(2**B - 1) / (2**(B-1) - 1)`` for an offset cell of B-bit weights.
+
+    >>> weight_span(AnalogConfig()), weight_span(AnalogConfig(mapping="offset"))
+    (1.0, 2.0)
+    """
+    if config.mapping == "differential":
+        return 1.0
+    B = config.weight_bits
+    return 2.0 if B == 0 else (2.0**B - 1.0) / (2.0 ** (B - 1) - 1.0)
 
 
 def apply_stuck(G: np.ndarray, config: AnalogConfig, rng: np.random.Generator) -> np.ndarray:

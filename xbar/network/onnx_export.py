@@ -39,10 +39,12 @@ if TYPE_CHECKING:
 from .ops import (
     LRN,
     Activation,
+    BatchMatMul,
     Binary,
     Concat,
     ConstOp,
     CumSum,
+    Gather,
     Normalize,
     Pad,
     Quantize,
@@ -303,6 +305,17 @@ def _write_slice(w: _Writer, layer: Slice, xs: list[str], out: str, rank: int) -
     w.finish(y, out, rank, nhwc=True)
 
 
+def _write_gather(w: _Writer, layer: Gather, xs: list[str], out: str, rank: int) -> None:
+    idx = w.const(layer.name + ".indices", layer.indices, np.int64)
+    y = w.node("Gather", [w.nhwc(xs[0]), idx], w.name(layer.name + ".g"), axis=layer.axis + 1)
+    w.finish(y, out, rank, nhwc=True)
+
+
+def _write_batch_matmul(w: _Writer, layer: BatchMatMul, xs, out: str, rank: int) -> None:
+    y = w.node("MatMul", [w.nhwc(xs[0]), w.nhwc(xs[1])], w.name(layer.name + ".mm"))
+    w.finish(y, out, rank, nhwc=True)
+
+
 def _write_transpose(w: _Writer, layer: Transpose, xs: list[str], out: str, rank: int) -> None:
     perm = [0, *(p + 1 for p in layer.perm)]
     y = w.node("Transpose", [w.nhwc(xs[0])], w.name(layer.name + ".t"), perm=perm)
@@ -446,6 +459,8 @@ _WRITERS = (
     (Pad, _write_pad),
     (Slice, _write_slice),
     (Transpose, _write_transpose),
+    (Gather, _write_gather),
+    (BatchMatMul, _write_batch_matmul),
     (ReduceMean, _write_reduce),  # and the rest of the family (ReduceMax, ReduceL2, ...)
     (Normalize, _write_normalize),
     (Tile, _write_tile),

@@ -70,10 +70,12 @@ from .ops import (
     NEAREST_MODES,
     RESIZE_TRANSFORMS,
     Activation,
+    BatchMatMul,
     Binary,
     Concat,
     ConstOp,
     CumSum,
+    Gather,
     Normalize,
     Pad,
     Quantize,
@@ -235,7 +237,6 @@ SUPPORTED_OPS: dict[str, tuple[str, ...]] = {
 _CONST_ONLY = (
     "Cast",
     "Shape",
-    "Gather",
     "ConstantOfShape",
 )
 
@@ -300,6 +301,14 @@ _REFUSED = {
         "quantise in QDQ format (onnxruntime.quantization.quantize_static(..., "
         "quant_format=QuantFormat.QDQ)) or import the float model: xbar reads the "
         "dequantised weights and fake-quantised activations of QDQ graphs",
+    ),
+    ("LSTM", "GRU", "RNN"): (
+        "recurrent layers are not supported: xbar maps feed-forward layers, each weight "
+        "matrix applied once per input, onto its arrays (a recurrent layer applies its "
+        "weights once per time step to its own state)",
+        "classify sequences with a feed-forward net (nn.Conv1d, nn.Linear, attention "
+        "written with MatMul); or keep the recurrent part digital and give xbar the "
+        "feed-forward part as its own ONNX graph",
     ),
     ("DynamicQuantizeLinear",): (
         "dynamic quantisation (scales computed from each batch) is not supported",
@@ -414,6 +423,8 @@ class _Importer:
         self.names: set[str] = {INPUT}
         self.transposed: dict[tuple[str, tuple[int, ...]], str] = {}
         self.static_batch: int | None = None
+        #: internal names of lowered 1-D outputs -> the rank-4 tensors they reshape
+        self.lowered: dict[str, str] = {}
         self.node = None
 
     # -- errors and names ---------------------------------------------------------------
@@ -618,10 +629,13 @@ class _Importer:
         for init in g.initializer:  # only what the output needs (an unused one stays unread)
             if init.name in self.needed:
                 self.consts[init.name] = self.array(init)
-        for node in sorted_nodes(g, {i.name for i in g.input} | self.init_names, self.source):
+        order = sorted_nodes(g, {i.name for i in g.input} | self.init_names, self.source)
+        order = [n for n in order if any(o in self.needed for o in n.output)]
+        for node in order:  # an unsupported op is named first, not a shape computation
+            self.node = node  # before it that fails for want of it (an LSTM's zero state)
+            self.check_supported()
+        for node in order:
             self.node = node
-            if not any(o in self.needed for o in node.output):
-                continue  # feeds nothing the output needs
             try:
                 self.convert()
             except XbarError:
@@ -768,6 +782,7 @@ class _Importer:
         perm = _NHWC if (layout == "NCHW" and len(dims) == 4) else _ident(len(dims))
         self.tensors[inp.name] = _Tensor(INPUT, per, perm)
         self.input_dtype = tt.elem_type
+        self.onnx_input = inp.name
         if tt.elem_type == 2:  # uint8 pixels 0..255; xbar's images are scaled to [0, 1]
             scale = ConstOp(
                 "mul", (1,) * len(dims), np.full((1,) * len(dims), 255.0), name="pixels_255"
@@ -814,7 +829,8 @@ class _Importer:
                     out.append(n)
         return out
 
-    def convert(self) -> None:
+    def check_supported(self) -> None:
+        """Refuse the current node's op if it is not imported at all."""
         op = self.node.op_type
         for ops, (what, hint) in _REFUSED.items():
             if op in ops:
@@ -830,6 +846,10 @@ class _Importer:
                 + " is not supported",
                 hint=_CONTRIB_HINT if self.node.domain == "com.microsoft" else None,
             )
+
+    def convert(self) -> None:
+        op = self.node.op_type
+        self.check_supported()
         self.check_opset(op)
         attrs = self.attrs()
         ins = [i for i in self.node.input if i]
@@ -843,6 +863,8 @@ class _Importer:
                 self.consts[self.node.output[0]] = full[attrs.get("start", 0) : attrs.get("end")]
                 return
         if all(i in self.consts for i in ins):
+            if op in ("Expand", "ConstantOfShape") and self.batch_constant(op, attrs):
+                return
             self.consts[self.node.output[0]] = self.fold(op, attrs)
             return
         if op in _CONST_ONLY:
@@ -860,6 +882,49 @@ class _Importer:
             kind = _PLAIN_ACTIVATIONS[op]
             return self.unary(Activation(kind, name=self.name_for(kind)))
         getattr(self, "op_" + op)(attrs)
+
+    def batch_constant(self, op: str, attrs: dict) -> bool:
+        """An Expand/ConstantOfShape of constants to a shape that holds the batch size
+        (a ViT's ``cls_token.expand(x.shape[0], -1, -1)``, ``torch.zeros(x.size(0), k)``):
+        the constant repeated for every sample, a tensor of the network.  False when the
+        shape does not hold the batch size (an ordinary constant)."""
+        shape = np.asarray(self.consts[self.node.input[1 if op == "Expand" else 0]])
+        if shape.dtype.kind not in "iu" or not (shape == _BATCH).any():
+            return False
+        shape = [int(v) for v in shape.reshape(-1)]
+        said = ["batch" if v == _BATCH else v for v in shape]
+        if op == "ConstantOfShape":
+            value = attrs.get("value")
+            x = np.asarray(0.0 if value is None else self.to_array(value)).reshape(-1)[:1]
+            x = x.reshape((1,) * len(shape))
+        else:
+            x = np.asarray(self.consts[self.node.input[0]])
+        rank = max(len(shape), x.ndim)
+        a = [1] * (rank - x.ndim) + list(x.shape)
+        b = [1] * (rank - len(shape)) + shape
+        if _BATCH in b[1:] or b[0] != _BATCH or a[0] != 1:
+            raise self.fail(
+                f"{op} to shape {said}: the batch "
+                "size is not the first axis of the result; not supported"
+            )
+        if any(v < 0 for v in b[1:]) or any(
+            p != q and 1 not in (p, q) for p, q in zip(a, b, strict=True)
+        ):
+            raise self.fail(f"{op} of shape {x.shape} to {said}: the shapes do not broadcast")
+        per = self.plausible([max(p, q) for p, q in zip(a[1:], b[1:], strict=True)])
+        if x.dtype.kind not in "fiub":
+            raise self.fail(f"{op} of a {x.dtype} constant over the batch is not supported")
+        c = np.broadcast_to(x.reshape(a).astype(float), (1, *per))
+        src = self.tensors[self.onnx_input]
+        key = ("batch", len(per))
+        if key not in self.transposed:  # (batch, 1, ..., 1) from the input, for its batch size
+            r = src.rank - 1
+            red = ReduceMax(tuple(range(r)), keepdims=True, name=self.fresh("batch_size"))
+            one = Reshape((1,) * len(per), name=self.fresh("batch_size.reshape"))
+            self.transposed[key] = self.emit(one, [self.emit(red, [src.name])])
+        layer = ConstOp("fill", c.shape, c, name=self.fresh(self.node.name or op.lower()))
+        self.out(self.emit(layer, [self.transposed[key]]), per, _ident(len(per) + 1))
+        return True
 
     def alias(self, attrs=None) -> None:
         t = self.dyn(0)
@@ -922,12 +987,57 @@ class _Importer:
             raise self.fail("strides and dilations must have two entries (2-D)")
         return strides, pads, dil
 
-    def op_Conv(self, attrs):
+    # -- 1-D window ops (Conv1d, MaxPool1d, AvgPool1d, BatchNorm1d) -----------------------
+    def lift_1d(self, t: _Tensor, attrs: dict | None = None) -> tuple[_Tensor, dict]:
+        """A rank-3 (N, C, L) tensor as the rank-4 (N, C, 1, L) image its 2-D twin takes, and
+        a 1-D op's window attributes as 2-D ones (a height-1 window).  The internal (L, C)
+        layout becomes (1, L, C) by a reshape (none when ``t`` was just lowered)."""
+        a = dict(attrs or {})
+        for key, n in (("kernel_shape", 1), ("strides", 1), ("dilations", 1), ("pads", 2)):
+            if key in a:
+                v = tuple(int(k) for k in a[key])
+                if len(v) != n:
+                    raise self.fail(f"{key} {list(v)} on a 1-D input (N, C, L): expected {n}")
+                a[key] = (1, *v) if n == 1 else (0, v[0], 0, v[1])
+        C, L = t.shape
+        if t.name in self.lowered:
+            return _Tensor(self.lowered[t.name], (C, 1, L), _NHWC), a
+        x = self.as_perm(t, (0, 2, 1))
+        name = self.emit(Reshape((1, L, C), name=self.fresh(f"{t.name}.as_2d")), [x])
+        return _Tensor(name, (C, 1, L), _NHWC), a
+
+    def lower_1d(self) -> None:
+        """The rank-4 (N, M, 1, L') output just computed by a lifted op as the node's
+        rank-3 (N, M, L') output (internal (L', M)); :meth:`lift_1d` undoes it for free."""
+        t = self.tensors[self.node.output[0]]
+        (M, _, L), lifted = t.shape, t.name
+        name = self.emit(Reshape((L, M), name=self.fresh(f"{lifted}.as_1d")), [lifted])
+        self.lowered[name] = lifted
+        self.out(name, (M, L), (0, 2, 1))
+
+    def window_1d(self, attrs: dict, handler) -> bool:
+        """Run ``handler(attrs, lifted)`` for a 1-D window op; False for a 2-D one."""
         t = self.dyn(0)
+        if t.rank != 3:
+            return False
+        lifted, a = self.lift_1d(t, attrs)
+        handler(a, lifted)
+        self.lower_1d()
+        return True
+
+    def op_Conv(self, attrs):
         W = self.weight(1)
+        t = self.dyn(0)
+        if W.ndim != t.rank or W.ndim not in (3, 4):
+            raise self.fail(
+                f"weight of rank {W.ndim} on an input of rank {t.rank}; 1-D (N, C, L) and "
+                "2-D (N, C, H, W) convolutions are supported"
+            )
+        if not self.window_1d(attrs, lambda a, lifted: self.conv(a, lifted, W[:, :, None, :])):
+            self.conv(attrs, t, W)
+
+    def conv(self, attrs: dict, t: _Tensor, W: np.ndarray) -> None:
         b = self.weight(2, optional=True)
-        if W.ndim != 4:
-            raise self.fail(f"weight of rank {W.ndim}; only 2-D convolutions are supported")
         M, cig, kh, kw = W.shape
         group = int(attrs.get("group", 1))
         if "kernel_shape" in attrs and tuple(attrs["kernel_shape"]) != (kh, kw):
@@ -999,14 +1109,67 @@ class _Importer:
         self.dense(t, W, b)
 
     def op_MatMul(self, attrs):
-        if self.is_const(0) or not self.is_const(1):
-            raise self.fail(
-                "only MatMul(x, constant W) is supported (a constant weight as the second input)"
-            )
-        W = self.weight(1)
+        """x @ W (a Dense layer), W @ x (a Dense layer on the last two axes swapped, e.g. a
+        token-mixing weight), x @ y of two network tensors (attention; digital)."""
+        if not self.is_const(0) and not self.is_const(1):
+            return self.batch_matmul()
+        W = self.weight(0 if self.is_const(0) else 1)
         if W.ndim != 2:
             raise self.fail(f"weight of rank {W.ndim}; expected a matrix")
-        self.dense(self.dyn(0), W, None)
+        if self.is_const(1):
+            return self.dense(self.dyn(0), W, None)
+        t = self.dyn(1)
+        if t.rank < 3:
+            raise self.fail(
+                f"MatMul(constant, x) of a rank-{t.rank} x would multiply across the batch "
+                "axis; only MatMul(x, constant W) is supported there"
+            )
+        swap = (*range(t.rank - 2), t.rank - 1, t.rank - 2)
+        if t.shape[-2] != W.shape[1]:
+            raise self.fail(f"weight has {W.shape[1]} columns, input has {t.shape[-2]} rows")
+        tt = _Tensor(self.as_perm(t, swap), tuple(t.shape[k - 1] for k in swap[1:]), _ident(t.rank))
+        self.dense(tt, W.T, None)  # (W x)^T = x^T W^T: the output in the swapped layout
+        y = self.tensors[self.node.output[0]]
+        self.out(y.name, tuple(y.shape[k - 1] for k in swap[1:]), swap)
+
+    def op_Gather(self, attrs):
+        """``x[:, i]``, ``x[..., idx]``: constant indices on an axis after the batch."""
+        t = self.dyn(0)
+        if not self.is_const(1):
+            raise self.fail("Gather with indices computed from the network input is not supported")
+        idx = np.asarray(self.const(1))
+        if idx.dtype.kind not in "iu":
+            raise self.fail(f"indices of type {idx.dtype}; expected integers")
+        ax = self.axis(attrs.get("axis", 0), t.rank)
+        if ax == 0:
+            raise self.fail("Gather along the batch axis (picking samples) is not supported")
+        n = t.shape[ax - 1]
+        if idx.size and not ((idx >= -n) & (idx < n)).all():
+            raise self.fail(f"indices {idx.reshape(-1).tolist()[:8]} outside -{n}..{n - 1}")
+        layer = Gather(ax - 1, np.where(idx < 0, idx + n, idx), name=self.name_for("gather"))
+        shape = layer.output_shape(t.shape)
+        self.out(self.emit(layer, [self.as_perm(t, _ident(t.rank))]), shape, _ident(len(shape) + 1))
+
+    def batch_matmul(self) -> None:
+        a, b = self.dyn(0), self.dyn(1)
+        if min(a.rank, b.rank) < 3:
+            raise self.fail(
+                f"MatMul of two network tensors of ranks {a.rank} and {b.rank} would multiply "
+                "across the batch axis; a product of two tensors needs (batch, rows, columns)"
+            )
+        if a.rank != b.rank:
+            raise self.fail(
+                f"MatMul of two network tensors of ranks {a.rank} and {b.rank}; both must "
+                "have the same rank (the batch axis comes first)"
+            )
+        try:
+            shape = BatchMatMul().output_shape([a.shape, b.shape])
+        except XbarError:
+            raise self.fail(f"cannot multiply shapes {a.shape} and {b.shape}") from None
+        layer = BatchMatMul(name=self.fresh(self.node.name or "matmul"))
+        ident = _ident(a.rank)
+        x, y = self.as_perm(a, ident), self.as_perm(b, ident)
+        self.out(self.emit(layer, [x, y]), shape, ident)
 
     # -- element-wise ---------------------------------------------------------------------
     def with_const(self, t: _Tensor, c: np.ndarray, op: str, reverse: bool, base: str) -> _Tensor:
@@ -1302,16 +1465,23 @@ class _Importer:
             raise self.fail(f"{gamma.size} scale values for {C} channels")
         layer = BatchNorm(C, eps=float(attrs.get("epsilon", 1e-5)), name=self.name_for("bn"))
         layer.gamma, layer.beta, layer.running_mean, layer.running_var = gamma, beta, mean, var
+        if t.name in self.lowered:  # BatchNorm1d right after a Conv1d: on the conv's output,
+            lifted, _ = self.lift_1d(t)  # so that the evaluator folds it into the weights
+            self.out(self.emit(layer, [lifted.name]), lifted.shape, _NHWC)
+            return self.lower_1d()
         perm = _image_perm(t.rank)
         self.out(self.emit(layer, [self.as_perm(t, perm)]), t.shape, perm)
 
     # -- pooling --------------------------------------------------------------------------
     def pool(self, attrs, cls, **extra):
         self.check_outputs(1)
-        t = self.dyn(0)
+        if not self.window_1d(attrs, lambda a, t: self.pool_2d(a, t, cls, **extra)):
+            self.pool_2d(attrs, self.dyn(0), cls, **extra)
+
+    def pool_2d(self, attrs, t: _Tensor, cls, **extra):
         kernel = tuple(attrs.get("kernel_shape", ()))
         if len(kernel) != 2:
-            raise self.fail(f"kernel_shape {list(kernel)}; only 2-D pooling is supported")
+            raise self.fail(f"kernel_shape {list(kernel)}; only 1-D and 2-D pooling is supported")
         strides, pads, dil = self.spatial(attrs, t, kernel, self.node.op_type)
         layer = cls(
             kernel,
@@ -1333,16 +1503,22 @@ class _Importer:
         self.pool(attrs, AvgPool2D, count_include_pad=bool(attrs.get("count_include_pad", 0)))
 
     def op_GlobalAveragePool(self, attrs):
-        t = self.dyn(0)
+        if not self.window_1d(attrs, self.global_avg_pool):
+            self.global_avg_pool(attrs, self.dyn(0))
+
+    def global_avg_pool(self, attrs, t: _Tensor) -> None:
         if t.rank != 4:
-            raise self.fail(f"input of rank {t.rank}; expected (N, C, H, W)")
+            raise self.fail(f"input of rank {t.rank}; expected (N, C, L) or (N, C, H, W)")
         layer = GlobalAvgPool(name=self.name_for("global_avg_pool"), keepdims=True)
         self.out(self.emit(layer, [self.as_perm(t, _NHWC)]), (t.shape[0], 1, 1), _NHWC)
 
     def op_GlobalMaxPool(self, attrs):
-        t = self.dyn(0)
+        if not self.window_1d(attrs, self.global_max_pool):
+            self.global_max_pool(attrs, self.dyn(0))
+
+    def global_max_pool(self, attrs, t: _Tensor) -> None:
         if t.rank != 4:
-            raise self.fail(f"input of rank {t.rank}; expected (N, C, H, W)")
+            raise self.fail(f"input of rank {t.rank}; expected (N, C, L) or (N, C, H, W)")
         layer = MaxPool2D(t.shape[1:3], 1, name=self.name_for("global_max_pool"))
         self.out(self.emit(layer, [self.as_perm(t, _NHWC)]), (t.shape[0], 1, 1), _NHWC)
 
@@ -1903,6 +2079,8 @@ def _fold_shape_op(self: _Importer, op: str, attrs: dict, ins: list) -> np.ndarr
         return x.reshape(shape)
     if op == "Transpose":
         return np.transpose(x, attrs.get("perm"))
+    if op == "Shape":  # of a folded shape vector (torch's Expand of a cls token at opset 17)
+        return np.array(x.shape, dtype=np.int64)[attrs.get("start", 0) : attrs.get("end")]
     return None
 
 

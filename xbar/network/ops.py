@@ -942,6 +942,73 @@ class Slice(Layer):
         return np.asarray(x, dtype=float)[(slice(None), *(slice(*s) for s in self.slices))]
 
 
+class Gather(Layer):
+    """Pick entries along per-sample axis ``axis`` by constant integer ``indices`` (numpy's
+    ``take``; ONNX Gather): a scalar index drops the axis (``x[:, 0]``, a ViT's class
+    token), an index array of shape S replaces it by S."""
+
+    kind = "gather"
+
+    def __init__(
+        self, axis: int = 0, indices: np.ndarray | int = 0, name: str | None = None
+    ) -> None:
+        super().__init__(name)
+        self.axis = int(axis)
+        self.indices = np.asarray(indices, dtype=np.int64)
+
+    @property
+    def supports_backward(self) -> bool:
+        return False
+
+    def config(self) -> dict:
+        return {**super().config(), "axis": self.axis, "indices": self.indices.tolist()}
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        s, ax = tuple(input_shape), self.axis
+        if not 0 <= ax < len(s):
+            raise _shape_error(self, f"axis {ax} is outside per-sample shape {s}")
+        if self.indices.size and not ((self.indices >= 0).all() and (self.indices < s[ax]).all()):
+            raise _shape_error(self, f"indices outside 0..{s[ax] - 1} on axis {ax} of {s}")
+        return (*s[:ax], *self.indices.shape, *s[ax + 1 :])
+
+    def forward(
+        self, x: np.ndarray, *, training: bool = False, mvm: MVM | None = None
+    ) -> np.ndarray:
+        return np.take(np.asarray(x, dtype=float), self.indices, axis=self.axis + 1)
+
+
+class BatchMatMul(Layer):
+    """Matrix product of two network tensors, sample by sample (attention's ``q @ k^T``
+    and ``softmax(...) @ v``): digital, since neither factor is a stored weight.
+
+    Both inputs have the same per-sample rank (at least 2): ``(..., M, K)`` and
+    ``(..., K, P)`` give ``(..., M, P)``, the leading axes broadcast as in numpy.
+    """
+
+    kind = "batchmatmul"
+    arity = 2
+
+    @property
+    def supports_backward(self) -> bool:
+        return False
+
+    def output_shape(self, input_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+        a, b = (tuple(s) for s in input_shapes)
+        if len(a) != len(b) or len(a) < 2 or a[-1] != b[-2]:
+            raise _shape_error(self, f"cannot multiply per-sample shapes {a} and {b}")
+        try:
+            lead = np.broadcast_shapes(a[:-2], b[:-2])
+        except ValueError:
+            raise _shape_error(self, f"leading axes of {a} and {b} do not broadcast") from None
+        return (*lead, a[-2], b[-1])
+
+    def forward(
+        self, xs: list[np.ndarray], *, training: bool = False, mvm: MVM | None = None
+    ) -> np.ndarray:
+        a, b = (np.asarray(x, dtype=float) for x in xs)
+        return np.matmul(a, b)
+
+
 class Where(Layer):
     """``where(condition != 0, a, b)`` of three tensors (numpy broadcasting, equal ranks)."""
 
@@ -1280,5 +1347,7 @@ OP_TYPES: dict[str, type[Layer]] = {
         Quantize,
         CumSum,
         LRN,
+        BatchMatMul,
+        Gather,
     )
 }

@@ -18,13 +18,23 @@
   subtraction) ``step * [0, 2**B - 1]`` with ``step = r / (2**B - 1)``.  Values
   outside are clipped (and counted).
 * ADC range ``r``: ``calibrated`` = the ``adc_percentile`` percentile of the
-  calibration batch's ``|I|`` (paper 1: the inner 99.98 %), per layer and per plane
-  (slice / scale group); ``max`` = their maximum; ``full_scale`` = the largest
+  calibration batch's ``|I|``, per layer and per plane (slice / scale group), used as
+  ``[-r, r]`` (signed) or ``[0, r]`` (unsigned): xbar's reading of paper 1's "inner
+  99.98 %", equal to the signed inner range ``[p_0.01, p_99.99]`` only when the
+  read-outs are symmetric about 0 (see ``docs/evaluator.md``); ``max`` = their
+  maximum; ``inner`` = paper 1's (CrossSim's) asymmetric ``[p_lo, p_hi]`` of the
+  signed read-outs (:func:`inner_range`), ``2**B`` levels from ``p_lo`` to ``p_hi``
+  (:func:`adc_quantize_interval`); ``full_scale`` = the largest
   current the array can produce (all ``array_rows`` rows at ``v_read`` on cells
   at the extreme of the range).
+* Full precision guarantee (paper 1, section 6): :func:`full_precision_bits` is the
+  ADC resolution that resolves every possible output of a conversion, ``B_W + B_in
+  + ceil(log2 N)``, one bit less when the cell or the input step is 1 bit.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -34,8 +44,12 @@ from .config import AnalogConfig
 __all__ = [
     "input_steps",
     "adc_quantize",
+    "adc_quantize_interval",
+    "inner_range",
     "calibrated_range",
     "full_scale_range",
+    "full_precision_bits",
+    "config_full_precision_bits",
     "pow2_ranges",
     "quantize_activations",
 ]
@@ -106,6 +120,42 @@ def adc_quantize(A: np.ndarray, r: float, bits: int, signed: bool) -> tuple[np.n
     return k * step, clipped
 
 
+def adc_quantize_interval(A: np.ndarray, lo: float, hi: float, bits: int) -> tuple[np.ndarray, int]:
+    """Quantise ADC inputs ``A`` [A] to ``2**bits`` levels from ``lo`` to ``hi`` [A].
+
+    Paper 1's simulator's ADC: clip to ``[lo, hi]``, then round to ``lo + k (hi - lo)
+    / (2**bits - 1)``, k = 0..2**bits - 1.  Returns the quantised currents and the
+    number of clipped samples.  ``hi <= lo`` (a degenerate calibration) maps
+    everything to ``lo``.
+
+    >>> q, n = adc_quantize_interval(np.array([-1.0, 0.1, 0.3, 5.0]), 0.0, 3.0, 2)
+    >>> q.tolist(), n
+    ([0.0, 0.0, 0.0, 3.0], 2)
+    """
+    clipped = int(np.count_nonzero((A < lo) | (A > hi)))
+    if hi <= lo:
+        return np.full_like(A, lo, dtype=float), clipped
+    step = (hi - lo) / (2**bits - 1)
+    k = np.rint((np.clip(A, lo, hi) - lo) / step)
+    return lo + k * step, clipped
+
+
+def inner_range(samples: np.ndarray, percentile: float) -> tuple[float, float]:
+    """``(p_lo, p_hi)`` [A]: the inner ``percentile`` % of the signed ``samples``, with
+    ``p_lo = (100 - percentile) / 2`` and ``p_hi = 100 - p_lo`` (paper 1's "inner
+    99.98 %": the 0.01th to the 99.99th percentile); ``(0, 0)`` without samples.
+
+    >>> inner_range(np.arange(101.0), 90.0)
+    (5.0, 95.0)
+    """
+    s = np.asarray(samples, dtype=float).ravel()
+    if s.size == 0:
+        return 0.0, 0.0
+    tail = (100.0 - percentile) / 2.0
+    lo, hi = np.percentile(s, [tail, 100.0 - tail])
+    return float(lo), float(hi)
+
+
 def calibrated_range(samples: np.ndarray, config: AnalogConfig) -> float:
     """ADC range [A] from calibration ADC inputs (``calibrated``: percentile; ``max``)."""
     s = np.abs(np.asarray(samples, dtype=float)).ravel()
@@ -136,6 +186,70 @@ def full_scale_range(
     if reference:
         return rows * dg * max(offset_frac, 1.0 - offset_frac)
     return rows * config.g_max
+
+
+def full_precision_bits(cell_bits: int, input_bits: int, rows: int) -> int:
+    """ADC bits of paper 1's "full precision guarantee" for one conversion.
+
+    ``B_out = B_W + B_in + ceil(log2 N)``, one bit less when ``B_W`` or ``B_in`` is 1:
+    a sum of ``N`` products of a ``B_W``-bit level and a ``B_in``-bit input is at
+    most ``N (2**B_W - 1)(2**B_in - 1)``, which needs ``B_W + B_in`` bits per
+    product, or ``max(B_W, B_in)`` when one factor is a single bit.  ``log2 N`` is
+    rounded up for a row count that is not a power of two (the sign of a
+    differential or reference-column output is not counted, as in the paper).
+
+    Parameters
+    ----------
+    cell_bits : int
+        Bits per cell (per slice), ``B_W`` >= 1.
+    input_bits : int
+        Input bits per conversion, ``B_in`` >= 1 (1 for bit-serial inputs).
+    rows : int
+        Active rows ``N`` summed by one conversion (>= 1).
+
+    Examples
+    --------
+    >>> full_precision_bits(8, 8, 128), full_precision_bits(2, 1, 128)
+    (23, 9)
+    """
+    from ..errors import ValueRangeError
+
+    for name, v in (("cell_bits", cell_bits), ("input_bits", input_bits), ("rows", rows)):
+        if int(v) != v or v < 1:
+            raise ValueRangeError(f"{name} must be an integer >= 1, got {v!r}")
+    one_bit = 1 if min(cell_bits, input_bits) == 1 else 0
+    return int(cell_bits) + int(input_bits) + math.ceil(math.log2(int(rows))) - one_bit
+
+
+def config_full_precision_bits(config: AnalogConfig, rows: int | None = None) -> int:
+    """:func:`full_precision_bits` of ``config``'s arrays.
+
+    ``B_W`` = bits per cell: ``ceil(cell_bits_total / weight_slices)`` (weight bits
+    minus one for differential pairs); ``B_in`` = 1 for ``bit_serial`` inputs, else
+    ``dac_bits``; ``N`` = ``rows`` (default ``array_rows``).
+
+    Raises
+    ------
+    ValueRangeError
+        Analog weights (``weight_bits = 0``) or an unquantised DAC (``dac_bits = 0``
+        with analog inputs): no finite resolution resolves every output.
+
+    >>> config_full_precision_bits(AnalogConfig(weight_bits=8, weight_slices=4,
+    ...                            input_mode="bit_serial"))
+    9
+    """
+    from ..errors import ValueRangeError
+
+    if config.weight_bits == 0:
+        raise ValueRangeError("weight_bits=0 (analog weights): no full-precision ADC exists")
+    cell = -(-config.cell_bits_total // config.weight_slices)
+    if config.input_mode == "bit_serial":
+        b_in = 1
+    elif config.dac_bits > 0:
+        b_in = config.dac_bits
+    else:
+        raise ValueRangeError("dac_bits=0 (unquantised inputs): no full-precision ADC exists")
+    return full_precision_bits(cell, b_in, config.array_rows if rows is None else rows)
 
 
 def pow2_ranges(ranges: list[float], labels: list[str]) -> list[float]:
