@@ -11,11 +11,13 @@ thing under test, through its public API (``map_weights``, ``AnalogConfig``,
 peripherals' functions, ``noise``, ``train``).
 
 Deterministic parts are compared exactly (to round-off): mapping levels and
-conductances, slices and their recombination, cell bits, ADC levels and calibrated
-ranges, power-of-two slice ranges, the full-precision ADC resolution, bit-line
-parasitics, and a whole 2-layer MLP (bit-serial inputs, ADC per slice and input bit,
-row tiling, offset removal digital or by a reference column) evaluated by the
-reference pipeline on the same programmed conductances.  Random parts are compared
+conductances, slices and their recombination, cell bits, per-column and bi-scale
+digital scales, ADC levels and calibrated ranges (xbar's symmetric percentile of |I|
+and paper 1's inner range, ``adc_range="inner"``), power-of-two slice ranges, the
+full-precision ADC resolution, bit-line parasitics, and a whole 2-layer MLP (bit-serial
+inputs, ADC per slice and input bit, row tiling, offset removal digital or by a
+reference column) evaluated by the reference pipeline on the same programmed
+conductances, through the chip API, ``evaluate`` and ``xbar infer --json``.  Random parts are compared
 in distribution with seeded statistics: programming error per state and its
 clipping, read noise redrawn per MVM against programming error fixed per chip,
 paper 2's per-tensor noise scales (including rescaled biases outside the weight
