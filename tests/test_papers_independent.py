@@ -445,6 +445,26 @@ def test_programming_error_clipped_to_the_conductance_range(kind):
         )
 
 
+def test_reference_column_cells_get_programming_error_too():
+    """Every programmed cell errs, the reference column's too: its cells hold the offset
+    level (the zero weight's conductance) plus the same state-independent error."""
+    alpha = 0.05
+    cfg = AnalogConfig(
+        mapping="offset", offset_subtraction="reference_column", weight_bits=5,
+        programming_error="state_independent", programming_sigma=alpha, programming_clip=False,
+    )  # fmt: skip
+    W = np.random.default_rng(14).uniform(-1, 1, (100, 20))
+    g_ref = G_MIN + (G_MAX - G_MIN) * 2**4 / (2**5 - 1)
+    z = []
+    for chip in range(6):
+        (tile,) = program(dense_model(W), cfg, chip)[1].layers["fc"].tiles
+        assert tile.G.shape == (100, 21)
+        z.append((tile.G[:, -1] - g_ref) / (alpha * G_MAX))
+    z = np.ravel(z)
+    assert stats.kstest(z, "norm").pvalue > 1e-3
+    assert z.std(ddof=1) == pytest.approx(1.0, abs=0.15)
+
+
 def test_programming_error_is_fixed_per_chip_and_independent_between_chips():
     cfg = AnalogConfig(programming_error="state_independent", programming_sigma=0.05, seed=4)
     W = np.random.default_rng(3).uniform(-1, 1, (20, 10))
