@@ -159,7 +159,7 @@ CASES = [
     # models
     (T + ".model q1 NPN(BF=100)\nM1 d g 0 0 q1\n", 3, 12, "of type NPN", None),
     (T + ".model d1 D(IS=1e-14 IKF=1)\nV1 a 0 1\nD1 a 0 d1\n", 2, 22, "IKF=1 changes the DC", None),
-    (T + ".model d1 D(IS=0)\n", 2, 1, "must be positive", None),
+    (T + ".model d1 D(IS=0)\nD1 a 0 d1\n", 2, 1, "must be positive", None),
     (T + ".model d1 D(IS)\n", 2, 13, "expected <name>=<value>", None),
     # continuation lines keep line and column
     (T + "R1 a 0\n+ 1k\n+ bad=3\n", 4, 3, "resistor parameter 'bad'", None),

@@ -160,6 +160,65 @@ def test_cell_bits_of_unsliced_cells(mapping, bits, expect):
         assert plane.vmax == 2**expect - 1
 
 
+def ref_scales_per_column(W, scaling, K):
+    """Digital gain per output column: the layer's max|W| (``layer``), the column's own
+    (``column``), or max|W| / 2^k with the largest k in 0..K that keeps the column's
+    weights in range (``column_pow2``: a power-of-two exponent per column)."""
+    w_max, col = np.abs(W).max(), np.abs(W).max(axis=0)
+    if scaling == "layer":
+        return np.full(W.shape[1], w_max)
+    if scaling == "column":
+        return np.where(col > 0, col, 1.0)
+    out = []
+    for c in col:
+        k = max([k for k in range(K + 1) if c <= w_max * 2.0**-k])
+        out.append(w_max * 2.0**-k)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("scaling", ["layer", "column", "column_pow2"])
+@pytest.mark.parametrize("shift", [1, 2, 4])
+def test_per_column_digital_scales(scaling, shift):
+    rng = np.random.default_rng(shift)
+    W = rng.normal(0, 1, (12, 9)) * 2.0 ** rng.uniform(-5, 0, 9)  # columns of very different size
+    W[0, 0] = 2.0 * np.abs(W).max()  # the layer's largest |w| in column 0
+    W[:, 3] = 0.5 * W[:, 3] / np.abs(W[:, 3]).max() * W[0, 0]
+    W[0, 3] = W[0, 0] / 2  # a column max of exactly max|W| / 2
+    cfg = AnalogConfig(weight_scaling=scaling, biscale_shift=shift, g_min=0.0)
+    m = map_weights(W, cfg)
+    scale = ref_scales_per_column(W, scaling, shift)
+    np.testing.assert_allclose(m.scale, scale, rtol=1e-15)
+    gp, gn = m.planes[0].conductances(cfg.g_min, cfg.g_max)
+    np.testing.assert_allclose(gp - gn, W / scale * cfg.g_max, rtol=1e-12, atol=1e-20)
+    assert gp.max() <= cfg.g_max * (1 + 1e-15) and gn.max() <= cfg.g_max * (1 + 1e-15)
+    np.testing.assert_allclose(m.weights(), W, rtol=1e-12, atol=1e-15)
+    if scaling == "column_pow2":
+        assert np.all(np.log2(np.abs(W).max() / m.scale) % 1 == 0)
+        assert m.scale[3] == np.abs(W).max() / 2  # exactly half fits at k = 1
+
+
+def test_biscale_groups_by_hand():
+    """Weights below threshold x max|W| stored amplified 2^k in a second cell group whose
+    partial sums are scaled by 2^-k; each weight in one group, the other group's pair at
+    g_min."""
+    rng = np.random.default_rng(13)
+    W = rng.normal(0, 0.3, (10, 6))
+    k, thr = 2, 0.25
+    cfg = AnalogConfig(weight_scaling="biscale", biscale_shift=k, biscale_threshold=thr)
+    wn = W / np.abs(W).max()
+    small = np.abs(wn) < thr
+    main_v, small_v = np.where(small, 0, wn), np.where(small, wn * 2**k, 0)
+    m = map_weights(W, cfg)
+    assert [p.label for p in m.planes] == ["main", "small"]
+    dg = cfg.g_max - cfg.g_min
+    for plane, v in zip(m.planes, (main_v, small_v), strict=True):
+        gp, gn = plane.conductances(cfg.g_min, cfg.g_max)
+        np.testing.assert_allclose(gp, cfg.g_min + dg * np.maximum(v, 0), rtol=1e-14)
+        np.testing.assert_allclose(gn, cfg.g_min + dg * np.maximum(-v, 0), rtol=1e-14)
+    assert [p.coef for p in m.planes] == [1.0, 2.0**-k]
+    np.testing.assert_allclose(m.weights(), W, rtol=1e-12, atol=1e-15)
+
+
 # ======================================================================================
 # ADC (section 6 of Xiao et al.): levels, calibrated ranges, slice ranges, B_out
 # ======================================================================================
@@ -191,6 +250,32 @@ def test_adc_levels_are_exact(bits, signed):
     assert np.allclose(np.diff(levels), r / (2 ** (bits - 1) if signed else 2**bits - 1))
     if signed:
         assert 0.0 in levels  # mid-tread: a zero dot product is exactly representable
+
+
+def ref_adc_interval(A, lo, hi, bits):
+    """Paper 1's simulator's ADC: 2^B levels from lo to hi, clip, round to nearest."""
+    step = (hi - lo) / (2**bits - 1)
+    return lo + np.round((np.clip(A, lo, hi) - lo) / step) * step
+
+
+def test_inner_adc_range_and_levels_are_paper_1s():
+    """``adc_range="inner"``: [p_0.01, p_99.99] of the signed read-outs for 99.98, and
+    2^B levels from one end to the other."""
+    from xbar.network.peripherals import adc_quantize_interval, inner_range
+
+    rng = np.random.default_rng(7)
+    A = np.concatenate([rng.exponential(2e-5, 30000), -rng.exponential(5e-6, 10000)])
+    lo, hi = inner_range(A, 99.98)
+    np.testing.assert_allclose((lo, hi), np.percentile(A, [0.01, 99.99]), rtol=1e-12)
+    assert np.mean((A >= lo) & (A <= hi)) == pytest.approx(0.9998, abs=1e-4)
+    assert -lo < 0.5 * hi  # skewed: the symmetric |I| range would waste levels below 0
+    for bits in (1, 3, 8):
+        q, clipped = adc_quantize_interval(A, lo, hi, bits)
+        np.testing.assert_allclose(q, ref_adc_interval(A, lo, hi, bits), rtol=0, atol=1e-20)
+        assert clipped == np.sum((A < lo) | (A > hi))
+        k = (q - lo) / ((hi - lo) / (2**bits - 1))
+        assert np.allclose(k, np.round(k), atol=1e-6) and k.min() > -1e-9
+        assert np.round(k).max() == 2**bits - 1 and q.min() == lo  # both ends are levels
 
 
 def test_calibrated_range_is_the_percentile_of_abs_and_the_inner_range_when_symmetric():
@@ -746,10 +831,15 @@ class RefLayer:
             return
         samples = {}
         for p, _, A, _ in self.reads(X, self.design_tiles()):
-            samples.setdefault(p, []).append(np.abs(A).ravel())
-        self.adc = {
-            p: np.percentile(np.concatenate(s), self.cfg.adc_percentile) for p, s in samples.items()
-        }
+            samples.setdefault(p, []).append(A.ravel())
+        P = self.cfg.adc_percentile
+        if self.cfg.adc_range == "inner":  # paper 1: the inner P % of the signed inputs
+            self.adc = {
+                p: tuple(np.percentile(np.concatenate(s), [(100 - P) / 2, (100 + P) / 2]))
+                for p, s in samples.items()
+            }
+        else:  # xbar's default: the P-th percentile of |I|
+            self.adc = {p: np.percentile(np.abs(np.concatenate(s)), P) for p, s in samples.items()}
 
     def __call__(self, X, design=False):
         """The layer's digitised output (on the error-free design with ``design``)."""
@@ -758,7 +848,9 @@ class RefLayer:
         for p, w, A, sumV in self.reads(X, self.design_tiles() if design else self.G):
             gp, gn, worth, off, full = self.cells[p]
             unsigned = gn is None and cfg.offset_subtraction == "digital"
-            if cfg.adc_bits:
+            if cfg.adc_bits and cfg.adc_range == "inner":
+                A = ref_adc_interval(A, *self.adc[p], cfg.adc_bits)
+            elif cfg.adc_bits:
                 A = ref_adc(A, self.adc[p], cfg.adc_bits, signed=not unsigned)[0]
             if unsigned:  # the offset removed digitally
                 A = A - sumV * (cfg.g_min + dg * off / full)
@@ -789,6 +881,15 @@ E2E = {
     "diff-programming-error-adc": dict(
         weight_bits=8, adc_bits=5, dac_bits=6, programming_error="state_independent",
         programming_sigma=0.05,
+    ),
+    "inner-diff-sliced-bitserial": dict(  # programming error: no read-out on a level's edge
+        weight_bits=6, weight_slices=2, input_mode="bit_serial", input_bits=4, adc_bits=5,
+        adc_range="inner", adc_percentile=95.0, programming_error="state_proportional",
+        programming_sigma=0.05,
+    ),
+    "inner-offset-digital-error": dict(
+        mapping="offset", weight_bits=5, dac_bits=5, adc_bits=6, adc_range="inner",
+        programming_error="state_independent", programming_sigma=0.03,
     ),
     "offset-bitserial-error": dict(
         mapping="offset", weight_bits=4, input_mode="bit_serial", input_bits=3, adc_bits=5,
@@ -835,6 +936,7 @@ def test_two_layer_mlp_reference_pipeline_equals_xbar(case):
         ranges = design.ranges()[name]
         assert ranges["input_scale"] == pytest.approx(lay.x_scale, rel=1e-12)
         if cfg.adc_bits:
+            assert len(ranges["adc_ranges"]) == len(lay.adc)
             np.testing.assert_allclose(
                 ranges["adc_ranges"], [lay.adc[p] for p in sorted(lay.adc)], rtol=1e-9
             )
@@ -878,3 +980,10 @@ def test_evaluate_agrees_with_the_reference_pipeline_chip_by_chip(case):
     assert result.accuracies[0] == 1.0
     assert result.accuracies[1] == pytest.approx(np.mean(preds[1] == preds[0]), abs=1e-12)
     assert np.mean(preds[1] == preds[0]) < 1.0  # the two chips differ
+
+
+def test_inner_range_refuses_power_of_two_slice_ranges():
+    from xbar.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="adc_pow2"):
+        AnalogConfig(adc_bits=4, adc_range="inner", adc_pow2=True).validate()

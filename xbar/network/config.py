@@ -42,9 +42,9 @@ __all__ = ["AnalogConfig", "CHOICES", "LayerRule", "LayerSetting"]
 CHOICES: dict[str, tuple[str, ...]] = {
     "mapping": ("differential", "offset"),
     "offset_subtraction": ("digital", "reference_column"),
-    "weight_scaling": ("layer", "column", "biscale"),
+    "weight_scaling": ("layer", "column", "column_pow2", "biscale"),
     "input_mode": ("analog", "bit_serial"),
-    "adc_range": ("calibrated", "max", "full_scale"),
+    "adc_range": ("calibrated", "max", "full_scale", "inner"),
     "programming_error": ("none", "state_independent", "state_proportional", "weight_range"),
     "read_noise_kind": ("state_independent", "state_proportional"),
     "device": ("linear", "sinh", "exponential", "power_law", "tabulated"),
@@ -68,14 +68,19 @@ class AnalogConfig:
     offset_subtraction : {"digital", "reference_column"}
         How the offset of ``offset`` mapping is removed: digitally after the ADC,
         or in analog with one reference column per array.
-    weight_scaling : {"layer", "column", "biscale"}
+    weight_scaling : {"layer", "column", "column_pow2", "biscale"}
         Proportional scaling: the largest ``|w|`` of the layer (``layer``), of each
-        output column (``column``, digital gain per column after the ADC) maps to
-        ``g_max``; ``biscale`` stores weights below ``biscale_threshold`` times the
-        layer's largest ``|w|`` amplified by ``2**biscale_shift`` in their own cells
-        and scales their partial sums down digitally.
+        output column (``column``, any real digital gain per column after the ADC) maps
+        to ``g_max``; ``column_pow2``: per output column a power-of-two digital gain
+        ``2**-k`` of the layer's scale, k in ``0..biscale_shift``, the largest that
+        keeps the column's weights in range (an exponent per column: paper 2's analog
+        floating point read literally); ``biscale`` stores weights below
+        ``biscale_threshold`` times the layer's largest ``|w|`` amplified by
+        ``2**biscale_shift`` in their own cells and scales their partial sums down
+        digitally.
     biscale_shift : int
-        k of the bi-scale split (the two scales differ by ``2**k``).
+        k of the bi-scale split (the two scales differ by ``2**k``); the largest
+        exponent of ``column_pow2``.
     biscale_threshold : float
         Fraction of the layer's largest ``|w|`` below which a weight is "small";
         ``biscale_threshold * 2**biscale_shift`` must not exceed 1.
@@ -96,9 +101,13 @@ class AnalogConfig:
         ``bit_serial`` inputs (they use no DAC; a non-zero value is an error).
     adc_bits : int
         ADC resolution per array column (per slice); 0 = no ADC.
-    adc_range : {"calibrated", "max", "full_scale"} or None
+    adc_range : {"calibrated", "max", "full_scale", "inner"} or None
         ADC range: a percentile of the calibration currents (``calibrated``), their
-        maximum (``max``), or the largest possible current (``full_scale``).
+        maximum (``max``), the largest possible current (``full_scale``), or
+        ``inner``: paper 1's (CrossSim's) inner range, ``[p_lo, p_hi]`` of the signed
+        calibration read-outs with ``p_lo = (100 - adc_percentile) / 2`` and ``p_hi =
+        100 - p_lo``, quantised to ``2**adc_bits`` levels from ``p_lo`` to ``p_hi``
+        (asymmetric; 0 need not be a level; not with ``adc_pow2``).
         ``None`` means ``calibrated`` when the ADC is on; giving a range with
         ``adc_bits = 0`` is an error.
     adc_percentile : float
@@ -874,6 +883,12 @@ class AnalogConfig:
             "activation_bits",
             "at least 2 bits (signed activations need a sign and a magnitude bit)",
         )
+        if self.adc_range == "inner" and self.adc_pow2:
+            raise ConfigError(
+                "adc_pow2=true needs ranges symmetric about 0 (or from 0), but "
+                "adc_range='inner' calibrates asymmetric ones",
+                hint="use adc_range='calibrated' with adc_pow2, or drop adc_pow2",
+            )
         if self.adc_bits == 0 and self.adc_range is not None:
             raise ConfigError(
                 f"adc_bits=0 (no ADC) but adc_range={self.adc_range!r} is set",

@@ -59,8 +59,10 @@ from .nonideal import (
 )
 from .peripherals import (
     adc_quantize,
+    adc_quantize_interval,
     calibrated_range,
     full_scale_range,
+    inner_range,
     input_steps,
     pow2_ranges,
     quantize_activations,
@@ -496,7 +498,9 @@ class AnalogLayer:
         self.input_scale: float | None = None
         self.act_range: float | None = None
         self.act_signed = False
-        self.adc_ranges: list[float | None] = [None] * len(plan.mapping.planes)
+        self.adc_ranges: list[float | tuple[float, float] | None] = [None] * len(
+            plan.mapping.planes
+        )
         self.clipped = 0
         self.conversions = 0
         self.input_clipped = 0  # quantised input values above full scale (clipped to it)
@@ -540,19 +544,23 @@ class AnalogLayer:
 
     @property
     def plane_ranges(self) -> list[float]:
-        """ADC range [A] per plane (``full_scale``: the largest of the plane's tiles)."""
+        """ADC range [A] per plane (``full_scale``: the largest of the plane's tiles;
+        ``inner``: the larger magnitude of its two ends)."""
         if self.config.effective_adc_range == "full_scale":
             out = [0.0] * len(self.adc_ranges)
             for t in self.tiles:
                 out[t.spec.plane] = max(out[t.spec.plane], self._adc_range(t.spec))
             return out
-        return [r or 0.0 for r in self.adc_ranges]
+        return [
+            max(abs(r[0]), abs(r[1])) if isinstance(r, tuple) else (r or 0.0)
+            for r in self.adc_ranges
+        ]
 
     def _adc_signed(self, p: int) -> bool:
         plane = self.plan.mapping.planes[p]
         return plane.kind == "differential" or self.config.offset_subtraction == "reference_column"
 
-    def _adc_range(self, s: TileSpec) -> float:
+    def _adc_range(self, s: TileSpec) -> float | tuple[float, float]:
         if self.config.effective_adc_range == "full_scale":
             plane = self.plan.mapping.planes[s.plane]
             return full_scale_range(
@@ -572,7 +580,11 @@ class AnalogLayer:
         if track:
             self.conversions += A.size
         if cfg.adc_bits > 0:
-            A, n_clip = adc_quantize(A, self._adc_range(s), cfg.adc_bits, self._adc_signed(s.plane))
+            r = self._adc_range(s)
+            if isinstance(r, tuple):  # adc_range="inner": [p_lo, p_hi]
+                A, n_clip = adc_quantize_interval(A, r[0], r[1], cfg.adc_bits)
+            else:
+                A, n_clip = adc_quantize(A, r, cfg.adc_bits, self._adc_signed(s.plane))
             if track:
                 self.clipped += n_clip
         if sumV is not None:  # digital offset subtraction
@@ -828,9 +840,12 @@ class AnalogLayer:
             flat = np.concatenate(sl) if sl else np.zeros(0)
             if flat.size > _MAX_CALIBRATION_SAMPLES:
                 flat = flat[:: -(-flat.size // _MAX_CALIBRATION_SAMPLES)]
-            ranges.append(
-                calibrated_range(flat, cfg) if self.adc_ranges[p] is None else self.adc_ranges[p]
-            )
+            if self.adc_ranges[p] is not None:
+                ranges.append(self.adc_ranges[p])
+            elif cfg.effective_adc_range == "inner":
+                ranges.append(inner_range(flat, cfg.adc_percentile))
+            else:
+                ranges.append(calibrated_range(flat, cfg))
         if cfg.adc_pow2:
             ranges = pow2_ranges(ranges, [p.label for p in self.plan.mapping.planes])
         self.adc_ranges = ranges

@@ -16,7 +16,13 @@ Scaling (``weight_scaling``):
 
 * ``layer``: ``scale`` = the layer's largest ``|w|`` (maps to ``g_max``);
 * ``column``: ``scale[j]`` = the largest ``|w|`` of output column ``j`` (a digital
-  gain per column after the ADC);
+  gain per column after the ADC, any real number);
+* ``column_pow2``: ``scale[j]`` = ``max|W| / 2**k_j`` with ``k_j`` the largest integer
+  in ``0..biscale_shift`` such that column j's largest ``|w|`` still fits
+  (``k_j = min(biscale_shift, floor(log2(max|W| / max|w_j|)))``): a power-of-two
+  exponent per column from a small set, applied digitally (paper 2's analog floating
+  point read literally; its column maxima map to between g_max / 2 and g_max unless
+  the set runs out);
 * ``biscale``: the layer scale, but weights with ``|w| < biscale_threshold *
   max|W|`` are stored amplified by ``2**biscale_shift`` in a second set of cells
   whose partial sums are scaled by ``2**-biscale_shift`` digitally (xbar's
@@ -190,7 +196,7 @@ def map_weights(W: np.ndarray, config: AnalogConfig) -> LayerMapping:
     n_in, n_out = W.shape
     w_max = float(np.abs(W).max()) if W.size else 0.0
     w_range_half = float((W.max() - W.min()) / 2) if W.size else 0.0
-    scale = _column_scales(W, config.weight_scaling)
+    scale = _column_scales(W, config.weight_scaling, config.biscale_shift)
     planes: list[Plane] = []
     for label, g, factor, active in _scale_groups(W / scale, config):
         B = config.weight_bits
@@ -203,14 +209,22 @@ def map_weights(W: np.ndarray, config: AnalogConfig) -> LayerMapping:
     return LayerMapping(n_in, n_out, scale, planes, w_max, w_range_half)
 
 
-def _column_scales(W: np.ndarray, weight_scaling: str) -> np.ndarray:
+def _column_scales(W: np.ndarray, weight_scaling: str, shift: int = 0) -> np.ndarray:
     """Per output column scale that maps the weights into [-1, 1] (``n_out``,)."""
     n_in, n_out = W.shape
     if weight_scaling == "column":
         scale = np.abs(W).max(axis=0) if n_in else np.zeros(n_out)
         return np.where(scale > 0, scale, 1.0)
     w_max = float(np.abs(W).max()) if W.size else 0.0
-    return np.full(n_out, w_max if w_max > 0 else 1.0)
+    layer = np.full(n_out, w_max if w_max > 0 else 1.0)
+    if weight_scaling != "column_pow2" or w_max == 0:
+        return layer
+    col = np.abs(W).max(axis=0)
+    with np.errstate(divide="ignore"):
+        k = np.floor(np.log2(w_max / np.where(col > 0, col, w_max * 2.0**-shift)))
+    k = np.clip(k, 0, shift)
+    k = np.where((k > 0) & (col > layer * 2.0**-k), k - 1, k)  # log2 rounded up: one less
+    return layer * 2.0**-k
 
 
 def _scale_groups(

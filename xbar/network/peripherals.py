@@ -22,7 +22,9 @@
   ``[-r, r]`` (signed) or ``[0, r]`` (unsigned): xbar's reading of paper 1's "inner
   99.98 %", equal to the signed inner range ``[p_0.01, p_99.99]`` only when the
   read-outs are symmetric about 0 (see ``docs/evaluator.md``); ``max`` = their
-  maximum; ``full_scale`` = the largest
+  maximum; ``inner`` = paper 1's (CrossSim's) asymmetric ``[p_lo, p_hi]`` of the
+  signed read-outs (:func:`inner_range`), ``2**B`` levels from ``p_lo`` to ``p_hi``
+  (:func:`adc_quantize_interval`); ``full_scale`` = the largest
   current the array can produce (all ``array_rows`` rows at ``v_read`` on cells
   at the extreme of the range).
 * Full precision guarantee (paper 1, section 6): :func:`full_precision_bits` is the
@@ -42,6 +44,8 @@ from .config import AnalogConfig
 __all__ = [
     "input_steps",
     "adc_quantize",
+    "adc_quantize_interval",
+    "inner_range",
     "calibrated_range",
     "full_scale_range",
     "full_precision_bits",
@@ -114,6 +118,42 @@ def adc_quantize(A: np.ndarray, r: float, bits: int, signed: bool) -> tuple[np.n
     clipped = int(np.count_nonzero((k < lo) | (k > hi)))
     np.clip(k, lo, hi, out=k)
     return k * step, clipped
+
+
+def adc_quantize_interval(A: np.ndarray, lo: float, hi: float, bits: int) -> tuple[np.ndarray, int]:
+    """Quantise ADC inputs ``A`` [A] to ``2**bits`` levels from ``lo`` to ``hi`` [A].
+
+    Paper 1's simulator's ADC: clip to ``[lo, hi]``, then round to ``lo + k (hi - lo)
+    / (2**bits - 1)``, k = 0..2**bits - 1.  Returns the quantised currents and the
+    number of clipped samples.  ``hi <= lo`` (a degenerate calibration) maps
+    everything to ``lo``.
+
+    >>> q, n = adc_quantize_interval(np.array([-1.0, 0.1, 0.3, 5.0]), 0.0, 3.0, 2)
+    >>> q.tolist(), n
+    ([0.0, 0.0, 0.0, 3.0], 2)
+    """
+    clipped = int(np.count_nonzero((A < lo) | (A > hi)))
+    if hi <= lo:
+        return np.full_like(A, lo, dtype=float), clipped
+    step = (hi - lo) / (2**bits - 1)
+    k = np.rint((np.clip(A, lo, hi) - lo) / step)
+    return lo + k * step, clipped
+
+
+def inner_range(samples: np.ndarray, percentile: float) -> tuple[float, float]:
+    """``(p_lo, p_hi)`` [A]: the inner ``percentile`` % of the signed ``samples``, with
+    ``p_lo = (100 - percentile) / 2`` and ``p_hi = 100 - p_lo`` (paper 1's "inner
+    99.98 %": the 0.01th to the 99.99th percentile); ``(0, 0)`` without samples.
+
+    >>> inner_range(np.arange(101.0), 90.0)
+    (5.0, 95.0)
+    """
+    s = np.asarray(samples, dtype=float).ravel()
+    if s.size == 0:
+        return 0.0, 0.0
+    tail = (100.0 - percentile) / 2.0
+    lo, hi = np.percentile(s, [tail, 100.0 - tail])
+    return float(lo), float(hi)
 
 
 def calibrated_range(samples: np.ndarray, config: AnalogConfig) -> float:

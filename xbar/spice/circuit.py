@@ -158,6 +158,9 @@ class DiodeModel:
     tcv: float = 0.0
     trs1: float = 0.0
     trs2: float = 0.0
+    #: instance parameters given on the model card, ``((name, value), ...)``: defaults for
+    #: every instance (``area``, ``temp``, ``dtemp``; ngspice-39 reads them so)
+    defaults: tuple = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -184,6 +187,9 @@ class MosModel:
     js: float = 0.0
     ld: float = 0.0
     tnom: float | None = None
+    #: instance parameters given on the model card, ``((name, value), ...)``: defaults for
+    #: every instance (``l``, ``w``, ``ad``, ``temp`` ...; ngspice-39 reads them so)
+    defaults: tuple = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -196,6 +202,8 @@ class OtherModel:
     level: float = 1.0
     #: the card's parameters (name -> value), for the types the reader interprets (R)
     params: dict = field(default_factory=dict, compare=False)
+    #: instance parameters given on the model card (name -> value): instance defaults
+    defaults: dict = field(default_factory=dict, compare=False)
 
 
 @dataclass

@@ -146,6 +146,14 @@ def _circuit_temperature(cards) -> float:
 _SHELL_PIPES = ("/dev/stdin", "/dev/fd/", "/proc/self/fd/")
 
 
+def _top_model(builder: Builder, card, params: dict) -> ModelDef:
+    """A top-level ``.model`` parsed now; one that xbar cannot take (another MOSFET level,
+    an unsupported parameter) is parsed again, and its error raised, only where an element
+    uses it: ngspice-39 reads a model only for its instances, so a library of models
+    with some unused ones runs there."""
+    return ModelDef(builder.parse_model(card, params, lazy=True)[1], card)
+
+
 def _geometry_scale(cards) -> float:
     """``.options scale=<number>`` of the top-level cards (the last one), read before the
     elements so that a resistor above the card is scaled too; 1 without one."""
@@ -299,9 +307,7 @@ def _build(text, file, base, stack, notes, temperature: float | None) -> Circuit
     params: dict[str, float] = dict(builder.b_reserved)
     _note_random_functions(reader.cards, builder.notes)
     builder.resolve_params(params_cards, params)
-    models = {
-        name: ModelDef(builder.parse_model(d.card, params)[1], d.card) for name, d in models.items()
-    }
+    models = {name: _top_model(builder, d.card, params) for name, d in models.items()}
     ctx = Context("", None, params, Scope(subckts, models, None), [])
     builder.geometry_scale = _geometry_scale(elements)
     builder.expand(elements, ctx)

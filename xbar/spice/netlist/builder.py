@@ -113,7 +113,7 @@ class Builder(Scopes, ElementCards, DirectiveCards):
         self.b_scales: list[tuple[BSource, dict[str, float]]] = []
         self.spice_names: dict[str, str] = {}
         #: resistors with temperature coefficients: (row, tc1, tc2, temp or None, dtemp)
-        self.r_thermal: list[tuple[int, float, float, float | None, float, float | None]] = []
+        self.r_thermal: list[tuple] = []  # (row, tc1, tc2, temp, dtemp, tnom, tce)
         self.notes: list[str] = reader.notes
         self.skipped: dict[str, Card] = {}  # non-DC analyses and output: word -> first card
         self.nodeset_cards: list[tuple[str, float, Card, int]] = []
@@ -164,11 +164,13 @@ class Builder(Scopes, ElementCards, DirectiveCards):
                 + ", ".join(words)
                 + " (xbar is a DC solver: only .op and .dc run)"
             )
-        for k, tc1, tc2, temp, dtemp, tnom in self.r_thermal:
-            # ngspice: R(T) = R (1 + TC1 dT + TC2 dT^2), dT = T - TNOM, T = TEMP or temp + DTEMP
+        for k, tc1, tc2, temp, dtemp, tnom, tce in self.r_thermal:
+            # ngspice: R(T) = R (1 + TC1 dT + TC2 dT^2), dT = T - TNOM, T = TEMP or temp + DTEMP;
+            # with TCE given (instance or model) R 1.01^(TCE dT) instead
             t = temp if temp is not None else self.options.temp + dtemp
             dt = t - (self.options.tnom if tnom is None else tnom)
-            self.r.value[k] = self.r.value[k] * (1.0 + tc1 * dt + tc2 * dt * dt)
+            factor = 1.0 + tc1 * dt + tc2 * dt * dt if tce is None else 1.01 ** (tce * dt)
+            self.r.value[k] = self.r.value[k] * factor
         self.scale_bsources()
         return Circuit(
             title=self.title,

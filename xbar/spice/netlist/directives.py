@@ -12,9 +12,10 @@ import re
 from dataclasses import replace
 from typing import NamedTuple
 
-from ...errors import Location
+from ...errors import Location, NetlistError
 from ..circuit import DCSweep, DiodeModel, MosModel, Op, OtherModel
 from .lexer import EXPECTED, Card, check_parens, err, split_tokens
+from .model_params import CSWITCH, RESISTOR, SWITCH, DeviceParams, device_of
 from .scopes import Context
 
 __all__ = ["DCCard", "DirectiveCards"]
@@ -96,25 +97,28 @@ _OPTION_FIELDS = {
     "temp": float,
     "tnom": float,
 }
-#: diode model parameters xbar honours (ngspice name -> DiodeModel field)
-_DIODE_PARAMS = {
+#: diode model parameters xbar honours (ngspice name -> DiodeModel field; AREA is the
+#: instance default, see :mod:`.model_params`)
+_DIODE_FIELDS = {
     "is": "is_",
     "js": "is_",
     "n": "n",
     "rs": "rs",
     "bv": "bv",
     "ibv": "ibv",
+    "ib": "ibv",
     "nbv": "nbv",
     "eg": "eg",
     "xti": "xti",
     "tnom": "tnom",
+    "tref": "tnom",
     "tcv": "tcv",
     "trs": "trs1",
     "trs1": "trs1",
     "trs2": "trs2",
 }
 #: level-1 MOSFET model parameters xbar honours (ngspice name -> MosModel field)
-_MOS_PARAMS = {
+_MOS_FIELDS = {
     "vto": "vto",
     "vt0": "vto",
     "kp": "kp",
@@ -132,84 +136,8 @@ _MOS_PARAMS = {
 _MOS_SUPPORTED = "VTO KP GAMMA PHI LAMBDA RD RS RSH IS JS LD TOX UO TNOM"
 #: parameters from which ngspice derives VTO/GAMMA/PHI when those are not given
 _MOS_DERIVED = {"nsub", "nss", "tpg"}
-_MOS_NO_DC = {
-    "cbd",
-    "cbs",
-    "cj",
-    "mj",
-    "cjsw",
-    "mjsw",
-    "pb",
-    "cgso",
-    "cgdo",
-    "cgbo",
-    "fc",
-    "kf",
-    "af",
-}
 MOS_TYPES = ("nmos", "pmos")
-_DIODE_SUPPORTED = "IS N RS BV IBV NBV EG XTI TNOM TCV TRS1 TRS2"
-#: parameters with a DC effect that xbar does not model: accepted at their default only
-_DIODE_UNSUPPORTED = {
-    "jsw": 0.0,
-    "ikf": 0.0,
-    "ik": 0.0,
-    "ikr": 0.0,
-    "jtun": 0.0,
-    "jtunsw": 0.0,
-    "isr": 0.0,
-    "tlev": 0.0,
-    "level": 1.0,
-    "thermal": 0.0,
-}
-# parameters with no effect on a DC solution at the nominal temperature
-_DIODE_NO_DC = {
-    "cjo",
-    "cj0",
-    "cj",
-    "vj",
-    "pb",
-    "m",
-    "mj",
-    "tt",
-    "fc",
-    "fcs",
-    "kf",
-    "af",
-    "cjp",
-    "cjsw",
-    "php",
-    "mjsw",
-    "cta",
-    "ctp",
-    "tpb",
-    "tphp",
-    "tlevc",
-    "ttt1",
-    "ttt2",
-    "tm1",
-    "tm2",
-    "fv_max",
-    "bv_max",
-    "id_max",
-    "te_max",
-    "pd_max",
-    "rth0",
-    "cth0",
-    "lm",
-    "lp",
-    "wm",
-    "wp",
-    "xom",
-    "xoi",
-    "xm",
-    "xp",
-    "ns",
-    "nr",
-    "ntun",
-    "xtitun",
-    "keg",
-}
+_DIODE_SUPPORTED = "IS N RS BV IBV NBV EG XTI TNOM TCV TRS1 TRS2 AREA"
 
 
 #: ngspice's MOSFET model levels, named in the message that refuses them
@@ -257,13 +185,16 @@ class DCCard(NamedTuple):
 class DirectiveCards:
     """Builder part: dot cards (a mixin of :class:`~xbar.spice.netlist.builder.Builder`)."""
 
-    def parse_model(self, card: Card, params: dict[str, float] | None):
+    def parse_model(self, card: Card, params: dict[str, float] | None, lazy: bool = False):
         """Parse a ``.model`` card with parameter values ``params``.
 
         With ``params=None`` only the form is checked (values that are
         expressions are not evaluated) and the model is ``None``.  Returns
         ``(name, model)``: a :class:`DiodeModel`, a MOSFET model, or an
-        :class:`OtherModel` for types xbar does not simulate.
+        :class:`OtherModel` for types xbar does not simulate.  With ``lazy``, a model
+        xbar cannot simulate (another level, an unsupported parameter) is ``None`` instead
+        of an error (ngspice reads a model only where an element uses it); a value that
+        cannot be evaluated is an error either way.
         """
         hint = "expected: " + EXPECTED[".model"]
         check_parens(card, hint)
@@ -282,45 +213,109 @@ class DirectiveCards:
             if key != "version":  # a model version string such as 4.3.0 (BSIM), not a number
                 pairs.append((key, off, toks[k + 2]))
             k += 3
-        if mtype not in ("d", *MOS_TYPES):
-            if params is None:
-                return name, None
-            values = {key: self.value(card, t, params) for key, _, t in pairs}
-            return name, OtherModel(name, mtype, values.get("level", 1.0), values)
+        dev = device_of(mtype)
         if params is None:
-            for _, _, t in pairs:
-                if t[0][0] not in "{'":
-                    self.value(card, t, {})
+            if dev is not None and dev not in (RESISTOR, SWITCH, CSWITCH):
+                for _, _, t in pairs:
+                    if t[0][0] not in "{'":
+                        self.value(card, t, {})
             return name, None
         values = {key: (self.value(card, t, params), off) for key, off, t in pairs}
-        if mtype in MOS_TYPES:
-            return name, self.mos_model(card, name, mtype, values)
-        return name, self.diode_model(card, name, values)
+        if dev is None:
+            plain = {key: v for key, (v, _) in values.items()}
+            return name, OtherModel(name, mtype, plain.get("level", 1.0), plain)
+        n_notes = len(self.notes)
+        try:
+            return name, self.device_model(card, name, mtype, dev, values)
+        except NetlistError:
+            if not lazy:
+                raise
+            del self.notes[n_notes:]  # noted again where an element uses the model
+            return name, None
 
-    def diode_model(self, card: Card, name: str, values: dict) -> DiodeModel:
-        """A :class:`DiodeModel` from ``{param: (value, offset)}`` (ngspice's names)."""
-        hint = "expected: " + EXPECTED[".model"]
-        fields = {}
+    def device_model(self, card: Card, name: str, mtype: str, dev: DeviceParams, values: dict):
+        """The model of a device xbar simulates from ``{param: (value, offset)}``: a
+        :class:`DiodeModel`, a :class:`MosModel`, or an :class:`OtherModel` (R, SW, CSW)
+        whose ``params`` the element reads; instance parameters become its ``defaults``."""
+        if mtype in MOS_TYPES:
+            self.mos_level(card, name, values)  # before the names: other levels, other tables
+        values, defaults = self.split_model_params(card, name, dev, values)
+        self.check_model_params(card, name, dev, {**values, **defaults})
+        if dev in (RESISTOR, SWITCH, CSWITCH):
+            plain = {key: v for key, (v, _) in values.items()}
+            inst = {key: v for key, (v, _) in defaults.items()}
+            return OtherModel(name, mtype, plain.get("level", 1.0), plain, inst)
+        if mtype in MOS_TYPES:
+            model = self.mos_model(card, name, mtype, values)
+        else:
+            model = self.diode_model(card, name, values)
+            if "area" in values:  # the model's AREA: the instances' default
+                defaults = {"area": values["area"]} | defaults
+        return replace(model, defaults=tuple((k, v) for k, (v, _) in defaults.items()))
+
+    def split_model_params(self, card: Card, name: str, dev: DeviceParams, values: dict):
+        """``(model parameters, instance defaults)`` of a ``.model`` card's
+        ``{param: (value, offset)}``, sorted as ngspice-39 sorts them (see
+        :mod:`.model_params`): ``m`` (no multiplier from a model) and names ngspice does not
+        know are dropped with a note; output-only names are errors, as in ngspice."""
+        model: dict = {}
+        defaults: dict = {}
         for key, (value, off) in values.items():
-            if key in _DIODE_PARAMS:
-                fields[_DIODE_PARAMS[key]] = value
-            elif key in _DIODE_UNSUPPORTED:
-                if value != _DIODE_UNSUPPORTED[key]:
-                    raise err(
-                        card,
-                        off,
-                        f"diode model {name}: parameter {key.upper()}="
-                        f"{value:g} changes the DC current and is not supported by xbar",
-                        f"supported DC parameters: {_DIODE_SUPPORTED}",
-                    )
-            elif key not in _DIODE_NO_DC:
+            if key in dev.model or key == "level":
+                model[key] = (value, off)
+            elif key in dev.model_out or key in dev.instance_out:
                 raise err(
                     card,
                     off,
-                    f"diode model parameter {key!r} is not supported",
-                    f"supported DC parameters: {_DIODE_SUPPORTED} (capacitance, "
-                    "noise and transit-time parameters are accepted: no DC effect)",
+                    f"model {name}: {key!r} is an output of ngspice's {dev.device} device, "
+                    "not a parameter (ngspice-39 stops: 'no such parameter on this device')",
+                    "remove it",
                 )
+            elif key == "m":
+                self.note(
+                    card,
+                    f"model {name}: m={value:g} ignored (ngspice-39 takes no multiplier from "
+                    "a .model card; give m= on the instances)",
+                )
+            elif key in dev.instance:
+                defaults[key] = (value, off)
+            else:
+                self.note(
+                    card,
+                    f"model {name}: unrecognized parameter ({key}) - ignored (as ngspice-39)",
+                )
+        return model, defaults
+
+    def check_model_params(self, card: Card, name: str, dev: DeviceParams, values: dict) -> None:
+        """Refuse, at its column, a parameter of ``values`` ({param: (value, offset)}, names
+        ngspice knows) that changes the DC solution in a way xbar does not model."""
+        for key, (value, off) in values.items():
+            if key in dev.default_only:
+                pass
+            elif key in dev.honoured or key in dev.no_dc or key in ("m", "level"):
+                continue  # (a diode's m is MJ; a MOSFET's level is checked before)
+            if key in dev.default_only:
+                if value == dev.default_only[key]:
+                    continue
+                what = (
+                    f"{key.upper()}={value:g} changes the DC solution in a way xbar does not model"
+                )
+            else:
+                what = f"parameter {key.upper()} of ngspice's {dev.device} is not supported by xbar"
+            raise err(
+                card,
+                off,
+                f"model {name}: {what}",
+                "supported: "
+                + " ".join(sorted(k.upper() for k in dev.honoured if k in dev.model and k != "m"))
+                + " (and parameters without effect on DC)",
+            )
+
+    def diode_model(self, card: Card, name: str, values: dict) -> DiodeModel:
+        """A :class:`DiodeModel` from ``{param: (value, offset)}`` (ngspice's model-table
+        names, already checked by :meth:`check_model_params`)."""
+        hint = "expected: " + EXPECTED[".model"]
+        fields = {_DIODE_FIELDS[k]: v for k, (v, _) in values.items() if k in _DIODE_FIELDS}
         model = DiodeModel(name=name, **fields)
         for field_name in ("is_", "n", "ibv"):
             if getattr(model, field_name) <= 0:
@@ -335,9 +330,33 @@ class DirectiveCards:
         return model
 
     def mos_model(self, card: Card, name: str, mtype: str, values: dict) -> MosModel:
-        """A level-1 :class:`MosModel`; other levels and unsupported DC parameters are
-        errors naming the model."""
-        hint = "expected: .model <name> NMOS|PMOS(LEVEL=1 VTO= KP= GAMMA= PHI= LAMBDA= ...)"
+        """A level-1 :class:`MosModel` from ngspice's model-table names (checked by
+        :meth:`check_model_params`); NSUB/TPG/NSS without VTO, GAMMA and PHI are errors."""
+        fields: dict[str, float] = {"sign": 1 if mtype == "nmos" else -1}
+        for key, (value, off) in values.items():
+            if key in _MOS_FIELDS:
+                fields[_MOS_FIELDS[key]] = value
+            elif key in MOS_TYPES:  # ngspice's flags: ".model m nmos pmos=1" is a PMOS
+                fields["sign"] = 1 if key == "nmos" else -1
+            elif key in _MOS_DERIVED and not all(
+                k in values or alt in values
+                for k, alt in (("vto", "vt0"), ("gamma", "gamma"), ("phi", "phi"))
+            ):
+                raise err(
+                    card,
+                    off,
+                    f"MOSFET model {name}: {key.upper()} derives VTO, GAMMA "
+                    "or PHI, which xbar does not do",
+                    "give VTO, GAMMA and PHI",
+                )
+        tox = values.get("tox", (0.0, 0))[0]
+        if "kp" not in fields and tox > 0:  # ngspice: KP = UO * eps_ox / TOX (UO in cm^2/Vs)
+            uo = values.get("uo", values.get("u0", (600.0, 0)))[0]
+            fields["kp"] = uo * 1e-4 * 3.9 * 8.854214871e-12 / tox
+        return MosModel(name=name, **fields)
+
+    def mos_level(self, card: Card, name: str, values: dict) -> None:
+        """Refuse a MOSFET LEVEL other than 1, naming ngspice's model of that level."""
         level = values.get("level", (1.0, 0))
         if level[0] != 1.0:
             raise err(
@@ -346,37 +365,8 @@ class DirectiveCards:
                 f"MOSFET model {name}: LEVEL={level[0]:g} "
                 + (f"({_MOS_LEVELS[level[0]]} in ngspice) " if level[0] in _MOS_LEVELS else "")
                 + "is not supported (xbar simulates level 1, Shichman-Hodges)",
-                hint,
+                "expected: .model <name> NMOS|PMOS(LEVEL=1 VTO= KP= GAMMA= PHI= LAMBDA= ...)",
             )
-        fields: dict[str, float] = {"sign": 1 if mtype == "nmos" else -1}
-        for key, (value, off) in values.items():
-            if key in _MOS_PARAMS:
-                fields[_MOS_PARAMS[key]] = value
-            elif key in _MOS_DERIVED:
-                if not all(
-                    k in values or alt in values
-                    for k, alt in (("vto", "vt0"), ("gamma", "gamma"), ("phi", "phi"))
-                ):
-                    raise err(
-                        card,
-                        off,
-                        f"MOSFET model {name}: {key.upper()} derives VTO, GAMMA "
-                        "or PHI, which xbar does not do",
-                        "give VTO, GAMMA and PHI",
-                    )
-            elif key not in _MOS_NO_DC and key not in ("level", "tox", "uo", "u0"):
-                raise err(
-                    card,
-                    off,
-                    f"MOSFET model parameter {key!r} is not supported (model {name})",
-                    f"supported DC parameters: {_MOS_SUPPORTED}; "
-                    "capacitance and noise parameters are accepted (no DC effect)",
-                )
-        tox = values.get("tox", (0.0, 0))[0]
-        if "kp" not in fields and tox > 0:  # ngspice: KP = UO * eps_ox / TOX (UO in cm^2/Vs)
-            uo = values.get("uo", values.get("u0", (600.0, 0)))[0]
-            fields["kp"] = uo * 1e-4 * 3.9 * 8.854214871e-12 / tox
-        return MosModel(name=name, **fields)
 
     # ---------------------------------------------------------------- directives
     def directive(self, card: Card, low: str, ctx: Context) -> None:

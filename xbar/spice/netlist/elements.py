@@ -13,7 +13,7 @@ from ..circuit import BSource, DiodeModel, MosModel
 from ..expr import ExprSyntaxError, compile_expression
 from ..units import try_parse_value
 from .lexer import EXPECTED, Card, err, split_tokens
-from .scopes import GROUND, Context, ModelDef, Scope
+from .scopes import GROUND, Context, Scope
 from .sources import parse_source_spec, time_zero_value
 
 __all__ = ["MAX_SUBCKT_DEPTH", "ElementCards"]
@@ -41,9 +41,11 @@ _ELEMENT_NAMES = {
 }
 
 #: diode instance parameters (pj: perimeter, no effect without JSW; ic: transient only)
-_DIODE_INSTANCE = {"area", "pj", "m", "temp", "dtemp", "ic"}
+_DIODE_INSTANCE = {"area", "pj", "m", "temp", "dtemp", "ic", "w", "l", "lm", "lp", "wm", "wp"}
+_DIODE_INSTANCE |= {"thermal", "sens_area"}
 #: MOSFET instance parameters (ad/as: junction areas; pd/ps: no DC effect)
 _MOS_INSTANCE = {"l", "w", "ad", "as", "pd", "ps", "nrd", "nrs", "m", "temp", "dtemp"}
+_MOS_INSTANCE |= {"icvds", "icvgs", "icvbs", "sens_l", "sens_w"}
 #: resistor instance parameters -> meaning (``ac``/``noisy``: no DC effect; ``scale``
 #: multiplies the resistance, as ngspice does)
 _RESISTOR_PARAMS = {
@@ -52,33 +54,37 @@ _RESISTOR_PARAMS = {
     "tc1": "tc1",
     "tc": "tc1",
     "tc2": "tc2",
+    "tce": "tce",
     "temp": "temp",
     "dtemp": "dtemp",
     "m": "m",
     "ac": "ac",
     "noisy": "noisy",
+    "noise": "noisy",
+    "sens_resist": "noisy",
+    "bv_max": "noisy",
     "l": "l",
     "w": "w",
     "scale": "scale",
 }
 _R_FLAGS = ("noiseless", "noisy")
-#: resistor model parameters xbar interprets (kf, af, lf, wf, ef: noise; bv_max: a check)
-_R_MODEL_PARAMS = {
-    "tc1",
-    "tc2",
-    "tnom",
-    "rsh",
-    "defw",
-    "narrow",
-    "short",
-    "kf",
-    "af",
-    "lf",
-    "wf",
-    "ef",
-    "bv_max",
-    "level",
-}
+#: aliases among ngspice's resistor model parameters, and their defaults [m] (lengths)
+_R_MODEL_ALIASES = {"dw": "narrow", "dlr": "short", "tc1r": "tc1", "tc2r": "tc2", "w": "defw"}
+_R_MODEL_ALIASES["res"] = "r"
+_R_MODEL_DEFAULTS = {"l": 1e-5, "defw": 1e-5, "narrow": 0.0, "short": 0.0}
+
+
+def _r_model(params: dict, key: str) -> float | None:
+    """Resistor model parameter ``key`` from the card's ``params`` (an alias such as
+    ``dw`` for ``narrow`` counts; the last given wins, as in ngspice), else ngspice's default
+    (None for one without)."""
+    found = _R_MODEL_DEFAULTS.get(key)
+    for name, value in params.items():  # the last of a name and its aliases counts
+        if name == key or _R_MODEL_ALIASES.get(name) == key:
+            found = value
+    return found
+
+
 _CTRL_CALL = re.compile(r"(?<![A-Za-z0-9_.])([vi])\s*\(([^()]*)\)")
 _THIRD = re.compile(r"\s*\S+\s+(\S+)\s+")
 _FOURTH = re.compile(r"\s*\S+\s+\S+\s+\S+\s+")
@@ -253,6 +259,7 @@ class ElementCards:
             hint,
             vector_ic=True,
         )
+        inst = dict(model.defaults) | inst  # instance parameters on the model card
         full = ctx.prefix + toks[0][0]
         self.register(full, card)
         nodes = [self.node(t[0], ctx) for t in toks[1:5]]
@@ -290,7 +297,10 @@ class ElementCards:
             value, _ = try_parse_value(val)
             if value is None:
                 toks = self.tokens(card, low)
-                value = self.value(card, toks[3], ctx.params)
+                if val[0] not in "{'" and ctx.scope.model(val) is not None:  # R1 a b rmodel
+                    value, thermal = self.resistor_params(card, toks[3:], ctx, hint)
+                else:
+                    value = self.value(card, toks[3], ctx.params)
         else:
             if len(toks) < 3:
                 raise self.missing(card, toks, "node", hint)
@@ -317,7 +327,8 @@ class ElementCards:
         r.value.append(value)
 
     def resistor_params(self, card: Card, rest, ctx: Context, hint: str):
-        """Value and ``(tc1, tc2, temp or None, dtemp, tnom or None)`` (None without TC)
+        """Value and ``(tc1, tc2, temp or None, dtemp, tnom or None, tce or None)`` (None
+        without TC)
         of a resistor card's fields after its nodes (value, model, parameters)."""
         value, model = None, None
         while rest and (len(rest) == 1 or rest[1][0] != "=") and rest[0][0] not in _R_FLAGS:
@@ -357,16 +368,24 @@ class ElementCards:
             ):  # ngspice's "tc=<tc1>, <tc2>"
                 got["tc2"] = self.value(card, rest[0], ctx.params)
                 rest = rest[1:]
-        value = got.get("r", value)
         mp = model.params if model is not None else {}
-        if value is None and mp.get("rsh", 0.0) and "l" in got:
-            # ngspice: RSH (L - 2 SHORT) / (W - 2 NARROW), instance L and W times .options scale
+        if model is not None:  # instance parameters on the model card: instance defaults
+            got = {_RESISTOR_PARAMS[k]: v for k, v in model.defaults.items()} | got
+        value = got.get("r", value)
+        if value is None and mp.get("rsh", 0.0):
+            # ngspice: RSH (L - 2 SHORT) / (W - 2 NARROW), instance L and W times .options
+            # scale, else the model's L and W (DEFW), both 10 um unless given
             s = self.geometry_scale
-            width = got["w"] * s if "w" in got else mp.get("defw", 1e-6)
-            width -= 2 * mp.get("narrow", 0.0)
-            value = mp["rsh"] * (got["l"] * s - 2 * mp.get("short", 0.0)) / width
-        for key in ("tc1", "tc2"):
-            if key not in got and mp.get(key):
+            length = got["l"] * s if "l" in got else _r_model(mp, "l")
+            width = got["w"] * s if "w" in got else _r_model(mp, "defw")
+            width -= 2 * _r_model(mp, "narrow")
+            value = mp["rsh"] * (length - 2 * _r_model(mp, "short")) / width
+        elif value is None and ("r" in mp or "res" in mp):
+            value = _r_model(mp, "r")  # the model's default resistance
+        keys = ("tc1", "tc2", "tnom", "tce")
+        mp = {k: _r_model(mp, k) for k in keys if _r_model(mp, k) is not None}
+        for key in ("tc1", "tc2", "tce"):
+            if key not in got and (mp.get(key) or key == "tce" and key in mp):
                 got[key] = mp[key]
         if "scale" in got and value is not None:  # ngspice: R = value * scale / m
             if got["scale"] <= 0:
@@ -376,7 +395,7 @@ class ElementCards:
             if got["m"] <= 0:
                 raise err(card, None, "resistor multiplier m must be positive", hint)
             value = value / got["m"]
-        if not (got.get("tc1") or got.get("tc2")):
+        if not (got.get("tc1") or got.get("tc2") or "tce" in got):
             return value, None
         return value, (
             got.get("tc1", 0.0),
@@ -384,23 +403,14 @@ class ElementCards:
             got.get("temp"),
             got.get("dtemp", 0.0),
             mp.get("tnom"),
+            got.get("tce"),
         )
 
     def resistor_model(self, card: Card, found, name: str, off: int, ctx: Context):
         """The ``.model <name> R(...)`` a resistor names (TC1 TC2 TNOM RSH DEFW NARROW SHORT)."""
-        model = found.model
-        if model is None:
-            model = self.parse_model(found.card, ctx.params)[1]
+        model = self.instance_model(found, ctx)
         if getattr(model, "type", None) not in ("r", "res"):
             raise err(card, off, f"resistor uses model {name!r}, which is not an R model")
-        bad = set(model.params) - _R_MODEL_PARAMS
-        if bad:
-            raise err(
-                card,
-                off,
-                f"resistor model {name}: parameter {sorted(bad)[0]!r} is not supported",
-                "supported: " + " ".join(sorted(_R_MODEL_PARAMS)),
-            )
         return model
 
     def offset(self, card: Card, low: str, k: int) -> int | None:
@@ -515,7 +525,6 @@ class ElementCards:
         if len(toks) < 4:
             raise self.missing(card, toks, "model name", hint)
         mname, moff = toks[3]
-        area = 1.0
         rest = toks[4:]
         if (
             rest
@@ -536,9 +545,24 @@ class ElementCards:
             rest,
             ctx,
             _DIODE_INSTANCE,
-            "diode instance parameters: area, pj, m, temp, dtemp, off, ic",
+            "diode instance parameters: area, pj, m, temp, dtemp, off, ic, w, l",
             hint,
         )
+        found = self.defined_model(
+            card, mname, moff, ctx, f"define it with .model {mname} D(IS=... N=...)"
+        )
+        model = self.instance_model(found, ctx)
+        full = ctx.prefix + toks[0][0]
+        self.register(full, card)
+        if not isinstance(model, DiodeModel):
+            raise err(
+                card,
+                moff,
+                f"diode {toks[0][0]} uses model {mname!r} of type "
+                f"{getattr(model, 'type', '?').upper()}, not D",
+                hint,
+            )
+        inst = dict(model.defaults) | inst  # instance parameters on the model card
         area = inst.get("area", 1.0)
         if inst.get("m", 1.0) <= 0:
             raise err(card, None, f"diode {toks[0][0]}: multiplier m must be positive", hint)
@@ -547,28 +571,13 @@ class ElementCards:
             raise err(
                 card, toks[4][1] if len(toks) > 4 else None, "diode area must be positive", hint
             )
-        found = self.defined_model(
-            card, mname, moff, ctx, f"define it with .model {mname} D(IS=... N=...)"
-        )
-        if found.model is None:
-            found = ModelDef(self.instance_model(found, ctx), found.card)
-        full = ctx.prefix + toks[0][0]
-        self.register(full, card)
-        if not isinstance(found.model, DiodeModel):
-            raise err(
-                card,
-                moff,
-                f"diode {toks[0][0]} uses model {mname!r} of type "
-                f"{getattr(found.model, 'type', '?').upper()}, not D",
-                hint,
-            )
         d = self.d
         d.temp.append(inst.get("temp", float("nan")))
         d.dtemp.append(inst.get("dtemp", 0.0))
         d.name.append(full)
         d.npos.append(self.node(toks[1][0], ctx))
         d.nneg.append(self.node(toks[2][0], ctx))
-        d.model.append(found.model)
+        d.model.append(model)
         d.area.append(area)
 
     def defined_model(self, card: Card, mname: str, moff: int, ctx: Context, hint: str):
@@ -592,8 +601,9 @@ class ElementCards:
         return model
 
     def switch_model(self, card: Card, kind: str, mname: str, moff: int, ctx: Context, hint: str):
-        """``(threshold, hysteresis, ron, roff)`` of the SW (``kind`` s) or CSW (w) model
-        ``mname`` a switch card names; ngspice's defaults ``ron`` 1, ``roff`` 1/GMIN."""
+        """``(threshold, hysteresis, ron, roff, on)`` of the SW (``kind`` s) or CSW (w) model
+        ``mname`` a switch card names; ngspice's defaults ``ron`` 1, ``roff`` 1/GMIN; ``on``:
+        the model card sets the instances' initial state to on (``on=1``)."""
         mtype = "sw" if kind == "s" else "csw"
         found = self.defined_model(
             card, mname, moff, ctx, f"define it with .model {mname} {mtype.upper()}(...)"
@@ -612,28 +622,19 @@ class ElementCards:
             if kind == "s"
             else (p.get("it", 0.0), p.get("ih", 0.0))
         )
-        unknown = set(p) - (
-            {"vt", "vh", "ron", "roff", "level"}
-            if kind == "s"
-            else {"it", "ih", "ron", "roff", "level"}
-        )
-        if unknown or h < 0:
-            what = (
-                f"parameter {sorted(unknown)[0]!r}"
-                if unknown
-                else "a negative hysteresis (ngspice's smooth transition)"
-            )
+        if h < 0:
             raise err(
                 card,
                 moff,
-                f"switch model {mname}: {what} is not supported",
+                f"switch model {mname}: a negative hysteresis (ngspice's smooth transition) "
+                "is not supported",
                 "supported: vt vh ron roff (it ih for CSW), vh >= 0",
             )
         ron = p.get("ron", 1.0)
         roff = p.get("roff", 1.0 / self.options.gmin if self.options.gmin > 0 else 1e12)
         if not (ron > 0 and roff > 0):
             raise err(card, moff, f"switch model {mname}: ron and roff must be positive", hint)
-        return t, h, ron, roff
+        return t, h, ron, roff, "on" in model.defaults and "off" not in model.defaults
 
     def switch(self, card: Card, low: str, ctx: Context, kind: str) -> None:
         """``S<name> n+ n- nc+ nc- <model> [on|off]`` (``.model <m> SW vt vh ron roff``) and
@@ -660,8 +661,8 @@ class ElementCards:
         extra = toks[4 + n_ctl :]
         if len(extra) > 1 or (extra and extra[0][0] not in ("on", "off")):
             raise err(card, extra[0][1], f"unexpected {extra[0][0]!r}", hint)
-        initially_on = bool(extra) and extra[0][0] == "on"
-        t, h, ron, roff = self.switch_model(card, kind, mname, moff, ctx, hint)
+        t, h, ron, roff, model_on = self.switch_model(card, kind, mname, moff, ctx, hint)
+        initially_on = extra[0][0] == "on" if extra else model_on
         if h > 0:
             self.hysteresis_switches.append((card, moff))
         ctl = f"v({toks[3][0]},{toks[4][0]})" if kind == "s" else f"i({toks[3][0]})"
