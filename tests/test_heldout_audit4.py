@@ -264,3 +264,65 @@ def test_unused_models_xbar_cannot_simulate_do_not_stop_the_netlist():
     with pytest.raises(NetlistError, match="LEVEL=2") as info:
         read_netlist(text.replace("D1 b 0 dd", "M1 b b 0 0 n2"))
     assert info.value.location.line == 7
+
+
+# ------------------------------------------------------------ switches with hysteresis
+
+_SELECTOR = (
+    "threshold selector in series with a resistor, controlled by its own voltage\n"
+    "V1 a 0 0\nR0 a b 1k\nS1 b c b c sm\nR2 c 0 100\n"
+    ".model sm sw vt=0.5 vh=0.2 ron=1k roff=1meg\n"
+    ".options reltol=1e-9 abstol=1e-15 vntol=1e-12\n.dc V1 {dc}\n.end\n"
+)
+
+
+@pytest.mark.parametrize("engine", ["python", "compiled"])
+def test_self_controlled_switch_takes_ngspices_state(engine):
+    """A hysteretic W switch controlled by the current through itself: ngspice keeps the
+    state of the previous iteration (off -> on, then on stays inside the band); xbar's
+    switch had no memory and Newton cycled ('no convergence').  ngspice-39: v(b) =
+    9.900990e-03 (on)."""
+    text = (
+        "t\nV1 a 0 1\nR0 a b 1k\nW1 b 0 V1 sm\n"
+        ".model sm csw it=-1m ih=0.1m ron=10 roff=1meg\n.op\n.end\n"
+    )
+    assert _op(text, engine).voltage("b") == pytest.approx(10 / 1010, rel=1e-12)
+
+
+def test_hysteretic_switches_carry_their_state_through_a_sweep():
+    """ngspice carries a switch's state from .dc point to point: a self-controlled
+    selector turns on at V1 = 0.75 going up, and stays on down to V1 = 0.65 going down
+    (was refused).  The v(c) values are ngspice-39's."""
+    up = solve_dc(read_netlist(_SELECTOR.format(dc="0 2 0.05"))).voltage("c")
+    assert up[13:17] == pytest.approx(
+        [6.492857856358006e-05, 6.99230846069324e-05, 0.03571428571428573, 0.03809523809523811],
+        rel=1e-9,
+    )
+    down = solve_dc(read_netlist(_SELECTOR.format(dc="2 0 -0.05"))).voltage("c")
+    assert down[13:17] == pytest.approx(
+        [0.06428571428571427, 0.0619047619047619, 0.05952380952380951, 0.05714285714285712],
+        rel=1e-9,
+    )
+    on_down = np.nonzero(down > 1e-3)[0]
+    assert (on_down[-1], np.nonzero(up > 1e-3)[0][0]) == (27, 15)  # V1 0.65 down, 0.75 up
+    # a switch driven by another source: down from on stays on to vt - vh (ngspice-39)
+    text = (
+        "t\nV1 a 0 1\nVc c 0 0\nS1 a b c 0 swm\nR1 b 0 1k\n"
+        ".model swm sw vt=0.5 vh=0.1\n.dc Vc 1 0 -0.1\n.end\n"
+    )
+    b = solve_dc(read_netlist(text)).voltage("b")
+    assert b == pytest.approx([0.999000999000999] * 7 + [9.99999999e-10] * 4, rel=1e-9)
+
+
+def test_switch_without_a_stable_state_is_named():
+    """A selector that shorts its own control (on: below vt - vh; off: above vt + vh) has
+    no DC state; ngspice-39 fails too ('timestep too small'): the error names the switch."""
+    from xbar.errors import ConvergenceError
+
+    text = (
+        "t\nV1 a 0 1\nR0 a b 1k\nS1 b 0 b 0 sm\n"
+        ".model sm sw vt=0.5 vh=0.2 ron=10 roff=1meg\n.op\n.end\n"
+    )
+    with pytest.raises(ConvergenceError, match="switch s1 changes state") as info:
+        _op(text)
+    assert info.value.location.line == 4

@@ -987,3 +987,53 @@ def test_inner_range_refuses_power_of_two_slice_ranges():
 
     with pytest.raises(ConfigError, match="adc_pow2"):
         AnalogConfig(adc_bits=4, adc_range="inner", adc_pow2=True).validate()
+
+
+def test_cli_infer_agrees_with_the_reference_pipeline(tmp_path, capsys):
+    """``xbar infer --json`` on a saved model and data file: per-chip accuracies are the
+    reference pipeline's agreement with labels drawn from its own chip-0 predictions."""
+    import json
+
+    from xbar.cli import main
+    from xbar.network import Flatten, save_model
+
+    case = "offset-bitserial-error"
+    rng = np.random.default_rng(77)
+    W1, b1 = rng.normal(0, 0.5, (6, 5)), rng.normal(0, 0.1, 5)
+    W2, b2 = rng.normal(0, 0.5, (5, 3)), rng.normal(0, 0.1, 3)
+    model = Model(  # data files hold images: 1 x 1 pixels of 6 channels
+        [Flatten(), Dense(6, 5, W=W1, b=b1, name="l1"), ReLU(),
+         Dense(5, 3, W=W2, b=b2, name="l2")],
+        (1, 1, 6), 3,
+    )  # fmt: skip
+    cfg = AnalogConfig(array_rows=4, seed=11, calibration_size=20, **E2E[case])
+    x_train, x = rng.uniform(0, 1, (50, 6)), rng.uniform(0, 1, (60, 6))
+    preds = []
+    for chip in (0, 1, 2):
+        _, net = program(model, cfg, chip)
+        layers = [
+            RefLayer(W, b, cfg, xbar_tiles(net, n)) for W, b, n in ((W1, b1, "l1"), (W2, b2, "l2"))
+        ]
+        layers[0].calibrate(x_train[:20])
+        layers[1].calibrate(np.maximum(layers[0](x_train[:20], design=True), 0))
+        preds.append(np.argmax(ref_forward(layers, x), axis=1))
+    save_model(model, tmp_path / "m.npz")
+    y0 = preds[0].astype(np.int64)
+    img = (-1, 1, 1, 6)
+    np.savez(
+        tmp_path / "d.npz", x_train=x_train.reshape(img), y_train=np.zeros(50, np.int64),
+        x_val=x[:1].reshape(img), y_val=y0[:1], x_test=x.reshape(img), y_test=y0,
+    )  # fmt: skip
+    flags = [
+        "--mapping", "offset", "--weight-bits", "4", "--input-mode", "bit_serial",
+        "--input-bits", "3", "--adc-bits", "5", "--programming-error", "state_proportional",
+        "--programming-sigma", "0.1", "--array-rows", "4", "--seed", "11",
+        "--calibration-size", "20",
+    ]  # fmt: skip
+    argv = ["infer", "--model", str(tmp_path / "m.npz"), "--dataset", str(tmp_path / "d.npz")]
+    rc = main([*argv, *flags, "--chips", "0,1,2", "--json", "--no-progress", "--no-energy"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    expect = [float(np.mean(p == preds[0])) for p in preds]
+    assert out["accuracies"] == pytest.approx(expect, abs=1e-12)
+    assert expect[0] == 1.0 and min(expect) < 1.0

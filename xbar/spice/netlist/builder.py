@@ -14,6 +14,7 @@ from ..circuit import (
     DCSweep,
     DiodeModel,
     Diodes,
+    HysteresisSwitch,
     Options,
     TwoTerminal,
     spice_name,
@@ -105,8 +106,8 @@ class Builder(Scopes, ElementCards, DirectiveCards):
         self.e = ControlledRows()
         self.d = DiodeRows()
         self.b: list[BSource] = []
-        #: S/W switches whose model has hysteresis: (card, offset of the model name)
-        self.hysteresis_switches: list[tuple[Card, int]] = []
+        #: S/W switches whose model has hysteresis (their state is the DC solver's)
+        self.switch_rows: list[HysteresisSwitch] = []
         #: capacitors (open at DC), for errors about floating nodes: (name, n+, n-)
         self.open_elements: list[tuple[str, int, int]] = []
         #: B (and E/G VALUE=) sources with m/tc1/tc2/temp/dtemp: (source, parameters)
@@ -183,6 +184,7 @@ class Builder(Scopes, ElementCards, DirectiveCards):
             diodes=self.d.table(),
             mosfets=mosfet_table(self.mos_rows, self.mos_defaults),
             bsources=self.b,
+            switches=self.switch_rows,
             options=self.options,
             analyses=self.analyses,
             locations=Locations(
@@ -312,16 +314,6 @@ class Builder(Scopes, ElementCards, DirectiveCards):
     def check_sweeps(self) -> None:
         """Every ``.dc`` card sweeps existing, distinct independent sources; a source
         inside a subcircuit may be named as ngspice names it (``v.x1.vq`` for ``x1.vq``)."""
-        if self.dc_cards and self.hysteresis_switches:
-            card, off = self.hysteresis_switches[0]
-            raise err(
-                card,
-                off,
-                "a switch with hysteresis (vh/ih > 0) in a .dc sweep: ngspice carries its "
-                "state from point to point (up and down sweeps differ), which xbar does not "
-                "model",
-                "use vh=0 (ih=0), or an .op per bias point",
-            )
         sources = set(self.v.name) | set(self.i.name)
         by_spice = {self.spice_names.get(s, spice_name(s)): s for s in sources}
         for k, (sweep, card, srcs) in enumerate(self.dc_cards):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from ...errors import NetlistError, ResourceError
-from ..circuit import BSource, DiodeModel, MosModel
+from ..circuit import BSource, DiodeModel, HysteresisSwitch, MosModel
 from ..expr import ExprSyntaxError, compile_expression
 from ..units import try_parse_value
 from .lexer import EXPECTED, Card, err, split_tokens
@@ -663,9 +663,10 @@ class ElementCards:
             raise err(card, extra[0][1], f"unexpected {extra[0][0]!r}", hint)
         t, h, ron, roff, model_on = self.switch_model(card, kind, mname, moff, ctx, hint)
         initially_on = extra[0][0] == "on" if extra else model_on
-        if h > 0:
-            self.hysteresis_switches.append((card, moff))
         ctl = f"v({toks[3][0]},{toks[4][0]})" if kind == "s" else f"i({toks[3][0]})"
+        if h > 0:
+            self.hysteresis_switch(card, toks, ctl, (t, h, ron, roff, initially_on), ctx)
+            return
         on = (
             f"{ctl} >= {t!r}"
             if h == 0
@@ -679,6 +680,27 @@ class ElementCards:
             card, full, self.node(toks[1][0], ctx), self.node(toks[2][0], ctx), expr, ctx
         )
         self.b[-1].conductive = True
+
+    def hysteresis_switch(self, card: Card, toks, ctl: str, model: tuple, ctx: Context) -> None:
+        """A switch with hysteresis: a conductance whose state (on or off) the DC solver
+        carries, as ngspice does (:class:`~xbar.spice.circuit.HysteresisSwitch`);
+        ``model`` is ``(threshold, hysteresis, ron, roff, initially on)``."""
+        t, h, ron, roff, initially_on = model
+        pair = f"v({toks[1][0]},{toks[2][0]})"
+        on, off = (
+            self.expression(card, f"{pair} * {1.0 / r!r}", toks[0][1], ctx) for r in (ron, roff)
+        )
+        full = ctx.prefix + toks[0][0]
+        self.register(full, card)
+        a, b = self.node(toks[1][0], ctx), self.node(toks[2][0], ctx)
+        self.add_bsource(card, full, a, b, on if initially_on else off, ctx)
+        self.b[-1].conductive = True
+        control = self.make_bsource(
+            card, full, 0, 0, self.expression(card, ctl, toks[3][1], ctx), ctx
+        )
+        self.switch_rows.append(
+            HysteresisSwitch(full, len(self.b) - 1, on, off, control, t, h, initially_on)
+        )
 
     def bsource(self, card: Card, low: str, ctx: Context) -> None:
         parts = low.split(None, 3)
@@ -898,8 +920,12 @@ class ElementCards:
         self.add_bsource(card, full, 0, -(j + 1), expr, ctx)
 
     def add_bsource(self, card: Card, full: str, a: int, b: int, expr, ctx: Context) -> None:
-        """Append a behavioural source; controls ``V(p,q)`` become node pairs and ``I(vx)``
-        a branch reference resolved once every source is known."""
+        """Append a behavioural source (:meth:`make_bsource`) to the circuit's."""
+        self.b.append(self.make_bsource(card, full, a, b, expr, ctx))
+
+    def make_bsource(self, card: Card, full: str, a: int, b: int, expr, ctx: Context) -> BSource:
+        """A behavioural source; controls ``V(p,q)`` become node pairs and ``I(vx)`` a
+        branch reference resolved once every source is known."""
         controls: list = []
         branch = False
         for p, q in expr.controls:
@@ -909,9 +935,9 @@ class ElementCards:
             else:
                 controls.append((self.node(p, ctx), self.node(q, ctx)))
         src = BSource(full, a, b, expr, controls)
-        self.b.append(src)
         if branch:
             self.branch_controls.append((src, card))
+        return src
 
     def current_controlled(self, card: Card, low: str, ctx: Context, kind: str) -> None:
         """``F<name> n+ n- <vsource> <gain>`` (current) and ``H<name> n+ n- <vsource>
