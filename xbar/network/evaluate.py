@@ -171,7 +171,8 @@ class LayerStats:
     input_scale : float
         Calibrated full-scale input (mean over chips).
     adc_ranges : list of float
-        ADC range [A] per plane (mean over chips); empty without an ADC.
+        ADC range [A] per plane (mean over chips; ``adc_range="inner"``: the larger
+        magnitude of the range's two ends); empty without an ADC.
     clip_fraction : float
         Fraction of ADC conversions that clipped (test images).
     input_clip_fraction : float
