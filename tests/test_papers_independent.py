@@ -11,11 +11,13 @@ thing under test, through its public API (``map_weights``, ``AnalogConfig``,
 peripherals' functions, ``noise``, ``train``).
 
 Deterministic parts are compared exactly (to round-off): mapping levels and
-conductances, slices and their recombination, cell bits, ADC levels and calibrated
-ranges, power-of-two slice ranges, the full-precision ADC resolution, bit-line
-parasitics, and a whole 2-layer MLP (bit-serial inputs, ADC per slice and input bit,
-row tiling, offset removal digital or by a reference column) evaluated by the
-reference pipeline on the same programmed conductances.  Random parts are compared
+conductances, slices and their recombination, cell bits, per-column and bi-scale
+digital scales, ADC levels and calibrated ranges (xbar's symmetric percentile of |I|
+and paper 1's inner range, ``adc_range="inner"``), power-of-two slice ranges, the
+full-precision ADC resolution, bit-line parasitics, and a whole 2-layer MLP (bit-serial
+inputs, ADC per slice and input bit, row tiling, offset removal digital or by a
+reference column) evaluated by the reference pipeline on the same programmed
+conductances, through the chip API, ``evaluate`` and ``xbar infer --json``.  Random parts are compared
 in distribution with seeded statistics: programming error per state and its
 clipping, read noise redrawn per MVM against programming error fixed per chip,
 paper 2's per-tensor noise scales (including rescaled biases outside the weight
@@ -406,7 +408,7 @@ def test_programming_error_sigma_per_state_without_clipping(kind, mapping):
     alpha = 0.08
     cfg = AnalogConfig(
         mapping=mapping, weight_bits=3, programming_error=kind, programming_sigma=alpha,
-        programming_clip=False, g_min=G_MIN,
+        programming_clip="none", g_min=G_MIN,
     )  # fmt: skip
     W = np.random.default_rng(1).uniform(-1, 1, (60, 40))
     target, got = programmed_vs_target(W, cfg, range(4))
@@ -441,6 +443,26 @@ def test_programming_error_clipped_to_the_conductance_range(kind):
         assert np.mean(got[at] == G_MIN) == pytest.approx(
             p_lo, abs=5 * math.sqrt(p_lo / at.sum()) + 1e-3
         )
+
+
+def test_reference_column_cells_get_programming_error_too():
+    """Every programmed cell errs, the reference column's too: its cells hold the offset
+    level (the zero weight's conductance) plus the same state-independent error."""
+    alpha = 0.05
+    cfg = AnalogConfig(
+        mapping="offset", offset_subtraction="reference_column", weight_bits=5,
+        programming_error="state_independent", programming_sigma=alpha, programming_clip="none",
+    )  # fmt: skip
+    W = np.random.default_rng(14).uniform(-1, 1, (100, 20))
+    g_ref = G_MIN + (G_MAX - G_MIN) * 2**4 / (2**5 - 1)
+    z = []
+    for chip in range(6):
+        (tile,) = program(dense_model(W), cfg, chip)[1].layers["fc"].tiles
+        assert tile.G.shape == (100, 21)
+        z.append((tile.G[:, -1] - g_ref) / (alpha * G_MAX))
+    z = np.ravel(z)
+    assert stats.kstest(z, "norm").pvalue > 1e-3
+    assert z.std(ddof=1) == pytest.approx(1.0, abs=0.15)
 
 
 def test_programming_error_is_fixed_per_chip_and_independent_between_chips():
@@ -653,7 +675,7 @@ def test_sigma_equals_sqrt2_alpha_relation():
     model = dense_model(W, np.zeros(30))
     si = AnalogConfig(
         programming_error="state_independent", programming_sigma=alpha, g_min=0.0,
-        programming_clip=False,
+        programming_clip="none",
     )  # fmt: skip
     wr = si.replace(programming_error="weight_range", programming_sigma=math.sqrt(2) * alpha)
     stds = []
@@ -987,3 +1009,53 @@ def test_inner_range_refuses_power_of_two_slice_ranges():
 
     with pytest.raises(ConfigError, match="adc_pow2"):
         AnalogConfig(adc_bits=4, adc_range="inner", adc_pow2=True).validate()
+
+
+def test_cli_infer_agrees_with_the_reference_pipeline(tmp_path, capsys):
+    """``xbar infer --json`` on a saved model and data file: per-chip accuracies are the
+    reference pipeline's agreement with labels drawn from its own chip-0 predictions."""
+    import json
+
+    from xbar.cli import main
+    from xbar.network import Flatten, save_model
+
+    case = "offset-bitserial-error"
+    rng = np.random.default_rng(77)
+    W1, b1 = rng.normal(0, 0.5, (6, 5)), rng.normal(0, 0.1, 5)
+    W2, b2 = rng.normal(0, 0.5, (5, 3)), rng.normal(0, 0.1, 3)
+    model = Model(  # data files hold images: 1 x 1 pixels of 6 channels
+        [Flatten(), Dense(6, 5, W=W1, b=b1, name="l1"), ReLU(),
+         Dense(5, 3, W=W2, b=b2, name="l2")],
+        (1, 1, 6), 3,
+    )  # fmt: skip
+    cfg = AnalogConfig(array_rows=4, seed=11, calibration_size=20, **E2E[case])
+    x_train, x = rng.uniform(0, 1, (50, 6)), rng.uniform(0, 1, (60, 6))
+    preds = []
+    for chip in (0, 1, 2):
+        _, net = program(model, cfg, chip)
+        layers = [
+            RefLayer(W, b, cfg, xbar_tiles(net, n)) for W, b, n in ((W1, b1, "l1"), (W2, b2, "l2"))
+        ]
+        layers[0].calibrate(x_train[:20])
+        layers[1].calibrate(np.maximum(layers[0](x_train[:20], design=True), 0))
+        preds.append(np.argmax(ref_forward(layers, x), axis=1))
+    save_model(model, tmp_path / "m.npz")
+    y0 = preds[0].astype(np.int64)
+    img = (-1, 1, 1, 6)
+    np.savez(
+        tmp_path / "d.npz", x_train=x_train.reshape(img), y_train=np.zeros(50, np.int64),
+        x_val=x[:1].reshape(img), y_val=y0[:1], x_test=x.reshape(img), y_test=y0,
+    )  # fmt: skip
+    flags = [
+        "--mapping", "offset", "--weight-bits", "4", "--input-mode", "bit_serial",
+        "--input-bits", "3", "--adc-bits", "5", "--programming-error", "state_proportional",
+        "--programming-sigma", "0.1", "--array-rows", "4", "--seed", "11",
+        "--calibration-size", "20",
+    ]  # fmt: skip
+    argv = ["infer", "--model", str(tmp_path / "m.npz"), "--dataset", str(tmp_path / "d.npz")]
+    rc = main([*argv, *flags, "--chips", "0,1,2", "--json", "--no-progress", "--no-energy"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    expect = [float(np.mean(p == preds[0])) for p in preds]
+    assert out["accuracies"] == pytest.approx(expect, abs=1e-12)
+    assert expect[0] == 1.0 and min(expect) < 1.0

@@ -16,11 +16,15 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, InputTypeError, ResourceError, ValueRangeError, XbarError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# numpy is imported inside the functions that use it: the configuration and CLI modules
+# import this one, and `xbar --help` has no use for numpy's 0.05-0.1 s import
 
 __all__ = [
     "special_file",
@@ -54,6 +58,8 @@ def positive_int(name: str, value: Any) -> int:
     >>> positive_int("limit", 5.0)
     5
     """
+    import numpy as np
+
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
         raise InputTypeError(f"{name}={value!r}: must be a positive integer")
     if not (math.isfinite(float(value)) and float(value).is_integer() and value >= 1):
@@ -84,6 +90,8 @@ def real_array(name: str, value: Any, *, allow_bool: bool = False) -> np.ndarray
     xbar.errors.InputTypeError: error: G holds complex numbers; xbar works with real quantities only
     hint: pass the real part explicitly (np.real) if that is what you mean
     """
+    import numpy as np
+
     if value is None:
         raise InputTypeError(f"{name} is missing (got None)")
     try:
@@ -290,6 +298,8 @@ def check_options(options: Any, where: str = "options") -> None:
     ConfigError or ValueRangeError
         Naming the field and ``where``.
     """
+    import numpy as np
+
     for name in (*_POSITIVE, "gmin", *_ITERATIONS, "temp", "tnom"):
         if not hasattr(options, name):
             raise ConfigError(f"{where} must be an xbar.Options, got {type(options).__name__}")

@@ -145,7 +145,7 @@ class Crossbar:
         Newton tolerances (``reltol``, ``vntol``, ``abstol``, ``itl1``).
     maxiter : int
         CG iteration limit per linear solve.
-    kernel : {"auto", "inputs", "lines", "chains"}
+    kernel : {"auto", "lanes", "inputs", "lines", "chains", "numpy"}
         CG kernel of the linear solves (see :mod:`xbar.crossbar.solver`); every
         choice gives the same answer to round-off.
     topology : {"crossbar", "input_switched"}

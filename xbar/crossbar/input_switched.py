@@ -35,7 +35,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ConfigError, ShapeError, ValueRangeError
-from . import ladder
+from ..lazy import lazy_module
+
+ladder = lazy_module("xbar.crossbar.ladder")  # numba: imported when a bit pattern is solved
 
 __all__ = [
     "InputSwitchedSystem",

@@ -37,8 +37,14 @@ arithmetic per (pattern, column), summing the segments between active rows
 
 from __future__ import annotations
 
-import numba
-import numpy as np
+import os
+
+# OpenMP threads wait asleep (set before numba starts its threads; as xbar.crossbar.kernels,
+# which may now be imported after this module's parallel kernel first ran)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
 
 __all__ = ["ladder_numpy", "ladder_numba"]
 

@@ -14,8 +14,13 @@ preconditioner, to a relative KCL residual of ``tol``.  The kernel
 * ``"lines"``: when no node is collapsed, one CG for the whole batch,
   parallel over lines (one large array);
 * ``"chains"``: the general kernel on collapsed super-node chains;
+* ``"numpy"``: when no node is collapsed, the readable twin of ``"inputs"``
+  (:mod:`xbar.crossbar.grid_numpy`: same iterations, values to round-off, no numba;
+  Newton then takes :func:`newton_numpy`);
 * ``"auto"``: ``"lanes"`` for batches, ``"inputs"`` for one small array,
-  ``"lines"`` for one large uncollapsed array, ``"chains"`` otherwise.
+  ``"lines"`` for one large uncollapsed array, ``"chains"`` otherwise; linear solves
+  of small uncollapsed arrays in ``"numpy"`` while numba's start-up would cost more
+  than the solve (:func:`_numpy_pays`).
 
 Large batches on the grid are cut into chunks that worker threads take one after
 another, each chunk on one numba thread (:func:`_workers`): no thread waits for
@@ -42,14 +47,17 @@ from the last; devices limit their own voltage steps.
 from __future__ import annotations
 
 import re
+import sys
 import threading
+import time
 from typing import NamedTuple
 
 import numpy as np
 
 from ..errors import ConfigError, ConvergenceError, ValueRangeError, XbarError
+from ..lazy import lazy_module
 from ..spice.circuit import Options
-from . import kernels
+from .grid_numpy import grid_pcg_numpy
 from .solution import CrossbarSolution, concat_solutions, slice_solution, warm_state
 from .structure import end_currents
 from .system import (
@@ -60,6 +68,9 @@ from .system import (
     rhs,
     source_voltages,
 )
+
+# the numba kernels: imported (0.4-0.5 s with their cache) when a solve first needs them
+kernels = lazy_module("xbar.crossbar.kernels")
 
 __all__ = [
     "KERNELS",
@@ -83,14 +94,14 @@ __all__ = [
     "POOL_CHUNK",
 ]
 
-KERNELS = ("auto", "lanes", "inputs", "lines", "chains")
-LANES = kernels.LANES  # inputs solved in lockstep by one thread (kernel "lanes")
+KERNELS = ("auto", "lanes", "inputs", "lines", "chains", "numpy")
+LANES = 4  # inputs solved in lockstep by one thread (kernel "lanes"; = kernels.LANES)
 REFINE_STEPS = 2  # iterative refinement steps from the true residual when it is above tol
 PARALLEL_MIN_WORK = 1 << 20  # cells x inputs below which the kernels run on one thread
 BATCH_CELLS = 1 << 16  # Newton batches are solved in chunks of about this many cells x inputs
 NEWTON_CELLS = 1 << 17  # the same for Newton on the grid (at least a group per thread)
 MEM_BUDGET = 384e6  # bytes of solver work arrays per batch chunk
-POOL_CHUNK = 2 * kernels.LANES  # inputs per chunk when chunks run on worker threads
+POOL_CHUNK = 2 * LANES  # inputs per chunk when chunks run on worker threads
 ROUNDOFF_LIMIT = 1e-3  # a round-off floor above this leaves no answer to report (raises)
 
 
@@ -162,9 +173,11 @@ def _workers(system: CrossbarSystem, K: int, grid: bool, kernel: str) -> int:
     (measured, sinh batch of 64 at 256x256 at load 4: 15-19 against 12-13 ms per
     input).  Needs a thread-safe numba threading layer (OpenMP or TBB).
     """
-    threads = _numba_threads()
     lanes = system.is_linear and system.uncollapsed and kernel in ("auto", "lanes")
-    if threads < 2 or not (grid or lanes) or system.M * system.N * K < PARALLEL_MIN_WORK:
+    if not (grid or lanes) or system.M * system.N * K < PARALLEL_MIN_WORK:
+        return 1  # (decided before asking numba, which a small solve may not need)
+    threads = _numba_threads()
+    if threads < 2:
         return 1
     import numba
 
@@ -243,7 +256,8 @@ def _pooled(part, starts: range, workers: int) -> list:
 
 
 def choose_kernel(system: CrossbarSystem, K: int, kernel: str = "auto") -> str:
-    """The CG kernel that runs a batch of K inputs: ``"inputs"``, ``"lines"`` or ``"chains"``.
+    """The CG kernel that runs a batch of K inputs: ``"lanes"``, ``"inputs"``, ``"lines"``,
+    ``"chains"`` or (only when forced) ``"numpy"``.
 
     Raises
     ------
@@ -265,6 +279,26 @@ def choose_kernel(system: CrossbarSystem, K: int, kernel: str = "auto") -> str:
             hint="use kernel='auto' or 'chains'",
         )
     return kernel
+
+
+NUMPY_MAX_CELLS = 1 << 16  # cells x inputs up to which "auto" may solve in numpy
+NUMPY_BUDGET_S = 0.5  # seconds of numpy solves per process after which "auto" loads numba
+_numpy_seconds = [0.0]  # this process's time in numpy solves so far
+
+
+def _numpy_pays(work: int) -> bool:
+    """Whether ``kernel="auto"`` solves ``work`` cells x inputs on an uncollapsed grid with
+    the numpy twin (:mod:`xbar.crossbar.grid_numpy`, same iterations, values to round-off)
+    rather than numba's kernels: while numba's start-up (0.4-0.5 s) costs more than the
+    solve.  That is, the solve is small (:data:`NUMPY_MAX_CELLS`; 10 ms at 128x128 against
+    1 ms compiled), numba is not imported yet, and this process's numpy solves have taken
+    less than :data:`NUMPY_BUDGET_S` in all (after that, paying the start-up once is
+    cheaper: at most twice the best cost, as renting before buying)."""
+    return (
+        work <= NUMPY_MAX_CELLS
+        and "numba" not in sys.modules
+        and _numpy_seconds[0] < NUMPY_BUDGET_S
+    )
 
 
 # ----------------------------------------------------------------------------- linear solve
@@ -310,7 +344,11 @@ def solve_nodes(
     (:func:`residual_floor`)."""
     K = rhs_r.shape[0]
     how = choose_kernel(system, K, kernel)
+    if how != "chains" and kernel == "auto" and _numpy_pays(system.M * system.N * K):
+        how = "numpy"
     dr, dc = line_diagonals(system, g)
+    if how == "numpy":
+        return _numpy_solve(system, g, dr, dc, rhs_r, rhs_c, x0, tol, maxiter)
     if how != "chains":
         return _grid_solve(system, g, dr, dc, rhs_r, rhs_c, x0, tol, maxiter, how)
     sol = _chain_solve(system, g, dr, dc, rhs_r, rhs_c, x0, tol, maxiter)
@@ -413,6 +451,42 @@ def _grid_solve(
         kernels.grid_residual(grid, v, floor)  # the true residual, not CG's
     xc_out = np.ascontiguousarray(xc.reshape(K, M, N).transpose(0, 2, 1).reshape(K, N * M))
     return NodeSolution(xr, xc_out, it, res), floor
+
+
+def _numpy_solve(
+    system: CrossbarSystem,
+    g: np.ndarray,
+    dr: np.ndarray,
+    dc: np.ndarray,
+    rhs_r: np.ndarray,
+    rhs_c: np.ndarray,
+    x0: np.ndarray | None,
+    tol: float,
+    maxiter: int,
+) -> tuple[NodeSolution, np.ndarray]:
+    """:func:`_grid_solve` by the numpy twin of the ``inputs`` kernel (no numba)."""
+    start = time.perf_counter()
+    M, N = system.M, system.N
+    K = rhs_r.shape[0]
+    xr, xc, it, _ = grid_pcg_numpy(
+        M,
+        N,
+        system.rows.off,
+        np.ascontiguousarray(dr),
+        _col_to_row_major(system.cols.off[None, :], M, N)[0],
+        _col_to_row_major(dc, M, N),
+        np.ascontiguousarray(g),
+        np.ascontiguousarray(rhs_r),
+        _col_to_row_major(rhs_c, M, N),
+        np.zeros((K, M * N)) if x0 is None else np.asarray(x0, dtype=float),
+        tol,
+        maxiter,
+    )
+    xc = np.ascontiguousarray(xc.reshape(K, M, N).transpose(0, 2, 1).reshape(K, N * M))
+    res = residual(system, g, rhs_r, rhs_c, xr, xc)  # the true residual, not CG's
+    floor = residual_floor(system, g, rhs_r, rhs_c, xr, xc)
+    _numpy_seconds[0] += time.perf_counter() - start
+    return NodeSolution(xr, xc, it, res), floor
 
 
 def _run_grid(
@@ -749,7 +823,7 @@ def solve(
     M, N = system.M, system.N
     K = V.shape[0]
     linear = system.is_linear
-    grid = not linear and system.uncollapsed and kernel != "chains"  # Newton's kernels
+    grid = not linear and system.uncollapsed and kernel not in ("chains", "numpy")  # numba
     per = (system.rows.nS + system.cols.nS + M * N) * 8 * (10 if linear else 16)
     if grid:  # (K, M*N) arrays: state, companions, system, solution, candidates, temporaries
         per = M * N * 8 * (24 + 6 * len(system.elements))  # measured peak: 30 for E = 1
@@ -1009,7 +1083,7 @@ def newton(
         An input not converged within ``options.itl1`` iterations (named), or a
         device current overflowed.
     """
-    if not system.uncollapsed or kernel == "chains":
+    if not system.uncollapsed or kernel in ("chains", "numpy"):
         return newton_numpy(
             system,
             V,

@@ -332,13 +332,13 @@ def _anchored_lines(system: CrossbarSystem) -> np.ndarray:
 
 def _check_floating(system: CrossbarSystem) -> None:
     """Raise :class:`SingularCircuitError` naming a line with no path to any source."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
     M, N = system.M, system.N
     anchored = _anchored_lines(system)
     if np.all(anchored):
         return
+    from scipy.sparse import coo_matrix  # only here: scipy.sparse costs 0.1-0.2 s to import
+    from scipy.sparse.csgraph import connected_components
+
     m = (system.g > 0) & (system.cell_r >= 0) & (system.cell_c >= 0)
     a = np.concatenate([np.repeat(np.arange(M), N)[m], np.nonzero(anchored)[0]])
     b = np.concatenate([M + np.tile(np.arange(N), M)[m], np.full(int(anchored.sum()), M + N)])
