@@ -229,31 +229,15 @@ def test_recurrent_layers_are_refused_by_name_not_at_their_zero_state(op):
 # ------------------------------------------------------------ 1. transformers
 
 
-def _vit(cls_style="dynamo", opset=18, d=8, heads=2):
-    """A one-block ViT as torch exports it: patch Conv -> Reshape -> Transpose, a class
-    token expanded to the batch size and concatenated, position embedding, pre-norm
-    attention written with q @ k^T (MatMul of two network tensors) and softmax, a GELU
-    MLP, ``x[:, 0]`` (Gather) and the head."""
-    hd, t = d // heads, 5
-    nodes = [
-        oh.make_node("Conv", ["x", "Wp", "bp"], ["p"], kernel_shape=[4, 4], strides=[4, 4]),
-        oh.make_node("Reshape", ["p", "s_flat"], ["pf"]),
-        oh.make_node("Transpose", ["pf"], ["tok"], perm=[0, 2, 1]),
-    ]
-    inits = [
-        _init("Wp", _w(d, 3, 4, 4, scale=0.2)),
-        _init("bp", _w(d)),
-        _init("s_flat", [0, d, 4], np.int64),
-        _init("cls", _w(1, 1, d)),
-        _init("pos", _w(1, t, d)),
-        _init("m1", [-1], np.int64),
-    ]
-    if cls_style == "dynamo":  # Concat(Shape(x)[0:1], [1], [1]) -> Expand
+def _cls_token(style, d, nodes, inits):
+    """The class token (1, 1, d) for every sample, as each exporter writes it."""
+    if style == "static":  # a batch-1 export folds cls.expand(1, -1, -1) to the constant
+        return "cls"
+    if style == "dynamo":  # Concat(Shape(x)[0:1], [1], [1]) -> Expand
         nodes += [
             oh.make_node("Shape", ["x"], ["n"], start=0, end=1),
             oh.make_node("Concat", ["n", "one1", "one1"], ["es"], axis=0),
         ]
-        inits.append(_init("one1", [1], np.int64))
     else:  # TorchScript opset 17: Shape -> Gather -> Unsqueeze -> Concat -> Reshape ->
         # Shape -> ConstantOfShape -> Mul -> Equal -> Where (expand's -1 handling)
         nodes += [
@@ -268,25 +252,97 @@ def _vit(cls_style="dynamo", opset=18, d=8, heads=2):
             oh.make_node("Equal", ["c3r", "neg"], ["eq"]),
             oh.make_node("Where", ["eq", "ones", "c3r"], ["es"]),
         ]
-        inits += [_init("zero", 0, np.int64), _init("zero1", [0], np.int64)]
+    nodes.append(oh.make_node("Expand", ["cls", "es"], ["ce"]))
+    return "ce"
+
+
+def _heads(attention, t, heads, hd, nodes, inits):
+    """q (B, H, T, hd), k^T (B, H, hd, T) and v from qkv (B, T, 3 H hd), batch first at the
+    end, in the shapes of: ``chunk`` (qkv.chunk(3, -1), reshape, transpose), ``timm``
+    (reshape(B, T, 3, H, hd).permute(2, 0, 3, 1, 4) then unbind: TorchScript's Split +
+    Squeeze or dynamo's Slice + Squeeze: the batch axis is second in between) and
+    ``sdpa`` (dynamo's scaled_dot_product_attention: k^T through a reshape that merges the
+    batch with the heads)."""
+    inits += [_init("s_heads", [0, t, heads, hd], np.int64), _init("a0", [0], np.int64)]
+    if attention.startswith("timm"):
+        inits += [_init("s5", [0, t, 3, heads, hd], np.int64), _init("ones3", [1, 1, 1], np.int64)]
+        nodes += [
+            oh.make_node("Reshape", ["qkv", "s5"], ["q5"]),
+            oh.make_node("Transpose", ["q5"], ["qp"], perm=[2, 0, 3, 1, 4]),
+        ]
+        if attention == "timm_split":
+            nodes.append(oh.make_node("Split", ["qp", "ones3"], ["qs", "ks", "vs"], axis=0))
+        else:
+            for j, a in enumerate("qkv"):
+                inits += [_init(f"b{j}", [j], np.int64), _init(f"e{j}", [j + 1], np.int64)]
+                nodes.append(oh.make_node("Slice", ["qp", f"b{j}", f"e{j}", "a0"], [f"{a}s"]))
+        for a in "qkv":
+            nodes.append(oh.make_node("Squeeze", [f"{a}s", "a0"], [a if a != "k" else "k"]))
+        nodes.append(oh.make_node("Transpose", ["k"], ["kT"], perm=[0, 1, 3, 2]))
+        return
+    inits.append(_init("thirds", [hd * heads] * 3, np.int64))
+    nodes.append(oh.make_node("Split", ["qkv", "thirds"], ["q0", "k0", "v0"], axis=2))
+    for a in "qkv":
+        nodes.append(oh.make_node("Reshape", [f"{a}0", "s_heads"], [f"{a}h"]))
     nodes += [
-        oh.make_node("Expand", ["cls", "es"], ["ce"]),
-        oh.make_node("Concat", ["ce", "tok"], ["cat"], axis=1),
+        oh.make_node("Transpose", ["qh"], ["q"], perm=[0, 2, 1, 3]),
+        oh.make_node("Transpose", ["vh"], ["v"], perm=[0, 2, 1, 3]),
+    ]
+    if attention == "chunk":
+        nodes.append(oh.make_node("Transpose", ["kh"], ["kT"], perm=[0, 2, 3, 1]))
+        return
+    inits += [
+        _init("s_m", [-1, t, hd], np.int64),
+        _init("hdT", [hd, t], np.int64),
+    ]
+    nodes += [  # dynamo: Reshape(k, [-1, T, hd]) -> Transpose -> Reshape(Shape(k)[:-2] + [hd, T])
+        oh.make_node("Transpose", ["kh"], ["k"], perm=[0, 2, 1, 3]),
+        oh.make_node("Reshape", ["k", "s_m"], ["km"]),
+        oh.make_node("Transpose", ["km"], ["kmT"], perm=[0, 2, 1]),
+        oh.make_node("Shape", ["k"], ["ks"], end=-2),
+        oh.make_node("Concat", ["ks", "hdT"], ["kTs"], axis=0),
+        oh.make_node("Reshape", ["kmT", "kTs"], ["kT"]),
+    ]
+
+
+def _vit(cls_style="dynamo", opset=18, attention="chunk", d=8, heads=2):
+    """A one-block ViT as torch exports it: patch Conv -> Reshape -> Transpose, a class
+    token for every sample concatenated, position embedding, pre-norm attention
+    written with q @ k^T (MatMul of two network tensors) and softmax, a GELU MLP,
+    ``x[:, 0]`` (Gather) and the head.  ``cls_style`` "static" is a batch-1 export."""
+    hd, t = d // heads, 5
+    batch = 1 if cls_style == "static" else 0
+    nodes = [
+        oh.make_node("Conv", ["x", "Wp", "bp"], ["p"], kernel_shape=[4, 4], strides=[4, 4]),
+        oh.make_node("Reshape", ["p", "s_flat"], ["pf"]),
+        oh.make_node("Transpose", ["pf"], ["tok"], perm=[0, 2, 1]),
+    ]
+    inits = [
+        _init("Wp", _w(d, 3, 4, 4, scale=0.2)),
+        _init("bp", _w(d)),
+        _init("s_flat", [batch, d, 4], np.int64),
+        _init("cls", _w(1, 1, d)),
+        _init("pos", _w(1, t, d)),
+        _init("m1", [-1], np.int64),
+        _init("one1", [1], np.int64),
+        _init("zero", 0, np.int64),
+        _init("zero1", [0], np.int64),
+    ]
+    cls = _cls_token(cls_style, d, nodes, inits)
+    nodes += [
+        oh.make_node("Concat", [cls, "tok"], ["cat"], axis=1),
         oh.make_node("Add", ["cat", "pos"], ["h"]),
         oh.make_node("LayerNormalization", ["h", "lg", "lb"], ["ln"], axis=-1),
         oh.make_node("MatMul", ["ln", "Wqkv"], ["qkv0"]),
         oh.make_node("Add", ["qkv0", "bqkv"], ["qkv"]),
-        oh.make_node("Split", ["qkv", "thirds"], ["q0", "k0", "v0"], axis=2),
     ]
     inits += [
         _init("lg", 1 + _w(d, scale=0.1)),
         _init("lb", _w(d, scale=0.1)),
         _init("Wqkv", _w(d, 3 * d)),
         _init("bqkv", _w(3 * d)),
-        _init("thirds", [d, d, d], np.int64),
-        _init("s_heads", [0, t, heads, hd], np.int64),
         _init("scale", 1 / np.sqrt(hd)),
-        _init("s_merge", [0, t, d], np.int64),
+        _init("s_merge", [batch, t, d], np.int64),
         _init("Wo", _w(d, d)),
         _init("W1", _w(d, 16)),
         _init("W2", _w(16, d)),
@@ -294,12 +350,8 @@ def _vit(cls_style="dynamo", opset=18, d=8, heads=2):
         _init("Wh", _w(4, d)),
         _init("bh", _w(4)),
     ]
-    for a in "qkv":
-        nodes.append(oh.make_node("Reshape", [f"{a}0", "s_heads"], [f"{a}h"]))
+    _heads(attention, t, heads, hd, nodes, inits)
     nodes += [
-        oh.make_node("Transpose", ["qh"], ["q"], perm=[0, 2, 1, 3]),
-        oh.make_node("Transpose", ["kh"], ["kT"], perm=[0, 2, 3, 1]),
-        oh.make_node("Transpose", ["vh"], ["v"], perm=[0, 2, 1, 3]),
         oh.make_node("MatMul", ["q", "kT"], ["att0"], name="scores"),
         oh.make_node("Mul", ["att0", "scale"], ["att1"]),
         oh.make_node("Softmax", ["att1"], ["att"], axis=-1),
@@ -317,23 +369,96 @@ def _vit(cls_style="dynamo", opset=18, d=8, heads=2):
         oh.make_node("Gather", ["h3", "c0"], ["clsout"], axis=1, name="select"),
         oh.make_node("Gemm", ["clsout", "Wh", "bh"], ["y"], transB=1),
     ]
-    return _model(nodes, inits, ("N", 3, 8, 8), ("N", 4), opset=opset)
+    in_dims = (1 if cls_style == "static" else "N", 3, 8, 8)
+    return _model(nodes, inits, in_dims, (in_dims[0], 4), opset=opset)
 
 
-@pytest.mark.parametrize("cls_style, opset", [("dynamo", 18), ("dynamo", 20), ("ts", 17)])
-def test_vit_with_class_token_and_attention(cls_style, opset, tmp_path):
-    """Three refusals stood between a small ViT and xbar: the class token's Expand to
-    the batch size ('arithmetic on the batch size'), Shape of a folded shape vector
-    (TorchScript's expand), MatMul of two network tensors (q @ k^T, attention @ v), and
-    Gather on a network tensor (x[:, 0]).  Now: the class token is a per-sample
-    constant, attention products run digitally, and every weight is on the arrays."""
-    proto = _vit(cls_style, opset)
+@pytest.mark.parametrize(
+    "cls_style, opset, attention",
+    [
+        ("dynamo", 18, "chunk"),
+        ("dynamo", 20, "sdpa"),
+        ("ts", 17, "chunk"),
+        ("ts", 17, "timm_split"),
+        ("dynamo", 18, "timm_slice"),
+        ("static", 17, "timm_split"),
+        ("static", 18, "sdpa"),
+    ],
+)
+def test_vit_with_class_token_and_attention(cls_style, opset, attention, tmp_path):
+    """Refusals that stood between small ViTs and xbar: the class token's Expand to the
+    batch size ('arithmetic on the batch size'), Shape of a folded shape vector, a batch-1
+    export's class token as a constant in a Concat, MatMul of two network tensors (q @ k^T,
+    attention @ v), Gather on a network tensor (x[:, 0]), timm's permute that puts the
+    batch axis second until unbind, and dynamo's reshape that merges the batch with the
+    heads.  Now: every weight is on the arrays, the attention products run digitally, and
+    a batch-1 export runs on any batch."""
+    proto = _vit(cls_style, opset, attention)
     model = _compare(proto)
     kinds = [type(la).__name__ for la in model.layers]
     assert kinds.count("BatchMatMul") == 2 and "Gather" in kinds
     _mapped_ideally(model, proto)
+    if cls_style == "static":  # the batch-1 graph, run on 3 images, gives each its own logits
+        x = np.random.default_rng(4).standard_normal((3, 3, 8, 8)).astype(np.float32)
+        ref = np.concatenate([ReferenceEvaluator(proto).run(None, {"x": xi[None]})[0] for xi in x])
+        got = model.forward(x.transpose(0, 2, 3, 1).astype(float))
+        assert np.abs(got - ref).max() <= 1e-5 * np.abs(ref).max()
     if opset == 18:
         _round_trip(model, tmp_path)
+
+
+def test_static_batch_constants_in_a_concat_must_be_one_sample():
+    """A Concat constant whose batch rows differ (a batch-2 export's per-sample values)
+    is refused: it is not one value for every sample."""
+    nodes = [
+        oh.make_node("Concat", ["c", "x"], ["cx"], axis=1),
+        oh.make_node("Flatten", ["cx"], ["y"]),
+    ]
+    c = np.stack([np.ones((1, 4)), 2 * np.ones((1, 4))]).astype(np.float32)
+    with pytest.raises(ModelError, match=r"shape \(2, 1, 4\).*the export's batch 2"):
+        load_onnx(_model(nodes, [_init("c", c)], (2, 3, 4), (2, 16)))
+    same = np.ones((2, 1, 4), np.float32)
+    _compare(_model(nodes, [_init("c", same)], (2, 3, 4), (2, 16)))
+
+
+@pytest.mark.parametrize(
+    "tail, match",
+    [
+        ("matmul", r"batch axis moved to axis 1 \(by node 'to_tnd'\).*not MatMul"),
+        ("output", r"the graph output 'y' has its batch axis on axis 1"),
+        ("merged_reduce", r"batch axis merged with other axes .*not ReduceSum"),
+        ("merged_bad_split", r"only a reshape that gives the batch axis back"),
+    ],
+)
+def test_tensors_with_the_batch_axis_elsewhere_are_named(tail, match):
+    """nn.MultiheadAttention transposes (B, T, D) to (T, B, D) and multiplies its weights
+    there; a tensor whose batch axis moved (or merged) may only be reshaped, transposed,
+    split, sliced, squeezed or gathered until the batch is first again: anything else
+    names the node that moved it, with a hint on writing attention batch first."""
+    inits = [_init("W", _w(4, 4)), _init("s", [-1, 4], np.int64), _init("s2", [-1, 6], np.int64)]
+    if tail in ("matmul", "output"):
+        nodes = [
+            oh.make_node(
+                "Transpose",
+                ["x"],
+                ["t" if tail == "matmul" else "y"],
+                perm=[1, 0, 2],
+                name="to_tnd",
+            )
+        ]
+        if tail == "matmul":
+            nodes.append(oh.make_node("MatMul", ["t", "W"], ["y"]))
+    else:
+        nodes = [oh.make_node("Reshape", ["x", "s"], ["r"])]
+        nodes.append(
+            oh.make_node("ReduceSum", ["r"], ["y"], keepdims=0)
+            if tail == "merged_reduce"
+            else oh.make_node("Reshape", ["r", "s2"], ["y"])
+        )
+    with pytest.raises(ModelError, match=match) as err:
+        load_onnx(_model(nodes, inits, ("N", 3, 4), (3, "N", 4)))
+    if tail == "matmul":
+        assert "nn.MultiheadAttention" in err.value.hint
 
 
 def test_constant_of_shape_over_the_batch_is_a_network_tensor(tmp_path):
@@ -448,3 +573,48 @@ def test_matmul_of_two_network_tensors(a_dims, b_perm, match, tmp_path):
     _round_trip(model, tmp_path)
     with pytest.raises(ModelError, match="BatchMatMul"):
         model.check_trainable()
+
+
+@pytest.mark.parametrize("fmod", [0, 1])
+def test_mod_in_shape_computations_is_folded(fmod):
+    """torch's nn.MultiheadAttention export checks ``embed_dim % num_heads`` with a Mod on
+    constants; it is folded (ONNX's two sign rules: fmod=1 follows the dividend)."""
+    a = np.array([7, -7, 7, -7], np.int64)
+    b = np.array([3, 3, -3, -3], np.int64)
+    nodes = [
+        oh.make_node("Mod", ["a", "b"], ["m"], fmod=fmod),
+        oh.make_node("Cast", ["m"], ["mf"], to=TP.FLOAT),
+        oh.make_node("Add", ["x", "mf"], ["y"]),
+    ]
+    model = _compare(
+        _model(nodes, [_init("a", a, np.int64), _init("b", b, np.int64)], ("N", 4), ("N", 4))
+    )
+    expect = (np.fmod if fmod else np.mod)(a, b)
+    np.testing.assert_array_equal(model.forward(np.zeros((1, 4))), expect[None].astype(float))
+
+
+# ------------------------------------------------------------ 4. hostile graphs
+
+
+@pytest.mark.parametrize(
+    "case, match",
+    [
+        ("init_and_output", r"'a' is defined twice: initializer 'a' and an output of node 'r'"),
+        ("two_outputs", r"'a' is defined twice: an output of node 'r' \(op Relu\) and an output"),
+        ("input_as_output", r"'x' is defined twice: graph input 'x' and an output of node 'r'"),
+    ],
+)
+def test_a_tensor_name_defined_twice_is_refused(case, match):
+    """A name defined twice made xbar read one definition silently (an initializer won
+    over the node output of the same name, giving other logits than the graph meant);
+    onnxruntime refuses such files ('Duplicate definition of name')."""
+    inits = [_init("W", _w(4, 2))]
+    out = "x" if case == "input_as_output" else "a"
+    nodes = [oh.make_node("Relu", ["x"], [out], name="r")]
+    if case == "init_and_output":
+        inits.append(_init("a", np.ones((1, 4))))
+    if case == "two_outputs":
+        nodes.append(oh.make_node("Neg", ["x"], ["a"], name="n"))
+    nodes.append(oh.make_node("MatMul", [out, "W"], ["y"]))
+    with pytest.raises(ModelError, match=match):
+        load_onnx(_model(nodes, inits, ("N", 4), ("N", 2)))

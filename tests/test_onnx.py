@@ -369,7 +369,7 @@ def test_external_data_initializers(tmp_path):
         ("unknown_op", r"(?s)node 'bad' \(op Acos\).*supported ops: Abs, Add"),
         ("attribute", r"attribute 'foo' is not supported"),
         ("dynamic", r"dynamic dimension 2"),
-        ("batch_reshape", r"mixes the batch axis"),
+        ("batch_reshape", r"batch axis merged with other axes"),
         ("dynamic_weight", r"would multiply across the batch axis"),
     ],
 )

@@ -11,11 +11,13 @@ thing under test, through its public API (``map_weights``, ``AnalogConfig``,
 peripherals' functions, ``noise``, ``train``).
 
 Deterministic parts are compared exactly (to round-off): mapping levels and
-conductances, slices and their recombination, cell bits, ADC levels and calibrated
-ranges, power-of-two slice ranges, the full-precision ADC resolution, bit-line
-parasitics, and a whole 2-layer MLP (bit-serial inputs, ADC per slice and input bit,
-row tiling, offset removal digital or by a reference column) evaluated by the
-reference pipeline on the same programmed conductances.  Random parts are compared
+conductances, slices and their recombination, cell bits, per-column and bi-scale
+digital scales, ADC levels and calibrated ranges (xbar's symmetric percentile of |I|
+and paper 1's inner range, ``adc_range="inner"``), power-of-two slice ranges, the
+full-precision ADC resolution, bit-line parasitics, and a whole 2-layer MLP (bit-serial
+inputs, ADC per slice and input bit, row tiling, offset removal digital or by a
+reference column) evaluated by the reference pipeline on the same programmed
+conductances, through the chip API, ``evaluate`` and ``xbar infer --json``.  Random parts are compared
 in distribution with seeded statistics: programming error per state and its
 clipping, read noise redrawn per MVM against programming error fixed per chip,
 paper 2's per-tensor noise scales (including rescaled biases outside the weight
@@ -406,7 +408,7 @@ def test_programming_error_sigma_per_state_without_clipping(kind, mapping):
     alpha = 0.08
     cfg = AnalogConfig(
         mapping=mapping, weight_bits=3, programming_error=kind, programming_sigma=alpha,
-        programming_clip=False, g_min=G_MIN,
+        programming_clip="none", g_min=G_MIN,
     )  # fmt: skip
     W = np.random.default_rng(1).uniform(-1, 1, (60, 40))
     target, got = programmed_vs_target(W, cfg, range(4))
@@ -441,6 +443,26 @@ def test_programming_error_clipped_to_the_conductance_range(kind):
         assert np.mean(got[at] == G_MIN) == pytest.approx(
             p_lo, abs=5 * math.sqrt(p_lo / at.sum()) + 1e-3
         )
+
+
+def test_reference_column_cells_get_programming_error_too():
+    """Every programmed cell errs, the reference column's too: its cells hold the offset
+    level (the zero weight's conductance) plus the same state-independent error."""
+    alpha = 0.05
+    cfg = AnalogConfig(
+        mapping="offset", offset_subtraction="reference_column", weight_bits=5,
+        programming_error="state_independent", programming_sigma=alpha, programming_clip="none",
+    )  # fmt: skip
+    W = np.random.default_rng(14).uniform(-1, 1, (100, 20))
+    g_ref = G_MIN + (G_MAX - G_MIN) * 2**4 / (2**5 - 1)
+    z = []
+    for chip in range(6):
+        (tile,) = program(dense_model(W), cfg, chip)[1].layers["fc"].tiles
+        assert tile.G.shape == (100, 21)
+        z.append((tile.G[:, -1] - g_ref) / (alpha * G_MAX))
+    z = np.ravel(z)
+    assert stats.kstest(z, "norm").pvalue > 1e-3
+    assert z.std(ddof=1) == pytest.approx(1.0, abs=0.15)
 
 
 def test_programming_error_is_fixed_per_chip_and_independent_between_chips():
@@ -653,7 +675,7 @@ def test_sigma_equals_sqrt2_alpha_relation():
     model = dense_model(W, np.zeros(30))
     si = AnalogConfig(
         programming_error="state_independent", programming_sigma=alpha, g_min=0.0,
-        programming_clip=False,
+        programming_clip="none",
     )  # fmt: skip
     wr = si.replace(programming_error="weight_range", programming_sigma=math.sqrt(2) * alpha)
     stds = []

@@ -129,9 +129,32 @@ def check_external_data(proto, base: Path, source: str) -> None:
             )
 
 
+def _check_single_definitions(graph, source: str) -> None:
+    """Refuse a tensor name defined twice (two nodes' outputs, a node output that is also
+    an initializer or a graph input, two initializers): which value a reader takes is
+    then arbitrary (onnxruntime refuses: 'Duplicate definition of name')."""
+    seen: dict[str, str] = {}
+    inits = {i.name for i in graph.initializer}
+    defs = [(i.name, f"graph input {i.name!r}") for i in graph.input if i.name not in inits]
+    defs += [(i.name, f"initializer {i.name!r}") for i in graph.initializer]
+    for n in graph.node:
+        what = f"an output of node {n.name or '(unnamed)'!r} (op {n.op_type})"
+        defs += [(o, what) for o in n.output if o]
+    for name, what in defs:
+        if name in seen:
+            raise ModelError(
+                f"{source}: the tensor name {name!r} is defined twice: {seen[name]} and {what}",
+                hint="the file is corrupted or not written by an exporter (onnxruntime "
+                "refuses it too: 'Duplicate definition of name'); re-export it",
+            )
+        seen[name] = what
+
+
 def sorted_nodes(graph, available: set[str], source: str) -> list:
     """The graph's nodes in an order where every node follows the producers of its inputs
-    (the stored order when it already is one); a cycle is refused naming its nodes."""
+    (the stored order when it already is one); a cycle is refused naming its nodes, and
+    so is a tensor name that two definitions share."""
+    _check_single_definitions(graph, source)
     produced = {o for n in graph.node for o in n.output if o}
     ready = set(available) | {""}
     for n in graph.node:

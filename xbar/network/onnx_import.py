@@ -231,6 +231,7 @@ SUPPORTED_OPS: dict[str, tuple[str, ...]] = {
     "Expand": (),
     "Greater": (),
     "Less": (),
+    "Mod": ("fmod",),
 }
 
 #: ops that only ever compute constants here (shape arithmetic, weight preprocessing)
@@ -238,6 +239,7 @@ _CONST_ONLY = (
     "Cast",
     "Shape",
     "ConstantOfShape",
+    "Mod",
 )
 
 #: the batch size inside folded shape tensors (a marker; it never reaches arithmetic)
@@ -425,6 +427,14 @@ class _Importer:
         self.static_batch: int | None = None
         #: internal names of lowered 1-D outputs -> the rank-4 tensors they reshape
         self.lowered: dict[str, str] = {}
+        #: ONNX tensors whose batch axis is not first: name -> (the same data as a
+        #: batch-first tensor, the batch's ONNX axis, the node that moved it)
+        self.moved: dict[str, tuple[_Tensor, int, str]] = {}
+        #: ONNX tensors whose first axis merges the batch with the k axes after it
+        #: (torch's (B, H, T, d) -> (B*H, T, d)): name -> (the unmerged tensor, k, node)
+        self.merged: dict[str, tuple[_Tensor, int, str]] = {}
+        #: while an op runs on a moved tensor: its ONNX axes -> the batch-first ones
+        self.axis_map: tuple[int, ...] | None = None
         self.node = None
 
     # -- errors and names ---------------------------------------------------------------
@@ -565,10 +575,21 @@ class _Importer:
         a = int(a)
         if not -rank <= a < rank:
             raise self.fail(f"axis {a} is outside a rank-{rank} tensor (axes -{rank}..{rank - 1})")
-        return a % rank
+        return a % rank if self.axis_map is None else self.axis_map[a % rank]
 
     def dyn(self, i: int) -> _Tensor:
         name = self.node.input[i]
+        if name in self.moved or name in self.merged:
+            _, at, by = self.moved.get(name) or self.merged[name]
+            how = f"moved to axis {at}" if name in self.moved else "merged with other axes"
+            raise self.fail(
+                f"input {i} ({name!r}) has its batch axis {how} (by node {by!r}); only "
+                "Transpose, Reshape, Split, Slice, Squeeze and Gather may use such a tensor "
+                f"until the batch axis is first again, not {self.node.op_type}",
+                hint="nn.MultiheadAttention (and nn.Transformer*) compute attention with the "
+                "batch axis second; write attention batch first (q, k, v = qkv.chunk(3, -1); "
+                "q.reshape(B, T, H, d).transpose(1, 2); q @ k.transpose(-2, -1))",
+            )
         if name not in self.tensors:
             raise self.fail(f"input {i} ({name!r}) is not a tensor computed from the network input")
         return self.tensors[name]
@@ -683,6 +704,10 @@ class _Importer:
         if out is None:
             if choice.tensor in self.consts:
                 raise self.fail(f"{what} does not depend on the input {inp!r}")
+            if choice.tensor in self.moved or choice.tensor in self.merged:
+                _, at, by = self.moved.get(choice.tensor) or self.merged[choice.tensor]
+                where = f"on axis {at}" if choice.tensor in self.moved else "merged"
+                raise self.fail(f"{what} has its batch axis {where} (by node {by!r})")
             raise self.fail(f"{what} is not computed by any node")
         if len(out.shape) != 1:
             raise self.fail(f"{what} has per-sample shape {out.shape}, expected (classes,) logits")
@@ -856,12 +881,15 @@ class _Importer:
         if op == "Constant":
             self.consts[self.node.output[0]] = self.constant_value(attrs)
             return
-        if op == "Shape":
-            t = self.dyn(0) if self.node.input[0] in self.tensors else None
-            if t is not None:
-                full = np.array([_BATCH, *t.shape], dtype=np.int64)
-                self.consts[self.node.output[0]] = full[attrs.get("start", 0) : attrs.get("end")]
-                return
+        if op == "Shape" and ins[0] not in self.consts:
+            if ins[0] in self.moved:  # the batch size where the batch axis went
+                t, at, _ = self.moved[ins[0]]
+                dims = [*t.shape[:at], _BATCH, *t.shape[at:]]
+            else:
+                dims = [_BATCH, *self.dyn(0).shape]
+            full = np.array(dims, dtype=np.int64)
+            self.consts[self.node.output[0]] = full[attrs.get("start", 0) : attrs.get("end")]
+            return
         if all(i in self.consts for i in ins):
             if op in ("Expand", "ConstantOfShape") and self.batch_constant(op, attrs):
                 return
@@ -915,16 +943,22 @@ class _Importer:
         if x.dtype.kind not in "fiub":
             raise self.fail(f"{op} of a {x.dtype} constant over the batch is not supported")
         c = np.broadcast_to(x.reshape(a).astype(float), (1, *per))
+        self.out(self.per_sample(c, self.node.name or op.lower()).name, per, _ident(len(per) + 1))
+        return True
+
+    def per_sample(self, c: np.ndarray, base: str) -> _Tensor:
+        """A network tensor holding the constant ``c`` (ONNX shape ``(1, ...)``) for every
+        sample: ``fill`` of a (batch, 1, ..., 1) tensor taken from the input's batch size."""
         src = self.tensors[self.onnx_input]
-        key = ("batch", len(per))
+        key = ("batch", c.ndim)
         if key not in self.transposed:  # (batch, 1, ..., 1) from the input, for its batch size
             r = src.rank - 1
             red = ReduceMax(tuple(range(r)), keepdims=True, name=self.fresh("batch_size"))
-            one = Reshape((1,) * len(per), name=self.fresh("batch_size.reshape"))
+            one = Reshape((1,) * (c.ndim - 1), name=self.fresh("batch_size.reshape"))
             self.transposed[key] = self.emit(one, [self.emit(red, [src.name])])
-        layer = ConstOp("fill", c.shape, c, name=self.fresh(self.node.name or op.lower()))
-        self.out(self.emit(layer, [self.transposed[key]]), per, _ident(len(per) + 1))
-        return True
+        layer = ConstOp("fill", c.shape, c.astype(float), name=self.fresh(base))
+        name = self.emit(layer, [self.transposed[key]])
+        return _Tensor(name, self.plausible(c.shape[1:]), _ident(c.ndim))
 
     def alias(self, attrs=None) -> None:
         t = self.dyn(0)
@@ -1133,6 +1167,9 @@ class _Importer:
         self.out(y.name, tuple(y.shape[k - 1] for k in swap[1:]), swap)
 
     def op_Gather(self, attrs):
+        if self.node.input[0] in self.moved:
+            self.on_moved(self.op_Gather, attrs)
+            return
         """``x[:, i]``, ``x[..., idx]``: constant indices on an axis after the batch."""
         t = self.dyn(0)
         if not self.is_const(1):
@@ -1555,6 +1592,15 @@ class _Importer:
         self.reshape_to(t, (int(np.prod(t.shape)),), "flatten")
 
     def op_Reshape(self, attrs):
+        if self.node.input[0] in self.merged:
+            t, k, _ = self.merged[self.node.input[0]]
+            target = [int(v) for v in self.const(1).reshape(-1)]
+            if not attrs.get("allowzero", 0):  # a 0 copies the merged axes' sizes
+                full = [None, *t.shape[k:]]
+                target = [
+                    full[j] if v == 0 and 0 < j < len(full) else v for j, v in enumerate(target)
+                ]
+            return self.merged_reshape(target)
         t = self.dyn(0)
         target = [int(v) for v in self.const(1).reshape(-1)]
         full = [_BATCH, *t.shape]
@@ -1566,6 +1612,9 @@ class _Importer:
             or (first == -1 and -1 not in rest)
             or (self.static_batch is not None and first == self.static_batch)
         )
+        if first == -1 and -1 not in rest and _BATCH not in rest and rest:
+            if int(np.prod(rest)) < int(np.prod(t.shape)) and self.merge_batch(t, rest):
+                return
         if not batch_ok or _BATCH in rest:
             raise self.fail(
                 f"Reshape to {[('batch' if v == _BATCH else v) for v in target]} "
@@ -1596,6 +1645,9 @@ class _Importer:
         return None if c is None else [int(a) for a in c.reshape(-1)]
 
     def op_Squeeze(self, attrs):
+        if self.node.input[0] in self.moved:
+            self.on_moved(self.op_Squeeze, attrs)
+            return
         t = self.dyn(0)
         axes = self.axes_arg(attrs)
         full = (1, *t.shape)
@@ -1621,20 +1673,108 @@ class _Importer:
         self.reshape_to(t, tuple(shape), "unsqueeze")
 
     def op_Transpose(self, attrs):
-        t = self.dyn(0)
+        name = self.node.input[0]
+        t, at = (self.moved[name][0], self.moved[name][1]) if name in self.moved else (None, 0)
+        if name in self.merged:
+            return self.merged_transpose(attrs)
+        t = t or self.dyn(0)
         p = [int(v) for v in attrs.get("perm", list(range(t.rank))[::-1])]
         if sorted(p) != list(range(t.rank)):
             raise self.fail(f"perm {p} is not a permutation of the {t.rank} axes")
-        if p[0] != 0:
-            raise self.fail(f"perm {p} moves the batch axis")
-        inv = np.argsort(p)
+        # the moved layout's axis k is axis v[k] of the batch-first tensor t
+        v = [0 if k == at else k + 1 if k < at else k for k in range(t.rank)]
+        q = [v[k] for k in p]  # the result's axes, as axes of t
+        new_at = q.index(0)
+        order = [0] + [a for a in q if a != 0]  # the result with its batch first
+        inv = np.argsort(order)
         # the data stay as they are; only the bookkeeping permutation changes
-        self.out(t.name, [(1, *t.shape)[k] for k in p][1:], tuple(int(inv[q]) for q in t.perm))
+        y = _Tensor(
+            t.name, [(1, *t.shape)[k] for k in order][1:], tuple(int(inv[k]) for k in t.perm)
+        )
+        self.set_output(0, y, new_at, self.moved[name][2] if name in self.moved else None)
+
+    def set_output(self, i: int, t: _Tensor, at: int, by: str | None) -> None:
+        """Output ``i`` is ``t`` with its batch axis moved to ONNX axis ``at``."""
+        out = self.node.output[i]
+        if at == 0:
+            self.tensors[out] = _Tensor(t.name, self.plausible(t.shape), t.perm)
+        else:
+            self.moved[out] = (t, at, by or self.node.name or self.node.op_type)
+
+    def on_moved(self, handler, attrs) -> bool:
+        """Run an axis op (Split, Slice, Squeeze, Gather) on a tensor whose batch axis was
+        moved: on the same data with the batch first, its axes renumbered; the outputs
+        get the batch back where it was (less the axes the op removed before it)."""
+        name = self.node.input[0]
+        if name not in self.moved:
+            return False
+        t, at, by = self.moved.pop(name)
+        self.axis_map = tuple(0 if k == at else k + 1 if k < at else k for k in range(t.rank))
+        self.tensors[name] = t
+        try:
+            handler(attrs)
+        finally:
+            del self.tensors[name]
+            self.moved[name] = (t, at, by)
+            self.axis_map = None
+        for i, out in enumerate(self.node.output):
+            if out in self.tensors:
+                y = self.tensors.pop(out)
+                gone = t.rank - y.rank  # axes removed (Squeeze, scalar Gather) before `at`
+                self.set_output(i, y, at - gone, by)
+        return True
+
+    def merged_transpose(self, attrs) -> None:
+        t, k, by = self.merged[self.node.input[0]]
+        rank = t.rank - k
+        p = [int(v) for v in attrs.get("perm", list(range(rank))[::-1])]
+        if sorted(p) != list(range(rank)) or p[0] != 0:
+            raise self.fail(
+                f"perm {p} moves the axis that merges the batch with {k} other axes "
+                f"(by node {by!r}); not supported"
+            )
+        order = [*range(k + 1), *(a + k for a in p[1:])]
+        inv = np.argsort(order)
+        y = _Tensor(
+            t.name, [(1, *t.shape)[a] for a in order][1:], tuple(int(inv[a]) for a in t.perm)
+        )
+        self.merged[self.node.output[0]] = (y, k, by)
+
+    def merge_batch(self, t: _Tensor, rest: list[int]) -> bool:
+        """Reshape (B, h1..hk, ...) to (-1, *rest) merging the batch with h1..hk (torch's
+        lowering of scaled_dot_product_attention): kept unmerged, the merge remembered."""
+        size, k = int(np.prod(t.shape)), 0
+        while k < len(t.shape) and int(np.prod(t.shape[:k])) * int(np.prod(rest)) < size:
+            k += 1
+        if k == 0 or int(np.prod(t.shape[:k])) * int(np.prod(rest)) != size:
+            return False
+        x = _Tensor(self.as_perm(t, _ident(t.rank)), t.shape, _ident(t.rank))
+        self.reshape_to(x, (*t.shape[:k], *rest), "reshape")
+        y = self.tensors.pop(self.node.output[0])
+        self.merged[self.node.output[0]] = (y, k, self.node.name or "Reshape")
+        return True
+
+    def merged_reshape(self, target: list[int]) -> None:
+        """Reshape a merged tensor to (batch, ...): the merge undone (torch's
+        (B*H, d, T) -> (B, H, d, T)) or the batch and its axes merged otherwise."""
+        t, k, by = self.merged[self.node.input[0]]
+        size = int(np.prod(t.shape))  # per sample, the merged axes included
+        first, rest = target[0], list(target[1:])
+        known = int(np.prod([v for v in rest if v != -1]))
+        if rest.count(-1) == 1 and known and first != -1:
+            rest = [size // known if v == -1 else v for v in rest]
+        batch = first in (_BATCH, self.static_batch) or (first == -1 and -1 not in rest)
+        if not batch or int(np.prod(rest)) != size or min(rest, default=1) < 1:
+            said = ["batch" if v == _BATCH else v for v in target]
+            raise self.fail(
+                f"Reshape to {said} of a tensor whose first axis merges the batch with axes "
+                f"of sizes {list(t.shape[:k])} (by node {by!r}); only a reshape that gives "
+                f"the batch axis back, (batch, ...) with {size} values per sample, is supported"
+            )
+        self.reshape_to(t, tuple(rest), "reshape")
 
     def op_Concat(self, attrs):
-        if any(self.is_const(i) for i in range(len(self.node.input))):
-            raise self.fail("Concat of a constant with network tensors is not supported")
-        ts = [self.dyn(i) for i in range(len(self.node.input))]
+        ts = [self.concat_input(i) for i in range(len(self.node.input))]
         axis = self.axis(attrs["axis"], ts[0].rank)
         if axis == 0:
             raise self.fail("Concat along the batch axis is not supported")
@@ -1651,6 +1791,26 @@ class _Importer:
         shape = list(ts[0].shape)
         shape[axis - 1] = sum(t.shape[axis - 1] for t in ts)
         self.out(self.emit(layer, names), shape, perm)
+
+    def concat_input(self, i: int) -> _Tensor:
+        """Input ``i`` of a Concat; a constant whose batch axis is one sample (a class token
+        that a batch-1 export folded, ``cls.expand(1, -1, -1)``), or the export's batch of
+        equal rows, is that sample's values for every sample."""
+        if not self.is_const(i):
+            return self.dyn(i)
+        c = np.asarray(self.const(i))
+        if c.ndim < 2 or c.dtype.kind not in "fiub":
+            raise self.fail(
+                f"Concat of a constant of shape {c.shape} with network tensors is not supported"
+            )
+        n = c.shape[0]
+        if n != 1 and not (n == self.static_batch and (c == c[:1]).all()):
+            raise self.fail(
+                f"Concat of a constant of shape {c.shape} with network tensors: its first "
+                "axis must be the batch axis of one sample (size 1)"
+                + (f" or the export's batch {self.static_batch}" if self.static_batch else "")
+            )
+        return self.per_sample(c[:1], self.node.input[i] or "const")
 
     def op_Pad(self, attrs):
         t = self.dyn(0)
@@ -1694,13 +1854,16 @@ class _Importer:
         self.softmax(attrs, True)
 
     def op_Slice(self, attrs):
+        if self.node.input[0] in self.moved:
+            self.on_moved(self.op_Slice, attrs)
+            return
         t = self.dyn(0)
         starts, ends = self.const(1).reshape(-1), self.const(2).reshape(-1)
         axes = self.const(3, optional=True)
         steps = self.const(4, optional=True)
-        axes = (
-            range(len(starts)) if axes is None else [self.axis(a, t.rank) for a in axes.reshape(-1)]
-        )
+        axes = [
+            self.axis(a, t.rank) for a in (range(len(starts)) if axes is None else axes.reshape(-1))
+        ]
         steps = [1] * len(starts) if steps is None else [int(v) for v in steps.reshape(-1)]
         full = (None, *t.shape)
         per = {k: (0, None, 1) for k in range(1, t.rank)}
@@ -1720,6 +1883,9 @@ class _Importer:
         self.out(self.emit(layer, [t.name]), shape, t.perm)
 
     def op_Split(self, attrs):
+        if self.node.input[0] in self.moved:
+            self.on_moved(self.op_Split, attrs)
+            return
         t = self.dyn(0)
         axis = self.axis(attrs.get("axis", 0), t.rank)
         if axis == 0:
@@ -2043,6 +2209,10 @@ def _fold_elementwise(self: _Importer, op: str, attrs: dict, ins: list) -> np.nd
     if op in ("Exp", "Log"):
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             return (np.exp if op == "Exp" else np.log)(x)
+    if op == "Mod":  # fmod=1: the sign of the dividend (C's fmod); else of the divisor
+        if x.dtype.kind in "iu" and ((x == _BATCH).any() or (ins[1] == _BATCH).any()):
+            return None
+        return (np.fmod if attrs.get("fmod", 0) else np.mod)(x, ins[1]).astype(x.dtype)
     if op == "Reciprocal":
         return 1.0 / x
     if op == "Not":

@@ -196,7 +196,10 @@ def full_precision_bits(cell_bits: int, input_bits: int, rows: int) -> int:
     most ``N (2**B_W - 1)(2**B_in - 1)``, which needs ``B_W + B_in`` bits per
     product, or ``max(B_W, B_in)`` when one factor is a single bit.  ``log2 N`` is
     rounded up for a row count that is not a power of two (the sign of a
-    differential or reference-column output is not counted, as in the paper).
+    differential or reference-column output is not counted, as in the paper).  The
+    bit count alone makes no ADC lossless: xbar's grids span the configured range
+    (``full_scale``: the largest possible current, ``r / (2**B - 1)`` or ``r /
+    2**(B-1)`` per step), which is not a whole number of output units in general.
 
     Parameters
     ----------
