@@ -715,3 +715,87 @@ def test_npz_sequences_feed_a_conv1d_net(tmp_path):
     assert data.input_shape == (2, 64)
     res = evaluate(model, AnalogConfig().as_ideal(), dataset=data, chips=[0])
     assert res.accuracy == res.ideal_accuracy
+
+
+# ------------------------------------------------------------ round 3 leftovers
+
+
+def _lrn_torch(size=3, alpha=1e-4, beta=0.75, k=1.0, opset=17):
+    """nn.LocalResponseNorm as torch exports it: x*x -> Unsqueeze(1) -> Pad the channel
+    axis -> AveragePool (size, 1, 1) -> Squeeze(1) -> * alpha + k -> ^ beta -> x / it."""
+    half = size // 2
+    nodes = [
+        oh.make_node("Mul", ["x", "x"], ["sq"]),
+        oh.make_node("Unsqueeze", ["sq", "one"], ["u"]),
+        oh.make_node("Pad", ["u", "pads"], ["p"]),
+        oh.make_node("AveragePool", ["p"], ["a"], kernel_shape=[size, 1, 1], name="avg3d"),
+        oh.make_node("Squeeze", ["a", "one"], ["s"]),
+        oh.make_node("Mul", ["s", "alpha"], ["sa"]),
+        oh.make_node("Add", ["sa", "k"], ["sk"]),
+        oh.make_node("Pow", ["sk", "beta"], ["d"]),
+        oh.make_node("Div", ["x", "d"], ["n"]),
+        oh.make_node("GlobalAveragePool", ["n"], ["g"]),
+        oh.make_node("Flatten", ["g"], ["y"]),
+    ]
+    inits = [
+        _init("one", [1], np.int64),
+        _init("pads", [0, 0, half, 0, 0, 0, 0, size - 1 - half, 0, 0], np.int64),
+        _init("alpha", alpha),
+        _init("k", k),
+        _init("beta", beta),
+    ]
+    return _model(nodes, inits, ("N", 6, 5, 5), ("N", 6), opset=opset)
+
+
+@pytest.mark.parametrize("size", [2, 3, 5])
+def test_torch_local_response_norm_export(size, tmp_path):
+    """torch's nn.LocalResponseNorm (a 3-D average pool along the channels) was refused;
+    a 3-D pool whose window spans only its first spatial axis is a 2-D pool of
+    (D, H*W) images.  Matches torch's export through onnxruntime to 5.7e-8."""
+    _round_trip(_compare(_lrn_torch(size, alpha=0.5, beta=0.75, k=2.0)), tmp_path)
+
+
+def test_3d_pools_other_than_along_one_axis_are_named():
+    nodes = [
+        oh.make_node("Unsqueeze", ["x", "one"], ["u"]),
+        oh.make_node("MaxPool", ["u"], ["a"], kernel_shape=[2, 2, 1], name="mp3"),
+        oh.make_node("ReduceMean", ["a"], ["y"], axes=[1, 2, 3, 4], keepdims=0),
+    ]
+    with pytest.raises(ModelError, match=r"'mp3'.*kernel_shape \[2, 2, 1\].*only windows along"):
+        load_onnx(_model(nodes, [_init("one", [1], np.int64)], ("N", 2, 4, 4), ("N",)))
+
+
+@pytest.mark.parametrize("size, taken", [(4, "then"), (5, "else")])
+def test_if_with_a_constant_condition_imports_the_taken_branch(size, taken):
+    """TorchScript writes ``If(Shape(t)[k] == 1)`` around a squeeze (in its export of
+    nn.LocalResponseNorm): a condition that folds to a constant now imports the taken
+    branch, whose nodes read tensors of the outer graph; one computed from the data is
+    still refused as control flow."""
+    then = oh.make_graph(
+        [oh.make_node("Neg", ["r"], ["t_out"])],
+        "then",
+        [],
+        [oh.make_tensor_value_info("t_out", TP.FLOAT, None)],
+    )
+    other = oh.make_graph(
+        [oh.make_node("Identity", ["r"], ["e_out"])],
+        "else",
+        [],
+        [oh.make_tensor_value_info("e_out", TP.FLOAT, None)],
+    )
+    nodes = [
+        oh.make_node("Relu", ["x"], ["r"]),
+        oh.make_node("Shape", ["r"], ["s"]),
+        oh.make_node("Gather", ["s", "one"], ["n"], axis=0),
+        oh.make_node("Equal", ["n", "four"], ["c"]),
+        oh.make_node("If", ["c"], ["b"], then_branch=then, else_branch=other, name="if"),
+        oh.make_node("MatMul", ["b", "W"], ["y"]),
+    ]
+    inits = [_init("one", 1, np.int64), _init("four", 4, np.int64), _init("W", _w(size, 2))]
+    model = _compare(_model(nodes, inits, ("N", size), ("N", 2)))
+    assert any(type(la).__name__ == "ConstOp" for la in model.layers) == (taken == "then")
+    nodes[3] = oh.make_node("ReduceMax", ["r"], ["rs"], axes=[1], keepdims=0)
+    nodes.insert(4, oh.make_node("Greater", ["rs", "zf"], ["c"]))
+    inits.append(_init("zf", 0.0))
+    with pytest.raises(ModelError, match=r"'if' \(op If\).*condition depends on the network input"):
+        load_onnx(_model(nodes, inits, ("N", size), ("N", 2)))
