@@ -860,7 +860,8 @@ def _file_hint(path: Path) -> str:
     if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff"):
         return "give a folder of class sub-folders of images: folder:PATH"
     return (
-        "formats: " + ", ".join(FORMATS) + "; for arrays (CSV, ...) save images and labels "
+        "formats: " + ", ".join(FORMATS) + "; a table of numbers with a label column: "
+        "csv:PATH (comma, semicolon or tab separated); other arrays: save images and labels "
         "with numpy.savez(path.npz, x=images, y=labels)"
     )
 
