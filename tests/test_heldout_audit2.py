@@ -142,7 +142,7 @@ def test_paper2_ranges_match_an_independent_implementation(seed):
 
 
 def test_programming_error_without_clipping_on_wired_arrays_is_named():
-    """programming_clip=false lets conductances go below 0 S; with wire resistance the
+    """programming_clip="none" lets conductances go below 0 S; with wire resistance the
     crossbar solver refused 'G at index (0, 1) is -2.7e-05' naming no layer or field."""
     from xbar.errors import ValueRangeError
     from xbar.network import AnalogConfig, evaluate, load_dataset, load_model
@@ -150,7 +150,7 @@ def test_programming_error_without_clipping_on_wired_arrays_is_named():
     cfg = AnalogConfig(
         programming_error="state_independent",
         programming_sigma=0.3,
-        programming_clip=False,
+        programming_clip="none",
         g_min=0.0,
         r_row=1.0,
         r_col=1.0,

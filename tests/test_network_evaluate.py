@@ -121,7 +121,7 @@ def test_weight_range_agrees_with_state_independent_where_they_coincide():
     W = rng.uniform(-1, 1, (150, 100))
     W[0, 0], W[0, 1] = 1.0, -1.0
     alpha = 0.05
-    base = dict(g_min=0.0, programming_clip=False)
+    base = dict(g_min=0.0, programming_clip="none")
     si = _chip_layer(
         W, AnalogConfig(programming_error="state_independent", programming_sigma=alpha, **base)
     )
@@ -297,7 +297,7 @@ def test_biscale_shrinks_weight_range_error_of_small_weights():
         programming_error="state_independent",
         programming_sigma=0.02,
         weight_scaling="biscale",
-        programming_clip=False,
+        programming_clip="none",
         g_min=0.0,
     )
     d_si = _effective_weights(_chip_layer(W, si)) - W

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from xbar.errors import ConfigError
 from xbar.network.config import AnalogConfig
 from xbar.network.mapping import map_weights, quantize_levels
 from xbar.network.nonideal import (
@@ -191,9 +192,27 @@ def test_adc_quantiser():
     assert calibrated_range(-s, AnalogConfig(adc_bits=8, adc_range="max")) == 10000.0
 
 
+@pytest.mark.parametrize("kind", ["state_independent", "state_proportional"])
+def test_programming_clip_modes(kind):
+    """true: clip to [g_min, g_max]; false: clip at 0 S only (docs/papers.md: "or at 0 when
+    clipping is off"); "none": no clip.  The same normal draws under all three."""
+    alpha = 0.6 if kind == "state_proportional" else 0.05
+    G = np.linspace(0.0, 1e-4, 4000).reshape(40, 100)
+    base = dict(programming_error=kind, programming_sigma=alpha, g_min=1e-6)
+    raw = program_cells(G, AnalogConfig(**base, programming_clip="none"), chip_rng(2, 0))
+    assert raw.min() < 0 and raw.max() > 1e-4  # both ends are crossed
+    at0 = program_cells(G, AnalogConfig(**base, programming_clip=False), chip_rng(2, 0))
+    np.testing.assert_array_equal(at0, np.maximum(raw, 0.0))
+    rng_ = program_cells(G, AnalogConfig(**base, programming_clip=True), chip_rng(2, 0))
+    np.testing.assert_array_equal(rng_, np.clip(raw, 1e-6, 1e-4))
+    assert AnalogConfig.from_dict({"programming_clip": "None"}).programming_clip == "none"
+    with pytest.raises(ConfigError, match="programming_clip.*'none'"):
+        AnalogConfig(programming_clip="never")
+
+
 def test_programming_error_statistics():
     cfg_i = AnalogConfig(
-        programming_error="state_independent", programming_sigma=0.05, programming_clip=False
+        programming_error="state_independent", programming_sigma=0.05, programming_clip="none"
     )
     G = np.full((200, 200), 5e-5)
     dG = program_cells(G, cfg_i, chip_rng(0, 0)) - G

@@ -408,7 +408,7 @@ def test_programming_error_sigma_per_state_without_clipping(kind, mapping):
     alpha = 0.08
     cfg = AnalogConfig(
         mapping=mapping, weight_bits=3, programming_error=kind, programming_sigma=alpha,
-        programming_clip=False, g_min=G_MIN,
+        programming_clip="none", g_min=G_MIN,
     )  # fmt: skip
     W = np.random.default_rng(1).uniform(-1, 1, (60, 40))
     target, got = programmed_vs_target(W, cfg, range(4))
@@ -451,7 +451,7 @@ def test_reference_column_cells_get_programming_error_too():
     alpha = 0.05
     cfg = AnalogConfig(
         mapping="offset", offset_subtraction="reference_column", weight_bits=5,
-        programming_error="state_independent", programming_sigma=alpha, programming_clip=False,
+        programming_error="state_independent", programming_sigma=alpha, programming_clip="none",
     )  # fmt: skip
     W = np.random.default_rng(14).uniform(-1, 1, (100, 20))
     g_ref = G_MIN + (G_MAX - G_MIN) * 2**4 / (2**5 - 1)
@@ -675,7 +675,7 @@ def test_sigma_equals_sqrt2_alpha_relation():
     model = dense_model(W, np.zeros(30))
     si = AnalogConfig(
         programming_error="state_independent", programming_sigma=alpha, g_min=0.0,
-        programming_clip=False,
+        programming_clip="none",
     )  # fmt: skip
     wr = si.replace(programming_error="weight_range", programming_sigma=math.sqrt(2) * alpha)
     stds = []

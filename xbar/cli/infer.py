@@ -86,7 +86,8 @@ FIELD_NOTES = {
     "array_rows": "cells per column of one physical array (tile)",
     "array_cols": "cells per row of one physical array (tile)",
     "adc_percentile": "percent of the calibration currents |I| inside a calibrated range",
-    "programming_clip": "clip programmed conductances to [g_min, g_max]",
+    "programming_clip": "clip programmed conductances to [g_min, g_max] (true), at 0 S "
+    "(false) or not at all (none: the Gaussian idealisation)",
     "read_noise_kind": "sigma relative to g_max or to the cell's conductance",
     "drift_nu": "drift exponent: G (drift_time / drift_t0)**-drift_nu",
     "drift_t0": "seconds, reference time of the drift law",

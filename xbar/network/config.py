@@ -118,9 +118,12 @@ class AnalogConfig:
         Kind of programming error drawn once per chip (see :mod:`xbar.network.nonideal`).
     programming_sigma : float
         Its relative sigma (alpha of the papers; sigma of paper 2 for ``weight_range``).
-    programming_clip : bool
-        Clip programmed conductances to [g_min, g_max] (state_independent and
-        state_proportional kinds).
+    programming_clip : bool or "none"
+        How programmed conductances are clipped (state_independent and
+        state_proportional kinds): true (default) to [g_min, g_max]; false at 0 S
+        only (a conductance cannot be negative); ``"none"`` not at all, the Gaussian
+        idealisation in which paper 2's sigma = sqrt(2) alpha relation holds exactly
+        (refused for arrays solved as circuits, which need G >= 0).
     weight_range_rule : {"match_range", "folded_layer"}
         Noise scales of ``weight_range`` error: ``match_range`` (default) is paper
         2's released code (merged weight/bias range per layer, biases on their own
@@ -279,7 +282,7 @@ class AnalogConfig:
     adc_percentile: float = 99.98
     programming_error: str = "none"
     programming_sigma: float = 0.0
-    programming_clip: bool = True
+    programming_clip: bool | str = True
     read_noise_sigma: float = 0.0
     read_noise_kind: str = "state_independent"
     drift_time: float = 0.0
@@ -1019,12 +1022,15 @@ def _coerce(name: str, value: Any, typ: type, where: str) -> Any:
         if name == "adc_range":
             return None
         raise ConfigError(f"{name}{where}: a value is required")
+    if name == "programming_clip" and isinstance(value, str) and value.strip().lower() == "none":
+        return "none"  # no clip at all (the idealisation)
     if typ is bool:
         if isinstance(value, bool):
             return value
         if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
             return value.lower() in ("true", "1", "yes")
-        raise ConfigError(f"{name}={show(value)}{where}: expected true or false")
+        extra = " or 'none'" if name == "programming_clip" else ""
+        raise ConfigError(f"{name}={show(value)}{where}: expected true or false{extra}")
     if name == "energy_chips" and isinstance(value, str):
         if value.strip().lower() == "all":
             return 0  # every chip

@@ -1182,7 +1182,7 @@ def programmed_conductances(
 
 
 def _check_wireable(Gs: list[np.ndarray], layer: str, chip: int, config: AnalogConfig) -> None:
-    """Refuse conductances below 0 S (``programming_clip=False``) when the tiles are solved
+    """Refuse conductances below 0 S (``programming_clip="none"``) when the tiles are solved
     as circuits (wire, driver, sense or source resistance): a circuit of negative
     resistors is no physical array (the crossbar solver refused it deep inside, naming
     neither layer nor field)."""
@@ -1192,10 +1192,11 @@ def _check_wireable(Gs: list[np.ndarray], layer: str, chip: int, config: AnalogC
     if low < 0:
         raise ValueRangeError(
             f"layer {layer!r} (chip {chip}): programmed conductances go down to {low:.3g} S "
-            f"with programming_clip=false ({config.programming_error} error, sigma "
+            f"with programming_clip=none ({config.programming_error} error, sigma "
             f"{config.programming_sigma:g}); an array with wire resistance cannot hold "
             "negative conductances",
-            hint="set programming_clip=true (clip to [g_min, g_max]), or drop the wire, "
+            hint="set programming_clip=true (clip to [g_min, g_max]) or false (clip at "
+            "0 S), or drop the wire, "
             "driver and sense resistances (r_row, r_col, r_driver, r_sense, r_source)",
         )
 

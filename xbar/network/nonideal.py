@@ -10,7 +10,9 @@ Definitions (``xbar``'s conventions, see ``docs/papers.md``):
 
 * ``state_independent``: G' = G + N(0, (alpha g_max)^2) per cell;
 * ``state_proportional``: G' = G (1 + N(0, alpha^2)) per cell;
-  both clipped to [g_min, g_max] when ``programming_clip`` is on;
+  both clipped to [g_min, g_max] when ``programming_clip`` is on (the default),
+  at 0 S when it is off, and not at all with ``programming_clip="none"`` (the
+  Gaussian idealisation; refused for arrays solved as circuits);
 * ``weight_range`` (paper 2): an additive error sigma r n per *parameter*, with
   the noise scales r of :mod:`xbar.network.noise` (``weight_range_rule``;
   default: paper 2's released code, merged weight/bias ranges, batch-norm as a
@@ -106,8 +108,10 @@ def program_cells(G: np.ndarray, config: AnalogConfig, rng: np.random.Generator)
         out = G + alpha * config.g_max * n
     else:
         out = G * (1.0 + alpha * n)
-    if config.programming_clip:
+    if config.programming_clip is True:
         np.clip(out, config.g_min, config.g_max, out=out)
+    elif config.programming_clip is False:
+        np.maximum(out, 0.0, out=out)  # a conductance cannot be negative
     return out
 
 

@@ -308,37 +308,6 @@ class BSource:
     conductive: bool = False
 
 
-@dataclass
-class HysteresisSwitch:
-    """An S or W switch whose model has hysteresis (``vh``/``ih`` > 0), kept as ngspice's
-    DC keeps it: a state (on or off) that each Newton iteration updates from the control
-    value of the previous one (``swload.c``): on above ``threshold + hysteresis``, off below
-    ``threshold - hysteresis``, unchanged between them, starting from ``initially_on``.
-
-    ``index``: its behavioural source in ``Circuit.bsources`` (a conductance ``v(n+, n-) *
-    g``), whose expression is ``on`` or ``off`` by state; ``control``: a
-    :class:`BSource` whose expression is the control value (``v(nc+, nc-)`` [V] or
-    ``i(vsource)`` [A]), evaluated at a solution.
-    """
-
-    name: str
-    index: int
-    on: Any
-    off: Any
-    control: BSource
-    threshold: float
-    hysteresis: float
-    initially_on: bool
-
-    def next_state(self, value: float, on: bool) -> bool:
-        """ngspice's update of the state ``on`` for the control ``value``."""
-        if value > self.threshold + self.hysteresis:
-            return True
-        if value < self.threshold - self.hysteresis:
-            return False
-        return on
-
-
 @dataclass(frozen=True)
 class Op:
     """A ``.op`` analysis."""
@@ -411,9 +380,6 @@ class Circuit:
     open_elements : list of (str, int, int)
         Elements that are open at DC (capacitors) as ``(name, node+, node-)``: no part of
         the DC equations, kept so that errors about floating nodes can name them.
-    switches : list of HysteresisSwitch
-        Switches with hysteresis, whose state the DC solver carries (their conductance is a
-        behavioural source of ``bsources``).
     """
 
     title: str = ""
@@ -435,7 +401,6 @@ class Circuit:
     nodesets: dict[int, float] = field(default_factory=dict)
     outputs: list[tuple[str, str, Location]] = field(default_factory=list)
     open_elements: list[tuple[str, int, int]] = field(default_factory=list)
-    switches: list[HysteresisSwitch] = field(default_factory=list)
     at_temperature: Any = field(default=None, repr=False, compare=False)
 
     def spice_name(self, name: str) -> str:

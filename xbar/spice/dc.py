@@ -18,13 +18,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ..errors import (
-    CircuitError,
-    ConvergenceError,
-    InputTypeError,
-    SingularCircuitError,
-    XbarError,
-)
+from ..errors import CircuitError, InputTypeError, SingularCircuitError, XbarError
 from .circuit import Circuit, DCSweep, Op, Options, spice_name  # noqa: F401 (re-export)
 
 __all__ = ["solve_dc", "OperatingPoint", "SweepResult"]
@@ -258,10 +252,6 @@ def _solve(circuit, opts, analysis, progress, engine) -> OperatingPoint | SweepR
     """solve_dc's work on a checked circuit with MOSFETs expanded."""
     from .newton import DCSystem
 
-    if circuit.switches:  # states carried from iteration to iteration and point to point
-        if isinstance(analysis, DCSweep):
-            return _pointwise_sweep(circuit, opts, analysis, progress)
-        return _switched_op(circuit, opts, engine)[0]
     points = 1
     if isinstance(analysis, DCSweep):
         points = len(analysis.values()) * (len(analysis.outer.values()) if analysis.outer else 1)
@@ -302,66 +292,17 @@ def _op(system, named: dict, prev: tuple | None = None) -> tuple[OperatingPoint,
 
 
 def _point_op(circuit, opts, engine: str, prev: tuple | None) -> tuple[OperatingPoint, tuple]:
-    """Operating point of a checked circuit with MOSFETs expanded, continuing from ``prev``
-    (``(switch states, Newton's (x, state))`` of the point before, or None)."""
+    """Operating point of a checked circuit with MOSFETs expanded, continuing from
+    ``prev``, Newton's ``(x, state)`` at the point before (or None)."""
     from .newton import DCSystem
 
-    if circuit.switches:
-        op, on, start = _switched_op(circuit, opts, engine, prev)
-        return op, (on, start)
     system = DCSystem(circuit, opts, compiled=_compiled_choice(engine, 1))
     named = dict(
         node_names=[n.lower() for n in circuit.node_names[1:]],
         branch_names=[circuit.spice_name(n) for n in circuit.vsources.name + circuit.vcvs.name],
         n_voltage=system.layout.n_voltage,
     )
-    op, start = _op(system, named, None if prev is None else prev[1])
-    return op, (None, start)
-
-
-def _switched_op(circuit, opts, engine: str, prev: tuple | None = None):
-    """Operating point of a circuit with hysteresis switches, as ngspice's DC finds it: each
-    switch starts in its initial state (``on``/``off``; at a .dc point, its state at the
-    point before), and after each solution every switch takes its next state from its
-    control value there, until no state changes (``itl1`` rounds).  Returns
-    ``(operating point, states, Newton's (x, state))``."""
-    switches = circuit.switches
-    on = [s.initially_on for s in switches] if prev is None else list(prev[0])
-    start = None if prev is None else prev[1]
-    for _ in range(opts.itl1):
-        bsources = list(circuit.bsources)
-        for s, state in zip(switches, on, strict=True):
-            bsources[s.index] = replace(bsources[s.index], expr=s.on if state else s.off)
-        fixed = replace(circuit, bsources=bsources, switches=[])
-        op, start = _point_op(fixed, opts, engine, (None, start))
-        start = start[1]
-        values = _control_values(op, switches)
-        new = [s.next_state(v, state) for s, v, state in zip(switches, values, on, strict=True)]
-        if new == on:
-            return op, on, start
-        flipped = [s.name for s, a, b in zip(switches, on, new, strict=True) if a != b]
-        on = new
-    raise ConvergenceError(
-        f"no convergence: switch {flipped[0]} changes state after each solution "
-        f"({opts.itl1} rounds; switches that changed last: {', '.join(flipped[:5])})",
-        location=circuit.locations.get(flipped[0]),
-        hint="the switch controls itself without a stable state; check vt/vh (it/ih)",
-    )
-
-
-def _control_values(op: OperatingPoint, switches) -> list[float]:
-    """Each switch's control value (V or A) in the solution ``op``."""
-    ve = np.concatenate([[0.0], op.x])
-    n_ext = op.n_voltage + 1
-
-    def at(k: int) -> float:
-        return ve[k] if k >= 0 else ve[n_ext - k - 1]
-
-    values = []
-    for s in switches:
-        args = [np.array([at(p) - at(q)]) for p, q in s.control.controls]
-        values.append(float(np.asarray(s.control.expr.evaluate(args)[0]).ravel()[0]))
-    return values
+    return _op(system, named, prev)
 
 
 #: ``engine="auto"`` chooses the compiled path from this many sweep points (numba costs
@@ -439,8 +380,7 @@ def _at_point(circuit: Circuit, opts: Options, name: str, value: float, cache: d
 
 def _pointwise_sweep(circuit, opts, dc: DCSweep, progress) -> SweepResult:
     """A ``.dc`` sweep point by point: of a resistor (ngspice sets its resistance at each
-    point), of the temperature (the netlist read again at each), or of a circuit with
-    hysteresis switches (their states carried from point to point).  Each point starts
+    point) or of the temperature (the netlist read again at each).  Each point starts
     from the solution of the one before, as in ngspice."""
     from .mosfet import expand_mosfets
 

@@ -241,9 +241,14 @@ def limit_bsource(expr, v_new, v_old, i_old, di_old, *, floor: float = B_LIMIT_F
 def _limit_bsource(expr, v_new, v_old, i_old, di_old, floor):
     if hasattr(expr, "limit"):  # a device model with its own (SPICE) limiting
         v_lim = expr.limit(v_new, v_old)
+        moved = None
+        if isinstance(v_lim, tuple):  # (v, changed): a switch whose state changed
+            v_lim, moved = v_lim
         i_new, di_new = evaluate_bsource(expr, v_lim)
         finite = np.isfinite(i_new) & np.all(np.isfinite(di_new), axis=1)
-        return v_lim, i_new, di_new, np.any(v_lim != v_new, axis=1), ~finite
+        if moved is None:
+            moved = np.any(v_lim != v_new, axis=1)
+        return v_lim, i_new, di_new, moved, ~finite
     i_new, di_new = evaluate_bsource(expr, v_new)
     dv = v_new - v_old
     pred = np.abs(np.sum(di_old * dv, axis=1))
@@ -284,3 +289,59 @@ def _limit_bsource(expr, v_new, v_old, i_old, di_old, floor):
     i_new[idx] = i_lim
     di_new[idx] = di_lim
     return v, i_new, di_new, bad, ~finite
+
+
+# ---------------------------------------------------------------- S / W switches
+class SwitchConductance:
+    """An S or W switch as ngspice's DC runs it (``swload.c``): a conductance ``gon`` or
+    ``goff`` between its terminals, by a state that each Newton iteration updates from the
+    control value at the previous iterate.
+
+    Controls: ``v(n+, n-)`` [V] and the control value (``v(nc+, nc-)`` [V] or
+    ``i(vsource)`` [A]).  With hysteresis ``h > 0`` the switch turns on above
+    ``threshold + h``, off below ``threshold - h`` and keeps its state between; with
+    ``h = 0`` it is on from the threshold up.  A fresh operating point starts from the
+    declared state (``on``/``off``, ngspice's INITJCT); a continued one (a ``.dc`` point
+    after another) from the state reached before, so sweeps carry it as ngspice does.
+    A state change marks the iteration as limited (not converged), as ngspice's
+    ``CKTnoncon++``.
+
+    >>> import numpy as np
+    >>> sw = SwitchConductance(0.5, 0.1, 1.0, 1e-6, False, [("a", "b"), ("c", "0")])
+    >>> sw.limit(np.array([[1.0, 0.55]]), None)[1]  # inside the band: stays off
+    array([False])
+    >>> sw.limit(np.array([[1.0, 0.7]]), None)[1], sw.evaluate([np.ones(1), np.ones(1)])[0]
+    (array([ True]), array([1.]))
+    """
+
+    def __init__(self, threshold, hysteresis, gon, goff, initially_on, controls):
+        self.threshold = float(threshold)
+        self.hysteresis = float(hysteresis)
+        self.gon, self.goff = float(gon), float(goff)
+        self.initially_on = bool(initially_on)
+        self.controls = list(controls)
+        self.on = np.array([self.initially_on])
+
+    def reset(self) -> None:
+        """Back to the declared state (a fresh operating point)."""
+        self.on = np.array([self.initially_on])
+
+    def evaluate(self, v):
+        """Current ``v(n+, n-) * g`` [A] and its derivatives (``g``, 0) in the present state."""
+        g = np.where(self.on, self.gon, self.goff)
+        vab = np.asarray(v[0], dtype=float)
+        return vab * g, [np.broadcast_to(g, vab.shape), np.zeros(vab.shape)]
+
+    def next_state(self, value: np.ndarray) -> np.ndarray:
+        """ngspice's state update for control ``value``."""
+        t, h = self.threshold, self.hysteresis
+        if h == 0.0:
+            return value >= t
+        return np.where(value > t + h, True, np.where(value < t - h, False, self.on))
+
+    def limit(self, v_new, v_old):
+        """Take the state for the control values ``v_new[:, 1]``; ``(v_new, changed)``."""
+        new = self.next_state(np.asarray(v_new)[:, 1])
+        changed = new != self.on
+        self.on = new
+        return v_new, changed

@@ -185,6 +185,8 @@ class DCSystem:
             vd = cd = gd = np.zeros(0)
         state = DeviceState(vd, cd, gd)
         for g, vb in zip(self.pattern.bgroups, vbs, strict=True):
+            if hasattr(g.expr, "reset"):  # a switch: its declared state (ngspice's INITJCT)
+                g.expr.reset()
             i, di = evaluate_bsource(g.expr, vb)
             bad = ~(np.isfinite(i) & np.all(np.isfinite(di), axis=1))
             if bad.any():
@@ -444,31 +446,45 @@ class DCSystem:
         )
 
     def gmin_stepping(self, x0, *, maxiter: int, sources=None) -> NewtonResult:
-        """ngspice-style dynamic gmin stepping: a shunt on every node, reduced to zero."""
+        """ngspice's dynamic gmin stepping (``dynamic_gmin`` in ``cktop.c``): a shunt on
+        every node, from 1e-3 S down to GMIN by a factor that starts at 10, grows (to at
+        most 10) after quick steps and shrinks after slow ones; a failed step goes back
+        to the last shunt that worked (at first 1e-2 S, from a fresh start) divided by the
+        fourth root of the factor.  Each step has ITL2 iterations; then Newton without the
+        shunt (``maxiter``)."""
         g_target = self.options.gmin
-        g = 1e-2
+        step_iters = self.options.itl2
         factor = 10.0
-        x, state = np.array(x0, dtype=np.float64), None
+        g_old = 1e-2
+        g = g_old / factor
+        x, state = np.array(x0, dtype=np.float64), None  # the last step that worked
         total = 0
-        res = self.newton(x, None, maxiter=maxiter, gshunt=g, sources=sources)
-        total += res.iterations
-        if not res.converged:
-            return replace(res, iterations=total)
-        x, state = res.x, res.state
-        while g > g_target:
-            g_next = max(g / factor, g_target)
-            res = self.newton(x, state.copy(), maxiter=maxiter, gshunt=g_next, sources=sources)
+        while True:
+            res = self.newton(
+                x, None if state is None else state.copy(), maxiter=step_iters, gshunt=g,
+                sources=sources,
+            )  # fmt: skip
             total += res.iterations
-            if res.converged:
-                x, state, g = res.x, res.state, g_next
-                if res.iterations < maxiter / 4:
-                    factor = min(factor * np.sqrt(factor), 1e3)
-                elif res.iterations > 3 * maxiter / 4:
-                    factor = np.sqrt(factor)
-            else:
-                factor = np.sqrt(np.sqrt(factor))
+            if not res.converged:
                 if factor < 1.00005:
-                    return replace(res, x=x, state=state, iterations=total)
+                    if state is not None:
+                        res = replace(res, x=x, state=state)
+                    return replace(res, iterations=total)
+                factor = np.sqrt(np.sqrt(factor))
+                g = g_old / factor
+                continue
+            x, state = res.x, res.state
+            if g <= g_target:
+                break
+            if res.iterations <= step_iters / 4:
+                factor = min(factor * np.sqrt(factor), 10.0)
+            if res.iterations > 3 * step_iters / 4:
+                factor = np.sqrt(factor)
+            g_old = g
+            if g < factor * g_target:
+                factor, g = g / g_target, g_target
+            else:
+                g = g / factor
         res = self.newton(x, state.copy(), maxiter=maxiter, gshunt=0.0, sources=sources)
         res.iterations += total
         return res

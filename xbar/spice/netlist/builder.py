@@ -14,7 +14,6 @@ from ..circuit import (
     DCSweep,
     DiodeModel,
     Diodes,
-    HysteresisSwitch,
     Options,
     TwoTerminal,
     spice_name,
@@ -106,8 +105,6 @@ class Builder(Scopes, ElementCards, DirectiveCards):
         self.e = ControlledRows()
         self.d = DiodeRows()
         self.b: list[BSource] = []
-        #: S/W switches whose model has hysteresis (their state is the DC solver's)
-        self.switch_rows: list[HysteresisSwitch] = []
         #: capacitors (open at DC), for errors about floating nodes: (name, n+, n-)
         self.open_elements: list[tuple[str, int, int]] = []
         #: B (and E/G VALUE=) sources with m/tc1/tc2/temp/dtemp: (source, parameters)
@@ -184,7 +181,6 @@ class Builder(Scopes, ElementCards, DirectiveCards):
             diodes=self.d.table(),
             mosfets=mosfet_table(self.mos_rows, self.mos_defaults),
             bsources=self.b,
-            switches=self.switch_rows,
             options=self.options,
             analyses=self.analyses,
             locations=Locations(

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 
 from ...errors import NetlistError, ResourceError
-from ..circuit import BSource, DiodeModel, HysteresisSwitch, MosModel
+from ..circuit import BSource, DiodeModel, MosModel
+from ..devices import SwitchConductance
 from ..expr import ExprSyntaxError, compile_expression
 from ..units import try_parse_value
 from .lexer import EXPECTED, Card, err, split_tokens
@@ -639,9 +640,10 @@ class ElementCards:
     def switch(self, card: Card, low: str, ctx: Context, kind: str) -> None:
         """``S<name> n+ n- nc+ nc- <model> [on|off]`` (``.model <m> SW vt vh ron roff``) and
         ``W<name> n+ n- <vsource> <model> [on|off]`` (``CSW it ih ron roff``), as ngspice's
-        swload.c settles them in DC: on above ``vt + vh``, off below ``vt - vh``, between
-        them the initial state (``on``; else off); with ``vh = 0`` on from ``vt`` up.  A
-        behavioural conductance ``v(n+, n-) * g(control)``."""
+        swload.c runs them in DC: a conductance whose state Newton updates from the
+        control value of each iterate (:class:`~xbar.spice.devices.SwitchConductance`):
+        on above ``vt + vh``, off below ``vt - vh``, between them as it was (first the
+        declared ``on``/``off``); with ``vh = 0`` on from ``vt`` up."""
         if re.match(r"simulator\s+lang\s*=", low.lstrip()):
             raise err(
                 card,
@@ -663,44 +665,16 @@ class ElementCards:
             raise err(card, extra[0][1], f"unexpected {extra[0][0]!r}", hint)
         t, h, ron, roff, model_on = self.switch_model(card, kind, mname, moff, ctx, hint)
         initially_on = extra[0][0] == "on" if extra else model_on
-        ctl = f"v({toks[3][0]},{toks[4][0]})" if kind == "s" else f"i({toks[3][0]})"
-        if h > 0:
-            self.hysteresis_switch(card, toks, ctl, (t, h, ron, roff, initially_on), ctx)
-            return
-        on = (
-            f"{ctl} >= {t!r}"
-            if h == 0
-            else (f"{ctl} > {t - h!r}" if initially_on else f"{ctl} > {t + h!r}")
+        ctl = (toks[3][0], toks[4][0]) if kind == "s" else ("#i", toks[3][0])
+        expr = SwitchConductance(
+            t, h, 1.0 / ron, 1.0 / roff, initially_on, [(toks[1][0], toks[2][0]), ctl]
         )
-        text = f"v({toks[1][0]},{toks[2][0]}) * ({on} ? {1.0 / ron!r} : {1.0 / roff!r})"
-        expr = self.expression(card, text, toks[0][1], ctx)
         full = ctx.prefix + toks[0][0]
         self.register(full, card)
         self.add_bsource(
             card, full, self.node(toks[1][0], ctx), self.node(toks[2][0], ctx), expr, ctx
         )
         self.b[-1].conductive = True
-
-    def hysteresis_switch(self, card: Card, toks, ctl: str, model: tuple, ctx: Context) -> None:
-        """A switch with hysteresis: a conductance whose state (on or off) the DC solver
-        carries, as ngspice does (:class:`~xbar.spice.circuit.HysteresisSwitch`);
-        ``model`` is ``(threshold, hysteresis, ron, roff, initially on)``."""
-        t, h, ron, roff, initially_on = model
-        pair = f"v({toks[1][0]},{toks[2][0]})"
-        on, off = (
-            self.expression(card, f"{pair} * {1.0 / r!r}", toks[0][1], ctx) for r in (ron, roff)
-        )
-        full = ctx.prefix + toks[0][0]
-        self.register(full, card)
-        a, b = self.node(toks[1][0], ctx), self.node(toks[2][0], ctx)
-        self.add_bsource(card, full, a, b, on if initially_on else off, ctx)
-        self.b[-1].conductive = True
-        control = self.make_bsource(
-            card, full, 0, 0, self.expression(card, ctl, toks[3][1], ctx), ctx
-        )
-        self.switch_rows.append(
-            HysteresisSwitch(full, len(self.b) - 1, on, off, control, t, h, initially_on)
-        )
 
     def bsource(self, card: Card, low: str, ctx: Context) -> None:
         parts = low.split(None, 3)
