@@ -409,16 +409,31 @@ def test_vit_with_class_token_and_attention(cls_style, opset, attention, tmp_pat
 
 def test_static_batch_constants_in_a_concat_must_be_one_sample():
     """A Concat constant whose batch rows differ (a batch-2 export's per-sample values)
-    is refused: it is not one value for every sample."""
+    is refused: it is not one value for every sample; nor is a batch-1 constant in a
+    dynamic-batch graph (found by differential fuzzing: onnxruntime refuses batch 2)."""
     nodes = [
         oh.make_node("Concat", ["c", "x"], ["cx"], axis=1),
         oh.make_node("Flatten", ["cx"], ["y"]),
     ]
     c = np.stack([np.ones((1, 4)), 2 * np.ones((1, 4))]).astype(np.float32)
-    with pytest.raises(ModelError, match=r"shape \(2, 1, 4\).*the export's batch 2"):
+    with pytest.raises(ModelError, match=r"shape \(2, 1, 4\).*the export's batch \(2\) of equal"):
         load_onnx(_model(nodes, [_init("c", c)], (2, 3, 4), (2, 16)))
     same = np.ones((2, 1, 4), np.float32)
     _compare(_model(nodes, [_init("c", same)], (2, 3, 4), (2, 16)))
+    # with a dynamic batch, a (1, ...) constant fits batch 1 only: onnxruntime refuses others
+    with pytest.raises(ModelError, match=r"in a graph with a dynamic batch"):
+        load_onnx(_model(nodes, [_init("c", same[:1])], ("N", 3, 4), ("N", 16)))
+
+
+@pytest.mark.parametrize("pads", [[3, 0], [1, 4]])
+def test_pools_with_pads_not_smaller_than_the_kernel_are_refused(pads):
+    """Found by differential fuzzing against onnxruntime, which refuses such pools."""
+    nodes = [
+        oh.make_node("AveragePool", ["x"], ["a"], kernel_shape=[3], pads=pads, name="ap"),
+        oh.make_node("Flatten", ["a"], ["y"]),
+    ]
+    with pytest.raises(ModelError, match=r"'ap'.*not all smaller than the kernel"):
+        load_onnx(_model(nodes, [], ("N", 2, 8), ("N", 20)))
 
 
 @pytest.mark.parametrize(
@@ -799,3 +814,18 @@ def test_if_with_a_constant_condition_imports_the_taken_branch(size, taken):
     inits.append(_init("zf", 0.0))
     with pytest.raises(ModelError, match=r"'if' \(op If\).*condition depends on the network input"):
         load_onnx(_model(nodes, inits, ("N", size), ("N", 2)))
+
+
+@pytest.mark.parametrize(
+    "target, match", [([-2], "sizes must be >= -1"), ([-1, -1], "one -1 at most")]
+)
+def test_reshape_of_constants_checks_the_target(target, match):
+    """numpy reads any negative size as -1: a folded Reshape to [-2] was accepted where
+    onnxruntime refuses (found by differential fuzzing)."""
+    nodes = [
+        oh.make_node("Reshape", ["c", "s"], ["cr"], name="rs"),
+        oh.make_node("Add", ["x", "cr"], ["y"]),
+    ]
+    inits = [_init("c", [1.0, 2.0, 3.0, 4.0]), _init("s", target, np.int64)]
+    with pytest.raises(ModelError, match=rf"'rs'.*{match}"):
+        load_onnx(_model(nodes, inits, ("N", 4), ("N", 4)))

@@ -1593,6 +1593,12 @@ class _Importer:
         if len(kernel) != 2:
             raise self.fail(f"kernel_shape {list(kernel)}; only 1-D and 2-D pooling is supported")
         strides, pads, dil = self.spatial(attrs, t, kernel, self.node.op_type)
+        if any(p >= k for p, k in zip(pads, kernel * 2, strict=True)):
+            raise self.fail(
+                f"pads {list(attrs.get('pads', pads))} are not all smaller than the kernel "
+                f"{list(attrs.get('kernel_shape', kernel))} (onnxruntime refuses such pools: a "
+                "window of padding only)"
+            )
         layer = cls(
             kernel,
             strides,
@@ -1877,11 +1883,19 @@ class _Importer:
                 f"Concat of a constant of shape {c.shape} with network tensors is not supported"
             )
         n = c.shape[0]
-        if n != 1 and not (n == self.static_batch and (c == c[:1]).all()):
+        if self.static_batch is None:
+            raise self.fail(
+                f"Concat of a constant of shape {c.shape} with network tensors in a graph with "
+                "a dynamic batch (it holds one batch size only; onnxruntime refuses other "
+                "batches)",
+                hint="expand the constant to the batch size (cls.expand(x.shape[0], -1, -1)) "
+                "or export with a fixed batch",
+            )
+        if n != self.static_batch or not (c == c[:1]).all():
             raise self.fail(
                 f"Concat of a constant of shape {c.shape} with network tensors: its first "
-                "axis must be the batch axis of one sample (size 1)"
-                + (f" or the export's batch {self.static_batch}" if self.static_batch else "")
+                f"axis must be the export's batch ({self.static_batch}) of equal rows (one "
+                "value for every sample)"
             )
         return self.per_sample(c[:1], self.node.input[i] or "const")
 
@@ -2319,7 +2333,14 @@ def _fold_shape_op(self: _Importer, op: str, attrs: dict, ins: list) -> np.ndarr
         keep_zero = attrs.get("allowzero", 0)
         shape = [int(v) for v in ins[1]]
         shape = [x.shape[k] if (v == 0 and not keep_zero) else v for k, v in enumerate(shape)]
-        return x.reshape(shape)
+        if any(v < -1 for v in shape) or shape.count(-1) > 1:  # numpy reads any negative as -1
+            raise self.fail(
+                f"Reshape of a constant to {shape}: sizes must be >= -1, one -1 at most"
+            )
+        try:
+            return x.reshape(shape)
+        except ValueError:
+            raise self.fail(f"cannot reshape a constant of shape {x.shape} to {shape}") from None
     if op == "Transpose":
         return np.transpose(x, attrs.get("perm"))
     if op == "Shape":  # of a folded shape vector (torch's Expand of a cls token at opset 17)
