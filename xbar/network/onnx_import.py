@@ -57,6 +57,7 @@ from .model import INPUT, Model, Node, iter_layers
 from .onnx_graph import (
     check_external_data,
     check_model_size,
+    check_types,
     export_hint,
     pick_output,
     sniff_format,
@@ -665,6 +666,7 @@ class _Importer:
             if init.name in self.needed:
                 self.consts[init.name] = self.array(init)
         order = sorted_nodes(g, {i.name for i in g.input} | self.init_names, self.source)
+        self.order = order
         order = [n for n in order if any(o in self.needed for o in n.output)]
         for node in order:  # an unsupported op is named first, not a shape computation
             self.node = node  # before it that fails for want of it (an LSTM's zero state)
@@ -705,6 +707,8 @@ class _Importer:
             raise self.fail("the graph computes nothing from its input")
         model = Model(nodes, self.tensors[inp].internal_shape, out.shape[0], name=name, meta=meta)
         _check_values(model, self.source)
+        if getattr(self, "model", None) is not None:  # what xbar reads, onnxruntime must too
+            check_types(self.model, self.source, self.order)
         return model
 
     def output_tensor(self, choice, inp: str) -> _Tensor:
@@ -2483,6 +2487,7 @@ def load_onnx(
     if opset is None:
         raise ModelError(f"{where}: no default-domain opset import")
     importer = _Importer(proto.graph, opset, where, input_layout, proto.producer_name, output)
+    importer.model = proto
     return importer.run(name or default)
 
 
