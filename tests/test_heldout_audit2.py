@@ -682,7 +682,7 @@ def test_options_scale_scales_instance_geometry(body, node, volts, where):
 @pytest.mark.parametrize(
     ("name", "hint"),
     [
-        ("iris.csv", r"numpy.savez"),
+        ("iris.data", r"csv:PATH.*numpy.savez"),  # a .csv file is read (csv:, round 4)
         ("t10k-images-idx3-ubyte", r"mnist:"),
         ("data_batch_1", r"cifar10:"),
         ("cat.png", r"folder:PATH"),

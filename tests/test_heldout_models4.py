@@ -618,3 +618,184 @@ def test_a_tensor_name_defined_twice_is_refused(case, match):
     nodes.append(oh.make_node("MatMul", [out, "W"], ["y"]))
     with pytest.raises(ModelError, match=match):
         load_onnx(_model(nodes, inits, ("N", 4), ("N", 2)))
+
+
+# ------------------------------------------------------------ 3. data sets
+
+
+def _write(path, lines):
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_kaggle_mnist_csv_feeds_an_image_model(tmp_path):
+    """Kaggle's MNIST CSVs (header ``label,pixel0,...``, 0..255 pixels) were not read at
+    all; rows are now feature vectors, ``--std 255`` scales them, and a single-channel
+    image model gets them reshaped row by row."""
+    from xbar.network import load_dataset, onnx_zoo
+    from xbar.network.data import shaped_for
+    from xbar.network.datasets import DataOptions
+
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (6, 784)), rng.integers(0, 10, 6)
+    head = "label," + ",".join(f"pixel{i}" for i in range(784))
+    rows = [f"{b}," + ",".join(map(str, a)) for a, b in zip(x, y, strict=True)]
+    _write(tmp_path / "mnist_test.csv", [head, *rows])
+    _write(tmp_path / "mnist_train.csv", rows)  # no header: the label is the first column
+    data = load_dataset(str(tmp_path), DataOptions(std=(255.0,)))
+    assert data.name.startswith("csv:") and data.classes == int(y.max()) + 1
+    np.testing.assert_array_equal(data.y_test, y)
+    np.testing.assert_allclose(data.x_test, x / 255.0)
+    model = load_onnx(onnx_zoo.lenet5())
+    fitted = shaped_for(data, model)
+    assert fitted.x_test.shape == (6, 28, 28, 1)
+    np.testing.assert_allclose(fitted.x_test[2, 3, :, 0], x[2, 84:112] / 255.0)
+    res = evaluate(model, AnalogConfig().as_ideal(), dataset=fitted, chips=[0])
+    assert res.accuracy == res.ideal_accuracy
+
+
+@pytest.mark.parametrize(
+    "lines, x0, y",
+    [
+        (["f1;f2;target", "0.5;-1;2", "1.5;2e-3;0"], [0.5, -1.0], [2, 0]),  # semicolons, last
+        (["2\t0.25\t4", "1\t1\t1"], [0.25, 4.0], [2, 1]),  # tabs, no header
+        ([",a,b,Label", "0,1,2,1", "1,3,4,0"], [1.0, 2.0], [1, 0]),  # to_csv's index column
+    ],
+)
+def test_csv_separators_headers_and_label_columns(lines, x0, y, tmp_path):
+    from xbar.network import load_dataset
+
+    data = load_dataset(f"csv:{_write(tmp_path / 'd.csv', lines)}")
+    np.testing.assert_array_equal(data.x_test[0], x0)
+    np.testing.assert_array_equal(data.y_test, y)
+
+
+@pytest.mark.parametrize(
+    "lines, match",
+    [
+        (["label,a,b", "1,2,3", "0,1"], r"line 3: 2 fields, the first row \(header\) has 3"),
+        (["label,a", "1,x"], r"line 2, column 2: 'x' is not a number"),
+        (["a,label", "1,1.5"], r"line 2: label 1.5 \(column 2\) is not a class index"),
+        (["a,b", "1,2"], r"no label column among \['a', 'b'\]"),
+        (["label,y", "1,2"], r"several label columns"),
+        (["label,a", "1,nan"], r"line 2: value nan is not finite"),
+        (["", ""], r"is empty"),
+        (["label,a"], r"holds no samples"),
+    ],
+)
+def test_csv_errors_name_the_line_and_column(lines, match, tmp_path):
+    from xbar.network import load_dataset
+
+    with pytest.raises(ModelError, match=match):
+        load_dataset(f"csv:{_write(tmp_path / 'd.csv', lines)}")
+
+
+def test_csv_folder_without_a_test_file_and_resize_of_features(tmp_path):
+    from xbar.network import load_dataset
+    from xbar.network.datasets import DataOptions
+
+    _write(tmp_path / "train.csv", ["1,2,3"])
+    with pytest.raises(ModelError, match=r"no \*test.csv file"):
+        load_dataset(f"csv:{tmp_path}")
+    f = _write(tmp_path / "x_test.csv", ["1,2,3"])
+    with pytest.raises(ModelError, match="resize and crop apply to images"):
+        load_dataset(f"csv:{f}", DataOptions(size=(2, 2)))
+
+
+def test_npz_sequences_feed_a_conv1d_net(tmp_path):
+    """(N, C, L) arrays in an .npz (a 1-D net's data, ONNX order) reach the 1-D net."""
+    from xbar.network import load_dataset
+    from xbar.network.data import shaped_for
+
+    proto = _conv1d_net()
+    model = load_onnx(proto)
+    rng = np.random.default_rng(3)
+    np.savez(tmp_path / "seq.npz", x=rng.standard_normal((12, 2, 64)), y=rng.integers(0, 6, 12))
+    data = shaped_for(load_dataset(f"npz:{tmp_path / 'seq.npz'}"), model)  # as the CLI does
+    assert data.input_shape == (2, 64)
+    res = evaluate(model, AnalogConfig().as_ideal(), dataset=data, chips=[0])
+    assert res.accuracy == res.ideal_accuracy
+
+
+# ------------------------------------------------------------ round 3 leftovers
+
+
+def _lrn_torch(size=3, alpha=1e-4, beta=0.75, k=1.0, opset=17):
+    """nn.LocalResponseNorm as torch exports it: x*x -> Unsqueeze(1) -> Pad the channel
+    axis -> AveragePool (size, 1, 1) -> Squeeze(1) -> * alpha + k -> ^ beta -> x / it."""
+    half = size // 2
+    nodes = [
+        oh.make_node("Mul", ["x", "x"], ["sq"]),
+        oh.make_node("Unsqueeze", ["sq", "one"], ["u"]),
+        oh.make_node("Pad", ["u", "pads"], ["p"]),
+        oh.make_node("AveragePool", ["p"], ["a"], kernel_shape=[size, 1, 1], name="avg3d"),
+        oh.make_node("Squeeze", ["a", "one"], ["s"]),
+        oh.make_node("Mul", ["s", "alpha"], ["sa"]),
+        oh.make_node("Add", ["sa", "k"], ["sk"]),
+        oh.make_node("Pow", ["sk", "beta"], ["d"]),
+        oh.make_node("Div", ["x", "d"], ["n"]),
+        oh.make_node("GlobalAveragePool", ["n"], ["g"]),
+        oh.make_node("Flatten", ["g"], ["y"]),
+    ]
+    inits = [
+        _init("one", [1], np.int64),
+        _init("pads", [0, 0, half, 0, 0, 0, 0, size - 1 - half, 0, 0], np.int64),
+        _init("alpha", alpha),
+        _init("k", k),
+        _init("beta", beta),
+    ]
+    return _model(nodes, inits, ("N", 6, 5, 5), ("N", 6), opset=opset)
+
+
+@pytest.mark.parametrize("size", [2, 3, 5])
+def test_torch_local_response_norm_export(size, tmp_path):
+    """torch's nn.LocalResponseNorm (a 3-D average pool along the channels) was refused;
+    a 3-D pool whose window spans only its first spatial axis is a 2-D pool of
+    (D, H*W) images.  Matches torch's export through onnxruntime to 5.7e-8."""
+    _round_trip(_compare(_lrn_torch(size, alpha=0.5, beta=0.75, k=2.0)), tmp_path)
+
+
+def test_3d_pools_other_than_along_one_axis_are_named():
+    nodes = [
+        oh.make_node("Unsqueeze", ["x", "one"], ["u"]),
+        oh.make_node("MaxPool", ["u"], ["a"], kernel_shape=[2, 2, 1], name="mp3"),
+        oh.make_node("ReduceMean", ["a"], ["y"], axes=[1, 2, 3, 4], keepdims=0),
+    ]
+    with pytest.raises(ModelError, match=r"'mp3'.*kernel_shape \[2, 2, 1\].*only windows along"):
+        load_onnx(_model(nodes, [_init("one", [1], np.int64)], ("N", 2, 4, 4), ("N",)))
+
+
+@pytest.mark.parametrize("size, taken", [(4, "then"), (5, "else")])
+def test_if_with_a_constant_condition_imports_the_taken_branch(size, taken):
+    """TorchScript writes ``If(Shape(t)[k] == 1)`` around a squeeze (in its export of
+    nn.LocalResponseNorm): a condition that folds to a constant now imports the taken
+    branch, whose nodes read tensors of the outer graph; one computed from the data is
+    still refused as control flow."""
+    then = oh.make_graph(
+        [oh.make_node("Neg", ["r"], ["t_out"])],
+        "then",
+        [],
+        [oh.make_tensor_value_info("t_out", TP.FLOAT, None)],
+    )
+    other = oh.make_graph(
+        [oh.make_node("Identity", ["r"], ["e_out"])],
+        "else",
+        [],
+        [oh.make_tensor_value_info("e_out", TP.FLOAT, None)],
+    )
+    nodes = [
+        oh.make_node("Relu", ["x"], ["r"]),
+        oh.make_node("Shape", ["r"], ["s"]),
+        oh.make_node("Gather", ["s", "one"], ["n"], axis=0),
+        oh.make_node("Equal", ["n", "four"], ["c"]),
+        oh.make_node("If", ["c"], ["b"], then_branch=then, else_branch=other, name="if"),
+        oh.make_node("MatMul", ["b", "W"], ["y"]),
+    ]
+    inits = [_init("one", 1, np.int64), _init("four", 4, np.int64), _init("W", _w(size, 2))]
+    model = _compare(_model(nodes, inits, ("N", size), ("N", 2)))
+    assert any(type(la).__name__ == "ConstOp" for la in model.layers) == (taken == "then")
+    nodes[3] = oh.make_node("ReduceMax", ["r"], ["rs"], axes=[1], keepdims=0)
+    nodes.insert(4, oh.make_node("Greater", ["rs", "zf"], ["c"]))
+    inits.append(_init("zf", 0.0))
+    with pytest.raises(ModelError, match=r"'if' \(op If\).*condition depends on the network input"):
+        load_onnx(_model(nodes, inits, ("N", size), ("N", 2)))

@@ -10,7 +10,8 @@ DATASET_HELP = (
     "on disk: cifar10:PATH, cifar100:PATH, mnist:PATH, fashion-mnist:PATH, "
     "kmnist:PATH, emnist:PATH, svhn:PATH (test_32x32.mat), "
     "folder:PATH (class sub-folders of images), npz:PATH (x, y), npy:PATH (x.npy, "
-    "y.npy) or an .npz with the six split arrays"
+    "y.npy), csv:PATH (a label column and features per row) or an .npz with the six "
+    "split arrays"
 )
 
 

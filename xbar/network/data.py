@@ -17,6 +17,7 @@ batches with a restricted unpickler, :mod:`xbar.network.safe_pickle`).
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import re
 from importlib import resources
@@ -234,6 +235,10 @@ def shaped_for(dataset: Dataset, model: Model) -> Dataset:
     shape = tuple(model.input_shape)
     if len(shape) == 2 and dataset.x_test.ndim == 4 and dataset.input_shape == (*shape, 1):
         return _map_images(dataset, lambda x: x[..., 0])  # Keras Input(shape=(28, 28))
+    one_channel = len(shape) == 2 or (len(shape) == 3 and shape[2] == 1)
+    if dataset.x_test.ndim == 2 and one_channel and dataset.input_shape == (math.prod(shape),):
+        # rows of H*W pixels (a CSV like Kaggle's MNIST) for a single-channel image model
+        return _map_images(dataset, lambda x: x.reshape(len(x), *shape))
     if len(shape) != 1 or dataset.x_test.ndim != 4 or int(np.prod(dataset.input_shape)) != shape[0]:
         return dataset
     meta = getattr(model, "meta", {})

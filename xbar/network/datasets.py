@@ -35,6 +35,10 @@
     integral floats or one-hot rows.
 ``npy:PATH``
     A folder of ``.npy`` files named as those arrays (``x_test.npy``, ``y_test.npy``, ...).
+``csv:PATH`` (or a path ending in ``.csv``)
+    One sample per row: a label column and numeric features (Kaggle's MNIST CSVs,
+    ``DataFrame.to_csv``); a ``.csv`` file or a folder with ``*test.csv`` and optionally
+    ``*train.csv``; see :mod:`xbar.network.csvdata`.  Values are taken as they are.
 
 Pixels are scaled to [0, 1] (8-bit / 255, 16-bit / 65535; 16-bit image files too),
 then optionally resized (bilinear, ``size``), centre-cropped (``crop``) and
@@ -56,6 +60,7 @@ import numpy as np
 
 from ..errors import ConfigError, ModelError
 from .arrays import Dataset, read_npz
+from .csvdata import csv_files, read_csv_split
 
 __all__ = ["DataOptions", "load_from_disk", "FORMATS"]
 
@@ -70,6 +75,7 @@ FORMATS = (
     "folder",
     "npz",
     "npy",
+    "csv",
 )
 
 #: classes of each EMNIST split (``letters``: labels 1..26, 0 unused, as torchvision has it)
@@ -539,6 +545,11 @@ def _prepare(x, opts: DataOptions, what: str) -> np.ndarray:
     else:
         x = unit(np.asarray(x))
     _check_finite(x, what)
+    if x.ndim == 2 and (opts.size is not None or opts.crop is not None):
+        raise ModelError(
+            f"{what}: resize and crop apply to images; this data set holds feature vectors "
+            f"of {x.shape[1]} values"
+        )
     if opts.size is not None and x.shape[1:3] != tuple(opts.size):
         x = _resize(x, opts.size)
     if opts.crop is not None:
@@ -612,6 +623,19 @@ def _resize(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     c0, c1, fc = grid(w, W)
     top = x[:, r0] * (1 - fr)[None, :, None, None] + x[:, r1] * fr[None, :, None, None]
     return top[:, :, c0] * (1 - fc)[None, None, :, None] + top[:, :, c1] * fc[None, None, :, None]
+
+
+def _csv(root: Path, opts: DataOptions):
+    """Feature rows and labels of ``*test.csv`` (and ``*train.csv``), see :mod:`.csvdata`."""
+    train, test = csv_files(root)
+    x, y = read_csv_split(test, opts.limit)
+    xt, yt = read_csv_split(train, opts.train_limit) if train is not None else (None, None)
+    if xt is not None and xt.shape[1] != x.shape[1]:
+        raise ModelError(
+            f"csv: {train.name} has {xt.shape[1]} features per row, {test.name} {x.shape[1]}"
+        )
+    classes = int(max(v.max() for v in (y, yt) if v is not None)) + 1
+    return xt, yt, x, y, classes
 
 
 def _npz(path: Path, opts: DataOptions):
@@ -786,6 +810,8 @@ def _svhn_mat(path: Path, limit: int | None):
 def _detect(path: Path) -> str:
     if path.suffix == ".npz":
         return "npz"
+    if path.suffix.lower() == ".csv" and path.is_file():
+        return "csv"
     if path.suffix == ".mat" and path.is_file():
         return "svhn"
     if path.is_dir():
@@ -810,6 +836,8 @@ def _detect(path: Path) -> str:
             return "cifar100"
         if any(n.startswith("t10k-images") for n in names):
             return "mnist"
+        if any(n.lower().endswith("test.csv") for n in names):
+            return "csv"
         return "folder"
     if path.exists():
         raise ModelError(
@@ -832,7 +860,8 @@ def _file_hint(path: Path) -> str:
     if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff"):
         return "give a folder of class sub-folders of images: folder:PATH"
     return (
-        "formats: " + ", ".join(FORMATS) + "; for arrays (CSV, ...) save images and labels "
+        "formats: " + ", ".join(FORMATS) + "; a table of numbers with a label column: "
+        "csv:PATH (comma, semicolon or tab separated); other arrays: save images and labels "
         "with numpy.savez(path.npz, x=images, y=labels)"
     )
 
@@ -855,8 +884,9 @@ def load_from_disk(spec: str, options: DataOptions | None = None):
         if not path.is_dir():
             raise ModelError(f"{kind}: folder {str(path)!r} does not exist")
         parts = _mnist(path, kind, opts)
-    elif kind in ("emnist", "svhn", "npy", "folder"):
-        parts = {"emnist": _emnist, "svhn": _svhn, "npy": _npy, "folder": _folder}[kind](path, opts)
+    elif kind in ("emnist", "svhn", "npy", "folder", "csv"):
+        read = {"emnist": _emnist, "svhn": _svhn, "npy": _npy, "folder": _folder, "csv": _csv}
+        parts = read[kind](path, opts)
     else:
         parts = _npz(path, opts)
     x_train, y_train, x_test, y_test, classes = parts

@@ -232,6 +232,7 @@ SUPPORTED_OPS: dict[str, tuple[str, ...]] = {
     "Greater": (),
     "Less": (),
     "Mod": ("fmod",),
+    "If": ("then_branch", "else_branch"),
 }
 
 #: ops that only ever compute constants here (shape arithmetic, weight preprocessing)
@@ -292,7 +293,7 @@ def _describe_input(vi) -> str:
 
 #: ops of other model families, each refused with what to do instead
 _REFUSED = {
-    ("If", "Loop", "Scan"): (
+    ("Loop", "Scan"): (
         "control flow (If/Loop/Scan) is not supported: xbar imports feed-forward graphs",
         "export without data-dependent Python control flow (a traced torch.onnx.export "
         "of the model in eval mode); a constant condition can be folded with "
@@ -323,6 +324,19 @@ _CONTRIB_HINT = (
     "com.microsoft ops are onnxruntime's own (its graph optimiser, quantiser and "
     "transformer tools write them); give xbar the model as exported, before optimisation"
 )
+
+
+def _captured(node) -> list[str]:
+    """Names the subgraphs of ``node`` (an If's branches) read from outside themselves."""
+    out = []
+    for a in node.attribute:
+        graphs = [a.g] if a.HasField("g") else list(a.graphs)
+        for g in graphs:
+            inner = {o for n in g.node for o in n.output} | {i.name for i in g.initializer}
+            for n in g.node:
+                out += [i for i in n.input if i and i not in inner]
+                out += [i for i in _captured(n) if i not in inner]
+    return out
 
 
 def _attribute_type_name(kind: int) -> str:
@@ -729,6 +743,7 @@ class _Importer:
             n = producers.get(t)
             if n is not None:
                 stack.extend(i for i in n.input if i)
+                stack.extend(_captured(n))
         return need
 
     def prune(self, output: str) -> list[Node]:
@@ -890,7 +905,7 @@ class _Importer:
             full = np.array(dims, dtype=np.int64)
             self.consts[self.node.output[0]] = full[attrs.get("start", 0) : attrs.get("end")]
             return
-        if all(i in self.consts for i in ins):
+        if all(i in self.consts for i in ins) and op != "If":  # an If's branch reads more
             if op in ("Expand", "ConstantOfShape") and self.batch_constant(op, attrs):
                 return
             self.consts[self.node.output[0]] = self.fold(op, attrs)
@@ -966,6 +981,34 @@ class _Importer:
         self.tensors[self.node.output[0]] = t
 
     op_Identity = alias
+
+    def op_If(self, attrs):
+        """An If whose condition folds to a constant (TorchScript's squeeze of an axis
+        whose size the export checks, in nn.LocalResponseNorm): the taken branch's nodes
+        are imported in its place.  A condition computed from the data is refused."""
+        if not self.is_const(0):
+            raise self.fail(
+                "control flow (If/Loop/Scan) is not supported: xbar imports feed-forward "
+                "graphs (this If's condition depends on the network input)",
+                hint=_REFUSED[("Loop", "Scan")][1],
+            )
+        outer = self.node
+        branch = attrs[
+            "then_branch" if bool(np.asarray(self.const(0)).reshape(-1)[0]) else "else_branch"
+        ]
+        if len(branch.output) != len(outer.output):
+            raise self.fail(
+                f"the branch has {len(branch.output)} outputs, the If {len(outer.output)}"
+            )
+        for node in sorted_nodes(branch, set(self.consts) | set(self.tensors), self.source):
+            self.node = node
+            self.check_supported()
+            self.convert()
+        self.node = outer
+        for out, inner in zip(outer.output, branch.output, strict=True):
+            for table in (self.consts, self.tensors, self.moved, self.merged):
+                if inner.name in table:
+                    table[out] = table[inner.name]
 
     def op_Dropout(self, attrs):
         training = self.const(2, optional=True) if len(self.node.input) > 2 else None
@@ -1512,8 +1555,38 @@ class _Importer:
     # -- pooling --------------------------------------------------------------------------
     def pool(self, attrs, cls, **extra):
         self.check_outputs(1)
+        if self.dyn(0).rank == 5:
+            return self.pool_3d(attrs, cls, **extra)
         if not self.window_1d(attrs, lambda a, t: self.pool_2d(a, t, cls, **extra)):
             self.pool_2d(attrs, self.dyn(0), cls, **extra)
+
+    def pool_3d(self, attrs, cls, **extra):
+        """A 3-D pool whose window spans only the first spatial axis (torch's
+        nn.LocalResponseNorm: an average over neighbouring channels, exported as a
+        (size, 1, 1) AveragePool of (N, 1, C, H, W)): a 2-D pool of (D, H*W) images."""
+        t = self.dyn(0)
+        k = [int(v) for v in attrs.get("kernel_shape", ())]
+        st = [int(v) for v in attrs.get("strides", (1, 1, 1))]
+        dil = [int(v) for v in attrs.get("dilations", (1, 1, 1))]
+        p = [int(v) for v in attrs.get("pads", (0,) * 6)]
+        if len(k) != 3 or len(st) != 3 or len(dil) != 3 or len(p) != 6:
+            raise self.fail("kernel_shape, strides and dilations need 3 entries, pads 6 (3-D)")
+        if k[1:] != [1, 1] or st[1:] != [1, 1] or dil[1:] != [1, 1] or p[1:3] + p[4:] != [0] * 4:
+            raise self.fail(
+                f"3-D pooling with kernel_shape {k}, strides {st}, pads {p}: only windows "
+                "along the first spatial axis (kernel (k, 1, 1), unpadded height and width; "
+                "nn.LocalResponseNorm's export) are supported"
+            )
+        C, D, H, W = t.shape
+        x = self.as_perm(t, (0, 2, 3, 4, 1))
+        flat = self.emit(Reshape((D, H * W, C), name=self.fresh(f"{t.name}.as_2d")), [x])
+        a = {**attrs, "kernel_shape": (k[0], 1), "strides": (st[0], 1), "dilations": (dil[0], 1)}
+        a["pads"] = (p[0], 0, p[3], 0)
+        self.pool_2d(a, _Tensor(flat, (C, D, H * W), _NHWC), cls, **extra)
+        y = self.tensors[self.node.output[0]]
+        D2 = y.shape[1]
+        back = self.emit(Reshape((D2, H, W, C), name=self.fresh(f"{y.name}.as_3d")), [y.name])
+        self.out(back, (C, D2, H, W), (0, 2, 3, 4, 1))
 
     def pool_2d(self, attrs, t: _Tensor, cls, **extra):
         kernel = tuple(attrs.get("kernel_shape", ()))
