@@ -86,8 +86,9 @@ def _r_model(params: dict, key: str) -> float | None:
     return found
 
 
-#: a resistor value read at run time (ngspice-39 makes such a resistor a B source)
-_RUNTIME = re.compile(r"[{'][^}']*(\b[vi]\s*\(|\b(time|temper|hertz)\b)")
+#: a resistor value that reads node voltages or currents (ngspice-39 makes such a resistor
+#: a B source; TIME, TEMPER and HERTZ alone are constants in DC, read as such)
+_RUNTIME = re.compile(r"[{'][^}']*\b[vi]\s*\(")
 _CTRL_CALL = re.compile(r"(?<![A-Za-z0-9_.])([vi])\s*\(([^()]*)\)")
 _THIRD = re.compile(r"\s*\S+\s+(\S+)\s+")
 _FOURTH = re.compile(r"\s*\S+\s+\S+\s+\S+\s+")
@@ -333,8 +334,8 @@ class ElementCards:
         r.value.append(value)
 
     def behavioural_resistor(self, card: Card, low: str, ctx: Context) -> None:
-        """``R<name> n+ n- {expr}`` or ``R=<expr>`` whose expression reads node voltages,
-        currents, TIME, TEMPER or HERTZ: ngspice-39 makes it a B source ``I = v(n+, n-) /
+        """``R<name> n+ n- {expr}`` or ``R=<expr>`` whose expression reads node voltages or
+        currents: ngspice-39 makes it a B source ``I = v(n+, n-) /
         (expr)`` with the resistor's M (multiplying the current) and TC1/TC2 (dividing
         it: ``reciproctc``, from the circuit temperature; the card's TEMP and DTEMP are
         dropped there, noted here)."""
