@@ -24,6 +24,8 @@ Cases (``--cases``):
   ``.print dc`` card (without one ``ngspice -b`` runs nothing);
 * ``solve-32``, ``solve-64``: a 32x32 and a 64x64 linear crossbar ``.op`` netlist
   (2240 and 8576 unknowns, ``benchmarks/crossbar_netlist.py``);
+* ``solve-sweep200``: ``netlists/diode_nested_dc.cir`` as one 200-point ``.dc`` sweep with
+  a ``.print dc`` card (a diode with series resistance: Newton at every point);
 * ``validate-list``: ``xbar validate --list`` (the 70 cases' names);
 * ``validate``: ``xbar validate --case ideal_zero_wire_resistance`` (one fast case: a
   24x17 array with ideal wires, so collapsed lines and numba's ``chains`` kernel);
@@ -71,6 +73,7 @@ DEFAULT_CASES = (
     "solve-ladder",
     "solve-32",
     "solve-64",
+    "solve-sweep200",
     "validate-list",
     "validate",
     "crossbar",
@@ -87,6 +90,11 @@ def write_netlists(folder: Path) -> dict[str, Path]:
     text = (ROOT / "netlists" / "ladder_dc.cir").read_text()
     ladder.write_text(text.replace("\n.end", "\n.print dc v(n1) v(n5)\n.end"))
     out = {"solve-tiny": tiny, "solve-ladder": ladder}
+    sweep = folder / "diode_sweep_200.cir"  # 200 points of the bundled diode clamp
+    text = (ROOT / "netlists" / "diode_nested_dc.cir").read_text()
+    dc_card = next(line for line in text.splitlines() if line.lower().startswith(".dc"))
+    sweep.write_text(text.replace(dc_card, f".dc vdd 0 3 {3 / 199!r}\n.print dc v(out)"))
+    out["solve-sweep200"] = sweep
     out["solve-default"] = ROOT / "netlists" / "crossbar_linear_4x4.cir"
     for n in (32, 64):
         path = folder / f"crossbar_{n}x{n}.cir"

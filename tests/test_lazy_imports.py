@@ -52,6 +52,20 @@ def test_help_reads_the_config_fields_without_numpy():
     assert loaded_after(code) == set()
 
 
+@pytest.mark.parametrize(
+    "command", ["solve", "crossbar", "validate", "infer", "sweep", "train", "export-onnx"]
+)
+def test_every_command_help_imports_no_heavy_module(command):
+    code = (
+        "import contextlib, io\n"
+        "from xbar.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        f"    assert main([{command!r}, '--help']) == 0\n"
+        "assert 'usage: xbar' in out.getvalue()\n"
+    )
+    assert loaded_after(code) == set()
+
+
 def test_solve_of_a_small_netlist_imports_no_numba_plot_or_onnx():
     code = (
         "import contextlib, io\n"

@@ -47,7 +47,8 @@ def add_parser(subparsers) -> None:
         choices=("auto", "compiled", "python"),
         default="auto",
         help="Newton and linear solves in numba kernels or in Python (default auto: "
-        "compiled for sweeps of 50 points or more); results agree to rounding",
+        "compiled for sweeps long enough to pay for numba's 0.5 s start-up); results agree "
+        "to rounding",
     )
     p.add_argument(
         "--nodes",

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -200,7 +201,9 @@ def solve_dc(
         (:mod:`xbar.spice.compiled`; about 0.5 s to start numba in a fresh
         process); ``"python"``: the Python path (the reference the compiled one
         is tested against); ``"auto"`` (default): compiled for sweeps of 50
-        points or more.  Results agree to rounding.
+        points or more once numba runs in the process, and in a fresh process
+        only where the Python path would take longer than numba's start-up
+        (hundreds of points for a small circuit).  Results agree to rounding.
 
     Returns
     -------
@@ -255,7 +258,7 @@ def _solve(circuit, opts, analysis, progress, engine) -> OperatingPoint | SweepR
     points = 1
     if isinstance(analysis, DCSweep):
         points = len(analysis.values()) * (len(analysis.outer.values()) if analysis.outer else 1)
-    system = DCSystem(circuit, opts, compiled=_compiled_choice(engine, points))
+    system = DCSystem(circuit, opts, compiled=_compiled_choice(engine, points, circuit))
     lay = system.layout
     named = dict(
         node_names=[n.lower() for n in circuit.node_names[1:]],
@@ -305,17 +308,35 @@ def _point_op(circuit, opts, engine: str, prev: tuple | None) -> tuple[Operating
     return _op(system, named, prev)
 
 
-#: ``engine="auto"`` chooses the compiled path from this many sweep points (numba costs
-#: about 0.5 s to import and start in a fresh process; for an operating point the
-#: Python path's SuperLU is as fast as ordering and factorising in the kernels)
+#: ``engine="auto"`` chooses the compiled path from this many sweep points (for an
+#: operating point the Python path's SuperLU is as fast as ordering and factorising in the
+#: kernels) once numba is running in the process; in a fresh one, where importing numba
+#: and loading its kernels costs about 0.5 s of CPU, only where the Python path would cost
+#: more (:func:`_python_sweep_cost`)
 COMPILED_MIN_POINTS = 50
+NUMBA_START_S = 0.5  # numba's import and kernel loading in a fresh process [s of CPU]
 
 
-def _compiled_choice(engine: str, points: int) -> bool | None:
+def _python_sweep_cost(circuit: Circuit, points: int) -> float:
+    """Estimated CPU seconds of a sweep on the Python path, from warm-started points
+    measured on a 2-core EPYC (1S1R crossbars 2x2 to 32x32, 100 points: 0.6 ms + 3.3 us
+    per node and point; compiled 0.04 ms + 1.2 us; MOSFET circuits ~3 ms per point at a
+    few nodes, for their extra Newton iterations: MOSFETs are behavioural devices here)."""
+    per_point = 0.6e-3 + 3.3e-6 * circuit.n_nodes + (2e-3 if len(circuit.bsources) else 0.0)
+    return points * per_point
+
+
+def _compiled_choice(engine: str, points: int, circuit: Circuit | None = None) -> bool | None:
     """DCSystem's ``compiled`` argument for ``engine`` (None: where the size allows)."""
     if engine == "python":
         return False
-    return None if engine == "compiled" or points >= COMPILED_MIN_POINTS else False
+    if engine == "compiled":
+        return None
+    if points < COMPILED_MIN_POINTS:
+        return False
+    if circuit is None or "numba" in sys.modules:
+        return None
+    return None if _python_sweep_cost(circuit, points) > NUMBA_START_S else False
 
 
 def _check_options(opts: Options) -> None:
