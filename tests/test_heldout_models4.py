@@ -849,3 +849,56 @@ def test_graphs_that_do_not_type_check_are_refused_stale_shapes_are_not():
     m = _model(nodes, inits, ("N", 2, 2), ("N", 2))
     m.graph.value_info.append(oh.make_tensor_value_info("r", TP.FLOAT, ["N", 7]))  # stale
     _compare(m)
+
+
+def test_image_folders_ignore_exif_rotation_as_torchvision_does(tmp_path):
+    """An image with an EXIF orientation tag is read as stored, not rotated: torchvision's
+    ImageFolder loader (Pillow's open().convert('RGB')) ignores the tag, so a model was
+    trained on the stored pixels.  LA and palette images become RGB as with Pillow."""
+    Image = pytest.importorskip("PIL.Image")
+    from xbar.network import load_dataset
+
+    arr = np.random.default_rng(0).integers(0, 255, (6, 10, 3), dtype=np.uint8)
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    Image.fromarray(arr).save(tmp_path / "a" / "rot.png", exif=exif.tobytes())
+    Image.fromarray(arr[..., 0]).convert("LA").save(tmp_path / "a" / "la.png")
+    Image.fromarray(arr).convert("P").save(tmp_path / "b" / "pal.png")
+    data = load_dataset(f"folder:{tmp_path}")
+    assert data.x_test.shape == (3, 6, 10, 3)
+    for f in ("a/la.png", "a/rot.png", "b/pal.png"):
+        with Image.open(tmp_path / f) as im:
+            ref = np.asarray(im.convert("RGB")) / 255.0
+        assert any(np.array_equal(x, ref) for x in data.x_test), f
+
+
+def test_odd_tensor_and_node_names_survive_import_and_both_formats(tmp_path):
+    """Names with spaces, '/', ':', '#', non-ASCII, '..', 300 characters, empty and
+    repeated node names: layer names are sanitised and unique, and the model is saved
+    and read back in xbar's format and as ONNX with the same outputs."""
+    names = ["input with space", "weight/\u03a9:0", "n#1", "a" * 300, "../../etc/passwd", "x.npz"]
+    nodes = [
+        oh.make_node("Relu", [names[0]], [names[2]], name=""),
+        oh.make_node("Relu", [names[2]], [names[3]], name="dup"),
+        oh.make_node("Neg", [names[3]], [names[4]], name="dup"),
+        oh.make_node("MatMul", [names[4], names[1]], [names[5]], name="../x"),
+    ]
+    g = oh.make_graph(
+        nodes,
+        "g/../..",
+        [oh.make_tensor_value_info(names[0], TP.FLOAT, ["N", 4])],
+        [oh.make_tensor_value_info(names[5], TP.FLOAT, ["N", 2])],
+        initializer=[_init(names[1], _w(4, 2))],
+    )
+    m = oh.make_model(g, opset_imports=[oh.make_opsetid("", 17)])
+    m.ir_version = 8
+    model = load_onnx(m)
+    assert len({la.name for la in model.layers}) == len(model.layers)
+    assert all("/" not in la.name for la in model.layers)
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    ref = ReferenceEvaluator(m).run(None, {names[0]: x.astype(np.float32)})[0]
+    np.testing.assert_allclose(model.forward(x), ref, rtol=1e-5, atol=1e-6)
+    _round_trip(model, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "own.json", "own.npz"]
