@@ -326,3 +326,55 @@ def test_switch_without_a_stable_state_is_named():
     with pytest.raises(ConvergenceError, match="device not converged: s1") as info:
         _op(text)
     assert info.value.location.line == 4
+
+
+# ------------------------------------------------------------ behavioural resistors
+
+
+@pytest.mark.parametrize(
+    ("extra", "ngspice"),
+    [
+        ("", 2.5e-01),
+        ("m=2", 4.0e-01),  # m multiplies the current
+        ("tc1=0.01", 2.277904e-01),  # the current divided by 1 + tc1 dT (dT = 40 - 27)
+        ("tc1=0.01 m=2", 3.710575e-01),
+        ("tc1=0.01 tc2=1e-4 temp=60", 2.251897e-01),  # temp= dropped by ngspice-39
+        ("dtemp=20 tc1=0.01", 2.277904e-01),  # dtemp= too
+    ],
+)
+def test_resistor_with_a_node_voltage_expression_as_ngspice(extra, ngspice):
+    """``R1 a b R='2k*(1+v(q))'`` (memristor models: a resistance read from a state
+    node): ngspice-39 makes it a B source I = v(a,b)/(expr); xbar refused ('node voltages
+    are not allowed in a constant expression').  v(b) values are ngspice-39's."""
+    text = (
+        f"t\nV1 a 0 1\nVq q 0 0.5\nR1 a b R='2k*(1+v(q))' {extra}\nR2 b 0 1k\n.temp 40\n.op\n.end\n"
+    )
+    assert _op(text).voltage("b") == pytest.approx(ngspice, rel=2e-6)
+
+
+def test_memristor_state_resistor_starting_from_zero():
+    """``R2 p q r={V(x)}``: at Newton's zero start the current is 0/0; ngspice's PTdivide
+    moves a divisor 1e-32 away from zero (0, not NaN) and converges; xbar stopped with
+    'not finite at its starting point'.  A G ``cur=`` / E ``vol=`` memdiode-style
+    subcircuit and an E whose VALUE reads its own current (was a raw scipy ValueError in
+    the topology check).  Values are ngspice-39's."""
+    text = (
+        "t\nV1 p 0 1\nVx x 0 2k\nRs p m 100\nEm m 0 value = {3k*i(Em)}\n"
+        "R2 p q r={V(x)}\nR3 q 0 1k\n.op\n.end\n"
+    )
+    op = _op(text)
+    assert op.voltage("q") == pytest.approx(1 / 3, rel=1e-9)
+    assert op.voltage("m") == pytest.approx(9.677419e-01, rel=1e-6)
+    assert op.current("em") == pytest.approx(3.225806e-04, rel=1e-6)
+    memdiode = (
+        "t\n.param beta=0.5 imax=3e-2 imin=1e-3 alphamax=0.8 alphamin=1 rsmax=62 rsmin=62\n"
+        ".func I0(x)='imax*x+imin*(1-x)'\n.func A(x)='alphamax*x+alphamin*(1-x)'\n"
+        ".func Rss(x)='rsmax*x+rsmin*(1-x)'\n.subckt memdiode p n H0=0.5\nVH H 0 {H0}\n"
+        "RS p D R='Rss(V(H))'\n"
+        "GD D n cur='I0(V(H))*(exp(beta*A(V(H))*V(D,n))-exp(-(1-beta)*A(V(H))*V(D,n)))'\n"
+        ".ends memdiode\nV1 a 0 0.3\nX1 a 0 memdiode H0=0.7\nX2 a 0 memdiode\n.op\n.end\n"
+    )
+    op = _op(memdiode)
+    assert [op.voltage("x1.d"), op.voltage("x2.d")] == pytest.approx(
+        [1.404227e-01, 1.608014e-01], rel=1e-6
+    )

@@ -621,6 +621,10 @@ _BIN: dict[str, Callable] = {
 }
 
 
+#: ngspice's PTdivide adds ``gmin * 1e-20`` (1e-32 at the default GMIN) to a divisor with
+#: its sign, so ``v(a,b)/v(x)`` is 0, not NaN, where both are 0 (a memristor's ``R={V(x)}``
+#: at Newton's zero start)
+DIVIDE_FUDGE = 1e-32
 #: ngspice's guard in the divisions of derivative trees (ptfuncs.c, PTdivide): the slope of
 #: sqrt at 0 is 0.5 / 1e-20 there, not infinite, so Newton can start from 0 V
 SQRT_SLOPE_GUARD = 1e-20
@@ -826,6 +830,8 @@ def _compile_bin(op: str, na, nb):
         def div(v):
             a, da = fa(v)
             b, db = fb(v)
+            if not _is_const(nb):  # ngspice's PTdivide: b moved away from 0 by a fudge
+                b = np.where(b >= 0, b + DIVIDE_FUDGE, b - DIVIDE_FUDGE)
             q = a / b
             out = _scale_d(da, 1.0 / b)
             if db:

@@ -67,7 +67,11 @@ def _edges(circuit: Circuit):
 
 
 def _b_is_conductive(s) -> bool:
-    """A behavioural source conducts when it is controlled by its own terminal voltage."""
+    """A behavioural source conducts when it is controlled by its own terminal voltage
+    (one that writes a branch equation, ``B ... V=`` or E/H, has no nodes to join: a
+    negative terminal is a branch, even when it reads its own current)."""
+    if s.npos < 0 or s.nneg < 0:
+        return False
     if getattr(s, "conductive", False):
         return True
     ends = {s.npos, s.nneg}

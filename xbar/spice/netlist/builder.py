@@ -202,7 +202,9 @@ class Builder(Scopes, ElementCards, DirectiveCards):
         for src, p in self.b_scales:
             t = p["temp"] if "temp" in p else self.options.temp + p.get("dtemp", 0.0)
             dt = t - self.options.tnom
-            factor = p.get("m", 1.0) * (1.0 + p.get("tc1", 0.0) * dt + p.get("tc2", 0.0) * dt * dt)
+            tc = 1.0 + p.get("tc1", 0.0) * dt + p.get("tc2", 0.0) * dt * dt
+            # (reciproctc: a resistor made a B source divides its current by the factor)
+            factor = p.get("m", 1.0) * (1.0 / tc if p.get("reciproctc") else tc)
             if factor != 1.0:
                 src.expr = src.expr.scaled(factor)
         self.b_scales = []

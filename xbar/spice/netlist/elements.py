@@ -86,6 +86,9 @@ def _r_model(params: dict, key: str) -> float | None:
     return found
 
 
+#: a resistor value that reads node voltages or currents (ngspice-39 makes such a resistor
+#: a B source; TIME, TEMPER and HERTZ alone are constants in DC, read as such)
+_RUNTIME = re.compile(r"[{'][^}']*\b[vi]\s*\(")
 _CTRL_CALL = re.compile(r"(?<![A-Za-z0-9_.])([vi])\s*\(([^()]*)\)")
 _THIRD = re.compile(r"\s*\S+\s+(\S+)\s+")
 _FOURTH = re.compile(r"\s*\S+\s+\S+\s+\S+\s+")
@@ -290,6 +293,9 @@ class ElementCards:
         return self.tokens(card, low)
 
     def resistor(self, card: Card, low: str, ctx: Context) -> None:
+        if ("{" in low or "'" in low) and _RUNTIME.search(low):
+            self.behavioural_resistor(card, low, ctx)
+            return
         toks = self.fast_tokens(card, low, 4)
         hint = "expected: " + EXPECTED["r"]
         thermal = None
@@ -326,6 +332,43 @@ class ElementCards:
         r.npos.append(self.node(a, ctx))
         r.nneg.append(self.node(b, ctx))
         r.value.append(value)
+
+    def behavioural_resistor(self, card: Card, low: str, ctx: Context) -> None:
+        """``R<name> n+ n- {expr}`` or ``R=<expr>`` whose expression reads node voltages or
+        currents: ngspice-39 makes it a B source ``I = v(n+, n-) /
+        (expr)`` with the resistor's M (multiplying the current) and TC1/TC2 (dividing
+        it: ``reciproctc``, from the circuit temperature; the card's TEMP and DTEMP are
+        dropped there, noted here)."""
+        hint = "expected: R<name> <n+> <n-> {<expression>} [m=] [tc1=] [tc2=]"
+        toks = self.tokens(card, low)
+        if len(toks) < 4:
+            raise self.missing(card, toks, "node or value", hint)
+        rest = toks[3:]
+        if rest[0][0] in ("r", "resistance") and len(rest) > 2 and rest[1][0] == "=":
+            rest = rest[2:]
+        value, voff = rest[0]
+        if value[0] not in "{'" or value[-1] != ("}" if value[0] == "{" else "'"):
+            raise err(card, voff, f"expected a braced expression, found {value!r}", hint)
+        params: dict[str, float] = {"reciproctc": 1.0}
+        rest = rest[1:]
+        while rest:
+            key, off = rest[0]
+            if len(rest) < 3 or rest[1][0] != "=":
+                raise err(card, off, f"unexpected {key!r}", hint)
+            if key in ("temp", "dtemp"):
+                self.note(card, f"{key}= ignored on a resistor with an expression (as ngspice-39)")
+            elif key in ("m", "tc1", "tc2"):
+                params[key] = self.value(card, rest[2], ctx.params)
+            else:
+                raise err(card, off, f"{key!r} on a resistor with an expression", hint)
+            rest = rest[3:]
+        a, b = toks[1][0], toks[2][0]
+        expr = self.expression(card, f"v({a},{b})/({value[1:-1]})", voff + 1, ctx)
+        full = ctx.prefix + toks[0][0]
+        self.register(full, card)
+        self.add_bsource(card, full, self.node(a, ctx), self.node(b, ctx), expr, ctx)
+        self.b[-1].conductive = True
+        self.b_scales.append((self.b[-1], params))
 
     def resistor_params(self, card: Card, rest, ctx: Context, hint: str):
         """Value and ``(tc1, tc2, temp or None, dtemp, tnom or None, tce or None)`` (None
