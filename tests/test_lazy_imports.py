@@ -159,3 +159,42 @@ def test_threads_that_first_use_the_kernels_together_all_get_them():
         "assert len(out) == 4 and all(np.array_equal(o, out[0]) for o in out)\n"
     )
     run_python(code)
+
+
+def test_thread_caps_wait_for_numba_and_apply_when_kernels_start():
+    # --threads 1 used to import numba (0.12-0.15 s) just to cap it; now the cap is applied
+    # by the kernel modules when they import numba, in the thread that set it
+    code = (
+        "import sys, threading, contextlib, io\n"
+        "import numpy as np, xbar\n"
+        "from xbar import threads\n"
+        "from xbar.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert main(['solve', '--threads', '1']) == 0\n"
+        "assert 'numba' not in sys.modules and threads.current().numba == 1\n"
+        "big = xbar.Crossbar(np.full((260, 260), 1e-4), 1.0, 1.0)\n"
+        "big.solve(np.full(260, 0.2))\n"  # loads the crossbar kernels
+        "import numba\n"
+        "assert numba.get_num_threads() == 1\n"
+        "seen = []\n"  # another thread keeps numba's own default
+        "t = threading.Thread(target=lambda: seen.append(numba.get_num_threads()))\n"
+        "t.start(); t.join()\n"
+        "assert seen == [numba.config.NUMBA_NUM_THREADS], seen\n"
+    )
+    run_python(code)
+
+
+def test_limit_restores_numba_imported_inside_it():
+    code = (
+        "import sys\n"
+        "import numpy as np, xbar\n"
+        "from xbar import threads\n"
+        "with threads.limit(1):\n"
+        "    assert 'numba' not in sys.modules\n"
+        "    xbar.Crossbar(np.full((260, 260), 1e-4), 1.0, 1.0).solve(np.full(260, 0.2))\n"
+        "    import numba\n"
+        "    assert numba.get_num_threads() == 1\n"
+        "assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS\n"
+        "assert threads.current() is None\n"
+    )
+    run_python(code)

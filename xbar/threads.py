@@ -186,24 +186,44 @@ def _numba_threads(n: int | None) -> int | None:
     return old
 
 
+_caps_thread: int | None = None  # the thread that applied the plan in force (for numba_caps)
+
+
 def _apply(p: ThreadPlan):
     """Apply ``p``; returns what restores the previous state."""
-    global _current
+    global _current, _caps_thread
     blas = _blas_controller().limit(limits=p.blas, user_api="blas")
     saved_numba = None
-    if p.numba < available_cores() or "numba" in sys.modules:
+    if "numba" in sys.modules:  # else numba_caps() applies p when a kernel module imports it
         saved_numba = _numba_threads(p.numba)
     saved_current, _current = _current, p
-    return blas, saved_numba, saved_current
+    saved_thread, _caps_thread = _caps_thread, threading.get_ident()
+    return blas, saved_numba, saved_current, saved_thread
 
 
 def _restore(saved) -> None:
-    global _current
-    blas, saved_numba, saved_current = saved
+    global _current, _caps_thread
+    blas, saved_numba, saved_current, saved_thread = saved
     blas.restore_original_limits()
     if saved_numba is not None:
         _numba_threads(saved_numba)
-    _current = saved_current
+    elif "numba" in sys.modules:  # imported (and capped) inside the block: the caps before
+        numba = sys.modules["numba"]
+        outer = saved_current.numba if saved_current is not None else None
+        _numba_threads(outer or numba.config.NUMBA_NUM_THREADS)
+    _current, _caps_thread = saved_current, saved_thread
+
+
+def numba_caps() -> None:
+    """Apply the caps in force (:func:`set_threads`, :func:`limit`) to numba in this thread.
+
+    The caps leave numba alone while it is not imported (importing it just to cap it cost
+    0.12-0.15 s in every run that never starts it: a small ``xbar solve --threads 1``); the
+    modules that import numba to run kernels call this right after.
+    """
+    p = _current
+    if p is not None and _caps_thread == threading.get_ident():
+        _numba_threads(p.numba)  # (numba's count is per thread: the one that set the caps)
 
 
 @contextmanager

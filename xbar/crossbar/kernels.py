@@ -70,6 +70,10 @@ import numpy as np  # noqa: E402
 from numba import njit, prange, types  # noqa: E402
 from numba.extending import overload  # noqa: E402
 
+from ..threads import numba_caps  # noqa: E402
+
+numba_caps()  # the thread caps of --threads / XBAR_THREADS, now that numba runs
+
 from . import simd  # noqa: E402
 
 __all__ = [

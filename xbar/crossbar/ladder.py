@@ -46,6 +46,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ..threads import numba_caps  # noqa: E402
+
+numba_caps()  # the thread caps of --threads / XBAR_THREADS, now that numba runs
+
 __all__ = ["ladder_numpy", "ladder_numba"]
 
 

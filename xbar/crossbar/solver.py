@@ -156,8 +156,13 @@ class _threads:
 
 
 def _numba_threads() -> int:
+    fresh = "numba" not in sys.modules  # (a batch may ask before any kernel module ran)
     import numba
 
+    if fresh:
+        from ..threads import numba_caps
+
+        numba_caps()
     return numba.get_num_threads()
 
 

@@ -11,6 +11,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from ..threads import numba_caps
+
+numba_caps()  # the thread caps of --threads / XBAR_THREADS, now that numba runs
+
 
 @numba.njit(cache=True)
 def _scatter_add(data, slots, signs, pidx, params):  # pragma: no cover - compiled

@@ -25,6 +25,10 @@ import math
 import numba
 import numpy as np
 
+from ..threads import numba_caps
+
+numba_caps()  # the thread caps of --threads / XBAR_THREADS, now that numba runs
+
 # status codes of newton_run / sweep_run
 CONVERGED = 0
 NOT_CONVERGED = 1
