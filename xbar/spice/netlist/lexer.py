@@ -424,7 +424,16 @@ class Reader:
 
     def ascii_names(self, line: str, file: str, lineno: int) -> str:
         """``line`` with each non-ASCII character replaced by one ``_`` per UTF-8 byte, as
-        ngspice-39 reads them (node ``α`` is node ``__``, and so is ``é``); noted once."""
+        ngspice-39 reads them (node ``α`` is node ``__``, and so is ``é``); noted once.  In
+        a file that is not UTF-8 such a character is an error, as in ngspice."""
+        if any(n.startswith(f"{file}:") and "read as Latin-1" in n for n in self.notes):
+            col = next(k for k, ch in enumerate(line) if not ch.isascii()) + 1
+            raise NetlistError(
+                f"a byte that is not UTF-8 ({line[col - 1]!r} read as Latin-1) outside a "
+                "comment: ngspice-39 stops here ('UTF-8 syntax error')",
+                location=Location(file, lineno, col, line),
+                hint="save the file as UTF-8, or keep such characters in comments",
+            )
         out = "".join(ch if ch.isascii() else "_" * len(ch.encode("utf-8")) for ch in line)
         if not self.noted_ascii:
             self.noted_ascii = True
