@@ -224,7 +224,7 @@ def test_argmax_output_is_classified_by_its_logits(keep, tail):
         nodes.append(oh.make_node("Squeeze", ["idx", "one"], ["y"]))
     elif tail == "Cast":
         nodes.append(oh.make_node("Cast", ["idx"], ["y"], to=TP.INT32))
-    out = [oh.make_tensor_value_info("y", TP.INT64, None)]
+    out = [oh.make_tensor_value_info("y", TP.INT32 if tail == "Cast" else TP.INT64, None)]
     m = _model(nodes, [w, _init("one", [1], np.int64)], None, opset=13, out=out)
     model = load_onnx(m)
     x = RNG.standard_normal((16, 3, 8, 8)).astype(np.float32)
@@ -322,7 +322,7 @@ def test_qdq_graphs_import_dequantised_weights_and_fake_quant(act, per_channel, 
     import and activations fake-quantised in float32 as onnxruntime does: every output is
     a multiple of the output scale, equal to the reference's (at most one step apart where
     float32 vs float64 rounding puts a value on a .5 tie)."""
-    m = _qdq_graph(act, per_channel)
+    m = _qdq_graph(act, per_channel, opset=21 if act == TP.INT16 else 19)  # int16 Q/DQ: 21
     model = load_onnx(m)
     x = np.random.default_rng(3).standard_normal((4, 3, 8, 8)).astype(np.float32)
     ref = ReferenceEvaluator(m).run(None, {"x": x})[0]
@@ -330,7 +330,10 @@ def test_qdq_graphs_import_dequantised_weights_and_fake_quant(act, per_channel, 
     steps = np.abs(got - ref) / 0.05
     assert steps.max() <= 1.0 + 1e-6 and (steps > 1e-3).mean() < 0.01
     np.testing.assert_allclose(got / 0.05, np.round(got / 0.05), atol=1e-4)
-    _round_trip(model, tmp_path, opset=19)
+    _round_trip(model, tmp_path, opset=21 if act == TP.INT16 else 19)
+    if act == TP.INT16:  # 16-bit QuantizeLinear exists from opset 21 only (round 4)
+        with pytest.raises(ModelError, match="takes from opset 21"):
+            save_onnx(model, tmp_path / "old.onnx", opset=19)
 
 
 def test_onnxruntime_contrib_ops_say_to_give_the_exported_model():

@@ -409,16 +409,31 @@ def test_vit_with_class_token_and_attention(cls_style, opset, attention, tmp_pat
 
 def test_static_batch_constants_in_a_concat_must_be_one_sample():
     """A Concat constant whose batch rows differ (a batch-2 export's per-sample values)
-    is refused: it is not one value for every sample."""
+    is refused: it is not one value for every sample; nor is a batch-1 constant in a
+    dynamic-batch graph (found by differential fuzzing: onnxruntime refuses batch 2)."""
     nodes = [
         oh.make_node("Concat", ["c", "x"], ["cx"], axis=1),
         oh.make_node("Flatten", ["cx"], ["y"]),
     ]
     c = np.stack([np.ones((1, 4)), 2 * np.ones((1, 4))]).astype(np.float32)
-    with pytest.raises(ModelError, match=r"shape \(2, 1, 4\).*the export's batch 2"):
+    with pytest.raises(ModelError, match=r"shape \(2, 1, 4\).*the export's batch \(2\) of equal"):
         load_onnx(_model(nodes, [_init("c", c)], (2, 3, 4), (2, 16)))
     same = np.ones((2, 1, 4), np.float32)
     _compare(_model(nodes, [_init("c", same)], (2, 3, 4), (2, 16)))
+    # with a dynamic batch, a (1, ...) constant fits batch 1 only: onnxruntime refuses others
+    with pytest.raises(ModelError, match=r"in a graph with a dynamic batch"):
+        load_onnx(_model(nodes, [_init("c", same[:1])], ("N", 3, 4), ("N", 16)))
+
+
+@pytest.mark.parametrize("pads", [[3, 0], [1, 4]])
+def test_pools_with_pads_not_smaller_than_the_kernel_are_refused(pads):
+    """Found by differential fuzzing against onnxruntime, which refuses such pools."""
+    nodes = [
+        oh.make_node("AveragePool", ["x"], ["a"], kernel_shape=[3], pads=pads, name="ap"),
+        oh.make_node("Flatten", ["a"], ["y"]),
+    ]
+    with pytest.raises(ModelError, match=r"'ap'.*not all smaller than the kernel"):
+        load_onnx(_model(nodes, [], ("N", 2, 8), ("N", 20)))
 
 
 @pytest.mark.parametrize(
@@ -799,3 +814,91 @@ def test_if_with_a_constant_condition_imports_the_taken_branch(size, taken):
     inits.append(_init("zf", 0.0))
     with pytest.raises(ModelError, match=r"'if' \(op If\).*condition depends on the network input"):
         load_onnx(_model(nodes, inits, ("N", size), ("N", 2)))
+
+
+@pytest.mark.parametrize(
+    "target, match", [([-2], "sizes must be >= -1"), ([-1, -1], "one -1 at most")]
+)
+def test_reshape_of_constants_checks_the_target(target, match):
+    """numpy reads any negative size as -1: a folded Reshape to [-2] was accepted where
+    onnxruntime refuses (found by differential fuzzing)."""
+    nodes = [
+        oh.make_node("Reshape", ["c", "s"], ["cr"], name="rs"),
+        oh.make_node("Add", ["x", "cr"], ["y"]),
+    ]
+    inits = [_init("c", [1.0, 2.0, 3.0, 4.0]), _init("s", target, np.int64)]
+    with pytest.raises(ModelError, match=rf"'rs'.*{match}"):
+        load_onnx(_model(nodes, inits, ("N", 4), ("N", 4)))
+
+
+def test_graphs_that_do_not_type_check_are_refused_stale_shapes_are_not():
+    """Round 3 left graphs that onnxruntime refuses for type errors (a Concat of int64 and
+    int8 shape tensors) imported; ONNX's strict type inference now runs on what xbar
+    imports.  Declared intermediate shapes that are stale (a file edited by hand) are not
+    a reason to refuse: onnxruntime runs such files."""
+    nodes = [
+        oh.make_node("Shape", ["x"], ["s"], start=0, end=1),
+        oh.make_node("Concat", ["s", "k"], ["t"], axis=0, name="cat"),
+        oh.make_node("Reshape", ["x", "t"], ["r"]),
+        oh.make_node("MatMul", ["r", "W"], ["y"]),
+    ]
+    inits = [_init("k", [-1], np.int8), _init("W", _w(4, 2))]
+    with pytest.raises(ModelError, match=r"does not type-check: .*Concat"):
+        load_onnx(_model(nodes, inits, ("N", 2, 2), ("N", 2)))
+    inits[0] = _init("k", [-1], np.int64)
+    m = _model(nodes, inits, ("N", 2, 2), ("N", 2))
+    m.graph.value_info.append(oh.make_tensor_value_info("r", TP.FLOAT, ["N", 7]))  # stale
+    _compare(m)
+
+
+def test_image_folders_ignore_exif_rotation_as_torchvision_does(tmp_path):
+    """An image with an EXIF orientation tag is read as stored, not rotated: torchvision's
+    ImageFolder loader (Pillow's open().convert('RGB')) ignores the tag, so a model was
+    trained on the stored pixels.  LA and palette images become RGB as with Pillow."""
+    Image = pytest.importorskip("PIL.Image")
+    from xbar.network import load_dataset
+
+    arr = np.random.default_rng(0).integers(0, 255, (6, 10, 3), dtype=np.uint8)
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    Image.fromarray(arr).save(tmp_path / "a" / "rot.png", exif=exif.tobytes())
+    Image.fromarray(arr[..., 0]).convert("LA").save(tmp_path / "a" / "la.png")
+    Image.fromarray(arr).convert("P").save(tmp_path / "b" / "pal.png")
+    data = load_dataset(f"folder:{tmp_path}")
+    assert data.x_test.shape == (3, 6, 10, 3)
+    for f in ("a/la.png", "a/rot.png", "b/pal.png"):
+        with Image.open(tmp_path / f) as im:
+            ref = np.asarray(im.convert("RGB")) / 255.0
+        assert any(np.array_equal(x, ref) for x in data.x_test), f
+
+
+def test_odd_tensor_and_node_names_survive_import_and_both_formats(tmp_path):
+    """Names with spaces, '/', ':', '#', non-ASCII, '..', 300 characters, empty and
+    repeated node names: layer names are sanitised and unique, and the model is saved
+    and read back in xbar's format and as ONNX with the same outputs."""
+    names = ["input with space", "weight/\u03a9:0", "n#1", "a" * 300, "../../etc/passwd", "x.npz"]
+    nodes = [
+        oh.make_node("Relu", [names[0]], [names[2]], name=""),
+        oh.make_node("Relu", [names[2]], [names[3]], name="dup"),
+        oh.make_node("Neg", [names[3]], [names[4]], name="dup"),
+        oh.make_node("MatMul", [names[4], names[1]], [names[5]], name="../x"),
+    ]
+    g = oh.make_graph(
+        nodes,
+        "g/../..",
+        [oh.make_tensor_value_info(names[0], TP.FLOAT, ["N", 4])],
+        [oh.make_tensor_value_info(names[5], TP.FLOAT, ["N", 2])],
+        initializer=[_init(names[1], _w(4, 2))],
+    )
+    m = oh.make_model(g, opset_imports=[oh.make_opsetid("", 17)])
+    m.ir_version = 8
+    model = load_onnx(m)
+    assert len({la.name for la in model.layers}) == len(model.layers)
+    assert all("/" not in la.name for la in model.layers)
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    ref = ReferenceEvaluator(m).run(None, {names[0]: x.astype(np.float32)})[0]
+    np.testing.assert_allclose(model.forward(x), ref, rtol=1e-5, atol=1e-6)
+    _round_trip(model, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "own.json", "own.npz"]

@@ -103,7 +103,8 @@ def read_csv_split(path: Path, limit: int | None) -> tuple[np.ndarray, np.ndarra
     bad = np.flatnonzero((y != np.round(y)) | (y < 0))
     if bad.size:
         raise ModelError(
-            f"csv file {str(path)!r}, line {line0 + int(bad[0])}: label {float(y[bad[0]]):g} (column "
+            f"csv file {str(path)!r}, line {line0 + int(bad[0])}: label "
+            f"{float(y[bad[0]]):g} (column "
             f"{col + 1}) is not a class index 0, 1, ...",
         )
     x = np.delete(values, [col, 0] if index else [col], axis=1)

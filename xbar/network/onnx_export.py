@@ -421,6 +421,12 @@ def _write_quantize(w: _Writer, layer: Quantize, xs: list[str], out: str, rank: 
         if len(big) > 1:
             raise ModelError(f"save_onnx: Quantize {n!r} varies along more than one axis")
         dtype = _quant_dtype(layer.low, layer.high, n)
+        if np.dtype(dtype).itemsize > 1 and w.opset < 21:  # ONNX's Q/DQ take 16 bits from 21
+            raise ModelError(
+                f"save_onnx: Quantize {n!r} is {np.dtype(dtype).name}, which QuantizeLinear "
+                f"takes from opset 21 (asked for {w.opset}); onnxruntime would refuse the file",
+                hint="save_onnx(..., opset=21) / xbar export-onnx --opset 21",
+            )
         s1, z1 = (scale, zp) if not big else (scale.reshape(-1), zp.reshape(-1))
         s1 = s1.reshape(-1)[:1].reshape(()) if not big else s1
         z1 = z1.reshape(-1)[:1].reshape(()) if not big else z1

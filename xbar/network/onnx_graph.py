@@ -8,6 +8,7 @@ missing data file) rather than letting protobuf or numpy fail deep inside.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -291,3 +292,48 @@ def pick_output(graph, requested: str | None, source: str) -> OutputChoice:
         hint="name it: load_onnx(path, output='NAME'), or --model 'FILE.onnx#NAME' on "
         "the command line",
     )
+
+
+def check_types(model, source: str, nodes: list | None = None) -> None:
+    """Refuse a graph that does not type-check (a Concat of int64 and int8 shape tensors,
+    a Reshape of a float shape): onnxruntime refuses such files when it loads them, and
+    xbar, which computes in numpy, would otherwise run them.  ONNX's shape inference runs
+    in strict mode on a light copy: large initializers by type and shape only (not read), and
+    no declared intermediate or output shapes (onnxruntime ignores stale ones, so a file
+    edited by hand is not refused for them).  Ops of other domains are left to the
+    importer, which names them."""
+    from onnx import ModelProto, helper, shape_inference
+
+    g = model.graph
+    inits = {t.name for t in g.initializer}
+    inputs = [i for i in g.input if i.name not in inits]
+    small = []  # shape tensors, scales: shape inference reads their values
+    for t in g.initializer:
+        if math.prod(t.dims) <= 4096 and t.data_location != t.EXTERNAL:
+            small.append(t)
+        else:  # weights: type and shape only, their data neither copied nor read
+            inputs.append(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
+    outputs = []
+    for o in g.output:
+        o = type(o).FromString(o.SerializeToString())
+        if o.type.HasField("tensor_type"):
+            o.type.tensor_type.ClearField("shape")
+        outputs.append(o)
+    light = ModelProto()
+    light.ir_version = max(model.ir_version, 4)
+    light.opset_import.extend(model.opset_import)
+    light.functions.extend(model.functions)
+    order = list(g.node) if nodes is None else nodes  # topological (nodes stored out of order)
+    light.graph.CopyFrom(helper.make_graph(order, g.name or "g", inputs, outputs, small))
+    try:
+        shape_inference.infer_shapes(light, check_type=True, strict_mode=True)
+    except Exception as exc:  # noqa: BLE001 - InferenceError, ValidationError, ...
+        text = str(exc).strip().splitlines()
+        first = next((t for t in text if t.strip()), type(exc).__name__)
+        if any(k in str(exc) for k in ("No Op registered", "not a registered", "domain")):
+            return  # another domain's op: the importer names it
+        raise ModelError(
+            f"{source}: the graph does not type-check: {first.strip()[:300]}",
+            hint="onnxruntime refuses this file too; the file is corrupted or was edited "
+            "by hand: re-export it",
+        ) from None

@@ -57,6 +57,7 @@ from .model import INPUT, Model, Node, iter_layers
 from .onnx_graph import (
     check_external_data,
     check_model_size,
+    check_types,
     export_hint,
     pick_output,
     sniff_format,
@@ -665,6 +666,7 @@ class _Importer:
             if init.name in self.needed:
                 self.consts[init.name] = self.array(init)
         order = sorted_nodes(g, {i.name for i in g.input} | self.init_names, self.source)
+        self.order = order
         order = [n for n in order if any(o in self.needed for o in n.output)]
         for node in order:  # an unsupported op is named first, not a shape computation
             self.node = node  # before it that fails for want of it (an LSTM's zero state)
@@ -705,6 +707,8 @@ class _Importer:
             raise self.fail("the graph computes nothing from its input")
         model = Model(nodes, self.tensors[inp].internal_shape, out.shape[0], name=name, meta=meta)
         _check_values(model, self.source)
+        if getattr(self, "model", None) is not None:  # what xbar reads, onnxruntime must too
+            check_types(self.model, self.source, self.order)
         return model
 
     def output_tensor(self, choice, inp: str) -> _Tensor:
@@ -1593,6 +1597,12 @@ class _Importer:
         if len(kernel) != 2:
             raise self.fail(f"kernel_shape {list(kernel)}; only 1-D and 2-D pooling is supported")
         strides, pads, dil = self.spatial(attrs, t, kernel, self.node.op_type)
+        if any(p >= k for p, k in zip(pads, kernel * 2, strict=True)):
+            raise self.fail(
+                f"pads {list(attrs.get('pads', pads))} are not all smaller than the kernel "
+                f"{list(attrs.get('kernel_shape', kernel))} (onnxruntime refuses such pools: a "
+                "window of padding only)"
+            )
         layer = cls(
             kernel,
             strides,
@@ -1877,11 +1887,19 @@ class _Importer:
                 f"Concat of a constant of shape {c.shape} with network tensors is not supported"
             )
         n = c.shape[0]
-        if n != 1 and not (n == self.static_batch and (c == c[:1]).all()):
+        if self.static_batch is None:
+            raise self.fail(
+                f"Concat of a constant of shape {c.shape} with network tensors in a graph with "
+                "a dynamic batch (it holds one batch size only; onnxruntime refuses other "
+                "batches)",
+                hint="expand the constant to the batch size (cls.expand(x.shape[0], -1, -1)) "
+                "or export with a fixed batch",
+            )
+        if n != self.static_batch or not (c == c[:1]).all():
             raise self.fail(
                 f"Concat of a constant of shape {c.shape} with network tensors: its first "
-                "axis must be the batch axis of one sample (size 1)"
-                + (f" or the export's batch {self.static_batch}" if self.static_batch else "")
+                f"axis must be the export's batch ({self.static_batch}) of equal rows (one "
+                "value for every sample)"
             )
         return self.per_sample(c[:1], self.node.input[i] or "const")
 
@@ -2319,7 +2337,14 @@ def _fold_shape_op(self: _Importer, op: str, attrs: dict, ins: list) -> np.ndarr
         keep_zero = attrs.get("allowzero", 0)
         shape = [int(v) for v in ins[1]]
         shape = [x.shape[k] if (v == 0 and not keep_zero) else v for k, v in enumerate(shape)]
-        return x.reshape(shape)
+        if any(v < -1 for v in shape) or shape.count(-1) > 1:  # numpy reads any negative as -1
+            raise self.fail(
+                f"Reshape of a constant to {shape}: sizes must be >= -1, one -1 at most"
+            )
+        try:
+            return x.reshape(shape)
+        except ValueError:
+            raise self.fail(f"cannot reshape a constant of shape {x.shape} to {shape}") from None
     if op == "Transpose":
         return np.transpose(x, attrs.get("perm"))
     if op == "Shape":  # of a folded shape vector (torch's Expand of a cls token at opset 17)
@@ -2462,6 +2487,7 @@ def load_onnx(
     if opset is None:
         raise ModelError(f"{where}: no default-domain opset import")
     importer = _Importer(proto.graph, opset, where, input_layout, proto.producer_name, output)
+    importer.model = proto
     return importer.run(name or default)
 
 
