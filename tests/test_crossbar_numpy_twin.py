@@ -113,11 +113,11 @@ def test_auto_uses_numpy_until_numba_pays():
         "from xbar.crossbar import solver\n"
         "xb = xbar.Crossbar(np.full((16, 16), 1e-4), 1.0, 1.0)\n"
         "a = xb.solve(np.full(16, 0.2))\n"
-        "assert 'numba' not in sys.modules and solver._numpy_seconds[0] > 0\n"
+        "assert 'xbar.crossbar.kernels' not in sys.modules and solver._numpy_seconds[0] > 0\n"
         "big = xbar.Crossbar(np.full((300, 300), 1e-4), 1.0, 1.0)\n"
         "solver.NUMPY_BUDGET_S = 0.0\n"
         "b = xb.solve(np.full(16, 0.2))\n"
-        "assert 'numba' in sys.modules\n"
+        "assert 'xbar.crossbar.kernels' in sys.modules\n"
         "assert np.allclose(a.output, b.output, rtol=1e-9)\n"
         "assert a.iterations[0] == b.iterations[0]\n"
     )
@@ -135,6 +135,9 @@ def test_crossbar_command_runs_without_numba_or_scipy_sparse():
         "assert 'iterations' in out.getvalue()\n"
         "bad = [m for m in ('numba', 'scipy.sparse', 'matplotlib') if m in sys.modules]\n"
         "assert not bad, bad\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"  # numba imported, capped
+        "    assert main(['crossbar', '--rows', '32', '--cols', '24', '--threads', '1']) == 0\n"
+        "assert 'xbar.crossbar.kernels' not in sys.modules\n"
     )
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)

@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def fresh_process(monkeypatch):
-    """As in a new process: numba not imported yet (the choice only reads sys.modules)."""
-    monkeypatch.delitem(sys.modules, "numba", raising=False)
+    """As in a new process: the compiled kernels not loaded (the choice reads sys.modules)."""
+    monkeypatch.delitem(sys.modules, "xbar.spice._newton_kernels", raising=False)
 
 
 def _ladder(tmp_path, nodes: int):
@@ -44,20 +44,22 @@ def test_fresh_process_compiles_only_where_python_would_cost_more(tmp_path, fres
     assert dc._compiled_choice("auto", 101, big) is None
 
 
-def test_numba_running_compiles_from_the_minimum(tmp_path):
-    import numba  # noqa: F401  (as after an earlier compiled sweep in this process)
+def test_kernels_running_compile_from_the_minimum(tmp_path):
+    import xbar.spice._newton_kernels  # noqa: F401  (as after an earlier compiled sweep)
 
     assert dc._compiled_choice("auto", dc.COMPILED_MIN_POINTS, _ladder(tmp_path, 3)) is None
 
 
-def test_bundled_mosfet_sweep_runs_without_numba():
+@pytest.mark.parametrize("threads", ["0", "1"])  # --threads 1 imports numba to cap it
+def test_bundled_mosfet_sweep_runs_without_numba_kernels(threads):
     code = (
         "import sys, contextlib, io\n"
         "from xbar.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
-        "    assert main(['solve', 'netlists/real/cmos_inverter_vtc.cir', '--csv']) == 0\n"
+        "    args = ['solve', 'netlists/real/cmos_inverter_vtc.cir', '--csv']\n"
+        f"    assert main(args + ['--threads', {threads!r}]) == 0\n"
         "assert len(out.getvalue().splitlines()) == 68\n"
-        "assert 'numba' not in sys.modules\n"
+        "assert 'xbar.spice._newton_kernels' not in sys.modules\n"
     )
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
     out = subprocess.run(

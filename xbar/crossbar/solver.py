@@ -291,12 +291,13 @@ def _numpy_pays(work: int) -> bool:
     the numpy twin (:mod:`xbar.crossbar.grid_numpy`, same iterations, values to round-off)
     rather than numba's kernels: while numba's start-up (0.4-0.5 s) costs more than the
     solve.  That is, the solve is small (:data:`NUMPY_MAX_CELLS`; 10 ms at 128x128 against
-    1 ms compiled), numba is not imported yet, and this process's numpy solves have taken
+    1 ms compiled), the kernels are not loaded yet (numba itself may be: ``--threads 1``
+    imports it to cap its threads), and this process's numpy solves have taken
     less than :data:`NUMPY_BUDGET_S` in all (after that, paying the start-up once is
     cheaper: at most twice the best cost, as renting before buying)."""
     return (
         work <= NUMPY_MAX_CELLS
-        and "numba" not in sys.modules
+        and "xbar.crossbar.kernels" not in sys.modules
         and _numpy_seconds[0] < NUMPY_BUDGET_S
     )
 

@@ -201,7 +201,7 @@ def solve_dc(
         (:mod:`xbar.spice.compiled`; about 0.5 s to start numba in a fresh
         process); ``"python"``: the Python path (the reference the compiled one
         is tested against); ``"auto"`` (default): compiled for sweeps of 50
-        points or more once numba runs in the process, and in a fresh process
+        points or more once its kernels run in the process, and in a fresh process
         only where the Python path would take longer than numba's start-up
         (hundreds of points for a small circuit).  Results agree to rounding.
 
@@ -310,7 +310,7 @@ def _point_op(circuit, opts, engine: str, prev: tuple | None) -> tuple[Operating
 
 #: ``engine="auto"`` chooses the compiled path from this many sweep points (for an
 #: operating point the Python path's SuperLU is as fast as ordering and factorising in the
-#: kernels) once numba is running in the process; in a fresh one, where importing numba
+#: kernels) once the compiled kernels run in the process; before, where importing numba
 #: and loading its kernels costs about 0.5 s of CPU, only where the Python path would cost
 #: more (:func:`_python_sweep_cost`)
 COMPILED_MIN_POINTS = 50
@@ -334,7 +334,7 @@ def _compiled_choice(engine: str, points: int, circuit: Circuit | None = None) -
         return None
     if points < COMPILED_MIN_POINTS:
         return False
-    if circuit is None or "numba" in sys.modules:
+    if circuit is None or "xbar.spice._newton_kernels" in sys.modules:  # kernels running
         return None
     return None if _python_sweep_cost(circuit, points) > NUMBA_START_S else False
 
