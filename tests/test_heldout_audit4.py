@@ -378,3 +378,32 @@ def test_memristor_state_resistor_starting_from_zero():
     assert [op.voltage("x1.d"), op.voltage("x2.d")] == pytest.approx(
         [1.404227e-01, 1.608014e-01], rel=1e-6
     )
+
+
+# ------------------------------------------------------------ hostile text
+
+
+def test_non_ascii_names_are_read_as_ngspice_reads_them():
+    """ngspice-39 reads each UTF-8 byte of a non-ASCII character as '_': nodes 'α' and 'β'
+    are one node '__' there (I(V1) = -1 mA through R2 alone, R1 shorted); xbar kept
+    them apart (-0.5 mA), a silent difference."""
+    circuit = read_netlist("t\nV1 α 0 1\nR1 α β 1k\nR2 β 0 1k\n.op\n.end\n")
+    assert solve_dc(circuit).current("v1") == pytest.approx(-1e-3)
+    assert any("'α' is node '__'" in n for n in circuit.notes)
+    op = _op("t\nV1 α 0 1\nR1 __ 0 1k\n.op\n.end\n")  # ngspice-39: v(__) = 1, -1 mA
+    assert (op.voltage("__"), op.current("v1")) == pytest.approx((1.0, -1e-3))
+
+
+def test_plus_line_after_the_title_continues_the_title():
+    """ngspice-39 reads '+ R9 a 0 1' right after the title as part of the title (I(V1) =
+    -0.5 mA, no R9); xbar stopped ('continuation line with no card')."""
+    circuit = read_netlist("t\n+ R9 a 0 1\nV1 a 0 1\nR1 a b 1k\nR2 b 0 1k\n.op\n.end\n")
+    assert solve_dc(circuit).current("v1") == pytest.approx(-5e-4)
+    assert "r9" not in circuit.resistors.name
+
+
+def test_ngspice_runner_reads_latin1_output(tmp_path, ngspice):
+    """run_ngspice raised a raw UnicodeDecodeError when ngspice echoed a Latin-1 title."""
+    path = tmp_path / "l1.cir"
+    path.write_bytes("t \xb5A\nV1 a 0 1\nR1 a 0 1k ; r\xe9sistance\n.op\n.end\n".encode("latin-1"))
+    assert ngspice(path).currents["v1"] == pytest.approx([-1e-3])

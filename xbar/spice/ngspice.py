@@ -195,6 +195,7 @@ def run_ngspice(netlist: str | os.PathLike, *, timeout: float = 600.0) -> SpiceR
                 env=env,
                 capture_output=True,
                 text=True,
+                errors="replace",  # a title or node in Latin-1 or UTF-16 is echoed back
                 timeout=timeout,
                 stdin=subprocess.DEVNULL,
             )
@@ -210,7 +211,7 @@ def run_ngspice(netlist: str | os.PathLike, *, timeout: float = 600.0) -> SpiceR
         if proc.returncode != 0 or bad or not raw.exists():
             detail = "\n".join(bad) or out[-2000:]
             raise XbarError(f"ngspice failed on {path} (exit {proc.returncode}):\n{detail}")
-        plots = _parse_raw(raw.read_text())
+        plots = _parse_raw(raw.read_text(errors="replace"))
     if not plots:
         raise XbarError(f"ngspice wrote no analysis results for {path}")
     # the DC analysis xbar compares with (.op or .dc), else the first plot

@@ -344,6 +344,7 @@ class Reader:
         #: the .control cards and, for each, the command lines of its block
         self.control_blocks: list[tuple[Card, list[Card]]] = []
         self.lib_skip: Card | None = None  # the .lib <section> card while skipping its body
+        self.noted_ascii = False
 
     def read_text(self, text: str, file: str, base: Path, top: bool) -> None:
         if "\r" in text:
@@ -365,9 +366,13 @@ class Reader:
                 continue
             line, c = cleaned
             if c == "+":
-                if self.control is None and self.lib_skip is None:  # else: skipped too
+                if top and last is None and not cards:  # ngspice: continues the title
+                    self.notes.append(f"{file}:{i + 1}: '+' line continues the title line")
+                elif self.control is None and self.lib_skip is None:  # else: skipped too
                     _continue_card(last, line, raw, file, i + 1, continued)
                 continue
+            if not line.isascii() and not _PATH_CARD.match(line.lstrip()):
+                line = self.ascii_names(line, file, i + 1)
             card = Card(line, file, i + 1, raw)
             if self.lib_skip is not None:  # inside .lib <section> ... .endl of this file
                 if c == "." and line.split(None, 1)[0].lower() == ".endl":
@@ -416,6 +421,27 @@ class Reader:
             cards.append(card)
             last = card
         _join_continued(continued)
+
+    def ascii_names(self, line: str, file: str, lineno: int) -> str:
+        """``line`` with each non-ASCII character replaced by one ``_`` per UTF-8 byte, as
+        ngspice-39 reads them (node ``α`` is node ``__``, and so is ``é``); noted once.  In
+        a file that is not UTF-8 such a character is an error, as in ngspice."""
+        if any(n.startswith(f"{file}:") and "read as Latin-1" in n for n in self.notes):
+            col = next(k for k, ch in enumerate(line) if not ch.isascii()) + 1
+            raise NetlistError(
+                f"a byte that is not UTF-8 ({line[col - 1]!r} read as Latin-1) outside a "
+                "comment: ngspice-39 stops here ('UTF-8 syntax error')",
+                location=Location(file, lineno, col, line),
+                hint="save the file as UTF-8, or keep such characters in comments",
+            )
+        out = "".join(ch if ch.isascii() else "_" * len(ch.encode("utf-8")) for ch in line)
+        if not self.noted_ascii:
+            self.noted_ascii = True
+            self.notes.append(
+                f"{file}:{lineno}: non-ASCII characters are read as '_' for each UTF-8 byte, "
+                "as ngspice-39 reads them (node 'α' is node '__', the same node as 'é')"
+            )
+        return out
 
     def include(self, card: Card, base: Path, section: bool = False) -> None:
         """``.include FILE``, or with ``section``, ``.lib FILE SECTION`` (only the lines
