@@ -1590,7 +1590,9 @@ def _load_dataset(dataset, model):
             f"dataset must be an xbar.network.Dataset or a data set name, got "
             f"{type(dataset).__name__}"
         )
-    return shaped_for(dataset, model) if isinstance(dataset, Dataset) else dataset
+    if not isinstance(dataset, Dataset) or not hasattr(model, "input_shape"):
+        return dataset  # not ours to shape; _check_inputs names what is wrong
+    return shaped_for(dataset, model)
 
 
 def _test_split(dataset, limit) -> tuple[np.ndarray, np.ndarray]:
