@@ -407,3 +407,20 @@ def test_ngspice_runner_reads_latin1_output(tmp_path, ngspice):
     path = tmp_path / "l1.cir"
     path.write_bytes("t \xb5A\nV1 a 0 1\nR1 a 0 1k ; r\xe9sistance\n.op\n.end\n".encode("latin-1"))
     assert ngspice(path).currents["v1"] == pytest.approx([-1e-3])
+
+
+def test_first_line_include_is_read_as_ngspice_reads_it(tmp_path):
+    """A file that starts with ``.include models.inc`` (no title line): ngspice-39 includes
+    it (its title becomes '*include models.inc'; I(V1) = -2 mA with the included R2); xbar
+    took the line as the title and left R2 out (-1 mA), a silent difference.  A first
+    line ``.param`` stops ngspice ('title line is missing!'): a located error here."""
+    (tmp_path / "models.inc").write_text("R2 a 0 1k\n")
+    (tmp_path / "lib1.lib").write_text(".lib tt\nR2 a 0 1k\n.endl\n")
+    for first in (".include models.inc", ".INC models.inc", ".lib lib1.lib tt"):
+        (tmp_path / "n.cir").write_text(f"{first}\nV1 a 0 1\nR1 a 0 1k\n.op\n.end\n")
+        assert _op(tmp_path / "n.cir").current("v1") == pytest.approx(-2e-3), first
+    (tmp_path / "n.cir").write_text("  .include models.inc\nV1 a 0 1\nR1 a 0 1k\n.op\n")
+    assert _op(tmp_path / "n.cir").current("v1") == pytest.approx(-1e-3)  # a title there
+    with pytest.raises(NetlistError, match="title line is missing") as info:
+        read_netlist(".param p=1\nV1 a 0 {p}\nR1 a 0 1k\n.op\n.end\n")
+    assert (info.value.location.line, info.value.location.column) == (1, 1)

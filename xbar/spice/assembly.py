@@ -538,6 +538,8 @@ def _group_bsources(circuit: Circuit, first_param: int, n_ext: int) -> list[BGro
         ctrl = np.array([[list(c) for c in s.controls] for s in srcs], dtype=np.int64)
         ctrl = _extended_index(ctrl.reshape(len(srcs), m, 2), n_ext)
         expr = srcs[0].expr
+        if hasattr(expr, "merged"):  # devices with per-source parameters (switches)
+            expr = expr.merged([s.expr for s in srcs])
         if key[0] == "template" and len({s.expr.canonical for s in srcs}) > 1:
             expr = TemplateExpression(expr._ast, np.array(consts[key], dtype=np.float64).T)
         out.append(

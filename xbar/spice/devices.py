@@ -314,30 +314,39 @@ class SwitchConductance:
     (array([ True]), array([1.]))
     """
 
-    def __init__(self, threshold, hysteresis, gon, goff, initially_on, controls):
-        self.threshold = float(threshold)
-        self.hysteresis = float(hysteresis)
-        self.gon, self.goff = float(gon), float(goff)
-        self.initially_on = bool(initially_on)
+    #: switches form one group of behavioural sources (:meth:`merged` joins them)
+    canonical = "switch"
+
+    def __init__(self, threshold, hysteresis, gon, goff, initially_on, controls=()):
+        self.threshold = np.atleast_1d(np.asarray(threshold, dtype=float))
+        self.hysteresis = np.atleast_1d(np.asarray(hysteresis, dtype=float))
+        self.gon = np.atleast_1d(np.asarray(gon, dtype=float))
+        self.goff = np.atleast_1d(np.asarray(goff, dtype=float))
+        self.initially_on = np.atleast_1d(np.asarray(initially_on, dtype=bool))
         self.controls = list(controls)
-        self.on = np.array([self.initially_on])
+        self.on = self.initially_on.copy()
+
+    @classmethod
+    def merged(cls, switches) -> SwitchConductance:
+        """One object for the switches ``switches`` (a group of behavioural sources)."""
+        cols = ("threshold", "hysteresis", "gon", "goff", "initially_on")
+        return cls(*(np.concatenate([getattr(w, c) for w in switches]) for c in cols))
 
     def reset(self) -> None:
-        """Back to the declared state (a fresh operating point)."""
-        self.on = np.array([self.initially_on])
+        """Back to the declared states (a fresh operating point)."""
+        self.on = self.initially_on.copy()
 
     def evaluate(self, v):
-        """Current ``v(n+, n-) * g`` [A] and its derivatives (``g``, 0) in the present state."""
-        g = np.where(self.on, self.gon, self.goff)
+        """Currents ``v(n+, n-) * g`` [A] and derivatives (``g``, 0) in the present states."""
         vab = np.asarray(v[0], dtype=float)
-        return vab * g, [np.broadcast_to(g, vab.shape), np.zeros(vab.shape)]
+        g = np.broadcast_to(np.where(self.on, self.gon, self.goff), vab.shape)
+        return vab * g, [g, np.zeros(vab.shape)]
 
     def next_state(self, value: np.ndarray) -> np.ndarray:
-        """ngspice's state update for control ``value``."""
+        """ngspice's state update for the control values ``value``."""
         t, h = self.threshold, self.hysteresis
-        if h == 0.0:
-            return value >= t
-        return np.where(value > t + h, True, np.where(value < t - h, False, self.on))
+        hyst = np.where(value > t + h, True, np.where(value < t - h, False, self.on))
+        return np.where(h == 0.0, value >= t, hyst)
 
     def limit(self, v_new, v_old):
         """Take the state for the control values ``v_new[:, 1]``; ``(v_new, changed)``."""

@@ -356,7 +356,7 @@ class Reader:
             title = lines[0].rstrip("\r")
             self.title = title.strip()
             self.title_card = Card(title, file, 1, title)
-            first = 1
+            first = 0 if self.first_line_is_a_card(title, file) else 1
         last: Card | None = None
         continued: list[Card] = []
         for i in range(first, len(lines)):
@@ -421,6 +421,28 @@ class Reader:
             cards.append(card)
             last = card
         _join_continued(continued)
+
+    def first_line_is_a_card(self, title: str, file: str) -> bool:
+        """ngspice-39 reads a first line ``.include f`` or ``.lib f sec`` (from column 1) as
+        that card, its title becoming ``*include f``; a first line ``.param`` stops it
+        ('title line is missing!').  Any other first line is the title."""
+        words = title.split()
+        word = words[0].lower() if words and title[0] == "." else ""
+        if word in (".param", ".params", ".parameters"):
+            raise NetlistError(
+                f"the first line is the title, but it is a {word} card: ngspice-39 stops here "
+                "('title line is missing!')",
+                location=Location(file, 1, 1, title),
+                hint="add a title line above it",
+            )
+        if word in (".include", ".inc") or (word == ".lib" and len(words) > 2):
+            self.title = "*" + title.strip()[1:]
+            self.notes.append(
+                f"{file}:1: the first line {word} is read as a card, as ngspice-39 reads it "
+                f"(the title is '{self.title}')"
+            )
+            return True
+        return False
 
     def ascii_names(self, line: str, file: str, lineno: int) -> str:
         """``line`` with each non-ASCII character replaced by one ``_`` per UTF-8 byte, as
