@@ -424,3 +424,21 @@ def test_first_line_include_is_read_as_ngspice_reads_it(tmp_path):
     with pytest.raises(NetlistError, match="title line is missing") as info:
         read_netlist(".param p=1\nV1 a 0 {p}\nR1 a 0 1k\n.op\n.end\n")
     assert (info.value.location.line, info.value.location.column) == (1, 1)
+
+
+@pytest.mark.parametrize("engine", ["python", "compiled"])
+def test_hysteresis_sweep_on_both_engines(engine):
+    """The compiled sweep carries switch states too: a self-controlled selector swept up
+    and down in 101 points; ngspice-39 turns it on at V1 = 0.72 going up (v(c) = V1 *
+    100/2100 from there) and off below V1 = 0.64 going down."""
+    text = (
+        "sel\nV1 a 0 0\nR0 a b 1k\nS1 b c b c sm\nR2 c 0 100\n"
+        ".model sm sw vt=0.5 vh=0.2 ron=1k roff=1meg\n"
+        ".options reltol=1e-9 abstol=1e-15 vntol=1e-12\n.dc V1 {dc}\n.end\n"
+    )
+    for dc, first_on in (("0 2 0.02", 0.72), ("2 0 -0.02", 0.64)):
+        res = solve_dc(read_netlist(text.format(dc=dc)), engine=engine)
+        on = res.voltage("c") > 1e-3
+        v = res.sweep
+        assert np.min(v[on]) == pytest.approx(first_on, abs=1e-9), dc
+        assert res.voltage("c")[on] == pytest.approx(v[on] * 100 / 2100, rel=1e-12)

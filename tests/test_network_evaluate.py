@@ -388,3 +388,28 @@ def test_skipping_calibration_does_not_change_results(model, data):
         outs.append(folded.forward(x, mvm=net.hook))
     assert np.allclose(outs[0], outs[1], rtol=1e-9, atol=1e-12)
     assert not np.allclose(outs[0], folded.forward(x))  # noise and wires are really on
+
+
+def test_library_evaluate_shapes_data_as_the_cli_does(model, data):
+    """evaluate() shapes the data set for the model as ``xbar infer`` does: rows of H*W
+    pixels (a CSV such as Kaggle's MNIST) become images for a single-channel image model,
+    and images are flattened for a model with flat inputs; the accuracies are the same as
+    on the data in the model's own shape."""
+    cfg = AnalogConfig(repeats=1)
+    flat = Dataset(*(_rows(a) for a in _splits(data)))
+    assert flat.x_test.shape == (len(data.x_test), 64)
+    want = evaluate(model, cfg, dataset=data, limit=60, energy=False).accuracy
+    got = evaluate(model, cfg, dataset=flat, limit=60, energy=False).accuracy
+    assert got == want
+    mlp = _dense_model(np.random.default_rng(0).normal(size=(64, 10)))
+    a = evaluate(mlp, cfg, dataset=data, limit=60, energy=False).accuracy
+    b = evaluate(mlp, cfg, dataset=flat, limit=60, energy=False).accuracy
+    assert a == b
+
+
+def _rows(a):
+    return a.reshape(len(a), -1) if isinstance(a, np.ndarray) and a.ndim == 4 else a
+
+
+def _splits(d):
+    return (d.x_train, d.y_train, d.x_val, d.y_val, d.x_test, d.y_test, d.name, d.classes)

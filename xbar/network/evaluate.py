@@ -1482,6 +1482,9 @@ def evaluate(
         Hardware configuration (validated before any work starts).
     dataset : xbar.network.Dataset, optional
         Default: ``load_dataset("digits")``.  Calibration uses its training split.
+        Shaped for the model as ``xbar infer`` does (:func:`~xbar.network.shaped_for`):
+        images are flattened for a model with flat inputs, and rows of H*W values (a
+        CSV) become images for a single-channel image model.
     limit : int, optional
         Evaluate only the first ``limit`` test images.
     chips : iterable of int, optional
@@ -1545,7 +1548,7 @@ def _evaluate(
 ) -> EvaluationResult:
     """:func:`evaluate` under its thread limit: check, plan, calibrate the design, run chips."""
     t_start = time.perf_counter()
-    dataset = _load_dataset(dataset)
+    dataset = _load_dataset(dataset, model)
     _check_inputs(model, config, dataset)
     x, y = _test_split(dataset, limit)
     chips = _checked_chips(chips, config)
@@ -1574,18 +1577,22 @@ def _evaluate(
     return run.result(chips, x.shape[0], ideal_accuracy, before, time.perf_counter() - t_start)
 
 
-def _load_dataset(dataset):
-    """The data set to evaluate on: a Dataset, or loaded by name / path (default digits)."""
-    if dataset is None or isinstance(dataset, str | os.PathLike):
-        from .data import load_dataset
+def _load_dataset(dataset, model):
+    """The data set to evaluate on: a Dataset, or loaded by name / path (default digits),
+    shaped for ``model`` as ``xbar infer`` does (:func:`~xbar.network.data.shaped_for`:
+    images flattened for a flat-input model, CSV rows made images, ...)."""
+    from .data import Dataset, load_dataset, shaped_for
 
-        return load_dataset("digits" if dataset is None else dataset)
-    if not hasattr(dataset, "x_test"):
+    if dataset is None or isinstance(dataset, str | os.PathLike):
+        dataset = load_dataset("digits" if dataset is None else dataset)
+    elif not hasattr(dataset, "x_test"):
         raise ModelError(
             f"dataset must be an xbar.network.Dataset or a data set name, got "
             f"{type(dataset).__name__}"
         )
-    return dataset
+    if not isinstance(dataset, Dataset) or not hasattr(model, "input_shape"):
+        return dataset  # not ours to shape; _check_inputs names what is wrong
+    return shaped_for(dataset, model)
 
 
 def _test_split(dataset, limit) -> tuple[np.ndarray, np.ndarray]:
