@@ -142,3 +142,28 @@ def test_crossbar_command_runs_without_numba_or_scipy_sparse():
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-3000:]
+
+
+def test_auto_hands_a_hard_solve_to_the_kernels():
+    """A solve the twin does not finish under "auto" (here cells of 1e30 S on 1-ohm
+    wires, beyond double precision) is redone by the compiled kernels, so a fresh
+    process names the round-off floor as the kernels do; the twin alone stopped with
+    'CG did not converge ... raise maxiter' (a misleading hint) after 20000 iterations."""
+    code = (
+        "import sys, numpy as np, xbar\n"
+        "from xbar.errors import ValueRangeError\n"
+        "try:\n"
+        "    xbar.Crossbar(np.full((4, 4), 1e30), 1.0, 1.0).solve(np.array([0.1, 0.2, 0.3, 0.4]))\n"
+        "except ValueRangeError as exc:\n"
+        "    assert 'round-off floor' in str(exc), exc\n"
+        "else:\n"
+        "    raise SystemExit('no error')\n"
+        "assert 'xbar.crossbar.kernels' in sys.modules\n"
+    )
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    with pytest.raises(xbar.errors.ConvergenceError, match="did not converge"):
+        xbar.Crossbar(np.full((4, 4), 1e30), 1.0, 1.0, kernel="numpy").solve(
+            np.array([0.1, 0.2, 0.3, 0.4])
+        )

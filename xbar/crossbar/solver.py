@@ -287,6 +287,7 @@ def choose_kernel(system: CrossbarSystem, K: int, kernel: str = "auto") -> str:
 
 
 NUMPY_MAX_CELLS = 1 << 16  # cells x inputs up to which "auto" may solve in numpy
+NUMPY_MAX_ITER = 200  # CG iterations the twin may take under "auto" before numba takes over
 NUMPY_BUDGET_S = 0.5  # seconds of numpy solves per process after which "auto" loads numba
 _numpy_seconds = [0.0]  # this process's time in numpy solves so far
 
@@ -299,7 +300,9 @@ def _numpy_pays(work: int) -> bool:
     1 ms compiled), the kernels are not loaded yet (numba itself may be: ``--threads 1``
     imports it to cap its threads), and this process's numpy solves have taken
     less than :data:`NUMPY_BUDGET_S` in all (after that, paying the start-up once is
-    cheaper: at most twice the best cost, as renting before buying)."""
+    cheaper: at most twice the best cost, as renting before buying).  The twin gets at
+    most :data:`NUMPY_MAX_ITER` iterations there; a solve it does not finish is redone
+    by the compiled kernels, whose answer or error ``auto`` reports."""
     return (
         work <= NUMPY_MAX_CELLS
         and "xbar.crossbar.kernels" not in sys.modules
@@ -350,10 +353,15 @@ def solve_nodes(
     (:func:`residual_floor`)."""
     K = rhs_r.shape[0]
     how = choose_kernel(system, K, kernel)
-    if how != "chains" and kernel == "auto" and _numpy_pays(system.M * system.N * K):
-        how = "numpy"
     dr, dc = line_diagonals(system, g)
-    if how == "numpy":
+    if how != "chains" and kernel == "auto" and _numpy_pays(system.M * system.N * K):
+        cap = min(maxiter, NUMPY_MAX_ITER)
+        sol, floor = _numpy_solve(system, g, dr, dc, rhs_r, rhs_c, x0, tol, cap)
+        if np.all(sol.residual <= np.maximum(tol, floor)):
+            return sol, floor
+        # a hard solve (many iterations, or conductances spanning many decades): the
+        # compiled kernels' answer or verdict, as "auto" has always given
+    elif how == "numpy":
         return _numpy_solve(system, g, dr, dc, rhs_r, rhs_c, x0, tol, maxiter)
     if how != "chains":
         return _grid_solve(system, g, dr, dc, rhs_r, rhs_c, x0, tol, maxiter, how)
