@@ -11,7 +11,8 @@ image classifiers: NHWC inputs, ``Conv2D`` + ``BatchNormalization``, ``Add`` res
 blocks, ``DepthwiseConv2D`` / ``SeparableConv2D`` with ReLU6 and hard-swish,
 ``Concatenate`` of two branches, ``GlobalAveragePooling2D``, ``Dropout``, ``Flatten``
 and ``Dense``.  Each is converted with ``tf2onnx.convert.from_keras`` at opsets 13 and
-17 (one also at 18, where GlobalMaxPooling2D becomes ReduceMax; tf2onnx keeps the NHWC input and inserts the Transposes to NCHW itself); two are
+17 (one also at 18, where GlobalMaxPooling2D becomes ReduceMax; tf2onnx keeps the NHWC
+input and inserts the Transposes to NCHW itself); two are
 also written by Keras 3's own ``model.export(path, format="onnx")`` (which runs tf2onnx
 at opset 15).  Weights come from ``keras.utils.set_random_seed(0)``; biases and
 batch-norm statistics are randomised so that they matter.  Written with

@@ -17,8 +17,8 @@ and paper 1's inner range, ``adc_range="inner"``), power-of-two slice ranges, th
 full-precision ADC resolution, bit-line parasitics, and a whole 2-layer MLP (bit-serial
 inputs, ADC per slice and input bit, row tiling, offset removal digital or by a
 reference column) evaluated by the reference pipeline on the same programmed
-conductances, through the chip API, ``evaluate`` and ``xbar infer --json``.  Random parts are compared
-in distribution with seeded statistics: programming error per state and its
+conductances, through the chip API, ``evaluate`` and ``xbar infer --json``.  Random
+parts are compared in distribution with seeded statistics: programming error per state and its
 clipping, read noise redrawn per MVM against programming error fixed per chip,
 paper 2's per-tensor noise scales (including rescaled biases outside the weight
 range) and batch-norm's affine noise, and the sigma = sqrt(2) alpha relation.

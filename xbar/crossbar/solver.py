@@ -428,6 +428,19 @@ def _col_to_row_major(a: np.ndarray, M: int, N: int) -> np.ndarray:
     return np.ascontiguousarray(a.reshape(L, N, M).transpose(0, 2, 1).reshape(L, M * N))
 
 
+def _grid_arrays(system: CrossbarSystem, g: np.ndarray, dr: np.ndarray, dc: np.ndarray):
+    """The grid's row-major arrays as the grid kernels and their numpy twin take them:
+    row wires, row diagonals, column wires, column diagonals, cells."""
+    M, N = system.M, system.N
+    return (
+        system.rows.off,
+        np.ascontiguousarray(dr),
+        _col_to_row_major(system.cols.off[None, :], M, N)[0],
+        _col_to_row_major(dc, M, N),
+        np.ascontiguousarray(g),
+    )
+
+
 def _grid_solve(
     system: CrossbarSystem,
     g: np.ndarray,
@@ -443,15 +456,7 @@ def _grid_solve(
     """The uncollapsed fast path: both families on the (M, N) grid; the residual's floor."""
     M, N = system.M, system.N
     K = rhs_r.shape[0]
-    grid = kernels.Grid(
-        M,
-        N,
-        system.rows.off,
-        np.ascontiguousarray(dr),
-        _col_to_row_major(system.cols.off[None, :], M, N)[0],
-        _col_to_row_major(dc, M, N),
-        np.ascontiguousarray(g),
-    )
+    grid = kernels.Grid(M, N, *_grid_arrays(system, g, dr, dc))
     xr = np.zeros((K, M * N)) if x0 is None else np.array(x0, dtype=float)
     xc = np.empty((K, M * N))
     it = np.zeros(K, dtype=np.int64)
@@ -485,11 +490,7 @@ def _numpy_solve(
     xr, xc, it, _ = grid_pcg_numpy(
         M,
         N,
-        system.rows.off,
-        np.ascontiguousarray(dr),
-        _col_to_row_major(system.cols.off[None, :], M, N)[0],
-        _col_to_row_major(dc, M, N),
-        np.ascontiguousarray(g),
+        *_grid_arrays(system, g, dr, dc),
         np.ascontiguousarray(rhs_r),
         _col_to_row_major(rhs_c, M, N),
         np.zeros((K, M * N)) if x0 is None else np.asarray(x0, dtype=float),
