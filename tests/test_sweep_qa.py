@@ -243,6 +243,7 @@ def test_parse_values_accepts_good_lists():
     assert parse_values(cfg, "programming_sigma", " 0, 0.05 ,0.1") == [0.0, 0.05, 0.1]
     assert parse_values(cfg, "adc_bits", ["4", "8"]) == [4, 8]
     assert parse_values(cfg, "adc_range", "none,calibrated") == [None, "calibrated"]
+    assert parse_values(cfg, "programming_clip", "true,false,None") == [True, False, "none"]
 
 
 def test_cli_rejects_empty_value_entry(cli_fake, capsys):

@@ -122,6 +122,8 @@ def _convert(s: str, current: Any, nullable: bool) -> Any:
     """One entry converted to the type of ``current`` (ValueError if it does not convert)."""
     if isinstance(current, bool):
         low = s.lower()
+        if low == "none":
+            return "none"  # programming_clip's third mode; other fields refuse it by name
         if low not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
             raise ValueError(s)
         return low in ("true", "1", "yes", "on")
