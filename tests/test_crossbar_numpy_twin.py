@@ -17,6 +17,13 @@ from xbar.crossbar.system import line_diagonals, rhs, source_voltages
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _run_fresh(code: str) -> None:
+    """Run ``code`` in a fresh Python process (no kernels loaded yet); it must succeed."""
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+
+
 def _grid_problem(M, N, K, r_wire, per_input, seed=0):
     """A random linear array's grid arrays (row-major) as the kernels take them."""
     rng = np.random.default_rng(seed)
@@ -121,9 +128,7 @@ def test_auto_uses_numpy_until_numba_pays():
         "assert np.allclose(a.output, b.output, rtol=1e-9)\n"
         "assert a.iterations[0] == b.iterations[0]\n"
     )
-    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr[-3000:]
+    _run_fresh(code)
 
 
 def test_crossbar_command_runs_without_numba_or_scipy_sparse():
@@ -139,9 +144,7 @@ def test_crossbar_command_runs_without_numba_or_scipy_sparse():
         "    assert main(['crossbar', '--rows', '32', '--cols', '24', '--threads', '1']) == 0\n"
         "assert 'xbar.crossbar.kernels' not in sys.modules\n"
     )
-    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr[-3000:]
+    _run_fresh(code)
 
 
 def test_auto_hands_a_hard_solve_to_the_kernels():
@@ -160,9 +163,7 @@ def test_auto_hands_a_hard_solve_to_the_kernels():
         "    raise SystemExit('no error')\n"
         "assert 'xbar.crossbar.kernels' in sys.modules\n"
     )
-    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr[-3000:]
+    _run_fresh(code)
     with pytest.raises(xbar.errors.ConvergenceError, match="did not converge"):
         xbar.Crossbar(np.full((4, 4), 1e30), 1.0, 1.0, kernel="numpy").solve(
             np.array([0.1, 0.2, 0.3, 0.4])
