@@ -439,18 +439,18 @@ def test_pools_with_pads_not_smaller_than_the_kernel_are_refused(pads):
 @pytest.mark.parametrize(
     "tail, match",
     [
-        ("matmul", r"batch axis moved to axis 1 \(by node 'to_tnd'\).*not MatMul"),
+        ("matmul", r"batch axis moved to axis 1 \(by node 'to_tnd'\).*not Flatten"),
         ("output", r"the graph output 'y' has its batch axis on axis 1"),
-        ("merged_reduce", r"batch axis merged with other axes .*not ReduceSum"),
-        ("merged_bad_split", r"only a reshape that gives the batch axis back"),
+        ("merged_reduce", r"ReduceSum over every axis \(including the batch\)"),
+        ("merged_bad_split", r"not a merge of the batch with its neighbours"),
     ],
 )
 def test_tensors_with_the_batch_axis_elsewhere_are_named(tail, match):
     """nn.MultiheadAttention transposes (B, T, D) to (T, B, D) and multiplies its weights
-    there; a tensor whose batch axis moved (or merged) may only be reshaped, transposed,
-    split, sliced, squeezed or gathered until the batch is first again: anything else
-    names the node that moved it, with a hint on writing attention batch first."""
-    inits = [_init("W", _w(4, 4)), _init("s", [-1, 4], np.int64), _init("s2", [-1, 6], np.int64)]
+    there; a tensor whose batch axis moved (or merged) may be used by ops that act on its
+    other axes (round 5: tests/test_heldout_models5.py); anything else names the node
+    that moved it, with a hint on writing attention batch first."""
+    inits = [_init("W", _w(4, 4)), _init("s", [-1, 4], np.int64), _init("s2", [-1, 5], np.int64)]
     if tail in ("matmul", "output"):
         nodes = [
             oh.make_node(
@@ -462,7 +462,7 @@ def test_tensors_with_the_batch_axis_elsewhere_are_named(tail, match):
             )
         ]
         if tail == "matmul":
-            nodes.append(oh.make_node("MatMul", ["t", "W"], ["y"]))
+            nodes.append(oh.make_node("Flatten", ["t"], ["y"]))
     else:
         nodes = [oh.make_node("Reshape", ["x", "s"], ["r"])]
         nodes.append(

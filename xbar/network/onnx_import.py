@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -236,6 +236,37 @@ SUPPORTED_OPS: dict[str, tuple[str, ...]] = {
     "If": ("then_branch", "else_branch"),
 }
 
+#: ops that run on a view (:meth:`_Importer.on_view`) as on its batch-first tensor
+_VIEW_BROADCAST = (
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Pow",
+    "Max",
+    "Min",
+    "Where",
+    "Equal",
+    "Greater",
+    "Less",
+    "GreaterOrEqual",
+    "LessOrEqual",
+    "And",
+    "Or",
+    "Xor",
+)
+_VIEW_OPS = (
+    *_VIEW_BROADCAST,
+    *_PLAIN_ACTIVATIONS,
+    *("Relu", "Clip", "LeakyRelu", "HardSigmoid", "Gelu", "Elu", "Selu", "Celu", "PRelu"),
+    *("Identity", "Dropout", "Cast", "Neg", "Reciprocal", "Not"),
+    *("MatMul", "Gemm", "Softmax", "LogSoftmax", "LayerNormalization"),
+    *("Slice", "Split", "Gather", "ReduceMean", "ReduceMax", "ReduceSum", "ReduceMin"),
+    *("ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSumExp", "ReduceProd"),
+)
+#: ops that handle views themselves
+_VIEW_SELF = ("Reshape", "Transpose", "Squeeze", "Unsqueeze")
+
 #: ops that only ever compute constants here (shape arithmetic, weight preprocessing)
 _CONST_ONLY = (
     "Cast",
@@ -244,8 +275,40 @@ _CONST_ONLY = (
     "Mod",
 )
 
-#: the batch size inside folded shape tensors (a marker; it never reaches arithmetic)
+#: the batch size inside folded shape tensors (a marker; only a product with, or a
+#: quotient by, a constant integer reaches arithmetic: see :func:`_bmark`)
 _BATCH = -(2**61) + 12345
+
+#: spacing of the markers of the batch size times m (nn.MultiheadAttention's bsz * heads)
+_MARK_STEP = 1 << 24
+
+
+def _bmark(m):
+    """The marker of the batch size times ``m`` (an integer >= 1, or an array of them)."""
+    return _BATCH - (np.asarray(m, dtype=np.int64) - 1) * _MARK_STEP
+
+
+def _bmult(v) -> np.ndarray:
+    """For each value of the integer array ``v``: m where it marks the batch size times m,
+    else 0."""
+    v = np.asarray(v)
+    if v.dtype.kind not in "iu":
+        return np.zeros(v.shape, dtype=np.int64)
+    v = v.astype(np.int64)
+    low = _BATCH - (1 << 56)
+    d = _BATCH - np.clip(v, low, _BATCH)
+    ok = (v <= _BATCH) & (v > low) & (d % _MARK_STEP == 0)
+    return np.where(ok, d // _MARK_STEP + 1, 0)
+
+
+def _said(values) -> list:
+    """Shape entries as a message shows them: 'batch', 'batch*4' for the markers."""
+    out = []
+    for v in np.asarray(values).reshape(-1):
+        m = int(_bmult(v))
+        out.append(int(v) if not m else "batch" if m == 1 else f"batch*{m}")
+    return out
+
 
 _NHWC = (0, 2, 3, 1)
 
@@ -412,6 +475,44 @@ class _Tensor:
         return tuple(full[p] for p in self.perm)[1:]
 
 
+class _View(NamedTuple):
+    """An ONNX tensor whose batch axis is not first, or is merged with its neighbours
+    (attention's (T, B, D) and (T, B*H, d)).  Unmerged, it is ``t`` (the same data as a
+    batch-first tensor) with the batch axis moved to axis ``at``; ``group`` = (g0, g1)
+    says that the ONNX tensor merges those unmerged axes (the batch's among them) into
+    its axis g0."""
+
+    t: _Tensor
+    at: int
+    group: tuple[int, int] | None
+    by: str
+
+    def udims(self) -> list[int]:
+        """The unmerged shape, the batch size as its marker."""
+        return [*self.t.shape[: self.at], _BATCH, *self.t.shape[self.at :]]
+
+    def dims(self) -> list[int]:
+        """The ONNX shape, the merged axis as the marker of the batch times the rest."""
+        u = self.udims()
+        if self.group is None:
+            return u
+        g0, g1 = self.group
+        rest = math.prod(x for k, x in enumerate(u[g0:g1]) if g0 + k != self.at)
+        return [*u[:g0], int(_bmark(rest)), *u[g1:]]
+
+    def m_to_u(self) -> list[list[int]]:
+        """For each ONNX axis, the unmerged axes it holds."""
+        r = self.t.rank
+        if self.group is None:
+            return [[k] for k in range(r)]
+        g0, g1 = self.group
+        return [[k] for k in range(g0)] + [list(range(g0, g1))] + [[k] for k in range(g1, r)]
+
+    def u_to_t(self, k: int) -> int:
+        """The batch-first tensor's axis holding unmerged axis ``k``."""
+        return 0 if k == self.at else k + 1 if k < self.at else k
+
+
 _SHAPE_HINT = (
     "export with an example input of the real image size (torch.onnx.export(model, "
     "torch.randn(1, C, H, W), ...); only the batch axis may be dynamic)"
@@ -442,14 +543,13 @@ class _Importer:
         self.static_batch: int | None = None
         #: internal names of lowered 1-D outputs -> the rank-4 tensors they reshape
         self.lowered: dict[str, str] = {}
-        #: ONNX tensors whose batch axis is not first: name -> (the same data as a
-        #: batch-first tensor, the batch's ONNX axis, the node that moved it)
-        self.moved: dict[str, tuple[_Tensor, int, str]] = {}
-        #: ONNX tensors whose first axis merges the batch with the k axes after it
-        #: (torch's (B, H, T, d) -> (B*H, T, d)): name -> (the unmerged tensor, k, node)
-        self.merged: dict[str, tuple[_Tensor, int, str]] = {}
-        #: while an op runs on a moved tensor: its ONNX axes -> the batch-first ones
-        self.axis_map: tuple[int, ...] | None = None
+        #: ONNX tensors whose batch axis is not first, or is merged with other axes
+        #: (attention's (T, B, D) and (B*H, T, d)): name -> :class:`_View`
+        self.views: dict[str, _View] = {}
+        #: while an op runs on a view: its ONNX axes -> the batch-first tensor's (None:
+        #: the axis that merges the batch), and how many axes the merge hides
+        self.axis_map: tuple[int | None, ...] | None = None
+        self.axis_shift = 0
         self.node = None
 
     # -- errors and names ---------------------------------------------------------------
@@ -586,21 +686,31 @@ class _Importer:
 
     def axis(self, a, rank: int) -> int:
         """Axis ``a`` of a rank-``rank`` tensor as 0..rank-1; outside [-rank, rank) refused
-        (onnxruntime refuses such graphs; wrapping them round gave another axis)."""
-        a = int(a)
+        (onnxruntime refuses such graphs; wrapping them round gave another axis).  While an
+        op runs on a view, ``a`` is an axis of the view, the result the batch-first one's."""
+        a, rank = int(a), rank - (self.axis_shift if self.axis_map is not None else 0)
         if not -rank <= a < rank:
             raise self.fail(f"axis {a} is outside a rank-{rank} tensor (axes -{rank}..{rank - 1})")
-        return a % rank if self.axis_map is None else self.axis_map[a % rank]
+        if self.axis_map is None:
+            return a % rank
+        if self.axis_map[a % rank] is None:
+            raise self.fail(
+                f"axis {a} merges the batch with other axes; {self.node.op_type} over it "
+                "is not supported"
+            )
+        return self.axis_map[a % rank]
 
     def dyn(self, i: int) -> _Tensor:
         name = self.node.input[i]
-        if name in self.moved or name in self.merged:
-            _, at, by = self.moved.get(name) or self.merged[name]
-            how = f"moved to axis {at}" if name in self.moved else "merged with other axes"
+        if name in self.views:
+            v = self.views[name]
+            how = f"moved to axis {v.at}" if v.group is None else "merged with other axes"
             raise self.fail(
-                f"input {i} ({name!r}) has its batch axis {how} (by node {by!r}); only "
-                "Transpose, Reshape, Split, Slice, Squeeze and Gather may use such a tensor "
-                f"until the batch axis is first again, not {self.node.op_type}",
+                f"input {i} ({name!r}) has its batch axis {how} (by node {v.by!r}); only "
+                "reshapes, transposes, element-wise ops, MatMul/Gemm with a constant weight, "
+                "Softmax, LayerNormalization, reductions and Split/Slice/Gather on other axes "
+                f"may use such a tensor until the batch axis is first again, not "
+                f"{self.node.op_type}",
                 hint="nn.MultiheadAttention (and nn.Transformer*) compute attention with the "
                 "batch axis second; write attention batch first (q, k, v = qkv.chunk(3, -1); "
                 "q.reshape(B, T, H, d).transpose(1, 2); q @ k.transpose(-2, -1))",
@@ -722,10 +832,10 @@ class _Importer:
         if out is None:
             if choice.tensor in self.consts:
                 raise self.fail(f"{what} does not depend on the input {inp!r}")
-            if choice.tensor in self.moved or choice.tensor in self.merged:
-                _, at, by = self.moved.get(choice.tensor) or self.merged[choice.tensor]
-                where = f"on axis {at}" if choice.tensor in self.moved else "merged"
-                raise self.fail(f"{what} has its batch axis {where} (by node {by!r})")
+            if choice.tensor in self.views:
+                v = self.views[choice.tensor]
+                where = f"on axis {v.at}" if v.group is None else "merged with other axes"
+                raise self.fail(f"{what} has its batch axis {where} (by node {v.by!r})")
             raise self.fail(f"{what} is not computed by any node")
         if len(out.shape) != 1:
             raise self.fail(f"{what} has per-sample shape {out.shape}, expected (classes,) logits")
@@ -901,9 +1011,8 @@ class _Importer:
             self.consts[self.node.output[0]] = self.constant_value(attrs)
             return
         if op == "Shape" and ins[0] not in self.consts:
-            if ins[0] in self.moved:  # the batch size where the batch axis went
-                t, at, _ = self.moved[ins[0]]
-                dims = [*t.shape[:at], _BATCH, *t.shape[at:]]
+            if ins[0] in self.views:  # the batch size where the batch axis went
+                dims = self.views[ins[0]].dims()
             else:
                 dims = [_BATCH, *self.dyn(0).shape]
             full = np.array(dims, dtype=np.int64)
@@ -912,8 +1021,19 @@ class _Importer:
         if all(i in self.consts for i in ins) and op != "If":  # an If's branch reads more
             if op in ("Expand", "ConstantOfShape") and self.batch_constant(op, attrs):
                 return
+            if op == "Split":  # nn.MultiheadAttention's in_proj_weight split into q, k, v
+                return self.fold_split(attrs)
             self.consts[self.node.output[0]] = self.fold(op, attrs)
             return
+        if any(i in self.views for i in ins) and op not in _VIEW_SELF:
+            if op not in _VIEW_OPS:
+                self.dyn(next(k for k, i in enumerate(self.node.input) if i in self.views))
+            return self.on_view(lambda a: self.dispatch(op, a), attrs)
+        self.dispatch(op, attrs)
+
+    def dispatch(self, op: str, attrs: dict) -> None:
+        """Convert the current node (its inputs not all constants)."""
+        ins = [i for i in self.node.input if i]
         if op in _CONST_ONLY:
             if op == "Cast" and ins[0] in self.tensors and attrs.get("to") in (1, 10, 11):
                 return self.alias()
@@ -929,6 +1049,29 @@ class _Importer:
             kind = _PLAIN_ACTIVATIONS[op]
             return self.unary(Activation(kind, name=self.name_for(kind)))
         getattr(self, "op_" + op)(attrs)
+
+    def fold_split(self, attrs: dict) -> None:
+        """Split of a constant (a weight cut into parts) into its outputs."""
+        x = np.asarray(self.const(0))
+        if x.ndim == 0:
+            raise self.fail("Split of a scalar")
+        axis = self.axis(attrs.get("axis", 0), x.ndim)
+        n_out, size = len(self.node.output), x.shape[axis]
+        if int(attrs.get("num_outputs", n_out)) != n_out:
+            raise self.fail(f"num_outputs={attrs['num_outputs']} but the node has {n_out} outputs")
+        sizes = attrs.get("split")
+        if sizes is None and self.node.input[1:2] and self.node.input[1]:
+            sizes = self.const(1).reshape(-1)
+        if sizes is None:
+            part = -(-size // n_out)
+            sizes = [min(part, size - k * part) for k in range(n_out)]
+        sizes = [int(v) for v in sizes]
+        if len(sizes) != n_out or sum(sizes) != size or min(sizes) < 0:
+            raise self.fail(f"split sizes {sizes} do not cut axis {axis} of size {size}")
+        parts = np.split(x, np.cumsum(sizes)[:-1], axis=axis)
+        for out, part in zip(self.node.output, parts, strict=True):
+            if out:
+                self.consts[out] = part
 
     def batch_constant(self, op: str, attrs: dict) -> bool:
         """An Expand/ConstantOfShape of constants to a shape that holds the batch size
@@ -1010,7 +1153,7 @@ class _Importer:
             self.convert()
         self.node = outer
         for out, inner in zip(outer.output, branch.output, strict=True):
-            for table in (self.consts, self.tensors, self.moved, self.merged):
+            for table in (self.consts, self.tensors, self.views):
                 if inner.name in table:
                     table[out] = table[inner.name]
 
@@ -1173,8 +1316,9 @@ class _Importer:
         if attrs.get("transA", 0):
             raise self.fail("transA=1 would put the batch on the second axis; not supported")
         t = self.dyn(0)
-        if t.rank != 2:
-            raise self.fail(f"input of rank {t.rank}; Gemm takes (batch, features)")
+        rank = t.rank if self.axis_map is None else len(self.axis_map)
+        if rank != 2:
+            raise self.fail(f"input of rank {rank}; Gemm takes (batch, features)")
         B = self.weight(1)
         W = float(attrs.get("alpha", 1.0)) * (B.T if attrs.get("transB", 0) else B)
         C = self.weight(2, optional=True)
@@ -1214,9 +1358,6 @@ class _Importer:
         self.out(y.name, tuple(y.shape[k - 1] for k in swap[1:]), swap)
 
     def op_Gather(self, attrs):
-        if self.node.input[0] in self.moved:
-            self.on_moved(self.op_Gather, attrs)
-            return
         """``x[:, i]``, ``x[..., idx]``: constant indices on an axis after the batch."""
         t = self.dyn(0)
         if not self.is_const(1):
@@ -1675,34 +1816,34 @@ class _Importer:
         self.reshape_to(t, (int(np.prod(t.shape)),), "flatten")
 
     def op_Reshape(self, attrs):
-        if self.node.input[0] in self.merged:
-            t, k, _ = self.merged[self.node.input[0]]
-            target = [int(v) for v in self.const(1).reshape(-1)]
-            if not attrs.get("allowzero", 0):  # a 0 copies the merged axes' sizes
-                full = [None, *t.shape[k:]]
-                target = [
-                    full[j] if v == 0 and 0 < j < len(full) else v for j, v in enumerate(target)
-                ]
-            return self.merged_reshape(target)
-        t = self.dyn(0)
+        name = self.node.input[0]
         target = [int(v) for v in self.const(1).reshape(-1)]
+        if name in self.views:
+            v = self.views[name]
+            if not attrs.get("allowzero", 0):  # a 0 copies the input's size (a marker too)
+                dims = v.dims()
+                target = [dims[k] if x == 0 and k < len(dims) else x for k, x in enumerate(target)]
+            return self.view_reshape(v, target)
+        t = self.dyn(0)
         full = [_BATCH, *t.shape]
         if not attrs.get("allowzero", 0):
             target = [full[k] if v == 0 and k < len(full) else v for k, v in enumerate(target)]
         first, rest = target[0], target[1:]
+        marks = _bmult(target)
+        if marks[1:].any() or marks[0] > 1:  # the batch goes elsewhere, or merges
+            return self.view_reshape(_View(t, 0, None, self.node.name or "Reshape"), target)
         batch_ok = (
             first == _BATCH
             or (first == -1 and -1 not in rest)
             or (self.static_batch is not None and first == self.static_batch)
         )
-        if first == -1 and -1 not in rest and _BATCH not in rest and rest:
-            if int(np.prod(rest)) < int(np.prod(t.shape)) and self.merge_batch(t, rest):
-                return
-        if not batch_ok or _BATCH in rest:
+        if first == -1 and -1 not in rest and rest and int(np.prod(rest)) < int(np.prod(t.shape)):
+            # (B, h, T, d) -> (B*h, T, d): torch's lowering of scaled_dot_product_attention
+            return self.view_reshape(_View(t, 0, None, self.node.name or "Reshape"), target)
+        if not batch_ok:
             raise self.fail(
-                f"Reshape to {[('batch' if v == _BATCH else v) for v in target]} "
-                "mixes the batch axis with the features; the first entry must be "
-                "the batch size (or 0 / -1)"
+                f"Reshape to {_said(target)} mixes the batch axis with the features; the "
+                "first entry must be the batch size (or 0 / -1)"
             )
         size = int(np.prod(t.shape))
         if first == -1 and int(np.prod(rest)) != size:
@@ -1728,9 +1869,8 @@ class _Importer:
         return None if c is None else [int(a) for a in c.reshape(-1)]
 
     def op_Squeeze(self, attrs):
-        if self.node.input[0] in self.moved:
-            self.on_moved(self.op_Squeeze, attrs)
-            return
+        if self.node.input[0] in self.views:
+            return self.view_squeeze(attrs)
         t = self.dyn(0)
         axes = self.axes_arg(attrs)
         full = (1, *t.shape)
@@ -1742,6 +1882,8 @@ class _Importer:
         self.reshape_to(t, tuple(s for k, s in enumerate(full) if k not in axes)[1:], "squeeze")
 
     def op_Unsqueeze(self, attrs):
+        if self.node.input[0] in self.views:
+            return self.view_squeeze(attrs)
         t = self.dyn(0)
         axes = self.axes_arg(attrs)
         if axes is None:
@@ -1757,104 +1899,196 @@ class _Importer:
 
     def op_Transpose(self, attrs):
         name = self.node.input[0]
-        t, at = (self.moved[name][0], self.moved[name][1]) if name in self.moved else (None, 0)
-        if name in self.merged:
-            return self.merged_transpose(attrs)
-        t = t or self.dyn(0)
-        p = [int(v) for v in attrs.get("perm", list(range(t.rank))[::-1])]
-        if sorted(p) != list(range(t.rank)):
-            raise self.fail(f"perm {p} is not a permutation of the {t.rank} axes")
-        # the moved layout's axis k is axis v[k] of the batch-first tensor t
-        v = [0 if k == at else k + 1 if k < at else k for k in range(t.rank)]
-        q = [v[k] for k in p]  # the result's axes, as axes of t
-        new_at = q.index(0)
-        order = [0] + [a for a in q if a != 0]  # the result with its batch first
+        v = self.views.get(name) or _View(self.dyn(0), 0, None, "")
+        rank = len(v.dims())
+        p = [int(k) for k in attrs.get("perm", list(range(rank))[::-1])]
+        if sorted(p) != list(range(rank)):
+            raise self.fail(f"perm {p} is not a permutation of the {rank} axes")
+        m2u = v.m_to_u()
+        q = [u for k in p for u in m2u[k]]  # the result's unmerged axes, as v's
+        group = None
+        if v.group is not None:
+            g0 = q.index(v.group[0])
+            group = (g0, g0 + v.group[1] - v.group[0])
+        qt = [v.u_to_t(k) for k in q]  # ... as axes of the batch-first tensor
+        order = [0] + [a for a in qt if a != 0]  # the result with its batch first
         inv = np.argsort(order)
-        # the data stay as they are; only the bookkeeping permutation changes
+        t = v.t  # the data stay as they are; only the bookkeeping permutation changes
         y = _Tensor(
             t.name, [(1, *t.shape)[k] for k in order][1:], tuple(int(inv[k]) for k in t.perm)
         )
-        self.set_output(0, y, new_at, self.moved[name][2] if name in self.moved else None)
+        self.set_view(0, y, qt.index(0), group, v.by)
 
-    def set_output(self, i: int, t: _Tensor, at: int, by: str | None) -> None:
-        """Output ``i`` is ``t`` with its batch axis moved to ONNX axis ``at``."""
+    def set_view(self, i: int, t: _Tensor, at: int, group, by: str | None) -> None:
+        """Output ``i`` is ``t`` with its batch axis moved to axis ``at`` and the unmerged
+        axes ``group`` merged (a regular tensor when neither happens)."""
         out = self.node.output[i]
-        if at == 0:
+        if group is not None and group[1] - group[0] < 2:
+            group = None
+        if at == 0 and group is None:
             self.tensors[out] = _Tensor(t.name, self.plausible(t.shape), t.perm)
         else:
-            self.moved[out] = (t, at, by or self.node.name or self.node.op_type)
+            self.plausible(t.shape)
+            self.views[out] = _View(t, at, group, by or self.node.name or self.node.op_type)
 
-    def on_moved(self, handler, attrs) -> bool:
-        """Run an axis op (Split, Slice, Squeeze, Gather) on a tensor whose batch axis was
-        moved: on the same data with the batch first, its axes renumbered; the outputs
-        get the batch back where it was (less the axes the op removed before it)."""
-        name = self.node.input[0]
-        if name not in self.moved:
-            return False
-        t, at, by = self.moved.pop(name)
-        self.axis_map = tuple(0 if k == at else k + 1 if k < at else k for k in range(t.rank))
-        self.tensors[name] = t
+    def view_reshape(self, v: _View, target: list[int]) -> None:
+        """Reshape of a view (or of a regular tensor to a shape that moves or merges the
+        batch axis) to ``target``: the entry holding the batch (its marker, the batch
+        times m, or the -1) stays a batch axis, merged with the factors of the axes
+        before (A) and after (C) it that the target does not keep."""
+        t, at, u = v.t, v.at, v.udims()
+        marks, size = _bmult(target), math.prod(t.shape)
+        said = _said(target)
+        where = f"of a tensor of shape {_said(v.dims())} (batch axis by node {v.by!r})"
+        js = [k for k, m in enumerate(marks) if m]
+        if len(js) > 1 or (not js and target.count(-1) != 1) or target.count(-1) > 1:
+            raise self.fail(f"Reshape to {said} {where}: cannot tell where the batch axis goes")
+        j = js[0] if js else target.index(-1)
+        m = int(marks[j]) if js else None
+        rest = [x for k, x in enumerate(target) if k != j]
+        if -1 in rest:
+            known = math.prod(x for x in rest if x != -1) * m
+            if known <= 0 or size % known:
+                raise self.fail(f"Reshape to {said} {where}: the sizes do not fit")
+            target = [size // known if x == -1 else x for x in target]
+        pre, post = target[:j], target[j + 1 :]
+        bad = min(pre + post, default=1) < 1
+        a, c = math.prod(u[:at]), math.prod(u[at + 1 :])
+        if bad or a % max(math.prod(pre), 1) or c % max(math.prod(post), 1):
+            raise self.fail(
+                f"Reshape to {said} {where} mixes the batch axis with other axes in a way "
+                "that is not a merge of the batch with its neighbours; not supported"
+            )
+        a, c = a // math.prod(pre), c // math.prod(post)
+        if m is not None and m != a * c:
+            raise self.fail(
+                f"Reshape to {said} {where}: the batch axis would hold batch*{a * c}, not batch*{m}"
+            )
+        ua = [a] if a > 1 else []
+        uc = [c] if c > 1 else []
+        self.reshape_to(t, (*pre, *ua, *uc, *post), "reshape")
+        y = self.tensors.pop(self.node.output[0])
+        group = (j, j + len(ua) + 1 + len(uc))
+        self.set_view(0, y, j + len(ua), group, v.by if v.at or v.group else None)
+
+    def view_squeeze(self, attrs) -> None:
+        """Squeeze/Unsqueeze of a view: the reshape to the shape they give."""
+        v = self.views[self.node.input[0]]
+        dims, axes = v.dims(), self.axes_arg(attrs)
+        if self.node.op_type == "Unsqueeze":
+            if axes is None:
+                raise self.fail("Unsqueeze without axes")
+            r = len(dims) + len(axes)
+            for a in sorted(self.axis(a, r) for a in axes):
+                dims.insert(a, 1)
+        else:
+            r = len(dims)
+            axes = (
+                [k for k, x in enumerate(dims) if x == 1]
+                if axes is None
+                else [self.axis(a, r) for a in axes]
+            )
+            if any(dims[a] != 1 for a in axes):
+                raise self.fail(f"cannot squeeze axes {axes} of shape {_said(dims)}")
+            dims = [x for k, x in enumerate(dims) if k not in axes]
+        self.view_reshape(v, dims)
+
+    def on_view(self, handler, attrs) -> None:
+        """Run ``handler`` (an element-wise op, MatMul/Gemm, Softmax, a reduction, ...) on
+        views: on the same data with the batch first, the op's axes and broadcast
+        constants moved there; its outputs are views again (less the axes it removed)."""
+        names = [i for i in self.node.input if i in self.views]
+        v = self.views[names[0]]
+        if any(
+            (w.at, w.group, w.t.rank) != (v.at, v.group, v.t.rank)
+            for w in (self.views[n] for n in names)
+        ) or any(i in self.tensors for i in self.node.input):
+            raise self.fail(
+                "inputs whose batch axes are in different places (or merged differently); "
+                "not supported"
+            )
+        m2u = v.m_to_u()
+        amap = tuple(v.u_to_t(us[0]) if len(us) == 1 else None for us in m2u)
+        self.check_view_op(v, amap, attrs)
+        removed = self.removed_axes(attrs, len(amap))
+        saved = {n: self.views.pop(n) for n in names}
+        consts = {}
+        for i in self.broadcast_inputs():
+            name = self.node.input[i]
+            consts[name] = self.consts[name]
+            self.consts[name] = self.view_const(v, np.asarray(consts[name]))
+        self.tensors.update({n: w.t for n, w in saved.items()})
+        self.axis_map, self.axis_shift = amap, v.t.rank - len(amap)
         try:
             handler(attrs)
         finally:
-            del self.tensors[name]
-            self.moved[name] = (t, at, by)
-            self.axis_map = None
+            self.axis_map, self.axis_shift = None, 0
+            for n in saved:
+                del self.tensors[n]
+            self.views.update(saved)
+            self.consts.update(consts)
+        ru = [m2u[k][0] for k in removed]
+        at = v.at - sum(k < v.at for k in ru)
+        group = v.group and tuple(g - sum(k < g for k in ru) for g in v.group)
         for i, out in enumerate(self.node.output):
             if out in self.tensors:
-                y = self.tensors.pop(out)
-                gone = t.rank - y.rank  # axes removed (Squeeze, scalar Gather) before `at`
-                self.set_output(i, y, at - gone, by)
-        return True
+                self.set_view(i, self.tensors.pop(out), at, group, v.by)
 
-    def merged_transpose(self, attrs) -> None:
-        t, k, by = self.merged[self.node.input[0]]
-        rank = t.rank - k
-        p = [int(v) for v in attrs.get("perm", list(range(rank))[::-1])]
-        if sorted(p) != list(range(rank)) or p[0] != 0:
+    def check_view_op(self, v: _View, amap: tuple, attrs: dict) -> None:
+        """Refuse an op on a view that would not act on the axes it names there: MatMul
+        and Gemm contract the last axis (W @ x and a product of views the last two),
+        LayerNormalization normalises the last axis."""
+        op, r, tr = self.node.op_type, len(amap), v.t.rank
+        last = 2 if op == "MatMul" and (self.is_const(0) or not self.is_const(1)) else 1
+        if op == "LayerNormalization":
+            axis = int(attrs.get("axis", -1))
+            last = r - (axis % r if -r <= axis < r else 0)
+        if op in ("MatMul", "Gemm", "LayerNormalization") and any(
+            amap[r - k] != tr - k for k in range(1, last + 1)
+        ):
             raise self.fail(
-                f"perm {p} moves the axis that merges the batch with {k} other axes "
-                f"(by node {by!r}); not supported"
+                f"{op} over the axis that holds the batch (its batch axis moved or merged by "
+                f"node {v.by!r}); not supported"
             )
-        order = [*range(k + 1), *(a + k for a in p[1:])]
-        inv = np.argsort(order)
-        y = _Tensor(
-            t.name, [(1, *t.shape)[a] for a in order][1:], tuple(int(inv[a]) for a in t.perm)
-        )
-        self.merged[self.node.output[0]] = (y, k, by)
 
-    def merge_batch(self, t: _Tensor, rest: list[int]) -> bool:
-        """Reshape (B, h1..hk, ...) to (-1, *rest) merging the batch with h1..hk (torch's
-        lowering of scaled_dot_product_attention): kept unmerged, the merge remembered."""
-        size, k = int(np.prod(t.shape)), 0
-        while k < len(t.shape) and int(np.prod(t.shape[:k])) * int(np.prod(rest)) < size:
-            k += 1
-        if k == 0 or int(np.prod(t.shape[:k])) * int(np.prod(rest)) != size:
-            return False
-        x = _Tensor(self.as_perm(t, _ident(t.rank)), t.shape, _ident(t.rank))
-        self.reshape_to(x, (*t.shape[:k], *rest), "reshape")
-        y = self.tensors.pop(self.node.output[0])
-        self.merged[self.node.output[0]] = (y, k, self.node.name or "Reshape")
-        return True
+    def removed_axes(self, attrs: dict, rank: int) -> list[int]:
+        """The axes of its input (a view, rank ``rank``) that the current op removes."""
+        op = self.node.op_type
+        if op == "Gather":
+            idx = np.asarray(self.const(1))
+            if idx.ndim > 1:
+                raise self.fail("Gather with indices of rank > 1 on a view is not supported")
+            return [int(attrs.get("axis", 0)) % rank] if idx.ndim == 0 else []
+        if op.startswith("Reduce") and not attrs.get("keepdims", 1):
+            axes = self.axes_arg(attrs)
+            return list(range(rank)) if not axes else sorted({int(a) % rank for a in axes})
+        return []
 
-    def merged_reshape(self, target: list[int]) -> None:
-        """Reshape a merged tensor to (batch, ...): the merge undone (torch's
-        (B*H, d, T) -> (B, H, d, T)) or the batch and its axes merged otherwise."""
-        t, k, by = self.merged[self.node.input[0]]
-        size = int(np.prod(t.shape))  # per sample, the merged axes included
-        first, rest = target[0], list(target[1:])
-        known = int(np.prod([v for v in rest if v != -1]))
-        if rest.count(-1) == 1 and known and first != -1:
-            rest = [size // known if v == -1 else v for v in rest]
-        batch = first in (_BATCH, self.static_batch) or (first == -1 and -1 not in rest)
-        if not batch or int(np.prod(rest)) != size or min(rest, default=1) < 1:
-            said = ["batch" if v == _BATCH else v for v in target]
+    def broadcast_inputs(self) -> list[int]:
+        """The current op's constant inputs that broadcast against its tensor inputs."""
+        op, ins = self.node.op_type, self.node.input
+        if op in _VIEW_BROADCAST or op == "PRelu":
+            keep = range(len(ins))
+        elif op == "LayerNormalization":
+            keep = (1, 2)
+        else:
+            return []
+        return [i for i in keep if i < len(ins) and ins[i] and ins[i] in self.consts]
+
+    def view_const(self, v: _View, c: np.ndarray) -> np.ndarray:
+        """A constant broadcast against view ``v``, laid out against its batch-first
+        tensor (it may not vary along the batch or the merged axis)."""
+        m2u = v.m_to_u()
+        if c.ndim > len(m2u):
+            raise self.fail(f"constant of shape {c.shape} has more axes than the input")
+        c = c.reshape((1,) * (len(m2u) - c.ndim) + c.shape)
+        if any(c.shape[k] != 1 for k, us in enumerate(m2u) if len(us) > 1 or v.at in us):
             raise self.fail(
-                f"Reshape to {said} of a tensor whose first axis merges the batch with axes "
-                f"of sizes {list(t.shape[:k])} (by node {by!r}); only a reshape that gives "
-                f"the batch axis back, (batch, ...) with {size} values per sample, is supported"
+                f"constant of shape {c.shape} varies along the axis that holds the batch "
+                f"(moved or merged by node {v.by!r}); not supported"
             )
-        self.reshape_to(t, tuple(rest), "reshape")
+        u = c.reshape([1 if len(us) > 1 else c.shape[k] for k, us in enumerate(m2u) for _ in us])
+        return u.transpose([v.at, *(k for k in range(u.ndim) if k != v.at)])
 
     def op_Concat(self, attrs):
         ts = [self.concat_input(i) for i in range(len(self.node.input))]
@@ -1945,9 +2179,6 @@ class _Importer:
         self.softmax(attrs, True)
 
     def op_Slice(self, attrs):
-        if self.node.input[0] in self.moved:
-            self.on_moved(self.op_Slice, attrs)
-            return
         t = self.dyn(0)
         starts, ends = self.const(1).reshape(-1), self.const(2).reshape(-1)
         axes = self.const(3, optional=True)
@@ -1974,9 +2205,6 @@ class _Importer:
         self.out(self.emit(layer, [t.name]), shape, t.perm)
 
     def op_Split(self, attrs):
-        if self.node.input[0] in self.moved:
-            self.on_moved(self.op_Split, attrs)
-            return
         t = self.dyn(0)
         axis = self.axis(attrs.get("axis", 0), t.rank)
         if axis == 0:
@@ -2245,18 +2473,48 @@ def _check_values(model: Model, source: str) -> None:
 def _fold(self: _Importer, op: str, attrs: dict) -> np.ndarray:
     """Compute a node whose inputs are all constants (numpy, ONNX semantics)."""
     ins = [self.consts[i] if i else None for i in self.node.input]
-    if op in _ARITHMETIC and any(
-        a is not None and a.dtype.kind in "iu" and (a == _BATCH).any() for a in ins
-    ):
-        raise self.fail(
-            "arithmetic on the batch size (a dynamic shape) is not supported",
-            hint="export with constant shapes, e.g. x.flatten(1) or x.view(x.size(0), -1)",
-        )
+    if op in _ARITHMETIC and any(a is not None and _bmult(a).any() for a in ins):
+        y = _fold_batch_product(op, ins)
+        if y is None:
+            raise self.fail(
+                "arithmetic on the batch size (a dynamic shape) is not supported; only its "
+                "product with a constant integer (and the quotient of such a product by a "
+                "divisor of that integer) is followed",
+                hint="export with constant shapes, e.g. x.flatten(1) or x.view(x.size(0), -1)",
+            )
+        return y
     for fold in (_fold_elementwise, _fold_shape_op, _fold_other):
         y = fold(self, op, attrs, ins)
         if y is not None:
             return y
     raise self.fail(f"{op} on constants is not supported")
+
+
+def _fold_batch_product(op: str, ins: list) -> np.ndarray | None:
+    """``batch * k`` (nn.MultiheadAttention's ``bsz * num_heads``) and ``(batch * m) / k``
+    for k dividing m, on folded shape values holding batch markers; None otherwise."""
+    if op not in ("Mul", "Div") or len(ins) != 2 or any(a is None for a in ins):
+        return None
+    a, b = (np.asarray(v) for v in ins)
+    if a.dtype.kind not in "iu" or b.dtype.kind not in "iu":
+        return None
+    ma, mb = _bmult(a), _bmult(b)
+    if op == "Div" and mb.any() or ma.any() and mb.any():
+        return None
+    if op == "Mul" and mb.any():
+        a, b, ma = b, a, mb
+    a, b, ma = np.broadcast_arrays(a.astype(np.int64), b.astype(np.int64), ma)
+    marked = ma > 0
+    if (b[marked] <= 0).any():
+        return None
+    plain = np.where(marked, 0, a)
+    if op == "Mul":
+        return np.where(marked, _bmark(np.maximum(ma * b, 1)), plain * b)
+    if (ma[marked] % b[marked]).any():
+        return None
+    if (b == 0).any():
+        return None
+    return np.where(marked, _bmark(np.maximum(ma // b, 1)), np.trunc(plain / b).astype(np.int64))
 
 
 def _fold_elementwise(self: _Importer, op: str, attrs: dict, ins: list) -> np.ndarray | None:
@@ -2268,7 +2526,7 @@ def _fold_elementwise(self: _Importer, op: str, attrs: dict, ins: list) -> np.nd
         from onnx import helper
 
         dtype = np.dtype(helper.tensor_dtype_to_np_dtype(attrs["to"]))
-        if dtype.kind in "iu" and x.dtype.kind in "iu" and (x == _BATCH).any():
+        if dtype.kind in "iu" and _bmult(x).any():
             return x  # tf2onnx casts shapes to int32 and back; the batch marker stays int64
         return x.astype(dtype)
     if op == "Div":
@@ -2301,7 +2559,7 @@ def _fold_elementwise(self: _Importer, op: str, attrs: dict, ins: list) -> np.nd
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             return (np.exp if op == "Exp" else np.log)(x)
     if op == "Mod":  # fmod=1: the sign of the dividend (C's fmod); else of the divisor
-        if x.dtype.kind in "iu" and ((x == _BATCH).any() or (ins[1] == _BATCH).any()):
+        if _bmult(x).any() or _bmult(ins[1]).any():
             return None
         return (np.fmod if attrs.get("fmod", 0) else np.mod)(x, ins[1]).astype(x.dtype)
     if op == "Reciprocal":
@@ -2361,6 +2619,15 @@ def _fold_other(self: _Importer, op: str, attrs: dict, ins: list) -> np.ndarray 
             return ((x.astype(np.float64) - zp).astype(np.float32) * scale).astype(np.float32)
         q = np.clip(np.rint(x.astype(np.float32) / scale) + zp, lo, hi)
         return q.astype(np.int64 if lo < -128 or hi > 255 else np.int16)
+    if op == "MatMul" and x.dtype.kind == "f" and ins[1].dtype.kind == "f":
+        if x.ndim == 0 or ins[1].ndim == 0:
+            raise self.fail("MatMul of a scalar")
+        try:  # a learned query times its projection (attention pooling)
+            return np.matmul(x, ins[1])
+        except ValueError:
+            raise self.fail(
+                f"cannot multiply constants of shapes {x.shape} and {ins[1].shape}"
+            ) from None
     if op == "Tile":
         _check_size(self, op, [a * int(r) for a, r in zip(x.shape, ins[1], strict=True)], x)
         return np.tile(x, [int(r) for r in ins[1]])
