@@ -727,7 +727,9 @@ class _Importer:
         """Internal name of ``t`` laid out as ``onnx.transpose(perm)`` (adds a Transpose)."""
         if t.perm == perm:
             return t.name
-        key = (t.name, perm)
+        inv = np.argsort(t.perm)
+        r = tuple(int(inv[p]) for p in perm)  # internal_in.transpose(r) == onnx.transpose(perm)
+        key = (t.name, r)  # by the move of the internal data: tensors share internal names
         if key not in self.transposed:
             full = (2, *t.shape)  # the batch axis counts as long
             if [p for p in t.perm if full[p] != 1] == [p for p in perm if full[p] != 1]:
@@ -735,8 +737,6 @@ class _Importer:
                 shape = tuple(full[p] for p in perm)[1:]
                 layer = Reshape(shape, name=self.fresh(f"{t.name}.reshape"))
             else:
-                inv = np.argsort(t.perm)
-                r = [int(inv[p]) for p in perm]  # internal_in.transpose(r) == onnx.transpose(perm)
                 layer = Transpose([k - 1 for k in r[1:]], name=self.fresh(f"{t.name}.transpose"))
             self.transposed[key] = self.emit(layer, [t.name])
         return self.transposed[key]
@@ -1837,6 +1837,9 @@ class _Importer:
             or (first == -1 and -1 not in rest)
             or (self.static_batch is not None and first == self.static_batch)
         )
+        if self.static_batch and first not in (-1, _BATCH, self.static_batch) and -1 not in rest:
+            # a fixed-batch export's folded (B*h, T, d): the batch merged, if it fits
+            return self.view_reshape(_View(t, 0, None, self.node.name or "Reshape"), target)
         if first == -1 and -1 not in rest and rest and int(np.prod(rest)) < int(np.prod(t.shape)):
             # (B, h, T, d) -> (B*h, T, d): torch's lowering of scaled_dot_product_attention
             return self.view_reshape(_View(t, 0, None, self.node.name or "Reshape"), target)
@@ -1941,8 +1944,14 @@ class _Importer:
         said = _said(target)
         where = f"of a tensor of shape {_said(v.dims())} (batch axis by node {v.by!r})"
         js = [k for k, m in enumerate(marks) if m]
+        if not js and -1 not in target and self.static_batch:
+            js, marks = self.static_batch_entry(u, at, target)
         if len(js) > 1 or (not js and target.count(-1) != 1) or target.count(-1) > 1:
-            raise self.fail(f"Reshape to {said} {where}: cannot tell where the batch axis goes")
+            raise self.fail(
+                f"Reshape to {said} {where}: cannot tell where the batch axis goes",
+                hint="export with a dynamic batch (torch.onnx.export(..., dynamic_axes="
+                "{'input': {0: 'batch'}}), or dynamo=True with dynamic_shapes)",
+            )
         j = js[0] if js else target.index(-1)
         m = int(marks[j]) if js else None
         rest = [x for k, x in enumerate(target) if k != j]
@@ -1970,6 +1979,27 @@ class _Importer:
         y = self.tensors.pop(self.node.output[0])
         group = (j, j + len(ua) + 1 + len(uc))
         self.set_view(0, y, j + len(ua), group, v.by if v.at or v.group else None)
+
+    def static_batch_entry(self, u: list[int], at: int, target: list[int]):
+        """In a graph exported with a fixed batch b (folded shapes: (T, b, D) -> (T, b*h,
+        d) is written (T, h, d) when b = 1), the entry of ``target`` that holds the batch
+        of a tensor of unmerged shape ``u`` (batch at ``at``): among the entries (not the
+        last) that can hold it, the one merging it with no axis before it (A = 1), then
+        with the fewest values after it: nn.MultiheadAttention's bsz * num_heads,
+        tgt_len * bsz and their un-merges.  Returns ([j], marks) or ([], marks)."""
+        b, a_all, c_all = self.static_batch, math.prod(u[:at]), math.prod(u[at + 1 :])
+        found = []
+        for j, v in enumerate(target[: max(len(target) - 1, 1)]):
+            pre, post = math.prod(target[:j]), math.prod(target[j + 1 :])
+            if v < 1 or v % b or min(target, default=1) < 1 or a_all % pre or c_all % post:
+                continue
+            a, c = a_all // pre, c_all // post
+            if a * c == v // b:
+                found.append((a != 1, c, j, a * c))
+        if not found:
+            return [], _bmult(target)
+        _, _, j, m = min(found)
+        return [j], [m if k == j else 0 for k in range(len(target))]
 
     def view_squeeze(self, attrs) -> None:
         """Squeeze/Unsqueeze of a view: the reshape to the shape they give."""
