@@ -294,3 +294,85 @@ def test_two_layouts_of_one_tensor_are_not_confused():
         oh.make_node("Concat", ["f1", "f2"], ["y"], axis=1),
     ]
     _compare(_model(nodes, [], ("N", 3, 2, 4), ("N", 48)))
+
+
+# ------------------------------------------------ 3. data sets in the forms users have
+
+
+def _images_and_labels(n=6, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, 4, 4, 3), dtype=np.uint8), rng.integers(0, 3, n)
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ("X", "y"),  # scikit-learn
+        ("images", "labels"),
+        ("data", "targets"),
+        ("test_images", "test_labels"),
+        ("X_test", "y_test"),
+        ("x_valid", "y_valid"),  # a validation split and no test split
+    ],
+)
+def test_npz_arrays_named_as_users_name_them(names, tmp_path):
+    """An .npz whose arrays are not called x/y was refused ("expected x and y"); the
+    usual names are read as x and y, through load_dataset's path and npz:."""
+    from xbar.network import load_dataset
+
+    x, y = _images_and_labels()
+    path = tmp_path / "d.npz"
+    np.savez(path, **{names[0]: x, names[1]: y})
+    for spec in (str(path), f"npz:{path}"):
+        data = load_dataset(spec)
+        np.testing.assert_array_equal(data.x_test, x / 255.0)
+        np.testing.assert_array_equal(data.y_test, y)
+
+
+def test_npz_positional_arrays_and_training_splits(tmp_path):
+    """``np.savez(path, images, labels)`` writes arr_0 / arr_1 (the labels are the 1-D
+    one, in either order); X_train / y_train beside X_test / y_test are the training
+    split; two arrays that both look like the images are refused naming both."""
+    from xbar.network import load_dataset
+
+    x, y = _images_and_labels()
+    np.savez(tmp_path / "pos.npz", y, x)
+    data = load_dataset(f"npz:{tmp_path / 'pos.npz'}")
+    np.testing.assert_array_equal(data.y_test, y)
+    np.savez(tmp_path / "split.npz", X_train=x[:4], y_train=y[:4], X_test=x[4:], y_test=y[4:])
+    data = load_dataset(f"npz:{tmp_path / 'split.npz'}")
+    assert len(data.y_train) + len(data.y_val) == 4  # a part is kept for validation
+    np.testing.assert_array_equal(data.x_test, x[4:] / 255.0)
+    np.savez(tmp_path / "bad.npz", images=x, inputs=x, labels=y)
+    with pytest.raises(ModelError, match=r"arrays 'images' and 'inputs' both look like"):
+        load_dataset(f"npz:{tmp_path / 'bad.npz'}")
+    (tmp_path / "npy").mkdir()
+    np.save(tmp_path / "npy" / "X_test.npy", x)
+    np.save(tmp_path / "npy" / "y_test.npy", y)
+    np.save(tmp_path / "npy" / "notes.npy", np.array([1.0]))  # not part of the data set
+    np.testing.assert_array_equal(load_dataset(f"npy:{tmp_path / 'npy'}").y_test, y)
+
+
+def test_image_folders_as_torchvision_finds_them(tmp_path):
+    """torchvision's ImageFolder finds a class's images in its sub-folders too, with its
+    own extension list, and ImageNet-style trees have train/ and val/: xbar read only
+    the files directly in each class folder (here: 2 of 4 images, silently a smaller
+    data set), read .gif files torchvision leaves out, and took train/ and val/ for two
+    classes."""
+    Image = pytest.importorskip("PIL.Image")
+    from xbar.network import load_dataset
+
+    rng = np.random.default_rng(3)
+    files = ["a/1.png", "a/sub/2.jpg", "a/sub/deeper/3.PNG", "b/4.bmp", "b/skip.gif"]
+    for split in ("train", "val"):
+        for f in files:
+            (tmp_path / split / f).parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 256, (5, 5, 3), dtype=np.uint8)).save(
+                tmp_path / split / f
+            )
+    data = load_dataset(f"folder:{tmp_path}")
+    assert data.classes == 2
+    assert len(data.x_test) == len(data.x_train) + len(data.x_val) == 4
+    np.testing.assert_array_equal(data.y_test, [0, 0, 0, 1])
+    with Image.open(tmp_path / "val" / "a" / "sub" / "deeper" / "3.PNG") as im:
+        np.testing.assert_array_equal(data.x_test[2], np.asarray(im.convert("RGB")) / 255.0)

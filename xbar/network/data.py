@@ -205,12 +205,12 @@ def load_dataset(name: str | Path = "digits", options: DataOptions | None = None
                 "and at most 2**20 values"
             )
         return synthetic_dataset(shape)
-    from .datasets import FORMATS, load_from_disk
+    from .datasets import FORMATS, alias_array_names, load_from_disk
 
     path = Path(name)
     prefix = str(name).partition(":")[0].lower()
     if path.suffix == ".npz" and options is None and path.is_file():
-        arr = read_npz(path, "data set file")
+        arr = alias_array_names(read_npz(path, "data set file"), path)
         if "x" not in arr and ("x_val" in arr or "x_test" not in arr):
             return _dataset_from_arrays(arr, str(path), path.stem)  # the six split arrays
         # else x, y (+ x_train, y_train) or Keras' mnist.npz: x_train, y_train, x_test, y_test

@@ -25,12 +25,17 @@
     SVHN's ``test_32x32.mat`` (and ``train_32x32.mat``); label 10 is the digit 0.
 ``folder:PATH``
     One sub-folder of images per class (PNG, JPEG, ... through Pillow), classes in
-    sorted folder-name order; ``PATH/train/`` and ``PATH/test/`` when present, else
-    every image is a test image.
+    sorted folder-name order, images found as torchvision's ``ImageFolder`` finds them
+    (in sub-folders too, its extensions); ``PATH/train/`` and ``PATH/test/`` (or
+    ``val/``, ``valid/``, ``validation/``) when present, else every image is a test
+    image.
 ``npz:PATH`` (or a path ending in ``.npz``)
     Arrays ``x`` and ``y`` (test images and labels; ``x_train``/``y_train``
     optional), or the six split arrays ``x_train, y_train, x_val, y_val, x_test,
-    y_test``.  Images NHWC or NCHW (``layout``), 8-bit integers (0..255, any
+    y_test``; other usual names are read as these (``X``/``y``, ``images``/``labels``,
+    ``data``/``targets``, ``test_images``, ``X_train``, ``np.savez(path, images,
+    labels)``'s ``arr_0``/``arr_1``; a validation split is the test split when there
+    is no test split).  Images NHWC or NCHW (``layout``), 8-bit integers (0..255, any
     integer dtype), uint16 (0..65535) or floats (taken as they are); labels integers,
     integral floats or one-hot rows.
 ``npy:PATH``
@@ -397,20 +402,27 @@ def _idx_pair(root: Path, train: str, test: str, kind: str, opts: DataOptions):
     return (*parts["train"], *parts["test"])
 
 
-def _image_files(d: Path) -> list[Path]:
-    """The image files of class folder ``d``, sorted: hidden files (``.DS_Store``) and
-    files whose extension Pillow does not read (``Thumbs.db``, ``README.txt``) are left
-    out, as torchvision's ``ImageFolder`` does."""
-    from PIL import Image
+#: the image extensions torchvision's ImageFolder reads (other files are left out)
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
-    known = Image.registered_extensions()
+
+def _image_files(d: Path) -> list[Path]:
+    """The image files of class folder ``d`` and its sub-folders, in torchvision's
+    ``ImageFolder`` order (``sorted(os.walk(d))``, then sorted names): files with another
+    extension (``Thumbs.db``, ``README.txt``, ``.gif``) and hidden files (``.DS_Store``,
+    macOS's ``._img.jpg``) are left out."""
+    import os
+
     if not d.is_dir():
         return []
-    return sorted(
-        p
-        for p in d.iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in known
-    )
+    out = []
+    for top, _, names in sorted(os.walk(d, followlinks=True)):
+        out += [
+            Path(top) / n
+            for n in sorted(names)
+            if not n.startswith(".") and n.lower().endswith(IMAGE_EXTENSIONS)
+        ]
+    return [p for p in out if p.is_file()]
 
 
 def _pixels(im, mode: str | None) -> tuple[np.ndarray, str]:
@@ -496,8 +508,9 @@ def _folder(root: Path, opts: DataOptions):
             "reading image folders needs Pillow (normally installed with matplotlib)",
             hint="pip install pillow",
         ) from None
-    split = (root / "train").is_dir() and (root / "test").is_dir()
-    test_dir = root / "test" if split else root
+    held = next((n for n in ("test", "val", "valid", "validation") if (root / n).is_dir()), None)
+    split = (root / "train").is_dir() and held is not None  # ImageNet's train/ and val/ too
+    test_dir = root / held if split else root
     classes = sorted(p.name for p in test_dir.iterdir() if p.is_dir())
     if not classes:
         raise ModelError(
@@ -650,8 +663,9 @@ def _npy(root: Path, opts: DataOptions):
         raise ModelError(f"npy: folder {str(root)!r} does not exist")
     arr = {}
     for f in sorted(root.glob("*.npy")):
-        if f.stem not in ("x", "y", "x_train", "y_train", "x_test", "y_test", "x_val", "y_val"):
-            continue
+        words = set(re.split(r"[^a-z0-9]+", f.stem.lower()))
+        if not words & (_IMAGE_WORDS | _LABEL_WORDS) and f.stem not in ("arr_0", "arr_1"):
+            continue  # not an array of the data set
         try:
             arr[f.stem] = np.load(f, mmap_mode="r", allow_pickle=False)
         except (ValueError, OSError) as exc:
@@ -659,8 +673,58 @@ def _npy(root: Path, opts: DataOptions):
     return _arrays(arr, root, opts)
 
 
+#: words that name the images and the labels in users' array files (lower case)
+_IMAGE_WORDS = {"x", "images", "image", "imgs", "img", "data", "inputs", "input", "features"}
+_LABEL_WORDS = {"y", "labels", "label", "targets", "target", "classes"}
+_SPLIT_WORDS = {
+    "train": "train",
+    "training": "train",
+    "test": "test",
+    "testing": "test",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+}
+
+
+def alias_array_names(arr: dict, path: Path) -> dict:
+    """``arr`` with its arrays named as xbar reads them (``x``, ``y``, ``x_train``, ...)
+    when they are named otherwise: ``X``/``y`` (scikit-learn), ``images``/``labels``,
+    ``data``/``targets``, ``test_images``, ``X_train``, ... and ``np.savez(path, images,
+    labels)``'s ``arr_0``/``arr_1`` (the 1-D one the labels).  Two arrays that would take
+    one name are refused, naming both."""
+    if "x" in arr or "x_test" in arr:
+        return arr
+    if sorted(arr) == ["arr_0", "arr_1"]:
+        a, b = arr["arr_0"], arr["arr_1"]
+        if np.ndim(b) == 1 and np.ndim(a) >= 2:
+            return {"x": a, "y": b}
+        if np.ndim(a) == 1 and np.ndim(b) >= 2:
+            return {"x": b, "y": a}
+    out, source = {}, {}
+    for key, value in arr.items():
+        words = set(re.split(r"[^a-z0-9]+", key.lower()))
+        roles = [r for r, ws in (("x", _IMAGE_WORDS), ("y", _LABEL_WORDS)) if words & ws]
+        splits = {_SPLIT_WORDS[w] for w in words if w in _SPLIT_WORDS}
+        if len(roles) != 1 or len(splits) > 1:
+            continue
+        name = roles[0] + ("" if not splits or splits == {"test"} else "_" + splits.pop())
+        if name in out:
+            raise ModelError(
+                f"data set file {str(path)!r}: arrays {source[name]!r} and {key!r} both look "
+                f"like the {'images' if name[0] == 'x' else 'labels'}"
+                + (f" of the {name[2:]} split" if "_" in name else ""),
+                hint="name them x and y (x_train, y_train for a training split)",
+            )
+        out[name], source[name] = value, key
+    if "x" not in out and "x_val" in out and "y_val" in out:  # train and val only
+        out["x"], out["y"] = out.pop("x_val"), out.pop("y_val")
+    return out if "x" in out else arr
+
+
 def _arrays(arr: dict, path: Path, opts: DataOptions):
     """Images and labels from named arrays (an ``.npz`` or a folder of ``.npy`` files)."""
+    arr = alias_array_names(arr, path)
     if "x" not in arr and "x_test" not in arr:
         raise ModelError(
             f"data set file {str(path)!r} has arrays {sorted(arr)}; expected x "
