@@ -376,3 +376,90 @@ def test_image_folders_as_torchvision_finds_them(tmp_path):
     np.testing.assert_array_equal(data.y_test, [0, 0, 0, 1])
     with Image.open(tmp_path / "val" / "a" / "sub" / "deeper" / "3.PNG") as im:
         np.testing.assert_array_equal(data.x_test[2], np.asarray(im.convert("RGB")) / 255.0)
+
+
+# ------------------------------------------------ 4. Einsum, circular padding
+
+
+@pytest.mark.parametrize(
+    "equation, x_dims, w_shape",
+    [
+        ("btd,dc->btc", ("N", 4, 6), (6, 5)),  # a Linear written as einsum
+        ("btd,dc->bc", ("N", 4, 6), (6, 5)),  # ... summed over the tokens
+        ("dc,btd->bct", ("N", 4, 6), (6, 5)),  # the weight first, the output transposed
+        ("...d,dhe->...he", ("N", 4, 6), (6, 2, 3)),  # an ellipsis; per-head projection
+        ("bchw,oc->bohw", ("N", 3, 4, 4), (5, 3)),  # a 1x1 convolution
+        ("bij,jk", ("N", 4, 6), (6, 5)),  # implicit output (bik)
+    ],
+)
+def test_einsum_with_a_weight_is_a_layer_on_the_arrays(equation, x_dims, w_shape):
+    """torch.einsum exports as ONNX Einsum (every exporter, every opset), which was
+    refused.  With a constant weight it is one Dense layer (the weight on the arrays),
+    the tensor's other axes summed or moved around it."""
+    nodes = [oh.make_node("Einsum", ["x", "W"], ["e"], equation=equation)]
+    if equation.startswith("dc,"):
+        nodes[0].input[:] = ["W", "x"]
+    nodes.append(oh.make_node("Flatten", ["e"], ["y"]))
+    proto = _model(nodes, [_init("W", _w(*w_shape))], x_dims, ("N", "F"), opset=13)
+    model = _compare(proto)
+    assert len(model.matmul_layers()) == 1
+
+
+def test_einsum_of_two_tensors_is_attention(tmp_path):
+    """``einsum("bhqd,bhkd->bhqk", q, k)`` and ``einsum("bhqk,bhkd->bhqd", a, v)``:
+    digital products (no stored weight), exported again as Einsum."""
+    nodes = [
+        oh.make_node("MatMul", ["x", "Wqkv"], ["qkv"]),
+        oh.make_node("Reshape", ["qkv", "s"], ["r"]),
+        oh.make_node("Transpose", ["r"], ["p"], perm=[2, 0, 3, 1, 4]),
+        oh.make_node("Split", ["p"], ["q1", "k1", "v1"], axis=0, num_outputs=3),
+        *(oh.make_node("Squeeze", [f"{c}1", "zero"], [c]) for c in "qkv"),
+        oh.make_node("Einsum", ["q", "k"], ["s1"], equation="bhqd,bhkd->bhqk"),
+        oh.make_node("Softmax", ["s1"], ["a"], axis=-1),
+        oh.make_node("Einsum", ["a", "v"], ["o"], equation="...qk,...kd->...qd"),
+        oh.make_node("Flatten", ["o"], ["y"]),
+    ]
+    inits = [_init("Wqkv", _w(6, 18)), _init("s", [0, 4, 3, 2, 3], np.int64)]
+    inits.append(_init("zero", [0], np.int64))
+    model = _compare(_model(nodes, inits, ("N", 4, 6), ("N", 24), opset=18))
+    x = np.random.default_rng(2).standard_normal((2, *model.input_shape))
+    path = save_onnx(model, tmp_path / "m.onnx", opset=18)
+    np.testing.assert_allclose(load_onnx(path).forward(x), model.forward(x), rtol=1e-9)
+    save_model(model, tmp_path / "own")
+    np.testing.assert_array_equal(load_model(tmp_path / "own").forward(x), model.forward(x))
+
+
+@pytest.mark.parametrize(
+    "equation, match",
+    [
+        ("bhd,hde->bhe", r"no axis shared by both kept"),  # per-head weights
+        ("btd,td->bd", r"no axis shared by both kept"),
+        ("bii,ij->bj", r"repeated|no axis shared"),
+    ],
+)
+def test_einsum_that_is_not_one_weight_matrix_is_named(equation, match):
+    nodes = [oh.make_node("Einsum", ["x", "W"], ["y"], equation=equation)]
+    shape = {"bhd,hde->bhe": (2, 3, 4), "btd,td->bd": (2, 3), "bii,ij->bj": (3, 3)}[equation]
+    x_dims = {"bhd,hde->bhe": ("N", 2, 3), "btd,td->bd": ("N", 2, 3), "bii,ij->bj": ("N", 3, 3)}
+    with pytest.raises(ModelError, match=match):
+        load_onnx(_model(nodes, [_init("W", _w(*shape))], x_dims[equation], ("N", 4)))
+
+
+def test_circular_padding_of_dynamo_exports(tmp_path):
+    """nn.Conv2d(padding_mode="circular") exports from dynamo (opset 19 and later) as
+    Pad mode="wrap", which was refused with a message naming no file or node."""
+    nodes = [
+        oh.make_node("Pad", ["x", "pads"], ["p"], mode="wrap"),
+        oh.make_node("Conv", ["p", "W"], ["c"], kernel_shape=[3, 3]),
+        oh.make_node("Flatten", ["c"], ["y"]),
+    ]
+    inits = [_init("pads", [0, 0, 1, 1, 0, 0, 1, 1], np.int64), _init("W", _w(2, 3, 3, 3))]
+    model = _compare(_model(nodes, inits, ("N", 3, 5, 4), ("N", 40), opset=19))
+    x = np.random.default_rng(2).standard_normal((2, *model.input_shape))
+    path = save_onnx(model, tmp_path / "m.onnx", opset=19)
+    np.testing.assert_allclose(load_onnx(path).forward(x), model.forward(x), rtol=1e-9)
+    with pytest.raises(ModelError, match=r"'wrap' \(circular\) needs opset 19"):
+        save_onnx(model, tmp_path / "m17.onnx", opset=17)
+    nodes[0] = oh.make_node("Pad", ["x", "pads"], ["p"], mode="mirror", name="pd")
+    with pytest.raises(ModelError, match=r"'pd' \(op Pad\): pad mode 'mirror' is not supported"):
+        load_onnx(_model(nodes, inits, ("N", 3, 5, 4), ("N", 40), opset=19))

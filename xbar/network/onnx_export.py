@@ -40,6 +40,7 @@ from .ops import (
     LRN,
     Activation,
     BatchMatMul,
+    Einsum,
     Binary,
     Concat,
     ConstOp,
@@ -291,6 +292,11 @@ def _write_pad(w: _Writer, layer: Pad, xs: list[str], out: str, rank: int) -> No
         full = [full[k] for k in (0, 3, 1, 2)]
     pads = [a for a, _ in full] + [b for _, b in full]
     ins = [x, w.const(n + ".pads", pads, np.int64), w.const(n + ".value", layer.value)]
+    if layer.mode == "wrap" and w.opset < 19:
+        raise ModelError(
+            f"save_onnx: Pad {n!r} in mode 'wrap' (circular) needs opset 19 or later",
+            hint="save_onnx(..., opset=19) / xbar export-onnx --opset 19",
+        )
     w.node("Pad", ins, out, name=n, mode=layer.mode)
 
 
@@ -313,6 +319,14 @@ def _write_gather(w: _Writer, layer: Gather, xs: list[str], out: str, rank: int)
 
 def _write_batch_matmul(w: _Writer, layer: BatchMatMul, xs, out: str, rank: int) -> None:
     y = w.node("MatMul", [w.nhwc(xs[0]), w.nhwc(xs[1])], w.name(layer.name + ".mm"))
+    w.finish(y, out, rank, nhwc=True)
+
+
+def _write_einsum(w: _Writer, layer: Einsum, xs, out: str, rank: int) -> None:
+    ins, _, res = layer.equation.partition("->")
+    a, b = ins.split(",")
+    eq = f"{layer.batch}{a},{layer.batch}{b}->{layer.batch}{res}"
+    y = w.node("Einsum", [w.nhwc(xs[0]), w.nhwc(xs[1])], w.name(layer.name + ".e"), equation=eq)
     w.finish(y, out, rank, nhwc=True)
 
 
@@ -467,6 +481,7 @@ _WRITERS = (
     (Transpose, _write_transpose),
     (Gather, _write_gather),
     (BatchMatMul, _write_batch_matmul),
+    (Einsum, _write_einsum),
     (ReduceMean, _write_reduce),  # and the rest of the family (ReduceMax, ReduceL2, ...)
     (Normalize, _write_normalize),
     (Tile, _write_tile),

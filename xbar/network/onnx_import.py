@@ -73,6 +73,7 @@ from .ops import (
     Activation,
     BatchMatMul,
     Binary,
+    Einsum,
     Concat,
     ConstOp,
     CumSum,
@@ -122,6 +123,7 @@ SUPPORTED_OPS: dict[str, tuple[str, ...]] = {
     "Conv": ("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"),
     "Gemm": ("alpha", "beta", "transA", "transB"),
     "MatMul": (),
+    "Einsum": ("equation",),
     "Add": (),
     "Sub": (),
     "Mul": (),
@@ -1375,6 +1377,116 @@ class _Importer:
         shape = layer.output_shape(t.shape)
         self.out(self.emit(layer, [self.as_perm(t, _ident(t.rank))]), shape, _ident(len(shape) + 1))
 
+    def einsum_terms(self, ranks: list[int]) -> tuple[list[str], str]:
+        """The current Einsum's input terms and output, one letter per axis (an ellipsis
+        spelt out with unused capitals; an implicit output: the letters used once, sorted)."""
+        eq = next((_text(a.s) for a in self.node.attribute if a.name == "equation"), None)
+        if eq is None:
+            raise self.fail("Einsum without an equation")
+        lhs, arrow, rhs = eq.replace(" ", "").partition("->")
+        terms = lhs.split(",")
+        if len(terms) != len(ranks):
+            raise self.fail(f"equation {eq!r} has {len(terms)} terms for {len(ranks)} inputs")
+        spare = [c for c in "ZYXWVUTSRQPONMLKJIHGFEDCBA" if c not in eq]
+        width = max((r - len(t.replace("...", "")) for t, r in zip(terms, ranks)), default=0)
+        dots = "".join(spare[:width][::-1])
+        out = []
+        for t, r in zip(terms, ranks, strict=True):
+            n = r - len(t.replace("...", ""))
+            t = t.replace("...", dots[len(dots) - n :] if n > 0 else "")
+            if len(t) != r or not t.isalpha():
+                raise self.fail(f"equation {eq!r}: term {t!r} does not name the {r} axes")
+            out.append(t)
+        if not arrow:
+            used = "".join(out)
+            rhs = dots + "".join(
+                sorted(c for c in set(used) if used.count(c) == 1 and c not in dots)
+            )
+        rhs = rhs.replace("...", dots)
+        if not rhs.isalpha() and rhs or len(set(rhs)) != len(rhs):
+            raise self.fail(f"equation {eq!r}: output {rhs!r} is not a list of distinct axes")
+        return out, rhs
+
+    def op_Einsum(self, attrs):
+        """Einsum of two network tensors (attention's ``bhqd,bhkd->bhqk``; digital), or
+        of a network tensor and a constant weight (``btd,dc->btc``: a Dense layer on the
+        arrays, the axes summed or moved around it)."""
+        ins = list(self.node.input)
+        if len(ins) != 2:
+            raise self.fail(f"Einsum of {len(ins)} inputs; two are supported")
+        if self.is_const(0) or self.is_const(1):
+            return self.einsum_weight()
+        a, b = self.dyn(0), self.dyn(1)
+        (ta, tb), out = self.einsum_terms([a.rank, b.rank])
+        batch = ta[0]
+        if tb[0] != batch or out[:1] != batch or batch in ta[1:] + tb[1:] + out[1:]:
+            raise self.fail(
+                f"equation '{ta},{tb}->{out}': the batch axis ({batch!r}) must be the first "
+                "axis of both inputs and of the output, and no other"
+            )
+        eq = f"{ta[1:]},{tb[1:]}->{out[1:]}"
+        if any(len(set(t)) != len(t) for t in (ta, tb)):
+            raise self.fail(f"equation '{ta},{tb}->{out}': repeated axes (diagonals)")
+        layer = Einsum(eq, name=self.fresh(self.node.name or "einsum"))
+        try:
+            shape = layer.output_shape([a.shape, b.shape])
+        except XbarError:
+            raise self.fail(
+                f"equation {eq!r} does not fit shapes {a.shape} and {b.shape}"
+            ) from None
+        ident = _ident(a.rank)
+        x, y = self.as_perm(a, ident), self.as_perm(b, _ident(b.rank))
+        self.out(self.emit(layer, [x, y]), shape, _ident(len(shape) + 1))
+
+    def einsum_weight(self) -> None:
+        """Einsum of a network tensor (batch letter first) and a constant weight: the
+        tensor's axes only it has and the output lacks are summed, the rest transposed to
+        (batch, kept..., contracted...) and multiplied by the weight as one Dense layer."""
+        ci = 0 if self.is_const(0) else 1
+        t, W = self.dyn(1 - ci), self.weight(ci)
+        terms, out = self.einsum_terms([t.rank, W.ndim] if ci else [W.ndim, t.rank])
+        X, Wt = terms[1 - ci], terms[ci]
+        b = X[0]
+        eq = f"{terms[0]},{terms[1]}->{out}"
+        shared = [c for c in X if c in Wt and c in out]
+        K = [c for c in X if c in Wt and c not in out]
+        M = [c for c in X[1:] if c not in Wt and c in out]
+        N = [c for c in Wt if c not in X and c in out]
+        if (
+            any(len(set(q)) != len(q) for q in (X, Wt))
+            or shared
+            or not K
+            or b in Wt
+            or out[:1] != b
+            or sorted(out) != sorted([b, *M, *N])
+        ):
+            raise self.fail(
+                f"equation {eq!r} with a constant weight: only a product that contracts "
+                "axes of the tensor with the weight, the batch first in the output and "
+                "no axis shared by both kept (no per-group weights), is supported"
+            )
+        size = dict(zip(X, (1, *t.shape), strict=True))
+        gone = [X.index(c) for c in X[1:] if c not in Wt and c not in out]
+        x = _Tensor(self.as_perm(t, _ident(t.rank)), t.shape, _ident(t.rank))
+        if gone:  # axes only the tensor has and the output lacks: summed first
+            layer = ReduceSum([a - 1 for a in gone], keepdims=False, name=self.name_for("sum"))
+            left = [c for c in X if X.index(c) not in gone]
+            x = _Tensor(self.emit(layer, [x.name]), [size[c] for c in left[1:]], _ident(len(left)))
+            X = "".join(left)
+        order = tuple(X.index(c) for c in [b, *M, *K])
+        x = _Tensor(self.as_perm(x, order), [size[c] for c in [*M, *K]], _ident(len(order)))
+        kn = math.prod(size[c] for c in K)
+        self.reshape_to(x, (*[size[c] for c in M], kn), "einsum.reshape")
+        x = self.tensors.pop(self.node.output[0])
+        Wm = np.einsum(f"{Wt}->{''.join(K + N)}", W).reshape(kn, -1)
+        self.dense(x, Wm, None)
+        y = self.tensors.pop(self.node.output[0])
+        size.update(zip(N, [W.shape[Wt.index(c)] for c in N], strict=True))
+        self.reshape_to(y, tuple(size[c] for c in [*M, *N]), "einsum.reshape")
+        y = self.tensors[self.node.output[0]]
+        have = [b, *M, *N]
+        self.out(y.name, [size[c] for c in out[1:]], tuple(out.index(c) for c in have))
+
     def batch_matmul(self) -> None:
         a, b = self.dyn(0), self.dyn(1)
         if min(a.rank, b.rank) < 3:
@@ -2183,6 +2295,8 @@ class _Importer:
         pairs = {a: (pads[k], pads[k + n]) for k, a in enumerate(axes)}
         if pairs.get(0, (0, 0)) != (0, 0):
             raise self.fail("padding the batch axis is not supported")
+        if mode not in Pad.MODES:
+            raise self.fail(f"pad mode {mode!r} is not supported ({', '.join(Pad.MODES)} are)")
         internal = [pairs.get(p, (0, 0)) for p in t.perm[1:]]
         layer = Pad(internal, mode=mode, value=value, name=self.name_for("pad"))
         shape = [s + sum(pairs.get(k + 1, (0, 0))) for k, s in enumerate(t.shape)]
@@ -2658,6 +2772,9 @@ def _fold_other(self: _Importer, op: str, attrs: dict, ins: list) -> np.ndarray 
             raise self.fail(
                 f"cannot multiply constants of shapes {x.shape} and {ins[1].shape}"
             ) from None
+    if op == "Einsum" and all(a is not None and a.dtype.kind == "f" for a in ins):
+        terms, out = self.einsum_terms([a.ndim for a in ins])
+        return np.einsum(",".join(terms) + "->" + out, *ins)
     if op == "Tile":
         _check_size(self, op, [a * int(r) for a, r in zip(x.shape, ins[1], strict=True)], x)
         return np.tile(x, [int(r) for r in ins[1]])

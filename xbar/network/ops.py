@@ -19,6 +19,7 @@ from ..errors import ModelError, ShapeError
 from .layers import MVM, Layer
 
 __all__ = [
+    "Einsum",
     "Binary",
     "ConstOp",
     "Activation",
@@ -542,12 +543,13 @@ class Concat(Layer):
 class Pad(Layer):
     """Pad per-sample axes: ``pads`` is one ``(before, after)`` pair per axis.
 
-    ``mode`` is ``constant`` (with ``value``), ``reflect`` or ``edge`` (ONNX names).
+    ``mode`` is ``constant`` (with ``value``), ``reflect``, ``edge`` or ``wrap`` (ONNX names;
+    ``wrap`` is torch's circular padding).
     """
 
     kind = "pad"
     signed_fields = ("value",)
-    MODES = {"constant": "constant", "reflect": "reflect", "edge": "edge"}
+    MODES = {"constant": "constant", "reflect": "reflect", "edge": "edge", "wrap": "wrap"}
 
     def __init__(
         self,
@@ -1009,6 +1011,56 @@ class BatchMatMul(Layer):
         return np.matmul(a, b)
 
 
+class Einsum(Layer):
+    """``numpy.einsum`` of two network tensors, sample by sample (attention written as
+    ``einsum("bhqd,bhkd->bhqk", q, k)``): digital, since neither factor is a stored weight.
+
+    ``equation`` names the per-sample axes only (``"hqd,hkd->hqk"``); the batch axis
+    is added in front of both inputs and the output.
+    """
+
+    kind = "einsum"
+    arity = 2
+
+    def __init__(self, equation: str, name: str | None = None) -> None:
+        super().__init__(name)
+        self.equation = str(equation)
+        ins, _, out = self.equation.partition("->")
+        terms = ins.split(",")
+        letters = set(ins.replace(",", "")) | set(out)
+        if len(terms) != 2 or not _ or not all(c.isalpha() for c in letters):
+            raise ModelError(f"einsum equation {self.equation!r} must be 'IN1,IN2->OUT' in letters")
+        self.batch = next(c for c in "zyxwvutsrqponmlkjihgfedcbaZYXW" if c not in letters)
+
+    @property
+    def supports_backward(self) -> bool:
+        return False
+
+    def config(self) -> dict:
+        return {**super().config(), "equation": self.equation}
+
+    def output_shape(self, input_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+        ins, _, out = self.equation.partition("->")
+        sizes: dict[str, int] = {}
+        for term, shape in zip(ins.split(","), input_shapes, strict=True):
+            if len(term) != len(shape):
+                raise _shape_error(self, f"{term!r} names {len(term)} axes of {tuple(shape)}")
+            for c, n in zip(term, shape, strict=True):
+                if sizes.setdefault(c, int(n)) != int(n):
+                    raise _shape_error(self, f"axis {c!r} has sizes {sizes[c]} and {n}")
+        if any(c not in sizes for c in out):
+            raise _shape_error(self, f"output axes {out!r} not all among the inputs'")
+        return tuple(sizes[c] for c in out)
+
+    def forward(
+        self, xs: list[np.ndarray], *, training: bool = False, mvm: MVM | None = None
+    ) -> np.ndarray:
+        ins, _, out = self.equation.partition("->")
+        a, b = ins.split(",")
+        eq = f"{self.batch}{a},{self.batch}{b}->{self.batch}{out}"
+        return np.einsum(eq, *(np.asarray(x, dtype=float) for x in xs))
+
+
 class Where(Layer):
     """``where(condition != 0, a, b)`` of three tensors (numpy broadcasting, equal ranks)."""
 
@@ -1348,6 +1400,7 @@ OP_TYPES: dict[str, type[Layer]] = {
         CumSum,
         LRN,
         BatchMatMul,
+        Einsum,
         Gather,
     )
 }
