@@ -73,10 +73,10 @@ from .ops import (
     Activation,
     BatchMatMul,
     Binary,
-    Einsum,
     Concat,
     ConstOp,
     CumSum,
+    Einsum,
     Gather,
     Normalize,
     Pad,
@@ -1388,7 +1388,9 @@ class _Importer:
         if len(terms) != len(ranks):
             raise self.fail(f"equation {eq!r} has {len(terms)} terms for {len(ranks)} inputs")
         spare = [c for c in "ZYXWVUTSRQPONMLKJIHGFEDCBA" if c not in eq]
-        width = max((r - len(t.replace("...", "")) for t, r in zip(terms, ranks)), default=0)
+        width = max(
+            (r - len(t.replace("...", "")) for t, r in zip(terms, ranks, strict=True)), default=0
+        )
         dots = "".join(spare[:width][::-1])
         out = []
         for t, r in zip(terms, ranks, strict=True):
