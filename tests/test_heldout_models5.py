@@ -463,3 +463,54 @@ def test_circular_padding_of_dynamo_exports(tmp_path):
     nodes[0] = oh.make_node("Pad", ["x", "pads"], ["p"], mode="mirror", name="pd")
     with pytest.raises(ModelError, match=r"'pd' \(op Pad\): pad mode 'mirror' is not supported"):
         load_onnx(_model(nodes, inits, ("N", 3, 5, 4), ("N", 40), opset=19))
+
+
+# ------------------------------------------------ 5. dynamic image sizes
+
+
+def _dynamic_hw_net():
+    """torch.onnx.export(..., dynamic_axes={"input": {0: "b", 2: "h", 3: "w"}}): a conv net
+    ending in a global average pool, whose input's height and width are named, not sized."""
+    nodes = [
+        oh.make_node("Conv", ["x", "W", "b"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        oh.make_node("Relu", ["c"], ["r"]),
+        oh.make_node("GlobalAveragePool", ["r"], ["g"]),
+        oh.make_node("Flatten", ["g"], ["f"]),
+        oh.make_node("Gemm", ["f", "Wd", "bd"], ["y"], transB=1),
+    ]
+    inits = [
+        _init("W", _w(4, 3, 3, 3)),
+        _init("b", _w(4)),
+        _init("Wd", _w(5, 4)),
+        _init("bd", _w(5)),
+    ]
+    return _model(nodes, inits, ("b", 3, "h", "w"), ("b", 5))
+
+
+def test_dynamic_image_sizes_take_the_size_of_the_data(tmp_path, capsys):
+    """An export with dynamic height and width was refused ("only the batch axis may be
+    dynamic"); load_onnx(input_shape=...) imports it for a size, and ``xbar infer`` takes
+    the size from --dataset."""
+    from onnx.reference import ReferenceEvaluator as Ref
+
+    from xbar.cli import main
+    from xbar.network.onnx_import import DynamicInputError
+
+    proto = _dynamic_hw_net()
+    with pytest.raises(DynamicInputError, match=r"dynamic dimension 2 \(h\).*unless the input"):
+        load_onnx(proto)
+    for h, w in ((6, 6), (9, 5)):
+        model = load_onnx(proto, input_shape=(h, w, 3))
+        assert model.input_shape == (h, w, 3)
+        x = np.random.default_rng(h).standard_normal((2, 3, h, w)).astype(np.float32)
+        ref = Ref(proto).run(None, {"x": x})[0]
+        np.testing.assert_allclose(model.forward(x.transpose(0, 2, 3, 1)), ref, rtol=1e-5)
+    with pytest.raises(ModelError, match=r"input_shape \(6, 6, 1\) \(as ONNX \[1, 6, 6\]\)"):
+        load_onnx(proto, input_shape=(6, 6, 1))  # the channels are static: 3
+    onnx.save(proto, str(tmp_path / "dyn.onnx"))
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x=rng.integers(0, 256, (4, 9, 7, 3)), y=rng.integers(0, 5, 4))
+    args = ["infer", "--model", str(tmp_path / "dyn.onnx"), "--no-progress", "--json"]
+    args += ["--dataset", f"npz:{tmp_path / 'd.npz'}", "--ideal"]
+    assert main(args) == 0
+    assert '"n_images": 4' in capsys.readouterr().out

@@ -89,6 +89,22 @@ def refuse_preparation_flags(args, name: str) -> None:
         )
 
 
+def load_model_for_data(args, calibration_size: int | None = None):
+    """``--model``, loaded; an ONNX graph with dynamic image dimensions (exported with
+    ``dynamic_axes`` for the height and width) is imported for ``--dataset``'s image size."""
+    from ..network.data import load_dataset
+    from ..network.model_io import load_model
+    from ..network.onnx_import import DynamicInputError
+
+    try:
+        return load_model(args.model)
+    except DynamicInputError:
+        name = str(args.dataset)
+        opts = None if is_builtin(name) else data_options(args, calibration_size)
+        shape = load_dataset(name, opts).input_shape
+    return load_model(args.model, input_shape=shape)
+
+
 def load_for_model(args, model, calibration_size: int | None = None):
     """The data set of ``--dataset`` prepared for ``model`` (flat models get flat images).
 

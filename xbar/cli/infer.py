@@ -38,7 +38,7 @@ import argparse
 import json
 import sys
 
-from ._data import DATASET_HELP, add_data_arguments, load_for_model
+from ._data import DATASET_HELP, add_data_arguments, load_for_model, load_model_for_data
 
 HELP = "evaluate a network on simulated crossbar arrays (accuracy, per-layer statistics)"
 
@@ -235,7 +235,6 @@ def run(args: argparse.Namespace) -> int:
     timing, per-layer statistics and energy."""
     from ..errors import ConfigError
     from ..network.evaluate import evaluate
-    from ..network.model_io import load_model
     from ._progress import ProgressBar
     from ._threads import apply_threads
 
@@ -250,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
         from ..plot import check_path
 
         check_path(args.energy_plot)  # before the evaluation, not after it
-    model = load_model(args.model)
+    model = load_model_for_data(args, config.calibration_size)
     dataset = load_for_model(args, model, config.calibration_size)
     bar = ProgressBar("infer", enabled=False if args.no_progress else None)
     try:

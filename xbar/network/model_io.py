@@ -53,7 +53,7 @@ def save_model(model: Model, path: str | Path) -> tuple[Path, Path]:
 _WRN = re.compile(r"^wrn-(\d+)-(\d+)$")
 
 
-def load_model(name_or_path: str | Path) -> Model:
+def load_model(name_or_path: str | Path, *, input_shape: tuple[int, ...] | None = None) -> Model:
     """Load a shipped model, a zoo model or a saved model.
 
     Parameters
@@ -67,6 +67,9 @@ def load_model(name_or_path: str | Path) -> Model:
         (:func:`~xbar.network.load_onnx`; needs the ``onnx`` package), written
         ``FILE.onnx#OUTPUT`` to name the output that holds the logits.  Any other
         existing file is read as ONNX (a PyTorch or Keras checkpoint is named as such).
+    input_shape : tuple of int, optional
+        For an ONNX graph with dynamic image dimensions: the per-sample shape of the
+        data (see :func:`~xbar.network.load_onnx`); ignored for other models.
 
     Examples
     --------
@@ -76,10 +79,10 @@ def load_model(name_or_path: str | Path) -> Model:
     """
     name = str(name_or_path)
     if name.lower().endswith(".onnx"):
-        return load_onnx(name)
+        return load_onnx(name, input_shape=input_shape)
     if ".onnx#" in name.lower() and not Path(name).exists():  # FILE.onnx#OUTPUT
         path, _, output = name.rpartition("#")
-        return load_onnx(path, output=output)
+        return load_onnx(path, output=output, input_shape=input_shape)
     m = _WRN.match(name)
     if m:
         return wrn(depth=int(m.group(1)), width=int(m.group(2)))
@@ -87,7 +90,7 @@ def load_model(name_or_path: str | Path) -> Model:
     jpath, npath = _paths(shipped if shipped is not None else name)
     other = Path(name).is_file() and Path(name).suffix.lower() not in (".json", ".npz")
     if shipped is None and other and not (jpath.exists() and npath.exists()):
-        return load_onnx(name)  # another suffix: ONNX, or a checkpoint named as such
+        return load_onnx(name, input_shape=input_shape)  # another suffix: ONNX, or a checkpoint
     if not jpath.exists() or not npath.exists():
         raise ModelError(
             f"no model {name!r}: expected {jpath} and {npath}",

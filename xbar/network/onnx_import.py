@@ -99,7 +99,7 @@ from .ops import (
     Where,
 )
 
-__all__ = ["load_onnx", "SUPPORTED_OPS", "require_onnx"]
+__all__ = ["load_onnx", "SUPPORTED_OPS", "require_onnx", "DynamicInputError"]
 
 #: attributes each supported op may carry (anything else is refused by name)
 #: ONNX ops that are one parameterless element-wise activation (:class:`Activation` kind).
@@ -515,6 +515,11 @@ class _View(NamedTuple):
         return 0 if k == self.at else k + 1 if k < self.at else k
 
 
+class DynamicInputError(ModelError):
+    """The graph's input has dynamic dimensions besides the batch (an export with
+    ``dynamic_axes`` for the height and width) and no ``input_shape`` was given."""
+
+
 _SHAPE_HINT = (
     "export with an example input of the real image size (torch.onnx.export(model, "
     "torch.randn(1, C, H, W), ...); only the batch axis may be dynamic)"
@@ -530,12 +535,14 @@ class _Importer:
         input_layout: str | None,
         producer: str = "",
         output: str | None = None,
+        input_shape: tuple[int, ...] | None = None,
     ):
         from onnx import numpy_helper
 
         self.to_array = numpy_helper.to_array
         self.graph, self.opset, self.source = graph, opset, source
         self.input_layout, self.producer, self.output = input_layout, producer, output
+        self.given_shape = None if input_shape is None else tuple(int(v) for v in input_shape)
         self.init_names = {i.name for i in graph.initializer}
         self.consts: dict[str, np.ndarray] = {}
         self.tensors: dict[str, _Tensor] = {}
@@ -911,24 +918,14 @@ class _Importer:
             )
         if not tt.HasField("shape"):
             raise self.fail(f"input {inp.name!r} has no shape", hint=_SHAPE_HINT)
-        dims = []
-        for k, d in enumerate(tt.shape.dim):
-            if d.HasField("dim_value") and d.dim_value > 0:
-                dims.append(int(d.dim_value))
-            elif k == 0:
-                dims.append(None)
-            else:
-                raise self.fail(
-                    f"input {inp.name!r} has a dynamic dimension {k} "
-                    f"({d.dim_param or '?'}); only the batch axis may be dynamic",
-                    hint="export with a fixed image size",
-                )
+        dims = [
+            int(d.dim_value) if d.HasField("dim_value") and d.dim_value > 0 else None
+            for d in tt.shape.dim
+        ]
         if len(dims) < 2:
             raise self.fail(
                 f"input {inp.name!r} has shape {dims}; expected (batch, ...)", hint=_SHAPE_HINT
             )
-        self.static_batch = dims[0]
-        per = self.plausible(dims[1:])
         layout = self.input_layout
         if layout is None:
             layout = self.default_layout(inp.name, len(dims))
@@ -936,6 +933,9 @@ class _Importer:
             raise ModelError(f"input_layout {layout!r}: expected 'NCHW', 'NHWC' or None")
         self.layout = layout
         perm = _NHWC if (layout == "NCHW" and len(dims) == 4) else _ident(len(dims))
+        dims[1:] = self.sized_input(inp, tt, dims, perm)
+        self.static_batch = dims[0]
+        per = self.plausible(dims[1:])
         self.tensors[inp.name] = _Tensor(INPUT, per, perm)
         self.input_dtype = tt.elem_type
         self.onnx_input = inp.name
@@ -945,6 +945,37 @@ class _Importer:
             )
             self.tensors[inp.name] = _Tensor(self.emit(scale, [INPUT]), per, perm)
         return inp.name
+
+    def sized_input(self, inp, tt, dims: list, perm: tuple[int, ...]) -> list[int]:
+        """The input's per-sample dimensions (ONNX order): dynamic ones besides the batch
+        from ``input_shape`` (given in xbar's layout), which must fit the static ones."""
+        if self.given_shape is None:
+            for k, d in enumerate(dims[1:], 1):
+                if d is None:
+                    raise DynamicInputError(
+                        f"{self.source}: input {inp.name!r} has a dynamic dimension {k} "
+                        f"({tt.shape.dim[k].dim_param or '?'}); only the batch axis may be "
+                        "dynamic unless the input's size is given",
+                        hint="give the size of the data: load_onnx(path, input_shape=(H, W, "
+                        "C)) (xbar infer takes it from --dataset), or export with a fixed "
+                        "image size",
+                    )
+            return dims[1:]
+        inv = np.argsort(perm)  # internal (given) axis of each ONNX axis
+        full = (None, *self.given_shape)
+        if len(full) != len(dims):
+            raise self.fail(
+                f"input_shape {self.given_shape} has {len(full) - 1} axes; the input "
+                f"{inp.name!r} has {len(dims) - 1} per sample"
+            )
+        given = [full[int(inv[k])] for k in range(1, len(dims))]
+        if any(d is not None and d != g for d, g in zip(dims[1:], given, strict=True)):
+            said = ["?" if d is None else d for d in dims[1:]]
+            raise self.fail(
+                f"input_shape {self.given_shape} (as ONNX {given}) does not fit the input "
+                f"{inp.name!r} of per-sample shape {said}"
+            )
+        return given
 
     def default_layout(self, inp: str, rank: int) -> str:
         """NHWC for a rank-4 input that tf2onnx wrote (Keras is channels-last) or that
@@ -2840,6 +2871,7 @@ def load_onnx(
     name: str | None = None,
     input_layout: str | None = None,
     output: str | None = None,
+    input_shape: tuple[int, ...] | None = None,
 ) -> Model:
     """Import an ONNX image classifier as a :class:`~xbar.network.Model` graph.
 
@@ -2861,6 +2893,11 @@ def load_onnx(
         left after dropping the ``Softmax``/``LogSoftmax``/``Sigmoid`` of another.  An
         output that is the ``ArgMax`` of the logits (classification by index) stands for
         the logits: xbar takes the argmax itself, so accuracy is unchanged.
+    input_shape : tuple of int, optional
+        Per-sample shape of the data, in xbar's layout (``(H, W, C)`` for images, as
+        ``Dataset.input_shape``), for a graph whose input has dynamic dimensions besides
+        the batch (exported with ``dynamic_axes`` for the height and width): the model
+        is imported for that size.  Static dimensions must agree with it.
 
     Returns
     -------
@@ -2873,7 +2910,8 @@ def load_onnx(
     ModelError
         For a missing or unreadable file (a PyTorch checkpoint, a Keras model, ... is
         named as such), missing external data, a model over 2 GiB, or a graph that uses
-        anything not supported (naming the node, its op type and what is supported).
+        anything not supported (naming the node, its op type and what is supported);
+        :class:`DynamicInputError` for dynamic input dimensions without ``input_shape``.
 
     Examples
     --------
@@ -2902,7 +2940,9 @@ def load_onnx(
     opset = next((int(o.version) for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
     if opset is None:
         raise ModelError(f"{where}: no default-domain opset import")
-    importer = _Importer(proto.graph, opset, where, input_layout, proto.producer_name, output)
+    importer = _Importer(
+        proto.graph, opset, where, input_layout, proto.producer_name, output, input_shape
+    )
     importer.model = proto
     return importer.run(name or default)
 
