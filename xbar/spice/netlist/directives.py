@@ -38,6 +38,9 @@ _ANALYSES = {
     ".meas",
     ".measure",
 }
+#: analyses other than .op and .dc; ngspice computes an operating point before each (the
+#: one before .tran with its sources at time 0 and its .ic nodes held)
+OTHER_ANALYSES = ("tran", "ac", "noise", "tf", "pz", "disto", "sens", "pss", "sp")
 #: cards of other simulators (or newer ngspice) that ngspice-39 refuses too, named in the error
 _FOREIGN_CARDS = {
     ".step": "a parameter sweep of LTspice and PSpice; in ngspice, loop over alter in .control",
@@ -385,10 +388,12 @@ class DirectiveCards:
                 )
             self.analyses.append(Op())
             self.analysis_cards.append(card)
+            self.analysis_order.append(("op", card))
             return
         if word == ".dc" and top:
             self.parse_dc(card, low, ctx.params)
             self.analysis_cards.append(card)
+            self.analysis_order.append(("dc", card))
             return
         if word == ".temp" and top:
             self.parse_temp(card, low, ctx.params)
@@ -410,9 +415,14 @@ class DirectiveCards:
             )
         if word in _ANALYSES:
             self.skipped.setdefault(word, card)
+            if top and word[1:] in OTHER_ANALYSES:
+                self.analysis_order.append((word[1:], card))
+            return
+        if word == ".ic" and top:  # held by the operating point before a .tran (builder)
+            self.parse_nodeset(card, low, ctx, self.ic_cards)
             return
         if word == ".ic":
-            self.note(card, ".ic ignored (initial conditions do not change a DC solution)")
+            self.note(card, ".ic in a subcircuit ignored (xbar reads top-level .ic cards)")
             return
         if word == ".nodeset" and top:
             self.parse_nodeset(card, low, ctx)
@@ -516,7 +526,11 @@ class DirectiveCards:
                 else:
                     self.parse_dc(pseudo, low, params)
                 self.analysis_cards.append(pseudo)
+                self.analysis_order.append((word, pseudo))
                 taken.append(word)
+            elif word in OTHER_ANALYSES:
+                self.analysis_order.append((word, _dot_card(cmd, col)))
+                other.add(word)
             elif word not in ("print", "save"):  # output commands, other analyses
                 other.add(word)  # (run: the dot cards' analyses, read already)
         what = (
@@ -563,17 +577,19 @@ class DirectiveCards:
             loc = Location(cmd.file, cmd.line, col + 1, cmd.source)
             self.output_cards.append((directive, f"{directive} dc {' '.join(items)}", loc))
 
-    def parse_nodeset(self, card: Card, low: str, ctx: Context) -> None:
-        """``.nodeset V(node)=value ...``: Newton's starting voltages (resolved at the end)."""
+    def parse_nodeset(self, card: Card, low: str, ctx: Context, into: list | None = None) -> None:
+        """``.nodeset V(node)=value ...``: Newton's starting voltages (resolved at the end);
+        ``.ic`` cards, which have the same form, go to ``into``."""
         toks = self.tokens(card, low)[1:]
-        hint = "expected: " + EXPECTED[".nodeset"]
+        hint = "expected: " + EXPECTED[".nodeset" if into is None else ".ic"]
+        target = self.nodeset_cards if into is None else into
         k = 0
         while k < len(toks):
             tok, off = toks[k]
             node = tok[2:-1].strip() if tok[:2] == "v(" and tok[-1] == ")" else None
             if not node or k + 2 >= len(toks) or toks[k + 1][0] != "=":
                 raise err(card, off, f"expected V(<node>)=<value>, found {tok!r}", hint)
-            self.nodeset_cards.append((node, self.value(card, toks[k + 2], ctx.params), card, off))
+            target.append((node, self.value(card, toks[k + 2], ctx.params), card, off))
             k += 3
 
     def parse_options(self, card: Card, low: str, params: dict[str, float]) -> None:

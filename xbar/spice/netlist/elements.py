@@ -487,7 +487,11 @@ class ElementCards:
                 j = at[0]
                 mult = self.multiplier(card, toks[: j + 3], j, ctx)
                 toks = toks[:j] + toks[j + 3 :]
-            value = self.source_value(card, toks, ctx, hint) * mult
+            value, at_zero = self.source_value(card, toks, ctx, hint)
+            value *= mult
+            if at_zero is not None:  # the operating point before a .tran uses it (ngspice)
+                tab = self.v if kind == "v" else self.i
+                self.time_zero.append((kind, len(tab.name), at_zero * mult, card))
         full = ctx.prefix + name
         self.register(full, card, ctx.prefix)
         tab = self.v if kind == "v" else self.i
@@ -496,21 +500,28 @@ class ElementCards:
         tab.nneg.append(self.node(b, ctx))
         tab.value.append(value)
 
-    def source_value(self, card: Card, toks, ctx: Context, hint: str) -> float:
-        """DC value of a source card: its DC value, else its waveform at time zero, else 0."""
+    def source_value(
+        self, card: Card, toks, ctx: Context, hint: str
+    ) -> tuple[float, float | None]:
+        """DC value of a source card (its DC value, else its waveform at time zero, else
+        0), and its waveform's value at time zero when it has both (else None): ngspice's
+        operating point before a transient takes that one."""
         spec = parse_source_spec(card, toks[3:], hint)
-        if spec.dc is not None:
-            return self.value(card, spec.dc, ctx.params)
         name = ctx.prefix + toks[0][0]
         if spec.waveform is not None:
             args = [self.value(card, t, ctx.params) for t in spec.args]
+            at_zero = time_zero_value(spec.waveform, args)
+            if spec.dc is not None:
+                return self.value(card, spec.dc, ctx.params), at_zero
             self.note(
                 card,
                 f"{name}: no DC value, {spec.waveform.upper()} value at time 0 used (as ngspice)",
             )
-            return time_zero_value(spec.waveform, args)
+            return at_zero, None
+        if spec.dc is not None:
+            return self.value(card, spec.dc, ctx.params), None
         self.note(card, f"{name}: no DC value, 0 assumed (as ngspice)")
-        return 0.0
+        return 0.0, None
 
     def controlled(self, card: Card, low: str, ctx: Context, kind: str) -> None:
         hint = "expected: " + EXPECTED[kind]
