@@ -137,8 +137,6 @@ _MOS_FIELDS = {
     "tnom": "tnom",
 }
 _MOS_SUPPORTED = "VTO KP GAMMA PHI LAMBDA RD RS RSH IS JS LD TOX UO TNOM"
-#: parameters from which ngspice derives VTO/GAMMA/PHI when those are not given
-_MOS_DERIVED = {"nsub", "nss", "tpg"}
 MOS_TYPES = ("nmos", "pmos")
 _DIODE_SUPPORTED = "IS N RS BV IBV NBV EG XTI TNOM TCV TRS1 TRS2 AREA"
 
@@ -334,29 +332,47 @@ class DirectiveCards:
 
     def mos_model(self, card: Card, name: str, mtype: str, values: dict) -> MosModel:
         """A level-1 :class:`MosModel` from ngspice's model-table names (checked by
-        :meth:`check_model_params`); NSUB/TPG/NSS without VTO, GAMMA and PHI are errors."""
+        :meth:`check_model_params`); NSUB/TPG/NSS with TOX derive VTO, GAMMA, PHI."""
         fields: dict[str, float] = {"sign": 1 if mtype == "nmos" else -1}
-        for key, (value, off) in values.items():
+        for key, (value, _) in values.items():
             if key in _MOS_FIELDS:
                 fields[_MOS_FIELDS[key]] = value
             elif key in MOS_TYPES:  # ngspice's flags: ".model m nmos pmos=1" is a PMOS
                 fields["sign"] = 1 if key == "nmos" else -1
-            elif key in _MOS_DERIVED and not all(
-                k in values or alt in values
-                for k, alt in (("vto", "vt0"), ("gamma", "gamma"), ("phi", "phi"))
-            ):
-                raise err(
-                    card,
-                    off,
-                    f"MOSFET model {name}: {key.upper()} derives VTO, GAMMA "
-                    "or PHI, which xbar does not do",
-                    "give VTO, GAMMA and PHI",
-                )
         tox = values.get("tox", (0.0, 0))[0]
-        if "kp" not in fields and tox > 0:  # ngspice: KP = UO * eps_ox / TOX (UO in cm^2/Vs)
-            uo = values.get("uo", values.get("u0", (600.0, 0)))[0]
-            fields["kp"] = uo * 1e-4 * 3.9 * 8.854214871e-12 / tox
+        if tox != 0:  # ngspice: KP = UO * eps_ox / TOX (UO in cm^2/Vs)
+            fields["cox"] = 3.9 * 8.854214871e-12 / tox
+            if "kp" not in fields:
+                uo = values.get("uo", values.get("u0", (600.0, 0)))[0]
+                fields["kp"] = uo * 1e-4 * fields["cox"]
+        self.mos_process(card, name, values, fields)
         return MosModel(name=name, **fields)
+
+    def mos_process(self, card: Card, name: str, values: dict, fields: dict) -> None:
+        """NSUB, NSS, TPG of a level-1 card into ``fields``: with TOX given, ngspice
+        derives the VTO, GAMMA and PHI not given from them (``mos1temp.c``, at TNOM:
+        :func:`xbar.spice.mosfet.process_model`); without TOX it ignores them."""
+        if "nsub" not in values:
+            return
+        nsub, off = values["nsub"]
+        if not fields.get("cox"):
+            self.note(card, f"model {name}: NSUB without TOX has no effect (as in ngspice)")
+            return
+        if not nsub * 1e6 > 1.45e16:
+            raise err(
+                card,
+                off,
+                f"MOSFET model {name}: NSUB={nsub:g} is below the intrinsic density "
+                "1.45e10 /cm^3 (ngspice stops: Nsub < Ni)",
+                "NSUB is the substrate doping in 1/cm^3 (e.g. 1e17)",
+            )
+        fields["nsub"] = nsub
+        fields["nss"] = values.get("nss", (0.0, 0))[0]
+        if "tpg" in values:
+            fields["tpg"] = values["tpg"][0]
+        given = {"vto": "vto" in values or "vt0" in values, "gamma": "gamma" in values}
+        given["phi"] = "phi" in values
+        fields["derive"] = frozenset(k for k, g in given.items() if not g)
 
     def mos_level(self, card: Card, name: str, values: dict) -> None:
         """Refuse a MOSFET LEVEL other than 1, naming ngspice's model of that level."""
