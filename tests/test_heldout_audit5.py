@@ -191,3 +191,41 @@ def test_mos1_nsub_below_intrinsic_density_is_refused_at_its_column():
     with pytest.raises(NetlistError, match="Nsub < Ni") as e:
         read_netlist("n\n.model mm nmos tox=10n nsub=1e9\nVd d 0 1\nM1 d d 0 0 mm\n.op\n.end\n")
     assert ":2:" in str(e.value)
+
+
+# ------------------------------------------------ "mil" in .param and {expressions}
+
+
+def test_mil_is_milli_in_params_and_braces_but_a_mil_elsewhere():
+    """ngspice's numparam (``.param``, ``{...}``, ``'...'``, subcircuit parameters) reads
+    ``1mil`` as 1m; plain values and B-source expressions read 25.4e-6.  ngspice-39's
+    values (xbar read 25.4e-6 everywhere: v(a) 2.54e-5 where ngspice has 1e-3)."""
+    text = """mil contexts
+.param pm=1mil
+.param pq={2*1mil}
+.subckt cell a params: w=1mil
+R1 a 0 {1/w}
+.ends
+V1 a 0 {pm}
+R1 a 0 1
+V2 b 0 {pq}
+R2 b 0 1
+B3 c 0 V=1mil*1k
+R3 c 0 1
+V4 d 0 '1mil'
+R4 d 0 1
+E5 e 0 value={1mil*1k}
+R5 e 0 1
+V6 f 0 2.5mil
+R6 f 0 1
+X1 a cell
+X2 b cell w=2mil
+.op
+.end
+"""
+    res = _op(text)
+    ng = {"a": 1e-3, "b": 2e-3, "c": 2.54e-2, "d": 1e-3, "e": 2.54e-2, "f": 6.35e-5}
+    for node, value in ng.items():
+        assert res.voltage(node) == pytest.approx(value, rel=1e-12), node
+    assert res.current("v1") == pytest.approx(-0.001001, rel=1e-12)  # R1 1 ohm, X1 1 kohm
+    assert res.current("v2") == pytest.approx(-0.002004, rel=1e-12)  # R2 1 ohm, X2 500 ohm

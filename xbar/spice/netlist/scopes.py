@@ -397,7 +397,8 @@ class Scopes:
         self, card: Card, tok: tuple[str, int], params: dict[str, float], bare: bool = False
     ) -> float:
         """A number, ``{expr}`` or ``'expr'``; with ``bare``, also an unbraced
-        expression (subcircuit parameters, as ngspice allows)."""
+        expression (subcircuit parameters, as ngspice allows).  Expressions and
+        subcircuit parameters are read as ngspice's numparam does (``mil`` = 1e-3)."""
         text, off = tok
         c = text[0]
         if (
@@ -416,7 +417,7 @@ class Scopes:
                 return constant_value(inner, params)
             except ExprSyntaxError as exc:
                 raise err(card, off + 1 + exc.offset, exc.message, exc.hint) from None
-        v, reason = try_parse_value(text)
+        v, reason = try_parse_value(text, numparam=bare)  # (subcircuit parameters: numparam)
         if v is None:
             if text in params:  # a bare parameter name: ngspice substitutes it
                 return params[text]
