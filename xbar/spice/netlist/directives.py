@@ -443,8 +443,12 @@ class DirectiveCards:
         if word == ".nodeset" and top:
             self.parse_nodeset(card, low, ctx)
             return
+        raise self.unknown_directive(card, word)
+
+    def unknown_directive(self, card: Card, word: str) -> NetlistError:
+        """The error for a dot card xbar does not read (here, or not at this level)."""
         if word == ".endc":
-            raise err(card, None, ".endc without a .control card", "expected: .control ... .endc")
+            return err(card, None, ".endc without a .control card", "expected: .control ... .endc")
         if word in (
             ".csparam",
             ".if",
@@ -456,14 +460,14 @@ class DirectiveCards:
             ".subckt",
             ".ends",
         ):
-            raise err(
+            return err(
                 card,
                 None,
                 f"{word} is not supported by xbar"
                 + (" inside a subcircuit" if word in (".nodeset",) else ""),
             )
         foreign = _FOREIGN_CARDS.get(word)
-        raise err(
+        return err(
             card,
             None,
             f"unknown card {word!r}"
