@@ -7,7 +7,9 @@ itself does not:
 
     pip install torch onnxscript && python scripts/make_attention_fixtures.py
 
-Besides the ``.onnx`` files it writes ``reference.npz``: for each file ``NAME``, the
+It also writes ``../unsupported/gru_torchscript_op13.onnx`` (an nn.GRU classifier,
+which the importer refuses by name).  Besides the ``.onnx`` files it writes
+``reference.npz``: for each file ``NAME``, the
 input ``NAME.x`` (float32, ONNX layout) and torch's logits ``NAME.y`` for it.  The
 ``*_static`` files are exported with a fixed batch of 1 (torch.onnx.export's default,
 so their shapes are folded constants); their reference is still a batch of several.
@@ -95,6 +97,18 @@ class ViT(nn.Module):
         return self.head(self.norm(h[:, 0]))
 
 
+class Recurrent(nn.Module):
+    """An nn.GRU classifier: refused by name (``unsupported/``), unlike attention."""
+
+    def __init__(self):
+        super().__init__()
+        self.gru = nn.GRU(8, 6, batch_first=True)
+        self.head = nn.Linear(6, 5)
+
+    def forward(self, x):
+        return self.head(self.gru(x)[0][:, -1])
+
+
 def export(model: nn.Module, x: torch.Tensor, path: Path, exporter: str, opset: int) -> None:
     model.eval()
     kw = dict(input_names=["input"], output_names=["logits"], opset_version=opset)
@@ -143,6 +157,8 @@ def main() -> None:
             export(model, x, OUT / f"{stem}.onnx", exporter, opset)
             ref[f"{stem}.x"], ref[f"{stem}.y"] = x.numpy(), y
     np.savez_compressed(OUT / "reference.npz", **ref)
+    gru = OUT.parent / "unsupported" / "gru_torchscript_op13.onnx"
+    export(Recurrent(), tokens, gru, "torchscript", 13)
 
 
 if __name__ == "__main__":

@@ -514,3 +514,41 @@ def test_dynamic_image_sizes_take_the_size_of_the_data(tmp_path, capsys):
     args += ["--dataset", f"npz:{tmp_path / 'd.npz'}", "--ideal"]
     assert main(args) == 0
     assert '"n_images": 4' in capsys.readouterr().out
+
+
+# ------------------------------------------------ 6. Keras attention through tf2onnx
+
+KERAS = Path(__file__).parent / "data" / "onnx" / "keras_attention"
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in KERAS.glob("*.onnx")))
+def test_keras_attention_exports_match_keras(name):
+    """keras.layers.MultiHeadAttention through tf2onnx: its shape arithmetic takes the
+    ReduceProd of a shape holding the batch size (refused as "arithmetic on the batch
+    size"), and Keras' exact GELU is written as Erfc (refused as an unknown op)."""
+    ref = np.load(KERAS / "reference.npz")
+    stem = name[: -len(".onnx")]
+    model = load_onnx(KERAS / name)
+    got = model.forward(ref[f"{stem}.x"].astype(float))
+    y = ref[f"{stem}.y"]
+    assert np.abs(got - y).max() <= 1e-5 * np.abs(y).max()
+    assert len(model.matmul_layers()) == (8 if "transformer" in name else 6)
+
+
+def test_the_element_count_of_a_shape_holding_the_batch():
+    """ReduceProd of (batch, 4) is batch*4: a reshape to it merges the batch with the
+    tokens (Keras' einsum lowering), and one back restores it."""
+    nodes = [
+        oh.make_node("Shape", ["x"], ["s"]),
+        oh.make_node("Slice", ["s", "z", "two"], ["bt"]),
+        oh.make_node("ReduceProd", ["bt"], ["n"], keepdims=1),
+        oh.make_node("Concat", ["n", "six"], ["s1"], axis=0),
+        oh.make_node("Reshape", ["x", "s1"], ["flat"]),  # (batch*4, 6)
+        oh.make_node("MatMul", ["flat", "W"], ["m"]),
+        oh.make_node("Concat", ["bt", "five"], ["s2"], axis=0),
+        oh.make_node("Reshape", ["m", "s2"], ["r"]),  # (batch, 4, 5)
+        oh.make_node("ReduceMean", ["r"], ["y"], axes=[1], keepdims=0),
+    ]
+    inits = [_init("z", [0], np.int64), _init("two", [2], np.int64), _init("W", _w(6, 5))]
+    inits += [_init("six", [6], np.int64), _init("five", [5], np.int64)]
+    _compare(_model(nodes, inits, ("N", 4, 6), ("N", 5)))

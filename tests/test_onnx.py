@@ -220,13 +220,37 @@ def test_keras_exports_keep_nhwc_input_with_no_transposes(stem):
 @pytest.mark.parametrize(
     "stem,op",
     [
-        ("keras_exact_gelu_tf2onnx_op17", "Erfc"),  # Keras' exact GELU: Erfc is no ONNX op
+        ("gru_torchscript_op13", "GRU"),  # recurrent layers
     ],
 )
 def test_real_unsupported_op_is_a_named_error(stem, op):
     path = FIXTURES / "unsupported" / f"{stem}.onnx"
     with pytest.raises(ModelError, match=rf"(?s){stem}.onnx: node '[^']+' \(op {op}\).*supported"):
         load_onnx(path)
+
+
+def test_keras_exact_gelu_erfc_is_one_minus_erf():
+    """tf2onnx writes Keras' exact GELU with ``Erfc``, which ONNX does not define
+    (onnxruntime refuses the file): xbar reads it as 1 - erf, checked against the same
+    graph with ``Sub(1, Erf(x))`` in its place run by onnx.reference."""
+    from onnx import helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    proto = onnx.load(str(FIXTURES / "nonstandard" / "keras_exact_gelu_tf2onnx_op17.onnx"))
+    m = load_onnx(FIXTURES / "nonstandard" / "keras_exact_gelu_tf2onnx_op17.onnx")
+    nodes = []
+    for n in proto.graph.node:
+        if n.op_type != "Erfc":
+            nodes.append(n)
+            continue
+        erf = helper.make_node("Erf", list(n.input), [n.output[0] + "_erf"])
+        nodes += [erf, helper.make_node("Sub", ["one_", erf.output[0]], list(n.output))]
+    proto.graph.ClearField("node")
+    proto.graph.node.extend(nodes)
+    proto.graph.initializer.append(numpy_helper.from_array(np.ones((), np.float32), "one_"))
+    x = synthetic_images(3, m.input_shape).astype(np.float32)
+    ref = ReferenceEvaluator(proto).run(None, {proto.graph.input[0].name: x})[0]
+    np.testing.assert_allclose(m.forward(x), ref, rtol=1e-5, atol=1e-6)
 
 
 def test_external_data_written_by_torch_dynamo():

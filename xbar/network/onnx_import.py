@@ -124,6 +124,7 @@ SUPPORTED_OPS: dict[str, tuple[str, ...]] = {
     "Gemm": ("alpha", "beta", "transA", "transB"),
     "MatMul": (),
     "Einsum": ("equation",),
+    "Erfc": (),
     "Add": (),
     "Sub": (),
     "Mul": (),
@@ -261,7 +262,7 @@ _VIEW_OPS = (
     *_VIEW_BROADCAST,
     *_PLAIN_ACTIVATIONS,
     *("Relu", "Clip", "LeakyRelu", "HardSigmoid", "Gelu", "Elu", "Selu", "Celu", "PRelu"),
-    *("Identity", "Dropout", "Cast", "Neg", "Reciprocal", "Not"),
+    *("Identity", "Dropout", "Cast", "Neg", "Reciprocal", "Not", "Erfc"),
     *("MatMul", "Gemm", "Softmax", "LogSoftmax", "LayerNormalization"),
     *("Slice", "Split", "Gather", "ReduceMean", "ReduceMax", "ReduceSum", "ReduceMin"),
     *("ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSumExp", "ReduceProd"),
@@ -625,6 +626,8 @@ class _Importer:
         has deprecated (Upsample from opset 10): onnxruntime refuses such graphs too."""
         from onnx import defs
 
+        if op == "Erfc" and self.producer == "tf2onnx":
+            return  # not an ONNX op, but what tf2onnx writes for Keras' exact GELU
         try:
             schema = defs.get_schema(op, self.opset)
         except Exception:  # noqa: BLE001 - SchemaError: not defined at this opset
@@ -1617,6 +1620,15 @@ class _Importer:
         c = np.ones((1,) * t.rank)
         layer = ConstOp("div", c.shape, c, reverse=True, name=self.name_for("reciprocal"))
         self.out(self.emit(layer, [t.name]), t.shape, t.perm)
+
+    def op_Erfc(self, attrs):
+        """1 - erf(x): tf2onnx writes it for Keras' exact GELU (``activation="gelu"``),
+        although ONNX has no such op (onnxruntime refuses the file)."""
+        t = self.dyn(0)
+        erf = self.emit(Activation("erf", name=self.name_for("erf")), [t.name])
+        c = np.ones((1,) * t.rank)
+        layer = ConstOp("sub", c.shape, c, reverse=True, name=self.name_for("erfc"))
+        self.out(self.emit(layer, [erf]), t.shape, t.perm)
 
     def op_Neg(self, attrs):
         t = self.dyn(0)
@@ -2652,6 +2664,8 @@ def _fold(self: _Importer, op: str, attrs: dict) -> np.ndarray:
     ins = [self.consts[i] if i else None for i in self.node.input]
     if op in _ARITHMETIC and any(a is not None and _bmult(a).any() for a in ins):
         y = _fold_batch_product(op, ins)
+        if y is None and op == "ReduceProd":
+            y = _fold_batch_reduce_prod(attrs, ins)
         if y is None:
             raise self.fail(
                 "arithmetic on the batch size (a dynamic shape) is not supported; only its "
@@ -2665,6 +2679,20 @@ def _fold(self: _Importer, op: str, attrs: dict) -> np.ndarray:
         if y is not None:
             return y
     raise self.fail(f"{op} on constants is not supported")
+
+
+def _fold_batch_reduce_prod(attrs: dict, ins: list) -> np.ndarray | None:
+    """The product of a 1-D shape vector holding one batch marker (tf2onnx's element
+    count of (batch, ...) axes): the marker of the batch times the other entries."""
+    x = np.asarray(ins[0])
+    axes = attrs.get("axes", None if len(ins) < 2 or ins[1] is None else list(ins[1]))
+    if x.ndim != 1 or axes not in (None, [0], [-1]) or x.dtype.kind not in "iu":
+        return None
+    marks = _bmult(x)
+    if (marks > 0).sum() != 1 or (x[marks == 0] <= 0).any():
+        return None
+    y = _bmark(int(marks.max()) * math.prod(int(v) for v in x[marks == 0]))
+    return np.asarray([y] if attrs.get("keepdims", 1) else y, dtype=np.int64)
 
 
 def _fold_batch_product(op: str, ins: list) -> np.ndarray | None:
