@@ -24,7 +24,8 @@ Definitions (``xbar``'s conventions, see ``docs/papers.md``):
   span)`` with ``span`` the weights one cell range holds (:func:`weight_span`: 1
   for a differential pair, 2 for an offset cell, whose range holds -max|W| ..
   max|W|), so that under layer scaling an unsliced weight gets exactly the paper's
-  error ``sigma r`` per weight, differential or offset.  Under column / bi-scale
+  error ``sigma r`` per weight, differential or offset (and paper 2's mean offset
+  ``mu r``, ``programming_mu``, through the same factor).  Under column / bi-scale
   scaling the same conductance error is worth less for weights stored amplified;
   with bit slicing every slice's cell (pair) gets that conductance error, worth
   ``2^(b i) (2^b - 1) / L`` times the unsliced error per weight for slice i of b
@@ -62,6 +63,7 @@ __all__ = [
     "add_pair_difference",
     "draw_weight_range",
     "weight_span",
+    "weight_range_on",
     "LayerErrors",
     "apply_stuck",
     "apply_drift",
@@ -173,9 +175,10 @@ def draw_weight_range(
 
     Notes
     -----
-    Perturb-then-fold, ``W_f' = (W + sigma r_W n) s'`` with ``s'`` the perturbed
-    batch-norm scale, is put into the cells as a difference error per pair:
-    ``delta = D (s' / s - 1) + sigma r_W s' n (g_max - g_min) / (max|W_f| span)``,
+    Perturb-then-fold, ``W_f' = (W + r_W (sigma n + mu)) s'`` with ``s'`` the perturbed
+    batch-norm scale (``mu``: ``programming_mu``, paper 2's mean offset, 0 by default),
+    is put into the cells as a difference error per pair: ``delta = D (s' / s - 1) +
+    r_W s' (sigma n + mu) (g_max - g_min) / (max|W_f| span)``,
     with ``D`` the pair's target difference and ``span`` of :func:`weight_span`.  The
     multiplicative part is exact for every scaling; the additive part is a conductance
     error of the size that gives ``sigma r_W s'`` per unsliced weight under ``layer``
@@ -184,29 +187,41 @@ def draw_weight_range(
     plane draws its own additive errors, including the pairs of weights it does
     not hold (the other scale group of ``biscale``).
     """
-    sigma = config.programming_sigma
-    if config.programming_error != "weight_range" or sigma == 0 or mapping.w_max == 0:
+    sigma, mu = config.programming_sigma, config.programming_mu
+    if not weight_range_on(config) or mapping.w_max == 0:
         return None
     dg = config.g_max - config.g_min
     n_b = rng.standard_normal(np.shape(b_folded))
     n_w = [rng.standard_normal((mapping.n_in, mapping.n_out)) for _ in mapping.planes]
     s_old, t_old = noise.folded_affine(sigma, None)
-    s_new, t_new = noise.folded_affine(sigma, rng)
+    s_new, t_new = noise.folded_affine(sigma, rng, mu)
     if noise.bns:
-        bias_delta = (noise.b + sigma * noise.r_b * n_b) * s_new + t_new - b_folded
+        bias_delta = (noise.b + noise.r_b * (sigma * n_b + mu)) * s_new + t_new - b_folded
         gain = np.where(s_old != 0, s_new / np.where(s_old != 0, s_old, 1.0), 1.0)
     else:
-        bias_delta = sigma * noise.r_b * n_b
+        bias_delta = noise.r_b * (sigma * n_b + mu)
         gain = 1.0
-    unit = sigma * noise.r_W * dg / (mapping.w_max * weight_span(config))
+    per_weight = noise.r_W * dg / (mapping.w_max * weight_span(config))
+    unit = sigma * per_weight
     deltas = []
     for plane, n in zip(mapping.planes, n_w, strict=True):
-        d = unit * s_new * n
+        d = per_weight * s_new * (sigma * n + mu)
         if noise.bns:
             d = d + (dg * plane.value() / plane.vmax) * (gain - 1.0)
         deltas.append(d)
     return LayerErrors(
         deltas, np.asarray(bias_delta, dtype=float), float(unit * np.mean(np.abs(s_new)))
+    )
+
+
+def weight_range_on(config: AnalogConfig) -> bool:
+    """True when ``config`` draws paper 2's ``weight_range`` error (sigma or mu non-zero).
+
+    >>> weight_range_on(AnalogConfig(programming_error="weight_range", programming_mu=0.1))
+    True
+    """
+    return config.programming_error == "weight_range" and (
+        config.programming_sigma > 0 or config.programming_mu != 0
     )
 
 
