@@ -1386,8 +1386,8 @@ class _Streams:
         """Layer ``plan``'s ``weight_range`` errors under ``lc`` (None when it has none)."""
         if not weight_range_on(lc):
             return None
-        b = self.folded.layer(plan.name).b
-        return draw_weight_range(mapping, self.noise()[0][plan.name], b, lc, rng)
+        layer = self.folded.layer(plan.name)
+        return draw_weight_range(mapping, self.noise()[0][plan.name], layer.b, lc, rng, layer)
 
 
 class DigitalLayer:

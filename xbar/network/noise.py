@@ -27,7 +27,9 @@ Two rules (``AnalogConfig.weight_range_rule``):
 One draw is one "chip".  Draw order of :func:`perturb_model_paper` (and of
 ``weight_range`` chips in :func:`xbar.network.evaluate.program_chip`): for every
 layer of :meth:`Model.matmul_layers` in forward order, the bias noise, then the
-weight noise in the order of ``layer.W2d`` (C order), then for each batch-norm
+weight noise in the C order of the parameter tensor ``layer.W`` (the same as
+``layer.W2d`` but for grouped convolutions, whose array matrix holds zeros between
+its diagonal blocks: those cells hold no parameter and get no error), then for each batch-norm
 folded into that layer its ``b_eff`` then ``w_eff`` noise; after all matmul layers,
 every batch-norm that cannot be folded (pre-activation blocks) in forward order,
 ``b_eff`` then ``w_eff``.
@@ -41,6 +43,7 @@ training (:mod:`xbar.network.train`) all use it.  :func:`draw_weight_noise` /
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -189,6 +192,24 @@ def chip_accuracies(
 # ----------------------------------------------------------------------------------------
 # paper 2's rule as its released code applies it (match_range, batch-norm as a layer)
 # ----------------------------------------------------------------------------------------
+def parameter_matrix(layer, values: np.ndarray) -> np.ndarray:
+    """``values``, shaped like ``layer.W`` (the parameter tensor), laid out as the matrix
+    an array holds (``layer.W2d``): a grouped convolution's kernel goes into its
+    diagonal blocks and the cells between the blocks, which hold no parameter, get 0.
+
+    >>> from xbar.network.layers import Conv2D
+    >>> conv = Conv2D(2, 2, 1, groups=2)
+    >>> parameter_matrix(conv, np.array([[[[1.0, 2.0]]]])).tolist()
+    [[1.0, 0.0], [0.0, 2.0]]
+    """
+    values = np.asarray(values, dtype=float)
+    if getattr(layer, "groups", 1) == 1:
+        return values.reshape(layer.W2d.shape)
+    twin = copy.copy(layer)
+    twin.W = values
+    return twin.W2d
+
+
 def half_range(x: np.ndarray, fraction: float = 1.0) -> float:
     """``(max x - min x) / 2``; with ``fraction`` < 1 over the inner fraction of the values.
 
@@ -217,10 +238,11 @@ def match_range_scales(
     """Noise scales ``(r_W, r_b)`` of one layer by paper 2's merged-range rule.
 
     ``r_W = R_m``, ``r_b = R_m * f`` with ``f = R(b) / R(W)`` and ``R_m =
-    R(concat(b / f, W))``; without merging (a zero range, or no bias) each
-    tensor's own range floored at 1e-8.  The error of a parameter is
-    ``sigma * r * n`` (+ ``mu * r``).  ``fraction``: every ``R`` over the inner
-    fraction of the values (:func:`half_range`).
+    R(concat(b / f, W))`` (W the parameter tensor: a grouped convolution's kernel, not
+    its block-diagonal array matrix with the zeros between the blocks); without
+    merging (a zero range, or no bias) each tensor's own range floored at 1e-8.  The
+    error of a parameter is ``sigma * r * n`` (+ ``mu * r``).  ``fraction``: every
+    ``R`` over the inner fraction of the values (:func:`half_range`).
 
     >>> match_range_scales(np.array([[-1.0, 1.0]]), np.array([-0.1, 0.1]))
     (1.0, 0.1)
@@ -377,7 +399,7 @@ def noise_plan(
         )
     out = {}
     for layer in model.matmul_layers():
-        r_w, r_b = match_range_scales(layer.W2d, layer.b, fraction)
+        r_w, r_b = match_range_scales(layer.W, layer.b, fraction)
         out[layer.name] = LayerNoise(
             r_w,
             r_b,
@@ -452,7 +474,7 @@ def parameter_noise(
     for layer in model.matmul_layers():
         ln = layers[layer.name]
         n_b = draw(layer.b.shape)
-        n_w = draw(layer.W2d.shape).reshape(layer.W.shape)
+        n_w = draw(layer.W.shape)
         out[f"{layer.name}/b"] = ln.r_b * (sigma * n_b + mu)
         out[f"{layer.name}/W"] = ln.r_W * (sigma * n_w + mu)
         for noise in ln.bns:

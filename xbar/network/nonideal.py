@@ -55,6 +55,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import AnalogConfig
+from .noise import parameter_matrix
 
 __all__ = [
     "chip_rng",
@@ -152,7 +153,12 @@ class LayerErrors:
 
 
 def draw_weight_range(
-    mapping, noise, b_folded: np.ndarray, config: AnalogConfig, rng: np.random.Generator
+    mapping,
+    noise,
+    b_folded: np.ndarray,
+    config: AnalogConfig,
+    rng: np.random.Generator,
+    layer=None,
 ) -> LayerErrors | None:
     """Draw one chip's ``weight_range`` errors of one layer, in the conductance domain.
 
@@ -166,8 +172,12 @@ def draw_weight_range(
         The folded bias (n_out,).
     config : AnalogConfig
     rng : Generator
-        The chip's generator.  Draw order: bias, weights (one matrix per plane),
-        then the folded batch-norms (see :mod:`xbar.network.noise`).
+        The chip's generator.  Draw order: bias, weights (one parameter tensor per
+        plane), then the folded batch-norms (see :mod:`xbar.network.noise`).
+    layer : Dense or Conv2D, optional
+        The layer: its parameter tensor ``W`` is what gets the error (a grouped
+        convolution's cells between its diagonal blocks hold no parameter and get
+        none); without it, every entry of the ``n_in x n_out`` matrix is a parameter.
 
     Returns
     -------
@@ -188,11 +198,17 @@ def draw_weight_range(
     not hold (the other scale group of ``biscale``).
     """
     sigma, mu = config.programming_sigma, config.programming_mu
-    if not weight_range_on(config) or mapping.w_max == 0:
+    if not weight_range_on(config):
         return None
     dg = config.g_max - config.g_min
     n_b = rng.standard_normal(np.shape(b_folded))
-    n_w = [rng.standard_normal((mapping.n_in, mapping.n_out)) for _ in mapping.planes]
+    held = 1.0  # 1 where a cell (pair) holds a parameter
+    if layer is None:
+        n_w = [rng.standard_normal((mapping.n_in, mapping.n_out)) for _ in mapping.planes]
+    else:
+        n_w = [parameter_matrix(layer, rng.standard_normal(layer.W.shape)) for _ in mapping.planes]
+        if getattr(layer, "groups", 1) != 1:
+            held = parameter_matrix(layer, np.ones(layer.W.shape))
     s_old, t_old = noise.folded_affine(sigma, None)
     s_new, t_new = noise.folded_affine(sigma, rng, mu)
     if noise.bns:
@@ -201,12 +217,16 @@ def draw_weight_range(
     else:
         bias_delta = noise.r_b * (sigma * n_b + mu)
         gain = 1.0
-    per_weight = noise.r_W * dg / (mapping.w_max * weight_span(config))
+    # an all-zero weight matrix has no conductance scale: its r_W is the 1e-8 floor, whose
+    # error is not put into its cells (at g_min); its draws, bias and batch-norm errors are
+    per_weight = (
+        noise.r_W * dg / (mapping.w_max * weight_span(config)) if mapping.w_max > 0 else 0.0
+    )
     unit = sigma * per_weight
     deltas = []
     for plane, n in zip(mapping.planes, n_w, strict=True):
-        d = per_weight * s_new * (sigma * n + mu)
-        if noise.bns:
+        d = per_weight * s_new * (sigma * n + mu) * held
+        if noise.bns and plane.vmax > 0:
             d = d + (dg * plane.value() / plane.vmax) * (gain - 1.0)
         deltas.append(d)
     return LayerErrors(
