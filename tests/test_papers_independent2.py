@@ -37,6 +37,7 @@ from xbar.network import (
     Model,
     ReLU,
     evaluate,
+    map_weights,
     save_model,
 )
 from xbar.network.arrays import Dataset
@@ -563,3 +564,66 @@ def test_chips_are_seeded_from_the_documented_seed_sequence():
         np.testing.assert_array_equal(db, chip_matrix(program(model, cfg, k)[1], "l1", 6)[1])
         seen.append(db)
     assert len({tuple(np.round(d, 12)) for d in seen}) == 4
+
+
+def test_unfoldable_batchnorm_on_a_chip_gets_its_error_after_the_matmul_layers():
+    """A batch-norm that cannot fold (before the first layer) stays a digital layer of the
+    chip's model; its affine gets r (sigma n + mu) from the chip's generator after every
+    matmul layer has drawn (bias, weights, then folded batch-norms: b_eff, w_eff)."""
+    rng = np.random.default_rng(18)
+    bn0, bn1 = make_bn(6, rng, "bn0"), make_bn(5, rng, "bn1")
+    W1, b1 = rng.normal(0, 0.5, (6, 5)), rng.normal(0, 0.1, 5)
+    W2, b2 = rng.normal(0, 0.5, (5, 3)), rng.normal(0, 0.1, 3)
+    model = Model(
+        [bn0, Dense(6, 5, W=W1, b=b1, name="l1"), bn1, ReLU(), Dense(5, 3, W=W2, b=b2, name="l2")],
+        (6,), 3,
+    )  # fmt: skip
+    sigma, mu, seed = 0.08, 0.03, 2
+    cfg = AnalogConfig(programming_sigma=sigma, programming_mu=mu, seed=seed, **WR)
+    for k in range(2):
+        g = chip_generator(seed, k)
+        for shape in ((5,), (6, 5), (5,), (5,), (3,), (5, 3)):  # l1 b, W, bn1; l2 b, W
+            g.standard_normal(shape)
+        w, t = bn_affine(bn0)
+        r_w, r_t = ref_scales(w, t)
+        n_t, n_w = g.standard_normal(6), g.standard_normal(6)
+        _, net = program(model, cfg, k)
+        w2, t2 = bn_affine(net.model.layer("bn0"))
+        np.testing.assert_allclose(w2, w + r_w * (sigma * n_w + mu), rtol=1e-12)
+        np.testing.assert_allclose(t2, t + r_t * (sigma * n_t + mu), rtol=1e-12, atol=1e-14)
+
+
+def test_biscale_threshold_is_strict_and_the_shift_a_power_of_two():
+    """'Weights below a threshold' are stored amplified by 2^k: |w| < t max|W| is small,
+    |w| = t max|W| is not (binary fractions, so no round-off decides)."""
+    W = np.array([[1.0, 0.25, 0.2421875, -0.25], [-0.125, 0.0, -1.0, 0.5]])
+    for k in (1, 2):
+        cfg = AnalogConfig(weight_scaling="biscale", biscale_shift=k, biscale_threshold=0.25)
+        m = map_weights(W, cfg)
+        assert [p.coef for p in m.planes] == [1.0, 2.0**-k]
+        small = np.abs(W) < 0.25
+        gp_s, gn_s = m.planes[1].conductances(cfg.g_min, cfg.g_max)
+        dg = cfg.g_max - cfg.g_min
+        np.testing.assert_allclose((gp_s - gn_s) / dg, np.where(small, W * 2**k, 0), atol=1e-15)
+        gp_m, gn_m = m.planes[0].conductances(cfg.g_min, cfg.g_max)
+        np.testing.assert_allclose((gp_m - gn_m) / dg, np.where(small, 0, W), atol=1e-15)
+    with pytest.raises(ConfigError, match="biscale_threshold"):
+        AnalogConfig(weight_scaling="biscale", biscale_shift=3, biscale_threshold=0.25).validate()
+
+
+@pytest.mark.parametrize("mapping", ["differential", "offset"])
+def test_paper2_error_with_g_min_above_zero(mapping):
+    """With g_min > 0 (a finite on/off ratio) the per-weight error is still r_W (sigma n +
+    mu): the conductance error is sized by g_max - g_min, and the zero weight's cells
+    (g_min, or the offset level) carry no current difference of their own."""
+    rng = np.random.default_rng(19)
+    W, b = rng.uniform(-1, 1, (9, 6)), rng.normal(0, 0.1, 6)
+    model = Model([Dense(9, 6, W=W, b=b, name="fc")], (9,), 6)
+    r_w, r_b = ref_scales(W, b)
+    cfg = AnalogConfig(
+        programming_error="weight_range", programming_sigma=0.0, programming_mu=0.05,
+        g_min=2e-5, g_max=1e-4, mapping=mapping,
+    )  # fmt: skip
+    got_W, db = chip_matrix(program(model, cfg)[1], "fc", 9)
+    np.testing.assert_allclose(got_W, W + 0.05 * r_w, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(db, 0.05 * r_b, rtol=1e-9)
