@@ -627,3 +627,27 @@ def test_paper2_error_with_g_min_above_zero(mapping):
     got_W, db = chip_matrix(program(model, cfg)[1], "fc", 9)
     np.testing.assert_allclose(got_W, W + 0.05 * r_w, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(db, 0.05 * r_b, rtol=1e-9)
+
+
+def test_offset_cells_without_clipping_hold_exactly_paper_2s_error():
+    """Offset cells of the most negative weights sit at g_min = 0 S; with the default clip
+    at 0 S their negative errors are cut (the chip is no longer paper 2's digital error),
+    with ``programming_clip="none"`` every weight is W + r_W (sigma n + mu) exactly."""
+    rng = np.random.default_rng(20)
+    model, params = mlp(rng, (8, 6))
+    sigma, mu = 0.2, -0.05
+    ref = ref_mlp_chip(params, sigma, mu, chip_generator(0, 0))[0][0]
+    W = params[0][0]
+    for clip in ("none", True):
+        cfg = AnalogConfig(
+            programming_sigma=sigma, programming_mu=mu, mapping="offset",
+            programming_clip=clip, **WR,
+        )  # fmt: skip
+        got = chip_matrix(program(model, cfg)[1], "l1", 8)[0]
+        if clip == "none":
+            np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-12)
+        else:  # clipped at 0 S: the chip's weight is >= -max|W|
+            cut = ref < -np.abs(W).max()
+            assert cut.any()
+            np.testing.assert_allclose(got[cut], -np.abs(W).max(), rtol=1e-9)
+            np.testing.assert_allclose(got[~cut], ref[~cut], rtol=1e-9, atol=1e-12)

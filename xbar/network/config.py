@@ -129,7 +129,9 @@ class AnalogConfig:
         state_proportional kinds): true (default) to [g_min, g_max]; false at 0 S
         only (a conductance cannot be negative); ``"none"`` not at all, the Gaussian
         idealisation in which paper 2's sigma = sqrt(2) alpha relation holds exactly
-        (refused for arrays solved as circuits, which need G >= 0).
+        (refused for arrays solved as circuits, which need G >= 0).  ``weight_range``
+        error is never clipped above and clips offset cells at 0 S, except with
+        ``"none"`` (then exactly paper 2's digital error on every weight).
     weight_range_rule : {"match_range", "folded_layer"}
         Noise scales of ``weight_range`` error: ``match_range`` (default) is paper
         2's released code (merged weight/bias range per layer, biases on their own

@@ -1206,19 +1206,20 @@ def programmed_conductances(
     n = spec.outputs
     if errors is not None:
         d = errors.deltas[spec.plane][spec.r0 : spec.r1, spec.j0 : spec.j1]
+        clip = config.programming_clip != "none"
         if spec.kind == "differential":
             G[:rows, 0 : 2 * n : 2], G[:rows, 1 : 2 * n : 2] = add_pair_difference(
                 G[:rows, 0 : 2 * n : 2], G[:rows, 1 : 2 * n : 2], d
             )
         else:
-            G[:rows, :n] = add_pair_difference(G[:rows, :n], None, d)[0]
+            G[:rows, :n] = add_pair_difference(G[:rows, :n], None, d, clip)[0]
         spare = np.ones(G.shape, dtype=bool)  # cells holding no weight
         spare[:rows, : (2 * n if spec.kind == "differential" else n)] = False
         if spare.any():
             e = errors.cell_sigma * rng.standard_normal(int(spare.sum()))
             if spec.kind == "differential":
                 e = np.maximum(e, 0.0)
-            G[spare] = np.maximum(G[spare] + e, 0.0)
+            G[spare] = np.maximum(G[spare] + e, 0.0) if clip else G[spare] + e
     G = program_cells(G, config, rng)
     G = apply_stuck(G, config, rng)
     return apply_drift(G, config)

@@ -20,6 +20,8 @@ Definitions (``xbar``'s conventions, see ``docs/papers.md``):
   through the real mapping (:func:`draw_weight_range`): each weight's cell pair
   gets a difference error, added to the + cell when positive and to the - cell
   when negative (both stay >= their target, no upper clip, as in the paper).
+  Offset cells take the error on their one cell, clipped at 0 S (not with
+  ``programming_clip="none"``).
   The conductance error of a cell (pair) is ``sigma r (g_max - g_min) / (max|W|
   span)`` with ``span`` the weights one cell range holds (:func:`weight_span`: 1
   for a differential pair, 2 for an offset cell, whose range holds -max|W| ..
@@ -119,16 +121,18 @@ def program_cells(G: np.ndarray, config: AnalogConfig, rng: np.random.Generator)
 
 
 def add_pair_difference(
-    Gp: np.ndarray, Gn: np.ndarray | None, delta: np.ndarray
+    Gp: np.ndarray, Gn: np.ndarray | None, delta: np.ndarray, clip: bool = True
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Add a difference error ``delta`` [S] to cell pairs (paper 2's per-weight error).
 
     A positive ``delta`` goes on the + cell, a negative one on the - cell, so both
     stay at or above their target (no upper clip, as in paper 2).  ``Gn`` None:
-    offset cells, the error goes on the one cell, clipped at 0 S.
+    offset cells, the error goes on the one cell, clipped at 0 S unless ``clip`` is
+    False (``programming_clip="none"``: the Gaussian idealisation, exactly paper 2's
+    digital error also for the offset cells of the most negative weights).
     """
     if Gn is None:
-        return np.maximum(Gp + delta, 0.0), None
+        return (np.maximum(Gp + delta, 0.0) if clip else Gp + delta), None
     return Gp + np.maximum(delta, 0.0), Gn + np.maximum(-delta, 0.0)
 
 
