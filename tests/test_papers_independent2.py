@@ -651,3 +651,58 @@ def test_offset_cells_without_clipping_hold_exactly_paper_2s_error():
             assert cut.any()
             np.testing.assert_allclose(got[cut], -np.abs(W).max(), rtol=1e-9)
             np.testing.assert_allclose(got[~cut], ref[~cut], rtol=1e-9, atol=1e-12)
+
+
+def mlp_ce_grad(params, x, y):
+    """Loss and gradients of the mean softmax cross-entropy of a ReLU MLP (by hand)."""
+    hs, h = [x], x
+    for i, (W, b) in enumerate(params):
+        h = h @ W + b
+        if i < len(params) - 1:
+            h = np.maximum(h, 0)
+            hs.append(h)
+    z = h - h.max(axis=1, keepdims=True)
+    loss = np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(y)), y])
+    d = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    d[np.arange(len(y)), y] -= 1
+    d /= len(y)
+    grads = []
+    for i in range(len(params) - 1, -1, -1):
+        grads.append((hs[i].T @ d, d.sum(axis=0)))
+        if i:
+            d = (d @ params[i][0].T) * (hs[i] > 0)
+    return loss, grads[::-1]
+
+
+def test_noise_training_with_a_mean_offset_takes_the_gradient_at_the_shifted_weights():
+    """``train(method="noise", train_mu=mu)``: every forward pass carries r (sigma n + mu)
+    (paper 2's code trains with its mu too).  With sigma -> 0 the epoch's loss is the
+    cross-entropy at p + mu r_p and the first full-batch Adam step is -lr g / (|g| +
+    1e-8) with g the gradient there (reference scales, backward pass by hand).  (A
+    single softmax layer would not do: adding one constant to every weight and bias
+    moves all logits equally.)"""
+    from xbar.network.train import train
+
+    rng = np.random.default_rng(21)
+    model, params = mlp(rng, (6, 5, 3))
+    x, y = rng.normal(size=(40, 6)), rng.integers(0, 3, 40)
+    data = Dataset(x[:32], y[:32], x[32:], y[32:], x[32:], y[32:], "toy", 3)
+    lr, mu = 0.01, 0.5
+    runs = {}
+    for m in (0.0, mu):
+        runs[m] = train(model, data, method="noise", train_noise=1e-12, train_mu=m, epochs=1,
+                        batch_size=32, lr=lr, curvature_samples=0)  # fmt: skip
+        shifted = []
+        for W, b in params:
+            r_w, r_b = ref_scales(W, b)
+            shifted.append((W + m * r_w, b + m * r_b))
+        loss, grads = mlp_ce_grad(shifted, x[:32], y[:32])
+        assert runs[m].history[0]["loss"] == pytest.approx(loss, rel=1e-9)
+        for (W, b), (gW, gb), name in zip(params, grads, ("l1", "l2"), strict=True):
+            layer = runs[m].model.layer(name)
+            np.testing.assert_allclose(layer.W, W - lr * gW / (np.abs(gW) + 1e-8), atol=1e-7)
+            np.testing.assert_allclose(layer.b, b - lr * gb / (np.abs(gb) + 1e-8), atol=1e-7)
+    assert runs[mu].train_mu == mu
+    assert runs[mu].history[0]["loss"] != pytest.approx(runs[0.0].history[0]["loss"], rel=1e-3)
+    with pytest.raises(ConfigError, match="train_mu"):
+        train(model, data, method="hessian", train_noise=0.1, train_mu=0.1, epochs=1)

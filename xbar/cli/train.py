@@ -24,6 +24,14 @@ def _add_method_arguments(p: argparse.ArgumentParser) -> None:
         "weight and bias, batch-norm affine as its own layer)",
     )
     p.add_argument(
+        "--train-mu",
+        type=float,
+        default=0.0,
+        metavar="MU",
+        help="paper 2's mean offset of the training noise (--method noise): every draw is "
+        "r (sigma n + mu), as --programming-mu on chips (default 0)",
+    )
+    p.add_argument(
         "--draws",
         type=int,
         default=1,
@@ -143,7 +151,7 @@ def _check_out(path: str) -> Path:
 
 
 def run(args) -> int:
-    from ..network.train import train, validate_train_args
+    from ..network.train import check_train_mu, train, validate_train_args
     from ._progress import ProgressBar
 
     validate_train_args(
@@ -156,6 +164,7 @@ def run(args) -> int:
         args.hessian_weight,
         args.hessian_step,
     )
+    check_train_mu(args.train_mu, args.method)
     if args.activation_bits != 0 and not 2 <= args.activation_bits <= 32:
         from ..errors import ConfigError
 
@@ -181,6 +190,7 @@ def run(args) -> int:
         curvature_samples=args.curvature_samples,
         progress=bar,
         activation_bits=args.activation_bits,
+        train_mu=args.train_mu,
     )
     res.model.name = stem.name
     jpath, npath = save_model(res.model, stem)
@@ -190,6 +200,7 @@ def run(args) -> int:
         "out": [str(jpath), str(npath)],
         "method": res.method,
         "train_noise": res.train_noise,
+        "train_mu": res.train_mu,
         "activation_bits": args.activation_bits,
         "epochs": args.epochs,
         "seed": args.seed,
