@@ -706,3 +706,18 @@ def test_noise_training_with_a_mean_offset_takes_the_gradient_at_the_shifted_wei
     assert runs[mu].history[0]["loss"] != pytest.approx(runs[0.0].history[0]["loss"], rel=1e-3)
     with pytest.raises(ConfigError, match="train_mu"):
         train(model, data, method="hessian", train_noise=0.1, train_mu=0.1, epochs=1)
+
+
+def test_output_levels_skip_layers_kept_digital():
+    """A layer a per-layer rule keeps digital has no ADC: only the analog layer's output
+    is quantised (reference: the MLP with layer 1 exact)."""
+    rng = np.random.default_rng(22)
+    model, params = mlp(rng, (6, 8, 4))
+    x_cal, x = rng.uniform(0, 1, (30, 6)), rng.uniform(0, 1, (50, 6))
+    cfg = AnalogConfig.from_dict({"output_levels": 5, "layers": {"l1": {"digital": True}}})
+    folded, net = program(model, cfg)
+    net.calibrate(folded, x_cal)
+    (W1, b1), (W2, b2) = params
+    y2 = np.maximum(x_cal @ W1 + b1, 0) @ W2 + b2
+    ref = ref_quantize(np.maximum(x @ W1 + b1, 0) @ W2 + b2, y2.min(), y2.max(), 5)
+    np.testing.assert_allclose(folded.forward(x, mvm=net.hook), ref, rtol=1e-9, atol=1e-12)

@@ -1418,6 +1418,10 @@ class DigitalLayer:
         """``X @ W`` (P x n_out) of inputs ``X`` (P x n_in), digitally."""
         return np.asarray(X, dtype=float) @ self.plan.W
 
+    def quantize_output(self, Y: np.ndarray) -> np.ndarray:
+        """``Y`` itself: a digital layer has no ADC (``output_levels`` does not apply)."""
+        return Y
+
 
 # -------------------------------------------------------------------------------- evaluate
 def _check_inputs(model, config, dataset) -> None:
