@@ -150,6 +150,28 @@ def _check_out(path: str) -> Path:
     return stem
 
 
+def _summary(args, res, paths: list[str], acc: float) -> dict:
+    """The JSON summary of a training run (``--json``)."""
+    best = res.history[res.best_epoch - 1]
+    return {
+        "out": paths,
+        "method": res.method,
+        "train_noise": res.train_noise,
+        "train_mu": res.train_mu,
+        "activation_bits": args.activation_bits,
+        "epochs": args.epochs,
+        "seed": args.seed,
+        "best_epoch": res.best_epoch,
+        "val_accuracy": best["val_accuracy"],
+        "val_noisy_accuracy": best["val_noisy_accuracy"],
+        "test_accuracy": acc,
+        "hessian_step": args.hessian_step,
+        "hessian_weight": args.hessian_weight,
+        "curvature": res.curvature.as_dict() if res.curvature else None,
+        "seconds": res.seconds,
+    }
+
+
 def run(args) -> int:
     from ..network.train import check_train_mu, train, validate_train_args
     from ._progress import ProgressBar
@@ -196,23 +218,7 @@ def run(args) -> int:
     jpath, npath = save_model(res.model, stem)
     acc = res.model.accuracy(data.x_test, data.y_test)
     best = res.history[res.best_epoch - 1]
-    summary = {
-        "out": [str(jpath), str(npath)],
-        "method": res.method,
-        "train_noise": res.train_noise,
-        "train_mu": res.train_mu,
-        "activation_bits": args.activation_bits,
-        "epochs": args.epochs,
-        "seed": args.seed,
-        "best_epoch": res.best_epoch,
-        "val_accuracy": best["val_accuracy"],
-        "val_noisy_accuracy": best["val_noisy_accuracy"],
-        "test_accuracy": acc,
-        "hessian_step": args.hessian_step,
-        "hessian_weight": args.hessian_weight,
-        "curvature": res.curvature.as_dict() if res.curvature else None,
-        "seconds": res.seconds,
-    }
+    summary = _summary(args, res, [str(jpath), str(npath)], acc)
     if args.json:
         print(json.dumps(summary))
     else:

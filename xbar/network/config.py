@@ -830,6 +830,14 @@ class AnalogConfig:
         need(self.dac_bits >= 0, "dac_bits", "must not be negative (0 = unquantised)")
         need(self.dac_bits <= 32, "dac_bits", "at most 32 bits are supported")
         need(0 <= self.activation_bits <= 32, "activation_bits", "must be between 0 (off) and 32")
+        self._check_paper2_fields(need)
+        need(self.adc_bits >= 0, "adc_bits", "must not be negative (0 = no ADC)")
+        need(self.adc_bits <= 32, "adc_bits", "at most 32 bits are supported")
+        need(1 <= self.biscale_shift <= 16, "biscale_shift", "must be between 1 and 16")
+        return self
+
+    def _check_paper2_fields(self, need: Callable[..., None]) -> None:
+        """``programming_mu``, ``weight_range_fraction`` and ``output_levels`` on their own."""
         need(math.isfinite(self.programming_mu), "programming_mu", "must be a finite number")
         need(
             0 < self.weight_range_fraction <= 1,
@@ -842,10 +850,6 @@ class AnalogConfig:
             "must be 0 (off) or a level count from 2 to 2**32",
             hint="paper 2 uses 2 to 18 levels",
         )
-        need(self.adc_bits >= 0, "adc_bits", "must not be negative (0 = no ADC)")
-        need(self.adc_bits <= 32, "adc_bits", "at most 32 bits are supported")
-        need(1 <= self.biscale_shift <= 16, "biscale_shift", "must be between 1 and 16")
-        return self
 
     def _check_rules(self) -> None:
         """Every per-layer rule's values are valid fields on their own (the checks across
