@@ -552,3 +552,77 @@ def test_the_element_count_of_a_shape_holding_the_batch():
     inits = [_init("z", [0], np.int64), _init("two", [2], np.int64), _init("W", _w(6, 5))]
     inits += [_init("six", [6], np.int64), _init("five", [5], np.int64)]
     _compare(_model(nodes, inits, ("N", 4, 6), ("N", 5)))
+
+
+# ------------------------------------------------ 7. transposed convolutions
+
+
+def _conv_transpose(
+    x,
+    W,
+    b,
+    strides=(1, 1),
+    pads=(0, 0, 0, 0),
+    dilations=(1, 1),
+    output_padding=(0, 0),
+    group=1,
+    output_shape=None,
+):
+    """ONNX ConvTranspose by its definition: every input pixel scatters its kernel."""
+    (n, cin, h, w), (_, cog, kh, kw) = x.shape, W.shape
+    (s0, s1), (d0, d1), cig = strides, dilations, cin // group
+    full = [(h - 1) * s0 + (kh - 1) * d0 + 1, (w - 1) * s1 + (kw - 1) * d1 + 1]
+    if output_shape is not None:
+        total = [
+            full[0] + output_padding[0] - output_shape[0],
+            full[1] + output_padding[1] - output_shape[1],
+        ]
+        pads = (total[0] - total[0] // 2, total[1] - total[1] // 2, total[0] // 2, total[1] // 2)
+    out = np.zeros((n, cog * group, full[0] + output_padding[0], full[1] + output_padding[1]))
+    for c in range(cin):
+        gi = c // cig
+        for p in range(kh):
+            for q in range(kw):
+                wk = W[c, :, p, q][None, :, None, None]
+                rows = slice(p * d0, p * d0 + (h - 1) * s0 + 1, s0)
+                cols = slice(q * d1, q * d1 + (w - 1) * s1 + 1, s1)
+                out[:, gi * cog : (gi + 1) * cog, rows, cols] += x[:, c : c + 1] * wk
+    out = out[:, :, pads[0] : out.shape[2] - pads[2], pads[1] : out.shape[3] - pads[3]]
+    return out + b[None, :, None, None]
+
+
+@pytest.mark.parametrize(
+    "attrs, cin, cout, k",
+    [
+        (dict(strides=[2, 2], pads=[1, 1, 1, 1]), 4, 3, (4, 4)),  # torch's usual x2 upsampling
+        (dict(strides=[2, 2]), 3, 2, (3, 3)),  # Keras Conv2DTranspose(padding="valid")
+        (dict(strides=[3, 2], pads=[0, 1, 2, 0], output_padding=[1, 1]), 2, 2, (3, 2)),
+        (dict(strides=[1, 2], dilations=[2, 1], group=2), 4, 4, (3, 3)),
+        (dict(strides=[2, 2], output_shape=[8, 5]), 2, 3, (3, 2)),
+        (dict(pads=[2, 2, 2, 2]), 2, 2, (3, 3)),  # more padding than the kernel: a crop
+    ],
+)
+def test_transposed_convolutions_are_on_the_arrays(attrs, cin, cout, k):
+    """nn.ConvTranspose2d / Keras Conv2DTranspose (ONNX ConvTranspose) was refused; it is
+    zeros between the pixels, padding and a convolution with the flipped kernel, which
+    is a Conv2D layer on the arrays (torch's own exports matched onnxruntime to 1.7e-7).
+    The reference scatters every pixel's kernel (onnx.reference fails on groups)."""
+    g = attrs.get("group", 1)
+    W, b = _w(cin, cout // g, *k), _w(cout)
+    nodes = [
+        oh.make_node("ConvTranspose", ["x", "W", "b"], ["c"], **attrs),
+        oh.make_node("Flatten", ["c"], ["y"]),
+    ]
+    model = load_onnx(_model(nodes, [_init("W", W), _init("b", b)], ("N", cin, 4, 3), ("N", "F")))
+    assert len(model.matmul_layers()) == 1
+    x = np.random.default_rng(1).standard_normal((2, cin, 4, 3))
+    ref = _conv_transpose(x, W.astype(float), b.astype(float), **attrs).reshape(2, -1)
+    np.testing.assert_allclose(model.forward(x.transpose(0, 2, 3, 1)), ref, rtol=1e-9, atol=1e-12)
+
+
+def test_transposed_convolutions_onnxruntime_refuses_are_named():
+    nodes = [
+        oh.make_node("ConvTranspose", ["x", "W"], ["y"], strides=[2, 2], output_padding=[2, 0])
+    ]
+    with pytest.raises(ModelError, match=r"output padding must be smaller than the stride"):
+        load_onnx(_model(nodes, [_init("W", _w(2, 2, 3, 3))], ("N", 2, 4, 4), ("N", 2, 9, 9)))

@@ -124,6 +124,16 @@ SUPPORTED_OPS: dict[str, tuple[str, ...]] = {
     "Gemm": ("alpha", "beta", "transA", "transB"),
     "MatMul": (),
     "Einsum": ("equation",),
+    "ConvTranspose": (
+        "auto_pad",
+        "dilations",
+        "group",
+        "kernel_shape",
+        "output_padding",
+        "output_shape",
+        "pads",
+        "strides",
+    ),
     "Erfc": (),
     "Add": (),
     "Sub": (),
@@ -1295,6 +1305,72 @@ class _Importer:
             )
         if not self.window_1d(attrs, lambda a, lifted: self.conv(a, lifted, W[:, :, None, :])):
             self.conv(attrs, t, W)
+
+    def op_ConvTranspose(self, attrs):
+        """A transposed convolution (nn.ConvTranspose2d, Keras Conv2DTranspose) as what it
+        is: zeros put between the input's pixels (the stride), padding, and a convolution
+        with the kernel flipped and its channel axes swapped, which goes on the arrays."""
+        W, t = self.weight(1), self.dyn(0)
+        if t.rank != 4 or W.ndim != 4:
+            raise self.fail(f"a rank-{t.rank} input; 2-D (N, C, H, W) transposed convolutions only")
+        cin, cog, kh, kw = W.shape
+        g = int(attrs.get("group", 1))
+        if g < 1 or cin != t.shape[0] or cin % g:
+            raise self.fail(f"weight of shape {W.shape} with group={g} on {t.shape[0]} channels")
+        if "kernel_shape" in attrs and tuple(attrs["kernel_shape"]) != (kh, kw):
+            raise self.fail(f"kernel_shape {attrs['kernel_shape']} does not match the weight")
+        s, d = tuple(attrs.get("strides", (1, 1))), tuple(attrs.get("dilations", (1, 1)))
+        op = tuple(attrs.get("output_padding", (0, 0)))
+        if min(*s, *d) < 1 or min(op) < 0 or any(o >= a for o, a in zip(op, s, strict=True)):
+            raise self.fail(
+                f"strides {s}, dilations {d}, output_padding {op}: out of range (the output "
+                "padding must be smaller than the stride, as onnxruntime requires)"
+            )
+        auto = _text(attrs.get("auto_pad", "NOTSET"))
+        if auto not in ("NOTSET", "VALID", ""):
+            raise self.fail(f"auto_pad={auto} is not supported (explicit pads or VALID are)")
+        pads = [0, 0, 0, 0] if auto == "VALID" else [int(v) for v in attrs.get("pads", [0] * 4)]
+        k, n = (kh, kw), t.shape[1:]
+        if "output_shape" in attrs:  # the spec's split of the total padding (NOTSET)
+            out = [int(v) for v in attrs["output_shape"]][-2:]
+            total = [s[i] * (n[i] - 1) + op[i] + (k[i] - 1) * d[i] + 1 - out[i] for i in (0, 1)]
+            if min(total) < 0:
+                raise self.fail(
+                    f"output_shape {out} is larger than the transposed convolution gives "
+                    f"without padding; onnxruntime refuses it"
+                )
+            pads = [total[0] - total[0] // 2, total[1] - total[1] // 2]
+            pads += [total[0] // 2, total[1] // 2]
+        if len(pads) != 4 or min(pads) < 0:
+            raise self.fail(f"pads {pads}: four values >= 0 expected")
+        x = self.stuffed(t, s)
+        before = [d[i] * (k[i] - 1) - pads[i] for i in (0, 1)]
+        after = [d[i] * (k[i] - 1) - pads[i + 2] + op[i] - (s[i] - 1) for i in (0, 1)]
+        if min(before + after) < 0:  # more padding than the kernel reaches: a crop
+            size = (n[0] * s[0], n[1] * s[1])
+            cut = [(max(0, -before[i]), size[i] - max(0, -after[i]), 1) for i in (0, 1)]
+            if any(a >= b for a, b, _ in cut):
+                raise self.fail(f"pads {pads} leave nothing of the output")
+            crop = Slice([*cut, (0, None, 1)], name=self.name_for("convtranspose.crop"))
+            x = _Tensor(self.emit(crop, [x.name]), (cin, *(b - a for a, b, _ in cut)), _NHWC)
+        cig = cin // g
+        flip = [W[j * cig : (j + 1) * cig, :, ::-1, ::-1].transpose(1, 0, 2, 3) for j in range(g)]
+        conv = {"pads": [*(max(v, 0) for v in before), *(max(v, 0) for v in after)]}
+        self.conv({**conv, "dilations": list(d), "group": g}, x, np.concatenate(flip, axis=0))
+
+    def stuffed(self, t: _Tensor, s: tuple[int, int]) -> _Tensor:
+        """``t`` (N, C, H, W) with s - 1 zeros after each pixel along each axis (internal
+        NHWC: a reshape to (H, 1, W, 1, C), a pad of the size-1 axes, a reshape back)."""
+        C, H, W = t.shape
+        x = self.as_perm(t, _NHWC)
+        if s == (1, 1):
+            return _Tensor(x, t.shape, _NHWC)
+        split = Reshape((H, 1, W, 1, C), name=self.name_for("convtranspose.split"))
+        zeros = [(0, 0), (0, s[0] - 1), (0, 0), (0, s[1] - 1), (0, 0)]
+        pad = Pad(zeros, name=self.name_for("convtranspose.zeros"))
+        join = Reshape((H * s[0], W * s[1], C), name=self.name_for("convtranspose.join"))
+        y = self.emit(join, [self.emit(pad, [self.emit(split, [x])])])
+        return _Tensor(y, (C, H * s[0], W * s[1]), _NHWC)
 
     def conv(self, attrs: dict, t: _Tensor, W: np.ndarray) -> None:
         b = self.weight(2, optional=True)
