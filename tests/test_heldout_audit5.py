@@ -229,3 +229,14 @@ X2 b cell w=2mil
         assert res.voltage(node) == pytest.approx(value, rel=1e-12), node
     assert res.current("v1") == pytest.approx(-0.001001, rel=1e-12)  # R1 1 ohm, X1 1 kohm
     assert res.current("v2") == pytest.approx(-0.002004, rel=1e-12)  # R2 1 ohm, X2 500 ohm
+
+
+# ------------------------------------------------ '//' comments without a blank before
+
+
+def test_double_slash_starts_a_comment_anywhere():
+    """ngspice-39 ends a card at '//' even right after a value (v(b) = 2/3 for each card;
+    xbar stopped at "'2k//' is not a number").  .include paths keep their slashes."""
+    for card in ("R2 b 0 2k// x", "R2 b 0 2k//x", "R2 b 0 {2k}// x", "R2 b 0 2k // 3k"):
+        res = _op(f"p\nV1 a 0 1\nR1 a b 1k\n{card}\n.op\n.end\n")
+        assert res.voltage("b") == pytest.approx(2 / 3, rel=1e-12), card
