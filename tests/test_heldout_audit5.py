@@ -240,3 +240,26 @@ def test_double_slash_starts_a_comment_anywhere():
     for card in ("R2 b 0 2k// x", "R2 b 0 2k//x", "R2 b 0 {2k}// x", "R2 b 0 2k // 3k"):
         res = _op(f"p\nV1 a 0 1\nR1 a b 1k\n{card}\n.op\n.end\n")
         assert res.voltage("b") == pytest.approx(2 / 3, rel=1e-12), card
+
+
+def test_ic_inside_a_subcircuit_holds_each_instance_node():
+    """ngspice expands ``.ic v(x)`` in a subcircuit per instance (``x1.x``, ``x2.x``):
+    ngspice-39 v(x1.x) = 0.5, i(v1) = -3 mA (xbar ignored it: 0 V, -2 mA)."""
+    text = """ic inside subckt
+.subckt mem p n params: x0=0.5
+Rm p n 1k
+Cx x 0 1
+Rx x 0 1e9
+Bm p n I={1m*V(x)*V(p,n)}
+.ic v(x)={x0}
+.ends
+V1 a 0 1
+X1 a 0 mem
+X2 a 0 mem
+.tran 1n 2n
+.end
+"""
+    res = _op(text)
+    assert res.voltage("x1.x") == pytest.approx(0.5, rel=1e-9)
+    assert res.voltage("x2.x") == pytest.approx(0.5, rel=1e-9)
+    assert res.current("v1") == pytest.approx(-0.003, rel=1e-9)

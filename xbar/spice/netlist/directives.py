@@ -16,7 +16,7 @@ from ...errors import Location, NetlistError
 from ..circuit import DCSweep, DiodeModel, MosModel, Op, OtherModel
 from .lexer import EXPECTED, Card, check_parens, err, split_tokens
 from .model_params import CSWITCH, RESISTOR, SWITCH, DeviceParams, device_of
-from .scopes import Context
+from .scopes import GROUND, Context
 
 __all__ = ["DCCard", "DirectiveCards"]
 
@@ -434,11 +434,8 @@ class DirectiveCards:
             if top and word[1:] in OTHER_ANALYSES:
                 self.analysis_order.append((word[1:], card))
             return
-        if word == ".ic" and top:  # held by the operating point before a .tran (builder)
-            self.parse_nodeset(card, low, ctx, self.ic_cards)
-            return
-        if word == ".ic":
-            self.note(card, ".ic in a subcircuit ignored (xbar reads top-level .ic cards)")
+        if word == ".ic":  # held by the operating point before a .tran (builder)
+            self.parse_ic(card, low, ctx)
             return
         if word == ".nodeset" and top:
             self.parse_nodeset(card, low, ctx)
@@ -611,6 +608,21 @@ class DirectiveCards:
                 raise err(card, off, f"expected V(<node>)=<value>, found {tok!r}", hint)
             target.append((node, self.value(card, toks[k + 2], ctx.params), card, off))
             k += 3
+
+    def parse_ic(self, card: Card, low: str, ctx: Context) -> None:
+        """``.ic V(node)=value ...``; in a subcircuit, its nodes are the instance's (a pin's
+        node, else ``<instance>.<node>``), as ngspice expands them."""
+        start = len(self.ic_cards)
+        self.parse_nodeset(card, low, ctx, self.ic_cards)
+        if ctx.pins is None:
+            return
+        for k in range(start, len(self.ic_cards)):
+            name, value, c, off = self.ic_cards[k]
+            if name in ctx.pins:
+                name = self.node_names[ctx.pins[name]]
+            elif name not in GROUND and name not in self.globals:
+                name = ctx.prefix + name
+            self.ic_cards[k] = (name, value, c, off)
 
     def parse_options(self, card: Card, low: str, params: dict[str, float]) -> None:
         toks = self.tokens(card, low)[1:]
