@@ -263,3 +263,26 @@ X2 a 0 mem
     assert res.voltage("x1.x") == pytest.approx(0.5, rel=1e-9)
     assert res.voltage("x2.x") == pytest.approx(0.5, rel=1e-9)
     assert res.current("v1") == pytest.approx(-0.003, rel=1e-9)
+
+
+# ------------------------------------------------ which analyses ngspice -b runs
+
+
+_DIV = "d\nV1 a 0 1\nR1 a b 1k\nR2 b 0 1k\n"
+
+
+def test_control_block_analyses_replace_the_dot_cards_unless_run():
+    """ngspice-39 -b runs a .control block's analyses in script order, the dot cards' only
+    at a ``run`` command, and the dot cards' by itself only when the block runs none.
+    (xbar ran the dot .dc first and answered a sweep where ngspice printed only the op.)"""
+    c = read_netlist(_DIV + ".dc V1 0 2 1\n.control\nop\nprint v(b)\n.endc\n.end\n")
+    assert [type(a).__name__ for a in c.analyses] == ["Op"]
+    assert solve_dc(c).voltage("b") == pytest.approx(0.5, rel=1e-12)  # ngspice: v(b) = 0.5
+    assert any("none of the dot cards'" in n for n in c.notes)
+    c = read_netlist(_DIV + ".dc V1 0 2 1\n.control\nop\nrun\nop\n.endc\n.end\n")
+    assert [type(a).__name__ for a in c.analyses] == ["Op", "DCSweep", "Op"]
+    c = read_netlist(_DIV + ".op\n.control\nset filetype=ascii\n.endc\n.end\n")
+    assert [type(a).__name__ for a in c.analyses] == ["Op"]
+    # a block whose only analysis is tran: the transient's operating point, .op not run
+    c = read_netlist(_DIV + "C1 b 0 1n\n.ic v(b)=0.2\n.op\n.control\ntran 1n 2n\n.endc\n")
+    assert c.analyses == [] and solve_dc(c).voltage("b") == pytest.approx(0.2, rel=1e-9)
