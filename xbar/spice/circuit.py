@@ -190,6 +190,15 @@ class MosModel:
     #: instance parameters given on the model card, ``((name, value), ...)``: defaults for
     #: every instance (``l``, ``w``, ``ad``, ``temp`` ...; ngspice-39 reads them so)
     defaults: tuple = field(default=(), compare=False)
+    #: process parameters from which ngspice derives the VTO, GAMMA and PHI not given
+    #: (``mos1temp.c``, with TOX given): NSUB [1/cm^3] (0: none), NSS [1/cm^2], TPG
+    #: (gate type, None: 1), oxide capacitance per area ``cox`` [F/m^2] (0: TOX not
+    #: given), and ``derive``, the names among vto/gamma/phi to derive
+    nsub: float = 0.0
+    nss: float = 0.0
+    tpg: float | None = None
+    cox: float = 0.0
+    derive: frozenset = frozenset()
 
 
 @dataclass(frozen=True)

@@ -342,8 +342,8 @@ class _Parser:
         kind, text, off = tok[0], tok[1], tok[2]
         if kind == "ctl":
             return self.control(text, off, tok[3])
-        if kind == "num":
-            value, reason = try_parse_value(text)
+        if kind == "num":  # (numparam, the .param evaluator, reads "mil" as "m")
+            value, reason = try_parse_value(text, numparam=not self.allow_controls)
             if value is None:
                 raise ExprSyntaxError(f"invalid number: {reason}", off)
             return ("const", value)

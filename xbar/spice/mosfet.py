@@ -52,6 +52,7 @@ __all__ = [
     "fetlim",
     "limvds",
     "expand_mosfets",
+    "process_model",
     "temperature_update",
     "TempUpdate",
 ]
@@ -303,6 +304,37 @@ def temperature_update(m: MosModel, temp: float, tnom: float) -> TempUpdate:
     return TempUpdate(m.kp / (ratio * math.sqrt(ratio)), phi, vbi, sat)
 
 
+def process_model(m: MosModel, tnom: float) -> MosModel:
+    """``m`` with the VTO, GAMMA and PHI it derives from NSUB (ngspice's ``mos1temp.c``
+    model preprocessing at the model's ``tnom`` [K]; ``m`` itself when it derives none).
+
+    PHI = max(0.1, 2 vt ln(NSUB / 1.45e10)), GAMMA = sqrt(2 eps_si q NSUB) / Cox, and
+    VTO = VFB + type (GAMMA sqrt(PHI) + PHI) with VFB the work-function difference of
+    a gate of type TPG (default 1, opposite to the substrate) less q NSS / Cox.
+    """
+    if not m.derive:
+        return m
+    vtnom = tnom * CONSTKOVERQ
+    egfet1 = 1.16 - (7.02e-4 * tnom * tnom) / (tnom + 1108.0)
+    nsub = m.nsub * 1e6  # [1/m^3]
+    phi = max(0.1, 2 * vtnom * math.log(nsub / 1.45e16)) if "phi" in m.derive else m.phi
+    fermis = m.sign * 0.5 * phi
+    wkfng = 3.2
+    gate = 1.0 if m.tpg is None else m.tpg
+    if gate != 0:
+        fermig = m.sign * gate * 0.5 * egfet1
+        wkfng = 3.25 + 0.5 * egfet1 - fermig
+    wkfngs = wkfng - (3.25 + 0.5 * egfet1 + fermis)
+    gamma = m.gamma
+    if "gamma" in m.derive:
+        gamma = math.sqrt(2 * 11.70 * 8.854214871e-12 * CHARGE * nsub) / m.cox
+    vto = m.vto
+    if "vto" in m.derive:
+        vfb = wkfngs - m.nss * 1e4 * CHARGE / m.cox
+        vto = vfb + m.sign * (gamma * math.sqrt(phi) + phi)
+    return dataclasses.replace(m, vto=vto, gamma=gamma, phi=phi, derive=frozenset())
+
+
 class _Expansion:
     """The nodes, resistors and behavioural sources a circuit's MOSFETs add."""
 
@@ -338,6 +370,7 @@ def _device_rows(mos, k: int, options: Options, ex: _Expansion, location=None) -
     m = mos.model[k]
     name, mult = mos.name[k], float(mos.m[k])
     tnom = (options.tnom if m.tnom is None else m.tnom) + CONSTCTOK
+    m = process_model(m, tnom)
     temp = (options.temp + mos.dtemp[k] if np.isnan(mos.temp[k]) else mos.temp[k]) + CONSTCTOK
     t = temperature_update(m, float(temp), tnom)
     leff = float(mos.l[k]) - 2 * m.ld

@@ -47,13 +47,16 @@ SCALE_FACTORS = {"t": 12, "g": 9, "k": 3, "m": -3, "u": -6, "n": -9, "p": -12, "
 _NUMBER = re.compile(r"([+-]?)(\d+\.?\d*|\.\d+)(?:[eEdD]([+-]?\d+))?([A-Za-z]*)", re.ASCII)
 
 
-def try_parse_value(text: str) -> tuple[float | None, str]:
+def try_parse_value(text: str, numparam: bool = False) -> tuple[float | None, str]:
     """Parse a SPICE number without raising.
 
     Parameters
     ----------
     text : str
         One token, such as ``"1.5k"`` or ``"10kohm"``.
+    numparam : bool, optional
+        Read it as ngspice's ``.param``/``{expression}`` evaluator (numparam) does:
+        ``mil`` is then ``m`` (1e-3), not 25.4e-6 as in a plain value or a B source.
 
     Returns
     -------
@@ -86,7 +89,7 @@ def try_parse_value(text: str) -> tuple[float | None, str]:
         c = low[0]
         if low.startswith("meg"):
             e10 += 6
-        elif low.startswith("mil"):
+        elif low.startswith("mil") and not numparam:
             e10 -= 6
             scale = 25.4
         elif c in SCALE_FACTORS:

@@ -115,6 +115,12 @@ class Builder(Scopes, ElementCards, DirectiveCards):
         self.notes: list[str] = reader.notes
         self.skipped: dict[str, Card] = {}  # non-DC analyses and output: word -> first card
         self.nodeset_cards: list[tuple[str, float, Card, int]] = []
+        #: top-level .ic cards: (node name, value, card, offset)
+        self.ic_cards: list[tuple[str, float, Card, int]] = []
+        #: V/I sources with a DC value and a waveform: (v or i, row, value at time 0, card)
+        self.time_zero: list[tuple[str, int, float, Card]] = []
+        #: every analysis in the order read: (op, dc, tran, ac, ...; its card)
+        self.analysis_order: list[tuple[str, Card]] = []
         #: top-level .print/.save/.probe cards: (directive, text, location)
         self.output_cards: list[tuple[str, str, object]] = []
         self.funcs: dict[str, tuple[list[str], str, Card]] = {}
@@ -145,6 +151,7 @@ class Builder(Scopes, ElementCards, DirectiveCards):
         self.resolve_branch_controls()
         self.check_couplings()
         nodesets = self.resolve_nodesets()
+        self.transient_start()
         if len(self.analysis_cards) > 1:
             first, rest = self.analysis_cards[0], self.analysis_cards[1:]
             self.notes.append(
@@ -194,6 +201,57 @@ class Builder(Scopes, ElementCards, DirectiveCards):
             nodesets=nodesets,
             outputs=self.output_cards,
             open_elements=self.open_elements,
+        )
+
+    def transient_start(self) -> None:
+        """With a ``.tran`` as the first analysis and no ``.op`` or ``.dc``, set up the
+        operating point ngspice computes before the transient (its first time point;
+        ``MODETRANOP``): independent sources at their waveform's value at time 0 even
+        where a DC value is given (``vsrcload.c``), and each ``.ic`` node held at its value
+        by 1e10 S (``cktload.c``; here a 1e-10 ohm resistor to ground beside a
+        1e10 * value current source).  Otherwise ``.ic`` cards are noted as ignored."""
+        first = self.analysis_order[0] if self.analysis_order else None
+        if self.analyses or first is None or first[0] != "tran":
+            if self.ic_cards:
+                self.note(
+                    self.ic_cards[0][2],
+                    ".ic ignored (ngspice holds .ic nodes only in the operating point "
+                    "before a .tran)",
+                )
+            return
+        card = first[1]
+        for kind, row, value, _ in self.time_zero:
+            (self.v if kind == "v" else self.i).value[row] = value
+        held: dict[int, float] = {}
+        for name, value, icard, _ in self.ic_cards:
+            idx = 0 if name in ("0", "gnd") else self.node_index.get(name)
+            if idx is None:
+                self.note(icard, f".ic on node {name!r}, which is not in the circuit: ignored "
+                          "(as ngspice)")  # fmt: skip
+            elif idx:
+                held[idx] = value  # (the last .ic of a node wins, as in ngspice)
+        for idx, value in held.items():
+            label = f"ic({self.node_names[idx]})"
+            for rows, v in ((self.r, 1e-10), (self.i, 1e10 * value)):
+                rows.name.append(label)
+                rows.npos.append(0 if rows is self.i else idx)
+                rows.nneg.append(idx if rows is self.i else 0)
+                rows.value.append(v)
+        uic = "uic" in card.text.lower().split()
+        self.skipped.pop(".tran", None)
+        self.note(
+            card,
+            "the first analysis is .tran, skipped (xbar is a DC solver): xbar solves the "
+            "operating point ngspice computes before it (its first time point): sources at "
+            "their time-0 values"
+            + (f" ({len(self.time_zero)} differ from their DC values)" if self.time_zero else "")
+            + (f", {len(held)} .ic node(s) held" if held else "")
+            + (
+                "; with UIC ngspice computes no operating point and starts from the .ic "
+                "values and zeros instead"
+                if uic
+                else ""
+            ),
         )
 
     def scale_bsources(self) -> None:

@@ -38,6 +38,9 @@ _ANALYSES = {
     ".meas",
     ".measure",
 }
+#: analyses other than .op and .dc; ngspice computes an operating point before each (the
+#: one before .tran with its sources at time 0 and its .ic nodes held)
+OTHER_ANALYSES = ("tran", "ac", "noise", "tf", "pz", "disto", "sens", "pss", "sp")
 #: cards of other simulators (or newer ngspice) that ngspice-39 refuses too, named in the error
 _FOREIGN_CARDS = {
     ".step": "a parameter sweep of LTspice and PSpice; in ngspice, loop over alter in .control",
@@ -134,8 +137,6 @@ _MOS_FIELDS = {
     "tnom": "tnom",
 }
 _MOS_SUPPORTED = "VTO KP GAMMA PHI LAMBDA RD RS RSH IS JS LD TOX UO TNOM"
-#: parameters from which ngspice derives VTO/GAMMA/PHI when those are not given
-_MOS_DERIVED = {"nsub", "nss", "tpg"}
 MOS_TYPES = ("nmos", "pmos")
 _DIODE_SUPPORTED = "IS N RS BV IBV NBV EG XTI TNOM TCV TRS1 TRS2 AREA"
 
@@ -331,29 +332,47 @@ class DirectiveCards:
 
     def mos_model(self, card: Card, name: str, mtype: str, values: dict) -> MosModel:
         """A level-1 :class:`MosModel` from ngspice's model-table names (checked by
-        :meth:`check_model_params`); NSUB/TPG/NSS without VTO, GAMMA and PHI are errors."""
+        :meth:`check_model_params`); NSUB/TPG/NSS with TOX derive VTO, GAMMA, PHI."""
         fields: dict[str, float] = {"sign": 1 if mtype == "nmos" else -1}
-        for key, (value, off) in values.items():
+        for key, (value, _) in values.items():
             if key in _MOS_FIELDS:
                 fields[_MOS_FIELDS[key]] = value
             elif key in MOS_TYPES:  # ngspice's flags: ".model m nmos pmos=1" is a PMOS
                 fields["sign"] = 1 if key == "nmos" else -1
-            elif key in _MOS_DERIVED and not all(
-                k in values or alt in values
-                for k, alt in (("vto", "vt0"), ("gamma", "gamma"), ("phi", "phi"))
-            ):
-                raise err(
-                    card,
-                    off,
-                    f"MOSFET model {name}: {key.upper()} derives VTO, GAMMA "
-                    "or PHI, which xbar does not do",
-                    "give VTO, GAMMA and PHI",
-                )
         tox = values.get("tox", (0.0, 0))[0]
-        if "kp" not in fields and tox > 0:  # ngspice: KP = UO * eps_ox / TOX (UO in cm^2/Vs)
-            uo = values.get("uo", values.get("u0", (600.0, 0)))[0]
-            fields["kp"] = uo * 1e-4 * 3.9 * 8.854214871e-12 / tox
+        if tox != 0:  # ngspice: KP = UO * eps_ox / TOX (UO in cm^2/Vs)
+            fields["cox"] = 3.9 * 8.854214871e-12 / tox
+            if "kp" not in fields:
+                uo = values.get("uo", values.get("u0", (600.0, 0)))[0]
+                fields["kp"] = uo * 1e-4 * fields["cox"]
+        self.mos_process(card, name, values, fields)
         return MosModel(name=name, **fields)
+
+    def mos_process(self, card: Card, name: str, values: dict, fields: dict) -> None:
+        """NSUB, NSS, TPG of a level-1 card into ``fields``: with TOX given, ngspice
+        derives the VTO, GAMMA and PHI not given from them (``mos1temp.c``, at TNOM:
+        :func:`xbar.spice.mosfet.process_model`); without TOX it ignores them."""
+        if "nsub" not in values:
+            return
+        nsub, off = values["nsub"]
+        if not fields.get("cox"):
+            self.note(card, f"model {name}: NSUB without TOX has no effect (as in ngspice)")
+            return
+        if not nsub * 1e6 > 1.45e16:
+            raise err(
+                card,
+                off,
+                f"MOSFET model {name}: NSUB={nsub:g} is below the intrinsic density "
+                "1.45e10 /cm^3 (ngspice stops: Nsub < Ni)",
+                "NSUB is the substrate doping in 1/cm^3 (e.g. 1e17)",
+            )
+        fields["nsub"] = nsub
+        fields["nss"] = values.get("nss", (0.0, 0))[0]
+        if "tpg" in values:
+            fields["tpg"] = values["tpg"][0]
+        given = {"vto": "vto" in values or "vt0" in values, "gamma": "gamma" in values}
+        given["phi"] = "phi" in values
+        fields["derive"] = frozenset(k for k, g in given.items() if not g)
 
     def mos_level(self, card: Card, name: str, values: dict) -> None:
         """Refuse a MOSFET LEVEL other than 1, naming ngspice's model of that level."""
@@ -385,10 +404,12 @@ class DirectiveCards:
                 )
             self.analyses.append(Op())
             self.analysis_cards.append(card)
+            self.analysis_order.append(("op", card))
             return
         if word == ".dc" and top:
             self.parse_dc(card, low, ctx.params)
             self.analysis_cards.append(card)
+            self.analysis_order.append(("dc", card))
             return
         if word == ".temp" and top:
             self.parse_temp(card, low, ctx.params)
@@ -410,15 +431,24 @@ class DirectiveCards:
             )
         if word in _ANALYSES:
             self.skipped.setdefault(word, card)
+            if top and word[1:] in OTHER_ANALYSES:
+                self.analysis_order.append((word[1:], card))
+            return
+        if word == ".ic" and top:  # held by the operating point before a .tran (builder)
+            self.parse_nodeset(card, low, ctx, self.ic_cards)
             return
         if word == ".ic":
-            self.note(card, ".ic ignored (initial conditions do not change a DC solution)")
+            self.note(card, ".ic in a subcircuit ignored (xbar reads top-level .ic cards)")
             return
         if word == ".nodeset" and top:
             self.parse_nodeset(card, low, ctx)
             return
+        raise self.unknown_directive(card, word)
+
+    def unknown_directive(self, card: Card, word: str) -> NetlistError:
+        """The error for a dot card xbar does not read (here, or not at this level)."""
         if word == ".endc":
-            raise err(card, None, ".endc without a .control card", "expected: .control ... .endc")
+            return err(card, None, ".endc without a .control card", "expected: .control ... .endc")
         if word in (
             ".csparam",
             ".if",
@@ -430,14 +460,14 @@ class DirectiveCards:
             ".subckt",
             ".ends",
         ):
-            raise err(
+            return err(
                 card,
                 None,
                 f"{word} is not supported by xbar"
                 + (" inside a subcircuit" if word in (".nodeset",) else ""),
             )
         foreign = _FOREIGN_CARDS.get(word)
-        raise err(
+        return err(
             card,
             None,
             f"unknown card {word!r}"
@@ -516,7 +546,11 @@ class DirectiveCards:
                 else:
                     self.parse_dc(pseudo, low, params)
                 self.analysis_cards.append(pseudo)
+                self.analysis_order.append((word, pseudo))
                 taken.append(word)
+            elif word in OTHER_ANALYSES:
+                self.analysis_order.append((word, _dot_card(cmd, col)))
+                other.add(word)
             elif word not in ("print", "save"):  # output commands, other analyses
                 other.add(word)  # (run: the dot cards' analyses, read already)
         what = (
@@ -563,17 +597,19 @@ class DirectiveCards:
             loc = Location(cmd.file, cmd.line, col + 1, cmd.source)
             self.output_cards.append((directive, f"{directive} dc {' '.join(items)}", loc))
 
-    def parse_nodeset(self, card: Card, low: str, ctx: Context) -> None:
-        """``.nodeset V(node)=value ...``: Newton's starting voltages (resolved at the end)."""
+    def parse_nodeset(self, card: Card, low: str, ctx: Context, into: list | None = None) -> None:
+        """``.nodeset V(node)=value ...``: Newton's starting voltages (resolved at the end);
+        ``.ic`` cards, which have the same form, go to ``into``."""
         toks = self.tokens(card, low)[1:]
-        hint = "expected: " + EXPECTED[".nodeset"]
+        hint = "expected: " + EXPECTED[".nodeset" if into is None else ".ic"]
+        target = self.nodeset_cards if into is None else into
         k = 0
         while k < len(toks):
             tok, off = toks[k]
             node = tok[2:-1].strip() if tok[:2] == "v(" and tok[-1] == ")" else None
             if not node or k + 2 >= len(toks) or toks[k + 1][0] != "=":
                 raise err(card, off, f"expected V(<node>)=<value>, found {tok!r}", hint)
-            self.nodeset_cards.append((node, self.value(card, toks[k + 2], ctx.params), card, off))
+            target.append((node, self.value(card, toks[k + 2], ctx.params), card, off))
             k += 3
 
     def parse_options(self, card: Card, low: str, params: dict[str, float]) -> None:

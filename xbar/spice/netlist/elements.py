@@ -14,7 +14,7 @@ from ..devices import SwitchConductance
 from ..expr import ExprSyntaxError, compile_expression
 from ..units import try_parse_value
 from .lexer import EXPECTED, Card, err, split_tokens
-from .scopes import GROUND, Context, Scope
+from .scopes import GROUND, Context, NodeTokenError, Scope
 from .sources import parse_source_spec, time_zero_value
 
 __all__ = ["MAX_SUBCKT_DEPTH", "ElementCards"]
@@ -135,74 +135,78 @@ class ElementCards:
         rows = self.r
         r_name, r_pos, r_neg, r_val = rows.name, rows.npos, rows.nneg, rows.value
         prefix = ctx.prefix
-        for card in cards:
-            text = card.text
-            low = text.lower()
-            if len(low) != len(text):  # rare characters whose lower case is longer
-                low = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
-            first = low[0]
-            if first == " " or first == "\t":
-                first = low.lstrip()[0]
-            if first == "r" and not ("{" in low or "'" in low or "=" in low or "," in low):
-                # fast path for plain "R<name> <n+> <n-> <value>" cards
-                parts = low.split()
-                if len(parts) == 4:
-                    tok = parts[3]
-                    value = None
-                    if tok[-1].isdigit() and "_" not in tok and tok.isascii():
-                        try:
-                            value = float(tok)
-                            if not -1.8e308 < value < 1.8e308:
+        card = cards[0] if cards else None
+        try:
+            for card in cards:
+                text = card.text
+                low = text.lower()
+                if len(low) != len(text):  # rare characters whose lower case is longer
+                    low = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+                first = low[0]
+                if first == " " or first == "\t":
+                    first = low.lstrip()[0]
+                if first == "r" and not ("{" in low or "'" in low or "=" in low or "," in low):
+                    # fast path for plain "R<name> <n+> <n-> <value>" cards
+                    parts = low.split()
+                    if len(parts) == 4:
+                        tok = parts[3]
+                        value = None
+                        if tok[-1].isdigit() and "_" not in tok and tok.isascii():
+                            try:
+                                value = float(tok)
+                                if not -1.8e308 < value < 1.8e308:
+                                    value = None
+                            except ValueError:
                                 value = None
-                        except ValueError:
-                            value = None
-                    if value is None:
-                        value = try_parse_value(tok)[0]
-                    full = prefix + parts[0]
-                    if value and full not in names:
-                        names[full] = card
-                        r_name.append(full)
-                        if top:
-                            a = node_index.get(parts[1])
-                            if a is None:
+                        if value is None:
+                            value = try_parse_value(tok)[0]
+                        full = prefix + parts[0]
+                        if value and full not in names:
+                            names[full] = card
+                            r_name.append(full)
+                            if top:
+                                a = node_index.get(parts[1])
+                                if a is None:
+                                    a = node(parts[1], ctx)
+                                b = node_index.get(parts[2])
+                                if b is None:
+                                    b = node(parts[2], ctx)
+                            else:
                                 a = node(parts[1], ctx)
-                            b = node_index.get(parts[2])
-                            if b is None:
                                 b = node(parts[2], ctx)
-                        else:
-                            a = node(parts[1], ctx)
-                            b = node(parts[2], ctx)
-                        r_pos.append(a)
-                        r_neg.append(b)
-                        r_val.append(value)
-                        continue
-                self.resistor(card, low, ctx)
-            elif first == ".":
-                self.directive(card, low, ctx)
-            elif first == "r":
-                self.resistor(card, low, ctx)
-            elif first == "v" or first == "i":
-                self.source(card, low, ctx, first)
-            elif first == "g" or first == "e":
-                self.controlled(card, low, ctx, first)
-            elif first == "m":
-                self.mosfet(card, low, ctx)
-            elif first == "f" or first == "h":
-                self.current_controlled(card, low, ctx, first)
-            elif first == "d":
-                self.diode(card, low, ctx)
-            elif first == "b":
-                self.bsource(card, low, ctx)
-            elif first == "x":
-                self.instance(card, low, ctx)
-            elif first == "c" or first == "l":
-                self.reactive(card, low, ctx, first)
-            elif first == "k":
-                self.coupling(card, low, ctx)
-            elif first == "s" or first == "w":
-                self.switch(card, low, ctx, first)
-            else:
-                raise _unknown_element(card, low, first)
+                            r_pos.append(a)
+                            r_neg.append(b)
+                            r_val.append(value)
+                            continue
+                    self.resistor(card, low, ctx)
+                elif first == ".":
+                    self.directive(card, low, ctx)
+                elif first == "r":
+                    self.resistor(card, low, ctx)
+                elif first == "v" or first == "i":
+                    self.source(card, low, ctx, first)
+                elif first == "g" or first == "e":
+                    self.controlled(card, low, ctx, first)
+                elif first == "m":
+                    self.mosfet(card, low, ctx)
+                elif first == "f" or first == "h":
+                    self.current_controlled(card, low, ctx, first)
+                elif first == "d":
+                    self.diode(card, low, ctx)
+                elif first == "b":
+                    self.bsource(card, low, ctx)
+                elif first == "x":
+                    self.instance(card, low, ctx)
+                elif first == "c" or first == "l":
+                    self.reactive(card, low, ctx, first)
+                elif first == "k":
+                    self.coupling(card, low, ctx)
+                elif first == "s" or first == "w":
+                    self.switch(card, low, ctx, first)
+                else:
+                    raise _unknown_element(card, low, first)
+        except NodeTokenError as bad:  # a node token ngspice would split in two
+            raise _node_token_error(card, str(bad)) from None
 
     def reactive(self, card: Card, low: str, ctx: Context, kind: str) -> None:
         """``C``: open at DC (its nodes exist); ``L``: a short (a 0 V branch whose current
@@ -487,7 +491,11 @@ class ElementCards:
                 j = at[0]
                 mult = self.multiplier(card, toks[: j + 3], j, ctx)
                 toks = toks[:j] + toks[j + 3 :]
-            value = self.source_value(card, toks, ctx, hint) * mult
+            value, at_zero = self.source_value(card, toks, ctx, hint)
+            value *= mult
+            if at_zero is not None:  # the operating point before a .tran uses it (ngspice)
+                tab = self.v if kind == "v" else self.i
+                self.time_zero.append((kind, len(tab.name), at_zero * mult, card))
         full = ctx.prefix + name
         self.register(full, card, ctx.prefix)
         tab = self.v if kind == "v" else self.i
@@ -496,21 +504,26 @@ class ElementCards:
         tab.nneg.append(self.node(b, ctx))
         tab.value.append(value)
 
-    def source_value(self, card: Card, toks, ctx: Context, hint: str) -> float:
-        """DC value of a source card: its DC value, else its waveform at time zero, else 0."""
+    def source_value(self, card: Card, toks, ctx: Context, hint: str) -> tuple[float, float | None]:
+        """DC value of a source card (its DC value, else its waveform at time zero, else
+        0), and its waveform's value at time zero when it has both (else None): ngspice's
+        operating point before a transient takes that one."""
         spec = parse_source_spec(card, toks[3:], hint)
-        if spec.dc is not None:
-            return self.value(card, spec.dc, ctx.params)
         name = ctx.prefix + toks[0][0]
         if spec.waveform is not None:
             args = [self.value(card, t, ctx.params) for t in spec.args]
+            at_zero = time_zero_value(spec.waveform, args)
+            if spec.dc is not None:
+                return self.value(card, spec.dc, ctx.params), at_zero
             self.note(
                 card,
                 f"{name}: no DC value, {spec.waveform.upper()} value at time 0 used (as ngspice)",
             )
-            return time_zero_value(spec.waveform, args)
+            return at_zero, None
+        if spec.dc is not None:
+            return self.value(card, spec.dc, ctx.params), None
         self.note(card, f"{name}: no DC value, 0 assumed (as ngspice)")
-        return 0.0
+        return 0.0, None
 
     def controlled(self, card: Card, low: str, ctx: Context, kind: str) -> None:
         hint = "expected: " + EXPECTED[kind]
@@ -1203,6 +1216,18 @@ class ElementCards:
 _B_PARAMS = ("m", "tc1", "tc2", "temp", "dtemp")
 _B_PARAM = re.compile(r"(?<=\s)(m|tc1|tc2|temp|dtemp)\s*=(?!=)", re.IGNORECASE)
 _B_ASSIGN = re.compile(r"\s*([a-z_]\w*)\s*=\s*(\{[^}]*\}|'[^']*'|[^\s=]+)\s*", re.IGNORECASE)
+
+
+def _node_token_error(card: Card, token: str) -> NetlistError:
+    """The error for a node token such as ``b)1``, which ngspice reads as two nodes."""
+    at = card.text.lower().find(token)
+    return err(
+        card,
+        at if at >= 0 else None,
+        f"node name {token!r}: ngspice ends a node name at ')' and reads the rest as "
+        "the next field",
+        "write node names without parentheses",
+    )
 
 
 def _unparen_controls(toks: list) -> list:

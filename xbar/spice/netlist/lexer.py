@@ -44,6 +44,7 @@ EXPECTED = {
     ".lib": ".lib <file> <section> (and in the library: .lib <section> ... .endl)",
     ".func": ".func <name>(<arg>, ...) {<expression>}",
     ".nodeset": ".nodeset V(<node>)=<value> ...",
+    ".ic": ".ic V(<node>)=<value> ... (held in the operating point before a .tran)",
     ".global": ".global <node> ...",
     ".title": ".title <text>",
 }

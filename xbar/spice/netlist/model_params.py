@@ -118,7 +118,7 @@ MOS1 = DeviceParams(
         "qgd qgb qbd qbs p sens_l_dc sens_l_real sens_l_imag sens_l_mag sens_l_ph sens_l_cplx "
         "sens_w_dc sens_w_real sens_w_imag sens_w_mag sens_w_ph sens_w_cplx"
     ),
-    # NSUB TPG NSS: ngspice derives VTO/GAMMA/PHI from them (xbar asks for those instead)
+    # NSUB TPG NSS: with TOX, VTO/GAMMA/PHI not given are derived from them (as ngspice)
     honoured=_names(
         "vto vt0 kp gamma phi lambda rd rs rsh is js ld tnom tox u0 uo nsub tpg nss "
         "nmos pmos l w ad as nrd nrs m temp dtemp"

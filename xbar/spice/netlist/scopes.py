@@ -19,7 +19,17 @@ from ..expr import FUNCTIONS, ExprSyntaxError, constant_value
 from ..units import try_parse_value
 from .lexer import EXPECTED, Card, err, split_tokens
 
-__all__ = ["GROUND", "Context", "ModelDef", "ParamDefault", "Scope", "Scopes", "Subckt"]
+__all__ = [
+    "GROUND",
+    "Context",
+    "ModelDef",
+    "NodeTokenError",
+    "ParamDefault",
+    "Scope",
+    "Scopes",
+    "Subckt",
+    "ngspice_node_token",
+]
 
 GROUND = ("0", "gnd")
 _PARAM_ASSIGN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)")
@@ -30,6 +40,31 @@ _WORD = re.compile(r"(?<![A-Za-z0-9_.])([A-Za-z_][A-Za-z0-9_]*)(?![A-Za-z0-9_])"
 _CALL = re.compile(r"(?<![A-Za-z0-9_.])([A-Za-z_][A-Za-z0-9_]*)\s*\(")
 #: .func calls expanded in one expression at most this many times (recursion guard)
 _MAX_FUNC_EXPANSIONS = 1000
+
+
+class NodeTokenError(ValueError):
+    """A node token that ngspice would split into several (``b)1``); the element
+    reader turns it into a located NetlistError."""
+
+
+def ngspice_node_token(token: str) -> str:
+    """The node name ngspice-39 reads from ``token`` (``INPgetNetTok``): leading ``(``
+    and ``)`` are skipped and a ``)`` ends the name, so ``(b``, ``b)`` and ``((b))``
+    are node ``b``, and ``b(1)`` is ``b(1``.  A token with more after its ``)``
+    (ngspice reads two nodes there) or nothing left raises :class:`NodeTokenError`.
+
+    >>> ngspice_node_token("(b"), ngspice_node_token("b)"), ngspice_node_token("b(1)")
+    ('b', 'b', 'b(1')
+    """
+    core = token.lstrip("()")
+    cut = core.find(")")
+    if cut >= 0:
+        if core[cut:].strip(")"):
+            raise NodeTokenError(token)
+        core = core[:cut]
+    if not core:
+        raise NodeTokenError(token)
+    return core
 
 
 def _substitute(body: str, actual: dict[str, str]) -> str:
@@ -320,6 +355,17 @@ class Scopes:
                     f"unexpected {tok!r} after the parameters",
                     "expected: " + EXPECTED[".subckt"],
                 )
+            if "(" in tok or ")" in tok:  # ".subckt cell (t b)": pins t and b (ngspice)
+                try:
+                    tok = ngspice_node_token(tok)
+                except NodeTokenError:
+                    raise err(
+                        card,
+                        off,
+                        f"pin name {tok!r}: ngspice ends a name at ')' and reads the rest as "
+                        "the next pin",
+                        "expected: " + EXPECTED[".subckt"],
+                    ) from None
             if tok in pins and tok not in GROUND:
                 raise err(card, off, f"pin {tok!r} is listed twice")
             pins.append(tok)
@@ -351,7 +397,8 @@ class Scopes:
         self, card: Card, tok: tuple[str, int], params: dict[str, float], bare: bool = False
     ) -> float:
         """A number, ``{expr}`` or ``'expr'``; with ``bare``, also an unbraced
-        expression (subcircuit parameters, as ngspice allows)."""
+        expression (subcircuit parameters, as ngspice allows).  Expressions and
+        subcircuit parameters are read as ngspice's numparam does (``mil`` = 1e-3)."""
         text, off = tok
         c = text[0]
         if (
@@ -370,7 +417,7 @@ class Scopes:
                 return constant_value(inner, params)
             except ExprSyntaxError as exc:
                 raise err(card, off + 1 + exc.offset, exc.message, exc.hint) from None
-        v, reason = try_parse_value(text)
+        v, reason = try_parse_value(text, numparam=bare)  # (subcircuit parameters: numparam)
         if v is None:
             if text in params:  # a bare parameter name: ngspice substitutes it
                 return params[text]
@@ -500,6 +547,8 @@ class Scopes:
 
     # ---------------------------------------------------------------- nodes and names
     def node(self, name: str, ctx: Context) -> int:
+        if "(" in name or ")" in name:
+            name = ngspice_node_token(name)
         if ctx.pins is not None:
             idx = ctx.pins.get(name)
             if idx is not None:
