@@ -57,7 +57,15 @@ FIELD_NOTES = {
     "range (biases on their own scale); a batch-norm's effective affine is perturbed as "
     "a layer of its own by the same rule, before it is folded into the conductances",
     "programming_sigma": "0 = off; the sigma of weight_range",
-    "weight_range_rule": "match_range = paper 2's code (above); folded_layer = xbar's "
+    "programming_mu": "paper 2's mean offset of weight_range error: p + r (sigma n + mu); "
+    "0 = none (default)",
+    "weight_range_fraction": "paper 2's noise_range: the half ranges of weight_range error "
+    "over the inner fraction of each tensor's values; 1 = (max - min) / 2",
+    "output_levels": "0 = off; paper 2's ADC: each analog layer's output X W + b quantised "
+    "to N uniform levels over its min..max on the calibration (training) images",
+    "weight_range_rule": "match_range = paper 2's code (above); separate_range = its "
+    "match_range=False (each tensor its own range); absolute = its use_range=False (r = 1); "
+    "folded_layer = xbar's "
     "earlier rule: sigma R(W) on the BN-folded W and b, unfoldable batch-norms noise-free",
     "read_noise_sigma": "0 = off",
     "drift_time": "seconds, 0 = no drift",

@@ -24,6 +24,14 @@ def _add_method_arguments(p: argparse.ArgumentParser) -> None:
         "weight and bias, batch-norm affine as its own layer)",
     )
     p.add_argument(
+        "--train-mu",
+        type=float,
+        default=0.0,
+        metavar="MU",
+        help="paper 2's mean offset of the training noise (--method noise): every draw is "
+        "r (sigma n + mu), as --programming-mu on chips (default 0)",
+    )
+    p.add_argument(
         "--draws",
         type=int,
         default=1,
@@ -142,8 +150,30 @@ def _check_out(path: str) -> Path:
     return stem
 
 
+def _summary(args, res, paths: list[str], acc: float) -> dict:
+    """The JSON summary of a training run (``--json``)."""
+    best = res.history[res.best_epoch - 1]
+    return {
+        "out": paths,
+        "method": res.method,
+        "train_noise": res.train_noise,
+        "train_mu": res.train_mu,
+        "activation_bits": args.activation_bits,
+        "epochs": args.epochs,
+        "seed": args.seed,
+        "best_epoch": res.best_epoch,
+        "val_accuracy": best["val_accuracy"],
+        "val_noisy_accuracy": best["val_noisy_accuracy"],
+        "test_accuracy": acc,
+        "hessian_step": args.hessian_step,
+        "hessian_weight": args.hessian_weight,
+        "curvature": res.curvature.as_dict() if res.curvature else None,
+        "seconds": res.seconds,
+    }
+
+
 def run(args) -> int:
-    from ..network.train import train, validate_train_args
+    from ..network.train import check_train_mu, train, validate_train_args
     from ._progress import ProgressBar
 
     validate_train_args(
@@ -156,6 +186,7 @@ def run(args) -> int:
         args.hessian_weight,
         args.hessian_step,
     )
+    check_train_mu(args.train_mu, args.method)
     if args.activation_bits != 0 and not 2 <= args.activation_bits <= 32:
         from ..errors import ConfigError
 
@@ -181,27 +212,13 @@ def run(args) -> int:
         curvature_samples=args.curvature_samples,
         progress=bar,
         activation_bits=args.activation_bits,
+        train_mu=args.train_mu,
     )
     res.model.name = stem.name
     jpath, npath = save_model(res.model, stem)
     acc = res.model.accuracy(data.x_test, data.y_test)
     best = res.history[res.best_epoch - 1]
-    summary = {
-        "out": [str(jpath), str(npath)],
-        "method": res.method,
-        "train_noise": res.train_noise,
-        "activation_bits": args.activation_bits,
-        "epochs": args.epochs,
-        "seed": args.seed,
-        "best_epoch": res.best_epoch,
-        "val_accuracy": best["val_accuracy"],
-        "val_noisy_accuracy": best["val_noisy_accuracy"],
-        "test_accuracy": acc,
-        "hessian_step": args.hessian_step,
-        "hessian_weight": args.hessian_weight,
-        "curvature": res.curvature.as_dict() if res.curvature else None,
-        "seconds": res.seconds,
-    }
+    summary = _summary(args, res, [str(jpath), str(npath)], acc)
     if args.json:
         print(json.dumps(summary))
     else:

@@ -49,7 +49,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "read_noise_kind": ("state_independent", "state_proportional"),
     "device": ("linear", "sinh", "exponential", "power_law", "tabulated"),
     "nonlinear_mode": ("linearized", "exact"),
-    "weight_range_rule": ("match_range", "folded_layer"),
+    "weight_range_rule": ("match_range", "separate_range", "absolute", "folded_layer"),
     "calibration": ("design", "chip"),
     "array_topology": ("crossbar", "input_switched"),
 }
@@ -118,19 +118,37 @@ class AnalogConfig:
         Kind of programming error drawn once per chip (see :mod:`xbar.network.nonideal`).
     programming_sigma : float
         Its relative sigma (alpha of the papers; sigma of paper 2 for ``weight_range``).
+    programming_mu : float
+        Paper 2's mean offset mu of ``weight_range`` error (its code's ``mu``, 0 by
+        default): every parameter gets ``p' = p + sigma r_p n + mu r_p`` (weights,
+        biases and batch-norm affines alike, r_p the parameter tensor's noise scale);
+        any finite value, negative too; needs ``programming_error="weight_range"``.
+        Cells holding no parameter (reference columns, padding) get no offset.
     programming_clip : bool or "none"
         How programmed conductances are clipped (state_independent and
         state_proportional kinds): true (default) to [g_min, g_max]; false at 0 S
         only (a conductance cannot be negative); ``"none"`` not at all, the Gaussian
         idealisation in which paper 2's sigma = sqrt(2) alpha relation holds exactly
-        (refused for arrays solved as circuits, which need G >= 0).
-    weight_range_rule : {"match_range", "folded_layer"}
+        (refused for arrays solved as circuits, which need G >= 0).  ``weight_range``
+        error is never clipped above and clips offset cells at 0 S, except with
+        ``"none"`` (then exactly paper 2's digital error on every weight).
+    weight_range_rule : {"match_range", "separate_range", "absolute", "folded_layer"}
         Noise scales of ``weight_range`` error: ``match_range`` (default) is paper
         2's released code (merged weight/bias range per layer, biases on their own
         scale, batch-norm's effective affine perturbed as its own layer, folded
-        after the perturbation); ``folded_layer`` is xbar's earlier convention
-        (half the range of the BN-folded weights for weights and biases alike,
-        unfolded batch-norm noise-free).  See :mod:`xbar.network.noise`.
+        after the perturbation); ``separate_range`` the code's ``match_range=False``
+        (the same layers, each tensor on its own half range); ``absolute`` the code's
+        ``use_range=False`` (``r = 1``: sigma in the parameters' own units);
+        ``folded_layer`` is xbar's earlier convention (half the range of the BN-folded
+        weights for weights and biases alike, unfolded batch-norm noise-free).  See
+        :mod:`xbar.network.noise`.
+    weight_range_fraction : float
+        Paper 2's ``noise_range`` variant of the half range of ``weight_range`` error:
+        ``R(x)`` over the inner fraction of each tensor's values (1, the default: ``(max
+        x - min x) / 2`` over all of them).  With n values and fraction q the bounds are
+        the k-th smallest and k-th largest values, ``k = floor(n (1 - q) / 2) + 1`` (the
+        paper's code); it applies to ``R(W)``, ``R(b)`` and the merged range alike.  In
+        (0, 1]; no effect without ``weight_range`` error.
     read_noise_sigma : float
         Relative sigma of read noise, redrawn for every MVM.
     read_noise_kind : {"state_independent", "state_proportional"}
@@ -243,6 +261,15 @@ class AnalogConfig:
         ``-(2**(B-1) - 1)..2**(B-1) - 1`` otherwise, over a range calibrated like
         the ADC's (percentile ``adc_percentile`` of |x|, or the maximum with
         ``adc_range="max"``).
+    output_levels : int
+        Paper 2's ADC: uniform quantisation of every analog matmul layer's *output*
+        (``X W + b``, after any folded batch-norm, before the activation) to this many
+        levels (0 = off; any count >= 2, the paper uses 2 to 18), ``lo + k (hi - lo) /
+        (L - 1)``, k = 0..L-1, outputs clipped to ``[lo, hi]``.  ``lo`` and ``hi`` are the
+        smallest and largest output of the layer on the calibration images (training
+        data, ``calibration_size`` of them), per layer, through the calibrated layers
+        before it; with ``calibration="design"`` on the error-free design.  Independent of
+        ``adc_bits`` (paper 1's per-column ADC of array read-outs).
     pad_tiles : bool
         With wire resistance, simulate a partly used tile as the physical
         ``array_rows`` x ``array_cols`` array: the cells that hold no weight are
@@ -282,6 +309,7 @@ class AnalogConfig:
     adc_percentile: float = 99.98
     programming_error: str = "none"
     programming_sigma: float = 0.0
+    programming_mu: float = 0.0
     programming_clip: bool | str = True
     read_noise_sigma: float = 0.0
     read_noise_kind: str = "state_independent"
@@ -315,9 +343,11 @@ class AnalogConfig:
     repeats: int = 1
     calibration_size: int = 256
     weight_range_rule: str = "match_range"
+    weight_range_fraction: float = 1.0
     calibration: str = "design"
     adc_pow2: bool = False
     activation_bits: int = 0
+    output_levels: int = 0
     pad_tiles: bool = True
     threads: int = 0
     layers: tuple[LayerRule, ...] = ()
@@ -803,10 +833,26 @@ class AnalogConfig:
         need(self.dac_bits >= 0, "dac_bits", "must not be negative (0 = unquantised)")
         need(self.dac_bits <= 32, "dac_bits", "at most 32 bits are supported")
         need(0 <= self.activation_bits <= 32, "activation_bits", "must be between 0 (off) and 32")
+        self._check_paper2_fields(need)
         need(self.adc_bits >= 0, "adc_bits", "must not be negative (0 = no ADC)")
         need(self.adc_bits <= 32, "adc_bits", "at most 32 bits are supported")
         need(1 <= self.biscale_shift <= 16, "biscale_shift", "must be between 1 and 16")
         return self
+
+    def _check_paper2_fields(self, need: Callable[..., None]) -> None:
+        """``programming_mu``, ``weight_range_fraction`` and ``output_levels`` on their own."""
+        need(math.isfinite(self.programming_mu), "programming_mu", "must be a finite number")
+        need(
+            0 < self.weight_range_fraction <= 1,
+            "weight_range_fraction",
+            "is the inner fraction of a tensor's values that its half range spans: in (0, 1]",
+        )
+        need(
+            self.output_levels == 0 or 2 <= self.output_levels <= 2**32,
+            "output_levels",
+            "must be 0 (off) or a level count from 2 to 2**32",
+            hint="paper 2 uses 2 to 18 levels",
+        )
 
     def _check_rules(self) -> None:
         """Every per-layer rule's values are valid fields on their own (the checks across
@@ -903,6 +949,12 @@ class AnalogConfig:
                 hint="choose programming_error: state_independent, state_proportional "
                 "or weight_range",
             )
+        if self.programming_mu != 0 and self.programming_error != "weight_range":
+            raise ConfigError(
+                f"programming_mu={show(self.programming_mu)} is paper 2's mean offset of "
+                f"weight_range error, but programming_error={self.programming_error!r}",
+                hint="set programming_error='weight_range', or programming_mu=0",
+            )
         if self.weight_scaling == "biscale":
             need(0 < self.biscale_threshold <= 1, "biscale_threshold", "must be in (0, 1]")
             need(
@@ -945,6 +997,8 @@ _IDEAL: dict[str, Any] = {
     "device": "linear",
     "device_table": "",
     "activation_bits": 0,
+    "output_levels": 0,
+    "programming_mu": 0.0,
     "repeats": 1,
 }
 
@@ -952,6 +1006,7 @@ _IDEAL: dict[str, Any] = {
 _DESIGN: dict[str, Any] = {
     "programming_error": "none",
     "programming_sigma": 0.0,
+    "programming_mu": 0.0,
     "read_noise_sigma": 0.0,
     "stuck_rate": 0.0,
     "drift_time": 0.0,

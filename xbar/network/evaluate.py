@@ -30,6 +30,7 @@ import logging
 import math
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -56,6 +57,7 @@ from .nonideal import (
     draw_weight_range,
     noise_rng,
     program_cells,
+    weight_range_on,
 )
 from .peripherals import (
     adc_quantize,
@@ -64,8 +66,10 @@ from .peripherals import (
     full_scale_range,
     inner_range,
     input_steps,
+    output_range,
     pow2_ranges,
     quantize_activations,
+    quantize_levels,
 )
 from .shared import SharedInputs
 from .stats import mean_ci
@@ -401,6 +405,7 @@ _NO_DRAW_FIELDS = (
     "input_bits",
     "input_mode",
     "activation_bits",
+    "output_levels",
     "read_noise_sigma",
     "read_noise_kind",
     "device",
@@ -424,6 +429,7 @@ _NO_DRAW_FIELDS = (
 _DRAW_ONLY_FIELDS = (
     "programming_error",
     "programming_sigma",
+    "programming_mu",
     "programming_clip",
     "stuck_rate",
     "stuck_high_fraction",
@@ -485,8 +491,10 @@ class AnalogLayer:
 
     Ranges (set by calibration, see :meth:`AnalogNetwork.calibrate`):
     ``input_scale`` (the input that maps to ``v_read``), ``act_range`` /
-    ``act_signed`` (activation quantiser, ``activation_bits`` > 0) and
-    ``adc_ranges`` (one per plane; ``full_scale`` ranges are per tile).
+    ``act_signed`` (activation quantiser, ``activation_bits`` > 0),
+    ``adc_ranges`` (one per plane; ``full_scale`` ranges are per tile) and
+    ``out_range`` (``(lo, hi)`` of paper 2's output quantiser, ``output_levels`` > 0).
+    ``bias`` is the layer's (folded) digital bias, which the model adds after the hook.
     """
 
     def __init__(
@@ -499,6 +507,8 @@ class AnalogLayer:
         self.input_scale: float | None = None
         self.act_range: float | None = None
         self.act_signed = False
+        self.bias: np.ndarray | float = 0.0
+        self.out_range: tuple[float, float] | None = None
         self.adc_ranges: list[float | tuple[float, float] | None] = [None] * len(
             plan.mapping.planes
         )
@@ -519,6 +529,13 @@ class AnalogLayer:
     @property
     def calibrated(self) -> bool:
         """True when every range this layer needs is set."""
+        if self.config.output_levels and self.out_range is None:
+            return False
+        return self._reads_ready
+
+    @property
+    def _reads_ready(self) -> bool:
+        """True when every range the array reads need is set (all but ``out_range``)."""
         cfg = self.config
         if self.input_scale is None:
             return False
@@ -534,6 +551,7 @@ class AnalogLayer:
             "act_range": self.act_range,
             "act_signed": self.act_signed,
             "adc_ranges": list(self.adc_ranges),
+            "out_range": self.out_range,
         }
 
     def set_ranges(self, ranges: dict[str, Any]) -> None:
@@ -542,6 +560,7 @@ class AnalogLayer:
         self.act_range = ranges["act_range"]
         self.act_signed = ranges["act_signed"]
         self.adc_ranges = list(ranges["adc_ranges"])
+        self.out_range = ranges.get("out_range")
 
     @property
     def plane_ranges(self) -> list[float]:
@@ -706,7 +725,7 @@ class AnalogLayer:
             if self.input_scale is None:  # what calibrate() sets, from the same pass
                 m = max(float(X.max()) if X.size else 0.0, -lo)
                 self.input_scale = m if m > 0 else 1.0
-        if not self.calibrated:
+        if not self._reads_ready:
             self.calibrate([X], rng)
         track = track and not calibrate
         cfg = self.config
@@ -749,6 +768,17 @@ class AnalogLayer:
         if self.bias_delta.any():  # (none without programming errors: no pass over Y)
             Y += self.bias_delta  # Y is this call's own array
         return Y
+
+    def quantize_output(self, Y: np.ndarray) -> np.ndarray:
+        """Paper 2's ADC on the layer's output ``Y + bias`` (``output_levels`` uniform
+        levels over ``out_range``), returned without the bias the model adds after the
+        hook; ``Y`` itself when off."""
+        levels = self.config.output_levels
+        if not levels or self.out_range is None:
+            return Y
+        q = quantize_levels(Y + self.bias, *self.out_range, levels)[0]
+        q -= self.bias
+        return q
 
     def _ref(self, X: np.ndarray) -> tuple[np.ndarray, float]:
         """The digital product of the rows ``X`` and its squared norm."""
@@ -831,8 +861,13 @@ class AnalogLayer:
             self.act_range = r if r > 0 else (m if m > 0 else 1.0)
             m = self.act_range
         self.input_scale = m if m > 0 else 1.0
-        if cfg.adc_bits == 0 or cfg.effective_adc_range == "full_scale":
-            return
+        if cfg.adc_bits > 0 and cfg.effective_adc_range != "full_scale":
+            self._calibrate_adc(X, rng)
+        self._calibrate_output(X, rng)
+
+    def _calibrate_adc(self, X: np.ndarray, rng: np.random.Generator | None) -> None:
+        """ADC ranges per plane from the read-outs of the calibration inputs ``X``."""
+        cfg = self.config
         samples: list[list[np.ndarray]] = [[] for _ in self.adc_ranges]
         for _, s, A, _ in self._reads(self.quantize_input(X), rng):
             samples[s.plane].append(A.ravel())
@@ -850,6 +885,14 @@ class AnalogLayer:
         if cfg.adc_pow2:
             ranges = pow2_ranges(ranges, [p.label for p in self.plan.mapping.planes])
         self.adc_ranges = ranges
+
+    def _calibrate_output(self, X: np.ndarray, rng: np.random.Generator | None) -> None:
+        """``out_range``: the smallest and largest output ``X W + b`` of the calibration
+        inputs ``X`` read on this layer (``output_levels`` > 0; kept when already set)."""
+        if not self.config.output_levels or self.out_range is not None:
+            return
+        Y = self.mvm(X, rng, calibrate=True, track=False) + self.bias
+        self.out_range = output_range(Y)
 
 
 def _once(shared: SharedInputs | None, X: np.ndarray, key: tuple, compute: Callable[[], Any]):
@@ -926,6 +969,7 @@ class AnalogNetwork:
         if alayer.meter is not None:  # which of the batch's images X2d's rows are
             alayer.meter.set_span(chunk[1:] if chunk is not None and chunk[0] is layer else None)
         Y = alayer.mvm(X2d, self._rng, calibrate=self._calibrate, shared=shared, images=images)
+        Y = alayer.quantize_output(Y)
         if not all_finite(Y):
             raise not_finite(layer.name, self.chip, alayer.config)
         return Y
@@ -1163,19 +1207,20 @@ def programmed_conductances(
     n = spec.outputs
     if errors is not None:
         d = errors.deltas[spec.plane][spec.r0 : spec.r1, spec.j0 : spec.j1]
+        clip = config.programming_clip != "none"
         if spec.kind == "differential":
             G[:rows, 0 : 2 * n : 2], G[:rows, 1 : 2 * n : 2] = add_pair_difference(
                 G[:rows, 0 : 2 * n : 2], G[:rows, 1 : 2 * n : 2], d
             )
         else:
-            G[:rows, :n] = add_pair_difference(G[:rows, :n], None, d)[0]
+            G[:rows, :n] = add_pair_difference(G[:rows, :n], None, d, clip)[0]
         spare = np.ones(G.shape, dtype=bool)  # cells holding no weight
         spare[:rows, : (2 * n if spec.kind == "differential" else n)] = False
         if spare.any():
             e = errors.cell_sigma * rng.standard_normal(int(spare.sum()))
             if spec.kind == "differential":
                 e = np.maximum(e, 0.0)
-            G[spare] = np.maximum(G[spare] + e, 0.0)
+            G[spare] = np.maximum(G[spare] + e, 0.0) if clip else G[spare] + e
     G = program_cells(G, config, rng)
     G = apply_stuck(G, config, rng)
     return apply_drift(G, config)
@@ -1277,6 +1322,7 @@ def program_chip(
         b = folded_model.layer(plan.name).b
         bias_delta = errors.bias_delta if errors is not None else np.zeros_like(b, dtype=float)
         al = AnalogLayer(plan, tiles, bias_delta, lc)
+        al.bias = b
         if al.linear_reads():  # the chip's one matrix per layer, built with the chip
             al.layer_matrix()
         al.cache_hits, al.cache_misses = cache.hits - h0, cache.misses - m0
@@ -1288,12 +1334,12 @@ def program_chip(
                 al.meter.prepare(al.tiles)
         layers[plan.name] = al
     chip_model = None
-    wr = config.programming_error == "weight_range" and config.programming_sigma > 0
-    if wr and streams.noise()[1]:
+    if weight_range_on(config) and streams.noise()[1]:
         rng = streams.generator(len(plans), config.for_sections(())[0])
         chip_model = folded_model.copy()
+        sigma, mu = config.programming_sigma, config.programming_mu
         for bn in streams.noise()[1]:
-            set_affine(chip_model.layer(bn.name), *bn.draw(config.programming_sigma, rng))
+            set_affine(chip_model.layer(bn.name), *bn.draw(sigma, rng, mu))
     return AnalogNetwork(layers, chip, config, chip_model)
 
 
@@ -1340,10 +1386,10 @@ class _Streams:
 
     def errors(self, plan: LayerPlan, mapping, lc: AnalogConfig, rng) -> LayerErrors | None:
         """Layer ``plan``'s ``weight_range`` errors under ``lc`` (None when it has none)."""
-        if not (lc.programming_error == "weight_range" and lc.programming_sigma > 0):
+        if not weight_range_on(lc):
             return None
-        b = self.folded.layer(plan.name).b
-        return draw_weight_range(mapping, self.noise()[0][plan.name], b, lc, rng)
+        layer = self.folded.layer(plan.name)
+        return draw_weight_range(mapping, self.noise()[0][plan.name], layer.b, lc, rng, layer)
 
 
 class DigitalLayer:
@@ -1372,6 +1418,10 @@ class DigitalLayer:
     def mvm(self, X: np.ndarray, rng=None, calibrate=False, track=True, shared=None, images=None):
         """``X @ W`` (P x n_out) of inputs ``X`` (P x n_in), digitally."""
         return np.asarray(X, dtype=float) @ self.plan.W
+
+    def quantize_output(self, Y: np.ndarray) -> np.ndarray:
+        """``Y`` itself: a digital layer has no ADC (``output_levels`` does not apply)."""
+        return Y
 
 
 # -------------------------------------------------------------------------------- evaluate
@@ -1408,6 +1458,25 @@ def _check_inputs(model, config, dataset) -> None:
         )
 
 
+#: bytes of results kept per chip at least (index, accuracy, per-layer statistics)
+_BYTES_PER_CHIP = 512
+
+
+def _check_chip_count(repeats: int) -> None:
+    """Refuse ``repeats`` whose per-chip results alone would not fit in memory."""
+    from ..checks import available_memory
+    from ..errors import ResourceError
+
+    need = repeats * _BYTES_PER_CHIP
+    avail = available_memory()
+    if avail is not None and need > avail / 2:
+        raise ResourceError(
+            f"repeats={repeats}: the per-chip results alone need about "
+            f"{need / 2**30:.3g} GiB of memory; about {avail / 2**30:.3g} GiB is available",
+            hint="use fewer chips (repeats); 30-100 chips give a confidence interval",
+        )
+
+
 def _chip_list(chips) -> list[int]:
     """Chip indices given by the caller, as a list of ints (ConfigError naming the entry)."""
     if isinstance(chips, str | bytes) or not hasattr(chips, "__iter__"):
@@ -1439,6 +1508,7 @@ def needs_calibration(config: AnalogConfig) -> bool:
         or on("input_mode", lambda v: v != "analog")
         or on("device", lambda v: v != "linear")
         or on("activation_bits", lambda v: v > 0)
+        or on("output_levels", lambda v: v > 0)
     )
 
 
@@ -1562,7 +1632,7 @@ def _evaluate(
     folded, plans = plan_network(model, config)
     noise = None
     if "weight_range" in config.values_on_layers("programming_error"):
-        noise = noise_plan(model, config.weight_range_rule)
+        noise = noise_plan(model, config.weight_range_rule, config.weight_range_fraction)
     design_ranges = _design_ranges(plans, folded, config, cache, x_cal, bs, progress, energy)
     setup = time.perf_counter() - t0
     if ideal_accuracy is None:
@@ -1609,12 +1679,15 @@ def _test_split(dataset, limit) -> tuple[np.ndarray, np.ndarray]:
 
 def _checked_chips(chips, config: AnalogConfig) -> list[int]:
     """The chip indices to evaluate (default ``range(repeats)``), each >= 0 and listed once."""
+    if chips is None:
+        _check_chip_count(config.repeats)
     chips = list(range(config.repeats)) if chips is None else _chip_list(chips)
     if not chips:
         raise ConfigError("chips: no chip to evaluate")
     if any(c < 0 for c in chips):
         raise ConfigError(f"chips={chips}: chip indices must be >= 0")
-    dupes = sorted({c for c in chips if chips.count(c) > 1})
+    counts = Counter(chips)  # (list.count per chip took 63 s for 100000 chips)
+    dupes = sorted(c for c, n in counts.items() if n > 1)
     if dupes:
         raise ConfigError(
             f"chips={chips}: chip {', '.join(map(str, dupes))} is listed more "
@@ -1833,7 +1906,13 @@ def same_on_every_chip(config: AnalogConfig) -> bool:
     >>> same_on_every_chip(AnalogConfig(read_noise_sigma=0.01, repeats=20))
     False
     """
-    random = ("programming_error", "programming_sigma", "read_noise_sigma", "stuck_rate")
+    random = (
+        "programming_error",
+        "programming_sigma",
+        "programming_mu",
+        "read_noise_sigma",
+        "stuck_rate",
+    )
     if any(k in random for rule in config.layers for k, _ in rule.changes):
         return False  # (conservative: a rule may draw on the layers it matches)
     plain = config.replace(layers={}) if config.layers else config

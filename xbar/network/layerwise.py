@@ -64,6 +64,7 @@ GLOBAL_FIELDS = (
     "energy_images",
     "threads",
     "weight_range_rule",
+    "weight_range_fraction",
     "layers",
 )
 

@@ -1,12 +1,13 @@
 """Paper 2's programming-error model on network weights (the ``weight_range`` kind).
 
-Two rules (``AnalogConfig.weight_range_rule``):
+Rules (``AnalogConfig.weight_range_rule``):
 
 ``match_range`` (default): paper 2 *as its released code applies it*
     (``networks/noisy_layers.py``; see ``docs/papers.md``).  Every parameter
     tensor p of a layer gets ``p' = p + sigma * r_p * n``, ``n ~ N(0, 1)`` per
     element, one draw per chip.  The half range ``R(x) = (max x - min x) / 2``;
-    for a layer with weight W and bias b: ``R_W = R(W)``, ``R_b = R(b)``,
+    (``weight_range_fraction`` < 1: over the inner fraction of the values, paper 2's
+    ``noise_range``); for a layer with weight W and bias b: ``R_W = R(W)``, ``R_b = R(b)``,
     ``f = R_b / R_W``, the merged range ``R_m = R(concat(b / f, W))``, then
     ``r_W = R_m`` and ``r_b = R_m f`` (biases get noise on their own scale).  When
     ``R_W`` or ``R_b`` is 0 (e.g. an all-zero bias) nothing is merged and each
@@ -16,7 +17,14 @@ Two rules (``AnalogConfig.weight_range_rule``):
     (``b_eff`` as the bias, ``w_eff`` as the weight).  The layers are those of
     the *unfolded* model; where xbar folds a batch-norm into the preceding layer
     the fold comes after the perturbation: ``W'' = (W + dW) w_eff'``, ``b'' = (b +
-    db) w_eff' + b_eff'``.
+    db) w_eff' + b_eff'``.  Paper 2's optional mean offset ``mu`` (``programming_mu``,
+    0 by default) adds ``mu * r_p`` to every parameter: ``p' = p + sigma r_p n + mu r_p``.
+``separate_range``
+    The code's ``match_range=False``: the same layers and batch-norms, but each tensor
+    on its own range, ``r_W = max(R(W), 1e-8)``, ``r_b = max(R(b), 1e-8)``.
+``absolute``
+    The code's ``use_range=False``: ``r_p = 1`` for every tensor, so ``sigma`` (and
+    ``mu``) are in the parameters' own units.
 ``folded_layer`` (xbar's earlier convention)
     Per matmul layer of the BN-folded model: ``W' = W + s n``, ``b' = b + s n`` with
     ``s = sigma * R(W)`` (biases share their weights' scale); batch-norm that cannot
@@ -25,7 +33,9 @@ Two rules (``AnalogConfig.weight_range_rule``):
 One draw is one "chip".  Draw order of :func:`perturb_model_paper` (and of
 ``weight_range`` chips in :func:`xbar.network.evaluate.program_chip`): for every
 layer of :meth:`Model.matmul_layers` in forward order, the bias noise, then the
-weight noise in the order of ``layer.W2d`` (C order), then for each batch-norm
+weight noise in the C order of the parameter tensor ``layer.W`` (the same as
+``layer.W2d`` but for grouped convolutions, whose array matrix holds zeros between
+its diagonal blocks: those cells hold no parameter and get no error), then for each batch-norm
 folded into that layer its ``b_eff`` then ``w_eff`` noise; after all matmul layers,
 every batch-norm that cannot be folded (pre-activation blocks) in forward order,
 ``b_eff`` then ``w_eff``.
@@ -39,6 +49,7 @@ training (:mod:`xbar.network.train`) all use it.  :func:`draw_weight_noise` /
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,7 +63,7 @@ from .model import Model
 #: floor of a noise scale, as in paper 2's code
 RANGE_FLOOR = 1e-8
 #: the rules of :class:`~xbar.network.config.AnalogConfig` ``weight_range_rule``
-RULES = ("match_range", "folded_layer")
+RULES = ("match_range", "separate_range", "absolute", "folded_layer")
 #: a source of unit draws: shape -> array of independent zero-mean, unit-variance entries
 #: (``rng.standard_normal`` for a chip; Rademacher signs for Hutchinson vectors)
 Draw = Callable[[tuple[int, ...]], np.ndarray]
@@ -67,6 +78,17 @@ def check_sigma(sigma: float, field: str = "sigma") -> float:
     if not math.isfinite(s) or s < 0:
         raise ValueRangeError(f"{field} must be finite and >= 0, got {s:g}")
     return s
+
+
+def _check_mu(mu: float, field: str = "programming_mu") -> float:
+    """Return ``mu`` as float; raise ValueRangeError when NaN or infinite."""
+    try:
+        m = float(mu)
+    except (TypeError, ValueError):
+        raise ValueRangeError(f"{field} must be a number, got {mu!r}") from None
+    if not math.isfinite(m):
+        raise ValueRangeError(f"{field} must be finite, got {m:g}")
+    return m
 
 
 def weight_range(W: np.ndarray) -> float:
@@ -154,18 +176,20 @@ def chip_accuracies(
     seed: int = 0,
     batch_size: int = 512,
     rule: str = "match_range",
+    mu: float = 0.0,
+    fraction: float = 1.0,
 ) -> np.ndarray:
     """Digital accuracy of ``chips`` chips of paper 2's error, shape ``(chips,)``.
 
     Chip k is :func:`perturb_model_paper` with ``SeedSequence(seed).spawn(chips)[k]``
-    (``rule``: see the module docstring).
+    (``rule``, ``mu``, ``fraction``: see the module docstring).
     """
     seqs = np.random.SeedSequence(seed).spawn(int(chips))
     return np.array(
         [
-            perturb_model_paper(model, sigma, np.random.default_rng(s), rule).accuracy(
-                x, y, batch_size=batch_size
-            )
+            perturb_model_paper(
+                model, sigma, np.random.default_rng(s), rule, mu, fraction
+            ).accuracy(x, y, batch_size=batch_size)
             for s in seqs
         ]
     )
@@ -174,6 +198,24 @@ def chip_accuracies(
 # ----------------------------------------------------------------------------------------
 # paper 2's rule as its released code applies it (match_range, batch-norm as a layer)
 # ----------------------------------------------------------------------------------------
+def parameter_matrix(layer, values: np.ndarray) -> np.ndarray:
+    """``values``, shaped like ``layer.W`` (the parameter tensor), laid out as the matrix
+    an array holds (``layer.W2d``): a grouped convolution's kernel goes into its
+    diagonal blocks and the cells between the blocks, which hold no parameter, get 0.
+
+    >>> from xbar.network.layers import Conv2D
+    >>> conv = Conv2D(2, 2, 1, groups=2)
+    >>> parameter_matrix(conv, np.array([[[[1.0, 2.0]]]])).tolist()
+    [[1.0, 0.0], [0.0, 2.0]]
+    """
+    values = np.asarray(values, dtype=float)
+    if getattr(layer, "groups", 1) == 1:
+        return values.reshape(layer.W2d.shape)
+    twin = copy.copy(layer)
+    twin.W = values
+    return twin.W2d
+
+
 def half_range(x: np.ndarray, fraction: float = 1.0) -> float:
     """``(max x - min x) / 2``; with ``fraction`` < 1 over the inner fraction of the values.
 
@@ -196,13 +238,17 @@ def half_range(x: np.ndarray, fraction: float = 1.0) -> float:
     return float(v[hi - 1] - v[k - 1]) / 2.0
 
 
-def match_range_scales(W: np.ndarray, b: np.ndarray | None) -> tuple[float, float | None]:
+def match_range_scales(
+    W: np.ndarray, b: np.ndarray | None, fraction: float = 1.0
+) -> tuple[float, float | None]:
     """Noise scales ``(r_W, r_b)`` of one layer by paper 2's merged-range rule.
 
     ``r_W = R_m``, ``r_b = R_m * f`` with ``f = R(b) / R(W)`` and ``R_m =
-    R(concat(b / f, W))``; without merging (a zero range, or no bias) each
-    tensor's own range floored at 1e-8.  The error of a parameter is
-    ``sigma * r * n``.
+    R(concat(b / f, W))`` (W the parameter tensor: a grouped convolution's kernel, not
+    its block-diagonal array matrix with the zeros between the blocks); without
+    merging (a zero range, or no bias) each tensor's own range floored at 1e-8.  The
+    error of a parameter is ``sigma * r * n`` (+ ``mu * r``).  ``fraction``: every
+    ``R`` over the inner fraction of the values (:func:`half_range`).
 
     >>> match_range_scales(np.array([[-1.0, 1.0]]), np.array([-0.1, 0.1]))
     (1.0, 0.1)
@@ -211,13 +257,13 @@ def match_range_scales(W: np.ndarray, b: np.ndarray | None) -> tuple[float, floa
     >>> match_range_scales(np.array([[-1.0, 1.0]]), np.zeros(2))
     (1.0, 1e-08)
     """
-    r_w = half_range(W)
+    r_w = half_range(W, fraction)
     if b is None:
         return max(r_w, RANGE_FLOOR), None
-    r_b = half_range(b)
+    r_b = half_range(b, fraction)
     if r_w != 0 and r_b != 0:
         f = r_b / r_w
-        r_m = half_range(np.concatenate([np.ravel(b) / f, np.ravel(W)]))
+        r_m = half_range(np.concatenate([np.ravel(b) / f, np.ravel(W)]), fraction)
         return r_m, r_m * f
     return max(r_w, RANGE_FLOOR), max(r_b, RANGE_FLOOR)
 
@@ -232,15 +278,18 @@ class AffineNoise:
     r_scale: float
     r_shift: float
 
-    def errors(self, sigma: float, draw: Draw) -> tuple[np.ndarray, np.ndarray]:
-        """One draw of ``(d_scale, d_shift)``: the shift's unit draws first, then the scale's."""
+    def errors(self, sigma: float, draw: Draw, mu: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """One draw of ``(d_scale, d_shift)``, ``r (sigma n + mu)`` each: the shift's unit
+        draws first, then the scale's."""
         n_shift = draw(self.shift.shape)
         n_scale = draw(self.scale.shape)
-        return sigma * self.r_scale * n_scale, sigma * self.r_shift * n_shift
+        return self.r_scale * (sigma * n_scale + mu), self.r_shift * (sigma * n_shift + mu)
 
-    def draw(self, sigma: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def draw(
+        self, sigma: float, rng: np.random.Generator, mu: float = 0.0
+    ) -> tuple[np.ndarray, np.ndarray]:
         """One chip's ``(scale', shift')`` (the draws of :meth:`errors`)."""
-        d_scale, d_shift = self.errors(sigma, rng.standard_normal)
+        d_scale, d_shift = self.errors(sigma, rng.standard_normal, mu)
         return self.scale + d_scale, self.shift + d_shift
 
 
@@ -254,21 +303,40 @@ class LayerNoise:
     b: np.ndarray | None = None  # the unfolded bias (needed to fold after perturbing)
 
     def folded_affine(
-        self, sigma: float, rng: np.random.Generator | None
+        self, sigma: float, rng: np.random.Generator | None, mu: float = 0.0
     ) -> tuple[np.ndarray | float, np.ndarray | float]:
         """Composite ``(scale, shift)`` of the folded batch-norms (perturbed when ``rng``)."""
         scale: np.ndarray | float = 1.0
         shift: np.ndarray | float = 0.0
         for bn in self.bns:
-            s, t = bn.draw(sigma, rng) if rng is not None else (bn.scale, bn.shift)
+            s, t = bn.draw(sigma, rng, mu) if rng is not None else (bn.scale, bn.shift)
             scale, shift = scale * s, shift * s + t
         return scale, shift
 
 
-def bn_affine_noise(bn: BatchNorm) -> AffineNoise:
-    """The effective affine of ``bn`` (running statistics) with its merged-range scales."""
+def layer_scales(
+    W: np.ndarray, b: np.ndarray | None, rule: str = "match_range", fraction: float = 1.0
+) -> tuple[float, float | None]:
+    """Noise scales ``(r_W, r_b)`` of one noisy layer under ``rule`` (not ``folded_layer``).
+
+    >>> layer_scales(np.array([[-1.0, 1.0]]), np.array([0.0, 4.0]), "separate_range")
+    (1.0, 2.0)
+    >>> layer_scales(np.array([[-1.0, 1.0]]), np.array([0.0, 4.0]), "absolute")
+    (1.0, 1.0)
+    """
+    if rule == "match_range":
+        return match_range_scales(W, b, fraction)
+    if rule == "absolute":
+        return 1.0, (None if b is None else 1.0)
+    r_b = None if b is None else max(half_range(b, fraction), RANGE_FLOOR)
+    return max(half_range(W, fraction), RANGE_FLOOR), r_b
+
+
+def bn_affine_noise(bn: BatchNorm, fraction: float = 1.0, rule: str = "match_range") -> AffineNoise:
+    """The effective affine of ``bn`` (running statistics) with its noise scales (by
+    default the merged-range ones)."""
     w_eff, b_eff = bn.scale_shift()
-    r_w, r_b = match_range_scales(w_eff, b_eff)
+    r_w, r_b = layer_scales(w_eff, b_eff, rule, fraction)
     return AffineNoise(bn.name, w_eff, b_eff, r_w, r_b)
 
 
@@ -311,7 +379,7 @@ def _fold_pairs(model: Model) -> tuple[dict[str, list[BatchNorm]], list[BatchNor
 
 
 def noise_plan(
-    model: Model, rule: str = "match_range"
+    model: Model, rule: str = "match_range", fraction: float = 1.0
 ) -> tuple[dict[str, LayerNoise], list[AffineNoise]]:
     """Noise scales of every matmul layer and every batch-norm that cannot be folded.
 
@@ -319,8 +387,11 @@ def noise_plan(
     ----------
     model : Model
         The trained, *unfolded* model.
-    rule : {"match_range", "folded_layer"}
+    rule : {"match_range", "separate_range", "absolute", "folded_layer"}
         See the module docstring.
+    fraction : float
+        Half ranges over the inner ``fraction`` of each tensor's values
+        (``weight_range_fraction``; :func:`half_range`).
 
     Returns
     -------
@@ -334,10 +405,12 @@ def noise_plan(
         raise ConfigError(
             f"weight_range_rule={rule!r} is not known", hint="one of: " + ", ".join(RULES)
         )
+    if not 0 < fraction <= 1:
+        raise ConfigError(f"weight_range_fraction={fraction!r}: must be in (0, 1]")
     if rule == "folded_layer":
         out = {}
         for layer in model.fold_batchnorm().matmul_layers():
-            r = half_range(layer.W)
+            r = half_range(layer.W, fraction)
             out[layer.name] = LayerNoise(r, r)
         return out, []
     folded, unfolded = _fold_pairs(model)
@@ -351,14 +424,14 @@ def noise_plan(
         )
     out = {}
     for layer in model.matmul_layers():
-        r_w, r_b = match_range_scales(layer.W2d, layer.b)
+        r_w, r_b = layer_scales(layer.W, layer.b, rule, fraction)
         out[layer.name] = LayerNoise(
             r_w,
             r_b,
-            [bn_affine_noise(bn) for bn in folded.get(layer.name, [])],
+            [bn_affine_noise(bn, fraction, rule) for bn in folded.get(layer.name, [])],
             np.array(layer.b, dtype=float),
         )
-    return out, [bn_affine_noise(bn) for bn in unfolded]
+    return out, [bn_affine_noise(bn, fraction, rule) for bn in unfolded]
 
 
 def set_affine(bn: BatchNorm, scale: np.ndarray, shift: np.ndarray) -> None:
@@ -373,6 +446,7 @@ def parameter_noise(
     sigma: float,
     draw: Draw,
     plan: tuple[dict[str, LayerNoise], list[AffineNoise]] | None = None,
+    mu: float = 0.0,
 ) -> dict[str, np.ndarray]:
     """One draw of paper 2's error as changes of ``model``'s own parameters.
 
@@ -395,6 +469,8 @@ def parameter_noise(
         Unit draws, ``shape -> array`` (e.g. ``rng.standard_normal``).
     plan : tuple, optional
         ``noise_plan(model)`` when already known (default: the ``match_range`` plan).
+    mu : float
+        Paper 2's mean offset: every change is ``r (sigma n + mu)`` (default 0).
 
     Returns
     -------
@@ -416,16 +492,16 @@ def parameter_noise(
 
     def affine(noise: AffineNoise) -> None:
         bn = model.layer(noise.name)
-        d_scale, d_shift = noise.errors(sigma, draw)
+        d_scale, d_shift = noise.errors(sigma, draw, mu)
         out[f"{bn.name}/gamma"] = d_scale * np.sqrt(bn.running_var + bn.eps)
         out[f"{bn.name}/beta"] = d_shift + bn.running_mean * d_scale
 
     for layer in model.matmul_layers():
         ln = layers[layer.name]
         n_b = draw(layer.b.shape)
-        n_w = draw(layer.W2d.shape).reshape(layer.W.shape)
-        out[f"{layer.name}/b"] = sigma * ln.r_b * n_b
-        out[f"{layer.name}/W"] = sigma * ln.r_W * n_w
+        n_w = draw(layer.W.shape)
+        out[f"{layer.name}/b"] = ln.r_b * (sigma * n_b + mu)
+        out[f"{layer.name}/W"] = ln.r_W * (sigma * n_w + mu)
         for noise in ln.bns:
             affine(noise)
     for noise in unfolded:
@@ -434,7 +510,12 @@ def parameter_noise(
 
 
 def perturb_model_paper(
-    model: Model, sigma: float, rng: np.random.Generator, rule: str = "match_range"
+    model: Model,
+    sigma: float,
+    rng: np.random.Generator,
+    rule: str = "match_range",
+    mu: float = 0.0,
+    fraction: float = 1.0,
 ) -> Model:
     """One chip of paper 2's model, digitally: an unfolded copy with every error applied.
 
@@ -450,13 +531,18 @@ def perturb_model_paper(
     sigma : float
         Relative error sigma.
     rng : numpy.random.Generator
-    rule : {"match_range", "folded_layer"}
+    rule : {"match_range", "separate_range", "absolute", "folded_layer"}
         ``folded_layer`` returns the BN-folded model.
+    mu : float
+        Paper 2's mean offset (``programming_mu``): ``p' = p + r (sigma n + mu)``.
+    fraction : float
+        Half ranges over the inner fraction of the values (``weight_range_fraction``).
     """
     sigma = check_sigma(sigma)
-    plan = noise_plan(model, rule)
-    out = model.copy() if rule == "match_range" else model.fold_batchnorm()
+    mu = _check_mu(mu)
+    plan = noise_plan(model, rule, fraction)
+    out = model.copy() if rule != "folded_layer" else model.fold_batchnorm()
     params = out.parameters()
-    for key, delta in parameter_noise(out, sigma, rng.standard_normal, plan).items():
+    for key, delta in parameter_noise(out, sigma, rng.standard_normal, plan, mu).items():
         params[key] += delta
     return out

@@ -20,11 +20,14 @@ Definitions (``xbar``'s conventions, see ``docs/papers.md``):
   through the real mapping (:func:`draw_weight_range`): each weight's cell pair
   gets a difference error, added to the + cell when positive and to the - cell
   when negative (both stay >= their target, no upper clip, as in the paper).
+  Offset cells take the error on their one cell, clipped at 0 S (not with
+  ``programming_clip="none"``).
   The conductance error of a cell (pair) is ``sigma r (g_max - g_min) / (max|W|
   span)`` with ``span`` the weights one cell range holds (:func:`weight_span`: 1
   for a differential pair, 2 for an offset cell, whose range holds -max|W| ..
   max|W|), so that under layer scaling an unsliced weight gets exactly the paper's
-  error ``sigma r`` per weight, differential or offset.  Under column / bi-scale
+  error ``sigma r`` per weight, differential or offset (and paper 2's mean offset
+  ``mu r``, ``programming_mu``, through the same factor).  Under column / bi-scale
   scaling the same conductance error is worth less for weights stored amplified;
   with bit slicing every slice's cell (pair) gets that conductance error, worth
   ``2^(b i) (2^b - 1) / L`` times the unsliced error per weight for slice i of b
@@ -54,6 +57,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import AnalogConfig
+from .noise import parameter_matrix
 
 __all__ = [
     "chip_rng",
@@ -62,6 +66,7 @@ __all__ = [
     "add_pair_difference",
     "draw_weight_range",
     "weight_span",
+    "weight_range_on",
     "LayerErrors",
     "apply_stuck",
     "apply_drift",
@@ -116,16 +121,18 @@ def program_cells(G: np.ndarray, config: AnalogConfig, rng: np.random.Generator)
 
 
 def add_pair_difference(
-    Gp: np.ndarray, Gn: np.ndarray | None, delta: np.ndarray
+    Gp: np.ndarray, Gn: np.ndarray | None, delta: np.ndarray, clip: bool = True
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Add a difference error ``delta`` [S] to cell pairs (paper 2's per-weight error).
 
     A positive ``delta`` goes on the + cell, a negative one on the - cell, so both
     stay at or above their target (no upper clip, as in paper 2).  ``Gn`` None:
-    offset cells, the error goes on the one cell, clipped at 0 S.
+    offset cells, the error goes on the one cell, clipped at 0 S unless ``clip`` is
+    False (``programming_clip="none"``: the Gaussian idealisation, exactly paper 2's
+    digital error also for the offset cells of the most negative weights).
     """
     if Gn is None:
-        return np.maximum(Gp + delta, 0.0), None
+        return (np.maximum(Gp + delta, 0.0) if clip else Gp + delta), None
     return Gp + np.maximum(delta, 0.0), Gn + np.maximum(-delta, 0.0)
 
 
@@ -150,7 +157,12 @@ class LayerErrors:
 
 
 def draw_weight_range(
-    mapping, noise, b_folded: np.ndarray, config: AnalogConfig, rng: np.random.Generator
+    mapping,
+    noise,
+    b_folded: np.ndarray,
+    config: AnalogConfig,
+    rng: np.random.Generator,
+    layer=None,
 ) -> LayerErrors | None:
     """Draw one chip's ``weight_range`` errors of one layer, in the conductance domain.
 
@@ -164,8 +176,12 @@ def draw_weight_range(
         The folded bias (n_out,).
     config : AnalogConfig
     rng : Generator
-        The chip's generator.  Draw order: bias, weights (one matrix per plane),
-        then the folded batch-norms (see :mod:`xbar.network.noise`).
+        The chip's generator.  Draw order: bias, weights (one parameter tensor per
+        plane), then the folded batch-norms (see :mod:`xbar.network.noise`).
+    layer : Dense or Conv2D, optional
+        The layer: its parameter tensor ``W`` is what gets the error (a grouped
+        convolution's cells between its diagonal blocks hold no parameter and get
+        none); without it, every entry of the ``n_in x n_out`` matrix is a parameter.
 
     Returns
     -------
@@ -173,9 +189,10 @@ def draw_weight_range(
 
     Notes
     -----
-    Perturb-then-fold, ``W_f' = (W + sigma r_W n) s'`` with ``s'`` the perturbed
-    batch-norm scale, is put into the cells as a difference error per pair:
-    ``delta = D (s' / s - 1) + sigma r_W s' n (g_max - g_min) / (max|W_f| span)``,
+    Perturb-then-fold, ``W_f' = (W + r_W (sigma n + mu)) s'`` with ``s'`` the perturbed
+    batch-norm scale (``mu``: ``programming_mu``, paper 2's mean offset, 0 by default),
+    is put into the cells as a difference error per pair: ``delta = D (s' / s - 1) +
+    r_W s' (sigma n + mu) (g_max - g_min) / (max|W_f| span)``,
     with ``D`` the pair's target difference and ``span`` of :func:`weight_span`.  The
     multiplicative part is exact for every scaling; the additive part is a conductance
     error of the size that gives ``sigma r_W s'`` per unsliced weight under ``layer``
@@ -184,29 +201,51 @@ def draw_weight_range(
     plane draws its own additive errors, including the pairs of weights it does
     not hold (the other scale group of ``biscale``).
     """
-    sigma = config.programming_sigma
-    if config.programming_error != "weight_range" or sigma == 0 or mapping.w_max == 0:
+    sigma, mu = config.programming_sigma, config.programming_mu
+    if not weight_range_on(config):
         return None
     dg = config.g_max - config.g_min
     n_b = rng.standard_normal(np.shape(b_folded))
-    n_w = [rng.standard_normal((mapping.n_in, mapping.n_out)) for _ in mapping.planes]
+    held = 1.0  # 1 where a cell (pair) holds a parameter
+    if layer is None:
+        n_w = [rng.standard_normal((mapping.n_in, mapping.n_out)) for _ in mapping.planes]
+    else:
+        n_w = [parameter_matrix(layer, rng.standard_normal(layer.W.shape)) for _ in mapping.planes]
+        if getattr(layer, "groups", 1) != 1:
+            held = parameter_matrix(layer, np.ones(layer.W.shape))
     s_old, t_old = noise.folded_affine(sigma, None)
-    s_new, t_new = noise.folded_affine(sigma, rng)
+    s_new, t_new = noise.folded_affine(sigma, rng, mu)
     if noise.bns:
-        bias_delta = (noise.b + sigma * noise.r_b * n_b) * s_new + t_new - b_folded
+        bias_delta = (noise.b + noise.r_b * (sigma * n_b + mu)) * s_new + t_new - b_folded
         gain = np.where(s_old != 0, s_new / np.where(s_old != 0, s_old, 1.0), 1.0)
     else:
-        bias_delta = sigma * noise.r_b * n_b
+        bias_delta = noise.r_b * (sigma * n_b + mu)
         gain = 1.0
-    unit = sigma * noise.r_W * dg / (mapping.w_max * weight_span(config))
+    # an all-zero weight matrix has no conductance scale: its r_W is the 1e-8 floor, whose
+    # error is not put into its cells (at g_min); its draws, bias and batch-norm errors are
+    per_weight = (
+        noise.r_W * dg / (mapping.w_max * weight_span(config)) if mapping.w_max > 0 else 0.0
+    )
+    unit = sigma * per_weight
     deltas = []
     for plane, n in zip(mapping.planes, n_w, strict=True):
-        d = unit * s_new * n
-        if noise.bns:
+        d = per_weight * s_new * (sigma * n + mu) * held
+        if noise.bns and plane.vmax > 0:
             d = d + (dg * plane.value() / plane.vmax) * (gain - 1.0)
         deltas.append(d)
     return LayerErrors(
         deltas, np.asarray(bias_delta, dtype=float), float(unit * np.mean(np.abs(s_new)))
+    )
+
+
+def weight_range_on(config: AnalogConfig) -> bool:
+    """True when ``config`` draws paper 2's ``weight_range`` error (sigma or mu non-zero).
+
+    >>> weight_range_on(AnalogConfig(programming_error="weight_range", programming_mu=0.1))
+    True
+    """
+    return config.programming_error == "weight_range" and (
+        config.programming_sigma > 0 or config.programming_mu != 0
     )
 
 

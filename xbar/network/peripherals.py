@@ -27,6 +27,9 @@
   (:func:`adc_quantize_interval`); ``full_scale`` = the largest
   current the array can produce (all ``array_rows`` rows at ``v_read`` on cells
   at the extreme of the range).
+* Paper 2's ADC (``output_levels`` = L > 0): every analog layer's output ``X W + b``
+  is quantised to L uniform levels from the smallest to the largest output of the
+  calibration images (:func:`output_range`, :func:`quantize_levels`).
 * Full precision guarantee (paper 1, section 6): :func:`full_precision_bits` is the
   ADC resolution that resolves every possible output of a conversion, ``B_W + B_in
   + ceil(log2 N)``, one bit less when the cell or the input step is 1 bit.
@@ -52,6 +55,8 @@ __all__ = [
     "config_full_precision_bits",
     "pow2_ranges",
     "quantize_activations",
+    "output_range",
+    "quantize_levels",
 ]
 
 
@@ -296,3 +301,42 @@ def quantize_activations(x: np.ndarray, r: float, bits: int, signed: bool) -> np
     n = 2 ** (bits - 1) - 1 if signed else 2**bits - 1
     lo = -1.0 if signed else 0.0
     return np.rint(np.clip(x / r, lo, 1.0) * n) * (r / n)
+
+
+def output_range(samples: np.ndarray) -> tuple[float, float]:
+    """``(lo, hi)``: the smallest and largest of a layer's calibration outputs, the range of
+    paper 2's output quantiser (``output_levels``); ``(0, 0)`` without samples.
+
+    >>> output_range(np.array([[0.5, -2.0], [3.0, 1.0]]))
+    (-2.0, 3.0)
+    """
+    s = np.asarray(samples, dtype=float)
+    if s.size == 0:
+        return 0.0, 0.0
+    return float(s.min()), float(s.max())
+
+
+def quantize_levels(y: np.ndarray, lo: float, hi: float, levels: int) -> tuple[np.ndarray, int]:
+    """Paper 2's ADC: uniform quantisation of layer outputs ``y`` to ``levels`` levels.
+
+    The levels are ``lo + k (hi - lo) / (levels - 1)``, k = 0..levels-1 (``lo`` and
+    ``hi`` are levels); ``y`` is clipped to ``[lo, hi]`` and rounded to the nearest
+    level (halves to even, ``numpy.rint``).  ``hi <= lo`` (a layer whose calibration
+    outputs were all equal) maps everything to ``lo``.  Returns the quantised outputs (a
+    new array) and how many values were clipped.
+
+    >>> q, n = quantize_levels(np.array([-1.0, 0.2, 0.3, 0.9, 5.0]), 0.0, 1.0, 3)
+    >>> q.tolist(), n
+    ([0.0, 0.0, 0.5, 1.0, 1.0], 2)
+    """
+    from ..errors import ValueRangeError
+
+    if int(levels) != levels or levels < 2:
+        raise ValueRangeError(f"output_levels must be an integer >= 2, got {levels!r}")
+    y = np.asarray(y, dtype=float)
+    clipped = int(np.count_nonzero((y < lo) | (y > hi)))
+    if not hi > lo:
+        return np.full_like(y, lo), clipped
+    step = (hi - lo) / (int(levels) - 1)
+    k = np.rint((np.clip(y, lo, hi) - lo) / step)
+    return lo + k * step, clipped

@@ -12,7 +12,8 @@ Methods
     per matmul layer (``r_W = R_m``, ``r_b = R_m f``: biases on their own scale) and
     every batch-norm's effective affine perturbed as a layer of its own, the ranges
     taken at the current weights; the gradient at the perturbed weights updates the
-    clean ones.  ``draws=K`` averages K draws per step.
+    clean ones.  ``draws=K`` averages K draws per step.  ``train_mu`` adds paper 2's
+    mean offset ``mu * r_p`` to every draw (0 by default).
 ``hessian``
     Loss plus an explicit curvature penalty ``P = (1/2) E[d^T H d]`` over the same
     error ``d`` (``= (1/2) sum_i s_i^2 H_ii`` with ``s_i = sigma * r_p`` of parameter
@@ -129,6 +130,8 @@ class TrainResult:
     train_noise: float = 0.0
     seconds: float = 0.0
     curvature: CurvatureEstimate | None = None
+    #: paper 2's mean offset of the training noise (``noise`` method; 0 = none)
+    train_mu: float = 0.0
 
 
 # ------------------------------------------------------------------------------------
@@ -516,6 +519,7 @@ def train(
     curvature_samples: int = 32,
     progress: Callable[[int, int], None] | None = None,
     activation_bits: int = 0,
+    train_mu: float = 0.0,
 ) -> TrainResult:
     """Train a model on a data set; deterministic for a seed.
 
@@ -549,6 +553,10 @@ def train(
     activation_bits : int
         Quantisation-aware training of every matmul layer's input (straight-through
         estimator, :mod:`xbar.network.qat`); 0 = off.
+    train_mu : float
+        Paper 2's mean offset of the training noise, ``p + r (sigma n + mu)`` (as the
+        deployed ``programming_mu``), in every forward pass and on the validation chips;
+        ``noise`` method only (the Hessian penalty expands around zero-mean noise).
     progress : callable, optional
         ``progress(done_steps, total_steps)``.
 
@@ -559,6 +567,7 @@ def train(
     sigma = validate_train_args(
         method, train_noise, epochs, batch_size, lr, draws, hessian_weight, hessian_step
     )
+    mu = check_train_mu(train_mu, method)
     c_sigma = _curvature_sigma(sigma, curvature_sigma, curvature_samples, seed)
     data = load_dataset(dataset) if not isinstance(dataset, Dataset) else dataset
     model = _resolve_model(model_or_name, seed)
@@ -566,7 +575,7 @@ def train(
     if data.x_val.shape[0] == 0:
         raise ModelError(f"data set {data.name!r} has no validation split")
     act = ActivationQuantizer(activation_bits) if activation_bits else None
-    hyper = _Hyper(lr, draws, hessian_weight, hessian_step, int(val_draws))
+    hyper = _Hyper(lr, draws, hessian_weight, hessian_step, int(val_draws), mu)
     run = _Run(model, data, method, sigma, seed, hyper, act)
     final, history, best_epoch = run.fit(epochs, batch_size, progress)
     curv = None
@@ -576,7 +585,24 @@ def train(
             final, x, y, c_sigma, samples=int(curvature_samples), step=hessian_step, seed=seed
         )
     seconds = time.perf_counter() - run.t_start
-    return TrainResult(final, history, best_epoch, method, sigma, seconds, curv)
+    return TrainResult(final, history, best_epoch, method, sigma, seconds, curv, mu)
+
+
+def check_train_mu(train_mu: float, method: str) -> float:
+    """``train_mu`` as float: finite, and 0 unless ``method`` is ``noise`` (ConfigError)."""
+    try:
+        mu = float(train_mu)
+    except (TypeError, ValueError):
+        raise ConfigError(f"train_mu must be a number, got {train_mu!r}") from None
+    if not math.isfinite(mu):
+        raise ConfigError(f"train_mu must be finite, got {mu:g}")
+    if mu != 0 and method != "noise":
+        raise ConfigError(
+            f"train_mu={mu:g} is the mean offset of noise-injection training, but "
+            f"method={method!r}",
+            hint="use --method noise (the Hessian penalty expands around zero-mean noise)",
+        )
+    return mu
 
 
 def _curvature_sigma(sigma, curvature_sigma, curvature_samples, seed) -> float:
@@ -604,6 +630,7 @@ class _Hyper:
     hessian_weight: float
     hessian_step: float
     val_draws: int
+    mu: float = 0.0
 
 
 class _Run:
@@ -615,6 +642,7 @@ class _Run:
         self.lr, self.draws = hyper.lr, hyper.draws
         self.hessian_weight, self.hessian_step = hyper.hessian_weight, hyper.hessian_step
         self.act = act
+        self.mu = hyper.mu
         self.hook = act.eval_hook if act else None
         s_shuffle, s_noise, s_val = np.random.SeedSequence(seed).spawn(3)
         self.rng_shuffle = np.random.default_rng(s_shuffle)
@@ -684,7 +712,9 @@ class _Run:
             loss = 0.0
             plan = noise_plan(model)
             for _ in range(self.draws):
-                delta = parameter_noise(model, self.sigma, self.rng_noise.standard_normal, plan)
+                delta = parameter_noise(
+                    model, self.sigma, self.rng_noise.standard_normal, plan, self.mu
+                )
                 flat.set(self.theta + flat.pack(delta))
                 lk, gk, logits = _loss_grad(model, flat, xb, yb, act)
                 loss += lk / self.draws
@@ -724,7 +754,7 @@ class _Run:
         val_noisy = val_acc
         if self.sigma > 0:
             chips = (
-                perturb_model_paper(model, self.sigma, np.random.default_rng(vs))
+                perturb_model_paper(model, self.sigma, np.random.default_rng(vs), mu=self.mu)
                 for vs in self.val_seeds
             )
             val_noisy = float(
