@@ -504,6 +504,22 @@ def test_c_locale_and_non_ascii_paths(tmp_path):
     _clean(r.stderr)
 
 
+@pytest.mark.skipif(not LINUX, reason="locales")
+@pytest.mark.parametrize(
+    "env",
+    [{"LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}, {"PYTHONIOENCODING": "ascii"}],
+)
+def test_ascii_locale_prints_non_ascii_titles_escaped(tmp_path, env):
+    """Before: a netlist titled 'Ω divider' under an ASCII locale was an internal error
+    (UnicodeEncodeError, exit 70); now the title is printed escaped."""
+    net = tmp_path / "t.cir"
+    net.write_text("Ω divider ± µ\nV1 in 0 1\nR1 in 0 1k\n.op\n.end\n", encoding="utf-8")
+    r = _xbar("solve", str(net), env=_env(**env))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == "\\u03a9 divider \\xb1 \\xb5"
+    _clean(r.stderr)
+
+
 # ---------------------------------------------------------------------------------------------
 # memory limits: refused up front with the size and the field
 # ---------------------------------------------------------------------------------------------
@@ -583,6 +599,15 @@ def test_big_requests_refused_up_front_under_a_memory_limit(tmp_path, args, need
     assert avail < LIMIT / 2**30  # the limit, not the machine's memory
     _clean(r.stderr)
     assert not (tmp_path / "s.csv").exists()
+
+
+def test_curvature_samples_beyond_reason_are_refused_by_name(tmp_path, capsys):
+    """Before: `xbar train --curvature-samples 1000000000` asked numpy for 7.45 GiB (a
+    MemoryError under a limit, years of forward passes without one)."""
+    out = str(tmp_path / "m")
+    assert main(["train", "--epochs", "1", "--out", out, "--curvature-samples", "1000000000"]) == 2
+    assert "curvature_samples=1000000000: at most 100000" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
 
 
 def test_many_chips_checked_in_linear_time():

@@ -13,6 +13,7 @@ applied once before it runs; the process keeps freed memory for reuse
 from __future__ import annotations
 
 import argparse
+import codecs
 import contextlib
 import importlib
 import os
@@ -208,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
+    _tolerant_output()
     if sys.stdout is None:  # started with `>&-`: results would be lost after the work
         _say("error: standard output is closed; redirect it (e.g. >/dev/null) instead")
         return 2
@@ -288,6 +290,30 @@ def _quiet_float_warnings() -> Iterator[None]:
                 category=RuntimeWarning,
             )
         yield
+
+
+def _escape_unencodable(err: UnicodeEncodeError) -> tuple[str, int]:
+    """Error handler ``xbar-escape``: the bytes of surrogate-escaped text (a path given on
+    an ASCII command line goes back out as it came in), ``\\u03a9`` for other characters."""
+    bad = err.object[err.start : err.end]
+    if all(0xDC80 <= ord(c) <= 0xDCFF for c in bad):
+        return codecs.lookup_error("surrogateescape")(err)
+    return codecs.backslashreplace_errors(err)
+
+
+def _tolerant_output() -> None:
+    """Never a UnicodeEncodeError for text that the terminal's encoding lacks.
+
+    Under an ASCII locale without Python's UTF-8 mode (``LC_ALL=C PYTHONUTF8=0``, or
+    ``PYTHONIOENCODING=ascii``) a netlist title ``Ω divider`` was an internal error
+    (exit 70); it is now printed as ``\\u03a9 divider``.
+    """
+    codecs.register_error("xbar-escape", _escape_unencodable)
+    for stream in (sys.stdout, sys.stderr):
+        encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "")
+        if stream is not None and encoding not in ("utf8", "utf16", "utf32", ""):
+            with contextlib.suppress(AttributeError, ValueError, OSError):
+                stream.reconfigure(errors="xbar-escape")
 
 
 def _quiet_broken_stdout() -> None:
