@@ -721,3 +721,27 @@ def test_output_levels_skip_layers_kept_digital():
     y2 = np.maximum(x_cal @ W1 + b1, 0) @ W2 + b2
     ref = ref_quantize(np.maximum(x @ W1 + b1, 0) @ W2 + b2, y2.min(), y2.max(), 5)
     np.testing.assert_allclose(folded.forward(x, mvm=net.hook), ref, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("rule", ["separate_range", "absolute"])
+def test_the_codes_other_range_options(rule):
+    """The code's ``match_range=False`` (each tensor its own half range, floored) and
+    ``use_range=False`` (r = 1) on a layer with a folded batch-norm: chips with sigma =
+    0, mu = 1 hold exactly (W + r_W) w_eff', (b + r_b) w_eff' + b_eff' with w_eff' =
+    w_eff + r_s, b_eff' = b_eff + r_t."""
+    rng = np.random.default_rng(23)
+    W, b = rng.uniform(-0.8, 1.2, (7, 4)), np.array([0.0, 0.01, 0.02, 0.4])
+    bn = make_bn(4, rng, "bn")
+    model = Model([Dense(7, 4, W=W, b=b, name="fc"), bn], (7,), 4)
+    w, t = bn_affine(bn)
+    if rule == "absolute":
+        r_w = r_b = r_s = r_t = 1.0
+    else:
+        r_w, r_b, r_s, r_t = cal_range(W), cal_range(b), cal_range(w), cal_range(t)
+    assert r_w != ref_scales(W, b)[0] or rule == "absolute"  # b / f lies outside W's range
+    cfg = AnalogConfig(programming_sigma=0.0, programming_mu=1.0, weight_range_rule=rule, **WR)
+    folded, net = program(model, cfg)
+    got_W, db = chip_matrix(net, "fc", 7)
+    np.testing.assert_allclose(got_W, (W + r_w) * (w + r_s), rtol=1e-9)
+    b2 = (b + r_b) * (w + r_s) + t + r_t
+    np.testing.assert_allclose(folded.layer("fc").b + db, b2, rtol=1e-9, atol=1e-12)

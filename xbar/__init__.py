@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import importlib
 
+# a read-only install without a writable home: numba's cache goes to a temporary folder
+from .environment import ensure_numba_cache as _ensure_numba_cache
 from .errors import (
     CircuitError,
     ConfigError,
@@ -25,6 +27,8 @@ from .errors import (
     ValueRangeError,
     XbarError,
 )
+
+_ensure_numba_cache()
 
 __version__ = "0.1.0"
 

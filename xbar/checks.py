@@ -33,6 +33,7 @@ __all__ = [
     "output_path",
     "path_arg",
     "positive_int",
+    "read_limited",
     "read_text",
     "real_array",
     "write_files",
@@ -152,6 +153,61 @@ def special_file(path: str | os.PathLike) -> str:
     return ""
 
 
+#: most bytes xbar reads from one input file or pipe (text inputs: netlists, configurations)
+MAX_INPUT_BYTES = 1 << 30
+
+
+def read_limited(path: str | os.PathLike, what: str, limit: int | None = None) -> bytes:
+    """The bytes of ``path``, refusing more than ``limit`` of them (default
+    :data:`MAX_INPUT_BYTES`, 1 GiB).
+
+    A pipe (``cmd | xbar solve /dev/stdin``) is read a piece at a time and stopped at the
+    limit, so an endless one (``cat /dev/zero | ...``) ends with this error instead of
+    taking all memory; a regular file is measured before it is read.  OS errors (missing
+    file, a directory) propagate for the caller to word.
+
+    Raises
+    ------
+    ResourceError
+        More than ``limit`` bytes, naming ``what``, the path and the limit.
+
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile() as f:
+    ...     _ = f.write(b"12345"); f.flush()
+    ...     read_limited(f.name, "netlist", limit=4)
+    Traceback (most recent call last):
+    ...
+    xbar.errors.ResourceError: error: netlist '...' holds more than 4 bytes (0.00 GiB), ...
+    hint: is it the right file? a pipe that never ends (/dev/zero, yes) cannot be read whole
+    """
+    import stat
+
+    limit = MAX_INPUT_BYTES if limit is None else limit
+
+    def too_big() -> ResourceError:
+        return ResourceError(
+            f"{what} {str(path)!r} holds more than {limit} bytes ({limit / 2**30:.2f} GiB), "
+            "more than xbar reads from one input",
+            hint="is it the right file? a pipe that never ends (/dev/zero, yes) cannot be "
+            "read whole",
+        )
+
+    with open(path, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if stat.S_ISREG(st.st_mode) and st.st_size > limit:
+            raise too_big()
+        pieces, total = [], 0
+        while True:
+            piece = fh.read(min(1 << 22, limit + 1 - total))
+            if not piece:
+                break
+            pieces.append(piece)
+            total += len(piece)
+            if total > limit:
+                raise too_big()
+    return b"".join(pieces)
+
+
 def read_text(path: str | os.PathLike, what: str) -> str:
     """The text of a UTF-8 file; a missing, unreadable or non-UTF-8 file is a ConfigError.
 
@@ -163,7 +219,7 @@ def read_text(path: str | os.PathLike, what: str) -> str:
     if kind:
         raise ConfigError(f"{what} {str(path)!r} is {kind}, not a file")
     try:
-        raw = path.read_bytes()
+        raw = read_limited(path, what)
     except IsADirectoryError:
         raise ConfigError(f"{what} {str(path)!r} is a directory, not a file") from None
     except OSError as exc:
@@ -244,12 +300,23 @@ def write_files(writers: dict[Path, Callable[[Any], None]]) -> None:
 
 
 def available_memory() -> float | None:
-    """Bytes of memory available now (Linux ``/proc/meminfo``), or None when unknown.
+    """Bytes of memory this process can still get now, or None when unknown.
+
+    The least of: the system's available memory (Linux ``/proc/meminfo``), what is left
+    of the address-space limit (``ulimit -v``, ``prlimit --as``) and what is left of the
+    control group's memory limit (a container's or a batch job's), so that a request too
+    big for the limit is refused up front rather than ending in a ``MemoryError`` or an
+    out-of-memory kill.
 
     >>> m = available_memory()
     >>> m is None or m > 0
     True
     """
+    found = [m for m in (_system_available(), _rlimit_left(), _cgroup_left()) if m is not None]
+    return max(min(found), 0.0) if found else None
+
+
+def _system_available() -> float | None:
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:
@@ -261,6 +328,64 @@ def available_memory() -> float | None:
         return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
     except (ValueError, OSError, AttributeError):
         return None
+
+
+def _proc_status_bytes(key: str) -> float | None:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(key + ":"):
+                    return float(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _rlimit_left() -> float | None:
+    """The address space left under RLIMIT_AS (``ulimit -v``), or None without a limit."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    except (ImportError, OSError, ValueError):
+        return None
+    if soft == resource.RLIM_INFINITY or soft <= 0:
+        return None
+    used = _proc_status_bytes("VmSize")
+    return float(soft) - (used or 0.0)
+
+
+def _cgroup_left() -> float | None:
+    """The memory left under this process's control-group limit (v2, else v1), or None."""
+    paths = [("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current")]
+    try:
+        with open("/proc/self/cgroup") as fh:
+            for line in fh:
+                if line.startswith("0::"):
+                    rel = line[3:].strip().lstrip("/")
+                    if rel:
+                        base = f"/sys/fs/cgroup/{rel}"
+                        paths.insert(0, (f"{base}/memory.max", f"{base}/memory.current"))
+    except OSError:
+        pass
+    paths.append(
+        (
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+            "/sys/fs/cgroup/memory/memory.usage_in_bytes",
+        )
+    )
+    for limit_file, usage_file in paths:
+        try:
+            with open(limit_file) as fh:
+                limit = fh.read().strip()
+            with open(usage_file) as fh:
+                usage = float(fh.read().strip())
+        except (OSError, ValueError):
+            continue
+        if limit == "max" or not limit.isdigit() or int(limit) >= 1 << 60:
+            return None  # no limit (v1 writes a number near 2**63)
+        return float(limit) - usage
+    return None
 
 
 @contextmanager

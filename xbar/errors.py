@@ -59,14 +59,38 @@ class XbarError(Exception):
         if self.location is not None:
             parts.append(f"{self.location}: error: {self.message}")
             if self.location.source:
-                src = self.location.source.rstrip("\n")
+                src, col = source_window(self.location.source.rstrip("\n"), self.location.column)
                 parts.append("    " + src)
-                parts.append("    " + " " * max(self.location.column - 1, 0) + "^")
+                parts.append("    " + " " * col + "^")
         else:
             parts.append(f"error: {self.message}")
         if self.hint:
             parts.append(f"hint: {self.hint}")
         return "\n".join(parts)
+
+
+#: widest source line an error shows: a longer one is cut to a window around the column
+SOURCE_WIDTH = 160
+
+
+def source_window(line: str, column: int, width: int = SOURCE_WIDTH) -> tuple[str, int]:
+    """``(text shown, 0-based caret offset)`` of a source line, cut around ``column``.
+
+    A line of a 200 MB file would otherwise be printed whole under the message.
+
+    >>> source_window("R1 a b 1k", 4)
+    ('R1 a b 1k', 3)
+    >>> text, caret = source_window("x" * 1000 + "?" + "y" * 1000, 1001, width=20)
+    >>> text, text[caret]
+    ('...xxxxxxxxxx?yyyyyyyyy...', '?')
+    """
+    col = max(column - 1, 0)
+    if len(line) <= width:
+        return line, col
+    start = max(0, min(col - width // 2, len(line) - width))
+    head = "..." if start > 0 else ""
+    tail = "..." if start + width < len(line) else ""
+    return head + line[start : start + width] + tail, col - start + len(head)
 
 
 class NetlistError(XbarError, ValueError):

@@ -13,10 +13,13 @@ applied once before it runs; the process keeps freed memory for reuse
 from __future__ import annotations
 
 import argparse
+import codecs
+import contextlib
 import importlib
 import os
 import re
 import sys
+from collections.abc import Iterator
 
 from ..errors import XbarError
 from ._threads import add_threads_argument, apply_threads
@@ -114,12 +117,86 @@ def _defer_unused_numpy_modules() -> None:
         defer_module(name)
 
 
+class Terminated(SystemExit):
+    """Raised in the main thread by SIGTERM or SIGHUP while a command runs, so that
+    clean-up code (temporary files, worker processes) runs as for Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(128 + signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _signals_unwind() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise :class:`Terminated` inside the block (main thread only)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated(signum)
+
+    previous = {}
+    try:
+        for name in ("SIGTERM", "SIGHUP"):
+            if hasattr(signal, name):
+                s = getattr(signal, name)
+                previous[s] = signal.signal(s, handler)
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+#: longest line of an error message shown; longer ones (a 200 MB line of a file) are cut
+MAX_LINE = 400
+
+
+def clip_lines(text: str, width: int = MAX_LINE) -> str:
+    """``text`` with every line longer than ``width`` characters cut in the middle.
+
+    >>> clip_lines("a" * 10 + "\\nb", width=6)
+    'aaa ...[4 more characters]... aaa\\nb'
+    """
+    out = []
+    for line in text.split("\n"):
+        if len(line) > width:
+            half = width // 2
+            cut = len(line) - 2 * half
+            line = f"{line[:half]} ...[{cut} more characters]... {line[-half:]}"
+        out.append(line)
+    return "\n".join(out)
+
+
+def _say(message: str) -> None:
+    """One message on stderr (after ending an unfinished progress bar line)."""
+    from ._progress import end_open_line
+
+    end_open_line()
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # stderr closed
+        print(clip_lines(message), file=sys.stderr)
+
+
+def _stop_message(args, what: str) -> str:
+    """``xbar COMMAND: what`` plus the command's own note (a sweep: how to resume)."""
+    command = getattr(args, "command", None)
+    hint = getattr(args, "interrupt_hint", "")
+    return f"xbar{' ' + command if command else ''}: {what}" + (f"; {hint}" if hint else "")
+
+
+def _numba_cache_error(exc: BaseException) -> bool:
+    return isinstance(exc, RuntimeError) and "cannot cache function" in str(exc)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit code.
 
     Exit codes: 0 success, 1 a check failed (``xbar validate``), 2 a rejected input (an
     :class:`~xbar.errors.XbarError`: bad file, field, value; not enough memory), 70 an
-    internal error (a bug), 130 interrupted.
+    internal error (a bug), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM; 129 SIGHUP).
     """
     argv = join_negative_values(sys.argv[1:] if argv is None else list(argv))
     first = next((a for a in argv if not a.startswith("-")), None)
@@ -132,38 +209,118 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
+    _tolerant_output()
+    if sys.stdout is None:  # started with `>&-`: results would be lost after the work
+        _say("error: standard output is closed; redirect it (e.g. >/dev/null) instead")
+        return 2
     try:
-        from .. import memory
+        with _signals_unwind(), _quiet_float_warnings():
+            return _run(args)
+    except Terminated as exc:
+        import signal
 
+        _say(_stop_message(args, f"terminated by {signal.Signals(exc.signum).name}"))
+        return 128 + exc.signum
+    except KeyboardInterrupt:
+        _say(_stop_message(args, "interrupted"))
+        return 130
+    except BrokenPipeError:
+        _quiet_broken_stdout()
+        return 0
+    except MemoryError as exc:
+        _say(
+            f"error: not enough memory ({exc or 'MemoryError'})\n"
+            "hint: use a smaller array, fewer inputs or images at once, or a machine with "
+            "more memory"
+        )
+        return 2
+    except OSError as exc:  # a file the command writes: disk full, permission, vanished folder
+        import errno
+
+        where = f": {exc.filename!r}" if exc.filename else ""
+        if not where and exc.errno in (errno.ENOSPC, errno.EIO, errno.EBADF, errno.EDQUOT):
+            where = " (writing the output)"
+        _say(f"error: {exc.strerror or exc}{where}")
+        return 2
+    except Exception as exc:  # noqa: BLE001 - the last guard: never a raw traceback
+        if _numba_cache_error(exc):
+            _say(
+                f"error: numba cannot store its compiled kernels ({exc})\n"
+                "hint: set NUMBA_CACHE_DIR to a writable folder"
+            )
+            return 2
+        return _internal_error(exc)
+
+
+def _run(args) -> int:
+    """The command itself, after the process settings; XbarErrors become exit code 2."""
+    from .. import memory
+    from ..environment import prepare
+
+    try:
+        for note in prepare():  # thread variables, numba's cache, matplotlib's folder
+            _say(f"note: {note}")
         _defer_unused_numpy_modules()
         memory.apply()  # keep freed memory for reuse, unless XBAR_KEEP_MEMORY=0
         if hasattr(args, "threads"):
             apply_threads(args.threads)  # infer and sweep apply their configuration's field
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a full disk or closed pipe shows here, not at exit
+        return code
     except XbarError as err:
-        print(str(err), file=sys.stderr)
+        _say(str(err))
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 0
-    except MemoryError as exc:
-        print(
-            f"error: not enough memory ({exc or 'MemoryError'})\n"
-            "hint: use a smaller array, fewer inputs or images at once, or a machine with "
-            "more memory",
-            file=sys.stderr,
-        )
-        return 2
-    except OSError as exc:  # a file the command writes: disk full, permission, vanished folder
-        print(
-            f"error: {exc.strerror or exc}" + (f": {exc.filename!r}" if exc.filename else ""),
-            file=sys.stderr,
-        )
-        return 2
-    except Exception as exc:  # noqa: BLE001 - the last guard: never a raw traceback
-        return _internal_error(exc)
+
+
+@contextlib.contextmanager
+def _quiet_float_warnings() -> Iterator[None]:
+    """Hide numpy's floating-point RuntimeWarnings (overflow, invalid value, divide by zero).
+
+    xbar checks its results for non-finite numbers and raises an error naming the cause;
+    the warnings before it are numpy's view from inside a kernel.  ``XBAR_DEBUG=1`` shows
+    them.
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        if not os.environ.get("XBAR_DEBUG"):
+            warnings.filterwarnings(
+                "ignore",
+                message=r"(overflow|invalid value|divide by zero|underflow) encountered",
+                category=RuntimeWarning,
+            )
+        yield
+
+
+def _escape_unencodable(err: UnicodeEncodeError) -> tuple[str, int]:
+    """Error handler ``xbar-escape``: the bytes of surrogate-escaped text (a path given on
+    an ASCII command line goes back out as it came in), ``\\u03a9`` for other characters."""
+    bad = err.object[err.start : err.end]
+    if all(0xDC80 <= ord(c) <= 0xDCFF for c in bad):
+        return codecs.lookup_error("surrogateescape")(err)
+    return codecs.backslashreplace_errors(err)
+
+
+def _tolerant_output() -> None:
+    """Never a UnicodeEncodeError for text that the terminal's encoding lacks.
+
+    Under an ASCII locale without Python's UTF-8 mode (``LC_ALL=C PYTHONUTF8=0``, or
+    ``PYTHONIOENCODING=ascii``) a netlist title ``Ω divider`` was an internal error
+    (exit 70); it is now printed as ``\\u03a9 divider``.
+    """
+    codecs.register_error("xbar-escape", _escape_unencodable)
+    for stream in (sys.stdout, sys.stderr):
+        encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "")
+        if stream is not None and encoding not in ("utf8", "utf16", "utf32", ""):
+            with contextlib.suppress(AttributeError, ValueError, OSError):
+                stream.reconfigure(errors="xbar-escape")
+
+
+def _quiet_broken_stdout() -> None:
+    """After a closed pipe (``xbar ... | head``): no second error when Python exits."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 if __name__ == "__main__":  # pragma: no cover

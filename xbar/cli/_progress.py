@@ -5,6 +5,14 @@ from __future__ import annotations
 import sys
 import time
 
+_open_line: list = []  # the bar whose line is drawn and not yet ended (at most one)
+
+
+def end_open_line() -> None:
+    """End a progress bar's unfinished line, so that a message starts on its own line."""
+    while _open_line:
+        _open_line.pop().finish()
+
 
 class ProgressBar:
     """Callable ``(done, total)`` progress reporter drawing one line on stderr.
@@ -51,6 +59,7 @@ class ProgressBar:
             self._ended = True
         else:
             self._ended = False
+            _open_line[:] = [self]
         self.stream.flush()
 
     def _eta(self, done: int, total: int, elapsed: float) -> str:

@@ -239,9 +239,11 @@ def _read_voltages(path: str) -> np.ndarray:
     from ..network.data import read_npz
 
     if not os.path.isfile(path):
+        from ..checks import special_file
+
+        kind = special_file(path) or ("a directory" if os.path.isdir(path) else "")
         raise ConfigError(
-            f"voltage file {path!r} does not exist"
-            + (" (it is a directory)" if os.path.isdir(path) else "")
+            f"voltage file {path!r} " + (f"is {kind}, not a file" if kind else "does not exist")
         )
     try:
         with open(path, "rb") as fh:

@@ -40,12 +40,14 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    from ..checks import output_path
     from ..errors import ConfigError
     from ..network.model_io import load_model
     from ..network.onnx_export import save_onnx
 
     if not 13 <= args.opset <= 21:
         raise ConfigError(f"--opset {args.opset}: must be between 13 and 21")
+    output_path(args.out, "--out file")  # a missing folder is named, not made
     model = load_model(args.model)
     path = save_onnx(model, args.out, opset=args.opset)
     summary = {

@@ -63,7 +63,9 @@ FIELD_NOTES = {
     "over the inner fraction of each tensor's values; 1 = (max - min) / 2",
     "output_levels": "0 = off; paper 2's ADC: each analog layer's output X W + b quantised "
     "to N uniform levels over its min..max on the calibration (training) images",
-    "weight_range_rule": "match_range = paper 2's code (above); folded_layer = xbar's "
+    "weight_range_rule": "match_range = paper 2's code (above); separate_range = its "
+    "match_range=False (each tensor its own range); absolute = its use_range=False (r = 1); "
+    "folded_layer = xbar's "
     "earlier rule: sigma R(W) on the BN-folded W and b, unfoldable batch-norms noise-free",
     "read_noise_sigma": "0 = off",
     "drift_time": "seconds, 0 = no drift",

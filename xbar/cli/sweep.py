@@ -221,11 +221,9 @@ def _print_table(table, args, seconds: float) -> None:
 
 def run(args) -> int:
     import json
-    import sys
     import time
 
     from ..network.sweep import plot_sweep, sweep
-    from ..network.sweep.executors import exit_on_signals
     from ._progress import ProgressBar
     from ._threads import apply_threads
 
@@ -238,25 +236,20 @@ def run(args) -> int:
     dataset = _dataset(args, base)
     bar = ProgressBar("sweep")
     t0 = time.perf_counter()
-    try:
-        with exit_on_signals():
-            table = sweep(
-                args.model,
-                base,
-                axes,
-                out=args.out,
-                executor=executor,
-                workers=args.workers,
-                limit=args.limit,
-                dataset=dataset,
-                progress=bar,
-            )
-    except SystemExit:
-        print(
-            f"\nterminated; finished points are kept in {args.out} (rerun to resume)",
-            file=sys.stderr,
-        )
-        raise
+    # what `xbar` adds to its one line on Ctrl-C or SIGTERM
+    args.interrupt_hint = f"finished points are kept in {args.out} (rerun to resume)"
+    table = sweep(  # SIGTERM unwinds as Ctrl-C does (xbar.cli.main): workers are stopped
+        args.model,
+        base,
+        axes,
+        out=args.out,
+        executor=executor,
+        workers=args.workers,
+        limit=args.limit,
+        dataset=dataset,
+        progress=bar,
+    )
+    args.interrupt_hint = ""
     seconds = time.perf_counter() - t0
     if args.plot:
         title = f"{args.model}: {table.chips} chip(s) per point"

@@ -127,9 +127,11 @@ def read_npz(path: str | Path, what: str = "file") -> dict[str, np.ndarray]:
 
     path = Path(path)
     if not path.is_file():
+        from ..checks import special_file
+
+        kind = special_file(path) or ("a directory" if path.is_dir() else "")
         raise ModelError(
-            f"{what} {str(path)!r} does not exist"
-            + (" (it is a directory)" if path.is_dir() else "")
+            f"{what} {str(path)!r} " + (f"is {kind}, not a file" if kind else "does not exist")
         )
     bad = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError)
     try:

@@ -49,7 +49,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "read_noise_kind": ("state_independent", "state_proportional"),
     "device": ("linear", "sinh", "exponential", "power_law", "tabulated"),
     "nonlinear_mode": ("linearized", "exact"),
-    "weight_range_rule": ("match_range", "folded_layer"),
+    "weight_range_rule": ("match_range", "separate_range", "absolute", "folded_layer"),
     "calibration": ("design", "chip"),
     "array_topology": ("crossbar", "input_switched"),
 }
@@ -132,13 +132,16 @@ class AnalogConfig:
         (refused for arrays solved as circuits, which need G >= 0).  ``weight_range``
         error is never clipped above and clips offset cells at 0 S, except with
         ``"none"`` (then exactly paper 2's digital error on every weight).
-    weight_range_rule : {"match_range", "folded_layer"}
+    weight_range_rule : {"match_range", "separate_range", "absolute", "folded_layer"}
         Noise scales of ``weight_range`` error: ``match_range`` (default) is paper
         2's released code (merged weight/bias range per layer, biases on their own
         scale, batch-norm's effective affine perturbed as its own layer, folded
-        after the perturbation); ``folded_layer`` is xbar's earlier convention
-        (half the range of the BN-folded weights for weights and biases alike,
-        unfolded batch-norm noise-free).  See :mod:`xbar.network.noise`.
+        after the perturbation); ``separate_range`` the code's ``match_range=False``
+        (the same layers, each tensor on its own half range); ``absolute`` the code's
+        ``use_range=False`` (``r = 1``: sigma in the parameters' own units);
+        ``folded_layer`` is xbar's earlier convention (half the range of the BN-folded
+        weights for weights and biases alike, unfolded batch-norm noise-free).  See
+        :mod:`xbar.network.noise`.
     weight_range_fraction : float
         Paper 2's ``noise_range`` variant of the half range of ``weight_range`` error:
         ``R(x)`` over the inner fraction of each tensor's values (1, the default: ``(max

@@ -1,6 +1,6 @@
 """Paper 2's programming-error model on network weights (the ``weight_range`` kind).
 
-Two rules (``AnalogConfig.weight_range_rule``):
+Rules (``AnalogConfig.weight_range_rule``):
 
 ``match_range`` (default): paper 2 *as its released code applies it*
     (``networks/noisy_layers.py``; see ``docs/papers.md``).  Every parameter
@@ -19,6 +19,12 @@ Two rules (``AnalogConfig.weight_range_rule``):
     the fold comes after the perturbation: ``W'' = (W + dW) w_eff'``, ``b'' = (b +
     db) w_eff' + b_eff'``.  Paper 2's optional mean offset ``mu`` (``programming_mu``,
     0 by default) adds ``mu * r_p`` to every parameter: ``p' = p + sigma r_p n + mu r_p``.
+``separate_range``
+    The code's ``match_range=False``: the same layers and batch-norms, but each tensor
+    on its own range, ``r_W = max(R(W), 1e-8)``, ``r_b = max(R(b), 1e-8)``.
+``absolute``
+    The code's ``use_range=False``: ``r_p = 1`` for every tensor, so ``sigma`` (and
+    ``mu``) are in the parameters' own units.
 ``folded_layer`` (xbar's earlier convention)
     Per matmul layer of the BN-folded model: ``W' = W + s n``, ``b' = b + s n`` with
     ``s = sigma * R(W)`` (biases share their weights' scale); batch-norm that cannot
@@ -57,7 +63,7 @@ from .model import Model
 #: floor of a noise scale, as in paper 2's code
 RANGE_FLOOR = 1e-8
 #: the rules of :class:`~xbar.network.config.AnalogConfig` ``weight_range_rule``
-RULES = ("match_range", "folded_layer")
+RULES = ("match_range", "separate_range", "absolute", "folded_layer")
 #: a source of unit draws: shape -> array of independent zero-mean, unit-variance entries
 #: (``rng.standard_normal`` for a chip; Rademacher signs for Hutchinson vectors)
 Draw = Callable[[tuple[int, ...]], np.ndarray]
@@ -308,10 +314,29 @@ class LayerNoise:
         return scale, shift
 
 
-def bn_affine_noise(bn: BatchNorm, fraction: float = 1.0) -> AffineNoise:
-    """The effective affine of ``bn`` (running statistics) with its merged-range scales."""
+def layer_scales(
+    W: np.ndarray, b: np.ndarray | None, rule: str = "match_range", fraction: float = 1.0
+) -> tuple[float, float | None]:
+    """Noise scales ``(r_W, r_b)`` of one noisy layer under ``rule`` (not ``folded_layer``).
+
+    >>> layer_scales(np.array([[-1.0, 1.0]]), np.array([0.0, 4.0]), "separate_range")
+    (1.0, 2.0)
+    >>> layer_scales(np.array([[-1.0, 1.0]]), np.array([0.0, 4.0]), "absolute")
+    (1.0, 1.0)
+    """
+    if rule == "match_range":
+        return match_range_scales(W, b, fraction)
+    if rule == "absolute":
+        return 1.0, (None if b is None else 1.0)
+    r_b = None if b is None else max(half_range(b, fraction), RANGE_FLOOR)
+    return max(half_range(W, fraction), RANGE_FLOOR), r_b
+
+
+def bn_affine_noise(bn: BatchNorm, fraction: float = 1.0, rule: str = "match_range") -> AffineNoise:
+    """The effective affine of ``bn`` (running statistics) with its noise scales (by
+    default the merged-range ones)."""
     w_eff, b_eff = bn.scale_shift()
-    r_w, r_b = match_range_scales(w_eff, b_eff, fraction)
+    r_w, r_b = layer_scales(w_eff, b_eff, rule, fraction)
     return AffineNoise(bn.name, w_eff, b_eff, r_w, r_b)
 
 
@@ -362,7 +387,7 @@ def noise_plan(
     ----------
     model : Model
         The trained, *unfolded* model.
-    rule : {"match_range", "folded_layer"}
+    rule : {"match_range", "separate_range", "absolute", "folded_layer"}
         See the module docstring.
     fraction : float
         Half ranges over the inner ``fraction`` of each tensor's values
@@ -399,14 +424,14 @@ def noise_plan(
         )
     out = {}
     for layer in model.matmul_layers():
-        r_w, r_b = match_range_scales(layer.W, layer.b, fraction)
+        r_w, r_b = layer_scales(layer.W, layer.b, rule, fraction)
         out[layer.name] = LayerNoise(
             r_w,
             r_b,
-            [bn_affine_noise(bn, fraction) for bn in folded.get(layer.name, [])],
+            [bn_affine_noise(bn, fraction, rule) for bn in folded.get(layer.name, [])],
             np.array(layer.b, dtype=float),
         )
-    return out, [bn_affine_noise(bn, fraction) for bn in unfolded]
+    return out, [bn_affine_noise(bn, fraction, rule) for bn in unfolded]
 
 
 def set_affine(bn: BatchNorm, scale: np.ndarray, shift: np.ndarray) -> None:
@@ -506,7 +531,7 @@ def perturb_model_paper(
     sigma : float
         Relative error sigma.
     rng : numpy.random.Generator
-    rule : {"match_range", "folded_layer"}
+    rule : {"match_range", "separate_range", "absolute", "folded_layer"}
         ``folded_layer`` returns the BN-folded model.
     mu : float
         Paper 2's mean offset (``programming_mu``): ``p' = p + r (sigma n + mu)``.
@@ -516,7 +541,7 @@ def perturb_model_paper(
     sigma = check_sigma(sigma)
     mu = _check_mu(mu)
     plan = noise_plan(model, rule, fraction)
-    out = model.copy() if rule == "match_range" else model.fold_batchnorm()
+    out = model.copy() if rule != "folded_layer" else model.fold_batchnorm()
     params = out.parameters()
     for key, delta in parameter_noise(out, sigma, rng.standard_normal, plan, mu).items():
         params[key] += delta

@@ -605,6 +605,10 @@ def check_train_mu(train_mu: float, method: str) -> float:
     return mu
 
 
+#: most curvature vectors :func:`train` draws for its report
+MAX_CURVATURE_SAMPLES = 100_000
+
+
 def _curvature_sigma(sigma, curvature_sigma, curvature_samples, seed) -> float:
     """Check the curvature-report and seed arguments of :func:`train`; its sigma."""
     if curvature_sigma is None:
@@ -617,6 +621,12 @@ def _curvature_sigma(sigma, curvature_sigma, curvature_samples, seed) -> float:
     ):
         raise ConfigError(
             f"curvature_samples must be 0 or an integer >= 2, got {curvature_samples!r}"
+        )
+    if curvature_samples > MAX_CURVATURE_SAMPLES:  # 1e9 asked for 7.5 GiB and years of work
+        raise ConfigError(
+            f"curvature_samples={curvature_samples}: at most {MAX_CURVATURE_SAMPLES} (each "
+            "is two forward passes over the training images; the default 32 give a standard "
+            "error of about 7 %)"
         )
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise ConfigError(f"seed must be an integer >= 0, got {seed!r}")

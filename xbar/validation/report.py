@@ -265,8 +265,11 @@ def _write_report(outcomes: Sequence[Outcome], out_dir: Path, header: str) -> Pa
         for f, _ in figures.get(c.name, []):
             lines.append(f"- Figure: [{f}]({f})")
         lines.append("")
+    from ..checks import write_files
+
     path = out_dir / "report.md"
-    path.write_text("\n".join(lines), encoding="utf-8")
+    text = "\n".join(lines).encode("utf-8")
+    write_files({path: lambda fh: fh.write(text)})  # never a half-written report
     return path
 
 

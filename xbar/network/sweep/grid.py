@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import ConfigError, XbarError
+from ...errors import ConfigError, ResourceError, XbarError
 
 __all__ = [
     "Grid",
@@ -212,6 +212,34 @@ def replace_config(config: Any, overrides: dict[str, Any]) -> Any:
     return cfg
 
 
+#: bytes one task holds at least while a sweep runs (its Task, a future, its results)
+BYTES_PER_TASK = 2048
+
+
+def check_task_count(points: int, repeats: int) -> None:
+    """Refuse a grid whose task bookkeeping alone would not fit in memory, before any work.
+
+    ``points * repeats`` tasks are listed up front (a billion chips once took all 22 GiB
+    of a machine and were killed by the system).
+
+    Raises
+    ------
+    ResourceError
+        Naming ``repeats``, the task count and the memory they need and have.
+    """
+    from ...checks import available_memory
+
+    need = points * repeats * BYTES_PER_TASK
+    avail = available_memory()
+    if avail is not None and need > avail / 2:
+        raise ResourceError(
+            f"repeats={repeats} on {points} grid point(s) is {points * repeats} tasks, whose "
+            f"bookkeeping alone needs about {need / 2**30:.3g} GiB of memory; about "
+            f"{avail / 2**30:.3g} GiB is available",
+            hint="use fewer chips (repeats) or fewer values",
+        )
+
+
 @dataclass(frozen=True)
 class Task:
     """One unit of work: chip ``chip`` of grid point ``point``.
@@ -352,4 +380,5 @@ def build_grid(base_config: Any, axes: Mapping[str, Iterable[Any]]) -> Grid:
     repeats = 1 if repeats is None else int(repeats)
     if repeats < 1:
         raise ConfigError(f"repeats must be at least 1, got {repeats}")
+    check_task_count(len(points), repeats)
     return Grid(fields=fields, values=values, points=points, configs=configs, repeats=repeats)

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from ...checks import path_arg
+from ...checks import path_arg, special_file
 from ...errors import ConfigError
 from .fingerprint import jsonable
 from .grid import Grid, Task, format_value, parse_cell
@@ -99,6 +99,12 @@ def check_writable(path: Path) -> None:
     """Raise :class:`ConfigError` if ``path`` is a directory or its folder is missing."""
     if path.is_dir():
         raise ConfigError(f"output path {str(path)!r} is a directory", hint="give a file name")
+    kind = special_file(path)
+    if kind:  # a FIFO would block the open (and the resume read) forever; /dev/full fails
+        raise ConfigError(
+            f"cannot write sweep output {str(path)!r}: it is {kind}, not a file",
+            hint="give a file name: the sweep keeps its rows there and resumes from them",
+        )
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise ConfigError(

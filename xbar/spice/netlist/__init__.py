@@ -77,7 +77,7 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
-from ...checks import special_file
+from ...checks import read_limited, special_file
 from ...errors import InputTypeError, Location, NetlistError
 from ..circuit import Circuit, DCSweep, spice_name
 from ..expr import RANDOM_FUNCTIONS
@@ -193,7 +193,7 @@ def _netlist_text(
         if kind and not shell_pipe:
             raise NetlistError(f"netlist {str(source)!r} is {kind}, not a file")
         try:
-            data = path.read_bytes()
+            data = read_limited(path, "netlist")  # an endless pipe stops at the limit
         except OSError as exc:
             raise NetlistError(
                 f"cannot read netlist {str(source)!r}: {exc.strerror or exc}",
