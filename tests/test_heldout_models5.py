@@ -646,3 +646,19 @@ def test_constant_masks_built_with_range_and_scatter_fold():
     _compare(_model(nodes, inits, ("N", 3, 4), ("N", 12)))
     nodes[2] = oh.make_node("ScatterND", ["base", "idx", "upd"], ["mask"], reduction="add")
     _compare(_model(nodes, inits, ("N", 3, 4), ("N", 12), opset=18))
+
+
+@pytest.mark.parametrize("upper, k", [(1, 1), (0, 0), (1, -1)])
+def test_causal_masks_from_trilu_fold(upper, k):
+    """``F.scaled_dot_product_attention(..., is_causal=True)`` exports (every exporter) a
+    Trilu of a constant matrix of ones: it was refused as an unknown op; it folds (the
+    causal attention then matches onnxruntime to 6.3e-8)."""
+    nodes = [
+        oh.make_node("Trilu", ["ones", "k"], ["tri"], upper=upper),
+        oh.make_node("Cast", ["tri"], ["mask"], to=TP.BOOL),
+        oh.make_node("Where", ["mask", "neg", "x"], ["masked"]),
+        oh.make_node("Softmax", ["masked"], ["p"], axis=-1),
+        oh.make_node("Flatten", ["p"], ["y"]),
+    ]
+    inits = [_init("ones", np.ones((4, 4))), _init("k", k, np.int64), _init("neg", -1e4)]
+    _compare(_model(nodes, inits, ("N", 4, 4), ("N", 16), opset=14))

@@ -126,6 +126,7 @@ SUPPORTED_OPS: dict[str, tuple[str, ...]] = {
     "Einsum": ("equation",),
     "Range": (),
     "ScatterND": ("reduction",),
+    "Trilu": ("upper",),
     "ConvTranspose": (
         "auto_pad",
         "dilations",
@@ -284,6 +285,7 @@ _VIEW_SELF = ("Reshape", "Transpose", "Squeeze", "Unsqueeze")
 
 #: ops that only ever compute constants here (shape arithmetic, weight preprocessing)
 _CONST_ONLY = (
+    "Trilu",
     "Range",
     "ScatterND",
     "Cast",
@@ -356,6 +358,7 @@ _FLAGS = (
     "antialias",
     "exclude_outside",
     "select_last_index",
+    "upper",
 )
 
 #: input element types xbar feeds: float32, uint8 (pixels), float16, float64, bfloat16
@@ -2918,6 +2921,11 @@ def _fold_other(self: _Importer, op: str, attrs: dict, ins: list) -> np.ndarray 
         if delta == 0 or (limit - start) / delta > MAX_CONST_ELEMENTS:
             raise self.fail(f"Range({start}, {limit}, {delta}) is not a plausible constant")
         return np.arange(start, limit, delta).astype(np.asarray(ins[0]).dtype)
+    if op == "Trilu":  # a causal mask (scaled_dot_product_attention(is_causal=True))
+        k = 0 if len(ins) < 2 or ins[1] is None else int(np.asarray(ins[1]).reshape(-1)[0])
+        if x.ndim < 2:
+            raise self.fail(f"Trilu of a rank-{x.ndim} constant")
+        return np.triu(x, k) if attrs.get("upper", 1) else np.tril(x, k)
     if op == "ScatterND":  # a mask written element by element (Swin's shifted windows)
         return _scatter_nd(self, x, np.asarray(ins[1]), np.asarray(ins[2]), attrs)
     if op == "Einsum" and all(a is not None and a.dtype.kind == "f" for a in ins):
