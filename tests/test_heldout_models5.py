@@ -662,3 +662,27 @@ def test_causal_masks_from_trilu_fold(upper, k):
     ]
     inits = [_init("ones", np.ones((4, 4))), _init("k", k, np.int64), _init("neg", -1e4)]
     _compare(_model(nodes, inits, ("N", 4, 4), ("N", 16), opset=14))
+
+
+@pytest.mark.parametrize("opset", [11, 13])
+def test_batchnorm_exported_in_training_mode_before_opset_14_is_refused(opset):
+    """torch.onnx.export(..., training=TrainingMode.TRAINING) at opsets 9-13 writes a
+    BatchNormalization with five outputs (running and batch statistics), which means
+    training mode: onnxruntime normalises with the batch's statistics.  xbar read it as
+    an inference batch norm: other logits, silently (0.66 relative from onnxruntime)."""
+    nodes = [
+        oh.make_node(
+            "BatchNormalization",
+            ["x", "g", "b", "m", "v"],
+            ["y", "rm", "rv", "sm", "sv"],
+            momentum=0.9,
+        )
+    ]
+    inits = [_init(n, np.ones(3) if n in "gv" else np.zeros(3)) for n in "gbmv"]
+    proto = _model(nodes, inits, ("N", 3), ("N", 3), opset=opset)
+    with pytest.raises(ModelError, match=rf"statistics as outputs \(opset {opset}: training mode"):
+        load_onnx(proto)
+    del nodes[0].output[1:]  # the eval-mode export: one output (onnx.reference runs
+    model = load_onnx(_model(nodes, inits, ("N", 3), ("N", 3), opset=opset))  # it in
+    x = np.random.default_rng(0).standard_normal((4, 3))  # training mode: closed form)
+    np.testing.assert_allclose(model.forward(x), x / np.sqrt(1 + 1e-5), rtol=1e-7)

@@ -1922,6 +1922,15 @@ class _Importer:
             raise self.fail(
                 "training_mode=1 (batch statistics) is not supported; export the model in eval mode"
             )
+        if self.opset < 14 and len([o for o in self.node.output if o]) > 1:
+            # before opset 14 the outputs say the mode: running and saved statistics as
+            # outputs mean training (onnxruntime then normalises with batch statistics)
+            raise self.fail(
+                "a BatchNormalization with the running and batch statistics as outputs "
+                f"(opset {self.opset}: training mode, batch statistics) is not supported",
+                hint="export the model in eval mode (model.eval(); torch.onnx.export(..., "
+                "training=TrainingMode.EVAL))",
+            )
         self.check_outputs(1)
         t = self.dyn(0)
         gamma, beta, mean, var = (self.weight(i).reshape(-1) for i in range(1, 5))
