@@ -686,3 +686,40 @@ def test_batchnorm_exported_in_training_mode_before_opset_14_is_refused(opset):
     model = load_onnx(_model(nodes, inits, ("N", 3), ("N", 3), opset=opset))  # it in
     x = np.random.default_rng(0).standard_normal((4, 3))  # training mode: closed form)
     np.testing.assert_allclose(model.forward(x), x / np.sqrt(1 + 1e-5), rtol=1e-7)
+
+
+# ------------------------------------------------ 8. ONNX Attention (opset 23)
+
+
+@pytest.mark.parametrize(
+    "attrs, mask, hk",
+    [
+        ({}, None, 2),  # what dynamo writes for scaled_dot_product_attention at opset 23
+        ({"is_causal": 1}, None, 2),
+        ({"scale": 0.3, "softcap": 2.0}, None, 2),
+        ({}, np.tril(np.ones((5, 5), bool)), 2),  # a boolean mask (True: attend)
+        ({}, np.random.default_rng(0).standard_normal((1, 5, 5)), 2),  # an additive mask
+        ({"is_causal": 1}, None, 1),  # grouped heads: one key/value head for two queries
+    ],
+)
+def test_onnx_attention_from_dynamo_at_opset_23(attrs, mask, hk):
+    """torch's dynamo exporter writes F.scaled_dot_product_attention (and so every
+    nn.MultiheadAttention, nn.TransformerEncoderLayer and torchvision ViT) as ONNX
+    ``Attention`` from opset 23: it was refused as an unknown op."""
+    nodes = [
+        oh.make_node("MatMul", ["x", "Wq"], ["q0"]),
+        oh.make_node("MatMul", ["x", "Wk"], ["k0"]),
+        oh.make_node("MatMul", ["x", "Wv"], ["v0"]),
+        oh.make_node("Reshape", ["q0", "sq"], ["q1"]),
+        oh.make_node("Reshape", ["k0", "sk"], ["k1"]),
+        oh.make_node("Reshape", ["v0", "sk"], ["v1"]),
+        *(oh.make_node("Transpose", [f"{c}1"], [c], perm=[0, 2, 1, 3]) for c in "qkv"),
+        oh.make_node("Attention", ["q", "k", "v", "m" if mask is not None else ""], ["a"], **attrs),
+        oh.make_node("Flatten", ["a"], ["y"]),
+    ]
+    inits = [_init("Wq", _w(6, 8)), _init("Wk", _w(6, 4 * hk)), _init("Wv", _w(6, 4 * hk))]
+    inits += [_init("sq", [0, 5, 2, 4], np.int64), _init("sk", [0, 5, hk, 4], np.int64)]
+    if mask is not None:
+        inits.append(_init("m", mask, bool if mask.dtype == bool else np.float32))
+    model = _compare(_model(nodes, inits, ("N", 5, 6), ("N", 40), opset=23))
+    assert len(model.matmul_layers()) == 3

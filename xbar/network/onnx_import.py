@@ -124,6 +124,15 @@ SUPPORTED_OPS: dict[str, tuple[str, ...]] = {
     "Gemm": ("alpha", "beta", "transA", "transB"),
     "MatMul": (),
     "Einsum": ("equation",),
+    "Attention": (
+        "is_causal",
+        "kv_num_heads",
+        "q_num_heads",
+        "qk_matmul_output_mode",
+        "scale",
+        "softcap",
+        "softmax_precision",
+    ),
     "Range": (),
     "ScatterND": ("reduction",),
     "Trilu": ("upper",),
@@ -358,6 +367,7 @@ _FLAGS = (
     "antialias",
     "exclude_outside",
     "select_last_index",
+    "is_causal",
     "upper",
 )
 
@@ -1605,6 +1615,78 @@ class _Importer:
         y = self.tensors[self.node.output[0]]
         have = [b, *M, *N]
         self.out(y.name, [size[c] for c in out[1:]], tuple(out.index(c) for c in have))
+
+    def op_Attention(self, attrs):
+        """ONNX Attention (opset 23: torch's scaled_dot_product_attention from the dynamo
+        exporter at opset 23 and later) on (batch, heads, tokens, d) tensors: the two
+        products run digitally, as when it is written out; a constant mask, is_causal,
+        scale, softcap and grouped key/value heads are followed."""
+        self.check_outputs(1)
+        ins = list(self.node.input) + [""] * 7
+        if any(ins[4:7]):
+            raise self.fail(
+                "a key/value cache (past_key, past_value, nonpad_kv_seqlen) is not supported"
+            )
+        q, k, v = self.dyn(0), self.dyn(1), self.dyn(2)
+        if not q.rank == k.rank == v.rank == 4:
+            raise self.fail(
+                f"inputs of ranks {q.rank}, {k.rank}, {v.rank}; (batch, heads, tokens, d) "
+                "inputs are supported (the 3-D form with q_num_heads is not)"
+            )
+        (hq, L, d), (hk, S, dk), (hv, Sv, dv) = q.shape, k.shape, v.shape
+        if dk != d or Sv != S or hv != hk or hq % hk:
+            raise self.fail(f"shapes {q.shape}, {k.shape}, {v.shape} do not fit attention")
+        bias = self.attention_bias(attrs, L, S)
+        ident, base = _ident(4), self.node.name or "attention"
+        kt, vn = self.as_perm(k, (0, 1, 3, 2)), self.as_perm(v, ident)
+        if hq != hk:  # grouped heads: each key/value head serves hq / hk query heads
+            reps = np.repeat(np.arange(hk), hq // hk)
+            kt = self.emit(Gather(0, reps, name=self.fresh(base + ".k_heads")), [kt])
+            vn = self.emit(Gather(0, reps, name=self.fresh(base + ".v_heads")), [vn])
+        qk = self.emit(BatchMatMul(name=self.fresh(base + ".qk")), [self.as_perm(q, ident), kt])
+        scores = _Tensor(qk, (hq, L, S), ident)
+        scale = attrs.get("scale", 1.0 / math.sqrt(d))
+        scores = self.with_const(scores, np.array(scale), "mul", False, base + ".scale")
+        cap = float(attrs.get("softcap", 0.0))
+        if cap > 0:
+            scores = self.with_const(scores, np.array(cap), "div", False, base + ".cap")
+            tanh = self.emit(Activation("tanh", name=self.fresh(base + ".tanh")), [scores.name])
+            scores = self.with_const(
+                _Tensor(tanh, scores.shape, ident), np.array(cap), "mul", False, base + ".cap"
+            )
+        if bias is not None:
+            scores = self.with_const(scores, bias, "add", False, base + ".mask")
+        p = self.emit(Softmax(2, name=self.fresh(base + ".softmax")), [scores.name])
+        y = self.emit(BatchMatMul(name=self.fresh(base + ".pv")), [p, vn])
+        self.out(y, (hq, L, dv), ident)
+
+    def attention_bias(self, attrs: dict, L: int, S: int) -> np.ndarray | None:
+        """The additive mask of an Attention node: its constant attn_mask (booleans: 0 or
+        -inf), plus the causal mask when is_causal (query i sees keys j <= i)."""
+        given = len(self.node.input) > 3 and bool(self.node.input[3])
+        if given and not self.is_const(3):
+            raise self.fail("an attention mask computed from the network input is not supported")
+        mask = self.const(3) if given else None
+        bias = None
+        if mask is not None:
+            mask = np.asarray(mask)
+            if mask.shape[-1] < S:  # the spec pads a short mask: masked
+                fill = False if mask.dtype == bool else -np.inf
+                mask = np.pad(
+                    mask,
+                    [(0, 0)] * (mask.ndim - 1) + [(0, S - mask.shape[-1])],
+                    constant_values=fill,
+                )
+            bias = np.where(mask, 0.0, -np.inf) if mask.dtype == bool else mask.astype(float)
+        if attrs.get("is_causal", 0):
+            causal = np.where(np.arange(S)[None, :] <= np.arange(L)[:, None], 0.0, -np.inf)
+            bias = causal if bias is None else bias + causal
+        if (
+            bias is not None
+            and np.isneginf(np.broadcast_to(bias, (*bias.shape[:-2], L, S))).all(-1).any()
+        ):
+            raise self.fail("the attention mask masks every key of some query; not supported")
+        return bias
 
     def batch_matmul(self) -> None:
         a, b = self.dyn(0), self.dyn(1)
