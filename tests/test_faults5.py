@@ -249,6 +249,36 @@ def test_export_onnx_into_a_missing_folder_is_refused(tmp_path):
     assert not (tmp_path / "no").exists()
 
 
+@pytest.mark.skipif(not LINUX, reason="flock")
+def test_a_set_of_files_is_renamed_under_a_folder_lock(tmp_path, monkeypatch):
+    """Two `xbar train --out m` at once renamed their m.json and m.npz in turn, which could
+    pair one run's json with the other's npz; the renames of one set now hold a lock on
+    the folder that the other set waits for."""
+    import fcntl
+
+    from xbar.checks import write_files
+
+    held = []
+    real = os.replace
+
+    def replace(src, dst):
+        fd = os.open(tmp_path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            held.append(False)
+        except BlockingIOError:
+            held.append(True)
+        finally:
+            os.close(fd)
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    a, b = tmp_path / "m.json", tmp_path / "m.npz"
+    write_files({a: lambda fh: fh.write(b"{}"), b: lambda fh: fh.write(b"z")})
+    assert held == [True, True]
+    assert a.read_bytes() == b"{}" and b.read_bytes() == b"z"
+
+
 @pytest.mark.skipif(not LINUX, reason="shell redirections")
 def test_closed_stdout_is_named_not_an_internal_error():
     """Before: `xbar solve >&-` was 'internal error: AttributeError' (exit 70)."""
