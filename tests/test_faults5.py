@@ -124,6 +124,52 @@ def test_signal_gives_one_line_and_conventional_status(tmp_path, sig, what):
     assert err.strip() == f"xbar validate: {what}", err
 
 
+STUCK = """
+import sys, threading, time, pathlib
+import xbar.cli.validate as v
+
+def run(args):
+    # a worker thread deep in a compiled kernel: neither a signal nor the exit can stop it
+    threading.Thread(target=time.sleep, args=(120,), name="kernel").start()
+    pathlib.Path(sys.argv[1]).write_text("ready")
+    time.sleep(120)
+
+v.run = run
+from xbar.cli import main
+sys.exit(main(["validate"], process=True))
+"""
+
+
+@pytest.mark.skipif(not LINUX, reason="POSIX signals")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_stop_is_prompt_while_a_kernel_thread_runs(tmp_path, sig):
+    """Before: a SIGTERM'd `xbar crossbar --rows 2048 --cols 2048 --device sinh` printed
+    its line and then waited for its kernel threads (still running 30 s later); now the
+    process ends GRACE (5 s) after the signal, with one line and 128 + signal."""
+    script = tmp_path / "stuck.py"
+    script.write_text(STUCK)
+    ready = tmp_path / "ready"
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(ready)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)  # the kernel thread would take 120 s
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + sig, err
+    what = "interrupted" if sig == signal.SIGINT else "terminated by SIGTERM"
+    assert err.strip() == f"xbar validate: {what}", err
+
+
 @pytest.mark.skipif(not LINUX, reason="POSIX signals")
 def test_sigterm_while_writing_leaves_no_file(tmp_path):
     """Before: SIGTERM killed the process without unwinding, leaving the half-written
