@@ -229,3 +229,60 @@ X2 b cell w=2mil
         assert res.voltage(node) == pytest.approx(value, rel=1e-12), node
     assert res.current("v1") == pytest.approx(-0.001001, rel=1e-12)  # R1 1 ohm, X1 1 kohm
     assert res.current("v2") == pytest.approx(-0.002004, rel=1e-12)  # R2 1 ohm, X2 500 ohm
+
+
+# ------------------------------------------------ '//' comments without a blank before
+
+
+def test_double_slash_starts_a_comment_anywhere():
+    """ngspice-39 ends a card at '//' even right after a value (v(b) = 2/3 for each card;
+    xbar stopped at "'2k//' is not a number").  .include paths keep their slashes."""
+    for card in ("R2 b 0 2k// x", "R2 b 0 2k//x", "R2 b 0 {2k}// x", "R2 b 0 2k // 3k"):
+        res = _op(f"p\nV1 a 0 1\nR1 a b 1k\n{card}\n.op\n.end\n")
+        assert res.voltage("b") == pytest.approx(2 / 3, rel=1e-12), card
+
+
+def test_ic_inside_a_subcircuit_holds_each_instance_node():
+    """ngspice expands ``.ic v(x)`` in a subcircuit per instance (``x1.x``, ``x2.x``):
+    ngspice-39 v(x1.x) = 0.5, i(v1) = -3 mA (xbar ignored it: 0 V, -2 mA)."""
+    text = """ic inside subckt
+.subckt mem p n params: x0=0.5
+Rm p n 1k
+Cx x 0 1
+Rx x 0 1e9
+Bm p n I={1m*V(x)*V(p,n)}
+.ic v(x)={x0}
+.ends
+V1 a 0 1
+X1 a 0 mem
+X2 a 0 mem
+.tran 1n 2n
+.end
+"""
+    res = _op(text)
+    assert res.voltage("x1.x") == pytest.approx(0.5, rel=1e-9)
+    assert res.voltage("x2.x") == pytest.approx(0.5, rel=1e-9)
+    assert res.current("v1") == pytest.approx(-0.003, rel=1e-9)
+
+
+# ------------------------------------------------ which analyses ngspice -b runs
+
+
+_DIV = "d\nV1 a 0 1\nR1 a b 1k\nR2 b 0 1k\n"
+
+
+def test_control_block_analyses_replace_the_dot_cards_unless_run():
+    """ngspice-39 -b runs a .control block's analyses in script order, the dot cards' only
+    at a ``run`` command, and the dot cards' by itself only when the block runs none.
+    (xbar ran the dot .dc first and answered a sweep where ngspice printed only the op.)"""
+    c = read_netlist(_DIV + ".dc V1 0 2 1\n.control\nop\nprint v(b)\n.endc\n.end\n")
+    assert [type(a).__name__ for a in c.analyses] == ["Op"]
+    assert solve_dc(c).voltage("b") == pytest.approx(0.5, rel=1e-12)  # ngspice: v(b) = 0.5
+    assert any("none of the dot cards'" in n for n in c.notes)
+    c = read_netlist(_DIV + ".dc V1 0 2 1\n.control\nop\nrun\nop\n.endc\n.end\n")
+    assert [type(a).__name__ for a in c.analyses] == ["Op", "DCSweep", "Op"]
+    c = read_netlist(_DIV + ".op\n.control\nset filetype=ascii\n.endc\n.end\n")
+    assert [type(a).__name__ for a in c.analyses] == ["Op"]
+    # a block whose only analysis is tran: the transient's operating point, .op not run
+    c = read_netlist(_DIV + "C1 b 0 1n\n.ic v(b)=0.2\n.op\n.control\ntran 1n 2n\n.endc\n")
+    assert c.analyses == [] and solve_dc(c).voltage("b") == pytest.approx(0.2, rel=1e-9)

@@ -365,14 +365,28 @@ def _series_conductance(value: float | None, rsh: float, squares: float, mult: f
     return mult / (rsh * squares) if rsh != 0 and squares != 0 else 0.0
 
 
-def _device_rows(mos, k: int, options: Options, ex: _Expansion, location=None) -> tuple:
-    """Channel and junction parameters of MOSFET ``k`` and its internal terminals."""
+def _scalar_vcrit(vt: float, isat: float) -> float:
+    """:func:`junction_vcrit` of one junction (math, not numpy: one call per device)."""
+    return vt * math.log(vt / (CONSTROOT2 * isat)) if isat > 0 else math.inf
+
+
+def _device_rows(
+    mos, k: int, options: Options, ex: _Expansion, location=None, cache: dict | None = None
+) -> tuple:
+    """Channel and junction parameters of MOSFET ``k`` and its internal terminals
+    (``cache``: the model at each temperature, shared by the devices of one circuit)."""
     m = mos.model[k]
     name, mult = mos.name[k], float(mos.m[k])
     tnom = (options.tnom if m.tnom is None else m.tnom) + CONSTCTOK
-    m = process_model(m, tnom)
     temp = (options.temp + mos.dtemp[k] if np.isnan(mos.temp[k]) else mos.temp[k]) + CONSTCTOK
-    t = temperature_update(m, float(temp), tnom)
+    key = (id(m), float(temp), tnom)
+    hit = None if cache is None else cache.get(key)
+    if hit is None:
+        hit = process_model(m, tnom)
+        hit = (hit, temperature_update(hit, float(temp), tnom))
+        if cache is not None:
+            cache[key] = hit
+    m, t = hit
     leff = float(mos.l[k]) - 2 * m.ld
     if not (leff > 0 and mos.w[k] > 0 and mult > 0):
         raise CircuitError(
@@ -392,9 +406,9 @@ def _device_rows(mos, k: int, options: Options, ex: _Expansion, location=None) -
         isd, iss = (m.js * t.sat_factor * mult * mos.ad[k], m.js * t.sat_factor * mult * mos.as_[k])
     vt = CONSTKOVERQ * float(temp)
     channel = (m.sign, t.kp * mult * mos.w[k] / leff, t.vbi, t.phi, m.gamma, m.lam, vt)
-    channel += (float(junction_vcrit(vt, iss)),)
+    channel += (_scalar_vcrit(vt, iss),)
     junctions = {
-        key: (m.sign, i, vt, float(junction_vcrit(vt, i))) for key, i in (("bs", iss), ("bd", isd))
+        key: (m.sign, i, vt, _scalar_vcrit(vt, i)) for key, i in (("bs", iss), ("bd", isd))
     }
     return channel, junctions, (name, dp, int(mos.ng[k]), sp, int(mos.nb[k]))
 
@@ -420,7 +434,8 @@ def expand_mosfets(circuit: Circuit, options: Options | None = None) -> Circuit:
     options = circuit.options if options is None else options
     ex = _Expansion(circuit)
     where = circuit.locations.get
-    rows = [_device_rows(mos, k, options, ex, where(mos.name[k])) for k in range(len(mos))]
+    cache: dict = {}  # (the models stay alive in ``mos`` while the cache keys hold ids)
+    rows = [_device_rows(mos, k, options, ex, where(mos.name[k]), cache) for k in range(len(mos))]
     channel = MosChannel(
         *(np.array(col, dtype=float) for col in zip(*(r[0] for r in rows), strict=True))
     )

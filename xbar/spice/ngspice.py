@@ -74,6 +74,17 @@ class SpiceResult:
     stdout: str = ""
     plots: list = field(default_factory=list, repr=False)
 
+    def first_point(self) -> SpiceResult:
+        """A transient result's first time point as an operating point (``"op"``, every
+        vector of shape (1,), ``time`` left out): the operating point ngspice computes
+        before the transient, which xbar solves for a netlist whose first analysis is
+        ``.tran``.  Another analysis is returned unchanged."""
+        if self.analysis != "transient":
+            return self
+        volts = {k: v[:1].copy() for k, v in self.voltages.items() if k != "time"}
+        amps = {k: v[:1].copy() for k, v in self.currents.items()}
+        return SpiceResult("op", None, volts, amps, self.seconds, self.stdout)
+
 
 def _parse_raw(text: str) -> list[SpiceResult]:
     """Parse an ASCII SPICE raw file holding one or more plots."""

@@ -538,7 +538,7 @@ def _run_example(path: Path) -> CaseResult:
         fh.write(text)
         tmp = Path(fh.name)
     try:
-        spice = run_ngspice(tmp)
+        spice = run_ngspice(tmp).first_point()  # (a .tran netlist: its operating point)
         res = xbar.solve_dc(xbar.read_netlist(tmp))
     finally:
         tmp.unlink(missing_ok=True)

@@ -19,7 +19,7 @@ from ..circuit import (
     spice_name,
 )
 from .devices import mosfet_table
-from .directives import DCCard, DirectiveCards
+from .directives import AnalysisEntry, DCCard, DirectiveCards
 from .elements import ElementCards
 from .lexer import EXPECTED, Card, Locations, Reader, err
 from .scopes import Scopes
@@ -119,8 +119,9 @@ class Builder(Scopes, ElementCards, DirectiveCards):
         self.ic_cards: list[tuple[str, float, Card, int]] = []
         #: V/I sources with a DC value and a waveform: (v or i, row, value at time 0, card)
         self.time_zero: list[tuple[str, int, float, Card]] = []
-        #: every analysis in the order read: (op, dc, tran, ac, ...; its card)
-        self.analysis_order: list[tuple[str, Card]] = []
+        #: every analysis in the order read (:class:`AnalysisEntry`); in the order ngspice
+        #: runs them once :meth:`order_analyses` has run
+        self.analysis_order: list[AnalysisEntry] = []
         #: top-level .print/.save/.probe cards: (directive, text, location)
         self.output_cards: list[tuple[str, str, object]] = []
         self.funcs: dict[str, tuple[list[str], str, Card]] = {}
@@ -151,6 +152,7 @@ class Builder(Scopes, ElementCards, DirectiveCards):
         self.resolve_branch_controls()
         self.check_couplings()
         nodesets = self.resolve_nodesets()
+        self.order_analyses()
         self.transient_start()
         if len(self.analysis_cards) > 1:
             first, rest = self.analysis_cards[0], self.analysis_cards[1:]
@@ -203,6 +205,29 @@ class Builder(Scopes, ElementCards, DirectiveCards):
             open_elements=self.open_elements,
         )
 
+    def order_analyses(self) -> None:
+        """The analyses in the order ``ngspice -b`` runs them: the dot cards', unless a
+        ``.control`` block runs analyses itself; then the block's, in script order, where
+        ``run`` stands for the dot cards' (ngspice runs the dot cards by itself only when
+        no analysis has run).  Sets :attr:`analyses`, :attr:`analysis_cards` and
+        :attr:`analysis_order` (notes what ngspice does not run)."""
+        dot = [e for e in self.analysis_order if not e.control]
+        script = [e for e in self.analysis_order if e.control]
+        seq = dot
+        if script:
+            seq = [d for e in script for d in (dot if e.word == "run" else [e])]
+            if dot and not any(e.word == "run" for e in script):
+                self.note(
+                    script[0].card,
+                    "the .control block runs analyses and no run command, so ngspice -b runs "
+                    "none of the dot cards' ("
+                    + ", ".join(f".{e.word} at line {e.card.line}" for e in dot)
+                    + "): xbar neither",
+                )
+        self.analysis_order = seq
+        self.analyses = [self.analyses[e.index] for e in seq if e.index is not None]
+        self.analysis_cards = [e.card for e in seq if e.index is not None]
+
     def transient_start(self) -> None:
         """With a ``.tran`` as the first analysis and no ``.op`` or ``.dc``, set up the
         operating point ngspice computes before the transient (its first time point;
@@ -211,7 +236,7 @@ class Builder(Scopes, ElementCards, DirectiveCards):
         by 1e10 S (``cktload.c``; here a 1e-10 ohm resistor to ground beside a
         1e10 * value current source).  Otherwise ``.ic`` cards are noted as ignored."""
         first = self.analysis_order[0] if self.analysis_order else None
-        if self.analyses or first is None or first[0] != "tran":
+        if self.analyses or first is None or first.word != "tran":
             if self.ic_cards:
                 self.note(
                     self.ic_cards[0][2],
@@ -219,7 +244,7 @@ class Builder(Scopes, ElementCards, DirectiveCards):
                     "before a .tran)",
                 )
             return
-        card = first[1]
+        card = first.card
         for kind, row, value, _ in self.time_zero:
             (self.v if kind == "v" else self.i).value[row] = value
         held: dict[int, float] = {}

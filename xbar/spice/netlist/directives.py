@@ -16,7 +16,7 @@ from ...errors import Location, NetlistError
 from ..circuit import DCSweep, DiodeModel, MosModel, Op, OtherModel
 from .lexer import EXPECTED, Card, check_parens, err, split_tokens
 from .model_params import CSWITCH, RESISTOR, SWITCH, DeviceParams, device_of
-from .scopes import Context
+from .scopes import GROUND, Context
 
 __all__ = ["DCCard", "DirectiveCards"]
 
@@ -41,6 +41,19 @@ _ANALYSES = {
 #: analyses other than .op and .dc; ngspice computes an operating point before each (the
 #: one before .tran with its sources at time 0 and its .ic nodes held)
 OTHER_ANALYSES = ("tran", "ac", "noise", "tf", "pz", "disto", "sens", "pss", "sp")
+
+
+class AnalysisEntry(NamedTuple):
+    """One analysis as read: its word (``op``, ``dc``, ``tran``, ...; ``run`` for the
+    ``.control`` command that runs the dot cards' analyses), its card, its index in
+    ``analyses`` (op and dc; else None) and whether a ``.control`` block asked for it."""
+
+    word: str
+    card: Card
+    index: int | None = None
+    control: bool = False
+
+
 #: cards of other simulators (or newer ngspice) that ngspice-39 refuses too, named in the error
 _FOREIGN_CARDS = {
     ".step": "a parameter sweep of LTspice and PSpice; in ngspice, loop over alter in .control",
@@ -403,13 +416,11 @@ class DirectiveCards:
                     card, low.index(low.split()[1]), "unexpected text after .op", "expected: .op"
                 )
             self.analyses.append(Op())
-            self.analysis_cards.append(card)
-            self.analysis_order.append(("op", card))
+            self.analysis_order.append(AnalysisEntry("op", card, len(self.analyses) - 1))
             return
         if word == ".dc" and top:
             self.parse_dc(card, low, ctx.params)
-            self.analysis_cards.append(card)
-            self.analysis_order.append(("dc", card))
+            self.analysis_order.append(AnalysisEntry("dc", card, len(self.analyses) - 1))
             return
         if word == ".temp" and top:
             self.parse_temp(card, low, ctx.params)
@@ -432,13 +443,10 @@ class DirectiveCards:
         if word in _ANALYSES:
             self.skipped.setdefault(word, card)
             if top and word[1:] in OTHER_ANALYSES:
-                self.analysis_order.append((word[1:], card))
+                self.analysis_order.append(AnalysisEntry(word[1:], card))
             return
-        if word == ".ic" and top:  # held by the operating point before a .tran (builder)
-            self.parse_nodeset(card, low, ctx, self.ic_cards)
-            return
-        if word == ".ic":
-            self.note(card, ".ic in a subcircuit ignored (xbar reads top-level .ic cards)")
+        if word == ".ic":  # held by the operating point before a .tran (builder)
+            self.parse_ic(card, low, ctx)
             return
         if word == ".nodeset" and top:
             self.parse_nodeset(card, low, ctx)
@@ -483,8 +491,10 @@ class DirectiveCards:
     def control_script(self, block: Card, commands: list[Card], params: dict) -> None:
         """Read a ``.control ... .endc`` block (opened by ``block``) as ngspice runs it.
 
-        Its ``op`` and ``dc ...`` commands are analyses, after those of the dot cards
-        (``ngspice -b`` runs both); output commands (``print``, ``plot``, ``wrdata``,
+        Its ``op``, ``dc ...`` and ``run`` commands are the analyses, in script order
+        (``ngspice -b`` then runs the dot cards' analyses only at ``run``; a block with
+        no analysis command leaves them to run as usual: :meth:`order_analyses`); output
+        commands (``print``, ``plot``, ``wrdata``,
         ``let``, ``echo``...) are skipped with one note, as are other analyses; ``print`` and
         ``save`` select outputs (:meth:`control_outputs`); an unknown command is an error.
         Commands that change the circuit or rerun analyses (``alter``, ``altermod``,
@@ -536,23 +546,11 @@ class DirectiveCards:
                     ".control settings",
                     f"put it on a card outside the block: .options {changed.group(0)}...",
                 )
-            if word in ("op", "dc"):
-                pseudo = _dot_card(cmd, col)
-                low = pseudo.text.lower()
-                if word == "op" and len(low.split()) > 1:
-                    raise err(pseudo, low.index(low.split()[1]), "unexpected text after op")
-                if word == "op":
-                    self.analyses.append(Op())
-                else:
-                    self.parse_dc(pseudo, low, params)
-                self.analysis_cards.append(pseudo)
-                self.analysis_order.append((word, pseudo))
-                taken.append(word)
-            elif word in OTHER_ANALYSES:
-                self.analysis_order.append((word, _dot_card(cmd, col)))
+            if word in ("op", "dc", "run", *OTHER_ANALYSES):
+                self.control_analysis(cmd, word, col, params)
+                (taken.append if word in ("op", "dc", "run") else other.add)(word)
+            elif word not in ("print", "save"):  # output commands
                 other.add(word)
-            elif word not in ("print", "save"):  # output commands, other analyses
-                other.add(word)  # (run: the dot cards' analyses, read already)
         what = (
             f"its {' and '.join(dict.fromkeys(taken))} command(s) read as analyses"
             if taken
@@ -563,6 +561,22 @@ class DirectiveCards:
             + (f"; skipped {', '.join(sorted(other))}" if other else "")
             + " (xbar is a DC solver)"
         )
+
+    def control_analysis(self, cmd: Card, word: str, col: int, params: dict) -> None:
+        """An analysis command of a ``.control`` block (``op``, ``dc ...``, ``tran ...``,
+        or ``run``, which runs the dot cards' analyses there), in script order."""
+        pseudo = _dot_card(cmd, col)
+        low = pseudo.text.lower()
+        index = None
+        if word == "op":
+            if len(low.split()) > 1:
+                raise err(pseudo, low.index(low.split()[1]), "unexpected text after op")
+            self.analyses.append(Op())
+            index = len(self.analyses) - 1
+        elif word == "dc":
+            self.parse_dc(pseudo, low, params)
+            index = len(self.analyses) - 1
+        self.analysis_order.append(AnalysisEntry(word, pseudo, index, True))
 
     def control_outputs(self, cmd: Card, word: str, col: int, lets: set[str]) -> None:
         """A ``.control`` ``print``/``save`` command as the ``.print``/``.save`` card it
@@ -611,6 +625,21 @@ class DirectiveCards:
                 raise err(card, off, f"expected V(<node>)=<value>, found {tok!r}", hint)
             target.append((node, self.value(card, toks[k + 2], ctx.params), card, off))
             k += 3
+
+    def parse_ic(self, card: Card, low: str, ctx: Context) -> None:
+        """``.ic V(node)=value ...``; in a subcircuit, its nodes are the instance's (a pin's
+        node, else ``<instance>.<node>``), as ngspice expands them."""
+        start = len(self.ic_cards)
+        self.parse_nodeset(card, low, ctx, self.ic_cards)
+        if ctx.pins is None:
+            return
+        for k in range(start, len(self.ic_cards)):
+            name, value, c, off = self.ic_cards[k]
+            if name in ctx.pins:
+                name = self.node_names[ctx.pins[name]]
+            elif name not in GROUND and name not in self.globals:
+                name = ctx.prefix + name
+            self.ic_cards[k] = (name, value, c, off)
 
     def parse_options(self, card: Card, low: str, params: dict[str, float]) -> None:
         toks = self.tokens(card, low)[1:]

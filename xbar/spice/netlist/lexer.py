@@ -50,8 +50,9 @@ EXPECTED = {
 }
 
 _DOLLAR = re.compile(r"(?:^|[ \t])\$(?:[ \t]|$)")
-#: ngspice's C++-style comment: ``//`` at the start of a line or after a blank
-_SLASHES = re.compile(r"(?:^|[ \t])//")
+#: ngspice's C++-style comment: ``//`` anywhere on a line (ngspice-39 reads ``2k//x`` and
+#: ``is// = 2e-14`` up to the slashes)
+_SLASHES = re.compile(r"//")
 _PATH_CARD = re.compile(r"\.(include|inc|lib)\b", re.IGNORECASE)
 
 
