@@ -515,9 +515,10 @@ def test_grouped_and_depthwise_convolutions_perturb_the_kernel(groups):
     R(W) is over the kernel, not over the block-diagonal array matrix with zeros between
     the blocks, the draws are the kernel's (C order), and cells between the blocks hold
     no parameter and get no error: the chip equals the reference perturbation.  Before
-    the fix xbar took R over the matrix (r_W 0.60 for 0.40 here: the zeros widen the
-    range of all-positive kernels), put errors on the empty cells, and
-    ``perturb_model_paper`` raised a raw ValueError."""
+    the fix xbar took R over the matrix (r_W 0.805 for the reference's 0.738 with 2
+    groups, 0.763 for 0.707 depthwise: the zeros widen the range of all-positive
+    kernels), put errors on the empty cells, and ``perturb_model_paper`` raised a raw
+    ValueError."""
     rng = np.random.default_rng(16 + groups)
     K = rng.uniform(0.2, 1.0, (3, 3, 4 // groups, 4))  # all positive, as after training
     kb = rng.uniform(-0.1, 0.1, 4)
@@ -745,3 +746,18 @@ def test_the_codes_other_range_options(rule):
     np.testing.assert_allclose(got_W, (W + r_w) * (w + r_s), rtol=1e-9)
     b2 = (b + r_b) * (w + r_s) + t + r_t
     np.testing.assert_allclose(folded.layer("fc").b + db, b2, rtol=1e-9, atol=1e-12)
+
+
+def test_sweeping_mu_without_an_error_kind_uses_paper_2s(tmp_path, capsys):
+    """``xbar sweep --field programming_mu`` with no ``--programming-error`` switches to
+    ``weight_range`` (mu is its offset), as sweeping sigma switches to state_independent."""
+    from xbar.cli import main
+
+    out = tmp_path / "mu.csv"
+    argv = ["sweep", "--field", "programming_mu", "--values", "0,0.05", "--limit", "30",
+            "--serial", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    assert "using weight_range" in capsys.readouterr().err
+    rows = [r for r in csv.reader(line for line in out.open() if not line.startswith("#"))]
+    acc = {float(r[1]): float(r[3]) for r in rows[1:]}
+    assert acc[0.05] < acc[0.0]  # the offset acts

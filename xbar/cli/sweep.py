@@ -155,6 +155,13 @@ def _axes(args, base):
         if args.field2 == args.field:
             raise ConfigError(f"--field2 {args.field2!r} repeats --field")
         axes[args.field2] = parse_values(base, args.field2, args.values2)
+    if "programming_mu" in axes and base.programming_error == "none":
+        base = dataclasses.replace(base, programming_error="weight_range")
+        print(
+            "note: sweeping programming_mu (paper 2's mean offset) with programming_error="
+            "'none'; using weight_range",
+            file=sys.stderr,
+        )
     if "programming_sigma" in axes and base.programming_error == "none":
         base = dataclasses.replace(base, programming_error="state_independent")
         print(
