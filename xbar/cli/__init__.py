@@ -122,7 +122,7 @@ def _defer_unused_numpy_modules() -> None:
 
 
 #: longest line of an error message shown; longer ones (a 200 MB line of a file) are cut
-MAX_LINE = 400
+MAX_LINE = 2000
 
 
 def clip_lines(text: str, width: int = MAX_LINE) -> str:
