@@ -567,6 +567,47 @@ def test_numba_cache_failure_is_a_clear_message(monkeypatch, capsys):
     assert "numba cannot store its compiled kernels" in err and "NUMBA_CACHE_DIR" in err
 
 
+KERNEL = """
+from numba import njit
+
+@njit(cache=True)
+def plus_one(x):
+    return x + 1
+"""
+
+USE_KERNEL = """
+import sys
+import xbar.cli.validate as v
+
+def run(args):
+    import tiny_kernel
+    return tiny_kernel.plus_one(1) - 2
+
+v.run = run
+from xbar.cli import main
+sys.exit(main(["validate"]))
+"""
+
+
+def test_damaged_numba_cache_is_named_with_what_to_delete(tmp_path):
+    """Before: a truncated index file in numba's cache made every solve an internal error
+    (UnpicklingError, exit 70); now exit 2 naming the file and the folder to delete."""
+    (tmp_path / "tiny_kernel.py").write_text(KERNEL)
+    (tmp_path / "use.py").write_text(USE_KERNEL)
+    cache = tmp_path / "cache"
+    env = _env(PYTHONPATH=f"{ROOT}{os.pathsep}{tmp_path}", NUMBA_CACHE_DIR=str(cache))
+    cmd = [sys.executable, str(tmp_path / "use.py")]
+    first = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert first.returncode == 0, first.stderr
+    index = next(cache.rglob("*.nbi"))
+    index.write_bytes(index.read_bytes()[:10])
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 2, r.stderr
+    assert "numba's cache of compiled kernels is damaged" in r.stderr
+    assert str(index) in r.stderr and f"delete the folder '{index.parent}'" in r.stderr
+    _clean(r.stderr)
+
+
 def test_matplotlib_gets_a_private_folder_when_home_cannot_hold_one(tmp_path, monkeypatch):
     """Before: HOME=/proc printed matplotlib's four-line warning on every plot."""
     import tempfile
