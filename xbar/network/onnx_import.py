@@ -2742,15 +2742,16 @@ class _Importer:
         return out_n, out_s
 
     # -- quantisation (QDQ: QuantizeLinear / DequantizeLinear pairs) -----------------------
-    def quant_params(self, attrs, rank: int):
-        """Scale, zero point (ONNX layout, broadcastable) and the integer range of a Q/DQ node."""
-        if int(attrs.get("block_size", 0)):
-            raise self.fail("blocked quantisation (block_size) is not supported")
+    def quant_params(self, attrs, rank: int, shape: tuple[int, ...] | None = None):
+        """Scale, zero point (ONNX layout, broadcastable) and the integer range of a Q/DQ
+        node; ``shape``: the quantised constant's, for blocked quantisation (int4 weights)."""
         scale = self.const(1).astype(np.float32)
         zp = self.const(2, optional=True)
         dtype = _quant_dtype(self, zp, attrs)
         zp = np.zeros((), np.float32) if zp is None else zp.astype(np.float32)
-        if scale.size > 1 or zp.size > 1:
+        if int(attrs.get("block_size", 0)):
+            scale, zp = self.blocked(attrs, shape, scale, zp)
+        elif scale.size > 1 or zp.size > 1:
             axis = int(attrs.get("axis", 1))
             if not -rank <= axis < rank:
                 raise self.fail(f"axis {axis} is outside a rank-{rank} tensor")
@@ -2763,6 +2764,29 @@ class _Importer:
         if not (np.isfinite(scale).all() and (scale > 0).all()):
             raise self.fail(f"quantisation scale {scale.reshape(-1)[:4]} must be finite and > 0")
         return scale, zp, _QUANT_RANGES[dtype]
+
+    def blocked(self, attrs, shape, scale: np.ndarray, zp: np.ndarray):
+        """Scale and zero point of blocked quantisation (opset 21: one per ``block_size``
+        values along ``axis``) repeated to the constant's ``shape``."""
+        block = int(attrs["block_size"])
+        if shape is None:
+            raise self.fail("blocked quantisation (block_size) of activations is not supported")
+        rank = len(shape)
+        axis = int(attrs.get("axis", 1))
+        if block < 1 or not -rank <= axis < rank:
+            raise self.fail(f"block_size {block} / axis {axis} do not fit a rank-{rank} tensor")
+        axis %= rank
+        want = list(shape)
+        want[axis] = -(-shape[axis] // block)
+        if zp.ndim == 0:
+            zp = np.zeros(want, np.float32) + zp
+        if list(scale.shape) != want or list(zp.shape) != want:
+            raise self.fail(
+                f"scale {scale.shape} / zero point {zp.shape} of blocked quantisation: "
+                f"expected {tuple(want)} for a {tuple(shape)} tensor, blocks of {block}"
+            )
+        n = shape[axis]
+        return (np.repeat(a, block, axis=axis).take(range(n), axis=axis) for a in (scale, zp))
 
     def op_QuantizeLinear(self, attrs, step: str = "quantize"):
         t = self.dyn(0)
@@ -2993,7 +3017,7 @@ def _fold_other(self: _Importer, op: str, attrs: dict, ins: list) -> np.ndarray 
     """ReduceProd, ConstantOfShape, Expand, Tile and Q/DQ (quantised weights) on constants."""
     x = ins[0]
     if op in ("QuantizeLinear", "DequantizeLinear"):
-        scale, zp, (lo, hi) = self.quant_params(attrs, max(x.ndim, 1))
+        scale, zp, (lo, hi) = self.quant_params(attrs, max(x.ndim, 1), x.shape)
         if op == "DequantizeLinear":  # (x - zero point) * scale in float32, as onnxruntime
             return ((x.astype(np.float64) - zp).astype(np.float32) * scale).astype(np.float32)
         q = np.clip(np.rint(x.astype(np.float32) / scale) + zp, lo, hi)
