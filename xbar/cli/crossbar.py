@@ -531,7 +531,15 @@ def run(args: argparse.Namespace) -> int:
     G = _conductances(args, rng)
     r_row = args.r_wire if args.r_row is None else args.r_row
     r_col = args.r_wire if args.r_col is None else args.r_col
-    xb = Crossbar(G, r_row, r_col, args.r_driver, args.r_sense, _device(args))
+    from ..errors import XbarError
+
+    try:
+        xb = Crossbar(G, r_row, r_col, args.r_driver, args.r_sense, _device(args))
+    except XbarError as exc:  # name the flag typed: --r-wire sets r_row and r_col
+        for field, own in (("r_row", args.r_row), ("r_col", args.r_col)):
+            if exc.message.startswith(field) and own is None:
+                exc.add_context("--r-wire")
+        raise
     if V_file is not None:
         V = _check_voltages(args.voltages, V_file, xb.M)
         args.inputs = V.shape[0]
