@@ -369,3 +369,41 @@ def test_readme_crossbar_device_names_are_the_constructor_s():
         .solve(np.full(2, 0.2))
         .output,
     )
+
+
+# --- paper 2's mean offset, inner range and output ADC (docs/resilience.md, session 9) ---
+
+
+def _infer_json(args: list[str], capsys) -> dict:
+    import json
+
+    assert main(["infer", *args, "--json", "--no-energy"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_resilience_doc_output_levels_table_is_the_real_accuracy(capsys):
+    text = (DOCS / "resilience.md").read_text(encoding="utf-8")
+    levels = re.search(r"\n\| L \|(.*)\|\n", text).group(1).split("|")
+    shown = re.search(r"\n\| accuracy % \|(.*)\|\n", text).group(1).split("|")
+    table = dict(zip((int(x) for x in levels), (float(x) for x in shown), strict=True))
+    for L in (2, 3, 6, 18):  # a subset: each is one deterministic evaluation of 539 images
+        got = _infer_json(["--output-levels", str(L)], capsys)["accuracy"]
+        assert round(100 * got, 1) == table[L], f"output_levels={L}"
+
+
+def test_resilience_doc_mean_offset_and_inner_range_rows(capsys):
+    text = (DOCS / "resilience.md").read_text(encoding="utf-8")
+    base = ["--programming-error", "weight_range", "--programming-sigma", "0.1", "--g-min", "0"]
+    base += ["--repeats", "20", "--seed", "7"]
+    rows = {
+        r"mu = 0, q = 1 \(the default\)": [],
+        r"mu = -0\.02": ["--programming-mu", "-0.02"],
+        r"q = 0\.9": ["--weight-range-fraction", "0.9"],
+    }
+    for label, extra in rows.items():
+        m = re.search(rf"\n\| {label} \| ([\d.]+) \[([\d.]+), ([\d.]+)\] \|", text)
+        assert m, f"resilience.md lost the row {label!r}"
+        got = _infer_json(base + extra, capsys)
+        shown = [float(x) for x in m.groups()]
+        assert round(100 * got["accuracy"], 1) == shown[0], label
+        assert [round(100 * x, 1) for x in got["accuracy_ci95"]] == shown[1:], label
