@@ -124,6 +124,52 @@ def test_signal_gives_one_line_and_conventional_status(tmp_path, sig, what):
     assert err.strip() == f"xbar validate: {what}", err
 
 
+STUCK = """
+import sys, threading, time, pathlib
+import xbar.cli.validate as v
+
+def run(args):
+    # a worker thread deep in a compiled kernel: neither a signal nor the exit can stop it
+    threading.Thread(target=time.sleep, args=(120,), name="kernel").start()
+    pathlib.Path(sys.argv[1]).write_text("ready")
+    time.sleep(120)
+
+v.run = run
+from xbar.cli import main
+sys.exit(main(["validate"], process=True))
+"""
+
+
+@pytest.mark.skipif(not LINUX, reason="POSIX signals")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_stop_is_prompt_while_a_kernel_thread_runs(tmp_path, sig):
+    """Before: a SIGTERM'd `xbar crossbar --rows 2048 --cols 2048 --device sinh` printed
+    its line and then waited for its kernel threads (still running 30 s later); now the
+    process ends GRACE (5 s) after the signal, with one line and 128 + signal."""
+    script = tmp_path / "stuck.py"
+    script.write_text(STUCK)
+    ready = tmp_path / "ready"
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(ready)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)  # the kernel thread would take 120 s
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + sig, err
+    what = "interrupted" if sig == signal.SIGINT else "terminated by SIGTERM"
+    assert err.strip() == f"xbar validate: {what}", err
+
+
 @pytest.mark.skipif(not LINUX, reason="POSIX signals")
 def test_sigterm_while_writing_leaves_no_file(tmp_path):
     """Before: SIGTERM killed the process without unwinding, leaving the half-written
@@ -247,6 +293,36 @@ def test_export_onnx_into_a_missing_folder_is_refused(tmp_path):
     target = tmp_path / "no" / "such" / "m.onnx"
     assert main(["export-onnx", "default", "--out", str(target)]) == 2
     assert not (tmp_path / "no").exists()
+
+
+@pytest.mark.skipif(not LINUX, reason="flock")
+def test_a_set_of_files_is_renamed_under_a_folder_lock(tmp_path, monkeypatch):
+    """Two `xbar train --out m` at once renamed their m.json and m.npz in turn, which could
+    pair one run's json with the other's npz; the renames of one set now hold a lock on
+    the folder that the other set waits for."""
+    import fcntl
+
+    from xbar.checks import write_files
+
+    held = []
+    real = os.replace
+
+    def replace(src, dst):
+        fd = os.open(tmp_path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            held.append(False)
+        except BlockingIOError:
+            held.append(True)
+        finally:
+            os.close(fd)
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    a, b = tmp_path / "m.json", tmp_path / "m.npz"
+    write_files({a: lambda fh: fh.write(b"{}"), b: lambda fh: fh.write(b"z")})
+    assert held == [True, True]
+    assert a.read_bytes() == b"{}" and b.read_bytes() == b"z"
 
 
 @pytest.mark.skipif(not LINUX, reason="shell redirections")

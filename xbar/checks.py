@@ -268,10 +268,35 @@ def output_path(path: str | os.PathLike, what: str = "output") -> Path:
     return path
 
 
+@contextmanager
+def _folder_lock(path: Path | None) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on the folder of ``path`` (Linux; elsewhere nothing).
+
+    Two processes saving the same model at once (``xbar train --out m`` twice) renamed
+    their files in turn, which could leave one's ``m.json`` beside the other's ``m.npz``.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    fd = None
+    if path is not None:
+        with suppress(OSError):
+            fd = os.open(path.parent if str(path.parent) else ".", os.O_RDONLY)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)  # (closing releases the lock)
+
+
 def write_files(writers: dict[Path, Callable[[Any], None]]) -> None:
     """Write several files all or nothing: ``writers[path](fh)`` fills a temporary file
     beside ``path`` (binary mode), and only when every one is complete are they renamed
-    onto their paths.  A full disk, an error or Ctrl-C leaves no partial file and the
+    onto their paths (under a lock on the folder, so two processes writing the same set
+    never mix their files).  A full disk, an error or Ctrl-C leaves no partial file and the
     older files intact.  A path that is a device (``/dev/null``) is written directly,
     never replaced.
 
@@ -291,8 +316,9 @@ def write_files(writers: dict[Path, Callable[[Any], None]]) -> None:
             temps[path] = path.with_name(f".{path.name}.tmp{os.getpid()}")
             with open(temps[path], "wb") as fh:
                 write(fh)
-        for path, tmp in temps.items():
-            os.replace(tmp, path)
+        with _folder_lock(next(iter(temps), None)):  # two writers: one whole set after the other
+            for path, tmp in temps.items():
+                os.replace(tmp, path)
     finally:
         for tmp in temps.values():
             with suppress(OSError):

@@ -18,10 +18,12 @@ import contextlib
 import importlib
 import os
 import re
+import signal
 import sys
 from collections.abc import Iterator
 
 from ..errors import XbarError
+from ._signals import Terminated, unwind_signals
 from ._threads import add_threads_argument, apply_threads
 
 #: a number with a leading minus sign, which argparse would take for an option
@@ -117,40 +119,6 @@ def _defer_unused_numpy_modules() -> None:
         defer_module(name)
 
 
-class Terminated(SystemExit):
-    """Raised in the main thread by SIGTERM or SIGHUP while a command runs, so that
-    clean-up code (temporary files, worker processes) runs as for Ctrl-C."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(128 + signum)
-        self.signum = signum
-
-
-@contextlib.contextmanager
-def _signals_unwind() -> Iterator[None]:
-    """SIGTERM and SIGHUP raise :class:`Terminated` inside the block (main thread only)."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        raise Terminated(signum)
-
-    previous = {}
-    try:
-        for name in ("SIGTERM", "SIGHUP"):
-            if hasattr(signal, name):
-                s = getattr(signal, name)
-                previous[s] = signal.signal(s, handler)
-        yield
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-
-
 #: longest line of an error message shown; longer ones (a 200 MB line of a file) are cut
 MAX_LINE = 400
 
@@ -171,13 +139,17 @@ def clip_lines(text: str, width: int = MAX_LINE) -> str:
     return "\n".join(out)
 
 
-def _say(message: str) -> None:
-    """One message on stderr (after ending an unfinished progress bar line)."""
+def _say(message: str, watchdog=None) -> None:
+    """One message on stderr (after ending an unfinished progress bar line); a stop
+    message also tells the signal ``watchdog`` that it is said."""
     from ._progress import end_open_line
 
     end_open_line()
     with contextlib.suppress(OSError, ValueError, AttributeError):  # stderr closed
         print(clip_lines(message), file=sys.stderr)
+        sys.stderr.flush()
+    if watchdog is not None:
+        watchdog.said.set()
 
 
 def _stop_message(args, what: str) -> str:
@@ -191,13 +163,18 @@ def _numba_cache_error(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and "cannot cache function" in str(exc)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, process: bool | None = None) -> int:
     """Run the CLI; returns the process exit code.
 
     Exit codes: 0 success, 1 a check failed (``xbar validate``), 2 a rejected input (an
     :class:`~xbar.errors.XbarError`: bad file, field, value; not enough memory), 70 an
     internal error (a bug), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM; 129 SIGHUP).
+
+    ``process`` (default: when ``argv`` is None, i.e. the ``xbar`` command) says that this
+    call is the whole process: a stop signal then ends it within a few seconds even while
+    a compiled kernel runs (:mod:`xbar.cli._signals`).
     """
+    process = argv is None if process is None else process
     argv = join_negative_values(sys.argv[1:] if argv is None else list(argv))
     first = next((a for a in argv if not a.startswith("-")), None)
     module = first.replace("-", "_") if first else None  # export-onnx lives in export_onnx
@@ -213,16 +190,21 @@ def main(argv: list[str] | None = None) -> int:
     if sys.stdout is None:  # started with `>&-`: results would be lost after the work
         _say("error: standard output is closed; redirect it (e.g. >/dev/null) instead")
         return 2
+
+    def stop(signum: int) -> str:
+        name = signal.Signals(signum).name
+        what = "interrupted" if name == "SIGINT" else f"terminated by {name}"
+        return _stop_message(args, what)
+
+    dog = None
     try:
-        with _signals_unwind(), _quiet_float_warnings():
+        with unwind_signals(watchdog=process, message=stop) as dog, _quiet_float_warnings():
             return _run(args)
     except Terminated as exc:
-        import signal
-
-        _say(_stop_message(args, f"terminated by {signal.Signals(exc.signum).name}"))
+        _say(stop(exc.signum), dog)
         return 128 + exc.signum
     except KeyboardInterrupt:
-        _say(_stop_message(args, "interrupted"))
+        _say(stop(signal.SIGINT), dog)
         return 130
     except BrokenPipeError:
         _quiet_broken_stdout()
