@@ -286,3 +286,89 @@ def test_control_block_analyses_replace_the_dot_cards_unless_run():
     # a block whose only analysis is tran: the transient's operating point, .op not run
     c = read_netlist(_DIV + "C1 b 0 1n\n.ic v(b)=0.2\n.op\n.control\ntran 1n 2n\n.endc\n")
     assert c.analyses == [] and solve_dc(c).voltage("b") == pytest.approx(0.2, rel=1e-9)
+
+
+# ------------------------------------------------ .if / .elseif / .else / .endif
+
+_IF_TOP = """if blocks
+V1 a 0 1
+.if (mode == 1)
+R1 a 0 1k
+.elseif (mode == 2)
+R1 a 0 2k
+.else
+R1 a 0 3k
+.endif
+.param mode={m}
+.op
+.end
+"""
+
+
+@pytest.mark.parametrize("m, ng_i", [(1, -1e-3), (2, -5e-4), (7, -1 / 3000)])
+def test_if_blocks_at_the_top_level(m, ng_i):
+    """ngspice-39 keeps the first branch whose condition holds (the parameter may be
+    defined after the block); xbar refused '.if'."""
+    res = _op(_IF_TOP.format(m=m))
+    assert res.current("v1") == pytest.approx(ng_i, rel=1e-12)
+
+
+def test_if_blocks_choose_params_and_models_and_nest_per_instance():
+    text = """if with params, models, nesting and subcircuits
+.param corner=2 big=1
+.if (corner == 1)
+.param rr=1k
+.model dd d is=1e-12
+.else
+.param rr=3k
+.model dd d is=1e-15
+.endif
+.subckt cell a params: k=1
+.if (k > 1)
+R1 a 0 {1k*k}
+.else
+R1 a 0 500
+.endif
+.ends
+V1 a 0 1
+R1 a b {rr}
+D1 b 0 dd
+V2 c 0 1
+X1 c cell k=2
+X2 c cell
+.if (corner == 1)
+R9 c 0 1
+.elseif (corner == 2)
+.if (big)
+R9 c 0 10k
+.else
+R9 c 0 20k
+.endif
+.endif
+.op
+.end
+"""
+    res = _op(text)
+    # ngspice-39: the else branch (rr = 3k, IS = 1e-15) and 2k || 500 || 10k
+    assert res.voltage("b") == pytest.approx(0.6584716137402745, rel=1e-5)  # (default
+    assert res.current("v1") == pytest.approx(-0.0001138427954199085, rel=1e-5)  # reltol)
+    assert res.current("v2") == pytest.approx(-0.0026, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "body, match, line",
+    [
+        (".if (1)\nR1 a 0 1k\n", "unterminated .if", 2),
+        (".else\nR1 a 0 1k\n", ".else without .if", 2),
+        (".if (nope)\nR1 a 0 1k\n.endif\n", "unknown parameter 'nope'", 2),
+        (
+            ".subckt c b\n.if (1)\n.model dd d\n.endif\nD1 b 0 dd\n.ends\nX1 a c\n",
+            ".model inside an .if block of a subcircuit",
+            4,
+        ),
+    ],
+)
+def test_if_block_errors_are_located(body, match, line):
+    with pytest.raises(NetlistError, match=match) as e:
+        read_netlist("t\n" + body + "V1 a 0 1\nR9 a 0 1k\n.op\n.end\n")
+    assert e.value.location.line == line

@@ -82,6 +82,7 @@ from ...errors import InputTypeError, Location, NetlistError
 from ..circuit import Circuit, DCSweep, spice_name
 from ..expr import RANDOM_FUNCTIONS
 from .builder import Builder
+from .conditionals import has_conditionals
 from .lexer import EXPECTED, Reader, decode
 from .scopes import Context, ModelDef, Scope
 
@@ -299,7 +300,11 @@ def _build(text, file, base, stack, notes, temperature: float | None) -> Circuit
                 hint=f"add {closer}",
             )
     builder = Builder(reader, file)
-    subckts, models, params_cards, elements = builder.collect(reader.cards)
+    cards = reader.cards
+    if has_conditionals(cards):  # top-level .if blocks, decided before anything is read
+        temp = _circuit_temperature(cards) if temperature is None else temperature
+        cards = builder.conditional_cards(cards, {"time": 0.0, "temper": temp, "hertz": 0.0})
+    subckts, models, params_cards, elements = builder.collect(cards)
     # TIME is 0 in a DC analysis (B sources written for transients: V=sin(2*pi*1k*time)),
     # HERTZ 0 (the frequency of an AC analysis)
     temper = _circuit_temperature(elements) if temperature is None else temperature

@@ -1202,7 +1202,7 @@ class ElementCards:
         child = Context(iname + ".", pins, params, scope, [*ctx.stack, sub.name])
         # body .param cards first (all of them, as at the top level)
         body, pcards = [], []
-        for c in sub.body:
+        for c in self.conditional_cards(sub.body, child.params):  # (.if: per instance)
             t = c.text.lstrip()
             if t[:6].lower() == ".param" and (len(t) == 6 or t[6] in " \t"):
                 pcards.append(c)

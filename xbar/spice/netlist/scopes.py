@@ -17,6 +17,14 @@ from typing import NamedTuple
 from ..circuit import DiodeModel
 from ..expr import FUNCTIONS, ExprSyntaxError, constant_value
 from ..units import try_parse_value
+from .conditionals import (
+    IF_WORDS,
+    card_word,
+    condition_text,
+    has_conditionals,
+    refuse_definition_in_branch,
+    select_branches,
+)
 from .lexer import EXPECTED, Card, err, split_tokens
 
 __all__ = [
@@ -143,7 +151,7 @@ class ParamDefault(NamedTuple):
 
 
 class Subckt:
-    __slots__ = ("name", "pins", "defaults", "body", "card", "subckts", "models")
+    __slots__ = ("name", "pins", "defaults", "body", "card", "subckts", "models", "if_depth")
 
     def __init__(self, name, pins, defaults, card):
         self.name = name
@@ -153,6 +161,9 @@ class Subckt:
         self.card = card
         self.subckts: dict[str, Subckt] = {}
         self.models: dict[str, tuple] = {}
+        #: .if blocks open while reading the body; -1 once the body has any (decided
+        #: per instance: :meth:`Scopes.conditional_cards`)
+        self.if_depth = 0
 
 
 class Scope:
@@ -236,6 +247,8 @@ class Scopes:
                 self.globals.update(t.lower() for t in text.split()[1:])
                 continue
             if word == ".subckt":
+                if stack and stack[-1].if_depth > 0:
+                    raise refuse_definition_in_branch(card, word)
                 sub = self.parse_subckt_header(card)
                 stack.append(sub)
                 continue
@@ -247,7 +260,11 @@ class Scopes:
                     # an error once the subcircuit is known to be closed (else: unterminated)
                     misplaced.setdefault(id(stack[-1]), (card, word))
                     continue
+                if card_word(card) in IF_WORDS:
+                    self.track_if(stack[-1], card_word(card))
                 if word == ".model":
+                    if stack[-1].if_depth > 0:
+                        raise refuse_definition_in_branch(card, word)
                     # values may use the instance's parameters: evaluated per instance
                     name, _ = self.parse_model(card, None)
                     self.define_once(stack[-1].models, name, ModelDef(None, card), "model")
@@ -272,6 +289,49 @@ class Scopes:
                 "add .ends " + sub.name,
             )
         return top_subckts, top_models, params_cards, elements
+
+    @staticmethod
+    def track_if(sub: Subckt, word: str) -> None:
+        """Count the ``.if`` blocks open in ``sub``'s body (its ``if_depth``)."""
+        depth = max(sub.if_depth, 0)
+        if word == ".if":
+            depth += 1
+        elif word == ".endif" and depth:
+            depth -= 1
+        sub.if_depth = depth
+
+    def conditional_cards(self, cards: list[Card], params: dict[str, float]) -> list[Card]:
+        """``cards`` (one scope) with their ``.if`` blocks decided (:mod:`.conditionals`):
+        a condition sees ``params``, every ``.param`` of the scope outside the blocks and
+        those of the branches taken before it; ``params`` itself is not changed."""
+        if not has_conditionals(cards):
+            return cards
+        local = dict(params)
+        level = depth = 0
+        plain = []
+        for c in cards:  # .param cards outside every block (and outside subcircuits)
+            w = card_word(c)
+            depth += (w == ".subckt") - (w == ".ends" and depth > 0)
+            level += (w == ".if" and not depth) - (w == ".endif" and not depth and level > 0)
+            if w == ".param" and not depth and not level:
+                plain.append(c)
+        self.resolve_params(plain, local)
+        inside = [0]  # .subckt nesting among the kept cards
+
+        def decide(card: Card) -> bool:
+            text, off = condition_text(card)
+            try:
+                return constant_value(self.expand_text(text, card), local) != 0
+            except ExprSyntaxError as exc:
+                raise err(card, off + exc.offset, exc.message, exc.hint) from None
+
+        def taken(card: Card) -> None:
+            w = card_word(card)
+            inside[0] += (w == ".subckt") - (w == ".ends" and inside[0] > 0)
+            if w == ".param" and not inside[0] and card not in plain:
+                self.resolve_params([card], local)
+
+        return select_branches(cards, decide, taken)
 
     def define_once(self, scope: dict, name: str, definition, what: str) -> None:
         """Define ``name`` in ``scope`` unless it is already defined there: as ngspice, the
