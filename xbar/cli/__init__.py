@@ -28,9 +28,9 @@ from ._threads import add_threads_argument, apply_threads
 
 #: a number with a leading minus sign, which argparse would take for an option
 #: (it only knows ``-1`` and ``-.5``, not ``-1e-6``, ``-inf`` or ``-1.5E3``)
-_NEGATIVE_NUMBER = re.compile(
-    r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$", re.IGNORECASE
-)
+_NUMBER = r"(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|inf|infinity|nan"
+#: (or a comma-separated list of numbers starting with one: ``--values -0.1,0,0.1``)
+_NEGATIVE_NUMBER = re.compile(rf"^-({_NUMBER})(,\s*[-+]?({_NUMBER}))*$", re.IGNORECASE)
 
 # Sub-command modules, in the order `xbar --help` lists them.
 _COMMANDS = ["solve", "crossbar", "validate", "infer", "sweep", "train", "export_onnx"]
@@ -75,6 +75,8 @@ def join_negative_values(argv: list[str]) -> list[str]:
 
     >>> join_negative_values(["infer", "--g-min", "-1e-6", "--json"])
     ['infer', '--g-min=-1e-6', '--json']
+    >>> join_negative_values(["sweep", "--values", "-0.1,0,0.1"])
+    ['sweep', '--values=-0.1,0,0.1']
     """
     out: list[str] = []
     for tok in argv:

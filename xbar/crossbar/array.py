@@ -39,6 +39,10 @@ if TYPE_CHECKING:
 __all__ = ["Crossbar", "CrossbarSolution", "LinearizedCrossbar"]
 
 
+#: smallest nonzero resistance [ohm] of a wire, driver, sense or access resistor (0 is ideal)
+MIN_RESISTANCE = 1e-150
+
+
 def _array(name: str, value: Any, shapes: list[tuple[int, ...]]) -> np.ndarray:
     """Validate a nonnegative finite array against the allowed shapes; returns float array."""
     arr = real_array(name, value)
@@ -53,6 +57,16 @@ def _array(name: str, value: Any, shapes: list[tuple[int, ...]]) -> np.ndarray:
         raise ValueRangeError(
             f"{name}{where} is {float(val):g}; it must be finite and >= 0",
             hint="use 0 for an ideal (zero-resistance) wire" if name.startswith("r_") else "",
+        )
+    tiny = (arr > 0) & (arr < MIN_RESISTANCE) if name.startswith("r_") else False
+    if np.any(tiny):  # 1/r beyond 1e150 S: the solver's squares overflow (CG gave nan)
+        idx = np.argwhere(tiny)[0] if arr.ndim else ()
+        val = arr[tuple(idx)] if arr.ndim else float(arr)
+        where = f" at index {tuple(int(i) for i in idx)}" if arr.ndim else ""
+        raise ValueRangeError(
+            f"{name}{where} is {float(val):g} ohm, a conductance beyond what double "
+            f"precision can square; the smallest resistance is {MIN_RESISTANCE:g} ohm",
+            hint="use 0 for an ideal (zero-resistance) wire",
         )
     return arr
 

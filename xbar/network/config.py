@@ -1108,10 +1108,10 @@ def _coerce(name: str, value: Any, typ: type, where: str) -> Any:
         if isinstance(value, bool):
             raise ConfigError(f"{name}={show(value)}{where}: expected a number")
         if isinstance(value, numbers.Real):
-            return float(value)
+            return float(value) + 0.0  # (+ 0.0: a -0 given is the plain 0)
         if isinstance(value, str):
             try:
-                return float(value)
+                return float(value) + 0.0
             except ValueError:
                 pass
         raise ConfigError(f"{name}={show(value)}{where}: expected a number")

@@ -41,7 +41,7 @@ def format_value(value: Any) -> str:
     if isinstance(value, bool | np.bool_):
         return "true" if value else "false"
     if isinstance(value, float | np.floating):
-        return repr(float(value))
+        return repr(float(value) + 0.0)  # -0.0 and 0.0 are one point
     if isinstance(value, int | np.integer):
         return str(int(value))
     if value is None:
