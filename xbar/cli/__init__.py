@@ -122,7 +122,7 @@ def _defer_unused_numpy_modules() -> None:
 
 
 #: longest line of an error message shown; longer ones (a 200 MB line of a file) are cut
-MAX_LINE = 400
+MAX_LINE = 2000
 
 
 def clip_lines(text: str, width: int = MAX_LINE) -> str:
@@ -163,6 +163,23 @@ def _stop_message(args, what: str) -> str:
 
 def _numba_cache_error(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and "cannot cache function" in str(exc)
+
+
+def damaged_numba_cache(exc: BaseException) -> str | None:
+    """The cache file numba failed to read when ``exc`` came from loading it, else None.
+
+    A truncated or foreign ``.nbi``/``.nbc`` file (a full disk, a copy cut short, another
+    numba's files) made every solve an internal error (``UnpicklingError``).
+    """
+    tb = exc.__traceback__
+    found = None
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename.replace("\\", "/").endswith("numba/core/caching.py"):
+            me = tb.tb_frame.f_locals.get("self")
+            found = getattr(me, "_index_path", None) or found or code.co_filename
+        tb = tb.tb_next
+    return None if found is None else str(found)
 
 
 def main(argv: list[str] | None = None, *, process: bool | None = None) -> int:
@@ -227,6 +244,16 @@ def main(argv: list[str] | None = None, *, process: bool | None = None) -> int:
         _say(f"error: {exc.strerror or exc}{where}")
         return 2
     except Exception as exc:  # noqa: BLE001 - the last guard: never a raw traceback
+        damaged = damaged_numba_cache(exc)
+        if damaged is not None and not isinstance(exc, XbarError):
+            folder = os.path.dirname(damaged)
+            _say(
+                f"error: numba's cache of compiled kernels is damaged "
+                f"({type(exc).__name__}: {exc}): {damaged}\n"
+                f"hint: delete the folder {folder!r}; the kernels are compiled again on the "
+                "next run (10-20 s)"
+            )
+            return 2
         if _numba_cache_error(exc):
             _say(
                 f"error: numba cannot store its compiled kernels ({exc})\n"

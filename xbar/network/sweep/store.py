@@ -221,9 +221,11 @@ class SweepStore:
         what differs.  Rows outside the grid are kept in the file and ignored here.
         """
         size = self.path.stat().st_size
-        if size == 0:
+        text = header(fingerprint, meta, grid.fields)
+        if size == 0 or self._is_torn_header(text, size):
             with self._naming_errors():
-                self._fh.write(header(fingerprint, meta, grid.fields))
+                self._fh.truncate(0)  # (append mode: the header then starts the file)
+                self._fh.write(text)
                 self._fh.flush()
             return {}
         self._cut_incomplete_line(size)
@@ -241,6 +243,15 @@ class SweepStore:
             raise ConfigError(f"{self.path} has columns {cols}, expected {columns(grid.fields)}")
         checked_rows(self.path, rows, len(cols), len(grid.fields))
         return _match_rows(grid, rows, len(cols))
+
+    def _is_torn_header(self, text: str, size: int) -> bool:
+        """Whether the file holds only the start of this run's own header (its writing was
+        cut short: a full disk); such a file was refused as 'not an xbar sweep CSV'."""
+        data = text.encode("utf-8")
+        if size >= len(data):
+            return False
+        with open(self.path, "rb") as f:
+            return data.startswith(f.read())
 
     def _cut_incomplete_line(self, size: int) -> None:
         with open(self.path, "rb") as f:
