@@ -483,3 +483,20 @@ def test_named_values_of_config_fields_in_the_docs_are_allowed():
                 checked += 1
                 assert value in CHOICES[name], f"{path.name}: {name} = {value!r}"
     assert checked > 20
+
+
+def test_files_named_in_code_spans_exist():
+    # `tests/test_x.py`, `benchmarks/bench_x.py::...`, `examples/...`: the files a user
+    # would open (a package-relative `validation/framework.py` counts under xbar/)
+    pattern = (
+        r"`((?:tests|benchmarks|experiments|scripts|examples|netlists|validation|xbar|docs)"
+        r"/[\w./-]+?)(?:::[\w\[\].-]+)?`"
+    )
+    checked = 0
+    for path in [README, *sorted(DOCS.glob("*.md"))]:
+        for name in re.findall(pattern, path.read_text(encoding="utf-8")):
+            name = name.rstrip("/")
+            checked += 1
+            places = [ROOT / name, path.parent / name, ROOT / "xbar" / name]
+            assert any(p.exists() for p in places), f"{path.name} names {name}, not a file"
+    assert checked > 50
