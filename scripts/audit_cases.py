@@ -199,10 +199,10 @@ def netlist_cases():
             m + "4:",
             "npn",
         ),
-        net_err(
+        net_ok(  # ngspice-39: "unrecognized parameter (foo) - ignored"; v(b) = 0.6294408
             ".model: unknown D parameter",
             "t\nV1 a 0 1\nR1 a b 1k\nD1 b 0 dm\n.model dm D(FOO=1)\n.op\n",
-            "foo",
+            _v("b", 0.6294408, rtol=1e-6),
         ),
         net_err(
             ".model: unclosed (",
@@ -292,7 +292,12 @@ def netlist_cases():
             "t\n" + DIV + "D1 b 0 dm\n.model dm D\n.temp -300\n.op\n",
             m + "7:",
         ),
-        net_err(".if block", "t\n" + DIV + ".if (1)\nR3 a 0 1\n.endif\n.op\n", m + "5:", ".if"),
+        net_ok(  # the .else branch: 1k || 3k below 1k (ngspice-39: v(b) = 0.428571)
+            ".if block",
+            "t\n" + DIV + ".if (0)\nR3 b 0 1k\n.else\nR3 b 0 3k\n.endif\n.op\n",
+            _v("b", 0.75 / 1.75),
+        ),
+        net_err(".if unterminated", "t\n" + DIV + ".if (1)\nR3 a 0 1\n.op\n", m + "5:", ".endif"),
         net_ok(  # SPICE polynomial: V(c) = 0 + 1 * V(a) = 1 V
             "E POLY", "t\n" + DIV + "E1 c 0 POLY(1) a 0 0 1\nR3 c 0 1\n.op\n", _v("c", 1.0)
         ),
@@ -300,11 +305,10 @@ def netlist_cases():
             "G VALUE=", "t\n" + DIV + "G1 c 0 VALUE={V(a)*2}\nR3 c 0 1\n.op\n", _v("c", -2.0)
         ),
         net_err("E CUR=", "t\n" + DIV + "E1 c 0 CUR={V(a)}\nR3 c 0 1\n.op\n", m + "5:", "cur"),
-        net_err(
+        net_ok(  # ngspice's XSPICE pwl rounds the table corner: v(c) = 0.975
             "E TABLE",
             "t\n" + DIV + "E1 c 0 TABLE {V(a)} = (0,0) (1,1)\nR3 c 0 1\n.op\n",
-            m + "5:",
-            "table",
+            _v("c", 0.975),
         ),
         net_err(
             ".param a={b} b={a}", "t\n.param a={b} b={a}\nV1 x 0 {a}\nR1 x 0 1\n.op\n", m + "2:"
@@ -318,7 +322,9 @@ def netlist_cases():
             m + "2:",
         ),
         net_err("unclosed {", "t\nV1 x 0 {1+2\nR1 x 0 1\n.op\n", m + "2:"),
-        net_err("+ continuation first", "t\n+ R1 a 0 1\nV1 a 0 1\n.op\n", m + "2:"),
+        net_ok(  # ngspice-39 continues the title there; v(a) = 1
+            "+ continuation first", "t\n+ R1 a 0 1\nV1 a 0 1\nR2 a 0 1\n.op\n", _v("a", 1.0)
+        ),
         net_err(".control without .endc", "t\n" + DIV + ".control\nrun\n.op\n", m + "5:", ".endc"),
         net_err("unicode minus sign", "t\nV1 a 0 \u22121\nR1 a 0 1\n.op\n", m + "2:"),
     ]
@@ -326,8 +332,8 @@ def netlist_cases():
     for card, what in [
         ("Q1 c b 0 qn", "bipolar"),
         ("J1 d g s jn", "jfet"),
-        ("S1 a 0 c 0 sw", "switch"),
-        ("W1 a 0 vc wm", "switch"),
+        ("S1 a 0 c 0 sw", "undefined model 'sw'"),  # (S and W are simulated: a model is
+        ("W1 a 0 vc wm", "undefined model 'wm'"),  # needed, and named when missing)
         ("T1 a 0 b 0 z0=50 td=1n", "transmission"),
         ("A1 a 0 amod", "xspice"),
         ("Z1 d g s zm", "mesfet"),
@@ -339,7 +345,7 @@ def netlist_cases():
     ]:
         c.append(
             net_err(
-                f"unsupported {card.split()[0][0]} ({what})",
+                f"unsupported {card.split()[0][0]} ({what.split(chr(39))[0].strip()})",
                 "t\n" + DIV + card + "\n.op\n",
                 m + "5:",
                 what,

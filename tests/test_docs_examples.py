@@ -369,3 +369,134 @@ def test_readme_crossbar_device_names_are_the_constructor_s():
         .solve(np.full(2, 0.2))
         .output,
     )
+
+
+# --- paper 2's mean offset, inner range and output ADC (docs/resilience.md, session 9) ---
+
+
+def _infer_json(args: list[str], capsys) -> dict:
+    import json
+
+    assert main(["infer", *args, "--json", "--no-energy"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_resilience_doc_output_levels_table_is_the_real_accuracy(capsys):
+    text = (DOCS / "resilience.md").read_text(encoding="utf-8")
+    levels = re.search(r"\n\| L \|(.*)\|\n", text).group(1).split("|")
+    shown = re.search(r"\n\| accuracy % \|(.*)\|\n", text).group(1).split("|")
+    table = dict(zip((int(x) for x in levels), (float(x) for x in shown), strict=True))
+    for L in (2, 3, 6, 18):  # a subset: each is one deterministic evaluation of 539 images
+        got = _infer_json(["--output-levels", str(L)], capsys)["accuracy"]
+        assert round(100 * got, 1) == table[L], f"output_levels={L}"
+
+
+def test_resilience_doc_mean_offset_and_inner_range_rows(capsys):
+    text = (DOCS / "resilience.md").read_text(encoding="utf-8")
+    base = ["--programming-error", "weight_range", "--programming-sigma", "0.1", "--g-min", "0"]
+    base += ["--repeats", "20", "--seed", "7"]
+    rows = {
+        r"mu = 0, q = 1 \(the default\)": [],
+        r"mu = -0\.02": ["--programming-mu", "-0.02"],
+        r"q = 0\.9": ["--weight-range-fraction", "0.9"],
+    }
+    for label, extra in rows.items():
+        m = re.search(rf"\n\| {label} \| ([\d.]+) \[([\d.]+), ([\d.]+)\] \|", text)
+        assert m, f"resilience.md lost the row {label!r}"
+        got = _infer_json(base + extra, capsys)
+        shown = [float(x) for x in m.groups()]
+        assert round(100 * got["accuracy"], 1) == shown[0], label
+        assert [round(100 * x, 1) for x in got["accuracy_ci95"]] == shown[1:], label
+
+
+def test_dotted_xbar_names_in_the_docs_exist():
+    import importlib
+
+    def resolve(name: str) -> None:
+        parts = name.split(".")
+        for i in range(len(parts), 0, -1):
+            try:
+                obj = importlib.import_module(".".join(parts[:i]))
+            except ImportError:
+                continue
+            for attr in parts[i:]:
+                obj = getattr(obj, attr)
+            return
+
+    names = set()
+    for path in [README, *sorted(DOCS.glob("*.md"))]:
+        for m in re.finditer(r"`(xbar(?:\.[A-Za-z_]\w*)+)", path.read_text(encoding="utf-8")):
+            names.add((path.name, m.group(1)))
+    assert len(names) > 20
+    for page, name in sorted(names):
+        try:
+            resolve(name)
+        except AttributeError:
+            pytest.fail(f"{page} names `{name}`, which does not exist")
+
+
+def test_readme_crossbar_save_names_the_arrays_written(tmp_path, capsys):
+    import numpy as np
+
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    sentence = text[text.index("`--save` writes") :].split("to one `.npz`")[0]
+    named = set(re.findall(r"\b([VGI](?:_[a-z]+)?)\b", sentence))
+    out = tmp_path / "results.npz"
+    assert main(["crossbar", "--rows", "4", "--cols", "3", "--save", str(out)]) == 0
+    capsys.readouterr()
+    assert named == set(np.load(out).files)
+
+
+def test_options_of_xbar_commands_in_the_docs_exist(capsys):
+    # every `--flag` written after `xbar CMD` (in a code block, continuation lines
+    # joined, or in one inline code span) is one of that command's flags
+    commands = ["solve", "crossbar", "validate", "infer", "sweep", "train", "export-onnx"]
+    flags = {}
+    for cmd in commands:
+        assert main([cmd, "--help"]) == 0
+        flags[cmd] = set(re.findall(r"(--[a-z0-9][a-z0-9-]*)", capsys.readouterr().out))
+    wrong = []
+    for path in [README, *sorted(DOCS.glob("*.md"))]:
+        text = path.read_text(encoding="utf-8")
+        spans = [b.replace("\\\n", " ") for b in re.findall(r"```\w*\n(.*?)```", text, re.S)]
+        spans = [line for block in spans for line in block.splitlines()]
+        spans += re.findall(r"`(xbar [^`]+)`", text.replace("\n", " "))
+        for span in spans:
+            for m in re.finditer(r"\bxbar ([a-z-]+)((?: +[^#|;&]*)?)", span):
+                cmd, rest = m.groups()
+                if cmd not in flags:
+                    continue
+                for flag in re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", rest):
+                    if flag not in flags[cmd]:
+                        wrong.append(f"{path.name}: xbar {cmd} {flag}")
+    assert not wrong, "flags the commands do not have:\n" + "\n".join(sorted(set(wrong)))
+
+
+def test_named_values_of_config_fields_in_the_docs_are_allowed():
+    from xbar.network.config import CHOICES
+
+    checked = 0
+    for path in [README, *sorted(DOCS.glob("*.md"))]:
+        text = path.read_text(encoding="utf-8")
+        for name, value in re.findall(r"\b(\w+) ?= ?\"(\w+)\"", text):
+            if name in CHOICES:
+                checked += 1
+                assert value in CHOICES[name], f"{path.name}: {name} = {value!r}"
+    assert checked > 20
+
+
+def test_files_named_in_code_spans_exist():
+    # `tests/test_x.py`, `benchmarks/bench_x.py::...`, `examples/...`: the files a user
+    # would open (a package-relative `validation/framework.py` counts under xbar/)
+    pattern = (
+        r"`((?:tests|benchmarks|experiments|scripts|examples|netlists|validation|xbar|docs)"
+        r"/[\w./-]+?)(?:::[\w\[\].-]+)?`"
+    )
+    checked = 0
+    for path in [README, *sorted(DOCS.glob("*.md"))]:
+        for name in re.findall(pattern, path.read_text(encoding="utf-8")):
+            name = name.rstrip("/")
+            checked += 1
+            places = [ROOT / name, path.parent / name, ROOT / "xbar" / name]
+            assert any(p.exists() for p in places), f"{path.name} names {name}, not a file"
+    assert checked > 50

@@ -35,13 +35,18 @@
 * directives: ``.param``, ``.func``, ``.global``, ``.subckt``/``.ends`` (nested
   definitions and instances; ``params:`` defaults; a pin named ``0``/``gnd`` is
   the global ground), ``.include``, ``.lib <file> <section>`` (and ``.lib
-  <section>`` ... ``.endl``), ``.model`` (D, NMOS/PMOS level 1; other types are
-  kept and refused when used), ``.options``, ``.temp``, ``.nodeset``, ``.ic``
-  (ignored), ``.op``, ``.dc``, ``.title``, ``.end`` (cards after it are read, as
+  <section>`` ... ``.endl``), ``.if``/``.elseif``/``.else``/``.endif``
+  (:mod:`.conditionals`), ``.model`` (D, NMOS/PMOS level 1; other types are
+  kept and refused when used), ``.options``, ``.temp``, ``.nodeset``, ``.ic``,
+  ``.op``, ``.dc``, ``.title``, ``.end`` (cards after it are read, as
   ngspice-39 reads them, with a note).  Output directives and
-  other analyses (``.tran``, ``.ac``, ``.meas``, ...) are skipped.  In a
-  ``.control ... .endc`` block the ``op`` and ``dc`` commands are analyses (after
-  those of dot cards), output commands are skipped, and commands that change the
+  other analyses (``.tran``, ``.ac``, ``.meas``, ...) are skipped; when the first
+  analysis is a ``.tran`` (and no ``.op``/``.dc`` runs), the circuit is the one of
+  ngspice's operating point before it: sources at their time-0 values, ``.ic`` nodes
+  held (else ``.ic`` is ignored, as ngspice ignores it).  A ``.control ... .endc``
+  block's ``op``, ``dc`` and ``run`` commands are the analyses, in script order, when
+  it has any (``ngspice -b`` then runs the dot cards' analyses only at ``run``);
+  output commands are skipped, and commands that change the
   circuit before ngspice's analyses (``alter``, ``altermod``, loops, ``option
   temp=``...) are refused at their line.  What was skipped or defaulted is in
   ``Circuit.notes``.
