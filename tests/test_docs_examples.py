@@ -516,3 +516,11 @@ def test_network_doc_inner_range_table_is_the_real_accuracy(capsys):
             args = ["--weight-bits", "8", "--adc-bits", str(bits), "--adc-range", adc_range]
             got = _infer_json([*args, "--mapping", mapping, "--seed", "1"], capsys)
             assert round(100 * got["accuracy"], 1) == shown, (bits, mapping, adc_range)
+
+
+def test_readme_audit_case_count_is_the_script_s(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    from audit_cases import all_cases
+
+    m = re.search(r"scripts/audit\.py +# hostile-input audit: (\d+) cases", README.read_text())
+    assert m and int(m.group(1)) == len(all_cases())
