@@ -767,7 +767,7 @@ def test_wire_resistance_below_the_solvable_range_is_named(capsys):
     field; now refused where it is given."""
     assert main(["crossbar", "--rows", "8", "--cols", "8", "--r-wire", "1e-308"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: r_row is 1e-308 ohm") and "smallest resistance" in err
+    assert err.startswith("error: --r-wire: r_row is 1e-308 ohm") and "smallest resistance" in err
     assert main(["crossbar", "--rows", "8", "--cols", "8", "--r-wire", "1e-140"]) == 0
 
 

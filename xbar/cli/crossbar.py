@@ -504,6 +504,20 @@ def _print_report(report: dict, device: str) -> None:
         print(f"  plot              {report['plot']}")
 
 
+def _crossbar(args: argparse.Namespace, G, r_row: float, r_col: float):
+    """The Crossbar of the flags; an error about r_row/r_col set by --r-wire names it."""
+    from ..crossbar import Crossbar
+    from ..errors import XbarError
+
+    try:
+        return Crossbar(G, r_row, r_col, args.r_driver, args.r_sense, _device(args))
+    except XbarError as exc:
+        for field, own in (("r_row", args.r_row), ("r_col", args.r_col)):
+            if exc.message.startswith(field) and own is None:
+                exc.add_context("--r-wire")
+        raise
+
+
 def run(args: argparse.Namespace) -> int:
     """``xbar crossbar``: solve a random (or given) array and report time, IR drop,
     output error and power."""
@@ -511,7 +525,6 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from ..crossbar import Crossbar
     from ..plot import output_error
 
     _check_flags(args)
@@ -531,7 +544,7 @@ def run(args: argparse.Namespace) -> int:
     G = _conductances(args, rng)
     r_row = args.r_wire if args.r_row is None else args.r_row
     r_col = args.r_wire if args.r_col is None else args.r_col
-    xb = Crossbar(G, r_row, r_col, args.r_driver, args.r_sense, _device(args))
+    xb = _crossbar(args, G, r_row, r_col)
     if V_file is not None:
         V = _check_voltages(args.voltages, V_file, xb.M)
         args.inputs = V.shape[0]
