@@ -500,3 +500,19 @@ def test_files_named_in_code_spans_exist():
             places = [ROOT / name, path.parent / name, ROOT / "xbar" / name]
             assert any(p.exists() for p in places), f"{path.name} names {name}, not a file"
     assert checked > 50
+
+
+def test_network_doc_inner_range_table_is_the_real_accuracy(capsys):
+    # the table's own command: xbar infer --weight-bits 8 --adc-bits B
+    # --adc-range calibrated|inner [--mapping offset] --seed 1 (one deterministic chip)
+    text = (DOCS / "network.md").read_text(encoding="utf-8")
+    head = "| ADC bits | differential calibrated | differential inner | offset calibrated |"
+    table = text[text.index(head) :].split("\n\n")[0].splitlines()[2:]
+    rows = {int(r.split("|")[1]): [float(x) for x in r.split("|")[2:6]] for r in table}
+    columns = [("differential", "calibrated"), ("differential", "inner")]
+    columns += [("offset", "calibrated"), ("offset", "inner")]
+    for bits in (3, 5):  # a subset: 4 evaluations of 539 images each
+        for (mapping, adc_range), shown in zip(columns, rows[bits], strict=True):
+            args = ["--weight-bits", "8", "--adc-bits", str(bits), "--adc-range", adc_range]
+            got = _infer_json([*args, "--mapping", mapping, "--seed", "1"], capsys)
+            assert round(100 * got["accuracy"], 1) == shown, (bits, mapping, adc_range)
