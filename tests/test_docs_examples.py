@@ -524,3 +524,11 @@ def test_readme_audit_case_count_is_the_script_s(monkeypatch):
 
     m = re.search(r"scripts/audit\.py +# hostile-input audit: (\d+) cases", README.read_text())
     assert m and int(m.group(1)) == len(all_cases())
+
+
+def test_no_data_set_path_in_the_docs_relies_on_tilde_expansion():
+    # bash leaves `cifar10:~/x` alone (a ~ is expanded only at the start of a word), and
+    # xbar reads the path as given: a user copying it would get "folder '~/x' does not exist"
+    for path in [README, *sorted(DOCS.glob("*.md"))]:
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"--dataset [a-z0-9-]+:~", text), path.name
