@@ -532,3 +532,15 @@ def test_no_data_set_path_in_the_docs_relies_on_tilde_expansion():
     for path in [README, *sorted(DOCS.glob("*.md"))]:
         text = path.read_text(encoding="utf-8")
         assert not re.search(r"--dataset [a-z0-9-]+:~", text), path.name
+
+
+def test_evaluator_doc_snippet_runs(tmp_path, monkeypatch, capsys):
+    code = _block(DOCS / "evaluator.md", "python", "evaluate(load_model")
+    # the same statements on 2 chips and 50 images (the page's 20 chips x 539 take seconds)
+    code = code.replace("repeats=20", "repeats=2").replace("cfg)\n", "cfg, limit=50)\n")
+    assert "limit=50" in code and "repeats=2" in code
+    ns = _run(code, tmp_path, monkeypatch)
+    res = ns["res"]
+    assert res.n_images == 50 and len(res.accuracies) == 2
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == 1 + len(res.layer_stats) and printed[1].startswith("conv1 1 [")
