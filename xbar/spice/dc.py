@@ -289,9 +289,55 @@ def _op(system, named: dict, prev: tuple | None = None) -> tuple[OperatingPoint,
         if res.converged:
             op = OperatingPoint(**named, x=res.x, iterations=res.iterations, strategy="newton")
             return op, (res.x, res.state)
+    start = _nodeset_start(system) if prev is None and system.circuit.nodesets else None
+    if start is not None:  # released from the held .nodeset nodes, as ngspice's INITFLOAT
+        res = system.newton(start[0], start[1], maxiter=system.options.itl1)
+        if res.converged:
+            op = OperatingPoint(**named, x=res.x, iterations=res.iterations, strategy="newton")
+            return op, (res.x, res.state)
     res, strategy = system.operating_point(x0=system.start_point())
     op = OperatingPoint(**named, x=res.x, iterations=res.iterations, strategy=strategy)
     return op, (res.x, res.state)
+
+
+def _nodeset_start(system) -> tuple | None:
+    """Newton's start for a circuit with ``.nodeset`` cards, as ngspice's INITJCT and
+    INITFIX phases make it: the operating point with every nodeset node held at its value
+    by 1e10 S (``cktload.c``), and its device state; None for a linear circuit (one
+    solution) or where that held circuit has no operating point."""
+    from .newton import DCSystem
+
+    if system.is_linear:
+        return None
+    c = system.circuit
+    held = [(n, v) for n, v in c.nodesets.items() if n > 0]
+    nodes = np.array([n for n, _ in held], dtype=np.int64)
+    ground = np.zeros(len(held), dtype=np.int64)
+    names = [f"nodeset({c.node_names[n]})" for n, _ in held]
+    R, I = c.resistors, c.isources
+    clamped = replace(
+        c,
+        resistors=type(R)(
+            list(R.name) + names,
+            np.concatenate([np.asarray(R.npos, dtype=np.int64), nodes]),
+            np.concatenate([np.asarray(R.nneg, dtype=np.int64), ground]),
+            np.concatenate([np.asarray(R.value, dtype=float), np.full(len(held), 1e-10)]),
+        ),
+        isources=type(I)(
+            list(I.name) + names,
+            np.concatenate([np.asarray(I.npos, dtype=np.int64), ground]),
+            np.concatenate([np.asarray(I.nneg, dtype=np.int64), nodes]),
+            np.concatenate([np.asarray(I.value, dtype=float), [1e10 * v for _, v in held]]),
+        ),
+        nodesets={},
+    )
+    try:
+        res, _ = DCSystem(clamped, system.options, compiled=False).operating_point(
+            x0=system.start_point()
+        )
+    except XbarError:
+        return None
+    return res.x, res.state
 
 
 def _point_op(circuit, opts, engine: str, prev: tuple | None) -> tuple[OperatingPoint, tuple]:
