@@ -600,7 +600,13 @@ def check_train_mu(train_mu: float, method: str) -> float:
         raise ConfigError(
             f"train_mu={mu:g} is the mean offset of noise-injection training, but "
             f"method={method!r}",
-            hint="use --method noise (the Hessian penalty expands around zero-mean noise)",
+            hint="use --method noise, the only method that injects noise with a mean "
+            "offset"
+            + (
+                " (the Hessian penalty expands around zero-mean noise)"
+                if method == "hessian"
+                else ""
+            ),
         )
     return mu
 

@@ -1,9 +1,10 @@
 """``.if (cond)`` / ``.elseif (cond)`` / ``.else`` / ``.endif`` blocks, as ngspice-39 reads
 them: the cards of the first branch whose condition (a ``.param`` expression, true when
-not 0) holds are kept, the others dropped.  Blocks nest.  At the top level the
-conditions see every ``.param`` outside the blocks (forward references too, as in
-ngspice) and those of the branches taken before them; in a subcircuit they are decided
-per instance, with its parameters.
+not 0) holds are kept, the others dropped.  Blocks nest.  ``.param`` cards are the
+exception: ngspice's numparam reads every one of them, in every branch, taken or not,
+before any condition is decided, so they are all kept (the last definition of a name
+wins, as outside blocks) and the conditions see their final values (forward references
+too).  In a subcircuit the blocks are decided per instance, with its parameters.
 """
 
 from __future__ import annotations
@@ -59,9 +60,10 @@ def select_branches(
     """``cards`` without the ``.if`` blocks' untaken branches and their ``.if`` cards.
 
     ``decide(card)`` evaluates the condition of an ``.if``/``.elseif`` card (called only
-    where the branch could be taken); ``taken(card)`` sees each kept card in order (the
-    top level evaluates the ``.param`` cards of taken branches there).  ``.if`` cards
-    inside ``.subckt`` definitions are kept as they are (decided per instance).
+    where the branch could be taken); ``taken(card)`` sees each kept card in order.
+    ``.param`` cards of this scope are kept in every branch (ngspice reads them all).
+    ``.if`` cards inside ``.subckt`` definitions are kept as they are (decided per
+    instance).
     """
     out: list[Card] = []
     stack: list[list] = []  # [opening card, a branch taken, this one active, outer active]
@@ -76,7 +78,7 @@ def select_branches(
             depth += 1
         elif word == ".ends" and depth:
             depth -= 1
-        if active:
+        if active or (word == ".param" and depth == 0):
             out.append(card)
             if taken is not None:
                 taken(card)

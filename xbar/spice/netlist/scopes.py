@@ -302,21 +302,20 @@ class Scopes:
 
     def conditional_cards(self, cards: list[Card], params: dict[str, float]) -> list[Card]:
         """``cards`` (one scope) with their ``.if`` blocks decided (:mod:`.conditionals`):
-        a condition sees ``params``, every ``.param`` of the scope outside the blocks and
-        those of the branches taken before it; ``params`` itself is not changed."""
+        as ngspice's numparam, every ``.param`` card of the scope, in any branch taken or
+        not, is read first (the last definition wins) and kept; a condition sees those
+        values and ``params``, which itself is not changed."""
         if not has_conditionals(cards):
             return cards
         local = dict(params)
-        level = depth = 0
-        plain = []
-        for c in cards:  # .param cards outside every block (and outside subcircuits)
+        depth = 0
+        every = []
+        for c in cards:  # the scope's .param cards, in every branch (not in subcircuits)
             w = card_word(c)
             depth += (w == ".subckt") - (w == ".ends" and depth > 0)
-            level += (w == ".if" and not depth) - (w == ".endif" and not depth and level > 0)
-            if w == ".param" and not depth and not level:
-                plain.append(c)
-        self.resolve_params(plain, local)
-        inside = [0]  # .subckt nesting among the kept cards
+            if w == ".param" and not depth:
+                every.append(c)
+        self.resolve_params(every, local)
 
         def decide(card: Card) -> bool:
             text, off = condition_text(card)
@@ -325,13 +324,7 @@ class Scopes:
             except ExprSyntaxError as exc:
                 raise err(card, off + exc.offset, exc.message, exc.hint) from None
 
-        def taken(card: Card) -> None:
-            w = card_word(card)
-            inside[0] += (w == ".subckt") - (w == ".ends" and inside[0] > 0)
-            if w == ".param" and not inside[0] and card not in plain:
-                self.resolve_params([card], local)
-
-        return select_branches(cards, decide, taken)
+        return select_branches(cards, decide)
 
     def define_once(self, scope: dict, name: str, definition, what: str) -> None:
         """Define ``name`` in ``scope`` unless it is already defined there: as ngspice, the
