@@ -17,8 +17,9 @@ import pytest
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto as TP  # noqa: E402
 from onnx import helper as oh  # noqa: E402
-from onnx import numpy_helper as nh  # noqa: E402
 from onnx.reference import ReferenceEvaluator  # noqa: E402
+from onnx_builders import init as _init  # noqa: E402
+from onnx_builders import model as _model  # noqa: E402
 
 from xbar.errors import ModelError  # noqa: E402
 from xbar.network import (  # noqa: E402
@@ -34,25 +35,8 @@ from xbar.network.data import synthetic_dataset  # noqa: E402
 RNG = np.random.default_rng(8)
 
 
-def _init(name, value, dtype=np.float32):
-    return nh.from_array(np.asarray(value, dtype=dtype), name)
-
-
 def _w(*shape, scale=0.5):
     return RNG.standard_normal(shape).astype(np.float32) * scale
-
-
-def _model(nodes, inits, in_dims, out_dims, opset=17):
-    graph = oh.make_graph(
-        nodes,
-        "g",
-        [oh.make_tensor_value_info("x", TP.FLOAT, list(in_dims))],
-        [oh.make_tensor_value_info("y", TP.FLOAT, list(out_dims))],
-        initializer=inits,
-    )
-    m = oh.make_model(graph, opset_imports=[oh.make_opsetid("", opset)])
-    m.ir_version = 8 if opset <= 17 else 9
-    return m
 
 
 def _compare(m, n=3, rtol=1e-5):

@@ -155,21 +155,22 @@ def _axes(args, base):
         if args.field2 == args.field:
             raise ConfigError(f"--field2 {args.field2!r} repeats --field")
         axes[args.field2] = parse_values(base, args.field2, args.values2)
-    if "programming_mu" in axes and base.programming_error == "none":
-        base = dataclasses.replace(base, programming_error="weight_range")
-        print(
-            "note: sweeping programming_mu (paper 2's mean offset) with programming_error="
-            "'none'; using weight_range",
-            file=sys.stderr,
-        )
-    if "programming_sigma" in axes and base.programming_error == "none":
-        base = dataclasses.replace(base, programming_error="state_independent")
-        print(
-            "note: sweeping programming_sigma with programming_error='none'; using "
-            "state_independent (set --programming-error to choose)",
-            file=sys.stderr,
-        )
+    for field, kind, what in _ERROR_KIND_FOR:
+        if field in axes and base.programming_error == "none":
+            base = dataclasses.replace(base, programming_error=kind)
+            print(
+                f"note: sweeping {field}{what} with programming_error='none'; using "
+                f"{kind} (set --programming-error to choose)",
+                file=sys.stderr,
+            )
     return axes, base
+
+
+#: the error kind a sweep of an error field uses when none is chosen (field, kind, note)
+_ERROR_KIND_FOR = (
+    ("programming_mu", "weight_range", " (paper 2's mean offset)"),
+    ("programming_sigma", "state_independent", ""),
+)
 
 
 def _executor(args) -> str:
