@@ -32,7 +32,8 @@ Notes on what was skipped or defaulted go to standard error.
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "solve",
-        help="solve a SPICE netlist (.op, .dc, or the operating point before a .tran) and print node voltages and source currents",
+        help="solve a SPICE netlist (.op, .dc, or the operating point before a .tran) and "
+        "print node voltages and source currents",
         description="Solve the DC analysis (.op or .dc, or the operating point ngspice computes\n"
         "before a .tran) of a SPICE netlist.\nWithout FILE, "
         f"solves the bundled netlists/{DEFAULT_NETLIST}.",
