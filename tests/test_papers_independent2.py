@@ -26,11 +26,12 @@ import math
 
 import numpy as np
 import pytest
+from test_papers_independent import make_bn
+from test_papers_independent import ref_bn_affine as bn_affine
 
 from xbar.errors import ConfigError
 from xbar.network import (
     AnalogConfig,
-    BatchNorm,
     Conv2D,
     Dense,
     Flatten,
@@ -78,18 +79,17 @@ def ref_scales(W, b, q=1.0):
     return r_w, r_b
 
 
-def bn_affine(bn):
-    w = bn.gamma / np.sqrt(bn.running_var + bn.eps)
-    return w, bn.beta - bn.running_mean * w
-
-
-def make_bn(channels, rng, name):
-    bn = BatchNorm(channels, name=name)
-    bn.gamma = rng.uniform(0.5, 2.0, channels)
-    bn.beta = rng.normal(0, 0.3, channels)
-    bn.running_mean = rng.normal(0, 0.5, channels)
-    bn.running_var = rng.uniform(0.3, 3.0, channels)
-    return bn
+def bn_mlp(rng):
+    """``bn0 -> l1 -> bn1 -> ReLU -> l2`` (bn0 cannot fold: it comes first) and its parts
+    ``(model, bn0, bn1, (W1, b1), (W2, b2))``."""
+    bn0, bn1 = make_bn(6, rng, "bn0"), make_bn(5, rng, "bn1")
+    W1, b1 = rng.normal(0, 0.5, (6, 5)), rng.normal(0, 0.1, 5)
+    W2, b2 = rng.normal(0, 0.5, (5, 3)), rng.normal(0, 0.1, 3)
+    model = Model(
+        [bn0, Dense(6, 5, W=W1, b=b1, name="l1"), bn1, ReLU(), Dense(5, 3, W=W2, b=b2, name="l2")],
+        (6,), 3,
+    )  # fmt: skip
+    return model, bn0, bn1, (W1, b1), (W2, b2)
 
 
 def chip_generator(seed, k):
@@ -155,13 +155,7 @@ def test_mean_offset_alone_shifts_every_parameter_by_mu_r(mu):
     """sigma = 0: every weight, bias and batch-norm affine (folded or kept digital) moves
     by exactly mu times its tensor's noise scale."""
     rng = np.random.default_rng(1)
-    bn0, bn1 = make_bn(6, rng, "bn0"), make_bn(5, rng, "bn1")  # bn0 cannot fold (first)
-    W1, b1 = rng.normal(0, 0.5, (6, 5)), rng.normal(0, 0.1, 5)
-    W2, b2 = rng.normal(0, 0.5, (5, 3)), rng.normal(0, 0.1, 3)
-    model = Model(
-        [bn0, Dense(6, 5, W=W1, b=b1, name="l1"), bn1, ReLU(), Dense(5, 3, W=W2, b=b2, name="l2")],
-        (6,), 3,
-    )  # fmt: skip
+    model, bn0, bn1, (W1, b1), (W2, b2) = bn_mlp(rng)
     chip = perturb_model_paper(model, 0.0, np.random.default_rng(3), mu=mu)
     for name, W, b in (("l1", W1, b1), ("l2", W2, b2)):
         r_w, r_b = ref_scales(W, b)
@@ -572,13 +566,7 @@ def test_unfoldable_batchnorm_on_a_chip_gets_its_error_after_the_matmul_layers()
     chip's model; its affine gets r (sigma n + mu) from the chip's generator after every
     matmul layer has drawn (bias, weights, then folded batch-norms: b_eff, w_eff)."""
     rng = np.random.default_rng(18)
-    bn0, bn1 = make_bn(6, rng, "bn0"), make_bn(5, rng, "bn1")
-    W1, b1 = rng.normal(0, 0.5, (6, 5)), rng.normal(0, 0.1, 5)
-    W2, b2 = rng.normal(0, 0.5, (5, 3)), rng.normal(0, 0.1, 3)
-    model = Model(
-        [bn0, Dense(6, 5, W=W1, b=b1, name="l1"), bn1, ReLU(), Dense(5, 3, W=W2, b=b2, name="l2")],
-        (6,), 3,
-    )  # fmt: skip
+    model, bn0, bn1, (W1, b1), (W2, b2) = bn_mlp(rng)
     sigma, mu, seed = 0.08, 0.03, 2
     cfg = AnalogConfig(programming_sigma=sigma, programming_mu=mu, seed=seed, **WR)
     for k in range(2):

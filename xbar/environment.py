@@ -104,13 +104,14 @@ def _numba_can_use(path: Path) -> bool:
     return True
 
 
-def _user_cache_base(environ: MutableMapping[str, str]) -> Path | None:
-    base = environ.get("XDG_CACHE_HOME") or (
-        os.path.join(environ["HOME"], ".cache") if environ.get("HOME") else ""
-    )
+def _user_base(environ: MutableMapping[str, str], xdg: str, dot: str) -> Path | None:
+    """The user's base folder ``$xdg``, else ``$HOME/dot``, else ``~/dot`` (None without
+    a home directory): ``XDG_CACHE_HOME``/``.cache`` for numba, ``XDG_CONFIG_HOME``/
+    ``.config`` for matplotlib."""
+    base = environ.get(xdg) or (os.path.join(environ["HOME"], dot) if environ.get("HOME") else "")
     if not base:
         try:
-            base = os.path.join(os.path.expanduser("~"), ".cache")
+            base = os.path.join(os.path.expanduser("~"), dot)
         except (KeyError, RuntimeError):  # no home directory at all
             return None
     return Path(base)
@@ -128,7 +129,7 @@ def ensure_numba_cache(environ: MutableMapping[str, str] | None = None) -> str |
     here = Path(__file__).resolve().parent
     if all(writable_dir(here / d / "__pycache__") for d in _KERNEL_DIRS):
         return None
-    base = _user_cache_base(environ)
+    base = _user_base(environ, "XDG_CACHE_HOME", ".cache")
     if base is not None and _numba_can_use(base / "numba"):
         return None
     path = _private_temp_dir("xbar-numba-cache")
@@ -149,18 +150,9 @@ def ensure_matplotlib_dir(environ: MutableMapping[str, str] | None = None) -> st
     environ = os.environ if environ is None else environ
     if environ.get("MPLCONFIGDIR") or "matplotlib" in sys.modules:
         return None
-    base = environ.get("XDG_CONFIG_HOME") or (
-        os.path.join(environ["HOME"], ".config") if environ.get("HOME") else ""
-    )
-    if base and writable_dir(Path(base) / "matplotlib"):
+    base = _user_base(environ, "XDG_CONFIG_HOME", ".config")
+    if base is not None and writable_dir(base / "matplotlib"):
         return None
-    if not base:
-        try:
-            home = Path.home()
-        except (KeyError, RuntimeError):
-            home = None
-        if home is not None and writable_dir(home / ".config" / "matplotlib"):
-            return None
     path = _private_temp_dir("xbar-matplotlib")
     if path is not None:
         environ["MPLCONFIGDIR"] = path
